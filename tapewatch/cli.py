@@ -1,0 +1,175 @@
+"""The `tapewatch` command. Each sub-command fails with one clear line and a non-zero exit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tapewatch.errors import TapewatchError
+from tapewatch.logs import configure as configure_logging
+from tapewatch.records import RecordError
+from tapewatch.settings import Settings, get_settings
+
+app = typer.Typer(
+    name="tapewatch",
+    help="Real-time market surveillance and trading signals on Kafka.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+config_app = typer.Typer(help="Effective configuration.", no_args_is_help=True)
+schema_app = typer.Typer(help="Record contracts for downstream consumers.", no_args_is_help=True)
+infra_app = typer.Typer(help="Kafka, PostgreSQL and Elasticsearch on this machine.", no_args_is_help=True)
+topics_app = typer.Typer(help="Kafka topics of the registry.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(schema_app, name="schema")
+app.add_typer(infra_app, name="infra")
+app.add_typer(topics_app, name="topics")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def settings() -> Settings:
+    try:
+        loaded = get_settings()
+    except ValueError as exc:  # pydantic ValidationError is a ValueError
+        raise TapewatchError(f"invalid settings: {' '.join(str(exc).split())}") from None
+    configure_logging(loaded)
+    return loaded
+
+
+# --- config -----------------------------------------------------------------------------------
+@config_app.command("show")
+def config_show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    """Print the effective settings, secrets masked."""
+    shown = settings().masked()
+    if as_json:
+        console.print_json(orjson.dumps(shown).decode())
+        return
+    table = Table("setting", "env var", "value")
+    for name, value in shown.items():
+        table.add_row(name, f"TAPEWATCH_{name.upper()}", value)
+    console.print(table)
+
+
+# --- schema -----------------------------------------------------------------------------------
+@schema_app.command("export")
+def schema_export(directory: Path) -> None:
+    """Write one JSON Schema per record (quote.schema.json, …) into DIRECTORY."""
+    from tapewatch.schemas import export_schemas
+
+    for path in export_schemas(directory):
+        console.print(f"wrote {path}")
+
+
+# --- infra ------------------------------------------------------------------------------------
+@infra_app.command("up")
+def infra_up() -> None:
+    """Install (first time) and start the services, wait until healthy, create the topics. Idempotent."""
+    from infra import manager
+
+    with console.status("starting services…") as spinner:
+
+        def report(name: str, message: str) -> None:
+            spinner.update(f"{name}: {message}")
+            if message in ("running", "healthy", "external, reachable") or name == "topics":
+                console.print(f"  {name}: {message}")
+
+        statuses = manager.up(settings(), report)
+    _print_status(statuses)
+
+
+@infra_app.command("down")
+def infra_down() -> None:
+    """Stop the services `up` started here (external ones are left alone)."""
+    from infra import manager
+
+    manager.down(settings(), lambda name, message: console.print(f"  {name}: {message}"))
+
+
+@infra_app.command("status")
+def infra_status() -> None:
+    """Health, version, address and pid of each service; exit 1 when any is unhealthy."""
+    from infra import manager
+
+    statuses = manager.status(settings())
+    _print_status(statuses)
+    bad = [s for s in statuses if not s.healthy]
+    if bad:
+        raise TapewatchError("; ".join(f"{s.name} at {s.address} {s.detail}" for s in bad))
+
+
+@infra_app.command("logs")
+def infra_logs(
+    service: str,
+    lines: Annotated[int, typer.Option("-n", "--lines")] = 50,
+    follow: Annotated[bool, typer.Option("-f", "--follow")] = False,
+) -> None:
+    """Print (or follow) the log of SERVICE: kafka, postgres or elasticsearch."""
+    from infra import manager
+
+    path = manager.service(settings(), service).failure_hint()
+    if not path.exists():
+        raise TapewatchError(f"{service}: no log yet at {path}")
+    argv = ["tail", "-n", str(lines), *(["-F"] if follow else []), str(path)]
+    raise typer.Exit(subprocess.call(argv))
+
+
+def _print_status(statuses: list) -> None:  # type: ignore[type-arg]
+    table = Table("service", "version", "address", "pid", "managed", "healthy", "detail")
+    for s in statuses:
+        table.add_row(
+            s.name,
+            s.version or "-",
+            s.address,
+            str(s.pid) if s.pid else "-",
+            "yes" if s.managed else "external",
+            "[green]yes[/]" if s.healthy else "[red]no[/]",
+            s.detail,
+        )
+    console.print(table)
+
+
+# --- topics -----------------------------------------------------------------------------------
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create missing registry topics with the configured partition count."""
+    from infra.kafka import ensure_topics
+
+    created = ensure_topics(settings())
+    console.print(f"created {len(created)} topic(s): {', '.join(created)}" if created else "all topics present")
+
+
+@topics_app.command("list")
+def topics_list() -> None:
+    """The registry, with each topic's partitions on the broker."""
+    from tapewatch.kafka import cluster_metadata
+    from tapewatch.topics import ALL_TOPICS
+
+    cfg = settings()
+    existing = cluster_metadata(cfg).topics
+    table = Table("topic", "record", "partitions", "purpose")
+    for topic in ALL_TOPICS:
+        name = cfg.topic(topic.name)
+        parts = str(len(existing[name].partitions)) if name in existing else "[red]missing[/]"
+        table.add_row(name, topic.record.record_name if topic.record else "raw bytes + headers", parts, topic.doc)
+    console.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except (TapewatchError, RecordError) as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,249 @@
+"""Record contracts: what every topic carries, as plain JSON (UTF-8), key = symbol.
+
+One definition per record, used by producers, streams, detectors, sinks and the exported JSON Schemas.
+Decoding is strict (a number sent as a string is an error, not a guess) and tolerant of extra fields,
+so a newer producer never breaks an older consumer. Any problem raises :class:`RecordError`, which names
+the offending field; the dead-letter path puts that reason next to the original bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+EpochMs = Annotated[int, Field(ge=0, description="Event time, epoch milliseconds UTC")]
+Price = Annotated[float, Field(gt=0)]
+NonNegative = Annotated[float, Field(ge=0)]
+Level = tuple[Price, NonNegative]
+
+BOOK_DEPTH = 5
+
+
+class RecordError(ValueError):
+    """A record that cannot be decoded or validated. ``field`` is the dotted path of the culprit, if any."""
+
+    def __init__(self, record: str, reason: str, field: str | None = None) -> None:
+        self.record = record
+        self.reason = reason
+        self.field = field
+        where = f" field '{field}'" if field else ""
+        super().__init__(f"{record}{where}: {reason}")
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False, frozen=True)
+
+    #: short name used in topic registry, DLQ reasons and schema file names
+    record_name: ClassVar[str] = "record"
+
+    def to_json(self) -> bytes:
+        # Records are flat (lists, tuples and dicts of scalars), so orjson serialises __dict__ directly,
+        # several times faster than model_dump().
+        return orjson.dumps(self.__dict__)
+
+    def key(self) -> bytes:
+        symbol: str = getattr(self, "symbol")  # every wire record carries a symbol
+        return symbol.encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Self:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise RecordError(cls.record_name, f"invalid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Self:
+        if not isinstance(data, dict):
+            raise RecordError(cls.record_name, f"expected a JSON object, got {type(data).__name__}")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            field = ".".join(str(part) for part in first["loc"]) or None
+            raise RecordError(cls.record_name, first["msg"], field) from None
+
+
+class Side(StrEnum):
+    """Aggressor side of a trade: who crossed the spread."""
+
+    BUY = "B"
+    SELL = "S"
+
+
+class Quote(Record):
+    """One market-data snapshot or trade. ``price`` is null when nothing traded since the previous quote."""
+
+    record_name: ClassVar[str] = "quote"
+    symbol: str = Field(min_length=1)
+    venue: str = Field(min_length=1)
+    ts: EpochMs
+    price: Price | None = Field(None, description="Last trade price in this update; null when nothing traded")
+    size: NonNegative = Field(0.0, description="Shares (units) traded in this update, not cumulative")
+    volume: NonNegative | None = Field(None, description="Cumulative volume of the session, when the venue gives it")
+    open: Price | None = None
+    high: Price | None = None
+    low: Price | None = None
+    prev_close: Price | None = None
+    bid: Price | None = None
+    ask: Price | None = None
+    side: Side | None = Field(None, description="Aggressor side when the venue tells it")
+    seq: int = Field(0, ge=0, description="Per-symbol sequence number from the producer")
+
+    @model_validator(mode="after")
+    def _trade_consistency(self) -> Self:
+        if self.price is None and self.size > 0:
+            raise ValueError("size > 0 without a price: a trade needs a price")
+        return self
+
+
+class Book(Record):
+    """Top of the order book, best level first: bids high→low, asks low→high."""
+
+    record_name: ClassVar[str] = "book"
+    symbol: str = Field(min_length=1)
+    venue: str = Field(min_length=1)
+    ts: EpochMs
+    bids: list[Level] = Field(default_factory=list, max_length=BOOK_DEPTH)
+    asks: list[Level] = Field(default_factory=list, max_length=BOOK_DEPTH)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        bid_prices = [p for p, _ in self.bids]
+        ask_prices = [p for p, _ in self.asks]
+        if bid_prices != sorted(bid_prices, reverse=True):
+            raise ValueError("bids must be ordered best (highest) first")
+        if ask_prices != sorted(ask_prices):
+            raise ValueError("asks must be ordered best (lowest) first")
+        return self
+
+
+class Bar(Record):
+    """A one-minute OHLCV bar on event time: ``start`` inclusive, ``end`` exclusive."""
+
+    record_name: ClassVar[str] = "bar"
+    symbol: str = Field(min_length=1)
+    venue: str = Field(min_length=1)
+    start: EpochMs
+    end: EpochMs
+    open: Price
+    high: Price
+    low: Price
+    close: Price
+    volume: NonNegative
+    vwap: Price
+    trades: int = Field(ge=0)
+    price_change_pct: float | None = Field(None, description="close vs previous bar's close, percent")
+    volume_change_pct: float | None = Field(None, description="volume vs previous bar's volume, percent")
+
+    @model_validator(mode="after")
+    def _ohlc(self) -> Self:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        if not (self.low <= min(self.open, self.close) and max(self.open, self.close) <= self.high):
+            raise ValueError("open/close must lie within low..high")
+        return self
+
+
+class Cadence(StrEnum):
+    BAR_1M = "1m"
+    FAST = "fast"
+
+
+class Features(Record):
+    record_name: ClassVar[str] = "features"
+    symbol: str = Field(min_length=1)
+    venue: str = Field(min_length=1)
+    ts: EpochMs
+    values: dict[str, float | None] = Field(description="name → value; null while a feature warms up")
+    version: str = Field(min_length=1, description="Feature-set version")
+    cadence: Cadence = Cadence.BAR_1M
+
+
+class Score(Record):
+    record_name: ClassVar[str] = "score"
+    symbol: str = Field(min_length=1)
+    venue: str = Field(min_length=1)
+    ts: EpochMs
+    model_version: str = Field(min_length=1)
+    cluster: int = Field(ge=0)
+    distance: NonNegative
+    score: Annotated[float, Field(ge=0.0, le=1.0)]
+    top_features: list[tuple[str, float]] = Field(
+        default_factory=list, description="(feature, contribution) pairs, largest first"
+    )
+
+
+class AlertKind(StrEnum):
+    PUMP_AND_DUMP = "pump_and_dump"
+    SPOOFING = "spoofing"
+    WASH_TRADING = "wash_trading"
+    MARKING_THE_CLOSE = "marking_the_close"
+    MOMENTUM_IGNITION = "momentum_ignition"
+    VOLUME_BURST = "volume_burst"
+    PRICE_BURST = "price_burst"
+    KMEANS_OUTLIER = "kmeans_outlier"
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+def alert_id(symbol: str, kind: str, window_start: int) -> str:
+    """Deterministic id: a replay of the same episode yields the same id, so sinks overwrite, never duplicate."""
+    return hashlib.sha256(f"{symbol}|{kind}|{window_start}".encode()).hexdigest()[:32]
+
+
+class Alert(Record):
+    record_name: ClassVar[str] = "alert"
+    alert_id: str = Field(min_length=1)
+    symbol: str = Field(min_length=1)
+    venue: str = Field(min_length=1)
+    ts: EpochMs
+    kind: AlertKind = Field(description="What was detected")
+    severity: Severity
+    score: Annotated[float, Field(ge=0.0, le=1.0)]
+    window_start: EpochMs
+    window_end: EpochMs
+    evidence: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
+    model_version: str = Field(min_length=1)
+    message: str = ""
+
+
+class Action(Record):
+    record_name: ClassVar[str] = "action"
+    symbol: str = Field(min_length=1)
+    venue: str = Field(min_length=1)
+    ts: EpochMs
+    action: Literal["HOLD", "BUY", "SELL"]
+    q_values: dict[str, float] = Field(description="HOLD/BUY/SELL → Q-value")
+    position: int = Field(ge=0, description="Position after the action, in units of the position limit")
+    model_version: str = Field(min_length=1)
+
+
+class Episode(Record):
+    """Ground truth of an injected manipulation episode (simulator output)."""
+
+    record_name: ClassVar[str] = "episode"
+    symbol: str = Field(min_length=1)
+    venue: str = Field(min_length=1)
+    kind: AlertKind
+    start: EpochMs
+    end: EpochMs
+
+
+WIRE_RECORDS: tuple[type[Record], ...] = (Quote, Book, Bar, Features, Score, Alert, Action, Episode)
+
+
+def finite(value: float | None) -> float | None:
+    """None for NaN/inf: such values never go on the wire."""
+    return value if value is not None and math.isfinite(value) else None

@@ -1,0 +1,199 @@
+"""Effective configuration: environment variables with the ``TAPEWATCH_`` prefix, or a ``.env`` file.
+
+Nothing else in the project reads the environment for hosts, ports or secrets.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def host_port(address: str, default_port: int) -> tuple[str, int]:
+    """Split ``host:port`` or a URL into its host and port."""
+    netloc = urlsplit(address if "//" in address else f"//{address}")
+    return netloc.hostname or "127.0.0.1", netloc.port or default_port
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TAPEWATCH_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    # --- Kafka -----------------------------------------------------------------
+    kafka_bootstrap: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers, comma-separated")
+    kafka_security_protocol: KafkaSecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: KafkaSaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_location: Path | None = None
+    kafka_ssl_certificate_location: Path | None = None
+    kafka_ssl_key_location: Path | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    topic_partitions: int = Field(4, ge=1, le=1024, description="Partitions of every tapewatch topic (all co-partitioned)")
+    topic_prefix: str = Field("", description="Prefix for every topic name (isolates environments on one cluster)")
+
+    # --- PostgreSQL ------------------------------------------------------------
+    postgres_url: SecretStr = Field(
+        SecretStr("postgresql+psycopg2://tapewatch:tapewatch@127.0.0.1:15432/tapewatch"),
+        description="SQLAlchemy URL of the PostgreSQL database",
+    )
+
+    # --- Elasticsearch ---------------------------------------------------------
+    es_url: str = "http://127.0.0.1:19200"
+    es_username: str | None = None
+    es_password: SecretStr | None = None
+    es_api_key: SecretStr | None = None
+    es_ca_certs: Path | None = None
+    es_index_prefix: str = "tapewatch"
+
+    external_services: str = Field(
+        "", description="Comma-separated services not to start here (kafka, postgres, elasticsearch); "
+        "any service whose address is not loopback is external anyway"
+    )
+
+    # --- Local state -----------------------------------------------------------
+    var_dir: Path = Field(PROJECT_ROOT / "var", description="Data, logs and pids of the services infra/ runs")
+    model_dir: Path | None = Field(None, description="Versioned model artifacts (default: <var_dir>/models)")
+    kafka_heap_mb: int = Field(512, ge=256, le=8192)
+    es_heap_mb: int = Field(512, ge=256, le=8192)
+    service_timeout_s: float = Field(5.0, gt=0, description="Connect timeout when probing a service")
+
+    # --- Observability ---------------------------------------------------------
+    log_json: bool = False
+    log_level: str = "INFO"
+    metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus endpoint port (0 = off)")
+
+    @field_validator("var_dir", "model_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return value.expanduser().resolve() if value is not None else None
+
+    # --- Derived ---------------------------------------------------------------
+    @property
+    def models_path(self) -> Path:
+        return self.model_dir or self.var_dir / "models"
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def postgres_url_plain(self) -> str:
+        return self.postgres_url.get_secret_value()
+
+    def is_external(self, service: str, host: str) -> bool:
+        named = {part.strip().lower() for part in self.external_services.split(",") if part.strip()}
+        return service in named or not is_loopback(host)
+
+    def kafka_hosts(self) -> list[tuple[str, int]]:
+        return [host_port(part.strip(), 9092) for part in self.kafka_bootstrap.split(",") if part.strip()]
+
+    def postgres_host_port(self) -> tuple[str, int]:
+        parts = urlsplit(self.postgres_url_plain)
+        return parts.hostname or "127.0.0.1", parts.port or 5432
+
+    def es_host_port(self) -> tuple[str, int]:
+        return host_port(self.es_url, 9200)
+
+    def kafka_client_config(self) -> dict[str, Any]:
+        """librdkafka properties shared by every confluent-kafka client (security passed through)."""
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.kafka_bootstrap,
+            "security.protocol": self.kafka_security_protocol.lower(),
+        }
+        if self.kafka_sasl_mechanism:
+            conf["sasl.mechanism"] = self.kafka_sasl_mechanism
+        if self.kafka_sasl_username:
+            conf["sasl.username"] = self.kafka_sasl_username
+        if self.kafka_sasl_password:
+            conf["sasl.password"] = self.kafka_sasl_password.get_secret_value()
+        if self.kafka_ssl_ca_location:
+            conf["ssl.ca.location"] = str(self.kafka_ssl_ca_location)
+        if self.kafka_ssl_certificate_location:
+            conf["ssl.certificate.location"] = str(self.kafka_ssl_certificate_location)
+        if self.kafka_ssl_key_location:
+            conf["ssl.key.location"] = str(self.kafka_ssl_key_location)
+        if self.kafka_ssl_key_password:
+            conf["ssl.key.password"] = self.kafka_ssl_key_password.get_secret_value()
+        return conf
+
+    def faust_broker_options(self) -> dict[str, Any]:
+        """The same security settings in the shape faust (aiokafka) expects."""
+        url = ";".join(f"kafka://{host}:{port}" for host, port in self.kafka_hosts())
+        options: dict[str, Any] = {"broker": url}
+        if self.kafka_security_protocol == "PLAINTEXT":
+            return options
+        import ssl
+
+        import faust
+
+        ssl_context: ssl.SSLContext | None = None
+        if self.kafka_security_protocol in ("SSL", "SASL_SSL"):
+            ssl_context = ssl.create_default_context(
+                cafile=str(self.kafka_ssl_ca_location) if self.kafka_ssl_ca_location else None
+            )
+            if self.kafka_ssl_certificate_location and self.kafka_ssl_key_location:
+                ssl_context.load_cert_chain(
+                    str(self.kafka_ssl_certificate_location),
+                    str(self.kafka_ssl_key_location),
+                    self.kafka_ssl_key_password.get_secret_value() if self.kafka_ssl_key_password else None,
+                )
+        if self.kafka_security_protocol.startswith("SASL"):
+            options["broker_credentials"] = faust.SASLCredentials(
+                username=self.kafka_sasl_username or "",
+                password=self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else "",
+                ssl_context=ssl_context,
+                mechanism=self.kafka_sasl_mechanism or "PLAIN",
+            )
+        elif ssl_context is not None:
+            options["broker_credentials"] = faust.SSLCredentials(ssl_context)
+        return options
+
+    def masked(self) -> dict[str, str]:
+        """Every effective setting as text, secrets (and passwords inside URLs) masked."""
+        shown: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                text = _mask_url(value.get_secret_value()) if name.endswith("_url") else "********"
+            elif value is None:
+                text = ""
+            else:
+                text = str(value)
+            shown[name] = text
+        return shown
+
+
+def _mask_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":********@", 1)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

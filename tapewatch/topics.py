@@ -1,0 +1,54 @@
+"""Topic registry: every Kafka topic tapewatch reads or writes, with its record and purpose.
+
+All topics have the same partition count and are keyed by symbol, so any two of them can be joined
+(co-partitioned). Dead-letter topics carry the original bytes unchanged as the value and the reason in
+headers (see :mod:`tapewatch.deadletter`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tapewatch.records import Action, Alert, Bar, Book, Episode, Features, Quote, Record, Score
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    name: str
+    record: type[Record] | None
+    doc: str
+    retention_ms: int = 7 * DAY_MS
+
+    @property
+    def is_dead_letter(self) -> bool:
+        return self.name.startswith("dlq.")
+
+
+QUOTES = Topic("md.quotes", Quote, "Quotes and trades from every source (producers/)")
+BOOKS = Topic("md.books", Book, "5-level order books from every source (producers/)")
+BARS = Topic("md.bars.1m", Bar, "1-minute event-time bars (streams/)")
+FEATURES = Topic("features.1m", Features, "Bar features (cadence 1m) and fast order-flow features (cadence fast)")
+SCORES = Topic("scores.manipulation", Score, "K-means manipulation score per symbol and feature update")
+ALERTS = Topic("alerts", Alert, "Explained, deduplicated manipulation alerts", retention_ms=90 * DAY_MS)
+ACTIONS = Topic("signals.actions", Action, "Double-DQN action per symbol and bar")
+TRUTH = Topic("truth", Episode, "Ground truth of episodes injected by the simulator", retention_ms=90 * DAY_MS)
+DLQ_PRODUCERS = Topic("dlq.producers", None, "Source payloads that could not be parsed", retention_ms=30 * DAY_MS)
+DLQ_STREAMS = Topic("dlq.streams", None, "Malformed or too-late records met by the stream workers", retention_ms=30 * DAY_MS)
+DLQ_SINKS = Topic("dlq.sinks", None, "Records the sinks could not validate or store", retention_ms=30 * DAY_MS)
+
+ALL_TOPICS: tuple[Topic, ...] = (
+    QUOTES,
+    BOOKS,
+    BARS,
+    FEATURES,
+    SCORES,
+    ALERTS,
+    ACTIONS,
+    TRUTH,
+    DLQ_PRODUCERS,
+    DLQ_STREAMS,
+    DLQ_SINKS,
+)
+BY_NAME: dict[str, Topic] = {t.name: t for t in ALL_TOPICS}
