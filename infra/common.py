@@ -101,6 +101,22 @@ def terminate(pid: int, timeout_s: float = 60.0) -> None:
         time.sleep(0.1)
 
 
+def processes_with(marker: str) -> list[int]:
+    """Pids whose command line mentions ``marker`` (a service's own directory)."""
+    me = os.getpid()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (pid := int(entry.name)) != me and marker in cmdline(pid) and pid_alive(pid):
+            found.append(pid)
+    return found
+
+
+def stop_all(marker: str, timeout_s: float = 60.0) -> None:
+    """Terminate every process of a service, launchers included (runuser, the ES CLI launcher, …)."""
+    for pid in processes_with(marker):
+        terminate(pid, timeout_s)
+
+
 def wait_until(check: Callable[[], bool], timeout_s: float, interval_s: float = 0.5) -> bool:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -118,7 +134,10 @@ def ensure_service_user(name: str = SERVICE_USER) -> str | None:
     try:
         pwd.getpwnam(name)
     except KeyError:
-        run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name], what=f"create user {name}")
+        run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+            what=f"create user {name}",
+        )
     return name
 
 
@@ -141,12 +160,12 @@ def traversable_by(user: str | None, path: Path) -> bool:
     return subprocess.run(as_user(user, ["test", "-x", str(path)]), check=False).returncode == 0
 
 
-def run(argv: Sequence[str], what: str, log: Path | None = None, timeout: float = 1800, env: dict[str, str] | None = None) -> str:
+def run(
+    argv: Sequence[str], what: str, log: Path | None = None, timeout: float = 1800, env: dict[str, str] | None = None
+) -> str:
     """Run a command to completion; on failure raise one line naming what failed and where to look."""
     try:
-        done = subprocess.run(
-            list(argv), capture_output=True, text=True, timeout=timeout, check=False, env=env
-        )
+        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False, env=env)
     except FileNotFoundError:
         raise InfraError(f"{what}: command not found: {argv[0]}") from None
     except subprocess.TimeoutExpired:
@@ -162,18 +181,12 @@ def run(argv: Sequence[str], what: str, log: Path | None = None, timeout: float 
     return done.stdout
 
 
-_apt_updated = False
-
-
 def apt_install(packages: Sequence[str], what: str) -> None:
     """Install Debian packages (root only): how a fresh machine gets PostgreSQL, Java or Maven."""
-    global _apt_updated
     if not is_root() or shutil.which("apt-get") is None:
         raise InfraError(f"{what}: missing; install {' '.join(packages)} with your package manager")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    if not _apt_updated:
-        run(["apt-get", "update", "-q"], what="apt-get update", env=env, timeout=600)
-        _apt_updated = True
+    run(["apt-get", "update", "-q"], what="apt-get update", env=env, timeout=600)
     run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages], what=f"install {what}", env=env)
 
 

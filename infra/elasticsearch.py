@@ -27,6 +27,7 @@ from infra.common import (
     read_pid,
     run,
     spawn,
+    stop_all,
     terminate,
     traversable_by,
 )
@@ -79,8 +80,16 @@ class Elasticsearch:
         artifact = f"org.elasticsearch.distribution.integ-test-zip:elasticsearch:{self.version}:zip"
         download = self.root / "download"
         run(
-            [mvn(), "-q", "-B", "-f", str(POM), "dependency:copy", f"-Dartifact={artifact}",
-             f"-DoutputDirectory={download}"],
+            [
+                mvn(),
+                "-q",
+                "-B",
+                "-f",
+                str(POM),
+                "dependency:copy",
+                f"-Dartifact={artifact}",
+                f"-DoutputDirectory={download}",
+            ],
             what="elasticsearch: fetch the distribution with Maven",
             log=self.root / "install.log",
         )
@@ -93,7 +102,7 @@ class Elasticsearch:
             for member in zf.infolist():
                 mode = (member.external_attr >> 16) & 0o777
                 if mode:
-                    os.chmod(staging / member.filename, mode)
+                    (staging / member.filename).chmod(mode)
         (staging / f"elasticsearch-{self.version}").replace(self.dist)
         shutil.rmtree(staging, ignore_errors=True)
         archive.unlink(missing_ok=True)
@@ -137,14 +146,23 @@ class Elasticsearch:
         }
         (self.root / "tmp").mkdir(exist_ok=True)
         chown_tree(self.root / "tmp", user)
-        argv = as_user(user, ["env", *(f"{k}={v}" for k, v in env.items()),
-                              str(self.dist / "bin" / "elasticsearch"), "-p", str(self.pid_file)])
+        argv = as_user(
+            user,
+            [
+                "env",
+                *(f"{k}={v}" for k, v in env.items()),
+                str(self.dist / "bin" / "elasticsearch"),
+                "-p",
+                str(self.pid_file),
+            ],
+        )
         return spawn(argv, self.stdout_file, cwd=self.root)
 
     def stop(self) -> None:
         pid = self.pid()
         if pid is not None:
             terminate(pid, timeout_s=60)
+        stop_all(str(self.root), timeout_s=15)
         self.pid_file.unlink(missing_ok=True)
 
     def _get(self, path: str) -> dict[str, object]:
@@ -185,8 +203,15 @@ class Elasticsearch:
             first = next(iter(node_map.values()))
             version = first.get("version") if isinstance(first, dict) else None
         status = str(health.get("status"))
-        return ServiceStatus(self.name, self.address, status in ("green", "yellow"), managed, version, pid,
-                             f"cluster {health.get('cluster_name')} {status}")
+        return ServiceStatus(
+            self.name,
+            self.address,
+            status in ("green", "yellow"),
+            managed,
+            version,
+            pid,
+            f"cluster {health.get('cluster_name')} {status}",
+        )
 
     def failure_hint(self) -> Path:
         return self.log_file if self.log_file.exists() else self.stdout_file

@@ -20,6 +20,7 @@ from infra.common import (
     read_pid,
     run,
     spawn,
+    stop_all,
     terminate,
 )
 from tapewatch.errors import TapewatchError
@@ -165,6 +166,7 @@ class Kafka:
         pid = self.pid()
         if pid is not None:
             terminate(pid, timeout_s=60)
+        stop_all(str(self.home), timeout_s=15)
         self.pid_file.unlink(missing_ok=True)
 
     def probe(self, managed: bool) -> ServiceStatus:
@@ -176,7 +178,13 @@ class Kafka:
             return ServiceStatus(self.name, self.address, False, managed, None, pid, f"unreachable: {reason}")
         version = self.version if managed and pid else None
         return ServiceStatus(
-            self.name, self.address, True, managed, version, pid, f"{len(meta.brokers)} broker(s), {len(meta.topics)} topics"
+            self.name,
+            self.address,
+            True,
+            managed,
+            version,
+            pid,
+            f"{len(meta.brokers)} broker(s), {len(meta.topics)} topics",
         )
 
     def failure_hint(self) -> Path:
@@ -200,8 +208,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     mismatched = [
         name
         for t in ALL_TOPICS
-        if (name := settings.topic(t.name)) in existing
-        and len(existing[name].partitions) != settings.topic_partitions
+        if (name := settings.topic(t.name)) in existing and len(existing[name].partitions) != settings.topic_partitions
     ]
     if mismatched:
         raise InfraError(

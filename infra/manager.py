@@ -31,6 +31,7 @@ class Service(Protocol):
     def start(self) -> int | None:
         """Start the service; returns the pid of the process to watch while it comes up."""
         ...
+
     def stop(self) -> None: ...
     def pid(self) -> int | None: ...
     def probe(self, managed: bool) -> ServiceStatus: ...
@@ -77,7 +78,8 @@ def up(settings: Settings, report: Report = lambda name, msg: None) -> list[Serv
                 raise InfraError(f"{svc.name}: external service at {svc.address} is {probe.detail}")
             if running_pid is None:
                 raise InfraError(
-                    f"{svc.name}: port {svc.port} is taken by a process that is not a healthy {svc.name}: {probe.detail}"
+                    f"{svc.name}: port {svc.port} is taken by a process that is not a healthy "
+                    f"{svc.name}: {probe.detail}"
                 )
         if running_pid is None:
             report(svc.name, "installing")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -30,9 +29,9 @@ def pg_bindir() -> Path:
     """The newest server binaries Debian installed (/usr/lib/postgresql/N/bin), installing them if missing."""
 
     def newest() -> Path | None:
-        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name))
         if found:
-            return Path(found[-1]).parent
+            return found[-1].parent
         initdb = shutil.which("initdb")
         return Path(initdb).resolve().parent if initdb else None
 
@@ -87,8 +86,18 @@ class Postgres:
         chown_tree(self.home, self.user)
         # Local socket: trust, but the socket directory is 0700, so only the service user (and root) get in.
         run(
-            self._pg("initdb", "-D", str(self.data), "-U", PG_USER, "-E", "UTF8", "--no-locale",
-                     "--auth-local=trust", "--auth-host=scram-sha-256"),
+            self._pg(
+                "initdb",
+                "-D",
+                str(self.data),
+                "-U",
+                PG_USER,
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ),
             what="postgres: initdb",
             log=self.home / "install.log",
         )

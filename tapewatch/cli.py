@@ -28,10 +28,12 @@ config_app = typer.Typer(help="Effective configuration.", no_args_is_help=True)
 schema_app = typer.Typer(help="Record contracts for downstream consumers.", no_args_is_help=True)
 infra_app = typer.Typer(help="Kafka, PostgreSQL and Elasticsearch on this machine.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics of the registry.", no_args_is_help=True)
+db_app = typer.Typer(help="PostgreSQL schema (Alembic migrations).", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(schema_app, name="schema")
 app.add_typer(infra_app, name="infra")
 app.add_typer(topics_app, name="topics")
+app.add_typer(db_app, name="db")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -162,6 +164,16 @@ def topics_list() -> None:
         parts = str(len(existing[name].partitions)) if name in existing else "[red]missing[/]"
         table.add_row(name, topic.record.record_name if topic.record else "raw bytes + headers", parts, topic.doc)
     console.print(table)
+
+
+# --- db ---------------------------------------------------------------------------------------
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Migrate the PostgreSQL schema to REVISION (default: the newest)."""
+    from sinks import db
+
+    db.upgrade(settings(), revision)
+    console.print(f"schema at {revision}")
 
 
 def main() -> None:

@@ -14,12 +14,16 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
 EpochMs = Annotated[int, Field(ge=0, description="Event time, epoch milliseconds UTC")]
 Price = Annotated[float, Field(gt=0)]
 NonNegative = Annotated[float, Field(ge=0)]
-Level = tuple[Price, NonNegative]
+# JSON has no tuples: a level arrives as a 2-element array, so the tuple itself is lax and its items strict.
+Level = Annotated[
+    tuple[Annotated[float, Strict(), Field(gt=0)], Annotated[float, Strict(), Field(ge=0)]], Strict(False)
+]
+Contribution = Annotated[tuple[Annotated[str, Strict()], Annotated[float, Strict()]], Strict(False)]
 
 BOOK_DEPTH = 5
 
@@ -36,10 +40,15 @@ class RecordError(ValueError):
 
 
 class Record(BaseModel):
+    # Strict: the wire is JSON we produce, so "1.5" for a number is a bug upstream, not something to guess at.
+    # Enum fields opt out (Field(strict=False)) so their JSON string values validate into the enum.
     model_config = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False, frozen=True)
 
     #: short name used in topic registry, DLQ reasons and schema file names
     record_name: ClassVar[str] = "record"
+
+    symbol: str = Field(min_length=1, description="Instrument code; also the Kafka key")
+    venue: str = Field(min_length=1, description="Where it trades: twse, tpex, binance, sim, ...")
 
     def to_json(self) -> bytes:
         # Records are flat (lists, tuples and dicts of scalars), so orjson serialises __dict__ directly,
@@ -47,8 +56,7 @@ class Record(BaseModel):
         return orjson.dumps(self.__dict__)
 
     def key(self) -> bytes:
-        symbol: str = getattr(self, "symbol")  # every wire record carries a symbol
-        return symbol.encode()
+        return self.symbol.encode()
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Self:
@@ -81,8 +89,6 @@ class Quote(Record):
     """One market-data snapshot or trade. ``price`` is null when nothing traded since the previous quote."""
 
     record_name: ClassVar[str] = "quote"
-    symbol: str = Field(min_length=1)
-    venue: str = Field(min_length=1)
     ts: EpochMs
     price: Price | None = Field(None, description="Last trade price in this update; null when nothing traded")
     size: NonNegative = Field(0.0, description="Shares (units) traded in this update, not cumulative")
@@ -93,7 +99,7 @@ class Quote(Record):
     prev_close: Price | None = None
     bid: Price | None = None
     ask: Price | None = None
-    side: Side | None = Field(None, description="Aggressor side when the venue tells it")
+    side: Side | None = Field(None, strict=False, description="Aggressor side when the venue tells it")
     seq: int = Field(0, ge=0, description="Per-symbol sequence number from the producer")
 
     @model_validator(mode="after")
@@ -107,8 +113,6 @@ class Book(Record):
     """Top of the order book, best level first: bids high→low, asks low→high."""
 
     record_name: ClassVar[str] = "book"
-    symbol: str = Field(min_length=1)
-    venue: str = Field(min_length=1)
     ts: EpochMs
     bids: list[Level] = Field(default_factory=list, max_length=BOOK_DEPTH)
     asks: list[Level] = Field(default_factory=list, max_length=BOOK_DEPTH)
@@ -128,8 +132,6 @@ class Bar(Record):
     """A one-minute OHLCV bar on event time: ``start`` inclusive, ``end`` exclusive."""
 
     record_name: ClassVar[str] = "bar"
-    symbol: str = Field(min_length=1)
-    venue: str = Field(min_length=1)
     start: EpochMs
     end: EpochMs
     open: Price
@@ -158,24 +160,20 @@ class Cadence(StrEnum):
 
 class Features(Record):
     record_name: ClassVar[str] = "features"
-    symbol: str = Field(min_length=1)
-    venue: str = Field(min_length=1)
     ts: EpochMs
     values: dict[str, float | None] = Field(description="name → value; null while a feature warms up")
     version: str = Field(min_length=1, description="Feature-set version")
-    cadence: Cadence = Cadence.BAR_1M
+    cadence: Cadence = Field(Cadence.BAR_1M, strict=False)
 
 
 class Score(Record):
     record_name: ClassVar[str] = "score"
-    symbol: str = Field(min_length=1)
-    venue: str = Field(min_length=1)
     ts: EpochMs
     model_version: str = Field(min_length=1)
     cluster: int = Field(ge=0)
     distance: NonNegative
     score: Annotated[float, Field(ge=0.0, le=1.0)]
-    top_features: list[tuple[str, float]] = Field(
+    top_features: list[Contribution] = Field(
         default_factory=list, description="(feature, contribution) pairs, largest first"
     )
 
@@ -206,11 +204,9 @@ def alert_id(symbol: str, kind: str, window_start: int) -> str:
 class Alert(Record):
     record_name: ClassVar[str] = "alert"
     alert_id: str = Field(min_length=1)
-    symbol: str = Field(min_length=1)
-    venue: str = Field(min_length=1)
     ts: EpochMs
-    kind: AlertKind = Field(description="What was detected")
-    severity: Severity
+    kind: AlertKind = Field(strict=False, description="What was detected")
+    severity: Severity = Field(strict=False)
     score: Annotated[float, Field(ge=0.0, le=1.0)]
     window_start: EpochMs
     window_end: EpochMs
@@ -221,8 +217,6 @@ class Alert(Record):
 
 class Action(Record):
     record_name: ClassVar[str] = "action"
-    symbol: str = Field(min_length=1)
-    venue: str = Field(min_length=1)
     ts: EpochMs
     action: Literal["HOLD", "BUY", "SELL"]
     q_values: dict[str, float] = Field(description="HOLD/BUY/SELL → Q-value")
@@ -234,9 +228,7 @@ class Episode(Record):
     """Ground truth of an injected manipulation episode (simulator output)."""
 
     record_name: ClassVar[str] = "episode"
-    symbol: str = Field(min_length=1)
-    venue: str = Field(min_length=1)
-    kind: AlertKind
+    kind: AlertKind = Field(strict=False)
     start: EpochMs
     end: EpochMs
 

@@ -53,7 +53,9 @@ class Settings(BaseSettings):
     kafka_ssl_certificate_location: Path | None = None
     kafka_ssl_key_location: Path | None = None
     kafka_ssl_key_password: SecretStr | None = None
-    topic_partitions: int = Field(4, ge=1, le=1024, description="Partitions of every tapewatch topic (all co-partitioned)")
+    topic_partitions: int = Field(
+        4, ge=1, le=1024, description="Partitions of every tapewatch topic (all co-partitioned)"
+    )
     topic_prefix: str = Field("", description="Prefix for every topic name (isolates environments on one cluster)")
 
     # --- PostgreSQL ------------------------------------------------------------
@@ -71,8 +73,9 @@ class Settings(BaseSettings):
     es_index_prefix: str = "tapewatch"
 
     external_services: str = Field(
-        "", description="Comma-separated services not to start here (kafka, postgres, elasticsearch); "
-        "any service whose address is not loopback is external anyway"
+        "",
+        description="Comma-separated services not to start here (kafka, postgres, elasticsearch); "
+        "any service whose address is not loopback is external anyway",
     )
 
     # --- Local state -----------------------------------------------------------

@@ -35,7 +35,9 @@ ALERTS = Topic("alerts", Alert, "Explained, deduplicated manipulation alerts", r
 ACTIONS = Topic("signals.actions", Action, "Double-DQN action per symbol and bar")
 TRUTH = Topic("truth", Episode, "Ground truth of episodes injected by the simulator", retention_ms=90 * DAY_MS)
 DLQ_PRODUCERS = Topic("dlq.producers", None, "Source payloads that could not be parsed", retention_ms=30 * DAY_MS)
-DLQ_STREAMS = Topic("dlq.streams", None, "Malformed or too-late records met by the stream workers", retention_ms=30 * DAY_MS)
+DLQ_STREAMS = Topic(
+    "dlq.streams", None, "Malformed or too-late records met by the stream workers", retention_ms=30 * DAY_MS
+)
 DLQ_SINKS = Topic("dlq.sinks", None, "Records the sinks could not validate or store", retention_ms=30 * DAY_MS)
 
 ALL_TOPICS: tuple[Topic, ...] = (

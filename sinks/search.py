@@ -1,0 +1,32 @@
+"""Elasticsearch client construction from settings (the client's major equals the server's: 8)."""
+
+from __future__ import annotations
+
+from elasticsearch import Elasticsearch
+
+from tapewatch.settings import Settings
+
+
+def es_client(settings: Settings, request_timeout: float = 30.0) -> Elasticsearch:
+    auth: dict[str, object] = {}
+    if settings.es_api_key:
+        auth["api_key"] = settings.es_api_key.get_secret_value()
+    elif settings.es_username and settings.es_password:
+        auth["basic_auth"] = (settings.es_username, settings.es_password.get_secret_value())
+    if settings.es_ca_certs:
+        auth["ca_certs"] = str(settings.es_ca_certs)
+    return Elasticsearch(
+        settings.es_url,
+        request_timeout=request_timeout,
+        retry_on_timeout=True,
+        max_retries=3,
+        **auth,  # type: ignore[arg-type]
+    )
+
+
+def index_name(settings: Settings, family: str, ts_ms: int) -> str:
+    """Monthly indices chosen from the record's own time: tapewatch-alerts-2026.11."""
+    from datetime import UTC, datetime
+
+    month = datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y.%m")
+    return f"{settings.es_index_prefix}-{family}-{month}"

@@ -1,0 +1,52 @@
+"""Shared fixtures. Integration tests run against the real services infra/ starts (never mocks):
+the session fixture brings them up (a quick no-op when `make test` already did) and isolates this run's
+topics behind a unique prefix."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tapewatch.settings import Settings
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Tests that stop and restart the services go last, so they cannot pull the floor from under others.
+    items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "disruptive: stops or restarts shared services; runs last")
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def services(base_settings: Settings) -> Settings:
+    """The real Kafka, PostgreSQL and Elasticsearch, healthy."""
+    from infra import manager
+
+    manager.up(base_settings)
+    return base_settings
+
+
+@pytest.fixture(scope="session")
+def settings(services: Settings) -> Iterator[Settings]:
+    """Settings whose topics are private to this test session (created now, deleted at the end)."""
+    from infra.kafka import ensure_topics
+    from tapewatch.kafka import admin_client
+
+    prefix = f"test-{uuid.uuid4().hex[:8]}."
+    isolated = services.model_copy(update={"topic_prefix": prefix})
+    created = ensure_topics(isolated)
+    yield isolated
+    if created and not os.environ.get("TAPEWATCH_KEEP_TEST_TOPICS"):
+        admin = admin_client(isolated)  # keep the handle alive until the futures resolve
+        for future in admin.delete_topics(created, operation_timeout=30).values():
+            future.result()
