@@ -78,6 +78,19 @@ class Settings(BaseSettings):
         "any service whose address is not loopback is external anyway",
     )
 
+    # --- Sources ---------------------------------------------------------------
+    twse_mis_url: str = Field("https://mis.twse.com.tw", description="TWSE MIS real-time quote service")
+    twse_www_url: str = Field("https://www.twse.com.tw", description="TWSE site serving STOCK_DAY daily history")
+    twse_symbols: str = Field(
+        "tse_2330.tw,tse_2317.tw,tse_2454.tw,tse_2308.tw,tse_2303.tw,otc_6547.tw",
+        description="Comma-separated MIS channels (tse_CODE.tw / otc_CODE.tw) to poll",
+    )
+    twse_poll_interval_s: float = Field(5.0, ge=5.0, description="Seconds between MIS requests (never below 5)")
+    twse_proxies: str = Field("", description="Comma-separated HTTP proxies to rotate over (optional)")
+    binance_ws_url: str = Field("wss://stream.binance.com:9443", description="Binance spot websocket base URL")
+    binance_rest_url: str = Field("https://api.binance.com", description="Binance spot REST base URL")
+    binance_symbols: str = Field("btcusdt,ethusdt,bnbusdt", description="Comma-separated Binance symbols")
+
     # --- Local state -----------------------------------------------------------
     var_dir: Path = Field(PROJECT_ROOT / "var", description="Data, logs and pids of the services infra/ runs")
     model_dir: Path | None = Field(None, description="Versioned model artifacts (default: <var_dir>/models)")

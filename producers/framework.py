@@ -1,0 +1,217 @@
+"""The small framework every source runs in: emit, dead-letter, pace, back off, count, stop cleanly.
+
+A source is an async callable ``run(emitter, stop)`` that loops until ``stop`` is set (Ctrl-C, SIGTERM,
+``--duration``) or its input is exhausted. It never talks to Kafka directly: it hands records to the
+:class:`Emitter`, which publishes them (confluent-kafka, idempotent), dead-letters bad payloads with their
+raw bytes and reason, and keeps the counters the live progress line shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+from producers.publisher import Publisher
+from tapewatch.deadletter import DeadLetter
+from tapewatch.records import Book, Episode, Quote, Record
+from tapewatch.settings import Settings
+from tapewatch.topics import BOOKS, DLQ_PRODUCERS, QUOTES, TRUTH, Topic
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class SourceCounters:
+    records: int = 0
+    quotes: int = 0
+    books: int = 0
+    episodes: int = 0
+    dead_lettered: int = 0
+    skipped: int = 0  # duplicates and other deliberate drops (e.g. an unchanged TWSE snapshot)
+    errors: int = 0  # transport errors: resets, timeouts, HTTP errors
+    backoffs: int = 0
+    backoff_seconds: float = 0.0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+class Emitter:
+    """Where a source puts its output. Synchronous and cheap: publishing only enqueues."""
+
+    def __init__(self, publisher: Publisher, stage: str) -> None:
+        self.publisher = publisher
+        self.stage = stage
+        self.counters = SourceCounters()
+
+    def emit(self, topic: Topic, record: Record) -> None:
+        self.publisher.publish(topic, record)
+        self.counters.records += 1
+
+    def quote(self, quote: Quote) -> None:
+        self.emit(QUOTES, quote)
+        self.counters.quotes += 1
+
+    def book(self, book: Book) -> None:
+        self.emit(BOOKS, book)
+        self.counters.books += 1
+
+    def episode(self, episode: Episode) -> None:
+        self.emit(TRUTH, episode)
+        self.counters.episodes += 1
+
+    def dead_letter(
+        self, raw: bytes, reason: str, field: str | None = None, source: str | None = None, key: bytes | None = None
+    ) -> None:
+        """Count and dead-letter a payload we could not use; the source keeps going."""
+        self.publisher.dead_letter(raw, DeadLetter(stage=self.stage, reason=reason, field=field, source=source), key)
+        self.counters.dead_lettered += 1
+        bucket = reason.split(":", 1)[0][:60]
+        self.counters.reasons[bucket] = self.counters.reasons.get(bucket, 0) + 1
+
+    def skip(self) -> None:
+        self.counters.skipped += 1
+
+    def error(self, reason: str) -> None:
+        self.counters.errors += 1
+        bucket = reason[:60]
+        self.counters.reasons[bucket] = self.counters.reasons.get(bucket, 0) + 1
+
+
+class Backoff:
+    """Exponential back-off with full jitter; ``reset`` after a success."""
+
+    def __init__(
+        self, initial_s: float = 1.0, max_s: float = 60.0, factor: float = 2.0, rng: random.Random | None = None
+    ) -> None:
+        self.initial_s = initial_s
+        self.max_s = max_s
+        self.factor = factor
+        self.attempt = 0
+        self.rng = rng or random.Random()
+
+    def next_delay(self) -> float:
+        ceiling = min(self.max_s, self.initial_s * self.factor**self.attempt)
+        self.attempt += 1
+        # Never less than half the ceiling: jitter spreads clients out without collapsing to a tight loop.
+        return ceiling / 2 + self.rng.random() * ceiling / 2
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep up to ``seconds``; True when asked to stop meanwhile."""
+    if seconds <= 0:
+        return stop.is_set()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    return stop.is_set()
+
+
+async def back_off(emitter: Emitter, backoff: Backoff, stop: asyncio.Event, reason: str) -> bool:
+    """Record an error and wait the next back-off delay. True when asked to stop meanwhile."""
+    delay = backoff.next_delay()
+    emitter.error(reason)
+    emitter.counters.backoffs += 1
+    emitter.counters.backoff_seconds += delay
+    log.warning("back-off", extra={"fields": {"stage": emitter.stage, "reason": reason, "delay_s": round(delay, 2)}})
+    return await sleep_or_stop(stop, delay)
+
+
+class Pacer:
+    """At most one call per ``interval_s`` (plus jitter), measured start to start: a rate limit we never trip."""
+
+    def __init__(self, interval_s: float, jitter_s: float = 0.0, rng: random.Random | None = None) -> None:
+        self.interval_s = interval_s
+        self.jitter_s = jitter_s
+        self.rng = rng or random.Random()
+        self._last: float | None = None
+
+    async def wait(self, stop: asyncio.Event) -> bool:
+        """Wait for the next slot; True when asked to stop meanwhile."""
+        now = time.monotonic()
+        if self._last is not None:
+            due = self._last + self.interval_s + self.rng.random() * self.jitter_s
+            if await sleep_or_stop(stop, due - now):
+                return True
+        self._last = time.monotonic()
+        return stop.is_set()
+
+
+SourceRun = Callable[[Emitter, asyncio.Event], Coroutine[Any, Any, None]]
+
+
+def progress_line(stage: str, counters: SourceCounters, elapsed: float, delivered: int) -> Text:
+    rate = counters.records / elapsed if elapsed > 0 else 0.0
+    return Text.assemble(
+        (f"{stage} ", "bold"),
+        f"{counters.records:,} records ({rate:,.0f}/s) · delivered {delivered:,} · ",
+        (f"dead-lettered {counters.dead_lettered:,}", "yellow" if counters.dead_lettered else ""),
+        f" · errors {counters.errors:,} · back-offs {counters.backoffs:,}",
+        f" · skipped {counters.skipped:,} · {elapsed:,.0f}s",
+    )
+
+
+async def run_source(
+    settings: Settings,
+    stage: str,
+    source: SourceRun,
+    *,
+    duration_s: float | None = None,
+    show_progress: bool = True,
+    publisher: Publisher | None = None,
+) -> SourceCounters:
+    """Run ``source`` until it finishes, ``duration_s`` passes or SIGINT/SIGTERM; then flush everything."""
+    publisher = publisher or Publisher(settings, DLQ_PRODUCERS)
+    emitter = Emitter(publisher, stage)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    started = time.monotonic()
+    task: asyncio.Task[None] = asyncio.create_task(source(emitter, stop))
+    console = Console(stderr=True)
+    try:
+        with (
+            Live(console=console, refresh_per_second=4, transient=False)
+            if show_progress
+            else contextlib.nullcontext() as live
+        ):
+            while not task.done():
+                if duration_s is not None and time.monotonic() - started >= duration_s:
+                    stop.set()
+                publisher.poll()
+                if live is not None:
+                    live.update(
+                        progress_line(stage, emitter.counters, time.monotonic() - started, publisher.counters.delivered)
+                    )
+                await asyncio.wait([task], timeout=0.25)
+            task.result()
+            # Everything enqueued is acknowledged before we report success.
+            await asyncio.to_thread(publisher.flush, 120.0)
+            if live is not None:
+                live.update(
+                    progress_line(stage, emitter.counters, time.monotonic() - started, publisher.counters.delivered)
+                )
+    finally:
+        stop.set()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+    return emitter.counters
