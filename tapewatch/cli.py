@@ -35,6 +35,16 @@ app.add_typer(infra_app, name="infra")
 app.add_typer(topics_app, name="topics")
 app.add_typer(db_app, name="db")
 
+
+def _register_subcommands() -> None:
+    # The other packages own their commands; the CLI only wires them (DESIGN.md: tapewatch/ imports the
+    # others only for this).
+    from producers.cli import fetch_app, produce_app
+
+    app.add_typer(produce_app, name="produce")
+    app.add_typer(fetch_app, name="fetch")
+
+
 console = Console()
 err_console = Console(stderr=True)
 
@@ -174,6 +184,9 @@ def db_upgrade(revision: str = "head") -> None:
 
     db.upgrade(settings(), revision)
     console.print(f"schema at {revision}")
+
+
+_register_subcommands()
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 """Shared fixtures. Integration tests run against the real services infra/ starts (never mocks):
-the session fixture brings them up (a quick no-op when `make test` already did) and isolates this run's
+the session fixture brings them up (a quick no-op when `make test` already did); each test gets its own
 topics behind a unique prefix."""
 
 from __future__ import annotations
@@ -36,9 +36,10 @@ def services(base_settings: Settings) -> Settings:
     return base_settings
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def settings(services: Settings) -> Iterator[Settings]:
-    """Settings whose topics are private to this test session (created now, deleted at the end)."""
+    """Settings whose topics are private to this test (created now, deleted at the end): tests read
+    topics from the beginning, so sharing them would mix one test's records into another's."""
     from infra.kafka import ensure_topics
     from tapewatch.kafka import admin_client
 

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from producers.replay import Validated, load
+from tapewatch.errors import TapewatchError
+
+
+def frame(rows: list[dict[str, object]]) -> pd.DataFrame:
+    data = pd.DataFrame(rows)
+    data["_source"] = "test.csv"
+    return data
+
+
+GOOD = {
+    "symbol": "2330",
+    "ts": 1000,
+    "price": 580.0,
+    "size": 1000.0,
+    "side": "B",
+    "bid1": 579.0,
+    "bidsz1": 5.0,
+    "ask1": 580.0,
+    "asksz1": 3.0,
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "why"),
+    [
+        ({"symbol": None}, "symbol", "missing"),
+        ({"symbol": "  "}, "symbol", "missing"),
+        ({"ts": -5}, "ts", "non-negative integer"),
+        ({"ts": 1.5}, "ts", "non-negative integer"),
+        ({"ts": "soon"}, "ts", "not a number"),
+        ({"price": 0.0}, "price", "> 0"),
+        ({"price": "abc"}, "price", "not a number"),
+        ({"size": -1.0}, "size", "≥ 0"),
+        ({"price": None, "size": 10.0}, "price", "needs a price"),
+        ({"side": "X"}, "side", "B or S"),
+        ({"bid1": -1.0}, "bid1", "> 0"),
+        ({"bidsz1": None}, "bidsz1", "needs both"),
+        ({"bid2": 579.5, "bidsz2": 1.0}, "bid2", "best first"),
+        ({"ask2": 579.5, "asksz2": 1.0}, "ask2", "best first"),
+        ({"bid3": 570.0, "bidsz3": 1.0}, "bid3", "bid2 missing"),
+    ],
+)
+def test_bad_rows_are_rejected_with_field_and_reason(change: dict[str, object], field: str, why: str) -> None:
+    v = Validated(frame([GOOD, {**GOOD, **change}, GOOD]), venue="replay")
+    assert v.good.tolist() == [True, False, True]
+    assert v.field[1] == field
+    assert why in v.reason[1]
+
+
+def test_good_rows_are_typed_and_ordered_by_event_time() -> None:
+    v = Validated(frame([{**GOOD, "ts": 3000}, {**GOOD, "ts": 1000, "side": "sell"}, {**GOOD, "ts": 1000}]), "x")
+    assert v.good.all()
+    assert v.order.tolist() == [1, 2, 0]  # stable for equal times
+    assert v.side[1] == "S"
+    assert v.has_book.all()
+    assert np.isnan(v.bid_px[0, 1])
+
+
+def test_book_only_and_trade_only_rows() -> None:
+    book_only = {"symbol": "A", "ts": 1, "bid1": 10.0, "bidsz1": 1.0}
+    trade_only = {"symbol": "A", "ts": 2, "price": 10.0, "size": 5.0}
+    no_trade = {"symbol": "A", "ts": 3}
+    v = Validated(frame([book_only, trade_only, no_trade]), "x")
+    assert v.good.all()
+    assert v.has_book.tolist() == [True, False, False]
+    assert np.isnan(v.price[0]) and v.price[1] == 10.0
+
+
+def test_missing_columns_and_unknown_format(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("symbol,price\nA,1\n")
+    with pytest.raises(TapewatchError, match="missing column"):
+        load([tmp_path / "a.csv"])
+    (tmp_path / "b.csv").write_text("symbol,ts,volume\nA,1,3\n")
+    with pytest.raises(TapewatchError, match="needs trade columns"):
+        load([tmp_path / "b.csv"])
+    (tmp_path / "c.json").write_text("{}")
+    with pytest.raises(TapewatchError, match="unsupported format"):
+        load([tmp_path / "c.json"])
+    with pytest.raises(TapewatchError, match="no such file"):
+        load([tmp_path / "missing.csv"])
