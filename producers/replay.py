@@ -151,14 +151,19 @@ def _levels(prices: list[float], sizes: list[float]) -> list[tuple[float, float]
 
 
 def emit_rows(batch: np.ndarray, v: Validated, emitter: Emitter, seq: dict[str, int]) -> None:
-    """Publish one batch of rows. Columns are turned into Python lists per batch: per-row numpy indexing
-    costs more than building the record."""
+    """Publish one batch of rows. Columns become Python lists once per batch (per-row numpy indexing costs
+    more than building the record), and book columns only for the rows that have a book."""
     good = v.good[batch].tolist()
     symbols, venues, sides = v.symbol[batch].tolist(), v.venue[batch].tolist(), v.side[batch].tolist()
     tss, prices, sizes = v.ts[batch].tolist(), v.price[batch].tolist(), v.size[batch].tolist()
-    has_book = v.has_book[batch].tolist()
-    bid_px, bid_sz = v.bid_px[batch].tolist(), v.bid_sz[batch].tolist()
-    ask_px, ask_sz = v.ask_px[batch].tolist(), v.ask_sz[batch].tolist()
+    with_book = np.flatnonzero(v.has_book[batch])
+    books: dict[int, tuple[list[tuple[float, float]], list[tuple[float, float]]]] = {}
+    if len(with_book):
+        rows = batch[with_book]
+        bid_px, bid_sz = v.bid_px[rows].tolist(), v.bid_sz[rows].tolist()
+        ask_px, ask_sz = v.ask_px[rows].tolist(), v.ask_sz[rows].tolist()
+        for k, j in enumerate(with_book.tolist()):
+            books[j] = (_levels(bid_px[k], bid_sz[k]), _levels(ask_px[k], ask_sz[k]))
     for j, i in enumerate(batch.tolist()):
         symbol = symbols[j]
         if not good[j]:
@@ -175,31 +180,26 @@ def emit_rows(batch: np.ndarray, v: Validated, emitter: Emitter, seq: dict[str, 
                 key=symbol.encode() or None,
             )
             continue
-        bids: list[tuple[float, float]] = []
-        asks: list[tuple[float, float]] = []
-        if has_book[j]:
-            bids = _levels(bid_px[j], bid_sz[j])
-            asks = _levels(ask_px[j], ask_sz[j])
-            # Validated above, column-wise: constructing without re-validating keeps replay fast.
-            emitter.book(Book.model_construct(symbol=symbol, venue=venues[j], ts=tss[j], bids=bids, asks=asks))
+        bid = ask = None
+        book = books.get(j)
+        if book is not None:
+            bids, asks = book
+            emitter.book(Book(symbol=symbol, venue=venues[j], ts=tss[j], bids=bids, asks=asks))
+            bid = bids[0][0] if bids else None
+            ask = asks[0][0] if asks else None
         price = prices[j]
         if not math.isnan(price):
             n = seq.get(symbol, 0)
             seq[symbol] = n + 1
             emitter.quote(
-                Quote.model_construct(
+                Quote(
                     symbol=symbol,
                     venue=venues[j],
                     ts=tss[j],
                     price=price,
                     size=sizes[j],
-                    volume=None,
-                    open=None,
-                    high=None,
-                    low=None,
-                    prev_close=None,
-                    bid=bids[0][0] if bids else None,
-                    ask=asks[0][0] if asks else None,
+                    bid=bid,
+                    ask=ask,
                     side=sides[j],
                     seq=n,
                 )

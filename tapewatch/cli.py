@@ -29,11 +29,13 @@ schema_app = typer.Typer(help="Record contracts for downstream consumers.", no_a
 infra_app = typer.Typer(help="Kafka, PostgreSQL and Elasticsearch on this machine.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics of the registry.", no_args_is_help=True)
 db_app = typer.Typer(help="PostgreSQL schema (Alembic migrations).", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks on the real services (scripts that print numbers).", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(schema_app, name="schema")
 app.add_typer(infra_app, name="infra")
 app.add_typer(topics_app, name="topics")
 app.add_typer(db_app, name="db")
+app.add_typer(bench_app, name="bench")
 
 
 def _register_subcommands() -> None:
@@ -184,6 +186,43 @@ def db_upgrade(revision: str = "head") -> None:
 
     db.upgrade(settings(), revision)
     console.print(f"schema at {revision}")
+
+
+# --- bench ------------------------------------------------------------------------------------
+BenchOut = Annotated[Path, typer.Option("--out", help="Directory for the JSON results")]
+
+
+def _bench_table(title: str, rows: list[tuple[str, int, float, float]]) -> None:
+    table = Table("benchmark", "records", "seconds", "records/s", "× raw Kafka", title=title)
+    reference = rows[0][1] / rows[0][2] if rows and rows[0][2] else 0.0
+    for name, records, seconds, _ in rows:
+        rate = records / seconds if seconds else 0.0
+        table.add_row(
+            name, f"{records:,}", f"{seconds:.2f}", f"{rate:,.0f}", f"{rate / reference:.2f}" if reference else "-"
+        )
+    console.print(table)
+
+
+@bench_app.command("produce")
+def bench_produce(
+    records: Annotated[int, typer.Option(help="Records per benchmark")] = 500_000,
+    out: BenchOut = Path("reports/bench"),
+) -> None:
+    """Records/s into the real broker: raw confluent-kafka, replay, simulator."""
+    import tempfile
+
+    from producers.bench import as_json, extra_sources, run_produce_bench
+
+    cfg = settings()
+    from infra import manager
+
+    manager.up(cfg)
+    with tempfile.TemporaryDirectory() as tmp, console.status("benchmarking producers…"):
+        results = run_produce_bench(cfg, records, Path(tmp), extra_sources(records))
+    _bench_table("producers → Kafka", [(r.name, r.records, r.seconds, r.rate) for r in results])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "produce.json").write_bytes(as_json(results))
+    console.print(f"wrote {out / 'produce.json'}")
 
 
 _register_subcommands()

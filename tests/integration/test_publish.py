@@ -55,7 +55,7 @@ def test_quotes_round_trip_through_kafka(settings: Settings) -> None:
     with Publisher(settings, DLQ_PRODUCERS) as publisher:
         for quote in sent:
             publisher.publish(QUOTES, quote)
-    assert publisher.counters.delivered == len(sent)
+    assert publisher.delivered == len(sent)
     received = read_all(settings, settings.topic(QUOTES.name), len(sent))
     decoded = [Quote.from_json(value) for _, value, _ in received]
     assert sorted(decoded, key=lambda q: q.seq) == sent
