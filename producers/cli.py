@@ -53,3 +53,14 @@ def produce_replay(
         run_source(settings, "producer:replay", replay.run, duration_s=duration, show_progress=not no_progress)
     )
     summarise("replay", counters)
+
+
+def _register() -> None:
+    from producers.twse import produce_twse_command
+    from producers.twse_daily import fetch_twse_daily_command
+
+    produce_app.command("twse")(produce_twse_command)
+    fetch_app.command("twse-daily")(fetch_twse_daily_command)
+
+
+_register()
