@@ -188,6 +188,43 @@ def db_upgrade(revision: str = "head") -> None:
     console.print(f"schema at {revision}")
 
 
+# --- run --------------------------------------------------------------------------------------
+@app.command("run")
+def run(
+    source: Annotated[str, typer.Option(help="simulate, replay, twse or binance")] = "simulate",
+    files: Annotated[list[Path] | None, typer.Option("--file", help="Replay input (with --source replay)")] = None,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: Ctrl-C)")] = None,
+    symbols: Annotated[int, typer.Option(help="Simulated symbols")] = 20,
+    speed: Annotated[float, typer.Option(help="Simulated/replayed time × this (0 = as fast as possible)")] = 30.0,
+    seed: Annotated[int, typer.Option(help="Simulator seed")] = 7,
+) -> None:
+    """Start the services and run the pipeline live: source → stream workers, with a dashboard."""
+    from infra import manager
+    from sinks import db
+    from tapewatch.run import run_pipeline
+
+    cfg = settings()
+    if source == "simulate":
+        source_args = ["simulate", "--symbols", str(symbols), "--speed", str(speed), "--seed", str(seed)]
+    elif source == "replay":
+        if not files:
+            raise TapewatchError("run: --source replay needs at least one --file")
+        source_args = ["replay", *map(str, files), "--speed", str(speed)]
+    elif source in ("twse", "binance"):
+        source_args = [source]
+    else:
+        raise TapewatchError(f"run: unknown source {source!r}; choose simulate, replay, twse or binance")
+    with console.status("starting services…"):
+        _print_status(manager.up(cfg))
+        db.upgrade(cfg)
+    view = run_pipeline(cfg, source_args, duration)
+    summary = Table("topic", "records", title="summary")
+    for name, rate in view.topics.items():
+        summary.add_row(name, f"{rate.total:,}")
+    console.print(summary)
+    console.print(f"bars seen live: {view.bars_seen:,}; stage logs in {cfg.var_dir / 'run'}")
+
+
 # --- bench ------------------------------------------------------------------------------------
 BenchOut = Annotated[Path, typer.Option("--out", help="Directory for the JSON results")]
 

@@ -34,7 +34,7 @@ STEP = "0.00001000"
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 
-# --- the fake exchange --------------------------------------------------------------------------------------
+# --- a local exchange server: a real websocket serving the real payload formats ---------------------------
 @dataclass
 class Conn:
     index: int
