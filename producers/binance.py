@@ -1007,14 +1007,9 @@ def produce_binance_command(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No live progress line")] = False,
 ) -> None:
     """Stream Binance spot trades and 5-level books (websocket) into md.quotes and md.books."""
-    from tapewatch.logs import configure as configure_logging
-    from tapewatch.settings import get_settings
+    from tapewatch.settings import load_settings
 
-    try:
-        settings = get_settings()
-    except ValueError as exc:  # pydantic ValidationError
-        raise TapewatchError(f"invalid settings: {' '.join(str(exc).split())}") from None
-    configure_logging(settings)
+    settings = load_settings()
     stream = BinanceStream(settings, parse_symbols(symbols) if symbols is not None else None)
     counters = asyncio.run(run_source(settings, STAGE, stream.run, duration_s=duration, show_progress=not no_progress))
     stats = stream.stats

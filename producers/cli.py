@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from producers.framework import SourceCounters, run_source
-from tapewatch.settings import Settings
+from tapewatch.settings import load_settings
 
 produce_app = typer.Typer(help="Sources → Kafka (md.quotes, md.books, truth).", no_args_is_help=True)
 fetch_app = typer.Typer(help="Historical data → files.", no_args_is_help=True)
@@ -30,10 +30,6 @@ def summarise(stage: str, counters: SourceCounters) -> None:
         console.print(f"  {count:>8,}  {reason}")
 
 
-def cli_settings() -> Settings:
-    from tapewatch.cli import settings
-
-    return settings()
 
 
 @produce_app.command("replay")
@@ -47,7 +43,7 @@ def produce_replay(
     """Replay recorded ticks/books (columns: symbol, ts, price, size, side, bid1..5, bidsz1..5, ask1..5, asksz1..5)."""
     from producers.replay import Replay
 
-    settings = cli_settings()
+    settings = load_settings()
     replay = Replay(files, speed=speed, venue=venue)
     counters = asyncio.run(
         run_source(settings, "producer:replay", replay.run, duration_s=duration, show_progress=not no_progress)

@@ -525,6 +525,21 @@ async def _unless_stopped(stop: asyncio.Event, work: Awaitable[T]) -> tuple[bool
     return True, None
 
 
+def request_interval(base_url: str, settings: Settings, test_interval_s: float | None) -> float:
+    """Seconds between requests to a TWSE host: never below 5 s, except against a local test server.
+
+    The settings field is validated ge=5, but model_copy(update=...) skips validation: check again here.
+    """
+    if test_interval_s is None:
+        return max(MIN_INTERVAL_S, settings.twse_poll_interval_s)
+    host, _ = host_port(base_url, 443)
+    if not is_loopback(host):
+        raise ValueError("test_interval_s is only for local test servers; TWSE bans fast clients")
+    if test_interval_s <= 0:
+        raise ValueError("test_interval_s must be positive")
+    return test_interval_s
+
+
 class TwsePoller:
     """Polls MIS for ``channels`` and emits what it parses. Use ``TwsePoller(settings, channels).run``.
 
@@ -554,17 +569,7 @@ class TwsePoller:
         for channel in self.channels:
             channel_code(channel)
         base = settings.twse_mis_url.rstrip("/")
-        if test_interval_s is not None:
-            host, _ = host_port(base, 443)
-            if not is_loopback(host):
-                raise ValueError("test_interval_s is only for local test servers; the exchange bans fast pollers")
-            if test_interval_s <= 0:
-                raise ValueError("test_interval_s must be positive")
-            interval = test_interval_s
-        else:
-            # The settings field is validated ge=5, but model_copy(update=...) skips validation: check again.
-            interval = max(MIN_INTERVAL_S, settings.twse_poll_interval_s)
-        self.interval_s = interval
+        self.interval_s = interval = request_interval(base, settings, test_interval_s)
         self.hours = hours or MarketHours()
         self.ignore_hours = ignore_hours
         self.max_polls = max_polls
@@ -707,14 +712,9 @@ def produce_twse_command(
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No live progress line")] = False,
 ) -> None:
     """Poll TWSE MIS quotes (one batched request every ≥ 5 s) into md.quotes and md.books."""
-    from tapewatch.logs import configure as configure_logging
-    from tapewatch.settings import get_settings
+    from tapewatch.settings import load_settings
 
-    try:
-        settings = get_settings()
-    except ValueError as exc:  # pydantic ValidationError
-        raise TapewatchError(f"invalid settings: {' '.join(str(exc).split())}") from None
-    configure_logging(settings)
+    settings = load_settings()
     try:
         market_hours = MarketHours.parse(hours)
     except ValueError as exc:

@@ -29,9 +29,9 @@ import typer
 from yarl import URL
 
 from producers.framework import Backoff, Pacer, sleep_or_stop
-from producers.twse import MIN_INTERVAL_S, TAIPEI, polite_session
+from producers.twse import TAIPEI, polite_session, request_interval
 from tapewatch.errors import TapewatchError
-from tapewatch.settings import Settings, host_port, is_loopback
+from tapewatch.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -286,16 +286,7 @@ class TwseDailyFetcher:
     ) -> None:
         self.settings = settings
         base = settings.twse_www_url.rstrip("/")
-        if test_interval_s is not None:
-            host, _ = host_port(base, 443)
-            if not is_loopback(host):
-                raise ValueError("test_interval_s is only for local test servers; the exchange blocks fast clients")
-            if test_interval_s <= 0:
-                raise ValueError("test_interval_s must be positive")
-            interval = test_interval_s
-        else:
-            interval = max(MIN_INTERVAL_S, settings.twse_poll_interval_s)
-        self.interval_s = interval
+        self.interval_s = interval = request_interval(base, settings, test_interval_s)
         self.url = URL(base + STOCK_DAY_PATH)
         self.timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 5.0))
         self.max_attempts = max(1, max_attempts)
@@ -419,14 +410,9 @@ def fetch_twse_daily_command(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from tapewatch.logs import configure as configure_logging
-    from tapewatch.settings import get_settings
+    from tapewatch.settings import load_settings
 
-    try:
-        settings = get_settings()
-    except ValueError as exc:  # pydantic ValidationError
-        raise TapewatchError(f"invalid settings: {' '.join(str(exc).split())}") from None
-    configure_logging(settings)
+    settings = load_settings()
     try:
         codes = parse_symbols(symbols)
         months = month_range(start, end or start)

@@ -13,9 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from tapewatch.errors import TapewatchError
-from tapewatch.logs import configure as configure_logging
 from tapewatch.records import RecordError
-from tapewatch.settings import Settings, get_settings
+from tapewatch.settings import Settings, load_settings
 
 app = typer.Typer(
     name="tapewatch",
@@ -52,12 +51,7 @@ err_console = Console(stderr=True)
 
 
 def settings() -> Settings:
-    try:
-        loaded = get_settings()
-    except ValueError as exc:  # pydantic ValidationError is a ValueError
-        raise TapewatchError(f"invalid settings: {' '.join(str(exc).split())}") from None
-    configure_logging(loaded)
-    return loaded
+    return load_settings()
 
 
 # --- config -----------------------------------------------------------------------------------

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from tapewatch.settings import Settings
+if TYPE_CHECKING:
+    from tapewatch.settings import Settings
 
 #: librdkafka's own log lines (reconnect attempts, …) arrive here instead of on raw stderr
 LIBRDKAFKA = logging.getLogger("tapewatch.librdkafka")

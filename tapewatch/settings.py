@@ -213,3 +213,16 @@ def _mask_url(url: str) -> str:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def load_settings() -> Settings:
+    """The settings for a command: a bad value is one clear error, and logging is configured from them."""
+    from tapewatch.errors import TapewatchError
+    from tapewatch.logs import configure
+
+    try:
+        loaded = get_settings()
+    except ValueError as exc:  # pydantic's ValidationError
+        raise TapewatchError(f"invalid settings: {' '.join(str(exc).split())}") from None
+    configure(loaded)
+    return loaded
