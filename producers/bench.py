@@ -109,10 +109,7 @@ def as_json(results: list[BenchResult]) -> bytes:
 
 
 def extra_sources(records: int) -> dict[str, Callable[[], SourceRun]]:
-    """Sources beyond replay that can be benchmarked offline (no network): the simulator, when present."""
-    try:
-        from producers import simulate
-    except ImportError:
-        return {}
-    factory = getattr(simulate, "bench_source", None)
-    return {"simulator": lambda: factory(records)} if callable(factory) else {}
+    """Sources beyond replay that can be benchmarked offline (no network)."""
+    from producers.simulate import bench_source
+
+    return {"simulator (session generated beforehand)": lambda: bench_source(records)}

@@ -53,11 +53,13 @@ def produce_replay(
 
 def _register() -> None:
     from producers.binance import produce_binance_command
+    from producers.simulate import produce_simulate_command
     from producers.twse import produce_twse_command
     from producers.twse_daily import fetch_twse_daily_command
 
     produce_app.command("twse")(produce_twse_command)
     produce_app.command("binance")(produce_binance_command)
+    produce_app.command("simulate")(produce_simulate_command)
     fetch_app.command("twse-daily")(fetch_twse_daily_command)
 
 

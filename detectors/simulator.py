@@ -1,0 +1,1482 @@
+"""Labelled market simulator: a seeded, deterministic TWSE-like trading session with injected manipulation.
+
+Pure computation (numpy, pandas for frames): no Kafka, no database, no asyncio. The same
+:class:`SimulationConfig` (seed included) always yields byte-identical records.
+
+Output, in event-time order across symbols (:func:`simulate`):
+
+* ``Quote`` trades (``price``, ``size``, aggressor ``side``, the ``bid``/``ask`` the trade executed against)
+  and no-trade snapshots (``price`` null) every ``cadence_ms`` per symbol; both carry the cumulative
+  ``volume`` and the session ``open``/``high``/``low``/``prev_close``. Sizes and volumes are **shares**
+  (lots × 1,000), like the TWSE producer.
+* ``Book`` snapshots (5 levels a side, quantities in shares) at the same cadence as the snapshot quotes.
+* ``Episode`` labels, each emitted at its ``end`` (a label is complete only then, and a live consumer of
+  the truth topic must never learn of an episode before it has happened).
+
+Ties at one millisecond: trades (in execution order), then the snapshot quote, then the book, then labels;
+across symbols, symbol order. ``seq`` counts every quote of a symbol from 0.
+
+Model (per symbol; every symbol draws its own parameters from its own random stream, so adding symbols never
+changes the existing ones):
+
+* **Prices** live on the TWSE tick ladder (< 10 → 0.01, < 50 → 0.05, < 100 → 0.1, < 500 → 0.5, < 1000 → 1,
+  else 5). Internally every price is an integer *tick index* on that ladder, so "n ticks up" is exact across
+  band boundaries and every emitted price is on the grid by construction.
+* **Latent price**: log-price random walk with stochastic volatility (log-vol AR(1), half-life ~20 min),
+  volatility scaled by the intraday activity curve; daily volatility 1.2–3 %.
+* **Quotes**: the best bid moves only when the latent price leaves the current spread (a backlash
+  quantiser), so big-tick stocks sit on one quote for minutes, as they do. The spread in ticks is a
+  mean-reverting AR(1) around a symbol's target (4–15 bps, never below one tick), wider right after the
+  open. Quotes are clamped so that all five levels stay inside the ±10 % daily price limits.
+* **Activity**: U-shaped over the session (about 2× midday in the first half hour, 1.7× in the last),
+  raised further when volatility is high.
+* **Orders**: a Hawkes process (exponential kernel, branching ratio 0.5, simulated by its cluster
+  representation so it vectorises) of aggressive orders, 0.1–4 per second on average per symbol.
+  An order fills against one or more resting orders: 1 + geometric fills (p = 0.72) in the *same
+  millisecond*, as exchange feeds report one print per counter-order.
+* **Aggressor side** follows the latent innovation of the second (P(buy) = 0.5 + 0.4 tanh(0.9 z)), and a buy
+  prints at the ask, a sell at the bid; a quote change inside an interval is seen progressively by the
+  trades in it. So up-moves come with buy pressure and prints walk with the quote.
+* **Sizes**: lots, Pareto (α 1.5–1.9, minimum 1–3 lots, capped at 3,000 lots). The session opens with one
+  auction print (no aggressor side) of about 2 % of a typical day's volume.
+* **Book**: per level queues that shift with the quote (a level that becomes level 1 keeps its size; an
+  improving price starts a small queue, a revealed deep level a typical one), lose trade volume at level 1,
+  and receive sparse Pareto-sized additions (at most 3× the equilibrium) and proportional cancellations.
+  Equilibrium depth is 10–30× the symbol's minimum trade size, queues relax towards it in about a minute,
+  and level 1 is refilled about as fast as the order flow eats it (most limit orders join the touch).
+
+Episodes (rates are expected episodes per manipulated symbol and session, ``floor(rate)`` always plus one more
+with probability ``rate - floor(rate)``; a ``clean_fraction`` of the symbols get none; episodes on one symbol
+never overlap and keep ``episode_gap_s`` apart; none in the first ``quiet_open_s``; one that does not fit is
+dropped, never truncated). Signatures, as described in the surveillance literature:
+
+* ``pump_and_dump`` — a convex ramp of 5–15 min lifting the price +3–8 %, carried by a surge of trades
+  (4–10× the symbol's order rate, growing through the ramp), 85 % buy-aggressor and small (1–3 lots), with
+  "rush orders": bursts of 4–15 small buys in the same millisecond every 4–12 s (La Morgia et al. 2020);
+  ask depth thins (×0.6), bid depth thickens (×1.3). Then a dump of 1–3 min: sell-aggressor trades (85 %)
+  of about three times the usual size at 3–6× the order rate take the price back to −30 %…+20 % of the
+  pump; bid depth halves. Label: ramp start → end of the dump.
+* ``spoofing`` (layering) — 3–6 cycles: 2–4 orders of 6–15× the equilibrium level depth appear at once at
+  levels 2–4 of one side; the price ticks one tick *away* from them (bid layers → up) with 2–6
+  aggressive trades against the other side (the spoofer's genuine resting orders being filled: bid layers,
+  buy-aggressor prints at the ask); after 2–6 s the layers vanish together without any trade at their
+  prices. 5–20 s between cycles; the layered side alternates with probability 0.6. Label: first layer →
+  end of the last cycle.
+* ``wash_trading`` — 2–5 bursts of 10–30 trades of one identical round size (≥ 10 lots, chosen so a burst
+  trades 3–6× the symbol's mean volume rate), strictly alternating buy/sell aggressor every 0.3–1.5 s at a
+  frozen quote (buys at the ask, sells at the bid: no net price change), consuming no depth (the trader
+  crosses with himself); 5–20 s between bursts. Label: first → last burst.
+* ``marking_the_close`` — the last 3–8 min: buy-aggressor trades (85 %, 3–6× the order rate, intensifying
+  towards the close) walk the ask up monotonically by +1–3 % (at least 3 ticks, and always above the
+  session's previous high); the session's last trade is a buy at that ask, so the close is the session
+  high. A push that would need more than ``max_ret`` (4 %) to top the high (say, after a pump) is not
+  attempted: the episode is dropped. Label: push start → session end.
+* ``momentum_ignition`` — a burst of 5–15 s opened by a marketable order sweeping 2–3 price levels in one
+  millisecond (1–3 prints per level, at successive prices), followed by more sweeps and one-sided
+  aggressive orders (8× the order rate) carrying about half of a 0.6–1.5 % move (at least 4 ticks); a run of
+  20–60 s where followers (3× the order rate, 80 % same side) take it to the full move; then a reversal of
+  30–120 s back to the pre-ignition quote with 75 % opposite-side flow at 2× the order rate (the igniter
+  unwinding), after which the undisturbed price resumes from there. Label: first sweep → end of reversal.
+
+Simplifications worth knowing: continuous trading right up to the close (TWSE runs a closing call auction
+13:25–13:30), no odd-lot board, no trial-match (``ts``/``pz``) fields, all five levels on consecutive ticks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+import pandas as pd
+
+from tapewatch.records import BOOK_DEPTH, AlertKind, Book, Episode, Quote
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+Range = tuple[float, float]
+IntRange = tuple[int, int]
+
+#: Taiwan has kept UTC+8 without daylight saving since 1979; a fixed offset needs no tz database.
+TAIPEI: Final = timezone(timedelta(hours=8), "Asia/Taipei")
+LOT_SHARES: Final = 1000
+FULL_DAY_MINUTES: Final = 270.0
+PRICE_LIMIT: Final = 0.10
+QUEUE_RELAXATION_S: Final = 60.0
+
+INJECTED_KINDS: Final[tuple[AlertKind, ...]] = (
+    AlertKind.PUMP_AND_DUMP,
+    AlertKind.SPOOFING,
+    AlertKind.WASH_TRADING,
+    AlertKind.MARKING_THE_CLOSE,
+    AlertKind.MOMENTUM_IGNITION,
+)
+
+# --- TWSE tick ladder -------------------------------------------------------------------------------------
+# Band boundaries are multiples of the coarser tick, so a single integer index runs over all bands.
+_BAND_LOW: Final = np.array([0.0, 10.0, 50.0, 100.0, 500.0, 1000.0])
+_BAND_TICK: Final = np.array([0.01, 0.05, 0.1, 0.5, 1.0, 5.0])
+_BAND_FIRST: Final = np.array([0, 1000, 1800, 2300, 3100, 3600], dtype=np.int64)
+
+
+def tick_size(price: float) -> float:
+    """TWSE tick for a price: < 10 → 0.01, < 50 → 0.05, < 100 → 0.1, < 500 → 0.5, < 1000 → 1, else 5."""
+    for low, tick in zip(_BAND_LOW[::-1].tolist(), _BAND_TICK[::-1].tolist(), strict=True):
+        if price >= low:
+            return float(tick)
+    return float(_BAND_TICK[0])
+
+
+def on_tick_grid(price: float) -> bool:
+    """True when ``price`` is a whole number of ticks of its band (to float precision)."""
+    tick = tick_size(price)
+    return price > 0 and abs(round(price / tick) * tick - price) <= 1e-9 * max(1.0, price)
+
+
+def index_to_price(index: npt.ArrayLike) -> FloatArray:
+    """Tick index → price, rounded to cents so the float is the shortest decimal (``49.95``, not ``49.9500001``)."""
+    idx = np.asarray(index, dtype=np.int64)
+    band = np.searchsorted(_BAND_FIRST, idx, side="right") - 1
+    price: FloatArray = np.round(_BAND_LOW[band] + (idx - _BAND_FIRST[band]) * _BAND_TICK[band], 2)
+    return price
+
+
+def price_to_index(price: npt.ArrayLike) -> FloatArray:
+    """Price → continuous tick index (integral exactly on the grid)."""
+    p = np.asarray(price, dtype=np.float64)
+    band = np.searchsorted(_BAND_LOW, p, side="right") - 1
+    index: FloatArray = _BAND_FIRST[band] + (p - _BAND_LOW[band]) / _BAND_TICK[band]
+    return index
+
+
+# --- configuration ----------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PumpParams:
+    ramp_s: Range = (300.0, 900.0)
+    dump_s: Range = (60.0, 180.0)
+    ret: Range = (0.03, 0.08)
+    #: price level after the dump, as a fraction of the pump's return (negative: below the pre-pump price)
+    retrace: Range = (-0.3, 0.2)
+    surge: Range = (4.0, 10.0)
+    buy_share: float = 0.85
+    rush_every_s: Range = (4.0, 12.0)
+    rush_trades: IntRange = (4, 15)
+    dump_surge: Range = (3.0, 6.0)
+    dump_sell_share: float = 0.85
+
+
+@dataclass(frozen=True, slots=True)
+class SpoofingParams:
+    cycles: IntRange = (3, 6)
+    layers: IntRange = (2, 4)
+    size_x: Range = (6.0, 15.0)
+    hold_s: Range = (2.0, 6.0)
+    gap_s: Range = (5.0, 20.0)
+    lift_trades: IntRange = (2, 6)
+    alternate: float = 0.6
+
+
+@dataclass(frozen=True, slots=True)
+class WashParams:
+    bursts: IntRange = (2, 5)
+    trades: IntRange = (10, 30)
+    spacing_ms: Range = (300.0, 1500.0)
+    gap_s: Range = (5.0, 20.0)
+    #: volume rate of a burst, × the symbol's mean volume rate (sets the repeated trade size)
+    volume_x: Range = (3.0, 6.0)
+    min_lots: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class MarkingParams:
+    push_s: Range = (180.0, 480.0)
+    ret: Range = (0.01, 0.03)
+    min_ticks: int = 3
+    #: a push that would need more than this to top the session's high is not attempted (episode dropped)
+    max_ret: float = 0.04
+    surge: Range = (3.0, 6.0)
+    buy_share: float = 0.85
+
+
+@dataclass(frozen=True, slots=True)
+class MomentumParams:
+    burst_s: Range = (5.0, 15.0)
+    run_s: Range = (20.0, 60.0)
+    reversal_s: Range = (30.0, 120.0)
+    move: Range = (0.006, 0.015)
+    min_ticks: int = 4
+    burst_surge: float = 8.0
+    burst_share: float = 1.0
+    follow_surge: float = 3.0
+    follow_share: float = 0.8
+    unwind_surge: float = 2.0
+    unwind_share: float = 0.75
+
+
+def default_rates() -> dict[AlertKind, float]:
+    """Expected episodes per manipulated symbol and session."""
+    return {
+        AlertKind.PUMP_AND_DUMP: 0.3,
+        AlertKind.SPOOFING: 0.6,
+        AlertKind.WASH_TRADING: 0.5,
+        AlertKind.MARKING_THE_CLOSE: 0.25,
+        AlertKind.MOMENTUM_IGNITION: 0.6,
+    }
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """One simulated session. Everything the output depends on is here; the same config, the same bytes."""
+
+    symbols: int = 20
+    seed: int = 0
+    day: date = date(2024, 1, 2)
+    open_time: time = time(9, 0)
+    #: session length; the activity curve, the close and marking-the-close follow it (270 = a TWSE day)
+    minutes: float = FULL_DAY_MINUTES
+    #: snapshot (quote + book) interval per symbol; at most 1000 so every symbol updates at ≥ 1 Hz
+    cadence_ms: int = 1000
+    venue: str = "sim"
+    symbol_prefix: str = "SIM"
+    clean_fraction: float = 0.3
+    rates: Mapping[AlertKind, float] = field(default_factory=default_rates)
+    episode_gap_s: float = 60.0
+    quiet_open_s: float = 120.0
+    hawkes_branching: float = 0.5
+    pump: PumpParams = PumpParams()
+    spoofing: SpoofingParams = SpoofingParams()
+    wash: WashParams = WashParams()
+    marking: MarkingParams = MarkingParams()
+    momentum: MomentumParams = MomentumParams()
+
+    def __post_init__(self) -> None:
+        if self.symbols < 1:
+            raise ValueError("symbols must be ≥ 1")
+        if not 10 <= self.cadence_ms <= 1000:
+            raise ValueError("cadence_ms must be within 10..1000 (at least one snapshot per second)")
+        if self.minutes <= 0 or self.steps < 10:
+            raise ValueError("minutes must give at least 10 snapshot intervals")
+        if not 0.0 <= self.clean_fraction <= 1.0:
+            raise ValueError("clean_fraction must be within 0..1")
+        if not 0.0 <= self.hawkes_branching < 0.95:
+            raise ValueError("hawkes_branching must be within 0..0.95")
+        for kind, rate in self.rates.items():
+            if AlertKind(kind) not in INJECTED_KINDS:
+                raise ValueError(f"rates: {kind} is not an injectable episode kind")
+            if not (rate >= 0 and math.isfinite(rate)):
+                raise ValueError(f"rates: {kind} must be a finite rate ≥ 0")
+
+    @property
+    def steps(self) -> int:
+        """Snapshot intervals in the session (snapshots are taken at steps 0..steps inclusive)."""
+        return round(self.minutes * 60_000 / self.cadence_ms)
+
+    @property
+    def start_ms(self) -> int:
+        return int(datetime.combine(self.day, self.open_time, tzinfo=TAIPEI).timestamp() * 1000)
+
+    @property
+    def end_ms(self) -> int:
+        return self.start_ms + self.steps * self.cadence_ms
+
+    @property
+    def symbol_names(self) -> tuple[str, ...]:
+        return tuple(f"{self.symbol_prefix}{i + 1:04d}" for i in range(self.symbols))
+
+    def rate(self, kind: AlertKind) -> float:
+        return float(self.rates.get(kind, 0.0))
+
+
+# --- helpers ------------------------------------------------------------------------------------------------
+def _ar1(innovations: FloatArray, phi: float, y0: float) -> FloatArray:
+    """``y[k] = phi * y[k-1] + innovations[k]`` with ``y[-1] = y0``, vectorised.
+
+    Solved as ``phi**k * cumsum(innovations / phi**k)`` in blocks short enough that ``phi**-k`` stays finite.
+    """
+    n = len(innovations)
+    out = np.empty(n)
+    if phi <= 0.0:
+        out[:] = innovations
+        return out
+    block = n if phi >= 1.0 else max(1, int(300.0 / -math.log(phi)))
+    previous = y0
+    for start in range(0, n, block):
+        chunk = innovations[start : start + block]
+        powers = phi ** np.arange(1, len(chunk) + 1)
+        values = powers * (previous + np.cumsum(chunk / powers))
+        out[start : start + len(chunk)] = values
+        previous = float(values[-1])
+    return out
+
+
+def _pareto_lots(rng: np.random.Generator, n: int, xmin: float, alpha: float, cap: float) -> IntArray:
+    u = rng.random(n)
+    return np.minimum(np.floor(xmin * (1.0 - u) ** (-1.0 / alpha)), cap).astype(np.int64)
+
+
+def _uniform(rng: np.random.Generator, bounds: Range) -> float:
+    return float(rng.uniform(bounds[0], bounds[1]))
+
+
+def _integers(rng: np.random.Generator, bounds: IntRange) -> int:
+    return int(rng.integers(bounds[0], bounds[1] + 1))
+
+
+def _interp_ticks(start: int, stop: int, n: int, power: float = 1.0) -> IntArray:
+    """``n`` tick indices from ``start`` towards ``stop`` (reached at the last one), shaped by ``power``."""
+    frac = (np.arange(1, n + 1) / n) ** power
+    return (start + np.rint((stop - start) * frac)).astype(np.int64)
+
+
+# --- per-symbol state ------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Trades:
+    """Trades of one symbol being assembled. ``px`` -1 = priced from the quote path by the aggressor side."""
+
+    ts: list[IntArray] = field(default_factory=list)
+    side: list[IntArray] = field(default_factory=list)
+    lots: list[IntArray] = field(default_factory=list)
+    px: list[IntArray] = field(default_factory=list)
+    bid: list[IntArray] = field(default_factory=list)
+    ask: list[IntArray] = field(default_factory=list)
+    consume: list[BoolArray] = field(default_factory=list)
+
+    def add(
+        self,
+        ts: IntArray,
+        side: IntArray,
+        lots: IntArray,
+        *,
+        px: IntArray | None = None,
+        bid: IntArray | None = None,
+        ask: IntArray | None = None,
+        consume: bool = True,
+    ) -> None:
+        n = len(ts)
+        none = np.full(n, -1, dtype=np.int64)
+        self.ts.append(ts.astype(np.int64))
+        self.side.append(side.astype(np.int64))
+        self.lots.append(np.maximum(lots, 1).astype(np.int64))
+        self.px.append(none if px is None else px.astype(np.int64))
+        self.bid.append(none if bid is None else bid.astype(np.int64))
+        self.ask.append(none if ask is None else ask.astype(np.int64))
+        self.consume.append(np.full(n, consume))
+
+
+@dataclass(slots=True)
+class _Planned:
+    kind: AlertKind
+    parts: tuple[int, ...] = ()  # phase lengths in steps, drawn once at planning
+    k0: int = -1
+
+    @property
+    def length(self) -> int:
+        return sum(self.parts)
+
+
+@dataclass(slots=True)
+class _SpoofOrder:
+    side: int  # 0 bid, 1 ask
+    price: int  # tick index
+    lots: int
+    k_from: int  # first snapshot showing it
+    k_to: int  # first snapshot without it
+
+
+@dataclass(slots=True)
+class _Symbol:
+    """Everything about one symbol that the cross-symbol book pass and the final assembly need."""
+
+    name: str
+    rng: np.random.Generator
+    prev_close: int  # tick index
+    limit_low: int  # lowest allowed level-5 bid index
+    limit_high: int  # highest allowed level-5 ask index
+    rate: float  # aggressive orders per second, session mean
+    xmin: float
+    alpha: float
+    depth: float  # equilibrium lots per level
+    activity: FloatArray  # (T+1,) mean 1
+    p_buy: FloatArray  # (T+1,)
+    spread: IntArray  # (T+1,) ticks
+    bid: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    ask: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    trades: _Trades = field(default_factory=_Trades)
+    spoof_orders: list[_SpoofOrder] = field(default_factory=list)
+    depth_factor: FloatArray = field(default_factory=lambda: np.empty(0))  # (T+1, 2) display multipliers
+    episodes: list[tuple[AlertKind, int, int]] = field(default_factory=list)  # kind, first step, last step
+    consumed: FloatArray = field(default_factory=lambda: np.empty(0))  # (T+1, 2) lots taken from level 1
+
+
+class _Context:
+    """Session-wide constants shared by the per-symbol builders."""
+
+    def __init__(self, config: SimulationConfig) -> None:
+        self.config = config
+        self.steps = config.steps
+        self.cad = config.cadence_ms
+        self.cad_s = config.cadence_ms / 1000.0
+        self.k = np.arange(self.steps + 1)
+        tau = self.k / self.steps
+        # Intraday U: strong opening half hour, a rising close, a quiet lunch.
+        u = 0.55 + 1.6 * np.exp(-tau / 0.07) + 1.1 * np.exp(-(1.0 - tau) / 0.06)
+        self.u = u / u[1:].mean()
+        self.seconds = self.k * self.cad_s
+
+    def steps_for(self, seconds: float) -> int:
+        return max(1, math.ceil(seconds * 1000.0 / self.cad))
+
+
+def _symbol_rng(config: SimulationConfig, index: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(0, index)))
+
+
+def _new_symbol(ctx: _Context, index: int) -> tuple[_Symbol, FloatArray]:
+    """Draw a symbol's parameters and its latent log-price path."""
+    cfg, n = ctx.config, ctx.steps
+    rng = _symbol_rng(cfg, index)
+    prev_price = float(np.clip(math.exp(rng.normal(math.log(45.0), 1.1)), 5.0, 2000.0))
+    prev_idx = int(np.rint(price_to_index(prev_price)))
+    prev_price = float(index_to_price(prev_idx))
+    limit_up = math.floor(float(price_to_index(prev_price * (1 + PRICE_LIMIT))) + 1e-9)
+    limit_down = math.ceil(float(price_to_index(prev_price * (1 - PRICE_LIMIT))) - 1e-9)
+    sigma_day = rng.uniform(0.012, 0.03)
+    rate = float(np.clip(math.exp(rng.normal(math.log(0.6), 0.5)), 0.1, 4.0))
+    xmin = float(rng.choice([1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 3.0]))
+    alpha = rng.uniform(1.5, 1.9)
+    depth = max(5.0, round(xmin * rng.uniform(10.0, 30.0)))
+    spread_bps = rng.uniform(4.0, 15.0)
+    gap = rng.normal(0.0, 0.006)
+
+    # Stochastic volatility: log-vol AR(1), half-life ~20 minutes, stationary sd 0.35.
+    sd_h = 0.35
+    phi_h = math.exp(-ctx.cad_s / 1800.0)
+    h = _ar1(rng.standard_normal(n + 1) * sd_h * math.sqrt(1 - phi_h**2), phi_h, rng.normal(0.0, sd_h))
+    vol_u = np.sqrt(ctx.u)
+    vol_u /= math.sqrt(float(np.mean(vol_u[1:] ** 2)))
+    sigma_step = sigma_day * math.sqrt(cfg.cadence_ms / (FULL_DAY_MINUTES * 60_000))
+    z = rng.standard_normal(n + 1)
+    z[0] = 0.0
+    returns = sigma_step * np.exp(h - sd_h**2) * vol_u * z
+    x = math.log(prev_price) + gap + np.cumsum(returns)
+
+    activity = ctx.u * np.exp(h)
+    activity /= activity[1:].mean()
+    p_buy = 0.5 + 0.4 * np.tanh(0.9 * z)
+
+    # Spread: mean-reverting log-AR(1) around the symbol's target in ticks, wider for ~3 min after the open.
+    tick0 = tick_size(prev_price)
+    target = spread_bps * 1e-4 * prev_price / tick0
+    phi_g = math.exp(-ctx.cad_s / 30.0)
+    g = _ar1(rng.standard_normal(n + 1) * 0.45 * math.sqrt(1 - phi_g**2), phi_g, rng.normal(0.0, 0.45))
+    widen = 1.0 + 1.5 * np.exp(-ctx.seconds / 90.0)
+    spread = np.clip(np.rint(target * np.exp(g) * widen), 1, 12).astype(np.int64)
+
+    symbol = _Symbol(
+        name=cfg.symbol_names[index],
+        rng=rng,
+        prev_close=prev_idx,
+        limit_low=limit_down,
+        limit_high=limit_up,
+        rate=rate,
+        xmin=xmin,
+        alpha=alpha,
+        depth=depth,
+        activity=activity,
+        p_buy=p_buy,
+        spread=spread,
+    )
+    symbol.depth_factor = np.ones((n + 1, 2))
+    return symbol, x
+
+
+def _quantise(sym: _Symbol, x: FloatArray) -> None:
+    """Latent log-price → best bid/ask tick indices. The bid moves only when the latent leaves the spread."""
+    c = price_to_index(np.exp(x)).tolist()
+    spreads = sym.spread.tolist()
+    lo = sym.limit_low + (BOOK_DEPTH - 1)
+    hi = sym.limit_high - (BOOK_DEPTH - 1)
+    bids = [0] * len(c)
+    b = round(c[0] - spreads[0] / 2)
+    previous_spread = spreads[0]
+    for k, (ck, sk) in enumerate(zip(c, spreads, strict=True)):
+        if sk != previous_spread:
+            b = round(ck - sk / 2)
+        elif ck > b + sk:
+            b = math.ceil(ck) - sk
+        elif ck < b:
+            b = math.floor(ck)
+        b = max(lo, min(b, hi - sk))
+        bids[k] = b
+        previous_spread = sk
+    sym.bid = np.array(bids, dtype=np.int64)
+    sym.ask = sym.bid + sym.spread
+
+
+def _mean_lots(sym: _Symbol) -> float:
+    return sym.xmin * sym.alpha / (sym.alpha - 1.0)
+
+
+# --- episode planning ----------------------------------------------------------------------------------------------
+def _episode_count(rng: np.random.Generator, rate: float) -> int:
+    whole = math.floor(rate)
+    return whole + int(rng.random() < rate - whole)
+
+
+def _plan(ctx: _Context, sym: _Symbol, clean: bool) -> list[_Planned]:
+    """Which episodes this symbol gets and where (non-overlapping, with gaps, inside the session)."""
+    cfg, rng = ctx.config, sym.rng
+    # Draw the same numbers for clean and manipulated symbols so the clean choice never shifts the streams.
+    counts = {kind: _episode_count(rng, cfg.rate(kind)) for kind in INJECTED_KINDS}
+    placement_seed = int(rng.integers(2**63))
+    if clean:
+        return []
+    counts[AlertKind.MARKING_THE_CLOSE] = min(counts[AlertKind.MARKING_THE_CLOSE], 1)
+    place = np.random.default_rng(placement_seed)
+    planned: list[_Planned] = []
+    # Marking the close first: its slot is fixed at the end of the session, the others go around it.
+    order = sorted(INJECTED_KINDS, key=lambda kind: kind is not AlertKind.MARKING_THE_CLOSE)
+    for kind in order:
+        for _ in range(counts[kind]):
+            planned.append(_Planned(kind))
+
+    gap = ctx.steps_for(cfg.episode_gap_s)
+    lo = min(ctx.steps_for(cfg.quiet_open_s), ctx.steps)
+    occupied: list[tuple[int, int]] = []
+    kept: list[_Planned] = []
+    for item in planned:
+        item.parts = _episode_parts(ctx, item.kind, place)
+        if item.kind is AlertKind.MARKING_THE_CLOSE:
+            item.k0 = ctx.steps - item.length
+            if item.k0 < lo:
+                continue
+            occupied.append((item.k0, ctx.steps))
+            kept.append(item)
+            continue
+        # Feasible starts: every gap between occupied windows, shrunk by the buffer and the length.
+        ranges: list[tuple[int, int]] = []
+        previous_end = lo - gap
+        for a, b in sorted(occupied):
+            ranges.append((previous_end + gap, a - gap - item.length))
+            previous_end = b
+        ranges.append((previous_end + gap, ctx.steps - gap - item.length))
+        sizes = np.array([max(0, hi - low + 1) for low, hi in ranges], dtype=np.float64)
+        if sizes.sum() <= 0:
+            continue  # does not fit: dropped, never truncated
+        which = int(place.choice(len(ranges), p=sizes / sizes.sum()))
+        low, hi = ranges[which]
+        item.k0 = int(place.integers(low, hi + 1))
+        occupied.append((item.k0, item.k0 + item.length))
+        kept.append(item)
+    kept.sort(key=lambda p: p.k0)
+    return kept
+
+
+def _episode_parts(ctx: _Context, kind: AlertKind, rng: np.random.Generator) -> tuple[int, ...]:
+    """Phase lengths (steps) of an episode. Spoofing and wash trading get a room sized for their cycles or
+    bursts at the longest; their builders stop at its end rather than overrun it."""
+    cfg = ctx.config
+    if kind is AlertKind.PUMP_AND_DUMP:
+        return ctx.steps_for(_uniform(rng, cfg.pump.ramp_s)), ctx.steps_for(_uniform(rng, cfg.pump.dump_s))
+    if kind is AlertKind.SPOOFING:
+        p = cfg.spoofing
+        per_cycle = p.hold_s[1] + 3.0 + p.gap_s[1]
+        return (ctx.steps_for(_integers(rng, p.cycles) * per_cycle),)
+    if kind is AlertKind.WASH_TRADING:
+        w = cfg.wash
+        per_burst = w.trades[1] * w.spacing_ms[1] / 1000.0 + 2.0 + w.gap_s[1]
+        return (ctx.steps_for(_integers(rng, w.bursts) * per_burst),)
+    if kind is AlertKind.MARKING_THE_CLOSE:
+        return (ctx.steps_for(_uniform(rng, cfg.marking.push_s)),)
+    m = cfg.momentum
+    return (
+        ctx.steps_for(_uniform(rng, m.burst_s)),
+        ctx.steps_for(_uniform(rng, m.run_s)),
+        ctx.steps_for(_uniform(rng, m.reversal_s)),
+    )
+
+
+# --- episode builders ---------------------------------------------------------------------------------------------
+def _flow(
+    ctx: _Context,
+    sym: _Symbol,
+    k_from: int,
+    k_to: int,
+    orders_per_s: FloatArray | float,
+    side_share: float,
+    direction: int,
+    size_mult: float = 1.0,
+    small: IntRange | None = None,
+) -> None:
+    """Extra aggressive orders over steps (k_from, k_to]: Poisson per interval, uniform times inside it."""
+    rng = sym.rng
+    steps = np.arange(k_from + 1, k_to + 1)
+    if len(steps) == 0:
+        return
+    lam = np.broadcast_to(np.asarray(orders_per_s, dtype=np.float64), steps.shape) * ctx.cad_s
+    counts = rng.poisson(lam)
+    k = np.repeat(steps, counts)
+    n = len(k)
+    ts = (k - 1) * ctx.cad + rng.integers(1, ctx.cad + 1, n)
+    side = np.where(rng.random(n) < side_share, direction, -direction)
+    if small is not None:
+        lots = rng.integers(small[0], small[1] + 1, n)
+    else:
+        lots = np.maximum(1, np.rint(_pareto_lots(rng, n, sym.xmin, sym.alpha, 3000) * size_mult)).astype(np.int64)
+    sym.trades.add(ts, side, lots)
+
+
+def _pump_overlay(ctx: _Context, sym: _Symbol, item: _Planned, x: FloatArray) -> tuple[int, int, int]:
+    p, rng = ctx.config.pump, sym.rng
+    ramp, dump_steps = item.parts
+    k0, k1, k2 = item.k0, item.k0 + ramp, item.k0 + ramp + dump_steps
+    ret = _uniform(rng, p.ret)
+    post = ret * _uniform(rng, p.retrace)
+    overlay = np.zeros(ctx.steps + 1)
+    overlay[k0 : k1 + 1] = ret * (np.arange(k1 - k0 + 1) / (k1 - k0)) ** 1.5
+    dump = np.arange(1, k2 - k1 + 1) / (k2 - k1)
+    overlay[k1 + 1 : k2 + 1] = ret + (post - ret) * dump**0.6
+    overlay[k2 + 1 :] = post
+    x += overlay
+    return k0, k1, k2
+
+
+def _pump_trades(ctx: _Context, sym: _Symbol, k0: int, k1: int, k2: int) -> None:
+    p, rng = ctx.config.pump, sym.rng
+    surge = _uniform(rng, p.surge)
+    # The ramp accelerates: the surge grows from half to one and a half times its mean.
+    shape = 0.5 + np.arange(k1 - k0) / max(1, k1 - k0 - 1)
+    _flow(ctx, sym, k0, k1, sym.rate * surge * shape, p.buy_share, +1, small=(1, 3))
+    ramp_s = (k1 - k0) * ctx.cad_s
+    n_rush = int(rng.poisson(ramp_s / _uniform(rng, p.rush_every_s)))
+    for _ in range(n_rush):
+        at = int(rng.integers(k0 * ctx.cad + 1, k1 * ctx.cad + 1))
+        n = _integers(rng, p.rush_trades)
+        sym.trades.add(np.full(n, at), np.ones(n, dtype=np.int64), rng.integers(1, 3, n))
+    _flow(ctx, sym, k1, k2, sym.rate * _uniform(rng, p.dump_surge), p.dump_sell_share, -1, size_mult=3.0)
+    sym.depth_factor[k0:k1, 0] *= 1.3
+    sym.depth_factor[k0:k1, 1] *= 0.6
+    sym.depth_factor[k1:k2, 0] *= 0.5
+    sym.depth_factor[k1:k2, 1] *= 1.2
+
+
+def _override(sym: _Symbol, k_from: int, bid: IntArray, ask: IntArray) -> None:
+    sym.bid[k_from : k_from + len(bid)] = bid
+    sym.ask[k_from : k_from + len(ask)] = ask
+
+
+def _clamp(sym: _Symbol, k_from: int) -> None:
+    """Keep all five levels inside the daily price limits from ``k_from`` on."""
+    spread = sym.ask[k_from:] - sym.bid[k_from:]
+    low, high = sym.limit_low + (BOOK_DEPTH - 1), sym.limit_high - (BOOK_DEPTH - 1)
+    sym.bid[k_from:] = np.clip(sym.bid[k_from:], low, high - spread)
+    sym.ask[k_from:] = sym.bid[k_from:] + spread
+
+
+def _spoofing(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
+    p, rng = ctx.config.spoofing, sym.rng
+    end_limit = item.k0 + item.length
+    k = item.k0
+    first, last = -1, -1
+    side = int(rng.integers(2))  # 0: layers on the bid (price ticks up), 1: on the ask (ticks down)
+    for _ in range(_integers(rng, p.cycles)):
+        hold = ctx.steps_for(_uniform(rng, p.hold_s))
+        hold = max(hold, 2)
+        after = ctx.steps_for(float(rng.uniform(1.0, 3.0)))
+        if k + hold + after > end_limit:
+            break
+        move_at = k + max(1, hold // 3)
+        b0, a0 = int(sym.bid[k]), int(sym.ask[k])
+        direction = 1 if side == 0 else -1
+        if not sym.limit_low + BOOK_DEPTH - 1 <= b0 + direction < a0 + direction <= sym.limit_high - BOOK_DEPTH + 1:
+            break  # pinned near a daily limit: the price cannot tick away
+        n_before, n_after = move_at - k, k + hold + after - move_at
+        _override(
+            sym,
+            k,
+            np.concatenate([np.full(n_before, b0), np.full(n_after, b0 + direction)]).astype(np.int64),
+            np.concatenate([np.full(n_before, a0), np.full(n_after, a0 + direction)]).astype(np.int64),
+        )
+        n_layers = _integers(rng, p.layers)
+        levels = rng.choice(np.arange(1, BOOK_DEPTH - 1), size=min(n_layers, BOOK_DEPTH - 2), replace=False)
+        for level in levels.tolist():
+            lots = round(sym.depth * _uniform(rng, p.size_x))
+            price = b0 - level if side == 0 else a0 + level
+            sym.spoof_orders.append(_SpoofOrder(side, price, lots, k, k + hold))
+        # The spoofer's genuine orders on the other side get taken as the price moves away from the layers.
+        n = _integers(rng, p.lift_trades)
+        ts = (move_at - 1) * ctx.cad + np.sort(rng.integers(1, ctx.cad + 1, n))
+        px = np.full(n, a0 if side == 0 else b0)
+        spread = a0 - b0
+        sym.trades.add(
+            ts,
+            np.full(n, direction),
+            _pareto_lots(rng, n, sym.xmin, sym.alpha, 3000) * 2,
+            px=px,
+            bid=px - spread if side == 0 else px,
+            ask=px if side == 0 else px + spread,
+        )
+        if first < 0:
+            first = k
+        last = k + hold + after
+        k = last + ctx.steps_for(_uniform(rng, p.gap_s))
+        if rng.random() < p.alternate:
+            side = 1 - side
+    return first, last
+
+
+def _wash(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
+    w, rng = ctx.config.wash, sym.rng
+    end_limit = item.k0 + item.length
+    volume_rate = sym.rate * 1.4 * _mean_lots(sym)  # lots per second, session mean
+    mean_spacing_s = (w.spacing_ms[0] + w.spacing_ms[1]) / 2000.0
+    size = max(w.min_lots, _uniform(rng, w.volume_x) * volume_rate * mean_spacing_s)
+    # Colluding accounts pick round sizes: 10, 15, 20, 25, 30, 40, 50, 100 lots...
+    rounds = np.array([10, 15, 20, 25, 30, 40, 50, 60, 80, 100, 150, 200, 250, 300, 400, 500])
+    lots = int(rounds[np.argmin(np.abs(rounds - size))])
+    k = item.k0
+    first, last = -1, -1
+    for _ in range(_integers(rng, w.bursts)):
+        n = _integers(rng, w.trades)
+        spacing = rng.uniform(w.spacing_ms[0], w.spacing_ms[1], n)
+        offsets = np.cumsum(np.rint(spacing)).astype(np.int64)
+        ts = k * ctx.cad + offsets
+        k_last = int(-(-int(ts[-1]) // ctx.cad))
+        if k_last + 1 > end_limit:
+            break
+        # The quote is frozen while the pair trades with itself: buys print at the ask, sells at the bid.
+        b0, a0 = int(sym.bid[k]), int(sym.ask[k])
+        _override(sym, k, np.full(k_last - k + 1, b0), np.full(k_last - k + 1, a0))
+        start_side = 1 if rng.random() < 0.5 else -1
+        side = start_side * np.where(np.arange(n) % 2 == 0, 1, -1)
+        sym.trades.add(ts, side, np.full(n, lots), consume=False)
+        if first < 0:
+            first = k
+        last = k_last
+        k = k_last + ctx.steps_for(_uniform(rng, w.gap_s))
+    return first, last
+
+
+def _momentum(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
+    m, rng = ctx.config.momentum, sym.rng
+    w0 = item.k0
+    burst, run, rev = item.parts
+    w1, w2, w3 = w0 + burst, w0 + burst + run, w0 + burst + run + rev
+    direction = 1 if rng.random() < 0.5 else -1
+    b0, a0 = int(sym.bid[w0]), int(sym.ask[w0])
+    s0 = a0 - b0
+    price = float(index_to_price(b0))
+    target = price * (1.0 + direction * _uniform(rng, m.move))
+    total = max(m.min_ticks, abs(round(float(price_to_index(target)) - b0)))
+    n_burst = max(2, round(total * rng.uniform(0.4, 0.6)))
+    if (
+        b0 + direction * total - (BOOK_DEPTH - 1) < sym.limit_low
+        or a0 + direction * total + (BOOK_DEPTH - 1) > sym.limit_high
+    ):
+        return -1, -1
+    # Split the burst's ticks into sweeps of 1-3 levels, each in its own interval of the burst.
+    sweeps: list[int] = []
+    left = n_burst
+    while left > 0:
+        # The first order is the ignition proper: it always walks at least two levels.
+        step = min(left, int(rng.choice([2, 3] if not sweeps else [1, 2, 2, 3])))
+        sweeps.append(step)
+        left -= step
+    n_orders = min(len(sweeps), burst)
+    if n_orders < len(sweeps):
+        sweeps = [*sweeps[: n_orders - 1], sum(sweeps[n_orders - 1 :])]
+    # The ignition opens the episode; the other sweeps follow at random within the burst.
+    later = rng.choice(np.arange(w0 + 2, w1 + 1), size=n_orders - 1, replace=False)
+    at = np.sort(np.concatenate([[w0 + 1], later])).astype(np.int64)
+    offset = np.zeros(burst, dtype=np.int64)
+    done = 0
+    for order_step, levels in zip(at.tolist(), sweeps, strict=True):
+        ts_order = (order_step - 1) * ctx.cad + int(rng.integers(1, ctx.cad + 1))
+        # One marketable order walking the book: every resting order it meets is a print of the same millisecond.
+        walk = np.repeat(np.arange(levels), rng.integers(1, 4, levels))
+        if direction > 0:
+            px = a0 + done + walk
+            bid, ask = px - s0, px
+        else:
+            px = b0 - done - walk
+            bid, ask = px, px + s0
+        sym.trades.add(
+            np.full(len(walk), ts_order),
+            np.full(len(walk), direction),
+            _pareto_lots(rng, len(walk), sym.xmin, sym.alpha, 3000) * 2,
+            px=px,
+            bid=bid,
+            ask=ask,
+        )
+        done += levels
+        offset[order_step - w0 - 1 :] = done
+    burst_bid = b0 + direction * offset
+    run_bid = _interp_ticks(b0 + direction * done, b0 + direction * total, run)
+    rev_bid = _interp_ticks(b0 + direction * total, b0, rev, power=0.8)
+    # The undisturbed price waits out the episode: after it, the latent path resumes from the pre-ignition
+    # quote instead of wherever it drifted meanwhile (the run is transient, the reversal complete).
+    drift = int(sym.bid[w3]) - b0
+    sym.bid[w3 + 1 :] -= drift
+    sym.ask[w3 + 1 :] -= drift
+    _clamp(sym, w3 + 1)
+    bids = np.concatenate([burst_bid, run_bid, rev_bid])
+    spreads = np.concatenate([np.full(burst + run, s0), sym.spread[w2 + 1 : w3 + 1]])
+    _override(sym, w0 + 1, bids, bids + spreads)
+    _flow(ctx, sym, w0, w1, sym.rate * m.burst_surge, m.burst_share, direction, size_mult=2.0)
+    _flow(ctx, sym, w1, w2, sym.rate * m.follow_surge, m.follow_share, direction)
+    _flow(ctx, sym, w2, w3, sym.rate * m.unwind_surge, m.unwind_share, -direction, size_mult=1.5)
+    return w0, w3
+
+
+def _marking(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
+    p, rng = ctx.config.marking, sym.rng
+    k0, n = item.k0, ctx.steps
+    a0 = int(sym.ask[k0])
+    price = float(index_to_price(a0))
+    wanted = round(float(price_to_index(price * (1.0 + _uniform(rng, p.ret)))) - a0)
+    # Everything printed so far was at or below some earlier ask; the close must top all of it.
+    target = max(a0 + max(p.min_ticks, wanted), int(sym.ask[: k0 + 1].max()) + 1)
+    if target + (BOOK_DEPTH - 1) > sym.limit_high or float(index_to_price(target)) > price * (1.0 + p.max_ret):
+        return -1, -1
+    asks = _interp_ticks(a0, target, n - k0, power=0.8)
+    bids = np.maximum(asks - sym.spread[k0 + 1 :], sym.limit_low + (BOOK_DEPTH - 1))
+    _override(sym, k0 + 1, bids, asks)
+    surge = _uniform(rng, p.surge)
+    shape = 0.5 + np.arange(n - k0) / max(1, n - k0 - 1)
+    _flow(ctx, sym, k0, n, sym.rate * surge * shape, p.buy_share, +1)
+    # The closing print: a buy lifting the final ask at the last millisecond of the session.
+    sym.trades.add(
+        np.array([n * ctx.cad]),
+        np.array([1]),
+        _pareto_lots(rng, 1, sym.xmin, sym.alpha, 3000) * 2,
+        px=np.array([target]),
+        bid=np.array([bids[-1]]),
+        ask=np.array([target]),
+    )
+    return k0, n
+
+
+# --- baseline order flow --------------------------------------------------------------------------------------
+def _baseline_trades(ctx: _Context, sym: _Symbol) -> None:
+    rng, n, cad = sym.rng, ctx.steps, ctx.cad
+    eta = ctx.config.hawkes_branching
+    immigrants = rng.poisson(sym.rate * (1.0 - eta) * sym.activity[1:] * ctx.cad_s)
+    k = np.repeat(np.arange(1, n + 1), immigrants)
+    times = [(k - 1) * cad + rng.integers(1, cad + 1, len(k))]
+    generation = times[0]
+    end = n * cad
+    # Cluster representation of the Hawkes process: each order begets Poisson(eta) orders after an
+    # exponential delay (mostly sub-second reactions, some slower); generations shrink geometrically.
+    for _ in range(200):
+        if len(generation) == 0:
+            break
+        children = rng.poisson(eta, len(generation))
+        parents = np.repeat(generation, children)
+        fast = rng.random(len(parents)) < 0.7
+        delay = np.where(fast, rng.exponential(300.0, len(parents)), rng.exponential(4000.0, len(parents)))
+        generation = parents + np.ceil(delay).astype(np.int64)
+        generation = generation[generation <= end]
+        times.append(generation)
+    order_ts = np.sort(np.concatenate(times))
+    step = -(-order_ts // cad)
+    n = len(order_ts)
+    side = np.where(rng.random(n) < sym.p_buy[step], 1, -1)
+    fills = np.minimum(rng.geometric(0.72, n), 6)
+    ts = np.repeat(order_ts, fills)
+    lots = _pareto_lots(rng, len(ts), sym.xmin, sym.alpha, 3000)
+    sym.trades.add(ts, np.repeat(side, fills), lots)
+
+
+def _opening_print(ctx: _Context, sym: _Symbol) -> None:
+    """The opening call auction: one large print at 09:00:00.000, no aggressor."""
+    expected_day_lots = sym.rate * FULL_DAY_MINUTES * 60 * 1.4 * _mean_lots(sym)
+    lots = max(5, round(0.02 * expected_day_lots * sym.rng.uniform(0.5, 1.5)))
+    px = int(sym.bid[0])
+    sym.trades.add(
+        np.array([0]),
+        np.array([0]),
+        np.array([lots]),
+        px=np.array([px]),
+        bid=np.array([px]),
+        ask=np.array([int(sym.ask[0])]),
+    )
+
+
+# --- assembly ---------------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class _PricedTrades:
+    ts: IntArray
+    side: IntArray
+    lots: IntArray
+    px: IntArray
+    bid: IntArray
+    ask: IntArray
+
+
+def _price_trades(ctx: _Context, sym: _Symbol) -> _PricedTrades:
+    t = sym.trades
+    ts = np.concatenate(t.ts)
+    # Stable: trades of one millisecond keep their generation order (fills of an order stay together, the
+    # marking-the-close print stays last).
+    order = np.argsort(ts, kind="stable")
+    ts = ts[order]
+    side = np.concatenate(t.side)[order]
+    lots = np.concatenate(t.lots)[order]
+    px = np.concatenate(t.px)[order]
+    ebid = np.concatenate(t.bid)[order]
+    eask = np.concatenate(t.ask)[order]
+    consume = np.concatenate(t.consume)[order]
+
+    k = -(-ts // ctx.cad)
+    kp = np.maximum(k - 1, 0)
+    frac = np.where(k == 0, 1.0, (ts - kp * ctx.cad) / ctx.cad)
+
+    def walk(path: IntArray) -> IntArray:
+        d = path[k] - path[kp]
+        walked: IntArray = (path[kp] + np.sign(d) * np.floor(np.abs(d) * frac + 0.5)).astype(np.int64)
+        return walked
+
+    qbid = walk(sym.bid)
+    qask = np.maximum(walk(sym.ask), qbid + 1)
+    explicit = px >= 0
+    bid = np.where(explicit, ebid, qbid)
+    ask = np.where(explicit, eask, qask)
+    px = np.where(explicit, px, np.where(side < 0, bid, ask))
+
+    consumed = np.zeros((ctx.steps + 1, 2))
+    hit_bid = consume & (side < 0) & (px == sym.bid[k])
+    hit_ask = consume & (side > 0) & (px == sym.ask[k])
+    consumed[:, 0] = np.bincount(k[hit_bid], weights=lots[hit_bid], minlength=ctx.steps + 1)
+    consumed[:, 1] = np.bincount(k[hit_ask], weights=lots[hit_ask], minlength=ctx.steps + 1)
+    sym.consumed = consumed
+    return _PricedTrades(ts, side, lots, px, bid, ask)
+
+
+def _evolve_books(ctx: _Context, symbols: Sequence[_Symbol]) -> npt.NDArray[np.float32]:
+    """Queues (lots) behind the 5 levels of each side, all symbols at once: (T+1, M, 2, 5).
+
+    Each symbol's random draws come from its own stream, so the result per symbol does not depend on the others.
+    """
+    n, n_symbols = ctx.steps, len(symbols)
+    shape = (n + 1, n_symbols, 2, BOOK_DEPTH)
+    adds = np.empty(shape, dtype=np.float32)
+    keep = np.empty(shape, dtype=np.float32)  # 1 - fraction cancelled
+    fresh = np.empty(shape, dtype=np.float32)
+    consumed = np.empty((n + 1, n_symbols, 2), dtype=np.float32)
+    improve = np.empty((n, n_symbols, 2), dtype=np.int64)
+    for i, sym in enumerate(symbols):
+        rng = sym.rng
+        sub = (n + 1, 2, BOOK_DEPTH)
+        add_mean = 2.5 * sym.xmin * 1.6 / 0.6
+        # Queues relax towards ``depth`` in about a minute (busier when the market is): a cancellation event
+        # takes 30 % of a queue on average, additions are Pareto-sized; the rates follow from the equilibrium.
+        cancel_rate = ctx.cad_s / QUEUE_RELAXATION_S / 0.3 * sym.activity
+        p_cancel = np.clip(cancel_rate, 0, 0.9)[:, None, None]
+        p_add = np.repeat((cancel_rate * 0.3 * sym.depth / add_mean)[:, None], BOOK_DEPTH, axis=1)
+        # Most limit orders join the best price: level 1 is refilled about as fast as the flow eats it.
+        p_add[:, 0] += 0.5 * sym.rate * sym.activity * 1.4 * _mean_lots(sym) * ctx.cad_s / add_mean
+        p_add = np.clip(p_add, 0, 0.9)[:, None, :]
+        sizes = np.minimum(_pareto_lots(rng, (n + 1) * 2 * BOOK_DEPTH, 2.5 * sym.xmin, 1.6, 3 * sym.depth), 1e9)
+        adds[:, i] = np.where(rng.random(sub) < p_add, sizes.reshape(sub), 0.0)
+        keep[:, i] = np.where(rng.random(sub) < p_cancel, rng.uniform(0.4, 1.0, sub), 1.0)
+        fresh[:, i] = sym.depth * np.exp(rng.normal(-0.125, 0.5, sub))
+        consumed[:, i] = sym.consumed
+        improve[:, i, 0] = np.diff(sym.bid)
+        improve[:, i, 1] = -np.diff(sym.ask)
+    # Quote changes are sparse: shift only the (symbol, side) rows whose best price moved at that step, with
+    # every gather index and replacement precomputed for all moves at once.
+    move_k, move_i, move_s = np.nonzero(improve)
+    source = np.arange(BOOK_DEPTH) - improve[move_k, move_i, move_s][:, None]
+    gather = np.clip(source, 0, BOOK_DEPTH - 1)
+    survives = (source >= 0) & (source < BOOK_DEPTH)
+    revealed = fresh[move_k + 1, move_i, move_s].astype(np.float64)
+    # An improving price starts as one small order; a level revealed at the back is a typical queue.
+    replacement = np.where(source < 0, np.maximum(1.0, np.floor(revealed * 0.15)), revealed)
+    bounds = np.searchsorted(move_k, np.arange(n + 1)).tolist()
+    column = np.arange(max(1, int(np.diff(np.asarray(bounds)).max(initial=1))))[:, None]
+    queues = np.empty(shape, dtype=np.float32)
+    q = fresh[0].astype(np.float64)
+    queues[0] = q
+    for k in range(1, n + 1):
+        lo, hi = bounds[k - 1], bounds[k]
+        if hi > lo:
+            rows_i, rows_s = move_i[lo:hi], move_s[lo:hi]
+            shifted = q[rows_i, rows_s][column[: hi - lo], gather[lo:hi]]
+            q[rows_i, rows_s] = np.where(survives[lo:hi], shifted, replacement[lo:hi])
+        q[:, :, 0] -= consumed[k]
+        q *= keep[k]
+        q += adds[k]
+        np.maximum(q, 1.0, out=q)
+        queues[k] = q
+    return queues
+
+
+@dataclass(slots=True)
+class _Table:
+    """One symbol's output columns, ready to merge."""
+
+    quote_ts: IntArray
+    price: FloatArray  # NaN on snapshots
+    size: FloatArray
+    volume: FloatArray
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+    bid: FloatArray
+    ask: FloatArray
+    side: npt.NDArray[np.int8]
+    seq: IntArray
+    book_ts: IntArray
+    book_bids: FloatArray  # (T+1, 5, 2) price, shares
+    book_asks: FloatArray
+    episodes: list[Episode]
+    prev_close: float
+
+
+def _finish(ctx: _Context, sym: _Symbol, trades: _PricedTrades, queues: npt.NDArray[np.float32]) -> _Table:
+    cfg, n, cad = ctx.config, ctx.steps, ctx.cad
+    start = cfg.start_ms
+    levels = np.arange(BOOK_DEPTH)
+    lots = np.maximum(1.0, np.rint(queues * sym.depth_factor[:, :, None]))
+    bid_idx = sym.bid[:, None] - levels
+    ask_idx = sym.ask[:, None] + levels
+    for spoof in sym.spoof_orders:
+        ks = np.arange(spoof.k_from, min(spoof.k_to, n + 1))
+        level = (sym.bid[ks] - spoof.price) if spoof.side == 0 else (spoof.price - sym.ask[ks])
+        visible = (level >= 0) & (level < BOOK_DEPTH)
+        lots[ks[visible], spoof.side, level[visible]] += spoof.lots
+    book_bids = np.stack([index_to_price(bid_idx), lots[:, 0] * LOT_SHARES], axis=-1)
+    book_asks = np.stack([index_to_price(ask_idx), lots[:, 1] * LOT_SHARES], axis=-1)
+
+    n_trades, n_snaps = len(trades.ts), n + 1
+    snap_ts = np.arange(n_snaps, dtype=np.int64) * cad
+    all_ts = np.concatenate([trades.ts, snap_ts])
+    is_snap = np.concatenate([np.zeros(n_trades, dtype=bool), np.ones(n_snaps, dtype=bool)])
+    order = np.argsort(all_ts * 2 + is_snap, kind="stable")
+    snap = is_snap[order]
+    trade_price = index_to_price(trades.px)
+    price = np.concatenate([trade_price, np.full(n_snaps, np.nan)])[order]
+    size = np.concatenate([trades.lots * float(LOT_SHARES), np.zeros(n_snaps)])[order]
+    bid = index_to_price(np.concatenate([trades.bid, sym.bid])[order])
+    ask = index_to_price(np.concatenate([trades.ask, sym.ask])[order])
+    side = np.concatenate([trades.side, np.zeros(n_snaps, dtype=np.int64)])[order].astype(np.int8)
+    first_trade = int(np.argmax(~snap))
+    high = np.fmax.accumulate(price)
+    low = np.fmin.accumulate(price)
+    open_ = np.full(len(price), price[first_trade])
+
+    episodes = [
+        Episode(symbol=sym.name, venue=cfg.venue, kind=kind, start=start + k0 * cad, end=start + k1 * cad)
+        for kind, k0, k1 in sorted(sym.episodes, key=lambda e: (e[2], e[1]))
+    ]
+    return _Table(
+        quote_ts=start + all_ts[order],
+        price=price,
+        size=size,
+        volume=np.cumsum(size),
+        open=open_,
+        high=high,
+        low=low,
+        bid=bid,
+        ask=ask,
+        side=side,
+        seq=np.arange(len(price), dtype=np.int64),
+        book_ts=start + snap_ts,
+        book_bids=book_bids,
+        book_asks=book_asks,
+        episodes=episodes,
+        prev_close=float(index_to_price(sym.prev_close)),
+    )
+
+
+def _build_symbol(ctx: _Context, index: int, clean: bool) -> tuple[_Symbol, _PricedTrades]:
+    sym, x = _new_symbol(ctx, index)
+    planned = _plan(ctx, sym, clean)
+    pumps: list[tuple[int, int, int]] = []
+    for item in planned:
+        if item.kind is AlertKind.PUMP_AND_DUMP:
+            pumps.append(_pump_overlay(ctx, sym, item, x))
+    _quantise(sym, x)
+    marking: _Planned | None = None
+    for item in planned:
+        window: tuple[int, int] = (-1, -1)
+        if item.kind is AlertKind.SPOOFING:
+            window = _spoofing(ctx, sym, item)
+        elif item.kind is AlertKind.WASH_TRADING:
+            window = _wash(ctx, sym, item)
+        elif item.kind is AlertKind.MOMENTUM_IGNITION:
+            window = _momentum(ctx, sym, item)
+        elif item.kind is AlertKind.MARKING_THE_CLOSE:
+            marking = item
+            continue
+        else:
+            continue
+        if window[0] >= 0:
+            sym.episodes.append((item.kind, *window))
+    _opening_print(ctx, sym)
+    _baseline_trades(ctx, sym)
+    for k0, k1, k2 in pumps:
+        _pump_trades(ctx, sym, k0, k1, k2)
+        sym.episodes.append((AlertKind.PUMP_AND_DUMP, k0, k2))
+    if marking is not None:
+        # Last: its target must top every price printed before it, whatever the other episodes did.
+        window = _marking(ctx, sym, marking)
+        if window[0] >= 0:
+            sym.episodes.append((AlertKind.MARKING_THE_CLOSE, *window))
+    return sym, _price_trades(ctx, sym)
+
+
+# --- the simulation ------------------------------------------------------------------------------------------------
+QUOTE_EVENT: Final = 0
+BOOK_EVENT: Final = 1
+EPISODE_EVENT: Final = 2
+_SIDES: Final[tuple[str | None, str | None, str | None]] = (None, "B", "S")  # index by side code (0, 1, -1)
+
+Row = dict[str, object]
+
+
+class Simulation:
+    """A generated session: columnar tables in emission order plus the interleaving of record types.
+
+    ``rows()`` yields plain dicts whose JSON (orjson) is byte-identical to the record's ``to_json()``: the
+    fast path for publishers. ``records()`` yields validated records.
+    """
+
+    def __init__(self, config: SimulationConfig, tables: Sequence[_Table], clean: Sequence[int] = ()) -> None:
+        self.config = config
+        self.symbols = config.symbol_names
+        #: symbols that were kept free of manipulation
+        self.clean_symbols: tuple[str, ...] = tuple(self.symbols[i] for i in sorted(clean))
+        per_symbol: list[tuple[IntArray, npt.NDArray[np.int8], IntArray]] = []
+        for table in tables:
+            ts = np.concatenate(
+                [table.quote_ts, table.book_ts, np.array([e.end for e in table.episodes], dtype=np.int64)]
+            )
+            kind = np.concatenate(
+                [
+                    np.full(len(table.quote_ts), QUOTE_EVENT, dtype=np.int8),
+                    np.full(len(table.book_ts), BOOK_EVENT, dtype=np.int8),
+                    np.full(len(table.episodes), EPISODE_EVENT, dtype=np.int8),
+                ]
+            )
+            order = np.argsort(ts * 4 + kind, kind="stable")
+            per_symbol.append((ts[order], kind[order], order))
+        sym_of = np.concatenate([np.full(len(p[0]), i, dtype=np.int32) for i, p in enumerate(per_symbol)])
+        all_ts = np.concatenate([p[0] for p in per_symbol])
+        all_kind = np.concatenate([p[1] for p in per_symbol])
+        # Per symbol the events are already in order; a stable sort by time interleaves symbols by index.
+        order = np.argsort(all_ts, kind="stable")
+        self.event_kind: npt.NDArray[np.int8] = all_kind[order]
+        self.event_symbol: npt.NDArray[np.int32] = sym_of[order]
+        self.event_ts: IntArray = all_ts[order]
+
+        # Quote/book rows of every symbol, concatenated, then permuted into emission order.
+        def emission(kind: int, counts: list[int]) -> IntArray:
+            offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+            mask = self.event_kind == kind
+            syms = self.event_symbol[mask]
+            # Within a symbol these events are emitted in their table order, so rank = running count per symbol.
+            rank = np.empty(len(syms), dtype=np.int64)
+            for s in range(len(tables)):
+                hits = np.flatnonzero(syms == s)
+                rank[hits] = np.arange(len(hits))
+            result: IntArray = offsets[syms] + rank
+            return result
+
+        q = emission(QUOTE_EVENT, [len(t.quote_ts) for t in tables])
+        self.quote_symbol = np.concatenate([np.full(len(t.quote_ts), i, np.int32) for i, t in enumerate(tables)])[q]
+        self.quote_ts = np.concatenate([t.quote_ts for t in tables])[q]
+        self.price = np.concatenate([t.price for t in tables])[q]
+        self.size = np.concatenate([t.size for t in tables])[q]
+        self.volume = np.concatenate([t.volume for t in tables])[q]
+        self.open = np.concatenate([t.open for t in tables])[q]
+        self.high = np.concatenate([t.high for t in tables])[q]
+        self.low = np.concatenate([t.low for t in tables])[q]
+        self.bid = np.concatenate([t.bid for t in tables])[q]
+        self.ask = np.concatenate([t.ask for t in tables])[q]
+        self.side = np.concatenate([t.side for t in tables])[q]
+        self.seq = np.concatenate([t.seq for t in tables])[q]
+        self.prev_close: tuple[float, ...] = tuple(t.prev_close for t in tables)
+
+        b = emission(BOOK_EVENT, [len(t.book_ts) for t in tables])
+        self.book_symbol = np.concatenate([np.full(len(t.book_ts), i, np.int32) for i, t in enumerate(tables)])[b]
+        self.book_ts = np.concatenate([t.book_ts for t in tables])[b]
+        self.book_bids = np.concatenate([t.book_bids for t in tables])[b]
+        self.book_asks = np.concatenate([t.book_asks for t in tables])[b]
+        self.episodes: tuple[Episode, ...] = tuple(
+            sorted((e for t in tables for e in t.episodes), key=lambda e: (e.end, self.symbols.index(e.symbol)))
+        )
+
+    def __len__(self) -> int:
+        return len(self.event_kind)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"quotes": len(self.quote_ts), "books": len(self.book_ts), "episodes": len(self.episodes)}
+
+    def rows(self, chunk: int = 8192) -> Iterator[tuple[int, int, Row]]:
+        """``(event kind, symbol index, fields)`` in emission order; ``orjson.dumps(fields)`` is the wire form.
+
+        Columns become Python lists one chunk at a time: per-element numpy indexing costs more than the dict.
+        """
+        venue, symbols, prev = self.config.venue, self.symbols, self.prev_close
+        qi = bi = ei = 0
+        for begin in range(0, len(self.event_kind), chunk):
+            kinds = self.event_kind[begin : begin + chunk]
+            nq = int(np.count_nonzero(kinds == QUOTE_EVENT))
+            nb = int(np.count_nonzero(kinds == BOOK_EVENT))
+            q = slice(qi, qi + nq)
+            quotes = zip(
+                self.quote_symbol[q].tolist(),
+                self.quote_ts[q].tolist(),
+                self.price[q].tolist(),
+                self.size[q].tolist(),
+                self.volume[q].tolist(),
+                self.open[q].tolist(),
+                self.high[q].tolist(),
+                self.low[q].tolist(),
+                self.bid[q].tolist(),
+                self.ask[q].tolist(),
+                self.side[q].tolist(),
+                self.seq[q].tolist(),
+                strict=True,
+            )
+            b = slice(bi, bi + nb)
+            books = zip(
+                self.book_symbol[b].tolist(),
+                self.book_ts[b].tolist(),
+                self.book_bids[b].tolist(),
+                self.book_asks[b].tolist(),
+                strict=True,
+            )
+            qi += nq
+            bi += nb
+            for kind in kinds.tolist():
+                if kind == QUOTE_EVENT:
+                    s, ts, price, size, volume, open_, high, low, bid, ask, side, seq = next(quotes)
+                    yield (
+                        QUOTE_EVENT,
+                        s,
+                        {
+                            "symbol": symbols[s],
+                            "venue": venue,
+                            "ts": ts,
+                            "price": None if math.isnan(price) else price,  # NaN marks a no-trade snapshot
+                            "size": size,
+                            "volume": volume,
+                            "open": open_,
+                            "high": high,
+                            "low": low,
+                            "prev_close": prev[s],
+                            "bid": bid,
+                            "ask": ask,
+                            "side": _SIDES[side],
+                            "seq": seq,
+                        },
+                    )
+                elif kind == BOOK_EVENT:
+                    s, ts, bids, asks = next(books)
+                    yield BOOK_EVENT, s, {"symbol": symbols[s], "venue": venue, "ts": ts, "bids": bids, "asks": asks}
+                else:
+                    episode = self.episodes[ei]
+                    ei += 1
+                    yield EPISODE_EVENT, symbols.index(episode.symbol), dict(episode.__dict__)
+
+    def encoded(self, chunk: int = 4096) -> Iterator[tuple[list[int], list[int], list[bytes]]]:
+        """Per chunk of events: kinds, symbol indices and JSON payloads, in emission order.
+
+        The payloads are byte-identical to ``record.to_json()`` (the tests hold them to it over whole sessions)
+        at a fraction of the cost: quotes are one dict and one orjson call each, and the books of a chunk are
+        serialised by a single orjson call over their numpy block, then cut into records.
+        """
+        venue, symbols, prev = self.config.venue, self.symbols, self.prev_close
+        venue_json = orjson.dumps(venue)
+        names_json = [orjson.dumps(name) for name in symbols]
+        dumps = orjson.dumps
+        qi = bi = ei = 0
+        for begin in range(0, len(self.event_kind), chunk):
+            kinds_array = self.event_kind[begin : begin + chunk]
+            kinds = kinds_array.tolist()
+            syms = self.event_symbol[begin : begin + chunk].tolist()
+            nq = int(np.count_nonzero(kinds_array == QUOTE_EVENT))
+            nb = int(np.count_nonzero(kinds_array == BOOK_EVENT))
+            q = slice(qi, qi + nq)
+            quotes = [
+                dumps(
+                    {
+                        "symbol": symbols[s],
+                        "venue": venue,
+                        "ts": ts,
+                        "price": None if math.isnan(price) else price,
+                        "size": size,
+                        "volume": volume,
+                        "open": open_,
+                        "high": high,
+                        "low": low,
+                        "prev_close": prev[s],
+                        "bid": bid,
+                        "ask": ask,
+                        "side": _SIDES[side],
+                        "seq": seq,
+                    }
+                )
+                for s, ts, price, size, volume, open_, high, low, bid, ask, side, seq in zip(
+                    self.quote_symbol[q].tolist(),
+                    self.quote_ts[q].tolist(),
+                    self.price[q].tolist(),
+                    self.size[q].tolist(),
+                    self.volume[q].tolist(),
+                    self.open[q].tolist(),
+                    self.high[q].tolist(),
+                    self.low[q].tolist(),
+                    self.bid[q].tolist(),
+                    self.ask[q].tolist(),
+                    self.side[q].tolist(),
+                    self.seq[q].tolist(),
+                    strict=True,
+                )
+            ]
+            books: list[bytes] = []
+            if nb:
+                b = slice(bi, bi + nb)
+                block = np.stack([self.book_bids[b], self.book_asks[b]], axis=1)  # (nb, 2 sides, 5, 2)
+                # "[[[[p,q],…],[[p,q],…]],[[[…": rows part at "]]],[[[", a row's sides at "]],[[".
+                blob = dumps(block, option=orjson.OPT_SERIALIZE_NUMPY)[4:-4]
+                books = [
+                    b'{"symbol":%s,"venue":%s,"ts":%d,"bids":[[%s]],"asks":[[%s]]}'
+                    % (names_json[s], venue_json, ts, *part.split(b"]],[[", 1))
+                    for s, ts, part in zip(
+                        self.book_symbol[b].tolist(), self.book_ts[b].tolist(), blob.split(b"]]],[[["), strict=True
+                    )
+                ]
+            payloads: list[bytes] = []
+            iq = ib = 0
+            for kind in kinds:
+                if kind == QUOTE_EVENT:
+                    payloads.append(quotes[iq])
+                    iq += 1
+                elif kind == BOOK_EVENT:
+                    payloads.append(books[ib])
+                    ib += 1
+                else:
+                    payloads.append(self.episodes[ei].to_json())
+                    ei += 1
+            qi += nq
+            bi += nb
+            yield kinds, syms, payloads
+
+    def records(self, validate: bool = True) -> Iterator[Quote | Book | Episode]:
+        """Records in emission order, validated against their contracts unless ``validate`` is False."""
+        builders: tuple[type[Quote], type[Book], type[Episode]] = (Quote, Book, Episode)
+        for kind, _, row in self.rows():
+            cls = builders[kind]
+            yield cls.model_validate(row) if validate else cls.model_construct(**row)  # type: ignore[arg-type]
+
+    # --- frames (offline use, tests) ------------------------------------------------------------------------
+    def quotes_frame(self) -> pd.DataFrame:
+        """Every quote (trades and snapshots) in emission order; ``side`` is "B", "S" or None."""
+        names = np.array(self.symbols, dtype=object)
+        sides = np.array([None, "B", "S"], dtype=object)
+        return pd.DataFrame(
+            {
+                "symbol": names[self.quote_symbol],
+                "ts": self.quote_ts,
+                "price": self.price,
+                "size": self.size,
+                "volume": self.volume,
+                "open": self.open,
+                "high": self.high,
+                "low": self.low,
+                "prev_close": np.array(self.prev_close)[self.quote_symbol],
+                "bid": self.bid,
+                "ask": self.ask,
+                "side": sides[self.side.astype(np.int64)],
+                "seq": self.seq,
+            }
+        )
+
+    def trades_frame(self) -> pd.DataFrame:
+        frame = self.quotes_frame()
+        return frame[frame["price"].notna()].reset_index(drop=True)
+
+    def books_frame(self) -> pd.DataFrame:
+        """Book snapshots with the replay level columns (bid1..bid5, bidsz1..bidsz5, ask1.., asksz1..)."""
+        names = np.array(self.symbols, dtype=object)
+        columns: dict[str, object] = {"symbol": names[self.book_symbol], "ts": self.book_ts}
+        for side, levels in (("bid", self.book_bids), ("ask", self.book_asks)):
+            for i in range(BOOK_DEPTH):
+                columns[f"{side}{i + 1}"] = levels[:, i, 0]
+            for i in range(BOOK_DEPTH):
+                columns[f"{side}sz{i + 1}"] = levels[:, i, 1]
+        return pd.DataFrame(columns)
+
+    def ticks_frame(self) -> pd.DataFrame:
+        """The replay file layout: one row per trade (price, size, side) and one per book snapshot (levels),
+        in emission order. No-trade snapshot quotes are left out: their bid/ask are the book rows' level 1."""
+        trades = self.trades_frame()[["symbol", "ts", "price", "size", "side"]]
+        books = self.books_frame()
+        # Emission positions keep trades before the snapshot book of the same millisecond.
+        quote_pos = np.flatnonzero(self.event_kind == QUOTE_EVENT)[~np.isnan(self.price)]
+        book_pos = np.flatnonzero(self.event_kind == BOOK_EVENT)
+        frame = pd.concat([trades, books], ignore_index=True, sort=False)
+        order = np.argsort(np.concatenate([quote_pos, book_pos]), kind="stable")
+        frame = frame.iloc[order].reset_index(drop=True)
+        return frame[list(TICK_COLUMNS)]
+
+    def episodes_frame(self) -> pd.DataFrame:
+        return episodes_frame(self.episodes)
+
+
+TICK_COLUMNS: Final[tuple[str, ...]] = (
+    "symbol",
+    "ts",
+    "price",
+    "size",
+    "side",
+    *(f"{side}{kind}{i}" for side in ("bid", "ask") for kind in ("", "sz") for i in range(1, BOOK_DEPTH + 1)),
+)
+EPISODE_COLUMNS: Final[tuple[str, ...]] = ("symbol", "venue", "kind", "start", "end", "start_iso", "end_iso")
+
+
+def iso_ms(epoch_ms: int) -> str:
+    """``2024-01-02T09:00:00.000+08:00``: the exchange's local time, unambiguous thanks to the offset."""
+    return datetime.fromtimestamp(epoch_ms / 1000, TAIPEI).isoformat(timespec="milliseconds")
+
+
+def episodes_frame(episodes: Sequence[Episode]) -> pd.DataFrame:
+    """Ground truth table: symbol, venue, kind, start, end (epoch ms), start_iso, end_iso (Asia/Taipei)."""
+    return pd.DataFrame(
+        {
+            "symbol": [e.symbol for e in episodes],
+            "venue": [e.venue for e in episodes],
+            "kind": [str(e.kind) for e in episodes],
+            "start": pd.array([e.start for e in episodes], dtype="int64"),
+            "end": pd.array([e.end for e in episodes], dtype="int64"),
+            "start_iso": [iso_ms(e.start) for e in episodes],
+            "end_iso": [iso_ms(e.end) for e in episodes],
+        },
+        columns=list(EPISODE_COLUMNS),
+    )
+
+
+def generate(config: SimulationConfig) -> Simulation:
+    """Run the whole session (vectorised per symbol, books for all symbols at once)."""
+    ctx = _Context(config)
+    plan_rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(1,)))
+    n_clean = round(config.clean_fraction * config.symbols)
+    clean = set(plan_rng.permutation(config.symbols)[:n_clean].tolist())
+    built = [_build_symbol(ctx, i, i in clean) for i in range(config.symbols)]
+    queues = _evolve_books(ctx, [sym for sym, _ in built])
+    tables = [_finish(ctx, sym, trades, queues[:, i]) for i, (sym, trades) in enumerate(built)]
+    return Simulation(config, tables, sorted(clean))
+
+
+def simulate(config: SimulationConfig, validate: bool = True) -> Iterator[Quote | Book | Episode]:
+    """Quote, Book and Episode records of one session, in event-time order across symbols."""
+    return generate(config).records(validate)

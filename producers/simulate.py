@@ -1,0 +1,286 @@
+"""`tapewatch produce simulate`: the labelled market simulator into md.quotes / md.books / truth, or into files.
+
+Kafka mode publishes every record of a simulated session (see :mod:`detectors.simulator`) in event-time
+order, as fast as the broker takes them (``--speed 0``) or paced to the session's own clock times
+``--speed``, and appends each ground-truth episode to a CSV as it is published, so the CSV always equals
+what the truth topic holds (also after ``--duration`` or Ctrl-C). File mode (``--out-dir``) writes the
+replay layout instead (``ticks.parquet`` or ``ticks.csv``: symbol, ts, price, size, side, bid1..bid5,
+bidsz1..bidsz5, ask1..ask5, asksz1..asksz5) and ``episodes.csv``, for offline work and for
+``tapewatch produce replay``.
+
+The hot loop hands pre-encoded payloads (byte-identical to ``record.to_json()``) straight to the publisher:
+the per-record Python work is one dict and one orjson call for a quote and a slice of one orjson call for a
+book, plus librdkafka's enqueue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import typer
+
+from detectors.simulator import (
+    BOOK_EVENT,
+    EPISODE_COLUMNS,
+    QUOTE_EVENT,
+    Simulation,
+    SimulationConfig,
+    generate,
+    iso_ms,
+)
+from producers.framework import Emitter, SourceRun, sleep_or_stop
+from tapewatch.errors import TapewatchError
+from tapewatch.records import Episode
+from tapewatch.topics import BOOKS, QUOTES, TRUTH
+
+STAGE = "producer:simulate"
+FORMATS = ("parquet", "csv")
+
+
+def episode_row(episode: Episode) -> list[str | int]:
+    return [
+        episode.symbol,
+        episode.venue,
+        str(episode.kind),
+        episode.start,
+        episode.end,
+        iso_ms(episode.start),
+        iso_ms(episode.end),
+    ]
+
+
+class TruthWriter:
+    """The ground-truth CSV, one row per episode as it is published, flushed each time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: TextIO = path.open("w", newline="", encoding="utf-8")
+        self._csv = csv.writer(self._file, lineterminator="\n")
+        self._csv.writerow(EPISODE_COLUMNS)
+        self._file.flush()
+        self.rows = 0
+
+    def write(self, episode: Episode) -> None:
+        self._csv.writerow(episode_row(episode))
+        self._file.flush()
+        self.rows += 1
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def write_truth_csv(path: Path, episodes: Sequence[Episode]) -> Path:
+    writer = TruthWriter(path)
+    try:
+        for episode in episodes:
+            writer.write(episode)
+    finally:
+        writer.close()
+    return path
+
+
+def read_truth_csv(path: Path) -> list[Episode]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [
+            Episode.from_dict(
+                {
+                    "symbol": r["symbol"],
+                    "venue": r["venue"],
+                    "kind": r["kind"],
+                    "start": int(r["start"]),
+                    "end": int(r["end"]),
+                }
+            )
+            for r in csv.DictReader(handle)
+        ]
+
+
+def write_files(
+    simulation: Simulation, out_dir: Path, file_format: str = "parquet", truth: Path | None = None
+) -> tuple[Path, Path]:
+    """The replay layout (ticks) and the ground truth, for offline use. Returns (ticks path, truth path)."""
+    if file_format not in FORMATS:
+        raise TapewatchError(f"simulate: --format must be one of {', '.join(FORMATS)}, not {file_format!r}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ticks = simulation.ticks_frame()
+    ticks_path = out_dir / f"ticks.{file_format}"
+    if file_format == "parquet":
+        ticks.to_parquet(ticks_path, index=False)
+    else:
+        ticks.to_csv(ticks_path, index=False, lineterminator="\n")
+    truth_path = write_truth_csv(truth or out_dir / "episodes.csv", simulation.episodes)
+    return ticks_path, truth_path
+
+
+class SimulateSource:
+    """A source for :func:`producers.framework.run_source`: one simulated session into Kafka.
+
+    ``simulation`` may be generated beforehand (benchmarks); otherwise it is generated in a worker thread at
+    the start of :meth:`run`. ``limit`` stops after that many records.
+    """
+
+    CHUNK = 4096
+
+    def __init__(
+        self,
+        config: SimulationConfig,
+        *,
+        speed: float = 0.0,
+        truth_path: Path | None = None,
+        simulation: Simulation | None = None,
+        limit: int | None = None,
+    ) -> None:
+        if speed < 0:
+            raise TapewatchError("simulate: --speed must be ≥ 0")
+        self.config = config
+        self.speed = speed
+        self.truth_path = truth_path
+        self.simulation = simulation
+        self.limit = limit
+        self.published_episodes: list[Episode] = []
+
+    async def run(self, emitter: Emitter, stop: asyncio.Event) -> None:
+        simulation = self.simulation
+        if simulation is None:
+            simulation = self.simulation = await asyncio.to_thread(generate, self.config)
+        truth = TruthWriter(self.truth_path) if self.truth_path is not None else None
+        try:
+            await self._publish(simulation, emitter, stop, truth)
+        finally:
+            if truth is not None:
+                truth.close()
+
+    async def _publish(self, sim: Simulation, emitter: Emitter, stop: asyncio.Event, truth: TruthWriter | None) -> None:
+        topics = (QUOTES, BOOKS, TRUTH)
+        send = emitter.publisher.send
+        counters = emitter.counters
+        keys = [name.encode() for name in sim.symbols]
+        remaining = len(sim) if self.limit is None else min(self.limit, len(sim))
+        first_ts = sim.config.start_ms
+        started = time.monotonic()
+        position = 0
+        episode_index = 0
+        for chunk_kinds, chunk_syms, chunk_payloads in sim.encoded(self.CHUNK):
+            if stop.is_set() or remaining <= 0:
+                return
+            kinds, syms, payloads = chunk_kinds[:remaining], chunk_syms[:remaining], chunk_payloads[:remaining]
+            if self.speed > 0:
+                stamps = sim.event_ts[position : position + len(kinds)].tolist()
+                for kind, s, payload, ts in zip(kinds, syms, payloads, stamps, strict=True):
+                    ahead = (ts - first_ts) / 1000.0 / self.speed - (time.monotonic() - started)
+                    # Sleeping costs more than a millisecond of lead is worth; batch records that are due together.
+                    if ahead > 0.002 and await sleep_or_stop(stop, ahead):
+                        return
+                    send(topics[kind], keys[s], payload)
+                    counters.records += 1
+                    if kind == QUOTE_EVENT:
+                        counters.quotes += 1
+                    elif kind == BOOK_EVENT:
+                        counters.books += 1
+                    else:
+                        episode_index = self._episode(sim, episode_index, emitter, truth)
+            else:
+                for kind, s, payload in zip(kinds, syms, payloads, strict=True):
+                    send(topics[kind], keys[s], payload)
+                nq = kinds.count(QUOTE_EVENT)
+                nb = kinds.count(BOOK_EVENT)
+                ne = len(kinds) - nq - nb
+                counters.records += len(kinds)
+                counters.quotes += nq
+                counters.books += nb
+                for _ in range(ne):
+                    episode_index = self._episode(sim, episode_index, emitter, truth)
+                # Let the progress line, the publisher's poll and the signal handlers run between chunks.
+                await asyncio.sleep(0)
+            position += len(kinds)
+            remaining -= len(kinds)
+
+    def _episode(self, sim: Simulation, index: int, emitter: Emitter, truth: TruthWriter | None) -> int:
+        episode = sim.episodes[index]
+        emitter.counters.episodes += 1
+        self.published_episodes.append(episode)
+        if truth is not None:
+            truth.write(episode)
+        return index + 1
+
+
+def bench_source(records: int) -> SourceRun:
+    """For `tapewatch bench produce`: a session of about ``records`` records, generated before the clock starts."""
+    symbols = max(20, -(-records // (270 * 180)))
+    minutes = min(270.0, max(10.0, records / (symbols * 180) * 1.2))
+    simulation = generate(SimulationConfig(symbols=symbols, minutes=minutes, seed=1))
+    return SimulateSource(simulation.config, simulation=simulation, limit=records).run
+
+
+def default_truth_path(var_dir: Path, config: SimulationConfig) -> Path:
+    return var_dir / "sim" / f"truth-{config.day:%Y%m%d}-seed{config.seed}.csv"
+
+
+def produce_simulate_command(
+    symbols: Annotated[int, typer.Option("--symbols", min=1, help="Number of simulated symbols (SIM0001, …)")] = 20,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives byte-identical records")] = 0,
+    minutes: Annotated[
+        float, typer.Option("--minutes", help="Session length in minutes from 09:00 (270 = a full TWSE day)")
+    ] = 270.0,
+    speed: Annotated[
+        float, typer.Option("--speed", help="× the session's own pace (event time); 0 = as fast as possible")
+    ] = 0.0,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out-dir", help="Write ticks and episodes files here instead of Kafka")
+    ] = None,
+    truth: Annotated[
+        Path | None,
+        typer.Option(
+            "--truth", help="Ground-truth CSV (default: <var>/sim/truth-<date>-seed<seed>.csv, <out-dir>/episodes.csv)"
+        ),
+    ] = None,
+    file_format: Annotated[str, typer.Option("--format", help="With --out-dir: parquet or csv")] = "parquet",
+    duration: Annotated[float | None, typer.Option("--duration", help="Stop after this many seconds")] = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No live progress line")] = False,
+) -> None:
+    """Simulate a labelled TWSE-like session (pump-and-dump, spoofing, wash trading, marking the close,
+    momentum ignition) into md.quotes / md.books / truth, or into files with --out-dir."""
+    from rich.console import Console
+
+    from producers.cli import summarise
+    from producers.framework import run_source
+    from tapewatch.settings import load_settings
+
+    console = Console(stderr=True)
+    if speed < 0:
+        raise TapewatchError("simulate: --speed must be ≥ 0")
+    if file_format not in FORMATS:
+        raise TapewatchError(f"simulate: --format must be one of {', '.join(FORMATS)}, not {file_format!r}")
+    try:
+        config = SimulationConfig(symbols=symbols, seed=seed, minutes=minutes)
+    except ValueError as exc:
+        raise TapewatchError(f"simulate: {exc}") from None
+
+    if out_dir is not None:
+        if speed > 0 or duration is not None:
+            raise TapewatchError("simulate: --speed and --duration pace Kafka publishing; drop them with --out-dir")
+        if no_progress:
+            simulation = generate(config)
+        else:
+            with console.status(f"simulating {symbols} symbols × {minutes:g} min…"):
+                simulation = generate(config)
+        ticks_path, truth_path = write_files(simulation, out_dir, file_format, truth)
+        counts = simulation.counts
+        console.print(
+            f"simulate: wrote {ticks_path} ({counts['quotes']:,} quotes incl. snapshots, {counts['books']:,} books) "
+            f"and {truth_path} ({counts['episodes']:,} episodes)"
+        )
+        return
+
+    settings = load_settings()
+    truth_path = truth or default_truth_path(settings.var_dir, config)
+    source = SimulateSource(config, speed=speed, truth_path=truth_path)
+    counters = asyncio.run(run_source(settings, STAGE, source.run, duration_s=duration, show_progress=not no_progress))
+    summarise("simulate", counters)
+    console.print(f"simulate: ground truth ({counters.episodes:,} episodes) in {truth_path}")
