@@ -8,23 +8,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 import orjson
 import pytest
 from aiohttp import WSMsgType, web
-from confluent_kafka import Consumer
 
 from producers.binance import STAGE, BinanceStream
 from producers.framework import Emitter, SourceCounters, run_source
 from tapewatch.deadletter import DeadLetter
 from tapewatch.errors import TapewatchError
-from tapewatch.kafka import client_config
 from tapewatch.records import Book, Quote, Side
 from tapewatch.settings import Settings
 from tapewatch.topics import BOOKS, DLQ_PRODUCERS, QUOTES
+from tests.kafka_reader import Received, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -264,48 +262,14 @@ class Market:
 
 
 # --- reading Kafka back -------------------------------------------------------------------------------------
-Received = tuple[bytes | None, bytes, list[tuple[str, bytes]]]
-
-
-def read_matching(
-    settings: Settings, topic: str, keep: Callable[[Received], bool], expected: int, timeout_s: float = 30.0
-) -> list[Received]:
-    """Every message of ``topic`` that ``keep`` accepts: at least ``expected`` of them, and then one more quiet
-    second, so that an extra (duplicate) record would be seen too."""
-    consumer = Consumer(
-        client_config(
-            settings,
-            **{"group.id": f"test-{uuid.uuid4()}", "auto.offset.reset": "earliest", "enable.auto.commit": False},
-        )
-    )
-    consumer.subscribe([topic])
-    out: list[Received] = []
-    deadline = time.monotonic() + timeout_s
-    quiet_until: float | None = None
-    try:
-        while time.monotonic() < deadline and (quiet_until is None or time.monotonic() < quiet_until):
-            for msg in consumer.consume(num_messages=1000, timeout=0.5):
-                assert msg.error() is None, msg.error()
-                raw_headers = msg.headers() or []
-                pairs = raw_headers.items() if isinstance(raw_headers, dict) else raw_headers
-                headers = [(name, value) for name, value in pairs if isinstance(value, bytes)]
-                item = (msg.key(), msg.value() or b"", headers)
-                if keep(item):
-                    out.append(item)
-            if quiet_until is None and len(out) >= expected:
-                quiet_until = time.monotonic() + 1.0
-    finally:
-        consumer.close()
-    return out
-
-
 def quotes_of(settings: Settings, symbols: set[str], expected: int) -> list[Quote]:
     def keep(item: Received) -> bool:
         data = orjson.loads(item[1])
         return bool(data.get("venue") == "binance" and data.get("symbol") in symbols)
 
     return [
-        Quote.from_json(value) for _, value, _ in read_matching(settings, settings.topic(QUOTES.name), keep, expected)
+        Quote.from_json(value)
+        for _, value, *_ in read_topic(settings, settings.topic(QUOTES.name), keep=keep, expected=expected)
     ]
 
 
@@ -475,7 +439,7 @@ def test_trades_books_dead_letters_and_reconnects_through_kafka(settings: Settin
 
     books = [
         Book.from_json(value)
-        for _, value, _ in read_matching(settings, settings.topic(BOOKS.name), keep_book, len(market.books))
+        for _, value, *_ in read_topic(settings, settings.topic(BOOKS.name), keep=keep_book, expected=len(market.books))
     ]
     assert len(books) == len(market.books)
     assert all(started_ms <= book.ts <= ended_ms for book in books)
@@ -488,9 +452,9 @@ def test_trades_books_dead_letters_and_reconnects_through_kafka(settings: Settin
         letter = DeadLetter.from_headers(item[2])
         return letter.stage == STAGE and letter.source == server.source
 
-    letters = read_matching(settings, settings.topic(DLQ_PRODUCERS.name), keep_letter, len(market.malformed))
-    assert sorted(value for _, value, _ in letters) == sorted(market.malformed)
-    for _, value, headers in letters:
+    letters = read_topic(settings, settings.topic(DLQ_PRODUCERS.name), keep=keep_letter, expected=len(market.malformed))
+    assert sorted(value for _, value, *_ in letters) == sorted(market.malformed)
+    for _, value, headers, _ in letters:
         letter = DeadLetter.from_headers(headers)
         assert letter.field == market.malformed[value]
         assert letter.reason.startswith(f"{letter.field}: " if letter.field else "invalid JSON")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import orjson
@@ -15,35 +14,9 @@ from tapewatch.kafka import client_config
 from tapewatch.records import Quote
 from tapewatch.settings import Settings
 from tapewatch.topics import DLQ_PRODUCERS, QUOTES
+from tests.kafka_reader import read_topic
 
 pytestmark = pytest.mark.integration
-
-
-Received = tuple[bytes | None, bytes, list[tuple[str, bytes]]]
-
-
-def read_all(settings: Settings, topic: str, expected: int, timeout_s: float = 60.0) -> list[Received]:
-    consumer = Consumer(
-        client_config(
-            settings,
-            **{"group.id": f"test-{uuid.uuid4()}", "auto.offset.reset": "earliest", "enable.auto.commit": False},
-        )
-    )
-    consumer.subscribe([topic])
-    out: list[Received] = []
-
-    deadline = time.monotonic() + timeout_s
-    try:
-        while len(out) < expected and time.monotonic() < deadline:
-            for msg in consumer.consume(num_messages=1000, timeout=1.0):
-                assert msg.error() is None, msg.error()
-                raw_headers = msg.headers() or []
-                pairs = raw_headers.items() if isinstance(raw_headers, dict) else raw_headers
-                headers = [(name, value) for name, value in pairs if isinstance(value, bytes)]
-                out.append((msg.key(), msg.value() or b"", headers))
-    finally:
-        consumer.close()
-    return out
 
 
 def test_quotes_round_trip_through_kafka(settings: Settings) -> None:
@@ -56,10 +29,10 @@ def test_quotes_round_trip_through_kafka(settings: Settings) -> None:
         for quote in sent:
             publisher.publish(QUOTES, quote)
     assert publisher.delivered == len(sent)
-    received = read_all(settings, settings.topic(QUOTES.name), len(sent))
-    decoded = [Quote.from_json(value) for _, value, _ in received]
+    received = read_topic(settings, settings.topic(QUOTES.name), len(sent))
+    decoded = [Quote.from_json(r.value) for r in received]
     assert sorted(decoded, key=lambda q: q.seq) == sent
-    assert all(key == Quote.from_json(value).symbol.encode() for key, value, _ in received)
+    assert all(r.key == Quote.from_json(r.value).symbol.encode() for r in received)
 
 
 def test_same_symbol_lands_on_one_partition_in_order(settings: Settings) -> None:
@@ -89,7 +62,7 @@ def test_dead_letter_keeps_bytes_and_reason(settings: Settings) -> None:
             key=b"X",
         )
     assert publisher.counters.dead_lettered == 1
-    [(key, value, headers)] = read_all(settings, settings.topic(DLQ_PRODUCERS.name), 1)
+    [(key, value, headers, _)] = read_topic(settings, settings.topic(DLQ_PRODUCERS.name), 1)
     assert key == b"X" and value == raw
     letter = DeadLetter.from_headers(headers)
     assert letter == DeadLetter(stage="producer:test", reason="ts: not an integer", field="ts", source="unit-test")

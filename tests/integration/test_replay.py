@@ -17,7 +17,7 @@ from tapewatch.deadletter import DeadLetter
 from tapewatch.records import Book, Quote
 from tapewatch.settings import Settings
 from tapewatch.topics import BOOKS, DLQ_PRODUCERS, QUOTES
-from tests.integration.test_publish import read_all
+from tests.kafka_reader import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ def test_replay_csv_and_parquet(settings: Settings, tmp_path: Path) -> None:
     counters = asyncio.run(run_source(settings, "producer:replay", replay.run, show_progress=False))
     assert counters.quotes == 3000 and counters.books == 1000 and counters.dead_lettered == 2
 
-    quotes = [Quote.from_json(v) for _, v, _ in read_all(settings, settings.topic(QUOTES.name), 3000)]
+    quotes = [Quote.from_json(v) for _, v, *_ in read_topic(settings, settings.topic(QUOTES.name), 3000)]
     assert len(quotes) == 3000
     by_ts = {q.ts: q for q in quotes}
     for i in (0, 1, 1499, 1500, 2999):
@@ -62,15 +62,15 @@ def test_replay_csv_and_parquet(settings: Settings, tmp_path: Path) -> None:
         mine = sorted((q for q in quotes if q.symbol == symbol), key=lambda q: q.seq)
         assert [q.ts for q in mine] == sorted(q.ts for q in mine)
 
-    books = [Book.from_json(v) for _, v, _ in read_all(settings, settings.topic(BOOKS.name), 1000)]
+    books = [Book.from_json(v) for _, v, *_ in read_topic(settings, settings.topic(BOOKS.name), 1000)]
     assert len(books) == 1000
     assert books[0].bids == [(99.5, 10.0), (99.0, 4.0)] and books[0].asks == [(101.0, 7.0)]
 
-    letters = read_all(settings, settings.topic(DLQ_PRODUCERS.name), 2)
-    reasons = sorted(DeadLetter.from_headers(h).reason for _, _, h in letters)
+    letters = read_topic(settings, settings.topic(DLQ_PRODUCERS.name), 2)
+    reasons = sorted(DeadLetter.from_headers(h).reason for _, _, h, _ in letters)
     assert reasons == ["price: must be > 0", "ts: not a number"]
-    assert {orjson.loads(v)["symbol"] for _, v, _ in letters} == {"BAD"}
-    assert all(DeadLetter.from_headers(h).source == str(tmp_path / "bad.csv") for _, _, h in letters)
+    assert {orjson.loads(v)["symbol"] for _, v, *_ in letters} == {"BAD"}
+    assert all(DeadLetter.from_headers(h).source == str(tmp_path / "bad.csv") for _, _, h, _ in letters)
 
 
 def test_replay_keeps_the_recorded_pace(settings: Settings, tmp_path: Path) -> None:

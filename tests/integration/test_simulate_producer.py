@@ -6,50 +6,22 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer
 
 from detectors.simulator import BOOK_EVENT, EPISODE_EVENT, QUOTE_EVENT, SimulationConfig, generate
 from producers.framework import run_source
 from producers.simulate import STAGE, SimulateSource, read_truth_csv
-from tapewatch.kafka import client_config
 from tapewatch.records import AlertKind, Book, Episode, Quote
 from tapewatch.settings import Settings
 from tapewatch.topics import BOOKS, QUOTES, TRUTH
+from tests.kafka_reader import Received, read_topic
 
 pytestmark = pytest.mark.integration
 
 TOPICS = {QUOTE_EVENT: QUOTES, BOOK_EVENT: BOOKS, EPISODE_EVENT: TRUTH}
-Message = tuple[bytes, bytes, int]  # key, value, partition
-
-
-def consume(settings: Settings, topic: str, expected: int, timeout_s: float = 60.0) -> list[Message]:
-    consumer = Consumer(
-        client_config(
-            settings,
-            **{"group.id": f"test-{uuid.uuid4()}", "auto.offset.reset": "earliest", "enable.auto.commit": False},
-        )
-    )
-    consumer.subscribe([settings.topic(topic)])
-    out: list[Message] = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        while len(out) < expected and time.monotonic() < deadline:
-            for msg in consumer.consume(num_messages=5000, timeout=1.0):
-                assert msg.error() is None, msg.error()
-                out.append((msg.key() or b"", msg.value() or b"", msg.partition() or 0))
-        # Anything beyond what we published would be a duplicate: linger briefly to catch it.
-        out.extend(
-            (m.key() or b"", m.value() or b"", m.partition() or 0)
-            for m in consumer.consume(num_messages=100, timeout=2)
-        )
-    finally:
-        consumer.close()
-    return out
 
 
 def test_simulated_session_round_trips_exactly(settings: Settings, tmp_path: Path) -> None:
@@ -82,18 +54,18 @@ def test_simulated_session_round_trips_exactly(settings: Settings, tmp_path: Pat
     )
     assert counters.records == len(expected) and counters.dead_lettered == 0
 
-    received: dict[int, list[Message]] = {}
+    received: dict[int, list[Received]] = {}
     for kind, topic in TOPICS.items():
-        received[kind] = consume(settings, topic.name, len(sent[kind]))
+        received[kind] = read_topic(settings, settings.topic(topic.name), len(sent[kind]))
         # exactly what was produced: nothing lost, nothing duplicated, bytes untouched, keyed by symbol
-        assert Counter((k, v) for k, v, _ in received[kind]) == Counter(sent[kind]), topic.name
+        assert Counter((r.key or b"", r.value) for r in received[kind]) == Counter(sent[kind]), topic.name
 
     # one symbol, one partition, in publication order (the per-symbol seq runs 0, 1, 2, ...)
     by_symbol: dict[bytes, list[int]] = {}
     partitions: dict[bytes, set[int]] = {}
-    for key, value, partition in received[QUOTE_EVENT]:
-        by_symbol.setdefault(key, []).append(Quote.from_json(value).seq)
-        partitions.setdefault(key, set()).add(partition)
+    for key, value, _, partition in received[QUOTE_EVENT]:
+        by_symbol.setdefault(key or b"", []).append(Quote.from_json(value).seq)
+        partitions.setdefault(key or b"", set()).add(partition)
     assert all(seqs == list(range(len(seqs))) for seqs in by_symbol.values())
     assert all(len(p) == 1 for p in partitions.values())
 
@@ -102,15 +74,15 @@ def test_simulated_session_round_trips_exactly(settings: Settings, tmp_path: Pat
     quotes = {(r.symbol, r.seq): r for r in records if isinstance(r, Quote)}
     books = {(r.symbol, r.ts): r for r in records if isinstance(r, Book)}
     rng = random.Random(0)
-    for _, value, _ in rng.sample(received[QUOTE_EVENT], 300):
+    for _, value, *_ in rng.sample(received[QUOTE_EVENT], 300):
         quote = Quote.from_json(value)
         assert quote.model_dump() == quotes[(quote.symbol, quote.seq)].model_dump()
-    for _, value, _ in rng.sample(received[BOOK_EVENT], 100):
+    for _, value, *_ in rng.sample(received[BOOK_EVENT], 100):
         book = Book.from_json(value)
         assert book.model_dump() == books[(book.symbol, book.ts)].model_dump()
 
     # the truth topic, the truth CSV and the simulation's labels are the same episodes
-    on_topic = sorted((Episode.from_json(v) for _, v, _ in received[EPISODE_EVENT]), key=lambda e: (e.end, e.symbol))
+    on_topic = sorted((Episode.from_json(v) for _, v, *_ in received[EPISODE_EVENT]), key=lambda e: (e.end, e.symbol))
     assert on_topic == read_truth_csv(truth_path) == list(expected.episodes)
     assert len({e.kind for e in on_topic}) >= 2
 
@@ -141,8 +113,8 @@ def test_paced_run_follows_the_session_clock_and_stops(settings: Settings, tmp_p
     assert session_s <= speed * elapsed + 1
     assert session_s >= speed * (duration - 2.0)
 
-    episodes = consume(settings, TRUTH.name, counters.episodes, timeout_s=30)
-    on_topic = [Episode.from_json(v) for _, v, _ in episodes]
+    episodes = read_topic(settings, settings.topic(TRUTH.name), counters.episodes, timeout_s=30)
+    on_topic = [Episode.from_json(r.value) for r in episodes]
     assert counters.episodes >= 1
     assert sorted(on_topic, key=lambda e: (e.end, e.symbol)) == read_truth_csv(truth_path)
     assert read_truth_csv(truth_path) == list(simulation.episodes[: counters.episodes])

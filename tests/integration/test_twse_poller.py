@@ -23,17 +23,16 @@ import pandas as pd
 import pytest
 import typer
 from aiohttp import web
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from typer.testing import CliRunner
 
 from producers.framework import run_source
 from producers.twse import TAIPEI, TwsePoller, produce_twse_command
 from producers.twse_daily import TwseDailyFetcher, fetch_twse_daily_command, month_range
 from tapewatch.deadletter import DeadLetter
-from tapewatch.kafka import client_config
 from tapewatch.records import Book, Quote
 from tapewatch.settings import Settings, get_settings
 from tapewatch.topics import BOOKS, DLQ_PRODUCERS, QUOTES
+from tests.kafka_reader import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -260,31 +259,6 @@ def isolated(settings: Settings) -> Settings:
     return settings
 
 
-Received = tuple[bytes | None, bytes, list[tuple[str, bytes]]]
-
-
-def read_topic(settings: Settings, topic: str, expected: int, timeout_s: float = 30.0) -> list[Received]:
-    """Everything on ``topic`` from the beginning, once ``expected`` messages are there (or time is up)."""
-    consumer = Consumer(client_config(settings, **{"group.id": f"t-{uuid.uuid4()}", "enable.auto.commit": False}))
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(settings.topic_partitions)])
-    out: list[Received] = []
-    deadline = time.monotonic() + timeout_s
-    try:
-        while len(out) < expected and time.monotonic() < deadline:
-            for msg in consumer.consume(num_messages=1000, timeout=0.5):
-                assert msg.error() is None, msg.error()
-                raw = msg.headers() or []
-                pairs = raw.items() if isinstance(raw, dict) else raw
-                out.append((msg.key(), msg.value() or b"", [(k, v) for k, v in pairs if isinstance(v, bytes)]))
-        # Anything beyond what we expect would be a duplicate; give it a moment to show up.
-        out.extend(
-            (m.key(), m.value() or b"", []) for m in consumer.consume(num_messages=1000, timeout=0.5) if not m.error()
-        )
-    finally:
-        consumer.close()
-    return out
-
-
 def gaps(times: list[float]) -> list[float]:
     return [b - a for a, b in itertools.pairwise(times)]
 
@@ -323,8 +297,8 @@ def test_poller_replays_real_payloads_without_tripping_the_rate_limit(isolated: 
     assert counters.dead_lettered == 4  # placeholder once, non-JSON body, malformed 2317, missing msgArray
     assert counters.skipped == 2 + 3 + 1 + 3  # unchanged snapshots and the repeated placeholder, polls 1/3/5/7
 
-    quotes = [Quote.from_json(value) for _, value, _ in read_topic(isolated, isolated.topic(QUOTES.name), 14)]
-    books = [Book.from_json(value) for _, value, _ in read_topic(isolated, isolated.topic(BOOKS.name), 14)]
+    quotes = [Quote.from_json(value) for _, value, *_ in read_topic(isolated, isolated.topic(QUOTES.name), 14)]
+    books = [Book.from_json(value) for _, value, *_ in read_topic(isolated, isolated.topic(BOOKS.name), 14)]
     assert len(quotes) == 14 and len(books) == 14
     by_symbol: dict[str, list[Quote]] = {}
     for quote in sorted(quotes, key=lambda q: (q.symbol, q.seq)):
@@ -366,9 +340,9 @@ def test_poller_replays_real_payloads_without_tripping_the_rate_limit(isolated: 
     letters = read_topic(isolated, isolated.topic(DLQ_PRODUCERS.name), 4)
     assert len(letters) == 4
     reasons = {DeadLetter.from_headers(headers).reason.split(":", 1)[0]: (key, value, headers)
-               for key, value, headers in letters}  # fmt: skip
+               for key, value, headers, _ in letters}  # fmt: skip
     assert set(reasons) == {"placeholder element", "non-JSON body", "v", "msgArray"}
-    for _, _, headers in letters:
+    for _, _, headers, _ in letters:
         letter = DeadLetter.from_headers(headers)
         assert letter.stage == "producer:twse" and letter.source == poller.source
     _, placeholder, placeholder_headers = reasons["placeholder element"]

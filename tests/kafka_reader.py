@@ -1,0 +1,58 @@
+"""Reading a topic back from the real Kafka in tests: everything from the beginning, then a short linger
+so that a duplicate beyond the expected count would be seen too."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import NamedTuple
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from tapewatch.kafka import client_config
+from tapewatch.settings import Settings
+
+
+class Received(NamedTuple):
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    partition: int
+
+
+def read_topic(
+    settings: Settings,
+    topic: str,
+    expected: int,
+    *,
+    keep: Callable[[Received], bool] | None = None,
+    timeout_s: float = 60.0,
+    linger_s: float = 1.0,
+) -> list[Received]:
+    """Messages of ``topic`` (a full name, prefix included) that ``keep`` accepts: wait for ``expected`` of
+    them (or ``timeout_s``), then keep reading for ``linger_s`` more."""
+    consumer = Consumer(client_config(settings, **{"group.id": f"test-{uuid.uuid4()}", "enable.auto.commit": False}))
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(settings.topic_partitions)])
+    out: list[Received] = []
+    deadline = time.monotonic() + timeout_s
+    linger_until: float | None = None
+    try:
+        while time.monotonic() < (linger_until or deadline):
+            for msg in consumer.consume(num_messages=5000, timeout=0.25):
+                assert msg.error() is None, msg.error()
+                raw = msg.headers() or []
+                pairs = raw.items() if isinstance(raw, dict) else raw
+                item = Received(
+                    msg.key(),
+                    msg.value() or b"",
+                    [(name, value) for name, value in pairs if isinstance(value, bytes)],
+                    msg.partition() or 0,
+                )
+                if keep is None or keep(item):
+                    out.append(item)
+            if linger_until is None and len(out) >= expected:
+                linger_until = time.monotonic() + linger_s
+    finally:
+        consumer.close()
+    return out
