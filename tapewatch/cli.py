@@ -256,6 +256,15 @@ def bench_produce(
     console.print(f"wrote {out / 'produce.json'}")
 
 
+@bench_app.command("all")
+def bench_all(
+    records: Annotated[int, typer.Option(help="Records per benchmark")] = 500_000,
+    out: BenchOut = Path("reports/bench"),
+) -> None:
+    """Every benchmark that exists so far, in one run (raw Kafka first, as the reference)."""
+    bench_produce(records=records, out=out)
+
+
 _register_subcommands()
 
 
