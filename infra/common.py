@@ -160,6 +160,25 @@ def traversable_by(user: str | None, path: Path) -> bool:
     return subprocess.run(as_user(user, ["test", "-x", str(path)]), check=False).returncode == 0
 
 
+#: where services that run as another user keep their files when that user cannot reach the var dir
+FALLBACK_ROOT = Path("/var/lib/tapewatch")
+
+
+def service_home(var_dir: Path, name: str, user: str | None) -> Path:
+    """``var_dir/name``, unless ``user`` cannot reach it (a clone under a private /root, say); then a
+    directory of this var dir's own under /var/lib/tapewatch, so two clones never share a cluster."""
+    preferred = var_dir / name
+    if user is None or not is_root():
+        return preferred
+    var_dir.mkdir(parents=True, exist_ok=True)
+    if traversable_by(user, var_dir):
+        return preferred
+    digest = hashlib.sha256(str(var_dir).encode()).hexdigest()[:12]
+    FALLBACK_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
+    FALLBACK_ROOT.chmod(0o755)
+    return FALLBACK_ROOT / digest / name
+
+
 def run(
     argv: Sequence[str], what: str, log: Path | None = None, timeout: float = 1800, env: dict[str, str] | None = None
 ) -> str:

@@ -16,20 +16,22 @@ import urllib3
 
 from infra.common import (
     POM,
+    SERVICE_USER,
     InfraError,
     ServiceStatus,
     as_user,
     chown_tree,
     ensure_service_user,
+    is_root,
     java_home,
     mvn,
     pom_property,
     read_pid,
     run,
+    service_home,
     spawn,
     stop_all,
     terminate,
-    traversable_by,
 )
 from tapewatch.settings import Settings
 
@@ -39,7 +41,7 @@ class Elasticsearch:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.root = settings.var_dir / "elasticsearch"
+        self.root = service_home(settings.var_dir, "elasticsearch", SERVICE_USER if is_root() else None)
         self.dist = self.root / f"elasticsearch-{self.version}"
         self.data = self.root / "data"
         self.logs = self.root / "logs"
@@ -64,11 +66,6 @@ class Elasticsearch:
         user = ensure_service_user()
         java_home()
         self.root.mkdir(parents=True, exist_ok=True)
-        if not traversable_by(user, self.root):
-            raise InfraError(
-                f"elasticsearch: user {user} cannot reach {self.root}; set TAPEWATCH_VAR_DIR to a directory "
-                "outside a private home (e.g. /var/tmp/tapewatch)"
-            )
         if not (self.dist / "bin" / "elasticsearch").exists():
             self._unpack()
         self._write_config()

@@ -18,7 +18,7 @@ from infra.common import (
     is_root,
     read_pid,
     run,
-    traversable_by,
+    service_home,
 )
 from tapewatch.settings import Settings
 
@@ -49,7 +49,7 @@ class Postgres:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.home = settings.var_dir / "postgres"
+        self.home = service_home(settings.var_dir, "postgres", self.user)
         self.data = self.home / "data"
         self.socket_dir = self.home / "run"
         self.log_file = self.home / "postgres.log"
@@ -76,11 +76,6 @@ class Postgres:
         if (self.data / "PG_VERSION").exists():
             return
         self.home.mkdir(parents=True, exist_ok=True)
-        if not traversable_by(self.user, self.home):
-            raise InfraError(
-                f"postgres: user {self.user} cannot reach {self.home}; set TAPEWATCH_VAR_DIR to a directory "
-                "outside a private home (e.g. /var/tmp/tapewatch)"
-            )
         self.data.mkdir(mode=0o700, exist_ok=True)
         self.socket_dir.mkdir(mode=0o700, exist_ok=True)
         chown_tree(self.home, self.user)
