@@ -41,9 +41,11 @@ def _register_subcommands() -> None:
     # The other packages own their commands; the CLI only wires them (DESIGN.md: tapewatch/ imports the
     # others only for this).
     from producers.cli import fetch_app, produce_app
+    from streams.cli import stream_app
 
     app.add_typer(produce_app, name="produce")
     app.add_typer(fetch_app, name="fetch")
+    app.add_typer(stream_app, name="stream")
 
 
 console = Console()
@@ -211,12 +213,15 @@ def run(
     with console.status("starting services…"):
         _print_status(manager.up(cfg))
         db.upgrade(cfg)
-    view = run_pipeline(cfg, source_args, duration)
+    result = run_pipeline(cfg, source_args, duration)
     summary = Table("topic", "records", title="summary")
-    for name, rate in view.topics.items():
+    for name, rate in result.view.topics.items():
         summary.add_row(name, f"{rate.total:,}")
     console.print(summary)
-    console.print(f"bars seen live: {view.bars_seen:,}; stage logs in {cfg.var_dir / 'run'}")
+    console.print(f"bars seen live: {result.view.bars_seen:,}; stage logs in {cfg.var_dir / 'run'}")
+    troubled = [stage for stage in result.stages if stage.restarts]
+    for stage in troubled:
+        err_console.print(f"[yellow]warning:[/] {stage.name} restarted {stage.restarts}× — see {stage.log}")
 
 
 # --- bench ------------------------------------------------------------------------------------

@@ -1,0 +1,257 @@
+"""`tapewatch run`: the whole pipeline on this machine, supervised, with a live terminal dashboard.
+
+Each stage is its own OS process (the same commands an operator would run by hand: `tapewatch produce …`,
+`tapewatch stream worker`, …), restarted with back-off if it dies. The dashboard reads only Kafka metadata —
+high watermarks per topic and the stream group's committed offsets — so watching costs the pipeline nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
+from rich.console import Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+
+from tapewatch.kafka import client_config
+from tapewatch.records import Bar, RecordError
+from tapewatch.settings import Settings
+from tapewatch.topics import ALL_TOPICS, BARS, QUOTES, Topic
+
+TAPEWATCH = str(Path(sys.executable).with_name("tapewatch"))
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+    finished: bool = False  # exited 0 on its own (a finite source): not restarted
+
+    @property
+    def state(self) -> str:
+        if self.finished:
+            return "finished"
+        if self.proc is None:
+            return "waiting"
+        return "running" if self.proc.poll() is None else f"exited {self.proc.returncode}"
+
+
+class Supervisor:
+    """Starts the stage processes, restarts crashed ones with back-off, stops them all on exit."""
+
+    def __init__(self, settings: Settings, env: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        self.logs = settings.var_dir / "run"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.children: list[Child] = []
+        self.env = {**os.environ, **(env or {})}
+
+    def add(self, name: str, *args: str) -> Child:
+        child = Child(name, [TAPEWATCH, *args], self.logs / f"{name}.log")
+        self.children.append(child)
+        self._start(child)
+        return child
+
+    def _start(self, child: Child) -> None:
+        out = child.log.open("ab" if child.restarts else "wb")  # one log per run; restarts append
+        child.proc = subprocess.Popen(
+            child.argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.env,
+            start_new_session=True,
+        )
+        out.close()
+
+    def check(self) -> None:
+        now = time.monotonic()
+        for child in self.children:
+            if child.finished or child.proc is None or child.proc.poll() is None:
+                continue
+            if child.proc.returncode == 0:
+                child.finished = True
+                continue
+            if child.next_start == 0.0:
+                child.next_start = now + min(30.0, 2.0**child.restarts)
+            elif now >= child.next_start:
+                child.restarts += 1
+                child.next_start = 0.0
+                self._start(child)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        running = [c for c in self.children if c.proc is not None and c.proc.poll() is None]
+        for child in running:
+            assert child.proc is not None
+            child.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for child in running:
+            assert child.proc is not None
+            try:
+                child.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.proc.kill()
+                child.proc.wait()
+
+
+@dataclass
+class TopicRate:
+    total: int = 0
+    rate: float = 0.0
+
+
+@dataclass
+class PipelineView:
+    """What the dashboard shows, refreshed from Kafka metadata."""
+
+    topics: dict[str, TopicRate] = field(default_factory=dict)
+    lag: int | None = None
+    newest_bars: deque[Bar] = field(default_factory=lambda: deque(maxlen=8))
+    bars_seen: int = 0
+
+
+class Watcher:
+    def __init__(self, settings: Settings, group: str) -> None:
+        self.settings = settings
+        self.consumer = Consumer(client_config(settings, **{"group.id": group, "enable.auto.commit": False}))
+        self.tail = Consumer(client_config(settings, **{"group.id": f"{group}-dashboard", "enable.auto.commit": False}))
+        self.partitions = settings.topic_partitions
+        self.view = PipelineView()
+        self._last: tuple[float, dict[str, int]] | None = None
+        self.tail.assign([TopicPartition(settings.topic(BARS.name), p, OFFSET_END) for p in range(self.partitions)])
+
+    def _high(self, topic: Topic) -> int:
+        name = self.settings.topic(topic.name)
+        total = 0
+        for p in range(self.partitions):
+            _, high = self.consumer.get_watermark_offsets(TopicPartition(name, p), timeout=2.0, cached=False)
+            total += max(high, 0)
+        return total
+
+    def refresh(self) -> PipelineView:
+        now = time.monotonic()
+        totals = {t.name: self._high(t) for t in ALL_TOPICS}
+        for name, total in totals.items():
+            rate = 0.0
+            if self._last is not None:
+                then, before = self._last
+                rate = (total - before[name]) / max(now - then, 1e-6)
+            self.view.topics[name] = TopicRate(total, rate)
+        self._last = (now, totals)
+        quotes = self.settings.topic(QUOTES.name)
+        try:
+            committed = self.consumer.committed(
+                [TopicPartition(quotes, p) for p in range(self.partitions)], timeout=2.0
+            )
+            done = sum(max(tp.offset, 0) for tp in committed)
+            self.view.lag = max(0, totals[QUOTES.name] - done)
+        except KafkaException:
+            self.view.lag = None
+        for msg in self.tail.consume(num_messages=500, timeout=0.05):
+            if msg.error() is None and msg.value():
+                try:
+                    self.view.newest_bars.appendleft(Bar.from_json(msg.value() or b""))
+                    self.view.bars_seen += 1
+                except RecordError:
+                    pass
+        return self.view
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.tail.close()
+
+
+def render(view: PipelineView, supervisor: Supervisor, elapsed: float, duration: float | None) -> Group:
+    flow = Table("topic", "records", "per second", title="data flow", expand=True)
+    for topic in ALL_TOPICS:
+        rate = view.topics.get(topic.name, TopicRate())
+        style = "yellow" if topic.is_dead_letter and rate.total else ""
+        flow.add_row(topic.name, f"{rate.total:,}", f"{rate.rate:,.0f}", style=style)
+    procs = Table("process", "state", "restarts", "log", title="processes", expand=True)
+    for child in supervisor.children:
+        procs.add_row(child.name, child.state, str(child.restarts), str(child.log))
+    bars = Table(
+        "symbol", "start (UTC)", "open", "high", "low", "close", "volume", "trades", title="newest bars", expand=True
+    )
+    for bar in view.newest_bars:
+        bars.add_row(
+            bar.symbol,
+            time.strftime("%H:%M", time.gmtime(bar.start / 1000)),
+            f"{bar.open:g}",
+            f"{bar.high:g}",
+            f"{bar.low:g}",
+            f"{bar.close:g}",
+            f"{bar.volume:,.0f}",
+            str(bar.trades),
+        )
+    remaining = f" · stops in {max(0.0, duration - elapsed):,.0f} s" if duration else " · Ctrl-C to stop"
+    lag = "-" if view.lag is None else f"{view.lag:,}"
+    header = Panel(
+        f"running {elapsed:,.0f} s{remaining} · stream consumer lag on md.quotes: {lag} records", title="tapewatch"
+    )
+    return Group(header, flow, procs, bars)
+
+
+@dataclass(frozen=True)
+class StageReport:
+    name: str
+    restarts: int
+    state: str
+    log: Path
+
+
+@dataclass(frozen=True)
+class RunResult:
+    view: PipelineView
+    stages: list[StageReport]
+
+
+def run_pipeline(settings: Settings, source_args: list[str], duration: float | None, live: bool = True) -> RunResult:
+    """Run source → stream workers until ``duration`` or Ctrl-C; return what the summary needs."""
+    from streams.app import app_id
+
+    supervisor = Supervisor(settings)
+    stop = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    supervisor.add("stream-worker", "stream", "worker")
+    supervisor.add("source", "produce", *source_args, "--no-progress")
+    watcher = Watcher(settings, app_id(settings))
+    started = time.monotonic()
+    view = watcher.view
+    try:
+        with Live(
+            render(view, supervisor, 0.0, duration), refresh_per_second=2, transient=False, auto_refresh=False
+        ) as screen:
+            while not stop and (duration is None or time.monotonic() - started < duration):
+                supervisor.check()
+                view = watcher.refresh()
+                if live:
+                    screen.update(render(view, supervisor, time.monotonic() - started, duration), refresh=True)
+                time.sleep(1.0)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        supervisor.stop()
+        view = watcher.refresh()
+        watcher.close()
+    stages = [StageReport(c.name, c.restarts, c.state, c.log) for c in supervisor.children]
+    return RunResult(view, stages)
