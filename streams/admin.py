@@ -1,0 +1,54 @@
+"""Topics a stream worker needs, checked and created with confluent-kafka before faust starts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import NewTopic
+
+from tapewatch.errors import TapewatchError
+from tapewatch.kafka import admin_client, cluster_metadata
+from tapewatch.settings import Settings
+
+
+def prepare_topics(
+    settings: Settings, registry: Iterable[str], changelogs: Iterable[str], timeout_s: float = 30.0
+) -> list[str]:
+    """Fail clearly when a registry topic is missing or mis-partitioned; create missing changelog topics.
+
+    Changelogs get the registry's partition count (a table is co-partitioned with its source topic),
+    ``cleanup.policy=compact`` and the broker's default replication factor. Returns the topics created.
+    """
+    admin = admin_client(settings)
+    existing = cluster_metadata(settings, admin).topics
+    wanted = settings.topic_partitions
+    missing = [name for name in registry if name not in existing]
+    if missing:
+        raise TapewatchError(
+            f"kafka: topic(s) {', '.join(missing)} missing at {settings.kafka_bootstrap}; run `tapewatch topics create`"
+        )
+    changelogs = list(changelogs)
+    wrong = [
+        f"{name} ({len(existing[name].partitions)})"
+        for name in [*registry, *changelogs]
+        if name in existing and len(existing[name].partitions) != wanted
+    ]
+    if wrong:
+        raise TapewatchError(
+            f"kafka: topic(s) {', '.join(wrong)} do not have {wanted} partitions; co-partitioning needs them equal"
+        )
+    new = [
+        NewTopic(name, num_partitions=wanted, replication_factor=-1, config={"cleanup.policy": "compact"})
+        for name in changelogs
+        if name not in existing
+    ]
+    if not new:
+        return []
+    for name, future in admin.create_topics(new, request_timeout=timeout_s).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != exc.args[0].TOPIC_ALREADY_EXISTS:
+                raise TapewatchError(f"kafka: could not create topic {name}: {exc.args[0].str()}") from None
+    return [topic.topic for topic in new]

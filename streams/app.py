@@ -1,0 +1,127 @@
+"""The faust app of the stream workers, built from :mod:`tapewatch.settings`.
+
+Registry topics (md.quotes, md.bars.1m, dlq.streams, …) are created by ``tapewatch topics create`` with their
+retention and partition count; faust never declares them (``topic_allow_declare=False``). The app's own
+internal topics (table changelogs) are created by :func:`streams.admin.prepare_topics` before the worker
+starts, with the same partition count, so faust needs no permission to create topics either.
+
+Everything is raw bytes on the wire (``value_serializer="raw"``): decoding goes through the record contracts
+in :mod:`tapewatch.records`, and bad payloads reach the DLQ unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+import faust
+from faust.types import StreamT, TableT, TopicT
+
+from streams import faust_compat
+from streams.bars import BarStage, run_bar_stage
+from tapewatch.settings import Settings, get_settings
+from tapewatch.topics import BARS, DLQ_STREAMS, QUOTES, Topic
+
+APP_ID: Final = "tapewatch-streams"
+BAR_STATE_TABLE: Final = "bar-state"
+#: batched consumption: at most this many events per batch, or what arrived within the interval
+BATCH_MAX: Final = 1000
+BATCH_WITHIN_S: Final = 0.2
+DEFAULT_WEB_PORT: Final = 6066
+#: faust reads its settings from environment variables too, and they override what the app passes; the
+#: prefix confines that to ``TAPEWATCH_FAUST_<SETTING>`` (e.g. TAPEWATCH_FAUST_BROKER_SESSION_TIMEOUT=10),
+#: so a stray ``BROKER``, ``STORE`` or ``WEB_PORT`` in the environment cannot reconfigure the worker.
+FAUST_ENV_PREFIX: Final = "TAPEWATCH_FAUST_"
+
+
+def app_id(settings: Settings) -> str:
+    """Consumer group and changelog-topic prefix; the topic prefix isolates environments here too."""
+    return settings.topic(APP_ID)
+
+
+@dataclass(frozen=True)
+class StreamApp:
+    """The faust app and what the CLI needs to know about it."""
+
+    app: faust.App
+    settings: Settings
+    bars: BarStage
+    #: registry topics the app reads or writes (must exist beforehand)
+    registry_topics: tuple[str, ...]
+
+    @property
+    def changelog_topics(self) -> tuple[str, ...]:
+        """Internal topics faust would otherwise create: one changelog per table."""
+        return tuple(table.changelog_topic.get_topic_name() for table in self.app.tables.values())
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    web_port: int | None = None,
+    batch_max: int = BATCH_MAX,
+    batch_within_s: float = BATCH_WITHIN_S,
+) -> StreamApp:
+    """Build the app. ``web_port=None`` disables faust's web server (stats, table views)."""
+    settings = settings or get_settings()
+    faust_compat.apply()
+    partitions = settings.topic_partitions
+    app = faust.App(
+        app_id(settings),
+        env_prefix=FAUST_ENV_PREFIX,
+        **settings.faust_broker_options(),
+        store="memory://",
+        topic_partitions=partitions,
+        # Never create or alter topics: the registry is created by `tapewatch topics create`, changelogs by
+        # streams.admin.prepare_topics. No leader topic either (nothing here runs on the leader only).
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        web_enabled=web_port is not None,
+        web_port=web_port or DEFAULT_WEB_PORT,
+        web_bind="127.0.0.1",
+        web_host="127.0.0.1",
+        datadir=str(settings.var_dir / "streams" / app_id(settings)),
+        autodiscover=False,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+    def registry_topic(topic: Topic) -> TopicT:
+        return app.topic(
+            settings.topic(topic.name),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=partitions,
+            internal=False,
+        )
+
+    quotes = registry_topic(QUOTES)
+    bars_topic = registry_topic(BARS)
+    dlq = registry_topic(DLQ_STREAMS)
+    # Per-symbol bar state; the changelog (compacted) lets a restarted or rebalanced worker resume.
+    # Keys are the UTF-8 symbol (raw, as on every topic), values JSON objects.
+    bar_state: TableT[bytes, dict[str, Any]] = app.Table(
+        BAR_STATE_TABLE,
+        default=None,
+        partitions=partitions,
+        key_type=bytes,
+        help="Per-symbol 1-minute bar builder state and the last applied md.quotes offset",
+    )
+    stage = BarStage(bars=bars_topic, dlq=dlq, table=bar_state)
+
+    async def bars_agent(stream: StreamT[Any]) -> None:
+        await run_bar_stage(stage, stream, batch_max=batch_max, batch_within_s=batch_within_s, crash=app.crash)
+
+    app.agent(quotes, name="bars", concurrency=1)(bars_agent)
+
+    async def report() -> None:
+        app.log.info("stream:bars %s", stage.counters.as_dict())
+
+    app.timer(60.0, name="stream-counters")(report)
+
+    registry = tuple(t.get_topic_name() for t in (quotes, bars_topic, dlq))
+    return StreamApp(app=app, settings=settings, bars=stage, registry_topics=registry)

@@ -1,0 +1,93 @@
+"""`tapewatch stream …`: run the faust stream workers.
+
+Wired into the main command with ``app.add_typer(stream_app, name="stream")`` in :mod:`tapewatch.cli`;
+``python -m streams.cli worker`` runs the same command stand-alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tapewatch.errors import TapewatchError
+
+stream_app = typer.Typer(help="Stream workers (faust): bars and, later, features and scores.", no_args_is_help=True)
+
+log = logging.getLogger(__name__)
+
+
+@stream_app.callback()
+def _group() -> None:
+    """Stream workers (faust): bars and, later, features and scores."""
+
+
+@stream_app.command("worker")
+def worker(
+    loglevel: Annotated[
+        str | None, typer.Option("-l", "--loglevel", help="Log level (default: TAPEWATCH_LOG_LEVEL)")
+    ] = None,
+    web_port: Annotated[
+        int | None, typer.Option("--web-port", help="Serve faust's web views on 127.0.0.1:PORT (default: off)")
+    ] = None,
+    batch_max: Annotated[int, typer.Option("--batch-max", min=1, help="Max events per batch")] = 1000,
+    batch_within: Annotated[
+        float, typer.Option("--batch-within", min=0.001, help="Max seconds to wait to fill a batch")
+    ] = 0.2,
+) -> None:
+    """Consume md.quotes, write 1-minute bars to md.bars.1m and bad records to dlq.streams, until stopped."""
+    from tapewatch.logs import configure as configure_logging
+    from tapewatch.settings import load_settings
+
+    settings = load_settings()
+    if loglevel:
+        settings = settings.model_copy(update={"log_level": loglevel})
+        configure_logging(settings)
+
+    import faust
+
+    from streams.admin import prepare_topics
+    from streams.app import create_app
+
+    stream = create_app(settings, web_port=web_port, batch_max=batch_max, batch_within_s=batch_within)
+    created = prepare_topics(settings, stream.registry_topics, stream.changelog_topics)
+    if created:
+        log.info("created internal topic(s) %s", ", ".join(created))
+    source, bars, dead_letters = stream.registry_topics
+    log.info(
+        "stream worker %s: %s → %s, bad records → %s; kafka %s",
+        stream.app.conf.id,
+        source,
+        bars,
+        dead_letters,
+        settings.kafka_bootstrap,
+    )
+    Path(stream.app.conf.datadir).mkdir(parents=True, exist_ok=True)
+    faust_worker = faust.Worker(
+        stream.app,
+        loglevel=settings.log_level.upper(),
+        # logging stays as tapewatch.logs configured it (JSON lines with TAPEWATCH_LOG_JSON=1)
+        override_logging=False,
+        redirect_stdouts=False,
+        quiet=True,
+    )
+    faust_worker.spinner = None  # no terminal escape codes in the log; "Ready" is logged instead
+    try:
+        faust_worker.execute_from_commandline()  # returns only by SystemExit (0 after SIGTERM/SIGINT)
+    except Exception as exc:  # the worker has logged the traceback; the CLI ends with one line
+        raise TapewatchError(f"stream worker crashed: {exc!r}") from None
+
+
+def main() -> None:
+    try:
+        stream_app()
+    except TapewatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
