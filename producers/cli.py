@@ -30,8 +30,6 @@ def summarise(stage: str, counters: SourceCounters) -> None:
         console.print(f"  {count:>8,}  {reason}")
 
 
-
-
 @produce_app.command("replay")
 def produce_replay(
     files: Annotated[list[Path], typer.Argument(help="CSV or Parquet files of ticks and/or books")],
