@@ -6,7 +6,6 @@ import base64
 import uuid
 from pathlib import Path
 
-from confluent_kafka import KafkaException
 from confluent_kafka.admin import NewTopic
 
 from infra.common import (
@@ -24,7 +23,7 @@ from infra.common import (
     terminate,
 )
 from tapewatch.errors import TapewatchError
-from tapewatch.kafka import admin_client, cluster_metadata
+from tapewatch.kafka import admin_client, cluster_metadata, create_topics
 from tapewatch.settings import Settings
 from tapewatch.topics import ALL_TOPICS
 
@@ -215,12 +214,4 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
             f"kafka: topics {', '.join(mismatched)} exist with a partition count other than "
             f"{settings.topic_partitions}; co-partitioning needs them equal"
         )
-    if not wanted:
-        return []
-    for name, future in admin.create_topics(wanted, request_timeout=timeout_s).items():
-        try:
-            future.result()
-        except KafkaException as exc:
-            if exc.args[0].code() != exc.args[0].TOPIC_ALREADY_EXISTS:
-                raise InfraError(f"kafka: could not create topic {name}: {exc.args[0]}") from None
-    return [t.topic for t in wanted]
+    return create_topics(admin, wanted, timeout_s)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from confluent_kafka import KafkaException
 from confluent_kafka.admin import NewTopic
 
 from tapewatch.errors import TapewatchError
-from tapewatch.kafka import admin_client, cluster_metadata
+from tapewatch.kafka import admin_client, cluster_metadata, create_topics
 from tapewatch.settings import Settings
 
 
@@ -43,12 +42,4 @@ def prepare_topics(
         for name in changelogs
         if name not in existing
     ]
-    if not new:
-        return []
-    for name, future in admin.create_topics(new, request_timeout=timeout_s).items():
-        try:
-            future.result()
-        except KafkaException as exc:
-            if exc.args[0].code() != exc.args[0].TOPIC_ALREADY_EXISTS:
-                raise TapewatchError(f"kafka: could not create topic {name}: {exc.args[0].str()}") from None
-    return [topic.topic for topic in new]
+    return create_topics(admin, new, timeout_s)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, ClusterMetadata
+from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic
 
 from tapewatch.errors import TapewatchError
 from tapewatch.logs import LIBRDKAFKA
@@ -33,3 +33,16 @@ def cluster_metadata(settings: Settings, admin: AdminClient | None = None) -> Cl
         return (admin or admin_client(settings)).list_topics(timeout=settings.service_timeout_s)
     except KafkaException as exc:
         raise TapewatchError(f"kafka: unreachable at {settings.kafka_bootstrap}: {exc.args[0].str()}") from None
+
+
+def create_topics(admin: AdminClient, topics: list[NewTopic], timeout_s: float = 30.0) -> list[str]:
+    """Create ``topics``; one that another process created meanwhile is fine. Returns the names asked for."""
+    if not topics:
+        return []
+    for name, future in admin.create_topics(topics, request_timeout=timeout_s).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].code() != exc.args[0].TOPIC_ALREADY_EXISTS:
+                raise TapewatchError(f"kafka: could not create topic {name}: {exc.args[0].str()}") from None
+    return [topic.topic for topic in topics]
