@@ -9,6 +9,8 @@ BIN := $(VENV)/bin
 # The stamp changes whenever pyproject.toml does, so dependency edits reinstall and nothing else does.
 DEPS_STAMP := $(VENV)/.deps-$(shell sha256sum pyproject.toml | cut -c1-16)
 PYTEST_ARGS ?=
+# The demo stops by itself and prints its summary; `make demo DEMO_ARGS=` runs until Ctrl-C.
+DEMO_ARGS ?= --duration 120
 
 .PHONY: deps infra lint format test unit integration demo bench status down clean
 
@@ -42,7 +44,7 @@ integration: infra
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
 demo: infra
-	$(BIN)/tapewatch run
+	$(BIN)/tapewatch run $(DEMO_ARGS)
 
 bench: infra
 	$(BIN)/tapewatch bench all
