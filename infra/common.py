@@ -12,7 +12,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,16 +115,6 @@ def stop_all(marker: str, timeout_s: float = 60.0) -> None:
     """Terminate every process of a service, launchers included (runuser, the ES CLI launcher, …)."""
     for pid in processes_with(marker):
         terminate(pid, timeout_s)
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float, interval_s: float = 0.5) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if check():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval_s)
 
 
 def ensure_service_user(name: str = SERVICE_USER) -> str | None:

@@ -101,7 +101,6 @@ class Settings(BaseSettings):
     # --- Observability ---------------------------------------------------------
     log_json: bool = False
     log_level: str = "INFO"
-    metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus endpoint port (0 = off)")
 
     @field_validator("var_dir", "model_dir", mode="after")
     @classmethod
