@@ -1,25 +1,30 @@
-"""One-minute OHLCV bars on event time: an incremental per-symbol builder and its pandas batch twin.
+"""One-minute OHLCV bars on event time with a watermark and a grace period: an incremental per-symbol builder
+and its pandas batch twin.
 
 Definitions (shared by :class:`BarBuilder` and :func:`bars_from_quotes`, which must agree):
 
 * A quote belongs to the minute ``start = ts - ts % 60000``; the bar covers ``[start, start + 60000)``.
-* A quote with ``price`` set is a trade: it sets ``open`` (first trade of the minute, in arrival order),
-  ``high``, ``low``, ``close`` (last trade), adds ``size`` to ``volume`` and ``price * size`` to the VWAP
-  numerator, and counts one in ``trades``. A quote without a price (no trade) changes no bar.
-* Every quote, trade or not, advances the symbol's clock (the newest minute seen). A bar closes, and is
-  emitted, when a quote of a later minute arrives for its symbol. Minutes without trades emit no bar.
-* A quote of a minute before the clock is *late*: it belongs to a closed minute, changes nothing and is
-  reported (:class:`LateQuoteError`) so the caller can count it and dead-letter it.
+* A quote with ``price`` set is a trade: it sets ``open`` (the minute's earliest trade by ``ts``, the first to
+  arrive among equal ``ts``), ``close`` (the latest by ``ts``, the last to arrive among equal ``ts``), ``high``,
+  ``low``, adds ``size`` to ``volume`` and ``price * size`` to the VWAP numerator, and counts one in ``trades``.
+  A quote without a price (no trade) changes no bar.
+* **Watermark**: every quote, trade or not, advances the symbol's ``clock`` (the newest ``ts`` seen). The
+  watermark is ``clock - grace``; a minute closes, and its bar is emitted, once the watermark reaches its end
+  (``clock >= start + 60000 + grace``). Several minutes may be open at once while the grace lasts, so a quote
+  that arrives out of order by less than ``grace`` still counts. Bars are emitted oldest first. Minutes without
+  trades emit no bar. The watermark is per symbol: a symbol's output never depends on other symbols' traffic
+  (so it is the same however symbols are spread over partitions and workers).
+* A quote of a closed minute is *late*: it changes nothing and is reported (:class:`LateQuoteError`) so the
+  caller can count it and dead-letter it — never silently dropped.
 * ``vwap = sum(price * size) / sum(size)``; when every trade of the minute has ``size == 0`` (a venue that
   reports prices without sizes) it is the plain mean of the trade prices.
 * ``price_change_pct`` compares ``close`` with the previous *emitted* bar of the symbol (across minute gaps),
   ``volume_change_pct`` compares ``volume`` likewise; both are ``None`` for the first bar, and
   ``volume_change_pct`` is ``None`` when the previous volume is 0.
-* ``venue`` is the venue of the minute's first trade.
+* ``venue`` is the venue of the minute's open trade.
 
 This module is pure computation (no Kafka): the stream worker keeps one builder per symbol in a faust
-table through :meth:`BarBuilder.to_state` / :meth:`BarBuilder.from_state`. A watermark-with-grace variant
-(several open minutes per symbol) can evolve the state under a new ``STATE_VERSION``.
+table through :meth:`BarBuilder.to_state` / :meth:`BarBuilder.from_state`.
 """
 
 from __future__ import annotations
@@ -34,11 +39,26 @@ import pandas as pd
 from tapewatch.records import Bar, Quote, finite
 
 MINUTE_MS: Final = 60_000
-STATE_VERSION: Final = 1
+STATE_VERSION: Final = 2
+DEFAULT_GRACE_MS: Final = 2_000
 
 #: columns of the frames returned by :func:`bars_from_quotes` and :func:`bars_to_frame`, in this order
 BAR_COLUMNS: Final[tuple[str, ...]] = tuple(Bar.model_fields)
 _QUOTE_COLUMNS: Final = ("symbol", "venue", "ts", "price", "size")
+_OPEN_FIELDS: Final = (
+    "venue",
+    "start",
+    "open",
+    "open_ts",
+    "high",
+    "low",
+    "close",
+    "close_ts",
+    "volume",
+    "notional",
+    "price_sum",
+    "trades",
+)
 
 
 def minute_start(ts: int) -> int:
@@ -56,38 +76,45 @@ def pct_change(value: float, previous: float | None) -> float | None:
 class LateQuoteError(ValueError):
     """A quote for a minute the builder has already closed. The state is unchanged."""
 
-    def __init__(self, symbol: str, ts: int, clock: int) -> None:
+    def __init__(self, symbol: str, ts: int, clock: int, grace_ms: int) -> None:
         self.symbol = symbol
         self.ts = ts
         self.clock = clock
+        self.grace_ms = grace_ms
         super().__init__(
-            f"late quote: {symbol} ts={ts} is in minute {minute_start(ts)}, minutes before {clock} are closed"
+            f"late quote: {symbol} ts={ts} belongs to minute {minute_start(ts)}, closed since the watermark "
+            f"passed its end (newest ts {clock}, grace {grace_ms} ms)"
         )
 
 
 @dataclass(slots=True)
 class _OpenBar:
-    """The accumulating (not yet closed) minute of one symbol."""
+    """An accumulating (not yet closed) minute of one symbol."""
 
     venue: str
     start: int
     open: float
+    open_ts: int
     high: float
     low: float
     close: float
+    close_ts: int
     volume: float
     notional: float  # sum(price * size): the VWAP numerator
     price_sum: float  # sum(price): the VWAP fallback when volume == 0
     trades: int
 
     @classmethod
-    def first(cls, venue: str, start: int, price: float, size: float) -> _OpenBar:
-        return cls(venue, start, price, price, price, price, size, price * size, price, 1)
+    def first(cls, venue: str, start: int, ts: int, price: float, size: float) -> _OpenBar:
+        return cls(venue, start, price, ts, price, price, price, ts, size, price * size, price, 1)
 
-    def add(self, price: float, size: float) -> None:
+    def add(self, venue: str, ts: int, price: float, size: float) -> None:
+        if ts < self.open_ts:  # out of order within the grace: an earlier trade is the open
+            self.open, self.open_ts, self.venue = price, ts, venue
+        if ts >= self.close_ts:
+            self.close, self.close_ts = price, ts
         self.high = max(self.high, price)
         self.low = min(self.low, price)
-        self.close = price
         self.volume += size
         self.notional += price * size
         self.price_sum += price
@@ -99,60 +126,77 @@ class _OpenBar:
 
 
 class BarBuilder:
-    """Incremental one-minute bars of one symbol; every update is O(1)."""
+    """Incremental one-minute bars of one symbol; every update is O(1) (a handful of open minutes at most)."""
 
-    __slots__ = ("_open", "clock", "prev_close", "prev_volume", "symbol")
+    __slots__ = ("_open", "clock", "grace_ms", "prev_close", "prev_volume", "symbol")
 
-    def __init__(self, symbol: str) -> None:
+    def __init__(self, symbol: str, grace_ms: int = DEFAULT_GRACE_MS) -> None:
+        if grace_ms < 0:
+            raise ValueError("grace_ms must be ≥ 0")
         self.symbol = symbol
-        #: start of the newest minute seen; minutes before it are closed (``None`` before the first quote)
+        self.grace_ms = grace_ms
+        #: newest event time seen (``None`` before the first quote); the watermark is ``clock - grace_ms``
         self.clock: int | None = None
         self.prev_close: float | None = None
         self.prev_volume: float | None = None
-        self._open: _OpenBar | None = None
+        self._open: dict[int, _OpenBar] = {}  # by minute start, insertion = ascending start
 
     # -- updates -----------------------------------------------------------------------------------
+    def is_closed(self, minute: int) -> bool:
+        """Whether the minute starting at ``minute`` is closed (its quotes would be late)."""
+        return self.clock is not None and minute + MINUTE_MS + self.grace_ms <= self.clock
+
     def update(self, quote: Quote) -> list[Bar]:
-        """Apply one quote; return the bars it closed (oldest first, at most one with this policy).
+        """Apply one quote; return the bars the advancing watermark closed (oldest first).
 
         Raises :class:`LateQuoteError` (state unchanged) for a quote of an already closed minute, and
         :class:`ValueError` for a quote of another symbol.
         """
         if quote.symbol != self.symbol:
             raise ValueError(f"quote for {quote.symbol!r} given to the bar builder of {self.symbol!r}")
-        minute = quote.ts - quote.ts % MINUTE_MS
-        closed: list[Bar] = []
-        if self.clock is not None and minute != self.clock:
-            if minute < self.clock:
-                raise LateQuoteError(self.symbol, quote.ts, self.clock)
-            closed = self._close()
-        self.clock = minute
+        ts = quote.ts
+        minute = ts - ts % MINUTE_MS
+        if self.is_closed(minute):
+            assert self.clock is not None
+            raise LateQuoteError(self.symbol, ts, self.clock, self.grace_ms)
         price = quote.price
         if price is not None:
-            if self._open is None:
-                self._open = _OpenBar.first(quote.venue, minute, price, quote.size)
+            acc = self._open.get(minute)
+            if acc is None:
+                self._open[minute] = _OpenBar.first(quote.venue, minute, ts, price, quote.size)
+                if len(self._open) > 1 and minute < max(self._open):
+                    self._open = dict(sorted(self._open.items()))
             else:
-                self._open.add(price, quote.size)
-        return closed
+                acc.add(quote.venue, ts, price, quote.size)
+        if self.clock is None or ts > self.clock:
+            self.clock = ts
+            return self._close_until(ts - self.grace_ms)
+        return []
 
     def flush(self) -> list[Bar]:
-        """End of input: close the open minute now. Quotes of that minute are late from here on."""
-        if self.clock is None:
+        """End of input: close every open minute now. Their quotes are late from here on."""
+        if not self._open:
             return []
-        closed = self._close()
-        self.clock += MINUTE_MS
-        return closed
+        last = max(self._open)
+        assert self.clock is not None
+        self.clock = max(self.clock, last + MINUTE_MS + self.grace_ms)
+        return self._close_until(self.clock - self.grace_ms)
 
     @property
     def open_bar_start(self) -> int | None:
-        """Start of the minute that has trades but is not closed yet."""
-        return self._open.start if self._open is not None else None
+        """Start of the oldest minute that has trades but is not closed yet."""
+        return next(iter(self._open), None)
 
-    def _close(self) -> list[Bar]:
-        acc = self._open
-        if acc is None:
-            return []
-        self._open = None
+    def _close_until(self, watermark: int) -> list[Bar]:
+        closed: list[Bar] = []
+        while self._open:
+            start = next(iter(self._open))
+            if start + MINUTE_MS > watermark:
+                break
+            closed.append(self._emit(self._open.pop(start)))
+        return closed
+
+    def _emit(self, acc: _OpenBar) -> Bar:
         bar = Bar(
             symbol=self.symbol,
             venue=acc.venue,
@@ -170,61 +214,50 @@ class BarBuilder:
         )
         self.prev_close = acc.close
         self.prev_volume = acc.volume
-        return [bar]
+        return bar
 
     # -- state -------------------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
-        """A JSON-serialisable snapshot (floats round-trip exactly through JSON)."""
-        acc = self._open
+        """A JSON-serialisable snapshot (floats round-trip exactly through JSON). The grace is configuration,
+        not state: a restart with another grace applies it from there on."""
         return {
             "v": STATE_VERSION,
             "symbol": self.symbol,
             "clock": self.clock,
             "prev_close": self.prev_close,
             "prev_volume": self.prev_volume,
-            "open": None
-            if acc is None
-            else {
-                "venue": acc.venue,
-                "start": acc.start,
-                "open": acc.open,
-                "high": acc.high,
-                "low": acc.low,
-                "close": acc.close,
-                "volume": acc.volume,
-                "notional": acc.notional,
-                "price_sum": acc.price_sum,
-                "trades": acc.trades,
-            },
+            "open": [[getattr(acc, name) for name in _OPEN_FIELDS] for acc in self._open.values()],
         }
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> BarBuilder:
+    def from_state(cls, state: Mapping[str, Any], grace_ms: int = DEFAULT_GRACE_MS) -> BarBuilder:
         version = state.get("v")
         if version != STATE_VERSION:
             raise ValueError(f"bar state version {version!r} is not supported (expected {STATE_VERSION})")
-        builder = cls(str(state["symbol"]))
+        builder = cls(str(state["symbol"]), grace_ms)
         builder.clock = _opt_int(state["clock"])
         builder.prev_close = _opt_float(state["prev_close"])
         builder.prev_volume = _opt_float(state["prev_volume"])
-        acc = state["open"]
-        if acc is not None:
-            builder._open = _OpenBar(
-                venue=str(acc["venue"]),
-                start=int(acc["start"]),
-                open=float(acc["open"]),
-                high=float(acc["high"]),
-                low=float(acc["low"]),
-                close=float(acc["close"]),
-                volume=float(acc["volume"]),
-                notional=float(acc["notional"]),
-                price_sum=float(acc["price_sum"]),
-                trades=int(acc["trades"]),
+        for row in state["open"]:
+            venue, start, open_, open_ts, high, low, close, close_ts, volume, notional, price_sum, trades = row
+            builder._open[int(start)] = _OpenBar(
+                str(venue),
+                int(start),
+                float(open_),
+                int(open_ts),
+                float(high),
+                float(low),
+                float(close),
+                int(close_ts),
+                float(volume),
+                float(notional),
+                float(price_sum),
+                int(trades),
             )
         return builder
 
     def __repr__(self) -> str:
-        return f"BarBuilder({self.symbol!r}, clock={self.clock}, open={self.open_bar_start})"
+        return f"BarBuilder({self.symbol!r}, clock={self.clock}, open={list(self._open)})"
 
 
 def _opt_int(value: Any) -> int | None:
@@ -238,7 +271,8 @@ def _opt_float(value: Any) -> float | None:
 class MultiBarBuilder:
     """One :class:`BarBuilder` per symbol, for in-process use (replays, tests)."""
 
-    def __init__(self) -> None:
+    def __init__(self, grace_ms: int = DEFAULT_GRACE_MS) -> None:
+        self.grace_ms = grace_ms
         self.builders: dict[str, BarBuilder] = {}
         self.late: list[Quote] = []
 
@@ -246,7 +280,7 @@ class MultiBarBuilder:
         """Apply one quote; late quotes are kept in :attr:`late` instead of raising."""
         builder = self.builders.get(quote.symbol)
         if builder is None:
-            builder = self.builders[quote.symbol] = BarBuilder(quote.symbol)
+            builder = self.builders[quote.symbol] = BarBuilder(quote.symbol, self.grace_ms)
         try:
             return builder.update(quote)
         except LateQuoteError:
@@ -257,9 +291,9 @@ class MultiBarBuilder:
         return [bar for builder in self.builders.values() for bar in builder.flush()]
 
 
-def build_bars(quotes: Iterable[Quote], *, include_open: bool = False) -> list[Bar]:
+def build_bars(quotes: Iterable[Quote], *, include_open: bool = False, grace_ms: int = DEFAULT_GRACE_MS) -> list[Bar]:
     """Run the incremental builder over ``quotes`` (arrival order); closed bars in emission order."""
-    multi = MultiBarBuilder()
+    multi = MultiBarBuilder(grace_ms)
     bars = [bar for quote in quotes for bar in multi.update(quote)]
     if include_open:
         bars.extend(multi.flush())
@@ -281,7 +315,9 @@ def bars_to_frame(bars: Iterable[Bar]) -> pd.DataFrame:
     return _normalise(frame)
 
 
-def bars_from_quotes(quotes: pd.DataFrame, *, include_open: bool = False) -> pd.DataFrame:
+def bars_from_quotes(
+    quotes: pd.DataFrame, *, include_open: bool = False, grace_ms: int = DEFAULT_GRACE_MS
+) -> pd.DataFrame:
     """The bars :class:`BarBuilder` emits for ``quotes``, computed in one batch.
 
     ``quotes`` has one row per quote in arrival order with columns ``symbol``, ``venue``, ``ts`` (epoch ms),
@@ -305,29 +341,33 @@ def bars_from_quotes(quotes: pd.DataFrame, *, include_open: bool = False) -> pd.
         }
     )
     df["minute"] = df["ts"] - df["ts"] % MINUTE_MS
+    df["arrival"] = np.arange(len(df))
 
-    # The clock a quote meets is the newest minute among the symbol's earlier quotes; before it is late.
-    by_symbol = df.groupby("symbol", sort=False)["minute"]
-    clock = by_symbol.cummax().groupby(df["symbol"], sort=False).shift(1)
-    df = df[~(df["minute"] < clock)]
+    # The clock a quote meets is the newest ts among the symbol's earlier quotes; a minute whose end plus the
+    # grace is at or before it is closed, and the quote late.
+    clock = df.groupby("symbol", sort=False)["ts"].cummax().groupby(df["symbol"], sort=False).shift(1)
+    df = df[~(df["minute"] + MINUTE_MS + grace_ms <= clock)]
     if not include_open:
-        newest = df.groupby("symbol", sort=False)["minute"].transform("max")
-        df = df[df["minute"] < newest]
+        newest = df.groupby("symbol", sort=False)["ts"].transform("max")
+        df = df[df["minute"] + MINUTE_MS + grace_ms <= newest]
 
     trades = df[df["price"].notna()].assign(notional=lambda t: t["price"] * t["size"])
     if trades.empty:
         return _normalise(pd.DataFrame(columns=list(BAR_COLUMNS)))
-    agg = trades.groupby(["symbol", "minute"], sort=True).agg(
-        venue=("venue", "first"),
-        open=("price", "first"),
+    keys = ["symbol", "minute"]
+    # sums in arrival order, as the builder adds them; open/close by event time (ties: arrival order)
+    agg = trades.groupby(keys, sort=True).agg(
         high=("price", "max"),
         low=("price", "min"),
-        close=("price", "last"),
         volume=("size", "sum"),
         notional=("notional", "sum"),
         price_sum=("price", "sum"),
         trades=("price", "count"),
     )
+    by_time = trades.sort_values(["ts", "arrival"], kind="stable").groupby(keys, sort=True)
+    agg["venue"] = by_time["venue"].first()
+    agg["open"] = by_time["price"].first()
+    agg["close"] = by_time["price"].last()
     agg = agg.reset_index()
     volume = agg["volume"]
     agg["vwap"] = np.where(volume > 0, agg["notional"] / volume.where(volume > 0), agg["price_sum"] / agg["trades"])

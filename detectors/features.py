@@ -602,3 +602,22 @@ def compute_frame_vectorised(bars: pd.DataFrame) -> pd.DataFrame:
 def to_values(row: Mapping[str, float]) -> dict[str, float | None]:
     """One frame row as the wire's ``Features.values`` (NaN → None)."""
     return {name: _finite(float(row[name])) for name in FEATURE_NAMES}
+
+
+def features_frame(bars: pd.DataFrame, *, vectorised: bool = True) -> pd.DataFrame:
+    """Bar features of many symbols, shaped like the stream's ``features.1m`` records of cadence ``1m``.
+
+    ``bars``: the frame of :func:`detectors.bars.bars_from_quotes` (columns ``symbol``, ``venue``, ``start``,
+    ``end`` and :data:`INPUT_COLUMNS`), any order. Returns ``symbol``, ``venue``, ``ts`` (the bar's end, as on
+    the wire) and :data:`FEATURE_NAMES` (NaN while warming up), sorted by symbol then ``ts``.
+    ``vectorised`` picks :func:`compute_frame_vectorised` (fast) or the fold :func:`compute_frame`.
+    """
+    compute = compute_frame_vectorised if vectorised else compute_frame
+    parts = []
+    for _, group in bars.sort_values(["symbol", "start"], kind="stable").groupby("symbol", sort=True):
+        values = compute(group.reset_index(drop=True))
+        head = group[["symbol", "venue", "end"]].rename(columns={"end": "ts"}).reset_index(drop=True)
+        parts.append(pd.concat([head, values], axis=1))
+    if not parts:
+        return pd.DataFrame(columns=["symbol", "venue", "ts", *FEATURE_NAMES])
+    return pd.concat(parts, ignore_index=True)

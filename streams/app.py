@@ -18,12 +18,15 @@ import faust
 from faust.types import StreamT, TableT, TopicT
 
 from streams import faust_compat
-from streams.bars import BarStage, run_bar_stage
+from streams.market import AGENT as MARKET_AGENT
+from streams.market import MarketStage, run_market_stage
+from streams.metrics import StreamMetrics
 from tapewatch.settings import Settings, get_settings
-from tapewatch.topics import BARS, DLQ_STREAMS, QUOTES, Topic
+from tapewatch.topics import BARS, DLQ_STREAMS, FEATURES, QUOTES, Topic
 
 APP_ID: Final = "tapewatch-streams"
-BAR_STATE_TABLE: Final = "bar-state"
+MARKET_STATE_TABLE: Final = "market-state"
+LAG_INTERVAL_S: Final = 5.0
 #: batched consumption: at most this many events per batch, or what arrived within the interval
 BATCH_MAX: Final = 1000
 BATCH_WITHIN_S: Final = 0.2
@@ -45,7 +48,8 @@ class StreamApp:
 
     app: faust.App
     settings: Settings
-    bars: BarStage
+    market: MarketStage
+    metrics: StreamMetrics
     #: registry topics the app reads or writes (must exist beforehand)
     registry_topics: tuple[str, ...]
 
@@ -101,27 +105,58 @@ def create_app(
 
     quotes = registry_topic(QUOTES)
     bars_topic = registry_topic(BARS)
+    features_topic = registry_topic(FEATURES)
     dlq = registry_topic(DLQ_STREAMS)
-    # Per-symbol bar state; the changelog (compacted) lets a restarted or rebalanced worker resume.
+    # Per-symbol market state; the changelog (compacted) lets a restarted or rebalanced worker resume.
     # Keys are the UTF-8 symbol (raw, as on every topic), values JSON objects.
-    bar_state: TableT[bytes, dict[str, Any]] = app.Table(
-        BAR_STATE_TABLE,
+    market_state: TableT[bytes, dict[str, Any]] = app.Table(
+        MARKET_STATE_TABLE,
         default=None,
         partitions=partitions,
         key_type=bytes,
-        help="Per-symbol 1-minute bar builder state and the last applied md.quotes offset",
+        help="Per-symbol bar builder, bar-feature and order-flow state, and the last applied source offsets",
     )
-    stage = BarStage(bars=bars_topic, dlq=dlq, table=bar_state)
+    metrics = StreamMetrics()
+    stage = MarketStage(
+        quotes_topic=quotes.get_topic_name(),
+        bars=bars_topic,
+        features=features_topic,
+        dlq=dlq,
+        table=market_state,
+        metrics=metrics,
+        grace_ms=settings.stream_grace_ms,
+    )
 
-    async def bars_agent(stream: StreamT[Any]) -> None:
-        await run_bar_stage(stage, stream, batch_max=batch_max, batch_within_s=batch_within_s, crash=app.crash)
+    async def market_agent(stream: StreamT[Any]) -> None:
+        await run_market_stage(stage, stream, batch_max=batch_max, batch_within_s=batch_within_s, crash=app.crash)
 
-    app.agent(quotes, name="bars", concurrency=1)(bars_agent)
+    app.agent(quotes, name=MARKET_AGENT, concurrency=1)(market_agent)
+
+    async def forget_live_state(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        stage.forget()  # partitions moved: the live cache may be stale, the recovered table is not
+
+    app.on_partitions_revoked.connect(forget_live_state)
+    app.on_partitions_assigned.connect(forget_live_state)
 
     async def report() -> None:
-        app.log.info("stream:bars %s", stage.counters.as_dict())
+        app.log.info("%s %s", MARKET_AGENT, stage.counters.as_dict())
 
     app.timer(60.0, name="stream-counters")(report)
 
-    registry = tuple(t.get_topic_name() for t in (quotes, bars_topic, dlq))
-    return StreamApp(app=app, settings=settings, bars=stage, registry_topics=registry)
+    async def consumer_lag() -> None:
+        consumer = app.consumer
+        for tp in consumer.assignment():
+            if tp.topic not in sources:
+                continue
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            next_offset = stage.done.get((tp.topic, tp.partition), -1) + 1
+            lag = max(0, highwater - next_offset)
+            metrics.consumer_lag.labels(MARKET_AGENT, sources[tp.topic], str(tp.partition)).set(lag)
+
+    sources = {quotes.get_topic_name(): "quotes"}
+    app.timer(LAG_INTERVAL_S, name="consumer-lag")(consumer_lag)
+
+    registry = tuple(t.get_topic_name() for t in (quotes, bars_topic, features_topic, dlq))
+    return StreamApp(app=app, settings=settings, market=stage, metrics=metrics, registry_topics=registry)

@@ -15,14 +15,14 @@ import typer
 
 from tapewatch.errors import TapewatchError
 
-stream_app = typer.Typer(help="Stream workers (faust): bars and, later, features and scores.", no_args_is_help=True)
+stream_app = typer.Typer(help="Stream workers (faust): bars, features, scores.", no_args_is_help=True)
 
 log = logging.getLogger(__name__)
 
 
 @stream_app.callback()
 def _group() -> None:
-    """Stream workers (faust): bars and, later, features and scores."""
+    """Stream workers (faust): bars, features, scores."""
 
 
 @stream_app.command("worker")
@@ -37,8 +37,15 @@ def worker(
     batch_within: Annotated[
         float, typer.Option("--batch-within", min=0.001, help="Max seconds to wait to fill a batch")
     ] = 0.2,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port", min=0, max=65535, help="Prometheus /metrics port (default: TAPEWATCH_STREAM_METRICS_PORT)"
+        ),
+    ] = None,
 ) -> None:
-    """Consume md.quotes, write 1-minute bars to md.bars.1m and bad records to dlq.streams, until stopped."""
+    """Consume md.quotes and md.books; write bars to md.bars.1m, bar and order-flow features to features.1m and
+    bad or late records to dlq.streams, until stopped."""
     from tapewatch.logs import configure as configure_logging
     from tapewatch.settings import load_settings
 
@@ -56,14 +63,18 @@ def worker(
     created = prepare_topics(settings, stream.registry_topics, stream.changelog_topics)
     if created:
         log.info("created internal topic(s) %s", ", ".join(created))
-    source, bars, dead_letters = stream.registry_topics
+    port = settings.stream_metrics_port if metrics_port is None else metrics_port
+    if port:
+        try:
+            stream.metrics.serve(port)
+        except OSError as exc:
+            raise TapewatchError(f"cannot serve metrics on 127.0.0.1:{port}: {exc.strerror or exc}") from None
     log.info(
-        "stream worker %s: %s → %s, bad records → %s; kafka %s",
+        "stream worker %s: topics %s; kafka %s; metrics %s",
         stream.app.conf.id,
-        source,
-        bars,
-        dead_letters,
+        ", ".join(stream.registry_topics),
         settings.kafka_bootstrap,
+        f"http://127.0.0.1:{port}/metrics" if port else "off",
     )
     Path(stream.app.conf.datadir).mkdir(parents=True, exist_ok=True)
     faust_worker = faust.Worker(

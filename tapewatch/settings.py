@@ -91,6 +91,14 @@ class Settings(BaseSettings):
     binance_rest_url: str = Field("https://api.binance.com", description="Binance spot REST base URL")
     binance_symbols: str = Field("btcusdt,ethusdt,bnbusdt", description="Comma-separated Binance symbols")
 
+    # --- Stream workers --------------------------------------------------------
+    stream_grace_ms: int = Field(
+        2_000, ge=0, le=3_600_000, description="Event-time grace: how far out of order a record may arrive and count"
+    )
+    stream_metrics_port: int = Field(
+        9108, ge=0, le=65535, description="Prometheus /metrics port of `tapewatch stream worker` (0: off)"
+    )
+
     # --- Local state -----------------------------------------------------------
     var_dir: Path = Field(PROJECT_ROOT / "var", description="Data, logs and pids of the services infra/ runs")
     model_dir: Path | None = Field(None, description="Versioned model artifacts (default: <var_dir>/models)")

@@ -1,4 +1,5 @@
-"""The stream slice end to end on the real broker: md.quotes → `tapewatch stream worker` → md.bars.1m / dlq.streams.
+"""The stream slice end to end on the real broker: md.quotes → `tapewatch stream worker` → md.bars.1m,
+features.1m / dlq.streams.
 
 The worker runs as a subprocess on topics with a fresh prefix. Quotes are produced in two phases with a
 graceful worker restart in between, while a minute is still open, so the bar state must come back from the
@@ -26,12 +27,13 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from detectors.bars import MINUTE_MS, bars_from_quotes, bars_to_frame, quotes_to_frame
+from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION, features_frame
 from streams.app import app_id
 from tapewatch import deadletter
 from tapewatch.kafka import admin_client, client_config, cluster_metadata
-from tapewatch.records import Bar, Quote
+from tapewatch.records import Bar, Cadence, Features, Quote
 from tapewatch.settings import PROJECT_ROOT, Settings
-from tapewatch.topics import BARS, DLQ_STREAMS, QUOTES
+from tapewatch.topics import BARS, DLQ_STREAMS, FEATURES, QUOTES
 from tests.kafka_reader import Received, read_topic
 
 pytestmark = pytest.mark.integration
@@ -249,6 +251,7 @@ def test_quotes_to_bars_and_dead_letters(stream_settings: Settings, tmp_path: Pa
         expected = bars_from_quotes(quotes_to_frame(produced.quotes))
         assert expected["start"].max() == T0 + 4 * MINUTE_MS and len(expected) >= 3 * 4
         bar_messages = read_distinct(settings, bars_topic, len(expected), linger_s=2.0)
+        feature_messages = read_distinct(settings, settings.topic(FEATURES.name), len(expected), linger_s=0.5)
         dead = read_distinct(settings, dlq_topic, len(produced.bad), linger_s=0.5)
         replayed = "replay: skipped" in second.log.read_text(errors="replace")
         details = second.tail()
@@ -278,7 +281,22 @@ def test_quotes_to_bars_and_dead_letters(stream_settings: Settings, tmp_path: Pa
         assert len(dead) == len(produced.bad), f"a dead letter was sent twice\n{details}"
     for payload, why in produced.bad.items():
         letter = letters[payload]
-        assert letter.stage == "stream:bars"
+        assert letter.stage == "stream:market"
         assert why in letter.reason or why == letter.field, (why, letter)
         assert letter.topic == settings.topic(QUOTES.name)
         assert letter.partition is not None and letter.offset is not None
+
+    # bar features: one record per bar, equal to the vectorised batch computation over the same bars
+    records = [Features.from_json(msg.value) for msg in feature_messages]
+    assert all(r.cadence is Cadence.BAR_1M and r.version == FEATURE_SET_VERSION for r in records)
+    for msg, record in zip(feature_messages, records, strict=True):
+        assert msg.key == record.symbol.encode() and msg.partition == produced.partition_of[record.symbol]
+    got_features = pd.DataFrame(
+        [{"symbol": r.symbol, "venue": r.venue, "ts": r.ts, **r.values} for r in records],
+        columns=["symbol", "venue", "ts", *FEATURE_NAMES],
+    ).astype(dict.fromkeys(FEATURE_NAMES, "float64"))
+    distinct = got_features.drop_duplicates().sort_values(["symbol", "ts"]).reset_index(drop=True)
+    assert not distinct.duplicated(["symbol", "ts"]).any(), "features of one bar emitted twice with different values"
+    if restart == "graceful":
+        assert len(distinct) == len(got_features), f"features emitted twice\n{details}"
+    pd.testing.assert_frame_equal(distinct, features_frame(expected), check_exact=False, rtol=1e-9, atol=1e-12)

@@ -39,12 +39,15 @@ def assert_same_bars(stream: pd.DataFrame, batch: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(stream, batch, check_exact=False, rtol=1e-9, atol=1e-9)
 
 
-def assert_twins_agree(quotes: list[Quote]) -> list[Bar]:
+def assert_twins_agree(quotes: list[Quote], grace_ms: int = 0) -> list[Bar]:
     """Incremental and batch agree, with and without flushing the open minutes; returns the closed bars."""
-    closed = build_bars(quotes)
+    closed = build_bars(quotes, grace_ms=grace_ms)
     frame = quotes_to_frame(quotes)
-    assert_same_bars(bars_to_frame(closed), bars_from_quotes(frame))
-    assert_same_bars(bars_to_frame(build_bars(quotes, include_open=True)), bars_from_quotes(frame, include_open=True))
+    assert_same_bars(bars_to_frame(closed), bars_from_quotes(frame, grace_ms=grace_ms))
+    assert_same_bars(
+        bars_to_frame(build_bars(quotes, include_open=True, grace_ms=grace_ms)),
+        bars_from_quotes(frame, include_open=True, grace_ms=grace_ms),
+    )
     return closed
 
 
@@ -66,7 +69,7 @@ def test_hand_made_series() -> None:
         tick(T0 + 3 * MINUTE_MS + 5),  # a quote without trade in minute 3 closes minute 1; minute 2 is empty
         trade(T0 + 4 * MINUTE_MS, 9.0, 0),  # closes minute 3, which had no trade: no bar
     ]
-    builder = BarBuilder("AAA")
+    builder = BarBuilder("AAA", grace_ms=0)
     emitted = [[bar.start for bar in builder.update(q)] for q in quotes]
     assert emitted == [[], [], [], [], [T0], [], [T0 + MINUTE_MS], []]
 
@@ -102,11 +105,11 @@ def test_previous_volume_zero_gives_no_volume_change() -> None:
 def test_only_no_trade_quotes_make_no_bars() -> None:
     quotes = [tick(T0 + i * 20_000) for i in range(10)]
     assert assert_twins_agree(quotes) == []
-    assert build_bars(quotes, include_open=True) == []
+    assert build_bars(quotes, include_open=True, grace_ms=0) == []
 
 
 def test_first_quote_and_empty_input() -> None:
-    builder = BarBuilder("AAA")
+    builder = BarBuilder("AAA", grace_ms=0)
     assert builder.flush() == []
     assert builder.update(trade(T0, 10.0)) == []
     assert bars_from_quotes(quotes_to_frame([])).empty
@@ -114,13 +117,13 @@ def test_first_quote_and_empty_input() -> None:
 
 
 def test_late_quote_is_rejected_and_changes_nothing() -> None:
-    builder = BarBuilder("AAA")
+    builder = BarBuilder("AAA", grace_ms=0)
     builder.update(trade(T0 + 10, 10.0))
     builder.update(trade(T0 + MINUTE_MS + 10, 11.0))  # closes minute 0
     before = builder.to_state()
     with pytest.raises(LateQuoteError) as info:
         builder.update(trade(T0 + 20, 99.0))
-    assert info.value.clock == T0 + MINUTE_MS
+    assert info.value.clock == T0 + MINUTE_MS + 10
     with pytest.raises(LateQuoteError):
         builder.update(tick(T0 + 30))  # a late quote without trade is late too
     assert builder.to_state() == before
@@ -128,7 +131,7 @@ def test_late_quote_is_rejected_and_changes_nothing() -> None:
     assert builder.update(trade(T0 + MINUTE_MS + 5, 12.0)) == []
 
     quotes = [trade(T0 + 10, 10.0), trade(T0 + MINUTE_MS + 10, 11.0), trade(T0 + 20, 99.0), tick(T0 + 2 * MINUTE_MS)]
-    multi = MultiBarBuilder()
+    multi = MultiBarBuilder(grace_ms=0)
     bars = [bar for q in quotes for bar in multi.update(q)]
     assert [q.price for q in multi.late] == [99.0]
     assert [bar.high for bar in bars] == [10.0, 11.0]
@@ -136,7 +139,7 @@ def test_late_quote_is_rejected_and_changes_nothing() -> None:
 
 
 def test_flush_closes_the_minute_for_good() -> None:
-    builder = BarBuilder("AAA")
+    builder = BarBuilder("AAA", grace_ms=0)
     builder.update(trade(T0 + 5, 10.0))
     assert [bar.start for bar in builder.flush()] == [T0]
     with pytest.raises(LateQuoteError):
@@ -156,22 +159,54 @@ def test_symbols_are_independent() -> None:
     assert [(b.symbol, b.start, b.close) for b in bars] == [("AAA", T0, 10.0), ("BBB", T0, 21.0)]
 
 
+def test_grace_keeps_minutes_open_for_out_of_order_quotes() -> None:
+    builder = BarBuilder("AAA", grace_ms=5_000)
+    assert builder.update(trade(T0 + 10_000, 10.0)) == []
+    assert builder.update(trade(T0 + MINUTE_MS + 1_000, 11.0)) == []  # minute 0 stays open: watermark < its end
+    assert builder.update(trade(T0 + 59_000, 12.0)) == []  # 2 s out of order: still counts in minute 0
+    assert builder.update(trade(T0 + 5_000, 9.0)) == []  # earlier than the open trade: becomes the open
+    assert builder.open_bar_start == T0
+    (bar,) = builder.update(tick(T0 + MINUTE_MS + 5_000))  # watermark reaches minute 0's end
+    assert (bar.open, bar.high, bar.low, bar.close, bar.trades) == (9.0, 12.0, 9.0, 12.0, 3)
+    with pytest.raises(LateQuoteError, match="grace 5000 ms"):
+        builder.update(trade(T0 + 59_999, 1.0))
+    # two minutes closed by one jump, oldest first
+    builder.update(trade(T0 + 2 * MINUTE_MS + 1, 13.0))
+    bars = builder.update(tick(T0 + 10 * MINUTE_MS))
+    assert [b.start for b in bars] == [T0 + MINUTE_MS, T0 + 2 * MINUTE_MS]
+    assert bars[1].price_change_pct == pytest.approx((13.0 - 11.0) / 11.0 * 100)
+
+
+def test_open_and_close_follow_event_time_with_ties_in_arrival_order() -> None:
+    quotes = [
+        trade(T0 + 500, 10.0, venue="late-open"),
+        trade(T0 + 100, 11.0, venue="v-open"),
+        trade(T0 + 100, 12.0, venue="v-tie"),
+        trade(T0 + 900, 13.0),
+        trade(T0 + 900, 14.0),
+        trade(T0 + 800, 15.0),
+    ]
+    (bar,) = build_bars(quotes, include_open=True, grace_ms=1_000)
+    assert (bar.open, bar.close, bar.venue) == (11.0, 14.0, "v-open")
+    assert_twins_agree(quotes, grace_ms=1_000)
+
+
 def test_wrong_symbol_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="BBB"):
-        BarBuilder("AAA").update(trade(T0, 1.0, symbol="BBB"))
+        BarBuilder("AAA", grace_ms=0).update(trade(T0, 1.0, symbol="BBB"))
 
 
 def test_venue_is_the_first_trades() -> None:
     quotes = [tick(T0, venue="quotes-only"), trade(T0 + 1, 10.0, venue="v1"), trade(T0 + 2, 10.0, venue="v2")]
-    (bar,) = build_bars(quotes, include_open=True)
+    (bar,) = build_bars(quotes, include_open=True, grace_ms=0)
     assert bar.venue == "v1"
     assert_twins_agree(quotes)
 
 
 def test_state_round_trip_through_json() -> None:
     quotes = [trade(T0 + i * 7_001, 10.0 + i * 0.1, i % 3) for i in range(40)]
-    whole = BarBuilder("AAA")
-    split = BarBuilder("AAA")
+    whole = BarBuilder("AAA", grace_ms=0)
+    split = BarBuilder("AAA", grace_ms=0)
     out_whole = [bar for q in quotes for bar in whole.update(q)]
     out_split = [bar for q in quotes[:17] for bar in split.update(q)]
     split = BarBuilder.from_state(json.loads(json.dumps(split.to_state())))
@@ -181,7 +216,7 @@ def test_state_round_trip_through_json() -> None:
 
 
 def test_unknown_state_version() -> None:
-    state = BarBuilder("AAA").to_state()
+    state = BarBuilder("AAA", grace_ms=0).to_state()
     state["v"] = 999
     with pytest.raises(ValueError, match="version"):
         BarBuilder.from_state(state)
@@ -191,7 +226,7 @@ def test_batch_twin_accepts_none_prices_and_missing_size() -> None:
     frame = pd.DataFrame(
         {"symbol": ["AAA"] * 3, "venue": ["v"] * 3, "ts": [T0, T0 + 1, T0 + MINUTE_MS], "price": [10.0, None, None]}
     )
-    bars = bars_from_quotes(frame)
+    bars = bars_from_quotes(frame, grace_ms=0)
     assert bars["vwap"].tolist() == [10.0] and bars["volume"].tolist() == [0.0]
     with pytest.raises(ValueError, match="price"):
         bars_from_quotes(frame.drop(columns=["price"]))
@@ -237,10 +272,13 @@ def quote_series(draw: st.DrawFn) -> list[Quote]:
     return quotes
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(quote_series())
-def test_incremental_equals_batch(quotes: list[Quote]) -> None:
-    bars = assert_twins_agree(quotes)
+GRACES = st.sampled_from((0, 1, 2_000, 45_000, 90_000))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(quote_series(), GRACES)
+def test_incremental_equals_batch(quotes: list[Quote], grace_ms: int) -> None:
+    bars = assert_twins_agree(quotes, grace_ms)
     for bar in bars:
         assert bar.low <= bar.vwap * (1 + 1e-12) and bar.vwap <= bar.high * (1 + 1e-12)
         assert bar.end - bar.start == MINUTE_MS and bar.start % MINUTE_MS == 0
@@ -249,15 +287,16 @@ def test_incremental_equals_batch(quotes: list[Quote]) -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(quote_series(), st.data())
-def test_resuming_from_state_changes_nothing(quotes: list[Quote], data: st.DataObject) -> None:
+@given(quote_series(), GRACES, st.data())
+def test_resuming_from_state_changes_nothing(quotes: list[Quote], grace_ms: int, data: st.DataObject) -> None:
     cut = data.draw(st.integers(0, len(quotes)))
-    uninterrupted = MultiBarBuilder()
+    uninterrupted = MultiBarBuilder(grace_ms)
     expected = [bar for q in quotes for bar in uninterrupted.update(q)]
-    resumed = MultiBarBuilder()
+    resumed = MultiBarBuilder(grace_ms)
     got = [bar for q in quotes[:cut] for bar in resumed.update(q)]
     resumed.builders = {
-        symbol: BarBuilder.from_state(json.loads(json.dumps(b.to_state()))) for symbol, b in resumed.builders.items()
+        symbol: BarBuilder.from_state(json.loads(json.dumps(b.to_state())), grace_ms)
+        for symbol, b in resumed.builders.items()
     }
     got += [bar for q in quotes[cut:] for bar in resumed.update(q)]
     assert got == expected

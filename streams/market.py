@@ -1,0 +1,298 @@
+"""The ``stream:market`` stage: md.quotes (+ md.books) → bars, bar features and fast order-flow features.
+
+Per symbol, one state entry in a faust table (changelog-backed) holds everything the stage knows: the bar
+builder (:mod:`detectors.bars`), the bar-feature state (:mod:`detectors.features`), the fast order-flow state
+(:mod:`detectors.flow`) and, per source topic, the offset of the last record applied. Outputs:
+
+* closed bars → ``md.bars.1m``;
+* the features of each closed bar → ``features.1m`` (cadence ``1m``, ``ts`` = the bar's end);
+* the fast features of each closed chunk → ``features.1m`` (cadence ``fast``, ``ts`` = the chunk's end);
+* bad or late records → ``dlq.streams``, the original bytes with the reason in headers.
+
+Every output is keyed by symbol and sent to the partition its input came from, so all topics stay
+co-partitioned whatever partitioner the producers used.
+
+One batch at a time (:func:`run_market_stage`):
+
+1. decode each payload with the record contracts; a payload that does not decode, or whose key is not its
+   symbol, goes to the DLQ;
+2. apply it to the symbol's state, collecting the sends; a record later than the grace of a part (bars or
+   flow) is counted and dead-lettered with the part named — the other part still applies it if it is on time
+   for it (each part's definition, and its batch twin, drops its own late records);
+3. await every send until Kafka acknowledged it;
+4. only then write the new state of each touched symbol to the table (its changelog), with the offsets;
+5. only then acknowledge the events, so faust may commit their offsets.
+
+A crash before 5 replays the batch (at least once). Records at or below a symbol's stored offset for their
+topic were applied before the crash and are skipped, so a replay never counts a trade twice; it may re-send
+outputs that were delivered just before the crash (same key and content: downstream writes are idempotent).
+Events redelivered to the same process (faust does that after a table recovery, see
+:mod:`streams.faust_compat`) are skipped by offset as well.
+
+Live state objects are cached between batches (decoding the JSON state per batch would cost more than the
+features themselves); the cache is dropped whenever partitions are assigned or revoked, so a rebalance always
+resumes from the table, which faust has recovered from the changelog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, cast
+
+from faust import Stream
+from faust.types import EventT, StreamT, TableT, TopicT
+
+from detectors.bars import DEFAULT_GRACE_MS, BarBuilder, LateQuoteError
+from detectors.features import FEATURE_SET_VERSION, FeatureState
+from streams.metrics import StreamMetrics
+from tapewatch.deadletter import DeadLetter
+from tapewatch.records import Bar, Cadence, Features, Quote, Record, RecordError
+
+STAGE: Final = "stream:market"
+AGENT: Final = "market"
+STATE_FORMAT: Final = 2
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class StageCounters:
+    """Totals since the worker started (the log's periodic summary; Prometheus has the same and more)."""
+
+    events_in: int = 0
+    bars_out: int = 0
+    features_out: int = 0
+    flow_out: int = 0
+    dead_letters: int = 0
+    late: int = 0
+    replayed: int = 0
+    batches: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+@dataclass(slots=True)
+class SymbolState:
+    """Everything the stage keeps for one symbol, live."""
+
+    bars: BarBuilder
+    features: FeatureState
+    #: source topic → (partition, offset) of the last record applied from it
+    offsets: dict[str, tuple[int, int]]
+    partition: int
+    #: the serialised feature state, reused while no bar closes (it changes only then)
+    features_state: dict[str, Any] | None = None
+    dirty: bool = False
+
+    def applied(self, topic: str, partition: int, offset: int) -> bool:
+        last = self.offsets.get(topic)
+        return last is not None and last[0] == partition and offset <= last[1]
+
+
+@dataclass
+class MarketStage:
+    """Turns batches of md.quotes / md.books events into bars, features, dead letters and table updates."""
+
+    quotes_topic: str
+    bars: TopicT
+    features: TopicT
+    dlq: TopicT
+    table: TableT[bytes, dict[str, Any]]
+    metrics: StreamMetrics
+    grace_ms: int = DEFAULT_GRACE_MS
+    counters: StageCounters = field(default_factory=StageCounters)
+    #: (topic, partition) → highest offset whose effects this process made durable
+    done: dict[tuple[str, int], int] = field(default_factory=dict, init=False, repr=False)
+    _live: dict[bytes, SymbolState] = field(default_factory=dict, init=False, repr=False)
+
+    def forget(self) -> None:
+        """Drop the live cache (partitions moved): the next batch reloads from the recovered table."""
+        self._live.clear()
+
+    async def process(self, events: Sequence[EventT[Any]]) -> None:
+        """Process one batch; return once its output is durable and its state is written (not acked)."""
+        started = time.perf_counter()
+        touched: dict[bytes, SymbolState] = {}
+        pending: list[tuple[str, Awaitable[Any]]] = []
+        emitted: list[tuple[str, int]] = []  # (topic kind, event time it stands for) for the latency histogram
+        done: dict[tuple[str, int], int] = {}
+        redelivered = already_applied = 0
+        metrics = self.metrics
+        for event in events:
+            message = event.message
+            topic, partition, offset = message.topic, message.partition, message.offset
+            source = (topic, partition)
+            if offset <= self.done.get(source, -1):
+                # Redelivered to this process (faust 0.15.3 resumes partitions before seeking them back to
+                # the committed offset after a table recovery): its output is already in Kafka.
+                redelivered += 1
+                continue
+            done[source] = max(offset, done.get(source, -1))
+            self.counters.events_in += 1
+            kind = "quotes" if topic == self.quotes_topic else "books"
+            metrics.records_in.labels(AGENT, kind).inc()
+            raw: bytes | None = message.value
+            key: bytes | None = message.key
+            try:
+                record = self._decode(raw, key)
+            except RecordError as exc:
+                reason = "key" if exc.field == "symbol" and "key" in exc.reason else "invalid"
+                pending.append(("dlq", await self._dead_letter(event, str(exc), exc.field, reason)))
+                continue
+
+            assert key is not None
+            state = touched.get(key) or self._live.get(key)
+            if state is None:
+                state = self._load(record.symbol, key, partition)
+            touched[key] = state
+            if state.applied(topic, partition, offset):
+                already_applied += 1  # applied before a crash: do not count it twice
+                continue
+            if isinstance(record, Quote):
+                try:
+                    closed = state.bars.update(record)
+                except LateQuoteError as exc:
+                    self.counters.late += 1
+                    metrics.late.labels(AGENT, "bars").inc()
+                    pending.append(("dlq", await self._dead_letter(event, str(exc), "ts", "late")))
+                    closed = []
+                for bar in closed:
+                    pending.append(("bars", await self._send_bar(bar, key, partition)))
+                    emitted.append(("bars", bar.end))
+                    pending.append(("features", await self._send_features(state, bar, key, partition)))
+                    emitted.append(("features", bar.end))
+            state.offsets[topic] = (partition, offset)
+            state.partition = partition
+            state.dirty = True
+
+        if pending:
+            # Delivery reports: the outputs are in Kafka before the state says "applied".
+            await asyncio.gather(*(send for _, send in pending))
+            for kind, _ in pending:
+                metrics.records_out.labels(AGENT, kind).inc()
+        now_ms = time.time() * 1000.0
+        for kind, event_ms in emitted:
+            metrics.event_to_emit.labels(AGENT, kind).observe(max(0.0, (now_ms - event_ms) / 1000.0))
+        for key, state in touched.items():
+            if state.dirty:
+                self._store(key, state)
+            self._live[key] = state
+        self.done.update(done)
+        self.counters.batches += 1
+        metrics.batch_seconds.labels(AGENT).observe(time.perf_counter() - started)
+        if redelivered or already_applied:
+            self.counters.replayed += redelivered + already_applied
+            metrics.replayed.labels(AGENT).inc(redelivered + already_applied)
+            log.info(
+                "replay: skipped %d record(s) already applied to the state and %d event(s) already processed "
+                "by this worker",
+                already_applied,
+                redelivered,
+            )
+
+    # -- steps -------------------------------------------------------------------------------------------
+    def _decode(self, raw: bytes | None, key: bytes | None) -> Record:
+        if not raw:
+            raise RecordError("quote", "empty payload")
+        record: Record = Quote.from_json(raw)
+        if key is None:
+            raise RecordError(record.record_name, "message without a key: the key must be the symbol", "symbol")
+        if key != record.key():
+            raise RecordError(record.record_name, f"message key {key!r} is not the symbol", "symbol")
+        return record
+
+    async def _send_bar(self, bar: Bar, key: bytes, partition: int) -> Awaitable[Any]:
+        self.counters.bars_out += 1
+        return await self.bars.send(key=key, value=bar.to_json(), partition=partition)
+
+    async def _send_features(self, state: SymbolState, bar: Bar, key: bytes, partition: int) -> Awaitable[Any]:
+        values = state.features.update(bar)
+        state.features_state = None  # changed: serialise again at the end of the batch
+        record = Features(
+            symbol=bar.symbol,
+            venue=bar.venue,
+            ts=bar.end,
+            values=values,
+            version=FEATURE_SET_VERSION,
+            cadence=Cadence.BAR_1M,
+        )
+        self.counters.features_out += 1
+        return await self.features.send(key=key, value=record.to_json(), partition=partition)
+
+    async def _dead_letter(self, event: EventT[Any], reason: str, field: str | None, kind: str) -> Awaitable[Any]:
+        message = event.message
+        letter = DeadLetter(
+            stage=STAGE,
+            reason=reason,
+            field=field,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+        )
+        self.counters.dead_letters += 1
+        self.metrics.dead_letters.labels(AGENT, kind).inc()
+        log.debug("dead letter %s[%d]@%d: %s", message.topic, message.partition, message.offset, reason)
+        return await self.dlq.send(
+            key=message.key, value=message.value, headers=letter.headers(), partition=message.partition
+        )
+
+    # -- state -------------------------------------------------------------------------------------------
+    def _load(self, symbol: str, key: bytes, partition: int) -> SymbolState:
+        stored = self.table.get(key)
+        if stored is None:
+            return SymbolState(BarBuilder(symbol, self.grace_ms), FeatureState(), {}, partition)
+        if stored.get("format") != STATE_FORMAT:
+            raise ValueError(f"market state of {symbol!r} has unknown format {stored.get('format')!r}")
+        return SymbolState(
+            bars=BarBuilder.from_state(stored["bars"], self.grace_ms),
+            features=FeatureState.from_state(stored["features"]),
+            offsets={topic: (int(p), int(o)) for topic, (p, o) in stored["offsets"].items()},
+            partition=int(stored["partition"]),
+            features_state=stored["features"],
+        )
+
+    def _store(self, key: bytes, state: SymbolState) -> None:
+        if state.features_state is None:
+            state.features_state = state.features.to_state()
+        entry = {
+            "format": STATE_FORMAT,
+            "bars": state.bars.to_state(),
+            "features": state.features_state,
+            "offsets": {topic: list(po) for topic, po in state.offsets.items()},
+            "partition": state.partition,
+        }
+        # ``table[key] = entry`` would take the changelog partition from the task's current event, which a
+        # batch has none of; write the changelog on the source partition explicitly, then the local store.
+        self.table.send_changelog(state.partition, key, entry)
+        self.table.data[key] = entry
+        state.dirty = False
+
+
+async def run_market_stage(
+    stage: MarketStage,
+    stream: StreamT[Any],
+    *,
+    batch_max: int,
+    batch_within_s: float,
+    crash: Callable[[BaseException], Awaitable[None]],
+) -> None:
+    """The agent body: batches without automatic acks; ack each batch only after it is processed."""
+    # noack_take is on faust's Stream, not on its StreamT interface
+    async for batch in cast(Stream[Any], stream).noack_take(batch_max, within=batch_within_s):
+        events: list[EventT[Any]] = list(batch)  # noack_take yields the events themselves
+        try:
+            await stage.process(events)
+        except Exception as exc:
+            # Not a data problem (those go to the DLQ): Kafka refused a write, or a bug. Stop the worker with
+            # this batch unacknowledged, so its offsets are never committed and a restart replays it.
+            log.critical("stage %s failed; stopping the worker without acknowledging the batch: %r", STAGE, exc)
+            stage.forget()
+            await crash(exc)
+            raise
+        for event in events:
+            await stream.ack(event)
