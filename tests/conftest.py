@@ -4,7 +4,9 @@ topics behind a unique prefix."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 
@@ -51,3 +53,22 @@ def settings(services: Settings) -> Iterator[Settings]:
         admin = admin_client(isolated)  # keep the handle alive until the futures resolve
         for future in admin.delete_topics(created, operation_timeout=30).values():
             future.result()
+
+
+@pytest.fixture
+def stream_settings(settings: Settings) -> Iterator[Settings]:
+    """The per-test topics of conftest's ``settings``, plus cleaning what the worker adds: its changelog
+    topic and its data directory."""
+    from confluent_kafka import KafkaException
+
+    from streams.app import app_id
+    from tapewatch.kafka import admin_client, cluster_metadata
+
+    yield settings
+    admin = admin_client(settings)
+    internal = [name for name in cluster_metadata(settings, admin).topics if name.startswith(app_id(settings))]
+    if internal:
+        for future in admin.delete_topics(internal, operation_timeout=30).values():
+            with contextlib.suppress(KafkaException):
+                future.result()
+    shutil.rmtree(settings.var_dir / "streams" / app_id(settings), ignore_errors=True)

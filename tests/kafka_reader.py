@@ -56,3 +56,18 @@ def read_topic(
     finally:
         consumer.close()
     return out
+
+
+def read_distinct(
+    settings: Settings, topic: str, expected: int, *, wait_s: float = 60.0, linger_s: float = 1.0
+) -> list[Received]:
+    """Everything on ``topic`` once ``expected`` distinct (key, value, partition) are there, or after ``wait_s``.
+    Waits at most ``wait_s``. Duplicates are kept in the result: the caller decides whether they are allowed."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        got = read_topic(settings, topic, expected, timeout_s=max(1.0, deadline - time.monotonic()), linger_s=0)
+        distinct = {(msg.key, msg.value, msg.partition) for msg in got}
+        if len(distinct) >= expected or time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
+    return read_topic(settings, topic, len(got), timeout_s=5, linger_s=linger_s)

@@ -9,32 +9,26 @@ mis-keyed and late payloads must be in the DLQ, unchanged, with a reason.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import random
-import shutil
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 import pandas as pd
 import pytest
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, Message, Producer
 
 from detectors.bars import MINUTE_MS, bars_from_quotes, bars_to_frame, quotes_to_frame
 from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION, features_frame
-from streams.app import app_id
 from tapewatch import deadletter
-from tapewatch.kafka import admin_client, client_config, cluster_metadata
+from tapewatch.kafka import client_config
 from tapewatch.records import Bar, Cadence, Features, Quote
-from tapewatch.settings import PROJECT_ROOT, Settings
+from tapewatch.settings import Settings
 from tapewatch.topics import BARS, DLQ_STREAMS, FEATURES, QUOTES
-from tests.kafka_reader import Received, read_topic
+from tests.kafka_reader import read_distinct, read_topic
+from tests.stream_worker import Worker
 
 pytestmark = pytest.mark.integration
 
@@ -52,68 +46,6 @@ class Produced:
     quotes: list[Quote] = field(default_factory=list)  # valid quotes, in production (= per-key arrival) order
     bad: dict[bytes, str] = field(default_factory=dict)  # payload → what its dead letter's reason must say
     partition_of: dict[str, int] = field(default_factory=dict)  # symbol → md.quotes partition
-
-
-@pytest.fixture
-def stream_settings(settings: Settings) -> Iterator[Settings]:
-    """The per-test topics of conftest's ``settings``, plus cleaning what the worker adds: its changelog
-    topic and its data directory."""
-    yield settings
-    admin = admin_client(settings)
-    internal = [name for name in cluster_metadata(settings, admin).topics if name.startswith(app_id(settings))]
-    if internal:
-        for future in admin.delete_topics(internal, operation_timeout=30).values():
-            with contextlib.suppress(KafkaException):
-                future.result()
-    shutil.rmtree(settings.var_dir / "streams" / app_id(settings), ignore_errors=True)
-
-
-def worker_argv() -> list[str]:
-    """`tapewatch stream worker` once `stream_app` is wired into the main CLI, else the same command directly."""
-    script = Path(sys.executable).with_name("tapewatch")
-    probe = subprocess.run([str(script), "stream", "--help"], check=False, capture_output=True, timeout=60)
-    if probe.returncode == 0:
-        return [str(script), "stream", "worker"]
-    return [sys.executable, "-m", "streams.cli", "worker"]
-
-
-class Worker:
-    """`tapewatch stream worker` as a subprocess, its output in a log file."""
-
-    def __init__(self, settings: Settings, log: Path, **faust_settings: str) -> None:
-        env = {
-            **os.environ,
-            "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix,
-            "TAPEWATCH_LOG_LEVEL": "INFO",
-            **{f"TAPEWATCH_FAUST_{name.upper()}": value for name, value in faust_settings.items()},
-        }
-        self.log = log
-        self._out = log.open("ab")
-        self.proc = subprocess.Popen(
-            [*worker_argv(), "--batch-within", "0.1"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=self._out,
-            stderr=subprocess.STDOUT,
-        )
-
-    def stop(self, timeout_s: float = 30.0, sig: signal.Signals = signal.SIGTERM) -> int:
-        """SIGTERM (a graceful stop; SIGKILL if that takes too long) or ``sig``; the exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._out.close()
-        return self.proc.returncode
-
-    def tail(self, lines: int = 40) -> str:
-        state = "running" if self.proc.poll() is None else f"exited {self.proc.returncode}"
-        return f"worker {state}; last lines of {self.log}:\n" + "\n".join(
-            self.log.read_text(errors="replace").splitlines()[-lines:]
-        )
 
 
 def quotes_between(rng: random.Random, start: int, end: int, venue: str = "test") -> list[Quote]:
@@ -159,19 +91,6 @@ def produce(settings: Settings, produced: Produced, items: list[tuple[bytes | No
 
 def valid(quotes: list[Quote]) -> list[tuple[bytes | None, bytes, Quote | None]]:
     return [(q.key(), q.to_json(), q) for q in quotes]
-
-
-def read_distinct(settings: Settings, topic: str, expected: int, linger_s: float) -> list[Received]:
-    """Everything on ``topic`` once ``expected`` distinct (key, value, partition) are there, or after WAIT_S.
-    Duplicates are kept in the result: the caller decides whether they are allowed."""
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        got = read_topic(settings, topic, expected, timeout_s=max(1.0, deadline - time.monotonic()), linger_s=0)
-        distinct = {(msg.key, msg.value, msg.partition) for msg in got}
-        if len(distinct) >= expected or time.monotonic() >= deadline:
-            break
-        time.sleep(0.5)
-    return read_topic(settings, topic, len(got), timeout_s=5, linger_s=linger_s)
 
 
 @pytest.mark.timeout(120)
@@ -250,9 +169,11 @@ def test_quotes_to_bars_and_dead_letters(stream_settings: Settings, tmp_path: Pa
         )
         expected = bars_from_quotes(quotes_to_frame(produced.quotes))
         assert expected["start"].max() == T0 + 4 * MINUTE_MS and len(expected) >= 3 * 4
-        bar_messages = read_distinct(settings, bars_topic, len(expected), linger_s=2.0)
-        feature_messages = read_distinct(settings, settings.topic(FEATURES.name), len(expected), linger_s=0.5)
-        dead = read_distinct(settings, dlq_topic, len(produced.bad), linger_s=0.5)
+        bar_messages = read_distinct(settings, bars_topic, len(expected), wait_s=WAIT_S, linger_s=2.0)
+        feature_messages = read_distinct(
+            settings, settings.topic(FEATURES.name), len(expected), wait_s=WAIT_S, linger_s=0.5
+        )
+        dead = read_distinct(settings, dlq_topic, len(produced.bad), wait_s=WAIT_S, linger_s=0.5)
         replayed = "replay: skipped" in second.log.read_text(errors="replace")
         details = second.tail()
     finally:

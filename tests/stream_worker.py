@@ -1,0 +1,54 @@
+"""`tapewatch stream worker` as a subprocess for integration tests (conftest's ``stream_settings`` cleans up)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tapewatch.settings import PROJECT_ROOT, Settings
+
+
+def worker_argv() -> list[str]:
+    return [str(Path(sys.executable).with_name("tapewatch")), "stream", "worker"]
+
+
+class Worker:
+    """`tapewatch stream worker` as a subprocess, its output in a log file."""
+
+    def __init__(self, settings: Settings, log: Path, *args: str, **faust_settings: str) -> None:
+        env = {
+            **os.environ,
+            "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix,
+            "TAPEWATCH_LOG_LEVEL": "INFO",
+            **{f"TAPEWATCH_FAUST_{name.upper()}": value for name, value in faust_settings.items()},
+        }
+        self.log = log
+        self._out = log.open("ab")
+        self.proc = subprocess.Popen(
+            [*worker_argv(), "--batch-within", "0.1", *(args or ("--metrics-port", "0"))],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self, timeout_s: float = 30.0, sig: signal.Signals = signal.SIGTERM) -> int:
+        """SIGTERM (a graceful stop; SIGKILL if that takes too long) or ``sig``; the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._out.close()
+        return self.proc.returncode
+
+    def tail(self, lines: int = 40) -> str:
+        state = "running" if self.proc.poll() is None else f"exited {self.proc.returncode}"
+        return f"worker {state}; last lines of {self.log}:\n" + "\n".join(
+            self.log.read_text(errors="replace").splitlines()[-lines:]
+        )
