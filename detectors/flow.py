@@ -1,0 +1,1021 @@
+"""Fast order-flow features over short event-time chunks, defined once: an incremental per-symbol state machine
+(:class:`FlowState`) and its batch twin (:func:`compute_flow_frame`, the fold of the same state machine).
+
+Published pump-and-dump detectors get most of their signal from features like these (La Morgia et al. 2020:
+25 s chunks, rush orders, z-scores against a rolling window); they are what lets an alert fire within seconds.
+
+Chunks and windows (:class:`FlowConfig`)
+----------------------------------------
+* **Base chunk** ``n`` covers event time ``[n * chunk_ms, (n + 1) * chunk_ms)`` (default 5 s).
+* **Long chunk** of ``n``: the base chunks ``n - long_chunks + 1 .. n`` (default 5, i.e. the last 25 s).
+* **Baseline** of ``n``: the base chunks ``max(n - baseline_chunks, origin) .. n - 1`` (default 720 = 60 min),
+  where *empty chunks count as zeros*. ``origin`` is the symbol's first chunk, reset whenever a chunk follows
+  the previous non-empty one by more than ``baseline_chunks`` (a new session: the whole window would be
+  zeros). z-scores need ``span = min(baseline_chunks, n - origin) >= baseline_min_chunks`` and a baseline that
+  is not flat (population std > 0); otherwise they are ``None``. Long-chunk z-scores compare the long sum with
+  ``L`` independent baseline chunks: ``(x_long - L mean) / (sqrt(L) std)`` (``L = long_chunks``).
+* A chunk is emitted (one :class:`FlowChunk`, ``ts`` = the chunk end) when it closes, only if it holds at least
+  one quote or book; empty chunks are never emitted but count as zeros in every window.
+
+Watermark, lateness, the two input streams
+------------------------------------------
+Quotes and books are two Kafka topics consumed with arbitrary interleaving (a catch-up may read one far ahead
+of the other). ``qwm``/``bwm`` are the newest quote/book ``ts`` seen. The watermark is ``W = min(qwm, bwm)``,
+so the output does not depend on the interleaving; when one stream is *idle* — the other is more than
+``idle_ms`` ahead of its newest ``ts`` (or of the other stream's first ``ts`` if it never produced) — ``W`` is
+the active stream's watermark, so bookless (or quote-less) feeds keep moving. Chunk ``n`` closes once
+``W >= (n + 1) * chunk_ms + grace_ms`` (the effective watermark never goes back). A record of a closed chunk
+is *late*: :class:`LateRecordError`, state unchanged, the caller dead-letters it. Several chunks may be open
+at once (the slower stream lags); they close oldest first.
+
+Every per-chunk aggregate is independent of how the two streams interleave inside the chunk: each
+accumulator is fed by one stream only (in that stream's order), and the two meet only when the chunk
+closes. So any interleaving that keeps each stream's own order and makes no record late gives identical
+output — the one exception is the end of an idle period: a stream resuming while the other has already
+raced more than ``grace_ms`` ahead finds its first records late.
+
+Definitions
+-----------
+* A *trade* is a quote with a price (``size`` may be 0). Its aggressor is ``Quote.side`` (``B``/``S``/unknown).
+* *First/last trade* of a chunk: earliest/latest by ``ts``; among equal ``ts`` the first/last to arrive.
+* *Reference price* of a chunk: the last trade price of the symbol before the chunk (any distance back), else
+  the chunk's first trade price. ``ret_bps = 1e4 ln(last / reference)``; ``range_bps = 1e4 ln(high / low)``.
+* *Rush order*: a millisecond with at least ``rush_min_trades`` trades (one aggressive order filling several
+  resting orders prints them in the same millisecond).
+* *Alternation*: pairs of consecutive trades of the symbol (quote-stream order, across chunk boundaries) whose
+  sides are both known; a pair belongs to the chunk of its later trade and *alternates* when the sides differ.
+  A trade of unknown side breaks the chain.
+* *Size repetition*: over the window's trades, the share of trades whose size equals another trade's size
+  (``size_repeat``), the volume share of such trades (``size_repeat_vol_long``), the share of the modal size
+  (``size_mode_share_long``); ``None`` with fewer than 2 trades.
+* *Book spread / imbalance*: per book, ``spread = 1e4 (ask1 - bid1) / mid``; ``imb_l1 = (b1 - a1) / (b1 + a1)``
+  on level-1 sizes, ``imb_l5`` on the sums of levels 1–5 (a missing level is size 0; a book with both sides
+  empty is skipped). Chunk values are means over the chunk's books; ``spread_bps`` falls back to the mean of
+  the quotes' bid/ask spreads when the chunk has no two-sided book.
+* *Depth added/removed*: each book is compared, price by price and side by side, with the symbol's previous
+  book (book-stream order) if that is at most ``idle_ms`` older. Only prices visible in both books count: a
+  full side (5 levels) hides what lies beyond its 5th price, so a level scrolling out of view is not a
+  removal. Size growth is *added* (classed by the level it has in the new book), shrinkage *removed* (classed
+  by its level in the previous book): level 1 vs levels 2–5 (spoofing layers sit at levels 2–4 and vanish).
+* *Cancellation proxy* (size that left the book without trading): ``Σ_p max(0, removed_p - traded_p)`` over
+  prices ``p``, with ``traded_p`` the chunk's traded size at ``p``; split as ``cancel_l1 = Σ_p max(0, r1_p -
+  t_p)``, ``cancel_l25 = Σ_p max(0, r25_p - max(0, t_p - r1_p))`` (trades eat level 1 first), so ``cancel =
+  cancel_l1 + cancel_l25``. A trade and the book showing its effect in different chunks (a boundary between
+  them) over-count the proxy in the later chunk: it is a proxy.
+* *Typical level size*: the mean, over the baseline's chunks that had books, of each chunk's mean displayed
+  level size (all levels, both sides); ``level_max_rel`` = the largest single level in the window's books /
+  that typical size (spoofing layers are 6–15× it; ordinary additions stay below ~3×).
+
+Features (:data:`FLOW_FEATURE_NAMES`; window: *chunk* = the base chunk, *long* = the long chunk, *baseline*
+as above; ``None`` when undefined, never NaN/inf):
+
+======================  =================================================================  =========  =========
+name                    meaning                                                            unit       window
+======================  =================================================================  =========  =========
+trades                  number of trades                                                   count      chunk
+volume                  traded size                                                        shares     chunk
+size_mean               mean trade size (None without trades)                              shares     chunk
+size_std                population std of trade sizes (None with < 2 trades)              shares     chunk
+rush_orders             milliseconds with ≥ rush_min_trades trades                         count      chunk
+rush_trades             trades inside those milliseconds                                   count      chunk
+buy_volume              size of buy-aggressor trades                                       shares     chunk
+sell_volume             size of sell-aggressor trades                                      shares     chunk
+aggr_imbalance          (buy - sell) / (buy + sell) volume; None without sided trades      [-1, 1]    chunk
+alternation             share of sided consecutive-trade pairs that switch side            [0, 1]     chunk
+size_repeat             share of trades whose size another trade of the chunk also has     [0, 1]     chunk
+ret_bps                 1e4 ln(last trade / reference price)                               bps        chunk
+range_bps               1e4 ln(high / low) of the trades                                   bps        chunk
+spread_bps              mean L1 spread of the books (else of the quotes' bid/ask)          bps        chunk
+book_imb_l1             mean level-1 size imbalance of the books                           [-1, 1]    chunk
+book_imb_l5             mean levels 1–5 size imbalance of the books                        [-1, 1]    chunk
+book_updates            number of book snapshots                                           count      chunk
+depth_added             size added to the book (levels 1–5, both sides)                    shares     chunk
+depth_added_l1          … at level 1                                                       shares     chunk
+depth_added_l25         … at levels 2–5                                                    shares     chunk
+depth_removed           size removed from the book                                         shares     chunk
+depth_removed_l1        … at level 1                                                       shares     chunk
+depth_removed_l25       … at levels 2–5                                                    shares     chunk
+cancel                  cancellation proxy: removed size not explained by trades           shares     chunk
+cancel_l1               … removed at level 1                                               shares     chunk
+cancel_l25              … removed at levels 2–5                                            shares     chunk
+level_typical           typical displayed level size                                       shares     baseline
+level_max_rel           largest single level size / level_typical                          ratio      chunk
+trades_z                z-score of trades against the baseline                             std        chunk
+volume_z                z-score of volume                                                  std        chunk
+rush_z                  z-score of rush_orders                                             std        chunk
+trades_long             number of trades                                                   count      long
+trades_std_long         population std of the base chunks' trade counts (empty = 0)       count      long
+volume_long             traded size                                                        shares     long
+volume_std_long         population std of the base chunks' volumes (empty = 0)            shares     long
+size_mean_long          mean trade size                                                    shares     long
+size_std_long           population std of trade sizes                                      shares     long
+rush_orders_long        rush orders                                                        count      long
+rush_trades_long        trades inside rush orders                                          count      long
+aggr_imbalance_long     aggressor volume imbalance                                         [-1, 1]    long
+alternation_long        share of sided consecutive-trade pairs that switch side            [0, 1]     long
+size_repeat_long        share of trades whose size another trade of the window also has    [0, 1]     long
+size_repeat_vol_long    volume share of those trades                                       [0, 1]     long
+size_mode_share_long    share of trades with the most frequent size                        [0, 1]     long
+ret_bps_long            1e4 ln(last trade / reference price of the long chunk)             bps        long
+range_bps_long          1e4 ln(high / low)                                                 bps        long
+spread_bps_long         mean L1 spread of the books (else of the quotes)                   bps        long
+book_imb_l1_long        mean level-1 imbalance of the books                                [-1, 1]    long
+book_imb_l5_long        mean levels 1–5 imbalance of the books                             [-1, 1]    long
+depth_added_l25_long    size added at levels 2–5                                           shares     long
+cancel_long             cancellation proxy                                                 shares     long
+cancel_l1_long          … at level 1                                                       shares     long
+cancel_l25_long         … at levels 2–5                                                    shares     long
+level_max_rel_long      largest single level size / level_typical                          ratio      long
+trades_z_long           (trades_long - L mean) / (sqrt(L) std) against the baseline        std        long
+volume_z_long           same for volume                                                    std        long
+rush_z_long             same for rush_orders                                               std        long
+======================  =================================================================  =========  =========
+
+Exactness: every accumulator is fed in a fixed order (one stream's order, or chunk-index order), so stream
+and batch agree bit for bit. The baseline's running sums are exact (dyadic rationals held as integers, see
+:mod:`detectors.features`), so they never drift however long the stream runs; other sums use ``math.fsum``.
+
+The stream worker keeps one :class:`FlowState` per symbol, persisted with :meth:`FlowState.to_state` /
+:meth:`FlowState.from_state` (JSON-safe, versioned). Pure computation: no Kafka, no database.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from detectors.features import _ExactSums  # the one exact rolling-sum definition of the feature library
+from tapewatch.records import BOOK_DEPTH, Book, Cadence, Features, Quote
+
+FLOW_FEATURE_SET_VERSION: Final = "flow-v1"
+FLOW_STATE_VERSION: Final = 1
+
+CHUNK_FEATURE_NAMES: Final[tuple[str, ...]] = (
+    "trades",
+    "volume",
+    "size_mean",
+    "size_std",
+    "rush_orders",
+    "rush_trades",
+    "buy_volume",
+    "sell_volume",
+    "aggr_imbalance",
+    "alternation",
+    "size_repeat",
+    "ret_bps",
+    "range_bps",
+    "spread_bps",
+    "book_imb_l1",
+    "book_imb_l5",
+    "book_updates",
+    "depth_added",
+    "depth_added_l1",
+    "depth_added_l25",
+    "depth_removed",
+    "depth_removed_l1",
+    "depth_removed_l25",
+    "cancel",
+    "cancel_l1",
+    "cancel_l25",
+    "level_typical",
+    "level_max_rel",
+    "trades_z",
+    "volume_z",
+    "rush_z",
+)
+LONG_FEATURE_NAMES: Final[tuple[str, ...]] = (
+    "trades_long",
+    "trades_std_long",
+    "volume_long",
+    "volume_std_long",
+    "size_mean_long",
+    "size_std_long",
+    "rush_orders_long",
+    "rush_trades_long",
+    "aggr_imbalance_long",
+    "alternation_long",
+    "size_repeat_long",
+    "size_repeat_vol_long",
+    "size_mode_share_long",
+    "ret_bps_long",
+    "range_bps_long",
+    "spread_bps_long",
+    "book_imb_l1_long",
+    "book_imb_l5_long",
+    "depth_added_l25_long",
+    "cancel_long",
+    "cancel_l1_long",
+    "cancel_l25_long",
+    "level_max_rel_long",
+    "trades_z_long",
+    "volume_z_long",
+    "rush_z_long",
+)
+FLOW_FEATURE_NAMES: Final[tuple[str, ...]] = CHUNK_FEATURE_NAMES + LONG_FEATURE_NAMES
+
+#: quote columns :func:`compute_flow_frame` reads (``side``, ``bid``, ``ask`` optional); the simulator's layout
+QUOTE_COLUMNS: Final = ("symbol", "ts", "price", "size", "side", "bid", "ask")
+#: book columns: ``symbol``, ``ts`` and the replay level columns (missing levels NaN)
+BOOK_COLUMNS: Final = (
+    "symbol",
+    "ts",
+    *(f"{side}{kind}{i}" for side in ("bid", "ask") for kind in ("", "sz") for i in range(1, BOOK_DEPTH + 1)),
+)
+
+Levels = Sequence[tuple[float, float]]
+
+
+@dataclass(frozen=True, slots=True)
+class FlowConfig:
+    """Chunking, windows and thresholds. ``grace_ms``/``idle_ms`` may change across a restart; the others are
+    baked into the state (:meth:`FlowState.from_state` refuses a state made with different ones)."""
+
+    #: base chunk length
+    chunk_ms: int = 5_000
+    #: base chunks in a long chunk (5 × 5 s = 25 s)
+    long_chunks: int = 5
+    #: base chunks in the rolling baseline of the z-scores and the typical level size (720 × 5 s = 60 min)
+    baseline_chunks: int = 720
+    #: baseline chunks needed before z-scores are given (60 × 5 s = 5 min)
+    baseline_min_chunks: int = 60
+    #: how far behind the watermark a record may still arrive
+    grace_ms: int = 2_000
+    #: a stream that is this far behind the other is idle and no longer holds the watermark back
+    idle_ms: int = 60_000
+    #: trades in one millisecond that make a rush order
+    rush_min_trades: int = 3
+
+    def __post_init__(self) -> None:
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"FlowConfig.{name} must be an integer, got {value!r}")
+        if self.chunk_ms < 1:
+            raise ValueError("FlowConfig.chunk_ms must be ≥ 1")
+        if self.long_chunks < 1:
+            raise ValueError("FlowConfig.long_chunks must be ≥ 1")
+        if self.baseline_chunks < 2:
+            raise ValueError("FlowConfig.baseline_chunks must be ≥ 2")
+        if not 1 <= self.baseline_min_chunks <= self.baseline_chunks:
+            raise ValueError("FlowConfig.baseline_min_chunks must be within 1..baseline_chunks")
+        if self.grace_ms < 0:
+            raise ValueError("FlowConfig.grace_ms must be ≥ 0")
+        if self.idle_ms < 1:
+            raise ValueError("FlowConfig.idle_ms must be ≥ 1")
+        if self.rush_min_trades < 2:
+            raise ValueError("FlowConfig.rush_min_trades must be ≥ 2")
+
+    def fingerprint(self) -> list[int]:
+        """The settings the state depends on."""
+        return [self.chunk_ms, self.long_chunks, self.baseline_chunks, self.baseline_min_chunks, self.rush_min_trades]
+
+
+class LateRecordError(ValueError):
+    """A quote or book of a chunk that is already closed. The state is unchanged; dead-letter the record."""
+
+    def __init__(self, symbol: str, kind: str, ts: int, chunk_start: int, closed_until: int) -> None:
+        self.symbol = symbol
+        self.kind = kind
+        self.ts = ts
+        self.chunk_start = chunk_start
+        self.closed_until = closed_until
+        super().__init__(
+            f"late {kind}: {symbol} ts={ts} belongs to the flow chunk starting {chunk_start}, "
+            f"closed (every chunk before {closed_until} is)"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FlowChunk:
+    """The features of one closed base chunk of one symbol; ``ts`` is the chunk end (exclusive)."""
+
+    symbol: str
+    start: int
+    end: int
+    values: dict[str, float | None]
+
+    @property
+    def ts(self) -> int:
+        return self.end
+
+    def to_features(self, venue: str) -> Features:
+        """The wire record (``features`` topic, cadence ``fast``)."""
+        return Features(
+            symbol=self.symbol,
+            venue=venue,
+            ts=self.end,
+            values=self.values,
+            version=FLOW_FEATURE_SET_VERSION,
+            cadence=Cadence.FAST,
+        )
+
+
+# -- per-chunk accumulators --------------------------------------------------------------------------------
+_DICT_SLOTS: Final = frozenset({"sizes", "ms", "traded", "gone_l1", "gone_l25"})
+
+
+class _Chunk:
+    """Everything one base chunk accumulates. Quote fields are fed by quotes only, book fields by books only;
+    the derived fields are set when the chunk closes (and its per-price/per-ms dicts are then dropped)."""
+
+    __slots__ = (
+        "added_l1",
+        "added_l25",
+        "books",
+        "buy",
+        "cancel_l1",
+        "cancel_l25",
+        "first_price",
+        "first_ts",
+        "gone_l1",
+        "gone_l25",
+        "high",
+        "imb1_n",
+        "imb1_sum",
+        "imb5_n",
+        "imb5_sum",
+        "index",
+        "last_price",
+        "last_ts",
+        "level_max",
+        "level_n",
+        "level_sum",
+        "low",
+        "ms",
+        "pairs",
+        "prev_price",
+        "qspread_n",
+        "qspread_sum",
+        "quotes",
+        "removed_l1",
+        "removed_l25",
+        "rush_orders",
+        "rush_trades",
+        "sell",
+        "sizes",
+        "spread_n",
+        "spread_sum",
+        "switches",
+        "traded",
+        "trades",
+    )
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        # quotes
+        self.quotes = 0
+        self.trades = 0
+        self.sizes: dict[float, int] = {}  # size → trades
+        self.ms: dict[int, int] = {}  # ts → trades (rush orders)
+        self.traded: dict[float, float] = {}  # price → traded size (cancellation proxy)
+        self.first_ts = 0
+        self.first_price = 0.0
+        self.last_ts = 0
+        self.last_price = 0.0
+        self.high = 0.0
+        self.low = 0.0
+        self.buy = 0.0
+        self.sell = 0.0
+        self.pairs = 0
+        self.switches = 0
+        self.qspread_sum = 0.0
+        self.qspread_n = 0
+        # books
+        self.books = 0
+        self.spread_sum = 0.0
+        self.spread_n = 0
+        self.imb1_sum = 0.0
+        self.imb1_n = 0
+        self.imb5_sum = 0.0
+        self.imb5_n = 0
+        self.added_l1 = 0.0
+        self.added_l25 = 0.0
+        self.removed_l1 = 0.0
+        self.removed_l25 = 0.0
+        self.gone_l1: dict[float, float] = {}  # price → size removed at level 1
+        self.gone_l25: dict[float, float] = {}
+        self.level_sum = 0.0
+        self.level_n = 0
+        self.level_max = 0.0
+        # derived at close
+        self.rush_orders = 0
+        self.rush_trades = 0
+        self.cancel_l1 = 0.0
+        self.cancel_l25 = 0.0
+        self.prev_price: float | None = None
+
+    def to_list(self) -> list[Any]:
+        out: list[Any] = []
+        for name in self.__slots__:
+            value = getattr(self, name)
+            out.append([list(value), list(value.values())] if name in _DICT_SLOTS else value)
+        return out
+
+    @classmethod
+    def from_list(cls, data: Sequence[Any]) -> _Chunk:
+        chunk = cls(0)
+        for name, value in zip(cls.__slots__, data, strict=True):
+            if name in _DICT_SLOTS:
+                keys, vals = value
+                if name == "ms":
+                    setattr(chunk, name, {int(k): int(v) for k, v in zip(keys, vals, strict=True)})
+                elif name == "sizes":
+                    setattr(chunk, name, {float(k): int(v) for k, v in zip(keys, vals, strict=True)})
+                else:
+                    setattr(chunk, name, {float(k): float(v) for k, v in zip(keys, vals, strict=True)})
+            else:
+                setattr(chunk, name, value)
+        return chunk
+
+    @property
+    def volume(self) -> float:
+        return math.fsum(size * count for size, count in self.sizes.items())
+
+    @property
+    def level_mean(self) -> float | None:
+        return self.level_sum / self.level_n if self.level_n else None
+
+
+def _size_stats(sizes: Mapping[float, int]) -> tuple[int, float, float | None, float | None, float | None]:
+    """Trades, volume, mean size, population std (None with < 2 trades) and the repeated-size trade share."""
+    n = sum(sizes.values())
+    volume = math.fsum(s * c for s, c in sizes.items())
+    if n == 0:
+        return 0, volume, None, None, None
+    mean = volume / n
+    if n < 2:
+        return n, volume, mean, None, None
+    std = math.sqrt(math.fsum(c * (s - mean) ** 2 for s, c in sizes.items()) / n)
+    repeat = sum(c for c in sizes.values() if c > 1) / n
+    return n, volume, mean, std, repeat
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return num / den if den else None
+
+
+def _imbalance(a: float, b: float) -> float | None:
+    return (a - b) / (a + b) if a + b > 0 else None
+
+
+def _mean_var(sums: _ExactSums, span: int) -> tuple[float, float]:
+    """Mean and population variance of ``span`` values whose non-zero ones are in ``sums`` (zeros implied),
+    correctly rounded from the exact sums."""
+    den = span << sums.shift
+    return sums.s1 / den, (span * sums.s2 - sums.s1 * sums.s1) / (den * den)
+
+
+# -- the definition ----------------------------------------------------------------------------------------
+class FlowState:
+    """Order-flow features of one symbol; O(1) amortised work per quote or book.
+
+    :meth:`update_quote` / :meth:`update_book` return the chunks the advancing watermark closed, oldest first,
+    or raise :class:`LateRecordError` (state unchanged) for a record of a closed chunk.
+    """
+
+    def __init__(self, symbol: str, config: FlowConfig | None = None) -> None:
+        self.symbol = symbol
+        self.config = config if config is not None else FlowConfig()
+        self.qwm: int | None = None  # newest quote ts
+        self.bwm: int | None = None  # newest book ts
+        self.first_quote: int | None = None
+        self.first_book: int | None = None
+        #: every chunk with a smaller index is closed (records for it are late)
+        self.closed_below = 0
+        self.open: dict[int, _Chunk] = {}
+        self._heap: list[int] = []  # open chunk indices
+        self.last_closed: int | None = None  # index of the last emitted chunk
+        self.origin = 0  # first chunk of the baseline's current session
+        self.last_price: float | None = None  # last trade price of the closed chunks
+        self.last_side: str | None = None  # side of the previous trade (quote-stream order)
+        self.prev_book: tuple[int, tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]] | None = None
+        self.recent: deque[_Chunk] = deque()  # closed chunks inside the long window
+        #: closed non-empty chunks of the baseline window: (index, trades, volume, rush orders, level mean)
+        self.baseline: deque[tuple[int, int, float, int, float | None]] = deque()
+        self._derive()
+
+    def _derive(self) -> None:
+        """Rebuild the derived accumulators (heap, exact sums) from the state."""
+        self._heap = sorted(self.open)
+        self.trades_sums = _ExactSums()
+        self.volume_sums = _ExactSums()
+        self.rush_sums = _ExactSums()
+        self.level_sums = _ExactSums()
+        for _, trades, volume, rush, level in self.baseline:
+            self._baseline_add(trades, volume, rush, level)
+
+    def _baseline_add(self, trades: int, volume: float, rush: int, level: float | None) -> None:
+        self.trades_sums.add(float(trades))
+        self.volume_sums.add(volume)
+        self.rush_sums.add(float(rush))
+        if level is not None:
+            self.level_sums.add(level)
+
+    def _baseline_remove(self, trades: int, volume: float, rush: int, level: float | None) -> None:
+        self.trades_sums.remove(float(trades))
+        self.volume_sums.remove(volume)
+        self.rush_sums.remove(float(rush))
+        if level is not None:
+            self.level_sums.remove(level)
+
+    # -- input -------------------------------------------------------------------------------------------
+    def _chunk_for(self, kind: str, ts: int) -> _Chunk:
+        n = ts // self.config.chunk_ms
+        if n < self.closed_below:
+            raise LateRecordError(
+                self.symbol, kind, ts, n * self.config.chunk_ms, self.closed_below * self.config.chunk_ms
+            )
+        chunk = self.open.get(n)
+        if chunk is None:
+            chunk = self.open[n] = _Chunk(n)
+            heapq.heappush(self._heap, n)
+        return chunk
+
+    def update_quote(self, quote: Quote) -> list[FlowChunk]:
+        """Apply one quote (trade or snapshot); return the chunks that closed, oldest first."""
+        return self.update_quote_values(quote.ts, quote.price, quote.size, quote.side, quote.bid, quote.ask)
+
+    def update_quote_values(
+        self,
+        ts: int,
+        price: float | None,
+        size: float = 0.0,
+        side: str | None = None,
+        bid: float | None = None,
+        ask: float | None = None,
+    ) -> list[FlowChunk]:
+        """:meth:`update_quote` on plain values (``side`` ``"B"``, ``"S"`` or ``None``)."""
+        c = self._chunk_for("quote", ts)
+        c.quotes += 1
+        if bid is not None and ask is not None:
+            c.qspread_sum += 2e4 * (ask - bid) / (ask + bid)
+            c.qspread_n += 1
+        if price is not None:
+            if c.trades == 0:
+                c.first_ts = c.last_ts = ts
+                c.first_price = c.last_price = c.high = c.low = price
+            else:
+                if ts < c.first_ts:
+                    c.first_ts, c.first_price = ts, price
+                if ts >= c.last_ts:
+                    c.last_ts, c.last_price = ts, price
+                c.high = max(c.high, price)
+                c.low = min(c.low, price)
+            c.trades += 1
+            c.sizes[size] = c.sizes.get(size, 0) + 1
+            c.ms[ts] = c.ms.get(ts, 0) + 1
+            c.traded[price] = c.traded.get(price, 0.0) + size
+            if side == "B" or side == "S":  # noqa: PLR1714 (Side is a StrEnum: == works, `in` on a tuple too)
+                if side == "B":
+                    c.buy += size
+                else:
+                    c.sell += size
+                if self.last_side is not None:
+                    c.pairs += 1
+                    c.switches += side != self.last_side
+                self.last_side = str(side)
+            else:
+                self.last_side = None
+        if self.qwm is None:
+            self.qwm = self.first_quote = ts
+        elif ts > self.qwm:
+            self.qwm = ts
+        return self._advance()
+
+    def update_book(self, book: Book) -> list[FlowChunk]:
+        """Apply one book snapshot; return the chunks that closed, oldest first."""
+        return self.update_book_values(book.ts, book.bids, book.asks)
+
+    def update_book_values(self, ts: int, bids: Levels, asks: Levels) -> list[FlowChunk]:
+        """:meth:`update_book` on plain values: ``(price, size)`` levels, best first."""
+        c = self._chunk_for("book", ts)
+        bids = tuple((float(p), float(q)) for p, q in bids)
+        asks = tuple((float(p), float(q)) for p, q in asks)
+        c.books += 1
+        if bids and asks:
+            c.spread_sum += 2e4 * (asks[0][0] - bids[0][0]) / (asks[0][0] + bids[0][0])
+            c.spread_n += 1
+        b1 = bids[0][1] if bids else 0.0
+        a1 = asks[0][1] if asks else 0.0
+        if b1 + a1 > 0:
+            c.imb1_sum += (b1 - a1) / (b1 + a1)
+            c.imb1_n += 1
+        b5 = math.fsum(q for _, q in bids)
+        a5 = math.fsum(q for _, q in asks)
+        if b5 + a5 > 0:
+            c.imb5_sum += (b5 - a5) / (b5 + a5)
+            c.imb5_n += 1
+        if bids or asks:
+            c.level_sum += b5 + a5
+            c.level_n += len(bids) + len(asks)
+            c.level_max = max(c.level_max, *(q for _, q in bids), *(q for _, q in asks))
+        prev = self.prev_book
+        if prev is not None and ts - prev[0] <= self.config.idle_ms:
+            _depth_changes(c, prev[1], bids, bid_side=True)
+            _depth_changes(c, prev[2], asks, bid_side=False)
+        self.prev_book = (ts, bids, asks)
+        if self.bwm is None:
+            self.bwm = self.first_book = ts
+        elif ts > self.bwm:
+            self.bwm = ts
+        return self._advance()
+
+    def flush(self) -> list[FlowChunk]:
+        """End of input: close every open chunk now. Their records are late from here on."""
+        if self.open:
+            self.closed_below = max(self.closed_below, max(self.open) + 1)
+        return self._close_ready()
+
+    # -- watermark ---------------------------------------------------------------------------------------
+    def watermark(self) -> int | None:
+        """``min(qwm, bwm)``, or the active stream's newest ``ts`` while the other is idle (``None``: no progress)."""
+        q, b, idle = self.qwm, self.bwm, self.config.idle_ms
+        if q is not None and q - (b if b is not None else self.first_quote or 0) > idle:
+            return q
+        if b is not None and b - (q if q is not None else self.first_book or 0) > idle:
+            return b
+        if q is not None and b is not None:
+            return min(q, b)
+        return None
+
+    def _advance(self) -> list[FlowChunk]:
+        w = self.watermark()
+        if w is not None:
+            below = (w - self.config.grace_ms) // self.config.chunk_ms
+            self.closed_below = max(self.closed_below, below)
+        if self._heap and self._heap[0] < self.closed_below:
+            return self._close_ready()
+        return []
+
+    def _close_ready(self) -> list[FlowChunk]:
+        out: list[FlowChunk] = []
+        heap = self._heap
+        while heap and heap[0] < self.closed_below:
+            out.append(self._close(self.open.pop(heapq.heappop(heap))))
+        return out
+
+    # -- closing a chunk ---------------------------------------------------------------------------------
+    def _close(self, c: _Chunk) -> FlowChunk:
+        cfg = self.config
+        n = c.index
+        big_l, big_b = cfg.long_chunks, cfg.baseline_chunks
+
+        # derived per-chunk values; the per-ms and per-price detail is not needed any more
+        k = cfg.rush_min_trades
+        rushes = [count for count in c.ms.values() if count >= k]
+        c.rush_orders, c.rush_trades = len(rushes), sum(rushes)
+        cancel_l1 = cancel_l25 = 0.0
+        for price in {**c.gone_l1, **c.gone_l25}:
+            r1 = c.gone_l1.get(price, 0.0)
+            r25 = c.gone_l25.get(price, 0.0)
+            t = c.traded.get(price, 0.0)
+            cancel_l1 += max(0.0, r1 - t)
+            cancel_l25 += max(0.0, r25 - max(0.0, t - r1))
+        c.cancel_l1, c.cancel_l25 = cancel_l1, cancel_l25
+        c.ms, c.traded, c.gone_l1, c.gone_l25 = {}, {}, {}, {}
+        c.prev_price = self.last_price
+        if c.trades:
+            self.last_price = c.last_price
+
+        # baseline window (previous chunks only): session origin, eviction, span
+        if self.last_closed is None or n - self.last_closed > big_b:
+            self.origin = n
+        baseline = self.baseline
+        while baseline and baseline[0][0] < n - big_b:
+            self._baseline_remove(*baseline.popleft()[1:])
+        span = min(big_b, n - self.origin)
+        level_typical = self.level_sums.mean() if self.level_sums.count else None
+
+        # long window: the closed chunks of the last long_chunks indices plus this one
+        recent = self.recent
+        while recent and recent[0].index <= n - big_l:
+            recent.popleft()
+        window = [*recent, c]
+
+        v: dict[str, float | None] = dict.fromkeys(FLOW_FEATURE_NAMES)
+        trades, volume, size_mean, size_std, repeat = _size_stats(c.sizes)
+        v["trades"] = float(trades)
+        v["volume"] = volume
+        v["size_mean"] = size_mean
+        v["size_std"] = size_std
+        v["size_repeat"] = repeat
+        v["rush_orders"] = float(c.rush_orders)
+        v["rush_trades"] = float(c.rush_trades)
+        v["buy_volume"] = c.buy
+        v["sell_volume"] = c.sell
+        v["aggr_imbalance"] = _imbalance(c.buy, c.sell)
+        v["alternation"] = _ratio(c.switches, c.pairs)
+        if trades:
+            ref = c.prev_price if c.prev_price is not None else c.first_price
+            v["ret_bps"] = 1e4 * math.log(c.last_price / ref)
+            v["range_bps"] = 1e4 * math.log(c.high / c.low)
+        v["spread_bps"] = _ratio(c.spread_sum, c.spread_n) if c.spread_n else _ratio(c.qspread_sum, c.qspread_n)
+        v["book_imb_l1"] = _ratio(c.imb1_sum, c.imb1_n)
+        v["book_imb_l5"] = _ratio(c.imb5_sum, c.imb5_n)
+        v["book_updates"] = float(c.books)
+        v["depth_added"] = c.added_l1 + c.added_l25
+        v["depth_added_l1"] = c.added_l1
+        v["depth_added_l25"] = c.added_l25
+        v["depth_removed"] = c.removed_l1 + c.removed_l25
+        v["depth_removed_l1"] = c.removed_l1
+        v["depth_removed_l25"] = c.removed_l25
+        v["cancel"] = cancel_l1 + cancel_l25
+        v["cancel_l1"] = cancel_l1
+        v["cancel_l25"] = cancel_l25
+        v["level_typical"] = level_typical
+        if level_typical and c.books:
+            v["level_max_rel"] = c.level_max / level_typical
+
+        # long chunk
+        sizes: dict[float, int] = {}
+        for w in window:
+            for size, count in w.sizes.items():
+                sizes[size] = sizes.get(size, 0) + count
+        trades_l, volume_l, mean_l, std_l, repeat_l = _size_stats(sizes)
+        counts = [w.trades for w in window]
+        v["trades_long"] = float(trades_l)
+        sq = sum(x * x for x in counts)
+        v["trades_std_long"] = math.sqrt((big_l * sq - trades_l * trades_l) / (big_l * big_l))
+        v["volume_long"] = volume_l
+        volumes = [w.volume for w in window]
+        vmean = volume_l / big_l
+        v["volume_std_long"] = math.sqrt(
+            math.fsum([*((x - vmean) ** 2 for x in volumes), (big_l - len(window)) * vmean * vmean]) / big_l
+        )
+        v["size_mean_long"] = mean_l
+        v["size_std_long"] = std_l
+        v["size_repeat_long"] = repeat_l
+        if trades_l >= 2:
+            v["size_repeat_vol_long"] = _ratio(math.fsum(s * cnt for s, cnt in sizes.items() if cnt > 1), volume_l)
+            v["size_mode_share_long"] = max(sizes.values()) / trades_l
+        rush_l = sum(w.rush_orders for w in window)
+        v["rush_orders_long"] = float(rush_l)
+        v["rush_trades_long"] = float(sum(w.rush_trades for w in window))
+        buy_l = math.fsum(w.buy for w in window)
+        sell_l = math.fsum(w.sell for w in window)
+        v["aggr_imbalance_long"] = _imbalance(buy_l, sell_l)
+        v["alternation_long"] = _ratio(sum(w.switches for w in window), sum(w.pairs for w in window))
+        traded = [w for w in window if w.trades]
+        if traded:
+            first = window[0].prev_price
+            if first is None:
+                first = traded[0].first_price
+            v["ret_bps_long"] = 1e4 * math.log(traded[-1].last_price / first)
+            v["range_bps_long"] = 1e4 * math.log(max(w.high for w in traded) / min(w.low for w in traded))
+        spread_n = sum(w.spread_n for w in window)
+        if spread_n:
+            v["spread_bps_long"] = math.fsum(w.spread_sum for w in window) / spread_n
+        else:
+            v["spread_bps_long"] = _ratio(math.fsum(w.qspread_sum for w in window), sum(w.qspread_n for w in window))
+        v["book_imb_l1_long"] = _ratio(math.fsum(w.imb1_sum for w in window), sum(w.imb1_n for w in window))
+        v["book_imb_l5_long"] = _ratio(math.fsum(w.imb5_sum for w in window), sum(w.imb5_n for w in window))
+        v["depth_added_l25_long"] = math.fsum(w.added_l25 for w in window)
+        v["cancel_l1_long"] = math.fsum(w.cancel_l1 for w in window)
+        v["cancel_l25_long"] = math.fsum(w.cancel_l25 for w in window)
+        v["cancel_long"] = math.fsum(w.cancel_l1 + w.cancel_l25 for w in window)
+        booked = [w.level_max for w in window if w.books]
+        if level_typical and booked:
+            v["level_max_rel_long"] = max(booked) / level_typical
+
+        # z-scores against the baseline (empty chunks are zeros)
+        if span >= cfg.baseline_min_chunks:
+            root_l = math.sqrt(big_l)
+            for name, sums, x, x_long in (
+                ("trades", self.trades_sums, trades, trades_l),
+                ("volume", self.volume_sums, volume, volume_l),
+                ("rush", self.rush_sums, c.rush_orders, rush_l),
+            ):
+                mean, var = _mean_var(sums, span)
+                if var > 0:
+                    std = math.sqrt(var)
+                    v[f"{name}_z"] = (x - mean) / std
+                    v[f"{name}_z_long"] = (x_long - big_l * mean) / (root_l * std)
+
+        # this chunk joins the windows
+        recent.append(c)
+        entry = (n, trades, volume, c.rush_orders, c.level_mean)
+        baseline.append(entry)
+        self._baseline_add(*entry[1:])
+        self.last_closed = n
+
+        isfinite = math.isfinite
+        values = {name: x if x is None or isfinite(x) else None for name, x in v.items()}
+        return FlowChunk(self.symbol, n * cfg.chunk_ms, (n + 1) * cfg.chunk_ms, values)
+
+    # -- state -------------------------------------------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        """JSON-safe snapshot (lists, floats, ints, strings; floats round-trip exactly through JSON)."""
+        prev_book = self.prev_book
+        base = self.baseline
+        indices = [e[0] for e in base]
+        return {
+            "v": FLOW_STATE_VERSION,
+            "features": FLOW_FEATURE_SET_VERSION,
+            "cfg": self.config.fingerprint(),
+            "symbol": self.symbol,
+            "wm": [self.qwm, self.bwm, self.first_quote, self.first_book, self.closed_below],
+            "last": [self.last_closed, self.origin, self.last_price, self.last_side],
+            "book": None if prev_book is None else [prev_book[0], list(prev_book[1]), list(prev_book[2])],
+            "open": [self.open[n].to_list() for n in sorted(self.open)],
+            "recent": [c.to_list() for c in self.recent],
+            # columnar, indices as deltas: the baseline is most of the state
+            "base": [
+                [b - a for a, b in zip([0, *indices], indices, strict=False)],
+                [e[1] for e in base],
+                [e[2] for e in base],
+                [e[3] for e in base],
+                [e[4] for e in base],
+            ],
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], config: FlowConfig | None = None) -> FlowState:
+        """Restore a :meth:`to_state` snapshot; ``config`` may change ``grace_ms``/``idle_ms`` only."""
+        cfg = config if config is not None else FlowConfig()
+        if state.get("v") != FLOW_STATE_VERSION or state.get("features") != FLOW_FEATURE_SET_VERSION:
+            raise ValueError(
+                f"flow state {state.get('v')!r}/{state.get('features')!r} is not supported "
+                f"(expected {FLOW_STATE_VERSION}/{FLOW_FEATURE_SET_VERSION})"
+            )
+        if list(state["cfg"]) != cfg.fingerprint():
+            raise ValueError(f"flow state was made with config {state['cfg']}, not {cfg.fingerprint()}")
+        fs = cls(str(state["symbol"]), cfg)
+        fs.qwm, fs.bwm, fs.first_quote, fs.first_book, fs.closed_below = state["wm"]
+        fs.last_closed, fs.origin, fs.last_price, fs.last_side = state["last"]
+        book = state["book"]
+        if book is not None:
+            fs.prev_book = (
+                int(book[0]),
+                tuple((float(p), float(q)) for p, q in book[1]),
+                tuple((float(p), float(q)) for p, q in book[2]),
+            )
+        for data in state["open"]:
+            chunk = _Chunk.from_list(data)
+            fs.open[chunk.index] = chunk
+        fs.recent.extend(_Chunk.from_list(data) for data in state["recent"])
+        deltas, trades, volumes, rushes, levels = state["base"]
+        index = 0
+        for delta, t, vol, r, level in zip(deltas, trades, volumes, rushes, levels, strict=True):
+            index += int(delta)
+            fs.baseline.append((index, int(t), float(vol), int(r), None if level is None else float(level)))
+        fs._derive()
+        return fs
+
+    def __repr__(self) -> str:
+        return f"FlowState({self.symbol!r}, open={sorted(self.open)}, closed_below={self.closed_below})"
+
+
+def _depth_changes(c: _Chunk, before: Levels, after: Levels, *, bid_side: bool) -> None:
+    """Size added/removed between two books on one side, over the prices visible in both."""
+    if bid_side:
+        edge = max(
+            before[-1][0] if len(before) >= BOOK_DEPTH else -math.inf,
+            after[-1][0] if len(after) >= BOOK_DEPTH else -math.inf,
+        )
+        old = {p: (q, i) for i, (p, q) in enumerate(before) if p >= edge}
+        new = {p: (q, i) for i, (p, q) in enumerate(after) if p >= edge}
+    else:
+        edge = min(
+            before[-1][0] if len(before) >= BOOK_DEPTH else math.inf,
+            after[-1][0] if len(after) >= BOOK_DEPTH else math.inf,
+        )
+        old = {p: (q, i) for i, (p, q) in enumerate(before) if p <= edge}
+        new = {p: (q, i) for i, (p, q) in enumerate(after) if p <= edge}
+    for p, (q, i) in new.items():
+        grown = q - old.get(p, (0.0, 0))[0]
+        if grown > 0:
+            if i == 0:
+                c.added_l1 += grown
+            else:
+                c.added_l25 += grown
+    for p, (q0, i) in old.items():
+        shrunk = q0 - new.get(p, (0.0, 0))[0]
+        if shrunk > 0:
+            if i == 0:
+                c.removed_l1 += shrunk
+                c.gone_l1[p] = c.gone_l1.get(p, 0.0) + shrunk
+            else:
+                c.removed_l25 += shrunk
+                c.gone_l25[p] = c.gone_l25.get(p, 0.0) + shrunk
+
+
+# -- batch: the fold ---------------------------------------------------------------------------------------
+def _none_if_nan(values: Iterable[Any]) -> list[Any]:
+    return [None if x is None or (isinstance(x, float) and math.isnan(x)) else x for x in values]
+
+
+def _quote_rows(quotes: pd.DataFrame) -> list[tuple[int, float | None, float, str | None, float | None, float | None]]:
+    n = len(quotes)
+    ts = quotes["ts"].to_numpy(dtype="int64").tolist()
+    price = _none_if_nan(quotes["price"].to_numpy(dtype="float64").tolist())
+    size = np.nan_to_num(quotes["size"].to_numpy(dtype="float64"), nan=0.0).tolist() if "size" in quotes else [0.0] * n
+    side: list[str | None] = (
+        [s if s == "B" or s == "S" else None for s in quotes["side"].tolist()]  # noqa: PLR1714
+        if "side" in quotes
+        else [None] * n
+    )
+    bid = _none_if_nan(quotes["bid"].to_numpy(dtype="float64").tolist()) if "bid" in quotes else [None] * n
+    ask = _none_if_nan(quotes["ask"].to_numpy(dtype="float64").tolist()) if "ask" in quotes else [None] * n
+    return list(zip(ts, price, size, side, bid, ask, strict=True))
+
+
+def _book_rows(books: pd.DataFrame) -> list[tuple[int, Levels, Levels]]:
+    ts = books["ts"].to_numpy(dtype="int64").tolist()
+    sides: list[list[Levels]] = []
+    for side in ("bid", "ask"):
+        prices = books[[f"{side}{i}" for i in range(1, BOOK_DEPTH + 1)]].to_numpy(dtype="float64").tolist()
+        sizes = books[[f"{side}sz{i}" for i in range(1, BOOK_DEPTH + 1)]].to_numpy(dtype="float64").tolist()
+        sides.append(
+            [
+                tuple((p, q) for p, q in zip(ps, qs, strict=True) if not (math.isnan(p) or math.isnan(q)))
+                for ps, qs in zip(prices, sizes, strict=True)
+            ]
+        )
+    return list(zip(ts, sides[0], sides[1], strict=True))
+
+
+def iter_flow(
+    symbol: str,
+    quotes: pd.DataFrame,
+    books: pd.DataFrame,
+    config: FlowConfig | None = None,
+    *,
+    late: list[LateRecordError] | None = None,
+    state: FlowState | None = None,
+    flush: bool = True,
+) -> Iterator[FlowChunk]:
+    """Fold :class:`FlowState` over one symbol's quotes and books, each in its own row order (its stream order).
+
+    Merge order: the two streams are merged by ``ts``, a quote before a book at equal ``ts`` (the simulator's
+    emission order); each stream keeps its own row order (a stream that is not sorted stays unsorted). Late
+    records are dropped, and collected in ``late`` if given. ``flush`` closes the open chunks at the end.
+    """
+    fs = state if state is not None else FlowState(symbol, config)
+    qrows = _quote_rows(quotes)
+    brows = _book_rows(books)
+    i = j = 0
+    nq, nb = len(qrows), len(brows)
+    update_quote, update_book = fs.update_quote_values, fs.update_book_values
+    while i < nq or j < nb:
+        try:
+            if j >= nb or (i < nq and qrows[i][0] <= brows[j][0]):
+                i += 1
+                yield from update_quote(*qrows[i - 1])
+            else:
+                j += 1
+                yield from update_book(*brows[j - 1])
+        except LateRecordError as exc:
+            if late is not None:
+                late.append(exc)
+    if flush:
+        yield from fs.flush()
+
+
+def chunks_to_frame(chunks: Iterable[FlowChunk]) -> pd.DataFrame:
+    """Columns ``symbol``, ``ts`` (chunk end) and :data:`FLOW_FEATURE_NAMES` (float64, None → NaN)."""
+    chunk_list = list(chunks)
+    data = np.array(
+        [[np.nan if x is None else x for x in c.values.values()] for c in chunk_list], dtype="float64"
+    ).reshape(len(chunk_list), len(FLOW_FEATURE_NAMES))
+    frame = pd.DataFrame(data, columns=list(FLOW_FEATURE_NAMES))
+    frame.insert(0, "ts", np.array([c.end for c in chunk_list], dtype="int64"))
+    frame.insert(0, "symbol", np.array([c.symbol for c in chunk_list], dtype=object))
+    return frame
+
+
+def compute_flow_frame(
+    quotes: pd.DataFrame,
+    books: pd.DataFrame,
+    config: FlowConfig | None = None,
+    *,
+    late: list[LateRecordError] | None = None,
+) -> pd.DataFrame:
+    """Flow features of many symbols: per symbol (sorted), the fold :func:`iter_flow` over its rows.
+
+    ``quotes`` has :data:`QUOTE_COLUMNS` (``simulator.quotes_frame()``), ``books`` the :data:`BOOK_COLUMNS`
+    (``simulator.books_frame()``); either may be empty. Within a symbol each frame's row order is its stream
+    order. Returns :func:`chunks_to_frame` rows ordered by symbol, then ``ts``.
+    """
+    q_groups = dict(iter(quotes.groupby("symbol", sort=False))) if len(quotes) else {}
+    b_groups = dict(iter(books.groupby("symbol", sort=False))) if len(books) else {}
+    empty_q = quotes.iloc[:0]
+    empty_b = books.iloc[:0]
+    chunks: list[FlowChunk] = []
+    for symbol in sorted({str(s) for s in (*q_groups, *b_groups)}):
+        chunks.extend(
+            iter_flow(
+                symbol,
+                q_groups.get(symbol, empty_q),
+                b_groups.get(symbol, empty_b),
+                config,
+                late=late,
+            )
+        )
+    return chunks_to_frame(chunks)
