@@ -71,6 +71,16 @@ class Settings(BaseSettings):
     es_api_key: SecretStr | None = None
     es_ca_certs: Path | None = None
     es_index_prefix: str = "tapewatch"
+    es_index_replicas: int = Field(0, ge=0, description="Replicas of the tapewatch indices (0 on a single node)")
+    es_refresh_interval: str = Field(
+        "1s", description="Refresh interval of the tapewatch indices: how soon a written alert is searchable"
+    )
+
+    # --- Sinks -----------------------------------------------------------------
+    sink_batch_size: int = Field(5000, ge=1, le=100_000, description="Records per sink batch (one write, one commit)")
+    webhook_subscribers: Path | None = Field(
+        None, description="JSON or YAML file listing the webhook subscribers (url, secret, filters)"
+    )
 
     external_services: str = Field(
         "",

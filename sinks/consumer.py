@@ -1,0 +1,343 @@
+"""The one consumer loop every sink runs: Kafka → decode → durable write → commit.
+
+At-least-once with idempotent writes, so a crash, an outage or a replay neither loses nor duplicates:
+
+1. ``consume(batch_size)`` a batch (auto-commit off; librdkafka's prefetch queue is bounded, and only one
+   batch is in flight at a time, so memory stays bounded whatever the lag).
+2. Decode every message through the record contracts; what fails goes to ``dlq.sinks`` with the reason in
+   :mod:`tapewatch.deadletter` headers, its original bytes untouched.
+3. Write the batch with the sink's :class:`Writer`. When the store is unavailable (it raises
+   :class:`SinkUnavailableError`) every assigned partition is paused and the write retried with exponential
+   back-off and jitter; the consumer keeps polling meanwhile (a paused consumer fetches nothing but stays in
+   its group), and resumes once the write succeeded. Records the store refuses for good go to ``dlq.sinks``.
+4. Wait until the dead letters are acknowledged by the broker, then commit the batch's offsets synchronously.
+
+Offsets are committed only after both the store's commit and the DLQ acknowledgement, so a ``kill -9``
+anywhere replays at most the batch in flight, which the idempotent writes absorb. On a rebalance nothing
+durable is left uncommitted (the commit follows the write before the next poll); messages of revoked
+partitions that were still waiting for an outage to end are dropped, for their new owner re-reads them.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Protocol
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from producers.publisher import Publisher
+from tapewatch.deadletter import DeadLetter
+from tapewatch.errors import TapewatchError
+from tapewatch.kafka import client_config
+from tapewatch.records import Record, RecordError
+from tapewatch.settings import Settings
+from tapewatch.topics import BY_NAME, DLQ_SINKS, Topic
+
+log = logging.getLogger(__name__)
+
+
+class SinkUnavailableError(Exception):
+    """The store cannot take writes now (down, overloaded, timing out); the whole batch is retried later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One consumed message: its registry topic and, for record topics, the decoded record."""
+
+    topic: Topic
+    record: Record | None  # None on dead-letter topics: their value is raw bytes by contract
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A message the sink will not store, and why (it goes to dlq.sinks)."""
+
+    item_message: Message
+    reason: str
+    field: str | None = None
+
+
+class Writer(Protocol):
+    """A store: ``prepare`` once (schema, templates), then ``write`` batches durably or raise SinkUnavailableError."""
+
+    name: str
+
+    def prepare(self) -> None: ...
+
+    def write(self, items: Sequence[Item]) -> list[Rejected]:
+        """Store ``items`` durably (idempotently); return the ones refused for good. Raise SinkUnavailableError when
+        the store cannot take the batch now: it will be retried whole, so partial progress must be idempotent."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential back-off with jitter: base × 2^(attempt-1), capped, times a uniform factor in [0.5, 1]."""
+
+    base_s: float = 0.5
+    cap_s: float = 10.0
+
+    def delay(self, attempt: int) -> float:
+        ceiling: float = min(self.cap_s, self.base_s * 2.0 ** max(0, attempt - 1))
+        return ceiling * random.uniform(0.5, 1.0)
+
+
+@dataclass(slots=True)
+class SinkCounters:
+    consumed: int = 0
+    written: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    commits: int = 0
+    outages: int = 0
+    retries: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def count_reason(self, reason: str) -> None:
+        key = reason[:120]
+        self.reasons[key] = self.reasons.get(key, 0) + 1
+
+
+def resolve_topics(names: Sequence[str]) -> list[Topic]:
+    """Registry topics by their (unprefixed) names; one clear error for an unknown one."""
+    unknown = [name for name in names if name not in BY_NAME]
+    if unknown:
+        raise TapewatchError(f"sink: unknown topic(s) {', '.join(unknown)}; choose from {', '.join(BY_NAME)}")
+    return [BY_NAME[name] for name in names]
+
+
+def group_id(settings: Settings, sink: str) -> str:
+    # The topic prefix isolates environments on one cluster; consumer groups follow it.
+    return f"{settings.topic_prefix}tapewatch-sink-{sink}"
+
+
+class SinkRunner:
+    """Runs one :class:`Writer` over ``topics`` as a member of a consumer group until stopped."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        writer: Writer,
+        topics: Sequence[Topic],
+        *,
+        group: str | None = None,
+        instance_id: str | None = None,
+        batch_size: int = 5000,
+        poll_timeout_s: float = 0.5,
+        backoff: Backoff | None = None,
+        session_timeout_ms: int = 10_000,
+    ) -> None:
+        if not topics:
+            raise TapewatchError(f"sink {writer.name}: no topics to read")
+        self.settings = settings
+        self.writer = writer
+        self.topics = list(topics)
+        self.batch_size = batch_size
+        self.poll_timeout_s = poll_timeout_s
+        self.backoff = backoff or Backoff()
+        self.counters = SinkCounters()
+        self.stop_event = threading.Event()
+        self._by_name = {settings.topic(topic.name): topic for topic in self.topics}
+        self._pending: list[Message] = []
+        self._items: list[Item] = []
+        self._rejected: list[Rejected] = []
+        self._paused = False
+        conf = {
+            "group.id": group or group_id(settings, writer.name),
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            # Short sessions: a crashed member's partitions move on within seconds, not the default 45 s.
+            "session.timeout.ms": session_timeout_ms,
+            "heartbeat.interval.ms": max(500, session_timeout_ms // 5),
+            # Bounds librdkafka's prefetch, i.e. the records in memory besides the batch in flight.
+            "queued.max.messages.kbytes": 32 * 1024,
+            "client.id": f"tapewatch-sink-{writer.name}",
+        }
+        if instance_id:
+            # Static membership: a restarted member with the same id takes its partitions back at once.
+            conf["group.instance.id"] = instance_id
+        self._consumer = Consumer(client_config(settings, **conf))
+        self._dlq = Publisher(settings, DLQ_SINKS)
+        self._stage = f"sink:{writer.name}"
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def install_signal_handlers(self) -> None:
+        def handler(signum: int, frame: FrameType | None) -> None:
+            log.info("sink %s: signal %d, finishing the batch in flight", self.writer.name, signum)
+            self.stop()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def run(
+        self, *, exit_when_idle_s: float | None = None, on_batch: Callable[[SinkCounters], None] | None = None
+    ) -> SinkCounters:
+        """Consume until :meth:`stop` (or ``exit_when_idle_s`` seconds without a record, for batch jobs)."""
+        self._prepare_store()
+        self._consumer.subscribe(
+            list(self._by_name), on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke
+        )
+        idle_since = time.monotonic()
+        try:
+            while not self.stop_event.is_set():
+                messages = self._consumer.consume(num_messages=self.batch_size, timeout=self.poll_timeout_s)
+                self._take(messages)
+                if not self._pending:
+                    if exit_when_idle_s is not None and time.monotonic() - idle_since >= exit_when_idle_s:
+                        break
+                    continue
+                idle_since = time.monotonic()
+                if self._write_durably():
+                    self._dead_letter_and_commit()
+                    if on_batch is not None:
+                        on_batch(self.counters)
+        finally:
+            self._consumer.close()  # leaves the group at once; uncommitted work is re-read by the next owner
+            self.writer.close()
+        return self.counters
+
+    def _prepare_store(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                self.writer.prepare()
+                return
+            except SinkUnavailableError as exc:
+                attempt += 1
+                delay = self.backoff.delay(attempt)
+                log.warning("sink %s: store not ready (%s); retrying in %.1f s", self.writer.name, exc, delay)
+                if self.stop_event.wait(delay):
+                    raise TapewatchError(f"sink {self.writer.name}: stopped before the store was ready") from None
+
+    # -- rebalances ---------------------------------------------------------------------------------
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("sink %s: assigned %s", self.writer.name, _describe(partitions))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Everything durable was committed before this poll; what is still pending (an outage in progress)
+        # was never written, so the partitions' next owner must read it again: forget it here.
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        if self._pending:
+            self._pending = [m for m in self._pending if (m.topic(), m.partition()) not in revoked]
+            self._items = [i for i in self._items if (i.message.topic(), i.message.partition()) not in revoked]
+            self._rejected = [
+                r for r in self._rejected if (r.item_message.topic(), r.item_message.partition()) not in revoked
+            ]
+        log.info("sink %s: revoked %s", self.writer.name, _describe(partitions))
+
+    # -- one batch ----------------------------------------------------------------------------------
+    def _take(self, messages: list[Message]) -> None:
+        """Decode ``messages`` into the pending batch; undecodable ones become rejections."""
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("sink %s: consume error: %s", self.writer.name, error.str())
+                continue
+            self._pending.append(message)
+            self.counters.consumed += 1
+            topic = self._by_name.get(message.topic() or "")
+            if topic is None:  # cannot happen: we subscribe to these names only
+                continue
+            if topic.record is None:
+                self._items.append(Item(topic, None, message))
+                continue
+            raw = message.value()
+            try:
+                if raw is None:
+                    raise RecordError(topic.record.record_name, "empty message (tombstone)")
+                record = topic.record.from_json(raw)
+            except RecordError as exc:
+                self._rejected.append(Rejected(message, str(exc), exc.field))
+                continue
+            self._items.append(Item(topic, record, message))
+
+    def _write_durably(self) -> bool:
+        """Write the pending items, riding out an outage. False when stopped before the write succeeded."""
+        attempt = 0
+        while True:
+            try:
+                refused = self.writer.write(self._items) if self._items else []
+            except SinkUnavailableError as exc:
+                attempt += 1
+                self.counters.retries += 1
+                if not self._paused:
+                    self.counters.outages += 1
+                    log.warning("sink %s: store unavailable (%s); pausing consumption", self.writer.name, exc)
+                self._pause()
+                delay = self.backoff.delay(attempt)
+                log.info("sink %s: retry %d in %.1f s", self.writer.name, attempt, delay)
+                # Polling while paused keeps our group membership (max.poll.interval.ms) and serves rebalances;
+                # only partitions assigned during the wait can deliver, and they join the batch.
+                self._take(self._consumer.consume(num_messages=self.batch_size, timeout=delay))
+                if self.stop_event.is_set():
+                    return False
+                continue
+            if self._paused:
+                self._consumer.resume(self._consumer.assignment())
+                self._paused = False
+                log.info("sink %s: store back after %d retries; resuming", self.writer.name, attempt)
+            self._rejected.extend(refused)
+            self.counters.written += len(self._items) - len(refused)
+            self.counters.batches += 1
+            return True
+
+    def _pause(self) -> None:
+        assignment = self._consumer.assignment()
+        if assignment:
+            self._consumer.pause(assignment)
+        self._paused = True
+
+    def _dead_letter_and_commit(self) -> None:
+        if self._rejected:
+            for rejected in self._rejected:
+                message = rejected.item_message
+                letter = DeadLetter(
+                    stage=self._stage,
+                    reason=rejected.reason,
+                    field=rejected.field,
+                    topic=message.topic(),
+                    partition=message.partition(),
+                    offset=message.offset(),
+                )
+                self._dlq.dead_letter(message.value() or b"", letter, message.key())
+                self.counters.dead_lettered += 1
+                self.counters.count_reason(rejected.reason)
+            # The dead letters must be on the broker before the offsets that skip their originals are committed.
+            self._dlq.flush(timeout_s=120.0)
+        self._commit(self._pending)
+        self._pending, self._items, self._rejected = [], [], []
+
+    def _commit(self, messages: Sequence[Message]) -> None:
+        next_offsets: dict[tuple[str, int], int] = {}
+        for message in messages:
+            key = (message.topic() or "", message.partition() or 0)
+            next_offsets[key] = max(next_offsets.get(key, 0), (message.offset() or 0) + 1)
+        owned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+        offsets = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items() if (t, p) in owned]
+        if not offsets:
+            return
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+            self.counters.commits += 1
+        except KafkaException as exc:
+            # A rebalance raced the commit: the new owner re-reads these records and the writes are idempotent.
+            log.warning("sink %s: commit failed (%s); records will be re-read", self.writer.name, exc.args[0])
+
+
+def _describe(partitions: Sequence[TopicPartition]) -> str:
+    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"

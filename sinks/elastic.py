@@ -1,0 +1,345 @@
+"""Elasticsearch sink: alerts (and scores, actions) as ECS documents in monthly indices, idempotently.
+
+Each record becomes one document whose ``_id`` is its natural key (``alert_id`` for alerts), so a replay
+overwrites instead of duplicating; the index comes from the record's own ``@timestamp``
+(``<prefix>-alerts-YYYY.MM``). Index templates use core mapping types only (the integ-test distribution
+this machine runs has no mapper-extras, ingest or ILM); an ILM delete policy is attached only when the
+server has ILM. The bulk API answers 200 even when items fail, so every item is checked: 429 and 5xx items
+are retried with back-off, other refusals (a mapping conflict, say) go to ``dlq.sinks``, and a connection
+failure is an outage (:class:`~sinks.consumer.SinkUnavailableError`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch, TransportError
+from elasticsearch.helpers import streaming_bulk
+
+from sinks.consumer import Backoff, Item, Rejected, SinkUnavailableError
+from sinks.search import es_client, index_name
+from tapewatch.errors import TapewatchError
+from tapewatch.records import Action, Alert, Record, Score, Severity
+from tapewatch.settings import Settings
+from tapewatch.topics import ALERTS, SCORES, Topic
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TOPICS: tuple[str, ...] = (ALERTS.name, SCORES.name)
+#: ECS event.severity is a number; ours are ordered words
+SEVERITY_NUMBER = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3, Severity.CRITICAL: 4}
+#: evidence numbers promoted to mapped fields under tapewatch.* (FEEDS.md), by evidence key
+PROMOTED_EVIDENCE = {
+    "price": "price",
+    "change_pct": "change_pct",
+    "price_change_pct": "change_pct",
+    "volume": "volume",
+    "spread_bps": "spread_bps",
+}
+ALERT_RETENTION_DAYS = 400
+ITEM_ATTEMPTS = 5
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+
+
+def alert_document(alert: Alert) -> dict[str, Any]:
+    product: dict[str, Any] = {
+        "alert_id": alert.alert_id,
+        "symbol": alert.symbol,
+        "venue": alert.venue,
+        "kind": alert.kind.value,
+        "severity": alert.severity.value,
+        "score": alert.score,
+        "model_version": alert.model_version,
+        "evidence": alert.evidence,
+    }
+    for key, target in PROMOTED_EVIDENCE.items():
+        value = alert.evidence.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            product[target] = float(value)
+    reason = alert.message or f"{alert.kind.value} on {alert.symbol}"
+    return {
+        "@timestamp": iso(alert.ts),
+        "message": reason,
+        "event": {
+            "kind": "alert",
+            "id": alert.alert_id,
+            "dataset": "tapewatch.alerts",
+            "severity": SEVERITY_NUMBER[alert.severity],
+            "risk_score": round(alert.score * 100, 3),
+            "reason": reason,
+            "start": iso(alert.window_start),
+            "end": iso(alert.window_end),
+        },
+        "rule": {"id": alert.kind.value, "name": alert.kind.value.replace("_", " "), "version": alert.model_version},
+        "tapewatch": product,
+    }
+
+
+def score_document(score: Score) -> dict[str, Any]:
+    return {
+        "@timestamp": iso(score.ts),
+        "event": {"kind": "metric", "dataset": "tapewatch.scores", "risk_score": round(score.score * 100, 3)},
+        "tapewatch": {
+            "symbol": score.symbol,
+            "venue": score.venue,
+            "score": score.score,
+            "cluster": score.cluster,
+            "distance": score.distance,
+            "model_version": score.model_version,
+            "top_features": [list(pair) for pair in score.top_features],
+        },
+    }
+
+
+def action_document(action: Action) -> dict[str, Any]:
+    return {
+        "@timestamp": iso(action.ts),
+        "event": {"kind": "event", "dataset": "tapewatch.actions"},
+        "tapewatch": {
+            "symbol": action.symbol,
+            "venue": action.venue,
+            "action": action.action,
+            "position": action.position,
+            "q_values": action.q_values,
+            "model_version": action.model_version,
+        },
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """One kind of document: its index family, its id and its body."""
+
+    name: str
+    doc_id: Callable[[Any], str]
+    document: Callable[[Any], dict[str, Any]]
+
+
+FAMILIES: dict[type[Record], Family] = {
+    Alert: Family("alerts", lambda a: a.alert_id, alert_document),
+    # Natural keys as ids: the same score or action replayed overwrites itself.
+    Score: Family("scores", lambda s: f"{s.venue}:{s.symbol}:{s.ts}:{s.model_version}", score_document),
+    Action: Family("actions", lambda a: f"{a.venue}:{a.symbol}:{a.ts}:{a.model_version}", action_document),
+}
+
+KEYWORD = {"type": "keyword"}
+DATE = {"type": "date"}
+FLOAT = {"type": "float"}
+OPAQUE = {"type": "object", "enabled": False}  # kept in _source, not indexed: free-form maps never clash
+
+COMMON_PROPERTIES: dict[str, Any] = {
+    "@timestamp": DATE,
+    "message": {"type": "text"},
+    "event": {
+        "properties": {
+            "kind": KEYWORD,
+            "id": KEYWORD,
+            "dataset": KEYWORD,
+            "severity": {"type": "long"},
+            "risk_score": FLOAT,
+            "reason": KEYWORD,
+            "start": DATE,
+            "end": DATE,
+        }
+    },
+}
+FAMILY_PROPERTIES: dict[str, dict[str, Any]] = {
+    "alerts": {
+        "rule": {"properties": {"id": KEYWORD, "name": KEYWORD, "version": KEYWORD}},
+        "tapewatch": {
+            "properties": {
+                "alert_id": KEYWORD,
+                "symbol": KEYWORD,
+                "venue": KEYWORD,
+                "kind": KEYWORD,
+                "severity": KEYWORD,
+                "score": FLOAT,
+                "model_version": KEYWORD,
+                "price": {"type": "double"},
+                "change_pct": FLOAT,
+                "volume": {"type": "double"},
+                "spread_bps": FLOAT,
+                "evidence": OPAQUE,
+            }
+        },
+    },
+    "scores": {
+        "tapewatch": {
+            "properties": {
+                "symbol": KEYWORD,
+                "venue": KEYWORD,
+                "score": FLOAT,
+                "cluster": {"type": "integer"},
+                "distance": FLOAT,
+                "model_version": KEYWORD,
+                "top_features": OPAQUE,
+            }
+        }
+    },
+    "actions": {
+        "tapewatch": {
+            "properties": {
+                "symbol": KEYWORD,
+                "venue": KEYWORD,
+                "action": KEYWORD,
+                "position": {"type": "integer"},
+                "model_version": KEYWORD,
+                "q_values": OPAQUE,
+            }
+        }
+    },
+}
+
+
+def template_name(settings: Settings, family: str) -> str:
+    return f"{settings.es_index_prefix}-{family}"
+
+
+def index_pattern(settings: Settings, family: str) -> str:
+    return f"{settings.es_index_prefix}-{family}-*"
+
+
+def ilm_supported(es: Elasticsearch) -> bool:
+    """True when the server has ILM (the integ-test distribution answers 405/400 to its endpoints)."""
+    try:
+        es.ilm.get_status()
+    except ApiError as exc:
+        if exc.status_code in (400, 404, 405, 410):
+            return False
+        raise
+    return True
+
+
+def ensure_templates(es: Elasticsearch, settings: Settings, families: Sequence[str] = tuple(FAMILY_PROPERTIES)) -> bool:
+    """Put the index templates (and the ILM policy when supported); idempotent. Returns whether ILM is used."""
+    use_ilm = ilm_supported(es)
+    policy = f"{settings.es_index_prefix}-retention"
+    if use_ilm:
+        es.ilm.put_lifecycle(
+            name=policy,
+            policy={
+                "phases": {
+                    "hot": {"actions": {}},
+                    "delete": {"min_age": f"{ALERT_RETENTION_DAYS}d", "actions": {"delete": {}}},
+                }
+            },
+        )
+    for family in families:
+        index_settings: dict[str, Any] = {
+            "number_of_shards": 1,
+            "number_of_replicas": settings.es_index_replicas,
+            "refresh_interval": settings.es_refresh_interval,
+        }
+        if use_ilm:
+            index_settings["index.lifecycle.name"] = policy
+        es.indices.put_index_template(
+            name=template_name(settings, family),
+            index_patterns=[index_pattern(settings, family)],
+            priority=200,
+            template={
+                "settings": index_settings,
+                # dynamic false: fields we did not map are kept in _source but never change the mapping.
+                "mappings": {"dynamic": False, "properties": {**COMMON_PROPERTIES, **FAMILY_PROPERTIES[family]}},
+            },
+            meta={"managed_by": "tapewatch"},
+        )
+    return use_ilm
+
+
+def bulk_action(settings: Settings, record: Record) -> dict[str, Any]:
+    if not isinstance(record, Alert | Score | Action):
+        raise TypeError(f"no Elasticsearch index for {type(record).__name__}")
+    family = FAMILIES[type(record)]
+    return {
+        "_op_type": "index",
+        "_index": index_name(settings, family.name, record.ts),
+        "_id": family.doc_id(record),
+        "_source": family.document(record),
+    }
+
+
+def check_topics(topics: Sequence[Topic]) -> None:
+    unsupported = [t.name for t in topics if t.record not in FAMILIES]
+    if unsupported:
+        raise TapewatchError(f"sink elasticsearch: no index for topic(s) {', '.join(unsupported)}")
+
+
+def _retryable(status: object) -> bool:
+    return not isinstance(status, int) or status == 429 or status >= 500
+
+
+def _describe_error(info: dict[str, Any]) -> str:
+    error = info.get("error")
+    if isinstance(error, dict):
+        return f"{error.get('type', 'error')}: {error.get('reason', '')}"
+    return str(error)
+
+
+class ElasticsearchWriter:
+    name = "elasticsearch"
+
+    def __init__(self, settings: Settings, backoff: Backoff | None = None, chunk_size: int = 2000) -> None:
+        self.settings = settings
+        self.es = es_client(settings)
+        self.backoff = backoff or Backoff(base_s=0.2, cap_s=5.0)
+        self.chunk_size = chunk_size
+        self.ilm = False
+
+    def prepare(self) -> None:
+        try:
+            self.ilm = ensure_templates(self.es, self.settings)
+        except TransportError as exc:
+            raise SinkUnavailableError(f"elasticsearch: {exc}") from None
+        except ApiError as exc:
+            if _retryable(exc.status_code):
+                raise SinkUnavailableError(f"elasticsearch: {exc}") from None
+            raise TapewatchError(f"elasticsearch: cannot put the index templates: {exc}") from None
+
+    def write(self, items: Sequence[Item]) -> list[Rejected]:
+        pending = [(item, bulk_action(self.settings, item.record)) for item in items if item.record is not None]
+        refused: list[Rejected] = []
+        for attempt in range(1, ITEM_ATTEMPTS + 1):
+            retry: list[tuple[Item, dict[str, Any]]] = []
+            for (item, action), (ok, result) in zip(pending, self._bulk(a for _, a in pending), strict=True):
+                if ok:
+                    continue
+                info = next(iter(result.values()))
+                if _retryable(info.get("status")):
+                    retry.append((item, action))
+                else:
+                    reason = f"elasticsearch refused the document ({info.get('status')}): {_describe_error(info)}"
+                    refused.append(Rejected(item.message, reason[:500]))
+            if not retry:
+                return refused
+            pending = retry
+            delay = self.backoff.delay(attempt)
+            log.info("elasticsearch: %d item(s) got 429/5xx; retrying in %.1f s", len(retry), delay)
+            time.sleep(delay)
+        raise SinkUnavailableError(
+            f"elasticsearch: {len(pending)} item(s) still 429/5xx after {ITEM_ATTEMPTS} attempts"
+        )
+
+    def _bulk(self, actions: Iterator[dict[str, Any]]) -> Iterator[tuple[bool, dict[str, Any]]]:
+        try:
+            yield from streaming_bulk(
+                self.es,
+                actions,
+                chunk_size=self.chunk_size,
+                max_retries=0,  # retries are ours, per item, above
+                raise_on_error=False,
+                raise_on_exception=False,
+                yield_ok=True,
+            )
+        except TransportError as exc:
+            raise SinkUnavailableError(f"elasticsearch: {exc}") from None
+
+    def close(self) -> None:
+        self.es.close()

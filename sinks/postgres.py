@@ -1,0 +1,170 @@
+"""PostgreSQL sink: bars, features, scores, alerts, actions, model versions and dead letters, idempotently.
+
+One transaction per batch: every table's rows go in with ``INSERT … ON CONFLICT DO NOTHING`` on the natural
+key (see :mod:`sinks.db`), so a batch replayed after a crash stores nothing twice. The database commit comes
+before the Kafka commit (:mod:`sinks.consumer`). Connection failures mean an outage (the batch is retried);
+a row the database refuses for good (say a NUL character in a text) is isolated by retrying the batch's
+items one by one and goes to ``dlq.sinks``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import Connection, Table
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
+
+from sinks import db
+from sinks.consumer import Item, Rejected, SinkUnavailableError
+from tapewatch.deadletter import DeadLetter
+from tapewatch.errors import TapewatchError
+from tapewatch.records import Action, Alert, Bar, Features, Record, Score
+from tapewatch.settings import Settings
+from tapewatch.topics import ACTIONS, ALERTS, BARS, FEATURES, SCORES, Topic
+
+log = logging.getLogger(__name__)
+
+#: what the PostgreSQL sink reads by default: every record topic it has a table for, plus the dead-letter topics
+DEFAULT_TOPICS: tuple[str, ...] = (
+    BARS.name,
+    FEATURES.name,
+    SCORES.name,
+    ALERTS.name,
+    ACTIONS.name,
+    "dlq.producers",
+    "dlq.streams",
+    "dlq.sinks",
+)
+
+RowOf = Callable[[Item], dict[str, object]]
+
+
+def _bar(item: Item) -> dict[str, object]:
+    assert isinstance(item.record, Bar)
+    return db.bar_row(item.record, item.message.offset())
+
+
+def _features(item: Item) -> dict[str, object]:
+    assert isinstance(item.record, Features)
+    return db.features_row(item.record)
+
+
+def _score(item: Item) -> dict[str, object]:
+    assert isinstance(item.record, Score)
+    return db.score_row(item.record)
+
+
+def _alert(item: Item) -> dict[str, object]:
+    assert isinstance(item.record, Alert)
+    return db.alert_row(item.record)
+
+
+def _action(item: Item) -> dict[str, object]:
+    assert isinstance(item.record, Action)
+    return db.action_row(item.record)
+
+
+def _dead_letter(item: Item) -> dict[str, object]:
+    message = item.message
+    _, timestamp = message.timestamp()
+    headers = message.headers() or []
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    letter = DeadLetter.from_headers([(k, v) for k, v in pairs if isinstance(v, bytes)])
+    return db.dead_letter_row(
+        letter, item.topic.name, message.partition() or 0, message.offset() or 0, max(0, timestamp), len(message)
+    )
+
+
+TABLES: dict[type[Record] | None, tuple[Table, RowOf]] = {
+    Bar: (db.bars, _bar),
+    Features: (db.features, _features),
+    Score: (db.scores, _score),
+    Alert: (db.alerts, _alert),
+    Action: (db.actions, _action),
+    None: (db.dead_letters, _dead_letter),
+}
+#: model_versions.family of each record that carries a model version
+FAMILIES: dict[type[Record], str] = {Score: "score", Alert: "alert", Action: "action"}
+
+
+def check_topics(topics: Sequence[Topic]) -> None:
+    unsupported = [t.name for t in topics if t.record not in TABLES]
+    if unsupported:
+        raise TapewatchError(f"sink postgres: no table for topic(s) {', '.join(unsupported)}")
+
+
+def _is_outage(exc: DBAPIError) -> bool:
+    return isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated
+
+
+class PostgresWriter:
+    name = "postgres"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = db.make_engine(settings)
+        self.inserted = 0
+
+    def prepare(self) -> None:
+        try:
+            db.upgrade(self.settings)
+        except TapewatchError as exc:
+            raise SinkUnavailableError(str(exc)) from None
+
+    def write(self, items: Sequence[Item]) -> list[Rejected]:
+        try:
+            self.inserted += self._write(items)
+            return []
+        except DBAPIError as exc:
+            if _is_outage(exc):
+                raise SinkUnavailableError(_first_line(exc)) from None
+            log.warning("postgres: batch refused (%s); isolating the culprit", _first_line(exc))
+        except (StatementError, ValueError) as exc:
+            log.warning("postgres: batch refused (%s); isolating the culprit", exc)
+        return self._write_one_by_one(items)
+
+    def _write_one_by_one(self, items: Sequence[Item]) -> list[Rejected]:
+        refused: list[Rejected] = []
+        for item in items:
+            try:
+                self.inserted += self._write([item])
+            except DBAPIError as exc:
+                if _is_outage(exc):
+                    raise SinkUnavailableError(_first_line(exc)) from None
+                refused.append(Rejected(item.message, f"postgres refused the row: {_first_line(exc)}"))
+            except (StatementError, ValueError) as exc:
+                refused.append(Rejected(item.message, f"postgres refused the row: {exc}"))
+        return refused
+
+    def _write(self, items: Sequence[Item]) -> int:
+        rows: dict[Table, list[dict[str, object]]] = defaultdict(list)
+        spans: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+        for item in items:
+            record_type = type(item.record) if item.record is not None else None
+            table, row_of = TABLES[record_type]
+            rows[table].append(row_of(item))
+            record = item.record
+            if isinstance(record, Score | Alert | Action):
+                family = FAMILIES[type(record)]
+                lo, hi = spans[family].get(record.model_version, (record.ts, record.ts))
+                spans[family][record.model_version] = (min(lo, record.ts), max(hi, record.ts))
+        with self.engine.begin() as conn:
+            inserted = self._insert(conn, rows)
+            for family, by_version in spans.items():
+                db.record_model_versions(conn, family, by_version)
+        return inserted
+
+    @staticmethod
+    def _insert(conn: Connection, rows: dict[Table, list[dict[str, object]]]) -> int:
+        return sum(db.copy_rows(conn, table, table_rows) for table, table_rows in rows.items())
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
