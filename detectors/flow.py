@@ -822,7 +822,9 @@ class FlowState:
             "symbol": self.symbol,
             "wm": [self.qwm, self.bwm, self.first_quote, self.first_book, self.closed_below],
             "last": [self.last_closed, self.origin, self.last_price, self.last_side],
-            "book": None if prev_book is None else [prev_book[0], list(prev_book[1]), list(prev_book[2])],
+            "book": None
+            if prev_book is None
+            else [prev_book[0], [list(level) for level in prev_book[1]], [list(level) for level in prev_book[2]]],
             "open": [self.open[n].to_list() for n in sorted(self.open)],
             "recent": [c.to_list() for c in self.recent],
             # columnar, indices as deltas: the baseline is most of the state

@@ -1,0 +1,484 @@
+"""Order-flow features: hand-checked values, watermark and lateness, and the properties that make stream ==
+batch (fold equality, interleaving independence, state round trips, late records change nothing)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from detectors.flow import (
+    FLOW_FEATURE_NAMES,
+    FLOW_FEATURE_SET_VERSION,
+    FlowChunk,
+    FlowConfig,
+    FlowState,
+    LateRecordError,
+    compute_flow_frame,
+    iter_flow,
+)
+from detectors.simulator import SimulationConfig, generate
+from tapewatch.records import BOOK_DEPTH, AlertKind, Book, Cadence, Quote
+
+SYMBOL = "AAA"
+T0 = 1_700_000_000_000  # a multiple of every chunk length used here
+
+QuoteRow = tuple[int, float | None, float, str | None, float | None, float | None]
+BookRow = tuple[int, tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]]
+
+
+@dataclass
+class Tape:
+    """One symbol's quote stream and book stream, each in its own (stream) order."""
+
+    quotes: list[QuoteRow]
+    books: list[BookRow]
+
+    def quote(self, i: int) -> Quote:
+        ts, price, size, side, bid, ask = self.quotes[i]
+        return Quote(symbol=SYMBOL, venue="sim", ts=ts, price=price, size=size, side=side, bid=bid, ask=ask)
+
+    def book(self, j: int) -> Book:
+        ts, bids, asks = self.books[j]
+        return Book(symbol=SYMBOL, venue="sim", ts=ts, bids=list(bids), asks=list(asks))
+
+    def quotes_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.quotes or None, columns=["ts", "price", "size", "side", "bid", "ask"]).assign(
+            symbol=SYMBOL
+        )
+
+    def books_frame(self) -> pd.DataFrame:
+        rows = []
+        for ts, bids, asks in self.books:
+            row: dict[str, object] = {"symbol": SYMBOL, "ts": ts}
+            for name, levels in (("bid", bids), ("ask", asks)):
+                for i in range(BOOK_DEPTH):
+                    row[f"{name}{i + 1}"] = levels[i][0] if i < len(levels) else np.nan
+                    row[f"{name}sz{i + 1}"] = levels[i][1] if i < len(levels) else np.nan
+            rows.append(row)
+        columns = ["symbol", "ts"] + [
+            f"{side}{kind}{i}" for side in ("bid", "ask") for kind in ("", "sz") for i in range(1, BOOK_DEPTH + 1)
+        ]
+        return pd.DataFrame(rows, columns=columns)
+
+    def merged(self) -> list[tuple[str, int]]:
+        """The batch merge order: by ts, a quote first at equal ts, each stream in its own order."""
+        order: list[tuple[str, int]] = []
+        i = j = 0
+        while i < len(self.quotes) or j < len(self.books):
+            if j >= len(self.books) or (i < len(self.quotes) and self.quotes[i][0] <= self.books[j][0]):
+                order.append(("q", i))
+                i += 1
+            else:
+                order.append(("b", j))
+                j += 1
+        return order
+
+
+def apply(fs: FlowState, tape: Tape, step: tuple[str, int]) -> list[FlowChunk]:
+    kind, i = step
+    return fs.update_quote(tape.quote(i)) if kind == "q" else fs.update_book(tape.book(i))
+
+
+def run(tape: Tape, order: Sequence[tuple[str, int]], config: FlowConfig) -> list[FlowChunk]:
+    fs = FlowState(SYMBOL, config)
+    out: list[FlowChunk] = []
+    for step in order:
+        out.extend(apply(fs, tape, step))
+    return out + fs.flush()
+
+
+def frame_rows(frame: pd.DataFrame) -> list[tuple[int, dict[str, float | None]]]:
+    return [
+        (int(row["ts"]), {name: None if math.isnan(row[name]) else float(row[name]) for name in FLOW_FEATURE_NAMES})
+        for _, row in frame.iterrows()
+    ]
+
+
+# -- strategies -------------------------------------------------------------------------------------------
+CHUNK = 100
+SMALL = FlowConfig(
+    chunk_ms=CHUNK, long_chunks=3, baseline_chunks=8, baseline_min_chunks=2, grace_ms=40, idle_ms=10**9,
+    rush_min_trades=2,
+)  # fmt: skip
+PRICES = [10.0 + 0.5 * k for k in range(8)]
+
+
+@st.composite
+def tapes(draw: st.DrawFn, max_records: int = 40) -> Tape:
+    """Two streams over ~40 chunks: steps of 0–1500 ms (gaps longer than the baseline happen), backward
+    jitter within the grace, trades on a price grid shared with the books, repeated sizes, bursts."""
+
+    def times(n: int) -> list[int]:
+        ts, out = T0, []
+        for _ in range(n):
+            ts += draw(st.sampled_from([0, 0, 1, 7, 30, 60, 110, 250, 1500]))
+            jitter = draw(st.sampled_from([0, 0, 0, 10, SMALL.grace_ms - 1]))
+            out.append(max(T0, ts - jitter))
+        return out
+
+    quotes: list[QuoteRow] = []
+    for ts in times(draw(st.integers(0, max_records))):
+        trade = draw(st.booleans())
+        price = draw(st.sampled_from(PRICES)) if trade else None
+        size = float(draw(st.sampled_from([0, 1, 2, 2, 5, 100]))) if trade else 0.0
+        side = draw(st.sampled_from(["B", "S", None])) if trade else None
+        bid = draw(st.sampled_from([None, 10.0, 11.0]))
+        ask = None if bid is None else bid + draw(st.sampled_from([0.5, 1.0]))
+        quotes.append((ts, price, size, side, bid, ask))
+    books: list[BookRow] = []
+    for ts in times(draw(st.integers(0, max_records // 2))):
+        best = draw(st.integers(2, 5))
+        n_bids = draw(st.integers(0, BOOK_DEPTH))
+        n_asks = draw(st.integers(0, BOOK_DEPTH))
+        bids = tuple((PRICES[best] - 0.5 * k, float(draw(st.integers(0, 30)))) for k in range(min(n_bids, best + 1)))
+        asks = tuple((PRICES[best] + 0.5 * (k + 1), float(draw(st.integers(0, 30)))) for k in range(n_asks))
+        books.append((ts, bids, asks))
+    return Tape(quotes, books)
+
+
+@st.composite
+def interleavings(draw: st.DrawFn, tape: Tape) -> list[tuple[str, int]]:
+    """Any merge of the two streams that keeps each stream's own order."""
+    flags = draw(st.permutations([True] * len(tape.quotes) + [False] * len(tape.books)))
+    order: list[tuple[str, int]] = []
+    i = j = 0
+    for is_quote in flags:
+        if is_quote:
+            order.append(("q", i))
+            i += 1
+        else:
+            order.append(("b", j))
+            j += 1
+    return order
+
+
+PROPERTY = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+# -- properties ---------------------------------------------------------------------------------------------
+@PROPERTY
+@given(tape=tapes())
+def test_incremental_records_equal_the_batch_frame(tape: Tape) -> None:
+    stream = run(tape, tape.merged(), SMALL)
+    frame = compute_flow_frame(tape.quotes_frame(), tape.books_frame(), SMALL)
+    assert list(frame.columns) == ["symbol", "ts", *FLOW_FEATURE_NAMES]
+    assert frame_rows(frame) == [(c.ts, c.values) for c in stream]
+    assert [c.ts for c in stream] == sorted({c.ts for c in stream})  # one record per chunk, in order
+    for chunk in stream:
+        assert all(v is None or math.isfinite(v) for v in chunk.values.values())
+
+
+@PROPERTY
+@given(data=st.data(), tape=tapes())
+def test_output_does_not_depend_on_how_the_two_streams_interleave(data: st.DataObject, tape: Tape) -> None:
+    reference = run(tape, tape.merged(), SMALL)
+    order = data.draw(interleavings(tape))
+    assert run(tape, order, SMALL) == reference
+
+
+@PROPERTY
+@given(data=st.data(), tape=tapes())
+def test_state_round_trip_at_any_point_continues_identically(data: st.DataObject, tape: Tape) -> None:
+    order = data.draw(interleavings(tape))
+    cut = data.draw(st.integers(0, len(order)))
+    reference = run(tape, order, SMALL)
+    fs = FlowState(SYMBOL, SMALL)
+    out: list[FlowChunk] = []
+    for step in order[:cut]:
+        out.extend(apply(fs, tape, step))
+    state = json.loads(json.dumps(fs.to_state()))
+    restored = FlowState.from_state(state, SMALL)
+    assert restored.to_state() == state
+    for step in order[cut:]:
+        out.extend(apply(restored, tape, step))
+    assert out + restored.flush() == reference
+
+
+@PROPERTY
+@given(data=st.data(), tape=tapes())
+def test_late_records_raise_and_change_nothing(data: st.DataObject, tape: Tape) -> None:
+    order = tape.merged()
+    cut = data.draw(st.integers(0, len(order)))
+    fs = FlowState(SYMBOL, SMALL)
+    for step in order[:cut]:
+        apply(fs, tape, step)
+    if fs.closed_below * CHUNK <= T0:
+        return  # nothing closed yet
+    late_ts = data.draw(st.integers(T0, fs.closed_below * CHUNK - 1))
+    before = fs.to_state()
+    with pytest.raises(LateRecordError) as quote_err:
+        fs.update_quote_values(late_ts, 10.0, 1.0, "B", 10.0, 10.5)
+    with pytest.raises(LateRecordError):
+        fs.update_book_values(late_ts, [(10.0, 1.0)], [(10.5, 2.0)])
+    assert fs.to_state() == before
+    assert quote_err.value.ts == late_ts and quote_err.value.kind == "quote"
+    # and the batch twin drops (and reports) what the stream dead-letters
+    assert quote_err.value.chunk_start <= late_ts < quote_err.value.chunk_start + CHUNK
+
+
+# -- watermark, idleness, lateness ---------------------------------------------------------------------------
+def test_a_chunk_closes_when_both_streams_pass_its_end_plus_grace() -> None:
+    cfg = FlowConfig(chunk_ms=1000, grace_ms=200, idle_ms=60_000)
+    fs = FlowState(SYMBOL, cfg)
+    assert fs.update_quote_values(T0 + 10, 10.0, 1.0) == []
+    assert fs.update_quote_values(T0 + 5000, 10.0, 1.0) == []  # books hold the watermark back
+    assert fs.update_book_values(T0 + 1100, [(10.0, 5.0)], [(10.5, 5.0)]) == []  # 1100 < 1000 + 200
+    closed = fs.update_book_values(T0 + 1200, [(10.0, 5.0)], [(10.5, 5.0)])
+    assert [(c.start, c.end, c.ts) for c in closed] == [(T0, T0 + 1000, T0 + 1000)]
+    assert closed[0].values["trades"] == 1.0  # the 5000 trade is in its own, still open, chunk
+    # the quote stream may now trail the books by up to the grace
+    fs.update_quote_values(T0 + 1050, 10.0, 1.0)
+    with pytest.raises(LateRecordError):
+        fs.update_quote_values(T0 + 999, 10.0, 1.0)
+    rest = fs.flush()
+    assert [c.start for c in rest] == [T0 + 1000, T0 + 5000]
+    assert rest[0].values["trades"] == 1.0 and rest[0].values["book_updates"] == 2.0
+
+
+def test_bookless_feed_moves_once_books_are_idle() -> None:
+    cfg = FlowConfig(chunk_ms=1000, grace_ms=0, idle_ms=3000)
+    fs = FlowState(SYMBOL, cfg)
+    assert fs.update_quote_values(T0, 10.0, 1.0) == []
+    assert fs.update_quote_values(T0 + 3000, 10.0, 1.0) == []  # 3000 is not more than idle_ms
+    closed = fs.update_quote_values(T0 + 3001, 10.0, 1.0)
+    assert [c.start for c in closed] == [T0]  # the watermark is the quotes' now
+    with pytest.raises(LateRecordError) as err:
+        fs.update_book_values(T0 + 500, [(10.0, 1.0)], [(10.5, 1.0)])
+    assert err.value.kind == "book"
+    # books come back: from then on they hold the watermark again
+    assert fs.update_book_values(T0 + 3002, [(10.0, 1.0)], [(10.5, 1.0)]) == []
+    assert fs.update_quote_values(T0 + 5500, 10.0, 1.0) == []  # 2498 ahead of the books: not idle
+    closed = fs.update_book_values(T0 + 4000, [(10.0, 1.0)], [(10.5, 1.0)])
+    assert [c.start for c in closed] == [T0 + 3000]
+
+
+def test_quote_less_feed_moves_once_quotes_are_idle() -> None:
+    fs = FlowState(SYMBOL, FlowConfig(chunk_ms=1000, grace_ms=0, idle_ms=2000))
+    fs.update_book_values(T0, [(10.0, 1.0)], [(10.5, 1.0)])
+    assert [c.start for c in fs.update_book_values(T0 + 2001, [(10.0, 1.0)], [(10.5, 1.0)])] == [T0]
+
+
+def test_empty_chunks_are_not_emitted_and_late_error_names_the_chunk() -> None:
+    fs = FlowState(SYMBOL, FlowConfig(chunk_ms=1000, grace_ms=0, idle_ms=1))
+    fs.update_quote_values(T0 + 10, 10.0, 1.0)
+    closed = fs.update_quote_values(T0 + 9500, 10.0, 1.0)
+    assert [c.start for c in closed] == [T0]
+    with pytest.raises(LateRecordError, match=r"late quote: AAA ts=1700000004000"):
+        fs.update_quote_values(T0 + 4000, None)
+
+
+def test_config_is_validated() -> None:
+    for bad in (
+        {"chunk_ms": 0},
+        {"long_chunks": 0},
+        {"baseline_chunks": 1},
+        {"baseline_min_chunks": 0},
+        {"baseline_min_chunks": 721},
+        {"grace_ms": -1},
+        {"idle_ms": 0},
+        {"rush_min_trades": 1},
+        {"chunk_ms": 5000.0},
+        {"grace_ms": True},
+    ):
+        with pytest.raises(ValueError, match="FlowConfig"):
+            FlowConfig(**bad)
+
+
+def test_state_refuses_another_chunking_or_version() -> None:
+    fs = FlowState(SYMBOL)
+    fs.update_quote_values(T0, 10.0, 1.0)
+    state = fs.to_state()
+    FlowState.from_state(state, FlowConfig(grace_ms=500, idle_ms=5))  # grace/idle may change
+    with pytest.raises(ValueError, match="config"):
+        FlowState.from_state(state, FlowConfig(chunk_ms=1000))
+    with pytest.raises(ValueError, match="not supported"):
+        FlowState.from_state({**state, "v": 0})
+
+
+# -- hand-checked values ------------------------------------------------------------------------------------
+def test_hand_checked_chunk() -> None:
+    cfg = FlowConfig(chunk_ms=1000, grace_ms=0, idle_ms=60_000, rush_min_trades=3)
+    fs = FlowState(SYMBOL, cfg)
+    fs.update_book_values(T0, [(10.0, 100.0), (9.9, 50.0)], [(10.1, 80.0), (10.2, 60.0)])
+    for _ in range(3):  # one buy order filling three resting orders in one millisecond
+        fs.update_quote_values(T0 + 100, 10.1, 10.0, "B", 10.0, 10.1)
+    fs.update_quote_values(T0 + 200, 10.0, 20.0, "S", 10.0, 10.1)
+    # bid 10.0 lost 40 (20 traded: 20 cancelled); ask 10.1 lost 30 (all traded); 100 joined the ask at 10.2
+    fs.update_book_values(T0 + 500, [(10.0, 60.0), (9.9, 50.0)], [(10.1, 50.0), (10.2, 160.0)])
+    fs.update_quote_values(T0 + 1000, None)
+    (chunk,) = fs.update_book_values(T0 + 1000, [(10.0, 60.0)], [(10.1, 50.0)])
+    v = chunk.values
+    assert (chunk.start, chunk.end) == (T0, T0 + 1000)
+    assert v["trades"] == 4 and v["volume"] == 50.0
+    assert v["size_mean"] == 12.5
+    assert v["size_std"] == pytest.approx(math.sqrt(18.75))
+    assert v["size_repeat"] == 0.75
+    assert (v["rush_orders"], v["rush_trades"]) == (1.0, 3.0)
+    assert (v["buy_volume"], v["sell_volume"]) == (30.0, 20.0)
+    assert v["aggr_imbalance"] == pytest.approx(0.2)
+    assert v["alternation"] == pytest.approx(1 / 3)  # B B B S: 3 pairs, 1 switch
+    assert v["ret_bps"] == pytest.approx(1e4 * math.log(10.0 / 10.1))  # no earlier trade: vs the first
+    assert v["range_bps"] == pytest.approx(1e4 * math.log(10.1 / 10.0))
+    assert v["spread_bps"] == pytest.approx(1e4 * 0.1 / 10.05)
+    assert v["book_imb_l1"] == pytest.approx(((100 - 80) / 180 + (60 - 50) / 110) / 2)
+    assert v["book_imb_l5"] == pytest.approx(((150 - 140) / 290 + (110 - 210) / 320) / 2)
+    assert v["book_updates"] == 2.0
+    assert (v["depth_added"], v["depth_added_l1"], v["depth_added_l25"]) == (100.0, 0.0, 100.0)
+    assert (v["depth_removed"], v["depth_removed_l1"], v["depth_removed_l25"]) == (70.0, 70.0, 0.0)
+    assert (v["cancel"], v["cancel_l1"], v["cancel_l25"]) == (20.0, 20.0, 0.0)
+    assert v["level_typical"] is None and v["level_max_rel"] is None  # no baseline yet
+    assert v["trades_z"] is None
+    assert v["trades_long"] == 4.0
+    assert v["trades_std_long"] == pytest.approx(math.sqrt((16 / 5) - (4 / 5) ** 2))
+    assert v["size_mode_share_long"] == 0.75
+    assert v["size_repeat_vol_long"] == pytest.approx(30 / 50)
+    record = chunk.to_features("sim")
+    assert record.cadence == Cadence.FAST and record.version == FLOW_FEATURE_SET_VERSION
+    assert record.ts == T0 + 1000
+
+
+def test_visible_depth_only_and_layers_that_vanish_are_level_2_5_cancels() -> None:
+    cfg = FlowConfig(chunk_ms=1000, grace_ms=0, idle_ms=60_000)
+    fs = FlowState(SYMBOL, cfg)
+    bids = [(round(10.0 - 0.1 * k, 2), 10.0) for k in range(5)]
+    asks = [(round(10.1 + 0.1 * k, 2), 10.0) for k in range(5)]
+    fs.update_book_values(T0, bids, asks)
+    # the quote moves up a tick: 10.1 becomes the best bid, 9.6 scrolls out of view (not a removal)
+    up_bids = [(10.1, 5.0), *bids[:4]]
+    up_asks = [(round(10.2 + 0.1 * k, 2), 10.0) for k in range(5)]
+    fs.update_book_values(T0 + 100, up_bids, up_asks)
+    # layers of 500 at bid levels 2-3, then they vanish without trading
+    layered = [up_bids[0], (10.0, 510.0), (9.9, 510.0), *up_bids[3:]]
+    fs.update_book_values(T0 + 200, layered, up_asks)
+    fs.update_book_values(T0 + 300, up_bids, up_asks)
+    fs.update_quote_values(T0 + 1000, None)
+    (chunk,) = fs.update_book_values(T0 + 1000, up_bids, up_asks)
+    v = chunk.values
+    # 10.1 on the ask (10 at level 1) went away; 10.1 on the bid (5) appeared at level 1; 10.6 was revealed
+    assert v["depth_removed_l1"] == 10.0
+    assert v["depth_added_l1"] == 5.0
+    assert v["depth_added_l25"] == 1000.0
+    assert v["depth_removed_l25"] == 1000.0
+    assert v["cancel_l25"] == 1000.0 and v["cancel_l1"] == 10.0
+
+
+def test_zscores_count_empty_chunks_as_zeros() -> None:
+    cfg = FlowConfig(chunk_ms=1000, long_chunks=2, baseline_chunks=4, baseline_min_chunks=2, grace_ms=0, idle_ms=1)
+    fs = FlowState(SYMBOL, cfg)
+    out: list[FlowChunk] = []
+    trades_by_chunk = {0: 2, 2: 1, 3: 5}  # chunk 1 is empty
+    for n, k in trades_by_chunk.items():
+        for i in range(k):
+            out += fs.update_quote_values(T0 + n * 1000 + 10 * i, 10.0, 1.0)
+    out += fs.update_quote_values(T0 + 4000, None)
+    assert [c.start - T0 for c in out] == [0, 2000, 3000]
+    first, second, third = out
+    assert first.values["trades_z"] is None  # no baseline
+    # chunk 2: baseline chunks 0, 1 = (2, 0): mean 1, std 1
+    assert second.values["trades_z"] == pytest.approx(0.0)
+    # chunk 3: baseline (2, 0, 1): mean 1, variance 2/3
+    assert third.values["trades_z"] == pytest.approx(4 / math.sqrt(2 / 3))
+    assert third.values["volume_z"] == pytest.approx(4 / math.sqrt(2 / 3))
+    assert third.values["trades_z_long"] == pytest.approx((6 - 2) / (math.sqrt(2) * math.sqrt(2 / 3)))
+    assert third.values["trades_std_long"] == pytest.approx(2.0)  # chunks 2, 3: (1, 5)
+    assert third.values["ret_bps"] == 0.0
+    # a gap longer than the baseline starts a new session: warm-up again
+    closed = fs.update_quote_values(T0 + 20_000, 10.0, 1.0)
+    assert [c.start for c in closed] == [T0 + 4000]
+    rest = fs.update_quote_values(T0 + 30_000, None)
+    assert rest[-1].start == T0 + 20_000 and rest[-1].values["trades_z"] is None
+
+
+def test_features_are_exact_across_a_long_stream() -> None:
+    """The baseline's running sums are exact: after a long run they equal a fresh recomputation."""
+    cfg = FlowConfig(chunk_ms=1000, baseline_chunks=50, baseline_min_chunks=5, grace_ms=0, idle_ms=1)
+    rng = np.random.default_rng(5)
+    fs = FlowState(SYMBOL, cfg)
+    for k in range(3000):
+        fs.update_quote_values(T0 + 400 * k, 10.0, float(rng.choice([0.1, 0.3, 1e6, 7.7])))
+    fresh = FlowState.from_state(fs.to_state(), cfg)
+    for name in ("trades_sums", "volume_sums", "rush_sums", "level_sums"):
+        a, b = getattr(fs, name), getattr(fresh, name)
+        assert (a.count, a.s1 * 2**b.shift, a.s2 * 4**b.shift) == (b.count, b.s1 * 2**a.shift, b.s2 * 4**a.shift)
+
+
+# -- the simulator: the features carry signal -----------------------------------------------------------------
+def _inside(frame: pd.DataFrame, episodes: pd.DataFrame) -> np.ndarray:
+    inside = np.zeros(len(frame), dtype=bool)
+    for e in episodes.itertuples():
+        inside |= ((frame["symbol"] == e.symbol) & (frame["ts"] > e.start) & (frame["ts"] - 5000 < e.end)).to_numpy()
+    return inside
+
+
+@pytest.fixture(scope="module")
+def pump_session() -> tuple[pd.DataFrame, pd.DataFrame]:
+    sim = generate(
+        SimulationConfig(symbols=3, minutes=60, seed=7, clean_fraction=0.0, rates={AlertKind.PUMP_AND_DUMP: 1.5})
+    )
+    frame = compute_flow_frame(sim.quotes_frame(), sim.books_frame(), FlowConfig(baseline_min_chunks=24))
+    return frame, sim.episodes_frame()
+
+
+def test_pump_and_dump_ramps_carry_rush_orders(pump_session: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    frame, episodes = pump_session
+    assert set(episodes["kind"]) == {"pump_and_dump"} and len(episodes) >= 3
+    inside = _inside(frame, episodes)
+    assert 100 < inside.sum() < len(frame) - 500
+    for name in ("rush_orders", "rush_orders_long"):
+        assert frame[name][inside].mean() > 3 * frame[name][~inside].mean(), name
+    assert frame["trades_z"][inside].mean() > 1.0 > frame["trades_z"][~inside].mean()
+    assert frame["aggr_imbalance_long"][inside].mean() > 0.3
+
+
+def test_spoofing_layers_show_as_large_levels_that_vanish() -> None:
+    sim = generate(SimulationConfig(symbols=2, minutes=40, seed=7, clean_fraction=0.0, rates={AlertKind.SPOOFING: 1.5}))
+    frame = compute_flow_frame(sim.quotes_frame(), sim.books_frame(), FlowConfig(baseline_min_chunks=24))
+    inside = _inside(frame, sim.episodes_frame())
+    assert inside.sum() > 10
+    assert frame["level_max_rel_long"][inside].median() > frame["level_max_rel_long"][~inside].quantile(0.99)
+    assert frame["cancel_l25_long"][inside].mean() > 5 * frame["cancel_l25_long"][~inside].mean()
+
+
+def test_simulator_frames_fold_to_the_stream_records() -> None:
+    """The canonical frames and the validated records give identical chunks (a small session)."""
+    sim = generate(SimulationConfig(symbols=2, minutes=8, seed=2))
+    cfg = FlowConfig(baseline_min_chunks=6)
+    frame = compute_flow_frame(sim.quotes_frame(), sim.books_frame(), cfg)
+    states: dict[str, FlowState] = {}
+    chunks: list[FlowChunk] = []
+    for record in sim.records():
+        if isinstance(record, Quote):
+            fs = states.setdefault(record.symbol, FlowState(record.symbol, cfg))
+            chunks += fs.update_quote(record)
+        elif isinstance(record, Book):
+            fs = states.setdefault(record.symbol, FlowState(record.symbol, cfg))
+            chunks += fs.update_book(record)
+    for fs in states.values():
+        chunks += fs.flush()
+    chunks.sort(key=lambda c: (c.symbol, c.ts))
+    assert len(chunks) == len(frame) > 100
+    assert frame_rows(frame) == [(c.ts, c.values) for c in chunks]
+    assert list(frame["symbol"]) == [c.symbol for c in chunks]
+    late: list[LateRecordError] = []
+    quotes, books = sim.quotes_frame(), sim.books_frame()
+    mine = (quotes[quotes["symbol"] == "SIM0001"], books[books["symbol"] == "SIM0001"])
+    list(iter_flow("SIM0001", mine[0].iloc[::-1], mine[1].iloc[::-1], cfg, late=late))
+    assert late  # a reversed stream is mostly late: reported, not silently dropped
+
+
+def test_names_are_unique_and_versioned() -> None:
+    assert len(set(FLOW_FEATURE_NAMES)) == len(FLOW_FEATURE_NAMES)
+    assert all(name.isidentifier() for name in FLOW_FEATURE_NAMES)
+    from detectors import flow
+
+    doc = flow.__doc__ or ""
+    for name in FLOW_FEATURE_NAMES:
+        assert f"\n{name} " in doc, f"{name} is not in the module docstring's table"
