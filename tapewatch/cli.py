@@ -270,7 +270,23 @@ def bench_all(
     bench_produce(records=records, out=out)
 
 
+def _register_detectors() -> None:
+    # Surveillance: `detect`, `eval`, and `train kmeans` in the shared `train` group (whoever registers the
+    # group first, the other's commands join it).
+    from detectors.cli import detect_app, eval_app
+    from detectors.cli import train_app as kmeans_train_app
+
+    app.add_typer(detect_app, name="detect")
+    app.add_typer(eval_app, name="eval")
+    train_group = next((group for group in app.registered_groups if group.name == "train"), None)
+    if train_group is None:
+        app.add_typer(kmeans_train_app, name="train")
+    elif train_group.typer_instance is not None and train_group.typer_instance is not kmeans_train_app:
+        train_group.typer_instance.registered_commands.extend(kmeans_train_app.registered_commands)
+
+
 _register_subcommands()
+_register_detectors()
 
 
 def main() -> None:

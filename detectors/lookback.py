@@ -1,0 +1,236 @@
+"""Offline look-back: the stream's detectors over CSV or Parquet files, the offline twin of the stream.
+
+Inputs (:func:`read_input`):
+
+* **ticks** — ``symbol``, ``ts`` (epoch ms), ``price``, ``size``; optional ``side`` (``B``/``S``), ``venue``
+  and the book level columns ``bid1..bid5``, ``bidsz1..bidsz5``, ``ask1..ask5``, ``asksz1..asksz5``. A row
+  with a price is a trade; a row with ``bid1`` or ``ask1`` is a book snapshot (the replay layout, which is
+  ``simulator.ticks_frame()``).
+* **1-minute bars** — ``symbol``, ``start``, ``open``, ``high``, ``low``, ``close``, ``volume`` (optional
+  ``vwap``, else the close). Bars carry no order flow: only the K-means scorer runs on them.
+
+:func:`detect_frames` computes, per symbol, the records the stream computes — bars (:mod:`detectors.bars`,
+closed bars only, as the stream's watermark closes them), bar features (:mod:`detectors.features`) and flow
+chunks (:mod:`detectors.flow`) — and feeds them, in event-time order, to one :class:`SymbolDetector` per
+symbol. That is exactly the stream's per-symbol path, so the same input gives the same alerts. Alerts are
+returned in (symbol, emission) order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from detectors.alerting import PolicyParams
+from detectors.bars import MINUTE_MS, bars_from_quotes, pct_change
+from detectors.features import compute_frame
+from detectors.flow import FLOW_FEATURE_NAMES, QUOTE_COLUMNS, compute_flow_frame
+from detectors.kmeans import KMeansModel
+from detectors.patterns import PatternParams, SymbolDetector
+from tapewatch.records import BOOK_DEPTH, Alert, Score
+
+TICK_REQUIRED: Final = ("symbol", "ts", "price", "size")
+BAR_REQUIRED: Final = ("symbol", "start", "open", "high", "low", "close", "volume")
+LEVEL_COLUMNS: Final = tuple(
+    f"{side}{kind}{i}" for side in ("bid", "ask") for kind in ("", "sz") for i in range(1, BOOK_DEPTH + 1)
+)
+DEFAULT_VENUE: Final = "file"
+
+
+class InputError(ValueError):
+    """An input file that cannot be used (unreadable, missing columns, bad values)."""
+
+
+@dataclass
+class Input:
+    """What was read: ticks (trades + books) or bars, and the venue per symbol."""
+
+    kind: str  # "ticks" or "bars"
+    frame: pd.DataFrame
+
+
+@dataclass
+class DetectionOutput:
+    alerts: list[Alert] = field(default_factory=list)
+    scores: list[Score] = field(default_factory=list)
+    bars: pd.DataFrame = field(default_factory=pd.DataFrame)
+    symbols: list[str] = field(default_factory=list)
+
+
+def _read_one(path: Path) -> pd.DataFrame:
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if path.suffix.lower() in (".csv", ".gz", ".txt"):
+            return pd.read_csv(path, dtype={"symbol": str, "side": str, "venue": str})
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read ({exc})") from None
+    raise InputError(f"{path}: unknown format (expected .csv or .parquet)")
+
+
+def read_input(paths: Sequence[Path]) -> Input:
+    """Read and validate tick or bar files (all of one kind), concatenated in file order."""
+    if not paths:
+        raise InputError("no input files")
+    frames = [_read_one(Path(p)) for p in paths]
+    kinds = set()
+    for path, frame in zip(paths, frames, strict=True):
+        if all(c in frame.columns for c in TICK_REQUIRED):
+            kinds.add("ticks")
+        elif all(c in frame.columns for c in BAR_REQUIRED):
+            kinds.add("bars")
+        else:
+            lacking = [c for c in TICK_REQUIRED if c not in frame.columns]
+            raise InputError(
+                f"{path}: missing column(s) {', '.join(lacking)} for ticks "
+                f"(or {', '.join(c for c in BAR_REQUIRED if c not in frame.columns)} for 1-minute bars)"
+            )
+    if len(kinds) > 1:
+        raise InputError("inputs mix ticks and bars; give one kind at a time")
+    kind = kinds.pop()
+    frame = pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 else frames[0]
+    frame = frame.copy()
+    frame["symbol"] = frame["symbol"].astype(str)
+    if "venue" not in frame.columns:
+        frame["venue"] = DEFAULT_VENUE
+    time_column = "ts" if kind == "ticks" else "start"
+    try:
+        frame[time_column] = pd.to_numeric(frame[time_column], errors="raise").astype("int64")
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"column {time_column}: not integer epoch milliseconds ({exc})") from None
+    numeric = (
+        ["price", "size", *(c for c in LEVEL_COLUMNS if c in frame.columns)]
+        if kind == "ticks"
+        else list(BAR_REQUIRED[2:])
+    )
+    for column in numeric:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        if np.isinf(values.to_numpy(dtype=np.float64)).any():
+            raise InputError(f"column {column}: infinite values")
+        frame[column] = values
+    return Input(kind, frame)
+
+
+def split_ticks(ticks: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Trades (the flow library's quote columns) and book snapshots (its book columns) of a ticks frame."""
+    trades = ticks[ticks["price"].notna()]
+    quotes = pd.DataFrame(
+        {
+            "symbol": trades["symbol"].to_numpy(),
+            "venue": trades["venue"].to_numpy(),
+            "ts": trades["ts"].to_numpy(dtype=np.int64),
+            "price": trades["price"].to_numpy(dtype=np.float64),
+            "size": trades["size"].fillna(0.0).to_numpy(dtype=np.float64),
+            "side": trades["side"].to_numpy() if "side" in trades.columns else None,
+            "bid": np.nan,
+            "ask": np.nan,
+        }
+    )
+    quotes["side"] = quotes["side"].where(quotes["side"].isin(["B", "S"]), None)
+    has_book = [c for c in ("bid1", "ask1") if c in ticks.columns]
+    if not has_book:
+        return quotes[["venue", *QUOTE_COLUMNS]], pd.DataFrame(columns=["symbol", "ts", *LEVEL_COLUMNS])
+    book_rows = ticks[ticks[has_book].notna().any(axis=1)]
+    books = pd.DataFrame({"symbol": book_rows["symbol"].to_numpy(), "ts": book_rows["ts"].to_numpy(dtype=np.int64)})
+    for column in LEVEL_COLUMNS:
+        books[column] = book_rows[column].to_numpy(dtype=np.float64) if column in book_rows else np.nan
+    return quotes[["venue", *QUOTE_COLUMNS]], books
+
+
+def bars_from_bar_file(frame: pd.DataFrame) -> pd.DataFrame:
+    """Normalise a 1-minute bar file: sorted per symbol, ``end``, ``vwap`` and the change percentages filled."""
+    bars = frame.sort_values(["symbol", "start"], kind="stable").drop_duplicates(["symbol", "start"], keep="last")
+    bars = bars.reset_index(drop=True)
+    bars["end"] = bars["start"] + MINUTE_MS
+    if "vwap" not in bars.columns:
+        bars["vwap"] = bars["close"]
+    prev_close = bars.groupby("symbol", sort=False)["close"].shift(1)
+    prev_volume = bars.groupby("symbol", sort=False)["volume"].shift(1)
+    bars["price_change_pct"] = [
+        np.nan if (v := pct_change(c, None if math.isnan(p) else p)) is None else v
+        for c, p in zip(bars["close"].tolist(), prev_close.tolist(), strict=True)
+    ]
+    bars["volume_change_pct"] = [
+        np.nan if (v := pct_change(c, None if math.isnan(p) else p)) is None else v
+        for c, p in zip(bars["volume"].tolist(), prev_volume.tolist(), strict=True)
+    ]
+    return bars
+
+
+def bar_features(bars: pd.DataFrame) -> pd.DataFrame:
+    """Per symbol (sorted), the incremental feature definition folded over its bars; ``ts`` = bar end."""
+    parts = []
+    for symbol, unsorted in bars.groupby("symbol", sort=True):
+        group = unsorted.sort_values("start", kind="stable")
+        feats = compute_frame(group)
+        feats.insert(0, "ts", group["end"].to_numpy(dtype=np.int64))
+        feats.insert(0, "start", group["start"].to_numpy(dtype=np.int64))
+        feats.insert(0, "symbol", str(symbol))
+        parts.append(feats.reset_index(drop=True))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _values(row: Sequence[float], names: Sequence[str]) -> dict[str, float | None]:
+    return {name: (None if math.isnan(x) else float(x)) for name, x in zip(names, row, strict=True)}
+
+
+def detect_frames(
+    source: Input,
+    model: KMeansModel | None = None,
+    params: PatternParams | None = None,
+    policy: PolicyParams | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> DetectionOutput:
+    """Replay the stream's per-symbol detection over a whole input."""
+    frame = source.frame
+    firsts = frame.groupby("symbol", sort=False)["venue"].first()
+    venues = {str(k): str(v) for k, v in firsts.items()}
+    if source.kind == "ticks":
+        quotes, books = split_ticks(frame)
+        bars = bars_from_quotes(quotes[["symbol", "venue", "ts", "price", "size"]])
+        flow = compute_flow_frame(quotes[list(QUOTE_COLUMNS)], books)
+    else:
+        bars = bars_from_bar_file(frame)
+        flow = pd.DataFrame(columns=["symbol", "ts", *FLOW_FEATURE_NAMES])
+    feats = bar_features(bars)
+    out = DetectionOutput(bars=bars, symbols=sorted(venues))
+    flow_by_symbol = dict(iter(flow.groupby("symbol", sort=False))) if len(flow) else {}
+    feat_by_symbol = dict(iter(feats.groupby("symbol", sort=False))) if len(feats) else {}
+    bar_names = list(model.feature_names) if model is not None else []
+    for symbol in out.symbols:
+        if progress:
+            progress(symbol)
+        detector = SymbolDetector(symbol, venues[symbol], model, params, policy)
+        events: list[tuple[int, int, dict[str, float | None]]] = []
+        f = flow_by_symbol.get(symbol)
+        if f is not None:
+            rows = f[list(FLOW_FEATURE_NAMES)].to_numpy(dtype=np.float64).tolist()
+            events += [(ts, 0, _values(r, FLOW_FEATURE_NAMES)) for ts, r in zip(f["ts"].tolist(), rows, strict=True)]
+        b = feat_by_symbol.get(symbol)
+        if b is not None and model is not None:
+            rows = b[bar_names].to_numpy(dtype=np.float64).tolist()
+            events += [(ts, 1, _values(r, bar_names)) for ts, r in zip(b["ts"].tolist(), rows, strict=True)]
+        events.sort(key=lambda e: (e[0], e[1]))
+        for ts, cadence, values in events:
+            if cadence == 0:
+                out.alerts.extend(detector.on_flow_features(ts, values))
+            else:
+                score, alerts = detector.on_bar_features(ts, values)
+                if score is not None:
+                    out.scores.append(score)
+                out.alerts.extend(alerts)
+    return out
+
+
+def write_jsonl(path: Path, records: Sequence[Alert] | Sequence[Score]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        for record in records:
+            handle.write(record.to_json())
+            handle.write(b"\n")

@@ -1,0 +1,161 @@
+"""`detect file` is the offline twin of the stream: the same input gives the same alerts."""
+
+from __future__ import annotations
+
+import math
+from datetime import time
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from detectors.bars import BarBuilder
+from detectors.features import FeatureState
+from detectors.flow import FlowState
+from detectors.kmeans import KMeansModel, KMeansParams, train
+from detectors.lookback import Input, InputError, bar_features, detect_frames, read_input
+from detectors.patterns import SymbolDetector
+from detectors.simulator import SimulationConfig, generate
+from tapewatch.records import Alert, Book, Quote
+
+LEVELS = [f"{side}{kind}{i}" for side in ("bid", "ask") for kind in ("", "sz") for i in range(1, 6)]
+
+
+@pytest.fixture(scope="module")
+def ticks() -> pd.DataFrame:
+    # 40 minutes ending at 13:30 Taipei, so marking-the-close can be injected and detected
+    sim = generate(SimulationConfig(symbols=3, seed=11, minutes=40, open_time=time(12, 50)))
+    frame = sim.ticks_frame()
+    frame["venue"] = "sim"
+    return frame
+
+
+@pytest.fixture(scope="module")
+def model(ticks: pd.DataFrame) -> KMeansModel:
+    from detectors.bars import bars_from_quotes
+    from detectors.lookback import split_ticks
+
+    quotes, _ = split_ticks(ticks)
+    feats = bar_features(bars_from_quotes(quotes[["symbol", "venue", "ts", "price", "size"]]))
+    return train(feats, params=KMeansParams(k_max=3))
+
+
+def _stream(ticks: pd.DataFrame, model: KMeansModel, cut_every: int) -> list[Alert]:
+    """The stream's per-symbol path, record by record, with state round trips through JSON."""
+    alerts: list[Alert] = []
+    for symbol, rows in ticks.groupby("symbol", sort=True):
+        bars, feats, flow = BarBuilder(str(symbol)), FeatureState(), FlowState(str(symbol))
+        detector = SymbolDetector(str(symbol), "sim", model)
+        for n, row in enumerate(rows.to_dict("records")):
+            if isinstance(row["price"], float) and not math.isnan(row["price"]):
+                side = row["side"] if row["side"] in ("B", "S") else None
+                quote = Quote(
+                    symbol=str(symbol), venue="sim", ts=int(row["ts"]), price=row["price"], size=row["size"], side=side
+                )
+                for bar in bars.update(quote):
+                    _, got = detector.on_bar_features(bar.end, feats.update(bar))
+                    alerts += got
+                chunks = flow.update_quote(quote)
+            else:
+                book = Book(
+                    symbol=str(symbol),
+                    venue="sim",
+                    ts=int(row["ts"]),
+                    bids=[(row[f"bid{i}"], row[f"bidsz{i}"]) for i in range(1, 6) if row[f"bid{i}"] == row[f"bid{i}"]],
+                    asks=[(row[f"ask{i}"], row[f"asksz{i}"]) for i in range(1, 6) if row[f"ask{i}"] == row[f"ask{i}"]],
+                )
+                chunks = flow.update_book(book)
+            for chunk in chunks:
+                alerts += detector.on_flow_features(chunk.ts, chunk.values)
+            if n % cut_every == 0:
+                detector = SymbolDetector.from_state(orjson.loads(orjson.dumps(detector.to_state())), model)
+        for chunk in flow.flush():
+            alerts += detector.on_flow_features(chunk.ts, chunk.values)
+    return alerts
+
+
+def _key(alert: Alert) -> tuple[str, int, str]:
+    return (alert.symbol, alert.ts, str(alert.kind))
+
+
+def test_detect_file_equals_the_stream(ticks: pd.DataFrame, model: KMeansModel) -> None:
+    batch = detect_frames(Input("ticks", ticks), model)
+    streamed = _stream(ticks, model, cut_every=997)
+    assert batch.alerts, "the session has injected episodes: some alert must fire"
+    assert sorted(batch.alerts, key=_key) == sorted(streamed, key=_key)
+    assert len(batch.scores) > 0
+    assert all(0.0 <= s.score <= 1.0 for s in batch.scores)
+
+
+def test_cli_detect_file_and_eval(ticks: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tapewatch.cli import app
+
+    monkeypatch.setenv("TAPEWATCH_MODEL_DIR", str(tmp_path / "models"))
+    ticks.drop(columns=["venue"]).to_csv(tmp_path / "ticks.csv", index=False)
+    runner = CliRunner()
+    trained = runner.invoke(app, ["train", "kmeans", str(tmp_path / "ticks.csv"), "--k-max", "3"])
+    assert trained.exit_code == 0, trained.output
+    out = tmp_path / "alerts.jsonl"
+    result = runner.invoke(app, ["detect", "file", str(tmp_path / "ticks.csv"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = out.read_bytes().splitlines()
+    assert lines
+    assert all(Alert.from_json(line).model_version for line in lines)
+    again = tmp_path / "again.jsonl"
+    assert runner.invoke(app, ["detect", "file", str(tmp_path / "ticks.csv"), "--out", str(again)]).exit_code == 0
+    assert again.read_bytes() == out.read_bytes()
+    sim = generate(SimulationConfig(symbols=3, seed=11, minutes=40, open_time=time(12, 50)))
+    sim.episodes_frame().to_csv(tmp_path / "episodes.csv", index=False)
+    evaluated = runner.invoke(
+        app,
+        [
+            "eval",
+            "detect",
+            "--truth",
+            str(tmp_path / "episodes.csv"),
+            "--alerts",
+            str(out),
+            "--input",
+            str(tmp_path / "ticks.csv"),
+            "--out",
+            str(tmp_path / "report"),
+        ],
+    )
+    assert evaluated.exit_code == 0, evaluated.output
+    assert "| pump_and_dump |" in (tmp_path / "report" / "report.md").read_text()
+    assert list((tmp_path / "report").glob("*.png"))
+
+
+def test_bad_inputs_are_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "bad.csv").write_text("symbol,ts,price\nA,1,10\n")
+    with pytest.raises(InputError, match="missing column"):
+        read_input([tmp_path / "bad.csv"])
+    (tmp_path / "inf.csv").write_text("symbol,ts,price,size\nA,1,inf,10\n")
+    with pytest.raises(InputError, match="infinite"):
+        read_input([tmp_path / "inf.csv"])
+    with pytest.raises(InputError, match="cannot read"):
+        read_input([tmp_path / "absent.parquet"])
+
+
+def test_bars_input_runs_kmeans_only(model: KMeansModel) -> None:
+    rng = np.random.default_rng(0)
+    n = 120
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, n)))
+    bars = pd.DataFrame(
+        {
+            "symbol": "B",
+            "start": np.arange(n) * 60_000,
+            "open": close,
+            "high": close * 1.001,
+            "low": close * 0.999,
+            "close": close,
+            "volume": rng.integers(1_000, 5_000, n).astype(float),
+        }
+    )
+    bars.loc[100, "volume"] = 1e9  # an absurd minute
+    out = detect_frames(Input("bars", bars.assign(venue="x")), model)
+    assert len(out.scores) == n
+    assert max(out.scores, key=lambda s: s.score).ts == 101 * 60_000
