@@ -101,6 +101,7 @@ class SinkCounters:
     commits: int = 0
     outages: int = 0
     retries: int = 0
+    first_record_at: float | None = None  # time.monotonic() when the first record arrived
     reasons: dict[str, int] = field(default_factory=dict)
 
     def count_reason(self, reason: str) -> None:
@@ -250,6 +251,8 @@ class SinkRunner:
                 continue
             self._pending.append(message)
             self.counters.consumed += 1
+            if self.counters.first_record_at is None:
+                self.counters.first_record_at = time.monotonic()
             topic = self._by_name.get(message.topic() or "")
             if topic is None:  # cannot happen: we subscribe to these names only
                 continue

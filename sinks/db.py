@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 from alembic import command
 from alembic.config import Config
+from pydantic import SecretStr
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -33,6 +34,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from tapewatch.deadletter import DeadLetter
@@ -171,6 +173,32 @@ def make_engine(settings: Settings) -> Engine:
         connect_args={"connect_timeout": max(1, int(settings.service_timeout_s))},
         json_serializer=_json_text,
     )
+
+
+def in_schema(settings: Settings, schema: str) -> Settings:
+    """Settings whose connections use ``schema`` first (``search_path``): the tables, and Alembic's version
+    table, live there. Tests and benchmarks get a private schema each, no CREATEDB grant needed."""
+    url = make_url(settings.postgres_url_plain).update_query_dict({"options": f"-csearch_path={schema}"})
+    plain = url.render_as_string(hide_password=False)
+    return settings.model_copy(update={"postgres_url": SecretStr(plain)})
+
+
+def create_schema(settings: Settings, schema: str) -> None:
+    engine = make_engine(settings)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    finally:
+        engine.dispose()
+
+
+def drop_schema(settings: Settings, schema: str) -> None:
+    engine = make_engine(settings)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    finally:
+        engine.dispose()
 
 
 def alembic_config(settings: Settings) -> Config:

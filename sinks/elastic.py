@@ -254,6 +254,14 @@ def ensure_templates(es: Elasticsearch, settings: Settings, families: Sequence[s
     return use_ilm
 
 
+def delete_everything(es: Elasticsearch, settings: Settings) -> None:
+    """Remove the indices and templates of ``settings.es_index_prefix`` (tests and benchmarks clean up)."""
+    quiet = es.options(ignore_status=404)
+    for family in FAMILY_PROPERTIES:
+        quiet.indices.delete(index=index_pattern(settings, family), allow_no_indices=True, expand_wildcards="all")
+        quiet.indices.delete_index_template(name=template_name(settings, family))
+
+
 def bulk_action(settings: Settings, record: Record) -> dict[str, Any]:
     if not isinstance(record, Alert | Score | Action):
         raise TypeError(f"no Elasticsearch index for {type(record).__name__}")

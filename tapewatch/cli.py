@@ -47,6 +47,12 @@ def _register_subcommands() -> None:
     app.add_typer(fetch_app, name="fetch")
     app.add_typer(stream_app, name="stream")
 
+    from sinks.cli import alerts_app, kibana_app, sink_app
+
+    app.add_typer(sink_app, name="sink")
+    app.add_typer(alerts_app, name="alerts")
+    app.add_typer(kibana_app, name="kibana")
+
 
 console = Console()
 err_console = Console(stderr=True)
@@ -283,6 +289,28 @@ def _register_detectors() -> None:
         app.add_typer(kmeans_train_app, name="train")
     elif train_group.typer_instance is not None and train_group.typer_instance is not kmeans_train_app:
         train_group.typer_instance.registered_commands.extend(kmeans_train_app.registered_commands)
+
+
+@bench_app.command("sinks")
+def bench_sinks(
+    records: Annotated[int, typer.Option(help="Alerts for the throughput runs")] = 100_000,
+    rate: Annotated[float, typer.Option(help="Alerts/s for the latency run")] = 500.0,
+    seconds: Annotated[float, typer.Option(help="Length of the latency run")] = 20.0,
+    out: BenchOut = Path("reports/bench"),
+) -> None:
+    """Rows/s into PostgreSQL, documents/s into Elasticsearch, and alert-on-Kafka → searchable latency."""
+    from sinks.bench import print_sink_bench, run_sink_bench
+
+    cfg = settings()
+    from infra import manager
+
+    manager.up(cfg)
+    with console.status("benchmarking the sinks…") as spinner:
+        result = run_sink_bench(cfg, records=records, rate=rate, seconds=seconds, report=spinner.update)
+    print_sink_bench(console, result)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sinks.json").write_bytes(result.to_json())
+    console.print(f"wrote {out / 'sinks.json'}")
 
 
 _register_subcommands()

@@ -1,0 +1,222 @@
+"""`tapewatch bench sinks`: rows/s into PostgreSQL, documents/s into Elasticsearch, and the time from an
+alert on Kafka to the alert being searchable in Elasticsearch.
+
+Everything runs in private places (a topic prefix, a PostgreSQL schema, an index prefix) that are removed
+afterwards. Throughput is measured over a backlog: from the sink's start to its last commit. The latency run
+produces alerts at a fixed rate with ``ts`` = the produce time while the Elasticsearch sink runs live, and a
+poller records when each ``_id`` first shows up in a search (polling every 50 ms, so latencies are rounded up).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from producers.publisher import Publisher
+from sinks import db
+from sinks.consumer import SinkCounters, SinkRunner, Writer
+from sinks.elastic import ElasticsearchWriter, delete_everything
+from sinks.postgres import PostgresWriter
+from sinks.search import es_client
+from tapewatch.records import Alert, AlertKind, Severity, alert_id
+from tapewatch.settings import Settings
+from tapewatch.topics import ALERTS, DLQ_SINKS
+
+KINDS = list(AlertKind)
+SEVERITIES = list(Severity)
+
+
+def synthetic_alert(i: int, ts: int, symbols: int = 200) -> Alert:
+    symbol = f"B{i % symbols:04d}"
+    kind = KINDS[i % len(KINDS)]
+    start = ts - ts % 60_000
+    return Alert(
+        alert_id=alert_id(symbol, kind.value, start + i),  # unique per i, deterministic
+        symbol=symbol,
+        venue="bench",
+        ts=ts,
+        kind=kind,
+        severity=SEVERITIES[i % len(SEVERITIES)],
+        score=(i % 1000) / 1000,
+        window_start=start,
+        window_end=start + 60_000,
+        evidence={"price": 100.0 + i % 50, "change_pct": (i % 21 - 10) / 10, "volume": float(i % 10_000), "i": i},
+        model_version="bench-v1",
+        message=f"synthetic alert {i}",
+    )
+
+
+@dataclass(slots=True)
+class SinkBenchResult:
+    records: int
+    pg_rows_per_s: float
+    pg_seconds: float
+    es_docs_per_s: float
+    es_seconds: float
+    latency_rate: float
+    latency_alerts: int
+    latency_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)
+
+
+def _timed_backlog(settings: Settings, writer: Writer, expected: int) -> tuple[int, float]:
+    """Drain the alerts backlog with one sink; (records written, seconds from first record to last commit)."""
+    runner = SinkRunner(settings, writer, [ALERTS], batch_size=settings.sink_batch_size, poll_timeout_s=0.2)
+    finished = time.monotonic()
+
+    def on_batch(counters: SinkCounters) -> None:
+        nonlocal finished
+        finished = time.monotonic()
+        if counters.consumed >= expected:
+            runner.stop()
+
+    counters = runner.run(exit_when_idle_s=15.0, on_batch=on_batch)
+    # From the first record consumed (group join and schema set-up excluded) to the last commit.
+    return counters.written, finished - (counters.first_record_at or finished)
+
+
+def run_sink_bench(
+    settings: Settings,
+    *,
+    records: int = 100_000,
+    rate: float = 500.0,
+    seconds: float = 20.0,
+    report: Callable[[str], object] = lambda message: None,
+) -> SinkBenchResult:
+    from infra.kafka import ensure_topics
+    from tapewatch.kafka import admin_client
+
+    tag = uuid.uuid4().hex[:8]
+    isolated = settings.model_copy(update={"topic_prefix": f"bench-{tag}.", "es_index_prefix": f"twbench{tag}"})
+    schema = f"bench_{tag}"
+    created = ensure_topics(isolated)
+    db.create_schema(settings, schema)
+    pg_settings = db.in_schema(isolated, schema)
+    es = es_client(settings)
+    try:
+        report(f"producing {records:,} alerts…")
+        base_ts = int(time.time() * 1000) - records
+        with Publisher(isolated, DLQ_SINKS) as publisher:
+            for i in range(records):
+                publisher.publish(ALERTS, synthetic_alert(i, base_ts + i))
+        report("PostgreSQL sink over the backlog…")
+        pg_rows, pg_seconds = _timed_backlog(pg_settings, PostgresWriter(pg_settings), records)
+        report("Elasticsearch sink over the backlog…")
+        es_docs, es_seconds = _timed_backlog(isolated, ElasticsearchWriter(isolated), records)
+        report(f"latency: {rate:,.0f} alerts/s for {seconds:.0f} s…")
+        latencies = _latency_run(isolated, rate, seconds, offset=records)
+    finally:
+        delete_everything(es, isolated)
+        es.close()
+        db.drop_schema(settings, schema)
+        admin = admin_client(isolated)
+        for future in admin.delete_topics(created, operation_timeout=30).values():
+            future.result()
+    array = np.array(latencies) if latencies else np.array([float("nan")])
+    return SinkBenchResult(
+        records=records,
+        pg_rows_per_s=pg_rows / pg_seconds if pg_seconds else 0.0,
+        pg_seconds=pg_seconds,
+        es_docs_per_s=es_docs / es_seconds if es_seconds else 0.0,
+        es_seconds=es_seconds,
+        latency_rate=rate,
+        latency_alerts=len(latencies),
+        latency_ms={
+            "p50": float(np.percentile(array, 50)),
+            "p99": float(np.percentile(array, 99)),
+            "max": float(array.max()),
+        },
+    )
+
+
+def _latency_run(settings: Settings, rate: float, seconds: float, offset: int) -> list[float]:
+    runner = SinkRunner(settings, ElasticsearchWriter(settings), [ALERTS], batch_size=settings.sink_batch_size)
+    sink = threading.Thread(target=runner.run, name="es-sink", daemon=True)
+    sink.start()
+    sent: dict[str, int] = {}
+    order: deque[tuple[str, int]] = deque()  # in send order, so the poller only asks for what is still unseen
+    seen: dict[str, float] = {}
+    done = threading.Event()
+    es = es_client(settings)
+    index = f"{settings.es_index_prefix}-alerts-*"
+
+    def poll() -> None:
+        while not done.is_set() or len(seen) < len(sent):
+            while order and order[0][0] in seen:
+                order.popleft()
+            since = order[0][1] if order else int(time.time() * 1000) - 1000
+            answer = es.search(
+                index=index,
+                query={"range": {"@timestamp": {"gte": since}}},
+                size=10_000,
+                source=False,
+                ignore_unavailable=True,
+            )
+            now = time.time() * 1000
+            for hit in answer["hits"]["hits"]:
+                seen.setdefault(hit["_id"], now)
+            time.sleep(0.05)
+            if done.is_set() and time.monotonic() > give_up:
+                return
+
+    give_up = float("inf")
+    poller = threading.Thread(target=poll, name="es-poller", daemon=True)
+    # Let the sink join its group and take the old backlog out of the way before the clock starts.
+    time.sleep(5.0)
+    poller.start()
+    with Publisher(settings, DLQ_SINKS, **{"linger.ms": 0}) as publisher:
+        interval = 1.0 / rate
+        next_at = time.monotonic()
+        i = offset
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            now_ms = int(time.time() * 1000)
+            alert = synthetic_alert(i, now_ms)
+            publisher.publish(ALERTS, alert)
+            sent[alert.alert_id] = now_ms
+            order.append((alert.alert_id, now_ms))
+            i += 1
+            next_at += interval
+            publisher.poll()
+            pause = next_at - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+    give_up = time.monotonic() + 30.0
+    done.set()
+    poller.join()
+    runner.stop()
+    sink.join(timeout=60)
+    es.close()
+    return [seen[key] - sent_ms for key, sent_ms in sent.items() if key in seen]
+
+
+def print_sink_bench(console: Console, result: SinkBenchResult) -> None:
+    table = Table("sink", "records", "seconds", "records/s", "goal", title="sinks (backlog of alerts)")
+    table.add_row(
+        "PostgreSQL rows", f"{result.records:,}", f"{result.pg_seconds:.2f}", f"{result.pg_rows_per_s:,.0f}", "≥ 20,000"
+    )
+    table.add_row(
+        "Elasticsearch documents",
+        f"{result.records:,}",
+        f"{result.es_seconds:.2f}",
+        f"{result.es_docs_per_s:,.0f}",
+        "≥ 10,000",
+    )
+    console.print(table)
+    lat = result.latency_ms
+    console.print(
+        f"alert on Kafka → searchable in Elasticsearch at {result.latency_rate:,.0f} alerts/s "
+        f"({result.latency_alerts:,} alerts): p50 {lat['p50']:,.0f} ms, p99 {lat['p99']:,.0f} ms "
+        f"(goal ≤ 1,000 ms), max {lat['max']:,.0f} ms"
+    )
