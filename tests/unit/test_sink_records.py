@@ -1,0 +1,198 @@
+"""Sink mappings without services: rows match the tables, ECS documents, webhook signatures and filters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sinks import db
+from sinks.consumer import Backoff
+from sinks.elastic import FAMILIES, FAMILY_PROPERTIES, SEVERITY_NUMBER, bulk_action, iso
+from sinks.webhook import AlertFilter, load_subscribers, sign, verify
+from tapewatch.errors import TapewatchError
+from tapewatch.records import Action, Alert, AlertKind, Bar, Features, Score, Severity, alert_id
+from tapewatch.settings import Settings
+
+symbols = st.text(alphabet="ABCDEFGHIJ0123456789", min_size=1, max_size=6)
+times = st.integers(min_value=0, max_value=4_000_000_000_000)
+
+
+@st.composite
+def alerts(draw: st.DrawFn) -> Alert:
+    symbol = draw(symbols)
+    kind = draw(st.sampled_from(list(AlertKind)))
+    start = draw(times)
+    return Alert(
+        alert_id=alert_id(symbol, kind.value, start),
+        symbol=symbol,
+        venue=draw(st.sampled_from(["twse", "sim", "binance"])),
+        ts=start + draw(st.integers(0, 60_000)),
+        kind=kind,
+        severity=draw(st.sampled_from(list(Severity))),
+        score=draw(st.floats(0, 1)),
+        window_start=start,
+        window_end=start + 60_000,
+        evidence=draw(st.dictionaries(st.sampled_from(["price", "volume", "z", "note"]), st.floats(-1e6, 1e6))),
+        model_version="m1",
+        message=draw(st.text(max_size=20)),
+    )
+
+
+def sample_records() -> list[object]:
+    return [
+        Bar(
+            symbol="2330",
+            venue="twse",
+            start=0,
+            end=60_000,
+            open=1,
+            high=2,
+            low=1,
+            close=2,
+            volume=5,
+            vwap=1.5,
+            trades=3,
+        ),
+        Features(symbol="2330", venue="twse", ts=60_000, values={"ret": 0.1, "z": None}, version="v1"),
+        Score(
+            symbol="2330",
+            venue="twse",
+            ts=60_000,
+            model_version="k1",
+            cluster=2,
+            distance=1.5,
+            score=0.7,
+            top_features=[("ret", 0.4)],
+        ),
+        Alert(
+            alert_id="a1",
+            symbol="2330",
+            venue="twse",
+            ts=60_000,
+            kind="spoofing",
+            severity="high",
+            score=0.9,
+            window_start=0,
+            window_end=60_000,
+            model_version="k1",
+        ),
+        Action(
+            symbol="2330",
+            venue="twse",
+            ts=60_000,
+            action="BUY",
+            q_values={"HOLD": 0, "BUY": 1, "SELL": -1},
+            position=1,
+            model_version="d1",
+        ),
+    ]
+
+
+def test_every_row_has_exactly_its_table_columns() -> None:
+    bar, features, score, alert, action = sample_records()
+    pairs = [
+        (db.bars, db.bar_row(bar, 7)),  # type: ignore[arg-type]
+        (db.features, db.features_row(features)),  # type: ignore[arg-type]
+        (db.scores, db.score_row(score)),  # type: ignore[arg-type]
+        (db.alerts, db.alert_row(alert)),  # type: ignore[arg-type]
+        (db.actions, db.action_row(action)),  # type: ignore[arg-type]
+    ]
+    for table, row in pairs:
+        assert set(row) == {c.name for c in table.columns}, table.name
+        for column in table.primary_key:
+            assert row[column.name] is not None
+
+
+@given(alerts())
+def test_alert_document_is_ecs_and_indexed_by_its_own_month(alert: Alert) -> None:
+    settings = Settings(es_index_prefix="tw")
+    action = bulk_action(settings, alert)
+    doc = action["_source"]
+    assert action["_id"] == alert.alert_id
+    assert action["_index"] == f"tw-alerts-{doc['@timestamp'][:7].replace('-', '.')}"
+    assert doc["@timestamp"] == iso(alert.ts)
+    assert doc["event"]["kind"] == "alert" and doc["event"]["id"] == alert.alert_id
+    assert doc["event"]["severity"] == SEVERITY_NUMBER[alert.severity]
+    assert 0 <= doc["event"]["risk_score"] <= 100
+    assert doc["rule"]["id"] == alert.kind.value
+    assert doc["tapewatch"]["symbol"] == alert.symbol
+    if isinstance(alert.evidence.get("price"), float):
+        assert doc["tapewatch"]["price"] == alert.evidence["price"]
+
+
+def test_documents_only_use_mapped_top_level_fields() -> None:
+    settings = Settings()
+    for record in sample_records():
+        if type(record) not in FAMILIES:
+            continue
+        action = bulk_action(settings, record)  # type: ignore[arg-type]
+        family = FAMILIES[type(record)].name  # type: ignore[index]
+        mapped = set(FAMILY_PROPERTIES[family]["tapewatch"]["properties"])
+        assert set(action["_source"]["tapewatch"]) <= mapped, family
+
+
+@given(st.binary(max_size=200), st.binary(min_size=1, max_size=40))
+def test_signature_verifies_only_the_signed_body(body: bytes, secret: bytes) -> None:
+    header = sign(secret, body)
+    assert header.startswith("sha256=") and len(header) == 7 + 64
+    assert verify(secret, body, header)
+    assert not verify(secret, body + b"x", header)
+    assert not verify(secret + b"x", body, header)
+
+
+@given(alerts(), st.frozensets(st.sampled_from(list(AlertKind))), st.frozensets(st.sampled_from(list(Severity))))
+def test_filters_pass_exactly_what_they_name(
+    alert: Alert, kinds: frozenset[AlertKind], sev: frozenset[Severity]
+) -> None:
+    assert AlertFilter().accepts(alert)
+    chosen = AlertFilter(kinds=kinds, severities=sev)
+    assert chosen.accepts(alert) == ((not kinds or alert.kind in kinds) and (not sev or alert.severity in sev))
+    assert AlertFilter(symbols=frozenset({alert.symbol})).accepts(alert)
+    assert not AlertFilter(symbols=frozenset({alert.symbol + "X"})).accepts(alert)
+
+
+def test_subscribers_from_json_and_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOOK_SECRET", "s3")
+    as_json = tmp_path / "subs.json"
+    as_json.write_text(
+        '{"subscribers": [{"name": "a", "url": "http://127.0.0.1:1/h", "secret": "s1", "kinds": ["spoofing"]}]}'
+    )
+    as_yaml = tmp_path / "subs.yaml"
+    as_yaml.write_text(
+        "subscribers:\n"
+        "  - {name: b, url: 'https://x.example/h', secret_env: HOOK_SECRET, severities: [high, critical]}\n"
+    )
+    (a,) = load_subscribers(as_json)
+    (b,) = load_subscribers(as_yaml)
+    assert a.kinds == {AlertKind.SPOOFING} and a.secret_bytes() == b"s1"
+    assert b.severities == {Severity.HIGH, Severity.CRITICAL} and b.secret_bytes() == b"s3"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"subscribers": [{"name": "a", "url": "ftp://x", "secret": "s"}]}', "url"),
+        ('{"subscribers": [{"name": "a", "url": "http://x"}]}', "needs a secret"),
+        (
+            '{"subscribers": [{"name": "a", "url": "http://x", "secret": "s"}, '
+            '{"name": "a", "url": "http://y", "secret": "s"}]}',
+            "unique",
+        ),
+        ("{not json", "not valid"),
+    ],
+)
+def test_bad_subscriber_files_fail_with_one_line(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "subs.json"
+    path.write_text(text)
+    with pytest.raises(TapewatchError, match=message):
+        load_subscribers(path)
+
+
+@given(st.integers(1, 40))
+def test_backoff_grows_and_is_capped(attempt: int) -> None:
+    backoff = Backoff(base_s=0.5, cap_s=10.0)
+    ceiling = min(10.0, 0.5 * 2 ** (attempt - 1))
+    assert ceiling * 0.5 <= backoff.delay(attempt) <= ceiling
