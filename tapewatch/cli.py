@@ -47,6 +47,13 @@ def _register_subcommands() -> None:
     app.add_typer(fetch_app, name="fetch")
     app.add_typer(stream_app, name="stream")
 
+    # Double DQN: `train dqn` joins the shared `train` group (registered once, whoever creates it first).
+    from detectors.dqn_cli import backtest_app, train_app
+
+    if not any(group.name == "train" for group in app.registered_groups):
+        app.add_typer(train_app, name="train")
+    app.add_typer(backtest_app, name="backtest")
+
     from sinks.cli import alerts_app, kibana_app, sink_app
 
     app.add_typer(sink_app, name="sink")

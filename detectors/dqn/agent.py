@@ -1,0 +1,363 @@
+"""Double DQN (van Hasselt et al. 2016) in torch, and its training loop.
+
+* The **online** network chooses the next action, the **target** network evaluates it:
+  ``y = r + γ · Q_target(s', argmax_a Q_online(s', a))``. The target follows the online network by a hard copy
+  every ``target_sync`` updates, or by Polyak averaging ``θ' ← τθ + (1 - τ)θ'`` when ``tau`` is set.
+* Uniform replay buffer, linear ε schedule, Huber loss, gradient-norm clipping, Adam; optional dueling head
+  ``Q = V + A - mean(A)``.
+* Seeded and reproducible: one numpy generator and ``torch.manual_seed`` drive everything, and training runs
+  on ``threads`` CPU threads, so the same seed gives bit-identical weights.
+* Early stopping: every ``eval_every`` steps the greedy policy runs over the validation segments; the weights
+  with the best mean validation Sharpe are kept, and training stops after ``patience`` evaluations without
+  improvement.
+
+Episodes are ``episode_bars``-long windows drawn from the training segments (assets pooled: one network for
+every symbol, as the stream serves them all).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from detectors.dqn.backtest import TRADING_DAYS, greedy, make_env, metrics, run_policy
+from detectors.dqn.data import Segment
+from detectors.dqn.env import Act, CostModel, observation_width
+
+Weights = dict[str, npt.NDArray[Any]]
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    hidden: tuple[int, ...] = (64, 64)
+    dueling: bool = True
+    gamma: float = 0.9
+    learning_rate: float = 5e-4
+    batch_size: int = 64
+    buffer_size: int = 50_000
+    learning_starts: int = 1_000
+    train_every: int = 1
+    target_sync: int = 500
+    tau: float | None = None
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.05
+    epsilon_decay_steps: int = 15_000
+    huber_delta: float = 1.0
+    grad_clip: float = 1.0
+    #: rewards are fractions of portfolio value (~1e-2 a day); scaled to percent for the network
+    reward_scale: float = 100.0
+    total_steps: int = 40_000
+    episode_bars: int = 252
+    eval_every: int = 2_000
+    patience: int = 6
+    seed: int = 0
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.tau is not None and not 0.0 < self.tau <= 1.0:
+            raise ValueError("tau must be within (0, 1]")
+        if not 0.0 <= self.gamma < 1.0:
+            raise ValueError("gamma must be within [0, 1)")
+        if self.total_steps < 1 or self.batch_size < 1 or self.episode_bars < 2:
+            raise ValueError("total_steps, batch_size must be ≥ 1 and episode_bars ≥ 2")
+
+    def to_manifest(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["hidden"] = list(self.hidden)
+        return data
+
+    @classmethod
+    def from_manifest(cls, data: Mapping[str, Any]) -> AgentConfig:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["hidden"] = tuple(int(h) for h in known.get("hidden", (64, 64)))
+        return cls(**known)
+
+
+class QNetwork(nn.Module):
+    """MLP over the observation; a dueling head splits state value and action advantages."""
+
+    def __init__(self, obs_dim: int, hidden: Sequence[int], dueling: bool, n_actions: int = len(Act)) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = obs_dim
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        self.body = nn.Sequential(*layers)
+        self.dueling = dueling
+        if dueling:
+            self.value = nn.Linear(width, 1)
+            self.advantage = nn.Linear(width, n_actions)
+        else:
+            self.head = nn.Linear(width, n_actions)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        z = self.body(obs)
+        if self.dueling:
+            adv = self.advantage(z)
+            out: torch.Tensor = self.value(z) + adv - adv.mean(dim=1, keepdim=True)
+            return out
+        head: torch.Tensor = self.head(z)
+        return head
+
+
+def network_weights(network: nn.Module) -> Weights:
+    """The state dict as numpy arrays (what an artifact stores)."""
+    return {k: v.detach().cpu().numpy().copy() for k, v in network.state_dict().items()}
+
+
+def network_from_weights(obs_dim: int, config: AgentConfig, weights: Mapping[str, npt.ArrayLike]) -> QNetwork:
+    network = QNetwork(obs_dim, config.hidden, config.dueling)
+    state = {k: torch.as_tensor(np.asarray(v)) for k, v in weights.items()}
+    network.load_state_dict(state, strict=True)
+    network.eval()
+    return network
+
+
+class ReplayBuffer:
+    def __init__(self, capacity: int, obs_dim: int) -> None:
+        self.obs = np.zeros((capacity, obs_dim), dtype=np.float32)
+        self.next_obs = np.zeros((capacity, obs_dim), dtype=np.float32)
+        self.actions = np.zeros(capacity, dtype=np.int64)
+        self.rewards = np.zeros(capacity, dtype=np.float32)
+        self.done = np.zeros(capacity, dtype=np.float32)
+        self.capacity = capacity
+        self.size = 0
+        self._next = 0
+
+    def add(
+        self, obs: npt.NDArray[np.float32], action: int, reward: float, next_obs: npt.NDArray[np.float32], done: bool
+    ) -> None:
+        i = self._next
+        self.obs[i], self.actions[i], self.rewards[i], self.next_obs[i], self.done[i] = (
+            obs,
+            action,
+            reward,
+            next_obs,
+            done,
+        )
+        self._next = (i + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def sample(self, rng: np.random.Generator, n: int) -> tuple[torch.Tensor, ...]:
+        idx = rng.integers(0, self.size, size=n)
+        return (
+            torch.from_numpy(self.obs[idx]),
+            torch.from_numpy(self.actions[idx]),
+            torch.from_numpy(self.rewards[idx]),
+            torch.from_numpy(self.next_obs[idx]),
+            torch.from_numpy(self.done[idx]),
+        )
+
+
+class DoubleDqnAgent:
+    def __init__(self, obs_dim: int, config: AgentConfig) -> None:
+        torch.manual_seed(config.seed)
+        self.config = config
+        self.online = QNetwork(obs_dim, config.hidden, config.dueling)
+        self.target = copy.deepcopy(self.online)
+        self.target.eval()
+        self.optimizer = torch.optim.Adam(self.online.parameters(), lr=config.learning_rate)
+        self.updates = 0
+
+    def epsilon(self, step: int) -> float:
+        c = self.config
+        frac = min(1.0, step / max(1, c.epsilon_decay_steps))
+        return c.epsilon_start + frac * (c.epsilon_end - c.epsilon_start)
+
+    def act(self, obs: npt.NDArray[np.float32], epsilon: float, rng: np.random.Generator) -> int:
+        if rng.random() < epsilon:
+            return int(rng.integers(0, len(Act)))
+        with torch.no_grad():
+            return int(self.online(torch.from_numpy(obs).unsqueeze(0)).argmax(dim=1).item())
+
+    def update(self, batch: tuple[torch.Tensor, ...]) -> float:
+        obs, actions, rewards, next_obs, done = batch
+        c = self.config
+        q = self.online(obs).gather(1, actions.unsqueeze(1)).squeeze(1)
+        with torch.no_grad():
+            chosen = self.online(next_obs).argmax(dim=1, keepdim=True)  # online network chooses …
+            evaluated = self.target(next_obs).gather(1, chosen).squeeze(1)  # … target network evaluates
+            y = rewards + c.gamma * (1.0 - done) * evaluated
+        loss = nn.functional.huber_loss(q, y, delta=c.huber_delta)
+        self.optimizer.zero_grad()
+        loss.backward()  # type: ignore[no-untyped-call]
+        nn.utils.clip_grad_norm_(self.online.parameters(), c.grad_clip)
+        self.optimizer.step()
+        self.updates += 1
+        self._sync_target()
+        return float(loss.item())
+
+    def _sync_target(self) -> None:
+        c = self.config
+        if c.tau is not None:
+            with torch.no_grad():
+                for t, o in zip(self.target.parameters(), self.online.parameters(), strict=True):
+                    t.mul_(1.0 - c.tau).add_(o, alpha=c.tau)
+        elif self.updates % c.target_sync == 0:
+            self.target.load_state_dict(self.online.state_dict())
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    step: int
+    total_steps: int
+    episode: int
+    episode_reward: float
+    loss: float
+    epsilon: float
+    val_sharpe: float | None
+    best_val_sharpe: float | None
+
+
+@dataclass
+class TrainResult:
+    weights: Weights
+    obs_dim: int
+    best_val_sharpe: float
+    best_step: int
+    steps: int
+    episodes: int
+    seconds: float
+    stopped_early: bool
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def validation_sharpe(
+    network: nn.Module, segments: Sequence[Segment], costs: CostModel, max_units: int, periods_per_year: float
+) -> float:
+    """Mean Sharpe of the greedy policy over the validation segments."""
+    network.eval()
+    scores = [
+        metrics(run_policy(s, costs, greedy(network, s, max_units), max_units), periods_per_year).sharpe
+        for s in segments
+    ]
+    network.train()
+    return float(np.mean(scores))
+
+
+def train(
+    train_segments: Sequence[Segment],
+    val_segments: Sequence[Segment],
+    costs: CostModel,
+    config: AgentConfig,
+    *,
+    max_units: int = 1,
+    periods_per_year: float = TRADING_DAYS,
+    progress: Callable[[TrainProgress], None] | None = None,
+) -> TrainResult:
+    """Train a Double DQN on the pooled training segments; keep the weights best on validation Sharpe."""
+    usable = [s for s in train_segments if len(s) >= 2]
+    if not usable:
+        raise ValueError("no training segment with at least 2 bars")
+    if not val_segments:
+        raise ValueError("early stopping needs at least one validation segment")
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        return _train(usable, val_segments, costs, config, max_units, periods_per_year, progress)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train(
+    segments: Sequence[Segment],
+    val_segments: Sequence[Segment],
+    costs: CostModel,
+    c: AgentConfig,
+    max_units: int,
+    periods_per_year: float,
+    progress: Callable[[TrainProgress], None] | None,
+) -> TrainResult:
+    started = time.perf_counter()
+    rng = np.random.default_rng(c.seed)
+    envs = [make_env(s, costs, max_units) for s in segments]
+    weights_by_length = np.array([len(s) for s in segments], dtype=np.float64)
+    weights_by_length /= weights_by_length.sum()
+    obs_dim = observation_width(segments[0].features.shape[1], segments[0].session_end is not None)
+    agent = DoubleDqnAgent(obs_dim, c)
+    buffer = ReplayBuffer(min(c.buffer_size, c.total_steps), obs_dim)
+
+    best_weights = network_weights(agent.online)
+    best_sharpe, best_step, stale = -np.inf, 0, 0
+    history: list[dict[str, float]] = []
+    episode, episode_reward, loss, step = 0, 0.0, float("nan"), 0
+    stopped_early = False
+
+    def new_episode() -> tuple[int, npt.NDArray[np.float32]]:
+        k = int(rng.choice(len(envs), p=weights_by_length))
+        n = len(segments[k])
+        length = min(c.episode_bars, n)
+        start = int(rng.integers(0, n - length + 1))
+        obs, _ = envs[k].reset(options={"start": start, "end": start + length})
+        return k, obs
+
+    k, obs = new_episode()
+    while step < c.total_steps:
+        epsilon = agent.epsilon(step)
+        action = agent.act(obs, epsilon, rng)
+        next_obs, reward, terminated, truncated, _ = envs[k].step(action)
+        buffer.add(obs, action, reward * c.reward_scale, next_obs, terminated)
+        episode_reward += reward
+        obs = next_obs
+        step += 1
+        if step >= c.learning_starts and step % c.train_every == 0:
+            loss = agent.update(buffer.sample(rng, c.batch_size))
+        val: float | None = None
+        if step % c.eval_every == 0 or step == c.total_steps:
+            val = validation_sharpe(agent.online, val_segments, costs, max_units, periods_per_year)
+            history.append({"step": step, "episode": episode, "loss": loss, "epsilon": epsilon, "val_sharpe": val})
+            if val > best_sharpe and step >= c.learning_starts:
+                best_sharpe, best_step, stale = val, step, 0
+                best_weights = network_weights(agent.online)
+            elif step >= c.learning_starts:
+                stale += 1
+        if terminated or truncated:
+            if progress is not None:
+                progress(_progress(step, c, episode, episode_reward, loss, epsilon, val, best_sharpe))
+            episode += 1
+            episode_reward = 0.0
+            k, obs = new_episode()
+        elif val is not None and progress is not None:
+            progress(_progress(step, c, episode, episode_reward, loss, epsilon, val, best_sharpe))
+        if stale >= c.patience:
+            stopped_early = True
+            break
+    if not np.isfinite(best_sharpe):  # never evaluated after learning started: keep the final weights
+        best_weights = network_weights(agent.online)
+        best_sharpe = validation_sharpe(agent.online, val_segments, costs, max_units, periods_per_year)
+        best_step = step
+    return TrainResult(
+        weights=best_weights,
+        obs_dim=obs_dim,
+        best_val_sharpe=float(best_sharpe),
+        best_step=best_step,
+        steps=step,
+        episodes=episode,
+        seconds=time.perf_counter() - started,
+        stopped_early=stopped_early,
+        history=history,
+    )
+
+
+def _progress(
+    step: int, c: AgentConfig, episode: int, reward: float, loss: float, epsilon: float, val: float | None, best: float
+) -> TrainProgress:
+    return TrainProgress(
+        step=step,
+        total_steps=c.total_steps,
+        episode=episode,
+        episode_reward=reward,
+        loss=loss,
+        epsilon=epsilon,
+        val_sharpe=val,
+        best_val_sharpe=float(best) if np.isfinite(best) else None,
+    )

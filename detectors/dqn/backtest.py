@@ -1,0 +1,194 @@
+"""Policy runs through :class:`~detectors.dqn.env.TradingEnv`, their metrics, and the baselines.
+
+Every policy — the agent, buy-and-hold, the momentum rule, the random policy — is run through the same
+environment, so costs, timing and the position rule are identical for all of them. A policy is a function
+``choose(t, position) -> action`` called at bar ``t`` of the segment; it may only read the segment's data up to
+``t`` (the agent reads the observation of bar ``t``; the rules read closes up to ``t``).
+
+Metrics (``P`` periods per year, 252 for daily bars; ``r`` the per-bar returns of the equity curve):
+
+* total return ``E_end / E_0 - 1``; annual return ``(E_end / E_0)^(P / len(r)) - 1``;
+* Sharpe ``mean(r) / std(r) · √P`` (sample std; 0 for a flat curve), Sortino
+  ``mean(r) / √mean(min(r, 0)²) · √P``; max drawdown ``max(1 - E / running max E)``;
+* trades: executed BUYs and SELLs; win rate: fraction of round trips (flat → long → flat; an open one at the
+  end is marked to market) whose equity rose; turnover: traded notional / mean equity, annualised.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from detectors.dqn.data import Segment
+from detectors.dqn.env import Act, CostModel, TradingEnv, observations
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+Chooser = Callable[[int, int], int]
+
+TRADING_DAYS: Final = 252
+MOMENTUM_LOOKBACK: Final = 20
+
+
+@dataclass(frozen=True)
+class PolicyRun:
+    """One policy over one segment: equity at every bar close (``equity[0]`` before the first action)."""
+
+    equity: FloatArray
+    positions: IntArray
+    executed: IntArray
+    traded_value: FloatArray
+    costs_paid: FloatArray
+
+
+@dataclass(frozen=True)
+class Metrics:
+    total_return: float
+    annual_return: float
+    sharpe: float
+    sortino: float
+    max_drawdown: float
+    win_rate: float
+    trades: int
+    round_trips: int
+    turnover: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: float(v) for k, v in asdict(self).items()}
+
+
+def make_env(segment: Segment, costs: CostModel, max_units: int = 1, episode_bars: int | None = None) -> TradingEnv:
+    return TradingEnv(
+        segment.close,
+        segment.features,
+        costs,
+        max_units=max_units,
+        session_end=segment.session_end,
+        time_to_close=segment.time_to_close,
+        episode_bars=episode_bars,
+    )
+
+
+def run_policy(segment: Segment, costs: CostModel, choose: Chooser, max_units: int = 1) -> PolicyRun:
+    env = make_env(segment, costs, max_units)
+    _, info = env.reset(options={"start": 0, "end": len(segment)})
+    n = len(segment)
+    equity = np.empty(n)
+    equity[0] = info["equity"]
+    positions = np.zeros(n - 1, dtype=np.int64)
+    acts = np.zeros(n - 1, dtype=np.int64)
+    traded = np.zeros(n - 1)
+    paid = np.zeros(n - 1)
+    position = 0
+    for t in range(n - 1):
+        _, _, _, _, info = env.step(choose(t, position))
+        position = info["position"]
+        equity[t + 1] = info["equity"]
+        positions[t], acts[t] = position, int(info["executed"])
+        traded[t], paid[t] = info["traded_value"], info["cost"]
+    return PolicyRun(equity, positions, acts, traded, paid)
+
+
+def metrics(run: PolicyRun, periods_per_year: float = TRADING_DAYS) -> Metrics:
+    equity = run.equity
+    returns = equity[1:] / equity[:-1] - 1.0
+    n = len(returns)
+    growth = equity[-1] / equity[0]
+    std = float(returns.std(ddof=1)) if n > 1 else 0.0
+    mean = float(returns.mean()) if n else 0.0
+    downside = math.sqrt(float(np.mean(np.minimum(returns, 0.0) ** 2))) if n else 0.0
+    drawdown = 1.0 - equity / np.maximum.accumulate(equity)
+    return Metrics(
+        total_return=float(growth - 1.0),
+        annual_return=float(growth ** (periods_per_year / n) - 1.0) if n else 0.0,
+        sharpe=mean / std * math.sqrt(periods_per_year) if std > 1e-15 else 0.0,
+        sortino=mean / downside * math.sqrt(periods_per_year) if downside > 1e-15 else 0.0,
+        max_drawdown=float(drawdown.max()),
+        win_rate=_win_rate(run),
+        trades=int(np.count_nonzero(run.executed != Act.HOLD)),
+        round_trips=len(_round_trips(run)),
+        turnover=float(run.traded_value.sum() / equity.mean() * periods_per_year / n) if n else 0.0,
+    )
+
+
+def _round_trips(run: PolicyRun) -> list[float]:
+    """Equity growth of each flat → long → flat trip (an open one at the end is marked to market)."""
+    trips: list[float] = []
+    entry: float | None = None
+    for t, position in enumerate(run.positions.tolist()):
+        if entry is None and position > 0:
+            entry = float(run.equity[t])  # before the buy's cost: the trip pays for its own entry
+        elif entry is not None and position == 0:
+            trips.append(float(run.equity[t + 1]) / entry - 1.0)
+            entry = None
+    if entry is not None:
+        trips.append(float(run.equity[-1]) / entry - 1.0)
+    return trips
+
+
+def _win_rate(run: PolicyRun) -> float:
+    trips = _round_trips(run)
+    return sum(1 for r in trips if r > 0) / len(trips) if trips else 0.0
+
+
+# -- policies -----------------------------------------------------------------------------------------------
+def always(action: Act) -> Chooser:
+    """A constant policy; ``always(Act.BUY)`` is buy-and-hold (BUY at the limit is a no-op)."""
+    return lambda t, position: int(action)
+
+
+def momentum_rule(segment: Segment, lookback: int = MOMENTUM_LOOKBACK) -> Chooser:
+    """Long while the close is above the close ``lookback`` bars earlier (within the segment), flat otherwise."""
+    close = segment.close
+
+    def choose(t: int, position: int) -> int:
+        if t < lookback:
+            return int(Act.HOLD)
+        return int(Act.BUY if close[t] > close[t - lookback] else Act.SELL)
+
+    return choose
+
+
+def random_policy(seed: int) -> Chooser:
+    rng = np.random.default_rng(seed)
+    return lambda t, position: int(rng.integers(0, len(Act)))
+
+
+def buy_and_hold_equity(close: npt.ArrayLike, costs: CostModel, initial_cash: float = 1.0) -> FloatArray:
+    """Closed form of buy-and-hold: all in at the first close (paying the buy commission), marked at each close.
+
+    An independent definition that the always-long policy through the environment must reproduce exactly.
+    """
+    prices = np.asarray(close, dtype=np.float64)
+    shares = initial_cash / (prices[0] * (1.0 + costs.buy_rate))
+    equity: FloatArray = shares * prices
+    equity[0] = initial_cash
+    return equity
+
+
+def q_table(network: torch.nn.Module, segment: Segment, max_units: int) -> npt.NDArray[np.float32]:
+    """Q-values of every bar for every possible position, ``(bars, max_units + 1, actions)``, in one batch.
+
+    The observation is features + position (+ time to close), so this table is all a greedy run needs.
+    """
+    n = len(segment)
+    with torch.no_grad():
+        tables = [
+            network(
+                torch.from_numpy(observations(segment.features, np.full(n, p), max_units, segment.time_to_close))
+            ).numpy()
+            for p in range(max_units + 1)
+        ]
+    return np.stack(tables, axis=1)
+
+
+def greedy(network: torch.nn.Module, segment: Segment, max_units: int) -> Chooser:
+    table = q_table(network, segment, max_units)
+    best = table.argmax(axis=2)
+    return lambda t, position: int(best[t, position])

@@ -1,0 +1,307 @@
+"""Live inference for the stream worker: load a versioned model, decide for a batch of symbols, hot-reload.
+
+Typical use in a worker (pure computation; the worker owns Kafka and the faust table)::
+
+    policy = DqnPolicy.load(settings.models_path)                # "latest"; ModelError if unusable
+    out = policy.decide([DecisionRequest("2330", features.values, state.position, bar_end_ms=bar.end)])
+    for item in out:
+        if isinstance(item, Rejected): dead-letter(item.reason)  # missing/NaN feature, bad position …
+        else: state = state.after(item); emit(item.to_action(ts=bar.end, venue=bar.venue))
+    if policy.newer_version(): policy = DqnPolicy.load(settings.models_path)   # cheap directory listing
+
+Artifacts live in ``<models_path>/dqn/<version>/`` (:mod:`detectors.models`): ``weights.npz`` (the torch
+state dict as numpy arrays, loaded without pickle) and ``manifest.json`` (features, feature-set version,
+normalisation, network config, mode, costs, training range, data hash, metrics).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import torch
+
+from detectors.dqn.agent import AgentConfig, QNetwork, TrainResult, network_from_weights
+from detectors.dqn.data import DataError, Normaliser
+from detectors.dqn.env import ACTION_NAMES, CostModel, executed, next_position, observation_width, observations
+from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
+from detectors.models import LATEST, Artifact, ArtifactError, ArtifactStore
+
+MODEL_NAME: Final = "dqn"
+MODEL_KIND: Final = "dqn"
+POSITION_STATE_VERSION: Final = 1
+
+
+class ModelError(ArtifactError):
+    """A DQN artifact this code cannot serve: wrong kind, feature set or layout, unloadable weights."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionClock:
+    """An exchange session (default: TWSE 09:00–13:30 Asia/Taipei) for the intraday time-to-close feature."""
+
+    open: time = time(9, 0)
+    minutes: float = 270.0
+    tz: str = "Asia/Taipei"
+
+    def _bounds(self, ts_ms: int) -> tuple[float, float]:
+        local = datetime.fromtimestamp(ts_ms / 1000, tz=UTC).astimezone(ZoneInfo(self.tz))
+        start = datetime.combine(local.date(), self.open, tzinfo=ZoneInfo(self.tz)).timestamp() * 1000
+        return start, start + self.minutes * 60_000
+
+    def time_to_close(self, bar_end_ms: int) -> float:
+        """Remaining fraction of the session after a bar ending at ``bar_end_ms`` (as in training)."""
+        start, end = self._bounds(bar_end_ms)
+        return min(1.0, max(0.0, (end - bar_end_ms) / (end - start)))
+
+    def at_close(self, bar_end_ms: int) -> bool:
+        """Is this the session's last bar (it ends at or after the close)? Intraday models must go flat."""
+        return bar_end_ms >= self._bounds(bar_end_ms)[1]
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRequest:
+    """One symbol at one bar close: its feature values (by name), its position, and (intraday) the bar end."""
+
+    symbol: str
+    features: Mapping[str, float | None]
+    position: int
+    bar_end_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    symbol: str
+    action: str  # what is done: a forced flat at the close shows as SELL
+    chosen: str  # the greedy action of the network
+    q_values: dict[str, float]
+    position: int  # after the action
+    model_version: str
+
+    def to_action(self, ts: int, venue: str) -> Any:
+        """The ``signals.actions`` record (:class:`tapewatch.records.Action`)."""
+        from tapewatch.records import Action
+
+        return Action(
+            symbol=self.symbol,
+            venue=venue,
+            ts=ts,
+            action=self.action,  # type: ignore[arg-type]
+            q_values=self.q_values,
+            position=self.position,
+            model_version=self.model_version,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A request that cannot be decided (dead-letter it); the rest of the batch is unaffected."""
+
+    symbol: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PositionState:
+    """Per-symbol position kept in the worker's table (JSON-safe, versioned)."""
+
+    position: int = 0
+    model_version: str | None = None
+    last_ts: int | None = None
+
+    def after(self, decision: Decision, ts: int | None = None) -> PositionState:
+        return PositionState(decision.position, decision.model_version, ts)
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "v": POSITION_STATE_VERSION,
+            "position": self.position,
+            "model_version": self.model_version,
+            "last_ts": self.last_ts,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> PositionState:
+        if state.get("v") != POSITION_STATE_VERSION:
+            raise ValueError(f"position state version {state.get('v')!r} is not {POSITION_STATE_VERSION}")
+        position = state.get("position")
+        if not isinstance(position, int) or position < 0:
+            raise ValueError(f"position state: bad position {position!r}")
+        return cls(position, state.get("model_version"), state.get("last_ts"))
+
+
+def save_model(
+    models_path: Path,
+    result: TrainResult,
+    *,
+    config: AgentConfig,
+    normaliser: Normaliser,
+    costs: CostModel,
+    max_units: int,
+    intraday: bool,
+    training: Mapping[str, Any],
+    data_hash: str,
+    session: SessionClock | None = None,
+) -> Artifact:
+    """Publish a trained agent as a new version under ``<models_path>/dqn/``."""
+    manifest = {
+        "kind": MODEL_KIND,
+        "feature_names": list(normaliser.feature_names),
+        "feature_set_version": FEATURE_SET_VERSION,
+        "normalisation": normaliser.to_manifest(),
+        "agent": config.to_manifest(),
+        "obs_dim": result.obs_dim,
+        "actions": list(ACTION_NAMES),
+        "mode": "intraday" if intraday else "daily",
+        "session": None
+        if not intraday
+        else {
+            "open": (session or SessionClock()).open.isoformat(),
+            "minutes": (session or SessionClock()).minutes,
+            "tz": (session or SessionClock()).tz,
+        },
+        "max_units": max_units,
+        "costs": {"preset": costs.name, "buy_rate": costs.buy_rate, "sell_rate": costs.sell_rate},
+        "training": dict(training),
+        "metrics": {
+            "best_val_sharpe": result.best_val_sharpe,
+            "best_step": result.best_step,
+            "steps": result.steps,
+            "episodes": result.episodes,
+            "train_seconds": round(result.seconds, 2),
+            "stopped_early": result.stopped_early,
+        },
+    }
+    return ArtifactStore(models_path).save(MODEL_NAME, manifest, result.weights, hash_hex=data_hash)
+
+
+class DqnPolicy:
+    """A loaded model: batched CPU inference (``torch.no_grad``) over many symbols at once."""
+
+    def __init__(self, artifact: Artifact, store: ArtifactStore) -> None:
+        m = artifact.manifest
+        self.store = store
+        self.version = artifact.version
+        self.manifest = m
+        try:
+            self.feature_names: tuple[str, ...] = tuple(str(n) for n in m["feature_names"])
+            self.normaliser = Normaliser.from_manifest(m["normalisation"])
+            self.config = AgentConfig.from_manifest(m["agent"])
+            self.max_units = int(m["max_units"])
+            self.intraday = m["mode"] == "intraday"
+            obs_dim = int(m["obs_dim"])
+        except (KeyError, TypeError, ValueError, DataError) as exc:
+            raise ModelError(f"dqn {self.version}: manifest is incomplete or malformed ({exc})") from None
+        unknown = [n for n in self.feature_names if n not in FEATURE_NAMES]
+        if unknown:
+            raise ModelError(f"dqn {self.version}: features {', '.join(unknown)} are not in {FEATURE_SET_VERSION}")
+        if self.normaliser.feature_names != self.feature_names:
+            raise ModelError(f"dqn {self.version}: normalisation does not match the feature list")
+        if obs_dim != observation_width(len(self.feature_names), self.intraday):
+            raise ModelError(f"dqn {self.version}: obs_dim {obs_dim} does not match the features and mode")
+        session = m.get("session") or {}
+        self.session = SessionClock(
+            time.fromisoformat(session.get("open", "09:00:00")),
+            float(session.get("minutes", 270.0)),
+            str(session.get("tz", "Asia/Taipei")),
+        )
+        try:
+            self.network: QNetwork = network_from_weights(obs_dim, self.config, artifact.weights)
+        except (RuntimeError, ValueError) as exc:
+            raise ModelError(
+                f"dqn {self.version}: weights do not fit the network ({str(exc).splitlines()[0]})"
+            ) from None
+
+    @classmethod
+    def load(cls, models_path: Path, version: str = LATEST) -> DqnPolicy:
+        """Load ``version`` (default the newest) and validate it against this code's feature set."""
+        store = ArtifactStore(models_path)
+        try:
+            artifact = store.load(MODEL_NAME, version, kind=MODEL_KIND, feature_set_version=FEATURE_SET_VERSION)
+        except ModelError:
+            raise
+        except ArtifactError as exc:
+            raise ModelError(str(exc)) from None
+        return cls(artifact, store)
+
+    def newer_version(self) -> str | None:
+        """The newest published version when it is not the loaded one (a directory listing: poll freely)."""
+        return self.store.has_newer(MODEL_NAME, self.version)
+
+    def check_features(self, feature_set_version: str, names: Sequence[str]) -> None:
+        """Raise :class:`ModelError` unless a feature stream of this version and these names can feed the model."""
+        if feature_set_version != self.manifest.get("feature_set_version"):
+            raise ModelError(
+                f"dqn {self.version}: trained on feature set {self.manifest.get('feature_set_version')!r}, "
+                f"the stream computes {feature_set_version!r}"
+            )
+        missing = [n for n in self.feature_names if n not in names]
+        if missing:
+            raise ModelError(f"dqn {self.version}: the stream lacks feature(s) {', '.join(missing)}")
+
+    def _row(self, request: DecisionRequest) -> tuple[list[float], float | None] | str:
+        values: list[float] = []
+        for name in self.feature_names:
+            value = request.features.get(name)
+            if value is None:
+                return f"missing feature {name}"
+            if not isinstance(value, int | float) or not math.isfinite(value):
+                return f"feature {name} is not a finite number ({value!r})"
+            values.append(float(value))
+        if not isinstance(request.position, int) or not 0 <= request.position <= self.max_units:
+            return f"position {request.position!r} outside 0..{self.max_units}"
+        ttc: float | None = None
+        if self.intraday:
+            if request.bar_end_ms is None:
+                return "an intraday model needs bar_end_ms (time to close)"
+            ttc = self.session.time_to_close(request.bar_end_ms)
+        return values, ttc
+
+    def decide(self, requests: Sequence[DecisionRequest]) -> list[Decision | Rejected]:
+        """One decision (or rejection) per request, in order, from one batched forward pass."""
+        out: list[Decision | Rejected | None] = [None] * len(requests)
+        good: list[int] = []
+        rows: list[list[float]] = []
+        ttcs: list[float] = []
+        for i, request in enumerate(requests):
+            parsed = self._row(request)
+            if isinstance(parsed, str):
+                out[i] = Rejected(request.symbol, parsed)
+                continue
+            good.append(i)
+            rows.append(parsed[0])
+            if parsed[1] is not None:
+                ttcs.append(parsed[1])
+        if good:
+            features = self.normaliser.transform(np.asarray(rows, dtype=np.float64))
+            positions = np.fromiter((requests[i].position for i in good), dtype=np.int64, count=len(good))
+            obs = observations(features, positions, self.max_units, ttcs if self.intraday else None)
+            with torch.no_grad():
+                q = self.network(torch.from_numpy(obs)).numpy()
+            chosen = q.argmax(axis=1)
+            for j, i in enumerate(good):
+                request = requests[i]
+                at_close = (
+                    self.intraday and request.bar_end_ms is not None and self.session.at_close(request.bar_end_ms)
+                )
+                after = next_position(request.position, int(chosen[j]), self.max_units, at_close=at_close)
+                out[i] = Decision(
+                    symbol=request.symbol,
+                    action=ACTION_NAMES[executed(request.position, after)],
+                    chosen=ACTION_NAMES[int(chosen[j])],
+                    q_values={name: float(v) for name, v in zip(ACTION_NAMES, q[j].tolist(), strict=True)},
+                    position=after,
+                    model_version=self.version,
+                )
+        return [item for item in out if item is not None]
+
+
+def training_range(windows: Mapping[str, tuple[date | str | None, date | str | None]]) -> dict[str, Any]:
+    """Manifest form of the training/validation date ranges."""
+    return {name: [None if a is None else str(a), None if b is None else str(b)] for name, (a, b) in windows.items()}

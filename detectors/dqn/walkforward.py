@@ -1,0 +1,219 @@
+"""Walk-forward evaluation: train on years A, early-stop on year B, test on year C, roll forward one year.
+
+In each window the normalisation is fitted on the training years only, one agent per seed is trained on all
+assets pooled, and every policy (agent, buy-and-hold, momentum, random) is run on each asset's unseen test
+year through the same environment and costs. Features are computed once over each full series (they only look
+back), so the test year's first bars have their warm-up from the years before, as a live stream would.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from detectors.dqn.agent import AgentConfig, TrainProgress, network_from_weights, train
+from detectors.dqn.backtest import (
+    TRADING_DAYS,
+    PolicyRun,
+    always,
+    greedy,
+    metrics,
+    momentum_rule,
+    random_policy,
+    run_policy,
+)
+from detectors.dqn.data import AssetSeries, DataError, Normaliser, Segment, prepare
+from detectors.dqn.env import Act, CostModel
+
+POLICIES = ("agent", "buy_and_hold", "momentum", "random")
+MIN_TEST_BARS = 20
+
+
+@dataclass(frozen=True)
+class Window:
+    train_start: date
+    val_start: date
+    test_start: date
+    test_end: date
+
+    @property
+    def label(self) -> str:
+        return (
+            f"train {self.train_start.year}–{self.val_start.year - 1}, val {self.val_start.year}, "
+            f"test {self.test_start.year}"
+        )
+
+
+def yearly_windows(first_test_year: int, count: int, train_years: int = 4) -> list[Window]:
+    """``count`` windows testing on consecutive years from ``first_test_year``."""
+    if count < 1 or train_years < 1:
+        raise ValueError("need at least one window and one training year")
+    return [
+        Window(date(y - 1 - train_years, 1, 1), date(y - 1, 1, 1), date(y, 1, 1), date(y + 1, 1, 1))
+        for y in range(first_test_year, first_test_year + count)
+    ]
+
+
+@dataclass
+class BacktestResult:
+    rows: pd.DataFrame  # window, test_year, seed, symbol, policy, metrics…
+    curves: dict[tuple[str, str, int], list[np.ndarray]]  # (symbol, policy, seed) → equity per window
+    windows: list[Window]
+    seeds: list[int]
+    symbols: list[str]
+    costs: CostModel
+    config: AgentConfig
+    train_seconds: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+ProgressFn = Callable[[str, TrainProgress | None], None]
+
+
+def walk_forward(
+    series: Sequence[AssetSeries],
+    feature_names: Sequence[str],
+    windows: Sequence[Window],
+    seeds: Sequence[int],
+    costs: CostModel,
+    config: AgentConfig,
+    *,
+    max_units: int = 1,
+    periods_per_year: float = TRADING_DAYS,
+    progress: ProgressFn | None = None,
+) -> BacktestResult:
+    started = time.perf_counter()
+    rows: list[dict[str, object]] = []
+    curves: dict[tuple[str, str, int], list[np.ndarray]] = {}
+    train_seconds: list[float] = []
+    symbols = sorted({s.symbol for s in series})
+    for w_index, window in enumerate(windows):
+        train_raw = [s.window(window.train_start, window.val_start) for s in series]
+        normaliser = Normaliser.fit(feature_names, train_raw)
+
+        def seg(start: date, end: date, normaliser: Normaliser = normaliser) -> list[Segment]:
+            return [prepare(s.window(start, end), normaliser) for s in series]
+
+        train_segments = [s for s in seg(window.train_start, window.val_start) if len(s) >= 2]
+        val_segments = [s for s in seg(window.val_start, window.test_start) if len(s) >= MIN_TEST_BARS]
+        test_segments = [s for s in seg(window.test_start, window.test_end) if len(s) >= MIN_TEST_BARS]
+        if not train_segments or not val_segments or not test_segments:
+            raise DataError(f"window {window.label}: some split has no data for any asset")
+
+        def record(symbol: str, policy: str, seed: int, run: PolicyRun, w: Window = window, i: int = w_index) -> None:
+            m = metrics(run, periods_per_year)
+            rows.append(
+                {
+                    "window": i,
+                    "test_year": w.test_start.year,
+                    "seed": seed,
+                    "symbol": symbol,
+                    "policy": policy,
+                    **m.as_dict(),
+                }
+            )
+            curves.setdefault((symbol, policy, seed), []).append(run.equity)
+
+        for segment in test_segments:  # deterministic baselines: once per window
+            record(segment.symbol, "buy_and_hold", -1, run_policy(segment, costs, always(Act.BUY), max_units))
+            record(segment.symbol, "momentum", -1, run_policy(segment, costs, momentum_rule(segment), max_units))
+        for seed in seeds:
+            if progress is not None:
+                progress(f"{window.label}, seed {seed}", None)
+            seeded = replace(config, seed=seed)
+            forward = None if progress is None else (lambda p, label=f"{window.label}, seed {seed}": progress(label, p))
+            result = train(
+                train_segments,
+                val_segments,
+                costs,
+                seeded,
+                max_units=max_units,
+                periods_per_year=periods_per_year,
+                progress=forward,
+            )
+            train_seconds.append(result.seconds)
+            network = network_from_weights(result.obs_dim, seeded, result.weights)
+            for segment in test_segments:
+                record(
+                    segment.symbol,
+                    "agent",
+                    seed,
+                    run_policy(segment, costs, greedy(network, segment, max_units), max_units),
+                )
+                record(segment.symbol, "random", seed, run_policy(segment, costs, random_policy(seed), max_units))
+    return BacktestResult(
+        rows=pd.DataFrame(rows),
+        curves=curves,
+        windows=list(windows),
+        seeds=list(seeds),
+        symbols=symbols,
+        costs=costs,
+        config=config,
+        train_seconds=train_seconds,
+        seconds=time.perf_counter() - started,
+    )
+
+
+METRIC_COLUMNS = (
+    "total_return",
+    "annual_return",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "win_rate",
+    "trades",
+    "turnover",
+)
+
+
+def summary(result: BacktestResult) -> pd.DataFrame:
+    """Per policy: mean of each metric over assets × windows (× seeds), and the std across seeds of the
+    per-seed mean (0 for the deterministic baselines)."""
+    rows = result.rows
+    out = []
+    for policy in POLICIES:
+        part = rows[rows["policy"] == policy]
+        if part.empty:
+            continue
+        entry: dict[str, object] = {"policy": policy}
+        per_seed = part.groupby("seed")[list(METRIC_COLUMNS)].mean()
+        for column in METRIC_COLUMNS:
+            entry[column] = float(part[column].mean())
+            entry[f"{column}_std"] = float(per_seed[column].std(ddof=0)) if len(per_seed) > 1 else 0.0
+        out.append(entry)
+    return pd.DataFrame(out).set_index("policy")
+
+
+@dataclass(frozen=True)
+class QualityBar:
+    name: str
+    target: str
+    value: str
+    passed: bool
+
+
+def quality_bars(result: BacktestResult) -> list[QualityBar]:
+    table = summary(result)
+    agent, bh = table.loc["agent"], table.loc["buy_and_hold"]
+    n_assets = result.rows["symbol"].nunique()
+    n_seeds = len(result.seeds)
+    return [
+        QualityBar("assets × seeds", "≥ 5 × ≥ 5", f"{n_assets} × {n_seeds}", n_assets >= 5 and n_seeds >= 5),
+        QualityBar(
+            "mean Sharpe vs buy-and-hold",
+            "agent ≥ buy-and-hold",
+            f"{agent['sharpe']:.3f} vs {bh['sharpe']:.3f}",
+            bool(agent["sharpe"] >= bh["sharpe"]),
+        ),
+        QualityBar(
+            "mean max drawdown vs buy-and-hold",
+            "agent ≤ 0.7 × buy-and-hold",
+            f"{agent['max_drawdown']:.3f} vs 0.7 × {bh['max_drawdown']:.3f} = {0.7 * bh['max_drawdown']:.3f}",
+            bool(agent["max_drawdown"] <= 0.7 * bh["max_drawdown"]),
+        ),
+    ]

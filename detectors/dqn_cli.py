@@ -1,0 +1,259 @@
+"""`tapewatch train dqn` and `tapewatch backtest dqn`.
+
+The ``train`` group is shared with other model families (``tapewatch train kmeans``): when
+:mod:`detectors.cli` provides ``train_app`` the ``dqn`` command joins it, otherwise this module creates the
+group and tapewatch/cli.py registers whichever exists once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tapewatch.errors import TapewatchError
+
+try:  # the shared group, when the K-means CLI module provides it
+    from detectors.cli import train_app  # type: ignore[import-not-found, unused-ignore]
+except ImportError:
+    train_app = typer.Typer(help="Train models (offline) and publish versioned artifacts.", no_args_is_help=True)
+
+backtest_app = typer.Typer(help="Out-of-sample backtests with reports.", no_args_is_help=True)
+console = Console()
+
+Csv = Annotated[str, typer.Option(help="Comma-separated list")]
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Data, model and configuration errors become one clear CLI line."""
+    from detectors.models import ArtifactError
+
+    try:
+        yield
+    except (ValueError, ArtifactError) as exc:
+        raise TapewatchError(str(exc)) from None
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _stats(p: object) -> str:
+    from detectors.dqn.agent import TrainProgress
+
+    assert isinstance(p, TrainProgress)
+    val = f"{p.val_sharpe:+.2f}" if p.val_sharpe is not None else "—"
+    best = f"{p.best_val_sharpe:+.2f}" if p.best_val_sharpe is not None else "—"
+    return (
+        f"ep {p.episode} reward {p.episode_reward * 100:+.1f}% loss {p.loss:.4f} ε {p.epsilon:.2f} "
+        f"val Sharpe {val} (best {best})"
+    )
+
+
+def _load_series(data: Path | None, assets: Sequence[str], mode: str, sim_days: int, sim_symbols: int, seed: int):  # type: ignore[no-untyped-def]
+    from detectors.dqn import data as dqn_data
+
+    if mode == "intraday":
+        with console.status(f"simulating {sim_days} sessions × {sim_symbols} symbols…"):
+            return dqn_data.load_simulated_intraday(days=sim_days, symbols=sim_symbols, seed=seed)
+    if mode != "daily":
+        raise TapewatchError(f"unknown mode {mode!r}; choose daily or intraday")
+    with console.status("loading daily bars and computing features…"):
+        if data is not None:
+            series = dqn_data.load_daily_file(data)
+            return [s for s in series if not assets or s.symbol in assets] or series
+        return dqn_data.load_packaged(assets or dqn_data.DEFAULT_ASSETS)
+
+
+@train_app.command("dqn")
+def train_dqn(
+    assets: Csv = "",
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Daily OHLCV Parquet/CSV (e.g. from `fetch twse-daily`) instead of the packaged assets"),
+    ] = None,
+    mode: Annotated[str, typer.Option(help="daily (real data) or intraday (simulated 1-minute sessions)")] = "daily",
+    train_start: Annotated[str, typer.Option(help="First training day (daily mode)")] = "2008-01-01",
+    val_start: Annotated[str, typer.Option(help="First validation day = end of training (daily mode)")] = "2012-01-01",
+    val_end: Annotated[str, typer.Option(help="End of validation, exclusive (daily mode)")] = "2013-01-01",
+    costs: Annotated[str, typer.Option(help="taiwan, taiwan-daytrade, crypto (0.1%/side) or none")] = "",
+    features: Csv = "",
+    steps: Annotated[int, typer.Option(help="Environment steps")] = 40_000,
+    seed: int = 0,
+    dueling: Annotated[bool, typer.Option("--dueling/--no-dueling")] = True,
+    tau: Annotated[float | None, typer.Option(help="Polyak τ (default: hard target sync)")] = None,
+    max_units: Annotated[int, typer.Option(help="Position limit in units")] = 1,
+    threads: Annotated[int, typer.Option(help="torch CPU threads")] = 1,
+    sim_days: Annotated[int, typer.Option(help="Simulated sessions (intraday)")] = 30,
+    sim_symbols: Annotated[int, typer.Option(help="Simulated symbols (intraday)")] = 4,
+) -> None:
+    """Train a Double DQN, early-stopped on validation Sharpe, and publish it under <models>/dqn/<version>/."""
+    from detectors.dqn.agent import AgentConfig, train
+    from detectors.dqn.data import DEFAULT_FEATURES, Normaliser, check_feature_names, data_fingerprint, prepare
+    from detectors.dqn.env import cost_preset
+    from detectors.dqn.inference import save_model, training_range
+    from tapewatch.settings import load_settings
+
+    settings = load_settings()
+    with _user_errors():
+        names = tuple(_split(features)) or DEFAULT_FEATURES
+        check_feature_names(names)
+        cost_model = cost_preset(costs or ("taiwan-daytrade" if mode == "intraday" else "crypto"))
+        config = AgentConfig(total_steps=steps, seed=seed, dueling=dueling, tau=tau, threads=threads)
+        series = _load_series(data, [a.upper() for a in _split(assets)], mode, sim_days, sim_symbols, seed)
+        if mode == "intraday":  # the sessions split in time: first 70 % train, the rest validation
+            cut = series[0].times[int(len(series[0].times) * 0.7)]
+            train_raw = [s.window(None, cut) for s in series]
+            val_raw = [s.window(cut, None) for s in series]
+            ranges = training_range({"train": (None, str(cut)), "validation": (str(cut), None)})
+            periods = 252 * 270.0
+            config = AgentConfig(
+                total_steps=steps, seed=seed, dueling=dueling, tau=tau, threads=threads, episode_bars=270, gamma=0.95
+            )
+        else:
+            train_raw = [s.window(train_start, val_start) for s in series]
+            val_raw = [s.window(val_start, val_end) for s in series]
+            ranges = training_range({"train": (train_start, val_start), "validation": (val_start, val_end)})
+            periods = 252.0
+        normaliser = Normaliser.fit(names, train_raw)
+        train_segments = [seg for seg in (prepare(s, normaliser) for s in train_raw) if len(seg) >= 2]
+        val_segments = [seg for seg in (prepare(s, normaliser) for s in val_raw) if len(seg) >= 20]
+        if not train_segments or not val_segments:
+            raise TapewatchError("no data in the training or validation range: check the dates and assets")
+        console.print(
+            f"training on {len(train_segments)} asset(s), {sum(map(len, train_segments)):,} bars; validating on "
+            f"{sum(map(len, val_segments)):,} bars; costs {cost_model.name}; {steps:,} steps"
+        )
+        with _progress() as progress:
+            task = progress.add_task("train dqn", total=steps, stats="")
+
+            def report(p: object) -> None:
+                from detectors.dqn.agent import TrainProgress
+
+                assert isinstance(p, TrainProgress)
+                progress.update(task, completed=p.step, stats=_stats(p))
+
+            result = train(
+                train_segments,
+                val_segments,
+                cost_model,
+                config,
+                max_units=max_units,
+                periods_per_year=periods,
+                progress=report,
+            )
+            progress.update(task, completed=steps if not result.stopped_early else result.steps)
+        artifact = save_model(
+            settings.models_path,
+            result,
+            config=config,
+            normaliser=normaliser,
+            costs=cost_model,
+            max_units=max_units,
+            intraday=mode == "intraday",
+            training={**ranges, "assets": [s.symbol for s in series], "sources": sorted({s.source for s in series})},
+            data_hash=data_fingerprint(train_raw + val_raw),
+        )
+    table = Table("model", "value")
+    table.add_row("version", artifact.version)
+    table.add_row("path", str(artifact.path))
+    table.add_row("best validation Sharpe", f"{result.best_val_sharpe:.3f} (step {result.best_step:,})")
+    table.add_row(
+        "steps / episodes",
+        f"{result.steps:,} / {result.episodes:,}" + (" (early stop)" if result.stopped_early else ""),
+    )
+    table.add_row("training time", f"{result.seconds:.1f} s")
+    console.print(table)
+
+
+@backtest_app.command("dqn")
+def backtest_dqn(
+    out: Annotated[Path, typer.Option(help="Directory for report.md, equity.png, runs.csv")] = Path("reports/dqn"),
+    assets: Csv = "",
+    data: Annotated[Path | None, typer.Option(help="Daily OHLCV Parquet/CSV instead of the packaged assets")] = None,
+    seeds: Annotated[int, typer.Option(help="Seeds per window (0 … N-1)")] = 5,
+    first_test_year: int = 2010,
+    windows: Annotated[int, typer.Option(help="Walk-forward windows (consecutive test years)")] = 3,
+    train_years: int = 4,
+    costs: Annotated[str, typer.Option(help="Cost preset")] = "crypto",
+    features: Csv = "",
+    steps: Annotated[int, typer.Option(help="Environment steps per training")] = 15_000,
+    dueling: Annotated[bool, typer.Option("--dueling/--no-dueling")] = True,
+    tau: Annotated[float | None, typer.Option(help="Polyak τ (default: hard target sync)")] = None,
+    threads: Annotated[int, typer.Option(help="torch CPU threads")] = 1,
+) -> None:
+    """Walk-forward backtest on held-out years over several assets and seeds, against buy-and-hold, momentum and
+    random; writes a markdown report and PNG equity curves."""
+    from detectors.dqn.agent import AgentConfig, TrainProgress
+    from detectors.dqn.data import DEFAULT_FEATURES, check_feature_names
+    from detectors.dqn.env import cost_preset
+    from detectors.dqn.report import write_report
+    from detectors.dqn.walkforward import quality_bars, summary, walk_forward, yearly_windows
+
+    started = time.perf_counter()
+    with _user_errors():
+        names = tuple(_split(features)) or DEFAULT_FEATURES
+        check_feature_names(names)
+        cost_model = cost_preset(costs)
+        config = AgentConfig(total_steps=steps, dueling=dueling, tau=tau, threads=threads)
+        series = _load_series(data, [a.upper() for a in _split(assets)], "daily", 0, 0, 0)
+        plan = yearly_windows(first_test_year, windows, train_years)
+        trainings = len(plan) * seeds
+        with _progress() as progress:
+            task = progress.add_task("backtest dqn", total=trainings * steps, stats="")
+            done = {"trainings": -1}
+
+            def report(label: str, p: TrainProgress | None) -> None:
+                if p is None:
+                    done["trainings"] += 1
+                    progress.update(task, completed=done["trainings"] * steps, description=label)
+                else:
+                    progress.update(task, completed=done["trainings"] * steps + p.step, stats=_stats(p))
+
+            result = walk_forward(series, names, plan, list(range(seeds)), cost_model, config, progress=report)
+            progress.update(task, completed=trainings * steps)
+        paths = write_report(result, out)
+    table = Table(
+        "policy",
+        "Sharpe",
+        "Sortino",
+        "max drawdown",
+        "annual return",
+        "trades",
+        title="mean over assets × windows × seeds",
+    )
+    for policy, r in summary(result).iterrows():
+        table.add_row(
+            str(policy),
+            f"{r['sharpe']:.3f}",
+            f"{r['sortino']:.3f}",
+            f"{r['max_drawdown']:.1%}",
+            f"{r['annual_return']:.1%}",
+            f"{r['trades']:.1f}",
+        )
+    console.print(table)
+    for bar in quality_bars(result):
+        console.print(f"{'[green]met[/]' if bar.passed else '[red]not met[/]'}  {bar.name}: {bar.value} ({bar.target})")
+    console.print(
+        f"wrote {paths['report']}, {paths['chart']}, {paths['runs']} in {time.perf_counter() - started:.0f} s"
+    )
