@@ -220,7 +220,7 @@ def test_late_records_raise_and_change_nothing(data: st.DataObject, tape: Tape) 
         fs.update_book_values(late_ts, [(10.0, 1.0)], [(10.5, 2.0)])
     assert fs.to_state() == before
     assert quote_err.value.ts == late_ts and quote_err.value.kind == "quote"
-    # and the batch twin drops (and reports) what the stream dead-letters
+    # the error names the closed chunk the record belonged to
     assert quote_err.value.chunk_start <= late_ts < quote_err.value.chunk_start + CHUNK
 
 
