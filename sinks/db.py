@@ -317,7 +317,22 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, object]
     return result.rowcount
 
 
+class _CopyNull(float):
+    """COPY's NULL marker in our CSV. The csv module writes numbers unquoted (through repr) and, with
+    QUOTE_NONNUMERIC, every string quoted, so this prints a bare \\N while a string "\\N" stays a string."""
+
+    def __repr__(self) -> str:
+        return "\\N"
+
+    __str__ = __repr__
+
+
+COPY_NULL = _CopyNull()
+
+
 def _copy_value(value: object) -> object:
+    if value is None:
+        return COPY_NULL
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, dict | list):
@@ -329,7 +344,7 @@ def copy_rows(conn: Connection, table: Table, rows: Sequence[dict[str, object]])
     """The same contract as :func:`insert_rows`, about ten times faster for large batches (measured: ~31,000 vs
     ~3,500 alert rows/s here): COPY into a temporary table, then ``INSERT … SELECT … ON CONFLICT DO NOTHING``.
 
-    CSV with every string quoted and NULL as an unquoted empty field, so an empty string stays an empty string.
+    CSV with every string quoted and NULL as a bare ``\\N``, so an empty string stays an empty string.
     """
     if not rows:
         return 0
@@ -344,7 +359,7 @@ def copy_rows(conn: Connection, table: Table, rows: Sequence[dict[str, object]])
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{staging}" (LIKE "{table.name}") ON COMMIT DELETE ROWS')
-        cursor.copy_expert(f'COPY "{staging}" ({quoted}) FROM STDIN WITH (FORMAT csv)', buffer)
+        cursor.copy_expert(f'COPY "{staging}" ({quoted}) FROM STDIN WITH (FORMAT csv, NULL \'\\N\')', buffer)
         cursor.execute(
             f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM "{staging}" ON CONFLICT ({key}) DO NOTHING'
         )
