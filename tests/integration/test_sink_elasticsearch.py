@@ -1,0 +1,95 @@
+"""Elasticsearch sink on the real node: monthly indices from the record's own time, _id = alert_id, a replay
+overwrites instead of duplicating, every bulk item checked (a refused document goes to dlq.sinks)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from producers.publisher import Publisher
+from sinks.bench import synthetic_alert
+from sinks.consumer import SinkRunner, resolve_topics
+from sinks.elastic import DEFAULT_TOPICS, ElasticsearchWriter, delete_everything, index_pattern, template_name
+from sinks.search import es_client, index_name
+from tapewatch import deadletter
+from tapewatch.records import Score
+from tapewatch.settings import Settings
+from tapewatch.topics import ALERTS, DLQ_SINKS, SCORES
+from tests.kafka_reader import read_topic
+
+pytestmark = pytest.mark.integration
+
+NOV_30 = 1_701_302_400_000  # 2023-11-30T00:00Z: alerts below straddle the month boundary
+
+
+@pytest.fixture
+def es_settings(settings: Settings) -> Iterator[tuple[Settings, Elasticsearch]]:
+    isolated = settings.model_copy(update={"es_index_prefix": f"twtest{uuid.uuid4().hex[:8]}"})
+    es = es_client(isolated)
+    yield isolated, es
+    delete_everything(es, isolated)
+    es.close()
+
+
+def run_sink(settings: Settings, group: str | None = None) -> SinkRunner:
+    runner = SinkRunner(
+        settings, ElasticsearchWriter(settings), resolve_topics(DEFAULT_TOPICS), group=group, batch_size=1000
+    )
+    runner.run(exit_when_idle_s=4.0)
+    return runner
+
+
+def test_alerts_and_scores_indexed_once_by_month(es_settings: tuple[Settings, Elasticsearch]) -> None:
+    settings, es = es_settings
+    alerts = [synthetic_alert(i, NOV_30 + i * 60_000) for i in range(2000)]  # ~33 h: November and December
+    scores = [
+        Score(symbol=f"S{i % 5}", venue="sim", ts=NOV_30 + i * 1000, model_version="k1", cluster=i % 3,
+              distance=0.5, score=0.25, top_features=[("ret", 0.3)])
+        for i in range(300)
+    ]  # fmt: skip
+    # An index created beforehand with a conflicting mapping makes Elasticsearch refuse one document (400).
+    refused = synthetic_alert(99_999, 1_600_000_000_000).model_copy(update={"symbol": "NOT-A-NUMBER"})
+    es.indices.create(
+        index=index_name(settings, "alerts", refused.ts),
+        mappings={"properties": {"tapewatch": {"properties": {"symbol": {"type": "long"}}}}},
+    )
+    with Publisher(settings, DLQ_SINKS) as publisher:
+        for alert in [*alerts, refused]:
+            publisher.publish(ALERTS, alert)
+        for score in scores:
+            publisher.publish(SCORES, score)
+
+    runner = run_sink(settings)
+    assert runner.counters.written == 2000 + 300
+    assert runner.counters.dead_lettered == 1
+    es.indices.refresh(index=f"{settings.es_index_prefix}-*")
+    months = {index_name(settings, "alerts", a.ts) for a in alerts}
+    assert months == {f"{settings.es_index_prefix}-alerts-2023.11", f"{settings.es_index_prefix}-alerts-2023.12"}
+    for month in months:
+        expected = sum(1 for a in alerts if index_name(settings, "alerts", a.ts) == month)
+        assert es.count(index=month)["count"] == expected
+    assert es.count(index=index_pattern(settings, "scores"))["count"] == 300
+    assert es.indices.exists_index_template(name=template_name(settings, "alerts"))
+    mapping = es.indices.get_mapping(index=sorted(months)[0])
+    properties = next(iter(mapping.body.values()))["mappings"]["properties"]
+    assert properties["tapewatch"]["properties"]["symbol"]["type"] == "keyword"
+    assert properties["event"]["properties"]["risk_score"]["type"] == "float"
+
+    doc = es.get(index=index_name(settings, "alerts", alerts[5].ts), id=alerts[5].alert_id)
+    assert doc["_source"]["event"]["id"] == alerts[5].alert_id
+    assert doc["_source"]["tapewatch"]["evidence"] == alerts[5].evidence
+
+    (letter,) = read_topic(settings, settings.topic(DLQ_SINKS.name), expected=1)
+    header = deadletter.DeadLetter.from_headers(letter.headers)
+    assert header.stage == "sink:elasticsearch" and "(400)" in header.reason
+    assert letter.value == refused.to_json()
+
+    # A replay under another group overwrites the same ids: no document twice.
+    run_sink(settings, group=f"replay-{uuid.uuid4().hex[:6]}")
+    es.indices.refresh(index=f"{settings.es_index_prefix}-*")
+    assert es.count(index=index_pattern(settings, "alerts"))["count"] == 2000
+    again = es.get(index=index_name(settings, "alerts", alerts[5].ts), id=alerts[5].alert_id)
+    assert again["_version"] == 2
