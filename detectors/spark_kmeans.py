@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,12 +63,15 @@ class SparkTrainingReport:
 def session(master: str = "local[*]", packages: Sequence[str] = (), app_name: str = "tapewatch-kmeans") -> SparkSession:
     from pyspark.sql import SparkSession
 
+    # Python workers must run this interpreter (the venv with numpy/pandas), not whatever `python3` is on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (
         SparkSession.builder.master(master)
         .appName(app_name)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.enabled", "false")
+        .config("spark.pyspark.python", sys.executable)
         .config("spark.sql.shuffle.partitions", "8")
     )
     if packages:
@@ -177,8 +182,8 @@ def train(
     unknown = [n for n in names if n not in FEATURE_NAMES]
     if unknown:
         raise FeatureError(f"unknown feature(s) {', '.join(unknown)}")
-    feats = features(bars).where(~F.greatest(*(F.col(n).isNull() for n in names)) | F.lit(False))
-    feats = feats.where(" OR ".join(f"`{n}` IS NOT NULL" for n in names)).cache()
+    # like the scikit-learn engine: drop only rows with no feature at all (NaN from pandas counts as missing)
+    feats = features(bars).where(" OR ".join(f"(`{n}` IS NOT NULL AND NOT isnan(`{n}`))" for n in names)).cache()
     stats = feats.agg(
         F.count(F.lit(1)).alias("rows"),
         F.min("ts").alias("start"),
