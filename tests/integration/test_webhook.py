@@ -1,0 +1,127 @@
+"""Webhook notifier against a local receiver that fails the first attempts of every alert (503, then a hang
+past the timeout): every alert still arrives, signed, and deduplicating by Idempotency-Key gives exactly the
+set sent. A second subscriber's filters pass only what they name; a subscriber that never answers 2xx sends
+the alert to dlq.sinks with the reason, and the sink goes on."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import orjson
+import pytest
+from aiohttp import web
+
+from producers.publisher import Publisher
+from sinks.bench import synthetic_alert
+from sinks.consumer import Backoff, SinkRunner
+from sinks.webhook import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, Subscriber, WebhookWriter, verify
+from tapewatch import deadletter
+from tapewatch.records import AlertKind, Severity
+from tapewatch.settings import Settings
+from tapewatch.topics import ALERTS, DLQ_SINKS
+from tests.kafka_reader import read_topic
+
+pytestmark = pytest.mark.integration
+
+FAILURES_BEFORE_SUCCESS = 2
+
+
+@dataclass
+class Receiver:
+    """A subscriber's endpoint: answers 503, then hangs, then 200 for each alert_id."""
+
+    secret: bytes
+    attempts: Counter[str] = field(default_factory=Counter)
+    accepted: list[str] = field(default_factory=list)
+    bad_signatures: int = 0
+    mismatched_keys: int = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if not verify(self.secret, body, request.headers.get(SIGNATURE_HEADER, "")):
+            self.bad_signatures += 1
+            return web.Response(status=401)
+        key = request.headers[IDEMPOTENCY_HEADER]
+        if orjson.loads(body)["alert_id"] != key:
+            self.mismatched_keys += 1
+        self.attempts[key] += 1
+        if self.attempts[key] == 1:
+            return web.Response(status=503)
+        if self.attempts[key] == FAILURES_BEFORE_SUCCESS:
+            await asyncio.sleep(2.0)  # beyond the subscriber's timeout: the client gives up and retries
+        self.accepted.append(key)
+        return web.Response(status=200)
+
+
+@pytest.fixture
+def receiver_url() -> Iterator[tuple[str, dict[str, Receiver]]]:
+    receivers = {"all": Receiver(b"secret-all"), "spoofing": Receiver(b"secret-spoof")}
+    loop = asyncio.new_event_loop()
+    app = web.Application()
+    app.router.add_post("/all", receivers["all"].handle)
+    app.router.add_post("/spoofing", receivers["spoofing"].handle)
+    app.router.add_post("/down", lambda request: asyncio.sleep(0, web.Response(status=500)))
+    runner = web.AppRunner(app)
+    loop.run_until_complete(runner.setup())
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    loop.run_until_complete(site.start())
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}", receivers
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.run_until_complete(runner.cleanup())
+    loop.close()
+
+
+def test_every_alert_delivered_despite_failures(
+    settings: Settings, receiver_url: tuple[str, dict[str, Receiver]]
+) -> None:
+    base, receivers = receiver_url
+    alerts = [synthetic_alert(i, 1_700_000_000_000 + i) for i in range(300)]
+    subscribers = [
+        Subscriber(name="all", url=f"{base}/all", secret="secret-all", timeout_s=0.5, max_attempts=6),
+        Subscriber(
+            name="spoofing",
+            url=f"{base}/spoofing",
+            secret="secret-spoof",
+            kinds=frozenset({AlertKind.SPOOFING, AlertKind.WASH_TRADING}),
+            severities=frozenset({Severity.HIGH}),
+            timeout_s=0.5,
+            max_attempts=6,
+        ),
+        Subscriber(name="down", url=f"{base}/down", secret="x", symbols=frozenset({alerts[0].symbol}), max_attempts=2),
+    ]
+    with Publisher(settings, DLQ_SINKS) as publisher:
+        for alert in alerts:
+            publisher.publish(ALERTS, alert)
+
+    writer = WebhookWriter(settings, subscribers, backoff=Backoff(base_s=0.05, cap_s=0.2), concurrency=64)
+    runner = SinkRunner(settings, writer, [ALERTS], batch_size=100)
+    runner.run(exit_when_idle_s=4.0)
+
+    everything = receivers["all"]
+    assert everything.bad_signatures == 0 and everything.mismatched_keys == 0
+    assert set(everything.accepted) == {a.alert_id for a in alerts}
+    assert all(count >= FAILURES_BEFORE_SUCCESS for count in everything.attempts.values())
+
+    wanted = {
+        a.alert_id
+        for a in alerts
+        if a.kind in (AlertKind.SPOOFING, AlertKind.WASH_TRADING) and a.severity == Severity.HIGH
+    }
+    assert wanted and set(receivers["spoofing"].accepted) == wanted
+    assert any(a.kind == AlertKind.SPOOFING for a in alerts)  # filtered out by severity, so both filters count
+
+    to_down = [a for a in alerts if a.symbol == alerts[0].symbol]
+    letters = read_topic(settings, settings.topic(DLQ_SINKS.name), expected=len(to_down))
+    assert sorted(orjson.loads(letter.value)["alert_id"] for letter in letters) == sorted(a.alert_id for a in to_down)
+    for letter in letters:
+        reason = deadletter.DeadLetter.from_headers(letter.headers).reason
+        assert reason == "webhook down: HTTP 500 after 2 attempts"
+    assert runner.counters.written == len(alerts) - len(to_down)
