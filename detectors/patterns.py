@@ -74,23 +74,23 @@ class PatternParams:
     spoof_cancel_rel: float = 8.0
     spoof_level_rel: float = 5.0
     # wash trading (proxy)
-    wash_min_trades: float = 5.0
+    wash_min_trades: float = 6.0
     wash_alternation: float = 0.9
     wash_size_repeat: float = 0.9
     wash_window: int = 6
-    wash_min_chunks: int = 2
+    wash_min_chunks: int = 1
     # marking the close
     close_time: time | None = time(13, 30)
     utc_offset_min: int = 480
     close_window_ms: int = 600_000
-    close_trades_z: float = 2.5
+    close_trades_z: float = 3.0
     close_imbalance: float = 0.3
     close_window_chunks: int = 12
-    close_min_chunks: int = 4
+    close_min_chunks: int = 6
     # momentum ignition
-    ignite_ret_bps: float = 25.0
+    ignite_ret_bps: float = 35.0
     ignite_imbalance: float = 0.8
-    ignite_trades_z: float = 3.0
+    ignite_trades_z: float = 4.0
     # generic bursts
     burst_volume_z: float = 25.0
     burst_ret_bps: float = 150.0

@@ -60,8 +60,12 @@ def test_spoofing_is_large_cancelled_depth_away_from_the_touch() -> None:
 
 def test_wash_trading_needs_repeated_alternating_chunks() -> None:
     wash = {**QUIET, "trades": 8.0, "alternation": 1.0, "size_repeat": 1.0}
-    assert _kinds(FlowPatterns(), [QUIET, wash]) == []
-    assert _kinds(FlowPatterns(), [QUIET, wash, wash]) == [AlertKind.WASH_TRADING]
+    assert _kinds(FlowPatterns(), [QUIET, wash]) == [AlertKind.WASH_TRADING]
+    assert _kinds(FlowPatterns(), [QUIET, {**wash, "trades": 5.0}]) == []
+    assert _kinds(FlowPatterns(), [QUIET, {**wash, "alternation": 0.5}]) == []
+    two = PatternParams(wash_min_chunks=2)
+    assert _kinds(FlowPatterns(two), [QUIET, wash]) == []
+    assert _kinds(FlowPatterns(two), [QUIET, wash, wash]) == [AlertKind.WASH_TRADING]
 
 
 def test_marking_the_close_only_near_the_close() -> None:
