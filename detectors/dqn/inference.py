@@ -25,6 +25,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from detectors.dqn.agent import AgentConfig, QNetwork, TrainResult, network_from_weights
@@ -263,41 +264,69 @@ class DqnPolicy:
             ttc = self.session.time_to_close(request.bar_end_ms)
         return values, ttc
 
+    def _fast_rows(self, requests: Sequence[DecisionRequest]) -> npt.NDArray[np.float64] | None:
+        """All feature rows at once (missing/None → NaN); ``None`` when some value is not a number at all."""
+        names = self.feature_names
+        try:
+            return np.array([[r.features.get(n) for n in names] for r in requests], dtype=np.float64).reshape(
+                len(requests), len(names)
+            )
+        except (TypeError, ValueError):
+            return None
+
     def decide(self, requests: Sequence[DecisionRequest]) -> list[Decision | Rejected]:
-        """One decision (or rejection) per request, in order, from one batched forward pass."""
+        """One decision (or rejection) per request, in order, from one batched forward pass.
+
+        The common case (every row complete) is validated vectorised; rows that fail get the per-row check,
+        which names the culprit for the dead letter.
+        """
         out: list[Decision | Rejected | None] = [None] * len(requests)
-        good: list[int] = []
-        rows: list[list[float]] = []
-        ttcs: list[float] = []
-        for i, request in enumerate(requests):
-            parsed = self._row(request)
+        raw = self._fast_rows(requests)
+        positions = np.fromiter(
+            (r.position if isinstance(r.position, int) else -1 for r in requests), dtype=np.int64, count=len(requests)
+        )
+        ok = (positions >= 0) & (positions <= self.max_units)
+        if raw is not None:
+            ok &= np.isfinite(raw).all(axis=1)
+        else:
+            ok[:] = False
+        if self.intraday:
+            ok &= np.fromiter((r.bar_end_ms is not None for r in requests), dtype=bool, count=len(requests))
+        good = np.flatnonzero(ok).tolist()
+        for i in np.flatnonzero(~ok).tolist():
+            parsed = self._row(requests[i])
             if isinstance(parsed, str):
-                out[i] = Rejected(request.symbol, parsed)
-                continue
-            good.append(i)
-            rows.append(parsed[0])
-            if parsed[1] is not None:
-                ttcs.append(parsed[1])
+                out[i] = Rejected(requests[i].symbol, parsed)
+            else:  # not a number for numpy, yet fine one by one (e.g. a Decimal): decide it too
+                good.append(i)
         if good:
-            features = self.normaliser.transform(np.asarray(rows, dtype=np.float64))
-            positions = np.fromiter((requests[i].position for i in good), dtype=np.int64, count=len(good))
-            obs = observations(features, positions, self.max_units, ttcs if self.intraday else None)
+            good.sort()
+            if raw is None:
+                raw = np.zeros((len(requests), len(self.feature_names)))
+                for i in good:
+                    raw[i] = [float(requests[i].features[n]) for n in self.feature_names]  # type: ignore[arg-type]
+            ttc = None
+            ends: list[int] = []
+            if self.intraday:
+                ends = [int(requests[i].bar_end_ms) for i in good]  # type: ignore[arg-type]
+                ttc = [self.session.time_to_close(e) for e in ends]
+            obs = observations(self.normaliser.transform(raw[good]), positions[good], self.max_units, ttc)
             with torch.no_grad():
                 q = self.network(torch.from_numpy(obs)).numpy()
-            chosen = q.argmax(axis=1)
+            chosen = q.argmax(axis=1).tolist()
+            q_rows = q.tolist()
+            version = self.version
             for j, i in enumerate(good):
                 request = requests[i]
-                at_close = (
-                    self.intraday and request.bar_end_ms is not None and self.session.at_close(request.bar_end_ms)
-                )
-                after = next_position(request.position, int(chosen[j]), self.max_units, at_close=at_close)
+                at_close = self.intraday and self.session.at_close(ends[j])
+                after = next_position(request.position, chosen[j], self.max_units, at_close=at_close)
                 out[i] = Decision(
                     symbol=request.symbol,
                     action=ACTION_NAMES[executed(request.position, after)],
-                    chosen=ACTION_NAMES[int(chosen[j])],
-                    q_values={name: float(v) for name, v in zip(ACTION_NAMES, q[j].tolist(), strict=True)},
+                    chosen=ACTION_NAMES[chosen[j]],
+                    q_values=dict(zip(ACTION_NAMES, q_rows[j], strict=True)),
                     position=after,
-                    model_version=self.version,
+                    model_version=version,
                 )
         return [item for item in out if item is not None]
 

@@ -1,0 +1,70 @@
+"""Batched CPU inference throughput: symbol-decisions per second of :meth:`DqnPolicy.decide`.
+
+Run: ``.venv/bin/python -m detectors.dqn.bench [--batch 1000] [--seconds 5] [--threads 1]``. Publishes an
+untrained network of the default architecture in a temporary model directory (throughput does not depend on
+the weights), then times ``decide`` end to end: feature dicts in, validated, normalised, one forward pass,
+decisions out. Prints numbers; not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from detectors.dqn.agent import AgentConfig, QNetwork, TrainResult, network_weights
+from detectors.dqn.data import DEFAULT_FEATURES, Normaliser
+from detectors.dqn.env import cost_preset, observation_width
+from detectors.dqn.inference import DecisionRequest, DqnPolicy, save_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--batch", type=int, nargs="*", default=[1, 100, 1000, 10_000])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    config = AgentConfig()
+    obs_dim = observation_width(len(DEFAULT_FEATURES), intraday=False)
+    k = len(DEFAULT_FEATURES)
+    normaliser = Normaliser(DEFAULT_FEATURES, np.zeros(k), np.ones(k))
+    result = TrainResult(
+        network_weights(QNetwork(obs_dim, config.hidden, config.dueling)), obs_dim, 0.0, 0, 0, 0, 0.0, False
+    )
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        save_model(
+            Path(tmp),
+            result,
+            config=config,
+            normaliser=normaliser,
+            costs=cost_preset("crypto"),
+            max_units=1,
+            intraday=False,
+            training={},
+            data_hash="0" * 64,
+        )
+        policy = DqnPolicy.load(Path(tmp))
+        print(f"threads {args.threads}, network {config.hidden} dueling={config.dueling}, {k} features")
+        print(f"{'batch':>8} {'decisions/s':>14} {'µs/decision':>12} {'ms/batch':>10}")
+        for batch in args.batch:
+            requests = [
+                DecisionRequest(f"S{i}", dict(zip(DEFAULT_FEATURES, rng.normal(size=k).tolist(), strict=True)), i % 2)
+                for i in range(batch)
+            ]
+            policy.decide(requests)  # warm-up
+            done, calls, started = 0, 0, time.perf_counter()
+            while time.perf_counter() - started < args.seconds:
+                done += len(policy.decide(requests))
+                calls += 1
+            elapsed = time.perf_counter() - started
+            print(f"{batch:>8} {done / elapsed:>14,.0f} {elapsed / done * 1e6:>12.2f} {elapsed / calls * 1e3:>10.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Live inference API: artifacts, batched decisions equal to the backtest's, bad input, hot reload, state."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+import torch
+
+from detectors.dqn.agent import AgentConfig, train
+from detectors.dqn.backtest import q_table
+from detectors.dqn.data import DEFAULT_FEATURES, AssetSeries, Normaliser, Segment, prepare
+from detectors.dqn.env import cost_preset
+from detectors.dqn.inference import (
+    DecisionRequest,
+    DqnPolicy,
+    ModelError,
+    PositionState,
+    Rejected,
+    SessionClock,
+    save_model,
+)
+from detectors.features import FEATURE_SET_VERSION
+from detectors.models import ArtifactError
+from tests.unit.test_dqn_env import synthetic_series
+
+torch.set_num_threads(1)
+Published = tuple[Path, Normaliser, tuple[AssetSeries, Segment]]
+CONFIG = AgentConfig(hidden=(8,), total_steps=120, learning_starts=30, batch_size=8, eval_every=60, episode_bars=40)
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Normaliser, tuple[AssetSeries, Segment]]:
+    root = tmp_path_factory.mktemp("models")
+    series = synthetic_series("A", 300, 4)
+    normaliser = Normaliser.fit(DEFAULT_FEATURES, [series.window(None, "2004-09-01")])
+    train_seg = prepare(series.window(None, "2004-09-01"), normaliser)
+    val_seg = prepare(series.window("2004-09-01", None), normaliser)
+    result = train([train_seg], [val_seg], cost_preset("crypto"), CONFIG)
+    save_model(
+        root,
+        result,
+        config=CONFIG,
+        normaliser=normaliser,
+        costs=cost_preset("crypto"),
+        max_units=1,
+        intraday=False,
+        training={"train": ["2004-01-01", "2004-09-01"]},
+        data_hash="ab" * 32,
+    )
+    return root, normaliser, (series, val_seg)
+
+
+def test_decisions_match_the_backtest_q_values(published: Published) -> None:
+    root, _, (series, val_seg) = published
+    policy = DqnPolicy.load(root)
+    rows = series.window("2004-09-01", None).features.loc[:, list(DEFAULT_FEATURES)].dropna()
+    requests = [
+        DecisionRequest("A", dict(zip(DEFAULT_FEATURES, values, strict=True)), position=i % 2)
+        for i, values in enumerate(rows.to_numpy().tolist())
+    ]
+    out = policy.decide(requests)
+    table = q_table(policy.network, val_seg, 1)
+    for i, decision in enumerate(out):
+        assert not isinstance(decision, Rejected)
+        expected = table[i, i % 2]
+        assert list(decision.q_values.values()) == pytest.approx(expected.tolist(), rel=1e-5)
+        assert decision.chosen == ("HOLD", "BUY", "SELL")[int(expected.argmax())]
+        assert decision.model_version == policy.version
+    record = out[0].to_action(ts=1, venue="sim")  # type: ignore[union-attr]
+    assert record.q_values == out[0].q_values  # type: ignore[union-attr]
+
+
+def test_bad_rows_are_rejected_and_the_rest_decided(published: Published) -> None:
+    policy = DqnPolicy.load(published[0])
+    good = dict.fromkeys(DEFAULT_FEATURES, 0.1)
+    requests = [
+        DecisionRequest("OK", good, 0),
+        DecisionRequest("NAN", {**good, "rsi_14": math.nan}, 0),
+        DecisionRequest("MISSING", {k: v for k, v in good.items() if k != "ret_1"}, 0),
+        DecisionRequest("NONE", {**good, "kd_k": None}, 0),
+        DecisionRequest("POS", good, 5),
+        DecisionRequest("OK2", good, 1),
+    ]
+    out = policy.decide(requests)
+    assert [type(o).__name__ for o in out] == ["Decision", "Rejected", "Rejected", "Rejected", "Rejected", "Decision"]
+    reasons = [o.reason for o in out if isinstance(o, Rejected)]
+    assert "rsi_14" in reasons[0] and "ret_1" in reasons[1] and "kd_k" in reasons[2] and "position" in reasons[3]
+
+
+def test_manifest_mismatch_is_a_clear_model_error(published: Published, tmp_path: Path) -> None:
+    root = published[0]
+    policy = DqnPolicy.load(root)
+    with pytest.raises(ModelError, match="feature set"):
+        policy.check_features("bar1m-v0", DEFAULT_FEATURES)
+    with pytest.raises(ModelError, match="lacks feature"):
+        policy.check_features(FEATURE_SET_VERSION, DEFAULT_FEATURES[1:])
+    with pytest.raises(ModelError, match="no dqn model"):
+        DqnPolicy.load(tmp_path)
+    # a manifest for another feature set: refused at load
+    folder = root / "dqn" / policy.version
+    manifest = orjson.loads((folder / "manifest.json").read_bytes())
+    (folder / "manifest.json").write_bytes(orjson.dumps({**manifest, "feature_set_version": "other-v9"}))
+    try:
+        with pytest.raises(ModelError, match="other-v9"):
+            DqnPolicy.load(root)
+        assert issubclass(ModelError, ArtifactError)
+    finally:
+        (folder / "manifest.json").write_bytes(orjson.dumps(manifest))
+
+
+def test_hot_reload_sees_a_newer_version(published: Published) -> None:
+    root, _normaliser, _ = published
+    policy = DqnPolicy.load(root)
+    assert policy.newer_version() is None
+    weights = {k: np.asarray(v) for k, v in policy.network.state_dict().items()}
+    from detectors.models import ArtifactStore
+
+    later = ArtifactStore(root).save(
+        "dqn", policy.manifest, weights, hash_hex="cd" * 32, created=datetime(2100, 1, 1, tzinfo=UTC)
+    )
+    assert policy.newer_version() == later.version
+    assert DqnPolicy.load(root).version == later.version
+    assert DqnPolicy.load(root, version=policy.version).version == policy.version
+
+
+def test_position_state_round_trip_and_intraday_close() -> None:
+    state = PositionState(1, "v1", 123)
+    assert PositionState.from_state(orjson.loads(orjson.dumps(state.to_state()))) == state
+    with pytest.raises(ValueError, match="position"):
+        PositionState.from_state({"v": 1, "position": -1})
+    clock = SessionClock()
+    close_ms = int(datetime(2024, 1, 2, 5, 30, tzinfo=UTC).timestamp() * 1000)  # 13:30 Taipei
+    assert clock.at_close(close_ms) and not clock.at_close(close_ms - 60_000)
+    assert clock.time_to_close(close_ms - 27 * 60_000) == pytest.approx(0.1)
