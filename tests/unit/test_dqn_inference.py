@@ -16,6 +16,7 @@ from detectors.dqn.backtest import q_table
 from detectors.dqn.data import DEFAULT_FEATURES, AssetSeries, Normaliser, Segment, prepare
 from detectors.dqn.env import cost_preset
 from detectors.dqn.inference import (
+    Decision,
     DecisionRequest,
     DqnPolicy,
     ModelError,
@@ -137,3 +138,32 @@ def test_position_state_round_trip_and_intraday_close() -> None:
     close_ms = int(datetime(2024, 1, 2, 5, 30, tzinfo=UTC).timestamp() * 1000)  # 13:30 Taipei
     assert clock.at_close(close_ms) and not clock.at_close(close_ms - 60_000)
     assert clock.time_to_close(close_ms - 27 * 60_000) == pytest.approx(0.1)
+
+
+def test_intraday_model_goes_flat_at_the_close(tmp_path: Path) -> None:
+    from detectors.dqn.agent import QNetwork, TrainResult, network_weights
+    from detectors.dqn.env import observation_width
+
+    k = len(DEFAULT_FEATURES)
+    obs_dim = observation_width(k, intraday=True)
+    network = QNetwork(obs_dim, CONFIG.hidden, CONFIG.dueling)
+    result = TrainResult(network_weights(network), obs_dim, 0.0, 0, 0, 0, 0.0, False)
+    save_model(
+        tmp_path,
+        result,
+        config=CONFIG,
+        normaliser=Normaliser(DEFAULT_FEATURES, np.zeros(k), np.ones(k)),
+        costs=cost_preset("taiwan-daytrade"),
+        max_units=1,
+        intraday=True,
+        training={},
+        data_hash="ef" * 32,
+    )
+    policy = DqnPolicy.load(tmp_path)
+    close_ms = int(datetime(2024, 1, 2, 5, 30, tzinfo=UTC).timestamp() * 1000)  # 13:30 Taipei
+    values = dict.fromkeys(DEFAULT_FEATURES, 0.0)
+    at_close, no_clock = policy.decide(
+        [DecisionRequest("L", values, 1, bar_end_ms=close_ms), DecisionRequest("N", values, 1)]
+    )
+    assert isinstance(at_close, Decision) and at_close.action == "SELL" and at_close.position == 0
+    assert isinstance(no_clock, Rejected) and "bar_end_ms" in no_clock.reason
