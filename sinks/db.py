@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -330,14 +331,40 @@ class _CopyNull(float):
 COPY_NULL = _CopyNull()
 
 
-def _copy_value(value: object) -> object:
-    if value is None:
-        return COPY_NULL
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict | list):
-        return _json_text(value)
+def _epoch_seconds(value: object) -> object:
+    # A float is several times cheaper to format than an ISO string; to_timestamp() turns it back exactly at
+    # microsecond resolution (staging_columns).
+    return value.timestamp() if isinstance(value, datetime) else value
+
+
+def _copy_converters(table: Table) -> list[tuple[str, Callable[[object], object]]]:
+    converters: list[tuple[str, Callable[[object], object]]] = []
+    for column in table.columns:
+        if isinstance(column.type, DateTime):
+            converters.append((column.name, _epoch_seconds))
+        elif isinstance(column.type, JSONB):
+            converters.append((column.name, _json_text))
+        else:
+            converters.append((column.name, _same))
+    return converters
+
+
+def _same(value: object) -> object:
     return value
+
+
+def _staging(table: Table) -> tuple[str, str, str]:
+    """(name, column DDL, SELECT list) of the COPY staging table: like ``table`` but times as epoch seconds."""
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    ddl, select_list = [], []
+    for column in table.columns:
+        if isinstance(column.type, DateTime):
+            ddl.append(f'"{column.name}" double precision')
+            select_list.append(f'to_timestamp("{column.name}")')
+        else:
+            ddl.append(f'"{column.name}" {column.type.compile(dialect=dialect)}')
+            select_list.append(f'"{column.name}"')
+    return f"tapewatch_copy_{table.name}", ", ".join(ddl), ", ".join(select_list)
 
 
 def copy_rows(conn: Connection, table: Table, rows: Sequence[dict[str, object]]) -> int:
@@ -348,20 +375,24 @@ def copy_rows(conn: Connection, table: Table, rows: Sequence[dict[str, object]])
     """
     if not rows:
         return 0
-    columns = [column.name for column in table.columns]
+    converters = _copy_converters(table)
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
-    writer.writerows([_copy_value(row.get(name)) for name in columns] for row in rows)
+    null = COPY_NULL
+    writer.writerows(
+        [null if (value := row.get(name)) is None else convert(value) for name, convert in converters] for row in rows
+    )
     buffer.seek(0)
-    quoted = ", ".join(f'"{name}"' for name in columns)
+    staging, ddl, select_list = _staging(table)
+    quoted = ", ".join(f'"{name}"' for name, _ in converters)
     key = ", ".join(f'"{column.name}"' for column in table.primary_key)
-    staging = f"tapewatch_copy_{table.name}"
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{staging}" (LIKE "{table.name}") ON COMMIT DELETE ROWS')
-        cursor.copy_expert(f'COPY "{staging}" ({quoted}) FROM STDIN WITH (FORMAT csv, NULL \'\\N\')', buffer)
+        cursor.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{staging}" ({ddl}) ON COMMIT DELETE ROWS')
+        cursor.copy_expert(f"COPY \"{staging}\" ({quoted}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer)
         cursor.execute(
-            f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM "{staging}" ON CONFLICT ({key}) DO NOTHING'
+            f'INSERT INTO "{table.name}" ({quoted}) SELECT {select_list} FROM "{staging}" '
+            f"ON CONFLICT ({key}) DO NOTHING"
         )
         inserted: int = cursor.rowcount
     finally:

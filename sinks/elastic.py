@@ -15,7 +15,6 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from elasticsearch import ApiError, Elasticsearch, TransportError
@@ -45,8 +44,8 @@ ALERT_RETENTION_DAYS = 400
 ITEM_ATTEMPTS = 5
 
 
-def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+# Dates go to Elasticsearch as epoch milliseconds (DATE accepts both): formatting three ISO strings per
+# document cost a tenth of the sink's time.
 
 
 def alert_document(alert: Alert) -> dict[str, Any]:
@@ -66,7 +65,7 @@ def alert_document(alert: Alert) -> dict[str, Any]:
             product[target] = float(value)
     reason = alert.message or f"{alert.kind.value} on {alert.symbol}"
     return {
-        "@timestamp": iso(alert.ts),
+        "@timestamp": alert.ts,
         "message": reason,
         "event": {
             "kind": "alert",
@@ -75,8 +74,8 @@ def alert_document(alert: Alert) -> dict[str, Any]:
             "severity": SEVERITY_NUMBER[alert.severity],
             "risk_score": round(alert.score * 100, 3),
             "reason": reason,
-            "start": iso(alert.window_start),
-            "end": iso(alert.window_end),
+            "start": alert.window_start,
+            "end": alert.window_end,
         },
         "rule": {"id": alert.kind.value, "name": alert.kind.value.replace("_", " "), "version": alert.model_version},
         "tapewatch": product,
@@ -85,7 +84,7 @@ def alert_document(alert: Alert) -> dict[str, Any]:
 
 def score_document(score: Score) -> dict[str, Any]:
     return {
-        "@timestamp": iso(score.ts),
+        "@timestamp": score.ts,
         "event": {"kind": "metric", "dataset": "tapewatch.scores", "risk_score": round(score.score * 100, 3)},
         "tapewatch": {
             "symbol": score.symbol,
@@ -101,7 +100,7 @@ def score_document(score: Score) -> dict[str, Any]:
 
 def action_document(action: Action) -> dict[str, Any]:
     return {
-        "@timestamp": iso(action.ts),
+        "@timestamp": action.ts,
         "event": {"kind": "event", "dataset": "tapewatch.actions"},
         "tapewatch": {
             "symbol": action.symbol,
@@ -131,7 +130,7 @@ FAMILIES: dict[type[Record], Family] = {
 }
 
 KEYWORD = {"type": "keyword"}
-DATE = {"type": "date"}
+DATE = {"type": "date", "format": "strict_date_optional_time||epoch_millis"}
 FLOAT = {"type": "float"}
 OPAQUE = {"type": "object", "enabled": False}  # kept in _source, not indexed: free-form maps never clash
 

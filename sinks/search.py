@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from elasticsearch import Elasticsearch
+from elasticsearch.serializer import OrjsonSerializer
 
 from tapewatch.settings import Settings
 
@@ -20,6 +21,9 @@ def es_client(settings: Settings, request_timeout: float = 30.0) -> Elasticsearc
         request_timeout=request_timeout,
         retry_on_timeout=True,
         max_retries=3,
+        # orjson: the bulk helpers serialise every action and document; the standard json module costs a
+        # quarter of the sink's time per document.
+        serializer=OrjsonSerializer(),
         **auth,  # type: ignore[arg-type]
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from sinks import db
 from sinks.consumer import Backoff
-from sinks.elastic import FAMILIES, FAMILY_PROPERTIES, SEVERITY_NUMBER, bulk_action, iso
+from sinks.elastic import FAMILIES, FAMILY_PROPERTIES, SEVERITY_NUMBER, bulk_action
 from sinks.webhook import AlertFilter, load_subscribers, sign, verify
 from tapewatch.errors import TapewatchError
 from tapewatch.records import Action, Alert, AlertKind, Bar, Features, Score, Severity, alert_id
@@ -112,8 +113,9 @@ def test_alert_document_is_ecs_and_indexed_by_its_own_month(alert: Alert) -> Non
     action = bulk_action(settings, alert)
     doc = action["_source"]
     assert action["_id"] == alert.alert_id
-    assert action["_index"] == f"tw-alerts-{doc['@timestamp'][:7].replace('-', '.')}"
-    assert doc["@timestamp"] == iso(alert.ts)
+    month = datetime.fromtimestamp(alert.ts / 1000, tz=UTC).strftime("%Y.%m")
+    assert action["_index"] == f"tw-alerts-{month}"
+    assert doc["@timestamp"] == alert.ts and doc["event"]["start"] == alert.window_start
     assert doc["event"]["kind"] == "alert" and doc["event"]["id"] == alert.alert_id
     assert doc["event"]["severity"] == SEVERITY_NUMBER[alert.severity]
     assert 0 <= doc["event"]["risk_score"] <= 100
