@@ -32,7 +32,10 @@ Every per-chunk aggregate is independent of how the two streams interleave insid
 accumulator is fed by one stream only (in that stream's order), and the two meet only when the chunk
 closes. So any interleaving that keeps each stream's own order and makes no record late gives identical
 output — the one exception is the end of an idle period: a stream resuming while the other has already
-raced more than ``grace_ms`` ahead finds its first records late.
+raced more than ``grace_ms`` ahead finds its first records late. A stream with unread records is never idle:
+the stream worker tells the state which streams have a backlog in Kafka (:attr:`FlowState.pending`), so a
+catch-up, which reads one topic minutes of event time ahead of the other, waits for the lagging one instead
+of declaring it idle and dead-lettering it.
 
 Definitions
 -----------
@@ -499,6 +502,10 @@ class FlowState:
         self.recent: deque[_Chunk] = deque()  # closed chunks inside the long window
         #: closed non-empty chunks of the baseline window: (index, trades, volume, rush orders, level mean)
         self.baseline: deque[tuple[int, int, float, int, float | None]] = deque()
+        #: streams (``"quote"``, ``"book"``) the caller knows to have unread records: never idle, whatever the
+        #: event-time gap. Not state: the stream worker sets it before each update from its Kafka backlog, so
+        #: a catch-up that reads one topic far ahead of the other does not mistake the lagging one for idle.
+        self.pending: frozenset[str] = frozenset()
         self._derive()
 
     def _derive(self) -> None:
@@ -637,9 +644,10 @@ class FlowState:
     def watermark(self) -> int | None:
         """``min(qwm, bwm)``, or the active stream's newest ``ts`` while the other is idle (``None``: no progress)."""
         q, b, idle = self.qwm, self.bwm, self.config.idle_ms
-        if q is not None and q - (b if b is not None else self.first_quote or 0) > idle:
+        pending = self.pending
+        if q is not None and "book" not in pending and q - (b if b is not None else self.first_quote or 0) > idle:
             return q
-        if b is not None and b - (q if q is not None else self.first_book or 0) > idle:
+        if b is not None and "quote" not in pending and b - (q if q is not None else self.first_book or 0) > idle:
             return b
         if q is not None and b is not None:
             return min(q, b)

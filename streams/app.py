@@ -15,14 +15,15 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import faust
-from faust.types import StreamT, TableT, TopicT
+from faust.types import TP, StreamT, TableT, TopicT
 
+from detectors.flow import FlowConfig
 from streams import faust_compat
 from streams.market import AGENT as MARKET_AGENT
 from streams.market import MarketStage, run_market_stage
 from streams.metrics import StreamMetrics
 from tapewatch.settings import Settings, get_settings
-from tapewatch.topics import BARS, DLQ_STREAMS, FEATURES, QUOTES, Topic
+from tapewatch.topics import BARS, BOOKS, DLQ_STREAMS, FEATURES, QUOTES, Topic
 
 APP_ID: Final = "tapewatch-streams"
 MARKET_STATE_TABLE: Final = "market-state"
@@ -57,6 +58,19 @@ class StreamApp:
     def changelog_topics(self) -> tuple[str, ...]:
         """Internal topics faust would otherwise create: one changelog per table."""
         return tuple(table.changelog_topic.get_topic_name() for table in self.app.tables.values())
+
+
+def flow_config(settings: Settings) -> FlowConfig:
+    """The fast order-flow chunking and windows from the settings (the grace is shared with the bars)."""
+    return FlowConfig(
+        chunk_ms=settings.flow_chunk_ms,
+        long_chunks=settings.flow_long_chunks,
+        baseline_chunks=settings.flow_baseline_chunks,
+        baseline_min_chunks=settings.flow_baseline_min_chunks,
+        grace_ms=settings.stream_grace_ms,
+        idle_ms=settings.flow_idle_ms,
+        rush_min_trades=settings.flow_rush_min_trades,
+    )
 
 
 def create_app(
@@ -104,6 +118,19 @@ def create_app(
         )
 
     quotes = registry_topic(QUOTES)
+    books = registry_topic(BOOKS)
+    # the market agent reads both: co-partitioned, so one worker holds partition p of each (faust assigns
+    # co-subscribed topics with equal partition counts together)
+    market_source = app.topic(
+        quotes.get_topic_name(),
+        books.get_topic_name(),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+        internal=False,
+    )
     bars_topic = registry_topic(BARS)
     features_topic = registry_topic(FEATURES)
     dlq = registry_topic(DLQ_STREAMS)
@@ -117,20 +144,30 @@ def create_app(
         help="Per-symbol bar builder, bar-feature and order-flow state, and the last applied source offsets",
     )
     metrics = StreamMetrics()
+
+    def highwater(topic: str, partition: int) -> int | None:
+        try:
+            return app.consumer.highwater(TP(topic, partition))
+        except AssertionError:  # aiokafka asserts the partition is assigned: it was just revoked
+            return None
+
     stage = MarketStage(
         quotes_topic=quotes.get_topic_name(),
+        books_topic=books.get_topic_name(),
         bars=bars_topic,
         features=features_topic,
         dlq=dlq,
         table=market_state,
         metrics=metrics,
         grace_ms=settings.stream_grace_ms,
+        flow_config=flow_config(settings),
+        highwater=highwater,
     )
 
     async def market_agent(stream: StreamT[Any]) -> None:
         await run_market_stage(stage, stream, batch_max=batch_max, batch_within_s=batch_within_s, crash=app.crash)
 
-    app.agent(quotes, name=MARKET_AGENT, concurrency=1)(market_agent)
+    app.agent(market_source, name=MARKET_AGENT, concurrency=1)(market_agent)
 
     async def forget_live_state(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         stage.forget()  # partitions moved: the live cache may be stale, the recovered table is not
@@ -155,8 +192,8 @@ def create_app(
             lag = max(0, highwater - next_offset)
             metrics.consumer_lag.labels(MARKET_AGENT, sources[tp.topic], str(tp.partition)).set(lag)
 
-    sources = {quotes.get_topic_name(): "quotes"}
+    sources = {quotes.get_topic_name(): "quotes", books.get_topic_name(): "books"}
     app.timer(LAG_INTERVAL_S, name="consumer-lag")(consumer_lag)
 
-    registry = tuple(t.get_topic_name() for t in (quotes, bars_topic, features_topic, dlq))
+    registry = tuple(t.get_topic_name() for t in (quotes, books, bars_topic, features_topic, dlq))
     return StreamApp(app=app, settings=settings, market=stage, metrics=metrics, registry_topics=registry)

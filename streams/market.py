@@ -48,13 +48,22 @@ from faust.types import EventT, StreamT, TableT, TopicT
 
 from detectors.bars import DEFAULT_GRACE_MS, BarBuilder, LateQuoteError
 from detectors.features import FEATURE_SET_VERSION, FeatureState
+from detectors.flow import FlowChunk, FlowConfig, FlowState, LateRecordError
 from streams.metrics import StreamMetrics
 from tapewatch.deadletter import DeadLetter
-from tapewatch.records import Bar, Cadence, Features, Quote, Record, RecordError
+from tapewatch.records import Bar, Book, Cadence, Features, Quote, Record, RecordError
 
 STAGE: Final = "stream:market"
 AGENT: Final = "market"
-STATE_FORMAT: Final = 2
+STATE_FORMAT: Final = 3
+
+#: (quotes have a backlog, books have a backlog) → FlowState.pending
+_PENDING: Final = {
+    (False, False): frozenset[str](),
+    (True, False): frozenset({"quote"}),
+    (False, True): frozenset({"book"}),
+    (True, True): frozenset({"quote", "book"}),
+}
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +91,7 @@ class SymbolState:
 
     bars: BarBuilder
     features: FeatureState
+    flow: FlowState
     #: source topic → (partition, offset) of the last record applied from it
     offsets: dict[str, tuple[int, int]]
     partition: int
@@ -99,12 +109,16 @@ class MarketStage:
     """Turns batches of md.quotes / md.books events into bars, features, dead letters and table updates."""
 
     quotes_topic: str
+    books_topic: str
     bars: TopicT
     features: TopicT
     dlq: TopicT
     table: TableT[bytes, dict[str, Any]]
     metrics: StreamMetrics
+    #: (topic, partition) → the partition's high watermark as last fetched, None while unknown
+    highwater: Callable[[str, int], int | None] = lambda topic, partition: None
     grace_ms: int = DEFAULT_GRACE_MS
+    flow_config: FlowConfig = field(default_factory=FlowConfig)
     counters: StageCounters = field(default_factory=StageCounters)
     #: (topic, partition) → highest offset whose effects this process made durable
     done: dict[tuple[str, int], int] = field(default_factory=dict, init=False, repr=False)
@@ -139,7 +153,7 @@ class MarketStage:
             raw: bytes | None = message.value
             key: bytes | None = message.key
             try:
-                record = self._decode(raw, key)
+                record = self._decode(raw, key, kind == "books")
             except RecordError as exc:
                 reason = "key" if exc.field == "symbol" and "key" in exc.reason else "invalid"
                 pending.append(("dlq", await self._dead_letter(event, str(exc), exc.field, reason)))
@@ -153,19 +167,47 @@ class MarketStage:
             if state.applied(topic, partition, offset):
                 already_applied += 1  # applied before a crash: do not count it twice
                 continue
+            late: list[str] = []
+            chunks: list[FlowChunk] = []
+            # both streams' backlog, the record's own included: either may be the one lagging behind
+            state.flow.pending = _PENDING[
+                (
+                    self._has_backlog(self.quotes_topic, partition, done),
+                    self._has_backlog(self.books_topic, partition, done),
+                )
+            ]
             if isinstance(record, Quote):
                 try:
                     closed = state.bars.update(record)
                 except LateQuoteError as exc:
-                    self.counters.late += 1
+                    late.append(f"bars: {exc}")
                     metrics.late.labels(AGENT, "bars").inc()
-                    pending.append(("dlq", await self._dead_letter(event, str(exc), "ts", "late")))
                     closed = []
                 for bar in closed:
                     pending.append(("bars", await self._send_bar(bar, key, partition)))
                     emitted.append(("bars", bar.end))
                     pending.append(("features", await self._send_features(state, bar, key, partition)))
                     emitted.append(("features", bar.end))
+                try:
+                    chunks = state.flow.update_quote(record)
+                except LateRecordError as exc:
+                    late.append(f"flow: {exc}")
+                    metrics.late.labels(AGENT, "flow").inc()
+            else:
+                assert isinstance(record, Book)
+                try:
+                    chunks = state.flow.update_book(record)
+                except LateRecordError as exc:
+                    late.append(f"flow: {exc}")
+                    metrics.late.labels(AGENT, "flow").inc()
+            for chunk in chunks:
+                pending.append(("flow", await self._send_flow(chunk, record.venue, key, partition)))
+                emitted.append(("flow", chunk.ts))
+            if late:
+                # Counted and dead-lettered, never dropped silently; a part it was on time for applied it.
+                self.counters.late += 1
+                reason = "late record (" + "; ".join(late) + ")"
+                pending.append(("dlq", await self._dead_letter(event, reason, "ts", "late")))
             state.offsets[topic] = (partition, offset)
             state.partition = partition
             state.dirty = True
@@ -196,10 +238,20 @@ class MarketStage:
             )
 
     # -- steps -------------------------------------------------------------------------------------------
-    def _decode(self, raw: bytes | None, key: bytes | None) -> Record:
+    def _has_backlog(self, topic: str, partition: int, batch_done: dict[tuple[str, int], int]) -> bool:
+        """Whether ``topic``'s partition has records this worker has not read yet (unknown: yes)."""
+        highwater = self.highwater(topic, partition)
+        if highwater is None:
+            return True
+        source = (topic, partition)
+        read = max(batch_done.get(source, -1), self.done.get(source, -1))
+        return highwater - 1 > read
+
+    def _decode(self, raw: bytes | None, key: bytes | None, books: bool) -> Record:
+        contract: type[Record] = Book if books else Quote
         if not raw:
-            raise RecordError("quote", "empty payload")
-        record: Record = Quote.from_json(raw)
+            raise RecordError(contract.record_name, "empty payload")
+        record = contract.from_json(raw)
         if key is None:
             raise RecordError(record.record_name, "message without a key: the key must be the symbol", "symbol")
         if key != record.key():
@@ -224,6 +276,10 @@ class MarketStage:
         self.counters.features_out += 1
         return await self.features.send(key=key, value=record.to_json(), partition=partition)
 
+    async def _send_flow(self, chunk: FlowChunk, venue: str, key: bytes, partition: int) -> Awaitable[Any]:
+        self.counters.flow_out += 1
+        return await self.features.send(key=key, value=chunk.to_features(venue).to_json(), partition=partition)
+
     async def _dead_letter(self, event: EventT[Any], reason: str, field: str | None, kind: str) -> Awaitable[Any]:
         message = event.message
         letter = DeadLetter(
@@ -245,12 +301,14 @@ class MarketStage:
     def _load(self, symbol: str, key: bytes, partition: int) -> SymbolState:
         stored = self.table.get(key)
         if stored is None:
-            return SymbolState(BarBuilder(symbol, self.grace_ms), FeatureState(), {}, partition)
+            flow = FlowState(symbol, self.flow_config)
+            return SymbolState(BarBuilder(symbol, self.grace_ms), FeatureState(), flow, {}, partition)
         if stored.get("format") != STATE_FORMAT:
             raise ValueError(f"market state of {symbol!r} has unknown format {stored.get('format')!r}")
         return SymbolState(
             bars=BarBuilder.from_state(stored["bars"], self.grace_ms),
             features=FeatureState.from_state(stored["features"]),
+            flow=FlowState.from_state(stored["flow"], self.flow_config),
             offsets={topic: (int(p), int(o)) for topic, (p, o) in stored["offsets"].items()},
             partition=int(stored["partition"]),
             features_state=stored["features"],
@@ -263,6 +321,7 @@ class MarketStage:
             "format": STATE_FORMAT,
             "bars": state.bars.to_state(),
             "features": state.features_state,
+            "flow": state.flow.to_state(),
             "offsets": {topic: list(po) for topic, po in state.offsets.items()},
             "partition": state.partition,
         }

@@ -47,18 +47,18 @@ def _register_subcommands() -> None:
     app.add_typer(fetch_app, name="fetch")
     app.add_typer(stream_app, name="stream")
 
+    from sinks.cli import alerts_app, kibana_app, sink_app
+
+    app.add_typer(sink_app, name="sink")
+    app.add_typer(alerts_app, name="alerts")
+    app.add_typer(kibana_app, name="kibana")
+
     # Double DQN: `train dqn` joins the shared `train` group (registered once, whoever creates it first).
     from detectors.dqn_cli import backtest_app, train_app
 
     if not any(group.name == "train" for group in app.registered_groups):
         app.add_typer(train_app, name="train")
     app.add_typer(backtest_app, name="backtest")
-
-    from sinks.cli import alerts_app, kibana_app, sink_app
-
-    app.add_typer(sink_app, name="sink")
-    app.add_typer(alerts_app, name="alerts")
-    app.add_typer(kibana_app, name="kibana")
 
 
 console = Console()
@@ -274,6 +274,44 @@ def bench_produce(
     console.print(f"wrote {out / 'produce.json'}")
 
 
+@bench_app.command("stream")
+def bench_stream(
+    symbols: Annotated[int, typer.Option(help="Simulated symbols in the backlog")] = 40,
+    minutes: Annotated[float, typer.Option(help="Session minutes in the backlog")] = 60.0,
+    rate: Annotated[float, typer.Option(help="Records/s for the latency run")] = 5_000.0,
+    seconds: Annotated[float, typer.Option(help="Length of the latency run")] = 60.0,
+    out: BenchOut = Path("reports/bench"),
+) -> None:
+    """One stream worker: sustained records/s over a backlog (beside raw confluent-kafka consume of the same
+    topics) and event-to-feature latency at a fixed live rate."""
+    from infra import manager
+    from streams.bench import run_stream_bench
+
+    cfg = settings()
+    manager.up(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    with console.status("benchmarking the stream worker (backlog, then a live run)…"):
+        result = run_stream_bench(
+            cfg, symbols=symbols, minutes=minutes, rate=rate, seconds=seconds, workdir=out.resolve()
+        )
+    _bench_table(
+        "stream worker (md.quotes + md.books)",
+        [
+            ("raw confluent-kafka consume", result.records, result.records / result.raw_consume_per_s, 0.0),
+            ("stream worker, sustained", result.records, result.records / result.worker_per_s, 0.0),
+        ],
+    )
+    table = Table("cadence", "outputs", "p50 ms", "p99 ms", "max ms", title=f"event → feature at {rate:,.0f} records/s")
+    for cadence, stats in sorted(result.latency_ms.items()):
+        table.add_row(
+            cadence, f"{stats['n']:,.0f}", f"{stats['p50']:,.1f}", f"{stats['p99']:,.1f}", f"{stats['max']:,.1f}"
+        )
+    console.print(table)
+    console.print(f"latency = arrival at a features.1m consumer − (window end + grace {cfg.stream_grace_ms} ms)")
+    (out / "stream.json").write_bytes(result.to_json())
+    console.print(f"wrote {out / 'stream.json'}")
+
+
 @bench_app.command("all")
 def bench_all(
     records: Annotated[int, typer.Option(help="Records per benchmark")] = 500_000,
@@ -281,6 +319,7 @@ def bench_all(
 ) -> None:
     """Every benchmark that exists so far, in one run (raw Kafka first, as the reference)."""
     bench_produce(records=records, out=out)
+    bench_stream(out=out)
 
 
 def _register_detectors() -> None:

@@ -105,6 +105,16 @@ class Settings(BaseSettings):
     stream_grace_ms: int = Field(
         2_000, ge=0, le=3_600_000, description="Event-time grace: how far out of order a record may arrive and count"
     )
+    flow_chunk_ms: int = Field(5_000, ge=100, le=600_000, description="Base chunk of the fast order-flow features")
+    flow_long_chunks: int = Field(5, ge=1, le=120, description="Base chunks in a long chunk (5 × 5 s = 25 s)")
+    flow_baseline_chunks: int = Field(
+        720, ge=2, le=100_000, description="Base chunks in the rolling baseline of the z-scores (720 × 5 s = 1 h)"
+    )
+    flow_baseline_min_chunks: int = Field(60, ge=1, description="Baseline chunks needed before z-scores are given")
+    flow_idle_ms: int = Field(
+        60_000, ge=1, description="A stream (quotes or books) this far behind the other no longer holds chunks open"
+    )
+    flow_rush_min_trades: int = Field(3, ge=2, description="Trades in one millisecond that make a rush order")
     stream_metrics_port: int = Field(
         9108, ge=0, le=65535, description="Prometheus /metrics port of `tapewatch stream worker` (0: off)"
     )

@@ -16,12 +16,13 @@ import pandas as pd
 import pytest
 
 from detectors.bars import bars_from_quotes, bars_to_frame
-from detectors.features import FEATURE_NAMES, features_frame
+from detectors.features import features_frame
 from detectors.simulator import SimulationConfig, generate
-from tapewatch.records import Bar, Cadence, Features
+from tapewatch.records import Bar
 from tapewatch.settings import PROJECT_ROOT, Settings
 from tapewatch.topics import BARS, FEATURES
 from tests.kafka_reader import read_distinct
+from tests.stream_reference import features_frames, flow_reference
 from tests.stream_worker import Worker
 
 pytestmark = pytest.mark.integration
@@ -94,13 +95,18 @@ def test_two_workers_produce_exactly_the_output_of_one(stream_settings: Settings
         )
         assert produced.returncode == 0, produced.stderr
 
-        quotes = generate(SESSION).quotes_frame().assign(venue=SESSION.venue)
+        session = generate(SESSION)
+        quotes = session.quotes_frame().assign(venue=SESSION.venue)
+        books = session.books_frame()
         expected_bars = bars_from_quotes(quotes)
         expected_features = features_frame(expected_bars)
+        expected_flow = flow_reference(quotes, books)
         assert len(expected_bars) >= SESSION.symbols * 6
 
         bar_messages = read_distinct(settings, settings.topic(BARS.name), len(expected_bars), wait_s=WAIT_S)
-        feature_messages = read_distinct(settings, settings.topic(FEATURES.name), len(expected_features), wait_s=WAIT_S)
+        feature_messages = read_distinct(
+            settings, settings.topic(FEATURES.name), len(expected_features) + len(expected_flow), wait_s=WAIT_S
+        )
         metrics = [scrape(port) for port in ports]
         details = "\n".join(w.tail() for w in workers)
     finally:
@@ -113,25 +119,18 @@ def test_two_workers_produce_exactly_the_output_of_one(stream_settings: Settings
     assert len(bars) == len(expected_bars), f"{len(bars)} bars for {len(expected_bars)} expected\n{details}"
     pd.testing.assert_frame_equal(bars, expected_bars, check_exact=False, rtol=1e-9, atol=1e-9)
 
-    records = [Features.from_json(m.value) for m in feature_messages]
-    assert {r.cadence for r in records} == {Cadence.BAR_1M}
-    got = (
-        pd.DataFrame(
-            [{"symbol": r.symbol, "venue": r.venue, "ts": r.ts, **r.values} for r in records],
-            columns=["symbol", "venue", "ts", *FEATURE_NAMES],
-        )
-        .astype(dict.fromkeys(FEATURE_NAMES, "float64"))
-        .sort_values(["symbol", "ts"])
-        .reset_index(drop=True)
-    )
-    assert len(got) == len(expected_features), details
-    pd.testing.assert_frame_equal(got, expected_features, check_exact=False, rtol=1e-9, atol=1e-12)
+    got_features, got_flow = features_frames(feature_messages)
+    assert len(feature_messages) == len(got_features) + len(got_flow), f"an output was sent twice\n{details}"
+    pd.testing.assert_frame_equal(got_features, expected_features, check_exact=False, rtol=1e-9, atol=1e-12)
+    assert len(expected_flow) >= SESSION.symbols * SESSION.minutes * 10
+    pd.testing.assert_frame_equal(got_flow, expected_flow, check_exact=False, rtol=1e-9, atol=1e-12)
 
     # both workers did part of the work, and together they consumed every quote (at least once)
-    consumed = [sample(text, "tapewatch_stream_records_in_total", agent="market", topic="quotes") for text in metrics]
+    consumed = [sample(text, "tapewatch_stream_records_in_total", agent="market") for text in metrics]
     assert all(n > 0 for n in consumed), f"a worker got no partition: {consumed}\n{details}"
-    assert sum(consumed) >= len(quotes)
+    assert sum(consumed) >= len(quotes) + len(books)
     for text in metrics:
         assert sample(text, "tapewatch_stream_records_out_total", topic="bars") > 0
         assert sample(text, "tapewatch_stream_event_to_emit_seconds_count", topic="features") > 0
+        assert sample(text, "tapewatch_stream_event_to_emit_seconds_count", topic="flow") > 0
         assert "tapewatch_stream_consumer_lag{" in text

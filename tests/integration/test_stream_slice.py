@@ -21,13 +21,15 @@ import pytest
 from confluent_kafka import KafkaError, Message, Producer
 
 from detectors.bars import MINUTE_MS, bars_from_quotes, bars_to_frame, quotes_to_frame
-from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION, features_frame
+from detectors.features import features_frame
+from detectors.flow import BOOK_COLUMNS
 from tapewatch import deadletter
 from tapewatch.kafka import client_config
-from tapewatch.records import Bar, Cadence, Features, Quote
+from tapewatch.records import Bar, Quote
 from tapewatch.settings import Settings
 from tapewatch.topics import BARS, DLQ_STREAMS, FEATURES, QUOTES
 from tests.kafka_reader import read_distinct, read_topic
+from tests.stream_reference import features_frames, flow_reference
 from tests.stream_worker import Worker
 
 pytestmark = pytest.mark.integration
@@ -169,9 +171,14 @@ def test_quotes_to_bars_and_dead_letters(stream_settings: Settings, tmp_path: Pa
         )
         expected = bars_from_quotes(quotes_to_frame(produced.quotes))
         assert expected["start"].max() == T0 + 4 * MINUTE_MS and len(expected) >= 3 * 4
+        valid_quotes = pd.DataFrame(
+            [(q.symbol, q.ts, q.price, q.size, q.side, q.bid, q.ask) for q in produced.quotes],
+            columns=["symbol", "ts", "price", "size", "side", "bid", "ask"],
+        ).astype({"price": "float64", "bid": "float64", "ask": "float64"})
+        expected_flow = flow_reference(valid_quotes, pd.DataFrame(columns=list(BOOK_COLUMNS)))
         bar_messages = read_distinct(settings, bars_topic, len(expected), wait_s=WAIT_S, linger_s=2.0)
         feature_messages = read_distinct(
-            settings, settings.topic(FEATURES.name), len(expected), wait_s=WAIT_S, linger_s=0.5
+            settings, settings.topic(FEATURES.name), len(expected) + len(expected_flow), wait_s=WAIT_S, linger_s=1.0
         )
         dead = read_distinct(settings, dlq_topic, len(produced.bad), wait_s=WAIT_S, linger_s=0.5)
         replayed = "replay: skipped" in second.log.read_text(errors="replace")
@@ -207,17 +214,13 @@ def test_quotes_to_bars_and_dead_letters(stream_settings: Settings, tmp_path: Pa
         assert letter.topic == settings.topic(QUOTES.name)
         assert letter.partition is not None and letter.offset is not None
 
-    # bar features: one record per bar, equal to the vectorised batch computation over the same bars
-    records = [Features.from_json(msg.value) for msg in feature_messages]
-    assert all(r.cadence is Cadence.BAR_1M and r.version == FEATURE_SET_VERSION for r in records)
-    for msg, record in zip(feature_messages, records, strict=True):
-        assert msg.key == record.symbol.encode() and msg.partition == produced.partition_of[record.symbol]
-    got_features = pd.DataFrame(
-        [{"symbol": r.symbol, "venue": r.venue, "ts": r.ts, **r.values} for r in records],
-        columns=["symbol", "venue", "ts", *FEATURE_NAMES],
-    ).astype(dict.fromkeys(FEATURE_NAMES, "float64"))
-    distinct = got_features.drop_duplicates().sort_values(["symbol", "ts"]).reset_index(drop=True)
-    assert not distinct.duplicated(["symbol", "ts"]).any(), "features of one bar emitted twice with different values"
+    # bar features: one record per bar, equal to the vectorised batch computation over the same bars; fast
+    # order-flow features: the chunks the batch fold closes over the same quotes (this feed has no books)
+    got_features, got_flow = features_frames(feature_messages)
     if restart == "graceful":
-        assert len(distinct) == len(got_features), f"features emitted twice\n{details}"
-    pd.testing.assert_frame_equal(distinct, features_frame(expected), check_exact=False, rtol=1e-9, atol=1e-12)
+        assert len(feature_messages) == len(got_features) + len(got_flow), f"features emitted twice\n{details}"
+    assert not got_features.duplicated(["symbol", "ts"]).any(), "features of one bar emitted twice, differently"
+    assert not got_flow.duplicated(["symbol", "ts"]).any(), "features of one chunk emitted twice, differently"
+    pd.testing.assert_frame_equal(got_features, features_frame(expected), check_exact=False, rtol=1e-9, atol=1e-12)
+    assert len(expected_flow) > 50
+    pd.testing.assert_frame_equal(got_flow, expected_flow, check_exact=False, rtol=1e-9, atol=1e-12)
