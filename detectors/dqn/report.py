@@ -57,8 +57,8 @@ def equity_chart(result: BacktestResult, path: Path) -> Path:
     for ax in list(axes.flat)[len(symbols) :]:
         ax.set_visible(False)
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=4, frameon=False)
-    fig.suptitle(f"Out-of-sample equity, costs {result.costs.name} (agent: one line per seed)", y=1.02)
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False)
+    fig.suptitle(f"Out-of-sample equity, costs {result.costs.name} (agent: one line per seed)", y=1.07)
     fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
