@@ -11,6 +11,7 @@ in :mod:`tapewatch.records`, and bad payloads reach the DLQ unchanged.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -18,15 +19,24 @@ import faust
 from faust.types import TP, StreamT, TableT, TopicT
 
 from detectors.flow import FlowConfig
+from detectors.models import ArtifactStore
 from streams import faust_compat
+from streams.detect import AGENT as DETECT_AGENT
+from streams.detect import STAGE as DETECT_STAGE
+from streams.detect import DetectStage, ModelSlot
 from streams.market import AGENT as MARKET_AGENT
-from streams.market import MarketStage, run_market_stage
+from streams.market import STAGE as MARKET_STAGE
+from streams.market import MarketStage
 from streams.metrics import StreamMetrics
+from streams.stage import StageIO, run_stage
 from tapewatch.settings import Settings, get_settings
-from tapewatch.topics import BARS, BOOKS, DLQ_STREAMS, FEATURES, QUOTES, Topic
+from tapewatch.topics import ALERTS, BARS, BOOKS, DLQ_STREAMS, FEATURES, QUOTES, SCORES, Topic
 
 APP_ID: Final = "tapewatch-streams"
 MARKET_STATE_TABLE: Final = "market-state"
+DETECT_STATE_TABLE: Final = "detect-state"
+#: how often a worker looks for a newer model version (a directory listing)
+MODEL_POLL_S: Final = 10.0
 LAG_INTERVAL_S: Final = 5.0
 #: batched consumption: at most this many events per batch, or what arrived within the interval
 BATCH_MAX: Final = 1000
@@ -50,6 +60,7 @@ class StreamApp:
     app: faust.App
     settings: Settings
     market: MarketStage
+    detect: DetectStage
     metrics: StreamMetrics
     #: registry topics the app reads or writes (must exist beforehand)
     registry_topics: tuple[str, ...]
@@ -156,44 +167,79 @@ def create_app(
         books_topic=books.get_topic_name(),
         bars=bars_topic,
         features=features_topic,
-        dlq=dlq,
+        io=StageIO(MARKET_STAGE, MARKET_AGENT, dlq, metrics),
         table=market_state,
-        metrics=metrics,
         grace_ms=settings.stream_grace_ms,
         flow_config=flow_config(settings),
         highwater=highwater,
     )
 
     async def market_agent(stream: StreamT[Any]) -> None:
-        await run_market_stage(stage, stream, batch_max=batch_max, batch_within_s=batch_within_s, crash=app.crash)
+        await run_stage(stage, stream, batch_max=batch_max, batch_within_s=batch_within_s, crash=app.crash)
 
     app.agent(market_source, name=MARKET_AGENT, concurrency=1)(market_agent)
 
     async def forget_live_state(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        stage.forget()  # partitions moved: the live cache may be stale, the recovered table is not
+        # partitions moved: the live caches may be stale, the recovered tables are not
+        stage.forget()
+        detect.forget()
 
     app.on_partitions_revoked.connect(forget_live_state)
     app.on_partitions_assigned.connect(forget_live_state)
 
+    scores_topic = registry_topic(SCORES)
+    alerts_topic = registry_topic(ALERTS)
+    detect_state: TableT[bytes, dict[str, Any]] = app.Table(
+        DETECT_STATE_TABLE,
+        default=None,
+        partitions=partitions,
+        key_type=bytes,
+        help="Per-symbol detector state (patterns, alert policy) and the last applied features.1m offset",
+    )
+    detect = DetectStage(
+        scores=scores_topic,
+        alerts=alerts_topic,
+        io=StageIO(DETECT_STAGE, DETECT_AGENT, dlq, metrics),
+        table=detect_state,
+        models=ModelSlot(ArtifactStore(settings.models_path)),
+    )
+
+    async def detect_agent(stream: StreamT[Any]) -> None:
+        await run_stage(detect, stream, batch_max=batch_max, batch_within_s=batch_within_s, crash=app.crash)
+
+    app.agent(features_topic, name=DETECT_AGENT, concurrency=1)(detect_agent)
+
+    async def reload_models() -> None:
+        await asyncio.to_thread(detect.reload_models)
+
+    app.timer(MODEL_POLL_S, name="model-reload")(reload_models)
+
     async def report() -> None:
         app.log.info("%s %s", MARKET_AGENT, stage.counters.as_dict())
+        app.log.info("%s %s", DETECT_AGENT, detect.counters.as_dict())
 
     app.timer(60.0, name="stream-counters")(report)
 
     async def consumer_lag() -> None:
         consumer = app.consumer
         for tp in consumer.assignment():
-            if tp.topic not in sources:
+            if tp.topic in sources:
+                agent, kind, done = MARKET_AGENT, sources[tp.topic], stage.io.done
+            elif tp.topic in detect_sources:
+                agent, kind, done = DETECT_AGENT, detect_sources[tp.topic], detect.io.done
+            else:
                 continue
-            highwater = consumer.highwater(tp)
-            if highwater is None:
+            last = highwater(tp.topic, tp.partition)
+            if last is None:
                 continue
-            next_offset = stage.done.get((tp.topic, tp.partition), -1) + 1
-            lag = max(0, highwater - next_offset)
-            metrics.consumer_lag.labels(MARKET_AGENT, sources[tp.topic], str(tp.partition)).set(lag)
+            lag = max(0, last - (done.get((tp.topic, tp.partition), -1) + 1))
+            metrics.consumer_lag.labels(agent, kind, str(tp.partition)).set(lag)
 
     sources = {quotes.get_topic_name(): "quotes", books.get_topic_name(): "books"}
+    detect_sources = {features_topic.get_topic_name(): "features"}
     app.timer(LAG_INTERVAL_S, name="consumer-lag")(consumer_lag)
 
-    registry = tuple(t.get_topic_name() for t in (quotes, books, bars_topic, features_topic, dlq))
-    return StreamApp(app=app, settings=settings, market=stage, metrics=metrics, registry_topics=registry)
+    registry = tuple(
+        t.get_topic_name() for t in (quotes, books, bars_topic, features_topic, scores_topic, alerts_topic, dlq)
+    )
+    return StreamApp(app=app, settings=settings, market=stage, detect=detect, metrics=metrics, registry_topics=registry)

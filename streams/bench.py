@@ -89,7 +89,7 @@ class _Worker:
         self.port = _free_port()
         self.log = log
         self._out = log.open("wb")
-        env = {**os.environ, "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix, "TAPEWATCH_LOG_LEVEL": "WARNING"}
+        env = {**os.environ, "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix, "TAPEWATCH_LOG_LEVEL": "INFO"}
         self.proc = subprocess.Popen(
             [str(Path(sys.executable).with_name("tapewatch")), "stream", "worker", "--metrics-port", str(self.port)],
             cwd=PROJECT_ROOT,

@@ -39,18 +39,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, cast
+from typing import Any, Final
 
-from faust import Stream
-from faust.types import EventT, StreamT, TableT, TopicT
+from faust.types import EventT, TableT, TopicT
 
 from detectors.bars import DEFAULT_GRACE_MS, BarBuilder, LateQuoteError
 from detectors.features import FEATURE_SET_VERSION, FeatureState
 from detectors.flow import FlowChunk, FlowConfig, FlowState, LateRecordError
-from streams.metrics import StreamMetrics
-from tapewatch.deadletter import DeadLetter
+from streams.stage import StageIO, write_state
 from tapewatch.records import Bar, Book, Cadence, Features, Quote, Record, RecordError
 
 STAGE: Final = "stream:market"
@@ -112,16 +111,14 @@ class MarketStage:
     books_topic: str
     bars: TopicT
     features: TopicT
-    dlq: TopicT
+    io: StageIO
     table: TableT[bytes, dict[str, Any]]
-    metrics: StreamMetrics
     #: (topic, partition) → the partition's high watermark as last fetched, None while unknown
     highwater: Callable[[str, int], int | None] = lambda topic, partition: None
     grace_ms: int = DEFAULT_GRACE_MS
     flow_config: FlowConfig = field(default_factory=FlowConfig)
     counters: StageCounters = field(default_factory=StageCounters)
-    #: (topic, partition) → highest offset whose effects this process made durable
-    done: dict[tuple[str, int], int] = field(default_factory=dict, init=False, repr=False)
+    stage: str = STAGE
     _live: dict[bytes, SymbolState] = field(default_factory=dict, init=False, repr=False)
 
     def forget(self) -> None:
@@ -136,20 +133,20 @@ class MarketStage:
         emitted: list[tuple[str, int]] = []  # (topic kind, event time it stands for) for the latency histogram
         done: dict[tuple[str, int], int] = {}
         redelivered = already_applied = 0
-        metrics = self.metrics
+        io = self.io
+        metrics = io.metrics
+        consumed = {"quotes": 0, "books": 0}
         for event in events:
             message = event.message
             topic, partition, offset = message.topic, message.partition, message.offset
             source = (topic, partition)
-            if offset <= self.done.get(source, -1):
-                # Redelivered to this process (faust 0.15.3 resumes partitions before seeking them back to
-                # the committed offset after a table recovery): its output is already in Kafka.
+            if io.redelivered(topic, partition, offset):
                 redelivered += 1
                 continue
             done[source] = max(offset, done.get(source, -1))
             self.counters.events_in += 1
             kind = "quotes" if topic == self.quotes_topic else "books"
-            metrics.records_in.labels(AGENT, kind).inc()
+            consumed[kind] += 1
             raw: bytes | None = message.value
             key: bytes | None = message.key
             try:
@@ -215,8 +212,11 @@ class MarketStage:
         if pending:
             # Delivery reports: the outputs are in Kafka before the state says "applied".
             await asyncio.gather(*(send for _, send in pending))
-            for kind, _ in pending:
-                metrics.records_out.labels(AGENT, kind).inc()
+            for kind, count in Counter(kind for kind, _ in pending).items():
+                metrics.records_out.labels(AGENT, kind).inc(count)
+        for kind, count in consumed.items():
+            if count:
+                metrics.records_in.labels(AGENT, kind).inc(count)
         now_ms = time.time() * 1000.0
         for kind, event_ms in emitted:
             metrics.event_to_emit.labels(AGENT, kind).observe(max(0.0, (now_ms - event_ms) / 1000.0))
@@ -224,7 +224,7 @@ class MarketStage:
             if state.dirty:
                 self._store(key, state)
             self._live[key] = state
-        self.done.update(done)
+        io.done.update(done)
         self.counters.batches += 1
         metrics.batch_seconds.labels(AGENT).observe(time.perf_counter() - started)
         if redelivered or already_applied:
@@ -244,7 +244,7 @@ class MarketStage:
         if highwater is None:
             return True
         source = (topic, partition)
-        read = max(batch_done.get(source, -1), self.done.get(source, -1))
+        read = max(batch_done.get(source, -1), self.io.done.get(source, -1))
         return highwater - 1 > read
 
     def _decode(self, raw: bytes | None, key: bytes | None, books: bool) -> Record:
@@ -281,21 +281,8 @@ class MarketStage:
         return await self.features.send(key=key, value=chunk.to_features(venue).to_json(), partition=partition)
 
     async def _dead_letter(self, event: EventT[Any], reason: str, field: str | None, kind: str) -> Awaitable[Any]:
-        message = event.message
-        letter = DeadLetter(
-            stage=STAGE,
-            reason=reason,
-            field=field,
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-        )
         self.counters.dead_letters += 1
-        self.metrics.dead_letters.labels(AGENT, kind).inc()
-        log.debug("dead letter %s[%d]@%d: %s", message.topic, message.partition, message.offset, reason)
-        return await self.dlq.send(
-            key=message.key, value=message.value, headers=letter.headers(), partition=message.partition
-        )
+        return await self.io.dead_letter(event, reason, field, kind)
 
     # -- state -------------------------------------------------------------------------------------------
     def _load(self, symbol: str, key: bytes, partition: int) -> SymbolState:
@@ -325,33 +312,5 @@ class MarketStage:
             "offsets": {topic: list(po) for topic, po in state.offsets.items()},
             "partition": state.partition,
         }
-        # ``table[key] = entry`` would take the changelog partition from the task's current event, which a
-        # batch has none of; write the changelog on the source partition explicitly, then the local store.
-        self.table.send_changelog(state.partition, key, entry)
-        self.table.data[key] = entry
+        write_state(self.table, state.partition, key, entry)
         state.dirty = False
-
-
-async def run_market_stage(
-    stage: MarketStage,
-    stream: StreamT[Any],
-    *,
-    batch_max: int,
-    batch_within_s: float,
-    crash: Callable[[BaseException], Awaitable[None]],
-) -> None:
-    """The agent body: batches without automatic acks; ack each batch only after it is processed."""
-    # noack_take is on faust's Stream, not on its StreamT interface
-    async for batch in cast(Stream[Any], stream).noack_take(batch_max, within=batch_within_s):
-        events: list[EventT[Any]] = list(batch)  # noack_take yields the events themselves
-        try:
-            await stage.process(events)
-        except Exception as exc:
-            # Not a data problem (those go to the DLQ): Kafka refused a write, or a bug. Stop the worker with
-            # this batch unacknowledged, so its offsets are never committed and a restart replays it.
-            log.critical("stage %s failed; stopping the worker without acknowledging the batch: %r", STAGE, exc)
-            stage.forget()
-            await crash(exc)
-            raise
-        for event in events:
-            await stream.ack(event)

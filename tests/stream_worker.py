@@ -18,9 +18,12 @@ def worker_argv() -> list[str]:
 class Worker:
     """`tapewatch stream worker` as a subprocess, its output in a log file."""
 
-    def __init__(self, settings: Settings, log: Path, *args: str, **faust_settings: str) -> None:
+    def __init__(
+        self, settings: Settings, log: Path, *args: str, env: dict[str, str] | None = None, **faust_settings: str
+    ) -> None:
         env = {
             **os.environ,
+            **(env or {}),
             "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix,
             "TAPEWATCH_LOG_LEVEL": "INFO",
             **{f"TAPEWATCH_FAUST_{name.upper()}": value for name, value in faust_settings.items()},
