@@ -30,7 +30,7 @@ from streams.market import MarketStage
 from streams.metrics import StreamMetrics
 from streams.stage import StageIO, run_stage
 from tapewatch.settings import Settings, get_settings
-from tapewatch.topics import ALERTS, BARS, BOOKS, DLQ_STREAMS, FEATURES, QUOTES, SCORES, Topic
+from tapewatch.topics import ACTIONS, ALERTS, BARS, BOOKS, DLQ_STREAMS, FEATURES, QUOTES, SCORES, Topic
 
 APP_ID: Final = "tapewatch-streams"
 MARKET_STATE_TABLE: Final = "market-state"
@@ -189,6 +189,7 @@ def create_app(
 
     scores_topic = registry_topic(SCORES)
     alerts_topic = registry_topic(ALERTS)
+    actions_topic = registry_topic(ACTIONS)
     detect_state: TableT[bytes, dict[str, Any]] = app.Table(
         DETECT_STATE_TABLE,
         default=None,
@@ -199,6 +200,7 @@ def create_app(
     detect = DetectStage(
         scores=scores_topic,
         alerts=alerts_topic,
+        actions=actions_topic,
         io=StageIO(DETECT_STAGE, DETECT_AGENT, dlq, metrics),
         table=detect_state,
         models=ModelSlot(ArtifactStore(settings.models_path)),
@@ -240,6 +242,7 @@ def create_app(
     app.timer(LAG_INTERVAL_S, name="consumer-lag")(consumer_lag)
 
     registry = tuple(
-        t.get_topic_name() for t in (quotes, books, bars_topic, features_topic, scores_topic, alerts_topic, dlq)
+        t.get_topic_name()
+        for t in (quotes, books, bars_topic, features_topic, scores_topic, alerts_topic, actions_topic, dlq)
     )
     return StreamApp(app=app, settings=settings, market=stage, detect=detect, metrics=metrics, registry_topics=registry)

@@ -1,5 +1,4 @@
-"""The ``stream:detect`` stage: features.1m → scores.manipulation, alerts (and signals.actions, see
-:mod:`streams.signals`).
+"""The ``stream:detect`` stage: features.1m → scores.manipulation, alerts and signals.actions.
 
 Per symbol, one :class:`detectors.patterns.SymbolDetector` (flow patterns, K-means scoring, alert policy)
 lives in a faust table with the offset of the last features record applied, exactly as the market stage keeps
@@ -8,14 +7,21 @@ before the events are acknowledged. A replay after a crash skips what the stored
 
 * cadence ``fast`` (order-flow chunks) → pattern alerts;
 * cadence ``1m`` (bar features) → a K-means :class:`~tapewatch.records.Score` (when a model is loaded) and its
-  alerts; then the Double-DQN action, if a policy is loaded (batched over the batch's bar closes).
+  alerts; then the Double-DQN :class:`~tapewatch.records.Action` at that bar close, when a policy is loaded.
+  Decisions are batched: one forward pass for every symbol whose bar closed in the batch (a symbol with two
+  bar closes in one batch is decided in two rounds, so its second decision sees the position of its first).
+  The position lives in the same table entry as the detector. A bar whose features are still warming up (a
+  feature the policy needs is null) gets ``HOLD`` with empty Q-values and the position unchanged: every bar
+  has an action, and an empty ``q_values`` says the agent could not decide yet (expected, not bad input).
 
 Bad input never stops the worker: a payload that does not decode, whose key is not its symbol, whose
 feature-set version is not the one the detectors were built for, or whose values the model refuses (an
 infinite value) goes to ``dlq.streams`` with the reason.
 
 Models hot-reload (:class:`ModelSlot`): a timer polls the artifact store; a new K-means version is swapped into
-every live detector and used for every one loaded later. Scores and alerts carry the model version.
+every live detector and used for every one loaded later, a new DQN version takes the next decisions. Scores,
+alerts and actions carry the model version. A model that cannot be loaded (corrupt, or made for another
+feature set) is logged and the worker keeps the one it has.
 """
 
 from __future__ import annotations
@@ -30,13 +36,15 @@ from typing import Any, Final
 
 from faust.types import EventT, TableT, TopicT
 
-from detectors.features import FEATURE_SET_VERSION
+from detectors.dqn.inference import MODEL_NAME as DQN_MODEL_NAME
+from detectors.dqn.inference import DecisionRequest, DqnPolicy, PositionState, Rejected
+from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
 from detectors.flow import FLOW_FEATURE_SET_VERSION
 from detectors.kmeans import DEFAULT_MODEL_NAME, FeatureError, KMeansModel
 from detectors.models import ArtifactError, ArtifactStore
 from detectors.patterns import SymbolDetector
 from streams.stage import StageIO, write_state
-from tapewatch.records import Cadence, Features, RecordError
+from tapewatch.records import Action, Cadence, Features, RecordError
 
 STAGE: Final = "stream:detect"
 AGENT: Final = "detect"
@@ -47,31 +55,46 @@ log = logging.getLogger(__name__)
 
 
 class ModelSlot:
-    """The current K-means model of a worker, reloaded when the store publishes a newer version."""
+    """A worker's current K-means model and DQN policy, reloaded when the store publishes newer versions."""
 
-    def __init__(self, store: ArtifactStore, name: str = DEFAULT_MODEL_NAME) -> None:
+    def __init__(self, store: ArtifactStore, kmeans_name: str = DEFAULT_MODEL_NAME) -> None:
         self.store = store
-        self.name = name
+        self.kmeans_name = kmeans_name
         self.model: KMeansModel | None = None
+        self.policy: DqnPolicy | None = None
+        self._tried: dict[str, str] = {}  # name → version that failed to load (not retried)
         self.refresh()
 
-    @property
-    def version(self) -> str | None:
-        return self.model.version if self.model is not None else None
-
     def refresh(self) -> bool:
-        """Load a newer version if there is one; True when the model changed. A broken artifact is logged
-        and skipped (the worker keeps the model it has)."""
-        newer = self.store.has_newer(self.name, self.version)
-        if newer is None:
-            return False
-        try:
-            self.model = KMeansModel.load(self.store, self.name, newer)
-        except ArtifactError as exc:
-            log.error("K-means model %s not loaded, keeping %s: %s", newer, self.version or "none", exc)
-            return False
-        log.info("K-means model %s loaded", newer)
-        return True
+        """Load newer versions if there are; True when the K-means model changed. A broken artifact is
+        logged once and skipped (the worker keeps what it has)."""
+        changed = False
+        newer = self._newer(self.kmeans_name, self.model.version if self.model else None)
+        if newer is not None:
+            try:
+                self.model = KMeansModel.load(self.store, self.kmeans_name, newer)
+                changed = True
+                log.info("K-means model %s loaded", newer)
+            except ArtifactError as exc:
+                self._failed(self.kmeans_name, newer, exc)
+        newer = self._newer(DQN_MODEL_NAME, self.policy.version if self.policy else None)
+        if newer is not None:
+            try:
+                policy = DqnPolicy.load(self.store.root, newer)
+                policy.check_features(FEATURE_SET_VERSION, FEATURE_NAMES)
+                self.policy = policy
+                log.info("DQN policy %s loaded", newer)
+            except ArtifactError as exc:
+                self._failed(DQN_MODEL_NAME, newer, exc)
+        return changed
+
+    def _newer(self, name: str, current: str | None) -> str | None:
+        newer = self.store.has_newer(name, current)
+        return None if newer is None or self._tried.get(name) == newer else newer
+
+    def _failed(self, name: str, version: str, exc: Exception) -> None:
+        self._tried[name] = version
+        log.error("%s model %s not loaded, keeping the current one: %s", name, version, exc)
 
 
 @dataclass(slots=True)
@@ -79,7 +102,12 @@ class DetectState:
     detector: SymbolDetector
     partition: int
     offset: int  # of the last features record applied (-1: none)
+    position: PositionState = field(default_factory=PositionState)
     dirty: bool = False
+
+
+#: a bar close awaiting its DQN decision: the event, its key, the symbol's state and the features record
+_BarClose = tuple[EventT[Any], bytes, DetectState, Features]
 
 
 @dataclass(slots=True)
@@ -87,6 +115,8 @@ class DetectCounters:
     events_in: int = 0
     scores_out: int = 0
     alerts_out: int = 0
+    actions_out: int = 0
+    warming: int = 0
     dead_letters: int = 0
     replayed: int = 0
 
@@ -98,6 +128,7 @@ class DetectCounters:
 class DetectStage:
     scores: TopicT
     alerts: TopicT
+    actions: TopicT
     io: StageIO
     table: TableT[bytes, dict[str, Any]]
     models: ModelSlot
@@ -122,6 +153,7 @@ class DetectStage:
         emitted: list[tuple[str, int]] = []
         done: dict[tuple[str, int], int] = {}
         skipped = 0
+        bar_closes: list[_BarClose] = []
         for event in events:
             message = event.message
             topic, partition, offset = message.topic, message.partition, message.offset
@@ -151,6 +183,7 @@ class DetectStage:
                     alerts = detector.on_flow_features(record.ts, record.values)
                 else:
                     score, alerts = detector.on_bar_features(record.ts, record.values)
+                    bar_closes.append((event, key, state, record))
                     if score is not None:
                         pending.append(
                             ("scores", await self.scores.send(key=key, value=score.to_json(), partition=partition))
@@ -171,6 +204,7 @@ class DetectStage:
                 emitted.append(("alerts", record.ts))
             state.partition, state.offset, state.dirty = partition, offset, True
 
+        pending.extend(await self._act(bar_closes))
         if pending:
             await asyncio.gather(*(send for _, send in pending))
             for kind, count in Counter(kind for kind, _ in pending).items():
@@ -184,6 +218,7 @@ class DetectStage:
                 entry = {
                     "format": STATE_FORMAT,
                     "detector": state.detector.to_state(),
+                    "position": state.position.to_state(),
                     "partition": state.partition,
                     "offset": state.offset,
                 }
@@ -197,6 +232,55 @@ class DetectStage:
             metrics.replayed.labels(AGENT).inc(skipped)
             log.info("replay: skipped %d features record(s) already applied", skipped)
 
+    async def _act(self, bar_closes: list[_BarClose]) -> list[tuple[str, Awaitable[Any]]]:
+        """DQN actions for the batch's bar closes: batched, in rounds so a symbol's decisions stay in order."""
+        policy = self.models.policy
+        if policy is None or not bar_closes:
+            return []
+        sends: list[tuple[str, Awaitable[Any]]] = []
+        needed = policy.feature_names
+        ready = []
+        for event, key, state, record in bar_closes:
+            if any(record.values.get(name) is None for name in needed):
+                # still warming up: HOLD, position unchanged, no Q-values (the agent has not decided)
+                self.counters.warming += 1
+                action = Action(
+                    symbol=record.symbol,
+                    venue=record.venue,
+                    ts=record.ts,
+                    action="HOLD",
+                    q_values={},
+                    position=state.position.position,
+                    model_version=policy.version,
+                )
+                partition = event.message.partition
+                sends.append(("actions", await self.actions.send(key=key, value=action.to_json(), partition=partition)))
+                self.counters.actions_out += 1
+            else:
+                ready.append((event, key, state, record))
+        while ready:
+            seen: set[bytes] = set()
+            round_: list[_BarClose] = []
+            later: list[_BarClose] = []
+            for item in ready:
+                (later if item[1] in seen else round_).append(item)
+                seen.add(item[1])
+            requests = [
+                DecisionRequest(record.symbol, record.values, state.position.position, bar_end_ms=record.ts)
+                for _, _, state, record in round_
+            ]
+            for (event, key, state, record), outcome in zip(round_, policy.decide(requests), strict=True):
+                partition = event.message.partition
+                if isinstance(outcome, Rejected):
+                    sends.append(("dlq", await self._dead_letter(event, f"DQN: {outcome.reason}", "values", "invalid")))
+                    continue
+                action = outcome.to_action(record.ts, record.venue)
+                sends.append(("actions", await self.actions.send(key=key, value=action.to_json(), partition=partition)))
+                state.position = state.position.after(outcome, record.ts)
+                self.counters.actions_out += 1
+            ready = later
+        return sends
+
     async def _dead_letter(self, event: EventT[Any], reason: str, field: str | None, kind: str) -> Awaitable[Any]:
         self.counters.dead_letters += 1
         return await self.io.dead_letter(event, reason, field, kind)
@@ -209,7 +293,8 @@ class DetectStage:
         if stored.get("format") != STATE_FORMAT:
             raise ValueError(f"detect state of {record.symbol!r} has unknown format {stored.get('format')!r}")
         detector = SymbolDetector.from_state(stored["detector"], model)
-        return DetectState(detector, int(stored["partition"]), int(stored["offset"]))
+        position = PositionState.from_state(stored["position"])
+        return DetectState(detector, int(stored["partition"]), int(stored["offset"]), position)
 
 
 def _decode(raw: bytes | None, key: bytes | None) -> Features:

@@ -219,7 +219,9 @@ class Action(Record):
     record_name: ClassVar[str] = "action"
     ts: EpochMs
     action: Literal["HOLD", "BUY", "SELL"]
-    q_values: dict[str, float] = Field(description="HOLD/BUY/SELL → Q-value")
+    q_values: dict[str, float] = Field(
+        description="HOLD/BUY/SELL → Q-value; empty while the features warm up (the action is then HOLD)"
+    )
     position: int = Field(ge=0, description="Position after the action, in units of the position limit")
     model_version: str = Field(min_length=1)
 

@@ -1,6 +1,6 @@
-"""Detection in the stream on the real broker: simulator → md.quotes/md.books → worker → scores.manipulation and
-alerts, equal to the offline twin (`tapewatch detect file`) over the same session; bad features records go to
-the DLQ and the worker keeps running."""
+"""Detection and signals in the stream on the real broker: simulator → md.quotes/md.books → worker →
+scores.manipulation and alerts, equal to the offline twin (`tapewatch detect file`) over the same session, and a
+Double-DQN action for every symbol and bar; bad features records go to the DLQ and the worker keeps running."""
 
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
+from detectors.bars import bars_from_quotes
 from detectors.simulator import SimulationConfig, generate
 from tapewatch import deadletter
 from tapewatch.kafka import client_config
-from tapewatch.records import Alert, Features, Score
+from tapewatch.records import Action, Alert, Features, Score
 from tapewatch.settings import PROJECT_ROOT, Settings
-from tapewatch.topics import ALERTS, DLQ_STREAMS, FEATURES, SCORES
+from tapewatch.topics import ACTIONS, ALERTS, DLQ_STREAMS, FEATURES, SCORES
 from tests.kafka_reader import read_distinct, read_topic
 from tests.stream_worker import Worker
 
@@ -63,6 +64,9 @@ def test_stream_alerts_equal_the_offline_twin(stream_settings: Settings, tmp_pat
     train_args = ["--symbols", str(TRAINING.symbols), "--minutes", str(TRAINING.minutes), "--seed", str(TRAINING.seed)]
     tapewatch("produce", "simulate", *train_args, "--out-dir", str(tmp_path / "training"), "--no-progress", env=env)
     tapewatch("train", "kmeans", str(tmp_path / "training" / "ticks.parquet"), env=env)
+    # a tiny DQN on features that warm up within the session's 20 bars
+    dqn = ["--mode", "intraday", "--steps", "300", "--sim-days", "2", "--sim-symbols", "2"]
+    tapewatch("train", "dqn", *dqn, "--features", "ret_1,ret_5,ret_10,rsi_14,kd_k,vwap_dev", env=env)
     tapewatch("produce", "simulate", *sim_args, "--out-dir", str(tmp_path / "session"), "--no-progress", env=env)
     offline = tmp_path / "offline.jsonl"
     scores_file = tmp_path / "scores.jsonl"
@@ -87,6 +91,9 @@ def test_stream_alerts_equal_the_offline_twin(stream_settings: Settings, tmp_pat
 
         got_alerts = read_distinct(settings, settings.topic(ALERTS.name), len(expected), wait_s=WAIT_S, linger_s=3)
         got_scores = read_distinct(settings, settings.topic(SCORES.name), len(expected_scores), wait_s=WAIT_S)
+        bars = bars_from_quotes(generate(SESSION).quotes_frame().assign(venue=SESSION.venue))
+        bars = bars[bars["end"] <= cutoff]
+        got_actions = read_distinct(settings, settings.topic(ACTIONS.name), len(bars), wait_s=WAIT_S)
         dead = read_topic(settings, settings.topic(DLQ_STREAMS.name), 2, timeout_s=30, linger_s=1)
         time.sleep(1)
         alive = worker.proc.poll() is None
@@ -104,6 +111,14 @@ def test_stream_alerts_equal_the_offline_twin(stream_settings: Settings, tmp_pat
     assert {(s.symbol, s.ts, s.score, s.cluster) for s in scores if s.ts <= cutoff} == {
         (s["symbol"], s["ts"], s["score"], s["cluster"]) for s in expected_scores
     }
+
+    # an action for every symbol and bar (HOLD without Q-values while the features warm up), in bar order
+    actions = [Action.from_json(m.value) for m in got_actions]
+    assert {(a.symbol, a.ts) for a in actions if a.ts <= cutoff} == set(zip(bars["symbol"], bars["end"], strict=True))
+    decided = [a for a in actions if a.q_values]
+    assert decided, "no bar past the warm-up got a decision"
+    assert all(set(a.q_values) == {"HOLD", "BUY", "SELL"} and 0 <= a.position <= 1 for a in decided)
+    assert all(a.action == "HOLD" for a in actions if not a.q_values)
 
     reasons = [deadletter.DeadLetter.from_headers(m.headers) for m in dead]
     assert {r.stage for r in reasons} == {"stream:detect"}
