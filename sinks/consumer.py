@@ -2,8 +2,9 @@
 
 At-least-once with idempotent writes, so a crash, an outage or a replay neither loses nor duplicates:
 
-1. ``consume(batch_size)`` a batch (auto-commit off; librdkafka's prefetch queue is bounded, and only one
-   batch is in flight at a time, so memory stays bounded whatever the lag).
+1. ``consume(batch_size)`` a batch (auto-commit off; librdkafka's prefetch queue is bounded, and at most
+   two batches are in hand — one being written, the next being decoded — so memory stays bounded whatever
+   the lag).
 2. Decode every message through the record contracts; what fails goes to ``dlq.sinks`` with the reason in
    :mod:`tapewatch.deadletter` headers, its original bytes untouched.
 3. Write the batch with the sink's :class:`Writer`. When the store is unavailable (it raises
@@ -13,9 +14,9 @@ At-least-once with idempotent writes, so a crash, an outage or a replay neither 
 4. Wait until the dead letters are acknowledged by the broker, then commit the batch's offsets synchronously.
 
 Offsets are committed only after both the store's commit and the DLQ acknowledgement, so a ``kill -9``
-anywhere replays at most the batch in flight, which the idempotent writes absorb. On a rebalance nothing
-durable is left uncommitted (the commit follows the write before the next poll); messages of revoked
-partitions that were still waiting for an outage to end are dropped, for their new owner re-reads them.
+anywhere replays at most the two batches in hand, which the idempotent writes absorb. On a rebalance the
+write in flight is settled and committed inside the revocation callback; messages of revoked partitions
+that were not written (an outage in progress) are dropped, for their new owner re-reads them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Protocol
@@ -122,8 +124,36 @@ def group_id(settings: Settings, sink: str) -> str:
     return f"{settings.topic_prefix}tapewatch-sink-{sink}"
 
 
+@dataclass(slots=True)
+class Batch:
+    """Consumed messages on their way to the store: offsets to commit, items to write, rejections to dead-letter."""
+
+    messages: list[Message] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    write: Future[list[Rejected]] | None = None  # the write in the worker thread, until settled
+    outcome: list[Rejected] | None = None  # what the store refused, once the batch is written
+    failure: SinkUnavailableError | None = None
+
+    def write_done(self) -> bool:
+        return self.write is None or self.write.done()
+
+    def drop_partitions(self, revoked: set[tuple[str, int]]) -> None:
+        def kept(message: Message) -> bool:
+            return (message.topic(), message.partition()) not in revoked
+
+        self.messages = [m for m in self.messages if kept(m)]
+        self.items = [i for i in self.items if kept(i.message)]
+        self.rejected = [r for r in self.rejected if kept(r.item_message)]
+
+
 class SinkRunner:
-    """Runs one :class:`Writer` over ``topics`` as a member of a consumer group until stopped."""
+    """Runs one :class:`Writer` over ``topics`` as a member of a consumer group until stopped.
+
+    One batch is written (in a worker thread) while the next is consumed and decoded: at most two batches
+    are in memory, and the store's round trips overlap with decoding. Batches are settled and committed in
+    consumption order.
+    """
 
     def __init__(
         self,
@@ -134,7 +164,7 @@ class SinkRunner:
         group: str | None = None,
         instance_id: str | None = None,
         batch_size: int = 5000,
-        poll_timeout_s: float = 0.5,
+        poll_timeout_s: float = 0.1,
         backoff: Backoff | None = None,
         session_timeout_ms: int = 10_000,
     ) -> None:
@@ -149,10 +179,11 @@ class SinkRunner:
         self.counters = SinkCounters()
         self.stop_event = threading.Event()
         self._by_name = {settings.topic(topic.name): topic for topic in self.topics}
-        self._pending: list[Message] = []
-        self._items: list[Item] = []
-        self._rejected: list[Rejected] = []
+        self._current = Batch()  # being consumed and decoded
+        self._inflight: Batch | None = None  # being written
         self._paused = False
+        self._on_batch: Callable[[SinkCounters], None] | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sink-{writer.name}")
         conf = {
             "group.id": group or group_id(settings, writer.name),
             "enable.auto.commit": False,
@@ -161,7 +192,7 @@ class SinkRunner:
             # Short sessions: a crashed member's partitions move on within seconds, not the default 45 s.
             "session.timeout.ms": session_timeout_ms,
             "heartbeat.interval.ms": max(500, session_timeout_ms // 5),
-            # Bounds librdkafka's prefetch, i.e. the records in memory besides the batch in flight.
+            # Bounds librdkafka's prefetch, i.e. the records in memory besides the two batches.
             "queued.max.messages.kbytes": 32 * 1024,
             "client.id": f"tapewatch-sink-{writer.name}",
         }
@@ -188,6 +219,7 @@ class SinkRunner:
         self, *, exit_when_idle_s: float | None = None, on_batch: Callable[[SinkCounters], None] | None = None
     ) -> SinkCounters:
         """Consume until :meth:`stop` (or ``exit_when_idle_s`` seconds without a record, for batch jobs)."""
+        self._on_batch = on_batch
         self._prepare_store()
         self._consumer.subscribe(
             list(self._by_name), on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_revoke
@@ -195,18 +227,26 @@ class SinkRunner:
         idle_since = time.monotonic()
         try:
             while not self.stop_event.is_set():
-                messages = self._consumer.consume(num_messages=self.batch_size, timeout=self.poll_timeout_s)
-                self._take(messages)
-                if not self._pending:
-                    if exit_when_idle_s is not None and time.monotonic() - idle_since >= exit_when_idle_s:
+                self._take(self._consumer.consume(num_messages=self.batch_size, timeout=self.poll_timeout_s))
+                if self._inflight is not None and (self._current.messages or self._inflight.write_done()):
+                    if not self._settle(self._inflight):
                         break
-                    continue
-                idle_since = time.monotonic()
-                if self._write_durably():
-                    self._dead_letter_and_commit()
-                    if on_batch is not None:
-                        on_batch(self.counters)
+                    self._inflight = None
+                if self._current.messages and self._inflight is None:
+                    self._submit()
+                    idle_since = time.monotonic()
+                elif (
+                    self._inflight is None
+                    and exit_when_idle_s is not None
+                    and time.monotonic() - idle_since >= exit_when_idle_s
+                ):
+                    break
+            # Stopping: what is already being written is finished and committed; the rest is re-read later.
+            if self._inflight is not None:
+                self._settle(self._inflight, retry=False)
         finally:
+            self._inflight = None
+            self._pool.shutdown(wait=True)
             self._consumer.close()  # leaves the group at once; uncommitted work is re-read by the next owner
             self.writer.close()
         return self.counters
@@ -229,27 +269,30 @@ class SinkRunner:
         log.info("sink %s: assigned %s", self.writer.name, _describe(partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # Everything durable was committed before this poll; what is still pending (an outage in progress)
-        # was never written, so the partitions' next owner must read it again: forget it here.
+        # Commit what is durable: a write in flight that succeeds is settled now, while we still own its
+        # partitions. What was never written (being consumed, or waiting out an outage) is forgotten for the
+        # revoked partitions: their next owner reads it again from the committed offsets.
         revoked = {(tp.topic, tp.partition) for tp in partitions}
-        if self._pending:
-            self._pending = [m for m in self._pending if (m.topic(), m.partition()) not in revoked]
-            self._items = [i for i in self._items if (i.message.topic(), i.message.partition()) not in revoked]
-            self._rejected = [
-                r for r in self._rejected if (r.item_message.topic(), r.item_message.partition()) not in revoked
-            ]
+        inflight = self._inflight
+        if inflight is not None:
+            if inflight.write is not None and self._settle(inflight, retry=False):
+                self._inflight = None
+            else:
+                inflight.drop_partitions(revoked)
+        self._current.drop_partitions(revoked)
         log.info("sink %s: revoked %s", self.writer.name, _describe(partitions))
 
-    # -- one batch ----------------------------------------------------------------------------------
+    # -- batches ------------------------------------------------------------------------------------
     def _take(self, messages: list[Message]) -> None:
-        """Decode ``messages`` into the pending batch; undecodable ones become rejections."""
+        """Decode ``messages`` into the current batch; undecodable ones become rejections."""
+        batch = self._current
         for message in messages:
             error = message.error()
             if error is not None:
                 if error.code() != KafkaError._PARTITION_EOF:
                     log.warning("sink %s: consume error: %s", self.writer.name, error.str())
                 continue
-            self._pending.append(message)
+            batch.messages.append(message)
             self.counters.consumed += 1
             if self.counters.first_record_at is None:
                 self.counters.first_record_at = time.monotonic()
@@ -257,7 +300,7 @@ class SinkRunner:
             if topic is None:  # cannot happen: we subscribe to these names only
                 continue
             if topic.record is None:
-                self._items.append(Item(topic, None, message))
+                batch.items.append(Item(topic, None, message))
                 continue
             raw = message.value()
             try:
@@ -265,39 +308,68 @@ class SinkRunner:
                     raise RecordError(topic.record.record_name, "empty message (tombstone)")
                 record = topic.record.from_json(raw)
             except RecordError as exc:
-                self._rejected.append(Rejected(message, str(exc), exc.field))
+                batch.rejected.append(Rejected(message, str(exc), exc.field))
                 continue
-            self._items.append(Item(topic, record, message))
+            batch.items.append(Item(topic, record, message))
 
-    def _write_durably(self) -> bool:
-        """Write the pending items, riding out an outage. False when stopped before the write succeeded."""
-        attempt = 0
-        while True:
+    def _submit(self) -> None:
+        batch, self._current = self._current, Batch()
+        if batch.items:
+            batch.write = self._pool.submit(self.writer.write, batch.items)
+        else:
+            batch.outcome = []
+        self._inflight = batch
+
+    def _settle(self, batch: Batch, *, retry: bool = True) -> bool:
+        """Wait for ``batch``'s write (riding out an outage when ``retry``), dead-letter, commit. False when it
+        is not written (stopped during an outage, or ``retry`` off and the store unavailable)."""
+        if batch.write is not None:
+            future, batch.write = batch.write, None
             try:
-                refused = self.writer.write(self._items) if self._items else []
+                batch.outcome = future.result()
             except SinkUnavailableError as exc:
-                attempt += 1
-                self.counters.retries += 1
-                if not self._paused:
-                    self.counters.outages += 1
-                    log.warning("sink %s: store unavailable (%s); pausing consumption", self.writer.name, exc)
-                self._pause()
-                delay = self.backoff.delay(attempt)
-                log.info("sink %s: retry %d in %.1f s", self.writer.name, attempt, delay)
-                # Polling while paused keeps our group membership (max.poll.interval.ms) and serves rebalances;
-                # only partitions assigned during the wait can deliver, and they join the batch.
-                self._take(self._consumer.consume(num_messages=self.batch_size, timeout=delay))
-                if self.stop_event.is_set():
-                    return False
+                batch.failure = exc
+        if batch.outcome is None:
+            if not retry:
+                return False
+            outcome = self._write_durably(batch, batch.failure or SinkUnavailableError("not written yet"))
+            if outcome is None:
+                return False
+            batch.outcome = outcome
+        batch.rejected.extend(batch.outcome)
+        self.counters.written += len(batch.items) - len(batch.outcome)
+        self.counters.batches += 1
+        self._dead_letter_and_commit(batch)
+        if self._on_batch is not None:
+            self._on_batch(self.counters)
+        return True
+
+    def _write_durably(self, batch: Batch, first: SinkUnavailableError) -> list[Rejected] | None:
+        """Retry ``batch`` until the store takes it, consumption paused meanwhile. None when stopped first."""
+        attempt, error = 0, first
+        while True:
+            attempt += 1
+            self.counters.retries += 1
+            if not self._paused:
+                self.counters.outages += 1
+                log.warning("sink %s: store unavailable (%s); pausing consumption", self.writer.name, error)
+            self._pause()
+            delay = self.backoff.delay(attempt)
+            log.info("sink %s: retry %d in %.1f s", self.writer.name, attempt, delay)
+            # Polling while paused keeps our group membership (max.poll.interval.ms) and serves rebalances;
+            # only partitions assigned during the wait can deliver, and they go to the next batch.
+            self._take(self._consumer.consume(num_messages=self.batch_size, timeout=delay))
+            if self.stop_event.is_set():
+                return None
+            try:
+                refused = self.writer.write(batch.items) if batch.items else []
+            except SinkUnavailableError as exc:
+                error = exc
                 continue
-            if self._paused:
-                self._consumer.resume(self._consumer.assignment())
-                self._paused = False
-                log.info("sink %s: store back after %d retries; resuming", self.writer.name, attempt)
-            self._rejected.extend(refused)
-            self.counters.written += len(self._items) - len(refused)
-            self.counters.batches += 1
-            return True
+            self._consumer.resume(self._consumer.assignment())
+            self._paused = False
+            log.info("sink %s: store back after %d retries; resuming", self.writer.name, attempt)
+            return refused
 
     def _pause(self) -> None:
         assignment = self._consumer.assignment()
@@ -305,9 +377,9 @@ class SinkRunner:
             self._consumer.pause(assignment)
         self._paused = True
 
-    def _dead_letter_and_commit(self) -> None:
-        if self._rejected:
-            for rejected in self._rejected:
+    def _dead_letter_and_commit(self, batch: Batch) -> None:
+        if batch.rejected:
+            for rejected in batch.rejected:
                 message = rejected.item_message
                 letter = DeadLetter(
                     stage=self._stage,
@@ -322,8 +394,7 @@ class SinkRunner:
                 self.counters.count_reason(rejected.reason)
             # The dead letters must be on the broker before the offsets that skip their originals are committed.
             self._dlq.flush(timeout_s=120.0)
-        self._commit(self._pending)
-        self._pending, self._items, self._rejected = [], [], []
+        self._commit(batch.messages)
 
     def _commit(self, messages: Sequence[Message]) -> None:
         next_offsets: dict[tuple[str, int], int] = {}
