@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     es_index_prefix: str = "tapewatch"
     es_index_replicas: int = Field(0, ge=0, description="Replicas of the tapewatch indices (0 on a single node)")
     es_refresh_interval: str = Field(
-        "1s", description="Refresh interval of the tapewatch indices: how soon a written alert is searchable"
+        "500ms", description="Refresh interval of the tapewatch indices: how soon a written alert is searchable"
     )
 
     # --- Sinks -----------------------------------------------------------------
