@@ -1,8 +1,7 @@
 """`tapewatch train dqn` and `tapewatch backtest dqn`.
 
-The ``train`` group is shared with other model families (``tapewatch train kmeans``): when
-:mod:`detectors.cli` provides ``train_app`` the ``dqn`` command joins it, otherwise this module creates the
-group and tapewatch/cli.py registers whichever exists once.
+The ``train`` group is :mod:`detectors.cli`'s ``train_app`` (shared with ``tapewatch train kmeans``): importing
+this module adds the ``dqn`` command to it.
 """
 
 from __future__ import annotations
@@ -18,12 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from detectors.cli import train_app
 from tapewatch.errors import TapewatchError
-
-try:  # the shared group, when the K-means CLI module provides it
-    from detectors.cli import train_app  # type: ignore[import-not-found, unused-ignore]
-except ImportError:
-    train_app = typer.Typer(help="Train models (offline) and publish versioned artifacts.", no_args_is_help=True)
 
 backtest_app = typer.Typer(help="Out-of-sample backtests with reports.", no_args_is_help=True)
 console = Console()

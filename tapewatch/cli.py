@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -53,11 +54,14 @@ def _register_subcommands() -> None:
     app.add_typer(alerts_app, name="alerts")
     app.add_typer(kibana_app, name="kibana")
 
-    # Double DQN: `train dqn` joins the shared `train` group (registered once, whoever creates it first).
-    from detectors.dqn_cli import backtest_app, train_app
+    # Surveillance (`detect`, `eval`) and models: `train kmeans` and `train dqn` share detectors.cli's `train`
+    # group (detectors.dqn_cli adds its command to it on import); `backtest dqn`.
+    from detectors.cli import detect_app, eval_app, train_app
+    from detectors.dqn_cli import backtest_app
 
-    if not any(group.name == "train" for group in app.registered_groups):
-        app.add_typer(train_app, name="train")
+    app.add_typer(detect_app, name="detect")
+    app.add_typer(eval_app, name="eval")
+    app.add_typer(train_app, name="train")
     app.add_typer(backtest_app, name="backtest")
 
 
@@ -207,9 +211,14 @@ def run(
     speed: Annotated[float, typer.Option(help="Simulated/replayed time × this (0 = as fast as possible)")] = 30.0,
     seed: Annotated[int, typer.Option(help="Simulator seed")] = 7,
 ) -> None:
-    """Start the services and run the pipeline live: source → stream workers, with a dashboard."""
+    """Start the services and run the whole pipeline live — source → stream worker (bars, features, detection,
+    DQN actions) → PostgreSQL and Elasticsearch sinks — with a dashboard; then a summary and a report folder."""
+    import os
+    import time as clock
+
     from infra import manager
     from sinks import db
+    from tapewatch.demo import ensure_models, kinds_rows, summarise
     from tapewatch.run import run_pipeline
 
     cfg = settings()
@@ -223,18 +232,63 @@ def run(
         source_args = [source]
     else:
         raise TapewatchError(f"run: unknown source {source!r}; choose simulate, replay, twse or binance")
+    stamp = clock.strftime("%Y%m%d-%H%M%S")
+    if source in ("simulate", "replay") and "TAPEWATCH_TOPIC_PREFIX" not in os.environ:
+        # A simulated or replayed session repeats its event times: on last run's topics, the stream state
+        # would call all of it late. Each such run gets fresh topics (the previous demo's are deleted).
+        cfg = cfg.model_copy(update={"topic_prefix": f"demo-{stamp}."})
     with console.status("starting services…"):
         _print_status(manager.up(cfg))
         db.upgrade(cfg)
+    if cfg.topic_prefix.startswith("demo-"):
+        _replace_demo_topics(cfg)
+    with console.status("models (trained on first use, reused afterwards)…"):
+        for line in ensure_models(cfg):
+            console.print(f"model  {line}")
     result = run_pipeline(cfg, source_args, duration)
     summary = Table("topic", "records", title="summary")
     for name, rate in result.view.topics.items():
         summary.add_row(name, f"{rate.total:,}")
     console.print(summary)
-    console.print(f"bars seen live: {result.view.bars_seen:,}; stage logs in {cfg.var_dir / 'run'}")
+    report_dir = Path("reports") / f"run-{stamp}"
+    with console.status("writing the report…"):
+        outcome = summarise(cfg, result.view, report_dir)
+    kinds = Table("kind", "episodes injected (ended)", "detected", "alerts", "median delay", title="alerts vs truth")
+    for row in kinds_rows(outcome):
+        kinds.add_row(*map(str, row))
+    console.print(kinds)
+    pg = "?" if outcome.in_postgres is None else f"{outcome.in_postgres:,}"
+    es = "?" if outcome.in_elasticsearch is None else f"{outcome.in_elasticsearch:,}"
+    console.print(f"alerts on Kafka: {outcome.alerts:,} · in PostgreSQL: {pg} · in Elasticsearch: {es}")
+    for note in outcome.notes:
+        err_console.print(f"[yellow]note:[/] {note}")
+    console.print(f"bars seen live: {result.view.bars_seen:,}; actions: {result.view.actions_seen:,}")
+    console.print(f"report: {outcome.report}/report.md (charts beside it); stage logs in {cfg.var_dir / 'run'}")
+    url = cfg.postgres_url_plain.replace("postgresql+psycopg2://", "postgresql://")
+    console.print(f'query PostgreSQL: psql {url} -c "select kind, severity, count(*) from alerts group by 1, 2"')
+    console.print(f"query Elasticsearch: curl '{cfg.es_url}/{cfg.es_index_prefix}-alerts-*/_search?size=5&pretty'")
+    console.print(
+        "Kibana dashboard: tapewatch kibana import http://localhost:5601 (docker compose imports it by itself)"
+    )
     troubled = [stage for stage in result.stages if stage.restarts]
     for stage in troubled:
         err_console.print(f"[yellow]warning:[/] {stage.name} restarted {stage.restarts}× — see {stage.log}")
+
+
+def _replace_demo_topics(cfg: Settings) -> None:
+    """Create this demo's topics; delete earlier demos' (keeps the broker's disk from filling up)."""
+    from infra.kafka import ensure_topics
+    from tapewatch.kafka import admin_client
+
+    admin = admin_client(cfg)
+    stale = [
+        t for t in admin.list_topics(timeout=30).topics if t.startswith("demo-") and not t.startswith(cfg.topic_prefix)
+    ]
+    if stale:
+        for future in admin.delete_topics(stale, operation_timeout=60).values():
+            with contextlib.suppress(Exception):
+                future.result()
+    ensure_topics(cfg)
 
 
 # --- bench ------------------------------------------------------------------------------------
@@ -322,21 +376,6 @@ def bench_all(
     bench_stream(out=out)
 
 
-def _register_detectors() -> None:
-    # Surveillance: `detect`, `eval`, and `train kmeans` in the shared `train` group (whoever registers the
-    # group first, the other's commands join it).
-    from detectors.cli import detect_app, eval_app
-    from detectors.cli import train_app as kmeans_train_app
-
-    app.add_typer(detect_app, name="detect")
-    app.add_typer(eval_app, name="eval")
-    train_group = next((group for group in app.registered_groups if group.name == "train"), None)
-    if train_group is None:
-        app.add_typer(kmeans_train_app, name="train")
-    elif train_group.typer_instance is not None and train_group.typer_instance is not kmeans_train_app:
-        train_group.typer_instance.registered_commands.extend(kmeans_train_app.registered_commands)
-
-
 @bench_app.command("sinks")
 def bench_sinks(
     records: Annotated[int, typer.Option(help="Alerts for the throughput runs")] = 100_000,
@@ -360,7 +399,6 @@ def bench_sinks(
 
 
 _register_subcommands()
-_register_detectors()
 
 
 def main() -> None:

@@ -1,12 +1,14 @@
 """`tapewatch run`: the whole pipeline on this machine, supervised, with a live terminal dashboard.
 
 Each stage is its own OS process (the same commands an operator would run by hand: `tapewatch produce …`,
-`tapewatch stream worker`, …), restarted with back-off if it dies. The dashboard reads only Kafka metadata —
-high watermarks per topic and the stream group's committed offsets — so watching costs the pipeline nothing.
+`tapewatch stream worker`, `tapewatch sink postgres`, `tapewatch sink elasticsearch`), restarted with back-off
+if it dies. The dashboard reads Kafka metadata (high watermarks per topic, the stream group's committed offsets)
+and tails the bars, alerts, actions and truth topics from their ends — watching costs the pipeline nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -23,9 +25,9 @@ from rich.panel import Panel
 from rich.table import Table
 
 from tapewatch.kafka import client_config
-from tapewatch.records import Bar, RecordError
+from tapewatch.records import Action, Alert, Bar, Episode, RecordError
 from tapewatch.settings import Settings
-from tapewatch.topics import ALL_TOPICS, BARS, QUOTES, Topic
+from tapewatch.topics import ACTIONS, ALERTS, ALL_TOPICS, BARS, QUOTES, TRUTH, Topic
 
 TAPEWATCH = str(Path(sys.executable).with_name("tapewatch"))
 
@@ -92,6 +94,17 @@ class Supervisor:
                 child.next_start = 0.0
                 self._start(child)
 
+    def stop_one(self, child: Child, timeout_s: float = 30.0) -> None:
+        """Stop one stage for good (SIGTERM, then SIGKILL after ``timeout_s``)."""
+        child.finished = True
+        if child.proc is not None and child.proc.poll() is None:
+            child.proc.send_signal(signal.SIGTERM)
+            try:
+                child.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                child.proc.kill()
+                child.proc.wait()
+
     def stop(self, timeout_s: float = 30.0) -> None:
         running = [c for c in self.children if c.proc is not None and c.proc.poll() is None]
         for child in running:
@@ -119,8 +132,15 @@ class PipelineView:
 
     topics: dict[str, TopicRate] = field(default_factory=dict)
     lag: int | None = None
-    newest_bars: deque[Bar] = field(default_factory=lambda: deque(maxlen=8))
+    newest_bars: deque[Bar] = field(default_factory=lambda: deque(maxlen=6))
     bars_seen: int = 0
+    newest_alerts: deque[Alert] = field(default_factory=lambda: deque(maxlen=8))
+    newest_actions: deque[Action] = field(default_factory=lambda: deque(maxlen=6))
+    #: everything seen since the start, for the summary and the report
+    alerts: dict[str, Alert] = field(default_factory=dict)  # by alert_id: the latest emission
+    episodes: list[Episode] = field(default_factory=list)
+    bars: list[Bar] = field(default_factory=list)
+    actions_seen: int = 0
 
 
 class Watcher:
@@ -131,7 +151,38 @@ class Watcher:
         self.partitions = settings.topic_partitions
         self.view = PipelineView()
         self._last: tuple[float, dict[str, int]] | None = None
-        self.tail.assign([TopicPartition(settings.topic(BARS.name), p, OFFSET_END) for p in range(self.partitions)])
+        # from the end: what this run adds (the topics of a demo are fresh, so that is everything)
+        self.tail.assign(
+            [
+                TopicPartition(settings.topic(topic.name), p, OFFSET_END)
+                for topic in (BARS, ALERTS, ACTIONS, TRUTH)
+                for p in range(self.partitions)
+            ]
+        )
+        self._decoders = {
+            settings.topic(BARS.name): self._on_bar,
+            settings.topic(ALERTS.name): self._on_alert,
+            settings.topic(ACTIONS.name): self._on_action,
+            settings.topic(TRUTH.name): self._on_episode,
+        }
+
+    def _on_bar(self, raw: bytes) -> None:
+        bar = Bar.from_json(raw)
+        self.view.newest_bars.appendleft(bar)
+        self.view.bars.append(bar)
+        self.view.bars_seen += 1
+
+    def _on_alert(self, raw: bytes) -> None:
+        alert = Alert.from_json(raw)
+        self.view.newest_alerts.appendleft(alert)
+        self.view.alerts[alert.alert_id] = alert
+
+    def _on_action(self, raw: bytes) -> None:
+        self.view.newest_actions.appendleft(Action.from_json(raw))
+        self.view.actions_seen += 1
+
+    def _on_episode(self, raw: bytes) -> None:
+        self.view.episodes.append(Episode.from_json(raw))
 
     def _high(self, topic: Topic) -> int:
         name = self.settings.topic(topic.name)
@@ -160,14 +211,15 @@ class Watcher:
             self.view.lag = max(0, totals[QUOTES.name] - done)
         except KafkaException:
             self.view.lag = None
-        for msg in self.tail.consume(num_messages=500, timeout=0.05):
-            if msg.error() is None and msg.value():
-                try:
-                    self.view.newest_bars.appendleft(Bar.from_json(msg.value() or b""))
-                    self.view.bars_seen += 1
-                except RecordError:
-                    pass
-        return self.view
+        while True:
+            messages = self.tail.consume(num_messages=5000, timeout=0.05)
+            for msg in messages:
+                decode = self._decoders.get(msg.topic() or "")
+                if msg.error() is None and msg.value() and decode is not None:
+                    with contextlib.suppress(RecordError):  # the sinks dead-letter bad records
+                        decode(msg.value() or b"")
+            if len(messages) < 5000:
+                return self.view
 
     def close(self) -> None:
         self.consumer.close()
@@ -197,12 +249,58 @@ def render(view: PipelineView, supervisor: Supervisor, elapsed: float, duration:
             f"{bar.volume:,.0f}",
             str(bar.trades),
         )
+    alerts = Table(
+        "time (UTC)",
+        "symbol",
+        "kind",
+        "severity",
+        "score",
+        "evidence",
+        title=f"newest alerts ({len(view.alerts)})",
+        expand=True,
+    )
+    for alert in view.newest_alerts:
+        alerts.add_row(
+            time.strftime("%H:%M:%S", time.gmtime(alert.ts / 1000)),
+            alert.symbol,
+            alert.kind.value,
+            alert.severity.value,
+            f"{alert.score:.2f}",
+            evidence_text(alert),
+            style="red" if alert.severity.value in ("high", "critical") else "",
+        )
+    actions = Table(
+        "time (UTC)",
+        "symbol",
+        "action",
+        "Q HOLD / BUY / SELL",
+        "position",
+        title=f"newest actions ({view.actions_seen:,})",
+        expand=True,
+    )
+    for action in view.newest_actions:
+        q = action.q_values
+        actions.add_row(
+            time.strftime("%H:%M", time.gmtime(action.ts / 1000)),
+            action.symbol,
+            action.action,
+            " / ".join(f"{q[a]:+.3f}" for a in ("HOLD", "BUY", "SELL")) if q else "warming up",
+            str(action.position),
+        )
     remaining = f" · stops in {max(0.0, duration - elapsed):,.0f} s" if duration else " · Ctrl-C to stop"
     lag = "-" if view.lag is None else f"{view.lag:,}"
     header = Panel(
         f"running {elapsed:,.0f} s{remaining} · stream consumer lag on md.quotes: {lag} records", title="tapewatch"
     )
-    return Group(header, flow, procs, bars)
+    return Group(header, flow, procs, alerts, actions, bars)
+
+
+def evidence_text(alert: Alert, limit: int = 3) -> str:
+    """The first few evidence fields, compactly (the full evidence is in PostgreSQL and Elasticsearch)."""
+    parts = []
+    for name, value in list(alert.evidence.items())[:limit]:
+        parts.append(f"{name}={value:.3g}" if isinstance(value, float) else f"{name}={value}")
+    return ", ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -219,11 +317,18 @@ class RunResult:
     stages: list[StageReport]
 
 
-def run_pipeline(settings: Settings, source_args: list[str], duration: float | None, live: bool = True) -> RunResult:
-    """Run source → stream workers until ``duration`` or Ctrl-C; return what the summary needs."""
+def run_pipeline(
+    settings: Settings,
+    source_args: list[str],
+    duration: float | None,
+    live: bool = True,
+    drain_s: float = 20.0,
+) -> RunResult:
+    """Run source → stream worker → sinks until ``duration`` or Ctrl-C; then stop the source, let the rest
+    drain (until the topics stop growing, at most ``drain_s``), stop everything and return the summary's data."""
     from streams.app import app_id
 
-    supervisor = Supervisor(settings)
+    supervisor = Supervisor(settings, env={"TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix})
     stop = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -232,7 +337,9 @@ def run_pipeline(settings: Settings, source_args: list[str], duration: float | N
 
     previous = signal.signal(signal.SIGTERM, on_signal)
     supervisor.add("stream-worker", "stream", "worker")
-    supervisor.add("source", "produce", *source_args, "--no-progress")
+    supervisor.add("sink-postgres", "sink", "postgres")
+    supervisor.add("sink-elasticsearch", "sink", "elasticsearch")
+    source = supervisor.add("source", "produce", *source_args, "--no-progress")
     watcher = Watcher(settings, app_id(settings))
     started = time.monotonic()
     view = watcher.view
@@ -246,6 +353,18 @@ def run_pipeline(settings: Settings, source_args: list[str], duration: float | N
                 if live:
                     screen.update(render(view, supervisor, time.monotonic() - started, duration), refresh=True)
                 time.sleep(1.0)
+            supervisor.stop_one(source)
+            quiet_since, last_totals, deadline = time.monotonic(), None, time.monotonic() + drain_s
+            while not stop and time.monotonic() < deadline:
+                view = watcher.refresh()
+                totals = {name: rate.total for name, rate in view.topics.items()}
+                if totals != last_totals:
+                    quiet_since, last_totals = time.monotonic(), totals
+                elif time.monotonic() - quiet_since >= 3.0 and view.lag == 0:
+                    break
+                if live:
+                    screen.update(render(view, supervisor, time.monotonic() - started, duration), refresh=True)
+                time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:

@@ -1,0 +1,179 @@
+"""What `tapewatch run` adds around the pipeline: default models on first use, and the run's summary and report.
+
+* :func:`ensure_models` trains the default K-means model (on a simulated training session, another seed than
+  the demo's) and a default intraday Double DQN when the model directory has none, with the same CLI commands a
+  user would run; later runs reuse them (artifacts are versioned directories, see :mod:`detectors.models`).
+* :func:`summarise` compares the alerts seen on Kafka with the episodes the simulator injected (the truth
+  topic: an episode is published when it ends), counts what reached PostgreSQL and Elasticsearch, and writes a
+  report folder: markdown, a per-kind F1 chart and price charts with episodes shaded and alerts marked.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tapewatch.errors import TapewatchError
+from tapewatch.run import PipelineView
+from tapewatch.settings import Settings
+
+TAPEWATCH = str(Path(sys.executable).with_name("tapewatch"))
+TRAINING_SEED = 1001  # never the demo's seed: the model must not have seen the session it scores
+KMEANS_TRAINING = ("--symbols", "10", "--minutes", "120", "--seed", str(TRAINING_SEED))
+DQN_TRAINING = ("--mode", "intraday", "--steps", "5000", "--sim-days", "8", "--sim-symbols", "4")
+
+
+def _cli(settings: Settings, *args: str) -> None:
+    done = subprocess.run(
+        [TAPEWATCH, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "TAPEWATCH_MODEL_DIR": str(settings.models_path)},
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise TapewatchError(f"`tapewatch {' '.join(args[:2])}` failed: {last}")
+
+
+def ensure_models(settings: Settings) -> list[str]:
+    """Train what is missing; returns one line per model (trained now, or the version reused)."""
+    from detectors.kmeans import DEFAULT_MODEL_NAME
+    from detectors.models import ArtifactStore
+
+    store = ArtifactStore(settings.models_path)
+    lines = []
+    kmeans = store.latest_version(DEFAULT_MODEL_NAME)
+    if kmeans is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            _cli(settings, "produce", "simulate", *KMEANS_TRAINING, "--out-dir", tmp, "--no-progress")
+            _cli(settings, "train", "kmeans", str(Path(tmp) / "ticks.parquet"))
+        lines.append(
+            f"K-means: trained {store.latest_version(DEFAULT_MODEL_NAME)} (simulated session, seed {TRAINING_SEED})"
+        )
+    else:
+        lines.append(f"K-means: {kmeans}")
+    dqn = store.latest_version("dqn")
+    if dqn is None:
+        _cli(settings, "train", "dqn", *DQN_TRAINING)
+        lines.append(f"Double DQN: trained {store.latest_version('dqn')} (intraday, simulated sessions)")
+    else:
+        lines.append(f"Double DQN: {dqn}")
+    return lines
+
+
+@dataclass
+class KindLine:
+    kind: str
+    episodes: int
+    detected: int
+    alerts: int
+    median_delay_s: float | None
+
+
+@dataclass
+class Summary:
+    kinds: list[KindLine] = field(default_factory=list)
+    alerts: int = 0
+    in_postgres: int | None = None
+    in_elasticsearch: int | None = None
+    report: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _alerts_frame(view: PipelineView) -> pd.DataFrame:
+    from detectors.evaluation import alerts_frame
+
+    return alerts_frame(view.alerts.values())
+
+
+def _truth_frame(view: PipelineView) -> pd.DataFrame:
+    rows = [{"symbol": e.symbol, "kind": e.kind.value, "start": e.start, "end": e.end} for e in view.episodes]
+    return pd.DataFrame(rows, columns=["symbol", "kind", "start", "end"])
+
+
+def persisted(settings: Settings, alert_ids: list[str]) -> tuple[int | None, int | None, list[str]]:
+    """How many of ``alert_ids`` PostgreSQL and Elasticsearch hold (None: could not ask)."""
+    notes: list[str] = []
+    in_pg = in_es = None
+    if not alert_ids:
+        return 0, 0, notes
+    try:
+        from sqlalchemy import func, select
+
+        from sinks.db import alerts, make_engine
+
+        engine = make_engine(settings)
+        with engine.connect() as conn:
+            in_pg = int(conn.execute(select(func.count()).where(alerts.c.alert_id.in_(alert_ids))).scalar_one())
+        engine.dispose()
+    except Exception as exc:  # the summary reports it; the run itself is over
+        notes.append(f"PostgreSQL not queried: {exc}")
+    try:
+        from sinks.elastic import index_pattern
+        from sinks.search import es_client
+
+        es = es_client(settings)
+        pattern = index_pattern(settings, "alerts")
+        es.indices.refresh(index=pattern, ignore_unavailable=True, allow_no_indices=True)
+        found = es.count(index=pattern, query={"ids": {"values": alert_ids}}, ignore_unavailable=True)
+        in_es = int(found["count"])
+        es.close()
+    except Exception as exc:
+        notes.append(f"Elasticsearch not queried: {exc}")
+    return in_pg, in_es, notes
+
+
+def summarise(settings: Settings, view: PipelineView, out: Path) -> Summary:
+    """Alerts against the injected truth, what was persisted, and the report folder."""
+    from detectors.evaluation import evaluate, markdown_report, plot_f1, plot_symbol
+
+    summary = Summary(alerts=len(view.alerts))
+    alerts = _alerts_frame(view)
+    truth = _truth_frame(view)
+    symbols = sorted({b.symbol for b in view.bars} | set(truth["symbol"]))
+    result = evaluate(truth, alerts, universe=symbols)
+    for k in result.kinds:
+        summary.kinds.append(
+            KindLine(
+                k.kind, k.episodes, k.detected, k.alerts, None if math.isnan(k.delay_median_s) else k.delay_median_s
+            )
+        )
+    summary.in_postgres, summary.in_elasticsearch, summary.notes = persisted(settings, list(view.alerts))
+
+    out.mkdir(parents=True, exist_ok=True)
+    charts = [plot_f1(out / "f1_by_kind.png", result).name]
+    prices = pd.DataFrame([(b.symbol, b.end, b.close) for b in view.bars], columns=["symbol", "ts", "price"])
+    flagged = sorted(set(truth["symbol"]) | set(alerts["symbol"]) if len(alerts) else set(truth["symbol"]))
+    for symbol in flagged[:6]:
+        mine = prices[prices["symbol"] == symbol].sort_values("ts")
+        if len(mine):
+            charts.append(plot_symbol(out / f"price_{symbol}.png", symbol, mine, truth, alerts).name)
+    (out / "report.md").write_text(
+        markdown_report(result, title="tapewatch run: alerts against the injected episodes", charts=charts)
+    )
+    alerts.to_csv(out / "alerts.csv", index=False)
+    truth.to_csv(out / "episodes.csv", index=False)
+    summary.report = out
+    return summary
+
+
+def kinds_rows(summary: Summary) -> list[tuple[Any, ...]]:
+    return [
+        (
+            k.kind,
+            k.episodes,
+            k.detected,
+            k.alerts,
+            "-" if k.median_delay_s is None else f"{k.median_delay_s:,.0f} s",
+        )
+        for k in summary.kinds
+    ]
