@@ -257,6 +257,10 @@ def run(
     for row in kinds_rows(outcome):
         kinds.add_row(*map(str, row))
     console.print(kinds)
+    console.print(
+        "episodes are published when they end: an alert for one still running at the stop has no episode yet",
+        style="dim",
+    )
     pg = "?" if outcome.in_postgres is None else f"{outcome.in_postgres:,}"
     es = "?" if outcome.in_elasticsearch is None else f"{outcome.in_elasticsearch:,}"
     console.print(f"alerts on Kafka: {outcome.alerts:,} · in PostgreSQL: {pg} · in Elasticsearch: {es}")

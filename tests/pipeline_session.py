@@ -1,0 +1,87 @@
+"""A labelled simulated session prepared for the pipeline tests: default-like models trained on another
+session, the session as files, and what the offline twin (`tapewatch detect file`) says about it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from detectors.bars import bars_from_quotes
+from detectors.simulator import SimulationConfig, generate
+from tapewatch.settings import PROJECT_ROOT
+
+SESSION = SimulationConfig(symbols=6, minutes=20, seed=5)
+TRAINING = SimulationConfig(symbols=6, minutes=30, seed=6)
+#: the stream never flushes: outputs of the session's last two minutes may still be open when the data stops
+TAIL_MS = 120_000
+
+
+def tapewatch(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("tapewatch")), *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+def sim_args(config: SimulationConfig) -> list[str]:
+    return ["--symbols", str(config.symbols), "--minutes", str(config.minutes), "--seed", str(config.seed)]
+
+
+def comparable(alert: dict[str, Any]) -> tuple[Any, ...]:
+    """An alert without its venue (the offline input file carries none)."""
+    return tuple(sorted((k, orjson.dumps(v)) for k, v in alert.items() if k != "venue"))
+
+
+@dataclass
+class PreparedSession:
+    env: dict[str, str]  # TAPEWATCH_MODEL_DIR (and whatever the caller passed)
+    end: int  # last event time of the session
+    cutoff: int  # outputs up to here are complete in the stream
+    offline_alerts: list[dict[str, Any]]  # every emission of `detect file`, ts ≤ cutoff
+    offline_scores: list[dict[str, Any]]  # ts ≤ cutoff
+    bars: pd.DataFrame  # closed bars with end ≤ cutoff (one action each)
+
+    def produce(self, *extra: str) -> None:
+        """The session into md.quotes / md.books / truth."""
+        tapewatch("produce", "simulate", *sim_args(SESSION), "--no-progress", *extra, env=self.env)
+
+
+def prepare_session(tmp_path: Path, env: dict[str, str]) -> PreparedSession:
+    env = {**env, "TAPEWATCH_MODEL_DIR": str(tmp_path / "models")}
+    training = str(tmp_path / "training")
+    tapewatch("produce", "simulate", *sim_args(TRAINING), "--out-dir", training, "--no-progress", env=env)
+    tapewatch("train", "kmeans", str(Path(training) / "ticks.parquet"), env=env)
+    # a tiny DQN on features that warm up within the session's 20 bars
+    dqn = ["--mode", "intraday", "--steps", "300", "--sim-days", "2", "--sim-symbols", "2"]
+    tapewatch("train", "dqn", *dqn, "--features", "ret_1,ret_5,ret_10,rsi_14,kd_k,vwap_dev", env=env)
+    session = str(tmp_path / "session")
+    tapewatch("produce", "simulate", *sim_args(SESSION), "--out-dir", session, "--no-progress", env=env)
+    alerts, scores = tmp_path / "offline.jsonl", tmp_path / "scores.jsonl"
+    ticks = str(Path(session) / "ticks.parquet")
+    tapewatch("detect", "file", ticks, "--out", str(alerts), "--scores", str(scores), env=env)
+    quotes = generate(SESSION).quotes_frame().assign(venue=SESSION.venue)
+    end = int(quotes["ts"].max())
+    cutoff = end - TAIL_MS
+    bars = bars_from_quotes(quotes)
+    return PreparedSession(
+        env=env,
+        end=end,
+        cutoff=cutoff,
+        offline_alerts=[a for line in alerts.read_text().splitlines() if (a := orjson.loads(line))["ts"] <= cutoff],
+        offline_scores=[s for line in scores.read_text().splitlines() if (s := orjson.loads(line))["ts"] <= cutoff],
+        bars=bars[bars["end"] <= cutoff].reset_index(drop=True),
+    )
