@@ -9,6 +9,7 @@ poller records when each ``_id`` first shows up in a search (polling every 50 ms
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -30,6 +31,8 @@ from sinks.search import es_client
 from tapewatch.records import Alert, AlertKind, Severity, alert_id
 from tapewatch.settings import Settings
 from tapewatch.topics import ALERTS, DLQ_SINKS
+
+log = logging.getLogger(__name__)
 
 KINDS = list(AlertKind)
 SEVERITIES = list(Severity)
@@ -94,6 +97,12 @@ def run_sink_bench(
     seconds: float = 20.0,
     report: Callable[[str], object] = lambda message: None,
 ) -> SinkBenchResult:
+    started = time.monotonic()
+
+    def phase(message: str) -> None:  # shown, and logged with the time since the start
+        log.info("bench sinks +%.0f s: %s", time.monotonic() - started, message)
+        report(message)
+
     from infra.kafka import ensure_topics
     from tapewatch.kafka import admin_client
 
@@ -105,17 +114,18 @@ def run_sink_bench(
     pg_settings = db.in_schema(isolated, schema)
     es = es_client(settings)
     try:
-        report(f"producing {records:,} alerts…")
+        phase(f"producing {records:,} alerts…")
         base_ts = int(time.time() * 1000) - records
         with Publisher(isolated, DLQ_SINKS) as publisher:
             for i in range(records):
                 publisher.publish(ALERTS, synthetic_alert(i, base_ts + i))
-        report("PostgreSQL sink over the backlog…")
+        phase("PostgreSQL sink over the backlog…")
         pg_rows, pg_seconds = _timed_backlog(pg_settings, PostgresWriter(pg_settings), records)
-        report("Elasticsearch sink over the backlog…")
+        phase("Elasticsearch sink over the backlog…")
         es_docs, es_seconds = _timed_backlog(isolated, ElasticsearchWriter(isolated), records)
-        report(f"latency: {rate:,.0f} alerts/s for {seconds:.0f} s…")
+        phase(f"latency: {rate:,.0f} alerts/s for {seconds:.0f} s…")
         latencies = _latency_run(isolated, rate, seconds, offset=records)
+        phase("cleaning up")
     finally:
         delete_everything(es, isolated)
         es.close()
