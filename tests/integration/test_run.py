@@ -1,5 +1,6 @@
-"""`tapewatch run` (what `make demo` calls): services, simulator and stream worker as supervised processes,
-the live dashboard, a clean stop after --duration and a summary with data that flowed end to end."""
+"""`tapewatch run` (what `make demo` calls): services, models, simulator, stream worker and sinks as supervised
+processes, the live dashboard, a clean stop after --duration, a summary with data that flowed end to end (into
+PostgreSQL and Elasticsearch too) and a report folder."""
 
 from __future__ import annotations
 
@@ -40,8 +41,29 @@ def test_run_pipeline_for_a_while(settings: Settings) -> None:
     assert count(summary, "md.books") > 1000
     assert count(summary, "md.bars.1m") > 4 * 30  # 45 s at 120× ≈ 90 simulated minutes per symbol
     assert count(summary, "dlq.streams") == 0
+    assert count(summary, "signals.actions") == count(summary, "md.bars.1m")
+    assert count(summary, "features.1m") > count(summary, "md.bars.1m")
+    persisted = re.search(
+        r"alerts on Kafka: ([\d,]+) · in PostgreSQL: ([\d,]+) · in Elasticsearch: ([\d,]+)", done.stdout
+    )
+    assert persisted, done.stdout[-3000:]
+    assert persisted.group(1) == persisted.group(2) == persisted.group(3)
+    report = re.search(r"report: (\S+)/report.md", done.stdout)
+    assert report and (Path(report.group(1)) / "report.md").is_file() and list(Path(report.group(1)).glob("*.png"))
+    assert "newest alerts" in done.stdout and "newest actions" in done.stdout
     logs = settings.var_dir / "run"
     assert (logs / "stream-worker.log").exists() and (logs / "source.log").exists()
-    for stage in ("produce simulate --symbols 4 --speed 120.0 --seed 3", "stream worker"):
-        leftover = subprocess.run(["pgrep", "-f", stage], check=False, capture_output=True, text=True)
-        assert leftover.stdout.strip() == "", f"still running after the summary: {stage}"
+    leftovers = [pid for pid in pids_with_env(f"TAPEWATCH_TOPIC_PREFIX={settings.topic_prefix}") if pid != os.getpid()]
+    assert leftovers == [], f"stage processes still running after the summary: {leftovers}"
+
+
+def pids_with_env(entry: str) -> list[int]:
+    """Processes whose environment holds ``entry`` (this run's stages, not other tests' processes)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if entry.encode() in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:  # gone, or not ours to read
+            continue
+    return found
