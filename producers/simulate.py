@@ -19,6 +19,7 @@ import asyncio
 import csv
 import time
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, TextIO
 
@@ -28,6 +29,7 @@ from detectors.simulator import (
     BOOK_EVENT,
     EPISODE_COLUMNS,
     QUOTE_EVENT,
+    TAIPEI,
     Simulation,
     SimulationConfig,
     generate,
@@ -135,6 +137,7 @@ class SimulateSource:
         truth_path: Path | None = None,
         simulation: Simulation | None = None,
         limit: int | None = None,
+        live: bool = False,
     ) -> None:
         if speed < 0:
             raise TapewatchError("simulate: --speed must be ≥ 0")
@@ -143,6 +146,8 @@ class SimulateSource:
         self.truth_path = truth_path
         self.simulation = simulation
         self.limit = limit
+        #: event times are wall-clock times: publish each record at its own ts (not relative to the start)
+        self.live = live
         self.published_episodes: list[Episode] = []
 
     async def run(self, emitter: Emitter, stop: asyncio.Event) -> None:
@@ -173,7 +178,10 @@ class SimulateSource:
             if self.speed > 0:
                 stamps = sim.event_ts[position : position + len(kinds)].tolist()
                 for kind, s, payload, ts in zip(kinds, syms, payloads, stamps, strict=True):
-                    ahead = (ts - first_ts) / 1000.0 / self.speed - (time.monotonic() - started)
+                    if self.live:
+                        ahead = ts / 1000.0 - time.time()
+                    else:
+                        ahead = (ts - first_ts) / 1000.0 / self.speed - (time.monotonic() - started)
                     # Sleeping costs more than a millisecond of lead is worth; batch records that are due together.
                     if ahead > 0.002 and await sleep_or_stop(stop, ahead):
                         return
@@ -242,6 +250,14 @@ def produce_simulate_command(
     ] = None,
     file_format: Annotated[str, typer.Option("--format", help="With --out-dir: parquet or csv")] = "parquet",
     duration: Annotated[float | None, typer.Option("--duration", help="Stop after this many seconds")] = None,
+    start_now: Annotated[
+        bool,
+        typer.Option(
+            "--start-now",
+            help="Open the session now (event time = wall time at --speed 1, the default then): a live feed, for "
+            "latency measurements",
+        ),
+    ] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No live progress line")] = False,
 ) -> None:
     """Simulate a labelled TWSE-like session (pump-and-dump, spoofing, wash trading, marking the close,
@@ -257,8 +273,14 @@ def produce_simulate_command(
         raise TapewatchError("simulate: --speed must be ≥ 0")
     if file_format not in FORMATS:
         raise TapewatchError(f"simulate: --format must be one of {', '.join(FORMATS)}, not {file_format!r}")
+    when: dict[str, object] = {}
+    if start_now:
+        # a few seconds ahead: the session is generated before its first record is due
+        opened = datetime.now(TAIPEI).replace(microsecond=0) + timedelta(seconds=5)
+        when = {"day": opened.date(), "open_time": opened.time().replace(tzinfo=None)}
+        speed = 1.0
     try:
-        config = SimulationConfig(symbols=symbols, seed=seed, minutes=minutes)
+        config = SimulationConfig(symbols=symbols, seed=seed, minutes=minutes, **when)  # type: ignore[arg-type]
     except ValueError as exc:
         raise TapewatchError(f"simulate: {exc}") from None
 
@@ -280,7 +302,7 @@ def produce_simulate_command(
 
     settings = load_settings()
     truth_path = truth or default_truth_path(settings.var_dir, config)
-    source = SimulateSource(config, speed=speed, truth_path=truth_path)
+    source = SimulateSource(config, speed=speed, truth_path=truth_path, live=start_now)
     counters = asyncio.run(run_source(settings, STAGE, source.run, duration_s=duration, show_progress=not no_progress))
     summarise("simulate", counters)
     console.print(f"simulate: ground truth ({counters.episodes:,} episodes) in {truth_path}")

@@ -1,0 +1,205 @@
+"""`tapewatch bench pipeline`: end-to-end latency of the whole pipeline on a live feed.
+
+A simulated session opened *now* (``produce simulate --start-now``: event time = wall time) flows through one
+stream worker and the PostgreSQL and Elasticsearch sinks, on private topics, schema and indices. For every alert,
+with its event time ``ts`` (the moment the evidence was complete: the chunk or bar end):
+
+* **→ Kafka**: the alert message's timestamp (set by the worker's producer when it sent it);
+* **→ PostgreSQL**: when the row first appears (polled every ``poll_s``);
+* **→ Elasticsearch**: when a search first finds it (polled every ``poll_s``, after a refresh).
+
+Latencies include the event-time grace (``TAPEWATCH_STREAM_GRACE_MS``) a window waits for late records, and the
+polling resolution.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import orjson
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from tapewatch.errors import TapewatchError
+from tapewatch.kafka import admin_client, client_config
+from tapewatch.settings import PROJECT_ROOT, Settings
+from tapewatch.topics import ALERTS
+
+TAPEWATCH = str(Path(sys.executable).with_name("tapewatch"))
+
+
+@dataclass
+class PipelineBenchResult:
+    symbols: int
+    minutes: float
+    alerts: int
+    grace_ms: int
+    poll_s: float
+    latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)  # hop → n/p50/p99/max
+
+    def to_json(self) -> bytes:
+        return orjson.dumps({"benchmark": "pipeline", **asdict(self)}, option=orjson.OPT_INDENT_2)
+
+
+@dataclass
+class _Seen:
+    ts: int
+    kafka_ms: float
+    postgres_ms: float | None = None
+    elasticsearch_ms: float | None = None
+
+
+@contextlib.contextmanager
+def _private(settings: Settings) -> Iterator[Settings]:
+    from infra.kafka import ensure_topics
+    from sinks import db
+    from sinks.elastic import delete_everything
+    from sinks.search import es_client
+    from streams.app import app_id
+
+    tag = uuid.uuid4().hex[:6]
+    db.create_schema(settings, f"bench_{tag}")
+    isolated = db.in_schema(settings, f"bench_{tag}").model_copy(
+        update={"topic_prefix": f"bench-{tag}.", "es_index_prefix": f"twbench{tag}"}
+    )
+    created = ensure_topics(isolated)
+    db.upgrade(isolated)
+    try:
+        yield isolated
+    finally:
+        admin = admin_client(isolated)
+        internal = [t for t in admin.list_topics(timeout=30).topics if t.startswith(app_id(isolated))]
+        for future in admin.delete_topics([*created, *internal], operation_timeout=60).values():
+            with contextlib.suppress(Exception):
+                future.result()
+        db.drop_schema(settings, f"bench_{tag}")
+        es = es_client(isolated)
+        delete_everything(es, isolated)
+        es.close()
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    return {
+        "n": float(len(values)),
+        "p50": float(np.percentile(values, 50)),
+        "p99": float(np.percentile(values, 99)),
+        "max": float(np.max(values)),
+    }
+
+
+def run_pipeline_bench(
+    settings: Settings, *, symbols: int, minutes: float, poll_s: float, workdir: Path
+) -> PipelineBenchResult:
+    from sqlalchemy import select
+
+    from sinks import db
+    from sinks.elastic import index_pattern
+    from sinks.search import es_client
+    from tapewatch.demo import ensure_models
+
+    ensure_models(settings)
+    with _private(settings) as isolated:
+        env = {
+            **os.environ,
+            "TAPEWATCH_TOPIC_PREFIX": isolated.topic_prefix,
+            "TAPEWATCH_POSTGRES_URL": isolated.postgres_url_plain,
+            "TAPEWATCH_ES_INDEX_PREFIX": isolated.es_index_prefix,
+            "TAPEWATCH_MODEL_DIR": str(settings.models_path),
+        }
+        stages = [
+            ("worker", ["stream", "worker", "--metrics-port", "0"]),
+            ("sink-postgres", ["sink", "postgres"]),
+            ("sink-elasticsearch", ["sink", "elasticsearch"]),
+        ]
+        procs = []
+        for name, args in stages:
+            with (workdir / f"pipeline-{name}.log").open("wb") as out:
+                procs.append(subprocess.Popen([TAPEWATCH, *args], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=out))
+        consumer = Consumer(
+            client_config(isolated, **{"group.id": f"bench-{uuid.uuid4()}", "enable.auto.commit": False})
+        )
+        topic = isolated.topic(ALERTS.name)
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(isolated.topic_partitions)])
+        engine = db.make_engine(isolated)
+        es = es_client(isolated)
+        pattern = index_pattern(isolated, "alerts")
+        seen: dict[str, _Seen] = {}
+        try:
+            deadline = time.monotonic() + 120
+            worker_log = workdir / "pipeline-worker.log"
+            while b"Ready" not in worker_log.read_bytes():
+                if time.monotonic() > deadline or procs[0].poll() is not None:
+                    raise TapewatchError(f"the stream worker did not start; see {worker_log}")
+                time.sleep(0.5)
+            time.sleep(5)  # the sinks join their groups
+            argv = [TAPEWATCH, "produce", "simulate", "--start-now", "--symbols", str(symbols)]
+            argv += ["--minutes", str(minutes), "--seed", "11", "--no-progress"]
+            with (workdir / "pipeline-source.log").open("wb") as out:
+                source = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=out)
+            drain_until: float | None = None
+            while drain_until is None or time.monotonic() < drain_until:
+                if drain_until is None and source.poll() is not None:
+                    drain_until = time.monotonic() + 30
+                for message in consumer.consume(num_messages=1000, timeout=poll_s):
+                    if message.error() is None and message.value():
+                        alert = orjson.loads(message.value() or b"{}")
+                        _, kafka_ms = message.timestamp()
+                        seen.setdefault(alert["alert_id"], _Seen(int(alert["ts"]), float(kafka_ms)))
+                now_ms = time.time() * 1000.0
+                missing_pg = [a for a, s in seen.items() if s.postgres_ms is None]
+                if missing_pg:
+                    with engine.connect() as conn:
+                        rows = conn.execute(select(db.alerts.c.alert_id).where(db.alerts.c.alert_id.in_(missing_pg)))
+                        for (alert_id,) in rows:
+                            seen[alert_id].postgres_ms = now_ms
+                missing_es = [a for a, s in seen.items() if s.elasticsearch_ms is None]
+                if missing_es:
+                    found = es.search(
+                        index=pattern,
+                        query={"ids": {"values": missing_es}},
+                        source=False,
+                        size=len(missing_es),
+                        ignore_unavailable=True,
+                    )
+                    for hit in found["hits"]["hits"]:
+                        seen[hit["_id"]].elasticsearch_ms = now_ms
+        finally:
+            consumer.close()
+            engine.dispose()
+            es.close()
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    hops = {
+        "event → alert on Kafka": [s.kafka_ms - s.ts for s in seen.values()],
+        "event → row in PostgreSQL": [s.postgres_ms - s.ts for s in seen.values() if s.postgres_ms is not None],
+        "event → searchable in Elasticsearch": [
+            s.elasticsearch_ms - s.ts for s in seen.values() if s.elasticsearch_ms is not None
+        ],
+        "alert on Kafka → row in PostgreSQL": [
+            s.postgres_ms - s.kafka_ms for s in seen.values() if s.postgres_ms is not None
+        ],
+        "alert on Kafka → searchable in Elasticsearch": [
+            s.elasticsearch_ms - s.kafka_ms for s in seen.values() if s.elasticsearch_ms is not None
+        ],
+    }
+    return PipelineBenchResult(
+        symbols=symbols,
+        minutes=minutes,
+        alerts=len(seen),
+        grace_ms=settings.stream_grace_ms,
+        poll_s=poll_s,
+        latency_ms={hop: _percentiles(values) for hop, values in hops.items() if values},
+    )
