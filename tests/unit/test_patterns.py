@@ -69,7 +69,7 @@ def test_wash_trading_needs_repeated_alternating_chunks() -> None:
 
 
 def test_marking_the_close_only_near_the_close() -> None:
-    push = {**QUIET, "trades_z_long": 5.0, "aggr_imbalance_long": 0.6, "ret_bps_long": 15.0}
+    push = {**QUIET, "trades_z_long": 5.0, "aggr_imbalance_long": 0.6, "ret_bps_long": 15.0, "ret_bps": 45.0}
     close_start = T0 + (4 * 60 + 25) * 60_000  # 13:25 Taipei
     near = _kinds(FlowPatterns(), [push] * 6, close_start)
     assert AlertKind.MARKING_THE_CLOSE in near
@@ -128,3 +128,63 @@ def test_detector_state_round_trip_anywhere(steps: list[tuple[int, dict[str, flo
     resumed = SymbolDetector.from_state(orjson.loads(orjson.dumps(first.to_state())))
     got += [a for t, v in records[cut:] for a in resumed.on_flow_features(t, v)]
     assert got == expected
+
+
+def test_wash_bursts_straddling_chunks_are_seen_in_the_long_window() -> None:
+    # no single chunk is a wash chunk, but 25 s of mostly alternating, repeated-size, heavy volume is
+    long_wash = {
+        **QUIET,
+        "trades_long": 30.0,
+        "alternation_long": 0.75,
+        "size_repeat_vol_long": 0.95,
+        "volume_z_long": 3.0,
+    }
+    assert _kinds(FlowPatterns(), [QUIET, long_wash]) == [AlertKind.WASH_TRADING]
+    # the same alternation over few trades is not significant; without extra volume it is ordinary flow
+    assert _kinds(FlowPatterns(), [QUIET, {**long_wash, "trades_long": 8.0}]) == []
+    assert _kinds(FlowPatterns(), [QUIET, {**long_wash, "volume_z_long": 0.0}]) == []
+
+
+def test_wash_two_price_tape() -> None:
+    tape = {
+        **QUIET,
+        "trades_long": 200.0,
+        "alternation_long": 0.45,  # too little over 200 trades for the alternation test alone
+        "size_repeat_vol_long": 0.9,
+        "volume_z_long": 6.0,
+        "aggr_imbalance_long": 0.05,
+        "range_bps_long": 20.0,
+        "spread_bps_long": 20.0,
+    }
+    assert _kinds(FlowPatterns(), [QUIET, tape]) == [AlertKind.WASH_TRADING]
+    assert _kinds(FlowPatterns(), [QUIET, {**tape, "range_bps_long": 45.0}]) == []  # prices moved: not frozen
+    assert _kinds(FlowPatterns(), [QUIET, {**tape, "aggr_imbalance_long": 0.6}]) == []  # one-sided
+
+
+def test_pump_early_ramp_with_flat_price_fires_but_a_falling_one_does_not() -> None:
+    ramp = {**QUIET, "trades_z_long": 6.0, "aggr_imbalance_long": 0.7, "ret_bps_long": 0.0, "rush_orders_long": 5}
+    n = PatternParams().pump_min_chunks
+    assert _kinds(FlowPatterns(), [QUIET] * 10 + [ramp] * n).count(AlertKind.PUMP_AND_DUMP) == 1
+    falling = [{**ramp, "ret_bps": -10.0}] * n
+    assert AlertKind.PUMP_AND_DUMP not in _kinds(FlowPatterns(), [QUIET] * 10 + falling)
+
+
+def test_a_surge_that_opens_with_a_sweep_is_ignition_not_pump() -> None:
+    sweep = {**QUIET, "ret_bps": 60.0, "ret_bps_long": 60.0, "aggr_imbalance": 1.0, "spread_bps": 10.0}
+    follow = {**QUIET, "trades_z_long": 6.0, "aggr_imbalance_long": 0.7, "rush_orders_long": 5}
+    n = PatternParams().pump_min_chunks
+    kinds = _kinds(FlowPatterns(), [QUIET] * 10 + [{**follow, **sweep}] + [follow] * n)
+    assert AlertKind.PUMP_AND_DUMP not in kinds
+    # a one-tick bounce on a big-tick stock (a spread wide) is not a sweep
+    bounce = {**sweep, "spread_bps": 60.0}
+    kinds = _kinds(FlowPatterns(), [QUIET] * 10 + [{**follow, **bounce}] + [follow] * n)
+    assert AlertKind.PUMP_AND_DUMP in kinds
+
+
+def test_version_1_state_loads_with_empty_rings() -> None:
+    detector = SymbolDetector("S", "sim")
+    state = detector.to_state()
+    state["v"] = 1
+    del state["patterns"]["drift"], state["patterns"]["sweeps"]
+    restored = SymbolDetector.from_state(orjson.loads(orjson.dumps(state)))
+    assert restored.to_state()["patterns"] == detector.to_state()["patterns"]
