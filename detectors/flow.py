@@ -506,6 +506,9 @@ class FlowState:
         #: event-time gap. Not state: the stream worker sets it before each update from its Kafka backlog, so
         #: a catch-up that reads one topic far ahead of the other does not mistake the lagging one for idle.
         self.pending: frozenset[str] = frozenset()
+        #: chunk index → its serialised form while unchanged: a catch-up keeps many chunks open, and the state
+        #: is written once per batch, so re-serialising only the chunks touched since keeps that cost O(touched)
+        self._lists: dict[int, list[Any]] = {}
         self._derive()
 
     def _derive(self) -> None:
@@ -539,6 +542,7 @@ class FlowState:
             raise LateRecordError(
                 self.symbol, kind, ts, n * self.config.chunk_ms, self.closed_below * self.config.chunk_ms
             )
+        self._lists.pop(n, None)  # about to change
         chunk = self.open.get(n)
         if chunk is None:
             chunk = self.open[n] = _Chunk(n)
@@ -676,6 +680,7 @@ class FlowState:
         big_l, big_b = cfg.long_chunks, cfg.baseline_chunks
 
         # derived per-chunk values; the per-ms and per-price detail is not needed any more
+        self._lists.pop(c.index, None)
         k = cfg.rush_min_trades
         rushes = [count for count in c.ms.values() if count >= k]
         c.rush_orders, c.rush_trades = len(rushes), sum(rushes)
@@ -833,8 +838,8 @@ class FlowState:
             "book": None
             if prev_book is None
             else [prev_book[0], [list(level) for level in prev_book[1]], [list(level) for level in prev_book[2]]],
-            "open": [self.open[n].to_list() for n in sorted(self.open)],
-            "recent": [c.to_list() for c in self.recent],
+            "open": [self._listed(self.open[n]) for n in sorted(self.open)],
+            "recent": [self._listed(c) for c in self.recent],
             # columnar, indices as deltas: the baseline is most of the state
             "base": [
                 [b - a for a, b in zip([0, *indices], indices, strict=False)],
@@ -844,6 +849,16 @@ class FlowState:
                 [e[4] for e in base],
             ],
         }
+
+    def _listed(self, chunk: _Chunk) -> list[Any]:
+        lists = self._lists
+        if len(lists) > 2 * (len(self.open) + len(self.recent)) + 16:  # forget chunks that are gone
+            alive = {*self.open, *(c.index for c in self.recent)}
+            self._lists = lists = {n: v for n, v in lists.items() if n in alive}
+        listed = lists.get(chunk.index)
+        if listed is None:
+            listed = lists[chunk.index] = chunk.to_list()
+        return listed
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any], config: FlowConfig | None = None) -> FlowState:

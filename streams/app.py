@@ -24,6 +24,7 @@ from streams import faust_compat
 from streams.detect import AGENT as DETECT_AGENT
 from streams.detect import STAGE as DETECT_STAGE
 from streams.detect import DetectStage, ModelSlot
+from streams.limits import BATCH_MAX, BATCH_WITHIN_S
 from streams.market import AGENT as MARKET_AGENT
 from streams.market import STAGE as MARKET_STAGE
 from streams.market import MarketStage
@@ -38,9 +39,7 @@ DETECT_STATE_TABLE: Final = "detect-state"
 #: how often a worker looks for a newer model version (a directory listing)
 MODEL_POLL_S: Final = 10.0
 LAG_INTERVAL_S: Final = 5.0
-#: batched consumption: at most this many events per batch, or what arrived within the interval
-BATCH_MAX: Final = 1000
-BATCH_WITHIN_S: Final = 0.2
+CONSUMER_MAX_FETCH_BYTES: Final = 64 * 1024
 DEFAULT_WEB_PORT: Final = 6066
 #: faust reads its settings from environment variables too, and they override what the app passes; the
 #: prefix confines that to ``TAPEWATCH_FAUST_<SETTING>`` (e.g. TAPEWATCH_FAUST_BROKER_SESSION_TIMEOUT=10),
@@ -112,6 +111,10 @@ def create_app(
         datadir=str(settings.var_dir / "streams" / app_id(settings)),
         autodiscover=False,
         consumer_auto_offset_reset="earliest",
+        # Small fetches per partition keep md.quotes and md.books close in event time during a catch-up: the
+        # order-flow watermark is the slower stream's, and every chunk the faster one opens ahead is state
+        # carried (and written to the changelog) until the slower one arrives.
+        consumer_max_fetch_size=CONSUMER_MAX_FETCH_BYTES,
         producer_acks=-1,
         key_serializer="raw",
         value_serializer="raw",

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from streams.limits import BATCH_MAX, BATCH_WITHIN_S
 from tapewatch.errors import TapewatchError
 
 stream_app = typer.Typer(help="Stream workers (faust): bars, features, scores.", no_args_is_help=True)
@@ -33,10 +34,10 @@ def worker(
     web_port: Annotated[
         int | None, typer.Option("--web-port", help="Serve faust's web views on 127.0.0.1:PORT (default: off)")
     ] = None,
-    batch_max: Annotated[int, typer.Option("--batch-max", min=1, help="Max events per batch")] = 1000,
+    batch_max: Annotated[int, typer.Option("--batch-max", min=1, help="Max events per batch")] = BATCH_MAX,
     batch_within: Annotated[
         float, typer.Option("--batch-within", min=0.001, help="Max seconds to wait to fill a batch")
-    ] = 0.2,
+    ] = BATCH_WITHIN_S,
     metrics_port: Annotated[
         int | None,
         typer.Option(
