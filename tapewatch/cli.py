@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -398,12 +399,51 @@ def bench_pipeline(
 
 @bench_app.command("all")
 def bench_all(
-    records: Annotated[int, typer.Option(help="Records per benchmark")] = 500_000,
+    records: Annotated[int, typer.Option(help="Records per producer benchmark")] = 500_000,
+    minutes: Annotated[float, typer.Option(help="Live minutes of the end-to-end latency run")] = 6.0,
     out: BenchOut = Path("reports/bench"),
 ) -> None:
-    """Every benchmark that exists so far, in one run (raw Kafka first, as the reference)."""
+    """Every benchmark in one run — raw Kafka produce/consume as the reference, then producers, the stream
+    worker, the sinks and the end-to-end latency — and one table of absolute numbers and ratios (all.json)."""
+    import platform
+
     bench_produce(records=records, out=out)
     bench_stream(out=out)
+    bench_sinks(out=out)
+    bench_pipeline(minutes=minutes, out=out)
+    produce = orjson.loads((out / "produce.json").read_bytes())["results"]
+    stream = orjson.loads((out / "stream.json").read_bytes())
+    sinks = orjson.loads((out / "sinks.json").read_bytes())
+    pipeline = orjson.loads((out / "pipeline.json").read_bytes())
+    raw_produce = produce[0]["records_per_s"]
+    raw_consume = stream["raw_consume_per_s"]
+    rows: list[tuple[str, str, str]] = [
+        ("raw confluent-kafka produce (reference)", f"{raw_produce:,.0f} rec/s", "1.00"),
+        *((r["name"], f"{r['records_per_s']:,.0f} rec/s", f"{r['ratio_to_raw']:.2f}") for r in produce[1:]),
+        ("raw confluent-kafka consume (reference)", f"{raw_consume:,.0f} rec/s", "1.00"),
+        ("stream worker, sustained", f"{stream['worker_per_s']:,.0f} rec/s", f"{stream['ratio_to_raw']:.2f}"),
+        ("PostgreSQL sink", f"{sinks['pg_rows_per_s']:,.0f} rows/s", f"{sinks['pg_rows_per_s'] / raw_consume:.2f}"),
+        (
+            "Elasticsearch sink",
+            f"{sinks['es_docs_per_s']:,.0f} docs/s",
+            f"{sinks['es_docs_per_s'] / raw_consume:.2f}",
+        ),
+    ]
+    for cadence, stats in sorted(stream["latency_ms"].items()):
+        rows.append((f"event → {cadence} features (p50 / p99)", f"{stats['p50']:,.0f} / {stats['p99']:,.0f} ms", ""))
+    for hop, stats in pipeline["latency_ms"].items():
+        rows.append((f"{hop} (p50 / p99)", f"{stats['p50']:,.0f} / {stats['p99']:,.0f} ms", ""))
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    table = Table("benchmark", "measured", "× raw Kafka", title=f"tapewatch bench all — {machine}")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    summary = {
+        "machine": machine,
+        "rows": [dict(zip(("benchmark", "measured", "ratio"), r, strict=True)) for r in rows],
+    }
+    (out / "all.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    console.print(f"wrote {out / 'all.json'}")
 
 
 @bench_app.command("sinks")

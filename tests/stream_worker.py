@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from tapewatch.settings import PROJECT_ROOT, Settings
@@ -19,14 +20,20 @@ class Worker:
     """`tapewatch stream worker` as a subprocess, its output in a log file."""
 
     def __init__(
-        self, settings: Settings, log: Path, *args: str, env: dict[str, str] | None = None, **faust_settings: str
+        self,
+        settings: Settings,
+        log: Path,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        faust: Mapping[str, str] | None = None,
     ) -> None:
+        """``args`` are extra CLI options; ``faust`` faust settings (``TAPEWATCH_FAUST_<NAME>``)."""
         env = {
             **os.environ,
             **(env or {}),
             "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix,
             "TAPEWATCH_LOG_LEVEL": "INFO",
-            **{f"TAPEWATCH_FAUST_{name.upper()}": value for name, value in faust_settings.items()},
+            **{f"TAPEWATCH_FAUST_{name.upper()}": value for name, value in (faust or {}).items()},
         }
         self.log = log
         self._out = log.open("ab")

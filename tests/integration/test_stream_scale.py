@@ -67,7 +67,9 @@ def test_two_workers_produce_exactly_the_output_of_one(stream_settings: Settings
     settings = stream_settings
     ports = [free_port(), free_port()]
     faust = {"broker_session_timeout": "10"}
-    workers = [Worker(settings, tmp_path / f"worker-{i}.log", "--metrics-port", str(ports[i]), **faust) for i in (0, 1)]
+    workers = [
+        Worker(settings, tmp_path / f"worker-{i}.log", "--metrics-port", str(ports[i]), faust=faust) for i in (0, 1)
+    ]
     try:
         wait_ready(workers)
         time.sleep(3)  # the second join's rebalance settles before data arrives

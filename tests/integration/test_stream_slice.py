@@ -130,7 +130,7 @@ def test_quotes_to_bars_and_dead_letters(stream_settings: Settings, tmp_path: Pa
     if restart == "kill":
         faust_settings["broker_commit_interval"] = "600"
 
-    first = Worker(settings, tmp_path / "worker-1.log", **faust_settings)
+    first = Worker(settings, tmp_path / "worker-1.log", faust=faust_settings)
     second: Worker | None = None
     try:
         # phase 1, with two malformed payloads in the middle
@@ -157,7 +157,7 @@ def test_quotes_to_bars_and_dead_letters(stream_settings: Settings, tmp_path: Pa
 
         # phase 2 on a new worker, which must resume minute 2 (open across the restart) from the changelog;
         # production starts while it recovers, so it meets a backlog
-        second = Worker(settings, tmp_path / "worker-2.log", broker_session_timeout="10")
+        second = Worker(settings, tmp_path / "worker-2.log", faust={"broker_session_timeout": "10"})
         produce(
             settings,
             produced,
