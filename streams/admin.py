@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import NewTopic
 
 from tapewatch.errors import TapewatchError
@@ -43,3 +45,22 @@ def prepare_topics(
         if name not in existing
     ]
     return create_topics(admin, new, timeout_s)
+
+
+@contextlib.contextmanager
+def private_topics(settings: Settings, prefix: str) -> Iterator[Settings]:
+    """Settings on fresh registry topics behind ``prefix`` (benchmarks); on exit, those topics and the stream
+    workers' changelogs on them are deleted."""
+    from infra.kafka import ensure_topics
+    from streams.app import app_id
+
+    isolated = settings.model_copy(update={"topic_prefix": prefix})
+    created = ensure_topics(isolated)
+    try:
+        yield isolated
+    finally:
+        admin = admin_client(isolated)
+        internal = [t for t in admin.list_topics(timeout=30).topics if t.startswith(app_id(isolated))]
+        for future in admin.delete_topics([*created, *internal], operation_timeout=60).values():
+            with contextlib.suppress(KafkaException):
+                future.result()

@@ -120,9 +120,9 @@ def create_app(
         value_serializer="raw",
     )
 
-    def registry_topic(topic: Topic) -> TopicT:
+    def registry_topic(*topics: Topic) -> TopicT:
         return app.topic(
-            settings.topic(topic.name),
+            *(settings.topic(topic.name) for topic in topics),
             key_type=bytes,
             value_type=bytes,
             key_serializer="raw",
@@ -135,16 +135,7 @@ def create_app(
     books = registry_topic(BOOKS)
     # the market agent reads both: co-partitioned, so one worker holds partition p of each (faust assigns
     # co-subscribed topics with equal partition counts together)
-    market_source = app.topic(
-        quotes.get_topic_name(),
-        books.get_topic_name(),
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        partitions=partitions,
-        internal=False,
-    )
+    market_source = registry_topic(QUOTES, BOOKS)
     bars_topic = registry_topic(BARS)
     features_topic = registry_topic(FEATURES)
     dlq = registry_topic(DLQ_STREAMS)

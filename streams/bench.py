@@ -14,7 +14,6 @@ Everything runs on the real broker, on private topics (a fresh prefix, deleted a
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import subprocess
@@ -22,7 +21,6 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +30,9 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
 
 from detectors.simulator import SimulationConfig, generate
+from streams.admin import private_topics
 from tapewatch.errors import TapewatchError
-from tapewatch.kafka import admin_client, client_config
+from tapewatch.kafka import client_config
 from tapewatch.settings import PROJECT_ROOT, Settings
 from tapewatch.topics import BOOKS, FEATURES, QUOTES
 
@@ -63,23 +62,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def _private_topics(settings: Settings) -> Iterator[Settings]:
-    from infra.kafka import ensure_topics
-    from streams.app import app_id
-
-    isolated = settings.model_copy(update={"topic_prefix": f"bench-{uuid.uuid4().hex[:6]}."})
-    created = ensure_topics(isolated)
-    try:
-        yield isolated
-    finally:
-        admin = admin_client(isolated)
-        internal = [t for t in admin.list_topics(timeout=30).topics if t.startswith(app_id(isolated))]
-        for future in admin.delete_topics([*created, *internal], operation_timeout=60).values():
-            with contextlib.suppress(Exception):
-                future.result()
 
 
 class _Worker:
@@ -169,7 +151,7 @@ def _sustained_rate(samples: list[tuple[float, float]], total: int) -> float:
 
 
 def _bench_backlog(settings: Settings, config: SimulationConfig, workdir: Path) -> tuple[int, float, float]:
-    with _private_topics(settings) as isolated:
+    with private_topics(settings, f"bench-{uuid.uuid4().hex[:6]}.") as isolated:
         records = _produce_session(isolated, config, workdir / "truth.csv")
         topics = [isolated.topic(QUOTES.name), isolated.topic(BOOKS.name)]
         raw = _raw_consume(isolated, topics, records)
@@ -196,7 +178,7 @@ def _bench_latency(settings: Settings, rate: float, seconds: float, workdir: Pat
     from tapewatch.records import Book, Quote
     from tapewatch.topics import DLQ_PRODUCERS
 
-    with _private_topics(settings) as isolated:
+    with private_topics(settings, f"bench-{uuid.uuid4().hex[:6]}.") as isolated:
         worker = _Worker(isolated, workdir / "worker-latency.log")
         consumer = Consumer(
             client_config(isolated, **{"group.id": f"bench-lat-{uuid.uuid4()}", "enable.auto.commit": False})

@@ -29,7 +29,7 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from tapewatch.errors import TapewatchError
-from tapewatch.kafka import admin_client, client_config
+from tapewatch.kafka import client_config
 from tapewatch.settings import PROJECT_ROOT, Settings
 from tapewatch.topics import ALERTS
 
@@ -59,30 +59,23 @@ class _Seen:
 
 @contextlib.contextmanager
 def _private(settings: Settings) -> Iterator[Settings]:
-    from infra.kafka import ensure_topics
+    """Fresh topics, PostgreSQL schema and Elasticsearch indices, all removed afterwards."""
     from sinks import db
     from sinks.elastic import delete_everything
     from sinks.search import es_client
-    from streams.app import app_id
+    from streams.admin import private_topics
 
     tag = uuid.uuid4().hex[:6]
     db.create_schema(settings, f"bench_{tag}")
-    isolated = db.in_schema(settings, f"bench_{tag}").model_copy(
-        update={"topic_prefix": f"bench-{tag}.", "es_index_prefix": f"twbench{tag}"}
-    )
-    created = ensure_topics(isolated)
-    db.upgrade(isolated)
+    stores = db.in_schema(settings, f"bench_{tag}").model_copy(update={"es_index_prefix": f"twbench{tag}"})
     try:
-        yield isolated
+        with private_topics(stores, f"bench-{tag}.") as isolated:
+            db.upgrade(isolated)
+            yield isolated
     finally:
-        admin = admin_client(isolated)
-        internal = [t for t in admin.list_topics(timeout=30).topics if t.startswith(app_id(isolated))]
-        for future in admin.delete_topics([*created, *internal], operation_timeout=60).values():
-            with contextlib.suppress(Exception):
-                future.result()
         db.drop_schema(settings, f"bench_{tag}")
-        es = es_client(isolated)
-        delete_everything(es, isolated)
+        es = es_client(stores)
+        delete_everything(es, stores)
         es.close()
 
 

@@ -72,3 +72,20 @@ def stream_settings(settings: Settings) -> Iterator[Settings]:
             with contextlib.suppress(KafkaException):
                 future.result()
     shutil.rmtree(settings.var_dir / "streams" / app_id(settings), ignore_errors=True)
+
+
+@pytest.fixture
+def stores(settings: Settings) -> Iterator[Settings]:
+    """Settings with a private PostgreSQL schema and Elasticsearch index prefix besides the private topics."""
+    from sinks import db
+    from sinks.elastic import delete_everything
+    from sinks.search import es_client
+
+    tag = uuid.uuid4().hex[:8]
+    db.create_schema(settings, f"test_{tag}")
+    isolated = db.in_schema(settings, f"test_{tag}").model_copy(update={"es_index_prefix": f"twtest{tag}"})
+    yield isolated
+    db.drop_schema(settings, f"test_{tag}")
+    es = es_client(isolated)
+    delete_everything(es, isolated)
+    es.close()

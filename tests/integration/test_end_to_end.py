@@ -9,15 +9,14 @@ import os
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from sinks import db
-from sinks.elastic import delete_everything, index_pattern
+from sinks.elastic import index_pattern
 from sinks.search import es_client
 from tapewatch.settings import Settings
 from tests.pipeline_session import prepare_session
@@ -27,20 +26,6 @@ pytestmark = pytest.mark.integration
 
 TAPEWATCH = Path(sys.executable).with_name("tapewatch")
 WAIT_S = 180.0
-
-
-@pytest.fixture
-def stores(stream_settings: Settings) -> Iterator[Settings]:
-    """Private topics, PostgreSQL schema and Elasticsearch index prefix."""
-    tag = uuid.uuid4().hex[:8]
-    schema = f"e2e_{tag}"
-    db.create_schema(stream_settings, schema)
-    isolated = db.in_schema(stream_settings, schema).model_copy(update={"es_index_prefix": f"twe2e{tag}"})
-    yield isolated
-    db.drop_schema(stream_settings, schema)
-    es = es_client(isolated)
-    delete_everything(es, isolated)
-    es.close()
 
 
 def wait_for(what: str, condition: Callable[[], bool], timeout_s: float, details: Callable[[], str]) -> None:
@@ -53,7 +38,9 @@ def wait_for(what: str, condition: Callable[[], bool], timeout_s: float, details
 
 
 @pytest.mark.timeout(600)
-def test_alerts_in_postgres_and_elasticsearch_equal_the_offline_twin(stores: Settings, tmp_path: Path) -> None:
+def test_alerts_in_postgres_and_elasticsearch_equal_the_offline_twin(
+    stores: Settings, stream_settings: Settings, tmp_path: Path
+) -> None:
     settings = stores
     env = {
         "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix,

@@ -12,8 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from sqlalchemy import func, select
 from producers.publisher import Publisher
 from sinks import db
 from sinks.bench import synthetic_alert
-from sinks.elastic import delete_everything, index_pattern
+from sinks.elastic import index_pattern
 from sinks.search import es_client
 from tapewatch.settings import Settings
 from tapewatch.topics import ALERTS, DLQ_SINKS
@@ -32,20 +31,6 @@ pytestmark = pytest.mark.integration
 
 RECORDS = 100_000
 TAPEWATCH = Path(sys.executable).with_name("tapewatch")
-
-
-@pytest.fixture
-def stores(settings: Settings) -> Iterator[Settings]:
-    """Settings with a private PostgreSQL schema and Elasticsearch index prefix besides the private topics."""
-    tag = uuid.uuid4().hex[:8]
-    schema = f"crash_{tag}"
-    db.create_schema(settings, schema)
-    isolated = db.in_schema(settings, schema).model_copy(update={"es_index_prefix": f"twcrash{tag}"})
-    yield isolated
-    db.drop_schema(settings, schema)
-    es = es_client(isolated)
-    delete_everything(es, isolated)
-    es.close()
 
 
 def start_sink(settings: Settings, sink: str, log: Path, *extra: str) -> subprocess.Popen[bytes]:
