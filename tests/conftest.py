@@ -5,6 +5,7 @@ topics behind a unique prefix."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import uuid
@@ -21,6 +22,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # py4j (Spark's gateway) logs from __del__ at interpreter exit, after pytest closed the streams
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     config.addinivalue_line("markers", "disruptive: stops or restarts shared services; runs last")
 
 
