@@ -122,7 +122,7 @@ def _train_spark(
     if source == "parquet" and not inputs:
         raise TapewatchError("train kmeans --engine spark --source parquet: give Parquet bar files")
     with console.status(f"Spark ({master}): training K-means…"):
-        spark = spark_kmeans.session(master, packages)
+        spark = spark_kmeans.session(master, packages, driver_memory=settings.spark_driver_memory)
         try:
             if source == "parquet":
                 bars = spark_kmeans.read_bars_parquet(spark, inputs)

@@ -60,7 +60,12 @@ class SparkTrainingReport:
     silhouette: float
 
 
-def session(master: str = "local[*]", packages: Sequence[str] = (), app_name: str = "tapewatch-kmeans") -> SparkSession:
+def session(
+    master: str = "local[*]",
+    packages: Sequence[str] = (),
+    app_name: str = "tapewatch-kmeans",
+    driver_memory: str = "4g",
+) -> SparkSession:
     from pyspark.sql import SparkSession
 
     # Python workers must run this interpreter (the venv with numpy/pandas), not whatever `python3` is on PATH.
@@ -73,6 +78,8 @@ def session(master: str = "local[*]", packages: Sequence[str] = (), app_name: st
         .config("spark.ui.enabled", "false")
         .config("spark.pyspark.python", sys.executable)
         .config("spark.sql.shuffle.partitions", "8")
+        # local[*] runs everything in the driver: its default 1 GiB heap runs out before 10 million bars do
+        .config("spark.driver.memory", driver_memory)
     )
     if packages:
         builder = builder.config("spark.jars.packages", ",".join(packages))
@@ -83,15 +90,23 @@ def session(master: str = "local[*]", packages: Sequence[str] = (), app_name: st
 def _select_bars(frame: DataFrame) -> DataFrame:
     from pyspark.sql import functions as F  # noqa: N812
 
-    missing = [c for c in BAR_FIELDS if c not in frame.columns and c not in ("venue", "trades", "vwap", "end")]
+    optional = ("venue", "trades", "vwap", "end", "price_change_pct", "volume_change_pct")
+    missing = [c for c in BAR_FIELDS if c not in frame.columns and c not in optional]
     missing += [c for c in ("start", "close") if c not in frame.columns and c not in missing]
     if missing:
         raise FeatureError(f"bars lack column(s) {', '.join(sorted(set(missing)))}")
     if "vwap" not in frame.columns:
         frame = frame.withColumn("vwap", F.col("close"))
-    for name in ("price_change_pct", "volume_change_pct"):
+    # a bar file (symbol, start, OHLCV) has no change percentages: derive them as detectors.bars does, against
+    # the symbol's previous bar (null for its first bar, and for the volume change after a zero volume)
+    from pyspark.sql import Window
+
+    previous = Window.partitionBy("symbol").orderBy("start")
+    for name, column in (("price_change_pct", "close"), ("volume_change_pct", "volume")):
         if name not in frame.columns:
-            frame = frame.withColumn(name, F.lit(None).cast("double"))
+            before = F.lag(column).over(previous)
+            change = F.when(before != 0, (F.col(column) - before) / before * 100.0)
+            frame = frame.withColumn(name, change.cast("double"))
     return frame.select(
         F.col("symbol").cast("string"),
         F.col("start").cast("long"),

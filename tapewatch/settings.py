@@ -119,6 +119,8 @@ class Settings(BaseSettings):
         9108, ge=0, le=65535, description="Prometheus /metrics port of `tapewatch stream worker` (0: off)"
     )
 
+    spark_driver_memory: str = Field("4g", description="Heap of the Spark driver (`train kmeans --engine spark`)")
+
     # --- Local state -----------------------------------------------------------
     var_dir: Path = Field(PROJECT_ROOT / "var", description="Data, logs and pids of the services infra/ runs")
     model_dir: Path | None = Field(None, description="Versioned model artifacts (default: <var_dir>/models)")
