@@ -6,7 +6,6 @@ the alert to dlq.sinks with the reason, and the sink goes on."""
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from tapewatch import deadletter
 from tapewatch.records import AlertKind, Severity
 from tapewatch.settings import Settings
 from tapewatch.topics import ALERTS, DLQ_SINKS
+from tests.http_server import serve
 from tests.kafka_reader import read_topic
 
 pytestmark = pytest.mark.integration
@@ -60,23 +60,12 @@ class Receiver:
 @pytest.fixture
 def receiver_url() -> Iterator[tuple[str, dict[str, Receiver]]]:
     receivers = {"all": Receiver(b"secret-all"), "spoofing": Receiver(b"secret-spoof")}
-    loop = asyncio.new_event_loop()
     app = web.Application()
     app.router.add_post("/all", receivers["all"].handle)
     app.router.add_post("/spoofing", receivers["spoofing"].handle)
     app.router.add_post("/down", lambda request: asyncio.sleep(0, web.Response(status=500)))
-    runner = web.AppRunner(app)
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}", receivers
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.run_until_complete(runner.cleanup())
-    loop.close()
+    with serve(app) as url:
+        yield url, receivers
 
 
 def test_every_alert_delivered_despite_failures(

@@ -3,8 +3,6 @@ multipart upload of each NDJSON with kbn-xsrf and overwrite=true; failures are o
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from sinks.kibana import import_saved_objects, saved_object_files
 from tapewatch.cli import app
 from tapewatch.errors import TapewatchError
 from tapewatch.settings import Settings
+from tests.http_server import serve
 
 
 class FakeKibana:
@@ -47,22 +46,11 @@ class FakeKibana:
 @pytest.fixture
 def kibana() -> Iterator[tuple[str, FakeKibana]]:
     fake = FakeKibana()
-    loop = asyncio.new_event_loop()
     application = web.Application()
     application.router.add_post("/api/saved_objects/_import", fake.handle)
     application.router.add_post("/s/{space}/api/saved_objects/_import", fake.handle)
-    runner = web.AppRunner(application)
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}", fake
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.run_until_complete(runner.cleanup())
-    loop.close()
+    with serve(application) as url:
+        yield url, fake
 
 
 def test_cli_imports_every_file_as_multipart(kibana: tuple[str, FakeKibana]) -> None:

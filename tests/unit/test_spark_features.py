@@ -34,7 +34,8 @@ def session() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[Any]:
-    pyspark_sql = pytest.importorskip("pyspark.sql")
+    import pyspark.sql as pyspark_sql  # a dependency: a missing install must fail, not skip
+
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = (
         pyspark_sql.SparkSession.builder.master("local[2]")
