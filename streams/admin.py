@@ -1,4 +1,4 @@
-"""Topics a stream worker needs, checked and created with confluent-kafka before faust starts."""
+"""Topics a stream worker needs, checked and created before the worker joins its group."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`tapewatch stream …`: run the faust stream workers.
+"""`tapewatch stream …`: run the stream workers.
 
 Wired into the main command with ``app.add_typer(stream_app, name="stream")`` in :mod:`tapewatch.cli`;
 ``python -m streams.cli worker`` runs the same command stand-alone.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,14 +15,14 @@ import typer
 from streams.limits import BATCH_MAX, BATCH_WITHIN_S
 from tapewatch.errors import TapewatchError
 
-stream_app = typer.Typer(help="Stream workers (faust): bars, features, scores.", no_args_is_help=True)
+stream_app = typer.Typer(help="Stream workers: bars, features, scores, alerts, actions.", no_args_is_help=True)
 
 log = logging.getLogger(__name__)
 
 
 @stream_app.callback()
 def _group() -> None:
-    """Stream workers (faust): bars, features, scores."""
+    """Stream workers: bars, features, scores, alerts, actions."""
 
 
 @stream_app.command("worker")
@@ -31,10 +30,7 @@ def worker(
     loglevel: Annotated[
         str | None, typer.Option("-l", "--loglevel", help="Log level (default: TAPEWATCH_LOG_LEVEL)")
     ] = None,
-    web_port: Annotated[
-        int | None, typer.Option("--web-port", help="Serve faust's web views on 127.0.0.1:PORT (default: off)")
-    ] = None,
-    batch_max: Annotated[int, typer.Option("--batch-max", min=1, help="Max events per batch")] = BATCH_MAX,
+    batch_max: Annotated[int, typer.Option("--batch-max", min=1, help="Max records per batch")] = BATCH_MAX,
     batch_within: Annotated[
         float, typer.Option("--batch-within", min=0.001, help="Max seconds to wait to fill a batch")
     ] = BATCH_WITHIN_S,
@@ -45,8 +41,8 @@ def worker(
         ),
     ] = None,
 ) -> None:
-    """Consume md.quotes and md.books; write bars to md.bars.1m, bar and order-flow features to features.1m and
-    bad or late records to dlq.streams, until stopped."""
+    """Consume md.quotes and md.books; write bars to md.bars.1m, bar and order-flow features to features.1m,
+    scores, alerts and actions, and bad or late records to dlq.streams, until stopped (SIGTERM/SIGINT)."""
     from tapewatch.logs import configure as configure_logging
     from tapewatch.settings import load_settings
 
@@ -55,12 +51,10 @@ def worker(
         settings = settings.model_copy(update={"log_level": loglevel})
         configure_logging(settings)
 
-    import faust
-
     from streams.admin import prepare_topics
     from streams.app import create_app
 
-    stream = create_app(settings, web_port=web_port, batch_max=batch_max, batch_within_s=batch_within)
+    stream = create_app(settings, batch_max=batch_max, batch_within_s=batch_within)
     created = prepare_topics(settings, stream.registry_topics, stream.changelog_topics)
     if created:
         log.info("created internal topic(s) %s", ", ".join(created))
@@ -72,24 +66,14 @@ def worker(
             raise TapewatchError(f"cannot serve metrics on 127.0.0.1:{port}: {exc.strerror or exc}") from None
     log.info(
         "stream worker %s: topics %s; kafka %s; metrics %s",
-        stream.app.conf.id,
+        stream.group,
         ", ".join(stream.registry_topics),
         settings.kafka_bootstrap,
         f"http://127.0.0.1:{port}/metrics" if port else "off",
     )
-    Path(stream.app.conf.datadir).mkdir(parents=True, exist_ok=True)
-    faust_worker = faust.Worker(
-        stream.app,
-        loglevel=settings.log_level.upper(),
-        # logging stays as tapewatch.logs configured it (JSON lines with TAPEWATCH_LOG_JSON=1)
-        override_logging=False,
-        redirect_stdouts=False,
-        quiet=True,
-    )
-    faust_worker.spinner = None  # no terminal escape codes in the log; "Ready" is logged instead
     try:
-        faust_worker.execute_from_commandline()  # returns only by SystemExit (0 after SIGTERM/SIGINT)
-    except Exception as exc:  # the worker has logged the traceback; the CLI ends with one line
+        stream.run()
+    except Exception as exc:  # logged with its traceback; the CLI ends with one line
         raise TapewatchError(f"stream worker crashed: {exc!r}") from None
 
 

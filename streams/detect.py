@@ -1,9 +1,9 @@
 """The ``stream:detect`` stage: features.1m → scores.manipulation, alerts and signals.actions.
 
 Per symbol, one :class:`detectors.patterns.SymbolDetector` (flow patterns, K-means scoring, alert policy)
-lives in a faust table with the offset of the last features record applied, exactly as the market stage keeps
-its state (:mod:`streams.market`): outputs are acknowledged by Kafka before the state is written, and the state
-before the events are acknowledged. A replay after a crash skips what the stored offset covers.
+lives in a changelog-backed table with the offset of the last features record applied, exactly as the market
+stage keeps its state (:mod:`streams.market`): outputs are acknowledged by Kafka before the state is written,
+and the state before the offsets are committed. A replay after a crash skips what the stored offset covers.
 
 * cadence ``fast`` (order-flow chunks) → pattern alerts;
 * cadence ``1m`` (bar features) → a K-means :class:`~tapewatch.records.Score` (when a model is loaded) and its
@@ -18,7 +18,7 @@ Bad input never stops the worker: a payload that does not decode, whose key is n
 feature-set version is not the one the detectors were built for, or whose values the model refuses (an
 infinite value) goes to ``dlq.streams`` with the reason.
 
-Models hot-reload (:class:`ModelSlot`): a timer polls the artifact store; a new K-means version is swapped into
+Models hot-reload (:class:`ModelSlot`): the worker polls the artifact store; a new K-means version is swapped into
 every live detector and used for every one loaded later, a new DQN version takes the next decisions. Scores,
 alerts and actions carry the model version. A model that cannot be loaded (corrupt, or made for another
 feature set) is logged and the worker keeps the one it has.
@@ -26,15 +26,14 @@ feature set) is logged and the worker keeps the one it has.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
-from faust.types import EventT, TableT, TopicT
+from confluent_kafka import Message
 
 from detectors.dqn.inference import MODEL_NAME as DQN_MODEL_NAME
 from detectors.dqn.inference import DecisionRequest, DqnPolicy, PositionState, Rejected
@@ -43,7 +42,8 @@ from detectors.flow import FLOW_FEATURE_SET_VERSION
 from detectors.kmeans import DEFAULT_MODEL_NAME, FeatureError, KMeansModel
 from detectors.models import ArtifactError, ArtifactStore
 from detectors.patterns import SymbolDetector
-from streams.stage import StageIO, write_state
+from streams.stage import StageIO
+from streams.state import ChangelogTable
 from tapewatch.records import Action, Cadence, Features, RecordError
 
 STAGE: Final = "stream:detect"
@@ -106,8 +106,8 @@ class DetectState:
     dirty: bool = False
 
 
-#: a bar close awaiting its DQN decision: the event, its key, the symbol's state and the features record
-_BarClose = tuple[EventT[Any], bytes, DetectState, Features]
+#: a bar close awaiting its DQN decision: the message, its key, the symbol's state and the features record
+_BarClose = tuple[Message, bytes, DetectState, Features]
 
 
 @dataclass(slots=True)
@@ -126,15 +126,26 @@ class DetectCounters:
 
 @dataclass
 class DetectStage:
-    scores: TopicT
-    alerts: TopicT
-    actions: TopicT
+    features_topic: str
+    scores_topic: str
+    alerts_topic: str
+    actions_topic: str
     io: StageIO
-    table: TableT[bytes, dict[str, Any]]
+    table: ChangelogTable
     models: ModelSlot
     counters: DetectCounters = field(default_factory=DetectCounters)
     stage: str = STAGE
+    sources: tuple[str, ...] = field(init=False)
     _live: dict[bytes, DetectState] = field(default_factory=dict, init=False, repr=False)
+    # the batch in progress: process() fills these, write_state() settles them
+    _touched: dict[bytes, DetectState] = field(default_factory=dict, init=False, repr=False)
+    _sent: Counter[str] = field(default_factory=Counter, init=False, repr=False)
+    _emitted: list[tuple[str, int]] = field(default_factory=list, init=False, repr=False)
+    _done: dict[tuple[str, int], int] = field(default_factory=dict, init=False, repr=False)
+    _started: float = field(default=0.0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.sources = (self.features_topic,)
 
     def forget(self) -> None:
         self._live.clear()
@@ -144,30 +155,23 @@ class DetectStage:
             for state in self._live.values():
                 state.detector.set_model(self.models.model)
 
-    async def process(self, events: Sequence[EventT[Any]]) -> None:
-        started = time.perf_counter()
-        io = self.io
-        metrics = io.metrics
-        touched: dict[bytes, DetectState] = {}
-        pending: list[tuple[str, Awaitable[Any]]] = []
-        emitted: list[tuple[str, int]] = []
-        done: dict[tuple[str, int], int] = {}
+    def process(self, messages: Sequence[Message]) -> None:
+        self._started = time.perf_counter()
+        metrics = self.io.metrics
+        touched, done = self._touched, self._done
         skipped = 0
         bar_closes: list[_BarClose] = []
-        for event in events:
-            message = event.message
-            topic, partition, offset = message.topic, message.partition, message.offset
-            if io.redelivered(topic, partition, offset):
-                skipped += 1
-                continue
+        for message in messages:
+            topic, partition, offset = message.topic(), message.partition(), message.offset()
+            assert topic is not None and partition is not None and offset is not None
             done[(topic, partition)] = max(offset, done.get((topic, partition), -1))
             self.counters.events_in += 1
-            key: bytes | None = message.key
+            key = message.key()
             try:
-                record = _decode(message.value, key)
+                record = _decode(message.value(), key)
             except RecordError as exc:
                 kind = "key" if exc.field == "symbol" else "invalid"
-                pending.append(("dlq", await self._dead_letter(event, str(exc), exc.field, kind)))
+                self._dead_letter(message, str(exc), exc.field, kind)
                 continue
             assert key is not None
             state = touched.get(key) or self._live.get(key)
@@ -183,37 +187,35 @@ class DetectStage:
                     alerts = detector.on_flow_features(record.ts, record.values)
                 else:
                     score, alerts = detector.on_bar_features(record.ts, record.values)
-                    bar_closes.append((event, key, state, record))
+                    bar_closes.append((message, key, state, record))
                     if score is not None:
-                        pending.append(
-                            ("scores", await self.scores.send(key=key, value=score.to_json(), partition=partition))
-                        )
+                        self._send("scores", self.scores_topic, key, score.to_json(), partition, record.ts)
                         self.counters.scores_out += 1
-                        emitted.append(("scores", record.ts))
             except FeatureError as exc:
-                pending.append(
-                    (
-                        "dlq",
-                        await self._dead_letter(event, f"features refused by the model: {exc}", "values", "invalid"),
-                    )
-                )
+                self._dead_letter(message, f"features refused by the model: {exc}", "values", "invalid")
                 alerts = []
             for alert in alerts:
-                pending.append(("alerts", await self.alerts.send(key=key, value=alert.to_json(), partition=partition)))
+                self._send("alerts", self.alerts_topic, key, alert.to_json(), partition, record.ts)
                 self.counters.alerts_out += 1
-                emitted.append(("alerts", record.ts))
             state.partition, state.offset, state.dirty = partition, offset, True
 
-        pending.extend(await self._act(bar_closes))
-        if pending:
-            await asyncio.gather(*(send for _, send in pending))
-            for kind, count in Counter(kind for kind, _ in pending).items():
-                metrics.records_out.labels(AGENT, kind).inc(count)
-        metrics.records_in.labels(AGENT, "features").inc(len(events))
+        self._act(bar_closes)
+        if messages:
+            metrics.records_in.labels(AGENT, "features").inc(len(messages))
+        if skipped:
+            self.counters.replayed += skipped
+            metrics.replayed.labels(AGENT).inc(skipped)
+            log.info("replay: skipped %d features record(s) already applied", skipped)
+
+    def write_state(self) -> None:
+        """The batch's outputs are acknowledged: count them, and write each touched symbol's new state."""
+        metrics = self.io.metrics
+        for kind, count in self._sent.items():
+            metrics.records_out.labels(AGENT, kind).inc(count)
         now_ms = time.time() * 1000.0
-        for kind, event_ms in emitted:
+        for kind, event_ms in self._emitted:
             metrics.event_to_emit.labels(AGENT, kind).observe(max(0.0, (now_ms - event_ms) / 1000.0))
-        for key, state in touched.items():
+        for key, state in self._touched.items():
             if state.dirty:
                 entry = {
                     "format": STATE_FORMAT,
@@ -222,25 +224,28 @@ class DetectStage:
                     "partition": state.partition,
                     "offset": state.offset,
                 }
-                write_state(self.table, state.partition, key, entry)
+                self.table.write(state.partition, key, entry)
                 state.dirty = False
             self._live[key] = state
-        io.done.update(done)
-        metrics.batch_seconds.labels(AGENT).observe(time.perf_counter() - started)
-        if skipped:
-            self.counters.replayed += skipped
-            metrics.replayed.labels(AGENT).inc(skipped)
-            log.info("replay: skipped %d features record(s) already applied", skipped)
+        self.io.done.update(self._done)
+        if self._touched or self._sent:
+            metrics.batch_seconds.labels(AGENT).observe(time.perf_counter() - self._started)
+        self._touched, self._sent, self._emitted, self._done = {}, Counter(), [], {}
 
-    async def _act(self, bar_closes: list[_BarClose]) -> list[tuple[str, Awaitable[Any]]]:
+    def _send(self, kind: str, topic: str, key: bytes, value: bytes, partition: int, event_ms: int | None) -> None:
+        self.io.send(topic, key, value, partition)
+        self._sent[kind] += 1
+        if event_ms is not None:
+            self._emitted.append((kind, event_ms))
+
+    def _act(self, bar_closes: list[_BarClose]) -> None:
         """DQN actions for the batch's bar closes: batched, in rounds so a symbol's decisions stay in order."""
         policy = self.models.policy
         if policy is None or not bar_closes:
-            return []
-        sends: list[tuple[str, Awaitable[Any]]] = []
+            return
         needed = policy.feature_names
         ready = []
-        for event, key, state, record in bar_closes:
+        for message, key, state, record in bar_closes:
             if any(record.values.get(name) is None for name in needed):
                 # still warming up: HOLD, position unchanged, no Q-values (the agent has not decided)
                 self.counters.warming += 1
@@ -253,11 +258,10 @@ class DetectStage:
                     position=state.position.position,
                     model_version=policy.version,
                 )
-                partition = event.message.partition
-                sends.append(("actions", await self.actions.send(key=key, value=action.to_json(), partition=partition)))
+                self._send("actions", self.actions_topic, key, action.to_json(), state.partition, None)
                 self.counters.actions_out += 1
             else:
-                ready.append((event, key, state, record))
+                ready.append((message, key, state, record))
         while ready:
             seen: set[bytes] = set()
             round_: list[_BarClose] = []
@@ -269,24 +273,23 @@ class DetectStage:
                 DecisionRequest(record.symbol, record.values, state.position.position, bar_end_ms=record.ts)
                 for _, _, state, record in round_
             ]
-            for (event, key, state, record), outcome in zip(round_, policy.decide(requests), strict=True):
-                partition = event.message.partition
+            for (message, key, state, record), outcome in zip(round_, policy.decide(requests), strict=True):
                 if isinstance(outcome, Rejected):
-                    sends.append(("dlq", await self._dead_letter(event, f"DQN: {outcome.reason}", "values", "invalid")))
+                    self._dead_letter(message, f"DQN: {outcome.reason}", "values", "invalid")
                     continue
                 action = outcome.to_action(record.ts, record.venue)
-                sends.append(("actions", await self.actions.send(key=key, value=action.to_json(), partition=partition)))
+                self._send("actions", self.actions_topic, key, action.to_json(), state.partition, None)
                 state.position = state.position.after(outcome, record.ts)
                 self.counters.actions_out += 1
             ready = later
-        return sends
 
-    async def _dead_letter(self, event: EventT[Any], reason: str, field: str | None, kind: str) -> Awaitable[Any]:
+    def _dead_letter(self, message: Message, reason: str, field: str | None, kind: str) -> None:
         self.counters.dead_letters += 1
-        return await self.io.dead_letter(event, reason, field, kind)
+        self._sent["dlq"] += 1
+        self.io.dead_letter(message, reason, field, kind)
 
     def _load(self, record: Features, key: bytes, partition: int) -> DetectState:
-        stored = self.table.get(key)
+        stored = self.table.get(key, partition)
         model = self.models.model
         if stored is None:
             return DetectState(SymbolDetector(record.symbol, record.venue, model), partition, -1)

@@ -1,6 +1,6 @@
 """The ``stream:market`` stage: md.quotes (+ md.books) → bars, bar features and fast order-flow features.
 
-Per symbol, one state entry in a faust table (changelog-backed) holds everything the stage knows: the bar
+Per symbol, one state entry in a changelog-backed table (:mod:`streams.state`) holds everything the stage knows: the bar
 builder (:mod:`detectors.bars`), the bar-feature state (:mod:`detectors.features`), the fast order-flow state
 (:mod:`detectors.flow`) and, per source topic, the offset of the last record applied. Outputs:
 
@@ -12,44 +12,43 @@ builder (:mod:`detectors.bars`), the bar-feature state (:mod:`detectors.features
 Every output is keyed by symbol and sent to the partition its input came from, so all topics stay
 co-partitioned whatever partitioner the producers used.
 
-One batch at a time (:func:`run_market_stage`):
+One batch at a time (driven by :class:`streams.app.StreamApp`):
 
 1. decode each payload with the record contracts; a payload that does not decode, or whose key is not its
    symbol, goes to the DLQ;
-2. apply it to the symbol's state, collecting the sends; a record later than the grace of a part (bars or
+2. apply it to the symbol's state, queueing the outputs; a record later than the grace of a part (bars or
    flow) is counted and dead-lettered with the part named — the other part still applies it if it is on time
    for it (each part's definition, and its batch twin, drops its own late records);
-3. await every send until Kafka acknowledged it;
-4. only then write the new state of each touched symbol to the table (its changelog), with the offsets;
-5. only then acknowledge the events, so faust may commit their offsets.
+3. the worker waits until Kafka acknowledged every output;
+4. only then :meth:`MarketStage.write_state` writes the new state of each touched symbol to the table (its
+   changelog), with the offsets;
+5. only once that is acknowledged too does the worker commit the batch's offsets.
 
 A crash before 5 replays the batch (at least once). Records at or below a symbol's stored offset for their
 topic were applied before the crash and are skipped, so a replay never counts a trade twice; it may re-send
 outputs that were delivered just before the crash (same key and content: downstream writes are idempotent).
-Events redelivered to the same process (faust does that after a table recovery, see
-:mod:`streams.faust_compat`) are skipped by offset as well.
 
 Live state objects are cached between batches (decoding the JSON state per batch would cost more than the
 features themselves); the cache is dropped whenever partitions are assigned or revoked, so a rebalance always
-resumes from the table, which faust has recovered from the changelog.
+resumes from the table, recovered from the changelog.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from faust.types import EventT, TableT, TopicT
+from confluent_kafka import Message
 
 from detectors.bars import DEFAULT_GRACE_MS, BarBuilder, LateQuoteError
 from detectors.features import FEATURE_SET_VERSION, FeatureState
 from detectors.flow import FlowChunk, FlowConfig, FlowState, LateRecordError
-from streams.stage import StageIO, write_state
+from streams.stage import StageIO
+from streams.state import ChangelogTable
 from tapewatch.records import Bar, Book, Cadence, Features, Quote, Record, RecordError
 
 STAGE: Final = "stream:market"
@@ -105,55 +104,58 @@ class SymbolState:
 
 @dataclass
 class MarketStage:
-    """Turns batches of md.quotes / md.books events into bars, features, dead letters and table updates."""
+    """Turns batches of md.quotes / md.books messages into bars, features, dead letters and table updates."""
 
     quotes_topic: str
     books_topic: str
-    bars: TopicT
-    features: TopicT
+    bars_topic: str
+    features_topic: str
     io: StageIO
-    table: TableT[bytes, dict[str, Any]]
-    #: (topic, partition) → the partition's high watermark as last fetched, None while unknown
-    highwater: Callable[[str, int], int | None] = lambda topic, partition: None
+    table: ChangelogTable
+    #: (topic, partition, offset read) → whether the partition may still deliver records (see StreamApp)
+    may_have_more: Callable[[str, int, int], bool] = lambda topic, partition, read: True
     grace_ms: int = DEFAULT_GRACE_MS
     flow_config: FlowConfig = field(default_factory=FlowConfig)
     counters: StageCounters = field(default_factory=StageCounters)
     stage: str = STAGE
+    sources: tuple[str, ...] = field(init=False)
     _live: dict[bytes, SymbolState] = field(default_factory=dict, init=False, repr=False)
+    # the batch in progress: process() fills these, write_state() settles them
+    _touched: dict[bytes, SymbolState] = field(default_factory=dict, init=False, repr=False)
+    _sent: Counter[str] = field(default_factory=Counter, init=False, repr=False)
+    _emitted: list[tuple[str, int]] = field(default_factory=list, init=False, repr=False)
+    _done: dict[tuple[str, int], int] = field(default_factory=dict, init=False, repr=False)
+    _started: float = field(default=0.0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.sources = (self.quotes_topic, self.books_topic)
 
     def forget(self) -> None:
         """Drop the live cache (partitions moved): the next batch reloads from the recovered table."""
         self._live.clear()
 
-    async def process(self, events: Sequence[EventT[Any]]) -> None:
-        """Process one batch; return once its output is durable and its state is written (not acked)."""
-        started = time.perf_counter()
-        touched: dict[bytes, SymbolState] = {}
-        pending: list[tuple[str, Awaitable[Any]]] = []
-        emitted: list[tuple[str, int]] = []  # (topic kind, event time it stands for) for the latency histogram
-        done: dict[tuple[str, int], int] = {}
-        redelivered = already_applied = 0
+    def process(self, messages: Sequence[Message]) -> None:
+        """Apply one batch and queue its outputs; :meth:`write_state` follows once they are acknowledged."""
+        self._started = time.perf_counter()
+        touched, sent, emitted, done = self._touched, self._sent, self._emitted, self._done
+        already_applied = 0
         io = self.io
         metrics = io.metrics
         consumed = {"quotes": 0, "books": 0}
-        for event in events:
-            message = event.message
-            topic, partition, offset = message.topic, message.partition, message.offset
+        for message in messages:
+            topic, partition, offset = message.topic(), message.partition(), message.offset()
+            assert topic is not None and partition is not None and offset is not None
             source = (topic, partition)
-            if io.redelivered(topic, partition, offset):
-                redelivered += 1
-                continue
             done[source] = max(offset, done.get(source, -1))
             self.counters.events_in += 1
-            kind = "quotes" if topic == self.quotes_topic else "books"
-            consumed[kind] += 1
-            raw: bytes | None = message.value
-            key: bytes | None = message.key
+            books = topic == self.books_topic
+            consumed["books" if books else "quotes"] += 1
+            key = message.key()
             try:
-                record = self._decode(raw, key, kind == "books")
+                record = self._decode(message.value(), key, books)
             except RecordError as exc:
                 reason = "key" if exc.field == "symbol" and "key" in exc.reason else "invalid"
-                pending.append(("dlq", await self._dead_letter(event, str(exc), exc.field, reason)))
+                self._dead_letter(message, str(exc), exc.field, reason, sent)
                 continue
 
             assert key is not None
@@ -181,9 +183,11 @@ class MarketStage:
                     metrics.late.labels(AGENT, "bars").inc()
                     closed = []
                 for bar in closed:
-                    pending.append(("bars", await self._send_bar(bar, key, partition)))
+                    self._send_bar(bar, key, partition)
+                    self._send_features(state, bar, key, partition)
+                    sent["bars"] += 1
+                    sent["features"] += 1
                     emitted.append(("bars", bar.end))
-                    pending.append(("features", await self._send_features(state, bar, key, partition)))
                     emitted.append(("features", bar.end))
                 try:
                     chunks = state.flow.update_quote(record)
@@ -198,54 +202,49 @@ class MarketStage:
                     late.append(f"flow: {exc}")
                     metrics.late.labels(AGENT, "flow").inc()
             for chunk in chunks:
-                pending.append(("flow", await self._send_flow(chunk, record.venue, key, partition)))
+                self._send_flow(chunk, record.venue, key, partition)
+                sent["flow"] += 1
                 emitted.append(("flow", chunk.ts))
             if late:
                 # Counted and dead-lettered, never dropped silently; a part it was on time for applied it.
                 self.counters.late += 1
                 reason = "late record (" + "; ".join(late) + ")"
-                pending.append(("dlq", await self._dead_letter(event, reason, "ts", "late")))
+                self._dead_letter(message, reason, "ts", "late", sent)
             state.offsets[topic] = (partition, offset)
             state.partition = partition
             state.dirty = True
 
-        if pending:
-            # Delivery reports: the outputs are in Kafka before the state says "applied".
-            await asyncio.gather(*(send for _, send in pending))
-            for kind, count in Counter(kind for kind, _ in pending).items():
-                metrics.records_out.labels(AGENT, kind).inc(count)
         for kind, count in consumed.items():
             if count:
                 metrics.records_in.labels(AGENT, kind).inc(count)
+        if already_applied:
+            self.counters.replayed += already_applied
+            metrics.replayed.labels(AGENT).inc(already_applied)
+            log.info("replay: skipped %d record(s) already applied to the state", already_applied)
+
+    def write_state(self) -> None:
+        """The batch's outputs are acknowledged: count them, and write each touched symbol's new state."""
+        metrics = self.io.metrics
+        for kind, count in self._sent.items():
+            metrics.records_out.labels(AGENT, kind).inc(count)
         now_ms = time.time() * 1000.0
-        for kind, event_ms in emitted:
+        for kind, event_ms in self._emitted:
             metrics.event_to_emit.labels(AGENT, kind).observe(max(0.0, (now_ms - event_ms) / 1000.0))
-        for key, state in touched.items():
+        for key, state in self._touched.items():
             if state.dirty:
                 self._store(key, state)
             self._live[key] = state
-        io.done.update(done)
+        self.io.done.update(self._done)
         self.counters.batches += 1
-        metrics.batch_seconds.labels(AGENT).observe(time.perf_counter() - started)
-        if redelivered or already_applied:
-            self.counters.replayed += redelivered + already_applied
-            metrics.replayed.labels(AGENT).inc(redelivered + already_applied)
-            log.info(
-                "replay: skipped %d record(s) already applied to the state and %d event(s) already processed "
-                "by this worker",
-                already_applied,
-                redelivered,
-            )
+        metrics.batch_seconds.labels(AGENT).observe(time.perf_counter() - self._started)
+        self._touched, self._sent, self._emitted, self._done = {}, Counter(), [], {}
 
     # -- steps -------------------------------------------------------------------------------------------
     def _has_backlog(self, topic: str, partition: int, batch_done: dict[tuple[str, int], int]) -> bool:
-        """Whether ``topic``'s partition has records this worker has not read yet (unknown: yes)."""
-        highwater = self.highwater(topic, partition)
-        if highwater is None:
-            return True
+        """Whether ``topic``'s partition may have records this worker has not applied yet (unknown: yes)."""
         source = (topic, partition)
         read = max(batch_done.get(source, -1), self.io.done.get(source, -1))
-        return highwater - 1 > read
+        return self.may_have_more(topic, partition, read)
 
     def _decode(self, raw: bytes | None, key: bytes | None, books: bool) -> Record:
         contract: type[Record] = Book if books else Quote
@@ -258,11 +257,11 @@ class MarketStage:
             raise RecordError(record.record_name, f"message key {key!r} is not the symbol", "symbol")
         return record
 
-    async def _send_bar(self, bar: Bar, key: bytes, partition: int) -> Awaitable[Any]:
+    def _send_bar(self, bar: Bar, key: bytes, partition: int) -> None:
         self.counters.bars_out += 1
-        return await self.bars.send(key=key, value=bar.to_json(), partition=partition)
+        self.io.send(self.bars_topic, key, bar.to_json(), partition)
 
-    async def _send_features(self, state: SymbolState, bar: Bar, key: bytes, partition: int) -> Awaitable[Any]:
+    def _send_features(self, state: SymbolState, bar: Bar, key: bytes, partition: int) -> None:
         values = state.features.update(bar)
         state.features_state = None  # changed: serialise again at the end of the batch
         record = Features(
@@ -274,19 +273,20 @@ class MarketStage:
             cadence=Cadence.BAR_1M,
         )
         self.counters.features_out += 1
-        return await self.features.send(key=key, value=record.to_json(), partition=partition)
+        self.io.send(self.features_topic, key, record.to_json(), partition)
 
-    async def _send_flow(self, chunk: FlowChunk, venue: str, key: bytes, partition: int) -> Awaitable[Any]:
+    def _send_flow(self, chunk: FlowChunk, venue: str, key: bytes, partition: int) -> None:
         self.counters.flow_out += 1
-        return await self.features.send(key=key, value=chunk.to_features(venue).to_json(), partition=partition)
+        self.io.send(self.features_topic, key, chunk.to_features(venue).to_json(), partition)
 
-    async def _dead_letter(self, event: EventT[Any], reason: str, field: str | None, kind: str) -> Awaitable[Any]:
+    def _dead_letter(self, message: Message, reason: str, field: str | None, kind: str, sent: Counter[str]) -> None:
         self.counters.dead_letters += 1
-        return await self.io.dead_letter(event, reason, field, kind)
+        sent["dlq"] += 1
+        self.io.dead_letter(message, reason, field, kind)
 
     # -- state -------------------------------------------------------------------------------------------
     def _load(self, symbol: str, key: bytes, partition: int) -> SymbolState:
-        stored = self.table.get(key)
+        stored = self.table.get(key, partition)
         if stored is None:
             flow = FlowState(symbol, self.flow_config)
             return SymbolState(BarBuilder(symbol, self.grace_ms), FeatureState(), flow, {}, partition)
@@ -312,5 +312,5 @@ class MarketStage:
             "offsets": {topic: list(po) for topic, po in state.offsets.items()},
             "partition": state.partition,
         }
-        write_state(self.table, state.partition, key, entry)
+        self.table.write(state.partition, key, entry)
         state.dirty = False

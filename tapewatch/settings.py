@@ -118,6 +118,15 @@ class Settings(BaseSettings):
     stream_metrics_port: int = Field(
         9108, ge=0, le=65535, description="Prometheus /metrics port of `tapewatch stream worker` (0: off)"
     )
+    stream_session_timeout_ms: int = Field(
+        45_000,
+        ge=6_000,
+        le=300_000,
+        description="How long a silent stream worker keeps its partitions before the group gives them away",
+    )
+    stream_commit_interval_ms: int = Field(
+        0, ge=0, description="Least time between offset commits of a stream worker (0: after every batch)"
+    )
 
     spark_driver_memory: str = Field("4g", description="Heap of the Spark driver (`train kmeans --engine spark`)")
 
@@ -184,38 +193,6 @@ class Settings(BaseSettings):
         if self.kafka_ssl_key_password:
             conf["ssl.key.password"] = self.kafka_ssl_key_password.get_secret_value()
         return conf
-
-    def faust_broker_options(self) -> dict[str, Any]:
-        """The same security settings in the shape faust (aiokafka) expects."""
-        url = ";".join(f"kafka://{host}:{port}" for host, port in self.kafka_hosts())
-        options: dict[str, Any] = {"broker": url}
-        if self.kafka_security_protocol == "PLAINTEXT":
-            return options
-        import ssl
-
-        import faust
-
-        ssl_context: ssl.SSLContext | None = None
-        if self.kafka_security_protocol in ("SSL", "SASL_SSL"):
-            ssl_context = ssl.create_default_context(
-                cafile=str(self.kafka_ssl_ca_location) if self.kafka_ssl_ca_location else None
-            )
-            if self.kafka_ssl_certificate_location and self.kafka_ssl_key_location:
-                ssl_context.load_cert_chain(
-                    str(self.kafka_ssl_certificate_location),
-                    str(self.kafka_ssl_key_location),
-                    self.kafka_ssl_key_password.get_secret_value() if self.kafka_ssl_key_password else None,
-                )
-        if self.kafka_security_protocol.startswith("SASL"):
-            options["broker_credentials"] = faust.SASLCredentials(
-                username=self.kafka_sasl_username or "",
-                password=self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else "",
-                ssl_context=ssl_context,
-                mechanism=self.kafka_sasl_mechanism or "PLAIN",
-            )
-        elif ssl_context is not None:
-            options["broker_credentials"] = faust.SSLCredentials(ssl_context)
-        return options
 
     def masked(self) -> dict[str, str]:
         """Every effective setting as text, secrets (and passwords inside URLs) masked."""

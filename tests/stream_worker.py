@@ -25,15 +25,15 @@ class Worker:
         log: Path,
         *args: str,
         env: Mapping[str, str] | None = None,
-        faust: Mapping[str, str] | None = None,
     ) -> None:
-        """``args`` are extra CLI options; ``faust`` faust settings (``TAPEWATCH_FAUST_<NAME>``)."""
+        """``args`` are extra CLI options. A killed member keeps its partitions for the session timeout: 10 s
+        here (the default is 45 s), unless ``env`` says otherwise."""
         env = {
             **os.environ,
+            "TAPEWATCH_STREAM_SESSION_TIMEOUT_MS": "10000",
             **(env or {}),
             "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix,
             "TAPEWATCH_LOG_LEVEL": "INFO",
-            **{f"TAPEWATCH_FAUST_{name.upper()}": value for name, value in (faust or {}).items()},
         }
         self.log = log
         self._out = log.open("ab")

@@ -35,9 +35,7 @@ def test_stream_alerts_equal_the_offline_twin(stream_settings: Settings, tmp_pat
     assert expected, "the session must raise alerts before its last minutes"
     assert expected_scores
 
-    worker = Worker(
-        settings, tmp_path / "worker.log", "--metrics-port", "0", env=env, faust={"broker_session_timeout": "10"}
-    )
+    worker = Worker(settings, tmp_path / "worker.log", "--metrics-port", "0", env=env)
     try:
         session.produce("--truth", str(tmp_path / "truth.csv"))
         # a malformed payload and a features record of an unknown feature set, straight onto features.1m
