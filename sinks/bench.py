@@ -58,6 +58,21 @@ def synthetic_alert(i: int, ts: int, symbols: int = 200) -> Alert:
     )
 
 
+def synthetic_escalation(alert: Alert, later_ms: int = 30_000) -> Alert:
+    """``alert`` re-emitted as it escalates: the same alert_id, ``later_ms`` later, critical, a higher score, a
+    wider window and more evidence (what the detectors do when an episode grows)."""
+    return alert.model_copy(
+        update={
+            "ts": alert.ts + later_ms,
+            "severity": Severity.CRITICAL,
+            "score": min(1.0, alert.score + 0.25),
+            "window_end": alert.window_end + later_ms,
+            "evidence": {**alert.evidence, "escalated": True},
+            "message": f"{alert.message} (escalated)",
+        }
+    )
+
+
 @dataclass(slots=True)
 class SinkBenchResult:
     records: int

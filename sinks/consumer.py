@@ -30,9 +30,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from pydantic import ValidationError
 
 from producers.publisher import Publisher
 from tapewatch.deadletter import DeadLetter
@@ -49,9 +50,11 @@ class SinkUnavailableError(Exception):
     """The store cannot take writes now (down, overloaded, timing out); the whole batch is retried later."""
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One consumed message: its registry topic and, for record topics, the decoded record."""
+class Item(NamedTuple):
+    """One consumed message: its registry topic and, for record topics, the decoded record.
+
+    A named tuple, not a frozen dataclass: one is made per message, and a frozen dataclass's ``__init__``
+    (``object.__setattr__`` per field) cost several per cent of a sink's time."""
 
     topic: Topic
     record: Record | None  # None on dead-letter topics: their value is raw bytes by contract
@@ -109,6 +112,22 @@ class SinkCounters:
     def count_reason(self, reason: str) -> None:
         key = reason[:120]
         self.reasons[key] = self.reasons.get(key, 0) + 1
+
+
+def decode(record_type: type[Record], raw: bytes | None) -> Record:
+    """``raw`` decoded by the record contract, as :meth:`Record.from_json` does, in one step.
+
+    pydantic parses the JSON bytes straight into the model (the same strict schema and validators), about
+    twice as fast as ``orjson.loads`` then ``model_validate``, which was the largest cost of a sink. What this
+    path refuses is decoded again by ``from_json``, so a rejection carries the contract's own reason and field.
+    """
+    if raw is not None:
+        try:
+            return record_type.model_validate_json(raw)
+        except ValidationError:
+            pass
+        return record_type.from_json(raw)
+    raise RecordError(record_type.record_name, "empty message (tombstone)")
 
 
 def resolve_topics(names: Sequence[str]) -> list[Topic]:
@@ -285,32 +304,33 @@ class SinkRunner:
     # -- batches ------------------------------------------------------------------------------------
     def _take(self, messages: list[Message]) -> None:
         """Decode ``messages`` into the current batch; undecodable ones become rejections."""
+        arrived = time.monotonic()
         batch = self._current
+        by_name = self._by_name
+        kept, items, rejected = batch.messages.append, batch.items.append, batch.rejected.append
+        consumed = 0
         for message in messages:
             error = message.error()
             if error is not None:
                 if error.code() != KafkaError._PARTITION_EOF:
                     log.warning("sink %s: consume error: %s", self.writer.name, error.str())
                 continue
-            batch.messages.append(message)
-            self.counters.consumed += 1
-            if self.counters.first_record_at is None:
-                self.counters.first_record_at = time.monotonic()
-            topic = self._by_name.get(message.topic() or "")
+            kept(message)
+            consumed += 1
+            topic = by_name.get(message.topic() or "")
             if topic is None:  # cannot happen: we subscribe to these names only
                 continue
             if topic.record is None:
-                batch.items.append(Item(topic, None, message))
+                items(Item(topic, None, message))
                 continue
-            raw = message.value()
             try:
-                if raw is None:
-                    raise RecordError(topic.record.record_name, "empty message (tombstone)")
-                record = topic.record.from_json(raw)
+                items(Item(topic, decode(topic.record, message.value()), message))
             except RecordError as exc:
-                batch.rejected.append(Rejected(message, str(exc), exc.field))
-                continue
-            batch.items.append(Item(topic, record, message))
+                rejected(Rejected(message, str(exc), exc.field))
+        if consumed:
+            self.counters.consumed += consumed
+            if self.counters.first_record_at is None:
+                self.counters.first_record_at = arrived
 
     def _submit(self) -> None:
         batch, self._current = self._current, Batch()

@@ -7,6 +7,10 @@ this machine runs has no mapper-extras, ingest or ILM); an ILM delete policy is 
 server has ILM. The bulk API answers 200 even when items fail, so every item is checked: 429 and 5xx items
 are retried with back-off, other refusals (a mapping conflict, say) go to ``dlq.sinks``, and a connection
 failure is an outage (:class:`~sinks.consumer.SinkUnavailableError`).
+
+Alerts are indexed with external versioning, version = the alert's ``ts``: an alert re-emitted under the same
+id when it escalates replaces the stored one only when newer, so the index keeps the newest emission whatever
+the order of arrival (a replay of an old one answers 409, which is success), as PostgreSQL does.
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from elasticsearch import ApiError, Elasticsearch, TransportError
-from elasticsearch.helpers import streaming_bulk
 
 from sinks.consumer import Backoff, Item, Rejected, SinkUnavailableError
 from sinks.search import es_client, index_name
@@ -115,15 +120,20 @@ def action_document(action: Action) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Family:
-    """One kind of document: its index family, its id and its body."""
+    """One kind of document: its index family, its id, its body and, when one id is re-emitted with newer
+    content, the external version that orders the emissions."""
 
     name: str
     doc_id: Callable[[Any], str]
     document: Callable[[Any], dict[str, Any]]
+    version: Callable[[Any], int] | None = None
 
 
 FAMILIES: dict[type[Record], Family] = {
-    Alert: Family("alerts", lambda a: a.alert_id, alert_document),
+    # An alert escalates under the same alert_id (later ts, higher severity): external versioning by ts keeps the
+    # newest emission whatever the order of arrival, as PostgreSQL does (sinks.db.NEWEST_BY). An older or equal
+    # emission is refused with 409, which means "already have it, or newer" (see ElasticsearchWriter).
+    Alert: Family("alerts", lambda a: a.alert_id, alert_document, version=lambda a: a.ts),
     # Natural keys as ids: the same score or action replayed overwrites itself.
     Score: Family("scores", lambda s: f"{s.venue}:{s.symbol}:{s.ts}:{s.model_version}", score_document),
     Action: Family("actions", lambda a: f"{a.venue}:{a.symbol}:{a.ts}:{a.model_version}", action_document),
@@ -258,16 +268,24 @@ def delete_everything(es: Elasticsearch, settings: Settings) -> None:
         quiet.indices.delete_index_template(name=template_name(settings, family))
 
 
-def bulk_action(settings: Settings, record: Record) -> dict[str, Any]:
+def bulk_action(settings: Settings, record: Record) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``record``'s bulk ``index`` metadata (index from its own month, natural id, external version where the
+    family has one) and its document."""
     if not isinstance(record, Alert | Score | Action):
         raise TypeError(f"no Elasticsearch index for {type(record).__name__}")
     family = FAMILIES[type(record)]
-    return {
-        "_op_type": "index",
-        "_index": index_name(settings, family.name, record.ts),
-        "_id": family.doc_id(record),
-        "_source": family.document(record),
-    }
+    meta: dict[str, Any] = {"_index": index_name(settings, family.name, record.ts), "_id": family.doc_id(record)}
+    if family.version is not None:
+        meta["version"] = family.version(record)
+        meta["version_type"] = "external"
+    return meta, family.document(record)
+
+
+def bulk_lines(settings: Settings, record: Record) -> bytes:
+    """``record`` as its two NDJSON lines of a bulk request body, serialised once (retries resend the bytes).
+    Raises ``orjson.JSONEncodeError`` for a value JSON cannot carry (an integer over 64 bits)."""
+    meta, document = bulk_action(settings, record)
+    return b"%b\n%b\n" % (orjson.dumps({"index": meta}), orjson.dumps(document))
 
 
 def check_topics(topics: Sequence[Topic]) -> None:
@@ -280,22 +298,51 @@ def _retryable(status: object) -> bool:
     return not isinstance(status, int) or status == 429 or status >= 500
 
 
-def _describe_error(info: dict[str, Any]) -> str:
-    error = info.get("error")
+def _describe_error(error: Any) -> str:
     if isinstance(error, dict):
+        if isinstance(error.get("error"), dict):  # a whole request's answer: {"error": {...}, "status": …}
+            error = error["error"]
         return f"{error.get('type', 'error')}: {error.get('reason', '')}"
     return str(error)
 
 
+#: the bulk answer trimmed to what is checked: each item's status and error, in order
+BULK_FILTER = "items.*.status,items.*.error"
+
+
+@dataclass(slots=True)
+class _Pending:
+    item: Item
+    lines: bytes
+    versioned: bool
+
+
 class ElasticsearchWriter:
+    """Writes each batch as NDJSON bulk requests of ``chunk_size`` documents, ``concurrency`` of them in flight.
+
+    Documents are serialised once with orjson into the request body (the client's bulk helpers serialise and
+    re-chunk every action in Python, which cost more than Elasticsearch's own indexing here), and answers are
+    trimmed with ``filter_path``. Two requests in flight keep both of the node's write threads busy.
+    """
+
     name = "elasticsearch"
 
-    def __init__(self, settings: Settings, backoff: Backoff | None = None, chunk_size: int = 2000) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        backoff: Backoff | None = None,
+        chunk_size: int = 2500,
+        concurrency: int = 2,
+        max_chunk_bytes: int = 10 * 1024 * 1024,
+    ) -> None:
         self.settings = settings
         self.es = es_client(settings)
         self.backoff = backoff or Backoff(base_s=0.2, cap_s=5.0)
         self.chunk_size = chunk_size
+        self.max_chunk_bytes = max_chunk_bytes
+        self.superseded = 0  # alert emissions refused because a newer (or the same) one is stored
         self.ilm = False
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="es-bulk")
 
     def prepare(self) -> None:
         try:
@@ -308,19 +355,30 @@ class ElasticsearchWriter:
             raise TapewatchError(f"elasticsearch: cannot put the index templates: {exc}") from None
 
     def write(self, items: Sequence[Item]) -> list[Rejected]:
-        pending = [(item, bulk_action(self.settings, item.record)) for item in items if item.record is not None]
         refused: list[Rejected] = []
+        pending: list[_Pending] = []
+        for item in items:
+            if item.record is None:
+                continue
+            try:
+                lines = bulk_lines(self.settings, item.record)
+            except orjson.JSONEncodeError as exc:
+                refused.append(Rejected(item.message, f"elasticsearch: cannot serialise the document: {exc}"))
+                continue
+            pending.append(_Pending(item, lines, FAMILIES[type(item.record)].version is not None))
         for attempt in range(1, ITEM_ATTEMPTS + 1):
-            retry: list[tuple[Item, dict[str, Any]]] = []
-            for (item, action), (ok, result) in zip(pending, self._bulk(a for _, a in pending), strict=True):
-                if ok:
-                    continue
-                info = next(iter(result.values()))
-                if _retryable(info.get("status")):
-                    retry.append((item, action))
-                else:
-                    reason = f"elasticsearch refused the document ({info.get('status')}): {_describe_error(info)}"
-                    refused.append(Rejected(item.message, reason[:500]))
+            retry: list[_Pending] = []
+            for chunk, statuses in self._bulk(pending):
+                for entry, (status, error) in zip(chunk, statuses, strict=True):
+                    if status < 300:
+                        continue
+                    if status == 409 and entry.versioned and _is_version_conflict(error):
+                        self.superseded += 1  # already stored: this emission, or a newer one
+                    elif _retryable(status):
+                        retry.append(entry)
+                    else:
+                        reason = f"elasticsearch refused the document ({status}): {_describe_error(error)}"
+                        refused.append(Rejected(entry.item.message, reason[:500]))
             if not retry:
                 return refused
             pending = retry
@@ -331,19 +389,54 @@ class ElasticsearchWriter:
             f"elasticsearch: {len(pending)} item(s) still 429/5xx after {ITEM_ATTEMPTS} attempts"
         )
 
-    def _bulk(self, actions: Iterator[dict[str, Any]]) -> Iterator[tuple[bool, dict[str, Any]]]:
+    def _chunks(self, pending: Sequence[_Pending]) -> Iterator[list[_Pending]]:
+        chunk: list[_Pending] = []
+        size = 0
+        for entry in pending:
+            if chunk and (len(chunk) >= self.chunk_size or size + len(entry.lines) > self.max_chunk_bytes):
+                yield chunk
+                chunk, size = [], 0
+            chunk.append(entry)
+            size += len(entry.lines)
+        if chunk:
+            yield chunk
+
+    def _bulk(self, pending: Sequence[_Pending]) -> Iterator[tuple[list[_Pending], list[tuple[int, Any]]]]:
+        """Each chunk with its items' (status, error) in order; requests run ``concurrency`` at a time."""
+        sent = [(chunk, self._pool.submit(self._send, chunk)) for chunk in self._chunks(pending)]
         try:
-            yield from streaming_bulk(
-                self.es,
-                actions,
-                chunk_size=self.chunk_size,
-                max_retries=0,  # retries are ours, per item, above
-                raise_on_error=False,
-                raise_on_exception=False,
-                yield_ok=True,
-            )
+            for chunk, answer in sent:
+                yield chunk, answer.result()
+        finally:
+            for _, answer in sent:
+                answer.cancel()  # a failure abandons the chunks not yet sent: the whole batch is retried
+
+    def _send(self, chunk: Sequence[_Pending]) -> list[tuple[int, Any]]:
+        body = b"".join(entry.lines for entry in chunk)
+        try:
+            # The client types operations as a list of dicts; its NDJSON serialiser sends bytes as they are.
+            answer = self.es.bulk(operations=body, filter_path=BULK_FILTER)  # type: ignore[arg-type]
         except TransportError as exc:
             raise SinkUnavailableError(f"elasticsearch: {exc}") from None
+        except ApiError as exc:
+            # The whole request refused (say 429 when the write queue is full): every item shares the answer.
+            return [(exc.status_code, exc.body)] * len(chunk)
+        # Every item's own status is read (not just the errors flag), and there must be one per document.
+        statuses = [_item_status(item) for item in answer.body.get("items", [])]
+        if len(statuses) != len(chunk):
+            raise SinkUnavailableError(f"elasticsearch: {len(statuses)} bulk answers for {len(chunk)} documents")
+        return statuses
 
     def close(self) -> None:
+        self._pool.shutdown(wait=True)
         self.es.close()
+
+
+def _item_status(item: dict[str, Any]) -> tuple[int, Any]:
+    info: dict[str, Any] = next(iter(item.values()), {})
+    status = info.get("status")
+    return (status if isinstance(status, int) else 500), info.get("error")
+
+
+def _is_version_conflict(error: Any) -> bool:
+    return isinstance(error, dict) and error.get("type") == "version_conflict_engine_exception"

@@ -1,7 +1,8 @@
 """PostgreSQL sink: bars, features, scores, alerts, actions, model versions and dead letters, idempotently.
 
-One transaction per batch: every table's rows go in with ``INSERT … ON CONFLICT DO NOTHING`` on the natural
-key (see :mod:`sinks.db`), so a batch replayed after a crash stores nothing twice. The database commit comes
+One transaction per batch: every table's rows go in by COPY and ``INSERT … ON CONFLICT`` on the natural key
+(see :mod:`sinks.db`: facts ``DO NOTHING``, an alert's newest emission by ``ts`` replaces an older one), so a
+batch replayed after a crash stores nothing twice. The database commit comes
 before the Kafka commit (:mod:`sinks.consumer`). Connection failures mean an outage (the batch is retried);
 a row the database refuses for good (say a NUL character in a text) is isolated by retrying the batch's
 items one by one and goes to ``dlq.sinks``.
@@ -13,7 +14,8 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import Connection, Table
+import orjson
+from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
 
 from sinks import db
@@ -38,55 +40,41 @@ DEFAULT_TOPICS: tuple[str, ...] = (
     "dlq.sinks",
 )
 
-RowOf = Callable[[Item], dict[str, object]]
+#: an item as the row of its table (:data:`sinks.db.Doc`)
+DocOf = Callable[[Item], db.Doc]
 
 
-def _bar(item: Item) -> dict[str, object]:
+def _bar(item: Item) -> db.Doc:
     assert isinstance(item.record, Bar)
-    return db.bar_row(item.record, item.message.offset())
+    return db.bar_doc(item.record, item.message.offset())
 
 
-def _features(item: Item) -> dict[str, object]:
-    assert isinstance(item.record, Features)
-    return db.features_row(item.record)
+def _record(item: Item) -> db.Doc:
+    assert isinstance(item.record, Features | Score | Alert | Action)
+    return db.record_doc(item.record)
 
 
-def _score(item: Item) -> dict[str, object]:
-    assert isinstance(item.record, Score)
-    return db.score_row(item.record)
-
-
-def _alert(item: Item) -> dict[str, object]:
-    assert isinstance(item.record, Alert)
-    return db.alert_row(item.record)
-
-
-def _action(item: Item) -> dict[str, object]:
-    assert isinstance(item.record, Action)
-    return db.action_row(item.record)
-
-
-def _dead_letter(item: Item) -> dict[str, object]:
+def _dead_letter(item: Item) -> db.Doc:
     message = item.message
     _, timestamp = message.timestamp()
     headers = message.headers() or []
     pairs = headers.items() if isinstance(headers, dict) else headers
     letter = DeadLetter.from_headers([(k, v) for k, v in pairs if isinstance(v, bytes)])
-    return db.dead_letter_row(
+    return db.dead_letter_doc(
         letter, item.topic.name, message.partition() or 0, message.offset() or 0, max(0, timestamp), len(message)
     )
 
 
-TABLES: dict[type[Record] | None, tuple[Table, RowOf]] = {
+TABLES: dict[type[Record] | None, tuple[Table, DocOf]] = {
     Bar: (db.bars, _bar),
-    Features: (db.features, _features),
-    Score: (db.scores, _score),
-    Alert: (db.alerts, _alert),
-    Action: (db.actions, _action),
+    Features: (db.features, _record),
+    Score: (db.scores, _record),
+    Alert: (db.alerts, _record),
+    Action: (db.actions, _record),
     None: (db.dead_letters, _dead_letter),
 }
-#: model_versions.family of each record that carries a model version
-FAMILIES: dict[type[Record], str] = {Score: "score", Alert: "alert", Action: "action"}
+#: model_versions.family of each table whose rows carry a model version
+FAMILIES: dict[Table, str] = {db.scores: "score", db.alerts: "alert", db.actions: "action"}
 
 
 def check_topics(topics: Sequence[Topic]) -> None:
@@ -121,7 +109,7 @@ class PostgresWriter:
             if _is_outage(exc):
                 raise SinkUnavailableError(_first_line(exc)) from None
             log.warning("postgres: batch refused (%s); isolating the culprit", _first_line(exc))
-        except (StatementError, ValueError) as exc:
+        except (StatementError, ValueError, orjson.JSONEncodeError) as exc:
             log.warning("postgres: batch refused (%s); isolating the culprit", exc)
         return self._write_one_by_one(items)
 
@@ -134,31 +122,21 @@ class PostgresWriter:
                 if _is_outage(exc):
                     raise SinkUnavailableError(_first_line(exc)) from None
                 refused.append(Rejected(item.message, f"postgres refused the row: {_first_line(exc)}"))
-            except (StatementError, ValueError) as exc:
+            except (StatementError, ValueError, orjson.JSONEncodeError) as exc:
                 refused.append(Rejected(item.message, f"postgres refused the row: {exc}"))
         return refused
 
     def _write(self, items: Sequence[Item]) -> int:
-        rows: dict[Table, list[dict[str, object]]] = defaultdict(list)
-        spans: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
+        rows: dict[Table, list[db.Doc]] = defaultdict(list)
         for item in items:
-            record_type = type(item.record) if item.record is not None else None
-            table, row_of = TABLES[record_type]
-            rows[table].append(row_of(item))
-            record = item.record
-            if isinstance(record, Score | Alert | Action):
-                family = FAMILIES[type(record)]
-                lo, hi = spans[family].get(record.model_version, (record.ts, record.ts))
-                spans[family][record.model_version] = (min(lo, record.ts), max(hi, record.ts))
+            table, doc_of = TABLES[None if item.record is None else type(item.record)]
+            rows[table].append(doc_of(item))
         with self.engine.begin() as conn:
-            inserted = self._insert(conn, rows)
-            for family, by_version in spans.items():
-                db.record_model_versions(conn, family, by_version)
-        return inserted
-
-    @staticmethod
-    def _insert(conn: Connection, rows: dict[Table, list[dict[str, object]]]) -> int:
-        return sum(db.copy_rows(conn, table, table_rows) for table, table_rows in rows.items())
+            stored = sum(db.copy_rows(conn, table, table_rows) for table, table_rows in rows.items())
+            for table, family in FAMILIES.items():
+                if table in rows:
+                    db.record_model_versions(conn, family, db.version_spans(rows[table]))
+        return stored
 
     def close(self) -> None:
         self.engine.dispose()

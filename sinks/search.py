@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from datetime import UTC, datetime
+
 from elasticsearch import Elasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 
@@ -30,7 +33,11 @@ def es_client(settings: Settings, request_timeout: float = 30.0) -> Elasticsearc
 
 def index_name(settings: Settings, family: str, ts_ms: int) -> str:
     """Monthly indices chosen from the record's own time: tapewatch-alerts-2026.11."""
-    from datetime import UTC, datetime
+    return f"{settings.es_index_prefix}-{family}-{_month_of_day(ts_ms // 86_400_000)}"
 
-    month = datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y.%m")
-    return f"{settings.es_index_prefix}-{family}-{month}"
+
+@functools.lru_cache(maxsize=1024)
+def _month_of_day(day: int) -> str:
+    # Formatting a date per document cost a fifth of the Elasticsearch sink's time; records come in time
+    # order, so a few days cover a whole batch.
+    return datetime.fromtimestamp(day * 86_400, tz=UTC).strftime("%Y.%m")

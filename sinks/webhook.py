@@ -3,8 +3,15 @@
 Each request carries the alert exactly as on the ``alerts`` topic (JSON) and these headers:
 
 - ``X-Tapewatch-Signature: sha256=<hex>`` — HMAC-SHA256 of the raw body with the subscriber's secret;
-- ``Idempotency-Key: <alert_id>`` — the same on every retry and replay: receivers deduplicate by it, because
-  delivery is at-least-once (a crash between a delivery and the offset commit re-sends the batch);
+- ``Idempotency-Key: <alert_id>:<ts>`` — one emission of an alert, the same on every retry and replay:
+  receivers deduplicate by it, because delivery is at-least-once (a crash between a delivery and the offset
+  commit re-sends the batch);
+- ``X-Tapewatch-Alert-Id: <alert_id>`` and ``X-Tapewatch-Alert-Version: <ts>`` — an alert that escalates is
+  re-emitted under the same alert_id with a later ``ts`` (higher severity or score, a wider window). That is
+  news a compliance analyst must get, so each emission has its own idempotency key rather than the alert_id
+  (which would make a deduplicating receiver drop the escalation). A receiver that keeps one record per alert
+  upserts by the alert id and keeps the highest version, as the PostgreSQL and Elasticsearch sinks do (a
+  replay can deliver an older emission after a newer one);
 - ``X-Tapewatch-Attempt: <n>``.
 
 A 2xx answer acknowledges. 408, 429, 5xx, timeouts and connection errors are retried with exponential
@@ -36,6 +43,8 @@ log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Tapewatch-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+ALERT_ID_HEADER = "X-Tapewatch-Alert-Id"
+ALERT_VERSION_HEADER = "X-Tapewatch-Alert-Version"
 ATTEMPT_HEADER = "X-Tapewatch-Attempt"
 RETRY_STATUSES = frozenset({408, 429})
 MAX_RETRY_AFTER_S = 30.0
@@ -113,6 +122,15 @@ def load_subscribers(path: Path) -> list[Subscriber]:
     return subscribers
 
 
+def emission_headers(alert: Alert) -> dict[str, str]:
+    """What identifies one emission of ``alert``: its idempotency key, its alert id and its version (``ts``)."""
+    return {
+        IDEMPOTENCY_HEADER: f"{alert.alert_id}:{alert.ts}",
+        ALERT_ID_HEADER: alert.alert_id,
+        ALERT_VERSION_HEADER: str(alert.ts),
+    }
+
+
 def sign(secret: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
@@ -186,7 +204,7 @@ class WebhookWriter:
         body = item.message.value() or item.record.to_json()
         headers = {
             SIGNATURE_HEADER: sign(self._secrets[subscriber.name], body),
-            IDEMPOTENCY_HEADER: item.record.alert_id,
+            **emission_headers(item.record),
         }
         timeout = aiohttp.ClientTimeout(total=subscriber.timeout_s)
         last = "not attempted"

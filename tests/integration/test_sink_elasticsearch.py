@@ -34,12 +34,11 @@ def es_settings(settings: Settings) -> Iterator[tuple[Settings, Elasticsearch]]:
     es.close()
 
 
-def run_sink(settings: Settings, group: str | None = None) -> SinkRunner:
-    runner = SinkRunner(
-        settings, ElasticsearchWriter(settings), resolve_topics(DEFAULT_TOPICS), group=group, batch_size=1000
-    )
+def run_sink(settings: Settings, group: str | None = None) -> tuple[SinkRunner, ElasticsearchWriter]:
+    writer = ElasticsearchWriter(settings)
+    runner = SinkRunner(settings, writer, resolve_topics(DEFAULT_TOPICS), group=group, batch_size=1000)
     runner.run(exit_when_idle_s=4.0)
-    return runner
+    return runner, writer
 
 
 def test_alerts_and_scores_indexed_once_by_month(es_settings: tuple[Settings, Elasticsearch]) -> None:
@@ -62,8 +61,8 @@ def test_alerts_and_scores_indexed_once_by_month(es_settings: tuple[Settings, El
         for score in scores:
             publisher.publish(SCORES, score)
 
-    runner = run_sink(settings)
-    assert runner.counters.written == 2000 + 300
+    runner, writer = run_sink(settings)
+    assert runner.counters.written == 2000 + 300 and writer.superseded == 0
     assert runner.counters.dead_lettered == 1
     es.indices.refresh(index=f"{settings.es_index_prefix}-*")
     months = {index_name(settings, "alerts", a.ts) for a in alerts}
@@ -87,9 +86,14 @@ def test_alerts_and_scores_indexed_once_by_month(es_settings: tuple[Settings, El
     assert header.stage == "sink:elasticsearch" and "(400)" in header.reason
     assert letter.value == refused.to_json()
 
-    # A replay under another group overwrites the same ids: no document twice.
-    run_sink(settings, group=f"replay-{uuid.uuid4().hex[:6]}")
+    # A replay under another group writes the same ids: no document twice. Alerts carry their ts as external
+    # version, so the replayed (equal) emissions are refused with 409 (counted as superseded, not as errors) and
+    # the stored documents stay as they were; scores are overwritten.
+    replay, replay_writer = run_sink(settings, group=f"replay-{uuid.uuid4().hex[:6]}")
+    assert replay.counters.written == 2000 + 300 and replay.counters.dead_lettered == 1
+    assert replay_writer.superseded == 2000
     es.indices.refresh(index=f"{settings.es_index_prefix}-*")
     assert es.count(index=index_pattern(settings, "alerts"))["count"] == 2000
+    assert es.count(index=index_pattern(settings, "scores"))["count"] == 300
     again = es.get(index=index_name(settings, "alerts", alerts[5].ts), id=alerts[5].alert_id)
-    assert again["_version"] == 2
+    assert again["_version"] == alerts[5].ts and again["_source"] == doc["_source"]

@@ -1,7 +1,9 @@
 """Webhook notifier against a local receiver that fails the first attempts of every alert (503, then a hang
 past the timeout): every alert still arrives, signed, and deduplicating by Idempotency-Key gives exactly the
-set sent. A second subscriber's filters pass only what they name; a subscriber that never answers 2xx sends
-the alert to dlq.sinks with the reason, and the sink goes on."""
+set of emissions sent — an escalated alert (same alert_id, later ts) is delivered too, and keeping the highest
+X-Tapewatch-Alert-Version per X-Tapewatch-Alert-Id leaves the escalation, whatever the order. A second
+subscriber's filters pass only what they name; a subscriber that never answers 2xx sends the alert to
+dlq.sinks with the reason, and the sink goes on."""
 
 from __future__ import annotations
 
@@ -15,11 +17,20 @@ import pytest
 from aiohttp import web
 
 from producers.publisher import Publisher
-from sinks.bench import synthetic_alert
+from sinks.bench import synthetic_alert, synthetic_escalation
 from sinks.consumer import Backoff, SinkRunner
-from sinks.webhook import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, Subscriber, WebhookWriter, verify
+from sinks.webhook import (
+    ALERT_ID_HEADER,
+    ALERT_VERSION_HEADER,
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    Subscriber,
+    WebhookWriter,
+    emission_headers,
+    verify,
+)
 from tapewatch import deadletter
-from tapewatch.records import AlertKind, Severity
+from tapewatch.records import Alert, AlertKind, Severity
 from tapewatch.settings import Settings
 from tapewatch.topics import ALERTS, DLQ_SINKS
 from tests.http_server import serve
@@ -37,6 +48,7 @@ class Receiver:
     secret: bytes
     attempts: Counter[str] = field(default_factory=Counter)
     accepted: list[str] = field(default_factory=list)
+    latest: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # alert id → (version, body)
     bad_signatures: int = 0
     mismatched_keys: int = 0
 
@@ -46,7 +58,9 @@ class Receiver:
             self.bad_signatures += 1
             return web.Response(status=401)
         key = request.headers[IDEMPOTENCY_HEADER]
-        if orjson.loads(body)["alert_id"] != key:
+        alert_id, version = request.headers[ALERT_ID_HEADER], int(request.headers[ALERT_VERSION_HEADER])
+        sent = orjson.loads(body)
+        if (sent["alert_id"], sent["ts"]) != (alert_id, version) or key != f"{alert_id}:{version}":
             self.mismatched_keys += 1
         self.attempts[key] += 1
         if self.attempts[key] == 1:
@@ -54,7 +68,13 @@ class Receiver:
         if self.attempts[key] == FAILURES_BEFORE_SUCCESS:
             await asyncio.sleep(2.0)  # beyond the subscriber's timeout: the client gives up and retries
         self.accepted.append(key)
+        if version > self.latest.get(alert_id, (-1, b""))[0]:  # what a receiver keeping one record per alert does
+            self.latest[alert_id] = (version, body)
         return web.Response(status=200)
+
+
+def key_of(alert: Alert) -> str:
+    return emission_headers(alert)[IDEMPOTENCY_HEADER]
 
 
 @pytest.fixture
@@ -86,8 +106,11 @@ def test_every_alert_delivered_despite_failures(
         ),
         Subscriber(name="down", url=f"{base}/down", secret="x", symbols=frozenset({alerts[0].symbol}), max_attempts=2),
     ]
+    # Two alerts escalate: one re-emission published after the original, one before it (a replay's order).
+    escalations = [synthetic_escalation(alerts[7]), synthetic_escalation(alerts[8])]
+    emissions = [escalations[1], *alerts, escalations[0]]
     with Publisher(settings, DLQ_SINKS) as publisher:
-        for alert in alerts:
+        for alert in emissions:
             publisher.publish(ALERTS, alert)
 
     writer = WebhookWriter(settings, subscribers, backoff=Backoff(base_s=0.05, cap_s=0.2), concurrency=64)
@@ -96,12 +119,16 @@ def test_every_alert_delivered_despite_failures(
 
     everything = receivers["all"]
     assert everything.bad_signatures == 0 and everything.mismatched_keys == 0
-    assert set(everything.accepted) == {a.alert_id for a in alerts}
+    # Deduplicated by Idempotency-Key, the receiver holds every emission once (an escalation is not a duplicate).
+    assert set(everything.accepted) == {key_of(a) for a in emissions}
+    assert len(set(everything.accepted)) == len(alerts) + len(escalations)
     assert all(count >= FAILURES_BEFORE_SUCCESS for count in everything.attempts.values())
+    for escalated in escalations:
+        assert everything.latest[escalated.alert_id] == (escalated.ts, escalated.to_json())
 
     wanted = {
-        a.alert_id
-        for a in alerts
+        key_of(a)
+        for a in emissions
         if a.kind in (AlertKind.SPOOFING, AlertKind.WASH_TRADING) and a.severity == Severity.HIGH
     }
     assert wanted and set(receivers["spoofing"].accepted) == wanted
@@ -113,4 +140,4 @@ def test_every_alert_delivered_despite_failures(
     for letter in letters:
         reason = deadletter.DeadLetter.from_headers(letter.headers).reason
         assert reason == "webhook down: HTTP 500 after 2 attempts"
-    assert runner.counters.written == len(alerts) - len(to_down)
+    assert runner.counters.written == len(emissions) - len(to_down)

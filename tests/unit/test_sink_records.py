@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from enum import Enum
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import DateTime
 
 from sinks import db
-from sinks.consumer import Backoff
-from sinks.elastic import FAMILIES, FAMILY_PROPERTIES, SEVERITY_NUMBER, bulk_action
+from sinks.consumer import Backoff, decode
+from sinks.elastic import FAMILIES, FAMILY_PROPERTIES, SEVERITY_NUMBER, bulk_action, bulk_lines
 from sinks.webhook import AlertFilter, load_subscribers, sign, verify
 from tapewatch.errors import TapewatchError
-from tapewatch.records import Action, Alert, AlertKind, Bar, Features, Score, Severity, alert_id
+from tapewatch.records import (
+    Action,
+    Alert,
+    AlertKind,
+    Bar,
+    Book,
+    Features,
+    Quote,
+    Record,
+    RecordError,
+    Score,
+    Severity,
+    alert_id,
+)
 from tapewatch.settings import Settings
 
 symbols = st.text(alphabet="ABCDEFGHIJ0123456789", min_size=1, max_size=6)
@@ -95,26 +113,98 @@ def sample_records() -> list[object]:
 def test_every_row_has_exactly_its_table_columns() -> None:
     bar, features, score, alert, action = sample_records()
     pairs = [
-        (db.bars, db.bar_row(bar, 7)),  # type: ignore[arg-type]
-        (db.features, db.features_row(features)),  # type: ignore[arg-type]
-        (db.scores, db.score_row(score)),  # type: ignore[arg-type]
-        (db.alerts, db.alert_row(alert)),  # type: ignore[arg-type]
-        (db.actions, db.action_row(action)),  # type: ignore[arg-type]
+        (db.bars, bar, db.bar_doc(bar, 7)),  # type: ignore[arg-type]
+        (db.features, features, db.record_doc(features)),  # type: ignore[arg-type]
+        (db.scores, score, db.record_doc(score)),  # type: ignore[arg-type]
+        (db.alerts, alert, db.record_doc(alert)),  # type: ignore[arg-type]
+        (db.actions, action, db.record_doc(action)),  # type: ignore[arg-type]
     ]
-    for table, row in pairs:
-        assert set(row) == {c.name for c in table.columns}, table.name
+    for table, record, doc in pairs:
+        # A record's doc is its own fields: they must be exactly the table's columns (a new field needs a
+        # migration), and the SQLAlchemy row carries the same values, times as datetimes.
+        assert set(doc) == {c.name for c in table.columns}, table.name
+        row = db.as_row(table, doc)
+        for column in table.columns:
+            value = getattr(record, column.name, 7)  # 7: the bar's Kafka offset
+            if isinstance(column.type, DateTime):
+                assert row[column.name] == db.ms_to_datetime(value)
+            else:
+                assert row[column.name] == value and not isinstance(row[column.name], Enum)
         for column in table.primary_key:
             assert row[column.name] is not None
+
+
+rows_with_keys = st.lists(st.tuples(st.sampled_from("abcd"), st.integers(0, 5), st.integers()), max_size=30)
+
+
+@given(rows_with_keys)
+def test_newest_per_key_keeps_the_latest_emission_first_of_equals(triples: list[tuple[str, int, int]]) -> None:
+    rows: list[dict[str, Any]] = [{"alert_id": key, "ts": ts, "arrival": n} for n, (key, ts, _) in enumerate(triples)]
+    kept = db.newest_per_key(db.alerts, rows)
+    assert sorted(r["alert_id"] for r in kept) == sorted({r["alert_id"] for r in rows})
+    for row in kept:
+        same_key = [r for r in rows if r["alert_id"] == row["alert_id"]]
+        newest = max(r["ts"] for r in same_key)
+        assert row["ts"] == newest and row == next(r for r in same_key if r["ts"] == newest)
+    assert db.newest_per_key(db.bars, rows) is rows  # facts are never reduced
+
+
+def sample_payloads() -> list[tuple[type[Record], dict[str, object]]]:
+    quote = Quote(symbol="2330", venue="twse", ts=1, price=10.0, size=2.0, bid=9.9, ask=10.1, seq=3)
+    book = Book(symbol="2330", venue="twse", ts=1, bids=[(9.9, 5.0), (9.8, 1.0)], asks=[(10.1, 2.0)])
+    records = [quote, book, *(r for r in sample_records() if isinstance(r, Record))]
+    return [(type(r), orjson.loads(r.to_json())) for r in records]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@given(st.sampled_from(sample_payloads()), st.data())
+def test_sink_decoding_agrees_with_the_record_contract(
+    sample: tuple[type[Record], dict[str, object]], data: st.DataObject
+) -> None:
+    """The sinks' one-step decoding accepts exactly what Record.from_json accepts, as the same record, and
+    refuses the rest with the contract's own reason."""
+    record_type, payload = sample
+    payload = dict(payload)
+    for _ in range(data.draw(st.integers(0, 3))):
+        field = data.draw(st.sampled_from([*payload, "extra"]))
+        if data.draw(st.booleans()) and field in payload:
+            del payload[field]
+        else:
+            payload[field] = data.draw(json_values)
+    # The standard library writes integers of any size (orjson refuses those over 64 bits).
+    raw = json.dumps(payload).encode() if data.draw(st.integers(0, 9)) else data.draw(st.binary(max_size=30))
+    try:
+        expected: Record | str = record_type.from_json(raw)
+    except RecordError as exc:
+        expected = str(exc)
+    try:
+        got: Record | str = decode(record_type, raw)
+    except RecordError as exc:
+        got = str(exc)
+    assert got == expected
+
+
+def test_sink_decoding_of_a_tombstone() -> None:
+    with pytest.raises(RecordError, match="tombstone"):
+        decode(Alert, None)
 
 
 @given(alerts())
 def test_alert_document_is_ecs_and_indexed_by_its_own_month(alert: Alert) -> None:
     settings = Settings(es_index_prefix="tw")
-    action = bulk_action(settings, alert)
-    doc = action["_source"]
-    assert action["_id"] == alert.alert_id
+    meta, doc = bulk_action(settings, alert)
+    assert meta["_id"] == alert.alert_id
+    assert meta["version"] == alert.ts and meta["version_type"] == "external"
     month = datetime.fromtimestamp(alert.ts / 1000, tz=UTC).strftime("%Y.%m")
-    assert action["_index"] == f"tw-alerts-{month}"
+    assert meta["_index"] == f"tw-alerts-{month}"
+    meta_line, doc_line, end = bulk_lines(settings, alert).split(b"\n")
+    assert orjson.loads(meta_line) == {"index": meta} and orjson.loads(doc_line) == doc and end == b""
     assert doc["@timestamp"] == alert.ts and doc["event"]["start"] == alert.window_start
     assert doc["event"]["kind"] == "alert" and doc["event"]["id"] == alert.alert_id
     assert doc["event"]["severity"] == SEVERITY_NUMBER[alert.severity]
@@ -130,10 +220,10 @@ def test_documents_only_use_mapped_top_level_fields() -> None:
     for record in sample_records():
         if type(record) not in FAMILIES:
             continue
-        action = bulk_action(settings, record)  # type: ignore[arg-type]
+        _, document = bulk_action(settings, record)  # type: ignore[arg-type]
         family = FAMILIES[type(record)].name  # type: ignore[index]
         mapped = set(FAMILY_PROPERTIES[family]["tapewatch"]["properties"])
-        assert set(action["_source"]["tapewatch"]) <= mapped, family
+        assert set(document["tapewatch"]) <= mapped, family
 
 
 @given(st.binary(max_size=200), st.binary(min_size=1, max_size=40))
