@@ -45,6 +45,21 @@ Definitions
   the chunk's first trade price. ``ret_bps = 1e4 ln(last / reference)``; ``range_bps = 1e4 ln(high / low)``.
 * *Rush order*: a millisecond with at least ``rush_min_trades`` trades (one aggressive order filling several
   resting orders prints them in the same millisecond).
+* *Aggressive order*: a run of consecutive trades (quote-stream order) with the same ``ts`` and the same known
+  side — the fills of one order print in one millisecond, so counting orders instead of trades removes the
+  noise of how many resting orders each one happened to meet. ``buy_orders``/``sell_orders`` count the runs
+  that start in the chunk (a rush order is one order).
+* *Mirror trade* (wash-trading footprint): a trade whose previous trade (quote-stream order, across chunk
+  boundaries) had the opposite known side and the same non-zero size, at most ``mirror_ms`` earlier (one
+  account crossing with itself prints the same size on alternating sides). A burst of ``k`` strictly
+  alternating equal prints holds ``k - 1`` mirror trades; a trade of unknown side breaks the chain. Pairs of
+  small prints also meet by chance in a busy tape: that background is what the baseline z-score measures
+  against (counting only prints above the symbol's mean size made the baseline too sparse for a stable
+  z-score: it did worse).
+* *Baseline-relative* (``*_z_long`` of this version): how unusual the long chunk is for *this* symbol, so a
+  quiet stock and a busy one share thresholds: sums use ``(x_long - L mean) / (sqrt(L) std)`` like the other
+  long z-scores; ``rush_max_z_long`` compares the window's largest rush with the baseline chunks' largest
+  rushes (empty = 0) as ``(x - mean) / std`` — a maximum is not a sum.
 * *Alternation*: pairs of consecutive trades of the symbol (quote-stream order, across chunk boundaries) whose
   sides are both known; a pair belongs to the chunk of its later trade and *alternates* when the sides differ.
   A trade of unknown side breaks the chain.
@@ -72,67 +87,80 @@ Definitions
 Features (:data:`FLOW_FEATURE_NAMES`; window: *chunk* = the base chunk, *long* = the long chunk, *baseline*
 as above; ``None`` when undefined, never NaN/inf):
 
-======================  =================================================================  =========  =========
-name                    meaning                                                            unit       window
-======================  =================================================================  =========  =========
-trades                  number of trades                                                   count      chunk
-volume                  traded size                                                        shares     chunk
-size_mean               mean trade size (None without trades)                              shares     chunk
-size_std                population std of trade sizes (None with < 2 trades)              shares     chunk
-rush_orders             milliseconds with ≥ rush_min_trades trades                         count      chunk
-rush_trades             trades inside those milliseconds                                   count      chunk
-buy_volume              size of buy-aggressor trades                                       shares     chunk
-sell_volume             size of sell-aggressor trades                                      shares     chunk
-aggr_imbalance          (buy - sell) / (buy + sell) volume; None without sided trades      [-1, 1]    chunk
-alternation             share of sided consecutive-trade pairs that switch side            [0, 1]     chunk
-size_repeat             share of trades whose size another trade of the chunk also has     [0, 1]     chunk
-ret_bps                 1e4 ln(last trade / reference price)                               bps        chunk
-range_bps               1e4 ln(high / low) of the trades                                   bps        chunk
-spread_bps              mean L1 spread of the books (else of the quotes' bid/ask)          bps        chunk
-book_imb_l1             mean level-1 size imbalance of the books                           [-1, 1]    chunk
-book_imb_l5             mean levels 1–5 size imbalance of the books                        [-1, 1]    chunk
-book_updates            number of book snapshots                                           count      chunk
-depth_added             size added to the book (levels 1–5, both sides)                    shares     chunk
-depth_added_l1          … at level 1                                                       shares     chunk
-depth_added_l25         … at levels 2–5                                                    shares     chunk
-depth_removed           size removed from the book                                         shares     chunk
-depth_removed_l1        … at level 1                                                       shares     chunk
-depth_removed_l25       … at levels 2–5                                                    shares     chunk
-cancel                  cancellation proxy: removed size not explained by trades           shares     chunk
-cancel_l1               … removed at level 1                                               shares     chunk
-cancel_l25              … removed at levels 2–5                                            shares     chunk
-level_typical           typical displayed level size                                       shares     baseline
-level_max_rel           largest single level size / level_typical                          ratio      chunk
-trades_z                z-score of trades against the baseline                             std        chunk
-volume_z                z-score of volume                                                  std        chunk
-rush_z                  z-score of rush_orders                                             std        chunk
-trades_long             number of trades                                                   count      long
-trades_std_long         population std of the base chunks' trade counts (empty = 0)       count      long
-volume_long             traded size                                                        shares     long
-volume_std_long         population std of the base chunks' volumes (empty = 0)            shares     long
-size_mean_long          mean trade size                                                    shares     long
-size_std_long           population std of trade sizes                                      shares     long
-rush_orders_long        rush orders                                                        count      long
-rush_trades_long        trades inside rush orders                                          count      long
-aggr_imbalance_long     aggressor volume imbalance                                         [-1, 1]    long
-alternation_long        share of sided consecutive-trade pairs that switch side            [0, 1]     long
-size_repeat_long        share of trades whose size another trade of the window also has    [0, 1]     long
-size_repeat_vol_long    volume share of those trades                                       [0, 1]     long
-size_mode_share_long    share of trades with the most frequent size                        [0, 1]     long
-ret_bps_long            1e4 ln(last trade / reference price of the long chunk)             bps        long
-range_bps_long          1e4 ln(high / low)                                                 bps        long
-spread_bps_long         mean L1 spread of the books (else of the quotes)                   bps        long
-book_imb_l1_long        mean level-1 imbalance of the books                                [-1, 1]    long
-book_imb_l5_long        mean levels 1–5 imbalance of the books                             [-1, 1]    long
-depth_added_l25_long    size added at levels 2–5                                           shares     long
-cancel_long             cancellation proxy                                                 shares     long
-cancel_l1_long          … at level 1                                                       shares     long
-cancel_l25_long         … at levels 2–5                                                    shares     long
-level_max_rel_long      largest single level size / level_typical                          ratio      long
-trades_z_long           (trades_long - L mean) / (sqrt(L) std) against the baseline        std        long
-volume_z_long           same for volume                                                    std        long
-rush_z_long             same for rush_orders                                               std        long
-======================  =================================================================  =========  =========
+========================  ================================================================  =========  =========
+name                      meaning                                                           unit       window
+========================  ================================================================  =========  =========
+trades                    number of trades                                                  count      chunk
+volume                    traded size                                                       shares     chunk
+size_mean                 mean trade size (None without trades)                             shares     chunk
+size_std                  population std of trade sizes (None with < 2 trades)              shares     chunk
+rush_orders               milliseconds with ≥ rush_min_trades trades                        count      chunk
+rush_trades               trades inside those milliseconds                                  count      chunk
+rush_max                  most trades in one millisecond (0 without trades)                 count      chunk
+buy_orders                aggressive buy orders (runs of same-ms buy fills)                 count      chunk
+sell_orders               aggressive sell orders                                            count      chunk
+mirror_trades             mirror trades (same size as the previous trade, opposite side)    count      chunk
+mirror_volume             their size                                                        shares     chunk
+buy_volume                size of buy-aggressor trades                                      shares     chunk
+sell_volume               size of sell-aggressor trades                                     shares     chunk
+aggr_imbalance            (buy - sell) / (buy + sell) volume; None without sided trades     [-1, 1]    chunk
+alternation               share of sided consecutive-trade pairs that switch side           [0, 1]     chunk
+size_repeat               share of trades whose size another trade of the chunk also has    [0, 1]     chunk
+ret_bps                   1e4 ln(last trade / reference price)                              bps        chunk
+range_bps                 1e4 ln(high / low) of the trades                                  bps        chunk
+spread_bps                mean L1 spread of the books (else of the quotes' bid/ask)         bps        chunk
+book_imb_l1               mean level-1 size imbalance of the books                          [-1, 1]    chunk
+book_imb_l5               mean levels 1–5 size imbalance of the books                       [-1, 1]    chunk
+book_updates              number of book snapshots                                          count      chunk
+depth_added               size added to the book (levels 1–5, both sides)                   shares     chunk
+depth_added_l1            … at level 1                                                      shares     chunk
+depth_added_l25           … at levels 2–5                                                   shares     chunk
+depth_removed             size removed from the book                                        shares     chunk
+depth_removed_l1          … at level 1                                                      shares     chunk
+depth_removed_l25         … at levels 2–5                                                   shares     chunk
+cancel                    cancellation proxy: removed size not explained by trades          shares     chunk
+cancel_l1                 … removed at level 1                                              shares     chunk
+cancel_l25                … removed at levels 2–5                                           shares     chunk
+level_typical             typical displayed level size                                      shares     baseline
+level_max_rel             largest single level size / level_typical                         ratio      chunk
+trades_z                  z-score of trades against the baseline                            std        chunk
+volume_z                  z-score of volume                                                 std        chunk
+rush_z                    z-score of rush_orders                                            std        chunk
+trades_long               number of trades                                                  count      long
+trades_std_long           population std of the base chunks' trade counts (empty = 0)       count      long
+volume_long               traded size                                                       shares     long
+volume_std_long           population std of the base chunks' volumes (empty = 0)            shares     long
+size_mean_long            mean trade size                                                   shares     long
+size_std_long             population std of trade sizes                                     shares     long
+rush_orders_long          rush orders                                                       count      long
+rush_trades_long          trades inside rush orders                                         count      long
+aggr_imbalance_long       aggressor volume imbalance                                        [-1, 1]    long
+alternation_long          share of sided consecutive-trade pairs that switch side           [0, 1]     long
+size_repeat_long          share of trades whose size another trade of the window also has   [0, 1]     long
+size_repeat_vol_long      volume share of those trades                                      [0, 1]     long
+size_mode_share_long      share of trades with the most frequent size                       [0, 1]     long
+ret_bps_long              1e4 ln(last trade / reference price of the long chunk)            bps        long
+range_bps_long            1e4 ln(high / low)                                                bps        long
+spread_bps_long           mean L1 spread of the books (else of the quotes)                  bps        long
+book_imb_l1_long          mean level-1 imbalance of the books                               [-1, 1]    long
+book_imb_l5_long          mean levels 1–5 imbalance of the books                            [-1, 1]    long
+depth_added_l25_long      size added at levels 2–5                                          shares     long
+cancel_long               cancellation proxy                                                shares     long
+cancel_l1_long            … at level 1                                                      shares     long
+cancel_l25_long           … at levels 2–5                                                   shares     long
+level_max_rel_long        largest single level size / level_typical                         ratio      long
+trades_z_long             (trades_long - L mean) / (sqrt(L) std) against the baseline       std        long
+volume_z_long             same for volume                                                   std        long
+rush_z_long               same for rush_orders                                              std        long
+rush_max_long             most trades in one millisecond                                    count      long
+rush_max_z_long           (rush_max_long - mean) / std of the baseline chunks' rush_max     std        long
+order_imbalance_long      (buy - sell) / (buy + sell) aggressive orders (count, not size)   [-1, 1]    long
+order_imbalance_z_long    (buy - sell) / sqrt(buy + sell) orders: a fair coin's z           std        long
+buy_orders_z_long         buy orders, (x_long - L mean) / (sqrt(L) std) vs the baseline     std        long
+mirror_vol_share_long     mirror volume / volume                                            [0, 1]     long
+mirror_z_long             mirror volume, (x_long - L mean) / (sqrt(L) std) vs the baseline  std        long
+size_mode_vol_share_long  volume share of the size carrying the most volume (≥ 2 trades)    [0, 1]     long
+========================  ================================================================  =========  =========
 
 Exactness: every accumulator is fed in a fixed order (one stream's order, or chunk-index order), so stream
 and batch agree bit for bit. The baseline's running sums are exact (dyadic rationals held as integers, see
@@ -157,8 +185,12 @@ import pandas as pd
 from detectors.features import _ExactSums  # the one exact rolling-sum definition of the feature library
 from tapewatch.records import BOOK_DEPTH, Book, Cadence, Features, Quote
 
-FLOW_FEATURE_SET_VERSION: Final = "flow-v1"
-FLOW_STATE_VERSION: Final = 1
+FLOW_FEATURE_SET_VERSION: Final = "flow-v2"
+FLOW_STATE_VERSION: Final = 2
+#: a version-1 (flow-v1) state still loads: see :meth:`FlowState.from_state`
+_V1: Final = (1, "flow-v1")
+#: chunk fields flow-v2 added (a v1 chunk starts them at zero)
+_V2_CHUNK_FIELDS: Final = frozenset({"buy_orders", "mirror_trades", "mirror_volume", "rush_max", "sell_orders"})
 
 CHUNK_FEATURE_NAMES: Final[tuple[str, ...]] = (
     "trades",
@@ -167,6 +199,11 @@ CHUNK_FEATURE_NAMES: Final[tuple[str, ...]] = (
     "size_std",
     "rush_orders",
     "rush_trades",
+    "rush_max",
+    "buy_orders",
+    "sell_orders",
+    "mirror_trades",
+    "mirror_volume",
     "buy_volume",
     "sell_volume",
     "aggr_imbalance",
@@ -220,6 +257,14 @@ LONG_FEATURE_NAMES: Final[tuple[str, ...]] = (
     "trades_z_long",
     "volume_z_long",
     "rush_z_long",
+    "rush_max_long",
+    "rush_max_z_long",
+    "order_imbalance_long",
+    "order_imbalance_z_long",
+    "buy_orders_z_long",
+    "mirror_vol_share_long",
+    "mirror_z_long",
+    "size_mode_vol_share_long",
 )
 FLOW_FEATURE_NAMES: Final[tuple[str, ...]] = CHUNK_FEATURE_NAMES + LONG_FEATURE_NAMES
 
@@ -233,6 +278,9 @@ BOOK_COLUMNS: Final = (
 )
 
 Levels = Sequence[tuple[float, float]]
+#: one closed non-empty chunk in the baseline window: index, trades, volume, rush orders, mean level size (None
+#: without books), buy orders, largest rush (trades in one millisecond), mirror volume
+BaselineEntry = tuple[int, int, float, int, float | None, int, int, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +302,8 @@ class FlowConfig:
     idle_ms: int = 60_000
     #: trades in one millisecond that make a rush order
     rush_min_trades: int = 3
+    #: a trade mirrors the previous one (same size, opposite aggressor) only if at most this much later
+    mirror_ms: int = 5_000
 
     def __post_init__(self) -> None:
         for name in self.__slots__:
@@ -274,10 +324,19 @@ class FlowConfig:
             raise ValueError("FlowConfig.idle_ms must be ≥ 1")
         if self.rush_min_trades < 2:
             raise ValueError("FlowConfig.rush_min_trades must be ≥ 2")
+        if self.mirror_ms < 0:
+            raise ValueError("FlowConfig.mirror_ms must be ≥ 0")
 
     def fingerprint(self) -> list[int]:
         """The settings the state depends on."""
-        return [self.chunk_ms, self.long_chunks, self.baseline_chunks, self.baseline_min_chunks, self.rush_min_trades]
+        return [
+            self.chunk_ms,
+            self.long_chunks,
+            self.baseline_chunks,
+            self.baseline_min_chunks,
+            self.rush_min_trades,
+            self.mirror_ms,
+        ]
 
 
 class LateRecordError(ValueError):
@@ -333,6 +392,7 @@ class _Chunk:
         "added_l25",
         "books",
         "buy",
+        "buy_orders",
         "cancel_l1",
         "cancel_l25",
         "first_price",
@@ -351,6 +411,8 @@ class _Chunk:
         "level_n",
         "level_sum",
         "low",
+        "mirror_trades",
+        "mirror_volume",
         "ms",
         "pairs",
         "prev_price",
@@ -359,9 +421,11 @@ class _Chunk:
         "quotes",
         "removed_l1",
         "removed_l25",
+        "rush_max",
         "rush_orders",
         "rush_trades",
         "sell",
+        "sell_orders",
         "sizes",
         "spread_n",
         "spread_sum",
@@ -388,6 +452,10 @@ class _Chunk:
         self.sell = 0.0
         self.pairs = 0
         self.switches = 0
+        self.buy_orders = 0
+        self.sell_orders = 0
+        self.mirror_trades = 0
+        self.mirror_volume = 0.0
         self.qspread_sum = 0.0
         self.qspread_n = 0
         # books
@@ -410,6 +478,7 @@ class _Chunk:
         # derived at close
         self.rush_orders = 0
         self.rush_trades = 0
+        self.rush_max = 0
         self.cancel_l1 = 0.0
         self.cancel_l25 = 0.0
         self.prev_price: float | None = None
@@ -422,9 +491,10 @@ class _Chunk:
         return out
 
     @classmethod
-    def from_list(cls, data: Sequence[Any]) -> _Chunk:
+    def from_list(cls, data: Sequence[Any], version: int = 2) -> _Chunk:
         chunk = cls(0)
-        for name, value in zip(cls.__slots__, data, strict=True):
+        names = cls.__slots__ if version >= 2 else [n for n in cls.__slots__ if n not in _V2_CHUNK_FIELDS]
+        for name, value in zip(names, data, strict=True):
             if name in _DICT_SLOTS:
                 keys, vals = value
                 if name == "ms":
@@ -498,10 +568,12 @@ class FlowState:
         self.origin = 0  # first chunk of the baseline's current session
         self.last_price: float | None = None  # last trade price of the closed chunks
         self.last_side: str | None = None  # side of the previous trade (quote-stream order)
+        self.last_trade_ts = 0  # ts of the previous trade (quote-stream order)
+        self.last_size = 0.0  # size of the previous trade
         self.prev_book: tuple[int, tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]] | None = None
         self.recent: deque[_Chunk] = deque()  # closed chunks inside the long window
-        #: closed non-empty chunks of the baseline window: (index, trades, volume, rush orders, level mean)
-        self.baseline: deque[tuple[int, int, float, int, float | None]] = deque()
+        #: closed non-empty chunks of the baseline window
+        self.baseline: deque[BaselineEntry] = deque()
         #: streams (``"quote"``, ``"book"``) the caller knows to have unread records: never idle, whatever the
         #: event-time gap. Not state: the stream worker sets it before each update from its Kafka backlog, so
         #: a catch-up that reads one topic far ahead of the other does not mistake the lagging one for idle.
@@ -518,22 +590,33 @@ class FlowState:
         self.volume_sums = _ExactSums()
         self.rush_sums = _ExactSums()
         self.level_sums = _ExactSums()
-        for _, trades, volume, rush, level in self.baseline:
-            self._baseline_add(trades, volume, rush, level)
+        self.buy_order_sums = _ExactSums()
+        self.rush_max_sums = _ExactSums()
+        self.mirror_sums = _ExactSums()
+        for entry in self.baseline:
+            self._baseline_add(entry)
 
-    def _baseline_add(self, trades: int, volume: float, rush: int, level: float | None) -> None:
+    def _baseline_add(self, entry: BaselineEntry) -> None:
+        _, trades, volume, rush, level, buy_orders, rush_max, mirror = entry
         self.trades_sums.add(float(trades))
         self.volume_sums.add(volume)
         self.rush_sums.add(float(rush))
         if level is not None:
             self.level_sums.add(level)
+        self.buy_order_sums.add(float(buy_orders))
+        self.rush_max_sums.add(float(rush_max))
+        self.mirror_sums.add(mirror)
 
-    def _baseline_remove(self, trades: int, volume: float, rush: int, level: float | None) -> None:
+    def _baseline_remove(self, entry: BaselineEntry) -> None:
+        _, trades, volume, rush, level, buy_orders, rush_max, mirror = entry
         self.trades_sums.remove(float(trades))
         self.volume_sums.remove(volume)
         self.rush_sums.remove(float(rush))
         if level is not None:
             self.level_sums.remove(level)
+        self.buy_order_sums.remove(float(buy_orders))
+        self.rush_max_sums.remove(float(rush_max))
+        self.mirror_sums.remove(mirror)
 
     # -- input -------------------------------------------------------------------------------------------
     def _chunk_for(self, kind: str, ts: int) -> _Chunk:
@@ -584,16 +667,29 @@ class FlowState:
             c.ms[ts] = c.ms.get(ts, 0) + 1
             c.traded[price] = c.traded.get(price, 0.0) + size
             if side == "B" or side == "S":  # noqa: PLR1714 (Side is a StrEnum: == works, `in` on a tuple too)
+                last_side = self.last_side
+                # fills of one aggressive order print together: one order per run of (ts, side)
+                if side != last_side or ts != self.last_trade_ts:
+                    if side == "B":
+                        c.buy_orders += 1
+                    else:
+                        c.sell_orders += 1
                 if side == "B":
                     c.buy += size
                 else:
                     c.sell += size
-                if self.last_side is not None:
+                if last_side is not None:
                     c.pairs += 1
-                    c.switches += side != self.last_side
+                    if side != last_side:
+                        c.switches += 1
+                        if size == self.last_size and size > 0 and ts - self.last_trade_ts <= self.config.mirror_ms:
+                            c.mirror_trades += 1
+                            c.mirror_volume += size
                 self.last_side = str(side)
             else:
                 self.last_side = None
+            self.last_trade_ts = ts
+            self.last_size = size
         if self.qwm is None:
             self.qwm = self.first_quote = ts
         elif ts > self.qwm:
@@ -684,6 +780,7 @@ class FlowState:
         k = cfg.rush_min_trades
         rushes = [count for count in c.ms.values() if count >= k]
         c.rush_orders, c.rush_trades = len(rushes), sum(rushes)
+        c.rush_max = max(c.ms.values(), default=0)
         cancel_l1 = cancel_l25 = 0.0
         for price in {**c.gone_l1, **c.gone_l25}:
             r1 = c.gone_l1.get(price, 0.0)
@@ -702,7 +799,7 @@ class FlowState:
             self.origin = n
         baseline = self.baseline
         while baseline and baseline[0][0] < n - big_b:
-            self._baseline_remove(*baseline.popleft()[1:])
+            self._baseline_remove(baseline.popleft())
         span = min(big_b, n - self.origin)
         level_typical = self.level_sums.mean() if self.level_sums.count else None
 
@@ -721,6 +818,11 @@ class FlowState:
         v["size_repeat"] = repeat
         v["rush_orders"] = float(c.rush_orders)
         v["rush_trades"] = float(c.rush_trades)
+        v["rush_max"] = float(c.rush_max)
+        v["buy_orders"] = float(c.buy_orders)
+        v["sell_orders"] = float(c.sell_orders)
+        v["mirror_trades"] = float(c.mirror_trades)
+        v["mirror_volume"] = c.mirror_volume
         v["buy_volume"] = c.buy
         v["sell_volume"] = c.sell
         v["aggr_imbalance"] = _imbalance(c.buy, c.sell)
@@ -768,9 +870,19 @@ class FlowState:
         if trades_l >= 2:
             v["size_repeat_vol_long"] = _ratio(math.fsum(s * cnt for s, cnt in sizes.items() if cnt > 1), volume_l)
             v["size_mode_share_long"] = max(sizes.values()) / trades_l
+            v["size_mode_vol_share_long"] = _ratio(max(s * cnt for s, cnt in sizes.items()), volume_l)
         rush_l = sum(w.rush_orders for w in window)
         v["rush_orders_long"] = float(rush_l)
         v["rush_trades_long"] = float(sum(w.rush_trades for w in window))
+        rush_max_l = max(w.rush_max for w in window)
+        v["rush_max_long"] = float(rush_max_l)
+        buy_orders_l = sum(w.buy_orders for w in window)
+        sell_orders_l = sum(w.sell_orders for w in window)
+        v["order_imbalance_long"] = _imbalance(buy_orders_l, sell_orders_l)
+        if buy_orders_l + sell_orders_l:
+            v["order_imbalance_z_long"] = (buy_orders_l - sell_orders_l) / math.sqrt(buy_orders_l + sell_orders_l)
+        mirror_l = math.fsum(w.mirror_volume for w in window)
+        v["mirror_vol_share_long"] = _ratio(mirror_l, volume_l)
         buy_l = math.fsum(w.buy for w in window)
         sell_l = math.fsum(w.sell for w in window)
         v["aggr_imbalance_long"] = _imbalance(buy_l, sell_l)
@@ -810,12 +922,32 @@ class FlowState:
                     std = math.sqrt(var)
                     v[f"{name}_z"] = (x - mean) / std
                     v[f"{name}_z_long"] = (x_long - big_l * mean) / (root_l * std)
+            for name, sums, sum_long in (
+                ("buy_orders_z_long", self.buy_order_sums, buy_orders_l),
+                ("mirror_z_long", self.mirror_sums, mirror_l),
+            ):
+                mean, var = _mean_var(sums, span)
+                if var > 0:
+                    v[name] = (sum_long - big_l * mean) / (root_l * math.sqrt(var))
+            # a maximum, not a sum: against the baseline chunks' own maxima, not √L-scaled
+            mean, var = _mean_var(self.rush_max_sums, span)
+            if var > 0:
+                v["rush_max_z_long"] = (rush_max_l - mean) / math.sqrt(var)
 
         # this chunk joins the windows
         recent.append(c)
-        entry = (n, trades, volume, c.rush_orders, c.level_mean)
+        entry: BaselineEntry = (
+            n,
+            trades,
+            volume,
+            c.rush_orders,
+            c.level_mean,
+            c.buy_orders,
+            c.rush_max,
+            c.mirror_volume,
+        )
         baseline.append(entry)
-        self._baseline_add(*entry[1:])
+        self._baseline_add(entry)
         self.last_closed = n
 
         isfinite = math.isfinite
@@ -834,7 +966,14 @@ class FlowState:
             "cfg": self.config.fingerprint(),
             "symbol": self.symbol,
             "wm": [self.qwm, self.bwm, self.first_quote, self.first_book, self.closed_below],
-            "last": [self.last_closed, self.origin, self.last_price, self.last_side],
+            "last": [
+                self.last_closed,
+                self.origin,
+                self.last_price,
+                self.last_side,
+                self.last_trade_ts,
+                self.last_size,
+            ],
             "book": None
             if prev_book is None
             else [prev_book[0], [list(level) for level in prev_book[1]], [list(level) for level in prev_book[2]]],
@@ -843,10 +982,7 @@ class FlowState:
             # columnar, indices as deltas: the baseline is most of the state
             "base": [
                 [b - a for a, b in zip([0, *indices], indices, strict=False)],
-                [e[1] for e in base],
-                [e[2] for e in base],
-                [e[3] for e in base],
-                [e[4] for e in base],
+                *([e[k] for e in base] for k in range(1, 8)),  # the entry after its index
             ],
         }
 
@@ -862,18 +998,32 @@ class FlowState:
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any], config: FlowConfig | None = None) -> FlowState:
-        """Restore a :meth:`to_state` snapshot; ``config`` may change ``grace_ms``/``idle_ms`` only."""
+        """Restore a :meth:`to_state` snapshot; ``config`` may change ``grace_ms``/``idle_ms`` only.
+
+        A version-1 (``flow-v1``) state loads too, so an upgraded worker resumes where it stopped: watermarks,
+        open chunks and the long window carry over (the new per-chunk counts start at zero), but the baseline
+        restarts empty — it lacks the new columns, and zeros there would make every new z-score huge — so all
+        z-scores warm up again (``baseline_min_chunks``) from the next chunk on.
+        """
         cfg = config if config is not None else FlowConfig()
-        if state.get("v") != FLOW_STATE_VERSION or state.get("features") != FLOW_FEATURE_SET_VERSION:
+        version = (state.get("v"), state.get("features"))
+        if version not in {(FLOW_STATE_VERSION, FLOW_FEATURE_SET_VERSION), _V1}:
             raise ValueError(
                 f"flow state {state.get('v')!r}/{state.get('features')!r} is not supported "
                 f"(expected {FLOW_STATE_VERSION}/{FLOW_FEATURE_SET_VERSION})"
             )
-        if list(state["cfg"]) != cfg.fingerprint():
-            raise ValueError(f"flow state was made with config {state['cfg']}, not {cfg.fingerprint()}")
+        v1 = version == _V1
+        fingerprint = cfg.fingerprint()[:5] if v1 else cfg.fingerprint()  # v1 had no mirror_ms
+        if list(state["cfg"]) != fingerprint:
+            raise ValueError(f"flow state was made with config {state['cfg']}, not {fingerprint}")
         fs = cls(str(state["symbol"]), cfg)
         fs.qwm, fs.bwm, fs.first_quote, fs.first_book, fs.closed_below = state["wm"]
-        fs.last_closed, fs.origin, fs.last_price, fs.last_side = state["last"]
+        last = state["last"]
+        if v1:
+            fs.last_closed, fs.origin, fs.last_price, fs.last_side = last
+            fs.origin = 0 if fs.last_closed is None else fs.last_closed + 1
+        else:
+            fs.last_closed, fs.origin, fs.last_price, fs.last_side, fs.last_trade_ts, fs.last_size = last
         book = state["book"]
         if book is not None:
             fs.prev_book = (
@@ -881,15 +1031,30 @@ class FlowState:
                 tuple((float(p), float(q)) for p, q in book[1]),
                 tuple((float(p), float(q)) for p, q in book[2]),
             )
+        chunk_version = 1 if v1 else 2
         for data in state["open"]:
-            chunk = _Chunk.from_list(data)
+            chunk = _Chunk.from_list(data, chunk_version)
             fs.open[chunk.index] = chunk
-        fs.recent.extend(_Chunk.from_list(data) for data in state["recent"])
-        deltas, trades, volumes, rushes, levels = state["base"]
+        fs.recent.extend(_Chunk.from_list(data, chunk_version) for data in state["recent"])
+        if v1:
+            fs._derive()
+            return fs
+        deltas, *columns = state["base"]
         index = 0
-        for delta, t, vol, r, level in zip(deltas, trades, volumes, rushes, levels, strict=True):
+        for delta, t, vol, r, level, buys, rush_max, mirror in zip(deltas, *columns, strict=True):
             index += int(delta)
-            fs.baseline.append((index, int(t), float(vol), int(r), None if level is None else float(level)))
+            fs.baseline.append(
+                (
+                    index,
+                    int(t),
+                    float(vol),
+                    int(r),
+                    None if level is None else float(level),
+                    int(buys),
+                    int(rush_max),
+                    float(mirror),
+                )
+            )
         fs._derive()
         return fs
 

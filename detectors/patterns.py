@@ -7,35 +7,40 @@ hits of one episode share their first window start and the alert id (:mod:`detec
 
 Rules (parameters in :class:`PatternParams`; "×typ" = × ``level_typical``, the symbol's typical level size):
 
-* **pump_and_dump** — a *pump chunk*: ``trades_z_long ≥ pump_trades_z``, ``aggr_imbalance_long ≥
-  pump_imbalance`` (buy pressure), a price that is not falling — the *drift*, the sum of the last
-  ``drift_chunks`` chunks' ``ret_bps`` (2 min; chunk returns telescope), ``≥ pump_drift_bps`` — and
-  ``rush_orders_long ≥ pump_rush`` (bursts of small buys in one millisecond, La Morgia et al. 2020). The ramp is
-  convex, so its price barely moves in the first minute: requiring a positive 25 s return (as before) cost a
-  minute of delay. Hit when ``pump_min_chunks`` of the last ``pump_window`` chunks are pump chunks (a
-  sustained surge), outside the closing window, and the run did not start within ``pump_onset_sweep_ms`` of a
-  *sweep* (a chunk moving the price ``≥ ignite_ret_bps`` and more than one spread, same-side imbalance ``≥
-  ignite_imbalance``, 25 s return agreeing): a surge that opens with a sweep is a momentum ignition's
-  followers. The alert fires at first evidence and escalates (same alert_id) as the score grows.
-  Evidence: ``pump_chunks``, ``trades_z_long``, ``rush_orders_long``, ``aggr_imbalance_long``, ``ret_bps_long``,
-  ``drift_bps``.
+* **pump_and_dump** — the *onset* of the ramp, from the flow-v2 features that compare the last 25 s with the
+  symbol's own last hour (La Morgia et al. 2020: rush orders and z-scores against a rolling window): an *onset
+  chunk* has aggressive **buy orders** far above the symbol's rate (``buy_orders_z_long ≥
+  pump_buy_orders_z``; orders, not trades: one order's fills count once), one-sided **by count**
+  (``order_imbalance_z_long ≥ pump_order_imbalance_z``, a fair coin's z of buy vs sell orders — a few large
+  sells do not mask a crowd of small buys, which volume imbalance lets them do) and a **rush** far bigger than
+  the symbol's usual largest one (``rush_max_z_long ≥ pump_rush_max_z``: many small buys in one millisecond).
+  Hit when ``pump_onset_min_chunks`` of the last ``pump_onset_window`` chunks are onset chunks, outside the
+  closing window, and the run did not start within ``pump_onset_sweep_ms`` of a *sweep* (a chunk moving the
+  price ``≥ ignite_ret_bps`` and more than one spread, same-side imbalance ``≥ ignite_imbalance``, 25 s
+  return agreeing): a surge that opens with a sweep is a momentum ignition's followers. The price is not
+  used: the ramp is convex and barely moves in its first minute. The alert fires at first evidence and
+  escalates (same alert_id) as the score grows. Evidence: ``onset_chunks``, ``buy_orders_z_long``,
+  ``order_imbalance_z_long``, ``rush_max_long``, ``rush_max_z_long``, ``trades_z_long``,
+  ``aggr_imbalance_long``, ``ret_bps_long``, ``drift_bps``. (Version 1 alerted on a *sustained surge* —
+  ``pump_min_chunks`` of ``pump_window`` chunks with ``trades_z_long ≥ pump_trades_z``, ``aggr_imbalance_long
+  ≥ pump_imbalance``, a drift ``≥ pump_drift_bps`` and ``rush_orders_long ≥ pump_rush`` — a minute or more
+  late; that surge now only tells momentum ignition that a pump is under way.)
 * **spoofing** (layering) — a chunk where large size vanished from levels 2–5 without trading:
   ``cancel_l25 ≥ spoof_cancel_rel ×typ`` and a level of ``≥ spoof_level_rel ×typ`` was displayed in the last
   25 s (``level_max_rel_long``). Evidence: ``cancel_l25``, ``cancel_rel``, ``level_max_rel_long``,
   ``book_imb_l5_long``.
 * **wash_trading** — a *proxy from anonymous data*: the feed does not say who traded, so the detector sees
-  only the footprint of one trader crossing with himself. A *wash chunk* is any of: (a) one chunk of ``≥
-  wash_min_trades`` trades, strictly alternating sides (``alternation ≥ wash_alternation``) of repeated sizes
-  (``size_repeat ≥ wash_size_repeat``); (b) the 25 s window's alternation significantly above the background's
-  ``wash_alt_p0`` (a binomial z ``≥ wash_alt_z`` over ``trades_long − 1`` pairs; bursts straddle chunk
-  boundaries, so the long window sees them whole) with ``size_repeat_vol_long ≥ wash_size_repeat_vol`` and
-  ``volume_z_long ≥ wash_alt_volume_z``; (c) a *two-price tape* — over 25 s every print at one bid or one ask
-  (``range_bps_long ≤ spread_bps_long``: the quote is frozen while the pair trades) with heavy (``volume_z_long
-  ≥ wash_volume_z``), balanced (``|aggr_imbalance_long| ≤ wash_balance``), alternating (``≥
-  wash_tape_alternation``) repeated-size volume (``size_repeat_vol_long ≥ wash_tape_size_repeat_vol``). Hit
-  when ``wash_min_chunks`` of the last ``wash_window`` chunks are wash chunks. Evidence: ``alternation``,
-  ``alternation_long``, ``alternation_z``, ``size_repeat``, ``size_repeat_vol_long``, ``volume_z_long``,
-  ``two_price_tape``, ``trades``, ``ret_bps``.
+  only the footprint of one trader crossing with himself — *mirror trades* (flow-v2: a print of the same size
+  as the previous one, on the other side, within ``FlowConfig.mirror_ms``), of at least the symbol's mean
+  trade size. A *wash chunk*: the 25 s window's large mirror volume far above the symbol's own
+  (``mirror_z_long ≥ wash_mirror_z`` with ``mirror_vol_share_long ≥ wash_mirror_share`` of the volume, or
+  ``mirror_z_long ≥ wash_mirror_z_alone`` whatever the share: in a busy tape other prints dilute it) and
+  balanced by order count (``|order_imbalance_long| ≤ wash_mirror_balance``: a surge of small one-sided
+  orders, as in a pump, pairs up by chance). Hit when ``wash_min_chunks`` of the last ``wash_window`` chunks
+  are wash chunks. Evidence: ``mirror_z_long``, ``mirror_vol_share_long``, ``mirror_trades``,
+  ``order_imbalance_long``, ``alternation_long``, ``size_mode_vol_share_long``, ``volume_z_long``,
+  ``ret_bps_long``. (Version 1's alternation/repeated-size/two-price-tape rules fitted the tuning days and not
+  the held-out ones: precision 0.62.)
 * **marking_the_close** — inside the last ``close_window_ms`` before the session close (``close_time`` local,
   ``utc_offset_min``; ``None`` disables it, e.g. for 24 h crypto; the chunk starting at the close counts): a
   *push chunk* with ``trades_z_long ≥ close_trades_z``, ``aggr_imbalance_long ≥ close_imbalance`` and a drift
@@ -44,7 +49,7 @@ Rules (parameters in :class:`PatternParams`; "×typ" = × ``level_typical``, the
   ``trades_z_long``, ``aggr_imbalance_long``, ``ret_bps_long``, ``drift_bps``.
 * **momentum_ignition** — an *ignition chunk*: a one-sided sweep, ``|ret_bps| ≥ ignite_ret_bps``, aggressor
   imbalance of the same sign ``≥ ignite_imbalance`` and ``trades_z ≥ ignite_trades_z``, while no pump is
-  under way (fewer than ``pump_min_chunks // 2`` pump chunks in the window). Evidence: ``ret_bps``,
+  under way (no onset chunk and fewer than ``pump_min_chunks // 2`` surge chunks in the window). Evidence: ``ret_bps``,
   ``aggr_imbalance``, ``trades_z``, ``range_bps``.
 * **volume_burst** / **price_burst** — generic outliers: ``volume_z_long ≥ burst_volume_z`` /
   ``|ret_bps_long| ≥ burst_ret_bps`` with ``trades_long ≥ burst_min_trades``. Evidence: the z-score / return.
@@ -75,10 +80,11 @@ from detectors.flow import FLOW_FEATURE_SET_VERSION
 from detectors.kmeans import KMeansModel
 from tapewatch.records import Alert, AlertKind, Score
 
-PATTERNS_VERSION: Final = "patterns-v1"
-STATE_VERSION: Final = 2
-#: states this version can load (version 1 lacks the drift and sweep rings: they restart empty)
-LOADABLE_STATE_VERSIONS: Final = (1, 2)
+PATTERNS_VERSION: Final = "patterns-v2"
+STATE_VERSION: Final = 3
+#: states this version can load (version 1 lacks the drift and sweep rings, version 2 the onset ring: they
+#: restart empty)
+LOADABLE_STATE_VERSIONS: Final = (1, 2, 3)
 DAY_MS: Final = 86_400_000
 Values = Mapping[str, float | None]
 
@@ -100,27 +106,28 @@ class PatternParams:
     #: ignite_ret_bps`` and same-side ``aggr_imbalance ≥ ignite_imbalance``) is a momentum ignition's
     #: followers, not a pump: a pump's convex ramp starts slowly
     pump_onset_sweep_ms: int = 30_000
+    #: the onset (flow-v2): a chunk whose 25 s window has buy orders this far above the symbol's own rate …
+    pump_buy_orders_z: float = 4.0
+    #: … one-sided by count (a fair coin's z of buy vs sell orders) …
+    pump_order_imbalance_z: float = 2.0
+    #: … and a rush bigger than the symbol's usual largest rush (many small buys in one millisecond)
+    pump_rush_max_z: float = 5.5
+    #: hit when this many of the last ``pump_onset_window`` chunks are onset chunks
+    pump_onset_min_chunks: int = 2
+    pump_onset_window: int = 4
     # spoofing / layering
     spoof_cancel_rel: float = 8.0
     spoof_level_rel: float = 5.0
     # wash trading (proxy)
-    wash_min_trades: float = 6.0
-    wash_alternation: float = 0.9
-    wash_size_repeat: float = 0.9
     wash_window: int = 6
     wash_min_chunks: int = 1
-    #: long-window alternation test: background alternation ≈ ``wash_alt_p0`` (an aggressive order prints
-    #: 1 + geometric fills on one side); z = (alternation_long − p0) √(trades_long − 1) / √(p0 (1 − p0))
-    wash_alt_p0: float = 0.35
-    wash_alt_z: float = 3.0
-    wash_size_repeat_vol: float = 0.7
-    #: … with more volume than usual (a burst trades 3–6× the symbol's volume rate)
-    wash_alt_volume_z: float = 1.0
-    #: two-price tape: heavy, balanced, repeated-size volume printing only at one bid and one ask
-    wash_volume_z: float = 4.0
-    wash_balance: float = 0.3
-    wash_tape_alternation: float = 0.45
-    wash_tape_size_repeat_vol: float = 0.8
+    #: mirror trades (flow-v2): equal prints on alternating sides far above the symbol's own mirror volume …
+    wash_mirror_z: float = 7.0
+    #: … carrying this share of the window's volume, or far above it whatever the share (busy symbols)
+    wash_mirror_share: float = 0.4
+    wash_mirror_z_alone: float = 12.0
+    #: … and balanced by order count (a pump's many small buys also pair up by chance: one-sided)
+    wash_mirror_balance: float = 0.35
     # marking the close
     close_time: time | None = time(13, 30)
     utc_offset_min: int = 480
@@ -224,24 +231,16 @@ class _Drift:
         self.rets = deque((int(s), float(r)) for s, r in raw)
 
 
-def _alternation_z(values: Values, p0: float) -> float | None:
-    """How far the long window's alternation is above the background's, in binomial standard errors."""
-    alternation = _get(values, "alternation_long")
-    trades = _get(values, "trades_long")
-    if alternation is None or trades is None or trades < 2:
-        return None
-    return (alternation - p0) * math.sqrt(trades - 1) / math.sqrt(p0 * (1 - p0))
-
-
 class FlowPatterns:
     """The flow-driven detectors of one symbol; :meth:`on_chunk` returns their hits for one closed chunk."""
 
-    __slots__ = ("close", "drift", "params", "pump", "sweeps", "wash")
+    __slots__ = ("close", "drift", "onset", "params", "pump", "sweeps", "wash")
 
     def __init__(self, params: PatternParams | None = None) -> None:
         self.params = params or PatternParams()
         p = self.params
         self.pump = _Run(p.pump_window)
+        self.onset = _Run(p.pump_onset_window)
         self.wash = _Run(p.wash_window)
         self.close = _Run(p.close_window_chunks)
         self.drift = _Drift(p.drift_chunks)
@@ -300,22 +299,35 @@ class FlowPatterns:
             and _ge(v, "rush_orders_long", p.pump_rush)
         )
         pumps = self.pump.push(start, pump_chunk, p.chunk_ms)
-        onset = self.pump.first_start
-        ignited = onset is not None and any(abs(x - onset) <= p.pump_onset_sweep_ms for x in self.sweeps)
-        if pump_chunk and pumps >= p.pump_min_chunks and not in_close and not ignited and onset is not None:
+        buy_orders_z = _get(v, "buy_orders_z_long")
+        onset_chunk = (
+            buy_orders_z is not None
+            and buy_orders_z >= p.pump_buy_orders_z
+            and _ge(v, "order_imbalance_z_long", p.pump_order_imbalance_z)
+            and _ge(v, "rush_max_z_long", p.pump_rush_max_z)
+        )
+        onsets = self.onset.push(start, onset_chunk, p.chunk_ms)
+        first = self.onset.first_start
+        # a surge that opens next to a one-sided sweep is a momentum ignition's followers
+        ignited = first is not None and any(abs(x - first) <= p.pump_onset_sweep_ms for x in self.sweeps)
+        if onset_chunk and onsets >= p.pump_onset_min_chunks and first is not None and not in_close and not ignited:
             hit(
                 AlertKind.PUMP_AND_DUMP,
-                onset,
-                _strength((tz_long or 0.0) / p.pump_trades_z * pumps / p.pump_min_chunks),
+                first,
+                _strength((buy_orders_z or 0.0) / p.pump_buy_orders_z * onsets / p.pump_onset_min_chunks),
                 {
-                    "pump_chunks": pumps,
+                    "onset_chunks": onsets,
+                    "buy_orders_z_long": buy_orders_z,
+                    "order_imbalance_z_long": _get(v, "order_imbalance_z_long"),
+                    "rush_max_long": _get(v, "rush_max_long"),
+                    "rush_max_z_long": _get(v, "rush_max_z_long"),
                     "trades_z_long": tz_long,
-                    "rush_orders_long": _get(v, "rush_orders_long"),
                     "aggr_imbalance_long": imb_long,
                     "ret_bps_long": ret_long,
                     "drift_bps": drift,
                 },
-                f"sustained buy surge with rush orders over {pumps} of the last {p.pump_window} chunks",
+                f"buy orders {buy_orders_z or 0.0:.0f} σ above the symbol's rate with outsized rush orders"
+                f" ({onsets} of the last {p.pump_onset_window} chunks)",
             )
 
         # spoofing / layering
@@ -337,29 +349,16 @@ class FlowPatterns:
                     f"{cancel_rel:.1f}× the typical level size left levels 2–5 without trading",
                 )
 
-        # wash trading (proxy)
-        alt_z = _alternation_z(v, p.wash_alt_p0)
-        range_long, spread_long = _get(v, "range_bps_long"), _get(v, "spread_bps_long")
-        two_price_tape = range_long is not None and spread_long is not None and range_long <= spread_long * 1.02 + 0.01
+        # wash trading (proxy): equal prints on alternating sides, far above the symbol's own mirror volume
+        mirror_z = _get(v, "mirror_z_long")
+        order_imb_long = _get(v, "order_imbalance_long")
         wash_chunk = (
-            (
-                _ge(v, "trades", p.wash_min_trades)
-                and _ge(v, "alternation", p.wash_alternation)
-                and _ge(v, "size_repeat", p.wash_size_repeat)
-            )
-            or (
-                alt_z is not None
-                and alt_z >= p.wash_alt_z
-                and _ge(v, "size_repeat_vol_long", p.wash_size_repeat_vol)
-                and _ge(v, "volume_z_long", p.wash_alt_volume_z)
-            )
-            or (
-                two_price_tape
-                and _ge(v, "volume_z_long", p.wash_volume_z)
-                and imb_long is not None
-                and abs(imb_long) <= p.wash_balance
-                and _ge(v, "alternation_long", p.wash_tape_alternation)
-                and _ge(v, "size_repeat_vol_long", p.wash_tape_size_repeat_vol)
+            mirror_z is not None
+            and order_imb_long is not None
+            and abs(order_imb_long) <= p.wash_mirror_balance
+            and (
+                mirror_z >= p.wash_mirror_z_alone
+                or (mirror_z >= p.wash_mirror_z and _ge(v, "mirror_vol_share_long", p.wash_mirror_share))
             )
         )
         washes = self.wash.push(start, wash_chunk, p.chunk_ms)
@@ -367,19 +366,17 @@ class FlowPatterns:
             hit(
                 AlertKind.WASH_TRADING,
                 self.wash.first_start,
-                _strength(washes / p.wash_min_chunks * (_get(v, "trades") or 0.0) / p.wash_min_trades),
+                _strength((mirror_z or 0.0) / p.wash_mirror_z * washes / p.wash_min_chunks),
                 {
                     "wash_chunks": washes,
-                    "alternation": _get(v, "alternation"),
-                    "size_repeat": _get(v, "size_repeat"),
-                    "size_mode_share_long": _get(v, "size_mode_share_long"),
-                    "size_repeat_vol_long": _get(v, "size_repeat_vol_long"),
+                    "mirror_z_long": mirror_z,
+                    "mirror_vol_share_long": _get(v, "mirror_vol_share_long"),
+                    "mirror_trades": _get(v, "mirror_trades"),
+                    "order_imbalance_long": order_imb_long,
                     "alternation_long": _get(v, "alternation_long"),
-                    "alternation_z": alt_z,
+                    "size_mode_vol_share_long": _get(v, "size_mode_vol_share_long"),
                     "volume_z_long": _get(v, "volume_z_long"),
-                    "two_price_tape": two_price_tape,
-                    "trades": _get(v, "trades"),
-                    "ret_bps": _get(v, "ret_bps"),
+                    "ret_bps_long": ret_long,
                 },
                 "alternating buy/sell prints of one repeated size (wash-trading proxy: the feed is anonymous)",
             )
@@ -416,6 +413,7 @@ class FlowPatterns:
             and imb * (1 if ret > 0 else -1) >= p.ignite_imbalance
             and _ge(v, "trades_z", p.ignite_trades_z)
             and pumps < p.pump_min_chunks // 2
+            and onsets == 0
             and not push_chunk
         ):
             hit(
@@ -455,6 +453,7 @@ class FlowPatterns:
     def to_state(self) -> dict[str, Any]:
         return {
             "pump": self.pump.to_state(),
+            "onset": self.onset.to_state(),
             "wash": self.wash.to_state(),
             "close": self.close.to_state(),
             "drift": self.drift.to_state(),
@@ -463,6 +462,8 @@ class FlowPatterns:
 
     def load(self, state: Mapping[str, Any]) -> None:
         self.pump.load(state["pump"])
+        if "onset" in state:  # absent before version 3
+            self.onset.load(state["onset"])
         self.wash.load(state["wash"])
         self.close.load(state["close"])
         # absent in version-1 states: drift and sweeps restart empty

@@ -7,6 +7,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -106,7 +107,7 @@ def frame_rows(frame: pd.DataFrame) -> list[tuple[int, dict[str, float | None]]]
 CHUNK = 100
 SMALL = FlowConfig(
     chunk_ms=CHUNK, long_chunks=3, baseline_chunks=8, baseline_min_chunks=2, grace_ms=40, idle_ms=10**9,
-    rush_min_trades=2,
+    rush_min_trades=2, mirror_ms=60,
 )  # fmt: skip
 PRICES = [10.0 + 0.5 * k for k in range(8)]
 
@@ -285,6 +286,7 @@ def test_config_is_validated() -> None:
         {"grace_ms": -1},
         {"idle_ms": 0},
         {"rush_min_trades": 1},
+        {"mirror_ms": -1},
         {"chunk_ms": 5000.0},
         {"grace_ms": True},
     ):
@@ -301,6 +303,47 @@ def test_state_refuses_another_chunking_or_version() -> None:
         FlowState.from_state(state, FlowConfig(chunk_ms=1000))
     with pytest.raises(ValueError, match="not supported"):
         FlowState.from_state({**state, "v": 0})
+
+
+def _as_version_1(state: dict[str, Any]) -> dict[str, Any]:
+    """What a flow-v1 worker wrote for the same moment: no flow-v2 fields, a 5-column baseline."""
+    from detectors.flow import _V2_CHUNK_FIELDS, _Chunk
+
+    keep = [i for i, name in enumerate(_Chunk.__slots__) if name not in _V2_CHUNK_FIELDS]
+
+    def chunk(data: list[object]) -> list[object]:
+        return [data[i] for i in keep]
+
+    old: dict[str, Any] = json.loads(json.dumps(state))
+    old.update(v=1, features="flow-v1", cfg=old["cfg"][:5], last=old["last"][:4], base=old["base"][:5])
+    old["open"] = [chunk(c) for c in old["open"]]
+    old["recent"] = [chunk(c) for c in old["recent"]]
+    return old
+
+
+def test_a_version_1_state_resumes_and_warms_the_baseline_up_again() -> None:
+    cfg = FlowConfig(chunk_ms=1000, long_chunks=2, baseline_chunks=20, baseline_min_chunks=4, grace_ms=0, idle_ms=1)
+    ticks = [(T0 + 300 * k, 10.0 + (k % 3) * 0.5, float(1 + k % 4), "BS"[k % 2]) for k in range(200)]
+    reference = FlowState(SYMBOL, cfg)
+    upgraded = FlowState(SYMBOL, cfg)
+    for ts, price, size, side in ticks[:100]:
+        reference.update_quote_values(ts, price, size, side)
+        upgraded.update_quote_values(ts, price, size, side)
+    restored = FlowState.from_state(_as_version_1(upgraded.to_state()), cfg)
+    expected: list[FlowChunk] = []
+    got: list[FlowChunk] = []
+    for ts, price, size, side in ticks[100:]:
+        expected += reference.update_quote_values(ts, price, size, side)
+        got += restored.update_quote_values(ts, price, size, side)
+    assert [c.ts for c in got] == [c.ts for c in expected] and len(got) > 10
+    for before, after in zip(expected, got, strict=True):
+        for name in ("trades", "volume", "ret_bps", "range_bps", "alternation", "trades_long"):
+            assert after.values[name] == before.values[name], name
+    # the baseline restarts: no z-score during the warm-up, then they come back
+    assert all(c.values["trades_z"] is None and c.values["buy_orders_z_long"] is None for c in got[:4])
+    assert got[-1].values["trades_z"] is not None and got[-1].values["buy_orders_z_long"] is not None
+    with pytest.raises(ValueError, match="config"):
+        FlowState.from_state(_as_version_1(upgraded.to_state()), FlowConfig())
 
 
 # -- hand-checked values ------------------------------------------------------------------------------------
@@ -340,9 +383,74 @@ def test_hand_checked_chunk() -> None:
     assert v["trades_std_long"] == pytest.approx(math.sqrt((16 / 5) - (4 / 5) ** 2))
     assert v["size_mode_share_long"] == 0.75
     assert v["size_repeat_vol_long"] == pytest.approx(30 / 50)
+    assert v["size_mode_vol_share_long"] == pytest.approx(30 / 50)
+    assert v["rush_max"] == v["rush_max_long"] == 3.0
+    # the three fills are one buy order; the sell (another size) is no mirror
+    assert (v["buy_orders"], v["sell_orders"]) == (1.0, 1.0)
+    assert v["order_imbalance_long"] == 0.0 and v["order_imbalance_z_long"] == 0.0
+    assert (v["mirror_trades"], v["mirror_volume"], v["mirror_vol_share_long"]) == (0.0, 0.0, 0.0)
+    assert v["buy_orders_z_long"] is None and v["mirror_z_long"] is None and v["rush_max_z_long"] is None
     record = chunk.to_features("sim")
     assert record.cadence == Cadence.FAST and record.version == FLOW_FEATURE_SET_VERSION
     assert record.ts == T0 + 1000
+
+
+def test_mirror_trades_are_equal_prints_on_alternating_sides() -> None:
+    cfg = FlowConfig(chunk_ms=10_000, grace_ms=0, idle_ms=1, mirror_ms=2000)
+    fs = FlowState(SYMBOL, cfg)
+    tape = [
+        (0, 50.0, "B"),
+        (900, 50.0, "S"),  # mirror
+        (1800, 50.0, "B"),  # mirror
+        (2700, 50.0, "B"),  # same side: no
+        (3600, 50.0, "S"),  # mirror
+        (6000, 50.0, "B"),  # 2.4 s later than the previous print: no
+        (6500, 7.0, "S"),  # another size: no
+        (7000, 7.0, None),  # unknown side: no, and it breaks the chain
+        (7500, 7.0, "B"),  # no
+        (8000, 7.0, "S"),  # mirror
+    ]
+    for dt, size, side in tape:
+        fs.update_quote_values(T0 + dt, 10.0, size, side)
+    (chunk,) = fs.update_quote_values(T0 + 10_000, None)
+    v = chunk.values
+    assert v["mirror_trades"] == 4.0 and v["mirror_volume"] == 157.0
+    assert v["volume"] == 6 * 50.0 + 4 * 7.0
+    assert v["mirror_vol_share_long"] == pytest.approx(157.0 / 328.0)
+    # orders: every print is its own order (distinct ms); the unknown side is none
+    assert (v["buy_orders"], v["sell_orders"]) == (5.0, 4.0)
+    assert v["order_imbalance_z_long"] == pytest.approx(1 / 3)
+
+
+def test_baseline_relative_scores_of_orders_rushes_and_mirrors() -> None:
+    cfg = FlowConfig(
+        chunk_ms=1000, long_chunks=2, baseline_chunks=4, baseline_min_chunks=2, grace_ms=0, idle_ms=1,
+        rush_min_trades=2, mirror_ms=1000,
+    )  # fmt: skip
+    fs = FlowState(SYMBOL, cfg)
+    out: list[FlowChunk] = []
+    # chunk 0: one buy order of 2 fills (rush 2); chunk 1 empty; chunk 2: a sell; chunk 3: 3 buys + a mirror
+    out += fs.update_quote_values(T0 + 10, 10.0, 1.0, "B")
+    out += fs.update_quote_values(T0 + 10, 10.0, 1.0, "B")
+    out += fs.update_quote_values(T0 + 2010, 10.0, 4.0, "S")
+    out += fs.update_quote_values(T0 + 3010, 10.0, 4.0, "B")  # mirrors the sell: same size, 1 s later
+    out += fs.update_quote_values(T0 + 3020, 10.0, 1.0, "B")
+    out += fs.update_quote_values(T0 + 3030, 10.0, 1.0, "B")
+    out += fs.update_quote_values(T0 + 3030, 10.0, 1.0, "B")  # same ms, same side: the same order
+    out += fs.update_quote_values(T0 + 4000, None)
+    assert [c.start - T0 for c in out] == [0, 2000, 3000]
+    third = out[-1].values
+    # baseline of chunk 3: chunks 0, 1, 2 (empty = 0); long window: chunks 2, 3 (L = 2)
+    # buy orders (1, 0, 0): mean 1/3, var 2/9; long = 0 + 3
+    assert third["buy_orders"] == 3.0 and third["sell_orders"] == 0.0
+    assert third["buy_orders_z_long"] == pytest.approx((3 - 2 / 3) / (math.sqrt(2) * math.sqrt(2 / 9)))
+    # rush max (2, 0, 1): mean 1, var 2/3; long max = 2 (chunk 3's two fills at 3030)
+    assert third["rush_max_long"] == 2.0
+    assert third["rush_max_z_long"] == pytest.approx((2 - 1) / math.sqrt(2 / 3))
+    # mirror volume (0, 0, 0): a flat baseline gives no z-score
+    assert third["mirror_volume"] == 4.0 and third["mirror_z_long"] is None
+    assert third["order_imbalance_long"] == pytest.approx((3 - 1) / 4)
+    assert third["order_imbalance_z_long"] == pytest.approx(2 / 2)
 
 
 def test_visible_depth_only_and_layers_that_vanish_are_level_2_5_cancels() -> None:
@@ -403,9 +511,17 @@ def test_features_are_exact_across_a_long_stream() -> None:
     rng = np.random.default_rng(5)
     fs = FlowState(SYMBOL, cfg)
     for k in range(3000):
-        fs.update_quote_values(T0 + 400 * k, 10.0, float(rng.choice([0.1, 0.3, 1e6, 7.7])))
+        fs.update_quote_values(T0 + 400 * k, 10.0, float(rng.choice([0.1, 0.3, 1e6, 7.7])), str(rng.choice(["B", "S"])))
     fresh = FlowState.from_state(fs.to_state(), cfg)
-    for name in ("trades_sums", "volume_sums", "rush_sums", "level_sums"):
+    for name in (
+        "trades_sums",
+        "volume_sums",
+        "rush_sums",
+        "level_sums",
+        "buy_order_sums",
+        "rush_max_sums",
+        "mirror_sums",
+    ):
         a, b = getattr(fs, name), getattr(fresh, name)
         assert (a.count, a.s1 * 2**b.shift, a.s2 * 4**b.shift) == (b.count, b.s1 * 2**a.shift, b.s2 * 4**a.shift)
 
@@ -436,6 +552,24 @@ def test_pump_and_dump_ramps_carry_rush_orders(pump_session: tuple[pd.DataFrame,
         assert frame[name][inside].mean() > 3 * frame[name][~inside].mean(), name
     assert frame["trades_z"][inside].mean() > 1.0 > frame["trades_z"][~inside].mean()
     assert frame["aggr_imbalance_long"][inside].mean() > 0.3
+    # flow-v2: buy orders far above the symbol's own rate, and rushes far bigger than its usual ones
+    for name in ("buy_orders_z_long", "rush_max_z_long", "order_imbalance_z_long"):
+        assert frame[name][inside].median() > frame[name][~inside].quantile(0.95), name
+
+
+def test_wash_bursts_show_as_mirror_volume() -> None:
+    sim = generate(
+        SimulationConfig(symbols=3, minutes=60, seed=7, clean_fraction=0.0, rates={AlertKind.WASH_TRADING: 1.5})
+    )
+    frame = compute_flow_frame(sim.quotes_frame(), sim.books_frame(), FlowConfig(baseline_min_chunks=24))
+    episodes = sim.episodes_frame()
+    assert set(episodes["kind"]) == {"wash_trading"}
+    inside = _inside(frame, episodes)
+    assert inside.sum() > 10
+    # every burst is a run of mirror trades: the episodes' best windows stand far above everything else
+    best = [frame["mirror_z_long"][_inside(frame, episodes.iloc[[i]])].max() for i in range(len(episodes))]
+    assert min(best) > frame["mirror_z_long"][~inside].quantile(0.999)
+    assert frame["mirror_vol_share_long"][inside].median() > 5 * frame["mirror_vol_share_long"][~inside].median()
 
 
 def test_spoofing_layers_show_as_large_levels_that_vanish() -> None:

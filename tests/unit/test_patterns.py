@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import time
 
 import orjson
@@ -28,7 +29,17 @@ QUIET = {
     "level_max_rel_long": 2.0,
     "volume_z_long": 0.0,
     "trades_long": 15.0,
+    "buy_orders_z_long": 0.0,
+    "order_imbalance_z_long": 0.5,
+    "order_imbalance_long": 0.1,
+    "rush_max_z_long": 1.0,
+    "mirror_z_long": 0.0,
+    "mirror_vol_share_long": 0.05,
 }
+#: a pump's onset: buy orders far above the symbol's rate, one-sided by count, an outsized rush
+ONSET = {**QUIET, "buy_orders_z_long": 7.0, "order_imbalance_z_long": 3.5, "rush_max_z_long": 8.0}
+#: a wash burst: large equal prints on alternating sides, far above the symbol's own, balanced
+WASH = {**QUIET, "mirror_z_long": 9.0, "mirror_vol_share_long": 0.6, "order_imbalance_long": 0.0}
 
 
 def _kinds(detector: FlowPatterns, chunks: list[dict[str, float]], t0: int = T0) -> list[AlertKind]:
@@ -42,13 +53,20 @@ def test_quiet_flow_never_hits() -> None:
     assert _kinds(FlowPatterns(), [QUIET] * 500) == []
 
 
-def test_pump_needs_a_sustained_surge() -> None:
-    surge = {**QUIET, "trades_z_long": 6.0, "aggr_imbalance_long": 0.7, "ret_bps_long": 20.0, "rush_orders_long": 5}
+def test_pump_onset_needs_buy_orders_imbalance_and_a_rush_in_two_chunks() -> None:
     params = PatternParams()
-    kinds = _kinds(FlowPatterns(params), [QUIET] * 10 + [surge] * params.pump_min_chunks)
-    assert kinds.count(AlertKind.PUMP_AND_DUMP) == 1
-    short = _kinds(FlowPatterns(params), [QUIET] * 10 + [surge] * (params.pump_min_chunks - 1))
-    assert AlertKind.PUMP_AND_DUMP not in short
+    assert params.pump_onset_min_chunks == 2
+    kinds = _kinds(FlowPatterns(params), [QUIET] * 10 + [ONSET] * 2)
+    assert kinds == [AlertKind.PUMP_AND_DUMP]
+    assert _kinds(FlowPatterns(params), [QUIET] * 10 + [ONSET, QUIET, QUIET, QUIET, ONSET]) == []  # too far apart
+    assert _kinds(FlowPatterns(params), [QUIET] * 10 + [ONSET, QUIET, ONSET]) == [AlertKind.PUMP_AND_DUMP]
+    for weak in ({"buy_orders_z_long": 3.0}, {"order_imbalance_z_long": 1.0}, {"rush_max_z_long": 4.0}):
+        assert AlertKind.PUMP_AND_DUMP not in _kinds(FlowPatterns(params), [QUIET] * 10 + [{**ONSET, **weak}] * 6)
+    # the hit's window starts at the first onset chunk, so escalations keep the alert id
+    hits = FlowPatterns(params)
+    for i, values in enumerate([QUIET] * 3 + [ONSET] * 3):
+        out = hits.on_chunk(T0 + (i + 1) * 5_000, values)
+    assert [h.window_start for h in out] == [T0 + 3 * 5_000]
 
 
 def test_spoofing_is_large_cancelled_depth_away_from_the_touch() -> None:
@@ -58,14 +76,16 @@ def test_spoofing_is_large_cancelled_depth_away_from_the_touch() -> None:
     assert _kinds(FlowPatterns(), [QUIET, no_layer]) == []
 
 
-def test_wash_trading_needs_repeated_alternating_chunks() -> None:
-    wash = {**QUIET, "trades": 8.0, "alternation": 1.0, "size_repeat": 1.0}
-    assert _kinds(FlowPatterns(), [QUIET, wash]) == [AlertKind.WASH_TRADING]
-    assert _kinds(FlowPatterns(), [QUIET, {**wash, "trades": 5.0}]) == []
-    assert _kinds(FlowPatterns(), [QUIET, {**wash, "alternation": 0.5}]) == []
+def test_wash_trading_is_unusual_balanced_mirror_volume() -> None:
+    assert _kinds(FlowPatterns(), [QUIET, WASH]) == [AlertKind.WASH_TRADING]
+    assert _kinds(FlowPatterns(), [QUIET, {**WASH, "mirror_z_long": 5.0}]) == []  # usual for this symbol
+    assert _kinds(FlowPatterns(), [QUIET, {**WASH, "order_imbalance_long": 0.6}]) == []  # one-sided: a surge
+    diluted = {**WASH, "mirror_vol_share_long": 0.1}  # a busy tape: other prints dilute the share …
+    assert _kinds(FlowPatterns(), [QUIET, diluted]) == []
+    assert _kinds(FlowPatterns(), [QUIET, {**diluted, "mirror_z_long": 15.0}]) == [AlertKind.WASH_TRADING]  # … or not
     two = PatternParams(wash_min_chunks=2)
-    assert _kinds(FlowPatterns(two), [QUIET, wash]) == []
-    assert _kinds(FlowPatterns(two), [QUIET, wash, wash]) == [AlertKind.WASH_TRADING]
+    assert _kinds(FlowPatterns(two), [QUIET, WASH]) == []
+    assert _kinds(FlowPatterns(two), [QUIET, WASH, WASH]) == [AlertKind.WASH_TRADING]
 
 
 def test_marking_the_close_only_near_the_close() -> None:
@@ -110,6 +130,12 @@ chunk = st.fixed_dictionaries(
         "level_max_rel_long": st.sampled_from([1.0, 9.0]),
         "volume_z_long": st.sampled_from([0.0, 30.0]),
         "trades_long": st.just(40.0),
+        "buy_orders_z_long": st.sampled_from([0.0, 7.0]),
+        "order_imbalance_z_long": st.sampled_from([0.0, 4.0]),
+        "order_imbalance_long": st.sampled_from([0.0, 0.8]),
+        "rush_max_z_long": st.sampled_from([0.0, 9.0]),
+        "mirror_z_long": st.sampled_from([0.0, 8.0, 20.0]),
+        "mirror_vol_share_long": st.sampled_from([0.1, 0.7]),
     }
 )
 
@@ -130,49 +156,19 @@ def test_detector_state_round_trip_anywhere(steps: list[tuple[int, dict[str, flo
     assert got == expected
 
 
-def test_wash_bursts_straddling_chunks_are_seen_in_the_long_window() -> None:
-    # no single chunk is a wash chunk, but 25 s of mostly alternating, repeated-size, heavy volume is
-    long_wash = {
-        **QUIET,
-        "trades_long": 30.0,
-        "alternation_long": 0.75,
-        "size_repeat_vol_long": 0.95,
-        "volume_z_long": 3.0,
-    }
-    assert _kinds(FlowPatterns(), [QUIET, long_wash]) == [AlertKind.WASH_TRADING]
-    # the same alternation over few trades is not significant; without extra volume it is ordinary flow
-    assert _kinds(FlowPatterns(), [QUIET, {**long_wash, "trades_long": 8.0}]) == []
-    assert _kinds(FlowPatterns(), [QUIET, {**long_wash, "volume_z_long": 0.0}]) == []
-
-
-def test_wash_two_price_tape() -> None:
-    tape = {
-        **QUIET,
-        "trades_long": 200.0,
-        "alternation_long": 0.45,  # too little over 200 trades for the alternation test alone
-        "size_repeat_vol_long": 0.9,
-        "volume_z_long": 6.0,
-        "aggr_imbalance_long": 0.05,
-        "range_bps_long": 20.0,
-        "spread_bps_long": 20.0,
-    }
-    assert _kinds(FlowPatterns(), [QUIET, tape]) == [AlertKind.WASH_TRADING]
-    assert _kinds(FlowPatterns(), [QUIET, {**tape, "range_bps_long": 45.0}]) == []  # prices moved: not frozen
-    assert _kinds(FlowPatterns(), [QUIET, {**tape, "aggr_imbalance_long": 0.6}]) == []  # one-sided
-
-
-def test_pump_early_ramp_with_flat_price_fires_but_a_falling_one_does_not() -> None:
-    ramp = {**QUIET, "trades_z_long": 6.0, "aggr_imbalance_long": 0.7, "ret_bps_long": 0.0, "rush_orders_long": 5}
-    n = PatternParams().pump_min_chunks
-    assert _kinds(FlowPatterns(), [QUIET] * 10 + [ramp] * n).count(AlertKind.PUMP_AND_DUMP) == 1
-    falling = [{**ramp, "ret_bps": -10.0}] * n
-    assert AlertKind.PUMP_AND_DUMP not in _kinds(FlowPatterns(), [QUIET] * 10 + falling)
+def test_pump_onset_fires_on_a_flat_price_and_despite_large_sells() -> None:
+    # the convex ramp barely moves the price at first; a few large sells tilt the volume, not the order count
+    ramp = {**ONSET, "ret_bps": -5.0, "ret_bps_long": 0.0, "aggr_imbalance_long": -0.3}
+    assert _kinds(FlowPatterns(), [QUIET] * 10 + [ramp] * 2) == [AlertKind.PUMP_AND_DUMP]
+    # not in the closing window: a push there is marking the close
+    close_start = T0 + (4 * 60 + 25) * 60_000
+    assert AlertKind.PUMP_AND_DUMP not in _kinds(FlowPatterns(), [ONSET] * 6, close_start)
 
 
 def test_a_surge_that_opens_with_a_sweep_is_ignition_not_pump() -> None:
     sweep = {**QUIET, "ret_bps": 60.0, "ret_bps_long": 60.0, "aggr_imbalance": 1.0, "spread_bps": 10.0}
-    follow = {**QUIET, "trades_z_long": 6.0, "aggr_imbalance_long": 0.7, "rush_orders_long": 5}
-    n = PatternParams().pump_min_chunks
+    follow = ONSET
+    n = PatternParams().pump_onset_min_chunks
     kinds = _kinds(FlowPatterns(), [QUIET] * 10 + [{**follow, **sweep}] + [follow] * n)
     assert AlertKind.PUMP_AND_DUMP not in kinds
     # a one-tick bounce on a big-tick stock (a spread wide) is not a sweep
@@ -186,5 +182,20 @@ def test_version_1_state_loads_with_empty_rings() -> None:
     state = detector.to_state()
     state["v"] = 1
     del state["patterns"]["drift"], state["patterns"]["sweeps"]
+    del state["patterns"]["onset"]
     restored = SymbolDetector.from_state(orjson.loads(orjson.dumps(state)))
     assert restored.to_state()["patterns"] == detector.to_state()["patterns"]
+
+
+def test_version_2_state_loads_with_an_empty_onset_ring() -> None:
+    detector = SymbolDetector("S", "sim")
+    detector.on_flow_features(T0 + 5_000, ONSET)
+    state = detector.to_state()
+    assert state["patterns"]["onset"][0] == [T0]
+    state["v"] = 2
+    del state["patterns"]["onset"]
+    restored = SymbolDetector.from_state(orjson.loads(orjson.dumps(state)))
+    assert restored.patterns.onset.flags == deque()
+    # it keeps going: two onset chunks from here on alert
+    alerts = [a for i in (2, 3) for a in restored.on_flow_features(T0 + i * 5_000, ONSET)]
+    assert [a.kind for a in alerts] == [AlertKind.PUMP_AND_DUMP]
