@@ -23,7 +23,7 @@ Definitions (shared by :class:`BarBuilder` and :func:`bars_from_quotes`, which m
   ``volume_change_pct`` is ``None`` when the previous volume is 0.
 * ``venue`` is the venue of the minute's open trade.
 
-This module is pure computation (no Kafka): the stream worker keeps one builder per symbol in a faust
+This module is pure computation (no Kafka): the stream worker keeps one builder per symbol in a changelog-backed
 table through :meth:`BarBuilder.to_state` / :meth:`BarBuilder.from_state`.
 """
 

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     for high, low, close, volume, vwap in rows:
         fs.update_values(high, low, close, volume, vwap)
         fs = FeatureState.from_state(json.loads(json.dumps(fs.to_state())))
-    _timed("incremental + JSON state round trip per bar (faust table)", time.perf_counter() - t0, n)
+    _timed("incremental + JSON state round trip per bar (state table)", time.perf_counter() - t0, n)
 
     t0 = time.perf_counter()
     compute_frame(bars)

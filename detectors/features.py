@@ -38,7 +38,7 @@ Rolling sums (SMA, variances) are kept *exactly*: every float is a dyadic ration
 there is no drift however long the stream runs, a flat window has variance exactly 0, and mean/variance
 are the correctly rounded values of the exact ones. Rolling max/min use monotonic deques (O(1) amortised).
 
-Pure computation: the stream worker keeps one :class:`FeatureState` per symbol in a faust table through
+Pure computation: the stream worker keeps one :class:`FeatureState` per symbol in a changelog-backed table through
 :meth:`FeatureState.to_state` / :meth:`FeatureState.from_state` (JSON-safe, versioned).
 """
 

@@ -46,7 +46,7 @@ class Publisher:
             settings,
             **{
                 "enable.idempotence": True,
-                # Java clients' and aiokafka's (faust's) partitioner: one symbol, one partition, whoever writes.
+                # the Java clients' partitioner: one symbol, one partition, whoever writes.
                 "partitioner": "murmur2_random",
                 "acks": "all",
                 "compression.type": "lz4",

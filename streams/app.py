@@ -116,6 +116,7 @@ class StreamApp:
         )
         #: (topic, partition) → monotonic time its last record arrived (or it was assigned)
         self._arrived: dict[tuple[str, int], float] = {}
+        #: (topic, partition) → high watermark this batch (None: unknown, taken as "may have more")
         self._highwater: dict[tuple[str, int], int | None] = {}
         self._batch_started = time.monotonic()
         dlq = settings.topic(DLQ_STREAMS.name)
@@ -159,6 +160,10 @@ class StreamApp:
         self._stopping = False
         self._ready = False
         self._assigned: set[TopicPartition] = set()
+        self.checkpoint_interval_s = settings.stream_checkpoint_interval_ms / 1000.0
+        self._last_checkpoint = time.monotonic()
+        #: (topic, partition) → next offset to read (applied, outputs and state not yet known durable)
+        self._applied: dict[tuple[str, int], int] = {}
         #: (topic, partition) → next offset to commit (applied and durable, not yet committed)
         self._uncommitted: dict[tuple[str, int], int] = {}
         self._last_commit = time.monotonic()
@@ -195,14 +200,15 @@ class StreamApp:
                 messages = self.consumer.consume(num_messages=self.batch_max, timeout=self.batch_within_s)
                 if messages:
                     self._process(messages)
-                self._commit(force=False)
+                if time.monotonic() - self._last_checkpoint >= self.checkpoint_interval_s:
+                    self._checkpoint(force_commit=False)
                 self._timers(timers)
-            self._commit(force=True)
+            self._checkpoint(force_commit=True)
             log.info("stream worker stopping: %s %s", MARKET_AGENT, self.market.counters.as_dict())
         except Exception as exc:
-            # Not a data problem (those go to the DLQ): Kafka refused a write, or a bug. Stop with this batch
-            # uncommitted, so a restart replays it.
-            log.critical("stream worker failed; the batch in progress is not committed: %r", exc, exc_info=True)
+            # Not a data problem (those go to the DLQ): Kafka refused a write, or a bug. Stop with everything
+            # since the last checkpoint uncommitted, so a restart replays it.
+            log.critical("stream worker failed; nothing since the last checkpoint is committed: %r", exc, exc_info=True)
             self.consumer.close()
             raise
         self.consumer.close()
@@ -212,20 +218,26 @@ class StreamApp:
         order-flow state holds chunks open for such a stream rather than declaring it idle.
 
         Yes while its records keep arriving (within :data:`IDLE_AFTER_S`, the way Flink declares a source idle)
-        or while librdkafka's last fetched high watermark is beyond what was read. Only a stream silent for
-        that long and read to its known end lets the other run ahead (a quotes-only feed, say). Offsets alone
-        cannot say it: librdkafka caches a partition's high watermark only from fetches that carried records
-        of it, so a burst in the other topic would find it stale.
+        or while the high watermark of librdkafka's last fetch is beyond what was read (asked of the broker
+        before the partition's first fetch response). Only a stream silent for that long and read to its known
+        end lets the other run ahead (a quotes-only feed, say).
         """
         arrived = self._arrived.get((topic, partition))
         if arrived is None or self._batch_started - arrived < IDLE_AFTER_S:
             return True
         key = (topic, partition)
         if key not in self._highwater:
-            _, cached = self.consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
-            self._highwater[key] = cached if cached >= 0 else None
+            tp = TopicPartition(topic, partition)
+            known: int | None = int(self.consumer.get_watermark_offsets(tp, cached=True)[1])
+            if known is None or known < 0:  # no fetch response for it yet: ask the broker (once per batch at most)
+                try:
+                    known = int(self.consumer.get_watermark_offsets(tp, timeout=5.0)[1])
+                except KafkaException as exc:
+                    log.warning("high watermark of %s[%d] unknown, taking it as not idle: %s", topic, partition, exc)
+                    known = None
+            self._highwater[key] = known
         high = self._highwater[key]
-        return high is not None and high - 1 > read
+        return high is None or high - 1 > read
 
     def _process(self, messages: Sequence[Message]) -> None:
         self._batch_started = time.monotonic()
@@ -248,12 +260,24 @@ class StreamApp:
         self._arrived.update(dict.fromkeys(latest, self._batch_started))
         for index, batch in by_stage.items():
             self.stages[index].process(batch)
-        self.outputs.flush()  # every output acknowledged …
-        for index in by_stage:
-            self.stages[index].write_state()
-        self.outputs.flush()  # … then the state that says they were produced …
         for source, offset in latest.items():
-            self._uncommitted[source] = offset + 1  # … then the offsets may be committed
+            self._applied[source] = offset + 1
+        self.outputs.poll()
+
+    def _checkpoint(self, *, force_commit: bool) -> None:
+        """Make what was applied since the last checkpoint durable, in the order that makes a crash replay:
+        every output acknowledged, then the state that says they were produced, then the offsets."""
+        self._last_checkpoint = time.monotonic()
+        if not self._applied:
+            self._commit(force=force_commit)
+            return
+        self.outputs.flush()
+        for stage in self.stages:
+            stage.write_state()
+        self.outputs.flush()
+        self._uncommitted.update(self._applied)
+        self._applied.clear()
+        self._commit(force=force_commit)
 
     def _commit(self, *, force: bool) -> None:
         if not self._uncommitted:
@@ -288,11 +312,15 @@ class StreamApp:
             log.info("Ready")
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._commit(force=True)  # applied and durable: the next owner need not replay it
+        self._checkpoint(force_commit=True)  # the next owner starts where this one stopped
         self._drop(partitions)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._uncommitted.clear()  # no longer ours to commit; the next owner replays and skips
+        # no longer ours: the next owner replays from the last commit against the last written state
+        self._applied.clear()
+        self._uncommitted.clear()
+        for stage in self.stages:
+            stage.discard()
         self._drop(partitions)
 
     def _drop(self, partitions: list[TopicPartition]) -> None:

@@ -137,7 +137,7 @@ class DetectStage:
     stage: str = STAGE
     sources: tuple[str, ...] = field(init=False)
     _live: dict[bytes, DetectState] = field(default_factory=dict, init=False, repr=False)
-    # the batch in progress: process() fills these, write_state() settles them
+    # applied since the last checkpoint: process() fills these, write_state() settles them
     _touched: dict[bytes, DetectState] = field(default_factory=dict, init=False, repr=False)
     _sent: Counter[str] = field(default_factory=Counter, init=False, repr=False)
     _emitted: list[tuple[str, int]] = field(default_factory=list, init=False, repr=False)
@@ -146,6 +146,11 @@ class DetectStage:
 
     def __post_init__(self) -> None:
         self.sources = (self.features_topic,)
+
+    def discard(self) -> None:
+        """Forget what was applied since the last :meth:`write_state` (the partitions were lost)."""
+        self._touched, self._sent, self._emitted, self._done = {}, Counter(), [], {}
+        self._live.clear()
 
     def forget(self) -> None:
         self._live.clear()
@@ -200,6 +205,7 @@ class DetectStage:
             state.partition, state.offset, state.dirty = partition, offset, True
 
         self._act(bar_closes)
+        self.io.observe_batch(self._emitted, self._started)
         if messages:
             metrics.records_in.labels(AGENT, "features").inc(len(messages))
         if skipped:
@@ -212,9 +218,6 @@ class DetectStage:
         metrics = self.io.metrics
         for kind, count in self._sent.items():
             metrics.records_out.labels(AGENT, kind).inc(count)
-        now_ms = time.time() * 1000.0
-        for kind, event_ms in self._emitted:
-            metrics.event_to_emit.labels(AGENT, kind).observe(max(0.0, (now_ms - event_ms) / 1000.0))
         for key, state in self._touched.items():
             if state.dirty:
                 entry = {
@@ -228,9 +231,7 @@ class DetectStage:
                 state.dirty = False
             self._live[key] = state
         self.io.done.update(self._done)
-        if self._touched or self._sent:
-            metrics.batch_seconds.labels(AGENT).observe(time.perf_counter() - self._started)
-        self._touched, self._sent, self._emitted, self._done = {}, Counter(), [], {}
+        self._touched, self._sent, self._done = {}, Counter(), {}
 
     def _send(self, kind: str, topic: str, key: bytes, value: bytes, partition: int, event_ms: int | None) -> None:
         self.io.send(topic, key, value, partition)

@@ -120,7 +120,7 @@ class MarketStage:
     stage: str = STAGE
     sources: tuple[str, ...] = field(init=False)
     _live: dict[bytes, SymbolState] = field(default_factory=dict, init=False, repr=False)
-    # the batch in progress: process() fills these, write_state() settles them
+    # applied since the last checkpoint: process() fills these, write_state() settles them
     _touched: dict[bytes, SymbolState] = field(default_factory=dict, init=False, repr=False)
     _sent: Counter[str] = field(default_factory=Counter, init=False, repr=False)
     _emitted: list[tuple[str, int]] = field(default_factory=list, init=False, repr=False)
@@ -129,6 +129,11 @@ class MarketStage:
 
     def __post_init__(self) -> None:
         self.sources = (self.quotes_topic, self.books_topic)
+
+    def discard(self) -> None:
+        """Forget what was applied since the last :meth:`write_state` (the partitions were lost)."""
+        self._touched, self._sent, self._emitted, self._done = {}, Counter(), [], {}
+        self._live.clear()
 
     def forget(self) -> None:
         """Drop the live cache (partitions moved): the next batch reloads from the recovered table."""
@@ -142,6 +147,7 @@ class MarketStage:
         io = self.io
         metrics = io.metrics
         consumed = {"quotes": 0, "books": 0}
+        pending_of: dict[int, frozenset[str]] = {}
         for message in messages:
             topic, partition, offset = message.topic(), message.partition(), message.offset()
             assert topic is not None and partition is not None and offset is not None
@@ -168,13 +174,17 @@ class MarketStage:
                 continue
             late: list[str] = []
             chunks: list[FlowChunk] = []
-            # both streams' backlog, the record's own included: either may be the one lagging behind
-            state.flow.pending = _PENDING[
-                (
-                    self._has_backlog(self.quotes_topic, partition, done),
-                    self._has_backlog(self.books_topic, partition, done),
-                )
-            ]
+            # both streams' backlog, the record's own included: either may be the one lagging behind (constant
+            # within a batch: a partition with records in it has more by definition, one without read no further)
+            pending = pending_of.get(partition)
+            if pending is None:
+                pending = pending_of[partition] = _PENDING[
+                    (
+                        self._has_backlog(self.quotes_topic, partition, done),
+                        self._has_backlog(self.books_topic, partition, done),
+                    )
+                ]
+            state.flow.pending = pending
             if isinstance(record, Quote):
                 try:
                     closed = state.bars.update(record)
@@ -217,6 +227,8 @@ class MarketStage:
         for kind, count in consumed.items():
             if count:
                 metrics.records_in.labels(AGENT, kind).inc(count)
+        self.counters.batches += 1
+        io.observe_batch(self._emitted, self._started)
         if already_applied:
             self.counters.replayed += already_applied
             metrics.replayed.labels(AGENT).inc(already_applied)
@@ -227,17 +239,12 @@ class MarketStage:
         metrics = self.io.metrics
         for kind, count in self._sent.items():
             metrics.records_out.labels(AGENT, kind).inc(count)
-        now_ms = time.time() * 1000.0
-        for kind, event_ms in self._emitted:
-            metrics.event_to_emit.labels(AGENT, kind).observe(max(0.0, (now_ms - event_ms) / 1000.0))
         for key, state in self._touched.items():
             if state.dirty:
                 self._store(key, state)
             self._live[key] = state
         self.io.done.update(self._done)
-        self.counters.batches += 1
-        metrics.batch_seconds.labels(AGENT).observe(time.perf_counter() - self._started)
-        self._touched, self._sent, self._emitted, self._done = {}, Counter(), [], {}
+        self._touched, self._sent, self._done = {}, Counter(), {}
 
     # -- steps -------------------------------------------------------------------------------------------
     def _has_backlog(self, topic: str, partition: int, batch_done: dict[tuple[str, int], int]) -> bool:

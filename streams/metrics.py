@@ -4,14 +4,14 @@ Names follow Prometheus conventions (``_total`` counters, ``_seconds`` histogram
 the agent (``market``, ``detect``), the topic kind (``quotes``, ``bars``, ``features``, …) — never a symbol.
 
 * ``tapewatch_stream_records_in_total{agent,topic}`` — records consumed (including the dead-lettered).
-* ``tapewatch_stream_records_out_total{agent,topic}`` — records produced (acknowledged by Kafka).
+* ``tapewatch_stream_records_out_total{agent,topic}`` — records produced (counted once Kafka acknowledged them).
 * ``tapewatch_stream_dead_letters_total{agent,reason}`` — records sent to dlq.streams; ``reason`` is ``late``,
   ``invalid`` (failed the record contract) or ``key`` (message key is not the symbol).
 * ``tapewatch_stream_late_total{agent,part}`` — records later than the grace for a part (``bars``, ``flow``).
 * ``tapewatch_stream_replayed_total{agent}`` — records skipped because their effect was already durable.
 * ``tapewatch_stream_event_to_emit_seconds{agent,topic}`` — wall time at emission minus the event time the
   output stands for (a bar's or chunk's end): what a consumer waits for a result, grace included.
-* ``tapewatch_stream_batch_seconds{agent}`` — time to process one batch until its output is durable.
+* ``tapewatch_stream_batch_seconds{agent}`` — time to apply one batch (decode, state, queue the outputs).
 * ``tapewatch_stream_consumer_lag{agent,topic,partition}`` — high watermark minus the next offset to process.
 """
 
@@ -52,7 +52,7 @@ class StreamMetrics:
         )
         self.batch_seconds = Histogram(
             "tapewatch_stream_batch_seconds",
-            "Time to process one batch until its output is durable",
+            "Time to apply one batch: decode, state, queue the outputs",
             ["agent"],
             buckets=BATCH_BUCKETS,
             registry=r,

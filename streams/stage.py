@@ -1,20 +1,23 @@
 """What every stream stage shares: its outputs, dead letters and the bookkeeping of what it made durable.
 
-A stage works in two steps per batch, driven by :class:`streams.app.StreamApp`:
+A stage works in two steps, driven by :class:`streams.app.StreamApp`:
 
-1. :meth:`Stage.process` decodes the batch's messages, applies them to the per-symbol state and queues the
-   outputs (and dead letters) on the worker's producer;
-2. once the producer has flushed (every output acknowledged by Kafka), :meth:`Stage.write_state` writes the new
-   state of every symbol the batch touched to the stage's changelog table.
+1. per batch, :meth:`Stage.process` decodes the messages, applies them to the live per-symbol state and queues
+   the outputs (and dead letters) on the worker's producer;
+2. per checkpoint (every ``TAPEWATCH_STREAM_CHECKPOINT_INTERVAL_MS``), once the producer has flushed (every
+   output acknowledged by Kafka), :meth:`Stage.write_state` writes the state of every symbol touched since the
+   last checkpoint to the stage's changelog table.
 
-Only after that state is acknowledged too does the worker commit the batch's offsets. A crash before the commit
-replays the batch; stages skip what their stored per-symbol offsets say was already applied (see
-:mod:`streams.market`), so a replay never counts a record twice.
+Only after that state is acknowledged too does the worker commit the offsets. A crash replays everything since
+the last commit against the state of the last checkpoint; stages skip what their stored per-symbol offsets say
+was already applied (see :mod:`streams.market`), so a replay never counts a record twice, and the outputs it
+sends again are the same records (downstream writes are idempotent).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -38,6 +41,8 @@ class Stage(Protocol):
 
     def forget(self) -> None: ...
 
+    def discard(self) -> None: ...
+
 
 @dataclass
 class StageIO:
@@ -51,6 +56,16 @@ class StageIO:
     #: (topic, partition) → highest offset whose effects this process made durable
     done: dict[tuple[str, int], int] = field(default_factory=dict)
     dead_letters: int = 0
+
+    def observe_batch(self, emitted: list[tuple[str, int]], started: float) -> None:
+        """Metrics of a processed batch: event-to-emit latency of its outputs (then forgets them) and the time
+        it took since ``started`` (``time.perf_counter()``)."""
+        now_ms = time.time() * 1000.0
+        histogram = self.metrics.event_to_emit
+        for kind, event_ms in emitted:
+            histogram.labels(self.agent, kind).observe(max(0.0, (now_ms - event_ms) / 1000.0))
+        emitted.clear()
+        self.metrics.batch_seconds.labels(self.agent).observe(time.perf_counter() - started)
 
     def send(self, topic: str, key: bytes, value: bytes, partition: int) -> None:
         self.outputs.send(topic, key, value, partition)

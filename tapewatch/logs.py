@@ -42,5 +42,5 @@ def configure(settings: Settings, quiet_clients: bool = True) -> None:
     root.setLevel(settings.log_level.upper())
     # Connection errors are reported once, by the command that needed the service, not per retry.
     LIBRDKAFKA.setLevel(logging.CRITICAL if quiet_clients else logging.WARNING)
-    for noisy in ("aiokafka", "elastic_transport"):
+    for noisy in ("elastic_transport",):
         logging.getLogger(noisy).setLevel(logging.WARNING)

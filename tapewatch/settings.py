@@ -124,8 +124,14 @@ class Settings(BaseSettings):
         le=300_000,
         description="How long a silent stream worker keeps its partitions before the group gives them away",
     )
+    stream_checkpoint_interval_ms: int = Field(
+        1_000,
+        ge=0,
+        le=600_000,
+        description="How often a stream worker makes its state durable (0: after every batch); a crash replays since",
+    )
     stream_commit_interval_ms: int = Field(
-        0, ge=0, description="Least time between offset commits of a stream worker (0: after every batch)"
+        0, ge=0, description="Least time between offset commits of a stream worker (0: at every checkpoint)"
     )
 
     spark_driver_memory: str = Field("4g", description="Heap of the Spark driver (`train kmeans --engine spark`)")

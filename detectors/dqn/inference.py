@@ -1,6 +1,6 @@
 """Live inference for the stream worker: load a versioned model, decide for a batch of symbols, hot-reload.
 
-Typical use in a worker (pure computation; the worker owns Kafka and the faust table)::
+Typical use in a worker (pure computation; the worker owns Kafka and the state table)::
 
     policy = DqnPolicy.load(settings.models_path)                # "latest"; ModelError if unusable
     out = policy.decide([DecisionRequest("2330", features.values, state.position, bar_end_ms=bar.end)])

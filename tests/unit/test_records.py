@@ -165,12 +165,19 @@ def test_missing_required_field_is_named(missing: str) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    [b"", b"{", b"not json", b"\xff\xfe", b'{"symbol": NaN}'],
+    [b"", b"{", b"not json", b"\xff\xfe"],
 )
 def test_invalid_json(raw: bytes) -> None:
     error = field_of(raw)
     assert error.field is None
     assert "invalid JSON" in error.reason
+
+
+def test_nan_token_is_refused_by_the_field_it_fills() -> None:
+    # pydantic's parser reads the NaN extension; the strict, finite-only fields then refuse it
+    assert field_of(b'{"symbol": NaN}').field == "symbol"
+    price = b'{"symbol": "A", "venue": "v", "ts": 1, "price": NaN, "size": 1.0}'
+    assert field_of(price).field == "price"
 
 
 @pytest.mark.parametrize("raw", [b"[]", b"1", b'"x"', b"null"])
