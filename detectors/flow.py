@@ -174,9 +174,11 @@ from __future__ import annotations
 
 import heapq
 import math
+import operator
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any, Final
 
 import numpy as np
@@ -538,7 +540,31 @@ def _imbalance(a: float, b: float) -> float | None:
     return (a - b) / (a + b) if a + b > 0 else None
 
 
-def _mean_var(sums: _ExactSums, span: int) -> tuple[float, float]:
+class _IntSums:
+    """``Σx`` and ``Σx²`` of a multiset of integers — the baseline's counts — as plain (exact) ints: the
+    interface of :class:`detectors.features._ExactSums` with ``shift`` 0, so :func:`_mean_var` reads both, at a
+    fraction of the cost (no float decomposition per value)."""
+
+    __slots__ = ("count", "s1", "s2", "shift")
+
+    def __init__(self, values: Collection[int] = ()) -> None:
+        self.count = len(values)
+        self.s1 = sum(values)
+        self.s2 = sum(map(operator.mul, values, values))
+        self.shift = 0
+
+    def add(self, x: int) -> None:
+        self.s1 += x
+        self.s2 += x * x
+        self.count += 1
+
+    def remove(self, x: int) -> None:
+        self.s1 -= x
+        self.s2 -= x * x
+        self.count -= 1
+
+
+def _mean_var(sums: _ExactSums | _IntSums, span: int) -> tuple[float, float]:
     """Mean and population variance of ``span`` values whose non-zero ones are in ``sums`` (zeros implied),
     correctly rounded from the exact sums."""
     den = span << sums.shift
@@ -586,36 +612,43 @@ class FlowState:
     def _derive(self) -> None:
         """Rebuild the derived accumulators (heap, exact sums) from the state."""
         self._heap = sorted(self.open)
-        self.trades_sums = _ExactSums()
+        columns: list[tuple[Any, ...]] = list(zip(*self.baseline, strict=True)) or [()] * 8
+        _, trades, volume, rush, levels, buy_orders, rush_max, mirror = columns
+        self.trades_sums = _IntSums(trades)
+        self.rush_sums = _IntSums(rush)
+        self.buy_order_sums = _IntSums(buy_orders)
+        self.rush_max_sums = _IntSums(rush_max)
         self.volume_sums = _ExactSums()
-        self.rush_sums = _ExactSums()
         self.level_sums = _ExactSums()
-        self.buy_order_sums = _ExactSums()
-        self.rush_max_sums = _ExactSums()
         self.mirror_sums = _ExactSums()
-        for entry in self.baseline:
-            self._baseline_add(entry)
+        for x in volume:
+            self.volume_sums.add(x)
+        for level in levels:
+            if level is not None:
+                self.level_sums.add(level)
+        for x in mirror:
+            self.mirror_sums.add(x)
 
     def _baseline_add(self, entry: BaselineEntry) -> None:
         _, trades, volume, rush, level, buy_orders, rush_max, mirror = entry
-        self.trades_sums.add(float(trades))
+        self.trades_sums.add(trades)
         self.volume_sums.add(volume)
-        self.rush_sums.add(float(rush))
+        self.rush_sums.add(rush)
         if level is not None:
             self.level_sums.add(level)
-        self.buy_order_sums.add(float(buy_orders))
-        self.rush_max_sums.add(float(rush_max))
+        self.buy_order_sums.add(buy_orders)
+        self.rush_max_sums.add(rush_max)
         self.mirror_sums.add(mirror)
 
     def _baseline_remove(self, entry: BaselineEntry) -> None:
         _, trades, volume, rush, level, buy_orders, rush_max, mirror = entry
-        self.trades_sums.remove(float(trades))
+        self.trades_sums.remove(trades)
         self.volume_sums.remove(volume)
-        self.rush_sums.remove(float(rush))
+        self.rush_sums.remove(rush)
         if level is not None:
             self.level_sums.remove(level)
-        self.buy_order_sums.remove(float(buy_orders))
-        self.rush_max_sums.remove(float(rush_max))
+        self.buy_order_sums.remove(buy_orders)
+        self.rush_max_sums.remove(rush_max)
         self.mirror_sums.remove(mirror)
 
     # -- input -------------------------------------------------------------------------------------------
@@ -669,15 +702,13 @@ class FlowState:
             if side == "B" or side == "S":  # noqa: PLR1714 (Side is a StrEnum: == works, `in` on a tuple too)
                 last_side = self.last_side
                 # fills of one aggressive order print together: one order per run of (ts, side)
-                if side != last_side or ts != self.last_trade_ts:
-                    if side == "B":
-                        c.buy_orders += 1
-                    else:
-                        c.sell_orders += 1
+                new_order = side != last_side or ts != self.last_trade_ts
                 if side == "B":
                     c.buy += size
+                    c.buy_orders += new_order
                 else:
                     c.sell += size
+                    c.sell_orders += new_order
                 if last_side is not None:
                     c.pairs += 1
                     if side != last_side:
@@ -958,8 +989,8 @@ class FlowState:
     def to_state(self) -> dict[str, Any]:
         """JSON-safe snapshot (lists, floats, ints, strings; floats round-trip exactly through JSON)."""
         prev_book = self.prev_book
-        base = self.baseline
-        indices = [e[0] for e in base]
+        # columnar, indices as deltas: the baseline is most of the state (transposed in C, not per column)
+        indices, *columns = list(zip(*self.baseline, strict=True)) or [()] * 8
         return {
             "v": FLOW_STATE_VERSION,
             "features": FLOW_FEATURE_SET_VERSION,
@@ -979,10 +1010,9 @@ class FlowState:
             else [prev_book[0], [list(level) for level in prev_book[1]], [list(level) for level in prev_book[2]]],
             "open": [self._listed(self.open[n]) for n in sorted(self.open)],
             "recent": [self._listed(c) for c in self.recent],
-            # columnar, indices as deltas: the baseline is most of the state
             "base": [
-                [b - a for a, b in zip([0, *indices], indices, strict=False)],
-                *([e[k] for e in base] for k in range(1, 8)),  # the entry after its index
+                [b - a for a, b in zip((0, *indices), indices, strict=False)],
+                *map(list, columns),
             ],
         }
 
@@ -1039,22 +1069,20 @@ class FlowState:
         if v1:
             fs._derive()
             return fs
-        deltas, *columns = state["base"]
-        index = 0
-        for delta, t, vol, r, level, buys, rush_max, mirror in zip(deltas, *columns, strict=True):
-            index += int(delta)
-            fs.baseline.append(
-                (
-                    index,
-                    int(t),
-                    float(vol),
-                    int(r),
-                    None if level is None else float(level),
-                    int(buys),
-                    int(rush_max),
-                    float(mirror),
-                )
+        deltas, trades, volumes, rushes, levels, buy_orders, rush_max, mirror = state["base"]
+        fs.baseline.extend(
+            zip(
+                accumulate(map(int, deltas)),
+                map(int, trades),
+                map(float, volumes),
+                map(int, rushes),
+                [None if level is None else float(level) for level in levels],
+                map(int, buy_orders),
+                map(int, rush_max),
+                map(float, mirror),
+                strict=True,
             )
+        )
         fs._derive()
         return fs
 
