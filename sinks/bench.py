@@ -24,7 +24,7 @@ from rich.table import Table
 
 from producers.publisher import Publisher
 from sinks import db
-from sinks.consumer import SinkCounters, SinkRunner, Writer
+from sinks.consumer import SinkCounters, SinkRunner, Writer, collector_tuned_for_batches
 from sinks.elastic import ElasticsearchWriter, delete_everything
 from sinks.postgres import PostgresWriter
 from sinks.search import es_client
@@ -99,7 +99,8 @@ def _timed_backlog(settings: Settings, writer: Writer, expected: int) -> tuple[i
         if counters.consumed >= expected:
             runner.stop()
 
-    counters = runner.run(exit_when_idle_s=15.0, on_batch=on_batch)
+    with collector_tuned_for_batches():  # as `tapewatch sink` runs
+        counters = runner.run(exit_when_idle_s=15.0, on_batch=on_batch)
     # From the first record consumed (group join and schema set-up excluded) to the last commit.
     return counters.written, finished - (counters.first_record_at or finished)
 
@@ -167,7 +168,12 @@ def run_sink_bench(
 
 def _latency_run(settings: Settings, rate: float, seconds: float, offset: int) -> list[float]:
     runner = SinkRunner(settings, ElasticsearchWriter(settings), [ALERTS], batch_size=settings.sink_batch_size)
-    sink = threading.Thread(target=runner.run, name="es-sink", daemon=True)
+
+    def run_sink() -> None:
+        with collector_tuned_for_batches():  # as `tapewatch sink` runs
+            runner.run()
+
+    sink = threading.Thread(target=run_sink, name="es-sink", daemon=True)
     sink.start()
     sent: dict[str, int] = {}
     order: deque[tuple[str, int]] = deque()  # in send order, so the poller only asks for what is still unseen

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sinks.consumer import SinkCounters, SinkRunner, Writer, resolve_topics
+from sinks.consumer import SinkCounters, SinkRunner, Writer, collector_tuned_for_batches, resolve_topics
 from sinks.webhook import AlertFilter
 from tapewatch.errors import TapewatchError
 from tapewatch.records import AlertKind, Severity
@@ -75,7 +75,8 @@ def _run_sink(
             )
 
     log.info("sink %s: reading %s", writer.name, ", ".join(settings.topic(t.name) for t in topics))
-    counters = runner.run(exit_when_idle_s=exit_when_idle, on_batch=report)
+    with collector_tuned_for_batches():
+        counters = runner.run(exit_when_idle_s=exit_when_idle, on_batch=report)
     err_console.print(
         f"sink {writer.name}: {counters.consumed:,} consumed, {counters.written:,} written, "
         f"{counters.dead_lettered:,} dead-lettered, {counters.batches:,} batches, {counters.outages:,} outages"

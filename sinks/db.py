@@ -36,7 +36,6 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
-    func,
     text,
 )
 from sqlalchemy.dialects import postgresql
@@ -300,19 +299,6 @@ def dead_letter_row(
     return as_row(dead_letters, dead_letter_doc(letter, dlq_topic, partition, offset, received_ms, size))
 
 
-def version_spans(docs: Sequence[Doc]) -> dict[str, tuple[int, int]]:
-    """model_version → (first, last) ``ts`` in epoch ms over ``docs`` (of scores, alerts or actions)."""
-    spans: dict[str, tuple[int, int]] = {}
-    for doc in docs:
-        version, ts = doc["model_version"], doc["ts"]
-        span = spans.get(version)
-        if span is None:
-            spans[version] = (ts, ts)
-        elif ts < span[0] or ts > span[1]:
-            spans[version] = (min(span[0], ts), max(span[1], ts))
-    return spans
-
-
 # --- idempotent writes ---------------------------------------------------------------------------
 #: Tables whose rows are re-emitted under the same key with newer content, and the column that orders the
 #: emissions. An alert escalates under the same alert_id (later ``ts``, higher severity and score, a wider
@@ -390,12 +376,18 @@ COPY_NULL = _CopyNull()
 class _CopyPlan:
     """How a table's docs are copied, worked out once per table."""
 
+    staging: str  # the temporary table (times as epoch ms), emptied at each commit
     values: Callable[[Doc], tuple[Any, ...]]  # the doc's values in column order
     json_at: tuple[int, ...]  # positions of the JSONB columns (serialised with orjson)
     nullable_at: tuple[int, ...]  # positions of the nullable columns (None becomes COPY_NULL)
     staging_ddl: str
     copy_sql: str
     insert_sql: str
+
+
+def _from_epoch_ms(expression: str) -> str:
+    # Epoch milliseconds: an int is the cheapest thing to format; exact to the microsecond back.
+    return f"to_timestamp(({expression})::double precision / 1000)"
 
 
 @functools.cache
@@ -407,14 +399,14 @@ def _copy_plan(table: Table) -> _CopyPlan:
     for column in columns:
         name = f'"{column.name}"'
         if isinstance(column.type, DateTime):
-            # Epoch milliseconds: an int is the cheapest thing to format; exact to the microsecond back.
             ddl.append(f"{name} bigint")
-            select_list.append(f"to_timestamp({name}::double precision / 1000)")
+            select_list.append(_from_epoch_ms(name))
         else:
             ddl.append(f"{name} {column.type.compile(dialect=dialect)}")
             select_list.append(name)
     quoted = ", ".join(f'"{column.name}"' for column in columns)
     return _CopyPlan(
+        staging=staging,
         values=itemgetter(*(column.name for column in columns)),
         json_at=tuple(i for i, column in enumerate(columns) if isinstance(column.type, JSONB)),
         nullable_at=tuple(i for i, column in enumerate(columns) if column.nullable),
@@ -478,27 +470,22 @@ def insert_bars(conn: Connection, rows: Sequence[dict[str, object]]) -> int:
     return insert_rows(conn, bars, rows)
 
 
-def record_model_versions(conn: Connection, family: str, spans: dict[str, tuple[int, int]]) -> None:
-    """Widen each model version's [first_ts, last_ts] to cover ``spans`` (version → (min ms, max ms)).
+def record_model_versions(conn: Connection, table: Table, family: str) -> None:
+    """Widen each model version's [first_ts, last_ts] to cover the rows :func:`copy_rows` staged for ``table``
+    (scores, alerts or actions) in this transaction; PostgreSQL works out the spans from the staging table.
 
-    LEAST/GREATEST make it idempotent: replaying the same records leaves the row as it was.
+    LEAST/GREATEST make it idempotent: replaying the same records leaves the row as it was. Versions go in
+    their sort order, so two sinks widening the same versions lock them in the same order (no deadlock).
     """
-    if not spans:
-        return
-    stmt = insert(model_versions)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["family", "model_version"],
-        set_={
-            "first_ts": func.least(model_versions.c.first_ts, stmt.excluded.first_ts),
-            "last_ts": func.greatest(model_versions.c.last_ts, stmt.excluded.last_ts),
-        },
-    )
-    conn.execute(
-        stmt,
-        [
-            {"family": family, "model_version": v, "first_ts": ms_to_datetime(lo), "last_ts": ms_to_datetime(hi)}
-            for v, (lo, hi) in sorted(spans.items())
-        ],
+    staging = _copy_plan(table).staging
+    conn.exec_driver_sql(
+        "INSERT INTO model_versions (family, model_version, first_ts, last_ts) "
+        f"SELECT %(family)s, model_version, {_from_epoch_ms('min(ts)')}, {_from_epoch_ms('max(ts)')} "
+        f'FROM "{staging}" GROUP BY model_version ORDER BY model_version '
+        "ON CONFLICT (family, model_version) DO UPDATE SET "
+        "first_ts = LEAST(model_versions.first_ts, EXCLUDED.first_ts), "
+        "last_ts = GREATEST(model_versions.last_ts, EXCLUDED.last_ts)",
+        {"family": family},
     )
 
 

@@ -135,7 +135,7 @@ class PostgresWriter:
             stored = sum(db.copy_rows(conn, table, table_rows) for table, table_rows in rows.items())
             for table, family in FAMILIES.items():
                 if table in rows:
-                    db.record_model_versions(conn, family, db.version_spans(rows[table]))
+                    db.record_model_versions(conn, table, family)
         return stored
 
     def close(self) -> None:

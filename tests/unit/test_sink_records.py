@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import UTC, datetime
 from enum import Enum
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import DateTime
 
 from sinks import db
-from sinks.consumer import Backoff, decode
+from sinks.consumer import SINK_GC_THRESHOLD, Backoff, collector_tuned_for_batches, decode
 from sinks.elastic import FAMILIES, FAMILY_PROPERTIES, SEVERITY_NUMBER, bulk_action, bulk_lines
 from sinks.webhook import AlertFilter, load_subscribers, sign, verify
 from tapewatch.errors import TapewatchError
@@ -288,3 +289,10 @@ def test_backoff_grows_and_is_capped(attempt: int) -> None:
     backoff = Backoff(base_s=0.5, cap_s=10.0)
     ceiling = min(10.0, 0.5 * 2 ** (attempt - 1))
     assert ceiling * 0.5 <= backoff.delay(attempt) <= ceiling
+
+
+def test_collector_tuning_is_undone_on_exit() -> None:
+    before = gc.get_threshold()
+    with collector_tuned_for_batches():
+        assert gc.get_threshold()[0] == SINK_GC_THRESHOLD and gc.get_freeze_count() > 0
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
