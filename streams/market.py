@@ -299,10 +299,17 @@ class MarketStage:
             return SymbolState(BarBuilder(symbol, self.grace_ms), FeatureState(), flow, {}, partition)
         if stored.get("format") != STATE_FORMAT:
             raise ValueError(f"market state of {symbol!r} has unknown format {stored.get('format')!r}")
+        try:
+            flow = FlowState.from_state(stored["flow"], self.flow_config)
+        except ValueError as exc:
+            # An upgrade changed the order-flow feature set: its windows cannot be carried over. Start them
+            # afresh (the z-scores warm up again) rather than refuse the symbol; bars and bar features continue.
+            log.warning("order-flow state of %s not restored, starting afresh: %s", symbol, exc)
+            flow = FlowState(symbol, self.flow_config)
         return SymbolState(
             bars=BarBuilder.from_state(stored["bars"], self.grace_ms),
             features=FeatureState.from_state(stored["features"]),
-            flow=FlowState.from_state(stored["flow"], self.flow_config),
+            flow=flow,
             offsets={topic: (int(p), int(o)) for topic, (p, o) in stored["offsets"].items()},
             partition=int(stored["partition"]),
             features_state=stored["features"],
