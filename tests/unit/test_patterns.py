@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import math
 from collections import deque
+from dataclasses import dataclass
 from datetime import time
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from detectors.flow import FLOW_FEATURE_NAMES, compute_flow_frame
 from detectors.patterns import FlowPatterns, PatternParams, SymbolDetector
-from tapewatch.records import AlertKind
+from detectors.simulator import SimulationConfig, generate, tick_size
+from tapewatch.records import Alert, AlertKind
 
 T0 = 1_704_157_200_000  # 2024-01-02 09:00 Taipei
 QUIET = {
@@ -107,8 +113,6 @@ def test_momentum_ignition_is_a_one_sided_sweep() -> None:
 
 
 def test_unknown_parameter_is_refused() -> None:
-    import pytest
-
     with pytest.raises(ValueError, match="unknown pattern parameter"):
         PatternParams().with_overrides({"pump_speed": 3})
 
@@ -199,3 +203,97 @@ def test_version_2_state_loads_with_an_empty_onset_ring() -> None:
     # it keeps going: two onset chunks from here on alert
     alerts = [a for i in (2, 3) for a in restored.on_flow_features(T0 + i * 5_000, ONSET)]
     assert [a.kind for a in alerts] == [AlertKind.PUMP_AND_DUMP]
+
+
+Span = tuple[str, int, int]
+HOUR_MS = 3_600_000
+
+
+@dataclass(frozen=True)
+class Session:
+    episodes: list[Span]
+    alerts: list[Alert]  # the first emission of each alert of the kind (escalations keep the id)
+    one_tick_bps: dict[str, float]  # a symbol's tick at its median price, in bps
+
+    def on_time(self, span: Span, within_ms: int = 60_000) -> bool:
+        return any(_overlaps(a, span) and a.ts - span[1] <= within_ms for a in self.alerts)
+
+    def pump_before(self, span: Span) -> bool:
+        """Another episode of the symbol within the hour before: it is in the baseline the z-scores use."""
+        return any(e[0] == span[0] and span[1] - HOUR_MS <= e[1] < span[1] for e in self.episodes)
+
+
+@functools.cache
+def _session(kind: AlertKind, seed: int) -> Session:
+    """A small simulated session rich in one kind, through the flow features and the detectors. No episode in
+    the first 10 minutes: the z-scores need the baseline's first 5 (a known limit, README)."""
+    config = SimulationConfig(
+        symbols=3, minutes=90, seed=seed, clean_fraction=0.0, rates={kind: 1.5}, quiet_open_s=600.0
+    )
+    sim = generate(config)
+    quotes = sim.quotes_frame()
+    frame = compute_flow_frame(quotes, sim.books_frame())
+    first: dict[str, Alert] = {}
+    names = list(FLOW_FEATURE_NAMES)
+    for symbol, rows in frame.groupby("symbol", sort=True):
+        detector = SymbolDetector(str(symbol), "sim")
+        for ts, row in zip(rows["ts"].tolist(), rows[names].to_numpy().tolist(), strict=True):
+            values = {name: None if math.isnan(x) else x for name, x in zip(names, row, strict=True)}
+            for a in detector.on_flow_features(int(ts), values):
+                if a.kind == kind:
+                    first.setdefault(a.alert_id, a)
+    episodes = sim.episodes_frame()
+    columns = (episodes["symbol"].astype(str), episodes["start"].astype(int), episodes["end"].astype(int))
+    spans = list(zip(*columns, strict=True))
+    prices = quotes.groupby("symbol")["price"].median()
+    ticks = {str(s): 1e4 * tick_size(float(p)) / float(p) for s, p in prices.items()}
+    return Session([(str(s), int(a), int(b)) for s, a, b in spans], list(first.values()), ticks)
+
+
+def _overlaps(alert: Alert, span: Span, tolerance_ms: int = 30_000) -> bool:
+    symbol, start, end = span
+    return (
+        alert.symbol == symbol and start - tolerance_ms <= alert.window_end and alert.window_start <= end + tolerance_ms
+    )
+
+
+def test_simulated_pumps_alert_within_a_minute_of_their_start() -> None:
+    session = _session(AlertKind.PUMP_AND_DUMP, seed=8)
+    assert len(session.episodes) >= 4
+    assert all(any(_overlaps(a, span) for span in session.episodes) for a in session.alerts)  # no false alert
+    # a symbol's first pump in the hour, on a fine-tick stock (the two known limits are the xfails below)
+    clear = [
+        span
+        for span in session.episodes
+        if not session.pump_before(span) and session.one_tick_bps[span[0]] < PatternParams().ignite_ret_bps
+    ]
+    assert len(clear) >= 2
+    assert all(session.on_time(span) for span in clear)
+
+
+@pytest.mark.xfail(strict=True, reason="known: the momentum-ignition guard reads a one-tick step as a sweep (README)")
+def test_a_pump_on_a_coarse_tick_stock_is_not_taken_for_ignition() -> None:
+    # SIM0003 trades near 110: one tick (0.5) is one spread ≈ 45 bps, above ignite_ret_bps, and 1e4 ln(110.5 /
+    # 110) exceeds the spread 2e4 (a - b) / (a + b) by a rounding hair, so the pump's first tick is a "sweep"
+    session = _session(AlertKind.PUMP_AND_DUMP, seed=8)
+    coarse = [s for s in session.episodes if session.one_tick_bps[s[0]] >= PatternParams().ignite_ret_bps]
+    assert coarse
+    assert all(session.on_time(span) for span in coarse)
+
+
+@pytest.mark.xfail(strict=True, reason="known: a pump within the hour after another inflates the baseline (README)")
+def test_a_second_pump_within_the_hour_is_seen() -> None:
+    session = _session(AlertKind.PUMP_AND_DUMP, seed=8)
+    fine = PatternParams().ignite_ret_bps
+    second = [s for s in session.episodes if session.pump_before(s) and session.one_tick_bps[s[0]] < fine]
+    assert second
+    assert all(session.on_time(span) for span in second)
+
+
+def test_simulated_wash_bursts_alert_and_nothing_else() -> None:
+    session = _session(AlertKind.WASH_TRADING, seed=8)
+    assert len(session.episodes) >= 3
+    for span in session.episodes:
+        assert any(_overlaps(a, span) for a in session.alerts), span
+    for a in session.alerts:
+        assert any(_overlaps(a, span) for span in session.episodes), a
