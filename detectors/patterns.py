@@ -478,7 +478,7 @@ class SymbolDetector:
       chunk end) → alerts.
     * :meth:`on_bar_features` — one ``1m`` ``Features`` record (``ts`` = bar end) → the K-means
       :class:`Score` (``None`` without a model) and alerts.
-    * :meth:`to_state` / :meth:`from_state` — JSON-safe state for a faust table (the model is not in it: pass
+    * :meth:`to_state` / :meth:`from_state` — JSON-safe state for the stream's state table (the model is not in it: pass
       the current one to :meth:`from_state`; :meth:`set_model` swaps it on hot reload).
     """
 

@@ -83,6 +83,7 @@ def flow_config(settings: Settings) -> FlowConfig:
         grace_ms=settings.stream_grace_ms,
         idle_ms=settings.flow_idle_ms,
         rush_min_trades=settings.flow_rush_min_trades,
+        mirror_ms=settings.flow_mirror_ms,
     )
 
 

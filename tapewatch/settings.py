@@ -115,6 +115,9 @@ class Settings(BaseSettings):
         60_000, ge=1, description="A stream (quotes or books) this far behind the other no longer holds chunks open"
     )
     flow_rush_min_trades: int = Field(3, ge=2, description="Trades in one millisecond that make a rush order")
+    flow_mirror_ms: int = Field(
+        5_000, ge=0, le=600_000, description="A trade mirrors the previous one (same size, other side) this soon after"
+    )
     stream_metrics_port: int = Field(
         9108, ge=0, le=65535, description="Prometheus /metrics port of `tapewatch stream worker` (0: off)"
     )
