@@ -36,6 +36,7 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
+    event,
     text,
 )
 from sqlalchemy.dialects import postgresql
@@ -172,13 +173,28 @@ def _json_text(value: object) -> str:
 
 
 def make_engine(settings: Settings) -> Engine:
-    return create_engine(
+    engine = create_engine(
         settings.postgres_url_plain,
         pool_pre_ping=True,
         pool_size=4,
         connect_args={"connect_timeout": max(1, int(settings.service_timeout_s))},
         json_serializer=_json_text,
     )
+    event.listen(engine, "connect", _create_staging_tables)
+    return engine
+
+
+def _create_staging_tables(dbapi_connection: Any, connection_record: Any) -> None:
+    """Give a new connection its COPY staging tables (:func:`copy_rows`), once: temporary tables live as long as
+    the connection and are emptied at every commit. Created in each batch's transaction instead, they cost a
+    catalog round trip per table and batch (~4% of the PostgreSQL sink's time)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        for table in metadata.sorted_tables:
+            cursor.execute(_copy_plan(table).staging_ddl)
+        dbapi_connection.commit()  # the pool's reset-on-return rollback must not undo them
+    finally:
+        cursor.close()
 
 
 def in_schema(settings: Settings, schema: str) -> Settings:
@@ -376,7 +392,7 @@ COPY_NULL = _CopyNull()
 class _CopyPlan:
     """How a table's docs are copied, worked out once per table."""
 
-    staging: str  # the temporary table (times as epoch ms), emptied at each commit
+    staging: str  # the temporary table (times as epoch ms) each connection gets (make_engine), emptied at commit
     values: Callable[[Doc], tuple[Any, ...]]  # the doc's values in column order
     json_at: tuple[int, ...]  # positions of the JSONB columns (serialised with orjson)
     nullable_at: tuple[int, ...]  # positions of the nullable columns (None becomes COPY_NULL)
@@ -435,7 +451,8 @@ def _csv_rows(plan: _CopyPlan, docs: Sequence[Doc]) -> list[list[Any]]:
 
 
 def copy_rows(conn: Connection, table: Table, docs: Sequence[Doc]) -> int:
-    """The same contract as :func:`insert_rows` for docs, about ten times faster (measured: ~31,000 against
+    """The same contract as :func:`insert_rows` for docs (on a connection of :func:`make_engine`, which has the
+    staging tables), about ten times faster (measured: ~31,000 against
     ~3,500 alert rows/s here): COPY into a temporary table, then ``INSERT … SELECT … ON CONFLICT``.
 
     CSV with every string quoted and NULL as a bare ``\\N``, so an empty string stays an empty string. (Sending
@@ -452,7 +469,6 @@ def copy_rows(conn: Connection, table: Table, docs: Sequence[Doc]) -> int:
     buffer.seek(0)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(plan.staging_ddl)
         cursor.copy_expert(plan.copy_sql, buffer, size=COPY_CHUNK)
         cursor.execute(plan.insert_sql)
         stored: int = cursor.rowcount
