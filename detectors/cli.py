@@ -170,7 +170,13 @@ def detect_file(
         with _progress() as progress:
             symbols = data.frame["symbol"].nunique()
             task = progress.add_task("detecting", total=symbols)
-            result = detect_frames(data, model, progress=lambda _: progress.advance(task))
+            result = detect_frames(
+                data,
+                model,
+                progress=lambda _: progress.advance(task),
+                flow_config=settings.flow_config(),
+                grace_ms=settings.stream_grace_ms,
+            )
     write_jsonl(out, result.alerts)
     if scores is not None:
         write_jsonl(scores, result.scores)

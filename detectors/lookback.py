@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 
 from detectors.alerting import PolicyParams
-from detectors.bars import MINUTE_MS, bars_from_quotes, pct_change
+from detectors.bars import DEFAULT_GRACE_MS, MINUTE_MS, bars_from_quotes, pct_change
 from detectors.features import compute_frame
-from detectors.flow import FLOW_FEATURE_NAMES, QUOTE_COLUMNS, compute_flow_frame
+from detectors.flow import FLOW_FEATURE_NAMES, QUOTE_COLUMNS, FlowConfig, compute_flow_frame
 from detectors.kmeans import KMeansModel
 from detectors.patterns import PatternParams, SymbolDetector
 from tapewatch.records import BOOK_DEPTH, Alert, Score
@@ -186,15 +186,19 @@ def detect_frames(
     params: PatternParams | None = None,
     policy: PolicyParams | None = None,
     progress: Callable[[str], None] | None = None,
+    *,
+    flow_config: FlowConfig | None = None,
+    grace_ms: int = DEFAULT_GRACE_MS,
 ) -> DetectionOutput:
-    """Replay the stream's per-symbol detection over a whole input."""
+    """Replay the stream's per-symbol detection over a whole input. ``flow_config`` and ``grace_ms`` must be
+    the stream worker's (``Settings.flow_config()``, ``stream_grace_ms``) for the same alerts."""
     frame = source.frame
     firsts = frame.groupby("symbol", sort=False)["venue"].first()
     venues = {str(k): str(v) for k, v in firsts.items()}
     if source.kind == "ticks":
         quotes, books = split_ticks(frame)
-        bars = bars_from_quotes(quotes[["symbol", "venue", "ts", "price", "size"]])
-        flow = compute_flow_frame(quotes[list(QUOTE_COLUMNS)], books)
+        bars = bars_from_quotes(quotes[["symbol", "venue", "ts", "price", "size"]], grace_ms=grace_ms)
+        flow = compute_flow_frame(quotes[list(QUOTE_COLUMNS)], books, flow_config)
     else:
         bars = bars_from_bar_file(frame)
         flow = pd.DataFrame(columns=["symbol", "ts", *FLOW_FEATURE_NAMES])

@@ -30,7 +30,6 @@ from typing import Final
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from detectors.flow import FlowConfig
 from detectors.models import ArtifactStore
 from streams.detect import AGENT as DETECT_AGENT
 from streams.detect import STAGE as DETECT_STAGE
@@ -71,20 +70,6 @@ def app_id(settings: Settings) -> str:
 
 def changelog_topic(settings: Settings, table: str) -> str:
     return f"{app_id(settings)}-{table}-changelog"
-
-
-def flow_config(settings: Settings) -> FlowConfig:
-    """The fast order-flow chunking and windows from the settings (the grace is shared with the bars)."""
-    return FlowConfig(
-        chunk_ms=settings.flow_chunk_ms,
-        long_chunks=settings.flow_long_chunks,
-        baseline_chunks=settings.flow_baseline_chunks,
-        baseline_min_chunks=settings.flow_baseline_min_chunks,
-        grace_ms=settings.stream_grace_ms,
-        idle_ms=settings.flow_idle_ms,
-        rush_min_trades=settings.flow_rush_min_trades,
-        mirror_ms=settings.flow_mirror_ms,
-    )
 
 
 class StreamApp:
@@ -135,7 +120,7 @@ class StreamApp:
             io=StageIO(MARKET_STAGE, MARKET_AGENT, self.outputs, dlq, self.metrics),
             table=self.market_table,
             grace_ms=settings.stream_grace_ms,
-            flow_config=flow_config(settings),
+            flow_config=settings.flow_config(),
             may_have_more=self._may_have_more,
         )
         self.detect = DetectStage(

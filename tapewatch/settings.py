@@ -8,11 +8,14 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from detectors.flow import FlowConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -202,6 +205,22 @@ class Settings(BaseSettings):
         if self.kafka_ssl_key_password:
             conf["ssl.key.password"] = self.kafka_ssl_key_password.get_secret_value()
         return conf
+
+    def flow_config(self) -> FlowConfig:
+        """The fast order-flow chunking and windows (the grace is the bars'): one mapping for the stream worker
+        and its offline twin ``tapewatch detect file``, so both compute the same features."""
+        from detectors.flow import FlowConfig
+
+        return FlowConfig(
+            chunk_ms=self.flow_chunk_ms,
+            long_chunks=self.flow_long_chunks,
+            baseline_chunks=self.flow_baseline_chunks,
+            baseline_min_chunks=self.flow_baseline_min_chunks,
+            grace_ms=self.stream_grace_ms,
+            idle_ms=self.flow_idle_ms,
+            rush_min_trades=self.flow_rush_min_trades,
+            mirror_ms=self.flow_mirror_ms,
+        )
 
     def masked(self) -> dict[str, str]:
         """Every effective setting as text, secrets (and passwords inside URLs) masked."""

@@ -14,12 +14,13 @@ from typer.testing import CliRunner
 
 from detectors.bars import BarBuilder
 from detectors.features import FeatureState
-from detectors.flow import FlowState
+from detectors.flow import FlowConfig, FlowState
 from detectors.kmeans import KMeansModel, KMeansParams, train
 from detectors.lookback import Input, InputError, bar_features, detect_frames, read_input
 from detectors.patterns import SymbolDetector
 from detectors.simulator import SimulationConfig, generate
 from tapewatch.records import Alert, Book, Quote
+from tapewatch.settings import Settings
 
 LEVELS = [f"{side}{kind}{i}" for side in ("bid", "ask") for kind in ("", "sz") for i in range(1, 6)]
 
@@ -43,11 +44,13 @@ def model(ticks: pd.DataFrame) -> KMeansModel:
     return train(feats, params=KMeansParams(k_max=3))
 
 
-def _stream(ticks: pd.DataFrame, model: KMeansModel, cut_every: int) -> list[Alert]:
+def _stream(ticks: pd.DataFrame, model: KMeansModel, cut_every: int, config: FlowConfig | None = None) -> list[Alert]:
     """The stream's per-symbol path, record by record, with state round trips through JSON."""
     alerts: list[Alert] = []
+    config = config or FlowConfig()
     for symbol, rows in ticks.groupby("symbol", sort=True):
-        bars, feats, flow = BarBuilder(str(symbol)), FeatureState(), FlowState(str(symbol))
+        bars, feats = BarBuilder(str(symbol), config.grace_ms), FeatureState()
+        flow = FlowState(str(symbol), config)
         detector = SymbolDetector(str(symbol), "sim", model)
         for n, row in enumerate(rows.to_dict("records")):
             if isinstance(row["price"], float) and not math.isnan(row["price"]):
@@ -88,6 +91,32 @@ def test_detect_file_equals_the_stream(ticks: pd.DataFrame, model: KMeansModel) 
     assert sorted(batch.alerts, key=_key) == sorted(streamed, key=_key)
     assert len(batch.scores) > 0
     assert all(0.0 <= s.score <= 1.0 for s in batch.scores)
+
+
+def test_detect_file_takes_the_stream_settings(
+    ticks: pd.DataFrame, model: KMeansModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the worker's chunking, windows and grace come from the settings: the offline twin must use the same
+    for name, value in {
+        "FLOW_CHUNK_MS": "2500",
+        "FLOW_LONG_CHUNKS": "8",
+        "FLOW_BASELINE_CHUNKS": "400",
+        "FLOW_BASELINE_MIN_CHUNKS": "30",
+        "FLOW_RUSH_MIN_TRADES": "2",
+        "FLOW_MIRROR_MS": "2000",
+        "STREAM_GRACE_MS": "1000",
+    }.items():
+        monkeypatch.setenv(f"TAPEWATCH_{name}", value)
+    settings = Settings()
+    config = settings.flow_config()
+    assert config != FlowConfig()
+    assert (config.chunk_ms, config.mirror_ms, config.grace_ms) == (2500, 2000, 1000)
+    batch = detect_frames(Input("ticks", ticks), model, flow_config=config, grace_ms=settings.stream_grace_ms)
+    streamed = _stream(ticks, model, cut_every=997, config=config)
+    assert batch.alerts
+    assert sorted(batch.alerts, key=_key) == sorted(streamed, key=_key)
+    default = detect_frames(Input("ticks", ticks), model)
+    assert sorted(default.alerts, key=_key) != sorted(batch.alerts, key=_key), "the settings changed nothing"
 
 
 def test_cli_detect_file_and_eval(ticks: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
