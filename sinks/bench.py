@@ -24,10 +24,11 @@ from rich.table import Table
 
 from producers.publisher import Publisher
 from sinks import db
-from sinks.consumer import SinkCounters, SinkRunner, Writer, collector_tuned_for_batches
+from sinks.consumer import SinkCounters, SinkRunner, Writer
 from sinks.elastic import ElasticsearchWriter, delete_everything
 from sinks.postgres import PostgresWriter
 from sinks.search import es_client
+from tapewatch.collector import tuned_for_batches
 from tapewatch.records import Alert, AlertKind, Severity, alert_id
 from tapewatch.settings import Settings
 from tapewatch.topics import ALERTS, DLQ_SINKS
@@ -100,7 +101,7 @@ def _timed_backlog(settings: Settings, writer: Writer, expected: int) -> tuple[i
         if counters.consumed >= expected:
             runner.stop()
 
-    with collector_tuned_for_batches():  # as `tapewatch sink` runs
+    with tuned_for_batches():  # as `tapewatch sink` runs
         counters = runner.run(exit_when_idle_s=15.0, on_batch=on_batch)
     # From the first record consumed (group join and schema set-up excluded) to the last commit.
     return counters.written, finished - (counters.first_record_at or finished)
@@ -173,7 +174,7 @@ def _latency_run(settings: Settings, rate: float, seconds: float, offset: int) -
     runner = SinkRunner(settings, ElasticsearchWriter(settings), [ALERTS], batch_size=settings.sink_batch_size)
 
     def run_sink() -> None:
-        with collector_tuned_for_batches():  # as `tapewatch sink` runs
+        with tuned_for_batches():  # as `tapewatch sink` runs
             runner.run()
 
     sink = threading.Thread(target=run_sink, name="es-sink", daemon=True)

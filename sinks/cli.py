@@ -16,8 +16,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sinks.consumer import SinkCounters, SinkRunner, Writer, collector_tuned_for_batches, resolve_topics
+from sinks.consumer import SinkCounters, SinkRunner, Writer, resolve_topics
 from sinks.webhook import AlertFilter
+from tapewatch.collector import tuned_for_batches
 from tapewatch.errors import TapewatchError
 from tapewatch.records import AlertKind, Severity
 from tapewatch.settings import Settings, load_settings
@@ -75,7 +76,7 @@ def _run_sink(
             )
 
     log.info("sink %s: reading %s", writer.name, ", ".join(settings.topic(t.name) for t in topics))
-    with collector_tuned_for_batches():
+    with tuned_for_batches():
         counters = runner.run(exit_when_idle_s=exit_when_idle, on_batch=report)
     err_console.print(
         f"sink {writer.name}: {counters.consumed:,} consumed, {counters.written:,} written, "

@@ -21,15 +21,13 @@ that were not written (an outage in progress) are dropped, for their new owner r
 
 from __future__ import annotations
 
-import gc
 import logging
 import random
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import NamedTuple, Protocol
@@ -132,30 +130,6 @@ def decode(record_type: type[Record], raw: bytes | None) -> Record:
             pass
         return record_type.from_json(raw)
     raise RecordError(record_type.record_name, "empty message (tombstone)")
-
-
-#: net allocations between two young-generation collections while a sink runs (CPython's default: 700)
-SINK_GC_THRESHOLD = 20_000
-
-
-@contextmanager
-def collector_tuned_for_batches() -> Iterator[None]:
-    """The cyclic garbage collector set for a process that decodes records by the thousand, restored on exit.
-
-    A sink allocates several tracked objects per record and keeps two batches alive, so with the defaults the
-    collector runs every 700 allocations and its full collections re-scan every object of the process (modules,
-    clients, schemas, hundreds of thousands). Freezing what exists at the start takes those out of its scans,
-    and a higher threshold makes the young collections rarer; the records hold no reference cycles, so nothing
-    accumulates. Measured on the PostgreSQL sink here: about a tenth less CPU per record.
-    """
-    previous = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(SINK_GC_THRESHOLD, previous[1], previous[2])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*previous)
-        gc.unfreeze()
 
 
 def resolve_topics(names: Sequence[str]) -> list[Topic]:

@@ -71,8 +71,11 @@ def worker(
         settings.kafka_bootstrap,
         f"http://127.0.0.1:{port}/metrics" if port else "off",
     )
+    from tapewatch.collector import tuned_for_batches
+
     try:
-        stream.run()
+        with tuned_for_batches():
+            stream.run()
     except Exception as exc:  # logged with its traceback; the CLI ends with one line
         raise TapewatchError(f"stream worker crashed: {exc!r}") from None
 

@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 from sqlalchemy import DateTime
 
 from sinks import db
-from sinks.consumer import SINK_GC_THRESHOLD, Backoff, collector_tuned_for_batches, decode
+from sinks.consumer import Backoff, decode
 from sinks.elastic import FAMILIES, FAMILY_PROPERTIES, SEVERITY_NUMBER, bulk_action, bulk_lines
 from sinks.webhook import AlertFilter, load_subscribers, sign, verify
+from tapewatch.collector import BATCH_GC_THRESHOLD, tuned_for_batches
 from tapewatch.errors import TapewatchError
 from tapewatch.records import (
     Action,
@@ -293,6 +294,6 @@ def test_backoff_grows_and_is_capped(attempt: int) -> None:
 
 def test_collector_tuning_is_undone_on_exit() -> None:
     before = gc.get_threshold()
-    with collector_tuned_for_batches():
-        assert gc.get_threshold()[0] == SINK_GC_THRESHOLD and gc.get_freeze_count() > 0
+    with tuned_for_batches():
+        assert gc.get_threshold()[0] == BATCH_GC_THRESHOLD and gc.get_freeze_count() > 0
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
