@@ -176,6 +176,7 @@ def detect_file(
                 progress=lambda _: progress.advance(task),
                 flow_config=settings.flow_config(),
                 grace_ms=settings.stream_grace_ms,
+                feeds=settings.feeds(),
             )
     write_jsonl(out, result.alerts)
     if scores is not None:

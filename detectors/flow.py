@@ -20,22 +20,24 @@ Chunks and windows (:class:`FlowConfig`)
 Watermark, lateness, the two input streams
 ------------------------------------------
 Quotes and books are two Kafka topics consumed with arbitrary interleaving (a catch-up may read one far ahead
-of the other). ``qwm``/``bwm`` are the newest quote/book ``ts`` seen. The watermark is ``W = min(qwm, bwm)``,
-so the output does not depend on the interleaving; when one stream is *idle* — the other is more than
-``idle_ms`` ahead of its newest ``ts`` (or of the other stream's first ``ts`` if it never produced) — ``W`` is
-the active stream's watermark, so bookless (or quote-less) feeds keep moving. Chunk ``n`` closes once
-``W >= (n + 1) * chunk_ms + grace_ms`` (the effective watermark never goes back). A record of a closed chunk
-is *late*: :class:`LateRecordError`, state unchanged, the caller dead-letters it. Several chunks may be open
-at once (the slower stream lags); they close oldest first.
+of the other, two workers interleave them differently). The output must not depend on that interleaving, so
+every decision is taken from one stream's own order, never from wall time or from how far the other stream
+happens to have been read:
 
-Every per-chunk aggregate is independent of how the two streams interleave inside the chunk: each
-accumulator is fed by one stream only (in that stream's order), and the two meet only when the chunk
-closes. So any interleaving that keeps each stream's own order and makes no record late gives identical
-output — the one exception is the end of an idle period: a stream resuming while the other has already
-raced more than ``grace_ms`` ahead finds its first records late. A stream with unread records is never idle:
-the stream worker tells the state which streams have a backlog in Kafka (:attr:`FlowState.pending`), so a
-catch-up, which reads one topic minutes of event time ahead of the other, waits for the lagging one instead
-of declaring it idle and dead-lettering it.
+* ``qwm``/``bwm`` are the newest quote/book ``ts`` seen.
+* **Lateness is per stream.** A quote of chunk ``n`` is late once ``n < (qwm - grace_ms) // chunk_ms`` (its
+  own stream has moved on), a book likewise against ``bwm``; late also once the chunk was emitted.
+* **Closing.** For a feed with books (:attr:`FlowState.books`, from the venue's feed profile) the watermark is
+  ``W = min(qwm, bwm)``: a chunk waits for both streams. For a feed without books ``W = qwm``; a stray book
+  then counts only if its chunk is still open. Chunk ``n`` closes once ``W >= (n + 1) * chunk_ms + grace_ms``
+  (the effective watermark never goes back); several chunks may be open at once, they close oldest first.
+
+Since a chunk closes only after *both* streams passed it, and a record is accepted only while *its own*
+stream has not passed its chunk, each chunk holds exactly the records each stream delivered before passing
+it, whatever the interleaving. Every per-chunk aggregate is fed by one stream only (in that stream's order)
+and the two meet only when the chunk closes, so one worker, two workers and a replay after a crash give the
+same chunks. The price of that: a symbol of a book feed emits its chunks only once its quotes move on (a
+symbol that trades rarely waits for its next trade, or the producer's snapshot quotes, to close them).
 
 Definitions
 -----------
@@ -176,7 +178,7 @@ import heapq
 import math
 import operator
 from collections import deque
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any, Final
@@ -300,7 +302,7 @@ class FlowConfig:
     baseline_min_chunks: int = 60
     #: how far behind the watermark a record may still arrive
     grace_ms: int = 2_000
-    #: a stream that is this far behind the other is idle and no longer holds the watermark back
+    #: a book more than this after the previous one is not compared with it (depth changes start afresh)
     idle_ms: int = 60_000
     #: trades in one millisecond that make a rush order
     rush_min_trades: int = 3
@@ -579,9 +581,12 @@ class FlowState:
     or raise :class:`LateRecordError` (state unchanged) for a record of a closed chunk.
     """
 
-    def __init__(self, symbol: str, config: FlowConfig | None = None) -> None:
+    def __init__(self, symbol: str, config: FlowConfig | None = None, *, books: bool = True) -> None:
         self.symbol = symbol
         self.config = config if config is not None else FlowConfig()
+        #: the feed sends books (its venue's feed profile): chunks wait for both streams. Not state: the
+        #: caller passes the profile in force.
+        self.books = books
         self.qwm: int | None = None  # newest quote ts
         self.bwm: int | None = None  # newest book ts
         self.first_quote: int | None = None
@@ -600,10 +605,6 @@ class FlowState:
         self.recent: deque[_Chunk] = deque()  # closed chunks inside the long window
         #: closed non-empty chunks of the baseline window
         self.baseline: deque[BaselineEntry] = deque()
-        #: streams (``"quote"``, ``"book"``) the caller knows to have unread records: never idle, whatever the
-        #: event-time gap. Not state: the stream worker sets it before each update from its Kafka backlog, so
-        #: a catch-up that reads one topic far ahead of the other does not mistake the lagging one for idle.
-        self.pending: frozenset[str] = frozenset()
         #: chunk index → its serialised form while unchanged: a catch-up keeps many chunks open, and the state
         #: is written once per batch, so re-serialising only the chunks touched since keeps that cost O(touched)
         self._lists: dict[int, list[Any]] = {}
@@ -653,11 +654,15 @@ class FlowState:
 
     # -- input -------------------------------------------------------------------------------------------
     def _chunk_for(self, kind: str, ts: int) -> _Chunk:
-        n = ts // self.config.chunk_ms
-        if n < self.closed_below:
-            raise LateRecordError(
-                self.symbol, kind, ts, n * self.config.chunk_ms, self.closed_below * self.config.chunk_ms
-            )
+        cfg = self.config
+        n = ts // cfg.chunk_ms
+        # late against its own stream's progress (not the other's): the same whatever the interleaving
+        newest = self.qwm if kind == "quote" else self.bwm
+        closed = (
+            self.closed_below if newest is None else max(self.closed_below, (newest - cfg.grace_ms) // cfg.chunk_ms)
+        )
+        if n < closed:
+            raise LateRecordError(self.symbol, kind, ts, n * cfg.chunk_ms, closed * cfg.chunk_ms)
         self._lists.pop(n, None)  # about to change
         chunk = self.open.get(n)
         if chunk is None:
@@ -773,16 +778,13 @@ class FlowState:
 
     # -- watermark ---------------------------------------------------------------------------------------
     def watermark(self) -> int | None:
-        """``min(qwm, bwm)``, or the active stream's newest ``ts`` while the other is idle (``None``: no progress)."""
-        q, b, idle = self.qwm, self.bwm, self.config.idle_ms
-        pending = self.pending
-        if q is not None and "book" not in pending and q - (b if b is not None else self.first_quote or 0) > idle:
+        """``min(qwm, bwm)`` for a feed with books, ``qwm`` without (``None``: no progress yet)."""
+        q, b = self.qwm, self.bwm
+        if not self.books:
             return q
-        if b is not None and "quote" not in pending and b - (q if q is not None else self.first_book or 0) > idle:
-            return b
-        if q is not None and b is not None:
-            return min(q, b)
-        return None
+        if q is None or b is None:
+            return None
+        return min(q, b)
 
     def _advance(self) -> list[FlowChunk]:
         w = self.watermark()
@@ -1027,7 +1029,7 @@ class FlowState:
         return listed
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any], config: FlowConfig | None = None) -> FlowState:
+    def from_state(cls, state: Mapping[str, Any], config: FlowConfig | None = None, *, books: bool = True) -> FlowState:
         """Restore a :meth:`to_state` snapshot; ``config`` may change ``grace_ms``/``idle_ms`` only.
 
         A version-1 (``flow-v1``) state loads too, so an upgraded worker resumes where it stopped: watermarks,
@@ -1046,7 +1048,7 @@ class FlowState:
         fingerprint = cfg.fingerprint()[:5] if v1 else cfg.fingerprint()  # v1 had no mirror_ms
         if list(state["cfg"]) != fingerprint:
             raise ValueError(f"flow state was made with config {state['cfg']}, not {fingerprint}")
-        fs = cls(str(state["symbol"]), cfg)
+        fs = cls(str(state["symbol"]), cfg, books=books)
         fs.qwm, fs.bwm, fs.first_quote, fs.first_book, fs.closed_below = state["wm"]
         last = state["last"]
         if v1:
@@ -1168,14 +1170,18 @@ def iter_flow(
     late: list[LateRecordError] | None = None,
     state: FlowState | None = None,
     flush: bool = True,
+    with_books: bool | None = None,
 ) -> Iterator[FlowChunk]:
     """Fold :class:`FlowState` over one symbol's quotes and books, each in its own row order (its stream order).
 
     Merge order: the two streams are merged by ``ts``, a quote before a book at equal ``ts`` (the simulator's
     emission order); each stream keeps its own row order (a stream that is not sorted stays unsorted). Late
     records are dropped, and collected in ``late`` if given. ``flush`` closes the open chunks at the end.
+    ``with_books``: whether the feed sends books (:attr:`FlowState.books`; default: whether ``books`` has rows).
     """
-    fs = state if state is not None else FlowState(symbol, config)
+    if with_books is None:
+        with_books = len(books) > 0
+    fs = state if state is not None else FlowState(symbol, config, books=with_books)
     qrows = _quote_rows(quotes)
     brows = _book_rows(books)
     i = j = 0
@@ -1214,8 +1220,10 @@ def compute_flow_frame(
     config: FlowConfig | None = None,
     *,
     late: list[LateRecordError] | None = None,
+    with_books: Callable[[str], bool] | None = None,
 ) -> pd.DataFrame:
     """Flow features of many symbols: per symbol (sorted), the fold :func:`iter_flow` over its rows.
+    ``with_books`` says per symbol whether its feed sends books (default: whether ``books`` has its rows).
 
     ``quotes`` has :data:`QUOTE_COLUMNS` (``simulator.quotes_frame()``), ``books`` the :data:`BOOK_COLUMNS`
     (``simulator.books_frame()``); either may be empty. Within a symbol each frame's row order is its stream
@@ -1234,6 +1242,7 @@ def compute_flow_frame(
                 b_groups.get(symbol, empty_b),
                 config,
                 late=late,
+                with_books=None if with_books is None else with_books(symbol),
             )
         )
     return chunks_to_frame(chunks)

@@ -33,6 +33,7 @@ from detectors.features import compute_frame
 from detectors.flow import FLOW_FEATURE_NAMES, QUOTE_COLUMNS, FlowConfig, compute_flow_frame
 from detectors.kmeans import KMeansModel
 from detectors.patterns import PatternParams, SymbolDetector
+from tapewatch.feeds import FeedProfile
 from tapewatch.records import BOOK_DEPTH, Alert, Score
 
 TICK_REQUIRED: Final = ("symbol", "ts", "price", "size")
@@ -189,16 +190,19 @@ def detect_frames(
     *,
     flow_config: FlowConfig | None = None,
     grace_ms: int = DEFAULT_GRACE_MS,
+    feeds: Callable[[str], FeedProfile] | None = None,
 ) -> DetectionOutput:
-    """Replay the stream's per-symbol detection over a whole input. ``flow_config`` and ``grace_ms`` must be
-    the stream worker's (``Settings.flow_config()``, ``stream_grace_ms``) for the same alerts."""
+    """Replay the stream's per-symbol detection over a whole input. ``flow_config``, ``grace_ms`` and ``feeds``
+    must be the stream worker's (``Settings.flow_config()``, ``stream_grace_ms``, ``Settings.feeds()``) for the
+    same alerts; without ``feeds`` a symbol's flow waits for books when the input has books for it."""
     frame = source.frame
     firsts = frame.groupby("symbol", sort=False)["venue"].first()
     venues = {str(k): str(v) for k, v in firsts.items()}
     if source.kind == "ticks":
         quotes, books = split_ticks(frame)
         bars = bars_from_quotes(quotes[["symbol", "venue", "ts", "price", "size"]], grace_ms=grace_ms)
-        flow = compute_flow_frame(quotes[list(QUOTE_COLUMNS)], books, flow_config)
+        with_books = None if feeds is None else (lambda symbol: feeds(venues[symbol]).books)
+        flow = compute_flow_frame(quotes[list(QUOTE_COLUMNS)], books, flow_config, with_books=with_books)
     else:
         bars = bars_from_bar_file(frame)
         flow = pd.DataFrame(columns=["symbol", "ts", *FLOW_FEATURE_NAMES])

@@ -111,6 +111,60 @@ def processes_with(marker: str) -> list[int]:
     return found
 
 
+def listening_pids(port: int) -> list[int]:
+    """Pids holding a TCP socket that listens on ``port`` (any address), from /proc (Linux).
+
+    Empty when nothing listens, or when the holder's file descriptors are not ours to read (another user's
+    process, without root)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                # local_address is HEXIP:HEXPORT; state 0A is LISTEN
+                if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(fields[9])
+    if not inodes:
+        return []
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in (entry / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if str(fd.readlink()) in wanted:
+                        pids.append(int(entry.name))
+                        break
+    return pids
+
+
+@dataclass(frozen=True, slots=True)
+class PortHolder:
+    """Who listens on a service's port: our own process (its command line names our directory) or not."""
+
+    pid: int | None
+    ours: bool
+    command: str = ""
+
+    @property
+    def stranger(self) -> bool:
+        return self.pid is not None and not self.ours
+
+
+def port_holder(port: int, marker: str) -> PortHolder:
+    """The process listening on ``port``, and whether its command line contains ``marker`` (our directory).
+    ``pid`` None: nothing listens, or the holder cannot be seen."""
+    pids = listening_pids(port)
+    for pid in pids:
+        if marker in cmdline(pid):
+            return PortHolder(pid, True, cmdline(pid))
+    if pids:
+        return PortHolder(pids[0], False, cmdline(pids[0]))
+    return PortHolder(None, False)
+
+
 def stop_all(marker: str, timeout_s: float = 60.0) -> None:
     """Terminate every process of a service, launchers included (runuser, the ES CLI launcher, …)."""
     for pid in processes_with(marker):

@@ -54,6 +54,11 @@ class Elasticsearch:
         return pom_property("elasticsearch.version")
 
     @property
+    def marker(self) -> str:
+        """What the command line of every process of ours holds (our directory): tells ours from a stranger."""
+        return str(self.root)
+
+    @property
     def address(self) -> str:
         return self.settings.es_url
 

@@ -66,6 +66,11 @@ class Kafka:
         return pom_property("kafka.version")
 
     @property
+    def marker(self) -> str:
+        """What the command line of every process of ours holds (our directory): tells ours from a stranger."""
+        return str(self.home)
+
+    @property
     def address(self) -> str:
         return self.settings.kafka_bootstrap
 

@@ -5,10 +5,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
-from infra.common import InfraError, ServiceStatus, pid_alive, port_open, tail
+from infra.common import (
+    InfraError,
+    ServiceStatus,
+    pid_alive,
+    port_holder,
+    port_open,
+    processes_with,
+    stop_all,
+    tail,
+)
 from infra.elasticsearch import Elasticsearch
 from infra.kafka import Kafka, ensure_topics
 from infra.postgres import Postgres
@@ -23,6 +33,8 @@ class Service(Protocol):
     host: str
     port: int
 
+    @property
+    def marker(self) -> str: ...
     @property
     def address(self) -> str: ...
     @property
@@ -54,10 +66,34 @@ def is_managed(settings: Settings, svc: Service) -> bool:
     return not settings.is_external(svc.name, svc.host)
 
 
+#: how long `down` waits for a stopped service's port to fall silent
+DOWN_TIMEOUT_S = 60.0
+
+
 def status(settings: Settings) -> list[ServiceStatus]:
     svcs = services(settings)
     with ThreadPoolExecutor(len(svcs)) as pool:
-        return list(pool.map(lambda s: s.probe(is_managed(settings, s)), svcs))
+        return list(pool.map(lambda s: _probe(settings, s), svcs))
+
+
+def _probe(settings: Settings, svc: Service) -> ServiceStatus:
+    """The service's answer, checked against who holds its port: for a service we run, an answer from a process
+    that is not ours (its command line does not name our directory) is not our service being healthy."""
+    managed = is_managed(settings, svc)
+    probe = svc.probe(managed)
+    if not managed:
+        return probe
+    holder = port_holder(svc.port, svc.marker)
+    if holder.stranger:
+        return replace(
+            probe,
+            healthy=False,
+            pid=holder.pid,
+            detail=f"port {svc.port} is held by another process (pid {holder.pid}: {holder.command[:80]})",
+        )
+    if holder.ours and probe.pid != holder.pid:
+        return replace(probe, pid=holder.pid)  # the pid file was lost or names a launcher: the listener is ours
+    return probe
 
 
 Report = Callable[[str, str], None]
@@ -70,7 +106,7 @@ def up(settings: Settings, report: Report = lambda name, msg: None) -> list[Serv
         managed = is_managed(settings, svc)
         running_pid = svc.pid() if managed else None
         if not managed or port_open(svc.host, svc.port, timeout=1.0):
-            probe = svc.probe(managed)
+            probe = _probe(settings, svc)
             if probe.healthy:
                 report(svc.name, "running" if managed else "external, reachable")
                 continue
@@ -115,14 +151,33 @@ def _wait_healthy(svc: Service, launcher: int | None, timeout_s: float) -> None:
 
 
 def down(settings: Settings, report: Report = lambda name, msg: None) -> None:
-    """Stop only what `up` started here: external services and strangers on our ports are left alone."""
+    """Stop only what `up` started here, and return only once none of it answers on its port any more. Ours is
+    any process whose command line names the service's directory (whatever its pid file says); external
+    services and strangers on our ports are left alone."""
     for svc in reversed(services(settings)):
         if not is_managed(settings, svc):
             report(svc.name, "external, left running")
             continue
-        if svc.pid() is None:
-            report(svc.name, "not running")
+        holder = port_holder(svc.port, svc.marker)
+        if svc.pid() is None and not holder.ours and not processes_with(svc.marker):
+            stranger = f"; port {svc.port} is held by another process (pid {holder.pid})" if holder.stranger else ""
+            report(svc.name, "not running" + stranger)
             continue
         report(svc.name, "stopping")
         svc.stop()
+        stop_all(svc.marker, timeout_s=30)  # anything of ours its own stop missed (a lost pid file, a launcher)
+        _wait_silent(svc)
         report(svc.name, "stopped")
+
+
+def _wait_silent(svc: Service) -> None:
+    """Until no process of ours listens on the service's port (a stranger may: it is not ours to stop)."""
+    deadline = time.monotonic() + DOWN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        holder = port_holder(svc.port, svc.marker)
+        if not holder.ours and (holder.stranger or not port_open(svc.host, svc.port, timeout=0.5)):
+            return
+        if holder.ours and holder.pid is not None:
+            stop_all(svc.marker, timeout_s=10)
+        time.sleep(0.2)
+    raise InfraError(f"{svc.name}: still answering on port {svc.port} {DOWN_TIMEOUT_S:.0f} s after stopping it")

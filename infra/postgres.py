@@ -60,6 +60,11 @@ class Postgres:
         self.db_name = url.path.lstrip("/") or "tapewatch"
 
     @property
+    def marker(self) -> str:
+        """What the command line of every process of ours holds (our directory): tells ours from a stranger."""
+        return str(self.data)
+
+    @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 

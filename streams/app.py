@@ -53,8 +53,6 @@ DETECT_STATE_TABLE: Final = "detect-state"
 MODEL_POLL_S: Final = 10.0
 LAG_INTERVAL_S: Final = 5.0
 COUNTERS_INTERVAL_S: Final = 60.0
-#: a source partition without records for this long (wall time), and read to its known end, is idle
-IDLE_AFTER_S: Final = 2.0
 #: Small fetches per partition keep md.quotes and md.books close in event time during a catch-up: the order-flow
 #: watermark is the slower stream's, and every chunk the faster one opens ahead is state carried (and written to
 #: the changelog) until the slower one arrives.
@@ -100,11 +98,6 @@ class StreamApp:
                 },
             )
         )
-        #: (topic, partition) → monotonic time its last record arrived (or it was assigned)
-        self._arrived: dict[tuple[str, int], float] = {}
-        #: (topic, partition) → high watermark this batch (None: unknown, taken as "may have more")
-        self._highwater: dict[tuple[str, int], int | None] = {}
-        self._batch_started = time.monotonic()
         dlq = settings.topic(DLQ_STREAMS.name)
         self.market_table = ChangelogTable(
             MARKET_STATE_TABLE, changelog_topic(settings, MARKET_STATE_TABLE), self.outputs
@@ -121,7 +114,7 @@ class StreamApp:
             table=self.market_table,
             grace_ms=settings.stream_grace_ms,
             flow_config=settings.flow_config(),
-            may_have_more=self._may_have_more,
+            feeds=settings.feeds(),
         )
         self.detect = DetectStage(
             features_topic=settings.topic(FEATURES.name),
@@ -199,35 +192,7 @@ class StreamApp:
             raise
         self.consumer.close()
 
-    def _may_have_more(self, topic: str, partition: int, read: int) -> bool:
-        """Whether a source partition may still deliver records older than what the others delivered: the
-        order-flow state holds chunks open for such a stream rather than declaring it idle.
-
-        Yes while its records keep arriving (within :data:`IDLE_AFTER_S`, the way Flink declares a source idle)
-        or while the high watermark of librdkafka's last fetch is beyond what was read (asked of the broker
-        before the partition's first fetch response). Only a stream silent for that long and read to its known
-        end lets the other run ahead (a quotes-only feed, say).
-        """
-        arrived = self._arrived.get((topic, partition))
-        if arrived is None or self._batch_started - arrived < IDLE_AFTER_S:
-            return True
-        key = (topic, partition)
-        if key not in self._highwater:
-            tp = TopicPartition(topic, partition)
-            known: int | None = int(self.consumer.get_watermark_offsets(tp, cached=True)[1])
-            if known is None or known < 0:  # no fetch response for it yet: ask the broker (once per batch at most)
-                try:
-                    known = int(self.consumer.get_watermark_offsets(tp, timeout=5.0)[1])
-                except KafkaException as exc:
-                    log.warning("high watermark of %s[%d] unknown, taking it as not idle: %s", topic, partition, exc)
-                    known = None
-            self._highwater[key] = known
-        high = self._highwater[key]
-        return high is None or high - 1 > read
-
     def _process(self, messages: Sequence[Message]) -> None:
-        self._batch_started = time.monotonic()
-        self._highwater.clear()
         by_stage: dict[int, list[Message]] = defaultdict(list)
         latest: dict[tuple[str, int], int] = {}
         for message in messages:
@@ -243,7 +208,6 @@ class StreamApp:
             assert topic is not None
             by_stage[self._stage_of[topic]].append(message)
             latest[(topic, message.partition() or 0)] = message.offset() or 0
-        self._arrived.update(dict.fromkeys(latest, self._batch_started))
         for index, batch in by_stage.items():
             self.stages[index].process(batch)
         for source, offset in latest.items():
@@ -286,7 +250,6 @@ class StreamApp:
     # -- rebalances (called from inside consume()) -------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assigned = set(partitions)
-        self._arrived.update(dict.fromkeys(((tp.topic, tp.partition) for tp in partitions), time.monotonic()))
         owned = {tp.partition for tp in partitions}
         for stage in self.stages:
             stage.forget()
@@ -316,8 +279,6 @@ class StreamApp:
             stage.forget()
         self.market_table.drop(gone)
         self.detect_table.drop(gone)
-        for source in [s for s in self._arrived if s[1] in gone]:
-            del self._arrived[source]
         for io in (self.market.io, self.detect.io):
             for source in [s for s in io.done if s[1] in gone]:
                 del io.done[source]

@@ -49,19 +49,12 @@ from detectors.features import FEATURE_SET_VERSION, FeatureState
 from detectors.flow import FlowChunk, FlowConfig, FlowState, LateRecordError
 from streams.stage import StageIO
 from streams.state import ChangelogTable
+from tapewatch.feeds import FeedProfile, FeedProfiles
 from tapewatch.records import Bar, Book, Cadence, Features, Quote, Record, RecordError
 
 STAGE: Final = "stream:market"
 AGENT: Final = "market"
 STATE_FORMAT: Final = 3
-
-#: (quotes have a backlog, books have a backlog) → FlowState.pending
-_PENDING: Final = {
-    (False, False): frozenset[str](),
-    (True, False): frozenset({"quote"}),
-    (False, True): frozenset({"book"}),
-    (True, True): frozenset({"quote", "book"}),
-}
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +105,8 @@ class MarketStage:
     features_topic: str
     io: StageIO
     table: ChangelogTable
-    #: (topic, partition, offset read) → whether the partition may still deliver records (see StreamApp)
-    may_have_more: Callable[[str, int, int], bool] = lambda topic, partition, read: True
+    #: venue → what its feed carries (whether the order-flow chunks wait for books)
+    feeds: Callable[[str], FeedProfile] = field(default_factory=FeedProfiles)
     grace_ms: int = DEFAULT_GRACE_MS
     flow_config: FlowConfig = field(default_factory=FlowConfig)
     counters: StageCounters = field(default_factory=StageCounters)
@@ -147,7 +140,6 @@ class MarketStage:
         io = self.io
         metrics = io.metrics
         consumed = {"quotes": 0, "books": 0}
-        pending_of: dict[int, frozenset[str]] = {}
         for message in messages:
             topic, partition, offset = message.topic(), message.partition(), message.offset()
             assert topic is not None and partition is not None and offset is not None
@@ -167,24 +159,13 @@ class MarketStage:
             assert key is not None
             state = touched.get(key) or self._live.get(key)
             if state is None:
-                state = self._load(record.symbol, key, partition)
+                state = self._load(record.symbol, record.venue, key, partition)
             touched[key] = state
             if state.applied(topic, partition, offset):
                 already_applied += 1  # applied before a crash: do not count it twice
                 continue
             late: list[str] = []
             chunks: list[FlowChunk] = []
-            # both streams' backlog, the record's own included: either may be the one lagging behind (constant
-            # within a batch: a partition with records in it has more by definition, one without read no further)
-            pending = pending_of.get(partition)
-            if pending is None:
-                pending = pending_of[partition] = _PENDING[
-                    (
-                        self._has_backlog(self.quotes_topic, partition, done),
-                        self._has_backlog(self.books_topic, partition, done),
-                    )
-                ]
-            state.flow.pending = pending
             if isinstance(record, Quote):
                 try:
                     closed = state.bars.update(record)
@@ -247,12 +228,6 @@ class MarketStage:
         self._touched, self._sent, self._done = {}, Counter(), {}
 
     # -- steps -------------------------------------------------------------------------------------------
-    def _has_backlog(self, topic: str, partition: int, batch_done: dict[tuple[str, int], int]) -> bool:
-        """Whether ``topic``'s partition may have records this worker has not applied yet (unknown: yes)."""
-        source = (topic, partition)
-        read = max(batch_done.get(source, -1), self.io.done.get(source, -1))
-        return self.may_have_more(topic, partition, read)
-
     def _decode(self, raw: bytes | None, key: bytes | None, books: bool) -> Record:
         contract: type[Record] = Book if books else Quote
         if not raw:
@@ -292,20 +267,21 @@ class MarketStage:
         self.io.dead_letter(message, reason, field, kind)
 
     # -- state -------------------------------------------------------------------------------------------
-    def _load(self, symbol: str, key: bytes, partition: int) -> SymbolState:
+    def _load(self, symbol: str, venue: str, key: bytes, partition: int) -> SymbolState:
         stored = self.table.get(key, partition)
+        books = self.feeds(venue).books
         if stored is None:
-            flow = FlowState(symbol, self.flow_config)
+            flow = FlowState(symbol, self.flow_config, books=books)
             return SymbolState(BarBuilder(symbol, self.grace_ms), FeatureState(), flow, {}, partition)
         if stored.get("format") != STATE_FORMAT:
             raise ValueError(f"market state of {symbol!r} has unknown format {stored.get('format')!r}")
         try:
-            flow = FlowState.from_state(stored["flow"], self.flow_config)
+            flow = FlowState.from_state(stored["flow"], self.flow_config, books=books)
         except ValueError as exc:
             # An upgrade changed the order-flow feature set: its windows cannot be carried over. Start them
             # afresh (the z-scores warm up again) rather than refuse the symbol; bars and bar features continue.
             log.warning("order-flow state of %s not restored, starting afresh: %s", symbol, exc)
-            flow = FlowState(symbol, self.flow_config)
+            flow = FlowState(symbol, self.flow_config, books=books)
         return SymbolState(
             bars=BarBuilder.from_state(stored["bars"], self.grace_ms),
             features=FeatureState.from_state(stored["features"]),

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     from detectors.flow import FlowConfig
+    from tapewatch.feeds import FeedProfiles
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -115,7 +116,12 @@ class Settings(BaseSettings):
     )
     flow_baseline_min_chunks: int = Field(60, ge=1, description="Baseline chunks needed before z-scores are given")
     flow_idle_ms: int = Field(
-        60_000, ge=1, description="A stream (quotes or books) this far behind the other no longer holds chunks open"
+        60_000, ge=1, description="A book more than this after the previous one starts the depth comparison afresh"
+    )
+    feed_profiles: str = Field(
+        "",
+        description='What each venue\'s feed carries, JSON {"venue": {"books": true, "sides": false, '
+        '"prints": "snapshots"}} over the built-in table (tapewatch/feeds.py)',
     )
     flow_rush_min_trades: int = Field(3, ge=2, description="Trades in one millisecond that make a rush order")
     flow_mirror_ms: int = Field(
@@ -221,6 +227,12 @@ class Settings(BaseSettings):
             rush_min_trades=self.flow_rush_min_trades,
             mirror_ms=self.flow_mirror_ms,
         )
+
+    def feeds(self) -> FeedProfiles:
+        """Venue → what its feed carries (:mod:`tapewatch.feeds`)."""
+        from tapewatch.feeds import FeedProfiles
+
+        return FeedProfiles.from_json(self.feed_profiles)
 
     def masked(self) -> dict[str, str]:
         """Every effective setting as text, secrets (and passwords inside URLs) masked."""

@@ -235,40 +235,75 @@ def test_a_chunk_closes_when_both_streams_pass_its_end_plus_grace() -> None:
     closed = fs.update_book_values(T0 + 1200, [(10.0, 5.0)], [(10.5, 5.0)])
     assert [(c.start, c.end, c.ts) for c in closed] == [(T0, T0 + 1000, T0 + 1000)]
     assert closed[0].values["trades"] == 1.0  # the 5000 trade is in its own, still open, chunk
-    # the quote stream may now trail the books by up to the grace
-    fs.update_quote_values(T0 + 1050, 10.0, 1.0)
-    with pytest.raises(LateRecordError):
-        fs.update_quote_values(T0 + 999, 10.0, 1.0)
+    # lateness is judged against the record's own stream: the quotes are at 5000, so a quote of the open
+    # chunk 1000 is more than the grace behind them and late, whatever the books do (the interleaving of the
+    # two streams never decides)
+    with pytest.raises(LateRecordError) as err:
+        fs.update_quote_values(T0 + 1050, 10.0, 1.0)
+    assert err.value.kind == "quote"
+    fs.update_book_values(T0 + 1150, [(10.0, 5.0)], [(10.5, 5.0)])  # the books' own stream is at 1200
     rest = fs.flush()
     assert [c.start for c in rest] == [T0 + 1000, T0 + 5000]
-    assert rest[0].values["trades"] == 1.0 and rest[0].values["book_updates"] == 2.0
+    assert rest[0].values["trades"] == 0.0 and rest[0].values["book_updates"] == 3.0
 
 
-def test_bookless_feed_moves_once_books_are_idle() -> None:
-    cfg = FlowConfig(chunk_ms=1000, grace_ms=0, idle_ms=3000)
-    fs = FlowState(SYMBOL, cfg)
+def test_every_interleaving_of_the_two_streams_gives_the_same_chunks() -> None:
+    """The two-worker promise in miniature: quotes and books merged in any order (each stream keeping its own
+    order) give identical chunks, late records included."""
+    cfg = FlowConfig(chunk_ms=1000, grace_ms=300, baseline_chunks=4, baseline_min_chunks=2)
+    rng = np.random.default_rng(7)
+    quotes = [(T0 + int(t), 10.0 + float(rng.normal()), 1.0) for t in np.sort(rng.integers(0, 20_000, 120))]
+    quotes[60] = (quotes[60][0] - 2_500, 11.0, 3.0)  # late against its own stream
+    books = [(T0 + t, [(9.9, float(rng.integers(1, 9)))], [(10.1, 2.0)]) for t in range(0, 20_000, 700)]
+    outputs = set()
+    for seed in range(12):
+        order = np.random.default_rng(seed).permutation([0] * len(quotes) + [1] * len(books))
+        fs = FlowState(SYMBOL, cfg)
+        qi = bi = 0
+        chunks = []
+        for which in order:
+            try:
+                if which == 0:
+                    qi += 1
+                    chunks += fs.update_quote_values(*quotes[qi - 1])
+                else:
+                    bi += 1
+                    chunks += fs.update_book_values(*books[bi - 1])
+            except LateRecordError:
+                pass
+        outputs.add(repr([(c.start, sorted(c.values.items())) for c in chunks]))
+    assert len(outputs) == 1
+    assert "trades" in next(iter(outputs))
+
+
+def test_bookless_feed_is_driven_by_its_quotes() -> None:
+    cfg = FlowConfig(chunk_ms=1000, grace_ms=0)
+    fs = FlowState(SYMBOL, cfg, books=False)
     assert fs.update_quote_values(T0, 10.0, 1.0) == []
-    assert fs.update_quote_values(T0 + 3000, 10.0, 1.0) == []  # 3000 is not more than idle_ms
-    closed = fs.update_quote_values(T0 + 3001, 10.0, 1.0)
-    assert [c.start for c in closed] == [T0]  # the watermark is the quotes' now
+    closed = fs.update_quote_values(T0 + 1000, 10.0, 1.0)
+    assert [c.start for c in closed] == [T0]  # the watermark is the quotes'
     with pytest.raises(LateRecordError) as err:
         fs.update_book_values(T0 + 500, [(10.0, 1.0)], [(10.5, 1.0)])
     assert err.value.kind == "book"
-    # books come back: from then on they hold the watermark again
-    assert fs.update_book_values(T0 + 3002, [(10.0, 1.0)], [(10.5, 1.0)]) == []
-    assert fs.update_quote_values(T0 + 5500, 10.0, 1.0) == []  # 2498 ahead of the books: not idle
-    closed = fs.update_book_values(T0 + 4000, [(10.0, 1.0)], [(10.5, 1.0)])
-    assert [c.start for c in closed] == [T0 + 3000]
+    # a stray book of a chunk still open counts
+    fs.update_book_values(T0 + 1500, [(10.0, 1.0)], [(10.5, 1.0)])
+    closed = fs.update_quote_values(T0 + 2000, 10.0, 1.0)
+    assert closed[0].values["book_updates"] == 1.0
+    # the same quotes with a feed that sends books: nothing closes until the books pass too
+    waiting = FlowState(SYMBOL, cfg, books=True)
+    assert waiting.update_quote_values(T0, 10.0, 1.0) == []
+    assert waiting.update_quote_values(T0 + 9000, 10.0, 1.0) == []
 
 
-def test_quote_less_feed_moves_once_quotes_are_idle() -> None:
-    fs = FlowState(SYMBOL, FlowConfig(chunk_ms=1000, grace_ms=0, idle_ms=2000))
+def test_a_book_feed_waits_for_its_quotes() -> None:
+    fs = FlowState(SYMBOL, FlowConfig(chunk_ms=1000, grace_ms=0))
     fs.update_book_values(T0, [(10.0, 1.0)], [(10.5, 1.0)])
-    assert [c.start for c in fs.update_book_values(T0 + 2001, [(10.0, 1.0)], [(10.5, 1.0)])] == [T0]
+    assert fs.update_book_values(T0 + 60_000, [(10.0, 1.0)], [(10.5, 1.0)]) == []
+    assert [c.start for c in fs.update_quote_values(T0 + 60_000, None)] == [T0]
 
 
 def test_empty_chunks_are_not_emitted_and_late_error_names_the_chunk() -> None:
-    fs = FlowState(SYMBOL, FlowConfig(chunk_ms=1000, grace_ms=0, idle_ms=1))
+    fs = FlowState(SYMBOL, FlowConfig(chunk_ms=1000, grace_ms=0), books=False)
     fs.update_quote_values(T0 + 10, 10.0, 1.0)
     closed = fs.update_quote_values(T0 + 9500, 10.0, 1.0)
     assert [c.start for c in closed] == [T0]
@@ -324,12 +359,12 @@ def _as_version_1(state: dict[str, Any]) -> dict[str, Any]:
 def test_a_version_1_state_resumes_and_warms_the_baseline_up_again() -> None:
     cfg = FlowConfig(chunk_ms=1000, long_chunks=2, baseline_chunks=20, baseline_min_chunks=4, grace_ms=0, idle_ms=1)
     ticks = [(T0 + 300 * k, 10.0 + (k % 3) * 0.5, float(1 + k % 4), "BS"[k % 2]) for k in range(200)]
-    reference = FlowState(SYMBOL, cfg)
-    upgraded = FlowState(SYMBOL, cfg)
+    reference = FlowState(SYMBOL, cfg, books=False)
+    upgraded = FlowState(SYMBOL, cfg, books=False)
     for ts, price, size, side in ticks[:100]:
         reference.update_quote_values(ts, price, size, side)
         upgraded.update_quote_values(ts, price, size, side)
-    restored = FlowState.from_state(_as_version_1(upgraded.to_state()), cfg)
+    restored = FlowState.from_state(_as_version_1(upgraded.to_state()), cfg, books=False)
     expected: list[FlowChunk] = []
     got: list[FlowChunk] = []
     for ts, price, size, side in ticks[100:]:
@@ -397,7 +432,7 @@ def test_hand_checked_chunk() -> None:
 
 def test_mirror_trades_are_equal_prints_on_alternating_sides() -> None:
     cfg = FlowConfig(chunk_ms=10_000, grace_ms=0, idle_ms=1, mirror_ms=2000)
-    fs = FlowState(SYMBOL, cfg)
+    fs = FlowState(SYMBOL, cfg, books=False)
     tape = [
         (0, 50.0, "B"),
         (900, 50.0, "S"),  # mirror
@@ -427,7 +462,7 @@ def test_baseline_relative_scores_of_orders_rushes_and_mirrors() -> None:
         chunk_ms=1000, long_chunks=2, baseline_chunks=4, baseline_min_chunks=2, grace_ms=0, idle_ms=1,
         rush_min_trades=2, mirror_ms=1000,
     )  # fmt: skip
-    fs = FlowState(SYMBOL, cfg)
+    fs = FlowState(SYMBOL, cfg, books=False)
     out: list[FlowChunk] = []
     # chunk 0: one buy order of 2 fills (rush 2); chunk 1 empty; chunk 2: a sell; chunk 3: 3 buys + a mirror
     out += fs.update_quote_values(T0 + 10, 10.0, 1.0, "B")
@@ -480,7 +515,7 @@ def test_visible_depth_only_and_layers_that_vanish_are_level_2_5_cancels() -> No
 
 def test_zscores_count_empty_chunks_as_zeros() -> None:
     cfg = FlowConfig(chunk_ms=1000, long_chunks=2, baseline_chunks=4, baseline_min_chunks=2, grace_ms=0, idle_ms=1)
-    fs = FlowState(SYMBOL, cfg)
+    fs = FlowState(SYMBOL, cfg, books=False)
     out: list[FlowChunk] = []
     trades_by_chunk = {0: 2, 2: 1, 3: 5}  # chunk 1 is empty
     for n, k in trades_by_chunk.items():
@@ -509,10 +544,10 @@ def test_features_are_exact_across_a_long_stream() -> None:
     """The baseline's running sums are exact: after a long run they equal a fresh recomputation."""
     cfg = FlowConfig(chunk_ms=1000, baseline_chunks=50, baseline_min_chunks=5, grace_ms=0, idle_ms=1)
     rng = np.random.default_rng(5)
-    fs = FlowState(SYMBOL, cfg)
+    fs = FlowState(SYMBOL, cfg, books=False)
     for k in range(3000):
         fs.update_quote_values(T0 + 400 * k, 10.0, float(rng.choice([0.1, 0.3, 1e6, 7.7])), str(rng.choice(["B", "S"])))
-    fresh = FlowState.from_state(fs.to_state(), cfg)
+    fresh = FlowState.from_state(fs.to_state(), cfg, books=False)
     for name in (
         "trades_sums",
         "volume_sums",
