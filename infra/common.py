@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import time
 from collections.abc import Sequence
@@ -198,10 +199,19 @@ def chown_tree(path: Path, user: str | None) -> None:
 
 
 def traversable_by(user: str | None, path: Path) -> bool:
-    """Can ``user`` reach ``path``? A cluster under /root is not reachable by postgres, for one."""
+    """Can ``user`` (a service user of ours: not the owner, in no group of the path) reach ``path``? A cluster
+    under /root is not reachable by postgres, for one. Read from the permission bits, so the answer does not
+    depend on whether the user exists yet."""
     if user is None or not is_root():
         return True
-    return subprocess.run(as_user(user, ["test", "-x", str(path)]), check=False).returncode == 0
+    for part in (path.resolve(), *path.resolve().parents):
+        try:
+            mode = part.stat().st_mode
+        except OSError:
+            return False
+        if not mode & stat.S_IXOTH:
+            return False
+    return True
 
 
 #: where services that run as another user keep their files when that user cannot reach the var dir
@@ -210,17 +220,25 @@ FALLBACK_ROOT = Path("/var/lib/tapewatch")
 
 def service_home(var_dir: Path, name: str, user: str | None) -> Path:
     """``var_dir/name``, unless ``user`` cannot reach it (a clone under a private /root, say); then a
-    directory of this var dir's own under /var/lib/tapewatch, so two clones never share a cluster."""
+    directory of this var dir's own under /var/lib/tapewatch, so two clones never share a cluster.
+
+    Stable across runs: a home that exists is kept, so `down` and `status` always look where `up` started
+    the service (the first answer once depended on whether the service user existed yet)."""
     preferred = var_dir / name
     if user is None or not is_root():
         return preferred
+    digest = hashlib.sha256(str(var_dir).encode()).hexdigest()[:12]
+    fallback = FALLBACK_ROOT / digest / name
+    if preferred.exists():
+        return preferred
+    if fallback.exists():
+        return fallback
     var_dir.mkdir(parents=True, exist_ok=True)
     if traversable_by(user, var_dir):
         return preferred
-    digest = hashlib.sha256(str(var_dir).encode()).hexdigest()[:12]
     FALLBACK_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
     FALLBACK_ROOT.chmod(0o755)
-    return FALLBACK_ROOT / digest / name
+    return fallback
 
 
 def run(

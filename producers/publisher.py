@@ -41,6 +41,7 @@ class Publisher:
         self.settings = settings
         self.counters = PublishCounters()
         self._dlq = settings.topic(dead_letter_topic.name)
+        self._dlq_max_bytes = settings.dlq_max_bytes
         self._names: dict[str, str] = {}
         conf = client_config(
             settings,
@@ -102,8 +103,9 @@ class Publisher:
 
     def dead_letter(self, raw: bytes, letter: DeadLetter, key: bytes | None = None) -> None:
         """The original bytes, untouched, to the dead-letter topic with the reason in headers."""
-        headers: Headers = list(letter.headers())
-        self._produce(self._dlq, raw, key, headers=headers)
+        value, short_key, fitted = letter.fit(raw, key, self._dlq_max_bytes)
+        headers: Headers = list(fitted)
+        self._produce(self._dlq, value, short_key, headers=headers)
         self.counters.sent += 1
         self.counters.dead_lettered += 1
 

@@ -110,7 +110,9 @@ class StreamApp:
             books_topic=settings.topic(BOOKS.name),
             bars_topic=settings.topic(BARS.name),
             features_topic=settings.topic(FEATURES.name),
-            io=StageIO(MARKET_STAGE, MARKET_AGENT, self.outputs, dlq, self.metrics),
+            io=StageIO(
+                MARKET_STAGE, MARKET_AGENT, self.outputs, dlq, self.metrics, dlq_max_bytes=settings.dlq_max_bytes
+            ),
             table=self.market_table,
             grace_ms=settings.stream_grace_ms,
             flow_config=settings.flow_config(),
@@ -121,7 +123,9 @@ class StreamApp:
             scores_topic=settings.topic(SCORES.name),
             alerts_topic=settings.topic(ALERTS.name),
             actions_topic=settings.topic(ACTIONS.name),
-            io=StageIO(DETECT_STAGE, DETECT_AGENT, self.outputs, dlq, self.metrics),
+            io=StageIO(
+                DETECT_STAGE, DETECT_AGENT, self.outputs, dlq, self.metrics, dlq_max_bytes=settings.dlq_max_bytes
+            ),
             table=self.detect_table,
             models=ModelSlot(ArtifactStore(settings.models_path)),
         )

@@ -56,6 +56,8 @@ class StageIO:
     #: (topic, partition) → highest offset whose effects this process made durable
     done: dict[tuple[str, int], int] = field(default_factory=dict)
     dead_letters: int = 0
+    #: a dead letter's payload is cut to this (``TAPEWATCH_DLQ_MAX_BYTES``), its length and hash in headers
+    dlq_max_bytes: int = 65_536
 
     def observe_batch(self, emitted: list[tuple[str, int]], started: float) -> None:
         """Metrics of a processed batch: event-to-emit latency of its outputs (then forgets them) and the time
@@ -80,4 +82,5 @@ class StageIO:
         self.dead_letters += 1
         self.metrics.dead_letters.labels(self.agent, kind).inc()
         log.debug("dead letter %s[%d]@%s: %s", topic, partition, offset, reason)
-        self.outputs.send(self.dlq, message.key(), message.value() or b"", partition, letter.headers())
+        value, key, headers = letter.fit(message.value() or b"", message.key(), self.dlq_max_bytes)
+        self.outputs.send(self.dlq, key, value, partition, headers)

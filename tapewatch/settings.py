@@ -146,6 +146,13 @@ class Settings(BaseSettings):
         0, ge=0, description="Least time between offset commits of a stream worker (0: at every checkpoint)"
     )
 
+    dlq_max_bytes: int = Field(
+        65_536,
+        ge=1_024,
+        le=900_000,
+        description="A dead letter's payload is cut to this many bytes (length and SHA-256 of the original in headers)",
+    )
+
     spark_driver_memory: str = Field("4g", description="Heap of the Spark driver (`train kmeans --engine spark`)")
 
     # --- Local state -----------------------------------------------------------
