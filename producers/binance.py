@@ -1011,7 +1011,9 @@ def produce_binance_command(
 
     settings = load_settings()
     stream = BinanceStream(settings, parse_symbols(symbols) if symbols is not None else None)
-    counters = asyncio.run(run_source(settings, STAGE, stream.run, duration_s=duration, show_progress=not no_progress))
+    counters = asyncio.run(
+        run_source(settings, STAGE, stream.run, duration_s=duration, show_progress=not no_progress, live_feed=True)
+    )
     stats = stream.stats
     typer.echo(
         f"binance: {counters.quotes:,} trades, {counters.books:,} books, {counters.dead_lettered:,} dead-lettered, "

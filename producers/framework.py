@@ -90,6 +90,37 @@ class Emitter:
         self.counters.reasons[bucket] = self.counters.reasons.get(bucket, 0) + 1
 
 
+class LiveEmitter(Emitter):
+    """An :class:`Emitter` for a live feed: a record time-stamped more than ``max_future_ms`` ahead of this
+    machine's clock is dead-lettered here, at the edge, before it can move any event time downstream (the
+    stream worker only compares records with each other, never with wall time)."""
+
+    def __init__(self, publisher: Publisher, stage: str, max_future_ms: int) -> None:
+        super().__init__(publisher, stage)
+        self.max_future_ms = max_future_ms
+
+    def _in_future(self, record: Quote | Book) -> bool:
+        ahead = record.ts - int(time.time() * 1000)
+        if ahead <= self.max_future_ms:
+            return False
+        self.dead_letter(
+            record.to_json(),
+            f"implausible: ts {record.ts} is {ahead} ms ahead of this machine's clock "
+            f"(more than TAPEWATCH_PRODUCER_MAX_FUTURE_MS={self.max_future_ms})",
+            "ts",
+            key=record.key(),
+        )
+        return True
+
+    def quote(self, quote: Quote) -> None:
+        if not self._in_future(quote):
+            super().quote(quote)
+
+    def book(self, book: Book) -> None:
+        if not self._in_future(book):
+            super().book(book)
+
+
 class Backoff:
     """Exponential back-off with full jitter; ``reset`` after a success."""
 
@@ -173,10 +204,12 @@ async def run_source(
     duration_s: float | None = None,
     show_progress: bool = True,
     publisher: Publisher | None = None,
+    live_feed: bool = False,
 ) -> SourceCounters:
-    """Run ``source`` until it finishes, ``duration_s`` passes or SIGINT/SIGTERM; then flush everything."""
+    """Run ``source`` until it finishes, ``duration_s`` passes or SIGINT/SIGTERM; then flush everything.
+    ``live_feed``: the source reads a venue now, so its records are checked against this machine's clock."""
     publisher = publisher or Publisher(settings, DLQ_PRODUCERS)
-    emitter = Emitter(publisher, stage)
+    emitter = LiveEmitter(publisher, stage, settings.producer_max_future_ms) if live_feed else Emitter(publisher, stage)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []

@@ -722,7 +722,9 @@ def produce_twse_command(
     channels = load_channels(settings, symbols_file)
     poller = TwsePoller(settings, channels, hours=market_hours, ignore_hours=ignore_hours)
     counters = asyncio.run(
-        run_source(settings, "producer:twse", poller.run, duration_s=duration, show_progress=not no_progress)
+        run_source(
+            settings, "producer:twse", poller.run, duration_s=duration, show_progress=not no_progress, live_feed=True
+        )
     )
     typer.echo(
         f"twse: {counters.quotes:,} quotes, {counters.books:,} books, {counters.dead_lettered:,} dead-lettered, "

@@ -117,6 +117,7 @@ class StreamApp:
             grace_ms=settings.stream_grace_ms,
             flow_config=settings.flow_config(),
             feeds=settings.feeds(),
+            max_skew_ms=settings.stream_max_skew_ms,
         )
         self.detect = DetectStage(
             features_topic=settings.topic(FEATURES.name),

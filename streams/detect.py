@@ -26,6 +26,7 @@ feature set) is logged and the worker keeps the one it has.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -44,7 +45,7 @@ from detectors.models import ArtifactError, ArtifactStore
 from detectors.patterns import SymbolDetector
 from streams.stage import StageIO
 from streams.state import ChangelogTable
-from tapewatch.records import Action, Cadence, Features, RecordError
+from tapewatch.records import Action, Alert, Cadence, Features, RecordError, Score
 
 STAGE: Final = "stream:detect"
 AGENT: Final = "detect"
@@ -142,6 +143,8 @@ class DetectStage:
     _sent: Counter[str] = field(default_factory=Counter, init=False, repr=False)
     _emitted: list[tuple[str, int]] = field(default_factory=list, init=False, repr=False)
     _done: dict[tuple[str, int], int] = field(default_factory=dict, init=False, repr=False)
+    #: features applied per symbol since its state was last stored: replayed to rebuild it after a failure
+    _journal: dict[bytes, list[Features]] = field(default_factory=dict, init=False, repr=False)
     _started: float = field(default=0.0, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -149,7 +152,7 @@ class DetectStage:
 
     def discard(self) -> None:
         """Forget what was applied since the last :meth:`write_state` (the partitions were lost)."""
-        self._touched, self._sent, self._emitted, self._done = {}, Counter(), [], {}
+        self._touched, self._sent, self._emitted, self._done, self._journal = {}, Counter(), [], {}, {}
         self._live.clear()
 
     def forget(self) -> None:
@@ -188,17 +191,22 @@ class DetectStage:
                 continue
             detector = state.detector
             try:
-                if record.cadence is Cadence.FAST:
-                    alerts = detector.on_flow_features(record.ts, record.values)
-                else:
-                    score, alerts = detector.on_bar_features(record.ts, record.values)
-                    bar_closes.append((message, key, state, record))
-                    if score is not None:
-                        self._send("scores", self.scores_topic, key, score.to_json(), partition, record.ts)
-                        self.counters.scores_out += 1
+                score, alerts = _detect(detector, record)
             except FeatureError as exc:
                 self._dead_letter(message, f"features refused by the model: {exc}", "values", "invalid")
-                alerts = []
+                score, alerts = None, []
+            except Exception as exc:  # isolate the record, whatever went wrong
+                log.exception("%s %s: features could not be applied, dead-lettered", self.stage, record.symbol)
+                state.detector = self._rebuilt_detector(record, key, partition)
+                self._dead_letter(message, f"could not be applied: {type(exc).__name__}: {exc}", None, "error")
+                state.partition, state.offset, state.dirty = partition, offset, True
+                continue
+            self._journal.setdefault(key, []).append(record)
+            if record.cadence is not Cadence.FAST:
+                bar_closes.append((message, key, state, record))
+            if score is not None:
+                self._send("scores", self.scores_topic, key, score.to_json(), partition, record.ts)
+                self.counters.scores_out += 1
             for alert in alerts:
                 self._send("alerts", self.alerts_topic, key, alert.to_json(), partition, record.ts)
                 self.counters.alerts_out += 1
@@ -231,7 +239,7 @@ class DetectStage:
                 state.dirty = False
             self._live[key] = state
         self.io.done.update(self._done)
-        self._touched, self._sent, self._done = {}, Counter(), {}
+        self._touched, self._sent, self._done, self._journal = {}, Counter(), {}, {}
 
     def _send(self, kind: str, topic: str, key: bytes, value: bytes, partition: int, event_ms: int | None) -> None:
         self.io.send(topic, key, value, partition)
@@ -289,6 +297,15 @@ class DetectStage:
         self._sent["dlq"] += 1
         self.io.dead_letter(message, reason, field, kind)
 
+    def _rebuilt_detector(self, record: Features, key: bytes, partition: int) -> SymbolDetector:
+        """The symbol's detector as it was before the record that failed: its stored state, then the features
+        applied since (their outputs were sent already)."""
+        detector = self._load(record, key, partition).detector
+        for applied in self._journal.get(key, []):
+            with contextlib.suppress(FeatureError):
+                _detect(detector, applied)
+        return detector
+
     def _load(self, record: Features, key: bytes, partition: int) -> DetectState:
         stored = self.table.get(key, partition)
         model = self.models.model
@@ -299,6 +316,13 @@ class DetectStage:
         detector = SymbolDetector.from_state(stored["detector"], model)
         position = PositionState.from_state(stored["position"])
         return DetectState(detector, int(stored["partition"]), int(stored["offset"]), position)
+
+
+def _detect(detector: SymbolDetector, record: Features) -> tuple[Score | None, list[Alert]]:
+    """One features record through the symbol's detector: (K-means score, alerts)."""
+    if record.cadence is Cadence.FAST:
+        return None, detector.on_flow_features(record.ts, record.values)
+    return detector.on_bar_features(record.ts, record.values)
 
 
 def _decode(raw: bytes | None, key: bytes | None) -> Features:

@@ -50,11 +50,15 @@ from detectors.flow import FlowChunk, FlowConfig, FlowState, LateRecordError
 from streams.stage import StageIO
 from streams.state import ChangelogTable
 from tapewatch.feeds import FeedProfile, FeedProfiles
-from tapewatch.records import Bar, Book, Cadence, Features, Quote, Record, RecordError
+from tapewatch.records import Bar, Book, Cadence, Features, Quote, RecordError
 
 STAGE: Final = "stream:market"
 AGENT: Final = "market"
 STATE_FORMAT: Final = 3
+#: the table entry of a partition's event-time clock (a symbol never starts with NUL: the contract's pattern)
+CLOCK_KEY: Final = b"\x00partition-clock"
+#: (topic, value, metrics kind, event time) of one output
+_Output = tuple[str, bytes, str, int]
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +111,8 @@ class MarketStage:
     table: ChangelogTable
     #: venue → what its feed carries (whether the order-flow chunks wait for books)
     feeds: Callable[[str], FeedProfile] = field(default_factory=FeedProfiles)
+    #: a record this far ahead of its partition's event time is implausible (TAPEWATCH_STREAM_MAX_SKEW_MS)
+    max_skew_ms: int = 14 * 86_400_000
     grace_ms: int = DEFAULT_GRACE_MS
     flow_config: FlowConfig = field(default_factory=FlowConfig)
     counters: StageCounters = field(default_factory=StageCounters)
@@ -118,6 +124,11 @@ class MarketStage:
     _sent: Counter[str] = field(default_factory=Counter, init=False, repr=False)
     _emitted: list[tuple[str, int]] = field(default_factory=list, init=False, repr=False)
     _done: dict[tuple[str, int], int] = field(default_factory=dict, init=False, repr=False)
+    #: records applied per symbol since its state was last stored: replayed to rebuild it after a failure
+    _journal: dict[bytes, list[Quote | Book]] = field(default_factory=dict, init=False, repr=False)
+    #: partition → {"quotes"|"books": newest ts applied}: the reference of the skew check
+    _clocks: dict[int, dict[str, int]] = field(default_factory=dict, init=False, repr=False)
+    _clocks_dirty: set[int] = field(default_factory=set, init=False, repr=False)
     _started: float = field(default=0.0, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -126,94 +137,148 @@ class MarketStage:
     def discard(self) -> None:
         """Forget what was applied since the last :meth:`write_state` (the partitions were lost)."""
         self._touched, self._sent, self._emitted, self._done = {}, Counter(), [], {}
+        self._journal, self._clocks_dirty = {}, set()
         self._live.clear()
+        self._clocks.clear()
 
     def forget(self) -> None:
         """Drop the live cache (partitions moved): the next batch reloads from the recovered table."""
         self._live.clear()
+        self._clocks.clear()
 
     def process(self, messages: Sequence[Message]) -> None:
         """Apply one batch and queue its outputs; :meth:`write_state` follows once they are acknowledged."""
         self._started = time.perf_counter()
-        touched, sent, emitted, done = self._touched, self._sent, self._emitted, self._done
-        already_applied = 0
-        io = self.io
-        metrics = io.metrics
         consumed = {"quotes": 0, "books": 0}
+        replayed = 0
         for message in messages:
-            topic, partition, offset = message.topic(), message.partition(), message.offset()
-            assert topic is not None and partition is not None and offset is not None
-            source = (topic, partition)
-            done[source] = max(offset, done.get(source, -1))
-            self.counters.events_in += 1
-            books = topic == self.books_topic
+            books = message.topic() == self.books_topic
             consumed["books" if books else "quotes"] += 1
-            key = message.key()
-            try:
-                record = self._decode(message.value(), key, books)
-            except RecordError as exc:
-                reason = "key" if exc.field == "symbol" and "key" in exc.reason else "invalid"
-                self._dead_letter(message, str(exc), exc.field, reason, sent)
-                continue
-
-            assert key is not None
-            state = touched.get(key) or self._live.get(key)
-            if state is None:
-                state = self._load(record.symbol, record.venue, key, partition)
-            touched[key] = state
-            if state.applied(topic, partition, offset):
-                already_applied += 1  # applied before a crash: do not count it twice
-                continue
-            late: list[str] = []
-            chunks: list[FlowChunk] = []
-            if isinstance(record, Quote):
-                try:
-                    closed = state.bars.update(record)
-                except LateQuoteError as exc:
-                    late.append(f"bars: {exc}")
-                    metrics.late.labels(AGENT, "bars").inc()
-                    closed = []
-                for bar in closed:
-                    self._send_bar(bar, key, partition)
-                    self._send_features(state, bar, key, partition)
-                    sent["bars"] += 1
-                    sent["features"] += 1
-                    emitted.append(("bars", bar.end))
-                    emitted.append(("features", bar.end))
-                try:
-                    chunks = state.flow.update_quote(record)
-                except LateRecordError as exc:
-                    late.append(f"flow: {exc}")
-                    metrics.late.labels(AGENT, "flow").inc()
-            else:
-                assert isinstance(record, Book)
-                try:
-                    chunks = state.flow.update_book(record)
-                except LateRecordError as exc:
-                    late.append(f"flow: {exc}")
-                    metrics.late.labels(AGENT, "flow").inc()
-            for chunk in chunks:
-                self._send_flow(chunk, record.venue, key, partition)
-                sent["flow"] += 1
-                emitted.append(("flow", chunk.ts))
-            if late:
-                # Counted and dead-lettered, never dropped silently; a part it was on time for applied it.
-                self.counters.late += 1
-                reason = "late record (" + "; ".join(late) + ")"
-                self._dead_letter(message, reason, "ts", "late", sent)
-            state.offsets[topic] = (partition, offset)
-            state.partition = partition
-            state.dirty = True
-
+            replayed += self._one(message, books)
+        metrics = self.io.metrics
         for kind, count in consumed.items():
             if count:
                 metrics.records_in.labels(AGENT, kind).inc(count)
         self.counters.batches += 1
-        io.observe_batch(self._emitted, self._started)
-        if already_applied:
-            self.counters.replayed += already_applied
-            metrics.replayed.labels(AGENT).inc(already_applied)
-            log.info("replay: skipped %d record(s) already applied to the state", already_applied)
+        self.io.observe_batch(self._emitted, self._started)
+        if replayed:
+            self.counters.replayed += replayed
+            metrics.replayed.labels(AGENT).inc(replayed)
+            log.info("replay: skipped %d record(s) already applied to the state", replayed)
+
+    def _one(self, message: Message, books: bool) -> int:
+        """Apply one message (1 if it was applied before a crash and skipped). Whatever it holds, it ends as
+        outputs, a dead letter or a skip: no record can stop the stage."""
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        assert topic is not None and partition is not None and offset is not None
+        self._done[(topic, partition)] = max(offset, self._done.get((topic, partition), -1))
+        self.counters.events_in += 1
+        key = message.key()
+        try:
+            record = self._decode(message.value(), key, books)
+        except RecordError as exc:
+            reason = "key" if exc.field == "symbol" and "key" in exc.reason else "invalid"
+            self._dead_letter(message, str(exc), exc.field, reason)
+            return 0
+        assert key is not None
+        problem = self.feeds(record.venue).implausible(record)
+        if problem is not None:
+            self._dead_letter(message, problem[1], problem[0], "implausible")
+            return 0
+        state = self._touched.get(key) or self._live.get(key) or self._load(record.symbol, record.venue, key, partition)
+        self._touched[key] = state
+        if state.applied(topic, partition, offset):
+            return 1  # applied before a crash: do not count it twice
+        clock = self._clock(partition)
+        stream = "books" if books else "quotes"
+        ahead = record.ts - clock.get(stream, record.ts)
+        if ahead > self.max_skew_ms:
+            self._dead_letter(
+                message,
+                f"implausible: ts {record.ts} is {ahead} ms ahead of the partition's {stream} "
+                f"(more than TAPEWATCH_STREAM_MAX_SKEW_MS={self.max_skew_ms})",
+                "ts",
+                "implausible",
+            )
+        else:
+            self._apply_isolated(message, record, key, state)
+            if record.ts > clock.get(stream, -1):
+                clock[stream] = record.ts
+                self._clocks_dirty.add(partition)
+        state.offsets[topic] = (partition, offset)
+        state.partition = partition
+        state.dirty = True
+        return 0
+
+    def _apply_isolated(self, message: Message, record: Quote | Book, key: bytes, state: SymbolState) -> None:
+        """Apply ``record`` and send what it closed; a record the state cannot take is dead-lettered with the
+        exception, and the symbol's state is rebuilt as it was before it (its last stored state, then every
+        record applied since, from the journal), so one bad record never stops or corrupts surveillance."""
+        try:
+            outputs, late = self._apply(state, record, key)
+        except Exception as exc:  # isolate the record, whatever went wrong
+            log.exception("%s %s: record could not be applied, dead-lettered", self.stage, record.symbol)
+            self._rebuild(key, state, record.venue)
+            self._dead_letter(message, f"could not be applied: {type(exc).__name__}: {exc}", None, "error")
+            return
+        self._journal.setdefault(key, []).append(record)
+        counters = self.counters
+        for topic, value, kind, event_ms in outputs:
+            self.io.send(topic, key, value, state.partition)
+            self._sent[kind] += 1
+            self._emitted.append((kind, event_ms))
+            if kind == "bars":
+                counters.bars_out += 1
+            elif kind == "features":
+                counters.features_out += 1
+            else:
+                counters.flow_out += 1
+        if late:
+            # Counted and dead-lettered, never dropped silently; a part it was on time for applied it.
+            self.counters.late += 1
+            self._dead_letter(message, "late record (" + "; ".join(late) + ")", "ts", "late")
+
+    def _apply(self, state: SymbolState, record: Quote | Book, key: bytes) -> tuple[list[_Output], list[str]]:
+        """Update the symbol's state with one record: (outputs to send, late parts). Sends nothing."""
+        metrics = self.io.metrics
+        outputs: list[_Output] = []
+        late: list[str] = []
+        chunks: list[FlowChunk] = []
+        if isinstance(record, Quote):
+            try:
+                closed = state.bars.update(record)
+            except LateQuoteError as exc:
+                late.append(f"bars: {exc}")
+                metrics.late.labels(AGENT, "bars").inc()
+                closed = []
+            for bar in closed:
+                outputs.append((self.bars_topic, bar.to_json(), "bars", bar.end))
+                outputs.append((self.features_topic, self._bar_features(state, bar), "features", bar.end))
+        try:
+            chunks = state.flow.update_quote(record) if isinstance(record, Quote) else state.flow.update_book(record)
+        except LateRecordError as exc:
+            late.append(f"flow: {exc}")
+            metrics.late.labels(AGENT, "flow").inc()
+        for chunk in chunks:
+            outputs.append((self.features_topic, chunk.to_features(record.venue).to_json(), "flow", chunk.ts))
+        return outputs, late
+
+    def _rebuild(self, key: bytes, state: SymbolState, venue: str) -> None:
+        """Put the symbol's state back to what it was before the record that failed: its stored state, then the
+        records applied since (their outputs were sent already: nothing is sent again)."""
+        fresh = self._load(state.bars.symbol, venue, key, state.partition)
+        for record in self._journal.get(key, []):
+            self._apply(fresh, record, key)
+        state.bars, state.features, state.flow = fresh.bars, fresh.features, fresh.flow
+        state.features_state = None
+
+    def _clock(self, partition: int) -> dict[str, int]:
+        """The partition's event time per source stream (newest ts applied), from the table on first use."""
+        clock = self._clocks.get(partition)
+        if clock is None:
+            stored = self.table.get(CLOCK_KEY, partition)
+            clock = self._clocks[partition] = {k: int(v) for k, v in (stored or {}).get("clock", {}).items()}
+        return clock
 
     def write_state(self) -> None:
         """The batch's outputs are acknowledged: count them, and write each touched symbol's new state."""
@@ -224,12 +289,14 @@ class MarketStage:
             if state.dirty:
                 self._store(key, state)
             self._live[key] = state
+        for partition in self._clocks_dirty:
+            self.table.write(partition, CLOCK_KEY, {"format": STATE_FORMAT, "clock": self._clocks[partition]})
         self.io.done.update(self._done)
-        self._touched, self._sent, self._done = {}, Counter(), {}
+        self._touched, self._sent, self._done, self._journal, self._clocks_dirty = {}, Counter(), {}, {}, set()
 
     # -- steps -------------------------------------------------------------------------------------------
-    def _decode(self, raw: bytes | None, key: bytes | None, books: bool) -> Record:
-        contract: type[Record] = Book if books else Quote
+    def _decode(self, raw: bytes | None, key: bytes | None, books: bool) -> Quote | Book:
+        contract: type[Quote] | type[Book] = Book if books else Quote
         if not raw:
             raise RecordError(contract.record_name, "empty payload")
         record = contract.from_json(raw)
@@ -239,13 +306,9 @@ class MarketStage:
             raise RecordError(record.record_name, f"message key {key!r} is not the symbol", "symbol")
         return record
 
-    def _send_bar(self, bar: Bar, key: bytes, partition: int) -> None:
-        self.counters.bars_out += 1
-        self.io.send(self.bars_topic, key, bar.to_json(), partition)
-
-    def _send_features(self, state: SymbolState, bar: Bar, key: bytes, partition: int) -> None:
+    def _bar_features(self, state: SymbolState, bar: Bar) -> bytes:
         values = state.features.update(bar)
-        state.features_state = None  # changed: serialise again at the end of the batch
+        state.features_state = None  # changed: serialise again at the checkpoint
         record = Features(
             symbol=bar.symbol,
             venue=bar.venue,
@@ -254,16 +317,11 @@ class MarketStage:
             version=FEATURE_SET_VERSION,
             cadence=Cadence.BAR_1M,
         )
-        self.counters.features_out += 1
-        self.io.send(self.features_topic, key, record.to_json(), partition)
+        return record.to_json()
 
-    def _send_flow(self, chunk: FlowChunk, venue: str, key: bytes, partition: int) -> None:
-        self.counters.flow_out += 1
-        self.io.send(self.features_topic, key, chunk.to_features(venue).to_json(), partition)
-
-    def _dead_letter(self, message: Message, reason: str, field: str | None, kind: str, sent: Counter[str]) -> None:
+    def _dead_letter(self, message: Message, reason: str, field: str | None, kind: str) -> None:
         self.counters.dead_letters += 1
-        sent["dlq"] += 1
+        self._sent["dlq"] += 1
         self.io.dead_letter(message, reason, field, kind)
 
     # -- state -------------------------------------------------------------------------------------------

@@ -6,17 +6,22 @@ feed sends books wait for both streams (``W = min(newest quote, newest book)``);
 driven by its quotes alone, and a stray book is used only if it is on time.
 
 Profiles come from the built-in table below, overridden or extended by ``TAPEWATCH_FEED_PROFILES`` (JSON:
-``{"venue": {"books": true, "sides": false, "prints": "snapshots"}}``, any field may be left out). A venue
-named nowhere gets :data:`UNKNOWN`: quotes only, sides as given, individual prints.
+``{"venue": {"books": true, "sides": false, "prints": "snapshots", "max_price": 1e5, "max_size": 1e9,
+"symbol_pattern": "[0-9]{4}"}}``, any field may be left out). A venue named nowhere gets :data:`UNKNOWN`:
+quotes only, sides as given, individual prints, the record contract's bounds.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any, Final, Literal
 
 import orjson
+
+from tapewatch.records import MAX_PRICE, MAX_SIZE, Book, Quote
 
 Prints = Literal["trades", "snapshots"]
 
@@ -31,6 +36,36 @@ class FeedProfile:
     sides: bool = True
     #: ``trades``: one quote per print; ``snapshots``: size traded since the previous snapshot, no print times
     prints: Prints = "trades"
+    #: plausibility at the edge: a price or size above these, or a symbol not matching the pattern, is
+    #: dead-lettered by the stream worker (the record contract's bounds are the outer limit)
+    max_price: float = MAX_PRICE
+    max_size: float = MAX_SIZE
+    symbol_pattern: str | None = None
+
+    def implausible(self, record: Quote | Book) -> tuple[str, str] | None:
+        """(field, reason) when ``record`` is not plausible for this venue, else None."""
+        if self.symbol_pattern is not None and not _matches(self.symbol_pattern, record.symbol):
+            return "symbol", f"implausible: symbol {record.symbol!r} does not match the venue's {self.symbol_pattern}"
+        if isinstance(record, Quote):
+            if record.price is not None and record.price > self.max_price:
+                return "price", f"implausible: price {record.price:g} above the venue's bound {self.max_price:g}"
+            if record.size > self.max_size:
+                return "size", f"implausible: size {record.size:g} above the venue's bound {self.max_size:g}"
+            return None
+        for name, levels in (("bids", record.bids), ("asks", record.asks)):
+            for price, size in levels:
+                if price > self.max_price or size > self.max_size:
+                    return name, f"implausible: level ({price:g}, {size:g}) beyond the venue's bounds"
+        return None
+
+
+@lru_cache(maxsize=64)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _matches(pattern: str, symbol: str) -> bool:
+    return _compiled(pattern).fullmatch(symbol) is not None
 
 
 UNKNOWN: Final = FeedProfile()
@@ -39,10 +74,15 @@ BUILT_IN: Final[Mapping[str, FeedProfile]] = {
     # the labelled simulator: every print with its side, a book snapshot per symbol every few seconds
     "sim": FeedProfile(books=True, sides=True, prints="trades"),
     # TWSE MIS (listed and OTC): 5-second snapshots, volume since the previous one, best five levels, no side
-    "twse": FeedProfile(books=True, sides=False, prints="snapshots"),
-    "tpex": FeedProfile(books=True, sides=False, prints="snapshots"),
-    # Binance spot: trades with the taker's side, depth5 snapshots
-    "binance": FeedProfile(books=True, sides=True, prints="trades"),
+    # (codes: four to six digits or capitals after a digit, e.g. 2330, 00631L; no share costs 100,000 TWD)
+    "twse": FeedProfile(
+        books=True, sides=False, prints="snapshots", max_price=1e5, symbol_pattern=r"[0-9][0-9A-Z]{3,5}"
+    ),
+    "tpex": FeedProfile(
+        books=True, sides=False, prints="snapshots", max_price=1e5, symbol_pattern=r"[0-9][0-9A-Z]{3,5}"
+    ),
+    # Binance spot: trades with the taker's side, depth5 snapshots; symbols like BTCUSDT
+    "binance": FeedProfile(books=True, sides=True, prints="trades", symbol_pattern=r"[A-Z0-9]{2,20}"),
 }
 
 
@@ -60,6 +100,14 @@ class FeedProfiles:
             for name in ("books", "sides"):
                 if name in fields and not isinstance(fields[name], bool):
                     raise ValueError(f"feed profile of {venue!r}: {name} must be true or false")
+            for name in ("max_price", "max_size"):
+                if name in fields and not (isinstance(fields[name], int | float) and fields[name] > 0):
+                    raise ValueError(f"feed profile of {venue!r}: {name} must be a positive number")
+            if "symbol_pattern" in fields:
+                try:
+                    re.compile(str(fields["symbol_pattern"]))
+                except re.error as exc:
+                    raise ValueError(f"feed profile of {venue!r}: symbol_pattern: {exc}") from None
             table[venue] = replace(table.get(venue, UNKNOWN), **fields)
         self._table = table
 

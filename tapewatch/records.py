@@ -16,12 +16,28 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
-EpochMs = Annotated[int, Field(ge=0, description="Event time, epoch milliseconds UTC")]
-Price = Annotated[float, Field(gt=0)]
+#: 2100-01-01T00:00:00Z: a later time stamp is garbage (and 2**70 would not even fit the state's JSON)
+MAX_EPOCH_MS = 4_102_444_800_000
+#: Bounds no instrument reaches (BTC in KRW is ~1.5e8, a whole day's volume of the busiest stock ~1e10 shares):
+#: they keep every sum, square and ratio the features compute finite, far inside float range.
+MAX_PRICE = 1e10
+MAX_SIZE = 1e13
+#: An instrument code: letters and digits with the usual separators (2330, 00631L, BRK.B, ES=F, ^TWII, EUR/USD),
+#: at most 32 characters; no space, control character or invisible mark (a symbol is a Kafka key and an id).
+SYMBOL_PATTERN = r"^[A-Za-z0-9^][A-Za-z0-9._:/^=+&-]{0,31}$"
+VENUE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$"
+
+EpochMs = Annotated[int, Field(ge=0, lt=MAX_EPOCH_MS, description="Event time, epoch milliseconds UTC")]
+Price = Annotated[float, Field(gt=0, le=MAX_PRICE)]
 NonNegative = Annotated[float, Field(ge=0)]
+Size = Annotated[float, Field(ge=0, le=MAX_SIZE)]
 # JSON has no tuples: a level arrives as a 2-element array, so the tuple itself is lax and its items strict.
 Level = Annotated[
-    tuple[Annotated[float, Strict(), Field(gt=0)], Annotated[float, Strict(), Field(ge=0)]], Strict(False)
+    tuple[
+        Annotated[float, Strict(), Field(gt=0, le=MAX_PRICE)],
+        Annotated[float, Strict(), Field(ge=0, le=MAX_SIZE)],
+    ],
+    Strict(False),
 ]
 Contribution = Annotated[tuple[Annotated[str, Strict()], Annotated[float, Strict()]], Strict(False)]
 
@@ -47,8 +63,8 @@ class Record(BaseModel):
     #: short name used in topic registry, DLQ reasons and schema file names
     record_name: ClassVar[str] = "record"
 
-    symbol: str = Field(min_length=1, description="Instrument code; also the Kafka key")
-    venue: str = Field(min_length=1, description="Where it trades: twse, tpex, binance, sim, ...")
+    symbol: str = Field(pattern=SYMBOL_PATTERN, description="Instrument code; also the Kafka key")
+    venue: str = Field(pattern=VENUE_PATTERN, description="Where it trades: twse, tpex, binance, sim, ...")
 
     def to_json(self) -> bytes:
         # Records are flat (lists, tuples and dicts of scalars), so orjson serialises __dict__ directly,
@@ -98,7 +114,7 @@ class Quote(Record):
     record_name: ClassVar[str] = "quote"
     ts: EpochMs
     price: Price | None = Field(None, description="Last trade price in this update; null when nothing traded")
-    size: NonNegative = Field(0.0, description="Shares (units) traded in this update, not cumulative")
+    size: Size = Field(0.0, description="Shares (units) traded in this update, not cumulative")
     volume: NonNegative | None = Field(None, description="Cumulative volume of the session, when the venue gives it")
     open: Price | None = None
     high: Price | None = None

@@ -146,6 +146,16 @@ class Settings(BaseSettings):
         0, ge=0, description="Least time between offset commits of a stream worker (0: at every checkpoint)"
     )
 
+    stream_max_skew_ms: int = Field(
+        14 * 86_400_000,
+        ge=60_000,
+        description="A quote or book this far ahead of its partition's event time is dead-lettered (never moves it)",
+    )
+    producer_max_future_ms: int = Field(
+        60_000,
+        ge=1_000,
+        description="A live source's record this far ahead of the machine's clock is dead-lettered at the producer",
+    )
     dlq_max_bytes: int = Field(
         65_536,
         ge=1_024,

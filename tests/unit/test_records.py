@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import orjson
@@ -9,6 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tapewatch.records import (
+    MAX_EPOCH_MS,
+    MAX_PRICE,
+    MAX_SIZE,
+    SYMBOL_PATTERN,
     Action,
     Alert,
     AlertKind,
@@ -239,8 +244,8 @@ finite = st.floats(min_value=0.01, max_value=1e7, allow_nan=False, allow_infinit
 
 
 @given(
-    symbol=st.text(min_size=1, max_size=12),
-    ts=st.integers(min_value=0, max_value=2**53),
+    symbol=st.from_regex(SYMBOL_PATTERN, fullmatch=True),
+    ts=st.integers(min_value=0, max_value=MAX_EPOCH_MS - 1),
     price=st.none() | finite,
     volume=st.none() | finite,
     seq=st.integers(min_value=0, max_value=2**31),
@@ -248,3 +253,30 @@ finite = st.floats(min_value=0.01, max_value=1e7, allow_nan=False, allow_infinit
 def test_quote_round_trip_property(symbol: str, ts: int, price: float | None, volume: float | None, seq: int) -> None:
     quote = Quote(symbol=symbol, venue="sim", ts=ts, price=price, size=1.0 if price else 0.0, volume=volume, seq=seq)
     assert Quote.from_json(quote.to_json()) == quote
+
+
+@given(
+    symbol=st.text(min_size=1, max_size=40),
+    ts=st.integers(min_value=-(2**70), max_value=2**70),
+    price=st.floats(),
+    size=st.floats(),
+)
+def test_a_quote_is_plausible_or_refused_with_a_field(symbol: str, ts: int, price: float, size: float) -> None:
+    """Whatever arrives, the contract either accepts a quote whose values every computation can take (a symbol
+    fit for a key, a time stamp before 2100, finite bounded numbers) or names the field it refuses."""
+    # built by hand: orjson refuses integers beyond 64 bits and writes NaN/inf as null, a producer may not
+    raw = b'{"symbol":%s,"venue":"sim","ts":%d,"price":%s,"size":%s}' % (
+        orjson.dumps(symbol),
+        ts,
+        repr(price).encode(),
+        repr(size).encode(),
+    )
+    try:
+        quote = Quote.from_json(raw)
+    except RecordError as exc:
+        assert exc.field or exc.reason
+        return
+    assert re.fullmatch(SYMBOL_PATTERN, quote.symbol)
+    assert 0 <= quote.ts < MAX_EPOCH_MS
+    assert quote.price is None or 0 < quote.price <= MAX_PRICE
+    assert 0 <= quote.size <= MAX_SIZE
