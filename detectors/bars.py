@@ -122,7 +122,10 @@ class _OpenBar:
 
     @property
     def vwap(self) -> float:
-        return self.notional / self.volume if self.volume > 0 else self.price_sum / self.trades
+        # within [low, high] by definition; the clamp only corrects rounding and underflow (tiny prices times
+        # tiny sizes), which could otherwise give 0 or a hair outside the bar
+        raw = self.notional / self.volume if self.volume > 0 else self.price_sum / self.trades
+        return min(max(raw, self.low), self.high)
 
 
 class BarBuilder:
@@ -370,7 +373,8 @@ def bars_from_quotes(
     agg["close"] = by_time["price"].last()
     agg = agg.reset_index()
     volume = agg["volume"]
-    agg["vwap"] = np.where(volume > 0, agg["notional"] / volume.where(volume > 0), agg["price_sum"] / agg["trades"])
+    raw_vwap = np.where(volume > 0, agg["notional"] / volume.where(volume > 0), agg["price_sum"] / agg["trades"])
+    agg["vwap"] = np.minimum(np.maximum(raw_vwap, agg["low"]), agg["high"])  # as _OpenBar.vwap
     previous = agg.groupby("symbol", sort=False)[["close", "volume"]].shift(1)
     prev_volume = previous["volume"].where(previous["volume"] != 0)
     with np.errstate(over="ignore"):  # as pct_change: a non-finite change is no change (None/NaN)

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, Self
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
 #: 2100-01-01T00:00:00Z: a later time stamp is garbage (and 2**70 would not even fit the state's JSON)
 MAX_EPOCH_MS = 4_102_444_800_000
@@ -22,20 +22,32 @@ MAX_EPOCH_MS = 4_102_444_800_000
 #: they keep every sum, square and ratio the features compute finite, far inside float range.
 MAX_PRICE = 1e10
 MAX_SIZE = 1e13
+#: ... and floors (no token trades below a billionth; no lot is smaller): with them every ratio of two prices
+#: or two sizes stays inside float range (5e-324 / 1e10 underflows to 0, 1e13 / 5e-324 overflows)
+MIN_PRICE = 1e-9
+MIN_SIZE = 1e-9
 #: An instrument code: letters and digits with the usual separators (2330, 00631L, BRK.B, ES=F, ^TWII, EUR/USD),
 #: at most 32 characters; no space, control character or invisible mark (a symbol is a Kafka key and an id).
 SYMBOL_PATTERN = r"^[A-Za-z0-9^][A-Za-z0-9._:/^=+&-]{0,31}$"
 VENUE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$"
 
 EpochMs = Annotated[int, Field(ge=0, lt=MAX_EPOCH_MS, description="Event time, epoch milliseconds UTC")]
-Price = Annotated[float, Field(gt=0, le=MAX_PRICE)]
+
+
+def _size_floor(size: float) -> float:
+    if 0 < size < MIN_SIZE:
+        raise ValueError(f"a size is 0 or at least {MIN_SIZE:g}")
+    return size
+
+
+Price = Annotated[float, Field(ge=MIN_PRICE, le=MAX_PRICE)]
 NonNegative = Annotated[float, Field(ge=0)]
-Size = Annotated[float, Field(ge=0, le=MAX_SIZE)]
+Size = Annotated[float, Field(ge=0, le=MAX_SIZE), AfterValidator(_size_floor)]
 # JSON has no tuples: a level arrives as a 2-element array, so the tuple itself is lax and its items strict.
 Level = Annotated[
     tuple[
-        Annotated[float, Strict(), Field(gt=0, le=MAX_PRICE)],
-        Annotated[float, Strict(), Field(ge=0, le=MAX_SIZE)],
+        Annotated[float, Strict(), Field(ge=MIN_PRICE, le=MAX_PRICE)],
+        Annotated[float, Strict(), Field(ge=0, le=MAX_SIZE), AfterValidator(_size_floor)],
     ],
     Strict(False),
 ]
