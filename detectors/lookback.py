@@ -33,7 +33,7 @@ from detectors.features import compute_frame
 from detectors.flow import FLOW_FEATURE_NAMES, QUOTE_COLUMNS, FlowConfig, compute_flow_frame
 from detectors.kmeans import KMeansModel
 from detectors.patterns import PatternParams, SymbolDetector
-from tapewatch.feeds import FeedProfile
+from tapewatch.feeds import FeedProfile, FeedProfiles
 from tapewatch.records import BOOK_DEPTH, Alert, Score
 
 TICK_REQUIRED: Final = ("symbol", "ts", "price", "size")
@@ -214,7 +214,9 @@ def detect_frames(
     for symbol in out.symbols:
         if progress:
             progress(symbol)
-        detector = SymbolDetector(symbol, venues[symbol], model, params, policy)
+        profile = (feeds or FeedProfiles())(venues[symbol])
+        on_feed = (params or PatternParams()).for_feed(flow_config or FlowConfig(), profile)
+        detector = SymbolDetector(symbol, venues[symbol], model, on_feed, policy)
         events: list[tuple[int, int, dict[str, float | None]]] = []
         f = flow_by_symbol.get(symbol)
         if f is not None:

@@ -76,8 +76,9 @@ from datetime import time
 from typing import Any, Final
 
 from detectors.alerting import AlertPolicy, Hit, PolicyParams
-from detectors.flow import FLOW_FEATURE_SET_VERSION
+from detectors.flow import FLOW_FEATURE_SET_VERSION, FlowConfig
 from detectors.kmeans import KMeansModel
+from tapewatch.feeds import FeedProfile
 from tapewatch.records import Alert, AlertKind, Score
 
 PATTERNS_VERSION: Final = "patterns-v2"
@@ -91,7 +92,10 @@ Values = Mapping[str, float | None]
 
 @dataclass(frozen=True, slots=True)
 class PatternParams:
+    #: the order-flow chunking (``FlowConfig.chunk_ms``/``long_chunks``): :meth:`for_feed` sets them, so the
+    #: detectors' windows always follow the features they read
     chunk_ms: int = 5_000
+    long_chunks: int = 5
     # pump and dump
     pump_trades_z: float = 3.5
     pump_imbalance: float = 0.4
@@ -148,6 +152,17 @@ class PatternParams:
     burst_min_trades: float = 10.0
     # K-means outlier alerts (bar features)
     kmeans_alert_score: float = 0.9999
+
+    def for_feed(self, flow: FlowConfig, profile: FeedProfile) -> PatternParams:
+        """These parameters on a feed: the flow features' chunking, and the venue's session calendar (no
+        marking the close where the venue never closes)."""
+        return replace(
+            self,
+            chunk_ms=flow.chunk_ms,
+            long_chunks=flow.long_chunks,
+            close_time=profile.close_time,
+            utc_offset_min=profile.utc_offset_min,
+        )
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> PatternParams:
         known = {f.name for f in fields(self)}
@@ -338,7 +353,7 @@ class FlowPatterns:
             if cancel_rel >= p.spoof_cancel_rel and _ge(v, "level_max_rel_long", p.spoof_level_rel):
                 hit(
                     AlertKind.SPOOFING,
-                    ts - p.chunk_ms * 5,
+                    ts - p.chunk_ms * p.long_chunks,
                     _strength(cancel_rel / p.spoof_cancel_rel),
                     {
                         "cancel_l25": cancel,
@@ -435,7 +450,7 @@ class FlowPatterns:
             if vz is not None and vz >= p.burst_volume_z:
                 hit(
                     AlertKind.VOLUME_BURST,
-                    ts - p.chunk_ms * 5,
+                    ts - p.chunk_ms * p.long_chunks,
                     _strength(vz / p.burst_volume_z),
                     {"volume_z_long": vz, "volume_long": _get(v, "volume_long")},
                     f"volume {vz:.0f} σ above the last hour's",
@@ -443,7 +458,7 @@ class FlowPatterns:
             if ret_long is not None and abs(ret_long) >= p.burst_ret_bps:
                 hit(
                     AlertKind.PRICE_BURST,
-                    ts - p.chunk_ms * 5,
+                    ts - p.chunk_ms * p.long_chunks,
                     _strength(abs(ret_long) / p.burst_ret_bps),
                     {"ret_bps_long": ret_long, "range_bps_long": _get(v, "range_bps_long")},
                     f"price moved {ret_long:+.0f} bps in 25 s",

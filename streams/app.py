@@ -129,6 +129,8 @@ class StreamApp:
             ),
             table=self.detect_table,
             models=ModelSlot(ArtifactStore(settings.models_path)),
+            flow_config=settings.flow_config(),
+            feeds=settings.feeds(),
         )
         stages: list[Stage] = [self.market, self.detect]
         self.stages = tuple(stages)

@@ -30,7 +30,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -39,12 +39,13 @@ from confluent_kafka import Message
 from detectors.dqn.inference import MODEL_NAME as DQN_MODEL_NAME
 from detectors.dqn.inference import DecisionRequest, DqnPolicy, PositionState, Rejected
 from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
-from detectors.flow import FLOW_FEATURE_SET_VERSION
+from detectors.flow import FLOW_FEATURE_SET_VERSION, FlowConfig
 from detectors.kmeans import DEFAULT_MODEL_NAME, FeatureError, KMeansModel
 from detectors.models import ArtifactError, ArtifactStore
-from detectors.patterns import SymbolDetector
+from detectors.patterns import PatternParams, SymbolDetector
 from streams.stage import StageIO
 from streams.state import ChangelogTable
+from tapewatch.feeds import FeedProfile, FeedProfiles
 from tapewatch.records import Action, Alert, Cadence, Features, RecordError, Score
 
 STAGE: Final = "stream:detect"
@@ -134,6 +135,9 @@ class DetectStage:
     io: StageIO
     table: ChangelogTable
     models: ModelSlot
+    #: the flow features' chunking and each venue's feed profile set every symbol's pattern parameters
+    flow_config: FlowConfig = field(default_factory=FlowConfig)
+    feeds: Callable[[str], FeedProfile] = field(default_factory=FeedProfiles)
     counters: DetectCounters = field(default_factory=DetectCounters)
     stage: str = STAGE
     sources: tuple[str, ...] = field(init=False)
@@ -309,11 +313,12 @@ class DetectStage:
     def _load(self, record: Features, key: bytes, partition: int) -> DetectState:
         stored = self.table.get(key, partition)
         model = self.models.model
+        params = PatternParams().for_feed(self.flow_config, self.feeds(record.venue))
         if stored is None:
-            return DetectState(SymbolDetector(record.symbol, record.venue, model), partition, -1)
+            return DetectState(SymbolDetector(record.symbol, record.venue, model, params), partition, -1)
         if stored.get("format") != STATE_FORMAT:
             raise ValueError(f"detect state of {record.symbol!r} has unknown format {stored.get('format')!r}")
-        detector = SymbolDetector.from_state(stored["detector"], model)
+        detector = SymbolDetector.from_state(stored["detector"], model, params)
         position = PositionState.from_state(stored["position"])
         return DetectState(detector, int(stored["partition"]), int(stored["offset"]), position)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import time
 from functools import lru_cache
 from typing import Any, Final, Literal
 
@@ -41,6 +42,17 @@ class FeedProfile:
     max_price: float = MAX_PRICE
     max_size: float = MAX_SIZE
     symbol_pattern: str | None = None
+    #: the session calendar: local closing time ("13:30") and the venue's UTC offset in minutes; None for a
+    #: venue that never closes (24-hour crypto), where marking the close does not exist
+    close: str | None = None
+    utc_offset_min: int = 0
+
+    @property
+    def close_time(self) -> time | None:
+        if self.close is None:
+            return None
+        hour, minute = self.close.split(":")
+        return time(int(hour), int(minute))
 
     def implausible(self, record: Quote | Book) -> tuple[str, str] | None:
         """(field, reason) when ``record`` is not plausible for this venue, else None."""
@@ -72,18 +84,63 @@ UNKNOWN: Final = FeedProfile()
 
 BUILT_IN: Final[Mapping[str, FeedProfile]] = {
     # the labelled simulator: every print with its side, a book snapshot per symbol every few seconds
-    "sim": FeedProfile(books=True, sides=True, prints="trades"),
+    "sim": FeedProfile(books=True, sides=True, prints="trades", close="13:30", utc_offset_min=480),
     # TWSE MIS (listed and OTC): 5-second snapshots, volume since the previous one, best five levels, no side
-    # (codes: four to six digits or capitals after a digit, e.g. 2330, 00631L; no share costs 100,000 TWD)
+    # (codes: four to six digits or capitals after a digit, e.g. 2330, 00631L; no share costs 100,000 TWD, no
+    # listed company has 10 billion shares on one level)
+    # (09:00–13:30 Asia/Taipei, the last five minutes a closing call auction)
     "twse": FeedProfile(
-        books=True, sides=False, prints="snapshots", max_price=1e5, symbol_pattern=r"[0-9][0-9A-Z]{3,5}"
+        books=True,
+        sides=False,
+        prints="snapshots",
+        max_price=1e5,
+        max_size=1e10,
+        symbol_pattern=r"[0-9][0-9A-Z]{3,5}",
+        close="13:30",
+        utc_offset_min=480,
     ),
     "tpex": FeedProfile(
-        books=True, sides=False, prints="snapshots", max_price=1e5, symbol_pattern=r"[0-9][0-9A-Z]{3,5}"
+        books=True,
+        sides=False,
+        prints="snapshots",
+        max_price=1e5,
+        max_size=1e10,
+        symbol_pattern=r"[0-9][0-9A-Z]{3,5}",
+        close="13:30",
+        utc_offset_min=480,
     ),
     # Binance spot: trades with the taker's side, depth5 snapshots; symbols like BTCUSDT
     "binance": FeedProfile(books=True, sides=True, prints="trades", symbol_pattern=r"[A-Z0-9]{2,20}"),
 }
+
+
+def _check(venue: str, fields: Mapping[str, Any]) -> None:
+    """Refuse an override that is not a valid partial :class:`FeedProfile`, naming the venue and field."""
+
+    def bad(why: str) -> ValueError:
+        return ValueError(f"feed profile of {venue!r}: {why}")
+
+    unknown = set(fields) - set(FeedProfile.__slots__)
+    if unknown:
+        raise bad(f"unknown field(s) {sorted(unknown)}")
+    if fields.get("prints", "trades") not in ("trades", "snapshots"):
+        raise bad("prints must be 'trades' or 'snapshots'")
+    for name in ("books", "sides"):
+        if name in fields and not isinstance(fields[name], bool):
+            raise bad(f"{name} must be true or false")
+    for name in ("max_price", "max_size"):
+        if name in fields and not (isinstance(fields[name], int | float) and fields[name] > 0):
+            raise bad(f"{name} must be a positive number")
+    close = fields.get("close")
+    if close is not None and not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", str(close)):
+        raise bad("close must be HH:MM or null")
+    if not isinstance(fields.get("utc_offset_min", 0), int):
+        raise bad("utc_offset_min must be an integer")
+    if "symbol_pattern" in fields:
+        try:
+            re.compile(str(fields["symbol_pattern"]))
+        except re.error as exc:
+            raise bad(f"symbol_pattern: {exc}") from None
 
 
 class FeedProfiles:
@@ -92,22 +149,7 @@ class FeedProfiles:
     def __init__(self, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         table = dict(BUILT_IN)
         for venue, fields in (overrides or {}).items():
-            unknown = set(fields) - set(FeedProfile.__slots__)
-            if unknown:
-                raise ValueError(f"feed profile of {venue!r}: unknown field(s) {sorted(unknown)}")
-            if "prints" in fields and fields["prints"] not in ("trades", "snapshots"):
-                raise ValueError(f"feed profile of {venue!r}: prints must be 'trades' or 'snapshots'")
-            for name in ("books", "sides"):
-                if name in fields and not isinstance(fields[name], bool):
-                    raise ValueError(f"feed profile of {venue!r}: {name} must be true or false")
-            for name in ("max_price", "max_size"):
-                if name in fields and not (isinstance(fields[name], int | float) and fields[name] > 0):
-                    raise ValueError(f"feed profile of {venue!r}: {name} must be a positive number")
-            if "symbol_pattern" in fields:
-                try:
-                    re.compile(str(fields["symbol_pattern"]))
-                except re.error as exc:
-                    raise ValueError(f"feed profile of {venue!r}: symbol_pattern: {exc}") from None
+            _check(venue, fields)
             table[venue] = replace(table.get(venue, UNKNOWN), **fields)
         self._table = table
 

@@ -17,8 +17,9 @@ from detectors.features import FeatureState
 from detectors.flow import FlowConfig, FlowState
 from detectors.kmeans import KMeansModel, KMeansParams, train
 from detectors.lookback import Input, InputError, bar_features, detect_frames, read_input
-from detectors.patterns import SymbolDetector
+from detectors.patterns import PatternParams, SymbolDetector
 from detectors.simulator import SimulationConfig, generate
+from tapewatch.feeds import FeedProfiles
 from tapewatch.records import Alert, Book, Quote
 from tapewatch.settings import Settings
 
@@ -48,10 +49,12 @@ def _stream(ticks: pd.DataFrame, model: KMeansModel, cut_every: int, config: Flo
     """The stream's per-symbol path, record by record, with state round trips through JSON."""
     alerts: list[Alert] = []
     config = config or FlowConfig()
+    # as the stream worker: the detectors' windows follow the flow chunking, the calendar the venue's
+    params = PatternParams().for_feed(config, FeedProfiles()("sim"))
     for symbol, rows in ticks.groupby("symbol", sort=True):
         bars, feats = BarBuilder(str(symbol), config.grace_ms), FeatureState()
         flow = FlowState(str(symbol), config)
-        detector = SymbolDetector(str(symbol), "sim", model)
+        detector = SymbolDetector(str(symbol), "sim", model, params)
         for n, row in enumerate(rows.to_dict("records")):
             if isinstance(row["price"], float) and not math.isnan(row["price"]):
                 side = row["side"] if row["side"] in ("B", "S") else None
@@ -74,7 +77,7 @@ def _stream(ticks: pd.DataFrame, model: KMeansModel, cut_every: int, config: Flo
             for chunk in chunks:
                 alerts += detector.on_flow_features(chunk.ts, chunk.values)
             if n % cut_every == 0:
-                detector = SymbolDetector.from_state(orjson.loads(orjson.dumps(detector.to_state())), model)
+                detector = SymbolDetector.from_state(orjson.loads(orjson.dumps(detector.to_state())), model, params)
         for chunk in flow.flush():
             alerts += detector.on_flow_features(chunk.ts, chunk.values)
     return alerts

@@ -1,0 +1,65 @@
+"""Feed profiles: what each venue's feed carries, its bounds and its calendar, and how they reach detection."""
+
+from __future__ import annotations
+
+from datetime import time
+
+import pytest
+
+from detectors.flow import FlowConfig
+from detectors.patterns import FlowPatterns, PatternParams
+from tapewatch.feeds import UNKNOWN, FeedProfiles
+from tapewatch.records import AlertKind, Book, Quote
+
+SPOOF = {"level_typical": 100.0, "cancel_l25": 1_000.0, "level_max_rel_long": 6.0}
+
+
+def test_built_in_venues_and_unknown_ones() -> None:
+    feeds = FeedProfiles()
+    assert feeds("twse").books and not feeds("twse").sides and feeds("twse").prints == "snapshots"
+    assert feeds("binance").sides and feeds("binance").close_time is None
+    assert feeds("twse").close_time == time(13, 30) and feeds("twse").utc_offset_min == 480
+    assert feeds("somewhere") == UNKNOWN and not UNKNOWN.books
+
+
+def test_overrides_extend_and_are_checked() -> None:
+    feeds = FeedProfiles.from_json('{"xnys": {"books": true, "close": "16:00", "utc_offset_min": -300}}')
+    assert feeds("xnys").books and feeds("xnys").close_time == time(16, 0)
+    assert feeds("twse").books  # the built-in table stays
+    for bad in (
+        '{"x": {"boks": true}}',
+        '{"x": {"books": "yes"}}',
+        '{"x": {"prints": "ticks"}}',
+        '{"x": {"close": "25:00"}}',
+        '{"x": {"max_price": -1}}',
+        '{"x": {"symbol_pattern": "("}}',
+        '["x"]',
+    ):
+        with pytest.raises(ValueError, match="feed profile"):
+            FeedProfiles.from_json(bad)
+
+
+def test_plausibility_per_venue() -> None:
+    twse = FeedProfiles()("twse")
+    assert twse.implausible(Quote(symbol="2330", venue="twse", ts=1, price=600.0, size=1000.0)) is None
+    assert twse.implausible(Quote(symbol="2330", venue="twse", ts=1, price=2e5, size=1.0))[0] == "price"  # type: ignore[index]
+    assert twse.implausible(Quote(symbol="AAPL", venue="twse", ts=1, price=1.0, size=1.0))[0] == "symbol"  # type: ignore[index]
+    book = Book(symbol="2330", venue="twse", ts=1, bids=[(600.0, 1e12)], asks=[])
+    assert twse.implausible(book)[0] == "bids"  # type: ignore[index]
+
+
+def test_detector_windows_follow_the_flow_chunking() -> None:
+    ts = 1_700_000_000_000
+    for chunk_ms, long_chunks in ((5_000, 5), (2_000, 3), (10_000, 6)):
+        params = PatternParams().for_feed(FlowConfig(chunk_ms=chunk_ms, long_chunks=long_chunks), UNKNOWN)
+        (hit,) = [h for h in FlowPatterns(params).on_chunk(ts, SPOOF) if h.kind is AlertKind.SPOOFING]
+        assert hit.window_start == ts - chunk_ms * long_chunks
+
+
+def test_no_marking_the_close_where_the_venue_never_closes() -> None:
+    feeds = FeedProfiles()
+    crypto = FlowPatterns(PatternParams().for_feed(FlowConfig(), feeds("binance")))
+    taipei = FlowPatterns(PatternParams().for_feed(FlowConfig(), feeds("twse")))
+    close_ts = 1_704_173_400_000  # 2024-01-02 13:30 Asia/Taipei
+    assert crypto.ms_to_close(close_ts - 60_000) is None
+    assert taipei.ms_to_close(close_ts - 60_000) == 60_000
