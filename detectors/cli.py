@@ -167,6 +167,7 @@ def detect_file(
                 model = KMeansModel.load(store, model_name, model_version)
         with console.status("reading input…"):
             data = read_input(inputs)
+        _report_rejected(data.rejected)
         with _progress() as progress:
             symbols = data.frame["symbol"].nunique()
             task = progress.add_task("detecting", total=symbols)
@@ -186,6 +187,17 @@ def detect_file(
         kinds[str(alert.kind)] = kinds.get(str(alert.kind), 0) + 1
     summary = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none"
     console.print(f"{len(result.alerts)} alert(s) over {len(result.symbols)} symbol(s) ({summary}) → {out}")
+
+
+def _report_rejected(rejected: list[tuple[int, str]], shown: int = 10) -> None:
+    """Name the input rows that were refused (never blanked silently)."""
+    if not rejected:
+        return
+    console.print(f"[yellow]{len(rejected):,} input row(s) rejected:[/]")
+    for row, reason in rejected[:shown]:
+        console.print(f"  row {row}: {reason}")
+    if len(rejected) > shown:
+        console.print(f"  … and {len(rejected) - shown:,} more")
 
 
 # --- eval -------------------------------------------------------------------------------------------------

@@ -34,13 +34,11 @@ from detectors.flow import FLOW_FEATURE_NAMES, QUOTE_COLUMNS, FlowConfig, comput
 from detectors.kmeans import KMeansModel
 from detectors.patterns import PatternParams, SymbolDetector
 from tapewatch.feeds import FeedProfile, FeedProfiles
-from tapewatch.records import BOOK_DEPTH, Alert, Score
+from tapewatch.records import Alert, Score
+from tapewatch.ticks import LEVEL_COLUMNS, Validated
 
 TICK_REQUIRED: Final = ("symbol", "ts", "price", "size")
 BAR_REQUIRED: Final = ("symbol", "start", "open", "high", "low", "close", "volume")
-LEVEL_COLUMNS: Final = tuple(
-    f"{side}{kind}{i}" for side in ("bid", "ask") for kind in ("", "sz") for i in range(1, BOOK_DEPTH + 1)
-)
 DEFAULT_VENUE: Final = "file"
 
 
@@ -54,6 +52,8 @@ class Input:
 
     kind: str  # "ticks" or "bars"
     frame: pd.DataFrame
+    #: rows of the input that were refused (tick files): (row number across the files, 1-based, and why)
+    rejected: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -100,22 +100,34 @@ def read_input(paths: Sequence[Path]) -> Input:
     frame["symbol"] = frame["symbol"].astype(str)
     if "venue" not in frame.columns:
         frame["venue"] = DEFAULT_VENUE
-    time_column = "ts" if kind == "ticks" else "start"
+    if kind == "ticks":
+        return _valid_ticks(frame)
     try:
-        frame[time_column] = pd.to_numeric(frame[time_column], errors="raise").astype("int64")
+        frame["start"] = pd.to_numeric(frame["start"], errors="raise").astype("int64")
     except (ValueError, TypeError) as exc:
-        raise InputError(f"column {time_column}: not integer epoch milliseconds ({exc})") from None
-    numeric = (
-        ["price", "size", *(c for c in LEVEL_COLUMNS if c in frame.columns)]
-        if kind == "ticks"
-        else list(BAR_REQUIRED[2:])
-    )
-    for column in numeric:
+        raise InputError(f"column start: not integer epoch milliseconds ({exc})") from None
+    for column in BAR_REQUIRED[2:]:
         values = pd.to_numeric(frame[column], errors="coerce")
         if np.isinf(values.to_numpy(dtype=np.float64)).any():
             raise InputError(f"column {column}: infinite values")
         frame[column] = values
     return Input(kind, frame)
+
+
+def _valid_ticks(frame: pd.DataFrame) -> Input:
+    """The rows of a tick table that pass the tick-file contract (:mod:`tapewatch.ticks`, the replay's), typed,
+    sides in every spelling the replay accepts read as ``B``/``S``; the others named with their reason."""
+    checked = Validated(frame, DEFAULT_VENUE)
+    good = frame.loc[checked.good].copy()
+    good["symbol"] = checked.symbol[checked.good]
+    good["ts"] = checked.ts[checked.good]
+    good["price"] = checked.price[checked.good]
+    good["size"] = np.where(np.isnan(checked.price[checked.good]), np.nan, checked.size[checked.good])
+    good["side"] = [None if s is None or s is pd.NA else str(s) for s in checked.side[checked.good]]
+    for column in (c for c in LEVEL_COLUMNS if c in frame.columns):
+        good[column] = pd.to_numeric(good[column], errors="coerce")
+    rejected = [(int(i) + 1, str(checked.reason[i])) for i in np.flatnonzero(~checked.good)]
+    return Input("ticks", good.reset_index(drop=True), rejected)
 
 
 def split_ticks(ticks: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -165,11 +165,25 @@ def test_bad_inputs_are_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "bad.csv").write_text("symbol,ts,price\nA,1,10\n")
     with pytest.raises(InputError, match="missing column"):
         read_input([tmp_path / "bad.csv"])
-    (tmp_path / "inf.csv").write_text("symbol,ts,price,size\nA,1,inf,10\n")
-    with pytest.raises(InputError, match="infinite"):
-        read_input([tmp_path / "inf.csv"])
     with pytest.raises(InputError, match="cannot read"):
         read_input([tmp_path / "absent.parquet"])
+
+
+def test_tick_rows_are_read_as_the_replay_reads_them_and_refused_rows_are_named(tmp_path: Path) -> None:
+    (tmp_path / "ticks.csv").write_text(
+        "symbol,ts,price,size,side\n"
+        "A,1000,10,5,buy\n"
+        "A,2000,10.5,5, SELL\n"
+        "A,3000,inf,5,B\n"
+        "A,4000,ten,5,S\n"
+        "A,5000,11,5,sideways\n"
+        "A,6000,11,5,s\n"
+    )
+    data = read_input([tmp_path / "ticks.csv"])
+    assert data.frame["side"].tolist() == ["B", "S", "S"]
+    assert data.frame["ts"].tolist() == [1000, 2000, 6000]
+    assert [row for row, _ in data.rejected] == [3, 4, 5]
+    assert "price" in data.rejected[0][1] and "side" in data.rejected[2][1]
 
 
 def test_bars_input_runs_kmeans_only(model: KMeansModel) -> None:
