@@ -41,7 +41,10 @@ symbol that trades rarely waits for its next trade, or the producer's snapshot q
 
 Definitions
 -----------
-* A *trade* is a quote with a price (``size`` may be 0). Its aggressor is ``Quote.side`` (``B``/``S``/unknown).
+* A *trade* is a quote with a price (``size`` may be 0). Its aggressor is ``Quote.side`` (``B``/``S``); when
+  the feed does not say, it is *inferred* (:mod:`detectors.aggressor`: the quote rule against the quote's own
+  ``bid``/``ask``, the book in force before the trade, then the tick rule) and counted as inferred
+  (``inferred_share_long``); unknown only before any quote or price change.
 * *First/last trade* of a chunk: earliest/latest by ``ts``; among equal ``ts`` the first/last to arrive.
 * *Reference price* of a chunk: the last trade price of the symbol before the chunk (any distance back), else
   the chunk's first trade price. ``ret_bps = 1e4 ln(last / reference)``; ``range_bps = 1e4 ln(high / low)``.
@@ -162,6 +165,7 @@ buy_orders_z_long         buy orders, (x_long - L mean) / (sqrt(L) std) vs the b
 mirror_vol_share_long     mirror volume / volume                                            [0, 1]     long
 mirror_z_long             mirror volume, (x_long - L mean) / (sqrt(L) std) vs the baseline  std        long
 size_mode_vol_share_long  volume share of the size carrying the most volume (≥ 2 trades)    [0, 1]     long
+inferred_share_long       share of trades whose side was inferred (quote rule, tick rule)   [0, 1]     long
 ========================  ================================================================  =========  =========
 
 Exactness: every accumulator is fed in a fixed order (one stream's order, or chunk-index order), so stream
@@ -186,15 +190,19 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from detectors.aggressor import AggressorInference
 from detectors.features import _ExactSums  # the one exact rolling-sum definition of the feature library
 from tapewatch.records import BOOK_DEPTH, Book, Cadence, Features, Quote
 
-FLOW_FEATURE_SET_VERSION: Final = "flow-v2"
-FLOW_STATE_VERSION: Final = 2
-#: a version-1 (flow-v1) state still loads: see :meth:`FlowState.from_state`
+FLOW_FEATURE_SET_VERSION: Final = "flow-v3"
+FLOW_STATE_VERSION: Final = 3
+#: a version-1 (flow-v1) or version-2 (flow-v2) state still loads: see :meth:`FlowState.from_state`
 _V1: Final = (1, "flow-v1")
+_V2: Final = (2, "flow-v2")
 #: chunk fields flow-v2 added (a v1 chunk starts them at zero)
 _V2_CHUNK_FIELDS: Final = frozenset({"buy_orders", "mirror_trades", "mirror_volume", "rush_max", "sell_orders"})
+#: chunk fields flow-v3 added (a v1/v2 chunk starts them at zero)
+_V3_CHUNK_FIELDS: Final = frozenset({"inferred"})
 
 CHUNK_FEATURE_NAMES: Final[tuple[str, ...]] = (
     "trades",
@@ -269,6 +277,7 @@ LONG_FEATURE_NAMES: Final[tuple[str, ...]] = (
     "mirror_vol_share_long",
     "mirror_z_long",
     "size_mode_vol_share_long",
+    "inferred_share_long",
 )
 FLOW_FEATURE_NAMES: Final[tuple[str, ...]] = CHUNK_FEATURE_NAMES + LONG_FEATURE_NAMES
 
@@ -409,6 +418,7 @@ class _Chunk:
         "imb5_n",
         "imb5_sum",
         "index",
+        "inferred",
         "last_price",
         "last_ts",
         "level_max",
@@ -460,6 +470,7 @@ class _Chunk:
         self.sell_orders = 0
         self.mirror_trades = 0
         self.mirror_volume = 0.0
+        self.inferred = 0  # trades whose side was inferred
         self.qspread_sum = 0.0
         self.qspread_n = 0
         # books
@@ -495,9 +506,10 @@ class _Chunk:
         return out
 
     @classmethod
-    def from_list(cls, data: Sequence[Any], version: int = 2) -> _Chunk:
+    def from_list(cls, data: Sequence[Any], version: int = 3) -> _Chunk:
         chunk = cls(0)
-        names = cls.__slots__ if version >= 2 else [n for n in cls.__slots__ if n not in _V2_CHUNK_FIELDS]
+        absent = (_V2_CHUNK_FIELDS if version < 2 else frozenset()) | (_V3_CHUNK_FIELDS if version < 3 else frozenset())
+        names = [n for n in cls.__slots__ if n not in absent]
         for name, value in zip(names, data, strict=True):
             if name in _DICT_SLOTS:
                 keys, vals = value
@@ -601,6 +613,7 @@ class FlowState:
         self.last_side: str | None = None  # side of the previous trade (quote-stream order)
         self.last_trade_ts = 0  # ts of the previous trade (quote-stream order)
         self.last_size = 0.0  # size of the previous trade
+        self.aggressor = AggressorInference()  # sides of trades the feed leaves unsided
         self.prev_book: tuple[int, tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]] | None = None
         self.recent: deque[_Chunk] = deque()  # closed chunks inside the long window
         #: closed non-empty chunks of the baseline window
@@ -704,7 +717,11 @@ class FlowState:
             c.sizes[size] = c.sizes.get(size, 0) + 1
             c.ms[ts] = c.ms.get(ts, 0) + 1
             c.traded[price] = c.traded.get(price, 0.0) + size
-            if side == "B" or side == "S":  # noqa: PLR1714 (Side is a StrEnum: == works, `in` on a tuple too)
+            if side != "B" and side != "S":  # noqa: PLR1714 (Side is a StrEnum: == works, `in` on a tuple too)
+                side = self.aggressor.infer(price, bid, ask)
+                c.inferred += side is not None
+            self.aggressor.observe(price)
+            if side == "B" or side == "S":  # noqa: PLR1714
                 last_side = self.last_side
                 # fills of one aggressive order print together: one order per run of (ts, side)
                 new_order = side != last_side or ts != self.last_trade_ts
@@ -916,6 +933,7 @@ class FlowState:
             v["order_imbalance_z_long"] = (buy_orders_l - sell_orders_l) / math.sqrt(buy_orders_l + sell_orders_l)
         mirror_l = math.fsum(w.mirror_volume for w in window)
         v["mirror_vol_share_long"] = _ratio(mirror_l, volume_l)
+        v["inferred_share_long"] = _ratio(sum(w.inferred for w in window), sum(w.trades for w in window))
         buy_l = math.fsum(w.buy for w in window)
         sell_l = math.fsum(w.sell for w in window)
         v["aggr_imbalance_long"] = _imbalance(buy_l, sell_l)
@@ -1006,6 +1024,7 @@ class FlowState:
                 self.last_side,
                 self.last_trade_ts,
                 self.last_size,
+                *self.aggressor.to_state(),
             ],
             "book": None
             if prev_book is None
@@ -1032,14 +1051,15 @@ class FlowState:
     def from_state(cls, state: Mapping[str, Any], config: FlowConfig | None = None, *, books: bool = True) -> FlowState:
         """Restore a :meth:`to_state` snapshot; ``config`` may change ``grace_ms``/``idle_ms`` only.
 
-        A version-1 (``flow-v1``) state loads too, so an upgraded worker resumes where it stopped: watermarks,
-        open chunks and the long window carry over (the new per-chunk counts start at zero), but the baseline
-        restarts empty — it lacks the new columns, and zeros there would make every new z-score huge — so all
-        z-scores warm up again (``baseline_min_chunks``) from the next chunk on.
+        A version-2 (``flow-v2``) state loads whole (the inferred-side counts start at zero). A version-1
+        (``flow-v1``) state loads too, so an upgraded worker resumes where it stopped: watermarks, open chunks
+        and the long window carry over (the new per-chunk counts start at zero), but the baseline restarts
+        empty — it lacks the new columns, and zeros there would make every new z-score huge — so all z-scores
+        warm up again (``baseline_min_chunks``) from the next chunk on.
         """
         cfg = config if config is not None else FlowConfig()
         version = (state.get("v"), state.get("features"))
-        if version not in {(FLOW_STATE_VERSION, FLOW_FEATURE_SET_VERSION), _V1}:
+        if version not in {(FLOW_STATE_VERSION, FLOW_FEATURE_SET_VERSION), _V2, _V1}:
             raise ValueError(
                 f"flow state {state.get('v')!r}/{state.get('features')!r} is not supported "
                 f"(expected {FLOW_STATE_VERSION}/{FLOW_FEATURE_SET_VERSION})"
@@ -1055,7 +1075,9 @@ class FlowState:
             fs.last_closed, fs.origin, fs.last_price, fs.last_side = last
             fs.origin = 0 if fs.last_closed is None else fs.last_closed + 1
         else:
-            fs.last_closed, fs.origin, fs.last_price, fs.last_side, fs.last_trade_ts, fs.last_size = last
+            fs.last_closed, fs.origin, fs.last_price, fs.last_side, fs.last_trade_ts, fs.last_size = last[:6]
+            if len(last) > 6:
+                fs.aggressor.load(last[6:8])
         book = state["book"]
         if book is not None:
             fs.prev_book = (
@@ -1063,7 +1085,7 @@ class FlowState:
                 tuple((float(p), float(q)) for p, q in book[1]),
                 tuple((float(p), float(q)) for p, q in book[2]),
             )
-        chunk_version = 1 if v1 else 2
+        chunk_version = int(version[0])
         for data in state["open"]:
             chunk = _Chunk.from_list(data, chunk_version)
             fs.open[chunk.index] = chunk

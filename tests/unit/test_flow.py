@@ -341,10 +341,10 @@ def test_state_refuses_another_chunking_or_version() -> None:
 
 
 def _as_version_1(state: dict[str, Any]) -> dict[str, Any]:
-    """What a flow-v1 worker wrote for the same moment: no flow-v2 fields, a 5-column baseline."""
-    from detectors.flow import _V2_CHUNK_FIELDS, _Chunk
+    """What a flow-v1 worker wrote for the same moment: no flow-v2/v3 fields, a 5-column baseline."""
+    from detectors.flow import _V2_CHUNK_FIELDS, _V3_CHUNK_FIELDS, _Chunk
 
-    keep = [i for i, name in enumerate(_Chunk.__slots__) if name not in _V2_CHUNK_FIELDS]
+    keep = [i for i, name in enumerate(_Chunk.__slots__) if name not in _V2_CHUNK_FIELDS | _V3_CHUNK_FIELDS]
 
     def chunk(data: list[object]) -> list[object]:
         return [data[i] for i in keep]
@@ -354,6 +354,41 @@ def _as_version_1(state: dict[str, Any]) -> dict[str, Any]:
     old["open"] = [chunk(c) for c in old["open"]]
     old["recent"] = [chunk(c) for c in old["recent"]]
     return old
+
+
+def _as_version_2(state: dict[str, Any]) -> dict[str, Any]:
+    """What a flow-v2 worker wrote for the same moment: no inferred-side counts, no side inference state."""
+    from detectors.flow import _V3_CHUNK_FIELDS, _Chunk
+
+    keep = [i for i, name in enumerate(_Chunk.__slots__) if name not in _V3_CHUNK_FIELDS]
+    old: dict[str, Any] = json.loads(json.dumps(state))
+    old.update(v=2, features="flow-v2", last=old["last"][:6])
+    old["open"] = [[c[i] for i in keep] for c in old["open"]]
+    old["recent"] = [[c[i] for i in keep] for c in old["recent"]]
+    return old
+
+
+def test_a_version_2_state_resumes_whole() -> None:
+    cfg = FlowConfig(chunk_ms=1000, long_chunks=2, baseline_chunks=20, baseline_min_chunks=4, grace_ms=0)
+    ticks = [(T0 + 300 * k, 10.0 + (k % 3) * 0.5, float(1 + k % 4), "BS"[k % 2]) for k in range(200)]
+    reference = FlowState(SYMBOL, cfg, books=False)
+    for ts, price, size, side in ticks[:100]:
+        reference.update_quote_values(ts, price, size, side)
+    restored = FlowState.from_state(_as_version_2(reference.to_state()), cfg, books=False)
+    expected = [c for t in ticks[100:] for c in reference.update_quote_values(*t)]
+    got = [c for t in ticks[100:] for c in restored.update_quote_values(*t)]
+    assert [c.values for c in got] == [c.values for c in expected] and len(got) > 10
+
+
+def test_unsided_trades_get_inferred_sides_marked_as_such() -> None:
+    cfg = FlowConfig(chunk_ms=1000, long_chunks=1, grace_ms=0)
+    fs = FlowState(SYMBOL, cfg, books=False)
+    fs.update_quote_values(T0, 10.1, 5.0, None, 10.0, 10.1)  # at the ask: a buy
+    fs.update_quote_values(T0 + 10, 10.0, 3.0, None, 10.0, 10.1)  # at the bid: a sell
+    fs.update_quote_values(T0 + 20, 10.0, 2.0, "S")  # sided by the feed
+    (chunk,) = fs.update_quote_values(T0 + 1000, 10.0, 1.0, "B")
+    assert chunk.values["buy_volume"] == 5.0 and chunk.values["sell_volume"] == 5.0
+    assert chunk.values["inferred_share_long"] == 2 / 3
 
 
 def test_a_version_1_state_resumes_and_warms_the_baseline_up_again() -> None:
