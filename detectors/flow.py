@@ -131,6 +131,7 @@ level_max_rel             largest single level size / level_typical             
 trades_z                  z-score of trades against the baseline                            std        chunk
 volume_z                  z-score of volume                                                 std        chunk
 rush_z                    z-score of rush_orders                                            std        chunk
+cancel_l25_z              cancel_l25 against the baseline chunks' (the book's own churn)    std        chunk
 trades_long               number of trades                                                  count      long
 trades_std_long           population std of the base chunks' trade counts (empty = 0)       count      long
 volume_long               traded size                                                       shares     long
@@ -166,6 +167,7 @@ mirror_vol_share_long     mirror volume / volume                                
 mirror_z_long             mirror volume, (x_long - L mean) / (sqrt(L) std) vs the baseline  std        long
 size_mode_vol_share_long  volume share of the size carrying the most volume (≥ 2 trades)    [0, 1]     long
 inferred_share_long       share of trades whose side was inferred (quote rule, tick rule)   [0, 1]     long
+level_max_z_long          largest level in the window vs the baseline chunks' largest       std        long
 ========================  ================================================================  =========  =========
 
 Exactness: every accumulator is fed in a fixed order (one stream's order, or chunk-index order), so stream
@@ -241,6 +243,7 @@ CHUNK_FEATURE_NAMES: Final[tuple[str, ...]] = (
     "trades_z",
     "volume_z",
     "rush_z",
+    "cancel_l25_z",
 )
 LONG_FEATURE_NAMES: Final[tuple[str, ...]] = (
     "trades_long",
@@ -278,6 +281,7 @@ LONG_FEATURE_NAMES: Final[tuple[str, ...]] = (
     "mirror_z_long",
     "size_mode_vol_share_long",
     "inferred_share_long",
+    "level_max_z_long",
 )
 FLOW_FEATURE_NAMES: Final[tuple[str, ...]] = CHUNK_FEATURE_NAMES + LONG_FEATURE_NAMES
 
@@ -292,8 +296,10 @@ BOOK_COLUMNS: Final = (
 
 Levels = Sequence[tuple[float, float]]
 #: one closed non-empty chunk in the baseline window: index, trades, volume, rush orders, mean level size (None
-#: without books), buy orders, largest rush (trades in one millisecond), mirror volume
-BaselineEntry = tuple[int, int, float, int, float | None, int, int, float]
+#: without books), buy orders, largest rush (trades in one millisecond), mirror volume, size cancelled at levels
+#: 2–5, largest single displayed level (0 without books)
+BaselineEntry = tuple[int, int, float, int, float | None, int, int, float, float, float]
+_BASELINE_COLUMNS: Final = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -626,8 +632,8 @@ class FlowState:
     def _derive(self) -> None:
         """Rebuild the derived accumulators (heap, exact sums) from the state."""
         self._heap = sorted(self.open)
-        columns: list[tuple[Any, ...]] = list(zip(*self.baseline, strict=True)) or [()] * 8
-        _, trades, volume, rush, levels, buy_orders, rush_max, mirror = columns
+        columns: list[tuple[Any, ...]] = list(zip(*self.baseline, strict=True)) or [()] * _BASELINE_COLUMNS
+        _, trades, volume, rush, levels, buy_orders, rush_max, mirror, cancels, level_maxes = columns
         self.trades_sums = _IntSums(trades)
         self.rush_sums = _IntSums(rush)
         self.buy_order_sums = _IntSums(buy_orders)
@@ -642,9 +648,15 @@ class FlowState:
                 self.level_sums.add(level)
         for x in mirror:
             self.mirror_sums.add(x)
+        self.cancel_sums = _ExactSums()
+        self.level_max_sums = _ExactSums()
+        for x in cancels:
+            self.cancel_sums.add(x)
+        for x in level_maxes:
+            self.level_max_sums.add(x)
 
     def _baseline_add(self, entry: BaselineEntry) -> None:
-        _, trades, volume, rush, level, buy_orders, rush_max, mirror = entry
+        _, trades, volume, rush, level, buy_orders, rush_max, mirror, cancel, level_max = entry
         self.trades_sums.add(trades)
         self.volume_sums.add(volume)
         self.rush_sums.add(rush)
@@ -653,9 +665,11 @@ class FlowState:
         self.buy_order_sums.add(buy_orders)
         self.rush_max_sums.add(rush_max)
         self.mirror_sums.add(mirror)
+        self.cancel_sums.add(cancel)
+        self.level_max_sums.add(level_max)
 
     def _baseline_remove(self, entry: BaselineEntry) -> None:
-        _, trades, volume, rush, level, buy_orders, rush_max, mirror = entry
+        _, trades, volume, rush, level, buy_orders, rush_max, mirror, cancel, level_max = entry
         self.trades_sums.remove(trades)
         self.volume_sums.remove(volume)
         self.rush_sums.remove(rush)
@@ -664,6 +678,8 @@ class FlowState:
         self.buy_order_sums.remove(buy_orders)
         self.rush_max_sums.remove(rush_max)
         self.mirror_sums.remove(mirror)
+        self.cancel_sums.remove(cancel)
+        self.level_max_sums.remove(level_max)
 
     # -- input -------------------------------------------------------------------------------------------
     def _chunk_for(self, kind: str, ts: int) -> _Chunk:
@@ -984,6 +1000,14 @@ class FlowState:
             mean, var = _mean_var(self.rush_max_sums, span)
             if var > 0:
                 v["rush_max_z_long"] = (rush_max_l - mean) / math.sqrt(var)
+            # the book against its own churn: how unusual this chunk's cancellation and the window's largest
+            # level are for this symbol (a book whose sizes move every snapshot cancels a lot all the time)
+            mean, var = _mean_var(self.cancel_sums, span)
+            if var > 0 and c.books:
+                v["cancel_l25_z"] = (c.cancel_l25 - mean) / math.sqrt(var)
+            mean, var = _mean_var(self.level_max_sums, span)
+            if var > 0 and booked:
+                v["level_max_z_long"] = (max(booked) - mean) / math.sqrt(var)
 
         # this chunk joins the windows
         recent.append(c)
@@ -996,6 +1020,8 @@ class FlowState:
             c.buy_orders,
             c.rush_max,
             c.mirror_volume,
+            c.cancel_l25,
+            c.level_max if c.books else 0.0,
         )
         baseline.append(entry)
         self._baseline_add(entry)
@@ -1010,7 +1036,7 @@ class FlowState:
         """JSON-safe snapshot (lists, floats, ints, strings; floats round-trip exactly through JSON)."""
         prev_book = self.prev_book
         # columnar, indices as deltas: the baseline is most of the state (transposed in C, not per column)
-        indices, *columns = list(zip(*self.baseline, strict=True)) or [()] * 8
+        indices, *columns = list(zip(*self.baseline, strict=True)) or [()] * _BASELINE_COLUMNS
         return {
             "v": FLOW_STATE_VERSION,
             "features": FLOW_FEATURE_SET_VERSION,
@@ -1051,11 +1077,10 @@ class FlowState:
     def from_state(cls, state: Mapping[str, Any], config: FlowConfig | None = None, *, books: bool = True) -> FlowState:
         """Restore a :meth:`to_state` snapshot; ``config`` may change ``grace_ms``/``idle_ms`` only.
 
-        A version-2 (``flow-v2``) state loads whole (the inferred-side counts start at zero). A version-1
-        (``flow-v1``) state loads too, so an upgraded worker resumes where it stopped: watermarks, open chunks
-        and the long window carry over (the new per-chunk counts start at zero), but the baseline restarts
-        empty — it lacks the new columns, and zeros there would make every new z-score huge — so all z-scores
-        warm up again (``baseline_min_chunks``) from the next chunk on.
+        A version-1 or -2 (``flow-v1``/``flow-v2``) state loads too, so an upgraded worker resumes where it
+        stopped: watermarks, open chunks and the long window carry over (the new per-chunk counts start at
+        zero), but the baseline restarts empty — it lacks the new columns, and zeros there would make every new
+        z-score huge — so all z-scores warm up again (``baseline_min_chunks``) from the next chunk on.
         """
         cfg = config if config is not None else FlowConfig()
         version = (state.get("v"), state.get("features"))
@@ -1090,10 +1115,10 @@ class FlowState:
             chunk = _Chunk.from_list(data, chunk_version)
             fs.open[chunk.index] = chunk
         fs.recent.extend(_Chunk.from_list(data, chunk_version) for data in state["recent"])
-        if v1:
-            fs._derive()
+        if version != (FLOW_STATE_VERSION, FLOW_FEATURE_SET_VERSION):
+            fs._derive()  # an older baseline lacks columns: it warms up again
             return fs
-        deltas, trades, volumes, rushes, levels, buy_orders, rush_max, mirror = state["base"]
+        deltas, trades, volumes, rushes, levels, buy_orders, rush_max, mirror, cancels, level_maxes = state["base"]
         fs.baseline.extend(
             zip(
                 accumulate(map(int, deltas)),
@@ -1104,6 +1129,8 @@ class FlowState:
                 map(int, buy_orders),
                 map(int, rush_max),
                 map(float, mirror),
+                map(float, cancels),
+                map(float, level_maxes),
                 strict=True,
             )
         )

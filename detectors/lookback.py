@@ -124,6 +124,9 @@ def _valid_ticks(frame: pd.DataFrame) -> Input:
     good["price"] = checked.price[checked.good]
     good["size"] = np.where(np.isnan(checked.price[checked.good]), np.nan, checked.size[checked.good])
     good["side"] = [None if s is None or s is pd.NA else str(s) for s in checked.side[checked.good]]
+    # the quote in force before each trade (the replay attaches the same to its quotes)
+    good["quote_bid"] = checked.quote_bid[checked.good]
+    good["quote_ask"] = checked.quote_ask[checked.good]
     for column in (c for c in LEVEL_COLUMNS if c in frame.columns):
         good[column] = pd.to_numeric(good[column], errors="coerce")
     rejected = [(int(i) + 1, str(checked.reason[i])) for i in np.flatnonzero(~checked.good)]
@@ -141,8 +144,8 @@ def split_ticks(ticks: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             "price": trades["price"].to_numpy(dtype=np.float64),
             "size": trades["size"].fillna(0.0).to_numpy(dtype=np.float64),
             "side": trades["side"].to_numpy() if "side" in trades.columns else None,
-            "bid": np.nan,
-            "ask": np.nan,
+            "bid": trades["quote_bid"].to_numpy(dtype=np.float64) if "quote_bid" in trades.columns else np.nan,
+            "ask": trades["quote_ask"].to_numpy(dtype=np.float64) if "quote_ask" in trades.columns else np.nan,
         }
     )
     quotes["side"] = quotes["side"].where(quotes["side"].isin(["B", "S"]), None)

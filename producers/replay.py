@@ -69,6 +69,10 @@ def load(paths: Sequence[Path]) -> pd.DataFrame:
     return data
 
 
+def _finite(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
 def _levels(prices: list[float], sizes: list[float]) -> list[tuple[float, float]]:
     return [(p, q) for p, q in zip(prices, sizes, strict=True) if not math.isnan(p)]
 
@@ -79,6 +83,7 @@ def emit_rows(batch: np.ndarray, v: Validated, emitter: Emitter, seq: dict[str, 
     good = v.good[batch].tolist()
     symbols, venues, sides = v.symbol[batch].tolist(), v.venue[batch].tolist(), v.side[batch].tolist()
     tss, prices, sizes = v.ts[batch].tolist(), v.price[batch].tolist(), v.size[batch].tolist()
+    quote_bids, quote_asks = v.quote_bid[batch].tolist(), v.quote_ask[batch].tolist()
     with_book = np.flatnonzero(v.has_book[batch])
     books: dict[int, tuple[list[tuple[float, float]], list[tuple[float, float]]]] = {}
     if len(with_book):
@@ -103,13 +108,10 @@ def emit_rows(batch: np.ndarray, v: Validated, emitter: Emitter, seq: dict[str, 
                 key=symbol.encode() or None,
             )
             continue
-        bid = ask = None
         book = books.get(j)
         if book is not None:
             bids, asks = book
             emitter.book(Book(symbol=symbol, venue=venues[j], ts=tss[j], bids=bids, asks=asks))
-            bid = bids[0][0] if bids else None
-            ask = asks[0][0] if asks else None
         price = prices[j]
         if not math.isnan(price):
             n = seq.get(symbol, 0)
@@ -121,8 +123,8 @@ def emit_rows(batch: np.ndarray, v: Validated, emitter: Emitter, seq: dict[str, 
                     ts=tss[j],
                     price=price,
                     size=sizes[j],
-                    bid=bid,
-                    ask=ask,
+                    bid=_finite(quote_bids[j]),
+                    ask=_finite(quote_asks[j]),
                     side=sides[j],
                     seq=n,
                 )

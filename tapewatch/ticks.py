@@ -104,3 +104,25 @@ class Validated:
         self.data = data
         # Event-time order across files; stable, so rows with equal ts keep their file order.
         self.order = np.argsort(self.ts, kind="stable")
+        usable = self.good & self.has_book
+        self.quote_bid, self.quote_ask = _prevailing(
+            self.symbol,
+            self.order,
+            np.where(usable, self.bid_px[:, 0], np.nan),
+            np.where(usable, self.ask_px[:, 0], np.nan),
+        )
+
+
+def _prevailing(
+    symbols: np.ndarray, order: np.ndarray, bid1: np.ndarray, ask1: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the best bid and ask of the symbol's *previous* book row in event-time order (NaN before the
+    first): the quote in force before the row's trade, which a row's own book (taken after it) is not. The
+    aggressor-side inference reads it (:mod:`detectors.aggressor`)."""
+    frame = pd.DataFrame({"symbol": symbols[order], "bid": bid1[order], "ask": ask1[order]})
+    filled = frame.groupby("symbol", sort=False)[["bid", "ask"]].ffill()
+    before = filled.groupby(frame["symbol"], sort=False).shift(1)
+    bid, ask = np.full(len(order), np.nan), np.full(len(order), np.nan)
+    bid[order] = before["bid"].to_numpy(dtype=float)
+    ask[order] = before["ask"].to_numpy(dtype=float)
+    return bid, ask

@@ -357,18 +357,19 @@ def _as_version_1(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def _as_version_2(state: dict[str, Any]) -> dict[str, Any]:
-    """What a flow-v2 worker wrote for the same moment: no inferred-side counts, no side inference state."""
+    """What a flow-v2 worker wrote for the same moment: no inferred-side counts, no side inference state, an
+    8-column baseline."""
     from detectors.flow import _V3_CHUNK_FIELDS, _Chunk
 
     keep = [i for i, name in enumerate(_Chunk.__slots__) if name not in _V3_CHUNK_FIELDS]
     old: dict[str, Any] = json.loads(json.dumps(state))
-    old.update(v=2, features="flow-v2", last=old["last"][:6])
+    old.update(v=2, features="flow-v2", last=old["last"][:6], base=old["base"][:8])
     old["open"] = [[c[i] for i in keep] for c in old["open"]]
     old["recent"] = [[c[i] for i in keep] for c in old["recent"]]
     return old
 
 
-def test_a_version_2_state_resumes_whole() -> None:
+def test_a_version_2_state_resumes_and_warms_the_baseline_up_again() -> None:
     cfg = FlowConfig(chunk_ms=1000, long_chunks=2, baseline_chunks=20, baseline_min_chunks=4, grace_ms=0)
     ticks = [(T0 + 300 * k, 10.0 + (k % 3) * 0.5, float(1 + k % 4), "BS"[k % 2]) for k in range(200)]
     reference = FlowState(SYMBOL, cfg, books=False)
@@ -377,7 +378,11 @@ def test_a_version_2_state_resumes_whole() -> None:
     restored = FlowState.from_state(_as_version_2(reference.to_state()), cfg, books=False)
     expected = [c for t in ticks[100:] for c in reference.update_quote_values(*t)]
     got = [c for t in ticks[100:] for c in restored.update_quote_values(*t)]
-    assert [c.values for c in got] == [c.values for c in expected] and len(got) > 10
+    assert [c.ts for c in got] == [c.ts for c in expected] and len(got) > 10
+    plain = [n for n in FLOW_FEATURE_NAMES if "_z" not in n and n != "level_typical"]
+    assert [[c.values[n] for n in plain] for c in got] == [[c.values[n] for n in plain] for c in expected]
+    assert got[0].values["trades_z"] is None  # the baseline warms up again …
+    assert got[-1].values["trades_z"] == expected[-1].values["trades_z"]  # … and then agrees
 
 
 def test_unsided_trades_get_inferred_sides_marked_as_such() -> None:

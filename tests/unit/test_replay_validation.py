@@ -93,3 +93,15 @@ def test_missing_columns_and_unknown_format(tmp_path: Path) -> None:
         load([tmp_path / "c.json"])
     with pytest.raises(TapewatchError, match="no such file"):
         load([tmp_path / "missing.csv"])
+
+
+def test_a_trade_carries_the_quote_in_force_before_it() -> None:
+    """The previous book row of the symbol, not the row's own book (taken after the trade)."""
+    rows = [
+        {**GOOD, "ts": 1000, "bid1": 579.0, "ask1": 580.0},
+        {**GOOD, "symbol": "2317", "ts": 1500, "bid1": 100.0, "ask1": 101.0},
+        {**GOOD, "ts": 2000, "bid1": 580.0, "ask1": 581.0},
+    ]
+    v = Validated(frame(rows), "x")
+    assert np.isnan(v.quote_bid[0]) and np.isnan(v.quote_bid[1])
+    assert (v.quote_bid[2], v.quote_ask[2]) == (579.0, 580.0)
