@@ -132,6 +132,11 @@ trades_z                  z-score of trades against the baseline                
 volume_z                  z-score of volume                                                 std        chunk
 rush_z                    z-score of rush_orders                                            std        chunk
 cancel_l25_z              cancel_l25 against the baseline chunks' (the book's own churn)    std        chunk
+ret_sigma_bps             population std of the baseline chunks' ret_bps (no trade = 0)     bps        baseline
+mid_ret_bps               1e4 ln(last mid / last mid before the chunk), from the books      bps        chunk
+mid_sigma_bps             population std of the baseline chunks' mid_ret_bps (no book = 0)  bps        baseline
+layer_cancel_rel          largest persistent level-2–5 layer that vanished untraded / typ.  ratio      chunk
+layer_side                its side: +1 bid, -1 ask                                          sign       chunk
 trades_long               number of trades                                                  count      long
 trades_std_long           population std of the base chunks' trade counts (empty = 0)       count      long
 volume_long               traded size                                                       shares     long
@@ -168,6 +173,8 @@ mirror_z_long             mirror volume, (x_long - L mean) / (sqrt(L) std) vs th
 size_mode_vol_share_long  volume share of the size carrying the most volume (≥ 2 trades)    [0, 1]     long
 inferred_share_long       share of trades whose side was inferred (quote rule, tick rule)   [0, 1]     long
 level_max_z_long          largest level in the window vs the baseline chunks' largest       std        long
+consumed_share_long       size removed at level 1 / traded size (wash trades consume none)  ratio      long
+mid_ret_bps_long          1e4 ln(last mid / last mid before the long chunk)                 bps        long
 ========================  ================================================================  =========  =========
 
 Exactness: every accumulator is fed in a fixed order (one stream's order, or chunk-index order), so stream
@@ -193,7 +200,8 @@ import numpy as np
 import pandas as pd
 
 from detectors.aggressor import AggressorInference
-from detectors.features import _ExactSums  # the one exact rolling-sum definition of the feature library
+from detectors.features import _ExactSums
+from detectors.layers import LayerTracker  # the one exact rolling-sum definition of the feature library
 from tapewatch.records import BOOK_DEPTH, Book, Cadence, Features, Quote
 
 FLOW_FEATURE_SET_VERSION: Final = "flow-v3"
@@ -204,7 +212,7 @@ _V2: Final = (2, "flow-v2")
 #: chunk fields flow-v2 added (a v1 chunk starts them at zero)
 _V2_CHUNK_FIELDS: Final = frozenset({"buy_orders", "mirror_trades", "mirror_volume", "rush_max", "sell_orders"})
 #: chunk fields flow-v3 added (a v1/v2 chunk starts them at zero)
-_V3_CHUNK_FIELDS: Final = frozenset({"inferred"})
+_V3_CHUNK_FIELDS: Final = frozenset({"inferred", "last_mid", "layer_side", "layer_size", "layers_gone", "prev_mid"})
 
 CHUNK_FEATURE_NAMES: Final[tuple[str, ...]] = (
     "trades",
@@ -244,6 +252,11 @@ CHUNK_FEATURE_NAMES: Final[tuple[str, ...]] = (
     "volume_z",
     "rush_z",
     "cancel_l25_z",
+    "ret_sigma_bps",
+    "mid_ret_bps",
+    "mid_sigma_bps",
+    "layer_cancel_rel",
+    "layer_side",
 )
 LONG_FEATURE_NAMES: Final[tuple[str, ...]] = (
     "trades_long",
@@ -282,6 +295,8 @@ LONG_FEATURE_NAMES: Final[tuple[str, ...]] = (
     "size_mode_vol_share_long",
     "inferred_share_long",
     "level_max_z_long",
+    "consumed_share_long",
+    "mid_ret_bps_long",
 )
 FLOW_FEATURE_NAMES: Final[tuple[str, ...]] = CHUNK_FEATURE_NAMES + LONG_FEATURE_NAMES
 
@@ -297,9 +312,10 @@ BOOK_COLUMNS: Final = (
 Levels = Sequence[tuple[float, float]]
 #: one closed non-empty chunk in the baseline window: index, trades, volume, rush orders, mean level size (None
 #: without books), buy orders, largest rush (trades in one millisecond), mirror volume, size cancelled at levels
-#: 2–5, largest single displayed level (0 without books)
-BaselineEntry = tuple[int, int, float, int, float | None, int, int, float, float, float]
-_BASELINE_COLUMNS: Final = 10
+#: 2–5, largest single displayed level (0 without books), return (bps, 0 without trades), mid return (bps, 0
+#: without books)
+BaselineEntry = tuple[int, int, float, int, float | None, int, int, float, float, float, float, float]
+_BASELINE_COLUMNS: Final = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,8 +441,12 @@ class _Chunk:
         "imb5_sum",
         "index",
         "inferred",
+        "last_mid",
         "last_price",
         "last_ts",
+        "layer_side",
+        "layer_size",
+        "layers_gone",
         "level_max",
         "level_n",
         "level_sum",
@@ -435,6 +455,7 @@ class _Chunk:
         "mirror_volume",
         "ms",
         "pairs",
+        "prev_mid",
         "prev_price",
         "qspread_n",
         "qspread_sum",
@@ -496,6 +517,8 @@ class _Chunk:
         self.level_sum = 0.0
         self.level_n = 0
         self.level_max = 0.0
+        self.last_mid: float | None = None  # mid of the chunk's last two-sided book (book-stream order)
+        self.layers_gone: list[Any] = []  # persistent layers that vanished (detectors.layers.Vanished)
         # derived at close
         self.rush_orders = 0
         self.rush_trades = 0
@@ -503,6 +526,9 @@ class _Chunk:
         self.cancel_l1 = 0.0
         self.cancel_l25 = 0.0
         self.prev_price: float | None = None
+        self.prev_mid: float | None = None
+        self.layer_size = 0.0  # the largest vanished layer's size not explained by trades at its price
+        self.layer_side = 0  # its side: +1 bid, -1 ask
 
     def to_list(self) -> list[Any]:
         out: list[Any] = []
@@ -620,6 +646,8 @@ class FlowState:
         self.last_trade_ts = 0  # ts of the previous trade (quote-stream order)
         self.last_size = 0.0  # size of the previous trade
         self.aggressor = AggressorInference()  # sides of trades the feed leaves unsided
+        self.layer_tracker = LayerTracker()  # persistent large levels 2–5 and their vanishing (book order)
+        self.last_mid: float | None = None  # last mid of the closed chunks
         self.prev_book: tuple[int, tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]] | None = None
         self.recent: deque[_Chunk] = deque()  # closed chunks inside the long window
         #: closed non-empty chunks of the baseline window
@@ -633,7 +661,7 @@ class FlowState:
         """Rebuild the derived accumulators (heap, exact sums) from the state."""
         self._heap = sorted(self.open)
         columns: list[tuple[Any, ...]] = list(zip(*self.baseline, strict=True)) or [()] * _BASELINE_COLUMNS
-        _, trades, volume, rush, levels, buy_orders, rush_max, mirror, cancels, level_maxes = columns
+        _, trades, volume, rush, levels, buy_orders, rush_max, mirror, cancels, level_maxes, rets, mid_rets = columns
         self.trades_sums = _IntSums(trades)
         self.rush_sums = _IntSums(rush)
         self.buy_order_sums = _IntSums(buy_orders)
@@ -654,9 +682,17 @@ class FlowState:
             self.cancel_sums.add(x)
         for x in level_maxes:
             self.level_max_sums.add(x)
+        self.ret_sums = _ExactSums()
+        for x in rets:
+            self.ret_sums.add(x)
+        self.mid_ret_sums = _ExactSums()
+        for x in mid_rets:
+            self.mid_ret_sums.add(x)
 
     def _baseline_add(self, entry: BaselineEntry) -> None:
-        _, trades, volume, rush, level, buy_orders, rush_max, mirror, cancel, level_max = entry
+        _, trades, volume, rush, level, buy_orders, rush_max, mirror, cancel, level_max, ret, mid_ret = entry
+        self.ret_sums.add(ret)
+        self.mid_ret_sums.add(mid_ret)
         self.trades_sums.add(trades)
         self.volume_sums.add(volume)
         self.rush_sums.add(rush)
@@ -669,7 +705,9 @@ class FlowState:
         self.level_max_sums.add(level_max)
 
     def _baseline_remove(self, entry: BaselineEntry) -> None:
-        _, trades, volume, rush, level, buy_orders, rush_max, mirror, cancel, level_max = entry
+        _, trades, volume, rush, level, buy_orders, rush_max, mirror, cancel, level_max, ret, mid_ret = entry
+        self.ret_sums.remove(ret)
+        self.mid_ret_sums.remove(mid_ret)
         self.trades_sums.remove(trades)
         self.volume_sums.remove(volume)
         self.rush_sums.remove(rush)
@@ -797,6 +835,9 @@ class FlowState:
             _depth_changes(c, prev[1], bids, bid_side=True)
             _depth_changes(c, prev[2], asks, bid_side=False)
         self.prev_book = (ts, bids, asks)
+        if bids and asks:
+            c.last_mid = (bids[0][0] + asks[0][0]) / 2
+        c.layers_gone.extend(self.layer_tracker.on_book(bids, asks))
         if self.bwm is None:
             self.bwm = self.first_book = ts
         elif ts > self.bwm:
@@ -855,10 +896,17 @@ class FlowState:
             cancel_l1 += max(0.0, r1 - t)
             cancel_l25 += max(0.0, r25 - max(0.0, t - r1))
         c.cancel_l1, c.cancel_l25 = cancel_l1, cancel_l25
-        c.ms, c.traded, c.gone_l1, c.gone_l25 = {}, {}, {}, {}
+        for side, price, size, _ in c.layers_gone:
+            gone = size - c.traded.get(price, 0.0)
+            if gone > c.layer_size:
+                c.layer_size, c.layer_side = gone, int(side)
+        c.ms, c.traded, c.gone_l1, c.gone_l25, c.layers_gone = {}, {}, {}, {}, []
         c.prev_price = self.last_price
         if c.trades:
             self.last_price = c.last_price
+        c.prev_mid = self.last_mid
+        if c.last_mid is not None:
+            self.last_mid = c.last_mid
 
         # baseline window (previous chunks only): session origin, eviction, span
         if self.last_closed is None or n - self.last_closed > big_b:
@@ -898,6 +946,11 @@ class FlowState:
             v["ret_bps"] = 1e4 * math.log(c.last_price / ref)
             v["range_bps"] = 1e4 * math.log(c.high / c.low)
         v["spread_bps"] = _ratio(c.spread_sum, c.spread_n) if c.spread_n else _ratio(c.qspread_sum, c.qspread_n)
+        if c.last_mid is not None and c.prev_mid is not None:
+            v["mid_ret_bps"] = 1e4 * math.log(c.last_mid / c.prev_mid)
+        if c.layer_size > 0 and level_typical:
+            v["layer_cancel_rel"] = c.layer_size / level_typical
+            v["layer_side"] = float(c.layer_side)
         v["book_imb_l1"] = _ratio(c.imb1_sum, c.imb1_n)
         v["book_imb_l5"] = _ratio(c.imb5_sum, c.imb5_n)
         v["book_updates"] = float(c.books)
@@ -969,6 +1022,11 @@ class FlowState:
         v["book_imb_l1_long"] = _ratio(math.fsum(w.imb1_sum for w in window), sum(w.imb1_n for w in window))
         v["book_imb_l5_long"] = _ratio(math.fsum(w.imb5_sum for w in window), sum(w.imb5_n for w in window))
         v["depth_added_l25_long"] = math.fsum(w.added_l25 for w in window)
+        mids = [w.last_mid for w in window if w.last_mid is not None]
+        if mids and window[0].prev_mid is not None:
+            v["mid_ret_bps_long"] = 1e4 * math.log(mids[-1] / window[0].prev_mid)
+        if any(w.books for w in window):
+            v["consumed_share_long"] = _ratio(math.fsum(w.removed_l1 for w in window), volume_l)
         v["cancel_l1_long"] = math.fsum(w.cancel_l1 for w in window)
         v["cancel_l25_long"] = math.fsum(w.cancel_l25 for w in window)
         v["cancel_long"] = math.fsum(w.cancel_l1 + w.cancel_l25 for w in window)
@@ -1008,6 +1066,13 @@ class FlowState:
             mean, var = _mean_var(self.level_max_sums, span)
             if var > 0 and booked:
                 v["level_max_z_long"] = (max(booked) - mean) / math.sqrt(var)
+            # the symbol's own volatility unit: a drift is unusual against it, whatever the stock's tick or pace
+            _, var = _mean_var(self.ret_sums, span)
+            if var > 0:
+                v["ret_sigma_bps"] = math.sqrt(var)
+            _, var = _mean_var(self.mid_ret_sums, span)  # the mid does not bounce between bid and ask
+            if var > 0:
+                v["mid_sigma_bps"] = math.sqrt(var)
 
         # this chunk joins the windows
         recent.append(c)
@@ -1022,6 +1087,8 @@ class FlowState:
             c.mirror_volume,
             c.cancel_l25,
             c.level_max if c.books else 0.0,
+            v["ret_bps"] or 0.0,
+            v["mid_ret_bps"] or 0.0,
         )
         baseline.append(entry)
         self._baseline_add(entry)
@@ -1051,6 +1118,8 @@ class FlowState:
                 self.last_trade_ts,
                 self.last_size,
                 *self.aggressor.to_state(),
+                self.last_mid,
+                self.layer_tracker.to_state(),
             ],
             "book": None
             if prev_book is None
@@ -1103,6 +1172,8 @@ class FlowState:
             fs.last_closed, fs.origin, fs.last_price, fs.last_side, fs.last_trade_ts, fs.last_size = last[:6]
             if len(last) > 6:
                 fs.aggressor.load(last[6:8])
+                fs.last_mid = None if last[8] is None else float(last[8])
+                fs.layer_tracker.load(last[9])
         book = state["book"]
         if book is not None:
             fs.prev_book = (
@@ -1118,7 +1189,8 @@ class FlowState:
         if version != (FLOW_STATE_VERSION, FLOW_FEATURE_SET_VERSION):
             fs._derive()  # an older baseline lacks columns: it warms up again
             return fs
-        deltas, trades, volumes, rushes, levels, buy_orders, rush_max, mirror, cancels, level_maxes = state["base"]
+        deltas, *base = state["base"]
+        trades, volumes, rushes, levels, buy_orders, rush_max, mirror, cancels, level_maxes, rets, mid_rets = base
         fs.baseline.extend(
             zip(
                 accumulate(map(int, deltas)),
@@ -1131,6 +1203,8 @@ class FlowState:
                 map(float, mirror),
                 map(float, cancels),
                 map(float, level_maxes),
+                map(float, rets),
+                map(float, mid_rets),
                 strict=True,
             )
         )

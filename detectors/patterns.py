@@ -25,10 +25,27 @@ Rules (parameters in :class:`PatternParams`; "×typ" = × ``level_typical``, the
   ``pump_min_chunks`` of ``pump_window`` chunks with ``trades_z_long ≥ pump_trades_z``, ``aggr_imbalance_long
   ≥ pump_imbalance``, a drift ``≥ pump_drift_bps`` and ``rush_orders_long ≥ pump_rush`` — a minute or more
   late; that surge now only tells momentum ignition that a pump is under way.)
-* **spoofing** (layering) — a chunk where large size vanished from levels 2–5 without trading:
-  ``cancel_l25 ≥ spoof_cancel_rel ×typ`` and a level of ``≥ spoof_level_rel ×typ`` was displayed in the last
-  25 s (``level_max_rel_long``). Evidence: ``cancel_l25``, ``cancel_rel``, ``level_max_rel_long``,
-  ``book_imb_l5_long``.
+* **pump_and_dump**, second path (any feed, patterns-v3) — the *ramp*: a snapshot feed has no rush orders and
+  no sides, so a *ramp chunk* has the mid (the last price where there are no books) drifting ``≥ pump_ramp_z``
+  of the symbol's own volatility (``mid_sigma_bps``/``ret_sigma_bps``, the baseline std of a chunk's return,
+  scaled by √chunks) over the last 2 minutes or over ``ramp_chunks`` (10 minutes: slow ramps), on volume
+  ``volume_z_long ≥ pump_ramp_volume_z`` and with flow that is not net selling; hit when
+  ``pump_ramp_min_chunks`` of the last ``pump_ramp_window`` chunks are ramp chunks, not next to a sweep.
+  Evidence: ``ramp_chunks``, ``drift_z``, ``drift_bps``, ``ret_sigma_bps``, ``volume_z_long``,
+  ``aggr_imbalance_long``, ``inferred_share_long``.
+* **spoofing** (layering, patterns-v3) — a *layer* (a level 2–5 of ``≥ 4×`` the book's running mean level,
+  shown over consecutive snapshots: :mod:`detectors.layers`) vanished without trading, ``layer_cancel_rel ≥
+  spoof_layer_rel`` typical levels, *under pressure*: the mid (or the last price) moved away from the layer's
+  side by ``≥ spoof_move_sigma`` of the symbol's own 25-second volatility, or — where the feed tells the
+  sides — the flow traded on the other side (``aggr_imbalance_long`` towards the layer's side ``≥
+  spoof_pressure_imbalance``: the spoofer's genuine orders being filled); hit when ``spoof_min_chunks`` of the
+  last ``spoof_window`` chunks saw that (spoofing cycles repeat; a single vanished layer with a drift the
+  right way happens by chance). Churn alone never qualifies: a size that jumps and falls with every snapshot
+  is not shown twice at one price. (patterns-v2 compared the vanished size with the typical level and asked
+  for no persistence and no pressure: on a book whose sizes move every snapshot it fired hundreds of times a
+  day.) Evidence: ``layer_cancel_rel``, ``layer_side``, ``cycles``, ``cancel_l25``, ``cancel_rel``,
+  ``cancel_l25_z``, ``level_max_rel_long``, ``level_max_z_long``, ``price_moved_away``,
+  ``flow_on_other_side``.
 * **wash_trading** — a *proxy from anonymous data*: the feed does not say who traded, so the detector sees
   only the footprint of one trader crossing with himself — *mirror trades* (flow-v2: a print of the same size
   as the previous one, on the other side, within ``FlowConfig.mirror_ms``), of at least the symbol's mean
@@ -39,8 +56,9 @@ Rules (parameters in :class:`PatternParams`; "×typ" = × ``level_typical``, the
   orders, as in a pump, pairs up by chance). Hit when ``wash_min_chunks`` of the last ``wash_window`` chunks
   are wash chunks. Evidence: ``mirror_z_long``, ``mirror_vol_share_long``, ``mirror_trades``,
   ``order_imbalance_long``, ``alternation_long``, ``size_mode_vol_share_long``, ``volume_z_long``,
-  ``ret_bps_long``. (Version 1's alternation/repeated-size/two-price-tape rules fitted the tuning days and not
-  the held-out ones: precision 0.62.)
+  ``ret_bps_long``. Only where the feed gives the sides (``inferred_share_long ≤ 0.5``): inferred sides
+  alternate at every bid-ask bounce. (Version 1's alternation/repeated-size/two-price-tape rules fitted the
+  tuning days and not the held-out ones: precision 0.62.)
 * **marking_the_close** — inside the last ``close_window_ms`` before the session close (``close_time`` local,
   ``utc_offset_min``; ``None`` disables it, e.g. for 24 h crypto; the chunk starting at the close counts): a
   *push chunk* with ``trades_z_long ≥ close_trades_z``, ``aggr_imbalance_long ≥ close_imbalance`` and a drift
@@ -70,7 +88,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import time
 from typing import Any, Final
@@ -81,13 +99,15 @@ from detectors.kmeans import KMeansModel
 from tapewatch.feeds import FeedProfile
 from tapewatch.records import Alert, AlertKind, Score
 
-PATTERNS_VERSION: Final = "patterns-v2"
-STATE_VERSION: Final = 3
+PATTERNS_VERSION: Final = "patterns-v3"
+STATE_VERSION: Final = 4
 #: states this version can load (version 1 lacks the drift and sweep rings, version 2 the onset ring: they
 #: restart empty)
-LOADABLE_STATE_VERSIONS: Final = (1, 2, 3)
+LOADABLE_STATE_VERSIONS: Final = (1, 2, 3, 4)
 DAY_MS: Final = 86_400_000
 Values = Mapping[str, float | None]
+#: ``hit(kind, window_start, score, evidence, message)`` inside :meth:`FlowPatterns.on_chunk`
+_HitFn = Callable[[AlertKind, int, float, dict[str, Any], str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +139,25 @@ class PatternParams:
     #: hit when this many of the last ``pump_onset_window`` chunks are onset chunks
     pump_onset_min_chunks: int = 2
     pump_onset_window: int = 4
-    # spoofing / layering
-    spoof_cancel_rel: float = 8.0
-    spoof_level_rel: float = 5.0
+    #: the ramp (any feed: snapshots have no rush orders and no sides): the price drifts far beyond the symbol's
+    #: own volatility (``ret_sigma_bps``) over ``drift_chunks`` or ``ramp_chunks``, on unusual volume, and the
+    #: flow is not selling; hit when ``pump_ramp_min_chunks`` of the last ``pump_ramp_window`` chunks are ramps
+    ramp_chunks: int = 120
+    pump_ramp_z: float = 4.0
+    pump_ramp_volume_z: float = 3.0
+    pump_ramp_min_chunks: int = 6
+    pump_ramp_window: int = 24
+    # spoofing / layering: large size appears and vanishes far beyond the book's own churn, with pressure
+    #: pressure: the price moves away from the heavy side, or the flow trades on the other side of the layers
+    spoof_pressure_imbalance: float = 0.3
+    #: a layer displayed over consecutive snapshots that vanished untraded, this many times the typical level
+    spoof_layer_rel: float = 6.0
+    #: pressure by price: the mid (or last price) moved away from the layer's side by this many of the symbol's
+    #: own 25-second volatility units
+    spoof_move_sigma: float = 0.5
+    #: hit when this many of the last ``spoof_window`` chunks saw a layer vanish under pressure
+    spoof_min_chunks: int = 2
+    spoof_window: int = 24
     # wash trading (proxy)
     wash_window: int = 6
     wash_min_chunks: int = 1
@@ -249,7 +285,20 @@ class _Drift:
 class FlowPatterns:
     """The flow-driven detectors of one symbol; :meth:`on_chunk` returns their hits for one closed chunk."""
 
-    __slots__ = ("close", "drift", "onset", "params", "pump", "sweeps", "wash")
+    __slots__ = (
+        "close",
+        "drift",
+        "mid_drift",
+        "mid_ramp_drift",
+        "onset",
+        "params",
+        "pump",
+        "ramp",
+        "ramp_drift",
+        "spoof",
+        "sweeps",
+        "wash",
+    )
 
     def __init__(self, params: PatternParams | None = None) -> None:
         self.params = params or PatternParams()
@@ -259,6 +308,11 @@ class FlowPatterns:
         self.wash = _Run(p.wash_window)
         self.close = _Run(p.close_window_chunks)
         self.drift = _Drift(p.drift_chunks)
+        self.ramp = _Run(p.pump_ramp_window)
+        self.spoof = _Run(p.spoof_window)
+        self.ramp_drift = _Drift(p.ramp_chunks)
+        self.mid_drift = _Drift(p.drift_chunks)
+        self.mid_ramp_drift = _Drift(p.ramp_chunks)
         self.sweeps: deque[int] = deque()  # chunk starts of recent one-sided sweeps
 
     def ms_to_close(self, ts: int) -> int | None:
@@ -345,30 +399,45 @@ class FlowPatterns:
                 f" ({onsets} of the last {p.pump_onset_window} chunks)",
             )
 
+        # pump and dump on any feed: a ramp far beyond the symbol's own volatility, on unusual volume
+        drift_z = self._drift_z(start, ret, drift, v)
+        ramp_chunk = (
+            drift_z is not None
+            and drift_z >= p.pump_ramp_z
+            and _ge(v, "volume_z_long", p.pump_ramp_volume_z)
+            and (imb_long is None or imb_long >= 0.0)
+            and not in_close
+        )
+        ramps = self.ramp.push(start, ramp_chunk, p.chunk_ms)
+        ramp_first = self.ramp.first_start
+        ramp_ignited = ramp_first is not None and any(abs(x - ramp_first) <= p.pump_onset_sweep_ms for x in self.sweeps)
+        if ramp_chunk and ramps >= p.pump_ramp_min_chunks and ramp_first is not None and not ramp_ignited:
+            hit(
+                AlertKind.PUMP_AND_DUMP,
+                ramp_first,
+                _strength((drift_z or 0.0) / p.pump_ramp_z * ramps / p.pump_ramp_min_chunks),
+                {
+                    "ramp_chunks": ramps,
+                    "drift_z": drift_z,
+                    "drift_bps": drift,
+                    "ret_sigma_bps": _get(v, "ret_sigma_bps"),
+                    "volume_z_long": _get(v, "volume_z_long"),
+                    "aggr_imbalance_long": imb_long,
+                    "inferred_share_long": _get(v, "inferred_share_long"),
+                },
+                f"price drifting {drift_z or 0.0:.1f} σ of the symbol's own volatility on unusual volume"
+                f" ({ramps} of the last {p.pump_ramp_window} chunks)",
+            )
+
         # spoofing / layering
-        typical = _get(v, "level_typical")
-        cancel = _get(v, "cancel_l25")
-        if typical and typical > 0 and cancel is not None:
-            cancel_rel = cancel / typical
-            if cancel_rel >= p.spoof_cancel_rel and _ge(v, "level_max_rel_long", p.spoof_level_rel):
-                hit(
-                    AlertKind.SPOOFING,
-                    ts - p.chunk_ms * p.long_chunks,
-                    _strength(cancel_rel / p.spoof_cancel_rel),
-                    {
-                        "cancel_l25": cancel,
-                        "cancel_rel": cancel_rel,
-                        "level_max_rel_long": _get(v, "level_max_rel_long"),
-                        "book_imb_l5_long": _get(v, "book_imb_l5_long"),
-                    },
-                    f"{cancel_rel:.1f}× the typical level size left levels 2–5 without trading",
-                )
+        self._spoofing(ts, v, hit)
 
         # wash trading (proxy): equal prints on alternating sides, far above the symbol's own mirror volume
         mirror_z = _get(v, "mirror_z_long")
         order_imb_long = _get(v, "order_imbalance_long")
         wash_chunk = (
-            mirror_z is not None
+            (_get(v, "inferred_share_long") or 0.0) <= 0.5  # mirror trades need the feed's own sides
+            and mirror_z is not None
             and order_imb_long is not None
             and abs(order_imb_long) <= p.wash_mirror_balance
             and (
@@ -465,8 +534,76 @@ class FlowPatterns:
                 )
         return hits
 
+    def _drift_z(self, start: int, ret: float | None, drift: float, v: Values) -> float | None:
+        """The larger of the 2-minute and the ramp-window drift in units of the symbol's own volatility: of the
+        mid when the feed has books (it does not bounce between bid and ask, which a snapshot feed's last price
+        does), else of the trades."""
+        p = self.params
+        long_drift = self.ramp_drift.push(start, ret, p.chunk_ms)
+        mid_drift = self.mid_drift.push(start, _get(v, "mid_ret_bps"), p.chunk_ms)
+        mid_long = self.mid_ramp_drift.push(start, _get(v, "mid_ret_bps"), p.chunk_ms)
+        sigma = _get(v, "mid_sigma_bps")
+        if sigma:
+            drift, long_drift = mid_drift, mid_long
+        else:
+            sigma = _get(v, "ret_sigma_bps")
+        if not sigma:
+            return None
+        return max(drift / (sigma * math.sqrt(p.drift_chunks)), long_drift / (sigma * math.sqrt(p.ramp_chunks)))
+
+    def _spoofing(self, ts: int, v: Values, hit: _HitFn) -> None:
+        """Large size at levels 2–5 vanished without trading — unusual for this book's own churn — after a layer
+        unusual for it, and with pressure: the price moving away from the heavy side, or the flow trading on
+        the other side (the spoofer's genuine orders being filled)."""
+        p = self.params
+        typical = _get(v, "level_typical")
+        cancel = _get(v, "cancel_l25")
+        if not typical or typical <= 0 or cancel is None:
+            return
+        cancel_rel = cancel / typical
+        layer = _get(v, "layer_cancel_rel") or 0.0
+        side = _get(v, "layer_side") or 0.0
+        sigma = (_get(v, "mid_sigma_bps") or _get(v, "ret_sigma_bps") or 0.0) * math.sqrt(p.long_chunks)
+        moves = (_get(v, "mid_ret_bps_long") or 0.0, _get(v, "ret_bps_long") or 0.0)
+        moved = any(x * side > p.spoof_move_sigma * sigma for x in moves)
+        # by flow only where the feed tells the sides: inferred ones over a few snapshots are mostly noise
+        sided = (_get(v, "inferred_share_long") or 0.0) <= 0.5
+        traded = sided and (_get(v, "aggr_imbalance_long") or 0.0) * side >= p.spoof_pressure_imbalance
+        layered = layer >= p.spoof_layer_rel and (moved or traded)
+        # spoofing repeats (layer, push, cancel, again): one vanished layer with the price drifting the right
+        # way happens by chance in a busy book, several within a couple of minutes do not
+        cycles = self.spoof.push(ts - p.chunk_ms, layered, p.chunk_ms)
+        if not layered or cycles < p.spoof_min_chunks or self.spoof.first_start is None:
+            return
+        hit(
+            AlertKind.SPOOFING,
+            min(self.spoof.first_start, ts - p.chunk_ms * p.long_chunks),
+            _strength(layer / p.spoof_layer_rel),
+            {
+                "cancel_l25": cancel,
+                "cancel_rel": cancel_rel,
+                "layer_side": side,
+                "cancel_l25_z": _get(v, "cancel_l25_z"),
+                "level_max_rel_long": _get(v, "level_max_rel_long"),
+                "level_max_z_long": _get(v, "level_max_z_long"),
+                "layer_cancel_rel": layer,
+                "cycles": cycles,
+                "book_imb_l5_long": _get(v, "book_imb_l5_long"),
+                "price_moved_away": moved,
+                "flow_on_other_side": traded,
+            },
+            f"a {'bid' if side > 0 else 'ask'} layer of {layer:.1f}× the typical level size, shown over several "
+            f"snapshots, left level 2–5 without trading while the "
+            + ("price moved away from it" if moved else "flow traded on the other side"),
+        )
+
     def to_state(self) -> dict[str, Any]:
         return {
+            "ramp": self.ramp.to_state(),
+            "spoof": self.spoof.to_state(),
+            "ramp_drift": self.ramp_drift.to_state(),
+            "mid_drift": self.mid_drift.to_state(),
+            "mid_ramp_drift": self.mid_ramp_drift.to_state(),
             "pump": self.pump.to_state(),
             "onset": self.onset.to_state(),
             "wash": self.wash.to_state(),
@@ -477,6 +614,12 @@ class FlowPatterns:
 
     def load(self, state: Mapping[str, Any]) -> None:
         self.pump.load(state["pump"])
+        if "ramp" in state:  # absent before version 4
+            self.ramp.load(state["ramp"])
+            self.spoof.load(state["spoof"])
+            self.ramp_drift.load(state["ramp_drift"])
+            self.mid_drift.load(state["mid_drift"])
+            self.mid_ramp_drift.load(state["mid_ramp_drift"])
         if "onset" in state:  # absent before version 3
             self.onset.load(state["onset"])
         self.wash.load(state["wash"])

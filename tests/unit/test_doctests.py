@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ("detectors.aggressor",)
+MODULES = ("detectors.aggressor", "detectors.layers")
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -11,7 +11,14 @@ from detectors.patterns import FlowPatterns, PatternParams
 from tapewatch.feeds import UNKNOWN, FeedProfiles
 from tapewatch.records import AlertKind, Book, Quote
 
-SPOOF = {"level_typical": 100.0, "cancel_l25": 1_000.0, "level_max_rel_long": 6.0}
+SPOOF = {
+    "level_typical": 100.0,
+    "cancel_l25": 1_000.0,
+    "layer_cancel_rel": 10.0,
+    "layer_side": -1.0,
+    "mid_ret_bps_long": -10.0,
+    "mid_sigma_bps": 1.0,
+}
 
 
 def test_built_in_venues_and_unknown_ones() -> None:
@@ -52,8 +59,10 @@ def test_detector_windows_follow_the_flow_chunking() -> None:
     ts = 1_700_000_000_000
     for chunk_ms, long_chunks in ((5_000, 5), (2_000, 3), (10_000, 6)):
         params = PatternParams().for_feed(FlowConfig(chunk_ms=chunk_ms, long_chunks=long_chunks), UNKNOWN)
-        (hit,) = [h for h in FlowPatterns(params).on_chunk(ts, SPOOF) if h.kind is AlertKind.SPOOFING]
-        assert hit.window_start == ts - chunk_ms * long_chunks
+        patterns = FlowPatterns(params)
+        assert not patterns.on_chunk(ts, SPOOF)
+        (hit,) = [h for h in patterns.on_chunk(ts + chunk_ms, SPOOF) if h.kind is AlertKind.SPOOFING]
+        assert hit.window_start == ts + chunk_ms - chunk_ms * long_chunks
 
 
 def test_no_marking_the_close_where_the_venue_never_closes() -> None:

@@ -75,11 +75,29 @@ def test_pump_onset_needs_buy_orders_imbalance_and_a_rush_in_two_chunks() -> Non
     assert [h.window_start for h in out] == [T0 + 3 * 5_000]
 
 
-def test_spoofing_is_large_cancelled_depth_away_from_the_touch() -> None:
-    layers = {**QUIET, "cancel_l25": 120_000.0, "level_max_rel_long": 9.0}
-    assert _kinds(FlowPatterns(), [QUIET, layers]) == [AlertKind.SPOOFING]
-    no_layer = {**layers, "level_max_rel_long": 2.0}
-    assert _kinds(FlowPatterns(), [QUIET, no_layer]) == []
+def test_spoofing_is_repeated_persistent_layers_vanishing_under_pressure() -> None:
+    # a bid layer of 9× the typical level, shown over several snapshots, left untraded while the mid rose
+    cycle = {
+        **QUIET,
+        "cancel_l25": 120_000.0,
+        "layer_cancel_rel": 9.0,
+        "layer_side": 1.0,
+        "mid_ret_bps_long": 12.0,
+        "mid_sigma_bps": 2.0,
+    }
+    assert _kinds(FlowPatterns(), [QUIET, cycle]) == []  # once happens by chance in a busy book
+    assert _kinds(FlowPatterns(), [QUIET, cycle, QUIET, cycle]) == [AlertKind.SPOOFING]  # the cycle repeats
+    for no in (
+        {"layer_cancel_rel": 3.0},  # an ordinary size
+        {"mid_ret_bps_long": -12.0},  # the price went towards the layer: no pressure
+        {"mid_ret_bps_long": 1.0},  # within the symbol's own noise
+    ):
+        assert _kinds(FlowPatterns(), [QUIET, {**cycle, **no}, QUIET, {**cycle, **no}]) == []
+    # pressure by flow: the spoofer's genuine orders on the other side filled, where the feed tells sides
+    by_flow = {**cycle, "mid_ret_bps_long": 0.0, "aggr_imbalance_long": 0.6, "inferred_share_long": 0.0}
+    assert _kinds(FlowPatterns(), [QUIET, by_flow, QUIET, by_flow]) == [AlertKind.SPOOFING]
+    inferred = {**by_flow, "inferred_share_long": 1.0}  # inferred sides over a few snapshots are noise
+    assert _kinds(FlowPatterns(), [QUIET, inferred, QUIET, inferred]) == []
 
 
 def test_wash_trading_is_unusual_balanced_mirror_volume() -> None:
@@ -297,3 +315,15 @@ def test_simulated_wash_bursts_alert_and_nothing_else() -> None:
         assert any(_overlaps(a, span) for a in session.alerts), span
     for a in session.alerts:
         assert any(_overlaps(a, span) for span in session.episodes), a
+
+
+def test_a_ramp_far_beyond_the_symbols_own_volatility_on_unusual_volume_is_a_pump_on_any_feed() -> None:
+    """Snapshot feeds have no rush orders and no sides: the ramp path reads the mid's drift in units of the
+    symbol's own volatility, and the volume against its own baseline."""
+    ramp = {**QUIET, "mid_sigma_bps": 3.0, "mid_ret_bps": 8.0, "volume_z_long": 4.0, "rush_orders_long": 0.0}
+    kinds = _kinds(FlowPatterns(), [QUIET] * 10 + [ramp] * 30)
+    assert AlertKind.PUMP_AND_DUMP in kinds
+    assert AlertKind.PUMP_AND_DUMP not in _kinds(FlowPatterns(), [QUIET] * 10 + [{**ramp, "volume_z_long": 0.5}] * 30)
+    assert AlertKind.PUMP_AND_DUMP not in _kinds(FlowPatterns(), [QUIET] * 10 + [{**ramp, "mid_ret_bps": 1.0}] * 30)
+    falling = {**ramp, "mid_ret_bps": -8.0}
+    assert AlertKind.PUMP_AND_DUMP not in _kinds(FlowPatterns(), [QUIET] * 10 + [falling] * 30)

@@ -1,0 +1,89 @@
+"""Layers: large orders resting at levels 2–5 over several book snapshots, and the moment they vanish.
+
+A spoofer's layer is *persistent* (displayed over consecutive snapshots) and then *vanishes* (cancelled, not
+traded). A book whose sizes churn every snapshot shows large sizes too, but rarely at one price twice in a
+row; requiring ``min_books`` consecutive snapshots separates the two whatever the churn. Sizes are judged
+against an exponentially weighted mean level size updated from the book stream alone (so the result does not
+depend on how quotes and books interleave). O(levels) per book.
+
+>>> layers = LayerTracker(factor=4.0, min_books=2)
+>>> book = ((10.0, 100.0), (9.9, 100.0)), ((10.1, 100.0), (10.2, 100.0))
+>>> layers.on_book(*book)
+[]
+>>> layered = ((10.0, 100.0), (9.9, 2000.0)), ((10.1, 100.0), (10.2, 100.0))
+>>> layers.on_book(*layered), layers.on_book(*layered)
+([], [])
+>>> layers.on_book(*book)  # 1,900 of the 2,000 at 9.9 (bid side: +1) left after two snapshots
+[(1, 9.9, 1900.0, 2)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+Levels = Sequence[tuple[float, float]]
+#: a layer that vanished: side (+1 bid, -1 ask), price, size that left, snapshots it was shown in
+Vanished = tuple[int, float, float, int]
+#: a layer has vanished when less than this share of the largest size it showed is left at its price
+VANISHED_SHARE = 0.25
+
+
+class LayerTracker:
+    """Tracks large levels 2–5 per side and price; :meth:`on_book` returns the persistent ones that vanished."""
+
+    __slots__ = ("alpha", "factor", "layers", "mean_level", "min_books")
+
+    def __init__(self, factor: float = 4.0, min_books: int = 2, alpha: float = 0.02) -> None:
+        self.factor = factor
+        self.min_books = min_books
+        self.alpha = alpha
+        self.mean_level: float | None = None
+        #: (side, price) → [snapshots shown in a row, largest size]
+        self.layers: dict[tuple[int, float], list[float]] = {}
+
+    def on_book(self, bids: Levels, asks: Levels) -> list[Vanished]:
+        large = self.factor * self.mean_level if self.mean_level else float("inf")
+        now = {(side, price): size for side, levels in ((1, bids), (-1, asks)) for price, size in levels}
+        shown: dict[tuple[int, float], list[float]] = {}
+        for side, levels in ((1, bids), (-1, asks)):
+            for price, size in levels[1:]:
+                if size >= large:
+                    before = self.layers.get((side, price))
+                    shown[(side, price)] = [before[0] + 1, max(before[1], size)] if before else [1.0, size]
+        vanished = []
+        for (side, price), (count, size) in self.layers.items():
+            left = now.get((side, price), 0.0)
+            # gone: most of it left the book (not merely dipped below "large"), and not by scrolling out of view
+            if (
+                count >= self.min_books
+                and left < VANISHED_SHARE * size
+                and _visible(price, bids if side > 0 else asks, side)
+            ):
+                vanished.append((side, price, size - left, int(count)))
+        self.layers = shown
+        self._learn(bids, asks)
+        return vanished
+
+    def _learn(self, bids: Levels, asks: Levels) -> None:
+        sizes = [q for _, q in bids] + [q for _, q in asks]
+        if not sizes:
+            return
+        mean = sum(sizes) / len(sizes)
+        self.mean_level = mean if self.mean_level is None else self.mean_level + self.alpha * (mean - self.mean_level)
+
+    def to_state(self) -> list[Any]:
+        return [self.mean_level, [[s, p, c, q] for (s, p), (c, q) in self.layers.items()]]
+
+    def load(self, state: list[Any]) -> None:
+        self.mean_level = None if state[0] is None else float(state[0])
+        self.layers = {(int(s), float(p)): [float(c), float(q)] for s, p, c, q in state[1]}
+
+
+def _visible(price: float, levels: Levels, side: int) -> bool:
+    """Whether ``price`` lies inside the side's visible range (a full side hides what is beyond its 5th
+    price: a layer scrolled out of view has not vanished)."""
+    if len(levels) < 5:
+        return True
+    worst = levels[-1][0]
+    return price >= worst if side > 0 else price <= worst
