@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,6 +51,7 @@ from tapewatch.records import Action, Alert, Bar, Features, Score
 from tapewatch.settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+log = logging.getLogger(__name__)
 
 metadata = MetaData()
 
@@ -463,9 +465,13 @@ def copy_rows(conn: Connection, table: Table, docs: Sequence[Doc]) -> int:
     if not docs:
         return 0
     plan = _copy_plan(table)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
-    writer.writerows(_csv_rows(plan, newest_per_key(table, docs)))
+    newest = newest_per_key(table, docs)
+    buffer = _csv_buffer(plan, newest)
+    if _unstorable(buffer.getvalue()):
+        # PostgreSQL text and JSONB cannot hold NUL (nor a lone surrogate): clean those rows' text, so an alert
+        # still reaches the analysts, with the character replaced by U+FFFD and a warning in the log
+        log.warning("postgres: %s: text PostgreSQL cannot store (NUL or a lone surrogate) replaced by U+FFFD", table)
+        buffer = _csv_buffer(plan, [_storable(doc) for doc in newest])
     buffer.seek(0)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
@@ -475,6 +481,41 @@ def copy_rows(conn: Connection, table: Table, docs: Sequence[Doc]) -> int:
     finally:
         cursor.close()
     return stored
+
+
+def _csv_buffer(plan: _CopyPlan, docs: Sequence[Doc]) -> io.StringIO:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
+    try:
+        writer.writerows(_csv_rows(plan, docs))
+    except orjson.JSONEncodeError:
+        # a lone surrogate orjson will not encode: clean and try once more (a value beyond 64 bits still raises)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
+        writer.writerows(_csv_rows(plan, [_storable(doc) for doc in docs]))
+    return buffer
+
+
+def _unstorable(text: str) -> bool:
+    """Whether the CSV holds a NUL (as itself, or escaped inside JSON) or a lone surrogate."""
+    if "\x00" in text or "\\u0000" in text:
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _storable(value: Any) -> Any:
+    """``value`` with every string (keys included, at any depth) free of NUL and lone surrogates."""
+    if isinstance(value, str):
+        return "".join("\ufffd" if ch == "\x00" or "\ud800" <= ch <= "\udfff" else ch for ch in value)
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
 
 
 #: characters handed to libpq per COPY call (psycopg2's default, 8 KiB, means hundreds of calls per batch)

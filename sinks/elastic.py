@@ -139,7 +139,9 @@ FAMILIES: dict[type[Record], Family] = {
     Action: Family("actions", lambda a: f"{a.venue}:{a.symbol}:{a.ts}:{a.model_version}", action_document),
 }
 
-KEYWORD = {"type": "keyword"}
+#: a keyword longer than this is kept in _source but not indexed (Lucene refuses a term over 32,766 bytes,
+#: which would refuse the whole document: an alert with a 1 MB message would never reach the analysts)
+KEYWORD = {"type": "keyword", "ignore_above": 8191}
 DATE = {"type": "date", "format": "strict_date_optional_time||epoch_millis"}
 FLOAT = {"type": "float"}
 OPAQUE = {"type": "object", "enabled": False}  # kept in _source, not indexed: free-form maps never clash

@@ -3,9 +3,11 @@
 One transaction per batch: every table's rows go in by COPY and ``INSERT … ON CONFLICT`` on the natural key
 (see :mod:`sinks.db`: facts ``DO NOTHING``, an alert's newest emission by ``ts`` replaces an older one), so a
 batch replayed after a crash stores nothing twice. The database commit comes
-before the Kafka commit (:mod:`sinks.consumer`). Connection failures mean an outage (the batch is retried);
-a row the database refuses for good (say a NUL character in a text) is isolated by retrying the batch's
-items one by one and goes to ``dlq.sinks``.
+before the Kafka commit (:mod:`sinks.consumer`). Connection failures mean an outage (the batch is retried).
+Text PostgreSQL cannot hold (NUL, a lone surrogate) is replaced by U+FFFD, so the alert still reaches the
+analysts (:func:`sinks.db.copy_rows`); any other row the database refuses for good is isolated by retrying the
+batch's items one by one and goes to ``dlq.sinks`` with the database's reason — whether the error comes
+through SQLAlchemy or straight from psycopg2's COPY.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 
 import orjson
+import psycopg2
 from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
 
@@ -83,7 +86,9 @@ def check_topics(topics: Sequence[Topic]) -> None:
         raise TapewatchError(f"sink postgres: no table for topic(s) {', '.join(unsupported)}")
 
 
-def _is_outage(exc: DBAPIError) -> bool:
+def _is_outage(exc: DBAPIError | psycopg2.Error) -> bool:
+    if isinstance(exc, psycopg2.Error):  # raised by COPY on the raw connection, not wrapped by SQLAlchemy
+        return isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError)
     return isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated
 
 
@@ -105,7 +110,7 @@ class PostgresWriter:
         try:
             self.inserted += self._write(items)
             return []
-        except DBAPIError as exc:
+        except (DBAPIError, psycopg2.Error) as exc:
             if _is_outage(exc):
                 raise SinkUnavailableError(_first_line(exc)) from None
             log.warning("postgres: batch refused (%s); isolating the culprit", _first_line(exc))
@@ -118,7 +123,7 @@ class PostgresWriter:
         for item in items:
             try:
                 self.inserted += self._write([item])
-            except DBAPIError as exc:
+            except (DBAPIError, psycopg2.Error) as exc:
                 if _is_outage(exc):
                     raise SinkUnavailableError(_first_line(exc)) from None
                 refused.append(Rejected(item.message, f"postgres refused the row: {_first_line(exc)}"))
