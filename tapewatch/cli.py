@@ -16,6 +16,7 @@ from rich.table import Table
 
 from tapewatch.errors import TapewatchError
 from tapewatch.records import RecordError
+from tapewatch.secrets import redact
 from tapewatch.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -269,9 +270,8 @@ def run(
         err_console.print(f"[yellow]note:[/] {note}")
     console.print(f"bars seen live: {result.view.bars_seen:,}; actions: {result.view.actions_seen:,}")
     console.print(f"report: {outcome.report}/report.md (charts beside it); stage logs in {cfg.var_dir / 'run'}")
-    url = cfg.postgres_url_plain.replace("postgresql+psycopg2://", "postgresql://")
-    console.print(f'query PostgreSQL: psql {url} -c "select kind, severity, count(*) from alerts group by 1, 2"')
-    console.print(f"query Elasticsearch: curl '{cfg.es_url}/{cfg.es_index_prefix}-alerts-*/_search?size=5&pretty'")
+    for hint in query_hints(cfg):
+        console.print(hint)
     console.print(
         "Kibana dashboard: tapewatch kibana import http://localhost:5601 (docker compose imports it by itself)"
     )
@@ -471,11 +471,20 @@ def bench_sinks(
 _register_subcommands()
 
 
+def query_hints(cfg: Settings) -> list[str]:
+    """How to look at what a run stored, credentials masked (the user has them; a terminal log may not)."""
+    url = redact(cfg.postgres_url_plain.replace("postgresql+psycopg2://", "postgresql://"))
+    return [
+        f'query PostgreSQL: psql {url} -c "select kind, severity, count(*) from alerts group by 1, 2"',
+        f"query Elasticsearch: curl '{redact(cfg.es_url)}/{cfg.es_index_prefix}-alerts-*/_search?size=5&pretty'",
+    ]
+
+
 def main() -> None:
     try:
         app()
     except (TapewatchError, RecordError) as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {redact(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("interrupted")

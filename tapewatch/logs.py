@@ -8,11 +8,21 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from tapewatch.secrets import redact
+
 if TYPE_CHECKING:
     from tapewatch.settings import Settings
 
 #: librdkafka's own log lines (reconnect attempts, …) arrive here instead of on raw stderr
 LIBRDKAFKA = logging.getLogger("tapewatch.librdkafka")
+
+
+class RedactingFormatter(logging.Formatter):
+    """The plain format with credentials masked in the message and the traceback (a connection error may quote
+    a URL with its password)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 class JsonFormatter(logging.Formatter):
@@ -28,7 +38,7 @@ class JsonFormatter(logging.Formatter):
             event.update(extra)
         if record.exc_info:
             event["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(event, default=str).decode()
+        return redact(orjson.dumps(event, default=str).decode())
 
 
 def configure(settings: Settings, quiet_clients: bool = True) -> None:
@@ -36,7 +46,7 @@ def configure(settings: Settings, quiet_clients: bool = True) -> None:
     if settings.log_json:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level.upper())

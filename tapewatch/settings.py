@@ -252,25 +252,21 @@ class Settings(BaseSettings):
         return FeedProfiles.from_json(self.feed_profiles)
 
     def masked(self) -> dict[str, str]:
-        """Every effective setting as text, secrets (and passwords inside URLs) masked."""
+        """Every effective setting as text: secrets masked, and credentials inside any URL of any setting (user-info,
+        ``?password=``, tokens, lists of URLs: :func:`tapewatch.secrets.redact`)."""
+        from tapewatch.secrets import MASK, redact
+
         shown: dict[str, str] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
             if isinstance(value, SecretStr):
-                text = _mask_url(value.get_secret_value()) if name.endswith("_url") else "********"
+                text = redact(value.get_secret_value()) if name.endswith("_url") else MASK
             elif value is None:
                 text = ""
             else:
-                text = str(value)
+                text = redact(str(value))
             shown[name] = text
         return shown
-
-
-def _mask_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return url.replace(f":{parts.password}@", ":********@", 1)
 
 
 @lru_cache(maxsize=1)

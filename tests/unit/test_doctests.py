@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ("detectors.aggressor", "detectors.layers")
+MODULES = ("detectors.aggressor", "detectors.layers", "tapewatch.secrets")
 
 
 @pytest.mark.parametrize("name", MODULES)
