@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Final, Literal, Self
 
 import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
@@ -231,6 +231,10 @@ class Severity(StrEnum):
     CRITICAL = "critical"
 
 
+#: identifiers (alert ids): no control characters (JSON decoding already refuses lone surrogates)
+IDENTIFIER_PATTERN: Final = r"^[^\x00-\x1f\x7f]+$"
+
+
 def alert_id(symbol: str, kind: str, window_start: int) -> str:
     """Deterministic id: a replay of the same episode yields the same id, so sinks overwrite, never duplicate."""
     return hashlib.sha256(f"{symbol}|{kind}|{window_start}".encode()).hexdigest()[:32]
@@ -238,7 +242,9 @@ def alert_id(symbol: str, kind: str, window_start: int) -> str:
 
 class Alert(Record):
     record_name: ClassVar[str] = "alert"
-    alert_id: str = Field(min_length=1)
+    #: an identifier, never free text: no control characters (an id PostgreSQL would have to rewrite is not
+    #: the id downstream services look up)
+    alert_id: str = Field(min_length=1, max_length=200, pattern=IDENTIFIER_PATTERN)
     ts: EpochMs
     kind: AlertKind = Field(strict=False, description="What was detected")
     severity: Severity = Field(strict=False)

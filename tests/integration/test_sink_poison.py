@@ -3,14 +3,21 @@ payloads too large for a dead letter. No record stops a sink; every record ends 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 
+import orjson
 import pytest
 from elasticsearch import Elasticsearch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
+from infra.kafka import ensure_topics
 from producers.publisher import Publisher
 from sinks import db
 from sinks.bench import synthetic_alert
@@ -19,7 +26,7 @@ from sinks.elastic import ElasticsearchWriter, delete_everything, index_pattern
 from sinks.postgres import PostgresWriter
 from sinks.search import es_client
 from tapewatch import deadletter
-from tapewatch.records import Alert
+from tapewatch.records import Alert, RecordError
 from tapewatch.settings import Settings
 from tapewatch.topics import ALERTS, DLQ_SINKS
 from tests.kafka_reader import read_topic
@@ -104,3 +111,84 @@ def test_elasticsearch_keeps_an_alert_whose_keyword_is_too_long(es: tuple[Settin
         assert alert.alert_id in ids or hashlib.sha256(alert.to_json()).hexdigest() in refused
     assert alerts[2].alert_id in ids, "the 1 MB message is kept in _source, its keyword not indexed"
     assert runner.counters.batches >= 1
+
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(),
+    st.text(max_size=40),
+    st.just("\x00"),
+    st.just("M" * 40_000),
+)
+
+
+def adversarial_alerts(draw: st.DrawFn) -> list[bytes]:
+    """Alert payloads: valid ones with hostile text, fields set to hostile values, and cut or flipped JSON."""
+    count = draw(st.integers(min_value=20, max_value=60))
+    out = []
+    for i in range(count):
+        base = orjson.loads(synthetic_alert(10_000 + i, T0 + i).to_json())
+        field = draw(st.sampled_from(sorted(base)))
+        value = draw(SCALARS | st.dictionaries(st.text(max_size=5), SCALARS, max_size=3))
+        raw = json.dumps({**base, field: value}).encode()
+        how = draw(st.integers(min_value=0, max_value=3))
+        if how == 1:
+            raw = raw[: draw(st.integers(min_value=0, max_value=len(raw)))]
+        elif how == 2:
+            raw = json.dumps({**base, "message": draw(st.text(max_size=60)) + "\x00"}).encode()
+        out.append(raw)
+    return out
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_adversarial_alerts_end_stored_or_dead_lettered_in_both_sinks(
+    pg: Settings, es: tuple[Settings, Elasticsearch], data: st.DataObject
+) -> None:
+    """Whatever the payload, the sinks keep running and account for it: a valid alert is stored (PostgreSQL)
+    or searchable (Elasticsearch), anything else is a dead letter with a reason."""
+    payloads = data.draw(st.composite(adversarial_alerts)())
+    run_id = uuid.uuid4().hex[:8]
+    es_settings, client = es
+    stores = pg.model_copy(
+        update={"topic_prefix": f"{pg.topic_prefix}{run_id}.", "es_index_prefix": es_settings.es_index_prefix}
+    )
+
+    ensure_topics(stores)
+    with Publisher(stores, DLQ_SINKS, **{"message.max.bytes": 2_000_000}) as publisher:
+        for raw in payloads:
+            publisher.send(ALERTS, b"k", raw)
+    valid: dict[str, bytes] = {}
+    for raw in payloads:
+        with contextlib.suppress(RecordError):
+            valid[Alert.from_json(raw).alert_id] = raw
+    for writer in (PostgresWriter(stores), ElasticsearchWriter(stores)):
+        SinkRunner(stores, writer, resolve_topics([ALERTS.name]), group=f"g-{run_id}-{writer.name}").run(
+            exit_when_idle_s=3.0
+        )
+    invalid = [raw for raw in payloads if raw not in valid.values()]
+    # every invalid payload is dead-lettered by both sinks: wait for those, then a little more
+    letters = read_topic(stores, stores.topic(DLQ_SINKS.name), 2 * len(invalid), timeout_s=60, linger_s=2)
+    dead = Counter(_original_sha(m.value, m.headers) for m in letters)
+    engine = db.make_engine(pg)
+    try:
+        with engine.connect() as conn:
+            stored = {r.alert_id for r in conn.execute(select(db.alerts.c.alert_id)).all()}
+    finally:
+        engine.dispose()
+    client.indices.refresh(index=index_pattern(stores, "alerts"), ignore_unavailable=True)
+    hits = client.search(index=index_pattern(stores, "alerts"), size=1000, source_includes=["tapewatch.alert_id"],
+                         ignore_unavailable=True)["hits"]["hits"]  # fmt: skip
+    searchable = {h["_source"]["tapewatch"]["alert_id"] for h in hits}
+    for alert_id, raw in valid.items():
+        assert alert_id in stored, f"valid alert not in PostgreSQL: {raw[:200]!r}"
+        assert alert_id in searchable or dead[hashlib.sha256(raw).hexdigest()] > 0, raw[:200]
+    for raw in invalid:
+        assert dead[hashlib.sha256(raw).hexdigest()] >= 2, f"not dead-lettered by both sinks: {raw[:200]!r}"
+
+
+def _original_sha(value: bytes, headers: list[tuple[str, bytes]]) -> str:
+    original = dict(headers).get(deadletter.ORIGINAL_SHA256)
+    return original.decode() if original else hashlib.sha256(value).hexdigest()
