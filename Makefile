@@ -6,8 +6,13 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# The stamp changes whenever pyproject.toml does, so dependency edits reinstall and nothing else does.
-DEPS_STAMP := $(VENV)/.deps-$(shell sha256sum pyproject.toml | cut -c1-16)
+# Data-only packages, installed without their dependencies: we read their files and never import them.
+# ob-analytics ships a real Bitstamp BTC/USD capture (producers/bitstamp_capture.py) but requires pandas 3,
+# which pyproject.toml excludes, so pip cannot install it alongside the dev extra.
+DATA_PACKAGES := ob-analytics==0.1.0
+# The stamp changes whenever pyproject.toml or the data packages do, so dependency edits reinstall and nothing
+# else does.
+DEPS_STAMP := $(VENV)/.deps-$(shell { cat pyproject.toml; echo '$(DATA_PACKAGES)'; } | sha256sum | cut -c1-16)
 PYTEST_ARGS ?=
 # The demo stops by itself and prints its summary; `make demo DEMO_ARGS=` runs until Ctrl-C.
 DEMO_ARGS ?= --duration 120
@@ -17,6 +22,7 @@ DEMO_ARGS ?= --duration 120
 $(DEPS_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --progress-bar off -q -e '.[dev]'
+	$(BIN)/pip install --progress-bar off -q --no-deps $(DATA_PACKAGES)
 	@rm -f $(VENV)/.deps-*
 	@touch $@
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from detectors.kmeans import KMeansModel, KMeansParams
+
+if TYPE_CHECKING:
+    from detectors.eval_matrix import FeedResult
 from tapewatch.errors import TapewatchError
 from tapewatch.settings import load_settings
 
@@ -66,8 +69,12 @@ def train_kmeans(
     k_min: Annotated[int, typer.Option(help="Smallest k")] = 2,
     k_max: Annotated[int, typer.Option(help="Largest k")] = 4,
     seed: Annotated[int, typer.Option(help="Random seed")] = 0,
+    venue: Annotated[
+        str | None, typer.Option(help="Venue of the input rows that name none (recorded as 'file' otherwise)")
+    ] = None,
 ) -> None:
-    """Train K-means (k by silhouette) on bar features and publish a new artifact version."""
+    """Train K-means (k by silhouette) on bar features and publish a new artifact version. The artifact records
+    the venues of the training data and their feed shapes: the model scores only those venues."""
     from detectors.kmeans import BASELINE_FEATURES, KMEANS_FEATURES, KMeansParams
     from detectors.models import ArtifactStore
 
@@ -98,10 +105,25 @@ def train_kmeans(
             model = _train_spark(inputs or [], source, master, table, features, params)
         else:
             raise TapewatchError(f"train kmeans: unknown engine {engine!r}; choose sklearn or spark")
+        _record_venues(model, venue)
         version = model.save(store, name)
     labels = ", ".join("abnormal" if a else "normal" for a in model.abnormal.tolist())
     console.print(f"{name} {version}: k={model.k} silhouette={model.silhouette:.3f} clusters [{labels}]")
+    trained = model.trained_on.describe() if model.trained_on else "unknown venues"
+    console.print(f"trained on {trained}: scores only these venues (TAPEWATCH_KMEANS_EXTRA_VENUES adds others)")
+    if model.trained_on is not None and "file" in model.trained_on.venues:
+        console.print("[yellow]the input names no venue for some rows, recorded as 'file': --venue names it[/]")
     typer.echo(version)
+
+
+def _record_venues(model: KMeansModel, venue: str | None) -> None:
+    """Record the venues the engine saw (rows without one are 'file', or ``venue`` when given) with the shape each
+    venue's feed has in the settings, so a later change of that profile is noticed before scoring."""
+    from detectors.model_venues import TrainedOn
+
+    if model.trained_on is not None:
+        names = [venue if venue is not None and v == "file" else v for v in model.trained_on.venues]
+        model.trained_on = TrainedOn.from_venues(names, load_settings().feeds())
 
 
 def _train_spark(
@@ -278,15 +300,12 @@ class _Extras:
 
 def _eval_extras(inputs: list[Path], truth: object, model_version: str) -> _Extras:
     """From the input ticks: the symbol universe, sessions, prices, the seed baseline and per-bar scores."""
-    import numpy as np
     import pandas as pd
 
     from detectors import evaluation as ev
-    from detectors.alerting import AlertPolicy, Hit
-    from detectors.kmeans import BASELINE_FEATURES, KMeansModel, KMeansParams, train
+    from detectors.kmeans import BASELINE_FEATURES, KMeansModel
     from detectors.lookback import bar_features, bars_from_bar_file, read_input, split_ticks
     from detectors.models import ArtifactStore
-    from tapewatch.records import AlertKind
 
     extras = _Extras()
     if not inputs:
@@ -309,26 +328,13 @@ def _eval_extras(inputs: list[Path], truth: object, model_version: str) -> _Extr
         1, int(pd.Series(list(zip(bars["symbol"], days, strict=True))).nunique() // max(1, len(extras.universe)))
     )
     feats = bar_features(bars)
-    # the seed baseline: k = 2 on price/volume change, abnormal bars alert (through the same alert policy)
-    baseline = train(feats, BASELINE_FEATURES, KMeansParams(k_min=2, k_max=2))
-    scored = baseline.score_frame(feats)
-    flagged = baseline.abnormal[scored.cluster]
+    extras.baseline_alerts, baseline_score = ev.seed_baseline(feats)
     extras.notes.append(
         f"seed baseline: K-means k=2 on {', '.join(BASELINE_FEATURES)} fitted in-sample; "
-        f"{int(flagged.sum())} abnormal bars"
+        f"{extras.baseline_alerts['alert_id'].nunique()} abnormal-bar alerts"
     )
-    base_alerts = []
-    policies: dict[str, AlertPolicy] = {}
-    symbols_col = feats["symbol"].astype(str).tolist()
-    ts_col = feats["ts"].astype("int64").tolist()
-    for i in np.flatnonzero(flagged).tolist():
-        symbol, ts = symbols_col[i], ts_col[i]
-        policy = policies.setdefault(symbol, AlertPolicy(symbol, "baseline"))
-        hit = Hit(AlertKind.KMEANS_OUTLIER, ts, ts - 60_000, ts, max(0.5, float(scored.score[i])), {}, "baseline")
-        base_alerts.extend(policy.on_hit(hit))
-    extras.baseline_alerts = ev.alerts_frame(base_alerts)
     bar_frame = feats[["symbol", "start", "ts"]].rename(columns={"ts": "end"})
-    extras.bar_scores["seed baseline k=2"] = bar_frame.assign(score=scored.score)
+    extras.bar_scores["seed baseline k=2"] = bar_frame.assign(score=baseline_score)
     store = ArtifactStore(load_settings().models_path)
     if model_version != "latest" or store.latest_version("kmeans") is not None:
         model = KMeansModel.load(store, "kmeans", model_version)
@@ -344,19 +350,123 @@ def eval_simulate(
     seed: Annotated[int, typer.Option(help="Simulator seed")] = 100,
     symbols: Annotated[int, typer.Option(help="Symbols")] = 20,
     minutes: Annotated[float, typer.Option(help="Session minutes (ends at 13:30 Taipei)")] = 270.0,
+    feed: Annotated[str, typer.Option(help="Feed profile: trades, twse-mis or snapshot-1s")] = "trades",
+    book_churn: Annotated[float, typer.Option(help="0..1: chance per book step a level 2-5 queue is re-drawn")] = 0.0,
+    regimes: Annotated[str, typer.Option(help="Per-symbol draws: twse or wide")] = "twse",
+    variants: Annotated[bool, typer.Option("--variants", help="Draw an episode variant per episode")] = False,
 ) -> None:
     """Write a labelled simulated session (ticks + episodes) for `detect file` and `eval detect`."""
     from datetime import datetime, time, timedelta
 
+    from detectors.eval_matrix import FEED_VENUES
     from detectors.simulator import SimulationConfig, generate
 
     open_at = (datetime.combine(datetime(2024, 1, 2), time(13, 30)) - timedelta(minutes=minutes)).time()
+    try:
+        config = SimulationConfig(
+            symbols=symbols,
+            seed=seed,
+            minutes=minutes,
+            open_time=open_at,
+            feed=feed,
+            book_churn=book_churn,
+            regimes=regimes,
+            variants=variants,
+            venue=FEED_VENUES.get(feed, "sim"),
+        )
+    except ValueError as exc:
+        raise TapewatchError(f"eval simulate: {exc}") from None
     with console.status("simulating…"):
-        sim = generate(SimulationConfig(symbols=symbols, seed=seed, minutes=minutes, open_time=open_at))
+        sim = generate(config)
         out.mkdir(parents=True, exist_ok=True)
-        ticks = sim.ticks_frame()
+        # the venue names the feed profile, so `detect file` knows what the records carry
+        ticks = sim.ticks_frame().assign(venue=config.venue)
         ticks.to_parquet(out / "ticks.parquet", index=False)
         sim.episodes_frame().to_csv(out / "episodes.csv", index=False)
     console.print(
         f"{len(ticks):,} tick rows, {len(sim.episodes)} episodes, clean symbols {', '.join(sim.clean_symbols)} → {out}"
     )
+
+
+def _seed_list(text: str) -> tuple[int, ...]:
+    """``300-304`` or ``300,302,310``."""
+    try:
+        if "-" in text:
+            low, high = (int(part) for part in text.split("-", 1))
+            return tuple(range(low, high + 1))
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise TapewatchError(f"eval matrix: seeds {text!r}: give 300-304 or 300,302") from None
+
+
+@eval_app.command("matrix")
+def eval_matrix(
+    out: Annotated[Path | None, typer.Option("--out", help="Directory for matrix.json and matrix_f1.png")] = None,
+    feeds: Annotated[str, typer.Option(help="Feed profiles, comma-separated")] = "trades,twse-mis,snapshot-1s",
+    seeds: Annotated[str, typer.Option(help="Evaluated seeds: 300-304 or 300,302")] = "300-304",
+    train_seed: Annotated[int, typer.Option(help="Seed of the session K-means is trained on (never evaluated)")] = 1,
+    symbols: Annotated[int, typer.Option(help="Symbols per session")] = 20,
+    minutes: Annotated[float, typer.Option(help="Session minutes (ends at 13:30 Taipei)")] = 270.0,
+    variants: Annotated[bool, typer.Option(help="Episode variants (slow pumps, long spoofing, …)")] = True,
+    regimes: Annotated[str, typer.Option(help="Per-symbol draws: twse or wide")] = "twse",
+    book_churn: Annotated[
+        float | None, typer.Option(help="Level 2-5 churn per book step (default per feed: 0.2, 1.0, 0.5)")
+    ] = None,
+    jobs: Annotated[int, typer.Option(help="Cells simulated and detected in parallel")] = 1,
+) -> None:
+    """Simulate → detect → score over feed profiles × seeds: P, R, F1, delays per kind and feed, false alerts per
+    clean symbol-day, K-means AUC, beside the seed baseline; a PNG of F1 by kind and feed and a JSON."""
+    from detectors import eval_matrix as em
+
+    settings = load_settings()
+    try:
+        spec = em.MatrixSpec(
+            feeds=tuple(f.strip() for f in feeds.split(",") if f.strip()),
+            seeds=_seed_list(seeds),
+            train_seed=train_seed,
+            symbols=symbols,
+            minutes=minutes,
+            variants=variants,
+            regimes=regimes,
+            book_churn=book_churn,
+            flow=settings.flow_config(),
+            profiles=settings.feeds(),
+        )
+        spec.simulation(spec.feeds[0], spec.seeds[0])  # refuses bad session parameters before any work
+    except ValueError as exc:
+        raise TapewatchError(f"eval matrix: {exc}") from None
+    with console.status("running the matrix…") as status:
+        results = em.run_matrix(spec, jobs=jobs, progress=status.update)
+    _print_matrix(results)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "matrix.json").write_bytes(em.to_json(spec, results))
+        em.plot_matrix(out / "matrix_f1.png", results)
+        console.print(f"wrote {out / 'matrix.json'} and {out / 'matrix_f1.png'}")
+
+
+def _print_matrix(results: list[FeedResult]) -> None:
+    from detectors.eval_matrix import meets_bars
+    from detectors.evaluation import fmt
+
+    table = Table("feed", "kind", "episodes", "P", "R", "F1", "median delay s", "p90 s", "baseline F1", "bar")
+    for feed in results:
+        bars = meets_bars(feed)
+        base = {m.kind: m for m in feed.result.baseline}
+        for m in feed.result.kinds:
+            passed = bars.get(m.kind)
+            table.add_row(
+                feed.feed, m.kind, str(m.episodes), fmt(m.precision), fmt(m.recall), fmt(m.f1),
+                fmt(m.delay_median_s, 1), fmt(m.delay_p90_s, 1), fmt(base[m.kind].f1) if m.kind in base else "–",
+                "–" if passed is None else ("met" if passed else "[red]not met[/]"),
+            )  # fmt: skip
+    wide = Console(width=max(150, Console().width))
+    wide.print(table)
+    for feed in results:
+        auc = feed.result.score_auc.get("kmeans", {}).get("roc_auc", float("nan"))
+        five_kinds = feed.result.false_alerts_per_symbol_day_evaluated_kinds
+        wide.print(
+            f"{feed.feed}: false alerts per clean symbol-day {fmt(five_kinds)} "
+            f"(five kinds), {fmt(feed.result.false_alerts_per_symbol_day)} (all kinds); K-means ROC-AUC {fmt(auc)}; "
+            f"cells {min(feed.seconds):.0f}–{max(feed.seconds):.0f} s"
+        )

@@ -28,10 +28,13 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 import pandas as pd
 
 from tapewatch.records import Alert, AlertKind
+
+FloatArray = npt.NDArray[np.float64]
 
 DEFAULT_TOLERANCE_MS: Final = 30_000
 EVALUATED_KINDS: Final[tuple[AlertKind, ...]] = (
@@ -285,8 +288,31 @@ def evaluate(
     return result
 
 
+def seed_baseline(feats: pd.DataFrame) -> tuple[pd.DataFrame, FloatArray]:
+    """The seed 003 method as an alerting detector: K-means k = 2 on price and volume change, fitted
+    in-sample; a bar in the small far cluster alerts (through the same alert policy as ours). Returns the
+    alerts and the per-bar score."""
+    from detectors.alerting import AlertPolicy, Hit
+    from detectors.kmeans import BASELINE_FEATURES, KMeansParams, train
+
+    baseline = train(feats, BASELINE_FEATURES, KMeansParams(k_min=2, k_max=2))
+    scored = baseline.score_frame(feats)
+    flagged = baseline.abnormal[scored.cluster]
+    alerts: list[Alert] = []
+    policies: dict[str, AlertPolicy] = {}
+    symbols = feats["symbol"].astype(str).tolist()
+    times = feats["ts"].astype("int64").tolist()
+    for i in np.flatnonzero(flagged).tolist():
+        symbol, ts = symbols[i], times[i]
+        policy = policies.setdefault(symbol, AlertPolicy(symbol, "baseline"))
+        hit = Hit(AlertKind.KMEANS_OUTLIER, ts, ts - 60_000, ts, max(0.5, float(scored.score[i])), {}, "baseline")
+        alerts.extend(policy.on_hit(hit))
+    return alerts_frame(alerts), np.asarray(scored.score, dtype=np.float64)
+
+
 # --- report -----------------------------------------------------------------------------------------------
-def _fmt(value: float, digits: int = 3) -> str:
+def fmt(value: float, digits: int = 3) -> str:
+    """A metric for a table: ``–`` for NaN."""
     return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
@@ -304,16 +330,16 @@ def markdown_report(result: EvaluationResult, title: str = "Detection evaluation
     for m in result.kinds:
         b = base.get(m.kind)
         lines.append(
-            f"| {m.kind} | {m.episodes} | {m.detected} | {m.alerts} | {_fmt(m.precision)} | {_fmt(m.recall)} "
-            f"| {_fmt(m.f1)} | {_fmt(m.delay_median_s, 1)} | {_fmt(m.delay_p90_s, 1)} "
-            f"| {_fmt(b.precision) if b else '–'} | {_fmt(b.recall) if b else '–'} | {_fmt(b.f1) if b else '–'} |"
+            f"| {m.kind} | {m.episodes} | {m.detected} | {m.alerts} | {fmt(m.precision)} | {fmt(m.recall)} "
+            f"| {fmt(m.f1)} | {fmt(m.delay_median_s, 1)} | {fmt(m.delay_p90_s, 1)} "
+            f"| {fmt(b.precision) if b else '–'} | {fmt(b.recall) if b else '–'} | {fmt(b.f1) if b else '–'} |"
         )
     lines += [
         "",
         f"Clean symbols: {result.clean_symbols}, sessions: {result.sessions}. False alerts per clean symbol-day: "
-        f"{_fmt(result.false_alerts_per_symbol_day, 3)} (all kinds), "
-        f"{_fmt(result.false_alerts_per_symbol_day_evaluated_kinds, 3)} (the five manipulation kinds); "
-        f"baseline {_fmt(result.baseline_false_alerts_per_symbol_day, 3)}.",
+        f"{fmt(result.false_alerts_per_symbol_day, 3)} (all kinds), "
+        f"{fmt(result.false_alerts_per_symbol_day_evaluated_kinds, 3)} (the five manipulation kinds); "
+        f"baseline {fmt(result.baseline_false_alerts_per_symbol_day, 3)}.",
         "",
     ]
     if result.other_kinds:
@@ -321,14 +347,14 @@ def markdown_report(result: EvaluationResult, title: str = "Detection evaluation
         for kind, row in result.other_kinds.items():
             lines.append(
                 f"| {kind} | {int(row['alerts'])} | {int(row['overlapping_an_episode'])} "
-                f"| {_fmt(row['per_clean_symbol_day'])} |"
+                f"| {fmt(row['per_clean_symbol_day'])} |"
             )
         lines.append("")
     if result.score_auc:
         lines += ["| per-bar score | ROC-AUC | PR-AUC | positive bars | bars |", "|---|---|---|---|---|"]
         for name, row in result.score_auc.items():
             lines.append(
-                f"| {name} | {_fmt(row['roc_auc'])} | {_fmt(row['pr_auc'])} | {int(row['positives'])} "
+                f"| {name} | {fmt(row['roc_auc'])} | {fmt(row['pr_auc'])} | {int(row['positives'])} "
                 f"| {int(row['bars'])} |"
             )
         lines.append("")

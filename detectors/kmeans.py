@@ -16,7 +16,9 @@ clusters abnormal. This module keeps that idea as one signal, on a richer vector
    ``score`` = its empirical CDF over the training rows (a quantile grid stored in the artifact), so
    ``score = 0.999`` means "farther than 99.9 % of the training minutes". Beyond the largest training distance
    ``d_max`` the score keeps rising as ``1 - (1 - p_last) · d_max / d`` so rankings stay strict.
-5. **Explanation** — each feature's share of the squared distance to that centroid; the largest shares are the
+5. **Venues** — the artifact records the venues of the training rows and their feed shapes
+   (:mod:`detectors.model_venues`); a model scores only those venues (or ones the user lists for it).
+6. **Explanation** — each feature's share of the squared distance to that centroid; the largest shares are the
    ``top_features`` of a :class:`tapewatch.records.Score`.
 
 Two engines write the same artifact (:mod:`detectors.models`): :func:`train` (scikit-learn, default) and
@@ -28,7 +30,7 @@ one wire ``Features.values`` mapping (the stream path) with the same arithmetic.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -38,7 +40,10 @@ import numpy.typing as npt
 import pandas as pd
 
 from detectors.features import FEATURE_SET_VERSION
+from detectors.model_venues import MANIFEST_KEY as TRAINED_ON_KEY
+from detectors.model_venues import TrainedOn
 from detectors.models import Artifact, ArtifactError, ArtifactStore, data_hash
+from tapewatch.feeds import FeedProfile
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -117,6 +122,11 @@ class KMeansModel:
     silhouette: float
     version: str = "unsaved"
     info: dict[str, Any] = field(default_factory=dict)
+    #: the artifact name (the key of ``TAPEWATCH_KMEANS_EXTRA_VENUES``)
+    name: str = DEFAULT_MODEL_NAME
+    #: venues and feed shapes of the training data; None = unknown (an artifact saved before they were
+    #: recorded): such a model scores no venue unless one is listed for it (:mod:`detectors.model_venues`)
+    trained_on: TrainedOn | None = None
 
     @property
     def k(self) -> int:
@@ -135,12 +145,16 @@ class KMeansModel:
         return np.nan_to_num(z, nan=0.0)
 
     def calibrate(self, distance: FloatArray) -> FloatArray:
-        d_max = float(self.calib_distance[-1])
-        p_last = float(self.calib_prob[-2]) if len(self.calib_prob) > 1 else 0.0
-        score = np.interp(distance, self.calib_distance, self.calib_prob)
-        beyond = distance > d_max
-        if beyond.any() and d_max > 0:
-            score[beyond] = 1.0 - (1.0 - p_last) * d_max / distance[beyond]
+        """The training distances' CDF up to its last quantile below 1, then a tail ``1 - (1 - p) d_p / d``
+        that starts where the CDF stops: continuous and monotone, so a farther vector never scores lower (the
+        tail used to start from the maximum's distance with the previous quantile's probability, a drop)."""
+        if len(self.calib_prob) < 2:
+            return np.clip(np.interp(distance, self.calib_distance, self.calib_prob), 0.0, 1.0)
+        d_tail, p_tail = float(self.calib_distance[-2]), float(self.calib_prob[-2])
+        score = np.interp(distance, self.calib_distance[:-1], self.calib_prob[:-1])
+        beyond = distance > d_tail
+        if beyond.any() and d_tail > 0:
+            score[beyond] = 1.0 - (1.0 - p_tail) * d_tail / distance[beyond]
         return np.clip(score, 0.0, 1.0)
 
     def score_matrix(self, x: npt.ArrayLike) -> ScoredBatch:
@@ -190,6 +204,8 @@ class KMeansModel:
             "calibration": {"type": "ecdf", "points": len(self.calib_prob)},
             **{key: value for key, value in self.info.items() if key != "data_hash_full"},
         }
+        if self.trained_on is not None:
+            manifest[TRAINED_ON_KEY] = self.trained_on.to_json()
         weights = {
             "center": self.center,
             "scale": self.scale,
@@ -201,7 +217,7 @@ class KMeansModel:
         }
         hash_hex = str(self.info.get("data_hash_full") or data_hash(self.centroids))
         artifact = store.save(name, manifest, weights, hash_hex=hash_hex, created=created)
-        self.version = artifact.version
+        self.version, self.name = artifact.version, name
         return artifact.version
 
     @classmethod
@@ -221,6 +237,9 @@ class KMeansModel:
                 silhouette=float(m.get("silhouette", math.nan)),
                 version=artifact.version,
                 info={key: m[key] for key in ("training_range", "metrics", "engine") if key in m},
+                name=str(m.get("name", DEFAULT_MODEL_NAME)),
+                # absent in artifacts saved before models per venue: unknown, handled by the venue gate
+                trained_on=_trained_on(artifact),
             )
         except KeyError as exc:
             raise ArtifactError(f"{artifact.path}: kmeans artifact lacks {exc.args[0]!r}") from None
@@ -234,6 +253,17 @@ class KMeansModel:
     @classmethod
     def load(cls, store: ArtifactStore, name: str = DEFAULT_MODEL_NAME, version: str = "latest") -> KMeansModel:
         return cls.from_artifact(store.load(name, version, kind=MODEL_KIND, feature_set_version=FEATURE_SET_VERSION))
+
+
+def _trained_on(artifact: Artifact) -> TrainedOn | None:
+    """The artifact's training venues; None (unknown) in artifacts saved before models recorded them."""
+    raw = artifact.manifest.get(TRAINED_ON_KEY)
+    if raw is None:
+        return None
+    try:
+        return TrainedOn.from_json(raw)
+    except ValueError as exc:
+        raise ArtifactError(f"{artifact.path}: kmeans artifact has a malformed {TRAINED_ON_KEY}: {exc}") from None
 
 
 # --- training ---------------------------------------------------------------------------------------------
@@ -303,8 +333,12 @@ def train(
     feature_names: Sequence[str] = KMEANS_FEATURES,
     params: KMeansParams | None = None,
     time_column: str | None = "ts",
+    *,
+    feeds: Callable[[str], FeedProfile] | None = None,
 ) -> KMeansModel:
-    """Fit scaler, k (by silhouette) and centroids with scikit-learn; label and calibrate."""
+    """Fit scaler, k (by silhouette) and centroids with scikit-learn; label and calibrate. The venues of the
+    rows used (``venue`` column, if any) and, given ``feeds``, their feed shapes become the model's
+    ``trained_on``; without a ``venue`` column the model's venues are unknown and it scores no venue."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
@@ -346,17 +380,33 @@ def train(
         "engine": "sklearn",
         "training_range": training_range(features.iloc[np.flatnonzero(rows)], time_column),
         "metrics": {"silhouette_by_k": sil_by_k, "inertia": float(km.inertia_), "rows": len(x)},
-        "params": {
-            "k_min": params.k_min,
-            "k_max": params.k_max,
-            "min_mass": params.min_mass,
-            "far_factor": params.far_factor,
-            "fit_clip": params.fit_clip,
-            "seed": params.seed,
-        },
+        "params": params_info(params),
         "data_hash_full": data_hash(x),
     }
+    model.trained_on = trained_on(features.iloc[np.flatnonzero(rows)], feeds)
     return model
+
+
+def params_info(params: KMeansParams) -> dict[str, Any]:
+    """The training parameters as the manifest records them."""
+    return {
+        "k_min": params.k_min,
+        "k_max": params.k_max,
+        "min_mass": params.min_mass,
+        "far_factor": params.far_factor,
+        "fit_clip": params.fit_clip,
+        "seed": params.seed,
+    }
+
+
+def trained_on(frame: pd.DataFrame, feeds: Callable[[str], FeedProfile] | None = None) -> TrainedOn | None:
+    """The venues of the training rows (None when the frame has no ``venue`` column or names none)."""
+    if "venue" not in frame.columns:
+        return None
+    try:
+        return TrainedOn.from_venues(frame["venue"].dropna().unique().tolist(), feeds)
+    except ValueError:
+        return None
 
 
 def training_range(frame: pd.DataFrame | None, time_column: str | None) -> dict[str, Any]:

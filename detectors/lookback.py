@@ -18,6 +18,7 @@ returned in (symbol, emission) order.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from detectors.bars import DEFAULT_GRACE_MS, MINUTE_MS, bars_from_quotes, pct_ch
 from detectors.features import compute_frame
 from detectors.flow import FLOW_FEATURE_NAMES, QUOTE_COLUMNS, FlowConfig, compute_flow_frame
 from detectors.kmeans import KMeansModel
+from detectors.model_venues import ExtraVenues, VenueGate
 from detectors.patterns import PatternParams, SymbolDetector
 from tapewatch.feeds import FeedProfile, FeedProfiles
 from tapewatch.records import Alert, Score
@@ -40,6 +42,8 @@ from tapewatch.ticks import LEVEL_COLUMNS, Validated
 TICK_REQUIRED: Final = ("symbol", "ts", "price", "size")
 BAR_REQUIRED: Final = ("symbol", "start", "open", "high", "low", "close", "volume")
 DEFAULT_VENUE: Final = "file"
+
+log = logging.getLogger(__name__)
 
 
 class InputError(ValueError):
@@ -62,6 +66,8 @@ class DetectionOutput:
     scores: list[Score] = field(default_factory=list)
     bars: pd.DataFrame = field(default_factory=pd.DataFrame)
     symbols: list[str] = field(default_factory=list)
+    #: venue → why the K-means model was not applied to it (patterns only there)
+    kmeans_refused: dict[str, str] = field(default_factory=dict)
 
 
 def _read_one(path: Path) -> pd.DataFrame:
@@ -101,7 +107,7 @@ def read_input(paths: Sequence[Path]) -> Input:
     if "venue" not in frame.columns:
         frame["venue"] = DEFAULT_VENUE
     if kind == "ticks":
-        return _valid_ticks(frame)
+        return tick_input(frame)
     try:
         frame["start"] = pd.to_numeric(frame["start"], errors="raise").astype("int64")
     except (ValueError, TypeError) as exc:
@@ -114,9 +120,11 @@ def read_input(paths: Sequence[Path]) -> Input:
     return Input(kind, frame)
 
 
-def _valid_ticks(frame: pd.DataFrame) -> Input:
+def tick_input(frame: pd.DataFrame) -> Input:
     """The rows of a tick table that pass the tick-file contract (:mod:`tapewatch.ticks`, the replay's), typed,
     sides in every spelling the replay accepts read as ``B``/``S``; the others named with their reason."""
+    if "venue" not in frame.columns:
+        frame = frame.assign(venue=DEFAULT_VENUE)
     checked = Validated(frame, DEFAULT_VENUE)
     good = frame.loc[checked.good].copy()
     good["symbol"] = checked.symbol[checked.good]
@@ -188,6 +196,8 @@ def bar_features(bars: pd.DataFrame) -> pd.DataFrame:
         feats.insert(0, "ts", group["end"].to_numpy(dtype=np.int64))
         feats.insert(0, "start", group["start"].to_numpy(dtype=np.int64))
         feats.insert(0, "symbol", str(symbol))
+        if "venue" in group.columns:  # what a model trained on these rows records as its venues
+            feats.insert(1, "venue", group["venue"].astype(str).to_numpy())
         parts.append(feats.reset_index(drop=True))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
@@ -206,10 +216,13 @@ def detect_frames(
     flow_config: FlowConfig | None = None,
     grace_ms: int = DEFAULT_GRACE_MS,
     feeds: Callable[[str], FeedProfile] | None = None,
+    extra_venues: ExtraVenues | None = None,
 ) -> DetectionOutput:
     """Replay the stream's per-symbol detection over a whole input. ``flow_config``, ``grace_ms`` and ``feeds``
     must be the stream worker's (``Settings.flow_config()``, ``stream_grace_ms``, ``Settings.feeds()``) for the
-    same alerts; without ``feeds`` a symbol's flow waits for books when the input has books for it."""
+    same alerts; without ``feeds`` a symbol's flow waits for books when the input has books for it. The model
+    scores only the venues it may (:mod:`detectors.model_venues`); a refused venue is logged once."""
+    gate = VenueGate(feeds or FeedProfiles(), _extra_venues(extra_venues), log.warning)
     frame = source.frame
     firsts = frame.groupby("symbol", sort=False)["venue"].first()
     venues = {str(k): str(v) for k, v in firsts.items()}
@@ -231,14 +244,14 @@ def detect_frames(
             progress(symbol)
         profile = (feeds or FeedProfiles())(venues[symbol])
         on_feed = (params or PatternParams()).for_feed(flow_config or FlowConfig(), profile)
-        detector = SymbolDetector(symbol, venues[symbol], model, on_feed, policy)
+        detector = SymbolDetector(symbol, venues[symbol], gate.model_for(model, venues[symbol]), on_feed, policy)
         events: list[tuple[int, int, dict[str, float | None]]] = []
         f = flow_by_symbol.get(symbol)
         if f is not None:
             rows = f[list(FLOW_FEATURE_NAMES)].to_numpy(dtype=np.float64).tolist()
             events += [(ts, 0, _values(r, FLOW_FEATURE_NAMES)) for ts, r in zip(f["ts"].tolist(), rows, strict=True)]
         b = feat_by_symbol.get(symbol)
-        if b is not None and model is not None:
+        if b is not None and detector.model is not None:  # None: no model, or one that may not score the venue
             rows = b[bar_names].to_numpy(dtype=np.float64).tolist()
             events += [(ts, 1, _values(r, bar_names)) for ts, r in zip(b["ts"].tolist(), rows, strict=True)]
         events.sort(key=lambda e: (e[0], e[1]))
@@ -250,7 +263,20 @@ def detect_frames(
                 if score is not None:
                     out.scores.append(score)
                 out.alerts.extend(alerts)
+    out.kmeans_refused = gate.refused()
     return out
+
+
+def _extra_venues(given: ExtraVenues | None) -> ExtraVenues:
+    """The venues users assert are alike per model: the caller's, else the settings'
+    ``TAPEWATCH_KMEANS_EXTRA_VENUES`` (the offline twin must score the venues the stream worker scores, and not
+    every caller passes them)."""
+    if given is not None:
+        return given
+    from tapewatch.settings import Settings
+
+    # read afresh, not through the cached get_settings(): a library call must not freeze the settings
+    return Settings().kmeans_venues()
 
 
 def write_jsonl(path: Path, records: Sequence[Alert] | Sequence[Score]) -> None:

@@ -16,6 +16,22 @@ Output, in event-time order across symbols (:func:`simulate`):
 Ties at one millisecond: trades (in execution order), then the snapshot quote, then the book, then labels;
 across symbols, symbol order. ``seq`` counts every quote of a symbol from 0.
 
+Feed profiles (``SimulationConfig.feed``, :mod:`detectors.feed_shapes`). Every session is built as the trade
+feed above; a snapshot profile is a transformation of it, so the labelled episodes are the same whatever the
+profile:
+
+* ``trades`` (default) — as above.
+* ``twse-mis`` — what the TWSE MIS service sends: per symbol one quote and one ``Book`` every 5 s (from the open,
+  and at the close). The quote carries the last price of the interval's prints (null when nothing traded),
+  ``size`` = shares traded since the previous snapshot, the cumulative ``volume``, the session's open/high/low,
+  **no aggressor side**, and as ``bid``/``ask`` the best bid/ask of the *previous* snapshot's book (the quote
+  in force before the interval's prints, for the quote rule; the first snapshot carries its own). The book is
+  the last one at or before the snapshot time. Prints are not individually time-stamped.
+* ``snapshot-1s`` — the same at 1 s.
+
+Sizes are conserved: a symbol's snapshot sizes add up to its trade sizes, and the last cumulative volume equals
+the trade feed's.
+
 Model (per symbol; every symbol draws its own parameters from its own random stream, so adding symbols never
 changes the existing ones):
 
@@ -44,6 +60,14 @@ changes the existing ones):
   and receive sparse Pareto-sized additions (at most 3× the equilibrium) and proportional cancellations.
   Equilibrium depth is 10–30× the symbol's minimum trade size, queues relax towards it in about a minute,
   and level 1 is refilled about as fast as the order flow eats it (most limit orders join the touch).
+* **Book churn** (``book_churn``, default 0 = the persistent queues above): each book step, each level 2–5
+  queue is replaced with that probability by a fresh draw around the equilibrium (log-normal, σ 0.5), as
+  TWSE's best five move from one snapshot to the next; at 1 every level 2–5 is re-drawn every book. Spoofing
+  layers are added on top, so a detector cannot rely on a quiet book to see them.
+* **Regimes** (``regimes``): ``twse`` (default) draws the parameters above; ``wide`` spreads them out —
+  previous close log-uniform 5–2,000, 0.1–50 prints/s (aggressive orders 0.07–36/s), minimum trade size
+  log-uniform 1–50 lots (Pareto α 1.4–2.2), equilibrium depth 2–100× the minimum trade (thin to deep books),
+  target spread 3–30 bps.
 
 Episodes (rates are expected episodes per manipulated symbol and session, ``floor(rate)`` always plus one more
 with probability ``rate - floor(rate)``; a ``clean_fraction`` of the symbols get none; episodes on one symbol
@@ -78,6 +102,23 @@ dropped, never truncated). Signatures, as described in the surveillance literatu
   30–120 s back to the pre-ignition quote with 75 % opposite-side flow at 2× the order rate (the igniter
   unwinding), after which the undisturbed price resumes from there. Label: first sweep → end of reversal.
 
+Episode variants (``variants=True``; default False keeps every episode its kind's first variant, as above).
+Each episode draws one of its kind's variants (:data:`VARIANTS`, uniformly) at planning, so the episode's
+window and phases come with it; the variant is kept in ``Simulation.episode_variants`` and in the ``variant``
+column of :meth:`Simulation.episodes_frame` (the ``Episode`` record has no field for it):
+
+* pump-and-dump: ``rush`` (as above), ``no-rush`` (the same ramp and surge without same-millisecond bursts),
+  ``slow-ramp`` (a linear 15–30 min ramp of +6–14 % on 1.5–3× the order rate, 70 % buys of ordinary size, no
+  bursts; then the usual dump). TWSE's ±10 % limit leaves less room from most starting prices: the ramp is
+  capped to stay under limit-up, so the prints rise +4–13 % (median about 8 %);
+* spoofing: ``short`` (2–6 s) or ``long`` (20–90 s) persistence; with variants the layers go to levels 1–3
+  (a level-1 layer sits at the touch until the price ticks away from it, so prints may occur at its price);
+* wash trading: ``alternating`` (as above) or ``random-sides`` (sides at random; same equal sizes at the
+  pinned quote, no price change);
+* marking the close: ``surge`` (as above) or ``no-surge`` (the same walk up to a closing high on ordinary
+  volume: 0–0.5× the order rate of extra orders, 85 % buys);
+* momentum ignition: ``sweep`` only.
+
 Simplifications worth knowing: continuous trading right up to the close (TWSE runs a closing call auction
 13:25–13:30), no odd-lot board, no trial-match (``ts``/``pz``) fields, all five levels on consecutive ticks.
 """
@@ -95,6 +136,7 @@ import numpy.typing as npt
 import orjson
 import pandas as pd
 
+from detectors.feed_shapes import interval_sizes, snapshot_index, snapshot_interval, snapshot_times
 from tapewatch.records import BOOK_DEPTH, AlertKind, Book, Episode, Quote
 
 FloatArray = npt.NDArray[np.float64]
@@ -169,6 +211,11 @@ class PumpParams:
     rush_trades: IntRange = (4, 15)
     dump_surge: Range = (3.0, 6.0)
     dump_sell_share: float = 0.85
+    #: the ``slow-ramp`` variant: a steady drift on moderate, ordinary-sized buying, no rush orders
+    slow_ramp_s: Range = (900.0, 1800.0)
+    slow_ret: Range = (0.06, 0.14)
+    slow_surge: Range = (1.5, 3.0)
+    slow_buy_share: float = 0.7
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +227,11 @@ class SpoofingParams:
     gap_s: Range = (5.0, 20.0)
     lift_trades: IntRange = (2, 6)
     alternate: float = 0.6
+    #: book levels (1 = best) the layers go to; with ``variants`` they go to ``variant_levels``
+    levels: IntRange = (2, 4)
+    variant_levels: IntRange = (1, 3)
+    #: the ``long`` variant's persistence
+    long_hold_s: Range = (20.0, 90.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +254,8 @@ class MarkingParams:
     max_ret: float = 0.04
     surge: Range = (3.0, 6.0)
     buy_share: float = 0.85
+    #: the ``no-surge`` variant: extra buy orders × the order rate, so the walk rides on ordinary volume
+    quiet_surge: Range = (0.0, 0.5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +271,17 @@ class MomentumParams:
     follow_share: float = 0.8
     unwind_surge: float = 2.0
     unwind_share: float = 0.75
+
+
+#: episode variants per kind; without ``SimulationConfig.variants`` every episode is its kind's first one
+VARIANTS: Final[Mapping[AlertKind, tuple[str, ...]]] = {
+    AlertKind.PUMP_AND_DUMP: ("rush", "no-rush", "slow-ramp"),
+    AlertKind.SPOOFING: ("short", "long"),
+    AlertKind.WASH_TRADING: ("alternating", "random-sides"),
+    AlertKind.MARKING_THE_CLOSE: ("surge", "no-surge"),
+    AlertKind.MOMENTUM_IGNITION: ("sweep",),
+}
+REGIMES: Final[tuple[str, ...]] = ("twse", "wide")
 
 
 def default_rates() -> dict[AlertKind, float]:
@@ -254,6 +319,14 @@ class SimulationConfig:
     wash: WashParams = WashParams()
     marking: MarkingParams = MarkingParams()
     momentum: MomentumParams = MomentumParams()
+    #: the shape of the published records (:mod:`detectors.feed_shapes`): trades, twse-mis or snapshot-1s
+    feed: str = "trades"
+    #: probability per book step that a level-2–5 queue is re-drawn around the equilibrium (0: persistent)
+    book_churn: float = 0.0
+    #: per-symbol parameter draws: ``twse`` (the default mix) or ``wide`` (prices, rates, lots, depths spread out)
+    regimes: str = "twse"
+    #: draw a variant per episode (:data:`VARIANTS`); False: every episode is its kind's first variant
+    variants: bool = False
 
     def __post_init__(self) -> None:
         if self.symbols < 1:
@@ -271,6 +344,11 @@ class SimulationConfig:
                 raise ValueError(f"rates: {kind} is not an injectable episode kind")
             if not (rate >= 0 and math.isfinite(rate)):
                 raise ValueError(f"rates: {kind} must be a finite rate ≥ 0")
+        snapshot_interval(self.feed)  # raises for an unknown profile
+        if not 0.0 <= self.book_churn <= 1.0:
+            raise ValueError("book_churn must be within 0..1")
+        if self.regimes not in REGIMES:
+            raise ValueError(f"regimes must be one of {', '.join(REGIMES)}, not {self.regimes!r}")
 
     @property
     def steps(self) -> int:
@@ -374,6 +452,7 @@ class _Planned:
     kind: AlertKind
     parts: tuple[int, ...] = ()  # phase lengths in steps, drawn once at planning
     k0: int = -1
+    variant: str = ""
 
     @property
     def length(self) -> int:
@@ -410,7 +489,7 @@ class _Symbol:
     trades: _Trades = field(default_factory=_Trades)
     spoof_orders: list[_SpoofOrder] = field(default_factory=list)
     depth_factor: FloatArray = field(default_factory=lambda: np.empty(0))  # (T+1, 2) display multipliers
-    episodes: list[tuple[AlertKind, int, int]] = field(default_factory=list)  # kind, first step, last step
+    episodes: list[tuple[AlertKind, int, int, str]] = field(default_factory=list)  # kind, first, last step, variant
     consumed: FloatArray = field(default_factory=lambda: np.empty(0))  # (T+1, 2) lots taken from level 1
 
 
@@ -437,21 +516,59 @@ def _symbol_rng(config: SimulationConfig, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(0, index)))
 
 
+@dataclass(frozen=True, slots=True)
+class _Regime:
+    """A symbol's own parameters, drawn once."""
+
+    prev_price: float
+    sigma_day: float
+    rate: float  # aggressive orders per second, session mean
+    xmin: float  # minimum trade size, lots
+    alpha: float  # Pareto tail of trade sizes
+    depth: float  # equilibrium lots per level
+    spread_bps: float
+
+
+#: prints per aggressive order: 1 + geometric fills (p = 0.72), at most 6 (see :func:`_baseline_trades`)
+PRINTS_PER_ORDER: Final = (1.0 - 0.28**6) / 0.72
+
+
+def _twse_regime(rng: np.random.Generator) -> _Regime:
+    """The default mix: prices around 45 (5–2,000), 0.1–4 orders/s, 1–3-lot minimum trades, 10–30× deep."""
+    prev_price = float(np.clip(math.exp(rng.normal(math.log(45.0), 1.1)), 5.0, 2000.0))
+    sigma_day = float(rng.uniform(0.012, 0.03))
+    rate = float(np.clip(math.exp(rng.normal(math.log(0.6), 0.5)), 0.1, 4.0))
+    xmin = float(rng.choice([1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 3.0]))
+    alpha = float(rng.uniform(1.5, 1.9))
+    depth = float(max(5.0, round(xmin * rng.uniform(10.0, 30.0))))
+    return _Regime(prev_price, sigma_day, rate, xmin, alpha, depth, float(rng.uniform(4.0, 15.0)))
+
+
+def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    return math.exp(float(rng.uniform(math.log(low), math.log(high))))
+
+
+def _wide_regime(rng: np.random.Generator) -> _Regime:
+    """Spread out: prices log-uniform 5–2,000, 0.1–50 prints/s, 1–50-lot minimum trades, books 2–100× deep."""
+    prev_price = _log_uniform(rng, 5.0, 2000.0)
+    sigma_day = float(rng.uniform(0.012, 0.03))
+    rate = _log_uniform(rng, 0.1 / PRINTS_PER_ORDER, 50.0 / PRINTS_PER_ORDER)
+    xmin = float(round(_log_uniform(rng, 1.0, 50.0)))
+    alpha = float(rng.uniform(1.4, 2.2))
+    depth = float(max(2.0, round(xmin * _log_uniform(rng, 2.0, 100.0))))
+    return _Regime(prev_price, sigma_day, rate, xmin, alpha, depth, float(rng.uniform(3.0, 30.0)))
+
+
 def _new_symbol(ctx: _Context, index: int) -> tuple[_Symbol, FloatArray]:
     """Draw a symbol's parameters and its latent log-price path."""
     cfg, n = ctx.config, ctx.steps
     rng = _symbol_rng(cfg, index)
-    prev_price = float(np.clip(math.exp(rng.normal(math.log(45.0), 1.1)), 5.0, 2000.0))
-    prev_idx = int(np.rint(price_to_index(prev_price)))
+    regime = _wide_regime(rng) if cfg.regimes == "wide" else _twse_regime(rng)
+    prev_idx = int(np.rint(price_to_index(regime.prev_price)))
     prev_price = float(index_to_price(prev_idx))
     limit_up = math.floor(float(price_to_index(prev_price * (1 + PRICE_LIMIT))) + 1e-9)
     limit_down = math.ceil(float(price_to_index(prev_price * (1 - PRICE_LIMIT))) - 1e-9)
-    sigma_day = rng.uniform(0.012, 0.03)
-    rate = float(np.clip(math.exp(rng.normal(math.log(0.6), 0.5)), 0.1, 4.0))
-    xmin = float(rng.choice([1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 3.0]))
-    alpha = rng.uniform(1.5, 1.9)
-    depth = max(5.0, round(xmin * rng.uniform(10.0, 30.0)))
-    spread_bps = rng.uniform(4.0, 15.0)
+    sigma_day, rate, spread_bps = regime.sigma_day, regime.rate, regime.spread_bps
     gap = rng.normal(0.0, 0.006)
 
     # Stochastic volatility: log-vol AR(1), half-life ~20 minutes, stationary sd 0.35.
@@ -485,9 +602,9 @@ def _new_symbol(ctx: _Context, index: int) -> tuple[_Symbol, FloatArray]:
         limit_low=limit_down,
         limit_high=limit_up,
         rate=rate,
-        xmin=xmin,
-        alpha=alpha,
-        depth=depth,
+        xmin=regime.xmin,
+        alpha=regime.alpha,
+        depth=regime.depth,
         activity=activity,
         p_buy=p_buy,
         spread=spread,
@@ -551,7 +668,8 @@ def _plan(ctx: _Context, sym: _Symbol, clean: bool) -> list[_Planned]:
     occupied: list[tuple[int, int]] = []
     kept: list[_Planned] = []
     for item in planned:
-        item.parts = _episode_parts(ctx, item.kind, place)
+        item.variant = _draw_variant(cfg, item.kind, place)
+        item.parts = _episode_parts(ctx, item, place)
         if item.kind is AlertKind.MARKING_THE_CLOSE:
             item.k0 = ctx.steps - item.length
             if item.k0 < lo:
@@ -578,15 +696,24 @@ def _plan(ctx: _Context, sym: _Symbol, clean: bool) -> list[_Planned]:
     return kept
 
 
-def _episode_parts(ctx: _Context, kind: AlertKind, rng: np.random.Generator) -> tuple[int, ...]:
+def _draw_variant(config: SimulationConfig, kind: AlertKind, rng: np.random.Generator) -> str:
+    """The episode's variant, uniformly among its kind's; the first one (no draw) without ``variants``."""
+    names = VARIANTS[kind]
+    if not config.variants or len(names) == 1:
+        return names[0]
+    return names[int(rng.integers(len(names)))]
+
+
+def _episode_parts(ctx: _Context, item: _Planned, rng: np.random.Generator) -> tuple[int, ...]:
     """Phase lengths (steps) of an episode. Spoofing and wash trading get a room sized for their cycles or
     bursts at the longest; their builders stop at its end rather than overrun it."""
-    cfg = ctx.config
+    cfg, kind = ctx.config, item.kind
     if kind is AlertKind.PUMP_AND_DUMP:
-        return ctx.steps_for(_uniform(rng, cfg.pump.ramp_s)), ctx.steps_for(_uniform(rng, cfg.pump.dump_s))
+        ramp_s = cfg.pump.slow_ramp_s if item.variant == "slow-ramp" else cfg.pump.ramp_s
+        return ctx.steps_for(_uniform(rng, ramp_s)), ctx.steps_for(_uniform(rng, cfg.pump.dump_s))
     if kind is AlertKind.SPOOFING:
         p = cfg.spoofing
-        per_cycle = p.hold_s[1] + 3.0 + p.gap_s[1]
+        per_cycle = _spoof_hold_s(p, item.variant)[1] + 3.0 + p.gap_s[1]
         return (ctx.steps_for(_integers(rng, p.cycles) * per_cycle),)
     if kind is AlertKind.WASH_TRADING:
         w = cfg.wash
@@ -632,14 +759,24 @@ def _flow(
     sym.trades.add(ts, side, lots)
 
 
+def _room_up(sym: _Symbol, x: FloatArray, k0: int, k1: int) -> float:
+    """Log-return the latent price can still gain over steps k0..k1 with all five ask levels under limit-up."""
+    ceiling = math.log(float(index_to_price(sym.limit_high - BOOK_DEPTH - 1)))
+    return ceiling - float(np.max(x[k0 : k1 + 1]))
+
+
 def _pump_overlay(ctx: _Context, sym: _Symbol, item: _Planned, x: FloatArray) -> tuple[int, int, int]:
     p, rng = ctx.config.pump, sym.rng
     ramp, dump_steps = item.parts
     k0, k1, k2 = item.k0, item.k0 + ramp, item.k0 + ramp + dump_steps
-    ret = _uniform(rng, p.ret)
+    slow = item.variant == "slow-ramp"
+    ret = _uniform(rng, p.slow_ret if slow else p.ret)
+    if slow:
+        # +6–14 % does not fit TWSE's ±10 % daily limit from most starting points: stop short of limit-up.
+        ret = min(ret, max(_room_up(sym, x, k0, k1), p.ret[0]))
     post = ret * _uniform(rng, p.retrace)
     overlay = np.zeros(ctx.steps + 1)
-    overlay[k0 : k1 + 1] = ret * (np.arange(k1 - k0 + 1) / (k1 - k0)) ** 1.5
+    overlay[k0 : k1 + 1] = ret * (np.arange(k1 - k0 + 1) / (k1 - k0)) ** (1.0 if slow else 1.5)
     dump = np.arange(1, k2 - k1 + 1) / (k2 - k1)
     overlay[k1 + 1 : k2 + 1] = ret + (post - ret) * dump**0.6
     overlay[k2 + 1 :] = post
@@ -647,18 +784,33 @@ def _pump_overlay(ctx: _Context, sym: _Symbol, item: _Planned, x: FloatArray) ->
     return k0, k1, k2
 
 
-def _pump_trades(ctx: _Context, sym: _Symbol, k0: int, k1: int, k2: int) -> None:
+def _rush_orders(ctx: _Context, sym: _Symbol, k0: int, k1: int) -> None:
+    """Bursts of small buys printed in one millisecond, every few seconds of the ramp (La Morgia et al.)."""
     p, rng = ctx.config.pump, sym.rng
-    surge = _uniform(rng, p.surge)
-    # The ramp accelerates: the surge grows from half to one and a half times its mean.
-    shape = 0.5 + np.arange(k1 - k0) / max(1, k1 - k0 - 1)
-    _flow(ctx, sym, k0, k1, sym.rate * surge * shape, p.buy_share, +1, small=(1, 3))
     ramp_s = (k1 - k0) * ctx.cad_s
     n_rush = int(rng.poisson(ramp_s / _uniform(rng, p.rush_every_s)))
     for _ in range(n_rush):
         at = int(rng.integers(k0 * ctx.cad + 1, k1 * ctx.cad + 1))
         n = _integers(rng, p.rush_trades)
         sym.trades.add(np.full(n, at), np.ones(n, dtype=np.int64), rng.integers(1, 3, n))
+
+
+def _pump_ramp_flow(ctx: _Context, sym: _Symbol, variant: str, k0: int, k1: int) -> None:
+    p, rng = ctx.config.pump, sym.rng
+    if variant == "slow-ramp":
+        _flow(ctx, sym, k0, k1, sym.rate * _uniform(rng, p.slow_surge), p.slow_buy_share, +1)
+        return
+    surge = _uniform(rng, p.surge)
+    # The ramp accelerates: the surge grows from half to one and a half times its mean.
+    shape = 0.5 + np.arange(k1 - k0) / max(1, k1 - k0 - 1)
+    _flow(ctx, sym, k0, k1, sym.rate * surge * shape, p.buy_share, +1, small=(1, 3))
+    if variant == "rush":
+        _rush_orders(ctx, sym, k0, k1)
+
+
+def _pump_trades(ctx: _Context, sym: _Symbol, variant: str, k0: int, k1: int, k2: int) -> None:
+    p, rng = ctx.config.pump, sym.rng
+    _pump_ramp_flow(ctx, sym, variant, k0, k1)
     _flow(ctx, sym, k1, k2, sym.rate * _uniform(rng, p.dump_surge), p.dump_sell_share, -1, size_mult=3.0)
     sym.depth_factor[k0:k1, 0] *= 1.3
     sym.depth_factor[k0:k1, 1] *= 0.6
@@ -679,14 +831,27 @@ def _clamp(sym: _Symbol, k_from: int) -> None:
     sym.ask[k_from:] = sym.bid[k_from:] + spread
 
 
+def _spoof_hold_s(p: SpoofingParams, variant: str) -> Range:
+    return p.long_hold_s if variant == "long" else p.hold_s
+
+
+def _spoof_levels(config: SimulationConfig) -> IntArray:
+    """Zero-based book levels the layers may take (distinct levels per cycle)."""
+    low, high = config.spoofing.variant_levels if config.variants else config.spoofing.levels
+    levels: IntArray = np.arange(low - 1, high, dtype=np.int64)
+    return levels
+
+
 def _spoofing(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
     p, rng = ctx.config.spoofing, sym.rng
     end_limit = item.k0 + item.length
     k = item.k0
     first, last = -1, -1
+    hold_s = _spoof_hold_s(p, item.variant)
+    allowed = _spoof_levels(ctx.config)
     side = int(rng.integers(2))  # 0: layers on the bid (price ticks up), 1: on the ask (ticks down)
     for _ in range(_integers(rng, p.cycles)):
-        hold = ctx.steps_for(_uniform(rng, p.hold_s))
+        hold = ctx.steps_for(_uniform(rng, hold_s))
         hold = max(hold, 2)
         after = ctx.steps_for(float(rng.uniform(1.0, 3.0)))
         if k + hold + after > end_limit:
@@ -704,7 +869,7 @@ def _spoofing(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
             np.concatenate([np.full(n_before, a0), np.full(n_after, a0 + direction)]).astype(np.int64),
         )
         n_layers = _integers(rng, p.layers)
-        levels = rng.choice(np.arange(1, BOOK_DEPTH - 1), size=min(n_layers, BOOK_DEPTH - 2), replace=False)
+        levels = rng.choice(allowed, size=min(n_layers, len(allowed)), replace=False)
         for level in levels.tolist():
             lots = round(sym.depth * _uniform(rng, p.size_x))
             price = b0 - level if side == 0 else a0 + level
@@ -731,6 +896,16 @@ def _spoofing(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
     return first, last
 
 
+def _wash_sides(rng: np.random.Generator, n: int, variant: str) -> IntArray:
+    """Aggressor sides of a burst: strictly alternating (``alternating``) or at random (``random-sides``)."""
+    if variant == "random-sides":
+        random_sides: IntArray = np.where(rng.random(n) < 0.5, 1, -1).astype(np.int64)
+        return random_sides
+    start_side = 1 if rng.random() < 0.5 else -1
+    alternating: IntArray = start_side * np.where(np.arange(n) % 2 == 0, 1, -1)
+    return alternating
+
+
 def _wash(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
     w, rng = ctx.config.wash, sym.rng
     end_limit = item.k0 + item.length
@@ -738,7 +913,7 @@ def _wash(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
     mean_spacing_s = (w.spacing_ms[0] + w.spacing_ms[1]) / 2000.0
     size = max(w.min_lots, _uniform(rng, w.volume_x) * volume_rate * mean_spacing_s)
     # Colluding accounts pick round sizes: 10, 15, 20, 25, 30, 40, 50, 100 lots...
-    rounds = np.array([10, 15, 20, 25, 30, 40, 50, 60, 80, 100, 150, 200, 250, 300, 400, 500])
+    rounds = np.array([10, 15, 20, 25, 30, 40, 50, 60, 80, 100, 150, 200, 250, 300, 400, 500, 1000, 2000, 5000])
     lots = int(rounds[np.argmin(np.abs(rounds - size))])
     k = item.k0
     first, last = -1, -1
@@ -753,9 +928,7 @@ def _wash(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
         # The quote is frozen while the pair trades with itself: buys print at the ask, sells at the bid.
         b0, a0 = int(sym.bid[k]), int(sym.ask[k])
         _override(sym, k, np.full(k_last - k + 1, b0), np.full(k_last - k + 1, a0))
-        start_side = 1 if rng.random() < 0.5 else -1
-        side = start_side * np.where(np.arange(n) % 2 == 0, 1, -1)
-        sym.trades.add(ts, side, np.full(n, lots), consume=False)
+        sym.trades.add(ts, _wash_sides(rng, n, item.variant), np.full(n, lots), consume=False)
         if first < 0:
             first = k
         last = k_last
@@ -847,9 +1020,12 @@ def _marking(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
     asks = _interp_ticks(a0, target, n - k0, power=0.8)
     bids = np.maximum(asks - sym.spread[k0 + 1 :], sym.limit_low + (BOOK_DEPTH - 1))
     _override(sym, k0 + 1, bids, asks)
-    surge = _uniform(rng, p.surge)
-    shape = 0.5 + np.arange(n - k0) / max(1, n - k0 - 1)
-    _flow(ctx, sym, k0, n, sym.rate * surge * shape, p.buy_share, +1)
+    if item.variant == "no-surge":
+        _flow(ctx, sym, k0, n, sym.rate * _uniform(rng, p.quiet_surge), p.buy_share, +1)
+    else:
+        surge = _uniform(rng, p.surge)
+        shape = 0.5 + np.arange(n - k0) / max(1, n - k0 - 1)
+        _flow(ctx, sym, k0, n, sym.rate * surge * shape, p.buy_share, +1)
     # The closing print: a buy lifting the final ask at the last millisecond of the session.
     sym.trades.add(
         np.array([n * ctx.cad]),
@@ -958,6 +1134,18 @@ def _price_trades(ctx: _Context, sym: _Symbol) -> _PricedTrades:
     return _PricedTrades(ts, side, lots, px, bid, ask)
 
 
+def _churn_draws(rng: np.random.Generator, depth: float, churn: float, shape: tuple[int, int, int]) -> FloatArray:
+    """(steps, side, level) sizes replacing level-2–5 queues, each with probability ``churn``; NaN: kept.
+
+    A replacement is a typical queue around the equilibrium (the distribution a revealed level starts from).
+    """
+    chosen = rng.random(shape) < churn
+    chosen[:, :, 0] = False  # level 1 keeps its queue: it is what the order flow trades against
+    sizes = depth * np.exp(rng.normal(-0.125, 0.5, shape))
+    draws: FloatArray = np.where(chosen, sizes, np.nan)
+    return draws
+
+
 def _evolve_books(ctx: _Context, symbols: Sequence[_Symbol]) -> npt.NDArray[np.float32]:
     """Queues (lots) behind the 5 levels of each side, all symbols at once: (T+1, M, 2, 5).
 
@@ -970,6 +1158,8 @@ def _evolve_books(ctx: _Context, symbols: Sequence[_Symbol]) -> npt.NDArray[np.f
     fresh = np.empty(shape, dtype=np.float32)
     consumed = np.empty((n + 1, n_symbols, 2), dtype=np.float32)
     improve = np.empty((n, n_symbols, 2), dtype=np.int64)
+    churn = ctx.config.book_churn
+    redrawn = np.empty(shape, dtype=np.float32) if churn > 0 else None
     for i, sym in enumerate(symbols):
         rng = sym.rng
         sub = (n + 1, 2, BOOK_DEPTH)
@@ -989,6 +1179,8 @@ def _evolve_books(ctx: _Context, symbols: Sequence[_Symbol]) -> npt.NDArray[np.f
         consumed[:, i] = sym.consumed
         improve[:, i, 0] = np.diff(sym.bid)
         improve[:, i, 1] = -np.diff(sym.ask)
+        if redrawn is not None:
+            redrawn[:, i] = _churn_draws(rng, sym.depth, churn, sub)
     # Quote changes are sparse: shift only the (symbol, side) rows whose best price moved at that step, with
     # every gather index and replacement precomputed for all moves at once.
     move_k, move_i, move_s = np.nonzero(improve)
@@ -1009,6 +1201,8 @@ def _evolve_books(ctx: _Context, symbols: Sequence[_Symbol]) -> npt.NDArray[np.f
             rows_i, rows_s = move_i[lo:hi], move_s[lo:hi]
             shifted = q[rows_i, rows_s][column[: hi - lo], gather[lo:hi]]
             q[rows_i, rows_s] = np.where(survives[lo:hi], shifted, replacement[lo:hi])
+        if redrawn is not None:
+            np.copyto(q, redrawn[k], where=~np.isnan(redrawn[k]))
         q[:, :, 0] -= consumed[k]
         q *= keep[k]
         q += adds[k]
@@ -1036,6 +1230,7 @@ class _Table:
     book_bids: FloatArray  # (T+1, 5, 2) price, shares
     book_asks: FloatArray
     episodes: list[Episode]
+    variants: list[str]  # one per episode
     prev_close: float
 
 
@@ -1071,9 +1266,10 @@ def _finish(ctx: _Context, sym: _Symbol, trades: _PricedTrades, queues: npt.NDAr
     low = np.fmin.accumulate(price)
     open_ = np.full(len(price), price[first_trade])
 
+    labels = sorted(sym.episodes, key=lambda e: (e[2], e[1]))
     episodes = [
         Episode(symbol=sym.name, venue=cfg.venue, kind=kind, start=start + k0 * cad, end=start + k1 * cad)
-        for kind, k0, k1 in sorted(sym.episodes, key=lambda e: (e[2], e[1]))
+        for kind, k0, k1, _ in labels
     ]
     return _Table(
         quote_ts=start + all_ts[order],
@@ -1091,17 +1287,55 @@ def _finish(ctx: _Context, sym: _Symbol, trades: _PricedTrades, queues: npt.NDAr
         book_bids=book_bids,
         book_asks=book_asks,
         episodes=episodes,
+        variants=[variant for *_, variant in labels],
         prev_close=float(index_to_price(sym.prev_close)),
     )
+
+
+def _snapshot_table(table: _Table, times: IntArray) -> _Table:
+    """The trade-feed table as a snapshot feed (:mod:`detectors.feed_shapes`): one quote and one book per
+    snapshot time, prints aggregated per interval, no aggressor side, the quote in force before the interval."""
+    index = snapshot_index(table.quote_ts, table.price, table.book_ts, times)
+    row, last, before = index.row, index.last_print, index.previous_book
+    volume = table.volume[row]
+    price = np.where(last >= 0, table.price[np.maximum(last, 0)], np.nan)
+    return _Table(
+        quote_ts=times,
+        price=price,
+        size=interval_sizes(volume),
+        volume=volume,
+        open=table.open[row],
+        high=table.high[row],
+        low=table.low[row],
+        bid=table.book_bids[before, 0, 0],
+        ask=table.book_asks[before, 0, 0],
+        side=np.zeros(len(times), dtype=np.int8),
+        seq=np.arange(len(times), dtype=np.int64),
+        book_ts=times,
+        book_bids=table.book_bids[index.book],
+        book_asks=table.book_asks[index.book],
+        episodes=table.episodes,
+        variants=table.variants,
+        prev_close=table.prev_close,
+    )
+
+
+def _shape_feed(config: SimulationConfig, tables: list[_Table]) -> list[_Table]:
+    """The tables in the configured feed profile (``trades``: as built)."""
+    interval = snapshot_interval(config.feed)
+    if interval is None:
+        return tables
+    times = snapshot_times(config.start_ms, config.end_ms, interval)
+    return [_snapshot_table(table, times) for table in tables]
 
 
 def _build_symbol(ctx: _Context, index: int, clean: bool) -> tuple[_Symbol, _PricedTrades]:
     sym, x = _new_symbol(ctx, index)
     planned = _plan(ctx, sym, clean)
-    pumps: list[tuple[int, int, int]] = []
+    pumps: list[tuple[_Planned, tuple[int, int, int]]] = []
     for item in planned:
         if item.kind is AlertKind.PUMP_AND_DUMP:
-            pumps.append(_pump_overlay(ctx, sym, item, x))
+            pumps.append((item, _pump_overlay(ctx, sym, item, x)))
     _quantise(sym, x)
     marking: _Planned | None = None
     for item in planned:
@@ -1118,17 +1352,17 @@ def _build_symbol(ctx: _Context, index: int, clean: bool) -> tuple[_Symbol, _Pri
         else:
             continue
         if window[0] >= 0:
-            sym.episodes.append((item.kind, *window))
+            sym.episodes.append((item.kind, *window, item.variant))
     _opening_print(ctx, sym)
     _baseline_trades(ctx, sym)
-    for k0, k1, k2 in pumps:
-        _pump_trades(ctx, sym, k0, k1, k2)
-        sym.episodes.append((AlertKind.PUMP_AND_DUMP, k0, k2))
+    for pump, (k0, k1, k2) in pumps:
+        _pump_trades(ctx, sym, pump.variant, k0, k1, k2)
+        sym.episodes.append((AlertKind.PUMP_AND_DUMP, k0, k2, pump.variant))
     if marking is not None:
         # Last: its target must top every price printed before it, whatever the other episodes did.
         window = _marking(ctx, sym, marking)
         if window[0] >= 0:
-            sym.episodes.append((AlertKind.MARKING_THE_CLOSE, *window))
+            sym.episodes.append((AlertKind.MARKING_THE_CLOSE, *window, marking.variant))
     return sym, _price_trades(ctx, sym)
 
 
@@ -1209,9 +1443,13 @@ class Simulation:
         self.book_ts = np.concatenate([t.book_ts for t in tables])[b]
         self.book_bids = np.concatenate([t.book_bids for t in tables])[b]
         self.book_asks = np.concatenate([t.book_asks for t in tables])[b]
-        self.episodes: tuple[Episode, ...] = tuple(
-            sorted((e for t in tables for e in t.episodes), key=lambda e: (e.end, self.symbols.index(e.symbol)))
+        labelled = sorted(
+            (pair for t in tables for pair in zip(t.episodes, t.variants, strict=True)),
+            key=lambda pair: (pair[0].end, self.symbols.index(pair[0].symbol)),
         )
+        self.episodes: tuple[Episode, ...] = tuple(episode for episode, _ in labelled)
+        #: each episode's variant (:data:`VARIANTS`), aligned with ``episodes``; the record has no field for it
+        self.episode_variants: tuple[str, ...] = tuple(variant for _, variant in labelled)
 
     def __len__(self) -> int:
         return len(self.event_kind)
@@ -1430,7 +1668,8 @@ class Simulation:
         return frame[list(TICK_COLUMNS)]
 
     def episodes_frame(self) -> pd.DataFrame:
-        return episodes_frame(self.episodes)
+        """The ground truth; with ``variants`` configured, a ``variant`` column after the usual ones."""
+        return episodes_frame(self.episodes, self.episode_variants if self.config.variants else None)
 
 
 TICK_COLUMNS: Final[tuple[str, ...]] = (
@@ -1449,9 +1688,10 @@ def iso_ms(epoch_ms: int) -> str:
     return datetime.fromtimestamp(epoch_ms / 1000, TAIPEI).isoformat(timespec="milliseconds")
 
 
-def episodes_frame(episodes: Sequence[Episode]) -> pd.DataFrame:
-    """Ground truth table: symbol, venue, kind, start, end (epoch ms), start_iso, end_iso (Asia/Taipei)."""
-    return pd.DataFrame(
+def episodes_frame(episodes: Sequence[Episode], variants: Sequence[str] | None = None) -> pd.DataFrame:
+    """Ground truth table: symbol, venue, kind, start, end (epoch ms), start_iso, end_iso (Asia/Taipei), and
+    ``variant`` when ``variants`` (one per episode) is given."""
+    frame = pd.DataFrame(
         {
             "symbol": [e.symbol for e in episodes],
             "venue": [e.venue for e in episodes],
@@ -1463,6 +1703,9 @@ def episodes_frame(episodes: Sequence[Episode]) -> pd.DataFrame:
         },
         columns=list(EPISODE_COLUMNS),
     )
+    if variants is not None:
+        frame["variant"] = list(variants)
+    return frame
 
 
 def generate(config: SimulationConfig) -> Simulation:
@@ -1474,7 +1717,7 @@ def generate(config: SimulationConfig) -> Simulation:
     built = [_build_symbol(ctx, i, i in clean) for i in range(config.symbols)]
     queues = _evolve_books(ctx, [sym for sym, _ in built])
     tables = [_finish(ctx, sym, trades, queues[:, i]) for i, (sym, trades) in enumerate(built)]
-    return Simulation(config, tables, sorted(clean))
+    return Simulation(config, _shape_feed(config, tables), sorted(clean))
 
 
 def simulate(config: SimulationConfig, validate: bool = True) -> Iterator[Quote | Book | Episode]:

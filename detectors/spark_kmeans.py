@@ -35,6 +35,7 @@ import pandas as pd
 
 from detectors.features import FEATURE_NAMES, compute_frame_vectorised
 from detectors.kmeans import KMEANS_FEATURES, FeatureError, KMeansModel, KMeansParams, finish_model
+from detectors.model_venues import TrainedOn
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -107,8 +108,12 @@ def _select_bars(frame: DataFrame) -> DataFrame:
             before = F.lag(column).over(previous)
             change = F.when(before != 0, (F.col(column) - before) / before * 100.0)
             frame = frame.withColumn(name, change.cast("double"))
+    # the venue names what the model is trained on (detectors.model_venues); a file without one is "file", as
+    # detectors.lookback.read_input names it
+    venue = F.coalesce(F.col("venue").cast("string"), F.lit("file")) if "venue" in frame.columns else F.lit("file")
     return frame.select(
         F.col("symbol").cast("string"),
+        venue.alias("venue"),
         F.col("start").cast("long"),
         *(F.col(c).cast("double") for c in ("high", "low", "close", "volume", "vwap")),
         *(F.col(c).cast("double") for c in ("price_change_pct", "volume_change_pct")),
@@ -138,6 +143,7 @@ def read_bars_kafka(spark: SparkSession, bootstrap: str, topic: str) -> DataFram
     schema = T.StructType(
         [
             T.StructField("symbol", T.StringType()),
+            T.StructField("venue", T.StringType()),
             T.StructField("start", T.LongType()),
             *(T.StructField(c, T.DoubleType()) for c in ("high", "low", "close", "volume", "vwap")),
             T.StructField("price_change_pct", T.DoubleType()),
@@ -250,6 +256,7 @@ def train(
     )
     sample_z = sample.toPandas().to_numpy(dtype=np.float64)
     model = finish_model(names, center, scale, centroids, sizes / sizes.sum(), sample_z, silhouette, params)
+    model.trained_on = TrainedOn.from_venues(row[0] for row in bars.select("venue").distinct().collect())
     vectors.unpersist()
     feats.unpersist()
     seconds = time.perf_counter() - started

@@ -51,6 +51,7 @@ def produce_replay(
 
 def _register() -> None:
     from producers.binance import produce_binance_command
+    from producers.bitstamp_capture import fetch_bitstamp_sample_command
     from producers.simulate import produce_simulate_command
     from producers.twse import produce_twse_command
     from producers.twse_daily import fetch_twse_daily_command
@@ -59,6 +60,7 @@ def _register() -> None:
     produce_app.command("binance")(produce_binance_command)
     produce_app.command("simulate")(produce_simulate_command)
     fetch_app.command("twse-daily")(fetch_twse_daily_command)
+    fetch_app.command("bitstamp-sample")(fetch_bitstamp_sample_command)
 
 
 _register()

@@ -259,6 +259,24 @@ def produce_simulate_command(
         ),
     ] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No live progress line")] = False,
+    feed: Annotated[
+        str,
+        typer.Option(
+            "--feed",
+            help="Feed profile: trades (every print with its side), twse-mis (5 s snapshots as TWSE MIS sends them: "
+            "last price, volume since the previous one, best five, no side) or snapshot-1s",
+        ),
+    ] = "trades",
+    book_churn: Annotated[
+        float,
+        typer.Option("--book-churn", help="0..1: chance per book step a level 2-5 queue is re-drawn (0 = persistent)"),
+    ] = 0.0,
+    regimes: Annotated[
+        str, typer.Option("--regimes", help="Per-symbol draws: twse, or wide (prices 5-2,000, 0.1-50 prints/s, …)")
+    ] = "twse",
+    variants: Annotated[
+        bool, typer.Option("--variants", help="Draw an episode variant per episode (slow pumps, long spoofing, …)")
+    ] = False,
 ) -> None:
     """Simulate a labelled TWSE-like session (pump-and-dump, spoofing, wash trading, marking the close,
     momentum ignition) into md.quotes / md.books / truth, or into files with --out-dir."""
@@ -280,7 +298,16 @@ def produce_simulate_command(
         when = {"day": opened.date(), "open_time": opened.time().replace(tzinfo=None)}
         speed = 1.0
     try:
-        config = SimulationConfig(symbols=symbols, seed=seed, minutes=minutes, **when)  # type: ignore[arg-type]
+        config = SimulationConfig(
+            symbols=symbols,
+            seed=seed,
+            minutes=minutes,
+            feed=feed,
+            book_churn=book_churn,
+            regimes=regimes,
+            variants=variants,
+            **when,  # type: ignore[arg-type]
+        )
     except ValueError as exc:
         raise TapewatchError(f"simulate: {exc}") from None
 

@@ -131,6 +131,7 @@ class StreamApp:
             models=ModelSlot(ArtifactStore(settings.models_path)),
             flow_config=settings.flow_config(),
             feeds=settings.feeds(),
+            kmeans_venues=settings.kmeans_venues(),
         )
         stages: list[Stage] = [self.market, self.detect]
         self.stages = tuple(stages)

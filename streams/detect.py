@@ -6,8 +6,9 @@ stage keeps its state (:mod:`streams.market`): outputs are acknowledged by Kafka
 and the state before the offsets are committed. A replay after a crash skips what the stored offset covers.
 
 * cadence ``fast`` (order-flow chunks) → pattern alerts;
-* cadence ``1m`` (bar features) → a K-means :class:`~tapewatch.records.Score` (when a model is loaded) and its
-  alerts; then the Double-DQN :class:`~tapewatch.records.Action` at that bar close, when a policy is loaded.
+* cadence ``1m`` (bar features) → a K-means :class:`~tapewatch.records.Score` (when a model is loaded and may
+  score the record's venue: :mod:`detectors.model_venues`) and its alerts; then the Double-DQN
+  :class:`~tapewatch.records.Action` at that bar close, when a policy is loaded.
   Decisions are batched: one forward pass for every symbol whose bar closed in the batch (a symbol with two
   bar closes in one batch is decided in two rounds, so its second decision sees the position of its first).
   The position lives in the same table entry as the detector. A bar whose features are still warming up (a
@@ -22,6 +23,11 @@ Models hot-reload (:class:`ModelSlot`): the worker polls the artifact store; a n
 every live detector and used for every one loaded later, a new DQN version takes the next decisions. Scores,
 alerts and actions carry the model version. A model that cannot be loaded (corrupt, or made for another
 feature set) is logged and the worker keeps the one it has.
+
+Models per venue: a K-means model scores only the venues it was trained on (or ones listed for it in
+``TAPEWATCH_KMEANS_EXTRA_VENUES``). The symbols of any other venue get patterns only — no score, no K-means
+alert; the refusal is logged once per model version and venue, and counted (``kmeans_refused`` in the
+counters, ``tapewatch_stream_kmeans_refused_total{agent,venue}``).
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from detectors.dqn.inference import DecisionRequest, DqnPolicy, PositionState, R
 from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
 from detectors.flow import FLOW_FEATURE_SET_VERSION, FlowConfig
 from detectors.kmeans import DEFAULT_MODEL_NAME, FeatureError, KMeansModel
+from detectors.model_venues import ExtraVenues, VenueGate
 from detectors.models import ArtifactError, ArtifactStore
 from detectors.patterns import PatternParams, SymbolDetector
 from streams.stage import StageIO
@@ -121,6 +128,8 @@ class DetectCounters:
     warming: int = 0
     dead_letters: int = 0
     replayed: int = 0
+    #: bar features records of a venue the K-means model may not score (patterns only for them)
+    kmeans_refused: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}
@@ -138,6 +147,8 @@ class DetectStage:
     #: the flow features' chunking and each venue's feed profile set every symbol's pattern parameters
     flow_config: FlowConfig = field(default_factory=FlowConfig)
     feeds: Callable[[str], FeedProfile] = field(default_factory=FeedProfiles)
+    #: model name → venues the user asserts are like its training venues (``TAPEWATCH_KMEANS_EXTRA_VENUES``)
+    kmeans_venues: ExtraVenues = field(default_factory=dict)
     counters: DetectCounters = field(default_factory=DetectCounters)
     stage: str = STAGE
     sources: tuple[str, ...] = field(init=False)
@@ -150,9 +161,12 @@ class DetectStage:
     #: features applied per symbol since its state was last stored: replayed to rebuild it after a failure
     _journal: dict[bytes, list[Features]] = field(default_factory=dict, init=False, repr=False)
     _started: float = field(default=0.0, init=False, repr=False)
+    #: which venues the current model may score; each refusal logged once per model version and venue
+    _gate: VenueGate = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.sources = (self.features_topic,)
+        self._gate = VenueGate(self.feeds, self.kmeans_venues, lambda line: log.warning("%s: %s", self.stage, line))
 
     def discard(self) -> None:
         """Forget what was applied since the last :meth:`write_state` (the partitions were lost)."""
@@ -165,7 +179,7 @@ class DetectStage:
     def reload_models(self) -> None:
         if self.models.refresh():
             for state in self._live.values():
-                state.detector.set_model(self.models.model)
+                state.detector.set_model(self._gate.model_for(self.models.model, state.detector.venue))
 
     def process(self, messages: Sequence[Message]) -> None:
         self._started = time.perf_counter()
@@ -208,6 +222,7 @@ class DetectStage:
             self._journal.setdefault(key, []).append(record)
             if record.cadence is not Cadence.FAST:
                 bar_closes.append((message, key, state, record))
+                self._count_refused(record.venue)
             if score is not None:
                 self._send("scores", self.scores_topic, key, score.to_json(), partition, record.ts)
                 self.counters.scores_out += 1
@@ -296,6 +311,14 @@ class DetectStage:
                 self.counters.actions_out += 1
             ready = later
 
+    def _count_refused(self, venue: str) -> None:
+        """A bar of a venue the loaded model may not score went through patterns only: count it (the reason
+        was logged once, when the gate first refused the venue)."""
+        model = self.models.model
+        if model is not None and self._gate.refusal(model, venue) is not None:
+            self.counters.kmeans_refused += 1
+            self.io.metrics.kmeans_refused.labels(AGENT, venue).inc()
+
     def _dead_letter(self, message: Message, reason: str, field: str | None, kind: str) -> None:
         self.counters.dead_letters += 1
         self._sent["dlq"] += 1
@@ -312,7 +335,7 @@ class DetectStage:
 
     def _load(self, record: Features, key: bytes, partition: int) -> DetectState:
         stored = self.table.get(key, partition)
-        model = self.models.model
+        model = self._gate.model_for(self.models.model, record.venue)
         params = PatternParams().for_feed(self.flow_config, self.feeds(record.venue))
         if stored is None:
             return DetectState(SymbolDetector(record.symbol, record.venue, model, params), partition, -1)

@@ -9,6 +9,8 @@ the agent (``market``, ``detect``), the topic kind (``quotes``, ``bars``, ``feat
   ``invalid`` (failed the record contract) or ``key`` (message key is not the symbol).
 * ``tapewatch_stream_late_total{agent,part}`` — records later than the grace for a part (``bars``, ``flow``).
 * ``tapewatch_stream_replayed_total{agent}`` — records skipped because their effect was already durable.
+* ``tapewatch_stream_kmeans_refused_total{agent,venue}`` — bar features records of a venue the K-means model may
+  not score (trained on other venues): patterns only for them. ``venue`` is low-cardinality (a few venues).
 * ``tapewatch_stream_event_to_emit_seconds{agent,topic}`` — wall time at emission minus the event time the
   output stands for (a bar's or chunk's end): what a consumer waits for a result, grace included.
 * ``tapewatch_stream_batch_seconds{agent}`` — time to apply one batch (decode, state, queue the outputs).
@@ -42,6 +44,12 @@ class StreamMetrics:
         self.late = Counter("tapewatch_stream_late", "Records later than the grace", ["agent", "part"], registry=r)
         self.replayed = Counter(
             "tapewatch_stream_replayed", "Records skipped: their effect was already durable", ["agent"], registry=r
+        )
+        self.kmeans_refused = Counter(
+            "tapewatch_stream_kmeans_refused",
+            "Bar features records of a venue the K-means model may not score (patterns only)",
+            ["agent", "venue"],
+            registry=r,
         )
         self.event_to_emit = Histogram(
             "tapewatch_stream_event_to_emit_seconds",

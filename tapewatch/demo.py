@@ -3,6 +3,8 @@
 * :func:`ensure_models` trains the default K-means model (on a simulated training session, another seed than
   the demo's) and a default intraday Double DQN when the model directory has none, with the same CLI commands a
   user would run; later runs reuse them (artifacts are versioned directories, see :mod:`detectors.models`).
+  A K-means model that may not score the simulator's venue (saved before models recorded their venues, or
+  trained on another venue) is not reused: the demo would run without K-means. A new one is trained.
 * :func:`summarise` compares the alerts seen on Kafka with the episodes the simulator injected (the truth
   topic: an episode is published when it ends), counts what reached PostgreSQL and Elasticsearch, and writes a
   report folder: markdown, a per-kind F1 chart and price charts with episodes shaded and alerts marked.
@@ -27,6 +29,7 @@ from tapewatch.settings import Settings
 
 TAPEWATCH = str(Path(sys.executable).with_name("tapewatch"))
 TRAINING_SEED = 1001  # never the demo's seed: the model must not have seen the session it scores
+DEMO_VENUE = "sim"  # the simulator's venue: the training file names none, the demo's records do
 KMEANS_TRAINING = ("--symbols", "10", "--minutes", "120", "--seed", str(TRAINING_SEED))
 DQN_TRAINING = ("--mode", "intraday", "--steps", "5000", "--sim-days", "8", "--sim-symbols", "4")
 
@@ -44,6 +47,21 @@ def _cli(settings: Settings, *args: str) -> None:
         raise TapewatchError(f"`tapewatch {' '.join(args[:2])}` failed: {last}")
 
 
+def _refuses_demo_venue(settings: Settings) -> bool:
+    """True when the latest K-means model loads but may not score the demo's venue."""
+    from detectors.kmeans import KMeansModel
+    from detectors.model_venues import refusal
+    from detectors.models import ArtifactError, ArtifactStore
+
+    try:
+        model = KMeansModel.load(ArtifactStore(settings.models_path))
+    except ArtifactError:
+        return False  # as before: reused, and the worker says why it cannot load it
+    extra = settings.kmeans_venues().get(model.name, ())
+    label = f"{model.name} {model.version}"
+    return refusal(model.trained_on, label, DEMO_VENUE, settings.feeds()(DEMO_VENUE), extra) is not None
+
+
 def ensure_models(settings: Settings) -> list[str]:
     """Train what is missing; returns one line per model (trained now, or the version reused)."""
     from detectors.kmeans import DEFAULT_MODEL_NAME
@@ -52,10 +70,10 @@ def ensure_models(settings: Settings) -> list[str]:
     store = ArtifactStore(settings.models_path)
     lines = []
     kmeans = store.latest_version(DEFAULT_MODEL_NAME)
-    if kmeans is None:
+    if kmeans is None or _refuses_demo_venue(settings):
         with tempfile.TemporaryDirectory() as tmp:
             _cli(settings, "produce", "simulate", *KMEANS_TRAINING, "--out-dir", tmp, "--no-progress")
-            _cli(settings, "train", "kmeans", str(Path(tmp) / "ticks.parquet"))
+            _cli(settings, "train", "kmeans", str(Path(tmp) / "ticks.parquet"), "--venue", DEMO_VENUE)
         lines.append(
             f"K-means: trained {store.latest_version(DEFAULT_MODEL_NAME)} (simulated session, seed {TRAINING_SEED})"
         )

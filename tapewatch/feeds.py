@@ -85,6 +85,8 @@ UNKNOWN: Final = FeedProfile()
 BUILT_IN: Final[Mapping[str, FeedProfile]] = {
     # the labelled simulator: every print with its side, a book snapshot per symbol every few seconds
     "sim": FeedProfile(books=True, sides=True, prints="trades", close="13:30", utc_offset_min=480),
+    # the simulator's snapshot profiles (twse-mis, snapshot-1s): what TWSE MIS sends, under a venue of its own
+    "sim-snapshots": FeedProfile(books=True, sides=False, prints="snapshots", close="13:30", utc_offset_min=480),
     # TWSE MIS (listed and OTC): 5-second snapshots, volume since the previous one, best five levels, no side
     # (codes: four to six digits or capitals after a digit, e.g. 2330, 00631L; no share costs 100,000 TWD, no
     # listed company has 10 billion shares on one level)
@@ -111,6 +113,12 @@ BUILT_IN: Final[Mapping[str, FeedProfile]] = {
     ),
     # Binance spot: trades with the taker's side, depth5 snapshots; symbols like BTCUSDT
     "binance": FeedProfile(books=True, sides=True, prints="trades", symbol_pattern=r"[A-Z0-9]{2,20}"),
+    # Bitstamp: every match with its taker's side, five-level books rebuilt from live_orders (the capture in
+    # producers/bitstamp_capture.py); 24 hours, no close; pairs like BTCUSD, ETHEUR, 1INCHUSD; no pair trades
+    # above 10 million a unit, and the meme pairs' orders (SHIB, PEPE) run to billions of units
+    "bitstamp": FeedProfile(
+        books=True, sides=True, prints="trades", max_price=1e7, max_size=1e12, symbol_pattern=r"[A-Z0-9]{4,16}"
+    ),
 }
 
 

@@ -164,6 +164,11 @@ class Settings(BaseSettings):
     )
 
     spark_driver_memory: str = Field("4g", description="Heap of the Spark driver (`train kmeans --engine spark`)")
+    kmeans_extra_venues: str = Field(
+        "",
+        description="Venues a K-means model may score besides those it was trained on (the user asserts they are "
+        'alike), JSON {"model name": ["venue", ...]}',
+    )
 
     # --- Local state -----------------------------------------------------------
     var_dir: Path = Field(PROJECT_ROOT / "var", description="Data, logs and pids of the services infra/ runs")
@@ -175,6 +180,14 @@ class Settings(BaseSettings):
     # --- Observability ---------------------------------------------------------
     log_json: bool = False
     log_level: str = "INFO"
+
+    @field_validator("kmeans_extra_venues", mode="after")
+    @classmethod
+    def _extra_venues_parse(cls, value: str) -> str:
+        from detectors.model_venues import parse_extra_venues
+
+        parse_extra_venues(value)  # a malformed value is one clear error at start-up, not at the first record
+        return value
 
     @field_validator("var_dir", "model_dir", mode="after")
     @classmethod
@@ -250,6 +263,12 @@ class Settings(BaseSettings):
         from tapewatch.feeds import FeedProfiles
 
         return FeedProfiles.from_json(self.feed_profiles)
+
+    def kmeans_venues(self) -> dict[str, tuple[str, ...]]:
+        """Model name → venues it may score besides its training venues (:mod:`detectors.model_venues`)."""
+        from detectors.model_venues import parse_extra_venues
+
+        return parse_extra_venues(self.kmeans_extra_venues)
 
     def masked(self) -> dict[str, str]:
         """Every effective setting as text: secrets masked, and credentials inside any URL of any setting (user-info,

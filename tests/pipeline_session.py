@@ -61,10 +61,16 @@ class PreparedSession:
 
 
 def prepare_session(tmp_path: Path, env: dict[str, str]) -> PreparedSession:
-    env = {**env, "TAPEWATCH_MODEL_DIR": str(tmp_path / "models")}
+    # the model is trained on the simulator's venue; the offline twin reads the session file, which names no
+    # venue ('file') but is the same simulator's data: asserted alike, so both sides score with the model
+    env = {
+        **env,
+        "TAPEWATCH_MODEL_DIR": str(tmp_path / "models"),
+        "TAPEWATCH_KMEANS_EXTRA_VENUES": orjson.dumps({"kmeans": ["file"]}).decode(),
+    }
     training = str(tmp_path / "training")
     tapewatch("produce", "simulate", *sim_args(TRAINING), "--out-dir", training, "--no-progress", env=env)
-    tapewatch("train", "kmeans", str(Path(training) / "ticks.parquet"), env=env)
+    tapewatch("train", "kmeans", str(Path(training) / "ticks.parquet"), "--venue", SESSION.venue, env=env)
     # a tiny DQN on features that warm up within the session's 20 bars
     dqn = ["--mode", "intraday", "--steps", "300", "--sim-days", "2", "--sim-symbols", "2"]
     tapewatch("train", "dqn", *dqn, "--features", "ret_1,ret_5,ret_10,rsi_14,kd_k,vwap_dev", env=env)

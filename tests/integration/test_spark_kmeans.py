@@ -68,6 +68,7 @@ def test_spark_and_sklearn_agree(tmp_path: Path) -> None:
     loaded = KMeansModel.load(store)
     assert loaded.version == version
     assert store.load("kmeans").manifest["engine"] == "spark"
+    assert loaded.trained_on is not None and loaded.trained_on.venues == ("sim",), "the bars' venue is recorded"
     reference = train(feats, params=params)
     ours = loaded.score_frame(feats).score
     theirs = reference.score_frame(feats).score

@@ -202,6 +202,7 @@ def test_bars_input_runs_kmeans_only(model: KMeansModel) -> None:
         }
     )
     bars.loc[100, "volume"] = 1e9  # an absurd minute
-    out = detect_frames(Input("bars", bars.assign(venue="x")), model)
+    # the model's own venue (its training ticks are the simulator's): other venues are refused
+    out = detect_frames(Input("bars", bars.assign(venue="sim")), model)
     assert len(out.scores) == n
     assert max(out.scores, key=lambda s: s.score).ts == 101 * 60_000

@@ -3,7 +3,9 @@ shows its documented signature in the data a detector would see (not just in the
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ from detectors.simulator import (
     EPISODE_COLUMNS,
     INJECTED_KINDS,
     TICK_COLUMNS,
+    VARIANTS,
     Simulation,
     SimulationConfig,
     episodes_frame,
@@ -584,3 +587,230 @@ def test_command_is_typer_compatible_and_writes_files(tmp_path: Path) -> None:
     ):
         result = runner.invoke(app, [*args, *bad])
         assert isinstance(result.exception, TapewatchError) and message in str(result.exception), bad
+
+
+# --- defaults stay byte-identical -------------------------------------------------------------------------------------
+#: sha256 over the encoded payloads (each followed by a newline), recorded before feed profiles, book churn,
+#: regimes and variants existed: their defaults must not move a byte. Re-record only for a deliberate model change.
+GOLDEN: dict[str, tuple[SimulationConfig, str]] = {
+    "small": (small_config(5), "9586bcd148ab6e7c289d0f6af264962025025737bfa84df14a2817939bc7f7af"),
+    "fast cadence": (small_config(8, 200), "66f60ef5b4eedf17107a92a267b58d58aa6816ec1fc6f671c7fa8f2b65c568a9"),
+    "defaults": (
+        SimulationConfig(seed=300, minutes=30),
+        "d3897d6405b55e8649fcbec5d91e0e688de626f381cea4808368307a35371d14",
+    ),
+}
+
+
+def digest(sim: Simulation) -> str:
+    h = hashlib.sha256()
+    for payload in payloads(sim):
+        h.update(payload + b"\n")
+    return h.hexdigest()
+
+
+@pytest.mark.parametrize("name", GOLDEN)
+def test_default_output_is_byte_identical_to_before_feed_profiles(name: str) -> None:
+    config, expected = GOLDEN[name]
+    assert digest(generate(config)) == expected
+    explicit = replace(config, feed="trades", book_churn=0.0, regimes="twse", variants=False)
+    assert digest(generate(explicit)) == expected
+
+
+def test_new_config_fields_are_validated() -> None:
+    for bad, message in (
+        ({"feed": "mis"}, "feed"),
+        ({"book_churn": 1.5}, "book_churn"),
+        ({"book_churn": -0.1}, "book_churn"),
+        ({"regimes": "narrow"}, "regimes"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            SimulationConfig(**bad)
+
+
+# --- book churn -----------------------------------------------------------------------------------------------------
+def churn_config(churn: float, feed: str = "trades") -> SimulationConfig:
+    return SimulationConfig(symbols=4, seed=31, minutes=30, clean_fraction=0.0, book_churn=churn, feed=feed)
+
+
+def deep_sizes(books: pd.DataFrame) -> list[np.ndarray]:
+    """Per symbol, the level 2-5 sizes of both sides, one row per book."""
+    columns = level_columns("bid")[1][1:] + level_columns("ask")[1][1:]
+    return [group[columns].to_numpy() for _, group in books.groupby("symbol")]
+
+
+def test_full_churn_redraws_levels_2_to_5_every_snapshot() -> None:
+    for feed in ("trades", "twse-mis"):
+        books = generate(churn_config(1.0, feed)).books_frame()
+        for sizes in deep_sizes(books):
+            changed = np.diff(sizes, axis=0) != 0
+            assert changed.any(axis=1).all(), "every snapshot moves"
+            assert changed.mean() > 0.85, "nearly every level of every snapshot"
+
+
+def test_churn_grows_with_the_knob_and_leaves_trades_and_labels_alone() -> None:
+    sims = {churn: generate(churn_config(churn)) for churn in (0.0, 0.3, 1.0)}
+    moved = {
+        churn: np.mean([(np.diff(s, axis=0) != 0).mean() for s in deep_sizes(sim.books_frame())])
+        for churn, sim in sims.items()
+    }
+    assert moved[0.0] + 0.15 < moved[0.3] < moved[1.0] and moved[1.0] > 0.85
+    for sim in sims.values():
+        check_invariants(sim)
+        pd.testing.assert_frame_equal(sim.trades_frame(), sims[0.0].trades_frame())
+        assert sim.episodes == sims[0.0].episodes
+
+
+# --- regimes --------------------------------------------------------------------------------------------------------
+def test_wide_regimes_spread_prices_rates_lots_and_depths() -> None:
+    sim = generate(SimulationConfig(symbols=30, seed=4, minutes=10, clean_fraction=1.0, regimes="wide"))
+    check_invariants(sim)
+    trades, books = sim.trades_frame(), sim.books_frame()
+    prices = np.array(sim.prev_close)
+    assert prices.min() < 15 and prices.max() > 500 and prices.min() >= 5 and prices.max() <= 2000
+    rate = trades.groupby("symbol").size() / (sim.config.minutes * 60)
+    assert rate.min() < 0.5 and rate.max() > 10
+    smallest_lot = trades.groupby("symbol")["size"].min() / 1000
+    assert smallest_lot.min() <= 1 and smallest_lot.max() >= 10, "small and large lots"
+    depth = books.groupby("symbol")[level_columns("bid")[1][1:]].median().mean(axis=1) / 1000
+    assert depth.max() > 20 * depth.min(), "thin and deep books"
+    narrow = generate(SimulationConfig(symbols=30, seed=4, minutes=10, clean_fraction=1.0)).trades_frame()
+    narrow_rate = narrow.groupby("symbol").size() / (sim.config.minutes * 60)
+    assert rate.max() / rate.min() > 3 * narrow_rate.max() / narrow_rate.min()
+
+
+# --- episode variants -----------------------------------------------------------------------------------------------
+def variant_config(seed: int, rates: dict[AlertKind, float] | None = None, minutes: float = 120) -> SimulationConfig:
+    return SimulationConfig(
+        symbols=6,
+        seed=seed,
+        minutes=minutes,
+        clean_fraction=0.0,
+        variants=True,
+        rates=dict.fromkeys(INJECTED_KINDS, 1.0) if rates is None else rates,
+    )
+
+
+def labelled(sims: list[Simulation], kind: AlertKind) -> list[tuple[Simulation, Episode, str]]:
+    return [
+        (sim, e, v) for sim in sims for e, v in zip(sim.episodes, sim.episode_variants, strict=True) if e.kind is kind
+    ]
+
+
+def test_every_variant_appears_over_a_few_seeds() -> None:
+    seen: set[tuple[AlertKind, str]] = set()
+    for seed in range(3):
+        sim = generate(variant_config(seed))
+        check_invariants(sim)
+        seen |= {(e.kind, v) for e, v in zip(sim.episodes, sim.episode_variants, strict=True)}
+    assert seen == {(kind, name) for kind, names in VARIANTS.items() for name in names}
+
+
+def test_without_variants_every_episode_is_its_kinds_first() -> None:
+    sim = forced(K.WASH_TRADING)
+    assert sim.episode_variants == tuple(VARIANTS[e.kind][0] for e in sim.episodes)
+    assert "variant" not in sim.episodes_frame().columns
+    with_variants = generate(variant_config(0)).episodes_frame()
+    assert tuple(with_variants.columns) == (*EPISODE_COLUMNS, "variant")
+
+
+def rushes_per_minute(trades: pd.DataFrame, e: Episode, ramp_end: int) -> float:
+    ramp = in_window(trades, e.symbol, e.start, ramp_end)
+    rushes = (ramp[ramp.side == "B"].groupby("ts").size() >= 4).sum()
+    return float(rushes) / ((ramp_end - e.start) / 60_000)
+
+
+def test_pump_variants() -> None:
+    sims = [generate(variant_config(seed, {K.PUMP_AND_DUMP: 2.0}, minutes=150)) for seed in range(3)]
+    rush: dict[str, list[float]] = {name: [] for name in VARIANTS[K.PUMP_AND_DUMP]}
+    slow_gain: list[float] = []
+    for sim, e, variant in labelled(sims, K.PUMP_AND_DUMP):
+        trades = sim.trades_frame()
+        window = in_window(trades, e.symbol, e.start, e.end)
+        peak = int(window.ts[window.price == window.price.max()].iloc[-1])
+        rush[variant].append(rushes_per_minute(trades, e, peak))
+        duration_min = (e.end - e.start) / 60_000
+        if variant == "slow-ramp":
+            assert 15 <= duration_min <= 34
+            slow_gain.append(window.price.max() / window.price.iloc[0] - 1)
+        else:
+            assert duration_min <= 19
+    assert all(len(values) >= 2 for values in rush.values()), rush
+    assert min(rush["rush"]) > 3 * max(rush["no-rush"]), "bursts only in the rush variant"
+    assert np.mean(rush["rush"]) > 3 * np.mean(rush["slow-ramp"])
+    assert min(slow_gain) > 0.03 and np.median(slow_gain) > 0.06, "a slow ramp of several percent"
+
+
+def layer_sightings(books: pd.DataFrame, typical: float) -> list[tuple[int, int, int]]:
+    """(level at first sight, first snapshot, first snapshot without it) of every size jumping from <= 2x to
+    > 5x the typical level size at any of the five levels, tracked by price."""
+    found: list[tuple[int, int, int]] = []
+    for side in ("bid", "ask"):
+        prices, sizes = level_columns(side)
+        px, sz = books[prices].to_numpy(), books[sizes].to_numpy()
+        views = [dict(zip(p, q, strict=True)) for p, q in zip(px.tolist(), sz.tolist(), strict=True)]
+        open_: dict[float, tuple[int, int]] = {}
+        for k in range(1, len(views)):
+            for price, (level, k0) in list(open_.items()):
+                if views[k].get(price, 0.0) <= 2 * typical:
+                    found.append((level, k0, k))
+                    del open_[price]
+            for j in range(5):
+                price, size = float(px[k, j]), float(sz[k, j])
+                if size > 5 * typical and price not in open_ and views[k - 1].get(price, 0.0) <= 2 * typical:
+                    open_[price] = (j + 1, k)
+    return found
+
+
+def test_spoofing_variants_persist_short_or_long_on_levels_1_to_3() -> None:
+    sims = [generate(variant_config(seed, {K.SPOOFING: 2.0}, minutes=90)) for seed in range(2)]
+    held: dict[str, list[float]] = {"short": [], "long": []}
+    levels: list[int] = []
+    for sim in sims:
+        books = sim.books_frame()
+        for symbol in sim.symbols:
+            b = books[books.symbol == symbol].reset_index(drop=True)
+            typical = float(np.median(b[level_columns("bid")[1][1:] + level_columns("ask")[1][1:]].to_numpy()))
+            mine = [(e, v) for _, e, v in labelled([sim], K.SPOOFING) if e.symbol == symbol]
+            for level, k0, k1 in layer_sightings(b, typical):
+                variant = [v for e, v in mine if e.start <= int(b.ts[k0]) <= e.end]
+                if variant:
+                    held[variant[0]].append((k1 - k0) * sim.config.cadence_ms / 1000)
+                    levels.append(level)
+    assert len(held["short"]) >= 20 and len(held["long"]) >= 20
+    assert np.median(held["short"]) <= 7 and np.median(held["long"]) >= 20
+    counts = pd.Series(levels).value_counts(normalize=True)
+    assert {1, 2, 3} <= set(counts.index) and counts.reindex([1, 2, 3]).sum() > 0.95
+
+
+def test_wash_variants_alternate_or_not_at_a_pinned_quote() -> None:
+    sims = [generate(variant_config(seed, {K.WASH_TRADING: 2.0}, minutes=90)) for seed in range(2)]
+    alternation: dict[str, list[float]] = {"alternating": [], "random-sides": []}
+    for sim, e, variant in labelled(sims, K.WASH_TRADING):
+        window = in_window(sim.trades_frame(), e.symbol, e.start, e.end)
+        sizes = window["size"].value_counts()
+        wash = window[window["size"] == sizes[sizes.index >= 10_000].idxmax()]
+        assert len(wash) >= 10, "equal sizes"
+        sides = wash.side.to_numpy()
+        alternation[variant].append(float((sides[1:] != sides[:-1]).mean()))
+        for _, burst in wash.groupby((wash.ts.diff() > 5000).cumsum()):
+            assert burst[burst.side == "B"].price.nunique() <= 1 and burst[burst.side == "S"].price.nunique() <= 1
+    assert min(alternation["alternating"]) > 0.9
+    assert len(alternation["random-sides"]) >= 3 and np.mean(alternation["random-sides"]) < 0.7
+
+
+def test_marking_variants_with_and_without_a_volume_surge() -> None:
+    # Only marking the close is injected, and it is built after the baseline flow: the clean twin of a seed
+    # has the very same ordinary prints, so the window's prints over the twin's measure the extra volume.
+    surge: dict[str, list[float]] = {"surge": [], "no-surge": []}
+    for seed in range(3):
+        config = variant_config(seed, {K.MARKING_THE_CLOSE: 1.0}, minutes=90)
+        sim, twin = generate(config), generate(replace(config, clean_fraction=1.0)).trades_frame()
+        trades = sim.trades_frame()
+        for _, e, variant in labelled([sim], K.MARKING_THE_CLOSE):
+            day = trades[trades.symbol == e.symbol]
+            assert day.price.iloc[-1] == day.price.max() and day.side.iloc[-1] == "B", "the close is the high"
+            window = in_window(trades, e.symbol, e.start, e.end)
+            surge[variant].append(len(window) / len(in_window(twin, e.symbol, e.start, e.end)))
+    assert len(surge["surge"]) >= 3 and len(surge["no-surge"]) >= 3, surge
+    assert min(surge["surge"]) > 1.5 and max(surge["no-surge"]) < 1.3

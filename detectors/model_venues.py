@@ -1,0 +1,178 @@
+"""Models per venue: what a K-means model was trained on, and which venues it may score.
+
+A K-means model learns what a *normal* minute looks like on the data it saw. A minute of another market (other
+tick sizes, other trading hours, snapshots instead of prints) is far from those clusters for reasons that have
+nothing to do with manipulation, so scoring it would raise confident, wrong alerts. The artifact therefore
+records what it was trained on (manifest key ``trained_on``)::
+
+    "trained_on": {"venues": ["twse"],
+                   "feeds": {"twse": {"books": true, "sides": false, "prints": "snapshots"}}}
+
+``venues`` are the distinct values of the training data's ``venue`` column; ``feeds`` the shape of each
+venue's feed (:class:`tapewatch.feeds.FeedProfile`) when the trainer knew the profiles (``train kmeans`` does).
+
+The decision (:func:`refusal`) is conservative and explicit:
+
+* a venue the user listed for the model in ``TAPEWATCH_KMEANS_EXTRA_VENUES`` is scored: the user asserts its
+  data is like the training data (e.g. a model trained on ``twse`` scoring ``tpex``);
+* otherwise the venue must be one the model was trained on, by **name**: two venues whose feed profiles look
+  alike may still differ in everything the profile does not describe (prices, liquidity, hours);
+* and when the artifact recorded that venue's feed shape, the venue's current profile must still have it
+  (a changed ``TAPEWATCH_FEED_PROFILES`` changes what its bars mean);
+* a model saved before venues were recorded (no ``trained_on``) cannot be shown to match any venue: it scores
+  only the venues listed for it in ``TAPEWATCH_KMEANS_EXTRA_VENUES``. Retraining records the venues.
+
+A refused venue gets patterns only (no K-means score, no K-means alert). :class:`VenueGate` caches the
+decision per model version and venue and reports each refusal once, so a stream logs one line per venue, not
+one per record. Pure logic: no Kafka, no settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+import orjson
+
+from tapewatch.feeds import FeedProfile
+
+if TYPE_CHECKING:
+    from detectors.kmeans import KMeansModel
+
+MANIFEST_KEY: Final = "trained_on"
+EXTRA_VENUES_ENV: Final = "TAPEWATCH_KMEANS_EXTRA_VENUES"
+#: model name → venues the user asserts are like its training data
+ExtraVenues = Mapping[str, Collection[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedShape:
+    """The part of a feed profile that changes what a venue's bars and features mean."""
+
+    books: bool
+    sides: bool
+    prints: str
+
+    @classmethod
+    def of(cls, profile: FeedProfile) -> FeedShape:
+        return cls(profile.books, profile.sides, profile.prints)
+
+    def describe(self) -> str:
+        return f"{'books' if self.books else 'no books'}, {'sides' if self.sides else 'no sides'}, {self.prints}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"books": self.books, "sides": self.sides, "prints": self.prints}
+
+    @classmethod
+    def from_json(cls, raw: object) -> FeedShape:
+        if not isinstance(raw, dict):
+            raise ValueError("a feed shape must be an object")
+        books, sides, prints = raw.get("books"), raw.get("sides"), raw.get("prints")
+        if not isinstance(books, bool) or not isinstance(sides, bool) or prints not in ("trades", "snapshots"):
+            raise ValueError(f"feed shape {raw!r} needs books/sides true or false and prints trades or snapshots")
+        return cls(books, sides, str(prints))
+
+
+@dataclass(frozen=True, slots=True)
+class TrainedOn:
+    """The venues a model was trained on and, when known, the shape of each one's feed."""
+
+    venues: tuple[str, ...]
+    feeds: Mapping[str, FeedShape] = field(default_factory=dict)
+
+    @classmethod
+    def from_venues(cls, venues: Iterable[object], feeds: Callable[[str], FeedProfile] | None = None) -> TrainedOn:
+        names = tuple(sorted({str(v) for v in venues if v is not None and str(v) not in ("", "nan", "<NA>")}))
+        if not names:
+            raise ValueError("training data names no venue")
+        shapes = {} if feeds is None else {name: FeedShape.of(feeds(name)) for name in names}
+        return cls(names, shapes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"venues": list(self.venues), "feeds": {name: shape.to_json() for name, shape in self.feeds.items()}}
+
+    @classmethod
+    def from_json(cls, raw: object) -> TrainedOn:
+        """Parse the manifest's ``trained_on`` (ValueError with the reason when malformed)."""
+        if not isinstance(raw, dict):
+            raise ValueError("trained_on must be an object")
+        venues = raw.get("venues")
+        if not isinstance(venues, list) or not venues or not all(isinstance(v, str) and v for v in venues):
+            raise ValueError("trained_on.venues must be a non-empty list of venue names")
+        feeds = raw.get("feeds", {})
+        if not isinstance(feeds, dict) or not set(feeds) <= set(venues):
+            raise ValueError("trained_on.feeds must map trained venues to feed shapes")
+        return cls(tuple(venues), {str(k): FeedShape.from_json(v) for k, v in feeds.items()})
+
+    def describe(self) -> str:
+        """``twse (books, no sides, snapshots), tpex`` — for log lines and listings."""
+        return ", ".join(f"{v} ({self.feeds[v].describe()})" if v in self.feeds else v for v in self.venues)
+
+
+def refusal(
+    trained_on: TrainedOn | None, model: str, venue: str, profile: FeedProfile, extra: Collection[str] = ()
+) -> str | None:
+    """Why the model labelled ``model`` must not score ``venue`` (one line), or None when it may."""
+    if venue in extra:
+        return None
+    hint = f"patterns only; if {venue} is like the training data, list it for the model in {EXTRA_VENUES_ENV}"
+    if trained_on is None:
+        return (
+            f"K-means not applied to venue {venue}: model {model} was trained on unknown venues (saved before "
+            f"models recorded them); {hint}, or retrain it"
+        )
+    if venue not in trained_on.venues:
+        return f"K-means not applied to venue {venue}: model {model} was trained on {trained_on.describe()}; {hint}"
+    recorded, now = trained_on.feeds.get(venue), FeedShape.of(profile)
+    if recorded is not None and recorded != now:
+        return (
+            f"K-means not applied to venue {venue}: its feed is now {now.describe()}, model {model} was trained "
+            f"on it as {recorded.describe()}; {hint}"
+        )
+    return None
+
+
+def parse_extra_venues(text: str) -> dict[str, tuple[str, ...]]:
+    """``TAPEWATCH_KMEANS_EXTRA_VENUES``: JSON ``{"model name": ["venue", …]}`` (empty: none)."""
+    if not text.strip():
+        return {}
+    try:
+        parsed = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"kmeans extra venues: not JSON ({exc})") from None
+    if not isinstance(parsed, dict) or not all(
+        isinstance(v, list) and all(isinstance(x, str) and x for x in v) for v in parsed.values()
+    ):
+        raise ValueError('kmeans extra venues must be a JSON object of lists: {"kmeans": ["tpex"]}')
+    return {str(name): tuple(venues) for name, venues in parsed.items()}
+
+
+@dataclass
+class VenueGate:
+    """Which venues the current model may score: decided once per (model version, venue) and reported once."""
+
+    feeds: Callable[[str], FeedProfile]
+    extra: ExtraVenues = field(default_factory=dict)
+    #: called once per refused (model version, venue) with the one-line reason
+    report: Callable[[str], None] = lambda line: None
+    _decided: dict[tuple[str, str], str | None] = field(default_factory=dict, init=False, repr=False)
+
+    def refusal(self, model: KMeansModel, venue: str) -> str | None:
+        key = (f"{model.name} {model.version}", venue)
+        if key not in self._decided:
+            why = refusal(model.trained_on, key[0], venue, self.feeds(venue), self.extra.get(model.name, ()))
+            self._decided[key] = why
+            if why is not None:
+                self.report(why)
+        return self._decided[key]
+
+    def model_for(self, model: KMeansModel | None, venue: str) -> KMeansModel | None:
+        """``model`` when it may score ``venue``, else None (the detector then runs patterns only)."""
+        if model is None or self.refusal(model, venue) is not None:
+            return None
+        return model
+
+    def refused(self) -> dict[str, str]:
+        """Venue → reason, for every refusal so far (any model version)."""
+        return {venue: why for (_, venue), why in self._decided.items() if why is not None}
