@@ -39,7 +39,12 @@ def test_same_symbol_lands_on_one_partition_in_order(settings: Settings) -> None
     with Publisher(settings, DLQ_PRODUCERS) as publisher:
         for i in range(200):
             publisher.publish(QUOTES, Quote(symbol="ORDERED", venue="test", ts=i, price=1.0, size=1.0, seq=i))
-    consumer = Consumer(client_config(settings, **{"group.id": f"t-{uuid.uuid4()}", "enable.auto.commit": False}))
+    consumer = Consumer(
+        client_config(
+            settings,
+            **{"group.id": f"t-{uuid.uuid4()}", "enable.auto.commit": False, "auto.offset.reset": "earliest"},
+        )
+    )
     name = settings.topic(QUOTES.name)
     seen: dict[int, list[int]] = {}
     for partition in range(settings.topic_partitions):
