@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from detectors.features import FEATURE_NAMES, compute_frame_vectorised
-from detectors.kmeans import KMEANS_FEATURES, FeatureError, KMeansModel, KMeansParams, finish_model
+from detectors.kmeans import KMEANS_FEATURES, FeatureError, KMeansModel, KMeansParams, finish_model, params_info
 from detectors.model_venues import TrainedOn
 
 if TYPE_CHECKING:
@@ -269,14 +269,7 @@ def train(
             "symbols": int(stats["symbols"]),
         },
         "metrics": {"silhouette_by_k": sil_by_k, "rows": rows, "seconds": round(seconds, 3)},
-        "params": {
-            "k_min": params.k_min,
-            "k_max": params.k_max,
-            "min_mass": params.min_mass,
-            "far_factor": params.far_factor,
-            "fit_clip": params.fit_clip,
-            "seed": params.seed,
-        },
+        "params": params_info(params),
         "data_hash_full": hashlib.sha256(f"{rows}|{stats['hash']}|{names}".encode()).hexdigest(),
     }
     report = SparkTrainingReport(rows, seconds, model.k, silhouette if math.isfinite(silhouette) else math.nan)
