@@ -88,6 +88,13 @@ Definitions
 * *Typical level size*: the mean, over the baseline's chunks that had books, of each chunk's mean displayed
   level size (all levels, both sides); ``level_max_rel`` = the largest single level in the window's books /
   that typical size (spoofing layers are 6–15× it; ordinary additions stay below ~3×).
+* *Layer* (:mod:`detectors.layers`): a level 2–5 of at least 4× the book's running mean level, shown at one
+  price over consecutive snapshots; it *vanishes* when less than a quarter of its largest size is left there
+  while the price is still in view. ``layer_*`` describe the chunk's largest vanished layer (by size not
+  explained by the chunk's trades at its price); its *life* runs from the snapshot it first showed in to the
+  one it was gone from, and ``layer_move_bps`` is the mid's move over that life, positive away from the
+  layer's side (a bid layer and the price up): the effect a spoofer wants, however long before the
+  cancellation it came (``None`` for a layer a flow-v3 state had already seen vanish).
 
 Features (:data:`FLOW_FEATURE_NAMES`; window: *chunk* = the base chunk, *long* = the long chunk, *baseline*
 as above; ``None`` when undefined, never NaN/inf):
@@ -137,6 +144,8 @@ mid_ret_bps               1e4 ln(last mid / last mid before the chunk), from the
 mid_sigma_bps             population std of the baseline chunks' mid_ret_bps (no book = 0)  bps        baseline
 layer_cancel_rel          largest persistent level-2–5 layer that vanished untraded / typ.  ratio      chunk
 layer_side                its side: +1 bid, -1 ask                                          sign       chunk
+layer_move_bps            the mid's move away from its side while it showed (bps, signed)   bps        layer life
+layer_books               snapshots it showed in                                            count      layer life
 trades_long               number of trades                                                  count      long
 trades_std_long           population std of the base chunks' trade counts (empty = 0)       count      long
 volume_long               traded size                                                       shares     long
@@ -204,11 +213,12 @@ from detectors.features import _ExactSums
 from detectors.layers import LayerTracker  # the one exact rolling-sum definition of the feature library
 from tapewatch.records import BOOK_DEPTH, Book, Cadence, Features, Quote
 
-FLOW_FEATURE_SET_VERSION: Final = "flow-v3"
-FLOW_STATE_VERSION: Final = 3
-#: a version-1 (flow-v1) or version-2 (flow-v2) state still loads: see :meth:`FlowState.from_state`
+FLOW_FEATURE_SET_VERSION: Final = "flow-v4"
+FLOW_STATE_VERSION: Final = 4
+#: a version-1, -2 or -3 (flow-v1 … flow-v3) state still loads: see :meth:`FlowState.from_state`
 _V1: Final = (1, "flow-v1")
 _V2: Final = (2, "flow-v2")
+_V3: Final = (3, "flow-v3")
 #: chunk fields flow-v2 added (a v1 chunk starts them at zero)
 _V2_CHUNK_FIELDS: Final = frozenset({"buy_orders", "mirror_trades", "mirror_volume", "rush_max", "sell_orders"})
 #: chunk fields flow-v3 added (a v1/v2 chunk starts them at zero)
@@ -257,6 +267,8 @@ CHUNK_FEATURE_NAMES: Final[tuple[str, ...]] = (
     "mid_sigma_bps",
     "layer_cancel_rel",
     "layer_side",
+    "layer_move_bps",
+    "layer_books",
 )
 LONG_FEATURE_NAMES: Final[tuple[str, ...]] = (
     "trades_long",
@@ -896,10 +908,12 @@ class FlowState:
             cancel_l1 += max(0.0, r1 - t)
             cancel_l25 += max(0.0, r25 - max(0.0, t - r1))
         c.cancel_l1, c.cancel_l25 = cancel_l1, cancel_l25
-        for side, price, size, _ in c.layers_gone:
+        layer_move = layer_books = None
+        for side, price, size, books, *move in c.layers_gone:  # a flow-v3 entry has no move
             gone = size - c.traded.get(price, 0.0)
             if gone > c.layer_size:
                 c.layer_size, c.layer_side = gone, int(side)
+                layer_move, layer_books = (float(move[0]) if move else None), float(books)
         c.ms, c.traded, c.gone_l1, c.gone_l25, c.layers_gone = {}, {}, {}, {}, []
         c.prev_price = self.last_price
         if c.trades:
@@ -951,6 +965,8 @@ class FlowState:
         if c.layer_size > 0 and level_typical:
             v["layer_cancel_rel"] = c.layer_size / level_typical
             v["layer_side"] = float(c.layer_side)
+            v["layer_move_bps"] = layer_move
+            v["layer_books"] = layer_books
         v["book_imb_l1"] = _ratio(c.imb1_sum, c.imb1_n)
         v["book_imb_l5"] = _ratio(c.imb5_sum, c.imb5_n)
         v["book_updates"] = float(c.books)
@@ -1146,14 +1162,16 @@ class FlowState:
     def from_state(cls, state: Mapping[str, Any], config: FlowConfig | None = None, *, books: bool = True) -> FlowState:
         """Restore a :meth:`to_state` snapshot; ``config`` may change ``grace_ms``/``idle_ms`` only.
 
-        A version-1 or -2 (``flow-v1``/``flow-v2``) state loads too, so an upgraded worker resumes where it
-        stopped: watermarks, open chunks and the long window carry over (the new per-chunk counts start at
-        zero), but the baseline restarts empty — it lacks the new columns, and zeros there would make every new
-        z-score huge — so all z-scores warm up again (``baseline_min_chunks``) from the next chunk on.
+        An older state loads too, so an upgraded worker resumes where it stopped. From ``flow-v3`` everything
+        carries over (layers seen before the upgrade have no first mid: their ``layer_move_bps`` is ``None``).
+        From ``flow-v1``/``flow-v2`` watermarks, open chunks and the long window carry over (the new per-chunk
+        counts start at zero), but the baseline restarts empty — it lacks the new columns, and zeros there would
+        make every new z-score huge — so all z-scores warm up again (``baseline_min_chunks``) from the next chunk
+        on.
         """
         cfg = config if config is not None else FlowConfig()
         version = (state.get("v"), state.get("features"))
-        if version not in {(FLOW_STATE_VERSION, FLOW_FEATURE_SET_VERSION), _V2, _V1}:
+        if version not in {(FLOW_STATE_VERSION, FLOW_FEATURE_SET_VERSION), _V3, _V2, _V1}:
             raise ValueError(
                 f"flow state {state.get('v')!r}/{state.get('features')!r} is not supported "
                 f"(expected {FLOW_STATE_VERSION}/{FLOW_FEATURE_SET_VERSION})"
@@ -1186,7 +1204,7 @@ class FlowState:
             chunk = _Chunk.from_list(data, chunk_version)
             fs.open[chunk.index] = chunk
         fs.recent.extend(_Chunk.from_list(data, chunk_version) for data in state["recent"])
-        if version != (FLOW_STATE_VERSION, FLOW_FEATURE_SET_VERSION):
+        if version in {_V1, _V2}:
             fs._derive()  # an older baseline lacks columns: it warms up again
             return fs
         deltas, *base = state["base"]

@@ -13,20 +13,44 @@ depend on how quotes and books interleave). O(levels) per book.
 >>> layered = ((10.0, 100.0), (9.9, 2000.0)), ((10.1, 100.0), (10.2, 100.0))
 >>> layers.on_book(*layered), layers.on_book(*layered)
 ([], [])
->>> layers.on_book(*book)  # 1,900 of the 2,000 at 9.9 (bid side: +1) left after two snapshots
-[(1, 9.9, 1900.0, 2)]
+>>> layers.on_book(*book)  # 1,900 of the 2,000 at 9.9 (bid side: +1) left after two snapshots, mid unmoved
+[(1, 9.9, 1900.0, 2, 0.0)]
+
+The price move over a layer's life is what a spoofer wants from it: the mid when the layer first showed
+against the mid when it is gone, signed so that a move *away* from the layer's side (a bid layer and the price
+up) is positive. A long-lived layer's price effect shows here even when the move came long before the
+cancellation, outside any short feature window.
+
+>>> layers.on_book(*layered), layers.on_book(*layered)
+([], [])
+>>> up = ((10.1, 100.0), (10.0, 100.0)), ((10.2, 100.0), (10.3, 100.0))
+>>> [(side, price, round(move_bps)) for side, price, _, _, move_bps in layers.on_book(*up)]
+[(1, 9.9, 99)]
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 Levels = Sequence[tuple[float, float]]
-#: a layer that vanished: side (+1 bid, -1 ask), price, size that left, snapshots it was shown in
-Vanished = tuple[int, float, float, int]
+#: a layer that vanished: side (+1 bid, -1 ask), price, size that left, snapshots it was shown in, and the mid's
+#: move over its life away from its side (bps; 0 where a one-sided book left the mid unknown)
+Vanished = tuple[int, float, float, int, float]
 #: a layer has vanished when less than this share of the largest size it showed is left at its price
 VANISHED_SHARE = 0.25
+
+
+class _Layer:
+    """One large level while it shows: snapshots in a row, largest size, mid when it first showed."""
+
+    __slots__ = ("books", "first_mid", "size")
+
+    def __init__(self, books: int, size: float, first_mid: float | None) -> None:
+        self.books = books
+        self.size = size
+        self.first_mid = first_mid
 
 
 class LayerTracker:
@@ -39,28 +63,33 @@ class LayerTracker:
         self.min_books = min_books
         self.alpha = alpha
         self.mean_level: float | None = None
-        #: (side, price) → [snapshots shown in a row, largest size]
-        self.layers: dict[tuple[int, float], list[float]] = {}
+        self.layers: dict[tuple[int, float], _Layer] = {}  # (side, price) → the layer showing there
 
     def on_book(self, bids: Levels, asks: Levels) -> list[Vanished]:
         large = self.factor * self.mean_level if self.mean_level else float("inf")
-        now = {(side, price): size for side, levels in ((1, bids), (-1, asks)) for price, size in levels}
-        shown: dict[tuple[int, float], list[float]] = {}
+        mid = (bids[0][0] + asks[0][0]) / 2 if bids and asks else None
+        shown: dict[tuple[int, float], _Layer] = {}
         for side, levels in ((1, bids), (-1, asks)):
             for price, size in levels[1:]:
                 if size >= large:
                     before = self.layers.get((side, price))
-                    shown[(side, price)] = [before[0] + 1, max(before[1], size)] if before else [1.0, size]
+                    shown[(side, price)] = (
+                        _Layer(before.books + 1, max(before.size, size), before.first_mid)
+                        if before
+                        else _Layer(1, size, mid)
+                    )
+        now = {(side, price): size for side, levels in ((1, bids), (-1, asks)) for price, size in levels}
         vanished = []
-        for (side, price), (count, size) in self.layers.items():
+        for (side, price), layer in self.layers.items():
             left = now.get((side, price), 0.0)
             # gone: most of it left the book (not merely dipped below "large"), and not by scrolling out of view
             if (
-                count >= self.min_books
-                and left < VANISHED_SHARE * size
+                layer.books >= self.min_books
+                and left < VANISHED_SHARE * layer.size
                 and _visible(price, bids if side > 0 else asks, side)
             ):
-                vanished.append((side, price, size - left, int(count)))
+                move = side * 1e4 * math.log(mid / layer.first_mid) if mid and layer.first_mid else 0.0
+                vanished.append((side, price, layer.size - left, layer.books, move))
         self.layers = shown
         self._learn(bids, asks)
         return vanished
@@ -73,11 +102,15 @@ class LayerTracker:
         self.mean_level = mean if self.mean_level is None else self.mean_level + self.alpha * (mean - self.mean_level)
 
     def to_state(self) -> list[Any]:
-        return [self.mean_level, [[s, p, c, q] for (s, p), (c, q) in self.layers.items()]]
+        return [self.mean_level, [[s, p, x.books, x.size, x.first_mid] for (s, p), x in self.layers.items()]]
 
     def load(self, state: list[Any]) -> None:
+        """Restore :meth:`to_state`; a flow-v3 entry (no first mid) loads with the mid unknown."""
         self.mean_level = None if state[0] is None else float(state[0])
-        self.layers = {(int(s), float(p)): [float(c), float(q)] for s, p, c, q in state[1]}
+        self.layers = {
+            (int(s), float(p)): _Layer(int(c), float(q), float(m[0]) if m and m[0] is not None else None)
+            for s, p, c, q, *m in state[1]
+        }
 
 
 def _visible(price: float, levels: Levels, side: int) -> bool:

@@ -692,3 +692,83 @@ def test_names_are_unique_and_versioned() -> None:
     doc = flow.__doc__ or ""
     for name in FLOW_FEATURE_NAMES:
         assert f"\n{name} " in doc, f"{name} is not in the module docstring's table"
+
+
+def _ladder(
+    mid: float, layer: tuple[float, float] | None = None
+) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """A 5-level book around ``mid`` (tick 0.1, 100 a level), with ``layer`` (price, size) on the bid side."""
+    bids = [(round(mid - 0.05 - 0.1 * i, 2), 100.0) for i in range(5)]
+    asks = [(round(mid + 0.05 + 0.1 * i, 2), 100.0) for i in range(5)]
+    if layer is not None:
+        bids = [(p, layer[1]) if p == layer[0] else (p, q) for p, q in bids]
+    return bids, asks
+
+
+def test_a_layer_carries_the_mid_move_over_its_whole_life() -> None:
+    """A bid layer shown for 40 s while the mid walks up 2 ticks, then gone: the chunk it vanished in says how
+    far the mid moved away from it over its life, though the long window saw no move at all."""
+    cfg = FlowConfig(chunk_ms=1000, long_chunks=2, baseline_chunks=50, baseline_min_chunks=4, grace_ms=0)
+    fs = FlowState(SYMBOL, cfg)
+    chunks: list[FlowChunk] = []
+    ts = T0
+    for _ in range(30):  # a quiet book: the running mean level learns 100
+        ts += 500
+        chunks += fs.update_book_values(ts, *_ladder(10.0))
+        chunks += fs.update_quote_values(ts, None)
+    for k in range(80):  # the layer at 9.75 (bid level 3 at first), the mid 10.0 → 10.2 in the first 20 s
+        ts += 500
+        mid = 10.0 + 0.1 * min(2, k // 20)
+        chunks += fs.update_book_values(ts, *_ladder(mid, (9.75, 2_000.0)))
+        chunks += fs.update_quote_values(ts, None)
+    for _ in range(4):
+        ts += 500
+        chunks += fs.update_book_values(ts, *_ladder(10.2))
+        chunks += fs.update_quote_values(ts, None)
+    (gone,) = [c for c in chunks if c.values["layer_cancel_rel"] is not None]
+    assert gone.values["layer_side"] == 1.0
+    assert gone.values["layer_books"] == 80.0
+    assert gone.values["layer_move_bps"] == pytest.approx(1e4 * math.log(10.2 / 10.0))
+    assert gone.values["mid_ret_bps_long"] == 0.0  # the long window saw nothing of it
+
+
+def _as_version_3(state: dict[str, Any]) -> dict[str, Any]:
+    """What a flow-v3 worker wrote for the same moment: layers without their first mid, vanished layers
+    without their move."""
+    from detectors.flow import _Chunk
+
+    gone = _Chunk.__slots__.index("layers_gone")
+    old: dict[str, Any] = json.loads(json.dumps(state))
+    old.update(v=3, features="flow-v3")
+    tracker = old["last"][9]
+    tracker[1] = [entry[:4] for entry in tracker[1]]
+    for chunk in (*old["open"], *old["recent"]):
+        chunk[gone] = [entry[:4] for entry in chunk[gone]]
+    return old
+
+
+def test_a_version_3_state_resumes_with_its_baseline() -> None:
+    sim = generate(SimulationConfig(symbols=1, minutes=30, seed=7, clean_fraction=0.0, rates={AlertKind.SPOOFING: 3.0}))
+    cfg = FlowConfig(baseline_min_chunks=24)
+    records = [r for r in sim.records() if isinstance(r, Quote | Book)]
+    cut = len(records) // 2
+    reference, upgraded = FlowState(records[0].symbol, cfg), FlowState(records[0].symbol, cfg)
+
+    def feed(fs: FlowState, record: Quote | Book) -> list[FlowChunk]:
+        return fs.update_quote(record) if isinstance(record, Quote) else fs.update_book(record)
+
+    for record in records[:cut]:
+        feed(reference, record)
+        feed(upgraded, record)
+    state = _as_version_3(upgraded.to_state())
+    restored = FlowState.from_state(state, cfg)
+    expected = [c for record in records[cut:] for c in feed(reference, record)]
+    got = [c for record in records[cut:] for c in feed(restored, record)]
+    assert len(got) == len(expected) > 100
+    assert got[0].values["trades_z"] is not None  # the baseline carried over: no warm-up
+    for before, after in zip(expected, got, strict=True):
+        assert {n: v for n, v in after.values.items() if n != "layer_move_bps"} == {
+            n: v for n, v in before.values.items() if n != "layer_move_bps"
+        }
+    moves = [(b.values["layer_move_bps"], a.values["layer_move_bps"]) for b, a in zip(expected, got, strict=True)]
+    assert sum(b == a and b is not None for b, a in moves) > 0  # layers first seen after the upgrade: their move

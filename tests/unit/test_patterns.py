@@ -61,7 +61,7 @@ def test_quiet_flow_never_hits() -> None:
 
 def test_pump_onset_needs_buy_orders_imbalance_and_a_rush_in_two_chunks() -> None:
     params = PatternParams()
-    assert params.pump_onset_min_chunks == 2
+    assert params.chunks(params.pump_onset_min_ms) == 2
     kinds = _kinds(FlowPatterns(params), [QUIET] * 10 + [ONSET] * 2)
     assert kinds == [AlertKind.PUMP_AND_DUMP]
     assert _kinds(FlowPatterns(params), [QUIET] * 10 + [ONSET, QUIET, QUIET, QUIET, ONSET]) == []  # too far apart
@@ -190,7 +190,7 @@ def test_pump_onset_fires_on_a_flat_price_and_despite_large_sells() -> None:
 def test_a_surge_that_opens_with_a_sweep_is_ignition_not_pump() -> None:
     sweep = {**QUIET, "ret_bps": 60.0, "ret_bps_long": 60.0, "aggr_imbalance": 1.0, "spread_bps": 10.0}
     follow = ONSET
-    n = PatternParams().pump_onset_min_chunks
+    n = PatternParams().chunks(PatternParams().pump_onset_min_ms)
     kinds = _kinds(FlowPatterns(), [QUIET] * 10 + [{**follow, **sweep}] + [follow] * n)
     assert AlertKind.PUMP_AND_DUMP not in kinds
     # a one-tick bounce on a big-tick stock (a spread wide) is not a sweep
@@ -217,7 +217,7 @@ def test_version_2_state_loads_with_an_empty_onset_ring() -> None:
     state["v"] = 2
     del state["patterns"]["onset"]
     restored = SymbolDetector.from_state(orjson.loads(orjson.dumps(state)))
-    assert restored.patterns.onset.flags == deque()
+    assert restored.patterns.pump_onset.onset.flags == deque()
     # it keeps going: two onset chunks from here on alert
     alerts = [a for i in (2, 3) for a in restored.on_flow_features(T0 + i * 5_000, ONSET)]
     assert [a.kind for a in alerts] == [AlertKind.PUMP_AND_DUMP]
@@ -327,3 +327,53 @@ def test_a_ramp_far_beyond_the_symbols_own_volatility_on_unusual_volume_is_a_pum
     assert AlertKind.PUMP_AND_DUMP not in _kinds(FlowPatterns(), [QUIET] * 10 + [{**ramp, "mid_ret_bps": 1.0}] * 30)
     falling = {**ramp, "mid_ret_bps": -8.0}
     assert AlertKind.PUMP_AND_DUMP not in _kinds(FlowPatterns(), [QUIET] * 10 + [falling] * 30)
+
+
+@pytest.mark.parametrize(("chunk_ms", "long_chunks"), [(1_000, 5), (5_000, 5), (10_000, 3)])
+def test_every_detectors_windows_follow_the_flow_chunking(chunk_ms: int, long_chunks: int) -> None:
+    """Windows are event time: whatever the flow chunking, each detector looks back as far, needs evidence as
+    long and dates its long-window hits by the flow's long window."""
+    from detectors.flow import FlowConfig
+    from tapewatch.feeds import FeedProfiles
+
+    params = PatternParams().for_feed(FlowConfig(chunk_ms=chunk_ms, long_chunks=long_chunks), FeedProfiles()("sim"))
+    patterns = FlowPatterns(params)
+    windows = {
+        "drift": patterns.tape.drift.window,
+        "onset": patterns.pump_onset.onset.window,
+        "surge": patterns.pump_onset.surge.window,
+        "ramp": patterns.pump_ramp.ramp.window,
+        "ramp drift": patterns.pump_ramp.ramp_drift.window,
+        "spoofing": patterns.spoofing.cycles.window,
+        "wash": patterns.wash.washes.window,
+        "close": patterns.closing.pushes.window,
+    }
+    assert {name: n * chunk_ms for name, n in windows.items()} == {
+        "drift": 120_000,
+        "onset": 20_000,
+        "surge": 120_000,
+        "ramp": 120_000,
+        "ramp drift": 600_000,
+        "spoofing": 120_000,
+        "wash": 30_000,
+        "close": 60_000,
+    }
+
+    def first_hit(values: dict[str, float], kind: AlertKind, detector: FlowPatterns) -> tuple[int, int]:
+        """(ms from the first chunk's start to the first hit of ``kind``, that hit's window start - t0)."""
+        for i in range(1, 10_000_000 // chunk_ms):
+            hits = [h for h in detector.on_chunk(T0 + i * chunk_ms, values) if h.kind is kind]
+            if hits:
+                return i * chunk_ms, hits[0].window_start - T0
+        raise AssertionError(f"no {kind} hit")
+
+    # the onset needs 10 s of onset chunks
+    assert first_hit(ONSET, AlertKind.PUMP_AND_DUMP, FlowPatterns(params))[0] == 10_000
+    # the drift sums returns over 2 minutes: 1 bps per chunk is 120 s / chunk_ms bps
+    tape = FlowPatterns(params).tape
+    drifts = [tape.on_chunk(T0 + i * chunk_ms, {"ret_bps": 1.0}).drift_bps for i in range(1, 600_000 // chunk_ms)]
+    assert drifts[-1] * chunk_ms == 120_000
+    # bursts and spoofing date their hits by the flow's long window
+    burst = {**QUIET, "volume_z_long": 40.0, "trades_long": 50.0}
+    elapsed, window_start = first_hit(burst, AlertKind.VOLUME_BURST, FlowPatterns(params))
+    assert elapsed - window_start == chunk_ms * long_chunks

@@ -1,0 +1,143 @@
+"""The one contract every flow pattern detector keeps, and the small pieces they share.
+
+A detector (:class:`PatternDetector`) reads one closed flow chunk at a time through :meth:`on_chunk` — the
+chunk's values (:mod:`detectors.flow`) and a :class:`ChunkContext` (where the chunk lies in the session, the
+price drift, recent sweeps, and what the detectors that ran before it in this chunk concluded) — keeps O(1)
+state, and returns its hits. Its state is a JSON-safe dict whose keys no other detector uses.
+
+>>> run = Run(window=3)
+>>> [run.push(start, flagged, 5_000) for start, flagged in ((0, True), (5_000, False), (10_000, True))]
+[1, 1, 2]
+>>> run.push(15_000, False, 5_000), run.first_start  # the chunk at 0 left the window; the run goes on
+(1, 0)
+>>> strength(1.0), strength(4.0)
+(0.6, 0.9)
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from detectors.alerting import Hit
+from tapewatch.records import AlertKind
+
+PATTERNS_VERSION: Final = "patterns-v4"
+Values = Mapping[str, float | None]
+
+
+def get(values: Values, name: str) -> float | None:
+    value = values.get(name)
+    return None if value is None else float(value)
+
+
+def ge(values: Values, name: str, bar: float) -> bool:
+    value = get(values, name)
+    return value is not None and value >= bar
+
+
+def strength(ratio: float) -> float:
+    """Hit score from how far the evidence exceeds the bar (ratio ≥ 1): 0.6 at the bar, → 1 far beyond."""
+    return min(1.0, 0.6 + 0.4 * (1.0 - 1.0 / max(ratio, 1.0)))
+
+
+class Run:
+    """Flags of the last ``window`` chunks (by chunk start, gaps count as unflagged) and the run's first start."""
+
+    __slots__ = ("first_start", "flags", "window")
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self.flags: deque[int] = deque()  # chunk starts of flagged chunks within the window
+        self.first_start: int | None = None
+
+    def push(self, start: int, flagged: bool, chunk_ms: int) -> int:
+        horizon = start - (self.window - 1) * chunk_ms
+        while self.flags and self.flags[0] < horizon:
+            self.flags.popleft()
+        if not self.flags:
+            self.first_start = None
+        if flagged:
+            self.flags.append(start)
+            if self.first_start is None:
+                self.first_start = start
+        return len(self.flags)
+
+    def to_state(self) -> list[Any]:
+        return [list(self.flags), self.first_start]
+
+    def load(self, raw: list[Any]) -> None:
+        self.flags = deque(int(x) for x in raw[0])
+        self.first_start = None if raw[1] is None else int(raw[1])
+
+
+class Drift:
+    """Price drift over the last ``window`` chunks: the sum of their returns.
+
+    A chunk's return is measured from the last price before it, so the returns of consecutive chunks
+    telescope: their sum is ``1e4 ln(last price / last price before the window)``. Chunks without a price
+    (or not emitted) add nothing, which is exact: the price did not print.
+    """
+
+    __slots__ = ("rets", "window")
+
+    def __init__(self, window: int) -> None:
+        self.window = window
+        self.rets: deque[tuple[int, float]] = deque()
+
+    def push(self, start: int, ret_bps: float | None, chunk_ms: int) -> float:
+        horizon = start - (self.window - 1) * chunk_ms
+        while self.rets and self.rets[0][0] < horizon:
+            self.rets.popleft()
+        if ret_bps is not None and ret_bps != 0.0:
+            self.rets.append((start, ret_bps))
+        return math.fsum(r for _, r in self.rets)
+
+    def to_state(self) -> list[list[float]]:
+        return [[s, r] for s, r in self.rets]
+
+    def load(self, raw: list[list[float]]) -> None:
+        self.rets = deque((int(s), float(r)) for s, r in raw)
+
+
+@dataclass(slots=True)
+class ChunkContext:
+    """What every detector sees of one closed chunk besides its values."""
+
+    #: the chunk's end and start (event time, ms)
+    ts: int
+    start: int
+    #: ms from the chunk end to the venue's session close (``None``: the venue never closes)
+    ms_to_close: int | None
+    #: the chunk lies in the closing window (the chunk that straddles the close belongs to it)
+    in_close: bool
+    #: the trade price's drift over ``PatternParams.drift_ms`` (bps)
+    drift_bps: float
+    #: this chunk is a one-sided sweep
+    sweep: bool
+    #: starts of the recent sweeps, oldest first
+    sweeps: deque[int]
+    #: set by the detectors that run before others in the same chunk (see :class:`FlowPatterns`)
+    surge_chunks: int = 0
+    onset_chunks: int = 0
+    close_push: bool = False
+
+    def near_sweep(self, start: int | None, within_ms: int) -> bool:
+        """Whether a sweep started within ``within_ms`` of ``start``."""
+        return start is not None and any(abs(x - start) <= within_ms for x in self.sweeps)
+
+    def hit(self, kind: AlertKind, window_start: int, score: float, evidence: dict[str, Any], message: str) -> Hit:
+        return Hit(kind, self.ts, window_start, self.ts, score, evidence, PATTERNS_VERSION, message)
+
+
+class PatternDetector(Protocol):
+    """One detector: O(1) work per chunk, hits out, a JSON-safe state under keys of its own."""
+
+    def on_chunk(self, ctx: ChunkContext, v: Values) -> list[Hit]: ...
+
+    def to_state(self) -> dict[str, Any]: ...
+
+    def load(self, state: Mapping[str, Any]) -> None: ...

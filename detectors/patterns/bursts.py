@@ -1,0 +1,67 @@
+"""Generic outliers: a volume burst or a price burst over the long window.
+
+``volume_z_long ≥ burst_volume_z`` (a volume burst) / ``|ret_bps_long| ≥ burst_ret_bps`` (a price burst),
+each with ``trades_long ≥ burst_min_trades``. Stateless. Evidence: the z-score / the return.
+
+>>> from detectors.patterns.context import TapeContext
+>>> from detectors.patterns.params import PatternParams
+>>> params = PatternParams(close_time=None)
+>>> burst = {"trades_long": 40.0, "volume_z_long": 30.0, "ret_bps_long": 200.0}
+>>> [h.kind.value for h in Bursts(params).on_chunk(TapeContext(params).on_chunk(5_000, burst), burst)]
+['volume_burst', 'price_burst']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from detectors.alerting import Hit
+from detectors.patterns.base import ChunkContext, Values, ge, get, strength
+from detectors.patterns.params import PatternParams
+from tapewatch.records import AlertKind
+
+
+class Bursts:
+    """No state."""
+
+    __slots__ = ("params",)
+
+    def __init__(self, params: PatternParams) -> None:
+        self.params = params
+
+    def on_chunk(self, ctx: ChunkContext, v: Values) -> list[Hit]:
+        p = self.params
+        if not ge(v, "trades_long", p.burst_min_trades):
+            return []
+        hits = []
+        window_start = ctx.ts - p.long_ms
+        volume_z = get(v, "volume_z_long")
+        if volume_z is not None and volume_z >= p.burst_volume_z:
+            hits.append(
+                ctx.hit(
+                    AlertKind.VOLUME_BURST,
+                    window_start,
+                    strength(volume_z / p.burst_volume_z),
+                    {"volume_z_long": volume_z, "volume_long": get(v, "volume_long")},
+                    f"volume {volume_z:.0f} σ above the last hour's",
+                )
+            )
+        ret_long = get(v, "ret_bps_long")
+        if ret_long is not None and abs(ret_long) >= p.burst_ret_bps:
+            hits.append(
+                ctx.hit(
+                    AlertKind.PRICE_BURST,
+                    window_start,
+                    strength(abs(ret_long) / p.burst_ret_bps),
+                    {"ret_bps_long": ret_long, "range_bps_long": get(v, "range_bps_long")},
+                    f"price moved {ret_long:+.0f} bps in {p.long_ms // 1000} s",
+                )
+            )
+        return hits
+
+    def to_state(self) -> dict[str, Any]:
+        return {}
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        return None

@@ -1,0 +1,80 @@
+"""The tape around a chunk, shared by every detector: the session clock, the price drift and one-sided sweeps.
+
+A *sweep* takes several levels at once and the price stays there: ``|ret_bps| ≥ ignite_ret_bps`` and more
+than one spread in the chunk (a one-tick bounce on a coarse-tick stock is not a sweep), the long window's
+return agreeing, and same-side aggressor imbalance ``≥ ignite_imbalance``. Sweeps are remembered long enough
+for the pump detectors to tell a pump's slow start from a momentum ignition's followers.
+
+>>> from detectors.patterns.params import PatternParams
+>>> tape = TapeContext(PatternParams(close_time=None))
+>>> sweep = {"ret_bps": 60.0, "ret_bps_long": 60.0, "aggr_imbalance": 1.0, "spread_bps": 10.0}
+>>> ctx = tape.on_chunk(10_000, sweep)
+>>> ctx.sweep, ctx.drift_bps, ctx.in_close, list(ctx.sweeps)
+(True, 60.0, False, [5000])
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from typing import Any, Final
+
+from detectors.patterns.base import ChunkContext, Drift, Values, get
+from detectors.patterns.params import PatternParams
+
+DAY_MS: Final = 86_400_000
+
+
+class TapeContext:
+    """Builds the :class:`ChunkContext` of each chunk; state keys ``drift`` and ``sweeps``."""
+
+    __slots__ = ("drift", "params", "sweeps")
+
+    def __init__(self, params: PatternParams) -> None:
+        self.params = params
+        self.drift = Drift(params.chunks(params.drift_ms))
+        self.sweeps: deque[int] = deque()  # chunk starts of recent one-sided sweeps
+
+    def ms_to_close(self, ts: int) -> int | None:
+        p = self.params
+        if p.close_time is None:
+            return None
+        local = (ts + p.utc_offset_min * 60_000) % DAY_MS
+        close = ((p.close_time.hour * 60 + p.close_time.minute) * 60 + p.close_time.second) * 1000
+        return close - local
+
+    def on_chunk(self, ts: int, v: Values) -> ChunkContext:
+        p = self.params
+        start = ts - p.chunk_ms
+        to_close = self.ms_to_close(ts)
+        in_close = to_close is not None and -p.chunk_ms <= to_close <= p.close_window_ms
+        ret = get(v, "ret_bps")
+        drift = self.drift.push(start, ret, p.chunk_ms)
+        sweep = self._sweep(v)
+        horizon = start - (p.pump_window_ms + p.pump_onset_sweep_ms)
+        while self.sweeps and self.sweeps[0] < horizon:
+            self.sweeps.popleft()
+        if sweep:
+            self.sweeps.append(start)
+        return ChunkContext(ts, start, to_close, in_close, drift, sweep, self.sweeps)
+
+    def _sweep(self, v: Values) -> bool:
+        p = self.params
+        ret, imb, ret_long = get(v, "ret_bps"), get(v, "aggr_imbalance"), get(v, "ret_bps_long")
+        if ret is None or imb is None or ret_long is None:
+            return False
+        sign = 1 if ret > 0 else -1
+        return (
+            abs(ret) >= p.ignite_ret_bps
+            and abs(ret) > (get(v, "spread_bps") or 0.0)
+            and ret_long * sign >= p.ignite_ret_bps
+            and imb * sign >= p.ignite_imbalance
+        )
+
+    def to_state(self) -> dict[str, Any]:
+        return {"drift": self.drift.to_state(), "sweeps": list(self.sweeps)}
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        # absent in version-1 states: drift and sweeps restart empty
+        self.drift.load(state.get("drift", []))
+        self.sweeps = deque(int(x) for x in state.get("sweeps", []))

@@ -1,0 +1,78 @@
+"""The flow-driven detectors of one symbol, run in a fixed order over each closed chunk."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from detectors.alerting import Hit
+from detectors.patterns.base import PatternDetector, Values
+from detectors.patterns.bursts import Bursts
+from detectors.patterns.closing import MarkingTheClose
+from detectors.patterns.context import TapeContext
+from detectors.patterns.ignition import MomentumIgnition
+from detectors.patterns.params import PatternParams
+from detectors.patterns.pump_onset import PumpOnset
+from detectors.patterns.pump_ramp import PumpRamp
+from detectors.patterns.spoofing import Spoofing
+from detectors.patterns.wash import WashTrading
+
+
+class FlowPatterns:
+    """:meth:`on_chunk` returns the hits of every detector for one closed chunk (``ts`` = its end).
+
+    Order matters only where a detector reads what another concluded: momentum ignition runs after the pump
+    onset (a pump under way) and marking the close (a closing push). The state is the union of the detectors'
+    own keys, so it is the same JSON as before the detectors had modules of their own.
+    """
+
+    __slots__ = (
+        "bursts",
+        "closing",
+        "detectors",
+        "ignition",
+        "params",
+        "pump_onset",
+        "pump_ramp",
+        "spoofing",
+        "tape",
+        "wash",
+    )
+
+    def __init__(self, params: PatternParams | None = None) -> None:
+        self.params = p = params or PatternParams()
+        self.tape = TapeContext(p)
+        self.pump_onset = PumpOnset(p)
+        self.pump_ramp = PumpRamp(p)
+        self.spoofing = Spoofing(p)
+        self.wash = WashTrading(p)
+        self.closing = MarkingTheClose(p)
+        self.ignition = MomentumIgnition(p)
+        self.bursts = Bursts(p)
+        self.detectors: tuple[PatternDetector, ...] = (
+            self.pump_onset,
+            self.pump_ramp,
+            self.spoofing,
+            self.wash,
+            self.closing,
+            self.ignition,
+            self.bursts,
+        )
+
+    def ms_to_close(self, ts: int) -> int | None:
+        return self.tape.ms_to_close(ts)
+
+    def on_chunk(self, ts: int, values: Values) -> list[Hit]:
+        ctx = self.tape.on_chunk(ts, values)
+        return [hit for detector in self.detectors for hit in detector.on_chunk(ctx, values)]
+
+    def to_state(self) -> dict[str, Any]:
+        state = self.tape.to_state()
+        for detector in self.detectors:
+            state.update(detector.to_state())
+        return state
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        self.tape.load(state)
+        for detector in self.detectors:
+            detector.load(state)

@@ -1,0 +1,134 @@
+"""Every pattern detector's parameters in one frozen record, windows in event time.
+
+Windows and minimum durations are milliseconds, turned into whole chunks of the flow features in force
+(:meth:`PatternParams.chunks`): a detector that looks back 2 minutes looks back 2 minutes whatever chunk length
+the flow features use, and :meth:`PatternParams.for_feed` is the one place the flow chunking and the venue's
+session calendar reach the detectors.
+
+>>> p = PatternParams()
+>>> p.chunks(p.drift_ms), p.chunks(p.pump_onset_min_ms)
+(24, 2)
+>>> from detectors.flow import FlowConfig
+>>> from tapewatch.feeds import FeedProfiles
+>>> fast = p.for_feed(FlowConfig(chunk_ms=1_000, long_chunks=10), FeedProfiles()("binance"))
+>>> fast.chunks(fast.drift_ms), fast.long_ms, fast.close_time is None
+(120, 10000, True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from datetime import time
+from typing import Any
+
+from detectors.flow import FlowConfig
+from tapewatch.feeds import FeedProfile
+
+
+@dataclass(frozen=True, slots=True)
+class PatternParams:
+    #: the order-flow chunking (``FlowConfig.chunk_ms``/``long_chunks``): :meth:`for_feed` sets them, so the
+    #: detectors' windows always follow the features they read
+    chunk_ms: int = 5_000
+    long_chunks: int = 5
+    # pump and dump: the surge (tells momentum ignition a pump is under way)
+    pump_trades_z: float = 3.5
+    pump_imbalance: float = 0.4
+    pump_rush: float = 2.0
+    pump_window_ms: int = 120_000
+    pump_min_ms: int = 35_000
+    #: the price drift (sum of the chunks' ret_bps) over this much time
+    drift_ms: int = 120_000
+    #: a pump/push chunk needs the drift at least this (bps; ≥ 0: not falling)
+    pump_drift_bps: float = 0.0
+    #: a surge whose first pump chunk comes within this of a one-sided sweep (a chunk with ``|ret_bps| ≥
+    #: ignite_ret_bps`` and same-side ``aggr_imbalance ≥ ignite_imbalance``) is a momentum ignition's
+    #: followers, not a pump: a pump's convex ramp starts slowly
+    pump_onset_sweep_ms: int = 30_000
+    #: the onset (flow-v2): a chunk whose long window has buy orders this far above the symbol's own rate …
+    pump_buy_orders_z: float = 4.0
+    #: … one-sided by count (a fair coin's z of buy vs sell orders) …
+    pump_order_imbalance_z: float = 2.0
+    #: … and a rush bigger than the symbol's usual largest rush (many small buys in one millisecond)
+    pump_rush_max_z: float = 5.5
+    #: hit when onset chunks covering this much time fall within the last ``pump_onset_window_ms``
+    pump_onset_min_ms: int = 10_000
+    pump_onset_window_ms: int = 20_000
+    #: the ramp (any feed: snapshots have no rush orders and no sides): the price drifts far beyond the symbol's
+    #: own volatility over ``drift_ms`` or ``ramp_ms``, on unusual volume, and the flow is not selling
+    ramp_ms: int = 600_000
+    pump_ramp_z: float = 4.0
+    pump_ramp_volume_z: float = 3.0
+    pump_ramp_min_ms: int = 30_000
+    pump_ramp_window_ms: int = 120_000
+    # spoofing / layering: large size appears and vanishes far beyond the book's own churn, with pressure
+    #: pressure: the price moves away from the heavy side, or the flow trades on the other side of the layers
+    spoof_pressure_imbalance: float = 0.3
+    #: a layer displayed over consecutive snapshots that vanished untraded, this many times the typical level
+    spoof_layer_rel: float = 6.0
+    #: pressure by price: the mid (or last price) moved away from the layer's side by this many of the symbol's
+    #: own long-window volatility units
+    spoof_move_sigma: float = 0.5
+    #: hit when this many chunks of the last ``spoof_window_ms`` saw a layer vanish under pressure (a count of
+    #: spoofing cycles, not a duration: one cycle shows in one chunk whatever its length)
+    spoof_min_cycles: int = 2
+    spoof_window_ms: int = 120_000
+    # wash trading (proxy)
+    wash_window_ms: int = 30_000
+    #: hit when this many chunks of the last ``wash_window_ms`` are wash chunks (a count: one burst suffices)
+    wash_min_chunks: int = 1
+    #: mirror trades (flow-v2): equal prints on alternating sides far above the symbol's own mirror volume …
+    wash_mirror_z: float = 7.0
+    #: … carrying this share of the window's volume, or far above it whatever the share (busy symbols)
+    wash_mirror_share: float = 0.4
+    wash_mirror_z_alone: float = 12.0
+    #: … and balanced by order count (a pump's many small buys also pair up by chance: one-sided)
+    wash_mirror_balance: float = 0.35
+    # marking the close
+    close_time: time | None = time(13, 30)
+    utc_offset_min: int = 480
+    close_window_ms: int = 600_000
+    close_trades_z: float = 2.5
+    close_imbalance: float = 0.3
+    close_push_window_ms: int = 60_000
+    close_min_ms: int = 30_000
+    #: the push walks the price up 1–3 % in 3–8 min: the drift over the last ``drift_ms`` is at least
+    close_drift_bps: float = 40.0
+    # momentum ignition
+    ignite_ret_bps: float = 35.0
+    ignite_imbalance: float = 0.8
+    ignite_trades_z: float = 4.0
+    # generic bursts
+    burst_volume_z: float = 25.0
+    burst_ret_bps: float = 150.0
+    burst_min_trades: float = 10.0
+    # K-means outlier alerts (bar features)
+    kmeans_alert_score: float = 0.9999
+
+    @property
+    def long_ms(self) -> int:
+        """The flow features' long window."""
+        return self.chunk_ms * self.long_chunks
+
+    def chunks(self, ms: int) -> int:
+        """Whole chunks covering ``ms`` (at least one)."""
+        return max(1, -(-ms // self.chunk_ms))
+
+    def for_feed(self, flow: FlowConfig, profile: FeedProfile) -> PatternParams:
+        """These parameters on a feed: the flow features' chunking, and the venue's session calendar (no
+        marking the close where the venue never closes)."""
+        return replace(
+            self,
+            chunk_ms=flow.chunk_ms,
+            long_chunks=flow.long_chunks,
+            close_time=profile.close_time,
+            utc_offset_min=profile.utc_offset_min,
+        )
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> PatternParams:
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"unknown pattern parameter(s): {', '.join(unknown)}")
+        return replace(self, **overrides)

@@ -1,0 +1,133 @@
+"""Spoofing / layering: a persistent layer vanished without trading, under pressure, repeatedly.
+
+A *layer* (a level 2–5 of ``≥ 4×`` the book's running mean level, shown over consecutive snapshots:
+:mod:`detectors.layers`) vanished without trading, ``layer_cancel_rel ≥ spoof_layer_rel`` typical levels,
+*under pressure*, which is any of:
+
+* the mid (or the last price) moved away from the layer's side by ``≥ spoof_move_sigma`` of the symbol's own
+  long-window volatility (patterns-v3);
+* the mid moved away from it over the layer's whole life by ``≥ spoof_move_sigma`` of the symbol's
+  volatility over that long (``layer_move_bps``, flow-v4; patterns-v4): a layer shown for a minute moves the
+  price early and is cancelled late, when the long window no longer sees the move;
+* where the feed tells the sides, the flow traded on the other side (``aggr_imbalance_long`` towards the
+  layer's side ``≥ spoof_pressure_imbalance``: the spoofer's genuine orders being filled).
+
+Hit when ``spoof_min_cycles`` chunks of the last ``spoof_window_ms`` saw that (spoofing cycles repeat; a single
+vanished layer with a drift the right way happens by chance). Churn alone never qualifies: a size that jumps
+and falls with every snapshot is not shown twice at one price. (patterns-v2 compared the vanished size with
+the typical level and asked for no persistence and no pressure: on a book whose sizes move every snapshot it
+fired hundreds of times a day.)
+
+Evidence: ``layer_cancel_rel``, ``layer_side``, ``cycles``, ``cancel_l25``, ``cancel_rel``, ``cancel_l25_z``,
+``level_max_rel_long``, ``level_max_z_long``, ``book_imb_l5_long``, ``layer_move_bps``, ``layer_books``,
+``price_moved_away``, ``flow_on_other_side``.
+
+>>> from detectors.patterns.context import TapeContext
+>>> from detectors.patterns.params import PatternParams
+>>> params = PatternParams(close_time=None)
+>>> tape, spoofing = TapeContext(params), Spoofing(params)
+>>> layer_gone = {"level_typical": 100.0, "cancel_l25": 900.0, "layer_cancel_rel": 8.0, "layer_side": 1.0,
+...               "mid_sigma_bps": 2.0, "mid_ret_bps_long": 20.0}
+>>> [len(spoofing.on_chunk(tape.on_chunk(ts, layer_gone), layer_gone)) for ts in (5_000, 10_000)]
+[0, 1]
+
+A layer shown for 12 chunks (60 snapshots at 5 a chunk) whose effect on the mid came too early for the long
+window: 30 bps over its life is far beyond ``0.5 × 2 bps × √12``; 3 bps is not.
+
+>>> spoofing = Spoofing(params)
+>>> long_lived = {**layer_gone, "mid_ret_bps_long": 0.0, "layer_move_bps": 30.0, "layer_books": 60.0,
+...               "book_updates": 5.0}
+>>> [len(spoofing.on_chunk(tape.on_chunk(ts, long_lived), long_lived)) for ts in (15_000, 20_000)]
+[0, 1]
+>>> early = {**long_lived, "layer_move_bps": 3.0}
+>>> spoofing.on_chunk(tape.on_chunk(25_000, early), early)
+[]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from detectors.alerting import Hit
+from detectors.patterns.base import ChunkContext, Run, Values, get, strength
+from detectors.patterns.params import PatternParams
+from tapewatch.records import AlertKind
+
+
+class Spoofing:
+    """State key ``spoof``."""
+
+    __slots__ = ("cycles", "min_cycles", "params")
+
+    def __init__(self, params: PatternParams) -> None:
+        self.params = params
+        self.cycles = Run(params.chunks(params.spoof_window_ms))
+        self.min_cycles = params.spoof_min_cycles
+
+    def on_chunk(self, ctx: ChunkContext, v: Values) -> list[Hit]:
+        p = self.params
+        typical = get(v, "level_typical")
+        cancel = get(v, "cancel_l25")
+        if not typical or typical <= 0 or cancel is None:
+            return []
+        layer = get(v, "layer_cancel_rel") or 0.0
+        side = get(v, "layer_side") or 0.0
+        chunk_sigma = get(v, "mid_sigma_bps") or get(v, "ret_sigma_bps") or 0.0
+        moves = (get(v, "mid_ret_bps_long") or 0.0, get(v, "ret_bps_long") or 0.0)
+        moved = any(x * side > p.spoof_move_sigma * chunk_sigma * math.sqrt(p.long_chunks) for x in moves)
+        moved = moved or self._moved_over_life(v, chunk_sigma)
+        # by flow only where the feed tells the sides: inferred ones over a few snapshots are mostly noise
+        sided = (get(v, "inferred_share_long") or 0.0) <= 0.5
+        traded = sided and (get(v, "aggr_imbalance_long") or 0.0) * side >= p.spoof_pressure_imbalance
+        layered = layer >= p.spoof_layer_rel and (moved or traded)
+        # spoofing repeats (layer, push, cancel, again): one vanished layer with the price drifting the right
+        # way happens by chance in a busy book, several within a couple of minutes do not
+        cycles = self.cycles.push(ctx.start, layered, p.chunk_ms)
+        first = self.cycles.first_start
+        if not layered or cycles < self.min_cycles or first is None:
+            return []
+        evidence = {
+            "cancel_l25": cancel,
+            "cancel_rel": cancel / typical,
+            "layer_side": side,
+            "cancel_l25_z": get(v, "cancel_l25_z"),
+            "level_max_rel_long": get(v, "level_max_rel_long"),
+            "level_max_z_long": get(v, "level_max_z_long"),
+            "layer_cancel_rel": layer,
+            "cycles": cycles,
+            "book_imb_l5_long": get(v, "book_imb_l5_long"),
+            "layer_move_bps": get(v, "layer_move_bps"),
+            "layer_books": get(v, "layer_books"),
+            "price_moved_away": moved,
+            "flow_on_other_side": traded,
+        }
+        return [
+            ctx.hit(
+                AlertKind.SPOOFING,
+                min(first, ctx.ts - p.long_ms),
+                strength(layer / p.spoof_layer_rel),
+                evidence,
+                f"a {'bid' if side > 0 else 'ask'} layer of {layer:.1f}× the typical level size, shown over several "
+                "snapshots, left level 2–5 without trading while the "
+                + ("price moved away from it" if moved else "flow traded on the other side"),
+            )
+        ]
+
+    def _moved_over_life(self, v: Values, chunk_sigma: float) -> bool:
+        """The mid moved away from the layer's side over the layer's life by ``spoof_move_sigma`` of the
+        symbol's volatility over as long (a random walk's √time: the life in chunks, from the snapshots it
+        showed in and this chunk's book rate). A long-lived layer moves the price early and is cancelled late,
+        when the long window no longer sees the move."""
+        move, books, rate = get(v, "layer_move_bps"), get(v, "layer_books"), get(v, "book_updates")
+        if move is None or not books or not rate:
+            return False
+        return move > self.params.spoof_move_sigma * chunk_sigma * math.sqrt(max(1.0, books / rate))
+
+    def to_state(self) -> dict[str, Any]:
+        return {"spoof": self.cycles.to_state()}
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        if "spoof" in state:  # absent before version 4
+            self.cycles.load(state["spoof"])

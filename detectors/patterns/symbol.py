@@ -1,0 +1,119 @@
+"""Everything the stream keeps per symbol for detection: the flow patterns, K-means scoring, the alert policy.
+
+Each alert kind is driven by exactly one cadence (K-means outliers by bar features, every pattern by flow
+features), so however the two feature streams interleave the alerts are the same: the detector is a pure
+function of each stream's ordered records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from detectors.alerting import AlertPolicy, Hit, PolicyParams
+from detectors.flow import FLOW_FEATURE_SET_VERSION
+from detectors.kmeans import KMeansModel
+from detectors.patterns.base import Values
+from detectors.patterns.flow_patterns import FlowPatterns
+from detectors.patterns.params import PatternParams
+from tapewatch.records import Alert, AlertKind, Score
+
+STATE_VERSION: Final = 4
+#: states this version can load (version 1 lacks the drift and sweep rings, version 2 the onset ring, version 3
+#: the ramp and spoofing rings: they restart empty)
+LOADABLE_STATE_VERSIONS: Final = (1, 2, 3, 4)
+
+
+class SymbolDetector:
+    """Everything the stream keeps per symbol for detection: flow patterns, K-means scoring, alert policy.
+
+    * :meth:`on_flow_features` — one fast ``Features`` record (``values`` of :mod:`detectors.flow`, ``ts`` =
+      chunk end) → alerts.
+    * :meth:`on_bar_features` — one ``1m`` ``Features`` record (``ts`` = bar end) → the K-means
+      :class:`Score` (``None`` without a model) and alerts.
+    * :meth:`to_state` / :meth:`from_state` — JSON-safe state for the stream's state table (the model is not in it: pass
+      the current one to :meth:`from_state`; :meth:`set_model` swaps it on hot reload).
+    """
+
+    __slots__ = ("model", "patterns", "policy", "symbol", "venue")
+
+    def __init__(
+        self,
+        symbol: str,
+        venue: str,
+        model: KMeansModel | None = None,
+        params: PatternParams | None = None,
+        policy: PolicyParams | None = None,
+    ) -> None:
+        self.symbol = symbol
+        self.venue = venue
+        self.model = model
+        self.patterns = FlowPatterns(params)
+        self.policy = AlertPolicy(symbol, venue, policy)
+
+    @property
+    def params(self) -> PatternParams:
+        return self.patterns.params
+
+    def set_model(self, model: KMeansModel | None) -> None:
+        self.model = model
+
+    def on_flow_features(self, ts: int, values: Values) -> list[Alert]:
+        alerts: list[Alert] = []
+        for hit in self.patterns.on_chunk(ts, values):
+            alerts.extend(self.policy.on_hit(hit))
+        return alerts
+
+    def on_bar_features(self, ts: int, values: Values) -> tuple[Score | None, list[Alert]]:
+        """Raises :class:`detectors.kmeans.FeatureError` on an infinite value (dead-letter the record)."""
+        if self.model is None:
+            return None, []
+        scored = self.model.score_values(values)
+        score = Score(
+            symbol=self.symbol,
+            venue=self.venue,
+            ts=ts,
+            model_version=self.model.version,
+            cluster=scored.cluster,
+            distance=scored.distance,
+            score=scored.score,
+            top_features=scored.top_features,
+        )
+        alerts: list[Alert] = []
+        if scored.score >= self.params.kmeans_alert_score:
+            hit = Hit(
+                AlertKind.KMEANS_OUTLIER,
+                ts,
+                ts - 60_000,
+                ts,
+                scored.score,
+                {"distance": scored.distance, "cluster": scored.cluster, **dict(scored.top_features)},
+                self.model.version,
+                "bar features far from every normal K-means cluster",
+            )
+            alerts = self.policy.on_hit(hit)
+        return score, alerts
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "v": STATE_VERSION,
+            "flow_version": FLOW_FEATURE_SET_VERSION,
+            "patterns": self.patterns.to_state(),
+            "policy": self.policy.to_state(),
+        }
+
+    @classmethod
+    def from_state(
+        cls,
+        state: Mapping[str, Any],
+        model: KMeansModel | None = None,
+        params: PatternParams | None = None,
+        policy: PolicyParams | None = None,
+    ) -> SymbolDetector:
+        if state.get("v") not in LOADABLE_STATE_VERSIONS:
+            raise ValueError(f"detector state version {state.get('v')!r} is not {STATE_VERSION}")
+        restored = AlertPolicy.from_state(state["policy"], policy)
+        detector = cls(restored.symbol, restored.venue, model, params, policy)
+        detector.policy = restored
+        detector.patterns.load(state["patterns"])
+        return detector
