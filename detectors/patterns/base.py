@@ -116,6 +116,9 @@ class ChunkContext:
     in_close: bool
     #: the trade price's drift over ``PatternParams.drift_ms`` (bps)
     drift_bps: float
+    #: the short and the long drift in units of the symbol's own volatility (``None``: no volatility yet)
+    drift_z_short: float | None
+    drift_z_long: float | None
     #: this chunk is a one-sided sweep
     sweep: bool
     #: starts of the recent sweeps, oldest first
@@ -124,6 +127,18 @@ class ChunkContext:
     surge_chunks: int = 0
     onset_chunks: int = 0
     close_push: bool = False
+
+    @property
+    def drift_z(self) -> float | None:
+        """The larger (upwards) of the short and the long drift z."""
+        short, long = self.drift_z_short, self.drift_z_long
+        return None if short is None or long is None else max(short, long)
+
+    @property
+    def drift_z_abs(self) -> float | None:
+        """The short or the long drift z farther from zero, with its sign (either direction)."""
+        short, long = self.drift_z_short, self.drift_z_long
+        return None if short is None or long is None else max(short, long, key=abs)
 
     def near_sweep(self, start: int | None, within_ms: int) -> bool:
         """Whether a sweep started within ``within_ms`` of ``start``."""

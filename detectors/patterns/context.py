@@ -5,16 +5,24 @@ than one spread in the chunk (a one-tick bounce on a coarse-tick stock is not a 
 return agreeing, and same-side aggressor imbalance ``≥ ignite_imbalance``. Sweeps are remembered long enough
 for the pump detectors to tell a pump's slow start from a momentum ignition's followers.
 
+The *drift z* is the larger of the short (``drift_ms``, 2 min) and the long (``ramp_ms``, 10 min) drift in
+units of the symbol's own volatility over as long (the baseline std of a chunk's return, ``mid_sigma_bps`` or
+``ret_sigma_bps``, times √chunks): of the mid when the feed has books (it does not bounce between bid and ask,
+which a snapshot feed's last price does), else of the trades. Positive is up.
+
 >>> from detectors.patterns.params import PatternParams
 >>> tape = TapeContext(PatternParams(close_time=None))
 >>> sweep = {"ret_bps": 60.0, "ret_bps_long": 60.0, "aggr_imbalance": 1.0, "spread_bps": 10.0}
 >>> ctx = tape.on_chunk(10_000, sweep)
->>> ctx.sweep, ctx.drift_bps, ctx.in_close, list(ctx.sweeps)
-(True, 60.0, False, [5000])
+>>> ctx.sweep, ctx.drift_bps, ctx.in_close, list(ctx.sweeps), ctx.drift_z
+(True, 60.0, False, [5000], None)
+>>> round(tape.on_chunk(15_000, {"ret_bps": 5.0, "ret_sigma_bps": 2.0}).drift_z, 2)  # 65 bps / (2 bps × √24)
+6.63
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Mapping
 from typing import Any, Final
@@ -28,11 +36,14 @@ DAY_MS: Final = 86_400_000
 class TapeContext:
     """Builds the :class:`ChunkContext` of each chunk; state keys ``drift`` and ``sweeps``."""
 
-    __slots__ = ("drift", "params", "sweeps")
+    __slots__ = ("drift", "mid_drift", "mid_ramp_drift", "params", "ramp_drift", "sweeps")
 
     def __init__(self, params: PatternParams) -> None:
         self.params = params
         self.drift = Drift(params.chunks(params.drift_ms))
+        self.ramp_drift = Drift(params.chunks(params.ramp_ms))
+        self.mid_drift = Drift(params.chunks(params.drift_ms))
+        self.mid_ramp_drift = Drift(params.chunks(params.ramp_ms))
         self.sweeps: deque[int] = deque()  # chunk starts of recent one-sided sweeps
 
     def ms_to_close(self, ts: int) -> int | None:
@@ -56,7 +67,22 @@ class TapeContext:
             self.sweeps.popleft()
         if sweep:
             self.sweeps.append(start)
-        return ChunkContext(ts, start, to_close, in_close, drift, sweep, self.sweeps)
+        short_z, long_z = self._drift_z(start, drift, v)
+        return ChunkContext(ts, start, to_close, in_close, drift, short_z, long_z, sweep, self.sweeps)
+
+    def _drift_z(self, start: int, drift: float, v: Values) -> tuple[float | None, float | None]:
+        p = self.params
+        long_drift = self.ramp_drift.push(start, get(v, "ret_bps"), p.chunk_ms)
+        mid_drift = self.mid_drift.push(start, get(v, "mid_ret_bps"), p.chunk_ms)
+        mid_long = self.mid_ramp_drift.push(start, get(v, "mid_ret_bps"), p.chunk_ms)
+        sigma = get(v, "mid_sigma_bps")
+        if sigma:
+            drift, long_drift = mid_drift, mid_long
+        else:
+            sigma = get(v, "ret_sigma_bps")
+        if not sigma:
+            return None, None
+        return drift / (sigma * math.sqrt(self.drift.window)), long_drift / (sigma * math.sqrt(self.ramp_drift.window))
 
     def _sweep(self, v: Values) -> bool:
         p = self.params
@@ -72,9 +98,18 @@ class TapeContext:
         )
 
     def to_state(self) -> dict[str, Any]:
-        return {"drift": self.drift.to_state(), "sweeps": list(self.sweeps)}
+        return {
+            "drift": self.drift.to_state(),
+            "sweeps": list(self.sweeps),
+            "ramp_drift": self.ramp_drift.to_state(),
+            "mid_drift": self.mid_drift.to_state(),
+            "mid_ramp_drift": self.mid_ramp_drift.to_state(),
+        }
 
     def load(self, state: Mapping[str, Any]) -> None:
-        # absent in version-1 states: drift and sweeps restart empty
+        # absent in version-1 states: drift and sweeps restart empty; the σ drifts are absent before version 4
         self.drift.load(state.get("drift", []))
         self.sweeps = deque(int(x) for x in state.get("sweeps", []))
+        self.ramp_drift.load(state.get("ramp_drift", []))
+        self.mid_drift.load(state.get("mid_drift", []))
+        self.mid_ramp_drift.load(state.get("mid_ramp_drift", []))

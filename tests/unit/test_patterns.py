@@ -343,7 +343,7 @@ def test_every_detectors_windows_follow_the_flow_chunking(chunk_ms: int, long_ch
         "onset": patterns.pump_onset.onset.window,
         "surge": patterns.pump_onset.surge.window,
         "ramp": patterns.pump_ramp.ramp.window,
-        "ramp drift": patterns.pump_ramp.ramp_drift.window,
+        "ramp drift": patterns.tape.ramp_drift.window,
         "spoofing": patterns.spoofing.cycles.window,
         "wash": patterns.wash.washes.window,
         "close": patterns.closing.pushes.window,
@@ -377,3 +377,17 @@ def test_every_detectors_windows_follow_the_flow_chunking(chunk_ms: int, long_ch
     burst = {**QUIET, "volume_z_long": 40.0, "trades_long": 50.0}
     elapsed, window_start = first_hit(burst, AlertKind.VOLUME_BURST, FlowPatterns(params))
     assert elapsed - window_start == chunk_ms * long_chunks
+
+
+def test_marking_the_close_by_a_late_drift_needs_no_sides_and_no_surge() -> None:
+    """A walk far beyond the symbol's volatility on ordinary volume, in either direction: only near the close."""
+    close_ts = T0 + (4 * 60 + 30) * 60_000  # 13:30 Taipei
+    for step in (6.0, -6.0):
+        walk = {**QUIET, "aggr_imbalance_long": None, "mid_ret_bps": step, "mid_sigma_bps": 2.0}
+        chunks = [walk] * 12
+        assert AlertKind.MARKING_THE_CLOSE in _kinds(FlowPatterns(), chunks, close_ts - 12 * 5_000)
+        # the same walk at 11:00 is a drift, not a close (and too short for a pump ramp's volume)
+        assert AlertKind.MARKING_THE_CLOSE not in _kinds(FlowPatterns(), chunks, T0 + 2 * 3_600_000)
+    # within the symbol's volatility it is nothing
+    calm = {**QUIET, "mid_ret_bps": 1.0, "mid_sigma_bps": 2.0}
+    assert _kinds(FlowPatterns(), [calm] * 12, close_ts - 12 * 5_000) == []
