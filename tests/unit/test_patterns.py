@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import time
 
@@ -48,7 +49,7 @@ ONSET = {**QUIET, "buy_orders_z_long": 7.0, "order_imbalance_z_long": 3.5, "rush
 WASH = {**QUIET, "mirror_z_long": 9.0, "mirror_vol_share_long": 0.6, "order_imbalance_long": 0.0}
 
 
-def _kinds(detector: FlowPatterns, chunks: list[dict[str, float]], t0: int = T0) -> list[AlertKind]:
+def _kinds(detector: FlowPatterns, chunks: Sequence[Mapping[str, float | None]], t0: int = T0) -> list[AlertKind]:
     kinds = []
     for i, values in enumerate(chunks):
         kinds += [hit.kind for hit in detector.on_chunk(t0 + (i + 1) * 5_000, values)]
