@@ -94,7 +94,8 @@ Definitions
   explained by the chunk's trades at its price); its *life* runs from the snapshot it first showed in to the
   one it was gone from, and ``layer_move_bps`` is the mid's move over that life, positive away from the
   layer's side (a bid layer and the price up): the effect a spoofer wants, however long before the
-  cancellation it came (``None`` for a layer a flow-v3 state had already seen vanish).
+  cancellation it came (``None`` where the mid was unknown at either end — a one-sided book — or for a layer
+  a flow-v3 state had already been tracking).
 
 Features (:data:`FLOW_FEATURE_NAMES`; window: *chunk* = the base chunk, *long* = the long chunk, *baseline*
 as above; ``None`` when undefined, never NaN/inf):
@@ -913,7 +914,8 @@ class FlowState:
             gone = size - c.traded.get(price, 0.0)
             if gone > c.layer_size:
                 c.layer_size, c.layer_side = gone, int(side)
-                layer_move, layer_books = (float(move[0]) if move else None), float(books)
+                layer_move = float(move[0]) if move and move[0] is not None else None
+                layer_books = float(books)
         c.ms, c.traded, c.gone_l1, c.gone_l25, c.layers_gone = {}, {}, {}, {}, []
         c.prev_price = self.last_price
         if c.trades:

@@ -26,6 +26,14 @@ cancellation, outside any short feature window.
 >>> up = ((10.1, 100.0), (10.0, 100.0)), ((10.2, 100.0), (10.3, 100.0))
 >>> [(side, price, round(move_bps)) for side, price, _, _, move_bps in layers.on_book(*up)]
 [(1, 9.9, 99)]
+
+Where either book had no ask (or no bid) the mid is unknown, and so is the move — ``None``, not zero:
+
+>>> one_sided = (((10.0, 100.0), (9.9, 2000.0)), ())
+>>> layers.on_book(*one_sided), layers.on_book(*one_sided)
+([], [])
+>>> [move_bps for *_, move_bps in layers.on_book(*up)]
+[None]
 """
 
 from __future__ import annotations
@@ -36,8 +44,8 @@ from typing import Any
 
 Levels = Sequence[tuple[float, float]]
 #: a layer that vanished: side (+1 bid, -1 ask), price, size that left, snapshots it was shown in, and the mid's
-#: move over its life away from its side (bps; 0 where a one-sided book left the mid unknown)
-Vanished = tuple[int, float, float, int, float]
+#: move over its life away from its side (bps; None where a one-sided book left the mid unknown: not a zero move)
+Vanished = tuple[int, float, float, int, float | None]
 #: a layer has vanished when less than this share of the largest size it showed is left at its price
 VANISHED_SHARE = 0.25
 
@@ -88,7 +96,7 @@ class LayerTracker:
                 and left < VANISHED_SHARE * layer.size
                 and _visible(price, bids if side > 0 else asks, side)
             ):
-                move = side * 1e4 * math.log(mid / layer.first_mid) if mid and layer.first_mid else 0.0
+                move = side * 1e4 * math.log(mid / layer.first_mid) if mid and layer.first_mid else None
                 vanished.append((side, price, layer.size - left, layer.books, move))
         self.layers = shown
         self._learn(bids, asks)
