@@ -214,9 +214,11 @@ from detectors.features import _ExactSums
 from detectors.layers import LayerTracker  # the one exact rolling-sum definition of the feature library
 from tapewatch.records import BOOK_DEPTH, Book, Cadence, Features, Quote
 
-FLOW_FEATURE_SET_VERSION: Final = "flow-v4"
-FLOW_STATE_VERSION: Final = 4
-#: a version-1, -2 or -3 (flow-v1 … flow-v3) state still loads: see :meth:`FlowState.from_state`
+FLOW_FEATURE_SET_VERSION: Final = "flow-v5"
+FLOW_STATE_VERSION: Final = 5
+#: a version-1 … -4 (flow-v1 … flow-v4) state still loads: see :meth:`FlowState.from_state`. flow-v5 keeps
+#: flow-v4's state layout; its layer tracker learns the mean level from the levels that are not layers
+_V4: Final = (4, "flow-v4")
 _V1: Final = (1, "flow-v1")
 _V2: Final = (2, "flow-v2")
 _V3: Final = (3, "flow-v3")
@@ -1164,8 +1166,9 @@ class FlowState:
     def from_state(cls, state: Mapping[str, Any], config: FlowConfig | None = None, *, books: bool = True) -> FlowState:
         """Restore a :meth:`to_state` snapshot; ``config`` may change ``grace_ms``/``idle_ms`` only.
 
-        An older state loads too, so an upgraded worker resumes where it stopped. From ``flow-v3`` everything
-        carries over (layers seen before the upgrade have no first mid: their ``layer_move_bps`` is ``None``).
+        An older state loads too, so an upgraded worker resumes where it stopped. From ``flow-v4`` (the same
+        layout) and ``flow-v3`` everything carries over (layers a flow-v3 state was tracking have no first mid:
+        their ``layer_move_bps`` is ``None``).
         From ``flow-v1``/``flow-v2`` watermarks, open chunks and the long window carry over (the new per-chunk
         counts start at zero), but the baseline restarts empty — it lacks the new columns, and zeros there would
         make every new z-score huge — so all z-scores warm up again (``baseline_min_chunks``) from the next chunk
@@ -1173,7 +1176,7 @@ class FlowState:
         """
         cfg = config if config is not None else FlowConfig()
         version = (state.get("v"), state.get("features"))
-        if version not in {(FLOW_STATE_VERSION, FLOW_FEATURE_SET_VERSION), _V3, _V2, _V1}:
+        if version not in {(FLOW_STATE_VERSION, FLOW_FEATURE_SET_VERSION), _V4, _V3, _V2, _V1}:
             raise ValueError(
                 f"flow state {state.get('v')!r}/{state.get('features')!r} is not supported "
                 f"(expected {FLOW_STATE_VERSION}/{FLOW_FEATURE_SET_VERSION})"

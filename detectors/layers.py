@@ -3,8 +3,8 @@
 A spoofer's layer is *persistent* (displayed over consecutive snapshots) and then *vanishes* (cancelled, not
 traded). A book whose sizes churn every snapshot shows large sizes too, but rarely at one price twice in a
 row; requiring ``min_books`` consecutive snapshots separates the two whatever the churn. Sizes are judged
-against an exponentially weighted mean level size updated from the book stream alone (so the result does not
-depend on how quotes and books interleave). O(levels) per book.
+against an exponentially weighted mean level size of the levels that are not layers, updated from the book
+stream alone (so the result does not depend on how quotes and books interleave). O(levels) per book.
 
 >>> layers = LayerTracker(factor=4.0, min_books=2)
 >>> book = ((10.0, 100.0), (9.9, 100.0)), ((10.1, 100.0), (10.2, 100.0))
@@ -26,6 +26,15 @@ cancellation, outside any short feature window.
 >>> up = ((10.1, 100.0), (10.0, 100.0)), ((10.2, 100.0), (10.3, 100.0))
 >>> [(side, price, round(move_bps)) for side, price, _, _, move_bps in layers.on_book(*up)]
 [(1, 9.9, 99)]
+
+A layer that rests long is still large when it goes: the mean level it is judged against learns from the
+book's other levels, not from the layer.
+
+>>> resting = LayerTracker(factor=4.0, min_books=2)
+>>> resting.on_book(*book), [resting.on_book(*layered) for _ in range(300)][-1]
+([], [])
+>>> [(side, price, books) for side, price, _, books, _ in resting.on_book(*book)]
+[(1, 9.9, 300)]
 
 Where either book had no ask (or no bid) the mid is unknown, and so is the move — ``None``, not zero:
 
@@ -99,11 +108,13 @@ class LayerTracker:
                 move = side * 1e4 * math.log(mid / layer.first_mid) if mid and layer.first_mid else None
                 vanished.append((side, price, layer.size - left, layer.books, move))
         self.layers = shown
-        self._learn(bids, asks)
+        self._learn(bids, asks, shown)
         return vanished
 
-    def _learn(self, bids: Levels, asks: Levels) -> None:
-        sizes = [q for _, q in bids] + [q for _, q in asks]
+    def _learn(self, bids: Levels, asks: Levels, layers: dict[tuple[int, float], _Layer]) -> None:
+        """The mean level learns from the book's ordinary levels only: a layer resting for a minute would
+        otherwise lift the mean until the layer itself no longer counts as large, and then leave unseen."""
+        sizes = [q for side, levels in ((1, bids), (-1, asks)) for p, q in levels if (side, p) not in layers]
         if not sizes:
             return
         mean = sum(sizes) / len(sizes)

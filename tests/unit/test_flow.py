@@ -772,3 +772,23 @@ def test_a_version_3_state_resumes_with_its_baseline() -> None:
         }
     moves = [(b.values["layer_move_bps"], a.values["layer_move_bps"]) for b, a in zip(expected, got, strict=True)]
     assert sum(b == a and b is not None for b, a in moves) > 0  # layers first seen after the upgrade: their move
+
+
+def test_a_version_4_state_resumes_exactly() -> None:
+    """flow-v5 kept flow-v4's state layout (only how the layer tracker learns its mean level changed)."""
+    sim = generate(SimulationConfig(symbols=1, minutes=20, seed=7, clean_fraction=0.0, rates={AlertKind.SPOOFING: 3.0}))
+    cfg = FlowConfig(baseline_min_chunks=24)
+    records = [r for r in sim.records() if isinstance(r, Quote | Book)]
+    cut = len(records) // 2
+    reference = FlowState(records[0].symbol, cfg)
+
+    def feed(fs: FlowState, record: Quote | Book) -> list[FlowChunk]:
+        return fs.update_quote(record) if isinstance(record, Quote) else fs.update_book(record)
+
+    for record in records[:cut]:
+        feed(reference, record)
+    state = {**reference.to_state(), "v": 4, "features": "flow-v4"}
+    restored = FlowState.from_state(json.loads(json.dumps(state)), cfg)
+    expected = [c.values for record in records[cut:] for c in feed(reference, record)]
+    assert [c.values for record in records[cut:] for c in feed(restored, record)] == expected
+    assert len(expected) > 50
