@@ -25,7 +25,7 @@ from typing import Any, Final, Protocol
 from detectors.alerting import Hit
 from tapewatch.records import AlertKind
 
-PATTERNS_VERSION: Final = "patterns-v4"
+PATTERNS_VERSION: Final = "patterns-v5"
 Values = Mapping[str, float | None]
 
 

@@ -73,9 +73,11 @@ class PatternParams:
     #: own long-window volatility units
     spoof_move_sigma: float = 0.5
     #: hit when this many chunks of the last ``spoof_window_ms`` saw a layer vanish under pressure (a count of
-    #: spoofing cycles, not a duration: one cycle shows in one chunk whatever its length)
+    #: spoofing cycles, not a duration: one cycle shows in one chunk whatever its length). The window holds two
+    #: cycles of a layer resting a minute and a half (patterns-v5; 2 minutes caught 5–6 of 12 long-resting
+    #: episodes on the tuning seeds, 4 minutes 8–10 on trades and 5 s snapshots, with no more false alerts)
     spoof_min_cycles: int = 2
-    spoof_window_ms: int = 120_000
+    spoof_window_ms: int = 240_000
     # wash trading (proxy)
     wash_window_ms: int = 30_000
     #: hit when this many chunks of the last ``wash_window_ms`` are wash chunks (a count: one burst suffices)
@@ -87,6 +89,23 @@ class PatternParams:
     wash_mirror_z_alone: float = 12.0
     #: … and balanced by order count (a pump's many small buys also pair up by chance: one-sided)
     wash_mirror_balance: float = 0.35
+    #: the pinned-quote path (patterns-v5; where the feed's sides are inferred, mirror trades cannot show): a
+    #: chunk whose long window traded volume this far above the symbol's own …
+    wash_pinned_volume_z: float = 4.0
+    #: … spread over at least this many prints' worth (``volume² / Σ size²``: one block print is 1) …
+    wash_pinned_prints: float = 3.0
+    #: … while level 1 lost at most this share of the traded size (the pair crosses with itself: no depth
+    #: consumed), the quote did not move and every print sat within it, and the price is not drifting
+    #: (``|drift z|`` below this: a pump or a push moves the price, a wash does not)
+    wash_pinned_consumed: float = 0.3
+    wash_pinned_drift_z: float = 2.0
+    #: … and both sides traded about equally (``|aggr_imbalance_long|`` at most this: one account is the buyer
+    #: and the seller; a one-sided flow at a pinned quote is a large order being absorbed)
+    wash_pinned_balance: float = 0.3
+    #: hit when this many such chunks fall within the last ``wash_pinned_window_ms`` (colluding accounts trade
+    #: in repeated bursts; one busy stretch at a pinned quote is ordinary)
+    wash_pinned_min_chunks: int = 4
+    wash_pinned_window_ms: int = 120_000
     # marking the close
     close_time: time | None = time(13, 30)
     utc_offset_min: int = 480

@@ -18,10 +18,11 @@ from detectors.patterns.flow_patterns import FlowPatterns
 from detectors.patterns.params import PatternParams
 from tapewatch.records import Alert, AlertKind, Score
 
-STATE_VERSION: Final = 5
+STATE_VERSION: Final = 6
 #: states this version can load (version 1 lacks the drift and sweep rings, version 2 the onset ring, version 3
-#: the ramp and spoofing rings, version 4 the late-drift ring of marking the close: they restart empty)
-LOADABLE_STATE_VERSIONS: Final = (1, 2, 3, 4, 5)
+#: the ramp and spoofing rings, version 4 the late-drift ring of marking the close, version 5 the pinned-quote
+#: ring of wash trading: they restart empty)
+LOADABLE_STATE_VERSIONS: Final = (1, 2, 3, 4, 5, 6)
 
 
 class SymbolDetector:

@@ -1,19 +1,31 @@
-"""Wash trading — a *proxy from anonymous data*.
+"""Wash trading — a *proxy from anonymous data*, by two paths, each on the feeds it works on.
 
 The feed does not say who traded, so the detector sees only the footprint of one trader crossing with
-himself: *mirror trades* (flow-v2: a print of the same size as the previous one, on the other side, within
-``FlowConfig.mirror_ms``). A *wash chunk*: the long window's mirror volume far above the symbol's own
-(``mirror_z_long ≥ wash_mirror_z`` with ``mirror_vol_share_long ≥ wash_mirror_share`` of the volume, or
-``mirror_z_long ≥ wash_mirror_z_alone`` whatever the share: in a busy tape other prints dilute it) and
-balanced by order count (``|order_imbalance_long| ≤ wash_mirror_balance``: a surge of small one-sided
-orders, as in a pump, pairs up by chance). Hit when ``wash_min_chunks`` chunks of the last ``wash_window_ms`` are wash
-chunks. Only where the feed gives the sides (``inferred_share_long ≤ 0.5``): inferred sides
-alternate at every bid-ask bounce. (Version 1's alternation/repeated-size/two-price-tape rules fitted the
-tuning days and not the held-out ones: precision 0.62.)
+himself.
 
-Evidence: ``wash_chunks``, ``mirror_z_long``, ``mirror_vol_share_long``, ``mirror_trades``,
-``order_imbalance_long``, ``alternation_long``, ``size_mode_vol_share_long``, ``volume_z_long``,
-``ret_bps_long``.
+* **Mirror trades** (where the feed gives the sides: ``inferred_share_long ≤ 0.5``; flow-v2): a print of the
+  same size as the previous one, on the other side, within ``FlowConfig.mirror_ms``. A *mirror chunk*: the
+  long window's mirror volume far above the symbol's own (``mirror_z_long ≥ wash_mirror_z`` with
+  ``mirror_vol_share_long ≥ wash_mirror_share`` of the volume, or ``mirror_z_long ≥ wash_mirror_z_alone``
+  whatever the share: in a busy tape other prints dilute it) and balanced by order count
+  (``|order_imbalance_long| ≤ wash_mirror_balance``: a surge of small one-sided orders, as in a pump, pairs up
+  by chance). Hit when ``wash_min_chunks`` chunks of the last ``wash_window_ms`` are mirror chunks. Inferred
+  sides alternate at every bid-ask bounce, so this path is off where sides are inferred. (Version 1's
+  alternation/repeated-size/two-price-tape rules fitted the tuning days and not the held-out ones.)
+* **Volume at a pinned quote** (where sides are inferred — snapshot feeds aggregate the prints, so equal
+  alternating sizes cannot show; patterns-v5): the pair's trades neither move the price nor consume depth.
+  A *pinned chunk*: the long window traded far more than the symbol's own (``volume_z_long ≥
+  wash_pinned_volume_z``) over several prints' worth (:func:`effective_prints` ``≥ wash_pinned_prints``: one
+  block print is not a wash), the quote did not move (``|mid_ret_bps_long| ≤`` half the spread) and every
+  print sat within it, at both quotes (``0 < range_bps_long ≤ spread_bps_long``), level 1 lost at most
+  ``wash_pinned_consumed`` of the traded size (``consumed_share_long``), both sides traded about equally
+  (``|aggr_imbalance_long| ≤ wash_pinned_balance``: one account buys and sells; one-sided volume at a pinned
+  quote is a large order being absorbed), and the price is not drifting
+  (``|drift z| < wash_pinned_drift_z``: a pump or a closing push moves it). Hit when
+  ``wash_pinned_min_chunks`` chunks of the last ``wash_pinned_window_ms`` are pinned chunks: colluding
+  accounts trade in repeated bursts, one busy stretch at a pinned quote is ordinary.
+
+Evidence: ``wash_chunks`` or ``pinned_chunks``, and the window's values of :data:`_EVIDENCE`.
 
 >>> from detectors.patterns.context import TapeContext
 >>> from detectors.patterns.params import PatternParams
@@ -24,6 +36,10 @@ Evidence: ``wash_chunks``, ``mirror_z_long``, ``mirror_vol_share_long``, ``mirro
 ['wash_trading']
 >>> wash.on_chunk(tape.on_chunk(10_000, {**burst, "inferred_share_long": 1.0}), {**burst, "inferred_share_long": 1.0})
 []
+>>> round(effective_prints({"trades_long": 4.0, "size_mean_long": 10.0, "size_std_long": 0.0}), 2)
+4.0
+>>> round(effective_prints({"trades_long": 4.0, "size_mean_long": 10.0, "size_std_long": 17.32}), 2)  # one block
+1.0
 """
 
 from __future__ import annotations
@@ -41,30 +57,64 @@ _EVIDENCE = (
     "mirror_vol_share_long",
     "mirror_trades",
     "order_imbalance_long",
+    "aggr_imbalance_long",
     "alternation_long",
     "size_mode_vol_share_long",
     "volume_z_long",
+    "consumed_share_long",
+    "mid_ret_bps_long",
+    "range_bps_long",
+    "spread_bps_long",
     "ret_bps_long",
+    "inferred_share_long",
 )
+#: the window's spread is a mean over its books, the price range is exact: a little room for the mean
+_SPREAD_SLACK = 1.05
+
+
+def effective_prints(v: Values) -> float | None:
+    """How many equal prints would carry the window's volume as concentrated as it is: ``volume² / Σ size²``
+    (= ``n / (1 + cv²)`` of the window's print sizes); ``None`` without prints."""
+    n, mean, std = get(v, "trades_long"), get(v, "size_mean_long"), get(v, "size_std_long")
+    if not n or mean is None or mean <= 0.0:
+        return None
+    return n / (1.0 + ((std or 0.0) / mean) ** 2)
 
 
 class WashTrading:
-    """State key ``wash``."""
+    """State keys ``wash`` (mirror chunks) and ``wash_pinned`` (pinned chunks)."""
 
-    __slots__ = ("min_washes", "params", "washes")
+    __slots__ = ("min_pinned", "min_washes", "params", "pinned", "washes")
 
     def __init__(self, params: PatternParams) -> None:
         self.params = params
         self.washes = Run(params.chunks(params.wash_window_ms))
         self.min_washes = params.wash_min_chunks
+        self.pinned = Run(params.chunks(params.wash_pinned_window_ms))
+        self.min_pinned = params.wash_pinned_min_chunks
 
     def on_chunk(self, ctx: ChunkContext, v: Values) -> list[Hit]:
         p = self.params
-        mirror_z = get(v, "mirror_z_long")
-        balance = get(v, "order_imbalance_long")
-        wash = (
-            (get(v, "inferred_share_long") or 0.0) <= 0.5  # mirror trades need the feed's own sides
-            and mirror_z is not None
+        inferred = (get(v, "inferred_share_long") or 0.0) > 0.5
+        mirror = not inferred and self._mirror(v)
+        pinned = inferred and self._pinned(ctx, v)
+        washes = self.washes.push(ctx.start, mirror, p.chunk_ms)
+        pins = self.pinned.push(ctx.start, pinned, p.chunk_ms)
+        if mirror and washes >= self.min_washes and self.washes.first_start is not None:
+            ratio = (get(v, "mirror_z_long") or 0.0) / p.wash_mirror_z * washes / self.min_washes
+            message = "alternating buy/sell prints of one repeated size (wash-trading proxy: the feed is anonymous)"
+            return [self._hit(ctx, v, self.washes.first_start, ratio, {"wash_chunks": washes}, message)]
+        if pinned and pins >= self.min_pinned and self.pinned.first_start is not None:
+            ratio = (get(v, "volume_z_long") or 0.0) / p.wash_pinned_volume_z * pins / self.min_pinned
+            message = "repeated volume surges at a pinned quote that consume no depth (wash-trading proxy)"
+            return [self._hit(ctx, v, self.pinned.first_start, ratio, {"pinned_chunks": pins}, message)]
+        return []
+
+    def _mirror(self, v: Values) -> bool:
+        p = self.params
+        mirror_z, balance = get(v, "mirror_z_long"), get(v, "order_imbalance_long")
+        return (
+            mirror_z is not None
             and balance is not None
             and abs(balance) <= p.wash_mirror_balance
             and (
@@ -72,22 +122,36 @@ class WashTrading:
                 or (mirror_z >= p.wash_mirror_z and ge(v, "mirror_vol_share_long", p.wash_mirror_share))
             )
         )
-        washes = self.washes.push(ctx.start, wash, p.chunk_ms)
-        first = self.washes.first_start
-        if not wash or washes < self.min_washes or first is None:
-            return []
-        return [
-            ctx.hit(
-                AlertKind.WASH_TRADING,
-                first,
-                strength((mirror_z or 0.0) / p.wash_mirror_z * washes / self.min_washes),
-                {"wash_chunks": washes, **{name: get(v, name) for name in _EVIDENCE}},
-                "alternating buy/sell prints of one repeated size (wash-trading proxy: the feed is anonymous)",
-            )
-        ]
+
+    def _pinned(self, ctx: ChunkContext, v: Values) -> bool:
+        p = self.params
+        mid_ret, spread = get(v, "mid_ret_bps_long"), get(v, "spread_bps_long")
+        price_range, consumed = get(v, "range_bps_long"), get(v, "consumed_share_long")
+        prints, drift_z, balance = effective_prints(v), ctx.drift_z_abs, get(v, "aggr_imbalance_long")
+        return (
+            mid_ret is not None
+            and spread is not None
+            and price_range is not None
+            and consumed is not None
+            and prints is not None
+            and abs(mid_ret) <= 0.5 * spread
+            and 0.0 < price_range <= spread * _SPREAD_SLACK
+            and consumed <= p.wash_pinned_consumed
+            and prints >= p.wash_pinned_prints
+            and ge(v, "volume_z_long", p.wash_pinned_volume_z)
+            and balance is not None
+            and abs(balance) <= p.wash_pinned_balance
+            and (drift_z is None or abs(drift_z) < p.wash_pinned_drift_z)
+        )
+
+    def _hit(self, ctx: ChunkContext, v: Values, first: int, ratio: float, count: dict[str, int], message: str) -> Hit:
+        evidence = {**count, **{name: get(v, name) for name in _EVIDENCE}}
+        return ctx.hit(AlertKind.WASH_TRADING, first, strength(ratio), evidence, message)
 
     def to_state(self) -> dict[str, Any]:
-        return {"wash": self.washes.to_state()}
+        return {"wash": self.washes.to_state(), "wash_pinned": self.pinned.to_state()}
 
     def load(self, state: Mapping[str, Any]) -> None:
         self.washes.load(state["wash"])
+        if "wash_pinned" in state:  # absent before version 6
+            self.pinned.load(state["wash_pinned"])

@@ -113,6 +113,43 @@ def test_wash_trading_is_unusual_balanced_mirror_volume() -> None:
     assert _kinds(FlowPatterns(two), [QUIET, WASH, WASH]) == [AlertKind.WASH_TRADING]
 
 
+#: a snapshot feed's wash burst: sides inferred, volume far above the symbol's own over many prints' worth, the
+#: quote pinned with prints at both quotes, no depth consumed
+PINNED = {
+    **QUIET,
+    "inferred_share_long": 1.0,
+    "volume_z_long": 6.0,
+    "trades_long": 5.0,
+    "size_mean_long": 8_000.0,
+    "size_std_long": 2_000.0,
+    "mid_ret_bps_long": 0.0,
+    "spread_bps_long": 20.0,
+    "range_bps_long": 20.0,
+    "consumed_share_long": 0.05,
+    "aggr_imbalance_long": 0.1,
+}
+
+
+def test_wash_trading_on_a_snapshot_feed_is_repeated_volume_at_a_pinned_quote_consuming_no_depth() -> None:
+    """Where sides are inferred, mirror trades cannot show: the pinned-quote path reads what the snapshots
+    carry, and needs the bursts to repeat."""
+    assert _kinds(FlowPatterns(), [QUIET, PINNED, PINNED, PINNED]) == []
+    assert _kinds(FlowPatterns(), [QUIET, PINNED, QUIET, PINNED, PINNED, PINNED]) == [AlertKind.WASH_TRADING]
+    for unlike, why in (
+        ({"inferred_share_long": 0.0}, "the feed gives sides: the mirror path decides"),
+        ({"volume_z_long": 2.0}, "usual volume for this symbol"),
+        ({"size_std_long": 16_000.0}, "one block print carries the volume"),
+        ({"mid_ret_bps_long": 20.0}, "the quote moved"),
+        ({"range_bps_long": 0.0}, "every print at one quote: one side absorbing (an iceberg), not a pair"),
+        ({"range_bps_long": 60.0}, "prints through the quote"),
+        ({"consumed_share_long": 0.8}, "the trades ate the displayed depth"),
+        ({"aggr_imbalance_long": -0.7}, "one-sided: a large order absorbed at the quote"),
+    ):
+        assert _kinds(FlowPatterns(), [QUIET] + [{**PINNED, **unlike}] * 5) == [], why
+    drifting = {**PINNED, "mid_sigma_bps": 2.0, "mid_ret_bps": 10.0}  # a pump walking up between the windows
+    assert AlertKind.WASH_TRADING not in _kinds(FlowPatterns(), [QUIET] * 10 + [drifting] * 10)
+
+
 def test_marking_the_close_only_near_the_close() -> None:
     push = {**QUIET, "trades_z_long": 5.0, "aggr_imbalance_long": 0.6, "ret_bps_long": 15.0, "ret_bps": 45.0}
     close_start = T0 + (4 * 60 + 25) * 60_000  # 13:25 Taipei
@@ -347,6 +384,7 @@ def test_every_detectors_windows_follow_the_flow_chunking(chunk_ms: int, long_ch
         "ramp drift": patterns.tape.ramp_drift.window,
         "spoofing": patterns.spoofing.cycles.window,
         "wash": patterns.wash.washes.window,
+        "wash pinned": patterns.wash.pinned.window,
         "close": patterns.closing.pushes.window,
     }
     assert {name: n * chunk_ms for name, n in windows.items()} == {
@@ -355,8 +393,9 @@ def test_every_detectors_windows_follow_the_flow_chunking(chunk_ms: int, long_ch
         "surge": 120_000,
         "ramp": 120_000,
         "ramp drift": 600_000,
-        "spoofing": 120_000,
+        "spoofing": 240_000,
         "wash": 30_000,
+        "wash pinned": 120_000,
         "close": 60_000,
     }
 
