@@ -88,14 +88,14 @@ Definitions
 * *Typical level size*: the mean, over the baseline's chunks that had books, of each chunk's mean displayed
   level size (all levels, both sides); ``level_max_rel`` = the largest single level in the window's books /
   that typical size (spoofing layers are 6–15× it; ordinary additions stay below ~3×).
-* *Layer* (:mod:`detectors.layers`): a level 2–5 of at least 4× the book's running mean level, shown at one
-  price over consecutive snapshots; it *vanishes* when less than a quarter of its largest size is left there
-  while the price is still in view. ``layer_*`` describe the chunk's largest vanished layer (by size not
-  explained by the chunk's trades at its price); its *life* runs from the snapshot it first showed in to the
-  one it was gone from, and ``layer_move_bps`` is the mid's move over that life, positive away from the
-  layer's side (a bid layer and the price up): the effect a spoofer wants, however long before the
-  cancellation it came (``None`` where the mid was unknown at either end — a one-sided book — or for a layer
-  a flow-v3 state had already been tracking).
+* *Layer* (:mod:`detectors.layers`): a level 2–5 of at least 4× the book's mean level (weighted over about 4 minutes
+  of event time), shown at one price over consecutive snapshots; it *vanishes* when less than a quarter of its
+  largest size is left there while the price is still in view. ``layer_*`` describe the chunk's largest vanished
+  layer (by size not explained by the chunk's trades at its price); its *life* runs from the snapshot it first
+  showed in to the one it was gone from, and ``layer_move_bps`` is the mid's move over that life, positive away from
+  the layer's side (a bid layer and the price up): the effect a spoofer wants, however long before the cancellation
+  it came (``None`` where the mid was unknown at either end — a one-sided book — or for a layer a flow-v3 state had
+  already been tracking).
 
 Features (:data:`FLOW_FEATURE_NAMES`; window: *chunk* = the base chunk, *long* = the long chunk, *baseline*
 as above; ``None`` when undefined, never NaN/inf):
@@ -216,8 +216,8 @@ from tapewatch.records import BOOK_DEPTH, Book, Cadence, Features, Quote
 
 FLOW_FEATURE_SET_VERSION: Final = "flow-v5"
 FLOW_STATE_VERSION: Final = 5
-#: a version-1 … -4 (flow-v1 … flow-v4) state still loads: see :meth:`FlowState.from_state`. flow-v5 keeps
-#: flow-v4's state layout; its layer tracker learns the mean level from the levels that are not layers
+#: a version-1 … -4 (flow-v1 … flow-v4) state still loads: see :meth:`FlowState.from_state`. flow-v5's layer
+#: tracker weighs its mean level size in event time (it keeps the last book's ts), flow-v4's per book
 _V4: Final = (4, "flow-v4")
 _V1: Final = (1, "flow-v1")
 _V2: Final = (2, "flow-v2")
@@ -852,7 +852,7 @@ class FlowState:
         self.prev_book = (ts, bids, asks)
         if bids and asks:
             c.last_mid = (bids[0][0] + asks[0][0]) / 2
-        c.layers_gone.extend(self.layer_tracker.on_book(bids, asks))
+        c.layers_gone.extend(self.layer_tracker.on_book(ts, bids, asks))
         if self.bwm is None:
             self.bwm = self.first_book = ts
         elif ts > self.bwm:
@@ -1166,8 +1166,8 @@ class FlowState:
     def from_state(cls, state: Mapping[str, Any], config: FlowConfig | None = None, *, books: bool = True) -> FlowState:
         """Restore a :meth:`to_state` snapshot; ``config`` may change ``grace_ms``/``idle_ms`` only.
 
-        An older state loads too, so an upgraded worker resumes where it stopped. From ``flow-v4`` (the same
-        layout) and ``flow-v3`` everything carries over (layers a flow-v3 state was tracking have no first mid:
+        An older state loads too, so an upgraded worker resumes where it stopped. From ``flow-v4`` and
+        ``flow-v3`` everything carries over (layers a flow-v3 state was tracking have no first mid:
         their ``layer_move_bps`` is ``None``).
         From ``flow-v1``/``flow-v2`` watermarks, open chunks and the long window carry over (the new per-chunk
         counts start at zero), but the baseline restarts empty — it lacks the new columns, and zeros there would
@@ -1204,6 +1204,8 @@ class FlowState:
                 tuple((float(p), float(q)) for p, q in book[1]),
                 tuple((float(p), float(q)) for p, q in book[2]),
             )
+            if version in {_V4, _V3}:  # their tracker weighed every book up to this one, with no ts of its own
+                fs.layer_tracker.last_ts = fs.prev_book[0]
         chunk_version = int(version[0])
         for data in state["open"]:
             chunk = _Chunk.from_list(data, chunk_version)

@@ -3,17 +3,17 @@
 A spoofer's layer is *persistent* (displayed over consecutive snapshots) and then *vanishes* (cancelled, not
 traded). A book whose sizes churn every snapshot shows large sizes too, but rarely at one price twice in a
 row; requiring ``min_books`` consecutive snapshots separates the two whatever the churn. Sizes are judged
-against an exponentially weighted mean level size of the levels that are not layers, updated from the book
-stream alone (so the result does not depend on how quotes and books interleave). O(levels) per book.
+against the book's mean level size, exponentially weighted in event time (``tau_ms``) and updated from the
+book stream alone (so the result does not depend on how quotes and books interleave). O(levels) per book.
 
 >>> layers = LayerTracker(factor=4.0, min_books=2)
 >>> book = ((10.0, 100.0), (9.9, 100.0)), ((10.1, 100.0), (10.2, 100.0))
->>> layers.on_book(*book)
+>>> layers.on_book(0, *book)
 []
 >>> layered = ((10.0, 100.0), (9.9, 2000.0)), ((10.1, 100.0), (10.2, 100.0))
->>> layers.on_book(*layered), layers.on_book(*layered)
+>>> layers.on_book(5_000, *layered), layers.on_book(10_000, *layered)
 ([], [])
->>> layers.on_book(*book)  # 1,900 of the 2,000 at 9.9 (bid side: +1) left after two snapshots, mid unmoved
+>>> layers.on_book(15_000, *book)  # 1,900 of the 2,000 at 9.9 (bid side: +1) left after two snapshots
 [(1, 9.9, 1900.0, 2, 0.0)]
 
 The price move over a layer's life is what a spoofer wants from it: the mid when the layer first showed
@@ -21,27 +21,27 @@ against the mid when it is gone, signed so that a move *away* from the layer's s
 up) is positive. A long-lived layer's price effect shows here even when the move came long before the
 cancellation, outside any short feature window.
 
->>> layers.on_book(*layered), layers.on_book(*layered)
+>>> layers.on_book(20_000, *layered), layers.on_book(25_000, *layered)
 ([], [])
 >>> up = ((10.1, 100.0), (10.0, 100.0)), ((10.2, 100.0), (10.3, 100.0))
->>> [(side, price, round(move_bps)) for side, price, _, _, move_bps in layers.on_book(*up)]
+>>> [(side, price, round(move_bps)) for side, price, _, _, move_bps in layers.on_book(30_000, *up)]
 [(1, 9.9, 99)]
 
-A layer that rests long is still large when it goes: the mean level it is judged against learns from the
-book's other levels, not from the layer.
+The mean's memory is time, not a number of books: a layer resting two minutes on a 1 s book is still large
+when it goes (weighted per book, the mean had risen until the layer no longer counted and it left unseen).
 
 >>> resting = LayerTracker(factor=4.0, min_books=2)
->>> resting.on_book(*book), [resting.on_book(*layered) for _ in range(300)][-1]
+>>> resting.on_book(0, *book), [resting.on_book(t * 1_000, *layered) for t in range(1, 121)][-1]
 ([], [])
->>> [(side, price, books) for side, price, _, books, _ in resting.on_book(*book)]
-[(1, 9.9, 300)]
+>>> [(side, price, books) for side, price, _, books, _ in resting.on_book(121_000, *book)]
+[(1, 9.9, 120)]
 
 Where either book had no ask (or no bid) the mid is unknown, and so is the move — ``None``, not zero:
 
 >>> one_sided = (((10.0, 100.0), (9.9, 2000.0)), ())
->>> layers.on_book(*one_sided), layers.on_book(*one_sided)
+>>> layers.on_book(35_000, *one_sided), layers.on_book(40_000, *one_sided)
 ([], [])
->>> [move_bps for *_, move_bps in layers.on_book(*up)]
+>>> [move_bps for *_, move_bps in layers.on_book(45_000, *up)]
 [None]
 """
 
@@ -55,6 +55,8 @@ Levels = Sequence[tuple[float, float]]
 #: a layer that vanished: side (+1 bid, -1 ask), price, size that left, snapshots it was shown in, and the mid's
 #: move over its life away from its side (bps; None where a one-sided book left the mid unknown: not a zero move)
 Vanished = tuple[int, float, float, int, float | None]
+#: the mean level size's memory in event time (as a 50-book mean of TWSE's 5 s snapshots remembered)
+MEAN_LEVEL_TAU_MS = 250_000.0
 #: a layer has vanished when less than this share of the largest size it showed is left at its price
 VANISHED_SHARE = 0.25
 
@@ -73,16 +75,17 @@ class _Layer:
 class LayerTracker:
     """Tracks large levels 2–5 per side and price; :meth:`on_book` returns the persistent ones that vanished."""
 
-    __slots__ = ("alpha", "factor", "layers", "mean_level", "min_books")
+    __slots__ = ("factor", "last_ts", "layers", "mean_level", "min_books", "tau_ms")
 
-    def __init__(self, factor: float = 4.0, min_books: int = 2, alpha: float = 0.02) -> None:
+    def __init__(self, factor: float = 4.0, min_books: int = 2, tau_ms: float = MEAN_LEVEL_TAU_MS) -> None:
         self.factor = factor
         self.min_books = min_books
-        self.alpha = alpha
+        self.tau_ms = tau_ms
         self.mean_level: float | None = None
+        self.last_ts: int | None = None  # the last book the mean learned from
         self.layers: dict[tuple[int, float], _Layer] = {}  # (side, price) → the layer showing there
 
-    def on_book(self, bids: Levels, asks: Levels) -> list[Vanished]:
+    def on_book(self, ts: int, bids: Levels, asks: Levels) -> list[Vanished]:
         large = self.factor * self.mean_level if self.mean_level else float("inf")
         mid = (bids[0][0] + asks[0][0]) / 2 if bids and asks else None
         shown: dict[tuple[int, float], _Layer] = {}
@@ -108,24 +111,32 @@ class LayerTracker:
                 move = side * 1e4 * math.log(mid / layer.first_mid) if mid and layer.first_mid else None
                 vanished.append((side, price, layer.size - left, layer.books, move))
         self.layers = shown
-        self._learn(bids, asks, shown)
+        self._learn(ts, bids, asks)
         return vanished
 
-    def _learn(self, bids: Levels, asks: Levels, layers: dict[tuple[int, float], _Layer]) -> None:
-        """The mean level learns from the book's ordinary levels only: a layer resting for a minute would
-        otherwise lift the mean until the layer itself no longer counts as large, and then leave unseen."""
-        sizes = [q for side, levels in ((1, bids), (-1, asks)) for p, q in levels if (side, p) not in layers]
+    def _learn(self, ts: int, bids: Levels, asks: Levels) -> None:
+        """Exponentially weighted in event time (``tau_ms``), not per book: weighted per book, a layer resting
+        a minute on a 1 s book lifted the mean five times faster than on a 5 s book, until it no longer
+        counted as large and left unseen."""
+        sizes = [q for _, q in bids] + [q for _, q in asks]
         if not sizes:
             return
         mean = sum(sizes) / len(sizes)
-        self.mean_level = mean if self.mean_level is None else self.mean_level + self.alpha * (mean - self.mean_level)
+        if self.mean_level is None:
+            self.mean_level = mean
+        elif self.last_ts is not None:
+            weight = -math.expm1(-max(0, ts - self.last_ts) / self.tau_ms)
+            self.mean_level += weight * (mean - self.mean_level)
+        self.last_ts = ts if self.last_ts is None else max(self.last_ts, ts)
 
     def to_state(self) -> list[Any]:
-        return [self.mean_level, [[s, p, x.books, x.size, x.first_mid] for (s, p), x in self.layers.items()]]
+        layers = [[s, p, x.books, x.size, x.first_mid] for (s, p), x in self.layers.items()]
+        return [self.mean_level, layers, self.last_ts]
 
     def load(self, state: list[Any]) -> None:
         """Restore :meth:`to_state`; a flow-v3 entry (no first mid) loads with the mid unknown."""
         self.mean_level = None if state[0] is None else float(state[0])
+        self.last_ts = int(state[2]) if len(state) > 2 and state[2] is not None else None  # absent before flow-v5
         self.layers = {
             (int(s), float(p)): _Layer(int(c), float(q), float(m[0]) if m and m[0] is not None else None)
             for s, p, c, q, *m in state[1]

@@ -1,7 +1,9 @@
 """Spoofing / layering: a persistent layer vanished without trading, under pressure, repeatedly.
 
-A *layer* (a level 2–5 of ``≥ 4×`` the book's running mean level, shown over consecutive snapshots:
-:mod:`detectors.layers`) vanished without trading, ``layer_cancel_rel ≥ spoof_layer_rel`` typical levels,
+A *layer* (a level 2–5 of ``≥ 4×`` the book's mean level, shown over consecutive snapshots:
+:mod:`detectors.layers`) vanished without trading, ``layer_cancel_rel ≥ spoof_layer_rel`` typical levels, in a
+chunk whose cancellations at levels 2–5 stand out against the symbol's own book churn (``cancel_l25_z ≥
+spoof_cancel_z``: where large quotes are cancelled all day, as market makers re-quote, one more is ordinary),
 *under pressure*, which is any of:
 
 * the mid (or the last price) moved away from the layer's side by ``≥ spoof_move_sigma`` of the symbol's own
@@ -27,7 +29,7 @@ Evidence: ``layer_cancel_rel``, ``layer_side``, ``cycles``, ``cancel_l25``, ``ca
 >>> params = PatternParams(close_time=None)
 >>> tape, spoofing = TapeContext(params), Spoofing(params)
 >>> layer_gone = {"level_typical": 100.0, "cancel_l25": 900.0, "layer_cancel_rel": 8.0, "layer_side": 1.0,
-...               "mid_sigma_bps": 2.0, "mid_ret_bps_long": 20.0}
+...               "cancel_l25_z": 6.0, "mid_sigma_bps": 2.0, "mid_ret_bps_long": 20.0}
 >>> [len(spoofing.on_chunk(tape.on_chunk(ts, layer_gone), layer_gone)) for ts in (5_000, 10_000)]
 [0, 1]
 
@@ -81,7 +83,8 @@ class Spoofing:
         # by flow only where the feed tells the sides: inferred ones over a few snapshots are mostly noise
         sided = (get(v, "inferred_share_long") or 0.0) <= 0.5
         traded = sided and (get(v, "aggr_imbalance_long") or 0.0) * side >= p.spoof_pressure_imbalance
-        layered = layer >= p.spoof_layer_rel and (moved or traded)
+        unusual = (get(v, "cancel_l25_z") or 0.0) >= p.spoof_cancel_z  # beyond the book's own churn
+        layered = layer >= p.spoof_layer_rel and unusual and (moved or traded)
         # spoofing repeats (layer, push, cancel, again): one vanished layer with the price drifting the right
         # way happens by chance in a busy book, several within a couple of minutes do not
         cycles = self.cycles.push(ctx.start, layered, p.chunk_ms)

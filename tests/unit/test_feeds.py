@@ -14,6 +14,7 @@ from tapewatch.records import AlertKind, Book, Quote
 SPOOF = {
     "level_typical": 100.0,
     "cancel_l25": 1_000.0,
+    "cancel_l25_z": 6.0,
     "layer_cancel_rel": 10.0,
     "layer_side": -1.0,
     "mid_ret_bps_long": -10.0,

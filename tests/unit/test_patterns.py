@@ -81,6 +81,7 @@ def test_spoofing_is_repeated_persistent_layers_vanishing_under_pressure() -> No
     cycle = {
         **QUIET,
         "cancel_l25": 120_000.0,
+        "cancel_l25_z": 8.0,
         "layer_cancel_rel": 9.0,
         "layer_side": 1.0,
         "mid_ret_bps_long": 12.0,
@@ -90,6 +91,8 @@ def test_spoofing_is_repeated_persistent_layers_vanishing_under_pressure() -> No
     assert _kinds(FlowPatterns(), [QUIET, cycle, QUIET, cycle]) == [AlertKind.SPOOFING]  # the cycle repeats
     for no in (
         {"layer_cancel_rel": 3.0},  # an ordinary size
+        {"cancel_l25_z": 1.0},  # large quotes are cancelled all the time in this book (market makers re-quote)
+        {"cancel_l25_z": None},  # the book's own churn not known yet
         {"mid_ret_bps_long": -12.0},  # the price went towards the layer: no pressure
         {"mid_ret_bps_long": 1.0},  # within the symbol's own noise
     ):
