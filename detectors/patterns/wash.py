@@ -22,8 +22,10 @@ himself.
   (``|aggr_imbalance_long| ≤ wash_pinned_balance``: one account buys and sells; one-sided volume at a pinned
   quote is a large order being absorbed), and the price is not drifting
   (``|drift z| < wash_pinned_drift_z``: a pump or a closing push moves it). Hit when
-  ``wash_pinned_min_chunks`` chunks of the last ``wash_pinned_window_ms`` are pinned chunks: colluding
-  accounts trade in repeated bursts, one busy stretch at a pinned quote is ordinary.
+  ``wash_pinned_min_chunks`` chunks of the last ``wash_pinned_window_ms`` are pinned chunks (colluding
+  accounts trade in repeated bursts, one busy stretch at a pinned quote is ordinary) and at most
+  ``wash_pinned_prior_max`` were in the ``wash_pinned_history_ms`` before them (where the book is deep and busy,
+  volume surges at a pinned quote are the symbol's everyday trading).
 
 Evidence: ``wash_chunks`` or ``pinned_chunks``, and the window's values of :data:`_EVIDENCE`.
 
@@ -82,9 +84,9 @@ def effective_prints(v: Values) -> float | None:
 
 
 class WashTrading:
-    """State keys ``wash`` (mirror chunks) and ``wash_pinned`` (pinned chunks)."""
+    """State keys ``wash`` (mirror chunks), ``wash_pinned`` (pinned chunks) and ``wash_pinned_history``."""
 
-    __slots__ = ("min_pinned", "min_washes", "params", "pinned", "washes")
+    __slots__ = ("history", "min_pinned", "min_washes", "params", "pinned", "washes")
 
     def __init__(self, params: PatternParams) -> None:
         self.params = params
@@ -92,6 +94,7 @@ class WashTrading:
         self.min_washes = params.wash_min_chunks
         self.pinned = Run(params.chunks(params.wash_pinned_window_ms))
         self.min_pinned = params.wash_pinned_min_chunks
+        self.history = Run(params.chunks(params.wash_pinned_history_ms + params.wash_pinned_window_ms))
 
     def on_chunk(self, ctx: ChunkContext, v: Values) -> list[Hit]:
         p = self.params
@@ -100,14 +103,17 @@ class WashTrading:
         pinned = inferred and self._pinned(ctx, v)
         washes = self.washes.push(ctx.start, mirror, p.chunk_ms)
         pins = self.pinned.push(ctx.start, pinned, p.chunk_ms)
+        before = self.history.push(ctx.start, pinned, p.chunk_ms) - pins  # pinned chunks before the window
         if mirror and washes >= self.min_washes and self.washes.first_start is not None:
             ratio = (get(v, "mirror_z_long") or 0.0) / p.wash_mirror_z * washes / self.min_washes
             message = "alternating buy/sell prints of one repeated size (wash-trading proxy: the feed is anonymous)"
             return [self._hit(ctx, v, self.washes.first_start, ratio, {"wash_chunks": washes}, message)]
-        if pinned and pins >= self.min_pinned and self.pinned.first_start is not None:
+        unusual = before <= p.wash_pinned_prior_max
+        if pinned and pins >= self.min_pinned and unusual and self.pinned.first_start is not None:
             ratio = (get(v, "volume_z_long") or 0.0) / p.wash_pinned_volume_z * pins / self.min_pinned
             message = "repeated volume surges at a pinned quote that consume no depth (wash-trading proxy)"
-            return [self._hit(ctx, v, self.pinned.first_start, ratio, {"pinned_chunks": pins}, message)]
+            count = {"pinned_chunks": pins, "pinned_chunks_before": before}
+            return [self._hit(ctx, v, self.pinned.first_start, ratio, count, message)]
         return []
 
     def _mirror(self, v: Values) -> bool:
@@ -149,9 +155,14 @@ class WashTrading:
         return ctx.hit(AlertKind.WASH_TRADING, first, strength(ratio), evidence, message)
 
     def to_state(self) -> dict[str, Any]:
-        return {"wash": self.washes.to_state(), "wash_pinned": self.pinned.to_state()}
+        return {
+            "wash": self.washes.to_state(),
+            "wash_pinned": self.pinned.to_state(),
+            "wash_pinned_history": self.history.to_state(),
+        }
 
     def load(self, state: Mapping[str, Any]) -> None:
         self.washes.load(state["wash"])
         if "wash_pinned" in state:  # absent before version 6
             self.pinned.load(state["wash_pinned"])
+            self.history.load(state["wash_pinned_history"])

@@ -149,6 +149,10 @@ def test_wash_trading_on_a_snapshot_feed_is_repeated_volume_at_a_pinned_quote_co
         ({"aggr_imbalance_long": -0.7}, "one-sided: a large order absorbed at the quote"),
     ):
         assert _kinds(FlowPatterns(), [QUIET] + [{**PINNED, **unlike}] * 5) == [], why
+    # where such surges are everyday trading (a deep, busy book), they are not a wash: one more hour of them
+    stretch = [PINNED] * 4 + [QUIET] * 40  # one burst every 3 min 40 s
+    assert _kinds(FlowPatterns(), [QUIET] * 20 + stretch) == [AlertKind.WASH_TRADING]
+    assert _kinds(FlowPatterns(), [QUIET] * 20 + stretch * 8) == [AlertKind.WASH_TRADING]  # then it is usual
     drifting = {**PINNED, "mid_sigma_bps": 2.0, "mid_ret_bps": 10.0}  # a pump walking up between the windows
     assert AlertKind.WASH_TRADING not in _kinds(FlowPatterns(), [QUIET] * 10 + [drifting] * 10)
 
@@ -388,6 +392,7 @@ def test_every_detectors_windows_follow_the_flow_chunking(chunk_ms: int, long_ch
         "spoofing": patterns.spoofing.cycles.window,
         "wash": patterns.wash.washes.window,
         "wash pinned": patterns.wash.pinned.window,
+        "wash pinned history": patterns.wash.history.window,
         "close": patterns.closing.pushes.window,
     }
     assert {name: n * chunk_ms for name, n in windows.items()} == {
@@ -399,6 +404,7 @@ def test_every_detectors_windows_follow_the_flow_chunking(chunk_ms: int, long_ch
         "spoofing": 240_000,
         "wash": 30_000,
         "wash pinned": 120_000,
+        "wash pinned history": 3_720_000,
         "close": 60_000,
     }
 
