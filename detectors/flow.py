@@ -210,8 +210,8 @@ import numpy as np
 import pandas as pd
 
 from detectors.aggressor import AggressorInference
-from detectors.features import _ExactSums
-from detectors.layers import LayerTracker  # the one exact rolling-sum definition of the feature library
+from detectors.features import _ExactSums  # the one exact rolling-sum definition of the feature library
+from detectors.layers import LayerTracker
 from tapewatch.records import BOOK_DEPTH, Book, Cadence, Features, Quote
 
 FLOW_FEATURE_SET_VERSION: Final = "flow-v5"

@@ -72,7 +72,7 @@ class PatternParams:
     #: … and the chunk's size cancelled at levels 2–5 stands out against the symbol's own book churn
     #: (``cancel_l25_z``, patterns-v5): a market maker's large quotes are cancelled all day long, a spoofer's
     #: layers are not (tuning seeds 2–4: every spoofing layer chunk ≥ 4.3, half the clean ones below 3.5; the
-    #: real Bitstamp capture's large re-quotes 0.8)
+    #: real Bitstamp capture's layer-under-pressure chunks −0.1 to 5.5 and one 14.5, never two in 4 minutes)
     spoof_cancel_z: float = 3.0
     #: pressure by price: the mid (or last price) moved away from the layer's side by this many of the symbol's
     #: own long-window volatility units
