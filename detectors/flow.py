@@ -44,7 +44,11 @@ Definitions
 * A *trade* is a quote with a price (``size`` may be 0). Its aggressor is ``Quote.side`` (``B``/``S``); when
   the feed does not say, it is *inferred* (:mod:`detectors.aggressor`: the quote rule against the quote's own
   ``bid``/``ask``, the book in force before the trade, then the tick rule) and counted as inferred
-  (``inferred_share_long``); unknown only before any quote or price change.
+  (``inferred_share_long``); unknown only before any quote or price change. On a *snapshot feed*
+  (:attr:`FlowState.prints`, from the venue's feed profile) a trade is one snapshot's print — the size traded
+  since the previous snapshot at the last price, none when nothing printed — so ``trades`` counts the
+  snapshots that printed, and the features only individual prints can show are null
+  (:data:`PRINT_LEVEL_FEATURE_NAMES`).
 * *First/last trade* of a chunk: earliest/latest by ``ts``; among equal ``ts`` the first/last to arrive.
 * *Reference price* of a chunk: the last trade price of the symbol before the chunk (any distance back), else
   the chunk's first trade price. ``ret_bps = 1e4 ln(last / reference)``; ``range_bps = 1e4 ln(high / low)``.
@@ -212,12 +216,15 @@ import pandas as pd
 from detectors.aggressor import AggressorInference
 from detectors.features import _ExactSums  # the one exact rolling-sum definition of the feature library
 from detectors.layers import LayerTracker
+from tapewatch.feeds import Prints
 from tapewatch.records import BOOK_DEPTH, Book, Cadence, Features, Quote
 
-FLOW_FEATURE_SET_VERSION: Final = "flow-v5"
-FLOW_STATE_VERSION: Final = 5
-#: a version-1 … -4 (flow-v1 … flow-v4) state still loads: see :meth:`FlowState.from_state`. flow-v5's layer
-#: tracker weighs its mean level size in event time (it keeps the last book's ts), flow-v4's per book
+FLOW_FEATURE_SET_VERSION: Final = "flow-v6"
+FLOW_STATE_VERSION: Final = 6
+#: a version-1 … -5 (flow-v1 … flow-v5) state still loads: see :meth:`FlowState.from_state`. flow-v5's layer
+#: tracker weighs its mean level size in event time (it keeps the last book's ts), flow-v4's per book; flow-v6
+#: keeps flow-v5's state and leaves the print-level features null on a snapshot feed
+_V5: Final = (5, "flow-v5")
 _V4: Final = (4, "flow-v4")
 _V1: Final = (1, "flow-v1")
 _V2: Final = (2, "flow-v2")
@@ -314,6 +321,40 @@ LONG_FEATURE_NAMES: Final[tuple[str, ...]] = (
     "mid_ret_bps_long",
 )
 FLOW_FEATURE_NAMES: Final[tuple[str, ...]] = CHUNK_FEATURE_NAMES + LONG_FEATURE_NAMES
+#: what only a feed that prints every trade can show — same-millisecond rush orders, aggressive orders (a run
+#: of fills), alternation and size repetition between consecutive prints. A snapshot feed
+#: (:attr:`FlowState.prints`) aggregates the prints of each interval into one, so these are ``None`` there,
+#: never a misleading zero; its one print per snapshot still carries the interval's volume, price and
+#: (inferred) side, and ``trades`` counts the snapshots that printed
+PRINT_LEVEL_FEATURE_NAMES: Final[frozenset[str]] = frozenset(
+    {
+        "rush_orders",
+        "rush_trades",
+        "rush_max",
+        "buy_orders",
+        "sell_orders",
+        "mirror_trades",
+        "mirror_volume",
+        "alternation",
+        "size_repeat",
+        "rush_z",
+        "rush_orders_long",
+        "rush_trades_long",
+        "alternation_long",
+        "size_repeat_long",
+        "size_repeat_vol_long",
+        "size_mode_share_long",
+        "rush_z_long",
+        "rush_max_long",
+        "rush_max_z_long",
+        "order_imbalance_long",
+        "order_imbalance_z_long",
+        "buy_orders_z_long",
+        "mirror_vol_share_long",
+        "mirror_z_long",
+        "size_mode_vol_share_long",
+    }
+)
 
 #: quote columns :func:`compute_flow_frame` reads (``side``, ``bid``, ``ask`` optional); the simulator's layout
 QUOTE_COLUMNS: Final = ("symbol", "ts", "price", "size", "side", "bid", "ask")
@@ -640,12 +681,17 @@ class FlowState:
     or raise :class:`LateRecordError` (state unchanged) for a record of a closed chunk.
     """
 
-    def __init__(self, symbol: str, config: FlowConfig | None = None, *, books: bool = True) -> None:
+    def __init__(
+        self, symbol: str, config: FlowConfig | None = None, *, books: bool = True, prints: Prints = "trades"
+    ) -> None:
         self.symbol = symbol
         self.config = config if config is not None else FlowConfig()
         #: the feed sends books (its venue's feed profile): chunks wait for both streams. Not state: the
         #: caller passes the profile in force.
         self.books = books
+        #: the feed's prints (its venue's feed profile): ``snapshots`` leaves :data:`PRINT_LEVEL_FEATURE_NAMES`
+        #: null. Not state either.
+        self.prints = prints
         self.qwm: int | None = None  # newest quote ts
         self.bwm: int | None = None  # newest book ts
         self.first_quote: int | None = None
@@ -1116,6 +1162,8 @@ class FlowState:
 
         isfinite = math.isfinite
         values = {name: x if x is None or isfinite(x) else None for name, x in v.items()}
+        if self.prints == "snapshots":
+            values.update(dict.fromkeys(PRINT_LEVEL_FEATURE_NAMES))
         return FlowChunk(self.symbol, n * cfg.chunk_ms, (n + 1) * cfg.chunk_ms, values)
 
     # -- state -------------------------------------------------------------------------------------------
@@ -1163,7 +1211,14 @@ class FlowState:
         return listed
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any], config: FlowConfig | None = None, *, books: bool = True) -> FlowState:
+    def from_state(
+        cls,
+        state: Mapping[str, Any],
+        config: FlowConfig | None = None,
+        *,
+        books: bool = True,
+        prints: Prints = "trades",
+    ) -> FlowState:
         """Restore a :meth:`to_state` snapshot; ``config`` may change ``grace_ms``/``idle_ms`` only.
 
         An older state loads too, so an upgraded worker resumes where it stopped. From ``flow-v4`` and
@@ -1176,7 +1231,7 @@ class FlowState:
         """
         cfg = config if config is not None else FlowConfig()
         version = (state.get("v"), state.get("features"))
-        if version not in {(FLOW_STATE_VERSION, FLOW_FEATURE_SET_VERSION), _V4, _V3, _V2, _V1}:
+        if version not in {(FLOW_STATE_VERSION, FLOW_FEATURE_SET_VERSION), _V5, _V4, _V3, _V2, _V1}:
             raise ValueError(
                 f"flow state {state.get('v')!r}/{state.get('features')!r} is not supported "
                 f"(expected {FLOW_STATE_VERSION}/{FLOW_FEATURE_SET_VERSION})"
@@ -1185,7 +1240,7 @@ class FlowState:
         fingerprint = cfg.fingerprint()[:5] if v1 else cfg.fingerprint()  # v1 had no mirror_ms
         if list(state["cfg"]) != fingerprint:
             raise ValueError(f"flow state was made with config {state['cfg']}, not {fingerprint}")
-        fs = cls(str(state["symbol"]), cfg, books=books)
+        fs = cls(str(state["symbol"]), cfg, books=books, prints=prints)
         fs.qwm, fs.bwm, fs.first_quote, fs.first_book, fs.closed_below = state["wm"]
         last = state["last"]
         if v1:
@@ -1319,17 +1374,19 @@ def iter_flow(
     state: FlowState | None = None,
     flush: bool = True,
     with_books: bool | None = None,
+    prints: Prints = "trades",
 ) -> Iterator[FlowChunk]:
     """Fold :class:`FlowState` over one symbol's quotes and books, each in its own row order (its stream order).
 
     Merge order: the two streams are merged by ``ts``, a quote before a book at equal ``ts`` (the simulator's
     emission order); each stream keeps its own row order (a stream that is not sorted stays unsorted). Late
     records are dropped, and collected in ``late`` if given. ``flush`` closes the open chunks at the end.
-    ``with_books``: whether the feed sends books (:attr:`FlowState.books`; default: whether ``books`` has rows).
+    ``with_books``: whether the feed sends books (:attr:`FlowState.books`; default: whether ``books`` has rows);
+    ``prints``: the feed's prints (:attr:`FlowState.prints`).
     """
     if with_books is None:
         with_books = len(books) > 0
-    fs = state if state is not None else FlowState(symbol, config, books=with_books)
+    fs = state if state is not None else FlowState(symbol, config, books=with_books, prints=prints)
     qrows = _quote_rows(quotes)
     brows = _book_rows(books)
     i = j = 0
@@ -1369,9 +1426,11 @@ def compute_flow_frame(
     *,
     late: list[LateRecordError] | None = None,
     with_books: Callable[[str], bool] | None = None,
+    prints: Callable[[str], Prints] | None = None,
 ) -> pd.DataFrame:
     """Flow features of many symbols: per symbol (sorted), the fold :func:`iter_flow` over its rows.
-    ``with_books`` says per symbol whether its feed sends books (default: whether ``books`` has its rows).
+    ``with_books`` says per symbol whether its feed sends books (default: whether ``books`` has its rows),
+    ``prints`` what its feed prints (default: every trade).
 
     ``quotes`` has :data:`QUOTE_COLUMNS` (``simulator.quotes_frame()``), ``books`` the :data:`BOOK_COLUMNS`
     (``simulator.books_frame()``); either may be empty. Within a symbol each frame's row order is its stream
@@ -1391,6 +1450,7 @@ def compute_flow_frame(
                 config,
                 late=late,
                 with_books=None if with_books is None else with_books(symbol),
+                prints="trades" if prints is None else prints(symbol),
             )
         )
     return chunks_to_frame(chunks)

@@ -230,7 +230,14 @@ def detect_frames(
         quotes, books = split_ticks(frame)
         bars = bars_from_quotes(quotes[["symbol", "venue", "ts", "price", "size"]], grace_ms=grace_ms)
         with_books = None if feeds is None else (lambda symbol: feeds(venues[symbol]).books)
-        flow = compute_flow_frame(quotes[list(QUOTE_COLUMNS)], books, flow_config, with_books=with_books)
+        profiles = feeds or FeedProfiles()
+        flow = compute_flow_frame(
+            quotes[list(QUOTE_COLUMNS)],
+            books,
+            flow_config,
+            with_books=with_books,
+            prints=lambda symbol: profiles(venues[symbol]).prints,
+        )
     else:
         bars = bars_from_bar_file(frame)
         flow = pd.DataFrame(columns=["symbol", "ts", *FLOW_FEATURE_NAMES])

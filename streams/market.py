@@ -327,19 +327,20 @@ class MarketStage:
     # -- state -------------------------------------------------------------------------------------------
     def _load(self, symbol: str, venue: str, key: bytes, partition: int) -> SymbolState:
         stored = self.table.get(key, partition)
-        books = self.feeds(venue).books
+        profile = self.feeds(venue)
+        books, prints = profile.books, profile.prints
         if stored is None:
-            flow = FlowState(symbol, self.flow_config, books=books)
+            flow = FlowState(symbol, self.flow_config, books=books, prints=prints)
             return SymbolState(BarBuilder(symbol, self.grace_ms), FeatureState(), flow, {}, partition)
         if stored.get("format") != STATE_FORMAT:
             raise ValueError(f"market state of {symbol!r} has unknown format {stored.get('format')!r}")
         try:
-            flow = FlowState.from_state(stored["flow"], self.flow_config, books=books)
+            flow = FlowState.from_state(stored["flow"], self.flow_config, books=books, prints=prints)
         except ValueError as exc:
             # An upgrade changed the order-flow feature set: its windows cannot be carried over. Start them
             # afresh (the z-scores warm up again) rather than refuse the symbol; bars and bar features continue.
             log.warning("order-flow state of %s not restored, starting afresh: %s", symbol, exc)
-            flow = FlowState(symbol, self.flow_config, books=books)
+            flow = FlowState(symbol, self.flow_config, books=books, prints=prints)
         return SymbolState(
             bars=BarBuilder.from_state(stored["bars"], self.grace_ms),
             features=FeatureState.from_state(stored["features"]),

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from detectors.alerting import Hit
+from tapewatch.feeds import Prints
 from tapewatch.records import AlertKind
 
-PATTERNS_VERSION: Final = "patterns-v5"
+PATTERNS_VERSION: Final = "patterns-v6"
 Values = Mapping[str, float | None]
 
 
@@ -37,6 +38,23 @@ def get(values: Values, name: str) -> float | None:
 def ge(values: Values, name: str, bar: float) -> bool:
     value = get(values, name)
     return value is not None and value >= bar
+
+
+def surge_z(values: Values, prints: Prints) -> float | None:
+    """How far the long window's activity is above the symbol's usual, in σ of its baseline: the trade count
+    (``trades_z_long``) where the feed prints every trade. A snapshot feed's count only says how many snapshots
+    printed — at 5 s a busy symbol prints in every one, however hard it trades — so there the larger of that
+    and the volume's (``volume_z_long``).
+
+    >>> busy = {"trades_z_long": 0.3, "volume_z_long": 6.0}
+    >>> surge_z(busy, "trades"), surge_z(busy, "snapshots")
+    (0.3, 6.0)
+    """
+    count = get(values, "trades_z_long")
+    if prints != "snapshots":
+        return count
+    volume = get(values, "volume_z_long")
+    return volume if count is None else count if volume is None else max(count, volume)
 
 
 def strength(ratio: float) -> float:

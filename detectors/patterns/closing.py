@@ -3,14 +3,16 @@
 Inside the last ``close_window_ms`` before the close (``close_time`` local, ``utc_offset_min``; ``None``
 disables it, e.g. for 24-hour crypto; the chunk that straddles the close counts), either of two paths:
 
-* the **push** (where the feed has sides): a *push chunk* with ``trades_z_long ≥ close_trades_z``,
-  ``aggr_imbalance_long ≥ close_imbalance`` and a drift over ``drift_ms`` ``≥ close_drift_bps`` (the push
-  walks the price up 1–3 % in 3–8 min); hit when push chunks covering ``close_min_ms`` fall within the last
-  ``close_push_window_ms``;
+* the **push** (buying into the close): a *push chunk* has activity far above the symbol's usual
+  (:func:`~detectors.patterns.base.surge_z` ``≥ close_surge_z``: its trade count, on a snapshot feed also its
+  volume), one-sided buying
+  (``aggr_imbalance_long ≥ close_imbalance``, sides given or inferred) and a drift over ``drift_ms`` ``≥
+  close_drift_bps`` (the push walks the price up 1–3 % in 3–8 min); hit when push chunks covering
+  ``close_min_ms`` fall within the last ``close_push_window_ms``;
 * the **late drift** (any feed, either direction, patterns-v4): the short or long drift ``≥ close_late_z`` of
   the symbol's own volatility (:mod:`detectors.patterns.context`) on volume not below its usual
   (``volume_z_long ≥ close_late_volume_z``); hit when such chunks cover ``close_late_min_ms`` of the last
-  ``close_push_window_ms``. A push on ordinary volume, or a snapshot feed's inferred sides, leave only this.
+  ``close_push_window_ms``. A push on ordinary volume leaves only this.
 
 Evidence: ``ms_to_close``, ``push_chunks`` or ``late_chunks``, ``trades_z_long``, ``aggr_imbalance_long``,
 ``ret_bps_long``, ``drift_bps``, ``drift_z``, ``volume_z_long``.
@@ -39,7 +41,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from detectors.alerting import Hit
-from detectors.patterns.base import ChunkContext, Run, Values, ge, get, strength
+from detectors.patterns.base import ChunkContext, Run, Values, ge, get, strength, surge_z
 from detectors.patterns.params import PatternParams
 from tapewatch.records import AlertKind
 
@@ -61,7 +63,8 @@ class MarkingTheClose:
         p = self.params
         push = ctx.close_push = (
             ctx.in_close
-            and ge(v, "trades_z_long", p.close_trades_z)
+            and (surge := surge_z(v, p.prints)) is not None
+            and surge >= p.close_surge_z
             and ge(v, "aggr_imbalance_long", p.close_imbalance)
             and ctx.drift_bps >= p.close_drift_bps
         )
@@ -75,7 +78,7 @@ class MarkingTheClose:
         )
         lates = self.late.push(ctx.start, late, p.chunk_ms)
         if push and pushes >= self.min_pushes and self.pushes.first_start is not None:
-            ratio = (get(v, "trades_z_long") or 0.0) / p.close_trades_z * pushes / self.min_pushes
+            ratio = (surge_z(v, p.prints) or 0.0) / p.close_surge_z * pushes / self.min_pushes
             return [self._hit(ctx, v, self.pushes.first_start, ratio, {"push_chunks": pushes}, "buy-side push")]
         if late and lates >= self.min_late and self.late.first_start is not None and drift_z is not None:
             ratio = abs(drift_z) / p.close_late_z * lates / self.min_late

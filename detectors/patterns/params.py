@@ -23,7 +23,7 @@ from datetime import time
 from typing import Any
 
 from detectors.flow import FlowConfig
-from tapewatch.feeds import FeedProfile
+from tapewatch.feeds import FeedProfile, Prints
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +32,12 @@ class PatternParams:
     #: detectors' windows always follow the features they read
     chunk_ms: int = 5_000
     long_chunks: int = 5
+    #: the venue's prints (:attr:`FeedProfile.prints`, set by :meth:`for_feed`): what a surge is read from
+    #: (:func:`detectors.patterns.base.surge_z`)
+    prints: Prints = "trades"
     # pump and dump: the surge (tells momentum ignition a pump is under way)
-    pump_trades_z: float = 3.5
+    #: the surge's activity against the symbol's baseline (:func:`~detectors.patterns.base.surge_z`), in σ
+    pump_surge_z: float = 3.5
     pump_imbalance: float = 0.4
     pump_rush: float = 2.0
     pump_window_ms: int = 120_000
@@ -120,7 +124,9 @@ class PatternParams:
     close_time: time | None = time(13, 30)
     utc_offset_min: int = 480
     close_window_ms: int = 600_000
-    close_trades_z: float = 2.5
+    #: the push's activity (:func:`~detectors.patterns.base.surge_z`) in σ (patterns-v6: on snapshots also the
+    #: volume; the count of snapshots that printed saturates on a busy symbol at 5 s)
+    close_surge_z: float = 2.5
     close_imbalance: float = 0.3
     close_push_window_ms: int = 60_000
     close_min_ms: int = 30_000
@@ -161,6 +167,7 @@ class PatternParams:
             long_chunks=flow.long_chunks,
             close_time=profile.close_time,
             utc_offset_min=profile.utc_offset_min,
+            prints=profile.prints,
         )
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> PatternParams:

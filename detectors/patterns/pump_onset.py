@@ -12,9 +12,11 @@ buys in one millisecond). Hit when onset chunks covering ``pump_onset_min_ms`` f
 momentum ignition's followers. The price is not used: the ramp is convex and barely moves in its first
 minute. The alert fires at first evidence and escalates (same alert id) as the score grows.
 
-The *surge* (``trades_z_long ≥ pump_trades_z``, ``aggr_imbalance_long ≥ pump_imbalance``, a drift ``≥
-pump_drift_bps``, ``rush_orders_long ≥ pump_rush``; version 1's pump rule, a minute or more late) no longer
-alerts; it tells momentum ignition that a pump is under way (:attr:`ChunkContext.surge_chunks`).
+The *surge* (activity ``≥ pump_surge_z``, :func:`~detectors.patterns.base.surge_z`; ``aggr_imbalance_long ≥
+pump_imbalance``, a drift ``≥ pump_drift_bps``, ``rush_orders_long ≥ pump_rush``; version 1's pump rule, a
+minute or more late) no longer alerts; it tells momentum ignition that a pump is under way
+(:attr:`ChunkContext.surge_chunks`). A snapshot feed shows neither rush orders nor buy orders (they are null
+there): its pumps are the ramp's (:mod:`detectors.patterns.pump_ramp`).
 
 Evidence: ``onset_chunks``, ``buy_orders_z_long``, ``order_imbalance_z_long``, ``rush_max_long``,
 ``rush_max_z_long``, ``trades_z_long``, ``aggr_imbalance_long``, ``ret_bps_long``, ``drift_bps``.
@@ -34,7 +36,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from detectors.alerting import Hit
-from detectors.patterns.base import ChunkContext, Run, Values, ge, get, strength
+from detectors.patterns.base import ChunkContext, Run, Values, ge, get, strength, surge_z
 from detectors.patterns.params import PatternParams
 from tapewatch.records import AlertKind
 
@@ -53,7 +55,8 @@ class PumpOnset:
     def on_chunk(self, ctx: ChunkContext, v: Values) -> list[Hit]:
         p = self.params
         surge = (
-            ge(v, "trades_z_long", p.pump_trades_z)
+            (surge := surge_z(v, p.prints)) is not None
+            and surge >= p.pump_surge_z
             and ge(v, "aggr_imbalance_long", p.pump_imbalance)
             and ctx.drift_bps >= p.pump_drift_bps
             and ge(v, "rush_orders_long", p.pump_rush)

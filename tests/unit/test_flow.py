@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from detectors.flow import (
     FLOW_FEATURE_NAMES,
     FLOW_FEATURE_SET_VERSION,
+    PRINT_LEVEL_FEATURE_NAMES,
     FlowChunk,
     FlowConfig,
     FlowState,
@@ -397,6 +398,28 @@ def test_unsided_trades_get_inferred_sides_marked_as_such() -> None:
     assert chunk.values["inferred_share_long"] == 2 / 3
 
 
+def test_a_snapshot_feed_leaves_what_only_individual_prints_show_null() -> None:
+    """One print per snapshot: no rush, no order runs, no alternation — null, not a zero that looks like calm.
+    Volume, price and the inferred side still come through, and the same tape read as trades keeps them all."""
+    cfg = FlowConfig(chunk_ms=1000, long_chunks=2, grace_ms=0)
+    tape = [(0, 10.1, 5.0), (0, 10.1, 5.0), (0, 10.1, 5.0), (400, 10.0, 3.0), (1000, 10.1, 4.0), (2000, 10.0, 1.0)]
+    out = {}
+    for prints in ("trades", "snapshots"):
+        fs = FlowState(SYMBOL, cfg, books=False, prints=prints)
+        out[prints] = [
+            c.values for dt, price, size in tape for c in fs.update_quote_values(T0 + dt, price, size, None, 10.0, 10.1)
+        ]
+    trades, snapshots = out["trades"], out["snapshots"]
+    assert len(trades) == len(snapshots) == 2
+    assert trades[0]["rush_max"] == 3.0 and trades[0]["rush_orders"] == 1.0 and trades[0]["sell_orders"] == 1.0
+    for t, s in zip(trades, snapshots, strict=True):
+        assert all(s[name] is None for name in PRINT_LEVEL_FEATURE_NAMES)
+        assert {k: x for k, x in s.items() if k not in PRINT_LEVEL_FEATURE_NAMES} == {
+            k: x for k, x in t.items() if k not in PRINT_LEVEL_FEATURE_NAMES
+        }
+    assert snapshots[0]["volume"] == 18.0 and snapshots[0]["buy_volume"] == 15.0
+
+
 def test_a_version_1_state_resumes_and_warms_the_baseline_up_again() -> None:
     cfg = FlowConfig(chunk_ms=1000, long_chunks=2, baseline_chunks=20, baseline_min_chunks=4, grace_ms=0, idle_ms=1)
     ticks = [(T0 + 300 * k, 10.0 + (k % 3) * 0.5, float(1 + k % 4), "BS"[k % 2]) for k in range(200)]
@@ -774,8 +797,9 @@ def test_a_version_3_state_resumes_with_its_baseline() -> None:
     assert sum(b == a and b is not None for b, a in moves) > 0  # layers first seen after the upgrade: their move
 
 
-def test_a_version_4_state_resumes_exactly() -> None:
-    """A flow-v4 state resumes as if flow-v5 had run all along: its layer tracker takes the last book's ts."""
+def test_a_version_4_or_5_state_resumes_exactly() -> None:
+    """A flow-v4 state resumes as if flow-v5 had run all along: its layer tracker takes the last book's ts; a
+    flow-v5 state is a flow-v6 state."""
     sim = generate(SimulationConfig(symbols=1, minutes=20, seed=7, clean_fraction=0.0, rates={AlertKind.SPOOFING: 3.0}))
     cfg = FlowConfig(baseline_min_chunks=24)
     records = [r for r in sim.records() if isinstance(r, Quote | Book)]
@@ -790,6 +814,8 @@ def test_a_version_4_state_resumes_exactly() -> None:
     state = {**reference.to_state(), "v": 4, "features": "flow-v4"}
     state["last"][9] = state["last"][9][:2]  # a flow-v4 layer tracker: mean level and layers, no ts
     restored = FlowState.from_state(json.loads(json.dumps(state)), cfg)
+    v5 = FlowState.from_state(json.loads(json.dumps({**reference.to_state(), "v": 5, "features": "flow-v5"})), cfg)
     expected = [c.values for record in records[cut:] for c in feed(reference, record)]
     assert [c.values for record in records[cut:] for c in feed(restored, record)] == expected
+    assert [c.values for record in records[cut:] for c in feed(v5, record)] == expected
     assert len(expected) > 50

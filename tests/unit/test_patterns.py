@@ -168,6 +168,21 @@ def test_marking_the_close_only_near_the_close() -> None:
     assert FlowPatterns(PatternParams(close_time=time(16, 0))).ms_to_close(close_start) == (2 * 60 + 35) * 60_000
 
 
+def test_a_push_into_the_close_is_read_from_volume_too_where_the_feed_aggregates_prints() -> None:
+    """At 5 s a busy symbol prints in every snapshot however hard it trades: a snapshot feed's surge may show
+    only in volume. A feed of individual prints reads the trade count alone."""
+    close_start = T0 + (4 * 60 + 25) * 60_000  # 13:25 Taipei
+    push = {**QUIET, "aggr_imbalance_long": 0.6, "ret_bps": 45.0}
+    by_count, by_volume = {**push, "trades_z_long": 5.0}, {**push, "volume_z_long": 5.0}
+    snapshots = PatternParams(prints="snapshots")
+    for chunks in (by_count, by_volume):
+        assert AlertKind.MARKING_THE_CLOSE in _kinds(FlowPatterns(snapshots), [chunks] * 6, close_start)
+    assert AlertKind.MARKING_THE_CLOSE in _kinds(FlowPatterns(), [by_count] * 6, close_start)
+    assert AlertKind.MARKING_THE_CLOSE not in _kinds(FlowPatterns(), [by_volume] * 6, close_start)
+    quiet = {**push, "volume_z_long": 1.0}
+    assert AlertKind.MARKING_THE_CLOSE not in _kinds(FlowPatterns(snapshots), [quiet] * 6, close_start)
+
+
 def test_momentum_ignition_is_a_one_sided_sweep() -> None:
     sweep = {**QUIET, "ret_bps": 40.0, "aggr_imbalance": 1.0, "trades_z": 6.0}
     assert _kinds(FlowPatterns(), [QUIET, sweep]) == [AlertKind.MOMENTUM_IGNITION]
