@@ -5,10 +5,9 @@ disables it, e.g. for 24-hour crypto; the chunk that straddles the close counts)
 
 * the **push** (buying into the close): a *push chunk* has activity far above the symbol's usual
   (:func:`~detectors.patterns.base.surge_z` ``≥ close_surge_z``: its trade count, on a snapshot feed also its
-  volume), one-sided buying
-  (``aggr_imbalance_long ≥ close_imbalance``, sides given or inferred) and a drift over ``drift_ms`` ``≥
-  close_drift_bps`` (the push walks the price up 1–3 % in 3–8 min); hit when push chunks covering
-  ``close_min_ms`` fall within the last ``close_push_window_ms``;
+  volume), one-sided buying (``aggr_imbalance_long ≥ close_imbalance``, sides given or inferred) and a drift
+  over ``drift_ms`` ``≥ close_drift_bps`` (the push walks the price up 1–3 % in 3–8 min); hit when push chunks
+  covering ``close_min_ms`` fall within the last ``close_push_window_ms``;
 * the **late drift** (any feed, either direction, patterns-v4): the short or long drift ``≥ close_late_z`` of
   the symbol's own volatility (:mod:`detectors.patterns.context`) on volume not below its usual
   (``volume_z_long ≥ close_late_volume_z``); hit when such chunks cover ``close_late_min_ms`` of the last
@@ -63,8 +62,8 @@ class MarkingTheClose:
         p = self.params
         push = ctx.close_push = (
             ctx.in_close
-            and (surge := surge_z(v, p.prints)) is not None
-            and surge >= p.close_surge_z
+            and (activity := surge_z(v, p.prints)) is not None
+            and activity >= p.close_surge_z
             and ge(v, "aggr_imbalance_long", p.close_imbalance)
             and ctx.drift_bps >= p.close_drift_bps
         )

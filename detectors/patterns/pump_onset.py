@@ -55,8 +55,8 @@ class PumpOnset:
     def on_chunk(self, ctx: ChunkContext, v: Values) -> list[Hit]:
         p = self.params
         surge = (
-            (surge := surge_z(v, p.prints)) is not None
-            and surge >= p.pump_surge_z
+            (activity := surge_z(v, p.prints)) is not None
+            and activity >= p.pump_surge_z
             and ge(v, "aggr_imbalance_long", p.pump_imbalance)
             and ctx.drift_bps >= p.pump_drift_bps
             and ge(v, "rush_orders_long", p.pump_rush)
