@@ -321,39 +321,24 @@ LONG_FEATURE_NAMES: Final[tuple[str, ...]] = (
     "mid_ret_bps_long",
 )
 FLOW_FEATURE_NAMES: Final[tuple[str, ...]] = CHUNK_FEATURE_NAMES + LONG_FEATURE_NAMES
+_PRINT_LEVEL_PREFIXES: Final = (
+    "rush_",
+    "buy_orders",
+    "sell_orders",
+    "mirror_",
+    "alternation",
+    "size_repeat",
+    "size_mode_",
+    "order_imbalance",
+)
 #: what only a feed that prints every trade can show — same-millisecond rush orders, aggressive orders (a run
 #: of fills), alternation and size repetition between consecutive prints. A snapshot feed
 #: (:attr:`FlowState.prints`) aggregates the prints of each interval into one, so these are ``None`` there,
 #: never a misleading zero; its one print per snapshot still carries the interval's volume, price and
-#: (inferred) side, and ``trades`` counts the snapshots that printed
+#: (inferred) side, and ``trades`` counts the snapshots that printed. Every feature of these families is one:
+#: rush orders, aggressive orders, mirror trades, alternation, size repetition and the modal size
 PRINT_LEVEL_FEATURE_NAMES: Final[frozenset[str]] = frozenset(
-    {
-        "rush_orders",
-        "rush_trades",
-        "rush_max",
-        "buy_orders",
-        "sell_orders",
-        "mirror_trades",
-        "mirror_volume",
-        "alternation",
-        "size_repeat",
-        "rush_z",
-        "rush_orders_long",
-        "rush_trades_long",
-        "alternation_long",
-        "size_repeat_long",
-        "size_repeat_vol_long",
-        "size_mode_share_long",
-        "rush_z_long",
-        "rush_max_long",
-        "rush_max_z_long",
-        "order_imbalance_long",
-        "order_imbalance_z_long",
-        "buy_orders_z_long",
-        "mirror_vol_share_long",
-        "mirror_z_long",
-        "size_mode_vol_share_long",
-    }
+    name for name in FLOW_FEATURE_NAMES if name.startswith(_PRINT_LEVEL_PREFIXES)
 )
 
 #: quote columns :func:`compute_flow_frame` reads (``side``, ``bid``, ``ask`` optional); the simulator's layout

@@ -165,4 +165,5 @@ class WashTrading:
         self.washes.load(state["wash"])
         if "wash_pinned" in state:  # absent before version 6
             self.pinned.load(state["wash_pinned"])
+        if "wash_pinned_history" in state:  # absent in a version-6 state written before the history gate
             self.history.load(state["wash_pinned_history"])

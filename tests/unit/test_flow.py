@@ -412,6 +412,9 @@ def test_a_snapshot_feed_leaves_what_only_individual_prints_show_null() -> None:
     trades, snapshots = out["trades"], out["snapshots"]
     assert len(trades) == len(snapshots) == 2
     assert trades[0]["rush_max"] == 3.0 and trades[0]["rush_orders"] == 1.0 and trades[0]["sell_orders"] == 1.0
+    assert {"rush_max", "buy_orders", "mirror_z_long", "order_imbalance_z_long"} <= PRINT_LEVEL_FEATURE_NAMES
+    assert "trades" not in PRINT_LEVEL_FEATURE_NAMES and "buy_volume" not in PRINT_LEVEL_FEATURE_NAMES
+    assert snapshots[0]["rush_max"] is None and snapshots[0]["trades"] == 4.0
     for t, s in zip(trades, snapshots, strict=True):
         assert all(s[name] is None for name in PRINT_LEVEL_FEATURE_NAMES)
         assert {k: x for k, x in s.items() if k not in PRINT_LEVEL_FEATURE_NAMES} == {

@@ -455,3 +455,14 @@ def test_marking_the_close_by_a_late_drift_needs_no_sides_and_no_surge() -> None
     # within the symbol's volatility it is nothing
     calm = {**QUIET, "mid_ret_bps": 1.0, "mid_sigma_bps": 2.0}
     assert _kinds(FlowPatterns(), [calm] * 12, close_ts - 12 * 5_000) == []
+
+
+def test_a_wash_state_from_before_the_history_gate_loads() -> None:
+    """A version-6 state written before ``wash_pinned_history`` existed resumes with an empty history."""
+    from detectors.patterns.wash import WashTrading
+
+    state = WashTrading(PatternParams()).to_state()
+    del state["wash_pinned_history"]
+    restored = WashTrading(PatternParams())
+    restored.load(orjson.loads(orjson.dumps(state)))
+    assert restored.to_state() == WashTrading(PatternParams()).to_state()
