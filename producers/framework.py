@@ -163,7 +163,13 @@ async def back_off(emitter: Emitter, backoff: Backoff, stop: asyncio.Event, reas
 
 
 class Pacer:
-    """At most one call per ``interval_s`` (plus jitter), measured start to start: a rate limit we never trip."""
+    """At most one call per ``interval_s`` (plus jitter): a rate limit we never trip.
+
+    Measured start to start by default. A caller whose calls cross a network calls :meth:`done` when the
+    answer is in: the next call then also waits ``interval_s`` from there, so the *server* sees arrivals at
+    least ``interval_s`` apart however much the network or a busy event loop delays one request and not the
+    next (start-to-start spacing alone shrinks by exactly that difference at the far end).
+    """
 
     def __init__(self, interval_s: float, jitter_s: float = 0.0, rng: random.Random | None = None) -> None:
         self.interval_s = interval_s
@@ -180,6 +186,10 @@ class Pacer:
                 return True
         self._last = time.monotonic()
         return stop.is_set()
+
+    def done(self) -> None:
+        """The call that took the last slot has finished: the next one is spaced from now."""
+        self._last = time.monotonic()
 
 
 SourceRun = Callable[[Emitter, asyncio.Event], Coroutine[Any, Any, None]]

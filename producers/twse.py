@@ -7,10 +7,10 @@ Two halves:
   the whole answer is unusable. Per-symbol memory (cumulative volume already attributed, last snapshot
   signature, sequence number) lives in :class:`TwseState`, so the parser can be driven by a replay as well
   as by the poller.
-* **Polling** (:class:`TwsePoller`): one batched request for every channel, never more often than
-  ``settings.twse_poll_interval_s`` (≥ 5 s) start to start, because the exchange bans an IP that asks more than
-  about 3 times in 5 s; exponential back-off on resets, timeouts, HTTP errors and non-JSON bodies; optional
-  proxy rotation; Asia/Taipei market hours.
+* **Polling** (:class:`TwsePoller`): one batched request for every channel, never sooner than
+  ``settings.twse_poll_interval_s`` (≥ 5 s) after the previous answer, because the exchange bans an IP that
+  asks more than about 3 times in 5 s; exponential back-off on resets, timeouts, HTTP errors and non-JSON
+  bodies; optional proxy rotation; Asia/Taipei market hours.
 
 Facts about the format are in ``FEEDS.md``; in short: every value is a string, ``"-"`` means "nothing here"
 (no trade in this ~5 s disclosure, an empty book side, an unknown symbol), volumes are in lots of 1,000 shares.
@@ -604,8 +604,11 @@ class TwsePoller:
         )
 
     async def _get(self, session: aiohttp.ClientSession, url: URL) -> tuple[int, bytes]:
-        async with session.get(url, proxy=self.proxy) as response:
-            return response.status, await response.read()
+        try:
+            async with session.get(url, proxy=self.proxy) as response:
+                return response.status, await response.read()
+        finally:
+            self.pacer.done()  # the exchange saw this request before now: space the next one from here
 
     async def _warm_up(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
         """Fetch the index page for the session cookie browsers get; the quote API mostly works without it."""

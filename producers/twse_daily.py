@@ -5,7 +5,7 @@ notes column), so rows are read by field name, never by position. Dates are ROC 
 carry thousands commas, and the change column may be marked ``X`` (not comparable with the previous close,
 e.g. on an ex-rights day), which becomes NaN rather than a change nobody can use.
 
-Same politeness as the MIS poller: at least 5 s between requests (start to start, with jitter) and
+Same politeness as the MIS poller: at least 5 s between requests (from the previous answer, with jitter) and
 exponential back-off on errors, because the exchange blocks clients that fetch faster.
 """
 
@@ -297,6 +297,16 @@ class TwseDailyFetcher:
     def month_url(self, symbol: str, month: date) -> URL:
         return self.url.with_query({"response": "json", "date": f"{month:%Y%m}01", "stockNo": symbol})
 
+    async def _get(self, session: aiohttp.ClientSession, symbol: str, month: date) -> bytes:
+        try:
+            async with session.get(self.month_url(symbol, month)) as response:
+                body = await response.read()
+                if response.status != 200:
+                    raise StockDayError(f"HTTP {response.status}")
+                return body
+        finally:
+            self.pacer.done()  # the server saw this request before now: space the next one from here
+
     async def _fetch_month(
         self, session: aiohttp.ClientSession, symbol: str, month: date, report: FetchReport, stop: asyncio.Event
     ) -> StockDayMonth | None:
@@ -307,11 +317,7 @@ class TwseDailyFetcher:
                 return None
             report.requests += 1
             try:
-                async with session.get(self.month_url(symbol, month)) as response:
-                    body = await response.read()
-                    if response.status != 200:
-                        raise StockDayError(f"HTTP {response.status}")
-                parsed = parse_stock_day(body, symbol, month)
+                parsed = parse_stock_day(await self._get(session, symbol, month), symbol, month)
             except StockDayError as exc:
                 if not exc.retryable:
                     raise TapewatchError(f"STOCK_DAY {symbol} {month:%Y-%m}: {exc}") from None
