@@ -31,9 +31,10 @@ import pandas as pd
 
 from detectors import evaluation as ev
 from detectors.feed_shapes import FEEDS
-from detectors.flow import FlowConfig
+from detectors.flow import FLOW_FEATURE_SET_VERSION, FlowConfig
 from detectors.kmeans import KMEANS_FEATURES, KMeansModel, KMeansParams
 from detectors.lookback import DetectionOutput, bar_features, detect_frames, tick_input
+from detectors.patterns import PATTERNS_VERSION
 from detectors.simulator import SimulationConfig, generate
 from tapewatch.feeds import FeedProfiles
 
@@ -244,6 +245,8 @@ def meets_bars(feed: FeedResult) -> dict[str, bool]:
 def to_json(spec: MatrixSpec, feeds: Iterable[FeedResult]) -> bytes:
     payload = {
         "spec": {k: v for k, v in asdict(spec).items() if k != "profiles"},
+        # which detectors produced the numbers: a table compared across sessions must say what it measured
+        "versions": {"flow": FLOW_FEATURE_SET_VERSION, "patterns": PATTERNS_VERSION},
         "venues": {FEED_VENUES[f]: asdict(spec.profiles(FEED_VENUES[f])) for f in spec.feeds},
         "feeds": [
             {

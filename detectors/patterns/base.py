@@ -26,7 +26,7 @@ from detectors.alerting import Hit
 from tapewatch.feeds import Prints
 from tapewatch.records import AlertKind
 
-PATTERNS_VERSION: Final = "patterns-v6"
+PATTERNS_VERSION: Final = "patterns-v7"
 Values = Mapping[str, float | None]
 
 

@@ -99,8 +99,10 @@ class PatternParams:
     #: … and balanced by order count (a pump's many small buys also pair up by chance: one-sided)
     wash_mirror_balance: float = 0.35
     #: the pinned-quote path (patterns-v5; where the feed's sides are inferred, mirror trades cannot show): a
-    #: chunk whose long window traded volume this far above the symbol's own …
-    wash_pinned_volume_z: float = 4.0
+    #: chunk whose long window traded this many times the 95th percentile of the symbol's own long windows
+    #: (``volume_rel_p95_long``, patterns-v7: a z-score of 4 was everyday trading for a symbol with bursty
+    #: volume and a rare event for a steady one) …
+    wash_pinned_volume_p95: float = 1.5
     #: … spread over at least this many prints' worth (``volume² / Σ size²``: one block print is 1) …
     wash_pinned_prints: float = 3.0
     #: … while level 1 lost at most this share of the traded size (the pair crosses with itself: no depth

@@ -14,9 +14,10 @@ himself.
   alternation/repeated-size/two-price-tape rules fitted the tuning days and not the held-out ones.)
 * **Volume at a pinned quote** (where sides are inferred — snapshot feeds aggregate the prints, so equal
   alternating sizes cannot show; patterns-v5): the pair's trades neither move the price nor consume depth.
-  A *pinned chunk*: the long window traded far more than the symbol's own (``volume_z_long ≥
-  wash_pinned_volume_z``) over several prints' worth (:func:`effective_prints` ``≥ wash_pinned_prints``: one
-  block print is not a wash), the quote did not move (``|mid_ret_bps_long| ≤`` half the spread) and every
+  A *pinned chunk*: the long window traded far more than the symbol's own (``volume_rel_p95_long ≥
+  wash_pinned_volume_p95``: against the 95th percentile of its long windows, robust to bursty volume) over
+  several prints' worth (:func:`effective_prints` ``≥ wash_pinned_prints``: one block print is not a wash), the
+  quote did not move (``|mid_ret_bps_long| ≤`` half the spread) and every
   print sat within it, at both quotes (``0 < range_bps_long ≤ spread_bps_long``), level 1 lost at most
   ``wash_pinned_consumed`` of the traded size (``consumed_share_long``), both sides traded about equally
   (``|aggr_imbalance_long| ≤ wash_pinned_balance``: one account buys and sells; one-sided volume at a pinned
@@ -63,6 +64,7 @@ _EVIDENCE = (
     "alternation_long",
     "size_mode_vol_share_long",
     "volume_z_long",
+    "volume_rel_p95_long",
     "consumed_share_long",
     "mid_ret_bps_long",
     "range_bps_long",
@@ -110,7 +112,7 @@ class WashTrading:
             return [self._hit(ctx, v, self.washes.first_start, ratio, {"wash_chunks": washes}, message)]
         unusual = before <= p.wash_pinned_prior_max
         if pinned and pins >= self.min_pinned and unusual and self.pinned.first_start is not None:
-            ratio = (get(v, "volume_z_long") or 0.0) / p.wash_pinned_volume_z * pins / self.min_pinned
+            ratio = (get(v, "volume_rel_p95_long") or 0.0) / p.wash_pinned_volume_p95 * pins / self.min_pinned
             message = "repeated volume surges at a pinned quote that consume no depth (wash-trading proxy)"
             count = {"pinned_chunks": pins, "pinned_chunks_before": before}
             return [self._hit(ctx, v, self.pinned.first_start, ratio, count, message)]
@@ -144,7 +146,7 @@ class WashTrading:
             and 0.0 < price_range <= spread * _SPREAD_SLACK
             and consumed <= p.wash_pinned_consumed
             and prints >= p.wash_pinned_prints
-            and ge(v, "volume_z_long", p.wash_pinned_volume_z)
+            and ge(v, "volume_rel_p95_long", p.wash_pinned_volume_p95)
             and balance is not None
             and abs(balance) <= p.wash_pinned_balance
             and (drift_z is None or abs(drift_z) < p.wash_pinned_drift_z)

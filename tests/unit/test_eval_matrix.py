@@ -10,6 +10,8 @@ import orjson
 import pytest
 
 from detectors import eval_matrix as em
+from detectors.flow import FLOW_FEATURE_SET_VERSION
+from detectors.patterns import PATTERNS_VERSION
 
 
 def small(**changes: object) -> em.MatrixSpec:
@@ -66,6 +68,7 @@ def test_json_and_chart_carry_every_feed(matrix: list[em.FeedResult], tmp_path: 
     assert [f["feed"] for f in payload["feeds"]] == ["trades", "twse-mis"]
     assert payload["spec"]["seeds"] == [7, 8]
     assert set(payload["venues"]) == {"sim", "sim-snapshots"}
+    assert payload["versions"] == {"flow": FLOW_FEATURE_SET_VERSION, "patterns": PATTERNS_VERSION}
     png = em.plot_matrix(tmp_path / "f1.png", matrix)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -380,7 +380,7 @@ def test_a_version_2_state_resumes_and_warms_the_baseline_up_again() -> None:
     expected = [c for t in ticks[100:] for c in reference.update_quote_values(*t)]
     got = [c for t in ticks[100:] for c in restored.update_quote_values(*t)]
     assert [c.ts for c in got] == [c.ts for c in expected] and len(got) > 10
-    baseline_derived = ("_z", "level_typical", "level_max_rel", "ret_sigma_bps")
+    baseline_derived = ("_z", "level_typical", "level_max_rel", "ret_sigma_bps", "_p95")
     plain = [n for n in FLOW_FEATURE_NAMES if not any(part in n for part in baseline_derived)]
     assert [[c.values[n] for n in plain] for c in got] == [[c.values[n] for n in plain] for c in expected]
     assert got[0].values["trades_z"] is None  # the baseline warms up again …
@@ -800,9 +800,9 @@ def test_a_version_3_state_resumes_with_its_baseline() -> None:
     assert sum(b == a and b is not None for b, a in moves) > 0  # layers first seen after the upgrade: their move
 
 
-def test_a_version_4_or_5_state_resumes_exactly() -> None:
+def test_a_version_4_5_or_6_state_resumes_exactly() -> None:
     """A flow-v4 state resumes as if flow-v5 had run all along: its layer tracker takes the last book's ts; a
-    flow-v5 state is a flow-v6 state."""
+    flow-v5 or flow-v6 state is a flow-v7 state (the robust baseline's windows are rebuilt from the baseline)."""
     sim = generate(SimulationConfig(symbols=1, minutes=20, seed=7, clean_fraction=0.0, rates={AlertKind.SPOOFING: 3.0}))
     cfg = FlowConfig(baseline_min_chunks=24)
     records = [r for r in sim.records() if isinstance(r, Quote | Book)]
@@ -818,7 +818,29 @@ def test_a_version_4_or_5_state_resumes_exactly() -> None:
     state["last"][9] = state["last"][9][:2]  # a flow-v4 layer tracker: mean level and layers, no ts
     restored = FlowState.from_state(json.loads(json.dumps(state)), cfg)
     v5 = FlowState.from_state(json.loads(json.dumps({**reference.to_state(), "v": 5, "features": "flow-v5"})), cfg)
+    v6 = FlowState.from_state(json.loads(json.dumps({**reference.to_state(), "v": 6, "features": "flow-v6"})), cfg)
     expected = [c.values for record in records[cut:] for c in feed(reference, record)]
     assert [c.values for record in records[cut:] for c in feed(restored, record)] == expected
     assert [c.values for record in records[cut:] for c in feed(v5, record)] == expected
+    assert [c.values for record in records[cut:] for c in feed(v6, record)] == expected
+    assert any(values["volume_rel_p95_long"] is not None for values in expected)  # rebuilt from the baseline
     assert len(expected) > 50
+
+
+def test_volume_relative_to_the_95th_percentile_of_the_baselines_long_windows() -> None:
+    # long window 2 chunks, baseline 6 chunks, 3 windows needed; one trade per 1 s chunk of the given size
+    cfg = FlowConfig(chunk_ms=1000, long_chunks=2, baseline_chunks=6, baseline_min_chunks=3, grace_ms=0)
+    fs = FlowState(SYMBOL, cfg, books=False)
+    sizes = [1.0, 2.0, 3.0, 4.0, 0.0, 6.0, 7.0, 100.0]  # 0: an empty chunk, a zero in every window
+    chunks = []
+    for i, size in enumerate(sizes):
+        if size:
+            chunks += fs.update_quote_values(T0 + 1000 * i, 10.0, size, "B")
+    chunks += fs.flush()
+    got = {(c.ts - T0) // 1000 - 1: c.values["volume_rel_p95_long"] for c in chunks}
+    # chunk 5: windows ending at chunks 1..3 (wholly inside the session, none overlapping chunks 4-5):
+    # 3, 5, 7 → p95 = 7 (nearest rank); the long volume is 0 + 6
+    assert got[5] == pytest.approx(6.0 / 7.0)
+    # chunk 7: baseline chunks 1..6, windows ending at 2..5: 5, 7, 4, 6 → p95 = 7; long volume 7 + 100
+    assert got[7] == pytest.approx(107.0 / 7.0)
+    assert got[3] is None  # windows ending at 1 only: too few

@@ -35,6 +35,7 @@ QUIET = {
     "cancel_l25": 5_000.0,
     "level_max_rel_long": 2.0,
     "volume_z_long": 0.0,
+    "volume_rel_p95_long": 0.5,
     "trades_long": 15.0,
     "buy_orders_z_long": 0.0,
     "order_imbalance_z_long": 0.5,
@@ -122,6 +123,7 @@ PINNED = {
     **QUIET,
     "inferred_share_long": 1.0,
     "volume_z_long": 6.0,
+    "volume_rel_p95_long": 2.5,
     "trades_long": 5.0,
     "size_mean_long": 8_000.0,
     "size_std_long": 2_000.0,
@@ -140,7 +142,8 @@ def test_wash_trading_on_a_snapshot_feed_is_repeated_volume_at_a_pinned_quote_co
     assert _kinds(FlowPatterns(), [QUIET, PINNED, QUIET, PINNED, PINNED, PINNED]) == [AlertKind.WASH_TRADING]
     for unlike, why in (
         ({"inferred_share_long": 0.0}, "the feed gives sides: the mirror path decides"),
-        ({"volume_z_long": 2.0}, "usual volume for this symbol"),
+        ({"volume_rel_p95_long": 1.1}, "usual volume for this symbol"),
+        ({"volume_rel_p95_long": None}, "no robust baseline yet (or a symbol that almost never trades)"),
         ({"size_std_long": 16_000.0}, "one block print carries the volume"),
         ({"mid_ret_bps_long": 20.0}, "the quote moved"),
         ({"range_bps_long": 0.0}, "every print at one quote: one side absorbing (an iceberg), not a pair"),
@@ -211,6 +214,7 @@ chunk = st.fixed_dictionaries(
         "cancel_l25": st.sampled_from([0.0, 200_000.0]),
         "level_max_rel_long": st.sampled_from([1.0, 9.0]),
         "volume_z_long": st.sampled_from([0.0, 30.0]),
+        "volume_rel_p95_long": st.sampled_from([0.5, 8.0]),
         "trades_long": st.just(40.0),
         "buy_orders_z_long": st.sampled_from([0.0, 7.0]),
         "order_imbalance_z_long": st.sampled_from([0.0, 4.0]),
