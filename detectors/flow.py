@@ -364,6 +364,10 @@ BOOK_COLUMNS: Final = (
 )
 
 Levels = Sequence[tuple[float, float]]
+#: one side of a book as the state keeps it
+BookSide = tuple[tuple[float, float], ...]
+#: price → (size, level index) of one side
+LevelMap = dict[float, tuple[float, int]]
 #: one closed non-empty chunk in the baseline window: index, trades, volume, rush orders, mean level size (None
 #: without books), buy orders, largest rush (trades in one millisecond), mirror volume, size cancelled at levels
 #: 2–5, largest single displayed level (0 without books), return (bps, 0 without trades), mid return (bps, 0
@@ -707,7 +711,8 @@ class FlowState:
         self.aggressor = AggressorInference()  # sides of trades the feed leaves unsided
         self.layer_tracker = LayerTracker()  # persistent large levels 2–5 and their vanishing (book order)
         self.last_mid: float | None = None  # last mid of the closed chunks
-        self.prev_book: tuple[int, tuple[tuple[float, float], ...], tuple[tuple[float, float], ...]] | None = None
+        self.prev_book: tuple[int, BookSide, BookSide] | None = None
+        self._prev_maps: tuple[LevelMap, LevelMap] | None = None  # prev_book's level maps (derived, not stored)
         self.recent: deque[_Chunk] = deque()  # closed chunks inside the long window
         #: closed non-empty chunks of the baseline window
         self.baseline: deque[BaselineEntry] = deque()
@@ -869,36 +874,46 @@ class FlowState:
 
     def update_book(self, book: Book) -> list[FlowChunk]:
         """Apply one book snapshot; return the chunks that closed, oldest first."""
-        return self.update_book_values(book.ts, book.bids, book.asks)
+        # a validated Book's levels are (float, float) tuples already: no per-level conversion on the hot path
+        return self._apply_book(book.ts, tuple(book.bids), tuple(book.asks))
 
     def update_book_values(self, ts: int, bids: Levels, asks: Levels) -> list[FlowChunk]:
         """:meth:`update_book` on plain values: ``(price, size)`` levels, best first."""
+        return self._apply_book(
+            ts, tuple((float(p), float(q)) for p, q in bids), tuple((float(p), float(q)) for p, q in asks)
+        )
+
+    def _apply_book(self, ts: int, bids: BookSide, asks: BookSide) -> list[FlowChunk]:
         c = self._chunk_for("book", ts)
-        bids = tuple((float(p), float(q)) for p, q in bids)
-        asks = tuple((float(p), float(q)) for p, q in asks)
         c.books += 1
+        bid_sizes = [q for _, q in bids]
+        ask_sizes = [q for _, q in asks]
         if bids and asks:
             c.spread_sum += 2e4 * (asks[0][0] - bids[0][0]) / (asks[0][0] + bids[0][0])
             c.spread_n += 1
-        b1 = bids[0][1] if bids else 0.0
-        a1 = asks[0][1] if asks else 0.0
+        b1 = bid_sizes[0] if bids else 0.0
+        a1 = ask_sizes[0] if asks else 0.0
         if b1 + a1 > 0:
             c.imb1_sum += (b1 - a1) / (b1 + a1)
             c.imb1_n += 1
-        b5 = math.fsum(q for _, q in bids)
-        a5 = math.fsum(q for _, q in asks)
+        b5 = math.fsum(bid_sizes)
+        a5 = math.fsum(ask_sizes)
         if b5 + a5 > 0:
             c.imb5_sum += (b5 - a5) / (b5 + a5)
             c.imb5_n += 1
         if bids or asks:
             c.level_sum += b5 + a5
             c.level_n += len(bids) + len(asks)
-            c.level_max = max(c.level_max, *(q for _, q in bids), *(q for _, q in asks))
+            c.level_max = max(c.level_max, *bid_sizes, *ask_sizes)
+        # one price → (size, level) map per side and book, kept for the next book's comparison
+        maps = _level_maps(bids, asks)
         prev = self.prev_book
         if prev is not None and ts - prev[0] <= self.config.idle_ms:
-            _depth_changes(c, prev[1], bids, bid_side=True)
-            _depth_changes(c, prev[2], asks, bid_side=False)
+            before = self._prev_maps or _level_maps(prev[1], prev[2])
+            _depth_changes(c, prev[1], bids, before[0], maps[0], bid_side=True)
+            _depth_changes(c, prev[2], asks, before[1], maps[1], bid_side=False)
         self.prev_book = (ts, bids, asks)
+        self._prev_maps = maps
         if bids and asks:
             c.last_mid = (bids[0][0] + asks[0][0]) / 2
         c.layers_gone.extend(self.layer_tracker.on_book(ts, bids, asks))
@@ -1330,31 +1345,40 @@ class FlowState:
         return f"FlowState({self.symbol!r}, open={sorted(self.open)}, closed_below={self.closed_below})"
 
 
-def _depth_changes(c: _Chunk, before: Levels, after: Levels, *, bid_side: bool) -> None:
-    """Size added/removed between two books on one side, over the prices visible in both."""
+def _level_maps(bids: BookSide, asks: BookSide) -> tuple[LevelMap, LevelMap]:
+    """Price → (size, level index) per side (a repeated price: its last level, as a dict keeps it)."""
+    return {p: (q, i) for i, (p, q) in enumerate(bids)}, {p: (q, i) for i, (p, q) in enumerate(asks)}
+
+
+def _depth_changes(c: _Chunk, before: Levels, after: Levels, old: LevelMap, new: LevelMap, *, bid_side: bool) -> None:
+    """Size added/removed between two books on one side (``old``/``new``: their :func:`_level_maps`), over the
+    prices visible in both: a full side hides what lies beyond its fifth price."""
     if bid_side:
         edge = max(
             before[-1][0] if len(before) >= BOOK_DEPTH else -math.inf,
             after[-1][0] if len(after) >= BOOK_DEPTH else -math.inf,
         )
-        old = {p: (q, i) for i, (p, q) in enumerate(before) if p >= edge}
-        new = {p: (q, i) for i, (p, q) in enumerate(after) if p >= edge}
+        sign = 1.0
     else:
         edge = min(
             before[-1][0] if len(before) >= BOOK_DEPTH else math.inf,
             after[-1][0] if len(after) >= BOOK_DEPTH else math.inf,
         )
-        old = {p: (q, i) for i, (p, q) in enumerate(before) if p <= edge}
-        new = {p: (q, i) for i, (p, q) in enumerate(after) if p <= edge}
+        sign = -1.0
+    edge *= sign  # a price p is visible in both when sign * p >= edge
     for p, (q, i) in new.items():
-        grown = q - old.get(p, (0.0, 0))[0]
+        if sign * p < edge:
+            continue
+        grown = q - old[p][0] if p in old else q
         if grown > 0:
             if i == 0:
                 c.added_l1 += grown
             else:
                 c.added_l25 += grown
     for p, (q0, i) in old.items():
-        shrunk = q0 - new.get(p, (0.0, 0))[0]
+        if sign * p < edge:
+            continue
+        shrunk = q0 - new[p][0] if p in new else q0
         if shrunk > 0:
             if i == 0:
                 c.removed_l1 += shrunk

@@ -86,23 +86,32 @@ class LayerTracker:
         self.layers: dict[tuple[int, float], _Layer] = {}  # (side, price) → the layer showing there
 
     def on_book(self, ts: int, bids: Levels, asks: Levels) -> list[Vanished]:
-        large = self.factor * self.mean_level if self.mean_level else float("inf")
+        mean = self.mean_level
         mid = (bids[0][0] + asks[0][0]) / 2 if bids and asks else None
         shown: dict[tuple[int, float], _Layer] = {}
-        for side, levels in ((1, bids), (-1, asks)):
-            for price, size in levels[1:]:
-                if size >= large:
-                    before = self.layers.get((side, price))
-                    shown[(side, price)] = (
-                        _Layer(before.books + 1, max(before.size, size), before.first_mid)
-                        if before
-                        else _Layer(1, size, mid)
-                    )
+        if mean:  # nothing is large before the mean has learnt a book
+            large = self.factor * mean
+            for side, levels in ((1, bids), (-1, asks)):
+                for price, size in levels[1:]:
+                    if size >= large:
+                        before = self.layers.get((side, price))
+                        shown[(side, price)] = (
+                            _Layer(before.books + 1, max(before.size, size), before.first_mid)
+                            if before
+                            else _Layer(1, size, mid)
+                        )
+        vanished = self._vanished(bids, asks, mid) if self.layers else []
+        self.layers = shown
+        self._learn(ts, bids, asks)
+        return vanished
+
+    def _vanished(self, bids: Levels, asks: Levels, mid: float | None) -> list[Vanished]:
+        """The tracked layers that are gone from this book: most of the size left the book (not merely dipped
+        below "large"), and not by scrolling out of view."""
         now = {(side, price): size for side, levels in ((1, bids), (-1, asks)) for price, size in levels}
         vanished = []
         for (side, price), layer in self.layers.items():
             left = now.get((side, price), 0.0)
-            # gone: most of it left the book (not merely dipped below "large"), and not by scrolling out of view
             if (
                 layer.books >= self.min_books
                 and left < VANISHED_SHARE * layer.size
@@ -110,18 +119,17 @@ class LayerTracker:
             ):
                 move = side * 1e4 * math.log(mid / layer.first_mid) if mid and layer.first_mid else None
                 vanished.append((side, price, layer.size - left, layer.books, move))
-        self.layers = shown
-        self._learn(ts, bids, asks)
         return vanished
 
     def _learn(self, ts: int, bids: Levels, asks: Levels) -> None:
         """Exponentially weighted in event time (``tau_ms``), not per book: weighted per book, a layer resting
         a minute on a 1 s book lifted the mean five times faster than on a 5 s book, until it no longer
         counted as large and left unseen."""
-        sizes = [q for _, q in bids] + [q for _, q in asks]
-        if not sizes:
+        count = len(bids) + len(asks)
+        if not count:
             return
-        mean = sum(sizes) / len(sizes)
+        # left to right over bids then asks, as one list summed would be
+        mean = sum([q for _, q in asks], sum([q for _, q in bids], 0.0)) / count
         if self.mean_level is None:
             self.mean_level = mean
         elif self.last_ts is not None:
