@@ -26,7 +26,7 @@ from detectors.alerting import Hit
 from tapewatch.feeds import Prints
 from tapewatch.records import AlertKind
 
-PATTERNS_VERSION: Final = "patterns-v7"
+PATTERNS_VERSION: Final = "patterns-v8"
 Values = Mapping[str, float | None]
 
 
@@ -38,6 +38,16 @@ def get(values: Values, name: str) -> float | None:
 def ge(values: Values, name: str, bar: float) -> bool:
     value = get(values, name)
     return value is not None and value >= bar
+
+
+def takes_levels(ret_bps: float, values: Values, min_spreads: float) -> bool:
+    """Whether a chunk's move is more than ``min_spreads`` of its own spread (``spread_bps``; a chunk without
+    one passes): a sweep takes levels, a one-tick step on a coarse-tick stock is the quote ticking once.
+
+    >>> takes_levels(45.4, {"spread_bps": 45.3}, 1.5), takes_levels(91.0, {"spread_bps": 45.3}, 1.5)
+    (False, True)
+    """
+    return abs(ret_bps) >= min_spreads * (get(values, "spread_bps") or 0.0)
 
 
 def surge_z(values: Values, prints: Prints) -> float | None:

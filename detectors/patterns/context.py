@@ -1,9 +1,9 @@
 """The tape around a chunk, shared by every detector: the session clock, the price drift and one-sided sweeps.
 
 A *sweep* takes several levels at once and the price stays there: ``|ret_bps| ≥ ignite_ret_bps`` and more
-than one spread in the chunk (a one-tick bounce on a coarse-tick stock is not a sweep), the long window's
-return agreeing, and same-side aggressor imbalance ``≥ ignite_imbalance``. Sweeps are remembered long enough
-for the pump detectors to tell a pump's slow start from a momentum ignition's followers.
+than ``sweep_min_spreads`` of the chunk's spread (a one-tick step on a coarse-tick stock is not a sweep), the
+long window's return agreeing, and same-side aggressor imbalance ``≥ ignite_imbalance``. Sweeps are remembered
+long enough for the pump detectors to tell a pump's slow start from a momentum ignition's followers.
 
 The *drift z* is the larger of the short (``drift_ms``, 2 min) and the long (``ramp_ms``, 10 min) drift in
 units of the symbol's own volatility over as long (the baseline std of a chunk's return, ``mid_sigma_bps`` or
@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any, Final
 
-from detectors.patterns.base import ChunkContext, Drift, Values, get
+from detectors.patterns.base import ChunkContext, Drift, Values, get, takes_levels
 from detectors.patterns.params import PatternParams
 
 DAY_MS: Final = 86_400_000
@@ -92,7 +92,7 @@ class TapeContext:
         sign = 1 if ret > 0 else -1
         return (
             abs(ret) >= p.ignite_ret_bps
-            and abs(ret) > (get(v, "spread_bps") or 0.0)
+            and takes_levels(ret, v, p.sweep_min_spreads)
             and ret_long * sign >= p.ignite_ret_bps
             and imb * sign >= p.ignite_imbalance
         )

@@ -1,7 +1,8 @@
 """Momentum ignition: a one-sided sweep that is not part of a pump or a closing push.
 
 An *ignition chunk*: ``|ret_bps| ≥ ignite_ret_bps``, aggressor imbalance of the same sign ``≥
-ignite_imbalance`` and ``trades_z ≥ ignite_trades_z``, while no pump is under way (no onset chunk in the
+ignite_imbalance``, ``trades_z ≥ ignite_trades_z`` and a move of more than ``sweep_min_spreads`` spreads
+(:func:`~detectors.patterns.base.takes_levels`), while no pump is under way (no onset chunk in the
 onset window and surge chunks under half of ``pump_min_ms``) and the chunk is not a closing push; so it runs
 after :mod:`~detectors.patterns.pump_onset` and :mod:`~detectors.patterns.closing`. Stateless.
 
@@ -21,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from detectors.alerting import Hit
-from detectors.patterns.base import ChunkContext, Values, ge, get, strength
+from detectors.patterns.base import ChunkContext, Values, ge, get, strength, takes_levels
 from detectors.patterns.params import PatternParams
 from tapewatch.records import AlertKind
 
@@ -38,7 +39,7 @@ class MomentumIgnition:
     def on_chunk(self, ctx: ChunkContext, v: Values) -> list[Hit]:
         p = self.params
         ret, imb = get(v, "ret_bps"), get(v, "aggr_imbalance")
-        if ret is None or imb is None or abs(ret) < p.ignite_ret_bps:
+        if ret is None or imb is None or abs(ret) < p.ignite_ret_bps or not takes_levels(ret, v, p.sweep_min_spreads):
             return []
         one_sided = imb * (1 if ret > 0 else -1) >= p.ignite_imbalance and ge(v, "trades_z", p.ignite_trades_z)
         pump_underway = ctx.surge_chunks >= self.max_surge or ctx.onset_chunks > 0

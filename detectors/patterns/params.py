@@ -144,6 +144,10 @@ class PatternParams:
     ignite_ret_bps: float = 35.0
     ignite_imbalance: float = 0.8
     ignite_trades_z: float = 4.0
+    #: a sweep or an ignition moves the price more than this many of the chunk's spreads: it takes levels. One
+    #: tick is never enough: on a stock whose spread is one tick, 1e4 ln(a / b) of a one-tick step exceeds the
+    #: relative spread 2e4 (a - b) / (a + b) for every price, so "more than one spread" passed every step
+    sweep_min_spreads: float = 1.5
     # generic bursts
     burst_volume_z: float = 25.0
     burst_ret_bps: float = 150.0
