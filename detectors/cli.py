@@ -6,7 +6,8 @@ the same app (``train_app.command("dqn")(...)``) from their module.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -172,8 +173,13 @@ def detect_file(
     model_version: ModelVersion = "latest",
     no_kmeans: Annotated[bool, typer.Option("--no-kmeans", help="Patterns only, no K-means model")] = False,
     model_name: Annotated[str, typer.Option(help="K-means artifact name")] = "kmeans",
+    venue: Annotated[
+        str,
+        typer.Option(help="Venue of rows without one: names the feed profile (e.g. twse: 5 s snapshots, 13:30 close)"),
+    ] = "file",
 ) -> None:
-    """The stream's detectors over ticks or 1-minute bars; writes the alerts the stream would emit."""
+    """The stream's detectors over ticks or 1-minute bars; writes the alerts the stream would emit. A venue
+    that no feed profile names is read with its prints learnt per symbol from the data, and no session close."""
     from detectors.kmeans import KMeansModel
     from detectors.lookback import detect_frames, read_input, write_jsonl
     from detectors.models import ArtifactStore
@@ -188,7 +194,7 @@ def detect_file(
             else:
                 model = KMeansModel.load(store, model_name, model_version)
         with console.status("reading input…"):
-            data = read_input(inputs)
+            data = read_input(inputs, venue)
         _report_rejected(data.rejected)
         with _progress() as progress:
             symbols = data.frame["symbol"].nunique()
@@ -208,7 +214,23 @@ def detect_file(
     for alert in result.alerts:
         kinds[str(alert.kind)] = kinds.get(str(alert.kind), 0) + 1
     summary = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none"
+    _report_learnt(result.learnt_prints, result.venues)
     console.print(f"{len(result.alerts)} alert(s) over {len(result.symbols)} symbol(s) ({summary}) → {out}")
+
+
+def _report_learnt(learnt: Mapping[str, str | None], venues: Mapping[str, str]) -> None:
+    """Say, per venue no feed profile names, what its symbols' records were learnt to be, and what that
+    leaves out: the user may know better and can say so."""
+    by_venue: dict[str, Counter[str]] = {}
+    for symbol, prints in learnt.items():
+        by_venue.setdefault(venues[symbol], Counter())[prints or "undecided (too few records)"] += 1
+    for name, counts in sorted(by_venue.items()):
+        shapes = ", ".join(f"{shape} {n}" for shape, n in sorted(counts.items()))
+        console.print(
+            f"[yellow]venue {name!r} has no feed profile:[/] each symbol's prints learnt from its records "
+            f"({shapes}); no session close, so marking the close is not checked. Name the venue with --venue "
+            "or describe it in TAPEWATCH_FEED_PROFILES."
+        )
 
 
 def _report_rejected(rejected: list[tuple[int, str]], shown: int = 10) -> None:

@@ -225,6 +225,7 @@ import pandas as pd
 
 from detectors.aggressor import AggressorInference
 from detectors.features import _ExactSums  # the one exact rolling-sum definition of the feature library
+from detectors.feed_learning import PrintsLearner
 from detectors.layers import LayerTracker
 from tapewatch.feeds import Prints
 from tapewatch.records import BOOK_DEPTH, Book, Cadence, Features, Quote
@@ -684,7 +685,12 @@ class FlowState:
     """
 
     def __init__(
-        self, symbol: str, config: FlowConfig | None = None, *, books: bool = True, prints: Prints = "trades"
+        self,
+        symbol: str,
+        config: FlowConfig | None = None,
+        *,
+        books: bool = True,
+        prints: Prints | None = "trades",
     ) -> None:
         self.symbol = symbol
         self.config = config if config is not None else FlowConfig()
@@ -692,8 +698,11 @@ class FlowState:
         #: caller passes the profile in force.
         self.books = books
         #: the feed's prints (its venue's feed profile): ``snapshots`` leaves :data:`PRINT_LEVEL_FEATURE_NAMES`
-        #: null. Not state either.
-        self.prints = prints
+        #: null. Not state either, unless the profile does not say (``None``): then the symbol's own quote
+        #: records decide (:class:`~detectors.feed_learning.PrintsLearner`, state), and until they have, the
+        #: print-level features are null (unknown, not calm).
+        self.prints: Prints | None = prints
+        self.prints_learner = PrintsLearner() if prints is None else None
         self.qwm: int | None = None  # newest quote ts
         self.bwm: int | None = None  # newest book ts
         self.first_quote: int | None = None
@@ -821,6 +830,8 @@ class FlowState:
     ) -> list[FlowChunk]:
         """:meth:`update_quote` on plain values (``side`` ``"B"``, ``"S"`` or ``None``)."""
         c = self._chunk_for("quote", ts)
+        if self.prints_learner is not None and self.prints is None:
+            self.prints = self.prints_learner.observe(ts)
         c.quotes += 1
         if bid is not None and ask is not None:
             c.qspread_sum += 2e4 * (ask - bid) / (ask + bid)
@@ -1183,7 +1194,7 @@ class FlowState:
 
         isfinite = math.isfinite
         values = {name: x if x is None or isfinite(x) else None for name, x in v.items()}
-        if self.prints == "snapshots":
+        if self.prints != "trades":  # snapshots, or not known yet
             values.update(dict.fromkeys(PRINT_LEVEL_FEATURE_NAMES))
         return FlowChunk(self.symbol, n * cfg.chunk_ms, (n + 1) * cfg.chunk_ms, values)
 
@@ -1248,6 +1259,8 @@ class FlowState:
                 [b - a for a, b in zip((0, *indices), indices, strict=False)],
                 *map(list, columns),
             ],
+            # what the symbol's records said of the feed's prints, where its profile does not say
+            "prints": None if self.prints_learner is None else self.prints_learner.to_state(),
         }
 
     def _listed(self, chunk: _Chunk) -> list[Any]:
@@ -1267,7 +1280,7 @@ class FlowState:
         config: FlowConfig | None = None,
         *,
         books: bool = True,
-        prints: Prints = "trades",
+        prints: Prints | None = "trades",
     ) -> FlowState:
         """Restore a :meth:`to_state` snapshot; ``config`` may change ``grace_ms``/``idle_ms`` only.
 
@@ -1291,6 +1304,10 @@ class FlowState:
         if list(state["cfg"]) != fingerprint:
             raise ValueError(f"flow state was made with config {state['cfg']}, not {fingerprint}")
         fs = cls(str(state["symbol"]), cfg, books=books, prints=prints)
+        learnt = state.get("prints")
+        if prints is None and learnt is not None:  # a profile that says wins over what was learnt
+            fs.prints_learner = PrintsLearner.from_state(learnt)
+            fs.prints = fs.prints_learner.decided
         fs.qwm, fs.bwm, fs.first_quote, fs.first_book, fs.closed_below = state["wm"]
         last = state["last"]
         if v1:
@@ -1433,7 +1450,7 @@ def iter_flow(
     state: FlowState | None = None,
     flush: bool = True,
     with_books: bool | None = None,
-    prints: Prints = "trades",
+    prints: Prints | None = "trades",
 ) -> Iterator[FlowChunk]:
     """Fold :class:`FlowState` over one symbol's quotes and books, each in its own row order (its stream order).
 
@@ -1485,11 +1502,13 @@ def compute_flow_frame(
     *,
     late: list[LateRecordError] | None = None,
     with_books: Callable[[str], bool] | None = None,
-    prints: Callable[[str], Prints] | None = None,
+    prints: Callable[[str], Prints | None] | None = None,
+    learnt: dict[str, Prints | None] | None = None,
 ) -> pd.DataFrame:
     """Flow features of many symbols: per symbol (sorted), the fold :func:`iter_flow` over its rows.
     ``with_books`` says per symbol whether its feed sends books (default: whether ``books`` has its rows),
-    ``prints`` what its feed prints (default: every trade).
+    ``prints`` what its feed prints (default: every trade; ``None``: learnt from the symbol's records, and
+    then ``learnt`` receives symbol → what was learnt, ``None`` for a symbol with too few records).
 
     ``quotes`` has :data:`QUOTE_COLUMNS` (``simulator.quotes_frame()``), ``books`` the :data:`BOOK_COLUMNS`
     (``simulator.books_frame()``); either may be empty. Within a symbol each frame's row order is its stream
@@ -1501,15 +1520,10 @@ def compute_flow_frame(
     empty_b = books.iloc[:0]
     chunks: list[FlowChunk] = []
     for symbol in sorted({str(s) for s in (*q_groups, *b_groups)}):
-        chunks.extend(
-            iter_flow(
-                symbol,
-                q_groups.get(symbol, empty_q),
-                b_groups.get(symbol, empty_b),
-                config,
-                late=late,
-                with_books=None if with_books is None else with_books(symbol),
-                prints="trades" if prints is None else prints(symbol),
-            )
-        )
+        symbol_books = b_groups.get(symbol, empty_b)
+        sends_books = len(symbol_books) > 0 if with_books is None else with_books(symbol)
+        fs = FlowState(symbol, config, books=sends_books, prints="trades" if prints is None else prints(symbol))
+        chunks.extend(iter_flow(symbol, q_groups.get(symbol, empty_q), symbol_books, config, late=late, state=fs))
+        if learnt is not None and fs.prints_learner is not None:
+            learnt[symbol] = fs.prints
     return chunks_to_frame(chunks)

@@ -35,7 +35,7 @@ from detectors.flow import FLOW_FEATURE_NAMES, QUOTE_COLUMNS, FlowConfig, comput
 from detectors.kmeans import KMeansModel
 from detectors.model_venues import ExtraVenues, VenueGate
 from detectors.patterns import PatternParams, SymbolDetector
-from tapewatch.feeds import FeedProfile, FeedProfiles
+from tapewatch.feeds import FeedProfile, FeedProfiles, Prints
 from tapewatch.records import Alert, Score
 from tapewatch.ticks import LEVEL_COLUMNS, Validated
 
@@ -68,6 +68,11 @@ class DetectionOutput:
     symbols: list[str] = field(default_factory=list)
     #: venue → why the K-means model was not applied to it (patterns only there)
     kmeans_refused: dict[str, str] = field(default_factory=dict)
+    #: symbol → its prints as learnt from its records, for the symbols of a venue no feed profile names
+    #: (``None``: too few records to tell; :mod:`detectors.feed_learning`)
+    learnt_prints: dict[str, Prints | None] = field(default_factory=dict)
+    #: symbol → venue
+    venues: dict[str, str] = field(default_factory=dict)
 
 
 def _read_one(path: Path) -> pd.DataFrame:
@@ -81,8 +86,9 @@ def _read_one(path: Path) -> pd.DataFrame:
     raise InputError(f"{path}: unknown format (expected .csv or .parquet)")
 
 
-def read_input(paths: Sequence[Path]) -> Input:
-    """Read and validate tick or bar files (all of one kind), concatenated in file order."""
+def read_input(paths: Sequence[Path], venue: str = DEFAULT_VENUE) -> Input:
+    """Read and validate tick or bar files (all of one kind), concatenated in file order; ``venue`` for the
+    rows of files without a ``venue`` column (it names the feed profile their records are read with)."""
     if not paths:
         raise InputError("no input files")
     frames = [_read_one(Path(p)) for p in paths]
@@ -105,7 +111,8 @@ def read_input(paths: Sequence[Path]) -> Input:
     frame = frame.copy()
     frame["symbol"] = frame["symbol"].astype(str)
     if "venue" not in frame.columns:
-        frame["venue"] = DEFAULT_VENUE
+        frame["venue"] = venue
+    frame["venue"] = frame["venue"].fillna(venue)
     if kind == "ticks":
         return tick_input(frame)
     try:
@@ -226,6 +233,7 @@ def detect_frames(
     frame = source.frame
     firsts = frame.groupby("symbol", sort=False)["venue"].first()
     venues = {str(k): str(v) for k, v in firsts.items()}
+    learnt: dict[str, Prints | None] = {}
     if source.kind == "ticks":
         quotes, books = split_ticks(frame)
         bars = bars_from_quotes(quotes[["symbol", "venue", "ts", "price", "size"]], grace_ms=grace_ms)
@@ -237,12 +245,13 @@ def detect_frames(
             flow_config,
             with_books=with_books,
             prints=lambda symbol: profiles(venues[symbol]).prints,
+            learnt=learnt,
         )
     else:
         bars = bars_from_bar_file(frame)
         flow = pd.DataFrame(columns=["symbol", "ts", *FLOW_FEATURE_NAMES])
     feats = bar_features(bars)
-    out = DetectionOutput(bars=bars, symbols=sorted(venues))
+    out = DetectionOutput(bars=bars, symbols=sorted(venues), learnt_prints=learnt, venues=venues)
     flow_by_symbol = dict(iter(flow.groupby("symbol", sort=False))) if len(flow) else {}
     feat_by_symbol = dict(iter(feats.groupby("symbol", sort=False))) if len(feats) else {}
     bar_names = list(model.feature_names) if model is not None else []

@@ -44,6 +44,8 @@ MANIFEST_KEY: Final = "trained_on"
 EXTRA_VENUES_ENV: Final = "TAPEWATCH_KMEANS_EXTRA_VENUES"
 #: model name → venues the user asserts are like its training data
 ExtraVenues = Mapping[str, Collection[str]]
+#: a feed shape's prints where the venue's profile leaves them to be learnt per symbol
+LEARNT: Final = "learnt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +58,7 @@ class FeedShape:
 
     @classmethod
     def of(cls, profile: FeedProfile) -> FeedShape:
-        return cls(profile.books, profile.sides, profile.prints)
+        return cls(profile.books, profile.sides, profile.prints or LEARNT)
 
     def describe(self) -> str:
         return f"{'books' if self.books else 'no books'}, {'sides' if self.sides else 'no sides'}, {self.prints}"
@@ -69,8 +71,10 @@ class FeedShape:
         if not isinstance(raw, dict):
             raise ValueError("a feed shape must be an object")
         books, sides, prints = raw.get("books"), raw.get("sides"), raw.get("prints")
-        if not isinstance(books, bool) or not isinstance(sides, bool) or prints not in ("trades", "snapshots"):
-            raise ValueError(f"feed shape {raw!r} needs books/sides true or false and prints trades or snapshots")
+        if not isinstance(books, bool) or not isinstance(sides, bool) or prints not in ("trades", "snapshots", LEARNT):
+            raise ValueError(
+                f"feed shape {raw!r} needs books/sides true or false and prints trades, snapshots or {LEARNT}"
+            )
         return cls(books, sides, str(prints))
 
 

@@ -8,7 +8,9 @@ driven by its quotes alone, and a stray book is used only if it is on time.
 Profiles come from the built-in table below, overridden or extended by ``TAPEWATCH_FEED_PROFILES`` (JSON:
 ``{"venue": {"books": true, "sides": false, "prints": "snapshots", "max_price": 1e5, "max_size": 1e9,
 "symbol_pattern": "[0-9]{4}"}}``, any field may be left out). A venue named nowhere gets :data:`UNKNOWN`:
-quotes only, sides as given, individual prints, the record contract's bounds.
+quotes only (a book is used when it is on time), sides as given, the record contract's bounds, no session
+close, and prints learnt per symbol from its own records (:mod:`detectors.feed_learning`: one per trade, or
+one per snapshot on a clock).
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ class FeedProfile:
     books: bool = False
     #: trades carry their aggressor side (``Quote.side``)
     sides: bool = True
-    #: ``trades``: one quote per print; ``snapshots``: size traded since the previous snapshot, no print times
-    prints: Prints = "trades"
+    #: ``trades``: one quote per print; ``snapshots``: size traded since the previous snapshot, no print times;
+    #: ``None``: not known, each symbol's own records decide (:mod:`detectors.feed_learning`)
+    prints: Prints | None = "trades"
     #: plausibility at the edge: a price or size above these, or a symbol not matching the pattern, is
     #: dead-lettered by the stream worker (the record contract's bounds are the outer limit)
     max_price: float = MAX_PRICE
@@ -80,7 +83,7 @@ def _matches(pattern: str, symbol: str) -> bool:
     return _compiled(pattern).fullmatch(symbol) is not None
 
 
-UNKNOWN: Final = FeedProfile()
+UNKNOWN: Final = FeedProfile(prints=None)
 
 BUILT_IN: Final[Mapping[str, FeedProfile]] = {
     # the labelled simulator: every print with its side, a book snapshot per symbol every few seconds
@@ -131,8 +134,8 @@ def _check(venue: str, fields: Mapping[str, Any]) -> None:
     unknown = set(fields) - set(FeedProfile.__slots__)
     if unknown:
         raise bad(f"unknown field(s) {sorted(unknown)}")
-    if fields.get("prints", "trades") not in ("trades", "snapshots"):
-        raise bad("prints must be 'trades' or 'snapshots'")
+    if fields.get("prints", "trades") not in ("trades", "snapshots", None):
+        raise bad("prints must be 'trades', 'snapshots' or null (learnt from the data)")
     for name in ("books", "sides"):
         if name in fields and not isinstance(fields[name], bool):
             raise bad(f"{name} must be true or false")

@@ -50,16 +50,21 @@ def takes_levels(ret_bps: float, values: Values, min_spreads: float) -> bool:
     return abs(ret_bps) >= min_spreads * (get(values, "spread_bps") or 0.0)
 
 
-def surge_z(values: Values, prints: Prints) -> float | None:
+def surge_z(values: Values, prints: Prints | None) -> float | None:
     """How far the long window's activity is above the symbol's usual, in σ of its baseline: the trade count
     (``trades_z_long``) where the feed prints every trade. A snapshot feed's count only says how many snapshots
     printed — at 5 s a busy symbol prints in every one, however hard it trades — so there the larger of that
-    and the volume's (``volume_z_long``).
+    and the volume's (``volume_z_long``). Where the venue's profile does not say (``None``), the features do:
+    the print-level ones are null unless the symbol's records were learnt to be individual prints.
 
     >>> busy = {"trades_z_long": 0.3, "volume_z_long": 6.0}
     >>> surge_z(busy, "trades"), surge_z(busy, "snapshots")
     (0.3, 6.0)
+    >>> surge_z(busy, None), surge_z({**busy, "rush_max_long": 1.0}, None)
+    (6.0, 0.3)
     """
+    if prints is None:
+        prints = "snapshots" if get(values, "rush_max_long") is None else "trades"
     count = get(values, "trades_z_long")
     if prints != "snapshots":
         return count

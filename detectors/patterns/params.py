@@ -34,7 +34,7 @@ class PatternParams:
     long_chunks: int = 5
     #: the venue's prints (:attr:`FeedProfile.prints`, set by :meth:`for_feed`): what a surge is read from
     #: (:func:`detectors.patterns.base.surge_z`)
-    prints: Prints = "trades"
+    prints: Prints | None = "trades"
     # pump and dump: the surge (tells momentum ignition a pump is under way)
     #: the surge's activity against the symbol's baseline (:func:`~detectors.patterns.base.surge_z`), in σ
     pump_surge_z: float = 3.5
