@@ -16,7 +16,6 @@ state, and returns its hits. Its state is a JSON-safe dict whose keys no other d
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from detectors.alerting import Hit
 from tapewatch.feeds import Prints
 from tapewatch.records import AlertKind
 
-PATTERNS_VERSION: Final = "patterns-v8"
+PATTERNS_VERSION: Final = "patterns-v9"
 Values = Mapping[str, float | None]
 
 
@@ -50,25 +49,39 @@ def takes_levels(ret_bps: float, values: Values, min_spreads: float) -> bool:
     return abs(ret_bps) >= min_spreads * (get(values, "spread_bps") or 0.0)
 
 
-def surge_z(values: Values, prints: Prints | None) -> float | None:
-    """How far the long window's activity is above the symbol's usual, in σ of its baseline: the trade count
-    (``trades_z_long``) where the feed prints every trade. A snapshot feed's count only says how many snapshots
-    printed — at 5 s a busy symbol prints in every one, however hard it trades — so there the larger of that
-    and the volume's (``volume_z_long``). Where the venue's profile does not say (``None``), the features do:
-    the print-level ones are null unless the symbol's records were learnt to be individual prints.
+def feed_prints(values: Values, prints: Prints | None) -> Prints:
+    """The feed's prints: the venue's profile where it says, else what the chunk's features say (the
+    print-level ones are null unless the symbol's records were learnt to be individual prints).
+
+    >>> feed_prints({"rush_max_long": None}, None), feed_prints({"rush_max_long": 1.0}, None)
+    ('snapshots', 'trades')
+    """
+    if prints is not None:
+        return prints
+    return "snapshots" if get(values, "rush_max_long") is None else "trades"
+
+
+def surge_z(values: Values, prints: Prints | None, *, chunk: bool = False) -> float | None:
+    """How far the long window's activity (``chunk``: the chunk's) is above the symbol's usual, in σ of its
+    baseline: the trade count (``trades_z_long``, ``trades_z``) where the feed prints every trade. A snapshot
+    feed's count only says how many snapshots printed — at 5 s a busy symbol prints in every one, however hard
+    it trades — so there the larger of that and the volume's (``volume_z_long``, ``volume_z``). Where the
+    venue's profile does not say (``None``), the features do (:func:`feed_prints`).
 
     >>> busy = {"trades_z_long": 0.3, "volume_z_long": 6.0}
     >>> surge_z(busy, "trades"), surge_z(busy, "snapshots")
     (0.3, 6.0)
     >>> surge_z(busy, None), surge_z({**busy, "rush_max_long": 1.0}, None)
     (6.0, 0.3)
+    >>> surge_z({"trades_z": 0.0, "volume_z": 5.0}, "snapshots", chunk=True)
+    5.0
     """
-    if prints is None:
-        prints = "snapshots" if get(values, "rush_max_long") is None else "trades"
-    count = get(values, "trades_z_long")
+    prints = feed_prints(values, prints)
+    suffix = "" if chunk else "_long"
+    count = get(values, "trades_z" + suffix)
     if prints != "snapshots":
         return count
-    volume = get(values, "volume_z_long")
+    volume = get(values, "volume_z" + suffix)
     return volume if count is None else count if volume is None else max(count, volume)
 
 
@@ -112,28 +125,50 @@ class Drift:
 
     A chunk's return is measured from the last price before it, so the returns of consecutive chunks
     telescope: their sum is ``1e4 ln(last price / last price before the window)``. Chunks without a price
-    (or not emitted) add nothing, which is exact: the price did not print.
+    (or not emitted) add nothing, which is exact: the price did not print. The sum is kept exactly (an
+    integer over ``2**shift``) and rounded once, so each push is O(1) and equals ``math.fsum`` of the window.
+
+    >>> drift = Drift(window=3)
+    >>> [drift.push(start, ret, 5_000) for start, ret in ((0, 0.1), (5_000, 0.2), (10_000, 1e-17), (15_000, None))]
+    [0.1, 0.30000000000000004, 0.30000000000000004, 0.2]
     """
 
-    __slots__ = ("rets", "window")
+    __slots__ = ("rets", "shift", "total", "window")
 
     def __init__(self, window: int) -> None:
         self.window = window
         self.rets: deque[tuple[int, float]] = deque()
+        self.total = 0  # exact sum of the window's returns, over 2**shift
+        self.shift = 0
+
+    def _scaled(self, x: float) -> int:
+        num, den = x.as_integer_ratio()
+        k = den.bit_length() - 1
+        if k > self.shift:
+            self.total <<= k - self.shift
+            self.shift = k
+        return num << (self.shift - k)
 
     def push(self, start: int, ret_bps: float | None, chunk_ms: int) -> float:
         horizon = start - (self.window - 1) * chunk_ms
         while self.rets and self.rets[0][0] < horizon:
-            self.rets.popleft()
+            gone = self._scaled(self.rets.popleft()[1])  # may rescale self.total: read it after
+            self.total -= gone
         if ret_bps is not None and ret_bps != 0.0:
             self.rets.append((start, ret_bps))
-        return math.fsum(r for _, r in self.rets)
+            scaled = self._scaled(ret_bps)
+            self.total += scaled
+        return self.total / (1 << self.shift)  # int / int: correctly rounded, as math.fsum
 
     def to_state(self) -> list[list[float]]:
         return [[s, r] for s, r in self.rets]
 
     def load(self, raw: list[list[float]]) -> None:
         self.rets = deque((int(s), float(r)) for s, r in raw)
+        self.total, self.shift = 0, 0
+        for _, r in self.rets:
+            scaled = self._scaled(r)
+            self.total += scaled
 
 
 @dataclass(slots=True)
@@ -156,6 +191,8 @@ class ChunkContext:
     sweep: bool
     #: starts of the recent sweeps, oldest first
     sweeps: deque[int]
+    #: the drift over ``slow_ramp_ms`` in units of the symbol's volatility over as long (the ramp path only)
+    drift_z_slow: float | None = None
     #: set by the detectors that run before others in the same chunk (see :class:`FlowPatterns`)
     surge_chunks: int = 0
     onset_chunks: int = 0

@@ -36,7 +36,16 @@ DAY_MS: Final = 86_400_000
 class TapeContext:
     """Builds the :class:`ChunkContext` of each chunk; state keys ``drift`` and ``sweeps``."""
 
-    __slots__ = ("drift", "mid_drift", "mid_ramp_drift", "params", "ramp_drift", "sweeps")
+    __slots__ = (
+        "drift",
+        "mid_drift",
+        "mid_ramp_drift",
+        "mid_slow_drift",
+        "params",
+        "ramp_drift",
+        "slow_drift",
+        "sweeps",
+    )
 
     def __init__(self, params: PatternParams) -> None:
         self.params = params
@@ -44,6 +53,8 @@ class TapeContext:
         self.ramp_drift = Drift(params.chunks(params.ramp_ms))
         self.mid_drift = Drift(params.chunks(params.drift_ms))
         self.mid_ramp_drift = Drift(params.chunks(params.ramp_ms))
+        self.slow_drift = Drift(params.chunks(params.slow_ramp_ms))
+        self.mid_slow_drift = Drift(params.chunks(params.slow_ramp_ms))
         self.sweeps: deque[int] = deque()  # chunk starts of recent one-sided sweeps
 
     def ms_to_close(self, ts: int) -> int | None:
@@ -67,22 +78,29 @@ class TapeContext:
             self.sweeps.popleft()
         if sweep:
             self.sweeps.append(start)
-        short_z, long_z = self._drift_z(start, drift, v)
-        return ChunkContext(ts, start, to_close, in_close, drift, short_z, long_z, sweep, self.sweeps)
+        short_z, long_z, slow_z = self._drift_z(start, drift, v)
+        return ChunkContext(ts, start, to_close, in_close, drift, short_z, long_z, sweep, self.sweeps, slow_z)
 
-    def _drift_z(self, start: int, drift: float, v: Values) -> tuple[float | None, float | None]:
+    def _drift_z(self, start: int, drift: float, v: Values) -> tuple[float | None, float | None, float | None]:
         p = self.params
-        long_drift = self.ramp_drift.push(start, get(v, "ret_bps"), p.chunk_ms)
-        mid_drift = self.mid_drift.push(start, get(v, "mid_ret_bps"), p.chunk_ms)
-        mid_long = self.mid_ramp_drift.push(start, get(v, "mid_ret_bps"), p.chunk_ms)
+        ret, mid_ret = get(v, "ret_bps"), get(v, "mid_ret_bps")
+        long_drift = self.ramp_drift.push(start, ret, p.chunk_ms)
+        slow_drift = self.slow_drift.push(start, ret, p.chunk_ms)
+        mid_drift = self.mid_drift.push(start, mid_ret, p.chunk_ms)
+        mid_long = self.mid_ramp_drift.push(start, mid_ret, p.chunk_ms)
+        mid_slow = self.mid_slow_drift.push(start, mid_ret, p.chunk_ms)
         sigma = get(v, "mid_sigma_bps")
         if sigma:
-            drift, long_drift = mid_drift, mid_long
+            drift, long_drift, slow_drift = mid_drift, mid_long, mid_slow
         else:
             sigma = get(v, "ret_sigma_bps")
         if not sigma:
-            return None, None
-        return drift / (sigma * math.sqrt(self.drift.window)), long_drift / (sigma * math.sqrt(self.ramp_drift.window))
+            return None, None, None
+        return (
+            drift / (sigma * math.sqrt(self.drift.window)),
+            long_drift / (sigma * math.sqrt(self.ramp_drift.window)),
+            slow_drift / (sigma * math.sqrt(self.slow_drift.window)),
+        )
 
     def _sweep(self, v: Values) -> bool:
         p = self.params
@@ -104,6 +122,8 @@ class TapeContext:
             "ramp_drift": self.ramp_drift.to_state(),
             "mid_drift": self.mid_drift.to_state(),
             "mid_ramp_drift": self.mid_ramp_drift.to_state(),
+            "slow_drift": self.slow_drift.to_state(),
+            "mid_slow_drift": self.mid_slow_drift.to_state(),
         }
 
     def load(self, state: Mapping[str, Any]) -> None:
@@ -113,3 +133,5 @@ class TapeContext:
         self.ramp_drift.load(state.get("ramp_drift", []))
         self.mid_drift.load(state.get("mid_drift", []))
         self.mid_ramp_drift.load(state.get("mid_ramp_drift", []))
+        self.slow_drift.load(state.get("slow_drift", []))  # absent before patterns-v9
+        self.mid_slow_drift.load(state.get("mid_slow_drift", []))

@@ -1,12 +1,23 @@
 """Momentum ignition: a one-sided sweep that is not part of a pump or a closing push.
 
 An *ignition chunk*: ``|ret_bps| ≥ ignite_ret_bps``, aggressor imbalance of the same sign ``≥
-ignite_imbalance``, ``trades_z ≥ ignite_trades_z`` and a move of more than ``sweep_min_spreads`` spreads
-(:func:`~detectors.patterns.base.takes_levels`), while no pump is under way (no onset chunk in the
-onset window and surge chunks under half of ``pump_min_ms``) and the chunk is not a closing push; so it runs
-after :mod:`~detectors.patterns.pump_onset` and :mod:`~detectors.patterns.closing`. Stateless.
+ignite_imbalance``, the chunk's activity ``≥ ignite_trades_z`` (:func:`~detectors.patterns.base.surge_z` of the
+chunk: its trade count, on a snapshot feed — one print per snapshot however hard it trades — also its volume)
+and a move of more than ``sweep_min_spreads`` spreads (:func:`~detectors.patterns.base.takes_levels`), while no
+pump is under way (no onset chunk in the onset window and surge chunks under half of ``pump_min_ms``) and the
+chunk is not a closing push; so it runs after :mod:`~detectors.patterns.pump_onset` and
+:mod:`~detectors.patterns.closing`.
 
-Evidence: ``ret_bps``, ``aggr_imbalance``, ``trades_z``, ``range_bps``.
+Where the feed prints every trade, the chunk is the hit: a burst of trades taking levels in one direction is the
+igniting order. On a snapshot feed one interval's jump on heavy volume is as often a block print or a liquidity
+shock, and its one print may sit at either quote (the bid-ask bounce): the chunk is a candidate only if the mid
+moved the same way by more than ``sweep_min_spreads`` spreads too (where there are books) — its activity need
+only be ``ignite_snapshot_z`` above the usual, the sweep being one order among the interval's — and is confirmed
+(the hit, dated from the candidate) when the price gives back ``ignite_reversal_share`` of the move within
+``ignite_reversal_ms``: the igniter trading against the move it started. State key ``ignition``: the pending candidate.
+
+Evidence: ``ret_bps``, ``aggr_imbalance``, ``trades_z``, ``volume_z``, ``range_bps``, ``mid_ret_bps``,
+``spread_bps`` (snapshots: also ``reversal_bps``, ``reversal_s``).
 
 >>> from detectors.patterns.context import TapeContext
 >>> from detectors.patterns.params import PatternParams
@@ -22,46 +33,91 @@ from collections.abc import Mapping
 from typing import Any
 
 from detectors.alerting import Hit
-from detectors.patterns.base import ChunkContext, Values, ge, get, strength, takes_levels
+from detectors.patterns.base import ChunkContext, Values, feed_prints, get, strength, surge_z, takes_levels
 from detectors.patterns.params import PatternParams
 from tapewatch.records import AlertKind
 
 
 class MomentumIgnition:
-    """No state."""
+    """State: the snapshot path's pending candidate (start, move, return since, evidence)."""
 
-    __slots__ = ("max_surge", "params")
+    __slots__ = ("max_surge", "params", "pending")
 
     def __init__(self, params: PatternParams) -> None:
         self.params = params
         self.max_surge = params.chunks(params.pump_min_ms) // 2
+        self.pending: tuple[int, float, float, dict[str, Any]] | None = None
 
     def on_chunk(self, ctx: ChunkContext, v: Values) -> list[Hit]:
+        every_print = feed_prints(v, self.params.prints) == "trades"
+        hits = [] if every_print else self._confirm(ctx, v)
+        evidence = self._ignition(ctx, v)
+        if evidence is None:
+            return hits
+        if not every_print:
+            if self._mid_takes_levels(evidence):
+                self.pending = (ctx.start, evidence["ret_bps"], 0.0, evidence)
+            return hits
+        return [*hits, self._hit(ctx, ctx.start, evidence)]
+
+    def _ignition(self, ctx: ChunkContext, v: Values) -> dict[str, Any] | None:
+        """The chunk's evidence if it is an ignition chunk, else None."""
         p = self.params
         ret, imb = get(v, "ret_bps"), get(v, "aggr_imbalance")
         if ret is None or imb is None or abs(ret) < p.ignite_ret_bps or not takes_levels(ret, v, p.sweep_min_spreads):
-            return []
-        one_sided = imb * (1 if ret > 0 else -1) >= p.ignite_imbalance and ge(v, "trades_z", p.ignite_trades_z)
+            return None
+        every_print = feed_prints(v, p.prints) == "trades"
+        activity = surge_z(v, p.prints, chunk=True)
+        bar = p.ignite_trades_z if every_print else p.ignite_snapshot_z
+        one_sided = imb * (1 if ret > 0 else -1) >= p.ignite_imbalance and (activity or 0.0) >= bar
         pump_underway = ctx.surge_chunks >= self.max_surge or ctx.onset_chunks > 0
         if not one_sided or pump_underway or ctx.close_push:
+            return None
+        return {
+            "ret_bps": ret,
+            "aggr_imbalance": imb,
+            "trades_z": get(v, "trades_z"),
+            "volume_z": get(v, "volume_z"),
+            "range_bps": get(v, "range_bps"),
+            "mid_ret_bps": get(v, "mid_ret_bps"),
+            "spread_bps": get(v, "spread_bps"),
+        }
+
+    def _mid_takes_levels(self, evidence: Mapping[str, Any]) -> bool:
+        """A snapshot's one print may sit at either quote, so its jump may be the bid-ask bounce: where there
+        are books, the mid must move the same way by more than ``sweep_min_spreads`` spreads too."""
+        ret, mid = evidence["ret_bps"], evidence["mid_ret_bps"]
+        if mid is None:
+            return True  # no books: the prints are all there is
+        return mid * ret > 0 and takes_levels(mid, evidence, self.params.sweep_min_spreads)
+
+    def _confirm(self, ctx: ChunkContext, v: Values) -> list[Hit]:
+        """Snapshot path: the pending candidate's hit once the price gave back enough of its move."""
+        if self.pending is None:
             return []
-        return [
-            ctx.hit(
-                AlertKind.MOMENTUM_IGNITION,
-                ctx.start,
-                strength(abs(ret) / p.ignite_ret_bps),
-                {
-                    "ret_bps": ret,
-                    "aggr_imbalance": imb,
-                    "trades_z": get(v, "trades_z"),
-                    "range_bps": get(v, "range_bps"),
-                },
-                f"one-sided sweep moved the price {ret:+.0f} bps in {p.chunk_ms // 1000} s",
-            )
-        ]
+        start, move, since, evidence = self.pending
+        p = self.params
+        if ctx.start - start > p.ignite_reversal_ms:
+            self.pending = None
+            return []
+        since += get(v, "ret_bps") or 0.0
+        if since * (1 if move > 0 else -1) > -p.ignite_reversal_share * abs(move):
+            self.pending = (start, move, since, evidence)
+            return []
+        self.pending = None
+        reversal = {**evidence, "reversal_bps": since, "reversal_s": (ctx.ts - start) / 1000}
+        return [self._hit(ctx, start, reversal)]
+
+    def _hit(self, ctx: ChunkContext, start: int, evidence: dict[str, Any]) -> Hit:
+        p, ret = self.params, evidence["ret_bps"]
+        message = f"one-sided sweep moved the price {ret:+.0f} bps in {p.chunk_ms // 1000} s"
+        if "reversal_bps" in evidence:
+            message += f", then gave back {evidence['reversal_bps']:+.0f} bps in {evidence['reversal_s']:.0f} s"
+        return ctx.hit(AlertKind.MOMENTUM_IGNITION, start, strength(abs(ret) / p.ignite_ret_bps), evidence, message)
 
     def to_state(self) -> dict[str, Any]:
-        return {}
+        return {"ignition": None if self.pending is None else list(self.pending)}
 
     def load(self, state: Mapping[str, Any]) -> None:
-        return None
+        raw = state.get("ignition")  # absent before patterns-v9
+        self.pending = None if raw is None else (int(raw[0]), float(raw[1]), float(raw[2]), dict(raw[3]))

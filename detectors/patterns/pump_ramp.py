@@ -2,9 +2,10 @@
 
 A snapshot feed has no rush orders and no sides, so a *ramp chunk* has the price drifting ``≥ pump_ramp_z`` of
 the symbol's own volatility (the context's drift z, :mod:`detectors.patterns.context`: the mid where there are
-books) over ``drift_ms`` (2 minutes) or ``ramp_ms`` (10 minutes: slow ramps), on volume ``volume_z_long ≥
-pump_ramp_volume_z``, with flow that is not net selling, outside the closing window. Hit when ramp chunks
-covering ``pump_ramp_min_ms`` fall within the last ``pump_ramp_window_ms``, not next to a sweep.
+books) over ``drift_ms`` (2 minutes), ``ramp_ms`` (10 minutes) or ``slow_ramp_ms`` (30 minutes: slow ramps),
+on volume ``volume_z_long ≥ pump_ramp_volume_z``, with flow that is not net selling, outside the closing
+window. Hit when ramp chunks covering ``pump_ramp_min_ms`` fall within the last ``pump_ramp_window_ms``, not
+next to a sweep.
 
 Evidence: ``ramp_chunks``, ``drift_z``, ``drift_bps``, ``ret_sigma_bps``, ``volume_z_long``,
 ``aggr_imbalance_long``, ``inferred_share_long``.
@@ -43,6 +44,8 @@ class PumpRamp:
     def on_chunk(self, ctx: ChunkContext, v: Values) -> list[Hit]:
         p = self.params
         drift_z = ctx.drift_z
+        if ctx.drift_z_slow is not None and drift_z is not None:
+            drift_z = max(drift_z, ctx.drift_z_slow)
         imb_long = get(v, "aggr_imbalance_long")
         ramp = (
             drift_z is not None

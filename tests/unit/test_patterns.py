@@ -6,7 +6,7 @@ import functools
 import math
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import time
 
 import orjson
@@ -191,6 +191,65 @@ def test_momentum_ignition_is_a_one_sided_sweep() -> None:
     assert _kinds(FlowPatterns(), [QUIET, sweep]) == [AlertKind.MOMENTUM_IGNITION]
     against = {**sweep, "aggr_imbalance": -1.0}
     assert _kinds(FlowPatterns(), [QUIET, against]) == []
+
+
+def test_a_sweep_on_a_snapshot_feed_shows_in_its_volume_and_is_confirmed_by_its_reversal() -> None:
+    # one print per snapshot however hard it trades: the count cannot surge, the volume does; a jump on
+    # volume is as often a block print, so the ignition is the jump given back
+    sweep = {**QUIET, "ret_bps": 40.0, "aggr_imbalance": 1.0, "trades_z": 0.0, "volume_z": 6.0}
+    back = {**QUIET, "ret_bps": -12.0, "aggr_imbalance": -1.0}
+    snapshots = PatternParams(prints="snapshots")
+    assert _kinds(FlowPatterns(snapshots), [QUIET, sweep, QUIET, back]) == []  # 12 of 40 bps given back
+    assert _kinds(FlowPatterns(snapshots), [QUIET, sweep, back, back]) == [AlertKind.MOMENTUM_IGNITION]
+    assert _kinds(FlowPatterns(), [QUIET, sweep, back, back]) == []  # prints: the count says it was not busy
+    assert _kinds(FlowPatterns(snapshots), [QUIET, {**sweep, "volume_z": 0.5}, back, back]) == []
+    late = [QUIET, sweep, *[QUIET] * snapshots.chunks(snapshots.ignite_reversal_ms), back, back]
+    assert _kinds(FlowPatterns(snapshots), late) == []
+    # the print jumped from bid to ask, the mid moved one spread: the bid-ask bounce, not a sweep
+    bounce = {**sweep, "spread_bps": 20.0, "mid_ret_bps": 20.0}
+    assert _kinds(FlowPatterns(snapshots), [QUIET, bounce, back, back]) == []
+    taken = {**bounce, "mid_ret_bps": 40.0}
+    assert _kinds(FlowPatterns(snapshots), [QUIET, taken, back, back]) == [AlertKind.MOMENTUM_IGNITION]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    window=st.integers(1, 40),
+    rets=st.lists(
+        st.one_of(st.none(), st.floats(-1e4, 1e4, allow_nan=False), st.floats(-1e-9, 1e-9, allow_nan=False)),
+        max_size=120,
+    ),
+)
+def test_drift_is_the_exact_sum_of_its_window(window: int, rets: list[float | None]) -> None:
+    from detectors.patterns.base import Drift
+
+    drift, kept = Drift(window), deque[tuple[int, float]]()
+    for i, ret in enumerate(rets):
+        got = drift.push(i * 5_000, ret, 5_000)
+        while kept and kept[0][0] < (i - window + 1) * 5_000:
+            kept.popleft()
+        if ret:
+            kept.append((i * 5_000, ret))
+        assert got == math.fsum(r for _, r in kept)
+    restored = Drift(window)
+    restored.load(drift.to_state())
+    assert restored.push(len(rets) * 5_000, 1.0, 5_000) == drift.push(len(rets) * 5_000, 1.0, 5_000)
+
+
+def test_a_slow_ramp_is_seen_over_half_an_hour() -> None:
+    # +6 % in 30 min on a symbol whose 5 s return σ is 7 bps: 4.5 σ over 30 min, 2.6 σ over any 10
+    from detectors.patterns.context import TapeContext
+    from detectors.patterns.pump_ramp import PumpRamp
+
+    rising = {"ret_bps": 600.0 / 360, "ret_sigma_bps": 7.0, "volume_z_long": 2.0, "aggr_imbalance_long": 0.2}
+
+    def hits(params: PatternParams) -> int:
+        tape, ramp = TapeContext(params), PumpRamp(params)
+        return sum(len(ramp.on_chunk(tape.on_chunk(i * 5_000, rising), rising)) for i in range(1, 361))
+
+    params = PatternParams(close_time=None)
+    assert hits(params) > 0
+    assert hits(replace(params, slow_ramp_ms=params.ramp_ms)) == 0
 
 
 def test_a_one_tick_step_on_a_coarse_tick_stock_is_not_a_sweep() -> None:
