@@ -38,7 +38,7 @@ from pydantic import ValidationError
 from producers.publisher import Publisher
 from tapewatch.deadletter import DeadLetter
 from tapewatch.errors import TapewatchError
-from tapewatch.kafka import client_config
+from tapewatch.kafka import FETCH_QUEUE_BACKOFF_MS, client_config
 from tapewatch.records import Record, RecordError
 from tapewatch.settings import Settings
 from tapewatch.topics import BY_NAME, DLQ_SINKS, Topic
@@ -215,6 +215,7 @@ class SinkRunner:
             "heartbeat.interval.ms": max(500, session_timeout_ms // 5),
             # Bounds librdkafka's prefetch, i.e. the records in memory besides the two batches.
             "queued.max.messages.kbytes": 32 * 1024,
+            "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
             "client.id": f"tapewatch-sink-{writer.name}",
         }
         if instance_id:

@@ -42,7 +42,7 @@ from streams.metrics import StreamMetrics
 from streams.output import Outputs
 from streams.stage import Stage, StageIO
 from streams.state import ChangelogTable
-from tapewatch.kafka import client_config
+from tapewatch.kafka import FETCH_QUEUE_BACKOFF_MS, client_config
 from tapewatch.settings import Settings, get_settings
 from tapewatch.topics import ACTIONS, ALERTS, BARS, BOOKS, DLQ_STREAMS, FEATURES, QUOTES, SCORES
 
@@ -95,6 +95,7 @@ class StreamApp:
                     "max.partition.fetch.bytes": MAX_PARTITION_FETCH_BYTES,
                     "fetch.wait.max.ms": 50,
                     "queued.min.messages": 20_000,
+                    "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
                 },
             )
         )

@@ -32,7 +32,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartiti
 from detectors.simulator import SimulationConfig, generate
 from streams.admin import private_topics
 from tapewatch.errors import TapewatchError
-from tapewatch.kafka import client_config
+from tapewatch.kafka import FETCH_QUEUE_BACKOFF_MS, client_config
 from tapewatch.settings import PROJECT_ROOT, Settings
 from tapewatch.topics import BOOKS, FEATURES, QUOTES
 
@@ -128,7 +128,14 @@ def _produce_session(settings: Settings, config: SimulationConfig, truth: Path) 
 def _raw_consume(settings: Settings, topics: list[str], records: int) -> float:
     """Records/s of a bare confluent-kafka consumer over the backlog (the reference)."""
     consumer = Consumer(
-        client_config(settings, **{"group.id": f"bench-raw-{uuid.uuid4()}", "enable.auto.commit": False})
+        client_config(
+            settings,
+            **{
+                "group.id": f"bench-raw-{uuid.uuid4()}",
+                "enable.auto.commit": False,
+                "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,  # tuned as the worker is: the true ceiling
+            },
+        )
     )
     consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t in topics for p in range(settings.topic_partitions)])
     seen = 0

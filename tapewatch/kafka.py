@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic
@@ -10,6 +10,12 @@ from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic
 from tapewatch.errors import TapewatchError
 from tapewatch.logs import LIBRDKAFKA
 from tapewatch.settings import Settings
+
+#: consumers: how long librdkafka (≥ 2.1.1) postpones the next fetch once a partition's prefetch queue passed its
+#: bound. The 1,000 ms default lets a consumer that drains its queue faster than that wait on an empty one
+#: (librdkafka #2879, #4284: raw consume of md.quotes + md.books here ran 133–140k rec/s at the default, 237k at
+#: 100 ms).
+FETCH_QUEUE_BACKOFF_MS: Final = 100
 
 
 def client_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
