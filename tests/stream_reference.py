@@ -13,13 +13,17 @@ from detectors.flow import (
     chunks_to_frame,
     iter_flow,
 )
+from tapewatch.feeds import Prints
 from tapewatch.records import Cadence, Features
 from tests.kafka_reader import Received
 
 
-def flow_reference(quotes: pd.DataFrame, books: pd.DataFrame, config: FlowConfig | None = None) -> pd.DataFrame:
+def flow_reference(
+    quotes: pd.DataFrame, books: pd.DataFrame, config: FlowConfig | None = None, *, prints: Prints | None = "trades"
+) -> pd.DataFrame:
     """The chunks a worker closes after reading all of ``quotes``/``books`` (no flush: open chunks stay open).
-    Rows in stream order per symbol (arrival order of each frame)."""
+    Rows in stream order per symbol (arrival order of each frame). ``prints``: the venue's profile's (``None``
+    for a venue no profile names: learnt from the records, as the worker does)."""
     chunks: list[FlowChunk] = []
     symbols = sorted({*quotes["symbol"].astype(str), *books["symbol"].astype(str)}) if len(books) else None
     for symbol in symbols or sorted(quotes["symbol"].astype(str).unique()):
@@ -30,6 +34,7 @@ def flow_reference(quotes: pd.DataFrame, books: pd.DataFrame, config: FlowConfig
                 books[books["symbol"] == symbol] if len(books) else books,
                 config,
                 flush=False,
+                prints=prints,
             )
         )
     return chunks_to_frame(chunks)

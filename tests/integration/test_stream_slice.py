@@ -24,6 +24,7 @@ from detectors.bars import MINUTE_MS, bars_from_quotes, bars_to_frame, quotes_to
 from detectors.features import features_frame
 from detectors.flow import BOOK_COLUMNS
 from tapewatch import deadletter
+from tapewatch.feeds import FeedProfiles
 from tapewatch.kafka import client_config
 from tapewatch.records import Bar, Quote
 from tapewatch.settings import Settings
@@ -173,7 +174,10 @@ def test_quotes_to_bars_and_dead_letters(stream_settings: Settings, tmp_path: Pa
             [(q.symbol, q.ts, q.price, q.size, q.side, q.bid, q.ask) for q in produced.quotes],
             columns=["symbol", "ts", "price", "size", "side", "bid", "ask"],
         ).astype({"price": "float64", "bid": "float64", "ask": "float64"})
-        expected_flow = flow_reference(valid_quotes, pd.DataFrame(columns=list(BOOK_COLUMNS)))
+        # venue "test" is in no feed profile: the worker learns each symbol's prints from its quotes
+        expected_flow = flow_reference(
+            valid_quotes, pd.DataFrame(columns=list(BOOK_COLUMNS)), prints=FeedProfiles()("test").prints
+        )
         bar_messages = read_distinct(settings, bars_topic, len(expected), wait_s=WAIT_S, linger_s=2.0)
         feature_messages = read_distinct(
             settings, settings.topic(FEATURES.name), len(expected) + len(expected_flow), wait_s=WAIT_S, linger_s=1.0
