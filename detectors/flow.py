@@ -193,6 +193,8 @@ order_imbalance_z_long    (buy - sell) / sqrt(buy + sell) orders: a fair coin's 
 buy_orders_z_long         buy orders, (x_long - L mean) / (sqrt(L) std) vs the baseline     std        long
 mirror_vol_share_long     mirror volume / volume                                            [0, 1]     long
 mirror_z_long             mirror volume, (x_long - L mean) / (sqrt(L) std) vs the baseline  std        long
+mirror_trades_long        mirror trades                                                     count      long
+mirror_excess_share_long  mirror_vol_share_long - the baseline's mirror volume / its volume  share      long
 size_mode_vol_share_long  volume share of the size carrying the most volume (≥ 2 trades)    [0, 1]     long
 inferred_share_long       share of trades whose side was inferred (quote rule, tick rule)   [0, 1]     long
 level_max_z_long          largest level in the window vs the baseline chunks' largest       std        long
@@ -230,12 +232,14 @@ from detectors.layers import LayerTracker
 from tapewatch.feeds import Prints
 from tapewatch.records import BOOK_DEPTH, Book, Cadence, Features, Quote
 
-FLOW_FEATURE_SET_VERSION: Final = "flow-v7"
-FLOW_STATE_VERSION: Final = 7
-#: a version-1 … -6 (flow-v1 … flow-v6) state still loads: see :meth:`FlowState.from_state`. flow-v5's layer
+FLOW_FEATURE_SET_VERSION: Final = "flow-v8"
+FLOW_STATE_VERSION: Final = 8
+#: a version-1 … -7 (flow-v1 … flow-v7) state still loads: see :meth:`FlowState.from_state`. flow-v5's layer
 #: tracker weighs its mean level size in event time (it keeps the last book's ts), flow-v4's per book; flow-v6
 #: keeps flow-v5's state and leaves the print-level features null on a snapshot feed; flow-v7 keeps flow-v6's
-#: state and adds ``volume_rel_p95_long``, whose window it rebuilds from the baseline
+#: state and adds ``volume_rel_p95_long``, whose window it rebuilds from the baseline; flow-v8 keeps flow-v7's
+#: state and adds ``mirror_trades_long`` and ``mirror_excess_share_long`` (from sums the state already keeps)
+_V7: Final = (7, "flow-v7")
 _V6: Final = (6, "flow-v6")
 _V5: Final = (5, "flow-v5")
 _V4: Final = (4, "flow-v4")
@@ -328,6 +332,8 @@ LONG_FEATURE_NAMES: Final[tuple[str, ...]] = (
     "buy_orders_z_long",
     "mirror_vol_share_long",
     "mirror_z_long",
+    "mirror_trades_long",
+    "mirror_excess_share_long",
     "size_mode_vol_share_long",
     "inferred_share_long",
     "level_max_z_long",
@@ -1100,6 +1106,7 @@ class FlowState:
             v["order_imbalance_z_long"] = (buy_orders_l - sell_orders_l) / math.sqrt(buy_orders_l + sell_orders_l)
         mirror_l = math.fsum(w.mirror_volume for w in window)
         v["mirror_vol_share_long"] = _ratio(mirror_l, volume_l)
+        v["mirror_trades_long"] = float(sum(w.mirror_trades for w in window))
         v["inferred_share_long"] = _ratio(sum(w.inferred for w in window), sum(w.trades for w in window))
         buy_l = math.fsum(w.buy for w in window)
         sell_l = math.fsum(w.sell for w in window)
@@ -1152,6 +1159,10 @@ class FlowState:
                 mean, var = _mean_var(sums, span)
                 if var > 0:
                     v[name] = (sum_long - big_l * mean) / (root_l * math.sqrt(var))
+            # equal prints on alternating sides meet by chance, the more the busier the tape: the window's
+            # mirror share above the symbol's own (a surge of two-sided volume surges its chance mirrors too)
+            if volume_l > 0 and self.volume_sums.s1 > 0:
+                v["mirror_excess_share_long"] = mirror_l / volume_l - self.mirror_sums.mean() / self.volume_sums.mean()
             # a maximum, not a sum: against the baseline chunks' own maxima, not √L-scaled
             mean, var = _mean_var(self.rush_max_sums, span)
             if var > 0:
@@ -1294,7 +1305,7 @@ class FlowState:
         """
         cfg = config if config is not None else FlowConfig()
         version = (state.get("v"), state.get("features"))
-        if version not in {(FLOW_STATE_VERSION, FLOW_FEATURE_SET_VERSION), _V6, _V5, _V4, _V3, _V2, _V1}:
+        if version not in {(FLOW_STATE_VERSION, FLOW_FEATURE_SET_VERSION), _V7, _V6, _V5, _V4, _V3, _V2, _V1}:
             raise ValueError(
                 f"flow state {state.get('v')!r}/{state.get('features')!r} is not supported "
                 f"(expected {FLOW_STATE_VERSION}/{FLOW_FEATURE_SET_VERSION})"

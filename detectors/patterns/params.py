@@ -70,6 +70,11 @@ class PatternParams:
     pump_ramp_window_ms: int = 120_000
     #: … or over this long (patterns-v9): a ramp of +6 % in 30 minutes is under 3.5 σ over any 10 of them
     slow_ramp_ms: int = 1_800_000
+    #: … and, where the feed gives sides, no sweep within this of the ramp's first chunk (patterns-v10;
+    #: elsewhere ``pump_onset_sweep_ms``): a drift window holding a sweep reads the sweep's jump as a walk — a
+    #: momentum ignition's followers, or a jump on news, then hold the price there. On the wide-regime tuning
+    #: seeds 720–722 (trade feed) every false pump alert was a ramp whose first chunk came 32–171 s after a sweep
+    pump_ramp_sweep_ms: int = 120_000
     # spoofing / layering: large size appears and vanishes far beyond the book's own churn, with pressure
     #: pressure: the price moves away from the heavy side, or the flow trades on the other side of the layers
     spoof_pressure_imbalance: float = 0.3
@@ -100,6 +105,17 @@ class PatternParams:
     wash_mirror_z_alone: float = 12.0
     #: … and balanced by order count (a pump's many small buys also pair up by chance: one-sided)
     wash_mirror_balance: float = 0.35
+    #: … repeated: at least this many mirror trades in the long window (``mirror_trades_long``, patterns-v10).
+    #: Where the baseline holds almost no mirror volume (a slow symbol trading round lots), one chance pair of
+    #: equal prints on opposite sides scored ``mirror_z_long`` 10–21 (wide-regime tuning seeds 720–722: 10 of
+    #: the 16 false wash alerts, every one with 1–2 mirror trades; the wash episodes' first hits 1–19)
+    wash_mirror_min_trades: float = 3.0
+    #: … and the window's mirror share at least this many times the symbol's own (``mirror_vol_share_long``
+    #: against ``mirror_vol_share_long - mirror_excess_share_long``): equal prints meet by chance in
+    #: proportion to the tape, so a surge of two-sided volume (a closing push, ignition followers) surges its
+    #: chance mirrors too — on the same seeds a busy symbol's push raised 5 false alerts at 1.2–1.3× its own
+    #: share (z 14–17), while the wash episodes' hits were at 1.55× and above
+    wash_mirror_lift: float = 1.5
     #: the pinned-quote path (patterns-v5; where the feed's sides are inferred, mirror trades cannot show): a
     #: chunk whose long window traded this many times the 95th percentile of the symbol's own long windows
     #: (``volume_rel_p95_long``, patterns-v7: a z-score of 4 was everyday trading for a symbol with bursty

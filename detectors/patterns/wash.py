@@ -9,7 +9,11 @@ himself.
   ``mirror_vol_share_long ≥ wash_mirror_share`` of the volume, or ``mirror_z_long ≥ wash_mirror_z_alone``
   whatever the share: in a busy tape other prints dilute it) and balanced by order count
   (``|order_imbalance_long| ≤ wash_mirror_balance``: a surge of small one-sided orders, as in a pump, pairs up
-  by chance). Hit when ``wash_min_chunks`` chunks of the last ``wash_window_ms`` are mirror chunks. Inferred
+  by chance), repeated (``mirror_trades_long ≥ wash_mirror_min_trades``: one pair of equal prints on opposite
+  sides is chance on any symbol trading round lots) and more of the volume than the symbol's own chance pairs
+  (the window's mirror share ``≥ wash_mirror_lift`` × the baseline's, read from ``mirror_excess_share_long``:
+  chance pairs grow with the tape, so a surge of two-sided volume surges them too; patterns-v10). Hit when
+  ``wash_min_chunks`` chunks of the last ``wash_window_ms`` are mirror chunks. Inferred
   sides alternate at every bid-ask bounce, so this path is off where sides are inferred. (Version 1's
   alternation/repeated-size/two-price-tape rules fitted the tuning days and not the held-out ones.)
 * **Volume at a pinned quote** (where sides are inferred — snapshot feeds aggregate the prints, so equal
@@ -34,7 +38,11 @@ Evidence: ``wash_chunks`` or ``pinned_chunks``, and the window's values of :data
 >>> from detectors.patterns.params import PatternParams
 >>> params = PatternParams(close_time=None)
 >>> tape, wash = TapeContext(params), WashTrading(params)
->>> burst = {"mirror_z_long": 9.0, "mirror_vol_share_long": 0.6, "order_imbalance_long": 0.0}
+>>> burst = {"mirror_z_long": 9.0, "mirror_vol_share_long": 0.6, "order_imbalance_long": 0.0,
+...          "mirror_trades_long": 6.0, "mirror_excess_share_long": 0.5}
+>>> chance = {**burst, "mirror_trades_long": 1.0}  # one pair of equal prints: chance, however rare
+>>> wash.on_chunk(tape.on_chunk(0, chance), chance)
+[]
 >>> [h.kind.value for h in wash.on_chunk(tape.on_chunk(5_000, burst), burst)]
 ['wash_trading']
 >>> wash.on_chunk(tape.on_chunk(10_000, {**burst, "inferred_share_long": 1.0}), {**burst, "inferred_share_long": 1.0})
@@ -58,6 +66,8 @@ from tapewatch.records import AlertKind
 _EVIDENCE = (
     "mirror_z_long",
     "mirror_vol_share_long",
+    "mirror_excess_share_long",
+    "mirror_trades_long",
     "mirror_trades",
     "order_imbalance_long",
     "aggr_imbalance_long",
@@ -121,10 +131,16 @@ class WashTrading:
     def _mirror(self, v: Values) -> bool:
         p = self.params
         mirror_z, balance = get(v, "mirror_z_long"), get(v, "order_imbalance_long")
+        share, excess = get(v, "mirror_vol_share_long"), get(v, "mirror_excess_share_long")
         return (
             mirror_z is not None
             and balance is not None
             and abs(balance) <= p.wash_mirror_balance
+            and ge(v, "mirror_trades_long", p.wash_mirror_min_trades)
+            # share ≥ lift × (share − excess), the symbol's own share: excess ≥ (1 − 1 / lift) × share
+            and share is not None
+            and excess is not None
+            and excess >= (1.0 - 1.0 / p.wash_mirror_lift) * share
             and (
                 mirror_z >= p.wash_mirror_z_alone
                 or (mirror_z >= p.wash_mirror_z and ge(v, "mirror_vol_share_long", p.wash_mirror_share))

@@ -380,7 +380,7 @@ def test_a_version_2_state_resumes_and_warms_the_baseline_up_again() -> None:
     expected = [c for t in ticks[100:] for c in reference.update_quote_values(*t)]
     got = [c for t in ticks[100:] for c in restored.update_quote_values(*t)]
     assert [c.ts for c in got] == [c.ts for c in expected] and len(got) > 10
-    baseline_derived = ("_z", "level_typical", "level_max_rel", "ret_sigma_bps", "_p95")
+    baseline_derived = ("_z", "level_typical", "level_max_rel", "ret_sigma_bps", "_p95", "_excess")
     plain = [n for n in FLOW_FEATURE_NAMES if not any(part in n for part in baseline_derived)]
     assert [[c.values[n] for n in plain] for c in got] == [[c.values[n] for n in plain] for c in expected]
     assert got[0].values["trades_z"] is None  # the baseline warms up again …
@@ -553,6 +553,35 @@ def test_baseline_relative_scores_of_orders_rushes_and_mirrors() -> None:
     assert third["mirror_volume"] == 4.0 and third["mirror_z_long"] is None
     assert third["order_imbalance_long"] == pytest.approx((3 - 1) / 4)
     assert third["order_imbalance_z_long"] == pytest.approx(2 / 2)
+
+
+def test_mirror_trades_long_and_the_mirror_share_above_the_symbols_own() -> None:
+    cfg = FlowConfig(
+        chunk_ms=1000, long_chunks=2, baseline_chunks=4, baseline_min_chunks=2, grace_ms=0, idle_ms=1, mirror_ms=1000
+    )
+    fs = FlowState(SYMBOL, cfg, books=False)
+    out: list[FlowChunk] = []
+    tape = [
+        (10, 4.0, "B"),
+        (500, 4.0, "S"),  # chunk 0: a mirror of 4 (volume 8)
+        (1010, 2.0, "B"),
+        (1500, 2.0, "B"),  # chunk 1: same side, no mirror (volume 4)
+        (2010, 3.0, "S"),
+        (2500, 3.0, "B"),  # chunk 2: a mirror of 3 (volume 6)
+        (3010, 3.0, "S"),
+        (3500, 3.0, "B"),  # chunk 3: two mirrors of 3 (volume 6)
+    ]
+    for dt, size, side in tape:
+        out += fs.update_quote_values(T0 + dt, 10.0, size, side)
+    out += fs.update_quote_values(T0 + 4000, None)
+    last = out[-1].values
+    # long window: chunks 2 and 3 (1 + 2 mirror trades, 9 of 12 shares); baseline: chunks 0-2 (7 of 18 shares)
+    assert last["mirror_trades_long"] == 3.0
+    assert last["mirror_vol_share_long"] == pytest.approx(9 / 12)
+    assert last["mirror_excess_share_long"] == pytest.approx(9 / 12 - 7 / 18)
+    # too little baseline before chunk 2 (span 1 < 2): no excess, but the count is there
+    early = out[1].values
+    assert early["mirror_excess_share_long"] is None and early["mirror_trades_long"] == 1.0
 
 
 def test_visible_depth_only_and_layers_that_vanish_are_level_2_5_cancels() -> None:

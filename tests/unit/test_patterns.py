@@ -43,11 +43,20 @@ QUIET = {
     "rush_max_z_long": 1.0,
     "mirror_z_long": 0.0,
     "mirror_vol_share_long": 0.05,
+    "mirror_trades_long": 1.0,
+    "mirror_excess_share_long": 0.0,
 }
 #: a pump's onset: buy orders far above the symbol's rate, one-sided by count, an outsized rush
 ONSET = {**QUIET, "buy_orders_z_long": 7.0, "order_imbalance_z_long": 3.5, "rush_max_z_long": 8.0}
 #: a wash burst: large equal prints on alternating sides, far above the symbol's own, balanced
-WASH = {**QUIET, "mirror_z_long": 9.0, "mirror_vol_share_long": 0.6, "order_imbalance_long": 0.0}
+WASH = {
+    **QUIET,
+    "mirror_z_long": 9.0,
+    "mirror_vol_share_long": 0.6,
+    "order_imbalance_long": 0.0,
+    "mirror_trades_long": 8.0,
+    "mirror_excess_share_long": 0.5,
+}
 
 
 def _kinds(detector: FlowPatterns, chunks: Sequence[Mapping[str, float | None]], t0: int = T0) -> list[AlertKind]:
@@ -109,9 +118,16 @@ def test_wash_trading_is_unusual_balanced_mirror_volume() -> None:
     assert _kinds(FlowPatterns(), [QUIET, WASH]) == [AlertKind.WASH_TRADING]
     assert _kinds(FlowPatterns(), [QUIET, {**WASH, "mirror_z_long": 5.0}]) == []  # usual for this symbol
     assert _kinds(FlowPatterns(), [QUIET, {**WASH, "order_imbalance_long": 0.6}]) == []  # one-sided: a surge
-    diluted = {**WASH, "mirror_vol_share_long": 0.1}  # a busy tape: other prints dilute the share …
+    # a busy tape: other prints dilute the share …
+    diluted = {**WASH, "mirror_vol_share_long": 0.1, "mirror_excess_share_long": 0.08}
     assert _kinds(FlowPatterns(), [QUIET, diluted]) == []
     assert _kinds(FlowPatterns(), [QUIET, {**diluted, "mirror_z_long": 15.0}]) == [AlertKind.WASH_TRADING]  # … or not
+    # one chance pair of equal prints: however rare on this symbol, a wash repeats
+    assert _kinds(FlowPatterns(), [QUIET, {**WASH, "mirror_trades_long": 2.0}]) == []
+    # a surge of two-sided volume surges its chance pairs too: the share is barely above the symbol's own
+    surge = {**diluted, "mirror_z_long": 15.0, "mirror_vol_share_long": 0.15, "mirror_excess_share_long": 0.03}
+    assert _kinds(FlowPatterns(), [QUIET, surge]) == []
+    assert _kinds(FlowPatterns(), [QUIET, {**surge, "mirror_excess_share_long": None}]) == []  # no baseline yet
     two = PatternParams(wash_min_chunks=2)
     assert _kinds(FlowPatterns(two), [QUIET, WASH]) == []
     assert _kinds(FlowPatterns(two), [QUIET, WASH, WASH]) == [AlertKind.WASH_TRADING]
@@ -234,6 +250,24 @@ def test_drift_is_the_exact_sum_of_its_window(window: int, rets: list[float | No
     restored = Drift(window)
     restored.load(drift.to_state())
     assert restored.push(len(rets) * 5_000, 1.0, 5_000) == drift.push(len(rets) * 5_000, 1.0, 5_000)
+
+
+def test_a_drift_that_holds_a_sweeps_jump_is_not_a_pump_ramp() -> None:
+    """A momentum ignition's followers (or a jump on news) hold the price where the sweep took it: the 2-minute
+    drift is then 4 σ from the jump alone. A pump walks the price up instead."""
+    follow = {**QUIET, "mid_sigma_bps": 3.0, "mid_ret_bps": 1.0, "volume_z_long": 4.0}
+    # one order takes the levels; the followers' volume picks up 40 s later
+    calm = {**follow, "volume_z_long": 0.5}
+    sweep = {**calm, "mid_ret_bps": 60.0, "ret_bps": 60.0, "ret_bps_long": 60.0, "aggr_imbalance": 1.0}
+    tape = [QUIET] * 10 + [sweep] + [calm] * 7 + [follow] * 12
+    assert AlertKind.PUMP_AND_DUMP not in _kinds(FlowPatterns(), tape)
+    # patterns-v9 guarded only 30 s around the sweep: the followers then read as a ramp
+    assert AlertKind.PUMP_AND_DUMP in _kinds(FlowPatterns(PatternParams(pump_ramp_sweep_ms=30_000)), tape)
+    # where sides are inferred a "sweep" is an interval's net move, which a pump's own steps make: 30 s only
+    inferred = [{**v, "inferred_share_long": 1.0} for v in tape]
+    assert AlertKind.PUMP_AND_DUMP in _kinds(FlowPatterns(), inferred)
+    walk = {**follow, "mid_ret_bps": 8.0}  # the same move walked up over two minutes is a ramp
+    assert AlertKind.PUMP_AND_DUMP in _kinds(FlowPatterns(), [QUIET] * 10 + [walk] * 20)
 
 
 def test_a_slow_ramp_is_seen_over_half_an_hour() -> None:
