@@ -128,7 +128,9 @@ class Spoofing:
         if mid_move is not None and mid_sigma:
             return mid_move * side > p.spoof_move_sigma * mid_sigma * root
         ret_move, ret_sigma = get(v, "ret_bps_long"), get(v, "ret_sigma_bps")
-        return ret_move is not None and bool(ret_sigma) and ret_move * side > p.spoof_move_sigma * ret_sigma * root
+        if ret_move is None or not ret_sigma:
+            return False
+        return ret_move * side > p.spoof_move_sigma * ret_sigma * root
 
     def _moved_over_life(self, v: Values, chunk_sigma: float) -> bool:
         """The mid moved away from the layer's side over the layer's life by ``spoof_move_sigma`` of the
