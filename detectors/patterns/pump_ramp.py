@@ -62,7 +62,8 @@ class PumpRamp:
         # a sweep read from inferred sides is an interval's net move, which a pump's own steps make too
         sided = (get(v, "inferred_share_long") or 0.0) <= 0.5
         guard_ms = p.pump_ramp_sweep_ms if sided else p.pump_onset_sweep_ms
-        if not ramp or ramps < self.min_ramps or first is None or ctx.near_sweep(first, guard_ms):
+        memory_ms = (p.pump_ramp_window_ms if sided else p.pump_window_ms) + guard_ms
+        if not ramp or ramps < self.min_ramps or first is None or ctx.near_sweep(first, guard_ms, memory_ms):
             return []
         evidence = {
             "ramp_chunks": ramps,

@@ -6,9 +6,8 @@ chunk whose cancellations at levels 2–5 stand out against the symbol's own boo
 spoof_cancel_z``: where large quotes are cancelled all day, as market makers re-quote, one more is ordinary),
 *under pressure*, which is any of:
 
-* the mid moved away from the layer's side by ``≥ spoof_move_sigma`` of the symbol's own long-window mid
-  volatility (patterns-v3; the last trade price against the trades' own volatility only where there is no mid,
-  patterns-v10: a trade price bounces between bid and ask);
+* the mid (or the last price) moved away from the layer's side by ``≥ spoof_move_sigma`` of the symbol's own
+  long-window volatility (patterns-v3);
 * the mid moved away from it over the layer's whole life by ``≥ spoof_move_sigma`` of the symbol's
   volatility over that long (``layer_move_bps``, flow-v4; patterns-v4): a layer shown for a minute moves the
   price early and is cancelled late, when the long window no longer sees the move;
@@ -78,7 +77,9 @@ class Spoofing:
         layer = get(v, "layer_cancel_rel") or 0.0
         side = get(v, "layer_side") or 0.0
         chunk_sigma = get(v, "mid_sigma_bps") or get(v, "ret_sigma_bps") or 0.0
-        moved = self._moved_in_window(v, side) or self._moved_over_life(v, chunk_sigma)
+        moves = (get(v, "mid_ret_bps_long") or 0.0, get(v, "ret_bps_long") or 0.0)
+        moved = any(x * side > p.spoof_move_sigma * chunk_sigma * math.sqrt(p.long_chunks) for x in moves)
+        moved = moved or self._moved_over_life(v, chunk_sigma)
         # by flow only where the feed tells the sides: inferred ones over a few snapshots are mostly noise
         sided = (get(v, "inferred_share_long") or 0.0) <= 0.5
         traded = sided and (get(v, "aggr_imbalance_long") or 0.0) * side >= p.spoof_pressure_imbalance
@@ -116,21 +117,6 @@ class Spoofing:
                 + ("price moved away from it" if moved else "flow traded on the other side"),
             )
         ]
-
-    def _moved_in_window(self, v: Values, side: float) -> bool:
-        """The mid moved away from the layer's side over the long window by ``spoof_move_sigma`` of its own
-        volatility; the last trade price, against the trades' own, only where the feed has no mid (patterns-v10).
-        A trade price bounces between bid and ask: read against the mid's volatility, a wide-spread symbol's
-        bounce alone passed for pressure (on the wide-regime tuning seeds, false spoofing alerts whose layer had
-        not moved the mid at all)."""
-        p, root = self.params, math.sqrt(self.params.long_chunks)
-        mid_move, mid_sigma = get(v, "mid_ret_bps_long"), get(v, "mid_sigma_bps")
-        if mid_move is not None and mid_sigma:
-            return mid_move * side > p.spoof_move_sigma * mid_sigma * root
-        ret_move, ret_sigma = get(v, "ret_bps_long"), get(v, "ret_sigma_bps")
-        if ret_move is None or not ret_sigma:
-            return False
-        return ret_move * side > p.spoof_move_sigma * ret_sigma * root
 
     def _moved_over_life(self, v: Values, chunk_sigma: float) -> bool:
         """The mid moved away from the layer's side over the layer's life by ``spoof_move_sigma`` of the
