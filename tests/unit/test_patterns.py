@@ -266,6 +266,18 @@ def test_a_drift_that_holds_a_sweeps_jump_is_not_a_pump_ramp() -> None:
     # where sides are inferred a "sweep" is an interval's net move, which a pump's own steps make: 30 s only
     inferred = [{**v, "inferred_share_long": 1.0} for v in tape]
     assert AlertKind.PUMP_AND_DUMP in _kinds(FlowPatterns(), inferred)
+    # a ramp that began with the sweep itself is held back while the sweep is remembered (its window + the guard)
+    steady = {**follow, "mid_ret_bps": 8.0}
+    for held_ms, share in ((150_000, 1.0), (240_000, 0.0)):
+        opening = {**steady, "mid_ret_bps": 60.0, "ret_bps": 60.0, "ret_bps_long": 60.0, "aggr_imbalance": 1.0}
+        run = [{**x, "inferred_share_long": share} for x in [opening] + [steady] * 60]
+        patterns, first = FlowPatterns(), None
+        for i, values in enumerate([QUIET] * 10 + run):
+            if first is None and any(
+                h.kind == AlertKind.PUMP_AND_DUMP for h in patterns.on_chunk(T0 + (i + 1) * 5_000, values)
+            ):
+                first = (i - 10) * 5_000
+        assert first == held_ms + 5_000
     walk = {**follow, "mid_ret_bps": 8.0}  # the same move walked up over two minutes is a ramp
     assert AlertKind.PUMP_AND_DUMP in _kinds(FlowPatterns(), [QUIET] * 10 + [walk] * 20)
 
