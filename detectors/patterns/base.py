@@ -210,12 +210,9 @@ class ChunkContext:
         short, long = self.drift_z_short, self.drift_z_long
         return None if short is None or long is None else max(short, long, key=abs)
 
-    def near_sweep(self, start: int | None, within_ms: int, memory_ms: int) -> bool:
-        """Whether a sweep of the last ``memory_ms`` (before this chunk) started within ``within_ms`` of
-        ``start``. A run's ``start`` stays where the run began however long it goes on, so the memory is what
-        ends a guard on a run that began with a sweep."""
-        since = self.start - memory_ms
-        return start is not None and any(x >= since and abs(x - start) <= within_ms for x in self.sweeps)
+    def near_sweep(self, start: int | None, within_ms: int) -> bool:
+        """Whether a sweep started within ``within_ms`` of ``start``."""
+        return start is not None and any(abs(x - start) <= within_ms for x in self.sweeps)
 
     def hit(self, kind: AlertKind, window_start: int, score: float, evidence: dict[str, Any], message: str) -> Hit:
         return Hit(kind, self.ts, window_start, self.ts, score, evidence, PATTERNS_VERSION, message)

@@ -73,9 +73,7 @@ class TapeContext:
         ret = get(v, "ret_bps")
         drift = self.drift.push(start, ret, p.chunk_ms)
         sweep = self._sweep(v)
-        horizon = start - (
-            max(p.pump_window_ms, p.pump_ramp_window_ms) + max(p.pump_onset_sweep_ms, p.pump_ramp_sweep_ms)
-        )
+        horizon = start - (p.pump_window_ms + p.pump_onset_sweep_ms)
         while self.sweeps and self.sweeps[0] < horizon:
             self.sweeps.popleft()
         if sweep:

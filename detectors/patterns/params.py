@@ -70,11 +70,6 @@ class PatternParams:
     pump_ramp_window_ms: int = 120_000
     #: … or over this long (patterns-v9): a ramp of +6 % in 30 minutes is under 3.5 σ over any 10 of them
     slow_ramp_ms: int = 1_800_000
-    #: … and, where the feed gives sides, no sweep within this of the ramp's first chunk (patterns-v10;
-    #: elsewhere ``pump_onset_sweep_ms``): a drift window holding a sweep reads the sweep's jump as a walk — a
-    #: momentum ignition's followers, or a jump on news, then hold the price there. On the wide-regime tuning
-    #: seeds 720–722 (trade feed) every false pump alert was a ramp whose first chunk came 32–171 s after a sweep
-    pump_ramp_sweep_ms: int = 120_000
     # spoofing / layering: large size appears and vanishes far beyond the book's own churn, with pressure
     #: pressure: the price moves away from the heavy side, or the flow trades on the other side of the layers
     spoof_pressure_imbalance: float = 0.3

@@ -73,7 +73,7 @@ class PumpOnset:
         first = self.onset.first_start
         if not onset or onsets < self.min_onsets or first is None or ctx.in_close:
             return []
-        if ctx.near_sweep(first, p.pump_onset_sweep_ms, p.pump_window_ms + p.pump_onset_sweep_ms):
+        if ctx.near_sweep(first, p.pump_onset_sweep_ms):
             return []
         evidence = {
             "onset_chunks": onsets,

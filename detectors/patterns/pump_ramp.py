@@ -4,11 +4,8 @@ A snapshot feed has no rush orders and no sides, so a *ramp chunk* has the price
 the symbol's own volatility (the context's drift z, :mod:`detectors.patterns.context`: the mid where there are
 books) over ``drift_ms`` (2 minutes), ``ramp_ms`` (10 minutes) or ``slow_ramp_ms`` (30 minutes: slow ramps),
 on volume ``volume_z_long ≥ pump_ramp_volume_z``, with flow that is not net selling, outside the closing
-window. Hit when ramp chunks covering ``pump_ramp_min_ms`` fall within the last ``pump_ramp_window_ms``, the
-first of them not within ``pump_ramp_sweep_ms`` of a sweep where the feed gives sides (a drift that holds a jump
-is the jump's: a momentum ignition's followers hold the price there for minutes, a pump walks it up) and not
-within ``pump_onset_sweep_ms`` where sides are inferred (there a "sweep" is one interval's net move, and a pump's
-own steps on a snapshot feed make such moves: the longer guard cost 4 of 17 pumps on the tuning seeds at 5 s).
+window. Hit when ramp chunks covering ``pump_ramp_min_ms`` fall within the last ``pump_ramp_window_ms``, not
+next to a sweep.
 
 Evidence: ``ramp_chunks``, ``drift_z``, ``drift_bps``, ``ret_sigma_bps``, ``volume_z_long``,
 ``aggr_imbalance_long``, ``inferred_share_long``.
@@ -59,11 +56,7 @@ class PumpRamp:
         )
         ramps = self.ramp.push(ctx.start, ramp, p.chunk_ms)
         first = self.ramp.first_start
-        # a sweep read from inferred sides is an interval's net move, which a pump's own steps make too
-        sided = (get(v, "inferred_share_long") or 0.0) <= 0.5
-        guard_ms = p.pump_ramp_sweep_ms if sided else p.pump_onset_sweep_ms
-        memory_ms = (p.pump_ramp_window_ms if sided else p.pump_window_ms) + guard_ms
-        if not ramp or ramps < self.min_ramps or first is None or ctx.near_sweep(first, guard_ms, memory_ms):
+        if not ramp or ramps < self.min_ramps or first is None or ctx.near_sweep(first, p.pump_onset_sweep_ms):
             return []
         evidence = {
             "ramp_chunks": ramps,
