@@ -103,7 +103,8 @@ class PatternParams:
     #: … repeated: at least this many mirror trades in the long window (``mirror_trades_long``, patterns-v10).
     #: Where the baseline holds almost no mirror volume (a slow symbol trading round lots), one chance pair of
     #: equal prints on opposite sides scored ``mirror_z_long`` 10–21 (wide-regime tuning seeds 720–722: 10 of
-    #: the 16 false wash alerts, every one with 1–2 mirror trades; the wash episodes' first hits 1–19)
+    #: the 16 false wash alerts, every one with 1–2 mirror trades; patterns-v9's hits on wash episodes had 1–19,
+    #: mostly 3 or more)
     wash_mirror_min_trades: float = 3.0
     #: … and the window's mirror share at least this many times the symbol's own (``mirror_vol_share_long``
     #: against ``mirror_vol_share_long - mirror_excess_share_long``): equal prints meet by chance in
