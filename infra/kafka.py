@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka.admin import NewTopic
@@ -45,6 +46,22 @@ rootLogger.appenderRef.file.ref = file
 logger.state.name = state.change.logger
 logger.state.level = WARN
 """
+
+
+def new_cluster_id(draw: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """A Kafka cluster id: the 22-character url-safe base64 of 16 random bytes, never starting with ``-``.
+
+    One id in 64 would start with ``-``, and the storage tool's argument parser then reads it as an option
+    (``argument --cluster-id/-t: expected one argument``: a fresh machine failed so). Kafka's own
+    ``Uuid.randomUuid`` draws again in that case; so do we.
+
+    >>> new_cluster_id(iter([bytes([0xF8] * 16), bytes(16)]).__next__)  # the first draw encodes to "-..."
+    'AAAAAAAAAAAAAAAAAAAAAA'
+    """
+    while True:
+        cid = base64.urlsafe_b64encode(draw()).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 class Kafka:
@@ -132,8 +149,7 @@ class Kafka:
             return
         self.data.mkdir(parents=True, exist_ok=True)
         java = str(java_home() / "bin" / "java")
-        # A Kafka cluster id is the 22-character url-safe base64 of 16 random bytes.
-        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cid = new_cluster_id()
         run(
             [java, "-cp", cp, "kafka.tools.StorageTool", "format", "--standalone", "-t", cid, "-c", str(conf)],
             what="kafka: format KRaft storage",
