@@ -1161,8 +1161,9 @@ class FlowState:
                     v[name] = (sum_long - big_l * mean) / (root_l * math.sqrt(var))
             # equal prints on alternating sides meet by chance, the more the busier the tape: the window's
             # mirror share above the symbol's own (a surge of two-sided volume surges its chance mirrors too)
-            if volume_l > 0 and self.volume_sums.s1 > 0:
-                v["mirror_excess_share_long"] = mirror_l / volume_l - self.mirror_sums.mean() / self.volume_sums.mean()
+            share = v["mirror_vol_share_long"]
+            if share is not None and self.volume_sums.s1 > 0:
+                v["mirror_excess_share_long"] = share - self.mirror_sums.mean() / self.volume_sums.mean()
             # a maximum, not a sum: against the baseline chunks' own maxima, not √L-scaled
             mean, var = _mean_var(self.rush_max_sums, span)
             if var > 0:
