@@ -101,13 +101,14 @@ Definitions
   level size (all levels, both sides); ``level_max_rel`` = the largest single level in the window's books /
   that typical size (spoofing layers are 6–15× it; ordinary additions stay below ~3×).
 * *Layer* (:mod:`detectors.layers`): a level 2–5 of at least 4× the book's mean level (weighted over about 4 minutes
-  of event time), shown at one price over consecutive snapshots; it *vanishes* when less than a quarter of its
-  largest size is left there while the price is still in view. ``layer_*`` describe the chunk's largest vanished
-  layer (by size not explained by the chunk's trades at its price); its *life* runs from the snapshot it first
-  showed in to the one it was gone from, and ``layer_move_bps`` is the mid's move over that life, positive away from
-  the layer's side (a bid layer and the price up): the effect a spoofer wants, however long before the cancellation
-  it came (``None`` where the mid was unknown at either end — a one-sided book — or for a layer a flow-v3 state had
-  already been tracking).
+  of event time), shown at one price over consecutive snapshots (one is enough where books come 2 s or more apart: an
+  order resting a few seconds shows in one 5 s snapshot only; flow-v9); it *vanishes* when less than a quarter of its
+  largest size is left there while the price is still in view. ``layer_*`` describe the chunk's largest vanished layer
+  (by size not explained by the chunk's trades at its price); its *life* runs from the snapshot it first showed in to
+  the one it was gone from, and ``layer_move_bps`` is the mid's move over that life, positive away from the layer's
+  side (a bid layer and the price up): the effect a spoofer wants, however long before the cancellation it came
+  (``None`` where the mid was unknown at either end — a one-sided book — or for a layer a flow-v3 state had already
+  been tracking).
 
 Features (:data:`FLOW_FEATURE_NAMES`; window: *chunk* = the base chunk, *long* = the long chunk, *baseline*
 as above; ``None`` when undefined, never NaN/inf):
@@ -232,13 +233,15 @@ from detectors.layers import LayerTracker
 from tapewatch.feeds import Prints
 from tapewatch.records import BOOK_DEPTH, Book, Cadence, Features, Quote
 
-FLOW_FEATURE_SET_VERSION: Final = "flow-v8"
-FLOW_STATE_VERSION: Final = 8
-#: a version-1 … -7 (flow-v1 … flow-v7) state still loads: see :meth:`FlowState.from_state`. flow-v5's layer
+FLOW_FEATURE_SET_VERSION: Final = "flow-v9"
+FLOW_STATE_VERSION: Final = 9
+#: a version-1 … -8 (flow-v1 … flow-v8) state still loads: see :meth:`FlowState.from_state`. flow-v5's layer
 #: tracker weighs its mean level size in event time (it keeps the last book's ts), flow-v4's per book; flow-v6
 #: keeps flow-v5's state and leaves the print-level features null on a snapshot feed; flow-v7 keeps flow-v6's
 #: state and adds ``volume_rel_p95_long``, whose window it rebuilds from the baseline; flow-v8 keeps flow-v7's
-#: state and adds ``mirror_trades_long`` and ``mirror_excess_share_long`` (from sums the state already keeps)
+#: state and adds ``mirror_trades_long`` and ``mirror_excess_share_long`` (from sums the state already keeps);
+#: flow-v9's layer tracker learns the gap between books (a flow-v8 state learns it again from its next books)
+_V8: Final = (8, "flow-v8")
 _V7: Final = (7, "flow-v7")
 _V6: Final = (6, "flow-v6")
 _V5: Final = (5, "flow-v5")
@@ -1306,7 +1309,7 @@ class FlowState:
         """
         cfg = config if config is not None else FlowConfig()
         version = (state.get("v"), state.get("features"))
-        if version not in {(FLOW_STATE_VERSION, FLOW_FEATURE_SET_VERSION), _V7, _V6, _V5, _V4, _V3, _V2, _V1}:
+        if version not in {(FLOW_STATE_VERSION, FLOW_FEATURE_SET_VERSION), _V8, _V7, _V6, _V5, _V4, _V3, _V2, _V1}:
             raise ValueError(
                 f"flow state {state.get('v')!r}/{state.get('features')!r} is not supported "
                 f"(expected {FLOW_STATE_VERSION}/{FLOW_FEATURE_SET_VERSION})"

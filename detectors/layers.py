@@ -6,6 +6,14 @@ row; requiring ``min_books`` consecutive snapshots separates the two whatever th
 against the book's mean level size, exponentially weighted in event time (``tau_ms``) and updated from the
 book stream alone (so the result does not depend on how quotes and books interleave). O(levels) per book.
 
+Persistence is bounded by what the snapshots can show. Two snapshots in a row prove an order rested at least
+one interval between books; once that interval is longer than the horizon of a *fleeting* order (2 s, after
+Hasbrouck & Saar's fleeting limit orders), an order resting a few seconds — long enough for every other
+participant to see it — shows in one snapshot only, so on such coarse books (TWSE MIS's 5 s) one snapshot is
+enough (``coarse_gap_ms``; the book interval is learnt from the data: the tracker's own event-time mean of
+the gaps between books, no profile needed). The detectors' other conditions (the book's own churn, pressure,
+repetition) carry the rest.
+
 >>> layers = LayerTracker(factor=4.0, min_books=2)
 >>> book = ((10.0, 100.0), (9.9, 100.0)), ((10.1, 100.0), (10.2, 100.0))
 >>> layers.on_book(0, *book)
@@ -36,6 +44,19 @@ when it goes (weighted per book, the mean had risen until the layer no longer co
 >>> [(side, price, books) for side, price, _, books, _ in resting.on_book(121_000, *book)]
 [(1, 9.9, 120)]
 
+On books 5 s apart an order resting a few seconds shows in one snapshot, and one is enough; on books 1 s
+apart the same single sighting is churn until it shows again:
+
+>>> coarse, fine = LayerTracker(factor=4.0, min_books=2), LayerTracker(factor=4.0, min_books=2)
+>>> for t in range(4):
+...     _ = coarse.on_book(t * 5_000, *book), fine.on_book(t * 1_000, *book)
+>>> coarse.books_needed, fine.books_needed
+(1, 2)
+>>> coarse.on_book(20_000, *layered), coarse.on_book(25_000, *book)
+([], [(1, 9.9, 1900.0, 1, 0.0)])
+>>> fine.on_book(4_000, *layered), fine.on_book(5_000, *book)
+([], [])
+
 Where either book had no ask (or no bid) the mid is unknown, and so is the move — ``None``, not zero:
 
 >>> one_sided = (((10.0, 100.0), (9.9, 2000.0)), ())
@@ -59,6 +80,13 @@ Vanished = tuple[int, float, float, int, float | None]
 MEAN_LEVEL_TAU_MS = 250_000.0
 #: a layer has vanished when less than this share of the largest size it showed is left at its price
 VANISHED_SHARE = 0.25
+#: books this far apart or more are *coarse*: an order resting longer than a fleeting one (≈ 2 s) may show in
+#: one snapshot only, so one snapshot counts as persistent there
+COARSE_GAP_MS = 2_000.0
+#: the mean gap between books learns with this weight per book; a gap is capped at this (a session's break
+#: or a halted symbol is not the book's cadence)
+GAP_WEIGHT = 1.0 / 16.0
+GAP_CAP_MS = 30_000.0
 
 
 class _Layer:
@@ -75,15 +103,29 @@ class _Layer:
 class LayerTracker:
     """Tracks large levels 2–5 per side and price; :meth:`on_book` returns the persistent ones that vanished."""
 
-    __slots__ = ("factor", "last_ts", "layers", "mean_level", "min_books", "tau_ms")
+    __slots__ = ("coarse_gap_ms", "factor", "gap_ms", "last_ts", "layers", "mean_level", "min_books", "tau_ms")
 
-    def __init__(self, factor: float = 4.0, min_books: int = 2, tau_ms: float = MEAN_LEVEL_TAU_MS) -> None:
+    def __init__(
+        self,
+        factor: float = 4.0,
+        min_books: int = 2,
+        tau_ms: float = MEAN_LEVEL_TAU_MS,
+        coarse_gap_ms: float = COARSE_GAP_MS,
+    ) -> None:
         self.factor = factor
         self.min_books = min_books
         self.tau_ms = tau_ms
+        self.coarse_gap_ms = coarse_gap_ms
         self.mean_level: float | None = None
         self.last_ts: int | None = None  # the last book the mean learned from
+        self.gap_ms: float | None = None  # mean gap between books (event time); None until two books came
         self.layers: dict[tuple[int, float], _Layer] = {}  # (side, price) → the layer showing there
+
+    @property
+    def books_needed(self) -> int:
+        """Snapshots a layer must show in: ``min_books``, or one on coarse books (see the module's note)."""
+        coarse = self.gap_ms is not None and self.gap_ms >= self.coarse_gap_ms
+        return 1 if coarse else self.min_books
 
     def on_book(self, ts: int, bids: Levels, asks: Levels) -> list[Vanished]:
         mean = self.mean_level
@@ -110,10 +152,11 @@ class LayerTracker:
         below "large"), and not by scrolling out of view."""
         now = {(side, price): size for side, levels in ((1, bids), (-1, asks)) for price, size in levels}
         vanished = []
+        needed = self.books_needed
         for (side, price), layer in self.layers.items():
             left = now.get((side, price), 0.0)
             if (
-                layer.books >= self.min_books
+                layer.books >= needed
                 and left < VANISHED_SHARE * layer.size
                 and _visible(price, bids if side > 0 else asks, side)
             ):
@@ -124,7 +167,10 @@ class LayerTracker:
     def _learn(self, ts: int, bids: Levels, asks: Levels) -> None:
         """Exponentially weighted in event time (``tau_ms``), not per book: weighted per book, a layer resting
         a minute on a 1 s book lifted the mean five times faster than on a 5 s book, until it no longer
-        counted as large and left unseen."""
+        counted as large and left unseen. The gap between books is learnt here too, from every book."""
+        if self.last_ts is not None and ts > self.last_ts:
+            gap = min(float(ts - self.last_ts), GAP_CAP_MS)
+            self.gap_ms = gap if self.gap_ms is None else self.gap_ms + GAP_WEIGHT * (gap - self.gap_ms)
         count = len(bids) + len(asks)
         if not count:
             return
@@ -139,12 +185,14 @@ class LayerTracker:
 
     def to_state(self) -> list[Any]:
         layers = [[s, p, x.books, x.size, x.first_mid] for (s, p), x in self.layers.items()]
-        return [self.mean_level, layers, self.last_ts]
+        return [self.mean_level, layers, self.last_ts, self.gap_ms]
 
     def load(self, state: list[Any]) -> None:
-        """Restore :meth:`to_state`; a flow-v3 entry (no first mid) loads with the mid unknown."""
+        """Restore :meth:`to_state`; a flow-v3 entry (no first mid) loads with the mid unknown, a state from
+        before flow-v9 with the book gap still to learn."""
         self.mean_level = None if state[0] is None else float(state[0])
         self.last_ts = int(state[2]) if len(state) > 2 and state[2] is not None else None  # absent before flow-v5
+        self.gap_ms = float(state[3]) if len(state) > 3 and state[3] is not None else None  # before flow-v9
         self.layers = {
             (int(s), float(p)): _Layer(int(c), float(q), float(m[0]) if m and m[0] is not None else None)
             for s, p, c, q, *m in state[1]

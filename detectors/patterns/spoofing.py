@@ -1,9 +1,10 @@
 """Spoofing / layering: a persistent layer vanished without trading, under pressure, repeatedly.
 
-A *layer* (a level 2–5 of ``≥ 4×`` the book's mean level, shown over consecutive snapshots:
-:mod:`detectors.layers`) vanished without trading, ``layer_cancel_rel ≥ spoof_layer_rel`` typical levels, in a
-chunk whose cancellations at levels 2–5 stand out against the symbol's own book churn (``cancel_l25_z ≥
-spoof_cancel_z``: where large quotes are cancelled all day, as market makers re-quote, one more is ordinary),
+A *layer* (a level 2–5 of ``≥ 4×`` the book's mean level, shown over consecutive snapshots, or in one where books come
+2 s or more apart and a few seconds' rest shows only once: :mod:`detectors.layers`) vanished without trading,
+``layer_cancel_rel ≥ spoof_layer_rel`` typical levels, in a chunk whose cancellations at levels 2–5 stand out against
+the symbol's own book churn (``cancel_l25_z ≥ spoof_cancel_z``: where large quotes are cancelled all day, as market
+makers re-quote, one more is ordinary),
 *under pressure*, which is any of:
 
 * the mid (or the last price) moved away from the layer's side by ``≥ spoof_move_sigma`` of the symbol's own
@@ -106,14 +107,16 @@ class Spoofing:
             "price_moved_away": moved,
             "flow_on_other_side": traded,
         }
+        books = get(v, "layer_books")
+        shown = f"shown in {books:.0f} snapshot{'' if books == 1 else 's'}" if books else "shown in the book"
         return [
             ctx.hit(
                 AlertKind.SPOOFING,
                 min(first, ctx.ts - p.long_ms),
                 strength(layer / p.spoof_layer_rel),
                 evidence,
-                f"a {'bid' if side > 0 else 'ask'} layer of {layer:.1f}× the typical level size, shown over several "
-                "snapshots, left level 2–5 without trading while the "
+                f"a {'bid' if side > 0 else 'ask'} layer of {layer:.1f}× the typical level size, {shown}, left "
+                "level 2–5 without trading while the "
                 + ("price moved away from it" if moved else "flow traded on the other side"),
             )
         ]

@@ -829,10 +829,11 @@ def test_a_version_3_state_resumes_with_its_baseline() -> None:
     assert sum(b == a and b is not None for b, a in moves) > 0  # layers first seen after the upgrade: their move
 
 
-def test_a_version_4_to_7_state_resumes_exactly() -> None:
+def test_a_version_4_to_8_state_resumes_exactly() -> None:
     """A flow-v4 state resumes as if flow-v5 had run all along: its layer tracker takes the last book's ts; a
     flow-v5, -v6 or -v7 state is a flow-v8 state (the robust baseline's windows are rebuilt from the baseline, the
-    mirror excess comes from the baseline's sums)."""
+    mirror excess comes from the baseline's sums); a flow-v8 tracker learns the book gap again from the next book
+    (a regular cadence: the same gap)."""
     sim = generate(SimulationConfig(symbols=1, minutes=20, seed=7, clean_fraction=0.0, rates={AlertKind.SPOOFING: 3.0}))
     cfg = FlowConfig(baseline_min_chunks=24)
     records = [r for r in sim.records() if isinstance(r, Quote | Book)]
@@ -850,11 +851,15 @@ def test_a_version_4_to_7_state_resumes_exactly() -> None:
     v5 = FlowState.from_state(json.loads(json.dumps({**reference.to_state(), "v": 5, "features": "flow-v5"})), cfg)
     v6 = FlowState.from_state(json.loads(json.dumps({**reference.to_state(), "v": 6, "features": "flow-v6"})), cfg)
     v7 = FlowState.from_state(json.loads(json.dumps({**reference.to_state(), "v": 7, "features": "flow-v7"})), cfg)
+    v8_state = {**reference.to_state(), "v": 8, "features": "flow-v8"}
+    v8_state["last"][9] = v8_state["last"][9][:3]  # a flow-v8 layer tracker: no book gap
+    v8 = FlowState.from_state(json.loads(json.dumps(v8_state)), cfg)
     expected = [c.values for record in records[cut:] for c in feed(reference, record)]
     assert [c.values for record in records[cut:] for c in feed(restored, record)] == expected
     assert [c.values for record in records[cut:] for c in feed(v5, record)] == expected
     assert [c.values for record in records[cut:] for c in feed(v6, record)] == expected
     assert [c.values for record in records[cut:] for c in feed(v7, record)] == expected
+    assert [c.values for record in records[cut:] for c in feed(v8, record)] == expected
     assert any(values["mirror_excess_share_long"] is not None for values in expected)
     assert any(values["volume_rel_p95_long"] is not None for values in expected)  # rebuilt from the baseline
     assert len(expected) > 50
