@@ -25,7 +25,7 @@ from detectors.alerting import Hit
 from tapewatch.feeds import Prints
 from tapewatch.records import AlertKind
 
-PATTERNS_VERSION: Final = "patterns-v10"
+PATTERNS_VERSION: Final = "patterns-v11"
 Values = Mapping[str, float | None]
 
 
