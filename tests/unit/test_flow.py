@@ -787,6 +787,27 @@ def test_a_layer_carries_the_mid_move_over_its_whole_life() -> None:
     assert gone.values["mid_ret_bps_long"] == 0.0  # the long window saw nothing of it
 
 
+@pytest.mark.parametrize(("gap_ms", "reported"), [(5_000, True), (1_000, False)])
+def test_one_snapshot_is_a_layer_only_on_coarse_books(gap_ms: int, reported: bool) -> None:
+    """A bid of 20× the level size shown in a single snapshot, then gone: on books 5 s apart an order resting a
+    few seconds shows only once, so it is a vanished layer; on books 1 s apart one sighting is churn."""
+    cfg = FlowConfig(chunk_ms=gap_ms, long_chunks=2, baseline_chunks=50, baseline_min_chunks=4, grace_ms=0)
+    fs = FlowState(SYMBOL, cfg)
+    chunks: list[FlowChunk] = []
+    ts = T0
+    for k in range(24):
+        ts += gap_ms
+        flashed = (9.75, 2_000.0) if k == 20 else None
+        chunks += fs.update_book_values(ts, *(_ladder(10.0, flashed) if flashed else _ladder(10.0)))
+        chunks += fs.update_quote_values(ts, None)
+    gone = [c for c in chunks if c.values["layer_cancel_rel"] is not None]
+    if reported:
+        assert [c.values["layer_books"] for c in gone] == [1.0]
+        assert gone[0].values["layer_cancel_rel"] == pytest.approx(19.0, rel=0.1)  # 1,900 of 2,000 vs ~100
+    else:
+        assert gone == []
+
+
 def _as_version_3(state: dict[str, Any]) -> dict[str, Any]:
     """What a flow-v3 worker wrote for the same moment: layers without their first mid, vanished layers
     without their move."""
