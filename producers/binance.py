@@ -630,6 +630,9 @@ class _Connection:
             request_id = next(owner.request_ids)
             self._pending.add(request_id)
             await ws.send_str(orjson.dumps({"method": "SUBSCRIBE", "params": list(batch), "id": request_id}).decode())
+            # spaced from when this request left, not from when its slot began: a send held up by a busy loop
+            # would otherwise reach the server closer to the next one than the limit allows
+            pacer.done()
         self._ack_deadline = time.monotonic() + owner.ack_timeout_s
         return False
 
