@@ -6,13 +6,13 @@ row; requiring ``min_books`` consecutive snapshots separates the two whatever th
 against the book's mean level size, exponentially weighted in event time (``tau_ms``) and updated from the
 book stream alone (so the result does not depend on how quotes and books interleave). O(levels) per book.
 
-Persistence is bounded by what the snapshots can show. Two snapshots in a row prove an order rested at least
-one interval between books; once that interval is longer than the horizon of a *fleeting* order (2 s, after
-Hasbrouck & Saar's fleeting limit orders), an order resting a few seconds — long enough for every other
-participant to see it — shows in one snapshot only, so on such coarse books (TWSE MIS's 5 s) one snapshot is
-enough (``coarse_gap_ms``; the book interval is learnt from the data: the tracker's own event-time mean of
-the gaps between books, no profile needed). The detectors' other conditions (the book's own churn, pressure,
-repetition) carry the rest.
+Persistence is bounded by what the snapshots can show. Two snapshots in a row prove an order rested at least one
+interval between books; once that interval is longer than the horizon of a *fleeting* order (2 s, after Hasbrouck
+& Saar's fleeting limit orders), an order resting a few seconds — long enough for every other participant to see
+it — shows in one snapshot only, so on such coarse books (TWSE MIS's 5 s) one snapshot is enough
+(``coarse_gap_ms``; the book interval is learnt from the data: the tracker's running mean of the gaps between its
+last ~16 books, no profile needed). The detectors' other conditions (the book's own churn, pressure, repetition)
+carry the rest.
 
 >>> layers = LayerTracker(factor=4.0, min_books=2)
 >>> book = ((10.0, 100.0), (9.9, 100.0)), ((10.1, 100.0), (10.2, 100.0))
