@@ -198,6 +198,8 @@ class SinkRunner:
         self.poll_timeout_s = poll_timeout_s
         self.backoff = backoff or Backoff()
         self.counters = SinkCounters()
+        #: set once the group has given this member partitions (a health check, or a test, can wait for it)
+        self.assigned = threading.Event()
         self.stop_event = threading.Event()
         self._by_name = {settings.topic(topic.name): topic for topic in self.topics}
         self._current = Batch()  # being consumed and decoded
@@ -289,6 +291,8 @@ class SinkRunner:
     # -- rebalances ---------------------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("sink %s: assigned %s", self.writer.name, _describe(partitions))
+        if partitions:
+            self.assigned.set()
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Commit what is durable: a write in flight that succeeds is settled now, while we still own its
