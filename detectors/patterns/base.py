@@ -25,7 +25,7 @@ from detectors.alerting import Hit
 from tapewatch.feeds import Prints
 from tapewatch.records import AlertKind
 
-PATTERNS_VERSION: Final = "patterns-v11"
+PATTERNS_VERSION: Final = "patterns-v12"
 Values = Mapping[str, float | None]
 
 
@@ -83,6 +83,19 @@ def surge_z(values: Values, prints: Prints | None, *, chunk: bool = False) -> fl
         return count
     volume = get(values, "volume_z" + suffix)
     return volume if count is None else count if volume is None else max(count, volume)
+
+
+def chunk_volatility(values: Values) -> tuple[float | None, bool]:
+    """The symbol's own volatility of a chunk's return (bps) and whether it is the mid's.
+
+    The mid's where the feed has books (it does not bounce between bid and ask, which a snapshot feed's last
+    price does), else the trades'; ``None`` before the symbol has a baseline. A drift is read in these units
+    with the returns of the same series (``mid_ret_bps`` or ``ret_bps``).
+    """
+    mid_sigma = get(values, "mid_sigma_bps")
+    if mid_sigma:
+        return mid_sigma, True
+    return get(values, "ret_sigma_bps") or None, False
 
 
 def strength(ratio: float) -> float:
@@ -197,6 +210,8 @@ class ChunkContext:
     surge_chunks: int = 0
     onset_chunks: int = 0
     close_push: bool = False
+    #: a pump-and-dump detector hit in this chunk (set by :class:`~detectors.patterns.flow_patterns.FlowPatterns`)
+    pump_hit: bool = False
 
     @property
     def drift_z(self) -> float | None:

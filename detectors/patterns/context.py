@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any, Final
 
-from detectors.patterns.base import ChunkContext, Drift, Values, get, takes_levels
+from detectors.patterns.base import ChunkContext, Drift, Values, chunk_volatility, get, takes_levels
 from detectors.patterns.params import PatternParams
 
 DAY_MS: Final = 86_400_000
@@ -89,13 +89,11 @@ class TapeContext:
         mid_drift = self.mid_drift.push(start, mid_ret, p.chunk_ms)
         mid_long = self.mid_ramp_drift.push(start, mid_ret, p.chunk_ms)
         mid_slow = self.mid_slow_drift.push(start, mid_ret, p.chunk_ms)
-        sigma = get(v, "mid_sigma_bps")
-        if sigma:
-            drift, long_drift, slow_drift = mid_drift, mid_long, mid_slow
-        else:
-            sigma = get(v, "ret_sigma_bps")
-        if not sigma:
+        sigma, of_mid = chunk_volatility(v)
+        if sigma is None:
             return None, None, None
+        if of_mid:
+            drift, long_drift, slow_drift = mid_drift, mid_long, mid_slow
         return (
             drift / (sigma * math.sqrt(self.drift.window)),
             long_drift / (sigma * math.sqrt(self.ramp_drift.window)),

@@ -16,13 +16,15 @@ from detectors.patterns.pump_onset import PumpOnset
 from detectors.patterns.pump_ramp import PumpRamp
 from detectors.patterns.spoofing import Spoofing
 from detectors.patterns.wash import WashTrading
+from tapewatch.records import AlertKind
 
 
 class FlowPatterns:
     """:meth:`on_chunk` returns the hits of every detector for one closed chunk (``ts`` = its end).
 
     Order matters only where a detector reads what another concluded: momentum ignition runs after the pump
-    onset (a pump under way) and marking the close (a closing push). The state is the union of the detectors'
+    onset (a pump under way) and marking the close (a closing push); marking the close after the pump
+    detectors (a pump reported). The state is the union of the detectors'
     own keys, so it is the same JSON as before the detectors had modules of their own.
     """
 
@@ -64,7 +66,12 @@ class FlowPatterns:
 
     def on_chunk(self, ts: int, values: Values) -> list[Hit]:
         ctx = self.tape.on_chunk(ts, values)
-        return [hit for detector in self.detectors for hit in detector.on_chunk(ctx, values)]
+        hits: list[Hit] = []
+        for detector in self.detectors:
+            found = detector.on_chunk(ctx, values)
+            ctx.pump_hit = ctx.pump_hit or any(hit.kind is AlertKind.PUMP_AND_DUMP for hit in found)
+            hits += found
+        return hits
 
     def to_state(self) -> dict[str, Any]:
         state = self.tape.to_state()

@@ -179,11 +179,11 @@ def test_wash_trading_on_a_snapshot_feed_is_repeated_volume_at_a_pinned_quote_co
 def test_marking_the_close_only_near_the_close() -> None:
     push = {**QUIET, "trades_z_long": 5.0, "aggr_imbalance_long": 0.6, "ret_bps_long": 15.0, "ret_bps": 45.0}
     close_start = T0 + (4 * 60 + 25) * 60_000  # 13:25 Taipei
-    near = _kinds(FlowPatterns(), [push] * 6, close_start)
+    near = _kinds(FlowPatterns(), [push] * 12, close_start)
     assert AlertKind.MARKING_THE_CLOSE in near
-    assert AlertKind.MARKING_THE_CLOSE not in _kinds(FlowPatterns(), [push] * 6, T0 + 3_600_000)
+    assert AlertKind.MARKING_THE_CLOSE not in _kinds(FlowPatterns(), [push] * 12, T0 + 3_600_000)
     disabled = FlowPatterns(PatternParams(close_time=None))
-    assert AlertKind.MARKING_THE_CLOSE not in _kinds(disabled, [push] * 6, close_start)
+    assert AlertKind.MARKING_THE_CLOSE not in _kinds(disabled, [push] * 12, close_start)
     assert FlowPatterns(PatternParams(close_time=time(16, 0))).ms_to_close(close_start) == (2 * 60 + 35) * 60_000
 
 
@@ -195,11 +195,11 @@ def test_a_push_into_the_close_is_read_from_volume_too_where_the_feed_aggregates
     by_count, by_volume = {**push, "trades_z_long": 5.0}, {**push, "volume_z_long": 5.0}
     snapshots = PatternParams(prints="snapshots")
     for chunks in (by_count, by_volume):
-        assert AlertKind.MARKING_THE_CLOSE in _kinds(FlowPatterns(snapshots), [chunks] * 6, close_start)
-    assert AlertKind.MARKING_THE_CLOSE in _kinds(FlowPatterns(), [by_count] * 6, close_start)
-    assert AlertKind.MARKING_THE_CLOSE not in _kinds(FlowPatterns(), [by_volume] * 6, close_start)
+        assert AlertKind.MARKING_THE_CLOSE in _kinds(FlowPatterns(snapshots), [chunks] * 12, close_start)
+    assert AlertKind.MARKING_THE_CLOSE in _kinds(FlowPatterns(), [by_count] * 12, close_start)
+    assert AlertKind.MARKING_THE_CLOSE not in _kinds(FlowPatterns(), [by_volume] * 12, close_start)
     quiet = {**push, "volume_z_long": 1.0}
-    assert AlertKind.MARKING_THE_CLOSE not in _kinds(FlowPatterns(snapshots), [quiet] * 6, close_start)
+    assert AlertKind.MARKING_THE_CLOSE not in _kinds(FlowPatterns(snapshots), [quiet] * 12, close_start)
 
 
 def test_momentum_ignition_is_a_one_sided_sweep() -> None:
@@ -507,7 +507,7 @@ def test_every_detectors_windows_follow_the_flow_chunking(chunk_ms: int, long_ch
         "wash": 30_000,
         "wash pinned": 120_000,
         "wash pinned history": 3_720_000,
-        "close": 60_000,
+        "close": 90_000,
     }
 
     def first_hit(values: dict[str, float], kind: AlertKind, detector: FlowPatterns) -> tuple[int, int]:
@@ -530,8 +530,8 @@ def test_every_detectors_windows_follow_the_flow_chunking(chunk_ms: int, long_ch
     assert elapsed - window_start == chunk_ms * long_chunks
 
 
-def test_marking_the_close_by_a_late_drift_needs_no_sides_and_no_surge() -> None:
-    """A walk far beyond the symbol's volatility on ordinary volume, in either direction: only near the close."""
+def test_marking_the_close_by_the_closing_move_needs_no_sides_and_no_surge() -> None:
+    """A walk far beyond the symbol's volatility on ordinary volume, in either direction: only at the close."""
     close_ts = T0 + (4 * 60 + 30) * 60_000  # 13:30 Taipei
     for step in (6.0, -6.0):
         walk = {**QUIET, "aggr_imbalance_long": None, "mid_ret_bps": step, "mid_sigma_bps": 2.0}
@@ -553,3 +553,59 @@ def test_a_wash_state_from_before_the_history_gate_loads() -> None:
     restored = WashTrading(PatternParams())
     restored.load(orjson.loads(orjson.dumps(state)))
     assert restored.to_state() == WashTrading(PatternParams()).to_state()
+
+
+def test_marking_the_close_is_the_closing_price_a_move_given_back_is_not() -> None:
+    """The closing move is tested at the close: a walk up that holds there is a hit dated from where the move
+    began; the same walk given back before the close is nothing (patterns-v11 tested every chunk and fired
+    during the walk up)."""
+    close_ts = T0 + (4 * 60 + 30) * 60_000  # 13:30 Taipei
+    up, down = ({**QUIET, "mid_ret_bps": step, "mid_sigma_bps": 2.0} for step in (3.0, -3.0))
+    start = close_ts - 49 * 5_000
+    held = FlowPatterns()
+    hits = [h for i, v in enumerate([QUIET] * 13 + [up] * 36, 1) for h in held.on_chunk(start + i * 5_000, v)]
+    assert [(h.kind, h.ts) for h in hits] == [(AlertKind.MARKING_THE_CLOSE, close_ts)]
+    assert hits[0].evidence["horizon_s"] == 180 and hits[0].evidence["move_bps"] == pytest.approx(108.0)
+    assert hits[0].window_start == close_ts - 180_000 and "moved up" in hits[0].message
+    given_back = [QUIET] * 13 + [up] * 18 + [down] * 18
+    assert _kinds(FlowPatterns(), given_back, start) == []
+
+
+def test_a_half_minute_push_is_not_a_closing_push() -> None:
+    push = {**QUIET, "trades_z_long": 5.0, "aggr_imbalance_long": 0.6, "ret_bps_long": 15.0, "ret_bps": 45.0}
+    close_start = T0 + (4 * 60 + 20) * 60_000  # 13:20 Taipei: over by 13:21, long before the close
+    assert _kinds(FlowPatterns(), [push] * 6 + [QUIET] * 12, close_start) == []
+    assert AlertKind.MARKING_THE_CLOSE in _kinds(FlowPatterns(), [push] * 12, close_start)
+
+
+def test_a_state_saved_in_the_closing_window_resumes_exactly() -> None:
+    """The closing window's price path is state: cut anywhere in it, the resumed detector tests the same move
+    at the close; a patterns-v11 state (no path) loads and restarts the path empty."""
+    close_ts = T0 + (4 * 60 + 30) * 60_000
+    walk = [{**QUIET, "mid_ret_bps": 2.0 + (i % 3), "mid_sigma_bps": 2.0} for i in range(60)]
+    records = [(close_ts - (59 - i) * 5_000, v) for i, v in enumerate(walk)] + [(close_ts + 5_000, walk[0])]
+    whole = SymbolDetector("S", "sim")
+    expected = [a for t, v in records for a in whole.on_flow_features(t, v)]
+    assert expected and {a.kind for a in expected} == {AlertKind.MARKING_THE_CLOSE}
+    first = SymbolDetector("S", "sim")
+    got = [a for t, v in records[:31] for a in first.on_flow_features(t, v)]
+    state = orjson.loads(orjson.dumps(first.to_state()))
+    resumed = SymbolDetector.from_state(state)
+    got += [a for t, v in records[31:] for a in resumed.on_flow_features(t, v)]
+    assert got == expected
+    old = SymbolDetector("S", "sim")
+    old_state = orjson.loads(orjson.dumps(old.to_state()))
+    del old_state["patterns"]["close_levels"]
+    assert SymbolDetector.from_state(old_state).to_state() == old.to_state()
+
+
+def test_a_pump_dumped_into_the_close_is_the_pump_not_a_close() -> None:
+    """After a pump-and-dump hit, the move into the close is that pump's: no second alert for it."""
+    close_ts = T0 + (4 * 60 + 30) * 60_000
+    down = {**QUIET, "mid_ret_bps": -3.0, "mid_sigma_bps": 2.0}
+    start = close_ts - 200 * 5_000  # 200 chunks end at the close: the onset 16 min before it, the dump in its window
+    chunks = [QUIET] * 10 + [ONSET] * 2 + [QUIET] * 152 + [down] * 36
+    kinds = _kinds(FlowPatterns(), chunks, start)
+    assert kinds.count(AlertKind.PUMP_AND_DUMP) >= 1 and AlertKind.MARKING_THE_CLOSE not in kinds
+    # the same dump without the pump before it is a move into the close
+    assert AlertKind.MARKING_THE_CLOSE in _kinds(FlowPatterns(), [QUIET] * 164 + [down] * 36, start)
