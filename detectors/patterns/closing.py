@@ -88,7 +88,12 @@ class MarkingTheClose:
             return []  # the move is the pump's (its ramp or its dump), already reported as one
         if push and pushes >= self.min_pushes and self.pushes.first_start is not None:
             ratio = (surge_z(v, p.prints) or 0.0) / p.close_surge_z * pushes / self.min_pushes
-            return [self._hit(ctx, v, self.pushes.first_start, ratio, {"push_chunks": pushes}, "buy-side push")]
+            run = {"push_chunks": pushes}
+            return [
+                self._hit(
+                    ctx, v, self.pushes.first_start, ratio, run, f"buy-side push into the close ({pushes} chunks)"
+                )
+            ]
         if ctx.in_close and ctx.ms_to_close is not None and ctx.ms_to_close <= 0:
             return self._closing_move(ctx, v)
         return []
@@ -127,7 +132,8 @@ class MarkingTheClose:
         z, move, span = best
         direction = "up" if z > 0 else "down"
         evidence = {"horizon_s": int(span // 1000), "move_bps": move, "move_z": z}
-        return [self._hit(ctx, v, ctx.ts - span, abs(z) / p.close_move_z, evidence, f"price moved {direction}")]
+        what = f"price moved {direction} into the close ({move:+.0f} bps over {span // 1000} s, {z:+.1f} σ)"
+        return [self._hit(ctx, v, ctx.ts - span, abs(z) / p.close_move_z, evidence, what)]
 
     def _hit(self, ctx: ChunkContext, v: Values, first: int, ratio: float, run: dict[str, Any], what: str) -> Hit:
         evidence = {
@@ -140,16 +146,12 @@ class MarkingTheClose:
             "drift_z": ctx.drift_z_abs,
             "volume_z_long": get(v, "volume_z_long"),
         }
-        if "push_chunks" in run:
-            detail = f"({run['push_chunks']} chunks)"
-        else:
-            detail = f"({run['move_bps']:+.0f} bps over {run['horizon_s']} s, {run['move_z']:+.1f} σ)"
         return ctx.hit(
             AlertKind.MARKING_THE_CLOSE,
             first,
             strength(ratio),
             evidence,
-            f"{what} into the close {detail}, {(ctx.ms_to_close or 0) // 1000} s before it",
+            f"{what}, {(ctx.ms_to_close or 0) // 1000} s before it",
         )
 
     def to_state(self) -> dict[str, Any]:
@@ -161,8 +163,8 @@ class MarkingTheClose:
 
     def load(self, state: Mapping[str, Any]) -> None:
         self.pushes.load(state["close"])
-        # absent before patterns-v12 (whose late-drift ring ``close_late`` is no longer read): the path
-        # restarts empty and is rebuilt from the next chunk of a closing window
+        # absent before patterns-v12 (an older state's late-drift ring ``close_late`` is no longer read): the
+        # path restarts empty and is rebuilt from the next chunk of a closing window
         self.levels = [(int(ts), float(price), float(mid)) for ts, price, mid in state.get("close_levels", [])]
         seen = state.get("close_pump_seen")
         self.pump_seen = None if seen is None else int(seen)
