@@ -13,7 +13,9 @@ module's docstring:
 
 * :mod:`~detectors.patterns.pump_onset` — pump-and-dump from buy orders, one-sidedness and rush orders;
 * :mod:`~detectors.patterns.pump_ramp` — pump-and-dump on any feed: a drift far beyond the symbol's own
-  volatility on unusual volume;
+  volatility on unusual volume, walked rather than jumped;
+* :mod:`~detectors.patterns.pump_dump` — pump-and-dump on any feed, confirmed by its dump: a rise walked over
+  minutes, sold back fast;
 * :mod:`~detectors.patterns.spoofing` — persistent layers that vanish under pressure, repeatedly;
 * :mod:`~detectors.patterns.wash` — wash trading from mirror trades;
 * :mod:`~detectors.patterns.closing` — marking the close;

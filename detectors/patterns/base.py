@@ -25,7 +25,7 @@ from detectors.alerting import Hit
 from tapewatch.feeds import Prints
 from tapewatch.records import AlertKind
 
-PATTERNS_VERSION: Final = "patterns-v12"
+PATTERNS_VERSION: Final = "patterns-v13"
 Values = Mapping[str, float | None]
 
 
@@ -184,6 +184,57 @@ class Drift:
             self.total += scaled
 
 
+@dataclass(frozen=True, slots=True)
+class Rise:
+    """The rise to the path's top: when it began (the start of the first chunk up from the lowest level before
+    the top, ms), its base level, the top's time and level (bps), and when the price first stood halfway up."""
+
+    base_ts: int
+    base: float
+    top_ts: int
+    top: float
+    half_ts: int
+    #: the largest single chunk's return over the rise, as a share of the rise
+    step_share: float = 0.0
+
+    @property
+    def bps(self) -> float:
+        return self.top - self.base
+
+    def jumped(self, max_step_share: float, min_walk_ms: int) -> bool:
+        """Whether the rise came in a jump rather than a walk: one chunk carried ``max_step_share`` of it or more
+        and it took less than ``min_walk_ms`` from half its height to the top (a sweep and its followers)."""
+        return self.step_share >= max_step_share and self.top_ts - self.half_ts < min_walk_ms
+
+
+def rise_to_top(path: deque[tuple[int, float]], horizon_start: int, chunk_ms: int) -> tuple[Rise, float] | None:
+    """The rise to the highest level of a path of chunk returns, and the level now (both from the horizon's start
+    at 0 bps); ``None`` for an empty path.
+
+    >>> rise_to_top(deque([(0, -5.0), (5_000, 10.0), (10_000, 10.0), (15_000, -8.0)]), 0, 5_000)
+    (Rise(base_ts=5000, base=-5.0, top_ts=15000, top=15.0, half_ts=10000, step_share=0.5), 7.0)
+    """
+    if not path:
+        return None
+    points = [(horizon_start, 0.0)]
+    level = 0.0
+    for start, ret in path:
+        level += ret
+        points.append((start + chunk_ms, level))
+    top_at = max(range(len(points)), key=lambda i: points[i][1])  # the first of equal tops
+    # the last of equal lows: a chunk that did not trade (or move) is not in the path, so the rise began with
+    # the first chunk after the low
+    base_at = max(range(top_at + 1), key=lambda i: (-points[i][1], i))
+    base = points[base_at][1]
+    top_ts, top = points[top_at]
+    if top_at == base_at:
+        return Rise(top_ts, top, top_ts, top, top_ts), level
+    half = base + 0.5 * (top - base)
+    half_ts = next(t for t, x in points[base_at : top_at + 1] if x >= half)
+    step = max(b[1] - a[1] for a, b in zip(points[base_at:top_at], points[base_at + 1 : top_at + 1], strict=True))
+    return Rise(points[base_at + 1][0] - chunk_ms, base, top_ts, top, half_ts, step / (top - base)), level
+
+
 @dataclass(slots=True)
 class ChunkContext:
     """What every detector sees of one closed chunk besides its values."""
@@ -206,6 +257,11 @@ class ChunkContext:
     sweeps: deque[int]
     #: the drift over ``slow_ramp_ms`` in units of the symbol's volatility over as long (the ramp path only)
     drift_z_slow: float | None = None
+    #: the non-zero chunk returns of the drift series (the mid's where the feed has books) over ``slow_ramp_ms``,
+    #: ``(chunk start, bps)`` oldest first, and the symbol's volatility of one chunk's return in that series
+    #: (``None`` before there is one): the price path a detector may read back (the context's, not a copy)
+    path: deque[tuple[int, float]] | None = None
+    sigma_bps: float | None = None
     #: set by the detectors that run before others in the same chunk (see :class:`FlowPatterns`)
     surge_chunks: int = 0
     onset_chunks: int = 0

@@ -78,10 +78,16 @@ class TapeContext:
             self.sweeps.popleft()
         if sweep:
             self.sweeps.append(start)
-        short_z, long_z, slow_z = self._drift_z(start, drift, v)
-        return ChunkContext(ts, start, to_close, in_close, drift, short_z, long_z, sweep, self.sweeps, slow_z)
+        sigma, of_mid = chunk_volatility(v)
+        short_z, long_z, slow_z = self._drift_z(start, drift, v, sigma, of_mid)
+        path = (self.mid_slow_drift if of_mid else self.slow_drift).rets if sigma is not None else None
+        return ChunkContext(
+            ts, start, to_close, in_close, drift, short_z, long_z, sweep, self.sweeps, slow_z, path, sigma
+        )
 
-    def _drift_z(self, start: int, drift: float, v: Values) -> tuple[float | None, float | None, float | None]:
+    def _drift_z(
+        self, start: int, drift: float, v: Values, sigma: float | None, of_mid: bool
+    ) -> tuple[float | None, float | None, float | None]:
         p = self.params
         ret, mid_ret = get(v, "ret_bps"), get(v, "mid_ret_bps")
         long_drift = self.ramp_drift.push(start, ret, p.chunk_ms)
@@ -89,7 +95,6 @@ class TapeContext:
         mid_drift = self.mid_drift.push(start, mid_ret, p.chunk_ms)
         mid_long = self.mid_ramp_drift.push(start, mid_ret, p.chunk_ms)
         mid_slow = self.mid_slow_drift.push(start, mid_ret, p.chunk_ms)
-        sigma, of_mid = chunk_volatility(v)
         if sigma is None:
             return None, None, None
         if of_mid:

@@ -12,6 +12,7 @@ from detectors.patterns.closing import MarkingTheClose
 from detectors.patterns.context import TapeContext
 from detectors.patterns.ignition import MomentumIgnition
 from detectors.patterns.params import PatternParams
+from detectors.patterns.pump_dump import PumpDump
 from detectors.patterns.pump_onset import PumpOnset
 from detectors.patterns.pump_ramp import PumpRamp
 from detectors.patterns.spoofing import Spoofing
@@ -34,6 +35,7 @@ class FlowPatterns:
         "detectors",
         "ignition",
         "params",
+        "pump_dump",
         "pump_onset",
         "pump_ramp",
         "spoofing",
@@ -46,6 +48,7 @@ class FlowPatterns:
         self.tape = TapeContext(p)
         self.pump_onset = PumpOnset(p)
         self.pump_ramp = PumpRamp(p)
+        self.pump_dump = PumpDump(p)
         self.spoofing = Spoofing(p)
         self.wash = WashTrading(p)
         self.closing = MarkingTheClose(p)
@@ -54,6 +57,7 @@ class FlowPatterns:
         self.detectors: tuple[PatternDetector, ...] = (
             self.pump_onset,
             self.pump_ramp,
+            self.pump_dump,
             self.spoofing,
             self.wash,
             self.closing,

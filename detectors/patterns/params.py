@@ -70,6 +70,22 @@ class PatternParams:
     pump_ramp_window_ms: int = 120_000
     #: … or over this long (patterns-v9): a ramp of +6 % in 30 minutes is under 3.5 σ over any 10 of them
     slow_ramp_ms: int = 1_800_000
+    #: … walked, not jumped (patterns-v13, :meth:`~detectors.patterns.base.Rise.jumped`): a rise of which one
+    #: chunk carried this share or more, and that took less than ``pump_walk_ms`` from half its height to the
+    #: top, is a sweep and its followers (momentum ignition), not a pump. Wide-regime tuning seeds 720–724: the
+    #: ramp path's false pumps during ignitions had 0.21–1.0 and 0–50 s, its pumps at most 0.17 (50–1395 s)
+    pump_jump_share: float = 0.2
+    pump_walk_ms: int = 60_000
+    #: the dump (:mod:`~detectors.patterns.pump_dump`, patterns-v13): the price falls this far (σ of the symbol's
+    #: volatility over ``drift_ms``) on flow that is not buying …
+    pump_dump_fall_z: float = 4.0
+    #: … within this long of the top of a rise of this many σ of the symbol's volatility over as long …
+    pump_dump_rise_z: float = 2.5
+    pump_dump_peak_ms: int = 300_000
+    #: … that took at least this long from half its height to the top (a sweep jumps, a pump walks) …
+    pump_dump_min_rise_ms: int = 90_000
+    #: … and the price has given back at least this share of the rise
+    pump_dump_share: float = 0.5
     # spoofing / layering: large size appears and vanishes far beyond the book's own churn, with pressure
     #: pressure: the price moves away from the heavy side, or the flow trades on the other side of the layers
     spoof_pressure_imbalance: float = 0.3

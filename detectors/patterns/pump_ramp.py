@@ -5,7 +5,9 @@ the symbol's own volatility (the context's drift z, :mod:`detectors.patterns.con
 books) over ``drift_ms`` (2 minutes), ``ramp_ms`` (10 minutes) or ``slow_ramp_ms`` (30 minutes: slow ramps),
 on volume ``volume_z_long ≥ pump_ramp_volume_z``, with flow that is not net selling, outside the closing
 window. Hit when ramp chunks covering ``pump_ramp_min_ms`` fall within the last ``pump_ramp_window_ms``, not
-next to a sweep.
+next to a sweep, and the rise to the price's top over ``slow_ramp_ms`` was walked, not jumped
+(:meth:`~detectors.patterns.base.Rise.jumped` with ``pump_jump_share``, ``pump_walk_ms``: a sweep's followers
+hold the price where one chunk took it, and read as a drift for minutes after).
 
 Evidence: ``ramp_chunks``, ``drift_z``, ``drift_bps``, ``ret_sigma_bps``, ``volume_z_long``,
 ``aggr_imbalance_long``, ``inferred_share_long``.
@@ -26,7 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from detectors.alerting import Hit
-from detectors.patterns.base import ChunkContext, Run, Values, ge, get, strength
+from detectors.patterns.base import ChunkContext, Run, Values, ge, get, rise_to_top, strength
 from detectors.patterns.params import PatternParams
 from tapewatch.records import AlertKind
 
@@ -57,6 +59,9 @@ class PumpRamp:
         ramps = self.ramp.push(ctx.start, ramp, p.chunk_ms)
         first = self.ramp.first_start
         if not ramp or ramps < self.min_ramps or first is None or ctx.near_sweep(first, p.pump_onset_sweep_ms):
+            return []
+        rise = rise_to_top(ctx.path, ctx.ts - p.chunks(p.slow_ramp_ms) * p.chunk_ms, p.chunk_ms) if ctx.path else None
+        if rise is not None and rise[0].jumped(p.pump_jump_share, p.pump_walk_ms):
             return []
         evidence = {
             "ramp_chunks": ramps,

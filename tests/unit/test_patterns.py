@@ -609,3 +609,47 @@ def test_a_pump_dumped_into_the_close_is_the_pump_not_a_close() -> None:
     assert kinds.count(AlertKind.PUMP_AND_DUMP) >= 1 and AlertKind.MARKING_THE_CLOSE not in kinds
     # the same dump without the pump before it is a move into the close
     assert AlertKind.MARKING_THE_CLOSE in _kinds(FlowPatterns(), [QUIET] * 164 + [down] * 36, start)
+
+
+def _walk_then(fall: list[float], *, jump: bool) -> list[dict[str, float]]:
+    """Half an hour quiet, +300 bps on ordinary volume (walked over six minutes, steeper towards the top, or
+    jumped in one chunk and held), two minutes at the top, then ``fall`` (mid returns, bps per chunk)."""
+    sigma = {"mid_sigma_bps": 3.0, "ret_sigma_bps": 4.0}
+    quiet = {**QUIET, **sigma, "mid_ret_bps": 0.0}
+    up = [300.0] + [0.0] * 71 if jump else [300.0 * (i + 1) / 2628 for i in range(72)]
+    rise = [{**quiet, "mid_ret_bps": r, "aggr_imbalance_long": 0.6} for r in up]
+    top = [{**quiet, "mid_ret_bps": 0.0}] * 24
+    dump = [{**quiet, "mid_ret_bps": r, "aggr_imbalance_long": -0.7} for r in fall]
+    return [quiet] * 360 + rise + top + dump
+
+
+def test_a_walked_ramp_without_unusual_volume_is_a_pump_once_it_is_dumped() -> None:
+    """patterns-v13: the price walked up over minutes on ordinary volume (no ramp alert: volume_z 0) and sold back
+    fast is a pump-and-dump, dated from where the rise began; held at the top, it is a drift."""
+    params = PatternParams(close_time=None)
+    walked = _walk_then([-25.0] * 8, jump=False)
+    detector = FlowPatterns(params)
+    hits = [h for i, v in enumerate(walked) for h in detector.on_chunk(T0 + (i + 1) * 5_000, v)]
+    pumps = [h for h in hits if h.kind is AlertKind.PUMP_AND_DUMP]
+    assert pumps, [h.kind for h in hits]
+    assert pumps[0].window_start == T0 + 360 * 5_000  # the first chunk up
+    evidence = pumps[0].evidence
+    assert float(evidence["fall_share"] or 0) >= 0.5 and float(evidence["rise_s"] or 0) >= 90
+    held = _walk_then([0.0] * 8, jump=False)
+    assert AlertKind.PUMP_AND_DUMP not in _kinds(FlowPatterns(params), held)
+    # the same rise in one jump, then the same fall, is a sweep that reversed: not a pump
+    assert AlertKind.PUMP_AND_DUMP not in _kinds(FlowPatterns(params), _walk_then([-25.0] * 8, jump=True))
+
+
+def test_a_jump_held_on_volume_is_not_a_pump_ramp_a_walk_is() -> None:
+    """patterns-v13: a sweep's followers hold the price where one chunk took it, so the drift reads high for
+    minutes on unusual volume; the ramp path reports a rise that was walked, not one that was jumped."""
+    params = PatternParams(close_time=None)
+    sigma = {"mid_sigma_bps": 3.0, "ret_sigma_bps": 4.0, "volume_z_long": 3.0, "aggr_imbalance_long": 0.5}
+    quiet = {**QUIET, "mid_sigma_bps": 3.0, "ret_sigma_bps": 4.0, "mid_ret_bps": 0.0}
+    # +60 bps in one chunk, the followers add 20 within 40 s and hold it there; the walk: +80 over the same time
+    follow = [2.5] * 8 + [0.0] * 12
+    jump = [{**quiet, **sigma, "mid_ret_bps": r} for r in [60.0, *follow]]
+    walk = [{**quiet, **sigma, "mid_ret_bps": 80.0 / 21}] * 21
+    assert AlertKind.PUMP_AND_DUMP not in _kinds(FlowPatterns(params), [quiet] * 30 + jump)
+    assert AlertKind.PUMP_AND_DUMP in _kinds(FlowPatterns(params), [quiet] * 30 + walk)

@@ -1,0 +1,118 @@
+"""Pump-and-dump, third path (any feed): the *dump* after a sustained ramp.
+
+What makes a pump-and-dump is its shape, whatever the feed shows of its volume or sides: the price is walked up
+over minutes, then sold back down fast. The other two paths look for the ramp while it runs; where its volume is
+small next to the symbol's usual (small buys on a stock that trades in blocks) and a snapshot feed shows no
+orders, the ramp is a drift like any other until the dump confirms it. A *dump chunk* has the price falling
+``≥ pump_dump_fall_z`` of the symbol's own volatility over ``drift_ms`` (the context's short drift z: the mid
+where there are books) with flow that is not net buying. At a dump chunk the detector reads back the price path of
+the last ``slow_ramp_ms`` (the context's, :attr:`ChunkContext.path`) and hits when:
+
+* the path's highest level came within the last ``pump_dump_peak_ms`` (the dump follows the top);
+* the *rise* to it, from the lowest level before it, is ``≥ pump_dump_rise_z`` of the symbol's volatility over
+  as long;
+* the rise was *sustained*: the price took ``≥ pump_dump_min_rise_ms`` from half the rise to the top. A
+  momentum ignition jumps most of its move in seconds and drifts the rest within a minute; a pump walks up over
+  minutes (its convex ramp reaches half its rise in the last ~40 % of the ramp, a linear one at the middle);
+* the price has given back ``≥ pump_dump_share`` of the rise.
+
+The hit's window starts where the rise began, so an earlier ramp alert on the same pump is extended, not
+repeated (:mod:`detectors.alerting`). The scan runs only at dump chunks (a 2-minute fall of this size is rare)
+and reads at most ``slow_ramp_ms`` of chunks; the detector keeps no state of its own.
+
+Evidence: ``rise_bps``, ``rise_z``, ``rise_s`` (half-rise to top), ``fall_bps``, ``fall_share``, ``drift_z``
+(the short drift, negative), ``aggr_imbalance_long``, ``volume_z_long``, ``inferred_share_long``.
+
+>>> from detectors.patterns.context import TapeContext
+>>> from detectors.patterns.params import PatternParams
+>>> params = PatternParams(close_time=None)
+>>> tape, dump = TapeContext(params), PumpDump(params)
+>>> quiet = [0.0] * 24
+>>> walk = [1.0 + 0.05 * i for i in range(72)]  # six minutes up, steeper towards the top: +2 %
+>>> crash = [-30.0] * 8  # forty seconds down
+>>> rets = quiet + walk + crash
+>>> hits = [h for i, r in enumerate(rets, 1)
+...         for h in dump.on_chunk(tape.on_chunk(i * 5_000, {"mid_ret_bps": r, "mid_sigma_bps": 3.0}), {})]
+>>> h = hits[0]
+>>> h.window_start, round(h.evidence["rise_bps"]), h.evidence["rise_s"], round(h.evidence["fall_share"], 2)
+(120000, 200, 125, 0.75)
+
+The same rise in one jump (a momentum ignition's sweep) and the same fall: no pump.
+
+>>> tape, dump = TapeContext(params), PumpDump(params)
+>>> jump = quiet + [200.0] + [0.0] * 71 + crash
+>>> [h for i, r in enumerate(jump, 1)
+...  for h in dump.on_chunk(tape.on_chunk(i * 5_000, {"mid_ret_bps": r, "mid_sigma_bps": 3.0}), {})]
+[]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from detectors.alerting import Hit
+from detectors.patterns.base import ChunkContext, Values, get, rise_to_top, strength
+from detectors.patterns.params import PatternParams
+from tapewatch.records import AlertKind
+
+
+class PumpDump:
+    """Reads the context's price path at dump chunks; no state of its own."""
+
+    __slots__ = ("params",)
+
+    def __init__(self, params: PatternParams) -> None:
+        self.params = params
+
+    def on_chunk(self, ctx: ChunkContext, v: Values) -> list[Hit]:
+        p = self.params
+        fall_z = ctx.drift_z_short
+        imb_long = get(v, "aggr_imbalance_long")
+        if fall_z is None or fall_z > -p.pump_dump_fall_z or (imb_long is not None and imb_long > 0.0):
+            return []
+        if ctx.path is None or ctx.sigma_bps is None:
+            return []
+        horizon_start = ctx.ts - p.chunks(p.slow_ramp_ms) * p.chunk_ms
+        found = rise_to_top(ctx.path, horizon_start, p.chunk_ms)
+        if found is None:
+            return []
+        rise, now = found
+        chunks = max(1, (rise.top_ts - rise.base_ts) // p.chunk_ms)
+        rise_z = rise.bps / (ctx.sigma_bps * math.sqrt(chunks))
+        fall_share = (rise.top - now) / rise.bps if rise.bps > 0 else 0.0
+        if (
+            ctx.ts - rise.top_ts > p.pump_dump_peak_ms
+            or rise_z < p.pump_dump_rise_z
+            or rise.top_ts - rise.half_ts < p.pump_dump_min_rise_ms
+            or fall_share < p.pump_dump_share
+        ):
+            return []
+        evidence = {
+            "rise_bps": rise.bps,
+            "rise_z": rise_z,
+            "rise_s": (rise.top_ts - rise.half_ts) // 1000,
+            "fall_bps": rise.top - now,
+            "fall_share": fall_share,
+            "drift_z": fall_z,
+            "aggr_imbalance_long": imb_long,
+            "volume_z_long": get(v, "volume_z_long"),
+            "inferred_share_long": get(v, "inferred_share_long"),
+        }
+        return [
+            ctx.hit(
+                AlertKind.PUMP_AND_DUMP,
+                rise.base_ts,
+                strength(rise_z / p.pump_dump_rise_z * fall_share / p.pump_dump_share),
+                evidence,
+                f"price walked up {rise.bps:.0f} bps ({rise_z:.1f} σ of the symbol's own volatility) over minutes,"
+                f" then gave back {fall_share:.0%} of it",
+            )
+        ]
+
+    def to_state(self) -> dict[str, Any]:
+        return {}
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        return None
