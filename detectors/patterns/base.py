@@ -19,13 +19,16 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from detectors.alerting import Hit
 from tapewatch.feeds import Prints
 from tapewatch.records import AlertKind
 
-PATTERNS_VERSION: Final = "patterns-v13"
+if TYPE_CHECKING:  # params imports nothing of the patterns, but base is imported first
+    from detectors.patterns.params import PatternParams
+
+PATTERNS_VERSION: Final = "patterns-v14"
 Values = Mapping[str, float | None]
 
 
@@ -284,6 +287,15 @@ class ChunkContext:
     def near_sweep(self, start: int | None, within_ms: int) -> bool:
         """Whether a sweep started within ``within_ms`` of ``start``."""
         return start is not None and any(abs(x - start) <= within_ms for x in self.sweeps)
+
+    def rise_jumped(self, p: PatternParams) -> bool:
+        """Whether the rise to the price's top over ``slow_ramp_ms`` came in a jump (:meth:`Rise.jumped` with
+        ``pump_jump_share`` and ``pump_walk_ms``): a sweep's followers hold the price where one chunk took it.
+        Reads the path back (O(``slow_ramp_ms`` chunks)): call it only once a detector's rule holds."""
+        if not self.path:
+            return False
+        rise = rise_to_top(self.path, self.ts - p.chunks(p.slow_ramp_ms) * p.chunk_ms, p.chunk_ms)
+        return rise is not None and rise[0].jumped(p.pump_jump_share, p.pump_walk_ms)
 
     def hit(self, kind: AlertKind, window_start: int, score: float, evidence: dict[str, Any], message: str) -> Hit:
         return Hit(kind, self.ts, window_start, self.ts, score, evidence, PATTERNS_VERSION, message)

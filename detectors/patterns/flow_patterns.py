@@ -12,6 +12,7 @@ from detectors.patterns.closing import MarkingTheClose
 from detectors.patterns.context import TapeContext
 from detectors.patterns.ignition import MomentumIgnition
 from detectors.patterns.params import PatternParams
+from detectors.patterns.pump_crowd import PumpCrowd
 from detectors.patterns.pump_dump import PumpDump
 from detectors.patterns.pump_onset import PumpOnset
 from detectors.patterns.pump_ramp import PumpRamp
@@ -35,6 +36,7 @@ class FlowPatterns:
         "detectors",
         "ignition",
         "params",
+        "pump_crowd",
         "pump_dump",
         "pump_onset",
         "pump_ramp",
@@ -47,6 +49,7 @@ class FlowPatterns:
         self.params = p = params or PatternParams()
         self.tape = TapeContext(p)
         self.pump_onset = PumpOnset(p)
+        self.pump_crowd = PumpCrowd(p)
         self.pump_ramp = PumpRamp(p)
         self.pump_dump = PumpDump(p)
         self.spoofing = Spoofing(p)
@@ -56,6 +59,7 @@ class FlowPatterns:
         self.bursts = Bursts(p)
         self.detectors: tuple[PatternDetector, ...] = (
             self.pump_onset,
+            self.pump_crowd,
             self.pump_ramp,
             self.pump_dump,
             self.spoofing,

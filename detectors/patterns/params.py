@@ -59,6 +59,13 @@ class PatternParams:
     #: hit when onset chunks covering this much time fall within the last ``pump_onset_window_ms``
     pump_onset_min_ms: int = 10_000
     pump_onset_window_ms: int = 20_000
+    #: the crowd (:mod:`~detectors.patterns.pump_crowd`, patterns-v14): the onset's buy orders and one-sidedness
+    #: without a rush, held this long within this window (a momentum ignition's followers buy for 20–60 s)
+    pump_crowd_min_ms: int = 60_000
+    pump_crowd_window_ms: int = 90_000
+    #: … and net buying by volume too (a crowd of small buys against a few large sells is a market absorbing a
+    #: seller; wide-regime tuning seeds 720–724: the false crowds on clean stretches had −0.3–0.2, pumps' 0.2–1)
+    pump_crowd_imbalance: float = 0.2
     #: the ramp (any feed: snapshots have no rush orders and no sides): the price drifts far beyond the symbol's
     #: own volatility over ``drift_ms`` or ``ramp_ms``, on unusual volume, and the flow is not selling
     #: (patterns-v4, tuned on seeds 2–3 of the three feed profiles: 9 of 10 pumps, no alert on clean stretches;

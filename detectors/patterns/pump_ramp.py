@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from detectors.alerting import Hit
-from detectors.patterns.base import ChunkContext, Run, Values, ge, get, rise_to_top, strength
+from detectors.patterns.base import ChunkContext, Run, Values, ge, get, strength
 from detectors.patterns.params import PatternParams
 from tapewatch.records import AlertKind
 
@@ -60,8 +60,7 @@ class PumpRamp:
         first = self.ramp.first_start
         if not ramp or ramps < self.min_ramps or first is None or ctx.near_sweep(first, p.pump_onset_sweep_ms):
             return []
-        rise = rise_to_top(ctx.path, ctx.ts - p.chunks(p.slow_ramp_ms) * p.chunk_ms, p.chunk_ms) if ctx.path else None
-        if rise is not None and rise[0].jumped(p.pump_jump_share, p.pump_walk_ms):
+        if ctx.rise_jumped(p):
             return []
         evidence = {
             "ramp_chunks": ramps,

@@ -334,6 +334,44 @@ def test_pump_onset_fires_on_a_flat_price_and_despite_large_sells() -> None:
     assert AlertKind.PUMP_AND_DUMP not in _kinds(FlowPatterns(), [ONSET] * 6, close_start)
 
 
+#: a pump's crowd without a rush: buy orders far above the symbol's rate, one-sided by count, price not falling
+CROWD = {**ONSET, "rush_max_z_long": 1.0, "ret_bps": 1.0, "aggr_imbalance_long": 0.5}
+
+
+def _first_pump(chunks: Sequence[Mapping[str, float | None]], t0: int = T0) -> tuple[int, int] | None:
+    """(index of the chunk of the first pump hit, its window start's chunk index), or None."""
+    detector = FlowPatterns()
+    for i, values in enumerate(chunks):
+        hits = [h for h in detector.on_chunk(t0 + (i + 1) * 5_000, values) if h.kind is AlertKind.PUMP_AND_DUMP]
+        if hits:
+            return i, (hits[0].window_start - t0) // 5_000
+    return None
+
+
+def test_a_crowd_of_buy_orders_held_a_minute_is_a_pump_without_a_rush() -> None:
+    params = PatternParams()
+    assert params.chunks(params.pump_crowd_min_ms) == 12
+    # the twelfth crowd chunk (a minute) alerts, dated from the first
+    assert _first_pump([QUIET] * 10 + [CROWD] * 11) is None
+    assert _first_pump([QUIET] * 10 + [CROWD] * 20) == (21, 10)
+    # quiet chunks between keep the run: the twelfth crowd chunk of the last 18 alerts
+    gappy = [QUIET] * 10 + ([CROWD] * 4 + [QUIET]) * 3
+    assert _first_pump(gappy) == (23, 10)
+    # half a minute of the same buying, as a momentum ignition's followers do, is not a pump
+    assert _first_pump([QUIET] * 10 + ([CROWD] * 6 + [QUIET] * 30) * 5) is None
+    for weak in (
+        {"buy_orders_z_long": 3.0},
+        {"order_imbalance_z_long": 1.0},
+        {"aggr_imbalance_long": 0.1},
+        {"ret_bps": -1.0},
+    ):
+        assert _first_pump([QUIET] * 10 + [{**CROWD, **weak}] * 30) is None
+    # a crowd that opens with a sweep is the sweep's followers; one in the closing window is marking the close
+    sweep = {**CROWD, "ret_bps": 60.0, "ret_bps_long": 60.0, "aggr_imbalance": 1.0, "spread_bps": 10.0}
+    assert _first_pump([QUIET] * 10 + [sweep] + [CROWD] * 20) is None
+    assert _first_pump([CROWD] * 40, T0 + (4 * 60 + 25) * 60_000) is None
+
+
 def test_a_surge_that_opens_with_a_sweep_is_ignition_not_pump() -> None:
     sweep = {**QUIET, "ret_bps": 60.0, "ret_bps_long": 60.0, "aggr_imbalance": 1.0, "spread_bps": 10.0}
     follow = ONSET
@@ -488,6 +526,7 @@ def test_every_detectors_windows_follow_the_flow_chunking(chunk_ms: int, long_ch
     windows = {
         "drift": patterns.tape.drift.window,
         "onset": patterns.pump_onset.onset.window,
+        "crowd": patterns.pump_crowd.crowd.window,
         "surge": patterns.pump_onset.surge.window,
         "ramp": patterns.pump_ramp.ramp.window,
         "ramp drift": patterns.tape.ramp_drift.window,
@@ -500,6 +539,7 @@ def test_every_detectors_windows_follow_the_flow_chunking(chunk_ms: int, long_ch
     assert {name: n * chunk_ms for name, n in windows.items()} == {
         "drift": 120_000,
         "onset": 20_000,
+        "crowd": 90_000,
         "surge": 120_000,
         "ramp": 120_000,
         "ramp drift": 600_000,

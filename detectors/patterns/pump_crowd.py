@@ -1,0 +1,101 @@
+"""Pump-and-dump, fourth path (feeds that print every trade with its side): a *crowd* of buy orders, sustained.
+
+The onset path (:mod:`detectors.patterns.pump_onset`) fires within seconds but needs rush orders — many small buys
+in one millisecond, the signature of a crypto pump group's bots. A pump without them (orders placed by hand, or by a
+manipulator who spreads them out) shows the same crowd of aggressive buy orders, only without the rush; the ramp
+path sees it once the price has moved several σ, minutes later. A *crowd chunk* has aggressive **buy orders** far
+above the symbol's own rate (``buy_orders_z_long ≥ pump_buy_orders_z``) and one-sided **by count**
+(``order_imbalance_z_long ≥ pump_order_imbalance_z``) — the onset's own two conditions — net buying by volume too
+(``aggr_imbalance_long ≥ pump_crowd_imbalance``: many small buys against a few large sells is a market absorbing a
+seller) and the price not falling (``drift_bps ≥ pump_drift_bps``). What replaces the rush is *persistence*: crowd
+chunks covering ``pump_crowd_min_ms`` within the last ``pump_crowd_window_ms``. A momentum ignition's followers buy
+as hard for 20–60 s after a sweep; a pump's crowd keeps buying for minutes. Hit outside the closing window (a
+closing push is marking the close), not next to a sweep and on a rise that was walked, not jumped (the ramp path's
+guards: :meth:`~detectors.patterns.base.ChunkContext.rise_jumped`).
+
+A snapshot feed has no orders and no sides (the features are null there): this path is off, its pumps are the
+ramp's and the dump's.
+
+Evidence: ``crowd_chunks``, ``buy_orders_z_long``, ``order_imbalance_z_long``, ``trades_z_long``,
+``aggr_imbalance_long``, ``ret_bps_long``, ``drift_bps``.
+
+>>> from detectors.patterns.context import TapeContext
+>>> from detectors.patterns.params import PatternParams
+>>> params = PatternParams(close_time=None)
+>>> tape, crowd = TapeContext(params), PumpCrowd(params)
+>>> buying = {"buy_orders_z_long": 6.0, "order_imbalance_z_long": 3.0, "aggr_imbalance_long": 0.5, "ret_bps": 1.0}
+>>> hits = [(i, h) for i in range(1, 20) for h in crowd.on_chunk(tape.on_chunk(i * 5_000, buying), buying)]
+>>> hits[0][0], hits[0][1].window_start, hits[0][1].evidence["crowd_chunks"]  # a minute of crowd chunks
+(12, 0, 12)
+
+Thirty seconds of the same buying, as a momentum ignition's followers do, is not a pump:
+
+>>> tape, crowd = TapeContext(params), PumpCrowd(params)
+>>> quiet = {"buy_orders_z_long": 0.0, "order_imbalance_z_long": 0.0, "ret_bps": 0.0}
+>>> flow = [buying] * 6 + [quiet] * 20
+>>> [h for i, v in enumerate(flow, 1) for h in crowd.on_chunk(tape.on_chunk(i * 5_000, v), v)]
+[]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from detectors.alerting import Hit
+from detectors.patterns.base import ChunkContext, Run, Values, ge, get, strength
+from detectors.patterns.params import PatternParams
+from tapewatch.records import AlertKind
+
+_EVIDENCE = ("order_imbalance_z_long", "trades_z_long", "aggr_imbalance_long", "ret_bps_long")
+
+
+class PumpCrowd:
+    """State key ``pump_crowd`` (crowd chunks)."""
+
+    __slots__ = ("crowd", "min_chunks", "params")
+
+    def __init__(self, params: PatternParams) -> None:
+        self.params = params
+        self.crowd = Run(params.chunks(params.pump_crowd_window_ms))
+        self.min_chunks = params.chunks(params.pump_crowd_min_ms)
+
+    def on_chunk(self, ctx: ChunkContext, v: Values) -> list[Hit]:
+        p = self.params
+        buy_orders_z = get(v, "buy_orders_z_long")
+        crowd = (
+            buy_orders_z is not None
+            and buy_orders_z >= p.pump_buy_orders_z
+            and ge(v, "order_imbalance_z_long", p.pump_order_imbalance_z)
+            and ge(v, "aggr_imbalance_long", p.pump_crowd_imbalance)
+            and ctx.drift_bps >= p.pump_drift_bps
+        )
+        chunks = self.crowd.push(ctx.start, crowd, p.chunk_ms)
+        first = self.crowd.first_start
+        if not crowd or chunks < self.min_chunks or first is None or ctx.in_close:
+            return []
+        if ctx.near_sweep(first, p.pump_onset_sweep_ms) or ctx.rise_jumped(p):
+            return []
+        evidence = {
+            "crowd_chunks": chunks,
+            "buy_orders_z_long": buy_orders_z,
+            **{name: get(v, name) for name in _EVIDENCE},
+            "drift_bps": ctx.drift_bps,
+        }
+        return [
+            ctx.hit(
+                AlertKind.PUMP_AND_DUMP,
+                first,
+                strength((buy_orders_z or 0.0) / p.pump_buy_orders_z * chunks / self.min_chunks),
+                evidence,
+                f"buy orders {buy_orders_z or 0.0:.0f} σ above the symbol's rate, one-sided, sustained"
+                f" ({chunks} of the last {self.crowd.window} chunks)",
+            )
+        ]
+
+    def to_state(self) -> dict[str, Any]:
+        return {"pump_crowd": self.crowd.to_state()}
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        if "pump_crowd" in state:  # absent before patterns-v14
+            self.crowd.load(state["pump_crowd"])
