@@ -28,7 +28,7 @@ from tapewatch.records import AlertKind
 if TYPE_CHECKING:  # params imports nothing of the patterns, but base is imported first
     from detectors.patterns.params import PatternParams
 
-PATTERNS_VERSION: Final = "patterns-v14"
+PATTERNS_VERSION: Final = "patterns-v15"
 Values = Mapping[str, float | None]
 
 

@@ -112,6 +112,10 @@ class PatternParams:
     #: episodes on the tuning seeds, 4 minutes 8–10 on trades and 5 s snapshots, with no more false alerts)
     spoof_min_cycles: int = 2
     spoof_window_ms: int = 240_000
+    #: … or this many chunks of the window saw such a layer vanish beyond the book's churn, at least one of them
+    #: under pressure (patterns-v15): pressure is seen one cycle at a time and a 5 s snapshot often misses a
+    #: one-tick move; a third cycle says as much as a second push
+    spoof_min_layers: int = 3
     # wash trading (proxy)
     wash_window_ms: int = 30_000
     #: hit when this many chunks of the last ``wash_window_ms`` are wash chunks (a count: one burst suffices)

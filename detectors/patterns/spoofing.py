@@ -15,15 +15,17 @@ makers re-quote, one more is ordinary),
 * where the feed tells the sides, the flow traded on the other side (``aggr_imbalance_long`` towards the
   layer's side ``≥ spoof_pressure_imbalance``: the spoofer's genuine orders being filled).
 
-Hit when ``spoof_min_cycles`` chunks of the last ``spoof_window_ms`` saw that (spoofing cycles repeat; a single
-vanished layer with a drift the right way happens by chance). Churn alone never qualifies: a size that jumps
-and falls with every snapshot is not shown twice at one price. (patterns-v2 compared the vanished size with
-the typical level and asked for no persistence and no pressure: on a book whose sizes move every snapshot it
-fired hundreds of times a day.)
+Hit when ``spoof_min_cycles`` chunks of the last ``spoof_window_ms`` saw that, or ``spoof_min_layers`` chunks saw
+such a layer vanish (beyond the churn) and at least one of them under pressure (patterns-v15): spoofing cycles
+repeat, and a single vanished layer with a drift the right way happens by chance; pressure shows one cycle at a time
+and a 5 s snapshot often misses the one-tick move it made, so a third cycle says as much as a second push. Churn
+alone never qualifies: a size that jumps and falls with every snapshot is not shown twice at one price. (patterns-v2
+compared the vanished size with the typical level and asked for no persistence and no pressure: on a book whose
+sizes move every snapshot it fired hundreds of times a day.)
 
-Evidence: ``layer_cancel_rel``, ``layer_side``, ``cycles``, ``cancel_l25``, ``cancel_rel``, ``cancel_l25_z``,
-``level_max_rel_long``, ``level_max_z_long``, ``book_imb_l5_long``, ``layer_move_bps``, ``layer_books``,
-``price_moved_away``, ``flow_on_other_side``.
+Evidence: ``layer_cancel_rel``, ``layer_side``, ``cycles`` (under pressure), ``layers``, ``cancel_l25``,
+``cancel_rel``, ``cancel_l25_z``, ``level_max_rel_long``, ``level_max_z_long``, ``book_imb_l5_long``,
+``layer_move_bps``, ``layer_books``, ``price_moved_away``, ``flow_on_other_side``.
 
 >>> from detectors.patterns.context import TapeContext
 >>> from detectors.patterns.params import PatternParams
@@ -42,9 +44,17 @@ window: 30 bps over its life is far beyond ``0.5 × 2 bps × √12``; 3 bps is n
 ...               "book_updates": 5.0}
 >>> [len(spoofing.on_chunk(tape.on_chunk(ts, long_lived), long_lived)) for ts in (15_000, 20_000)]
 [0, 1]
+>>> spoofing = Spoofing(params)
 >>> early = {**long_lived, "layer_move_bps": 3.0}
->>> spoofing.on_chunk(tape.on_chunk(25_000, early), early)
-[]
+>>> [len(spoofing.on_chunk(tape.on_chunk(ts, early), early)) for ts in (25_000, 30_000)]
+[0, 0]
+
+Pressure is seen one cycle at a time, and a 5 s snapshot often misses a one-tick move: a third vanished layer within
+the window, one of the three under pressure, is as repeated as a second pressed one.
+
+>>> hit, = spoofing.on_chunk(tape.on_chunk(35_000, long_lived), long_lived)
+>>> hit.evidence["layers"], hit.evidence["cycles"], hit.window_start
+(3, 1, 10000)
 """
 
 from __future__ import annotations
@@ -62,12 +72,12 @@ from tapewatch.records import AlertKind
 class Spoofing:
     """State key ``spoof``."""
 
-    __slots__ = ("cycles", "min_cycles", "params")
+    __slots__ = ("cycles", "layers", "params")
 
     def __init__(self, params: PatternParams) -> None:
         self.params = params
-        self.cycles = Run(params.chunks(params.spoof_window_ms))
-        self.min_cycles = params.spoof_min_cycles
+        self.cycles = Run(params.chunks(params.spoof_window_ms))  # layers that vanished under pressure
+        self.layers = Run(params.chunks(params.spoof_window_ms))  # layers that vanished, pressure or not
 
     def on_chunk(self, ctx: ChunkContext, v: Values) -> list[Hit]:
         p = self.params
@@ -85,12 +95,15 @@ class Spoofing:
         sided = (get(v, "inferred_share_long") or 0.0) <= 0.5
         traded = sided and (get(v, "aggr_imbalance_long") or 0.0) * side >= p.spoof_pressure_imbalance
         unusual = (get(v, "cancel_l25_z") or 0.0) >= p.spoof_cancel_z  # beyond the book's own churn
-        layered = layer >= p.spoof_layer_rel and unusual and (moved or traded)
+        vanished = layer >= p.spoof_layer_rel and unusual
+        pressed = vanished and (moved or traded)
         # spoofing repeats (layer, push, cancel, again): one vanished layer with the price drifting the right
         # way happens by chance in a busy book, several within a couple of minutes do not
-        cycles = self.cycles.push(ctx.start, layered, p.chunk_ms)
-        first = self.cycles.first_start
-        if not layered or cycles < self.min_cycles or first is None:
+        cycles = self.cycles.push(ctx.start, pressed, p.chunk_ms)
+        layers = self.layers.push(ctx.start, vanished, p.chunk_ms)
+        repeated = cycles >= p.spoof_min_cycles or (cycles >= 1 and layers >= p.spoof_min_layers)
+        first = self.layers.first_start
+        if not vanished or not repeated or first is None:
             return []
         evidence = {
             "cancel_l25": cancel,
@@ -101,6 +114,7 @@ class Spoofing:
             "level_max_z_long": get(v, "level_max_z_long"),
             "layer_cancel_rel": layer,
             "cycles": cycles,
+            "layers": layers,
             "book_imb_l5_long": get(v, "book_imb_l5_long"),
             "layer_move_bps": get(v, "layer_move_bps"),
             "layer_books": get(v, "layer_books"),
@@ -116,8 +130,8 @@ class Spoofing:
                 strength(layer / p.spoof_layer_rel),
                 evidence,
                 f"a {'bid' if side > 0 else 'ask'} layer of {layer:.1f}× the typical level size, {shown}, left "
-                "level 2–5 without trading while the "
-                + ("price moved away from it" if moved else "flow traded on the other side"),
+                "level 2–5 without trading"
+                + (f" ({layers} such layers in {p.spoof_window_ms // 60_000} min, {cycles} under pressure)"),
             )
         ]
 
@@ -132,8 +146,10 @@ class Spoofing:
         return move > self.params.spoof_move_sigma * chunk_sigma * math.sqrt(max(1.0, books / rate))
 
     def to_state(self) -> dict[str, Any]:
-        return {"spoof": self.cycles.to_state()}
+        return {"spoof": self.cycles.to_state(), "spoof_layers": self.layers.to_state()}
 
     def load(self, state: Mapping[str, Any]) -> None:
         if "spoof" in state:  # absent before version 4
             self.cycles.load(state["spoof"])
+        # absent before patterns-v15: the pressed cycles are vanished layers too, the best an old state can say
+        self.layers.load(state.get("spoof_layers", state.get("spoof", [[], None])))

@@ -114,6 +114,38 @@ def test_spoofing_is_repeated_persistent_layers_vanishing_under_pressure() -> No
     assert _kinds(FlowPatterns(), [QUIET, inferred, QUIET, inferred]) == []
 
 
+def test_three_vanished_layers_one_under_pressure_are_spoofing() -> None:
+    """patterns-v15: a 5 s snapshot often misses the one-tick move a cycle made, so a third vanished layer within
+    the window, one of the three pressed, counts as a second pressed one."""
+    pressed = {
+        **QUIET,
+        "cancel_l25": 120_000.0,
+        "cancel_l25_z": 8.0,
+        "layer_cancel_rel": 9.0,
+        "layer_side": 1.0,
+        "mid_ret_bps_long": 12.0,
+        "mid_sigma_bps": 2.0,
+    }
+    unpressed = {**pressed, "mid_ret_bps_long": 0.0}
+    gap = [QUIET] * 8
+    assert _kinds(FlowPatterns(), [pressed, *gap, unpressed]) == []
+    assert _kinds(FlowPatterns(), [pressed, *gap, unpressed, *gap, unpressed]) == [AlertKind.SPOOFING]
+    assert _kinds(FlowPatterns(), [unpressed, *gap, unpressed, *gap, pressed]) == [AlertKind.SPOOFING]
+    # pressure in none of them, or layers further apart than the window: not spoofing
+    assert _kinds(FlowPatterns(), [unpressed, *gap, unpressed, *gap, unpressed, *gap, unpressed]) == []
+    window = PatternParams().chunks(PatternParams().spoof_window_ms)
+    far = [QUIET] * (window // 2)
+    assert _kinds(FlowPatterns(), [pressed, *far, unpressed, *far, unpressed]) == []
+    # a patterns-v14 state (no ``spoof_layers``) resumes: its pressed cycles count as vanished layers
+    detector = FlowPatterns()
+    _kinds(detector, [pressed, *gap])
+    state = detector.to_state()
+    del state["spoof_layers"]
+    resumed = FlowPatterns()
+    resumed.load(orjson.loads(orjson.dumps(state)))
+    assert _kinds(resumed, [unpressed, *gap, unpressed], T0 + 9 * 5_000) == [AlertKind.SPOOFING]
+
+
 def test_wash_trading_is_unusual_balanced_mirror_volume() -> None:
     assert _kinds(FlowPatterns(), [QUIET, WASH]) == [AlertKind.WASH_TRADING]
     assert _kinds(FlowPatterns(), [QUIET, {**WASH, "mirror_z_long": 5.0}]) == []  # usual for this symbol
