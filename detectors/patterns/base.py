@@ -238,6 +238,16 @@ def rise_to_top(path: deque[tuple[int, float]], horizon_start: int, chunk_ms: in
     return Rise(points[base_at + 1][0] - chunk_ms, base, top_ts, top, half_ts, step / (top - base)), level
 
 
+def buy_orders_surge(v: Values, p: PatternParams) -> float | None:
+    """The long window's ``buy_orders_z_long`` where aggressive buy orders are far above the symbol's own rate
+    (``≥ pump_buy_orders_z``) and one-sided by count (``order_imbalance_z_long ≥ pump_order_imbalance_z``), else
+    ``None``: what a pump's onset and its crowd share (orders, not trades: one order's fills count once)."""
+    z = get(v, "buy_orders_z_long")
+    if z is None or z < p.pump_buy_orders_z or not ge(v, "order_imbalance_z_long", p.pump_order_imbalance_z):
+        return None
+    return z
+
+
 @dataclass(slots=True)
 class ChunkContext:
     """What every detector sees of one closed chunk besides its values."""

@@ -43,7 +43,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from detectors.alerting import Hit
-from detectors.patterns.base import ChunkContext, Run, Values, ge, get, strength
+from detectors.patterns.base import ChunkContext, Run, Values, buy_orders_surge, ge, get, strength
 from detectors.patterns.params import PatternParams
 from tapewatch.records import AlertKind
 
@@ -62,11 +62,9 @@ class PumpCrowd:
 
     def on_chunk(self, ctx: ChunkContext, v: Values) -> list[Hit]:
         p = self.params
-        buy_orders_z = get(v, "buy_orders_z_long")
+        buy_orders_z = buy_orders_surge(v, p)
         crowd = (
             buy_orders_z is not None
-            and buy_orders_z >= p.pump_buy_orders_z
-            and ge(v, "order_imbalance_z_long", p.pump_order_imbalance_z)
             and ge(v, "aggr_imbalance_long", p.pump_crowd_imbalance)
             and ctx.drift_bps >= p.pump_drift_bps
         )

@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from detectors.alerting import Hit
-from detectors.patterns.base import ChunkContext, Run, Values, ge, get, strength, surge_z
+from detectors.patterns.base import ChunkContext, Run, Values, buy_orders_surge, ge, get, strength, surge_z
 from detectors.patterns.params import PatternParams
 from tapewatch.records import AlertKind
 
@@ -62,13 +62,8 @@ class PumpOnset:
             and ge(v, "rush_orders_long", p.pump_rush)
         )
         ctx.surge_chunks = self.surge.push(ctx.start, surge, p.chunk_ms)
-        buy_orders_z = get(v, "buy_orders_z_long")
-        onset = (
-            buy_orders_z is not None
-            and buy_orders_z >= p.pump_buy_orders_z
-            and ge(v, "order_imbalance_z_long", p.pump_order_imbalance_z)
-            and ge(v, "rush_max_z_long", p.pump_rush_max_z)
-        )
+        buy_orders_z = buy_orders_surge(v, p)
+        onset = buy_orders_z is not None and ge(v, "rush_max_z_long", p.pump_rush_max_z)
         onsets = ctx.onset_chunks = self.onset.push(ctx.start, onset, p.chunk_ms)
         first = self.onset.first_start
         if not onset or onsets < self.min_onsets or first is None or ctx.in_close:
