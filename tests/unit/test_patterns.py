@@ -48,6 +48,17 @@ QUIET = {
 }
 #: a pump's onset: buy orders far above the symbol's rate, one-sided by count, an outsized rush
 ONSET = {**QUIET, "buy_orders_z_long": 7.0, "order_imbalance_z_long": 3.5, "rush_max_z_long": 8.0}
+#: a spoofing cycle: a bid layer of 9× the typical level, shown over several snapshots, left untraded while the mid
+#: rose, in a chunk whose level 2–5 cancellations stand out against the book's own churn
+SPOOF_CYCLE = {
+    **QUIET,
+    "cancel_l25": 120_000.0,
+    "cancel_l25_z": 8.0,
+    "layer_cancel_rel": 9.0,
+    "layer_side": 1.0,
+    "mid_ret_bps_long": 12.0,
+    "mid_sigma_bps": 2.0,
+}
 #: a wash burst: large equal prints on alternating sides, far above the symbol's own, balanced
 WASH = {
     **QUIET,
@@ -88,15 +99,7 @@ def test_pump_onset_needs_buy_orders_imbalance_and_a_rush_in_two_chunks() -> Non
 
 def test_spoofing_is_repeated_persistent_layers_vanishing_under_pressure() -> None:
     # a bid layer of 9× the typical level, shown over several snapshots, left untraded while the mid rose
-    cycle = {
-        **QUIET,
-        "cancel_l25": 120_000.0,
-        "cancel_l25_z": 8.0,
-        "layer_cancel_rel": 9.0,
-        "layer_side": 1.0,
-        "mid_ret_bps_long": 12.0,
-        "mid_sigma_bps": 2.0,
-    }
+    cycle = SPOOF_CYCLE
     assert _kinds(FlowPatterns(), [QUIET, cycle]) == []  # once happens by chance in a busy book
     assert _kinds(FlowPatterns(), [QUIET, cycle, QUIET, cycle]) == [AlertKind.SPOOFING]  # the cycle repeats
     for no in (
@@ -117,15 +120,7 @@ def test_spoofing_is_repeated_persistent_layers_vanishing_under_pressure() -> No
 def test_three_vanished_layers_one_under_pressure_are_spoofing() -> None:
     """patterns-v15: a 5 s snapshot often misses the one-tick move a cycle made, so a third vanished layer within
     the window, one of the three pressed, counts as a second pressed one."""
-    pressed = {
-        **QUIET,
-        "cancel_l25": 120_000.0,
-        "cancel_l25_z": 8.0,
-        "layer_cancel_rel": 9.0,
-        "layer_side": 1.0,
-        "mid_ret_bps_long": 12.0,
-        "mid_sigma_bps": 2.0,
-    }
+    pressed = SPOOF_CYCLE
     unpressed = {**pressed, "mid_ret_bps_long": 0.0}
     gap = [QUIET] * 8
     assert _kinds(FlowPatterns(), [pressed, *gap, unpressed]) == []
