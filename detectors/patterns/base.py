@@ -25,7 +25,7 @@ from detectors.alerting import Hit
 from tapewatch.feeds import Prints
 from tapewatch.records import AlertKind
 
-if TYPE_CHECKING:  # params imports nothing of the patterns, but base is imported first
+if TYPE_CHECKING:  # for annotations only: the helpers below read the parameters they are given
     from detectors.patterns.params import PatternParams
 
 PATTERNS_VERSION: Final = "patterns-v15"

@@ -70,7 +70,7 @@ from tapewatch.records import AlertKind
 
 
 class Spoofing:
-    """State key ``spoof``."""
+    """State keys ``spoof`` (layers that vanished under pressure) and ``spoof_layers`` (all that vanished)."""
 
     __slots__ = ("cycles", "layers", "params")
 
@@ -130,8 +130,8 @@ class Spoofing:
                 strength(layer / p.spoof_layer_rel),
                 evidence,
                 f"a {'bid' if side > 0 else 'ask'} layer of {layer:.1f}× the typical level size, {shown}, left "
-                "level 2–5 without trading"
-                + (f" ({layers} such layers in {p.spoof_window_ms // 60_000} min, {cycles} under pressure)"),
+                f"level 2–5 without trading ({layers} such layers in {p.spoof_window_ms // 60_000} min, {cycles} under"
+                " pressure)",
             )
         ]
 
