@@ -435,6 +435,9 @@ def eval_matrix(
         float | None, typer.Option(help="Level 2-5 churn per book step (default per feed: 0.2, 1.0, 0.5)")
     ] = None,
     jobs: Annotated[int, typer.Option(help="Cells simulated and detected in parallel")] = 1,
+    generator: Annotated[
+        str, typer.Option(help="sim (the labelled simulator) or lob (the order-book market, never tuned on)")
+    ] = "sim",
 ) -> None:
     """Simulate → detect → score over feed profiles × seeds: P, R, F1, delays per kind and feed, false alerts per
     clean symbol-day, K-means AUC, beside the seed baseline; a PNG of F1 by kind and feed and a JSON."""
@@ -453,6 +456,7 @@ def eval_matrix(
             book_churn=book_churn,
             flow=settings.flow_config(),
             profiles=settings.feeds(),
+            generator=generator,
         )
         spec.simulation(spec.feeds[0], spec.seeds[0])  # refuses bad session parameters before any work
     except ValueError as exc:

@@ -30,6 +30,7 @@ import orjson
 import pandas as pd
 
 from detectors import evaluation as ev
+from detectors import lob_market as lob
 from detectors.feed_shapes import FEEDS
 from detectors.flow import FLOW_FEATURE_SET_VERSION, FlowConfig
 from detectors.kmeans import KMEANS_FEATURES, KMeansModel, KMeansParams
@@ -50,6 +51,7 @@ QUALITY_F1: Final[Mapping[str, float]] = {
     "marking_the_close": 0.85,
 }
 MAX_FALSE_ALERTS: Final = 0.5
+GENERATORS: Final[tuple[str, ...]] = ("sim", "lob")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,9 @@ class MatrixSpec:
     flow: FlowConfig = field(default_factory=FlowConfig)
     #: the venue table (with the user's ``TAPEWATCH_FEED_PROFILES``), so the cells detect as the stream would
     profiles: FeedProfiles = field(default_factory=FeedProfiles)
+    #: which labelled market makes the sessions: ``sim`` (:mod:`detectors.simulator`) or ``lob``, the order-book
+    #: market of :mod:`detectors.lob_market`, written apart and never tuned on (regimes and churn do not apply)
+    generator: str = "sim"
 
     def __post_init__(self) -> None:
         unknown = [f for f in self.feeds if f not in FEEDS]
@@ -78,6 +83,8 @@ class MatrixSpec:
             raise ValueError(f"the training seed {self.train_seed} must not be evaluated")
         if not self.seeds:
             raise ValueError("give at least one seed")
+        if self.generator not in GENERATORS:
+            raise ValueError(f"generator must be one of {', '.join(GENERATORS)}, not {self.generator!r}")
 
     def simulation(self, feed: str, seed: int) -> SimulationConfig:
         # the session ends at the TWSE close, so marking the close is in every cell
@@ -94,6 +101,9 @@ class MatrixSpec:
             variants=self.variants,
             venue=FEED_VENUES[feed],
         )
+
+    def lob(self, feed: str, seed: int) -> lob.LobConfig:
+        return lob.LobConfig(symbols=self.symbols, seed=seed, minutes=self.minutes, feed=feed, venue=FEED_VENUES[feed])
 
 
 @dataclass
@@ -112,7 +122,7 @@ class Cell:
 
 def session(spec: MatrixSpec, feed: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The labelled session of a cell as ``detect file`` reads it: ticks (with the venue) and episodes."""
-    sim = generate(spec.simulation(feed, seed))
+    sim = generate(spec.simulation(feed, seed)) if spec.generator == "sim" else lob.generate(spec.lob(feed, seed))
     ticks = sim.ticks_frame().assign(venue=FEED_VENUES[feed])
     return ticks, sim.episodes_frame()
 

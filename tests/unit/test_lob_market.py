@@ -1,0 +1,108 @@
+"""The order-book market (the second labelled generator): deterministic, a sane book and tape, feeds shaped with
+sizes conserved, and agents that do what their labels say."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from detectors import lob_market as lob
+from tapewatch.records import AlertKind
+
+SMALL = lob.LobConfig(symbols=4, seed=11, minutes=60, quiet_open_s=300, episode_gap_s=60)
+
+
+@pytest.fixture(scope="module")
+def trades() -> lob.LobSession:
+    return lob.generate(SMALL)
+
+
+def test_the_same_config_gives_the_same_session(trades: lob.LobSession) -> None:
+    again = lob.generate(SMALL).ticks_frame()
+    pd.testing.assert_frame_equal(trades.ticks_frame(), again)
+    other = lob.generate(replace(SMALL, symbols=1, minutes=10, seed=12)).ticks_frame()
+    assert not other["price"].head(500).equals(again["price"].head(500))
+
+
+def test_books_are_never_crossed_and_prints_have_sides(trades: lob.LobSession) -> None:
+    ticks = trades.ticks_frame()
+    books = ticks[ticks["price"].isna()]
+    prints = ticks[ticks["price"].notna()]
+    assert len(books) > 1_000 and len(prints) > 1_000
+    assert (books["bid1"] < books["ask1"]).all()
+    assert (books["bidsz1"] > 0).all() and (books["asksz1"] > 0).all()
+    assert set(prints["side"]) == {"B", "S"}
+    assert (prints["size"] > 0).all()
+    assert ticks["ts"].is_monotonic_increasing
+    assert ticks["ts"].between(SMALL.start_ms, SMALL.end_ms).all()
+
+
+def test_snapshot_feeds_conserve_size_and_carry_no_side(trades: lob.LobSession) -> None:
+    snap = lob.LobSession(replace(SMALL, feed="twse-mis"), trades.tapes).ticks_frame()
+    full = trades.ticks_frame()
+    traded = full.groupby("symbol")["size"].sum()
+    shaped = snap.groupby("symbol")["size"].sum()
+    pd.testing.assert_series_equal(traded, shaped)
+    assert snap["side"].isna().all()
+    assert ((snap["ts"] - SMALL.start_ms) % 5_000 == 0).sum() >= len(snap) - 2 * SMALL.symbols
+
+
+def test_episodes_are_labelled_inside_the_session_and_only_on_manipulated_symbols() -> None:
+    configs = [lob.LobConfig(symbols=5, seed=s, minutes=60, quiet_open_s=300) for s in (1, 2, 3)]
+    frames = [lob.generate(config).episodes_frame() for config in configs]
+    episodes = pd.concat(frames, ignore_index=True)
+    assert set(episodes["kind"]) == {str(k) for k in lob.KINDS}
+    assert (episodes["start"] < episodes["end"]).all()
+    for frame in frames:
+        assert frame["symbol"].nunique() <= 5 - round(0.35 * 5)
+        for _, group in frame.sort_values("start").groupby("symbol"):
+            assert (group["start"].to_numpy()[1:] > group["end"].to_numpy()[:-1]).all()
+
+
+def _market(seed: int = 5) -> lob.Market:
+    config = lob.LobConfig(symbols=1, seed=seed, minutes=60)
+    rng = np.random.default_rng(seed)
+    market = lob.Market(lob.draw_instrument(rng), rng, config)
+    market.advance(60.0)
+    return market
+
+
+def test_a_cross_prints_without_touching_the_book() -> None:
+    market = _market()
+    before = (market.top(1), market.top(-1), len(market.tape.trade_ts))
+    market.cross(1, market.best_ask, 7 * market.inst.lot)
+    assert (market.top(1), market.top(-1)) == before[:2]
+    assert len(market.tape.trade_ts) == before[2] + 1
+    assert market.tape.trade_size[-1] == 7 * market.inst.lot and market.tape.trade_side[-1] == "B"
+
+
+def test_a_spoofer_shows_a_large_order_then_takes_it_away() -> None:
+    market = _market()
+    agent = lob.Spoof(market.t, market.draw)
+    agent.side, agent.depth, agent.long, agent.cycles = 1, 1, True, 1
+    typical = market.typical_level(1)
+    when = agent.step(market)
+    assert max(size for _, size in market.top(1)) >= 4 * typical
+    while when is not None:
+        market.advance(when)
+        when = agent.step(market)
+    assert market.own[1].get(agent.resting, 0) == 0
+    assert market.tape.episodes and market.tape.episodes[0][0] == str(AlertKind.SPOOFING)
+
+
+def test_a_pump_lifts_the_price_and_dumps_it() -> None:
+    market = _market(seed=8)
+    agent = lob.Pump(market.t, market.draw)
+    agent.variant, agent.length, agent.rise = "market", 300.0, 0.04
+    start, peak = market.mid(), market.mid()
+    when = agent.step(market)
+    while when is not None:
+        market.advance(when)
+        peak = max(peak, market.mid())
+        when = agent.step(market)
+    assert peak >= start * 1.02
+    assert market.mid() < peak
+    assert market.tape.episodes[0][0] == str(AlertKind.PUMP_AND_DUMP)
