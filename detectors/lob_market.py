@@ -34,7 +34,8 @@ the first ``quiet_open_s``; the truth window runs from the agent's first order t
 * ``pump_and_dump`` — buys until the price is up 3–12 % (market orders, or with variant ``ladder`` mostly limit
   buys stepping the bid up), over 3–12 minutes or, variant ``slow``, 15–30; then sells it back with market
   orders over 1–4 minutes.
-* ``spoofing`` — 2–6 cycles: a limit order of 4–12× the side's typical level at level 1, 2 or 3, resting 1–6 s
+* ``spoofing`` — 2–6 cycles: a limit order of 0.5–2× the side's whole visible depth (what it takes to tilt the
+  book, as in the Sarao and Coscia cases) at level 1, 2 or 3, resting 1–6 s
   (``short``) or 10–60 s (``long``), while the agent sells (buys) on the other side; then cancelled.
 * ``wash_trading`` — prints between two of the agent's own accounts at the touch or inside the spread, one clip
   size (±20 % with variant ``jitter``), every 2–15 s for 2–10 minutes, aggressor sides alternating or random; the
@@ -154,6 +155,8 @@ class Tape:
     book_ts: list[int] = field(default_factory=list)
     books: list[list[float]] = field(default_factory=list)
     episodes: list[tuple[str, int, int, str]] = field(default_factory=list)
+    #: what else happened that is not manipulation (news, meta-orders, market makers): for reading false alerts
+    events: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 class Draws:
@@ -577,7 +580,7 @@ class Spoof(Agent):
         self.long = draw.uniform() < 0.5
         self.variant = f"{'long' if self.long else 'short'}-l{self.depth + 1}"
         self.cycles = 2 + int(draw.uniform() * 5)
-        self.mult = 4 + 8 * draw.uniform()
+        self.mult = 0.5 + 1.5 * draw.uniform()
         self.plan: list[tuple[float, str]] = []
         self.resting = self.size = 0
         self.orders: list[tuple[int, int]] = []
@@ -596,7 +599,7 @@ class Spoof(Agent):
         _, what = self.plan.pop(0)
         if what == "place":
             self.acted(m)
-            self.size = max(1, round(self.mult * m.typical_level(self.side) / m.inst.lot)) * m.inst.lot
+            self.size = max(1, round(self.mult * m.visible_depth(self.side) / m.inst.lot)) * m.inst.lot
             self.resting = m.limit(self.side, m.best(self.side) - self.side * self.depth, self.size, agent=True)
         elif what == "trade":
             size = max(1, round(m.inst.market_lots)) * m.inst.lot
@@ -698,6 +701,7 @@ class News(Agent):
     """Not manipulation: the fundamental jumps and activity triples for five minutes."""
 
     def step(self, m: Market) -> float | None:
+        m.tape.events.append(("news", m.now_ms, m.now_ms + 300_000))
         size = 0.015 + 0.035 * m.draw.uniform()
         m.fundamental += size if m.draw.uniform() < 0.5 else -size
         m.boost, m.boost_until = 3.0, m.t + 300
@@ -717,8 +721,10 @@ class MetaOrder(Agent):
     def step(self, m: Market) -> float | None:
         if self.on:
             m.extra_market = 0.0
+            m.tape.events.append(("meta_order_buy" if self.side > 0 else "meta_order_sell", self.first_ms, m.now_ms))
             return None
         self.on = True
+        self.acted(m)
         m.extra_side = self.side
         m.extra_market = m.inst.limit_rate * m.inst.market_share * self.share
         return m.t + self.length
@@ -737,6 +743,7 @@ class MarketMaker(Agent):
     def step(self, m: Market) -> float | None:
         if self.size == 0:
             self.size = max(1, round(self.mult * m.typical_level(1) / m.inst.lot)) * m.inst.lot
+            m.tape.events.append(("market_maker", m.config.start_ms, m.config.end_ms))
         if (m.best_bid, m.best_ask) != self.touch:
             for side, tick in self.quotes.items():
                 m.cancel(side, tick, self.size)
@@ -827,6 +834,12 @@ class LobSession:
         )
         frame["variant"] = [r[4] for r in rows]
         return frame
+
+    def events_frame(self) -> pd.DataFrame:
+        """What happened that is not manipulation: ``news`` (activity for five minutes after), ``meta_order_buy``
+        / ``meta_order_sell``, ``market_maker`` (the whole session), per symbol."""
+        rows = [(s, *e) for s, tape in self.tapes.items() for e in tape.events]
+        return pd.DataFrame(rows, columns=["symbol", "kind", "start", "end"])
 
     def _symbol_frame(self, symbol: str, tape: Tape) -> pd.DataFrame:
         trade_ts = np.asarray(tape.trade_ts, dtype=np.int64)

@@ -83,9 +83,9 @@ def test_a_spoofer_shows_a_large_order_then_takes_it_away() -> None:
     market = _market()
     agent = lob.Spoof(market.t, market.draw)
     agent.side, agent.depth, agent.long, agent.cycles = 1, 1, True, 1
-    typical = market.typical_level(1)
+    depth = market.visible_depth(1)
     when = agent.step(market)
-    assert max(size for _, size in market.top(1)) >= 4 * typical
+    assert market.own[1][agent.resting] >= depth // 2
     while when is not None:
         market.advance(when)
         when = agent.step(market)
