@@ -16,6 +16,7 @@ state, and returns its hits. Its state is a JSON-safe dict whose keys no other d
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from tapewatch.records import AlertKind
 if TYPE_CHECKING:  # for annotations only: the helpers below read the parameters they are given
     from detectors.patterns.params import PatternParams
 
-PATTERNS_VERSION: Final = "patterns-v15"
+PATTERNS_VERSION: Final = "patterns-v16"
 Values = Mapping[str, float | None]
 
 
@@ -134,6 +135,40 @@ class Run:
     def load(self, raw: list[Any]) -> None:
         self.flags = deque(int(x) for x in raw[0])
         self.first_start = None if raw[1] is None else int(raw[1])
+
+
+class DriftScale:
+    """The symbol's own typical drift over one horizon, measured directly: an event-time exponentially weighted
+    mean of the squared drift over ``window`` chunks, sampled at every chunk close (time constant ``tau_chunks``).
+
+    A drift read in units of one chunk's volatility times √chunks assumes a martingale. A price that catches up
+    with news over minutes, or follows a parent order, trends by its nature, and √n understates its typical
+    drift (the variance ratio exceeds 1); the direct measure does not assume it. ``None`` until ``2 × window``
+    chunks were sampled.
+
+    >>> scale = DriftScale(window=4, tau_chunks=40)
+    >>> [scale.push(x) for x in (10.0, -10.0) * 4][-2:]
+    [None, 10.0]
+    """
+
+    __slots__ = ("samples", "square", "tau_chunks", "window")
+
+    def __init__(self, window: int, tau_chunks: int) -> None:
+        self.window, self.tau_chunks = window, tau_chunks
+        self.square = 0.0
+        self.samples = 0
+
+    def push(self, drift_bps: float) -> float | None:
+        self.samples += 1
+        alpha = max(1.0 / self.samples, 1.0 / self.tau_chunks)  # a plain mean until the time constant is reached
+        self.square += alpha * (drift_bps * drift_bps - self.square)
+        return math.sqrt(self.square) if self.samples >= 2 * self.window else None
+
+    def to_state(self) -> list[float]:
+        return [self.square, float(self.samples)]
+
+    def load(self, raw: list[float]) -> None:
+        self.square, self.samples = (float(raw[0]), int(raw[1])) if raw else (0.0, 0)
 
 
 class Drift:
@@ -281,6 +316,9 @@ class ChunkContext:
     close_push: bool = False
     #: a pump-and-dump detector hit in this chunk (set by :class:`~detectors.patterns.flow_patterns.FlowPatterns`)
     pump_hit: bool = False
+    #: the short, long and slow drift in units of the larger of that volatility and the symbol's own typical
+    #: drift over as long, measured directly (:class:`DriftScale`; patterns-v16, the ramp path)
+    trend_z: tuple[float | None, float | None, float | None] = (None, None, None)
 
     @property
     def drift_z(self) -> float | None:

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any, Final
 
-from detectors.patterns.base import ChunkContext, Drift, Values, chunk_volatility, get, takes_levels
+from detectors.patterns.base import ChunkContext, Drift, DriftScale, Values, chunk_volatility, get, takes_levels
 from detectors.patterns.params import PatternParams
 
 DAY_MS: Final = 86_400_000
@@ -43,6 +43,7 @@ class TapeContext:
         "mid_slow_drift",
         "params",
         "ramp_drift",
+        "scales",
         "slow_drift",
         "sweeps",
     )
@@ -56,6 +57,10 @@ class TapeContext:
         self.slow_drift = Drift(params.chunks(params.slow_ramp_ms))
         self.mid_slow_drift = Drift(params.chunks(params.slow_ramp_ms))
         self.sweeps: deque[int] = deque()  # chunk starts of recent one-sided sweeps
+        # the typical drift per horizon, over a few hours (at least four horizons) of the symbol's own chunks
+        windows = (self.drift.window, self.ramp_drift.window, self.slow_drift.window)
+        hour = params.chunks(3_600_000)
+        self.scales = tuple(DriftScale(w, max(hour, 4 * w)) for w in windows)
 
     def ms_to_close(self, ts: int) -> int | None:
         p = self.params
@@ -81,9 +86,28 @@ class TapeContext:
         sigma, of_mid = chunk_volatility(v)
         short_z, long_z, slow_z = self._drift_z(start, drift, v, sigma, of_mid)
         path = (self.mid_slow_drift if of_mid else self.slow_drift).rets if sigma is not None else None
-        return ChunkContext(
+        context = ChunkContext(
             ts, start, to_close, in_close, drift, short_z, long_z, sweep, self.sweeps, slow_z, path, sigma
         )
+        context.trend_z = self._trend_z(of_mid, (short_z, long_z, slow_z))
+        return context
+
+    def _trend_z(self, of_mid: bool, zs: tuple[float | None, ...]) -> tuple[float | None, float | None, float | None]:
+        """Each horizon's drift in units of the larger of √n·σ and the symbol's own typical drift over it."""
+        series = (
+            (self.mid_drift, self.mid_ramp_drift, self.mid_slow_drift)
+            if of_mid
+            else (self.drift, self.ramp_drift, self.slow_drift)
+        )
+        out: list[float | None] = []
+        for drift, scale, z in zip(series, self.scales, zs, strict=True):
+            value = drift.total / (1 << drift.shift)
+            typical = scale.push(value)
+            if z is None or value == 0.0:
+                out.append(z)
+            else:
+                out.append(z if typical is None else value / max(value / z, typical))
+        return out[0], out[1], out[2]
 
     def _drift_z(
         self, start: int, drift: float, v: Values, sigma: float | None, of_mid: bool
@@ -127,6 +151,7 @@ class TapeContext:
             "mid_ramp_drift": self.mid_ramp_drift.to_state(),
             "slow_drift": self.slow_drift.to_state(),
             "mid_slow_drift": self.mid_slow_drift.to_state(),
+            "drift_scales": [scale.to_state() for scale in self.scales],
         }
 
     def load(self, state: Mapping[str, Any]) -> None:
@@ -138,3 +163,5 @@ class TapeContext:
         self.mid_ramp_drift.load(state.get("mid_ramp_drift", []))
         self.slow_drift.load(state.get("slow_drift", []))  # absent before patterns-v9
         self.mid_slow_drift.load(state.get("mid_slow_drift", []))
+        for scale, raw in zip(self.scales, state.get("drift_scales", [[], [], []]), strict=True):  # patterns-v16
+            scale.load(raw)

@@ -4,8 +4,14 @@ A snapshot feed has no rush orders and no sides, so a *ramp chunk* has the price
 the symbol's own volatility (the context's drift z, :mod:`detectors.patterns.context`: the mid where there are
 books) over ``drift_ms`` (2 minutes), ``ramp_ms`` (10 minutes) or ``slow_ramp_ms`` (30 minutes: slow ramps),
 on volume ``volume_z_long ≥ pump_ramp_volume_z``, with flow that is not net selling, outside the closing
-window. Hit when ramp chunks covering ``pump_ramp_min_ms`` fall within the last ``pump_ramp_window_ms``, not
-next to a sweep, and the rise to the price's top over ``slow_ramp_ms`` was walked, not jumped
+window. Since patterns-v16 each horizon's drift is read in units of the *larger* of the symbol's volatility over
+as long (one chunk's σ × √chunks) and its own typical drift over that horizon, measured directly
+(:class:`~detectors.patterns.base.DriftScale`, ``ChunkContext.trend_z``): √n assumes a martingale, and a price
+that catches up with news over minutes or follows a parent order trends by its nature (on the order-book
+market of :mod:`detectors.lob_market`, seeds 1–2, 52 of the 88 ramp hits were such drifts on symbols without a
+pump; the direct measure left 17, every pump still found). Hit when ramp chunks covering ``pump_ramp_min_ms``
+fall within the last ``pump_ramp_window_ms``, not next to a sweep, and the rise to the price's top over
+``slow_ramp_ms`` was walked, not jumped
 (:meth:`~detectors.patterns.base.Rise.jumped` with ``pump_jump_share``, ``pump_walk_ms``: a sweep's followers
 hold the price where one chunk took it, and read as a drift for minutes after).
 
@@ -45,9 +51,10 @@ class PumpRamp:
 
     def on_chunk(self, ctx: ChunkContext, v: Values) -> list[Hit]:
         p = self.params
-        drift_z = ctx.drift_z
-        if ctx.drift_z_slow is not None and drift_z is not None:
-            drift_z = max(drift_z, ctx.drift_z_slow)
+        short, long, slow = ctx.trend_z
+        drift_z = None if short is None or long is None else max(short, long)
+        if slow is not None and drift_z is not None:
+            drift_z = max(drift_z, slow)
         imb_long = get(v, "aggr_imbalance_long")
         ramp = (
             drift_z is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import math
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import time
 
@@ -293,6 +293,32 @@ def test_a_slow_ramp_is_seen_over_half_an_hour() -> None:
     params = PatternParams(close_time=None)
     assert hits(params) > 0
     assert hits(replace(params, slow_ramp_ms=params.ramp_ms)) == 0
+
+
+def test_a_price_that_trends_by_its_nature_is_read_against_its_own_typical_drift() -> None:
+    """patterns-v16: runs of 24 chunks of ±3 bps on a symbol whose one-chunk σ is 3 bps drift 72 bps in two
+    minutes, 4.9 σ·√n, every few minutes: that is this symbol's ordinary drift (news caught up with, parent orders
+    worked), not a pump. A pump's drift is still far beyond it."""
+    from detectors.patterns.context import TapeContext
+    from detectors.patterns.pump_ramp import PumpRamp
+
+    params = PatternParams(close_time=None)
+    tape, ramp = TapeContext(params), PumpRamp(params)
+    base = {"mid_sigma_bps": 3.0, "volume_z_long": 2.0, "aggr_imbalance_long": 0.1}
+
+    def run(chunks: range, mid_ret: Callable[[int], float]) -> int:
+        hits = 0
+        for i in chunks:
+            values = {**base, "mid_ret_bps": mid_ret(i), "ret_bps": mid_ret(i)}
+            hits += len(ramp.on_chunk(tape.on_chunk(T0 + i * 5_000, values), values))
+        return hits
+
+    def trending(i: int) -> float:
+        return 3.0 if (i // 24) % 2 == 0 else -3.0
+
+    run(range(1, 361), trending)  # half an hour to learn the symbol's drifts
+    assert run(range(361, 1081), trending) == 0
+    assert run(range(1081, 1111), lambda i: 9.0) > 0
 
 
 def test_a_one_tick_step_on_a_coarse_tick_stock_is_not_a_sweep() -> None:
