@@ -71,6 +71,13 @@ A large order at the touch is a layer too; cancelled while the touch stays where
 >>> at_touch.on_book(3_000, *book)
 [(1, 10.0, 1900.0, 2, 0.0, 1)]
 
+Left behind as the touch moves on and cancelled in the same interval, it was following the price (as a trader
+chasing a rally re-quotes his bid), not standing at the touch: not reported.
+
+>>> moved_on = ((10.05, 100.0), (9.95, 100.0)), ((10.15, 100.0), (10.25, 100.0))
+>>> at_touch.on_book(4_000, *touch), at_touch.on_book(5_000, *touch), at_touch.on_book(6_000, *moved_on)
+([], [], [])
+
 Where either book had no ask (or no bid) the mid is unknown, and so is the move — ``None``, not zero:
 
 >>> one_sided = (((10.0, 100.0), (9.9, 2000.0)), ())
@@ -172,10 +179,12 @@ class LayerTracker:
         needed = self.books_needed
         for (side, price), layer in self.layers.items():
             left = now.get((side, price), 0.0)
+            levels = bids if side > 0 else asks
             if (
                 layer.books >= needed
                 and left < VANISHED_SHARE * layer.size
-                and _visible(price, bids if side > 0 else asks, side)
+                and _visible(price, levels, side)
+                and (layer.level > 1 or not _passed(price, levels, side))
             ):
                 move = side * 1e4 * math.log(mid / layer.first_mid) if mid and layer.first_mid else None
                 vanished.append((side, price, layer.size - left, layer.books, move, layer.level))
@@ -217,6 +226,13 @@ class LayerTracker:
             )
             for s, p, c, q, *m in state[1]
         }
+
+
+def _passed(price: float, levels: Levels, side: int) -> bool:
+    """Whether the side's touch moved past ``price`` away from the other side (a bid touch now above it): an
+    order left behind by the touch and cancelled as it moves on is a trader following the price, and its
+    cancellation says nothing of an order that stood at the touch."""
+    return bool(levels) and (levels[0][0] > price if side > 0 else levels[0][0] < price)
 
 
 def _visible(price: float, levels: Levels, side: int) -> bool:

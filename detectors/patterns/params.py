@@ -66,6 +66,11 @@ class PatternParams:
     #: … and net buying by volume too (a crowd of small buys against a few large sells is a market absorbing a
     #: seller; wide-regime tuning seeds 720–724: the false crowds on clean stretches had −0.3–0.2, pumps' 0.2–1)
     pump_crowd_imbalance: float = 0.2
+    #: … and the price follows: the drift over ``drift_ms`` at least this many of the symbol's σ over as long
+    #: (patterns-v17: a pump buys to lift the price; buying the price does not follow is a seller being absorbed or
+    #: a patient parent order; order-book tuning seed 2: the false crowds drifted 0–0.4 σ but one 2.6, the pumps
+    #: found by the crowd 3.2–3.9, as on the simulator's seed 2)
+    pump_crowd_drift_z: float = 1.0
     #: the ramp (any feed: snapshots have no rush orders and no sides): the price drifts far beyond the symbol's
     #: own volatility over ``drift_ms`` or ``ramp_ms``, on unusual volume, and the flow is not selling
     #: (patterns-v4, tuned on seeds 2–3 of the three feed profiles: 9 of 10 pumps, no alert on clean stretches;

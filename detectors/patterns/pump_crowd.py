@@ -7,11 +7,14 @@ path sees it once the price has moved several σ, minutes later. A *crowd chunk*
 above the symbol's own rate (``buy_orders_z_long ≥ pump_buy_orders_z``) and one-sided **by count**
 (``order_imbalance_z_long ≥ pump_order_imbalance_z``) — the onset's own two conditions — net buying by volume too
 (``aggr_imbalance_long ≥ pump_crowd_imbalance``: many small buys against a few large sells is a market absorbing a
-seller) and the price not falling (``drift_bps ≥ pump_drift_bps``). What replaces the rush is *persistence*: crowd
-chunks covering ``pump_crowd_min_ms`` within the last ``pump_crowd_window_ms``. A momentum ignition's followers buy
-as hard for 20–60 s after a sweep; a pump's crowd keeps buying for minutes. Hit outside the closing window (a
-closing push is marking the close), not next to a sweep and on a rise that was walked, not jumped (the ramp path's
-guards: :meth:`~detectors.patterns.base.ChunkContext.rise_jumped`).
+seller) and the price following (``drift_bps ≥ pump_drift_bps`` and the drift ``≥ pump_crowd_drift_z`` of the
+symbol's own σ over as long, patterns-v17: a pump buys to lift the price; a crowd of buys the price does not follow
+is a seller being absorbed or a parent order worked patiently, as an order-book market showed).
+
+What replaces the rush is *persistence*: crowd chunks covering ``pump_crowd_min_ms`` within the last
+``pump_crowd_window_ms``. A momentum ignition's followers buy as hard for 20–60 s after a sweep; a pump's crowd keeps
+buying for minutes. Hit outside the closing window (a closing push is marking the close), not next to a sweep and on
+a rise that was walked, not jumped (the ramp path's guards: :meth:`~detectors.patterns.base.ChunkContext.rise_jumped`).
 
 A snapshot feed has no orders and no sides (the features are null there): this path is off, its pumps are the
 ramp's and the dump's.
@@ -23,10 +26,20 @@ Evidence: ``crowd_chunks``, ``buy_orders_z_long``, ``order_imbalance_z_long``, `
 >>> from detectors.patterns.params import PatternParams
 >>> params = PatternParams(close_time=None)
 >>> tape, crowd = TapeContext(params), PumpCrowd(params)
->>> buying = {"buy_orders_z_long": 6.0, "order_imbalance_z_long": 3.0, "aggr_imbalance_long": 0.5, "ret_bps": 1.0}
+>>> buying = {"buy_orders_z_long": 6.0, "order_imbalance_z_long": 3.0, "aggr_imbalance_long": 0.5, "ret_bps": 3.0,
+...           "ret_sigma_bps": 2.0}
 >>> hits = [(i, h) for i in range(1, 20) for h in crowd.on_chunk(tape.on_chunk(i * 5_000, buying), buying)]
 >>> hits[0][0], hits[0][1].window_start, hits[0][1].evidence["crowd_chunks"]  # a minute of crowd chunks
-(12, 0, 12)
+(15, 15000, 12)
+
+(the first three chunks are not crowd chunks: 9 bps is under one σ of the drift's window, 2 bps × √24)
+
+The same crowd with a price that does not follow (a seller absorbing it, a parent order worked patiently):
+
+>>> tape, crowd = TapeContext(params), PumpCrowd(params)
+>>> absorbed = {**buying, "ret_bps": 0.2}
+>>> [h for i in range(1, 20) for h in crowd.on_chunk(tape.on_chunk(i * 5_000, absorbed), absorbed)]
+[]
 
 Thirty seconds of the same buying, as a momentum ignition's followers do, is not a pump:
 
@@ -67,6 +80,8 @@ class PumpCrowd:
             buy_orders_z is not None
             and ge(v, "aggr_imbalance_long", p.pump_crowd_imbalance)
             and ctx.drift_bps >= p.pump_drift_bps
+            # where the symbol has no volatility yet (or its price never moved), the rise alone is the unit
+            and (ctx.drift_z_short is None or ctx.drift_z_short >= p.pump_crowd_drift_z)
         )
         chunks = self.crowd.push(ctx.start, crowd, p.chunk_ms)
         first = self.crowd.first_start

@@ -436,6 +436,17 @@ def test_a_crowd_of_buy_orders_held_a_minute_is_a_pump_without_a_rush() -> None:
     assert _first_pump([CROWD] * 40, T0 + (4 * 60 + 25) * 60_000) is None
 
 
+def test_a_crowd_the_price_does_not_follow_is_not_a_pump() -> None:
+    """patterns-v17: on a symbol with a volatility, the crowd's buying must lift the price by a σ of the drift's
+    window (2 bps × √24 ≈ 10 bps over two minutes): a crowd absorbed by a seller, or a parent order worked
+    patiently, is not a pump."""
+    lifted = {**CROWD, "ret_sigma_bps": 2.0, "ret_bps": 3.0}
+    # the fourth chunk has lifted it 12 bps: the first crowd chunk; the twelfth alerts, dated from the first
+    assert _first_pump([{**QUIET, "ret_sigma_bps": 2.0}] * 10 + [lifted] * 20) == (24, 13)
+    absorbed = {**lifted, "ret_bps": 0.3}  # 7 bps over two minutes: under one σ
+    assert _first_pump([{**QUIET, "ret_sigma_bps": 2.0}] * 10 + [absorbed] * 40) is None
+
+
 def test_a_surge_that_opens_with_a_sweep_is_ignition_not_pump() -> None:
     sweep = {**QUIET, "ret_bps": 60.0, "ret_bps_long": 60.0, "aggr_imbalance": 1.0, "spread_bps": 10.0}
     follow = ONSET
