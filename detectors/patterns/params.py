@@ -195,15 +195,14 @@ class PatternParams:
     # momentum ignition
     ignite_ret_bps: float = 35.0
     ignite_imbalance: float = 0.8
-    ignite_trades_z: float = 4.0
-    #: where the feed does not print every trade (snapshots), one interval's jump on heavy volume is as often a
-    #: block print or a liquidity shock: the ignition is confirmed when the price then gives back at least this
-    #: share of the move (the igniter sells into the followers) within ``ignite_reversal_ms``
+    #: a one-sided jump is as often a block order, a liquidity shock or the market's own cascade: the ignition is
+    #: confirmed when the price then gives back at least this share of the move (the igniter sells into the
+    #: followers) within ``ignite_reversal_ms`` (on snapshot feeds since patterns-v9, on every feed since v17)
     ignite_reversal_share: float = 0.5
     ignite_reversal_ms: int = 300_000
     #: … and the candidate's activity need only be this far above the symbol's usual (σ): a sweep's volume
     #: is one order among an interval's prints, while the mid moving several spreads shows the levels taken
-    ignite_snapshot_z: float = 1.0
+    ignite_activity_z: float = 1.0
     #: a sweep or an ignition moves the price more than this many of the chunk's spreads: it takes levels. One
     #: tick is never enough: on a stock whose spread is one tick, 1e4 ln(a / b) of a one-tick step exceeds the
     #: relative spread 2e4 (a - b) / (a + b) for every price, so "more than one spread" passed every step

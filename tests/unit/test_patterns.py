@@ -240,11 +240,16 @@ def test_a_push_into_the_close_is_read_from_volume_too_where_the_feed_aggregates
     assert AlertKind.MARKING_THE_CLOSE not in _kinds(FlowPatterns(snapshots), [quiet] * 12, close_start)
 
 
-def test_momentum_ignition_is_a_one_sided_sweep() -> None:
+def test_momentum_ignition_is_a_one_sided_sweep_given_back() -> None:
+    """patterns-v17: on a feed that prints every trade too, the sweep is a candidate until the price gives back
+    half its move (the igniter selling into the followers); a sweep that holds is a block buyer or the market."""
     sweep = {**QUIET, "ret_bps": 40.0, "aggr_imbalance": 1.0, "trades_z": 6.0}
-    assert _kinds(FlowPatterns(), [QUIET, sweep]) == [AlertKind.MOMENTUM_IGNITION]
+    back = {**QUIET, "ret_bps": -12.0, "aggr_imbalance": -1.0}
+    assert _kinds(FlowPatterns(), [QUIET, sweep, QUIET, QUIET]) == []
+    assert _kinds(FlowPatterns(), [QUIET, sweep, back, QUIET]) == []  # 12 of 40 bps given back
+    assert _kinds(FlowPatterns(), [QUIET, sweep, back, back]) == [AlertKind.MOMENTUM_IGNITION]
     against = {**sweep, "aggr_imbalance": -1.0}
-    assert _kinds(FlowPatterns(), [QUIET, against]) == []
+    assert _kinds(FlowPatterns(), [QUIET, against, back, back]) == []
 
 
 def test_a_sweep_on_a_snapshot_feed_shows_in_its_volume_and_is_confirmed_by_its_reversal() -> None:
@@ -335,9 +340,10 @@ def test_a_price_that_trends_by_its_nature_is_read_against_its_own_typical_drift
 def test_a_one_tick_step_on_a_coarse_tick_stock_is_not_a_sweep() -> None:
     # one tick of 0.5 near 110: 1e4 ln(110.5 / 110) = 45.4 bps against a one-tick spread of 45.3 bps
     step = {**QUIET, "ret_bps": 45.4, "spread_bps": 45.3, "aggr_imbalance": 1.0, "trades_z": 6.0}
-    assert _kinds(FlowPatterns(), [QUIET, step]) == []
+    back = {**QUIET, "ret_bps": -45.4, "aggr_imbalance": -1.0}  # given back: only the sweep is in question
+    assert _kinds(FlowPatterns(), [QUIET, step, back]) == []
     two_ticks = {**step, "ret_bps": 90.6}
-    assert _kinds(FlowPatterns(), [QUIET, two_ticks]) == [AlertKind.MOMENTUM_IGNITION]
+    assert _kinds(FlowPatterns(), [QUIET, two_ticks, back]) == [AlertKind.MOMENTUM_IGNITION]
 
 
 def test_unknown_parameter_is_refused() -> None:
