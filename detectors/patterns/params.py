@@ -68,9 +68,9 @@ class PatternParams:
     pump_crowd_imbalance: float = 0.2
     #: … and the price follows: the drift over ``drift_ms`` at least this many of the symbol's σ over as long
     #: (patterns-v17: a pump buys to lift the price; buying the price does not follow is a seller being absorbed or
-    #: a patient parent order; order-book tuning seed 2: the false crowds drifted 0–0.4 σ but one 2.6, the pumps
-    #: found by the crowd 3.2–3.9, as on the simulator's seed 2)
-    pump_crowd_drift_z: float = 1.0
+    #: a patient parent order; order-book tuning seed 2: four of six false crowds drifted 0–0.4 σ, the pumps the
+    #: crowd found 3.2–3.9; 1 σ cost the simulator's convex no-rush ramps, flat at first, 130 s of delay, 0.5 σ 10 s)
+    pump_crowd_drift_z: float = 0.5
     #: the ramp (any feed: snapshots have no rush orders and no sides): the price drifts far beyond the symbol's
     #: own volatility over ``drift_ms`` or ``ramp_ms``, on unusual volume, and the flow is not selling
     #: (patterns-v4, tuned on seeds 2–3 of the three feed profiles: 9 of 10 pumps, no alert on clean stretches;

@@ -30,14 +30,14 @@ Evidence: ``crowd_chunks``, ``buy_orders_z_long``, ``order_imbalance_z_long``, `
 ...           "ret_sigma_bps": 2.0}
 >>> hits = [(i, h) for i in range(1, 20) for h in crowd.on_chunk(tape.on_chunk(i * 5_000, buying), buying)]
 >>> hits[0][0], hits[0][1].window_start, hits[0][1].evidence["crowd_chunks"]  # a minute of crowd chunks
-(15, 15000, 12)
+(13, 5000, 12)
 
-(the first three chunks are not crowd chunks: 9 bps is under one σ of the drift's window, 2 bps × √24)
+(the first chunk is not a crowd chunk: 3 bps is under half a σ of the drift's window, 2 bps × √24)
 
 The same crowd with a price that does not follow (a seller absorbing it, a parent order worked patiently):
 
 >>> tape, crowd = TapeContext(params), PumpCrowd(params)
->>> absorbed = {**buying, "ret_bps": 0.2}
+>>> absorbed = {**buying, "ret_bps": 0.1}
 >>> [h for i in range(1, 20) for h in crowd.on_chunk(tape.on_chunk(i * 5_000, absorbed), absorbed)]
 []
 

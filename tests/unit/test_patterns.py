@@ -443,13 +443,13 @@ def test_a_crowd_of_buy_orders_held_a_minute_is_a_pump_without_a_rush() -> None:
 
 
 def test_a_crowd_the_price_does_not_follow_is_not_a_pump() -> None:
-    """patterns-v17: on a symbol with a volatility, the crowd's buying must lift the price by a σ of the drift's
-    window (2 bps × √24 ≈ 10 bps over two minutes): a crowd absorbed by a seller, or a parent order worked
+    """patterns-v17: on a symbol with a volatility, the crowd's buying must lift the price by half a σ of the
+    drift's window (2 bps × √24 ≈ 10 bps over two minutes): a crowd absorbed by a seller, or a parent order worked
     patiently, is not a pump."""
     lifted = {**CROWD, "ret_sigma_bps": 2.0, "ret_bps": 3.0}
-    # the fourth chunk has lifted it 12 bps: the first crowd chunk; the twelfth alerts, dated from the first
-    assert _first_pump([{**QUIET, "ret_sigma_bps": 2.0}] * 10 + [lifted] * 20) == (24, 13)
-    absorbed = {**lifted, "ret_bps": 0.3}  # 7 bps over two minutes: under one σ
+    # the second chunk has lifted it 6 bps: the first crowd chunk; the twelfth alerts, dated from the first
+    assert _first_pump([{**QUIET, "ret_sigma_bps": 2.0}] * 10 + [lifted] * 20) == (22, 11)
+    absorbed = {**lifted, "ret_bps": 0.15}  # 3.6 bps over two minutes: under half a σ
     assert _first_pump([{**QUIET, "ret_sigma_bps": 2.0}] * 10 + [absorbed] * 40) is None
 
 
