@@ -78,6 +78,13 @@ chasing a rally re-quotes his bid), not standing at the touch: not reported.
 >>> at_touch.on_book(4_000, *touch), at_touch.on_book(5_000, *touch), at_touch.on_book(6_000, *moved_on)
 ([], [], [])
 
+Left behind at level 2, it starts a life of its own there, as if it had never been at the touch: shown once behind
+the touch on these 1 s books, it is churn.
+
+>>> behind = ((10.05, 100.0), (10.0, 2000.0)), ((10.15, 100.0), (10.25, 100.0))
+>>> [at_touch.on_book(t, *b) for t, b in ((7_000, touch), (8_000, touch), (9_000, behind), (10_000, moved_on))]
+[[], [], [], []]
+
 Where either book had no ask (or no bid) the mid is unknown, and so is the move — ``None``, not zero:
 
 >>> one_sided = (((10.0, 100.0), (9.9, 2000.0)), ())
@@ -161,9 +168,12 @@ class LayerTracker:
                 for level, (price, size) in enumerate(levels, start=1):
                     if size >= large:
                         before = self.layers.get((side, price))
+                        # the touch moved on and left it behind: from here it is a level 2–5 layer of its own
+                        # (a quote improved past is re-quoted by its owner, and the move was the touch's, not its)
+                        left_behind = before is not None and before.level == 1 < level
                         shown[(side, price)] = (
                             _Layer(before.books + 1, max(before.size, size), before.first_mid, level)
-                            if before
+                            if before and not left_behind
                             else _Layer(1, size, mid, level)
                         )
         vanished = self._vanished(bids, asks, mid) if self.layers else []
