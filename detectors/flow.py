@@ -153,13 +153,11 @@ trades_z                  z-score of trades against the baseline                
 volume_z                  z-score of volume                                                 std        chunk
 rush_z                    z-score of rush_orders                                            std        chunk
 cancel_l25_z              cancel_l25 against the baseline chunks' (the book's own churn)    std        chunk
-cancel_l1_z               cancel_l1 likewise (the touch's own churn)                        std        chunk
 ret_sigma_bps             population std of the baseline chunks' ret_bps (no trade = 0)     bps        baseline
 mid_ret_bps               1e4 ln(last mid / last mid before the chunk), from the books      bps        chunk
 mid_sigma_bps             population std of the baseline chunks' mid_ret_bps (no book = 0)  bps        baseline
-layer_cancel_rel          largest persistent level-1–5 layer that vanished untraded / typ.  ratio      chunk
+layer_cancel_rel          largest persistent level-2–5 layer that vanished untraded / typ.  ratio      chunk
 layer_side                its side: +1 bid, -1 ask                                          sign       chunk
-layer_level               the level it showed at last (1 = the touch)                       level      chunk
 layer_move_bps            the mid's move away from its side while it showed (bps, signed)   bps        layer life
 layer_books               snapshots it showed in                                            count      layer life
 trades_long               number of trades                                                  count      long
@@ -235,17 +233,14 @@ from detectors.layers import LayerTracker
 from tapewatch.feeds import Prints
 from tapewatch.records import BOOK_DEPTH, Book, Cadence, Features, Quote
 
-FLOW_FEATURE_SET_VERSION: Final = "flow-v10"
-FLOW_STATE_VERSION: Final = 10
+FLOW_FEATURE_SET_VERSION: Final = "flow-v9"
+FLOW_STATE_VERSION: Final = 9
 #: a version-1 … -8 (flow-v1 … flow-v8) state still loads: see :meth:`FlowState.from_state`. flow-v5's layer
 #: tracker weighs its mean level size in event time (it keeps the last book's ts), flow-v4's per book; flow-v6
 #: keeps flow-v5's state and leaves the print-level features null on a snapshot feed; flow-v7 keeps flow-v6's
 #: state and adds ``volume_rel_p95_long``, whose window it rebuilds from the baseline; flow-v8 keeps flow-v7's
 #: state and adds ``mirror_trades_long`` and ``mirror_excess_share_long`` (from sums the state already keeps);
-#: flow-v9's layer tracker learns the gap between books (a flow-v8 state learns it again from its next books);
-#: flow-v10 watches layers at the touch too and keeps the size cancelled at level 1 in the baseline (an older
-#: baseline lacks it: ``cancel_l1_z`` warms up from the next chunk, the other z-scores carry on)
-_V9: Final = (9, "flow-v9")
+#: flow-v9's layer tracker learns the gap between books (a flow-v8 state learns it again from its next books)
 _V8: Final = (8, "flow-v8")
 _V7: Final = (7, "flow-v7")
 _V6: Final = (6, "flow-v6")
@@ -297,13 +292,11 @@ CHUNK_FEATURE_NAMES: Final[tuple[str, ...]] = (
     "volume_z",
     "rush_z",
     "cancel_l25_z",
-    "cancel_l1_z",
     "ret_sigma_bps",
     "mid_ret_bps",
     "mid_sigma_bps",
     "layer_cancel_rel",
     "layer_side",
-    "layer_level",
     "layer_move_bps",
     "layer_books",
 )
@@ -388,9 +381,9 @@ LevelMap = dict[float, tuple[float, int]]
 #: one closed non-empty chunk in the baseline window: index, trades, volume, rush orders, mean level size (None
 #: without books), buy orders, largest rush (trades in one millisecond), mirror volume, size cancelled at levels
 #: 2–5, largest single displayed level (0 without books), return (bps, 0 without trades), mid return (bps, 0
-#: without books), size cancelled at level 1 (flow-v10)
-BaselineEntry = tuple[int, int, float, int, float | None, int, int, float, float, float, float, float, float]
-_BASELINE_COLUMNS: Final = 13
+#: without books)
+BaselineEntry = tuple[int, int, float, int, float | None, int, int, float, float, float, float, float]
+_BASELINE_COLUMNS: Final = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -741,9 +734,6 @@ class FlowState:
         self.recent: deque[_Chunk] = deque()  # closed chunks inside the long window
         #: closed non-empty chunks of the baseline window
         self.baseline: deque[BaselineEntry] = deque()
-        #: the first chunk whose level-1 cancels the baseline kept (None: all of it; set where a state from before
-        #: flow-v10 loaded, whose baseline did not keep them)
-        self.l1_from: int | None = None
         #: the volumes of the long windows inside the baseline, by last chunk and sorted (derived, not stored)
         self.long_volume_ends: deque[tuple[int, float]] = deque()
         self.long_volumes: list[float] = []
@@ -758,9 +748,7 @@ class FlowState:
         self.long_volume_ends.clear()  # rebuilt from the baseline at the next close
         self.long_volumes.clear()
         columns: list[tuple[Any, ...]] = list(zip(*self.baseline, strict=True)) or [()] * _BASELINE_COLUMNS
-        _, trades, volume, rush, levels, buy_orders, rush_max, mirror, cancels, level_maxes, rets, mid_rets, l1 = (
-            columns
-        )
+        _, trades, volume, rush, levels, buy_orders, rush_max, mirror, cancels, level_maxes, rets, mid_rets = columns
         self.trades_sums = _IntSums(trades)
         self.rush_sums = _IntSums(rush)
         self.buy_order_sums = _IntSums(buy_orders)
@@ -787,13 +775,9 @@ class FlowState:
         self.mid_ret_sums = _ExactSums()
         for x in mid_rets:
             self.mid_ret_sums.add(x)
-        self.cancel_l1_sums = _ExactSums()
-        for x in l1:
-            self.cancel_l1_sums.add(x)
 
     def _baseline_add(self, entry: BaselineEntry) -> None:
-        _, trades, volume, rush, level, buy_orders, rush_max, mirror, cancel, level_max, ret, mid_ret, l1 = entry
-        self.cancel_l1_sums.add(l1)
+        _, trades, volume, rush, level, buy_orders, rush_max, mirror, cancel, level_max, ret, mid_ret = entry
         self.ret_sums.add(ret)
         self.mid_ret_sums.add(mid_ret)
         self.trades_sums.add(trades)
@@ -808,8 +792,7 @@ class FlowState:
         self.level_max_sums.add(level_max)
 
     def _baseline_remove(self, entry: BaselineEntry) -> None:
-        _, trades, volume, rush, level, buy_orders, rush_max, mirror, cancel, level_max, ret, mid_ret, l1 = entry
-        self.cancel_l1_sums.remove(l1)
+        _, trades, volume, rush, level, buy_orders, rush_max, mirror, cancel, level_max, ret, mid_ret = entry
         self.ret_sums.remove(ret)
         self.mid_ret_sums.remove(mid_ret)
         self.trades_sums.remove(trades)
@@ -1012,15 +995,13 @@ class FlowState:
             cancel_l1 += max(0.0, r1 - t)
             cancel_l25 += max(0.0, r25 - max(0.0, t - r1))
         c.cancel_l1, c.cancel_l25 = cancel_l1, cancel_l25
-        layer_move = layer_books = layer_level = None
-        for side, price, size, books, *more in c.layers_gone:  # a flow-v3 entry has no move, before v10 no level
-            # what traded at its price or through it (a sweep that took the touch) took size, not a cancel
-            gone = size - math.fsum(q for p, q in c.traded.items() if side * (p - price) <= 0)
+        layer_move = layer_books = None
+        for side, price, size, books, *move in c.layers_gone:  # a flow-v3 entry has no move
+            gone = size - c.traded.get(price, 0.0)
             if gone > c.layer_size:
                 c.layer_size, c.layer_side = gone, int(side)
-                layer_move = float(more[0]) if more and more[0] is not None else None
+                layer_move = float(move[0]) if move and move[0] is not None else None
                 layer_books = float(books)
-                layer_level = float(more[1]) if len(more) > 1 else 2.0
         c.ms, c.traded, c.gone_l1, c.gone_l25, c.layers_gone = {}, {}, {}, {}, []
         c.prev_price = self.last_price
         if c.trades:
@@ -1073,7 +1054,6 @@ class FlowState:
         if c.layer_size > 0 and level_typical:
             v["layer_cancel_rel"] = c.layer_size / level_typical
             v["layer_side"] = float(c.layer_side)
-            v["layer_level"] = layer_level
             v["layer_move_bps"] = layer_move
             v["layer_books"] = layer_books
         v["book_imb_l1"] = _ratio(c.imb1_sum, c.imb1_n)
@@ -1196,11 +1176,6 @@ class FlowState:
             mean, var = _mean_var(self.cancel_sums, span)
             if var > 0 and c.books:
                 v["cancel_l25_z"] = (c.cancel_l25 - mean) / math.sqrt(var)
-            # measured from l1_from on where an older state's baseline did not keep it (its zeros add nothing)
-            span_l1 = span if self.l1_from is None else min(span, n - self.l1_from)
-            mean, var = _mean_var(self.cancel_l1_sums, span_l1) if span_l1 >= cfg.baseline_min_chunks else (0.0, 0.0)
-            if var > 0 and c.books:
-                v["cancel_l1_z"] = (c.cancel_l1 - mean) / math.sqrt(var)
             mean, var = _mean_var(self.level_max_sums, span)
             if var > 0 and booked:
                 v["level_max_z_long"] = (max(booked) - mean) / math.sqrt(var)
@@ -1227,7 +1202,6 @@ class FlowState:
             c.level_max if c.books else 0.0,
             v["ret_bps"] or 0.0,
             v["mid_ret_bps"] or 0.0,
-            c.cancel_l1,
         )
         baseline.append(entry)
         self._baseline_add(entry)
@@ -1302,7 +1276,6 @@ class FlowState:
             ],
             # what the symbol's records said of the feed's prints, where its profile does not say
             "prints": None if self.prints_learner is None else self.prints_learner.to_state(),
-            "l1_from": self.l1_from,
         }
 
     def _listed(self, chunk: _Chunk) -> list[Any]:
@@ -1336,7 +1309,7 @@ class FlowState:
         """
         cfg = config if config is not None else FlowConfig()
         version = (state.get("v"), state.get("features"))
-        if version not in {(FLOW_STATE_VERSION, FLOW_FEATURE_SET_VERSION), _V9, _V8, _V7, _V6, _V5, _V4, _V3, _V2, _V1}:
+        if version not in {(FLOW_STATE_VERSION, FLOW_FEATURE_SET_VERSION), _V8, _V7, _V6, _V5, _V4, _V3, _V2, _V1}:
             raise ValueError(
                 f"flow state {state.get('v')!r}/{state.get('features')!r} is not supported "
                 f"(expected {FLOW_STATE_VERSION}/{FLOW_FEATURE_SET_VERSION})"
@@ -1379,12 +1352,7 @@ class FlowState:
             fs._derive()  # an older baseline lacks columns: it warms up again
             return fs
         deltas, *base = state["base"]
-        trades, volumes, rushes, levels, buy_orders, rush_max, mirror, cancels, level_maxes, rets, mid_rets, *l1 = base
-        if not l1:  # before flow-v10: the touch's cancels were not kept, zeros add nothing to the sums
-            l1 = [[0.0] * len(deltas)]
-            fs.l1_from = fs.closed_below
-        else:
-            fs.l1_from = state.get("l1_from")
+        trades, volumes, rushes, levels, buy_orders, rush_max, mirror, cancels, level_maxes, rets, mid_rets = base
         fs.baseline.extend(
             zip(
                 accumulate(map(int, deltas)),
@@ -1399,7 +1367,6 @@ class FlowState:
                 map(float, level_maxes),
                 map(float, rets),
                 map(float, mid_rets),
-                map(float, l1[0]),
                 strict=True,
             )
         )

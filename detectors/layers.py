@@ -1,13 +1,8 @@
-"""Layers: large orders resting at levels 1–5 over several book snapshots, and the moment they vanish.
+"""Layers: large orders resting at levels 2–5 over several book snapshots, and the moment they vanish.
 
 A spoofer's layer is *persistent* (displayed over consecutive snapshots) and then *vanishes* (cancelled, not
-traded). It may rest at the touch as well as behind it (flow-v10: levels 1–5; before, levels 2–5 only, which saw a
-touch layer only once the price had ticked away from it — where the price does not tick, never). A layer that
-leaves the touch may have been traded, not cancelled: the tracker reports the size that left, and the caller
-takes off what traded at or through its price (:mod:`detectors.flow`).
-
-A book whose sizes churn every snapshot shows large sizes too, but rarely at one price twice in a row; requiring
-``min_books`` consecutive snapshots separates the two whatever the churn. Sizes are judged
+traded). A book whose sizes churn every snapshot shows large sizes too, but rarely at one price twice in a
+row; requiring ``min_books`` consecutive snapshots separates the two whatever the churn. Sizes are judged
 against the book's mean level size, exponentially weighted in event time (``tau_ms``) and updated from the
 book stream alone (so the result does not depend on how quotes and books interleave). O(levels) per book.
 
@@ -27,7 +22,7 @@ carry the rest.
 >>> layers.on_book(5_000, *layered), layers.on_book(10_000, *layered)
 ([], [])
 >>> layers.on_book(15_000, *book)  # 1,900 of the 2,000 at 9.9 (bid side: +1) left after two snapshots
-[(1, 9.9, 1900.0, 2, 0.0, 2)]
+[(1, 9.9, 1900.0, 2, 0.0)]
 
 The price move over a layer's life is what a spoofer wants from it: the mid when the layer first showed
 against the mid when it is gone, signed so that a move *away* from the layer's side (a bid layer and the price
@@ -37,7 +32,7 @@ cancellation, outside any short feature window.
 >>> layers.on_book(20_000, *layered), layers.on_book(25_000, *layered)
 ([], [])
 >>> up = ((10.1, 100.0), (10.0, 100.0)), ((10.2, 100.0), (10.3, 100.0))
->>> [(side, price, round(move_bps)) for side, price, _, _, move_bps, _ in layers.on_book(30_000, *up)]
+>>> [(side, price, round(move_bps)) for side, price, _, _, move_bps in layers.on_book(30_000, *up)]
 [(1, 9.9, 99)]
 
 The mean's memory is time, not a number of books: a layer resting two minutes on a 1 s book is still large
@@ -46,7 +41,7 @@ when it goes (weighted per book, the mean had risen until the layer no longer co
 >>> resting = LayerTracker(factor=4.0, min_books=2)
 >>> resting.on_book(0, *book), [resting.on_book(t * 1_000, *layered) for t in range(1, 121)][-1]
 ([], [])
->>> [(side, price, books) for side, price, _, books, *_ in resting.on_book(121_000, *book)]
+>>> [(side, price, books) for side, price, _, books, _ in resting.on_book(121_000, *book)]
 [(1, 9.9, 120)]
 
 On books 5 s apart an order resting a few seconds shows in one snapshot, and one is enough; on books 1 s
@@ -58,39 +53,16 @@ apart the same single sighting is churn until it shows again:
 >>> coarse.books_needed, fine.books_needed
 (1, 2)
 >>> coarse.on_book(20_000, *layered), coarse.on_book(25_000, *book)
-([], [(1, 9.9, 1900.0, 1, 0.0, 2)])
+([], [(1, 9.9, 1900.0, 1, 0.0)])
 >>> fine.on_book(4_000, *layered), fine.on_book(5_000, *book)
 ([], [])
-
-A large order at the touch is a layer too; cancelled while the touch stays where it was, it vanished from level 1:
-
->>> touch = ((10.0, 2000.0), (9.9, 100.0)), ((10.1, 100.0), (10.2, 100.0))
->>> at_touch = LayerTracker(factor=4.0, min_books=2)
->>> at_touch.on_book(0, *book), at_touch.on_book(1_000, *touch), at_touch.on_book(2_000, *touch)
-([], [], [])
->>> at_touch.on_book(3_000, *book)
-[(1, 10.0, 1900.0, 2, 0.0, 1)]
-
-Left behind as the touch moves on and cancelled in the same interval, it was following the price (as a trader
-chasing a rally re-quotes his bid), not standing at the touch: not reported.
-
->>> moved_on = ((10.05, 100.0), (9.95, 100.0)), ((10.15, 100.0), (10.25, 100.0))
->>> at_touch.on_book(4_000, *touch), at_touch.on_book(5_000, *touch), at_touch.on_book(6_000, *moved_on)
-([], [], [])
-
-Left behind at level 2, it starts a life of its own there, as if it had never been at the touch: shown once behind
-the touch on these 1 s books, it is churn.
-
->>> behind = ((10.05, 100.0), (10.0, 2000.0)), ((10.15, 100.0), (10.25, 100.0))
->>> [at_touch.on_book(t, *b) for t, b in ((7_000, touch), (8_000, touch), (9_000, behind), (10_000, moved_on))]
-[[], [], [], []]
 
 Where either book had no ask (or no bid) the mid is unknown, and so is the move — ``None``, not zero:
 
 >>> one_sided = (((10.0, 100.0), (9.9, 2000.0)), ())
 >>> layers.on_book(35_000, *one_sided), layers.on_book(40_000, *one_sided)
 ([], [])
->>> [move_bps for *_, move_bps, _ in layers.on_book(45_000, *up)]
+>>> [move_bps for *_, move_bps in layers.on_book(45_000, *up)]
 [None]
 """
 
@@ -101,10 +73,9 @@ from collections.abc import Sequence
 from typing import Any
 
 Levels = Sequence[tuple[float, float]]
-#: a layer that vanished: side (+1 bid, -1 ask), price, size that left, snapshots it was shown in, the mid's
-#: move over its life away from its side (bps; None where a one-sided book left the mid unknown: not a zero move),
-#: and the level it last showed at (1 = the touch)
-Vanished = tuple[int, float, float, int, float | None, int]
+#: a layer that vanished: side (+1 bid, -1 ask), price, size that left, snapshots it was shown in, and the mid's
+#: move over its life away from its side (bps; None where a one-sided book left the mid unknown: not a zero move)
+Vanished = tuple[int, float, float, int, float | None]
 #: the mean level size's memory in event time (as a 50-book mean of TWSE's 5 s snapshots remembered)
 MEAN_LEVEL_TAU_MS = 250_000.0
 #: a layer has vanished when less than this share of the largest size it showed is left at its price
@@ -119,20 +90,18 @@ GAP_CAP_MS = 30_000.0
 
 
 class _Layer:
-    """One large level while it shows: snapshots in a row, largest size, mid when it first showed, the level
-    (1 = the touch) it showed at last."""
+    """One large level while it shows: snapshots in a row, largest size, mid when it first showed."""
 
-    __slots__ = ("books", "first_mid", "level", "size")
+    __slots__ = ("books", "first_mid", "size")
 
-    def __init__(self, books: int, size: float, first_mid: float | None, level: int) -> None:
+    def __init__(self, books: int, size: float, first_mid: float | None) -> None:
         self.books = books
         self.size = size
         self.first_mid = first_mid
-        self.level = level
 
 
 class LayerTracker:
-    """Tracks large levels 1–5 per side and price; :meth:`on_book` returns the persistent ones that vanished."""
+    """Tracks large levels 2–5 per side and price; :meth:`on_book` returns the persistent ones that vanished."""
 
     __slots__ = ("coarse_gap_ms", "factor", "gap_ms", "last_ts", "layers", "mean_level", "min_books", "tau_ms")
 
@@ -165,16 +134,13 @@ class LayerTracker:
         if mean:  # nothing is large before the mean has learnt a book
             large = self.factor * mean
             for side, levels in ((1, bids), (-1, asks)):
-                for level, (price, size) in enumerate(levels, start=1):
+                for price, size in levels[1:]:
                     if size >= large:
                         before = self.layers.get((side, price))
-                        # the touch moved on and left it behind: from here it is a level 2–5 layer of its own
-                        # (a quote improved past is re-quoted by its owner, and the move was the touch's, not its)
-                        left_behind = before is not None and before.level == 1 < level
                         shown[(side, price)] = (
-                            _Layer(before.books + 1, max(before.size, size), before.first_mid, level)
-                            if before and not left_behind
-                            else _Layer(1, size, mid, level)
+                            _Layer(before.books + 1, max(before.size, size), before.first_mid)
+                            if before
+                            else _Layer(1, size, mid)
                         )
         vanished = self._vanished(bids, asks, mid) if self.layers else []
         self.layers = shown
@@ -189,15 +155,13 @@ class LayerTracker:
         needed = self.books_needed
         for (side, price), layer in self.layers.items():
             left = now.get((side, price), 0.0)
-            levels = bids if side > 0 else asks
             if (
                 layer.books >= needed
                 and left < VANISHED_SHARE * layer.size
-                and _visible(price, levels, side)
-                and (layer.level > 1 or not _passed(price, levels, side))
+                and _visible(price, bids if side > 0 else asks, side)
             ):
                 move = side * 1e4 * math.log(mid / layer.first_mid) if mid and layer.first_mid else None
-                vanished.append((side, price, layer.size - left, layer.books, move, layer.level))
+                vanished.append((side, price, layer.size - left, layer.books, move))
         return vanished
 
     def _learn(self, ts: int, bids: Levels, asks: Levels) -> None:
@@ -220,29 +184,19 @@ class LayerTracker:
         self.last_ts = ts if self.last_ts is None else max(self.last_ts, ts)
 
     def to_state(self) -> list[Any]:
-        layers = [[s, p, x.books, x.size, x.first_mid, x.level] for (s, p), x in self.layers.items()]
+        layers = [[s, p, x.books, x.size, x.first_mid] for (s, p), x in self.layers.items()]
         return [self.mean_level, layers, self.last_ts, self.gap_ms]
 
     def load(self, state: list[Any]) -> None:
         """Restore :meth:`to_state`; a flow-v3 entry (no first mid) loads with the mid unknown, a state from
-        before flow-v9 with the book gap still to learn, one from before flow-v10 (which watched levels 2–5 only)
-        with its layers at level 2."""
+        before flow-v9 with the book gap still to learn."""
         self.mean_level = None if state[0] is None else float(state[0])
         self.last_ts = int(state[2]) if len(state) > 2 and state[2] is not None else None  # absent before flow-v5
         self.gap_ms = float(state[3]) if len(state) > 3 and state[3] is not None else None  # before flow-v9
         self.layers = {
-            (int(s), float(p)): _Layer(
-                int(c), float(q), float(m[0]) if m and m[0] is not None else None, int(m[1]) if len(m) > 1 else 2
-            )
+            (int(s), float(p)): _Layer(int(c), float(q), float(m[0]) if m and m[0] is not None else None)
             for s, p, c, q, *m in state[1]
         }
-
-
-def _passed(price: float, levels: Levels, side: int) -> bool:
-    """Whether the side's touch moved past ``price`` away from the other side (a bid touch now above it): an
-    order left behind by the touch and cancelled as it moves on is a trader following the price, and its
-    cancellation says nothing of an order that stood at the touch."""
-    return bool(levels) and (levels[0][0] > price if side > 0 else levels[0][0] < price)
 
 
 def _visible(price: float, levels: Levels, side: int) -> bool:

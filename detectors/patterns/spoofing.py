@@ -1,12 +1,10 @@
 """Spoofing / layering: a persistent layer vanished without trading, under pressure, repeatedly.
 
-A *layer* (a level 1–5 of ``≥ 4×`` the book's mean level, shown over consecutive snapshots, or in one where books come
-2 s or more apart and a few seconds' rest shows only once: :mod:`detectors.layers`) vanished without trading (at
-or through its price), ``layer_cancel_rel ≥ spoof_layer_rel`` typical levels, in a chunk whose cancellations at the
-levels it left stand out against the symbol's own churn there (``cancel_l25_z``, or ``cancel_l1_z`` for a layer
-that left the touch, ``≥ spoof_cancel_z``: where large quotes are cancelled all day, as market makers re-quote,
-one more is ordinary; patterns-v17 watches the touch, where a spoofer joining the queue sits until the price
-ticks away from him, and where it does not, sat unseen before),
+A *layer* (a level 2–5 of ``≥ 4×`` the book's mean level, shown over consecutive snapshots, or in one where books come
+2 s or more apart and a few seconds' rest shows only once: :mod:`detectors.layers`) vanished without trading,
+``layer_cancel_rel ≥ spoof_layer_rel`` typical levels, in a chunk whose cancellations at levels 2–5 stand out against
+the symbol's own book churn (``cancel_l25_z ≥ spoof_cancel_z``: where large quotes are cancelled all day, as market
+makers re-quote, one more is ordinary),
 *under pressure*, which is any of:
 
 * the mid (or the last price) moved away from the layer's side by ``≥ spoof_move_sigma`` of the symbol's own
@@ -25,9 +23,9 @@ alone never qualifies: a size that jumps and falls with every snapshot is not sh
 compared the vanished size with the typical level and asked for no persistence and no pressure: on a book whose
 sizes move every snapshot it fired hundreds of times a day.)
 
-Evidence: ``layer_cancel_rel``, ``layer_side``, ``layer_level``, ``cycles`` (under pressure), ``layers``,
-``cancel_l25``, ``cancel_rel``, ``cancel_l25_z``, ``cancel_l1_z``, ``level_max_rel_long``, ``level_max_z_long``,
-``book_imb_l5_long``, ``layer_move_bps``, ``layer_books``, ``price_moved_away``, ``flow_on_other_side``.
+Evidence: ``layer_cancel_rel``, ``layer_side``, ``cycles`` (under pressure), ``layers``, ``cancel_l25``,
+``cancel_rel``, ``cancel_l25_z``, ``level_max_rel_long``, ``level_max_z_long``, ``book_imb_l5_long``,
+``layer_move_bps``, ``layer_books``, ``price_moved_away``, ``flow_on_other_side``.
 
 >>> from detectors.patterns.context import TapeContext
 >>> from detectors.patterns.params import PatternParams
@@ -96,8 +94,7 @@ class Spoofing:
         # by flow only where the feed tells the sides: inferred ones over a few snapshots are mostly noise
         sided = (get(v, "inferred_share_long") or 0.0) <= 0.5
         traded = sided and (get(v, "aggr_imbalance_long") or 0.0) * side >= p.spoof_pressure_imbalance
-        touch = get(v, "layer_level") == 1.0  # against the churn of the levels it left: the touch churns most
-        unusual = (get(v, "cancel_l1_z" if touch else "cancel_l25_z") or 0.0) >= p.spoof_cancel_z
+        unusual = (get(v, "cancel_l25_z") or 0.0) >= p.spoof_cancel_z  # beyond the book's own churn
         vanished = layer >= p.spoof_layer_rel and unusual
         pressed = vanished and (moved or traded)
         # spoofing repeats (layer, push, cancel, again): one vanished layer with the price drifting the right
@@ -113,8 +110,6 @@ class Spoofing:
             "cancel_rel": cancel / typical,
             "layer_side": side,
             "cancel_l25_z": get(v, "cancel_l25_z"),
-            "cancel_l1_z": get(v, "cancel_l1_z"),
-            "layer_level": get(v, "layer_level"),
             "level_max_rel_long": get(v, "level_max_rel_long"),
             "level_max_z_long": get(v, "level_max_z_long"),
             "layer_cancel_rel": layer,
@@ -135,8 +130,8 @@ class Spoofing:
                 strength(layer / p.spoof_layer_rel),
                 evidence,
                 f"a {'bid' if side > 0 else 'ask'} layer of {layer:.1f}× the typical level size, {shown}, left "
-                f"{'the touch' if touch else 'level 2–5'} without trading ({layers} such layers in "
-                f"{p.spoof_window_ms // 60_000} min, {cycles} under pressure)",
+                f"level 2–5 without trading ({layers} such layers in {p.spoof_window_ms // 60_000} min, {cycles} under"
+                " pressure)",
             )
         ]
 

@@ -26,7 +26,6 @@ from detectors.flow import (
     compute_flow_frame,
     iter_flow,
 )
-from detectors.patterns.params import PatternParams
 from detectors.simulator import SimulationConfig, generate
 from tapewatch.records import BOOK_DEPTH, AlertKind, Book, Cadence, Quote
 
@@ -885,80 +884,6 @@ def test_a_version_4_to_8_state_resumes_exactly() -> None:
     assert any(values["mirror_excess_share_long"] is not None for values in expected)
     assert any(values["volume_rel_p95_long"] is not None for values in expected)  # rebuilt from the baseline
     assert len(expected) > 50
-
-
-def _as_version_9(state: dict[str, Any]) -> dict[str, Any]:
-    """What a flow-v9 worker wrote for the same moment: no touch layers, no layer levels, a baseline without the
-    level-1 cancels, no ``l1_from``."""
-    from detectors.flow import _Chunk
-
-    gone = _Chunk.__slots__.index("layers_gone")
-    old: dict[str, Any] = json.loads(json.dumps(state))
-    old.update(v=9, features="flow-v9")
-    del old["l1_from"]
-    old["base"] = old["base"][:12]
-    tracker = old["last"][9]
-    tracker[1] = [entry[:5] for entry in tracker[1] if entry[5] != 1]
-    for chunk in (*old["open"], *old["recent"]):
-        chunk[gone] = [entry[:5] for entry in chunk[gone] if entry[5] != 1]
-    return old
-
-
-def test_a_version_9_state_resumes_and_learns_the_touchs_churn_again() -> None:
-    """A flow-v9 baseline did not keep the size cancelled at level 1: ``cancel_l1_z`` stays null until
-    ``baseline_min_chunks`` chunks measured it, then is read against those only; every feature that does not
-    read the touch's layers or churn carries on exactly."""
-    sim = generate(SimulationConfig(symbols=1, minutes=20, seed=7, clean_fraction=0.0, rates={AlertKind.SPOOFING: 3.0}))
-    cfg = FlowConfig(baseline_min_chunks=24)
-    records = [r for r in sim.records() if isinstance(r, Quote | Book)]
-    cut = len(records) // 2
-    reference = FlowState(records[0].symbol, cfg)
-
-    def feed(fs: FlowState, record: Quote | Book) -> list[FlowChunk]:
-        return fs.update_quote(record) if isinstance(record, Quote) else fs.update_book(record)
-
-    for record in records[:cut]:
-        feed(reference, record)
-    restored = FlowState.from_state(_as_version_9(reference.to_state()), cfg)
-    expected = [c.values for record in records[cut:] for c in feed(reference, record)]
-    got = [c.values for record in records[cut:] for c in feed(restored, record)]
-    touch = {"cancel_l1_z", "layer_cancel_rel", "layer_side", "layer_level", "layer_move_bps", "layer_books"}
-    assert [{n: x for n, x in v.items() if n not in touch} for v in got] == [
-        {n: x for n, x in v.items() if n not in touch} for v in expected
-    ]
-    assert expected[0]["cancel_l1_z"] is not None
-    assert [v["cancel_l1_z"] is None for v in got[:23]] == [True] * 23
-    assert all(v["cancel_l1_z"] is not None for v in got[24:] if v["book_updates"])
-    assert len(got) > 50
-
-
-def test_a_large_order_cancelled_at_the_touch_is_a_layer_traded_through_it_is_not() -> None:
-    """A bid of 20× the level size joins the touch for 10 s and is cancelled while the touch stays: a layer that
-    left level 1. The same order taken by a sell sweep through its price (the touch falls a tick) left by
-    trading: no layer."""
-    cfg = FlowConfig(chunk_ms=1000, long_chunks=2, baseline_chunks=50, baseline_min_chunks=4, grace_ms=0)
-    results = {}
-    for swept in (False, True):
-        fs = FlowState(SYMBOL, cfg)
-        chunks: list[FlowChunk] = []
-        ts = T0
-        for k in range(60):
-            ts += 500
-            shown = 30 <= k < 50
-            bids, asks = _ladder(9.9 if swept and k >= 50 else 10.0)
-            if shown:
-                bids = [(bids[0][0], bids[0][1] + 2_000.0), *bids[1:]]
-            if swept and k == 50:
-                chunks += fs.update_quote_values(ts - 1, 9.95, 2_100.0, "S")
-            chunks += fs.update_book_values(ts, bids, asks)
-            chunks += fs.update_quote_values(ts, None)
-        results[swept] = [c.values for c in chunks if c.values["layer_cancel_rel"] is not None]
-    (cancelled,) = results[False]
-    assert cancelled["layer_level"] == 1.0
-    assert cancelled["layer_side"] == 1.0
-    # ≈ 11 typical levels, not 20: the typical level counts the chunks the layer showed in
-    assert (cancelled["layer_cancel_rel"] or 0.0) > PatternParams().spoof_layer_rel
-    assert results[True] == []
 
 
 def test_volume_relative_to_the_95th_percentile_of_the_baselines_long_windows() -> None:

@@ -117,17 +117,6 @@ def test_spoofing_is_repeated_persistent_layers_vanishing_under_pressure() -> No
     assert _kinds(FlowPatterns(), [QUIET, inferred, QUIET, inferred]) == []
 
 
-def test_a_layer_that_left_the_touch_is_read_against_the_touchs_own_churn() -> None:
-    """patterns-v17: a layer at level 1 (a spoofer joining the touch, where the price need not tick away from
-    it) stands out against the touch's cancellations, not against levels 2–5 it never sat in."""
-    touch = {**SPOOF_CYCLE, "layer_level": 1.0, "cancel_l25_z": 0.0, "cancel_l1_z": 8.0}
-    assert _kinds(FlowPatterns(), [QUIET, touch, QUIET, touch]) == [AlertKind.SPOOFING]
-    for no in ({"cancel_l1_z": 1.0}, {"cancel_l1_z": None}, {"cancel_l1_z": 0.0, "cancel_l25_z": 8.0}):
-        assert _kinds(FlowPatterns(), [QUIET, {**touch, **no}, QUIET, {**touch, **no}]) == []
-    behind = {**SPOOF_CYCLE, "layer_level": 3.0, "cancel_l25_z": 1.0, "cancel_l1_z": 8.0}  # the touch churned
-    assert _kinds(FlowPatterns(), [QUIET, behind, QUIET, behind]) == []
-
-
 def test_three_vanished_layers_one_under_pressure_are_spoofing() -> None:
     """patterns-v15: a 5 s snapshot often misses the one-tick move a cycle made, so a third vanished layer within
     the window, one of the three pressed, counts as a second pressed one."""
