@@ -346,7 +346,9 @@ class ChunkContext:
         return rise is not None and rise[0].jumped(p.pump_jump_share, p.pump_walk_ms)
 
     def hit(self, kind: AlertKind, window_start: int, score: float, evidence: dict[str, Any], message: str) -> Hit:
-        return Hit(kind, self.ts, window_start, self.ts, score, evidence, PATTERNS_VERSION, message)
+        # a window reaching back past the first record (a chunk or a long window before event time 0) starts at 0:
+        # event time is never negative (the record contract), and neither is an alert's window
+        return Hit(kind, self.ts, max(0, window_start), self.ts, score, evidence, PATTERNS_VERSION, message)
 
 
 class PatternDetector(Protocol):

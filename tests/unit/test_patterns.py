@@ -241,6 +241,16 @@ def test_momentum_ignition_is_a_one_sided_sweep_given_back() -> None:
     assert _kinds(FlowPatterns(), [QUIET, against, back, back]) == []
 
 
+def test_a_window_never_starts_before_event_time_zero() -> None:
+    """A sweep in the first chunk of a stream that starts at event time 0 (its chunk starts at -5 s), given back in
+    the next: the alert's window starts at 0, as the alert record requires (hypothesis found -2000)."""
+    sweep = {**QUIET, "ret_bps": 40.0, "aggr_imbalance": 1.0, "trades_z": 6.0}
+    back = {**QUIET, "ret_bps": -40.0, "aggr_imbalance": -1.0}
+    detector = FlowPatterns()
+    hits = [h for ts, v in ((3_000, sweep), (8_000, back)) for h in detector.on_chunk(ts, v)]
+    assert [(h.kind, h.window_start, h.window_end) for h in hits] == [(AlertKind.MOMENTUM_IGNITION, 0, 8_000)]
+
+
 def test_a_sweep_on_a_snapshot_feed_shows_in_its_volume_and_is_confirmed_by_its_reversal() -> None:
     # one print per snapshot however hard it trades: the count cannot surge, the volume does; a jump on
     # volume is as often a block print, so the ignition is the jump given back
