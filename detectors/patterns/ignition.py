@@ -18,7 +18,7 @@ a trade feed's sweep was the hit at once: an order-book market's tuning seeds 2â
 and the simulator's seeds 2â€“3 found 7 of 17, now 12). State key ``ignition``: the pending candidate.
 
 Evidence: ``ret_bps``, ``aggr_imbalance``, ``trades_z``, ``volume_z``, ``range_bps``, ``mid_ret_bps``,
-``spread_bps`` (snapshots: also ``reversal_bps``, ``reversal_s``).
+``spread_bps``, ``reversal_bps``, ``reversal_s``.
 
 >>> from detectors.patterns.context import TapeContext
 >>> from detectors.patterns.params import PatternParams
