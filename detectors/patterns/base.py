@@ -209,6 +209,11 @@ class Drift:
             self.rets.append((start, ret_bps))
             scaled = self._scaled(ret_bps)
             self.total += scaled
+        return self.value
+
+    @property
+    def value(self) -> float:
+        """The window's drift as of the last push (bps)."""
         return self.total / (1 << self.shift)  # int / int: correctly rounded, as math.fsum
 
     def to_state(self) -> list[list[float]]:

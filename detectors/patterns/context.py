@@ -101,7 +101,7 @@ class TapeContext:
         )
         out: list[float | None] = []
         for drift, scale, z in zip(series, self.scales, zs, strict=True):
-            value = drift.total / (1 << drift.shift)
+            value = drift.value
             typical = scale.push(value)
             if z is None or value == 0.0:
                 out.append(z)
