@@ -89,24 +89,38 @@ class TapeContext:
         context = ChunkContext(
             ts, start, to_close, in_close, drift, short_z, long_z, sweep, self.sweeps, slow_z, path, sigma
         )
-        context.trend_z = self._trend_z(of_mid, (short_z, long_z, slow_z))
+        context.trend_z = self._trend_z(of_mid, sigma, (short_z, long_z, slow_z))
         return context
 
-    def _trend_z(self, of_mid: bool, zs: tuple[float | None, ...]) -> tuple[float | None, float | None, float | None]:
-        """Each horizon's drift in units of the larger of √n·σ and the symbol's own typical drift over it."""
+    def _trend_z(
+        self, of_mid: bool, sigma: float | None, zs: tuple[float | None, ...]
+    ) -> tuple[float | None, float | None, float | None]:
+        """Each horizon's drift in units of the larger of √n·σ and the symbol's own typical drift over it.
+
+        A horizon whose typical drift is not measured yet (the first ``2 × window`` chunks: an hour for the slow
+        one) borrows the variance ratio (typical drift / √n·σ, at least 1) of the short horizon once that is
+        measured (4 minutes): a price that trends over minutes does so over longer spans too, and read at √n
+        alone the early session's trends were pumps (patterns-v18). The short horizon's, not the longest measured
+        one's: a ramp of many minutes lifts the typical drift over ten, and would hide itself; over two it barely
+        moves it."""
         series = (
             (self.mid_drift, self.mid_ramp_drift, self.mid_slow_drift)
             if of_mid
             else (self.drift, self.ramp_drift, self.slow_drift)
         )
         out: list[float | None] = []
-        for drift, scale, z in zip(series, self.scales, zs, strict=True):
+        borrowed = 1.0  # the short horizon's variance ratio, once it is measured
+        for i, (drift, scale, z) in enumerate(zip(series, self.scales, zs, strict=True)):
             value = drift.value
             typical = scale.push(value)
-            if z is None or value == 0.0:
+            if z is None or sigma is None:
                 out.append(z)
-            else:
-                out.append(z if typical is None else value / max(value / z, typical))
+                continue
+            martingale = sigma * math.sqrt(drift.window)
+            ratio = borrowed if typical is None else max(1.0, typical / martingale)
+            if i == 0:
+                borrowed = ratio
+            out.append(value / (martingale * ratio))
         return out[0], out[1], out[2]
 
     def _drift_z(

@@ -336,6 +336,29 @@ def test_a_price_that_trends_by_its_nature_is_read_against_its_own_typical_drift
     assert run(range(1081, 1111), lambda i: 9.0) > 0
 
 
+def test_a_price_that_trends_by_its_nature_is_no_pump_in_its_first_hour_either() -> None:
+    """patterns-v18: swings of 24 chunks up at 3 bps and 24 down at 1.5 bps (one-chunk σ 3 bps) climb 270 bps in
+    half an hour, 4.7 σ·√n: before the slow horizon's own typical drift is measured (an hour), it is read with the
+    variance ratio measured over two minutes, and this symbol's two-minute drifts are four times √n·σ. (Its first
+    swing, before even the two-minute drift is measured, reads at √n: nothing is known of the symbol then.)"""
+    from detectors.patterns.context import TapeContext
+    from detectors.patterns.pump_ramp import PumpRamp
+
+    params = PatternParams(close_time=None)
+    tape, ramp = TapeContext(params), PumpRamp(params)
+    base = {"mid_sigma_bps": 3.0, "volume_z_long": 2.0, "aggr_imbalance_long": 0.1}
+    hits, slow = 0, 0.0
+    for i in range(1, 600):
+        mid_ret = 3.0 if (i // 24) % 2 == 0 else -1.5
+        values = {**base, "mid_ret_bps": mid_ret, "ret_bps": mid_ret}
+        ctx = tape.on_chunk(T0 + i * 5_000, values)
+        slow = max(slow, ctx.drift_z_slow or 0.0)
+        found = ramp.on_chunk(ctx, values)
+        hits += len(found) if i > 2 * params.chunks(params.drift_ms) else 0
+    assert slow > params.pump_ramp_z  # read at √n alone it is a slow ramp
+    assert hits == 0
+
+
 def test_a_one_tick_step_on_a_coarse_tick_stock_is_not_a_sweep() -> None:
     # one tick of 0.5 near 110: 1e4 ln(110.5 / 110) = 45.4 bps against a one-tick spread of 45.3 bps
     step = {**QUIET, "ret_bps": 45.4, "spread_bps": 45.3, "aggr_imbalance": 1.0, "trades_z": 6.0}
