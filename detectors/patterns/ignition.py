@@ -10,12 +10,16 @@ it runs after :mod:`~detectors.patterns.pump_onset` and :mod:`~detectors.pattern
 the mid moved the same way by more than ``sweep_min_spreads`` spreads too (a snapshot's one print may sit at
 either quote: the bid-ask bounce).
 
-Such a chunk is a *candidate*, confirmed (the hit, dated from the candidate) when the price gives back
-``ignite_reversal_share`` of the move within ``ignite_reversal_ms``: the igniter trading against the move he
-started, which is what makes a sweep manipulation. A burst of trades taking levels in one direction is as often a
-block buyer, a liquidity shock or the market's own cascade (patterns-v17 asks the reversal on every feed; before,
-a trade feed's sweep was the hit at once: an order-book market's tuning seeds 2–3 raised 14 false ignitions, now 8,
-and the simulator's seeds 2–3 found 7 of 17, now 12). State key ``ignition``: the pending candidate.
+Such a chunk is a *candidate*. An ignition *ignites*: over the ``ignite_follow_ms`` after it others trade its way
+(the chunks' mean aggressor imbalance towards the move ``≥ ignite_follow_imbalance`` and mean activity ``≥
+ignite_activity_z``; a chunk the stream did not emit counts as neither), and then the price gives back
+``ignite_reversal_share`` of the move within ``ignite_reversal_ms``: the igniter trading against the move he started
+and the followers he drew, which is what makes a sweep manipulation (the definition regulators use: orders meant to
+start a trend and draw others into it). A burst of trades taking levels in one direction is as often a block buyer,
+a liquidity shock or the market's own cascade (patterns-v17 asks the reversal on every feed: an order-book market's
+tuning seeds 2–3 raised 14 false ignitions, then 8; patterns-v18 asks the followers too: a large order that walked
+the book and was given back with nobody following it is not an ignition). State key ``ignition``: the pending
+candidate.
 
 Evidence: ``ret_bps``, ``aggr_imbalance``, ``trades_z``, ``volume_z``, ``range_bps``, ``mid_ret_bps``,
 ``spread_bps``, ``reversal_bps``, ``reversal_s``.
@@ -24,9 +28,20 @@ Evidence: ``ret_bps``, ``aggr_imbalance``, ``trades_z``, ``volume_z``, ``range_b
 >>> from detectors.patterns.params import PatternParams
 >>> params = PatternParams(close_time=None)
 >>> tape, ignition = TapeContext(params), MomentumIgnition(params)
->>> sweep, back = {"ret_bps": -60.0, "aggr_imbalance": -1.0, "trades_z": 6.0}, {"ret_bps": 35.0}
->>> [[h.message for h in ignition.on_chunk(tape.on_chunk(t, v), v)] for t, v in ((5_000, sweep), (10_000, back))]
-[[], ['one-sided sweep moved the price -60 bps in 5 s, then gave back +35 bps in 10 s']]
+>>> sweep = {"ret_bps": -60.0, "aggr_imbalance": -1.0, "trades_z": 6.0}
+>>> follow, back = {"aggr_imbalance": -0.6, "trades_z": 2.0}, {"ret_bps": 35.0}
+>>> chunks = [sweep, follow, follow, follow, follow, back]
+>>> times = range(5_000, 35_000, 5_000)
+>>> [[h.message for h in ignition.on_chunk(tape.on_chunk(t, v), v)] for t, v in zip(times, chunks)]
+[[], [], [], [], [], ['one-sided sweep moved the price -60 bps in 5 s, then gave back +35 bps in 30 s']]
+
+Nobody following it, the same sweep given back is a large order and the market, not an ignition:
+
+>>> tape, ignition = TapeContext(params), MomentumIgnition(params)
+>>> chunks = [sweep, {}, {}, {}, {}, back]
+>>> times = range(5_000, 35_000, 5_000)
+>>> [[h.message for h in ignition.on_chunk(tape.on_chunk(t, v), v)] for t, v in zip(times, chunks)]
+[[], [], [], [], [], []]
 """
 
 from __future__ import annotations
@@ -41,20 +56,22 @@ from tapewatch.records import AlertKind
 
 
 class MomentumIgnition:
-    """State: the snapshot path's pending candidate (start, move, return since, evidence)."""
+    """State: the pending candidate (start, move, return since, evidence, followers' imbalance and activity sums,
+    followed)."""
 
-    __slots__ = ("max_surge", "params", "pending")
+    __slots__ = ("follow_chunks", "max_surge", "params", "pending")
 
     def __init__(self, params: PatternParams) -> None:
         self.params = params
         self.max_surge = params.chunks(params.pump_min_ms) // 2
-        self.pending: tuple[int, float, float, dict[str, Any]] | None = None
+        self.follow_chunks = params.chunks(params.ignite_follow_ms)
+        self.pending: _Pending | None = None
 
     def on_chunk(self, ctx: ChunkContext, v: Values) -> list[Hit]:
         hits = self._confirm(ctx, v)
         evidence = self._ignition(ctx, v)
         if evidence is not None and self._mid_takes_levels(evidence):
-            self.pending = (ctx.start, evidence["ret_bps"], 0.0, evidence)
+            self.pending = _Pending(ctx.start, evidence["ret_bps"], evidence)
         return hits
 
     def _ignition(self, ctx: ChunkContext, v: Values) -> dict[str, Any] | None:
@@ -87,21 +104,39 @@ class MomentumIgnition:
         return mid * ret > 0 and takes_levels(mid, evidence, self.params.sweep_min_spreads)
 
     def _confirm(self, ctx: ChunkContext, v: Values) -> list[Hit]:
-        """The pending candidate's hit once the price gave back enough of its move."""
-        if self.pending is None:
+        """The pending candidate's hit once others followed it and the price then gave back enough of its move."""
+        pending, p = self.pending, self.params
+        if pending is None:
             return []
-        start, move, since, evidence = self.pending
-        p = self.params
-        if ctx.start - start > p.ignite_reversal_ms:
+        if ctx.start - pending.start > p.ignite_reversal_ms:
             self.pending = None
             return []
-        since += get(v, "ret_bps") or 0.0
-        if since * (1 if move > 0 else -1) > -p.ignite_reversal_share * abs(move):
-            self.pending = (start, move, since, evidence)
+        pending.since += get(v, "ret_bps") or 0.0
+        if not pending.followed:
+            if not self._follow(pending, ctx, v):
+                self.pending = None  # nobody traded its way: a large order given back, not an ignition
+            if not pending.followed:
+                return []
+        if pending.since * (1 if pending.move > 0 else -1) > -p.ignite_reversal_share * abs(pending.move):
             return []
         self.pending = None
-        reversal = {**evidence, "reversal_bps": since, "reversal_s": (ctx.ts - start) / 1000}
-        return [self._hit(ctx, start, reversal)]
+        reversal = {**pending.evidence, "reversal_bps": pending.since, "reversal_s": (ctx.ts - pending.start) / 1000}
+        return [self._hit(ctx, pending.start, reversal)]
+
+    def _follow(self, pending: _Pending, ctx: ChunkContext, v: Values) -> bool:
+        """Adds the chunk to the followers' sums; False once the follow window is over without followers. Chunks
+        the stream did not emit (no quote, no book) count as neither activity nor imbalance."""
+        p = self.params
+        side = 1.0 if pending.move > 0 else -1.0
+        pending.imbalance += (get(v, "aggr_imbalance") or 0.0) * side
+        pending.activity += surge_z(v, p.prints, chunk=True) or 0.0
+        if ctx.start - pending.start < p.ignite_follow_ms:
+            return True
+        n = self.follow_chunks
+        pending.followed = (
+            pending.imbalance / n >= p.ignite_follow_imbalance and pending.activity / n >= p.ignite_activity_z
+        )
+        return pending.followed
 
     def _hit(self, ctx: ChunkContext, start: int, evidence: dict[str, Any]) -> Hit:
         p, ret = self.params, evidence["ret_bps"]
@@ -111,8 +146,32 @@ class MomentumIgnition:
         return ctx.hit(AlertKind.MOMENTUM_IGNITION, start, strength(abs(ret) / p.ignite_ret_bps), evidence, message)
 
     def to_state(self) -> dict[str, Any]:
-        return {"ignition": None if self.pending is None else list(self.pending)}
+        return {"ignition": None if self.pending is None else self.pending.to_state()}
 
     def load(self, state: Mapping[str, Any]) -> None:
         raw = state.get("ignition")  # absent before patterns-v9
-        self.pending = None if raw is None else (int(raw[0]), float(raw[1]), float(raw[2]), dict(raw[3]))
+        self.pending = None if raw is None else _Pending.load(raw)
+
+
+class _Pending:
+    """An ignition candidate waiting for its followers and its reversal."""
+
+    __slots__ = ("activity", "evidence", "followed", "imbalance", "move", "since", "start")
+
+    def __init__(self, start: int, move: float, evidence: dict[str, Any]) -> None:
+        self.start, self.move, self.evidence = start, move, evidence
+        self.since = self.imbalance = self.activity = 0.0
+        self.followed = False
+
+    def to_state(self) -> list[Any]:
+        return [self.start, self.move, self.since, self.evidence, self.imbalance, self.activity, self.followed]
+
+    @classmethod
+    def load(cls, raw: list[Any]) -> _Pending:
+        pending = cls(int(raw[0]), float(raw[1]), dict(raw[3]))
+        pending.since = float(raw[2])
+        if len(raw) > 4:
+            pending.imbalance, pending.activity, pending.followed = float(raw[4]), float(raw[5]), bool(raw[6])
+        else:  # a patterns-v17 candidate: its followers were not watched, it waits for its reversal as it did
+            pending.followed = True
+        return pending

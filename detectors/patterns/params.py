@@ -203,6 +203,11 @@ class PatternParams:
     #: … and the candidate's activity need only be this far above the symbol's usual (σ): a sweep's volume
     #: is one order among an interval's prints, while the mid moving several spreads shows the levels taken
     ignite_activity_z: float = 1.0
+    #: an ignition *ignites*: over the ``ignite_follow_ms`` after the sweep others trade its way, the chunks' mean
+    #: activity ``≥ ignite_activity_z`` and mean same-side aggressor imbalance ``≥ ignite_follow_imbalance``
+    #: (patterns-v18; a large order that walked the book and was given back with nobody following is not one)
+    ignite_follow_ms: int = 20_000
+    ignite_follow_imbalance: float = 0.3
     #: a sweep or an ignition moves the price more than this many of the chunk's spreads: it takes levels. One
     #: tick is never enough: on a stock whose spread is one tick, 1e4 ln(a / b) of a one-tick step exceeds the
     #: relative spread 2e4 (a - b) / (a + b) for every price, so "more than one spread" passed every step

@@ -229,16 +229,37 @@ def test_a_push_into_the_close_is_read_from_volume_too_where_the_feed_aggregates
     assert AlertKind.MARKING_THE_CLOSE not in _kinds(FlowPatterns(snapshots), [quiet] * 12, close_start)
 
 
-def test_momentum_ignition_is_a_one_sided_sweep_given_back() -> None:
+#: the 20 s after an ignition: others trading its way, busier than usual (patterns-v18)
+FOLLOW = [{**QUIET, "aggr_imbalance": 0.6, "trades_z": 2.0, "volume_z": 2.0}] * 4
+
+
+def test_momentum_ignition_is_a_one_sided_sweep_followed_and_given_back() -> None:
     """patterns-v17: on a feed that prints every trade too, the sweep is a candidate until the price gives back
-    half its move (the igniter selling into the followers); a sweep that holds is a block buyer or the market."""
+    half its move (the igniter selling into the followers); a sweep that holds is a block buyer or the market.
+    patterns-v18: and others follow it first; a sweep given back with nobody following is a large order."""
     sweep = {**QUIET, "ret_bps": 40.0, "aggr_imbalance": 1.0, "trades_z": 6.0}
     back = {**QUIET, "ret_bps": -12.0, "aggr_imbalance": -1.0}
-    assert _kinds(FlowPatterns(), [QUIET, sweep, QUIET, QUIET]) == []
-    assert _kinds(FlowPatterns(), [QUIET, sweep, back, QUIET]) == []  # 12 of 40 bps given back
-    assert _kinds(FlowPatterns(), [QUIET, sweep, back, back]) == [AlertKind.MOMENTUM_IGNITION]
+    assert _kinds(FlowPatterns(), [QUIET, sweep, *FOLLOW, QUIET, QUIET]) == []
+    assert _kinds(FlowPatterns(), [QUIET, sweep, *FOLLOW, back, QUIET]) == []  # 12 of 40 bps given back
+    assert _kinds(FlowPatterns(), [QUIET, sweep, *FOLLOW, back, back]) == [AlertKind.MOMENTUM_IGNITION]
+    assert _kinds(FlowPatterns(), [QUIET, sweep, *[QUIET] * 4, back, back]) == []  # nobody followed
+    selling = [{**chunk, "aggr_imbalance": -0.6} for chunk in FOLLOW]
+    assert _kinds(FlowPatterns(), [QUIET, sweep, *selling, back, back]) == []  # busy, but against it
+    calm = [{**chunk, "trades_z": 0.0} for chunk in FOLLOW]
+    assert _kinds(FlowPatterns(), [QUIET, sweep, *calm, back, back]) == []  # its way, but nobody more than usual
     against = {**sweep, "aggr_imbalance": -1.0}
-    assert _kinds(FlowPatterns(), [QUIET, against, back, back]) == []
+    assert _kinds(FlowPatterns(), [QUIET, against, *FOLLOW, back, back]) == []
+
+
+def test_a_patterns_v17_ignition_candidate_resumes_waiting_for_its_reversal() -> None:
+    """A state saved by patterns-v17 holds a candidate whose followers were never watched: it resumes as it was
+    (waiting for the reversal only), not dropped and not asked for followers it can no longer show."""
+    detector = FlowPatterns()
+    state = detector.to_state()
+    state["ignition"] = [T0, 40.0, 0.0, {"ret_bps": 40.0, "aggr_imbalance": 1.0}]
+    detector.load(orjson.loads(orjson.dumps(state)))
+    back = {**QUIET, "ret_bps": -12.0, "aggr_imbalance": -1.0}
+    assert _kinds(detector, [back, back]) == [AlertKind.MOMENTUM_IGNITION]
 
 
 def test_a_window_never_starts_before_event_time_zero() -> None:
@@ -247,8 +268,9 @@ def test_a_window_never_starts_before_event_time_zero() -> None:
     sweep = {**QUIET, "ret_bps": 40.0, "aggr_imbalance": 1.0, "trades_z": 6.0}
     back = {**QUIET, "ret_bps": -40.0, "aggr_imbalance": -1.0}
     detector = FlowPatterns()
-    hits = [h for ts, v in ((3_000, sweep), (8_000, back)) for h in detector.on_chunk(ts, v)]
-    assert [(h.kind, h.window_start, h.window_end) for h in hits] == [(AlertKind.MOMENTUM_IGNITION, 0, 8_000)]
+    chunks = [sweep, *FOLLOW, back]
+    hits = [h for i, v in enumerate(chunks) for h in detector.on_chunk(3_000 + i * 5_000, v)]
+    assert [(h.kind, h.window_start, h.window_end) for h in hits] == [(AlertKind.MOMENTUM_IGNITION, 0, 28_000)]
 
 
 def test_a_sweep_on_a_snapshot_feed_shows_in_its_volume_and_is_confirmed_by_its_reversal() -> None:
@@ -257,17 +279,18 @@ def test_a_sweep_on_a_snapshot_feed_shows_in_its_volume_and_is_confirmed_by_its_
     sweep = {**QUIET, "ret_bps": 40.0, "aggr_imbalance": 1.0, "trades_z": 0.0, "volume_z": 6.0}
     back = {**QUIET, "ret_bps": -12.0, "aggr_imbalance": -1.0}
     snapshots = PatternParams(prints="snapshots")
-    assert _kinds(FlowPatterns(snapshots), [QUIET, sweep, QUIET, back]) == []  # 12 of 40 bps given back
-    assert _kinds(FlowPatterns(snapshots), [QUIET, sweep, back, back]) == [AlertKind.MOMENTUM_IGNITION]
-    assert _kinds(FlowPatterns(), [QUIET, sweep, back, back]) == []  # prints: the count says it was not busy
-    assert _kinds(FlowPatterns(snapshots), [QUIET, {**sweep, "volume_z": 0.5}, back, back]) == []
-    late = [QUIET, sweep, *[QUIET] * snapshots.chunks(snapshots.ignite_reversal_ms), back, back]
+    follow = [{**chunk, "trades_z": 0.0} for chunk in FOLLOW]  # the followers show in the volume too
+    assert _kinds(FlowPatterns(snapshots), [QUIET, sweep, *follow, QUIET, back]) == []  # 12 of 40 bps given back
+    assert _kinds(FlowPatterns(snapshots), [QUIET, sweep, *follow, back, back]) == [AlertKind.MOMENTUM_IGNITION]
+    assert _kinds(FlowPatterns(), [QUIET, sweep, *FOLLOW, back, back]) == []  # prints: the count says not busy
+    assert _kinds(FlowPatterns(snapshots), [QUIET, {**sweep, "volume_z": 0.5}, *follow, back, back]) == []
+    late = [QUIET, sweep, *follow, *[QUIET] * snapshots.chunks(snapshots.ignite_reversal_ms), back, back]
     assert _kinds(FlowPatterns(snapshots), late) == []
     # the print jumped from bid to ask, the mid moved one spread: the bid-ask bounce, not a sweep
     bounce = {**sweep, "spread_bps": 20.0, "mid_ret_bps": 20.0}
-    assert _kinds(FlowPatterns(snapshots), [QUIET, bounce, back, back]) == []
+    assert _kinds(FlowPatterns(snapshots), [QUIET, bounce, *follow, back, back]) == []
     taken = {**bounce, "mid_ret_bps": 40.0}
-    assert _kinds(FlowPatterns(snapshots), [QUIET, taken, back, back]) == [AlertKind.MOMENTUM_IGNITION]
+    assert _kinds(FlowPatterns(snapshots), [QUIET, taken, *follow, back, back]) == [AlertKind.MOMENTUM_IGNITION]
 
 
 @settings(max_examples=200, deadline=None)
@@ -363,9 +386,9 @@ def test_a_one_tick_step_on_a_coarse_tick_stock_is_not_a_sweep() -> None:
     # one tick of 0.5 near 110: 1e4 ln(110.5 / 110) = 45.4 bps against a one-tick spread of 45.3 bps
     step = {**QUIET, "ret_bps": 45.4, "spread_bps": 45.3, "aggr_imbalance": 1.0, "trades_z": 6.0}
     back = {**QUIET, "ret_bps": -45.4, "aggr_imbalance": -1.0}  # given back: only the sweep is in question
-    assert _kinds(FlowPatterns(), [QUIET, step, back]) == []
+    assert _kinds(FlowPatterns(), [QUIET, step, *FOLLOW, back]) == []
     two_ticks = {**step, "ret_bps": 90.6}
-    assert _kinds(FlowPatterns(), [QUIET, two_ticks, back]) == [AlertKind.MOMENTUM_IGNITION]
+    assert _kinds(FlowPatterns(), [QUIET, two_ticks, *FOLLOW, back]) == [AlertKind.MOMENTUM_IGNITION]
 
 
 def test_unknown_parameter_is_refused() -> None:
