@@ -106,7 +106,7 @@ def metrics(run: PolicyRun, periods_per_year: float = TRADING_DAYS) -> Metrics:
     drawdown = 1.0 - equity / np.maximum.accumulate(equity)
     return Metrics(
         total_return=float(growth - 1.0),
-        annual_return=float(growth ** (periods_per_year / n) - 1.0) if n else 0.0,
+        annual_return=annualised(float(growth), periods_per_year, n),
         sharpe=mean / std * math.sqrt(periods_per_year) if std > 1e-15 else 0.0,
         sortino=mean / downside * math.sqrt(periods_per_year) if downside > 1e-15 else 0.0,
         max_drawdown=float(drawdown.max()),
@@ -115,6 +115,26 @@ def metrics(run: PolicyRun, periods_per_year: float = TRADING_DAYS) -> Metrics:
         round_trips=len(_round_trips(run)),
         turnover=float(run.traded_value.sum() / equity.mean() * periods_per_year / n) if n else 0.0,
     )
+
+
+def annualised(growth: float, periods_per_year: float, periods: int) -> float:
+    """``growth ** (periods_per_year / periods) - 1`` in log space: a run of a few bars that grew a thousandfold
+    annualises past the largest float, which is ``inf`` said plainly rather than an overflow warning from a power
+    (hypothesis found one in ``test_always_long_reproduces_buy_and_hold_exactly``).
+
+    >>> round(annualised(1.1, 252, 252), 12), annualised(1e3, 252, 1), annualised(0.0, 252, 5), annualised(1.5, 252, 0)
+    (0.1, inf, -1.0, 0.0)
+    """
+    if periods == 0:
+        return 0.0
+    if growth <= 0.0:
+        return -1.0
+    exponent = periods_per_year / periods * math.log(growth)
+    return math.expm1(exponent) if exponent < _MAX_EXPONENT else math.inf
+
+
+#: the largest x for which exp(x) is a finite float
+_MAX_EXPONENT: Final = math.log(np.finfo(np.float64).max)
 
 
 def _round_trips(run: PolicyRun) -> list[float]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -78,6 +81,14 @@ def test_always_long_reproduces_buy_and_hold_exactly(path: list[float], preset: 
     expected = buy_and_hold_equity(path, costs)
     assert np.array_equal(run.equity, expected)
     assert metrics(run).trades == 1
+
+
+def test_a_short_run_that_grew_twentyfold_annualises_to_inf_without_an_overflow_warning() -> None:
+    costs = cost_preset("crypto")
+    run = run_policy(segment_of(np.array([1.0, 20.0])), costs, always(Act.BUY))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert metrics(run).annual_return == math.inf
 
 
 def test_round_trip_pays_commission_and_tax() -> None:
