@@ -22,7 +22,8 @@ the book and was given back with nobody following it is not an ignition). State 
 candidate.
 
 Evidence: ``ret_bps``, ``aggr_imbalance``, ``trades_z``, ``volume_z``, ``range_bps``, ``mid_ret_bps``,
-``spread_bps``, ``reversal_bps``, ``reversal_s``.
+``spread_bps``, ``follow_imbalance``, ``follow_activity_z`` (the followers' means; absent for a candidate resumed
+from a patterns-v17 state), ``reversal_bps``, ``reversal_s``.
 
 >>> from detectors.patterns.context import TapeContext
 >>> from detectors.patterns.params import PatternParams
@@ -133,9 +134,9 @@ class MomentumIgnition:
         if ctx.start - pending.start < p.ignite_follow_ms:
             return True
         n = self.follow_chunks
-        pending.followed = (
-            pending.imbalance / n >= p.ignite_follow_imbalance and pending.activity / n >= p.ignite_activity_z
-        )
+        imbalance, activity = pending.imbalance / n, pending.activity / n
+        pending.evidence.update(follow_imbalance=imbalance, follow_activity_z=activity)
+        pending.followed = imbalance >= p.ignite_follow_imbalance and activity >= p.ignite_activity_z
         return pending.followed
 
     def _hit(self, ctx: ChunkContext, start: int, evidence: dict[str, Any]) -> Hit:

@@ -242,6 +242,9 @@ def test_momentum_ignition_is_a_one_sided_sweep_followed_and_given_back() -> Non
     assert _kinds(FlowPatterns(), [QUIET, sweep, *FOLLOW, QUIET, QUIET]) == []
     assert _kinds(FlowPatterns(), [QUIET, sweep, *FOLLOW, back, QUIET]) == []  # 12 of 40 bps given back
     assert _kinds(FlowPatterns(), [QUIET, sweep, *FOLLOW, back, back]) == [AlertKind.MOMENTUM_IGNITION]
+    detector, chunks = FlowPatterns(), [QUIET, sweep, *FOLLOW, back, back]
+    (hit,) = [h for i, v in enumerate(chunks) for h in detector.on_chunk(T0 + i * 5_000, v)]
+    assert (hit.evidence["follow_imbalance"], hit.evidence["follow_activity_z"]) == (0.6, 2.0)  # why it fired
     assert _kinds(FlowPatterns(), [QUIET, sweep, *[QUIET] * 4, back, back]) == []  # nobody followed
     selling = [{**chunk, "aggr_imbalance": -0.6} for chunk in FOLLOW]
     assert _kinds(FlowPatterns(), [QUIET, sweep, *selling, back, back]) == []  # busy, but against it
