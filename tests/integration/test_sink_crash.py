@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from elasticsearch import ApiError
 from elasticsearch.helpers import scan
 from sqlalchemy import func, select
 
@@ -74,7 +75,14 @@ def test_kill_9_mid_run_loses_and_duplicates_nothing(stores: Settings, tmp_path:
             return 0
 
     def es_docs() -> int:
-        answer = es.options(ignore_status=404).count(index=pattern, allow_no_indices=True)
+        # 503: the sink's daily index was just created and its shard is not started yet, so nothing is stored yet
+        # (a clean-clone run with a core busy raised it here); any other error is a failure
+        try:
+            answer = es.options(ignore_status=404).count(index=pattern, allow_no_indices=True)
+        except ApiError as error:
+            if error.meta.status == 503:
+                return 0
+            raise
         return int(answer.get("count", 0))
 
     pg_log, es_log = tmp_path / "pg.log", tmp_path / "es.log"
