@@ -114,9 +114,10 @@ class MomentumIgnition:
             return []
         pending.since += get(v, "ret_bps") or 0.0
         if not pending.followed:
-            if not self._follow(pending, ctx, v):
-                self.pending = None  # nobody traded its way: a large order given back, not an ignition
+            over = self._follow(pending, ctx, v)
             if not pending.followed:
+                if over:
+                    self.pending = None  # nobody traded its way: a large order given back, not an ignition
                 return []
         if pending.since * (1 if pending.move > 0 else -1) > -p.ignite_reversal_share * abs(pending.move):
             return []
@@ -125,19 +126,20 @@ class MomentumIgnition:
         return [self._hit(ctx, pending.start, reversal)]
 
     def _follow(self, pending: _Pending, ctx: ChunkContext, v: Values) -> bool:
-        """Adds the chunk to the followers' sums; False once the follow window is over without followers. Chunks
-        the stream did not emit (no quote, no book) count as neither activity nor imbalance."""
+        """Adds the chunk to the followers' sums; once the follow window is over, judges them (``followed``, and
+        their means in the evidence) and returns True. Chunks the stream did not emit (no quote, no book) count as
+        neither activity nor imbalance."""
         p = self.params
         side = 1.0 if pending.move > 0 else -1.0
         pending.imbalance += (get(v, "aggr_imbalance") or 0.0) * side
         pending.activity += surge_z(v, p.prints, chunk=True) or 0.0
         if ctx.start - pending.start < p.ignite_follow_ms:
-            return True
+            return False
         n = self.follow_chunks
         imbalance, activity = pending.imbalance / n, pending.activity / n
         pending.evidence.update(follow_imbalance=imbalance, follow_activity_z=activity)
         pending.followed = imbalance >= p.ignite_follow_imbalance and activity >= p.ignite_activity_z
-        return pending.followed
+        return True
 
     def _hit(self, ctx: ChunkContext, start: int, evidence: dict[str, Any]) -> Hit:
         p, ret = self.params, evidence["ret_bps"]
