@@ -14,6 +14,8 @@ module's docstring:
 * :mod:`~detectors.patterns.pump_onset` — pump-and-dump from buy orders, one-sidedness and rush orders;
 * :mod:`~detectors.patterns.pump_crowd` — pump-and-dump from a crowd of buy orders, one-sided, held for a
   minute (no rush needed);
+* :mod:`~detectors.patterns.pump_surge` — pump-and-dump where the feed has no order-level prints: volume far
+  above the symbol's own, net buying and the price following, held for a minute;
 * :mod:`~detectors.patterns.pump_ramp` — pump-and-dump on any feed: a drift far beyond the symbol's own
   volatility on unusual volume, walked rather than jumped;
 * :mod:`~detectors.patterns.pump_dump` — pump-and-dump on any feed, confirmed by its dump: a rise walked over

@@ -29,7 +29,7 @@ from tapewatch.records import AlertKind
 if TYPE_CHECKING:  # for annotations only: the helpers below read the parameters they are given
     from detectors.patterns.params import PatternParams
 
-PATTERNS_VERSION: Final = "patterns-v18"
+PATTERNS_VERSION: Final = "patterns-v19"
 Values = Mapping[str, float | None]
 
 

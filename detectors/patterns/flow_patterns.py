@@ -16,6 +16,7 @@ from detectors.patterns.pump_crowd import PumpCrowd
 from detectors.patterns.pump_dump import PumpDump
 from detectors.patterns.pump_onset import PumpOnset
 from detectors.patterns.pump_ramp import PumpRamp
+from detectors.patterns.pump_surge import PumpSurge
 from detectors.patterns.spoofing import Spoofing
 from detectors.patterns.wash import WashTrading
 from tapewatch.records import AlertKind
@@ -40,6 +41,7 @@ class FlowPatterns:
         "pump_dump",
         "pump_onset",
         "pump_ramp",
+        "pump_surge",
         "spoofing",
         "tape",
         "wash",
@@ -51,6 +53,7 @@ class FlowPatterns:
         self.pump_onset = PumpOnset(p)
         self.pump_crowd = PumpCrowd(p)
         self.pump_ramp = PumpRamp(p)
+        self.pump_surge = PumpSurge(p)
         self.pump_dump = PumpDump(p)
         self.spoofing = Spoofing(p)
         self.wash = WashTrading(p)
@@ -61,6 +64,7 @@ class FlowPatterns:
             self.pump_onset,
             self.pump_crowd,
             self.pump_ramp,
+            self.pump_surge,
             self.pump_dump,
             self.spoofing,
             self.wash,

@@ -71,6 +71,17 @@ class PatternParams:
     #: a patient parent order; order-book tuning seed 2: four of six false crowds drifted 0–0.4 σ, the pumps the
     #: crowd found 3.2–3.9; 1 σ cost the simulator's convex no-rush ramps, flat at first, 130 s of delay, 0.5 σ 10 s)
     pump_crowd_drift_z: float = 0.5
+    #: the surge (:mod:`~detectors.patterns.pump_surge`, patterns-v19; feeds without order-level prints): the long
+    #: window's activity (on snapshots the volume's z) this far above the symbol's own, net buying by the inferred
+    #: sides, the price up this many of the symbol's own units over ``drift_ms``, held as long as the crowd
+    #: (simulator seeds 2–3 and order-book seeds 1–3, snapshot feeds: 2.5 σ of volume, 0.5 σ of drift and 45 s
+    #: together raised 32 more false pumps, each alone 0–3; these added none and cut the delays on 1 s snapshots
+    #: from 435–472 s to 155–197 s)
+    pump_surge_volume_z: float = 3.5
+    pump_surge_imbalance: float = 0.3
+    pump_surge_drift_z: float = 1.0
+    pump_surge_min_ms: int = 60_000
+    pump_surge_window_ms: int = 90_000
     #: the ramp (any feed: snapshots have no rush orders and no sides): the price drifts far beyond the symbol's
     #: own volatility over ``drift_ms`` or ``ramp_ms``, on unusual volume, and the flow is not selling
     #: (patterns-v4, tuned on seeds 2–3 of the three feed profiles: 9 of 10 pumps, no alert on clean stretches;

@@ -17,7 +17,7 @@ buying for minutes. Hit outside the closing window (a closing push is marking th
 a rise that was walked, not jumped (the ramp path's guards: :meth:`~detectors.patterns.base.ChunkContext.rise_jumped`).
 
 A snapshot feed has no orders and no sides (the features are null there): this path is off, its pumps are the
-ramp's and the dump's.
+surge's (:mod:`~detectors.patterns.pump_surge`: volume in place of orders), the ramp's and the dump's.
 
 Evidence: ``crowd_chunks``, ``buy_orders_z_long``, ``order_imbalance_z_long``, ``trades_z_long``,
 ``aggr_imbalance_long``, ``ret_bps_long``, ``drift_bps``.

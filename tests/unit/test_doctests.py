@@ -20,7 +20,7 @@ MODULES = sorted(
 
 def test_the_packages_have_examples() -> None:
     assert "detectors.layers" in MODULES
-    detectors = ("spoofing", "wash", "pump_onset", "pump_crowd", "pump_ramp", "pump_dump")
+    detectors = ("spoofing", "wash", "pump_onset", "pump_crowd", "pump_surge", "pump_ramp", "pump_dump")
     assert {f"detectors.patterns.{m}" for m in detectors} <= set(MODULES)
 
 

@@ -501,6 +501,61 @@ def test_a_crowd_the_price_does_not_follow_is_not_a_pump() -> None:
     assert _first_pump([{**QUIET, "ret_sigma_bps": 2.0}] * 10 + [absorbed] * 40) is None
 
 
+#: a snapshot feed's chunk: no order-level prints (the print-level features are null), sides inferred
+SNAPSHOT_QUIET = {
+    **{name: value for name, value in QUIET.items() if not name.startswith(("buy_orders", "order_", "rush", "mirror"))},
+    "ret_sigma_bps": 2.0,
+    "inferred_share_long": 1.0,
+}
+#: a pump seen in snapshots: volume far above the symbol's own, bought more than sold, the price walking up
+SURGE = {**SNAPSHOT_QUIET, "volume_z_long": 5.0, "aggr_imbalance_long": 0.5, "ret_bps": 1.5}
+
+
+def _first_snapshot_pump(chunks: Sequence[Mapping[str, float | None]], t0: int = T0) -> tuple[int, int] | None:
+    """(index of the chunk of the first pump hit on a snapshot feed, its window start's chunk index), or None."""
+    detector = FlowPatterns(PatternParams(prints="snapshots"))
+    for i, values in enumerate(chunks):
+        hits = [h for h in detector.on_chunk(t0 + (i + 1) * 5_000, values) if h.kind is AlertKind.PUMP_AND_DUMP]
+        if hits:
+            return i, (hits[0].window_start - t0) // 5_000
+    return None
+
+
+def test_a_surge_of_net_buying_the_price_follows_held_a_minute_is_a_pump_on_a_snapshot_feed() -> None:
+    """patterns-v19: where the feed has no orders to count, volume far above the symbol's own, net buying by the
+    inferred sides and a price walking up one σ of the drift's window are a pump once held a minute — long before
+    the drift alone is extreme (1.5 bps a chunk is 3.5 σ of the ramp's window after 23 chunks, and the ramp asks 3
+    of them)."""
+    # the drift passes one σ (2 bps × √24 ≈ 9.8 bps) at the seventh surge chunk: the twelfth from there alerts
+    assert _first_snapshot_pump([SNAPSHOT_QUIET] * 10 + [SURGE] * 30) == (27, 16)
+    # the ramp alone needs the drift at 3.5 σ: later, dated later
+    ramp_only = PatternParams(prints="snapshots", pump_surge_min_ms=10**9)
+    detector = FlowPatterns(ramp_only)
+    first = next(
+        i
+        for i, v in enumerate([SNAPSHOT_QUIET] * 10 + [SURGE] * 40)
+        if any(h.kind is AlertKind.PUMP_AND_DUMP for h in detector.on_chunk(T0 + (i + 1) * 5_000, v))
+    )
+    assert first == 34
+    for weak in (
+        {"volume_z_long": 3.0},  # activity under 3.5 σ
+        {"aggr_imbalance_long": 0.1},  # as much sold as bought: not a pump's buying
+        {"ret_bps": 0.3},  # 7.2 bps over two minutes: the price does not follow
+    ):
+        assert _first_snapshot_pump([SNAPSHOT_QUIET] * 10 + [{**SURGE, **weak}] * 20) is None, weak
+    # half a minute of it, again and again (a sweep's followers), is not a pump; nor a push into the close
+    assert _first_snapshot_pump([SNAPSHOT_QUIET] * 10 + ([SURGE] * 6 + [SNAPSHOT_QUIET] * 30) * 4) is None
+    assert _first_snapshot_pump([SURGE] * 40, T0 + (4 * 60 + 25) * 60_000) is None
+
+
+def test_the_surge_path_is_off_where_the_feed_counts_orders() -> None:
+    """Where buy orders are printed the crowd path reads the pump from them: the same volume and buying with an
+    ordinary order count is a few large buyers, not a crowd, and the surge path does not overrule it."""
+    printed = {**SURGE, "buy_orders_z_long": 0.0, "order_imbalance_z_long": 0.5}
+    detector = FlowPatterns(PatternParams(prints="snapshots", pump_ramp_z=100.0))
+    assert _kinds(detector, [{**SNAPSHOT_QUIET, "buy_orders_z_long": 0.0}] * 10 + [printed] * 30) == []
+
+
 def test_a_surge_that_opens_with_a_sweep_is_ignition_not_pump() -> None:
     sweep = {**QUIET, "ret_bps": 60.0, "ret_bps_long": 60.0, "aggr_imbalance": 1.0, "spread_bps": 10.0}
     follow = ONSET
@@ -656,6 +711,7 @@ def test_every_detectors_windows_follow_the_flow_chunking(chunk_ms: int, long_ch
         "drift": patterns.tape.drift.window,
         "onset": patterns.pump_onset.onset.window,
         "crowd": patterns.pump_crowd.crowd.window,
+        "pump surge": patterns.pump_surge.surge.window,
         "surge": patterns.pump_onset.surge.window,
         "ramp": patterns.pump_ramp.ramp.window,
         "ramp drift": patterns.tape.ramp_drift.window,
@@ -669,6 +725,7 @@ def test_every_detectors_windows_follow_the_flow_chunking(chunk_ms: int, long_ch
         "drift": 120_000,
         "onset": 20_000,
         "crowd": 90_000,
+        "pump surge": 90_000,
         "surge": 120_000,
         "ramp": 120_000,
         "ramp drift": 600_000,

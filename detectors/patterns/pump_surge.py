@@ -1,0 +1,111 @@
+"""Pump-and-dump, fifth path (feeds without order-level prints: snapshots): a *surge* of net buying, sustained.
+
+The crowd path (:mod:`detectors.patterns.pump_crowd`) counts aggressive buy orders, which only a feed that prints
+every trade can show. A snapshot feed (TWSE MIS: the volume since the previous snapshot, no side) shows the same
+pump as volume far above the symbol's own, bought more than sold by the inferred sides, with the price following;
+the ramp path (:mod:`detectors.patterns.pump_ramp`) waits until the drift alone is 3.5 σ, minutes later on a
+pump that walks the price up a tick at a time. A *surge chunk* has the long window's activity
+(:func:`~detectors.patterns.base.surge_z`: on snapshots the volume's z) ``≥ pump_surge_volume_z``, net buying
+(``aggr_imbalance_long ≥ pump_surge_imbalance``, inferred sides counted as the feed gives them), a drift not
+falling and at least ``pump_surge_drift_z`` of the symbol's own over the short horizon
+(:attr:`~detectors.patterns.base.ChunkContext.trend_z`: σ·√n or the measured typical drift, the larger) — the
+three kinds of evidence together, where the ramp needs the drift alone to be extreme.
+
+As the crowd does, the surge asks *persistence*: surge chunks covering ``pump_surge_min_ms`` within the last
+``pump_surge_window_ms`` (a sweep's followers buy for 20–60 s, a pump for minutes). Hit outside the closing window
+(a push into the close is marking the close), not next to a sweep and on a rise walked, not jumped (the ramp's
+guards). Off where the feed carries order-level prints (``buy_orders_z_long`` present): the crowd path reads the
+same pump from its orders there, more precisely than volume can.
+
+Evidence: ``surge_chunks``, ``surge_z``, ``drift_z``, ``drift_bps``, ``aggr_imbalance_long``,
+``inferred_share_long``.
+
+>>> from detectors.patterns.context import TapeContext
+>>> from detectors.patterns.params import PatternParams
+>>> params = PatternParams(close_time=None, prints="snapshots")
+>>> tape, surge = TapeContext(params), PumpSurge(params)
+>>> bought = {"volume_z_long": 5.0, "aggr_imbalance_long": 0.5, "ret_bps": 3.0, "ret_sigma_bps": 2.0}
+>>> hits = [(i, h) for i in range(1, 30) for h in surge.on_chunk(tape.on_chunk(i * 5_000, bought), bought)]
+>>> hits[0][0], hits[0][1].window_start, hits[0][1].evidence["surge_chunks"]  # a minute of surge chunks
+(15, 15000, 12)
+
+(the first three chunks are not surge chunks: 9 bps is under one σ of the drift's window, 2 bps × √24 ≈ 9.8)
+
+On a feed that prints every order the crowd path decides:
+
+>>> tape, surge = TapeContext(params), PumpSurge(params)
+>>> printed = {**bought, "buy_orders_z_long": 0.0}
+>>> [h for i in range(1, 30) for h in surge.on_chunk(tape.on_chunk(i * 5_000, printed), printed)]
+[]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from detectors.alerting import Hit
+from detectors.patterns.base import ChunkContext, Run, Values, ge, get, strength, surge_z
+from detectors.patterns.params import PatternParams
+from tapewatch.records import AlertKind
+
+
+class PumpSurge:
+    """State key ``pump_surge`` (surge chunks)."""
+
+    __slots__ = ("min_chunks", "params", "surge")
+
+    def __init__(self, params: PatternParams) -> None:
+        self.params = params
+        self.surge = Run(params.chunks(params.pump_surge_window_ms))
+        self.min_chunks = params.chunks(params.pump_surge_min_ms)
+
+    def _surging(self, ctx: ChunkContext, v: Values, activity: float | None) -> bool:
+        p = self.params
+        trend = ctx.trend_z[0]
+        return (
+            get(v, "buy_orders_z_long") is None
+            and activity is not None
+            and activity >= p.pump_surge_volume_z
+            and ge(v, "aggr_imbalance_long", p.pump_surge_imbalance)
+            and ctx.drift_bps >= p.pump_drift_bps
+            and trend is not None
+            and trend >= p.pump_surge_drift_z
+        )
+
+    def on_chunk(self, ctx: ChunkContext, v: Values) -> list[Hit]:
+        p = self.params
+        activity = surge_z(v, p.prints)
+        surging = self._surging(ctx, v, activity)
+        chunks = self.surge.push(ctx.start, surging, p.chunk_ms)
+        first = self.surge.first_start
+        if not surging or chunks < self.min_chunks or first is None or ctx.in_close:
+            return []
+        if ctx.near_sweep(first, p.pump_onset_sweep_ms) or ctx.rise_jumped(p):
+            return []
+        activity, trend = activity or 0.0, ctx.trend_z[0] or 0.0
+        evidence = {
+            "surge_chunks": chunks,
+            "surge_z": activity,
+            "drift_z": trend,
+            "drift_bps": ctx.drift_bps,
+            "aggr_imbalance_long": get(v, "aggr_imbalance_long"),
+            "inferred_share_long": get(v, "inferred_share_long"),
+        }
+        return [
+            ctx.hit(
+                AlertKind.PUMP_AND_DUMP,
+                first,
+                strength(activity / p.pump_surge_volume_z * chunks / self.min_chunks),
+                evidence,
+                f"activity {activity:.1f} σ above the symbol's own, net buying, the price up {trend:.1f} σ,"
+                f" sustained ({chunks} of the last {self.surge.window} chunks)",
+            )
+        ]
+
+    def to_state(self) -> dict[str, Any]:
+        return {"pump_surge": self.surge.to_state()}
+
+    def load(self, state: Mapping[str, Any]) -> None:
+        if "pump_surge" in state:  # absent before patterns-v19
+            self.surge.load(state["pump_surge"])
