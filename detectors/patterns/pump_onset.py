@@ -9,8 +9,12 @@ sell orders — a few large sells do not mask a crowd of small buys, which volum
 buys in one millisecond). Hit when onset chunks covering ``pump_onset_min_ms`` fall within the last
 ``pump_onset_window_ms``, outside the closing window, and the run did not start within
 ``pump_onset_sweep_ms`` of a sweep (:mod:`detectors.patterns.context`): a surge that opens with a sweep is a
-momentum ignition's followers. The price is not used: the ramp is convex and barely moves in its first
-minute. The alert fires at first evidence and escalates (same alert id) as the score grows.
+momentum ignition's followers. The price barely matters: the ramp is convex and barely moves in its first
+minute, so an onset chunk asks only that it rose at all over the drift window (``drift_bps > pump_drift_bps``,
+patterns-v19: a crowd of buy orders with outsized ones that leaves the price exactly where it was two minutes ago
+is liquidity absorbing it, not a pump lifting it; on an order-book market, where every large market order walks the
+book in one millisecond, 3 of the 21 false pumps of the tuning seeds 1–3 were such, with no delay on the
+simulator's pumps). The alert fires at first evidence and escalates (same alert id) as the score grows.
 
 The *surge* (activity ``≥ pump_surge_z``, :func:`~detectors.patterns.base.surge_z`; ``aggr_imbalance_long ≥
 pump_imbalance``, a drift ``≥ pump_drift_bps``, ``rush_orders_long ≥ pump_rush``; version 1's pump rule, a
@@ -25,9 +29,16 @@ Evidence: ``onset_chunks``, ``buy_orders_z_long``, ``order_imbalance_z_long``, `
 >>> from detectors.patterns.params import PatternParams
 >>> params = PatternParams(close_time=None)
 >>> tape, pump = TapeContext(params), PumpOnset(params)
->>> onset = {"buy_orders_z_long": 7.0, "order_imbalance_z_long": 3.5, "rush_max_z_long": 8.0}
+>>> onset = {"buy_orders_z_long": 7.0, "order_imbalance_z_long": 3.5, "rush_max_z_long": 8.0, "ret_bps": 1.0}
 >>> [len(pump.on_chunk(tape.on_chunk(ts, onset), onset)) for ts in (5_000, 10_000)]
 [0, 1]
+
+The same buying with the price where it was is absorbed, not a pump:
+
+>>> tape, pump = TapeContext(params), PumpOnset(params)
+>>> absorbed = {**onset, "ret_bps": 0.0}
+>>> [len(pump.on_chunk(tape.on_chunk(ts, absorbed), absorbed)) for ts in (5_000, 10_000)]
+[0, 0]
 """
 
 from __future__ import annotations
@@ -63,7 +74,11 @@ class PumpOnset:
         )
         ctx.surge_chunks = self.surge.push(ctx.start, surge, p.chunk_ms)
         buy_orders_z = buy_orders_surge(v, p)
-        onset = buy_orders_z is not None and ge(v, "rush_max_z_long", p.pump_rush_max_z)
+        onset = (
+            buy_orders_z is not None
+            and ge(v, "rush_max_z_long", p.pump_rush_max_z)
+            and ctx.drift_bps > p.pump_drift_bps
+        )
         onsets = ctx.onset_chunks = self.onset.push(ctx.start, onset, p.chunk_ms)
         first = self.onset.first_start
         if not onset or onsets < self.min_onsets or first is None or ctx.in_close:

@@ -46,8 +46,8 @@ QUIET = {
     "mirror_trades_long": 1.0,
     "mirror_excess_share_long": 0.0,
 }
-#: a pump's onset: buy orders far above the symbol's rate, one-sided by count, an outsized rush
-ONSET = {**QUIET, "buy_orders_z_long": 7.0, "order_imbalance_z_long": 3.5, "rush_max_z_long": 8.0}
+#: a pump's onset: buy orders far above the symbol's rate, one-sided by count, an outsized rush, the price rising
+ONSET = {**QUIET, "buy_orders_z_long": 7.0, "order_imbalance_z_long": 3.5, "rush_max_z_long": 8.0, "ret_bps": 1.0}
 #: a spoofing cycle: a bid layer of 9× the typical level, shown over several snapshots, left untraded while the mid
 #: rose, in a chunk whose level 2–5 cancellations stand out against the book's own churn
 SPOOF_CYCLE = {
@@ -443,10 +443,13 @@ def test_detector_state_round_trip_anywhere(steps: list[tuple[int, dict[str, flo
     assert got == expected
 
 
-def test_pump_onset_fires_on_a_flat_price_and_despite_large_sells() -> None:
+def test_pump_onset_fires_on_a_barely_rising_price_and_despite_large_sells() -> None:
     # the convex ramp barely moves the price at first; a few large sells tilt the volume, not the order count
-    ramp = {**ONSET, "ret_bps": -5.0, "ret_bps_long": 0.0, "aggr_imbalance_long": -0.3}
+    ramp = {**ONSET, "ret_bps": 0.1, "ret_bps_long": 0.0, "aggr_imbalance_long": -0.3}
     assert _kinds(FlowPatterns(), [QUIET] * 10 + [ramp] * 2) == [AlertKind.PUMP_AND_DUMP]
+    # patterns-v19: the same buying with the price exactly where it was, or lower, is absorbed, not a pump
+    for ret in (0.0, -5.0):
+        assert _kinds(FlowPatterns(), [QUIET] * 10 + [{**ramp, "ret_bps": ret}] * 6) == []
     # not in the closing window: a push there is marking the close
     close_start = T0 + (4 * 60 + 25) * 60_000
     assert AlertKind.PUMP_AND_DUMP not in _kinds(FlowPatterns(), [ONSET] * 6, close_start)
