@@ -31,6 +31,10 @@ if TYPE_CHECKING:  # for annotations only: the helpers below read the parameters
 
 PATTERNS_VERSION: Final = "patterns-v19"
 Values = Mapping[str, float | None]
+#: a drift under this many bps is the float residue of returns that cancel (``1e4·ln(a/b) + 1e4·ln(b/a)`` comes to
+#: ~1e-13, not 0), not a move: "the price rose" means by more than this (one tick of a 100,000 price on a 0.01 tick
+#: is 1e-3 bps)
+RISE_EPSILON_BPS: Final = 1e-6
 
 
 def get(values: Values, name: str) -> float | None:

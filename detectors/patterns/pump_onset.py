@@ -10,7 +10,8 @@ buys in one millisecond). Hit when onset chunks covering ``pump_onset_min_ms`` f
 ``pump_onset_window_ms``, outside the closing window, and the run did not start within
 ``pump_onset_sweep_ms`` of a sweep (:mod:`detectors.patterns.context`): a surge that opens with a sweep is a
 momentum ignition's followers. The price barely matters: the ramp is convex and barely moves in its first
-minute, so an onset chunk asks only that it rose at all over the drift window (``drift_bps > pump_drift_bps``,
+minute, so an onset chunk asks only that it rose at all over the drift window (``drift_bps > pump_drift_bps``, by
+more than :data:`~detectors.patterns.base.RISE_EPSILON_BPS`,
 patterns-v19: a crowd of buy orders with outsized ones that leaves the price exactly where it was two minutes ago
 is liquidity absorbing it, not a pump lifting it; on an order-book market, where every large market order walks the
 book in one millisecond, 3 of the 21 false pumps of the tuning seeds 1–3 were such, with no delay on the
@@ -47,7 +48,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from detectors.alerting import Hit
-from detectors.patterns.base import ChunkContext, Run, Values, buy_orders_surge, ge, get, strength, surge_z
+from detectors.patterns.base import (
+    RISE_EPSILON_BPS,
+    ChunkContext,
+    Run,
+    Values,
+    buy_orders_surge,
+    ge,
+    get,
+    strength,
+    surge_z,
+)
 from detectors.patterns.params import PatternParams
 from tapewatch.records import AlertKind
 
@@ -77,7 +88,7 @@ class PumpOnset:
         onset = (
             buy_orders_z is not None
             and ge(v, "rush_max_z_long", p.pump_rush_max_z)
-            and ctx.drift_bps > p.pump_drift_bps
+            and ctx.drift_bps > p.pump_drift_bps + RISE_EPSILON_BPS
         )
         onsets = ctx.onset_chunks = self.onset.push(ctx.start, onset, p.chunk_ms)
         first = self.onset.first_start
