@@ -354,6 +354,19 @@ class ChunkContext:
         rise = rise_to_top(self.path, self.ts - p.chunks(p.slow_ramp_ms) * p.chunk_ms, p.chunk_ms)
         return rise is not None and rise[0].jumped(p.pump_jump_share, p.pump_walk_ms)
 
+    def sustained_rise(self, run: Run, flagged: bool, min_chunks: int, p: PatternParams) -> tuple[int, int] | None:
+        """Pushes the chunk's flag to a pump path's ``run``; ``(flagged chunks, run's first start)`` when the path
+        may hit — this chunk flagged, ``min_chunks`` or more in the window, outside the closing window (a push
+        there is marking the close), not next to a sweep (its followers) and on a rise walked, not jumped — else
+        ``None``. The guards the sustained pump paths (crowd, surge, ramp) share."""
+        chunks = run.push(self.start, flagged, p.chunk_ms)
+        first = run.first_start
+        if not flagged or chunks < min_chunks or first is None or self.in_close:
+            return None
+        if self.near_sweep(first, p.pump_onset_sweep_ms) or self.rise_jumped(p):
+            return None
+        return chunks, first
+
     def hit(self, kind: AlertKind, window_start: int, score: float, evidence: dict[str, Any], message: str) -> Hit:
         # a window reaching back past the first record (a chunk or a long window before event time 0) starts at 0:
         # event time is never negative (the record contract), and neither is an alert's window

@@ -83,12 +83,10 @@ class PumpCrowd:
             # where the symbol has no volatility yet (or its price never moved), the rise alone is the unit
             and (ctx.drift_z_short is None or ctx.drift_z_short >= p.pump_crowd_drift_z)
         )
-        chunks = self.crowd.push(ctx.start, crowd, p.chunk_ms)
-        first = self.crowd.first_start
-        if not crowd or chunks < self.min_chunks or first is None or ctx.in_close:
+        sustained = ctx.sustained_rise(self.crowd, crowd, self.min_chunks, p)
+        if sustained is None:
             return []
-        if ctx.near_sweep(first, p.pump_onset_sweep_ms) or ctx.rise_jumped(p):
-            return []
+        chunks, first = sustained
         evidence = {
             "crowd_chunks": chunks,
             "buy_orders_z_long": buy_orders_z,

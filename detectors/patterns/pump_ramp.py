@@ -63,12 +63,10 @@ class PumpRamp:
             and (imb_long is None or imb_long >= 0.0)
             and not ctx.in_close
         )
-        ramps = self.ramp.push(ctx.start, ramp, p.chunk_ms)
-        first = self.ramp.first_start
-        if not ramp or ramps < self.min_ramps or first is None or ctx.near_sweep(first, p.pump_onset_sweep_ms):
+        sustained = ctx.sustained_rise(self.ramp, ramp, self.min_ramps, p)
+        if sustained is None:
             return []
-        if ctx.rise_jumped(p):
-            return []
+        ramps, first = sustained
         evidence = {
             "ramp_chunks": ramps,
             "drift_z": drift_z,

@@ -76,13 +76,10 @@ class PumpSurge:
     def on_chunk(self, ctx: ChunkContext, v: Values) -> list[Hit]:
         p = self.params
         activity = surge_z(v, p.prints)
-        surging = self._surging(ctx, v, activity)
-        chunks = self.surge.push(ctx.start, surging, p.chunk_ms)
-        first = self.surge.first_start
-        if not surging or chunks < self.min_chunks or first is None or ctx.in_close:
+        sustained = ctx.sustained_rise(self.surge, self._surging(ctx, v, activity), self.min_chunks, p)
+        if sustained is None:
             return []
-        if ctx.near_sweep(first, p.pump_onset_sweep_ms) or ctx.rise_jumped(p):
-            return []
+        chunks, first = sustained
         activity, trend = activity or 0.0, ctx.trend_z[0] or 0.0
         evidence = {
             "surge_chunks": chunks,
