@@ -459,9 +459,11 @@ def test_pump_onset_fires_on_a_barely_rising_price_and_despite_large_sells() -> 
 CROWD = {**ONSET, "rush_max_z_long": 1.0, "ret_bps": 1.0, "aggr_imbalance_long": 0.5}
 
 
-def _first_pump(chunks: Sequence[Mapping[str, float | None]], t0: int = T0) -> tuple[int, int] | None:
+def _first_pump(
+    chunks: Sequence[Mapping[str, float | None]], t0: int = T0, params: PatternParams | None = None
+) -> tuple[int, int] | None:
     """(index of the chunk of the first pump hit, its window start's chunk index), or None."""
-    detector = FlowPatterns()
+    detector = FlowPatterns(params)
     for i, values in enumerate(chunks):
         hits = [h for h in detector.on_chunk(t0 + (i + 1) * 5_000, values) if h.kind is AlertKind.PUMP_AND_DUMP]
         if hits:
@@ -515,13 +517,8 @@ SURGE = {**SNAPSHOT_QUIET, "volume_z_long": 5.0, "aggr_imbalance_long": 0.5, "re
 
 
 def _first_snapshot_pump(chunks: Sequence[Mapping[str, float | None]], t0: int = T0) -> tuple[int, int] | None:
-    """(index of the chunk of the first pump hit on a snapshot feed, its window start's chunk index), or None."""
-    detector = FlowPatterns(PatternParams(prints="snapshots"))
-    for i, values in enumerate(chunks):
-        hits = [h for h in detector.on_chunk(t0 + (i + 1) * 5_000, values) if h.kind is AlertKind.PUMP_AND_DUMP]
-        if hits:
-            return i, (hits[0].window_start - t0) // 5_000
-    return None
+    """:func:`_first_pump` on a snapshot feed."""
+    return _first_pump(chunks, t0, PatternParams(prints="snapshots"))
 
 
 def test_a_surge_of_net_buying_the_price_follows_held_a_minute_is_a_pump_on_a_snapshot_feed() -> None:
@@ -533,13 +530,7 @@ def test_a_surge_of_net_buying_the_price_follows_held_a_minute_is_a_pump_on_a_sn
     assert _first_snapshot_pump([SNAPSHOT_QUIET] * 10 + [SURGE] * 30) == (27, 16)
     # the ramp alone needs the drift at 3.5 σ: later, dated later
     ramp_only = PatternParams(prints="snapshots", pump_surge_min_ms=10**9)
-    detector = FlowPatterns(ramp_only)
-    first = next(
-        i
-        for i, v in enumerate([SNAPSHOT_QUIET] * 10 + [SURGE] * 40)
-        if any(h.kind is AlertKind.PUMP_AND_DUMP for h in detector.on_chunk(T0 + (i + 1) * 5_000, v))
-    )
-    assert first == 34
+    assert _first_pump([SNAPSHOT_QUIET] * 10 + [SURGE] * 40, params=ramp_only) == (34, 32)
     for weak in (
         {"volume_z_long": 3.0},  # activity under 3.5 σ
         {"aggr_imbalance_long": 0.1},  # as much sold as bought: not a pump's buying
