@@ -714,6 +714,7 @@ def test_every_detectors_windows_follow_the_flow_chunking(chunk_ms: int, long_ch
         "wash pinned": patterns.wash.pinned.window,
         "wash pinned history": patterns.wash.history.window,
         "close": patterns.closing.pushes.window,
+        "ignition followers": patterns.ignition.follow_chunks,
     }
     assert {name: n * chunk_ms for name, n in windows.items()} == {
         "drift": 120_000,
@@ -728,6 +729,7 @@ def test_every_detectors_windows_follow_the_flow_chunking(chunk_ms: int, long_ch
         "wash pinned": 120_000,
         "wash pinned history": 3_720_000,
         "close": 90_000,
+        "ignition followers": 20_000,
     }
 
     def first_hit(values: dict[str, float], kind: AlertKind, detector: FlowPatterns) -> tuple[int, int]:
