@@ -10,18 +10,20 @@ buys in one millisecond). Hit when onset chunks covering ``pump_onset_min_ms`` f
 ``pump_onset_window_ms``, outside the closing window, and the run did not start within
 ``pump_onset_sweep_ms`` of a sweep (:mod:`detectors.patterns.context`): a surge that opens with a sweep is a
 momentum ignition's followers. The price barely matters: the ramp is convex and barely moves in its first
-minute, so an onset chunk asks only that it rose at all over the drift window (``drift_bps > pump_drift_bps``, by
-more than :data:`~detectors.patterns.base.RISE_EPSILON_BPS`,
-patterns-v19: a crowd of buy orders with outsized ones that leaves the price exactly where it was two minutes ago
-is liquidity absorbing it, not a pump lifting it; on an order-book market, where every large market order walks the
-book in one millisecond, 3 of the 21 false pumps of the tuning seeds 1–3 were such, with no delay on the
-simulator's pumps). The alert fires at first evidence and escalates (same alert id) as the score grows.
+minute, so an onset chunk asks only that it rose at all over the drift window (``drift_bps > pump_drift_bps`` by
+more than :data:`~detectors.patterns.base.RISE_EPSILON_BPS`; patterns-v19): a crowd of buy orders with outsized
+ones that leaves the price exactly where it was two minutes ago is liquidity absorbing it, not a pump lifting it.
+On an order-book market, where every large market order walks the book in one millisecond, 6 of the trade feed's
+21 false pumps on the tuning seeds 1–3 were such; the cost, one simulator pump whose price first fell and stayed
+flat for two minutes, seen at 140 s instead of 20 s. The alert fires at first evidence and escalates (same alert
+id) as the score grows.
 
 The *surge* (activity ``≥ pump_surge_z``, :func:`~detectors.patterns.base.surge_z`; ``aggr_imbalance_long ≥
 pump_imbalance``, a drift ``≥ pump_drift_bps``, ``rush_orders_long ≥ pump_rush``; version 1's pump rule, a
 minute or more late) no longer alerts; it tells momentum ignition that a pump is under way
 (:attr:`ChunkContext.surge_chunks`). A snapshot feed shows neither rush orders nor buy orders (they are null
-there): its pumps are the ramp's (:mod:`detectors.patterns.pump_ramp`).
+there): its pumps are the surge's (:mod:`detectors.patterns.pump_surge`), the ramp's
+(:mod:`detectors.patterns.pump_ramp`) and the dump's.
 
 Evidence: ``onset_chunks``, ``buy_orders_z_long``, ``order_imbalance_z_long``, ``rush_max_long``,
 ``rush_max_z_long``, ``trades_z_long``, ``aggr_imbalance_long``, ``ret_bps_long``, ``drift_bps``.
