@@ -21,8 +21,8 @@ clusters abnormal. This module keeps that idea as one signal, on a richer vector
 6. **Explanation** — each feature's share of the squared distance to that centroid; the largest shares are the
    ``top_features`` of a :class:`tapewatch.records.Score`.
 
-Two engines write the same artifact (:mod:`detectors.models`): :func:`train` (scikit-learn, default) and
-:mod:`detectors.spark_kmeans` (Spark MLlib), which shares :func:`finish_model` for labelling and calibration.
+Two engines write the same artifact (:mod:`tapewatch.artifacts`): :func:`train` (scikit-learn, default) and
+:mod:`offline.spark_kmeans` (Spark MLlib), which shares :func:`finish_model` for labelling and calibration.
 Batch scoring (:meth:`KMeansModel.score_matrix`) is vectorised numpy; :meth:`KMeansModel.score_values` scores
 one wire ``Features.values`` mapping (the stream path) with the same arithmetic.
 """
@@ -42,7 +42,7 @@ import pandas as pd
 from detectors.features import FEATURE_SET_VERSION
 from detectors.model_venues import MANIFEST_KEY as TRAINED_ON_KEY
 from detectors.model_venues import TrainedOn
-from detectors.models import Artifact, ArtifactError, ArtifactStore, data_hash
+from tapewatch.artifacts import Artifact, ArtifactError, ArtifactStore, data_hash
 from tapewatch.feeds import FeedProfile
 
 FloatArray = npt.NDArray[np.float64]

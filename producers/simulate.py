@@ -1,6 +1,6 @@
 """`tapewatch produce simulate`: the labelled market simulator into md.quotes / md.books / truth, or into files.
 
-Kafka mode publishes every record of a simulated session (see :mod:`detectors.simulator`) in event-time
+Kafka mode publishes every record of a simulated session (see :mod:`offline.simulator`) in event-time
 order, as fast as the broker takes them (``--speed 0``) or paced to the session's own clock times
 ``--speed``, and appends each ground-truth episode to a CSV as it is published, so the CSV always equals
 what the truth topic holds (also after ``--duration`` or Ctrl-C). File mode (``--out-dir``) writes the
@@ -25,7 +25,7 @@ from typing import Annotated, TextIO
 
 import typer
 
-from detectors.simulator import (
+from offline.simulator import (
     BOOK_EVENT,
     EPISODE_COLUMNS,
     QUOTE_EVENT,
@@ -282,8 +282,8 @@ def produce_simulate_command(
     momentum ignition) into md.quotes / md.books / truth, or into files with --out-dir."""
     from rich.console import Console
 
-    from producers.cli import summarise
     from producers.framework import run_source
+    from tapewatch.commands.produce import summarise
     from tapewatch.settings import load_settings
 
     console = Console(stderr=True)

@@ -30,7 +30,6 @@ from typing import Final
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from detectors.models import ArtifactStore
 from streams.detect import AGENT as DETECT_AGENT
 from streams.detect import STAGE as DETECT_STAGE
 from streams.detect import DetectStage, ModelSlot
@@ -42,6 +41,7 @@ from streams.metrics import StreamMetrics
 from streams.output import Outputs
 from streams.stage import Stage, StageIO
 from streams.state import ChangelogTable
+from tapewatch.artifacts import ArtifactStore
 from tapewatch.kafka import FETCH_QUEUE_BACKOFF_MS, client_config
 from tapewatch.settings import Settings, get_settings
 from tapewatch.topics import ACTIONS, ALERTS, BARS, BOOKS, DLQ_STREAMS, FEATURES, QUOTES, SCORES

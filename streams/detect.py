@@ -48,10 +48,10 @@ from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
 from detectors.flow import FLOW_FEATURE_SET_VERSION, FlowConfig
 from detectors.kmeans import DEFAULT_MODEL_NAME, FeatureError, KMeansModel
 from detectors.model_venues import ExtraVenues, VenueGate
-from detectors.models import ArtifactError, ArtifactStore
 from detectors.patterns import PatternParams, SymbolDetector
 from streams.stage import StageIO
 from streams.state import ChangelogTable
+from tapewatch.artifacts import ArtifactError, ArtifactStore
 from tapewatch.feeds import FeedProfile, FeedProfiles
 from tapewatch.records import Action, Alert, Cadence, Features, RecordError, Score
 

@@ -31,35 +31,36 @@ schema_app = typer.Typer(help="Record contracts for downstream consumers.", no_a
 infra_app = typer.Typer(help="Kafka, PostgreSQL and Elasticsearch on this machine.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics of the registry.", no_args_is_help=True)
 db_app = typer.Typer(help="PostgreSQL schema (Alembic migrations).", no_args_is_help=True)
-bench_app = typer.Typer(help="Benchmarks on the real services (scripts that print numbers).", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(schema_app, name="schema")
 app.add_typer(infra_app, name="infra")
 app.add_typer(topics_app, name="topics")
 app.add_typer(db_app, name="db")
-app.add_typer(bench_app, name="bench")
 
 
 def _register_subcommands() -> None:
-    # The other packages own their commands; the CLI only wires them (DESIGN.md: tapewatch/ imports the
-    # others only for this).
-    from producers.cli import fetch_app, produce_app
-    from streams.cli import stream_app
+    # Every command lives in tapewatch.commands (one module per group); they are imported here, on first use,
+    # so `tapewatch config show` does not load torch or Spark.
+    from tapewatch.commands.bench import bench_app
+    from tapewatch.commands.produce import fetch_app, produce_app
+    from tapewatch.commands.stream import stream_app
 
+    app.add_typer(bench_app, name="bench")
     app.add_typer(produce_app, name="produce")
     app.add_typer(fetch_app, name="fetch")
     app.add_typer(stream_app, name="stream")
 
-    from sinks.cli import alerts_app, kibana_app, sink_app
+    from tapewatch.commands.sink import alerts_app, kibana_app, sink_app
 
     app.add_typer(sink_app, name="sink")
     app.add_typer(alerts_app, name="alerts")
     app.add_typer(kibana_app, name="kibana")
 
-    # Surveillance (`detect`, `eval`) and models: `train kmeans` and `train dqn` share detectors.cli's `train`
-    # group (detectors.dqn_cli adds its command to it on import); `backtest dqn`.
-    from detectors.cli import detect_app, eval_app, train_app
-    from detectors.dqn_cli import backtest_app
+    # Surveillance (`detect`, `eval`) and models: `train kmeans` and `train dqn` share one `train` group.
+    from tapewatch.commands.detect import detect_app, eval_app, train_app
+    from tapewatch.commands.dqn import backtest_app, train_dqn
+
+    train_app.command("dqn")(train_dqn)
 
     app.add_typer(detect_app, name="detect")
     app.add_typer(eval_app, name="eval")
@@ -215,13 +216,12 @@ def run(
 ) -> None:
     """Start the services and run the whole pipeline live — source → stream worker (bars, features, detection,
     DQN actions) → PostgreSQL and Elasticsearch sinks — with a dashboard; then a summary and a report folder."""
-    import os
     import time as clock
 
     from infra import manager
+    from ops.demo import ensure_models, kinds_rows, summarise
+    from ops.run import run_pipeline
     from sinks import db
-    from tapewatch.demo import ensure_models, kinds_rows, summarise
-    from tapewatch.run import run_pipeline
 
     cfg = settings()
     if source == "simulate":
@@ -294,178 +294,6 @@ def _replace_demo_topics(cfg: Settings) -> None:
             with contextlib.suppress(Exception):
                 future.result()
     ensure_topics(cfg)
-
-
-# --- bench ------------------------------------------------------------------------------------
-BenchOut = Annotated[Path, typer.Option("--out", help="Directory for the JSON results")]
-
-
-def _bench_table(title: str, rows: list[tuple[str, int, float, float]]) -> None:
-    table = Table("benchmark", "records", "seconds", "records/s", "× raw Kafka", title=title)
-    reference = rows[0][1] / rows[0][2] if rows and rows[0][2] else 0.0
-    for name, records, seconds, _ in rows:
-        rate = records / seconds if seconds else 0.0
-        table.add_row(
-            name, f"{records:,}", f"{seconds:.2f}", f"{rate:,.0f}", f"{rate / reference:.2f}" if reference else "-"
-        )
-    console.print(table)
-
-
-@bench_app.command("produce")
-def bench_produce(
-    records: Annotated[int, typer.Option(help="Records per benchmark")] = 500_000,
-    out: BenchOut = Path("reports/bench"),
-) -> None:
-    """Records/s into the real broker: raw confluent-kafka, replay, simulator."""
-    import tempfile
-
-    from producers.bench import as_json, extra_sources, run_produce_bench
-
-    cfg = settings()
-    from infra import manager
-
-    manager.up(cfg)
-    with tempfile.TemporaryDirectory() as tmp, console.status("benchmarking producers…"):
-        results = run_produce_bench(cfg, records, Path(tmp), extra_sources(records))
-    _bench_table("producers → Kafka", [(r.name, r.records, r.seconds, r.rate) for r in results])
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "produce.json").write_bytes(as_json(results))
-    console.print(f"wrote {out / 'produce.json'}")
-
-
-@bench_app.command("stream")
-def bench_stream(
-    symbols: Annotated[int, typer.Option(help="Simulated symbols in the backlog")] = 40,
-    minutes: Annotated[float, typer.Option(help="Session minutes in the backlog")] = 60.0,
-    rate: Annotated[float, typer.Option(help="Records/s for the latency run")] = 5_000.0,
-    seconds: Annotated[float, typer.Option(help="Length of the latency run")] = 60.0,
-    out: BenchOut = Path("reports/bench"),
-) -> None:
-    """One stream worker: sustained records/s over a backlog (beside raw confluent-kafka consume of the same
-    topics) and event-to-feature latency at a fixed live rate."""
-    from infra import manager
-    from streams.bench import run_stream_bench
-
-    cfg = settings()
-    manager.up(cfg)
-    out.mkdir(parents=True, exist_ok=True)
-    with console.status("benchmarking the stream worker (backlog, then a live run)…"):
-        result = run_stream_bench(
-            cfg, symbols=symbols, minutes=minutes, rate=rate, seconds=seconds, workdir=out.resolve()
-        )
-    _bench_table(
-        "stream worker (md.quotes + md.books)",
-        [
-            ("raw confluent-kafka consume", result.records, result.records / result.raw_consume_per_s, 0.0),
-            ("stream worker, sustained", result.records, result.records / result.worker_per_s, 0.0),
-        ],
-    )
-    table = Table("cadence", "outputs", "p50 ms", "p99 ms", "max ms", title=f"event → feature at {rate:,.0f} records/s")
-    for cadence, stats in sorted(result.latency_ms.items()):
-        table.add_row(
-            cadence, f"{stats['n']:,.0f}", f"{stats['p50']:,.1f}", f"{stats['p99']:,.1f}", f"{stats['max']:,.1f}"
-        )
-    console.print(table)
-    console.print(f"latency = arrival at a features.1m consumer − (window end + grace {cfg.stream_grace_ms} ms)")
-    (out / "stream.json").write_bytes(result.to_json())
-    console.print(f"wrote {out / 'stream.json'}")
-
-
-@bench_app.command("pipeline")
-def bench_pipeline(
-    symbols: Annotated[int, typer.Option(help="Simulated symbols")] = 20,
-    minutes: Annotated[float, typer.Option(help="Session minutes, live (event time = wall time)")] = 6.0,
-    poll: Annotated[float, typer.Option(help="Seconds between PostgreSQL/Elasticsearch polls")] = 0.1,
-    out: BenchOut = Path("reports/bench"),
-) -> None:
-    """End-to-end latency on a live simulated feed: event time → alert on Kafka → row in PostgreSQL → document
-    searchable in Elasticsearch (one stream worker and both sinks)."""
-    from infra import manager
-    from tapewatch.bench_pipeline import run_pipeline_bench
-
-    cfg = settings()
-    manager.up(cfg)
-    out.mkdir(parents=True, exist_ok=True)
-    with console.status(f"live pipeline for {minutes:g} min (models trained first if missing)…"):
-        result = run_pipeline_bench(cfg, symbols=symbols, minutes=minutes, poll_s=poll, workdir=out.resolve())
-    table = Table("hop", "alerts", "p50 ms", "p99 ms", "max ms", title=f"end-to-end latency ({result.alerts} alerts)")
-    for hop, stats in result.latency_ms.items():
-        table.add_row(hop, f"{stats['n']:,.0f}", f"{stats['p50']:,.0f}", f"{stats['p99']:,.0f}", f"{stats['max']:,.0f}")
-    console.print(table)
-    console.print(f"event time = the window end the alert stands for; includes the {result.grace_ms} ms grace")
-    (out / "pipeline.json").write_bytes(result.to_json())
-    console.print(f"wrote {out / 'pipeline.json'}")
-
-
-@bench_app.command("all")
-def bench_all(
-    records: Annotated[int, typer.Option(help="Records per producer benchmark")] = 500_000,
-    minutes: Annotated[float, typer.Option(help="Live minutes of the end-to-end latency run")] = 6.0,
-    out: BenchOut = Path("reports/bench"),
-) -> None:
-    """Every benchmark in one run — raw Kafka produce/consume as the reference, then producers, the stream
-    worker, the sinks and the end-to-end latency — and one table of absolute numbers and ratios (all.json)."""
-    import platform
-
-    bench_produce(records=records, out=out)
-    bench_stream(out=out)
-    bench_sinks(out=out)
-    bench_pipeline(minutes=minutes, out=out)
-    produce = orjson.loads((out / "produce.json").read_bytes())["results"]
-    stream = orjson.loads((out / "stream.json").read_bytes())
-    sinks = orjson.loads((out / "sinks.json").read_bytes())
-    pipeline = orjson.loads((out / "pipeline.json").read_bytes())
-    raw_produce = produce[0]["records_per_s"]
-    raw_consume = stream["raw_consume_per_s"]
-    rows: list[tuple[str, str, str]] = [
-        ("raw confluent-kafka produce (reference)", f"{raw_produce:,.0f} rec/s", "1.00"),
-        *((r["name"], f"{r['records_per_s']:,.0f} rec/s", f"{r['ratio_to_raw']:.2f}") for r in produce[1:]),
-        ("raw confluent-kafka consume (reference)", f"{raw_consume:,.0f} rec/s", "1.00"),
-        ("stream worker, sustained", f"{stream['worker_per_s']:,.0f} rec/s", f"{stream['ratio_to_raw']:.2f}"),
-        ("PostgreSQL sink", f"{sinks['pg_rows_per_s']:,.0f} rows/s", f"{sinks['pg_rows_per_s'] / raw_consume:.2f}"),
-        (
-            "Elasticsearch sink",
-            f"{sinks['es_docs_per_s']:,.0f} docs/s",
-            f"{sinks['es_docs_per_s'] / raw_consume:.2f}",
-        ),
-    ]
-    for cadence, stats in sorted(stream["latency_ms"].items()):
-        rows.append((f"event → {cadence} features (p50 / p99)", f"{stats['p50']:,.0f} / {stats['p99']:,.0f} ms", ""))
-    for hop, stats in pipeline["latency_ms"].items():
-        rows.append((f"{hop} (p50 / p99)", f"{stats['p50']:,.0f} / {stats['p99']:,.0f} ms", ""))
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    table = Table("benchmark", "measured", "× raw Kafka", title=f"tapewatch bench all — {machine}")
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
-    summary = {
-        "machine": machine,
-        "rows": [dict(zip(("benchmark", "measured", "ratio"), r, strict=True)) for r in rows],
-    }
-    (out / "all.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-    console.print(f"wrote {out / 'all.json'}")
-
-
-@bench_app.command("sinks")
-def bench_sinks(
-    records: Annotated[int, typer.Option(help="Alerts for the throughput runs")] = 100_000,
-    rate: Annotated[float, typer.Option(help="Alerts/s for the latency run")] = 500.0,
-    seconds: Annotated[float, typer.Option(help="Length of the latency run")] = 20.0,
-    out: BenchOut = Path("reports/bench"),
-) -> None:
-    """Rows/s into PostgreSQL, documents/s into Elasticsearch, and alert-on-Kafka → searchable latency."""
-    from sinks.bench import print_sink_bench, run_sink_bench
-
-    cfg = settings()
-    from infra import manager
-
-    manager.up(cfg)
-    with console.status("benchmarking the sinks…") as spinner:
-        result = run_sink_bench(cfg, records=records, rate=rate, seconds=seconds, report=spinner.update)
-    print_sink_bench(console, result)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "sinks.json").write_bytes(result.to_json())
-    console.print(f"wrote {out / 'sinks.json'}")
 
 
 _register_subcommands()

@@ -1,6 +1,6 @@
 """The tick-file contract: the columns a replay or ``detect file`` reads, validated in one vectorised pass.
 
-One definition for both readers (``producers.replay`` and ``detectors.lookback``), with the record
+One definition for both readers (``producers.replay`` and ``offline.lookback``), with the record
 contract's bounds (:mod:`tapewatch.records`): a row either passes every check or is rejected with the first
 failing column and a reason, never silently blanked.
 """

@@ -14,7 +14,7 @@ import orjson
 import pandas as pd
 
 from detectors.bars import bars_from_quotes
-from detectors.simulator import SimulationConfig, generate
+from offline.simulator import SimulationConfig, generate
 from tapewatch.settings import PROJECT_ROOT
 
 SESSION = SimulationConfig(symbols=6, minutes=20, seed=5)

@@ -1,13 +1,16 @@
-"""Double-DQN trading signals: environment, agent, data, walk-forward backtests and live inference.
+"""Double-DQN trading signals: environment, agent, data preparation and live inference.
 
 * :mod:`detectors.dqn.env` — the gymnasium trading environment (HOLD/BUY/SELL, long or flat, cost presets,
   intraday flat-at-close) and the position rule shared with live inference.
-* :mod:`detectors.dqn.data` — daily OHLCV shipped inside PyPI wheels, TWSE daily Parquet, simulated intraday
-  bars; all turned into bars and fed to :mod:`detectors.features` (one definition of each feature).
+* :mod:`detectors.dqn.data` — bars fed to :mod:`detectors.features` (one definition of each feature), the
+  normalisation and prepared segments; the sources themselves are read by :mod:`offline.dqn.data`.
 * :mod:`detectors.dqn.agent` — Double DQN in torch and its training loop (early stopping on validation Sharpe).
-* :mod:`detectors.dqn.backtest` — metrics, baselines (buy-and-hold, momentum, random) and walk-forward runs.
-* :mod:`detectors.dqn.report` — markdown report and PNG equity curves.
+* :mod:`detectors.dqn.backtest` — policy runs through the environment, their metrics, and the baselines
+  (buy-and-hold, momentum, random).
 * :mod:`detectors.dqn.inference` — :class:`~detectors.dqn.inference.DqnPolicy` for the stream worker.
 
-Pure computation and artifact file I/O: no Kafka, no database.
+Walk-forward runs over years and their reports are :mod:`offline.dqn`. Pure computation (and loading a model artifact):
+no Kafka, no database.
 """
+
+__all__: list[str] = []

@@ -9,7 +9,7 @@ Typical use in a worker (pure computation; the worker owns Kafka and the state t
         else: state = state.after(item); emit(item.to_action(ts=bar.end, venue=bar.venue))
     if policy.newer_version(): policy = DqnPolicy.load(settings.models_path)   # cheap directory listing
 
-Artifacts live in ``<models_path>/dqn/<version>/`` (:mod:`detectors.models`): ``weights.npz`` (the torch
+Artifacts live in ``<models_path>/dqn/<version>/`` (:mod:`tapewatch.artifacts`): ``weights.npz`` (the torch
 state dict as numpy arrays, loaded without pickle) and ``manifest.json`` (features, feature-set version,
 normalisation, network config, mode, costs, training range, data hash, metrics).
 """
@@ -32,7 +32,7 @@ from detectors.dqn.agent import AgentConfig, QNetwork, TrainResult, network_from
 from detectors.dqn.data import DataError, Normaliser
 from detectors.dqn.env import ACTION_NAMES, CostModel, executed, next_position, observation_width, observations
 from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
-from detectors.models import LATEST, Artifact, ArtifactError, ArtifactStore
+from tapewatch.artifacts import LATEST, Artifact, ArtifactError, ArtifactStore
 
 MODEL_NAME: Final = "dqn"
 MODEL_KIND: Final = "dqn"

@@ -8,7 +8,7 @@ window. Since patterns-v16 each horizon's drift is read in units of the *larger*
 as long (one chunk's σ × √chunks) and its own typical drift over that horizon, measured directly
 (:class:`~detectors.patterns.base.DriftScale`, ``ChunkContext.trend_z``): √n assumes a martingale, and a price
 that catches up with news over minutes or follows a parent order trends by its nature (on the order-book
-market of :mod:`detectors.lob_market`, seeds 1–2, 52 of the 88 ramp hits were such drifts on symbols without a
+market of :mod:`offline.lob_market`, seeds 1–2, 52 of the 88 ramp hits were such drifts on symbols without a
 pump; the direct measure left 17, every pump still found). Hit when ramp chunks covering ``pump_ramp_min_ms``
 fall within the last ``pump_ramp_window_ms``, not next to a sweep, and the rise to the price's top over
 ``slow_ramp_ms`` was walked, not jumped

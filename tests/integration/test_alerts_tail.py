@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 from typer.testing import CliRunner
 
+from bench.sink import synthetic_alert
 from producers.publisher import Publisher
-from sinks.bench import synthetic_alert
 from sinks.tail import follow_alerts
 from sinks.webhook import AlertFilter
 from tapewatch.cli import app

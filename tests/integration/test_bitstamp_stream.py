@@ -14,7 +14,7 @@ import pytest
 
 from detectors.bars import bars_from_quotes, bars_to_frame
 from detectors.features import features_frame
-from detectors.lookback import detect_frames, read_input, split_ticks
+from offline.lookback import detect_frames, read_input, split_ticks
 from producers.bitstamp_capture import convert, sample_paths, write_ticks
 from producers.framework import run_source
 from producers.replay import Replay

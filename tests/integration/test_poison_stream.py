@@ -16,7 +16,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from detectors.bars import bars_from_quotes, bars_to_frame
 from detectors.features import features_frame
-from detectors.simulator import SimulationConfig, generate
+from offline.simulator import SimulationConfig, generate
 from tapewatch import deadletter
 from tapewatch.feeds import FeedProfiles
 from tapewatch.kafka import client_config

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from detectors.simulator import BOOK_EVENT, EPISODE_EVENT, QUOTE_EVENT, SimulationConfig, generate
+from offline.simulator import BOOK_EVENT, EPISODE_EVENT, QUOTE_EVENT, SimulationConfig, generate
 from producers.framework import run_source
 from producers.simulate import STAGE, SimulateSource, read_truth_csv
 from tapewatch.records import AlertKind, Book, Episode, Quote

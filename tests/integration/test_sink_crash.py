@@ -20,9 +20,9 @@ from elasticsearch import ApiError
 from elasticsearch.helpers import scan
 from sqlalchemy import func, select
 
+from bench.sink import synthetic_alert
 from producers.publisher import Publisher
 from sinks import db
-from sinks.bench import synthetic_alert
 from sinks.elastic import index_pattern
 from sinks.search import es_client
 from tapewatch.settings import Settings

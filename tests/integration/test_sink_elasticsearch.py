@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from elasticsearch import Elasticsearch
 
+from bench.sink import synthetic_alert
 from producers.publisher import Publisher
-from sinks.bench import synthetic_alert
 from sinks.consumer import SinkRunner, resolve_topics
 from sinks.elastic import DEFAULT_TOPICS, ElasticsearchWriter, delete_everything, index_pattern, template_name
 from sinks.search import es_client, index_name

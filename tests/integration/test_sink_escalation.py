@@ -12,9 +12,9 @@ import pytest
 from elasticsearch.helpers import scan
 from sqlalchemy import select
 
+from bench.sink import synthetic_alert, synthetic_escalation
 from producers.publisher import Publisher
 from sinks import db
-from sinks.bench import synthetic_alert, synthetic_escalation
 from sinks.consumer import SinkRunner, Writer
 from sinks.elastic import ElasticsearchWriter, delete_everything, index_pattern
 from sinks.postgres import PostgresWriter

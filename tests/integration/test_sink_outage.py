@@ -18,12 +18,12 @@ import pytest
 from elasticsearch.helpers import scan
 from sqlalchemy import select
 
+from bench.sink import synthetic_alert
 from infra.elasticsearch import Elasticsearch as ElasticsearchService
 from infra.manager import START_TIMEOUT_S, _wait_healthy
 from infra.postgres import Postgres
 from producers.publisher import Publisher
 from sinks import db
-from sinks.bench import synthetic_alert
 from sinks.consumer import Backoff, SinkRunner, Writer
 from sinks.elastic import ElasticsearchWriter, index_pattern
 from sinks.postgres import PostgresWriter

@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from bench.sink import synthetic_alert
 from infra.kafka import ensure_topics
 from producers.publisher import Publisher
 from sinks import db
-from sinks.bench import synthetic_alert
 from sinks.consumer import SinkRunner, resolve_topics
 from sinks.elastic import ElasticsearchWriter, delete_everything, index_pattern
 from sinks.postgres import PostgresWriter

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select, text
 
+from bench.sink import synthetic_alert
 from producers.publisher import Publisher
 from sinks import db
-from sinks.bench import synthetic_alert
 from sinks.consumer import SinkRunner, resolve_topics
 from sinks.postgres import DEFAULT_TOPICS, PostgresWriter
 from tapewatch import deadletter

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
+from bench.sink import synthetic_alert
 from producers.publisher import Publisher
 from sinks import db
-from sinks.bench import synthetic_alert
 from sinks.consumer import SinkRunner
 from sinks.postgres import PostgresWriter
 from tapewatch.settings import Settings

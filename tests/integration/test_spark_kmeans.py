@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from detectors.kmeans import KMeansModel, KMeansParams, train
-from detectors.lookback import bar_features
-from detectors.models import ArtifactStore
+from offline.lookback import bar_features
+from tapewatch.artifacts import ArtifactStore
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,7 @@ def _bars(n: int = 400, symbols: int = 3, seed: int = 0) -> pd.DataFrame:
 
 
 def test_spark_and_sklearn_agree(tmp_path: Path) -> None:
-    from detectors import spark_kmeans
+    from offline import spark_kmeans
 
     bars = _bars()
     bars.to_parquet(tmp_path / "bars.parquet", index=False)

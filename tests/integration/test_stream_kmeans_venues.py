@@ -17,7 +17,7 @@ from confluent_kafka import Producer
 
 from detectors.features import FEATURE_SET_VERSION
 from detectors.kmeans import KMEANS_FEATURES, KMeansModel, KMeansParams, train
-from detectors.models import ArtifactStore
+from tapewatch.artifacts import ArtifactStore
 from tapewatch.feeds import FeedProfiles
 from tapewatch.kafka import client_config
 from tapewatch.records import Alert, AlertKind, Cadence, Features, Score

@@ -17,7 +17,7 @@ import pytest
 
 from detectors.bars import bars_from_quotes, bars_to_frame
 from detectors.features import features_frame
-from detectors.simulator import SimulationConfig, generate
+from offline.simulator import SimulationConfig, generate
 from tapewatch.records import Bar
 from tapewatch.settings import PROJECT_ROOT, Settings
 from tapewatch.topics import BARS, FEATURES

@@ -16,8 +16,8 @@ import orjson
 import pytest
 from aiohttp import web
 
+from bench.sink import synthetic_alert, synthetic_escalation
 from producers.publisher import Publisher
-from sinks.bench import synthetic_alert, synthetic_escalation
 from sinks.consumer import Backoff, SinkRunner
 from sinks.webhook import (
     ALERT_ID_HEADER,

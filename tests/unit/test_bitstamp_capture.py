@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from detectors.lookback import DetectionOutput, detect_frames, read_input
+from offline.lookback import DetectionOutput, detect_frames, read_input
 from producers.bitstamp_capture import (
     Conversion,
     Dropped,

@@ -13,8 +13,8 @@ from detectors.dqn.agent import AgentConfig, DoubleDqnAgent, train
 from detectors.dqn.backtest import PolicyRun, metrics
 from detectors.dqn.data import DEFAULT_FEATURES, Normaliser, prepare
 from detectors.dqn.env import cost_preset
-from detectors.dqn.report import write_report
-from detectors.dqn.walkforward import quality_bars, summary, walk_forward, yearly_windows
+from offline.dqn.report import write_report
+from offline.dqn.walkforward import quality_bars, summary, walk_forward, yearly_windows
 from tests.unit.test_dqn_env import synthetic_series
 
 torch.set_num_threads(1)

@@ -26,7 +26,7 @@ from detectors.dqn.inference import (
     save_model,
 )
 from detectors.features import FEATURE_SET_VERSION
-from detectors.models import ArtifactError
+from tapewatch.artifacts import ArtifactError
 from tests.unit.test_dqn_env import synthetic_series
 
 torch.set_num_threads(1)
@@ -119,7 +119,7 @@ def test_hot_reload_sees_a_newer_version(published: Published) -> None:
     policy = DqnPolicy.load(root)
     assert policy.newer_version() is None
     weights = {k: np.asarray(v) for k, v in policy.network.state_dict().items()}
-    from detectors.models import ArtifactStore
+    from tapewatch.artifacts import ArtifactStore
 
     later = ArtifactStore(root).save(
         "dqn", policy.manifest, weights, hash_hex="cd" * 32, created=datetime(2100, 1, 1, tzinfo=UTC)

@@ -9,9 +9,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from detectors import eval_matrix as em
 from detectors.flow import FLOW_FEATURE_SET_VERSION
 from detectors.patterns import PATTERNS_VERSION
+from offline import eval_matrix as em
 
 
 def small(**changes: object) -> em.MatrixSpec:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from detectors.evaluation import (
+from offline.evaluation import (
     alerts_frame,
     collapse,
     evaluate,

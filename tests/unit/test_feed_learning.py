@@ -11,9 +11,9 @@ import pytest
 
 from detectors.feed_learning import LEARN_RECORDS, PrintsLearner, classify_prints
 from detectors.flow import PRINT_LEVEL_FEATURE_NAMES, FlowChunk, FlowConfig, FlowState
-from detectors.lookback import detect_frames, read_input
 from detectors.model_venues import LEARNT, FeedShape
 from detectors.patterns import PatternParams
+from offline.lookback import detect_frames, read_input
 from tapewatch.feeds import UNKNOWN, FeedProfiles
 
 TRIALS = 300

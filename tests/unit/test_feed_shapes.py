@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from detectors import feed_shapes
-from detectors.feed_shapes import FEEDS, snapshot_index, snapshot_interval, snapshot_times
-from detectors.simulator import INJECTED_KINDS, TICK_COLUMNS, Simulation, SimulationConfig, generate
+from offline import feed_shapes
+from offline.feed_shapes import FEEDS, snapshot_index, snapshot_interval, snapshot_times
+from offline.simulator import INJECTED_KINDS, TICK_COLUMNS, Simulation, SimulationConfig, generate
 from tapewatch.records import Book, Episode, Quote
 
 SNAPSHOT_FEEDS = ("twse-mis", "snapshot-1s")
@@ -198,8 +198,8 @@ def test_commands_accept_the_new_options(tmp_path: Path) -> None:
     import typer
     from typer.testing import CliRunner
 
-    from detectors.cli import eval_app
     from producers.simulate import produce_simulate_command
+    from tapewatch.commands.detect import eval_app
     from tapewatch.errors import TapewatchError
 
     app = typer.Typer()

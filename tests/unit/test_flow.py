@@ -26,7 +26,7 @@ from detectors.flow import (
     compute_flow_frame,
     iter_flow,
 )
-from detectors.simulator import SimulationConfig, generate
+from offline.simulator import SimulationConfig, generate
 from tapewatch.records import BOOK_DEPTH, AlertKind, Book, Cadence, Quote
 
 SYMBOL = "AAA"

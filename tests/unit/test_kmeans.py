@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from detectors.features import FEATURE_SET_VERSION
 from detectors.kmeans import FeatureError, KMeansModel, KMeansParams, train
-from detectors.models import ArtifactError, ArtifactStore
+from tapewatch.artifacts import ArtifactError, ArtifactStore
 
 NAMES = ("a", "b", "c")
 

@@ -16,9 +16,9 @@ from detectors.bars import BarBuilder
 from detectors.features import FeatureState
 from detectors.flow import FlowConfig, FlowState
 from detectors.kmeans import KMeansModel, KMeansParams, train
-from detectors.lookback import Input, InputError, bar_features, detect_frames, read_input
 from detectors.patterns import PatternParams, SymbolDetector
-from detectors.simulator import SimulationConfig, generate
+from offline.lookback import Input, InputError, bar_features, detect_frames, read_input
+from offline.simulator import SimulationConfig, generate
 from tapewatch.feeds import FeedProfiles
 from tapewatch.records import Alert, Book, Quote
 from tapewatch.settings import Settings
@@ -38,7 +38,7 @@ def ticks() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def model(ticks: pd.DataFrame) -> KMeansModel:
     from detectors.bars import bars_from_quotes
-    from detectors.lookback import split_ticks
+    from offline.lookback import split_ticks
 
     quotes, _ = split_ticks(ticks)
     feats = bar_features(bars_from_quotes(quotes[["symbol", "venue", "ts", "price", "size"]]))

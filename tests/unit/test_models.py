@@ -9,7 +9,7 @@ import numpy as np
 import orjson
 import pytest
 
-from detectors.models import MANIFEST_FILE, WEIGHTS_FILE, ArtifactError, ArtifactStore, data_hash
+from tapewatch.artifacts import MANIFEST_FILE, WEIGHTS_FILE, ArtifactError, ArtifactStore, data_hash
 
 T0 = datetime(2024, 1, 2, 1, 0, 0, tzinfo=UTC)
 T1 = datetime(2024, 1, 2, 1, 0, 5, tzinfo=UTC)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from detectors.flow import FLOW_FEATURE_NAMES, compute_flow_frame
 from detectors.patterns import FlowPatterns, PatternParams, SymbolDetector
-from detectors.simulator import SimulationConfig, generate, tick_size
+from offline.simulator import SimulationConfig, generate, tick_size
 from tapewatch.records import Alert, AlertKind
 
 T0 = 1_704_157_200_000  # 2024-01-02 09:00 Taipei

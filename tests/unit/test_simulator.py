@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from detectors.simulator import (
+from offline.simulator import (
     EPISODE_COLUMNS,
     INJECTED_KINDS,
     TICK_COLUMNS,

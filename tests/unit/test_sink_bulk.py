@@ -15,7 +15,7 @@ from confluent_kafka import Message
 from elastic_transport import ApiResponseMeta, ConnectionError, HttpHeaders, NodeConfig
 from elasticsearch import ApiError
 
-from sinks.bench import synthetic_alert
+from bench.sink import synthetic_alert
 from sinks.consumer import Backoff, Item, SinkUnavailableError
 from sinks.elastic import ElasticsearchWriter
 from tapewatch.records import Alert, Score

@@ -14,8 +14,8 @@ import pytest
 from detectors.bars import bars_from_quotes
 from detectors.features import FEATURE_NAMES, compute_frame
 from detectors.flow import FLOW_FEATURE_NAMES, FlowConfig, compute_flow_frame
-from detectors.simulator import SimulationConfig, generate
-from detectors.spark_features import (
+from offline.simulator import SimulationConfig, generate
+from offline.spark_features import (
     BAR_FEATURES_SCHEMA,
     FLOW_FEATURES_SCHEMA,
     bar_features_group,

@@ -1,7 +1,7 @@
 """`tapewatch train dqn` and `tapewatch backtest dqn`.
 
-The ``train`` group is :mod:`detectors.cli`'s ``train_app`` (shared with ``tapewatch train kmeans``): importing
-this module adds the ``dqn`` command to it.
+:func:`train_dqn` joins the ``train`` group of :mod:`tapewatch.commands.detect` (beside ``train kmeans``);
+:mod:`tapewatch.cli` wires it there, so importing this module registers nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from detectors.cli import train_app
 from tapewatch.errors import TapewatchError
 
 backtest_app = typer.Typer(help="Out-of-sample backtests with reports.", no_args_is_help=True)
@@ -33,7 +32,7 @@ def _split(text: str) -> list[str]:
 @contextmanager
 def _user_errors() -> Iterator[None]:
     """Data, model and configuration errors become one clear CLI line."""
-    from detectors.models import ArtifactError
+    from tapewatch.artifacts import ArtifactError
 
     try:
         yield
@@ -66,7 +65,7 @@ def _stats(p: object) -> str:
 
 
 def _load_series(data: Path | None, assets: Sequence[str], mode: str, sim_days: int, sim_symbols: int, seed: int):  # type: ignore[no-untyped-def]
-    from detectors.dqn import data as dqn_data
+    from offline.dqn import data as dqn_data
 
     if mode == "intraday":
         with console.status(f"simulating {sim_days} sessions × {sim_symbols} symbols…"):
@@ -80,7 +79,6 @@ def _load_series(data: Path | None, assets: Sequence[str], mode: str, sim_days: 
         return dqn_data.load_packaged(assets or dqn_data.DEFAULT_ASSETS)
 
 
-@train_app.command("dqn")
 def train_dqn(
     assets: Csv = "",
     data: Annotated[
@@ -202,8 +200,8 @@ def backtest_dqn(
     from detectors.dqn.agent import AgentConfig, TrainProgress
     from detectors.dqn.data import DEFAULT_FEATURES, check_feature_names
     from detectors.dqn.env import cost_preset
-    from detectors.dqn.report import write_report
-    from detectors.dqn.walkforward import quality_bars, summary, walk_forward, yearly_windows
+    from offline.dqn.report import write_report
+    from offline.dqn.walkforward import quality_bars, summary, walk_forward, yearly_windows
 
     started = time.perf_counter()
     with _user_errors():

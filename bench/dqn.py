@@ -1,6 +1,6 @@
 """Batched CPU inference throughput: symbol-decisions per second of :meth:`DqnPolicy.decide`.
 
-Run: ``.venv/bin/python -m detectors.dqn.bench [--batch 1000] [--seconds 5] [--threads 1]``. Publishes an
+Run: ``tapewatch bench dqn [--batch 1000] [--seconds 5] [--threads 1]``. Publishes an
 untrained network of the default architecture in a temporary model directory (throughput does not depend on
 the weights), then times ``decide`` end to end: feature dicts in, validated, normalised, one forward pass,
 decisions out. Prints numbers; not a test.
@@ -22,12 +22,12 @@ from detectors.dqn.env import cost_preset, observation_width
 from detectors.dqn.inference import DecisionRequest, DqnPolicy, save_model
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batch", type=int, nargs="*", default=[1, 100, 1000, 10_000])
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     config = AgentConfig()
     obs_dim = observation_width(len(DEFAULT_FEATURES), intraday=False)

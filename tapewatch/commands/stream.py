@@ -1,7 +1,7 @@
 """`tapewatch stream …`: run the stream workers.
 
 Wired into the main command with ``app.add_typer(stream_app, name="stream")`` in :mod:`tapewatch.cli`;
-``python -m streams.cli worker`` runs the same command stand-alone.
+``python -m tapewatch.commands.stream worker`` runs the same command stand-alone.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Micro-benchmark of the bar features: incremental updates vs recomputing with pandas on every bar.
 
-Run: ``python -m detectors.bench_features [n_bars]`` (default 20,000). A script, not a test.
+Run: ``tapewatch bench features [n_bars]`` (default 20,000). A script, not a test.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from bench.timing import timed_line
 from detectors.features import FeatureState, compute_frame, compute_frame_vectorised
 
 MINUTE_MS = 60_000
@@ -37,8 +38,7 @@ def synthetic_bars(n: int, seed: int = 1) -> pd.DataFrame:
 
 
 def _timed(label: str, seconds: float, count: int, unit: str = "updates") -> None:
-    rate, each = count / seconds, seconds / count * 1e6
-    print(f"{label:<58} {seconds * 1e3:10.1f} ms   {rate:12,.0f} {unit}/s   {each:9.2f} µs each")
+    print(timed_line(label, seconds, count, unit, width=58))
 
 
 def main(argv: list[str] | None = None) -> None:

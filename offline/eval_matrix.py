@@ -1,8 +1,8 @@
 """The evaluation matrix: simulate → detect → score over feed profiles × seeds, in one table.
 
-Each *cell* is one simulated session (:mod:`detectors.simulator`) of one feed profile and one seed, run through
-the same look-back detection as ``tapewatch detect file`` (:func:`detectors.lookback.detect_frames`, the
-stream's twin) and scored against its labelled episodes (:mod:`detectors.evaluation`). Cells of one feed are
+Each *cell* is one simulated session (:mod:`offline.simulator`) of one feed profile and one seed, run through
+the same look-back detection as ``tapewatch detect file`` (:func:`offline.lookback.detect_frames`, the
+stream's twin) and scored against its labelled episodes (:mod:`offline.evaluation`). Cells of one feed are
 pooled (every seed's symbols kept apart), so a feed's precision, recall and delays are over all its episodes.
 
 Honesty rules the command follows:
@@ -29,14 +29,14 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from detectors import evaluation as ev
-from detectors import lob_market as lob
-from detectors.feed_shapes import FEEDS
 from detectors.flow import FLOW_FEATURE_SET_VERSION, FlowConfig
 from detectors.kmeans import KMEANS_FEATURES, KMeansModel, KMeansParams
-from detectors.lookback import DetectionOutput, bar_features, detect_frames, tick_input
 from detectors.patterns import PATTERNS_VERSION
-from detectors.simulator import SimulationConfig, generate
+from offline import evaluation as ev
+from offline import lob_market as lob
+from offline.feed_shapes import FEEDS
+from offline.lookback import DetectionOutput, bar_features, detect_frames, tick_input
+from offline.simulator import SimulationConfig, generate
 from tapewatch.feeds import FeedProfiles
 
 #: the venue a simulated feed is published under: its feed profile tells the detectors what the records carry
@@ -71,8 +71,8 @@ class MatrixSpec:
     flow: FlowConfig = field(default_factory=FlowConfig)
     #: the venue table (with the user's ``TAPEWATCH_FEED_PROFILES``), so the cells detect as the stream would
     profiles: FeedProfiles = field(default_factory=FeedProfiles)
-    #: which labelled market makes the sessions: ``sim`` (:mod:`detectors.simulator`) or ``lob``, the order-book
-    #: market of :mod:`detectors.lob_market`, written apart and never tuned on (regimes and churn do not apply)
+    #: which labelled market makes the sessions: ``sim`` (:mod:`offline.simulator`) or ``lob``, the order-book
+    #: market of :mod:`offline.lob_market`, written apart and never tuned on (regimes and churn do not apply)
     generator: str = "sim"
 
     def __post_init__(self) -> None:

@@ -1,6 +1,6 @@
 """Feed shapes: how a session of individual prints looks when a venue only sends periodic snapshots.
 
-Pure computation (numpy only). The labelled simulator (:mod:`detectors.simulator`) builds every session as a
+Pure computation (numpy only). The labelled simulator (:mod:`offline.simulator`) builds every session as a
 trade-by-trade tape with its book; a *feed profile* says what the published records look like:
 
 * ``trades`` — every print with its time stamp, aggressor side and the quote it executed against, plus a

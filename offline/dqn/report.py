@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from detectors.dqn.walkforward import POLICIES, BacktestResult, quality_bars, summary
+from offline.dqn.walkforward import POLICIES, BacktestResult, quality_bars, summary
 
 COLOURS: Final = {"agent": "tab:blue", "buy_and_hold": "black", "momentum": "tab:orange", "random": "tab:gray"}
 ANCHOR: Final = (

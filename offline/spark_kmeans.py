@@ -109,7 +109,7 @@ def _select_bars(frame: DataFrame) -> DataFrame:
             change = F.when(before != 0, (F.col(column) - before) / before * 100.0)
             frame = frame.withColumn(name, change.cast("double"))
     # the venue names what the model is trained on (detectors.model_venues); a file without one is "file", as
-    # detectors.lookback.read_input names it
+    # offline.lookback.read_input names it
     venue = F.coalesce(F.col("venue").cast("string"), F.lit("file")) if "venue" in frame.columns else F.lit("file")
     return frame.select(
         F.col("symbol").cast("string"),

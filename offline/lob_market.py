@@ -1,4 +1,4 @@
-"""An order-book market: a second labelled generator, written apart from :mod:`detectors.simulator`.
+"""An order-book market: a second labelled generator, written apart from :mod:`offline.simulator`.
 
 Why a second one: detectors tuned on one generator learn its signatures (its episode shapes, its book churn, its
 print sizes), and users will point them at data no generator of ours made. This one shares no model with the
@@ -25,7 +25,7 @@ The market, per symbol (every symbol draws its own parameters from its own rando
   large quote (4–10× the typical level) at level 2 on both sides and moves it whenever the touch moves.
 * **Books** are published at most every ``book_ms`` when the best five changed (a depth stream); trades as they
   print, with the aggressor side. Snapshot feeds (``twse-mis``, ``snapshot-1s``) are shaped from them by
-  :mod:`detectors.feed_shapes`' rules: the last price, the size since the previous snapshot, no side, the last
+  :mod:`offline.feed_shapes`' rules: the last price, the size since the previous snapshot, no side, the last
   book at or before the snapshot.
 
 Manipulators (labelled; a symbol gets one to three episodes, a ``clean_fraction`` of the symbols none; none in
@@ -64,8 +64,8 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from detectors.feed_shapes import snapshot_index, snapshot_interval, snapshot_times
-from detectors.simulator import EPISODE_COLUMNS, TICK_COLUMNS, iso_ms
+from offline.feed_shapes import snapshot_index, snapshot_interval, snapshot_times
+from offline.simulator import EPISODE_COLUMNS, TICK_COLUMNS, iso_ms
 from tapewatch.records import AlertKind
 
 LEVELS: Final = 5
@@ -811,7 +811,7 @@ class LobSession:
     tapes: dict[str, Tape]
 
     def ticks_frame(self) -> pd.DataFrame:
-        """The replay file layout (:data:`detectors.simulator.TICK_COLUMNS`), in time order, trades before the
+        """The replay file layout (:data:`offline.simulator.TICK_COLUMNS`), in time order, trades before the
         book of the same millisecond."""
         frames = [self._symbol_frame(symbol, tape) for symbol, tape in self.tapes.items()]
         frame = pd.concat(frames, ignore_index=True)

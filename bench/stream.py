@@ -29,7 +29,7 @@ import numpy as np
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
 
-from detectors.simulator import SimulationConfig, generate
+from offline.simulator import SimulationConfig, generate
 from streams.admin import private_topics
 from tapewatch.errors import TapewatchError
 from tapewatch.kafka import FETCH_QUEUE_BACKOFF_MS, client_config

@@ -2,7 +2,7 @@
 
 * :func:`ensure_models` trains the default K-means model (on a simulated training session, another seed than
   the demo's) and a default intraday Double DQN when the model directory has none, with the same CLI commands a
-  user would run; later runs reuse them (artifacts are versioned directories, see :mod:`detectors.models`).
+  user would run; later runs reuse them (artifacts are versioned directories, see :mod:`tapewatch.artifacts`).
   A K-means model that may not score the simulator's venue (saved before models recorded their venues, or
   trained on another venue) is not reused: the demo would run without K-means. A new one is trained.
 * :func:`summarise` compares the alerts seen on Kafka with the episodes the simulator injected (the truth
@@ -23,8 +23,8 @@ from typing import Any
 
 import pandas as pd
 
+from ops.run import PipelineView
 from tapewatch.errors import TapewatchError
-from tapewatch.run import PipelineView
 from tapewatch.settings import Settings
 
 TAPEWATCH = str(Path(sys.executable).with_name("tapewatch"))
@@ -51,7 +51,7 @@ def _refuses_demo_venue(settings: Settings) -> bool:
     """True when the latest K-means model loads but may not score the demo's venue."""
     from detectors.kmeans import KMeansModel
     from detectors.model_venues import refusal
-    from detectors.models import ArtifactError, ArtifactStore
+    from tapewatch.artifacts import ArtifactError, ArtifactStore
 
     try:
         model = KMeansModel.load(ArtifactStore(settings.models_path))
@@ -65,7 +65,7 @@ def _refuses_demo_venue(settings: Settings) -> bool:
 def ensure_models(settings: Settings) -> list[str]:
     """Train what is missing; returns one line per model (trained now, or the version reused)."""
     from detectors.kmeans import DEFAULT_MODEL_NAME
-    from detectors.models import ArtifactStore
+    from tapewatch.artifacts import ArtifactStore
 
     store = ArtifactStore(settings.models_path)
     lines = []
@@ -108,7 +108,7 @@ class Summary:
 
 
 def _alerts_frame(view: PipelineView) -> pd.DataFrame:
-    from detectors.evaluation import alerts_frame
+    from offline.evaluation import alerts_frame
 
     return alerts_frame(view.alerts.values())
 
@@ -152,7 +152,7 @@ def persisted(settings: Settings, alert_ids: list[str]) -> tuple[int | None, int
 
 def summarise(settings: Settings, view: PipelineView, out: Path) -> Summary:
     """Alerts against the injected truth, what was persisted, and the report folder."""
-    from detectors.evaluation import evaluate, markdown_report, plot_f1, plot_symbol
+    from offline.evaluation import evaluate, markdown_report, plot_f1, plot_symbol
 
     summary = Summary(alerts=len(view.alerts))
     alerts = _alerts_frame(view)

@@ -16,7 +16,7 @@ Output, in event-time order across symbols (:func:`simulate`):
 Ties at one millisecond: trades (in execution order), then the snapshot quote, then the book, then labels;
 across symbols, symbol order. ``seq`` counts every quote of a symbol from 0.
 
-Feed profiles (``SimulationConfig.feed``, :mod:`detectors.feed_shapes`). Every session is built as the trade
+Feed profiles (``SimulationConfig.feed``, :mod:`offline.feed_shapes`). Every session is built as the trade
 feed above; a snapshot profile is a transformation of it, so the labelled episodes are the same whatever the
 profile:
 
@@ -136,7 +136,7 @@ import numpy.typing as npt
 import orjson
 import pandas as pd
 
-from detectors.feed_shapes import interval_sizes, snapshot_index, snapshot_interval, snapshot_times
+from offline.feed_shapes import interval_sizes, snapshot_index, snapshot_interval, snapshot_times
 from tapewatch.records import BOOK_DEPTH, AlertKind, Book, Episode, Quote
 
 FloatArray = npt.NDArray[np.float64]
@@ -319,7 +319,7 @@ class SimulationConfig:
     wash: WashParams = WashParams()
     marking: MarkingParams = MarkingParams()
     momentum: MomentumParams = MomentumParams()
-    #: the shape of the published records (:mod:`detectors.feed_shapes`): trades, twse-mis or snapshot-1s
+    #: the shape of the published records (:mod:`offline.feed_shapes`): trades, twse-mis or snapshot-1s
     feed: str = "trades"
     #: probability per book step that a level-2–5 queue is re-drawn around the equilibrium (0: persistent)
     book_churn: float = 0.0
@@ -1293,7 +1293,7 @@ def _finish(ctx: _Context, sym: _Symbol, trades: _PricedTrades, queues: npt.NDAr
 
 
 def _snapshot_table(table: _Table, times: IntArray) -> _Table:
-    """The trade-feed table as a snapshot feed (:mod:`detectors.feed_shapes`): one quote and one book per
+    """The trade-feed table as a snapshot feed (:mod:`offline.feed_shapes`): one quote and one book per
     snapshot time, prints aggregated per interval, no aggressor side, the quote in force before the interval."""
     index = snapshot_index(table.quote_ts, table.price, table.book_ts, times)
     row, last, before = index.row, index.last_print, index.previous_book

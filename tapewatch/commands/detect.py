@@ -1,7 +1,7 @@
 """`tapewatch train …`, `tapewatch detect …`, `tapewatch eval …`: offline training, look-back and evaluation.
 
-``train_app`` is shared: this module registers ``train kmeans``; other model families add their own command to
-the same app (``train_app.command("dqn")(...)``) from their module.
+``train_app`` is shared: this module registers ``train kmeans``; :mod:`tapewatch.cli` adds the other model
+families' commands to it (``train dqn`` from :mod:`tapewatch.commands.dqn`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from rich.table import Table
 from detectors.kmeans import KMeansModel, KMeansParams
 
 if TYPE_CHECKING:
-    from detectors.eval_matrix import FeedResult
+    from offline.eval_matrix import FeedResult
 from tapewatch.errors import TapewatchError
 from tapewatch.settings import load_settings
 
@@ -37,8 +37,8 @@ ModelVersion = Annotated[str, typer.Option("--model-version", help="K-means arti
 def user_errors() -> Iterator[None]:
     """Turn the detectors' own errors into the CLI's one clear line."""
     from detectors.kmeans import FeatureError
-    from detectors.lookback import InputError
-    from detectors.models import ArtifactError
+    from offline.lookback import InputError
+    from tapewatch.artifacts import ArtifactError
 
     try:
         yield
@@ -77,7 +77,7 @@ def train_kmeans(
     """Train K-means (k by silhouette) on bar features and publish a new artifact version. The artifact records
     the venues of the training data and their feed shapes: the model scores only those venues."""
     from detectors.kmeans import BASELINE_FEATURES, KMEANS_FEATURES, KMeansParams
-    from detectors.models import ArtifactStore
+    from tapewatch.artifacts import ArtifactStore
 
     settings = load_settings()
     features = BASELINE_FEATURES if baseline else KMEANS_FEATURES
@@ -88,7 +88,7 @@ def train_kmeans(
             if not inputs:
                 raise TapewatchError("train kmeans: give bar or tick files (or --engine spark --source …)")
             from detectors.kmeans import train
-            from detectors.lookback import bar_features, bars_from_bar_file, read_input, split_ticks
+            from offline.lookback import bar_features, bars_from_bar_file, read_input, split_ticks
 
             with console.status("reading and computing bar features…"):
                 data = read_input(inputs)
@@ -130,7 +130,7 @@ def _record_venues(model: KMeansModel, venue: str | None) -> None:
 def _train_spark(
     inputs: list[Path], source: str, master: str, table: str, features: tuple[str, ...], params: KMeansParams
 ) -> KMeansModel:
-    from detectors import spark_kmeans
+    from offline import spark_kmeans
 
     settings = load_settings()
     packages: list[str] = []
@@ -181,8 +181,8 @@ def detect_file(
     """The stream's detectors over ticks or 1-minute bars; writes the alerts the stream would emit. A venue
     that no feed profile names is read with its prints learnt per symbol from the data, and no session close."""
     from detectors.kmeans import KMeansModel
-    from detectors.lookback import detect_frames, read_input, write_jsonl
-    from detectors.models import ArtifactStore
+    from offline.lookback import detect_frames, read_input, write_jsonl
+    from tapewatch.artifacts import ArtifactStore
 
     settings = load_settings()
     with user_errors():
@@ -258,7 +258,7 @@ def eval_detect(
     charts: Annotated[int, typer.Option(help="Price charts of this many manipulated symbols")] = 4,
 ) -> None:
     """Per-kind precision/recall/F1, delays, false alerts on clean symbols, K-means AUC, seed baseline."""
-    from detectors import evaluation as ev
+    from offline import evaluation as ev
 
     with user_errors():
         try:
@@ -324,10 +324,10 @@ def _eval_extras(inputs: list[Path], truth: object, model_version: str) -> _Extr
     """From the input ticks: the symbol universe, sessions, prices, the seed baseline and per-bar scores."""
     import pandas as pd
 
-    from detectors import evaluation as ev
     from detectors.kmeans import BASELINE_FEATURES, KMeansModel
-    from detectors.lookback import bar_features, bars_from_bar_file, read_input, split_ticks
-    from detectors.models import ArtifactStore
+    from offline import evaluation as ev
+    from offline.lookback import bar_features, bars_from_bar_file, read_input, split_ticks
+    from tapewatch.artifacts import ArtifactStore
 
     extras = _Extras()
     if not inputs:
@@ -380,8 +380,8 @@ def eval_simulate(
     """Write a labelled simulated session (ticks + episodes) for `detect file` and `eval detect`."""
     from datetime import datetime, time, timedelta
 
-    from detectors.eval_matrix import FEED_VENUES
-    from detectors.simulator import SimulationConfig, generate
+    from offline.eval_matrix import FEED_VENUES
+    from offline.simulator import SimulationConfig, generate
 
     open_at = (datetime.combine(datetime(2024, 1, 2), time(13, 30)) - timedelta(minutes=minutes)).time()
     try:
@@ -441,7 +441,7 @@ def eval_matrix(
 ) -> None:
     """Simulate → detect → score over feed profiles × seeds: P, R, F1, delays per kind and feed, false alerts per
     clean symbol-day, K-means AUC, beside the seed baseline; a PNG of F1 by kind and feed and a JSON."""
-    from detectors import eval_matrix as em
+    from offline import eval_matrix as em
 
     settings = load_settings()
     try:
@@ -472,8 +472,8 @@ def eval_matrix(
 
 
 def _print_matrix(results: list[FeedResult]) -> None:
-    from detectors.eval_matrix import meets_bars
-    from detectors.evaluation import fmt
+    from offline.eval_matrix import meets_bars
+    from offline.evaluation import fmt
 
     table = Table("feed", "kind", "episodes", "P", "R", "F1", "median delay s", "p90 s", "baseline F1", "bar")
     for feed in results:

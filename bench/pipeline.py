@@ -93,10 +93,10 @@ def run_pipeline_bench(
 ) -> PipelineBenchResult:
     from sqlalchemy import select
 
+    from ops.demo import ensure_models
     from sinks import db
     from sinks.elastic import index_pattern
     from sinks.search import es_client
-    from tapewatch.demo import ensure_models
 
     ensure_models(settings)
     with _private(settings) as isolated:

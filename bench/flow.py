@@ -1,7 +1,7 @@
 """Micro-benchmark of the order-flow features: incremental updates over a simulated session vs the batch frame,
 and the per-symbol state JSON round trip the stream pays per batch.
 
-Run: ``python -m detectors.bench_flow [symbols] [minutes]`` (default 5 symbols, 120 minutes). A script, not a test.
+Run: ``tapewatch bench flow [symbols] [minutes]`` (default 5 symbols, 120 minutes). A script, not a test.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ import time
 
 import orjson
 
+from bench.timing import timed_line
 from detectors.flow import FlowConfig, FlowState, compute_flow_frame
-from detectors.simulator import SimulationConfig, generate
+from offline.simulator import SimulationConfig, generate
 from tapewatch.records import Book, Quote
 
 
 def _timed(label: str, seconds: float, count: int, unit: str = "records") -> None:
-    rate, each = count / seconds, seconds / count * 1e6
-    print(f"{label:<60} {seconds * 1e3:10.1f} ms   {rate:12,.0f} {unit}/s   {each:9.2f} µs each")
+    print(timed_line(label, seconds, count, unit, width=60))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,11 @@
+"""Benchmarks: scripts that print numbers, one module per thing measured, all run by ``tapewatch bench …``.
+
+* :mod:`bench.producer` — producers → Kafka (and raw produce as the reference);
+* :mod:`bench.stream` — the stream worker on a backlog and live (raw consume as the reference);
+* :mod:`bench.sink` — PostgreSQL and Elasticsearch sinks;
+* :mod:`bench.pipeline` — simulator → stream → sinks end to end;
+* :mod:`bench.flow`, :mod:`bench.features` — the per-event computation alone, no servers;
+* :mod:`bench.dqn` — batched DQN inference.
+"""
+
+__all__: list[str] = []

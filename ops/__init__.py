@@ -1,0 +1,4 @@
+"""Running the whole product on one machine: the supervisor behind ``tapewatch run`` (:mod:`ops.run`) and the
+report ``make demo`` prints and writes (:mod:`ops.demo`)."""
+
+__all__: list[str] = []
