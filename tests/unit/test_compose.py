@@ -101,6 +101,8 @@ def test_every_dependency_exists_and_one_shots_are_awaited_to_completion(
     services: dict[str, dict[str, Any]],
 ) -> None:
     one_shots = {name for name, svc in services.items() if str(svc.get("restart", "no")) == "no"}
+    assert one_shots, "kibana-setup is a one-shot"
+    assert sum(len(depends_on(service)) for service in services.values()) >= len(APP_SERVICES)
     for name, service in services.items():
         for dep, condition in depends_on(service).items():
             assert dep in services, f"{name} depends on unknown service {dep}"
@@ -113,6 +115,7 @@ def test_every_dependency_exists_and_one_shots_are_awaited_to_completion(
 
 
 def test_every_published_port_binds_loopback(services: dict[str, dict[str, Any]]) -> None:
+    assert all(published(services[name]) for name in ("kafka", "postgres", "elasticsearch"))
     for name, service in services.items():
         for host_ip, host, target in published(service):
             assert host_ip == "127.0.0.1", f"{name} publishes {host}->{target} on {host_ip or 'all interfaces'}"
@@ -148,6 +151,7 @@ def test_service_versions_follow_infra_pom(services: dict[str, dict[str, Any]]) 
 
 
 def test_every_image_is_pinned(services: dict[str, dict[str, Any]]) -> None:
+    assert {name for name, service in services.items() if "build" not in service} >= {"kafka", "postgres"}
     for name, service in services.items():
         if "build" in service:
             continue

@@ -54,6 +54,7 @@ def test_cells_pool_per_feed_with_every_seed_kept_apart(matrix: list[em.FeedResu
 
 
 def test_quality_bars_judge_only_kinds_with_episodes(matrix: list[em.FeedResult]) -> None:
+    assert [feed.feed for feed in matrix] == ["trades", "twse-mis"]
     for feed in matrix:
         bars = em.meets_bars(feed)
         with_episodes = {m.kind for m in feed.result.kinds if m.episodes > 0 and m.kind in em.QUALITY_F1}
@@ -76,6 +77,7 @@ def test_json_and_chart_carry_every_feed(matrix: list[em.FeedResult], tmp_path: 
 def test_cells_in_parallel_give_the_same_matrix(matrix: list[em.FeedResult]) -> None:
     """Spawned workers (``--jobs``) score exactly what one process does."""
     parallel = em.run_matrix(small(), jobs=2)
+    assert len(matrix) == 2
     for one, two in zip(matrix, parallel, strict=True):
         assert [m.f1 for m in one.result.kinds] == pytest.approx([m.f1 for m in two.result.kinds], nan_ok=True)
         assert one.result.score_auc == two.result.score_auc

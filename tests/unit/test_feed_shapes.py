@@ -123,6 +123,7 @@ def test_volume_is_conserved_per_symbol() -> None:
     trades = session("trades").trades_frame()
     for feed in SNAPSHOT_FEEDS:
         quotes = session(feed).quotes_frame()
+        assert set(quotes.symbol) == set(trades.symbol), feed
         for symbol, group in quotes.groupby("symbol"):
             traded = trades[trades.symbol == symbol]["size"].sum()
             assert group["size"].sum() == traded, (feed, symbol)
@@ -153,6 +154,7 @@ def test_books_are_the_trade_feeds_books_at_the_snapshot_times(feed: str) -> Non
 def test_session_fields_follow_the_prints(feed: str) -> None:
     quotes = session(feed).quotes_frame()
     trades = session("trades").trades_frame()
+    assert set(quotes.symbol) == set(trades.symbol)
     for symbol, group in quotes.groupby("symbol"):
         prints = trades[trades.symbol == symbol]
         assert (group.open == prints.price.iloc[0]).all()

@@ -472,6 +472,7 @@ def test_spoofing_signature() -> None:
 def test_wash_trading_signature() -> None:
     sim = forced(K.WASH_TRADING)
     trades = sim.trades_frame()
+    assert sim.episodes
     for e in sim.episodes:
         window = in_window(trades, e.symbol, e.start, e.end)
         base = outside(trades, sim, e.symbol)
@@ -480,7 +481,9 @@ def test_wash_trading_signature() -> None:
         wash = window[window["size"] == wash_size]
         assert len(wash) >= 10, "identical sizes repeated"
         assert (wash.side.to_numpy()[1:] != wash.side.to_numpy()[:-1]).mean() > 0.9, "alternating sides"
-        for _, burst in wash.groupby((wash.ts.diff() > 5000).cumsum()):
+        bursts = list(wash.groupby((wash.ts.diff() > 5000).cumsum()))
+        assert bursts
+        for _, burst in bursts:
             tick = float(twse_tick(burst.price.to_numpy()[:1])[0])
             assert (burst.price.max() - burst.price.min()) / tick <= 2.01, "nearly the same price"
             assert burst.price.iloc[-1] == burst[burst.side == burst.side.iloc[-1]].price.iloc[0], "no net change"
@@ -511,6 +514,7 @@ def test_marking_the_close_signature() -> None:
 def test_momentum_ignition_signature() -> None:
     sim = forced(K.MOMENTUM_IGNITION)
     trades, quotes = sim.trades_frame(), sim.quotes_frame()
+    assert sim.episodes
     for e in sim.episodes:
         window = in_window(trades, e.symbol, e.start, e.end)
         burst = window[window.ts <= e.start + 10_000]
@@ -642,7 +646,9 @@ def deep_sizes(books: pd.DataFrame) -> list[np.ndarray]:
 def test_full_churn_redraws_levels_2_to_5_every_snapshot() -> None:
     for feed in ("trades", "twse-mis"):
         books = generate(churn_config(1.0, feed)).books_frame()
-        for sizes in deep_sizes(books):
+        symbols = deep_sizes(books)
+        assert symbols, feed
+        for sizes in symbols:
             changed = np.diff(sizes, axis=0) != 0
             assert changed.any(axis=1).all(), "every snapshot moves"
             assert changed.mean() > 0.85, "nearly every level of every snapshot"
