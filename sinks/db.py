@@ -14,8 +14,6 @@ import io
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import Enum
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,7 +39,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -162,14 +160,6 @@ dead_letters = Table(
 )
 
 
-def ms_to_datetime(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
-
-
-def datetime_to_ms(value: datetime) -> int:
-    return round(value.timestamp() * 1000)
-
-
 def _json_text(value: object) -> str:
     return orjson.dumps(value).decode()
 
@@ -245,8 +235,7 @@ def upgrade(settings: Settings, revision: str = "head") -> None:
 # --- rows ----------------------------------------------------------------------------------------
 # A row is first a *doc*: column name → value, times as epoch milliseconds, JSON columns as plain Python values.
 # The tables' columns are named after the records' fields, so a record's doc is its own field dict (bars add the
-# Kafka offset): nothing is copied per record. COPY takes the docs' values in column order (:func:`copy_rows`);
-# SQLAlchemy statements take :func:`as_row` (times as datetimes).
+# Kafka offset): nothing is copied per record. COPY takes the docs' values in column order (:func:`copy_rows`).
 
 #: a row by column name, times as epoch milliseconds
 Doc = dict[str, Any]
@@ -275,46 +264,6 @@ def dead_letter_doc(
         "source_topic": letter.topic,
         "size": size,
     }
-
-
-def as_row(table: Table, doc: Doc) -> dict[str, object]:
-    """``doc`` as SQLAlchemy statements take it: exactly the table's columns, times as datetimes, enum members as
-    their values."""
-    row: dict[str, object] = {}
-    for column in table.columns:
-        value = doc.get(column.name)
-        if value is not None and isinstance(column.type, DateTime):
-            value = ms_to_datetime(value)
-        elif isinstance(value, Enum):
-            value = value.value
-        row[column.name] = value
-    return row
-
-
-def bar_row(bar: Bar, offset: int | None = None) -> dict[str, object]:
-    return as_row(bars, bar_doc(bar, offset))
-
-
-def features_row(record: Features) -> dict[str, object]:
-    return as_row(features, record_doc(record))
-
-
-def score_row(record: Score) -> dict[str, object]:
-    return as_row(scores, record_doc(record))
-
-
-def alert_row(record: Alert) -> dict[str, object]:
-    return as_row(alerts, record_doc(record))
-
-
-def action_row(record: Action) -> dict[str, object]:
-    return as_row(actions, record_doc(record))
-
-
-def dead_letter_row(
-    letter: DeadLetter, dlq_topic: str, partition: int, offset: int, received_ms: int, size: int
-) -> dict[str, object]:
-    return as_row(dead_letters, dead_letter_doc(letter, dlq_topic, partition, offset, received_ms, size))
 
 
 # --- idempotent writes ---------------------------------------------------------------------------
@@ -352,29 +301,6 @@ def _conflict_clause(table: Table) -> str:
         return f"ON CONFLICT ({key}) DO NOTHING"
     updates = ", ".join(f'"{c.name}" = EXCLUDED."{c.name}"' for c in table.columns if not c.primary_key)
     return f'ON CONFLICT ({key}) DO UPDATE SET {updates} WHERE "{table.name}"."{newest}" < EXCLUDED."{newest}"'
-
-
-def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, object]]) -> int:
-    """Insert rows (:func:`as_row` form) keyed by ``table``'s primary key; rows already stored are skipped, or on
-    a :data:`NEWEST_BY` table replaced when newer. Returns how many rows were inserted or replaced.
-
-    SQLAlchemy sends an executemany of this statement as multi-row VALUES pages ("insertmanyvalues").
-    """
-    if not rows:
-        return 0
-    key = [column.name for column in table.primary_key]
-    stmt = insert(table)
-    newest = NEWEST_BY.get(table.name)
-    if newest is None:
-        stmt = stmt.on_conflict_do_nothing(index_elements=key)
-    else:
-        stmt = stmt.on_conflict_do_update(
-            index_elements=key,
-            set_={c.name: stmt.excluded[c.name] for c in table.columns if not c.primary_key},
-            where=table.c[newest] < stmt.excluded[newest],
-        )
-    result = conn.execute(stmt, newest_per_key(table, rows))
-    return result.rowcount
 
 
 class _CopyNull(float):
@@ -453,9 +379,11 @@ def _csv_rows(plan: _CopyPlan, docs: Sequence[Doc]) -> list[list[Any]]:
 
 
 def copy_rows(conn: Connection, table: Table, docs: Sequence[Doc]) -> int:
-    """The same contract as :func:`insert_rows` for docs (on a connection of :func:`make_engine`, which has the
-    staging tables), about ten times faster (measured: ~31,000 against
-    ~3,500 alert rows/s here): COPY into a temporary table, then ``INSERT … SELECT … ON CONFLICT``.
+    """Write ``docs`` keyed by ``table``'s primary key; rows already stored are skipped, or on a :data:`NEWEST_BY`
+    table replaced when newer. Returns how many rows were inserted or replaced. On a connection of
+    :func:`make_engine`, which has the staging tables: COPY into a temporary table, then ``INSERT … SELECT … ON
+    CONFLICT`` — about ten times faster than a multi-row ``INSERT`` (measured: ~31,000 against ~3,500 alert
+    rows/s here), which the sinks used before.
 
     CSV with every string quoted and NULL as a bare ``\\N``, so an empty string stays an empty string. (Sending
     the docs as JSON lines for PostgreSQL's json_to_record costs the sink less but PostgreSQL half as much again
@@ -522,11 +450,6 @@ def _storable(value: Any) -> Any:
 COPY_CHUNK = 1 << 20
 
 
-def insert_bars(conn: Connection, rows: Sequence[dict[str, object]]) -> int:
-    """Insert bars; ones already stored are skipped. Returns how many were new."""
-    return insert_rows(conn, bars, rows)
-
-
 def record_model_versions(conn: Connection, table: Table, family: str) -> None:
     """Widen each model version's [first_ts, last_ts] to cover the rows :func:`copy_rows` staged for ``table``
     (scores, alerts or actions) in this transaction; PostgreSQL works out the spans from the staging table.
@@ -544,8 +467,3 @@ def record_model_versions(conn: Connection, table: Table, family: str) -> None:
         "last_ts = GREATEST(model_versions.last_ts, EXCLUDED.last_ts)",
         {"family": family},
     )
-
-
-def current_revision(conn: Connection) -> str | None:
-    row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
-    return str(row[0]) if row else None

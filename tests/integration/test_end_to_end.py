@@ -20,6 +20,7 @@ from sinks.elastic import index_pattern
 from sinks.search import es_client
 from tapewatch.settings import Settings
 from tests.pipeline_session import prepare_session
+from tests.postgres_times import datetime_to_ms
 from tests.stream_worker import Worker
 
 pytestmark = pytest.mark.integration
@@ -78,12 +79,12 @@ def test_alerts_in_postgres_and_elasticsearch_equal_the_offline_twin(
         a = db.alerts.c
         with engine.connect() as conn:
             rows = conn.execute(select(a.alert_id, a.symbol, a.kind, a.window_start, a.ts))
-            return [(r[0], r[1], r[2], db.datetime_to_ms(r[3]), db.datetime_to_ms(r[4])) for r in rows]
+            return [(r[0], r[1], r[2], datetime_to_ms(r[3]), datetime_to_ms(r[4])) for r in rows]
 
     def pg_actions() -> set[tuple[str, int]]:
         with engine.connect() as conn:
             rows = conn.execute(select(db.actions.c.symbol, db.actions.c.ts))
-            return {(r[0], db.datetime_to_ms(r[1])) for r in rows}
+            return {(r[0], datetime_to_ms(r[1])) for r in rows}
 
     def es_alert_ids() -> list[str]:
         pattern = index_pattern(settings, "alerts")

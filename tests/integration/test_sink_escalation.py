@@ -1,7 +1,7 @@
 """An alert that escalates is re-emitted under the same alert_id (later ts, critical, a wider window). Through
 the real PostgreSQL and Elasticsearch sinks, both stores keep the newest emission exactly once, whatever the
 order of arrival: the escalation after the original, or the original replayed after the escalation; within one
-batch or across runs. PostgreSQL's plain-INSERT path follows the same rule."""
+batch or across runs."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from sinks.search import es_client
 from tapewatch.records import Alert
 from tapewatch.settings import Settings
 from tapewatch.topics import ALERTS, DLQ_SINKS
+from tests.postgres_times import datetime_to_ms
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +65,7 @@ def stored_in_postgres(settings: Settings) -> list[Alert]:
     finally:
         engine.dispose()
     times = ("ts", "window_start", "window_end")
-    return [Alert.model_validate({k: db.datetime_to_ms(v) if k in times else v for k, v in r.items()}) for r in rows]
+    return [Alert.model_validate({k: datetime_to_ms(v) if k in times else v for k, v in r.items()}) for r in rows]
 
 
 def stored_in_elasticsearch(settings: Settings) -> list[tuple[str, int, dict[str, object]]]:
@@ -115,19 +116,18 @@ def test_newest_emission_kept_whatever_the_order(stores_settings: Settings) -> N
     assert_newest_kept(settings, list(escalated.values()), untouched)
 
 
-def test_insert_rows_keeps_the_newest(stores_settings: Settings) -> None:
+def test_copy_rows_keeps_the_newest(stores_settings: Settings) -> None:
     settings = stores_settings
     db.upgrade(settings)
     first = synthetic_alert(7, 1_700_000_000_000)
     newer = synthetic_escalation(first)
     engine = db.make_engine(settings)
     try:
+        with engine.begin() as conn:  # both emissions in one batch: the newest, once
+            assert db.copy_rows(conn, db.alerts, [db.record_doc(newer), db.record_doc(first)]) == 1
         with engine.begin() as conn:
-            assert db.insert_rows(conn, db.alerts, [db.alert_row(newer), db.alert_row(first)]) == 1
-        with engine.begin() as conn:
-            assert db.insert_rows(conn, db.alerts, [db.alert_row(first)]) == 0  # older: not stored
-            assert db.copy_rows(conn, db.alerts, [db.record_doc(first)]) == 0
-            assert db.insert_rows(conn, db.alerts, [db.alert_row(newer)]) == 0  # the same: nothing to do
+            assert db.copy_rows(conn, db.alerts, [db.record_doc(first)]) == 0  # older: not stored
+            assert db.copy_rows(conn, db.alerts, [db.record_doc(newer)]) == 0  # the same: nothing to do
     finally:
         engine.dispose()
     assert stored_in_postgres(settings) == [newer]

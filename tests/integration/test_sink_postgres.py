@@ -19,6 +19,7 @@ from tapewatch.records import Action, Bar, Features, Score
 from tapewatch.settings import Settings
 from tapewatch.topics import ACTIONS, ALERTS, BARS, DLQ_SINKS, FEATURES, SCORES
 from tests.kafka_reader import read_topic
+from tests.postgres_times import datetime_to_ms
 
 pytestmark = pytest.mark.integration
 
@@ -98,8 +99,8 @@ def test_every_table_filled_once_bad_records_dead_lettered(pg: Settings) -> None
         first = conn.execute(select(db.alerts).where(db.alerts.c.alert_id == alerts[0].alert_id)).one()
     assert sorted(ids) == sorted(a.alert_id for a in alerts)
     assert set(versions) == {("alert", "bench-v1"), ("score", "k0"), ("score", "k1"), ("action", "d1")}
-    assert db.datetime_to_ms(versions[("alert", "bench-v1")].first_ts) == alerts[0].ts
-    assert db.datetime_to_ms(versions[("alert", "bench-v1")].last_ts) == alerts[-1].ts
+    assert datetime_to_ms(versions[("alert", "bench-v1")].first_ts) == alerts[0].ts
+    assert datetime_to_ms(versions[("alert", "bench-v1")].last_ts) == alerts[-1].ts
     assert first.evidence == alerts[0].evidence and first.message == alerts[0].message
 
     letters = read_topic(pg, pg.topic(DLQ_SINKS.name), expected=3)
