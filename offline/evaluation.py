@@ -25,7 +25,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -419,7 +419,3 @@ def plot_f1(path: Path, result: EvaluationResult) -> Path:
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
-
-
-def kind_table_rows(metrics: Iterable[KindMetrics]) -> list[dict[str, Any]]:
-    return [asdict(m) for m in metrics]

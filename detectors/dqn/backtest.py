@@ -180,18 +180,6 @@ def random_policy(seed: int) -> Chooser:
     return lambda t, position: int(rng.integers(0, len(Act)))
 
 
-def buy_and_hold_equity(close: npt.ArrayLike, costs: CostModel, initial_cash: float = 1.0) -> FloatArray:
-    """Closed form of buy-and-hold: all in at the first close (paying the buy commission), marked at each close.
-
-    An independent definition that the always-long policy through the environment must reproduce exactly.
-    """
-    prices = np.asarray(close, dtype=np.float64)
-    shares = initial_cash / (prices[0] * (1.0 + costs.buy_rate))
-    equity: FloatArray = shares * prices
-    equity[0] = initial_cash
-    return equity
-
-
 def q_table(network: torch.nn.Module, segment: Segment, max_units: int) -> npt.NDArray[np.float32]:
     """Q-values of every bar for every possible position, ``(bars, max_units + 1, actions)``, in one batch.
 

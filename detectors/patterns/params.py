@@ -17,10 +17,8 @@ session calendar reach the detectors.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from datetime import time
-from typing import Any
 
 from detectors.flow import FlowConfig
 from tapewatch.feeds import FeedProfile, Prints
@@ -250,10 +248,3 @@ class PatternParams:
             utc_offset_min=profile.utc_offset_min,
             prints=profile.prints,
         )
-
-    def with_overrides(self, overrides: Mapping[str, Any]) -> PatternParams:
-        known = {f.name for f in fields(self)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise ValueError(f"unknown pattern parameter(s): {', '.join(unknown)}")
-        return replace(self, **overrides)

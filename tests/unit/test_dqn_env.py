@@ -6,6 +6,7 @@ import math
 import warnings
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pytest
 import torch
@@ -17,7 +18,6 @@ from detectors.bars import pct_change
 from detectors.dqn.agent import QNetwork
 from detectors.dqn.backtest import (
     always,
-    buy_and_hold_equity,
     greedy,
     metrics,
     momentum_rule,
@@ -32,7 +32,7 @@ from detectors.dqn.data import (
     prepare,
     series_from_bars,
 )
-from detectors.dqn.env import COST_PRESETS, Act, Portfolio, TradingEnv, cost_preset, next_position
+from detectors.dqn.env import COST_PRESETS, Act, CostModel, Portfolio, TradingEnv, cost_preset, next_position
 
 torch.set_num_threads(1)
 
@@ -71,6 +71,18 @@ def segment_of(close: np.ndarray, features: np.ndarray | None = None) -> Segment
 
 
 prices = st.lists(st.floats(0.5, 500.0), min_size=2, max_size=60)
+
+
+def buy_and_hold_equity(close: list[float], costs: CostModel, initial_cash: float = 1.0) -> npt.NDArray[np.float64]:
+    """Closed form of buy-and-hold: all in at the first close (paying the buy commission), marked at each close.
+
+    An independent definition that the always-long policy through the environment must reproduce exactly.
+    """
+    path = np.asarray(close, dtype=np.float64)
+    shares = initial_cash / (path[0] * (1.0 + costs.buy_rate))
+    equity: npt.NDArray[np.float64] = shares * path
+    equity[0] = initial_cash
+    return equity
 
 
 @settings(max_examples=60, deadline=None)

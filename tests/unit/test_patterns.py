@@ -394,11 +394,6 @@ def test_a_one_tick_step_on_a_coarse_tick_stock_is_not_a_sweep() -> None:
     assert _kinds(FlowPatterns(), [QUIET, two_ticks, *FOLLOW, back]) == [AlertKind.MOMENTUM_IGNITION]
 
 
-def test_unknown_parameter_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown pattern parameter"):
-        PatternParams().with_overrides({"pump_speed": 3})
-
-
 chunk = st.fixed_dictionaries(
     {
         "trades": st.sampled_from([2.0, 8.0]),
