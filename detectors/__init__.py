@@ -1,0 +1,19 @@
+"""The computation, defined once for the stream and its offline twins: pure functions and per-symbol state
+machines, no Kafka, no database.
+
+* :mod:`detectors.bars` — one-minute OHLCV bars on event time (watermark, grace);
+* :mod:`detectors.features` — bar features (returns, volume surprise, indicators), incremental and batch;
+* :mod:`detectors.flow` — fast order-flow features over short event-time chunks, from quotes and books;
+* :mod:`detectors.aggressor`, :mod:`detectors.layers`, :mod:`detectors.feed_learning` — what the flow
+  features infer: trade sides, large book layers that vanish, whether a feed prints trades or snapshots;
+* :mod:`detectors.patterns` — the manipulation pattern detectors on the flow features;
+* :mod:`detectors.kmeans`, :mod:`detectors.model_venues` — K-means scoring of the bar features and the venues
+  a model may score;
+* :mod:`detectors.alerting` — detector hits to deduplicated, deterministic alerts;
+* :mod:`detectors.dqn` — the Double-DQN trading signals.
+
+Every state machine round-trips through JSON (``to_state`` / ``from_state``) for the stream's state tables.
+The package re-exports nothing: import the module you need.
+"""
+
+__all__: list[str] = []
