@@ -209,6 +209,26 @@ and batch agree bit for bit. The baseline's running sums are exact (dyadic ratio
 
 The stream worker keeps one :class:`FlowState` per symbol, persisted with :meth:`FlowState.to_state` /
 :meth:`FlowState.from_state` (JSON-safe, versioned). Pure computation: no Kafka, no database.
+
+One symbol's trades on a feed without books, in 1 s chunks: the three buys printed in one millisecond are one
+rush order and one aggressive order. The batch twin and the stream's state machine give the same chunks:
+
+>>> import pandas as pd
+>>> quotes = pd.DataFrame({
+...     "symbol": "2330",
+...     "ts": [100, 500, 500, 500, 1_200, 2_300],
+...     "price": [10.0, 10.1, 10.1, 10.1, 10.1, 10.0],
+...     "size": [100.0, 50.0, 50.0, 50.0, 50.0, 20.0],
+...     "side": ["B", "B", "B", "B", "S", "S"],
+... })
+>>> config = FlowConfig(chunk_ms=1_000)
+>>> frame = compute_flow_frame(quotes, pd.DataFrame(columns=BOOK_COLUMNS), config)
+>>> frame.ts.tolist(), frame.trades.tolist(), frame.rush_orders.tolist(), frame.buy_orders.tolist()
+([1000, 2000, 3000], [4.0, 1.0, 1.0], [1.0, 0.0, 0.0], [2.0, 0.0, 0.0])
+>>> state = FlowState("2330", config, books=False)
+>>> chunks = [c for q in quotes.itertuples() for c in state.update_quote_values(q.ts, q.price, q.size, q.side)]
+>>> chunks_to_frame([*chunks, *state.flush()]).equals(frame)
+True
 """
 
 from __future__ import annotations
@@ -389,7 +409,20 @@ _BASELINE_COLUMNS: Final = 12
 @dataclass(frozen=True, slots=True)
 class FlowConfig:
     """Chunking, windows and thresholds. ``grace_ms``/``idle_ms`` may change across a restart; the others are
-    baked into the state (:meth:`FlowState.from_state` refuses a state made with different ones)."""
+    baked into the state (:meth:`FlowState.from_state` refuses a state made with different ones).
+
+    >>> config = FlowConfig(chunk_ms=1_000, long_chunks=25)  # 1 s chunks, a 25 s long window
+    >>> config.fingerprint()  # what a saved state must have been made with
+    [1000, 25, 720, 60, 3, 5000]
+    >>> FlowState.from_state(FlowState("2330", config).to_state(), FlowConfig())
+    Traceback (most recent call last):
+    ...
+    ValueError: flow state was made with config [1000, 25, 720, 60, 3, 5000], not [5000, 5, 720, 60, 3, 5000]
+    >>> FlowConfig(chunk_ms=500, rush_min_trades=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: FlowConfig.rush_min_trades must be ≥ 2
+    """
 
     #: base chunk length
     chunk_ms: int = 5_000
@@ -691,6 +724,29 @@ class FlowState:
 
     :meth:`update_quote` / :meth:`update_book` return the chunks the advancing watermark closed, oldest first,
     or raise :class:`LateRecordError` (state unchanged) for a record of a closed chunk.
+
+    A feed with books: a chunk closes once both streams have passed it (plus the grace), and its book features
+    come from the books of the chunk only. Here the bid's second level (9.9) shrinks from 5,000 to 1,000
+    without a trade there: 4,000 cancelled at levels 2–5.
+
+    >>> flow = FlowState("2330", FlowConfig(chunk_ms=1_000, grace_ms=0))
+    >>> flow.update_book_values(0, [(10.0, 100.0), (9.9, 5_000.0)], [(10.1, 200.0)])
+    []
+    >>> flow.update_quote_values(300, 10.1, 50.0, "B")  # a buy at the ask
+    []
+    >>> flow.update_book_values(600, [(10.0, 100.0), (9.9, 1_000.0)], [(10.1, 150.0)])
+    []
+    >>> flow.update_quote_values(1_100, None)  # the quote stream passes 1 s; the book stream has not yet
+    []
+    >>> [chunk] = flow.update_book_values(1_200, [(10.0, 100.0), (9.9, 1_000.0)], [(10.1, 150.0)])
+    >>> chunk.start, chunk.end, chunk.values["trades"], chunk.values["book_updates"], chunk.values["cancel_l25"]
+    (0, 1000, 1.0, 2.0, 4000.0)
+    >>> round(chunk.values["book_imb_l1"], 3), round(chunk.values["spread_bps"], 1)  # means over the two books
+    (-0.267, 99.5)
+    >>> flow.update_quote_values(900, 10.1, 10.0, "B")  # chunk 0 is closed
+    Traceback (most recent call last):
+    ...
+    detectors.flow.LateRecordError: late quote: 2330 ts=900 belongs to the flow chunk starting 0, closed ...
     """
 
     def __init__(
