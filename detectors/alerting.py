@@ -98,7 +98,32 @@ class _Episode:
 
 
 class AlertPolicy:
-    """Per-symbol alert policy: :meth:`on_hit` returns the alerts (0 or 1) a hit causes."""
+    """Per-symbol alert policy: :meth:`on_hit` returns the alerts (0 or 1) a hit causes.
+
+    >>> from tapewatch.records import AlertKind
+    >>> policy = AlertPolicy("2330", "twse")
+    >>> def spoof(ts: int, score: float) -> Hit:
+    ...     return Hit(AlertKind.SPOOFING, ts, ts - 5_000, ts, score, {"layers": 3}, "patterns-v19")
+    >>> [first] = policy.on_hit(spoof(10_000, 0.75))  # raised at first detection
+    >>> str(first.severity), first.window_start, first.evidence
+    ('medium', 5000, {'layers': 3, 'hits': 1})
+    >>> policy.on_hit(spoof(15_000, 0.8))  # the same episode, still medium: nothing new to say
+    []
+    >>> [update] = policy.on_hit(spoof(20_000, 0.9))  # it escalates: re-emitted under the same id
+    >>> update.alert_id == first.alert_id, str(update.severity), update.window_end, update.evidence["hits"]
+    (True, 'high', 20000, 3)
+    >>> policy.on_hit(spoof(25_000, 0.3))  # below the kind's minimum score
+    []
+    >>> [later] = policy.on_hit(spoof(200_000, 0.75))  # past the 60 s cooldown: a new episode, a new id
+    >>> later.alert_id != first.alert_id, later.window_start
+    (True, 195000)
+
+    The state round-trips through JSON: a restored policy still knows the open episode.
+
+    >>> import json
+    >>> AlertPolicy.from_state(json.loads(json.dumps(policy.to_state()))).on_hit(spoof(205_000, 0.8))
+    []
+    """
 
     __slots__ = ("episodes", "params", "symbol", "venue")
 

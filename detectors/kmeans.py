@@ -111,6 +111,42 @@ class ScoredVector:
 
 @dataclass
 class KMeansModel:
+    """A trained scorer: the robust scaler, the centroids (scaled space), which clusters are abnormal and the
+    calibration of distances into scores. :func:`train` (scikit-learn) and :mod:`offline.spark_kmeans` make one
+    through :func:`finish_model`; :meth:`save` / :meth:`load` keep it as a versioned artifact.
+
+    Four hundred scaled training minutes: a large cluster at the origin and a small one far away, which is
+    labelled abnormal. Scores measure the distance to the nearest *normal* centroid, as a quantile of the
+    training minutes' distances:
+
+    >>> rng = np.random.default_rng(0)
+    >>> z = np.vstack([rng.normal(0.0, 1.0, (388, 2)), rng.normal(8.0, 0.5, (12, 2))])
+    >>> model = finish_model(
+    ...     ("ret_1", "volume_z_30"), center=np.zeros(2), scale=np.array([0.001, 1.0]),
+    ...     centroids=np.array([[0.0, 0.0], [8.0, 8.0]]), masses=np.array([388, 12]) / 400,
+    ...     sample_z=z, silhouette=0.8, params=KMeansParams(),
+    ... )
+    >>> model.abnormal.tolist()
+    [False, True]
+    >>> usual = model.score_values({"ret_1": 0.0005, "volume_z_30": 0.5})
+    >>> usual.cluster, round(usual.distance, 3), round(usual.score, 2)
+    (0, 0.707, 0.22)
+    >>> surprise = model.score_values({"ret_1": 0.0, "volume_z_30": 4.0})  # the volume alone explains it
+    >>> round(surprise.score, 3), surprise.top_features
+    (0.969, [('volume_z_30', 1.0)])
+    >>> like_the_far_cluster = model.score_values({"ret_1": 0.008, "volume_z_30": 8.0})
+    >>> like_the_far_cluster.cluster, round(like_the_far_cluster.distance, 2), round(like_the_far_cluster.score, 3)
+    (1, 11.31, 0.991)
+    >>> model.score_values({"ret_1": 0.02, "volume_z_30": 20.0}).score > 0.999  # beyond every training minute
+    True
+    >>> model.score_values({"ret_1": None, "volume_z_30": 0.5}).distance  # a warm-up gap is imputed at the median
+    0.5
+    >>> model.score_values({"ret_1": float("inf"), "volume_z_30": 0.5})
+    Traceback (most recent call last):
+    ...
+    detectors.kmeans.FeatureError: feature ret_1 is infinite
+    """
+
     feature_names: tuple[str, ...]
     center: FloatArray
     scale: FloatArray

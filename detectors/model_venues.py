@@ -25,6 +25,28 @@ The decision (:func:`refusal`) is conservative and explicit:
 A refused venue gets patterns only (no K-means score, no K-means alert). :class:`VenueGate` caches the
 decision per model version and venue and reports each refusal once, so a stream logs one line per venue, not
 one per record. Pure logic: no Kafka, no settings.
+
+A model trained on TWSE and TPEx minutes scores those venues, not Binance's (unless the user lists Binance for
+it), and no longer TWSE's once its profile says the feed prints every trade instead of snapshots:
+
+>>> from tapewatch.feeds import FeedProfiles
+>>> feeds = FeedProfiles()
+>>> trained = TrainedOn.from_venues(["twse", "twse", "tpex"], feeds)
+>>> trained.describe()
+'tpex (books, no sides, snapshots), twse (books, no sides, snapshots)'
+>>> refusal(trained, "kmeans v3", "twse", feeds("twse")) is None
+True
+>>> print(refusal(trained, "kmeans v3", "binance", feeds("binance")))
+K-means not applied to venue binance: model kmeans v3 was trained on tpex (books, no sides, snapshots), twse
+(books, no sides, snapshots); patterns only; if binance is like the training data, list it for the model in
+TAPEWATCH_KMEANS_EXTRA_VENUES
+>>> refusal(trained, "kmeans v3", "binance", feeds("binance"), extra=["binance"]) is None
+True
+>>> print(refusal(trained, "kmeans v3", "twse", FeedProfiles({"twse": {"prints": "trades"}})("twse")))
+K-means not applied to venue twse: its feed is now books, no sides, trades, model kmeans v3 was trained on it as
+books, no sides, snapshots; patterns only; ...
+>>> TrainedOn.from_json(trained.to_json()) == trained  # the manifest's ``trained_on``
+True
 """
 
 from __future__ import annotations
@@ -154,7 +176,21 @@ def parse_extra_venues(text: str) -> dict[str, tuple[str, ...]]:
 
 @dataclass
 class VenueGate:
-    """Which venues the current model may score: decided once per (model version, venue) and reported once."""
+    """Which venues the current model may score: decided once per (model version, venue) and reported once.
+
+    >>> import numpy as np
+    >>> from detectors.kmeans import KMeansModel
+    >>> from tapewatch.feeds import FeedProfiles
+    >>> feeds = FeedProfiles()
+    >>> trained = TrainedOn.from_venues(["twse", "tpex"], feeds)
+    >>> model = KMeansModel(("ret_1",), *[np.zeros(1)] * 7, silhouette=0.0, version="v3", trained_on=trained)
+    >>> reported: list[str] = []
+    >>> gate = VenueGate(feeds, report=reported.append)
+    >>> gate.model_for(model, "tpex") is model, gate.model_for(model, "binance"), gate.model_for(model, "binance")
+    (True, None, None)
+    >>> len(reported), list(gate.refused())  # one line for Binance, however many of its records
+    (1, ['binance'])
+    """
 
     feeds: Callable[[str], FeedProfile]
     extra: ExtraVenues = field(default_factory=dict)
