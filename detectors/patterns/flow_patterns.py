@@ -29,6 +29,26 @@ class FlowPatterns:
     onset (a pump under way) and marking the close (a closing push); marking the close after the pump
     detectors (a pump reported). The state is the union of the detectors'
     own keys, so it is the same JSON as before the detectors had modules of their own.
+
+    >>> params = PatternParams(close_time=None)  # a venue that never closes: no marking the close
+    >>> patterns = FlowPatterns(params)
+    >>> quiet = {"trades": 3.0, "trades_z": 0.0, "ret_bps": 0.0}
+    >>> patterns.on_chunk(5_000, quiet), patterns.on_chunk(10_000, quiet)
+    ([], [])
+    >>> mirrors = {"mirror_z_long": 9.0, "mirror_vol_share_long": 0.6, "order_imbalance_long": 0.0,
+    ...            "mirror_trades_long": 6.0, "mirror_excess_share_long": 0.5}
+    >>> [(hit.kind.value, hit.window_start, round(hit.score, 2)) for hit in patterns.on_chunk(15_000, mirrors)]
+    [('wash_trading', 10000, 0.69)]
+    >>> onset = {"buy_orders_z_long": 7.0, "order_imbalance_z_long": 3.5, "rush_max_z_long": 8.0, "ret_bps": 1.0}
+    >>> [[hit.kind.value for hit in patterns.on_chunk(ts, onset)] for ts in (20_000, 25_000)]  # two chunks
+    [[], ['pump_and_dump']]
+
+    A detector restored from the state goes on where the original is:
+
+    >>> restored = FlowPatterns(params)
+    >>> restored.load(patterns.to_state())
+    >>> [[hit.kind.value for hit in detector.on_chunk(30_000, onset)] for detector in (restored, patterns)]
+    [['pump_and_dump'], ['pump_and_dump']]
     """
 
     __slots__ = (

@@ -34,6 +34,22 @@ class SymbolDetector:
       :class:`Score` (``None`` without a model) and alerts.
     * :meth:`to_state` / :meth:`from_state` — JSON-safe state for the stream's state table (the model is not in it: pass
       the current one to :meth:`from_state`; :meth:`set_model` swaps it on hot reload).
+
+    A wash-trading burst over three chunks is one episode: one alert id, re-emitted as its severity rises.
+
+    >>> params = PatternParams(close_time=None)
+    >>> detector = SymbolDetector("2330", "sim", params=params)
+    >>> mirrors = {"mirror_z_long": 9.0, "mirror_vol_share_long": 0.6, "order_imbalance_long": 0.0,
+    ...            "mirror_trades_long": 6.0, "mirror_excess_share_long": 0.5}
+    >>> alerts = [alert for ts in (5_000, 10_000, 15_000) for alert in detector.on_flow_features(ts, mirrors)]
+    >>> [(alert.kind.value, alert.severity.value) for alert in alerts], len({alert.alert_id for alert in alerts})
+    ([('wash_trading', 'low'), ('wash_trading', 'medium'), ('wash_trading', 'high')], 1)
+    >>> detector.on_bar_features(60_000, {"ret_1": 0.01})  # no K-means model: no score, no alert
+    (None, [])
+    >>> import json
+    >>> restored = SymbolDetector.from_state(json.loads(json.dumps(detector.to_state())), params=params)
+    >>> restored.on_flow_features(20_000, mirrors)  # the same episode, still high: nothing new
+    []
     """
 
     __slots__ = ("model", "patterns", "policy", "symbol", "venue")
