@@ -37,6 +37,17 @@ Weights = dict[str, npt.NDArray[Any]]
 
 @dataclass(frozen=True)
 class AgentConfig:
+    """The network and its training; recorded in the model's manifest.
+
+    >>> config = AgentConfig(hidden=(32,), tau=0.01)
+    >>> config.to_manifest()["hidden"], AgentConfig.from_manifest(config.to_manifest()) == config
+    ([32], True)
+    >>> AgentConfig(gamma=1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: gamma must be within [0, 1)
+    """
+
     hidden: tuple[int, ...] = (64, 64)
     dueling: bool = True
     gamma: float = 0.9
@@ -82,7 +93,17 @@ class AgentConfig:
 
 
 class QNetwork(nn.Module):
-    """MLP over the observation; a dueling head splits state value and action advantages."""
+    """MLP over the observation; a dueling head splits state value and action advantages.
+
+    With the dueling head, ``Q = V + A - mean(A)``: the mean of a state's Q-values is its value.
+
+    >>> _ = torch.manual_seed(0)
+    >>> network = QNetwork(obs_dim=3, hidden=(8,), dueling=True)
+    >>> obs = torch.randn(5, 3)
+    >>> q = network(obs)
+    >>> tuple(q.shape), torch.allclose(q.mean(dim=1), network.value(network.body(obs)).squeeze(1))
+    ((5, 3), True)
+    """
 
     def __init__(self, obs_dim: int, hidden: Sequence[int], dueling: bool, n_actions: int = len(Act)) -> None:
         super().__init__()
@@ -123,6 +144,18 @@ def network_from_weights(obs_dim: int, config: AgentConfig, weights: Mapping[str
 
 
 class ReplayBuffer:
+    """Uniform replay of transitions in a ring of ``capacity`` (the oldest overwritten first).
+
+    >>> buffer = ReplayBuffer(capacity=4, obs_dim=2)
+    >>> for i in range(6):
+    ...     buffer.add(np.full(2, i, dtype=np.float32), i % 3, float(i), np.full(2, i + 1, dtype=np.float32), False)
+    >>> buffer.size, sorted(buffer.rewards.tolist())  # transitions 0 and 1 overwritten
+    (4, [2.0, 3.0, 4.0, 5.0])
+    >>> obs, actions, rewards, next_obs, done = buffer.sample(np.random.default_rng(0), 3)
+    >>> tuple(obs.shape), bool((next_obs == obs + 1).all())
+    ((3, 2), True)
+    """
+
     def __init__(self, capacity: int, obs_dim: int) -> None:
         self.obs = np.zeros((capacity, obs_dim), dtype=np.float32)
         self.next_obs = np.zeros((capacity, obs_dim), dtype=np.float32)
@@ -159,6 +192,26 @@ class ReplayBuffer:
 
 
 class DoubleDqnAgent:
+    """The online and target networks, the ε schedule and one Double-DQN update.
+
+    >>> agent = DoubleDqnAgent(obs_dim=3, config=AgentConfig(hidden=(8,), epsilon_decay_steps=100, target_sync=2))
+    >>> agent.epsilon(0), agent.epsilon(50), round(agent.epsilon(1_000), 6)  # linear, then held at the end
+    (1.0, 0.525, 0.05)
+    >>> rng = np.random.default_rng(0)
+    >>> greedy = agent.act(np.zeros(3, dtype=np.float32), epsilon=0.0, rng=rng)
+    >>> greedy == int(agent.online(torch.zeros(1, 3)).argmax())
+    True
+    >>> buffer = ReplayBuffer(capacity=16, obs_dim=3)
+    >>> for i in range(16):
+    ...     buffer.add(np.full(3, i, dtype=np.float32), i % 3, 1.0, np.full(3, i + 1, dtype=np.float32), False)
+    >>> def synced() -> bool:
+    ...     return all(torch.equal(a, b) for a, b in zip(agent.online.parameters(), agent.target.parameters()))
+    >>> agent.update(buffer.sample(rng, 8)) > 0, synced()  # a Huber loss; the target lags the online network …
+    (True, False)
+    >>> agent.update(buffer.sample(rng, 8)) > 0, synced()  # … until every target_sync updates
+    (True, True)
+    """
+
     def __init__(self, obs_dim: int, config: AgentConfig) -> None:
         torch.manual_seed(config.seed)
         self.config = config

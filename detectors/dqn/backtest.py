@@ -38,7 +38,24 @@ MOMENTUM_LOOKBACK: Final = 20
 
 @dataclass(frozen=True)
 class PolicyRun:
-    """One policy over one segment: equity at every bar close (``equity[0]`` before the first action)."""
+    """One policy over one segment: equity at every bar close (``equity[0]`` before the first action).
+
+    Buy-and-hold over four closes, without costs and in Taiwan (the buy's commission is paid once; the position
+    is still open at the end, marked to market):
+
+    >>> from detectors.dqn.env import cost_preset
+    >>> close = np.array([10.0, 11.0, 12.1, 11.0])
+    >>> segment = Segment("TEST", np.arange(4).astype("datetime64[D]"), close, np.zeros((4, 1)), None, None)
+    >>> run = run_policy(segment, cost_preset("none"), always(Act.BUY))
+    >>> run.equity.round(6).tolist(), run.positions.tolist()
+    ([1.0, 1.1, 1.21, 1.1], [1, 1, 1])
+    >>> m = metrics(run)
+    >>> round(m.total_return, 6), round(m.max_drawdown, 6), m.trades, m.round_trips, m.win_rate
+    (0.1, 0.090909, 1, 1, 1.0)
+    >>> taiwan = run_policy(segment, cost_preset("taiwan"), always(Act.BUY))
+    >>> round(float(taiwan.equity[-1]), 6), round(float(taiwan.costs_paid.sum()), 6)
+    (1.098435, 0.001423)
+    """
 
     equity: FloatArray
     positions: IntArray

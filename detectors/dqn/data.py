@@ -12,6 +12,20 @@ Pure computation; the sources are read by :mod:`offline.dqn.data`:
 Daily rows become bars shaped like :mod:`detectors.bars` output (``vwap ≈ (high + low + close) / 3``, change
 percentages by :func:`detectors.bars.pct_change`) and go through :func:`detectors.features.compute_frame`, so a
 daily feature is the same definition as a live minute feature, only over daily bars.
+
+Sixty business days of a random walk → bars → features → a segment the agent can use: the rows still warming
+up (the RSI's first 14) are dropped and the rest normalised with the training range's statistics:
+
+>>> close = 50 * np.exp(np.cumsum(np.random.default_rng(1).normal(0, 0.01, 60)))
+>>> daily = pd.DataFrame({"date": pd.bdate_range("2024-01-01", periods=60), "open": close,
+...                       "high": close * 1.01, "low": close * 0.99, "close": close, "volume": 1e6})
+>>> series = series_from_bars("TEST", "synthetic", bars_from_daily(daily))
+>>> normaliser = Normaliser.fit(("ret_1", "rsi_14"), [series])
+>>> segment = prepare(series, normaliser)
+>>> len(series.close), len(segment)
+(60, 46)
+>>> bool(np.allclose(segment.features.mean(axis=0), 0.0)), segment.features.std(axis=0).round(6).tolist()
+(True, [1.0, 1.0])
 """
 
 from __future__ import annotations
@@ -61,7 +75,17 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class AssetSeries:
-    """One asset's bars and every feature of :data:`FEATURE_NAMES` (raw, NaN while warming up)."""
+    """One asset's bars and every feature of :data:`FEATURE_NAMES` (raw, NaN while warming up).
+
+    >>> days = pd.bdate_range("2024-01-01", periods=60)
+    >>> bars = pd.DataFrame({"date": days, "open": 10.0, "high": 10.5, "low": 9.5, "close": 10.0, "volume": 1e6})
+    >>> series = series_from_bars("FLAT", "synthetic", bars_from_daily(bars))
+    >>> february = series.window("2024-02-01", "2024-03-01")
+    >>> len(february.close), str(february.times[0]), str(february.times[-1])
+    (21, '2024-02-01T00:00:00.000', '2024-02-29T00:00:00.000')
+    >>> float(february.features["ret_10"].iloc[0])  # from January's closes: the window keeps the history
+    0.0
+    """
 
     symbol: str
     source: str
@@ -147,7 +171,15 @@ def series_from_bars(
 # -- normalisation and prepared segments ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class Normaliser:
-    """``clip((x - mean) / std, ±CLIP)`` with training-range statistics (stored in the manifest)."""
+    """``clip((x - mean) / std, ±CLIP)`` with training-range statistics (stored in the manifest).
+
+    >>> normaliser = Normaliser(("ret_1", "rsi_14"), np.array([0.0, 50.0]), np.array([0.01, 10.0]))
+    >>> normaliser.transform([[0.02, 45.0], [1.0, 50.0]]).tolist()  # a once-in-a-decade bar is clipped at 5
+    [[2.0, -0.5], [5.0, 0.0]]
+    >>> again = Normaliser.from_manifest(normaliser.to_manifest())
+    >>> again.feature_names, again.std.tolist()
+    (('ret_1', 'rsi_14'), [0.01, 10.0])
+    """
 
     feature_names: tuple[str, ...]
     mean: FloatArray

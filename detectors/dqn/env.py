@@ -76,7 +76,11 @@ def cost_preset(name: str) -> CostModel:
 
 
 def next_position(position: int, action: int, max_units: int, *, at_close: bool = False) -> int:
-    """The position after ``action``; flat at a session's close in intraday mode (``at_close``)."""
+    """The position after ``action``; flat at a session's close in intraday mode (``at_close``).
+
+    >>> next_position(1, Act.BUY, 2), next_position(2, Act.BUY, 2), next_position(2, Act.HOLD, 2, at_close=True)
+    (2, 2, 0)
+    """
     if at_close:
         return 0
     if action == Act.BUY:
@@ -112,7 +116,21 @@ def observations(
 
 @dataclass(slots=True)
 class Portfolio:
-    """Cash and shares of one asset; positions in units of ``max_units``."""
+    """Cash and shares of one asset; positions in units of ``max_units``.
+
+    A round trip at an unchanged price in Taiwan pays the commission twice and the tax once:
+
+    >>> wallet = Portfolio(cost_preset("taiwan"))
+    >>> [round(x, 6) for x in wallet.move_to(1, 100.0)]  # all in: traded notional, commission
+    [0.998577, 0.001423]
+    >>> [round(x, 6) for x in wallet.move_to(0, 100.0)]  # all out: commission and tax
+    [0.998577, 0.004419]
+    >>> round(wallet.cash, 6)
+    0.994158
+    >>> halves = Portfolio(cost_preset("none"), max_units=2)
+    >>> halves.move_to(1, 10.0), halves.cash, halves.shares  # one unit of two: half the cash
+    ((0.5, 0.0), 0.5, 0.05)
+    """
 
     costs: CostModel
     max_units: int = 1
@@ -155,6 +173,30 @@ class TradingEnv(gym.Env[ObsArray, int]):
     bar and ``time_to_close`` its remaining fraction (both only in intraday mode). ``reset`` starts at
     ``options["start"]`` (default: a random start when ``episode_bars`` is set, else 0) and runs to
     ``options["end"]`` (default: ``start + episode_bars`` or the last bar).
+
+    >>> env = TradingEnv(close=[10.0, 11.0, 12.1, 11.0], features=np.zeros((4, 1)), costs=cost_preset("none"))
+    >>> obs, info = env.reset()
+    >>> obs.tolist(), info  # the features, then the position as a fraction of the limit
+    ([0.0, 0.0], {'t': 0, 'equity': 1.0, 'position': 0})
+    >>> _, reward, terminated, truncated, info = env.step(Act.BUY)  # bought at 10, marked at 11
+    >>> round(reward, 6), info["position"], info["executed"].name, terminated, truncated
+    (0.1, 1, 'BUY', False, False)
+    >>> obs, _, _, _, info = env.step(Act.BUY)  # at the limit: done as HOLD
+    >>> obs.tolist(), round(info["equity"], 6), info["executed"].name
+    ([0.0, 1.0], 1.21, 'HOLD')
+    >>> _, reward, _, truncated, info = env.step(Act.SELL)  # out at 12.1, before the fall to 11
+    >>> round(reward, 6), round(info["equity"], 6), truncated
+    (0.0, 1.21, True)
+
+    Intraday, the observation ends with the time to the close, and the session's last bar forces the position
+    flat whatever the action:
+
+    >>> day = TradingEnv([10.0, 11.0, 12.0, 13.0], np.zeros((4, 1)), cost_preset("none"),
+    ...                  session_end=[False, True, False, True], time_to_close=[0.5, 0.0, 0.5, 0.0])
+    >>> day.reset()[0].tolist()
+    [0.0, 0.0, 0.5]
+    >>> [day.step(Act.BUY)[4]["position"] for _ in range(3)]
+    [1, 0, 1]
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (gymnasium's class attribute)

@@ -45,7 +45,14 @@ class ModelError(ArtifactError):
 
 @dataclass(frozen=True, slots=True)
 class SessionClock:
-    """An exchange session (default: TWSE 09:00–13:30 Asia/Taipei) for the intraday time-to-close feature."""
+    """An exchange session (default: TWSE 09:00–13:30 Asia/Taipei) for the intraday time-to-close feature.
+
+    >>> def taipei(hour: int, minute: int) -> int:
+    ...     return int(datetime(2024, 1, 2, hour, minute, tzinfo=ZoneInfo("Asia/Taipei")).timestamp() * 1000)
+    >>> clock = SessionClock()
+    >>> clock.time_to_close(taipei(11, 15)), clock.at_close(taipei(13, 29)), clock.at_close(taipei(13, 30))
+    (0.5, False, True)
+    """
 
     open: time = time(9, 0)
     minutes: float = 270.0
@@ -183,7 +190,46 @@ def save_model(
 
 
 class DqnPolicy:
-    """A loaded model: batched CPU inference (``torch.no_grad``) over many symbols at once."""
+    """A loaded model: batched CPU inference (``torch.no_grad``) over many symbols at once.
+
+    A model whose network always prefers BUY, published and loaded back; one batch decides three symbols: one
+    flat (it buys), one already at the limit (BUY is done as HOLD), one whose feature is missing (rejected,
+    to be dead-lettered, without holding up the others):
+
+    >>> import tempfile
+    >>> from detectors.dqn.agent import network_weights
+    >>> from detectors.dqn.env import cost_preset
+    >>> config = AgentConfig(hidden=(4,))
+    >>> network = QNetwork(obs_dim=2, hidden=config.hidden, dueling=True)
+    >>> with torch.no_grad():
+    ...     for parameter in network.parameters():
+    ...         _ = parameter.zero_()
+    ...     _ = network.advantage.bias.copy_(torch.tensor([0.0, 1.0, -1.0]))  # HOLD, BUY, SELL
+    >>> result = TrainResult(network_weights(network), obs_dim=2, best_val_sharpe=1.0, best_step=10, steps=10,
+    ...                      episodes=1, seconds=0.0, stopped_early=False)
+    >>> models = tempfile.TemporaryDirectory()
+    >>> artifact = save_model(Path(models.name), result, config=config,
+    ...                       normaliser=Normaliser(("ret_1",), np.zeros(1), np.ones(1)), costs=cost_preset("taiwan"),
+    ...                       max_units=1, intraday=False, training={}, data_hash="0" * 64)
+    >>> policy = DqnPolicy.load(Path(models.name))
+    >>> policy.version == artifact.version, policy.newer_version()
+    (True, None)
+    >>> bought, held, rejected = policy.decide([
+    ...     DecisionRequest("2330", {"ret_1": 0.01}, position=0),
+    ...     DecisionRequest("2317", {"ret_1": -0.02}, position=1),
+    ...     DecisionRequest("2454", {"ret_1": None}, position=0),
+    ... ])
+    >>> bought.action, bought.position, bought.q_values
+    ('BUY', 1, {'HOLD': 0.0, 'BUY': 1.0, 'SELL': -1.0})
+    >>> held.action, held.chosen, held.position
+    ('HOLD', 'BUY', 1)
+    >>> rejected
+    Rejected(symbol='2454', reason='missing feature ret_1')
+    >>> state = PositionState().after(bought, ts=60_000)
+    >>> state.position, state.model_version == policy.version
+    (1, True)
+    >>> models.cleanup()
+    """
 
     def __init__(self, artifact: Artifact, store: ArtifactStore) -> None:
         m = artifact.manifest

@@ -18,10 +18,44 @@ MODULES = sorted(
 )
 
 
+#: the modules of the classes a user works with: each keeps a runnable example (a removed one fails here)
+DETECTORS = (
+    "aggressor",
+    "alerting",
+    "bars",
+    "features",
+    "feed_learning",
+    "flow",
+    "kmeans",
+    "layers",
+    "model_venues",
+)
+PATTERNS = (
+    "bursts",
+    "closing",
+    "context",
+    "flow_patterns",
+    "ignition",
+    "params",
+    "pump_crowd",
+    "pump_dump",
+    "pump_onset",
+    "pump_ramp",
+    "pump_surge",
+    "spoofing",
+    "symbol",
+    "wash",
+)
+DQN = ("agent", "backtest", "data", "env", "inference")
+
+
 def test_the_packages_have_examples() -> None:
-    assert "detectors.layers" in MODULES
-    detectors = ("spoofing", "wash", "pump_onset", "pump_crowd", "pump_surge", "pump_ramp", "pump_dump")
-    assert {f"detectors.patterns.{m}" for m in detectors} <= set(MODULES)
+    expected = {
+        *(f"detectors.{m}" for m in DETECTORS),
+        *(f"detectors.patterns.{m}" for m in PATTERNS),
+        *(f"detectors.dqn.{m}" for m in DQN),
+    }
+    assert expected <= set(MODULES), f"no example in {sorted(expected - set(MODULES))}"
 
 
 @pytest.mark.parametrize("name", MODULES)
