@@ -936,14 +936,39 @@ def _wash(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
     return first, last
 
 
-def _momentum(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
-    m, rng = ctx.config.momentum, sym.rng
-    w0 = item.k0
+@dataclass(frozen=True, slots=True)
+class _Ignition:
+    """A momentum-ignition episode as drawn: its phases (steps), direction and size (ticks of the quote)."""
+
+    k0: int
+    burst: int
+    run: int
+    rev: int
+    direction: int
+    bid: int  # the quote before the ignition
+    ask: int
+    total_ticks: int  # how far the run takes the quote
+    burst_ticks: int  # how far the burst's marketable orders take it
+
+    @property
+    def burst_end(self) -> int:
+        return self.k0 + self.burst
+
+    @property
+    def run_end(self) -> int:
+        return self.k0 + self.burst + self.run
+
+    @property
+    def end(self) -> int:
+        return self.k0 + self.burst + self.run + self.rev
+
+
+def _draw_ignition(m: MomentumParams, sym: _Symbol, item: _Planned) -> _Ignition | None:
+    """The episode's direction and size; None when its levels would leave the daily price limits."""
+    rng = sym.rng
     burst, run, rev = item.parts
-    w1, w2, w3 = w0 + burst, w0 + burst + run, w0 + burst + run + rev
     direction = 1 if rng.random() < 0.5 else -1
-    b0, a0 = int(sym.bid[w0]), int(sym.ask[w0])
-    s0 = a0 - b0
+    b0, a0 = int(sym.bid[item.k0]), int(sym.ask[item.k0])
     price = float(index_to_price(b0))
     target = price * (1.0 + direction * _uniform(rng, m.move))
     total = max(m.min_ticks, abs(round(float(price_to_index(target)) - b0)))
@@ -952,36 +977,47 @@ def _momentum(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
         b0 + direction * total - (BOOK_DEPTH - 1) < sym.limit_low
         or a0 + direction * total + (BOOK_DEPTH - 1) > sym.limit_high
     ):
-        return -1, -1
-    # Split the burst's ticks into sweeps of 1-3 levels, each in its own interval of the burst.
+        return None
+    return _Ignition(item.k0, burst, run, rev, direction, b0, a0, total, n_burst)
+
+
+def _sweep_levels(rng: np.random.Generator, ticks: int, steps: int) -> list[int]:
+    """The burst's ``ticks`` split into sweeps of 1-3 levels, at most one per step of the burst."""
     sweeps: list[int] = []
-    left = n_burst
+    left = ticks
     while left > 0:
         # The first order is the ignition proper: it always walks at least two levels.
         step = min(left, int(rng.choice([2, 3] if not sweeps else [1, 2, 2, 3])))
         sweeps.append(step)
         left -= step
-    n_orders = min(len(sweeps), burst)
+    n_orders = min(len(sweeps), steps)
     if n_orders < len(sweeps):
         sweeps = [*sweeps[: n_orders - 1], sum(sweeps[n_orders - 1 :])]
+    return sweeps
+
+
+def _sweep_book(ctx: _Context, sym: _Symbol, ig: _Ignition, sweeps: list[int]) -> tuple[IntArray, int]:
+    """Print the sweeps as marketable orders walking the book; the ticks walked by each step of the burst, and
+    in all."""
+    rng, w0, s0 = sym.rng, ig.k0, ig.ask - ig.bid
     # The ignition opens the episode; the other sweeps follow at random within the burst.
-    later = rng.choice(np.arange(w0 + 2, w1 + 1), size=n_orders - 1, replace=False)
+    later = rng.choice(np.arange(w0 + 2, ig.burst_end + 1), size=len(sweeps) - 1, replace=False)
     at = np.sort(np.concatenate([[w0 + 1], later])).astype(np.int64)
-    offset = np.zeros(burst, dtype=np.int64)
+    offset = np.zeros(ig.burst, dtype=np.int64)
     done = 0
     for order_step, levels in zip(at.tolist(), sweeps, strict=True):
         ts_order = (order_step - 1) * ctx.cad + int(rng.integers(1, ctx.cad + 1))
         # One marketable order walking the book: every resting order it meets is a print of the same millisecond.
         walk = np.repeat(np.arange(levels), rng.integers(1, 4, levels))
-        if direction > 0:
-            px = a0 + done + walk
+        if ig.direction > 0:
+            px = ig.ask + done + walk
             bid, ask = px - s0, px
         else:
-            px = b0 - done - walk
+            px = ig.bid - done - walk
             bid, ask = px, px + s0
         sym.trades.add(
             np.full(len(walk), ts_order),
-            np.full(len(walk), direction),
+            np.full(len(walk), ig.direction),
             _pareto_lots(rng, len(walk), sym.xmin, sym.alpha, 3000) * 2,
             px=px,
             bid=bid,
@@ -989,9 +1025,15 @@ def _momentum(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
         )
         done += levels
         offset[order_step - w0 - 1 :] = done
+    return offset, done
+
+
+def _ignition_quotes(sym: _Symbol, ig: _Ignition, offset: IntArray, done: int) -> None:
+    """The quote through the episode: walked by the burst, carried on by the run, given back by the reversal."""
+    b0, direction, w3 = ig.bid, ig.direction, ig.end
     burst_bid = b0 + direction * offset
-    run_bid = _interp_ticks(b0 + direction * done, b0 + direction * total, run)
-    rev_bid = _interp_ticks(b0 + direction * total, b0, rev, power=0.8)
+    run_bid = _interp_ticks(b0 + direction * done, b0 + direction * ig.total_ticks, ig.run)
+    rev_bid = _interp_ticks(b0 + direction * ig.total_ticks, b0, ig.rev, power=0.8)
     # The undisturbed price waits out the episode: after it, the latent path resumes from the pre-ignition
     # quote instead of wherever it drifted meanwhile (the run is transient, the reversal complete).
     drift = int(sym.bid[w3]) - b0
@@ -999,11 +1041,21 @@ def _momentum(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
     sym.ask[w3 + 1 :] -= drift
     _clamp(sym, w3 + 1)
     bids = np.concatenate([burst_bid, run_bid, rev_bid])
-    spreads = np.concatenate([np.full(burst + run, s0), sym.spread[w2 + 1 : w3 + 1]])
-    _override(sym, w0 + 1, bids, bids + spreads)
-    _flow(ctx, sym, w0, w1, sym.rate * m.burst_surge, m.burst_share, direction, size_mult=2.0)
-    _flow(ctx, sym, w1, w2, sym.rate * m.follow_surge, m.follow_share, direction)
-    _flow(ctx, sym, w2, w3, sym.rate * m.unwind_surge, m.unwind_share, -direction, size_mult=1.5)
+    spreads = np.concatenate([np.full(ig.burst + ig.run, ig.ask - ig.bid), sym.spread[ig.run_end + 1 : w3 + 1]])
+    _override(sym, ig.k0 + 1, bids, bids + spreads)
+
+
+def _momentum(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
+    m = ctx.config.momentum
+    ig = _draw_ignition(m, sym, item)
+    if ig is None:
+        return -1, -1
+    offset, done = _sweep_book(ctx, sym, ig, _sweep_levels(sym.rng, ig.burst_ticks, ig.burst))
+    _ignition_quotes(sym, ig, offset, done)
+    w0, w1, w2, w3 = ig.k0, ig.burst_end, ig.run_end, ig.end
+    _flow(ctx, sym, w0, w1, sym.rate * m.burst_surge, m.burst_share, ig.direction, size_mult=2.0)
+    _flow(ctx, sym, w1, w2, sym.rate * m.follow_surge, m.follow_share, ig.direction)
+    _flow(ctx, sym, w2, w3, sym.rate * m.unwind_surge, m.unwind_share, -ig.direction, size_mult=1.5)
     return w0, w3
 
 
