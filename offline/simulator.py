@@ -1198,54 +1198,78 @@ def _churn_draws(rng: np.random.Generator, depth: float, churn: float, shape: tu
     return draws
 
 
+@dataclass(slots=True)
+class _BookFlow:
+    """What happens to every queue at every step, all symbols at once: (T+1, M, 2, 5) unless noted."""
+
+    adds: npt.NDArray[np.float32]  # lots joining
+    keep: npt.NDArray[np.float32]  # 1 - fraction cancelled
+    fresh: npt.NDArray[np.float32]  # a typical queue, for a level the quote reveals
+    consumed: npt.NDArray[np.float32]  # (T+1, M, 2): lots the order flow took from level 1
+    improve: IntArray  # (T, M, 2): ticks the best price improved by
+    redrawn: npt.NDArray[np.float32] | None  # churned queues (NaN: kept); None without churn
+
+
+def _book_flow(ctx: _Context, symbols: Sequence[_Symbol]) -> _BookFlow:
+    n, n_symbols = ctx.steps, len(symbols)
+    shape = (n + 1, n_symbols, 2, BOOK_DEPTH)
+    flow = _BookFlow(
+        adds=np.empty(shape, dtype=np.float32),
+        keep=np.empty(shape, dtype=np.float32),
+        fresh=np.empty(shape, dtype=np.float32),
+        consumed=np.empty((n + 1, n_symbols, 2), dtype=np.float32),
+        improve=np.empty((n, n_symbols, 2), dtype=np.int64),
+        redrawn=np.empty(shape, dtype=np.float32) if ctx.config.book_churn > 0 else None,
+    )
+    for i, sym in enumerate(symbols):
+        _draw_book_flow(ctx, sym, flow, i)
+    return flow
+
+
+def _draw_book_flow(ctx: _Context, sym: _Symbol, flow: _BookFlow, i: int) -> None:
+    """Symbol ``i``'s share of ``flow``, from its own random stream."""
+    rng, n = sym.rng, ctx.steps
+    sub = (n + 1, 2, BOOK_DEPTH)
+    add_mean = 2.5 * sym.xmin * 1.6 / 0.6
+    # Queues relax towards ``depth`` in about a minute (busier when the market is): a cancellation event
+    # takes 30 % of a queue on average, additions are Pareto-sized; the rates follow from the equilibrium.
+    cancel_rate = ctx.cad_s / QUEUE_RELAXATION_S / 0.3 * sym.activity
+    p_cancel = np.clip(cancel_rate, 0, 0.9)[:, None, None]
+    p_add = np.repeat((cancel_rate * 0.3 * sym.depth / add_mean)[:, None], BOOK_DEPTH, axis=1)
+    # Most limit orders join the best price: level 1 is refilled about as fast as the flow eats it.
+    p_add[:, 0] += 0.5 * sym.rate * sym.activity * 1.4 * _mean_lots(sym) * ctx.cad_s / add_mean
+    p_add = np.clip(p_add, 0, 0.9)[:, None, :]
+    sizes = np.minimum(_pareto_lots(rng, (n + 1) * 2 * BOOK_DEPTH, 2.5 * sym.xmin, 1.6, 3 * sym.depth), 1e9)
+    flow.adds[:, i] = np.where(rng.random(sub) < p_add, sizes.reshape(sub), 0.0)
+    flow.keep[:, i] = np.where(rng.random(sub) < p_cancel, rng.uniform(0.4, 1.0, sub), 1.0)
+    flow.fresh[:, i] = sym.depth * np.exp(rng.normal(-0.125, 0.5, sub))
+    flow.consumed[:, i] = sym.consumed
+    flow.improve[:, i, 0] = np.diff(sym.bid)
+    flow.improve[:, i, 1] = -np.diff(sym.ask)
+    if flow.redrawn is not None:
+        flow.redrawn[:, i] = _churn_draws(rng, sym.depth, ctx.config.book_churn, sub)
+
+
 def _evolve_books(ctx: _Context, symbols: Sequence[_Symbol]) -> npt.NDArray[np.float32]:
     """Queues (lots) behind the 5 levels of each side, all symbols at once: (T+1, M, 2, 5).
 
     Each symbol's random draws come from its own stream, so the result per symbol does not depend on the others.
     """
-    n, n_symbols = ctx.steps, len(symbols)
-    shape = (n + 1, n_symbols, 2, BOOK_DEPTH)
-    adds = np.empty(shape, dtype=np.float32)
-    keep = np.empty(shape, dtype=np.float32)  # 1 - fraction cancelled
-    fresh = np.empty(shape, dtype=np.float32)
-    consumed = np.empty((n + 1, n_symbols, 2), dtype=np.float32)
-    improve = np.empty((n, n_symbols, 2), dtype=np.int64)
-    churn = ctx.config.book_churn
-    redrawn = np.empty(shape, dtype=np.float32) if churn > 0 else None
-    for i, sym in enumerate(symbols):
-        rng = sym.rng
-        sub = (n + 1, 2, BOOK_DEPTH)
-        add_mean = 2.5 * sym.xmin * 1.6 / 0.6
-        # Queues relax towards ``depth`` in about a minute (busier when the market is): a cancellation event
-        # takes 30 % of a queue on average, additions are Pareto-sized; the rates follow from the equilibrium.
-        cancel_rate = ctx.cad_s / QUEUE_RELAXATION_S / 0.3 * sym.activity
-        p_cancel = np.clip(cancel_rate, 0, 0.9)[:, None, None]
-        p_add = np.repeat((cancel_rate * 0.3 * sym.depth / add_mean)[:, None], BOOK_DEPTH, axis=1)
-        # Most limit orders join the best price: level 1 is refilled about as fast as the flow eats it.
-        p_add[:, 0] += 0.5 * sym.rate * sym.activity * 1.4 * _mean_lots(sym) * ctx.cad_s / add_mean
-        p_add = np.clip(p_add, 0, 0.9)[:, None, :]
-        sizes = np.minimum(_pareto_lots(rng, (n + 1) * 2 * BOOK_DEPTH, 2.5 * sym.xmin, 1.6, 3 * sym.depth), 1e9)
-        adds[:, i] = np.where(rng.random(sub) < p_add, sizes.reshape(sub), 0.0)
-        keep[:, i] = np.where(rng.random(sub) < p_cancel, rng.uniform(0.4, 1.0, sub), 1.0)
-        fresh[:, i] = sym.depth * np.exp(rng.normal(-0.125, 0.5, sub))
-        consumed[:, i] = sym.consumed
-        improve[:, i, 0] = np.diff(sym.bid)
-        improve[:, i, 1] = -np.diff(sym.ask)
-        if redrawn is not None:
-            redrawn[:, i] = _churn_draws(rng, sym.depth, churn, sub)
+    n = ctx.steps
+    flow = _book_flow(ctx, symbols)
     # Quote changes are sparse: shift only the (symbol, side) rows whose best price moved at that step, with
     # every gather index and replacement precomputed for all moves at once.
-    move_k, move_i, move_s = np.nonzero(improve)
-    source = np.arange(BOOK_DEPTH) - improve[move_k, move_i, move_s][:, None]
+    move_k, move_i, move_s = np.nonzero(flow.improve)
+    source = np.arange(BOOK_DEPTH) - flow.improve[move_k, move_i, move_s][:, None]
     gather = np.clip(source, 0, BOOK_DEPTH - 1)
     survives = (source >= 0) & (source < BOOK_DEPTH)
-    revealed = fresh[move_k + 1, move_i, move_s].astype(np.float64)
+    revealed = flow.fresh[move_k + 1, move_i, move_s].astype(np.float64)
     # An improving price starts as one small order; a level revealed at the back is a typical queue.
     replacement = np.where(source < 0, np.maximum(1.0, np.floor(revealed * 0.15)), revealed)
     bounds = np.searchsorted(move_k, np.arange(n + 1)).tolist()
     column = np.arange(max(1, int(np.diff(np.asarray(bounds)).max(initial=1))))[:, None]
-    queues = np.empty(shape, dtype=np.float32)
-    q = fresh[0].astype(np.float64)
+    queues = np.empty(flow.adds.shape, dtype=np.float32)
+    q = flow.fresh[0].astype(np.float64)
     queues[0] = q
     for k in range(1, n + 1):
         lo, hi = bounds[k - 1], bounds[k]
@@ -1253,11 +1277,11 @@ def _evolve_books(ctx: _Context, symbols: Sequence[_Symbol]) -> npt.NDArray[np.f
             rows_i, rows_s = move_i[lo:hi], move_s[lo:hi]
             shifted = q[rows_i, rows_s][column[: hi - lo], gather[lo:hi]]
             q[rows_i, rows_s] = np.where(survives[lo:hi], shifted, replacement[lo:hi])
-        if redrawn is not None:
-            np.copyto(q, redrawn[k], where=~np.isnan(redrawn[k]))
-        q[:, :, 0] -= consumed[k]
-        q *= keep[k]
-        q += adds[k]
+        if flow.redrawn is not None:
+            np.copyto(q, flow.redrawn[k], where=~np.isnan(flow.redrawn[k]))
+        q[:, :, 0] -= flow.consumed[k]
+        q *= flow.keep[k]
+        q += flow.adds[k]
         np.maximum(q, 1.0, out=q)
         queues[k] = q
     return queues
