@@ -1451,6 +1451,28 @@ _SIDES: Final[tuple[str | None, str | None, str | None]] = (None, "B", "S")  # i
 Row = dict[str, object]
 
 
+def _interleave(tables: Sequence[_Table]) -> tuple[IntArray, npt.NDArray[np.int8], npt.NDArray[np.int32]]:
+    """Every symbol's quotes, books and episode ends in emission order: (time, event kind, symbol index)."""
+    per_symbol: list[tuple[IntArray, npt.NDArray[np.int8], IntArray]] = []
+    for table in tables:
+        ts = np.concatenate([table.quote_ts, table.book_ts, np.array([e.end for e in table.episodes], dtype=np.int64)])
+        kind = np.concatenate(
+            [
+                np.full(len(table.quote_ts), QUOTE_EVENT, dtype=np.int8),
+                np.full(len(table.book_ts), BOOK_EVENT, dtype=np.int8),
+                np.full(len(table.episodes), EPISODE_EVENT, dtype=np.int8),
+            ]
+        )
+        order = np.argsort(ts * 4 + kind, kind="stable")
+        per_symbol.append((ts[order], kind[order], order))
+    sym_of = np.concatenate([np.full(len(p[0]), i, dtype=np.int32) for i, p in enumerate(per_symbol)])
+    all_ts = np.concatenate([p[0] for p in per_symbol])
+    all_kind = np.concatenate([p[1] for p in per_symbol])
+    # Per symbol the events are already in order; a stable sort by time interleaves symbols by index.
+    order = np.argsort(all_ts, kind="stable")
+    return all_ts[order], all_kind[order], sym_of[order]
+
+
 class Simulation:
     """A generated session: columnar tables in emission order plus the interleaving of record types.
 
@@ -1463,43 +1485,13 @@ class Simulation:
         self.symbols = config.symbol_names
         #: symbols that were kept free of manipulation
         self.clean_symbols: tuple[str, ...] = tuple(self.symbols[i] for i in sorted(clean))
-        per_symbol: list[tuple[IntArray, npt.NDArray[np.int8], IntArray]] = []
-        for table in tables:
-            ts = np.concatenate(
-                [table.quote_ts, table.book_ts, np.array([e.end for e in table.episodes], dtype=np.int64)]
-            )
-            kind = np.concatenate(
-                [
-                    np.full(len(table.quote_ts), QUOTE_EVENT, dtype=np.int8),
-                    np.full(len(table.book_ts), BOOK_EVENT, dtype=np.int8),
-                    np.full(len(table.episodes), EPISODE_EVENT, dtype=np.int8),
-                ]
-            )
-            order = np.argsort(ts * 4 + kind, kind="stable")
-            per_symbol.append((ts[order], kind[order], order))
-        sym_of = np.concatenate([np.full(len(p[0]), i, dtype=np.int32) for i, p in enumerate(per_symbol)])
-        all_ts = np.concatenate([p[0] for p in per_symbol])
-        all_kind = np.concatenate([p[1] for p in per_symbol])
-        # Per symbol the events are already in order; a stable sort by time interleaves symbols by index.
-        order = np.argsort(all_ts, kind="stable")
-        self.event_kind: npt.NDArray[np.int8] = all_kind[order]
-        self.event_symbol: npt.NDArray[np.int32] = sym_of[order]
-        self.event_ts: IntArray = all_ts[order]
+        event_ts, event_kind, event_symbol = _interleave(tables)
+        self.event_kind: npt.NDArray[np.int8] = event_kind
+        self.event_symbol: npt.NDArray[np.int32] = event_symbol
+        self.event_ts: IntArray = event_ts
 
         # Quote/book rows of every symbol, concatenated, then permuted into emission order.
-        def emission(kind: int, counts: list[int]) -> IntArray:
-            offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-            mask = self.event_kind == kind
-            syms = self.event_symbol[mask]
-            # Within a symbol these events are emitted in their table order, so rank = running count per symbol.
-            rank = np.empty(len(syms), dtype=np.int64)
-            for s in range(len(tables)):
-                hits = np.flatnonzero(syms == s)
-                rank[hits] = np.arange(len(hits))
-            result: IntArray = offsets[syms] + rank
-            return result
-
-        q = emission(QUOTE_EVENT, [len(t.quote_ts) for t in tables])
+        q = self._emission(QUOTE_EVENT, [len(t.quote_ts) for t in tables])
         self.quote_symbol = np.concatenate([np.full(len(t.quote_ts), i, np.int32) for i, t in enumerate(tables)])[q]
         self.quote_ts = np.concatenate([t.quote_ts for t in tables])[q]
         self.price = np.concatenate([t.price for t in tables])[q]
@@ -1514,7 +1506,7 @@ class Simulation:
         self.seq = np.concatenate([t.seq for t in tables])[q]
         self.prev_close: tuple[float, ...] = tuple(t.prev_close for t in tables)
 
-        b = emission(BOOK_EVENT, [len(t.book_ts) for t in tables])
+        b = self._emission(BOOK_EVENT, [len(t.book_ts) for t in tables])
         self.book_symbol = np.concatenate([np.full(len(t.book_ts), i, np.int32) for i, t in enumerate(tables)])[b]
         self.book_ts = np.concatenate([t.book_ts for t in tables])[b]
         self.book_bids = np.concatenate([t.book_bids for t in tables])[b]
@@ -1527,6 +1519,20 @@ class Simulation:
         #: each episode's variant (:data:`VARIANTS`), aligned with ``episodes``; the record has no field for it
         self.episode_variants: tuple[str, ...] = tuple(variant for _, variant in labelled)
 
+    def _emission(self, kind: int, counts: list[int]) -> IntArray:
+        """Where each event of ``kind`` is in the symbols' concatenated rows (``counts`` per symbol), in emission
+        order."""
+        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        mask = self.event_kind == kind
+        syms = self.event_symbol[mask]
+        # Within a symbol these events are emitted in their table order, so rank = running count per symbol.
+        rank = np.empty(len(syms), dtype=np.int64)
+        for s in range(len(counts)):
+            hits = np.flatnonzero(syms == s)
+            rank[hits] = np.arange(len(hits))
+        result: IntArray = offsets[syms] + rank
+        return result
+
     def __len__(self) -> int:
         return len(self.event_kind)
 
@@ -1534,19 +1540,39 @@ class Simulation:
     def counts(self) -> dict[str, int]:
         return {"quotes": len(self.quote_ts), "books": len(self.book_ts), "episodes": len(self.episodes)}
 
-    def rows(self, chunk: int = 8192) -> Iterator[tuple[int, int, Row]]:
-        """``(event kind, symbol index, fields)`` in emission order; ``orjson.dumps(fields)`` is the wire form.
-
-        Columns become Python lists one chunk at a time: per-element numpy indexing costs more than the dict.
-        """
-        venue, symbols, prev = self.config.venue, self.symbols, self.prev_close
-        qi = bi = ei = 0
+    def _chunks(self, chunk: int) -> Iterator[tuple[slice, slice, slice]]:
+        """The events in chunks of ``chunk``: per chunk, its slices of the event, quote and book columns."""
+        qi = bi = 0
         for begin in range(0, len(self.event_kind), chunk):
-            kinds = self.event_kind[begin : begin + chunk]
+            events = slice(begin, begin + chunk)
+            kinds = self.event_kind[events]
             nq = int(np.count_nonzero(kinds == QUOTE_EVENT))
             nb = int(np.count_nonzero(kinds == BOOK_EVENT))
-            q = slice(qi, qi + nq)
-            quotes = zip(
+            yield events, slice(qi, qi + nq), slice(bi, bi + nb)
+            qi += nq
+            bi += nb
+
+    def _quote_rows(self, q: slice) -> list[Row]:
+        """The fields of quotes ``q`` (the columns become Python lists whole: see :meth:`rows`)."""
+        venue, symbols, prev = self.config.venue, self.symbols, self.prev_close
+        return [
+            {
+                "symbol": symbols[s],
+                "venue": venue,
+                "ts": ts,
+                "price": None if math.isnan(price) else price,  # NaN marks a no-trade snapshot
+                "size": size,
+                "volume": volume,
+                "open": open_,
+                "high": high,
+                "low": low,
+                "prev_close": prev[s],
+                "bid": bid,
+                "ask": ask,
+                "side": _SIDES[side],
+                "seq": seq,
+            }
+            for s, ts, price, size, volume, open_, high, low, bid, ask, side, seq in zip(
                 self.quote_symbol[q].tolist(),
                 self.quote_ts[q].tolist(),
                 self.price[q].tolist(),
@@ -1561,7 +1587,17 @@ class Simulation:
                 self.seq[q].tolist(),
                 strict=True,
             )
-            b = slice(bi, bi + nb)
+        ]
+
+    def rows(self, chunk: int = 8192) -> Iterator[tuple[int, int, Row]]:
+        """``(event kind, symbol index, fields)`` in emission order; ``orjson.dumps(fields)`` is the wire form.
+
+        Columns become Python lists one chunk at a time: per-element numpy indexing costs more than the dict.
+        """
+        venue, symbols = self.config.venue, self.symbols
+        episodes = iter(self.episodes)
+        for events, q, b in self._chunks(chunk):
+            quotes = zip(self.quote_symbol[q].tolist(), self._quote_rows(q), strict=True)
             books = zip(
                 self.book_symbol[b].tolist(),
                 self.book_ts[b].tolist(),
@@ -1569,37 +1605,15 @@ class Simulation:
                 self.book_asks[b].tolist(),
                 strict=True,
             )
-            qi += nq
-            bi += nb
-            for kind in kinds.tolist():
+            for kind in self.event_kind[events].tolist():
                 if kind == QUOTE_EVENT:
-                    s, ts, price, size, volume, open_, high, low, bid, ask, side, seq = next(quotes)
-                    yield (
-                        QUOTE_EVENT,
-                        s,
-                        {
-                            "symbol": symbols[s],
-                            "venue": venue,
-                            "ts": ts,
-                            "price": None if math.isnan(price) else price,  # NaN marks a no-trade snapshot
-                            "size": size,
-                            "volume": volume,
-                            "open": open_,
-                            "high": high,
-                            "low": low,
-                            "prev_close": prev[s],
-                            "bid": bid,
-                            "ask": ask,
-                            "side": _SIDES[side],
-                            "seq": seq,
-                        },
-                    )
+                    s, fields = next(quotes)
+                    yield QUOTE_EVENT, s, fields
                 elif kind == BOOK_EVENT:
                     s, ts, bids, asks = next(books)
                     yield BOOK_EVENT, s, {"symbol": symbols[s], "venue": venue, "ts": ts, "bids": bids, "asks": asks}
                 else:
-                    episode = self.episodes[ei]
-                    ei += 1
+                    episode = next(episodes)
                     yield EPISODE_EVENT, symbols.index(episode.symbol), dict(episode.__dict__)
 
     def encoded(self, chunk: int = 4096) -> Iterator[tuple[list[int], list[int], list[bytes]]]:
@@ -1609,81 +1623,34 @@ class Simulation:
         at a fraction of the cost: quotes are one dict and one orjson call each, and the books of a chunk are
         serialised by a single orjson call over their numpy block, then cut into records.
         """
-        venue, symbols, prev = self.config.venue, self.symbols, self.prev_close
-        venue_json = orjson.dumps(venue)
-        names_json = [orjson.dumps(name) for name in symbols]
+        venue_json = orjson.dumps(self.config.venue)
+        names_json = [orjson.dumps(name) for name in self.symbols]
         dumps = orjson.dumps
-        qi = bi = ei = 0
-        for begin in range(0, len(self.event_kind), chunk):
-            kinds_array = self.event_kind[begin : begin + chunk]
-            kinds = kinds_array.tolist()
-            syms = self.event_symbol[begin : begin + chunk].tolist()
-            nq = int(np.count_nonzero(kinds_array == QUOTE_EVENT))
-            nb = int(np.count_nonzero(kinds_array == BOOK_EVENT))
-            q = slice(qi, qi + nq)
-            quotes = [
-                dumps(
-                    {
-                        "symbol": symbols[s],
-                        "venue": venue,
-                        "ts": ts,
-                        "price": None if math.isnan(price) else price,
-                        "size": size,
-                        "volume": volume,
-                        "open": open_,
-                        "high": high,
-                        "low": low,
-                        "prev_close": prev[s],
-                        "bid": bid,
-                        "ask": ask,
-                        "side": _SIDES[side],
-                        "seq": seq,
-                    }
-                )
-                for s, ts, price, size, volume, open_, high, low, bid, ask, side, seq in zip(
-                    self.quote_symbol[q].tolist(),
-                    self.quote_ts[q].tolist(),
-                    self.price[q].tolist(),
-                    self.size[q].tolist(),
-                    self.volume[q].tolist(),
-                    self.open[q].tolist(),
-                    self.high[q].tolist(),
-                    self.low[q].tolist(),
-                    self.bid[q].tolist(),
-                    self.ask[q].tolist(),
-                    self.side[q].tolist(),
-                    self.seq[q].tolist(),
-                    strict=True,
-                )
+        episodes = iter(self.episodes)
+        for events, q, b in self._chunks(chunk):
+            kinds = self.event_kind[events].tolist()
+            quotes = iter([dumps(fields) for fields in self._quote_rows(q)])
+            books = iter(self._encoded_books(b, names_json, venue_json))
+            payloads = [
+                next(quotes) if kind == QUOTE_EVENT else next(books) if kind == BOOK_EVENT else next(episodes).to_json()
+                for kind in kinds
             ]
-            books: list[bytes] = []
-            if nb:
-                b = slice(bi, bi + nb)
-                block = np.stack([self.book_bids[b], self.book_asks[b]], axis=1)  # (nb, 2 sides, 5, 2)
-                # "[[[[p,q],…],[[p,q],…]],[[[…": rows part at "]]],[[[", a row's sides at "]],[[".
-                blob = dumps(block, option=orjson.OPT_SERIALIZE_NUMPY)[4:-4]
-                books = [
-                    b'{"symbol":%s,"venue":%s,"ts":%d,"bids":[[%s]],"asks":[[%s]]}'
-                    % (names_json[s], venue_json, ts, *part.split(b"]],[[", 1))
-                    for s, ts, part in zip(
-                        self.book_symbol[b].tolist(), self.book_ts[b].tolist(), blob.split(b"]]],[[["), strict=True
-                    )
-                ]
-            payloads: list[bytes] = []
-            iq = ib = 0
-            for kind in kinds:
-                if kind == QUOTE_EVENT:
-                    payloads.append(quotes[iq])
-                    iq += 1
-                elif kind == BOOK_EVENT:
-                    payloads.append(books[ib])
-                    ib += 1
-                else:
-                    payloads.append(self.episodes[ei].to_json())
-                    ei += 1
-            qi += nq
-            bi += nb
-            yield kinds, syms, payloads
+            yield kinds, self.event_symbol[events].tolist(), payloads
+
+    def _encoded_books(self, b: slice, names_json: Sequence[bytes], venue_json: bytes) -> list[bytes]:
+        """The JSON of books ``b``: one orjson call over their numpy block, cut into records."""
+        if b.stop == b.start:
+            return []
+        block = np.stack([self.book_bids[b], self.book_asks[b]], axis=1)  # (nb, 2 sides, 5, 2)
+        # "[[[[p,q],…],[[p,q],…]],[[[…": rows part at "]]],[[[", a row's sides at "]],[[".
+        blob = orjson.dumps(block, option=orjson.OPT_SERIALIZE_NUMPY)[4:-4]
+        return [
+            b'{"symbol":%s,"venue":%s,"ts":%d,"bids":[[%s]],"asks":[[%s]]}'
+            % (names_json[s], venue_json, ts, *part.split(b"]],[[", 1))
+            for s, ts, part in zip(
+                self.book_symbol[b].tolist(), self.book_ts[b].tolist(), blob.split(b"]]],[[["), strict=True
+            )
+        ]
 
     def records(self, validate: bool = True) -> Iterator[Quote | Book | Episode]:
         """Records in emission order, validated against their contracts unless ``validate`` is False."""
