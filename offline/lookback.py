@@ -213,6 +213,62 @@ def _values(row: Sequence[float], names: Sequence[str]) -> dict[str, float | Non
     return {name: (None if math.isnan(x) else float(x)) for name, x in zip(names, row, strict=True)}
 
 
+#: a detector input: (ts, cadence, feature values); cadence 0 is a flow chunk, 1 bar features, and at the same
+#: ts flow goes first
+_Event = tuple[int, int, dict[str, float | None]]
+_FLOW_CADENCE: Final = 0
+_BAR_CADENCE: Final = 1
+
+
+def _bars_and_flow(
+    source: Input,
+    venues: dict[str, str],
+    flow_config: FlowConfig | None,
+    grace_ms: int,
+    feeds: Callable[[str], FeedProfile] | None,
+    learnt: dict[str, Prints | None],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The input's closed bars and flow chunks, as the stream computes them (a bar file has no flow); fills
+    ``learnt`` with the prints learnt per symbol."""
+    frame = source.frame
+    if source.kind != "ticks":
+        return bars_from_bar_file(frame), pd.DataFrame(columns=["symbol", "ts", *FLOW_FEATURE_NAMES])
+    quotes, books = split_ticks(frame)
+    bars = bars_from_quotes(quotes[["symbol", "venue", "ts", "price", "size"]], grace_ms=grace_ms)
+    with_books = None if feeds is None else (lambda symbol: feeds(venues[symbol]).books)
+    profiles = feeds or FeedProfiles()
+    flow = compute_flow_frame(
+        quotes[list(QUOTE_COLUMNS)],
+        books,
+        flow_config,
+        with_books=with_books,
+        prints=lambda symbol: profiles(venues[symbol]).prints,
+        learnt=learnt,
+    )
+    return bars, flow
+
+
+def _events(features: pd.DataFrame | None, names: Sequence[str], cadence: int) -> list[_Event]:
+    """One symbol's rows of ``features`` (None: it has none) as detector inputs."""
+    if features is None:
+        return []
+    rows = features[list(names)].to_numpy(dtype=np.float64).tolist()
+    return [(ts, cadence, _values(r, names)) for ts, r in zip(features["ts"].tolist(), rows, strict=True)]
+
+
+def _replay(detector: SymbolDetector, events: list[_Event], out: DetectionOutput) -> None:
+    """Feed one symbol's inputs to its detector in event-time order; its alerts and scores go to ``out``."""
+    events.sort(key=lambda e: (e[0], e[1]))
+    for ts, cadence, values in events:
+        if cadence == _FLOW_CADENCE:
+            out.alerts.extend(detector.on_flow_features(ts, values))
+        else:
+            score, alerts = detector.on_bar_features(ts, values)
+            if score is not None:
+                out.scores.append(score)
+            out.alerts.extend(alerts)
+
+
 def detect_frames(
     source: Input,
     model: KMeansModel | None = None,
@@ -230,26 +286,10 @@ def detect_frames(
     same alerts; without ``feeds`` a symbol's flow waits for books when the input has books for it. The model
     scores only the venues it may (:mod:`detectors.model_venues`); a refused venue is logged once."""
     gate = VenueGate(feeds or FeedProfiles(), _extra_venues(extra_venues), log.warning)
-    frame = source.frame
-    firsts = frame.groupby("symbol", sort=False)["venue"].first()
+    firsts = source.frame.groupby("symbol", sort=False)["venue"].first()
     venues = {str(k): str(v) for k, v in firsts.items()}
     learnt: dict[str, Prints | None] = {}
-    if source.kind == "ticks":
-        quotes, books = split_ticks(frame)
-        bars = bars_from_quotes(quotes[["symbol", "venue", "ts", "price", "size"]], grace_ms=grace_ms)
-        with_books = None if feeds is None else (lambda symbol: feeds(venues[symbol]).books)
-        profiles = feeds or FeedProfiles()
-        flow = compute_flow_frame(
-            quotes[list(QUOTE_COLUMNS)],
-            books,
-            flow_config,
-            with_books=with_books,
-            prints=lambda symbol: profiles(venues[symbol]).prints,
-            learnt=learnt,
-        )
-    else:
-        bars = bars_from_bar_file(frame)
-        flow = pd.DataFrame(columns=["symbol", "ts", *FLOW_FEATURE_NAMES])
+    bars, flow = _bars_and_flow(source, venues, flow_config, grace_ms, feeds, learnt)
     feats = bar_features(bars)
     out = DetectionOutput(bars=bars, symbols=sorted(venues), learnt_prints=learnt, venues=venues)
     flow_by_symbol = dict(iter(flow.groupby("symbol", sort=False))) if len(flow) else {}
@@ -261,24 +301,10 @@ def detect_frames(
         profile = (feeds or FeedProfiles())(venues[symbol])
         on_feed = (params or PatternParams()).for_feed(flow_config or FlowConfig(), profile)
         detector = SymbolDetector(symbol, venues[symbol], gate.model_for(model, venues[symbol]), on_feed, policy)
-        events: list[tuple[int, int, dict[str, float | None]]] = []
-        f = flow_by_symbol.get(symbol)
-        if f is not None:
-            rows = f[list(FLOW_FEATURE_NAMES)].to_numpy(dtype=np.float64).tolist()
-            events += [(ts, 0, _values(r, FLOW_FEATURE_NAMES)) for ts, r in zip(f["ts"].tolist(), rows, strict=True)]
-        b = feat_by_symbol.get(symbol)
-        if b is not None and detector.model is not None:  # None: no model, or one that may not score the venue
-            rows = b[bar_names].to_numpy(dtype=np.float64).tolist()
-            events += [(ts, 1, _values(r, bar_names)) for ts, r in zip(b["ts"].tolist(), rows, strict=True)]
-        events.sort(key=lambda e: (e[0], e[1]))
-        for ts, cadence, values in events:
-            if cadence == 0:
-                out.alerts.extend(detector.on_flow_features(ts, values))
-            else:
-                score, alerts = detector.on_bar_features(ts, values)
-                if score is not None:
-                    out.scores.append(score)
-                out.alerts.extend(alerts)
+        events = _events(flow_by_symbol.get(symbol), FLOW_FEATURE_NAMES, _FLOW_CADENCE)
+        if detector.model is not None:  # None: no model, or one that may not score the venue
+            events += _events(feat_by_symbol.get(symbol), bar_names, _BAR_CADENCE)
+        _replay(detector, events, out)
     out.kmeans_refused = gate.refused()
     return out
 

@@ -936,14 +936,39 @@ def _wash(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
     return first, last
 
 
-def _momentum(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
-    m, rng = ctx.config.momentum, sym.rng
-    w0 = item.k0
+@dataclass(frozen=True, slots=True)
+class _Ignition:
+    """A momentum-ignition episode as drawn: its phases (steps), direction and size (ticks of the quote)."""
+
+    k0: int
+    burst: int
+    run: int
+    rev: int
+    direction: int
+    bid: int  # the quote before the ignition
+    ask: int
+    total_ticks: int  # how far the run takes the quote
+    burst_ticks: int  # how far the burst's marketable orders take it
+
+    @property
+    def burst_end(self) -> int:
+        return self.k0 + self.burst
+
+    @property
+    def run_end(self) -> int:
+        return self.k0 + self.burst + self.run
+
+    @property
+    def end(self) -> int:
+        return self.k0 + self.burst + self.run + self.rev
+
+
+def _draw_ignition(m: MomentumParams, sym: _Symbol, item: _Planned) -> _Ignition | None:
+    """The episode's direction and size; None when its levels would leave the daily price limits."""
+    rng = sym.rng
     burst, run, rev = item.parts
-    w1, w2, w3 = w0 + burst, w0 + burst + run, w0 + burst + run + rev
     direction = 1 if rng.random() < 0.5 else -1
-    b0, a0 = int(sym.bid[w0]), int(sym.ask[w0])
-    s0 = a0 - b0
+    b0, a0 = int(sym.bid[item.k0]), int(sym.ask[item.k0])
     price = float(index_to_price(b0))
     target = price * (1.0 + direction * _uniform(rng, m.move))
     total = max(m.min_ticks, abs(round(float(price_to_index(target)) - b0)))
@@ -952,36 +977,47 @@ def _momentum(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
         b0 + direction * total - (BOOK_DEPTH - 1) < sym.limit_low
         or a0 + direction * total + (BOOK_DEPTH - 1) > sym.limit_high
     ):
-        return -1, -1
-    # Split the burst's ticks into sweeps of 1-3 levels, each in its own interval of the burst.
+        return None
+    return _Ignition(item.k0, burst, run, rev, direction, b0, a0, total, n_burst)
+
+
+def _sweep_levels(rng: np.random.Generator, ticks: int, steps: int) -> list[int]:
+    """The burst's ``ticks`` split into sweeps of 1-3 levels, at most one per step of the burst."""
     sweeps: list[int] = []
-    left = n_burst
+    left = ticks
     while left > 0:
         # The first order is the ignition proper: it always walks at least two levels.
         step = min(left, int(rng.choice([2, 3] if not sweeps else [1, 2, 2, 3])))
         sweeps.append(step)
         left -= step
-    n_orders = min(len(sweeps), burst)
+    n_orders = min(len(sweeps), steps)
     if n_orders < len(sweeps):
         sweeps = [*sweeps[: n_orders - 1], sum(sweeps[n_orders - 1 :])]
+    return sweeps
+
+
+def _sweep_book(ctx: _Context, sym: _Symbol, ig: _Ignition, sweeps: list[int]) -> tuple[IntArray, int]:
+    """Print the sweeps as marketable orders walking the book; the ticks walked by each step of the burst, and
+    in all."""
+    rng, w0, s0 = sym.rng, ig.k0, ig.ask - ig.bid
     # The ignition opens the episode; the other sweeps follow at random within the burst.
-    later = rng.choice(np.arange(w0 + 2, w1 + 1), size=n_orders - 1, replace=False)
+    later = rng.choice(np.arange(w0 + 2, ig.burst_end + 1), size=len(sweeps) - 1, replace=False)
     at = np.sort(np.concatenate([[w0 + 1], later])).astype(np.int64)
-    offset = np.zeros(burst, dtype=np.int64)
+    offset = np.zeros(ig.burst, dtype=np.int64)
     done = 0
     for order_step, levels in zip(at.tolist(), sweeps, strict=True):
         ts_order = (order_step - 1) * ctx.cad + int(rng.integers(1, ctx.cad + 1))
         # One marketable order walking the book: every resting order it meets is a print of the same millisecond.
         walk = np.repeat(np.arange(levels), rng.integers(1, 4, levels))
-        if direction > 0:
-            px = a0 + done + walk
+        if ig.direction > 0:
+            px = ig.ask + done + walk
             bid, ask = px - s0, px
         else:
-            px = b0 - done - walk
+            px = ig.bid - done - walk
             bid, ask = px, px + s0
         sym.trades.add(
             np.full(len(walk), ts_order),
-            np.full(len(walk), direction),
+            np.full(len(walk), ig.direction),
             _pareto_lots(rng, len(walk), sym.xmin, sym.alpha, 3000) * 2,
             px=px,
             bid=bid,
@@ -989,9 +1025,15 @@ def _momentum(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
         )
         done += levels
         offset[order_step - w0 - 1 :] = done
+    return offset, done
+
+
+def _ignition_quotes(sym: _Symbol, ig: _Ignition, offset: IntArray, done: int) -> None:
+    """The quote through the episode: walked by the burst, carried on by the run, given back by the reversal."""
+    b0, direction, w3 = ig.bid, ig.direction, ig.end
     burst_bid = b0 + direction * offset
-    run_bid = _interp_ticks(b0 + direction * done, b0 + direction * total, run)
-    rev_bid = _interp_ticks(b0 + direction * total, b0, rev, power=0.8)
+    run_bid = _interp_ticks(b0 + direction * done, b0 + direction * ig.total_ticks, ig.run)
+    rev_bid = _interp_ticks(b0 + direction * ig.total_ticks, b0, ig.rev, power=0.8)
     # The undisturbed price waits out the episode: after it, the latent path resumes from the pre-ignition
     # quote instead of wherever it drifted meanwhile (the run is transient, the reversal complete).
     drift = int(sym.bid[w3]) - b0
@@ -999,11 +1041,21 @@ def _momentum(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
     sym.ask[w3 + 1 :] -= drift
     _clamp(sym, w3 + 1)
     bids = np.concatenate([burst_bid, run_bid, rev_bid])
-    spreads = np.concatenate([np.full(burst + run, s0), sym.spread[w2 + 1 : w3 + 1]])
-    _override(sym, w0 + 1, bids, bids + spreads)
-    _flow(ctx, sym, w0, w1, sym.rate * m.burst_surge, m.burst_share, direction, size_mult=2.0)
-    _flow(ctx, sym, w1, w2, sym.rate * m.follow_surge, m.follow_share, direction)
-    _flow(ctx, sym, w2, w3, sym.rate * m.unwind_surge, m.unwind_share, -direction, size_mult=1.5)
+    spreads = np.concatenate([np.full(ig.burst + ig.run, ig.ask - ig.bid), sym.spread[ig.run_end + 1 : w3 + 1]])
+    _override(sym, ig.k0 + 1, bids, bids + spreads)
+
+
+def _momentum(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
+    m = ctx.config.momentum
+    ig = _draw_ignition(m, sym, item)
+    if ig is None:
+        return -1, -1
+    offset, done = _sweep_book(ctx, sym, ig, _sweep_levels(sym.rng, ig.burst_ticks, ig.burst))
+    _ignition_quotes(sym, ig, offset, done)
+    w0, w1, w2, w3 = ig.k0, ig.burst_end, ig.run_end, ig.end
+    _flow(ctx, sym, w0, w1, sym.rate * m.burst_surge, m.burst_share, ig.direction, size_mult=2.0)
+    _flow(ctx, sym, w1, w2, sym.rate * m.follow_surge, m.follow_share, ig.direction)
+    _flow(ctx, sym, w2, w3, sym.rate * m.unwind_surge, m.unwind_share, -ig.direction, size_mult=1.5)
     return w0, w3
 
 
@@ -1146,54 +1198,78 @@ def _churn_draws(rng: np.random.Generator, depth: float, churn: float, shape: tu
     return draws
 
 
+@dataclass(slots=True)
+class _BookFlow:
+    """What happens to every queue at every step, all symbols at once: (T+1, M, 2, 5) unless noted."""
+
+    adds: npt.NDArray[np.float32]  # lots joining
+    keep: npt.NDArray[np.float32]  # 1 - fraction cancelled
+    fresh: npt.NDArray[np.float32]  # a typical queue, for a level the quote reveals
+    consumed: npt.NDArray[np.float32]  # (T+1, M, 2): lots the order flow took from level 1
+    improve: IntArray  # (T, M, 2): ticks the best price improved by
+    redrawn: npt.NDArray[np.float32] | None  # churned queues (NaN: kept); None without churn
+
+
+def _book_flow(ctx: _Context, symbols: Sequence[_Symbol]) -> _BookFlow:
+    n, n_symbols = ctx.steps, len(symbols)
+    shape = (n + 1, n_symbols, 2, BOOK_DEPTH)
+    flow = _BookFlow(
+        adds=np.empty(shape, dtype=np.float32),
+        keep=np.empty(shape, dtype=np.float32),
+        fresh=np.empty(shape, dtype=np.float32),
+        consumed=np.empty((n + 1, n_symbols, 2), dtype=np.float32),
+        improve=np.empty((n, n_symbols, 2), dtype=np.int64),
+        redrawn=np.empty(shape, dtype=np.float32) if ctx.config.book_churn > 0 else None,
+    )
+    for i, sym in enumerate(symbols):
+        _draw_book_flow(ctx, sym, flow, i)
+    return flow
+
+
+def _draw_book_flow(ctx: _Context, sym: _Symbol, flow: _BookFlow, i: int) -> None:
+    """Symbol ``i``'s share of ``flow``, from its own random stream."""
+    rng, n = sym.rng, ctx.steps
+    sub = (n + 1, 2, BOOK_DEPTH)
+    add_mean = 2.5 * sym.xmin * 1.6 / 0.6
+    # Queues relax towards ``depth`` in about a minute (busier when the market is): a cancellation event
+    # takes 30 % of a queue on average, additions are Pareto-sized; the rates follow from the equilibrium.
+    cancel_rate = ctx.cad_s / QUEUE_RELAXATION_S / 0.3 * sym.activity
+    p_cancel = np.clip(cancel_rate, 0, 0.9)[:, None, None]
+    p_add = np.repeat((cancel_rate * 0.3 * sym.depth / add_mean)[:, None], BOOK_DEPTH, axis=1)
+    # Most limit orders join the best price: level 1 is refilled about as fast as the flow eats it.
+    p_add[:, 0] += 0.5 * sym.rate * sym.activity * 1.4 * _mean_lots(sym) * ctx.cad_s / add_mean
+    p_add = np.clip(p_add, 0, 0.9)[:, None, :]
+    sizes = np.minimum(_pareto_lots(rng, (n + 1) * 2 * BOOK_DEPTH, 2.5 * sym.xmin, 1.6, 3 * sym.depth), 1e9)
+    flow.adds[:, i] = np.where(rng.random(sub) < p_add, sizes.reshape(sub), 0.0)
+    flow.keep[:, i] = np.where(rng.random(sub) < p_cancel, rng.uniform(0.4, 1.0, sub), 1.0)
+    flow.fresh[:, i] = sym.depth * np.exp(rng.normal(-0.125, 0.5, sub))
+    flow.consumed[:, i] = sym.consumed
+    flow.improve[:, i, 0] = np.diff(sym.bid)
+    flow.improve[:, i, 1] = -np.diff(sym.ask)
+    if flow.redrawn is not None:
+        flow.redrawn[:, i] = _churn_draws(rng, sym.depth, ctx.config.book_churn, sub)
+
+
 def _evolve_books(ctx: _Context, symbols: Sequence[_Symbol]) -> npt.NDArray[np.float32]:
     """Queues (lots) behind the 5 levels of each side, all symbols at once: (T+1, M, 2, 5).
 
     Each symbol's random draws come from its own stream, so the result per symbol does not depend on the others.
     """
-    n, n_symbols = ctx.steps, len(symbols)
-    shape = (n + 1, n_symbols, 2, BOOK_DEPTH)
-    adds = np.empty(shape, dtype=np.float32)
-    keep = np.empty(shape, dtype=np.float32)  # 1 - fraction cancelled
-    fresh = np.empty(shape, dtype=np.float32)
-    consumed = np.empty((n + 1, n_symbols, 2), dtype=np.float32)
-    improve = np.empty((n, n_symbols, 2), dtype=np.int64)
-    churn = ctx.config.book_churn
-    redrawn = np.empty(shape, dtype=np.float32) if churn > 0 else None
-    for i, sym in enumerate(symbols):
-        rng = sym.rng
-        sub = (n + 1, 2, BOOK_DEPTH)
-        add_mean = 2.5 * sym.xmin * 1.6 / 0.6
-        # Queues relax towards ``depth`` in about a minute (busier when the market is): a cancellation event
-        # takes 30 % of a queue on average, additions are Pareto-sized; the rates follow from the equilibrium.
-        cancel_rate = ctx.cad_s / QUEUE_RELAXATION_S / 0.3 * sym.activity
-        p_cancel = np.clip(cancel_rate, 0, 0.9)[:, None, None]
-        p_add = np.repeat((cancel_rate * 0.3 * sym.depth / add_mean)[:, None], BOOK_DEPTH, axis=1)
-        # Most limit orders join the best price: level 1 is refilled about as fast as the flow eats it.
-        p_add[:, 0] += 0.5 * sym.rate * sym.activity * 1.4 * _mean_lots(sym) * ctx.cad_s / add_mean
-        p_add = np.clip(p_add, 0, 0.9)[:, None, :]
-        sizes = np.minimum(_pareto_lots(rng, (n + 1) * 2 * BOOK_DEPTH, 2.5 * sym.xmin, 1.6, 3 * sym.depth), 1e9)
-        adds[:, i] = np.where(rng.random(sub) < p_add, sizes.reshape(sub), 0.0)
-        keep[:, i] = np.where(rng.random(sub) < p_cancel, rng.uniform(0.4, 1.0, sub), 1.0)
-        fresh[:, i] = sym.depth * np.exp(rng.normal(-0.125, 0.5, sub))
-        consumed[:, i] = sym.consumed
-        improve[:, i, 0] = np.diff(sym.bid)
-        improve[:, i, 1] = -np.diff(sym.ask)
-        if redrawn is not None:
-            redrawn[:, i] = _churn_draws(rng, sym.depth, churn, sub)
+    n = ctx.steps
+    flow = _book_flow(ctx, symbols)
     # Quote changes are sparse: shift only the (symbol, side) rows whose best price moved at that step, with
     # every gather index and replacement precomputed for all moves at once.
-    move_k, move_i, move_s = np.nonzero(improve)
-    source = np.arange(BOOK_DEPTH) - improve[move_k, move_i, move_s][:, None]
+    move_k, move_i, move_s = np.nonzero(flow.improve)
+    source = np.arange(BOOK_DEPTH) - flow.improve[move_k, move_i, move_s][:, None]
     gather = np.clip(source, 0, BOOK_DEPTH - 1)
     survives = (source >= 0) & (source < BOOK_DEPTH)
-    revealed = fresh[move_k + 1, move_i, move_s].astype(np.float64)
+    revealed = flow.fresh[move_k + 1, move_i, move_s].astype(np.float64)
     # An improving price starts as one small order; a level revealed at the back is a typical queue.
     replacement = np.where(source < 0, np.maximum(1.0, np.floor(revealed * 0.15)), revealed)
     bounds = np.searchsorted(move_k, np.arange(n + 1)).tolist()
     column = np.arange(max(1, int(np.diff(np.asarray(bounds)).max(initial=1))))[:, None]
-    queues = np.empty(shape, dtype=np.float32)
-    q = fresh[0].astype(np.float64)
+    queues = np.empty(flow.adds.shape, dtype=np.float32)
+    q = flow.fresh[0].astype(np.float64)
     queues[0] = q
     for k in range(1, n + 1):
         lo, hi = bounds[k - 1], bounds[k]
@@ -1201,11 +1277,11 @@ def _evolve_books(ctx: _Context, symbols: Sequence[_Symbol]) -> npt.NDArray[np.f
             rows_i, rows_s = move_i[lo:hi], move_s[lo:hi]
             shifted = q[rows_i, rows_s][column[: hi - lo], gather[lo:hi]]
             q[rows_i, rows_s] = np.where(survives[lo:hi], shifted, replacement[lo:hi])
-        if redrawn is not None:
-            np.copyto(q, redrawn[k], where=~np.isnan(redrawn[k]))
-        q[:, :, 0] -= consumed[k]
-        q *= keep[k]
-        q += adds[k]
+        if flow.redrawn is not None:
+            np.copyto(q, flow.redrawn[k], where=~np.isnan(flow.redrawn[k]))
+        q[:, :, 0] -= flow.consumed[k]
+        q *= flow.keep[k]
+        q += flow.adds[k]
         np.maximum(q, 1.0, out=q)
         queues[k] = q
     return queues
@@ -1375,6 +1451,28 @@ _SIDES: Final[tuple[str | None, str | None, str | None]] = (None, "B", "S")  # i
 Row = dict[str, object]
 
 
+def _interleave(tables: Sequence[_Table]) -> tuple[IntArray, npt.NDArray[np.int8], npt.NDArray[np.int32]]:
+    """Every symbol's quotes, books and episode ends in emission order: (time, event kind, symbol index)."""
+    per_symbol: list[tuple[IntArray, npt.NDArray[np.int8], IntArray]] = []
+    for table in tables:
+        ts = np.concatenate([table.quote_ts, table.book_ts, np.array([e.end for e in table.episodes], dtype=np.int64)])
+        kind = np.concatenate(
+            [
+                np.full(len(table.quote_ts), QUOTE_EVENT, dtype=np.int8),
+                np.full(len(table.book_ts), BOOK_EVENT, dtype=np.int8),
+                np.full(len(table.episodes), EPISODE_EVENT, dtype=np.int8),
+            ]
+        )
+        order = np.argsort(ts * 4 + kind, kind="stable")
+        per_symbol.append((ts[order], kind[order], order))
+    sym_of = np.concatenate([np.full(len(p[0]), i, dtype=np.int32) for i, p in enumerate(per_symbol)])
+    all_ts = np.concatenate([p[0] for p in per_symbol])
+    all_kind = np.concatenate([p[1] for p in per_symbol])
+    # Per symbol the events are already in order; a stable sort by time interleaves symbols by index.
+    order = np.argsort(all_ts, kind="stable")
+    return all_ts[order], all_kind[order], sym_of[order]
+
+
 class Simulation:
     """A generated session: columnar tables in emission order plus the interleaving of record types.
 
@@ -1387,43 +1485,13 @@ class Simulation:
         self.symbols = config.symbol_names
         #: symbols that were kept free of manipulation
         self.clean_symbols: tuple[str, ...] = tuple(self.symbols[i] for i in sorted(clean))
-        per_symbol: list[tuple[IntArray, npt.NDArray[np.int8], IntArray]] = []
-        for table in tables:
-            ts = np.concatenate(
-                [table.quote_ts, table.book_ts, np.array([e.end for e in table.episodes], dtype=np.int64)]
-            )
-            kind = np.concatenate(
-                [
-                    np.full(len(table.quote_ts), QUOTE_EVENT, dtype=np.int8),
-                    np.full(len(table.book_ts), BOOK_EVENT, dtype=np.int8),
-                    np.full(len(table.episodes), EPISODE_EVENT, dtype=np.int8),
-                ]
-            )
-            order = np.argsort(ts * 4 + kind, kind="stable")
-            per_symbol.append((ts[order], kind[order], order))
-        sym_of = np.concatenate([np.full(len(p[0]), i, dtype=np.int32) for i, p in enumerate(per_symbol)])
-        all_ts = np.concatenate([p[0] for p in per_symbol])
-        all_kind = np.concatenate([p[1] for p in per_symbol])
-        # Per symbol the events are already in order; a stable sort by time interleaves symbols by index.
-        order = np.argsort(all_ts, kind="stable")
-        self.event_kind: npt.NDArray[np.int8] = all_kind[order]
-        self.event_symbol: npt.NDArray[np.int32] = sym_of[order]
-        self.event_ts: IntArray = all_ts[order]
+        event_ts, event_kind, event_symbol = _interleave(tables)
+        self.event_kind: npt.NDArray[np.int8] = event_kind
+        self.event_symbol: npt.NDArray[np.int32] = event_symbol
+        self.event_ts: IntArray = event_ts
 
         # Quote/book rows of every symbol, concatenated, then permuted into emission order.
-        def emission(kind: int, counts: list[int]) -> IntArray:
-            offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-            mask = self.event_kind == kind
-            syms = self.event_symbol[mask]
-            # Within a symbol these events are emitted in their table order, so rank = running count per symbol.
-            rank = np.empty(len(syms), dtype=np.int64)
-            for s in range(len(tables)):
-                hits = np.flatnonzero(syms == s)
-                rank[hits] = np.arange(len(hits))
-            result: IntArray = offsets[syms] + rank
-            return result
-
-        q = emission(QUOTE_EVENT, [len(t.quote_ts) for t in tables])
+        q = self._emission(QUOTE_EVENT, [len(t.quote_ts) for t in tables])
         self.quote_symbol = np.concatenate([np.full(len(t.quote_ts), i, np.int32) for i, t in enumerate(tables)])[q]
         self.quote_ts = np.concatenate([t.quote_ts for t in tables])[q]
         self.price = np.concatenate([t.price for t in tables])[q]
@@ -1438,7 +1506,7 @@ class Simulation:
         self.seq = np.concatenate([t.seq for t in tables])[q]
         self.prev_close: tuple[float, ...] = tuple(t.prev_close for t in tables)
 
-        b = emission(BOOK_EVENT, [len(t.book_ts) for t in tables])
+        b = self._emission(BOOK_EVENT, [len(t.book_ts) for t in tables])
         self.book_symbol = np.concatenate([np.full(len(t.book_ts), i, np.int32) for i, t in enumerate(tables)])[b]
         self.book_ts = np.concatenate([t.book_ts for t in tables])[b]
         self.book_bids = np.concatenate([t.book_bids for t in tables])[b]
@@ -1451,6 +1519,20 @@ class Simulation:
         #: each episode's variant (:data:`VARIANTS`), aligned with ``episodes``; the record has no field for it
         self.episode_variants: tuple[str, ...] = tuple(variant for _, variant in labelled)
 
+    def _emission(self, kind: int, counts: list[int]) -> IntArray:
+        """Where each event of ``kind`` is in the symbols' concatenated rows (``counts`` per symbol), in emission
+        order."""
+        offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        mask = self.event_kind == kind
+        syms = self.event_symbol[mask]
+        # Within a symbol these events are emitted in their table order, so rank = running count per symbol.
+        rank = np.empty(len(syms), dtype=np.int64)
+        for s in range(len(counts)):
+            hits = np.flatnonzero(syms == s)
+            rank[hits] = np.arange(len(hits))
+        result: IntArray = offsets[syms] + rank
+        return result
+
     def __len__(self) -> int:
         return len(self.event_kind)
 
@@ -1458,19 +1540,39 @@ class Simulation:
     def counts(self) -> dict[str, int]:
         return {"quotes": len(self.quote_ts), "books": len(self.book_ts), "episodes": len(self.episodes)}
 
-    def rows(self, chunk: int = 8192) -> Iterator[tuple[int, int, Row]]:
-        """``(event kind, symbol index, fields)`` in emission order; ``orjson.dumps(fields)`` is the wire form.
-
-        Columns become Python lists one chunk at a time: per-element numpy indexing costs more than the dict.
-        """
-        venue, symbols, prev = self.config.venue, self.symbols, self.prev_close
-        qi = bi = ei = 0
+    def _chunks(self, chunk: int) -> Iterator[tuple[slice, slice, slice]]:
+        """The events in chunks of ``chunk``: per chunk, its slices of the event, quote and book columns."""
+        qi = bi = 0
         for begin in range(0, len(self.event_kind), chunk):
-            kinds = self.event_kind[begin : begin + chunk]
+            events = slice(begin, begin + chunk)
+            kinds = self.event_kind[events]
             nq = int(np.count_nonzero(kinds == QUOTE_EVENT))
             nb = int(np.count_nonzero(kinds == BOOK_EVENT))
-            q = slice(qi, qi + nq)
-            quotes = zip(
+            yield events, slice(qi, qi + nq), slice(bi, bi + nb)
+            qi += nq
+            bi += nb
+
+    def _quote_rows(self, q: slice) -> list[Row]:
+        """The fields of quotes ``q`` (the columns become Python lists whole: see :meth:`rows`)."""
+        venue, symbols, prev = self.config.venue, self.symbols, self.prev_close
+        return [
+            {
+                "symbol": symbols[s],
+                "venue": venue,
+                "ts": ts,
+                "price": None if math.isnan(price) else price,  # NaN marks a no-trade snapshot
+                "size": size,
+                "volume": volume,
+                "open": open_,
+                "high": high,
+                "low": low,
+                "prev_close": prev[s],
+                "bid": bid,
+                "ask": ask,
+                "side": _SIDES[side],
+                "seq": seq,
+            }
+            for s, ts, price, size, volume, open_, high, low, bid, ask, side, seq in zip(
                 self.quote_symbol[q].tolist(),
                 self.quote_ts[q].tolist(),
                 self.price[q].tolist(),
@@ -1485,7 +1587,17 @@ class Simulation:
                 self.seq[q].tolist(),
                 strict=True,
             )
-            b = slice(bi, bi + nb)
+        ]
+
+    def rows(self, chunk: int = 8192) -> Iterator[tuple[int, int, Row]]:
+        """``(event kind, symbol index, fields)`` in emission order; ``orjson.dumps(fields)`` is the wire form.
+
+        Columns become Python lists one chunk at a time: per-element numpy indexing costs more than the dict.
+        """
+        venue, symbols = self.config.venue, self.symbols
+        episodes = iter(self.episodes)
+        for events, q, b in self._chunks(chunk):
+            quotes = zip(self.quote_symbol[q].tolist(), self._quote_rows(q), strict=True)
             books = zip(
                 self.book_symbol[b].tolist(),
                 self.book_ts[b].tolist(),
@@ -1493,37 +1605,15 @@ class Simulation:
                 self.book_asks[b].tolist(),
                 strict=True,
             )
-            qi += nq
-            bi += nb
-            for kind in kinds.tolist():
+            for kind in self.event_kind[events].tolist():
                 if kind == QUOTE_EVENT:
-                    s, ts, price, size, volume, open_, high, low, bid, ask, side, seq = next(quotes)
-                    yield (
-                        QUOTE_EVENT,
-                        s,
-                        {
-                            "symbol": symbols[s],
-                            "venue": venue,
-                            "ts": ts,
-                            "price": None if math.isnan(price) else price,  # NaN marks a no-trade snapshot
-                            "size": size,
-                            "volume": volume,
-                            "open": open_,
-                            "high": high,
-                            "low": low,
-                            "prev_close": prev[s],
-                            "bid": bid,
-                            "ask": ask,
-                            "side": _SIDES[side],
-                            "seq": seq,
-                        },
-                    )
+                    s, fields = next(quotes)
+                    yield QUOTE_EVENT, s, fields
                 elif kind == BOOK_EVENT:
                     s, ts, bids, asks = next(books)
                     yield BOOK_EVENT, s, {"symbol": symbols[s], "venue": venue, "ts": ts, "bids": bids, "asks": asks}
                 else:
-                    episode = self.episodes[ei]
-                    ei += 1
+                    episode = next(episodes)
                     yield EPISODE_EVENT, symbols.index(episode.symbol), dict(episode.__dict__)
 
     def encoded(self, chunk: int = 4096) -> Iterator[tuple[list[int], list[int], list[bytes]]]:
@@ -1533,81 +1623,34 @@ class Simulation:
         at a fraction of the cost: quotes are one dict and one orjson call each, and the books of a chunk are
         serialised by a single orjson call over their numpy block, then cut into records.
         """
-        venue, symbols, prev = self.config.venue, self.symbols, self.prev_close
-        venue_json = orjson.dumps(venue)
-        names_json = [orjson.dumps(name) for name in symbols]
+        venue_json = orjson.dumps(self.config.venue)
+        names_json = [orjson.dumps(name) for name in self.symbols]
         dumps = orjson.dumps
-        qi = bi = ei = 0
-        for begin in range(0, len(self.event_kind), chunk):
-            kinds_array = self.event_kind[begin : begin + chunk]
-            kinds = kinds_array.tolist()
-            syms = self.event_symbol[begin : begin + chunk].tolist()
-            nq = int(np.count_nonzero(kinds_array == QUOTE_EVENT))
-            nb = int(np.count_nonzero(kinds_array == BOOK_EVENT))
-            q = slice(qi, qi + nq)
-            quotes = [
-                dumps(
-                    {
-                        "symbol": symbols[s],
-                        "venue": venue,
-                        "ts": ts,
-                        "price": None if math.isnan(price) else price,
-                        "size": size,
-                        "volume": volume,
-                        "open": open_,
-                        "high": high,
-                        "low": low,
-                        "prev_close": prev[s],
-                        "bid": bid,
-                        "ask": ask,
-                        "side": _SIDES[side],
-                        "seq": seq,
-                    }
-                )
-                for s, ts, price, size, volume, open_, high, low, bid, ask, side, seq in zip(
-                    self.quote_symbol[q].tolist(),
-                    self.quote_ts[q].tolist(),
-                    self.price[q].tolist(),
-                    self.size[q].tolist(),
-                    self.volume[q].tolist(),
-                    self.open[q].tolist(),
-                    self.high[q].tolist(),
-                    self.low[q].tolist(),
-                    self.bid[q].tolist(),
-                    self.ask[q].tolist(),
-                    self.side[q].tolist(),
-                    self.seq[q].tolist(),
-                    strict=True,
-                )
+        episodes = iter(self.episodes)
+        for events, q, b in self._chunks(chunk):
+            kinds = self.event_kind[events].tolist()
+            quotes = iter([dumps(fields) for fields in self._quote_rows(q)])
+            books = iter(self._encoded_books(b, names_json, venue_json))
+            payloads = [
+                next(quotes) if kind == QUOTE_EVENT else next(books) if kind == BOOK_EVENT else next(episodes).to_json()
+                for kind in kinds
             ]
-            books: list[bytes] = []
-            if nb:
-                b = slice(bi, bi + nb)
-                block = np.stack([self.book_bids[b], self.book_asks[b]], axis=1)  # (nb, 2 sides, 5, 2)
-                # "[[[[p,q],…],[[p,q],…]],[[[…": rows part at "]]],[[[", a row's sides at "]],[[".
-                blob = dumps(block, option=orjson.OPT_SERIALIZE_NUMPY)[4:-4]
-                books = [
-                    b'{"symbol":%s,"venue":%s,"ts":%d,"bids":[[%s]],"asks":[[%s]]}'
-                    % (names_json[s], venue_json, ts, *part.split(b"]],[[", 1))
-                    for s, ts, part in zip(
-                        self.book_symbol[b].tolist(), self.book_ts[b].tolist(), blob.split(b"]]],[[["), strict=True
-                    )
-                ]
-            payloads: list[bytes] = []
-            iq = ib = 0
-            for kind in kinds:
-                if kind == QUOTE_EVENT:
-                    payloads.append(quotes[iq])
-                    iq += 1
-                elif kind == BOOK_EVENT:
-                    payloads.append(books[ib])
-                    ib += 1
-                else:
-                    payloads.append(self.episodes[ei].to_json())
-                    ei += 1
-            qi += nq
-            bi += nb
-            yield kinds, syms, payloads
+            yield kinds, self.event_symbol[events].tolist(), payloads
+
+    def _encoded_books(self, b: slice, names_json: Sequence[bytes], venue_json: bytes) -> list[bytes]:
+        """The JSON of books ``b``: one orjson call over their numpy block, cut into records."""
+        if b.stop == b.start:
+            return []
+        block = np.stack([self.book_bids[b], self.book_asks[b]], axis=1)  # (nb, 2 sides, 5, 2)
+        # "[[[[p,q],…],[[p,q],…]],[[[…": rows part at "]]],[[[", a row's sides at "]],[[".
+        blob = orjson.dumps(block, option=orjson.OPT_SERIALIZE_NUMPY)[4:-4]
+        return [
+            b'{"symbol":%s,"venue":%s,"ts":%d,"bids":[[%s]],"asks":[[%s]]}'
+            % (names_json[s], venue_json, ts, *part.split(b"]],[[", 1))
+            for s, ts, part in zip(
+                self.book_symbol[b].tolist(), self.book_ts[b].tolist(), blob.split(b"]]],[[["), strict=True
+            )
+        ]
 
     def records(self, validate: bool = True) -> Iterator[Quote | Book | Episode]:
         """Records in emission order, validated against their contracts unless ``validate`` is False."""

@@ -34,11 +34,19 @@ import numpy as np
 import pandas as pd
 
 from detectors.features import FEATURE_NAMES, compute_frame_vectorised
-from detectors.kmeans import KMEANS_FEATURES, FeatureError, KMeansModel, KMeansParams, finish_model, params_info
+from detectors.kmeans import (
+    KMEANS_FEATURES,
+    FeatureError,
+    FloatArray,
+    KMeansModel,
+    KMeansParams,
+    finish_model,
+    params_info,
+)
 from detectors.model_venues import TrainedOn
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame, Row, SparkSession
 
 POSTGRES_PACKAGE: Final = "org.postgresql:postgresql:42.7.4"
 BAR_FIELDS: Final = (
@@ -186,26 +194,20 @@ def features(bars: DataFrame) -> DataFrame:
 
 
 # --- training ---------------------------------------------------------------------------------------------
-def train(
-    bars: DataFrame,
-    feature_names: Sequence[str] = KMEANS_FEATURES,
-    params: KMeansParams | None = None,
-    sample_rows: int = 100_000,
-) -> tuple[KMeansModel, SparkTrainingReport]:
-    from pyspark.ml.clustering import KMeans
-    from pyspark.ml.evaluation import ClusteringEvaluator
-    from pyspark.ml.feature import VectorAssembler
-    from pyspark.sql import functions as F  # noqa: N812
-
-    params = params or KMeansParams()
-    started = time.perf_counter()
-    names = list(feature_names)
+def _feature_rows(bars: DataFrame, names: list[str]) -> DataFrame:
+    """The bars' feature rows (cached) that have at least one of ``names``."""
     unknown = [n for n in names if n not in FEATURE_NAMES]
     if unknown:
         raise FeatureError(f"unknown feature(s) {', '.join(unknown)}")
     # like the scikit-learn engine: drop only rows with no feature at all (NaN from pandas counts as missing)
-    feats = features(bars).where(" OR ".join(f"(`{n}` IS NOT NULL AND NOT isnan(`{n}`))" for n in names)).cache()
-    stats = feats.agg(
+    return features(bars).where(" OR ".join(f"(`{n}` IS NOT NULL AND NOT isnan(`{n}`))" for n in names)).cache()
+
+
+def _feature_stats(feats: DataFrame, names: list[str]) -> Row:
+    """Rows, time range, symbols and the order-independent data hash of the feature rows."""
+    from pyspark.sql import functions as F  # noqa: N812
+
+    return feats.agg(
         F.count(F.lit(1)).alias("rows"),
         F.min("ts").alias("start"),
         F.max("ts").alias("end"),
@@ -213,28 +215,50 @@ def train(
         F.sum(F.xxhash64(*names) % (1 << 40)).alias("hash"),
         *(F.sum(F.isnan(n).cast("int")).alias(f"nan_{i}") for i, n in enumerate(names)),
     ).collect()[0]
-    rows = int(stats["rows"])
-    if rows < max(10 * params.k_max, 20):
-        raise FeatureError(f"too few feature vectors to train K-means: {rows}")
+
+
+def _robust_scale(feats: DataFrame, names: list[str]) -> tuple[FloatArray, FloatArray]:
+    """Per feature the median and the IQR (the standard deviation where the IQR is 0, else 1)."""
+    from pyspark.sql import functions as F  # noqa: N812
+
     quantiles = feats.approxQuantile(names, [0.25, 0.5, 0.75], 1e-3)
     stds = feats.agg(*(F.stddev_pop(n).alias(n) for n in names)).collect()[0]
     center = np.array([q[1] if q else 0.0 for q in quantiles], dtype=np.float64)
     iqr = np.array([(q[2] - q[0]) if q else 0.0 for q in quantiles], dtype=np.float64)
     std = np.array([float(stds[n] or 0.0) for n in names], dtype=np.float64)
     scale = np.where(iqr > 0, iqr, np.where(std > 0, std, 1.0))
+    return center, scale
+
+
+def _scaled_vectors(
+    feats: DataFrame, names: list[str], center: FloatArray, scale: FloatArray, fit_clip: float
+) -> DataFrame:
+    """Cached ``features`` (scaled, clipped to ±``fit_clip``: what k-means fits) and ``u0..`` (scaled, unclipped:
+    what the model is labelled and calibrated on); missing values at the median."""
+    from pyspark.ml.feature import VectorAssembler
+    from pyspark.sql import functions as F  # noqa: N812
+
     scaled_cols = []
     for i, n in enumerate(names):
         z = (F.col(n) - F.lit(float(center[i]))) / F.lit(float(scale[i]))
         z = F.when(F.col(n).isNull() | F.isnan(n), F.lit(0.0)).otherwise(z)
-        scaled_cols.append(F.greatest(F.lit(-params.fit_clip), F.least(F.lit(params.fit_clip), z)).alias(f"z{i}"))
+        scaled_cols.append(F.greatest(F.lit(-fit_clip), F.least(F.lit(fit_clip), z)).alias(f"z{i}"))
         scaled_cols.append(F.when(F.col(n).isNull() | F.isnan(n), F.lit(0.0)).otherwise(z).alias(f"u{i}"))
     zframe = feats.select(*scaled_cols)
-    vectors = (
+    return (
         VectorAssembler(inputCols=[f"z{i}" for i in range(len(names))], outputCol="features")
         .transform(zframe)
         .select("features", *(f"u{i}" for i in range(len(names))))
         .cache()
     )
+
+
+def _best_k(vectors: DataFrame, rows: int, params: KMeansParams) -> tuple[float, Any, dict[str, float]]:
+    """The best silhouette over ``k_min..k_max`` (on a sample of the rows), its fitted k-means, and the
+    silhouette per k."""
+    from pyspark.ml.clustering import KMeans
+    from pyspark.ml.evaluation import ClusteringEvaluator
+
     evaluator = ClusteringEvaluator(featuresCol="features", metricName="silhouette")
     best: tuple[float, Any] | None = None
     sil_by_k: dict[str, float] = {}
@@ -247,14 +271,38 @@ def train(
         if best is None or sil > best[0] + 1e-12:
             best = (sil, fitted)
     assert best is not None
-    silhouette, fitted = best
+    return best[0], best[1], sil_by_k
+
+
+def _driver_sample(vectors: DataFrame, rows: int, sample_rows: int, n_features: int, seed: int) -> FloatArray:
+    """At most about ``sample_rows`` unclipped scaled rows, collected to the driver."""
+    sample_fraction = min(1.0, sample_rows / rows)
+    sample = (vectors.sample(fraction=sample_fraction, seed=seed) if sample_fraction < 1 else vectors).select(
+        *(f"u{i}" for i in range(n_features))
+    )
+    return sample.toPandas().to_numpy(dtype=np.float64)
+
+
+def train(
+    bars: DataFrame,
+    feature_names: Sequence[str] = KMEANS_FEATURES,
+    params: KMeansParams | None = None,
+    sample_rows: int = 100_000,
+) -> tuple[KMeansModel, SparkTrainingReport]:
+    params = params or KMeansParams()
+    started = time.perf_counter()
+    names = list(feature_names)
+    feats = _feature_rows(bars, names)
+    stats = _feature_stats(feats, names)
+    rows = int(stats["rows"])
+    if rows < max(10 * params.k_max, 20):
+        raise FeatureError(f"too few feature vectors to train K-means: {rows}")
+    center, scale = _robust_scale(feats, names)
+    vectors = _scaled_vectors(feats, names, center, scale, params.fit_clip)
+    silhouette, fitted, sil_by_k = _best_k(vectors, rows, params)
     centroids = np.array([np.asarray(c, dtype=np.float64) for c in fitted.clusterCenters()])
     sizes = np.array(fitted.summary.clusterSizes, dtype=np.float64)
-    sample_fraction = min(1.0, sample_rows / rows)
-    sample = (vectors.sample(fraction=sample_fraction, seed=params.seed) if sample_fraction < 1 else vectors).select(
-        *(f"u{i}" for i in range(len(names)))
-    )
-    sample_z = sample.toPandas().to_numpy(dtype=np.float64)
+    sample_z = _driver_sample(vectors, rows, sample_rows, len(names), params.seed)
     model = finish_model(names, center, scale, centroids, sizes / sizes.sum(), sample_z, silhouette, params)
     model.trained_on = TrainedOn.from_venues(row[0] for row in bars.select("venue").distinct().collect())
     vectors.unpersist()

@@ -69,10 +69,9 @@ def _fmt(value: float, pct: bool = False) -> str:
     return f"{value * 100:.1f}%" if pct else f"{value:.3f}"
 
 
-def markdown(result: BacktestResult) -> str:
-    table = summary(result)
-    rows = result.rows
-    lines = [
+def _header(result: BacktestResult) -> list[str]:
+    """What was run, and the quality bars."""
+    return [
         "# Double-DQN walk-forward backtest",
         "",
         f"Assets: {', '.join(result.symbols)}. Seeds: {', '.join(map(str, result.seeds))}. "
@@ -91,6 +90,13 @@ def markdown(result: BacktestResult) -> str:
         "",
         ANCHOR,
         "",
+    ]
+
+
+def _policy_table(result: BacktestResult) -> list[str]:
+    """Each policy's mean metrics, ± their std across seeds where there is one."""
+    table = summary(result)
+    lines = [
         "## Mean over assets × windows (± std across seeds)",
         "",
         "| policy | total return | annual return | Sharpe | Sortino | max drawdown | win rate | trades | turnover/yr |",
@@ -112,28 +118,28 @@ def markdown(result: BacktestResult) -> str:
             f"{cell('sortino')} | {cell('max_drawdown', True)} | {cell('win_rate', True)} | "
             f"{float(r['trades']):.1f} | {float(r['turnover']):.1f} |"
         )
-    lines += [
+    return lines
+
+
+def _sharpe_table(rows: pd.DataFrame, by: str, title: str, heading: str) -> list[str]:
+    """Mean Sharpe per policy for each value of the runs' column ``by``."""
+    lines = [
         "",
-        "## Sharpe per asset (mean over windows and seeds)",
+        f"## {title}",
         "",
-        "| asset | " + " | ".join(POLICIES) + " |",
+        f"| {heading} | " + " | ".join(POLICIES) + " |",
         "|---|" + "---|" * len(POLICIES),
     ]
-    per_asset = rows.pivot_table(index="symbol", columns="policy", values="sharpe", aggfunc="mean")
-    for symbol, r in per_asset.iterrows():
-        lines.append(f"| {symbol} | " + " | ".join(_fmt(float(r.get(p, np.nan))) for p in POLICIES) + " |")
-    lines += [
-        "",
-        "## Sharpe per test year (mean over assets and seeds)",
-        "",
-        "| test year | " + " | ".join(POLICIES) + " |",
-        "|---|" + "---|" * len(POLICIES),
-    ]
-    per_year = rows.pivot_table(index="test_year", columns="policy", values="sharpe", aggfunc="mean")
-    for year, r in per_year.iterrows():
-        lines.append(f"| {year} | " + " | ".join(_fmt(float(r.get(p, np.nan))) for p in POLICIES) + " |")
+    means = rows.pivot_table(index=by, columns="policy", values="sharpe", aggfunc="mean")
+    for value, r in means.iterrows():
+        lines.append(f"| {value} | " + " | ".join(_fmt(float(r.get(p, np.nan))) for p in POLICIES) + " |")
+    return lines
+
+
+def _run_notes(result: BacktestResult) -> list[str]:
+    """Timings, the agent's configuration and how the baselines act."""
     seconds = result.train_seconds
-    lines += [
+    return [
         "",
         "## Run",
         "",
@@ -148,7 +154,18 @@ def markdown(result: BacktestResult) -> str:
         "![equity curves](equity.png)",
         "",
     ]
-    return "\n".join(lines)
+
+
+def markdown(result: BacktestResult) -> str:
+    return "\n".join(
+        [
+            *_header(result),
+            *_policy_table(result),
+            *_sharpe_table(result.rows, "symbol", "Sharpe per asset (mean over windows and seeds)", "asset"),
+            *_sharpe_table(result.rows, "test_year", "Sharpe per test year (mean over assets and seeds)", "test year"),
+            *_run_notes(result),
+        ]
+    )
 
 
 def write_report(result: BacktestResult, out_dir: Path) -> dict[str, Path]:

@@ -16,7 +16,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from detectors.dqn.agent import AgentConfig, TrainProgress, network_from_weights, train
+from detectors.dqn.agent import AgentConfig, TrainProgress, TrainResult, network_from_weights, train
 from detectors.dqn.backtest import (
     TRADING_DAYS,
     PolicyRun,
@@ -75,6 +75,79 @@ class BacktestResult:
 ProgressFn = Callable[[str, TrainProgress | None], None]
 
 
+@dataclass(frozen=True)
+class _Splits:
+    """One window's prepared segments (normalised on its training years only)."""
+
+    train: list[Segment]
+    val: list[Segment]
+    test: list[Segment]
+
+
+def _window_splits(series: Sequence[AssetSeries], feature_names: Sequence[str], window: Window) -> _Splits:
+    train_raw = [s.window(window.train_start, window.val_start) for s in series]
+    normaliser = Normaliser.fit(feature_names, train_raw)
+
+    def seg(start: date, end: date) -> list[Segment]:
+        return [prepare(s.window(start, end), normaliser) for s in series]
+
+    splits = _Splits(
+        train=[s for s in seg(window.train_start, window.val_start) if len(s) >= 2],
+        val=[s for s in seg(window.val_start, window.test_start) if len(s) >= MIN_TEST_BARS],
+        test=[s for s in seg(window.test_start, window.test_end) if len(s) >= MIN_TEST_BARS],
+    )
+    if not splits.train or not splits.val or not splits.test:
+        raise DataError(f"window {window.label}: some split has no data for any asset")
+    return splits
+
+
+@dataclass
+class _Runs:
+    """The policy runs collected so far: metric rows and equity curves, as :class:`BacktestResult` holds them."""
+
+    periods_per_year: float
+    rows: list[dict[str, object]] = field(default_factory=list)
+    curves: dict[tuple[str, str, int], list[np.ndarray]] = field(default_factory=dict)
+
+    def record(self, index: int, window: Window, symbol: str, policy: str, seed: int, run: PolicyRun) -> None:
+        m = metrics(run, self.periods_per_year)
+        self.rows.append(
+            {
+                "window": index,
+                "test_year": window.test_start.year,
+                "seed": seed,
+                "symbol": symbol,
+                "policy": policy,
+                **m.as_dict(),
+            }
+        )
+        self.curves.setdefault((symbol, policy, seed), []).append(run.equity)
+
+
+def _train_agent(
+    splits: _Splits,
+    costs: CostModel,
+    config: AgentConfig,
+    label: str,
+    max_units: int,
+    periods_per_year: float,
+    progress: ProgressFn | None,
+) -> TrainResult:
+    """One agent trained on the window's training years, early-stopped on its validation year."""
+    if progress is not None:
+        progress(label, None)
+    forward = None if progress is None else (lambda p: progress(label, p))
+    return train(
+        splits.train,
+        splits.val,
+        costs,
+        config,
+        max_units=max_units,
+        periods_per_year=periods_per_year,
+        progress=forward,
+    )
+
+
 def walk_forward(
     series: Sequence[AssetSeries],
     feature_names: Sequence[str],
@@ -88,67 +161,30 @@ def walk_forward(
     progress: ProgressFn | None = None,
 ) -> BacktestResult:
     started = time.perf_counter()
-    rows: list[dict[str, object]] = []
-    curves: dict[tuple[str, str, int], list[np.ndarray]] = {}
+    runs = _Runs(periods_per_year)
     train_seconds: list[float] = []
     symbols = sorted({s.symbol for s in series})
     for w_index, window in enumerate(windows):
-        train_raw = [s.window(window.train_start, window.val_start) for s in series]
-        normaliser = Normaliser.fit(feature_names, train_raw)
-
-        def seg(start: date, end: date, normaliser: Normaliser = normaliser) -> list[Segment]:
-            return [prepare(s.window(start, end), normaliser) for s in series]
-
-        train_segments = [s for s in seg(window.train_start, window.val_start) if len(s) >= 2]
-        val_segments = [s for s in seg(window.val_start, window.test_start) if len(s) >= MIN_TEST_BARS]
-        test_segments = [s for s in seg(window.test_start, window.test_end) if len(s) >= MIN_TEST_BARS]
-        if not train_segments or not val_segments or not test_segments:
-            raise DataError(f"window {window.label}: some split has no data for any asset")
-
-        def record(symbol: str, policy: str, seed: int, run: PolicyRun, w: Window = window, i: int = w_index) -> None:
-            m = metrics(run, periods_per_year)
-            rows.append(
-                {
-                    "window": i,
-                    "test_year": w.test_start.year,
-                    "seed": seed,
-                    "symbol": symbol,
-                    "policy": policy,
-                    **m.as_dict(),
-                }
-            )
-            curves.setdefault((symbol, policy, seed), []).append(run.equity)
-
-        for segment in test_segments:  # deterministic baselines: once per window
-            record(segment.symbol, "buy_and_hold", -1, run_policy(segment, costs, always(Act.BUY), max_units))
-            record(segment.symbol, "momentum", -1, run_policy(segment, costs, momentum_rule(segment), max_units))
+        splits = _window_splits(series, feature_names, window)
+        for segment in splits.test:  # deterministic baselines: once per window
+            run = run_policy(segment, costs, always(Act.BUY), max_units)
+            runs.record(w_index, window, segment.symbol, "buy_and_hold", -1, run)
+            run = run_policy(segment, costs, momentum_rule(segment), max_units)
+            runs.record(w_index, window, segment.symbol, "momentum", -1, run)
         for seed in seeds:
-            if progress is not None:
-                progress(f"{window.label}, seed {seed}", None)
             seeded = replace(config, seed=seed)
-            forward = None if progress is None else (lambda p, label=f"{window.label}, seed {seed}": progress(label, p))
-            result = train(
-                train_segments,
-                val_segments,
-                costs,
-                seeded,
-                max_units=max_units,
-                periods_per_year=periods_per_year,
-                progress=forward,
-            )
+            label = f"{window.label}, seed {seed}"
+            result = _train_agent(splits, costs, seeded, label, max_units, periods_per_year, progress)
             train_seconds.append(result.seconds)
             network = network_from_weights(result.obs_dim, seeded, result.weights)
-            for segment in test_segments:
-                record(
-                    segment.symbol,
-                    "agent",
-                    seed,
-                    run_policy(segment, costs, greedy(network, segment, max_units), max_units),
-                )
-                record(segment.symbol, "random", seed, run_policy(segment, costs, random_policy(seed), max_units))
+            for segment in splits.test:
+                run = run_policy(segment, costs, greedy(network, segment, max_units), max_units)
+                runs.record(w_index, window, segment.symbol, "agent", seed, run)
+                run = run_policy(segment, costs, random_policy(seed), max_units)
+                runs.record(w_index, window, segment.symbol, "random", seed, run)
     return BacktestResult(
-        rows=pd.DataFrame(rows),
-        curves=curves,
+        rows=pd.DataFrame(runs.rows),
+        curves=runs.curves,
         windows=list(windows),
         seeds=list(seeds),
         symbols=symbols,

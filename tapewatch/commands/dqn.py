@@ -9,8 +9,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,6 +19,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tapewatch.errors import TapewatchError
+
+if TYPE_CHECKING:  # typing only: the commands import these when run, so the CLI starts without loading torch
+    from detectors.dqn.agent import AgentConfig, TrainProgress, TrainResult
+    from detectors.dqn.data import AssetSeries, Normaliser, Segment
+    from detectors.dqn.env import CostModel
+    from offline.dqn.walkforward import BacktestResult, Window
+    from tapewatch.artifacts import Artifact
 
 backtest_app = typer.Typer(help="Out-of-sample backtests with reports.", no_args_is_help=True)
 console = Console()
@@ -79,6 +87,109 @@ def _load_series(data: Path | None, assets: Sequence[str], mode: str, sim_days: 
         return dqn_data.load_packaged(assets or dqn_data.DEFAULT_ASSETS)
 
 
+@dataclass(frozen=True)
+class _Split:
+    """The series cut into training and validation data, and what the manifest records about the cut."""
+
+    series: list[AssetSeries]
+    train: list[AssetSeries]
+    validation: list[AssetSeries]
+    ranges: dict[str, Any]
+    periods_per_year: float
+
+    def manifest(self) -> dict[str, Any]:
+        """The model manifest's ``training`` entry: the date ranges, the assets and their sources."""
+        assets = [s.symbol for s in self.series]
+        return {**self.ranges, "assets": assets, "sources": sorted({s.source for s in self.series})}
+
+
+def _intraday_split(series: Sequence[AssetSeries]) -> _Split:
+    """The sessions split in time: first 70 % train, the rest validation."""
+    from detectors.dqn.inference import training_range
+
+    cut = series[0].times[int(len(series[0].times) * 0.7)]
+    return _Split(
+        series=list(series),
+        train=[s.window(None, cut) for s in series],
+        validation=[s.window(cut, None) for s in series],
+        ranges=training_range({"train": (None, str(cut)), "validation": (str(cut), None)}),
+        periods_per_year=252 * 270.0,
+    )
+
+
+def _daily_split(series: Sequence[AssetSeries], train_start: str, val_start: str, val_end: str) -> _Split:
+    from detectors.dqn.inference import training_range
+
+    return _Split(
+        series=list(series),
+        train=[s.window(train_start, val_start) for s in series],
+        validation=[s.window(val_start, val_end) for s in series],
+        ranges=training_range({"train": (train_start, val_start), "validation": (val_start, val_end)}),
+        periods_per_year=252.0,
+    )
+
+
+def _segments(names: Sequence[str], split: _Split) -> tuple[Normaliser, list[Segment], list[Segment]]:
+    """The normalisation (fitted on the training data only) and the segments to train and validate on."""
+    from detectors.dqn.data import Normaliser, prepare
+
+    normaliser = Normaliser.fit(names, split.train)
+    train_segments = [seg for seg in (prepare(s, normaliser) for s in split.train) if len(seg) >= 2]
+    val_segments = [seg for seg in (prepare(s, normaliser) for s in split.validation) if len(seg) >= 20]
+    if not train_segments or not val_segments:
+        raise TapewatchError("no data in the training or validation range: check the dates and assets")
+    return normaliser, train_segments, val_segments
+
+
+def _train_with_progress(
+    train_segments: list[Segment],
+    val_segments: list[Segment],
+    cost_model: CostModel,
+    config: AgentConfig,
+    max_units: int,
+    periods_per_year: float,
+) -> TrainResult:
+    """Say what one agent trains on, and train it with a progress bar over its ``config.total_steps`` steps."""
+    from detectors.dqn.agent import TrainProgress, train
+
+    steps = config.total_steps
+    console.print(
+        f"training on {len(train_segments)} asset(s), {sum(map(len, train_segments)):,} bars; validating on "
+        f"{sum(map(len, val_segments)):,} bars; costs {cost_model.name}; {steps:,} steps"
+    )
+    with _progress() as progress:
+        task = progress.add_task("train dqn", total=steps, stats="")
+
+        def report(p: object) -> None:
+            assert isinstance(p, TrainProgress)
+            progress.update(task, completed=p.step, stats=_stats(p))
+
+        result = train(
+            train_segments,
+            val_segments,
+            cost_model,
+            config,
+            max_units=max_units,
+            periods_per_year=periods_per_year,
+            progress=report,
+        )
+        progress.update(task, completed=steps if not result.stopped_early else result.steps)
+    return result
+
+
+def _print_model(artifact: Artifact, result: TrainResult) -> None:
+    table = Table("model", "value")
+    table.add_row("version", artifact.version)
+    table.add_row("path", str(artifact.path))
+    table.add_row("best validation Sharpe", f"{result.best_val_sharpe:.3f} (step {result.best_step:,})")
+    table.add_row(
+        "steps / episodes",
+        f"{result.steps:,} / {result.episodes:,}" + (" (early stop)" if result.stopped_early else ""),
+    )
+    table.add_row("training time", f"{result.seconds:.1f} s")
+    console.print(table)
+
+
 def train_dqn(
     assets: Csv = "",
     data: Annotated[
@@ -101,10 +212,10 @@ def train_dqn(
     sim_symbols: Annotated[int, typer.Option(help="Simulated symbols (intraday)")] = 4,
 ) -> None:
     """Train a Double DQN, early-stopped on validation Sharpe, and publish it under <models>/dqn/<version>/."""
-    from detectors.dqn.agent import AgentConfig, train
-    from detectors.dqn.data import DEFAULT_FEATURES, Normaliser, check_feature_names, data_fingerprint, prepare
+    from detectors.dqn.agent import AgentConfig
+    from detectors.dqn.data import DEFAULT_FEATURES, check_feature_names, data_fingerprint
     from detectors.dqn.env import cost_preset
-    from detectors.dqn.inference import save_model, training_range
+    from detectors.dqn.inference import save_model
     from tapewatch.settings import load_settings
 
     settings = load_settings()
@@ -114,48 +225,15 @@ def train_dqn(
         cost_model = cost_preset(costs or ("taiwan-daytrade" if mode == "intraday" else "crypto"))
         config = AgentConfig(total_steps=steps, seed=seed, dueling=dueling, tau=tau, threads=threads)
         series = _load_series(data, [a.upper() for a in _split(assets)], mode, sim_days, sim_symbols, seed)
-        if mode == "intraday":  # the sessions split in time: first 70 % train, the rest validation
-            cut = series[0].times[int(len(series[0].times) * 0.7)]
-            train_raw = [s.window(None, cut) for s in series]
-            val_raw = [s.window(cut, None) for s in series]
-            ranges = training_range({"train": (None, str(cut)), "validation": (str(cut), None)})
-            periods = 252 * 270.0
-            config = AgentConfig(
-                total_steps=steps, seed=seed, dueling=dueling, tau=tau, threads=threads, episode_bars=270, gamma=0.95
-            )
+        if mode == "intraday":  # an episode is one session of 270 one-minute bars
+            split = _intraday_split(series)
+            config = replace(config, episode_bars=270, gamma=0.95)
         else:
-            train_raw = [s.window(train_start, val_start) for s in series]
-            val_raw = [s.window(val_start, val_end) for s in series]
-            ranges = training_range({"train": (train_start, val_start), "validation": (val_start, val_end)})
-            periods = 252.0
-        normaliser = Normaliser.fit(names, train_raw)
-        train_segments = [seg for seg in (prepare(s, normaliser) for s in train_raw) if len(seg) >= 2]
-        val_segments = [seg for seg in (prepare(s, normaliser) for s in val_raw) if len(seg) >= 20]
-        if not train_segments or not val_segments:
-            raise TapewatchError("no data in the training or validation range: check the dates and assets")
-        console.print(
-            f"training on {len(train_segments)} asset(s), {sum(map(len, train_segments)):,} bars; validating on "
-            f"{sum(map(len, val_segments)):,} bars; costs {cost_model.name}; {steps:,} steps"
+            split = _daily_split(series, train_start, val_start, val_end)
+        normaliser, train_segments, val_segments = _segments(names, split)
+        result = _train_with_progress(
+            train_segments, val_segments, cost_model, config, max_units, split.periods_per_year
         )
-        with _progress() as progress:
-            task = progress.add_task("train dqn", total=steps, stats="")
-
-            def report(p: object) -> None:
-                from detectors.dqn.agent import TrainProgress
-
-                assert isinstance(p, TrainProgress)
-                progress.update(task, completed=p.step, stats=_stats(p))
-
-            result = train(
-                train_segments,
-                val_segments,
-                cost_model,
-                config,
-                max_units=max_units,
-                periods_per_year=periods,
-                progress=report,
-            )
-            progress.update(task, completed=steps if not result.stopped_early else result.steps)
         artifact = save_model(
             settings.models_path,
             result,
@@ -164,68 +242,43 @@ def train_dqn(
             costs=cost_model,
             max_units=max_units,
             intraday=mode == "intraday",
-            training={**ranges, "assets": [s.symbol for s in series], "sources": sorted({s.source for s in series})},
-            data_hash=data_fingerprint(train_raw + val_raw),
+            training=split.manifest(),
+            data_hash=data_fingerprint(split.train + split.validation),
         )
-    table = Table("model", "value")
-    table.add_row("version", artifact.version)
-    table.add_row("path", str(artifact.path))
-    table.add_row("best validation Sharpe", f"{result.best_val_sharpe:.3f} (step {result.best_step:,})")
-    table.add_row(
-        "steps / episodes",
-        f"{result.steps:,} / {result.episodes:,}" + (" (early stop)" if result.stopped_early else ""),
-    )
-    table.add_row("training time", f"{result.seconds:.1f} s")
-    console.print(table)
+    _print_model(artifact, result)
 
 
-@backtest_app.command("dqn")
-def backtest_dqn(
-    out: Annotated[Path, typer.Option(help="Directory for report.md, equity.png, runs.csv")] = Path("reports/dqn"),
-    assets: Csv = "",
-    data: Annotated[Path | None, typer.Option(help="Daily OHLCV Parquet/CSV instead of the packaged assets")] = None,
-    seeds: Annotated[int, typer.Option(help="Seeds per window (0 … N-1)")] = 5,
-    first_test_year: int = 2010,
-    windows: Annotated[int, typer.Option(help="Walk-forward windows (consecutive test years)")] = 3,
-    train_years: int = 4,
-    costs: Annotated[str, typer.Option(help="Cost preset")] = "crypto",
-    features: Csv = "",
-    steps: Annotated[int, typer.Option(help="Environment steps per training")] = 15_000,
-    dueling: Annotated[bool, typer.Option("--dueling/--no-dueling")] = True,
-    tau: Annotated[float | None, typer.Option(help="Polyak τ (default: hard target sync)")] = None,
-    threads: Annotated[int, typer.Option(help="torch CPU threads")] = 1,
-) -> None:
-    """Walk-forward backtest on held-out years over several assets and seeds, against buy-and-hold, momentum and
-    random; writes a markdown report and PNG equity curves."""
-    from detectors.dqn.agent import AgentConfig, TrainProgress
-    from detectors.dqn.data import DEFAULT_FEATURES, check_feature_names
-    from detectors.dqn.env import cost_preset
-    from offline.dqn.report import write_report
-    from offline.dqn.walkforward import quality_bars, summary, walk_forward, yearly_windows
+def _walk_forward_with_progress(
+    series: Sequence[AssetSeries],
+    names: Sequence[str],
+    plan: list[Window],
+    seeds: int,
+    cost_model: CostModel,
+    config: AgentConfig,
+) -> BacktestResult:
+    """The walk-forward backtest with one progress bar over all its trainings' steps."""
+    from offline.dqn.walkforward import walk_forward
 
-    started = time.perf_counter()
-    with _user_errors():
-        names = tuple(_split(features)) or DEFAULT_FEATURES
-        check_feature_names(names)
-        cost_model = cost_preset(costs)
-        config = AgentConfig(total_steps=steps, dueling=dueling, tau=tau, threads=threads)
-        series = _load_series(data, [a.upper() for a in _split(assets)], "daily", 0, 0, 0)
-        plan = yearly_windows(first_test_year, windows, train_years)
-        trainings = len(plan) * seeds
-        with _progress() as progress:
-            task = progress.add_task("backtest dqn", total=trainings * steps, stats="")
-            done = {"trainings": -1}
+    steps, trainings = config.total_steps, len(plan) * seeds
+    with _progress() as progress:
+        task = progress.add_task("backtest dqn", total=trainings * steps, stats="")
+        done = {"trainings": -1}
 
-            def report(label: str, p: TrainProgress | None) -> None:
-                if p is None:
-                    done["trainings"] += 1
-                    progress.update(task, completed=done["trainings"] * steps, description=label)
-                else:
-                    progress.update(task, completed=done["trainings"] * steps + p.step, stats=_stats(p))
+        def report(label: str, p: TrainProgress | None) -> None:
+            if p is None:
+                done["trainings"] += 1
+                progress.update(task, completed=done["trainings"] * steps, description=label)
+            else:
+                progress.update(task, completed=done["trainings"] * steps + p.step, stats=_stats(p))
 
-            result = walk_forward(series, names, plan, list(range(seeds)), cost_model, config, progress=report)
-            progress.update(task, completed=trainings * steps)
-        paths = write_report(result, out)
+        result = walk_forward(series, names, plan, list(range(seeds)), cost_model, config, progress=report)
+        progress.update(task, completed=trainings * steps)
+    return result
+
+
+def _print_backtest(result: BacktestResult, paths: dict[str, Path], started: float) -> None:
+    from offline.dqn.walkforward import quality_bars, summary
+
     table = Table(
         "policy",
         "Sharpe",
@@ -250,3 +303,40 @@ def backtest_dqn(
     console.print(
         f"wrote {paths['report']}, {paths['chart']}, {paths['runs']} in {time.perf_counter() - started:.0f} s"
     )
+
+
+@backtest_app.command("dqn")
+def backtest_dqn(
+    out: Annotated[Path, typer.Option(help="Directory for report.md, equity.png, runs.csv")] = Path("reports/dqn"),
+    assets: Csv = "",
+    data: Annotated[Path | None, typer.Option(help="Daily OHLCV Parquet/CSV instead of the packaged assets")] = None,
+    seeds: Annotated[int, typer.Option(help="Seeds per window (0 … N-1)")] = 5,
+    first_test_year: int = 2010,
+    windows: Annotated[int, typer.Option(help="Walk-forward windows (consecutive test years)")] = 3,
+    train_years: int = 4,
+    costs: Annotated[str, typer.Option(help="Cost preset")] = "crypto",
+    features: Csv = "",
+    steps: Annotated[int, typer.Option(help="Environment steps per training")] = 15_000,
+    dueling: Annotated[bool, typer.Option("--dueling/--no-dueling")] = True,
+    tau: Annotated[float | None, typer.Option(help="Polyak τ (default: hard target sync)")] = None,
+    threads: Annotated[int, typer.Option(help="torch CPU threads")] = 1,
+) -> None:
+    """Walk-forward backtest on held-out years over several assets and seeds, against buy-and-hold, momentum and
+    random; writes a markdown report and PNG equity curves."""
+    from detectors.dqn.agent import AgentConfig
+    from detectors.dqn.data import DEFAULT_FEATURES, check_feature_names
+    from detectors.dqn.env import cost_preset
+    from offline.dqn.report import write_report
+    from offline.dqn.walkforward import yearly_windows
+
+    started = time.perf_counter()
+    with _user_errors():
+        names = tuple(_split(features)) or DEFAULT_FEATURES
+        check_feature_names(names)
+        cost_model = cost_preset(costs)
+        config = AgentConfig(total_steps=steps, dueling=dueling, tau=tau, threads=threads)
+        series = _load_series(data, [a.upper() for a in _split(assets)], "daily", 0, 0, 0)
+        plan = yearly_windows(first_test_year, windows, train_years)
+        result = _walk_forward_with_progress(series, names, plan, seeds, cost_model, config)
+        paths = write_report(result, out)
+    _print_backtest(result, paths, started)
