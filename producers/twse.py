@@ -37,7 +37,8 @@ import orjson
 import typer
 from yarl import URL
 
-from producers.framework import Backoff, Emitter, Pacer, back_off, run_source, sleep_or_stop
+from producers.framework import Emitter, Pacer, back_off, run_source, sleep_or_stop
+from tapewatch.backoff import Backoff
 from tapewatch.errors import TapewatchError
 from tapewatch.records import BOOK_DEPTH, Book, Quote, RecordError
 from tapewatch.settings import Settings, host_port, is_loopback
@@ -584,7 +585,7 @@ class TwsePoller:
         self.state = TwseState()
         # Jitter only ever lengthens the gap: spreading requests out must not bring one closer to the limit.
         self.pacer = Pacer(interval, jitter_s=0.1 * interval, rng=self.rng)
-        self.backoff = Backoff(initial_s=interval, max_s=max(max_backoff_s, interval), rng=self.rng)
+        self.backoff = Backoff(base_s=interval, cap_s=max(max_backoff_s, interval), rng=self.rng)
         self.polls = 0
         self._proxy_index = 0
 

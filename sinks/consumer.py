@@ -22,7 +22,6 @@ that were not written (an outage in progress) are dropped, for their new owner r
 from __future__ import annotations
 
 import logging
-import random
 import signal
 import threading
 import time
@@ -36,6 +35,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from pydantic import ValidationError
 
 from producers.publisher import Publisher
+from tapewatch.backoff import Backoff
 from tapewatch.deadletter import DeadLetter
 from tapewatch.errors import TapewatchError
 from tapewatch.kafka import FETCH_QUEUE_BACKOFF_MS, client_config
@@ -83,18 +83,6 @@ class Writer(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential back-off with jitter: base × 2^(attempt-1), capped, times a uniform factor in [0.5, 1]."""
-
-    base_s: float = 0.5
-    cap_s: float = 10.0
-
-    def delay(self, attempt: int) -> float:
-        ceiling: float = min(self.cap_s, self.base_s * 2.0 ** max(0, attempt - 1))
-        return ceiling * random.uniform(0.5, 1.0)
 
 
 @dataclass(slots=True)
