@@ -34,11 +34,11 @@ from typing import NamedTuple, Protocol
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from pydantic import ValidationError
 
-from producers.publisher import Publisher
 from tapewatch.backoff import Backoff
 from tapewatch.deadletter import DeadLetter
 from tapewatch.errors import TapewatchError
 from tapewatch.kafka import FETCH_QUEUE_BACKOFF_MS, client_config
+from tapewatch.kafka_producer import KafkaProducer
 from tapewatch.records import Record, RecordError
 from tapewatch.settings import Settings
 from tapewatch.topics import BY_NAME, DLQ_SINKS, Topic
@@ -212,7 +212,7 @@ class SinkRunner:
             # Static membership: a restarted member with the same id takes its partitions back at once.
             conf["group.instance.id"] = instance_id
         self._consumer = Consumer(client_config(settings, **conf))
-        self._dlq = Publisher(settings, DLQ_SINKS)
+        self._dlq = KafkaProducer(settings, DLQ_SINKS)
         self._stage = f"sink:{writer.name}"
 
     # -- lifecycle ----------------------------------------------------------------------------------

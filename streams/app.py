@@ -38,11 +38,11 @@ from streams.market import AGENT as MARKET_AGENT
 from streams.market import STAGE as MARKET_STAGE
 from streams.market import MarketStage
 from streams.metrics import StreamMetrics
-from streams.output import Outputs
 from streams.stage import Stage, StageIO
 from streams.state import ChangelogTable
 from tapewatch.artifacts import ArtifactStore
 from tapewatch.kafka import FETCH_QUEUE_BACKOFF_MS, client_config
+from tapewatch.kafka_producer import KafkaProducer
 from tapewatch.settings import Settings, get_settings
 from tapewatch.topics import ACTIONS, ALERTS, BARS, BOOKS, DLQ_STREAMS, FEATURES, QUOTES, SCORES
 
@@ -57,6 +57,9 @@ COUNTERS_INTERVAL_S: Final = 60.0
 #: watermark is the slower stream's, and every chunk the faster one opens ahead is state carried (and written to
 #: the changelog) until the slower one arrives.
 MAX_PARTITION_FETCH_BYTES: Final = 64 * 1024
+#: The worker's producer lingers less than a source's (5 ms, not 20): every checkpoint waits for its flush, and
+#: a write still unacknowledged after a minute fails the checkpoint (nothing is committed) instead of stalling it.
+WORKER_PRODUCER_CONFIG: Final = {"linger.ms": 5, "delivery.timeout.ms": 60_000}
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +84,7 @@ class StreamApp:
         self.batch_within_s = batch_within_s
         self.group = app_id(settings)
         self.metrics = StreamMetrics()
-        self.outputs = Outputs(settings)
+        self.producer = KafkaProducer(settings, DLQ_STREAMS, **WORKER_PRODUCER_CONFIG)
         self.consumer = Consumer(
             client_config(
                 settings,
@@ -99,21 +102,18 @@ class StreamApp:
                 },
             )
         )
-        dlq = settings.topic(DLQ_STREAMS.name)
         self.market_table = ChangelogTable(
-            MARKET_STATE_TABLE, changelog_topic(settings, MARKET_STATE_TABLE), self.outputs
+            MARKET_STATE_TABLE, changelog_topic(settings, MARKET_STATE_TABLE), self.producer
         )
         self.detect_table = ChangelogTable(
-            DETECT_STATE_TABLE, changelog_topic(settings, DETECT_STATE_TABLE), self.outputs
+            DETECT_STATE_TABLE, changelog_topic(settings, DETECT_STATE_TABLE), self.producer
         )
         self.market = MarketStage(
             quotes_topic=settings.topic(QUOTES.name),
             books_topic=settings.topic(BOOKS.name),
             bars_topic=settings.topic(BARS.name),
             features_topic=settings.topic(FEATURES.name),
-            io=StageIO(
-                MARKET_STAGE, MARKET_AGENT, self.outputs, dlq, self.metrics, dlq_max_bytes=settings.dlq_max_bytes
-            ),
+            io=StageIO(MARKET_STAGE, MARKET_AGENT, self.producer, self.metrics),
             table=self.market_table,
             grace_ms=settings.stream_grace_ms,
             flow_config=settings.flow_config(),
@@ -125,9 +125,7 @@ class StreamApp:
             scores_topic=settings.topic(SCORES.name),
             alerts_topic=settings.topic(ALERTS.name),
             actions_topic=settings.topic(ACTIONS.name),
-            io=StageIO(
-                DETECT_STAGE, DETECT_AGENT, self.outputs, dlq, self.metrics, dlq_max_bytes=settings.dlq_max_bytes
-            ),
+            io=StageIO(DETECT_STAGE, DETECT_AGENT, self.producer, self.metrics),
             table=self.detect_table,
             models=ModelSlot(ArtifactStore(settings.models_path)),
             flow_config=settings.flow_config(),
@@ -221,7 +219,7 @@ class StreamApp:
             self.stages[index].process(batch)
         for source, offset in latest.items():
             self._applied[source] = offset + 1
-        self.outputs.poll()
+        self.producer.poll()
 
     def _checkpoint(self, *, force_commit: bool) -> None:
         """Make what was applied since the last checkpoint durable, in the order that makes a crash replay:
@@ -230,10 +228,10 @@ class StreamApp:
         if not self._applied:
             self._commit(force=force_commit)
             return
-        self.outputs.flush()
+        self.producer.flush()
         for stage in self.stages:
             stage.write_state()
-        self.outputs.flush()
+        self.producer.flush()
         self._uncommitted.update(self._applied)
         self._applied.clear()
         self._commit(force=force_commit)
@@ -306,7 +304,7 @@ class StreamApp:
             last["counters"] = now
             log.info("%s %s", MARKET_AGENT, self.market.counters.as_dict())
             log.info("%s %s", DETECT_AGENT, self.detect.counters.as_dict())
-        self.outputs.poll()
+        self.producer.poll()
 
     def _report_lag(self) -> None:
         for tp in self._assigned:

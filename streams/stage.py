@@ -25,8 +25,8 @@ from typing import Protocol
 from confluent_kafka import Message
 
 from streams.metrics import StreamMetrics
-from streams.output import Outputs
 from tapewatch.deadletter import DeadLetter
+from tapewatch.kafka_producer import KafkaProducer
 
 log = logging.getLogger(__name__)
 
@@ -46,18 +46,14 @@ class Stage(Protocol):
 
 @dataclass
 class StageIO:
-    """A stage's producer, dead-letter topic, metrics and what this process made durable."""
+    """A stage's producer (the worker's, with its dead-letter topic), metrics and what this process made durable."""
 
     stage: str  # "stream:market" — the DLQ headers' stage
     agent: str  # "market" — the metrics' agent label
-    outputs: Outputs
-    dlq: str
+    producer: KafkaProducer
     metrics: StreamMetrics
     #: (topic, partition) → highest offset whose effects this process made durable
     done: dict[tuple[str, int], int] = field(default_factory=dict)
-    dead_letters: int = 0
-    #: a dead letter's payload is cut to this (``TAPEWATCH_DLQ_MAX_BYTES``), its length and hash in headers
-    dlq_max_bytes: int = 65_536
 
     def observe_batch(self, emitted: list[tuple[str, int]], started: float) -> None:
         """Metrics of a processed batch: event-to-emit latency of its outputs (then forgets them) and the time
@@ -70,7 +66,7 @@ class StageIO:
         self.metrics.batch_seconds.labels(self.agent).observe(time.perf_counter() - started)
 
     def send(self, topic: str, key: bytes, value: bytes, partition: int) -> None:
-        self.outputs.send(topic, key, value, partition)
+        self.producer.produce(topic, key, value, partition)
 
     def dead_letter(self, message: Message, reason: str, field: str | None, kind: str) -> None:
         """The message's original bytes to the DLQ with the reason in headers. ``kind`` is the metrics' reason
@@ -79,8 +75,6 @@ class StageIO:
         letter = DeadLetter(
             stage=self.stage, reason=reason, field=field, topic=topic, partition=partition, offset=offset
         )
-        self.dead_letters += 1
         self.metrics.dead_letters.labels(self.agent, kind).inc()
         log.debug("dead letter %s[%d]@%s: %s", topic, partition, offset, reason)
-        value, key, headers = letter.fit(message.value() or b"", message.key(), self.dlq_max_bytes)
-        self.outputs.send(self.dlq, key, value, partition, headers)
+        self.producer.dead_letter(message.value() or b"", letter, message.key(), partition)

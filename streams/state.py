@@ -21,9 +21,9 @@ from typing import Any
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
-from streams.output import Outputs
 from tapewatch.errors import TapewatchError
 from tapewatch.kafka import client_config
+from tapewatch.kafka_producer import KafkaProducer
 from tapewatch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,10 +45,10 @@ RECOVERY_TIMEOUT_S = 120.0
 class ChangelogTable:
     """The entries of the assigned partitions; ``write`` sends an entry to the changelog and keeps it."""
 
-    def __init__(self, name: str, topic: str, outputs: Outputs) -> None:
+    def __init__(self, name: str, topic: str, producer: KafkaProducer) -> None:
         self.name = name
         self.topic = topic
-        self._outputs = outputs
+        self._producer = producer
         self._entries: dict[int, dict[bytes, dict[str, Any]]] = {}
 
     def get(self, key: bytes, partition: int) -> dict[str, Any] | None:
@@ -56,7 +56,7 @@ class ChangelogTable:
         return None if entries is None else entries.get(key)
 
     def write(self, partition: int, key: bytes, entry: dict[str, Any]) -> None:
-        self._outputs.send(self.topic, key, orjson.dumps(entry), partition)
+        self._producer.produce(self.topic, key, orjson.dumps(entry), partition)
         self._entries.setdefault(partition, {})[key] = entry
 
     def __len__(self) -> int:
