@@ -73,6 +73,28 @@ def changelog_topic(settings: Settings, table: str) -> str:
     return f"{app_id(settings)}-{table}-changelog"
 
 
+def worker_consumer(settings: Settings, group: str) -> Consumer:
+    """The worker's member of ``group``: commits by hand (after outputs and state are durable), and takes
+    partition *p* of every source topic together."""
+    return Consumer(
+        client_config(
+            settings,
+            **{
+                "group.id": group,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                # co-partitioning: partition p of every source topic to the same member
+                "partition.assignment.strategy": "range",
+                "session.timeout.ms": settings.stream_session_timeout_ms,
+                "max.partition.fetch.bytes": MAX_PARTITION_FETCH_BYTES,
+                "fetch.wait.max.ms": 50,
+                "queued.min.messages": 20_000,
+                "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
+            },
+        )
+    )
+
+
 class StreamApp:
     """The worker: stages, tables, one consumer and one producer; :meth:`run` until :meth:`stop`."""
 
@@ -85,53 +107,15 @@ class StreamApp:
         self.group = app_id(settings)
         self.metrics = StreamMetrics()
         self.producer = KafkaProducer(settings, DLQ_STREAMS, **WORKER_PRODUCER_CONFIG)
-        self.consumer = Consumer(
-            client_config(
-                settings,
-                **{
-                    "group.id": self.group,
-                    "enable.auto.commit": False,
-                    "auto.offset.reset": "earliest",
-                    # co-partitioning: partition p of every source topic to the same member
-                    "partition.assignment.strategy": "range",
-                    "session.timeout.ms": settings.stream_session_timeout_ms,
-                    "max.partition.fetch.bytes": MAX_PARTITION_FETCH_BYTES,
-                    "fetch.wait.max.ms": 50,
-                    "queued.min.messages": 20_000,
-                    "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
-                },
-            )
-        )
+        self.consumer = worker_consumer(settings, self.group)
         self.market_table = ChangelogTable(
             MARKET_STATE_TABLE, changelog_topic(settings, MARKET_STATE_TABLE), self.producer
         )
         self.detect_table = ChangelogTable(
             DETECT_STATE_TABLE, changelog_topic(settings, DETECT_STATE_TABLE), self.producer
         )
-        self.market = MarketStage(
-            quotes_topic=settings.topic(QUOTES.name),
-            books_topic=settings.topic(BOOKS.name),
-            bars_topic=settings.topic(BARS.name),
-            features_topic=settings.topic(FEATURES.name),
-            io=StageIO(MARKET_STAGE, MARKET_AGENT, self.producer, self.metrics),
-            table=self.market_table,
-            grace_ms=settings.stream_grace_ms,
-            flow_config=settings.flow_config(),
-            feeds=settings.feeds(),
-            max_skew_ms=settings.stream_max_skew_ms,
-        )
-        self.detect = DetectStage(
-            features_topic=settings.topic(FEATURES.name),
-            scores_topic=settings.topic(SCORES.name),
-            alerts_topic=settings.topic(ALERTS.name),
-            actions_topic=settings.topic(ACTIONS.name),
-            io=StageIO(DETECT_STAGE, DETECT_AGENT, self.producer, self.metrics),
-            table=self.detect_table,
-            models=ModelSlot(ArtifactStore(settings.models_path)),
-            flow_config=settings.flow_config(),
-            feeds=settings.feeds(),
-            kmeans_venues=settings.kmeans_venues(),
-        )
+        self.market = self._market_stage()
+        self.detect = self._detect_stage()
         stages: list[Stage] = [self.market, self.detect]
         self.stages = tuple(stages)
         #: source topic → index of its stage in ``stages`` (stages are dataclasses: not hashable)
@@ -153,6 +137,36 @@ class StreamApp:
         #: (topic, partition) → next offset to commit (applied and durable, not yet committed)
         self._uncommitted: dict[tuple[str, int], int] = {}
         self._last_commit = time.monotonic()
+
+    def _market_stage(self) -> MarketStage:
+        settings = self.settings
+        return MarketStage(
+            quotes_topic=settings.topic(QUOTES.name),
+            books_topic=settings.topic(BOOKS.name),
+            bars_topic=settings.topic(BARS.name),
+            features_topic=settings.topic(FEATURES.name),
+            io=StageIO(MARKET_STAGE, MARKET_AGENT, self.producer, self.metrics),
+            table=self.market_table,
+            grace_ms=settings.stream_grace_ms,
+            flow_config=settings.flow_config(),
+            feeds=settings.feeds(),
+            max_skew_ms=settings.stream_max_skew_ms,
+        )
+
+    def _detect_stage(self) -> DetectStage:
+        settings = self.settings
+        return DetectStage(
+            features_topic=settings.topic(FEATURES.name),
+            scores_topic=settings.topic(SCORES.name),
+            alerts_topic=settings.topic(ALERTS.name),
+            actions_topic=settings.topic(ACTIONS.name),
+            io=StageIO(DETECT_STAGE, DETECT_AGENT, self.producer, self.metrics),
+            table=self.detect_table,
+            models=ModelSlot(ArtifactStore(settings.models_path)),
+            flow_config=settings.flow_config(),
+            feeds=settings.feeds(),
+            kmeans_venues=settings.kmeans_venues(),
+        )
 
     @property
     def registry_topics(self) -> tuple[str, ...]:
