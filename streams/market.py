@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
-class StageCounters:
+class MarketCounters:
     """Totals since the worker started (the log's periodic summary; Prometheus has the same and more)."""
 
     events_in: int = 0
@@ -115,7 +115,7 @@ class MarketStage(StageBase[SymbolState, Quote | Book]):
     max_skew_ms: int = 14 * 86_400_000
     grace_ms: int = DEFAULT_GRACE_MS
     flow_config: FlowConfig = field(default_factory=FlowConfig)
-    counters: StageCounters = field(default_factory=StageCounters, kw_only=True)
+    counters: MarketCounters = field(default_factory=MarketCounters, kw_only=True)
     stage: str = STAGE
     sources: tuple[str, ...] = field(init=False)
     #: partition → {"quotes"|"books": newest ts applied}: the reference of the skew check
