@@ -7,11 +7,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from confluent_kafka.admin import NewTopic
-
 from infra.common import (
     POM,
-    InfraError,
     ServiceStatus,
     file_digest,
     java_home,
@@ -24,7 +21,7 @@ from infra.common import (
     terminate,
 )
 from tapewatch.errors import TapewatchError
-from tapewatch.kafka import admin_client, cluster_metadata, create_topics
+from tapewatch.kafka import cluster_metadata, create_missing_topics, new_topic
 from tapewatch.settings import Settings
 from tapewatch.topics import ALL_TOPICS
 
@@ -213,26 +210,10 @@ class Kafka:
 
 def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     """Create every registry topic that does not exist yet, all with the configured partition count."""
-    admin = admin_client(settings)
-    existing = cluster_metadata(settings, admin).topics
     wanted = [
-        NewTopic(
-            settings.topic(t.name),
-            num_partitions=settings.topic_partitions,
-            replication_factor=-1,
-            config={"retention.ms": str(t.retention_ms), "compression.type": "producer"},
+        new_topic(
+            settings, settings.topic(t.name), {"retention.ms": str(t.retention_ms), "compression.type": "producer"}
         )
         for t in ALL_TOPICS
-        if settings.topic(t.name) not in existing
     ]
-    mismatched = [
-        name
-        for t in ALL_TOPICS
-        if (name := settings.topic(t.name)) in existing and len(existing[name].partitions) != settings.topic_partitions
-    ]
-    if mismatched:
-        raise InfraError(
-            f"kafka: topics {', '.join(mismatched)} exist with a partition count other than "
-            f"{settings.topic_partitions}; co-partitioning needs them equal"
-        )
-    return create_topics(admin, wanted, timeout_s)
+    return create_missing_topics(settings, wanted, timeout_s=timeout_s)

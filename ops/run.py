@@ -227,14 +227,38 @@ class Watcher:
 
 
 def render(view: PipelineView, supervisor: Supervisor, elapsed: float, duration: float | None) -> Group:
+    remaining = f" · stops in {max(0.0, duration - elapsed):,.0f} s" if duration else " · Ctrl-C to stop"
+    lag = "-" if view.lag is None else f"{view.lag:,}"
+    header = Panel(
+        f"running {elapsed:,.0f} s{remaining} · stream consumer lag on md.quotes: {lag} records", title="tapewatch"
+    )
+    return Group(
+        header,
+        _flow_table(view),
+        _process_table(supervisor),
+        _alerts_table(view),
+        _actions_table(view),
+        _bars_table(view),
+    )
+
+
+def _flow_table(view: PipelineView) -> Table:
     flow = Table("topic", "records", "per second", title="data flow", expand=True)
     for topic in ALL_TOPICS:
         rate = view.topics.get(topic.name, TopicRate())
         style = "yellow" if topic.is_dead_letter and rate.total else ""
         flow.add_row(topic.name, f"{rate.total:,}", f"{rate.rate:,.0f}", style=style)
+    return flow
+
+
+def _process_table(supervisor: Supervisor) -> Table:
     procs = Table("process", "state", "restarts", "log", title="processes", expand=True)
     for child in supervisor.children:
         procs.add_row(child.name, child.state, str(child.restarts), str(child.log))
+    return procs
+
+
+def _bars_table(view: PipelineView) -> Table:
     bars = Table(
         "symbol", "start (UTC)", "open", "high", "low", "close", "volume", "trades", title="newest bars", expand=True
     )
@@ -249,6 +273,10 @@ def render(view: PipelineView, supervisor: Supervisor, elapsed: float, duration:
             f"{bar.volume:,.0f}",
             str(bar.trades),
         )
+    return bars
+
+
+def _alerts_table(view: PipelineView) -> Table:
     alerts = Table(
         "time (UTC)",
         "symbol",
@@ -269,6 +297,10 @@ def render(view: PipelineView, supervisor: Supervisor, elapsed: float, duration:
             evidence_text(alert),
             style="red" if alert.severity.value in ("high", "critical") else "",
         )
+    return alerts
+
+
+def _actions_table(view: PipelineView) -> Table:
     actions = Table(
         "time (UTC)",
         "symbol",
@@ -287,12 +319,7 @@ def render(view: PipelineView, supervisor: Supervisor, elapsed: float, duration:
             " / ".join(f"{q[a]:+.3f}" for a in ("HOLD", "BUY", "SELL")) if q else "warming up",
             str(action.position),
         )
-    remaining = f" · stops in {max(0.0, duration - elapsed):,.0f} s" if duration else " · Ctrl-C to stop"
-    lag = "-" if view.lag is None else f"{view.lag:,}"
-    header = Panel(
-        f"running {elapsed:,.0f} s{remaining} · stream consumer lag on md.quotes: {lag} records", title="tapewatch"
-    )
-    return Group(header, flow, procs, alerts, actions, bars)
+    return actions
 
 
 def evidence_text(alert: Alert, limit: int = 3) -> str:

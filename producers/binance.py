@@ -65,7 +65,8 @@ import aiohttp
 import orjson
 import typer
 
-from producers.framework import Backoff, Emitter, Pacer, back_off, run_source, sleep_or_stop
+from producers.framework import Emitter, Pacer, back_off, run_source, sleep_or_stop
+from tapewatch.backoff import Backoff
 from tapewatch.errors import TapewatchError
 from tapewatch.records import Book, Quote, Record, RecordError, Side
 from tapewatch.settings import Settings

@@ -23,6 +23,7 @@ from rich.live import Live
 from rich.text import Text
 
 from producers.publisher import Publisher
+from tapewatch.backoff import Backoff
 from tapewatch.deadletter import DeadLetter
 from tapewatch.records import Book, Episode, Quote, Record
 from tapewatch.settings import Settings
@@ -119,28 +120,6 @@ class LiveEmitter(Emitter):
     def book(self, book: Book) -> None:
         if not self._in_future(book):
             super().book(book)
-
-
-class Backoff:
-    """Exponential back-off with full jitter; ``reset`` after a success."""
-
-    def __init__(
-        self, initial_s: float = 1.0, max_s: float = 60.0, factor: float = 2.0, rng: random.Random | None = None
-    ) -> None:
-        self.initial_s = initial_s
-        self.max_s = max_s
-        self.factor = factor
-        self.attempt = 0
-        self.rng = rng or random.Random()
-
-    def next_delay(self) -> float:
-        ceiling = min(self.max_s, self.initial_s * self.factor**self.attempt)
-        self.attempt += 1
-        # Never less than half the ceiling: jitter spreads clients out without collapsing to a tight loop.
-        return ceiling / 2 + self.rng.random() * ceiling / 2
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:

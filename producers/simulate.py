@@ -42,6 +42,8 @@ from tapewatch.topics import BOOKS, QUOTES, TRUTH
 
 STAGE = "producer:simulate"
 FORMATS = ("parquet", "csv")
+#: where each kind of simulated event goes, by its kind code (QUOTE_EVENT, BOOK_EVENT, episode)
+TOPICS = (QUOTES, BOOKS, TRUTH)
 
 
 def episode_row(episode: Episode) -> list[str | int]:
@@ -162,60 +164,87 @@ class SimulateSource:
                 truth.close()
 
     async def _publish(self, sim: Simulation, emitter: Emitter, stop: asyncio.Event, truth: TruthWriter | None) -> None:
-        topics = (QUOTES, BOOKS, TRUTH)
-        send = emitter.publisher.send
-        counters = emitter.counters
-        keys = [name.encode() for name in sim.symbols]
+        publication = _Publication(self, sim, emitter, truth)
         remaining = len(sim) if self.limit is None else min(self.limit, len(sim))
-        first_ts = sim.config.start_ms
-        started = time.monotonic()
         position = 0
-        episode_index = 0
         for chunk_kinds, chunk_syms, chunk_payloads in sim.encoded(self.CHUNK):
             if stop.is_set() or remaining <= 0:
                 return
             kinds, syms, payloads = chunk_kinds[:remaining], chunk_syms[:remaining], chunk_payloads[:remaining]
             if self.speed > 0:
                 stamps = sim.event_ts[position : position + len(kinds)].tolist()
-                for kind, s, payload, ts in zip(kinds, syms, payloads, stamps, strict=True):
-                    if self.live:
-                        ahead = ts / 1000.0 - time.time()
-                    else:
-                        ahead = (ts - first_ts) / 1000.0 / self.speed - (time.monotonic() - started)
-                    # Sleeping costs more than a millisecond of lead is worth; batch records that are due together.
-                    if ahead > 0.002 and await sleep_or_stop(stop, ahead):
-                        return
-                    send(topics[kind], keys[s], payload)
-                    counters.records += 1
-                    if kind == QUOTE_EVENT:
-                        counters.quotes += 1
-                    elif kind == BOOK_EVENT:
-                        counters.books += 1
-                    else:
-                        episode_index = self._episode(sim, episode_index, emitter, truth)
+                if await publication.paced(kinds, syms, payloads, stamps, stop):
+                    return
             else:
-                for kind, s, payload in zip(kinds, syms, payloads, strict=True):
-                    send(topics[kind], keys[s], payload)
-                nq = kinds.count(QUOTE_EVENT)
-                nb = kinds.count(BOOK_EVENT)
-                ne = len(kinds) - nq - nb
-                counters.records += len(kinds)
-                counters.quotes += nq
-                counters.books += nb
-                for _ in range(ne):
-                    episode_index = self._episode(sim, episode_index, emitter, truth)
+                publication.at_once(kinds, syms, payloads)
                 # Let the progress line, the publisher's poll and the signal handlers run between chunks.
                 await asyncio.sleep(0)
             position += len(kinds)
             remaining -= len(kinds)
 
-    def _episode(self, sim: Simulation, index: int, emitter: Emitter, truth: TruthWriter | None) -> int:
-        episode = sim.episodes[index]
-        emitter.counters.episodes += 1
-        self.published_episodes.append(episode)
-        if truth is not None:
-            truth.write(episode)
-        return index + 1
+
+class _Publication:
+    """One session on its way to Kafka: the records of each chunk sent (paced or at once) and counted, each
+    ground-truth episode written to the truth file as it is published."""
+
+    def __init__(self, source: SimulateSource, sim: Simulation, emitter: Emitter, truth: TruthWriter | None) -> None:
+        self.source = source
+        self.sim = sim
+        self.emitter = emitter
+        self.truth = truth
+        self.keys = [name.encode() for name in sim.symbols]
+        self.started = time.monotonic()
+        self.episode_index = 0
+
+    async def paced(
+        self, kinds: list[int], syms: list[int], payloads: list[bytes], stamps: list[int], stop: asyncio.Event
+    ) -> bool:
+        """Send each record of the chunk when its event time is due; True when asked to stop meanwhile."""
+        topics, keys, send, counters = TOPICS, self.keys, self.emitter.publisher.send, self.emitter.counters
+        for kind, s, payload, ts in zip(kinds, syms, payloads, stamps, strict=True):
+            ahead = self._ahead_s(ts)
+            # Sleeping costs more than a millisecond of lead is worth; batch records that are due together.
+            if ahead > 0.002 and await sleep_or_stop(stop, ahead):
+                return True
+            send(topics[kind], keys[s], payload)
+            counters.records += 1
+            if kind == QUOTE_EVENT:
+                counters.quotes += 1
+            elif kind == BOOK_EVENT:
+                counters.books += 1
+            else:
+                self.episode()
+        return False
+
+    def _ahead_s(self, ts: int) -> float:
+        """How long until the record stamped ``ts`` is due (negative: overdue)."""
+        if self.source.live:
+            return ts / 1000.0 - time.time()
+        first_ts = self.sim.config.start_ms
+        return (ts - first_ts) / 1000.0 / self.source.speed - (time.monotonic() - self.started)
+
+    def at_once(self, kinds: list[int], syms: list[int], payloads: list[bytes]) -> None:
+        """Send every record of the chunk now, then count them."""
+        topics, keys, send = TOPICS, self.keys, self.emitter.publisher.send
+        for kind, s, payload in zip(kinds, syms, payloads, strict=True):
+            send(topics[kind], keys[s], payload)
+        nq = kinds.count(QUOTE_EVENT)
+        nb = kinds.count(BOOK_EVENT)
+        counters = self.emitter.counters
+        counters.records += len(kinds)
+        counters.quotes += nq
+        counters.books += nb
+        for _ in range(len(kinds) - nq - nb):
+            self.episode()
+
+    def episode(self) -> None:
+        """The next ground-truth episode was just published: count it and write it to the truth file."""
+        episode = self.sim.episodes[self.episode_index]
+        self.emitter.counters.episodes += 1
+        self.source.published_episodes.append(episode)
+        if self.truth is not None:
+            self.truth.write(episode)
+        self.episode_index += 1
 
 
 def bench_source(records: int) -> SourceRun:
@@ -230,72 +259,77 @@ def default_truth_path(var_dir: Path, config: SimulationConfig) -> Path:
     return var_dir / "sim" / f"truth-{config.day:%Y%m%d}-seed{config.seed}.csv"
 
 
+SymbolsOption = Annotated[int, typer.Option("--symbols", min=1, help="Number of simulated symbols (SIM0001, …)")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives byte-identical records")]
+MinutesOption = Annotated[
+    float, typer.Option("--minutes", help="Session length in minutes from 09:00 (270 = a full TWSE day)")
+]
+SpeedOption = Annotated[
+    float, typer.Option("--speed", help="× the session's own pace (event time); 0 = as fast as possible")
+]
+OutDirOption = Annotated[
+    Path | None, typer.Option("--out-dir", help="Write ticks and episodes files here instead of Kafka")
+]
+TruthOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--truth", help="Ground-truth CSV (default: <var>/sim/truth-<date>-seed<seed>.csv, <out-dir>/episodes.csv)"
+    ),
+]
+FormatOption = Annotated[str, typer.Option("--format", help="With --out-dir: parquet or csv")]
+DurationOption = Annotated[float | None, typer.Option("--duration", help="Stop after this many seconds")]
+StartNowOption = Annotated[
+    bool,
+    typer.Option(
+        "--start-now",
+        help="Open the session now (event time = wall time at --speed 1, the default then): a live feed, for "
+        "latency measurements",
+    ),
+]
+NoProgressOption = Annotated[bool, typer.Option("--no-progress", help="No live progress line")]
+FeedOption = Annotated[
+    str,
+    typer.Option(
+        "--feed",
+        help="Feed profile: trades (every print with its side), twse-mis (5 s snapshots as TWSE MIS sends them: "
+        "last price, volume since the previous one, best five, no side) or snapshot-1s",
+    ),
+]
+BookChurnOption = Annotated[
+    float,
+    typer.Option("--book-churn", help="0..1: chance per book step a level 2-5 queue is re-drawn (0 = persistent)"),
+]
+RegimesOption = Annotated[
+    str, typer.Option("--regimes", help="Per-symbol draws: twse, or wide (prices 5-2,000, 0.1-50 prints/s, …)")
+]
+VariantsOption = Annotated[
+    bool, typer.Option("--variants", help="Draw an episode variant per episode (slow pumps, long spoofing, …)")
+]
+
+
 def produce_simulate_command(
-    symbols: Annotated[int, typer.Option("--symbols", min=1, help="Number of simulated symbols (SIM0001, …)")] = 20,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives byte-identical records")] = 0,
-    minutes: Annotated[
-        float, typer.Option("--minutes", help="Session length in minutes from 09:00 (270 = a full TWSE day)")
-    ] = 270.0,
-    speed: Annotated[
-        float, typer.Option("--speed", help="× the session's own pace (event time); 0 = as fast as possible")
-    ] = 0.0,
-    out_dir: Annotated[
-        Path | None, typer.Option("--out-dir", help="Write ticks and episodes files here instead of Kafka")
-    ] = None,
-    truth: Annotated[
-        Path | None,
-        typer.Option(
-            "--truth", help="Ground-truth CSV (default: <var>/sim/truth-<date>-seed<seed>.csv, <out-dir>/episodes.csv)"
-        ),
-    ] = None,
-    file_format: Annotated[str, typer.Option("--format", help="With --out-dir: parquet or csv")] = "parquet",
-    duration: Annotated[float | None, typer.Option("--duration", help="Stop after this many seconds")] = None,
-    start_now: Annotated[
-        bool,
-        typer.Option(
-            "--start-now",
-            help="Open the session now (event time = wall time at --speed 1, the default then): a live feed, for "
-            "latency measurements",
-        ),
-    ] = False,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="No live progress line")] = False,
-    feed: Annotated[
-        str,
-        typer.Option(
-            "--feed",
-            help="Feed profile: trades (every print with its side), twse-mis (5 s snapshots as TWSE MIS sends them: "
-            "last price, volume since the previous one, best five, no side) or snapshot-1s",
-        ),
-    ] = "trades",
-    book_churn: Annotated[
-        float,
-        typer.Option("--book-churn", help="0..1: chance per book step a level 2-5 queue is re-drawn (0 = persistent)"),
-    ] = 0.0,
-    regimes: Annotated[
-        str, typer.Option("--regimes", help="Per-symbol draws: twse, or wide (prices 5-2,000, 0.1-50 prints/s, …)")
-    ] = "twse",
-    variants: Annotated[
-        bool, typer.Option("--variants", help="Draw an episode variant per episode (slow pumps, long spoofing, …)")
-    ] = False,
+    symbols: SymbolsOption = 20,
+    seed: SeedOption = 0,
+    minutes: MinutesOption = 270.0,
+    speed: SpeedOption = 0.0,
+    out_dir: OutDirOption = None,
+    truth: TruthOption = None,
+    file_format: FormatOption = "parquet",
+    duration: DurationOption = None,
+    start_now: StartNowOption = False,
+    no_progress: NoProgressOption = False,
+    feed: FeedOption = "trades",
+    book_churn: BookChurnOption = 0.0,
+    regimes: RegimesOption = "twse",
+    variants: VariantsOption = False,
 ) -> None:
     """Simulate a labelled TWSE-like session (pump-and-dump, spoofing, wash trading, marking the close,
     momentum ignition) into md.quotes / md.books / truth, or into files with --out-dir."""
-    from rich.console import Console
-
-    from producers.framework import run_source
-    from tapewatch.commands.produce import summarise
-    from tapewatch.settings import load_settings
-
-    console = Console(stderr=True)
     if speed < 0:
         raise TapewatchError("simulate: --speed must be ≥ 0")
     if file_format not in FORMATS:
         raise TapewatchError(f"simulate: --format must be one of {', '.join(FORMATS)}, not {file_format!r}")
-    when: dict[str, object] = {}
     if start_now:
-        # a few seconds ahead: the session is generated before its first record is due
-        opened = datetime.now(TAIPEI).replace(microsecond=0) + timedelta(seconds=5)
-        when = {"day": opened.date(), "open_time": opened.time().replace(tzinfo=None)}
         speed = 1.0
     try:
         config = SimulationConfig(
@@ -306,30 +340,56 @@ def produce_simulate_command(
             book_churn=book_churn,
             regimes=regimes,
             variants=variants,
-            **when,  # type: ignore[arg-type]
+            **(_opening_now() if start_now else {}),  # type: ignore[arg-type]
         )
     except ValueError as exc:
         raise TapewatchError(f"simulate: {exc}") from None
-
-    if out_dir is not None:
-        if speed > 0 or duration is not None:
-            raise TapewatchError("simulate: --speed and --duration pace Kafka publishing; drop them with --out-dir")
-        if no_progress:
-            simulation = generate(config)
-        else:
-            with console.status(f"simulating {symbols} symbols × {minutes:g} min…"):
-                simulation = generate(config)
-        ticks_path, truth_path = write_files(simulation, out_dir, file_format, truth)
-        counts = simulation.counts
-        console.print(
-            f"simulate: wrote {ticks_path} ({counts['quotes']:,} quotes incl. snapshots, {counts['books']:,} books) "
-            f"and {truth_path} ({counts['episodes']:,} episodes)"
-        )
+    if out_dir is None:
+        _publish_session(config, speed=speed, truth=truth, duration=duration, live=start_now, progress=not no_progress)
         return
+    if speed > 0 or duration is not None:
+        raise TapewatchError("simulate: --speed and --duration pace Kafka publishing; drop them with --out-dir")
+    _write_session_files(config, out_dir, file_format, truth, progress=not no_progress)
+
+
+def _opening_now() -> dict[str, object]:
+    """The session's day and opening time for a live feed: a few seconds ahead, for the session is generated
+    before its first record is due."""
+    opened = datetime.now(TAIPEI).replace(microsecond=0) + timedelta(seconds=5)
+    return {"day": opened.date(), "open_time": opened.time().replace(tzinfo=None)}
+
+
+def _write_session_files(
+    config: SimulationConfig, out_dir: Path, file_format: str, truth: Path | None, *, progress: bool
+) -> None:
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if progress:
+        with console.status(f"simulating {config.symbols} symbols × {config.minutes:g} min…"):
+            simulation = generate(config)
+    else:
+        simulation = generate(config)
+    ticks_path, truth_path = write_files(simulation, out_dir, file_format, truth)
+    counts = simulation.counts
+    console.print(
+        f"simulate: wrote {ticks_path} ({counts['quotes']:,} quotes incl. snapshots, {counts['books']:,} books) "
+        f"and {truth_path} ({counts['episodes']:,} episodes)"
+    )
+
+
+def _publish_session(
+    config: SimulationConfig, *, speed: float, truth: Path | None, duration: float | None, live: bool, progress: bool
+) -> None:
+    from rich.console import Console
+
+    from producers.framework import run_source
+    from tapewatch.commands.produce import summarise
+    from tapewatch.settings import load_settings
 
     settings = load_settings()
     truth_path = truth or default_truth_path(settings.var_dir, config)
-    source = SimulateSource(config, speed=speed, truth_path=truth_path, live=start_now)
-    counters = asyncio.run(run_source(settings, STAGE, source.run, duration_s=duration, show_progress=not no_progress))
+    source = SimulateSource(config, speed=speed, truth_path=truth_path, live=live)
+    counters = asyncio.run(run_source(settings, STAGE, source.run, duration_s=duration, show_progress=progress))
     summarise("simulate", counters)
-    console.print(f"simulate: ground truth ({counters.episodes:,} episodes) in {truth_path}")
+    Console(stderr=True).print(f"simulate: ground truth ({counters.episodes:,} episodes) in {truth_path}")

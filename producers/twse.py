@@ -37,7 +37,8 @@ import orjson
 import typer
 from yarl import URL
 
-from producers.framework import Backoff, Emitter, Pacer, back_off, run_source, sleep_or_stop
+from producers.framework import Emitter, Pacer, back_off, run_source, sleep_or_stop
+from tapewatch.backoff import Backoff
 from tapewatch.errors import TapewatchError
 from tapewatch.records import BOOK_DEPTH, Book, Quote, RecordError
 from tapewatch.settings import Settings, host_port, is_loopback
@@ -243,6 +244,42 @@ def parse_element(element: Any, state: TwseState) -> tuple[Quote, Book] | None:
     Raises :class:`ElementError` naming the MIS field at fault; ``state`` is then left as it was, except that
     the snapshot's signature is remembered (an unchanged bad element is reported once, not every poll).
     """
+    code = _code(element)
+    symbol_state = state.of(code)
+    signature = tuple(element.get(key) for key in SIGNATURE_KEYS)
+    if signature == symbol_state.signature:
+        return None
+    symbol_state.signature = signature
+
+    venue = _venue(element)
+    ts = _timestamp(element)
+    day = _trading_day(element, ts)
+    price, tv, v = _trade(element)
+    bids = _levels(element, "b", "g", descending=True)
+    asks = _levels(element, "a", "f", descending=False)
+    trade_price, size_lots, new_baseline = _attribute(symbol_state, day, v, price, tv)
+    quote_fields: dict[str, Any] = {
+        "symbol": code,
+        "venue": venue,
+        "ts": ts,
+        "price": trade_price,
+        "size": size_lots * LOT_SHARES,
+        "volume": v * LOT_SHARES,
+        **_context_prices(element),
+        "bid": bids[0][0] if bids else None,
+        "ask": asks[0][0] if asks else None,
+        "seq": symbol_state.seq + 1,
+    }
+    quote, book = _records(quote_fields, {"symbol": code, "venue": venue, "ts": ts, "bids": bids, "asks": asks})
+    # Only a snapshot that became records moves the volume baseline and the sequence.
+    symbol_state.day = day
+    symbol_state.attributed_v = new_baseline
+    symbol_state.seq += 1
+    return quote, book
+
+
+def _code(element: Any) -> str:
+    """The element's stock code (``c``); an element without one is the exchange's placeholder."""
     if not isinstance(element, dict):
         raise ElementError(None, f"element is not a JSON object but {type(element).__name__}")
     code = element.get("c")
@@ -250,25 +287,30 @@ def parse_element(element: Any, state: TwseState) -> tuple[Quote, Book] | None:
         raise ElementError("c", "placeholder element: unknown symbol or wrong market prefix", placeholder=True)
     if not isinstance(code, str):
         raise ElementError("c", f"expected a string, got {type(code).__name__}")
-    symbol_state = state.of(code)
-    signature = tuple(element.get(key) for key in SIGNATURE_KEYS)
-    if signature == symbol_state.signature:
-        return None
-    symbol_state.signature = signature
+    return code
 
+
+def _venue(element: dict[str, Any]) -> str:
     exchange = _text(element, "ex")
     venue = VENUES.get(exchange or "")
     if venue is None:
         raise ElementError("ex", f"unknown market {exchange!r} (expected tse or otc)")
+    return venue
+
+
+def _timestamp(element: dict[str, Any]) -> int:
     tlong = _text(element, "tlong")
     if tlong is None:
         raise ElementError("tlong", "missing")
     # 13 digits reach the year 2286: anything longer is garbage that would overflow a date or a JSON int.
     if not _INTEGER.fullmatch(tlong) or len(tlong) > 13:
         raise ElementError("tlong", f"not epoch milliseconds: {tlong[:40]!r}")
-    ts = int(tlong)
-    day = _trading_day(element, ts)
+    return int(tlong)
 
+
+def _trade(element: dict[str, Any]) -> tuple[float | None, float | None, float]:
+    """(trade price or ``None`` when the snapshot shows no trade, its volume ``tv``, cumulative volume ``v``),
+    volumes in lots."""
     z = _text(element, "z")
     if z is None:
         raise ElementError("z", "missing")
@@ -283,43 +325,26 @@ def parse_element(element: Any, state: TwseState) -> tuple[Quote, Book] | None:
         if price is not None:
             raise ElementError("v", "no cumulative volume on a snapshot with a trade")
         v = 0.0  # before the first trade of the day nothing has traded (unconfirmed: "-" rather than "0")
+    return price, tv, v
 
-    bids = _levels(element, "b", "g", descending=True)
-    asks = _levels(element, "a", "f", descending=False)
-    trade_price, size_lots, new_baseline = _attribute(symbol_state, day, v, price, tv)
-    quote_fields: dict[str, Any] = {
-        "symbol": code,
-        "venue": venue,
-        "ts": ts,
-        "price": trade_price,
-        "size": size_lots * LOT_SHARES,
-        "volume": v * LOT_SHARES,
+
+def _context_prices(element: dict[str, Any]) -> dict[str, float | None]:
+    return {
         "open": _optional_price(element, "o"),
         "high": _optional_price(element, "h"),
         "low": _optional_price(element, "l"),
         "prev_close": _optional_price(element, "y"),
-        "bid": bids[0][0] if bids else None,
-        "ask": asks[0][0] if asks else None,
-        "seq": symbol_state.seq + 1,
     }
+
+
+def _records(quote_fields: dict[str, Any], book_fields: dict[str, Any]) -> tuple[Quote, Book]:
+    """The snapshot's records; a value a record refuses is blamed on the MIS key it came from."""
     try:
-        quote = Quote.from_dict(quote_fields)
-        book = Book.from_dict({"symbol": code, "venue": venue, "ts": ts, "bids": bids, "asks": asks})
+        return Quote.from_dict(quote_fields), Book.from_dict(book_fields)
     except RecordError as exc:
         where = f"{exc.record}.{exc.field}" if exc.field else exc.record
         mis_key = _MIS_KEY.get((exc.field or "").split(".", 1)[0])
         raise ElementError(mis_key, f"{where}: {exc.reason}") from None
-    # Only a snapshot that became records moves the volume baseline and the sequence.
-    symbol_state.day = day
-    symbol_state.attributed_v = new_baseline
-    symbol_state.seq += 1
-    return quote, book
-
-
-def _dead_letter_bytes(body: bytes) -> tuple[bytes, str]:
-    if len(body) <= MAX_DEAD_LETTER_BYTES:
-        return body, ""
-    return body[:MAX_DEAD_LETTER_BYTES], f" (first {MAX_DEAD_LETTER_BYTES} of {len(body)} bytes kept)"
 
 
 def parse_body(body: bytes, state: TwseState, channels: Sequence[str] = ()) -> ParsedBatch:
@@ -329,36 +354,9 @@ def parse_body(body: bytes, state: TwseState, channels: Sequence[str] = ()) -> P
     does not say which channel it stands for, but the channels with no real element are the suspects.
     """
     batch = ParsedBatch()
-    try:
-        envelope = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        # What the exchange answers when it throttles a client: an HTML page, or nothing at all.
-        raw, note = _dead_letter_bytes(body)
-        batch.error = f"non-JSON body ({len(body)} bytes; throttled?)"
-        batch.rejected.append(Rejected(raw, f"non-JSON body: {body[:60]!r}{note}"))
-        return batch
-    if not isinstance(envelope, dict):
-        raw, note = _dead_letter_bytes(body)
-        batch.error = f"body is a JSON {type(envelope).__name__}, not an object"
-        batch.rejected.append(Rejected(raw, f"envelope: not a JSON object{note}"))
-        return batch
-    if "msgArray" not in envelope:
-        raw, note = _dead_letter_bytes(body)
-        detail = f"rtcode={envelope.get('rtcode')!r} rtmessage={envelope.get('rtmessage')!r}"
-        batch.error = f"no msgArray ({detail})"
-        batch.rejected.append(Rejected(raw, f"msgArray: missing ({detail}){note}", field="msgArray"))
-        return batch
-    elements = envelope["msgArray"]
-    if not isinstance(elements, list):
-        raw, note = _dead_letter_bytes(body)
-        batch.error = f"msgArray is a {type(elements).__name__}, not a list"
-        batch.rejected.append(Rejected(raw, f"msgArray: not a list{note}", field="msgArray"))
-        return batch
+    elements = _elements(body, batch)
     if not elements:
-        # A well-formed "nothing for you": not worth a dead letter, but a reason to slow down.
-        batch.error = f"empty msgArray (rtcode={envelope.get('rtcode')!r} rtmessage={envelope.get('rtmessage')!r})"
         return batch
-
     returned = {
         element.get("c") for element in elements if isinstance(element, dict) and isinstance(element.get("c"), str)
     }
@@ -383,6 +381,45 @@ def parse_body(body: bytes, state: TwseState, channels: Sequence[str] = ()) -> P
         batch.quotes.append(quote)
         batch.books.append(book)
     return batch
+
+
+def _elements(body: bytes, batch: ParsedBatch) -> list[Any]:
+    """The answer's ``msgArray``; empty, with ``batch.error`` set (and the body dead-lettered unless it was a
+    well-formed empty answer), when the answer as a whole is unusable."""
+    try:
+        envelope = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        # What the exchange answers when it throttles a client: an HTML page, or nothing at all.
+        _refuse_body(batch, body, f"non-JSON body ({len(body)} bytes; throttled?)", f"non-JSON body: {body[:60]!r}")
+        return []
+    if not isinstance(envelope, dict):
+        error = f"body is a JSON {type(envelope).__name__}, not an object"
+        _refuse_body(batch, body, error, "envelope: not a JSON object")
+        return []
+    detail = f"rtcode={envelope.get('rtcode')!r} rtmessage={envelope.get('rtmessage')!r}"
+    elements = envelope.get("msgArray")
+    if "msgArray" not in envelope:
+        _refuse_body(batch, body, f"no msgArray ({detail})", f"msgArray: missing ({detail})", "msgArray")
+        return []
+    if not isinstance(elements, list):
+        error = f"msgArray is a {type(elements).__name__}, not a list"
+        _refuse_body(batch, body, error, "msgArray: not a list", "msgArray")
+        return []
+    if not elements:
+        # A well-formed "nothing for you": not worth a dead letter, but a reason to slow down.
+        batch.error = f"empty msgArray ({detail})"
+    return elements
+
+
+def _refuse_body(batch: ParsedBatch, body: bytes, error: str, reason: str, field: str | None = None) -> None:
+    """The answer as a whole is unusable: ``error`` makes the poller back off; the body goes to the DLQ with
+    ``reason``, cut to a size it keeps."""
+    if len(body) <= MAX_DEAD_LETTER_BYTES:
+        raw, note = body, ""
+    else:
+        raw, note = body[:MAX_DEAD_LETTER_BYTES], f" (first {MAX_DEAD_LETTER_BYTES} of {len(body)} bytes kept)"
+    batch.error = error
+    batch.rejected.append(Rejected(raw, f"{reason}{note}", field=field))
 
 
 def _reject(batch: ParsedBatch, state: TwseState, element: Any, error: ElementError, unanswered: list[str]) -> None:
@@ -584,7 +621,7 @@ class TwsePoller:
         self.state = TwseState()
         # Jitter only ever lengthens the gap: spreading requests out must not bring one closer to the limit.
         self.pacer = Pacer(interval, jitter_s=0.1 * interval, rng=self.rng)
-        self.backoff = Backoff(initial_s=interval, max_s=max(max_backoff_s, interval), rng=self.rng)
+        self.backoff = Backoff(base_s=interval, cap_s=max(max_backoff_s, interval), rng=self.rng)
         self.polls = 0
         self._proxy_index = 0
 

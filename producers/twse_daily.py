@@ -28,8 +28,9 @@ import pandas as pd
 import typer
 from yarl import URL
 
-from producers.framework import Backoff, Pacer, sleep_or_stop
+from producers.framework import Pacer, sleep_or_stop
 from producers.twse import TAIPEI, polite_session, request_interval
+from tapewatch.backoff import Backoff
 from tapewatch.errors import TapewatchError
 from tapewatch.settings import Settings
 
@@ -292,7 +293,7 @@ class TwseDailyFetcher:
         self.max_attempts = max(1, max_attempts)
         self.rng = rng or random.Random()
         self.pacer = Pacer(interval, jitter_s=0.1 * interval, rng=self.rng)
-        self.backoff = Backoff(initial_s=interval, max_s=max(max_backoff_s, interval), rng=self.rng)
+        self.backoff = Backoff(base_s=interval, cap_s=max(max_backoff_s, interval), rng=self.rng)
 
     def month_url(self, symbol: str, month: date) -> URL:
         return self.url.with_query({"response": "json", "date": f"{month:%Y%m}01", "stockNo": symbol})

@@ -22,7 +22,6 @@ that were not written (an outage in progress) are dropped, for their new owner r
 from __future__ import annotations
 
 import logging
-import random
 import signal
 import threading
 import time
@@ -35,10 +34,11 @@ from typing import NamedTuple, Protocol
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from pydantic import ValidationError
 
-from producers.publisher import Publisher
+from tapewatch.backoff import Backoff
 from tapewatch.deadletter import DeadLetter
 from tapewatch.errors import TapewatchError
 from tapewatch.kafka import FETCH_QUEUE_BACKOFF_MS, client_config
+from tapewatch.kafka_producer import KafkaProducer
 from tapewatch.records import Record, RecordError
 from tapewatch.settings import Settings
 from tapewatch.topics import BY_NAME, DLQ_SINKS, Topic
@@ -83,18 +83,6 @@ class Writer(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential back-off with jitter: base × 2^(attempt-1), capped, times a uniform factor in [0.5, 1]."""
-
-    base_s: float = 0.5
-    cap_s: float = 10.0
-
-    def delay(self, attempt: int) -> float:
-        ceiling: float = min(self.cap_s, self.base_s * 2.0 ** max(0, attempt - 1))
-        return ceiling * random.uniform(0.5, 1.0)
 
 
 @dataclass(slots=True)
@@ -224,7 +212,7 @@ class SinkRunner:
             # Static membership: a restarted member with the same id takes its partitions back at once.
             conf["group.instance.id"] = instance_id
         self._consumer = Consumer(client_config(settings, **conf))
-        self._dlq = Publisher(settings, DLQ_SINKS)
+        self._dlq = KafkaProducer(settings, DLQ_SINKS)
         self._stage = f"sink:{writer.name}"
 
     # -- lifecycle ----------------------------------------------------------------------------------

@@ -25,8 +25,9 @@ from typing import Any
 import orjson
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
-from sinks.consumer import Backoff, Item, Rejected, SinkUnavailableError
+from sinks.consumer import Item, Rejected, SinkUnavailableError
 from sinks.search import es_client, index_name
+from tapewatch.backoff import Backoff
 from tapewatch.errors import TapewatchError
 from tapewatch.records import Action, Alert, Record, Score, Severity
 from tapewatch.settings import Settings

@@ -34,7 +34,8 @@ import aiohttp
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from sinks.consumer import Backoff, Item, Rejected
+from sinks.consumer import Item, Rejected
+from tapewatch.backoff import Backoff
 from tapewatch.errors import TapewatchError
 from tapewatch.records import Alert, AlertKind, Severity
 from tapewatch.settings import Settings

@@ -6,10 +6,8 @@ import contextlib
 from collections.abc import Iterable, Iterator
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import NewTopic
 
-from tapewatch.errors import TapewatchError
-from tapewatch.kafka import admin_client, cluster_metadata, create_topics
+from tapewatch.kafka import admin_client, create_missing_topics, new_topic
 from tapewatch.settings import Settings
 
 
@@ -21,30 +19,8 @@ def prepare_topics(
     Changelogs get the registry's partition count (a table is co-partitioned with its source topic),
     ``cleanup.policy=compact`` and the broker's default replication factor. Returns the topics created.
     """
-    admin = admin_client(settings)
-    existing = cluster_metadata(settings, admin).topics
-    wanted = settings.topic_partitions
-    missing = [name for name in registry if name not in existing]
-    if missing:
-        raise TapewatchError(
-            f"kafka: topic(s) {', '.join(missing)} missing at {settings.kafka_bootstrap}; run `tapewatch topics create`"
-        )
-    changelogs = list(changelogs)
-    wrong = [
-        f"{name} ({len(existing[name].partitions)})"
-        for name in [*registry, *changelogs]
-        if name in existing and len(existing[name].partitions) != wanted
-    ]
-    if wrong:
-        raise TapewatchError(
-            f"kafka: topic(s) {', '.join(wrong)} do not have {wanted} partitions; co-partitioning needs them equal"
-        )
-    new = [
-        NewTopic(name, num_partitions=wanted, replication_factor=-1, config={"cleanup.policy": "compact"})
-        for name in changelogs
-        if name not in existing
-    ]
-    return create_topics(admin, new, timeout_s)
+    wanted = [new_topic(settings, name, {"cleanup.policy": "compact"}) for name in changelogs]
+    return create_missing_topics(settings, wanted, required=list(registry), timeout_s=timeout_s)
 
 
 @contextlib.contextmanager

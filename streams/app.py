@@ -38,11 +38,11 @@ from streams.market import AGENT as MARKET_AGENT
 from streams.market import STAGE as MARKET_STAGE
 from streams.market import MarketStage
 from streams.metrics import StreamMetrics
-from streams.output import Outputs
 from streams.stage import Stage, StageIO
 from streams.state import ChangelogTable
 from tapewatch.artifacts import ArtifactStore
 from tapewatch.kafka import FETCH_QUEUE_BACKOFF_MS, client_config
+from tapewatch.kafka_producer import KafkaProducer
 from tapewatch.settings import Settings, get_settings
 from tapewatch.topics import ACTIONS, ALERTS, BARS, BOOKS, DLQ_STREAMS, FEATURES, QUOTES, SCORES
 
@@ -57,6 +57,9 @@ COUNTERS_INTERVAL_S: Final = 60.0
 #: watermark is the slower stream's, and every chunk the faster one opens ahead is state carried (and written to
 #: the changelog) until the slower one arrives.
 MAX_PARTITION_FETCH_BYTES: Final = 64 * 1024
+#: The worker's producer lingers less than a source's (5 ms, not 20): every checkpoint waits for its flush, and
+#: a write still unacknowledged after a minute fails the checkpoint (nothing is committed) instead of stalling it.
+WORKER_PRODUCER_CONFIG: Final = {"linger.ms": 5, "delivery.timeout.ms": 60_000}
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,28 @@ def changelog_topic(settings: Settings, table: str) -> str:
     return f"{app_id(settings)}-{table}-changelog"
 
 
+def worker_consumer(settings: Settings, group: str) -> Consumer:
+    """The worker's member of ``group``: commits by hand (after outputs and state are durable), and takes
+    partition *p* of every source topic together."""
+    return Consumer(
+        client_config(
+            settings,
+            **{
+                "group.id": group,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                # co-partitioning: partition p of every source topic to the same member
+                "partition.assignment.strategy": "range",
+                "session.timeout.ms": settings.stream_session_timeout_ms,
+                "max.partition.fetch.bytes": MAX_PARTITION_FETCH_BYTES,
+                "fetch.wait.max.ms": 50,
+                "queued.min.messages": 20_000,
+                "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
+            },
+        )
+    )
+
+
 class StreamApp:
     """The worker: stages, tables, one consumer and one producer; :meth:`run` until :meth:`stop`."""
 
@@ -81,59 +106,16 @@ class StreamApp:
         self.batch_within_s = batch_within_s
         self.group = app_id(settings)
         self.metrics = StreamMetrics()
-        self.outputs = Outputs(settings)
-        self.consumer = Consumer(
-            client_config(
-                settings,
-                **{
-                    "group.id": self.group,
-                    "enable.auto.commit": False,
-                    "auto.offset.reset": "earliest",
-                    # co-partitioning: partition p of every source topic to the same member
-                    "partition.assignment.strategy": "range",
-                    "session.timeout.ms": settings.stream_session_timeout_ms,
-                    "max.partition.fetch.bytes": MAX_PARTITION_FETCH_BYTES,
-                    "fetch.wait.max.ms": 50,
-                    "queued.min.messages": 20_000,
-                    "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
-                },
-            )
-        )
-        dlq = settings.topic(DLQ_STREAMS.name)
+        self.producer = KafkaProducer(settings, DLQ_STREAMS, **WORKER_PRODUCER_CONFIG)
+        self.consumer = worker_consumer(settings, self.group)
         self.market_table = ChangelogTable(
-            MARKET_STATE_TABLE, changelog_topic(settings, MARKET_STATE_TABLE), self.outputs
+            MARKET_STATE_TABLE, changelog_topic(settings, MARKET_STATE_TABLE), self.producer
         )
         self.detect_table = ChangelogTable(
-            DETECT_STATE_TABLE, changelog_topic(settings, DETECT_STATE_TABLE), self.outputs
+            DETECT_STATE_TABLE, changelog_topic(settings, DETECT_STATE_TABLE), self.producer
         )
-        self.market = MarketStage(
-            quotes_topic=settings.topic(QUOTES.name),
-            books_topic=settings.topic(BOOKS.name),
-            bars_topic=settings.topic(BARS.name),
-            features_topic=settings.topic(FEATURES.name),
-            io=StageIO(
-                MARKET_STAGE, MARKET_AGENT, self.outputs, dlq, self.metrics, dlq_max_bytes=settings.dlq_max_bytes
-            ),
-            table=self.market_table,
-            grace_ms=settings.stream_grace_ms,
-            flow_config=settings.flow_config(),
-            feeds=settings.feeds(),
-            max_skew_ms=settings.stream_max_skew_ms,
-        )
-        self.detect = DetectStage(
-            features_topic=settings.topic(FEATURES.name),
-            scores_topic=settings.topic(SCORES.name),
-            alerts_topic=settings.topic(ALERTS.name),
-            actions_topic=settings.topic(ACTIONS.name),
-            io=StageIO(
-                DETECT_STAGE, DETECT_AGENT, self.outputs, dlq, self.metrics, dlq_max_bytes=settings.dlq_max_bytes
-            ),
-            table=self.detect_table,
-            models=ModelSlot(ArtifactStore(settings.models_path)),
-            flow_config=settings.flow_config(),
-            feeds=settings.feeds(),
-            kmeans_venues=settings.kmeans_venues(),
-        )
+        self.market = self._market_stage()
+        self.detect = self._detect_stage()
         stages: list[Stage] = [self.market, self.detect]
         self.stages = tuple(stages)
         #: source topic → index of its stage in ``stages`` (stages are dataclasses: not hashable)
@@ -155,6 +137,36 @@ class StreamApp:
         #: (topic, partition) → next offset to commit (applied and durable, not yet committed)
         self._uncommitted: dict[tuple[str, int], int] = {}
         self._last_commit = time.monotonic()
+
+    def _market_stage(self) -> MarketStage:
+        settings = self.settings
+        return MarketStage(
+            quotes_topic=settings.topic(QUOTES.name),
+            books_topic=settings.topic(BOOKS.name),
+            bars_topic=settings.topic(BARS.name),
+            features_topic=settings.topic(FEATURES.name),
+            io=StageIO(MARKET_STAGE, MARKET_AGENT, self.producer, self.metrics),
+            table=self.market_table,
+            grace_ms=settings.stream_grace_ms,
+            flow_config=settings.flow_config(),
+            feeds=settings.feeds(),
+            max_skew_ms=settings.stream_max_skew_ms,
+        )
+
+    def _detect_stage(self) -> DetectStage:
+        settings = self.settings
+        return DetectStage(
+            features_topic=settings.topic(FEATURES.name),
+            scores_topic=settings.topic(SCORES.name),
+            alerts_topic=settings.topic(ALERTS.name),
+            actions_topic=settings.topic(ACTIONS.name),
+            io=StageIO(DETECT_STAGE, DETECT_AGENT, self.producer, self.metrics),
+            table=self.detect_table,
+            models=ModelSlot(ArtifactStore(settings.models_path)),
+            flow_config=settings.flow_config(),
+            feeds=settings.feeds(),
+            kmeans_venues=settings.kmeans_venues(),
+        )
 
     @property
     def registry_topics(self) -> tuple[str, ...]:
@@ -221,7 +233,7 @@ class StreamApp:
             self.stages[index].process(batch)
         for source, offset in latest.items():
             self._applied[source] = offset + 1
-        self.outputs.poll()
+        self.producer.poll()
 
     def _checkpoint(self, *, force_commit: bool) -> None:
         """Make what was applied since the last checkpoint durable, in the order that makes a crash replay:
@@ -230,10 +242,10 @@ class StreamApp:
         if not self._applied:
             self._commit(force=force_commit)
             return
-        self.outputs.flush()
+        self.producer.flush()
         for stage in self.stages:
             stage.write_state()
-        self.outputs.flush()
+        self.producer.flush()
         self._uncommitted.update(self._applied)
         self._applied.clear()
         self._commit(force=force_commit)
@@ -306,7 +318,7 @@ class StreamApp:
             last["counters"] = now
             log.info("%s %s", MARKET_AGENT, self.market.counters.as_dict())
             log.info("%s %s", DETECT_AGENT, self.detect.counters.as_dict())
-        self.outputs.poll()
+        self.producer.poll()
 
     def _report_lag(self) -> None:
         for tp in self._assigned:

@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -49,8 +47,7 @@ from detectors.flow import FLOW_FEATURE_SET_VERSION, FlowConfig
 from detectors.kmeans import DEFAULT_MODEL_NAME, FeatureError, KMeansModel
 from detectors.model_venues import ExtraVenues, VenueGate
 from detectors.patterns import PatternParams, SymbolDetector
-from streams.stage import StageIO
-from streams.state import ChangelogTable
+from streams.stage import StageBase, decode_keyed
 from tapewatch.artifacts import ArtifactError, ArtifactStore
 from tapewatch.feeds import FeedProfile, FeedProfiles
 from tapewatch.records import Action, Alert, Cadence, Features, RecordError, Score
@@ -114,6 +111,12 @@ class DetectState:
     position: PositionState = field(default_factory=PositionState)
     dirty: bool = False
 
+    def applied(self, topic: str, partition: int, offset: int) -> bool:
+        return partition == self.partition and offset <= self.offset
+
+    def mark_applied(self, topic: str, partition: int, offset: int) -> None:
+        self.partition, self.offset, self.dirty = partition, offset, True
+
 
 #: a bar close awaiting its DQN decision: the message, its key, the symbol's state and the features record
 _BarClose = tuple[Message, bytes, DetectState, Features]
@@ -136,31 +139,22 @@ class DetectCounters:
 
 
 @dataclass
-class DetectStage:
+class DetectStage(StageBase[DetectState, Features]):
     features_topic: str
     scores_topic: str
     alerts_topic: str
     actions_topic: str
-    io: StageIO
-    table: ChangelogTable
     models: ModelSlot
     #: the flow features' chunking and each venue's feed profile set every symbol's pattern parameters
     flow_config: FlowConfig = field(default_factory=FlowConfig)
     feeds: Callable[[str], FeedProfile] = field(default_factory=FeedProfiles)
     #: model name → venues the user asserts are like its training venues (``TAPEWATCH_KMEANS_EXTRA_VENUES``)
     kmeans_venues: ExtraVenues = field(default_factory=dict)
-    counters: DetectCounters = field(default_factory=DetectCounters)
+    counters: DetectCounters = field(default_factory=DetectCounters, kw_only=True)
     stage: str = STAGE
     sources: tuple[str, ...] = field(init=False)
-    _live: dict[bytes, DetectState] = field(default_factory=dict, init=False, repr=False)
-    # applied since the last checkpoint: process() fills these, write_state() settles them
-    _touched: dict[bytes, DetectState] = field(default_factory=dict, init=False, repr=False)
-    _sent: Counter[str] = field(default_factory=Counter, init=False, repr=False)
-    _emitted: list[tuple[str, int]] = field(default_factory=list, init=False, repr=False)
-    _done: dict[tuple[str, int], int] = field(default_factory=dict, init=False, repr=False)
-    #: features applied per symbol since its state was last stored: replayed to rebuild it after a failure
-    _journal: dict[bytes, list[Features]] = field(default_factory=dict, init=False, repr=False)
-    _started: float = field(default=0.0, init=False, repr=False)
+    #: the batch's bar closes, decided together once every message is applied
+    _bar_closes: list[_BarClose] = field(default_factory=list, init=False, repr=False)
     #: which venues the current model may score; each refusal logged once per model version and venue
     _gate: VenueGate = field(init=False, repr=False)
 
@@ -168,103 +162,61 @@ class DetectStage:
         self.sources = (self.features_topic,)
         self._gate = VenueGate(self.feeds, self.kmeans_venues, lambda line: log.warning("%s: %s", self.stage, line))
 
-    def discard(self) -> None:
-        """Forget what was applied since the last :meth:`write_state` (the partitions were lost)."""
-        self._touched, self._sent, self._emitted, self._done, self._journal = {}, Counter(), [], {}, {}
-        self._live.clear()
-
-    def forget(self) -> None:
-        self._live.clear()
-
     def reload_models(self) -> None:
         if self.models.refresh():
             for state in self._live.values():
                 state.detector.set_model(self._gate.model_for(self.models.model, state.detector.venue))
 
-    def process(self, messages: Sequence[Message]) -> None:
-        self._started = time.perf_counter()
-        metrics = self.io.metrics
-        touched, done = self._touched, self._done
-        skipped = 0
-        bar_closes: list[_BarClose] = []
-        for message in messages:
-            topic, partition, offset = message.topic(), message.partition(), message.offset()
-            assert topic is not None and partition is not None and offset is not None
-            done[(topic, partition)] = max(offset, done.get((topic, partition), -1))
-            self.counters.events_in += 1
-            key = message.key()
-            try:
-                record = _decode(message.value(), key)
-            except RecordError as exc:
-                kind = "key" if exc.field == "symbol" else "invalid"
-                self._dead_letter(message, str(exc), exc.field, kind)
-                continue
-            assert key is not None
-            state = touched.get(key) or self._live.get(key)
-            if state is None:
-                state = self._load(record, key, partition)
-            touched[key] = state
-            if state.partition == partition and offset <= state.offset:
-                skipped += 1
-                continue
-            detector = state.detector
-            try:
-                score, alerts = _detect(detector, record)
-            except FeatureError as exc:
-                self._dead_letter(message, f"features refused by the model: {exc}", "values", "invalid")
-                score, alerts = None, []
-            except Exception as exc:  # isolate the record, whatever went wrong
-                log.exception("%s %s: features could not be applied, dead-lettered", self.stage, record.symbol)
-                state.detector = self._rebuilt_detector(record, key, partition)
-                self._dead_letter(message, f"could not be applied: {type(exc).__name__}: {exc}", None, "error")
-                state.partition, state.offset, state.dirty = partition, offset, True
-                continue
-            self._journal.setdefault(key, []).append(record)
-            if record.cadence is not Cadence.FAST:
-                bar_closes.append((message, key, state, record))
-                self._count_refused(record.venue)
-            if score is not None:
-                self._send("scores", self.scores_topic, key, score.to_json(), partition, record.ts)
-                self.counters.scores_out += 1
-            for alert in alerts:
-                self._send("alerts", self.alerts_topic, key, alert.to_json(), partition, record.ts)
-                self.counters.alerts_out += 1
-            state.partition, state.offset, state.dirty = partition, offset, True
+    def _decode(self, message: Message) -> Features:
+        record = decode_keyed(Features, message.value(), message.key())
+        expected = VERSIONS[record.cadence]
+        if record.version != expected:
+            raise RecordError(
+                "features",
+                f"feature-set version {record.version!r} is not {expected!r} (cadence {record.cadence})",
+                "version",
+            )
+        return record
 
+    def _apply(self, message: Message, record: Features, key: bytes, state: DetectState) -> None:
+        partition = message.partition()
+        assert partition is not None  # checked when the message was received
+        try:
+            score, alerts = _detect(state.detector, record)
+        except FeatureError as exc:
+            self._dead_letter(message, f"features refused by the model: {exc}", "values", "invalid")
+            score, alerts = None, []
+        except Exception as exc:  # isolate the record, whatever went wrong
+            log.exception("%s %s: features could not be applied, dead-lettered", self.stage, record.symbol)
+            state.detector = self._rebuilt_detector(record, key, partition)
+            self._dead_letter(message, f"could not be applied: {type(exc).__name__}: {exc}", None, "error")
+            return
+        self._journal.setdefault(key, []).append(record)
+        if record.cadence is not Cadence.FAST:
+            self._bar_closes.append((message, key, state, record))
+            self._count_refused(record.venue)
+        if score is not None:
+            self._send("scores", self.scores_topic, key, score.to_json(), partition, record.ts)
+            self.counters.scores_out += 1
+        for alert in alerts:
+            self._send("alerts", self.alerts_topic, key, alert.to_json(), partition, record.ts)
+            self.counters.alerts_out += 1
+
+    def _after_batch(self, messages: Sequence[Message]) -> None:
+        bar_closes, self._bar_closes = self._bar_closes, []
         self._act(bar_closes)
-        self.io.observe_batch(self._emitted, self._started)
         if messages:
-            metrics.records_in.labels(AGENT, "features").inc(len(messages))
-        if skipped:
-            self.counters.replayed += skipped
-            metrics.replayed.labels(AGENT).inc(skipped)
-            log.info("replay: skipped %d features record(s) already applied", skipped)
+            self.io.metrics.records_in.labels(AGENT, "features").inc(len(messages))
 
-    def write_state(self) -> None:
-        """The batch's outputs are acknowledged: count them, and write each touched symbol's new state."""
-        metrics = self.io.metrics
-        for kind, count in self._sent.items():
-            metrics.records_out.labels(AGENT, kind).inc(count)
-        for key, state in self._touched.items():
-            if state.dirty:
-                entry = {
-                    "format": STATE_FORMAT,
-                    "detector": state.detector.to_state(),
-                    "position": state.position.to_state(),
-                    "partition": state.partition,
-                    "offset": state.offset,
-                }
-                self.table.write(state.partition, key, entry)
-                state.dirty = False
-            self._live[key] = state
-        self.io.done.update(self._done)
-        self._touched, self._sent, self._done, self._journal = {}, Counter(), {}, {}
-
-    def _send(self, kind: str, topic: str, key: bytes, value: bytes, partition: int, event_ms: int | None) -> None:
-        self.io.send(topic, key, value, partition)
-        self._sent[kind] += 1
-        if event_ms is not None:
-            self._emitted.append((kind, event_ms))
+    def _store(self, key: bytes, state: DetectState) -> None:
+        entry = {
+            "format": STATE_FORMAT,
+            "detector": state.detector.to_state(),
+            "position": state.position.to_state(),
+            "partition": state.partition,
+            "offset": state.offset,
+        }
+        self.table.write(state.partition, key, entry)
 
     def _act(self, bar_closes: list[_BarClose]) -> None:
         """DQN actions for the batch's bar closes: batched, in rounds so a symbol's decisions stay in order."""
@@ -319,11 +271,6 @@ class DetectStage:
             self.counters.kmeans_refused += 1
             self.io.metrics.kmeans_refused.labels(AGENT, venue).inc()
 
-    def _dead_letter(self, message: Message, reason: str, field: str | None, kind: str) -> None:
-        self.counters.dead_letters += 1
-        self._sent["dlq"] += 1
-        self.io.dead_letter(message, reason, field, kind)
-
     def _rebuilt_detector(self, record: Features, key: bytes, partition: int) -> SymbolDetector:
         """The symbol's detector as it was before the record that failed: its stored state, then the features
         applied since (their outputs were sent already)."""
@@ -351,19 +298,3 @@ def _detect(detector: SymbolDetector, record: Features) -> tuple[Score | None, l
     if record.cadence is Cadence.FAST:
         return None, detector.on_flow_features(record.ts, record.values)
     return detector.on_bar_features(record.ts, record.values)
-
-
-def _decode(raw: bytes | None, key: bytes | None) -> Features:
-    if not raw:
-        raise RecordError("features", "empty payload")
-    record = Features.from_json(raw)
-    if key is None or key != record.key():
-        raise RecordError("features", f"message key {key!r} is not the symbol", "symbol")
-    expected = VERSIONS[record.cadence]
-    if record.version != expected:
-        raise RecordError(
-            "features",
-            f"feature-set version {record.version!r} is not {expected!r} (cadence {record.cadence})",
-            "version",
-        )
-    return record

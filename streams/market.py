@@ -36,8 +36,6 @@ resumes from the table, recovered from the changelog.
 from __future__ import annotations
 
 import logging
-import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -47,10 +45,9 @@ from confluent_kafka import Message
 from detectors.bars import DEFAULT_GRACE_MS, BarBuilder, LateQuoteError
 from detectors.features import FEATURE_SET_VERSION, FeatureState
 from detectors.flow import FlowChunk, FlowConfig, FlowState, LateRecordError
-from streams.stage import StageIO
-from streams.state import ChangelogTable
+from streams.stage import StageBase, decode_keyed
 from tapewatch.feeds import FeedProfile, FeedProfiles
-from tapewatch.records import Bar, Book, Cadence, Features, Quote, RecordError
+from tapewatch.records import Bar, Book, Cadence, Features, Quote
 
 STAGE: Final = "stream:market"
 AGENT: Final = "market"
@@ -64,7 +61,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
-class StageCounters:
+class MarketCounters:
     """Totals since the worker started (the log's periodic summary; Prometheus has the same and more)."""
 
     events_in: int = 0
@@ -98,99 +95,67 @@ class SymbolState:
         last = self.offsets.get(topic)
         return last is not None and last[0] == partition and offset <= last[1]
 
+    def mark_applied(self, topic: str, partition: int, offset: int) -> None:
+        self.offsets[topic] = (partition, offset)
+        self.partition = partition
+        self.dirty = True
+
 
 @dataclass
-class MarketStage:
+class MarketStage(StageBase[SymbolState, Quote | Book]):
     """Turns batches of md.quotes / md.books messages into bars, features, dead letters and table updates."""
 
     quotes_topic: str
     books_topic: str
     bars_topic: str
     features_topic: str
-    io: StageIO
-    table: ChangelogTable
     #: venue → what its feed carries (whether the order-flow chunks wait for books)
     feeds: Callable[[str], FeedProfile] = field(default_factory=FeedProfiles)
     #: a record this far ahead of its partition's event time is implausible (TAPEWATCH_STREAM_MAX_SKEW_MS)
     max_skew_ms: int = 14 * 86_400_000
     grace_ms: int = DEFAULT_GRACE_MS
     flow_config: FlowConfig = field(default_factory=FlowConfig)
-    counters: StageCounters = field(default_factory=StageCounters)
+    counters: MarketCounters = field(default_factory=MarketCounters, kw_only=True)
     stage: str = STAGE
     sources: tuple[str, ...] = field(init=False)
-    _live: dict[bytes, SymbolState] = field(default_factory=dict, init=False, repr=False)
-    # applied since the last checkpoint: process() fills these, write_state() settles them
-    _touched: dict[bytes, SymbolState] = field(default_factory=dict, init=False, repr=False)
-    _sent: Counter[str] = field(default_factory=Counter, init=False, repr=False)
-    _emitted: list[tuple[str, int]] = field(default_factory=list, init=False, repr=False)
-    _done: dict[tuple[str, int], int] = field(default_factory=dict, init=False, repr=False)
-    #: records applied per symbol since its state was last stored: replayed to rebuild it after a failure
-    _journal: dict[bytes, list[Quote | Book]] = field(default_factory=dict, init=False, repr=False)
     #: partition → {"quotes"|"books": newest ts applied}: the reference of the skew check
     _clocks: dict[int, dict[str, int]] = field(default_factory=dict, init=False, repr=False)
     _clocks_dirty: set[int] = field(default_factory=set, init=False, repr=False)
-    _started: float = field(default=0.0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.sources = (self.quotes_topic, self.books_topic)
 
-    def discard(self) -> None:
-        """Forget what was applied since the last :meth:`write_state` (the partitions were lost)."""
-        self._touched, self._sent, self._emitted, self._done = {}, Counter(), [], {}
-        self._journal, self._clocks_dirty = {}, set()
-        self._live.clear()
-        self._clocks.clear()
-
     def forget(self) -> None:
-        """Drop the live cache (partitions moved): the next batch reloads from the recovered table."""
-        self._live.clear()
+        super().forget()
         self._clocks.clear()
 
-    def process(self, messages: Sequence[Message]) -> None:
-        """Apply one batch and queue its outputs; :meth:`write_state` follows once they are acknowledged."""
-        self._started = time.perf_counter()
-        consumed = {"quotes": 0, "books": 0}
-        replayed = 0
-        for message in messages:
-            books = message.topic() == self.books_topic
-            consumed["books" if books else "quotes"] += 1
-            replayed += self._one(message, books)
-        metrics = self.io.metrics
-        for kind, count in consumed.items():
-            if count:
-                metrics.records_in.labels(AGENT, kind).inc(count)
-        self.counters.batches += 1
-        self.io.observe_batch(self._emitted, self._started)
-        if replayed:
-            self.counters.replayed += replayed
-            metrics.replayed.labels(AGENT).inc(replayed)
-            log.info("replay: skipped %d record(s) already applied to the state", replayed)
+    def _clear_checkpoint(self) -> None:
+        super()._clear_checkpoint()
+        self._clocks_dirty = set()
 
-    def _one(self, message: Message, books: bool) -> int:
-        """Apply one message (1 if it was applied before a crash and skipped). Whatever it holds, it ends as
-        outputs, a dead letter or a skip: no record can stop the stage."""
-        topic, partition, offset = message.topic(), message.partition(), message.offset()
-        assert topic is not None and partition is not None and offset is not None
-        self._done[(topic, partition)] = max(offset, self._done.get((topic, partition), -1))
-        self.counters.events_in += 1
-        key = message.key()
-        try:
-            record = self._decode(message.value(), key, books)
-        except RecordError as exc:
-            reason = "key" if exc.field == "symbol" and "key" in exc.reason else "invalid"
-            self._dead_letter(message, str(exc), exc.field, reason)
-            return 0
-        assert key is not None
+    def _after_batch(self, messages: Sequence[Message]) -> None:
+        books = sum(1 for message in messages if message.topic() == self.books_topic)
+        for kind, count in (("quotes", len(messages) - books), ("books", books)):
+            if count:
+                self.io.metrics.records_in.labels(AGENT, kind).inc(count)
+        self.counters.batches += 1
+
+    def _decode(self, message: Message) -> Quote | Book:
+        contract: type[Quote] | type[Book] = Book if message.topic() == self.books_topic else Quote
+        return decode_keyed(contract, message.value(), message.key())
+
+    def _admit(self, message: Message, record: Quote | Book) -> bool:
         problem = self.feeds(record.venue).implausible(record)
         if problem is not None:
             self._dead_letter(message, problem[1], problem[0], "implausible")
-            return 0
-        state = self._touched.get(key) or self._live.get(key) or self._load(record.symbol, record.venue, key, partition)
-        self._touched[key] = state
-        if state.applied(topic, partition, offset):
-            return 1  # applied before a crash: do not count it twice
+        return problem is None
+
+    def _apply(self, message: Message, record: Quote | Book, key: bytes, state: SymbolState) -> None:
+        """Apply the record unless it is implausibly far ahead of its partition's event time."""
+        partition = message.partition()
+        assert partition is not None  # checked when the message was received
         clock = self._clock(partition)
-        stream = "books" if books else "quotes"
+        stream = "books" if isinstance(record, Book) else "quotes"
         ahead = record.ts - clock.get(stream, record.ts)
         if ahead > self.max_skew_ms:
             self._dead_letter(
@@ -200,33 +165,27 @@ class MarketStage:
                 "ts",
                 "implausible",
             )
-        else:
-            self._apply_isolated(message, record, key, state)
-            if record.ts > clock.get(stream, -1):
-                clock[stream] = record.ts
-                self._clocks_dirty.add(partition)
-        state.offsets[topic] = (partition, offset)
-        state.partition = partition
-        state.dirty = True
-        return 0
+            return
+        self._apply_isolated(message, record, key, state)
+        if record.ts > clock.get(stream, -1):
+            clock[stream] = record.ts
+            self._clocks_dirty.add(partition)
 
     def _apply_isolated(self, message: Message, record: Quote | Book, key: bytes, state: SymbolState) -> None:
         """Apply ``record`` and send what it closed; a record the state cannot take is dead-lettered with the
         exception, and the symbol's state is rebuilt as it was before it (its last stored state, then every
         record applied since, from the journal), so one bad record never stops or corrupts surveillance."""
         try:
-            outputs, late = self._apply(state, record, key)
+            outputs, late = self._update(state, record, key)
         except Exception as exc:  # isolate the record, whatever went wrong
             log.exception("%s %s: record could not be applied, dead-lettered", self.stage, record.symbol)
-            self._rebuild(key, state, record.venue)
+            self._rebuild(key, state, record)
             self._dead_letter(message, f"could not be applied: {type(exc).__name__}: {exc}", None, "error")
             return
         self._journal.setdefault(key, []).append(record)
         counters = self.counters
         for topic, value, kind, event_ms in outputs:
-            self.io.send(topic, key, value, state.partition)
-            self._sent[kind] += 1
-            self._emitted.append((kind, event_ms))
+            self._send(kind, topic, key, value, state.partition, event_ms)
             if kind == "bars":
                 counters.bars_out += 1
             elif kind == "features":
@@ -238,7 +197,7 @@ class MarketStage:
             self.counters.late += 1
             self._dead_letter(message, "late record (" + "; ".join(late) + ")", "ts", "late")
 
-    def _apply(self, state: SymbolState, record: Quote | Book, key: bytes) -> tuple[list[_Output], list[str]]:
+    def _update(self, state: SymbolState, record: Quote | Book, key: bytes) -> tuple[list[_Output], list[str]]:
         """Update the symbol's state with one record: (outputs to send, late parts). Sends nothing."""
         metrics = self.io.metrics
         outputs: list[_Output] = []
@@ -263,12 +222,12 @@ class MarketStage:
             outputs.append((self.features_topic, chunk.to_features(record.venue).to_json(), "flow", chunk.ts))
         return outputs, late
 
-    def _rebuild(self, key: bytes, state: SymbolState, venue: str) -> None:
-        """Put the symbol's state back to what it was before the record that failed: its stored state, then the
+    def _rebuild(self, key: bytes, state: SymbolState, record: Quote | Book) -> None:
+        """Put the symbol's state back to what it was before ``record`` failed: its stored state, then the
         records applied since (their outputs were sent already: nothing is sent again)."""
-        fresh = self._load(state.bars.symbol, venue, key, state.partition)
-        for record in self._journal.get(key, []):
-            self._apply(fresh, record, key)
+        fresh = self._load(record, key, state.partition)
+        for applied in self._journal.get(key, []):
+            self._update(fresh, applied, key)
         state.bars, state.features, state.flow = fresh.bars, fresh.features, fresh.flow
         state.features_state = None
 
@@ -280,32 +239,12 @@ class MarketStage:
             clock = self._clocks[partition] = {k: int(v) for k, v in (stored or {}).get("clock", {}).items()}
         return clock
 
-    def write_state(self) -> None:
-        """The batch's outputs are acknowledged: count them, and write each touched symbol's new state."""
-        metrics = self.io.metrics
-        for kind, count in self._sent.items():
-            metrics.records_out.labels(AGENT, kind).inc(count)
-        for key, state in self._touched.items():
-            if state.dirty:
-                self._store(key, state)
-            self._live[key] = state
+    def _store_touched(self) -> None:
+        super()._store_touched()
         for partition in self._clocks_dirty:
             self.table.write(partition, CLOCK_KEY, {"format": STATE_FORMAT, "clock": self._clocks[partition]})
-        self.io.done.update(self._done)
-        self._touched, self._sent, self._done, self._journal, self._clocks_dirty = {}, Counter(), {}, {}, set()
 
     # -- steps -------------------------------------------------------------------------------------------
-    def _decode(self, raw: bytes | None, key: bytes | None, books: bool) -> Quote | Book:
-        contract: type[Quote] | type[Book] = Book if books else Quote
-        if not raw:
-            raise RecordError(contract.record_name, "empty payload")
-        record = contract.from_json(raw)
-        if key is None:
-            raise RecordError(record.record_name, "message without a key: the key must be the symbol", "symbol")
-        if key != record.key():
-            raise RecordError(record.record_name, f"message key {key!r} is not the symbol", "symbol")
-        return record
-
     def _bar_features(self, state: SymbolState, bar: Bar) -> bytes:
         values = state.features.update(bar)
         state.features_state = None  # changed: serialise again at the checkpoint
@@ -319,15 +258,11 @@ class MarketStage:
         )
         return record.to_json()
 
-    def _dead_letter(self, message: Message, reason: str, field: str | None, kind: str) -> None:
-        self.counters.dead_letters += 1
-        self._sent["dlq"] += 1
-        self.io.dead_letter(message, reason, field, kind)
-
     # -- state -------------------------------------------------------------------------------------------
-    def _load(self, symbol: str, venue: str, key: bytes, partition: int) -> SymbolState:
+    def _load(self, record: Quote | Book, key: bytes, partition: int) -> SymbolState:
+        symbol = record.symbol
         stored = self.table.get(key, partition)
-        profile = self.feeds(venue)
+        profile = self.feeds(record.venue)
         books, prints = profile.books, profile.prints
         if stored is None:
             flow = FlowState(symbol, self.flow_config, books=books, prints=prints)
@@ -362,4 +297,3 @@ class MarketStage:
             "partition": state.partition,
         }
         self.table.write(state.partition, key, entry)
-        state.dirty = False

@@ -19,11 +19,11 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from streams.output import Outputs
 from tapewatch.errors import TapewatchError
 from tapewatch.kafka import client_config
+from tapewatch.kafka_producer import KafkaProducer
 from tapewatch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,10 +45,10 @@ RECOVERY_TIMEOUT_S = 120.0
 class ChangelogTable:
     """The entries of the assigned partitions; ``write`` sends an entry to the changelog and keeps it."""
 
-    def __init__(self, name: str, topic: str, outputs: Outputs) -> None:
+    def __init__(self, name: str, topic: str, producer: KafkaProducer) -> None:
         self.name = name
         self.topic = topic
-        self._outputs = outputs
+        self._producer = producer
         self._entries: dict[int, dict[bytes, dict[str, Any]]] = {}
 
     def get(self, key: bytes, partition: int) -> dict[str, Any] | None:
@@ -56,7 +56,7 @@ class ChangelogTable:
         return None if entries is None else entries.get(key)
 
     def write(self, partition: int, key: bytes, entry: dict[str, Any]) -> None:
-        self._outputs.send(self.topic, key, orjson.dumps(entry), partition)
+        self._producer.produce(self.topic, key, orjson.dumps(entry), partition)
         self._entries.setdefault(partition, {})[key] = entry
 
     def __len__(self) -> int:
@@ -84,39 +84,8 @@ class ChangelogTable:
                 },
             )
         )
-        read = 0
         try:
-            ends: dict[int, int] = {}
-            for partition in wanted:
-                low, high = _watermarks(consumer, TopicPartition(self.topic, partition))
-                if high > low:
-                    ends[partition] = high
-            consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in ends])
-            deadline = time.monotonic() + RECOVERY_TIMEOUT_S
-            while ends:
-                if time.monotonic() > deadline:
-                    raise TapewatchError(f"recovering {self.topic} timed out; partitions left: {sorted(ends)}")
-                for message in consumer.consume(num_messages=10_000, timeout=1.0):
-                    error = message.error()
-                    if error is not None:
-                        if error.code() == KafkaError._PARTITION_EOF:
-                            continue
-                        raise KafkaException(error)
-                    source, key = message.partition(), message.key()
-                    if source is None or key is None:
-                        continue
-                    value = message.value()
-                    entries = self._entries[source]
-                    if value is None:
-                        entries.pop(key, None)  # a tombstone
-                    else:
-                        entries[key] = orjson.loads(value)
-                    read += 1
-                # the position, not the last offset seen: compaction and control records leave offset gaps
-                for position in consumer.position([TopicPartition(self.topic, p) for p in ends]):
-                    if position.offset >= ends[position.partition]:
-                        del ends[position.partition]
-                        deadline = time.monotonic() + RECOVERY_TIMEOUT_S
+            read = self._read_to_end(consumer, wanted)
         finally:
             consumer.close()
         log.info(
@@ -127,6 +96,48 @@ class ChangelogTable:
             sum(len(self._entries[p]) for p in wanted),
             time.monotonic() - started,
         )
+        return read
+
+    def _read_to_end(self, consumer: Consumer, partitions: list[int]) -> int:
+        """Read ``partitions`` of the changelog from the beginning to their end as of now; the records read."""
+        ends: dict[int, int] = {}
+        for partition in partitions:
+            low, high = _watermarks(consumer, TopicPartition(self.topic, partition))
+            if high > low:
+                ends[partition] = high
+        consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in ends])
+        read = 0
+        deadline = time.monotonic() + RECOVERY_TIMEOUT_S
+        while ends:
+            if time.monotonic() > deadline:
+                raise TapewatchError(f"recovering {self.topic} timed out; partitions left: {sorted(ends)}")
+            read += self._load(consumer.consume(num_messages=10_000, timeout=1.0))
+            # the position, not the last offset seen: compaction and control records leave offset gaps
+            for position in consumer.position([TopicPartition(self.topic, p) for p in ends]):
+                if position.offset >= ends[position.partition]:
+                    del ends[position.partition]
+                    deadline = time.monotonic() + RECOVERY_TIMEOUT_S
+        return read
+
+    def _load(self, messages: list[Message]) -> int:
+        """Changelog records into the entries, the newest per key winning (a tombstone deletes); the records read."""
+        read = 0
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise KafkaException(error)
+            source, key = message.partition(), message.key()
+            if source is None or key is None:
+                continue
+            value = message.value()
+            entries = self._entries[source]
+            if value is None:
+                entries.pop(key, None)  # a tombstone
+            else:
+                entries[key] = orjson.loads(value)
+            read += 1
         return read
 
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
@@ -18,6 +18,10 @@ from tapewatch.errors import TapewatchError
 from tapewatch.records import RecordError
 from tapewatch.secrets import redact
 from tapewatch.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from ops.demo import Summary
+    from ops.run import RunResult
 
 app = typer.Typer(
     name="tapewatch",
@@ -219,21 +223,12 @@ def run(
     import time as clock
 
     from infra import manager
-    from ops.demo import ensure_models, kinds_rows, summarise
+    from ops.demo import ensure_models, summarise
     from ops.run import run_pipeline
     from sinks import db
 
     cfg = settings()
-    if source == "simulate":
-        source_args = ["simulate", "--symbols", str(symbols), "--speed", str(speed), "--seed", str(seed)]
-    elif source == "replay":
-        if not files:
-            raise TapewatchError("run: --source replay needs at least one --file")
-        source_args = ["replay", *map(str, files), "--speed", str(speed)]
-    elif source in ("twse", "binance"):
-        source_args = [source]
-    else:
-        raise TapewatchError(f"run: unknown source {source!r}; choose simulate, replay, twse or binance")
+    source_args = _source_args(source, files, symbols, speed, seed)
     stamp = clock.strftime("%Y%m%d-%H%M%S")
     if source in ("simulate", "replay") and "TAPEWATCH_TOPIC_PREFIX" not in os.environ:
         # A simulated or replayed session repeats its event times: on last run's topics, the stream state
@@ -252,9 +247,28 @@ def run(
     for name, rate in result.view.topics.items():
         summary.add_row(name, f"{rate.total:,}")
     console.print(summary)
-    report_dir = Path("reports") / f"run-{stamp}"
     with console.status("writing the report…"):
-        outcome = summarise(cfg, result.view, report_dir)
+        outcome = summarise(cfg, result.view, Path("reports") / f"run-{stamp}")
+    _print_run_outcome(cfg, result, outcome)
+
+
+def _source_args(source: str, files: list[Path] | None, symbols: int, speed: float, seed: int) -> list[str]:
+    """The `tapewatch produce` arguments of the run's source."""
+    if source == "simulate":
+        return ["simulate", "--symbols", str(symbols), "--speed", str(speed), "--seed", str(seed)]
+    if source == "replay":
+        if not files:
+            raise TapewatchError("run: --source replay needs at least one --file")
+        return ["replay", *map(str, files), "--speed", str(speed)]
+    if source in ("twse", "binance"):
+        return [source]
+    raise TapewatchError(f"run: unknown source {source!r}; choose simulate, replay, twse or binance")
+
+
+def _print_run_outcome(cfg: Settings, result: RunResult, outcome: Summary) -> None:
+    """Alerts against the truth, where they landed, where the report and logs are, and what to look at next."""
+    from ops.demo import kinds_rows
+
     kinds = Table("kind", "episodes injected (ended)", "detected", "alerts", "median delay", title="alerts vs truth")
     for row in kinds_rows(outcome):
         kinds.add_row(*map(str, row))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Final
 
 from confluent_kafka import KafkaException
@@ -52,3 +53,38 @@ def create_topics(admin: AdminClient, topics: list[NewTopic], timeout_s: float =
             if exc.args[0].code() != exc.args[0].TOPIC_ALREADY_EXISTS:
                 raise TapewatchError(f"kafka: could not create topic {name}: {exc.args[0].str()}") from None
     return [topic.topic for topic in topics]
+
+
+def new_topic(settings: Settings, name: str, config: dict[str, str]) -> NewTopic:
+    """A topic with the configured partition count (every topic is co-partitioned with every other) and the
+    broker's default replication factor."""
+    return NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=-1, config=config)
+
+
+def create_missing_topics(
+    settings: Settings, wanted: Sequence[NewTopic], *, required: Sequence[str] = (), timeout_s: float = 30.0
+) -> list[str]:
+    """Create the ``wanted`` topics that do not exist yet; returns the ones created.
+
+    Fails clearly, before creating anything, when a ``required`` topic (made by someone else) is missing, or
+    when a topic of either list exists with another partition count than the configured one: co-partitioning
+    needs them equal.
+    """
+    admin = admin_client(settings)
+    existing = cluster_metadata(settings, admin).topics
+    missing = [name for name in required if name not in existing]
+    if missing:
+        raise TapewatchError(
+            f"kafka: topic(s) {', '.join(missing)} missing at {settings.kafka_bootstrap}; run `tapewatch topics create`"
+        )
+    partitions = settings.topic_partitions
+    wrong = [
+        f"{name} ({len(existing[name].partitions)})"
+        for name in [*required, *(topic.topic for topic in wanted)]
+        if name in existing and len(existing[name].partitions) != partitions
+    ]
+    if wrong:
+        raise TapewatchError(
+            f"kafka: topic(s) {', '.join(wrong)} do not have {partitions} partitions; co-partitioning needs them equal"
+        )
+    return create_topics(admin, [topic for topic in wanted if topic.topic not in existing], timeout_s)

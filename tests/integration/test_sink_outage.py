@@ -24,10 +24,11 @@ from infra.manager import START_TIMEOUT_S, _wait_healthy
 from infra.postgres import Postgres
 from producers.publisher import Publisher
 from sinks import db
-from sinks.consumer import Backoff, SinkRunner, Writer
+from sinks.consumer import SinkRunner, Writer
 from sinks.elastic import ElasticsearchWriter, index_pattern
 from sinks.postgres import PostgresWriter
 from sinks.search import es_client
+from tapewatch.backoff import Backoff
 from tapewatch.settings import Settings
 from tapewatch.topics import ALERTS, DLQ_SINKS
 

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from bench.sink import synthetic_alert, synthetic_escalation
 from producers.publisher import Publisher
-from sinks.consumer import Backoff, SinkRunner
+from sinks.consumer import SinkRunner
 from sinks.webhook import (
     ALERT_ID_HEADER,
     ALERT_VERSION_HEADER,
@@ -30,6 +30,7 @@ from sinks.webhook import (
     verify,
 )
 from tapewatch import deadletter
+from tapewatch.backoff import Backoff
 from tapewatch.records import Alert, AlertKind, Severity
 from tapewatch.settings import Settings
 from tapewatch.topics import ALERTS, DLQ_SINKS

@@ -16,8 +16,9 @@ from elastic_transport import ApiResponseMeta, ConnectionError, HttpHeaders, Nod
 from elasticsearch import ApiError
 
 from bench.sink import synthetic_alert
-from sinks.consumer import Backoff, Item, SinkUnavailableError
+from sinks.consumer import Item, SinkUnavailableError
 from sinks.elastic import ElasticsearchWriter
+from tapewatch.backoff import Backoff
 from tapewatch.records import Alert, Score
 from tapewatch.settings import Settings
 from tapewatch.topics import ALERTS, SCORES

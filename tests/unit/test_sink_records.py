@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sinks import db
-from sinks.consumer import Backoff, decode
+from sinks.consumer import decode
 from sinks.elastic import FAMILIES, FAMILY_PROPERTIES, SEVERITY_NUMBER, bulk_action, bulk_lines
 from sinks.webhook import AlertFilter, load_subscribers, sign, verify
 from tapewatch.collector import BATCH_GC_THRESHOLD, tuned_for_batches
@@ -282,13 +282,6 @@ def test_bad_subscriber_files_fail_with_one_line(tmp_path: Path, text: str, mess
     path.write_text(text)
     with pytest.raises(TapewatchError, match=message):
         load_subscribers(path)
-
-
-@given(st.integers(1, 40))
-def test_backoff_grows_and_is_capped(attempt: int) -> None:
-    backoff = Backoff(base_s=0.5, cap_s=10.0)
-    ceiling = min(10.0, 0.5 * 2 ** (attempt - 1))
-    assert ceiling * 0.5 <= backoff.delay(attempt) <= ceiling
 
 
 def test_collector_tuning_is_undone_on_exit() -> None:
