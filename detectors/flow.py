@@ -1026,51 +1026,58 @@ class FlowState:
             c.qspread_sum += 2e4 * (ask - bid) / (ask + bid)
             c.qspread_n += 1
         if price is not None:
-            if c.trades == 0:
-                c.first_ts = c.last_ts = ts
-                c.first_price = c.last_price = c.high = c.low = price
-            else:
-                if ts < c.first_ts:
-                    c.first_ts, c.first_price = ts, price
-                if ts >= c.last_ts:
-                    c.last_ts, c.last_price = ts, price
-                c.high = max(c.high, price)
-                c.low = min(c.low, price)
-            c.trades += 1
-            c.sizes[size] = c.sizes.get(size, 0) + 1
-            c.ms[ts] = c.ms.get(ts, 0) + 1
-            c.traded[price] = c.traded.get(price, 0.0) + size
-            if side != "B" and side != "S":  # noqa: PLR1714 (Side is a StrEnum: == works, `in` on a tuple too)
-                side = self.aggressor.infer(price, bid, ask)
-                c.inferred += side is not None
-            self.aggressor.observe(price)
-            if side == "B" or side == "S":  # noqa: PLR1714
-                last_side = self.last_side
-                # fills of one aggressive order print together: one order per run of (ts, side)
-                new_order = side != last_side or ts != self.last_trade_ts
-                if side == "B":
-                    c.buy += size
-                    c.buy_orders += new_order
-                else:
-                    c.sell += size
-                    c.sell_orders += new_order
-                if last_side is not None:
-                    c.pairs += 1
-                    if side != last_side:
-                        c.switches += 1
-                        if size == self.last_size and size > 0 and ts - self.last_trade_ts <= self.config.mirror_ms:
-                            c.mirror_trades += 1
-                            c.mirror_volume += size
-                self.last_side = str(side)
-            else:
-                self.last_side = None
-            self.last_trade_ts = ts
-            self.last_size = size
+            self._add_trade(c, ts, price, size, side, bid, ask)
         if self.qwm is None:
             self.qwm = self.first_quote = ts
         elif ts > self.qwm:
             self.qwm = ts
         return self._advance()
+
+    def _add_trade(
+        self, c: _Chunk, ts: int, price: float, size: float, side: str | None, bid: float | None, ask: float | None
+    ) -> None:
+        """A quote with a price: the chunk's prices, sizes and sides, and the symbol's previous trade (for the
+        orders, alternation and mirror trades that span quotes and chunks)."""
+        if c.trades == 0:
+            c.first_ts = c.last_ts = ts
+            c.first_price = c.last_price = c.high = c.low = price
+        else:
+            if ts < c.first_ts:
+                c.first_ts, c.first_price = ts, price
+            if ts >= c.last_ts:
+                c.last_ts, c.last_price = ts, price
+            c.high = max(c.high, price)
+            c.low = min(c.low, price)
+        c.trades += 1
+        c.sizes[size] = c.sizes.get(size, 0) + 1
+        c.ms[ts] = c.ms.get(ts, 0) + 1
+        c.traded[price] = c.traded.get(price, 0.0) + size
+        if side != "B" and side != "S":  # noqa: PLR1714 (Side is a StrEnum: == works, `in` on a tuple too)
+            side = self.aggressor.infer(price, bid, ask)
+            c.inferred += side is not None
+        self.aggressor.observe(price)
+        if side == "B" or side == "S":  # noqa: PLR1714
+            last_side = self.last_side
+            # fills of one aggressive order print together: one order per run of (ts, side)
+            new_order = side != last_side or ts != self.last_trade_ts
+            if side == "B":
+                c.buy += size
+                c.buy_orders += new_order
+            else:
+                c.sell += size
+                c.sell_orders += new_order
+            if last_side is not None:
+                c.pairs += 1
+                if side != last_side:
+                    c.switches += 1
+                    if size == self.last_size and size > 0 and ts - self.last_trade_ts <= self.config.mirror_ms:
+                        c.mirror_trades += 1
+                        c.mirror_volume += size
+            self.last_side = str(side)
+        else:
+            self.last_side = None
+        self.last_trade_ts = ts
+        self.last_size = size
 
     def update_book(self, book: Book) -> list[FlowChunk]:
         """Apply one book snapshot; return the chunks that closed, oldest first."""
@@ -1406,73 +1413,87 @@ class FlowState:
         on.
         """
         cfg = config if config is not None else FlowConfig()
-        version = (state.get("v"), state.get("features"))
-        if version not in {(FLOW_STATE_VERSION, FLOW_FEATURE_SET_VERSION), _V8, _V7, _V6, _V5, _V4, _V3, _V2, _V1}:
-            raise ValueError(
-                f"flow state {state.get('v')!r}/{state.get('features')!r} is not supported "
-                f"(expected {FLOW_STATE_VERSION}/{FLOW_FEATURE_SET_VERSION})"
-            )
-        v1 = version == _V1
-        fingerprint = cfg.fingerprint()[:5] if v1 else cfg.fingerprint()  # v1 had no mirror_ms
-        if list(state["cfg"]) != fingerprint:
-            raise ValueError(f"flow state was made with config {state['cfg']}, not {fingerprint}")
+        version = _state_version(state, cfg)
         fs = cls(str(state["symbol"]), cfg, books=books, prints=prints)
         learnt = state.get("prints")
         if prints is None and learnt is not None:  # a profile that says wins over what was learnt
             fs.prints_learner = PrintsLearner.from_state(learnt)
             fs.prints = fs.prints_learner.decided
         fs.qwm, fs.bwm, fs.first_quote, fs.first_book, fs.closed_below = state["wm"]
-        last = state["last"]
-        if v1:
-            fs.last_closed, fs.origin, fs.last_price, fs.last_side = last
-            fs.origin = 0 if fs.last_closed is None else fs.last_closed + 1
-        else:
-            fs.last_closed, fs.origin, fs.last_price, fs.last_side, fs.last_trade_ts, fs.last_size = last[:6]
-            if len(last) > 6:
-                fs.aggressor.load(last[6:8])
-                fs.last_mid = None if last[8] is None else float(last[8])
-                fs.layer_tracker.load(last[9])
-        book = state["book"]
-        if book is not None:
-            fs.prev_book = (
-                int(book[0]),
-                tuple((float(p), float(q)) for p, q in book[1]),
-                tuple((float(p), float(q)) for p, q in book[2]),
-            )
-            if version in {_V4, _V3}:  # their tracker weighed every book up to this one, with no ts of its own
-                fs.layer_tracker.last_ts = fs.prev_book[0]
+        fs._load_last(state["last"], v1=version == _V1)
+        fs._load_book(state["book"], version)
         chunk_version = int(version[0])
         for data in state["open"]:
             chunk = _Chunk.from_list(data, chunk_version)
             fs.open[chunk.index] = chunk
         fs.recent.extend(_Chunk.from_list(data, chunk_version) for data in state["recent"])
-        if version in {_V1, _V2}:
-            fs._derive()  # an older baseline lacks columns: it warms up again
-            return fs
-        deltas, *base = state["base"]
-        trades, volumes, rushes, levels, buy_orders, rush_max, mirror, cancels, level_maxes, rets, mid_rets = base
-        fs.baseline.extend(
-            zip(
-                accumulate(map(int, deltas)),
-                map(int, trades),
-                map(float, volumes),
-                map(int, rushes),
-                [None if level is None else float(level) for level in levels],
-                map(int, buy_orders),
-                map(int, rush_max),
-                map(float, mirror),
-                map(float, cancels),
-                map(float, level_maxes),
-                map(float, rets),
-                map(float, mid_rets),
-                strict=True,
-            )
-        )
+        if version not in {_V1, _V2}:  # an older baseline lacks columns: it warms up again
+            fs.baseline.extend(_baseline_entries(state["base"]))
         fs._derive()
         return fs
 
+    def _load_last(self, last: list[Any], *, v1: bool) -> None:
+        """The symbol's last closed chunk, session origin, previous trade, side inference, mid and layers."""
+        if v1:
+            self.last_closed, self.origin, self.last_price, self.last_side = last
+            self.origin = 0 if self.last_closed is None else self.last_closed + 1
+            return
+        self.last_closed, self.origin, self.last_price, self.last_side, self.last_trade_ts, self.last_size = last[:6]
+        if len(last) > 6:
+            self.aggressor.load(last[6:8])
+            self.last_mid = None if last[8] is None else float(last[8])
+            self.layer_tracker.load(last[9])
+
+    def _load_book(self, book: Sequence[Any] | None, version: tuple[Any, Any]) -> None:
+        """The previous book (the next book's depth changes compare with it)."""
+        if book is None:
+            return
+        self.prev_book = (
+            int(book[0]),
+            tuple((float(p), float(q)) for p, q in book[1]),
+            tuple((float(p), float(q)) for p, q in book[2]),
+        )
+        if version in {_V4, _V3}:  # their tracker weighed every book up to this one, with no ts of its own
+            self.layer_tracker.last_ts = self.prev_book[0]
+
     def __repr__(self) -> str:
         return f"FlowState({self.symbol!r}, open={sorted(self.open)}, closed_below={self.closed_below})"
+
+
+def _state_version(state: Mapping[str, Any], cfg: FlowConfig) -> tuple[Any, Any]:
+    """The (version, feature set) of a :meth:`FlowState.to_state` snapshot; ValueError for one this code does
+    not load or one made with other settings."""
+    version = (state.get("v"), state.get("features"))
+    if version not in {(FLOW_STATE_VERSION, FLOW_FEATURE_SET_VERSION), _V8, _V7, _V6, _V5, _V4, _V3, _V2, _V1}:
+        raise ValueError(
+            f"flow state {state.get('v')!r}/{state.get('features')!r} is not supported "
+            f"(expected {FLOW_STATE_VERSION}/{FLOW_FEATURE_SET_VERSION})"
+        )
+    fingerprint = cfg.fingerprint()[:5] if version == _V1 else cfg.fingerprint()  # v1 had no mirror_ms
+    if list(state["cfg"]) != fingerprint:
+        raise ValueError(f"flow state was made with config {state['cfg']}, not {fingerprint}")
+    return version
+
+
+def _baseline_entries(base: Sequence[Any]) -> Iterator[BaselineEntry]:
+    """The baseline of a flow-v3+ state: columns, indices as deltas (see :meth:`FlowState.to_state`)."""
+    deltas, *columns = base
+    trades, volumes, rushes, levels, buy_orders, rush_max, mirror, cancels, level_maxes, rets, mid_rets = columns
+    return zip(
+        accumulate(map(int, deltas)),
+        map(int, trades),
+        map(float, volumes),
+        map(int, rushes),
+        [None if level is None else float(level) for level in levels],
+        map(int, buy_orders),
+        map(int, rush_max),
+        map(float, mirror),
+        map(float, cancels),
+        map(float, level_maxes),
+        map(float, rets),
+        map(float, mid_rets),
+        strict=True,
+    )
 
 
 def _level_maps(bids: BookSide, asks: BookSide) -> tuple[LevelMap, LevelMap]:
