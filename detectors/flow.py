@@ -1164,6 +1164,8 @@ class FlowState:
 
     # -- closing a chunk ---------------------------------------------------------------------------------
     def _close(self, c: _Chunk) -> FlowChunk:
+        """Chunk ``c``'s features as it closes. The windows slide to it first; it joins the stored ones (the
+        recent chunks, the baseline) only at the end, so its z-scores compare it with the chunks before it."""
         cfg = self.config
         n = c.index
         layer_move, layer_books = self._settle(c)
