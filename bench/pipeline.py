@@ -91,12 +91,7 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 def run_pipeline_bench(
     settings: Settings, *, symbols: int, minutes: float, poll_s: float, workdir: Path
 ) -> PipelineBenchResult:
-    from sqlalchemy import select
-
     from ops.demo import ensure_models
-    from sinks import db
-    from sinks.elastic import index_pattern
-    from sinks.search import es_client
 
     ensure_models(settings)
     with _private(settings) as isolated:
@@ -107,31 +102,10 @@ def run_pipeline_bench(
             "TAPEWATCH_ES_INDEX_PREFIX": isolated.es_index_prefix,
             "TAPEWATCH_MODEL_DIR": str(settings.models_path),
         }
-        stages = [
-            ("worker", ["stream", "worker", "--metrics-port", "0"]),
-            ("sink-postgres", ["sink", "postgres"]),
-            ("sink-elasticsearch", ["sink", "elasticsearch"]),
-        ]
-        procs = []
-        for name, args in stages:
-            with (workdir / f"pipeline-{name}.log").open("wb") as out:
-                procs.append(subprocess.Popen([TAPEWATCH, *args], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=out))
-        consumer = Consumer(
-            client_config(isolated, **{"group.id": f"bench-{uuid.uuid4()}", "enable.auto.commit": False})
-        )
-        topic = isolated.topic(ALERTS.name)
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(isolated.topic_partitions)])
-        engine = db.make_engine(isolated)
-        es = es_client(isolated)
-        pattern = index_pattern(isolated, "alerts")
-        seen: dict[str, _Seen] = {}
+        procs = _start_stages(env, workdir)
+        tracker = _AlertTracker(isolated)
         try:
-            deadline = time.monotonic() + 120
-            worker_log = workdir / "pipeline-worker.log"
-            while b"Ready" not in worker_log.read_bytes():
-                if time.monotonic() > deadline or procs[0].poll() is not None:
-                    raise TapewatchError(f"the stream worker did not start; see {worker_log}")
-                time.sleep(0.5)
+            _wait_for_worker(workdir / "pipeline-worker.log", procs[0])
             time.sleep(5)  # the sinks join their groups
             argv = [TAPEWATCH, "produce", "simulate", "--start-now", "--symbols", str(symbols)]
             argv += ["--minutes", str(minutes), "--seed", "11", "--no-progress"]
@@ -141,41 +115,116 @@ def run_pipeline_bench(
             while drain_until is None or time.monotonic() < drain_until:
                 if drain_until is None and source.poll() is not None:
                     drain_until = time.monotonic() + 30
-                for message in consumer.consume(num_messages=1000, timeout=poll_s):
-                    if message.error() is None and message.value():
-                        alert = orjson.loads(message.value() or b"{}")
-                        _, kafka_ms = message.timestamp()
-                        seen.setdefault(alert["alert_id"], _Seen(int(alert["ts"]), float(kafka_ms)))
-                now_ms = time.time() * 1000.0
-                missing_pg = [a for a, s in seen.items() if s.postgres_ms is None]
-                if missing_pg:
-                    with engine.connect() as conn:
-                        rows = conn.execute(select(db.alerts.c.alert_id).where(db.alerts.c.alert_id.in_(missing_pg)))
-                        for (alert_id,) in rows:
-                            seen[alert_id].postgres_ms = now_ms
-                missing_es = [a for a, s in seen.items() if s.elasticsearch_ms is None]
-                if missing_es:
-                    found = es.search(
-                        index=pattern,
-                        query={"ids": {"values": missing_es}},
-                        source=False,
-                        size=len(missing_es),
-                        ignore_unavailable=True,
-                    )
-                    for hit in found["hits"]["hits"]:
-                        seen[hit["_id"]].elasticsearch_ms = now_ms
+                tracker.poll(poll_s)
         finally:
-            consumer.close()
-            engine.dispose()
-            es.close()
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-    hops = {
+            tracker.close()
+            _stop(procs)
+    return PipelineBenchResult(
+        symbols=symbols,
+        minutes=minutes,
+        alerts=len(tracker.seen),
+        grace_ms=settings.stream_grace_ms,
+        poll_s=poll_s,
+        latency_ms={hop: _percentiles(values) for hop, values in _hops(tracker.seen).items() if values},
+    )
+
+
+def _start_stages(env: dict[str, str], workdir: Path) -> list[subprocess.Popen[bytes]]:
+    """The stream worker and both sinks, each logging to ``workdir``; the worker first."""
+    stages = [
+        ("worker", ["stream", "worker", "--metrics-port", "0"]),
+        ("sink-postgres", ["sink", "postgres"]),
+        ("sink-elasticsearch", ["sink", "elasticsearch"]),
+    ]
+    procs = []
+    for name, args in stages:
+        with (workdir / f"pipeline-{name}.log").open("wb") as out:
+            procs.append(subprocess.Popen([TAPEWATCH, *args], cwd=PROJECT_ROOT, env=env, stdout=out, stderr=out))
+    return procs
+
+
+def _wait_for_worker(worker_log: Path, worker: subprocess.Popen[bytes]) -> None:
+    """Until the worker logs that it is ready (TapewatchError if it exits or takes over two minutes)."""
+    deadline = time.monotonic() + 120
+    while b"Ready" not in worker_log.read_bytes():
+        if time.monotonic() > deadline or worker.poll() is not None:
+            raise TapewatchError(f"the stream worker did not start; see {worker_log}")
+        time.sleep(0.5)
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+class _AlertTracker:
+    """When each alert shows up on Kafka, in PostgreSQL and in Elasticsearch (by alert id)."""
+
+    def __init__(self, isolated: Settings) -> None:
+        from sinks import db
+        from sinks.elastic import index_pattern
+        from sinks.search import es_client
+
+        self.consumer = Consumer(
+            client_config(isolated, **{"group.id": f"bench-{uuid.uuid4()}", "enable.auto.commit": False})
+        )
+        topic = isolated.topic(ALERTS.name)
+        self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(isolated.topic_partitions)])
+        self.engine = db.make_engine(isolated)
+        self.es = es_client(isolated)
+        self.pattern = index_pattern(isolated, "alerts")
+        self.seen: dict[str, _Seen] = {}
+
+    def poll(self, poll_s: float) -> None:
+        """New alerts from Kafka (waiting up to ``poll_s``), then the ones not yet found in each store."""
+        for message in self.consumer.consume(num_messages=1000, timeout=poll_s):
+            if message.error() is None and message.value():
+                alert = orjson.loads(message.value() or b"{}")
+                _, kafka_ms = message.timestamp()
+                self.seen.setdefault(alert["alert_id"], _Seen(int(alert["ts"]), float(kafka_ms)))
+        now_ms = time.time() * 1000.0
+        self._poll_postgres(now_ms)
+        self._poll_elasticsearch(now_ms)
+
+    def _poll_postgres(self, now_ms: float) -> None:
+        from sqlalchemy import select
+
+        from sinks import db
+
+        missing = [a for a, s in self.seen.items() if s.postgres_ms is None]
+        if missing:
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(db.alerts.c.alert_id).where(db.alerts.c.alert_id.in_(missing)))
+                for (alert_id,) in rows:
+                    self.seen[alert_id].postgres_ms = now_ms
+
+    def _poll_elasticsearch(self, now_ms: float) -> None:
+        missing = [a for a, s in self.seen.items() if s.elasticsearch_ms is None]
+        if missing:
+            found = self.es.search(
+                index=self.pattern,
+                query={"ids": {"values": missing}},
+                source=False,
+                size=len(missing),
+                ignore_unavailable=True,
+            )
+            for hit in found["hits"]["hits"]:
+                self.seen[hit["_id"]].elasticsearch_ms = now_ms
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.engine.dispose()
+        self.es.close()
+
+
+def _hops(seen: dict[str, _Seen]) -> dict[str, list[float]]:
+    """Latency samples per hop (ms); an alert a store never showed is left out of that store's hops."""
+    return {
         "event → alert on Kafka": [s.kafka_ms - s.ts for s in seen.values()],
         "event → row in PostgreSQL": [s.postgres_ms - s.ts for s in seen.values() if s.postgres_ms is not None],
         "event → searchable in Elasticsearch": [
@@ -188,11 +237,3 @@ def run_pipeline_bench(
             s.elasticsearch_ms - s.kafka_ms for s in seen.values() if s.elasticsearch_ms is not None
         ],
     }
-    return PipelineBenchResult(
-        symbols=symbols,
-        minutes=minutes,
-        alerts=len(seen),
-        grace_ms=settings.stream_grace_ms,
-        poll_s=poll_s,
-        latency_ms={hop: _percentiles(values) for hop, values in hops.items() if values},
-    )

@@ -179,37 +179,22 @@ def _latency_run(settings: Settings, rate: float, seconds: float, offset: int) -
 
     sink = threading.Thread(target=run_sink, name="es-sink", daemon=True)
     sink.start()
-    sent: dict[str, int] = {}
-    order: deque[tuple[str, int]] = deque()  # in send order, so the poller only asks for what is still unseen
-    seen: dict[str, float] = {}
-    done = threading.Event()
-    es = es_client(settings)
-    index = f"{settings.es_index_prefix}-alerts-*"
-
-    def poll() -> None:
-        while not done.is_set() or len(seen) < len(sent):
-            while order and order[0][0] in seen:
-                order.popleft()
-            since = order[0][1] if order else int(time.time() * 1000) - 1000
-            answer = es.search(
-                index=index,
-                query={"range": {"@timestamp": {"gte": since}}},
-                size=10_000,
-                source=False,
-                ignore_unavailable=True,
-            )
-            now = time.time() * 1000
-            for hit in answer["hits"]["hits"]:
-                seen.setdefault(hit["_id"], now)
-            time.sleep(0.05)
-            if done.is_set() and time.monotonic() > give_up:
-                return
-
-    give_up = float("inf")
-    poller = threading.Thread(target=poll, name="es-poller", daemon=True)
+    poller = _SearchPoller(settings)
+    polling = threading.Thread(target=poller.run, name="es-poller", daemon=True)
     # Let the sink join its group and take the old backlog out of the way before the clock starts.
     time.sleep(5.0)
-    poller.start()
+    polling.start()
+    _publish_at_rate(settings, poller, rate, seconds, offset)
+    poller.finish(30.0)
+    polling.join()
+    runner.stop()
+    sink.join(timeout=60)
+    poller.es.close()
+    return [poller.seen[key] - sent_ms for key, sent_ms in poller.sent.items() if key in poller.seen], len(poller.sent)
+
+
+def _publish_at_rate(settings: Settings, poller: _SearchPoller, rate: float, seconds: float, offset: int) -> None:
+    """Synthetic alerts (numbered from ``offset``) at ``rate`` per second for ``seconds``, each noted as sent."""
     with Publisher(settings, DLQ_SINKS, **{"linger.ms": 0}) as publisher:
         interval = 1.0 / rate
         next_at = time.monotonic()
@@ -219,21 +204,55 @@ def _latency_run(settings: Settings, rate: float, seconds: float, offset: int) -
             now_ms = int(time.time() * 1000)
             alert = synthetic_alert(i, now_ms)
             publisher.publish(ALERTS, alert)
-            sent[alert.alert_id] = now_ms
-            order.append((alert.alert_id, now_ms))
+            poller.note_sent(alert.alert_id, now_ms)
             i += 1
             next_at += interval
             publisher.poll()
             pause = next_at - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
-    give_up = time.monotonic() + 30.0
-    done.set()
-    poller.join()
-    runner.stop()
-    sink.join(timeout=60)
-    es.close()
-    return [seen[key] - sent_ms for key, sent_ms in sent.items() if key in seen], len(sent)
+
+
+class _SearchPoller:
+    """When each alert sent first shows up in an Elasticsearch search (polled every 50 ms, on its own thread)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.sent: dict[str, int] = {}
+        self.order: deque[tuple[str, int]] = deque()  # in send order, so the poller only asks for what is still unseen
+        self.seen: dict[str, float] = {}
+        self.done = threading.Event()
+        self.es = es_client(settings)
+        self.index = f"{settings.es_index_prefix}-alerts-*"
+        self.give_up = float("inf")
+
+    def note_sent(self, alert_id: str, sent_ms: int) -> None:
+        self.sent[alert_id] = sent_ms
+        self.order.append((alert_id, sent_ms))
+
+    def run(self) -> None:
+        while not self.done.is_set() or len(self.seen) < len(self.sent):
+            order = self.order
+            while order and order[0][0] in self.seen:
+                order.popleft()
+            since = order[0][1] if order else int(time.time() * 1000) - 1000
+            answer = self.es.search(
+                index=self.index,
+                query={"range": {"@timestamp": {"gte": since}}},
+                size=10_000,
+                source=False,
+                ignore_unavailable=True,
+            )
+            now = time.time() * 1000
+            for hit in answer["hits"]["hits"]:
+                self.seen.setdefault(hit["_id"], now)
+            time.sleep(0.05)
+            if self.done.is_set() and time.monotonic() > self.give_up:
+                return
+
+    def finish(self, wait_s: float) -> None:
+        """Nothing more will be sent: wait at most ``wait_s`` more for the alerts still unseen."""
+        self.give_up = time.monotonic() + wait_s
+        self.done.set()
 
 
 def print_sink_bench(console: Console, result: SinkBenchResult) -> None:

@@ -33,6 +33,7 @@ from offline.simulator import SimulationConfig, generate
 from streams.admin import private_topics
 from tapewatch.errors import TapewatchError
 from tapewatch.kafka import FETCH_QUEUE_BACKOFF_MS, client_config
+from tapewatch.records import Book, Quote
 from tapewatch.settings import PROJECT_ROOT, Settings
 from tapewatch.topics import BOOKS, FEATURES, QUOTES
 
@@ -180,11 +181,53 @@ def _bench_backlog(settings: Settings, config: SimulationConfig, workdir: Path) 
         return records, raw, _sustained_rate(samples, records)
 
 
-def _bench_latency(settings: Settings, rate: float, seconds: float, workdir: Path) -> dict[str, dict[str, float]]:
-    from producers.publisher import Publisher
-    from tapewatch.records import Book, Quote
-    from tapewatch.topics import DLQ_PRODUCERS
+class _LiveFeed:
+    """Live records of 50 symbols stamped with the wall clock: a random walk of trades, every fourth record a
+    five-level book around the price."""
 
+    symbols = 50
+
+    def __init__(self, settings: Settings) -> None:
+        from producers.publisher import Publisher
+        from tapewatch.topics import DLQ_PRODUCERS
+
+        self.publisher = Publisher(settings, DLQ_PRODUCERS)
+        self.rng = np.random.default_rng(5)
+        self.prices = 100.0 + self.rng.random(self.symbols) * 50
+        self.names = [f"LAT{i:03d}" for i in range(self.symbols)]
+        self.sent = 0
+
+    def send(self) -> None:
+        s = self.sent % self.symbols
+        ts = int(time.time() * 1000)
+        if self.sent % 4 == 3:  # a quarter of the records are books
+            mid = float(self.prices[s])
+            book = Book(
+                symbol=self.names[s],
+                venue="bench",
+                ts=ts,
+                bids=[(round(mid - 0.01 * (k + 1), 2), 1000.0 * (k + 1)) for k in range(5)],
+                asks=[(round(mid + 0.01 * (k + 1), 2), 1000.0 * (k + 1)) for k in range(5)],
+            )
+            self.publisher.publish(BOOKS, book)
+        else:
+            self.prices[s] *= 1 + self.rng.normal(0, 2e-4)
+            side = "B" if self.rng.random() < 0.5 else "S"
+            quote = Quote.model_validate(
+                {
+                    "symbol": self.names[s],
+                    "venue": "bench",
+                    "ts": ts,
+                    "price": round(float(self.prices[s]), 2),
+                    "size": 1000.0,
+                    "side": side,
+                }
+            )
+            self.publisher.publish(QUOTES, quote)
+        self.sent += 1
+
+
+def _bench_latency(settings: Settings, rate: float, seconds: float, workdir: Path) -> dict[str, dict[str, float]]:
     with private_topics(settings, f"bench-{uuid.uuid4().hex[:6]}.") as isolated:
         worker = _Worker(isolated, workdir / "worker-latency.log")
         consumer = Consumer(
@@ -194,53 +237,22 @@ def _bench_latency(settings: Settings, rate: float, seconds: float, workdir: Pat
         consumer.assign([TopicPartition(features, p, OFFSET_END) for p in range(isolated.topic_partitions)])
         try:
             worker.wait_ready()
-            publisher = Publisher(isolated, DLQ_PRODUCERS)
-            symbols = 50
-            rng = np.random.default_rng(5)
-            prices = 100.0 + rng.random(symbols) * 50
-            names = [f"LAT{i:03d}" for i in range(symbols)]
+            feed = _LiveFeed(isolated)
             interval = 1.0 / rate
             latencies: dict[str, list[float]] = {}
             grace = isolated.stream_grace_ms
             start = time.time()
-            sent = 0
             end = start + seconds
             while True:
                 now = time.time()
                 if now >= end:
                     break
                 due = int((now - start) / interval) + 1
-                while sent < due:
-                    s = sent % symbols
-                    ts = int(time.time() * 1000)
-                    if sent % 4 == 3:  # a quarter of the records are books
-                        mid = float(prices[s])
-                        book = Book(
-                            symbol=names[s],
-                            venue="bench",
-                            ts=ts,
-                            bids=[(round(mid - 0.01 * (k + 1), 2), 1000.0 * (k + 1)) for k in range(5)],
-                            asks=[(round(mid + 0.01 * (k + 1), 2), 1000.0 * (k + 1)) for k in range(5)],
-                        )
-                        publisher.publish(BOOKS, book)
-                    else:
-                        prices[s] *= 1 + rng.normal(0, 2e-4)
-                        side = "B" if rng.random() < 0.5 else "S"
-                        quote = Quote.model_validate(
-                            {
-                                "symbol": names[s],
-                                "venue": "bench",
-                                "ts": ts,
-                                "price": round(float(prices[s]), 2),
-                                "size": 1000.0,
-                                "side": side,
-                            }
-                        )
-                        publisher.publish(QUOTES, quote)
-                    sent += 1
-                publisher.poll()
+                while feed.sent < due:  # catch up with the schedule
+                    feed.send()
+                feed.publisher.poll()
                 _collect(consumer, latencies, grace, timeout=0.001)
-            publisher.flush(60)
+            feed.publisher.flush(60)
             drain_until = time.time() + 70  # the last minute's bars close once the next minute's data arrives
             while time.time() < drain_until:
                 _collect(consumer, latencies, grace, timeout=0.2)

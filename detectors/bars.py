@@ -383,6 +383,19 @@ def bars_from_quotes(
     (the builder's :meth:`BarBuilder.flush` at the end). One row per bar, columns :data:`BAR_COLUMNS`,
     sorted by ``symbol`` then ``start``; missing change percentages are NaN.
     """
+    trades = _accepted_trades(quotes, include_open=include_open, grace_ms=grace_ms)
+    if trades.empty:
+        return _normalise(pd.DataFrame(columns=list(BAR_COLUMNS)))
+    agg = _minute_bars(trades)
+    _add_changes(agg)
+    agg["start"] = agg["minute"]
+    agg["end"] = agg["minute"] + MINUTE_MS
+    return _normalise(agg)
+
+
+def _accepted_trades(quotes: pd.DataFrame, *, include_open: bool, grace_ms: int) -> pd.DataFrame:
+    """The trades among the quotes the builder accepts (late ones dropped; unless ``include_open``, those of a
+    minute still open at the end too), with their ``minute``, ``arrival`` order and ``notional``."""
     missing = {"symbol", "venue", "ts", "price"} - set(quotes.columns)
     if missing:
         raise ValueError(f"quotes frame lacks column(s) {', '.join(sorted(missing))}")
@@ -407,10 +420,11 @@ def bars_from_quotes(
     if not include_open:
         newest = df.groupby("symbol", sort=False)["ts"].transform("max")
         df = df[df["minute"] + MINUTE_MS + grace_ms <= newest]
+    return df[df["price"].notna()].assign(notional=lambda t: t["price"] * t["size"])
 
-    trades = df[df["price"].notna()].assign(notional=lambda t: t["price"] * t["size"])
-    if trades.empty:
-        return _normalise(pd.DataFrame(columns=list(BAR_COLUMNS)))
+
+def _minute_bars(trades: pd.DataFrame) -> pd.DataFrame:
+    """One row per symbol and minute: OHLC, volume, trades and VWAP, as the builder accumulates them."""
     keys = ["symbol", "minute"]
     # sums in arrival order, as the builder adds them; open/close by event time (ties: arrival order)
     agg = trades.groupby(keys, sort=True).agg(
@@ -429,6 +443,11 @@ def bars_from_quotes(
     volume = agg["volume"]
     raw_vwap = np.where(volume > 0, agg["notional"] / volume.where(volume > 0), agg["price_sum"] / agg["trades"])
     agg["vwap"] = np.minimum(np.maximum(raw_vwap, agg["low"]), agg["high"])  # as _OpenBar.vwap
+    return agg
+
+
+def _add_changes(agg: pd.DataFrame) -> None:
+    """Each bar's close and volume change against the symbol's previous bar, in percent."""
     previous = agg.groupby("symbol", sort=False)[["close", "volume"]].shift(1)
     prev_volume = previous["volume"].where(previous["volume"] != 0)
     with np.errstate(over="ignore"):  # as pct_change: a non-finite change is no change (None/NaN)
@@ -436,9 +455,6 @@ def bars_from_quotes(
         volume_change = (agg["volume"] - prev_volume) / prev_volume * 100.0
     agg["price_change_pct"] = price_change.where(np.isfinite(price_change))
     agg["volume_change_pct"] = volume_change.where(np.isfinite(volume_change))
-    agg["start"] = agg["minute"]
-    agg["end"] = agg["minute"] + MINUTE_MS
-    return _normalise(agg)
 
 
 def _normalise(frame: pd.DataFrame) -> pd.DataFrame:

@@ -316,7 +316,37 @@ class FeatureState:
         self.count += 1
         t = self.count
 
-        # close windows: exact sums, evicting what falls out of each window (before the deque drops it)
+        self._push_close(out, close, t)
+        out["price_change_pct"] = _opt(price_change_pct)
+        out["volume_change_pct"] = _opt(volume_change_pct)
+        out["vwap_dev"] = (close - vwap) / vwap
+        self._push_volume(out, volume)
+        if prev is not None:
+            self._push_change(out, close, prev, t)
+        if len(self.rets) == RVOL_WINDOW:
+            out[f"rvol_{RVOL_WINDOW}"] = math.sqrt(self.ret_sums.var())
+        if len(self.ups) == UP_WINDOW:
+            out[f"up_ratio_{UP_WINDOW}"] = self.up_count / UP_WINDOW
+        self._averages(out, close, t)
+        self._kd(out, high, low, close, t)
+
+        # rank of the close within the last bars (n is a constant: O(1))
+        if t >= RANK_WINDOW:
+            window = list(closes)[-RANK_WINDOW:]
+            below = sum(1 for c in window if c < close)
+            ties = sum(1 for c in window if c == close) - 1
+            out[f"close_rank_{RANK_WINDOW}"] = (below + 0.5 * ties) / (RANK_WINDOW - 1)
+
+        isfinite = math.isfinite
+        return {name: v if v is None or isfinite(v) else None for name, v in out.items()}
+
+    # Each step below fills its features into ``out`` and advances only its own accumulators, in the order the
+    # update needs (the close sums before the averages read them); plain method calls, so a bar costs a handful
+    # of calls more and allocates nothing more.
+    def _push_close(self, out: dict[str, float | None], close: float, t: int) -> None:
+        """The close joins the close windows; log returns and momenta over them."""
+        closes = self.closes
+        # exact sums, evicting what falls out of each window (before the deque drops it)
         for n, sums in self.sma.items():
             if len(closes) >= n:
                 sums.remove(closes[-n])
@@ -329,11 +359,9 @@ class FeatureState:
         for n, name in _MOM_KEYS:
             if t > n:
                 out[name] = (close - closes[-1 - n]) / close
-        out["price_change_pct"] = _opt(price_change_pct)
-        out["volume_change_pct"] = _opt(volume_change_pct)
-        out["vwap_dev"] = (close - vwap) / vwap
 
-        # volume z-score against the previous bars, then the bar joins the baseline
+    def _push_volume(self, out: dict[str, float | None], volume: float) -> None:
+        """Volume z-score against the previous bars, then the bar joins the baseline."""
         if len(self.volumes) == VOLUME_BASELINE:
             var = self.vol_sums.var()
             if var > 0:
@@ -342,41 +370,38 @@ class FeatureState:
         self.volumes.append(volume)
         self.vol_sums.add(volume)
 
-        # one-bar log returns: realised volatility, up-bars, RSI
-        if prev is not None:
-            r = math.log(close / prev)
-            if len(self.rets) == RVOL_WINDOW:
-                self.ret_sums.remove(self.rets[0])
-            self.rets.append(r)
-            self.ret_sums.add(r)
-            up = 1 if close > prev else 0
-            if len(self.ups) == UP_WINDOW:
-                self.up_count -= self.ups[0]
-            self.ups.append(up)
-            self.up_count += up
-
-            change = close - prev
-            gain = change if change > 0 else 0.0
-            loss = -change if change < 0 else 0.0
-            changes = t - 1
-            if changes < RSI_PERIOD:
-                self.rsi_gain += gain
-                self.rsi_loss += loss
-            elif changes == RSI_PERIOD:
-                self.rsi_gain = (self.rsi_gain + gain) / RSI_PERIOD
-                self.rsi_loss = (self.rsi_loss + loss) / RSI_PERIOD
-            else:
-                self.rsi_gain = (self.rsi_gain * (RSI_PERIOD - 1) + gain) / RSI_PERIOD
-                self.rsi_loss = (self.rsi_loss * (RSI_PERIOD - 1) + loss) / RSI_PERIOD
-            if changes >= RSI_PERIOD:
-                total = self.rsi_gain + self.rsi_loss
-                out[f"rsi_{RSI_PERIOD}"] = 100.0 * self.rsi_gain / total if total > 0 else 50.0
+    def _push_change(self, out: dict[str, float | None], close: float, prev: float, t: int) -> None:
+        """The one-bar change joins realised volatility, the up-bars and RSI."""
+        r = math.log(close / prev)
         if len(self.rets) == RVOL_WINDOW:
-            out[f"rvol_{RVOL_WINDOW}"] = math.sqrt(self.ret_sums.var())
+            self.ret_sums.remove(self.rets[0])
+        self.rets.append(r)
+        self.ret_sums.add(r)
+        up = 1 if close > prev else 0
         if len(self.ups) == UP_WINDOW:
-            out[f"up_ratio_{UP_WINDOW}"] = self.up_count / UP_WINDOW
+            self.up_count -= self.ups[0]
+        self.ups.append(up)
+        self.up_count += up
 
-        # moving averages
+        change = close - prev
+        gain = change if change > 0 else 0.0
+        loss = -change if change < 0 else 0.0
+        changes = t - 1
+        if changes < RSI_PERIOD:
+            self.rsi_gain += gain
+            self.rsi_loss += loss
+        elif changes == RSI_PERIOD:
+            self.rsi_gain = (self.rsi_gain + gain) / RSI_PERIOD
+            self.rsi_loss = (self.rsi_loss + loss) / RSI_PERIOD
+        else:
+            self.rsi_gain = (self.rsi_gain * (RSI_PERIOD - 1) + gain) / RSI_PERIOD
+            self.rsi_loss = (self.rsi_loss * (RSI_PERIOD - 1) + loss) / RSI_PERIOD
+        if changes >= RSI_PERIOD:
+            total = self.rsi_gain + self.rsi_loss
+            out[f"rsi_{RSI_PERIOD}"] = 100.0 * self.rsi_gain / total if total > 0 else 50.0
+
+    def _averages(self, out: dict[str, float | None], close: float, t: int) -> None:
+        """EMAs, SMA biases, MACD and Bollinger bands (after :meth:`_push_close` updated the sums)."""
         for (n, name), ema in zip(_EMA_KEYS, self.emas.values(), strict=True):
             value = ema.push(close)
             if t >= n:
@@ -395,7 +420,6 @@ class FeatureState:
                 out["macd_dea"] = dea / close
                 out["macd_hist"] = (dif - dea) / close
 
-        # Bollinger
         if t >= BOLL_PERIOD:
             sums = self.sma[BOLL_PERIOD]
             mid = sums.mean()
@@ -405,7 +429,8 @@ class FeatureState:
                 out[f"boll_pctb_{BOLL_PERIOD}"] = (close - lower) / (2 * BOLL_K * sigma)
             out[f"boll_width_{BOLL_PERIOD}"] = 2 * BOLL_K * sigma / mid
 
-        # KD(9,3,3)
+    def _kd(self, out: dict[str, float | None], high: float, low: float, close: float, t: int) -> None:
+        """KD(9,3,3) over the last bars' highs and lows."""
         self.highs.append(high)
         self.lows.append(low)
         self.hmax.push(high)
@@ -417,16 +442,6 @@ class FeatureState:
             self.kd_d = (2.0 / 3.0) * self.kd_d + (1.0 / 3.0) * self.kd_k
             out["kd_k"] = self.kd_k
             out["kd_d"] = self.kd_d
-
-        # rank of the close within the last bars (n is a constant: O(1))
-        if t >= RANK_WINDOW:
-            window = list(closes)[-RANK_WINDOW:]
-            below = sum(1 for c in window if c < close)
-            ties = sum(1 for c in window if c == close) - 1
-            out[f"close_rank_{RANK_WINDOW}"] = (below + 0.5 * ties) / (RANK_WINDOW - 1)
-
-        isfinite = math.isfinite
-        return {name: v if v is None or isfinite(v) else None for name, v in out.items()}
 
     # -- state -------------------------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
@@ -543,22 +558,30 @@ def _ewm(x: pd.Series, alpha: float) -> np.ndarray:
 def compute_frame_vectorised(bars: pd.DataFrame) -> pd.DataFrame:
     """The same features as :func:`compute_frame`, vectorised (tests hold it to the fold at 1e-9)."""
     _check_frame(bars)
-    n_rows = len(bars)
-    out: dict[str, np.ndarray] = {}
-    if n_rows == 0:
+    if len(bars) == 0:
         return pd.DataFrame({name: pd.Series(dtype="float64") for name in FEATURE_NAMES}, index=bars.index)
     c = bars["close"].to_numpy(dtype="float64")
     hi = bars["high"].to_numpy(dtype="float64")
     lo = bars["low"].to_numpy(dtype="float64")
+    change = np.concatenate([[np.nan], c[1:] - c[:-1]])
+    out: dict[str, np.ndarray] = {}
+    _vec_returns_and_volume(out, bars, c)
+    _vec_averages(out, c)
+    out[f"rsi_{RSI_PERIOD}"] = _vec_rsi(change)
+    out["kd_k"], out["kd_d"] = _vec_kd(hi, lo, c)
+    _vec_position(out, c, change)
+    frame = pd.DataFrame({name: out[name] for name in FEATURE_NAMES}, index=bars.index, dtype="float64")
+    return frame.where(np.isfinite(frame.to_numpy()))
+
+
+def _vec_returns_and_volume(out: dict[str, np.ndarray], bars: pd.DataFrame, c: np.ndarray) -> None:
+    """Log returns, the bar's own change percentages, the volume z-score, realised volatility, VWAP deviation."""
     vol = bars["volume"].to_numpy(dtype="float64")
     vwap = bars["vwap"].to_numpy(dtype="float64")
-    t = np.arange(1, n_rows + 1)
-    nan = np.full(n_rows, np.nan)
-
     for k in RETURN_LAGS:
         out[f"ret_{k}"] = np.log(c / _lag(c, k))
     for name in ("price_change_pct", "volume_change_pct"):
-        out[name] = bars[name].to_numpy(dtype="float64") if name in bars.columns else nan
+        out[name] = bars[name].to_numpy(dtype="float64") if name in bars.columns else np.full(len(c), np.nan)
     vmean, vvar = _rolling_mean_var(vol, VOLUME_BASELINE)
     vmean, vvar = _lag(vmean, 1), _lag(vvar, 1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -568,6 +591,11 @@ def compute_frame_vectorised(bars: pd.DataFrame) -> pd.DataFrame:
     out[f"rvol_{RVOL_WINDOW}"] = np.concatenate([[np.nan], np.sqrt(rvar)])
     out["vwap_dev"] = (c - vwap) / vwap
 
+
+def _vec_averages(out: dict[str, np.ndarray], c: np.ndarray) -> None:
+    """EMAs, SMA biases, MACD and Bollinger bands."""
+    n_rows = len(c)
+    t = np.arange(1, n_rows + 1)
     cs = pd.Series(c)
     for n in EMA_SPANS:
         out[f"ema_{n}"] = np.where(t >= n, c / _ewm(cs, _span_alpha(n)) - 1.0, np.nan)
@@ -575,33 +603,8 @@ def compute_frame_vectorised(bars: pd.DataFrame) -> pd.DataFrame:
         sma, _ = _rolling_mean_var(c, n)
         out[f"bias_{n}"] = (c - sma) / sma
 
-    change = np.concatenate([[np.nan], c[1:] - c[:-1]])
-    gains, losses = np.where(change > 0, change, 0.0), np.where(change < 0, -change, 0.0)
-    rsi = nan.copy()
-    if n_rows > RSI_PERIOD:
-        avg = []
-        for x in (gains, losses):
-            seeded = x[RSI_PERIOD:].copy()  # change index RSI_PERIOD .. end; the first is the seed
-            seeded[0] = (float(np.sum(x[1:RSI_PERIOD])) + x[RSI_PERIOD]) / RSI_PERIOD
-            avg.append(_ewm(pd.Series(seeded), 1.0 / RSI_PERIOD))
-        total = avg[0] + avg[1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rsi[RSI_PERIOD:] = np.where(total > 0, 100.0 * avg[0] / total, 50.0)
-    out[f"rsi_{RSI_PERIOD}"] = rsi
-
-    kd_k, kd_d = nan.copy(), nan.copy()
-    if n_rows >= KD_PERIOD:
-        h9 = pd.Series(hi).rolling(KD_PERIOD).max().to_numpy()[KD_PERIOD - 1 :]
-        l9 = pd.Series(lo).rolling(KD_PERIOD).min().to_numpy()[KD_PERIOD - 1 :]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rsv = np.where(h9 > l9, 100.0 * (c[KD_PERIOD - 1 :] - l9) / (h9 - l9), 50.0)
-        k_line = _ewm(pd.Series(np.concatenate([[50.0], rsv])), 1.0 / 3.0)
-        d_line = _ewm(pd.Series(k_line), 1.0 / 3.0)
-        kd_k[KD_PERIOD - 1 :], kd_d[KD_PERIOD - 1 :] = k_line[1:], d_line[1:]
-    out["kd_k"], out["kd_d"] = kd_k, kd_d
-
     dif_all = _ewm(cs, _span_alpha(MACD_FAST)) - _ewm(cs, _span_alpha(MACD_SLOW))
-    dif, dea = nan.copy(), nan.copy()
+    dif, dea = np.full(n_rows, np.nan), np.full(n_rows, np.nan)
     if n_rows >= MACD_SLOW:
         dif[MACD_SLOW - 1 :] = dif_all[MACD_SLOW - 1 :]
         dea[MACD_SLOW - 1 :] = _ewm(pd.Series(dif_all[MACD_SLOW - 1 :]), _span_alpha(MACD_SIGNAL))
@@ -616,6 +619,42 @@ def compute_frame_vectorised(bars: pd.DataFrame) -> pd.DataFrame:
         )
     out[f"boll_width_{BOLL_PERIOD}"] = 2 * BOLL_K * sigma / mid
 
+
+def _vec_rsi(change: np.ndarray) -> np.ndarray:
+    """Wilder's RSI from the one-bar changes (NaN first)."""
+    n_rows = len(change)
+    gains, losses = np.where(change > 0, change, 0.0), np.where(change < 0, -change, 0.0)
+    rsi = np.full(n_rows, np.nan)
+    if n_rows > RSI_PERIOD:
+        avg = []
+        for x in (gains, losses):
+            seeded = x[RSI_PERIOD:].copy()  # change index RSI_PERIOD .. end; the first is the seed
+            seeded[0] = (float(np.sum(x[1:RSI_PERIOD])) + x[RSI_PERIOD]) / RSI_PERIOD
+            avg.append(_ewm(pd.Series(seeded), 1.0 / RSI_PERIOD))
+        total = avg[0] + avg[1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rsi[RSI_PERIOD:] = np.where(total > 0, 100.0 * avg[0] / total, 50.0)
+    return rsi
+
+
+def _vec_kd(hi: np.ndarray, lo: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The K and D lines of KD(9,3,3)."""
+    n_rows = len(c)
+    kd_k, kd_d = np.full(n_rows, np.nan), np.full(n_rows, np.nan)
+    if n_rows >= KD_PERIOD:
+        h9 = pd.Series(hi).rolling(KD_PERIOD).max().to_numpy()[KD_PERIOD - 1 :]
+        l9 = pd.Series(lo).rolling(KD_PERIOD).min().to_numpy()[KD_PERIOD - 1 :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rsv = np.where(h9 > l9, 100.0 * (c[KD_PERIOD - 1 :] - l9) / (h9 - l9), 50.0)
+        k_line = _ewm(pd.Series(np.concatenate([[50.0], rsv])), 1.0 / 3.0)
+        d_line = _ewm(pd.Series(k_line), 1.0 / 3.0)
+        kd_k[KD_PERIOD - 1 :], kd_d[KD_PERIOD - 1 :] = k_line[1:], d_line[1:]
+    return kd_k, kd_d
+
+
+def _vec_position(out: dict[str, np.ndarray], c: np.ndarray, change: np.ndarray) -> None:
+    """Momenta, the close's rank in the last bars and the share of up-bars."""
+    t = np.arange(1, len(c) + 1)
     for n in MOMENTUM_LAGS:
         out[f"mom_{n}"] = (c - _lag(c, n)) / c
     w = _windows(c, RANK_WINDOW)
@@ -624,9 +663,6 @@ def compute_frame_vectorised(bars: pd.DataFrame) -> pd.DataFrame:
     out[f"close_rank_{RANK_WINDOW}"] = np.where(t >= RANK_WINDOW, (below + 0.5 * ties) / (RANK_WINDOW - 1), np.nan)
     ups = np.where(np.isnan(change), np.nan, (change > 0).astype("float64"))
     out[f"up_ratio_{UP_WINDOW}"] = pd.Series(ups).rolling(UP_WINDOW).sum().to_numpy() / UP_WINDOW
-
-    frame = pd.DataFrame({name: out[name] for name in FEATURE_NAMES}, index=bars.index, dtype="float64")
-    return frame.where(np.isfinite(frame.to_numpy()))
 
 
 def to_values(row: Mapping[str, float]) -> dict[str, float | None]:

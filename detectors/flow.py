@@ -718,6 +718,186 @@ def _mean_var(sums: _ExactSums | _IntSums, span: int) -> tuple[float, float]:
     return sums.s1 / den, (span * sums.s2 - sums.s1 * sums.s1) / (den * den)
 
 
+# -- the features of a closing chunk -----------------------------------------------------------------------
+# Module functions of the chunks alone (the baseline's z-scores are FlowState methods); each fills its part of
+# the chunk's value dict ``v`` in place, so closing a chunk allocates nothing beyond what it did in one piece.
+def _cancellations(c: _Chunk) -> tuple[float, float]:
+    """The cancellation proxy at level 1 and at levels 2–5: removed size not explained by the chunk's trades at
+    its price (trades eat level 1 first)."""
+    cancel_l1 = cancel_l25 = 0.0
+    for price in {**c.gone_l1, **c.gone_l25}:
+        r1 = c.gone_l1.get(price, 0.0)
+        r25 = c.gone_l25.get(price, 0.0)
+        t = c.traded.get(price, 0.0)
+        cancel_l1 += max(0.0, r1 - t)
+        cancel_l25 += max(0.0, r25 - max(0.0, t - r1))
+    return cancel_l1, cancel_l25
+
+
+def _largest_layer(c: _Chunk) -> tuple[float | None, float | None]:
+    """Set the chunk's largest vanished layer (by size its trades at that price do not explain) and side;
+    return that layer's move (bps) and snapshots."""
+    layer_move: float | None = None
+    layer_books: float | None = None
+    for side, price, size, books, *move in c.layers_gone:  # a flow-v3 entry has no move
+        gone = size - c.traded.get(price, 0.0)
+        if gone > c.layer_size:
+            c.layer_size, c.layer_side = gone, int(side)
+            layer_move = float(move[0]) if move and move[0] is not None else None
+            layer_books = float(books)
+    return layer_move, layer_books
+
+
+def _chunk_trade_values(v: dict[str, float | None], c: _Chunk) -> tuple[int, float]:
+    """The base chunk's trade features; returns its trades and volume (for the z-scores and the baseline)."""
+    trades, volume, size_mean, size_std, repeat = _size_stats(c.sizes)
+    v["trades"] = float(trades)
+    v["volume"] = volume
+    v["size_mean"] = size_mean
+    v["size_std"] = size_std
+    v["size_repeat"] = repeat
+    v["rush_orders"] = float(c.rush_orders)
+    v["rush_trades"] = float(c.rush_trades)
+    v["rush_max"] = float(c.rush_max)
+    v["buy_orders"] = float(c.buy_orders)
+    v["sell_orders"] = float(c.sell_orders)
+    v["mirror_trades"] = float(c.mirror_trades)
+    v["mirror_volume"] = c.mirror_volume
+    v["buy_volume"] = c.buy
+    v["sell_volume"] = c.sell
+    v["aggr_imbalance"] = _imbalance(c.buy, c.sell)
+    v["alternation"] = _ratio(c.switches, c.pairs)
+    if trades:
+        ref = c.prev_price if c.prev_price is not None else c.first_price
+        v["ret_bps"] = 1e4 * math.log(c.last_price / ref)
+        v["range_bps"] = 1e4 * math.log(c.high / c.low)
+    return trades, volume
+
+
+def _chunk_book_values(
+    v: dict[str, float | None],
+    c: _Chunk,
+    level_typical: float | None,
+    layer_move: float | None,
+    layer_books: float | None,
+) -> None:
+    """The base chunk's book features (spread, mid, depth changes, cancellation, levels, layers)."""
+    v["spread_bps"] = _ratio(c.spread_sum, c.spread_n) if c.spread_n else _ratio(c.qspread_sum, c.qspread_n)
+    if c.last_mid is not None and c.prev_mid is not None:
+        v["mid_ret_bps"] = 1e4 * math.log(c.last_mid / c.prev_mid)
+    if c.layer_size > 0 and level_typical:
+        v["layer_cancel_rel"] = c.layer_size / level_typical
+        v["layer_side"] = float(c.layer_side)
+        v["layer_move_bps"] = layer_move
+        v["layer_books"] = layer_books
+    v["book_imb_l1"] = _ratio(c.imb1_sum, c.imb1_n)
+    v["book_imb_l5"] = _ratio(c.imb5_sum, c.imb5_n)
+    v["book_updates"] = float(c.books)
+    v["depth_added"] = c.added_l1 + c.added_l25
+    v["depth_added_l1"] = c.added_l1
+    v["depth_added_l25"] = c.added_l25
+    v["depth_removed"] = c.removed_l1 + c.removed_l25
+    v["depth_removed_l1"] = c.removed_l1
+    v["depth_removed_l25"] = c.removed_l25
+    v["cancel"] = c.cancel_l1 + c.cancel_l25
+    v["cancel_l1"] = c.cancel_l1
+    v["cancel_l25"] = c.cancel_l25
+    v["level_typical"] = level_typical
+    if level_typical and c.books:
+        v["level_max_rel"] = c.level_max / level_typical
+
+
+def _long_size_values(
+    v: dict[str, float | None], window: Sequence[_Chunk], big_l: int, volume_p95: float | None
+) -> tuple[int, float]:
+    """The long chunk's trade counts, volumes and trade sizes; returns its trades and volume."""
+    sizes: dict[float, int] = {}
+    for w in window:
+        for size, count in w.sizes.items():
+            sizes[size] = sizes.get(size, 0) + count
+    trades_l, volume_l, mean_l, std_l, repeat_l = _size_stats(sizes)
+    counts = [w.trades for w in window]
+    v["trades_long"] = float(trades_l)
+    sq = sum(x * x for x in counts)
+    v["trades_std_long"] = math.sqrt((big_l * sq - trades_l * trades_l) / (big_l * big_l))
+    v["volume_long"] = volume_l
+    if volume_p95:
+        v["volume_rel_p95_long"] = volume_l / volume_p95
+    volumes = [w.volume for w in window]
+    vmean = volume_l / big_l
+    v["volume_std_long"] = math.sqrt(
+        math.fsum([*((x - vmean) ** 2 for x in volumes), (big_l - len(window)) * vmean * vmean]) / big_l
+    )
+    v["size_mean_long"] = mean_l
+    v["size_std_long"] = std_l
+    v["size_repeat_long"] = repeat_l
+    if trades_l >= 2:
+        v["size_repeat_vol_long"] = _ratio(math.fsum(s * cnt for s, cnt in sizes.items() if cnt > 1), volume_l)
+        v["size_mode_share_long"] = max(sizes.values()) / trades_l
+        v["size_mode_vol_share_long"] = _ratio(max(s * cnt for s, cnt in sizes.items()), volume_l)
+    return trades_l, volume_l
+
+
+def _long_order_values(
+    v: dict[str, float | None], window: Sequence[_Chunk], volume_l: float
+) -> tuple[int, int, int, float]:
+    """The long chunk's rush, aggressive and mirror orders, sides and prices; returns its rush orders, largest
+    rush, buy orders and mirror volume."""
+    rush_l = sum(w.rush_orders for w in window)
+    v["rush_orders_long"] = float(rush_l)
+    v["rush_trades_long"] = float(sum(w.rush_trades for w in window))
+    rush_max_l = max(w.rush_max for w in window)
+    v["rush_max_long"] = float(rush_max_l)
+    buy_orders_l = sum(w.buy_orders for w in window)
+    sell_orders_l = sum(w.sell_orders for w in window)
+    v["order_imbalance_long"] = _imbalance(buy_orders_l, sell_orders_l)
+    if buy_orders_l + sell_orders_l:
+        v["order_imbalance_z_long"] = (buy_orders_l - sell_orders_l) / math.sqrt(buy_orders_l + sell_orders_l)
+    mirror_l = math.fsum(w.mirror_volume for w in window)
+    v["mirror_vol_share_long"] = _ratio(mirror_l, volume_l)
+    v["mirror_trades_long"] = float(sum(w.mirror_trades for w in window))
+    v["inferred_share_long"] = _ratio(sum(w.inferred for w in window), sum(w.trades for w in window))
+    buy_l = math.fsum(w.buy for w in window)
+    sell_l = math.fsum(w.sell for w in window)
+    v["aggr_imbalance_long"] = _imbalance(buy_l, sell_l)
+    v["alternation_long"] = _ratio(sum(w.switches for w in window), sum(w.pairs for w in window))
+    traded = [w for w in window if w.trades]
+    if traded:
+        first = window[0].prev_price
+        if first is None:
+            first = traded[0].first_price
+        v["ret_bps_long"] = 1e4 * math.log(traded[-1].last_price / first)
+        v["range_bps_long"] = 1e4 * math.log(max(w.high for w in traded) / min(w.low for w in traded))
+    return rush_l, rush_max_l, buy_orders_l, mirror_l
+
+
+def _long_book_values(
+    v: dict[str, float | None], window: Sequence[_Chunk], volume_l: float, level_typical: float | None
+) -> float | None:
+    """The long chunk's book features; returns its largest displayed level (``None`` without books)."""
+    spread_n = sum(w.spread_n for w in window)
+    if spread_n:
+        v["spread_bps_long"] = math.fsum(w.spread_sum for w in window) / spread_n
+    else:
+        v["spread_bps_long"] = _ratio(math.fsum(w.qspread_sum for w in window), sum(w.qspread_n for w in window))
+    v["book_imb_l1_long"] = _ratio(math.fsum(w.imb1_sum for w in window), sum(w.imb1_n for w in window))
+    v["book_imb_l5_long"] = _ratio(math.fsum(w.imb5_sum for w in window), sum(w.imb5_n for w in window))
+    v["depth_added_l25_long"] = math.fsum(w.added_l25 for w in window)
+    mids = [w.last_mid for w in window if w.last_mid is not None]
+    if mids and window[0].prev_mid is not None:
+        v["mid_ret_bps_long"] = 1e4 * math.log(mids[-1] / window[0].prev_mid)
+    if any(w.books for w in window):
+        v["consumed_share_long"] = _ratio(math.fsum(w.removed_l1 for w in window), volume_l)
+    v["cancel_l1_long"] = math.fsum(w.cancel_l1 for w in window)
+    v["cancel_l25_long"] = math.fsum(w.cancel_l25 for w in window)
+    v["cancel_long"] = math.fsum(w.cancel_l1 + w.cancel_l25 for w in window)
+    booked = [w.level_max for w in window if w.books]
+    level_max_l = max(booked) if booked else None
+    if level_typical and level_max_l is not None:
+        v["level_max_rel_long"] = level_max_l / level_typical
+    return level_max_l
+
+
 # -- the definition ----------------------------------------------------------------------------------------
 class FlowState:
     """Order-flow features of one symbol; O(1) amortised work per quote or book.
@@ -902,51 +1082,58 @@ class FlowState:
             c.qspread_sum += 2e4 * (ask - bid) / (ask + bid)
             c.qspread_n += 1
         if price is not None:
-            if c.trades == 0:
-                c.first_ts = c.last_ts = ts
-                c.first_price = c.last_price = c.high = c.low = price
-            else:
-                if ts < c.first_ts:
-                    c.first_ts, c.first_price = ts, price
-                if ts >= c.last_ts:
-                    c.last_ts, c.last_price = ts, price
-                c.high = max(c.high, price)
-                c.low = min(c.low, price)
-            c.trades += 1
-            c.sizes[size] = c.sizes.get(size, 0) + 1
-            c.ms[ts] = c.ms.get(ts, 0) + 1
-            c.traded[price] = c.traded.get(price, 0.0) + size
-            if side != "B" and side != "S":  # noqa: PLR1714 (Side is a StrEnum: == works, `in` on a tuple too)
-                side = self.aggressor.infer(price, bid, ask)
-                c.inferred += side is not None
-            self.aggressor.observe(price)
-            if side == "B" or side == "S":  # noqa: PLR1714
-                last_side = self.last_side
-                # fills of one aggressive order print together: one order per run of (ts, side)
-                new_order = side != last_side or ts != self.last_trade_ts
-                if side == "B":
-                    c.buy += size
-                    c.buy_orders += new_order
-                else:
-                    c.sell += size
-                    c.sell_orders += new_order
-                if last_side is not None:
-                    c.pairs += 1
-                    if side != last_side:
-                        c.switches += 1
-                        if size == self.last_size and size > 0 and ts - self.last_trade_ts <= self.config.mirror_ms:
-                            c.mirror_trades += 1
-                            c.mirror_volume += size
-                self.last_side = str(side)
-            else:
-                self.last_side = None
-            self.last_trade_ts = ts
-            self.last_size = size
+            self._add_trade(c, ts, price, size, side, bid, ask)
         if self.qwm is None:
             self.qwm = self.first_quote = ts
         elif ts > self.qwm:
             self.qwm = ts
         return self._advance()
+
+    def _add_trade(
+        self, c: _Chunk, ts: int, price: float, size: float, side: str | None, bid: float | None, ask: float | None
+    ) -> None:
+        """A quote with a price: the chunk's prices, sizes and sides, and the symbol's previous trade (for the
+        orders, alternation and mirror trades that span quotes and chunks)."""
+        if c.trades == 0:
+            c.first_ts = c.last_ts = ts
+            c.first_price = c.last_price = c.high = c.low = price
+        else:
+            if ts < c.first_ts:
+                c.first_ts, c.first_price = ts, price
+            if ts >= c.last_ts:
+                c.last_ts, c.last_price = ts, price
+            c.high = max(c.high, price)
+            c.low = min(c.low, price)
+        c.trades += 1
+        c.sizes[size] = c.sizes.get(size, 0) + 1
+        c.ms[ts] = c.ms.get(ts, 0) + 1
+        c.traded[price] = c.traded.get(price, 0.0) + size
+        if side != "B" and side != "S":  # noqa: PLR1714 (Side is a StrEnum: == works, `in` on a tuple too)
+            side = self.aggressor.infer(price, bid, ask)
+            c.inferred += side is not None
+        self.aggressor.observe(price)
+        if side == "B" or side == "S":  # noqa: PLR1714
+            last_side = self.last_side
+            # fills of one aggressive order print together: one order per run of (ts, side)
+            new_order = side != last_side or ts != self.last_trade_ts
+            if side == "B":
+                c.buy += size
+                c.buy_orders += new_order
+            else:
+                c.sell += size
+                c.sell_orders += new_order
+            if last_side is not None:
+                c.pairs += 1
+                if side != last_side:
+                    c.switches += 1
+                    if size == self.last_size and size > 0 and ts - self.last_trade_ts <= self.config.mirror_ms:
+                        c.mirror_trades += 1
+                        c.mirror_volume += size
+            self.last_side = str(side)
+        else:
+            self.last_side = None
+        self.last_trade_ts = ts
+        self.last_size = size
 
     def update_book(self, book: Book) -> list[FlowChunk]:
         """Apply one book snapshot; return the chunks that closed, oldest first."""
@@ -1033,31 +1220,40 @@ class FlowState:
 
     # -- closing a chunk ---------------------------------------------------------------------------------
     def _close(self, c: _Chunk) -> FlowChunk:
+        """Chunk ``c``'s features as it closes. The windows slide to it first; it joins the stored ones (the
+        recent chunks, the baseline) only at the end, so its z-scores compare it with the chunks before it."""
         cfg = self.config
         n = c.index
-        big_l, big_b = cfg.long_chunks, cfg.baseline_chunks
+        layer_move, layer_books = self._settle(c)
+        span = self._slide_baseline(n)
+        volume_p95 = self._slide_long_volumes(n)
+        level_typical = self.level_sums.mean() if self.level_sums.count else None
+        window = self._long_window(c)
 
-        # derived per-chunk values; the per-ms and per-price detail is not needed any more
+        v: dict[str, float | None] = dict.fromkeys(FLOW_FEATURE_NAMES)
+        trades, volume = _chunk_trade_values(v, c)
+        _chunk_book_values(v, c, level_typical, layer_move, layer_books)
+        trades_l, volume_l = _long_size_values(v, window, cfg.long_chunks, volume_p95)
+        rush_l, rush_max_l, buy_orders_l, mirror_l = _long_order_values(v, window, volume_l)
+        level_max_l = _long_book_values(v, window, volume_l, level_typical)
+        if span >= cfg.baseline_min_chunks:
+            self._sum_z_scores(v, span, (trades, trades_l), (volume, volume_l), (c.rush_orders, rush_l))
+            self._order_z_scores(v, span, buy_orders_l, mirror_l)
+            self._own_scale_values(v, c, span, rush_max_l, level_max_l)
+        self._join_windows(c, trades, volume, v)
+        return self._emit(n, v)
+
+    def _settle(self, c: _Chunk) -> tuple[float | None, float | None]:
+        """Derive the closing chunk's rush orders, cancellation proxy and largest vanished layer, then drop the
+        per-ms and per-price detail they came from (not needed any more, and not worth keeping in the state);
+        carry the last trade price and mid on. Returns the layer's move (bps) and snapshots."""
         self._lists.pop(c.index, None)
-        k = cfg.rush_min_trades
+        k = self.config.rush_min_trades
         rushes = [count for count in c.ms.values() if count >= k]
         c.rush_orders, c.rush_trades = len(rushes), sum(rushes)
         c.rush_max = max(c.ms.values(), default=0)
-        cancel_l1 = cancel_l25 = 0.0
-        for price in {**c.gone_l1, **c.gone_l25}:
-            r1 = c.gone_l1.get(price, 0.0)
-            r25 = c.gone_l25.get(price, 0.0)
-            t = c.traded.get(price, 0.0)
-            cancel_l1 += max(0.0, r1 - t)
-            cancel_l25 += max(0.0, r25 - max(0.0, t - r1))
-        c.cancel_l1, c.cancel_l25 = cancel_l1, cancel_l25
-        layer_move = layer_books = None
-        for side, price, size, books, *move in c.layers_gone:  # a flow-v3 entry has no move
-            gone = size - c.traded.get(price, 0.0)
-            if gone > c.layer_size:
-                c.layer_size, c.layer_side = gone, int(side)
-                layer_move = float(move[0]) if move and move[0] is not None else None
-                layer_books = float(books)
+        c.cancel_l1, c.cancel_l25 = _cancellations(c)
+        layer = _largest_layer(c)
         c.ms, c.traded, c.gone_l1, c.gone_l25, c.layers_gone = {}, {}, {}, {}, []
         c.prev_price = self.last_price
         if c.trades:
@@ -1065,188 +1261,96 @@ class FlowState:
         c.prev_mid = self.last_mid
         if c.last_mid is not None:
             self.last_mid = c.last_mid
+        return layer
 
-        # baseline window (previous chunks only): session origin, eviction, span
+    def _slide_baseline(self, n: int) -> int:
+        """Move the baseline window (previous chunks only) to chunk ``n``: a new session origin after a long
+        gap, eviction of what fell out; returns its span."""
+        big_b = self.config.baseline_chunks
         if self.last_closed is None or n - self.last_closed > big_b:
             self.origin = n
         baseline = self.baseline
         while baseline and baseline[0][0] < n - big_b:
             self._baseline_remove(baseline.popleft())
-        span = min(big_b, n - self.origin)
-        volume_p95 = self._slide_long_volumes(n)
-        level_typical = self.level_sums.mean() if self.level_sums.count else None
+        return min(big_b, n - self.origin)
 
-        # long window: the closed chunks of the last long_chunks indices plus this one
+    def _long_window(self, c: _Chunk) -> list[_Chunk]:
+        """The long chunk of ``c``: the closed chunks of the last ``long_chunks`` indices plus ``c`` itself."""
         recent = self.recent
-        while recent and recent[0].index <= n - big_l:
+        while recent and recent[0].index <= c.index - self.config.long_chunks:
             recent.popleft()
-        window = [*recent, c]
+        return [*recent, c]
 
-        v: dict[str, float | None] = dict.fromkeys(FLOW_FEATURE_NAMES)
-        trades, volume, size_mean, size_std, repeat = _size_stats(c.sizes)
-        v["trades"] = float(trades)
-        v["volume"] = volume
-        v["size_mean"] = size_mean
-        v["size_std"] = size_std
-        v["size_repeat"] = repeat
-        v["rush_orders"] = float(c.rush_orders)
-        v["rush_trades"] = float(c.rush_trades)
-        v["rush_max"] = float(c.rush_max)
-        v["buy_orders"] = float(c.buy_orders)
-        v["sell_orders"] = float(c.sell_orders)
-        v["mirror_trades"] = float(c.mirror_trades)
-        v["mirror_volume"] = c.mirror_volume
-        v["buy_volume"] = c.buy
-        v["sell_volume"] = c.sell
-        v["aggr_imbalance"] = _imbalance(c.buy, c.sell)
-        v["alternation"] = _ratio(c.switches, c.pairs)
-        if trades:
-            ref = c.prev_price if c.prev_price is not None else c.first_price
-            v["ret_bps"] = 1e4 * math.log(c.last_price / ref)
-            v["range_bps"] = 1e4 * math.log(c.high / c.low)
-        v["spread_bps"] = _ratio(c.spread_sum, c.spread_n) if c.spread_n else _ratio(c.qspread_sum, c.qspread_n)
-        if c.last_mid is not None and c.prev_mid is not None:
-            v["mid_ret_bps"] = 1e4 * math.log(c.last_mid / c.prev_mid)
-        if c.layer_size > 0 and level_typical:
-            v["layer_cancel_rel"] = c.layer_size / level_typical
-            v["layer_side"] = float(c.layer_side)
-            v["layer_move_bps"] = layer_move
-            v["layer_books"] = layer_books
-        v["book_imb_l1"] = _ratio(c.imb1_sum, c.imb1_n)
-        v["book_imb_l5"] = _ratio(c.imb5_sum, c.imb5_n)
-        v["book_updates"] = float(c.books)
-        v["depth_added"] = c.added_l1 + c.added_l25
-        v["depth_added_l1"] = c.added_l1
-        v["depth_added_l25"] = c.added_l25
-        v["depth_removed"] = c.removed_l1 + c.removed_l25
-        v["depth_removed_l1"] = c.removed_l1
-        v["depth_removed_l25"] = c.removed_l25
-        v["cancel"] = cancel_l1 + cancel_l25
-        v["cancel_l1"] = cancel_l1
-        v["cancel_l25"] = cancel_l25
-        v["level_typical"] = level_typical
-        if level_typical and c.books:
-            v["level_max_rel"] = c.level_max / level_typical
-
-        # long chunk
-        sizes: dict[float, int] = {}
-        for w in window:
-            for size, count in w.sizes.items():
-                sizes[size] = sizes.get(size, 0) + count
-        trades_l, volume_l, mean_l, std_l, repeat_l = _size_stats(sizes)
-        counts = [w.trades for w in window]
-        v["trades_long"] = float(trades_l)
-        sq = sum(x * x for x in counts)
-        v["trades_std_long"] = math.sqrt((big_l * sq - trades_l * trades_l) / (big_l * big_l))
-        v["volume_long"] = volume_l
-        if volume_p95:
-            v["volume_rel_p95_long"] = volume_l / volume_p95
-        volumes = [w.volume for w in window]
-        vmean = volume_l / big_l
-        v["volume_std_long"] = math.sqrt(
-            math.fsum([*((x - vmean) ** 2 for x in volumes), (big_l - len(window)) * vmean * vmean]) / big_l
-        )
-        v["size_mean_long"] = mean_l
-        v["size_std_long"] = std_l
-        v["size_repeat_long"] = repeat_l
-        if trades_l >= 2:
-            v["size_repeat_vol_long"] = _ratio(math.fsum(s * cnt for s, cnt in sizes.items() if cnt > 1), volume_l)
-            v["size_mode_share_long"] = max(sizes.values()) / trades_l
-            v["size_mode_vol_share_long"] = _ratio(max(s * cnt for s, cnt in sizes.items()), volume_l)
-        rush_l = sum(w.rush_orders for w in window)
-        v["rush_orders_long"] = float(rush_l)
-        v["rush_trades_long"] = float(sum(w.rush_trades for w in window))
-        rush_max_l = max(w.rush_max for w in window)
-        v["rush_max_long"] = float(rush_max_l)
-        buy_orders_l = sum(w.buy_orders for w in window)
-        sell_orders_l = sum(w.sell_orders for w in window)
-        v["order_imbalance_long"] = _imbalance(buy_orders_l, sell_orders_l)
-        if buy_orders_l + sell_orders_l:
-            v["order_imbalance_z_long"] = (buy_orders_l - sell_orders_l) / math.sqrt(buy_orders_l + sell_orders_l)
-        mirror_l = math.fsum(w.mirror_volume for w in window)
-        v["mirror_vol_share_long"] = _ratio(mirror_l, volume_l)
-        v["mirror_trades_long"] = float(sum(w.mirror_trades for w in window))
-        v["inferred_share_long"] = _ratio(sum(w.inferred for w in window), sum(w.trades for w in window))
-        buy_l = math.fsum(w.buy for w in window)
-        sell_l = math.fsum(w.sell for w in window)
-        v["aggr_imbalance_long"] = _imbalance(buy_l, sell_l)
-        v["alternation_long"] = _ratio(sum(w.switches for w in window), sum(w.pairs for w in window))
-        traded = [w for w in window if w.trades]
-        if traded:
-            first = window[0].prev_price
-            if first is None:
-                first = traded[0].first_price
-            v["ret_bps_long"] = 1e4 * math.log(traded[-1].last_price / first)
-            v["range_bps_long"] = 1e4 * math.log(max(w.high for w in traded) / min(w.low for w in traded))
-        spread_n = sum(w.spread_n for w in window)
-        if spread_n:
-            v["spread_bps_long"] = math.fsum(w.spread_sum for w in window) / spread_n
-        else:
-            v["spread_bps_long"] = _ratio(math.fsum(w.qspread_sum for w in window), sum(w.qspread_n for w in window))
-        v["book_imb_l1_long"] = _ratio(math.fsum(w.imb1_sum for w in window), sum(w.imb1_n for w in window))
-        v["book_imb_l5_long"] = _ratio(math.fsum(w.imb5_sum for w in window), sum(w.imb5_n for w in window))
-        v["depth_added_l25_long"] = math.fsum(w.added_l25 for w in window)
-        mids = [w.last_mid for w in window if w.last_mid is not None]
-        if mids and window[0].prev_mid is not None:
-            v["mid_ret_bps_long"] = 1e4 * math.log(mids[-1] / window[0].prev_mid)
-        if any(w.books for w in window):
-            v["consumed_share_long"] = _ratio(math.fsum(w.removed_l1 for w in window), volume_l)
-        v["cancel_l1_long"] = math.fsum(w.cancel_l1 for w in window)
-        v["cancel_l25_long"] = math.fsum(w.cancel_l25 for w in window)
-        v["cancel_long"] = math.fsum(w.cancel_l1 + w.cancel_l25 for w in window)
-        booked = [w.level_max for w in window if w.books]
-        if level_typical and booked:
-            v["level_max_rel_long"] = max(booked) / level_typical
-
-        # z-scores against the baseline (empty chunks are zeros)
-        if span >= cfg.baseline_min_chunks:
-            root_l = math.sqrt(big_l)
-            for name, sums, x, x_long in (
-                ("trades", self.trades_sums, trades, trades_l),
-                ("volume", self.volume_sums, volume, volume_l),
-                ("rush", self.rush_sums, c.rush_orders, rush_l),
-            ):
-                mean, var = _mean_var(sums, span)
-                if var > 0:
-                    std = math.sqrt(var)
-                    v[f"{name}_z"] = (x - mean) / std
-                    v[f"{name}_z_long"] = (x_long - big_l * mean) / (root_l * std)
-            for name, sums, sum_long in (
-                ("buy_orders_z_long", self.buy_order_sums, buy_orders_l),
-                ("mirror_z_long", self.mirror_sums, mirror_l),
-            ):
-                mean, var = _mean_var(sums, span)
-                if var > 0:
-                    v[name] = (sum_long - big_l * mean) / (root_l * math.sqrt(var))
-            # equal prints on alternating sides meet by chance, the more the busier the tape: the window's
-            # mirror share above the symbol's own (a surge of two-sided volume surges its chance mirrors too)
-            share = v["mirror_vol_share_long"]
-            if share is not None and self.volume_sums.s1 > 0:
-                v["mirror_excess_share_long"] = share - self.mirror_sums.mean() / self.volume_sums.mean()
-            # a maximum, not a sum: against the baseline chunks' own maxima, not √L-scaled
-            mean, var = _mean_var(self.rush_max_sums, span)
+    def _sum_z_scores(
+        self,
+        v: dict[str, float | None],
+        span: int,
+        trades: tuple[int, int],
+        volume: tuple[float, float],
+        rush: tuple[int, int],
+    ) -> None:
+        """z-scores of the chunk's and the long chunk's (``(chunk, long)`` pairs) trades, volume and rush orders
+        against the baseline (empty chunks are zeros)."""
+        big_l = self.config.long_chunks
+        root_l = math.sqrt(big_l)
+        for name, sums, (x, x_long) in (
+            ("trades", self.trades_sums, trades),
+            ("volume", self.volume_sums, volume),
+            ("rush", self.rush_sums, rush),
+        ):
+            mean, var = _mean_var(sums, span)
             if var > 0:
-                v["rush_max_z_long"] = (rush_max_l - mean) / math.sqrt(var)
-            # the book against its own churn: how unusual this chunk's cancellation and the window's largest
-            # level are for this symbol (a book whose sizes move every snapshot cancels a lot all the time)
-            mean, var = _mean_var(self.cancel_sums, span)
-            if var > 0 and c.books:
-                v["cancel_l25_z"] = (c.cancel_l25 - mean) / math.sqrt(var)
-            mean, var = _mean_var(self.level_max_sums, span)
-            if var > 0 and booked:
-                v["level_max_z_long"] = (max(booked) - mean) / math.sqrt(var)
-            # the symbol's own volatility unit: a drift is unusual against it, whatever the stock's tick or pace
-            _, var = _mean_var(self.ret_sums, span)
-            if var > 0:
-                v["ret_sigma_bps"] = math.sqrt(var)
-            _, var = _mean_var(self.mid_ret_sums, span)  # the mid does not bounce between bid and ask
-            if var > 0:
-                v["mid_sigma_bps"] = math.sqrt(var)
+                std = math.sqrt(var)
+                v[f"{name}_z"] = (x - mean) / std
+                v[f"{name}_z_long"] = (x_long - big_l * mean) / (root_l * std)
 
-        # this chunk joins the windows
-        recent.append(c)
+    def _order_z_scores(self, v: dict[str, float | None], span: int, buy_orders_l: int, mirror_l: float) -> None:
+        """The long chunk's buy orders and mirror volume against the baseline, and its mirror share above the
+        symbol's own."""
+        big_l = self.config.long_chunks
+        root_l = math.sqrt(big_l)
+        for name, sums, sum_long in (
+            ("buy_orders_z_long", self.buy_order_sums, buy_orders_l),
+            ("mirror_z_long", self.mirror_sums, mirror_l),
+        ):
+            mean, var = _mean_var(sums, span)
+            if var > 0:
+                v[name] = (sum_long - big_l * mean) / (root_l * math.sqrt(var))
+        # equal prints on alternating sides meet by chance, the more the busier the tape: the window's
+        # mirror share above the symbol's own (a surge of two-sided volume surges its chance mirrors too)
+        share = v["mirror_vol_share_long"]
+        if share is not None and self.volume_sums.s1 > 0:
+            v["mirror_excess_share_long"] = share - self.mirror_sums.mean() / self.volume_sums.mean()
+
+    def _own_scale_values(
+        self, v: dict[str, float | None], c: _Chunk, span: int, rush_max_l: int, level_max_l: float | None
+    ) -> None:
+        """Maxima, the book's churn and the volatility units, each against the symbol's own baseline."""
+        # a maximum, not a sum: against the baseline chunks' own maxima, not √L-scaled
+        mean, var = _mean_var(self.rush_max_sums, span)
+        if var > 0:
+            v["rush_max_z_long"] = (rush_max_l - mean) / math.sqrt(var)
+        # the book against its own churn: how unusual this chunk's cancellation and the window's largest
+        # level are for this symbol (a book whose sizes move every snapshot cancels a lot all the time)
+        mean, var = _mean_var(self.cancel_sums, span)
+        if var > 0 and c.books:
+            v["cancel_l25_z"] = (c.cancel_l25 - mean) / math.sqrt(var)
+        mean, var = _mean_var(self.level_max_sums, span)
+        if var > 0 and level_max_l is not None:
+            v["level_max_z_long"] = (level_max_l - mean) / math.sqrt(var)
+        # the symbol's own volatility unit: a drift is unusual against it, whatever the stock's tick or pace
+        _, var = _mean_var(self.ret_sums, span)
+        if var > 0:
+            v["ret_sigma_bps"] = math.sqrt(var)
+        _, var = _mean_var(self.mid_ret_sums, span)  # the mid does not bounce between bid and ask
+        if var > 0:
+            v["mid_sigma_bps"] = math.sqrt(var)
+
+    def _join_windows(self, c: _Chunk, trades: int, volume: float, v: Mapping[str, float | None]) -> None:
+        """The closed chunk joins the long window and the baseline (after its own features are computed)."""
+        self.recent.append(c)
         entry: BaselineEntry = (
-            n,
+            c.index,
             trades,
             volume,
             c.rush_orders,
@@ -1259,14 +1363,17 @@ class FlowState:
             v["ret_bps"] or 0.0,
             v["mid_ret_bps"] or 0.0,
         )
-        baseline.append(entry)
+        self.baseline.append(entry)
         self._baseline_add(entry)
-        self.last_closed = n
+        self.last_closed = c.index
 
+    def _emit(self, n: int, v: Mapping[str, float | None]) -> FlowChunk:
+        """The chunk's record: non-finite values as ``None``, print-level features null unless every trade prints."""
         isfinite = math.isfinite
         values = {name: x if x is None or isfinite(x) else None for name, x in v.items()}
         if self.prints != "trades":  # snapshots, or not known yet
             values.update(dict.fromkeys(PRINT_LEVEL_FEATURE_NAMES))
+        cfg = self.config
         return FlowChunk(self.symbol, n * cfg.chunk_ms, (n + 1) * cfg.chunk_ms, values)
 
     def _slide_long_volumes(self, n: int) -> float | None:
@@ -1364,73 +1471,87 @@ class FlowState:
         on.
         """
         cfg = config if config is not None else FlowConfig()
-        version = (state.get("v"), state.get("features"))
-        if version not in {(FLOW_STATE_VERSION, FLOW_FEATURE_SET_VERSION), _V8, _V7, _V6, _V5, _V4, _V3, _V2, _V1}:
-            raise ValueError(
-                f"flow state {state.get('v')!r}/{state.get('features')!r} is not supported "
-                f"(expected {FLOW_STATE_VERSION}/{FLOW_FEATURE_SET_VERSION})"
-            )
-        v1 = version == _V1
-        fingerprint = cfg.fingerprint()[:5] if v1 else cfg.fingerprint()  # v1 had no mirror_ms
-        if list(state["cfg"]) != fingerprint:
-            raise ValueError(f"flow state was made with config {state['cfg']}, not {fingerprint}")
+        version = _state_version(state, cfg)
         fs = cls(str(state["symbol"]), cfg, books=books, prints=prints)
         learnt = state.get("prints")
         if prints is None and learnt is not None:  # a profile that says wins over what was learnt
             fs.prints_learner = PrintsLearner.from_state(learnt)
             fs.prints = fs.prints_learner.decided
         fs.qwm, fs.bwm, fs.first_quote, fs.first_book, fs.closed_below = state["wm"]
-        last = state["last"]
-        if v1:
-            fs.last_closed, fs.origin, fs.last_price, fs.last_side = last
-            fs.origin = 0 if fs.last_closed is None else fs.last_closed + 1
-        else:
-            fs.last_closed, fs.origin, fs.last_price, fs.last_side, fs.last_trade_ts, fs.last_size = last[:6]
-            if len(last) > 6:
-                fs.aggressor.load(last[6:8])
-                fs.last_mid = None if last[8] is None else float(last[8])
-                fs.layer_tracker.load(last[9])
-        book = state["book"]
-        if book is not None:
-            fs.prev_book = (
-                int(book[0]),
-                tuple((float(p), float(q)) for p, q in book[1]),
-                tuple((float(p), float(q)) for p, q in book[2]),
-            )
-            if version in {_V4, _V3}:  # their tracker weighed every book up to this one, with no ts of its own
-                fs.layer_tracker.last_ts = fs.prev_book[0]
+        fs._load_last(state["last"], v1=version == _V1)
+        fs._load_book(state["book"], version)
         chunk_version = int(version[0])
         for data in state["open"]:
             chunk = _Chunk.from_list(data, chunk_version)
             fs.open[chunk.index] = chunk
         fs.recent.extend(_Chunk.from_list(data, chunk_version) for data in state["recent"])
-        if version in {_V1, _V2}:
-            fs._derive()  # an older baseline lacks columns: it warms up again
-            return fs
-        deltas, *base = state["base"]
-        trades, volumes, rushes, levels, buy_orders, rush_max, mirror, cancels, level_maxes, rets, mid_rets = base
-        fs.baseline.extend(
-            zip(
-                accumulate(map(int, deltas)),
-                map(int, trades),
-                map(float, volumes),
-                map(int, rushes),
-                [None if level is None else float(level) for level in levels],
-                map(int, buy_orders),
-                map(int, rush_max),
-                map(float, mirror),
-                map(float, cancels),
-                map(float, level_maxes),
-                map(float, rets),
-                map(float, mid_rets),
-                strict=True,
-            )
-        )
+        if version not in {_V1, _V2}:  # an older baseline lacks columns: it warms up again
+            fs.baseline.extend(_baseline_entries(state["base"]))
         fs._derive()
         return fs
 
+    def _load_last(self, last: list[Any], *, v1: bool) -> None:
+        """The symbol's last closed chunk, session origin, previous trade, side inference, mid and layers."""
+        if v1:
+            self.last_closed, self.origin, self.last_price, self.last_side = last
+            self.origin = 0 if self.last_closed is None else self.last_closed + 1
+            return
+        self.last_closed, self.origin, self.last_price, self.last_side, self.last_trade_ts, self.last_size = last[:6]
+        if len(last) > 6:
+            self.aggressor.load(last[6:8])
+            self.last_mid = None if last[8] is None else float(last[8])
+            self.layer_tracker.load(last[9])
+
+    def _load_book(self, book: Sequence[Any] | None, version: tuple[Any, Any]) -> None:
+        """The previous book (the next book's depth changes compare with it)."""
+        if book is None:
+            return
+        self.prev_book = (
+            int(book[0]),
+            tuple((float(p), float(q)) for p, q in book[1]),
+            tuple((float(p), float(q)) for p, q in book[2]),
+        )
+        if version in {_V4, _V3}:  # their tracker weighed every book up to this one, with no ts of its own
+            self.layer_tracker.last_ts = self.prev_book[0]
+
     def __repr__(self) -> str:
         return f"FlowState({self.symbol!r}, open={sorted(self.open)}, closed_below={self.closed_below})"
+
+
+def _state_version(state: Mapping[str, Any], cfg: FlowConfig) -> tuple[Any, Any]:
+    """The (version, feature set) of a :meth:`FlowState.to_state` snapshot; ValueError for one this code does
+    not load or one made with other settings."""
+    version = (state.get("v"), state.get("features"))
+    if version not in {(FLOW_STATE_VERSION, FLOW_FEATURE_SET_VERSION), _V8, _V7, _V6, _V5, _V4, _V3, _V2, _V1}:
+        raise ValueError(
+            f"flow state {state.get('v')!r}/{state.get('features')!r} is not supported "
+            f"(expected {FLOW_STATE_VERSION}/{FLOW_FEATURE_SET_VERSION})"
+        )
+    fingerprint = cfg.fingerprint()[:5] if version == _V1 else cfg.fingerprint()  # v1 had no mirror_ms
+    if list(state["cfg"]) != fingerprint:
+        raise ValueError(f"flow state was made with config {state['cfg']}, not {fingerprint}")
+    return version
+
+
+def _baseline_entries(base: Sequence[Any]) -> Iterator[BaselineEntry]:
+    """The baseline of a flow-v3+ state: columns, indices as deltas (see :meth:`FlowState.to_state`)."""
+    deltas, *columns = base
+    trades, volumes, rushes, levels, buy_orders, rush_max, mirror, cancels, level_maxes, rets, mid_rets = columns
+    return zip(
+        accumulate(map(int, deltas)),
+        map(int, trades),
+        map(float, volumes),
+        map(int, rushes),
+        [None if level is None else float(level) for level in levels],
+        map(int, buy_orders),
+        map(int, rush_max),
+        map(float, mirror),
+        map(float, cancels),
+        map(float, level_maxes),
+        map(float, rets),
+        map(float, mid_rets),
+        strict=True,
+    )
 
 
 def _level_maps(bids: BookSide, asks: BookSide) -> tuple[LevelMap, LevelMap]:

@@ -321,6 +321,54 @@ def train(
         torch.set_num_threads(previous_threads)
 
 
+class _Episodes:
+    """Training episodes: a segment drawn with probability proportional to its length, then an
+    ``episode_bars``-long window of it at a random start."""
+
+    def __init__(
+        self, segments: Sequence[Segment], costs: CostModel, max_units: int, bars: int, rng: np.random.Generator
+    ) -> None:
+        self.segments = segments
+        self.envs = [make_env(s, costs, max_units) for s in segments]
+        self.weights = np.array([len(s) for s in segments], dtype=np.float64)
+        self.weights /= self.weights.sum()
+        self.bars = bars
+        self.rng = rng
+
+    def draw(self) -> tuple[int, npt.NDArray[np.float32]]:
+        """A new episode: its segment's index and first observation."""
+        k = int(self.rng.choice(len(self.envs), p=self.weights))
+        n = len(self.segments[k])
+        length = min(self.bars, n)
+        start = int(self.rng.integers(0, n - length + 1))
+        obs, _ = self.envs[k].reset(options={"start": start, "end": start + length})
+        return k, obs
+
+
+@dataclass
+class _Best:
+    """Early stopping: the best validation Sharpe once learning started, its weights and step, and the
+    evaluations since that did not beat it."""
+
+    weights: Weights
+    sharpe: float = -np.inf
+    step: int = 0
+    stale: int = 0
+
+    def observe(self, val: float, step: int, learning: bool, online: nn.Module) -> None:
+        """An evaluation at ``step``: once learning started, a new best or one more that is not."""
+        if val > self.sharpe and learning:
+            self.sharpe, self.step, self.stale = val, step, 0
+            self.weights = network_weights(online)
+        elif learning:
+            self.stale += 1
+
+    def keep(self, online: nn.Module, step: int, sharpe: float) -> None:
+        """Take ``online``'s weights at ``step`` as the best, whatever they score."""
+        self.weights = network_weights(online)
+        self.sharpe, self.step = sharpe, step
+
+
 def _train(
     segments: Sequence[Segment],
     val_segments: Sequence[Segment],
@@ -332,32 +380,20 @@ def _train(
 ) -> TrainResult:
     started = time.perf_counter()
     rng = np.random.default_rng(c.seed)
-    envs = [make_env(s, costs, max_units) for s in segments]
-    weights_by_length = np.array([len(s) for s in segments], dtype=np.float64)
-    weights_by_length /= weights_by_length.sum()
+    episodes = _Episodes(segments, costs, max_units, c.episode_bars, rng)
     obs_dim = observation_width(segments[0].features.shape[1], segments[0].session_end is not None)
     agent = DoubleDqnAgent(obs_dim, c)
     buffer = ReplayBuffer(min(c.buffer_size, c.total_steps), obs_dim)
-
-    best_weights = network_weights(agent.online)
-    best_sharpe, best_step, stale = -np.inf, 0, 0
+    best = _Best(network_weights(agent.online))
     history: list[dict[str, float]] = []
     episode, episode_reward, loss, step = 0, 0.0, float("nan"), 0
     stopped_early = False
 
-    def new_episode() -> tuple[int, npt.NDArray[np.float32]]:
-        k = int(rng.choice(len(envs), p=weights_by_length))
-        n = len(segments[k])
-        length = min(c.episode_bars, n)
-        start = int(rng.integers(0, n - length + 1))
-        obs, _ = envs[k].reset(options={"start": start, "end": start + length})
-        return k, obs
-
-    k, obs = new_episode()
+    k, obs = episodes.draw()
     while step < c.total_steps:
         epsilon = agent.epsilon(step)
         action = agent.act(obs, epsilon, rng)
-        next_obs, reward, terminated, truncated, _ = envs[k].step(action)
+        next_obs, reward, terminated, truncated, _ = episodes.envs[k].step(action)
         buffer.add(obs, action, reward * c.reward_scale, next_obs, terminated)
         episode_reward += reward
         obs = next_obs
@@ -368,31 +404,24 @@ def _train(
         if step % c.eval_every == 0 or step == c.total_steps:
             val = validation_sharpe(agent.online, val_segments, costs, max_units, periods_per_year)
             history.append({"step": step, "episode": episode, "loss": loss, "epsilon": epsilon, "val_sharpe": val})
-            if val > best_sharpe and step >= c.learning_starts:
-                best_sharpe, best_step, stale = val, step, 0
-                best_weights = network_weights(agent.online)
-            elif step >= c.learning_starts:
-                stale += 1
+            best.observe(val, step, step >= c.learning_starts, agent.online)
+        # reported at the end of every episode and after every evaluation (once when both)
+        if progress is not None and (terminated or truncated or val is not None):
+            progress(_progress(step, c, episode, episode_reward, loss, epsilon, val, best.sharpe))
         if terminated or truncated:
-            if progress is not None:
-                progress(_progress(step, c, episode, episode_reward, loss, epsilon, val, best_sharpe))
             episode += 1
             episode_reward = 0.0
-            k, obs = new_episode()
-        elif val is not None and progress is not None:
-            progress(_progress(step, c, episode, episode_reward, loss, epsilon, val, best_sharpe))
-        if stale >= c.patience:
+            k, obs = episodes.draw()
+        if best.stale >= c.patience:
             stopped_early = True
             break
-    if not np.isfinite(best_sharpe):  # never evaluated after learning started: keep the final weights
-        best_weights = network_weights(agent.online)
-        best_sharpe = validation_sharpe(agent.online, val_segments, costs, max_units, periods_per_year)
-        best_step = step
+    if not np.isfinite(best.sharpe):  # never evaluated after learning started: keep the final weights
+        best.keep(agent.online, step, validation_sharpe(agent.online, val_segments, costs, max_units, periods_per_year))
     return TrainResult(
-        weights=best_weights,
+        weights=best.weights,
         obs_dim=obs_dim,
-        best_val_sharpe=float(best_sharpe),
-        best_step=best_step,
+        best_val_sharpe=float(best.sharpe),
+        best_step=best.step,
         steps=step,
         episodes=episode,
         seconds=time.perf_counter() - started,
