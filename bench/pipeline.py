@@ -24,10 +24,10 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from bench.timing import latency_summary
 from tapewatch.errors import TapewatchError
 from tapewatch.kafka import client_config
 from tapewatch.settings import PROJECT_ROOT, Settings
@@ -79,15 +79,6 @@ def _private(settings: Settings) -> Iterator[Settings]:
         es.close()
 
 
-def _percentiles(values: list[float]) -> dict[str, float]:
-    return {
-        "n": float(len(values)),
-        "p50": float(np.percentile(values, 50)),
-        "p99": float(np.percentile(values, 99)),
-        "max": float(np.max(values)),
-    }
-
-
 def run_pipeline_bench(
     settings: Settings, *, symbols: int, minutes: float, poll_s: float, workdir: Path
 ) -> PipelineBenchResult:
@@ -125,7 +116,7 @@ def run_pipeline_bench(
         alerts=len(tracker.seen),
         grace_ms=settings.stream_grace_ms,
         poll_s=poll_s,
-        latency_ms={hop: _percentiles(values) for hop, values in _hops(tracker.seen).items() if values},
+        latency_ms={hop: latency_summary(values) for hop, values in _hops(tracker.seen).items() if values},
     )
 
 

@@ -17,11 +17,11 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
 import orjson
 from rich.console import Console
 from rich.table import Table
 
+from bench.timing import latency_summary
 from producers.publisher import Publisher
 from sinks import db
 from sinks.consumer import SinkCounters, SinkRunner, Writer
@@ -151,7 +151,6 @@ def run_sink_bench(
         admin = admin_client(isolated)
         for future in admin.delete_topics(created, operation_timeout=30).values():
             future.result()
-    array = np.array(latencies) if latencies else np.array([float("nan")])
     return SinkBenchResult(
         records=records,
         pg_rows_per_s=pg_rows / pg_seconds if pg_seconds else 0.0,
@@ -161,11 +160,7 @@ def run_sink_bench(
         latency_rate=rate,
         latency_alerts=len(latencies),
         latency_sent=sent,
-        latency_ms={
-            "p50": float(np.percentile(array, 50)),
-            "p99": float(np.percentile(array, 99)),
-            "max": float(array.max()),
-        },
+        latency_ms=latency_summary(latencies),
     )
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
 
+from bench.timing import latency_summary
 from offline.simulator import SimulationConfig, generate
 from streams.admin import private_topics
 from tapewatch.errors import TapewatchError
@@ -259,16 +260,7 @@ def _bench_latency(settings: Settings, rate: float, seconds: float, workdir: Pat
         finally:
             consumer.close()
             worker.stop()
-    return {
-        cadence: {
-            "n": float(len(values)),
-            "p50": float(np.percentile(values, 50)),
-            "p99": float(np.percentile(values, 99)),
-            "max": float(np.max(values)),
-        }
-        for cadence, values in latencies.items()
-        if values
-    }
+    return {cadence: latency_summary(values) for cadence, values in latencies.items() if values}
 
 
 def _collect(consumer: Consumer, latencies: dict[str, list[float]], grace_ms: int, timeout: float) -> None:

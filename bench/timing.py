@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
 
 def timed_line(label: str, seconds: float, count: int, unit: str = "records", width: int = 60) -> str:
     """>>> timed_line("parse", 0.5, 1000, width=8)
@@ -9,3 +14,22 @@ def timed_line(label: str, seconds: float, count: int, unit: str = "records", wi
     """
     rate, each = count / seconds, seconds / count * 1e6
     return f"{label:<{width}} {seconds * 1e3:10.1f} ms   {rate:12,.0f} {unit}/s   {each:9.2f} µs each"
+
+
+def latency_summary(values: Sequence[float]) -> dict[str, float]:
+    """Count, median, 99th percentile and maximum of latencies (ms), the shape every benchmark JSON uses.
+
+    >>> latency_summary([1.0, 2.0, 3.0, 4.0])
+    {'n': 4.0, 'p50': 2.5, 'p99': 3.9..., 'max': 4.0}
+    >>> latency_summary([])
+    {'n': 0.0, 'p50': nan, 'p99': nan, 'max': nan}
+    """
+    if not values:
+        return {"n": 0.0, "p50": math.nan, "p99": math.nan, "max": math.nan}
+    array = np.asarray(values, dtype=np.float64)
+    return {
+        "n": float(len(array)),
+        "p50": float(np.percentile(array, 50)),
+        "p99": float(np.percentile(array, 99)),
+        "max": float(array.max()),
+    }
