@@ -440,6 +440,11 @@ def parse_message(raw: str | bytes, received_ms: int) -> Event:
         if "id" in message:
             return _reply(message)
         return Malformed("stream: missing (neither stream data nor a reply)", "stream")
+    return _stream_event(message, received_ms)
+
+
+def _stream_event(message: dict[str, Any], received_ms: int) -> Event:
+    """A message of a subscribed stream (``{"stream": "<symbol>@<kind>", "data": {…}}``) → its event."""
     stream = message["stream"]
     if not isinstance(stream, str):
         return Malformed(f"stream: expected a string, got {_json_kind(stream)}", "stream")
@@ -923,6 +928,19 @@ class BinanceStream:
             self.rules = fresh
             self._rules_loaded(first=False)
 
+    async def _hand_over(self, previous: _Connection, current: _Connection, stop: asyncio.Event) -> bool:
+        """Retire the old connection once the new one is subscribed; True when ``stop`` came first (the caller's
+        ``finally`` then closes both)."""
+        if not previous.task.done():
+            # What the old connection had in flight predates the new subscription: let it arrive.
+            await _first_of(stop, current.task, timeout=self.overlap_s)
+            if stop.is_set():
+                return True
+        await previous.close()
+        self.stats.rotations += 1
+        current.start_emitting()
+        return False
+
     async def _keep_group(
         self, group: int, streams: Sequence[str], emitter: Emitter, stop: asyncio.Event, http: aiohttp.ClientSession
     ) -> None:
@@ -950,15 +968,9 @@ class BinanceStream:
                     "binance subscribed", extra={"fields": {"stage": STAGE, "group": group, "streams": len(streams)}}
                 )
                 if previous is not None:
-                    if not previous.task.done():
-                        # What the old connection had in flight predates the new subscription: let it arrive.
-                        await _first_of(stop, current.task, timeout=self.overlap_s)
-                        if stop.is_set():
-                            return
-                    await previous.close()
+                    if await self._hand_over(previous, current, stop):
+                        return
                     previous = None
-                    self.stats.rotations += 1
-                    current.start_emitting()
                 await _first_of(stop, current.task, current.replace)
                 if stop.is_set():
                     return
