@@ -29,8 +29,8 @@ import numpy as np
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
 
+from bench.topics import private_topics
 from offline.simulator import SimulationConfig, generate
-from streams.admin import private_topics
 from tapewatch.errors import TapewatchError
 from tapewatch.kafka import FETCH_QUEUE_BACKOFF_MS, client_config
 from tapewatch.settings import PROJECT_ROOT, Settings
