@@ -26,8 +26,9 @@ from aiohttp import web
 from typer.testing import CliRunner
 
 from producers.framework import run_source
-from producers.twse import TAIPEI, TwsePoller, produce_twse_command
-from producers.twse_daily import TwseDailyFetcher, fetch_twse_daily_command, month_range
+from producers.twse import TAIPEI, TwsePoller
+from producers.twse_daily import TwseDailyFetcher, month_range
+from tapewatch.commands.produce import fetch_twse_daily, produce_twse
 from tapewatch.deadletter import DeadLetter
 from tapewatch.records import Book, Quote
 from tapewatch.settings import Settings, get_settings
@@ -435,7 +436,7 @@ def test_produce_command_keeps_the_real_spacing(isolated: Settings, monkeypatch:
     """`tapewatch produce twse` as wired: settings from the environment, the real 5 s floor, a summary line."""
     server = RateLimitedServer([body(tsmc(0, 1005.0, 12, 15_000, 1005.0, 1010.0))], 5.0)
     app = typer.Typer()
-    app.command()(produce_twse_command)
+    app.command()(produce_twse)
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)  # the command configures logging onto the runner's streams
 
@@ -581,7 +582,7 @@ def test_fetch_command_writes_parquet(tmp_path: Path, monkeypatch: pytest.Monkey
     """The command end to end for one month (one request, so the real 5 s spacing costs nothing)."""
     server = StockDayServer({("2330", "202401"): STOCK_DAY_ANSWERS[("2330", "202401")]}, 0.0, throttle_first=False)
     app = typer.Typer()
-    app.command()(fetch_twse_daily_command)
+    app.command()(fetch_twse_daily)
     out = tmp_path / "daily"
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)  # the command configures logging onto the runner's streams
