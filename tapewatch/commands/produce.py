@@ -13,13 +13,15 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from offline.simulator import TAIPEI, SimulationConfig, generate
 from producers import binance, bitstamp_capture, simulate, twse, twse_daily
-from producers.framework import SourceCounters, run_source
+from producers.framework import SourceCounters, SourceRun, run_source
 from tapewatch.errors import TapewatchError
-from tapewatch.settings import load_settings
+from tapewatch.settings import Settings, load_settings
 
 produce_app = typer.Typer(help="Sources → Kafka (md.quotes, md.books, truth).", no_args_is_help=True)
 fetch_app = typer.Typer(help="Historical data → files.", no_args_is_help=True)
@@ -43,6 +45,57 @@ def summarise(stage: str, counters: SourceCounters) -> None:
         console.print(f"  {count:>8,}  {reason}")
 
 
+def progress_line(stage: str, counters: SourceCounters, elapsed: float, delivered: int) -> Text:
+    rate = counters.records / elapsed if elapsed > 0 else 0.0
+    return Text.assemble(
+        (f"{stage} ", "bold"),
+        f"{counters.records:,} records ({rate:,.0f}/s) · delivered {delivered:,} · ",
+        (f"dead-lettered {counters.dead_lettered:,}", "yellow" if counters.dead_lettered else ""),
+        f" · errors {counters.errors:,} · back-offs {counters.backoffs:,}",
+        f" · skipped {counters.skipped:,} · {elapsed:,.0f}s",
+    )
+
+
+class ProgressLine:
+    """A source's live progress line on stderr: shown from its first report on, left in place when it ends."""
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+        self.live: Live | None = None
+
+    def __call__(self, counters: SourceCounters, elapsed: float, delivered: int) -> None:
+        line = progress_line(self.stage, counters, elapsed, delivered)
+        if self.live is None:
+            self.live = Live(line, console=console, refresh_per_second=4, transient=False)
+            self.live.start()
+        else:
+            self.live.update(line)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+
+def run_with_progress(
+    settings: Settings,
+    stage: str,
+    source: SourceRun,
+    *,
+    duration_s: float | None,
+    show_progress: bool,
+    live_feed: bool = False,
+) -> SourceCounters:
+    """:func:`~producers.framework.run_source`, with the live progress line unless ``show_progress`` is off."""
+    progress = ProgressLine(stage) if show_progress else None
+    try:
+        return asyncio.run(
+            run_source(settings, stage, source, duration_s=duration_s, progress=progress, live_feed=live_feed)
+        )
+    finally:
+        if progress is not None:
+            progress.close()
+
+
 # --- produce replay -----------------------------------------------------------------------------------------
 @produce_app.command("replay")
 def produce_replay(
@@ -57,8 +110,8 @@ def produce_replay(
 
     settings = load_settings()
     replay = Replay(files, speed=speed, venue=venue)
-    counters = asyncio.run(
-        run_source(settings, "producer:replay", replay.run, duration_s=duration, show_progress=not no_progress)
+    counters = run_with_progress(
+        settings, "producer:replay", replay.run, duration_s=duration, show_progress=not no_progress
     )
     summarise("replay", counters)
 
@@ -91,10 +144,8 @@ def produce_twse(
         raise TapewatchError(str(exc)) from None
     channels = twse.load_channels(settings, symbols_file)
     poller = twse.TwsePoller(settings, channels, hours=market_hours, ignore_hours=ignore_hours)
-    counters = asyncio.run(
-        run_source(
-            settings, "producer:twse", poller.run, duration_s=duration, show_progress=not no_progress, live_feed=True
-        )
+    counters = run_with_progress(
+        settings, "producer:twse", poller.run, duration_s=duration, show_progress=not no_progress, live_feed=True
     )
     typer.echo(
         f"twse: {counters.quotes:,} quotes, {counters.books:,} books, {counters.dead_lettered:,} dead-lettered, "
@@ -120,10 +171,8 @@ def produce_binance(
     """Stream Binance spot trades and 5-level books (websocket) into md.quotes and md.books."""
     settings = load_settings()
     stream = binance.BinanceStream(settings, binance.parse_symbols(symbols) if symbols is not None else None)
-    counters = asyncio.run(
-        run_source(
-            settings, binance.STAGE, stream.run, duration_s=duration, show_progress=not no_progress, live_feed=True
-        )
+    counters = run_with_progress(
+        settings, binance.STAGE, stream.run, duration_s=duration, show_progress=not no_progress, live_feed=True
     )
     stats = stream.stats
     typer.echo(
@@ -257,9 +306,7 @@ def _publish_session(
     settings = load_settings()
     truth_path = truth or simulate.default_truth_path(settings.var_dir, config)
     source = simulate.SimulateSource(config, speed=speed, truth_path=truth_path, live=live)
-    counters = asyncio.run(
-        run_source(settings, simulate.STAGE, source.run, duration_s=duration, show_progress=progress)
-    )
+    counters = run_with_progress(settings, simulate.STAGE, source.run, duration_s=duration, show_progress=progress)
     summarise("simulate", counters)
     console.print(f"simulate: ground truth ({counters.episodes:,} episodes) in {truth_path}")
 

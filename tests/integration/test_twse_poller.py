@@ -273,7 +273,7 @@ def test_poller_replays_real_payloads_without_tripping_the_rate_limit(isolated: 
         try:
             settings = isolated.model_copy(update={"twse_mis_url": url})
             poller = TwsePoller(settings, CHANNELS, ignore_hours=True, max_polls=len(POLLS), test_interval_s=INTERVAL_S)
-            counters = await run_source(settings, "producer:twse", poller.run, duration_s=45, show_progress=False)
+            counters = await run_source(settings, "producer:twse", poller.run, duration_s=45)
             return poller, counters
         finally:
             await server.stop()
@@ -367,7 +367,7 @@ def test_poller_backs_off_after_connection_resets(isolated: Settings) -> None:
             settings = isolated.model_copy(update={"twse_mis_url": url})
             poller = TwsePoller(settings, ["tse_2330.tw"], ignore_hours=True, max_polls=resets + 2,
                                 test_interval_s=interval)  # fmt: skip
-            return await run_source(settings, "producer:twse", poller.run, duration_s=45, show_progress=False)
+            return await run_source(settings, "producer:twse", poller.run, duration_s=45)
         finally:
             await server.stop()
 
@@ -404,7 +404,7 @@ def test_poller_rotates_to_the_next_proxy_after_a_failure(isolated: Settings) ->
                 update={"twse_mis_url": f"http://127.0.0.1:{free_port()}", "twse_proxies": f"{dead},{proxy_url}"}
             )
             poller = TwsePoller(settings, ["tse_2330.tw"], ignore_hours=True, max_polls=2, test_interval_s=interval)
-            return await run_source(settings, "producer:twse", poller.run, duration_s=30, show_progress=False)
+            return await run_source(settings, "producer:twse", poller.run, duration_s=30)
         finally:
             await proxy.stop()
 
@@ -422,7 +422,7 @@ def test_poller_sleeps_outside_market_hours_and_wakes_on_stop(isolated: Settings
         try:
             settings = isolated.model_copy(update={"twse_mis_url": url})
             poller = TwsePoller(settings, ["tse_2330.tw"], clock=lambda: saturday, test_interval_s=INTERVAL_S)
-            return await run_source(settings, "producer:twse", poller.run, duration_s=0.5, show_progress=False)
+            return await run_source(settings, "producer:twse", poller.run, duration_s=0.5)
         finally:
             await server.stop()
 
