@@ -60,10 +60,10 @@ class _Seen:
 @contextlib.contextmanager
 def _private(settings: Settings) -> Iterator[Settings]:
     """Fresh topics, PostgreSQL schema and Elasticsearch indices, all removed afterwards."""
+    from bench.topics import private_topics
     from sinks import db
     from sinks.elastic import delete_everything
     from sinks.search import es_client
-    from streams.admin import private_topics
 
     tag = uuid.uuid4().hex[:6]
     db.create_schema(settings, f"bench_{tag}")

@@ -73,7 +73,7 @@ def replay_file(path: Path, records: int) -> Path:
 def bench_source(settings: Settings, name: str, make: Callable[[], SourceRun]) -> BenchResult:
     source = make()
     started = time.perf_counter()
-    counters = asyncio.run(run_source(settings, f"bench:{name}", source, show_progress=False))
+    counters = asyncio.run(run_source(settings, f"bench:{name}", source))
     return BenchResult(name, counters.records, time.perf_counter() - started)
 
 

@@ -30,8 +30,8 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
 
 from bench.timing import latency_summary
+from bench.topics import private_topics
 from offline.simulator import SimulationConfig, generate
-from streams.admin import private_topics
 from tapewatch.errors import TapewatchError
 from tapewatch.kafka import FETCH_QUEUE_BACKOFF_MS, client_config
 from tapewatch.records import Book, Quote

@@ -59,13 +59,12 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 import aiohttp
 import orjson
-import typer
 
-from producers.framework import Emitter, Pacer, back_off, run_source, sleep_or_stop
+from producers.framework import Emitter, Pacer, back_off, sleep_or_stop
 from tapewatch.backoff import Backoff
 from tapewatch.errors import TapewatchError
 from tapewatch.records import Book, Quote, Record, RecordError, Side
@@ -1006,35 +1005,3 @@ async def _first_of(*items: asyncio.Event | asyncio.Task[Any], timeout: float | 
     finally:
         for waiter in created:
             waiter.cancel()
-
-
-# --- command ------------------------------------------------------------------------------------------------
-def produce_binance_command(
-    symbols: Annotated[
-        str | None,
-        typer.Option(
-            "--symbols",
-            help="Comma-separated Binance spot symbols, e.g. btcusdt,ethusdt (default: TAPEWATCH_BINANCE_SYMBOLS)",
-        ),
-    ] = None,
-    duration: Annotated[
-        float | None, typer.Option("--duration", min=0, help="Stop after this many seconds (default: run until Ctrl-C)")
-    ] = None,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="No live progress line")] = False,
-) -> None:
-    """Stream Binance spot trades and 5-level books (websocket) into md.quotes and md.books."""
-    from tapewatch.settings import load_settings
-
-    settings = load_settings()
-    stream = BinanceStream(settings, parse_symbols(symbols) if symbols is not None else None)
-    counters = asyncio.run(
-        run_source(settings, STAGE, stream.run, duration_s=duration, show_progress=not no_progress, live_feed=True)
-    )
-    stats = stream.stats
-    typer.echo(
-        f"binance: {counters.quotes:,} trades, {counters.books:,} books, {counters.dead_lettered:,} dead-lettered, "
-        f"{counters.skipped:,} duplicates skipped, {counters.errors:,} errors, {counters.backoffs:,} back-offs, "
-        f"{stats.connections:,} connections ({stats.rotations:,} planned replacements), "
-        f"{stats.off_grid_prices + stats.off_grid_sizes:,} off-grid trades",
-        err=True,
-    )

@@ -44,11 +44,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Final, Literal
+from typing import Final, Literal
 
 import numpy as np
 import pandas as pd
-import typer
 
 from tapewatch.errors import TapewatchError
 from tapewatch.records import BOOK_DEPTH, SYMBOL_PATTERN
@@ -403,35 +402,6 @@ def write_ticks(frame: pd.DataFrame, out: Path) -> None:
         frame.to_csv(out, index=False)
     else:
         frame.to_parquet(out, index=False)
-
-
-def fetch_bitstamp_sample_command(
-    out: Annotated[Path, typer.Option("--out", help="Tick file to write (.parquet or .csv)")],
-    orders: Annotated[
-        Path | None, typer.Option("--orders", help="Another capture's orders.csv(.gz) (default: the bundled one)")
-    ] = None,
-    trades: Annotated[
-        Path | None, typer.Option("--trades", help="Its trades.csv (default: trades.csv next to --orders)")
-    ] = None,
-    symbol: Annotated[str, typer.Option(help="Instrument code to write")] = SYMBOL,
-    book_interval_ms: Annotated[
-        int, typer.Option("--book-interval-ms", min=1, help="At most one book per this many ms (1: every change)")
-    ] = DEFAULT_INTERVAL_MS,
-) -> None:
-    """A Bitstamp level-3 capture (ob-analytics' BTC/USD sample by default) → trades and five-level books."""
-    from rich.console import Console
-
-    if orders is None and trades is None:
-        orders, trades = sample_paths()
-    elif orders is None:
-        raise TapewatchError("--trades needs --orders")
-    trades = trades or orders.parent / "trades.csv"
-    done = convert(orders, trades, symbol, book_interval_ms)
-    write_ticks(done.ticks, out)
-    console = Console(stderr=True)
-    for line in summary(done):
-        console.print(line, highlight=False, soft_wrap=True)
-    console.print(f"→ {out}", highlight=False, soft_wrap=True)
 
 
 def summary(done: Conversion) -> list[str]:

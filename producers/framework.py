@@ -3,7 +3,7 @@
 A source is an async callable ``run(emitter, stop)`` that loops until ``stop`` is set (Ctrl-C, SIGTERM,
 ``--duration``) or its input is exhausted. It never talks to Kafka directly: it hands records to the
 :class:`Emitter`, which publishes them (confluent-kafka, idempotent), dead-letters bad payloads with their
-raw bytes and reason, and keeps the counters the live progress line shows.
+raw bytes and reason, and keeps the counters a progress report gets (the command's live progress line).
 """
 
 from __future__ import annotations
@@ -17,10 +17,6 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
-
-from rich.console import Console
-from rich.live import Live
-from rich.text import Text
 
 from producers.publisher import Publisher
 from tapewatch.backoff import Backoff
@@ -174,15 +170,9 @@ class Pacer:
 SourceRun = Callable[[Emitter, asyncio.Event], Coroutine[Any, Any, None]]
 
 
-def progress_line(stage: str, counters: SourceCounters, elapsed: float, delivered: int) -> Text:
-    rate = counters.records / elapsed if elapsed > 0 else 0.0
-    return Text.assemble(
-        (f"{stage} ", "bold"),
-        f"{counters.records:,} records ({rate:,.0f}/s) · delivered {delivered:,} · ",
-        (f"dead-lettered {counters.dead_lettered:,}", "yellow" if counters.dead_lettered else ""),
-        f" · errors {counters.errors:,} · back-offs {counters.backoffs:,}",
-        f" · skipped {counters.skipped:,} · {elapsed:,.0f}s",
-    )
+#: ``progress(counters, elapsed_s, delivered)``: called about four times a second while a source runs, and once
+#: more when everything it emitted is delivered
+Progress = Callable[[SourceCounters, float, int], None]
 
 
 async def run_source(
@@ -191,12 +181,13 @@ async def run_source(
     source: SourceRun,
     *,
     duration_s: float | None = None,
-    show_progress: bool = True,
+    progress: Progress | None = None,
     publisher: Publisher | None = None,
     live_feed: bool = False,
 ) -> SourceCounters:
     """Run ``source`` until it finishes, ``duration_s`` passes or SIGINT/SIGTERM; then flush everything.
-    ``live_feed``: the source reads a venue now, so its records are checked against this machine's clock."""
+    ``progress`` gets the counters as they grow; ``live_feed``: the source reads a venue now, so its records are
+    checked against this machine's clock."""
     publisher = publisher or Publisher(settings, DLQ_PRODUCERS)
     emitter = LiveEmitter(publisher, stage, settings.producer_max_future_ms) if live_feed else Emitter(publisher, stage)
     stop = asyncio.Event()
@@ -208,25 +199,19 @@ async def run_source(
             installed.append(sig)
     started = time.monotonic()
     task: asyncio.Task[None] = asyncio.create_task(source(emitter, stop))
-    console = Console(stderr=True)
     try:
-        with (
-            Live(console=console, refresh_per_second=4, transient=False)
-            if show_progress
-            else contextlib.nullcontext() as live
-        ):
-            while not task.done():
-                if duration_s is not None and time.monotonic() - started >= duration_s:
-                    stop.set()
-                publisher.poll()
-                if live is not None:
-                    live.update(progress_line(stage, emitter.counters, time.monotonic() - started, publisher.delivered))
-                await asyncio.wait([task], timeout=0.25)
-            task.result()
-            # Everything enqueued is acknowledged before we report success.
-            await asyncio.to_thread(publisher.flush, 120.0)
-            if live is not None:
-                live.update(progress_line(stage, emitter.counters, time.monotonic() - started, publisher.delivered))
+        while not task.done():
+            if duration_s is not None and time.monotonic() - started >= duration_s:
+                stop.set()
+            publisher.poll()
+            if progress is not None:
+                progress(emitter.counters, time.monotonic() - started, publisher.delivered)
+            await asyncio.wait([task], timeout=0.25)
+        task.result()
+        # Everything enqueued is acknowledged before we report success.
+        await asyncio.to_thread(publisher.flush, 120.0)
+        if progress is not None:
+            progress(emitter.counters, time.monotonic() - started, publisher.delivered)
     finally:
         stop.set()
         if not task.done():

@@ -1,4 +1,4 @@
-"""`tapewatch produce simulate`: the labelled market simulator into md.quotes / md.books / truth, or into files.
+"""The labelled market simulator as a source: into md.quotes / md.books / truth, or into files.
 
 Kafka mode publishes every record of a simulated session (see :mod:`offline.simulator`) in event-time
 order, as fast as the broker takes them (``--speed 0``) or paced to the session's own clock times
@@ -19,17 +19,13 @@ import asyncio
 import csv
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, TextIO
-
-import typer
+from typing import TextIO
 
 from offline.simulator import (
     BOOK_EVENT,
     EPISODE_COLUMNS,
     QUOTE_EVENT,
-    TAIPEI,
     Simulation,
     SimulationConfig,
     generate,
@@ -257,139 +253,3 @@ def bench_source(records: int) -> SourceRun:
 
 def default_truth_path(var_dir: Path, config: SimulationConfig) -> Path:
     return var_dir / "sim" / f"truth-{config.day:%Y%m%d}-seed{config.seed}.csv"
-
-
-SymbolsOption = Annotated[int, typer.Option("--symbols", min=1, help="Number of simulated symbols (SIM0001, …)")]
-SeedOption = Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives byte-identical records")]
-MinutesOption = Annotated[
-    float, typer.Option("--minutes", help="Session length in minutes from 09:00 (270 = a full TWSE day)")
-]
-SpeedOption = Annotated[
-    float, typer.Option("--speed", help="× the session's own pace (event time); 0 = as fast as possible")
-]
-OutDirOption = Annotated[
-    Path | None, typer.Option("--out-dir", help="Write ticks and episodes files here instead of Kafka")
-]
-TruthOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--truth", help="Ground-truth CSV (default: <var>/sim/truth-<date>-seed<seed>.csv, <out-dir>/episodes.csv)"
-    ),
-]
-FormatOption = Annotated[str, typer.Option("--format", help="With --out-dir: parquet or csv")]
-DurationOption = Annotated[float | None, typer.Option("--duration", help="Stop after this many seconds")]
-StartNowOption = Annotated[
-    bool,
-    typer.Option(
-        "--start-now",
-        help="Open the session now (event time = wall time at --speed 1, the default then): a live feed, for "
-        "latency measurements",
-    ),
-]
-NoProgressOption = Annotated[bool, typer.Option("--no-progress", help="No live progress line")]
-FeedOption = Annotated[
-    str,
-    typer.Option(
-        "--feed",
-        help="Feed profile: trades (every print with its side), twse-mis (5 s snapshots as TWSE MIS sends them: "
-        "last price, volume since the previous one, best five, no side) or snapshot-1s",
-    ),
-]
-BookChurnOption = Annotated[
-    float,
-    typer.Option("--book-churn", help="0..1: chance per book step a level 2-5 queue is re-drawn (0 = persistent)"),
-]
-RegimesOption = Annotated[
-    str, typer.Option("--regimes", help="Per-symbol draws: twse, or wide (prices 5-2,000, 0.1-50 prints/s, …)")
-]
-VariantsOption = Annotated[
-    bool, typer.Option("--variants", help="Draw an episode variant per episode (slow pumps, long spoofing, …)")
-]
-
-
-def produce_simulate_command(
-    symbols: SymbolsOption = 20,
-    seed: SeedOption = 0,
-    minutes: MinutesOption = 270.0,
-    speed: SpeedOption = 0.0,
-    out_dir: OutDirOption = None,
-    truth: TruthOption = None,
-    file_format: FormatOption = "parquet",
-    duration: DurationOption = None,
-    start_now: StartNowOption = False,
-    no_progress: NoProgressOption = False,
-    feed: FeedOption = "trades",
-    book_churn: BookChurnOption = 0.0,
-    regimes: RegimesOption = "twse",
-    variants: VariantsOption = False,
-) -> None:
-    """Simulate a labelled TWSE-like session (pump-and-dump, spoofing, wash trading, marking the close,
-    momentum ignition) into md.quotes / md.books / truth, or into files with --out-dir."""
-    if speed < 0:
-        raise TapewatchError("simulate: --speed must be ≥ 0")
-    if file_format not in FORMATS:
-        raise TapewatchError(f"simulate: --format must be one of {', '.join(FORMATS)}, not {file_format!r}")
-    if start_now:
-        speed = 1.0
-    try:
-        config = SimulationConfig(
-            symbols=symbols,
-            seed=seed,
-            minutes=minutes,
-            feed=feed,
-            book_churn=book_churn,
-            regimes=regimes,
-            variants=variants,
-            **(_opening_now() if start_now else {}),  # type: ignore[arg-type]
-        )
-    except ValueError as exc:
-        raise TapewatchError(f"simulate: {exc}") from None
-    if out_dir is None:
-        _publish_session(config, speed=speed, truth=truth, duration=duration, live=start_now, progress=not no_progress)
-        return
-    if speed > 0 or duration is not None:
-        raise TapewatchError("simulate: --speed and --duration pace Kafka publishing; drop them with --out-dir")
-    _write_session_files(config, out_dir, file_format, truth, progress=not no_progress)
-
-
-def _opening_now() -> dict[str, object]:
-    """The session's day and opening time for a live feed: a few seconds ahead, for the session is generated
-    before its first record is due."""
-    opened = datetime.now(TAIPEI).replace(microsecond=0) + timedelta(seconds=5)
-    return {"day": opened.date(), "open_time": opened.time().replace(tzinfo=None)}
-
-
-def _write_session_files(
-    config: SimulationConfig, out_dir: Path, file_format: str, truth: Path | None, *, progress: bool
-) -> None:
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    if progress:
-        with console.status(f"simulating {config.symbols} symbols × {config.minutes:g} min…"):
-            simulation = generate(config)
-    else:
-        simulation = generate(config)
-    ticks_path, truth_path = write_files(simulation, out_dir, file_format, truth)
-    counts = simulation.counts
-    console.print(
-        f"simulate: wrote {ticks_path} ({counts['quotes']:,} quotes incl. snapshots, {counts['books']:,} books) "
-        f"and {truth_path} ({counts['episodes']:,} episodes)"
-    )
-
-
-def _publish_session(
-    config: SimulationConfig, *, speed: float, truth: Path | None, duration: float | None, live: bool, progress: bool
-) -> None:
-    from rich.console import Console
-
-    from producers.framework import run_source
-    from tapewatch.commands.produce import summarise
-    from tapewatch.settings import load_settings
-
-    settings = load_settings()
-    truth_path = truth or default_truth_path(settings.var_dir, config)
-    source = SimulateSource(config, speed=speed, truth_path=truth_path, live=live)
-    counters = asyncio.run(run_source(settings, STAGE, source.run, duration_s=duration, show_progress=progress))
-    summarise("simulate", counters)
-    Console(stderr=True).print(f"simulate: ground truth ({counters.episodes:,} episodes) in {truth_path}")

@@ -29,15 +29,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
-from typing import Annotated, Any, Final, TypeVar
+from typing import Any, Final, TypeVar
 from zoneinfo import ZoneInfo
 
 import aiohttp
 import orjson
-import typer
 from yarl import URL
 
-from producers.framework import Emitter, Pacer, back_off, run_source, sleep_or_stop
+from producers.framework import Emitter, Pacer, back_off, sleep_or_stop
 from tapewatch.backoff import Backoff
 from tapewatch.errors import TapewatchError
 from tapewatch.records import BOOK_DEPTH, Book, Quote, RecordError
@@ -728,47 +727,3 @@ class TwsePoller:
                 self._rotate_proxy()
                 if await back_off(emitter, self.backoff, stop, f"twse: {error}"):
                     return
-
-
-# --- command ------------------------------------------------------------------------------------------------
-def produce_twse_command(
-    symbols_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--symbols-file",
-            help="File with one MIS channel per line (tse_2330.tw, otc_6547.tw); default: TAPEWATCH_TWSE_SYMBOLS",
-            dir_okay=False,
-        ),
-    ] = None,
-    duration: Annotated[
-        float | None, typer.Option("--duration", min=0, help="Stop after this many seconds (default: run until Ctrl-C)")
-    ] = None,
-    ignore_hours: Annotated[
-        bool, typer.Option("--ignore-hours", help="Poll outside TWSE trading hours (replay servers, tests)")
-    ] = False,
-    hours: Annotated[
-        str, typer.Option("--hours", help="Trading hours in Asia/Taipei, Monday to Friday")
-    ] = "09:00-13:30",
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="No live progress line")] = False,
-) -> None:
-    """Poll TWSE MIS quotes (one batched request every ≥ 5 s) into md.quotes and md.books."""
-    from tapewatch.settings import load_settings
-
-    settings = load_settings()
-    try:
-        market_hours = MarketHours.parse(hours)
-    except ValueError as exc:
-        raise TapewatchError(str(exc)) from None
-    channels = load_channels(settings, symbols_file)
-    poller = TwsePoller(settings, channels, hours=market_hours, ignore_hours=ignore_hours)
-    counters = asyncio.run(
-        run_source(
-            settings, "producer:twse", poller.run, duration_s=duration, show_progress=not no_progress, live_feed=True
-        )
-    )
-    typer.echo(
-        f"twse: {counters.quotes:,} quotes, {counters.books:,} books, {counters.dead_lettered:,} dead-lettered, "
-        f"{counters.skipped:,} unchanged snapshots skipped, {counters.errors:,} errors, "
-        f"{counters.backoffs:,} back-offs",
-        err=True,
-    )

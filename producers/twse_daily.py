@@ -20,12 +20,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Any, Final
 
 import aiohttp
 import orjson
 import pandas as pd
-import typer
 from yarl import URL
 
 from producers.framework import Pacer, sleep_or_stop
@@ -403,52 +402,3 @@ def output_path(out: Path, start: date, end: date) -> Path:
     if out.suffix == ".parquet":
         return out
     return out / f"twse_daily_{start:%Y%m}_{end:%Y%m}.parquet"
-
-
-# --- command ------------------------------------------------------------------------------------------------
-def fetch_twse_daily_command(
-    symbols: Annotated[list[str], typer.Argument(help="Stock codes (2330 2317, or 2330,2317; tse_2330.tw works too)")],
-    start: Annotated[str, typer.Option("--start", help="First month, YYYY-MM")],
-    out: Annotated[Path, typer.Option("--out", help="Parquet file (*.parquet) or directory to write into")],
-    end: Annotated[str | None, typer.Option("--end", help="Last month, YYYY-MM (default: --start)")] = None,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar")] = False,
-) -> None:
-    """Download TWSE daily bars (STOCK_DAY, one request per stock-month, ≥ 5 s apart) into a Parquet file."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from tapewatch.settings import load_settings
-
-    settings = load_settings()
-    try:
-        codes = parse_symbols(symbols)
-        months = month_range(start, end or start)
-    except ValueError as exc:
-        raise TapewatchError(str(exc)) from None
-    if not codes:
-        raise TapewatchError("no stock codes given")
-    path = output_path(out, months[0], months[-1])
-    fetcher = TwseDailyFetcher(settings)
-    console = Console(stderr=True)
-    total = len(codes) * len(months)
-    with Progress(
-        TextColumn("STOCK_DAY {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=no_progress,
-    ) as progress:
-        task = progress.add_task("", total=total)
-
-        def done(symbol: str, month: date, rows: int) -> None:
-            progress.update(task, advance=1, description=f"{symbol} {month:%Y-%m} ({rows} days)")
-
-        report = asyncio.run(fetcher.fetch(codes, months, on_month=done))
-    write_parquet(report.frame, path)
-    console.print(
-        f"wrote {len(report.frame):,} daily bars of {len(codes)} stock(s) to {path} "
-        f"({report.requests} requests, {report.empty_months} month(s) without data, "
-        f"{report.skipped_rows} row(s) skipped, {report.backoffs} back-off(s))",
-        highlight=False,
-    )

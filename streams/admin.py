@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
-from confluent_kafka import KafkaException
-
-from tapewatch.kafka import admin_client, create_missing_topics, new_topic
+from tapewatch.kafka import create_missing_topics, new_topic
 from tapewatch.settings import Settings
 
 
@@ -21,22 +18,3 @@ def prepare_topics(
     """
     wanted = [new_topic(settings, name, {"cleanup.policy": "compact"}) for name in changelogs]
     return create_missing_topics(settings, wanted, required=list(registry), timeout_s=timeout_s)
-
-
-@contextlib.contextmanager
-def private_topics(settings: Settings, prefix: str) -> Iterator[Settings]:
-    """Settings on fresh registry topics behind ``prefix`` (benchmarks); on exit, those topics and the stream
-    workers' changelogs on them are deleted."""
-    from infra.kafka import ensure_topics
-    from streams.app import app_id
-
-    isolated = settings.model_copy(update={"topic_prefix": prefix})
-    created = ensure_topics(isolated)
-    try:
-        yield isolated
-    finally:
-        admin = admin_client(isolated)
-        internal = [t for t in admin.list_topics(timeout=30).topics if t.startswith(app_id(isolated))]
-        for future in admin.delete_topics([*created, *internal], operation_timeout=60).values():
-            with contextlib.suppress(KafkaException):
-                future.result()

@@ -292,7 +292,7 @@ async def produce(
         await task
         latency.append(time.monotonic() - stopped)
 
-    counters = await run_source(settings, STAGE, source, show_progress=False)
+    counters = await run_source(settings, STAGE, source)
     return counters, latency[0]
 
 
@@ -591,7 +591,7 @@ def test_unknown_symbol_fails_with_one_clear_error(settings: Settings) -> None:
         async with LocalBinanceServer(script, []) as server:
             stream = BinanceStream(server.settings(settings), ["BTCUSDT", "NOPE1"])
             with pytest.raises(TapewatchError, match=r"Invalid symbol\. \(code -1121\)"):
-                await run_source(server.settings(settings), STAGE, stream.run, show_progress=False)
+                await run_source(server.settings(settings), STAGE, stream.run)
             return server
 
     server = asyncio.run(scenario())

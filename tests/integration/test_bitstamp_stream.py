@@ -56,7 +56,7 @@ def test_the_real_capture_through_the_stream(stream_settings: Settings, tmp_path
     worker = Worker(settings, tmp_path / "worker.log", env={"TAPEWATCH_MODEL_DIR": str(tmp_path / "models")})
     try:
         replay = Replay([ticks_path])
-        counters = asyncio.run(run_source(settings, "producer:replay", replay.run, show_progress=False))
+        counters = asyncio.run(run_source(settings, "producer:replay", replay.run))
         bars = read_distinct(settings, settings.topic(BARS.name), len(expected_bars), wait_s=WAIT_S)
         features = read_distinct(
             settings, settings.topic(FEATURES.name), len(expected_features) + len(expected_flow), wait_s=WAIT_S

@@ -42,7 +42,7 @@ def test_replay_csv_and_parquet(settings: Settings, tmp_path: Path) -> None:
         fh.write("symbol,ts,price,size\nBAD,1700000000005,-3,100\nBAD,later,10,1\n")
 
     replay = Replay([tmp_path / "ticks.csv", tmp_path / "ticks.parquet", tmp_path / "bad.csv"])
-    counters = asyncio.run(run_source(settings, "producer:replay", replay.run, show_progress=False))
+    counters = asyncio.run(run_source(settings, "producer:replay", replay.run))
     assert counters.quotes == 3000 and counters.books == 1000 and counters.dead_lettered == 2
 
     quotes = [Quote.from_json(v) for _, v, *_ in read_topic(settings, settings.topic(QUOTES.name), 3000)]
@@ -81,9 +81,7 @@ def test_replay_keeps_the_recorded_pace(settings: Settings, tmp_path: Path) -> N
         tmp_path / "p.csv", index=False
     )
     started = time.monotonic()
-    counters = asyncio.run(
-        run_source(settings, "producer:replay", Replay([tmp_path / "p.csv"], speed=4).run, show_progress=False)
-    )
+    counters = asyncio.run(run_source(settings, "producer:replay", Replay([tmp_path / "p.csv"], speed=4).run))
     elapsed = time.monotonic() - started
     assert counters.quotes == 5
     assert 0.45 <= elapsed < 3.0

@@ -48,7 +48,7 @@ def test_simulated_session_round_trips_exactly(settings: Settings, tmp_path: Pat
 
     truth_path = tmp_path / "truth.csv"
     source = SimulateSource(config, truth_path=truth_path)
-    counters = asyncio.run(run_source(settings, STAGE, source.run, show_progress=False))
+    counters = asyncio.run(run_source(settings, STAGE, source.run))
     assert (counters.quotes, counters.books, counters.episodes) == tuple(
         len(sent[k]) for k in (QUOTE_EVENT, BOOK_EVENT, EPISODE_EVENT)
     )
@@ -101,7 +101,7 @@ def test_paced_run_follows_the_session_clock_and_stops(settings: Settings, tmp_p
     truth_path = tmp_path / "paced-truth.csv"
     source = SimulateSource(config, speed=speed, truth_path=truth_path)
     started = time.monotonic()
-    counters = asyncio.run(run_source(settings, STAGE, source.run, duration_s=duration, show_progress=False))
+    counters = asyncio.run(run_source(settings, STAGE, source.run, duration_s=duration))
     elapsed = time.monotonic() - started
     simulation = source.simulation
     assert simulation is not None

@@ -26,8 +26,9 @@ from aiohttp import web
 from typer.testing import CliRunner
 
 from producers.framework import run_source
-from producers.twse import TAIPEI, TwsePoller, produce_twse_command
-from producers.twse_daily import TwseDailyFetcher, fetch_twse_daily_command, month_range
+from producers.twse import TAIPEI, TwsePoller
+from producers.twse_daily import TwseDailyFetcher, month_range
+from tapewatch.commands.produce import fetch_twse_daily, produce_twse
 from tapewatch.deadletter import DeadLetter
 from tapewatch.records import Book, Quote
 from tapewatch.settings import Settings, get_settings
@@ -272,7 +273,7 @@ def test_poller_replays_real_payloads_without_tripping_the_rate_limit(isolated: 
         try:
             settings = isolated.model_copy(update={"twse_mis_url": url})
             poller = TwsePoller(settings, CHANNELS, ignore_hours=True, max_polls=len(POLLS), test_interval_s=INTERVAL_S)
-            counters = await run_source(settings, "producer:twse", poller.run, duration_s=45, show_progress=False)
+            counters = await run_source(settings, "producer:twse", poller.run, duration_s=45)
             return poller, counters
         finally:
             await server.stop()
@@ -366,7 +367,7 @@ def test_poller_backs_off_after_connection_resets(isolated: Settings) -> None:
             settings = isolated.model_copy(update={"twse_mis_url": url})
             poller = TwsePoller(settings, ["tse_2330.tw"], ignore_hours=True, max_polls=resets + 2,
                                 test_interval_s=interval)  # fmt: skip
-            return await run_source(settings, "producer:twse", poller.run, duration_s=45, show_progress=False)
+            return await run_source(settings, "producer:twse", poller.run, duration_s=45)
         finally:
             await server.stop()
 
@@ -403,7 +404,7 @@ def test_poller_rotates_to_the_next_proxy_after_a_failure(isolated: Settings) ->
                 update={"twse_mis_url": f"http://127.0.0.1:{free_port()}", "twse_proxies": f"{dead},{proxy_url}"}
             )
             poller = TwsePoller(settings, ["tse_2330.tw"], ignore_hours=True, max_polls=2, test_interval_s=interval)
-            return await run_source(settings, "producer:twse", poller.run, duration_s=30, show_progress=False)
+            return await run_source(settings, "producer:twse", poller.run, duration_s=30)
         finally:
             await proxy.stop()
 
@@ -421,7 +422,7 @@ def test_poller_sleeps_outside_market_hours_and_wakes_on_stop(isolated: Settings
         try:
             settings = isolated.model_copy(update={"twse_mis_url": url})
             poller = TwsePoller(settings, ["tse_2330.tw"], clock=lambda: saturday, test_interval_s=INTERVAL_S)
-            return await run_source(settings, "producer:twse", poller.run, duration_s=0.5, show_progress=False)
+            return await run_source(settings, "producer:twse", poller.run, duration_s=0.5)
         finally:
             await server.stop()
 
@@ -435,7 +436,7 @@ def test_produce_command_keeps_the_real_spacing(isolated: Settings, monkeypatch:
     """`tapewatch produce twse` as wired: settings from the environment, the real 5 s floor, a summary line."""
     server = RateLimitedServer([body(tsmc(0, 1005.0, 12, 15_000, 1005.0, 1010.0))], 5.0)
     app = typer.Typer()
-    app.command()(produce_twse_command)
+    app.command()(produce_twse)
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)  # the command configures logging onto the runner's streams
 
@@ -581,7 +582,7 @@ def test_fetch_command_writes_parquet(tmp_path: Path, monkeypatch: pytest.Monkey
     """The command end to end for one month (one request, so the real 5 s spacing costs nothing)."""
     server = StockDayServer({("2330", "202401"): STOCK_DAY_ANSWERS[("2330", "202401")]}, 0.0, throttle_first=False)
     app = typer.Typer()
-    app.command()(fetch_twse_daily_command)
+    app.command()(fetch_twse_daily)
     out = tmp_path / "daily"
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)  # the command configures logging onto the runner's streams

@@ -25,11 +25,11 @@ from producers.binance import (
     parse_exchange_info,
     parse_message,
     parse_symbols,
-    produce_binance_command,
     stream_groups,
 )
 from producers.framework import Emitter
 from producers.publisher import Publisher
+from tapewatch.commands.produce import produce_binance
 from tapewatch.deadletter import DeadLetter
 from tapewatch.errors import TapewatchError
 from tapewatch.records import Book, Quote, Record, Side
@@ -432,7 +432,7 @@ def test_streams_split_into_connections_of_whole_symbols_within_the_limit() -> N
 
 def test_command_is_typer_compatible() -> None:
     app = typer.Typer()
-    app.command("binance")(produce_binance_command)
+    app.command("binance")(produce_binance)
     app.command("other")(lambda: None)  # two commands, so "binance" stays a sub-command
     result = CliRunner().invoke(app, ["binance", "--help"])
     assert result.exit_code == 0, result.output

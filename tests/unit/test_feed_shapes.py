@@ -200,12 +200,12 @@ def test_commands_accept_the_new_options(tmp_path: Path) -> None:
     import typer
     from typer.testing import CliRunner
 
-    from producers.simulate import produce_simulate_command
     from tapewatch.commands.detect import eval_app
+    from tapewatch.commands.produce import produce_simulate
     from tapewatch.errors import TapewatchError
 
     app = typer.Typer()
-    app.command("simulate")(produce_simulate_command)
+    app.command("simulate")(produce_simulate)
     runner = CliRunner()
     args = ["--symbols", "2", "--minutes", "6", "--seed", "4", "--no-progress", "--book-churn", "0.5"]
     result = runner.invoke(app, [*args, "--out-dir", str(tmp_path / "p"), "--feed", "twse-mis", "--regimes", "wide"])

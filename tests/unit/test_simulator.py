@@ -560,11 +560,11 @@ def test_command_is_typer_compatible_and_writes_files(tmp_path: Path) -> None:
     import typer
     from typer.testing import CliRunner
 
-    from producers.simulate import produce_simulate_command
+    from tapewatch.commands.produce import produce_simulate
     from tapewatch.errors import TapewatchError
 
     app = typer.Typer()
-    app.command("simulate")(produce_simulate_command)
+    app.command("simulate")(produce_simulate)
     runner = CliRunner()
     for option in (
         "--symbols",
