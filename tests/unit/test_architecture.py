@@ -1,0 +1,72 @@
+"""The folders say what they hold: who may import whom, what the pure packages may not touch, how long a
+function may run, and README's picture drawn from the code (:mod:`tests.architecture`)."""
+
+from __future__ import annotations
+
+import ast
+
+from tests.architecture import COMMANDS, PACKAGES, ROOT, mermaid, package_graph, third_party
+
+#: Who may import whom. The commands wire everything; the offline work, the supervisor and the benchmarks drive the
+#: live packages; the live packages meet only in the shared contracts of ``tapewatch`` (and the stream runs the
+#: detectors). ``tapewatch`` → ``detectors``: the settings map themselves onto the detectors' config types.
+ALLOWED: dict[str, set[str]] = {
+    COMMANDS: set(PACKAGES) - {COMMANDS},
+    "bench": {"ops", "offline", "producers", "streams", "sinks", "detectors", "infra", "tapewatch"},
+    "ops": {"offline", "producers", "streams", "sinks", "detectors", "infra", "tapewatch"},
+    "offline": {"detectors", "tapewatch"},
+    "producers": {"offline", "tapewatch"},
+    "streams": {"detectors", "tapewatch"},
+    "sinks": {"tapewatch"},
+    "detectors": {"tapewatch"},
+    "infra": {"tapewatch"},
+    "tapewatch": {"detectors"},
+}
+#: What pure computation never imports: servers, networks, command lines, Spark.
+IO_LIBRARIES = {
+    "confluent_kafka",
+    "sqlalchemy",
+    "psycopg2",
+    "alembic",
+    "elasticsearch",
+    "aiohttp",
+    "typer",
+    "rich",
+    "pyspark",
+    "socket",
+    "subprocess",
+    "urllib",
+    "requests",
+}
+#: Functions of the live packages fit on a screen.
+MAX_FUNCTION_LINES = 60
+CORE = ("tapewatch", "producers", "streams", "detectors", "sinks", "infra")
+
+
+def test_every_import_edge_is_allowed() -> None:
+    graph = package_graph()
+    unexpected = {f"{source} -> {target}" for source, targets in graph.items() for target in targets - ALLOWED[source]}
+    assert not unexpected
+
+
+def test_detectors_are_pure_computation() -> None:
+    assert not third_party("detectors") & IO_LIBRARIES
+
+
+def test_readme_shows_the_package_graph_of_the_code() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert mermaid(package_graph()) in readme, "README's picture is stale: python -m tests.architecture"
+
+
+def test_no_function_in_the_core_runs_over_a_screen() -> None:
+    long = []
+    for package in CORE:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "migrations" in path.parts:
+                continue  # Alembic revisions are one declarative upgrade each
+            for fn in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                    lines = (fn.end_lineno or fn.lineno) - fn.lineno + 1
+                    if lines > MAX_FUNCTION_LINES:
+                        long.append(f"{path.relative_to(ROOT)}:{fn.lineno} {fn.name} ({lines} lines)")
+    assert not long
