@@ -29,7 +29,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from bench.timing import latency_summary
 from tapewatch.errors import TapewatchError
-from tapewatch.kafka import client_config
+from tapewatch.kafka import consumer_config
 from tapewatch.settings import PROJECT_ROOT, Settings
 from tapewatch.topics import ALERTS
 
@@ -162,7 +162,7 @@ class _AlertTracker:
         from sinks.search import es_client
 
         self.consumer = Consumer(
-            client_config(isolated, **{"group.id": f"bench-{uuid.uuid4()}", "enable.auto.commit": False})
+            consumer_config(isolated, **{"group.id": f"bench-{uuid.uuid4()}", "enable.auto.commit": False})
         )
         topic = isolated.topic(ALERTS.name)
         self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(isolated.topic_partitions)])

@@ -33,7 +33,7 @@ from bench.timing import latency_summary
 from bench.topics import private_topics
 from offline.simulator import SimulationConfig, generate
 from tapewatch.errors import TapewatchError
-from tapewatch.kafka import FETCH_QUEUE_BACKOFF_MS, client_config
+from tapewatch.kafka import consumer_config
 from tapewatch.records import Book, Quote
 from tapewatch.settings import PROJECT_ROOT, Settings
 from tapewatch.topics import BOOKS, FEATURES, QUOTES
@@ -130,12 +130,11 @@ def _produce_session(settings: Settings, config: SimulationConfig, truth: Path) 
 def _raw_consume(settings: Settings, topics: list[str], records: int) -> float:
     """Records/s of a bare confluent-kafka consumer over the backlog (the reference)."""
     consumer = Consumer(
-        client_config(
+        consumer_config(
             settings,
             **{
                 "group.id": f"bench-raw-{uuid.uuid4()}",
                 "enable.auto.commit": False,
-                "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,  # tuned as the worker is: the true ceiling
             },
         )
     )
@@ -232,7 +231,7 @@ def _bench_latency(settings: Settings, rate: float, seconds: float, workdir: Pat
     with private_topics(settings, f"bench-{uuid.uuid4().hex[:6]}.") as isolated:
         worker = _Worker(isolated, workdir / "worker-latency.log")
         consumer = Consumer(
-            client_config(isolated, **{"group.id": f"bench-lat-{uuid.uuid4()}", "enable.auto.commit": False})
+            consumer_config(isolated, **{"group.id": f"bench-lat-{uuid.uuid4()}", "enable.auto.commit": False})
         )
         features = isolated.topic(FEATURES.name)
         consumer.assign([TopicPartition(features, p, OFFSET_END) for p in range(isolated.topic_partitions)])

@@ -24,7 +24,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from tapewatch.kafka import client_config
+from tapewatch.kafka import consumer_config
 from tapewatch.records import Action, Alert, Bar, Episode, RecordError
 from tapewatch.settings import Settings
 from tapewatch.topics import ACTIONS, ALERTS, ALL_TOPICS, BARS, QUOTES, TRUTH, Topic
@@ -146,8 +146,10 @@ class PipelineView:
 class Watcher:
     def __init__(self, settings: Settings, group: str) -> None:
         self.settings = settings
-        self.consumer = Consumer(client_config(settings, **{"group.id": group, "enable.auto.commit": False}))
-        self.tail = Consumer(client_config(settings, **{"group.id": f"{group}-dashboard", "enable.auto.commit": False}))
+        self.consumer = Consumer(consumer_config(settings, **{"group.id": group, "enable.auto.commit": False}))
+        self.tail = Consumer(
+            consumer_config(settings, **{"group.id": f"{group}-dashboard", "enable.auto.commit": False})
+        )
         self.partitions = settings.topic_partitions
         self.view = PipelineView()
         self._last: tuple[float, dict[str, int]] | None = None

@@ -37,7 +37,7 @@ from pydantic import ValidationError
 from tapewatch.backoff import Backoff
 from tapewatch.deadletter import DeadLetter
 from tapewatch.errors import TapewatchError
-from tapewatch.kafka import FETCH_QUEUE_BACKOFF_MS, client_config
+from tapewatch.kafka import consumer_config
 from tapewatch.kafka_producer import KafkaProducer
 from tapewatch.records import Record, RecordError
 from tapewatch.settings import Settings
@@ -205,13 +205,12 @@ class SinkRunner:
             "heartbeat.interval.ms": max(500, session_timeout_ms // 5),
             # Bounds librdkafka's prefetch, i.e. the records in memory besides the two batches.
             "queued.max.messages.kbytes": 32 * 1024,
-            "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
             "client.id": f"tapewatch-sink-{writer.name}",
         }
         if instance_id:
             # Static membership: a restarted member with the same id takes its partitions back at once.
             conf["group.instance.id"] = instance_id
-        self._consumer = Consumer(client_config(settings, **conf))
+        self._consumer = Consumer(consumer_config(settings, **conf))
         self._dlq = KafkaProducer(settings, DLQ_SINKS)
         self._stage = f"sink:{writer.name}"
 

@@ -11,7 +11,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaExcepti
 
 from sinks.webhook import AlertFilter
 from tapewatch.errors import TapewatchError
-from tapewatch.kafka import client_config
+from tapewatch.kafka import consumer_config
 from tapewatch.records import Alert, RecordError
 from tapewatch.settings import Settings
 from tapewatch.topics import ALERTS
@@ -29,7 +29,7 @@ def follow_alerts(
     sink); records that do not decode are skipped (the sinks dead-letter them)."""
     topic = settings.topic(ALERTS.name)
     consumer = Consumer(
-        client_config(
+        consumer_config(
             settings,
             **{"group.id": f"tapewatch-tail-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False},
         )

@@ -41,7 +41,7 @@ from streams.metrics import StreamMetrics
 from streams.stage import Stage, StageIO
 from streams.state import ChangelogTable
 from tapewatch.artifacts import ArtifactStore
-from tapewatch.kafka import FETCH_QUEUE_BACKOFF_MS, client_config
+from tapewatch.kafka import consumer_config
 from tapewatch.kafka_producer import KafkaProducer
 from tapewatch.settings import Settings, get_settings
 from tapewatch.topics import ACTIONS, ALERTS, BARS, BOOKS, DLQ_STREAMS, FEATURES, QUOTES, SCORES
@@ -77,7 +77,7 @@ def worker_consumer(settings: Settings, group: str) -> Consumer:
     """The worker's member of ``group``: commits by hand (after outputs and state are durable), and takes
     partition *p* of every source topic together."""
     return Consumer(
-        client_config(
+        consumer_config(
             settings,
             **{
                 "group.id": group,
@@ -89,7 +89,6 @@ def worker_consumer(settings: Settings, group: str) -> Consumer:
                 "max.partition.fetch.bytes": MAX_PARTITION_FETCH_BYTES,
                 "fetch.wait.max.ms": 50,
                 "queued.min.messages": 20_000,
-                "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
             },
         )
     )

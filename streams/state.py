@@ -22,7 +22,7 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from tapewatch.errors import TapewatchError
-from tapewatch.kafka import client_config
+from tapewatch.kafka import consumer_config
 from tapewatch.kafka_producer import KafkaProducer
 from tapewatch.settings import Settings
 
@@ -75,7 +75,7 @@ class ChangelogTable:
             return 0
         started = time.monotonic()
         consumer = Consumer(
-            client_config(
+            consumer_config(
                 settings,
                 **{
                     "group.id": f"{self.topic}-recovery-{uuid.uuid4().hex[:8]}",  # never commits: assign only

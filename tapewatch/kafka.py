@@ -30,6 +30,13 @@ def client_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
     }
 
 
+def consumer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
+    """:func:`client_config` for a consumer: every consumer of ours (stream worker, changelog recovery, sinks,
+    ``alerts tail``, the dashboard, the benchmarks' references) fetches again :data:`FETCH_QUEUE_BACKOFF_MS`
+    after its prefetch queue filled, not librdkafka's 1,000 ms."""
+    return client_config(settings, **{"fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS, **overrides})
+
+
 def admin_client(settings: Settings) -> AdminClient:
     return AdminClient(client_config(settings))
 

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from tapewatch.kafka import client_config
+from tapewatch.kafka import consumer_config
 from tapewatch.settings import Settings
 
 
@@ -36,7 +36,7 @@ def read_topic(
     # fresh broker answers "offset out of range") it falls back to auto.offset.reset, whose default "latest"
     # silently skipped what was already there (seen once: 2 of 6 dead letters never read on a fresh machine)
     consumer = Consumer(
-        client_config(
+        consumer_config(
             settings,
             **{"group.id": f"test-{uuid.uuid4()}", "enable.auto.commit": False, "auto.offset.reset": "earliest"},
         )

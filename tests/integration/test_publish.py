@@ -10,7 +10,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from producers.publisher import Publisher
 from tapewatch.deadletter import DeadLetter
-from tapewatch.kafka import client_config
+from tapewatch.kafka import consumer_config
 from tapewatch.records import Quote
 from tapewatch.settings import Settings
 from tapewatch.topics import DLQ_PRODUCERS, QUOTES
@@ -40,7 +40,7 @@ def test_same_symbol_lands_on_one_partition_in_order(settings: Settings) -> None
         for i in range(200):
             publisher.publish(QUOTES, Quote(symbol="ORDERED", venue="test", ts=i, price=1.0, size=1.0, seq=i))
     consumer = Consumer(
-        client_config(
+        consumer_config(
             settings,
             **{"group.id": f"t-{uuid.uuid4()}", "enable.auto.commit": False, "auto.offset.reset": "earliest"},
         )

@@ -70,3 +70,18 @@ def test_no_function_in_the_core_runs_over_a_screen() -> None:
                     if lines > MAX_FUNCTION_LINES:
                         long.append(f"{path.relative_to(ROOT)}:{fn.lineno} {fn.name} ({lines} lines)")
     assert not long
+
+
+def test_every_consumer_fetches_with_the_tuned_back_off() -> None:
+    """librdkafka's default ``fetch.queue.backoff.ms`` (1,000 ms) starves a consumer that drains its prefetch queue
+    faster than that; every consumer of ours is built on :func:`tapewatch.kafka.consumer_config`."""
+    untuned = []
+    for package in (*CORE, "ops", "bench", "offline"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for call in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "Consumer":
+                    config = call.args[0] if call.args else None
+                    builder = ast.unparse(config.func) if isinstance(config, ast.Call) else None
+                    if builder != "consumer_config":
+                        untuned.append(f"{path.relative_to(ROOT)}:{call.lineno}")
+    assert not untuned
