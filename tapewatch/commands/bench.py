@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tapewatch.settings import load_settings
+from tapewatch.settings import Settings, load_settings
 
 bench_app = typer.Typer(help="Benchmarks (scripts that print numbers).", no_args_is_help=True)
 console = Console()
@@ -34,6 +34,29 @@ def _bench_table(title: str, rows: list[tuple[str, int, float, float]]) -> None:
     console.print(table)
 
 
+def _services() -> Settings:
+    """The settings, with the real services up (a no-op when they already are)."""
+    from infra import manager
+
+    cfg = load_settings()
+    manager.up(cfg)
+    return cfg
+
+
+def _write(out: Path, name: str, data: bytes) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / name).write_bytes(data)
+    console.print(f"wrote {out / name}")
+
+
+def _latency_table(title: str, columns: tuple[str, str], latency_ms: dict[str, dict[str, float]], digits: int) -> None:
+    """One row per cadence or hop: its count, p50, p99 and max in ms (:func:`bench.timing.latency_summary`)."""
+    table = Table(*columns, "p50 ms", "p99 ms", "max ms", title=title)
+    for name, stats in latency_ms.items():
+        table.add_row(name, f"{stats['n']:,.0f}", *(f"{stats[k]:,.{digits}f}" for k in ("p50", "p99", "max")))
+    console.print(table)
+
+
 @bench_app.command("produce")
 def bench_produce(
     records: Annotated[int, typer.Option(help="Records per benchmark")] = 500_000,
@@ -44,16 +67,11 @@ def bench_produce(
 
     from bench.producer import as_json, extra_sources, run_produce_bench
 
-    cfg = load_settings()
-    from infra import manager
-
-    manager.up(cfg)
+    cfg = _services()
     with tempfile.TemporaryDirectory() as tmp, console.status("benchmarking producers…"):
         results = run_produce_bench(cfg, records, Path(tmp), extra_sources(records))
     _bench_table("producers → Kafka", [(r.name, r.records, r.seconds, r.rate) for r in results])
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "produce.json").write_bytes(as_json(results))
-    console.print(f"wrote {out / 'produce.json'}")
+    _write(out, "produce.json", as_json(results))
 
 
 @bench_app.command("stream")
@@ -67,11 +85,9 @@ def bench_stream(
     """One stream worker: sustained records/s over a backlog (beside raw confluent-kafka consume of the same
     topics) and event-to-feature latency at a fixed live rate."""
     from bench.stream import run_stream_bench
-    from infra import manager
 
-    cfg = load_settings()
-    manager.up(cfg)
-    out.mkdir(parents=True, exist_ok=True)
+    cfg = _services()
+    out.mkdir(parents=True, exist_ok=True)  # the worker's log goes there
     with console.status("benchmarking the stream worker (backlog, then a live run)…"):
         result = run_stream_bench(
             cfg, symbols=symbols, minutes=minutes, rate=rate, seconds=seconds, workdir=out.resolve()
@@ -83,15 +99,10 @@ def bench_stream(
             ("stream worker, sustained", result.records, result.records / result.worker_per_s, 0.0),
         ],
     )
-    table = Table("cadence", "outputs", "p50 ms", "p99 ms", "max ms", title=f"event → feature at {rate:,.0f} records/s")
-    for cadence, stats in sorted(result.latency_ms.items()):
-        table.add_row(
-            cadence, f"{stats['n']:,.0f}", f"{stats['p50']:,.1f}", f"{stats['p99']:,.1f}", f"{stats['max']:,.1f}"
-        )
-    console.print(table)
+    latency = dict(sorted(result.latency_ms.items()))
+    _latency_table(f"event → feature at {rate:,.0f} records/s", ("cadence", "outputs"), latency, digits=1)
     console.print(f"latency = arrival at a features.1m consumer − (window end + grace {cfg.stream_grace_ms} ms)")
-    (out / "stream.json").write_bytes(result.to_json())
-    console.print(f"wrote {out / 'stream.json'}")
+    _write(out, "stream.json", result.to_json())
 
 
 @bench_app.command("pipeline")
@@ -104,20 +115,14 @@ def bench_pipeline(
     """End-to-end latency on a live simulated feed: event time → alert on Kafka → row in PostgreSQL → document
     searchable in Elasticsearch (one stream worker and both sinks)."""
     from bench.pipeline import run_pipeline_bench
-    from infra import manager
 
-    cfg = load_settings()
-    manager.up(cfg)
-    out.mkdir(parents=True, exist_ok=True)
+    cfg = _services()
+    out.mkdir(parents=True, exist_ok=True)  # the stages' logs go there
     with console.status(f"live pipeline for {minutes:g} min (models trained first if missing)…"):
         result = run_pipeline_bench(cfg, symbols=symbols, minutes=minutes, poll_s=poll, workdir=out.resolve())
-    table = Table("hop", "alerts", "p50 ms", "p99 ms", "max ms", title=f"end-to-end latency ({result.alerts} alerts)")
-    for hop, stats in result.latency_ms.items():
-        table.add_row(hop, f"{stats['n']:,.0f}", f"{stats['p50']:,.0f}", f"{stats['p99']:,.0f}", f"{stats['max']:,.0f}")
-    console.print(table)
+    _latency_table(f"end-to-end latency ({result.alerts} alerts)", ("hop", "alerts"), result.latency_ms, digits=0)
     console.print(f"event time = the window end the alert stands for; includes the {result.grace_ms} ms grace")
-    (out / "pipeline.json").write_bytes(result.to_json())
-    console.print(f"wrote {out / 'pipeline.json'}")
+    _write(out, "pipeline.json", result.to_json())
 
 
 @bench_app.command("all")
@@ -165,8 +170,7 @@ def bench_all(
         "machine": machine,
         "rows": [dict(zip(("benchmark", "measured", "ratio"), r, strict=True)) for r in rows],
     }
-    (out / "all.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
-    console.print(f"wrote {out / 'all.json'}")
+    _write(out, "all.json", orjson.dumps(summary, option=orjson.OPT_INDENT_2))
 
 
 @bench_app.command("sinks")
@@ -179,16 +183,11 @@ def bench_sinks(
     """Rows/s into PostgreSQL, documents/s into Elasticsearch, and alert-on-Kafka → searchable latency."""
     from bench.sink import print_sink_bench, run_sink_bench
 
-    cfg = load_settings()
-    from infra import manager
-
-    manager.up(cfg)
+    cfg = _services()
     with console.status("benchmarking the sinks…") as spinner:
         result = run_sink_bench(cfg, records=records, rate=rate, seconds=seconds, report=spinner.update)
     print_sink_bench(console, result)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "sinks.json").write_bytes(result.to_json())
-    console.print(f"wrote {out / 'sinks.json'}")
+    _write(out, "sinks.json", result.to_json())
 
 
 @bench_app.command("flow")
