@@ -18,6 +18,7 @@ PACKAGES: Final = (
     "tapewatch.commands",
     "ops",
     "bench",
+    "console",
     "offline",
     "producers",
     "streams",

@@ -12,8 +12,9 @@ from tests.architecture import COMMANDS, PACKAGES, ROOT, mermaid, package_graph,
 #: detectors). ``tapewatch`` → ``detectors``: the settings map themselves onto the detectors' config types.
 ALLOWED: dict[str, set[str]] = {
     COMMANDS: set(PACKAGES) - {COMMANDS},
-    "bench": {"ops", "offline", "producers", "streams", "sinks", "detectors", "infra", "tapewatch"},
-    "ops": {"offline", "producers", "streams", "sinks", "detectors", "infra", "tapewatch"},
+    "bench": {"ops", "console", "offline", "producers", "streams", "sinks", "detectors", "infra", "tapewatch"},
+    "ops": {"console", "offline", "producers", "streams", "sinks", "detectors", "infra", "tapewatch"},
+    "console": {"sinks", "detectors", "tapewatch"},
     "offline": {"detectors", "tapewatch"},
     "producers": {"offline", "tapewatch"},
     "streams": {"detectors", "tapewatch"},
@@ -40,7 +41,7 @@ IO_LIBRARIES = {
 }
 #: Functions of the live packages fit on a screen.
 MAX_FUNCTION_LINES = 60
-CORE = ("tapewatch", "producers", "streams", "detectors", "sinks", "infra")
+CORE = ("tapewatch", "producers", "streams", "detectors", "sinks", "infra", "console")
 
 
 def test_every_import_edge_is_allowed() -> None:

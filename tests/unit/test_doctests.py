@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("detectors", "tapewatch", "streams", "sinks", "producers", "infra", "offline", "bench", "ops")
+PACKAGES = ("detectors", "tapewatch", "streams", "sinks", "producers", "infra", "offline", "bench", "ops", "console")
 MODULES = sorted(
     ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
     for package in PACKAGES

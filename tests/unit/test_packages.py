@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-ROOTS = ("tapewatch", "producers", "streams", "detectors", "sinks", "infra", "offline", "bench", "ops")
+ROOTS = ("tapewatch", "producers", "streams", "detectors", "sinks", "infra", "offline", "bench", "ops", "console")
 #: Alembic's migration scripts are packages only for Alembic
 EXCLUDED = ("sinks.migrations",)
 PACKAGES = sorted(
