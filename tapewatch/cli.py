@@ -71,6 +71,10 @@ def _register_subcommands() -> None:
     app.add_typer(train_app, name="train")
     app.add_typer(backtest_app, name="backtest")
 
+    from tapewatch.commands.console import console_app
+
+    app.add_typer(console_app, name="console")
+
 
 console = Console()
 err_console = Console(stderr=True)

@@ -170,6 +170,21 @@ class Settings(BaseSettings):
         'alike), JSON {"model name": ["venue", ...]}',
     )
 
+    # --- Analyst console (console/) ----------------------------------------------
+    console_host: str = Field("127.0.0.1", description="Address `tapewatch console serve` listens on")
+    console_port: int = Field(8765, ge=1, le=65535)
+    console_session_idle_minutes: int = Field(30, ge=1, description="A session ends after this long unused")
+    console_session_max_hours: int = Field(12, ge=1, description="… and this long after the login, used or not")
+    console_cookie_secure: bool = Field(
+        True, description="Session cookies only over HTTPS (browsers treat http://127.0.0.1 and localhost as secure)"
+    )
+    console_login_max_failures: int = Field(5, ge=1, description="Wrong passwords in a row that lock a user")
+    console_lockout_s: int = Field(900, ge=1, description="How long a locked user waits")
+    console_client_max_failures: int = Field(
+        20, ge=1, description="Failed logins from one client address per lockout period before it is refused"
+    )
+    console_max_body_bytes: int = Field(65_536, ge=1024, description="Largest request body the console accepts")
+
     # --- Local state -----------------------------------------------------------
     var_dir: Path = Field(PROJECT_ROOT / "var", description="Data, logs and pids of the services infra/ runs")
     model_dir: Path | None = Field(None, description="Versioned model artifacts (default: <var_dir>/models)")

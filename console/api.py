@@ -1,0 +1,130 @@
+"""The JSON API for downstream services (``/api/v1``, OpenAPI at ``/api/openapi.json``): cases, one case with
+its evidence, history and notes, and the measured false-positive rates. Read-only, authenticated by a
+per-service token (``Authorization: Bearer …``, stored hashed) or a signed-in user's session; the tenant's
+venues bound what is seen, as on the pages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+
+from console import cases, supervisor
+from console.auth import Principal
+from console.explain import evidence_lines
+from console.security import engine_of, service, settings_of
+from console.web import Filter
+
+__all__ = ["CaseDetail", "CaseSummary", "EvidenceItem", "FalsePositiveRateOut", "router"]
+
+router = APIRouter(prefix="/api/v1", tags=["cases"])
+Service = Annotated[Principal, Depends(service)]
+
+
+class CaseSummary(BaseModel):
+    alert_id: str
+    symbol: str
+    venue: str
+    kind: str
+    severity: str
+    score: float
+    state: str
+    assignee: str | None
+    disposition: str | None
+    opened_at: datetime
+    alert_ts: datetime
+    model_version: str
+
+
+class EvidenceItem(BaseModel):
+    key: str
+    label: str
+    value: Any
+    unit: str
+    threshold: float | None
+    comparison: str | None
+    passed: bool | None
+
+
+class SeverityStep(BaseModel):
+    ts: datetime
+    severity: str
+    score: float
+
+
+class Note(BaseModel):
+    author: str
+    at: datetime
+    body: str
+
+
+class CaseDetail(CaseSummary):
+    message: str
+    window_start: datetime
+    window_end: datetime
+    evidence: list[EvidenceItem]
+    history: list[SeverityStep]
+    notes: list[Note]
+
+
+class CasePage(BaseModel):
+    cases: list[CaseSummary]
+    next_page: int | None
+
+
+class FalsePositiveRateOut(BaseModel):
+    kind: str
+    model_version: str
+    closed: int
+    deciding: int
+    false_positives: int
+    rate: float | None
+
+
+def _summary(row: Any) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in CaseSummary.model_fields}
+
+
+@router.get("/cases", response_model=CasePage)
+def list_cases(request: Request, principal: Service, f: Filter) -> CasePage:
+    """Cases by severity then age (the queue's order), 50 a page; ``state=open`` (default), ``all`` or one."""
+    with engine_of(request).connect() as conn:
+        rows, more = cases.queue(conn, principal, f)
+    return CasePage(cases=[CaseSummary(**_summary(r)) for r in rows], next_page=f.page + 1 if more else None)
+
+
+@router.get("/cases/{alert_id}", response_model=CaseDetail)
+def get_case(request: Request, principal: Service, alert_id: str) -> CaseDetail:
+    with engine_of(request).connect() as conn:
+        row = cases.case_detail(conn, principal, alert_id)
+        history, notes = cases.history(conn, alert_id), cases.notes(conn, alert_id)
+    lines = evidence_lines(row.kind, row.evidence, row.venue, settings_of(request))
+    return CaseDetail(
+        **_summary(row),
+        message=row.message,
+        window_start=row.window_start,
+        window_end=row.window_end,
+        evidence=[EvidenceItem(**line) for line in lines],
+        history=[SeverityStep(ts=h.ts, severity=h.severity, score=h.score) for h in history],
+        notes=[Note(author=n.author, at=n.at, body=n.body) for n in notes],
+    )
+
+
+@router.get("/false-positive-rates", response_model=list[FalsePositiveRateOut])
+def false_positive_rates(request: Request, principal: Service) -> list[FalsePositiveRateOut]:
+    """Per alert kind and detector version, from the closed cases' dispositions (see the supervisor page)."""
+    with engine_of(request).connect() as conn:
+        rates = supervisor.false_positive_rates(conn, principal)
+    return [
+        FalsePositiveRateOut(
+            kind=r.kind,
+            model_version=r.model_version,
+            closed=r.closed,
+            deciding=r.deciding,
+            false_positives=r.false_positives,
+            rate=r.rate,
+        )
+        for r in rates
+    ]

@@ -1,0 +1,138 @@
+"""The console's ASGI application: pages (:mod:`console.web`), the JSON API with its OpenAPI document
+(:mod:`console.api`), static assets shipped in the package, the live alert listener, and one answer per kind
+of refusal — each audited where it matters."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import event
+
+from console import api, audit, web
+from console.cases import NotFoundError, TooLargeError
+from console.live import AlertListener
+from console.rules import ConflictError, ForbiddenError
+from console.security import LoginRequiredError, RefusedError, SecurityHeaders, client_of
+from sinks import db
+from tapewatch.settings import Settings
+
+__all__ = ["create_app"]
+
+HERE: Final = Path(__file__).resolve().parent
+
+
+def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
+    """The application; ``migrate`` brings the schema to the newest revision first (as the sinks do)."""
+    if migrate:
+        db.upgrade(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.listener.start(asyncio.get_running_loop())
+        yield
+        app.state.listener.stop()
+        app.state.engine.dispose()
+
+    app = FastAPI(
+        title="tapewatch console API", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url="/api/openapi.json"
+    )
+    app.state.settings = settings
+    app.state.engine = db.make_engine(settings)
+    event.listen(app.state.engine, "connect", _utc)
+    app.state.templates = Jinja2Templates(directory=HERE / "templates")
+    app.state.templates.env.filters["fmt"] = format_value
+    app.state.listener = AlertListener(settings)
+    app.include_router(web.router)
+    app.include_router(api.router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    _handle_refusals(app)
+    app.add_middleware(SecurityHeaders, max_body_bytes=settings.console_max_body_bytes)
+    return app
+
+
+def _utc(dbapi_connection: Any, connection_record: Any) -> None:
+    """Every time on the pages is UTC, whatever the server's time zone."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SET TIME ZONE 'UTC'")
+        dbapi_connection.commit()
+    finally:
+        cursor.close()
+
+
+def format_value(value: object) -> str:
+    """A number as an analyst reads it: integers whole, others to four significant digits.
+
+    >>> format_value(3), format_value(2.718281), format_value(12345.678), format_value(None), format_value(True)
+    ('3', '2.718', '12346', '—', 'yes')
+    """
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.0f}" if 1000 <= abs(value) < 1e15 else f"{value:.4g}"
+    return str(value)
+
+
+STATUS: Final[dict[type[Exception], int]] = {
+    ForbiddenError: 403,
+    NotFoundError: 404,
+    ConflictError: 409,
+    TooLargeError: 413,
+}
+
+
+def _handle_refusals(app: FastAPI) -> None:
+    async def login_required(request: Request, exc: Exception) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": "authentication required"}, status_code=401)
+        if request.method != "GET":
+            return _answer(request, 401, "Your session ended; sign in again.")
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", 303)
+
+    async def refused(request: Request, exc: Exception) -> Response:
+        status = exc.status if isinstance(exc, RefusedError) else STATUS[type(exc)]
+        reason = exc.reason if isinstance(exc, RefusedError) else (str(exc) if status != 404 else "No such case.")
+        principal = getattr(request.state, "principal", None)
+        if status == 403 and principal is not None and not isinstance(exc, RefusedError):
+            with request.app.state.engine.begin() as conn:
+                audit.record(
+                    conn,
+                    principal.username,
+                    "refused",
+                    "request",
+                    request.url.path,
+                    after={"reason": reason},
+                    client=client_of(request),
+                )
+        return _answer(request, status, reason)
+
+    app.add_exception_handler(LoginRequiredError, login_required)
+    for kind in (RefusedError, *STATUS):
+        app.add_exception_handler(kind, refused)
+
+
+def _answer(request: Request, status: int, reason: str) -> Response:
+    if request.url.path.startswith("/api/") or "json" in request.headers.get("accept", ""):
+        return JSONResponse({"detail": reason}, status_code=status)
+    templates = request.app.state.templates
+    response: HTMLResponse = templates.TemplateResponse(
+        request,
+        "error.html",
+        {"status": status, "reason": reason, "user": getattr(request.state, "principal", None)},
+        status_code=status,
+    )
+    return response

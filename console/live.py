@@ -1,0 +1,99 @@
+"""New and escalated alerts, pushed to open queues: one thread LISTENs on PostgreSQL's ``tapewatch_alerts``
+channel (notified by the ``alerts_to_cases`` trigger in the sink's transaction, so a notification means the
+case is stored) and wakes every subscriber's asyncio queue. The payload is only the schema name: what changed
+is read by each page with its own user's filters and tenant, so nothing of another tenant leaks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import select
+import threading
+from typing import Final
+
+import psycopg2
+import psycopg2.extensions
+from sqlalchemy.engine import make_url
+
+from tapewatch.backoff import Backoff
+from tapewatch.settings import Settings
+
+__all__ = ["CHANNEL", "AlertListener"]
+
+CHANNEL: Final = "tapewatch_alerts"
+log = logging.getLogger(__name__)
+
+
+class AlertListener:
+    """Fan-out of alert notifications to asyncio subscribers; reconnects after a database outage."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._subscribers: set[asyncio.Queue[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="console-listen", daemon=True)
+        self.connected = threading.Event()
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def subscribe(self) -> asyncio.Queue[None]:
+        queue: asyncio.Queue[None] = asyncio.Queue(maxsize=1)  # one pending wake-up is enough
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[None]) -> None:
+        self._subscribers.discard(queue)
+
+    def _wake(self) -> None:
+        for queue in list(self._subscribers):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(None)
+
+    def _run(self) -> None:
+        backoff = Backoff()
+        while not self._stop.is_set():
+            try:
+                self._listen(backoff)
+            except psycopg2.Error as exc:
+                self.connected.clear()
+                log.warning("console: alert notifications lost the database (%s); reconnecting", str(exc).strip())
+                self._stop.wait(backoff.next_delay())
+
+    def _listen(self, backoff: Backoff) -> None:
+        url = make_url(self._settings.postgres_url_plain)
+        conn = psycopg2.connect(
+            host=url.host,
+            port=url.port,
+            user=url.username,
+            password=url.password,
+            dbname=url.database,
+            options=str(url.query.get("options", "")) or None,
+            connect_timeout=max(1, int(self._settings.service_timeout_s)),
+        )
+        try:
+            conn.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
+            with conn.cursor() as cursor:
+                cursor.execute("SELECT current_schema()")
+                schema = cursor.fetchone()[0]  # type: ignore[index]
+                cursor.execute(f"LISTEN {CHANNEL}")
+            self.connected.set()
+            backoff.reset()
+            if self._loop is not None:  # alerts stored while the connection was down: let the queues look
+                self._loop.call_soon_threadsafe(self._wake)
+            while not self._stop.is_set():
+                if select.select([conn], [], [], 0.5)[0]:
+                    conn.poll()
+                    mine = [n for n in conn.notifies if n.payload == schema]
+                    conn.notifies.clear()
+                    if mine and self._loop is not None:
+                        self._loop.call_soon_threadsafe(self._wake)
+        finally:
+            conn.close()

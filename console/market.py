@@ -1,0 +1,77 @@
+"""What the charts and the book replay show around an alert: the 1-minute bars and the stored book snapshots
+(``book_snapshots``, written by the PostgreSQL sink) of the symbol over the episode ± :data:`MARGIN`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import Connection, Row, select
+
+from console.charts import BarPoint, BookPoint, Span
+from sinks.db import bars, book_snapshots
+
+__all__ = ["MARGIN", "MAX_SNAPSHOTS", "Window", "bar_points", "book_points", "epoch_ms", "window_of"]
+
+MARGIN: Final = timedelta(minutes=10)
+#: snapshots sent to a page at most (a 1 s feed gives ~1,300 in the window; a faster one is thinned evenly)
+MAX_SNAPSHOTS: Final = 1500
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    symbol: str
+    venue: str
+    view: Span  # the episode ± MARGIN
+    episode: Span
+    alert_ms: int
+
+
+def epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _moment(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def window_of(case: Row[Any]) -> Window:
+    """The chart window of a case row (:func:`console.cases.case_detail`)."""
+    start, end = epoch_ms(case.window_start), epoch_ms(case.window_end)
+    margin = int(MARGIN.total_seconds() * 1000)
+    return Window(case.symbol, case.venue, Span(start - margin, end + margin), Span(start, end), epoch_ms(case.ts))
+
+
+def bar_points(conn: Connection, window: Window) -> list[BarPoint]:
+    rows = conn.execute(
+        select(bars)
+        .where(
+            bars.c.symbol == window.symbol,
+            bars.c.venue == window.venue,
+            bars.c.start >= _moment(window.view.start_ms - 60_000),
+            bars.c.start <= _moment(window.view.end_ms),
+        )
+        .order_by(bars.c.start)
+    )
+    return [BarPoint(epoch_ms(r.start), epoch_ms(r.end), r.open, r.high, r.low, r.close, r.volume) for r in rows]
+
+
+def book_points(conn: Connection, window: Window) -> list[BookPoint]:
+    rows = list(
+        conn.execute(
+            select(book_snapshots.c.ts, book_snapshots.c.bids, book_snapshots.c.asks)
+            .where(
+                book_snapshots.c.symbol == window.symbol,
+                book_snapshots.c.venue == window.venue,
+                book_snapshots.c.ts >= _moment(window.view.start_ms),
+                book_snapshots.c.ts <= _moment(window.view.end_ms),
+            )
+            .order_by(book_snapshots.c.ts)
+        )
+    )
+    step = max(1, -(-len(rows) // MAX_SNAPSHOTS))
+    return [
+        BookPoint(epoch_ms(r.ts), [(float(p), float(q)) for p, q in r.bids], [(float(p), float(q)) for p, q in r.asks])
+        for r in rows[::step]
+    ]

@@ -1,0 +1,142 @@
+"""The console's tables (migration ``sinks/migrations/versions/0004_console.py``) as SQLAlchemy Core tables for
+queries; checked against the migrated database by the integration tests. Their own MetaData: the sinks'
+COPY staging tables are made for ``sinks.db.metadata`` only."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Double,
+    ForeignKey,
+    Integer,
+    MetaData,
+    SmallInteger,
+    Table,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+__all__ = [
+    "DISPOSITIONS",
+    "ROLES",
+    "STATES",
+    "api_tokens",
+    "audit",
+    "case_links",
+    "case_notes",
+    "cases",
+    "login_failures",
+    "metadata",
+    "sessions",
+    "severity_history",
+    "tenants",
+    "users",
+]
+
+ROLES: Final = ("analyst", "supervisor", "admin")
+STATES: Final = ("new", "in_review", "escalated", "closed")
+DISPOSITIONS: Final = ("true_positive", "false_positive", "needs_more_information", "referred")
+TS = DateTime(timezone=True)
+
+metadata = MetaData()
+
+tenants = Table("tenants", metadata, Column("tenant", Text, primary_key=True), Column("venues", ARRAY(Text)))
+users = Table(
+    "users",
+    metadata,
+    Column("username", Text, primary_key=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("tenant", Text, ForeignKey("tenants.tenant"), nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("failed_logins", Integer, nullable=False),
+    Column("locked_until", TS),
+    Column("created_at", TS, nullable=False),
+    Column("password_changed_at", TS, nullable=False),
+)
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", Text, primary_key=True),
+    Column("username", Text, nullable=False),
+    Column("csrf_token", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("last_seen_at", TS, nullable=False),
+    Column("expires_at", TS, nullable=False),
+)
+login_failures = Table("login_failures", metadata, Column("client", Text), Column("at", TS))
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_id", Text, primary_key=True),
+    Column("service", Text, nullable=False),
+    Column("token_hash", Text, nullable=False),
+    Column("tenant", Text, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("revoked_at", TS),
+)
+cases = Table(
+    "cases",
+    metadata,
+    Column("alert_id", Text, primary_key=True),
+    Column("symbol", Text, nullable=False),
+    Column("venue", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("model_version", Text, nullable=False),
+    Column("severity", Text, nullable=False),
+    Column("severity_rank", SmallInteger, nullable=False),
+    Column("score", Double, nullable=False),
+    Column("opened_at", TS, nullable=False),
+    Column("alert_ts", TS, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("assignee", Text),
+    Column("disposition", Text),
+    Column("closed_at", TS),
+    Column("closed_by", Text),
+    Column("updated_at", TS, nullable=False),
+)
+case_notes = Table(
+    "case_notes",
+    metadata,
+    Column("note_id", BigInteger, primary_key=True),
+    Column("alert_id", Text, nullable=False),
+    Column("author", Text, nullable=False),
+    Column("at", TS, nullable=False),
+    Column("body", Text, nullable=False),
+)
+case_links = Table(
+    "case_links",
+    metadata,
+    Column("alert_id", Text, primary_key=True),
+    Column("linked_id", Text, primary_key=True),
+    Column("linked_by", Text, nullable=False),
+    Column("at", TS, nullable=False),
+)
+severity_history = Table(
+    "severity_history",
+    metadata,
+    Column("alert_id", Text, primary_key=True),
+    Column("ts", TS, primary_key=True),
+    Column("severity", Text, nullable=False),
+    Column("score", Double, nullable=False),
+)
+audit = Table(
+    "audit",
+    metadata,
+    Column("audit_id", BigInteger, primary_key=True),
+    Column("at", TS, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("object_type", Text, nullable=False),
+    Column("object_id", Text),
+    Column("before", JSONB),
+    Column("after", JSONB),
+    Column("client", Text),
+)

@@ -1,0 +1,306 @@
+"""The analyst's pages: login, the queue (live), a case with its evidence, charts and book replay, the
+workflow's forms, the evidence report, the supervisor's numbers and the audit trail. Server-rendered (Jinja2,
+escaped by default); every post carries the session's CSRF token; every change is one transaction with its
+audit line (:mod:`console.cases`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from sqlalchemy import select
+
+from console import audit, cases, market, supervisor
+from console.auth import Principal, csrf_matches, login, logout
+from console.charts import book_svg, price_svg, volume_svg
+from console.explain import evidence_lines
+from console.passwords import new_token
+from console.schema import DISPOSITIONS, STATES, users
+from console.security import (
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    RefusedError,
+    checked_form,
+    client_of,
+    engine_of,
+    settings_of,
+    user,
+)
+from console.security import supervisor as supervisor_only
+from tapewatch.records import AlertKind, Severity
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+Form_ = Annotated[dict[str, str], Depends(checked_form)]
+User = Annotated[Principal, Depends(user)]
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    templates = request.app.state.templates
+    response: HTMLResponse = templates.TemplateResponse(request, template, context, status_code=status)
+    return response
+
+
+@router.get("/login")
+def login_page(request: Request, next: str = "/queue", message: str = "") -> HTMLResponse:
+    token = new_token()
+    response = render(request, "login.html", login_csrf=token, next=_local(next), message=message)
+    _set_cookie(request, response, LOGIN_COOKIE, token, max_age=3600)
+    return response
+
+
+@router.post("/login")
+def login_submit(
+    request: Request,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+    next: Annotated[str, Form(max_length=512)] = "/queue",
+) -> Response:
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not csrf_matches(expected, csrf_token):
+        raise RefusedError(403, "The login form expired; reload it and try again.")
+    with engine_of(request).begin() as conn:
+        outcome = login(conn, settings_of(request), username.strip().lower(), password, client_of(request))
+    if outcome.token is None:
+        token = new_token()
+        response = render(
+            request, "login.html", outcome.status, login_csrf=token, next=_local(next), message=outcome.message
+        )
+        _set_cookie(request, response, LOGIN_COOKIE, token, max_age=3600)
+        return response
+    redirect = RedirectResponse(_local(next), status_code=303)
+    _set_cookie(request, redirect, SESSION_COOKIE, outcome.token, max_age=None)
+    redirect.delete_cookie(LOGIN_COOKIE)
+    return redirect
+
+
+@router.post("/logout")
+def logout_submit(request: Request, principal: User, form: Form_) -> Response:
+    with engine_of(request).begin() as conn:
+        logout(conn, principal, request.cookies.get(SESSION_COOKIE, ""), client_of(request))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/")
+def home() -> Response:
+    return RedirectResponse("/queue", status_code=303)
+
+
+def queue_filter(
+    state: str = "open",
+    kind: str = "",
+    symbol: Annotated[str, Query(max_length=32)] = "",
+    assignee: Annotated[str, Query(max_length=64)] = "",
+    severity: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    page: Annotated[int, Query(ge=0, le=cases.MAX_PAGE)] = 0,
+) -> cases.QueueFilter:
+    return cases.QueueFilter(state, kind, symbol.strip(), assignee.strip(), severity, since, until, page)
+
+
+Filter = Annotated[cases.QueueFilter, Depends(queue_filter)]
+
+
+@router.get("/queue")
+def queue_page(request: Request, principal: User, f: Filter) -> HTMLResponse:
+    with engine_of(request).connect() as conn:
+        rows, more = cases.queue(conn, principal, f)
+        analysts = conn.execute(select(users.c.username).where(users.c.tenant == principal.tenant)).scalars().all()
+    return render(
+        request,
+        "queue.html",
+        user=principal,
+        rows=rows,
+        more=more,
+        f=f,
+        query=request.url.query,
+        kinds=[k.value for k in AlertKind],
+        severities=[s.value for s in Severity],
+        states=STATES,
+        dispositions=DISPOSITIONS,
+        analysts=analysts,
+    )
+
+
+@router.get("/queue/rows")
+def queue_rows(request: Request, principal: User, f: Filter) -> HTMLResponse:
+    with engine_of(request).connect() as conn:
+        rows, more = cases.queue(conn, principal, f)
+    return render(request, "queue_rows.html", rows=rows, more=more, f=f, user=principal)
+
+
+@router.get("/events")
+async def events(request: Request, principal: User) -> StreamingResponse:
+    """Server-sent events: ``changed`` whenever an alert is stored or escalated (no content: the page asks
+    for its own rows), and a comment every 15 s so proxies keep the stream open."""
+    listener = request.app.state.listener
+
+    async def stream() -> AsyncIterator[bytes]:
+        queue = listener.subscribe()
+        try:
+            yield b"retry: 2000\n\n"
+            while not await request.is_disconnected():
+                try:
+                    await asyncio.wait_for(queue.get(), timeout=15)
+                    yield b"event: changed\ndata: {}\n\n"
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+        finally:
+            listener.unsubscribe(queue)
+
+    return StreamingResponse(stream(), media_type="text/event-stream")
+
+
+@router.get("/case")
+def case_page(request: Request, principal: User, id: Annotated[str, Query(max_length=200)]) -> HTMLResponse:
+    context = _case_context(request, principal, id)
+    return render(request, "case.html", user=principal, dispositions=DISPOSITIONS, **context)
+
+
+def _case_context(request: Request, principal: Principal, alert_id: str) -> dict[str, Any]:
+    with engine_of(request).connect() as conn:
+        case = cases.case_detail(conn, principal, alert_id)
+        window = market.window_of(case)
+        bars, books = market.bar_points(conn, window), market.book_points(conn, window)
+        context = {
+            "case": case,
+            "lines": evidence_lines(case.kind, case.evidence, case.venue, settings_of(request)),
+            "history": cases.history(conn, alert_id),
+            "notes": cases.notes(conn, alert_id),
+            "related": cases.related(conn, principal, case),
+            "trail": cases.case_audit(conn, alert_id),
+            "analysts": conn.execute(
+                select(users.c.username).where(users.c.tenant == principal.tenant, users.c.disabled.is_(False))
+            )
+            .scalars()
+            .all(),
+        }
+    marks = {"view": window.view, "episode": window.episode}
+    context["charts"] = {
+        "price": price_svg(bars, marker_ms=window.alert_ms, **marks),
+        "volume": volume_svg(bars, **marks),
+        "book": book_svg(books, **marks),
+    }
+    context["snapshots"] = len(books)
+    return context
+
+
+@router.get("/case/book.json")
+def case_book(request: Request, principal: User, id: Annotated[str, Query(max_length=200)]) -> JSONResponse:
+    """The stored snapshots of the window, for the replay."""
+    with engine_of(request).connect() as conn:
+        window = market.window_of(cases.case_detail(conn, principal, id))
+        books = market.book_points(conn, window)
+    return JSONResponse(
+        {
+            "episode": [window.episode.start_ms, window.episode.end_ms],
+            "alert_ms": window.alert_ms,
+            "snapshots": [{"ts": b.ts_ms, "bids": b.bids, "asks": b.asks} for b in books],
+        }
+    )
+
+
+@router.post("/case/act")
+def case_act(request: Request, principal: User, form: Form_) -> Response:
+    alert_id = form.get("alert_id", "")
+    with engine_of(request).begin() as conn:
+        cases.act(
+            conn,
+            principal,
+            alert_id,
+            form.get("action", ""),
+            assignee=form.get("assignee") or None,
+            disposition=form.get("disposition") or None,
+            note=form.get("note", ""),
+            client=client_of(request),
+        )
+    return RedirectResponse(request.url_for("case_page").include_query_params(id=alert_id), status_code=303)
+
+
+@router.post("/case/note")
+def case_note(request: Request, principal: User, form: Form_) -> Response:
+    alert_id = form.get("alert_id", "")
+    with engine_of(request).begin() as conn:
+        cases.add_note(conn, principal, alert_id, form.get("note", ""), client=client_of(request))
+    return RedirectResponse(request.url_for("case_page").include_query_params(id=alert_id), status_code=303)
+
+
+@router.post("/case/link")
+def case_link(request: Request, principal: User, form: Form_) -> Response:
+    alert_id = form.get("alert_id", "")
+    with engine_of(request).begin() as conn:
+        cases.link(conn, principal, alert_id, form.get("linked_id", ""), client_of(request))
+    return RedirectResponse(request.url_for("case_page").include_query_params(id=alert_id), status_code=303)
+
+
+@router.post("/cases/bulk-close")
+def bulk_close(request: Request, principal: User, form: Form_) -> Response:
+    selected = [i for i in form.get("alert_ids", "").split(",") if i]
+    if not selected:
+        raise RefusedError(409, "Select the cases to close.")
+    with engine_of(request).begin() as conn:
+        cases.bulk_close(
+            conn, principal, selected, form.get("disposition", ""), form.get("note", ""), client_of(request)
+        )
+    return RedirectResponse("/queue", status_code=303)
+
+
+@router.get("/case/report")
+def case_report(request: Request, principal: User, id: Annotated[str, Query(max_length=200)]) -> HTMLResponse:
+    """The evidence report for a regulator: one self-contained printable page; who exported it is audited."""
+    context = _case_context(request, principal, id)
+    with engine_of(request).begin() as conn:
+        audit.record(conn, principal.username, "case.report", "case", id, client=client_of(request))
+    return render(request, "report.html", user=principal, generated=datetime.now().astimezone(), **context)
+
+
+@router.get("/supervisor")
+def supervisor_page(request: Request, principal: Annotated[Principal, Depends(supervisor_only)]) -> HTMLResponse:
+    with engine_of(request).connect() as conn:
+        context = {
+            "workload": supervisor.workload(conn, principal),
+            "ages": supervisor.open_by_age(conn, principal),
+            "rates": supervisor.false_positive_rates(conn, principal),
+        }
+    return render(request, "supervisor.html", user=principal, buckets=[b for b, _ in supervisor.AGE_BUCKETS], **context)
+
+
+@router.get("/audit")
+def audit_page(
+    request: Request,
+    principal: Annotated[Principal, Depends(supervisor_only)],
+    actor: Annotated[str, Query(max_length=64)] = "",
+) -> HTMLResponse:
+    with engine_of(request).connect() as conn:
+        lines = cases.audit_lines(conn, actor.strip(), limit=300)
+    return render(request, "audit.html", user=principal, lines=lines, actor=actor)
+
+
+def _local(target: str) -> str:
+    """Only same-site paths are followed after a login (no open redirect).
+
+    >>> _local("/case?id=1"), _local("https://evil.example/"), _local("//evil.example")
+    ('/case?id=1', '/queue', '/queue')
+    """
+    return target if target.startswith("/") and not target.startswith("//") else "/queue"
+
+
+def _set_cookie(request: Request, response: Response, name: str, value: str, max_age: int | None) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        secure=settings_of(request).console_cookie_secure,
+        samesite="strict",
+        path="/",
+    )

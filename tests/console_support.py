@@ -1,0 +1,98 @@
+"""Helpers of the console's tests: a private PostgreSQL schema migrated to head, alerts stored the way the
+PostgreSQL sink stores them (so the database's own trigger makes the cases), users, and a signed-in client."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+from starlette.testclient import TestClient
+
+from console import accounts
+from sinks import db
+from tapewatch.records import Alert, AlertKind, Book, Severity, alert_id
+from tapewatch.settings import Settings
+
+PASSWORD = "correct horse battery"  # a test user's password (≥ 12 characters)
+BASE_URL = "https://testserver"  # the session cookie is Secure: the test client must speak "https"
+
+
+@contextmanager
+def console_schema(settings: Settings) -> Iterator[Settings]:
+    schema = f"console_{uuid.uuid4().hex[:8]}"
+    db.create_schema(settings, schema)
+    isolated = db.in_schema(settings, schema)
+    db.upgrade(isolated)
+    try:
+        yield isolated
+    finally:
+        db.drop_schema(settings, schema)
+
+
+def make_alert(
+    symbol: str = "ACME",
+    *,
+    venue: str = "sim",
+    kind: AlertKind = AlertKind.SPOOFING,
+    start: int = 1_700_000_000_000,
+    ts: int | None = None,
+    severity: Severity = Severity.MEDIUM,
+    score: float = 0.7,
+    message: str = "layers pulled as the price moved",
+) -> Alert:
+    end = start + 60_000
+    return Alert(
+        symbol=symbol,
+        venue=venue,
+        alert_id=alert_id(symbol, kind.value, start),
+        ts=ts if ts is not None else end,
+        kind=kind,
+        severity=severity,
+        score=score,
+        window_start=start,
+        window_end=end,
+        evidence={"vanished_ratio": 3.2, "hits": 2},
+        model_version="patterns-test",
+        message=message,
+    )
+
+
+def store_alerts(engine: Engine, alerts: list[Alert]) -> None:
+    """As the PostgreSQL sink does (COPY and ON CONFLICT): the trigger makes or updates the cases."""
+    with engine.begin() as conn:
+        db.copy_rows(conn, db.alerts, [db.record_doc(a) for a in alerts])
+
+
+def store_books(engine: Engine, books: list[Book]) -> None:
+    with engine.begin() as conn:
+        db.copy_rows(conn, db.book_snapshots, [db.record_doc(b) for b in books])  # type: ignore[arg-type]
+
+
+def add_user(engine: Engine, name: str, role: str = "analyst", tenant: str = "default") -> None:
+    with engine.begin() as conn:
+        accounts.add_user(conn, name, PASSWORD, role, tenant, "test")
+
+
+def login_csrf(client: TestClient) -> str:
+    page = client.get("/login")
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+def sign_in(client: TestClient, name: str, password: str = PASSWORD) -> int:
+    response = client.post(
+        "/login",
+        data={"username": name, "password": password, "csrf_token": login_csrf(client)},
+        follow_redirects=False,
+    )
+    return response.status_code
+
+
+def page_csrf(client: TestClient, path: str = "/queue") -> str:
+    found = re.search(r'name="csrf-token" content="([^"]+)"', client.get(path).text)
+    assert found
+    return found.group(1)
