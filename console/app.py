@@ -121,7 +121,8 @@ def _handle_refusals(app: FastAPI) -> None:
         return _answer(request, status, reason)
 
     app.add_exception_handler(LoginRequiredError, login_required)
-    for kind in (RefusedError, *STATUS):
+    kinds: list[type[Exception]] = [RefusedError, *STATUS]
+    for kind in kinds:
         app.add_exception_handler(kind, refused)
 
 

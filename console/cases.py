@@ -271,3 +271,9 @@ def audit_lines(conn: Connection, actor: str = "", limit: int = 300) -> list[Row
     if actor:
         query = query.where(audit_table.c.actor == actor)
     return list(conn.execute(query))
+
+
+def active_users(conn: Connection, tenant: str) -> list[str]:
+    """The tenant's users who can be assigned a case."""
+    query = select(users.c.username).where(users.c.tenant == tenant, users.c.disabled.is_(False))
+    return list(conn.execute(query.order_by(users.c.username)).scalars())

@@ -12,14 +12,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
-from sqlalchemy import select
 
 from console import audit, cases, market, supervisor
 from console.auth import Principal, csrf_matches, login, logout
 from console.charts import book_svg, price_svg, volume_svg
 from console.explain import evidence_lines
 from console.passwords import new_token
-from console.schema import DISPOSITIONS, STATES, users
+from console.schema import DISPOSITIONS, STATES
 from console.security import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -114,7 +113,7 @@ Filter = Annotated[cases.QueueFilter, Depends(queue_filter)]
 def queue_page(request: Request, principal: User, f: Filter) -> HTMLResponse:
     with engine_of(request).connect() as conn:
         rows, more = cases.queue(conn, principal, f)
-        analysts = conn.execute(select(users.c.username).where(users.c.tenant == principal.tenant)).scalars().all()
+        analysts = cases.active_users(conn, principal.tenant)
     return render(
         request,
         "queue.html",
@@ -171,24 +170,20 @@ def _case_context(request: Request, principal: Principal, alert_id: str) -> dict
         case = cases.case_detail(conn, principal, alert_id)
         window = market.window_of(case)
         bars, books = market.bar_points(conn, window), market.book_points(conn, window)
-        context = {
+        context: dict[str, Any] = {
             "case": case,
             "lines": evidence_lines(case.kind, case.evidence, case.venue, settings_of(request)),
             "history": cases.history(conn, alert_id),
             "notes": cases.notes(conn, alert_id),
             "related": cases.related(conn, principal, case),
             "trail": cases.case_audit(conn, alert_id),
-            "analysts": conn.execute(
-                select(users.c.username).where(users.c.tenant == principal.tenant, users.c.disabled.is_(False))
-            )
-            .scalars()
-            .all(),
+            "analysts": cases.active_users(conn, principal.tenant),
         }
-    marks = {"view": window.view, "episode": window.episode}
+    view, episode, title = window.view, window.episode, f"{case.symbol} · {case.venue}"
     context["charts"] = {
-        "price": price_svg(bars, marker_ms=window.alert_ms, **marks),
-        "volume": volume_svg(bars, **marks),
-        "book": book_svg(books, **marks),
+        "price": price_svg(bars, view=view, episode=episode, marker_ms=window.alert_ms, title=f"Price · {title}"),
+        "volume": volume_svg(bars, view=view, episode=episode, title=f"Volume · {title}"),
+        "book": book_svg(books, view=view, episode=episode, title=f"Order book (5 levels) · {title}"),
     }
     context["snapshots"] = len(books)
     return context
@@ -266,7 +261,7 @@ def case_report(request: Request, principal: User, id: Annotated[str, Query(max_
 @router.get("/supervisor")
 def supervisor_page(request: Request, principal: Annotated[Principal, Depends(supervisor_only)]) -> HTMLResponse:
     with engine_of(request).connect() as conn:
-        context = {
+        context: dict[str, Any] = {
             "workload": supervisor.workload(conn, principal),
             "ages": supervisor.open_by_age(conn, principal),
             "rates": supervisor.false_positive_rates(conn, principal),

@@ -89,10 +89,49 @@ def sign_in(client: TestClient, name: str, password: str = PASSWORD) -> int:
         data={"username": name, "password": password, "csrf_token": login_csrf(client)},
         follow_redirects=False,
     )
-    return response.status_code
+    status: int = response.status_code
+    return status
 
 
 def page_csrf(client: TestClient, path: str = "/queue") -> str:
     found = re.search(r'name="csrf-token" content="([^"]+)"', client.get(path).text)
     assert found
     return found.group(1)
+
+
+def seed_market(engine: Engine, symbol: str, venue: str, start: int, end: int) -> None:
+    """Bars and 2-second book snapshots of a gently drifting price from ``start`` to ``end`` (epoch ms)."""
+    from tapewatch.records import Bar
+
+    bars, books = [], []
+    for minute, t in enumerate(range(start, end, 60_000)):
+        price = 100 + 0.05 * minute
+        bars.append(
+            Bar(
+                symbol=symbol,
+                venue=venue,
+                start=t,
+                end=t + 60_000,
+                open=price,
+                high=price + 0.2,
+                low=price - 0.2,
+                close=price + 0.05,
+                volume=1000.0 + 37 * (minute % 7),
+                vwap=price,
+                trades=20 + minute % 5,
+            )
+        )
+    for t in range(start, end, 2_000):
+        mid = 100 + 0.05 * (t - start) / 60_000
+        books.append(
+            Book(
+                symbol=symbol,
+                venue=venue,
+                ts=t,
+                bids=[(round(mid - 0.01 * (i + 1), 2), 100.0 * (i + 1)) for i in range(5)],
+                asks=[(round(mid + 0.01 * (i + 1), 2), 90.0 * (i + 1)) for i in range(5)],
+            )
+        )
+    with engine.begin() as conn:
+        db.copy_rows(conn, db.bars, [db.bar_doc(b) for b in bars])
+        db.copy_rows(conn, db.book_snapshots, [db.record_doc(b) for b in books])  # type: ignore[arg-type]

@@ -1,0 +1,140 @@
+"""The console in a real headless Chromium (Debian's, through Selenium and its chromedriver): sign in, watch a
+new alert arrive in the open queue, open the case, see its charts and replay the book, take it and close it
+with a disposition; an analyst's forbidden close is refused. Screenshots of the key pages go to
+``reports/console/`` (README shows copies)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
+from sqlalchemy import Engine, select, update
+
+from console.app import create_app
+from console.schema import cases
+from sinks import db
+from tapewatch.records import AlertKind, Severity
+from tapewatch.settings import PROJECT_ROOT, Settings
+from tests.browser import chromium, served
+from tests.console_support import PASSWORD, add_user, console_schema, make_alert, seed_market, store_alerts
+
+pytestmark = pytest.mark.integration
+SHOTS = PROJECT_ROOT / "reports" / "console"
+START = 1_763_000_000_000  # the alert's episode start (epoch ms)
+
+
+@pytest.fixture
+def console(services: Settings) -> Iterator[tuple[str, Engine]]:
+    with console_schema(services) as settings:
+        engine = db.make_engine(settings)
+        add_user(engine, "ann")
+        add_user(engine, "bob")
+        add_user(engine, "sue", "supervisor")
+        seed_market(engine, "ACME", "sim", START - 15 * 60_000, START + 16 * 60_000)
+        store_alerts(engine, [make_alert("ACME", start=START, severity=Severity.HIGH)])
+        with served(create_app(settings, migrate=False)) as url:
+            yield url, engine
+        engine.dispose()
+
+
+@pytest.fixture
+def browser() -> Iterator[WebDriver]:
+    with chromium() as driver:
+        yield driver
+
+
+def _wait(driver: WebDriver, seconds: float = 10) -> WebDriverWait[WebDriver]:
+    return WebDriverWait(driver, seconds)
+
+
+def _sign_in(driver: WebDriver, url: str, name: str) -> None:
+    driver.get(f"{url}/login")
+    driver.find_element(By.NAME, "username").send_keys(name)
+    driver.find_element(By.NAME, "password").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "form.login button").click()
+    _wait(driver).until(expected_conditions.presence_of_element_located((By.ID, "queue-rows")))
+
+
+def _shot(driver: WebDriver, name: str) -> None:
+    """The whole page (the window grown to its height, then restored)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    size = driver.get_window_size()
+    height = int(driver.execute_script("return document.documentElement.scrollHeight"))
+    driver.set_window_size(size["width"], min(max(height, 600), 4000))
+    driver.execute_script("window.scrollTo(0, 0)")
+    driver.save_screenshot(str(SHOTS / f"{name}.png"))
+    driver.set_window_size(size["width"], size["height"])
+
+
+def _case_state(engine: Engine, symbol: str) -> tuple[str, str | None, str | None]:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(cases.c.state, cases.c.assignee, cases.c.disposition).where(cases.c.symbol == symbol)
+        ).one()
+    return row.state, row.assignee, row.disposition
+
+
+def test_an_analyst_works_a_case_from_queue_to_close(console: tuple[str, Engine], browser: WebDriver) -> None:
+    url, engine = console
+    _sign_in(browser, url, "ann")
+    _wait(browser).until(lambda d: d.find_element(By.ID, "live").text == "live")
+    store_alerts(
+        engine, [make_alert("NEWCO", kind=AlertKind.PUMP_AND_DUMP, start=START + 3_600_000, severity=Severity.CRITICAL)]
+    )
+    _wait(browser, 5).until(lambda d: "NEWCO" in d.find_element(By.ID, "queue-rows").text)  # no reload
+    _shot(browser, "queue")
+    browser.find_element(By.LINK_TEXT, "ACME").click()
+    for kind in ("price", "volume", "book"):
+        chart = _wait(browser).until(
+            expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, f"svg.chart-{kind}"))
+        )
+        assert int(chart.get_attribute("data-points") or 0) > 0, kind
+    replay = browser.find_element(By.ID, "replay")
+    _wait(browser).until(lambda d: replay.get_attribute("data-shown") is not None)
+    shown = int(replay.get_attribute("data-shown") or 0)
+    replay.find_element(By.CSS_SELECTOR, "button[data-step='10']").click()
+    assert int(replay.get_attribute("data-shown") or 0) == shown + 10
+    assert len(replay.find_elements(By.CSS_SELECTOR, ".ladder tbody tr")) == 5
+    _shot(browser, "case")
+    browser.find_element(By.ID, "take").click()
+    _wait(browser).until(lambda d: d.find_element(By.ID, "case-assignee").text == "ann")
+    Select(browser.find_element(By.ID, "disposition")).select_by_value("true_positive")
+    browser.find_element(By.ID, "close-note").send_keys(
+        "Layers pulled 4 times as the bid moved; <script>alert(1)</script>"
+    )
+    browser.find_element(By.ID, "close").click()
+    _wait(browser).until(lambda d: "closed" in d.find_element(By.ID, "case-state").text)
+    assert "<script>alert(1)</script>" in browser.find_element(By.ID, "notes").text  # shown as text, not run
+    assert _case_state(engine, "ACME") == ("closed", "ann", "true_positive")
+
+
+def test_a_forbidden_close_is_refused(console: tuple[str, Engine], browser: WebDriver) -> None:
+    url, engine = console
+    with engine.begin() as conn:
+        conn.execute(update(cases).values(assignee="ann", state="in_review"))
+    _sign_in(browser, url, "bob")
+    browser.find_element(By.LINK_TEXT, "ACME").click()
+    Select(_wait(browser).until(lambda d: d.find_element(By.ID, "disposition"))).select_by_value("false_positive")
+    browser.find_element(By.ID, "close-note").send_keys("not mine to close")
+    browser.find_element(By.ID, "close").click()
+    refusal = _wait(browser).until(lambda d: d.find_element(By.CSS_SELECTOR, ".error-page"))
+    assert "403" in refusal.text and "assignee" in refusal.text
+    assert _case_state(engine, "ACME") == ("in_review", "ann", None)
+    browser.get(f"{url}/supervisor")
+    assert "403" in browser.find_element(By.CSS_SELECTOR, ".error-page").text
+
+
+def test_the_supervisor_sees_workload_and_false_positive_rates(console: tuple[str, Engine], browser: WebDriver) -> None:
+    url, engine = console
+    with engine.begin() as conn:
+        conn.execute(update(cases).values(state="closed", disposition="false_positive", assignee="ann"))
+    store_alerts(engine, [make_alert("OPEN1", start=START + 60_000)])
+    _sign_in(browser, url, "sue")
+    browser.get(f"{url}/supervisor")
+    rates = _wait(browser).until(lambda d: d.find_element(By.ID, "fp-rates"))
+    assert "spoofing" in rates.text and "100.0 %" in rates.text
+    _shot(browser, "supervisor")
