@@ -265,7 +265,12 @@ def test_bulk_close_is_all_or_nothing(engine: Engine, app_client: TestClient) ->
         conn.execute(update(cases).where(cases.c.symbol != "B2").values(assignee="ann", state="in_review"))
     assert sign_in(app_client, "ann") == 303
     selection = [a.alert_id for a in alerts]
-    form = {"csrf_token": page_csrf(app_client), "disposition": "false_positive", "note": "noise", "alert_id": selection}
+    form = {
+        "csrf_token": page_csrf(app_client),
+        "disposition": "false_positive",
+        "note": "noise",
+        "alert_id": selection,
+    }
     refused = app_client.post("/cases/bulk-close", data=form)
     assert refused.status_code == 403 and "assignee" in refused.text  # B2 is not hers
     assert {_case(engine, a.alert_id)["state"] for a in alerts} == {"in_review", "new"}
