@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 # The demo stops by itself and prints its summary; `make demo DEMO_ARGS=` runs until Ctrl-C.
 DEMO_ARGS ?= --duration 120
 
-.PHONY: deps infra lint format test unit integration demo bench status down clean
+.PHONY: deps browser infra lint format test unit integration demo bench status down clean
 
 $(DEPS_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ $(DEPS_STAMP): pyproject.toml
 	@touch $@
 
 deps: $(DEPS_STAMP)
+
+# The console's browser tests drive Debian's Chromium through its chromedriver (never a downloaded browser).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; }
 
 infra: deps
 	$(BIN)/tapewatch infra up
@@ -40,13 +47,13 @@ format: deps
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint infra
+test: lint infra browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 unit: deps
 	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
-integration: infra
+integration: infra browser
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
 demo: infra

@@ -5,6 +5,8 @@
   user would run; later runs reuse them (artifacts are versioned directories, see :mod:`tapewatch.artifacts`).
   A K-means model that may not score the simulator's venue (saved before models recorded their venues, or
   trained on another venue) is not reused: the demo would run without K-means. A new one is trained.
+* :func:`ensure_demo_user` gives the console (started beside the pipeline) a ``demo`` supervisor whose
+  password is written to a file only its owner can read — printed as a path, never as a secret.
 * :func:`summarise` compares the alerts seen on Kafka with the episodes the simulator injected (the truth
   topic: an episode is published when it ends), counts what reached PostgreSQL and Elasticsearch, and writes a
   report folder: markdown, a per-kind F1 chart and price charts with episodes shaded and alerts marked.
@@ -105,6 +107,37 @@ class Summary:
     in_elasticsearch: int | None = None
     report: Path | None = None
     notes: list[str] = field(default_factory=list)
+
+
+DEMO_USER = "demo"
+
+
+def ensure_demo_user(settings: Settings) -> Path:
+    """The console's demo login: user ``demo`` (supervisor, every venue) with a fresh random password, written
+    to ``<var>/console/demo-password`` (mode 0600) at every run; returns that file's path."""
+    import secrets
+
+    from console import accounts
+    from sinks import db
+
+    password = secrets.token_urlsafe(15)
+    engine = db.make_engine(settings)
+    try:
+        with engine.begin() as conn:
+            if DEMO_USER in {name for name, *_ in accounts.list_users(conn)}:
+                accounts.set_password(conn, DEMO_USER, password, "demo")
+                accounts.set_disabled(conn, DEMO_USER, False, "demo")
+            else:
+                accounts.add_user(conn, DEMO_USER, password, "supervisor", "default", "demo")
+    finally:
+        engine.dispose()
+    path = settings.var_dir / "console" / "demo-password"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(password + "\n")
+    return path
 
 
 def _alerts_frame(view: PipelineView) -> pd.DataFrame:

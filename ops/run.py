@@ -352,6 +352,7 @@ def run_pipeline(
     duration: float | None,
     live: bool = True,
     drain_s: float = 20.0,
+    console: bool = True,
 ) -> RunResult:
     """Run source → stream worker → sinks until ``duration`` or Ctrl-C; then stop the source, let the rest
     drain (until the topics stop growing, at most ``drain_s``), stop everything and return the summary's data."""
@@ -368,6 +369,8 @@ def run_pipeline(
     supervisor.add("stream-worker", "stream", "worker")
     supervisor.add("sink-postgres", "sink", "postgres")
     supervisor.add("sink-elasticsearch", "sink", "elasticsearch")
+    if console:
+        supervisor.add("console", "console", "serve")
     source = supervisor.add("source", "produce", *source_args, "--no-progress")
     watcher = Watcher(settings, app_id(settings))
     started = time.monotonic()

@@ -227,7 +227,7 @@ def run(
     import time as clock
 
     from infra import manager
-    from ops.demo import ensure_models, summarise
+    from ops.demo import DEMO_USER, ensure_demo_user, ensure_models, summarise
     from ops.run import run_pipeline
     from sinks import db
 
@@ -246,6 +246,11 @@ def run(
     with console.status("models (trained on first use, reused afterwards)…"):
         for line in ensure_models(cfg):
             console.print(f"model  {line}")
+    login = ensure_demo_user(cfg)
+    console.print(
+        f"console  http://{cfg.console_host}:{cfg.console_port}/  user [bold]{DEMO_USER}[/], "
+        f"password in {login} (readable by you only)"
+    )
     result = run_pipeline(cfg, source_args, duration)
     summary = Table("topic", "records", title="summary")
     for name, rate in result.view.topics.items():
@@ -271,7 +276,7 @@ def _source_args(source: str, files: list[Path] | None, symbols: int, speed: flo
 
 def _print_run_outcome(cfg: Settings, result: RunResult, outcome: Summary) -> None:
     """Alerts against the truth, where they landed, where the report and logs are, and what to look at next."""
-    from ops.demo import kinds_rows
+    from ops.demo import DEMO_USER, kinds_rows
 
     kinds = Table("kind", "episodes injected (ended)", "detected", "alerts", "median delay", title="alerts vs truth")
     for row in kinds_rows(outcome):
@@ -292,6 +297,11 @@ def _print_run_outcome(cfg: Settings, result: RunResult, outcome: Summary) -> No
         console.print(hint)
     console.print(
         "Kibana dashboard: tapewatch kibana import http://localhost:5601 (docker compose imports it by itself)"
+    )
+    console.print(
+        f"analyst console: the cases stay in PostgreSQL — `tapewatch console serve`, then "
+        f"http://{cfg.console_host}:{cfg.console_port}/ (user {DEMO_USER}, password in "
+        f"{cfg.var_dir / 'console' / 'demo-password'})"
     )
     troubled = [stage for stage in result.stages if stage.restarts]
     for stage in troubled:

@@ -8,11 +8,14 @@ import os
 import re
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tapewatch.settings import Settings
+from tests.browser import free_port
 
 pytestmark = pytest.mark.integration
 TAPEWATCH = str(Path(sys.executable).with_name("tapewatch"))
@@ -24,17 +27,40 @@ def count(summary: str, topic: str) -> int:
     return int(match.group(1).replace(",", ""))
 
 
-def test_run_pipeline_for_a_while(settings: Settings) -> None:
-    env = {**os.environ, "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix, "COLUMNS": "160"}
-    done = subprocess.run(
-        [TAPEWATCH, "run", "--duration", "45", "--symbols", "4", "--speed", "120", "--seed", "3"],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=env,
-    )
+def console_login_page(port: int, run: subprocess.Popen[str], timeout_s: float) -> int:
+    """The status of the demo console's login page, asked until it answers or the run ends."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and run.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2) as response:
+                status: int = response.status
+                return status
+        except OSError:
+            time.sleep(0.5)
+    return 0
+
+
+def test_run_pipeline_for_a_while(settings: Settings, tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix,
+        "COLUMNS": "160",
+        "TAPEWATCH_CONSOLE_PORT": str(port),
+    }
+    argv = [TAPEWATCH, "run", "--duration", "45", "--symbols", "4", "--speed", "120", "--seed", "3"]
+    # files, not pipes: the dashboard writes more than a pipe holds while the test asks the console
+    with (tmp_path / "out").open("w+") as out, (tmp_path / "err").open("w+") as err:
+        run = subprocess.Popen(argv, stdout=out, stderr=err, text=True, env=env)
+        console_status = console_login_page(port, run, timeout_s=200)
+        returncode = run.wait(timeout=240)
+        done = subprocess.CompletedProcess(
+            argv, returncode, (tmp_path / "out").read_text(), (tmp_path / "err").read_text()
+        )
     assert done.returncode == 0, done.stderr[-2000:]
+    assert console_status == 200  # the console served beside the pipeline
+    password_file = re.search(r"user demo, password in (\S+)", done.stdout)
+    assert password_file and Path(password_file.group(1)).stat().st_mode & 0o777 == 0o600
     assert "restarted" not in done.stderr, done.stderr[-2000:]
     summary = done.stdout.split("summary", 1)[1]
     assert count(summary, "md.quotes") > 1000
