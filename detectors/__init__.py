@@ -10,6 +10,8 @@ machines, no Kafka, no database.
 * :mod:`detectors.kmeans`, :mod:`detectors.model_venues` — K-means scoring of the bar features and the venues
   a model may score;
 * :mod:`detectors.alerting` — detector hits to deduplicated, deterministic alerts;
+* :mod:`detectors.evidence` — what an alert's evidence means (labels, units, the rule's bars), declared by each
+  detector beside the code that writes it, and read by :mod:`detectors.patterns.explain`;
 * :mod:`detectors.dqn` — the Double-DQN trading signals.
 
 Every state machine round-trips through JSON (``to_state`` / ``from_state``) for the stream's state tables.

@@ -26,9 +26,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from detectors.evidence import EvidenceValue, Key
 from tapewatch.records import Alert, AlertKind, Severity, alert_id
 
-EvidenceValue = float | int | str | bool | None
 STATE_VERSION: Final = 1
 SEVERITY_ORDER: Final = (Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL)
 #: lower bounds of the score for MEDIUM, HIGH, CRITICAL
@@ -38,6 +38,10 @@ SEVERITY_BOUNDS: Final = (0.7, 0.85, 0.95)
 def severity_of(score: float) -> Severity:
     level = sum(score >= bound for bound in SEVERITY_BOUNDS)
     return SEVERITY_ORDER[level]
+
+
+#: what the policy adds to every alert's evidence (:mod:`detectors.evidence`)
+POLICY_EVIDENCE: Final[Mapping[str, Key]] = {"hits": Key("detector hits in this alert's episode so far", "hits")}
 
 
 @dataclass(frozen=True, slots=True)

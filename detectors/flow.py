@@ -383,6 +383,51 @@ _PRINT_LEVEL_PREFIXES: Final = (
 PRINT_LEVEL_FEATURE_NAMES: Final[frozenset[str]] = frozenset(
     name for name in FLOW_FEATURE_NAMES if name.startswith(_PRINT_LEVEL_PREFIXES)
 )
+#: a readable label and the unit of each feature the pattern detectors cite in an alert's evidence (the table
+#: above, for an analyst: :mod:`detectors.evidence`); a detector cites one through
+#: :func:`detectors.patterns.base.cited`
+FEATURE_LABELS: Final[Mapping[str, tuple[str, str]]] = {
+    "trades_z": ("trade count vs the symbol's baseline, this chunk", "σ"),
+    "trades_z_long": ("trade count vs the symbol's baseline, long window", "σ"),
+    "volume_z": ("volume vs the symbol's baseline, this chunk", "σ"),
+    "volume_z_long": ("volume vs the symbol's baseline, long window", "σ"),
+    "volume_long": ("volume traded, long window", "shares"),
+    "volume_rel_p95_long": ("volume / the symbol's 95th-percentile long window", "×"),
+    "buy_orders_z_long": ("aggressive buy orders vs the symbol's rate, long window", "σ"),
+    "order_imbalance_z_long": ("buy vs sell orders by count, a fair coin's z, long window", "σ"),
+    "order_imbalance_long": ("order imbalance by count, (buy − sell) / all, long window", "−1…1"),
+    "rush_max_long": ("most trades in one millisecond, long window", "trades"),
+    "rush_max_z_long": ("largest rush vs the symbol's usual largest, long window", "σ"),
+    "aggr_imbalance": ("aggressor volume imbalance, (buy − sell) / all, this chunk", "−1…1"),
+    "aggr_imbalance_long": ("aggressor volume imbalance, (buy − sell) / all, long window", "−1…1"),
+    "inferred_share_long": ("share of trades whose side was inferred, long window", "share"),
+    "ret_bps": ("price return, this chunk", "bps"),
+    "ret_bps_long": ("price return, long window", "bps"),
+    "mid_ret_bps": ("mid-price return, this chunk", "bps"),
+    "mid_ret_bps_long": ("mid-price return, long window", "bps"),
+    "ret_sigma_bps": ("the symbol's usual chunk return (σ of its baseline)", "bps"),
+    "range_bps": ("price range (high / low), this chunk", "bps"),
+    "range_bps_long": ("price range (high / low), long window", "bps"),
+    "spread_bps": ("mean bid-ask spread, this chunk", "bps"),
+    "spread_bps_long": ("mean bid-ask spread, long window", "bps"),
+    "consumed_share_long": ("level-1 size removed / size traded, long window", "share"),
+    "mirror_trades": ("mirror trades (same size, other side), this chunk", "trades"),
+    "mirror_trades_long": ("mirror trades (same size, other side), long window", "trades"),
+    "mirror_z_long": ("mirror-trade volume vs the symbol's baseline, long window", "σ"),
+    "mirror_vol_share_long": ("mirror trades' share of the volume, long window", "share"),
+    "mirror_excess_share_long": ("mirror share above the symbol's own, long window", "share"),
+    "alternation_long": ("share of consecutive sided trades that switch side, long window", "share"),
+    "size_mode_vol_share_long": ("volume share of the size carrying the most volume, long window", "share"),
+    "cancel_l25": ("size cancelled at levels 2–5, this chunk", "shares"),
+    "cancel_l25_z": ("levels 2–5 cancellations vs the book's own churn, this chunk", "σ"),
+    "level_max_rel_long": ("largest level / the typical level size, long window", "×"),
+    "level_max_z_long": ("largest level vs the symbol's usual largest, long window", "σ"),
+    "book_imb_l5_long": ("book size imbalance, levels 1–5, (bid − ask) / all, long window", "−1…1"),
+    "layer_cancel_rel": ("vanished layer's size / the typical level size", "×"),
+    "layer_side": ("the layer's side: +1 bid, −1 ask", ""),
+    "layer_move_bps": ("the mid's move away from the layer's side over its life", "bps"),
+    "layer_books": ("book snapshots the layer showed in", "snapshots"),
+}
 
 #: quote columns :func:`compute_flow_frame` reads (``side``, ``bid``, ``ask`` optional); the simulator's layout
 QUOTE_COLUMNS: Final = ("symbol", "ts", "price", "size", "side", "bid", "ask")

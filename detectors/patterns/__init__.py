@@ -25,7 +25,9 @@ module's docstring:
 * :mod:`~detectors.patterns.closing` — marking the close;
 * :mod:`~detectors.patterns.ignition` — momentum ignition;
 * :mod:`~detectors.patterns.bursts` — volume and price bursts;
-* :mod:`~detectors.patterns.context` — what they share: the session clock, the price drift, sweeps.
+* :mod:`~detectors.patterns.context` — what they share: the session clock, the price drift, sweeps;
+* :mod:`~detectors.patterns.explain` — why an alert fired: its evidence beside the bars of the rule that wrote it
+  (each detector's ``EVIDENCE``, :mod:`detectors.evidence`).
 
 :class:`FlowPatterns` runs them in order over each chunk; :class:`SymbolDetector` bundles, per symbol, the
 flow patterns, the K-means scorer of the 1-minute bar features and the alert policy.

@@ -20,9 +20,11 @@ import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol
 
 from detectors.alerting import Hit
+from detectors.evidence import Bar, BarOf, Key, Rule, bar
+from detectors.flow import FEATURE_LABELS
 from tapewatch.feeds import Prints
 from tapewatch.records import AlertKind
 
@@ -91,6 +93,53 @@ def surge_z(values: Values, prints: Prints | None, *, chunk: bool = False) -> fl
         return count
     volume = get(values, "volume_z" + suffix)
     return volume if count is None else count if volume is None else max(count, volume)
+
+
+def activity_bars(param: str, *, chunk: bool = False) -> tuple[BarOf, BarOf]:
+    """The bars a rule comparing :func:`surge_z` with ``param`` puts on its inputs as evidence, the trade count's z
+    and the volume's (``trades_z_long``, ``volume_z_long``; ``chunk``: ``trades_z``, ``volume_z``). Where the feed
+    prints every trade the count is compared and the volume is context; on snapshots (and where the venue's profile
+    does not say: the evidence does not tell) the larger of the two is, so either may be under the bar.
+
+    >>> from detectors.patterns.params import PatternParams
+    >>> count, volume = activity_bars("close_surge_z")
+    >>> count(PatternParams()).unless, volume(PatternParams()) is None
+    (None, True)
+    >>> count(PatternParams(prints="snapshots")).unless, volume(PatternParams(prints="snapshots")).unless
+    ('volume_z_long ≥ close_surge_z', 'trades_z_long ≥ close_surge_z')
+    """
+    suffix = "" if chunk else "_long"
+    count, volume = f"trades_z{suffix}", f"volume_z{suffix}"
+
+    def count_bar(p: PatternParams) -> Bar | None:
+        return bar("≥", param, unless=None if p.prints == "trades" else f"{volume} ≥ {param}")
+
+    def volume_bar(p: PatternParams) -> Bar | None:
+        return None if p.prints == "trades" else bar("≥", param, unless=f"{count} ≥ {param}")
+
+    return count_bar, volume_bar
+
+
+#: the evidence values the tape's context gives every detector (:class:`ChunkContext`), as :data:`FEATURE_LABELS`
+TAPE_LABELS: Final[Mapping[str, tuple[str, str]]] = {
+    "drift_bps": ("price drift over the drift window (drift_ms)", "bps"),
+}
+
+
+def cited(name: str, threshold: Bar | BarOf | None = None) -> Key:
+    """The declaration of a flow feature (:data:`detectors.flow.FEATURE_LABELS`) or a tape value (:data:`TAPE_LABELS`)
+    a detector cites as evidence, with the bar its rule compares it with (``None``: context).
+
+    >>> cited("drift_bps", bar(">", "pump_drift_bps")).bar.formula
+    'pump_drift_bps'
+    """
+    label, unit = FEATURE_LABELS[name] if name in FEATURE_LABELS else TAPE_LABELS[name]
+    return Key(label, unit, threshold)
+
+
+def context(*names: str) -> dict[str, Key]:
+    """The declarations of values a rule cites without comparing them (:func:`cited` without a bar)."""
+    return {name: cited(name) for name in names}
 
 
 def chunk_volatility(values: Values) -> tuple[float | None, bool]:
@@ -374,7 +423,10 @@ class ChunkContext:
 
 
 class PatternDetector(Protocol):
-    """One detector: O(1) work per chunk, hits out, a JSON-safe state under keys of its own."""
+    """One detector: O(1) work per chunk, hits out, a JSON-safe state under keys of its own, and what its hits'
+    evidence means (``EVIDENCE``: one :class:`~detectors.evidence.Rule` per evidence layout it writes)."""
+
+    EVIDENCE: ClassVar[tuple[Rule, ...]]
 
     def on_chunk(self, ctx: ChunkContext, v: Values) -> list[Hit]: ...
 

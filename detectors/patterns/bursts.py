@@ -14,10 +14,11 @@ each with ``trades_long ≥ burst_min_trades``. Stateless. Evidence: the z-score
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from detectors.alerting import Hit
-from detectors.patterns.base import ChunkContext, Values, ge, get, strength
+from detectors.evidence import Rule, bar
+from detectors.patterns.base import ChunkContext, Values, cited, context, ge, get, strength
 from detectors.patterns.params import PatternParams
 from tapewatch.records import AlertKind
 
@@ -26,6 +27,22 @@ class Bursts:
     """No state."""
 
     __slots__ = ("params",)
+
+    #: the hits' evidence (:mod:`detectors.evidence`), one kind each; ``trades_long ≥ burst_min_trades`` is not in it
+    EVIDENCE: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            AlertKind.VOLUME_BURST,
+            "volume burst",
+            None,
+            {"volume_z_long": cited("volume_z_long", bar("≥", "burst_volume_z")), **context("volume_long")},
+        ),
+        Rule(
+            AlertKind.PRICE_BURST,
+            "price burst",
+            None,
+            {"ret_bps_long": cited("ret_bps_long", bar("|x| ≥", "burst_ret_bps")), **context("range_bps_long")},
+        ),
+    )
 
     def __init__(self, params: PatternParams) -> None:
         self.params = params

@@ -47,12 +47,29 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from detectors.alerting import Hit
-from detectors.patterns.base import ChunkContext, Run, Values, chunk_volatility, ge, get, strength, surge_z
+from detectors.evidence import Key, Rule, bar, fixed
+from detectors.patterns.base import (
+    ChunkContext,
+    Run,
+    Values,
+    activity_bars,
+    chunk_volatility,
+    cited,
+    context,
+    ge,
+    get,
+    strength,
+    surge_z,
+)
 from detectors.patterns.params import PatternParams
 from tapewatch.records import AlertKind
+
+_TO_CLOSE = "time to the session close (negative: after it)"
+_DRIFT_Z = "the short or long price drift farther from zero, in the symbol's own units"
+_COUNT, _VOLUME = activity_bars("close_surge_z")
 
 
 class MarkingTheClose:
@@ -60,6 +77,39 @@ class MarkingTheClose:
     :attr:`ChunkContext.close_push`."""
 
     __slots__ = ("levels", "min_pushes", "params", "pump_seen", "pushes")
+
+    #: the hits' evidence (:mod:`detectors.evidence`), one rule per path; no hit follows a pump-and-dump hit by
+    #: less than ``close_after_pump_ms`` (not in it)
+    EVIDENCE: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            AlertKind.MARKING_THE_CLOSE,
+            "marking the close: push",
+            "push_chunks",
+            {
+                "ms_to_close": Key(_TO_CLOSE, "ms", bar("≤", "close_window_ms")),
+                "push_chunks": Key("push chunks in the push window", "chunks", bar("≥", "close_min_ms", chunks=True)),
+                "trades_z_long": cited("trades_z_long", _COUNT),
+                "volume_z_long": cited("volume_z_long", _VOLUME),
+                "aggr_imbalance_long": cited("aggr_imbalance_long", bar("≥", "close_imbalance")),
+                "drift_bps": cited("drift_bps", bar("≥", "close_drift_bps")),
+                "drift_z": Key(_DRIFT_Z, "σ"),
+                **context("ret_bps_long"),
+            },
+        ),
+        Rule(
+            AlertKind.MARKING_THE_CLOSE,
+            "marking the close: closing move",
+            "move_z",
+            {
+                "ms_to_close": Key(_TO_CLOSE, "ms", fixed("≤", 0)),
+                "move_z": Key("the move in the symbol's own units over as long", "σ", bar("|x| ≥", "close_move_z")),
+                "move_bps": Key("the price's move into the close", "bps"),
+                "horizon_s": Key("the horizon of the largest move, ending at the close", "s"),
+                "drift_z": Key(_DRIFT_Z, "σ"),
+                **context("trades_z_long", "volume_z_long", "aggr_imbalance_long", "ret_bps_long", "drift_bps"),
+            },
+        ),
+    )
 
     def __init__(self, params: PatternParams) -> None:
         self.params = params

@@ -48,12 +48,44 @@ Nobody following it, the same sweep given back is a large order and the market, 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from detectors.alerting import Hit
-from detectors.patterns.base import ChunkContext, Values, get, strength, surge_z, takes_levels
+from detectors.evidence import Evidence, Key, Rule, bar, derived, number
+from detectors.patterns.base import (
+    ChunkContext,
+    Values,
+    activity_bars,
+    cited,
+    context,
+    get,
+    strength,
+    surge_z,
+    takes_levels,
+)
 from detectors.patterns.params import PatternParams
 from tapewatch.records import AlertKind
+
+
+def _levels_of_move(p: PatternParams, e: Evidence) -> float | None:
+    ret = number(e, "ret_bps")
+    return None if ret is None or p.sweep_min_spreads <= 0 else abs(ret) / p.sweep_min_spreads
+
+
+def _spreads(p: PatternParams, e: Evidence) -> float:
+    return p.sweep_min_spreads * (number(e, "spread_bps") or 0.0)
+
+
+def _given_back(p: PatternParams, e: Evidence) -> float | None:
+    ret = number(e, "ret_bps")
+    return None if ret is None else p.ignite_reversal_share * abs(ret)
+
+
+def _within(p: PatternParams, _: Evidence) -> float:
+    return (p.ignite_reversal_ms + p.chunk_ms) / 1000
+
+
+_COUNT, _VOLUME = activity_bars("ignite_activity_z", chunk=True)
 
 
 class MomentumIgnition:
@@ -61,6 +93,47 @@ class MomentumIgnition:
     followed)."""
 
     __slots__ = ("follow_chunks", "max_surge", "params", "pending")
+
+    #: the hit's evidence (:mod:`detectors.evidence`): the sweep's chunk (its imbalance and the mid on the move's
+    #: side), its followers and its reversal (against the move); no pump or closing push under way (not in it)
+    EVIDENCE: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            AlertKind.MOMENTUM_IGNITION,
+            "momentum ignition",
+            None,
+            {
+                "ret_bps": cited("ret_bps", bar("|x| ≥", "ignite_ret_bps")),
+                "spread_bps": cited(
+                    "spread_bps", derived("≤", "sweep_min_spreads", "|ret_bps| / sweep_min_spreads", _levels_of_move)
+                ),
+                "aggr_imbalance": cited("aggr_imbalance", bar("|x| ≥", "ignite_imbalance")),
+                "trades_z": cited("trades_z", _COUNT),
+                "volume_z": cited("volume_z", _VOLUME),
+                "mid_ret_bps": cited(
+                    "mid_ret_bps", derived("|x| ≥", "sweep_min_spreads", "sweep_min_spreads × spread_bps", _spreads)
+                ),
+                "follow_imbalance": Key(
+                    "the followers' mean aggressor imbalance towards the move",
+                    "−1…1",
+                    bar("≥", "ignite_follow_imbalance"),
+                ),
+                "follow_activity_z": Key(
+                    "the followers' mean activity vs the symbol's baseline", "σ", bar("≥", "ignite_activity_z")
+                ),
+                "reversal_bps": Key(
+                    "price given back since the sweep (against the move)",
+                    "bps",
+                    derived("|x| ≥", "ignite_reversal_share", "ignite_reversal_share × |ret_bps|", _given_back),
+                ),
+                "reversal_s": Key(
+                    "time from the sweep's start to the reversal",
+                    "s",
+                    derived("≤", "ignite_reversal_ms", "(ignite_reversal_ms + chunk_ms) / 1000", _within),
+                ),
+                **context("range_bps"),
+            },
+        ),
+    )
 
     def __init__(self, params: PatternParams) -> None:
         self.params = params

@@ -53,10 +53,11 @@ Thirty seconds of the same buying, as a momentum ignition's followers do, is not
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from detectors.alerting import Hit
-from detectors.patterns.base import ChunkContext, Run, Values, buy_orders_surge, ge, get, strength
+from detectors.evidence import Key, Rule, bar
+from detectors.patterns.base import ChunkContext, Run, Values, buy_orders_surge, cited, context, ge, get, strength
 from detectors.patterns.params import PatternParams
 from tapewatch.records import AlertKind
 
@@ -67,6 +68,25 @@ class PumpCrowd:
     """State key ``pump_crowd`` (crowd chunks)."""
 
     __slots__ = ("crowd", "min_chunks", "params")
+
+    #: the hit's evidence (:mod:`detectors.evidence`); the drift's z (``≥ pump_crowd_drift_z``) is not in it
+    EVIDENCE: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            AlertKind.PUMP_AND_DUMP,
+            "pump crowd",
+            "crowd_chunks",
+            {
+                "crowd_chunks": Key(
+                    "crowd chunks in the crowd window", "chunks", bar("≥", "pump_crowd_min_ms", chunks=True)
+                ),
+                "buy_orders_z_long": cited("buy_orders_z_long", bar("≥", "pump_buy_orders_z")),
+                "order_imbalance_z_long": cited("order_imbalance_z_long", bar("≥", "pump_order_imbalance_z")),
+                "aggr_imbalance_long": cited("aggr_imbalance_long", bar("≥", "pump_crowd_imbalance")),
+                "drift_bps": cited("drift_bps", bar("≥", "pump_drift_bps")),
+                **context("trades_z_long", "ret_bps_long"),
+            },
+        ),
+    )
 
     def __init__(self, params: PatternParams) -> None:
         self.params = params

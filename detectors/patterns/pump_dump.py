@@ -50,18 +50,55 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from detectors.alerting import Hit
-from detectors.patterns.base import ChunkContext, Values, get, rise_to_top, strength
+from detectors.evidence import Evidence, Key, Rule, bar, derived, fixed
+from detectors.patterns.base import ChunkContext, Values, cited, context, get, rise_to_top, strength
 from detectors.patterns.params import PatternParams
 from tapewatch.records import AlertKind
+
+
+def _min_rise_s(p: PatternParams, _: Evidence) -> float:
+    return p.pump_dump_min_rise_ms / 1000
+
+
+def _fall_z(p: PatternParams, _: Evidence) -> float:
+    return -p.pump_dump_fall_z
 
 
 class PumpDump:
     """Reads the context's price path at dump chunks; no state of its own."""
 
     __slots__ = ("params",)
+
+    #: the hit's evidence (:mod:`detectors.evidence`): the flow not net buying is ``aggr_imbalance_long ≤ 0`` (or no
+    #: sides); the top's age (``≤ pump_dump_peak_ms``) is not in it
+    EVIDENCE: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            AlertKind.PUMP_AND_DUMP,
+            "pump dump",
+            "rise_bps",
+            {
+                "rise_bps": Key("the rise to the top, from the lowest level before it", "bps"),
+                "rise_z": Key("that rise in the symbol's own units over as long", "σ", bar("≥", "pump_dump_rise_z")),
+                "rise_s": Key(
+                    "time from half the rise to the top",
+                    "s",
+                    derived("≥", "pump_dump_min_rise_ms", "pump_dump_min_rise_ms / 1000", _min_rise_s),
+                ),
+                "fall_bps": Key("the fall from the top", "bps"),
+                "fall_share": Key("share of the rise given back", "share", bar("≥", "pump_dump_share")),
+                "drift_z": Key(
+                    "price drift in the symbol's own units, drift window",
+                    "σ",
+                    derived("≤", "pump_dump_fall_z", "−pump_dump_fall_z", _fall_z),
+                ),
+                "aggr_imbalance_long": cited("aggr_imbalance_long", fixed("≤", 0.0)),
+                **context("volume_z_long", "inferred_share_long"),
+            },
+        ),
+    )
 
     def __init__(self, params: PatternParams) -> None:
         self.params = params

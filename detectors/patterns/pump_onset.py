@@ -47,15 +47,18 @@ The same buying with the price where it was is absorbed, not a pump:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from detectors.alerting import Hit
+from detectors.evidence import Key, Rule, bar
 from detectors.patterns.base import (
     RISE_EPSILON_BPS,
     ChunkContext,
     Run,
     Values,
     buy_orders_surge,
+    cited,
+    context,
     ge,
     get,
     strength,
@@ -69,6 +72,26 @@ class PumpOnset:
     """State keys ``pump`` (surge chunks) and ``onset`` (onset chunks); sets the context's surge/onset counts."""
 
     __slots__ = ("min_onsets", "onset", "params", "surge")
+
+    #: the hit's evidence (:mod:`detectors.evidence`); the drift must have risen at all (by more than
+    #: :data:`~detectors.patterns.base.RISE_EPSILON_BPS`). The surge does not gate the hit: its values are context
+    EVIDENCE: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            AlertKind.PUMP_AND_DUMP,
+            "pump onset",
+            "onset_chunks",
+            {
+                "onset_chunks": Key(
+                    "onset chunks in the onset window", "chunks", bar("≥", "pump_onset_min_ms", chunks=True)
+                ),
+                "buy_orders_z_long": cited("buy_orders_z_long", bar("≥", "pump_buy_orders_z")),
+                "order_imbalance_z_long": cited("order_imbalance_z_long", bar("≥", "pump_order_imbalance_z")),
+                "rush_max_z_long": cited("rush_max_z_long", bar("≥", "pump_rush_max_z")),
+                "drift_bps": cited("drift_bps", bar(">", "pump_drift_bps")),
+                **context("rush_max_long", "trades_z_long", "aggr_imbalance_long", "ret_bps_long"),
+            },
+        ),
+    )
 
     def __init__(self, params: PatternParams) -> None:
         self.params = params

@@ -31,10 +31,11 @@ Evidence: ``ramp_chunks``, ``drift_z``, ``drift_bps``, ``ret_sigma_bps``, ``volu
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from detectors.alerting import Hit
-from detectors.patterns.base import ChunkContext, Run, Values, ge, get, strength
+from detectors.evidence import Key, Rule, bar, fixed
+from detectors.patterns.base import ChunkContext, Run, Values, cited, context, ge, get, strength
 from detectors.patterns.params import PatternParams
 from tapewatch.records import AlertKind
 
@@ -43,6 +44,29 @@ class PumpRamp:
     """State keys ``ramp``, ``ramp_drift``, ``mid_drift``, ``mid_ramp_drift``."""
 
     __slots__ = ("min_ramps", "params", "ramp")
+
+    #: the hit's evidence (:mod:`detectors.evidence`): the flow not net selling is ``aggr_imbalance_long ≥ 0`` (or
+    #: no sides); the ramp does not compare the drift in bps
+    EVIDENCE: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            AlertKind.PUMP_AND_DUMP,
+            "pump ramp",
+            "ramp_chunks",
+            {
+                "ramp_chunks": Key(
+                    "ramp chunks in the ramp window", "chunks", bar("≥", "pump_ramp_min_ms", chunks=True)
+                ),
+                "drift_z": Key(
+                    "largest price drift in the symbol's own units (drift, ramp or slow-ramp window)",
+                    "σ",
+                    bar("≥", "pump_ramp_z"),
+                ),
+                "volume_z_long": cited("volume_z_long", bar("≥", "pump_ramp_volume_z")),
+                "aggr_imbalance_long": cited("aggr_imbalance_long", fixed("≥", 0.0)),
+                **context("drift_bps", "ret_sigma_bps", "inferred_share_long"),
+            },
+        ),
+    )
 
     def __init__(self, params: PatternParams) -> None:
         self.params = params

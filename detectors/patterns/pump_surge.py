@@ -42,10 +42,11 @@ On a feed that prints every order the crowd path decides:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from detectors.alerting import Hit
-from detectors.patterns.base import ChunkContext, Run, Values, ge, get, strength, surge_z
+from detectors.evidence import Key, Rule, bar
+from detectors.patterns.base import ChunkContext, Run, Values, cited, context, ge, get, strength, surge_z
 from detectors.patterns.params import PatternParams
 from tapewatch.records import AlertKind
 
@@ -54,6 +55,32 @@ class PumpSurge:
     """State key ``pump_surge`` (surge chunks)."""
 
     __slots__ = ("min_chunks", "params", "surge")
+
+    #: the hit's evidence (:mod:`detectors.evidence`)
+    EVIDENCE: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            AlertKind.PUMP_AND_DUMP,
+            "pump surge",
+            "surge_chunks",
+            {
+                "surge_chunks": Key(
+                    "surge chunks in the surge window", "chunks", bar("≥", "pump_surge_min_ms", chunks=True)
+                ),
+                "surge_z": Key(
+                    "activity vs the symbol's baseline, long window (trade count; on snapshots the larger of count"
+                    " and volume)",
+                    "σ",
+                    bar("≥", "pump_surge_volume_z"),
+                ),
+                "drift_z": Key(
+                    "price drift in the symbol's own units, drift window", "σ", bar("≥", "pump_surge_drift_z")
+                ),
+                "drift_bps": cited("drift_bps", bar("≥", "pump_drift_bps")),
+                "aggr_imbalance_long": cited("aggr_imbalance_long", bar("≥", "pump_surge_imbalance")),
+                **context("inferred_share_long"),
+            },
+        ),
+    )
 
     def __init__(self, params: PatternParams) -> None:
         self.params = params

@@ -61,10 +61,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from detectors.alerting import Hit
-from detectors.patterns.base import ChunkContext, Run, Values, get, strength
+from detectors.evidence import Key, Rule, bar
+from detectors.patterns.base import ChunkContext, Run, Values, cited, context, get, strength
 from detectors.patterns.params import PatternParams
 from tapewatch.records import AlertKind
 
@@ -73,6 +74,40 @@ class Spoofing:
     """State keys ``spoof`` (layers that vanished under pressure) and ``spoof_layers`` (all that vanished)."""
 
     __slots__ = ("cycles", "layers", "params")
+
+    #: the hit's evidence (:mod:`detectors.evidence`): this chunk's layer vanished beyond the churn; the window
+    #: repeats it (either count). Pressure is the price's move (``price_moved_away``, against
+    #: ``spoof_move_sigma`` of a volatility the evidence does not carry) or the flow (``flow_on_other_side``) in this
+    #: chunk, and in one chunk of the window at least (``cycles``): context here
+    EVIDENCE: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            AlertKind.SPOOFING,
+            "spoofing",
+            None,
+            {
+                "layer_cancel_rel": cited("layer_cancel_rel", bar("≥", "spoof_layer_rel")),
+                "cancel_l25_z": cited("cancel_l25_z", bar("≥", "spoof_cancel_z")),
+                "cycles": Key(
+                    "chunks of the window whose layer vanished under pressure",
+                    "chunks",
+                    bar("≥", "spoof_min_cycles", unless="cycles ≥ 1 and layers ≥ spoof_min_layers"),
+                ),
+                "layers": Key(
+                    "chunks of the window whose layer vanished beyond the churn",
+                    "chunks",
+                    bar("≥", "spoof_min_layers", unless="cycles ≥ spoof_min_cycles"),
+                ),
+                "layer_side": cited("layer_side"),
+                "price_moved_away": Key("the price moved away from the layer's side, this chunk"),
+                "flow_on_other_side": Key("the flow traded on the other side of the layer, this chunk"),
+                "cancel_l25": cited("cancel_l25"),
+                "cancel_rel": Key("size cancelled at levels 2–5 / the typical level size, this chunk", "×"),
+                **context(
+                    "layer_move_bps", "layer_books", "level_max_rel_long", "level_max_z_long", "book_imb_l5_long"
+                ),
+            },
+        ),
+    )
 
     def __init__(self, params: PatternParams) -> None:
         self.params = params

@@ -8,9 +8,10 @@ function of each stream's ordered records.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from detectors.alerting import AlertPolicy, Hit, PolicyParams
+from detectors.evidence import Key, Rule, bar
 from detectors.flow import FLOW_FEATURE_SET_VERSION
 from detectors.kmeans import KMeansModel
 from detectors.patterns.base import Values
@@ -53,6 +54,26 @@ class SymbolDetector:
     """
 
     __slots__ = ("model", "patterns", "policy", "symbol", "venue")
+
+    #: the K-means alert's evidence (:mod:`detectors.evidence`): the model's top features by name, each with its
+    #: share of the squared distance; the bar is on the alert's score, not on a value of the evidence
+    EVIDENCE: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            AlertKind.KMEANS_OUTLIER,
+            "K-means outlier",
+            None,
+            {
+                "distance": Key("distance to the nearest normal cluster (robust-scaled features)"),
+                "cluster": Key("the nearest cluster"),
+            },
+            others=Key("{key}: its share of the squared distance", "share"),
+            score=Key(
+                "calibrated score: the share of training minutes nearer a normal cluster",
+                "quantile",
+                bar("≥", "kmeans_alert_score"),
+            ),
+        ),
+    )
 
     def __init__(
         self,

@@ -56,10 +56,11 @@ Evidence: ``wash_chunks`` or ``pinned_chunks``, and the window's values of :data
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from detectors.alerting import Hit
-from detectors.patterns.base import ChunkContext, Run, Values, ge, get, strength
+from detectors.evidence import Evidence, Key, Rule, bar, derived, fixed, number
+from detectors.patterns.base import ChunkContext, Run, Values, cited, context, ge, get, strength
 from detectors.patterns.params import PatternParams
 from tapewatch.records import AlertKind
 
@@ -95,10 +96,84 @@ def effective_prints(v: Values) -> float | None:
     return n / (1.0 + ((std or 0.0) / mean) ** 2)
 
 
+def _keys(gated: Mapping[str, Key]) -> dict[str, Key]:
+    """A rule's declarations: the values it compares, then the rest of :data:`_EVIDENCE` as context."""
+    return {**gated, **context(*(name for name in _EVIDENCE if name not in gated))}
+
+
+def _lifted(p: PatternParams, e: Evidence) -> float | None:
+    share = number(e, "mirror_vol_share_long")
+    return None if share is None else (1.0 - 1.0 / p.wash_mirror_lift) * share
+
+
+def _half_spread(_: PatternParams, e: Evidence) -> float | None:
+    spread = number(e, "spread_bps_long")
+    return None if spread is None else 0.5 * spread
+
+
+def _spread(_: PatternParams, e: Evidence) -> float | None:
+    spread = number(e, "spread_bps_long")
+    return None if spread is None else spread * _SPREAD_SLACK
+
+
 class WashTrading:
     """State keys ``wash`` (mirror chunks), ``wash_pinned`` (pinned chunks) and ``wash_pinned_history``."""
 
     __slots__ = ("history", "min_pinned", "min_washes", "params", "pinned", "washes")
+
+    #: the hits' evidence (:mod:`detectors.evidence`), one rule per path. Not in it: the pinned path's prints' worth
+    #: (``≥ wash_pinned_prints``) and drift z (``|z| < wash_pinned_drift_z``)
+    EVIDENCE: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            AlertKind.WASH_TRADING,
+            "wash trading: mirror trades",
+            "wash_chunks",
+            _keys(
+                {
+                    "wash_chunks": Key("mirror chunks in the wash window", "chunks", bar("≥", "wash_min_chunks")),
+                    "mirror_z_long": cited(
+                        "mirror_z_long", bar("≥", "wash_mirror_z", unless="mirror_z_long ≥ wash_mirror_z_alone")
+                    ),
+                    "mirror_vol_share_long": cited(
+                        "mirror_vol_share_long",
+                        bar("≥", "wash_mirror_share", unless="mirror_z_long ≥ wash_mirror_z_alone"),
+                    ),
+                    "mirror_excess_share_long": cited(
+                        "mirror_excess_share_long",
+                        derived("≥", "wash_mirror_lift", "(1 − 1 / wash_mirror_lift) × mirror_vol_share_long", _lifted),
+                    ),
+                    "mirror_trades_long": cited("mirror_trades_long", bar("≥", "wash_mirror_min_trades")),
+                    "order_imbalance_long": cited("order_imbalance_long", bar("|x| ≤", "wash_mirror_balance")),
+                    "inferred_share_long": cited("inferred_share_long", fixed("≤", 0.5)),
+                }
+            ),
+        ),
+        Rule(
+            AlertKind.WASH_TRADING,
+            "wash trading: volume at a pinned quote",
+            "pinned_chunks",
+            _keys(
+                {
+                    "pinned_chunks": Key(
+                        "pinned chunks in the pinned window", "chunks", bar("≥", "wash_pinned_min_chunks")
+                    ),
+                    "pinned_chunks_before": Key(
+                        "pinned chunks in the history before the window", "chunks", bar("≤", "wash_pinned_prior_max")
+                    ),
+                    "volume_rel_p95_long": cited("volume_rel_p95_long", bar("≥", "wash_pinned_volume_p95")),
+                    "mid_ret_bps_long": cited(
+                        "mid_ret_bps_long", derived("|x| ≤", None, "0.5 × spread_bps_long", _half_spread)
+                    ),
+                    "range_bps_long": cited(
+                        "range_bps_long", derived("0 < x ≤", None, f"{_SPREAD_SLACK:g} × spread_bps_long", _spread)
+                    ),
+                    "consumed_share_long": cited("consumed_share_long", bar("≤", "wash_pinned_consumed")),
+                    "aggr_imbalance_long": cited("aggr_imbalance_long", bar("|x| ≤", "wash_pinned_balance")),
+                    "inferred_share_long": cited("inferred_share_long", fixed(">", 0.5)),
+                }
+            ),
+        ),
+    )
 
     def __init__(self, params: PatternParams) -> None:
         self.params = params

@@ -1,0 +1,256 @@
+"""What an alert's evidence means, declared by the code that writes it: the vocabulary, and one alert read with it.
+
+Each detector declares, next to the code that builds its hits, one :class:`Rule` per evidence layout it writes: the
+alert kind, a readable name, the key only that rule's hits of the kind carry (``marker``: how an alert's evidence
+tells which of its kind's rules fired) and, for every evidence key, a :class:`Key` — a readable label, a unit and,
+where the rule compares the value with a threshold, that :class:`Bar`: the comparison, the
+:class:`~detectors.patterns.params.PatternParams` field the threshold comes from and how the code computes the
+number it compares with (a duration in whole chunks, a share of another evidence value, …). A value the rule does
+not compare is *context*: a key without a bar.
+
+A bar every hit of the rule passes has ``unless=None``; one the rule may fire without (it fires on either of two
+conditions) names the other condition, so a line that fails it is not a contradiction.
+
+:func:`lines` reads one alert's evidence against one rule; :mod:`detectors.patterns.explain` finds the rule of an
+alert. Evidence values travel rounded to 6 decimals (:mod:`detectors.alerting`), so a value within
+:data:`SLACK` of its bar passes it.
+
+>>> from detectors.patterns.params import PatternParams
+>>> rule = Rule(AlertKind.VOLUME_BURST, "volume burst", None, {
+...     "volume_z_long": Key("volume vs the symbol's last hour", "σ", bar("≥", "burst_volume_z")),
+...     "volume_long": Key("volume traded in the long window", "shares"),
+... })
+>>> for line in lines(rule, {"volume_long": 90_000.0, "volume_z_long": 31.5}, PatternParams()):
+...     print(line.key, line.value, line.comparison, line.threshold, line.passed)
+volume_z_long 31.5 ≥ 25.0 True
+volume_long 90000.0 None None None
+
+A key no declaration knows (a newer detector's) is still a line, labelled by its key:
+
+>>> [(line.label, line.threshold) for line in lines(rule, {"novel": 1}, PatternParams())]
+[('novel', None)]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, Literal
+
+from tapewatch.records import AlertKind
+
+if TYPE_CHECKING:  # annotations only: a threshold reads the parameters it is given
+    from detectors.patterns.params import PatternParams
+
+__all__ = [
+    "SLACK",
+    "Bar",
+    "BarOf",
+    "Comparison",
+    "Evidence",
+    "EvidenceLine",
+    "EvidenceValue",
+    "Key",
+    "Rule",
+    "Threshold",
+    "bar",
+    "derived",
+    "fixed",
+    "holds",
+    "line",
+    "lines",
+    "number",
+]
+
+EvidenceValue = float | int | str | bool | None
+Evidence = Mapping[str, EvidenceValue]
+#: how the value is compared with the threshold ``t``: ``x ≥ t``, ``x > t``, ``x ≤ t``, ``|x| ≥ t``, ``|x| ≤ t``,
+#: ``0 < x ≤ t``
+Comparison = Literal["≥", ">", "≤", "|x| ≥", "|x| ≤", "0 < x ≤"]
+#: the number a value is compared with, from the parameters and the alert's other evidence (``None``: not known)
+Threshold = Callable[["PatternParams", Evidence], float | None]
+#: evidence is rounded to 6 decimals on the wire: a value this close to its bar passes it
+SLACK: Final = 1e-6
+
+_HOLDS: Final[Mapping[str, Callable[[float, float], bool]]] = {
+    "≥": lambda x, t: x >= t - SLACK,
+    ">": lambda x, t: x > t,
+    "≤": lambda x, t: x <= t + SLACK,
+    "|x| ≥": lambda x, t: abs(x) >= t - SLACK,
+    "|x| ≤": lambda x, t: abs(x) <= t + SLACK,
+    "0 < x ≤": lambda x, t: 0.0 < x <= t + SLACK,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """A rule's threshold for one evidence value: ``value <comparison> threshold``."""
+
+    comparison: Comparison
+    #: the :class:`~detectors.patterns.params.PatternParams` field the threshold comes from (``None``: a constant
+    #: of the rule, or another evidence value)
+    param: str | None
+    #: how the code computes the threshold, readable: ``"pump_buy_orders_z"``, ``"⌈pump_onset_min_ms / chunk_ms⌉"``,
+    #: ``"0.5 × spread_bps_long"``
+    formula: str
+    threshold: Threshold
+    #: the rule's other way to fire, which does not need this bar (``None``: every hit passes it)
+    unless: str | None = None
+
+
+#: a bar that depends on the feed (:attr:`PatternParams.prints`): ``None`` where the rule does not compare the value
+BarOf = Callable[["PatternParams"], Bar | None]
+
+
+def bar(comparison: Comparison, param: str, *, chunks: bool = False, unless: str | None = None) -> Bar:
+    """The bar of a value compared with a parameter as it is (``chunks``: a duration in ms, compared as the whole
+    chunks covering it, :meth:`PatternParams.chunks`).
+
+    >>> from detectors.patterns.params import PatternParams
+    >>> onset = bar("≥", "pump_onset_min_ms", chunks=True)
+    >>> onset.formula, onset.threshold(PatternParams(), {}), onset.threshold(PatternParams(chunk_ms=1_000), {})
+    ('⌈pump_onset_min_ms / chunk_ms⌉', 2.0, 10.0)
+    """
+    if chunks:
+        return Bar(
+            comparison,
+            param,
+            f"⌈{param} / chunk_ms⌉",
+            lambda p, _: float(p.chunks(getattr(p, param))),
+            unless,
+        )
+    return Bar(comparison, param, param, lambda p, _: float(getattr(p, param)), unless)
+
+
+def derived(comparison: Comparison, param: str | None, formula: str, threshold: Threshold) -> Bar:
+    """The bar of a value compared with what the code computes from a parameter and the alert's other values."""
+    return Bar(comparison, param, formula, threshold)
+
+
+def fixed(comparison: Comparison, value: float) -> Bar:
+    """The bar of a value compared with a constant of the rule."""
+    return Bar(comparison, None, f"{value:g}", lambda _p, _e: float(value))
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """One evidence key: its label, its unit and the rule's bar (``None``: context, the rule does not compare it)."""
+
+    label: str
+    unit: str = ""
+    bar: Bar | BarOf | None = None
+
+    def bar_for(self, params: PatternParams) -> Bar | None:
+        """The bar on these parameters' feed."""
+        return self.bar if self.bar is None or isinstance(self.bar, Bar) else self.bar(params)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """What one rule's hits carry as evidence."""
+
+    kind: AlertKind
+    #: readable: ``"pump onset"``, ``"closing move"``
+    name: str
+    #: the key only this rule's hits of the kind carry (``None``: the kind has no other rule)
+    marker: str | None
+    keys: Mapping[str, Key]
+    #: the declaration of every other key (K-means: the model's features, by name; ``{key}`` in its label)
+    others: Key | None = None
+    #: the rule's bar on the alert's score, where its threshold is a pattern parameter (K-means)
+    score: Key | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceLine:
+    """One row of an alert's evidence table: the value, and beside it the bar the rule compared it with."""
+
+    key: str
+    label: str
+    value: EvidenceValue
+    unit: str
+    #: the number the value is compared with (``None``: context, or a bar whose inputs the alert lacks)
+    threshold: float | None
+    comparison: Comparison | None
+    #: the value meets the bar (``None``: no bar, or no number to compare)
+    passed: bool | None
+    #: the :class:`~detectors.patterns.params.PatternParams` field the threshold comes from
+    param: str | None = None
+    #: how the threshold is computed from it (:attr:`Bar.formula`)
+    formula: str | None = None
+    #: the rule's other way to fire (:attr:`Bar.unless`): a hit may fail this bar when that holds
+    unless: str | None = None
+
+
+def number(evidence: Evidence, key: str) -> float | None:
+    """The evidence value under ``key`` as a number (``None``: absent, null or not a number).
+
+    >>> number({"a": 2, "b": True, "c": None}, "a"), number({"b": True}, "b"), number({}, "c")
+    (2.0, None, None)
+    """
+    value = evidence.get(key)
+    return None if isinstance(value, bool) or not isinstance(value, int | float) else float(value)
+
+
+def holds(comparison: Comparison, value: EvidenceValue, threshold: float | None) -> bool | None:
+    """Whether ``value`` meets the bar; ``None`` without a number on either side.
+
+    >>> holds("|x| ≥", -40.0, 35.0), holds("≤", 0.3000004, 0.3), holds("≥", None, 1.0), holds("≥", True, 1.0)
+    (True, True, None, None)
+    """
+    x = number({"x": value}, "x")
+    if threshold is None or x is None or math.isnan(x):
+        return None
+    return _HOLDS[comparison](x, threshold)
+
+
+def line(
+    key: str, value: EvidenceValue, declared: Key | None, params: PatternParams, evidence: Evidence
+) -> EvidenceLine:
+    """One value against its declaration (``None``: an unknown key, labelled by its name, with no bar)."""
+    if declared is None:
+        return EvidenceLine(key, key, value, "", None, None, None)
+    found = declared.bar_for(params)
+    if found is None:
+        return EvidenceLine(key, declared.label, value, declared.unit, None, None, None)
+    threshold = found.threshold(params, evidence)
+    return EvidenceLine(
+        key,
+        declared.label,
+        value,
+        declared.unit,
+        threshold,
+        found.comparison,
+        holds(found.comparison, value, threshold),
+        found.param,
+        found.formula,
+        found.unless,
+    )
+
+
+def lines(
+    rule: Rule | None, evidence: Evidence, params: PatternParams, shared: Mapping[str, Key] | None = None
+) -> list[EvidenceLine]:
+    """The alert's evidence read with ``rule``: its declared keys in the order declared, then any other key in the
+    evidence's order, then the ``shared`` keys every alert carries (the alert policy's). Keys absent from the
+    evidence have no line; ``rule=None`` labels every key by its name."""
+    declared: Mapping[str, Key] = {} if rule is None else rule.keys
+    shared = shared or {}
+    order = [
+        *(key for key in declared if key in evidence),
+        *(key for key in evidence if key not in declared and key not in shared),
+        *(key for key in shared if key in evidence and key not in declared),
+    ]
+    return [line(key, evidence[key], _declaration(rule, shared, key), params, evidence) for key in order]
+
+
+def _declaration(rule: Rule | None, shared: Mapping[str, Key], key: str) -> Key | None:
+    if rule is not None and key in rule.keys:
+        return rule.keys[key]
+    if key in shared:
+        return shared[key]
+    if rule is not None and rule.others is not None:
+        others = rule.others
+        return Key(others.label.format(key=key), others.unit, others.bar)
+    return None

@@ -1,0 +1,150 @@
+"""Why an alert fired: its evidence as a table, each value beside the bar its rule compared it with.
+
+Each detector declares its evidence next to the code that writes it (``EVIDENCE`` on every detector class of
+:class:`~detectors.patterns.flow_patterns.FlowPatterns`, on :class:`~detectors.patterns.symbol.SymbolDetector`
+for K-means; :data:`detectors.alerting.POLICY_EVIDENCE` for what the alert policy adds): this module only
+gathers them (:data:`DETECTORS`). :func:`explain` finds the rule an alert's evidence came from (:func:`rule_of`:
+its kind and, where the kind has several rules — five pump-and-dump paths, two wash-trading and two
+marking-the-close ones — the key only that rule writes) and reads the evidence with it
+(:func:`detectors.evidence.lines`): one :class:`~detectors.evidence.EvidenceLine` per evidence key.
+
+The thresholds are this code's (:data:`PATTERNS_VERSION`) on the parameters given: pass the alert's feed's
+(:meth:`PatternParams.for_feed`), since durations are compared in whole chunks of the feed's flow and a snapshot
+feed reads activity from volume too. An alert raised by another version (:func:`explains` is ``False``) was held to
+that version's bars, which may differ. A key no declaration knows (a newer detector's) is a line labelled by its
+key, with no bar; so is every key of an unknown kind, and a kind's keys get labels but no bars when the evidence
+carries none of its rules' markers.
+
+A pump's onset, as the alert policy emits it:
+
+>>> from detectors.patterns.symbol import SymbolDetector
+>>> detector = SymbolDetector("2330", "sim", params=PatternParams(close_time=None))
+>>> onset = {"buy_orders_z_long": 7.0, "order_imbalance_z_long": 3.5, "rush_max_z_long": 8.0, "ret_bps": 1.0}
+>>> [alert] = [a for ts in (5_000, 10_000) for a in detector.on_flow_features(ts, onset)]
+>>> rule_of(alert.kind, alert.evidence).name, explains(alert.kind, alert.model_version)
+('pump onset', True)
+>>> for line in explain(alert.kind, alert.evidence, detector.params):
+...     print(f"{line.key:24} {line.value!s:6} {line.comparison or '':2} {line.threshold!s:5} {line.passed}")
+onset_chunks             2      ≥  2.0   True
+buy_orders_z_long        7.0    ≥  4.0   True
+order_imbalance_z_long   3.5    ≥  2.0   True
+rush_max_z_long          8.0    ≥  5.5   True
+drift_bps                2.0    >  0.0   True
+rush_max_long            None      None  None
+trades_z_long            None      None  None
+aggr_imbalance_long      None      None  None
+ret_bps_long             None      None  None
+hits                     1         None  None
+
+On a feed chunked by the second, the same rule asks for ten onset chunks:
+
+>>> from detectors.flow import FlowConfig
+>>> from tapewatch.feeds import FeedProfiles
+>>> fast = PatternParams().for_feed(FlowConfig(chunk_ms=1_000), FeedProfiles()("binance"))
+>>> [(line.threshold, line.formula) for line in explain("pump_and_dump", {"onset_chunks": 2}, fast)]
+[(10.0, '⌈pump_onset_min_ms / chunk_ms⌉')]
+
+What this code does not know is shown, never refused:
+
+>>> [(line.label, line.threshold) for line in explain("pump_and_dump", {"onset_chunks": 12, "novel": 1.0}, fast)]
+[('onset chunks in the onset window', 10.0), ('novel', None)]
+>>> [(line.label, line.threshold) for line in explain("layering_v2", {"layers": 3}, fast)]
+[('layers', None)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final
+
+from detectors.alerting import POLICY_EVIDENCE
+from detectors.evidence import EvidenceLine, EvidenceValue, Key, Rule, line, lines
+from detectors.patterns.base import PATTERNS_VERSION
+from detectors.patterns.bursts import Bursts
+from detectors.patterns.closing import MarkingTheClose
+from detectors.patterns.ignition import MomentumIgnition
+from detectors.patterns.params import PatternParams
+from detectors.patterns.pump_crowd import PumpCrowd
+from detectors.patterns.pump_dump import PumpDump
+from detectors.patterns.pump_onset import PumpOnset
+from detectors.patterns.pump_ramp import PumpRamp
+from detectors.patterns.pump_surge import PumpSurge
+from detectors.patterns.spoofing import Spoofing
+from detectors.patterns.symbol import SymbolDetector
+from detectors.patterns.wash import WashTrading
+from tapewatch.records import AlertKind
+
+__all__ = ["DETECTORS", "PATTERNS_VERSION", "RULES", "EvidenceLine", "explain", "explains", "rule_of"]
+
+#: every class that writes a hit, each declaring its evidence (``EVIDENCE``)
+DETECTORS: Final = (
+    PumpOnset,
+    PumpCrowd,
+    PumpRamp,
+    PumpSurge,
+    PumpDump,
+    Spoofing,
+    WashTrading,
+    MarkingTheClose,
+    MomentumIgnition,
+    Bursts,
+    SymbolDetector,
+)
+RULES: Final[tuple[Rule, ...]] = tuple(rule for detector in DETECTORS for rule in detector.EVIDENCE)
+
+
+def _kind(kind: AlertKind | str) -> AlertKind | None:
+    try:
+        return AlertKind(kind)
+    except ValueError:
+        return None
+
+
+def rule_of(kind: AlertKind | str, evidence: Mapping[str, EvidenceValue]) -> Rule | None:
+    """The rule that wrote this evidence: the kind's rule whose marker the evidence carries, or the kind's only rule
+    (``None``: an unknown kind, or none of its rules' markers)."""
+    known = _kind(kind)
+    return next(
+        (rule for rule in RULES if rule.kind is known and (rule.marker is None or rule.marker in evidence)), None
+    )
+
+
+def _labels_only(kind: AlertKind) -> Rule:
+    """The kind's labels without bars: which of its rules wrote the evidence is not known."""
+    keys: dict[str, Key] = {}
+    for rule in RULES:
+        if rule.kind is kind:
+            keys.update({name: Key(key.label, key.unit) for name, key in rule.keys.items() if name not in keys})
+    return Rule(kind, str(kind), None, keys)
+
+
+def explain(
+    kind: AlertKind | str,
+    evidence: Mapping[str, EvidenceValue],
+    params: PatternParams,
+    *,
+    score: float | None = None,
+) -> list[EvidenceLine]:
+    """An alert's evidence beside its rule's bars on ``params``: the rule's keys in the order declared (the values it
+    compares first), then keys it does not declare, then ``hits``. With the alert's ``score``, a first line holds it
+    against its bar where that is a pattern parameter (K-means: ``kmeans_alert_score``)."""
+    known = _kind(kind)
+    if known is None:
+        return lines(None, evidence, params, POLICY_EVIDENCE)
+    rule = rule_of(known, evidence) or _labels_only(known)
+    table = lines(rule, evidence, params, POLICY_EVIDENCE)
+    if score is not None and rule.score is not None:
+        table.insert(0, line("score", score, rule.score, params, evidence))
+    return table
+
+
+def explains(kind: AlertKind | str, model_version: str) -> bool:
+    """Whether these declarations are the ones an alert of that kind and model version was raised under: a pattern
+    alert of this code's :data:`PATTERNS_VERSION`; any K-means alert (its layout and bar are this code's, whatever
+    the model). ``False``: flag the table, the alert's own bars may have differed.
+
+    >>> explains("spoofing", PATTERNS_VERSION), explains("spoofing", "patterns-v18"), explains("kmeans_outlier", "m1")
+    (True, False, True)
+    """
+    known = _kind(kind)
+    return known is not None and (known is AlertKind.KMEANS_OUTLIER or model_version == PATTERNS_VERSION)
