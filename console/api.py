@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from console import cases, supervisor
 from console.auth import Principal
-from console.explain import evidence_lines
+from console.explain import explanation
 from console.security import engine_of, service, settings_of
 from console.web import Filter
 
@@ -39,6 +39,8 @@ class CaseSummary(BaseModel):
 
 
 class EvidenceItem(BaseModel):
+    """One evidence value beside the bar its rule compared it with (``passed`` None: context, no bar)."""
+
     key: str
     label: str
     value: Any
@@ -46,6 +48,9 @@ class EvidenceItem(BaseModel):
     threshold: float | None
     comparison: str | None
     passed: bool | None
+    param: str | None  # the detector parameter the threshold comes from
+    formula: str | None  # how the threshold is computed from it
+    unless: str | None  # the rule's other way to fire: a hit may fail this bar when that holds
 
 
 class SeverityStep(BaseModel):
@@ -62,6 +67,8 @@ class Note(BaseModel):
 
 class CaseDetail(CaseSummary):
     message: str
+    rule: str | None  # which of the kind's rules fired
+    rule_is_current: bool  # False: raised under another detector version's bars than this console explains
     window_start: datetime
     window_end: datetime
     evidence: list[EvidenceItem]
@@ -100,13 +107,15 @@ def get_case(request: Request, principal: Service, alert_id: str) -> CaseDetail:
     with engine_of(request).connect() as conn:
         row = cases.case_detail(conn, principal, alert_id)
         history, notes = cases.history(conn, alert_id), cases.notes(conn, alert_id)
-    lines = evidence_lines(row.kind, row.evidence, row.venue, settings_of(request))
+    why = explanation(row, settings_of(request))
     return CaseDetail(
         **_summary(row),
         message=row.message,
         window_start=row.window_start,
         window_end=row.window_end,
-        evidence=[EvidenceItem(**line) for line in lines],
+        rule=why.rule,
+        rule_is_current=why.current,
+        evidence=[EvidenceItem(**line) for line in why.lines],
         history=[SeverityStep(ts=h.ts, severity=h.severity, score=h.score) for h in history],
         notes=[Note(author=n.author, at=n.at, body=n.body) for n in notes],
     )

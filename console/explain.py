@@ -1,17 +1,30 @@
-"""PROVISIONAL: evidence lines without thresholds until detectors' explanations land."""
+"""Why an alert fired, for the case page, the report and the API: its evidence beside the bars of the rule that
+raised it (:func:`detectors.patterns.explain.explain`), on the parameters the stream uses for the alert's venue
+(:meth:`PatternParams.for_feed` with the venue's feed profile, as ``streams.detect`` does)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
+from detectors.patterns.explain import explain, explains, rule_of
+from detectors.patterns.params import PatternParams
 from tapewatch.settings import Settings
 
-__all__ = ["evidence_lines"]
+__all__ = ["Explanation", "explanation"]
 
 
-def evidence_lines(kind: str, evidence: Mapping[str, Any], venue: str, settings: Settings) -> list[dict[str, Any]]:
-    return [
-        {"key": k, "label": k, "value": v, "unit": "", "threshold": None, "comparison": None, "passed": None}
-        for k, v in evidence.items()
-    ]
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    rule: str | None  # the rule's name ("pump onset"), None when no declared rule matches the evidence
+    current: bool  # False: the alert was raised under another detector version's bars
+    lines: list[dict[str, Any]]  # :class:`detectors.evidence.EvidenceLine` as dicts (templates and JSON)
+
+
+def explanation(case: Any, settings: Settings) -> Explanation:
+    """The explanation of a case row (kind, evidence, venue, model_version, score)."""
+    params = PatternParams().for_feed(settings.flow_config(), settings.feeds()(case.venue))
+    found = rule_of(case.kind, case.evidence)
+    lines = [dataclasses.asdict(item) for item in explain(case.kind, case.evidence, params, score=case.score)]
+    return Explanation(found.name if found else None, explains(case.kind, case.model_version), lines)

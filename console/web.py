@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from console import audit, cases, market, supervisor
 from console.auth import Principal, csrf_matches, login, logout
 from console.charts import book_svg, price_svg, volume_svg
-from console.explain import evidence_lines
+from console.explain import explanation
 from console.passwords import new_token
 from console.schema import DISPOSITIONS, STATES
 from console.security import (
@@ -172,7 +172,7 @@ def _case_context(request: Request, principal: Principal, alert_id: str) -> dict
         bars, books = market.bar_points(conn, window), market.book_points(conn, window)
         context: dict[str, Any] = {
             "case": case,
-            "lines": evidence_lines(case.kind, case.evidence, case.venue, settings_of(request)),
+            "why": explanation(case, settings_of(request)),
             "history": cases.history(conn, alert_id),
             "notes": cases.notes(conn, alert_id),
             "related": cases.related(conn, principal, case),

@@ -54,7 +54,15 @@ def make_alert(
         score=score,
         window_start=start,
         window_end=end,
-        evidence={"vanished_ratio": 3.2, "hits": 2},
+        # the spoofing rule's layout (detectors/patterns/spoofing.py): what the case page explains
+        evidence={
+            "layer_cancel_rel": 8.5,
+            "cancel_l25_z": 4.1,
+            "cycles": 3,
+            "layers": 2,
+            "layer_side": "bid",
+            "hits": 2,
+        },
         model_version="patterns-test",
         message=message,
     )

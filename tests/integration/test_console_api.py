@@ -294,7 +294,10 @@ def test_the_api_answers_a_service_token_and_not_a_revoked_one(engine: Engine, a
     assert listed.status_code == 200
     assert [c["alert_id"] for c in listed.json()["cases"]] == [alert.alert_id]
     detail = app_client.get(f"/api/v1/cases/{alert.alert_id}", headers=headers).json()
-    assert {line["key"] for line in detail["evidence"]} == {"vanished_ratio", "hits"}
+    assert detail["rule"] == "spoofing" and not detail["rule_is_current"]  # raised by "patterns-test"
+    bars = {line["key"]: (line["comparison"], line["threshold"], line["passed"]) for line in detail["evidence"]}
+    assert bars["layer_cancel_rel"] == ("≥", 6.0, True) and bars["cancel_l25_z"] == ("≥", 3.0, True)
+    assert bars["layers"][2] is False and bars["layer_side"] == (None, None, None)  # fired on cycles; context
     assert "/api/v1/cases" in app_client.get("/api/openapi.json").json()["paths"]
     with engine.begin() as conn:
         accounts.revoke_token(conn, token.token_id, "test")

@@ -93,6 +93,8 @@ def test_an_analyst_works_a_case_from_queue_to_close(console: tuple[str, Engine]
             expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, f"svg.chart-{kind}"))
         )
         assert int(chart.get_attribute("data-points") or 0) > 0, kind
+    evidence = browser.find_element(By.ID, "evidence").text
+    assert "≥ 6" in evidence and "✔" in evidence  # each value beside its rule's bar
     replay = browser.find_element(By.ID, "replay")
     _wait(browser).until(lambda d: replay.get_attribute("data-shown") is not None)
     shown = int(replay.get_attribute("data-shown") or 0)
