@@ -4,7 +4,6 @@ with their reason while the sink keeps running, dead letters summarised. Each te
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select, text
@@ -22,14 +21,6 @@ from tests.kafka_reader import read_topic
 from tests.postgres_times import datetime_to_ms
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def pg(settings: Settings) -> Iterator[Settings]:
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    db.create_schema(settings, schema)
-    yield db.in_schema(settings, schema)
-    db.drop_schema(settings, schema)
 
 
 def run_sink(settings: Settings, group: str | None = None, idle_s: float = 4.0) -> SinkRunner:
