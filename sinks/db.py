@@ -45,7 +45,7 @@ from sqlalchemy.exc import OperationalError
 
 from tapewatch.deadletter import DeadLetter
 from tapewatch.errors import TapewatchError
-from tapewatch.records import Action, Alert, Bar, Features, Score
+from tapewatch.records import Action, Alert, Bar, Book, Features, Score
 from tapewatch.settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -131,6 +131,19 @@ actions = Table(
     Column("q_values", JSONB, nullable=False),
     Column("position", Integer, nullable=False),
     Index("actions_ts_brin", "ts", postgresql_using="brin"),
+)
+
+#: md.books as stored for the console's order-book chart and replay: levels as the record's lists, [[price, size], …]
+#: best first.
+book_snapshots = Table(
+    "book_snapshots",
+    metadata,
+    Column("symbol", Text, primary_key=True),
+    Column("venue", Text, primary_key=True),
+    Column("ts", DateTime(timezone=True), primary_key=True),
+    Column("bids", JSONB, nullable=False),
+    Column("asks", JSONB, nullable=False),
+    Index("book_snapshots_ts_brin", "ts", postgresql_using="brin"),
 )
 
 #: every model version seen on scores, alerts and actions, with the time range it covered
@@ -241,7 +254,7 @@ def upgrade(settings: Settings, revision: str = "head") -> None:
 Doc = dict[str, Any]
 
 
-def record_doc(record: Features | Score | Alert | Action) -> Doc:
+def record_doc(record: Features | Score | Alert | Action | Book) -> Doc:
     """The row of a record whose fields are exactly its table's columns (checked by the unit tests)."""
     return record.__dict__
 

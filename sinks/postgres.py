@@ -1,4 +1,5 @@
-"""PostgreSQL sink: bars, features, scores, alerts, actions, model versions and dead letters, idempotently.
+"""PostgreSQL sink: bars, features, scores, alerts, actions, book snapshots, model versions and dead letters,
+idempotently.
 
 One transaction per batch: every table's rows go in by COPY and ``INSERT … ON CONFLICT`` on the natural key
 (see :mod:`sinks.db`: facts ``DO NOTHING``, an alert's newest emission by ``ts`` replaces an older one), so a
@@ -25,9 +26,9 @@ from sinks import db
 from sinks.consumer import Item, Rejected, SinkUnavailableError
 from tapewatch.deadletter import DeadLetter
 from tapewatch.errors import TapewatchError
-from tapewatch.records import Action, Alert, Bar, Features, Record, Score
+from tapewatch.records import Action, Alert, Bar, Book, Features, Record, Score
 from tapewatch.settings import Settings
-from tapewatch.topics import ACTIONS, ALERTS, BARS, FEATURES, SCORES, Topic
+from tapewatch.topics import ACTIONS, ALERTS, BARS, BOOKS, FEATURES, SCORES, Topic
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ DEFAULT_TOPICS: tuple[str, ...] = (
     SCORES.name,
     ALERTS.name,
     ACTIONS.name,
+    BOOKS.name,
     "dlq.producers",
     "dlq.streams",
     "dlq.sinks",
@@ -53,7 +55,7 @@ def _bar(item: Item) -> db.Doc:
 
 
 def _record(item: Item) -> db.Doc:
-    assert isinstance(item.record, Features | Score | Alert | Action)
+    assert isinstance(item.record, Features | Score | Alert | Action | Book)
     return db.record_doc(item.record)
 
 
@@ -74,6 +76,7 @@ TABLES: dict[type[Record] | None, tuple[Table, DocOf]] = {
     Score: (db.scores, _record),
     Alert: (db.alerts, _record),
     Action: (db.actions, _record),
+    Book: (db.book_snapshots, _record),
     None: (db.dead_letters, _dead_letter),
 }
 #: model_versions.family of each table whose rows carry a model version

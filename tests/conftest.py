@@ -70,6 +70,18 @@ def settings(services: Settings) -> Iterator[Settings]:
 
 
 @pytest.fixture
+def pg(settings: Settings) -> Iterator[Settings]:
+    """The per-test topics of ``settings``, plus a private PostgreSQL schema (dropped at the end): the tables of
+    one test, and their Alembic version, never meet another's, nor the shared database's ``public`` schema."""
+    from sinks import db
+
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    db.create_schema(settings, schema)
+    yield db.in_schema(settings, schema)
+    db.drop_schema(settings, schema)
+
+
+@pytest.fixture
 def stream_settings(settings: Settings) -> Iterator[Settings]:
     """The per-test topics of conftest's ``settings``, plus cleaning what the worker adds: its changelog
     topic and its data directory."""

@@ -98,8 +98,9 @@ def sink_postgres(
     batch_size: BatchSize = None,
     exit_when_idle: ExitWhenIdle = None,
 ) -> None:
-    """Bars, features, scores, alerts, actions and dead-letter summaries → PostgreSQL (migrates the schema first).
-    Default topics: md.bars.1m, features.1m, scores.manipulation, alerts, signals.actions, dlq.*."""
+    """Bars, features, scores, alerts, actions, order books and dead-letter summaries → PostgreSQL (migrates the
+    schema first).
+    Default topics: md.bars.1m, features.1m, scores.manipulation, alerts, signals.actions, md.books, dlq.*."""
     from sinks.postgres import DEFAULT_TOPICS, PostgresWriter, check_topics
 
     settings = load_settings()

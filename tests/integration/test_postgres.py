@@ -1,4 +1,6 @@
-"""PostgreSQL write/read through the migrated schema; writes are idempotent."""
+"""PostgreSQL write/read through the migrated schema; writes are idempotent. Each test migrates a private schema:
+migrating the shared database's ``public`` would move it to this branch's head, which a checkout without that
+revision cannot migrate from."""
 
 from __future__ import annotations
 
@@ -15,10 +17,10 @@ from tests.postgres_times import datetime_to_ms
 pytestmark = pytest.mark.integration
 
 
-def test_migrations_match_table_definitions(services: Settings) -> None:
-    db.upgrade(services)
-    db.upgrade(services)  # a second run is a no-op
-    engine = db.make_engine(services)
+def test_migrations_match_table_definitions(pg: Settings) -> None:
+    db.upgrade(pg)
+    db.upgrade(pg)  # a second run is a no-op
+    engine = db.make_engine(pg)
     inspector = inspect(engine)
     for table in db.metadata.sorted_tables:
         columns = {c["name"]: c for c in inspector.get_columns(table.name)}
@@ -29,8 +31,8 @@ def test_migrations_match_table_definitions(services: Settings) -> None:
     engine.dispose()
 
 
-def test_bars_write_read_idempotent(services: Settings) -> None:
-    db.upgrade(services)
+def test_bars_write_read_idempotent(pg: Settings) -> None:
+    db.upgrade(pg)
     symbol = f"T{uuid.uuid4().hex[:10]}"
     bars = [
         Bar(
@@ -50,7 +52,7 @@ def test_bars_write_read_idempotent(services: Settings) -> None:
         )
         for i in range(1, 50)
     ]
-    engine = db.make_engine(services)
+    engine = db.make_engine(pg)
     docs = [db.bar_doc(b) for b in bars]
     with engine.begin() as conn:
         assert db.copy_rows(conn, db.bars, docs) == len(bars)

@@ -38,14 +38,6 @@ BIG = 1_000_000  # characters: a message far beyond any keyword Lucene indexes
 
 
 @pytest.fixture
-def pg(settings: Settings) -> Iterator[Settings]:
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    db.create_schema(settings, schema)
-    yield db.in_schema(settings, schema)
-    db.drop_schema(settings, schema)
-
-
-@pytest.fixture
 def es(settings: Settings) -> Iterator[tuple[Settings, Elasticsearch]]:
     isolated = settings.model_copy(update={"es_index_prefix": f"twtest{uuid.uuid4().hex[:8]}"})
     client = es_client(isolated)

@@ -4,7 +4,6 @@ with their reason while the sink keeps running, dead letters summarised. Each te
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select, text
@@ -15,21 +14,13 @@ from sinks import db
 from sinks.consumer import SinkRunner, resolve_topics
 from sinks.postgres import DEFAULT_TOPICS, PostgresWriter
 from tapewatch import deadletter
-from tapewatch.records import Action, Bar, Features, Score
+from tapewatch.records import Action, Bar, Book, Features, Score
 from tapewatch.settings import Settings
-from tapewatch.topics import ACTIONS, ALERTS, BARS, DLQ_SINKS, FEATURES, SCORES
+from tapewatch.topics import ACTIONS, ALERTS, BARS, BOOKS, DLQ_SINKS, FEATURES, SCORES
 from tests.kafka_reader import read_topic
 from tests.postgres_times import datetime_to_ms
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def pg(settings: Settings) -> Iterator[Settings]:
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    db.create_schema(settings, schema)
-    yield db.in_schema(settings, schema)
-    db.drop_schema(settings, schema)
 
 
 def run_sink(settings: Settings, group: str | None = None, idle_s: float = 4.0) -> SinkRunner:
@@ -73,6 +64,11 @@ def test_every_table_filled_once_bad_records_dead_lettered(pg: Settings) -> None
                "SELL": -0.2}, position=0, model_version="d1")
         for i in range(200)
     ]  # fmt: skip
+    books = [
+        Book(symbol=f"S{i % 7}", venue="sim", ts=1000 * i, bids=[(10.0 - j / 10, 1.0 + j) for j in range(5)],
+             asks=[(10.1 + j / 10, 2.0 + j) for j in range(i % 6)])
+        for i in range(600)
+    ]  # fmt: skip
     bad = {
         ALERTS: [b"not json", b'{"symbol": "X", "venue": "sim"}'],
         BARS: [Bar.model_construct(symbol="S1", venue="sim", start=5, end=1, open=1.0, high=1.0, low=1.0, close=1.0,
@@ -80,7 +76,7 @@ def test_every_table_filled_once_bad_records_dead_lettered(pg: Settings) -> None
     }  # fmt: skip
     with Publisher(pg, DLQ_SINKS) as publisher:
         for topic, records in ((ALERTS, alerts), (BARS, bars), (FEATURES, features), (SCORES, scores),
-                               (ACTIONS, actions)):  # fmt: skip
+                               (ACTIONS, actions), (BOOKS, books)):  # fmt: skip
             for record in records:
                 publisher.publish(topic, record)
         for topic, payloads in bad.items():
@@ -91,7 +87,7 @@ def test_every_table_filled_once_bad_records_dead_lettered(pg: Settings) -> None
     assert runner.counters.dead_lettered == 3
     stored = counts(pg)
     assert stored["alerts"] == 3000 and stored["bars"] == 500 and stored["features"] == 200
-    assert stored["scores"] == 400 and stored["actions"] == 200
+    assert stored["scores"] == 400 and stored["actions"] == 200 and stored["book_snapshots"] == 600
     engine = db.make_engine(pg)
     with engine.connect() as conn:
         ids = [row[0] for row in conn.execute(select(db.alerts.c.alert_id))]
@@ -115,7 +111,7 @@ def test_every_table_filled_once_bad_records_dead_lettered(pg: Settings) -> None
     # The sink also reads dlq.*: its own dead letters arrive in the summary (on this run or the replay below).
     # A replay under another group stores nothing twice.
     again = run_sink(pg, group=f"replay-{uuid.uuid4().hex[:6]}")
-    assert again.counters.consumed >= 3000 + 500 + 200 + 400 + 200
+    assert again.counters.consumed >= 3000 + 500 + 200 + 400 + 200 + 600
     assert counts(pg) | {"dead_letters": 0} == stored | {"dead_letters": 0}
     with engine.connect() as conn:
         summary = conn.execute(text("SELECT dlq_topic, stage, sum(letters) FROM dead_letter_summary "

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -20,14 +19,6 @@ from tapewatch.settings import Settings
 from tapewatch.topics import ALERTS, DLQ_SINKS
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def pg(settings: Settings) -> Iterator[Settings]:
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    db.create_schema(settings, schema)
-    yield db.in_schema(settings, schema)
-    db.drop_schema(settings, schema)
 
 
 def test_two_members_share_the_work_and_store_each_alert_once(pg: Settings) -> None:

@@ -113,8 +113,10 @@ def sample_records() -> list[object]:
 
 def test_every_row_has_exactly_its_table_columns() -> None:
     bar, features, score, alert, action = sample_records()
+    book = Book(symbol="2330", venue="twse", ts=60_000, bids=[(9.9, 5.0), (9.8, 1.0)], asks=[(10.1, 2.0)])
     letter = DeadLetter(stage="sink:postgres", reason="bad", field="ts", topic="md.quotes")
     pairs = [
+        (db.book_snapshots, book, db.record_doc(book)),
         (db.bars, bar, db.bar_doc(bar, 7)),  # type: ignore[arg-type]
         (db.features, features, db.record_doc(features)),  # type: ignore[arg-type]
         (db.scores, score, db.record_doc(score)),  # type: ignore[arg-type]
