@@ -76,7 +76,7 @@ def store_alerts(engine: Engine, alerts: list[Alert]) -> None:
 
 def store_books(engine: Engine, books: list[Book]) -> None:
     with engine.begin() as conn:
-        db.copy_rows(conn, db.book_snapshots, [db.record_doc(b) for b in books])  # type: ignore[arg-type]
+        db.copy_rows(conn, db.book_snapshots, [db.record_doc(b) for b in books])
 
 
 def add_user(engine: Engine, name: str, role: str = "analyst", tenant: str = "default") -> None:
@@ -142,4 +142,4 @@ def seed_market(engine: Engine, symbol: str, venue: str, start: int, end: int) -
         )
     with engine.begin() as conn:
         db.copy_rows(conn, db.bars, [db.bar_doc(b) for b in bars])
-        db.copy_rows(conn, db.book_snapshots, [db.record_doc(b) for b in books])  # type: ignore[arg-type]
+        db.copy_rows(conn, db.book_snapshots, [db.record_doc(b) for b in books])
