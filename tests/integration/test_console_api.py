@@ -306,3 +306,34 @@ def test_the_api_answers_a_service_token_and_not_a_revoked_one(engine: Engine, a
     with engine.connect() as conn:
         stored = conn.execute(text("SELECT token_hash FROM api_tokens")).scalar_one()
     assert token.secret not in stored
+
+
+def test_assign_escalate_link_and_the_evidence_report(engine: Engine, app_client: TestClient) -> None:
+    first, second, other = make_alert("LNK"), make_alert("LNK", start=1_700_000_600_000), make_alert("ELSE")
+    store_alerts(engine, [first, second, other])
+    add_user(engine, "ann")
+    add_user(engine, "sue", "supervisor")
+    assert sign_in(app_client, "sue") == 303
+    token = page_csrf(app_client)
+
+    def post(path: str, **form: str) -> int:
+        status: int = app_client.post(path, data={"csrf_token": token, **form}, follow_redirects=False).status_code
+        return status
+
+    assert post("/case/act", alert_id=first.alert_id, action="assign", assignee="ann") == 303
+    assert post("/case/act", alert_id=first.alert_id, action="assign", assignee="nobody") == 409
+    assert post("/case/act", alert_id=first.alert_id, action="escalate", note="needs a second look") == 303
+    assert _case(engine, first.alert_id)["state"] == "escalated"
+    assert post("/case/link", alert_id=first.alert_id, linked_id=second.alert_id) == 303
+    assert post("/case/link", alert_id=first.alert_id, linked_id=other.alert_id) == 409  # another symbol
+    page = app_client.get("/case", params={"id": first.alert_id}).text
+    assert page.count('class="badge">linked<') == 1
+    report = app_client.get("/case/report", params={"id": first.alert_id})
+    assert report.status_code == 200 and report.text.count("<svg") >= 3 and "needs a second look" in report.text
+    assert _audit_actions(engine, "sue")[1:] == [
+        "case.assign",
+        "case.escalate",
+        "case.note",
+        "case.link",
+        "case.report",
+    ]
