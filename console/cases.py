@@ -5,7 +5,7 @@ their tenant's venues: another tenant's case is "not found", not "forbidden", so
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -60,7 +60,6 @@ class QueueFilter:
     since: datetime | None = None  # the episode's start, from …
     until: datetime | None = None  # … to
     page: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def visible(principal: Principal) -> ColumnElement[bool]:

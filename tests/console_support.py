@@ -74,11 +74,6 @@ def store_alerts(engine: Engine, alerts: list[Alert]) -> None:
         db.copy_rows(conn, db.alerts, [db.record_doc(a) for a in alerts])
 
 
-def store_books(engine: Engine, books: list[Book]) -> None:
-    with engine.begin() as conn:
-        db.copy_rows(conn, db.book_snapshots, [db.record_doc(b) for b in books])
-
-
 def add_user(engine: Engine, name: str, role: str = "analyst", tenant: str = "default") -> None:
     with engine.begin() as conn:
         accounts.add_user(conn, name, PASSWORD, role, tenant, "test")
