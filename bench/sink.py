@@ -1,5 +1,5 @@
-"""`tapewatch bench sinks`: rows/s into PostgreSQL, documents/s into Elasticsearch, and the time from an
-alert on Kafka to the alert being searchable in Elasticsearch.
+"""`tapewatch bench sinks`: rows/s into PostgreSQL (alerts, then order books), documents/s into Elasticsearch, and
+the time from an alert on Kafka to the alert being searchable in Elasticsearch.
 
 Everything runs in private places (a topic prefix, a PostgreSQL schema, an index prefix) that are removed
 afterwards. Throughput is measured over a backlog: from the sink's start to its last commit. The latency run
@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import orjson
@@ -29,9 +29,9 @@ from sinks.elastic import ElasticsearchWriter, delete_everything
 from sinks.postgres import PostgresWriter
 from sinks.search import es_client
 from tapewatch.collector import tuned_for_batches
-from tapewatch.records import Alert, AlertKind, Severity, alert_id
+from tapewatch.records import BOOK_DEPTH, Alert, AlertKind, Book, Severity, alert_id
 from tapewatch.settings import Settings
-from tapewatch.topics import ALERTS, DLQ_SINKS
+from tapewatch.topics import ALERTS, BOOKS, DLQ_SINKS, Topic
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,20 @@ def synthetic_alert(i: int, ts: int, symbols: int = 200) -> Alert:
         evidence={"price": 100.0 + i % 50, "change_pct": (i % 21 - 10) / 10, "volume": float(i % 10_000), "i": i},
         model_version="bench-v1",
         message=f"synthetic alert {i}",
+    )
+
+
+def synthetic_book(i: int, ts: int, symbols: int = 200) -> Book:
+    """A full five-level book around a mid that moves with ``i``, sizes varying by level (unique per i)."""
+    mid = 100.0 + (i % 500) / 100
+    return Book(
+        symbol=f"B{i % symbols:04d}",
+        venue="bench",
+        ts=ts,
+        bids=[(round(mid - 0.01 * (level + 1), 2), float(100 + (i + level * 37) % 900)) for level in range(BOOK_DEPTH)],
+        asks=[
+            (round(mid + 0.01 * (level + 1), 2), float(100 + (i * 7 + level * 53) % 900)) for level in range(BOOK_DEPTH)
+        ],
     )
 
 
@@ -85,14 +99,19 @@ class SinkBenchResult:
     latency_alerts: int  # alerts seen searchable
     latency_sent: int  # alerts produced during the latency run (any not seen is a loss, shown as such)
     latency_ms: dict[str, float] = field(default_factory=dict)
+    books: int = 0  # order books in the PostgreSQL books run (0: not run)
+    pg_books_per_s: float = 0.0
+    pg_books_seconds: float = 0.0
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)
 
 
-def _timed_backlog(settings: Settings, writer: Writer, expected: int) -> tuple[int, float]:
-    """Drain the alerts backlog with one sink; (records written, seconds from first record to last commit)."""
-    runner = SinkRunner(settings, writer, [ALERTS], batch_size=settings.sink_batch_size, poll_timeout_s=0.2)
+def _timed_backlog(
+    settings: Settings, writer: Writer, expected: int, topics: Sequence[Topic] = (ALERTS,)
+) -> tuple[int, float]:
+    """Drain the backlog of ``topics`` with one sink; (records written, seconds from first record to last commit)."""
+    runner = SinkRunner(settings, writer, list(topics), batch_size=settings.sink_batch_size, poll_timeout_s=0.2)
     finished = time.monotonic()
 
     def on_batch(counters: SinkCounters) -> None:
@@ -113,6 +132,7 @@ def run_sink_bench(
     records: int = 100_000,
     rate: float = 500.0,
     seconds: float = 20.0,
+    books: int = 100_000,
     report: Callable[[str], object] = lambda message: None,
 ) -> SinkBenchResult:
     started = time.monotonic()
@@ -132,13 +152,9 @@ def run_sink_bench(
     pg_settings = db.in_schema(isolated, schema)
     es = es_client(settings)
     try:
-        phase(f"producing {records:,} alerts…")
-        base_ts = int(time.time() * 1000) - records
-        with Publisher(isolated, DLQ_SINKS) as publisher:
-            for i in range(records):
-                publisher.publish(ALERTS, synthetic_alert(i, base_ts + i))
-        phase("PostgreSQL sink over the backlog…")
-        pg_rows, pg_seconds = _timed_backlog(pg_settings, PostgresWriter(pg_settings), records)
+        phase(f"producing {records:,} alerts and {books:,} order books…")
+        _produce_backlogs(isolated, records, books)
+        (pg_rows, pg_seconds), (pg_books, pg_books_seconds) = _postgres_backlogs(pg_settings, records, books, phase)
         phase("Elasticsearch sink over the backlog…")
         es_docs, es_seconds = _timed_backlog(isolated, ElasticsearchWriter(isolated), records)
         phase(f"latency: {rate:,.0f} alerts/s for {seconds:.0f} s…")
@@ -153,15 +169,45 @@ def run_sink_bench(
             future.result()
     return SinkBenchResult(
         records=records,
-        pg_rows_per_s=pg_rows / pg_seconds if pg_seconds else 0.0,
+        pg_rows_per_s=_per_s(pg_rows, pg_seconds),
         pg_seconds=pg_seconds,
-        es_docs_per_s=es_docs / es_seconds if es_seconds else 0.0,
+        es_docs_per_s=_per_s(es_docs, es_seconds),
         es_seconds=es_seconds,
         latency_rate=rate,
         latency_alerts=len(latencies),
         latency_sent=sent,
         latency_ms=latency_summary(latencies),
+        books=books,
+        pg_books_per_s=_per_s(pg_books, pg_books_seconds),
+        pg_books_seconds=pg_books_seconds,
     )
+
+
+def _postgres_backlogs(
+    settings: Settings, alerts: int, books: int, phase: Callable[[str], None]
+) -> tuple[tuple[int, float], tuple[int, float]]:
+    """The PostgreSQL sink over the alerts backlog, then over the books backlog (if any) with a fresh sink: each
+    alone, so the alerts' number stays comparable with the runs from before books were stored."""
+    phase("PostgreSQL sink over the alerts backlog…")
+    alerts_run = _timed_backlog(settings, PostgresWriter(settings), alerts)
+    if not books:
+        return alerts_run, (0, 0.0)
+    phase("PostgreSQL sink over the order-books backlog…")
+    return alerts_run, _timed_backlog(settings, PostgresWriter(settings), books, (BOOKS,))
+
+
+def _per_s(count: int, seconds: float) -> float:
+    return count / seconds if seconds else 0.0
+
+
+def _produce_backlogs(settings: Settings, alerts: int, books: int) -> None:
+    """``alerts`` synthetic alerts and ``books`` synthetic books, one millisecond apart, ending now."""
+    base_ts = int(time.time() * 1000) - max(alerts, books)
+    with Publisher(settings, DLQ_SINKS) as publisher:
+        for i in range(alerts):
+            publisher.publish(ALERTS, synthetic_alert(i, base_ts + i))
+        for i in range(books):
+            publisher.publish(BOOKS, synthetic_book(i, base_ts + i))
 
 
 def _latency_run(settings: Settings, rate: float, seconds: float, offset: int) -> tuple[list[float], int]:
@@ -251,10 +297,22 @@ class _SearchPoller:
 
 
 def print_sink_bench(console: Console, result: SinkBenchResult) -> None:
-    table = Table("sink", "records", "seconds", "records/s", "goal", title="sinks (backlog of alerts)")
+    table = Table("sink", "records", "seconds", "records/s", "goal", title="sinks (backlogs of alerts and books)")
     table.add_row(
-        "PostgreSQL rows", f"{result.records:,}", f"{result.pg_seconds:.2f}", f"{result.pg_rows_per_s:,.0f}", "≥ 20,000"
+        "PostgreSQL rows (alerts)",
+        f"{result.records:,}",
+        f"{result.pg_seconds:.2f}",
+        f"{result.pg_rows_per_s:,.0f}",
+        "≥ 20,000",
     )
+    if result.books:
+        table.add_row(
+            "PostgreSQL rows (order books)",
+            f"{result.books:,}",
+            f"{result.pg_books_seconds:.2f}",
+            f"{result.pg_books_per_s:,.0f}",
+            "≥ 20,000",
+        )
     table.add_row(
         "Elasticsearch documents",
         f"{result.records:,}",

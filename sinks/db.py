@@ -34,7 +34,9 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    bindparam,
     create_engine,
+    delete,
     event,
     text,
 )
@@ -134,7 +136,7 @@ actions = Table(
 )
 
 #: md.books as stored for the console's order-book chart and replay: levels as the record's lists, [[price, size], …]
-#: best first.
+#: best first. The sink keeps a bounded window of them (:func:`prune_book_snapshots`).
 book_snapshots = Table(
     "book_snapshots",
     metadata,
@@ -480,3 +482,46 @@ def record_model_versions(conn: Connection, table: Table, family: str) -> None:
         "last_ts = GREATEST(model_versions.last_ts, EXCLUDED.last_ts)",
         {"family": family},
     )
+
+
+#: every (symbol, venue) of book_snapshots, walking its primary key one pair at a time (a loose index scan): as
+#: many index descents as pairs, where DISTINCT would read the whole table
+_BOOK_PAIRS = """
+WITH RECURSIVE pairs AS (
+    (SELECT symbol, venue FROM book_snapshots ORDER BY symbol, venue LIMIT 1)
+    UNION ALL
+    SELECT next.symbol, next.venue FROM pairs, LATERAL (
+        SELECT symbol, venue FROM book_snapshots WHERE (symbol, venue) > (pairs.symbol, pairs.venue)
+        ORDER BY symbol, venue LIMIT 1
+    ) AS next
+)
+SELECT symbol, venue FROM pairs
+"""
+
+
+def prune_book_snapshots(conn: Connection, newest_hint_ms: int, keep_ms: int) -> int:
+    """Delete the book snapshots more than ``keep_ms`` older than the newest one stored; returns how many.
+
+    Counted back from the data, not the clock, so a replay of an old day keeps its books. The newest stored is at
+    least ``newest_hint_ms`` (a snapshot the caller stored), so finding it reads only the BRIN ranges from there
+    on (``max(ts)`` over the whole table would read all of it).
+
+    The DELETE goes one (symbol, venue) at a time through the primary key, reading only the rows it deletes. One
+    ``DELETE … WHERE ts < cutoff`` through the BRIN index is cheap only until deleted space is reused: a page
+    range refilled with new books keeps its old minimum, so after a retention cycle most ranges match. Measured
+    (a million books kept, 60,000 deleted per prune, four cycles): the single DELETE's bitmap covered 68–90 % of
+    the table and its median time rose 184 → 366 ms, growing with the table; per pair it stayed at 181–191 ms.
+    """
+    cutoff = conn.execute(
+        text(
+            "SELECT max(ts) - make_interval(secs => :keep_s) FROM book_snapshots "
+            f"WHERE ts >= {_from_epoch_ms(':since')}"
+        ),
+        {"keep_s": keep_ms / 1000, "since": newest_hint_ms},
+    ).scalar()
+    if cutoff is None:  # another sink pruned past the hint: nothing to do until this one stores newer books
+        return 0
+    pairs = conn.execute(text(_BOOK_PAIRS)).all()
+    c = book_snapshots.c
+    older = delete(book_snapshots).where(c.symbol == bindparam("s"), c.venue == bindparam("v"), c.ts < cutoff)
+    return sum(conn.execute(older, {"s": symbol, "v": venue}).rowcount for symbol, venue in pairs)

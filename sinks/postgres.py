@@ -9,13 +9,18 @@ Text PostgreSQL cannot hold (NUL, a lone surrogate) is replaced by U+FFFD, so th
 analysts (:func:`sinks.db.copy_rows`); any other row the database refuses for good is isolated by retrying the
 batch's items one by one and goes to ``dlq.sinks`` with the database's reason — whether the error comes
 through SQLAlchemy or straight from psycopg2's COPY.
+
+Book snapshots are many and big, so the sink keeps a bounded window of them: every few minutes it deletes the
+ones older than ``postgres_book_retention_hours`` before the newest stored (:class:`BookRetention`).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import orjson
 import psycopg2
@@ -83,6 +88,36 @@ TABLES: dict[type[Record] | None, tuple[Table, DocOf]] = {
 FAMILIES: dict[Table, str] = {db.scores: "score", db.alerts: "alert", db.actions: "action"}
 
 
+#: wall-clock seconds between two prunes of old book snapshots: each DELETE removes a few minutes' worth, and the
+#: table holds at most that much beyond its window (5 minutes against 72 hours), at one cheap query per 5 minutes
+BOOK_PRUNE_EVERY_S = 300.0
+
+
+@dataclass(slots=True)
+class BookRetention:
+    """When the sink prunes old book snapshots, and the newest book time it counts back from (the clock is given,
+    so this is pure). The newest is the newest this sink stored; the database may hold newer (another sink's
+    partitions), which :func:`sinks.db.prune_book_snapshots` finds from there."""
+
+    keep_ms: int  # 0: keep every snapshot
+    every_s: float
+    newest_ms: int | None = None
+    # The first books stored are followed at once by a prune: a sink restarted after a long stop catches up.
+    next_at: float = float("-inf")
+
+    def note(self, newest_ms: int) -> None:
+        """Books up to ``newest_ms`` are stored (committed)."""
+        self.newest_ms = newest_ms if self.newest_ms is None else max(self.newest_ms, newest_ms)
+
+    def due(self, now: float) -> int | None:
+        """If a prune is due at ``now``, the newest book time to count back from (the next prune is then
+        ``every_s`` later, whether this one succeeds or not); else None."""
+        if not self.keep_ms or self.newest_ms is None or now < self.next_at:
+            return None
+        self.next_at = now + self.every_s
+        return self.newest_ms
+
+
 def check_topics(topics: Sequence[Topic]) -> None:
     unsupported = [t.name for t in topics if t.record not in TABLES]
     if unsupported:
@@ -98,10 +133,12 @@ def _is_outage(exc: DBAPIError | psycopg2.Error) -> bool:
 class PostgresWriter:
     name = "postgres"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, prune_every_s: float = BOOK_PRUNE_EVERY_S) -> None:
         self.settings = settings
         self.engine = db.make_engine(settings)
         self.inserted = 0
+        self.pruned = 0  # book snapshots deleted as older than the retention window
+        self.retention = BookRetention(settings.postgres_book_retention_hours * 3_600_000, prune_every_s)
 
     def prepare(self) -> None:
         try:
@@ -112,6 +149,7 @@ class PostgresWriter:
     def write(self, items: Sequence[Item]) -> list[Rejected]:
         try:
             self.inserted += self._write(items)
+            self._prune_books()
             return []
         except (DBAPIError, psycopg2.Error) as exc:
             if _is_outage(exc):
@@ -144,7 +182,35 @@ class PostgresWriter:
             for table, family in FAMILIES.items():
                 if table in rows:
                     db.record_model_versions(conn, table, family)
+        books = rows.get(db.book_snapshots)
+        if books:  # committed: the prune may count back from them
+            self.retention.note(max(doc["ts"] for doc in books))
         return stored
+
+    def _prune_books(self) -> None:
+        """Delete the book snapshots older than the retention window, if a prune is due. In its own transaction
+        after the batch's: a refusal here loses nothing, so it is logged and tried again at the next prune (an
+        outage still pauses the sink, and the stored batch is replayed harmlessly)."""
+        newest = self.retention.due(time.monotonic())
+        if newest is None:
+            return
+        try:
+            with self.engine.begin() as conn:
+                deleted = db.prune_book_snapshots(conn, newest, self.retention.keep_ms)
+        except DBAPIError as exc:
+            if _is_outage(exc):
+                raise
+            log.warning(
+                "postgres: book snapshots not pruned (%s); next try in %.0f s", _first_line(exc), self.retention.every_s
+            )
+            return
+        self.pruned += deleted
+        if deleted:
+            log.info(
+                "postgres: pruned %d book snapshots older than the %d h window",
+                deleted,
+                self.settings.postgres_book_retention_hours,
+            )
 
     def close(self) -> None:
         self.engine.dispose()

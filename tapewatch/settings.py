@@ -82,6 +82,12 @@ class Settings(BaseSettings):
 
     # --- Sinks -----------------------------------------------------------------
     sink_batch_size: int = Field(5000, ge=1, le=100_000, description="Records per sink batch (one write, one commit)")
+    postgres_book_retention_hours: int = Field(
+        72,
+        ge=0,
+        description="Hours of order-book snapshots the PostgreSQL sink keeps, counted back from the newest one "
+        "stored, not from the clock (0: keep them all)",
+    )
     webhook_subscribers: Path | None = Field(
         None, description="JSON or YAML file listing the webhook subscribers (url, secret, filters)"
     )

@@ -152,6 +152,11 @@ def bench_all(
         ("stream worker, sustained", f"{stream['worker_per_s']:,.0f} rec/s", f"{stream['ratio_to_raw']:.2f}"),
         ("PostgreSQL sink", f"{sinks['pg_rows_per_s']:,.0f} rows/s", f"{sinks['pg_rows_per_s'] / raw_consume:.2f}"),
         (
+            "PostgreSQL sink, order books",
+            f"{sinks['pg_books_per_s']:,.0f} rows/s",
+            f"{sinks['pg_books_per_s'] / raw_consume:.2f}",
+        ),
+        (
             "Elasticsearch sink",
             f"{sinks['es_docs_per_s']:,.0f} docs/s",
             f"{sinks['es_docs_per_s'] / raw_consume:.2f}",
@@ -178,14 +183,16 @@ def bench_sinks(
     records: Annotated[int, typer.Option(help="Alerts for the throughput runs")] = 100_000,
     rate: Annotated[float, typer.Option(help="Alerts/s for the latency run")] = 500.0,
     seconds: Annotated[float, typer.Option(help="Length of the latency run")] = 20.0,
+    books: Annotated[int, typer.Option(help="Order books for the PostgreSQL books run (0: skip it)")] = 100_000,
     out: BenchOut = Path("reports/bench"),
 ) -> None:
-    """Rows/s into PostgreSQL, documents/s into Elasticsearch, and alert-on-Kafka → searchable latency."""
+    """Rows/s into PostgreSQL (alerts, then order books), documents/s into Elasticsearch, and alert-on-Kafka →
+    searchable latency."""
     from bench.sink import print_sink_bench, run_sink_bench
 
     cfg = _services()
     with console.status("benchmarking the sinks…") as spinner:
-        result = run_sink_bench(cfg, records=records, rate=rate, seconds=seconds, report=spinner.update)
+        result = run_sink_bench(cfg, records=records, rate=rate, seconds=seconds, books=books, report=spinner.update)
     print_sink_bench(console, result)
     _write(out, "sinks.json", result.to_json())
 

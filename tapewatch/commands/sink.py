@@ -99,7 +99,7 @@ def sink_postgres(
     exit_when_idle: ExitWhenIdle = None,
 ) -> None:
     """Bars, features, scores, alerts, actions, order books and dead-letter summaries → PostgreSQL (migrates the
-    schema first).
+    schema first; keeps TAPEWATCH_POSTGRES_BOOK_RETENTION_HOURS of books).
     Default topics: md.bars.1m, features.1m, scores.manipulation, alerts, signals.actions, md.books, dlq.*."""
     from sinks.postgres import DEFAULT_TOPICS, PostgresWriter, check_topics
 

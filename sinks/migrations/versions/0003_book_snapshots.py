@@ -28,7 +28,7 @@ def upgrade() -> None:
         sa.Column("bids", JSONB, nullable=False),
         sa.Column("asks", JSONB, nullable=False),
     )
-    # The retention DELETE (ts < cutoff) and cross-symbol time ranges: BRIN is tiny and almost free to keep up
+    # Cross-symbol time ranges and the retention's search for the newest book: BRIN is tiny and almost free to keep up
     # on a table appended in time order, where a B-tree on ts would cost every one of many book inserts.
     op.create_index("book_snapshots_ts_brin", "book_snapshots", ["ts"], postgresql_using="brin")
 
