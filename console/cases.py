@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Connection, Row, Select, func, insert, select, true, update
+from sqlalchemy import ColumnElement, Connection, Row, Select, func, insert, select, true, union, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from console import audit
@@ -75,6 +75,10 @@ def _filtered(principal: Principal, f: QueueFilter) -> list[ColumnElement[bool]]
     for column, value in ((cases.c.kind, f.kind), (cases.c.symbol, f.symbol), (cases.c.severity, f.severity)):
         if value:
             where.append(column == value)
+    if f.severity:
+        # the same filter through the rank (the database's own severity_rank(), folded to a constant): the queue's
+        # indexes lead with it, so one severity is a range of the index, not a scan past the higher ones
+        where.append(cases.c.severity_rank == func.severity_rank(f.severity))
     if f.assignee == "none":
         where.append(cases.c.assignee.is_(None))
     elif f.assignee:
@@ -236,18 +240,39 @@ def history(conn: Connection, alert_id: str) -> list[Row[Any]]:
 
 
 def related(conn: Connection, principal: Principal, case: Row[Any], limit: int = 20) -> list[Row[Any]]:
-    """Other cases of the symbol: the linked ones first, then the nearest in time."""
-    linked = select(case_links.c.linked_id).where(case_links.c.alert_id == case.alert_id).scalar_subquery()
+    """Other cases of the symbol: the linked ones first, then the nearest in time.
+
+    The nearest ``limit`` are among the ``limit`` nearest before and the ``limit`` nearest after the case's start:
+    two short scans of ``cases_symbol_idx`` instead of ordering every case of the symbol by distance (``tapewatch
+    bench console``, a million cases: 35–60 ms a case page, 140 ms for a busy symbol's 29,000 cases; now 3–9 ms)."""
+    same = (
+        cases.c.symbol == case.symbol,
+        cases.c.venue == case.venue,
+        cases.c.alert_id != case.alert_id,
+        visible(principal),
+    )
+    linked = select(case_links.c.linked_id).where(case_links.c.alert_id == case.alert_id)
+    before = (
+        select(cases.c.alert_id)
+        .where(*same, cases.c.opened_at <= case.opened_at)
+        .order_by(cases.c.opened_at.desc())
+        .limit(limit)
+        .subquery()
+    )
+    after = (
+        select(cases.c.alert_id)
+        .where(*same, cases.c.opened_at > case.opened_at)
+        .order_by(cases.c.opened_at)
+        .limit(limit)
+        .subquery()
+    )
+    candidates = union(linked, select(before.c.alert_id), select(after.c.alert_id))
     query = (
-        select(cases, cases.c.alert_id.in_(linked).label("linked"))
-        .where(
-            cases.c.symbol == case.symbol,
-            cases.c.venue == case.venue,
-            cases.c.alert_id != case.alert_id,
-            visible(principal),
-        )
+        select(cases, cases.c.alert_id.in_(linked.scalar_subquery()).label("linked"))
+        .where(*same, cases.c.alert_id.in_(candidates))
         .order_by(
-            cases.c.alert_id.in_(linked).desc(), func.abs(func.extract("epoch", cases.c.opened_at - case.opened_at))
+            cases.c.alert_id.in_(linked.scalar_subquery()).desc(),
+            func.abs(func.extract("epoch", cases.c.opened_at - case.opened_at)),
         )
         .limit(limit)
     )

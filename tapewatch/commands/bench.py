@@ -1,7 +1,7 @@
 """`tapewatch bench …`: every benchmark, one runner. Each prints its numbers and writes a JSON beside them.
 
-The ones on the real services (``produce``, ``stream``, ``sinks``, ``pipeline``, ``all``) start them first;
-``flow``, ``features`` and ``dqn`` time the computation alone.
+The ones on the real services (``produce``, ``stream``, ``sinks``, ``pipeline``, ``console``, ``all``) start them
+first; ``flow``, ``features`` and ``dqn`` time the computation alone.
 """
 
 from __future__ import annotations
@@ -195,6 +195,32 @@ def bench_sinks(
         result = run_sink_bench(cfg, records=records, rate=rate, seconds=seconds, books=books, report=spinner.update)
     print_sink_bench(console, result)
     _write(out, "sinks.json", result.to_json())
+
+
+@bench_app.command("console")
+def bench_console(
+    alerts: Annotated[int, typer.Option(help="Alerts (and their cases) to seed")] = 1_000_000,
+    requests: Annotated[int, typer.Option(help="Timed requests per page")] = 300,
+    live: Annotated[int, typer.Option(help="Alerts of the live run, produced one at a time")] = 50,
+    charted: Annotated[int, typer.Option(help="Alerts with bars and book snapshots around them")] = 300,
+    open_share: Annotated[float, typer.Option(help="Share of the cases left open")] = 0.005,
+    keep: Annotated[bool, typer.Option(help="Keep the seeded schema (for EXPLAIN); its name is printed")] = False,
+    reuse: Annotated[str | None, typer.Option(help="Measure a kept schema instead of seeding one")] = None,
+    out: BenchOut = Path("reports/bench"),
+) -> None:
+    """The analyst console over a million alerts and their cases: server time (Server-Timing) of the queue,
+    case and API pages, and alert on Kafka → visible in an open queue (sink, NOTIFY, server-sent event)."""
+    from bench.console import print_console_bench, run_console_bench
+    from bench.console_seed import SeedPlan
+
+    cfg = _services()
+    plan = SeedPlan(alerts=alerts, charted=charted, open_share=open_share)
+    with console.status("benchmarking the console…") as spinner:
+        result = run_console_bench(
+            cfg, plan=plan, requests=requests, live=live, keep=keep, reuse=reuse, report=spinner.update
+        )
+    print_console_bench(console, result)
+    _write(out, "console.json", result.to_json())
 
 
 @bench_app.command("flow")

@@ -80,12 +80,15 @@ CREATE TABLE cases (
     updated_at timestamptz NOT NULL DEFAULT now(),
     CHECK ((state = 'closed') = (disposition IS NOT NULL))
 );
--- the queue: open cases by severity then age; per symbol; per assignee; the supervisor's dispositions
+-- the queue: open cases by severity then age; every case (state=all, closed, with any other filter) in the same
+-- order, so a page is read off the index, not sorted out of a million closed cases (`tapewatch bench console`: the
+-- closed queue 1.3 s → 8 ms a page); per symbol (and its cases nearest in time, console.cases.related); per
+-- assignee; per kind
 CREATE INDEX cases_open_queue_idx ON cases (severity_rank DESC, opened_at, alert_id) WHERE state <> 'closed';
+CREATE INDEX cases_queue_idx ON cases (severity_rank DESC, opened_at, alert_id);
 CREATE INDEX cases_symbol_idx ON cases (symbol, opened_at);
 CREATE INDEX cases_assignee_idx ON cases (assignee, state);
 CREATE INDEX cases_kind_idx ON cases (kind, opened_at);
-CREATE INDEX cases_state_idx ON cases (state, opened_at);
 CREATE TABLE case_notes (
     note_id bigserial PRIMARY KEY,
     alert_id text NOT NULL REFERENCES cases,
