@@ -27,6 +27,7 @@ import pandas as pd
 
 from ops.run import PipelineView
 from tapewatch.errors import TapewatchError
+from tapewatch.secrets import write_secret
 from tapewatch.settings import Settings
 
 TAPEWATCH = str(Path(sys.executable).with_name("tapewatch"))
@@ -132,11 +133,7 @@ def ensure_demo_user(settings: Settings) -> Path:
     finally:
         engine.dispose()
     path = settings.var_dir / "console" / "demo-password"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(password + "\n")
+    write_secret(path, password)
     return path
 
 

@@ -17,7 +17,9 @@ Masked, in every URL found in the text (any scheme, lists of URLs too):
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Final
 
 MASK: Final = "********"
@@ -41,3 +43,13 @@ def redact(text: str) -> str:
     if "://" not in text and "=" not in text:
         return text
     return _QUERY.sub(lambda m: f"{m['name']}{MASK}", _USERINFO.sub(_userinfo, text))
+
+
+def write_secret(path: Path, secret: str) -> None:
+    """Write ``secret`` to a new file only its owner can read (0600 from creation: an older file, whatever its
+    mode, is removed first, never reopened)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")

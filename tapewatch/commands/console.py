@@ -8,17 +8,20 @@ file only its owner can read, whose path is printed.
 from __future__ import annotations
 
 import getpass
-import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from tapewatch.errors import TapewatchError
+from tapewatch.secrets import write_secret
 from tapewatch.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 console_app = typer.Typer(
     help="The analyst console: cases, evidence and book replay in the browser.", no_args_is_help=True
@@ -39,7 +42,7 @@ def _actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+def _engine(settings: Settings) -> Engine:
     from sinks import db
 
     db.upgrade(settings)
@@ -153,10 +156,7 @@ def token_add(
     with _engine(settings).begin() as conn:
         token = accounts.add_token(conn, service, tenant, _actor())
     path = out_file or settings.var_dir / "console" / "tokens" / f"{service}-{token.token_id}.token"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(token.secret + "\n")
+    write_secret(path, token.secret)
     out.print(f"console: token {token.token_id} for {service}; the secret is in {path} (send it as 'Bearer …')")
 
 
