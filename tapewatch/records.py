@@ -267,6 +267,25 @@ class Action(Record):
     model_version: str = Field(min_length=1)
 
 
+class Forecast(Record):
+    """One model's forecast for one symbol at a bar close (``signals.forecasts``)."""
+
+    record_name: ClassVar[str] = "forecast"
+    ts: EpochMs
+    model: str = Field(min_length=1, description="Model family, e.g. lstm or cnn")
+    model_version: str = Field(min_length=1)
+    horizon: int = Field(ge=1, description="Bars ahead the forecast is for")
+    target: Literal["return", "class"] = Field(
+        description="return: prediction is the expected return over the horizon; "
+        "class: prediction is P(up) - P(down) over the horizon"
+    )
+    prediction: float = Field(allow_inf_nan=False)
+    confidence: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
+    probabilities: dict[str, float] = Field(
+        default_factory=dict, description="Class → probability (class forecasts only)"
+    )
+
+
 class Episode(Record):
     """Ground truth of an injected manipulation episode (simulator output)."""
 
@@ -276,7 +295,7 @@ class Episode(Record):
     end: EpochMs
 
 
-WIRE_RECORDS: tuple[type[Record], ...] = (Quote, Book, Bar, Features, Score, Alert, Action, Episode)
+WIRE_RECORDS: tuple[type[Record], ...] = (Quote, Book, Bar, Features, Score, Alert, Action, Forecast, Episode)
 
 
 def finite(value: float | None) -> float | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tapewatch.records import Action, Alert, Bar, Book, Episode, Features, Quote, Record, Score
+from tapewatch.records import Action, Alert, Bar, Book, Episode, Features, Forecast, Quote, Record, Score
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -33,6 +33,7 @@ FEATURES = Topic("features.1m", Features, "Bar features (cadence 1m) and fast or
 SCORES = Topic("scores.manipulation", Score, "K-means manipulation score per symbol and feature update")
 ALERTS = Topic("alerts", Alert, "Explained, deduplicated manipulation alerts", retention_ms=90 * DAY_MS)
 ACTIONS = Topic("signals.actions", Action, "Double-DQN action per symbol and bar")
+FORECASTS = Topic("signals.forecasts", Forecast, "Each forecasting model's forecast per symbol and bar")
 TRUTH = Topic("truth", Episode, "Ground truth of episodes injected by the simulator", retention_ms=90 * DAY_MS)
 DLQ_PRODUCERS = Topic("dlq.producers", None, "Source payloads that could not be parsed", retention_ms=30 * DAY_MS)
 DLQ_STREAMS = Topic(
@@ -48,6 +49,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     SCORES,
     ALERTS,
     ACTIONS,
+    FORECASTS,
     TRUTH,
     DLQ_PRODUCERS,
     DLQ_STREAMS,

@@ -32,15 +32,14 @@ from detectors.dqn.agent import AgentConfig, QNetwork, TrainResult, network_from
 from detectors.dqn.data import DataError, Normaliser
 from detectors.dqn.env import ACTION_NAMES, CostModel, executed, next_position, observation_width, observations
 from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
+from detectors.forecast.contract import ModelError, Rejected
 from tapewatch.artifacts import LATEST, Artifact, ArtifactError, ArtifactStore
+
+__all__ = ["Decision", "DecisionRequest", "DqnPolicy", "ModelError", "PositionState", "Rejected", "SessionClock"]
 
 MODEL_NAME: Final = "dqn"
 MODEL_KIND: Final = "dqn"
 POSITION_STATE_VERSION: Final = 1
-
-
-class ModelError(ArtifactError):
-    """A DQN artifact this code cannot serve: wrong kind, feature set or layout, unloadable weights."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,14 +104,6 @@ class Decision:
             position=self.position,
             model_version=self.model_version,
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """A request that cannot be decided (dead-letter it); the rest of the batch is unaffected."""
-
-    symbol: str
-    reason: str
 
 
 @dataclass(frozen=True, slots=True)
