@@ -47,7 +47,7 @@ from sqlalchemy.exc import OperationalError
 
 from tapewatch.deadletter import DeadLetter
 from tapewatch.errors import TapewatchError
-from tapewatch.records import Action, Alert, Bar, Book, Features, Score
+from tapewatch.records import Action, Alert, Bar, Book, Features, Forecast, Score
 from tapewatch.settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -135,6 +135,22 @@ actions = Table(
     Index("actions_ts_brin", "ts", postgresql_using="brin"),
 )
 
+forecasts = Table(
+    "forecasts",
+    metadata,
+    Column("symbol", Text, primary_key=True),
+    Column("venue", Text, primary_key=True),
+    Column("ts", DateTime(timezone=True), primary_key=True),
+    Column("model", Text, primary_key=True),
+    Column("model_version", Text, primary_key=True),
+    Column("horizon", Integer, nullable=False),
+    Column("target", Text, nullable=False),
+    Column("prediction", Double, nullable=False),
+    Column("confidence", Double, nullable=False),
+    Column("probabilities", JSONB, nullable=False),
+    Index("forecasts_ts_brin", "ts", postgresql_using="brin"),
+)
+
 #: md.books as stored for the console's order-book chart and replay: levels as the record's lists, [[price, size], …]
 #: best first. The sink keeps a bounded window of them (:func:`prune_book_snapshots`).
 book_snapshots = Table(
@@ -148,7 +164,7 @@ book_snapshots = Table(
     Index("book_snapshots_ts_brin", "ts", postgresql_using="brin"),
 )
 
-#: every model version seen on scores, alerts and actions, with the time range it covered
+#: every model version seen on scores, alerts, actions and forecasts, with the time range it covered
 model_versions = Table(
     "model_versions",
     metadata,
@@ -256,7 +272,7 @@ def upgrade(settings: Settings, revision: str = "head") -> None:
 Doc = dict[str, Any]
 
 
-def record_doc(record: Features | Score | Alert | Action | Book) -> Doc:
+def record_doc(record: Features | Score | Alert | Action | Forecast | Book) -> Doc:
     """The row of a record whose fields are exactly its table's columns (checked by the unit tests)."""
     return record.__dict__
 

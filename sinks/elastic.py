@@ -29,13 +29,13 @@ from sinks.consumer import Item, Rejected, SinkUnavailableError
 from sinks.search import es_client, index_name
 from tapewatch.backoff import Backoff
 from tapewatch.errors import TapewatchError
-from tapewatch.records import Action, Alert, Record, Score, Severity
+from tapewatch.records import Action, Alert, Forecast, Record, Score, Severity
 from tapewatch.settings import Settings
-from tapewatch.topics import ALERTS, SCORES, Topic
+from tapewatch.topics import ALERTS, FORECASTS, SCORES, Topic
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TOPICS: tuple[str, ...] = (ALERTS.name, SCORES.name)
+DEFAULT_TOPICS: tuple[str, ...] = (ALERTS.name, SCORES.name, FORECASTS.name)
 #: ECS event.severity is a number; ours are ordered words
 SEVERITY_NUMBER = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3, Severity.CRITICAL: 4}
 #: evidence numbers promoted to mapped fields under tapewatch.* (FEEDS.md), by evidence key
@@ -119,6 +119,24 @@ def action_document(action: Action) -> dict[str, Any]:
     }
 
 
+def forecast_document(forecast: Forecast) -> dict[str, Any]:
+    return {
+        "@timestamp": forecast.ts,
+        "event": {"kind": "event", "dataset": "tapewatch.forecasts"},
+        "tapewatch": {
+            "symbol": forecast.symbol,
+            "venue": forecast.venue,
+            "model": forecast.model,
+            "model_version": forecast.model_version,
+            "horizon": forecast.horizon,
+            "target": forecast.target,
+            "prediction": forecast.prediction,
+            "confidence": forecast.confidence,
+            "probabilities": forecast.probabilities,
+        },
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Family:
     """One kind of document: its index family, its id, its body and, when one id is re-emitted with newer
@@ -138,6 +156,9 @@ FAMILIES: dict[type[Record], Family] = {
     # Natural keys as ids: the same score or action replayed overwrites itself.
     Score: Family("scores", lambda s: f"{s.venue}:{s.symbol}:{s.ts}:{s.model_version}", score_document),
     Action: Family("actions", lambda a: f"{a.venue}:{a.symbol}:{a.ts}:{a.model_version}", action_document),
+    Forecast: Family(
+        "forecasts", lambda f: f"{f.venue}:{f.symbol}:{f.ts}:{f.model}:{f.model_version}", forecast_document
+    ),
 }
 
 #: a keyword longer than this is kept in _source but not indexed (Lucene refuses a term over 32,766 bytes,
@@ -193,6 +214,21 @@ FAMILY_PROPERTIES: dict[str, dict[str, Any]] = {
                 "distance": FLOAT,
                 "model_version": KEYWORD,
                 "top_features": OPAQUE,
+            }
+        }
+    },
+    "forecasts": {
+        "tapewatch": {
+            "properties": {
+                "symbol": KEYWORD,
+                "venue": KEYWORD,
+                "model": KEYWORD,
+                "model_version": KEYWORD,
+                "horizon": {"type": "integer"},
+                "target": KEYWORD,
+                "prediction": FLOAT,
+                "confidence": FLOAT,
+                "probabilities": OPAQUE,
             }
         }
     },
@@ -274,7 +310,7 @@ def delete_everything(es: Elasticsearch, settings: Settings) -> None:
 def bulk_action(settings: Settings, record: Record) -> tuple[dict[str, Any], dict[str, Any]]:
     """``record``'s bulk ``index`` metadata (index from its own month, natural id, external version where the
     family has one) and its document."""
-    if not isinstance(record, Alert | Score | Action):
+    if not isinstance(record, Alert | Score | Action | Forecast):
         raise TypeError(f"no Elasticsearch index for {type(record).__name__}")
     family = FAMILIES[type(record)]
     meta: dict[str, Any] = {"_index": index_name(settings, family.name, record.ts), "_id": family.doc_id(record)}

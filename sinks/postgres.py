@@ -31,9 +31,9 @@ from sinks import db
 from sinks.consumer import Item, Rejected, SinkUnavailableError
 from tapewatch.deadletter import DeadLetter
 from tapewatch.errors import TapewatchError
-from tapewatch.records import Action, Alert, Bar, Book, Features, Record, Score
+from tapewatch.records import Action, Alert, Bar, Book, Features, Forecast, Record, Score
 from tapewatch.settings import Settings
-from tapewatch.topics import ACTIONS, ALERTS, BARS, BOOKS, FEATURES, SCORES, Topic
+from tapewatch.topics import ACTIONS, ALERTS, BARS, BOOKS, FEATURES, FORECASTS, SCORES, Topic
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ DEFAULT_TOPICS: tuple[str, ...] = (
     SCORES.name,
     ALERTS.name,
     ACTIONS.name,
+    FORECASTS.name,
     BOOKS.name,
     "dlq.producers",
     "dlq.streams",
@@ -60,7 +61,7 @@ def _bar(item: Item) -> db.Doc:
 
 
 def _record(item: Item) -> db.Doc:
-    assert isinstance(item.record, Features | Score | Alert | Action | Book)
+    assert isinstance(item.record, Features | Score | Alert | Action | Forecast | Book)
     return db.record_doc(item.record)
 
 
@@ -81,11 +82,17 @@ TABLES: dict[type[Record] | None, tuple[Table, DocOf]] = {
     Score: (db.scores, _record),
     Alert: (db.alerts, _record),
     Action: (db.actions, _record),
+    Forecast: (db.forecasts, _record),
     Book: (db.book_snapshots, _record),
     None: (db.dead_letters, _dead_letter),
 }
 #: model_versions.family of each table whose rows carry a model version
-FAMILIES: dict[Table, str] = {db.scores: "score", db.alerts: "alert", db.actions: "action"}
+FAMILIES: dict[Table, str] = {
+    db.scores: "score",
+    db.alerts: "alert",
+    db.actions: "action",
+    db.forecasts: "forecast",
+}
 
 
 #: wall-clock seconds between two prunes of old book snapshots: each DELETE removes a few minutes' worth, and the

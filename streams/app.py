@@ -33,6 +33,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from streams.detect import AGENT as DETECT_AGENT
 from streams.detect import STAGE as DETECT_STAGE
 from streams.detect import DetectStage, ModelSlot
+from streams.forecasting import ForecastSlot
 from streams.limits import BATCH_MAX, BATCH_WITHIN_S
 from streams.market import AGENT as MARKET_AGENT
 from streams.market import STAGE as MARKET_STAGE
@@ -44,7 +45,7 @@ from tapewatch.artifacts import ArtifactStore
 from tapewatch.kafka import consumer_config
 from tapewatch.kafka_producer import KafkaProducer
 from tapewatch.settings import Settings, get_settings
-from tapewatch.topics import ACTIONS, ALERTS, BARS, BOOKS, DLQ_STREAMS, FEATURES, QUOTES, SCORES
+from tapewatch.topics import ACTIONS, ALERTS, BARS, BOOKS, DLQ_STREAMS, FEATURES, FORECASTS, QUOTES, SCORES
 
 APP_ID: Final = "tapewatch-streams"
 MARKET_STATE_TABLE: Final = "market-state"
@@ -159,6 +160,8 @@ class StreamApp:
             scores_topic=settings.topic(SCORES.name),
             alerts_topic=settings.topic(ALERTS.name),
             actions_topic=settings.topic(ACTIONS.name),
+            forecasts_topic=settings.topic(FORECASTS.name),
+            forecasters=ForecastSlot(ArtifactStore(settings.models_path)),
             io=StageIO(DETECT_STAGE, DETECT_AGENT, self.producer, self.metrics),
             table=self.detect_table,
             models=ModelSlot(ArtifactStore(settings.models_path)),
@@ -170,7 +173,9 @@ class StreamApp:
     @property
     def registry_topics(self) -> tuple[str, ...]:
         s = self.settings
-        return tuple(s.topic(t.name) for t in (QUOTES, BOOKS, BARS, FEATURES, SCORES, ALERTS, ACTIONS, DLQ_STREAMS))
+        return tuple(
+            s.topic(t.name) for t in (QUOTES, BOOKS, BARS, FEATURES, SCORES, ALERTS, ACTIONS, FORECASTS, DLQ_STREAMS)
+        )
 
     @property
     def changelog_topics(self) -> tuple[str, ...]:

@@ -1,4 +1,4 @@
-"""The ``stream:detect`` stage: features.1m → scores.manipulation, alerts and signals.actions.
+"""The ``stream:detect`` stage: features.1m → scores.manipulation, alerts, signals.actions and signals.forecasts.
 
 Per symbol, one :class:`detectors.patterns.SymbolDetector` (flow patterns, K-means scoring, alert policy)
 lives in a changelog-backed table with the offset of the last features record applied, exactly as the market
@@ -14,6 +14,10 @@ and the state before the offsets are committed. A replay after a crash skips wha
   The position lives in the same table entry as the detector. A bar whose features are still warming up (a
   feature the policy needs is null) gets ``HOLD`` with empty Q-values and the position unchanged: every bar
   has an action, and an empty ``q_values`` says the agent could not decide yet (expected, not bad input).
+  At the same bar close every loaded forecaster (:mod:`streams.forecasting`: LSTM, CNN) publishes its
+  :class:`~tapewatch.records.Forecast` on ``signals.forecasts``, batched per model, from the symbol's last bars
+  kept in the same table entry (:class:`~detectors.forecast.history.FeatureHistory`); a symbol whose window is
+  not full yet gets no forecast (counted as ``forecasts_warming``), values a model refuses are dead-lettered.
 
 Bad input never stops the worker: a payload that does not decode, whose key is not its symbol, whose
 feature-set version is not the one the detectors were built for, or whose values the model refuses (an
@@ -44,9 +48,11 @@ from detectors.dqn.inference import MODEL_NAME as DQN_MODEL_NAME
 from detectors.dqn.inference import DecisionRequest, DqnPolicy, PositionState, Rejected
 from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
 from detectors.flow import FLOW_FEATURE_SET_VERSION, FlowConfig
+from detectors.forecast.history import FeatureHistory
 from detectors.kmeans import DEFAULT_MODEL_NAME, FeatureError, KMeansModel
 from detectors.model_venues import ExtraVenues, VenueGate
 from detectors.patterns import PatternParams, SymbolDetector
+from streams.forecasting import ForecastSlot, PendingForecast, forecast_batch
 from streams.stage import StageBase, decode_keyed
 from tapewatch.artifacts import ArtifactError, ArtifactStore
 from tapewatch.feeds import FeedProfile, FeedProfiles
@@ -109,6 +115,8 @@ class DetectState:
     partition: int
     offset: int  # of the last features record applied (-1: none)
     position: PositionState = field(default_factory=PositionState)
+    #: the bar feature rows the loaded forecasters' windows need (empty when none is loaded)
+    history: FeatureHistory = field(default_factory=lambda: FeatureHistory((), 0))
     dirty: bool = False
 
     def applied(self, topic: str, partition: int, offset: int) -> bool:
@@ -129,6 +137,9 @@ class DetectCounters:
     alerts_out: int = 0
     actions_out: int = 0
     warming: int = 0
+    forecasts_out: int = 0
+    #: bar closes a forecaster could not answer yet (window not full, features still warming up)
+    forecasts_warming: int = 0
     dead_letters: int = 0
     replayed: int = 0
     #: bar features records of a venue the K-means model may not score (patterns only for them)
@@ -145,6 +156,8 @@ class DetectStage(StageBase[DetectState, Features]):
     alerts_topic: str
     actions_topic: str
     models: ModelSlot
+    forecasts_topic: str
+    forecasters: ForecastSlot
     #: the flow features' chunking and each venue's feed profile set every symbol's pattern parameters
     flow_config: FlowConfig = field(default_factory=FlowConfig)
     feeds: Callable[[str], FeedProfile] = field(default_factory=FeedProfiles)
@@ -155,6 +168,8 @@ class DetectStage(StageBase[DetectState, Features]):
     sources: tuple[str, ...] = field(init=False)
     #: the batch's bar closes, decided together once every message is applied
     _bar_closes: list[_BarClose] = field(default_factory=list, init=False, repr=False)
+    #: the batch's bar closes awaiting forecasts (``ref`` indexes ``_bar_closes``)
+    _pending: list[PendingForecast] = field(default_factory=list, init=False, repr=False)
     #: which venues the current model may score; each refusal logged once per model version and venue
     _gate: VenueGate = field(init=False, repr=False)
 
@@ -163,6 +178,7 @@ class DetectStage(StageBase[DetectState, Features]):
         self._gate = VenueGate(self.feeds, self.kmeans_venues, lambda line: log.warning("%s: %s", self.stage, line))
 
     def reload_models(self) -> None:
+        self.forecasters.refresh()
         if self.models.refresh():
             for state in self._live.values():
                 state.detector.set_model(self._gate.model_for(self.models.model, state.detector.venue))
@@ -193,6 +209,7 @@ class DetectStage(StageBase[DetectState, Features]):
             return
         self._journal.setdefault(key, []).append(record)
         if record.cadence is not Cadence.FAST:
+            self._remember(message, record, state)
             self._bar_closes.append((message, key, state, record))
             self._count_refused(record.venue)
         if score is not None:
@@ -204,6 +221,8 @@ class DetectStage(StageBase[DetectState, Features]):
 
     def _after_batch(self, messages: Sequence[Message]) -> None:
         bar_closes, self._bar_closes = self._bar_closes, []
+        pending, self._pending = self._pending, []
+        self._forecast(bar_closes, pending)
         self._act(bar_closes)
         if messages:
             self.io.metrics.records_in.labels(AGENT, "features").inc(len(messages))
@@ -213,10 +232,38 @@ class DetectStage(StageBase[DetectState, Features]):
             "format": STATE_FORMAT,
             "detector": state.detector.to_state(),
             "position": state.position.to_state(),
+            "history": state.history.to_state(),
             "partition": state.partition,
             "offset": state.offset,
         }
         self.table.write(state.partition, key, entry)
+
+    def _remember(self, message: Message, record: Features, state: DetectState) -> None:
+        """Keep the bar's features for the forecasters' windows and queue the bar close for their forecasts."""
+        names, capacity = self.forecasters.history_shape()
+        state.history = state.history.resized(names, capacity)
+        if not capacity:
+            return
+        absent = [name for name in names if name not in record.values]
+        if absent:  # a null is a feature warming up; a feature that is not there at all is a broken record
+            reason = f"forecasters: the record lacks feature(s) {', '.join(absent)}"
+            self._dead_letter(message, reason, "values", "invalid")
+        state.history.append(record.values)
+        self._pending.append(PendingForecast(len(self._bar_closes), record.symbol, state.history.snapshot()))
+
+    def _forecast(self, bar_closes: list[_BarClose], pending: list[PendingForecast]) -> None:
+        """Every loaded forecaster's forecast for the batch's bar closes: one batched call per model."""
+        if not pending:
+            return
+        outcomes = forecast_batch(self.forecasters.models, pending)
+        self.counters.forecasts_warming += outcomes.warming
+        for ref, reason in outcomes.rejected:
+            self._dead_letter(bar_closes[ref][0], reason, "values", "invalid")
+        for ref, forecast in outcomes.forecasts:
+            _, key, state, record = bar_closes[ref]
+            value = forecast.to_record(record.ts, record.venue).to_json()
+            self._send("forecasts", self.forecasts_topic, key, value, state.partition, None)
+            self.counters.forecasts_out += 1
 
     def _act(self, bar_closes: list[_BarClose]) -> None:
         """DQN actions for the batch's bar closes: batched, in rounds so a symbol's decisions stay in order."""
@@ -290,7 +337,8 @@ class DetectStage(StageBase[DetectState, Features]):
             raise ValueError(f"detect state of {record.symbol!r} has unknown format {stored.get('format')!r}")
         detector = SymbolDetector.from_state(stored["detector"], model, params)
         position = PositionState.from_state(stored["position"])
-        return DetectState(detector, int(stored["partition"]), int(stored["offset"]), position)
+        history = FeatureHistory.from_state(stored["history"]) if "history" in stored else FeatureHistory((), 0)
+        return DetectState(detector, int(stored["partition"]), int(stored["offset"]), position, history)
 
 
 def _detect(detector: SymbolDetector, record: Features) -> tuple[Score | None, list[Alert]]:

@@ -27,6 +27,7 @@ from tapewatch.records import (
     Bar,
     Book,
     Features,
+    Forecast,
     Quote,
     Record,
     RecordError,
@@ -115,6 +116,18 @@ def test_every_row_has_exactly_its_table_columns() -> None:
     bar, features, score, alert, action = sample_records()
     book = Book(symbol="2330", venue="twse", ts=60_000, bids=[(9.9, 5.0), (9.8, 1.0)], asks=[(10.1, 2.0)])
     letter = DeadLetter(stage="sink:postgres", reason="bad", field="ts", topic="md.quotes")
+    forecast = Forecast(
+        symbol="2330",
+        venue="twse",
+        ts=60_000,
+        model="cnn",
+        model_version="c1",
+        horizon=14,
+        target="class",
+        prediction=0.2,
+        confidence=0.5,
+        probabilities={"down": 0.3, "flat": 0.2, "up": 0.5},
+    )
     pairs = [
         (db.book_snapshots, book, db.record_doc(book)),
         (db.bars, bar, db.bar_doc(bar, 7)),  # type: ignore[arg-type]
@@ -122,6 +135,7 @@ def test_every_row_has_exactly_its_table_columns() -> None:
         (db.scores, score, db.record_doc(score)),  # type: ignore[arg-type]
         (db.alerts, alert, db.record_doc(alert)),  # type: ignore[arg-type]
         (db.actions, action, db.record_doc(action)),  # type: ignore[arg-type]
+        (db.forecasts, forecast, db.record_doc(forecast)),
     ]
     for table, record, doc in pairs:
         # A record's doc is its own fields: they must be exactly the table's columns (a new field needs a
