@@ -76,7 +76,7 @@ ProgressFn = Callable[[str, TrainProgress | None], None]
 
 
 @dataclass(frozen=True)
-class _Splits:
+class Splits:
     """One window's prepared segments (normalised on its training years only)."""
 
     train: list[Segment]
@@ -84,14 +84,14 @@ class _Splits:
     test: list[Segment]
 
 
-def _window_splits(series: Sequence[AssetSeries], feature_names: Sequence[str], window: Window) -> _Splits:
+def window_splits(series: Sequence[AssetSeries], feature_names: Sequence[str], window: Window) -> Splits:
     train_raw = [s.window(window.train_start, window.val_start) for s in series]
     normaliser = Normaliser.fit(feature_names, train_raw)
 
     def seg(start: date, end: date) -> list[Segment]:
         return [prepare(s.window(start, end), normaliser) for s in series]
 
-    splits = _Splits(
+    splits = Splits(
         train=[s for s in seg(window.train_start, window.val_start) if len(s) >= 2],
         val=[s for s in seg(window.val_start, window.test_start) if len(s) >= MIN_TEST_BARS],
         test=[s for s in seg(window.test_start, window.test_end) if len(s) >= MIN_TEST_BARS],
@@ -125,7 +125,7 @@ class _Runs:
 
 
 def _train_agent(
-    splits: _Splits,
+    splits: Splits,
     costs: CostModel,
     config: AgentConfig,
     label: str,
@@ -165,7 +165,7 @@ def walk_forward(
     train_seconds: list[float] = []
     symbols = sorted({s.symbol for s in series})
     for w_index, window in enumerate(windows):
-        splits = _window_splits(series, feature_names, window)
+        splits = window_splits(series, feature_names, window)
         for segment in splits.test:  # deterministic baselines: once per window
             run = run_policy(segment, costs, always(Act.BUY), max_units)
             runs.record(w_index, window, segment.symbol, "buy_and_hold", -1, run)
