@@ -15,9 +15,9 @@ from sinks.consumer import SinkRunner, resolve_topics
 from sinks.elastic import DEFAULT_TOPICS, ElasticsearchWriter, delete_everything, index_pattern, template_name
 from sinks.search import es_client, index_name
 from tapewatch import deadletter
-from tapewatch.records import Score
+from tapewatch.records import Forecast, Score
 from tapewatch.settings import Settings
-from tapewatch.topics import ALERTS, DLQ_SINKS, SCORES
+from tapewatch.topics import ALERTS, DLQ_SINKS, FORECASTS, SCORES
 from tests.kafka_reader import read_topic
 
 pytestmark = pytest.mark.integration
@@ -49,6 +49,11 @@ def test_alerts_and_scores_indexed_once_by_month(es_settings: tuple[Settings, El
               distance=0.5, score=0.25, top_features=[("ret", 0.3)])
         for i in range(300)
     ]  # fmt: skip
+    forecasts = [
+        Forecast(symbol=f"S{i % 5}", venue="sim", ts=NOV_30 + i * 60_000, model="cnn", model_version="c1", horizon=14,
+                 target="class", prediction=0.1, confidence=0.6, probabilities={"down": 0.3, "flat": 0.1, "up": 0.6})
+        for i in range(100)
+    ]  # fmt: skip
     # An index created beforehand with a conflicting mapping makes Elasticsearch refuse one document (400).
     refused = synthetic_alert(99_999, 1_600_000_000_000).model_copy(update={"symbol": "NOT-A-NUMBER"})
     es.indices.create(
@@ -60,9 +65,11 @@ def test_alerts_and_scores_indexed_once_by_month(es_settings: tuple[Settings, El
             publisher.publish(ALERTS, alert)
         for score in scores:
             publisher.publish(SCORES, score)
+        for forecast in forecasts:
+            publisher.publish(FORECASTS, forecast)
 
     runner, writer = run_sink(settings)
-    assert runner.counters.written == 2000 + 300 and writer.superseded == 0
+    assert runner.counters.written == 2000 + 300 + 100 and writer.superseded == 0
     assert runner.counters.dead_lettered == 1
     es.indices.refresh(index=f"{settings.es_index_prefix}-*")
     months = {index_name(settings, "alerts", a.ts) for a in alerts}
@@ -71,6 +78,7 @@ def test_alerts_and_scores_indexed_once_by_month(es_settings: tuple[Settings, El
         expected = sum(1 for a in alerts if index_name(settings, "alerts", a.ts) == month)
         assert es.count(index=month)["count"] == expected
     assert es.count(index=index_pattern(settings, "scores"))["count"] == 300
+    assert es.count(index=index_pattern(settings, "forecasts"))["count"] == 100
     assert es.indices.exists_index_template(name=template_name(settings, "alerts"))
     mapping = es.indices.get_mapping(index=sorted(months)[0])
     properties = next(iter(mapping.body.values()))["mappings"]["properties"]
@@ -88,12 +96,13 @@ def test_alerts_and_scores_indexed_once_by_month(es_settings: tuple[Settings, El
 
     # A replay under another group writes the same ids: no document twice. Alerts carry their ts as external
     # version, so the replayed (equal) emissions are refused with 409 (counted as superseded, not as errors) and
-    # the stored documents stay as they were; scores are overwritten.
+    # the stored documents stay as they were; scores and forecasts are overwritten.
     replay, replay_writer = run_sink(settings, group=f"replay-{uuid.uuid4().hex[:6]}")
-    assert replay.counters.written == 2000 + 300 and replay.counters.dead_lettered == 1
+    assert replay.counters.written == 2000 + 300 + 100 and replay.counters.dead_lettered == 1
     assert replay_writer.superseded == 2000
     es.indices.refresh(index=f"{settings.es_index_prefix}-*")
     assert es.count(index=index_pattern(settings, "alerts"))["count"] == 2000
     assert es.count(index=index_pattern(settings, "scores"))["count"] == 300
+    assert es.count(index=index_pattern(settings, "forecasts"))["count"] == 100
     again = es.get(index=index_name(settings, "alerts", alerts[5].ts), id=alerts[5].alert_id)
     assert again["_version"] == alerts[5].ts and again["_source"] == doc["_source"]

@@ -14,9 +14,9 @@ from sinks import db
 from sinks.consumer import SinkRunner, resolve_topics
 from sinks.postgres import DEFAULT_TOPICS, PostgresWriter
 from tapewatch import deadletter
-from tapewatch.records import Action, Bar, Book, Features, Score
+from tapewatch.records import Action, Bar, Book, Features, Forecast, Score
 from tapewatch.settings import Settings
-from tapewatch.topics import ACTIONS, ALERTS, BARS, BOOKS, DLQ_SINKS, FEATURES, SCORES
+from tapewatch.topics import ACTIONS, ALERTS, BARS, BOOKS, DLQ_SINKS, FEATURES, FORECASTS, SCORES
 from tests.kafka_reader import read_topic
 from tests.postgres_times import datetime_to_ms
 
@@ -64,6 +64,13 @@ def test_every_table_filled_once_bad_records_dead_lettered(pg: Settings) -> None
                "SELL": -0.2}, position=0, model_version="d1")
         for i in range(200)
     ]  # fmt: skip
+    forecasts = [
+        Forecast(symbol=f"S{i % 7}", venue="sim", ts=60_000 * (i // 2), model=("lstm", "cnn")[i % 2],
+                 model_version=f"{('lstm', 'cnn')[i % 2]}-v1", horizon=1 + 13 * (i % 2),
+                 target=("return", "class")[i % 2], prediction=i / 1000, confidence=0.5,
+                 probabilities={} if i % 2 == 0 else {"down": 0.25, "flat": 0.25, "up": 0.5})
+        for i in range(300)
+    ]  # fmt: skip
     books = [
         Book(symbol=f"S{i % 7}", venue="sim", ts=1000 * i, bids=[(10.0 - j / 10, 1.0 + j) for j in range(5)],
              asks=[(10.1 + j / 10, 2.0 + j) for j in range(i % 6)])
@@ -76,7 +83,7 @@ def test_every_table_filled_once_bad_records_dead_lettered(pg: Settings) -> None
     }  # fmt: skip
     with Publisher(pg, DLQ_SINKS) as publisher:
         for topic, records in ((ALERTS, alerts), (BARS, bars), (FEATURES, features), (SCORES, scores),
-                               (ACTIONS, actions), (BOOKS, books)):  # fmt: skip
+                               (ACTIONS, actions), (FORECASTS, forecasts), (BOOKS, books)):  # fmt: skip
             for record in records:
                 publisher.publish(topic, record)
         for topic, payloads in bad.items():
@@ -88,13 +95,21 @@ def test_every_table_filled_once_bad_records_dead_lettered(pg: Settings) -> None
     stored = counts(pg)
     assert stored["alerts"] == 3000 and stored["bars"] == 500 and stored["features"] == 200
     assert stored["scores"] == 400 and stored["actions"] == 200 and stored["book_snapshots"] == 600
+    assert stored["forecasts"] == 300
     engine = db.make_engine(pg)
     with engine.connect() as conn:
         ids = [row[0] for row in conn.execute(select(db.alerts.c.alert_id))]
         versions = {(r.family, r.model_version): r for r in conn.execute(select(db.model_versions))}
         first = conn.execute(select(db.alerts).where(db.alerts.c.alert_id == alerts[0].alert_id)).one()
     assert sorted(ids) == sorted(a.alert_id for a in alerts)
-    assert set(versions) == {("alert", "bench-v1"), ("score", "k0"), ("score", "k1"), ("action", "d1")}
+    assert set(versions) == {
+        ("alert", "bench-v1"),
+        ("score", "k0"),
+        ("score", "k1"),
+        ("action", "d1"),
+        ("forecast", "lstm-v1"),
+        ("forecast", "cnn-v1"),
+    }
     assert datetime_to_ms(versions[("alert", "bench-v1")].first_ts) == alerts[0].ts
     assert datetime_to_ms(versions[("alert", "bench-v1")].last_ts) == alerts[-1].ts
     assert first.evidence == alerts[0].evidence and first.message == alerts[0].message
@@ -111,7 +126,7 @@ def test_every_table_filled_once_bad_records_dead_lettered(pg: Settings) -> None
     # The sink also reads dlq.*: its own dead letters arrive in the summary (on this run or the replay below).
     # A replay under another group stores nothing twice.
     again = run_sink(pg, group=f"replay-{uuid.uuid4().hex[:6]}")
-    assert again.counters.consumed >= 3000 + 500 + 200 + 400 + 200 + 600
+    assert again.counters.consumed >= 3000 + 500 + 200 + 400 + 200 + 300 + 600
     assert counts(pg) | {"dead_letters": 0} == stored | {"dead_letters": 0}
     with engine.connect() as conn:
         summary = conn.execute(text("SELECT dlq_topic, stage, sum(letters) FROM dead_letter_summary "
