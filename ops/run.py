@@ -25,9 +25,9 @@ from rich.panel import Panel
 from rich.table import Table
 
 from tapewatch.kafka import consumer_config
-from tapewatch.records import Action, Alert, Bar, Episode, RecordError
+from tapewatch.records import Action, Alert, Bar, Episode, Forecast, RecordError
 from tapewatch.settings import Settings
-from tapewatch.topics import ACTIONS, ALERTS, ALL_TOPICS, BARS, QUOTES, TRUTH, Topic
+from tapewatch.topics import ACTIONS, ALERTS, ALL_TOPICS, BARS, FORECASTS, QUOTES, TRUTH, Topic
 
 TAPEWATCH = str(Path(sys.executable).with_name("tapewatch"))
 
@@ -136,11 +136,13 @@ class PipelineView:
     bars_seen: int = 0
     newest_alerts: deque[Alert] = field(default_factory=lambda: deque(maxlen=8))
     newest_actions: deque[Action] = field(default_factory=lambda: deque(maxlen=6))
+    newest_forecasts: deque[Forecast] = field(default_factory=lambda: deque(maxlen=6))
     #: everything seen since the start, for the summary and the report
     alerts: dict[str, Alert] = field(default_factory=dict)  # by alert_id: the latest emission
     episodes: list[Episode] = field(default_factory=list)
     bars: list[Bar] = field(default_factory=list)
     actions_seen: int = 0
+    forecasts_seen: int = 0
 
 
 class Watcher:
@@ -157,7 +159,7 @@ class Watcher:
         self.tail.assign(
             [
                 TopicPartition(settings.topic(topic.name), p, OFFSET_END)
-                for topic in (BARS, ALERTS, ACTIONS, TRUTH)
+                for topic in (BARS, ALERTS, ACTIONS, FORECASTS, TRUTH)
                 for p in range(self.partitions)
             ]
         )
@@ -165,6 +167,7 @@ class Watcher:
             settings.topic(BARS.name): self._on_bar,
             settings.topic(ALERTS.name): self._on_alert,
             settings.topic(ACTIONS.name): self._on_action,
+            settings.topic(FORECASTS.name): self._on_forecast,
             settings.topic(TRUTH.name): self._on_episode,
         }
 
@@ -182,6 +185,10 @@ class Watcher:
     def _on_action(self, raw: bytes) -> None:
         self.view.newest_actions.appendleft(Action.from_json(raw))
         self.view.actions_seen += 1
+
+    def _on_forecast(self, raw: bytes) -> None:
+        self.view.newest_forecasts.appendleft(Forecast.from_json(raw))
+        self.view.forecasts_seen += 1
 
     def _on_episode(self, raw: bytes) -> None:
         self.view.episodes.append(Episode.from_json(raw))
@@ -240,6 +247,7 @@ def render(view: PipelineView, supervisor: Supervisor, elapsed: float, duration:
         _process_table(supervisor),
         _alerts_table(view),
         _actions_table(view),
+        _forecasts_table(view),
         _bars_table(view),
     )
 
@@ -322,6 +330,33 @@ def _actions_table(view: PipelineView) -> Table:
             str(action.position),
         )
     return actions
+
+
+def _forecasts_table(view: PipelineView) -> Table:
+    forecasts = Table(
+        "time (UTC)",
+        "symbol",
+        "model",
+        "horizon",
+        "forecast",
+        "confidence",
+        title=f"newest forecasts ({view.forecasts_seen:,}; none until a symbol has a model's window of bars)",
+        expand=True,
+    )
+    for forecast in view.newest_forecasts:
+        if forecast.target == "return":
+            text = f"return {100 * forecast.prediction:+.3f} %"
+        else:
+            text = " / ".join(f"{name} {p:.2f}" for name, p in forecast.probabilities.items())
+        forecasts.add_row(
+            time.strftime("%H:%M", time.gmtime(forecast.ts / 1000)),
+            forecast.symbol,
+            forecast.model,
+            f"{forecast.horizon} bars",
+            text,
+            f"{forecast.confidence:.2f}",
+        )
+    return forecasts
 
 
 def evidence_text(alert: Alert, limit: int = 3) -> str:

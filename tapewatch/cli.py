@@ -291,7 +291,10 @@ def _print_run_outcome(cfg: Settings, result: RunResult, outcome: Summary) -> No
     console.print(f"alerts on Kafka: {outcome.alerts:,} · in PostgreSQL: {pg} · in Elasticsearch: {es}")
     for note in outcome.notes:
         err_console.print(f"[yellow]note:[/] {note}")
-    console.print(f"bars seen live: {result.view.bars_seen:,}; actions: {result.view.actions_seen:,}")
+    console.print(
+        f"bars seen live: {result.view.bars_seen:,}; actions: {result.view.actions_seen:,}; "
+        f"forecasts: {result.view.forecasts_seen:,}"
+    )
     console.print(f"report: {outcome.report}/report.md (charts beside it); stage logs in {cfg.var_dir / 'run'}")
     for hint in query_hints(cfg):
         console.print(hint)
