@@ -1,0 +1,49 @@
+"""The forecaster families the signals lab walks forward, each with its default configuration and a seed.
+
+A family is ``(training-years series, validation-year series, seed) → TrainedForecaster``; its defaults are
+the models ``tapewatch train lstm`` and ``tapewatch train cnn`` publish, so the lab reports on what is served.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Final
+
+from detectors.dqn.data import AssetSeries, DataError
+from detectors.dqn.env import CostModel
+from detectors.forecast.contract import TrainedForecaster
+from offline.signals.lab import FitForecaster
+
+FAMILIES: Final = ("lstm", "cnn")
+
+
+def _lstm(costs: CostModel, threads: int) -> FitForecaster:
+    from detectors.lstm.config import LstmConfig
+    from detectors.lstm.training import fit_lstm
+
+    def fit(train: Sequence[AssetSeries], val: Sequence[AssetSeries], seed: int) -> TrainedForecaster:
+        config = replace(LstmConfig(), seed=seed, threads=threads)
+        return fit_lstm(train, val, config, costs=costs)
+
+    return fit
+
+
+def _cnn(costs: CostModel, threads: int) -> FitForecaster:
+    from detectors.cnn.config import CnnConfig
+    from detectors.cnn.training import train_cnn
+
+    def fit(train: Sequence[AssetSeries], val: Sequence[AssetSeries], seed: int) -> TrainedForecaster:
+        config = replace(CnnConfig(), seed=seed, threads=threads)
+        return train_cnn(train, val, config).model
+
+    return fit
+
+
+def forecaster_families(names: Sequence[str], costs: CostModel, threads: int = 1) -> dict[str, FitForecaster]:
+    """The named families (in the order given); :class:`DataError` for a name that is not one."""
+    unknown = [n for n in names if n not in FAMILIES]
+    if unknown:
+        raise DataError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(FAMILIES)}")
+    builders = {"lstm": _lstm, "cnn": _cnn}
+    return {name: builders[name](costs, threads) for name in names}

@@ -1,0 +1,86 @@
+"""`tapewatch backtest signals`: the signals lab — every policy over the same held-out years, one report.
+
+:func:`backtest_signals` joins the ``backtest`` group of :mod:`tapewatch.commands.dqn`; :mod:`tapewatch.cli`
+wires it there, so importing this module registers nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from tapewatch.commands.dqn import Csv, _load_series, _split, _user_errors, console
+
+if TYPE_CHECKING:  # typing only: the command imports these when run, so the CLI starts without loading torch
+    from offline.signals.lab import LabResult
+
+
+def _print_lab(result: LabResult, paths: dict[str, Path], started: float) -> None:
+    from offline.signals.report import quality_bars, summary
+
+    table = Table("policy", "Sharpe", "Sortino", "max drawdown", "annual return", "hit rate", "trades /yr",
+                  title="mean over assets × test years × seeds")  # fmt: skip
+    for policy, r in summary(result).iterrows():
+        table.add_row(
+            str(policy),
+            f"{r['sharpe']:.3f}",
+            f"{r['sortino']:.3f}",
+            f"{r['max_drawdown']:.1%}",
+            f"{r['annual_return']:.1%}",
+            f"{r['hit_rate']:.1%}",
+            f"{r['trades']:.1f}",
+        )
+    console.print(table)
+    for bar in quality_bars(result):
+        console.print(f"{'[green]met[/]' if bar.passed else '[red]not met[/]'}  {bar.name}: {bar.value} ({bar.target})")
+    files = ", ".join(str(p) for p in paths.values())
+    console.print(f"wrote {files} in {time.perf_counter() - started:.0f} s")
+
+
+def backtest_signals(
+    out: Annotated[Path, typer.Option(help="Directory for report.md, the PNG charts and the CSVs")] = Path(
+        "reports/signals"
+    ),
+    assets: Csv = "",
+    data: Annotated[Path | None, typer.Option(help="Daily OHLCV Parquet/CSV instead of the packaged assets")] = None,
+    seeds: Annotated[int, typer.Option(help="Seeds per window (0 … N-1)")] = 5,
+    first_test_year: int = 2010,
+    windows: Annotated[int, typer.Option(help="Walk-forward windows (consecutive test years)")] = 3,
+    train_years: int = 4,
+    costs: Annotated[str, typer.Option(help="Cost preset (crypto: 0.1 % per side)")] = "crypto",
+    models: Annotated[str, typer.Option(help="Forecaster families beside the DQN (comma-separated; '' for none)")] = (
+        "lstm,cnn"
+    ),
+    dqn_steps: Annotated[int, typer.Option(help="Environment steps per DQN training")] = 15_000,
+    threads: Annotated[int, typer.Option(help="torch CPU threads")] = 1,
+) -> None:
+    """Walk the DQN, the LSTM and CNN trading rules, their ensemble, buy-and-hold, momentum and random forward
+    over held-out years, assets and seeds; writes one markdown report with PNG charts."""
+    from detectors.dqn.agent import AgentConfig
+    from detectors.dqn.data import DEFAULT_FEATURES
+    from detectors.dqn.env import cost_preset
+    from offline.dqn.walkforward import yearly_windows
+    from offline.signals.families import forecaster_families
+    from offline.signals.lab import LabConfig, run_lab
+    from offline.signals.report import write_report
+
+    started = time.perf_counter()
+    with _user_errors():
+        cost_model = cost_preset(costs)
+        families = forecaster_families(_split(models), cost_model, threads)
+        series = _load_series(data, [a.upper() for a in _split(assets)], "daily", 0, 0, 0)
+        config = LabConfig(
+            windows=yearly_windows(first_test_year, windows, train_years),
+            seeds=list(range(seeds)),
+            costs=cost_model,
+            dqn=AgentConfig(total_steps=dqn_steps, threads=threads),
+            dqn_features=DEFAULT_FEATURES,
+        )
+        with console.status("signals lab…") as status:
+            result = run_lab(series, config, families, progress=lambda line: status.update(f"signals lab: {line}"))
+        paths = write_report(result, out)
+    _print_lab(result, paths, started)
