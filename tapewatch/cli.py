@@ -63,10 +63,11 @@ def _register_subcommands() -> None:
     # Surveillance (`detect`, `eval`) and models: `train kmeans` and `train dqn` share one `train` group.
     from tapewatch.commands.detect import detect_app, eval_app, train_app
     from tapewatch.commands.dqn import backtest_app, train_dqn
-    from tapewatch.commands.signals import backtest_signals
+    from tapewatch.commands.signals import backtest_signals, forecast
 
     train_app.command("dqn")(train_dqn)
     backtest_app.command("signals")(backtest_signals)
+    app.command("forecast")(forecast)
 
     app.add_typer(detect_app, name="detect")
     app.add_typer(eval_app, name="eval")

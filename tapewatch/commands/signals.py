@@ -1,11 +1,13 @@
-"""`tapewatch backtest signals`: the signals lab — every policy over the same held-out years, one report.
+"""`tapewatch backtest signals` (the signals lab: every policy over the same held-out years, one report) and
+`tapewatch forecast` (what each published model says now for some symbols).
 
 :func:`backtest_signals` joins the ``backtest`` group of :mod:`tapewatch.commands.dqn`; :mod:`tapewatch.cli`
-wires it there, so importing this module registers nothing.
+wires both, so importing this module registers nothing.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -14,8 +16,11 @@ import typer
 from rich.table import Table
 
 from tapewatch.commands.dqn import Csv, _load_series, _split, _user_errors, console
+from tapewatch.errors import TapewatchError
 
-if TYPE_CHECKING:  # typing only: the command imports these when run, so the CLI starts without loading torch
+if TYPE_CHECKING:  # typing only: the commands import these when run, so the CLI starts without loading torch
+    from detectors.dqn.data import AssetSeries
+    from detectors.forecast.contract import Forecast, ForecastRequest, Rejected
     from offline.signals.lab import LabResult
 
 
@@ -84,3 +89,63 @@ def backtest_signals(
             result = run_lab(series, config, families, progress=lambda line: status.update(f"signals lab: {line}"))
         paths = write_report(result, out)
     _print_lab(result, paths, started)
+
+
+def _history_requests(series: list[AssetSeries], symbols: list[str], window: int) -> list[ForecastRequest]:
+    """Each symbol's newest ``window`` bars of raw features, as the stream would ask at its last bar close."""
+    from detectors.forecast.contract import ForecastRequest
+
+    by_symbol = {s.symbol: s for s in series}
+    unknown = [s for s in symbols if s not in by_symbol]
+    if unknown:
+        raise TapewatchError(f"unknown symbol(s) {', '.join(unknown)}; the data has {', '.join(sorted(by_symbol))}")
+    requests = []
+    for symbol in symbols:
+        frame = by_symbol[symbol].features.iloc[-window:]
+        values = frame.to_numpy(dtype="float64")
+        rows = [
+            {str(name): (float(v) if math.isfinite(v) else None) for name, v in zip(frame.columns, row, strict=True)}
+            for row in values
+        ]  # NaN (a feature still warming up) → missing, as on the wire
+        requests.append(ForecastRequest(symbol, rows))
+    return requests
+
+
+def forecast(
+    symbols: Annotated[str, typer.Argument(help="Comma-separated symbols of the data")],
+    models: Annotated[str, typer.Option(help="Models to ask (comma-separated)")] = "lstm,cnn",
+    data: Annotated[Path | None, typer.Option(help="Daily OHLCV Parquet/CSV instead of the packaged assets")] = None,
+) -> None:
+    """Each published model's forecast for the symbols' newest daily bar (the packaged assets by default)."""
+    from streams.forecasting import default_loaders
+    from tapewatch.settings import get_settings
+
+    models_path = get_settings().models_path
+    with _user_errors():
+        loaders = default_loaders()
+        unknown = [m for m in _split(models) if m not in loaders]
+        if unknown:
+            raise TapewatchError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(loaders)}")
+        series = _load_series(data, [], "daily", 0, 0, 0)
+        names = [s.upper() for s in _split(symbols)]
+        table = Table("symbol", "as of", "model", "version", "horizon", "forecast", "confidence")
+        for name in _split(models):
+            model = loaders[name](models_path, "latest")
+            requests = _history_requests(series, names, model.window)
+            for request, outcome in zip(requests, model.forecast(requests), strict=True):
+                as_of = str(next(s for s in series if s.symbol == request.symbol).times[-1])[:10]
+                table.add_row(request.symbol, as_of, name, model.version, *_outcome_cells(outcome))
+    console.print(table)
+
+
+def _outcome_cells(outcome: Forecast | Rejected) -> tuple[str, str, str]:
+    """Horizon, forecast and confidence of one answer (a refusal says why)."""
+    from detectors.forecast.contract import Rejected
+
+    if isinstance(outcome, Rejected):
+        return "—", f"[red]refused: {outcome.reason}[/]", "—"
+    if outcome.target == "return":
+        text = f"return {100 * outcome.prediction:+.3f} %"
+    else:
+        text = " / ".join(f"{k} {v:.2f}" for k, v in outcome.probabilities.items())
+    return f"{outcome.horizon} bars", text, f"{outcome.confidence:.2f}"
