@@ -60,11 +60,13 @@ def _register_subcommands() -> None:
     app.add_typer(alerts_app, name="alerts")
     app.add_typer(kibana_app, name="kibana")
 
-    # Surveillance (`detect`, `eval`) and models: `train kmeans` and `train dqn` share one `train` group.
+    # Surveillance (`detect`, `eval`) and models: `train kmeans`, `train dqn` and `train lstm` share one `train` group.
     from tapewatch.commands.detect import detect_app, eval_app, train_app
     from tapewatch.commands.dqn import backtest_app, train_dqn
+    from tapewatch.commands.lstm import train_lstm
 
     train_app.command("dqn")(train_dqn)
+    train_app.command("lstm")(train_lstm)
 
     app.add_typer(detect_app, name="detect")
     app.add_typer(eval_app, name="eval")

@@ -37,7 +37,7 @@ from datetime import date
 
 import numpy as np
 
-from detectors.dqn.data import AssetSeries, Normaliser, check_feature_names
+from detectors.dqn.data import AssetSeries, DataError, Normaliser, check_feature_names
 from detectors.dqn.env import CostModel, cost_preset
 from detectors.forecast.windows import HistoryError
 from detectors.lstm.config import LstmConfig
@@ -81,6 +81,13 @@ class LstmResult:
         return FittedLstm(network, self.normaliser, self.config, self.target_scale, self.band)
 
 
+def _check_defined(series: Sequence[AssetSeries], names: Sequence[str]) -> None:
+    """Name the features that never have a value in the training data (e.g. ``volume_z_30`` of a flat volume)."""
+    empty = [n for n in names if not any(np.isfinite(s.features[n].to_numpy(dtype="float64")).any() for s in series)]
+    if empty:
+        raise DataError(f"feature(s) {', '.join(empty)} have no finite value in the training data: choose others")
+
+
 def _samples(
     series: Sequence[AssetSeries], normaliser: Normaliser, c: LstmConfig, what: str, start: date | str | None
 ) -> Samples:
@@ -107,6 +114,7 @@ def train_lstm(
     c = config or LstmConfig()
     check_feature_names(c.features)
     cost_model = costs or cost_preset(DEFAULT_COSTS)
+    _check_defined(train, c.features)
     normaliser = Normaliser.fit(c.features, train)
     train_samples = _samples(train, normaliser, c, "training", None)
     val_samples = _samples(val, normaliser, c, "validation", val_start)
