@@ -93,7 +93,8 @@ def read_feature_parquet(path: Path) -> list[AssetSeries]:
 def spark_feature_series(
     daily: Sequence[DailyBars], out: Path, master: str = "local[2]", driver_memory: str = "2g"
 ) -> list[AssetSeries]:
-    """Start Spark, write the feature Parquet to ``out``, stop Spark, and read the series back from ``out``."""
+    """Start Spark, write the feature Parquet to ``out``, stop Spark, and read the series back from ``out`` in
+    the order of ``daily`` (the order fixes the training examples' order: the same model as the pandas path)."""
     from offline.spark_kmeans import session
 
     spark = session(master, app_name="tapewatch-lstm-features", driver_memory=driver_memory)
@@ -101,4 +102,5 @@ def spark_feature_series(
         write_feature_parquet(spark, daily, out)
     finally:
         spark.stop()
-    return read_feature_parquet(out)
+    position = {d.symbol: i for i, d in enumerate(daily)}
+    return sorted(read_feature_parquet(out), key=lambda s: position.get(s.symbol, len(position)))
