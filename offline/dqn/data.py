@@ -66,21 +66,29 @@ def _read_packaged(asset: PackagedAsset) -> pd.DataFrame:
     return frame[["date", "open", "high", "low", "close", "volume"]]
 
 
-def load_packaged(symbols: Iterable[str] = DEFAULT_ASSETS) -> list[AssetSeries]:
-    """Daily series of the packaged assets (see :data:`PACKAGED_ASSETS`), features computed."""
+@dataclass(frozen=True, slots=True)
+class DailyBars:
+    """One asset's daily bars (:func:`detectors.dqn.data.bars_from_daily`), before any feature is computed."""
+
+    symbol: str
+    source: str
+    bars: pd.DataFrame
+
+
+def packaged_bars(symbols: Iterable[str] = DEFAULT_ASSETS) -> list[DailyBars]:
+    """Daily bars of the packaged assets (see :data:`PACKAGED_ASSETS`)."""
     out = []
     for symbol in symbols:
         asset = PACKAGED_ASSETS.get(symbol.upper())
         if asset is None:
             raise DataError(f"unknown packaged asset {symbol!r}; choose from {', '.join(PACKAGED_ASSETS)}")
-        bars = bars_from_daily(_read_packaged(asset))
-        out.append(series_from_bars(asset.symbol, asset.licence, bars))
+        out.append(DailyBars(asset.symbol, asset.licence, bars_from_daily(_read_packaged(asset))))
     return out
 
 
-def load_daily_file(path: Path) -> list[AssetSeries]:
-    """Daily OHLCV from a Parquet or CSV file (e.g. ``tapewatch fetch twse-daily``): columns symbol, date,
-    open, high, low, close, volume; one series per symbol."""
+def daily_file_bars(path: Path) -> list[DailyBars]:
+    """Daily bars from a Parquet or CSV file (e.g. ``tapewatch fetch twse-daily``): columns symbol, date,
+    open, high, low, close, volume; one entry per symbol."""
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
@@ -88,9 +96,24 @@ def load_daily_file(path: Path) -> list[AssetSeries]:
         raise DataError(f"{path}: needs a 'symbol' column")
     frame = frame.dropna(subset=["open", "high", "low", "close"])
     return [
-        series_from_bars(str(symbol), str(path), bars_from_daily(group.drop(columns="symbol")))
+        DailyBars(str(symbol), str(path), bars_from_daily(group.drop(columns="symbol")))
         for symbol, group in frame.groupby("symbol", sort=True)
     ]
+
+
+def series_of(daily: Iterable[DailyBars]) -> list[AssetSeries]:
+    """Features computed (pandas, :func:`detectors.features.compute_frame`) for each asset's bars."""
+    return [series_from_bars(d.symbol, d.source, d.bars) for d in daily]
+
+
+def load_packaged(symbols: Iterable[str] = DEFAULT_ASSETS) -> list[AssetSeries]:
+    """Daily series of the packaged assets (see :data:`PACKAGED_ASSETS`), features computed."""
+    return series_of(packaged_bars(symbols))
+
+
+def load_daily_file(path: Path) -> list[AssetSeries]:
+    """Daily series of every symbol in a Parquet or CSV file (:func:`daily_file_bars`), features computed."""
+    return series_of(daily_file_bars(path))
 
 
 def load_simulated_intraday(

@@ -1,12 +1,13 @@
 """`tapewatch bench …`: every benchmark, one runner. Each prints its numbers and writes a JSON beside them.
 
 The ones on the real services (``produce``, ``stream``, ``sinks``, ``pipeline``, ``console``, ``all``) start them
-first; ``flow``, ``features`` and ``dqn`` time the computation alone.
+first; ``flow``, ``features``, ``dqn`` and ``lstm`` time the computation alone.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -242,15 +243,8 @@ def bench_features(bars: Annotated[int, typer.Argument(help="One-minute bars of 
     main([str(bars)])
 
 
-@bench_app.command("dqn")
-def bench_dqn(
-    batch: Annotated[list[int] | None, typer.Option(help="Batch sizes (repeat the option)")] = None,
-    seconds: Annotated[float, typer.Option(help="Seconds per batch size")] = 3.0,
-    threads: Annotated[int, typer.Option(help="torch threads")] = 1,
-) -> None:
-    """Batched DQN inference: symbol-decisions per second."""
-    from bench.dqn import main
-
+def _batched(main: Callable[[list[str] | None], None], batch: list[int] | None, seconds: float, threads: int) -> None:
+    """Run a batched-inference benchmark script (``bench.dqn``, ``bench.lstm``) with the command's options."""
     main(
         [
             "--batch",
@@ -261,3 +255,27 @@ def bench_dqn(
             str(threads),
         ]
     )
+
+
+@bench_app.command("dqn")
+def bench_dqn(
+    batch: Annotated[list[int] | None, typer.Option(help="Batch sizes (repeat the option)")] = None,
+    seconds: Annotated[float, typer.Option(help="Seconds per batch size")] = 3.0,
+    threads: Annotated[int, typer.Option(help="torch threads")] = 1,
+) -> None:
+    """Batched DQN inference: symbol-decisions per second."""
+    from bench.dqn import main
+
+    _batched(main, batch, seconds, threads)
+
+
+@bench_app.command("lstm")
+def bench_lstm(
+    batch: Annotated[list[int] | None, typer.Option(help="Batch sizes (repeat the option)")] = None,
+    seconds: Annotated[float, typer.Option(help="Seconds per batch size")] = 3.0,
+    threads: Annotated[int, typer.Option(help="torch threads")] = 1,
+) -> None:
+    """Batched LSTM forecasts: forecasts per second (end to end and the forward passes alone)."""
+    from bench.lstm import main
+
+    _batched(main, batch, seconds, threads)

@@ -1,0 +1,83 @@
+"""Batched CPU inference throughput of :meth:`LstmForecaster.forecast`: forecasts per second.
+
+Run: ``tapewatch bench lstm [--batch 1000] [--seconds 5] [--threads 1]``. Publishes an untrained network of the
+default architecture (50-bar windows of 8 features, 128 units; throughput does not depend on the weights) in a
+temporary model directory, then times ``forecast`` end to end: each request's last 50 raw feature rows (dicts,
+as a stream worker keeps them) in, validated and stacked, normalised, batched forward passes, forecasts out.
+Also times the forward passes alone. Prints numbers; not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from detectors.dqn.data import Normaliser
+from detectors.dqn.env import cost_preset
+from detectors.forecast.contract import ForecastRequest
+from detectors.lstm.config import LstmConfig
+from detectors.lstm.model import LstmNet, network_weights, predict_windows
+from detectors.lstm.serving import LstmForecaster, publish
+
+
+def _requests(batch: int, config: LstmConfig, rng: np.random.Generator) -> list[ForecastRequest]:
+    names = config.features
+    rows = rng.normal(size=(batch, config.window, len(names))).tolist()
+    return [ForecastRequest(f"S{i}", [dict(zip(names, row, strict=True)) for row in rows[i]]) for i in range(batch)]
+
+
+def _rate(call: object, seconds: float) -> tuple[float, int]:
+    """Calls of ``call`` per second over about ``seconds`` (after one warm-up call)."""
+    assert callable(call)
+    call()
+    calls, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        call()
+        calls += 1
+    return calls / (time.perf_counter() - started), calls
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--batch", type=int, nargs="*", default=[1, 100, 1000, 10_000])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    config = LstmConfig()
+    k = len(config.features)
+    torch.manual_seed(0)
+    weights = network_weights(LstmNet(k, config.units))
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        publish(
+            Path(tmp),
+            weights,
+            config=config,
+            normaliser=Normaliser(config.features, np.zeros(k), np.ones(k)),
+            target_scale=0.01,
+            residual_rmse=0.01,
+            band=0.0,
+            costs=cost_preset("crypto"),
+            training={},
+            metrics={},
+            data_hash="0" * 64,
+        )
+        forecaster = LstmForecaster.load(Path(tmp))
+        print(f"threads {args.threads}, window {config.window} × {k} features, LSTM {config.units} units")
+        print(f"{'batch':>8} {'forecasts/s':>12} {'ms/batch':>10} {'forward only/s':>15}")
+        for batch in args.batch:
+            requests = _requests(batch, config, rng)
+            windows = rng.normal(size=(batch, config.window, k)).astype(np.float32)
+            per_call, _ = _rate(lambda r=requests: forecaster.forecast(r), args.seconds)
+            forward, _ = _rate(lambda w=windows: predict_windows(forecaster.network, w), args.seconds)
+            print(f"{batch:>8} {per_call * batch:>12,.0f} {1e3 / per_call:>10.2f} {forward * batch:>15,.0f}")
+
+
+if __name__ == "__main__":
+    main()
