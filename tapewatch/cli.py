@@ -60,11 +60,13 @@ def _register_subcommands() -> None:
     app.add_typer(alerts_app, name="alerts")
     app.add_typer(kibana_app, name="kibana")
 
-    # Surveillance (`detect`, `eval`) and models: `train kmeans` and `train dqn` share one `train` group.
+    # Surveillance (`detect`, `eval`) and models: `train kmeans`, `train dqn` and `train cnn` share one `train` group.
+    from tapewatch.commands.cnn import train_cnn_command
     from tapewatch.commands.detect import detect_app, eval_app, train_app
     from tapewatch.commands.dqn import backtest_app, train_dqn
 
     train_app.command("dqn")(train_dqn)
+    train_app.command("cnn")(train_cnn_command)
 
     app.add_typer(detect_app, name="detect")
     app.add_typer(eval_app, name="eval")

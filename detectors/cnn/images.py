@@ -109,8 +109,9 @@ class ClassThresholds:
     with ``sigma`` at ``±sigma · std`` around zero.
 
     >>> returns = [np.array([-0.03, -0.01, 0.0, 0.01, 0.02, 0.05, np.nan])]
-    >>> ClassThresholds.fit(returns).to_manifest()
-    {'down': -0.003333, 'up': 0.013333, 'method': 'tercile'}
+    >>> thresholds = ClassThresholds.fit(returns)
+    >>> round(thresholds.down, 6), round(thresholds.up, 6), thresholds.method
+    (-0.003333, 0.013333, 'tercile')
     >>> ClassThresholds.fit(returns, sigma=0.5).label(np.array([-0.02, 0.0, 0.02])).tolist()
     [0, 1, 2]
     """
@@ -131,9 +132,9 @@ class ClassThresholds:
             raise DataError("too few labelled bars in the training range to fit the class thresholds")
         if sigma is not None:
             spread = sigma * float(pooled.std())
-            return cls(round(-spread, 6), round(spread, 6), f"{sigma:g} sigma")
+            return cls(-spread, spread, f"{sigma:g} sigma")
         down, up = np.quantile(pooled, [1 / 3, 2 / 3])
-        return cls(round(float(down), 6), round(float(up), 6), "tercile")
+        return cls(float(down), float(up), "tercile")
 
     def label(self, returns: npt.ArrayLike) -> IntArray:
         """Class index (into :data:`CLASS_NAMES`) of each return; ``-1`` where the return is unknown."""

@@ -5,8 +5,9 @@ concatenates them along the channels: a 1×1 convolution; 1×1 → 3×3; 1×1 �
 1×1 reductions keep it cheap; the 3×3 and 5×5 branches see a few neighbouring indicators over a few days, the
 1×1 branch each cell alone, so the module learns at which scale a pattern matters.
 
-:class:`InceptionCnn` is a 3×3 stem convolution that halves the time axis, Inception modules (a 2×2 max-pool
-between two of them), global average pooling, dropout and a linear layer to the logits of ``down, flat, up``.
+:class:`InceptionCnn` is a 3×3 stem convolution with stride 2 in time and a 2-wide max-pool in time (56 bars →
+14 columns), Inception modules (a 2×2 max-pool before each later one), global average pooling, dropout and a
+linear layer to the logits of ``down, flat, up``.
 Small on purpose: ~6,000 training images on one CPU thread in minutes, and tens of thousands of forecasts a
 second served batched.
 
@@ -44,6 +45,40 @@ def _conv(in_channels: int, out_channels: int, kernel: int) -> nn.Conv2d:
     return nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2)
 
 
+def max_pool_3x3(x: torch.Tensor) -> torch.Tensor:
+    """3×3 max-pooling, stride 1, same size: ``nn.MaxPool2d(3, 1, padding=1)`` as two separable maxima of
+    shifted views (torch's CPU max-pool kernel took half the forward pass). Replicated edges change no maximum.
+
+    >>> x = torch.randn(2, 3, 5, 7)
+    >>> bool(torch.equal(max_pool_3x3(x), nn.MaxPool2d(3, stride=1, padding=1)(x)))
+    True
+    """
+    p = nn.functional.pad(x, (1, 1, 1, 1), mode="replicate")
+    rows = torch.maximum(torch.maximum(p[:, :, :-2], p[:, :, 1:-1]), p[:, :, 2:])
+    return torch.maximum(torch.maximum(rows[..., :-2], rows[..., 1:-1]), rows[..., 2:])
+
+
+def halve(x: torch.Tensor, rows: bool) -> torch.Tensor:
+    """2-wide max-pooling, stride 2, of the time axis (and of the indicator axis when ``rows``); an odd axis
+    keeps its last cell (``ceil_mode``). A reshape and a maximum: no pooling kernel.
+
+    >>> x = torch.randn(2, 3, 5, 7)
+    >>> bool(torch.equal(halve(x, rows=True), nn.MaxPool2d(2, ceil_mode=True)(x)))
+    True
+    >>> bool(torch.equal(halve(x, rows=False), nn.MaxPool2d((1, 2), ceil_mode=True)(x)))
+    True
+    """
+    if x.shape[-1] % 2:
+        x = nn.functional.pad(x, (0, 1, 0, 0), mode="replicate")
+    n, c, h, w = x.shape
+    x = x.reshape(n, c, h, w // 2, 2).amax(dim=-1)
+    if not rows:
+        return x
+    if h % 2:
+        x = nn.functional.pad(x, (0, 0, 0, 1), mode="replicate")
+    return x.reshape(n, c, (h + 1) // 2, 2, w // 2).amax(dim=3)
+
+
 class InceptionModule(nn.Module):
     """Four parallel branches, each ``branch_channels`` wide, concatenated; then batch norm and ReLU."""
 
@@ -53,11 +88,11 @@ class InceptionModule(nn.Module):
         self.one = _conv(in_channels, c, 1)
         self.three = nn.Sequential(_conv(in_channels, c, 1), nn.ReLU(), _conv(c, c, 3))
         self.five = nn.Sequential(_conv(in_channels, c, 1), nn.ReLU(), _conv(c, c, 5))
-        self.pool = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), _conv(in_channels, c, 1))
+        self.pool = _conv(in_channels, c, 1)  # after a 3×3 max-pool of the input
         self.norm = nn.BatchNorm2d(4 * c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        branches = torch.cat([self.one(x), self.three(x), self.five(x), self.pool(x)], dim=1)
+        branches = torch.cat([self.one(x), self.three(x), self.five(x), self.pool(max_pool_3x3(x))], dim=1)
         out: torch.Tensor = torch.relu(self.norm(branches))
         return out
 
@@ -76,19 +111,22 @@ class InceptionCnn(nn.Module):
             nn.BatchNorm2d(config.stem_channels),
             nn.ReLU(),
         )
-        layers: list[nn.Module] = []
+        modules: list[InceptionModule] = []
         width = config.stem_channels
-        for i, branch in enumerate(config.branch_channels):
-            if i == 1:  # after the first module: halve both axes, the later modules see wider patterns
-                layers.append(nn.MaxPool2d(2, ceil_mode=True))
-            layers.append(InceptionModule(width, branch))
+        for branch in config.branch_channels:
+            modules.append(InceptionModule(width, branch))
             width = 4 * branch
-        self.body = nn.Sequential(*layers)
+        self.inception = nn.ModuleList(modules)
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(width, len(CLASS_NAMES))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        z = self.body(self.stem(images)).mean(dim=(2, 3))  # global average pooling
+        z = halve(self.stem(images), rows=False)  # 56 bars → 28 (stem stride) → 14
+        for i, module in enumerate(self.inception):
+            if i > 0:  # later modules see wider patterns: halve both axes first
+                z = halve(z, rows=True)
+            z = module(z)
+        z = z.mean(dim=(2, 3))  # global average pooling
         logits: torch.Tensor = self.head(self.dropout(z))
         return logits
 

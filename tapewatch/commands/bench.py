@@ -1,7 +1,7 @@
 """`tapewatch bench …`: every benchmark, one runner. Each prints its numbers and writes a JSON beside them.
 
 The ones on the real services (``produce``, ``stream``, ``sinks``, ``pipeline``, ``console``, ``all``) start them
-first; ``flow``, ``features`` and ``dqn`` time the computation alone.
+first; ``flow``, ``features``, ``dqn`` and ``cnn`` time the computation alone.
 """
 
 from __future__ import annotations
@@ -250,6 +250,27 @@ def bench_dqn(
 ) -> None:
     """Batched DQN inference: symbol-decisions per second."""
     from bench.dqn import main
+
+    main(
+        [
+            "--batch",
+            *(str(b) for b in batch or (1, 100, 1000, 10_000)),
+            "--seconds",
+            str(seconds),
+            "--threads",
+            str(threads),
+        ]
+    )
+
+
+@bench_app.command("cnn")
+def bench_cnn(
+    batch: Annotated[list[int] | None, typer.Option(help="Batch sizes (repeat the option)")] = None,
+    seconds: Annotated[float, typer.Option(help="Seconds per batch size")] = 3.0,
+    threads: Annotated[int, typer.Option(help="torch threads")] = 1,
+) -> None:
+    """Batched CNN inference: forecasts per second (requests of 56 feature rows in, forecasts out)."""
+    from bench.cnn import main
 
     main(
         [
