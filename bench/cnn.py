@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,9 +28,8 @@ from detectors.dqn.data import Normaliser
 from detectors.forecast.contract import ForecastRequest
 
 
-def _rate(call: object, count: int, seconds: float) -> tuple[float, float]:
+def _rate(call: Callable[[], object], count: int, seconds: float) -> tuple[float, float]:
     """Items per second of ``call()`` handling ``count`` items, repeated for ``seconds``; and ms per call."""
-    assert callable(call)
     call()  # warm-up
     calls, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
@@ -47,7 +48,9 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     config = CnnConfig()
     names, k = config.features, len(config.features)
-    model = CnnModel(InceptionCnn(config), Normaliser(names, np.zeros(k), np.ones(k)), ClassThresholds(-0.02, 0.03), config)
+    model = CnnModel(
+        InceptionCnn(config), Normaliser(names, np.zeros(k), np.ones(k)), ClassThresholds(-0.02, 0.03), config
+    )
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         save_cnn(Path(tmp), model, network_weights(model.network), training={}, data_hash="0" * 64)
@@ -57,9 +60,9 @@ def main(argv: list[str] | None = None) -> None:
         for batch in args.batch:
             rows = [dict(zip(names, r, strict=True)) for r in rng.normal(size=(config.window, k)).tolist()]
             requests = [ForecastRequest(f"S{i}", rows) for i in range(batch)]
-            rate, ms = _rate(lambda: cnn.forecast(requests), batch, args.seconds)
+            rate, ms = _rate(partial(cnn.forecast, requests), batch, args.seconds)
             images = rng.normal(size=(batch, 1, k, config.window)).astype(np.float32)
-            network_rate, _ = _rate(lambda: cnn.fitted.probabilities(images), batch, args.seconds)
+            network_rate, _ = _rate(partial(cnn.fitted.probabilities, images), batch, args.seconds)
             print(f"{batch:>8} {rate:>14,.0f} {ms:>10.2f} {network_rate:>15,.0f}")
 
 

@@ -1,6 +1,6 @@
 """The CNN's configuration: image layout, labels, network, training and trading rule (recorded in the manifest).
 
->>> config = CnnConfig(epochs=5, rule_band=0.2)
+>>> config = CnnConfig(epochs=5, rule_band=None)
 >>> CnnConfig.from_manifest(config.to_manifest()) == config, config.to_manifest()["branch_channels"]
 (True, [4, 8])
 >>> CnnConfig(window=3)
@@ -29,7 +29,11 @@ class CnnConfig:
     * training: Adam (``learning_rate``, ``weight_decay``), ``batch_size``, at most ``epochs``, early stop after
       ``patience`` epochs without a better validation balanced accuracy; ``seed``, ``threads``;
     * trading rule: ``rule_band`` ``None`` — long while the predicted class is *up*, flat once it is *down*,
-      unchanged while *flat*; a number — :func:`~detectors.forecast.rules.band_targets` on ``P(up) - P(down)``.
+      unchanged while *flat*; a number — :func:`~detectors.forecast.rules.band_targets` on ``P(up) - P(down)``:
+      long once it exceeds ``+band``, flat once it falls below ``-band``. The default band 0.2 was chosen on
+      validation years only (2007, 2008, 2009 of the windows before the held-out test years, 6 packaged assets,
+      0.1 %/side): mean Sharpe 0.59 against 0.17 for the class rule and 0.23 / 0.46 / 0.27 for bands 0 / 0.1 /
+      0.3. The wider band trades rarely: a forecast must lean clearly one way to move the position.
     """
 
     features: tuple[str, ...] = IMAGE_FEATURES
@@ -44,7 +48,7 @@ class CnnConfig:
     batch_size: int = 64
     epochs: int = 30
     patience: int = 6
-    rule_band: float | None = None
+    rule_band: float | None = 0.2
     seed: int = 0
     threads: int = 1
 

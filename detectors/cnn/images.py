@@ -25,7 +25,7 @@ first image ends at bar 4; the last two bars have no label yet.
 [-0.8, -0.6, -0.4, -0.2]
 >>> thresholds = ClassThresholds.fit([forward_returns(close, 2)])
 >>> thresholds.label(forward_returns(close, 2)).tolist()
-[2, 2, 1, 0, 0, 2, 2, 2, 1, 0, -1, -1]
+[1, 2, 1, 0, 0, 1, 2, 2, 1, 0, -1, -1]
 """
 
 from __future__ import annotations

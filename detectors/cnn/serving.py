@@ -184,4 +184,3 @@ class CnnForecaster:
             confidence=max(p),
             probabilities=probabilities,
         )
-

@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from torch import nn
 
@@ -107,7 +108,7 @@ def train_cnn(
         torch.set_num_threads(previous_threads)
 
 
-def class_weights(labels: np.ndarray) -> torch.Tensor:  # type: ignore[type-arg]
+def class_weights(labels: npt.NDArray[np.int64]) -> torch.Tensor:
     """``n / (classes · count)`` per class (a class absent from training weighs 0).
 
     >>> [round(w, 4) for w in class_weights(np.array([0, 0, 1, 2, 2, 2])).tolist()]
@@ -134,7 +135,7 @@ def _epoch(
         batch = torch.from_numpy(order[start : start + batch_size])
         loss = loss_fn(network(images[batch]), labels[batch])
         optimizer.zero_grad()
-        loss.backward()  # type: ignore[no-untyped-call]
+        loss.backward()
         optimizer.step()
         total += float(loss.item()) * len(batch)
     network.eval()

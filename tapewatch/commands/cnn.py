@@ -53,7 +53,8 @@ def _train_with_progress(train: list[AssetSeries], validation: list[AssetSeries]
         task = progress.add_task("train cnn", total=config.epochs, stats="")
 
         def report(p: EpochProgress) -> None:
-            stats = f"loss {p.loss:.4f} val balanced accuracy {p.val_balanced_accuracy:.3f} (best {p.best_balanced_accuracy:.3f})"
+            best = p.best_balanced_accuracy
+            stats = f"loss {p.loss:.4f} val balanced accuracy {p.val_balanced_accuracy:.3f} (best {best:.3f})"
             progress.update(task, completed=p.epoch, stats=stats)
 
         result = train_cnn(train, validation, config, progress=report)
@@ -70,7 +71,11 @@ def _print_scores(result: CnnResult, artifact: Artifact) -> None:
     table.add_row("balanced accuracy", f"{v['balanced_accuracy']:.3f}", f"{v['majority_balanced_accuracy']:.3f}")
     table.add_row("accuracy", f"{v['accuracy']:.3f}", f"{v['majority_accuracy']:.3f}")
     for name in CLASS_NAMES:
-        table.add_row(f"F1 {name} ({v[f'share_{name}']:.0%} of moves)", f"{v[f'f1_{name}']:.3f}", f"{v[f'majority_f1_{name}']:.3f}")
+        table.add_row(
+            f"F1 {name} ({v[f'share_{name}']:.0%} of moves)",
+            f"{v[f'f1_{name}']:.3f}",
+            f"{v[f'majority_f1_{name}']:.3f}",
+        )
     console.print(table)
     thresholds = result.model.thresholds
     console.print(

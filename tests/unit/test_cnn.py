@@ -56,7 +56,7 @@ def test_a_missing_value_removes_every_image_whose_window_holds_it() -> None:
     normaliser = _normaliser(series)
     before = series_images(series, normaliser, window=30)
     features = series.features.copy()
-    features.iloc[200, features.columns.get_loc("rsi_14")] = np.nan
+    features.loc[features.index[200], "rsi_14"] = np.nan
     after = series_images(replace(series, features=features), normaliser, window=30)
     assert set(before.ends) - set(after.ends) == set(range(200, 230))
     assert series_images(series.window(None, "2004-02-01"), normaliser, window=56).images.shape[0] == 0
@@ -127,8 +127,9 @@ def test_an_inception_module_concatenates_its_four_branches() -> None:
     assert tuple(out.shape) == (3, 20, 15, 14)  # 4 branches × 5 channels, size kept
     with torch.no_grad():
         module.one.weight.zero_()
-        module.one.bias.zero_()
         module.norm.bias.zero_()
+        assert module.one.bias is not None
+        module.one.bias.zero_()
         silenced = module(x)
     # the first branch's channels are now constant (ReLU of the normalised zero), the other branches' unchanged
     assert torch.equal(silenced[:, :5], torch.zeros_like(silenced[:, :5]))
@@ -177,6 +178,7 @@ def test_diagnostics_score_the_models_classes_against_its_own_labels() -> None:
     config = CnnConfig()
     model = CnnModel(InceptionCnn(config), normaliser, ClassThresholds(-0.01, 0.01), config)
     forecast = model.predict(series)
+    assert forecast.classes is not None
     truth = model.thresholds.label(forward_returns(series.close, 14))
     perfect = replace(forecast, classes=np.where(forecast.classes >= 0, truth, -1))
     scores = model.diagnostics([series], [perfect])
@@ -186,8 +188,10 @@ def test_diagnostics_score_the_models_classes_against_its_own_labels() -> None:
 
 
 def test_the_class_rule_goes_long_on_up_flat_on_down_and_holds_otherwise() -> None:
-    config = CnnConfig()
-    model = CnnModel(InceptionCnn(config), Normaliser(("ret_1",), np.zeros(1), np.ones(1)), ClassThresholds(0, 0), config)
+    config = CnnConfig(rule_band=None)
+    model = CnnModel(
+        InceptionCnn(config), Normaliser(("ret_1",), np.zeros(1), np.ones(1)), ClassThresholds(0, 0), config
+    )
     from detectors.forecast.contract import SeriesForecast
 
     classes = np.array([-1, 1, 2, 1, -1, 0, 1, 2])

@@ -49,6 +49,7 @@ PATTERNS = (
     "wash",
 )
 DQN = ("agent", "backtest", "data", "env", "inference")
+CNN = ("config", "forecaster", "images", "model", "serving", "training")
 
 
 def test_the_packages_have_examples() -> None:
@@ -56,6 +57,7 @@ def test_the_packages_have_examples() -> None:
         *(f"detectors.{m}" for m in DETECTORS),
         *(f"detectors.patterns.{m}" for m in PATTERNS),
         *(f"detectors.dqn.{m}" for m in DQN),
+        *(f"detectors.cnn.{m}" for m in CNN),
     }
     assert expected <= set(MODULES), f"no example in {sorted(expected - set(MODULES))}"
 
