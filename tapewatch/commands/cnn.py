@@ -58,7 +58,7 @@ def _train_with_progress(train: list[AssetSeries], validation: list[AssetSeries]
             progress.update(task, completed=p.epoch, stats=stats)
 
         result = train_cnn(train, validation, config, progress=report)
-        progress.update(task, completed=config.epochs)
+        progress.update(task, completed=result.epochs)
     return result
 
 
@@ -109,7 +109,7 @@ def train_cnn_command(
     balanced accuracy, and publish it under <models>/cnn/<version>/."""
     from detectors.cnn.config import CnnConfig
     from detectors.cnn.serving import save_cnn
-    from detectors.dqn.data import data_fingerprint
+    from detectors.dqn.data import check_feature_names, data_fingerprint
     from tapewatch.settings import load_settings
 
     settings = load_settings()
@@ -117,6 +117,7 @@ def train_cnn_command(
         config = CnnConfig(window=window, horizon=horizon, epochs=epochs, seed=seed, threads=threads)
         if features:
             config = replace(config, features=tuple(_split(features)))
+        check_feature_names(config.features)  # before loading data: a typo is the first thing said
         split = _daily_split(_series(data, [a.upper() for a in _split(assets)]), train_start, val_start, val_end)
         result = _train_with_progress(split.train, split.validation, config)
         artifact = save_cnn(
