@@ -159,3 +159,16 @@ def test_a_newer_version_is_seen_and_loads(published: Published, tmp_path: Path)
         CnnForecaster.load(tmp_path, "20000101T000000Z-0000000000")
     with pytest.raises(ModelError, match="no cnn model"):
         CnnForecaster.load(tmp_path / "empty")
+
+
+def test_the_cnn_serves_both_protocols(published: Published) -> None:
+    """Checked by mypy too: the lab's TrainedForecaster and the stream's Forecaster."""
+    from detectors.forecast.contract import Forecaster, TrainedForecaster
+
+    root, result, series = published
+    lab: TrainedForecaster = result.model
+    live: Forecaster = CnnForecaster.load(root)
+    assert (lab.model, lab.horizon) == (live.model, 14)
+    forecast = lab.predict(series)
+    assert set(lab.targets(forecast).tolist()) <= {0, 1}
+    assert {"balanced_accuracy", "majority_balanced_accuracy", "f1_up"} <= set(lab.diagnostics([series], [forecast]))
