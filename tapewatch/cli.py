@@ -60,7 +60,8 @@ def _register_subcommands() -> None:
     app.add_typer(alerts_app, name="alerts")
     app.add_typer(kibana_app, name="kibana")
 
-    # Surveillance (`detect`, `eval`) and models: `train kmeans`, `train dqn` and `train lstm` share one `train` group.
+    # Surveillance (`detect`, `eval`) and models: `train kmeans|dqn|lstm|cnn` share one `train` group.
+    from tapewatch.commands.cnn import train_cnn_command
     from tapewatch.commands.detect import detect_app, eval_app, train_app
     from tapewatch.commands.dqn import backtest_app, train_dqn
     from tapewatch.commands.lstm import train_lstm
@@ -68,6 +69,7 @@ def _register_subcommands() -> None:
 
     train_app.command("dqn")(train_dqn)
     train_app.command("lstm")(train_lstm)
+    train_app.command("cnn")(train_cnn_command)
     backtest_app.command("signals")(backtest_signals)
     app.command("forecast")(forecast)
 

@@ -1,11 +1,12 @@
 """`tapewatch bench …`: every benchmark, one runner. Each prints its numbers and writes a JSON beside them.
 
 The ones on the real services (``produce``, ``stream``, ``sinks``, ``pipeline``, ``console``, ``all``) start them
-first; ``flow``, ``features``, ``dqn`` and ``lstm`` time the computation alone.
+first; ``flow``, ``features``, ``dqn``, ``lstm`` and ``cnn`` time the computation alone.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -257,25 +258,25 @@ def _batched(main: Callable[[list[str] | None], None], batch: list[int] | None, 
     )
 
 
-@bench_app.command("dqn")
-def bench_dqn(
-    batch: Annotated[list[int] | None, typer.Option(help="Batch sizes (repeat the option)")] = None,
-    seconds: Annotated[float, typer.Option(help="Seconds per batch size")] = 3.0,
-    threads: Annotated[int, typer.Option(help="torch threads")] = 1,
-) -> None:
-    """Batched DQN inference: symbol-decisions per second."""
-    from bench.dqn import main
-
-    _batched(main, batch, seconds, threads)
+#: the batched-inference benchmarks (``bench/<name>.py``, each a script with the same options) and what they time
+BATCHED: dict[str, str] = {
+    "dqn": "Batched DQN inference: symbol-decisions per second.",
+    "lstm": "Batched LSTM forecasts: forecasts per second (end to end and the forward passes alone).",
+    "cnn": "Batched CNN inference: forecasts per second (requests of 56 feature rows in, forecasts out).",
+}
 
 
-@bench_app.command("lstm")
-def bench_lstm(
-    batch: Annotated[list[int] | None, typer.Option(help="Batch sizes (repeat the option)")] = None,
-    seconds: Annotated[float, typer.Option(help="Seconds per batch size")] = 3.0,
-    threads: Annotated[int, typer.Option(help="torch threads")] = 1,
-) -> None:
-    """Batched LSTM forecasts: forecasts per second (end to end and the forward passes alone)."""
-    from bench.lstm import main
+def _batched_command(name: str, doc: str) -> Callable[..., None]:
+    def command(
+        batch: Annotated[list[int] | None, typer.Option(help="Batch sizes (repeat the option)")] = None,
+        seconds: Annotated[float, typer.Option(help="Seconds per batch size")] = 3.0,
+        threads: Annotated[int, typer.Option(help="torch threads")] = 1,
+    ) -> None:
+        _batched(importlib.import_module(f"bench.{name}").main, batch, seconds, threads)
 
-    _batched(main, batch, seconds, threads)
+    command.__doc__ = doc
+    return command
+
+
+for _name, _doc in BATCHED.items():
+    bench_app.command(_name)(_batched_command(_name, _doc))

@@ -50,6 +50,7 @@ PATTERNS = (
 )
 DQN = ("agent", "backtest", "data", "env", "inference")
 LSTM = ("config", "distributed", "forecaster", "model", "samples", "serving", "training")
+CNN = ("config", "forecaster", "images", "model", "serving", "training")
 
 
 def test_the_packages_have_examples() -> None:
@@ -58,6 +59,7 @@ def test_the_packages_have_examples() -> None:
         *(f"detectors.patterns.{m}" for m in PATTERNS),
         *(f"detectors.dqn.{m}" for m in DQN),
         *(f"detectors.lstm.{m}" for m in LSTM),
+        *(f"detectors.cnn.{m}" for m in CNN),
     }
     assert expected <= set(MODULES), f"no example in {sorted(expected - set(MODULES))}"
 

@@ -1,0 +1,70 @@
+"""Batched CPU inference throughput of the CNN: forecasts per second of :meth:`CnnForecaster.forecast`.
+
+Run: ``tapewatch bench cnn [--batch 1000] [--seconds 5] [--threads 1]``. Publishes an untrained network of the
+default architecture in a temporary model directory (throughput does not depend on the weights), then times
+``forecast`` end to end: each request's last 56 feature rows (dicts) in, validated and stacked
+(:func:`~detectors.forecast.contract.stack_requests`), normalised, one forward pass, forecasts out. Also times
+the forward pass alone on ready images, to show where the time goes. Prints numbers; not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from detectors.cnn.config import CnnConfig
+from detectors.cnn.forecaster import CnnModel
+from detectors.cnn.images import ClassThresholds
+from detectors.cnn.model import InceptionCnn, network_weights
+from detectors.cnn.serving import CnnForecaster, save_cnn
+from detectors.dqn.data import Normaliser
+from detectors.forecast.contract import ForecastRequest
+
+
+def _rate(call: Callable[[], object], count: int, seconds: float) -> tuple[float, float]:
+    """Items per second of ``call()`` handling ``count`` items, repeated for ``seconds``; and ms per call."""
+    call()  # warm-up
+    calls, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        call()
+        calls += 1
+    elapsed = time.perf_counter() - started
+    return calls * count / elapsed, elapsed / calls * 1e3
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--batch", type=int, nargs="*", default=[1, 100, 1000, 10_000])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    config = CnnConfig()
+    names, k = config.features, len(config.features)
+    model = CnnModel(
+        InceptionCnn(config), Normaliser(names, np.zeros(k), np.ones(k)), ClassThresholds(-0.02, 0.03), config
+    )
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        save_cnn(Path(tmp), model, network_weights(model.network), training={}, data_hash="0" * 64)
+        cnn = CnnForecaster.load(Path(tmp))
+        print(f"threads {args.threads}, {k} indicators × {config.window} bars, Inception {config.branch_channels}")
+        print(f"{'batch':>8} {'forecasts/s':>14} {'ms/batch':>10} {'network only/s':>15}")
+        for batch in args.batch:
+            rows = [dict(zip(names, r, strict=True)) for r in rng.normal(size=(config.window, k)).tolist()]
+            requests = [ForecastRequest(f"S{i}", rows) for i in range(batch)]
+            rate, ms = _rate(partial(cnn.forecast, requests), batch, args.seconds)
+            images = rng.normal(size=(batch, 1, k, config.window)).astype(np.float32)
+            network_rate, _ = _rate(partial(cnn.fitted.probabilities, images), batch, args.seconds)
+            print(f"{batch:>8} {rate:>14,.0f} {ms:>10.2f} {network_rate:>15,.0f}")
+
+
+if __name__ == "__main__":
+    main()
