@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import date
 from typing import Final
 
 from detectors.dqn.data import AssetSeries, DataError
@@ -18,32 +19,32 @@ from offline.signals.lab import FitForecaster
 FAMILIES: Final = ("lstm", "cnn")
 
 
-def _lstm(costs: CostModel, threads: int) -> FitForecaster:
+def _lstm(costs: CostModel) -> FitForecaster:
     from detectors.lstm.config import LstmConfig
     from detectors.lstm.training import fit_lstm
 
-    def fit(train: Sequence[AssetSeries], val: Sequence[AssetSeries], seed: int) -> TrainedForecaster:
-        config = replace(LstmConfig(), seed=seed, threads=threads)
-        return fit_lstm(train, val, config, costs=costs)
+    def fit(train: Sequence[AssetSeries], val: Sequence[AssetSeries], val_start: date, seed: int) -> TrainedForecaster:
+        return fit_lstm(train, val, replace(LstmConfig(), seed=seed), val_start=val_start, costs=costs)
 
     return fit
 
 
-def _cnn(costs: CostModel, threads: int) -> FitForecaster:
+def _cnn(costs: CostModel) -> FitForecaster:
     from detectors.cnn.config import CnnConfig
     from detectors.cnn.training import train_cnn
 
-    def fit(train: Sequence[AssetSeries], val: Sequence[AssetSeries], seed: int) -> TrainedForecaster:
-        config = replace(CnnConfig(), seed=seed, threads=threads)
-        return train_cnn(train, val, config).model
+    def fit(train: Sequence[AssetSeries], val: Sequence[AssetSeries], val_start: date, seed: int) -> TrainedForecaster:
+        # the CNN's validation images start a window into the validation year (it reads no earlier history)
+        year = [s.window(val_start, None) for s in val]
+        return train_cnn(train, year, replace(CnnConfig(), seed=seed)).model
 
     return fit
 
 
-def forecaster_families(names: Sequence[str], costs: CostModel, threads: int = 1) -> dict[str, FitForecaster]:
+def forecaster_families(names: Sequence[str], costs: CostModel) -> dict[str, FitForecaster]:
     """The named families (in the order given); :class:`DataError` for a name that is not one."""
     unknown = [n for n in names if n not in FAMILIES]
     if unknown:
         raise DataError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(FAMILIES)}")
     builders = {"lstm": _lstm, "cnn": _cnn}
-    return {name: builders[name](costs, threads) for name in names}
+    return {name: builders[name](costs) for name in names}

@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Final
 
 import numpy as np
@@ -46,8 +47,9 @@ from offline.dqn.walkforward import Splits, Window, window_splits
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-#: a forecaster family: (training-years series, validation-year series, seed) → a fitted model
-FitForecaster = Callable[[Sequence[AssetSeries], Sequence[AssetSeries], int], TrainedForecaster]
+#: a forecaster family: (training-years series, series up to the test year, first validation day, seed) → a fitted
+#: model; the validation series keep their history so that the validation year's first bars have full windows
+FitForecaster = Callable[[Sequence[AssetSeries], Sequence[AssetSeries], date, int], TrainedForecaster]
 ProgressFn = Callable[[str], None]
 
 BASELINES: Final = ("buy_and_hold", "momentum", "random")
@@ -180,7 +182,8 @@ def _run_forecaster(
     started = time.perf_counter()
     model = family.fit(
         [s.window(window.train_start, window.val_start) for s in series],
-        [s.window(window.val_start, window.test_start) for s in series],
+        [s.window(None, window.test_start) for s in series],
+        window.val_start,
         seed,
     )
     out.train_seconds.setdefault(family.name, []).append(time.perf_counter() - started)

@@ -65,6 +65,8 @@ def backtest_signals(
 ) -> None:
     """Walk the DQN, the LSTM and CNN trading rules, their ensemble, buy-and-hold, momentum and random forward
     over held-out years, assets and seeds; writes one markdown report with PNG charts."""
+    import torch
+
     from detectors.dqn.agent import AgentConfig
     from detectors.dqn.data import DEFAULT_FEATURES
     from detectors.dqn.env import cost_preset
@@ -73,10 +75,11 @@ def backtest_signals(
     from offline.signals.lab import LabConfig, run_lab
     from offline.signals.report import write_report
 
+    torch.set_num_threads(threads)  # the LSTM trains on torch's threads; the DQN and the CNN set their own
     started = time.perf_counter()
     with _user_errors():
         cost_model = cost_preset(costs)
-        families = forecaster_families(_split(models), cost_model, threads)
+        families = forecaster_families(_split(models), cost_model)
         series = _load_series(data, [a.upper() for a in _split(assets)], "daily", 0, 0, 0)
         config = LabConfig(
             windows=yearly_windows(first_test_year, windows, train_years),

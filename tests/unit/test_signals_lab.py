@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -61,8 +62,9 @@ class _Trend:
         return regression_scores(pred, true, np.concatenate([s.close for s in series])).as_dict()
 
 
-def _fit(train: Sequence[AssetSeries], val: Sequence[AssetSeries], seed: int) -> _Trend:
-    assert all(s.times.max() < v.times.min() for s, v in zip(train, val, strict=True))
+def _fit(train: Sequence[AssetSeries], val: Sequence[AssetSeries], val_start: date, seed: int) -> _Trend:
+    first = np.datetime64(val_start)
+    assert all(s.times.max() < first <= v.times.max() for s, v in zip(train, val, strict=True))
     return _Trend(seed)
 
 
