@@ -60,7 +60,12 @@ class PreparedSession:
         tapewatch("produce", "simulate", *sim_args(SESSION), "--no-progress", *extra, env=self.env)
 
 
-def prepare_session(tmp_path: Path, env: dict[str, str]) -> PreparedSession:
+#: forecasters small enough for the session: windows of 4 bars over features that warm up within its 20 bars
+FORECASTER_FEATURES = "ret_1,ret_5,kd_k,vwap_dev"
+FORECASTER_ARGS = ("--assets", "AAPL,MSFT", "--features", FORECASTER_FEATURES, "--window", "4", "--epochs", "1")
+
+
+def prepare_session(tmp_path: Path, env: dict[str, str], *, forecasters: bool = False) -> PreparedSession:
     # the model is trained on the simulator's venue; the offline twin reads the session file, which names no
     # venue ('file') but is the same simulator's data: asserted alike, so both sides score with the model
     env = {
@@ -74,6 +79,9 @@ def prepare_session(tmp_path: Path, env: dict[str, str]) -> PreparedSession:
     # a tiny DQN on features that warm up within the session's 20 bars
     dqn = ["--mode", "intraday", "--steps", "300", "--sim-days", "2", "--sim-symbols", "2"]
     tapewatch("train", "dqn", *dqn, "--features", "ret_1,ret_5,ret_10,rsi_14,kd_k,vwap_dev", env=env)
+    if forecasters:
+        tapewatch("train", "lstm", *FORECASTER_ARGS, "--units", "8", env=env)
+        tapewatch("train", "cnn", *FORECASTER_ARGS, env=env)
     session = str(tmp_path / "session")
     tapewatch("produce", "simulate", *sim_args(SESSION), "--out-dir", session, "--no-progress", env=env)
     alerts, scores = tmp_path / "offline.jsonl", tmp_path / "scores.jsonl"

@@ -1,9 +1,12 @@
 """Detection and signals in the stream on the real broker: simulator → md.quotes/md.books → worker →
-scores.manipulation and alerts, equal to the offline twin (`tapewatch detect file`) over the same session, and a
-Double-DQN action for every symbol and bar; bad features records go to the DLQ and the worker keeps running."""
+scores.manipulation and alerts, equal to the offline twin (`tapewatch detect file`) over the same session, a
+Double-DQN action for every symbol and bar, and each forecaster's forecast for every bar with a full window, equal
+to the model's own forecast of the same features; bad features records go to the DLQ and the worker keeps
+running."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -11,12 +14,15 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
+from detectors.forecast.contract import Forecast as ForecastResult
+from detectors.forecast.contract import ForecastRequest
+from streams.forecasting import default_loaders
 from tapewatch import deadletter
 from tapewatch.kafka import client_config
-from tapewatch.records import Action, Alert, Features, Score
+from tapewatch.records import Action, Alert, Cadence, Features, Forecast, RecordError, Score
 from tapewatch.settings import Settings
-from tapewatch.topics import ACTIONS, ALERTS, DLQ_STREAMS, FEATURES, SCORES
-from tests.kafka_reader import read_distinct, read_topic
+from tapewatch.topics import ACTIONS, ALERTS, DLQ_STREAMS, FEATURES, FORECASTS, SCORES
+from tests.kafka_reader import Received, read_distinct, read_topic
 from tests.pipeline_session import comparable, prepare_session
 from tests.stream_worker import Worker
 
@@ -28,7 +34,7 @@ WAIT_S = 120.0
 @pytest.mark.timeout(420)
 def test_stream_alerts_equal_the_offline_twin(stream_settings: Settings, tmp_path: Path) -> None:
     settings = stream_settings
-    session = prepare_session(tmp_path, {"TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix})
+    session = prepare_session(tmp_path, {"TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix}, forecasters=True)
     env, end, cutoff = session.env, session.end, session.cutoff
     expected = {comparable(a) for a in session.offline_alerts}
     expected_scores = session.offline_scores
@@ -49,6 +55,8 @@ def test_stream_alerts_equal_the_offline_twin(stream_settings: Settings, tmp_pat
         got_scores = read_distinct(settings, settings.topic(SCORES.name), len(expected_scores), wait_s=WAIT_S)
         bars = session.bars
         got_actions = read_distinct(settings, settings.topic(ACTIONS.name), len(bars), wait_s=WAIT_S)
+        got_features = read_topic(settings, settings.topic(FEATURES.name), 1, timeout_s=10, linger_s=3)
+        got_forecasts = read_topic(settings, settings.topic(FORECASTS.name), 1, timeout_s=WAIT_S, linger_s=3)
         dead = read_topic(settings, settings.topic(DLQ_STREAMS.name), 2, timeout_s=30, linger_s=1)
         time.sleep(1)
         alive = worker.proc.poll() is None
@@ -79,3 +87,40 @@ def test_stream_alerts_equal_the_offline_twin(stream_settings: Settings, tmp_pat
     assert {r.stage for r in reasons} == {"stream:detect"}
     assert any("invalid JSON" in r.reason for r in reasons)
     assert any("feature-set version" in r.reason for r in reasons)
+    _assert_forecasts_are_the_models(session.env, got_features, got_forecasts, cutoff)
+
+
+def _assert_forecasts_are_the_models(
+    env: dict[str, str], features: list[Received], forecasts: list[Received], cutoff: int
+) -> None:
+    """Every bar close with a full window of complete features has one forecast per model, and it is what the
+    published model says for those rows (batched with other symbols: equal up to float rounding)."""
+    history: dict[str, list[Features]] = {}
+    for message in features:
+        with contextlib.suppress(RecordError):  # the malformed payloads the test sent
+            record = Features.from_json(message.value)
+            if record.cadence is Cadence.BAR_1M and record.version == "bar1m-v1":
+                history.setdefault(record.symbol, []).append(record)
+    got = {(f.model, f.symbol, f.ts): f for f in (Forecast.from_json(m.value) for m in forecasts)}
+    models = Path(env["TAPEWATCH_MODEL_DIR"])
+    for name, loader in default_loaders().items():
+        model = loader(models, "latest")
+        expected = {}
+        for symbol, records in history.items():
+            records.sort(key=lambda r: r.ts)
+            for end in range(model.window, len(records) + 1):
+                rows = [r.values for r in records[end - model.window : end]]
+                if records[end - 1].ts <= cutoff and all(
+                    row.get(n) is not None for row in rows for n in model.feature_names
+                ):
+                    (outcome,) = model.forecast([ForecastRequest(symbol, rows)])
+                    assert isinstance(outcome, ForecastResult), outcome
+                    expected[(name, symbol, records[end - 1].ts)] = outcome
+        streamed = {key: f for key, f in got.items() if key[0] == name and key[2] <= cutoff}
+        assert expected, f"no {name} window filled within the session"
+        assert set(streamed) == set(expected), f"{name}: {len(set(streamed) ^ set(expected))} bar closes differ"
+        for key, want in expected.items():
+            have = streamed[key]
+            assert have.model_version == model.version and have.horizon == want.horizon
+            assert have.prediction == pytest.approx(want.prediction, rel=1e-5, abs=1e-9)
+            assert have.confidence == pytest.approx(want.confidence, rel=1e-5, abs=1e-9)
