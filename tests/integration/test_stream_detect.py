@@ -122,5 +122,7 @@ def _assert_forecasts_are_the_models(
         for key, want in expected.items():
             have = streamed[key]
             assert have.model_version == model.version and have.horizon == want.horizon
-            assert have.prediction == pytest.approx(want.prediction, rel=1e-5, abs=1e-9)
-            assert have.confidence == pytest.approx(want.confidence, rel=1e-5, abs=1e-9)
+            # float32 networks: a batch of other symbols sums in another order (BLAS blocking), and a forecast near
+            # zero comes out of a cancellation, so agreement is to float32 precision relative to the terms summed
+            assert have.prediction == pytest.approx(want.prediction, rel=1e-4, abs=1e-7)
+            assert have.confidence == pytest.approx(want.confidence, rel=1e-4, abs=1e-7)
