@@ -48,6 +48,8 @@ class AgentConfig:
     >>> config = AgentConfig(hidden=(32,), tau=0.01)
     >>> config.to_manifest()["hidden"], AgentConfig.from_manifest(config.to_manifest()) == config
     ([32], True)
+    >>> AgentConfig.from_manifest({"hidden": [32]}).ensemble  # an old manifest: one network
+    1
     >>> AgentConfig(gamma=1.0)
     Traceback (most recent call last):
     ...
@@ -77,8 +79,9 @@ class AgentConfig:
     augment_subsample: int = 1
     augment_stretch: tuple[float, ...] = ()
     augment_noise: float = 0.0
-    #: networks in the published model (seeds ``seed … seed + ensemble - 1``), their Q-values averaged
-    ensemble: int = 1
+    #: networks in the published model (seeds ``seed … seed + ensemble - 1``), their Q-values averaged; the
+    #: walk-forward's "ensemble" policy is this over its seeds. :func:`train` trains one of them.
+    ensemble: int = 5
     total_steps: int = 40_000
     episode_bars: int = 252
     eval_every: int = 2_000
@@ -109,6 +112,7 @@ class AgentConfig:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known["hidden"] = tuple(int(h) for h in known.get("hidden", (64, 64)))
         known["augment_stretch"] = tuple(float(f) for f in known.get("augment_stretch", ()))
+        known.setdefault("ensemble", 1)  # a manifest from before ensembles describes one network
         return cls(**known)
 
 
@@ -355,7 +359,8 @@ def train(
     periods_per_year: float = TRADING_DAYS,
     progress: Callable[[TrainProgress], None] | None = None,
 ) -> TrainResult:
-    """Train a Double DQN on the pooled training segments; keep the weights best on validation Sharpe."""
+    """Train one Double DQN (whatever ``config.ensemble`` says: :func:`train_ensemble` trains an ensemble) on the
+    pooled training segments; keep the weights best on validation Sharpe."""
     usable = [s for s in train_segments if len(s) >= 2]
     if not usable:
         raise ValueError("no training segment with at least 2 bars")

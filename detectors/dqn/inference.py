@@ -151,7 +151,15 @@ def save_model(
     data_hash: str,
     session: SessionClock | None = None,
 ) -> Artifact:
-    """Publish a trained agent as a new version under ``<models_path>/dqn/``."""
+    """Publish a trained agent as a new version under ``<models_path>/dqn/``.
+
+    Raises ``ValueError`` when the weights are not those of ``config``'s network (e.g. one network's weights
+    under a config that says ``ensemble = 5``): an artifact that cannot load is never published.
+    """
+    try:
+        network_from_weights(result.obs_dim, config, result.weights)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"the weights do not fit the configured network ({str(exc).splitlines()[0]})") from None
     manifest = {
         "kind": MODEL_KIND,
         "feature_names": list(normaliser.feature_names),
@@ -194,7 +202,7 @@ class DqnPolicy:
     >>> import tempfile
     >>> from detectors.dqn.agent import network_weights
     >>> from detectors.dqn.env import cost_preset
-    >>> config = AgentConfig(hidden=(4,))
+    >>> config = AgentConfig(hidden=(4,), ensemble=1)
     >>> network = QNetwork(obs_dim=2, hidden=config.hidden, dueling=True)
     >>> with torch.no_grad():
     ...     for parameter in network.parameters():

@@ -27,6 +27,7 @@ TINY = AgentConfig(
     episode_bars=60,
     epsilon_decay_steps=200,
     seed=1,
+    ensemble=1,
 )
 
 
@@ -165,4 +166,5 @@ def test_config_manifest_round_trip_with_the_new_options() -> None:
     manifest = config.to_manifest()
     assert manifest["augment_stretch"] == [0.5, 2.0]
     assert AgentConfig.from_manifest(manifest) == config
-    assert AgentConfig.from_manifest({"hidden": [8]}) == AgentConfig(hidden=(8,))  # an old manifest: defaults
+    old = AgentConfig.from_manifest({"hidden": [8]})  # a manifest from before the new options: one network
+    assert old == AgentConfig(hidden=(8,), ensemble=1)

@@ -32,7 +32,9 @@ from tests.unit.test_dqn_env import synthetic_series
 
 torch.set_num_threads(1)
 Published = tuple[Path, Normaliser, tuple[AssetSeries, Segment]]
-CONFIG = AgentConfig(hidden=(8,), total_steps=120, learning_starts=30, batch_size=8, eval_every=60, episode_bars=40)
+CONFIG = AgentConfig(
+    hidden=(8,), total_steps=120, learning_starts=30, batch_size=8, eval_every=60, episode_bars=40, ensemble=1
+)
 
 
 @pytest.fixture(scope="module")
@@ -242,3 +244,24 @@ def test_old_single_network_manifest_still_loads(published: Published, tmp_path:
     request = [DecisionRequest("A", dict.fromkeys(DEFAULT_FEATURES, 0.3), 0)]
     before, after = policy.decide(request)[0], loaded.decide(request)[0]
     assert isinstance(before, Decision) and after == replace(before, model_version=loaded.version)
+
+
+def test_weights_that_do_not_fit_the_config_are_not_published(published: Published, tmp_path: Path) -> None:
+    from detectors.dqn.agent import TrainResult
+
+    policy = DqnPolicy.load(published[0])
+    weights = {k: np.asarray(v) for k, v in policy.network.state_dict().items()}
+    single = TrainResult(weights, int(policy.manifest["obs_dim"]), 0.0, 0, 0, 0, 0.0, False)
+    with pytest.raises(ValueError, match="do not fit"):
+        save_model(
+            tmp_path,
+            single,
+            config=replace(CONFIG, ensemble=3),
+            normaliser=policy.normaliser,
+            costs=cost_preset("crypto"),
+            max_units=1,
+            intraday=False,
+            training={},
+            data_hash="34" * 32,
+        )
+    assert not (tmp_path / "dqn").exists()
