@@ -205,7 +205,7 @@ def train_dqn(
     val_end: Annotated[str, typer.Option(help="End of validation, exclusive (daily mode)")] = "2013-01-01",
     costs: Annotated[str, typer.Option(help="taiwan, taiwan-daytrade, crypto (0.1%/side) or none")] = "",
     features: Csv = "",
-    steps: Annotated[int, typer.Option(help="Environment steps")] = 40_000,
+    steps: Annotated[int, typer.Option(help="Environment steps per ensemble member (as the backtest)")] = 15_000,
     seed: int = 0,
     dueling: Annotated[bool, typer.Option("--dueling/--no-dueling")] = True,
     tau: Annotated[float | None, typer.Option(help="Polyak τ (default: hard target sync)")] = None,
