@@ -211,9 +211,7 @@ def train_dqn(
     tau: Annotated[float | None, typer.Option(help="Polyak τ (default: hard target sync)")] = None,
     max_units: Annotated[int, typer.Option(help="Position limit in units")] = 1,
     threads: Annotated[int, typer.Option(help="torch CPU threads")] = 1,
-    ensemble: Annotated[
-        int | None, typer.Option(help="Networks averaged in the model, seeds seed … seed+N-1 (default: AgentConfig)")
-    ] = None,
+    ensemble: Annotated[int | None, typer.Option(help="Networks averaged, seeds seed … seed+N-1 (default 5)")] = None,
     sim_days: Annotated[int, typer.Option(help="Simulated sessions (intraday)")] = 30,
     sim_symbols: Annotated[int, typer.Option(help="Simulated symbols (intraday)")] = 4,
 ) -> None:
@@ -230,8 +228,7 @@ def train_dqn(
         check_feature_names(names)
         cost_model = cost_preset(costs or ("taiwan-daytrade" if mode == "intraday" else "crypto"))
         config = AgentConfig(total_steps=steps, seed=seed, dueling=dueling, tau=tau, threads=threads)
-        if ensemble is not None:
-            config = replace(config, ensemble=ensemble)
+        config = config if ensemble is None else replace(config, ensemble=ensemble)
         series = _load_series(data, [a.upper() for a in _split(assets)], mode, sim_days, sim_symbols, seed)
         if mode == "intraday":  # an episode is one session of 270 one-minute bars
             split = _intraday_split(series)
