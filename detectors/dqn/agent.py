@@ -4,7 +4,12 @@
   ``y = r + γ · Q_target(s', argmax_a Q_online(s', a))``. The target follows the online network by a hard copy
   every ``target_sync`` updates, or by Polyak averaging ``θ' ← τθ + (1 - τ)θ'`` when ``tau`` is set.
 * Uniform replay buffer, linear ε schedule, Huber loss, gradient-norm clipping, Adam; optional dueling head
-  ``Q = V + A - mean(A)``.
+  ``Q = V + A - mean(A)``; optional reward clipping (``reward_clip``, in the scaled reward's units).
+* Optional data augmentation of the training segments (:mod:`detectors.dqn.augment`: time shifting by
+  sub-sampling, stretching, feature noise), as TDQN (Théate & Ernst 2021) does; validation data is never
+  augmented.
+* An ensemble (``ensemble = k``): :func:`train_ensemble` trains ``k`` networks with seeds ``seed … seed + k - 1``
+  and :class:`EnsembleQNetwork` averages their Q-values.
 * Seeded and reproducible: one numpy generator and ``torch.manual_seed`` drive everything, and training runs
   on ``threads`` CPU threads, so the same seed gives bit-identical weights.
 * Early stopping: every ``eval_every`` steps the greedy policy runs over the validation segments; the weights
@@ -20,7 +25,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -28,6 +33,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
+from detectors.dqn.augment import augment
 from detectors.dqn.backtest import TRADING_DAYS, greedy, make_env, metrics, run_policy
 from detectors.dqn.data import Segment
 from detectors.dqn.env import Act, CostModel, observation_width
@@ -42,6 +48,8 @@ class AgentConfig:
     >>> config = AgentConfig(hidden=(32,), tau=0.01)
     >>> config.to_manifest()["hidden"], AgentConfig.from_manifest(config.to_manifest()) == config
     ([32], True)
+    >>> AgentConfig.from_manifest({"hidden": [32]}).ensemble  # an old manifest: one network
+    1
     >>> AgentConfig(gamma=1.0)
     Traceback (most recent call last):
     ...
@@ -65,6 +73,15 @@ class AgentConfig:
     grad_clip: float = 1.0
     #: rewards are fractions of portfolio value (~1e-2 a day); scaled to percent for the network
     reward_scale: float = 100.0
+    #: clip of the scaled reward (``None``: no clipping)
+    reward_clip: float | None = None
+    #: augmentation of the training segments (see :mod:`detectors.dqn.augment`); defaults: none
+    augment_subsample: int = 1
+    augment_stretch: tuple[float, ...] = ()
+    augment_noise: float = 0.0
+    #: networks in the published model (seeds ``seed … seed + ensemble - 1``), their Q-values averaged; the
+    #: walk-forward's "ensemble" policy is this over its seeds. :func:`train` trains one of them.
+    ensemble: int = 5
     total_steps: int = 40_000
     episode_bars: int = 252
     eval_every: int = 2_000
@@ -79,16 +96,23 @@ class AgentConfig:
             raise ValueError("gamma must be within [0, 1)")
         if self.total_steps < 1 or self.batch_size < 1 or self.episode_bars < 2:
             raise ValueError("total_steps, batch_size must be ≥ 1 and episode_bars ≥ 2")
+        if self.ensemble < 1 or self.augment_subsample < 1 or self.augment_noise < 0:
+            raise ValueError("ensemble and augment_subsample must be ≥ 1, augment_noise ≥ 0")
+        if self.reward_clip is not None and self.reward_clip <= 0:
+            raise ValueError("reward_clip must be > 0")
 
     def to_manifest(self) -> dict[str, Any]:
         data = asdict(self)
         data["hidden"] = list(self.hidden)
+        data["augment_stretch"] = list(self.augment_stretch)
         return data
 
     @classmethod
     def from_manifest(cls, data: Mapping[str, Any]) -> AgentConfig:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known["hidden"] = tuple(int(h) for h in known.get("hidden", (64, 64)))
+        known["augment_stretch"] = tuple(float(f) for f in known.get("augment_stretch", ()))
+        known.setdefault("ensemble", 1)  # a manifest from before ensembles describes one network
         return cls(**known)
 
 
@@ -130,13 +154,41 @@ class QNetwork(nn.Module):
         return head
 
 
+class EnsembleQNetwork(nn.Module):
+    """Several Q-networks as one: the Q-values are the mean of the members'.
+
+    >>> _ = torch.manual_seed(0)
+    >>> members = [QNetwork(obs_dim=3, hidden=(8,), dueling=True) for _ in range(3)]
+    >>> ensemble = EnsembleQNetwork(members)
+    >>> obs = torch.randn(4, 3)
+    >>> torch.allclose(ensemble(obs), torch.stack([m(obs) for m in members]).mean(dim=0))
+    True
+    >>> sorted(network_weights(ensemble))[:2]  # the members' state dicts, each under its index
+    ['members.0.advantage.bias', 'members.0.advantage.weight']
+    """
+
+    def __init__(self, members: Sequence[nn.Module]) -> None:
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.stack([member(obs) for member in self.members]).mean(dim=0)
+
+
 def network_weights(network: nn.Module) -> Weights:
     """The state dict as numpy arrays (what an artifact stores)."""
     return {k: v.detach().cpu().numpy().copy() for k, v in network.state_dict().items()}
 
 
-def network_from_weights(obs_dim: int, config: AgentConfig, weights: Mapping[str, npt.ArrayLike]) -> QNetwork:
-    network = QNetwork(obs_dim, config.hidden, config.dueling)
+def network_from_weights(
+    obs_dim: int, config: AgentConfig, weights: Mapping[str, npt.ArrayLike]
+) -> QNetwork | EnsembleQNetwork:
+    """The network the weights are for: one :class:`QNetwork`, or ``config.ensemble`` of them averaged."""
+    network: QNetwork | EnsembleQNetwork = QNetwork(obs_dim, config.hidden, config.dueling)
+    if config.ensemble > 1:
+        network = EnsembleQNetwork([QNetwork(obs_dim, config.hidden, config.dueling) for _ in range(config.ensemble)])
     state = {k: torch.as_tensor(np.asarray(v)) for k, v in weights.items()}
     network.load_state_dict(state, strict=True)
     network.eval()
@@ -307,7 +359,8 @@ def train(
     periods_per_year: float = TRADING_DAYS,
     progress: Callable[[TrainProgress], None] | None = None,
 ) -> TrainResult:
-    """Train a Double DQN on the pooled training segments; keep the weights best on validation Sharpe."""
+    """Train one Double DQN (whatever ``config.ensemble`` says: :func:`train_ensemble` trains an ensemble) on the
+    pooled training segments; keep the weights best on validation Sharpe."""
     usable = [s for s in train_segments if len(s) >= 2]
     if not usable:
         raise ValueError("no training segment with at least 2 bars")
@@ -380,7 +433,8 @@ def _train(
 ) -> TrainResult:
     started = time.perf_counter()
     rng = np.random.default_rng(c.seed)
-    episodes = _Episodes(segments, costs, max_units, c.episode_bars, rng)
+    pool = augment(segments, subsample=c.augment_subsample, stretch=c.augment_stretch, noise=c.augment_noise, rng=rng)
+    episodes = _Episodes(pool, costs, max_units, c.episode_bars, rng)
     obs_dim = observation_width(segments[0].features.shape[1], segments[0].session_end is not None)
     agent = DoubleDqnAgent(obs_dim, c)
     buffer = ReplayBuffer(min(c.buffer_size, c.total_steps), obs_dim)
@@ -394,7 +448,7 @@ def _train(
         epsilon = agent.epsilon(step)
         action = agent.act(obs, epsilon, rng)
         next_obs, reward, terminated, truncated, _ = episodes.envs[k].step(action)
-        buffer.add(obs, action, reward * c.reward_scale, next_obs, terminated)
+        buffer.add(obs, action, _scaled(reward, c), next_obs, terminated)
         episode_reward += reward
         obs = next_obs
         step += 1
@@ -427,6 +481,62 @@ def _train(
         seconds=time.perf_counter() - started,
         stopped_early=stopped_early,
         history=history,
+    )
+
+
+def _scaled(reward: float, c: AgentConfig) -> float:
+    """The reward the network learns from: in percent, clipped when ``reward_clip`` is set."""
+    scaled = reward * c.reward_scale
+    return scaled if c.reward_clip is None else min(max(scaled, -c.reward_clip), c.reward_clip)
+
+
+def train_ensemble(
+    train_segments: Sequence[Segment],
+    val_segments: Sequence[Segment],
+    costs: CostModel,
+    config: AgentConfig,
+    *,
+    max_units: int = 1,
+    periods_per_year: float = TRADING_DAYS,
+    progress: Callable[[int, TrainProgress], None] | None = None,
+) -> TrainResult:
+    """``config.ensemble`` agents trained with seeds ``seed, seed + 1, …``, as one result.
+
+    With one member this is :func:`train`. Otherwise the weights are the :class:`EnsembleQNetwork`'s (each
+    member under ``members.<i>.``), the validation Sharpe is the ensemble's, steps, episodes and seconds are
+    summed and ``history`` holds every member's evaluations with its ``member`` index. ``progress`` gets the
+    member's index with each report.
+    """
+    results: list[TrainResult] = []
+    for member in range(config.ensemble):
+        single = replace(config, seed=config.seed + member, ensemble=1)
+        forward = None if progress is None else (lambda p, m=member: progress(m, p))
+        results.append(
+            train(
+                train_segments,
+                val_segments,
+                costs,
+                single,
+                max_units=max_units,
+                periods_per_year=periods_per_year,
+                progress=forward,
+            )
+        )
+    if len(results) == 1:
+        return results[0]
+    single = replace(config, ensemble=1)
+    obs_dim = results[0].obs_dim
+    ensemble = EnsembleQNetwork([network_from_weights(obs_dim, single, r.weights) for r in results])
+    return TrainResult(
+        weights=network_weights(ensemble),
+        obs_dim=obs_dim,
+        best_val_sharpe=validation_sharpe(ensemble, val_segments, costs, max_units, periods_per_year),
+        best_step=max(r.best_step for r in results),
+        steps=sum(r.steps for r in results),
+        episodes=sum(r.episodes for r in results),
+        seconds=sum(r.seconds for r in results),
+        stopped_early=all(r.stopped_early for r in results),
+        history=[{**h, "member": float(m)} for m, r in enumerate(results) for h in r.history],
     )
 
 

@@ -11,7 +11,10 @@ Typical use in a worker (pure computation; the worker owns Kafka and the state t
 
 Artifacts live in ``<models_path>/dqn/<version>/`` (:mod:`tapewatch.artifacts`): ``weights.npz`` (the torch
 state dict as numpy arrays, loaded without pickle) and ``manifest.json`` (features, feature-set version,
-normalisation, network config, mode, costs, training range, data hash, metrics).
+normalisation, network config, mode, costs, training range, data hash, metrics). An ensemble model
+(``"ensemble": k`` in the manifest, ``k > 1``) stores its ``k`` networks' weights under ``members.<i>.`` in the
+one ``weights.npz``, and ``decide`` acts on the mean of their Q-values; a manifest without the key is one network
+(artifacts from before ensembles load unchanged).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from detectors.dqn.agent import AgentConfig, QNetwork, TrainResult, network_from_weights
+from detectors.dqn.agent import AgentConfig, EnsembleQNetwork, QNetwork, TrainResult, network_from_weights
 from detectors.dqn.data import DataError, Normaliser
 from detectors.dqn.env import ACTION_NAMES, CostModel, executed, next_position, observation_width, observations
 from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
@@ -148,13 +151,22 @@ def save_model(
     data_hash: str,
     session: SessionClock | None = None,
 ) -> Artifact:
-    """Publish a trained agent as a new version under ``<models_path>/dqn/``."""
+    """Publish a trained agent as a new version under ``<models_path>/dqn/``.
+
+    Raises ``ValueError`` when the weights are not those of ``config``'s network (e.g. one network's weights
+    under a config that says ``ensemble = 5``): an artifact that cannot load is never published.
+    """
+    try:
+        network_from_weights(result.obs_dim, config, result.weights)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"the weights do not fit the configured network ({str(exc).splitlines()[0]})") from None
     manifest = {
         "kind": MODEL_KIND,
         "feature_names": list(normaliser.feature_names),
         "feature_set_version": FEATURE_SET_VERSION,
         "normalisation": normaliser.to_manifest(),
         "agent": config.to_manifest(),
+        "ensemble": config.ensemble,
         "obs_dim": result.obs_dim,
         "actions": list(ACTION_NAMES),
         "mode": "intraday" if intraday else "daily",
@@ -190,7 +202,7 @@ class DqnPolicy:
     >>> import tempfile
     >>> from detectors.dqn.agent import network_weights
     >>> from detectors.dqn.env import cost_preset
-    >>> config = AgentConfig(hidden=(4,))
+    >>> config = AgentConfig(hidden=(4,), ensemble=1)
     >>> network = QNetwork(obs_dim=2, hidden=config.hidden, dueling=True)
     >>> with torch.no_grad():
     ...     for parameter in network.parameters():
@@ -230,7 +242,7 @@ class DqnPolicy:
         try:
             self.feature_names: tuple[str, ...] = tuple(str(n) for n in m["feature_names"])
             self.normaliser = Normaliser.from_manifest(m["normalisation"])
-            self.config = AgentConfig.from_manifest(m["agent"])
+            self.config = AgentConfig.from_manifest({**m["agent"], "ensemble": int(m.get("ensemble", 1))})
             self.max_units = int(m["max_units"])
             self.intraday = m["mode"] == "intraday"
             obs_dim = int(m["obs_dim"])
@@ -250,7 +262,7 @@ class DqnPolicy:
             str(session.get("tz", "Asia/Taipei")),
         )
         try:
-            self.network: QNetwork = network_from_weights(obs_dim, self.config, artifact.weights)
+            self.network: QNetwork | EnsembleQNetwork = network_from_weights(obs_dim, self.config, artifact.weights)
         except (RuntimeError, ValueError) as exc:
             raise ModelError(
                 f"dqn {self.version}: weights do not fit the network ({str(exc).splitlines()[0]})"

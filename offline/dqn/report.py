@@ -14,7 +14,13 @@ import pandas as pd
 
 from offline.dqn.walkforward import POLICIES, BacktestResult, quality_bars, summary
 
-COLOURS: Final = {"agent": "tab:blue", "buy_and_hold": "black", "momentum": "tab:orange", "random": "tab:gray"}
+COLOURS: Final = {
+    "agent": "tab:blue",
+    "ensemble": "tab:green",
+    "buy_and_hold": "black",
+    "momentum": "tab:orange",
+    "random": "tab:gray",
+}
 ANCHOR: Final = (
     "Anchor: Théate & Ernst (2021), TDQN (a Double-DQN variant), 30 assets, test 2018–2019: mean Sharpe 0.404 "
     "vs 0.369 for buy-and-hold."

@@ -149,22 +149,25 @@ def _train_with_progress(
     max_units: int,
     periods_per_year: float,
 ) -> TrainResult:
-    """Say what one agent trains on, and train it with a progress bar over its ``config.total_steps`` steps."""
-    from detectors.dqn.agent import TrainProgress, train
+    """Say what the agent trains on, and train it (each member of an ensemble in turn) with a progress bar over
+    ``config.total_steps`` steps per member."""
+    from detectors.dqn.agent import TrainProgress, train_ensemble
 
-    steps = config.total_steps
+    steps, members = config.total_steps, config.ensemble
     console.print(
         f"training on {len(train_segments)} asset(s), {sum(map(len, train_segments)):,} bars; validating on "
         f"{sum(map(len, val_segments)):,} bars; costs {cost_model.name}; {steps:,} steps"
+        + (f" × {members} ensemble members" if members > 1 else "")
     )
     with _progress() as progress:
-        task = progress.add_task("train dqn", total=steps, stats="")
+        task = progress.add_task("train dqn", total=steps * members, stats="")
 
-        def report(p: object) -> None:
+        def report(member: int, p: object) -> None:
             assert isinstance(p, TrainProgress)
-            progress.update(task, completed=p.step, stats=_stats(p))
+            label = f"member {member + 1}/{members}: " if members > 1 else ""
+            progress.update(task, completed=member * steps + p.step, stats=label + _stats(p))
 
-        result = train(
+        result = train_ensemble(
             train_segments,
             val_segments,
             cost_model,
@@ -173,7 +176,7 @@ def _train_with_progress(
             periods_per_year=periods_per_year,
             progress=report,
         )
-        progress.update(task, completed=steps if not result.stopped_early else result.steps)
+        progress.update(task, completed=steps * members)
     return result
 
 
@@ -202,12 +205,13 @@ def train_dqn(
     val_end: Annotated[str, typer.Option(help="End of validation, exclusive (daily mode)")] = "2013-01-01",
     costs: Annotated[str, typer.Option(help="taiwan, taiwan-daytrade, crypto (0.1%/side) or none")] = "",
     features: Csv = "",
-    steps: Annotated[int, typer.Option(help="Environment steps")] = 40_000,
+    steps: Annotated[int, typer.Option(help="Environment steps per ensemble member (as the backtest)")] = 15_000,
     seed: int = 0,
     dueling: Annotated[bool, typer.Option("--dueling/--no-dueling")] = True,
     tau: Annotated[float | None, typer.Option(help="Polyak τ (default: hard target sync)")] = None,
     max_units: Annotated[int, typer.Option(help="Position limit in units")] = 1,
     threads: Annotated[int, typer.Option(help="torch CPU threads")] = 1,
+    ensemble: Annotated[int | None, typer.Option(help="Networks averaged, seeds seed … seed+N-1 (default 5)")] = None,
     sim_days: Annotated[int, typer.Option(help="Simulated sessions (intraday)")] = 30,
     sim_symbols: Annotated[int, typer.Option(help="Simulated symbols (intraday)")] = 4,
 ) -> None:
@@ -224,6 +228,7 @@ def train_dqn(
         check_feature_names(names)
         cost_model = cost_preset(costs or ("taiwan-daytrade" if mode == "intraday" else "crypto"))
         config = AgentConfig(total_steps=steps, seed=seed, dueling=dueling, tau=tau, threads=threads)
+        config = config if ensemble is None else replace(config, ensemble=ensemble)
         series = _load_series(data, [a.upper() for a in _split(assets)], mode, sim_days, sim_symbols, seed)
         if mode == "intraday":  # an episode is one session of 270 one-minute bars
             split = _intraday_split(series)

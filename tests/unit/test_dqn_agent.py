@@ -27,6 +27,7 @@ TINY = AgentConfig(
     episode_bars=60,
     epsilon_decay_steps=200,
     seed=1,
+    ensemble=1,
 )
 
 
@@ -127,10 +128,43 @@ def test_walk_forward_report_on_small_data(tmp_path: Path) -> None:
     windows = yearly_windows(2004, 1, train_years=2)
     result = walk_forward(series, DEFAULT_FEATURES[:5], windows, [0, 1], cost_preset("crypto"), TINY)
     table = summary(result)
-    assert set(table.index) == {"agent", "buy_and_hold", "momentum", "random"}
-    assert len(result.rows) == 3 * 2 + 3 * 2 * 2  # baselines once per asset, agent and random per seed
-    assert next(q.passed for q in quality_bars(result)) is False  # 3 assets × 2 seeds is below the bar
+    assert set(table.index) == {"agent", "ensemble", "buy_and_hold", "momentum", "random"}
+    # baselines and the ensemble of the seeds once per asset, agent and random per seed
+    assert len(result.rows) == 3 * 3 + 3 * 2 * 2
+    bars = quality_bars(result)
+    assert bars[0].passed is False  # 3 assets × 2 seeds is below the bar
+    assert [b.name for b in bars[1:]] == [
+        "mean Sharpe vs buy-and-hold",
+        "mean max drawdown vs buy-and-hold",
+        "ensemble: mean Sharpe vs buy-and-hold",
+        "ensemble: mean max drawdown vs buy-and-hold",
+    ]
     paths = write_report(result, tmp_path)
     text = paths["report"].read_text()
-    assert "| buy_and_hold |" in text and "Théate" in text
+    assert "| buy_and_hold |" in text and "| ensemble |" in text and "Théate" in text
     assert paths["chart"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_ensemble_q_is_the_mean_of_its_members_and_survives_its_weights() -> None:
+    from detectors.dqn.agent import EnsembleQNetwork, QNetwork, network_from_weights, network_weights
+
+    torch.manual_seed(3)
+    members = [QNetwork(5, (8,), dueling) for dueling in (True, True)]
+    ensemble = EnsembleQNetwork(members)
+    obs = torch.randn(16, 5)
+    with torch.no_grad():
+        expected = (members[0](obs) + members[1](obs)) / 2
+        assert torch.allclose(ensemble(obs), expected, atol=1e-6)
+        again = network_from_weights(5, AgentConfig(hidden=(8,), ensemble=2), network_weights(ensemble))
+        assert torch.equal(again(obs), ensemble(obs))
+    with pytest.raises(RuntimeError):  # two members' weights do not fit three
+        network_from_weights(5, AgentConfig(hidden=(8,), ensemble=3), network_weights(ensemble))
+
+
+def test_config_manifest_round_trip_with_the_new_options() -> None:
+    config = AgentConfig(augment_stretch=(0.5, 2.0), augment_subsample=3, reward_clip=1.0, ensemble=4, gamma=0.4)
+    manifest = config.to_manifest()
+    assert manifest["augment_stretch"] == [0.5, 2.0]
+    assert AgentConfig.from_manifest(manifest) == config
+    old = AgentConfig.from_manifest({"hidden": [8]})  # a manifest from before the new options: one network
+    assert old == AgentConfig(hidden=(8,), ensemble=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,7 +32,9 @@ from tests.unit.test_dqn_env import synthetic_series
 
 torch.set_num_threads(1)
 Published = tuple[Path, Normaliser, tuple[AssetSeries, Segment]]
-CONFIG = AgentConfig(hidden=(8,), total_steps=120, learning_starts=30, batch_size=8, eval_every=60, episode_bars=40)
+CONFIG = AgentConfig(
+    hidden=(8,), total_steps=120, learning_starts=30, batch_size=8, eval_every=60, episode_bars=40, ensemble=1
+)
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +170,98 @@ def test_intraday_model_goes_flat_at_the_close(tmp_path: Path) -> None:
     )
     assert isinstance(at_close, Decision) and at_close.action == "SELL" and at_close.position == 0
     assert isinstance(no_clock, Rejected) and "bar_end_ms" in no_clock.reason
+
+
+def _ensemble_model(root: Path) -> tuple[Normaliser, AssetSeries, Segment, list[np.ndarray]]:
+    """An ensemble of 3 trained on synthetic data, published under ``root``; also each member's Q-table of the
+    validation segment."""
+    from detectors.dqn.agent import network_from_weights, train_ensemble
+
+    series = synthetic_series("E", 300, 7)
+    normaliser = Normaliser.fit(DEFAULT_FEATURES, [series.window(None, "2004-09-01")])
+    train_seg = prepare(series.window(None, "2004-09-01"), normaliser)
+    val_seg = prepare(series.window("2004-09-01", None), normaliser)
+    config = replace(CONFIG, ensemble=3, seed=5)
+    result = train_ensemble([train_seg], [val_seg], cost_preset("crypto"), config)
+    members = []
+    for i in range(3):  # each member is the single agent of its seed
+        single = train([train_seg], [val_seg], cost_preset("crypto"), replace(CONFIG, seed=5 + i))
+        assert all(np.array_equal(result.weights[f"members.{i}.{k}"], v) for k, v in single.weights.items())
+        members.append(q_table(network_from_weights(single.obs_dim, CONFIG, single.weights), val_seg, 1))
+    save_model(
+        root,
+        result,
+        config=config,
+        normaliser=normaliser,
+        costs=cost_preset("crypto"),
+        max_units=1,
+        intraday=False,
+        training={},
+        data_hash="12" * 32,
+    )
+    return normaliser, series, val_seg, members
+
+
+def test_ensemble_artifact_round_trip_and_live_equals_backtest(tmp_path: Path) -> None:
+    from detectors.dqn.agent import EnsembleQNetwork
+    from detectors.dqn.backtest import greedy, run_policy
+
+    _, series, val_seg, members = _ensemble_model(tmp_path)
+    policy = DqnPolicy.load(tmp_path)
+    assert policy.manifest["ensemble"] == 3 and isinstance(policy.network, EnsembleQNetwork)
+    table = q_table(policy.network, val_seg, 1)
+    assert np.allclose(table, np.mean(members, axis=0), atol=1e-6)  # ensemble Q = mean of the members'
+    # live, bar by bar with the position the backtest's greedy run held, decides what the backtest did
+    run = run_policy(val_seg, cost_preset("crypto"), greedy(policy.network, val_seg, 1))
+    held = [0, *run.positions.tolist()]
+    rows = series.window("2004-09-01", None).features.loc[:, list(DEFAULT_FEATURES)].dropna().to_numpy()
+    requests = [
+        DecisionRequest("E", dict(zip(DEFAULT_FEATURES, values, strict=True)), position=held[t])
+        for t, values in enumerate(rows.tolist()[: len(val_seg) - 1])
+    ]
+    decisions = policy.decide(requests)
+    assert all(isinstance(d, Decision) for d in decisions)
+    assert [d.position for d in decisions] == run.positions.tolist()  # type: ignore[union-attr]
+    for t, d in enumerate(decisions):
+        assert isinstance(d, Decision)
+        assert list(d.q_values.values()) == pytest.approx(table[t, held[t]].tolist(), rel=1e-5, abs=1e-6)
+
+
+def test_old_single_network_manifest_still_loads(published: Published, tmp_path: Path) -> None:
+    """An artifact from before ensembles and augmentation (no such keys in its manifest) loads as one network."""
+    from detectors.dqn.agent import QNetwork
+    from tapewatch.artifacts import ArtifactStore
+
+    policy = DqnPolicy.load(published[0])
+    new_keys = ("reward_clip", "augment_subsample", "augment_stretch", "augment_noise", "ensemble")
+    old_agent = {k: v for k, v in policy.manifest["agent"].items() if k not in new_keys}
+    old = {k: v for k, v in policy.manifest.items() if k not in ("ensemble", "name", "version", "created")}
+    weights = {k: np.asarray(v) for k, v in policy.network.state_dict().items()}
+    ArtifactStore(tmp_path).save("dqn", {**old, "agent": old_agent}, weights, hash_hex="0a" * 32)
+    loaded = DqnPolicy.load(tmp_path)
+    assert "ensemble" not in loaded.manifest and isinstance(loaded.network, QNetwork)
+    assert loaded.config.ensemble == 1 and loaded.config.augment_stretch == ()
+    request = [DecisionRequest("A", dict.fromkeys(DEFAULT_FEATURES, 0.3), 0)]
+    before, after = policy.decide(request)[0], loaded.decide(request)[0]
+    assert isinstance(before, Decision) and after == replace(before, model_version=loaded.version)
+
+
+def test_weights_that_do_not_fit_the_config_are_not_published(published: Published, tmp_path: Path) -> None:
+    from detectors.dqn.agent import TrainResult
+
+    policy = DqnPolicy.load(published[0])
+    weights = {k: np.asarray(v) for k, v in policy.network.state_dict().items()}
+    single = TrainResult(weights, int(policy.manifest["obs_dim"]), 0.0, 0, 0, 0, 0.0, False)
+    with pytest.raises(ValueError, match="do not fit"):
+        save_model(
+            tmp_path,
+            single,
+            config=replace(CONFIG, ensemble=3),
+            normaliser=policy.normaliser,
+            costs=cost_preset("crypto"),
+            max_units=1,
+            intraday=False,
+            training={},
+            data_hash="34" * 32,
+        )
+    assert not (tmp_path / "dqn").exists()
