@@ -3,11 +3,13 @@
 In each window and for each seed, every policy trades every asset's unseen test year through the same
 environment and costs (:func:`detectors.dqn.backtest.run_policy`):
 
-* ``dqn`` — the Double DQN (:mod:`detectors.dqn`), trained on all assets pooled, greedy;
+* ``dqn`` — the Double DQN (:mod:`detectors.dqn`), one network per seed trained on all assets pooled, greedy;
+  ``dqn_ensemble`` — the window's networks of every seed on their mean Q-values (what ``train dqn`` publishes);
 * one policy per forecaster family (``lstm``, ``cnn``): the family's fitted model forecasts every bar from the
   bars before it (its window may reach back before the test year, as a live stream's would) and its own rule
   turns the forecasts into positions;
-* ``ensemble`` — the majority vote of the DQN's and the forecasters' positions (long when more than half are);
+* ``ensemble`` — per seed, the majority vote of the DQN's and the forecasters' positions (long when more than
+  half are);
 * ``buy_and_hold`` and ``momentum`` (deterministic: once per window) and ``random`` (per seed).
 
 Nothing is tuned on a test year: each model fits its normalisation on its training years and stops on its
@@ -26,8 +28,9 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from torch import nn
 
-from detectors.dqn.agent import AgentConfig, network_from_weights, train
+from detectors.dqn.agent import AgentConfig, EnsembleQNetwork, network_from_weights, train
 from detectors.dqn.backtest import (
     TRADING_DAYS,
     PolicyRun,
@@ -143,8 +146,10 @@ def _random(out: _Collector, w: int, window: Window, seed: int, test: Sequence[S
 Positions = dict[str, IntArray]  # symbol → position held after each bar's action
 
 
-def _run_dqn(out: _Collector, w: int, window: Window, seed: int, splits: Splits, config: LabConfig) -> Positions:
-    agent = replace(config.dqn, seed=seed)
+def _run_dqn(
+    out: _Collector, w: int, window: Window, seed: int, splits: Splits, config: LabConfig
+) -> tuple[Positions, nn.Module]:
+    agent = replace(config.dqn, seed=seed, ensemble=1)
     result = train(
         splits.train,
         splits.val,
@@ -160,7 +165,17 @@ def _run_dqn(out: _Collector, w: int, window: Window, seed: int, splits: Splits,
         run = run_policy(segment, config.costs, greedy(network, segment, config.max_units), config.max_units)
         out.record(w, window, seed, segment.symbol, "dqn", run)
         positions[segment.symbol] = run.positions
-    return positions
+    return positions, network
+
+
+def _run_dqn_ensemble(
+    out: _Collector, w: int, window: Window, members: Sequence[nn.Module], test: Sequence[Segment], config: LabConfig
+) -> None:
+    """The window's DQNs of every seed acting together on their mean Q-values (what ``train dqn`` publishes)."""
+    ensemble = EnsembleQNetwork(list(members))
+    for segment in test:
+        run = run_policy(segment, config.costs, greedy(ensemble, segment, config.max_units), config.max_units)
+        out.record(w, window, -1, segment.symbol, "dqn_ensemble", run)
 
 
 @dataclass(frozen=True)
@@ -228,24 +243,39 @@ def run_lab(
     config: LabConfig,
     families: Mapping[str, FitForecaster],
     progress: ProgressFn | None = None,
+    checkpoint: Callable[[pd.DataFrame, pd.DataFrame], None] | None = None,
 ) -> LabResult:
-    """Every policy over every window, seed and asset (see the module docstring)."""
+    """Every policy over every window, seed and asset (see the module docstring); ``checkpoint`` gets the metric
+    rows and the forecasters' scores so far after each seed (a long run leaves its numbers as it goes)."""
     started = time.perf_counter()
     out = _Collector(config.periods_per_year)
     say = progress or (lambda line: None)
     for w, window in enumerate(config.windows):
         splits = window_splits(series, config.dqn_features, window)
         _baselines(out, w, window, splits.test, config)
+        networks: list[nn.Module] = []
         for seed in config.seeds:
             say(f"{window.label}, seed {seed}: dqn")
-            members = {"dqn": _run_dqn(out, w, window, seed, splits, config)}
+            dqn_positions, network = _run_dqn(out, w, window, seed, splits, config)
+            networks.append(network)
+            members = {"dqn": dqn_positions}
             for name, fit in families.items():
                 say(f"{window.label}, seed {seed}: {name}")
                 members[name] = _run_forecaster(out, _Family(name, fit), w, window, seed, series, splits.test, config)
             if len(members) > 1:
                 _run_ensemble(out, w, window, seed, splits.test, members, config)
             _random(out, w, window, seed, splits.test, config)
-    policies = ["dqn", *families, *(["ensemble"] if families else []), *BASELINES]
+            if checkpoint is not None:
+                checkpoint(pd.DataFrame(out.rows), pd.DataFrame(out.diagnostics))
+        if len(networks) > 1:
+            _run_dqn_ensemble(out, w, window, networks, splits.test, config)
+    policies = [
+        "dqn",
+        *(["dqn_ensemble"] if len(config.seeds) > 1 else []),
+        *families,
+        *(["ensemble"] if families else []),
+        *BASELINES,
+    ]
     return LabResult(
         config=config,
         policies=policies,

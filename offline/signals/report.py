@@ -74,7 +74,7 @@ def quality_bars(result: LabResult) -> list[QualityBar]:
     table = summary(result)
     hold = table.loc[REFERENCE]
     bars: list[QualityBar] = []
-    for policy in ("dqn", "ensemble"):
+    for policy in ("dqn", "dqn_ensemble", "ensemble"):
         if policy not in table.index:
             continue
         row = table.loc[policy]

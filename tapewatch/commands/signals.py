@@ -65,6 +65,7 @@ def backtest_signals(
 ) -> None:
     """Walk the DQN, the LSTM and CNN trading rules, their ensemble, buy-and-hold, momentum and random forward
     over held-out years, assets and seeds; writes one markdown report with PNG charts."""
+    import pandas as pd
     import torch
 
     from detectors.dqn.agent import AgentConfig
@@ -88,8 +89,20 @@ def backtest_signals(
             dqn=AgentConfig(total_steps=dqn_steps, threads=threads),
             dqn_features=DEFAULT_FEATURES,
         )
+        out.mkdir(parents=True, exist_ok=True)
+
+        def checkpoint(rows: pd.DataFrame, diagnostics: pd.DataFrame) -> None:
+            rows.to_csv(out / "runs.partial.csv", index=False)
+            diagnostics.to_csv(out / "diagnostics.partial.csv", index=False)
+
         with console.status("signals lab…") as status:
-            result = run_lab(series, config, families, progress=lambda line: status.update(f"signals lab: {line}"))
+            result = run_lab(
+                series,
+                config,
+                families,
+                progress=lambda line: status.update(f"signals lab: {line}"),
+                checkpoint=checkpoint,
+            )
         paths = write_report(result, out)
     _print_lab(result, paths, started)
 

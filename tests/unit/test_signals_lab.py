@@ -83,12 +83,22 @@ def lab() -> LabResult:
 
 def test_every_policy_trades_every_asset_of_every_window_and_seed(lab: LabResult) -> None:
     rows = lab.rows
-    assert lab.policies == ["dqn", "trend", "again", "ensemble", "buy_and_hold", "momentum", "random"]
+    assert lab.policies == [
+        "dqn",
+        "dqn_ensemble",
+        "trend",
+        "again",
+        "ensemble",
+        "buy_and_hold",
+        "momentum",
+        "random",
+    ]
     per_seed = rows[rows["seed"] >= 0].groupby("policy").size()
     assert {p: per_seed[p] for p in ("dqn", "trend", "ensemble", "random")} == dict.fromkeys(
         ("dqn", "trend", "ensemble", "random"), 2 * 2 * 3
     )
-    assert (rows[rows["policy"] == "buy_and_hold"].groupby("window").size() == 3).all()
+    for once_per_window in ("buy_and_hold", "momentum", "dqn_ensemble"):
+        assert (rows[rows["policy"] == once_per_window].groupby("window").size() == 3).all()
     assert set(rows["test_year"]) == {2007, 2008}
 
 
@@ -109,4 +119,10 @@ def test_the_report_has_the_table_the_bars_and_the_charts(lab: LabResult, tmp_pa
     assert paths["equity"].stat().st_size > 10_000 and paths["sharpe"].stat().st_size > 5_000
     table = summary(lab)
     assert table.loc["buy_and_hold", "trades"] == 1.0
-    assert sorted(b.name.split(":")[0] for b in quality_bars(lab)) == ["again", "dqn", "ensemble", "trend"]
+    assert sorted(b.name.split(":")[0] for b in quality_bars(lab)) == [
+        "again",
+        "dqn",
+        "dqn_ensemble",
+        "ensemble",
+        "trend",
+    ]
