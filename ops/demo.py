@@ -35,6 +35,10 @@ TRAINING_SEED = 1001  # never the demo's seed: the model must not have seen the 
 DEMO_VENUE = "sim"  # the simulator's venue: the training file names none, the demo's records do
 KMEANS_TRAINING = ("--symbols", "10", "--minutes", "120", "--seed", str(TRAINING_SEED))
 DQN_TRAINING = ("--mode", "intraday", "--steps", "5000", "--sim-days", "8", "--sim-symbols", "4")
+#: the demo's forecasters see a window of 10 bars of features that warm up within 10 bars, so a two-minute demo
+#: shows forecasts (the defaults' 50- and 56-bar windows over slower features need an hour and a half of bars)
+FORECAST_TRAINING = ("--features", "ret_1,ret_3,ret_5,kd_k,vwap_dev,bias_6", "--window", "10", "--epochs", "3")
+FORECASTERS = {"lstm": ("LSTM", (*FORECAST_TRAINING, "--units", "32")), "cnn": ("Inception CNN", FORECAST_TRAINING)}
 
 
 def _cli(settings: Settings, *args: str) -> None:
@@ -88,6 +92,13 @@ def ensure_models(settings: Settings) -> list[str]:
         lines.append(f"Double DQN: trained {store.latest_version('dqn')} (intraday, simulated sessions)")
     else:
         lines.append(f"Double DQN: {dqn}")
+    for name, (title, args) in FORECASTERS.items():
+        version = store.latest_version(name)
+        if version is None:
+            _cli(settings, "train", name, *args)
+            lines.append(f"{title}: trained {store.latest_version(name)} (daily packaged assets, 10-bar windows)")
+        else:
+            lines.append(f"{title}: {version}")
     return lines
 
 
