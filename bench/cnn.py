@@ -2,7 +2,8 @@
 
 Run: ``tapewatch bench cnn [--batch 1000] [--seconds 5] [--threads 1]``. Publishes an untrained network of the
 default architecture in a temporary model directory (throughput does not depend on the weights), then times
-``forecast`` end to end: each request's last 56 feature rows (dicts) in, validated and stacked
+``forecast`` end to end: each request's last 56 feature rows in (value tuples, as the stream worker keeps
+them), validated and stacked
 (:func:`~detectors.forecast.contract.stack_requests`), normalised, one forward pass, forecasts out. Also times
 the forward pass alone on ready images, to show where the time goes. Prints numbers; not a test.
 """
@@ -58,8 +59,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"threads {args.threads}, {k} indicators × {config.window} bars, Inception {config.branch_channels}")
         print(f"{'batch':>8} {'forecasts/s':>14} {'ms/batch':>10} {'network only/s':>15}")
         for batch in args.batch:
-            rows = [dict(zip(names, r, strict=True)) for r in rng.normal(size=(config.window, k)).tolist()]
-            requests = [ForecastRequest(f"S{i}", rows) for i in range(batch)]
+            rows = [tuple(r) for r in rng.normal(size=(config.window, k)).tolist()]
+            requests = [ForecastRequest(f"S{i}", rows, tuple(names)) for i in range(batch)]
             rate, ms = _rate(partial(cnn.forecast, requests), batch, args.seconds)
             images = rng.normal(size=(batch, 1, k, config.window)).astype(np.float32)
             network_rate, _ = _rate(partial(cnn.fitted.probabilities, images), batch, args.seconds)

@@ -2,8 +2,8 @@
 
 Run: ``tapewatch bench lstm [--batch 1000] [--seconds 5] [--threads 1]``. Publishes an untrained network of the
 default architecture (50-bar windows of 8 features, 128 units; throughput does not depend on the weights) in a
-temporary model directory, then times ``forecast`` end to end: each request's last 50 raw feature rows (dicts,
-as a stream worker keeps them) in, validated and stacked, normalised, batched forward passes, forecasts out.
+temporary model directory, then times ``forecast`` end to end: each request's last 50 raw feature rows (value
+tuples, as a stream worker keeps them) in, validated and stacked, normalised, batched forward passes, forecasts out.
 Also times the forward passes alone. Prints numbers; not a test.
 """
 
@@ -28,7 +28,7 @@ from detectors.lstm.serving import LstmForecaster, publish
 def _requests(batch: int, config: LstmConfig, rng: np.random.Generator) -> list[ForecastRequest]:
     names = config.features
     rows = rng.normal(size=(batch, config.window, len(names))).tolist()
-    return [ForecastRequest(f"S{i}", [dict(zip(names, row, strict=True)) for row in rows[i]]) for i in range(batch)]
+    return [ForecastRequest(f"S{i}", [tuple(row) for row in rows[i]], tuple(names)) for i in range(batch)]
 
 
 def _rate(call: object, seconds: float) -> tuple[float, int]:

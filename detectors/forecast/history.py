@@ -53,6 +53,11 @@ class FeatureHistory:
         names = self.names
         return [dict(zip(names, self._rows[i], strict=True)) for i in range(start, len(self._rows))]
 
+    def tail(self, count: int) -> list[Row]:
+        """The newest ``count`` rows as value tuples in :attr:`names` order, oldest first."""
+        start = max(len(self._rows) - count, 0)
+        return [self._rows[i] for i in range(start, len(self._rows))]
+
     def complete(self, count: int, names: Sequence[str] | None = None) -> bool:
         """Whether the newest ``count`` rows exist and hold every one of ``names`` (default: all)."""
         if len(self._rows) < count:

@@ -39,6 +39,13 @@ def test_a_batch_is_split_into_windows_and_refusals_whatever_it_holds(
         assert stack.windows[j].tolist() == expected
     for i, rejected in stack.rejected:
         assert rejected.symbol == f"S{i}" and rejected.reason
+    # the same rows as value tuples in another column order (the stream worker's form) stack to the same windows
+    columns = ("b", "x", "a")
+    as_values = [ForecastRequest(r.symbol, [(row["b"], 0.0, row["a"]) for row in batch[i]], columns)
+                 for i, r in enumerate(requests)]  # fmt: skip
+    again = stack_requests(as_values, NAMES, window)
+    assert again.index == stack.index and np.array_equal(again.windows, stack.windows)
+    assert [(i, r.reason) for i, r in again.rejected] == [(i, r.reason) for i, r in stack.rejected]
 
 
 def test_a_window_never_reads_a_later_row() -> None:
@@ -92,7 +99,7 @@ class _Mean:
     def forecast(self, requests: Sequence[ForecastRequest]) -> list[Forecast | Rejected]:
         out: list[Forecast | Rejected] = []
         for r in requests:
-            last = [row["a"] for row in r.rows[-self.window :]]
+            last = [r.named(i)["a"] for i in range(len(r.rows) - self.window, len(r.rows))]
             if last[-1] is not None and last[-1] > 100:
                 out.append(Rejected(r.symbol, "too large"))
             else:
