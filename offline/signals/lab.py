@@ -30,7 +30,7 @@ import numpy.typing as npt
 import pandas as pd
 from torch import nn
 
-from detectors.dqn.agent import AgentConfig, EnsembleQNetwork, network_from_weights, train
+from detectors.dqn.agent import AgentConfig, EnsembleQNetwork, network_from_weights, network_weights, train
 from detectors.dqn.backtest import (
     TRADING_DAYS,
     PolicyRun,
@@ -42,10 +42,11 @@ from detectors.dqn.backtest import (
     run_policy,
 )
 from detectors.dqn.data import AssetSeries, Segment
-from detectors.dqn.env import Act, CostModel
+from detectors.dqn.env import Act, CostModel, observation_width
 from detectors.forecast.contract import SeriesForecast, TrainedForecaster
 from detectors.forecast.rules import chooser_from_targets
 from offline.dqn.walkforward import Splits, Window, window_splits
+from offline.signals.cache import TaskCache, TaskOutput
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -238,37 +239,73 @@ def _run_ensemble(
         out.record(w, window, seed, segment.symbol, "ensemble", run)
 
 
+def _seed_task(
+    w: int, window: Window, seed: int, series: Sequence[AssetSeries], splits: Splits, config: LabConfig,
+    families: Mapping[str, FitForecaster], say: ProgressFn,
+) -> TaskOutput:  # fmt: skip
+    """Every policy of one seed on one window (its DQN, forecasters, their ensemble, the random policy)."""
+    part = _Collector(config.periods_per_year)
+    say(f"{window.label}, seed {seed}: dqn")
+    dqn_positions, network = _run_dqn(part, w, window, seed, splits, config)
+    members = {"dqn": dqn_positions}
+    for name, fit in families.items():
+        say(f"{window.label}, seed {seed}: {name}")
+        members[name] = _run_forecaster(part, _Family(name, fit), w, window, seed, series, splits.test, config)
+    if len(members) > 1:
+        _run_ensemble(part, w, window, seed, splits.test, members, config)
+    _random(part, w, window, seed, splits.test, config)
+    obs_dim = observation_width(len(config.dqn_features), intraday=False)
+    return TaskOutput(part.rows, part.diagnostics, part.returns, part.equity, part.train_seconds, obs_dim,
+                      network_weights(network))  # fmt: skip
+
+
+def _merge(out: _Collector, task: TaskOutput) -> None:
+    out.rows.extend(task.rows)
+    out.diagnostics.extend(task.diagnostics)
+    out.returns.update(task.returns)
+    out.equity.update(task.equity)
+    for name, seconds in task.train_seconds.items():
+        out.train_seconds.setdefault(name, []).extend(seconds)
+
+
 def run_lab(
     series: Sequence[AssetSeries],
     config: LabConfig,
     families: Mapping[str, FitForecaster],
     progress: ProgressFn | None = None,
     checkpoint: Callable[[pd.DataFrame, pd.DataFrame], None] | None = None,
+    cache: TaskCache | None = None,
 ) -> LabResult:
-    """Every policy over every window, seed and asset (see the module docstring); ``checkpoint`` gets the metric
-    rows and the forecasters' scores so far after each seed (a long run leaves its numbers as it goes)."""
+    """Every policy over every window, seed and asset (see the module docstring). ``checkpoint`` gets the metric
+    rows and the forecasters' scores so far after each seed; with a ``cache``, finished (window, seed) tasks are
+    read back instead of run again, and new ones are stored as they finish."""
     started = time.perf_counter()
     out = _Collector(config.periods_per_year)
     say = progress or (lambda line: None)
+    single = replace(config.dqn, ensemble=1)
     for w, window in enumerate(config.windows):
         splits = window_splits(series, config.dqn_features, window)
         _baselines(out, w, window, splits.test, config)
         networks: list[nn.Module] = []
         for seed in config.seeds:
-            say(f"{window.label}, seed {seed}: dqn")
-            dqn_positions, network = _run_dqn(out, w, window, seed, splits, config)
-            networks.append(network)
-            members = {"dqn": dqn_positions}
-            for name, fit in families.items():
-                say(f"{window.label}, seed {seed}: {name}")
-                members[name] = _run_forecaster(out, _Family(name, fit), w, window, seed, series, splits.test, config)
-            if len(members) > 1:
-                _run_ensemble(out, w, window, seed, splits.test, members, config)
-            _random(out, w, window, seed, splits.test, config)
+            task = cache.load(w, window, seed) if cache is not None else None
+            if task is None:
+                task = _seed_task(w, window, seed, series, splits, config, families, say)
+                if cache is not None:
+                    cache.save(window, seed, task)
+            _merge(out, task)
+            networks.append(network_from_weights(task.dqn_obs_dim, single, task.dqn_weights))
             if checkpoint is not None:
                 checkpoint(pd.DataFrame(out.rows), pd.DataFrame(out.diagnostics))
         if len(networks) > 1:
             _run_dqn_ensemble(out, w, window, networks, splits.test, config)
+    return _result(series, config, families, out, time.perf_counter() - started)
+
+
+def _result(
+    series: Sequence[AssetSeries], config: LabConfig, families: Mapping[str, FitForecaster], out: _Collector,
+    seconds: float,
+) -> LabResult:  # fmt: skip
     policies = [
         "dqn",
         *(["dqn_ensemble"] if len(config.seeds) > 1 else []),
@@ -285,5 +322,5 @@ def run_lab(
         equity=out.equity,
         diagnostics=pd.DataFrame(out.diagnostics),
         train_seconds=out.train_seconds,
-        seconds=time.perf_counter() - started,
+        seconds=seconds,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -21,7 +22,7 @@ from tapewatch.errors import TapewatchError
 if TYPE_CHECKING:  # typing only: the commands import these when run, so the CLI starts without loading torch
     from detectors.dqn.data import AssetSeries
     from detectors.forecast.contract import Forecast, ForecastRequest, Rejected
-    from offline.signals.lab import LabResult
+    from offline.signals.lab import FitForecaster, LabConfig, LabResult
 
 
 def _print_lab(result: LabResult, paths: dict[str, Path], started: float) -> None:
@@ -64,8 +65,8 @@ def backtest_signals(
     threads: Annotated[int, typer.Option(help="torch CPU threads")] = 1,
 ) -> None:
     """Walk the DQN, the LSTM and CNN trading rules, their ensemble, buy-and-hold, momentum and random forward
-    over held-out years, assets and seeds; writes one markdown report with PNG charts."""
-    import pandas as pd
+    over held-out years, assets and seeds; writes one markdown report with PNG charts. Each finished
+    (window, seed) is kept under OUT/cache: run the same command again after a stop and it resumes."""
     import torch
 
     from detectors.dqn.agent import AgentConfig
@@ -73,7 +74,7 @@ def backtest_signals(
     from detectors.dqn.env import cost_preset
     from offline.dqn.walkforward import yearly_windows
     from offline.signals.families import forecaster_families
-    from offline.signals.lab import LabConfig, run_lab
+    from offline.signals.lab import LabConfig
     from offline.signals.report import write_report
 
     torch.set_num_threads(threads)  # the LSTM trains on torch's threads; the DQN and the CNN set their own
@@ -89,22 +90,37 @@ def backtest_signals(
             dqn=AgentConfig(total_steps=dqn_steps, threads=threads),
             dqn_features=DEFAULT_FEATURES,
         )
-        out.mkdir(parents=True, exist_ok=True)
-
-        def checkpoint(rows: pd.DataFrame, diagnostics: pd.DataFrame) -> None:
-            rows.to_csv(out / "runs.partial.csv", index=False)
-            diagnostics.to_csv(out / "diagnostics.partial.csv", index=False)
-
-        with console.status("signals lab…") as status:
-            result = run_lab(
-                series,
-                config,
-                families,
-                progress=lambda line: status.update(f"signals lab: {line}"),
-                checkpoint=checkpoint,
-            )
+        result = _run_resumable(series, config, families, out)
         paths = write_report(result, out)
     _print_lab(result, paths, started)
+
+
+def _run_resumable(
+    series: list[AssetSeries], config: LabConfig, families: Mapping[str, FitForecaster], out: Path
+) -> LabResult:
+    """The lab with its finished tasks kept under ``out/cache`` and its numbers so far written after each one."""
+    import pandas as pd
+
+    from offline.signals.cache import TaskCache, fingerprint
+    from offline.signals.lab import run_lab
+
+    out.mkdir(parents=True, exist_ok=True)
+
+    def checkpoint(rows: pd.DataFrame, diagnostics: pd.DataFrame) -> None:
+        rows.to_csv(out / "runs.partial.csv", index=False)
+        diagnostics.to_csv(out / "diagnostics.partial.csv", index=False)
+
+    parts = {"costs": config.costs, "dqn": config.dqn, "dqn_features": config.dqn_features, "models": sorted(families)}
+    cache = TaskCache(out / "cache", fingerprint(series, parts))
+    with console.status("signals lab…") as status:
+        return run_lab(
+            series,
+            config,
+            families,
+            progress=lambda line: status.update(f"signals lab: {line}"),
+            checkpoint=checkpoint,
+            cache=cache,
+        )
 
 
 def _history_requests(series: list[AssetSeries], symbols: list[str], window: int) -> list[ForecastRequest]:

@@ -4,7 +4,7 @@ environment; the ensemble is the members' majority; the report carries the table
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from detectors.forecast.metrics import regression_scores
 from detectors.forecast.rules import band_targets
 from detectors.forecast.windows import forward_returns
 from offline.dqn.walkforward import yearly_windows
+from offline.signals.cache import TaskCache, fingerprint
 from offline.signals.lab import LabConfig, LabResult, run_lab
 from offline.signals.report import quality_bars, summary, write_report
 
@@ -126,3 +127,30 @@ def test_the_report_has_the_table_the_bars_and_the_charts(lab: LabResult, tmp_pa
         "ensemble",
         "trend",
     ]
+
+
+def test_a_resumed_lab_reads_its_finished_tasks_back_and_reports_the_same(tmp_path: Path) -> None:
+    series = [_series(f"S{i}", i) for i in range(2)]
+    config = LabConfig(
+        windows=yearly_windows(2008, 1, train_years=2),
+        seeds=[0, 1],
+        costs=cost_preset("crypto"),
+        dqn=AgentConfig(hidden=(8,), total_steps=200, learning_starts=50, eval_every=100, episode_bars=60),
+        dqn_features=("ret_1", "ret_5", "rsi_14"),
+    )
+    fits: list[int] = []
+
+    def counted(train: Sequence[AssetSeries], val: Sequence[AssetSeries], val_start: date, seed: int) -> _Trend:
+        fits.append(seed)
+        return _fit(train, val, val_start, seed)
+
+    cache = TaskCache(tmp_path, fingerprint(series, {"config": config}))
+    first = run_lab(series, config, {"trend": counted}, cache=cache)
+    again = run_lab(series, config, {"trend": counted}, cache=cache)
+    assert fits == [0, 1]  # the second run trained nothing
+    pd.testing.assert_frame_equal(first.rows, again.rows)
+    pd.testing.assert_frame_equal(first.diagnostics, again.diagnostics)
+    assert first.returns.keys() == again.returns.keys()
+    assert all(np.array_equal(first.returns[k], again.returns[k]) for k in first.returns)
+    other = TaskCache(tmp_path, fingerprint(series, {"config": replace(config, costs=cost_preset("taiwan"))}))
+    assert other.load(0, config.windows[0], 0) is None  # other costs: another fingerprint, nothing reused
