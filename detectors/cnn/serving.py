@@ -59,9 +59,10 @@ from detectors.forecast.contract import (
     ModelError,
     Rejected,
     check_features,
+    load_artifact,
     stack_requests,
 )
-from tapewatch.artifacts import LATEST, Artifact, ArtifactError, ArtifactStore
+from tapewatch.artifacts import LATEST, Artifact, ArtifactStore
 
 __all__ = ["MODEL_KIND", "CnnForecaster", "save_cnn"]
 
@@ -144,12 +145,7 @@ class CnnForecaster:
     @classmethod
     def load(cls, models_path: Path, version: str = LATEST) -> CnnForecaster:
         """Load ``version`` (default the newest) and validate it against this code's feature set."""
-        store = ArtifactStore(models_path)
-        try:
-            artifact = store.load(MODEL_NAME, version, kind=MODEL_KIND, feature_set_version=FEATURE_SET_VERSION)
-        except ArtifactError as exc:
-            raise ModelError(str(exc)) from None
-        return cls(artifact, store)
+        return cls(*load_artifact(models_path, MODEL_NAME, MODEL_KIND, version))
 
     def newer_version(self) -> str | None:
         """The newest published version when it is not the loaded one (a directory listing: poll freely)."""

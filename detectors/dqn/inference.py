@@ -35,8 +35,8 @@ from detectors.dqn.agent import AgentConfig, EnsembleQNetwork, QNetwork, TrainRe
 from detectors.dqn.data import DataError, Normaliser
 from detectors.dqn.env import ACTION_NAMES, CostModel, executed, next_position, observation_width, observations
 from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
-from detectors.forecast.contract import ModelError, Rejected
-from tapewatch.artifacts import LATEST, Artifact, ArtifactError, ArtifactStore
+from detectors.forecast.contract import ModelError, Rejected, load_artifact
+from tapewatch.artifacts import LATEST, Artifact, ArtifactStore
 
 __all__ = ["Decision", "DecisionRequest", "DqnPolicy", "ModelError", "PositionState", "Rejected", "SessionClock"]
 
@@ -271,14 +271,7 @@ class DqnPolicy:
     @classmethod
     def load(cls, models_path: Path, version: str = LATEST) -> DqnPolicy:
         """Load ``version`` (default the newest) and validate it against this code's feature set."""
-        store = ArtifactStore(models_path)
-        try:
-            artifact = store.load(MODEL_NAME, version, kind=MODEL_KIND, feature_set_version=FEATURE_SET_VERSION)
-        except ModelError:
-            raise
-        except ArtifactError as exc:
-            raise ModelError(str(exc)) from None
-        return cls(artifact, store)
+        return cls(*load_artifact(models_path, MODEL_NAME, MODEL_KIND, version))
 
     def newer_version(self) -> str | None:
         """The newest published version when it is not the loaded one (a directory listing: poll freely)."""

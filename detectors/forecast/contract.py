@@ -24,13 +24,15 @@ import math
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from detectors.dqn.data import AssetSeries
-from tapewatch.artifacts import ArtifactError
+from detectors.features import FEATURE_SET_VERSION
+from tapewatch.artifacts import Artifact, ArtifactError, ArtifactStore
 
 FloatArray = npt.NDArray[np.float64]
 Target = Literal["return", "class"]
@@ -232,6 +234,19 @@ def _window_rows(request: ForecastRequest, names: Sequence[str], window: int) ->
             values.append(float(value))
         out.append(values)
     return out
+
+
+def load_artifact(models_path: Path, name: str, kind: str, version: str) -> tuple[Artifact, ArtifactStore]:
+    """A published model of ``kind`` made for this code's feature set, and its store (for hot-reload checks);
+    :class:`ModelError` for anything that cannot be served."""
+    store = ArtifactStore(models_path)
+    try:
+        artifact = store.load(name, version, kind=kind, feature_set_version=FEATURE_SET_VERSION)
+    except ModelError:
+        raise
+    except ArtifactError as exc:
+        raise ModelError(str(exc)) from None
+    return artifact, store
 
 
 def check_features(

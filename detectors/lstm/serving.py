@@ -64,11 +64,19 @@ import torch
 from detectors.dqn.data import DataError, Normaliser
 from detectors.dqn.env import CostModel
 from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
-from detectors.forecast.contract import Forecast, ForecastRequest, ModelError, Rejected, check_features, stack_requests
+from detectors.forecast.contract import (
+    Forecast,
+    ForecastRequest,
+    ModelError,
+    Rejected,
+    check_features,
+    load_artifact,
+    stack_requests,
+)
 from detectors.lstm.config import LstmConfig
 from detectors.lstm.model import LstmNet, Weights, network_from_weights, predict_windows
 from detectors.lstm.training import LstmResult
-from tapewatch.artifacts import LATEST, Artifact, ArtifactError, ArtifactStore
+from tapewatch.artifacts import LATEST, Artifact, ArtifactStore
 
 __all__ = ["CONFIDENCE", "MODEL_KIND", "LstmForecaster", "publish", "save_lstm"]
 
@@ -185,14 +193,7 @@ class LstmForecaster:
     @classmethod
     def load(cls, models_path: Path, version: str = LATEST) -> LstmForecaster:
         """Load ``version`` (default the newest) and validate it against this code's feature set."""
-        store = ArtifactStore(models_path)
-        try:
-            artifact = store.load(MODEL_NAME, version, kind=MODEL_KIND, feature_set_version=FEATURE_SET_VERSION)
-        except ModelError:
-            raise
-        except ArtifactError as exc:
-            raise ModelError(str(exc)) from None
-        return cls(artifact, store)
+        return cls(*load_artifact(models_path, MODEL_NAME, MODEL_KIND, version))
 
     @property
     def model(self) -> str:
