@@ -34,7 +34,8 @@ TAPEWATCH = str(Path(sys.executable).with_name("tapewatch"))
 TRAINING_SEED = 1001  # never the demo's seed: the model must not have seen the session it scores
 DEMO_VENUE = "sim"  # the simulator's venue: the training file names none, the demo's records do
 KMEANS_TRAINING = ("--symbols", "10", "--minutes", "120", "--seed", str(TRAINING_SEED))
-DQN_TRAINING = ("--mode", "intraday", "--steps", "5000", "--sim-days", "8", "--sim-symbols", "4")
+#: one network, not the default ensemble of five: the demo trains on first use and must start within a minute or two
+DQN_TRAINING = ("--mode", "intraday", "--steps", "5000", "--sim-days", "8", "--sim-symbols", "4", "--ensemble", "1")
 #: the demo's forecasters see a window of 10 bars of features that warm up within 10 bars, so a two-minute demo
 #: shows forecasts (the defaults' 50- and 56-bar windows over slower features need an hour and a half of bars)
 FORECAST_TRAINING = ("--features", "ret_1,ret_3,ret_5,kd_k,vwap_dev,bias_6", "--window", "10", "--epochs", "3")
