@@ -60,7 +60,8 @@ class PreparedSession:
         tapewatch("produce", "simulate", *sim_args(SESSION), "--no-progress", *extra, env=self.env)
 
 
-#: forecasters small enough for the session: windows of 5 bars (the CNN's largest kernel) over features that warm up within its 20 bars
+#: forecasters small enough for the session: windows of 5 bars (the CNN's largest kernel) over features that
+#: warm up within its 20 bars
 FORECASTER_FEATURES = "ret_1,ret_5,kd_k,vwap_dev"
 FORECASTER_ARGS = ("--assets", "AAPL,MSFT", "--features", FORECASTER_FEATURES, "--window", "5", "--epochs", "1")
 

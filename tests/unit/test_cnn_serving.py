@@ -83,9 +83,9 @@ def test_bad_requests_are_rejected_one_by_one(published: Published) -> None:
     root, _, series = published
     cnn = CnnForecaster.load(root)
     good, short = _requests(series, cnn.feature_names, [200, 20])
-    nan_rows: list[dict[str, Any]] = [dict(r) for r in good.rows]
+    nan_rows: list[dict[str, Any]] = [dict(good.named(i)) for i in range(len(good.rows))]
     nan_rows[-3]["rsi_14"] = math.nan
-    missing = [dict(r) for r in good.rows]
+    missing = [dict(good.named(i)) for i in range(len(good.rows))]
     del missing[-1]["kd_k"]
     out = cnn.forecast([good, short, ForecastRequest("NAN", nan_rows), ForecastRequest("GAP", missing), good])
     assert [type(o) for o in out] == [Forecast, Rejected, Rejected, Rejected, Forecast]

@@ -206,7 +206,7 @@ def test_live_batch_refuses_short_or_nan_history_and_answers_the_rest(
     forecaster = LstmForecaster.load(published)
     good = requests_at(assets[1], [200], SMALL.features, SMALL.window)[0]
     short = ForecastRequest("SHORT", good.rows[-5:])
-    nan_rows = [dict(r) for r in good.rows]
+    nan_rows = [dict(good.named(i)) for i in range(len(good.rows))]
     nan_rows[-3]["bias_6"] = float("nan")
     out = forecaster.forecast([short, good, ForecastRequest("NAN", nan_rows)])
     assert [type(x).__name__ for x in out] == ["Rejected", "Forecast", "Rejected"]
