@@ -194,7 +194,8 @@ def markdown(result: LabResult, intervals: dict[str, Interval]) -> str:
         *_diagnostics_table(result.diagnostics),
         "",
         f"Mean training time per model and window: {', '.join(f'{m} {t}' for m, t in seconds.items())}; "
-        f"the whole lab {result.seconds:.0f} s.",
+        f"this run {result.seconds:.0f} s (finished tasks read back from the cache count their training above, "
+        "not here).",
         "",
         ANCHORS,
         "",
