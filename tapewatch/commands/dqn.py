@@ -31,6 +31,14 @@ backtest_app = typer.Typer(help="Out-of-sample backtests with reports.", no_args
 console = Console()
 
 Csv = Annotated[str, typer.Option(help="Comma-separated list")]
+#: the daily-data and date-range options every `train` command of a daily model takes
+DailyData = Annotated[
+    Path | None,
+    typer.Option(help="Daily OHLCV Parquet/CSV (e.g. from `fetch twse-daily`) instead of the packaged assets"),
+]
+TrainStart = Annotated[str, typer.Option(help="First training day")]
+ValStart = Annotated[str, typer.Option(help="First validation day = end of training")]
+ValEnd = Annotated[str, typer.Option(help="End of validation, exclusive")]
 
 
 def _split(text: str) -> list[str]:

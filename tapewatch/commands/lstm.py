@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from tapewatch.commands.dqn import Csv, _split, _user_errors, console
+from tapewatch.commands.dqn import Csv, DailyData, TrainStart, ValEnd, ValStart, _split, _user_errors, console
 from tapewatch.errors import TapewatchError
 
 if TYPE_CHECKING:  # typing only: the command imports these when run, so the CLI starts without loading torch
@@ -84,13 +84,10 @@ def _training_manifest(
 
 def train_lstm(
     assets: Csv = "",
-    data: Annotated[
-        Path | None,
-        typer.Option(help="Daily OHLCV Parquet/CSV (e.g. from `fetch twse-daily`) instead of the packaged assets"),
-    ] = None,
-    train_start: Annotated[str, typer.Option(help="First training day")] = "2008-01-01",
-    val_start: Annotated[str, typer.Option(help="First validation day = end of training")] = "2012-01-01",
-    val_end: Annotated[str, typer.Option(help="End of validation, exclusive")] = "2013-01-01",
+    data: DailyData = None,
+    train_start: TrainStart = "2008-01-01",
+    val_start: ValStart = "2012-01-01",
+    val_end: ValEnd = "2013-01-01",
     features: Csv = "",
     window: Annotated[int, typer.Option(help="Bars per input window")] = 50,
     units: Annotated[int, typer.Option(help="LSTM units")] = 128,
