@@ -10,16 +10,14 @@ the forward pass alone on ready images, to show where the time goes. Prints numb
 
 from __future__ import annotations
 
-import argparse
 import tempfile
-import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from bench.timing import batched_arguments, items_per_second
 from detectors.cnn.config import CnnConfig
 from detectors.cnn.forecaster import CnnModel
 from detectors.cnn.images import ClassThresholds
@@ -29,23 +27,8 @@ from detectors.dqn.data import Normaliser
 from detectors.forecast.contract import ForecastRequest
 
 
-def _rate(call: Callable[[], object], count: int, seconds: float) -> tuple[float, float]:
-    """Items per second of ``call()`` handling ``count`` items, repeated for ``seconds``; and ms per call."""
-    call()  # warm-up
-    calls, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        call()
-        calls += 1
-    elapsed = time.perf_counter() - started
-    return calls * count / elapsed, elapsed / calls * 1e3
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--batch", type=int, nargs="*", default=[1, 100, 1000, 10_000])
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args(argv)
+    args = batched_arguments(__doc__, argv)
     torch.set_num_threads(args.threads)
     config = CnnConfig()
     names, k = config.features, len(config.features)
@@ -61,9 +44,9 @@ def main(argv: list[str] | None = None) -> None:
         for batch in args.batch:
             rows = [tuple(r) for r in rng.normal(size=(config.window, k)).tolist()]
             requests = [ForecastRequest(f"S{i}", rows, tuple(names)) for i in range(batch)]
-            rate, ms = _rate(partial(cnn.forecast, requests), batch, args.seconds)
+            rate, ms = items_per_second(partial(cnn.forecast, requests), batch, args.seconds)
             images = rng.normal(size=(batch, 1, k, config.window)).astype(np.float32)
-            network_rate, _ = _rate(partial(cnn.fitted.probabilities, images), batch, args.seconds)
+            network_rate, _ = items_per_second(partial(cnn.fitted.probabilities, images), batch, args.seconds)
             print(f"{batch:>8} {rate:>14,.0f} {ms:>10.2f} {network_rate:>15,.0f}")
 
 

@@ -9,14 +9,14 @@ Also times the forward passes alone. Prints numbers; not a test.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
-import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from bench.timing import batched_arguments, items_per_second
 from detectors.dqn.data import Normaliser
 from detectors.dqn.env import cost_preset
 from detectors.forecast.contract import ForecastRequest
@@ -31,23 +31,8 @@ def _requests(batch: int, config: LstmConfig, rng: np.random.Generator) -> list[
     return [ForecastRequest(f"S{i}", [tuple(row) for row in rows[i]], tuple(names)) for i in range(batch)]
 
 
-def _rate(call: object, seconds: float) -> tuple[float, int]:
-    """Calls of ``call`` per second over about ``seconds`` (after one warm-up call)."""
-    assert callable(call)
-    call()
-    calls, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        call()
-        calls += 1
-    return calls / (time.perf_counter() - started), calls
-
-
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--batch", type=int, nargs="*", default=[1, 100, 1000, 10_000])
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args(argv)
+    args = batched_arguments(__doc__, argv)
     torch.set_num_threads(args.threads)
     config = LstmConfig()
     k = len(config.features)
@@ -74,9 +59,9 @@ def main(argv: list[str] | None = None) -> None:
         for batch in args.batch:
             requests = _requests(batch, config, rng)
             windows = rng.normal(size=(batch, config.window, k)).astype(np.float32)
-            per_call, _ = _rate(lambda r=requests: forecaster.forecast(r), args.seconds)
-            forward, _ = _rate(lambda w=windows: predict_windows(forecaster.network, w), args.seconds)
-            print(f"{batch:>8} {per_call * batch:>12,.0f} {1e3 / per_call:>10.2f} {forward * batch:>15,.0f}")
+            rate, ms = items_per_second(partial(forecaster.forecast, requests), batch, args.seconds)
+            forward, _ = items_per_second(partial(predict_windows, forecaster.network, windows), batch, args.seconds)
+            print(f"{batch:>8} {rate:>12,.0f} {ms:>10.2f} {forward:>15,.0f}")
 
 
 if __name__ == "__main__":

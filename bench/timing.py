@@ -1,9 +1,12 @@
-"""One line per timed step, the same shape in every micro-benchmark: total ms, rate and µs per item."""
+"""One line per timed step, the same shape in every micro-benchmark: total ms, rate and µs per item; the repeat
+timer and the options of the batched-inference benchmarks."""
 
 from __future__ import annotations
 
+import argparse
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -33,3 +36,24 @@ def latency_summary(values: Sequence[float]) -> dict[str, float]:
         "p99": float(np.percentile(array, 99)),
         "max": float(array.max()),
     }
+
+
+def items_per_second(call: Callable[[], object], count: int, seconds: float) -> tuple[float, float]:
+    """Items per second of ``call()`` handling ``count`` items, repeated for about ``seconds`` after one warm-up
+    call; and milliseconds per call."""
+    call()
+    calls, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        call()
+        calls += 1
+    elapsed = time.perf_counter() - started
+    return calls * count / elapsed, elapsed / calls * 1e3
+
+
+def batched_arguments(description: str | None, argv: list[str] | None) -> argparse.Namespace:
+    """The options every batched-inference benchmark takes: ``--batch`` sizes, ``--seconds``, ``--threads``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--batch", type=int, nargs="*", default=[1, 100, 1000, 10_000])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--threads", type=int, default=1)
+    return parser.parse_args(argv)
