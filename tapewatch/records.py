@@ -286,6 +286,97 @@ class Forecast(Record):
     )
 
 
+#: an account name: what a paper (or later a real) trading account is called in settings, topics and tables
+ACCOUNT_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+#: a client order id: ``<account>-<symbol>-<signal time>-<n>``, made from the input alone (:mod:`execution.ids`)
+ORDER_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:/^=+&-]{0,159}$"
+
+
+class OrderEvent(StrEnum):
+    """What happened to an order: each is one record on ``orders``, with the order's state after it."""
+
+    PLACED = "placed"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+
+class OrderSide(StrEnum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class Order(Record):
+    """One event of one limit order of a paper account (``orders``); ``revision`` counts the order's events."""
+
+    record_name: ClassVar[str] = "order"
+    ts: EpochMs
+    account: str = Field(pattern=ACCOUNT_PATTERN)
+    client_order_id: str = Field(pattern=ORDER_ID_PATTERN)
+    revision: int = Field(ge=0, description="0 when placed, +1 per later event of the order")
+    event: OrderEvent = Field(strict=False)
+    side: OrderSide = Field(strict=False)
+    price: Price = Field(description="Limit price, on the venue's tick grid")
+    quantity: Annotated[float, Field(gt=0, le=MAX_SIZE)]
+    filled: NonNegative = Field(description="Quantity filled so far")
+    average_price: Price | None = Field(None, description="Average fill price so far")
+    queue_ahead: NonNegative = Field(0.0, description="Estimated quantity ahead of the order at its price")
+    reason: str = Field("", max_length=500, description="Why it was cancelled or rejected")
+    signal_model: str = Field(min_length=1, description="The signal it follows: dqn, or a forecaster's model")
+    signal_version: str = Field(min_length=1)
+    signal_ts: EpochMs
+    decision_price: Price | None = Field(None, description="Mid (else last) price when the decision was taken")
+
+
+class Liquidity(StrEnum):
+    MAKER = "maker"
+    TAKER = "taker"
+
+
+class Fill(Record):
+    """One (partial) execution of a paper order against the tape (``fills``)."""
+
+    record_name: ClassVar[str] = "fill"
+    ts: EpochMs
+    account: str = Field(pattern=ACCOUNT_PATTERN)
+    fill_id: str = Field(pattern=ORDER_ID_PATTERN)
+    client_order_id: str = Field(pattern=ORDER_ID_PATTERN)
+    side: OrderSide = Field(strict=False)
+    price: Price
+    quantity: Annotated[float, Field(gt=0, le=MAX_SIZE)]
+    fee: NonNegative
+    tax: NonNegative
+    liquidity: Liquidity = Field(strict=False)
+    tape_price: Price = Field(description="The print that filled it")
+    signal_model: str = Field(min_length=1)
+    signal_ts: EpochMs
+    decision_price: Price | None = None
+    realized_pnl: float = Field(allow_inf_nan=False, description="P&L this fill realised, after its fee and tax")
+
+
+class Portfolio(Record):
+    """A paper account after a change (a fill, a mark at a minute's end, the kill switch, the close)
+    (``portfolio``). ``symbol``/``venue`` are those of the event that caused it; ``seq`` counts the account's
+    snapshots."""
+
+    record_name: ClassVar[str] = "portfolio"
+    ts: EpochMs
+    account: str = Field(pattern=ACCOUNT_PATTERN)
+    seq: int = Field(ge=0)
+    reason: Literal["fill", "mark", "halt", "close"]
+    cash: float = Field(allow_inf_nan=False)
+    equity: float = Field(allow_inf_nan=False)
+    gross_exposure: NonNegative
+    realized_pnl: float = Field(allow_inf_nan=False)
+    unrealized_pnl: float = Field(allow_inf_nan=False)
+    day_pnl: float = Field(allow_inf_nan=False)
+    fees: NonNegative
+    taxes: NonNegative
+    halted: bool = Field(description="The kill switch: the day's loss limit was hit, no new positions today")
+    positions: dict[str, float] = Field(default_factory=dict, description="symbol → quantity held (non-zero)")
+
+
 class Episode(Record):
     """Ground truth of an injected manipulation episode (simulator output)."""
 
@@ -295,7 +386,20 @@ class Episode(Record):
     end: EpochMs
 
 
-WIRE_RECORDS: tuple[type[Record], ...] = (Quote, Book, Bar, Features, Score, Alert, Action, Forecast, Episode)
+WIRE_RECORDS: tuple[type[Record], ...] = (
+    Quote,
+    Book,
+    Bar,
+    Features,
+    Score,
+    Alert,
+    Action,
+    Forecast,
+    Order,
+    Fill,
+    Portfolio,
+    Episode,
+)
 
 
 def finite(value: float | None) -> float | None:

@@ -9,7 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tapewatch.records import Action, Alert, Bar, Book, Episode, Features, Forecast, Quote, Record, Score
+from tapewatch.records import (
+    Action,
+    Alert,
+    Bar,
+    Book,
+    Episode,
+    Features,
+    Fill,
+    Forecast,
+    Order,
+    Portfolio,
+    Quote,
+    Record,
+    Score,
+)
 
 DAY_MS = 24 * 3600 * 1000
 
@@ -34,6 +48,9 @@ SCORES = Topic("scores.manipulation", Score, "K-means manipulation score per sym
 ALERTS = Topic("alerts", Alert, "Explained, deduplicated manipulation alerts", retention_ms=90 * DAY_MS)
 ACTIONS = Topic("signals.actions", Action, "Double-DQN action per symbol and bar")
 FORECASTS = Topic("signals.forecasts", Forecast, "Each forecasting model's forecast per symbol and bar")
+ORDERS = Topic("orders", Order, "Paper orders: every event of every order (trade/)", retention_ms=90 * DAY_MS)
+FILLS = Topic("fills", Fill, "Paper fills against the tape (trade/)", retention_ms=90 * DAY_MS)
+PORTFOLIO = Topic("portfolio", Portfolio, "Paper accounts after each fill and mark (trade/)", retention_ms=90 * DAY_MS)
 TRUTH = Topic("truth", Episode, "Ground truth of episodes injected by the simulator", retention_ms=90 * DAY_MS)
 DLQ_PRODUCERS = Topic("dlq.producers", None, "Source payloads that could not be parsed", retention_ms=30 * DAY_MS)
 DLQ_STREAMS = Topic(
@@ -50,6 +67,9 @@ ALL_TOPICS: tuple[Topic, ...] = (
     ALERTS,
     ACTIONS,
     FORECASTS,
+    ORDERS,
+    FILLS,
+    PORTFOLIO,
     TRUTH,
     DLQ_PRODUCERS,
     DLQ_STREAMS,
