@@ -137,6 +137,7 @@ import orjson
 import pandas as pd
 
 from offline.feed_shapes import interval_sizes, snapshot_index, snapshot_interval, snapshot_times
+from tapewatch.price_grid import TWSE_BAND_LOW, TWSE_BAND_TICK, twse_tick
 from tapewatch.records import BOOK_DEPTH, AlertKind, Book, Episode, Quote
 
 FloatArray = npt.NDArray[np.float64]
@@ -162,17 +163,14 @@ INJECTED_KINDS: Final[tuple[AlertKind, ...]] = (
 
 # --- TWSE tick ladder -------------------------------------------------------------------------------------
 # Band boundaries are multiples of the coarser tick, so a single integer index runs over all bands.
-_BAND_LOW: Final = np.array([0.0, 10.0, 50.0, 100.0, 500.0, 1000.0])
-_BAND_TICK: Final = np.array([0.01, 0.05, 0.1, 0.5, 1.0, 5.0])
+_BAND_LOW: Final = TWSE_BAND_LOW
+_BAND_TICK: Final = TWSE_BAND_TICK
 _BAND_FIRST: Final = np.array([0, 1000, 1800, 2300, 3100, 3600], dtype=np.int64)
 
 
 def tick_size(price: float) -> float:
     """TWSE tick for a price: < 10 → 0.01, < 50 → 0.05, < 100 → 0.1, < 500 → 0.5, < 1000 → 1, else 5."""
-    for low, tick in zip(_BAND_LOW[::-1].tolist(), _BAND_TICK[::-1].tolist(), strict=True):
-        if price >= low:
-            return float(tick)
-    return float(_BAND_TICK[0])
+    return twse_tick(price)
 
 
 def on_tick_grid(price: float) -> bool:

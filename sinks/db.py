@@ -2,8 +2,9 @@
 
 The schema is owned by Alembic (sinks/migrations); these Table objects mirror it for queries and are
 checked against the migrated database by the tests. Times are ``timestamptz``; keys are natural keys
-(symbol, venue, time; alert_id) so an at-least-once replay hits ``ON CONFLICT`` instead of duplicating: facts
-are written once (``DO NOTHING``), alerts keep their newest emission (:data:`NEWEST_BY`).
+(symbol, venue, time; alert_id; a paper order event's, fill's or snapshot's own id) so an at-least-once replay
+hits ``ON CONFLICT`` instead of duplicating: facts are written once (``DO NOTHING``), alerts keep their newest
+emission (:data:`NEWEST_BY`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from alembic.config import Config
 from pydantic import SecretStr
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Connection,
     DateTime,
@@ -47,7 +49,7 @@ from sqlalchemy.exc import OperationalError
 
 from tapewatch.deadletter import DeadLetter
 from tapewatch.errors import TapewatchError
-from tapewatch.records import Action, Alert, Bar, Book, Features, Forecast, Score
+from tapewatch.records import Action, Alert, Bar, Book, Features, Fill, Forecast, Order, Portfolio, Score
 from tapewatch.settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -164,6 +166,83 @@ book_snapshots = Table(
     Index("book_snapshots_ts_brin", "ts", postgresql_using="brin"),
 )
 
+# Paper trading (migration 0006): one row per record of ``orders``, ``fills`` and ``portfolio``, its columns the
+# record's fields. The keys are the records' own identities (an order's events count up by ``revision``, a
+# snapshot's by the account's ``seq``), so a replay hits ON CONFLICT DO NOTHING. (account, ts) serves "an
+# account's rows over time" (the report's loader), (symbol, venue, ts) "this instrument's"; the tables are small,
+# so B-trees rather than BRIN. They carry the signal's model but no model_version: not in ``model_versions``.
+paper_orders = Table(
+    "paper_orders",
+    metadata,
+    Column("account", Text, primary_key=True),
+    Column("client_order_id", Text, primary_key=True),
+    Column("revision", Integer, primary_key=True),
+    Column("symbol", Text, nullable=False),
+    Column("venue", Text, nullable=False),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("event", Text, nullable=False),
+    Column("side", Text, nullable=False),
+    Column("price", Double, nullable=False),
+    Column("quantity", Double, nullable=False),
+    Column("filled", Double, nullable=False),
+    Column("average_price", Double),
+    Column("queue_ahead", Double, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("signal_model", Text, nullable=False),
+    Column("signal_version", Text, nullable=False),
+    Column("signal_ts", DateTime(timezone=True), nullable=False),
+    Column("decision_price", Double),
+    Index("paper_orders_account_ts_idx", "account", "ts"),
+    Index("paper_orders_symbol_ts_idx", "symbol", "venue", "ts"),
+)
+
+paper_fills = Table(
+    "paper_fills",
+    metadata,
+    Column("account", Text, primary_key=True),
+    Column("fill_id", Text, primary_key=True),
+    Column("client_order_id", Text, nullable=False),
+    Column("symbol", Text, nullable=False),
+    Column("venue", Text, nullable=False),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("side", Text, nullable=False),
+    Column("price", Double, nullable=False),
+    Column("quantity", Double, nullable=False),
+    Column("fee", Double, nullable=False),
+    Column("tax", Double, nullable=False),
+    Column("liquidity", Text, nullable=False),
+    Column("tape_price", Double, nullable=False),
+    Column("signal_model", Text, nullable=False),
+    Column("signal_ts", DateTime(timezone=True), nullable=False),
+    Column("decision_price", Double),
+    Column("realized_pnl", Double, nullable=False),
+    Index("paper_fills_account_ts_idx", "account", "ts"),
+    Index("paper_fills_symbol_ts_idx", "symbol", "venue", "ts"),
+)
+
+paper_portfolio = Table(
+    "paper_portfolio",
+    metadata,
+    Column("account", Text, primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("symbol", Text, nullable=False),
+    Column("venue", Text, nullable=False),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("cash", Double, nullable=False),
+    Column("equity", Double, nullable=False),
+    Column("gross_exposure", Double, nullable=False),
+    Column("realized_pnl", Double, nullable=False),
+    Column("unrealized_pnl", Double, nullable=False),
+    Column("day_pnl", Double, nullable=False),
+    Column("fees", Double, nullable=False),
+    Column("taxes", Double, nullable=False),
+    Column("halted", Boolean, nullable=False),
+    Column("positions", JSONB, nullable=False),
+    Index("paper_portfolio_account_ts_idx", "account", "ts"),
+    Index("paper_portfolio_symbol_ts_idx", "symbol", "venue", "ts"),
+)
+
 #: every model version seen on scores, alerts, actions and forecasts, with the time range it covered
 model_versions = Table(
     "model_versions",
@@ -272,7 +351,7 @@ def upgrade(settings: Settings, revision: str = "head") -> None:
 Doc = dict[str, Any]
 
 
-def record_doc(record: Features | Score | Alert | Action | Forecast | Book) -> Doc:
+def record_doc(record: Features | Score | Alert | Action | Forecast | Book | Order | Fill | Portfolio) -> Doc:
     """The row of a record whose fields are exactly its table's columns (checked by the unit tests)."""
     return record.__dict__
 

@@ -1,5 +1,5 @@
-"""PostgreSQL sink: bars, features, scores, alerts, actions, book snapshots, model versions and dead letters,
-idempotently.
+"""PostgreSQL sink: bars, features, scores, alerts, actions, forecasts, book snapshots, paper orders, fills and
+portfolios, model versions and dead letters, idempotently.
 
 One transaction per batch: every table's rows go in by COPY and ``INSERT … ON CONFLICT`` on the natural key
 (see :mod:`sinks.db`: facts ``DO NOTHING``, an alert's newest emission by ``ts`` replaces an older one), so a
@@ -31,9 +31,21 @@ from sinks import db
 from sinks.consumer import Item, Rejected, SinkUnavailableError
 from tapewatch.deadletter import DeadLetter
 from tapewatch.errors import TapewatchError
-from tapewatch.records import Action, Alert, Bar, Book, Features, Forecast, Record, Score
+from tapewatch.records import Action, Alert, Bar, Book, Features, Fill, Forecast, Order, Portfolio, Record, Score
 from tapewatch.settings import Settings
-from tapewatch.topics import ACTIONS, ALERTS, BARS, BOOKS, FEATURES, FORECASTS, SCORES, Topic
+from tapewatch.topics import (
+    ACTIONS,
+    ALERTS,
+    BARS,
+    BOOKS,
+    FEATURES,
+    FILLS,
+    FORECASTS,
+    ORDERS,
+    PORTFOLIO,
+    SCORES,
+    Topic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +58,9 @@ DEFAULT_TOPICS: tuple[str, ...] = (
     ACTIONS.name,
     FORECASTS.name,
     BOOKS.name,
+    ORDERS.name,
+    FILLS.name,
+    PORTFOLIO.name,
     "dlq.producers",
     "dlq.streams",
     "dlq.sinks",
@@ -61,7 +76,7 @@ def _bar(item: Item) -> db.Doc:
 
 
 def _record(item: Item) -> db.Doc:
-    assert isinstance(item.record, Features | Score | Alert | Action | Forecast | Book)
+    assert isinstance(item.record, Features | Score | Alert | Action | Forecast | Book | Order | Fill | Portfolio)
     return db.record_doc(item.record)
 
 
@@ -84,9 +99,13 @@ TABLES: dict[type[Record] | None, tuple[Table, DocOf]] = {
     Action: (db.actions, _record),
     Forecast: (db.forecasts, _record),
     Book: (db.book_snapshots, _record),
+    Order: (db.paper_orders, _record),
+    Fill: (db.paper_fills, _record),
+    Portfolio: (db.paper_portfolio, _record),
     None: (db.dead_letters, _dead_letter),
 }
-#: model_versions.family of each table whose rows carry a model version
+#: model_versions.family of each table whose rows carry a model version (the paper-trading tables name the signal
+#: they follow, ``signal_model``/``signal_version``, but version no model of their own: none of them is a family)
 FAMILIES: dict[Table, str] = {
     db.scores: "score",
     db.alerts: "alert",

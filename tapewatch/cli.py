@@ -82,6 +82,10 @@ def _register_subcommands() -> None:
 
     app.add_typer(console_app, name="console")
 
+    from tapewatch.commands.trade import trade_app
+
+    app.add_typer(trade_app, name="trade")
+
 
 console = Console()
 err_console = Console(stderr=True)

@@ -157,6 +157,17 @@ class Settings(BaseSettings):
         ge=60_000,
         description="A quote or book this far ahead of its partition's event time is dead-lettered (never moves it)",
     )
+    trade_accounts: str = Field(
+        '[{"name": "paper-dqn", "signal": "dqn"}, {"name": "paper-lstm", "signal": "lstm", "band": 0.0005},'
+        ' {"name": "paper-cnn", "signal": "cnn", "band": 0.2}]',
+        description="Paper accounts (JSON list; fields in execution/accounts.py): the signal each follows, limits",
+    )
+    trade_exchange_info: Path | None = Field(
+        None, description='Tick and lot per symbol: {"binance": {"BTCUSDT": {"tick": "0.01", "step": "0.00001"}}}'
+    )
+    trade_max_skew_ms: int = Field(
+        60_000, ge=1000, description="How far a caught-up partition may lag the newest event time in the paper trader"
+    )
     producer_max_future_ms: int = Field(
         60_000,
         ge=1_000,

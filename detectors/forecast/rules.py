@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from detectors.dqn.backtest import Chooser
 from detectors.dqn.env import Act
+from detectors.forecast.band import band_step
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -33,10 +34,7 @@ def band_targets(prediction: npt.ArrayLike, band: float, start: int = 0) -> IntA
     out = np.empty(len(values), dtype=np.int64)
     position = start
     for t, value in enumerate(values.tolist()):
-        if value > band:
-            position = 1
-        elif value < -band:
-            position = 0
+        position = band_step(position, value, band)
         out[t] = position
     return out
 

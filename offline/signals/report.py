@@ -3,7 +3,6 @@ scores per test year), ``equity.png``, ``sharpe.png``, ``runs.csv`` and ``diagno
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from offline.dqn.report import chained
+from offline.reporting import pct, save_chart
 from offline.signals.lab import LabResult
 from offline.signals.stats import Interval, sharpe_difference_ci
 
@@ -127,10 +127,6 @@ def _forecaster_bars(diagnostics: pd.DataFrame) -> list[QualityBar]:
 
 
 # -- markdown ------------------------------------------------------------------------------------------------
-def _pct(value: float) -> str:
-    return "–" if math.isnan(value) else f"{100 * value:.1f} %"
-
-
 def _policy_table(result: LabResult, intervals: dict[str, Interval]) -> list[str]:
     table = summary(result)
     lines = [
@@ -143,8 +139,8 @@ def _policy_table(result: LabResult, intervals: dict[str, Interval]) -> list[str
         diff = "—" if ci is None else f"{ci.difference:+.3f} [{ci.low:+.3f}, {ci.high:+.3f}]"
         seeds = f" ± {row['sharpe_std']:.3f}" if row["sharpe_std"] > 0 else ""
         lines.append(
-            f"| {policy} | {row['sharpe']:.3f}{seeds} | {row['sortino']:.3f} | {_pct(row['max_drawdown'])} | "
-            f"{_pct(row['annual_return'])} | {row['turnover']:.1f} | {_pct(row['hit_rate'])} | {row['trades']:.0f} "
+            f"| {policy} | {row['sharpe']:.3f}{seeds} | {row['sortino']:.3f} | {pct(row['max_drawdown'])} | "
+            f"{pct(row['annual_return'])} | {row['turnover']:.1f} | {pct(row['hit_rate'])} | {row['trades']:.0f} "
             f"| {diff} |"
         )
     return lines
@@ -227,10 +223,7 @@ def equity_chart(result: LabResult, path: Path) -> Path:
     ax.set_ylabel("equity (mean over assets and seeds)")
     ax.grid(alpha=0.3)
     ax.legend(ncol=4, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_chart(fig, path)
 
 
 def sharpe_chart(result: LabResult, intervals: dict[str, Interval], path: Path) -> Path:
@@ -248,10 +241,7 @@ def sharpe_chart(result: LabResult, intervals: dict[str, Interval], path: Path) 
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_ylabel("mean Sharpe − buy-and-hold (95 % CI)")
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_chart(fig, path)
 
 
 def write_report(result: LabResult, out_dir: Path, replicates: int = 2000) -> dict[str, Path]:

@@ -12,6 +12,7 @@ import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import Table
 
 from sinks import db
 from sinks.consumer import decode
@@ -27,7 +28,10 @@ from tapewatch.records import (
     Bar,
     Book,
     Features,
+    Fill,
     Forecast,
+    Order,
+    Portfolio,
     Quote,
     Record,
     RecordError,
@@ -112,6 +116,20 @@ def sample_records() -> list[object]:
     ]
 
 
+def paper_trading_records() -> list[tuple[Table, Order | Fill | Portfolio]]:
+    common: dict[str, Any] = {"symbol": "2330", "venue": "twse", "ts": 60_000, "account": "paper-1"}
+    order = Order(**common, client_order_id="paper-1-2330-0-1", revision=1, event="partially_filled", side="BUY",
+                  price=10.0, quantity=2.0, filled=1.0, average_price=10.0, signal_model="dqn", signal_version="d1",
+                  signal_ts=0)  # fmt: skip
+    fill = Fill(**common, fill_id="paper-1-2330-0-1:1", client_order_id="paper-1-2330-0-1", side="BUY", price=10.0,
+                quantity=1.0, fee=0.1, tax=0.0, liquidity="maker", tape_price=10.0, signal_model="dqn", signal_ts=0,
+                decision_price=9.95, realized_pnl=-0.1)  # fmt: skip
+    portfolio = Portfolio(**common, seq=3, reason="fill", cash=990.0, equity=999.9, gross_exposure=10.0,
+                          realized_pnl=-0.1, unrealized_pnl=0.0, day_pnl=-0.1, fees=0.1, taxes=0.0, halted=False,
+                          positions={"2330": 1.0})  # fmt: skip
+    return [(db.paper_orders, order), (db.paper_fills, fill), (db.paper_portfolio, portfolio)]
+
+
 def test_every_row_has_exactly_its_table_columns() -> None:
     bar, features, score, alert, action = sample_records()
     book = Book(symbol="2330", venue="twse", ts=60_000, bids=[(9.9, 5.0), (9.8, 1.0)], asks=[(10.1, 2.0)])
@@ -136,6 +154,7 @@ def test_every_row_has_exactly_its_table_columns() -> None:
         (db.alerts, alert, db.record_doc(alert)),  # type: ignore[arg-type]
         (db.actions, action, db.record_doc(action)),  # type: ignore[arg-type]
         (db.forecasts, forecast, db.record_doc(forecast)),
+        *((table, record, db.record_doc(record)) for table, record in paper_trading_records()),
     ]
     for table, record, doc in pairs:
         # A record's doc is its own fields: they must be exactly the table's columns (a new field needs a
@@ -169,7 +188,8 @@ def test_newest_per_key_keeps_the_latest_emission_first_of_equals(triples: list[
 def sample_payloads() -> list[tuple[type[Record], dict[str, object]]]:
     quote = Quote(symbol="2330", venue="twse", ts=1, price=10.0, size=2.0, bid=9.9, ask=10.1, seq=3)
     book = Book(symbol="2330", venue="twse", ts=1, bids=[(9.9, 5.0), (9.8, 1.0)], asks=[(10.1, 2.0)])
-    records = [quote, book, *(r for r in sample_records() if isinstance(r, Record))]
+    paper = [record for _, record in paper_trading_records()]
+    records = [quote, book, *(r for r in sample_records() if isinstance(r, Record)), *paper]
     return [(type(r), orjson.loads(r.to_json())) for r in records]
 
 

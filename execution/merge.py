@@ -1,0 +1,119 @@
+"""Many Kafka partitions in one event-time order that does not depend on how Kafka interleaved them.
+
+The paper trader joins decisions with the tape of every symbol, and an account's limits span symbols, so the
+order in which it applies records decides its orders and fills. Kafka only orders records within a partition;
+what one poll returns from several partitions is a matter of timing. The merge makes the order a function of
+the partitions' contents alone:
+
+* each source (topic, partition) is a FIFO queue; its records get a **monotone** time (``max`` of their own and
+  the one before), so a source never goes back in time;
+* a record is released when its time is below the **watermark**: the lowest time any source may still bring.
+  A source that is behind (records unread) holds the watermark at its time; a source at its end (caught up)
+  holds it at most ``max_skew_ms`` behind the newest time seen, so a silent partition does not stall the rest;
+* released in (time, source rank, partition, offset) order: market data before decisions at the same time.
+
+So two runs that read the same partitions release the same sequence, provided no source reached its end and
+then delivered records more than ``max_skew_ms`` behind the others (the worker counts such records as late).
+``flush`` releases everything (every source at its end and idle: nothing else is coming).
+
+>>> merge = EventMerge(max_skew_ms=1000, ranks={"q": 0, "s": 1})
+>>> merge.assign([("q", 0), ("s", 0)])
+>>> for topic, offset, ts in (("s", 0, 100), ("q", 0, 90), ("q", 1, 120)):
+...     merge.add(topic, 0, offset, ts, f"{topic}@{ts}")
+>>> [item for *_, item in merge.release()]       # s may still bring 100: nothing from 100 on yet
+['q@90']
+>>> merge.add("s", 0, 1, 130, "s@130")
+>>> [item for *_, item in merge.release()]       # q may still bring 120
+['s@100']
+>>> merge.positions()                            # [resume offset, last released time]
+{'q:0': [1, 90], 's:0': [1, 100]}
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+NEVER = -(2**62)
+
+
+@dataclass(slots=True)
+class Source(Generic[T]):
+    #: monotone time of the newest record read, and of the newest released
+    clock: int = NEVER
+    released: int = NEVER
+    #: offset to resume from: the first record not yet released
+    next_offset: int = 0
+    at_end: bool = False
+    queue: deque[tuple[int, int, T]] = field(default_factory=deque)
+
+
+class EventMerge(Generic[T]):
+    def __init__(self, max_skew_ms: int, ranks: dict[str, int]) -> None:
+        self.max_skew_ms = max_skew_ms
+        self.ranks = ranks
+        self.sources: dict[tuple[str, int], Source[T]] = {}
+
+    def assign(self, sources: Iterable[tuple[str, int]], resume: dict[str, list[int]] | None = None) -> None:
+        """Start reading ``sources``; ``resume`` is what :meth:`positions` said at the last checkpoint."""
+        for topic, partition in sources:
+            source: Source[T] = Source()
+            saved = (resume or {}).get(f"{topic}:{partition}")
+            if saved is not None:
+                source.next_offset, source.clock = saved
+                source.released = source.clock
+            self.sources[(topic, partition)] = source
+
+    def add(self, topic: str, partition: int, offset: int, ts: int, item: T) -> None:
+        """Queue a record read from a source, at its monotone time."""
+        source = self.sources[(topic, partition)]
+        source.clock = max(source.clock, ts)
+        source.at_end = False
+        source.queue.append((source.clock, offset, item))
+
+    def reached_end(self, topic: str, partition: int) -> None:
+        source = self.sources.get((topic, partition))
+        if source is not None:
+            source.at_end = True
+
+    def watermark(self) -> int:
+        if not self.sources:
+            return NEVER
+        newest = max(s.clock for s in self.sources.values())
+        return min(s.clock if not s.at_end else max(s.clock, newest - self.max_skew_ms) for s in self.sources.values())
+
+    def idle(self) -> bool:
+        """Every source at its end: what is queued is all there is for now."""
+        return all(s.at_end for s in self.sources.values())
+
+    def release(self, flush: bool = False) -> Iterator[tuple[str, int, int, T]]:
+        """(topic, partition, offset, item) of every record below the watermark (all when ``flush``), in order."""
+        limit = 2**62 if flush else self.watermark()
+        heads = [
+            (source.queue[0][0], self.ranks.get(topic, 0), partition, topic)
+            for (topic, partition), source in self.sources.items()
+            if source.queue
+        ]
+        heapq.heapify(heads)
+        while heads and heads[0][0] < limit:
+            _, rank, partition, topic = heapq.heappop(heads)
+            source = self.sources[(topic, partition)]
+            clock, offset, item = source.queue.popleft()
+            source.released, source.next_offset = clock, offset + 1
+            if source.queue:
+                heapq.heappush(heads, (source.queue[0][0], rank, partition, topic))
+            yield topic, partition, offset, item
+
+    def positions(self) -> dict[str, list[int]]:
+        """Per source, [offset to resume from, time of the last record released]: what a restart needs."""
+        return {
+            f"{topic}:{partition}": [s.queue[0][1] if s.queue else s.next_offset, s.released]
+            for (topic, partition), s in sorted(self.sources.items())
+        }
+
+    def pending(self) -> int:
+        return sum(len(s.queue) for s in self.sources.values())

@@ -1,0 +1,235 @@
+"""The paper-trading worker: the tape and the signals of every partition, in one event-time order, through
+the paper executor (:mod:`execution.executor`), to ``orders``, ``fills`` and ``portfolio``.
+
+One worker owns a set of accounts, and an account's limits span symbols, so the worker reads **every**
+partition of md.books, md.quotes, signals.actions and signals.forecasts (assigned, not balanced by a group: two
+workers of one name would trade twice) and merges them by event time (:mod:`execution.merge`).
+
+Nothing lost, nothing doubled, the same result after a crash: per checkpoint the outputs are flushed
+(acknowledged) first, then one changelog record holds the executor's whole state *and* where each partition
+resumes (the first record not yet applied). A restart — after ``kill -9`` too — reads that record and resumes
+there, so it applies exactly the records after the state and, the executor being deterministic, sends again
+exactly the records it sent after the checkpoint (same ids: the sinks store them once). The group's committed
+offsets (the same positions) only show the lag.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from types import FrameType
+from typing import Final, Literal
+
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from execution.accounts import AccountConfig
+from execution.executor import PaperExecutor, RefusedError
+from execution.merge import NEVER, EventMerge
+from execution.ticks import VenueRules
+from streams.state import ChangelogTable
+from tapewatch.deadletter import DeadLetter
+from tapewatch.kafka import cluster_metadata, consumer_config, create_missing_topics, new_topic
+from tapewatch.kafka_producer import KafkaProducer
+from tapewatch.records import Action, Book, Forecast, Quote, Record, RecordError
+from tapewatch.settings import Settings
+from tapewatch.topics import ACTIONS, BOOKS, DLQ_STREAMS, FILLS, FORECASTS, ORDERS, PORTFOLIO, QUOTES
+
+STAGE: Final = "trade:paper"
+STATE_KEY: Final = b"state"
+#: the whole state is one record: room for thousands of symbols' books and orders
+STATE_MAX_BYTES: Final = 16 * 1024 * 1024
+#: every source at its end and nothing new for this long: what is queued is all there is, apply it
+IDLE_FLUSH_S: Final = 2.0
+BATCH_MAX: Final = 5000
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Poison:
+    """A message that could not be decoded: dead-lettered in its place in the merged order."""
+
+    reason: str
+    field: str | None
+
+
+@dataclass(slots=True)
+class TradeCounters:
+    events_in: int = 0
+    applied: int = 0
+    dead_letters: int = 0
+    #: records sent per kind: order, fill, portfolio
+    out: Counter[str] = field(default_factory=Counter)
+
+
+def state_topic(settings: Settings, name: str) -> str:
+    return settings.topic(f"tapewatch-trade-{name}-state")
+
+
+class TradeWorker:
+    """``run`` until ``stop`` (or until idle, for a finished session)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        name: str,
+        accounts: Sequence[AccountConfig],
+        rules: VenueRules,
+        *,
+        max_skew_ms: int = 60_000,
+        start: Literal["earliest", "latest"] = "earliest",
+    ) -> None:
+        self.settings, self.name, self.start = settings, name, start
+        self.group = settings.topic(f"tapewatch-trade-{name}")
+        topics = (BOOKS, QUOTES, ACTIONS, FORECASTS)
+        self.sources = tuple(settings.topic(t.name) for t in topics)
+        contracts: tuple[type[Record], ...] = (Book, Quote, Action, Forecast)
+        self.contracts = {settings.topic(t.name): c for t, c in zip(topics, contracts, strict=True)}
+        self.outputs = {kind: settings.topic(t.name) for kind, t in (("order", ORDERS), ("fill", FILLS),
+                                                                       ("portfolio", PORTFOLIO))}  # fmt: skip
+        self.producer = KafkaProducer(
+            settings,
+            DLQ_STREAMS,
+            **{"linger.ms": 5, "delivery.timeout.ms": 60_000, "message.max.bytes": STATE_MAX_BYTES},
+        )
+        self.table = ChangelogTable("trade-state", state_topic(settings, name), self.producer)
+        self.executor = PaperExecutor(accounts, rules, settings.feeds())
+        self.merge: EventMerge[Record | Poison] = EventMerge(max_skew_ms, {t: i for i, t in enumerate(self.sources)})
+        self.counters = TradeCounters()
+        self.checkpoint_interval_s = settings.stream_checkpoint_interval_ms / 1000.0
+        self._stopping = False
+        self._last_read = time.monotonic()
+
+    # -- set-up ------------------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """The state topic (compacted, large records allowed); the sources must exist."""
+        config = {"cleanup.policy": "compact", "max.message.bytes": str(STATE_MAX_BYTES)}
+        create_missing_topics(self.settings, [new_topic(self.settings, self.table.topic, config)],
+                              required=[*self.sources, *self.outputs.values()])  # fmt: skip
+
+    def _recover(self, consumer: Consumer) -> list[TopicPartition]:
+        """The state of the last checkpoint, and where every partition resumes."""
+        self.table.recover(self.settings, [0])
+        saved = self.table.get(STATE_KEY, 0)
+        if saved is not None:
+            self.executor.load_state(saved["executor"])
+            log.info("paper trader %s: resuming from the checkpoint at event time %d", self.name, self.executor.now)
+        resume: dict[str, list[int]] = {} if saved is None else saved["positions"]
+        metadata = cluster_metadata(self.settings).topics
+        pairs = [(t, p) for t in self.sources for p in sorted(metadata[t].partitions)]
+        self.merge.assign(pairs, resume)
+        fallback = OFFSET_BEGINNING if self.start == "earliest" else OFFSET_END
+        return [TopicPartition(t, p, resume[f"{t}:{p}"][0] if f"{t}:{p}" in resume else fallback) for t, p in pairs]
+
+    # -- the loop ----------------------------------------------------------------------------------------
+    def stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
+        self._stopping = True
+
+    def run(self, *, until_idle_s: float | None = None, install_signals: bool = True) -> TradeCounters:
+        """Trade until :meth:`stop`, or until every source has been at its end for ``until_idle_s``."""
+        if install_signals:
+            signal.signal(signal.SIGTERM, self.stop)
+            signal.signal(signal.SIGINT, self.stop)
+        consumer = Consumer(consumer_config(self.settings, **{
+            "group.id": self.group, "enable.auto.commit": False, "enable.partition.eof": True,
+            "max.partition.fetch.bytes": 64 * 1024, "fetch.wait.max.ms": 50, "queued.min.messages": 20_000,
+        }))  # fmt: skip
+        try:
+            consumer.assign(self._recover(consumer))
+            last_checkpoint = time.monotonic()
+            while not self._stopping:
+                self._read(consumer.consume(num_messages=BATCH_MAX, timeout=0.2))
+                self._apply(self.merge.release(flush=self._idle_for() >= IDLE_FLUSH_S))
+                if time.monotonic() - last_checkpoint >= self.checkpoint_interval_s:
+                    self._checkpoint(consumer)
+                    last_checkpoint = time.monotonic()
+                if until_idle_s is not None and not self.merge.pending() and self._idle_for() >= until_idle_s:
+                    break
+            self._checkpoint(consumer)
+        finally:
+            consumer.close()
+        log.info("paper trader %s stopping: %s", self.name, asdict(self.counters))
+        return self.counters
+
+    def _idle_for(self) -> float:
+        return time.monotonic() - self._last_read if self.merge.idle() else 0.0
+
+    def _read(self, messages: list[Message]) -> None:
+        for message in messages:
+            topic, partition = message.topic() or "", message.partition() or 0
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    self.merge.reached_end(topic, partition)
+                    continue
+                if error.fatal():
+                    raise KafkaException(error)
+                log.warning("consumer: %s", error.str())
+                continue
+            self._last_read = time.monotonic()
+            self.counters.events_in += 1
+            item = self._decode(topic, message)
+            ts = item.ts if isinstance(item, Quote | Book | Action | Forecast) else NEVER
+            self.merge.add(topic, partition, message.offset() or 0, ts, item)
+
+    def _decode(self, topic: str, message: Message) -> Record | Poison:
+        raw, key = message.value(), message.key()
+        try:
+            if not raw:
+                raise RecordError(self.contracts[topic].record_name, "empty payload")
+            record = self.contracts[topic].from_json(raw)
+        except RecordError as exc:
+            return Poison(str(exc), exc.field)
+        if key != record.key():
+            return Poison(f"{record.record_name}: message key {key!r} is not the symbol", "symbol")
+        return record
+
+    def _apply(self, released: Iterator[tuple[str, int, int, Record | Poison]]) -> None:
+        for topic, partition, offset, item in released:
+            if isinstance(item, Poison):
+                self._dead_letter(topic, partition, offset, item.reason, item.field)
+                continue
+            assert isinstance(item, Quote | Book | Action | Forecast)
+            try:
+                out = self.executor.apply(item)
+            except RefusedError as exc:
+                self._dead_letter(topic, partition, offset, exc.reason, exc.field, item)
+                continue
+            self.counters.applied += 1
+            for record in out:
+                self.counters.out[record.record_name] += 1
+                self.producer.produce(self.outputs[record.record_name], record.key(), record.to_json())
+        self.producer.poll()
+
+    def _dead_letter(
+        self, topic: str, partition: int, offset: int, reason: str, field: str | None, record: Record | None = None
+    ) -> None:
+        """The input's bytes (re-encoded when it decoded: the merge keeps records, not bytes) with the reason."""
+        self.counters.dead_letters += 1
+        letter = DeadLetter(stage=STAGE, reason=reason, field=field, topic=topic, partition=partition, offset=offset)
+        raw = record.to_json() if record is not None else b""
+        self.producer.dead_letter(raw, letter, None if record is None else record.key(), partition)
+
+    def _checkpoint(self, consumer: Consumer) -> None:
+        """Outputs acknowledged, then the state with the resume positions, then the offsets (lag only)."""
+        self.producer.flush()
+        positions = self.merge.positions()
+        self.table.write(0, STATE_KEY, {"executor": self.executor.to_state(), "positions": positions})
+        self.producer.flush()
+        offsets = [TopicPartition(t, int(p), o) for t, p, o in _split(positions) if o >= 0]
+        if offsets:
+            try:
+                consumer.commit(offsets=offsets, asynchronous=True)
+            except KafkaException as exc:
+                log.warning("offset commit failed (lag display only): %s", exc)
+
+
+def _split(positions: dict[str, list[int]]) -> list[tuple[str, str, int]]:
+    out = []
+    for source, (offset, _) in positions.items():
+        topic, _, partition = source.rpartition(":")
+        out.append((topic, partition, offset))
+    return out

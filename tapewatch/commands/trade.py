@@ -1,0 +1,76 @@
+"""`tapewatch trade paper` (the paper-trading worker) and `tapewatch trade report` (what it did)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import orjson
+import typer
+from rich.console import Console
+
+from tapewatch.errors import TapewatchError
+from tapewatch.settings import Settings
+
+if TYPE_CHECKING:
+    from execution.ticks import VenueRules
+
+trade_app = typer.Typer(help="Paper trading on the live book: orders, fills, positions and P&L from the signals.")
+console = Console()
+log = logging.getLogger(__name__)
+
+
+def venue_rules(settings: Settings) -> VenueRules:
+    """The built-in grids plus the exchange information file of the settings (TAPEWATCH_TRADE_EXCHANGE_INFO)."""
+    from execution.ticks import VenueRules
+
+    rules = VenueRules()
+    path = settings.trade_exchange_info
+    if path is None:
+        return rules
+    try:
+        info = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise TapewatchError(f"trade exchange info {path}: {exc}") from None
+    if not isinstance(info, dict):
+        raise TapewatchError(f"trade exchange info {path}: expected {{venue: {{symbol: rules}}}}")
+    for venue, symbols in info.items():
+        if isinstance(symbols, dict):
+            rules = rules.merged(VenueRules.from_exchange_info(venue, symbols))
+    return rules
+
+
+@trade_app.command("paper")
+def trade_paper(
+    name: Annotated[str, typer.Option(help="The executor's name: its state topic and consumer group")] = "paper",
+    start: Annotated[str, typer.Option(help="Without a checkpoint, read from: earliest | latest")] = "earliest",
+    until_idle: Annotated[
+        float | None, typer.Option(help="Stop once every partition was read to its end this many seconds")
+    ] = None,
+) -> None:
+    """Follow the signal topics on md.quotes/md.books with each paper account of TAPEWATCH_TRADE_ACCOUNTS:
+    orders, fills and portfolio snapshots to their topics, refused inputs to dlq.streams, until stopped."""
+    from execution.accounts import parse_accounts
+    from streams.trade import TradeWorker
+    from tapewatch.settings import load_settings
+
+    settings = load_settings()
+    if start not in ("earliest", "latest"):
+        raise TapewatchError("--start must be earliest or latest")
+    try:
+        accounts = parse_accounts(settings.trade_accounts)
+    except ValueError as exc:
+        raise TapewatchError(str(exc)) from None
+    begin: Literal["earliest", "latest"] = "earliest" if start == "earliest" else "latest"
+    worker = TradeWorker(
+        settings, name, accounts, venue_rules(settings), max_skew_ms=settings.trade_max_skew_ms, start=begin
+    )
+    worker.prepare()
+    log.info("paper trader %s: accounts %s", name, ", ".join(a.name for a in accounts))
+    counters = worker.run(until_idle_s=until_idle)
+    out = dict(counters.out)
+    console.print(
+        f"paper trader {name}: {counters.events_in} records read, {counters.applied} applied, "
+        f"{out.get('order', 0)} order events, {out.get('fill', 0)} fills, {out.get('portfolio', 0)} snapshots, "
+        f"{counters.dead_letters} dead letters"
+    )
