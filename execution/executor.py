@@ -234,8 +234,10 @@ class PaperExecutor:
         quantity: float,
         pricing: str | None = None,
     ) -> None:
+        """A limit order resting from the decision's time plus the account's latency; the executor's own
+        orders (``pricing`` given: flat for the close or the kill switch) rest at once."""
         price = self._price(pricing or account.pricing, side, market, rules)
-        start = max(decision.ts + account.latency_ms, self.now)
+        start = self.now if pricing else max(decision.ts + account.latency_ms, self.now)
         order = WorkingOrder(
             client_order_id=self._order_id(account.name, symbol, decision.ts),
             account=account.name,
