@@ -61,6 +61,9 @@ class TradeCounters:
     events_in: int = 0
     applied: int = 0
     dead_letters: int = 0
+    #: seconds spent in polls that brought nothing (waiting for input), of ``run_s`` in all
+    waited_s: float = 0.0
+    run_s: float = 0.0
     #: records sent per kind: order, fill, portfolio
     out: Counter[str] = field(default_factory=Counter)
 
@@ -135,13 +138,18 @@ class TradeWorker:
             signal.signal(signal.SIGINT, self.stop)
         consumer = Consumer(consumer_config(self.settings, **{
             "group.id": self.group, "enable.auto.commit": False, "enable.partition.eof": True,
-            "max.partition.fetch.bytes": 64 * 1024, "fetch.wait.max.ms": 50, "queued.min.messages": 20_000,
+            "max.partition.fetch.bytes": 512 * 1024, "fetch.wait.max.ms": 20, "queued.min.messages": 50_000,
         }))  # fmt: skip
+        started = time.perf_counter()
         try:
             consumer.assign(self._recover(consumer))
             last_checkpoint = time.monotonic()
             while not self._stopping:
-                self._read(consumer.consume(num_messages=BATCH_MAX, timeout=0.2))
+                polled = time.perf_counter()
+                messages = consumer.consume(num_messages=BATCH_MAX, timeout=0.2)
+                if not messages:
+                    self.counters.waited_s += time.perf_counter() - polled
+                self._read(messages)
                 self._apply(self.merge.release(flush=self._idle_for() >= IDLE_FLUSH_S))
                 if time.monotonic() - last_checkpoint >= self.checkpoint_interval_s:
                     self._checkpoint(consumer)
@@ -151,6 +159,7 @@ class TradeWorker:
             self._checkpoint(consumer)
         finally:
             consumer.close()
+        self.counters.run_s = time.perf_counter() - started
         log.info("paper trader %s stopping: %s", self.name, asdict(self.counters))
         return self.counters
 

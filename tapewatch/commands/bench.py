@@ -236,6 +236,18 @@ def bench_flow(
     main([str(symbols), str(minutes)])
 
 
+@bench_app.command("trade")
+def bench_trade(
+    symbols: Annotated[int, typer.Argument(help="Simulated symbols")] = 10,
+    minutes: Annotated[float, typer.Argument(help="Session minutes")] = 60.0,
+) -> None:
+    """The paper trader: the executor in process, then a worker through Kafka (records/s)."""
+    from bench.trade import main
+
+    _services()
+    main([str(symbols), str(minutes)])
+
+
 @bench_app.command("features")
 def bench_features(bars: Annotated[int, typer.Argument(help="One-minute bars of one symbol")] = 20_000) -> None:
     """The bar features alone: incremental updates vs the batch frame."""
