@@ -1,0 +1,133 @@
+"""The paper trader through the real Kafka, as the command runs it: a simulated session with decisions, run
+once uninterrupted and once killed with SIGKILL mid-run and restarted — the same orders, fills and portfolio
+snapshots (none different, the restart's re-sent ones identical), and bad inputs dead-lettered with reasons."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from bench.trade import paper_session
+from producers.publisher import Publisher
+from streams.trade import state_topic
+from tapewatch.deadletter import DeadLetter
+from tapewatch.kafka import admin_client, consumer_config
+from tapewatch.records import Action, Book, Quote
+from tapewatch.settings import Settings
+from tapewatch.topics import ACTIONS, BOOKS, DLQ_PRODUCERS, DLQ_STREAMS, FILLS, ORDERS, PORTFOLIO, QUOTES
+from tests.kafka_reader import read_topic
+
+pytestmark = pytest.mark.integration
+
+TAPEWATCH = Path(sys.executable).with_name("tapewatch")
+#: the natural key of each output: a record re-sent after a restart has the same key and must be identical
+KEYS = {ORDERS.name: ("client_order_id", "revision"), FILLS.name: ("fill_id",), PORTFOLIO.name: ("account", "seq")}
+
+
+def _accounts(run: str) -> str:
+    return orjson.dumps(
+        [{"name": f"{run}-join", "signal": "dqn"}, {"name": f"{run}-cross", "signal": "dqn", "pricing": "cross"}]
+    ).decode()
+
+
+def _start(settings: Settings, run: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix,
+        "TAPEWATCH_TRADE_ACCOUNTS": _accounts(run),
+        "TAPEWATCH_STREAM_CHECKPOINT_INTERVAL_MS": "100",
+    }
+    argv = [str(TAPEWATCH), "trade", "paper", "--name", run, "--until-idle", "2"]
+    with log.open("ab") as out:
+        return subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _publish(settings: Settings) -> None:
+    records = paper_session(6, 60, seed=9)
+    symbol, venue = records[0].symbol, records[0].venue
+    late_ts = records[-1].ts  # type: ignore[attr-defined]
+    topics = {Book: BOOKS, Quote: QUOTES, Action: ACTIONS}
+    with Publisher(settings, DLQ_PRODUCERS) as publisher:
+        for record in records:
+            publisher.publish(topics[type(record)], record)
+        publisher.send(QUOTES, symbol.encode(), b'{"symbol": "' + symbol.encode() + b'", "ts": "soon"')
+        for bad in (
+            Action(symbol="9999", venue=venue, ts=late_ts, action="BUY", q_values={}, position=1, model_version="t"),
+            Action(
+                symbol=symbol, venue=venue, ts=late_ts, action="BUY", q_values={}, position=10**6, model_version="t"
+            ),
+        ):
+            publisher.publish(ACTIONS, bad)
+
+
+def _outputs(settings: Settings, run: str) -> dict[str, dict[tuple[Any, ...], dict[str, Any]]]:
+    """Each output topic's records of ``run``, by natural key, with the run's name taken out of them."""
+    out: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
+    for topic, key in KEYS.items():
+        got = read_topic(settings, settings.topic(topic), 1, timeout_s=20, linger_s=1)
+        table: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for message in got:
+            if not message.value.startswith(b"{") or f'"{run}-'.encode() not in message.value:
+                continue
+            record = orjson.loads(message.value.replace(f"{run}-".encode(), b"run-"))
+            ident = tuple(record[k] for k in key)
+            assert table.setdefault(ident, record) == record, f"{topic} {ident} sent twice, differently"
+            table[ident] = record
+        out[topic] = table
+    return out
+
+
+def _checkpoints(settings: Settings, run: str) -> int:
+    consumer = Consumer(consumer_config(settings, **{"group.id": f"probe-{run}"}))
+    try:
+        _, high = consumer.get_watermark_offsets(TopicPartition(state_topic(settings, run), 0), timeout=5)
+        return int(high)
+    except KafkaException:
+        return 0
+    finally:
+        consumer.close()
+
+
+def _dead_letters(settings: Settings) -> list[str]:
+    got = read_topic(settings, settings.topic(DLQ_STREAMS.name), 3, timeout_s=20, linger_s=1)
+    letters = [DeadLetter.from_headers(m.headers) for m in got]
+    return sorted(letter.reason for letter in letters if letter.stage == "trade:paper")
+
+
+def test_a_restart_after_kill_9_gives_the_uninterrupted_run(settings: Settings, tmp_path: Path) -> None:
+    _publish(settings)
+    whole = _start(settings, "whole", tmp_path / "whole.log")
+    assert whole.wait(timeout=240) == 0, (tmp_path / "whole.log").read_text()
+    expected = _outputs(settings, "whole")
+    assert len(expected[FILLS.name]) > 50 and len(expected[ORDERS.name]) > 100, {k: len(v) for k, v in expected.items()}
+    reasons = _dead_letters(settings)
+    assert len(reasons) == 3, reasons
+    assert [why.split(":")[0] for why in reasons] == ["absurd position", "quote", "unknown symbol '9999'"], reasons
+    assert "invalid JSON" in reasons[1], reasons
+
+    crashed = _start(settings, "crash", tmp_path / "crash.log")
+    deadline = time.monotonic() + 120
+    while _checkpoints(settings, "crash") < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert crashed.poll() is None, "the run ended before it could be killed: the session is too short"
+    crashed.send_signal(signal.SIGKILL)
+    crashed.wait(timeout=30)
+    resumed = _start(settings, "crash", tmp_path / "crash.log")
+    assert resumed.wait(timeout=240) == 0, (tmp_path / "crash.log").read_text()
+    assert "resuming from the checkpoint" in (tmp_path / "crash.log").read_text()
+
+    assert _outputs(settings, "crash") == expected
+    with contextlib.suppress(KafkaException):
+        admin = admin_client(settings)
+        for future in admin.delete_topics([state_topic(settings, r) for r in ("whole", "crash")]).values():
+            future.result()
