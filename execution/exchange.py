@@ -110,9 +110,9 @@ class PaperExchange:
             before = order.resting.queue_ahead
             quantity = order.resting.on_print(price, left)
             left -= quantity + (before - order.resting.queue_ahead)  # the print is shared down the queue
-            if quantity > 0:
-                order.value += quantity * order.resting.price
-                done.append(Execution(order, ts, quantity, order.resting.price, price))
+            if quantity > 0:  # at the printed price: never one the tape did not print, never better than it
+                order.value += quantity * price
+                done.append(Execution(order, ts, quantity, price, price))
             if order.resting.remaining <= 0:
                 del book[order.client_order_id]
         return done

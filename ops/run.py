@@ -1,9 +1,10 @@
 """`tapewatch run`: the whole pipeline on this machine, supervised, with a live terminal dashboard.
 
 Each stage is its own OS process (the same commands an operator would run by hand: `tapewatch produce …`,
-`tapewatch stream worker`, `tapewatch sink postgres`, `tapewatch sink elasticsearch`), restarted with back-off
+`tapewatch stream worker`, `tapewatch sink postgres`, `tapewatch sink elasticsearch`, `tapewatch trade paper`),
+restarted with back-off
 if it dies. The dashboard reads Kafka metadata (high watermarks per topic, the stream group's committed offsets)
-and tails the bars, alerts, actions and truth topics from their ends — watching costs the pipeline nothing.
+and tails the bars, alerts, actions, forecasts, paper orders and portfolios and the truth from their ends — watching costs the pipeline nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,9 +26,9 @@ from rich.panel import Panel
 from rich.table import Table
 
 from tapewatch.kafka import consumer_config
-from tapewatch.records import Action, Alert, Bar, Episode, Forecast, RecordError
+from tapewatch.records import Action, Alert, Bar, Episode, Forecast, Order, Portfolio, RecordError
 from tapewatch.settings import Settings
-from tapewatch.topics import ACTIONS, ALERTS, ALL_TOPICS, BARS, FORECASTS, QUOTES, TRUTH, Topic
+from tapewatch.topics import ACTIONS, ALERTS, ALL_TOPICS, BARS, FORECASTS, ORDERS, PORTFOLIO, QUOTES, TRUTH, Topic
 
 TAPEWATCH = str(Path(sys.executable).with_name("tapewatch"))
 
@@ -143,6 +144,9 @@ class PipelineView:
     bars: list[Bar] = field(default_factory=list)
     actions_seen: int = 0
     forecasts_seen: int = 0
+    #: the paper trader: each account's newest snapshot, and its order events by kind
+    accounts: dict[str, Portfolio] = field(default_factory=dict)
+    order_events: Counter[str] = field(default_factory=Counter)
 
 
 class Watcher:
@@ -159,7 +163,7 @@ class Watcher:
         self.tail.assign(
             [
                 TopicPartition(settings.topic(topic.name), p, OFFSET_END)
-                for topic in (BARS, ALERTS, ACTIONS, FORECASTS, TRUTH)
+                for topic in (BARS, ALERTS, ACTIONS, FORECASTS, TRUTH, ORDERS, PORTFOLIO)
                 for p in range(self.partitions)
             ]
         )
@@ -169,6 +173,8 @@ class Watcher:
             settings.topic(ACTIONS.name): self._on_action,
             settings.topic(FORECASTS.name): self._on_forecast,
             settings.topic(TRUTH.name): self._on_episode,
+            settings.topic(ORDERS.name): self._on_order,
+            settings.topic(PORTFOLIO.name): self._on_portfolio,
         }
 
     def _on_bar(self, raw: bytes) -> None:
@@ -189,6 +195,15 @@ class Watcher:
     def _on_forecast(self, raw: bytes) -> None:
         self.view.newest_forecasts.appendleft(Forecast.from_json(raw))
         self.view.forecasts_seen += 1
+
+    def _on_order(self, raw: bytes) -> None:
+        self.view.order_events[Order.from_json(raw).event.value] += 1
+
+    def _on_portfolio(self, raw: bytes) -> None:
+        snapshot = Portfolio.from_json(raw)
+        newest = self.view.accounts.get(snapshot.account)
+        if newest is None or snapshot.seq > newest.seq:
+            self.view.accounts[snapshot.account] = snapshot
 
     def _on_episode(self, raw: bytes) -> None:
         self.view.episodes.append(Episode.from_json(raw))
@@ -248,6 +263,7 @@ def render(view: PipelineView, supervisor: Supervisor, elapsed: float, duration:
         _alerts_table(view),
         _actions_table(view),
         _forecasts_table(view),
+        _paper_table(view),
         _bars_table(view),
     )
 
@@ -359,6 +375,27 @@ def _forecasts_table(view: PipelineView) -> Table:
     return forecasts
 
 
+def _paper_table(view: PipelineView) -> Table:
+    events = view.order_events
+    paper = Table(
+        "account", "equity", "day P&L", "realised", "fees + taxes", "positions", "state",
+        title=f"paper accounts (orders placed {events['placed']:,}, filled {events['filled']:,}, "
+        f"partly {events['partially_filled']:,}, cancelled {events['cancelled']:,}, rejected {events['rejected']:,})",
+        expand=True,
+    )  # fmt: skip
+    for name, snapshot in sorted(view.accounts.items()):
+        paper.add_row(
+            name,
+            f"{snapshot.equity:,.0f}",
+            f"{snapshot.day_pnl:+,.0f}",
+            f"{snapshot.realized_pnl:+,.0f}",
+            f"{snapshot.fees + snapshot.taxes:,.0f}",
+            ", ".join(f"{s} {q:,.0f}" for s, q in snapshot.positions.items()) or "flat",
+            "[red]halted[/]" if snapshot.halted else "trading",
+        )
+    return paper
+
+
 def evidence_text(alert: Alert, limit: int = 3) -> str:
     """The first few evidence fields, compactly (the full evidence is in PostgreSQL and Elasticsearch)."""
     parts = []
@@ -404,6 +441,7 @@ def run_pipeline(
     supervisor.add("stream-worker", "stream", "worker")
     supervisor.add("sink-postgres", "sink", "postgres")
     supervisor.add("sink-elasticsearch", "sink", "elasticsearch")
+    supervisor.add("paper-trader", "trade", "paper")
     if console:
         supervisor.add("console", "console", "serve")
     source = supervisor.add("source", "produce", *source_args, "--no-progress")

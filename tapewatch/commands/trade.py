@@ -40,6 +40,29 @@ def venue_rules(settings: Settings) -> VenueRules:
     return rules
 
 
+def binance_rules(settings: Settings) -> VenueRules:
+    """Tick, lot and minimum value of TAPEWATCH_BINANCE_SYMBOLS from Binance's exchange information, now."""
+    import asyncio
+
+    import aiohttp
+
+    from execution.ticks import VenueRules
+    from producers.binance import ExchangeInfoError, fetch_exchange_info
+
+    symbols = [s.strip().upper() for s in settings.binance_symbols.split(",") if s.strip()]
+
+    async def fetch() -> dict[str, dict[str, str]]:
+        async with aiohttp.ClientSession() as http:
+            rules = await fetch_exchange_info(http, settings.binance_rest_url, symbols)
+        return {s: {"tick": str(r.tick_size), "step": str(r.step_size), "min_notional": str(r.min_notional)}
+                for s, r in rules.items()}  # fmt: skip
+
+    try:
+        return VenueRules.from_exchange_info("binance", asyncio.run(fetch()))
+    except ExchangeInfoError as exc:
+        raise TapewatchError(f"binance exchange information: {exc}") from None
+
+
 @trade_app.command("paper")
 def trade_paper(
     name: Annotated[str, typer.Option(help="The executor's name: its state topic and consumer group")] = "paper",
@@ -47,6 +70,9 @@ def trade_paper(
     until_idle: Annotated[
         float | None, typer.Option(help="Stop once every partition was read to its end this many seconds")
     ] = None,
+    binance: Annotated[
+        bool, typer.Option(help="Load the grids of TAPEWATCH_BINANCE_SYMBOLS from Binance's exchange information")
+    ] = False,
 ) -> None:
     """Follow the signal topics on md.quotes/md.books with each paper account of TAPEWATCH_TRADE_ACCOUNTS:
     orders, fills and portfolio snapshots to their topics, refused inputs to dlq.streams, until stopped."""
@@ -62,9 +88,10 @@ def trade_paper(
     except ValueError as exc:
         raise TapewatchError(str(exc)) from None
     begin: Literal["earliest", "latest"] = "earliest" if start == "earliest" else "latest"
-    worker = TradeWorker(
-        settings, name, accounts, venue_rules(settings), max_skew_ms=settings.trade_max_skew_ms, start=begin
-    )
+    rules = venue_rules(settings)
+    if binance:
+        rules = rules.merged(binance_rules(settings))
+    worker = TradeWorker(settings, name, accounts, rules, max_skew_ms=settings.trade_max_skew_ms, start=begin)
     worker.prepare()
     log.info("paper trader %s: accounts %s", name, ", ".join(a.name for a in accounts))
     counters = worker.run(until_idle_s=until_idle)

@@ -77,9 +77,10 @@ def test_fills_are_never_better_than_the_tape_allowed(seed: int, pricing: str) -
     fills = [f for f in out if isinstance(f, Fill)]
     for fill in fills:
         order = placed[fill.client_order_id]
-        assert fill.ts > order.ts and fill.price == order.price
-        # a buy never pays less than the print that filled it, a sell never gets more
-        assert fill.price >= fill.tape_price if fill.side == "BUY" else fill.price <= fill.tape_price
+        assert fill.ts > order.ts
+        # at the price of a print that reached the order's limit: never a price the tape did not print
+        assert fill.price == fill.tape_price
+        assert fill.price <= order.price if fill.side == "BUY" else fill.price >= order.price
         assert any(p.ts == fill.ts and p.price == fill.tape_price for p in prints)
     for order_id, order in placed.items():
         reach = [
