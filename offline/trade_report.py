@@ -7,8 +7,8 @@ it measures, per account, per symbol and per signal model (``signal_model``):
 
 * **P&L**: each account's equity over time (chart) and its change from the first snapshot to the last; the
   realised P&L of the fills (after their fees and taxes);
-* **win rate**: the fraction of closing fills (those that reduce the position held, :func:`closing_fills`)
-  with ``realized_pnl > 0``;
+* **win rate**: the fraction of closing fills (those that reduce the position held or realise P&L,
+  :func:`closing_fills`) with ``realized_pnl > 0``;
 * **trades per hour**: fills ÷ the report's period, from its first event to its last, at least one hour;
 * **fees and taxes** paid (sums over the fills);
 * **slippage** against the decision price in basis points, positive = worse: a BUY's
@@ -83,9 +83,11 @@ def _held_before(portfolio: pd.DataFrame, account: str, symbol: str, ts: int) ->
 
 def closing_fills(fills: pd.DataFrame, portfolio: pd.DataFrame) -> pd.Series:
     """Whether each fill reduces (closes all or part of) its account's position in its symbol: its side is against
-    the position held just before it. Fills are replayed in time order from the position of the account's newest
-    snapshot before its first fill in the symbol (flat without one, e.g. before any snapshot)."""
-    closing = pd.Series(False, index=fills.index)
+    the position held just before it, or it realised P&L (only a closing fill does: an opening one books its fee
+    into the position's cost, :meth:`execution.portfolio.Ledger.fill`). Fills are replayed in time order from the
+    position of the account's newest snapshot before its first fill in the symbol (flat without one); the realised
+    P&L still tells a fill that closes a position opened before the data began."""
+    closing = fills["realized_pnl"].astype("float64") != 0
     if fills.empty:
         return closing
     signed = _sides(fills) * fills["quantity"].astype("float64")
@@ -93,9 +95,11 @@ def closing_fills(fills: pd.DataFrame, portfolio: pd.DataFrame) -> pd.Series:
     for (account, symbol), part in ordered.groupby(["account", "symbol"], sort=False):
         held = _held_before(portfolio, str(account), str(symbol), int(part["ts"].iloc[0]))
         for index in part.index:
-            closing[index] = held * signed[index] < 0
-            held += signed[index]
-            held = 0.0 if abs(held) < MIN_SIZE else held  # a position closed in parts ends flat, not at 1e-17
+            reduces = bool(held * signed[index] < 0)
+            if reduces or not closing[index]:  # else it closed a position the data never saw open: held unchanged
+                held += signed[index]
+                held = 0.0 if abs(held) < MIN_SIZE else held  # a position closed in parts ends flat, not at 1e-17
+            closing[index] = closing[index] or reduces
     return closing
 
 
@@ -297,10 +301,11 @@ def markdown(report: TradeReport, charts: Sequence[Path], scope: str = "") -> st
         *title,
         f"Period {_period(report)} ({report.hours:.1f} h counted for trades per hour); accounts {_accounts(report)}.",
         "",
-        "Win rate: closing fills (those that reduce the position held) with a realised P&L above 0, after fees and "
-        "taxes. Trades per hour: fills ÷ the period. Slippage: the fill price against the price when the signal "
-        "was decided, in basis points, positive = worse (a BUY above it, a SELL below it), mean over the fills that "
-        "have a decision price. An order's outcome is its last event; partially filled = some but not all filled.",
+        "Win rate: closing fills (those that reduce the position held or realise P&L) with a realised P&L above 0, "
+        "after fees and taxes. Trades per hour: fills ÷ the period. Slippage: the fill price against the price when "
+        "the signal was decided, in basis points, positive = worse (a BUY above it, a SELL below it), mean over the "
+        "fills that have a decision price. An order's outcome is its last event; partially filled = some but not all "
+        "filled.",
         "",
         "## Accounts",
         "",

@@ -86,7 +86,11 @@ def report_command(
     frames = (history.orders, history.fills, history.portfolio)
     paths = write_trade_report(*frames, out, describe_selection(accounts, start, end))
     if all(frame.empty for frame in frames):
-        console.print(f"wrote {paths['report']}: nothing to report yet (no orders, fills or portfolio snapshots)")
+        console.print(
+            f"wrote {paths['report']}: nothing to report yet (no orders, fills or portfolio snapshots)", soft_wrap=True
+        )
     else:
         charts = len(paths) - 1
-        console.print(f"wrote {paths['report']} and {charts} chart{'' if charts == 1 else 's'} beside it")
+        console.print(
+            f"wrote {paths['report']} and {charts} chart{'' if charts == 1 else 's'} beside it", soft_wrap=True
+        )

@@ -58,9 +58,9 @@ def snapshot(account: str, seq: int, minute: int, equity: float, positions: dict
 def fills_frame() -> pd.DataFrame:
     return frame([
         # a round trip won, then one lost (the second SELL has no decision price)
-        fill("1", "a", "X", 0, "BUY", 10, 100.0, decision_price=99.9, fee=1.0, realized_pnl=-1.0),
+        fill("1", "a", "X", 0, "BUY", 10, 100.0, decision_price=99.9, fee=1.0),  # opening: its fee is in the cost
         fill("2", "a", "X", 30, "SELL", 10, 101.0, decision_price=101.2, fee=1.0, tax=0.3, realized_pnl=8.7),
-        fill("3", "a", "X", 60, "BUY", 5, 100.0, decision_price=100.0, fee=0.5, realized_pnl=-0.5),
+        fill("3", "a", "X", 60, "BUY", 5, 100.0, decision_price=100.0, fee=0.5),
         fill("4", "a", "X", 120, "SELL", 5, 99.0, fee=0.5, tax=0.15, realized_pnl=-5.65),
         # b sells the 2 Y its snapshot before holds, above the decision price (better: negative slippage)
         fill("1", "b", "Y", 60, "SELL", 2, 50.0, decision_price=49.0, fee=0.1, tax=0.05, realized_pnl=1.0),
@@ -114,7 +114,7 @@ def test_win_rate_fees_taxes_and_trades_per_hour_per_account_symbol_and_model() 
         assert first["trades_per_hour"] == 2.0 and second["trades_per_hour"] == 0.5
         assert first["fees"] == pytest.approx(3.0) and first["taxes"] == pytest.approx(0.45)
         assert second["fees"] == pytest.approx(0.1) and second["taxes"] == pytest.approx(0.05)
-        assert first["realized_pnl"] == pytest.approx(1.55)
+        assert first["realized_pnl"] == pytest.approx(3.05)
         slip = [(100.0 - 99.9) / 99.9 * 1e4, (101.2 - 101.0) / 101.2 * 1e4, 0.0]
         assert first["slippage_bps"] == pytest.approx(sum(slip) / 3)  # the fill without a decision price left out
         assert second["slippage_bps"] == pytest.approx(-1e4 / 49.0)
@@ -127,6 +127,12 @@ def test_a_short_position_is_closed_by_a_buy_and_a_position_closed_in_parts_ends
         fill("5", "a", "X", 4, "SELL", 0.2, 10.0), fill("6", "a", "X", 5, "BUY", 1, 10.0),
     ])  # fmt: skip
     assert closing_fills(fills, portfolio_frame().iloc[0:0]).tolist() == [False, True, False, True, True, False]
+
+
+def test_a_fill_that_realised_pnl_closes_a_position_opened_before_the_data() -> None:
+    # no snapshot before it: the replay starts flat, but a SELL that realised P&L closed something
+    fills = frame([fill("1", "a", "X", 0, "SELL", 5, 10.0, realized_pnl=2.0), fill("2", "a", "X", 1, "BUY", 1, 10.0)])
+    assert closing_fills(fills, portfolio_frame().iloc[0:0]).tolist() == [True, False]
 
 
 def test_orders_end_filled_partially_filled_cancelled_rejected_or_open() -> None:
@@ -156,7 +162,7 @@ def test_report_and_charts_are_written(tmp_path: Path) -> None:
     assert all(p.exists() and p.stat().st_size > 0 for p in paths.values())
     text = paths["report"].read_text()
     assert "Selection: every account." in text and "## Per signal model" in text
-    assert "| a | 4 | 2 | 50.0 % | 2.00 | 1.55 | 3.00 | 0.45 |" in text
+    assert "| a | 4 | 2 | 50.0 % | 2.00 | 3.05 | 3.00 | 0.45 |" in text
     assert "| rejected | kill switch | 1 |" in text
     assert "![equity](equity.png)" in text
 

@@ -9,7 +9,7 @@ import pandas as pd
 from sqlalchemy.dialects import postgresql
 
 from sinks import db, elastic, postgres
-from sinks.trade_history import SOURCES, with_record_dtypes, history_query
+from sinks.trade_history import SOURCES, history_query, with_record_dtypes
 from tapewatch.records import Fill, Order, Portfolio
 from tapewatch.topics import FILLS, ORDERS, PORTFOLIO
 
