@@ -2,9 +2,9 @@
 
 Each stage is its own OS process (the same commands an operator would run by hand: `tapewatch produce …`,
 `tapewatch stream worker`, `tapewatch sink postgres`, `tapewatch sink elasticsearch`, `tapewatch trade paper`),
-restarted with back-off
-if it dies. The dashboard reads Kafka metadata (high watermarks per topic, the stream group's committed offsets)
-and tails the bars, alerts, actions, forecasts, paper orders and portfolios and the truth from their ends — watching costs the pipeline nothing.
+restarted with back-off if it dies. The dashboard reads Kafka metadata (high watermarks per topic, the stream
+group's committed offsets) and tails the bars, alerts, actions, forecasts, paper orders and portfolios and the
+truth from their ends — watching costs the pipeline nothing.
 """
 
 from __future__ import annotations
@@ -418,6 +418,17 @@ class RunResult:
     stages: list[StageReport]
 
 
+def paper_skew_ms(speed: float) -> int:
+    """The paper trader's bound on a silent partition for a source played ``speed`` × real time: a minute of
+    real time, as live (0: as fast as possible, a day). A DQN decision reaches it seconds after its bar closed,
+    and at 120× a few seconds are minutes of event time; the stream worker's start-up longer still.
+
+    >>> paper_skew_ms(1.0), paper_skew_ms(120.0), paper_skew_ms(0.0)
+    (60000, 7200000, 86400000)
+    """
+    return 86_400_000 if speed <= 0 else int(60_000 * max(1.0, speed))
+
+
 def run_pipeline(
     settings: Settings,
     source_args: list[str],
@@ -425,6 +436,7 @@ def run_pipeline(
     live: bool = True,
     drain_s: float = 20.0,
     console: bool = True,
+    speed: float = 1.0,
 ) -> RunResult:
     """Run source → stream worker → sinks until ``duration`` or Ctrl-C; then stop the source, let the rest
     drain (until the topics stop growing, at most ``drain_s``), stop everything and return the summary's data."""
@@ -441,7 +453,7 @@ def run_pipeline(
     supervisor.add("stream-worker", "stream", "worker")
     supervisor.add("sink-postgres", "sink", "postgres")
     supervisor.add("sink-elasticsearch", "sink", "elasticsearch")
-    supervisor.add("paper-trader", "trade", "paper")
+    supervisor.add("paper-trader", "trade", "paper", "--max-skew-ms", str(paper_skew_ms(speed)))
     if console:
         supervisor.add("console", "console", "serve")
     source = supervisor.add("source", "produce", *source_args, "--no-progress")

@@ -42,8 +42,8 @@ STAGE: Final = "trade:paper"
 STATE_KEY: Final = b"state"
 #: the whole state is one record: room for thousands of symbols' books and orders
 STATE_MAX_BYTES: Final = 16 * 1024 * 1024
-#: every source at its end and nothing new for this long: what is queued is all there is, apply it
-IDLE_FLUSH_S: Final = 2.0
+#: a partition at its end and silent for this long no longer holds back the others (beyond the max skew)
+QUIET_AFTER_S: Final = 10.0
 BATCH_MAX: Final = 5000
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,8 @@ class TradeWorker:
         )
         self.table = ChangelogTable("trade-state", state_topic(settings, name), self.producer)
         self.executor = PaperExecutor(accounts, rules, settings.feeds())
-        self.merge: EventMerge[Record | Poison] = EventMerge(max_skew_ms, {t: i for i, t in enumerate(self.sources)})
+        ranks = {t: i for i, t in enumerate(self.sources)}
+        self.merge: EventMerge[Record | Poison] = EventMerge(max_skew_ms, ranks, QUIET_AFTER_S)
         self.counters = TradeCounters()
         self.checkpoint_interval_s = settings.stream_checkpoint_interval_ms / 1000.0
         self._stopping = False
@@ -150,17 +151,19 @@ class TradeWorker:
                 if not messages:
                     self.counters.waited_s += time.perf_counter() - polled
                 self._read(messages)
-                self._apply(self.merge.release(flush=self._idle_for() >= IDLE_FLUSH_S))
+                self._apply(self.merge.release(now=time.monotonic()))
                 if time.monotonic() - last_checkpoint >= self.checkpoint_interval_s:
                     self._checkpoint(consumer)
                     last_checkpoint = time.monotonic()
-                if until_idle_s is not None and not self.merge.pending() and self._idle_for() >= until_idle_s:
+                if until_idle_s is not None and self._idle_for() >= until_idle_s:
+                    self._apply(self.merge.release(flush=True))  # a finished session: nothing else is coming
                     break
             self._checkpoint(consumer)
         finally:
             consumer.close()
         self.counters.run_s = time.perf_counter() - started
-        log.info("paper trader %s stopping: %s", self.name, asdict(self.counters))
+        counters = {**asdict(self.counters), "out": dict(self.counters.out)}
+        log.info("paper trader %s stopping: %s", self.name, counters)
         return self.counters
 
     def _idle_for(self) -> float:
@@ -182,7 +185,7 @@ class TradeWorker:
             self.counters.events_in += 1
             item = self._decode(topic, message)
             ts = item.ts if isinstance(item, Quote | Book | Action | Forecast) else NEVER
-            self.merge.add(topic, partition, message.offset() or 0, ts, item)
+            self.merge.add(topic, partition, message.offset() or 0, ts, item, self._last_read)
 
     def _decode(self, topic: str, message: Message) -> Record | Poison:
         raw, key = message.value(), message.key()
@@ -206,6 +209,10 @@ class TradeWorker:
                 out = self.executor.apply(item)
             except RefusedError as exc:
                 self._dead_letter(topic, partition, offset, exc.reason, exc.field, item)
+                continue
+            except Exception as exc:  # a bug must not stop every account: that input is dead-lettered, loudly
+                log.exception("paper trader: applying %s[%d]@%d failed", topic, partition, offset)
+                self._dead_letter(topic, partition, offset, f"executor error: {exc!r}", None, item)
                 continue
             self.counters.applied += 1
             for record in out:

@@ -262,7 +262,7 @@ def run(
         f"console  http://{cfg.console_host}:{cfg.console_port}/  user [bold]{DEMO_USER}[/], "
         f"password in {login} (readable by you only)"
     )
-    result = run_pipeline(cfg, source_args, duration)
+    result = run_pipeline(cfg, source_args, duration, speed=speed if source in ("simulate", "replay") else 1.0)
     summary = Table("topic", "records", title="summary")
     for name, rate in result.view.topics.items():
         summary.add_row(name, f"{rate.total:,}")

@@ -23,6 +23,7 @@ PACKAGES: Final = (
     "producers",
     "streams",
     "sinks",
+    "execution",
     "detectors",
     "infra",
     "tapewatch",

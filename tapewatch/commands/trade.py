@@ -9,6 +9,7 @@ import orjson
 import typer
 from rich.console import Console
 
+from tapewatch.commands.trade_report_cmd import report_command
 from tapewatch.errors import TapewatchError
 from tapewatch.settings import Settings
 
@@ -73,6 +74,9 @@ def trade_paper(
     binance: Annotated[
         bool, typer.Option(help="Load the grids of TAPEWATCH_BINANCE_SYMBOLS from Binance's exchange information")
     ] = False,
+    max_skew_ms: Annotated[
+        int | None, typer.Option(min=1000, help="A silent partition's bound (default TAPEWATCH_TRADE_MAX_SKEW_MS)")
+    ] = None,
 ) -> None:
     """Follow the signal topics on md.quotes/md.books with each paper account of TAPEWATCH_TRADE_ACCOUNTS:
     orders, fills and portfolio snapshots to their topics, refused inputs to dlq.streams, until stopped."""
@@ -91,7 +95,8 @@ def trade_paper(
     rules = venue_rules(settings)
     if binance:
         rules = rules.merged(binance_rules(settings))
-    worker = TradeWorker(settings, name, accounts, rules, max_skew_ms=settings.trade_max_skew_ms, start=begin)
+    skew = settings.trade_max_skew_ms if max_skew_ms is None else max_skew_ms
+    worker = TradeWorker(settings, name, accounts, rules, max_skew_ms=skew, start=begin)
     worker.prepare()
     log.info("paper trader %s: accounts %s", name, ", ".join(a.name for a in accounts))
     counters = worker.run(until_idle_s=until_idle)
@@ -101,3 +106,6 @@ def trade_paper(
         f"{out.get('order', 0)} order events, {out.get('fill', 0)} fills, {out.get('portfolio', 0)} snapshots, "
         f"{counters.dead_letters} dead letters"
     )
+
+
+trade_app.command("report")(report_command)

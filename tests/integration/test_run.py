@@ -70,6 +70,7 @@ def test_run_pipeline_for_a_while(settings: Settings, tmp_path: Path) -> None:
     assert count(summary, "signals.actions") == count(summary, "md.bars.1m")
     assert count(summary, "features.1m") > count(summary, "md.bars.1m")
     assert count(summary, "signals.forecasts") > 0  # the demo's forecasters fill their windows within minutes
+    assert count(summary, "orders") > 0 and count(summary, "portfolio") > 0  # the paper accounts follow them
     persisted = re.search(
         r"alerts on Kafka: ([\d,]+) · in PostgreSQL: ([\d,]+) · in Elasticsearch: ([\d,]+)", done.stdout
     )
@@ -78,8 +79,10 @@ def test_run_pipeline_for_a_while(settings: Settings, tmp_path: Path) -> None:
     report = re.search(r"report: (\S+)/report.md", done.stdout)
     assert report and (Path(report.group(1)) / "report.md").is_file() and list(Path(report.group(1)).glob("*.png"))
     assert "newest alerts" in done.stdout and "newest actions" in done.stdout and "newest forecasts" in done.stdout
+    assert "paper accounts" in done.stdout
     logs = settings.var_dir / "run"
     assert (logs / "stream-worker.log").exists() and (logs / "source.log").exists()
+    assert (logs / "paper-trader.log").exists()
     leftovers = [pid for pid in pids_with_env(f"TAPEWATCH_TOPIC_PREFIX={settings.topic_prefix}") if pid != os.getpid()]
     assert leftovers == [], f"stage processes still running after the summary: {leftovers}"
 

@@ -9,16 +9,28 @@ from tests.architecture import COMMANDS, PACKAGES, ROOT, mermaid, package_graph,
 
 #: Who may import whom. The commands wire everything; the offline work, the supervisor and the benchmarks drive the
 #: live packages; the live packages meet only in the shared contracts of ``tapewatch`` (and the stream runs the
-#: detectors). ``tapewatch`` → ``detectors``: the settings map themselves onto the detectors' config types.
+#: detectors and the paper executor). ``tapewatch`` → ``detectors``: the settings map themselves onto the detectors' config types.
 ALLOWED: dict[str, set[str]] = {
     COMMANDS: set(PACKAGES) - {COMMANDS},
-    "bench": {"ops", "console", "offline", "producers", "streams", "sinks", "detectors", "infra", "tapewatch"},
-    "ops": {"console", "offline", "producers", "streams", "sinks", "detectors", "infra", "tapewatch"},
+    "bench": {
+        "ops",
+        "console",
+        "offline",
+        "producers",
+        "streams",
+        "sinks",
+        "execution",
+        "detectors",
+        "infra",
+        "tapewatch",
+    },
+    "ops": {"console", "offline", "producers", "streams", "sinks", "execution", "detectors", "infra", "tapewatch"},
     "console": {"sinks", "detectors", "tapewatch"},
     "offline": {"detectors", "tapewatch"},
     "producers": {"offline", "tapewatch"},
-    "streams": {"detectors", "tapewatch"},
+    "streams": {"execution", "detectors", "tapewatch"},
     "sinks": {"tapewatch"},
+    "execution": {"detectors", "tapewatch"},
     "detectors": {"tapewatch"},
     "infra": {"tapewatch"},
     "tapewatch": {"detectors"},
@@ -41,7 +53,7 @@ IO_LIBRARIES = {
 }
 #: Functions of the live packages fit on a screen.
 MAX_FUNCTION_LINES = 60
-CORE = ("tapewatch", "producers", "streams", "detectors", "sinks", "infra", "console")
+CORE = ("tapewatch", "producers", "streams", "execution", "detectors", "sinks", "infra", "console")
 
 
 def test_every_import_edge_is_allowed() -> None:
@@ -50,8 +62,9 @@ def test_every_import_edge_is_allowed() -> None:
     assert not unexpected
 
 
-def test_detectors_are_pure_computation() -> None:
+def test_detectors_and_the_paper_executor_are_pure_computation() -> None:
     assert not third_party("detectors") & IO_LIBRARIES
+    assert not third_party("execution") & IO_LIBRARIES
 
 
 def test_readme_shows_the_package_graph_of_the_code() -> None:
