@@ -8,13 +8,17 @@ the partitions' contents alone:
 * each source (topic, partition) is a FIFO queue; its records get a **monotone** time (``max`` of their own and
   the one before), so a source never goes back in time;
 * a record is released when its time is below the **watermark**: the lowest time any source may still bring.
-  A source that is behind (records unread) holds the watermark at its time; a source at its end (caught up)
-  holds it at most ``max_skew_ms`` behind the newest time seen, so a silent partition does not stall the rest;
+  A source that is behind (records unread), or at its end but heard from within ``quiet_after_s`` (a live
+  partition between two records), holds the watermark at its time. A source at its end and quiet for longer
+  holds it no further back than its topic's newest time (the partitions of a topic move together: the signals
+  of one bar close all carry its time, and a partition no symbol hashes to never speaks) nor than
+  ``max_skew_ms`` behind the newest time seen (a whole topic silent: no forecaster, a worker starting);
 * released in (time, source rank, partition, offset) order: market data before decisions at the same time.
 
-So two runs that read the same partitions release the same sequence, provided no source reached its end and
-then delivered records more than ``max_skew_ms`` behind the others (the worker counts such records as late).
-``flush`` releases everything (every source at its end and idle: nothing else is coming).
+So two runs that read the same partitions release the same sequence, provided no source went quiet at its end
+and then delivered records more than ``max_skew_ms`` behind the others (the executor refuses such decisions as
+late). ``flush`` releases everything (a finished session: nothing else is coming). The caller passes the wall
+clock (``now``, monotonic seconds): the merge itself reads no clock.
 
 >>> merge = EventMerge(max_skew_ms=1000, ranks={"q": 0, "s": 1})
 >>> merge.assign([("q", 0), ("s", 0)])
@@ -46,6 +50,8 @@ class Source(Generic[T]):
     #: monotone time of the newest record read, and of the newest released
     clock: int = NEVER
     released: int = NEVER
+    #: wall clock (monotonic seconds) of the last record read
+    heard: float = 0.0
     #: offset to resume from: the first record not yet released
     next_offset: int = 0
     at_end: bool = False
@@ -53,8 +59,9 @@ class Source(Generic[T]):
 
 
 class EventMerge(Generic[T]):
-    def __init__(self, max_skew_ms: int, ranks: dict[str, int]) -> None:
+    def __init__(self, max_skew_ms: int, ranks: dict[str, int], quiet_after_s: float = 10.0) -> None:
         self.max_skew_ms = max_skew_ms
+        self.quiet_after_s = quiet_after_s
         self.ranks = ranks
         self.sources: dict[tuple[str, int], Source[T]] = {}
 
@@ -68,11 +75,11 @@ class EventMerge(Generic[T]):
                 source.released = source.clock
             self.sources[(topic, partition)] = source
 
-    def add(self, topic: str, partition: int, offset: int, ts: int, item: T) -> None:
-        """Queue a record read from a source, at its monotone time."""
+    def add(self, topic: str, partition: int, offset: int, ts: int, item: T, now: float = 0.0) -> None:
+        """Queue a record read from a source at ``now``, at its monotone time."""
         source = self.sources[(topic, partition)]
         source.clock = max(source.clock, ts)
-        source.at_end = False
+        source.at_end, source.heard = False, now
         source.queue.append((source.clock, offset, item))
 
     def reached_end(self, topic: str, partition: int) -> None:
@@ -80,19 +87,27 @@ class EventMerge(Generic[T]):
         if source is not None:
             source.at_end = True
 
-    def watermark(self) -> int:
+    def watermark(self, now: float = 0.0) -> int:
         if not self.sources:
             return NEVER
         newest = max(s.clock for s in self.sources.values())
-        return min(s.clock if not s.at_end else max(s.clock, newest - self.max_skew_ms) for s in self.sources.values())
+        topic_newest: dict[str, int] = {}
+        for (topic, _), source in self.sources.items():
+            topic_newest[topic] = max(topic_newest.get(topic, NEVER), source.clock)
+        return min(
+            max(source.clock, topic_newest[topic], newest - self.max_skew_ms)
+            if source.at_end and now - source.heard >= self.quiet_after_s
+            else source.clock
+            for (topic, _), source in self.sources.items()
+        )
 
     def idle(self) -> bool:
         """Every source at its end: what is queued is all there is for now."""
         return all(s.at_end for s in self.sources.values())
 
-    def release(self, flush: bool = False) -> Iterator[tuple[str, int, int, T]]:
+    def release(self, flush: bool = False, now: float = 0.0) -> Iterator[tuple[str, int, int, T]]:
         """(topic, partition, offset, item) of every record below the watermark (all when ``flush``), in order."""
-        limit = 2**62 if flush else self.watermark()
+        limit = 2**62 if flush else self.watermark(now)
         heads = [
             (source.queue[0][0], self.ranks.get(topic, 0), partition, topic)
             for (topic, partition), source in self.sources.items()

@@ -209,3 +209,22 @@ def test_accounts_parse_and_refuse_clearly() -> None:
         parse_accounts('[{"name": "x", "signal": "dqn", "pricing": "best"}]')
     with pytest.raises(ValueError, match="unique"):
         parse_accounts('[{"name": "x", "signal": "dqn"}, {"name": "x", "signal": "lstm"}]')
+
+
+def test_silent_partitions_hold_back_the_others_only_as_far_as_they_should() -> None:
+    merge: EventMerge[str] = EventMerge(max_skew_ms=60_000, ranks={"q": 0, "s": 1}, quiet_after_s=10.0)
+    merge.assign([("q", 0), ("s", 0), ("s", 1)])
+    for offset, ts in enumerate(range(0, 300_000, 1000)):
+        merge.add("q", 0, offset, ts, f"q@{ts}", now=100.0)
+    for source in (("q", 0), ("s", 0), ("s", 1)):
+        merge.reached_end(*source)
+    # every signal partition silent, heard from never: the quotes go no further than the skew behind the newest
+    assert merge.watermark(now=100.0) == 299_000 - 60_000
+    merge.add("s", 0, 0, 120_000, "s@120000", now=105.0)
+    merge.reached_end("s", 0)
+    assert merge.watermark(now=106.0) == 120_000  # a partition heard from 1 s ago holds the others at its time
+    # quiet for longer: partition 1 (never spoke) and 0 go as far as their topic, then the skew bound
+    assert merge.watermark(now=200.0) == 299_000 - 60_000
+    merge.add("s", 0, 1, 290_000, "s@290000", now=200.0)
+    merge.reached_end("s", 0)
+    assert merge.watermark(now=220.0) == 290_000  # partition 1 keeps up with its topic, not the skew bound
