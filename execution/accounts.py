@@ -18,6 +18,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from tapewatch.errors import first_problem
 from tapewatch.records import ACCOUNT_PATTERN
 
 DQN_SIGNAL: Final = "dqn"
@@ -55,9 +56,8 @@ def parse_accounts(text: str) -> tuple[AccountConfig, ...]:
     try:
         accounts = tuple(_ACCOUNTS.validate_json(text))
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ValueError(f"trade accounts: {where}: {first['msg']}") from None
+        where, message = first_problem(exc)
+        raise ValueError(f"trade accounts: {where}: {message}") from None
     names = [a.name for a in accounts]
     if len(set(names)) != len(names):
         raise ValueError("trade accounts: account names must be unique")

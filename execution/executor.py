@@ -14,12 +14,12 @@ tick size, an absurd position, a decision after the close.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 from execution.accounts import AccountConfig
-from execution.exchange import Execution, PaperExchange, WorkingOrder
+from execution.exchange import Exchange, Execution, PaperExchange, WorkingOrder
 from execution.portfolio import Ledger, venue_costs
 from execution.queue_model import Resting
 from execution.signals import Decision, decision_of
@@ -58,14 +58,23 @@ class Market:
 class PaperExecutor:
     """The paper trader's state and rules; :meth:`apply` one input at a time, in event-time order."""
 
-    def __init__(self, accounts: Sequence[AccountConfig], rules: VenueRules, feeds: FeedProfiles) -> None:
+    def __init__(
+        self,
+        accounts: Sequence[AccountConfig],
+        rules: VenueRules,
+        feeds: FeedProfiles,
+        exchange: Callable[[list[dict[str, Any]]], Exchange] = PaperExchange.from_state,
+    ) -> None:
+        """``exchange`` makes the venue from the working orders of a checkpoint (none at the start): the paper
+        exchange, or a live adapter of the same :class:`~execution.exchange.Exchange` seam."""
         self.accounts = {a.name: a for a in accounts}
         self.rules, self.feeds = rules, feeds
         self.now = 0
         self.minute = -1
         self.ledgers = {a.name: Ledger.open(a.name, a.capital) for a in accounts}
         self.market: dict[str, Market] = {}
-        self.exchange = PaperExchange()
+        self._make_exchange = exchange
+        self.exchange = exchange([])
         #: "account|symbol" → target units, and → the number of the next order
         self.targets: dict[str, int] = {}
         self.numbers: dict[str, int] = {}
@@ -454,7 +463,7 @@ class PaperExecutor:
             if name in self.accounts:
                 self.ledgers[name] = Ledger.from_state(dict(entry))
         self.market = {s: Market(**m) for s, m in state["market"].items()}
-        self.exchange = PaperExchange.from_state([o for o in state["exchange"] if o["account"] in self.accounts])
+        self.exchange = self._make_exchange([o for o in state["exchange"] if o["account"] in self.accounts])
         self.targets, self.numbers = dict(state["targets"]), dict(state["numbers"])
         self.expiry = [(int(ts), str(order_id)) for ts, order_id in state["expiry"]]
         heapq.heapify(self.expiry)

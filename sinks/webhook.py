@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from sinks.consumer import Item, Rejected
 from tapewatch.backoff import Backoff
-from tapewatch.errors import TapewatchError
+from tapewatch.errors import TapewatchError, first_problem
 from tapewatch.records import Alert, AlertKind, Severity
 from tapewatch.settings import Settings
 
@@ -112,9 +112,8 @@ def load_subscribers(path: Path) -> list[Subscriber]:
     try:
         subscribers = SubscriberFile.model_validate(data).subscribers
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise TapewatchError(f"webhook: {path}: {where}: {first['msg']}") from None
+        where, message = first_problem(exc)
+        raise TapewatchError(f"webhook: {path}: {where or 'the file'}: {message}") from None
     names = [s.name for s in subscribers]
     if len(set(names)) != len(names):
         raise TapewatchError(f"webhook: {path}: subscriber names must be unique")

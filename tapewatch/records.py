@@ -16,6 +16,8 @@ from typing import Annotated, Any, ClassVar, Final, Literal, Self
 import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
+from tapewatch.errors import first_problem
+
 #: 2100-01-01T00:00:00Z: a later time stamp is garbage (and 2**70 would not even fit the state's JSON)
 MAX_EPOCH_MS = 4_102_444_800_000
 #: Bounds no instrument reaches (BTC in KRW is ~1.5e8, a whole day's volume of the busiest stock ~1e10 shares):
@@ -98,8 +100,8 @@ class Record(BaseModel):
             if first["type"] == "model_type":
                 got = type(first["input"]).__name__
                 raise RecordError(cls.record_name, f"expected a JSON object, got {got}") from None
-            field = ".".join(str(part) for part in first["loc"]) or None
-            raise RecordError(cls.record_name, first["msg"], field) from None
+            field, message = first_problem(exc)
+            raise RecordError(cls.record_name, message, field) from None
 
     @classmethod
     def from_dict(cls, data: Any) -> Self:
@@ -108,9 +110,8 @@ class Record(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            field = ".".join(str(part) for part in first["loc"]) or None
-            raise RecordError(cls.record_name, first["msg"], field) from None
+            field, message = first_problem(exc)
+            raise RecordError(cls.record_name, message, field) from None
 
 
 class Side(StrEnum):
