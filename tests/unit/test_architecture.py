@@ -9,7 +9,8 @@ from tests.architecture import COMMANDS, PACKAGES, ROOT, mermaid, package_graph,
 
 #: Who may import whom. The commands wire everything; the offline work, the supervisor and the benchmarks drive the
 #: live packages; the live packages meet only in the shared contracts of ``tapewatch`` (and the stream runs the
-#: detectors and the paper executor). ``tapewatch`` → ``detectors``: the settings map themselves onto the detectors' config types.
+#: detectors and the paper executor). ``tapewatch`` → ``detectors``: the settings map themselves onto the
+#: detectors' config types.
 ALLOWED: dict[str, set[str]] = {
     COMMANDS: set(PACKAGES) - {COMMANDS},
     "bench": {
