@@ -78,19 +78,22 @@ class PaperExchange:
     orders it reaches, so two paper orders never both take the same traded quantity."""
 
     orders: dict[str, dict[str, WorkingOrder]] = field(default_factory=dict)
+    #: client order id → symbol, so a cancel finds its order at once
+    symbol_of: dict[str, str] = field(default_factory=dict)
 
     def place(self, order: WorkingOrder, bids: Levels, asks: Levels) -> WorkingOrder:
         ahead, order.taker = placed(order.side, order.resting.price, bids, asks)
         order.resting.queue_ahead = ahead
-        self.orders.setdefault(order.symbol, {})[order.client_order_id] = order
+        self._keep(order)
         return order
 
+    def _keep(self, order: WorkingOrder) -> None:
+        self.orders.setdefault(order.symbol, {})[order.client_order_id] = order
+        self.symbol_of[order.client_order_id] = order.symbol
+
     def cancel(self, client_order_id: str) -> WorkingOrder | None:
-        for book in self.orders.values():
-            order = book.pop(client_order_id, None)
-            if order is not None:
-                return order
-        return None
+        symbol = self.symbol_of.pop(client_order_id, None)
+        return None if symbol is None else self.orders[symbol].pop(client_order_id, None)
 
     def working(self, account: str, symbol: str) -> list[WorkingOrder]:
         return [o for o in self.orders.get(symbol, {}).values() if o.account == account]
@@ -121,6 +124,7 @@ class PaperExchange:
                 done.append(Execution(order, ts, quantity, price, price))
             if order.resting.remaining <= 0:
                 del book[order.client_order_id]
+                del self.symbol_of[order.client_order_id]
         return done
 
     def to_state(self) -> list[dict[str, Any]]:
@@ -130,6 +134,5 @@ class PaperExchange:
     def from_state(cls, state: list[dict[str, Any]]) -> PaperExchange:
         exchange = cls()
         for entry in state:
-            order = WorkingOrder(**{**entry, "resting": Resting(**entry["resting"])})
-            exchange.orders.setdefault(order.symbol, {})[order.client_order_id] = order
+            exchange._keep(WorkingOrder(**{**entry, "resting": Resting(**entry["resting"])}))
         return exchange
