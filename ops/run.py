@@ -453,7 +453,9 @@ def run_pipeline(
     supervisor.add("stream-worker", "stream", "worker")
     supervisor.add("sink-postgres", "sink", "postgres")
     supervisor.add("sink-elasticsearch", "sink", "elasticsearch")
-    supervisor.add("paper-trader", "trade", "paper", "--max-skew-ms", str(paper_skew_ms(speed)))
+    # Binance's symbols trade on the grids of its exchange information, fetched once at the paper trader's start
+    grids = ["--binance"] if source_args[:1] == ["binance"] else []
+    supervisor.add("paper-trader", "trade", "paper", "--max-skew-ms", str(paper_skew_ms(speed)), *grids)
     if console:
         supervisor.add("console", "console", "serve")
     source = supervisor.add("source", "produce", *source_args, "--no-progress")
