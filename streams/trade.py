@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from types import FrameType
 from typing import Final, Literal
 
@@ -151,12 +152,15 @@ class TradeWorker:
                 if not messages:
                     self.counters.waited_s += time.perf_counter() - polled
                 self._read(messages)
-                self._apply(self.merge.release(now=time.monotonic()))
+                # at most a batch per turn: checkpoints come between, however much the merge has ready
+                self._apply(islice(self.merge.release(now=time.monotonic()), BATCH_MAX))
                 if time.monotonic() - last_checkpoint >= self.checkpoint_interval_s:
                     self._checkpoint(consumer)
                     last_checkpoint = time.monotonic()
                 if until_idle_s is not None and self._idle_for() >= until_idle_s:
-                    self._apply(self.merge.release(flush=True))  # a finished session: nothing else is coming
+                    if self.merge.pending():
+                        self._apply(islice(self.merge.release(flush=True), BATCH_MAX))
+                        continue  # a finished session: nothing else is coming
                     break
             self._checkpoint(consumer)
         finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -87,15 +88,23 @@ def _outputs(settings: Settings, run: str) -> dict[str, dict[tuple[Any, ...], di
     return out
 
 
-def _checkpoints(settings: Settings, run: str) -> int:
-    consumer = Consumer(consumer_config(settings, **{"group.id": f"probe-{run}"}))
-    try:
-        _, high = consumer.get_watermark_offsets(TopicPartition(state_topic(settings, run), 0), timeout=5)
-        return int(high)
-    except KafkaException:
-        return 0
-    finally:
-        consumer.close()
+class Written:
+    """How many records topics hold so far (the sum of their partitions' high watermarks), cheaply and often."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.consumer = Consumer(consumer_config(settings, **{"group.id": "probe"}))
+
+    def __call__(self, topic: str, partitions: int = 1) -> int:
+        try:
+            return sum(
+                int(self.consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=1)[1])
+                for p in range(partitions)
+            )
+        except KafkaException:
+            return 0
+
+    def close(self) -> None:
+        self.consumer.close()
 
 
 def _dead_letters(settings: Settings) -> list[str]:
@@ -115,16 +124,28 @@ def test_a_restart_after_kill_9_gives_the_uninterrupted_run(settings: Settings, 
     assert [why.split(":")[0] for why in reasons] == ["absurd position", "quote", "unknown symbol '9999'"], reasons
     assert "invalid JSON" in reasons[1], reasons
 
+    orders, written = settings.topic(ORDERS.name), Written(settings)
+    before = written(orders, settings.topic_partitions)
     crashed = _start(settings, "crash", tmp_path / "crash.log")
     deadline = time.monotonic() + 120
-    while _checkpoints(settings, "crash") < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    # killed once it has checkpointed and sent a tenth of the orders: the state it resumes holds orders
+    while time.monotonic() < deadline and (
+        written(orders, settings.topic_partitions) - before < len(expected[ORDERS.name]) // 10
+        or written(state_topic(settings, "crash")) < 2
+    ):
+        time.sleep(0.005)
+    written.close()
     assert crashed.poll() is None, "the run ended before it could be killed: the session is too short"
     crashed.send_signal(signal.SIGKILL)
     crashed.wait(timeout=30)
     resumed = _start(settings, "crash", tmp_path / "crash.log")
     assert resumed.wait(timeout=240) == 0, (tmp_path / "crash.log").read_text()
-    assert "resuming from the checkpoint" in (tmp_path / "crash.log").read_text()
+    log = (tmp_path / "crash.log").read_text()
+    resumed_at = re.search(r"resuming from the checkpoint at event time (\d+)", log)
+    assert resumed_at and int(resumed_at.group(1)) > 0, "the restart must resume a mid-session state, not the start"
+    # the restart had work left: it made orders of its own, not only re-sent what the killed run had made
+    made = re.search(r"paper trader crash: [\d,]+ records read, ([\d,]+) applied, ([\d,]+) order events", log)
+    assert made and int(made.group(1)) > 0 and int(made.group(2)) > 0, log[-2000:]
 
     assert _outputs(settings, "crash") == expected
     with contextlib.suppress(KafkaException):
