@@ -180,6 +180,11 @@ class PaperExecutor:
         if reference is None or self._closing(account, market.venue, decision.ts):
             return  # no price to size with, or the account is going flat for the close
         unit = rules.lots(account.unit_value / reference)
+        if unit <= 0 and target > 0:
+            price = self._price(account.pricing, "BUY", market, rules)
+            why = f"one unit ({account.unit_value:,.0f}) buys less than a lot of {rules.lot:g} at {reference:g}"
+            self._reject(account, decision, symbol, market, price, rules.lot, why)
+            return
         wanted = unit * target
         held = self.ledgers[account.name].held(symbol)
         working = self.exchange.working(account.name, symbol)
@@ -191,7 +196,7 @@ class PaperExecutor:
         if wanted > held:
             self._buy(account, decision, symbol, market, rules, wanted - held)
         elif held > wanted:
-            self._place(account, decision, symbol, market, rules, "SELL", held - wanted if wanted else held)
+            self._place(account, decision, symbol, market, rules, "SELL", held - wanted)
 
     def _buy(
         self, account: AccountConfig, decision: Decision, symbol: str, market: Market, rules: TickRules, want: float

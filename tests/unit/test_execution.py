@@ -228,3 +228,12 @@ def test_silent_partitions_hold_back_the_others_only_as_far_as_they_should() -> 
     merge.add("s", 0, 1, 290_000, "s@290000", now=200.0)
     merge.reached_end("s", 0)
     assert merge.watermark(now=220.0) == 290_000  # partition 1 keeps up with its topic, not the skew bound
+
+
+def test_a_unit_worth_less_than_a_lot_is_rejected_with_the_reason() -> None:
+    executor = _executor(unit_value=50_000.0)  # 1,000 shares at 100 cost 100,000
+    executor.apply(_book(T0, 0))
+    out = executor.apply(_action(T0 + 1, 1))
+    assert [(r.event, r.reason) for r in out if isinstance(r, Order)] == [
+        (OrderEvent.REJECTED, "one unit (50,000) buys less than a lot of 1000 at 100.25")
+    ]
