@@ -9,7 +9,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("detectors", "tapewatch", "streams", "sinks", "producers", "infra", "offline", "bench", "ops", "console")
+PACKAGES = (
+    "detectors",
+    "execution",
+    "tapewatch",
+    "streams",
+    "sinks",
+    "producers",
+    "infra",
+    "offline",
+    "bench",
+    "ops",
+    "console",
+)
 MODULES = sorted(
     ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
     for package in PACKAGES
@@ -51,6 +63,7 @@ PATTERNS = (
 DQN = ("agent", "backtest", "data", "env", "inference")
 LSTM = ("config", "distributed", "forecaster", "model", "samples", "serving", "training")
 CNN = ("config", "forecaster", "images", "model", "serving", "training")
+EXECUTION = ("accounts", "merge", "portfolio", "queue_model", "signals", "ticks")
 
 
 def test_the_packages_have_examples() -> None:
@@ -60,6 +73,7 @@ def test_the_packages_have_examples() -> None:
         *(f"detectors.dqn.{m}" for m in DQN),
         *(f"detectors.lstm.{m}" for m in LSTM),
         *(f"detectors.cnn.{m}" for m in CNN),
+        *(f"execution.{m}" for m in EXECUTION),
     }
     assert expected <= set(MODULES), f"no example in {sorted(expected - set(MODULES))}"
 
