@@ -58,6 +58,15 @@ class Poison:
 
 
 @dataclass(slots=True)
+class Received:
+    """A message as the merge queues it: the record (or why not) and its original bytes, for a dead letter."""
+
+    item: Record | Poison
+    raw: bytes
+    key: bytes | None
+
+
+@dataclass(slots=True)
 class TradeCounters:
     events_in: int = 0
     applied: int = 0
@@ -102,7 +111,7 @@ class TradeWorker:
         self.table = ChangelogTable("trade-state", state_topic(settings, name), self.producer)
         self.executor = PaperExecutor(accounts, rules, settings.feeds())
         ranks = {t: i for i, t in enumerate(self.sources)}
-        self.merge: EventMerge[Record | Poison] = EventMerge(max_skew_ms, ranks, QUIET_AFTER_S)
+        self.merge: EventMerge[Received] = EventMerge(max_skew_ms, ranks, QUIET_AFTER_S)
         self.counters = TradeCounters()
         self.checkpoint_interval_s = settings.stream_checkpoint_interval_ms / 1000.0
         self._stopping = False
@@ -115,7 +124,7 @@ class TradeWorker:
         create_missing_topics(self.settings, [new_topic(self.settings, self.table.topic, config)],
                               required=[*self.sources, *self.outputs.values()])  # fmt: skip
 
-    def _recover(self, consumer: Consumer) -> list[TopicPartition]:
+    def _recover(self) -> list[TopicPartition]:
         """The state of the last checkpoint, and where every partition resumes."""
         self.table.recover(self.settings, [0])
         saved = self.table.get(STATE_KEY, 0)
@@ -144,7 +153,7 @@ class TradeWorker:
         }))  # fmt: skip
         started = time.perf_counter()
         try:
-            consumer.assign(self._recover(consumer))
+            consumer.assign(self._recover())
             last_checkpoint = time.monotonic()
             while not self._stopping:
                 polled = time.perf_counter()
@@ -189,7 +198,8 @@ class TradeWorker:
             self.counters.events_in += 1
             item = self._decode(topic, message)
             ts = item.ts if isinstance(item, Quote | Book | Action | Forecast) else NEVER
-            self.merge.add(topic, partition, message.offset() or 0, ts, item, self._last_read)
+            received = Received(item, message.value() or b"", message.key())
+            self.merge.add(topic, partition, message.offset() or 0, ts, received, self._last_read)
 
     def _decode(self, topic: str, message: Message) -> Record | Poison:
         raw, key = message.value(), message.key()
@@ -203,20 +213,21 @@ class TradeWorker:
             return Poison(f"{record.record_name}: message key {key!r} is not the symbol", "symbol")
         return record
 
-    def _apply(self, released: Iterator[tuple[str, int, int, Record | Poison]]) -> None:
-        for topic, partition, offset, item in released:
+    def _apply(self, released: Iterator[tuple[str, int, int, Received]]) -> None:
+        for topic, partition, offset, received in released:
+            item = received.item
             if isinstance(item, Poison):
-                self._dead_letter(topic, partition, offset, item.reason, item.field)
+                self._dead_letter(topic, partition, offset, received, item.reason, item.field)
                 continue
             assert isinstance(item, Quote | Book | Action | Forecast)
             try:
                 out = self.executor.apply(item)
             except RefusedError as exc:
-                self._dead_letter(topic, partition, offset, exc.reason, exc.field, item)
+                self._dead_letter(topic, partition, offset, received, exc.reason, exc.field)
                 continue
             except Exception as exc:  # a bug must not stop every account: that input is dead-lettered, loudly
                 log.exception("paper trader: applying %s[%d]@%d failed", topic, partition, offset)
-                self._dead_letter(topic, partition, offset, f"executor error: {exc!r}", None, item)
+                self._dead_letter(topic, partition, offset, received, f"executor error: {exc!r}", None)
                 continue
             self.counters.applied += 1
             for record in out:
@@ -225,13 +236,12 @@ class TradeWorker:
         self.producer.poll()
 
     def _dead_letter(
-        self, topic: str, partition: int, offset: int, reason: str, field: str | None, record: Record | None = None
+        self, topic: str, partition: int, offset: int, received: Received, reason: str, field: str | None
     ) -> None:
-        """The input's bytes (re-encoded when it decoded: the merge keeps records, not bytes) with the reason."""
+        """The input's original bytes to the dead-letter topic, with the reason in the headers."""
         self.counters.dead_letters += 1
         letter = DeadLetter(stage=STAGE, reason=reason, field=field, topic=topic, partition=partition, offset=offset)
-        raw = record.to_json() if record is not None else b""
-        self.producer.dead_letter(raw, letter, None if record is None else record.key(), partition)
+        self.producer.dead_letter(received.raw, letter, received.key, partition)
 
     def _checkpoint(self, consumer: Consumer) -> None:
         """Outputs acknowledged, then the state with the resume positions, then the offsets (lag only)."""

@@ -53,7 +53,8 @@ def _start(settings: Settings, run: str, log: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-def _publish(settings: Settings) -> None:
+def _publish(settings: Settings) -> bytes:
+    """The session, an unreadable quote and two bad decisions; the unreadable quote's bytes."""
     records = paper_session(6, 60, seed=9)
     symbol, venue = records[0].symbol, records[0].venue
     late_ts = records[-1].ts  # type: ignore[attr-defined]
@@ -61,7 +62,8 @@ def _publish(settings: Settings) -> None:
     with Publisher(settings, DLQ_PRODUCERS) as publisher:
         for record in records:
             publisher.publish(topics[type(record)], record)
-        publisher.send(QUOTES, symbol.encode(), b'{"symbol": "' + symbol.encode() + b'", "ts": "soon"')
+        poison = b'{"symbol": "' + symbol.encode() + b'", "ts": "soon"'
+        publisher.send(QUOTES, symbol.encode(), poison)
         for bad in (
             Action(symbol="9999", venue=venue, ts=late_ts, action="BUY", q_values={}, position=1, model_version="t"),
             Action(
@@ -69,6 +71,7 @@ def _publish(settings: Settings) -> None:
             ),
         ):
             publisher.publish(ACTIONS, bad)
+    return poison
 
 
 def _outputs(settings: Settings, run: str) -> dict[str, dict[tuple[Any, ...], dict[str, Any]]]:
@@ -107,32 +110,37 @@ class Written:
         self.consumer.close()
 
 
-def _dead_letters(settings: Settings) -> list[str]:
+def _dead_letters(settings: Settings) -> list[tuple[str, bytes]]:
+    """(reason, value) of the paper trader's dead letters."""
     got = read_topic(settings, settings.topic(DLQ_STREAMS.name), 3, timeout_s=20, linger_s=1)
-    letters = [DeadLetter.from_headers(m.headers) for m in got]
-    return sorted(letter.reason for letter in letters if letter.stage == "trade:paper")
+    letters = [(DeadLetter.from_headers(m.headers), m.value) for m in got]
+    return sorted((letter.reason, value) for letter, value in letters if letter.stage == "trade:paper")
 
 
 def test_a_restart_after_kill_9_gives_the_uninterrupted_run(settings: Settings, tmp_path: Path) -> None:
-    _publish(settings)
+    poison = _publish(settings)
     whole = _start(settings, "whole", tmp_path / "whole.log")
     assert whole.wait(timeout=240) == 0, (tmp_path / "whole.log").read_text()
     expected = _outputs(settings, "whole")
     assert len(expected[FILLS.name]) > 50 and len(expected[ORDERS.name]) > 100, {k: len(v) for k, v in expected.items()}
-    reasons = _dead_letters(settings)
-    assert len(reasons) == 3, reasons
+    letters = _dead_letters(settings)
+    reasons = [why for why, _ in letters]
     assert [why.split(":")[0] for why in reasons] == ["absurd position", "quote", "unknown symbol '9999'"], reasons
     assert "invalid JSON" in reasons[1], reasons
+    assert letters[1][1] == poison  # the original bytes, as sent
+    assert b'"symbol":"9999"' in letters[2][1]
 
     orders, written = settings.topic(ORDERS.name), Written(settings)
     before = written(orders, settings.topic_partitions)
     crashed = _start(settings, "crash", tmp_path / "crash.log")
     deadline = time.monotonic() + 120
-    # killed once it has checkpointed and sent a tenth of the orders: the state it resumes holds orders
+    # killed after a tenth of the orders are out and a checkpoint followed them: the state it resumes holds orders
     while time.monotonic() < deadline and (
         written(orders, settings.topic_partitions) - before < len(expected[ORDERS.name]) // 10
-        or written(state_topic(settings, "crash")) < 2
     ):
+        time.sleep(0.005)
+    checkpoints = written(state_topic(settings, "crash"))
+    while time.monotonic() < deadline and written(state_topic(settings, "crash")) <= checkpoints:
         time.sleep(0.005)
     written.close()
     assert crashed.poll() is None, "the run ended before it could be killed: the session is too short"
