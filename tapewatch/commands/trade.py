@@ -99,7 +99,11 @@ def trade_paper(
     worker = TradeWorker(settings, name, accounts, rules, max_skew_ms=skew, start=begin)
     worker.prepare()
     log.info("paper trader %s: accounts %s", name, ", ".join(a.name for a in accounts))
-    counters = worker.run(until_idle_s=until_idle)
+    try:
+        counters = worker.run(until_idle_s=until_idle)
+    except Exception as exc:  # the traceback goes to the log; the CLI ends with one line
+        log.critical("paper trader %s failed; it resumes from its last checkpoint: %r", name, exc, exc_info=True)
+        raise TapewatchError(f"paper trader crashed: {exc!r}") from None
     out = dict(counters.out)
     console.print(
         f"paper trader {name}: {counters.events_in} records read, {counters.applied} applied, "
