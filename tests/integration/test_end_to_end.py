@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from elasticsearch import ApiError
 from sqlalchemy import select
 
 from sinks import db
@@ -21,6 +22,7 @@ from sinks.search import es_client
 from tapewatch.settings import Settings
 from tests.pipeline_session import prepare_session
 from tests.postgres_times import datetime_to_ms
+from tests.search_support import shard_starting
 from tests.stream_worker import Worker
 
 pytestmark = pytest.mark.integration
@@ -88,8 +90,13 @@ def test_alerts_in_postgres_and_elasticsearch_equal_the_offline_twin(
 
     def es_alert_ids() -> list[str]:
         pattern = index_pattern(settings, "alerts")
-        es.indices.refresh(index=pattern, ignore_unavailable=True, allow_no_indices=True)
-        found = es.search(index=pattern, size=10_000, source=False, ignore_unavailable=True)
+        try:
+            es.indices.refresh(index=pattern, ignore_unavailable=True, allow_no_indices=True)
+            found = es.search(index=pattern, size=10_000, source=False, ignore_unavailable=True)
+        except ApiError as error:
+            if shard_starting(error):
+                return []  # the sink's index was just created: nothing searchable yet, so the wait goes on
+            raise
         return [hit["_id"] for hit in found["hits"]["hits"]]
 
     try:

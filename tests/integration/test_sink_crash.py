@@ -27,6 +27,7 @@ from sinks.elastic import index_pattern
 from sinks.search import es_client
 from tapewatch.settings import Settings
 from tapewatch.topics import ALERTS, DLQ_SINKS
+from tests.search_support import shard_starting
 
 pytestmark = pytest.mark.integration
 
@@ -75,12 +76,10 @@ def test_kill_9_mid_run_loses_and_duplicates_nothing(stores: Settings, tmp_path:
             return 0
 
     def es_docs() -> int:
-        # 503: the sink's daily index was just created and its shard is not started yet, so nothing is stored yet
-        # (a clean-clone run with a core busy raised it here); any other error is a failure
         try:
             answer = es.options(ignore_status=404).count(index=pattern, allow_no_indices=True)
         except ApiError as error:
-            if error.meta.status == 503:
+            if shard_starting(error):
                 return 0
             raise
         return int(answer.get("count", 0))
