@@ -8,8 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from sqlalchemy import Engine, select, update
@@ -51,11 +53,23 @@ def _wait(driver: WebDriver, seconds: float = 10) -> WebDriverWait[WebDriver]:
     return WebDriverWait(driver, seconds)
 
 
+def _load_by(driver: WebDriver, control: WebElement) -> None:
+    """Click a link or submit button and wait until its page has replaced this one. Read too early, an element
+    of the page being replaced fails in Chrome with an inspector error ("Node with given id does not belong to
+    the document"), not as a stale element: while the old page is torn down, any error of it means "not yet",
+    and the wait still fails if no new page comes."""
+    old_page = driver.find_element(By.TAG_NAME, "html")
+    control.click()
+    WebDriverWait(driver, 10, ignored_exceptions=(WebDriverException,)).until(
+        expected_conditions.staleness_of(old_page)
+    )
+
+
 def _sign_in(driver: WebDriver, url: str, name: str) -> None:
     driver.get(f"{url}/login")
     driver.find_element(By.NAME, "username").send_keys(name)
     driver.find_element(By.NAME, "password").send_keys(PASSWORD)
-    driver.find_element(By.CSS_SELECTOR, "form.login button").click()
+    _load_by(driver, driver.find_element(By.CSS_SELECTOR, "form.login button"))
     _wait(driver).until(expected_conditions.presence_of_element_located((By.ID, "queue-rows")))
 
 
@@ -87,7 +101,7 @@ def test_an_analyst_works_a_case_from_queue_to_close(console: tuple[str, Engine]
     )
     _wait(browser, 5).until(lambda d: "NEWCO" in d.find_element(By.ID, "queue-rows").text)  # no reload
     _shot(browser, "queue")
-    browser.find_element(By.LINK_TEXT, "ACME").click()
+    _load_by(browser, browser.find_element(By.LINK_TEXT, "ACME"))
     for kind in ("price", "volume", "book"):
         chart = _wait(browser).until(
             expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, f"svg.chart-{kind}"))
@@ -102,13 +116,13 @@ def test_an_analyst_works_a_case_from_queue_to_close(console: tuple[str, Engine]
     assert int(replay.get_attribute("data-shown") or 0) == shown + 10
     assert len(replay.find_elements(By.CSS_SELECTOR, ".ladder tbody tr")) == 5
     _shot(browser, "case")
-    browser.find_element(By.ID, "take").click()
+    _load_by(browser, browser.find_element(By.ID, "take"))
     _wait(browser).until(lambda d: d.find_element(By.ID, "case-assignee").text == "ann")
     Select(browser.find_element(By.ID, "disposition")).select_by_value("true_positive")
     browser.find_element(By.ID, "close-note").send_keys(
         "Layers pulled 4 times as the bid moved; <script>alert(1)</script>"
     )
-    browser.find_element(By.ID, "close").click()
+    _load_by(browser, browser.find_element(By.ID, "close"))
     _wait(browser).until(lambda d: "closed" in d.find_element(By.ID, "case-state").text)
     assert "<script>alert(1)</script>" in browser.find_element(By.ID, "notes").text  # shown as text, not run
     assert _case_state(engine, "ACME") == ("closed", "ann", "true_positive")
@@ -119,10 +133,10 @@ def test_a_forbidden_close_is_refused(console: tuple[str, Engine], browser: WebD
     with engine.begin() as conn:
         conn.execute(update(cases).values(assignee="ann", state="in_review"))
     _sign_in(browser, url, "bob")
-    browser.find_element(By.LINK_TEXT, "ACME").click()
+    _load_by(browser, browser.find_element(By.LINK_TEXT, "ACME"))
     Select(_wait(browser).until(lambda d: d.find_element(By.ID, "disposition"))).select_by_value("false_positive")
     browser.find_element(By.ID, "close-note").send_keys("not mine to close")
-    browser.find_element(By.ID, "close").click()
+    _load_by(browser, browser.find_element(By.ID, "close"))
     refusal = _wait(browser).until(lambda d: d.find_element(By.CSS_SELECTOR, ".error-page"))
     assert "403" in refusal.text and "assignee" in refusal.text
     assert _case_state(engine, "ACME") == ("in_review", "ann", None)
