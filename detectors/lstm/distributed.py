@@ -107,6 +107,9 @@ def worker(rank: int, world: int, init_method: str, data: TrainingData, config: 
     dist.init_process_group("gloo", init_method=init_method, rank=rank, world_size=world)
     try:
         outcome = _fit(rank, world, data, config)
+        # No rank tears its connections down while a peer may still use them: a clean-clone run under load
+        # once aborted a worker in gloo's teardown ("terminate called without an active exception").
+        dist.barrier()
     finally:
         dist.destroy_process_group()
     if rank == 0:
