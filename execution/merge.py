@@ -10,9 +10,11 @@ the partitions' contents alone:
 * a record is released when its time is below the **watermark**: the lowest time any source may still bring.
   A source that is behind (records unread), or at its end but heard from within ``quiet_after_s`` (a live
   partition between two records), holds the watermark at its time. A source at its end and quiet for longer
-  holds it no further back than its topic's newest time (the partitions of a topic move together: the signals
-  of one bar close all carry its time, and a partition no symbol hashes to never speaks) nor than
-  ``max_skew_ms`` behind the newest time seen (a whole topic silent: no forecaster, a worker starting);
+  holds it no further back than ``max_skew_ms`` behind the newest time seen (a whole topic silent: no
+  forecaster, a worker starting, a symbol halted); one that has **never** spoken holds it no further back
+  than its topic's newest time either (a partition no symbol hashes to never speaks). A source that has spoken
+  keeps its own time until the skew bound passes it: a worker catching up a backlog publishes one partition's
+  bar closes well ahead of another's, and the one behind is quiet, not done;
 * released in (time, source rank, partition, offset) order: market data before decisions at the same time.
 
 So two runs that read the same partitions release the same sequence, provided no source went quiet at its end
@@ -94,12 +96,17 @@ class EventMerge(Generic[T]):
         topic_newest: dict[str, int] = {}
         for (topic, _), source in self.sources.items():
             topic_newest[topic] = max(topic_newest.get(topic, NEVER), source.clock)
-        return min(
-            max(source.clock, topic_newest[topic], newest - self.max_skew_ms)
-            if source.at_end and now - source.heard >= self.quiet_after_s
-            else source.clock
-            for (topic, _), source in self.sources.items()
-        )
+        return min(self._hold(source, topic_newest[topic], newest, now) for (topic, _), source in self.sources.items())
+
+    def _hold(self, source: Source[T], topic_newest: int, newest: int, now: float) -> int:
+        """How far back ``source`` holds the watermark: its time, unless it is quiet at its end. A quiet source
+        that has spoken may still bring its next record at its own time (a worker catching up closes one
+        partition's bars ahead of another's), so only the skew bound moves it on; one that never spoke may
+        have no key hashing to it, so its topic's newest time speaks for it."""
+        if not source.at_end or now - source.heard < self.quiet_after_s:
+            return source.clock
+        floor = newest - self.max_skew_ms
+        return max(topic_newest if source.clock == NEVER else source.clock, floor)
 
     def idle(self) -> bool:
         """Every source at its end: what is queued is all there is for now."""

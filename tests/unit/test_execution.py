@@ -230,6 +230,25 @@ def test_silent_partitions_hold_back_the_others_only_as_far_as_they_should() -> 
     assert merge.watermark(now=220.0) == 290_000  # partition 1 keeps up with its topic, not the skew bound
 
 
+def test_a_quiet_partition_that_has_spoken_is_waited_for_until_the_skew_bound() -> None:
+    """A stream worker catching up a backlog closed partition 0's bars two minutes ahead of partition 1's, and
+    partition 1 then said nothing for longer than the quiet time: its next bar close must still be in time."""
+    merge: EventMerge[str] = EventMerge(max_skew_ms=600_000, ranks={"q": 0, "s": 1}, quiet_after_s=10.0)
+    merge.assign([("q", 0), ("s", 0), ("s", 1)])
+    for offset, ts in enumerate(range(0, 300_000, 1000)):
+        merge.add("q", 0, offset, ts, f"q@{ts}", now=100.0)
+    merge.add("s", 1, 0, 120_000, "s1@120000", now=100.0)
+    merge.add("s", 0, 0, 240_000, "s0@240000", now=100.0)
+    for source in (("q", 0), ("s", 0), ("s", 1)):
+        merge.reached_end(*source)
+    released = [item for *_, item in merge.release(now=130.0)]  # partition 1 quiet for 30 s
+    assert merge.watermark(now=130.0) == 120_000 and released[-1] == "q@119000"
+    merge.add("s", 1, 1, 180_000, "s1@180000", now=131.0)  # its next bar close: nothing newer was released
+    assert [item for *_, item in merge.release(now=131.0)][:2] == ["q@120000", "s1@120000"]
+    merge.reached_end("s", 1)
+    assert merge.watermark(now=1000.0) == 180_000  # still its own time: 299,000 - 600,000 is further back
+
+
 def test_a_unit_worth_less_than_a_lot_is_rejected_with_the_reason() -> None:
     executor = _executor(unit_value=50_000.0)  # 1,000 shares at 100 cost 100,000
     executor.apply(_book(T0, 0))
