@@ -44,7 +44,7 @@ import torch
 
 from detectors.cnn.config import CnnConfig
 from detectors.cnn.images import ClassThresholds, ImageArray, series_images
-from detectors.cnn.model import InceptionCnn
+from detectors.cnn.model import InceptionCnn, folded_for_inference
 from detectors.dqn.data import AssetSeries, Normaliser
 from detectors.forecast.contract import CLASS_NAMES, SeriesForecast
 from detectors.forecast.metrics import class_scores
@@ -63,7 +63,10 @@ _DOWN, _UP = CLASS_NAMES.index("down"), CLASS_NAMES.index("up")
 
 
 class CnnModel:
-    """A trained CNN: network (eval mode), training-range normalisation and class thresholds, config."""
+    """A trained CNN: network (eval mode), training-range normalisation and class thresholds, config.
+
+    The network's weights are taken as they are at construction (forecasts use a copy with the batch norms
+    folded in): a network trained further needs a new :class:`CnnModel`."""
 
     model: Final = MODEL_NAME
 
@@ -71,6 +74,7 @@ class CnnModel:
         self, network: InceptionCnn, normaliser: Normaliser, thresholds: ClassThresholds, config: CnnConfig
     ) -> None:
         self.network = network.eval()
+        self._serving = folded_for_inference(self.network)  # the same function, fewer passes; weights stay unfolded
         self.normaliser = normaliser
         self.thresholds = thresholds
         self.config = config
@@ -86,7 +90,7 @@ class CnnModel:
         parts = []
         with torch.no_grad():
             for start in range(0, len(images), CHUNK):
-                logits = self.network(torch.from_numpy(images[start : start + CHUNK]))
+                logits = self._serving(torch.from_numpy(images[start : start + CHUNK]))
                 parts.append(torch.softmax(logits, dim=1).numpy().astype(np.float64))
         return np.concatenate(parts)
 

@@ -156,12 +156,11 @@ def _train(
     network = InceptionCnn(config)
     optimizer = torch.optim.Adam(network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     loss_fn = nn.CrossEntropyLoss(weight=class_weights(train_set.labels))
-    model = CnnModel(network, normaliser, thresholds, config)
     best_weights, best_score, best_epoch, history = network_weights(network), -1.0, 0, []
     epoch = 0
     for epoch in range(1, config.epochs + 1):
         loss = _epoch(network, optimizer, loss_fn, train_set, config.batch_size, rng)
-        guess = model.probabilities(val_set.images).argmax(axis=1)
+        guess = CnnModel(network, normaliser, thresholds, config).probabilities(val_set.images).argmax(axis=1)
         score = flat_scores(val_set.labels, guess)["balanced_accuracy"]
         history.append({"epoch": epoch, "loss": loss, "val_balanced_accuracy": score})
         if score > best_score:

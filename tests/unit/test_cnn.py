@@ -18,7 +18,7 @@ from detectors.cnn.images import (
     labelled_images,
     series_images,
 )
-from detectors.cnn.model import InceptionCnn, InceptionModule
+from detectors.cnn.model import InceptionCnn, InceptionModule, folded_for_inference
 from detectors.cnn.training import class_weights, train_cnn
 from detectors.dqn.data import DEFAULT_FEATURES, AssetSeries, DataError, Normaliser, bars_from_daily, series_from_bars
 from detectors.forecast.windows import forward_returns
@@ -125,6 +125,7 @@ def test_an_inception_module_concatenates_its_four_branches() -> None:
     x = torch.randn(3, 6, 15, 14)
     out = module(x)
     assert tuple(out.shape) == (3, 20, 15, 14)  # 4 branches × 5 channels, size kept
+    assert isinstance(module.norm, torch.nn.BatchNorm2d)
     with torch.no_grad():
         module.one.weight.zero_()
         module.norm.bias.zero_()
@@ -140,6 +141,27 @@ def test_an_inception_module_concatenates_its_four_branches() -> None:
 def test_the_network_gives_three_logits_for_any_image_size(indicators: int, window: int) -> None:
     network = InceptionCnn(CnnConfig(branch_channels=(4, 8, 8)))
     assert tuple(network(torch.zeros(4, 1, indicators, window)).shape) == (4, 3)
+
+
+def test_folding_the_batch_norms_into_the_convolutions_keeps_the_function() -> None:
+    """Every norm gets distinct per-channel statistics, so a branch folded with another branch's slice (or a
+    norm left in place beside its folded copy) changes the output by far more than float32 rounding."""
+    torch.manual_seed(1)
+    network = InceptionCnn(CnnConfig(branch_channels=(4, 8, 8))).eval()
+    norms = [m for m in network.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    with torch.no_grad():
+        for norm in norms:
+            assert norm.running_mean is not None and norm.running_var is not None
+            norm.running_mean.uniform_(-1.0, 1.0)
+            norm.running_var.uniform_(0.2, 3.0)
+            norm.weight.uniform_(0.5, 1.5)
+            norm.bias.uniform_(-1.0, 1.0)
+        folded = folded_for_inference(network)
+        x = torch.randn(64, 1, 15, 56)
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+        torch.testing.assert_close(folded(x), network(x), rtol=1e-4, atol=1e-5)
+        assert norms[1].running_mean is not None and len(norms) == 4  # stem + 3 modules; the original is intact
+        assert any(isinstance(m, torch.nn.BatchNorm2d) for m in network.modules())
 
 
 def test_class_weights_make_every_class_cost_the_same_in_total() -> None:
