@@ -2,9 +2,9 @@
 
 Run: ``tapewatch bench cnn [--batch 1000] [--seconds 5] [--threads 1]``. Publishes an untrained network of the
 default architecture in a temporary model directory (throughput does not depend on the weights), then times
-``forecast`` end to end: each request's last 56 feature rows in (value tuples, as the stream worker keeps
-them), validated and stacked
-(:func:`~detectors.forecast.contract.stack_requests`), normalised, one forward pass, forecasts out. Also times
+``forecast`` end to end: each request's last 56 feature rows in (the window array of its feature history, as
+the stream worker hands it over), validated and stacked (:func:`~detectors.forecast.contract.stack_requests`),
+normalised, forward passes of 256 images, forecasts out. Also times
 the forward pass alone on ready images, to show where the time goes. Prints numbers; not a test.
 """
 
@@ -17,14 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.timing import batched_arguments, items_per_second
+from bench.timing import batched_arguments, items_per_second, stream_requests
 from detectors.cnn.config import CnnConfig
 from detectors.cnn.forecaster import CnnModel
 from detectors.cnn.images import ClassThresholds
 from detectors.cnn.model import InceptionCnn, network_weights
 from detectors.cnn.serving import CnnForecaster, save_cnn
 from detectors.dqn.data import Normaliser
-from detectors.forecast.contract import ForecastRequest
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -42,8 +41,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"threads {args.threads}, {k} indicators × {config.window} bars, Inception {config.branch_channels}")
         print(f"{'batch':>8} {'forecasts/s':>14} {'ms/batch':>10} {'network only/s':>15}")
         for batch in args.batch:
-            rows = [tuple(r) for r in rng.normal(size=(config.window, k)).tolist()]
-            requests = [ForecastRequest(f"S{i}", rows, tuple(names)) for i in range(batch)]
+            requests = stream_requests(batch, names, config.window, rng)
             rate, ms = items_per_second(partial(cnn.forecast, requests), batch, args.seconds)
             images = rng.normal(size=(batch, 1, k, config.window)).astype(np.float32)
             network_rate, _ = items_per_second(partial(cnn.fitted.probabilities, images), batch, args.seconds)

@@ -2,8 +2,9 @@
 
 Run: ``tapewatch bench lstm [--batch 1000] [--seconds 5] [--threads 1]``. Publishes an untrained network of the
 default architecture (50-bar windows of 8 features, 128 units; throughput does not depend on the weights) in a
-temporary model directory, then times ``forecast`` end to end: each request's last 50 raw feature rows (value
-tuples, as a stream worker keeps them) in, validated and stacked, normalised, batched forward passes, forecasts out.
+temporary model directory, then times ``forecast`` end to end: each request's last 50 raw feature rows in (the
+window array of its feature history, as the stream worker hands it over), validated and stacked, normalised,
+batched forward passes, forecasts out.
 Also times the forward passes alone. Prints numbers; not a test.
 """
 
@@ -16,19 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.timing import batched_arguments, items_per_second
+from bench.timing import batched_arguments, items_per_second, stream_requests
 from detectors.dqn.data import Normaliser
 from detectors.dqn.env import cost_preset
-from detectors.forecast.contract import ForecastRequest
 from detectors.lstm.config import LstmConfig
 from detectors.lstm.model import LstmNet, network_weights, predict_windows
 from detectors.lstm.serving import LstmForecaster, publish
-
-
-def _requests(batch: int, config: LstmConfig, rng: np.random.Generator) -> list[ForecastRequest]:
-    names = config.features
-    rows = rng.normal(size=(batch, config.window, len(names))).tolist()
-    return [ForecastRequest(f"S{i}", [tuple(row) for row in rows[i]], tuple(names)) for i in range(batch)]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -57,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"threads {args.threads}, window {config.window} × {k} features, LSTM {config.units} units")
         print(f"{'batch':>8} {'forecasts/s':>12} {'ms/batch':>10} {'forward only/s':>15}")
         for batch in args.batch:
-            requests = _requests(batch, config, rng)
+            requests = stream_requests(batch, config.features, config.window, rng)
             windows = rng.normal(size=(batch, config.window, k)).astype(np.float32)
             rate, ms = items_per_second(partial(forecaster.forecast, requests), batch, args.seconds)
             forward, _ = items_per_second(partial(predict_windows, forecaster.network, windows), batch, args.seconds)

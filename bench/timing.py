@@ -10,6 +10,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from detectors.forecast.contract import ForecastRequest
+from detectors.forecast.history import FeatureHistory
+
 
 def timed_line(label: str, seconds: float, count: int, unit: str = "records", width: int = 60) -> str:
     """>>> timed_line("parse", 0.5, 1000, width=8)
@@ -48,6 +51,18 @@ def items_per_second(call: Callable[[], object], count: int, seconds: float) -> 
         calls += 1
     elapsed = time.perf_counter() - started
     return calls * count / elapsed, elapsed / calls * 1e3
+
+
+def stream_requests(batch: int, names: Sequence[str], window: int, rng: np.random.Generator) -> list[ForecastRequest]:
+    """``batch`` forecast requests as the stream worker makes them: each symbol's :class:`FeatureHistory` of
+    ``window`` random rows, handed over as its window array."""
+    requests = []
+    for i in range(batch):
+        history = FeatureHistory(names, window)
+        for values in rng.normal(size=(window, len(names))).tolist():
+            history.append(dict(zip(names, values, strict=True)))
+        requests.append(ForecastRequest(f"S{i}", history.window(window), history.names))
+    return requests
 
 
 def batched_arguments(description: str | None, argv: list[str] | None) -> argparse.Namespace:

@@ -100,7 +100,7 @@ def forecast_batch(models: Mapping[str, Forecaster], pending: Sequence[PendingFo
         warming += len(pending) - len(ready)
         if not ready:
             continue
-        requests = [ForecastRequest(p.symbol, p.history.tail(model.window), p.history.names) for p in ready]
+        requests = [ForecastRequest(p.symbol, p.history.window(model.window), p.history.names) for p in ready]
         for item, outcome in zip(ready, model.forecast(requests), strict=True):
             if isinstance(outcome, Rejected):
                 rejected.append((item.ref, f"{name}: {outcome.reason}"))

@@ -57,12 +57,13 @@ class Rejected:
 class ForecastRequest:
     """One symbol at one bar close: its raw feature rows, oldest first (the last is this bar's).
 
-    A row is a mapping name → value, or — when ``columns`` names them — a sequence of values in that order (how
-    the stream worker keeps its history: no dict per row, and a batch of them stacks in one numpy call).
+    A row is a mapping name → value, or — when ``columns`` names them — a sequence of values in that order; or
+    ``rows`` is one ``(rows, columns)`` array (how the stream worker hands its history over: a batch of them
+    stacks in one copy, NaN for a missing value).
     """
 
     symbol: str
-    rows: Sequence[Mapping[str, float | None]] | Sequence[Sequence[float | None]]
+    rows: Sequence[Mapping[str, float | None]] | Sequence[Sequence[float | None]] | npt.NDArray[np.float64]
     columns: tuple[str, ...] | None = None
 
     def named(self, position: int) -> Mapping[str, float | None]:
@@ -70,7 +71,7 @@ class ForecastRequest:
         row = self.rows[position]
         if self.columns is None:
             return row  # type: ignore[return-value]
-        return dict(zip(self.columns, row, strict=True))  # type: ignore[arg-type]
+        return dict(zip(self.columns, row, strict=True))
 
 
 @dataclass(frozen=True, slots=True)

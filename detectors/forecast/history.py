@@ -1,8 +1,10 @@
 """Each symbol's last bar feature rows, kept by the stream worker for the forecasters' windows.
 
-Appending a bar is O(1) (a bounded deque); the rows hold only the features some loaded forecaster reads, so
-the table entry stays small (a 56-bar window of 20 features is ~1,100 numbers). When the loaded models change
-the names, rows keep the values of names still wanted and read ``None`` for new ones until new bars fill them.
+Appending a bar is O(1): a bounded deque, and a numpy ring that :meth:`FeatureHistory.window` reads, so a
+forecast's window of ``w`` rows is one copy, not ``w`` rows converted again at every bar. The rows hold only
+the features some loaded forecaster reads, so the table entry stays small (a 56-bar window of 20 features is
+~1,100 numbers). When the loaded models change the names, rows keep the values of names still wanted and read
+``None`` for new ones until new bars fill them.
 
 >>> history = FeatureHistory(("ret_1", "rsi_14"), capacity=3)
 >>> for k in range(4):
@@ -17,6 +19,10 @@ the names, rows keep the values of names still wanted and read ``None`` for new 
 [{'ret_1': 0.02, 'kd_k': None}, {'ret_1': 0.03, 'kd_k': None}]
 >>> wider.complete(2)
 False
+>>> history.window(2).tolist()  # the newest rows as one array (None → NaN), each converted once, when appended
+[[0.02, 52.0], [0.03, 53.0]]
+>>> wider.window(2).tolist()
+[[0.02, nan], [0.03, nan]]
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
 
 STATE_VERSION: Final = 1
 
@@ -38,25 +47,40 @@ class FeatureHistory:
             raise ValueError("capacity must not be negative")
         self.names: tuple[str, ...] = tuple(names)
         self.capacity = capacity
-        self._rows: deque[Row] = deque(rows, maxlen=capacity)
+        self._rows: deque[Row] = deque(maxlen=capacity)
+        # every row twice (at i and i + capacity): the newest rows are always one contiguous slice
+        self._ring = np.full((2 * capacity, len(self.names)), np.nan)
+        self._appended = 0
+        for row in rows:
+            self._push(row)
 
     def __len__(self) -> int:
         return len(self._rows)
 
     def append(self, values: Mapping[str, float | None]) -> None:
         if self.capacity:
-            self._rows.append(tuple(_number(values.get(name)) for name in self.names))
+            self._push(tuple(_number(values.get(name)) for name in self.names))
+
+    def _push(self, row: Row) -> None:
+        self._rows.append(row)
+        at = self._appended % self.capacity
+        self._ring[at] = self._ring[at + self.capacity] = np.array(row, dtype=np.float64)
+        self._appended += 1
+
+    def window(self, count: int) -> npt.NDArray[np.float64]:
+        """The newest ``count`` rows (fewer when there are fewer) as a read-only ``(rows, names)`` array, NaN for
+        a missing value: a view that the next append may change (copy it to keep it)."""
+        n = min(count, len(self._rows))
+        end = (self._appended - 1) % self.capacity + self.capacity + 1 if n else 0
+        view = self._ring[end - n : end]
+        view.flags.writeable = False
+        return view
 
     def rows(self, count: int) -> list[dict[str, float | None]]:
         """The newest ``count`` rows (fewer when there are fewer) as name → value, oldest first."""
         start = max(len(self._rows) - count, 0)
         names = self.names
         return [dict(zip(names, self._rows[i], strict=True)) for i in range(start, len(self._rows))]
-
-    def tail(self, count: int) -> list[Row]:
-        """The newest ``count`` rows as value tuples in :attr:`names` order, oldest first."""
-        start = max(len(self._rows) - count, 0)
-        return [self._rows[i] for i in range(start, len(self._rows))]
 
     def complete(self, count: int, names: Sequence[str] | None = None) -> bool:
         """Whether the newest ``count`` rows exist and hold every one of ``names`` (default: all)."""
@@ -68,7 +92,10 @@ class FeatureHistory:
 
     def snapshot(self) -> FeatureHistory:
         """A copy that later appends do not change (a bar close's rows, while the next bar arrives)."""
-        return FeatureHistory(self.names, self.capacity, self._rows)
+        copy = FeatureHistory(self.names, 0)
+        copy.capacity, copy._rows, copy._appended = self.capacity, self._rows.copy(), self._appended
+        copy._ring = self._ring.copy()  # one memory copy: no row is converted again
+        return copy
 
     def resized(self, names: Sequence[str], capacity: int) -> FeatureHistory:
         """The same bars for other names or another capacity (values of dropped names forgotten)."""

@@ -89,6 +89,12 @@ def test_the_history_keeps_the_newest_rows_and_survives_its_state(
     assert again.rows(capacity) == history.rows(capacity)
     narrower = history.resized(("b",), capacity)
     assert [r["b"] for r in narrower.rows(capacity)] == [r["b"] for r in history.rows(capacity)]
+    frozen = history.snapshot()
+    history.append({"a": 9.0})  # a later bar changes neither the snapshot's rows nor its window
+    for kept in (history, frozen, again, narrower):
+        for count in range(capacity + 2):  # the window is the tail, one array: None as NaN
+            tail = [[np.nan if row[n] is None else row[n] for n in kept.names] for row in kept.rows(count)]
+            np.testing.assert_array_equal(kept.window(count), np.array(tail).reshape(len(tail), len(kept.names)))
 
 
 class _Mean:

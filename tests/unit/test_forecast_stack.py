@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +30,17 @@ def test_every_request_is_answered_as_the_per_row_check_says(
     good = [e for e in expected if not isinstance(e, str)]
     assert stack.windows.shape == (len(good), window, len(NAMES))
     np.testing.assert_array_equal(stack.windows, np.array(good, dtype=np.float64).reshape(len(good), window, 2))
+    # the same rows as one array per request (how the stream hands them over; other column order, NaN if missing)
+    columns = ("b", "a")
+    arrays = [ForecastRequest(f"S{i}", _as_array(r, columns), columns) for i, r in enumerate(rows)]
+    from_arrays = stack_requests(arrays, NAMES, window)
+    assert from_arrays.index == stack.index
+    np.testing.assert_array_equal(from_arrays.windows, stack.windows)
+
+
+def _as_array(rows: list[dict[str, float | None]], columns: tuple[str, ...]) -> npt.NDArray[np.float64]:
+    values = [[row.get(c) for c in columns] for row in rows]
+    return np.array(values, dtype=np.float64).reshape(len(rows), len(columns))
 
 
 def test_a_single_feature_is_stacked_as_a_column() -> None:
