@@ -122,7 +122,7 @@ def _spawned_worker(
     rank: int, world: int, init_method: str, data: TrainingData, config: LstmConfig, out_dir: str
 ) -> None:
     """:func:`worker` in a process of its own, which then ends without the interpreter's teardown. Twice in
-    ~130 runs on a loaded machine a worker aborted with "terminate called without an active exception": the
+    82 runs on a loaded machine a worker aborted with "terminate called without an active exception": the
     message of a C++ thread destroyed while still joinable, as gloo's are when a process exits with them alive
     (where exactly was not caught: 80 runs with faulthandler on did not reproduce it). Its work is done and
     written when this exits; an exception still ends it through ``spawn``'s error path."""
