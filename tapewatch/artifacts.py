@@ -5,7 +5,9 @@
 * **Manifest** (JSON) says what the weights mean: ``name``, ``version``, ``created`` (ISO UTC), ``kind`` (the
   model family, e.g. ``kmeans``), ``format`` (:data:`ARTIFACT_FORMAT`), ``feature_names``,
   ``feature_set_version``, plus whatever the model family adds (scaler, k, silhouette, cluster labels,
-  calibration, training range, data hash, metrics). ``weights_sha256`` guards the weights against corruption.
+  calibration, training range, data hash, metrics). ``weights_sha256`` guards the weights against corruption;
+  ``machine`` says on which CPU and kernels (:func:`tapewatch.machine.machine_info`: a seeded training
+  repeats bit for bit per instruction set, not across them).
 * **Version** strings are ``YYYYmmddTHHMMSSZ-<data hash[:10]>``: they sort by creation time, so ``latest`` is
   the greatest one, and the same data trained twice in one second gives the same version.
 * **Atomic publication**: a version is written into a hidden temporary directory and renamed into place, so a
@@ -32,6 +34,8 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 import orjson
+
+from tapewatch.machine import machine_info
 
 ARTIFACT_FORMAT: Final = 1
 MANIFEST_FILE: Final = "manifest.json"
@@ -140,6 +144,7 @@ class ArtifactStore:
             "format": ARTIFACT_FORMAT,
             "data_hash": hash_hex,
             "weights_sha256": hashlib.sha256(blob).hexdigest(),
+            "machine": machine_info(),
         }
         folder = self.root / name
         folder.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -44,6 +44,7 @@ class TaskOutput:
     train_seconds: dict[str, list[float]]
     dqn_obs_dim: int
     dqn_weights: dict[str, npt.NDArray[Any]]
+    machine: dict[str, str] = field(default_factory=dict)  # where it ran (:func:`tapewatch.machine.machine_info`)
 
 
 def fingerprint(series: Sequence[AssetSeries], parts: Mapping[str, object]) -> str:
@@ -92,7 +93,7 @@ class TaskCache:
         rows = [{**row, "window": index} for row in meta["rows"]]
         diagnostics = [{**row, "window": index} for row in meta["diagnostics"]]
         return TaskOutput(rows, diagnostics, returns, equity, meta["train_seconds"], int(meta["dqn_obs_dim"]),
-                          weights)  # fmt: skip
+                          weights, dict(meta.get("machine", {})))  # fmt: skip
 
     def save(self, window: Window, seed: int, task: TaskOutput) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -100,7 +101,8 @@ class TaskCache:
         arrays.update({_array_key("returns", k): v for k, v in task.returns.items()})
         arrays.update({_array_key("equity", k): v for k, v in task.equity.items()})
         meta = {"format": FORMAT, "rows": task.rows, "diagnostics": task.diagnostics,
-                "train_seconds": task.train_seconds, "dqn_obs_dim": task.dqn_obs_dim}  # fmt: skip
+                "train_seconds": task.train_seconds, "dqn_obs_dim": task.dqn_obs_dim,
+                "machine": task.machine}  # fmt: skip
         tmp = Path(tempfile.mkdtemp(prefix=".task.", dir=self.folder))
         try:
             (tmp / "task.json").write_text(json.dumps(meta, default=float), encoding="utf-8")

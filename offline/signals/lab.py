@@ -47,6 +47,7 @@ from detectors.forecast.contract import SeriesForecast, TrainedForecaster
 from detectors.forecast.rules import chooser_from_targets
 from offline.dqn.walkforward import Splits, Window, window_splits
 from offline.signals.cache import TaskCache, TaskOutput
+from tapewatch.machine import machine_info
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -83,6 +84,7 @@ class LabResult:
     diagnostics: pd.DataFrame  # model, window, test_year, seed, then the model's own scores
     train_seconds: dict[str, list[float]] = field(default_factory=dict)
     seconds: float = 0.0
+    machines: list[dict[str, str]] = field(default_factory=list)  # where each (window, seed) task ran, in order
 
 
 def hit_rate(run: PolicyRun) -> float:
@@ -100,6 +102,7 @@ class _Collector:
     equity: dict[tuple[str, int, int, str], FloatArray] = field(default_factory=dict)
     diagnostics: list[dict[str, object]] = field(default_factory=list)
     train_seconds: dict[str, list[float]] = field(default_factory=dict)
+    machines: list[dict[str, str]] = field(default_factory=list)
 
     def record(self, w: int, window: Window, seed: int, symbol: str, policy: str, run: PolicyRun) -> None:
         m = metrics(run, self.periods_per_year).as_dict()
@@ -256,7 +259,7 @@ def _seed_task(
     _random(part, w, window, seed, splits.test, config)
     obs_dim = observation_width(len(config.dqn_features), intraday=False)
     return TaskOutput(part.rows, part.diagnostics, part.returns, part.equity, part.train_seconds, obs_dim,
-                      network_weights(network))  # fmt: skip
+                      network_weights(network), machine_info())  # fmt: skip
 
 
 def _merge(out: _Collector, task: TaskOutput) -> None:
@@ -266,6 +269,7 @@ def _merge(out: _Collector, task: TaskOutput) -> None:
     out.equity.update(task.equity)
     for name, seconds in task.train_seconds.items():
         out.train_seconds.setdefault(name, []).extend(seconds)
+    out.machines.append(task.machine)
 
 
 def run_lab(
@@ -323,4 +327,5 @@ def _result(
         diagnostics=pd.DataFrame(out.diagnostics),
         train_seconds=out.train_seconds,
         seconds=seconds,
+        machines=out.machines,
     )

@@ -3,6 +3,7 @@ scores per test year), ``equity.png``, ``sharpe.png``, ``runs.csv`` and ``diagno
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -18,6 +19,7 @@ from offline.dqn.report import chained
 from offline.reporting import pct, save_chart
 from offline.signals.lab import LabResult
 from offline.signals.stats import Interval, sharpe_difference_ci
+from tapewatch.machine import describe
 
 METRICS: Final = ("sharpe", "sortino", "max_drawdown", "annual_return", "turnover", "hit_rate", "trades")
 REFERENCE: Final = "buy_and_hold"
@@ -126,6 +128,21 @@ def _forecaster_bars(diagnostics: pd.DataFrame) -> list[QualityBar]:
     return bars
 
 
+def trained_on(machines: Sequence[Mapping[str, str]]) -> str:
+    """Where the tasks ran, most tasks first: a seeded rerun repeats bit for bit only on the same kernels.
+
+    >>> cpu = {"cpu": "EPYC", "isa": "avx512"}
+    >>> trained_on([cpu, cpu, {}])
+    'Trained on (tasks): EPYC (avx512) — 2; not recorded — 1. A rerun on other kernels gives other weights.'
+    """
+    counts: dict[str, int] = {}
+    for info in machines:
+        key = describe(info) if info else "not recorded"
+        counts[key] = counts.get(key, 0) + 1
+    parts = [f"{name} — {n}" for name, n in sorted(counts.items(), key=lambda item: -item[1])]
+    return f"Trained on (tasks): {'; '.join(parts)}. A rerun on other kernels gives other weights."
+
+
 # -- markdown ------------------------------------------------------------------------------------------------
 def _policy_table(result: LabResult, intervals: dict[str, Interval]) -> list[str]:
     table = summary(result)
@@ -192,6 +209,8 @@ def markdown(result: LabResult, intervals: dict[str, Interval]) -> str:
         f"Mean training time per model and window: {', '.join(f'{m} {t}' for m, t in seconds.items())}; "
         f"this run {result.seconds:.0f} s (finished tasks read back from the cache count their training above, "
         "not here).",
+        "",
+        trained_on(result.machines),
         "",
         ANCHORS,
         "",

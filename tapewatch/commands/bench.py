@@ -137,6 +137,8 @@ def bench_all(
     worker, the sinks and the end-to-end latency — and one table of absolute numbers and ratios (all.json)."""
     import platform
 
+    from tapewatch.machine import describe, machine_info
+
     bench_produce(records=records, out=out)
     bench_stream(out=out)
     bench_sinks(out=out)
@@ -168,7 +170,7 @@ def bench_all(
         rows.append((f"event → {cadence} features (p50 / p99)", f"{stats['p50']:,.0f} / {stats['p99']:,.0f} ms", ""))
     for hop, stats in pipeline["latency_ms"].items():
         rows.append((f"{hop} (p50 / p99)", f"{stats['p50']:,.0f} / {stats['p99']:,.0f} ms", ""))
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    machine = f"{describe(machine_info())}, {os.cpu_count()} cores, Python {platform.python_version()}"
     table = Table("benchmark", "measured", "× raw Kafka", title=f"tapewatch bench all — {machine}")
     for row in rows:
         table.add_row(*row)

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from tapewatch.artifacts import MANIFEST_FILE, WEIGHTS_FILE, ArtifactError, ArtifactStore, data_hash
+from tapewatch.machine import describe, machine_info
 
 T0 = datetime(2024, 1, 2, 1, 0, 0, tzinfo=UTC)
 T1 = datetime(2024, 1, 2, 1, 0, 5, tzinfo=UTC)
@@ -95,3 +96,13 @@ def test_manifest_records_hash_and_format(tmp_path: Path) -> None:
     manifest = orjson.loads((tmp_path / "toy" / version / MANIFEST_FILE).read_bytes())
     assert manifest["data_hash"].startswith(version.split("-")[1])
     assert manifest["created"] == "2024-01-02T01:00:00+00:00"
+    assert manifest["machine"] == machine_info()  # where it was trained: reruns repeat per instruction set
+
+
+def test_the_machine_records_kernel_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MKL_ENABLE_INSTRUCTIONS", "SSE4_2")
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    info = machine_info()
+    assert info["MKL_ENABLE_INSTRUCTIONS"] == "SSE4_2" and "ATEN_CPU_CAPABILITY" not in info
+    assert info["isa"] in {"avx512", "avx2", "avx", "sse4_2", "unknown"} and info["cpu"]
+    assert describe(info).endswith("; MKL_ENABLE_INSTRUCTIONS=SSE4_2")

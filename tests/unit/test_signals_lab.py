@@ -3,6 +3,7 @@ environment; the ensemble is the members' majority; the report carries the table
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -21,9 +22,10 @@ from detectors.forecast.metrics import regression_scores
 from detectors.forecast.rules import band_targets
 from detectors.forecast.windows import forward_returns
 from offline.dqn.walkforward import yearly_windows
-from offline.signals.cache import TaskCache, fingerprint
+from offline.signals.cache import TaskCache, TaskOutput, fingerprint
 from offline.signals.lab import LabConfig, LabResult, run_lab
-from offline.signals.report import quality_bars, summary, write_report
+from offline.signals.report import quality_bars, summary, trained_on, write_report
+from tapewatch.machine import describe, machine_info
 
 
 def _series(symbol: str, seed: int) -> AssetSeries:
@@ -117,6 +119,7 @@ def test_the_report_has_the_table_the_bars_and_the_charts(lab: LabResult, tmp_pa
     for policy in ("dqn", "trend", "ensemble", "buy_and_hold", "momentum", "random"):
         assert f"| {policy} |" in text
     assert "Sharpe − buy-and-hold [95 % CI]" in text and "trend: return RMSE / naive" in text
+    assert f"Trained on (tasks): {describe(machine_info())} — {len(lab.machines)}." in text
     assert paths["equity"].stat().st_size > 10_000 and paths["sharpe"].stat().st_size > 5_000
     table = summary(lab)
     assert table.loc["buy_and_hold", "trades"] == 1.0
@@ -154,3 +157,17 @@ def test_a_resumed_lab_reads_its_finished_tasks_back_and_reports_the_same(tmp_pa
     assert all(np.array_equal(first.returns[k], again.returns[k]) for k in first.returns)
     other = TaskCache(tmp_path, fingerprint(series, {"config": replace(config, costs=cost_preset("taiwan"))}))
     assert other.load(0, config.windows[0], 0) is None  # other costs: another fingerprint, nothing reused
+    assert first.machines == again.machines == [machine_info(), machine_info()]  # where each task ran, kept
+
+
+def test_a_cached_task_from_before_machines_were_recorded_still_loads(tmp_path: Path) -> None:
+    window = yearly_windows(2008, 1, train_years=2)[0]
+    cache = TaskCache(tmp_path, "print")
+    cache.save(window, 0, TaskOutput([], [], {}, {}, {}, 3, {"w": np.zeros(2)}))
+    task_json = next(tmp_path.glob("print/*/task.json"))
+    meta = json.loads(task_json.read_text())
+    assert meta.pop("machine") == {}
+    task_json.write_text(json.dumps(meta))
+    loaded = cache.load(0, window, 0)
+    assert loaded is not None and loaded.machine == {} and loaded.dqn_obs_dim == 3
+    assert trained_on([loaded.machine]).startswith("Trained on (tasks): not recorded — 1.")
