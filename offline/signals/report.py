@@ -133,14 +133,14 @@ def trained_on(machines: Sequence[Mapping[str, str]]) -> str:
 
     >>> cpu = {"cpu": "EPYC", "isa": "avx512"}
     >>> trained_on([cpu, cpu, {}])
-    'Trained on (tasks): EPYC (avx512) — 2; not recorded — 1. A rerun on other kernels gives other weights.'
+    'Trained on (tasks): EPYC (avx512) — 2; not recorded — 1. A rerun on other kernels can give other weights.'
     """
     counts: dict[str, int] = {}
     for info in machines:
         key = describe(info) if info else "not recorded"
         counts[key] = counts.get(key, 0) + 1
     parts = [f"{name} — {n}" for name, n in sorted(counts.items(), key=lambda item: -item[1])]
-    return f"Trained on (tasks): {'; '.join(parts)}. A rerun on other kernels gives other weights."
+    return f"Trained on (tasks): {'; '.join(parts)}. A rerun on other kernels can give other weights."
 
 
 # -- markdown ------------------------------------------------------------------------------------------------
