@@ -47,7 +47,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, text
 
-from bench.console_seed import ANALYSTS, BENCH_PASSWORD, BENCH_USER, SeedPlan, seed
+from bench.console_seed import ANALYSTS, BENCH_PASSWORD, BENCH_TENANT, BENCH_USER, SeedPlan, seed
 from sinks import db
 from tapewatch.errors import TapewatchError
 from tapewatch.records import Alert, AlertKind, Severity, alert_id
@@ -146,7 +146,7 @@ def serving(settings: Settings) -> Iterator[int]:
 
     port = _free_port()
     config = uvicorn.Config(
-        create_app(settings, migrate=False),
+        create_app(settings),
         host=HOST,
         port=port,
         log_level="warning",
@@ -181,8 +181,8 @@ class Sample:
 
 def _sample(engine: Engine, charted: list[str]) -> Sample:
     with engine.connect() as conn:
-        symbols = list(conn.execute(text("SELECT DISTINCT symbol FROM cases WHERE symbol <> 'LIVE'")).scalars())
-        plain = list(conn.execute(text("SELECT alert_id FROM cases TABLESAMPLE BERNOULLI (0.5) LIMIT 2000")).scalars())
+        symbols = list(conn.execute(text("SELECT DISTINCT symbol FROM alerts WHERE symbol <> 'LIVE'")).scalars())
+        plain = list(conn.execute(text("SELECT alert_id FROM alerts TABLESAMPLE BERNOULLI (0.5) LIMIT 2000")).scalars())
         if not charted:  # a reused schema: the alerts whose episode has book snapshots
             charted = list(
                 conn.execute(
@@ -400,7 +400,8 @@ def _one_live_alert(
             return
     with engine.connect() as conn:
         stored = conn.execute(
-            text("SELECT extract(epoch FROM updated_at) FROM cases WHERE alert_id = :id"), {"id": alert.alert_id}
+            text("SELECT extract(epoch FROM updated_at) FROM cases WHERE tenant = :tenant AND alert_id = :id"),
+            {"id": alert.alert_id, "tenant": BENCH_TENANT},
         ).scalar_one()
     run.add("Kafka → case stored (the sink's transaction)", (float(stored) - sent) * 1000)
     run.add("Kafka → SSE event", (event_at - sent) * 1000)
@@ -492,7 +493,7 @@ def _pages_run(
     from console import accounts
 
     with engine.begin() as conn:
-        token = accounts.add_token(conn, "bench", "default", "bench")
+        token = accounts.add_token(conn, "bench", BENCH_TENANT, "bench")
     with serving(settings) as port:
         site, service = HttpClient(port), HttpClient(port, {"Authorization": f"Bearer {token.secret}"})
         try:

@@ -10,6 +10,10 @@ pages draw charts. While the tables fill, their foreign keys and secondary index
 afterwards from the catalog's own definitions (the keys re-validated over every row), as bulk loads do: the
 trigger still makes every case, at ~half the cost. About two minutes for a million alerts here.
 
+Two tenants: ``bench`` (every venue; the benchmark's supervisor and analysts, all the work) and ``rival`` (one
+venue, its cases left new), so every page is timed with another tenant's third of a million open cases in the
+same tables, which row-level security must skip.
+
 The shape: ``symbols`` symbols (a few noisy ones carry most alerts) on three venues, all eight kinds (bursts
 and outliers the commonest), severities mostly low and medium, episodes spread evenly over ``days`` days in
 the order they happened. Draws are ``random()`` for the alerts and hashes of the alert id for what is laid
@@ -30,9 +34,11 @@ from console import accounts
 from console.passwords import hash_password
 from tapewatch.records import AlertKind
 
-__all__ = ["ANALYSTS", "BENCH_PASSWORD", "BENCH_USER", "SeedPlan", "seed"]
+__all__ = ["ANALYSTS", "BENCH_PASSWORD", "BENCH_TENANT", "BENCH_USER", "SeedPlan", "seed"]
 
 BENCH_USER: Final = "bench"  # the supervisor the benchmark signs in as
+BENCH_TENANT: Final = "bench"
+RIVAL_TENANT: Final = "rival"  # another tenant sharing one venue: its cases are in the tables, never on a page
 BENCH_PASSWORD: Final = "console benchmark password"
 ANALYSTS: Final = 12  # analyst01 … analyst12: the assignees
 VENUES: Final = ("xnas", "arca", "bats")
@@ -114,7 +120,7 @@ WHERE alerts.ts < EXCLUDED.ts
 
 ANALYSTS_SQL: Final = """
 INSERT INTO users (username, password_hash, role, tenant)
-SELECT 'analyst' || lpad(i::text, 2, '0'), :hash, 'analyst', 'default' FROM generate_series(1, :analysts) AS i
+SELECT 'analyst' || lpad(i::text, 2, '0'), :hash, 'analyst', :tenant FROM generate_series(1, :analysts) AS i
 """
 
 # Open: a share of the last three days' cases and a sliver of the older ones, never a critical one.
@@ -136,48 +142,52 @@ FROM (
         SELECT alert_id, opened_at, {_unit(7)} AS u2, {_unit(13)} AS u3, {_unit(19)} AS u4,
                severity <> 'critical' AND {_unit(25)} < CASE WHEN opened_at > now() - interval '3 days'
                                                              THEN :p_recent ELSE :p_old END AS open
-        FROM cases
+        FROM cases WHERE tenant = :tenant
     ) AS drawn
 ) AS w
-WHERE w.alert_id = cases.alert_id
+WHERE cases.tenant = :tenant AND w.alert_id = cases.alert_id
 """
 
 NOTES_SQL: Final = f"""
-INSERT INTO case_notes (alert_id, author, at, body)
-SELECT alert_id, coalesce(assignee, 'analyst01'), coalesce(closed_at, opened_at + interval '15 minutes'),
+INSERT INTO case_notes (tenant, alert_id, author, at, body)
+SELECT tenant, alert_id, coalesce(assignee, 'analyst01'), coalesce(closed_at, opened_at + interval '15 minutes'),
        CASE WHEN disposition = 'false_positive' THEN 'Benign: the move follows a news item; volume in line with '
             WHEN disposition = 'true_positive' THEN 'Confirmed: the same participant pattern as the earlier case on '
             ELSE 'Pending: asked the venue for the order-level data of ' END
        || symbol || ' (' || venue || '). Checked the book replay and the bars around the episode.'
-FROM cases WHERE {_unit(19)} < :share
+FROM cases WHERE tenant = :tenant AND {_unit(19)} < :share
 """
 
 LINKS_SQL: Final = f"""
-INSERT INTO case_links (alert_id, linked_id, linked_by, at)
-SELECT alert_id, previous, coalesce(assignee, 'analyst01'), coalesce(closed_at, opened_at)
+INSERT INTO case_links (tenant, alert_id, linked_id, linked_by, at)
+SELECT tenant, alert_id, previous, coalesce(assignee, 'analyst01'), coalesce(closed_at, opened_at)
 FROM (
-    SELECT alert_id, assignee, closed_at, opened_at, {_unit(27)} AS u,
+    SELECT tenant, alert_id, assignee, closed_at, opened_at, {_unit(27)} AS u,
            lag(alert_id) OVER (PARTITION BY symbol, venue ORDER BY opened_at) AS previous
-    FROM cases
+    FROM cases WHERE tenant = :tenant
 ) AS ordered
 WHERE previous IS NOT NULL AND u < :share
 ON CONFLICT DO NOTHING
 """
 LINKS_BACK_SQL: Final = """
-INSERT INTO case_links (alert_id, linked_id, linked_by, at) SELECT linked_id, alert_id, linked_by, at FROM case_links
+INSERT INTO case_links (tenant, alert_id, linked_id, linked_by, at)
+SELECT tenant, linked_id, alert_id, linked_by, at FROM case_links
 ON CONFLICT DO NOTHING
 """
 
+# through the chain trigger like every line (it stamps them with the time they are written)
 AUDIT_SQL: Final = """
-INSERT INTO audit (at, actor, action, object_type, object_id, before, after, client)
-SELECT closed_at, closed_by, 'case.close', 'case', alert_id,
+INSERT INTO audit (tenant, actor, action, object_type, object_id, before, after, client)
+SELECT tenant, closed_by, 'case.close', 'case', alert_id,
        jsonb_build_object('state', 'in_review', 'disposition', NULL),
        jsonb_build_object('state', 'closed', 'disposition', disposition), '10.1.0.' || (1 + ascii(alert_id) % 200)
-FROM cases WHERE state = 'closed';
-INSERT INTO audit (at, actor, action, object_type, object_id, after, client)
-SELECT at, author, 'case.note', 'case', alert_id, jsonb_build_object('note_id', note_id, 'chars', length(body)),
+FROM cases WHERE state = 'closed' ORDER BY closed_at;
+INSERT INTO audit (tenant, actor, action, object_type, object_id, after, client)
+SELECT tenant, author, 'case.note', 'case', alert_id,
+       jsonb_build_object('note_id', note_id, 'chars', length(body),
+                          'sha256', encode(sha256(convert_to(body, 'UTF8')), 'hex')),
        '10.1.0.' || (1 + ascii(alert_id) % 200)
-FROM case_notes;
+FROM case_notes ORDER BY note_id;
 """
 
 BARS_SQL: Final = f"""
@@ -257,7 +267,7 @@ def seed(engine: Engine, plan: SeedPlan, report: Callable[[str], object] = lambd
     _timed(seeded, "alerts and cases (trigger)", lambda: _alerts(engine, plan, report))
     step("escalations (trigger)", lambda conn: conn.execute(text(ESCALATIONS_SQL), {"share": plan.escalated_share}))
     step("analysts' work (closes, assignees)", lambda conn: _work(conn, plan))
-    step("notes", lambda conn: conn.execute(text(NOTES_SQL), {"share": plan.note_share}))
+    step("notes", lambda conn: conn.execute(text(NOTES_SQL), {"share": plan.note_share, "tenant": BENCH_TENANT}))
     step("links", lambda conn: _links(conn, plan))
     step("audit lines", lambda conn: conn.execute(text(AUDIT_SQL)))
     step("bars and book snapshots", lambda conn: seeded.charted_ids.extend(_charts(conn, plan)))
@@ -348,13 +358,18 @@ def _vacuum_and_count(engine: Engine, seeded: Seeded) -> None:
             conn.execute(text(f"VACUUM ANALYZE {table}"))
         seeded.counts = {t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()) for t in TABLES}
         seeded.counts["open cases"] = int(
-            conn.execute(text("SELECT count(*) FROM cases WHERE state <> 'closed'")).scalar_one()
+            conn.execute(
+                text(f"SELECT count(*) FROM cases WHERE state <> 'closed' AND tenant = '{BENCH_TENANT}'")
+            ).scalar_one()
         )
 
 
 def _users(conn: Connection) -> None:
-    accounts.add_user(conn, BENCH_USER, BENCH_PASSWORD, "supervisor", "default", "bench")
-    conn.execute(text(ANALYSTS_SQL), {"hash": hash_password(BENCH_PASSWORD), "analysts": ANALYSTS})
+    accounts.add_tenant(conn, BENCH_TENANT, list(VENUES), "bench")
+    accounts.add_tenant(conn, RIVAL_TENANT, [VENUES[1]], "bench")
+    accounts.add_user(conn, BENCH_USER, BENCH_PASSWORD, "supervisor", BENCH_TENANT, "bench")
+    analysts = {"hash": hash_password(BENCH_PASSWORD), "analysts": ANALYSTS, "tenant": BENCH_TENANT}
+    conn.execute(text(ANALYSTS_SQL), analysts)
 
 
 def _work(conn: Connection, plan: SeedPlan) -> None:
@@ -362,11 +377,11 @@ def _work(conn: Connection, plan: SeedPlan) -> None:
     # 60 % of the open cases among the last three days', 40 % spread over the older ones
     p_recent = min(1.0, 0.6 * plan.open_share / recent)
     p_old = 0.4 * plan.open_share / (1 - recent)
-    conn.execute(text(WORK_SQL), {"analysts": ANALYSTS, "p_recent": p_recent, "p_old": p_old})
+    conn.execute(text(WORK_SQL), {"analysts": ANALYSTS, "p_recent": p_recent, "p_old": p_old, "tenant": BENCH_TENANT})
 
 
 def _links(conn: Connection, plan: SeedPlan) -> None:
-    conn.execute(text(LINKS_SQL), {"share": plan.link_share})
+    conn.execute(text(LINKS_SQL), {"share": plan.link_share, "tenant": BENCH_TENANT})
     conn.execute(text(LINKS_BACK_SQL))
 
 

@@ -1,7 +1,8 @@
 """The JSON API for downstream services (``/api/v1``, OpenAPI at ``/api/openapi.json``): cases, one case with
 its evidence, history and notes, and the measured false-positive rates. Read-only, authenticated by a
-per-service token (``Authorization: Bearer …``, stored hashed) or a signed-in user's session; the tenant's
-venues bound what is seen, as on the pages."""
+per-service token (``Authorization: Bearer …``, stored hashed) or a signed-in user's session; the token's or
+user's tenant bounds what is seen, as on the pages (:func:`console.tenancy.scoped`). The false-positive rates
+are a supervisor's numbers: a supervisor's session only."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ from pydantic import BaseModel
 from console import cases, supervisor
 from console.auth import Principal
 from console.explain import explanation
-from console.security import engine_of, service, settings_of
+from console.security import engine_of, service, settings_of, supervisor_or_session
+from console.tenancy import scoped
 from console.web import Filter
 
 __all__ = ["CaseDetail", "CaseSummary", "EvidenceItem", "FalsePositiveRateOut", "router"]
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 Service = Annotated[Principal, Depends(service)]
+Supervisor = Annotated[Principal, Depends(supervisor_or_session)]
 
 
 class CaseSummary(BaseModel):
@@ -60,9 +63,11 @@ class SeverityStep(BaseModel):
 
 
 class Note(BaseModel):
+    note_id: int
     author: str
     at: datetime
     body: str
+    supersedes: int | None  # the note this one edits (both are kept)
 
 
 class CaseDetail(CaseSummary):
@@ -97,16 +102,16 @@ def _summary(row: Any) -> dict[str, Any]:
 @router.get("/cases", response_model=CasePage)
 def list_cases(request: Request, principal: Service, f: Filter) -> CasePage:
     """Cases by severity then age (the queue's order), 50 a page; ``state=open`` (default), ``all`` or one."""
-    with engine_of(request).connect() as conn:
-        rows, more = cases.queue(conn, principal, f)
+    with scoped(engine_of(request), principal.tenant) as conn:
+        rows, more = cases.queue(conn, f)
     return CasePage(cases=[CaseSummary(**_summary(r)) for r in rows], next_page=f.page + 1 if more else None)
 
 
 @router.get("/cases/{alert_id}", response_model=CaseDetail)
 def get_case(request: Request, principal: Service, alert_id: str) -> CaseDetail:
-    with engine_of(request).connect() as conn:
-        row = cases.case_detail(conn, principal, alert_id)
-        history, notes = cases.history(conn, alert_id), cases.notes(conn, alert_id)
+    with scoped(engine_of(request), principal.tenant) as conn:
+        row = cases.case_detail(conn, alert_id)
+        history, (notes, _) = cases.history(conn, alert_id), cases.notes(conn, alert_id)
     why = explanation(row, settings_of(request))
     return CaseDetail(
         **_summary(row),
@@ -117,15 +122,15 @@ def get_case(request: Request, principal: Service, alert_id: str) -> CaseDetail:
         rule_is_current=why.current,
         evidence=[EvidenceItem(**line) for line in why.lines],
         history=[SeverityStep(ts=h.ts, severity=h.severity, score=h.score) for h in history],
-        notes=[Note(author=n.author, at=n.at, body=n.body) for n in notes],
+        notes=[Note(note_id=n.note_id, author=n.author, at=n.at, body=n.body, supersedes=n.supersedes) for n in notes],
     )
 
 
 @router.get("/false-positive-rates", response_model=list[FalsePositiveRateOut])
-def false_positive_rates(request: Request, principal: Service) -> list[FalsePositiveRateOut]:
+def false_positive_rates(request: Request, principal: Supervisor) -> list[FalsePositiveRateOut]:
     """Per alert kind and detector version, from the closed cases' dispositions (see the supervisor page)."""
-    with engine_of(request).connect() as conn:
-        rates = supervisor.false_positive_rates(conn, principal)
+    with scoped(engine_of(request), principal.tenant) as conn:
+        rates = supervisor.false_positive_rates(conn)
     return [
         FalsePositiveRateOut(
             kind=r.kind,

@@ -15,14 +15,19 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import OperationalError
+from starlette.concurrency import run_in_threadpool
 
 from console import api, audit, web
+from console.auth import Principal
 from console.cases import NotFoundError, TooLargeError
 from console.live import AlertListener
 from console.rules import ConflictError, ForbiddenError
 from console.security import LoginRequiredError, RefusedError, SecurityHeaders, client_of
+from console.tenancy import scoped
 from sinks import db
+from tapewatch.errors import TapewatchError
 from tapewatch.settings import Settings
 
 __all__ = ["create_app"]
@@ -30,10 +35,12 @@ __all__ = ["create_app"]
 HERE: Final = Path(__file__).resolve().parent
 
 
-def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
-    """The application; ``migrate`` brings the schema to the newest revision first (as the sinks do)."""
-    if migrate:
-        db.upgrade(settings)
+def create_app(settings: Settings) -> FastAPI:
+    """The application, serving as the console's database role (:mod:`sinks.serving_role`), which may not
+    migrate: the schema must already be at the newest revision (``tapewatch db upgrade``, or any sink's start)."""
+    engine = db.make_engine(settings, serving=True)
+    event.listen(engine, "connect", _utc)
+    _check_database(engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -46,8 +53,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
         title="tapewatch console API", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url="/api/openapi.json"
     )
     app.state.settings = settings
-    app.state.engine = db.make_engine(settings)
-    event.listen(app.state.engine, "connect", _utc)
+    app.state.engine = engine
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
     app.state.templates.env.filters["fmt"] = format_value
     app.state.listener = AlertListener(settings)
@@ -55,8 +61,23 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _handle_refusals(app)
-    app.add_middleware(SecurityHeaders, max_body_bytes=settings.console_max_body_bytes)
+    app.add_middleware(
+        SecurityHeaders, max_body_bytes=settings.console_max_body_bytes, https=settings.console_cookie_secure
+    )
     return app
+
+
+def _check_database(engine: Engine) -> None:
+    """One clear line when the console cannot serve: no serving role, or a schema behind the code."""
+    try:
+        current = db.schema_is_current(engine)
+    except OperationalError as exc:
+        engine.dispose()
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise TapewatchError(f"console: cannot reach PostgreSQL as the serving role: {reason}") from None
+    if not current:
+        engine.dispose()
+        raise TapewatchError("console: the database schema is not the newest; run `tapewatch db upgrade` first")
 
 
 def _utc(dbapi_connection: Any, connection_record: Any) -> None:
@@ -107,23 +128,29 @@ def _handle_refusals(app: FastAPI) -> None:
         status = exc.status if isinstance(exc, RefusedError) else STATUS[type(exc)]
         reason = exc.reason if isinstance(exc, RefusedError) else (str(exc) if status != 404 else "No such case.")
         principal = getattr(request.state, "principal", None)
-        if status == 403 and principal is not None and not isinstance(exc, RefusedError):
-            with request.app.state.engine.begin() as conn:
-                audit.record(
-                    conn,
-                    principal.username,
-                    "refused",
-                    "request",
-                    request.url.path,
-                    after={"reason": reason},
-                    client=client_of(request),
-                )
+        if status in (403, 404) and principal is not None and not isinstance(exc, RefusedError):
+            # a 404 is audited too: asking for a case the tenant does not have is how another tenant is probed
+            await run_in_threadpool(_audit_refusal, request, principal, status, reason, str(exc))
         return _answer(request, status, reason)
 
     app.add_exception_handler(LoginRequiredError, login_required)
     kinds: list[type[Exception]] = [RefusedError, *STATUS]
     for kind in kinds:
         app.add_exception_handler(kind, refused)
+
+
+def _audit_refusal(request: Request, principal: Principal, status: int, reason: str, detail: str) -> None:
+    with scoped(request.app.state.engine, principal.tenant) as conn:
+        audit.record(
+            conn,
+            principal.username,
+            "refused" if status == 403 else "not_found",
+            "request",
+            request.url.path,
+            tenant=principal.tenant,
+            after={"reason": reason, "asked": detail[:200]} if status == 404 else {"reason": reason},
+            client=client_of(request),
+        )
 
 
 def _answer(request: Request, status: int, reason: str) -> Response:

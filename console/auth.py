@@ -1,6 +1,7 @@
 """Logins, sessions and CSRF tokens, all in PostgreSQL: a cookie carries a random token whose SHA-256 is the
-session's key; the session holds the CSRF token every form and script sends back. Login throttling counts
-wrong passwords per user (a lockout) and per client address (guesses spread over many names)."""
+session's key; the session holds the CSRF token every form and script sends back. Sign-in attempts are
+throttled per user name and per client address (:mod:`console.throttle`). This module alone reads the identity
+tables (users, sessions, API tokens) to turn a credential into a :class:`Principal` with its tenant."""
 
 from __future__ import annotations
 
@@ -9,16 +10,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 
-from console import audit
+from console import audit, throttle
 from console.passwords import hash_password, needs_rehash, new_token, token_hash, verify_password
 from console.rules import Actor
-from console.schema import api_tokens, login_failures, sessions, tenants, users
+from console.schema import api_tokens, sessions, tenants, users
+from console.tenancy import set_tenant
 from tapewatch.settings import Settings
 
 __all__ = [
-    "ALL_VENUES",
+    "FAILED",
     "LoginOutcome",
     "Principal",
     "csrf_matches",
@@ -28,7 +30,6 @@ __all__ = [
     "logout",
 ]
 
-ALL_VENUES: Final = "*"
 #: a session's last-seen time is written at most this often (a write per page view would be waste)
 TOUCH_EVERY: Final = timedelta(minutes=1)
 
@@ -47,65 +48,77 @@ class Principal:
     def actor(self) -> Actor:
         return Actor(self.username, self.role)
 
-    @property
-    def all_venues(self) -> bool:
-        return ALL_VENUES in self.venues
-
 
 @dataclass(frozen=True, slots=True)
 class LoginOutcome:
-    status: int  # 200 signed in; 401 wrong name or password; 429 locked out or throttled
+    status: int  # 200 signed in; 401 anything else, with one message whatever the reason
     token: str | None = None
     message: str = ""
 
 
-def login(conn: Connection, settings: Settings, username: str, password: str, client: str) -> LoginOutcome:
-    """Check a login and open a session; every outcome is audited, the password never."""
+#: one answer for every failed sign-in: a wrong password, an unknown or disabled name, a locked name or address
+FAILED: Final = LoginOutcome(
+    401,
+    message="Sign-in failed. Check your user name and password; after repeated "
+    "failures signing in is paused for a while.",
+)
+
+
+def login(engine: Engine, settings: Settings, username: str, password: str, client: str) -> LoginOutcome:
+    """Check a login and open a session. The attempt is counted first (:mod:`console.throttle`), the password
+    checked with no database connection held (Argon2 takes tens of milliseconds: a burst must not hold the
+    pool), then the outcome written; every checked password is audited, the password never."""
     window = timedelta(seconds=settings.console_lockout_s)
-    recent = conn.execute(
-        select(func.count())
-        .select_from(login_failures)
-        .where(login_failures.c.client == client, login_failures.c.at > func.now() - window)
-    ).scalar_one()
-    if recent >= settings.console_client_max_failures:
-        audit.record(conn, username or "-", "login.throttled", "user", username or None, client=client)
-        return LoginOutcome(429, message="Too many failed logins from this address; try again later.")
-    user = conn.execute(
-        select(users, func.now().label("now")).where(users.c.username == username).with_for_update()
-    ).first()
-    if user is not None and user.locked_until is not None and user.locked_until > user.now:
-        audit.record(conn, username, "login.locked", "user", username, client=client)
-        return LoginOutcome(429, message="This account is locked after wrong passwords; try again later.")
-    if not verify_password(user.password_hash if user else None, password) or user is None or user.disabled:
-        _count_failure(conn, settings, username, client, known=user is not None and not user.disabled)
-        return LoginOutcome(401, message="Wrong user name or password.")
-    return LoginOutcome(200, token=_open_session(conn, settings, username, password, user.password_hash, client))
+    with engine.begin() as conn:
+        user = conn.execute(
+            select(users.c.password_hash, users.c.tenant, users.c.disabled).where(users.c.username == username)
+        ).first()
+        tenant = user.tenant if user is not None else None
+        for key, limit in (
+            (f"client:{client}", settings.console_client_max_failures),
+            (f"user:{username}", settings.console_login_max_failures),
+        ):
+            held = throttle.reserve(conn, key, limit, window)
+            if held.refused:
+                if held.lock_event:
+                    _audit_lock(conn, held, username, tenant if key.startswith("user:") else None, client)
+                return FAILED
+    signed_in = verify_password(user.password_hash if user else None, password) and user is not None
+    with engine.begin() as conn:
+        if tenant is not None:
+            set_tenant(conn, tenant)
+        if not signed_in or user is None or user.disabled:
+            audit.record(conn, username or "-", "login.failed", "user", username or None, tenant=tenant, client=client)
+            return FAILED
+        throttle.release(conn, f"client:{client}", forget=False)
+        throttle.release(conn, f"user:{username}", forget=True)
+        throttle.purge(conn, window)
+        token = _open_session(conn, settings, username, password, user.password_hash, tenant or "")
+        audit.record(conn, username, "login", "user", username, tenant=tenant, client=client)
+    return LoginOutcome(200, token=token)
 
 
-def _count_failure(conn: Connection, settings: Settings, username: str, client: str, *, known: bool) -> None:
-    conn.execute(insert(login_failures).values(client=client))
-    after = None
-    if known:
-        failures = conn.execute(
-            update(users)
-            .where(users.c.username == username)
-            .values(failed_logins=users.c.failed_logins + 1)
-            .returning(users.c.failed_logins)
-        ).scalar_one()
-        if failures >= settings.console_login_max_failures:
-            locked = func.now() + timedelta(seconds=settings.console_lockout_s)
-            conn.execute(update(users).where(users.c.username == username).values(locked_until=locked))
-            after = {"failed_logins": failures, "locked_for_s": settings.console_lockout_s}
-    audit.record(conn, username or "-", "login.failed", "user", username or None, after=after, client=client)
+def _audit_lock(conn: Connection, held: throttle.Reservation, username: str, tenant: str | None, client: str) -> None:
+    """The one audit line of a lock (the attempts refused after it are counted, not written)."""
+    if tenant is not None:
+        set_tenant(conn, tenant)
+    audit.record(
+        conn,
+        username or "-",
+        "login.locked",
+        "user" if held.key.startswith("user:") else "client",
+        username if held.key.startswith("user:") else client,
+        tenant=tenant,
+        after={"failures": held.failures, "limit": held.limit},
+        client=client,
+    )
 
 
 def _open_session(
-    conn: Connection, settings: Settings, username: str, password: str, stored_hash: str, client: str
+    conn: Connection, settings: Settings, username: str, password: str, stored_hash: str, tenant: str
 ) -> str:
-    values: dict[str, object] = {"failed_logins": 0, "locked_until": None}
     if needs_rehash(stored_hash):  # Argon2 parameters raised since the hash was made
-        values["password_hash"] = hash_password(password)
-    conn.execute(update(users).where(users.c.username == username).values(**values))
+        conn.execute(update(users).where(users.c.username == username).values(password_hash=hash_password(password)))
     token = new_token()
     conn.execute(
         insert(sessions).values(
@@ -115,18 +128,18 @@ def _open_session(
             expires_at=func.now() + timedelta(hours=settings.console_session_max_hours),
         )
     )
-    audit.record(conn, username, "login", "user", username, client=client)
     return token
 
 
 def logout(conn: Connection, principal: Principal, token: str, client: str) -> None:
     conn.execute(delete(sessions).where(sessions.c.token_hash == token_hash(token)))
-    audit.record(conn, principal.username, "logout", "user", principal.username, client=client)
+    audit.record(conn, principal.username, "logout", "user", principal.username, tenant=principal.tenant, client=client)
 
 
-def load_session(conn: Connection, settings: Settings, token: str) -> Principal | None:
+def load_session(conn: Connection, settings: Settings, token: str, *, touch: bool = True) -> Principal | None:
     """The signed-in user of a session cookie, or None when it is unknown, expired, idle too long or the
-    user is disabled."""
+    user is disabled. ``touch`` False: a request the page makes by itself (the live queue's refresh, the event
+    stream), which must not keep an unattended session alive past its idle limit."""
     idle = timedelta(minutes=settings.console_session_idle_minutes)
     key = token_hash(token)
     row = conn.execute(
@@ -149,7 +162,7 @@ def load_session(conn: Connection, settings: Settings, token: str) -> Principal 
     ).first()
     if row is None:
         return None
-    if row.stale:
+    if row.stale and touch:
         conn.execute(update(sessions).where(sessions.c.token_hash == key).values(last_seen_at=func.now()))
     return Principal(row.username, row.role, row.tenant, tuple(row.venues), row.csrf_token)
 

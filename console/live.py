@@ -1,7 +1,7 @@
 """New and escalated alerts, pushed to open queues: one thread LISTENs on PostgreSQL's ``tapewatch_alerts``
 channel (notified by the ``alerts_to_cases`` trigger in the sink's transaction, so a notification means the
-case is stored) and wakes every subscriber's asyncio queue. The payload is only the schema name: what changed
-is read by each page with its own user's filters and tenant, so nothing of another tenant leaks."""
+case is stored) and wakes the asyncio queues of that tenant's subscribers only. The payload is the schema and
+the tenant: what changed is read by each page with its own user's filters under its own tenant's scope."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class AlertListener:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._subscribers: set[asyncio.Queue[None]] = set()
+        self._subscribers: dict[str, set[asyncio.Queue[None]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="console-listen", daemon=True)
@@ -44,18 +44,23 @@ class AlertListener:
         self._stop.set()
         self._thread.join(timeout=5)
 
-    def subscribe(self) -> asyncio.Queue[None]:
+    def subscribe(self, tenant: str) -> asyncio.Queue[None]:
         queue: asyncio.Queue[None] = asyncio.Queue(maxsize=1)  # one pending wake-up is enough
-        self._subscribers.add(queue)
+        self._subscribers.setdefault(tenant, set()).add(queue)
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[None]) -> None:
-        self._subscribers.discard(queue)
+        for queues in self._subscribers.values():
+            queues.discard(queue)
 
-    def _wake(self) -> None:
-        for queue in list(self._subscribers):
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(None)
+    def _wake(self, tenants: set[str] | None) -> None:
+        """Wake the subscribers of ``tenants`` (None: everyone, after a reconnection may have missed some)."""
+        for tenant, queues in list(self._subscribers.items()):
+            if tenants is not None and tenant not in tenants:
+                continue
+            for queue in list(queues):
+                with contextlib.suppress(asyncio.QueueFull):
+                    queue.put_nowait(None)
 
     def _run(self) -> None:
         backoff = Backoff()
@@ -68,7 +73,7 @@ class AlertListener:
                 self._stop.wait(backoff.next_delay())
 
     def _listen(self, backoff: Backoff) -> None:
-        url = make_url(self._settings.postgres_url_plain)
+        url = make_url(self._settings.console_postgres_url_plain)
         conn = psycopg2.connect(
             host=url.host,
             port=url.port,
@@ -87,13 +92,13 @@ class AlertListener:
             self.connected.set()
             backoff.reset()
             if self._loop is not None:  # alerts stored while the connection was down: let the queues look
-                self._loop.call_soon_threadsafe(self._wake)
+                self._loop.call_soon_threadsafe(self._wake, None)
             while not self._stop.is_set():
                 if select.select([conn], [], [], 0.5)[0]:
                     conn.poll()
-                    mine = [n for n in conn.notifies if n.payload == schema]
+                    tenants = {t for s, _, t in (n.payload.partition(" ") for n in conn.notifies) if s == schema}
                     conn.notifies.clear()
-                    if mine and self._loop is not None:
-                        self._loop.call_soon_threadsafe(self._wake)
+                    if tenants and self._loop is not None:
+                        self._loop.call_soon_threadsafe(self._wake, tenants)
         finally:
             conn.close()

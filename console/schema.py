@@ -1,6 +1,6 @@
-"""The console's tables (migration ``sinks/migrations/versions/0004_console.py``) as SQLAlchemy Core tables for
-queries; checked against the migrated database by the integration tests. Their own MetaData: the sinks'
-COPY staging tables are made for ``sinks.db.metadata`` only."""
+"""The console's tables (migrations ``sinks/migrations/versions/0004_console.py`` and ``0007_tenancy.py``) as
+SQLAlchemy Core tables for queries; checked against the migrated database by the integration tests. Their own
+MetaData: the sinks' COPY staging tables are made for ``sinks.db.metadata`` only."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Double,
+    FetchedValue,
     ForeignKey,
     Integer,
     MetaData,
@@ -31,7 +32,7 @@ __all__ = [
     "case_links",
     "case_notes",
     "cases",
-    "login_failures",
+    "login_throttle",
     "metadata",
     "sessions",
     "severity_history",
@@ -55,8 +56,6 @@ users = Table(
     Column("role", Text, nullable=False),
     Column("tenant", Text, ForeignKey("tenants.tenant"), nullable=False),
     Column("disabled", Boolean, nullable=False),
-    Column("failed_logins", Integer, nullable=False),
-    Column("locked_until", TS),
     Column("created_at", TS, nullable=False),
     Column("password_changed_at", TS, nullable=False),
 )
@@ -70,7 +69,14 @@ sessions = Table(
     Column("last_seen_at", TS, nullable=False),
     Column("expires_at", TS, nullable=False),
 )
-login_failures = Table("login_failures", metadata, Column("client", Text), Column("at", TS))
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("window_start", TS, nullable=False),
+    Column("locked_until", TS),
+)
 api_tokens = Table(
     "api_tokens",
     metadata,
@@ -85,6 +91,7 @@ api_tokens = Table(
 cases = Table(
     "cases",
     metadata,
+    Column("tenant", Text, primary_key=True),
     Column("alert_id", Text, primary_key=True),
     Column("symbol", Text, nullable=False),
     Column("venue", Text, nullable=False),
@@ -106,14 +113,17 @@ case_notes = Table(
     "case_notes",
     metadata,
     Column("note_id", BigInteger, primary_key=True),
+    Column("tenant", Text, nullable=False),
     Column("alert_id", Text, nullable=False),
     Column("author", Text, nullable=False),
     Column("at", TS, nullable=False),
     Column("body", Text, nullable=False),
+    Column("supersedes", BigInteger),
 )
 case_links = Table(
     "case_links",
     metadata,
+    Column("tenant", Text, primary_key=True),
     Column("alert_id", Text, primary_key=True),
     Column("linked_id", Text, primary_key=True),
     Column("linked_by", Text, nullable=False),
@@ -130,13 +140,19 @@ severity_history = Table(
 audit = Table(
     "audit",
     metadata,
-    Column("audit_id", BigInteger, primary_key=True),
+    # numbered by the database's chain trigger (under its lock), never by the inserting client
+    Column("audit_id", BigInteger, primary_key=True, autoincrement=False, server_default=FetchedValue()),
     Column("at", TS, nullable=False),
     Column("actor", Text, nullable=False),
     Column("action", Text, nullable=False),
     Column("object_type", Text, nullable=False),
     Column("object_id", Text),
-    Column("before", JSONB),
-    Column("after", JSONB),
+    Column("before", JSONB(none_as_null=True)),
+    Column("after", JSONB(none_as_null=True)),
     Column("client", Text),
+    Column("tenant", Text),
+    Column("prev_hash", Text, nullable=False),
+    Column("hash", Text, nullable=False),
+    # no RETURNING: the serving role may append a line it may not read back (one of no tenant's)
+    implicit_returning=False,
 )

@@ -1,9 +1,12 @@
-"""Request-level security: who is asking (session cookie or API token), the CSRF check of every form and
-script post, role checks, response headers and the request-size limit."""
+"""Request-level security: who is asking (session cookie or API token) and from where (the peer, or what a
+trusted proxy forwarded), the CSRF check of every form and script post, role checks, response headers and the
+request-size limit."""
 
 from __future__ import annotations
 
+import ipaddress
 import time
+from functools import lru_cache
 from typing import Annotated, Final
 
 from fastapi import Depends, Request
@@ -13,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from console import audit
 from console.auth import Principal, csrf_matches, load_api_token, load_session
 from console.rules import may_supervise
+from console.tenancy import scoped
 from tapewatch.settings import Settings
 
 __all__ = [
@@ -23,15 +27,20 @@ __all__ = [
     "SecurityHeaders",
     "checked_form",
     "client_of",
+    "cookie_name",
     "engine_of",
+    "forwarded_client",
+    "passive_user",
     "service",
     "settings_of",
     "supervisor",
+    "supervisor_or_session",
     "user",
 ]
 
 SESSION_COOKIE: Final = "tw_session"
 LOGIN_COOKIE: Final = "tw_login"  # the login form's CSRF token (double submit: there is no session yet)
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 CSP: Final = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
@@ -61,20 +70,73 @@ def settings_of(request: Request) -> Settings:
     return settings
 
 
+def cookie_name(settings: Settings, base: str) -> str:
+    """A cookie's name: with the ``__Host-`` prefix when cookies are Secure, so the browser keeps it bound to
+    this host and path ``/`` (no subdomain can set or shadow it)."""
+    return f"__Host-{base}" if settings.console_cookie_secure else base
+
+
+@lru_cache(maxsize=16)
+def _networks(trusted: str) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in trusted.split(",") if part.strip())
+
+
+def _trusted(address: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def forwarded_client(peer: str, forwarded_for: str, trusted: str) -> str:
+    """The client a request came from: its peer, unless the peer is a trusted proxy; then the nearest address
+    in ``X-Forwarded-For`` (read right to left) that is not one of the trusted proxies.
+
+    >>> forwarded_client("10.0.0.9", "6.6.6.6", "")
+    '10.0.0.9'
+    >>> forwarded_client("10.0.0.9", "6.6.6.6, 7.7.7.7", "10.0.0.0/8")
+    '7.7.7.7'
+    >>> forwarded_client("10.0.0.9", "1.2.3.4, 10.0.0.7", "10.0.0.0/8")
+    '1.2.3.4'
+    """
+    networks = _networks(trusted)
+    if not networks or not _trusted(peer, networks):
+        return peer
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, networks):
+            return hop
+    return peer
+
+
 def client_of(request: Request) -> str:
-    return request.client.host if request.client else "-"
+    peer = request.client.host if request.client else "-"
+    settings = settings_of(request)
+    return forwarded_client(peer, request.headers.get("x-forwarded-for", ""), settings.console_trusted_proxies)
 
 
-def user(request: Request) -> Principal:
-    token = request.cookies.get(SESSION_COOKIE)
+def _signed_in(request: Request, *, touch: bool) -> Principal:
+    settings = settings_of(request)
+    token = request.cookies.get(cookie_name(settings, SESSION_COOKIE))
     if not token:
         raise LoginRequiredError
     with engine_of(request).begin() as conn:
-        principal = load_session(conn, settings_of(request), token)
+        principal = load_session(conn, settings, token, touch=touch)
     if principal is None:
         raise LoginRequiredError
     request.state.principal = principal  # for the refusal handlers' audit lines
     return principal
+
+
+def user(request: Request) -> Principal:
+    """The signed-in user; the request counts as activity (it keeps the session from going idle)."""
+    return _signed_in(request, touch=True)
+
+
+def passive_user(request: Request) -> Principal:
+    """The signed-in user of a request the page makes by itself (live refresh): not activity."""
+    return _signed_in(request, touch=False)
 
 
 def service(request: Request) -> Principal:
@@ -96,9 +158,15 @@ async def checked_form(request: Request, principal: Annotated[Principal, Depends
     form = await request.form()
     given = form.get("csrf_token") or request.headers.get("x-csrf-token")
     if not csrf_matches(principal.csrf, given if isinstance(given, str) else None):
-        with engine_of(request).begin() as conn:
+        with scoped(engine_of(request), principal.tenant) as conn:
             audit.record(
-                conn, principal.username, "csrf.refused", "request", request.url.path, client=client_of(request)
+                conn,
+                principal.username,
+                "csrf.refused",
+                "request",
+                request.url.path,
+                tenant=principal.tenant,
+                client=client_of(request),
             )
         raise RefusedError(403, "The form's security token is missing or wrong; reload the page and try again.")
     return {key: value for key, value in form.multi_items() if isinstance(value, str) and key != "csrf_token"} | {
@@ -107,9 +175,26 @@ async def checked_form(request: Request, principal: Annotated[Principal, Depends
 
 
 def supervisor(request: Request, principal: Annotated[Principal, Depends(user)]) -> Principal:
+    return _require_supervisor(request, principal)
+
+
+def supervisor_or_session(request: Request, principal: Annotated[Principal, Depends(service)]) -> Principal:
+    """A supervisor's session on the API (a service token is refused: its role reads cases, not numbers)."""
+    return _require_supervisor(request, principal)
+
+
+def _require_supervisor(request: Request, principal: Principal) -> Principal:
     if not may_supervise(principal.actor):
-        with engine_of(request).begin() as conn:
-            audit.record(conn, principal.username, "forbidden", "page", request.url.path, client=client_of(request))
+        with scoped(engine_of(request), principal.tenant) as conn:
+            audit.record(
+                conn,
+                principal.username,
+                "forbidden",
+                "page",
+                request.url.path,
+                tenant=principal.tenant,
+                client=client_of(request),
+            )
         raise RefusedError(403, "This page is for supervisors.")
     return principal
 
@@ -118,9 +203,12 @@ class SecurityHeaders:
     """Adds the browser protections to every response and refuses a body over the size limit (413) before
     any route reads it."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, https: bool) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        # HSTS only where the console is served over HTTPS (its cookies are Secure): a browser then never
+        # tries it over plain HTTP again
+        self.headers = [*_HEADERS, *([_HSTS] if https else [])]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -144,7 +232,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 # the server's own time to the first byte: what the console benchmark reads
                 timing = f"app;dur={(time.perf_counter() - started) * 1000:.1f}".encode()
-                message["headers"] = [*message.get("headers", []), *_HEADERS, (b"server-timing", timing)]
+                message["headers"] = [*message.get("headers", []), *self.headers, (b"server-timing", timing)]
             await send(message)
 
         await self.app(scope, limited_receive, send_with_headers)
@@ -157,6 +245,7 @@ _HEADERS: Final = [
     (b"referrer-policy", b"same-origin"),
     (b"cache-control", b"no-store"),
 ]
+_HSTS: Final = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
 async def _too_large(send: Send) -> None:

@@ -13,8 +13,6 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, Row, case, func, select
 
-from console.auth import Principal
-from console.cases import visible
 from console.schema import cases
 
 __all__ = ["AGE_BUCKETS", "FalsePositiveRate", "false_positive_rates", "open_by_age", "workload"]
@@ -42,7 +40,7 @@ class FalsePositiveRate:
         return self.false_positives / self.deciding if self.deciding else None
 
 
-def workload(conn: Connection, principal: Principal) -> list[Row[Any]]:
+def workload(conn: Connection) -> list[Row[Any]]:
     """Per assignee: open cases by state and the oldest one's start."""
     query = (
         select(
@@ -52,14 +50,14 @@ def workload(conn: Connection, principal: Principal) -> list[Row[Any]]:
             func.count().filter(cases.c.state == "new").label("new"),
             func.min(cases.c.opened_at).label("oldest"),
         )
-        .where(cases.c.state != "closed", visible(principal))
+        .where(cases.c.state != "closed")
         .group_by(cases.c.assignee)
         .order_by(cases.c.assignee.nulls_first())
     )
     return list(conn.execute(query))
 
 
-def open_by_age(conn: Connection, principal: Principal) -> list[Row[Any]]:
+def open_by_age(conn: Connection) -> list[Row[Any]]:
     """Open cases per age bucket (hours since the episode started) and severity."""
     age_h = func.extract("epoch", func.now() - cases.c.opened_at) / 3600
     bucket = case(
@@ -67,13 +65,13 @@ def open_by_age(conn: Connection, principal: Principal) -> list[Row[Any]]:
     )
     query = (
         select(bucket.label("age"), cases.c.severity, func.count().label("cases"))
-        .where(cases.c.state != "closed", visible(principal))
+        .where(cases.c.state != "closed")
         .group_by(bucket, cases.c.severity)
     )
     return list(conn.execute(query))
 
 
-def false_positive_rates(conn: Connection, principal: Principal) -> list[FalsePositiveRate]:
+def false_positive_rates(conn: Connection) -> list[FalsePositiveRate]:
     query = (
         select(
             cases.c.kind,
@@ -82,7 +80,7 @@ def false_positive_rates(conn: Connection, principal: Principal) -> list[FalsePo
             func.count().filter(cases.c.disposition.in_(DECIDING)).label("deciding"),
             func.count().filter(cases.c.disposition == "false_positive").label("fp"),
         )
-        .where(cases.c.state == "closed", visible(principal))
+        .where(cases.c.state == "closed")
         .group_by(cases.c.kind, cases.c.model_version)
         .order_by(cases.c.kind, cases.c.model_version)
     )

@@ -8,13 +8,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from console import audit, cases, market, supervisor
-from console.auth import Principal, csrf_matches, login, logout
+from console.auth import Principal, csrf_matches, load_session, login, logout
 from console.charts import book_svg, price_svg, volume_svg
 from console.explain import explanation
 from console.passwords import new_token
@@ -25,11 +27,14 @@ from console.security import (
     RefusedError,
     checked_form,
     client_of,
+    cookie_name,
     engine_of,
+    passive_user,
     settings_of,
     user,
 )
 from console.security import supervisor as supervisor_only
+from console.tenancy import scoped
 from tapewatch.records import AlertKind, Severity
 
 __all__ = ["router"]
@@ -37,6 +42,9 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False)
 Form_ = Annotated[dict[str, str], Depends(checked_form)]
 User = Annotated[Principal, Depends(user)]
+PassiveUser = Annotated[Principal, Depends(passive_user)]
+#: how often an open event stream checks that its session still holds (a sign-out ends it within this)
+SESSION_RECHECK_S: Final = 5.0
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -46,9 +54,9 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
 
 
 @router.get("/login")
-def login_page(request: Request, next: str = "/queue", message: str = "") -> HTMLResponse:
+def login_page(request: Request, next: Annotated[str, Query(max_length=512)] = "/queue") -> HTMLResponse:
     token = new_token()
-    response = render(request, "login.html", login_csrf=token, next=_local(next), message=message)
+    response = render(request, "login.html", login_csrf=token, next=_local(next), message="")
     _set_cookie(request, response, LOGIN_COOKIE, token, max_age=3600)
     return response
 
@@ -61,11 +69,10 @@ def login_submit(
     csrf_token: Annotated[str, Form(max_length=128)] = "",
     next: Annotated[str, Form(max_length=512)] = "/queue",
 ) -> Response:
-    expected = request.cookies.get(LOGIN_COOKIE, "")
+    expected = request.cookies.get(cookie_name(settings_of(request), LOGIN_COOKIE), "")
     if not csrf_matches(expected, csrf_token):
         raise RefusedError(403, "The login form expired; reload it and try again.")
-    with engine_of(request).begin() as conn:
-        outcome = login(conn, settings_of(request), username.strip().lower(), password, client_of(request))
+    outcome = login(engine_of(request), settings_of(request), username.strip().lower(), password, client_of(request))
     if outcome.token is None:
         token = new_token()
         response = render(
@@ -75,16 +82,21 @@ def login_submit(
         return response
     redirect = RedirectResponse(_local(next), status_code=303)
     _set_cookie(request, redirect, SESSION_COOKIE, outcome.token, max_age=None)
-    redirect.delete_cookie(LOGIN_COOKIE)
+    _delete_cookie(request, redirect, LOGIN_COOKIE)
     return redirect
 
 
 @router.post("/logout")
 def logout_submit(request: Request, principal: User, form: Form_) -> Response:
-    with engine_of(request).begin() as conn:
-        logout(conn, principal, request.cookies.get(SESSION_COOKIE, ""), client_of(request))
+    with scoped(engine_of(request), principal.tenant) as conn:
+        logout(
+            conn,
+            principal,
+            request.cookies.get(cookie_name(settings_of(request), SESSION_COOKIE), ""),
+            client_of(request),
+        )
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE)
+    _delete_cookie(request, response, SESSION_COOKIE)
     return response
 
 
@@ -111,8 +123,8 @@ Filter = Annotated[cases.QueueFilter, Depends(queue_filter)]
 
 @router.get("/queue")
 def queue_page(request: Request, principal: User, f: Filter) -> HTMLResponse:
-    with engine_of(request).connect() as conn:
-        rows, more = cases.queue(conn, principal, f)
+    with scoped(engine_of(request), principal.tenant) as conn:
+        rows, more = cases.queue(conn, f)
         analysts = cases.active_users(conn, principal.tenant)
     return render(
         request,
@@ -131,28 +143,39 @@ def queue_page(request: Request, principal: User, f: Filter) -> HTMLResponse:
 
 
 @router.get("/queue/rows")
-def queue_rows(request: Request, principal: User, f: Filter) -> HTMLResponse:
-    with engine_of(request).connect() as conn:
-        rows, more = cases.queue(conn, principal, f)
+def queue_rows(request: Request, principal: PassiveUser, f: Filter) -> HTMLResponse:
+    with scoped(engine_of(request), principal.tenant) as conn:
+        rows, more = cases.queue(conn, f)
     return render(request, "queue_rows.html", rows=rows, more=more, f=f, user=principal)
 
 
 @router.get("/events")
-async def events(request: Request, principal: User) -> StreamingResponse:
-    """Server-sent events: ``changed`` whenever an alert is stored or escalated (no content: the page asks
-    for its own rows), and a comment every 15 s so proxies keep the stream open."""
+async def events(request: Request, principal: PassiveUser) -> StreamingResponse:
+    """Server-sent events: ``changed`` whenever one of the tenant's cases is made or escalated (no content: the
+    page asks for its own rows); ``ended`` once the session no longer holds (signed out, disabled, expired or
+    idle), and the stream closes; a comment between, so proxies keep it open."""
     listener = request.app.state.listener
+    settings = settings_of(request)
+    token = request.cookies.get(cookie_name(settings, SESSION_COOKIE), "")
+
+    def session_holds() -> bool:
+        with engine_of(request).begin() as conn:
+            return load_session(conn, settings, token, touch=False) is not None
 
     async def stream() -> AsyncIterator[bytes]:
-        queue = listener.subscribe()
+        queue = listener.subscribe(principal.tenant)
         try:
             yield b"retry: 2000\n\n"
             while not await request.is_disconnected():
                 try:
-                    await asyncio.wait_for(queue.get(), timeout=15)
-                    yield b"event: changed\ndata: {}\n\n"
+                    await asyncio.wait_for(queue.get(), timeout=SESSION_RECHECK_S)
+                    woken = True
                 except TimeoutError:
-                    yield b": keep-alive\n\n"
+                    woken = False
+                if not await run_in_threadpool(session_holds):
+                    yield b"event: ended\ndata: {}\n\n"
+                    return
+                yield b"event: changed\ndata: {}\n\n" if woken else b": keep-alive\n\n"
         finally:
             listener.unsubscribe(queue)
 
@@ -166,17 +189,21 @@ def case_page(request: Request, principal: User, id: Annotated[str, Query(max_le
 
 
 def _case_context(request: Request, principal: Principal, alert_id: str) -> dict[str, Any]:
-    with engine_of(request).connect() as conn:
-        case = cases.case_detail(conn, principal, alert_id)
+    with scoped(engine_of(request), principal.tenant) as conn:
+        case = cases.case_detail(conn, alert_id)
         window = market.window_of(case)
         bars, books = market.bar_points(conn, window), market.book_points(conn, window)
+        notes, notes_hidden = cases.notes(conn, alert_id)
+        trail, trail_hidden = cases.case_audit(conn, alert_id)
         context: dict[str, Any] = {
             "case": case,
             "why": explanation(case, settings_of(request)),
             "history": cases.history(conn, alert_id),
-            "notes": cases.notes(conn, alert_id),
-            "related": cases.related(conn, principal, case),
-            "trail": cases.case_audit(conn, alert_id),
+            "notes": notes,
+            "notes_hidden": notes_hidden,
+            "related": cases.related(conn, case),
+            "trail": trail,
+            "trail_hidden": trail_hidden,
             "analysts": cases.active_users(conn, principal.tenant),
         }
     view, episode, title = window.view, window.episode, f"{case.symbol} · {case.venue}"
@@ -192,8 +219,8 @@ def _case_context(request: Request, principal: Principal, alert_id: str) -> dict
 @router.get("/case/book.json")
 def case_book(request: Request, principal: User, id: Annotated[str, Query(max_length=200)]) -> JSONResponse:
     """The stored snapshots of the window, for the replay."""
-    with engine_of(request).connect() as conn:
-        window = market.window_of(cases.case_detail(conn, principal, id))
+    with scoped(engine_of(request), principal.tenant) as conn:
+        window = market.window_of(cases.case_detail(conn, id))
         books = market.book_points(conn, window)
     return JSONResponse(
         {
@@ -207,7 +234,7 @@ def case_book(request: Request, principal: User, id: Annotated[str, Query(max_le
 @router.post("/case/act")
 def case_act(request: Request, principal: User, form: Form_) -> Response:
     alert_id = form.get("alert_id", "")
-    with engine_of(request).begin() as conn:
+    with scoped(engine_of(request), principal.tenant) as conn:
         cases.act(
             conn,
             principal,
@@ -218,23 +245,38 @@ def case_act(request: Request, principal: User, form: Form_) -> Response:
             note=form.get("note", ""),
             client=client_of(request),
         )
-    return RedirectResponse(request.url_for("case_page").include_query_params(id=alert_id), status_code=303)
+    return _to_case(alert_id)
 
 
 @router.post("/case/note")
 def case_note(request: Request, principal: User, form: Form_) -> Response:
-    alert_id = form.get("alert_id", "")
-    with engine_of(request).begin() as conn:
-        cases.add_note(conn, principal, alert_id, form.get("note", ""), client=client_of(request))
-    return RedirectResponse(request.url_for("case_page").include_query_params(id=alert_id), status_code=303)
+    """A note, or (``supersedes``: a note id) an edit of one of the author's notes: a new note, both kept."""
+    alert_id, supersedes = form.get("alert_id", ""), form.get("supersedes", "")
+    if supersedes and not supersedes.isdigit():
+        raise RefusedError(409, "Which note does this edit?")
+    with scoped(engine_of(request), principal.tenant) as conn:
+        cases.add_note(
+            conn,
+            principal,
+            alert_id,
+            form.get("note", ""),
+            client=client_of(request),
+            supersedes=int(supersedes) if supersedes else None,
+        )
+    return _to_case(alert_id)
 
 
 @router.post("/case/link")
 def case_link(request: Request, principal: User, form: Form_) -> Response:
     alert_id = form.get("alert_id", "")
-    with engine_of(request).begin() as conn:
+    with scoped(engine_of(request), principal.tenant) as conn:
         cases.link(conn, principal, alert_id, form.get("linked_id", ""), client_of(request))
-    return RedirectResponse(request.url_for("case_page").include_query_params(id=alert_id), status_code=303)
+    return _to_case(alert_id)
+
+
+def _to_case(alert_id: str) -> RedirectResponse:
+    """A path, never an absolute URL: a redirect must not take its host from the request's Host header."""
+    return RedirectResponse(f"/case?id={quote(alert_id, safe='')}", status_code=303)
 
 
 @router.post("/cases/bulk-close")
@@ -242,7 +284,7 @@ def bulk_close(request: Request, principal: User, form: Form_) -> Response:
     selected = [i for i in form.get("alert_ids", "").split(",") if i]
     if not selected:
         raise RefusedError(409, "Select the cases to close.")
-    with engine_of(request).begin() as conn:
+    with scoped(engine_of(request), principal.tenant) as conn:
         cases.bulk_close(
             conn, principal, selected, form.get("disposition", ""), form.get("note", ""), client_of(request)
         )
@@ -253,18 +295,20 @@ def bulk_close(request: Request, principal: User, form: Form_) -> Response:
 def case_report(request: Request, principal: User, id: Annotated[str, Query(max_length=200)]) -> HTMLResponse:
     """The evidence report for a regulator: one self-contained printable page; who exported it is audited."""
     context = _case_context(request, principal, id)
-    with engine_of(request).begin() as conn:
-        audit.record(conn, principal.username, "case.report", "case", id, client=client_of(request))
+    with scoped(engine_of(request), principal.tenant) as conn:
+        audit.record(
+            conn, principal.username, "case.report", "case", id, tenant=principal.tenant, client=client_of(request)
+        )
     return render(request, "report.html", user=principal, generated=datetime.now().astimezone(), **context)
 
 
 @router.get("/supervisor")
 def supervisor_page(request: Request, principal: Annotated[Principal, Depends(supervisor_only)]) -> HTMLResponse:
-    with engine_of(request).connect() as conn:
+    with scoped(engine_of(request), principal.tenant) as conn:
         context: dict[str, Any] = {
-            "workload": supervisor.workload(conn, principal),
-            "ages": supervisor.open_by_age(conn, principal),
-            "rates": supervisor.false_positive_rates(conn, principal),
+            "workload": supervisor.workload(conn),
+            "ages": supervisor.open_by_age(conn),
+            "rates": supervisor.false_positive_rates(conn),
         }
     return render(request, "supervisor.html", user=principal, buckets=[b for b, _ in supervisor.AGE_BUCKETS], **context)
 
@@ -275,7 +319,7 @@ def audit_page(
     principal: Annotated[Principal, Depends(supervisor_only)],
     actor: Annotated[str, Query(max_length=64)] = "",
 ) -> HTMLResponse:
-    with engine_of(request).connect() as conn:
+    with scoped(engine_of(request), principal.tenant) as conn:
         lines = cases.audit_lines(conn, actor.strip(), limit=300)
     return render(request, "audit.html", user=principal, lines=lines, actor=actor)
 
@@ -291,11 +335,18 @@ def _local(target: str) -> str:
 
 def _set_cookie(request: Request, response: Response, name: str, value: str, max_age: int | None) -> None:
     response.set_cookie(
-        name,
+        cookie_name(settings_of(request), name),
         value,
         max_age=max_age,
         httponly=True,
         secure=settings_of(request).console_cookie_secure,
         samesite="strict",
         path="/",
+    )
+
+
+def _delete_cookie(request: Request, response: Response, name: str) -> None:
+    settings = settings_of(request)
+    response.delete_cookie(
+        cookie_name(settings, name), path="/", secure=settings.console_cookie_secure, httponly=True, samesite="strict"
     )

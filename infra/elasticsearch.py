@@ -160,6 +160,9 @@ class Elasticsearch:
         )
         return spawn(argv, self.stdout_file, cwd=self.root)
 
+    def reconcile(self) -> None:
+        """No accounts to keep here."""
+
     def stop(self) -> None:
         pid = self.pid()
         if pid is not None:

@@ -179,6 +179,9 @@ class Kafka:
         self.pid_file.write_text(f"{pid}\n")
         return pid
 
+    def reconcile(self) -> None:
+        """No accounts to keep here."""
+
     def stop(self) -> None:
         pid = self.pid()
         if pid is not None:

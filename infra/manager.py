@@ -45,6 +45,10 @@ class Service(Protocol):
         ...
 
     def stop(self) -> None: ...
+    def reconcile(self) -> None:
+        """Bring a running service's accounts to what the settings name (a no-op where there are none)."""
+        ...
+
     def pid(self) -> int | None: ...
     def probe(self, managed: bool) -> ServiceStatus: ...
     def failure_hint(self) -> Path: ...
@@ -108,6 +112,8 @@ def up(settings: Settings, report: Report = lambda name, msg: None) -> list[Serv
         if not managed or port_open(svc.host, svc.port, timeout=1.0):
             probe = _probe(settings, svc)
             if probe.healthy:
+                if managed:
+                    svc.reconcile()
                 report(svc.name, "running" if managed else "external, reachable")
                 continue
             if not managed:

@@ -138,17 +138,29 @@ class Postgres:
         self._ensure_role_and_database()
         return self.pid()
 
+    def reconcile(self) -> None:
+        """The roles and the database the settings name, on a cluster already running (a role added since)."""
+        self._ensure_role_and_database()
+
     def _ensure_role_and_database(self) -> None:
         conn = psycopg2.connect(host=str(self.socket_dir), port=self.port, user=PG_USER, dbname="postgres")
         conn.autocommit = True
         try:
             with conn.cursor() as cur:
-                cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (self.db_user,))
-                verb = "ALTER" if cur.fetchone() else "CREATE"
-                cur.execute(
-                    sql.SQL(verb + " ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(self.db_user)),
-                    (self.db_password,),
-                )
+                # the schema's owner (migrations, sinks, admin commands) and the console's serving role: neither
+                # a superuser, so the audit's triggers bind both and the serving role's grants are all it has
+                for role, password in (
+                    (self.db_user, self.db_password),
+                    (self.settings.console_db_user, self.settings.console_db_password.get_secret_value()),
+                ):
+                    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+                    verb = "ALTER" if cur.fetchone() else "CREATE"
+                    cur.execute(
+                        sql.SQL(verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %s").format(
+                            sql.Identifier(role)
+                        ),
+                        (password,),
+                    )
                 cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.db_name,))
                 if cur.fetchone() is None:
                     cur.execute(

@@ -123,11 +123,13 @@ class Summary:
 
 
 DEMO_USER = "demo"
+DEMO_TENANT = "demo"  # the demo's one tenant: its cases are made from every venue's alerts
 
 
 def ensure_demo_user(settings: Settings) -> Path:
-    """The console's demo login: user ``demo`` (supervisor, every venue) with a fresh random password, written
-    to ``<var>/console/demo-password`` (mode 0600) at every run; returns that file's path."""
+    """The console's demo login: user ``demo`` (supervisor of tenant ``demo``, whose cases come from every
+    venue) with a fresh random password, written to ``<var>/console/demo-password`` (mode 0600) at every run;
+    returns that file's path."""
     import secrets
 
     from console import accounts
@@ -141,7 +143,9 @@ def ensure_demo_user(settings: Settings) -> Path:
                 accounts.set_password(conn, DEMO_USER, password, "demo")
                 accounts.set_disabled(conn, DEMO_USER, False, "demo")
             else:
-                accounts.add_user(conn, DEMO_USER, password, "supervisor", "default", "demo")
+                if DEMO_TENANT not in accounts.tenant_names(conn):
+                    accounts.add_tenant(conn, DEMO_TENANT, ["*"], "demo")
+                accounts.add_user(conn, DEMO_USER, password, "supervisor", DEMO_TENANT, "demo")
     finally:
         engine.dispose()
     path = settings.var_dir / "console" / "demo-password"

@@ -47,6 +47,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from sinks.serving_role import grant_serving_role
 from tapewatch.deadletter import DeadLetter
 from tapewatch.errors import TapewatchError
 from tapewatch.records import Action, Alert, Bar, Book, Features, Fill, Forecast, Order, Portfolio, Score
@@ -274,15 +275,18 @@ def _json_text(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
-def make_engine(settings: Settings) -> Engine:
+def make_engine(settings: Settings, *, serving: bool = False) -> Engine:
+    """An engine as the schema's owner (the sinks, migrations and admin commands: with the COPY staging tables),
+    or, ``serving``, as the console's serving role (:mod:`sinks.serving_role`)."""
     engine = create_engine(
-        settings.postgres_url_plain,
+        settings.console_postgres_url_plain if serving else settings.postgres_url_plain,
         pool_pre_ping=True,
         pool_size=4,
         connect_args={"connect_timeout": max(1, int(settings.service_timeout_s))},
         json_serializer=_json_text,
     )
-    event.listen(engine, "connect", _create_staging_tables)
+    if not serving:
+        event.listen(engine, "connect", _create_staging_tables)
     return engine
 
 
@@ -325,21 +329,40 @@ def drop_schema(settings: Settings, schema: str) -> None:
         engine.dispose()
 
 
-def alembic_config(settings: Settings) -> Config:
+def alembic_config(settings: Settings | None = None) -> Config:
+    """The migrations, and the database they run on (none: for reading the scripts only)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    # '%' is Alembic's interpolation character; a password may contain it.
-    cfg.set_main_option("sqlalchemy.url", settings.postgres_url_plain.replace("%", "%%"))
+    if settings is not None:  # '%' is Alembic's interpolation character; a password may contain it.
+        cfg.set_main_option("sqlalchemy.url", settings.postgres_url_plain.replace("%", "%%"))
     return cfg
 
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
-    """Bring the schema to ``revision``; safe to run on every start."""
+    """Bring the schema to ``revision`` and grant the console's serving role its privileges; safe to run on
+    every start."""
     try:
         command.upgrade(alembic_config(settings), revision)
+        if revision == "head":
+            engine = make_engine(settings)
+            try:
+                with engine.begin() as conn:
+                    grant_serving_role(conn, settings.console_db_user)
+            finally:
+                engine.dispose()
     except OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise TapewatchError(f"postgres: cannot migrate the schema: {reason}") from None
+
+
+def schema_is_current(engine: Engine) -> bool:
+    """Whether the database's schema is at the newest migration (what a server that may not migrate checks)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    with engine.connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads()) == heads
 
 
 # --- rows ----------------------------------------------------------------------------------------

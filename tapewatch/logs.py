@@ -52,5 +52,6 @@ def configure(settings: Settings, quiet_clients: bool = True) -> None:
     root.setLevel(settings.log_level.upper())
     # Connection errors are reported once, by the command that needed the service, not per retry.
     LIBRDKAFKA.setLevel(logging.CRITICAL if quiet_clients else logging.WARNING)
-    for noisy in ("elastic_transport",):
+    # alembic announces every migration step at INFO: a command says what it did in one line of its own
+    for noisy in ("elastic_transport", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

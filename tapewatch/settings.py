@@ -201,6 +201,20 @@ class Settings(BaseSettings):
         20, ge=1, description="Failed logins from one client address per lockout period before it is refused"
     )
     console_max_body_bytes: int = Field(65_536, ge=1024, description="Largest request body the console accepts")
+    console_db_user: str = Field(
+        "tapewatch_console",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL role the console serves with: it may read cases and insert audit lines, never alter "
+        "or delete the audit (the schema's owner is the role of TAPEWATCH_POSTGRES_URL)",
+    )
+    console_db_password: SecretStr = Field(
+        SecretStr("tapewatch_console"), description="Password of TAPEWATCH_CONSOLE_DB_USER"
+    )
+    console_trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed; "
+        "from anyone else the header is ignored",
+    )
 
     # --- Local state -----------------------------------------------------------
     var_dir: Path = Field(PROJECT_ROOT / "var", description="Data, logs and pids of the services infra/ runs")
@@ -237,6 +251,16 @@ class Settings(BaseSettings):
     @property
     def postgres_url_plain(self) -> str:
         return self.postgres_url.get_secret_value()
+
+    @property
+    def console_postgres_url_plain(self) -> str:
+        """The database of :attr:`postgres_url` (host, options, schema) as the console's serving role."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.postgres_url_plain).set(
+            username=self.console_db_user, password=self.console_db_password.get_secret_value()
+        )
+        return url.render_as_string(hide_password=False)
 
     def is_external(self, service: str, host: str) -> bool:
         named = {part.strip().lower() for part in self.external_services.split(",") if part.strip()}

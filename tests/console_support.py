@@ -1,5 +1,6 @@
-"""Helpers of the console's tests: a private PostgreSQL schema migrated to head, alerts stored the way the
-PostgreSQL sink stores them (so the database's own trigger makes the cases), users, and a signed-in client."""
+"""Helpers of the console's tests: a private PostgreSQL schema migrated to head with one tenant (:data:`TENANT`,
+venue ``sim``), alerts stored the way the PostgreSQL sink stores them (so the database's own trigger makes the
+cases), users, and a signed-in client."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tapewatch.records import Alert, AlertKind, Book, Severity, alert_id
 from tapewatch.settings import Settings
 
 PASSWORD = "correct horse battery"  # a test user's password (≥ 12 characters)
+TENANT = "acme"  # the tenant the schema starts with: its cases are made from venue "sim"
 BASE_URL = "https://testserver"  # the session cookie is Secure: the test client must speak "https"
 
 
@@ -26,6 +28,12 @@ def console_schema(settings: Settings) -> Iterator[Settings]:
     db.create_schema(settings, schema)
     isolated = db.in_schema(settings, schema)
     db.upgrade(isolated)
+    engine = db.make_engine(isolated)
+    try:
+        with engine.begin() as conn:
+            accounts.add_tenant(conn, TENANT, ["sim"], "test")
+    finally:
+        engine.dispose()
     try:
         yield isolated
     finally:
@@ -74,9 +82,15 @@ def store_alerts(engine: Engine, alerts: list[Alert]) -> None:
         db.copy_rows(conn, db.alerts, [db.record_doc(a) for a in alerts])
 
 
-def add_user(engine: Engine, name: str, role: str = "analyst", tenant: str = "default") -> None:
+def add_user(engine: Engine, name: str, role: str = "analyst", tenant: str = TENANT) -> None:
     with engine.begin() as conn:
         accounts.add_user(conn, name, PASSWORD, role, tenant, "test")
+
+
+def session_cookie(client: TestClient) -> str | None:
+    """The client's session cookie (``__Host-`` prefixed: the test client speaks https)."""
+    value: str | None = client.cookies.get("__Host-tw_session")
+    return value
 
 
 def login_csrf(client: TestClient) -> str:

@@ -60,6 +60,8 @@ function wireQueue() {
   events.addEventListener("open", () => { live.classList.remove("off"); live.textContent = "live"; });
   events.addEventListener("error", () => { live.classList.add("off"); live.textContent = "reconnecting"; });
   events.addEventListener("changed", reload);
+  // the session ended (signed out, disabled, expired): the stream closes and the page goes to the sign-in
+  events.addEventListener("ended", () => { events.close(); window.location.reload(); });
 }
 
 function ladderRow(bid, ask, biggest) {

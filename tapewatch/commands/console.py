@@ -7,7 +7,8 @@ file only its owner can read, whose path is printed.
 
 from __future__ import annotations
 
-import getpass
+import os
+import pwd
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -29,7 +30,9 @@ console_app = typer.Typer(
 user_app = typer.Typer(help="Console users (roles: analyst, supervisor, admin).", no_args_is_help=True)
 tenant_app = typer.Typer(help="Tenants: which venues' alerts their users see.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens of downstream services (read-only, stored hashed).", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail (hash-chained, append-only).", no_args_is_help=True)
 console_app.add_typer(user_app, name="user")
+console_app.add_typer(audit_app, name="audit")
 console_app.add_typer(tenant_app, name="tenant")
 console_app.add_typer(token_app, name="token")
 out = Console()
@@ -38,8 +41,12 @@ PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="Read the 
 
 
 def _actor() -> str:
-    """Who runs the command, for the audit trail."""
-    return f"cli:{getpass.getuser()}"
+    """Who runs the command, for the audit trail: the account of the process's effective user id (not
+    ``$USER``/``$LOGNAME``, which whoever runs the command may set to anything)."""
+    try:
+        return f"cli:{pwd.getpwuid(os.geteuid()).pw_name}"
+    except KeyError:  # a uid with no account (a container's arbitrary uid)
+        return f"cli:uid{os.geteuid()}"
 
 
 def _engine(settings: Settings) -> Engine:
@@ -72,14 +79,16 @@ def serve(
     app = create_app(settings)
     bind_host, bind_port = host or settings.console_host, port or settings.console_port
     out.print(f"console: http://{bind_host}:{bind_port}/")
-    uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning", access_log=False)
+    # proxy_headers off: uvicorn would otherwise believe X-Forwarded-For from loopback; the console reads it itself,
+    # and only from TAPEWATCH_CONSOLE_TRUSTED_PROXIES (console.security.client_of)
+    uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning", access_log=False, proxy_headers=False)
 
 
 @user_app.command("add")
 def user_add(
     username: str,
+    tenant: Annotated[str, typer.Option(help="The user's tenant (required: there is no default tenant)")],
     role: Annotated[str, typer.Option(help="analyst, supervisor or admin")] = "analyst",
-    tenant: Annotated[str, typer.Option(help="Tenant (default: every venue)")] = "default",
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Add a user; the password is asked for (hidden) or read from standard input."""
@@ -135,18 +144,19 @@ def user_list() -> None:
 
 @tenant_app.command("add")
 def tenant_add(tenant: str, venues: Annotated[str, typer.Option(help="Comma-separated venues, or *")]) -> None:
+    """Add a tenant: its cases are made from the alerts of these venues (its own cases, seen by its users only)."""
     from console import accounts
 
     names = [v.strip() for v in venues.split(",") if v.strip()]
     with _engine(load_settings()).begin() as conn:
-        accounts.add_tenant(conn, tenant, names, _actor())
-    out.print(f"console: tenant {tenant} added ({', '.join(names)})")
+        made = accounts.add_tenant(conn, tenant, names, _actor())
+    out.print(f"console: tenant {tenant} added ({', '.join(names)}; {made} cases from stored alerts)")
 
 
 @token_app.command("add")
 def token_add(
     service: str,
-    tenant: Annotated[str, typer.Option()] = "default",
+    tenant: Annotated[str, typer.Option(help="The tenant whose cases the token reads (required)")],
     out_file: Annotated[Path | None, typer.Option("--out", help="Where the token goes (mode 0600)")] = None,
 ) -> None:
     """Create an API token for a service: the token is written once to a file only you can read."""
@@ -167,3 +177,17 @@ def token_revoke(token_id: str) -> None:
     with _engine(load_settings()).begin() as conn:
         accounts.revoke_token(conn, token_id, _actor())
     out.print(f"console: token {token_id} revoked")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit's hash chain; exit 1 naming the first line that does not hold. Keep the printed head
+    hash elsewhere (a ticket, a mail): a later run that no longer reaches it shows the newest lines were cut."""
+    from console import audit
+
+    with _engine(load_settings()).begin() as conn:
+        report = audit.verify(conn)
+    if not report.intact:
+        raise TapewatchError(f"console: the audit chain breaks at line {report.broken_id}: {report.reason}")
+    head = f"line {report.head_id}, hash {report.head_hash}" if report.head_id is not None else "empty"
+    out.print(f"console: audit chain intact: {report.lines} lines; head {head}")

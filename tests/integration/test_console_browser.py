@@ -38,7 +38,7 @@ def console(services: Settings) -> Iterator[tuple[str, Engine]]:
         add_user(engine, "sue", "supervisor")
         seed_market(engine, "ACME", "sim", START - 15 * 60_000, START + 16 * 60_000)
         store_alerts(engine, [make_alert("ACME", start=START, severity=Severity.HIGH)])
-        with served(create_app(settings, migrate=False)) as url:
+        with served(create_app(settings)) as url:
             yield url, engine
         engine.dispose()
 
