@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy.engine import make_url
 
 from tapewatch.settings import Settings, host_port
 
@@ -241,3 +242,25 @@ def test_env_example_external_block_is_valid(tmp_path: Path) -> None:
     assert settings.is_external("elasticsearch", settings.es_host_port()[0])
     conf = settings.kafka_client_config()
     assert conf["security.protocol"] == "sasl_ssl" and conf["sasl.mechanism"]
+
+
+def test_postgres_roles_are_not_superusers_and_passwords_come_from_the_environment(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    postgres = environment(services["postgres"])
+    # the image's POSTGRES_USER is the cluster's superuser: no tapewatch process may connect as it
+    app_env = environment(services[APP_SERVICES[0]])
+    owner = make_url(app_env["TAPEWATCH_POSTGRES_URL"]).username
+    assert postgres["POSTGRES_USER"] not in {owner, "tapewatch_console"}
+    init = (COMPOSE.parent / "postgres-init.sh").read_text(encoding="utf-8")
+    assert "NOSUPERUSER" in init and init.count("CREATE ROLE") == 2
+    passwords = [
+        postgres["POSTGRES_PASSWORD"],
+        postgres["PG_OWNER_PASSWORD"],
+        postgres["TAPEWATCH_CONSOLE_DB_PASSWORD"],
+        app_env["TAPEWATCH_CONSOLE_DB_PASSWORD"],
+        str(make_url(app_env["TAPEWATCH_POSTGRES_URL"]).password),
+    ]
+    for password in passwords:
+        assert re.fullmatch(r"\$\{[A-Z_]+(:\?[^}]*)?\}", password), f"a fixed password in compose: {password!r}"
+    assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]*\}", postgres["POSTGRES_PASSWORD"])  # required, never empty
