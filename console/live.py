@@ -33,16 +33,22 @@ class AlertListener:
         self._subscribers: dict[str, set[asyncio.Queue[None]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="console-listen", daemon=True)
+        self._thread: threading.Thread | None = None
         self.connected = threading.Event()
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Listen on a thread of its own, waking subscribers on ``loop`` (again after a :meth:`stop`: an
+        application's lifespan may run more than once)."""
         self._loop = loop
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="console-listen", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.connected.clear()
 
     def subscribe(self, tenant: str) -> asyncio.Queue[None]:
         queue: asyncio.Queue[None] = asyncio.Queue(maxsize=1)  # one pending wake-up is enough

@@ -1,35 +1,46 @@
 """The console's security, adversarially, against the real console and PostgreSQL.
 
 Two tenants share a venue: ``alpha`` (sim and its own venue) and ``bravo`` (sim and twse). Bravo's people work
-their cases first (a note, an assignment, a link, a case of a venue alpha does not have). Then every route of the app's own
-route table is asked by every kind of principal of alpha — nobody, an analyst, a supervisor, an admin, a service
-token — about one of alpha's cases and about one of bravo's: each answer's status is the rule's, no answer holds
-anything of bravo's, and bravo's rows are unchanged afterwards. A route added without a rule here fails the
-suite. Then: CSRF missing or forged on every state-changing route; what the serving role may not do to the
+their cases first (a note, an assignment, a link, a case of a venue alpha does not have). Then every route of the
+app's own route table is asked by every kind of principal of alpha — nobody, an analyst, a supervisor, an admin,
+a service token — about one of alpha's cases and about one of bravo's: each answer's status is the rule's, no
+answer holds anything of bravo's, and bravo's rows are unchanged afterwards. A route added without a rule here
+fails the suite. Then: CSRF missing or forged on every state-changing route; what the serving role may not do to the
 audit; the chain's integrity; sign-in abuse (enumeration, forged forwarded headers, parallel bursts); live
 streams that end with the session.
 """
 
 from __future__ import annotations
 
+import asyncio
+import re
+import threading
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy.exc import DBAPIError
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from console import accounts
+from console import audit as audit_chain
 from console.app import create_app
-from console.schema import audit, case_links, case_notes, cases
+from console.live import AlertListener
+from console.schema import audit, case_links, case_notes, cases, sessions
 from sinks import db
 from tapewatch.records import Alert
 from tapewatch.settings import Settings
+from tests.browser import served
 from tests.console_support import (
     BASE_URL,
+    PASSWORD,
     TENANT,
     add_user,
     console_schema,
@@ -288,3 +299,313 @@ def test_a_probe_of_another_tenant_is_audited_and_a_shared_alert_stays_two_cases
     assert assignees == {TENANT: None, ALPHA: "a-analyst", OTHER: "bravo-analyst"}
     page = client.get("/case", params={"id": world.shared.alert_id}).text
     assert "SECRET-BRAVO" not in page and "bravo-analyst" not in page
+
+
+# --- CSRF ------------------------------------------------------------------------------------------------------
+def test_csrf_missing_or_forged_is_refused_on_every_state_changing_route(world: World) -> None:
+    client = _client(world, "supervisor")
+    posts = [route for route in RULES if route[0] == "POST" and route[1] not in ("/login", "/logout")]
+    assert posts, "no state-changing route found"
+    for route in posts:
+        case = _own_case(world, "csrf", route)
+        rule = RULES[route]
+        assert rule.request is not None
+        for token in ("", "forged-token"):
+            method, path, kwargs = rule.request(world, "supervisor", case, token)
+            assert client.request(method, path, follow_redirects=False, **kwargs).status_code == 403, (route, token)
+        with world.owner.connect() as conn:
+            row = conn.execute(select(cases.c.state).where(cases.c.tenant == ALPHA, cases.c.alert_id == case)).one()
+            notes = conn.execute(select(func.count()).select_from(case_notes).where(case_notes.c.alert_id == case))
+            assert (row.state, notes.scalar_one()) == ("new", 0), route
+    logout = client.post("/logout", data={"csrf_token": "forged"}, follow_redirects=False)
+    assert logout.status_code == 403 and client.get("/queue", follow_redirects=False).status_code == 200
+    login_page = client.get("/login")
+    forged = {"username": "a-super", "password": PASSWORD, "csrf_token": "forged"}
+    assert client.post("/login", data=forged, follow_redirects=False).status_code == 403
+    assert login_page.status_code == 200
+
+
+# --- the audit's integrity --------------------------------------------------------------------------------------
+SERVING_ROLE_MAY_NOT = (
+    "ALTER TABLE audit DISABLE TRIGGER USER",
+    "ALTER TABLE audit DISABLE TRIGGER audit_chain",
+    "ALTER TABLE audit DISABLE ROW LEVEL SECURITY",
+    "DROP TABLE audit",
+    "DELETE FROM audit",
+    "UPDATE audit SET actor = 'someone else'",
+    "TRUNCATE audit",
+    "DROP TRIGGER audit_no_update_delete ON audit",
+    "UPDATE case_notes SET body = 'rewritten'",
+    "DELETE FROM case_notes",
+    "DELETE FROM cases",
+    "INSERT INTO cases (tenant, alert_id, symbol, venue, kind, model_version, severity, severity_rank, score, "
+    "opened_at, alert_ts) SELECT 'alpha', alert_id, symbol, venue, kind, model_version, severity, 1, score, "
+    "window_start, ts FROM alerts LIMIT 1",
+    "UPDATE cases SET tenant = 'bravo'",
+    "INSERT INTO case_notes (tenant, alert_id, author, body) SELECT 'bravo', alert_id, 'x', 'planted' FROM alerts "
+    "LIMIT 1",
+    "SET ROLE tapewatch",
+)
+
+
+@pytest.mark.parametrize("statement", SERVING_ROLE_MAY_NOT)
+def test_the_serving_role_cannot_rewrite_the_audit_or_the_case_work(world: World, statement: str) -> None:
+    serving = db.make_engine(world.settings, serving=True)
+    try:
+        with pytest.raises(DBAPIError), serving.begin() as conn:
+            conn.execute(text("SELECT set_config('tapewatch.tenant', 'alpha', true)"))
+            conn.execute(text(statement))
+    finally:
+        serving.dispose()
+    with world.owner.connect() as conn:
+        assert audit_chain.verify(conn).intact
+
+
+def test_the_database_numbers_stamps_and_chains_every_line_whatever_is_sent(world: World) -> None:
+    serving = db.make_engine(world.settings, serving=True)
+    try:
+        with serving.begin() as conn:
+            conn.execute(text("SELECT set_config('tapewatch.tenant', 'alpha', true)"))
+            conn.execute(
+                text(
+                    "INSERT INTO audit (audit_id, at, tenant, actor, action, object_type, prev_hash, hash) VALUES "
+                    "(1, '2001-01-01', 'alpha', 'forger', 'forged', 'test', 'x', 'y'), "
+                    "(2, '2001-01-01', 'alpha', 'forger', 'forged', 'test', 'x', 'y')"
+                )
+            )
+    finally:
+        serving.dispose()
+    with world.owner.connect() as conn:
+        forged = conn.execute(select(audit.c.audit_id, audit.c.at, audit.c.hash).where(audit.c.actor == "forger")).all()
+        newest = conn.execute(select(func.max(audit.c.audit_id))).scalar_one()
+        report = audit_chain.verify(conn)
+    assert len(forged) == 2 and all(r.audit_id > 2 and r.at.year > 2001 and r.hash != "y" for r in forged)
+    assert report.intact and report.head_id == newest
+
+
+# --- sign-in abuse ----------------------------------------------------------------------------------------------
+def _forget_throttle(world: World) -> None:
+    """Another test's failed sign-ins (the same loopback address) must not decide this one's."""
+    with world.owner.begin() as conn:
+        conn.execute(text("DELETE FROM login_throttle"))
+
+
+def _failure_text(answer: httpx.Response) -> tuple[int, str]:
+    found = re.search(r'<p class="error" role="alert">(.*?)</p>', answer.text)
+    return answer.status_code, found.group(1) if found else ""
+
+
+def _attempt(client: TestClient, name: str, password: str) -> httpx.Response:
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert token
+    form = {"username": name, "password": password, "csrf_token": token.group(1)}
+    answer: httpx.Response = client.post("/login", data=form, follow_redirects=False)
+    return answer
+
+
+def test_one_answer_for_every_failed_sign_in(world: World) -> None:
+    with world.owner.begin() as conn:
+        accounts.add_user(conn, "a-disabled", PASSWORD, "analyst", ALPHA, "test")
+        accounts.set_disabled(conn, "a-disabled", True, "test")
+        accounts.add_user(conn, "a-locked", PASSWORD, "analyst", ALPHA, "test")
+    limit = world.settings.console_login_max_failures
+    with TestClient(world.app, base_url=BASE_URL, client=("192.0.2.10", 4000)) as client:
+        for _ in range(limit + 1):
+            _attempt(client, "a-locked", "wrong password!")
+    answers = {}
+    for i, (name, password) in enumerate(
+        (
+            ("a-analyst", "wrong password!"),  # exists, wrong password
+            ("nobody-at-all", "wrong password!"),  # unknown
+            ("nobody-at-all", PASSWORD),
+            ("a-disabled", PASSWORD),  # disabled, right password
+            ("a-locked", PASSWORD),  # locked, right password
+        )
+    ):
+        with TestClient(world.app, base_url=BASE_URL, client=(f"192.0.2.{20 + i}", 4000)) as client:
+            answers[name + password] = _failure_text(_attempt(client, name, password))
+    assert len(set(answers.values())) == 1, answers
+    assert next(iter(answers.values()))[0] == 401
+    # and a locked unknown name looks like a locked known one
+    with TestClient(world.app, base_url=BASE_URL, client=("192.0.2.40", 4000)) as client:
+        unknown = [_failure_text(_attempt(client, "ghost-user", "wrong password!")) for _ in range(limit + 2)]
+    assert set(unknown) == set(answers.values())
+
+
+def test_forwarded_headers_count_only_from_a_trusted_proxy(world: World) -> None:
+    _forget_throttle(world)
+    limit = world.settings.console_client_max_failures
+    peer = ("198.51.100.7", 5000)
+    with TestClient(world.app, base_url=BASE_URL, client=peer) as client:
+        for i in range(limit + 5):  # each attempt claims another address
+            client.headers["X-Forwarded-For"] = f"203.0.113.{i + 1}"
+            _attempt(client, f"guess-{i}", "wrong password!")
+        client.headers["X-Forwarded-For"] = "203.0.113.250"
+        assert _attempt(client, "a-analyst", PASSWORD).status_code == 401  # the peer itself is throttled
+    proxied = create_app(world.settings.model_copy(update={"console_trusted_proxies": "198.51.100.0/28"}))
+    with TestClient(proxied, base_url=BASE_URL, client=("198.51.100.9", 5000)) as client:
+        client.headers["X-Forwarded-For"] = "203.0.113.77, 198.51.100.3"  # client, then another trusted hop
+        for i in range(limit + 1):
+            _attempt(client, f"other-{i}", "wrong password!")
+        assert _attempt(client, "a-admin", PASSWORD).status_code == 401  # that client is throttled …
+        client.headers["X-Forwarded-For"] = "203.0.113.78"
+        assert _attempt(client, "a-admin", PASSWORD).status_code == 303  # … the one beside it is not
+    with world.owner.connect() as conn:
+        keys = set(conn.execute(text("SELECT key FROM login_throttle WHERE key LIKE 'client:%'")).scalars())
+    assert "client:203.0.113.77" in keys and not any(k.startswith("client:203.0.113.1") for k in keys if "77" not in k)
+
+
+def test_a_parallel_burst_cannot_pass_the_limits(world: World) -> None:
+    _forget_throttle(world)
+    settings = world.settings.model_copy(update={"console_cookie_secure": False})  # plain http on loopback
+    with world.owner.begin() as conn:
+        accounts.add_user(conn, "a-target", PASSWORD, "analyst", ALPHA, "test")
+    with served(create_app(settings)) as url:
+
+        def guess(i: int) -> int:
+            with httpx.Client(base_url=url, timeout=60) as http:
+                page = http.get("/login")
+                token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+                assert token
+                form = {"username": "a-target", "password": f"wrong {i:04d} password", "csrf_token": token.group(1)}
+                return http.post("/login", data=form).status_code
+
+        with ThreadPoolExecutor(max_workers=24) as pool:
+            statuses = list(pool.map(guess, range(48)))
+    assert set(statuses) == {401}
+    with world.owner.connect() as conn:
+        checked = conn.execute(
+            select(func.count()).where(audit.c.action == "login.failed", audit.c.object_id == "a-target")
+        ).scalar_one()
+        locks = conn.execute(
+            select(func.count()).where(audit.c.action == "login.locked", audit.c.object_id == "a-target")
+        ).scalar_one()
+    # at most the limit's passwords were checked, one lock line, the rest counted only
+    assert checked <= world.settings.console_login_max_failures and locks == 1, (checked, locks)
+
+
+# --- sessions and live streams ----------------------------------------------------------------------------------
+def _sse_lines(url: str, cookies: httpx.Cookies, seen: list[str], done: threading.Event) -> None:
+    timeout = httpx.Timeout(60, read=30)
+    with httpx.Client(base_url=url, cookies=cookies, timeout=timeout) as http, http.stream("GET", "/events") as stream:
+        seen.append(f"status {stream.status_code}")
+        for line in stream.iter_lines():
+            seen.append(line)
+    done.set()
+
+
+def test_logout_ends_the_session_and_its_live_stream(world: World) -> None:
+    _forget_throttle(world)
+    settings = world.settings.model_copy(update={"console_cookie_secure": False})
+    with served(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as http:
+        page = http.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token
+        form = {"username": "a-super", "password": PASSWORD, "csrf_token": token.group(1)}
+        assert http.post("/login", data=form).status_code == 303
+        seen: list[str] = []
+        done = threading.Event()
+        reader = threading.Thread(target=_sse_lines, args=(url, http.cookies, seen, done), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 30
+        while "status 200" not in seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "status 200" in seen, seen
+        csrf = re.search(r'name="csrf-token" content="([^"]+)"', http.get("/queue").text)
+        assert csrf
+        assert http.post("/logout", data={"csrf_token": csrf.group(1)}, follow_redirects=False).status_code == 303
+        assert done.wait(30), f"the stream outlived its session: {seen}"
+    assert "event: ended" in seen
+
+
+def test_a_live_refresh_does_not_keep_an_idle_session_alive(world: World) -> None:
+    client = _client(world, "analyst")
+    stale = func.now() - text("interval '20 minutes'")
+    with world.owner.begin() as conn:
+        conn.execute(update(sessions).where(sessions.c.username == "a-analyst").values(last_seen_at=stale))
+    assert client.get("/queue/rows").status_code == 200  # the page's own refresh: not activity
+    assert _idle_s(world, "a-analyst") > 19 * 60
+    assert client.get("/queue").status_code == 200  # a person's click is
+    assert _idle_s(world, "a-analyst") < 60
+
+
+def _idle_s(world: World, username: str) -> float:
+    idle = func.extract("epoch", func.now() - func.max(sessions.c.last_seen_at))
+    with world.owner.connect() as conn:
+        return float(conn.execute(select(idle).where(sessions.c.username == username)).scalar_one())
+
+
+def test_an_alert_wakes_only_its_tenants_queues(world: World) -> None:
+    listener = AlertListener(world.settings)
+    loop = asyncio.new_event_loop()
+    alpha_queue, bravo_queue = listener.subscribe(ALPHA), listener.subscribe(OTHER)
+    listener.start(loop)
+    try:
+        deadline = time.monotonic() + 30
+        while not listener.connected.is_set() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        loop.run_until_complete(asyncio.sleep(0.2))
+        while not alpha_queue.empty():  # the wake-up a connection sends to everyone
+            alpha_queue.get_nowait()
+        while not bravo_queue.empty():
+            bravo_queue.get_nowait()
+        store_alerts(world.owner, [make_alert("TWONLY", venue="twse", start=1_700_100_000_000)])
+        loop.run_until_complete(asyncio.wait_for(bravo_queue.get(), timeout=30))
+        loop.run_until_complete(asyncio.sleep(0.5))
+        assert alpha_queue.empty(), "a bravo-only alert woke alpha's queue"
+    finally:
+        listener.stop()
+        loop.close()
+
+
+# --- smaller ----------------------------------------------------------------------------------------------------
+def test_redirects_never_take_their_host_from_the_request(world: World) -> None:
+    client = _client(world, "supervisor")
+    case = _own_case(world, "supervisor", ("POST", "/case/note"))
+    form = {"csrf_token": world.tokens["supervisor"], "alert_id": case, "note": "host check"}
+    answer = client.post("/case/note", data=form, headers={"Host": "evil.example"}, follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/case?id=")
+
+
+def test_the_login_page_shows_no_text_from_the_address(world: World) -> None:
+    page = TestClient(world.app, base_url=BASE_URL).get("/login", params={"message": "Call 555-0100 to verify"})
+    assert page.status_code == 200 and "555-0100" not in page.text
+
+
+def test_notes_are_immutable_an_edit_supersedes_and_pages_are_capped(world: World) -> None:
+    client = _client(world, "analyst")
+    case = _own_case(world, "analyst", ("GET", "/case"))
+    token = world.tokens["analyst"]
+    assert (
+        client.post("/case/note", data={"csrf_token": token, "alert_id": case, "note": "first text"}).status_code == 200
+    )
+    with world.owner.connect() as conn:
+        first = conn.execute(select(case_notes.c.note_id).where(case_notes.c.alert_id == case)).scalar_one()
+    edit = {"csrf_token": token, "alert_id": case, "note": "second text", "supersedes": str(first)}
+    assert client.post("/case/note", data=edit).status_code == 200
+    assert client.post("/case/note", data=edit).status_code == 409  # edit the newest version, not the old one
+    other = _client(world, "supervisor")
+    theirs = {**edit, "csrf_token": world.tokens["supervisor"], "note": "not mine to edit"}
+    assert other.post("/case/note", data=theirs).status_code in (403, 409)
+    with world.owner.connect() as conn:
+        bodies = list(conn.execute(select(case_notes.c.body).where(case_notes.c.alert_id == case)).scalars())
+        hashes = [
+            (after or {}).get("sha256")
+            for after in conn.execute(
+                select(audit.c.after).where(audit.c.object_id == case, audit.c.action == "case.note")
+            ).scalars()
+        ]
+    assert bodies == ["first text", "second text"] and all(hashes)
+    with pytest.raises(DBAPIError, match="immutable"), world.owner.begin() as conn:  # not even the owner
+        conn.execute(text("UPDATE case_notes SET body = 'x' WHERE note_id = :n"), {"n": first})
+    with world.owner.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO case_notes (tenant, alert_id, author, body) "
+                "SELECT :t, :a, 'a-analyst', 'bulk note ' || g FROM generate_series(1, 250) AS g"
+            ),
+            {"t": ALPHA, "a": case},
+        )
+    page = client.get("/case", params={"id": case}).text
+    assert "52 older notes are not shown" in page and page.count("bulk note ") == 200
