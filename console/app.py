@@ -38,7 +38,7 @@ HERE: Final = Path(__file__).resolve().parent
 def create_app(settings: Settings) -> FastAPI:
     """The application, serving as the console's database role (:mod:`sinks.serving_role`), which may not
     migrate: the schema must already be at the newest revision (``tapewatch db upgrade``, or any sink's start)."""
-    engine = db.make_engine(settings, serving=True)
+    engine = db.make_engine(settings, serving=True, timeouts=True)
     event.listen(engine, "connect", _utc)
     _check_database(engine)
 

@@ -275,9 +275,11 @@ def _json_text(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
-def make_engine(settings: Settings, *, serving: bool = False) -> Engine:
+def make_engine(settings: Settings, *, serving: bool = False, timeouts: bool = False) -> Engine:
     """An engine as the schema's owner (the sinks, migrations and admin commands: with the COPY staging tables),
-    or, ``serving``, as the console's serving role (:mod:`sinks.serving_role`)."""
+    or, ``serving``, as the console's serving role (:mod:`sinks.serving_role`). ``timeouts``: the server cancels
+    a statement after ``TAPEWATCH_POSTGRES_STATEMENT_TIMEOUT_S`` and a lock wait after ``…_LOCK_TIMEOUT_S`` (what
+    a long-running service wants; a bulk load or a migration does not)."""
     engine = create_engine(
         settings.console_postgres_url_plain if serving else settings.postgres_url_plain,
         pool_pre_ping=True,
@@ -285,9 +287,22 @@ def make_engine(settings: Settings, *, serving: bool = False) -> Engine:
         connect_args={"connect_timeout": max(1, int(settings.service_timeout_s))},
         json_serializer=_json_text,
     )
+    if timeouts:
+        statement_ms = int(settings.postgres_statement_timeout_s * 1000)
+        lock_ms = int(settings.postgres_lock_timeout_s * 1000)
+        event.listen(engine, "connect", functools.partial(_set_timeouts, statement_ms=statement_ms, lock_ms=lock_ms))
     if not serving:
         event.listen(engine, "connect", _create_staging_tables)
     return engine
+
+
+def _set_timeouts(dbapi_connection: Any, connection_record: Any, *, statement_ms: int, lock_ms: int) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"SET statement_timeout = {statement_ms}; SET lock_timeout = {lock_ms}")
+        dbapi_connection.commit()  # session settings: the pool's reset-on-return rollback must not undo them
+    finally:
+        cursor.close()
 
 
 def _create_staging_tables(dbapi_connection: Any, connection_record: Any) -> None:

@@ -4,7 +4,10 @@ portfolios, model versions and dead letters, idempotently.
 One transaction per batch: every table's rows go in by COPY and ``INSERT … ON CONFLICT`` on the natural key
 (see :mod:`sinks.db`: facts ``DO NOTHING``, an alert's newest emission by ``ts`` replaces an older one), so a
 batch replayed after a crash stores nothing twice. The database commit comes
-before the Kafka commit (:mod:`sinks.consumer`). Connection failures mean an outage (the batch is retried).
+before the Kafka commit (:mod:`sinks.consumer`). Connection failures mean an outage (the batch is retried), and
+so does a hung store: the server cancels a statement past ``postgres_statement_timeout_s`` or a lock wait past
+``postgres_lock_timeout_s``, and a write still unanswered 5 s after that (a paused server answers nothing) has its
+connection cut (:mod:`sinks.watchdog`).
 Text PostgreSQL cannot hold (NUL, a lone surrogate) is replaced by U+FFFD, so the alert still reaches the
 analysts (:func:`sinks.db.copy_rows`); any other row the database refuses for good is isolated by retrying the
 batch's items one by one and goes to ``dlq.sinks`` with the database's reason — whether the error comes
@@ -29,6 +32,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, Stateme
 
 from sinks import db
 from sinks.consumer import Item, Rejected, SinkUnavailableError
+from sinks.watchdog import cut_after
 from tapewatch.deadletter import DeadLetter
 from tapewatch.errors import TapewatchError
 from tapewatch.records import Action, Alert, Bar, Book, Features, Fill, Forecast, Order, Portfolio, Record, Score
@@ -144,6 +148,10 @@ class BookRetention:
         return self.newest_ms
 
 
+#: how long past the server's statement timeout a write may stay unanswered before its connection is cut
+WATCHDOG_MARGIN_S = 5.0
+
+
 def check_topics(topics: Sequence[Topic]) -> None:
     unsupported = [t.name for t in topics if t.record not in TABLES]
     if unsupported:
@@ -161,7 +169,9 @@ class PostgresWriter:
 
     def __init__(self, settings: Settings, prune_every_s: float = BOOK_PRUNE_EVERY_S) -> None:
         self.settings = settings
-        self.engine = db.make_engine(settings)
+        self.engine = db.make_engine(settings, timeouts=True)
+        # past the server's own statement timeout: a live server answers first; a silent one is cut off
+        self.write_timeout_s = settings.postgres_statement_timeout_s + WATCHDOG_MARGIN_S
         self.inserted = 0
         self.pruned = 0  # book snapshots deleted as older than the retention window
         self.retention = BookRetention(settings.postgres_book_retention_hours * 3_600_000, prune_every_s)
@@ -203,11 +213,18 @@ class PostgresWriter:
         for item in items:
             table, doc_of = TABLES[None if item.record is None else type(item.record)]
             rows[table].append(doc_of(item))
-        with self.engine.begin() as conn:
-            stored = sum(db.copy_rows(conn, table, table_rows) for table, table_rows in rows.items())
-            for table, family in FAMILIES.items():
-                if table in rows:
-                    db.record_model_versions(conn, table, family)
+        with self.engine.connect() as conn, cut_after(conn, self.write_timeout_s) as watch:
+            try:
+                with conn.begin():
+                    stored = sum(db.copy_rows(conn, table, table_rows) for table, table_rows in rows.items())
+                    for table, family in FAMILIES.items():
+                        if table in rows:
+                            db.record_model_versions(conn, table, family)
+            except (DBAPIError, psycopg2.Error) as exc:
+                if watch.fired:
+                    reason = f"no answer within {watch.limit_s:.0f} s (a hung or paused server); connection cut"
+                    raise SinkUnavailableError(f"postgres: {reason}") from exc
+                raise
         books = rows.get(db.book_snapshots)
         if books:  # committed: the prune may count back from them
             self.retention.note(max(doc["ts"] for doc in books))

@@ -82,6 +82,15 @@ class Settings(BaseSettings):
 
     # --- Sinks -----------------------------------------------------------------
     sink_batch_size: int = Field(5000, ge=1, le=100_000, description="Records per sink batch (one write, one commit)")
+    postgres_statement_timeout_s: float = Field(
+        15.0,
+        gt=0,
+        description="A sink's or the console's statement running longer is cancelled by the server; a sink's write "
+        "with no answer 5 s after it (a hung or paused server) has its connection cut: both are outages, retried",
+    )
+    postgres_lock_timeout_s: float = Field(
+        5.0, gt=0, description="A statement waiting longer than this for a lock is cancelled (an outage, retried)"
+    )
     postgres_book_retention_hours: int = Field(
         72,
         ge=0,

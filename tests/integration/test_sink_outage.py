@@ -1,12 +1,17 @@
 """Store outages mid-run: a PRIVATE PostgreSQL cluster (and a private Elasticsearch node) is stopped for 30 s
-while alerts keep arriving, then started again; the sink pauses, backs off, resumes, and nothing is lost.
+while alerts keep arriving, then started again; the sink pauses, backs off, resumes, and nothing is lost. A hung
+store too: the private cluster paused (SIGSTOP, every process of it) for 60 s, which answers nothing at all, is
+reported as an outage and nothing is lost.
 
 The shared services are never touched: each test starts its own instance on a free port under a temporary
 var dir (infra/ places it under /var/lib/tapewatch/<hash> when the service user cannot reach the temp dir)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import socket
 import threading
 import time
@@ -74,6 +79,7 @@ def ride_out_outage(
     stop_service: Callable[[], object],
     start_service: Callable[[], object],
     stored_ids: Callable[[], list[str]],
+    outage_s: float = OUTAGE_S,
 ) -> SinkRunner:
     """Run the sink while producing; stop the store 5 s in, keep it down for OUTAGE_S, start it again; wait
     until every sent alert is stored. Returns the runner (its counters tell the outage story)."""
@@ -87,7 +93,7 @@ def ride_out_outage(
         time.sleep(5.0)
         stop_service()
         down_at = time.monotonic()
-        time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - down_at)))
+        time.sleep(max(0.0, outage_s - (time.monotonic() - down_at)))
         start_service()
         producer.join(120)
         deadline = time.monotonic() + 120
@@ -140,6 +146,62 @@ def test_postgres_down_30_s_loses_nothing(settings: Settings, private_postgres: 
         ride_out_outage(sink_settings, PostgresWriter(sink_settings), pg.stop, pg.start, stored)
     finally:
         engine.dispose()
+
+
+def _process_tree(root: int) -> list[int]:
+    """``root`` and every process below it (from /proc: the postmaster and its backends)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def test_postgres_paused_60_s_is_an_outage_and_loses_nothing(
+    settings: Settings, private_postgres: tuple[Settings, Postgres]
+) -> None:
+    private, pg = private_postgres
+    sink_settings = private.model_copy(update={"topic_prefix": settings.topic_prefix})
+    engine = db.make_engine(sink_settings)
+    paused: list[int] = []
+
+    def pause() -> None:
+        postmaster = pg.pid()
+        assert postmaster is not None
+        paused.extend(_process_tree(postmaster))
+        for pid in paused:
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume() -> None:
+        for pid in paused:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+    def stored() -> list[str]:  # asked only once the cluster runs again
+        try:
+            with engine.connect() as conn:
+                return [row[0] for row in conn.execute(select(db.alerts.c.alert_id))]
+        except Exception:
+            return []
+
+    writer = PostgresWriter(sink_settings)
+    try:
+        runner = ride_out_outage(sink_settings, writer, pause, resume, stored, outage_s=60.0)
+    finally:
+        resume()
+        engine.dispose()
+    # the pause outlived the statement timeout and the watchdog: the sink said so, it did not just wait
+    assert runner.counters.outages >= 1
+    assert sink_settings.postgres_statement_timeout_s + 5 < 60
 
 
 @pytest.fixture
