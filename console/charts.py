@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-__all__ = ["BarPoint", "BookPoint", "Span", "book_svg", "price_svg", "volume_svg"]
+__all__ = ["BOOK_WIDTH", "BarPoint", "BookPoint", "Span", "book_columns", "book_svg", "price_svg", "volume_svg"]
 
 SVG_NS: Final = "http://www.w3.org/2000/svg"
 #: the plot area's margins (px), the same in every chart so that charts stacked on a page share their time axis
@@ -556,12 +556,25 @@ def _level_marks(
     return parts
 
 
+BOOK_WIDTH: Final = 900
+
+
+def book_columns(view: Span, width: int = BOOK_WIDTH) -> int:
+    """How many snapshots the book chart of ``view`` draws at most: one per 3-pixel column.
+
+    >>> book_columns(Span(0, 60_000))
+    276
+    """
+    frame = _frame(view, width, 1)
+    return max((frame.right - _LEFT) // 3, 1)
+
+
 def book_svg(
     books: Iterable[BookPoint],
     *,
     view: Span,
     episode: Span,
-    width: int = 900,
+    width: int = BOOK_WIDTH,
     height: int = 260,
     title: str = "Order book (5 levels)",
 ) -> str:
@@ -575,7 +588,7 @@ def book_svg(
     (True, 9, True)
     """
     frame = _frame(view, width, height)
-    kept = _sample(books, frame, max((frame.right - _LEFT) // 3, 1))
+    kept = _sample(books, frame, book_columns(view, width))
     if not kept:
         return _empty("book", title, frame)
     sides = [(_levels(book.bids), _levels(book.asks)) for book in kept]

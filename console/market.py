@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import BigInteger, ColumnElement, Connection, Row, Select, func, select
 
 from console.charts import BarPoint, BookPoint, Span
 from sinks.db import bars, book_snapshots
@@ -57,21 +57,43 @@ def bar_points(conn: Connection, window: Window) -> list[BarPoint]:
     return [BarPoint(epoch_ms(r.start), epoch_ms(r.end), r.open, r.high, r.low, r.close, r.volume) for r in rows]
 
 
-def book_points(conn: Connection, window: Window) -> list[BookPoint]:
+def book_points(conn: Connection, window: Window, columns: int | None = None) -> list[BookPoint]:
+    """The stored snapshots of the window, in time order: every one (the replay; thinned evenly past
+    :data:`MAX_SNAPSHOTS`), or with ``columns`` only those the book chart draws — per column of the view the one
+    nearest the column's centre, then the earliest (what :func:`console.charts.book_svg` keeps), chosen in SQL
+    so that a second-by-second window decodes a few hundred JSON books, not a thousand and more."""
+    where = (
+        book_snapshots.c.symbol == window.symbol,
+        book_snapshots.c.venue == window.venue,
+        book_snapshots.c.ts >= _moment(window.view.start_ms),
+        book_snapshots.c.ts <= _moment(window.view.end_ms),
+    )
+    if columns is not None:
+        rows = list(conn.execute(_chart_rows(where, window.view, columns)))
+        return [_point(r) for r in sorted(rows, key=lambda r: r.ts)]
     rows = list(
         conn.execute(
             select(book_snapshots.c.ts, book_snapshots.c.bids, book_snapshots.c.asks)
-            .where(
-                book_snapshots.c.symbol == window.symbol,
-                book_snapshots.c.venue == window.venue,
-                book_snapshots.c.ts >= _moment(window.view.start_ms),
-                book_snapshots.c.ts <= _moment(window.view.end_ms),
-            )
+            .where(*where)
             .order_by(book_snapshots.c.ts)
         )
     )
     step = max(1, -(-len(rows) // MAX_SNAPSHOTS))
-    return [
-        BookPoint(epoch_ms(r.ts), [(float(p), float(q)) for p, q in r.bids], [(float(p), float(q)) for p, q in r.asks])
-        for r in rows[::step]
-    ]
+    return [_point(r) for r in rows[::step]]
+
+
+def _chart_rows(where: tuple[ColumnElement[bool], ...], view: Span, columns: int) -> Select[Any]:
+    span = max(view.end_ms - view.start_ms, 1)
+    offset = (func.floor(func.extract("epoch", book_snapshots.c.ts) * 1000).cast(BigInteger) - view.start_ms).label(
+        "offset"
+    )
+    ranked = select(book_snapshots.c.ts, book_snapshots.c.bids, book_snapshots.c.asks, offset).where(*where).subquery()
+    column = func.least(ranked.c.offset * columns // span, columns - 1)  # integer division, as the chart
+    distance = func.abs(2 * columns * ranked.c.offset - (2 * column + 1) * span)
+    return select(ranked.c.ts, ranked.c.bids, ranked.c.asks).distinct(column).order_by(column, distance, ranked.c.ts)
+
+
+def _point(row: Row[Any]) -> BookPoint:
+    return BookPoint(
+        epoch_ms(row.ts), [(float(p), float(q)) for p, q in row.bids], [(float(p), float(q)) for p, q in row.asks]
+    )

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from console import audit, cases, market, supervisor
 from console.auth import Principal, csrf_matches, load_session, login, logout
-from console.charts import book_svg, price_svg, volume_svg
+from console.charts import book_columns, book_svg, price_svg, volume_svg
 from console.explain import explanation
 from console.passwords import new_token
 from console.schema import DISPOSITIONS, STATES
@@ -192,7 +192,8 @@ def _case_context(request: Request, principal: Principal, alert_id: str) -> dict
     with scoped(engine_of(request), principal.tenant) as conn:
         case = cases.case_detail(conn, alert_id)
         window = market.window_of(case)
-        bars, books = market.bar_points(conn, window), market.book_points(conn, window)
+        bars = market.bar_points(conn, window)
+        books = market.book_points(conn, window, columns=book_columns(window.view))
         notes, notes_hidden = cases.notes(conn, alert_id)
         trail, trail_hidden = cases.case_audit(conn, alert_id)
         context: dict[str, Any] = {

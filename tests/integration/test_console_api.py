@@ -349,3 +349,22 @@ def test_assign_escalate_link_and_the_evidence_report(engine: Engine, app_client
         "case.link",
         "case.report",
     ]
+
+
+def test_the_book_chart_picks_its_snapshots_in_sql_as_the_chart_would(engine: Engine) -> None:
+    from console import charts, market
+    from tests.console_support import seed_market
+
+    seed_market(engine, "BOOK", "sim", 1_700_000_000_000, 1_700_000_000_000 + 31 * 60_000)
+    with engine.connect() as conn:
+        for start_s, minutes, width in ((0, 21, 900), (37, 7, 900), (301, 3, 400), (5, 30, 250)):
+            start = 1_700_000_000_000 + start_s * 1000
+            view = charts.Span(start, start + minutes * 60_000)
+            window = market.Window("BOOK", "sim", view, view, start)
+            every = market.book_points(conn, window)
+            columns = charts.book_columns(view, width)
+            frame = charts._frame(view, width, 260)
+            expected = [b.ts_ms for b in charts._sample(every, frame, columns)]
+            chosen = market.book_points(conn, window, columns=columns)
+            assert [b.ts_ms for b in chosen] == expected, (start_s, minutes, width)
+            assert chosen == [b for b in every if b.ts_ms in set(expected)]
