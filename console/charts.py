@@ -563,7 +563,7 @@ def book_columns(view: Span, width: int = BOOK_WIDTH) -> int:
     """How many snapshots the book chart of ``view`` draws at most: one per 3-pixel column.
 
     >>> book_columns(Span(0, 60_000))
-    276
+    272
     """
     frame = _frame(view, width, 1)
     return max((frame.right - _LEFT) // 3, 1)
