@@ -35,6 +35,7 @@ from detectors.patterns import PATTERNS_VERSION
 from offline import evaluation as ev
 from offline import lob_market as lob
 from offline.feed_shapes import FEEDS
+from offline.lookalikes import LookalikeRate, lookalike_alerts
 from offline.lookback import DetectionOutput, bar_features, detect_frames, tick_input
 from offline.simulator import SimulationConfig, generate
 from tapewatch.feeds import FeedProfiles
@@ -113,6 +114,7 @@ class Cell:
     feed: str
     seed: int
     truth: pd.DataFrame
+    lookalikes: pd.DataFrame
     alerts: pd.DataFrame
     baseline: pd.DataFrame
     bar_scores: dict[str, pd.DataFrame]
@@ -120,16 +122,24 @@ class Cell:
     seconds: float
 
 
-def session(spec: MatrixSpec, feed: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The labelled session of a cell as ``detect file`` reads it: ticks (with the venue) and episodes."""
-    sim = generate(spec.simulation(feed, seed)) if spec.generator == "sim" else lob.generate(spec.lob(feed, seed))
-    ticks = sim.ticks_frame().assign(venue=FEED_VENUES[feed])
-    return ticks, sim.episodes_frame()
+def session(spec: MatrixSpec, feed: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The labelled session of a cell as ``detect file`` reads it: ticks (with the venue), episodes, and the
+    labelled legitimate look-alikes (none from a generator that labels none)."""
+    if spec.generator == "sim":
+        sim = generate(spec.simulation(feed, seed))
+        ticks, episodes, events = sim.ticks_frame(), sim.episodes_frame(), NO_LOOKALIKES
+    else:
+        market = lob.generate(spec.lob(feed, seed))
+        ticks, episodes, events = market.ticks_frame(), market.episodes_frame(), market.lookalikes_frame()
+    return ticks.assign(venue=FEED_VENUES[feed]), episodes, events
+
+
+NO_LOOKALIKES: Final = pd.DataFrame({"symbol": [], "kind": [], "start": [], "end": []})
 
 
 def train_model(spec: MatrixSpec, feed: str) -> KMeansModel:
     """The K-means model a feed's cells score with, fitted on the training seed's bars."""
-    ticks, _ = session(spec, feed, spec.train_seed)
+    ticks, _, _ = session(spec, feed, spec.train_seed)
     source = tick_input(ticks)
     bars = detect_frames(source, None, flow_config=spec.flow, feeds=spec.profiles).bars
     from detectors.kmeans import train
@@ -142,7 +152,7 @@ def run_cell(spec: MatrixSpec, feed: str, seed: int, model: KMeansModel | None) 
     import time as clock
 
     began = clock.perf_counter()
-    ticks, truth = session(spec, feed, seed)
+    ticks, truth, events = session(spec, feed, seed)
     detected: DetectionOutput = detect_frames(tick_input(ticks), model, flow_config=spec.flow, feeds=spec.profiles)
     feats = bar_features(detected.bars)
     baseline_alerts, baseline_scores = ev.seed_baseline(feats)
@@ -155,6 +165,7 @@ def run_cell(spec: MatrixSpec, feed: str, seed: int, model: KMeansModel | None) 
         feed=feed,
         seed=seed,
         truth=_prefixed(truth, prefix),
+        lookalikes=_prefixed(events, prefix),
         alerts=_prefixed(ev.alerts_frame(detected.alerts), prefix),
         baseline=_prefixed(baseline_alerts, prefix),
         bar_scores={name: _prefixed(frame, prefix) for name, frame in scores.items()},
@@ -179,6 +190,7 @@ class FeedResult:
     variant_recall: dict[str, dict[str, float]]
     per_seed_f1: dict[str, list[float]]
     seconds: list[float]
+    lookalikes: list[LookalikeRate] = field(default_factory=list)
 
 
 def pool(feed: str, cells: Sequence[Cell], tolerance_ms: int) -> FeedResult:
@@ -201,7 +213,10 @@ def pool(feed: str, cells: Sequence[Cell], tolerance_ms: int) -> FeedResult:
         alone = ev.evaluate(cell.truth, cell.alerts, universe=cell.universe, tolerance_ms=tolerance_ms)
         for m in alone.kinds:
             per_seed[m.kind].append(m.f1)
-    return FeedResult(feed, result, variant_recall(truth, alerts, tolerance_ms), per_seed, [c.seconds for c in cells])
+    events = pd.concat([c.lookalikes for c in cells], ignore_index=True)
+    rates = lookalike_alerts(truth, events, alerts, tolerance_ms) if len(events) else []
+    recall = variant_recall(truth, alerts, tolerance_ms)
+    return FeedResult(feed, result, recall, per_seed, [c.seconds for c in cells], rates)
 
 
 def variant_recall(truth: pd.DataFrame, alerts: pd.DataFrame, tolerance_ms: int) -> dict[str, dict[str, float]]:
@@ -266,6 +281,7 @@ def to_json(spec: MatrixSpec, feeds: Iterable[FeedResult]) -> bytes:
                 "per_seed_f1": f.per_seed_f1,
                 "cell_seconds": f.seconds,
                 "quality_bars": meets_bars(f),
+                "lookalikes": [asdict(r) | {"share": r.share} for r in f.lookalikes],
             }
             for f in feeds
         ],

@@ -19,10 +19,14 @@ The market, per symbol (every symbol draws its own parameters from its own rando
   imbalance) + 0.1·tanh(last minute's return): value traders, book readers and trend followers. The
   log-fundamental is a random walk whose volatility switches between calm, normal and agitated regimes (a Markov
   chain, mean stays of 10–30 min), which also scale activity.
-* **Confounders on every symbol, not labelled**: news (the fundamental jumps 1.5–5 %, activity triples for five
-  minutes, ~0.4 per symbol-day), institutional meta-orders (a parent order buying or selling 3–8 % of the day's
-  volume over 20–60 minutes through market orders) and, on about half the symbols, a market maker who keeps a
-  large quote (4–10× the typical level) at level 2 on both sides and moves it whenever the touch moves.
+* **Legitimate look-alikes on every symbol, labelled apart from manipulation** (:meth:`LobSession.lookalikes_frame`,
+  :data:`LOOKALIKES`; ``lookalikes=False`` leaves out the two the order book's history did not have): ``news``
+  (the fundamental jumps 1.5–5 % and holds, activity triples for five minutes, ~0.4 per symbol-day),
+  ``meta_order`` (an institution's parent order buying or selling 3–8 % of the day's volume over 20–60 minutes
+  through market orders), ``large_order`` (a genuine order of 3–8× the level's typical size rests at the touch and
+  a taker's market orders execute it over 10–90 s; what is left after three minutes is cancelled) and, on about
+  half the symbols, a market maker who keeps a large quote (4–10× the typical level) at level 2 on both sides,
+  moves it whenever the touch moves, and every 5–20 minutes pulls both quotes for 2–10 s (``quote_pull``).
 * **Books** are published at most every ``book_ms`` when the best five changed (a depth stream); trades as they
   print, with the aggressor side. Snapshot feeds (``twse-mis``, ``snapshot-1s``) are shaped from them by
   :mod:`offline.feed_shapes`' rules: the last price, the size since the previous snapshot, no side, the last
@@ -76,6 +80,8 @@ KINDS: Final[tuple[AlertKind, ...]] = (
     AlertKind.WASH_TRADING,
     AlertKind.MARKING_THE_CLOSE,
 )
+#: legitimate activity that looks like manipulation, labelled so that alerts on it can be counted
+LOOKALIKES: Final = ("news", "meta_order", "large_order", "quote_pull")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +100,8 @@ class LobConfig:
     quiet_open_s: float = 2_700.0
     episode_gap_s: float = 300.0
     book_ms: int = 250
+    #: the large genuine orders and the market makers' quote pulls (news and meta-orders are always there)
+    lookalikes: bool = True
 
     def __post_init__(self) -> None:
         snapshot_interval(self.feed)  # refuses an unknown feed
@@ -155,7 +163,8 @@ class Tape:
     book_ts: list[int] = field(default_factory=list)
     books: list[list[float]] = field(default_factory=list)
     episodes: list[tuple[str, int, int, str]] = field(default_factory=list)
-    #: what else happened that is not manipulation (news, meta-orders, market makers): for reading false alerts
+    #: what else happened that is not manipulation (:data:`LOOKALIKES`, and ``market_maker`` for the session of a
+    #: symbol that has one): for counting the alerts on legitimate activity
     events: list[tuple[str, int, int]] = field(default_factory=list)
 
 
@@ -721,7 +730,7 @@ class MetaOrder(Agent):
     def step(self, m: Market) -> float | None:
         if self.on:
             m.extra_market = 0.0
-            m.tape.events.append(("meta_order_buy" if self.side > 0 else "meta_order_sell", self.first_ms, m.now_ms))
+            m.tape.events.append(("meta_order", self.first_ms, m.now_ms))
             return None
         self.on = True
         self.acted(m)
@@ -731,19 +740,32 @@ class MetaOrder(Agent):
 
 
 class MarketMaker(Agent):
-    """Not manipulation: a large quote at level 2 on both sides, moved whenever the touch moves."""
+    """Not manipulation: a large quote at level 2 on both sides, moved whenever the touch moves; with ``pulls``,
+    both quotes withdrawn for 2–10 s every 5–20 minutes (risk off for a moment, as market makers do)."""
 
-    def __init__(self, start: float, draw: Draws) -> None:
+    def __init__(self, start: float, draw: Draws, pulls: bool = False) -> None:
         super().__init__(start)
         self.mult = 4 + 6 * draw.uniform()
         self.quotes: dict[int, int] = {}
         self.touch = (0, 0)
         self.size = 0
+        self.pulls = pulls
+        self.next_pull = start + 300 + 900 * draw.uniform()
+        self.pulled_at = -1
 
     def step(self, m: Market) -> float | None:
         if self.size == 0:
             self.size = max(1, round(self.mult * m.typical_level(1) / m.inst.lot)) * m.inst.lot
             m.tape.events.append(("market_maker", m.config.start_ms, m.config.end_ms))
+        if self.pulled_at >= 0:  # back after a pull
+            m.tape.events.append(("quote_pull", self.pulled_at, m.now_ms))
+            self.pulled_at, self.touch = -1, (0, 0)
+            self.next_pull = m.t + 300 + 900 * m.draw.uniform()
+        elif self.pulls and m.t >= self.next_pull and m.t >= 0:
+            for side, tick in self.quotes.items():
+                m.cancel(side, tick, self.size)
+            self.quotes, self.pulled_at = {}, m.now_ms
+            return m.t + 2 + 8 * m.draw.uniform()
         if (m.best_bid, m.best_ask) != self.touch:
             for side, tick in self.quotes.items():
                 m.cancel(side, tick, self.size)
@@ -751,6 +773,38 @@ class MarketMaker(Agent):
             self.quotes[-1] = m.limit(-1, m.best_ask + 1, self.size, agent=True)
             self.touch = (m.best_bid, m.best_ask)
         return m.t + 1.0 + m.draw.uniform()
+
+
+class LargeOrder(Agent):
+    """Not manipulation: a genuine large order rests at the touch and is executed — a taker's market orders work
+    it off over 10–90 s; what is left after three minutes is cancelled. A level that vanishes because it traded."""
+
+    def __init__(self, start: float, draw: Draws) -> None:
+        super().__init__(start)
+        self.side = 1 if draw.uniform() < 0.5 else -1
+        self.mult = 3 + 5 * draw.uniform()
+        self.fill_s = 10 + 80 * draw.uniform()
+        self.tick = self.size = 0
+
+    def step(self, m: Market) -> float | None:
+        if self.size == 0:
+            self.size = max(1, round(self.mult * m.typical_level(self.side) / m.inst.lot)) * m.inst.lot
+            self.tick = m.limit(self.side, m.best(self.side), self.size, agent=True)
+            self.acted(m)
+            return m.t + 1.0
+        left = m.own[self.side].get(self.tick, 0)
+        if left == 0 or m.t - self.start > 180:
+            if left:
+                m.cancel(self.side, self.tick, left)
+            m.tape.events.append(("large_order", self.first_ms, m.now_ms))
+            return None
+        if m.best(self.side) == self.tick:  # the taker trades when the order is at the touch (it stands behind
+            # the noise orders queued at its price before it)
+            ahead = (m.bids if self.side > 0 else m.asks).get(self.tick, 0)
+            steps = max(1.0, (self.start + self.fill_s - m.t) / 3)
+            clip = max(m.inst.lot, round((left + ahead) / steps / m.inst.lot) * m.inst.lot)
+            m.market(-self.side, min(clip, left + ahead))
+        return m.t + 1.5 + 3 * m.draw.uniform()
 
 
 # --- sessions -------------------------------------------------------------------------------------------------------
@@ -765,7 +819,9 @@ def plan_agents(draw: Draws, config: LobConfig, manipulated: bool) -> list[Agent
     if draw.uniform() < 0.5:
         agents.append(MetaOrder(draw.uniform() * length * 0.8, draw))
     if draw.uniform() < 0.5:
-        agents.append(MarketMaker(0.0, draw))
+        agents.append(MarketMaker(0.0, draw, pulls=config.lookalikes))
+    if config.lookalikes:
+        agents.extend(_large_orders(draw, config))
     if not manipulated:
         return agents
     wanted = 1 + int(draw.uniform() * 3)
@@ -784,6 +840,17 @@ def plan_agents(draw: Draws, config: LobConfig, manipulated: bool) -> list[Agent
         agents.append(maker(t, draw))
         t += maker.budget() + config.episode_gap_s * (1 + draw.uniform())
     return agents
+
+
+def _large_orders(draw: Draws, config: LobConfig) -> list[Agent]:
+    """About two large genuine orders per symbol-day (a Poisson stream), none in the last ten minutes."""
+    length = config.minutes * 60
+    orders: list[Agent] = []
+    t = draw.exp(SECONDS_PER_DAY / 2)
+    while t < length - 600:
+        orders.append(LargeOrder(t, draw))
+        t += draw.exp(SECONDS_PER_DAY / 2)
+    return orders
 
 
 def run_symbol(config: LobConfig, index: int, manipulated: bool) -> tuple[Market, str]:
@@ -836,10 +903,17 @@ class LobSession:
         return frame
 
     def events_frame(self) -> pd.DataFrame:
-        """What happened that is not manipulation: ``news`` (activity for five minutes after), ``meta_order_buy``
-        / ``meta_order_sell``, ``market_maker`` (the whole session), per symbol."""
+        """What happened that is not manipulation: the :data:`LOOKALIKES`, and ``market_maker`` over the whole
+        session of a symbol that has one."""
         rows = [(s, *e) for s, tape in self.tapes.items() for e in tape.events]
         return pd.DataFrame(rows, columns=["symbol", "kind", "start", "end"])
+
+    def lookalikes_frame(self) -> pd.DataFrame:
+        """The labelled legitimate look-alikes (``symbol``, ``kind`` one of :data:`LOOKALIKES`, ``start``, ``end``
+        in epoch ms), in time order."""
+        events = self.events_frame()
+        frame = events[events["kind"].isin(LOOKALIKES)].sort_values(["start", "symbol"], kind="stable")
+        return frame.reset_index(drop=True)
 
     def _symbol_frame(self, symbol: str, tape: Tape) -> pd.DataFrame:
         trade_ts = np.asarray(tape.trade_ts, dtype=np.int64)

@@ -496,3 +496,18 @@ def _print_matrix(results: list[FeedResult]) -> None:
             f"(five kinds), {fmt(feed.result.false_alerts_per_symbol_day)} (all kinds); K-means ROC-AUC {fmt(auc)}; "
             f"cells {min(feed.seconds):.0f}–{max(feed.seconds):.0f} s"
         )
+    _print_lookalikes(wide, results)
+
+
+def _print_lookalikes(wide: Console, results: list[FeedResult]) -> None:
+    """Legitimate look-alikes that drew a manipulation alert no real episode explains (generators that label them)."""
+    from offline.evaluation import fmt
+
+    if not any(feed.lookalikes for feed in results):
+        return
+    table = Table("feed", "look-alike", "events", "alerted", "share", "by alert kind")
+    for feed in results:
+        for rate in feed.lookalikes:
+            kinds = ", ".join(f"{k} {n}" for k, n in sorted(rate.by_alert_kind.items())) or "–"
+            table.add_row(feed.feed, rate.kind, str(rate.events), str(rate.alerted), fmt(rate.share), kinds)
+    wide.print(table)

@@ -51,7 +51,7 @@ def test_snapshot_feeds_conserve_size_and_carry_no_side(trades: lob.LobSession) 
 
 
 def test_episodes_are_labelled_inside_the_session_and_only_on_manipulated_symbols() -> None:
-    configs = [lob.LobConfig(symbols=5, seed=s, minutes=60, quiet_open_s=300) for s in (1, 2, 3)]
+    configs = [lob.LobConfig(symbols=5, seed=s, minutes=60, quiet_open_s=300) for s in range(1, 7)]
     frames = [lob.generate(config).episodes_frame() for config in configs]
     episodes = pd.concat(frames, ignore_index=True)
     assert set(episodes["kind"]) == {str(k) for k in lob.KINDS}
@@ -106,3 +106,30 @@ def test_a_pump_lifts_the_price_and_dumps_it() -> None:
     assert peak >= start * 1.02
     assert market.mid() < peak
     assert market.tape.episodes[0][0] == str(AlertKind.PUMP_AND_DUMP)
+
+
+def test_legitimate_lookalikes_are_labelled_and_a_large_order_is_executed() -> None:
+    config = lob.LobConfig(symbols=3, seed=11, minutes=90, quiet_open_s=300)
+    session = lob.generate(config)
+    found = session.lookalikes_frame()
+    assert set(found["kind"]) <= set(lob.LOOKALIKES) and {"large_order", "quote_pull"} <= set(found["kind"])
+    assert (found["start"] <= found["end"]).all() and found["start"].is_monotonic_increasing
+    assert found["start"].between(config.start_ms - 300_000, config.end_ms).all()
+    assert set(session.events_frame()["kind"]) - set(lob.LOOKALIKES) <= {"market_maker"}
+    without = lob.generate(lob.LobConfig(symbols=3, seed=11, minutes=90, quiet_open_s=300, lookalikes=False))
+    assert not {"large_order", "quote_pull"} & set(without.lookalikes_frame()["kind"])
+
+
+def test_a_large_genuine_order_rests_at_the_touch_and_trades_away() -> None:
+    market = _market(seed=8)
+    order = lob.LargeOrder(market.t, lob.Draws(np.random.default_rng(1)))
+    when = order.step(market)
+    assert market.own[order.side][order.tick] == order.size
+    while when is not None:
+        market.advance(when)
+        when = order.step(market)
+    kind, start, end = market.tape.events[-1]
+    assert kind == "large_order" and start <= end
+    assert market.own[order.side].get(order.tick, 0) == 0
+    traded = [s for t, s in zip(market.tape.trade_ts, market.tape.trade_size, strict=True) if start <= t <= end]
+    assert sum(traded) >= order.size // 2  # mostly executed, not pulled
