@@ -8,8 +8,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Data-only packages, installed without their dependencies: we read their files and never import them.
 # ob-analytics ships a real Bitstamp BTC/USD capture (producers/bitstamp_capture.py) but requires pandas 3,
-# which pyproject.toml excludes, so pip cannot install it alongside the dev extra.
-DATA_PACKAGES := ob-analytics==0.1.0
+# which pyproject.toml excludes, so pip cannot install it alongside the dev extra; mlfinpy ships a real
+# E-mini S&P 500 futures tape (producers/es_tape.py) and pins an older numpy and pandas.
+DATA_PACKAGES := ob-analytics==0.1.0 mlfinpy==0.1.2
 # The stamp changes whenever pyproject.toml or the data packages do, so dependency edits reinstall and nothing
 # else does.
 DEPS_STAMP := $(VENV)/.deps-$(shell { cat pyproject.toml; echo '$(DATA_PACKAGES)'; } | sha256sum | cut -c1-16)

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from offline.simulator import TAIPEI, SimulationConfig, generate
-from producers import binance, bitstamp_capture, simulate, twse, twse_daily
+from producers import binance, bitstamp_capture, es_tape, simulate, twse, twse_daily
 from producers.framework import SourceCounters, SourceRun, run_source
 from tapewatch.errors import TapewatchError
 from tapewatch.settings import Settings, load_settings
@@ -381,3 +381,31 @@ def fetch_bitstamp_sample(
     for line in bitstamp_capture.summary(done):
         console.print(line, highlight=False, soft_wrap=True)
     console.print(f"→ {out}", highlight=False, soft_wrap=True)
+
+
+# --- fetch es-tape ----------------------------------------------------------------------------------------------
+@fetch_app.command("es-tape")
+def fetch_es_tape(
+    out: Annotated[Path, typer.Option("--out", help="Tick file to write (.parquet or .csv)")],
+    file: Annotated[
+        Path | None, typer.Option("--file", help="Another DateTime,Price,Volume file (default: the bundled one)")
+    ] = None,
+    symbol: Annotated[str, typer.Option(help="Instrument code to write")] = es_tape.SYMBOL,
+    venue: Annotated[str, typer.Option(help="Venue to write (its feed profile applies)")] = es_tape.VENUE,
+) -> None:
+    """A real E-mini S&P 500 futures tape (500,000 prints, mlfinpy's sample by default) → a prints-only tick file:
+    every manipulation alert on it is false."""
+    tape = es_tape.read_tape(file or es_tape.sample_path(), symbol, venue)
+    bitstamp_capture.write_ticks(tape.ticks, out)
+    console.print(
+        f"{len(tape.ticks):,} prints of {symbol} over {tape.sessions} session(s), "
+        f"{_iso(tape.first_ms)} → {_iso(tape.last_ms)} UTC → {out}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _iso(ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
