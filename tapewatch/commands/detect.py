@@ -511,3 +511,28 @@ def _print_lookalikes(wide: Console, results: list[FeedResult]) -> None:
             kinds = ", ".join(f"{k} {n}" for k, n in sorted(rate.by_alert_kind.items())) or "–"
             table.add_row(feed.feed, rate.kind, str(rate.events), str(rate.alerted), fmt(rate.share), kinds)
     wide.print(table)
+
+
+@eval_app.command("real-tapes")
+def eval_real_tapes(
+    tapes: Annotated[str, typer.Option(help="Comma-separated real tapes")] = "es-futures,bitstamp-btcusd",
+) -> None:
+    """The detectors over real tapes of liquid instruments shipped in packages, where every manipulation alert
+    is false: alerts per session by kind and severity, against the bar (≤ 1 a session, none high or critical)."""
+    from offline import real_tapes
+
+    settings = load_settings()
+    names = [t.strip() for t in tapes.split(",") if t.strip()]
+    unknown = [n for n in names if n not in real_tapes.TAPES]
+    if unknown:
+        raise TapewatchError(f"eval real-tapes: no tape {', '.join(unknown)}; choose {', '.join(real_tapes.TAPES)}")
+    table = Table("tape", "prints", "sessions", "alerts", "per session", "high+critical", "by kind", "bar")
+    for name in names:
+        with console.status(f"detecting over {name}…"):
+            result = real_tapes.run_tape(name, flow_config=settings.flow_config(), feeds=settings.feeds())
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(result.by_kind.items())) or "–"
+        table.add_row(
+            name, f"{result.prints:,}", str(result.sessions), str(result.alerts), f"{result.per_session:.1f}",
+            str(result.serious), kinds, "met" if result.meets_bar else "[red]not met[/]",
+        )  # fmt: skip
+    Console(width=max(150, Console().width)).print(table)

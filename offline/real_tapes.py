@@ -1,0 +1,106 @@
+"""Real tapes of liquid instruments, where every manipulation alert is false: how many alerts the detectors raise
+per session, and how severe.
+
+The tapes ship inside packages (nothing is downloaded at run time): mlfinpy's E-mini S&P 500 futures prints
+(:mod:`producers.es_tape`: two Globex sessions, prints only) and ob-analytics' Bitstamp BTC/USD capture
+(:mod:`producers.bitstamp_capture`: thirty minutes of trades with sides and rebuilt books, counted as one
+session). An alert is counted once per ``alert_id`` at its highest severity.
+
+The bar a desk sets for such a tape: at most one alert per session, and none high or critical.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+import pandas as pd
+
+from detectors.flow import FlowConfig
+from offline.lookback import detect_frames, tick_input
+from tapewatch.feeds import FeedProfile
+from tapewatch.records import Alert, Severity
+
+__all__ = ["MAX_ALERTS_PER_SESSION", "TAPES", "TapeResult", "load_tape", "run_tape"]
+
+MAX_ALERTS_PER_SESSION: Final = 1.0
+SERIOUS: Final = (Severity.HIGH, Severity.CRITICAL)
+
+
+@dataclass(frozen=True)
+class TapeResult:
+    name: str
+    prints: int
+    sessions: int
+    alerts: int  # distinct alerts (by id)
+    by_kind: dict[str, int] = field(default_factory=dict)
+    by_severity: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def per_session(self) -> float:
+        return self.alerts / self.sessions if self.sessions else float("nan")
+
+    @property
+    def serious(self) -> int:
+        return sum(self.by_severity.get(str(s), 0) for s in SERIOUS)
+
+    @property
+    def meets_bar(self) -> bool:
+        return self.per_session <= MAX_ALERTS_PER_SESSION and self.serious == 0
+
+
+def _es() -> tuple[pd.DataFrame, int]:
+    from producers import es_tape
+
+    tape = es_tape.read_tape(es_tape.sample_path())
+    return tape.ticks, tape.sessions
+
+
+def _bitstamp() -> tuple[pd.DataFrame, int]:
+    from producers import bitstamp_capture
+
+    orders, trades = bitstamp_capture.sample_paths()
+    return bitstamp_capture.convert(orders, trades).ticks, 1
+
+
+#: name → a loader of (tick rows, sessions)
+TAPES: Final[dict[str, Callable[[], tuple[pd.DataFrame, int]]]] = {"es-futures": _es, "bitstamp-btcusd": _bitstamp}
+
+
+def load_tape(name: str) -> tuple[pd.DataFrame, int]:
+    if name not in TAPES:
+        raise ValueError(f"no real tape {name!r}; choose {', '.join(TAPES)}")
+    return TAPES[name]()
+
+
+def _strongest(alerts: Sequence[Alert]) -> list[Alert]:
+    """One alert per id: its most severe emission."""
+    order = {s: i for i, s in enumerate(Severity)}
+    best: dict[str, Alert] = {}
+    for alert in alerts:
+        held = best.get(alert.alert_id)
+        if held is None or order[alert.severity] > order[held.severity]:
+            best[alert.alert_id] = alert
+    return list(best.values())
+
+
+def run_tape(
+    name: str,
+    *,
+    flow_config: FlowConfig | None = None,
+    feeds: Callable[[str], FeedProfile] | None = None,
+) -> TapeResult:
+    """The stream's detectors (patterns, no K-means model) over one real tape."""
+    ticks, sessions = load_tape(name)
+    detected = detect_frames(tick_input(ticks), None, flow_config=flow_config, feeds=feeds)
+    alerts = _strongest(detected.alerts)
+    return TapeResult(
+        name=name,
+        prints=int(ticks["price"].notna().sum()),
+        sessions=sessions,
+        alerts=len(alerts),
+        by_kind=dict(Counter(str(a.kind) for a in alerts)),
+        by_severity=dict(Counter(str(a.severity) for a in alerts)),
+    )

@@ -1,0 +1,37 @@
+"""Real tapes where every manipulation alert is false: loaded from the packages that ship them, run through the
+stream's detectors, counted once per alert at its highest severity, and judged against the desk's bar."""
+
+from __future__ import annotations
+
+import pytest
+
+from offline import real_tapes
+from tapewatch.records import Alert, AlertKind, Severity
+
+
+def _alert(alert_id: str, severity: Severity) -> Alert:
+    return Alert(
+        alert_id=alert_id, symbol="ES", venue="cme", ts=1, kind=AlertKind.PUMP_AND_DUMP, severity=severity,
+        score=0.5, window_start=0, window_end=1, evidence={}, model_version="t", message="",
+    )  # fmt: skip
+
+
+def test_an_alert_counts_once_at_its_highest_severity() -> None:
+    emissions = [_alert("a", Severity.MEDIUM), _alert("a", Severity.HIGH), _alert("b", Severity.LOW)]
+    strongest = {a.alert_id: a.severity for a in real_tapes._strongest(emissions)}
+    assert strongest == {"a": Severity.HIGH, "b": Severity.LOW}
+
+
+def test_the_bar_is_one_alert_a_session_and_none_serious() -> None:
+    quiet = real_tapes.TapeResult("t", 10, 2, 2, {"pump_and_dump": 2}, {"low": 2})
+    serious = real_tapes.TapeResult("t", 10, 2, 1, {"pump_and_dump": 1}, {"high": 1})
+    noisy = real_tapes.TapeResult("t", 10, 2, 3, {"pump_and_dump": 3}, {"low": 3})
+    assert quiet.meets_bar and not serious.meets_bar and not noisy.meets_bar
+
+
+def test_the_bitstamp_capture_runs_through_the_detectors() -> None:
+    result = real_tapes.run_tape("bitstamp-btcusd")
+    assert result.prints == 284 and result.sessions == 1  # the capture's thirty minutes of trades
+    assert sum(result.by_kind.values()) == result.alerts == sum(result.by_severity.values())
+    with pytest.raises(ValueError, match="no real tape"):
+        real_tapes.load_tape("nothing")
