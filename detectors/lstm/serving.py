@@ -23,6 +23,8 @@ with a NaN feature:
 
 >>> import tempfile
 >>> from pathlib import Path
+>>> import numpy as np
+>>> import torch
 >>> from detectors.dqn.env import cost_preset
 >>> from detectors.forecast.contract import ForecastRequest
 >>> from detectors.lstm.config import LstmConfig
