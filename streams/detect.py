@@ -5,6 +5,12 @@ lives in a changelog-backed table with the offset of the last features record ap
 stage keeps its state (:mod:`streams.market`): outputs are acknowledged by Kafka before the state is written,
 and the state before the offsets are committed. A replay after a crash skips what the stored offset covers.
 
+Applying is idempotent by event identity too: the entry keeps, per cadence, the event time of the newest
+features record applied, and a record at or before it is skipped (counted as replayed) at whatever offset it
+arrives. The market stage writes each symbol's records of one cadence in strictly increasing event time, so
+such a record is one it sent again after its own crash or a rebalance (at new offsets), or a producer's retry:
+applying it twice would feed a chunk to the patterns twice and a bar to the forecasters' history twice.
+
 * cadence ``fast`` (order-flow chunks) → pattern alerts;
 * cadence ``1m`` (bar features) → a K-means :class:`~tapewatch.records.Score` (when a model is loaded and may
   score the record's venue: :mod:`detectors.model_venues`) and its alerts; then the Double-DQN
@@ -60,7 +66,9 @@ from tapewatch.records import Action, Alert, Cadence, Features, RecordError, Sco
 
 STAGE: Final = "stream:detect"
 AGENT: Final = "detect"
-STATE_FORMAT: Final = 1
+STATE_FORMAT: Final = 2
+#: formats this version loads (format 1 lacks the newest applied event times: they start unknown)
+LOADABLE_STATE_FORMATS: Final = (1, 2)
 VERSIONS: Final = {Cadence.FAST: FLOW_FEATURE_SET_VERSION, Cadence.BAR_1M: FEATURE_SET_VERSION}
 
 log = logging.getLogger(__name__)
@@ -117,10 +125,17 @@ class DetectState:
     position: PositionState = field(default_factory=PositionState)
     #: the bar feature rows the loaded forecasters' windows need (empty when none is loaded)
     history: FeatureHistory = field(default_factory=lambda: FeatureHistory((), 0))
+    #: cadence → event time of the newest features record applied: the identity of what the state holds
+    newest: dict[str, int] = field(default_factory=dict)
     dirty: bool = False
 
     def applied(self, topic: str, partition: int, offset: int) -> bool:
         return partition == self.partition and offset <= self.offset
+
+    def holds(self, record: Features) -> bool:
+        """Whether a features record of this event time and cadence was applied already."""
+        newest = self.newest.get(record.cadence.value)
+        return newest is not None and record.ts <= newest
 
     def mark_applied(self, topic: str, partition: int, offset: int) -> None:
         self.partition, self.offset, self.dirty = partition, offset, True
@@ -194,9 +209,13 @@ class DetectStage(StageBase[DetectState, Features]):
             )
         return record
 
+    def _seen(self, record: Features, state: DetectState) -> bool:
+        return state.holds(record)
+
     def _apply(self, message: Message, record: Features, key: bytes, state: DetectState) -> None:
         partition = message.partition()
         assert partition is not None  # checked when the message was received
+        state.newest[record.cadence.value] = record.ts  # applied or dead-lettered: a re-send is skipped either way
         try:
             score, alerts = _detect(state.detector, record)
         except FeatureError as exc:
@@ -233,6 +252,7 @@ class DetectStage(StageBase[DetectState, Features]):
             "detector": state.detector.to_state(),
             "position": state.position.to_state(),
             "history": state.history.to_state(),
+            "newest": dict(state.newest),  # a copy: the table keeps the entry, the state goes on
             "partition": state.partition,
             "offset": state.offset,
         }
@@ -266,49 +286,48 @@ class DetectStage(StageBase[DetectState, Features]):
             self.counters.forecasts_out += 1
 
     def _act(self, bar_closes: list[_BarClose]) -> None:
-        """DQN actions for the batch's bar closes: batched, in rounds so a symbol's decisions stay in order."""
+        """DQN actions for the batch's bar closes, in rounds of at most one bar close per symbol: a symbol's
+        decisions see the position of its previous one, and its actions go out in bar order whatever the batch
+        (a bar still warming up gets its ``HOLD`` in its place, not ahead of an earlier bar's decision)."""
         policy = self.models.policy
-        if policy is None or not bar_closes:
+        if policy is None:
             return
-        needed = policy.feature_names
-        ready = []
-        for message, key, state, record in bar_closes:
-            if any(record.values.get(name) is None for name in needed):
-                # still warming up: HOLD, position unchanged, no Q-values (the agent has not decided)
-                self.counters.warming += 1
-                action = Action(
-                    symbol=record.symbol,
-                    venue=record.venue,
-                    ts=record.ts,
-                    action="HOLD",
-                    q_values={},
-                    position=state.position.position,
-                    model_version=policy.version,
-                )
-                self._send("actions", self.actions_topic, key, action.to_json(), state.partition, None)
-                self.counters.actions_out += 1
-            else:
-                ready.append((message, key, state, record))
-        while ready:
-            seen: set[bytes] = set()
-            round_: list[_BarClose] = []
-            later: list[_BarClose] = []
-            for item in ready:
-                (later if item[1] in seen else round_).append(item)
-                seen.add(item[1])
+        while bar_closes:
+            round_, bar_closes = _first_per_symbol(bar_closes)
+            ready = [item for item in round_ if all(item[3].values.get(n) is not None for n in policy.feature_names)]
             requests = [
                 DecisionRequest(record.symbol, record.values, state.position.position, bar_end_ms=record.ts)
-                for _, _, state, record in round_
+                for _, _, state, record in ready
             ]
-            for (message, key, state, record), outcome in zip(round_, policy.decide(requests), strict=True):
-                if isinstance(outcome, Rejected):
-                    self._dead_letter(message, f"DQN: {outcome.reason}", "values", "invalid")
-                    continue
-                action = outcome.to_action(record.ts, record.venue)
-                self._send("actions", self.actions_topic, key, action.to_json(), state.partition, None)
-                state.position = state.position.after(outcome, record.ts)
-                self.counters.actions_out += 1
-            ready = later
+            decided = dict(zip(map(id, ready), policy.decide(requests) if requests else (), strict=True))
+            for item in round_:
+                outcome = decided.get(id(item))
+                if outcome is None:
+                    self._hold(item, policy.version)
+                elif isinstance(outcome, Rejected):
+                    self._dead_letter(item[0], f"DQN: {outcome.reason}", "values", "invalid")
+                else:
+                    _, key, state, record = item
+                    action = outcome.to_action(record.ts, record.venue)
+                    self._send("actions", self.actions_topic, key, action.to_json(), state.partition, None)
+                    state.position = state.position.after(outcome, record.ts)
+                    self.counters.actions_out += 1
+
+    def _hold(self, bar_close: _BarClose, version: str) -> None:
+        """A bar whose features still warm up: HOLD, position unchanged, no Q-values (the agent has not decided)."""
+        _, key, state, record = bar_close
+        self.counters.warming += 1
+        action = Action(
+            symbol=record.symbol,
+            venue=record.venue,
+            ts=record.ts,
+            action="HOLD",
+            q_values={},
+            position=state.position.position,
+            model_version=version,
+        )
+        self._send("actions", self.actions_topic, key, action.to_json(), state.partition, None)
+        self.counters.actions_out += 1
 
     def _count_refused(self, venue: str) -> None:
         """A bar of a venue the loaded model may not score went through patterns only: count it (the reason
@@ -333,12 +352,24 @@ class DetectStage(StageBase[DetectState, Features]):
         params = PatternParams().for_feed(self.flow_config, self.feeds(record.venue))
         if stored is None:
             return DetectState(SymbolDetector(record.symbol, record.venue, model, params), partition, -1)
-        if stored.get("format") != STATE_FORMAT:
+        if stored.get("format") not in LOADABLE_STATE_FORMATS:
             raise ValueError(f"detect state of {record.symbol!r} has unknown format {stored.get('format')!r}")
         detector = SymbolDetector.from_state(stored["detector"], model, params)
         position = PositionState.from_state(stored["position"])
         history = FeatureHistory.from_state(stored["history"]) if "history" in stored else FeatureHistory((), 0)
-        return DetectState(detector, int(stored["partition"]), int(stored["offset"]), position, history)
+        newest = {str(cadence): int(ts) for cadence, ts in stored.get("newest", {}).items()}
+        return DetectState(detector, int(stored["partition"]), int(stored["offset"]), position, history, newest)
+
+
+def _first_per_symbol(bar_closes: list[_BarClose]) -> tuple[list[_BarClose], list[_BarClose]]:
+    """(each symbol's first bar close, the rest), both in their order."""
+    seen: set[bytes] = set()
+    first: list[_BarClose] = []
+    later: list[_BarClose] = []
+    for item in bar_closes:
+        (later if item[1] in seen else first).append(item)
+        seen.add(item[1])
+    return first, later
 
 
 def _detect(detector: SymbolDetector, record: Features) -> tuple[Score | None, list[Alert]]:

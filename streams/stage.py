@@ -11,7 +11,9 @@ A stage (a :class:`StageBase`) works in two steps, driven by :class:`streams.app
 Only after that state is acknowledged too does the worker commit the offsets. A crash replays everything since
 the last commit against the state of the last checkpoint; stages skip what their stored per-symbol offsets say
 was already applied (see :mod:`streams.market`), so a replay never counts a record twice, and the outputs it
-sends again are the same records (downstream writes are idempotent).
+sends again are the same records (downstream writes are idempotent). A stage that reads another stage's output
+also skips by event identity (:meth:`StageBase._seen`): what the other stage sends again after its own crash
+arrives at new offsets.
 """
 
 from __future__ import annotations
@@ -166,6 +168,11 @@ class StageBase(ABC, Generic[StateT, RecordT]):
         """Whether ``record`` may reach its symbol's state; a stage that refuses one dead-letters it."""
         return True
 
+    def _seen(self, record: RecordT, state: StateT) -> bool:
+        """Whether ``state`` already holds ``record`` by its event identity, whatever its offset: a record
+        another stage sent again after a crash or a rebalance, or a producer's retry, lands at a new offset."""
+        return False
+
     def _after_batch(self, messages: Sequence[Message]) -> None:
         """Work on the batch as a whole, once every message is applied."""
 
@@ -202,8 +209,8 @@ class StageBase(ABC, Generic[StateT, RecordT]):
         assert key is not None  # the decoding checked it is the symbol
         state = self._touched.get(key) or self._live.get(key) or self._load(record, key, partition)
         self._touched[key] = state
-        if state.applied(topic, partition, offset):
-            return 1  # applied before a crash: do not count it twice
+        if state.applied(topic, partition, offset) or self._seen(record, state):
+            return 1  # applied before (a replay, or the same event sent again): do not count it twice
         self._apply(message, record, key, state)
         state.mark_applied(topic, partition, offset)
         return 0

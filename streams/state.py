@@ -34,6 +34,7 @@ _ELECTING = frozenset(
         KafkaError.NOT_LEADER_FOR_PARTITION,
         KafkaError.LEADER_NOT_AVAILABLE,
         KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError._UNKNOWN_PARTITION,  # the client's metadata does not list it yet
         KafkaError._TIMED_OUT,
         KafkaError._TRANSPORT,
     }
@@ -102,7 +103,7 @@ class ChangelogTable:
         """Read ``partitions`` of the changelog from the beginning to their end as of now; the records read."""
         ends: dict[int, int] = {}
         for partition in partitions:
-            low, high = _watermarks(consumer, TopicPartition(self.topic, partition))
+            low, high = watermarks(consumer, TopicPartition(self.topic, partition))
             if high > low:
                 ends[partition] = high
         consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in ends])
@@ -141,7 +142,7 @@ class ChangelogTable:
         return read
 
 
-def _watermarks(consumer: Consumer, partition: TopicPartition) -> tuple[int, int]:
+def watermarks(consumer: Consumer, partition: TopicPartition) -> tuple[int, int]:
     """The partition's watermarks, waiting out a leader election (a changelog created a moment ago)."""
     deadline = time.monotonic() + RECOVERY_TIMEOUT_S
     while True:

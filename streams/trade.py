@@ -11,6 +11,11 @@ resumes (the first record not yet applied). A restart — after ``kill -9`` too 
 there, so it applies exactly the records after the state and, the executor being deterministic, sends again
 exactly the records it sent after the checkpoint (same ids: the sinks store them once). The group's committed
 offsets (the same positions) only show the lag.
+
+Decisions are applied once by event identity: the checkpoint also holds, per signal (``dqn`` or a forecaster's
+model) and symbol, the event time of the newest decision applied, and a decision at or before it is skipped
+(counted as ``repeated``). The stream worker sends an action or a forecast again after its own crash or a
+rebalance; traded again it would place another order (a new client order id) or be dead-lettered as late.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import Final, Literal
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from execution.accounts import AccountConfig
+from execution.accounts import DQN_SIGNAL, AccountConfig
 from execution.executor import PaperExecutor, RefusedError
 from execution.merge import NEVER, EventMerge
 from execution.ticks import VenueRules
@@ -71,6 +76,8 @@ class TradeCounters:
     events_in: int = 0
     applied: int = 0
     dead_letters: int = 0
+    #: decisions skipped: one of the same signal, symbol and event time (or a later one) was applied already
+    repeated: int = 0
     #: seconds spent in polls that brought nothing (waiting for input), of ``run_s`` in all
     waited_s: float = 0.0
     run_s: float = 0.0
@@ -112,6 +119,8 @@ class TradeWorker:
         self.executor = PaperExecutor(accounts, rules, settings.feeds())
         ranks = {t: i for i, t in enumerate(self.sources)}
         self.merge: EventMerge[Received] = EventMerge(max_skew_ms, ranks, QUIET_AFTER_S)
+        #: "signal|symbol" → event time of the newest decision applied (kept with the executor's state)
+        self.decided: dict[str, int] = {}
         self.counters = TradeCounters()
         self.checkpoint_interval_s = settings.stream_checkpoint_interval_ms / 1000.0
         self._stopping = False
@@ -130,6 +139,7 @@ class TradeWorker:
         saved = self.table.get(STATE_KEY, 0)
         if saved is not None:
             self.executor.load_state(saved["executor"])
+            self.decided = {str(key): int(ts) for key, ts in saved.get("decided", {}).items()}
             log.info("paper trader %s: resuming from the checkpoint at event time %d", self.name, self.executor.now)
         resume: dict[str, list[int]] = {} if saved is None else saved["positions"]
         metadata = cluster_metadata(self.settings).topics
@@ -220,6 +230,9 @@ class TradeWorker:
                 self._dead_letter(topic, partition, offset, received, item.reason, item.field)
                 continue
             assert isinstance(item, Quote | Book | Action | Forecast)
+            if isinstance(item, Action | Forecast) and self._decided_before(item):
+                self.counters.repeated += 1
+                continue
             try:
                 out = self.executor.apply(item)
             except RefusedError as exc:
@@ -235,6 +248,16 @@ class TradeWorker:
                 self.producer.produce(self.outputs[record.record_name], record.key(), record.to_json())
         self.producer.poll()
 
+    def _decided_before(self, record: Action | Forecast) -> bool:
+        """Whether this signal's decision for the symbol at this event time (or a later one) was applied; if
+        not, it is now (refused or not: a copy of a refused one is skipped too)."""
+        key = f"{DQN_SIGNAL if isinstance(record, Action) else record.model}|{record.symbol}"
+        newest = self.decided.get(key)
+        if newest is not None and record.ts <= newest:
+            return True
+        self.decided[key] = record.ts
+        return False
+
     def _dead_letter(
         self, topic: str, partition: int, offset: int, received: Received, reason: str, field: str | None
     ) -> None:
@@ -247,7 +270,8 @@ class TradeWorker:
         """Outputs acknowledged, then the state with the resume positions, then the offsets (lag only)."""
         self.producer.flush()
         positions = self.merge.positions()
-        self.table.write(0, STATE_KEY, {"executor": self.executor.to_state(), "positions": positions})
+        state = {"executor": self.executor.to_state(), "positions": positions, "decided": dict(self.decided)}
+        self.table.write(0, STATE_KEY, state)
         self.producer.flush()
         offsets = [TopicPartition(t, int(p), o) for t, p, o in _split(positions) if o >= 0]
         if offsets:

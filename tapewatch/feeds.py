@@ -27,6 +27,9 @@ import orjson
 from tapewatch.records import MAX_PRICE, MAX_SIZE, Book, Quote
 
 Prints = Literal["trades", "snapshots"]
+#: how far a book's best bid may reach into its best ask: ``below`` (strictly: a locked or crossed book is
+#: dead-lettered), ``locked`` (bid = ask allowed, crossed refused) or ``crossed`` (both allowed)
+Touch = Literal["below", "locked", "crossed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,8 @@ class FeedProfile:
     #: venue that never closes (24-hour crypto), where marking the close does not exist
     close: str | None = None
     utc_offset_min: int = 0
+    #: whether a book may be locked or crossed (a one-engine snapshot never is: one that is was corrupted)
+    touch: Touch = "below"
 
     @property
     def close_time(self) -> time | None:
@@ -71,6 +76,17 @@ class FeedProfile:
             for price, size in levels:
                 if price > self.max_price or size > self.max_size:
                     return name, f"implausible: level ({price:g}, {size:g}) beyond the venue's bounds"
+        return self._touching(record)
+
+    def _touching(self, book: Book) -> tuple[str, str] | None:
+        """Why the book's best bid reaches its best ask further than the venue allows (None when it does not)."""
+        if not (book.bids and book.asks) or self.touch == "crossed":
+            return None
+        bid, ask = book.bids[0][0], book.asks[0][0]
+        if bid > ask:
+            return "bids", f"implausible: crossed book (best bid {bid:g} above best ask {ask:g}) on this venue"
+        if bid == ask and self.touch == "below":
+            return "bids", f"implausible: locked book (best bid = best ask = {bid:g}) on this venue"
         return None
 
 
@@ -93,7 +109,9 @@ BUILT_IN: Final[Mapping[str, FeedProfile]] = {
     # TWSE MIS (listed and OTC): 5-second snapshots, volume since the previous one, best five levels, no side
     # (codes: four to six digits or capitals after a digit, e.g. 2330, 00631L; no share costs 100,000 TWD, no
     # listed company has 10 billion shares on one level)
-    # (09:00–13:30 Asia/Taipei, the last five minutes a closing call auction)
+    # (09:00–13:30 Asia/Taipei, the last five minutes a closing call auction, whose trial-match books may be
+    # locked or crossed until the auction uncrosses them; MIS also assembles a snapshot's levels at different
+    # moments, so a crossed snapshot is a transient artefact, not corruption: accepted)
     "twse": FeedProfile(
         books=True,
         sides=False,
@@ -103,6 +121,7 @@ BUILT_IN: Final[Mapping[str, FeedProfile]] = {
         symbol_pattern=r"[0-9][0-9A-Z]{3,5}",
         close="13:30",
         utc_offset_min=480,
+        touch="crossed",
     ),
     "tpex": FeedProfile(
         books=True,
@@ -113,14 +132,24 @@ BUILT_IN: Final[Mapping[str, FeedProfile]] = {
         symbol_pattern=r"[0-9][0-9A-Z]{3,5}",
         close="13:30",
         utc_offset_min=480,
+        touch="crossed",
     ),
-    # Binance spot: trades with the taker's side, depth5 snapshots; symbols like BTCUSDT
+    # Binance spot: trades with the taker's side, depth5 snapshots; symbols like BTCUSDT (the matching engine's
+    # own snapshot: a locked or crossed one would have matched, so it is refused)
     "binance": FeedProfile(books=True, sides=True, prints="trades", symbol_pattern=r"[A-Z0-9]{2,20}"),
     # Bitstamp: every match with its taker's side, five-level books rebuilt from live_orders (the capture in
     # producers/bitstamp_capture.py); 24 hours, no close; pairs like BTCUSD, ETHEUR, 1INCHUSD; no pair trades
-    # above 10 million a unit, and the meme pairs' orders (SHIB, PEPE) run to billions of units
+    # above 10 million a unit, and the meme pairs' orders (SHIB, PEPE) run to billions of units; a book rebuilt
+    # from order events shows a marketable order before its match removes the makers it takes, and a maker
+    # order at the opposite best price is one event from matching: locked books are accepted, crossed refused
     "bitstamp": FeedProfile(
-        books=True, sides=True, prints="trades", max_price=1e7, max_size=1e12, symbol_pattern=r"[A-Z0-9]{4,16}"
+        books=True,
+        sides=True,
+        prints="trades",
+        max_price=1e7,
+        max_size=1e12,
+        symbol_pattern=r"[A-Z0-9]{4,16}",
+        touch="locked",
     ),
 }
 
@@ -136,6 +165,8 @@ def _check(venue: str, fields: Mapping[str, Any]) -> None:
         raise bad(f"unknown field(s) {sorted(unknown)}")
     if fields.get("prints", "trades") not in ("trades", "snapshots", None):
         raise bad("prints must be 'trades', 'snapshots' or null (learnt from the data)")
+    if fields.get("touch", "below") not in ("below", "locked", "crossed"):
+        raise bad("touch must be 'below', 'locked' or 'crossed'")
     for name in ("books", "sides"):
         if name in fields and not isinstance(fields[name], bool):
             raise bad(f"{name} must be true or false")

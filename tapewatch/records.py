@@ -2,7 +2,8 @@
 
 One definition per record, used by producers, streams, detectors, sinks and the exported JSON Schemas.
 Decoding is strict (a number sent as a string is an error, not a guess) and tolerant of extra fields,
-so a newer producer never breaks an older consumer. Any problem raises :class:`RecordError`, which names
+so a newer producer never breaks an older consumer; but a quote carrying a book's levels, or a book carrying a
+quote's fields, is refused: it is on the wrong topic. Any problem raises :class:`RecordError`, which names
 the offending field; the dead-letter path puts that reason next to the original bytes.
 """
 
@@ -56,6 +57,18 @@ Level = Annotated[
 Contribution = Annotated[tuple[Annotated[str, Strict()], Annotated[float, Strict()]], Strict(False)]
 
 BOOK_DEPTH = 5
+#: what only a book carries, and what only a quote carries: a payload holding the other's fields is on the
+#: wrong topic (a book on md.quotes would otherwise decode as a quote without a trade, its levels ignored)
+BOOK_ONLY_FIELDS: Final = frozenset({"bids", "asks"})
+QUOTE_ONLY_FIELDS: Final = frozenset(
+    {"price", "size", "volume", "open", "high", "low", "prev_close", "bid", "ask", "side", "seq"}
+)
+
+
+def _foreign(extra: dict[str, Any] | None, fields: frozenset[str], shape: str) -> None:
+    """Refuse a record whose extra fields are another record's own (``shape`` names it)."""
+    if extra and not fields.isdisjoint(extra):
+        raise ValueError(f"{shape}'s field(s) {', '.join(sorted(fields.intersection(extra)))}: wrong topic?")
 
 
 class RecordError(ValueError):
@@ -125,6 +138,8 @@ class Quote(Record):
     """One market-data snapshot or trade. ``price`` is null when nothing traded since the previous quote."""
 
     record_name: ClassVar[str] = "quote"
+    # extra fields are kept aside (never re-serialised: to_json writes the declared ones) to refuse a book's
+    model_config = ConfigDict(extra="allow")
     ts: EpochMs
     price: Price | None = Field(None, description="Last trade price in this update; null when nothing traded")
     size: Size = Field(0.0, description="Shares (units) traded in this update, not cumulative")
@@ -142,6 +157,7 @@ class Quote(Record):
     def _trade_consistency(self) -> Self:
         if self.price is None and self.size > 0:
             raise ValueError("size > 0 without a price: a trade needs a price")
+        _foreign(self.__pydantic_extra__, BOOK_ONLY_FIELDS, "a book")
         return self
 
 
@@ -149,6 +165,8 @@ class Book(Record):
     """Top of the order book, best level first: bids high→low, asks low→high."""
 
     record_name: ClassVar[str] = "book"
+    # extra fields are kept aside (never re-serialised) to refuse a quote's
+    model_config = ConfigDict(extra="allow")
     ts: EpochMs
     bids: list[Level] = Field(default_factory=list, max_length=BOOK_DEPTH)
     asks: list[Level] = Field(default_factory=list, max_length=BOOK_DEPTH)
@@ -161,6 +179,7 @@ class Book(Record):
             raise ValueError("bids must be ordered best (highest) first")
         if ask_prices != sorted(ask_prices):
             raise ValueError("asks must be ordered best (lowest) first")
+        _foreign(self.__pydantic_extra__, QUOTE_ONLY_FIELDS, "a quote")
         return self
 
 

@@ -4,10 +4,7 @@ topics behind a unique prefix."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import shutil
 import uuid
 from collections.abc import Iterator
 
@@ -56,17 +53,10 @@ def services(base_settings: Settings) -> Settings:
 def settings(services: Settings) -> Iterator[Settings]:
     """Settings whose topics are private to this test (created now, deleted at the end): tests read
     topics from the beginning, so sharing them would mix one test's records into another's."""
-    from infra.kafka import ensure_topics
-    from tapewatch.kafka import admin_client
+    from tests.stream_runs import private_topics
 
-    prefix = f"test-{uuid.uuid4().hex[:8]}."
-    isolated = services.model_copy(update={"topic_prefix": prefix})
-    created = ensure_topics(isolated)
-    yield isolated
-    if created and not os.environ.get("TAPEWATCH_KEEP_TEST_TOPICS"):
-        admin = admin_client(isolated)  # keep the handle alive until the futures resolve
-        for future in admin.delete_topics(created, operation_timeout=30).values():
-            future.result()
+    with private_topics(services) as isolated:
+        yield isolated
 
 
 @pytest.fixture
@@ -85,19 +75,10 @@ def pg(settings: Settings) -> Iterator[Settings]:
 def stream_settings(settings: Settings) -> Iterator[Settings]:
     """The per-test topics of conftest's ``settings``, plus cleaning what the worker adds: its changelog
     topic and its data directory."""
-    from confluent_kafka import KafkaException
-
-    from streams.app import app_id
-    from tapewatch.kafka import admin_client, cluster_metadata
+    from tests.stream_runs import drop_worker_state
 
     yield settings
-    admin = admin_client(settings)
-    internal = [name for name in cluster_metadata(settings, admin).topics if name.startswith(app_id(settings))]
-    if internal:
-        for future in admin.delete_topics(internal, operation_timeout=30).values():
-            with contextlib.suppress(KafkaException):
-                future.result()
-    shutil.rmtree(settings.var_dir / "streams" / app_id(settings), ignore_errors=True)
+    drop_worker_state(settings)
 
 
 @pytest.fixture

@@ -66,7 +66,9 @@ FORECASTER_FEATURES = "ret_1,ret_5,kd_k,vwap_dev"
 FORECASTER_ARGS = ("--assets", "AAPL,MSFT", "--features", FORECASTER_FEATURES, "--window", "5", "--epochs", "1")
 
 
-def prepare_session(tmp_path: Path, env: dict[str, str], *, forecasters: bool = False) -> PreparedSession:
+def prepare_models(tmp_path: Path, env: dict[str, str], *, forecasters: bool = False) -> dict[str, str]:
+    """K-means, a tiny DQN and (``forecasters``) an LSTM and a CNN under ``tmp_path``; the environment that
+    serves them."""
     # the model is trained on the simulator's venue; the offline twin reads the session file, which names no
     # venue ('file') but is the same simulator's data: asserted alike, so both sides score with the model
     env = {
@@ -83,6 +85,11 @@ def prepare_session(tmp_path: Path, env: dict[str, str], *, forecasters: bool = 
     if forecasters:
         tapewatch("train", "lstm", *FORECASTER_ARGS, "--units", "8", env=env)
         tapewatch("train", "cnn", *FORECASTER_ARGS, env=env)
+    return env
+
+
+def prepare_session(tmp_path: Path, env: dict[str, str], *, forecasters: bool = False) -> PreparedSession:
+    env = prepare_models(tmp_path, env, forecasters=forecasters)
     session = str(tmp_path / "session")
     tapewatch("produce", "simulate", *sim_args(SESSION), "--out-dir", session, "--no-progress", env=env)
     alerts, scores = tmp_path / "offline.jsonl", tmp_path / "scores.jsonl"

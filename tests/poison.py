@@ -39,7 +39,7 @@ def _j(data: object) -> bytes:
 
 
 def corpus(symbol: str, ts: int) -> list[Poison]:
-    """47 shapes of bad quotes and books for ``symbol`` (a symbol of the session) around event time ``ts``."""
+    """51 shapes of bad quotes and books for ``symbol`` (a symbol of the session) around event time ``ts``."""
     key = symbol.encode()
     q, b = _quote(symbol, ts), _book(symbol, ts)
     far = ts + 300 * 86_400_000  # valid for the contract, ten months ahead of the partition
@@ -91,6 +91,10 @@ def corpus(symbol: str, ts: int) -> list[Poison]:
         ("six levels", "books", key, _j({**b, "bids": [[99.9 - i / 10, 1.0] for i in range(6)]})),
         ("bids out of order", "books", key, _j({**b, "bids": [[99.0, 1.0], [99.9, 1.0]]})),
         ("level size 1e300", "books", key, _j({**b, "asks": [[100.1, 1e300]]})),
+        ("a book on the quotes topic", "quotes", key, _j(b)),
+        ("a quote on the books topic", "books", key, _j(q)),
+        ("crossed book", "books", key, _j({**b, "bids": [[100.2, 1000.0]]})),
+        ("locked book", "books", key, _j({**b, "bids": [[100.1, 1000.0]]})),
     ]
     return [Poison(name, topic, k, v) for name, topic, k, v in shapes]
 

@@ -83,14 +83,15 @@ class CnnModel:
     def horizon(self) -> int:
         return self.config.horizon
 
-    def probabilities(self, images: ImageArray) -> FloatArray:
-        """Class probabilities ``(k, 3)`` of images ``(k, 1, indicators, window)``, batched, without gradients."""
+    def probabilities(self, images: ImageArray, chunk: int = CHUNK) -> FloatArray:
+        """Class probabilities ``(k, 3)`` of images ``(k, 1, indicators, window)``, ``chunk`` images per forward
+        pass, without gradients."""
         if len(images) == 0:
             return np.zeros((0, len(CLASS_NAMES)))
         parts = []
         with torch.no_grad():
-            for start in range(0, len(images), CHUNK):
-                logits = self._serving(torch.from_numpy(images[start : start + CHUNK]))
+            for start in range(0, len(images), chunk):
+                logits = self._serving(torch.from_numpy(images[start : start + chunk]))
                 parts.append(torch.softmax(logits, dim=1).numpy().astype(np.float64))
         return np.concatenate(parts)
 

@@ -54,6 +54,7 @@ from detectors.dqn.data import DataError, Normaliser
 from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
 from detectors.forecast.contract import (
     CLASS_NAMES,
+    SERVING_ROWS,
     Forecast,
     ForecastRequest,
     ModelError,
@@ -129,7 +130,7 @@ def _model_from_artifact(artifact: Artifact) -> CnnModel:
 
 
 class CnnForecaster:
-    """A loaded CNN: one batched forward pass (no gradients) per batch of requests."""
+    """A loaded CNN: forecasts without gradients, one image per forward pass (:data:`SERVING_ROWS`)."""
 
     model: Final = MODEL_NAME
 
@@ -163,7 +164,7 @@ class CnnForecaster:
             out[i] = rejected
         if stack.index:
             images = window_images(self.fitted.normaliser.transform(stack.windows))
-            probabilities = self.fitted.probabilities(images)
+            probabilities = self.fitted.probabilities(images, SERVING_ROWS)
             for j, i in enumerate(stack.index):
                 out[i] = self._forecast(requests[i].symbol, probabilities[j].tolist())
         return [item for item in out if item is not None]

@@ -35,7 +35,7 @@ from detectors.dqn.agent import AgentConfig, EnsembleQNetwork, QNetwork, TrainRe
 from detectors.dqn.data import DataError, Normaliser
 from detectors.dqn.env import ACTION_NAMES, CostModel, executed, next_position, observation_width, observations
 from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
-from detectors.forecast.contract import ModelError, Rejected, load_artifact
+from detectors.forecast.contract import SERVING_ROWS, ModelError, Rejected, load_artifact
 from tapewatch.artifacts import LATEST, Artifact, ArtifactStore
 
 __all__ = ["Decision", "DecisionRequest", "DqnPolicy", "ModelError", "PositionState", "Rejected", "SessionClock"]
@@ -193,7 +193,7 @@ def save_model(
 
 
 class DqnPolicy:
-    """A loaded model: batched CPU inference (``torch.no_grad``) over many symbols at once.
+    """A loaded model: CPU inference (``torch.no_grad``) for many symbols, one forward pass per row.
 
     A model whose network always prefers BUY, published and loaded back; one batch decides three symbols: one
     flat (it buys), one already at the limit (BUY is done as HOLD), one whose feature is missing (rejected,
@@ -316,8 +316,16 @@ class DqnPolicy:
         except (TypeError, ValueError):
             return None
 
+    def _q_values(self, obs: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Q-values of each observation row, :data:`SERVING_ROWS` rows per forward pass: a row's values do not
+        depend on the other rows of the batch."""
+        x = torch.from_numpy(obs)
+        with torch.no_grad():
+            parts = [self.network(x[i : i + SERVING_ROWS]) for i in range(0, len(x), SERVING_ROWS)]
+        return torch.cat(parts).numpy()
+
     def decide(self, requests: Sequence[DecisionRequest]) -> list[Decision | Rejected]:
-        """One decision (or rejection) per request, in order, from one batched forward pass.
+        """One decision (or rejection) per request, in order; each from its own forward pass (:meth:`_q_values`).
 
         The common case (every row complete) is validated vectorised; rows that fail get the per-row check,
         which names the culprit for the dead letter.
@@ -353,8 +361,7 @@ class DqnPolicy:
                 ends = [int(requests[i].bar_end_ms) for i in good]  # type: ignore[arg-type]
                 ttc = [self.session.time_to_close(e) for e in ends]
             obs = observations(self.normaliser.transform(raw[good]), positions[good], self.max_units, ttc)
-            with torch.no_grad():
-                q = self.network(torch.from_numpy(obs)).numpy()
+            q = self._q_values(obs)
             chosen = q.argmax(axis=1).tolist()
             q_rows = q.tolist()
             version = self.version

@@ -23,6 +23,8 @@ with a NaN feature:
 
 >>> import tempfile
 >>> from pathlib import Path
+>>> import numpy as np
+>>> import torch
 >>> from detectors.dqn.env import cost_preset
 >>> from detectors.forecast.contract import ForecastRequest
 >>> from detectors.lstm.config import LstmConfig
@@ -54,17 +56,16 @@ detectors.forecast.contract.ModelError: lstm ...: the stream lacks feature(s) rs
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
-
-import numpy as np
-import torch
 
 from detectors.dqn.data import DataError, Normaliser
 from detectors.dqn.env import CostModel
 from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
 from detectors.forecast.contract import (
+    SERVING_ROWS,
     Forecast,
     ForecastRequest,
     ModelError,
@@ -154,7 +155,7 @@ def publish(
 
 
 class LstmForecaster:
-    """A loaded LSTM: batched CPU forecasts (one ``no_grad`` forward pass per chunk of windows)."""
+    """A loaded LSTM: CPU forecasts without gradients, one window per forward pass (:data:`SERVING_ROWS`)."""
 
     def __init__(self, artifact: Artifact, store: ArtifactStore) -> None:
         m = artifact.manifest
@@ -214,8 +215,9 @@ class LstmForecaster:
             out[i] = rejected
         if stack.index:
             windows = self.normaliser.transform(stack.windows)
-            prediction = predict_windows(self.network, windows) * self.target_scale
-            confidence = torch.erf(torch.from_numpy(np.abs(prediction) / (np.sqrt(2.0) * self.residual_rmse)))
-            for i, p, c in zip(stack.index, prediction.tolist(), confidence.tolist(), strict=True):
-                out[i] = Forecast(requests[i].symbol, MODEL_NAME, self.version, self.horizon, "return", p, c)
+            prediction = predict_windows(self.network, windows, SERVING_ROWS) * self.target_scale
+            spread = math.sqrt(2.0) * self.residual_rmse
+            for i, p in zip(stack.index, prediction.tolist(), strict=True):
+                confidence = math.erf(abs(p) / spread)  # per value: no vector kernel's tail in the path
+                out[i] = Forecast(requests[i].symbol, MODEL_NAME, self.version, self.horizon, "return", p, confidence)
         return [item for item in out if item is not None]

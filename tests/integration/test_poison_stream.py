@@ -1,4 +1,4 @@
-"""Poison on the real broker: 10,000 malformed records (the 47-shape corpus and seeded random mutants) mixed into
+"""Poison on the real broker: 10,000 malformed records (the 51-shape corpus and seeded random mutants) mixed into
 a simulated session on md.quotes / md.books. The stream worker must not stop, every poison record must be
 accounted for (a dead letter with a reason, or a record the contract and the venue's bounds accept, for a
 symbol of its own), and the valid symbols' bars and features must equal a clean batch run of the session."""
@@ -111,7 +111,7 @@ def test_ten_thousand_malformed_records_stop_nothing_and_change_nothing(
     valid = [r for r in session.records() if isinstance(r, Quote | Book)]
     middle = valid[len(valid) // 2].ts
     shapes = corpus(valid[0].symbol, middle)
-    assert len(shapes) == 47
+    assert len(shapes) == 51
     poison = shapes + mutants(rng, middle, POISON - len(shapes))
     # every corpus shape is refused: by the contract or the venue's bounds, or (valid, months ahead) by the skew
     skewed = [p.name for p in shapes if accepted_by_contract(p)]

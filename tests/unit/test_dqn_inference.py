@@ -72,7 +72,9 @@ def test_decisions_match_the_backtest_q_values(published: Published) -> None:
     for i, decision in enumerate(out):
         assert not isinstance(decision, Rejected)
         expected = table[i, i % 2]
-        assert list(decision.q_values.values()) == pytest.approx(expected.tolist(), rel=1e-5)
+        # the backtest's table is one batched pass, a decision its own row's pass (batch-invariant serving): they
+        # agree to float32 rounding relative to the terms summed, so a Q-value near zero agrees in absolute terms
+        assert list(decision.q_values.values()) == pytest.approx(expected.tolist(), rel=1e-5, abs=1e-7)
         assert decision.chosen == ("HOLD", "BUY", "SELL")[int(expected.argmax())]
         assert decision.model_version == policy.version
     record = out[0].to_action(ts=1, venue="sim")  # type: ignore[union-attr]

@@ -41,6 +41,7 @@ def test_overrides_extend_and_are_checked() -> None:
         '{"x": {"close": "25:00"}}',
         '{"x": {"max_price": -1}}',
         '{"x": {"symbol_pattern": "("}}',
+        '{"x": {"touch": "overlap"}}',
         '["x"]',
     ):
         with pytest.raises(ValueError, match="feed profile"):
@@ -73,3 +74,36 @@ def test_no_marking_the_close_where_the_venue_never_closes() -> None:
     close_ts = 1_704_173_400_000  # 2024-01-02 13:30 Asia/Taipei
     assert crypto.ms_to_close(close_ts - 60_000) is None
     assert taipei.ms_to_close(close_ts - 60_000) == 60_000
+
+
+def _book(venue: str, bid: float, ask: float) -> Book:
+    symbol = "2330" if venue == "twse" else "BTCUSD"
+    return Book(symbol=symbol, venue=venue, ts=1, bids=[(bid, 1.0)], asks=[(ask, 1.0)])
+
+
+@pytest.mark.parametrize(
+    ("venue", "locked", "crossed"),
+    [
+        ("sim", "locked", "crossed"),  # one engine (the generator): never locked or crossed
+        ("binance", "locked", "crossed"),  # the engine's own snapshot: it would have matched
+        ("bitstamp", None, "crossed"),  # rebuilt from order events: a maker one event from matching
+        ("twse", None, None),  # call auctions' trial-match books, snapshots assembled at several moments
+        ("elsewhere", "locked", "crossed"),  # a venue no profile names
+    ],
+)
+def test_locked_and_crossed_books_per_venue(venue: str, locked: str | None, crossed: str | None) -> None:
+    profile = FeedProfiles()(venue)
+    assert profile.implausible(_book(venue, 100.0, 100.5)) is None
+    for (bid, ask), expected in (((100.0, 100.0), locked), ((100.2, 100.0), crossed)):
+        problem = profile.implausible(_book(venue, bid, ask))
+        assert (problem is None) == (expected is None), (venue, bid, ask, problem)
+        if problem is not None:
+            assert problem[0] == "bids" and f"{expected} book" in problem[1]
+    one_sided = _book(venue, 100.0, 101.0).model_copy(update={"asks": []})
+    assert profile.implausible(one_sided) is None
+
+
+def test_the_touch_rule_can_be_set_per_venue() -> None:
+    feeds = FeedProfiles.from_json('{"binance": {"touch": "locked"}}')
+    assert feeds("binance").implausible(_book("binance", 100.0, 100.0)) is None
+    assert feeds("binance").implausible(_book("binance", 100.1, 100.0)) is not None

@@ -126,6 +126,22 @@ def test_extra_fields_are_tolerated() -> None:
     assert quote.price == 580.0
 
 
+def test_a_book_is_not_a_quote_nor_a_quote_a_book() -> None:
+    """A payload on the wrong topic is refused, not read as a quote without a trade (or a book without levels)."""
+    book = {"symbol": "2330", "venue": "twse", "ts": 1, "bids": [[600.0, 5.0]], "asks": [[601.0, 2.0]]}
+    with pytest.raises(RecordError, match=re.escape("a book's field(s) asks, bids: wrong topic")):
+        Quote.from_json(orjson.dumps(book))
+    with pytest.raises(RecordError, match=r"a quote's field.*price"):
+        Book.from_json(orjson.dumps(QUOTE))
+    with pytest.raises(RecordError, match="asks"):
+        Quote.from_json(orjson.dumps({**QUOTE, "asks": []}))
+
+
+def test_extra_fields_are_kept_out_of_the_wire_form() -> None:
+    raw = orjson.dumps({**QUOTE, "future_field": 3})
+    assert Quote.from_json(raw).to_json() == Quote.from_json(orjson.dumps(QUOTE)).to_json()
+
+
 def test_integers_are_accepted_for_floats() -> None:
     assert Quote.from_json(orjson.dumps({**QUOTE, "price": 580})).price == 580.0
 

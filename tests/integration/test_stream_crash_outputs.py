@@ -1,0 +1,187 @@
+"""A crash changes no output: bars, features, scores, alerts (every emission), actions, forecasts and dead
+letters of a run with ``kill -9`` are byte for byte those of an uninterrupted run over the same session.
+
+The reference is one worker over the session produced as fast as possible. The crash runs get the session at
+40× its pace, so the kills fall in the middle of it, and checkpoint every 5 s instead of every second: a killed
+market stage has then sent up to 5 s of features its changelog does not know of yet, which its successor sends
+again at new offsets (the case the detect stage must recognise by event identity, not by offset). Two runs:
+one worker killed twice and restarted at once; two workers in one group, one of them killed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tapewatch.settings import PROJECT_ROOT, Settings
+from tapewatch.topics import ACTIONS, ALERTS, FEATURES, FORECASTS, SCORES
+from tests.pipeline_session import SESSION, prepare_models, sim_args
+from tests.stream_runs import Positions, drop_worker_state, outputs, private_topics, wait_consumed, wait_until
+from tests.stream_worker import Worker
+
+pytestmark = pytest.mark.integration
+
+Outputs = dict[str, set[tuple[bytes | None, bytes]]]
+WAIT_S = 300.0
+#: checkpoints 5 s apart in the crash runs (the reference keeps the default): more to send again after a kill
+SLOW_CHECKPOINTS = {"TAPEWATCH_STREAM_CHECKPOINT_INTERVAL_MS": "5000"}
+
+
+def produce(settings: Settings, env: dict[str, str], speed: float) -> subprocess.Popen[bytes]:
+    """The session into the settings' md.quotes / md.books at ``speed`` × its pace (0: as fast as possible)."""
+    return subprocess.Popen(
+        [str(Path(sys.executable).with_name("tapewatch")), "produce", "simulate", *sim_args(SESSION),
+         "--speed", str(speed), "--no-progress"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **env, "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def produced(producer: subprocess.Popen[bytes]) -> None:
+    _, err = producer.communicate(timeout=WAIT_S)
+    assert producer.returncode == 0, err.decode(errors="replace")[-2000:]
+
+
+def tails(workers: list[Worker]) -> str:
+    return "\n".join(w.tail() for w in workers)
+
+
+@pytest.fixture(scope="module")
+def models_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return prepare_models(tmp_path_factory.mktemp("crash-models"), {}, forecasters=True)
+
+
+@pytest.fixture(scope="module")
+def reference(services: Settings, models_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Outputs:
+    """Every output of one uninterrupted worker over the session."""
+    logs = tmp_path_factory.mktemp("reference")
+    with private_topics(services) as settings:
+        worker = Worker(settings, logs / "worker.log", env=models_env)
+        try:
+            produced(produce(settings, models_env, speed=0))
+            wait_consumed(settings, WAIT_S, worker.tail)
+            got = outputs(settings)
+        finally:
+            worker.stop()
+            drop_worker_state(settings)
+    assert got[ALERTS.name] and got[SCORES.name] and got[FORECASTS.name], "the session must raise alerts, forecasts"
+    assert any(b'"q_values":{}' not in value for _, value in got[ACTIONS.name]), "no decided action"
+    return got
+
+
+@pytest.fixture
+def crash_settings(services: Settings) -> Iterator[Settings]:
+    with private_topics(services) as settings:
+        yield settings
+        drop_worker_state(settings)
+
+
+def assert_same_outputs(got: Outputs, reference: Outputs, details: str) -> None:
+    for name, want in reference.items():
+        have = got[name]
+        extra, missing = sorted(have - want), sorted(want - have)
+        assert not extra and not missing, (
+            f"{name}: {len(extra)} output(s) not in the uninterrupted run, {len(missing)} of it missing; e.g.\n"
+            f"extra {extra[:2]}\nmissing {missing[:2]}\n{details}"
+        )
+
+
+def records(settings: Settings, name: str) -> int:
+    positions = Positions(settings)
+    try:
+        return positions.records(name)
+    finally:
+        positions.close()
+
+
+def actions_beyond(settings: Settings, count: float) -> bool:
+    return records(settings, ACTIONS.name) >= count
+
+
+@pytest.mark.timeout(900)
+def test_one_worker_killed_twice(
+    crash_settings: Settings, models_env: dict[str, str], reference: Outputs, tmp_path: Path
+) -> None:
+    settings, env = crash_settings, {**models_env, **SLOW_CHECKPOINTS}
+    workers = [Worker(settings, tmp_path / "worker-0.log", env=env)]
+    producer = produce(settings, env, speed=40)
+    try:
+        for kill, share in enumerate((1 / 3, 2 / 3), start=1):
+            # the kill falls where the worker has decided a share of the session's bars
+            wait_until(
+                lambda: actions_beyond(settings, share * len(reference[ACTIONS.name])),  # noqa: B023
+                WAIT_S,
+                lambda: f"no progress before kill {kill}\n{tails(workers)}",  # noqa: B023
+            )
+            assert workers[-1].stop(sig=signal.SIGKILL) == -signal.SIGKILL
+            workers.append(Worker(settings, tmp_path / f"worker-{kill}.log", env=env))
+        produced(producer)
+        wait_consumed(settings, WAIT_S, lambda: tails(workers))
+        got = outputs(settings)
+        resent = records(settings, FEATURES.name) - len(got[FEATURES.name])
+        details = tails(workers)
+    finally:
+        producer.kill()
+        for worker in workers:
+            worker.stop()
+    assert resent > 0, f"no killed market stage sent features again: the kills tested nothing\n{details}"
+    assert_same_outputs(got, reference, details)
+
+
+def assigned(worker: Worker) -> set[int]:
+    """The partitions the worker holds now, from its log (the newest assignment unless revoked since)."""
+    held: set[int] = set()
+    for line in worker.log.read_text(errors="replace").splitlines():
+        found = re.search(r"(assigned|revoked) partitions \[([0-9, ]*)\]", line)
+        if found:
+            numbers = {int(n) for n in found.group(2).split(",") if n.strip()}
+            held = numbers if found.group(1) == "assigned" else held - numbers
+    return held
+
+
+@pytest.mark.timeout(900)
+def test_two_workers_one_killed(
+    crash_settings: Settings, models_env: dict[str, str], reference: Outputs, tmp_path: Path
+) -> None:
+    settings, env = crash_settings, {**models_env, **SLOW_CHECKPOINTS}
+    workers = [Worker(settings, tmp_path / f"worker-{i}.log", env=env) for i in (0, 1)]
+    producer: subprocess.Popen[bytes] | None = None
+    try:
+        everything = set(range(settings.topic_partitions))
+        wait_until(
+            lambda: all(assigned(w) for w in workers) and assigned(workers[0]) | assigned(workers[1]) == everything,
+            WAIT_S,
+            lambda: f"the group did not settle on two members\n{tails(workers)}",
+        )
+        producer = produce(settings, env, speed=40)
+        wait_until(
+            lambda: actions_beyond(settings, len(reference[ACTIONS.name]) / 2),
+            WAIT_S,
+            lambda: f"no progress before the kill\n{tails(workers)}",
+        )
+        killed = assigned(workers[0])
+        assert workers[0].stop(sig=signal.SIGKILL) == -signal.SIGKILL
+        produced(producer)
+        wait_consumed(settings, WAIT_S, lambda: tails(workers))
+        got = outputs(settings)
+        survivor = assigned(workers[1])  # before it stops (and gives them back)
+        resent = records(settings, FEATURES.name) - len(got[FEATURES.name])
+        details = tails(workers)
+    finally:
+        if producer is not None:
+            producer.kill()
+        for worker in workers:
+            worker.stop()
+    assert killed, f"the killed worker held no partition\n{details}"
+    assert survivor == everything, f"the survivor did not take the killed worker's partitions\n{details}"
+    assert resent > 0, f"the killed market stage sent no features again: the kill tested nothing\n{details}"
+    assert_same_outputs(got, reference, details)

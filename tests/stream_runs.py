@@ -1,0 +1,128 @@
+"""Runs of the stream worker on private topics, for tests that compare one run's outputs with another's.
+
+:func:`private_topics` gives settings with topics of their own (conftest's ``settings`` fixture is one);
+:func:`wait_consumed` waits until a worker group has applied and committed every record of its sources — the
+worker commits only what is durable, so its outputs are then complete; :func:`outputs` reads every output
+topic to its end. No sleeping for a fixed time anywhere: each wait is on a condition, with a deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from streams.state import watermarks
+from tapewatch.kafka import admin_client, cluster_metadata, consumer_config
+from tapewatch.settings import Settings
+from tapewatch.topics import ACTIONS, ALERTS, BARS, BOOKS, DLQ_STREAMS, FEATURES, FORECASTS, QUOTES, SCORES
+from tests.kafka_reader import read_topic
+
+#: what the stream worker writes, by topic name (without the prefix)
+OUTPUTS = (BARS.name, FEATURES.name, SCORES.name, ALERTS.name, ACTIONS.name, FORECASTS.name, DLQ_STREAMS.name)
+
+
+@contextlib.contextmanager
+def private_topics(services: Settings) -> Iterator[Settings]:
+    """Settings whose topics are private (created now, deleted at the end, unless TAPEWATCH_KEEP_TEST_TOPICS)."""
+    from infra.kafka import ensure_topics
+
+    isolated = services.model_copy(update={"topic_prefix": f"test-{uuid.uuid4().hex[:8]}."})
+    created = ensure_topics(isolated)
+    try:
+        yield isolated
+    finally:
+        if created and not os.environ.get("TAPEWATCH_KEEP_TEST_TOPICS"):
+            admin = admin_client(isolated)  # keep the handle alive until the futures resolve
+            for future in admin.delete_topics(created, operation_timeout=30).values():
+                future.result()
+
+
+def drop_worker_state(settings: Settings) -> None:
+    """What a stream worker adds beside the topics: its changelog topics and its data directory."""
+    from streams.app import app_id  # lazily: the worker's modules load torch
+
+    admin = admin_client(settings)
+    internal = [name for name in cluster_metadata(settings, admin).topics if name.startswith(app_id(settings))]
+    if internal:
+        for future in admin.delete_topics(internal, operation_timeout=30).values():
+            with contextlib.suppress(KafkaException):
+                future.result()
+    shutil.rmtree(settings.var_dir / "streams" / app_id(settings), ignore_errors=True)
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: Callable[[], str]) -> None:
+    """Poll ``condition`` until it holds; AssertionError with ``what()`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(what())
+        time.sleep(0.2)
+
+
+class Positions:
+    """Watermarks of the settings' topics and the stream worker group's committed offsets."""
+
+    def __init__(self, settings: Settings) -> None:
+        from streams.app import app_id
+
+        self.settings = settings
+        group = app_id(settings)
+        self._consumer = Consumer(consumer_config(settings, **{"group.id": group, "enable.auto.commit": False}))
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    def _partitions(self, name: str) -> list[TopicPartition]:
+        topic = self.settings.topic(name)
+        return [TopicPartition(topic, p) for p in range(self.settings.topic_partitions)]
+
+    def records(self, name: str) -> int:
+        """Records on the topic (high minus low watermark, summed over its partitions)."""
+        total = 0
+        for tp in self._partitions(name):
+            low, high = watermarks(self._consumer, tp)
+            total += high - low
+        return total
+
+    def behind(self, name: str) -> int:
+        """Records of the topic the group has not committed yet."""
+        committed = {tp.partition: tp.offset for tp in self._consumer.committed(self._partitions(name), timeout=10.0)}
+        left = 0
+        for tp in self._partitions(name):
+            low, high = watermarks(self._consumer, tp)
+            left += high - max(committed.get(tp.partition, low), low)
+        return left
+
+    def consumed(self) -> bool:
+        """Every source record applied and committed: the market stage's (its features are then all written),
+        then the detect stage's."""
+        return self.behind(QUOTES.name) == 0 and self.behind(BOOKS.name) == 0 and self.behind(FEATURES.name) == 0
+
+
+def wait_consumed(settings: Settings, timeout_s: float, details: Callable[[], str]) -> None:
+    positions = Positions(settings)
+    try:
+        wait_until(positions.consumed, timeout_s, lambda: f"the worker group did not consume everything\n{details()}")
+    finally:
+        positions.close()
+
+
+def outputs(settings: Settings) -> dict[str, set[tuple[bytes | None, bytes]]]:
+    """Every output topic's distinct (key, value), read to the topic's end."""
+    positions = Positions(settings)
+    try:
+        counts = {name: positions.records(name) for name in OUTPUTS}
+    finally:
+        positions.close()
+    out = {}
+    for name, count in counts.items():
+        got = read_topic(settings, settings.topic(name), count, timeout_s=120, linger_s=0) if count else []
+        assert len(got) == count, f"{name}: read {len(got)} of {count} records"
+        out[name] = {(msg.key, msg.value) for msg in got}
+    return out

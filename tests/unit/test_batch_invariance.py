@@ -1,0 +1,101 @@
+"""A served action or forecast depends on its own inputs alone: the same window gives bit-identical output
+whatever else is in the batch (other symbols, how many, where it sits).
+
+The stream decides every symbol whose bar closed in one batch, and which symbols share a batch depends on
+batching, a restart, or how partitions are spread over workers; a batched forward pass rounds each row
+according to the batch's shape, so without this the published Q-values and forecasts changed in the last bits
+with the batch. Untrained networks of the published sizes: the arithmetic is under test, not what was learnt.
+"""
+
+from __future__ import annotations
+
+import hypothesis.strategies as st
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+
+from detectors.cnn.config import CnnConfig
+from detectors.cnn.forecaster import CnnModel
+from detectors.cnn.images import ClassThresholds
+from detectors.cnn.model import InceptionCnn
+from detectors.cnn.serving import CnnForecaster, save_cnn
+from detectors.dqn.agent import AgentConfig, QNetwork, TrainResult, network_weights
+from detectors.dqn.data import DEFAULT_FEATURES, Normaliser
+from detectors.dqn.env import cost_preset, observation_width
+from detectors.dqn.inference import DecisionRequest, DqnPolicy, save_model
+from detectors.forecast.contract import ForecastRequest
+from detectors.lstm.config import LstmConfig
+from detectors.lstm.model import LstmNet
+from detectors.lstm.serving import LstmForecaster, publish
+
+LSTM = LstmConfig(window=20, units=32, features=DEFAULT_FEATURES)
+CNN = CnnConfig(window=30, stem_channels=4, branch_channels=(2, 4))
+
+
+def _normaliser(names: tuple[str, ...]) -> Normaliser:
+    return Normaliser(names, np.zeros(len(names)), np.ones(len(names)))
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[DqnPolicy, LstmForecaster, CnnForecaster]:
+    root = tmp_path_factory.mktemp("models")
+    torch.manual_seed(7)
+    config = AgentConfig(ensemble=1)
+    width = observation_width(len(DEFAULT_FEATURES), intraday=False)
+    weights = network_weights(QNetwork(width, config.hidden, config.dueling))
+    result = TrainResult(weights, width, 0.0, 0, 0, 0, 0.0, False)
+    save_model(root, result, config=config, normaliser=_normaliser(DEFAULT_FEATURES), costs=cost_preset("crypto"),
+               max_units=1, intraday=False, training={}, data_hash="ab" * 32)  # fmt: skip
+    publish(root, network_weights(LstmNet(features=len(DEFAULT_FEATURES), units=LSTM.units)), config=LSTM,
+            normaliser=_normaliser(DEFAULT_FEATURES), target_scale=0.01, residual_rmse=0.02, band=0.0,
+            costs=cost_preset("crypto"), training={}, metrics={}, data_hash="0" * 64)  # fmt: skip
+    network = InceptionCnn(CNN)
+    cnn = CnnModel(network, _normaliser(CNN.features), ClassThresholds(-0.01, 0.01), CNN)
+    save_cnn(root, cnn, network_weights(network), training={}, data_hash="cd" * 32)
+    return DqnPolicy.load(root), LstmForecaster.load(root), CnnForecaster.load(root)
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> tuple[int, int, int, int]:
+    """(seed of the target's values, seed of the others', where the target sits among how many others)."""
+    others = draw(st.integers(0, 48))
+    return draw(st.integers(0, 2**32 - 1)), draw(st.integers(0, 2**32 - 1)), draw(st.integers(0, others)), others
+
+
+def _rows(seed: int, count: int, names: tuple[str, ...], window: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.normal(0.0, 2.0, size=(window, len(names))) for _ in range(count)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=batches())
+def test_an_action_depends_on_its_own_features_alone(
+    models: tuple[DqnPolicy, LstmForecaster, CnnForecaster], case: tuple[int, int, int, int]
+) -> None:
+    policy = models[0]
+    target_seed, others_seed, at, others = case
+    names = policy.feature_names
+
+    def request(row: np.ndarray, n: int) -> DecisionRequest:
+        return DecisionRequest(f"S{n}", dict(zip(names, row[0].tolist(), strict=True)), position=n % 2)
+
+    target = request(_rows(target_seed, 1, names, 1)[0], 0)
+    batch = [request(row, n + 1) for n, row in enumerate(_rows(others_seed, others, names, 1))]
+    batch.insert(at, target)
+    assert policy.decide(batch)[at] == policy.decide([target])[0]
+
+
+@settings(max_examples=30, deadline=None)
+@given(case=batches(), which=st.sampled_from([1, 2]))
+def test_a_forecast_depends_on_its_own_window_alone(
+    models: tuple[DqnPolicy, LstmForecaster, CnnForecaster], case: tuple[int, int, int, int], which: int
+) -> None:
+    model = models[which]
+    assert isinstance(model, LstmForecaster | CnnForecaster)
+    target_seed, others_seed, at, others = case
+    names, window = model.feature_names, model.window
+    target = ForecastRequest("T", _rows(target_seed, 1, names, window)[0], names)
+    batch = [ForecastRequest(f"S{n}", rows, names) for n, rows in enumerate(_rows(others_seed, others, names, window))]
+    batch.insert(at, target)
+    assert model.forecast(batch)[at] == model.forecast([target])[0]
