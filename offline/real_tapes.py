@@ -1,10 +1,10 @@
 """Real tapes of liquid instruments, where every manipulation alert is false: how many alerts the detectors raise
 per session, and how severe.
 
-The tapes ship inside packages (nothing is downloaded at run time): mlfinpy's E-mini S&P 500 futures prints
-(:mod:`producers.es_tape`: two Globex sessions, prints only) and ob-analytics' Bitstamp BTC/USD capture
-(:mod:`producers.bitstamp_capture`: thirty minutes of trades with sides and rebuilt books, counted as one
-session). An alert is counted once per ``alert_id`` at its highest severity.
+The tapes ship inside packages (nothing is downloaded at run time; :mod:`producers.real_tapes` loads them):
+mlfinpy's E-mini S&P 500 futures prints (two Globex sessions, prints only) and ob-analytics' Bitstamp BTC/USD
+capture (thirty minutes of trades with sides and rebuilt books, counted as one session). An alert is counted
+once per ``alert_id`` at its highest severity.
 
 The bar a desk sets for such a tape: at most one alert per session, and none high or critical.
 """
@@ -23,7 +23,7 @@ from offline.lookback import detect_frames, tick_input
 from tapewatch.feeds import FeedProfile
 from tapewatch.records import Alert, Severity
 
-__all__ = ["MAX_ALERTS_PER_SESSION", "TAPES", "TapeResult", "load_tape", "run_tape"]
+__all__ = ["MAX_ALERTS_PER_SESSION", "TapeResult", "run_tape"]
 
 MAX_ALERTS_PER_SESSION: Final = 1.0
 SERIOUS: Final = (Severity.HIGH, Severity.CRITICAL)
@@ -51,30 +51,6 @@ class TapeResult:
         return self.per_session <= MAX_ALERTS_PER_SESSION and self.serious == 0
 
 
-def _es() -> tuple[pd.DataFrame, int]:
-    from producers import es_tape
-
-    tape = es_tape.read_tape(es_tape.sample_path())
-    return tape.ticks, tape.sessions
-
-
-def _bitstamp() -> tuple[pd.DataFrame, int]:
-    from producers import bitstamp_capture
-
-    orders, trades = bitstamp_capture.sample_paths()
-    return bitstamp_capture.convert(orders, trades).ticks, 1
-
-
-#: name → a loader of (tick rows, sessions)
-TAPES: Final[dict[str, Callable[[], tuple[pd.DataFrame, int]]]] = {"es-futures": _es, "bitstamp-btcusd": _bitstamp}
-
-
-def load_tape(name: str) -> tuple[pd.DataFrame, int]:
-    if name not in TAPES:
-        raise ValueError(f"no real tape {name!r}; choose {', '.join(TAPES)}")
-    return TAPES[name]()
-
-
 def _strongest(alerts: Sequence[Alert]) -> list[Alert]:
     """One alert per id: its most severe emission."""
     order = {s: i for i, s in enumerate(Severity)}
@@ -88,12 +64,14 @@ def _strongest(alerts: Sequence[Alert]) -> list[Alert]:
 
 def run_tape(
     name: str,
+    ticks: pd.DataFrame,
+    sessions: int,
     *,
     flow_config: FlowConfig | None = None,
     feeds: Callable[[str], FeedProfile] | None = None,
 ) -> TapeResult:
-    """The stream's detectors (patterns, no K-means model) over one real tape."""
-    ticks, sessions = load_tape(name)
+    """The stream's detectors (patterns, no K-means model) over one real tape's tick rows
+    (:mod:`producers.real_tapes` loads them)."""
     detected = detect_frames(tick_input(ticks), None, flow_config=flow_config, feeds=feeds)
     alerts = _strongest(detected.alerts)
     return TapeResult(

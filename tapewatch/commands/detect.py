@@ -520,16 +520,20 @@ def eval_real_tapes(
     """The detectors over real tapes of liquid instruments shipped in packages, where every manipulation alert
     is false: alerts per session by kind and severity, against the bar (≤ 1 a session, none high or critical)."""
     from offline import real_tapes
+    from producers.real_tapes import TAPES, load_tape
 
     settings = load_settings()
     names = [t.strip() for t in tapes.split(",") if t.strip()]
-    unknown = [n for n in names if n not in real_tapes.TAPES]
+    unknown = [n for n in names if n not in TAPES]
     if unknown:
-        raise TapewatchError(f"eval real-tapes: no tape {', '.join(unknown)}; choose {', '.join(real_tapes.TAPES)}")
+        raise TapewatchError(f"eval real-tapes: no tape {', '.join(unknown)}; choose {', '.join(TAPES)}")
     table = Table("tape", "prints", "sessions", "alerts", "per session", "high+critical", "by kind", "bar")
     for name in names:
         with console.status(f"detecting over {name}…"):
-            result = real_tapes.run_tape(name, flow_config=settings.flow_config(), feeds=settings.feeds())
+            ticks, sessions = load_tape(name)
+            result = real_tapes.run_tape(
+                name, ticks, sessions, flow_config=settings.flow_config(), feeds=settings.feeds()
+            )
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(result.by_kind.items())) or "–"
         table.add_row(
             name, f"{result.prints:,}", str(result.sessions), str(result.alerts), f"{result.per_session:.1f}",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from offline import real_tapes
+from producers.real_tapes import load_tape
 from tapewatch.records import Alert, AlertKind, Severity
 
 
@@ -30,8 +31,9 @@ def test_the_bar_is_one_alert_a_session_and_none_serious() -> None:
 
 
 def test_the_bitstamp_capture_runs_through_the_detectors() -> None:
-    result = real_tapes.run_tape("bitstamp-btcusd")
+    ticks, sessions = load_tape("bitstamp-btcusd")
+    result = real_tapes.run_tape("bitstamp-btcusd", ticks, sessions)
     assert result.prints == 284 and result.sessions == 1  # the capture's thirty minutes of trades
     assert sum(result.by_kind.values()) == result.alerts == sum(result.by_severity.values())
     with pytest.raises(ValueError, match="no real tape"):
-        real_tapes.load_tape("nothing")
+        load_tape("nothing")

@@ -1,0 +1,33 @@
+"""Real tapes of liquid instruments that ship inside packages, by name: each a loader of (tick rows, sessions) for
+``tapewatch eval real-tapes`` (:mod:`offline.real_tapes` counts the alerts on them)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+import pandas as pd
+
+from producers import bitstamp_capture, es_tape
+
+__all__ = ["TAPES", "load_tape"]
+
+
+def _es() -> tuple[pd.DataFrame, int]:
+    tape = es_tape.read_tape(es_tape.sample_path())
+    return tape.ticks, tape.sessions
+
+
+def _bitstamp() -> tuple[pd.DataFrame, int]:
+    orders, trades = bitstamp_capture.sample_paths()
+    return bitstamp_capture.convert(orders, trades).ticks, 1  # thirty minutes: one session
+
+
+#: name → a loader of (tick rows, sessions)
+TAPES: Final[dict[str, Callable[[], tuple[pd.DataFrame, int]]]] = {"es-futures": _es, "bitstamp-btcusd": _bitstamp}
+
+
+def load_tape(name: str) -> tuple[pd.DataFrame, int]:
+    if name not in TAPES:
+        raise ValueError(f"no real tape {name!r}; choose {', '.join(TAPES)}")
+    return TAPES[name]()
