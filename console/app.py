@@ -19,13 +19,12 @@ from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
-from console import api, audit, web
+from console import api, web
 from console.auth import Principal
 from console.cases import NotFoundError, TooLargeError
 from console.live import AlertListener
 from console.rules import ConflictError, ForbiddenError
-from console.security import LoginRequiredError, RefusedError, SecurityHeaders, client_of
-from console.tenancy import scoped
+from console.security import LoginRequiredError, RefusedError, SecurityHeaders, audit_refusal
 from sinks import db
 from tapewatch.errors import TapewatchError
 from tapewatch.settings import Settings
@@ -140,17 +139,8 @@ def _handle_refusals(app: FastAPI) -> None:
 
 
 def _audit_refusal(request: Request, principal: Principal, status: int, reason: str, detail: str) -> None:
-    with scoped(request.app.state.engine, principal.tenant) as conn:
-        audit.record(
-            conn,
-            principal.username,
-            "refused" if status == 403 else "not_found",
-            "request",
-            request.url.path,
-            tenant=principal.tenant,
-            after={"reason": reason, "asked": detail[:200]} if status == 404 else {"reason": reason},
-            client=client_of(request),
-        )
+    after = {"reason": reason, "asked": detail[:200]} if status == 404 else {"reason": reason}
+    audit_refusal(request, principal, "refused" if status == 403 else "not_found", "request", after)
 
 
 def _answer(request: Request, status: int, reason: str) -> Response:

@@ -25,6 +25,7 @@ __all__ = [
     "LoginRequiredError",
     "RefusedError",
     "SecurityHeaders",
+    "audit_refusal",
     "checked_form",
     "client_of",
     "cookie_name",
@@ -158,16 +159,7 @@ async def checked_form(request: Request, principal: Annotated[Principal, Depends
     form = await request.form()
     given = form.get("csrf_token") or request.headers.get("x-csrf-token")
     if not csrf_matches(principal.csrf, given if isinstance(given, str) else None):
-        with scoped(engine_of(request), principal.tenant) as conn:
-            audit.record(
-                conn,
-                principal.username,
-                "csrf.refused",
-                "request",
-                request.url.path,
-                tenant=principal.tenant,
-                client=client_of(request),
-            )
+        audit_refusal(request, principal, "csrf.refused", "request")
         raise RefusedError(403, "The form's security token is missing or wrong; reload the page and try again.")
     return {key: value for key, value in form.multi_items() if isinstance(value, str) and key != "csrf_token"} | {
         "alert_ids": ",".join(v for k, v in form.multi_items() if k == "alert_id" and isinstance(v, str))
@@ -185,18 +177,26 @@ def supervisor_or_session(request: Request, principal: Annotated[Principal, Depe
 
 def _require_supervisor(request: Request, principal: Principal) -> Principal:
     if not may_supervise(principal.actor):
-        with scoped(engine_of(request), principal.tenant) as conn:
-            audit.record(
-                conn,
-                principal.username,
-                "forbidden",
-                "page",
-                request.url.path,
-                tenant=principal.tenant,
-                client=client_of(request),
-            )
+        audit_refusal(request, principal, "forbidden", "page")
         raise RefusedError(403, "This page is for supervisors.")
     return principal
+
+
+def audit_refusal(
+    request: Request, principal: Principal, action: str, object_type: str, after: dict[str, str] | None = None
+) -> None:
+    """One audit line, in the principal's tenant, for a request refused (the path is its object)."""
+    with scoped(engine_of(request), principal.tenant) as conn:
+        audit.record(
+            conn,
+            principal.username,
+            action,
+            object_type,
+            request.url.path,
+            tenant=principal.tenant,
+            after=after,
+            client=client_of(request),
+        )
 
 
 class SecurityHeaders:
