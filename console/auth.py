@@ -93,7 +93,7 @@ def login(engine: Engine, settings: Settings, username: str, password: str, clie
         throttle.release(conn, f"client:{client}", forget=False)
         throttle.release(conn, f"user:{username}", forget=True)
         throttle.purge(conn, window)
-        token = _open_session(conn, settings, username, password, user.password_hash, tenant or "")
+        token = _open_session(conn, settings, username, password, user.password_hash)
         audit.record(conn, username, "login", "user", username, tenant=tenant, client=client)
     return LoginOutcome(200, token=token)
 
@@ -114,9 +114,7 @@ def _audit_lock(conn: Connection, held: throttle.Reservation, username: str, ten
     )
 
 
-def _open_session(
-    conn: Connection, settings: Settings, username: str, password: str, stored_hash: str, tenant: str
-) -> str:
+def _open_session(conn: Connection, settings: Settings, username: str, password: str, stored_hash: str) -> str:
     if needs_rehash(stored_hash):  # Argon2 parameters raised since the hash was made
         conn.execute(update(users).where(users.c.username == username).values(password_hash=hash_password(password)))
     token = new_token()
