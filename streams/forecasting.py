@@ -91,7 +91,10 @@ class Outcomes:
 
 
 def forecast_batch(models: Mapping[str, Forecaster], pending: Sequence[PendingForecast]) -> Outcomes:
-    """Every model's forecast for every pending bar close, one batched call per model."""
+    """Every model's forecast for every pending bar close, one call per model; the forecasts in the order of
+    their bar closes (the models' order within one). A symbol's partition must carry its forecasts in event
+    time: a consumer merging by event time (the paper trader) reads a forecast behind one of a later bar as
+    late — which a batch of several bar closes of one symbol (a worker catching up) did, model by model."""
     forecasts: list[tuple[int, Forecast]] = []
     rejected: list[tuple[int, str]] = []
     warming = 0
@@ -106,4 +109,5 @@ def forecast_batch(models: Mapping[str, Forecaster], pending: Sequence[PendingFo
                 rejected.append((item.ref, f"{name}: {outcome.reason}"))
             else:
                 forecasts.append((item.ref, outcome))
+    forecasts.sort(key=lambda pair: pair[0])  # stable: the models' order within a bar close stays
     return Outcomes(forecasts, rejected, warming)

@@ -124,3 +124,22 @@ def test_one_batch_answers_every_ready_bar_close_and_counts_the_warming_ones() -
     assert outcomes.warming == 2  # the first two bar closes have no full window yet
     assert [(ref, f.prediction) for ref, f in outcomes.forecasts] == [(2, 2.0), (3, 3.0)]
     assert outcomes.rejected == [(4, "mean: too large")]
+
+
+class _Other(_Mean):
+    model = "other"
+
+
+def test_forecasts_come_out_in_bar_order_whatever_the_models() -> None:
+    """A symbol's forecasts of several bar closes in one batch go out bar by bar (each bar's models together):
+    model by model, a bar's second model came after the next bar's first, and a consumer merging by event time
+    read it as late."""
+    history = FeatureHistory(("a",), 3)
+    pending = []
+    for ref, a in enumerate([1.0, 2.0, 3.0, 4.0, 5.0]):
+        history.append({"a": a})
+        pending.append(PendingForecast(ref, "X", history.snapshot()))
+    outcomes = forecast_batch({"mean": _Mean(), "other": _Other()}, pending)  # type: ignore[dict-item]
+    assert [(ref, f.model) for ref, f in outcomes.forecasts] == [
+        (2, "mean"), (2, "other"), (3, "mean"), (3, "other"), (4, "mean"), (4, "other"),
+    ]  # fmt: skip
