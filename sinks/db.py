@@ -275,14 +275,15 @@ def _json_text(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
-def make_engine(settings: Settings, *, serving: bool = False, timeouts: bool = False) -> Engine:
+def make_engine(settings: Settings, *, serving: bool = False, timeouts: bool = False, pre_ping: bool = True) -> Engine:
     """An engine as the schema's owner (the sinks, migrations and admin commands: with the COPY staging tables),
     or, ``serving``, as the console's serving role (:mod:`sinks.serving_role`). ``timeouts``: the server cancels
     a statement after ``TAPEWATCH_POSTGRES_STATEMENT_TIMEOUT_S`` and a lock wait after ``…_LOCK_TIMEOUT_S`` (what
-    a long-running service wants; a bulk load or a migration does not)."""
+    a long-running service wants; a bulk load or a migration does not). ``pre_ping`` False: a pooled connection is
+    handed out untested (a caller that guards its own round trips: a ping to a paused server waits for ever)."""
     engine = create_engine(
         settings.console_postgres_url_plain if serving else settings.postgres_url_plain,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         pool_size=4,
         connect_args={"connect_timeout": max(1, int(settings.service_timeout_s))},
         json_serializer=_json_text,

@@ -169,7 +169,9 @@ class PostgresWriter:
 
     def __init__(self, settings: Settings, prune_every_s: float = BOOK_PRUNE_EVERY_S) -> None:
         self.settings = settings
-        self.engine = db.make_engine(settings, timeouts=True)
+        # no pre-ping: it would wait unguarded on a paused server; a dead pooled connection fails the guarded write
+        # instead (an outage, retried on a new connection, whose connect_timeout bounds it)
+        self.engine = db.make_engine(settings, timeouts=True, pre_ping=False)
         # past the server's own statement timeout: a live server answers first; a silent one is cut off
         self.write_timeout_s = settings.postgres_statement_timeout_s + WATCHDOG_MARGIN_S
         self.inserted = 0
