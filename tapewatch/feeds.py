@@ -101,6 +101,19 @@ def _matches(pattern: str, symbol: str) -> bool:
 
 UNKNOWN: Final = FeedProfile(prints=None)
 
+#: TWSE and TPEx send the same MIS feed
+_TAIWAN: Final = FeedProfile(
+    books=True,
+    sides=False,
+    prints="snapshots",
+    max_price=1e5,
+    max_size=1e10,
+    symbol_pattern=r"[0-9][0-9A-Z]{3,5}",
+    close="13:30",
+    utc_offset_min=480,
+    touch="crossed",
+)
+
 BUILT_IN: Final[Mapping[str, FeedProfile]] = {
     # the labelled simulator: every print with its side, a book snapshot per symbol every few seconds
     "sim": FeedProfile(books=True, sides=True, prints="trades", close="13:30", utc_offset_min=480),
@@ -112,28 +125,8 @@ BUILT_IN: Final[Mapping[str, FeedProfile]] = {
     # (09:00–13:30 Asia/Taipei, the last five minutes a closing call auction, whose trial-match books may be
     # locked or crossed until the auction uncrosses them; MIS also assembles a snapshot's levels at different
     # moments, so a crossed snapshot is a transient artefact, not corruption: accepted)
-    "twse": FeedProfile(
-        books=True,
-        sides=False,
-        prints="snapshots",
-        max_price=1e5,
-        max_size=1e10,
-        symbol_pattern=r"[0-9][0-9A-Z]{3,5}",
-        close="13:30",
-        utc_offset_min=480,
-        touch="crossed",
-    ),
-    "tpex": FeedProfile(
-        books=True,
-        sides=False,
-        prints="snapshots",
-        max_price=1e5,
-        max_size=1e10,
-        symbol_pattern=r"[0-9][0-9A-Z]{3,5}",
-        close="13:30",
-        utc_offset_min=480,
-        touch="crossed",
-    ),
+    "twse": _TAIWAN,
+    "tpex": _TAIWAN,
     # Binance spot: trades with the taker's side, depth5 snapshots; symbols like BTCUSDT (the matching engine's
     # own snapshot: a locked or crossed one would have matched, so it is refused)
     "binance": FeedProfile(books=True, sides=True, prints="trades", symbol_pattern=r"[A-Z0-9]{2,20}"),
