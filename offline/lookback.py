@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -30,6 +30,7 @@ import pandas as pd
 
 from detectors.alerting import PolicyParams
 from detectors.bars import DEFAULT_GRACE_MS, MINUTE_MS, bars_from_quotes, pct_change
+from detectors.calibration import Calibration
 from detectors.features import compute_frame
 from detectors.flow import FLOW_FEATURE_NAMES, QUOTE_COLUMNS, FlowConfig, compute_flow_frame
 from detectors.kmeans import KMeansModel
@@ -73,6 +74,8 @@ class DetectionOutput:
     learnt_prints: dict[str, Prints | None] = field(default_factory=dict)
     #: symbol → venue
     venues: dict[str, str] = field(default_factory=dict)
+    #: symbol → its detector at the end of the input (what ``tapewatch calibrate`` reads the baselines from)
+    detectors: dict[str, SymbolDetector] = field(default_factory=dict)
 
 
 def _read_one(path: Path) -> pd.DataFrame:
@@ -280,11 +283,14 @@ def detect_frames(
     grace_ms: int = DEFAULT_GRACE_MS,
     feeds: Callable[[str], FeedProfile] | None = None,
     extra_venues: ExtraVenues | None = None,
+    calibrations: Mapping[str, Calibration] | None = None,
 ) -> DetectionOutput:
     """Replay the stream's per-symbol detection over a whole input. ``flow_config``, ``grace_ms`` and ``feeds``
     must be the stream worker's (``Settings.flow_config()``, ``stream_grace_ms``, ``Settings.feeds()``) for the
     same alerts; without ``feeds`` a symbol's flow waits for books when the input has books for it. The model
-    scores only the venues it may (:mod:`detectors.model_venues`); a refused venue is logged once."""
+    scores only the venues it may (:mod:`detectors.model_venues`); a refused venue is logged once. A venue's
+    calibration (venue → :class:`~detectors.calibration.Calibration`) starts its symbols' baselines; one made for
+    another venue or feed shape raises :class:`~detectors.calibration.CalibrationError`."""
     gate = VenueGate(feeds or FeedProfiles(), _extra_venues(extra_venues), log.warning)
     firsts = source.frame.groupby("symbol", sort=False)["venue"].first()
     venues = {str(k): str(v) for k, v in firsts.items()}
@@ -301,6 +307,11 @@ def detect_frames(
         profile = (feeds or FeedProfiles())(venues[symbol])
         on_feed = (params or PatternParams()).for_feed(flow_config or FlowConfig(), profile)
         detector = SymbolDetector(symbol, venues[symbol], gate.model_for(model, venues[symbol]), on_feed, policy)
+        calibration = (calibrations or {}).get(venues[symbol])
+        if calibration is not None:
+            calibration.check(venues[symbol], profile.prints, on_feed)
+            calibration.seed(detector)
+        out.detectors[symbol] = detector
         events = _events(flow_by_symbol.get(symbol), FLOW_FEATURE_NAMES, _FLOW_CADENCE)
         if detector.model is not None:  # None: no model, or one that may not score the venue
             events += _events(feat_by_symbol.get(symbol), bar_names, _BAR_CADENCE)

@@ -50,6 +50,8 @@ from typing import Final
 
 from confluent_kafka import Message
 
+from detectors.calibration import Calibration, CalibrationError
+from detectors.calibration import artifact_name as calibration_artifact
 from detectors.dqn.inference import MODEL_NAME as DQN_MODEL_NAME
 from detectors.dqn.inference import DecisionRequest, DqnPolicy, PositionState, Rejected
 from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
@@ -61,7 +63,7 @@ from detectors.patterns import PatternParams, SymbolDetector
 from streams.forecasting import ForecastSlot, PendingForecast, forecast_batch
 from streams.stage import StageBase, decode_keyed
 from tapewatch.artifacts import ArtifactError, ArtifactStore
-from tapewatch.feeds import FeedProfile, FeedProfiles
+from tapewatch.feeds import FeedProfile, FeedProfiles, Prints
 from tapewatch.records import Action, Alert, Cadence, Features, RecordError, Score
 
 STAGE: Final = "stream:detect"
@@ -83,12 +85,38 @@ class ModelSlot:
         self.model: KMeansModel | None = None
         self.policy: DqnPolicy | None = None
         self._tried: dict[str, str] = {}  # name → version that failed to load (not retried)
+        #: venue → (the version first asked for, its calibration; ``None``: it has none, or it was refused)
+        self._calibrations: dict[str, tuple[str | None, Calibration | None]] = {}
         self.refresh()
+
+    def calibration(self, venue: str, prints: Prints | None, params: PatternParams) -> Calibration | None:
+        """The venue's calibration new symbols start from, loaded on first use; one that does not fit the venue's
+        feed (or cannot be read) is logged once and the venue runs uncalibrated."""
+        if venue not in self._calibrations:
+            version = self.store.latest_version(calibration_artifact(venue))
+            found: Calibration | None = None
+            try:
+                found = None if version is None else Calibration.load(self.store, venue, version)
+                if found is not None:
+                    found.check(venue, prints, params)
+                    log.info("calibration %s of %s loaded (%d symbols)", version, venue, len(found.symbols))
+            except (ArtifactError, CalibrationError) as exc:
+                log.error("%s runs uncalibrated: %s", venue, exc)
+                found = None
+            self._calibrations[venue] = (version, found)
+        return self._calibrations[venue][1]
+
+    def _drop_stale_calibrations(self) -> None:
+        """Forgets each venue calibrated anew since: its next new symbol reads the new version."""
+        for venue, (version, _) in list(self._calibrations.items()):
+            if self.store.latest_version(calibration_artifact(venue)) != version:
+                del self._calibrations[venue]
 
     def refresh(self) -> bool:
         """Load newer versions if there are; True when the K-means model changed. A broken artifact is
         logged once and skipped (the worker keeps what it has)."""
         changed = False
+        self._drop_stale_calibrations()
         newer = self._newer(self.kmeans_name, self.model.version if self.model else None)
         if newer is not None:
             try:
@@ -351,7 +379,11 @@ class DetectStage(StageBase[DetectState, Features]):
         model = self._gate.model_for(self.models.model, record.venue)
         params = PatternParams().for_feed(self.flow_config, self.feeds(record.venue))
         if stored is None:
-            return DetectState(SymbolDetector(record.symbol, record.venue, model, params), partition, -1)
+            detector = SymbolDetector(record.symbol, record.venue, model, params)
+            calibration = self.models.calibration(record.venue, self.feeds(record.venue).prints, params)
+            if calibration is not None:
+                calibration.seed(detector)
+            return DetectState(detector, partition, -1)
         if stored.get("format") not in LOADABLE_STATE_FORMATS:
             raise ValueError(f"detect state of {record.symbol!r} has unknown format {stored.get('format')!r}")
         detector = SymbolDetector.from_state(stored["detector"], model, params)

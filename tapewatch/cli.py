@@ -73,6 +73,9 @@ def _register_subcommands() -> None:
     backtest_app.command("signals")(backtest_signals)
     app.command("forecast")(forecast)
 
+    from tapewatch.commands.calibrate import calibrate
+
+    app.command("calibrate")(calibrate)
     app.add_typer(detect_app, name="detect")
     app.add_typer(eval_app, name="eval")
     app.add_typer(train_app, name="train")

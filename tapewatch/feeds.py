@@ -54,6 +54,9 @@ class FeedProfile:
     utc_offset_min: int = 0
     #: whether a book may be locked or crossed (a one-engine snapshot never is: one that is was corrupted)
     touch: Touch = "below"
+    #: the smallest price move (bps) a price-based alert may be raised on, whatever the symbol's quiet hours say
+    #: (``None``: the detectors' default, :class:`detectors.patterns.materiality.MaterialityParams`)
+    material_bps: float | None = None
 
     @property
     def close_time(self) -> time | None:
@@ -163,19 +166,30 @@ def _check(venue: str, fields: Mapping[str, Any]) -> None:
     for name in ("books", "sides"):
         if name in fields and not isinstance(fields[name], bool):
             raise bad(f"{name} must be true or false")
-    for name in ("max_price", "max_size"):
-        if name in fields and not (isinstance(fields[name], int | float) and fields[name] > 0):
-            raise bad(f"{name} must be a positive number")
+    wrong = _wrong_number(fields)
+    if wrong is not None:
+        raise bad(wrong)
     close = fields.get("close")
     if close is not None and not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", str(close)):
         raise bad("close must be HH:MM or null")
-    if not isinstance(fields.get("utc_offset_min", 0), int):
-        raise bad("utc_offset_min must be an integer")
     if "symbol_pattern" in fields:
         try:
             re.compile(str(fields["symbol_pattern"]))
         except re.error as exc:
             raise bad(f"symbol_pattern: {exc}") from None
+
+
+def _wrong_number(fields: Mapping[str, Any]) -> str | None:
+    """What is wrong with an override's numbers (``None``: nothing)."""
+    for name in ("max_price", "max_size"):
+        if name in fields and not (isinstance(fields[name], int | float) and fields[name] > 0):
+            return f"{name} must be a positive number"
+    floor = fields.get("material_bps")
+    if floor is not None and not (isinstance(floor, int | float) and 0 <= floor < 10_000):
+        return "material_bps must be a number of bps in [0, 10000) or null"
+    if not isinstance(fields.get("utc_offset_min", 0), int):
+        return "utc_offset_min must be an integer"
+    return None
 
 
 class FeedProfiles:

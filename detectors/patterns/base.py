@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol
 
 from detectors.alerting import Hit
@@ -31,7 +31,7 @@ from tapewatch.records import AlertKind
 if TYPE_CHECKING:  # for annotations only: the helpers below read the parameters they are given
     from detectors.patterns.params import PatternParams
 
-PATTERNS_VERSION: Final = "patterns-v19"
+PATTERNS_VERSION: Final = "patterns-v20"
 Values = Mapping[str, float | None]
 #: a drift under this many bps is the float residue of returns that cancel (``1e4·ln(a/b) + 1e4·ln(b/a)`` comes to
 #: ~1e-13, not 0), not a move: "the price rose" means by more than this (one tick of a 100,000 price on a 0.01 tick
@@ -377,6 +377,31 @@ class ChunkContext:
     #: the short, long and slow drift in units of the larger of that volatility and the symbol's own typical
     #: drift over as long, measured directly (:class:`DriftScale`; patterns-v16, the ramp path)
     trend_z: tuple[float | None, float | None, float | None] = (None, None, None)
+    #: the short, long and slow drift (bps) of the series the z's read (the mid's where the feed has books), and the
+    #: symbol's typical drift over each horizon this session (:class:`DriftScale`; ``None`` until measured)
+    drifts: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    typical_drifts: tuple[float | None, float | None, float | None] = (None, None, None)
+    #: the non-zero chunk returns of that series over the slow horizon, ``(chunk start, bps)`` oldest first, and
+    #: the three horizons' lengths in chunks (the context's, not copies: read, never changed)
+    move_path: deque[tuple[int, float]] = field(default_factory=deque)
+    horizons: tuple[int, int, int] = (1, 1, 1)
+
+    def excursions(self, chunk_ms: int) -> tuple[float, float, float]:
+        """Over each horizon, how far the price now stands from where it stood farthest from it (bps, ≥ the
+        horizon's |drift|): a sweep given back or a rise dumped moved the price even where it ended level.
+        Reads the path back (O(slow horizon)): call it only on a hit."""
+        now = sum(ret for _, ret in self.move_path)
+        out: list[float] = []
+        for window in self.horizons:
+            horizon_start = self.start - (window - 1) * chunk_ms
+            level, farthest = now, 0.0
+            for start, ret in reversed(self.move_path):
+                if start < horizon_start:
+                    break
+                level -= ret  # the level before this chunk
+                farthest = max(farthest, abs(now - level))
+            out.append(farthest)
+        return out[0], out[1], out[2]
 
     @property
     def drift_z(self) -> float | None:

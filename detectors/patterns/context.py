@@ -89,11 +89,13 @@ class TapeContext:
         context = ChunkContext(
             ts, start, to_close, in_close, drift, short_z, long_z, sweep, self.sweeps, slow_z, path, sigma
         )
-        context.trend_z = self._trend_z(of_mid, sigma, (short_z, long_z, slow_z))
+        context.trend_z = self._trend_z(of_mid, sigma, (short_z, long_z, slow_z), context)
+        context.move_path = (self.mid_slow_drift if of_mid else self.slow_drift).rets
+        context.horizons = (self.drift.window, self.ramp_drift.window, self.slow_drift.window)
         return context
 
     def _trend_z(
-        self, of_mid: bool, sigma: float | None, zs: tuple[float | None, ...]
+        self, of_mid: bool, sigma: float | None, zs: tuple[float | None, ...], context: ChunkContext
     ) -> tuple[float | None, float | None, float | None]:
         """Each horizon's drift in units of the larger of √n·σ and the symbol's own typical drift over it.
 
@@ -110,9 +112,11 @@ class TapeContext:
         )
         out: list[float | None] = []
         borrowed = 1.0  # the short horizon's variance ratio, once it is measured
+        typicals: list[float | None] = []
         for i, (drift, scale, z) in enumerate(zip(series, self.scales, zs, strict=True)):
             value = drift.value
             typical = scale.push(value)
+            typicals.append(typical)
             if z is None or sigma is None:
                 out.append(z)
                 continue
@@ -121,6 +125,8 @@ class TapeContext:
             if i == 0:
                 borrowed = ratio
             out.append(value / (martingale * ratio))
+        context.drifts = (series[0].value, series[1].value, series[2].value)
+        context.typical_drifts = (typicals[0], typicals[1], typicals[2])
         return out[0], out[1], out[2]
 
     def _drift_z(

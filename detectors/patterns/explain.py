@@ -2,7 +2,8 @@
 
 Each detector declares its evidence next to the code that writes it (``EVIDENCE`` on every detector class of
 :class:`~detectors.patterns.flow_patterns.FlowPatterns`, on :class:`~detectors.patterns.symbol.SymbolDetector`
-for K-means; :data:`detectors.alerting.POLICY_EVIDENCE` for what the alert policy adds): this module only
+for K-means; :data:`detectors.alerting.POLICY_EVIDENCE` for what the alert policy adds and
+:data:`detectors.patterns.materiality.EVIDENCE` for what the materiality gate adds): this module only
 gathers them (:data:`DETECTORS`). :func:`explain` finds the rule an alert's evidence came from (:func:`rule_of`:
 its kind and, where the kind has several rules — five pump-and-dump paths, two wash-trading and two
 marking-the-close ones — the key only that rule writes) and reads the evidence with it
@@ -19,7 +20,7 @@ A pump's onset, as the alert policy emits it:
 
 >>> from detectors.patterns.symbol import SymbolDetector
 >>> detector = SymbolDetector("2330", "sim", params=PatternParams(close_time=None))
->>> onset = {"buy_orders_z_long": 7.0, "order_imbalance_z_long": 3.5, "rush_max_z_long": 8.0, "ret_bps": 1.0}
+>>> onset = {"buy_orders_z_long": 7.0, "order_imbalance_z_long": 3.5, "rush_max_z_long": 8.0, "ret_bps": 20.0}
 >>> [alert] = [a for ts in (5_000, 10_000) for a in detector.on_flow_features(ts, onset)]
 >>> rule_of(alert.kind, alert.evidence).name, explains(alert.kind, alert.model_version)
 ('pump onset', True)
@@ -29,11 +30,15 @@ onset_chunks             2      ≥  2.0   True
 buy_orders_z_long        7.0    ≥  4.0   True
 order_imbalance_z_long   3.5    ≥  2.0   True
 rush_max_z_long          8.0    ≥  5.5   True
-drift_bps                2.0    >  0.0   True
+drift_bps                40.0   >  0.0   True
 rush_max_long            None      None  None
 trades_z_long            None      None  None
 aggr_imbalance_long      None      None  None
 ret_bps_long             None      None  None
+price_move_bps           40.0   |x| ≥ 25.0  True
+material_bps             25.0      None  None
+baseline_sessions        0         None  None
+calibrated               False     None  None
 hits                     1         None  None
 
 On a feed chunked by the second, the same rule asks for ten onset chunks:
@@ -63,6 +68,7 @@ from detectors.patterns.base import PATTERNS_VERSION
 from detectors.patterns.bursts import Bursts
 from detectors.patterns.closing import MarkingTheClose
 from detectors.patterns.ignition import MomentumIgnition
+from detectors.patterns.materiality import EVIDENCE as MATERIALITY_EVIDENCE
 from detectors.patterns.params import PatternParams
 from detectors.patterns.pump_crowd import PumpCrowd
 from detectors.patterns.pump_dump import PumpDump
@@ -74,7 +80,16 @@ from detectors.patterns.symbol import SymbolDetector
 from detectors.patterns.wash import WashTrading
 from tapewatch.records import AlertKind
 
-__all__ = ["DETECTORS", "PATTERNS_VERSION", "RULES", "EvidenceLine", "explain", "explains", "rule_of"]
+__all__ = [
+    "DETECTORS",
+    "PATTERNS_VERSION",
+    "RULES",
+    "SHARED_EVIDENCE",
+    "EvidenceLine",
+    "explain",
+    "explains",
+    "rule_of",
+]
 
 #: every class that writes a hit, each declaring its evidence (``EVIDENCE``)
 DETECTORS: Final = (
@@ -91,6 +106,8 @@ DETECTORS: Final = (
     SymbolDetector,
 )
 RULES: Final[tuple[Rule, ...]] = tuple(rule for detector in DETECTORS for rule in detector.EVIDENCE)
+#: evidence every alert of its kinds may carry whichever rule wrote it: the alert policy's and the materiality gate's
+SHARED_EVIDENCE: Final[Mapping[str, Key]] = {**MATERIALITY_EVIDENCE, **POLICY_EVIDENCE}
 
 
 def _kind(kind: AlertKind | str) -> AlertKind | None:
@@ -130,9 +147,9 @@ def explain(
     against its bar where that is a pattern parameter (K-means: ``kmeans_alert_score``)."""
     known = _kind(kind)
     if known is None:
-        return lines(None, evidence, params, POLICY_EVIDENCE)
+        return lines(None, evidence, params, SHARED_EVIDENCE)
     rule = rule_of(known, evidence) or _labels_only(known)
-    table = lines(rule, evidence, params, POLICY_EVIDENCE)
+    table = lines(rule, evidence, params, SHARED_EVIDENCE)
     if score is not None and rule.score is not None:
         table.insert(0, line("score", score, rule.score, params, evidence))
     return table

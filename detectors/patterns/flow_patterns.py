@@ -11,6 +11,7 @@ from detectors.patterns.bursts import Bursts
 from detectors.patterns.closing import MarkingTheClose
 from detectors.patterns.context import TapeContext
 from detectors.patterns.ignition import MomentumIgnition
+from detectors.patterns.materiality import Materiality
 from detectors.patterns.params import PatternParams
 from detectors.patterns.pump_crowd import PumpCrowd
 from detectors.patterns.pump_dump import PumpDump
@@ -39,7 +40,7 @@ class FlowPatterns:
     ...            "mirror_trades_long": 6.0, "mirror_excess_share_long": 0.5}
     >>> [(hit.kind.value, hit.window_start, round(hit.score, 2)) for hit in patterns.on_chunk(15_000, mirrors)]
     [('wash_trading', 10000, 0.69)]
-    >>> onset = {"buy_orders_z_long": 7.0, "order_imbalance_z_long": 3.5, "rush_max_z_long": 8.0, "ret_bps": 1.0}
+    >>> onset = {"buy_orders_z_long": 7.0, "order_imbalance_z_long": 3.5, "rush_max_z_long": 8.0, "ret_bps": 20.0}
     >>> [[hit.kind.value for hit in patterns.on_chunk(ts, onset)] for ts in (20_000, 25_000)]  # two chunks
     [[], ['pump_and_dump']]
 
@@ -56,6 +57,7 @@ class FlowPatterns:
         "closing",
         "detectors",
         "ignition",
+        "materiality",
         "params",
         "pump_crowd",
         "pump_dump",
@@ -80,6 +82,7 @@ class FlowPatterns:
         self.closing = MarkingTheClose(p)
         self.ignition = MomentumIgnition(p)
         self.bursts = Bursts(p)
+        self.materiality = Materiality(p)
         self.detectors: tuple[PatternDetector, ...] = (
             self.pump_onset,
             self.pump_crowd,
@@ -98,20 +101,23 @@ class FlowPatterns:
 
     def on_chunk(self, ts: int, values: Values) -> list[Hit]:
         ctx = self.tape.on_chunk(ts, values)
+        self.materiality.on_chunk(ctx, values)
         hits: list[Hit] = []
         for detector in self.detectors:
             found = detector.on_chunk(ctx, values)
             ctx.pump_hit = ctx.pump_hit or any(hit.kind is AlertKind.PUMP_AND_DUMP for hit in found)
             hits += found
-        return hits
+        # the detectors read each other's conclusions (a pump under way) whether or not its move was material yet
+        return self.materiality.on_hits(ctx, values, hits)
 
     def to_state(self) -> dict[str, Any]:
-        state = self.tape.to_state()
+        state = {**self.tape.to_state(), **self.materiality.to_state()}
         for detector in self.detectors:
             state.update(detector.to_state())
         return state
 
     def load(self, state: Mapping[str, Any]) -> None:
         self.tape.load(state)
+        self.materiality.load(state)
         for detector in self.detectors:
             detector.load(state)

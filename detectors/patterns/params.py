@@ -17,10 +17,11 @@ session calendar reach the detectors.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import time
 
 from detectors.flow import FlowConfig
+from detectors.patterns.materiality import MaterialityParams
 from tapewatch.feeds import FeedProfile, Prints
 
 
@@ -227,6 +228,9 @@ class PatternParams:
     burst_min_trades: float = 10.0
     # K-means outlier alerts (bar features)
     kmeans_alert_score: float = 0.9999
+    #: no price-based alert on an immaterial move, no volume burst on what the time of day always trades
+    #: (:mod:`~detectors.patterns.materiality`; :meth:`for_feed` sets the venue's floor)
+    materiality: MaterialityParams = field(default_factory=MaterialityParams)
 
     @property
     def long_ms(self) -> int:
@@ -238,8 +242,8 @@ class PatternParams:
         return max(1, -(-ms // self.chunk_ms))
 
     def for_feed(self, flow: FlowConfig, profile: FeedProfile) -> PatternParams:
-        """These parameters on a feed: the flow features' chunking, and the venue's session calendar (no
-        marking the close where the venue never closes)."""
+        """These parameters on a feed: the flow features' chunking, the venue's session calendar (no marking the
+        close where the venue never closes) and its materiality floor."""
         return replace(
             self,
             chunk_ms=flow.chunk_ms,
@@ -247,4 +251,5 @@ class PatternParams:
             close_time=profile.close_time,
             utc_offset_min=profile.utc_offset_min,
             prints=profile.prints,
+            materiality=self.materiality.with_floor(profile.material_bps),
         )

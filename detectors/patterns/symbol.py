@@ -19,11 +19,11 @@ from detectors.patterns.flow_patterns import FlowPatterns
 from detectors.patterns.params import PatternParams
 from tapewatch.records import Alert, AlertKind, Score
 
-STATE_VERSION: Final = 6
+STATE_VERSION: Final = 7
 #: states this version can load (version 1 lacks the drift and sweep rings, version 2 the onset ring, version 3
 #: the ramp and spoofing rings, version 4 the late-drift ring of marking the close, version 5 the pinned-quote
-#: ring of wash trading: they restart empty)
-LOADABLE_STATE_VERSIONS: Final = (1, 2, 3, 4, 5, 6)
+#: ring of wash trading, version 6 the time-of-day baselines of the materiality gate: they restart empty)
+LOADABLE_STATE_VERSIONS: Final = (1, 2, 3, 4, 5, 6, 7)
 
 
 class SymbolDetector:

@@ -20,7 +20,11 @@ from rich.table import Table
 from detectors.kmeans import KMeansModel, KMeansParams
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from detectors.calibration import Calibration
     from offline.eval_matrix import FeedResult
+    from tapewatch.artifacts import ArtifactStore
 from tapewatch.errors import TapewatchError
 from tapewatch.settings import load_settings
 
@@ -36,13 +40,14 @@ ModelVersion = Annotated[str, typer.Option("--model-version", help="K-means arti
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the detectors' own errors into the CLI's one clear line."""
+    from detectors.calibration import CalibrationError
     from detectors.kmeans import FeatureError
     from offline.lookback import InputError
     from tapewatch.artifacts import ArtifactError
 
     try:
         yield
-    except (ArtifactError, InputError, FeatureError) as exc:
+    except (ArtifactError, InputError, FeatureError, CalibrationError) as exc:
         raise TapewatchError(str(exc)) from None
 
 
@@ -177,6 +182,10 @@ def detect_file(
         str,
         typer.Option(help="Venue of rows without one: names the feed profile (e.g. twse: 5 s snapshots, 13:30 close)"),
     ] = "file",
+    calibration: Annotated[
+        str,
+        typer.Option(help="Each venue's calibration (tapewatch calibrate): latest, a version, or none"),
+    ] = "latest",
 ) -> None:
     """The stream's detectors over ticks or 1-minute bars; writes the alerts the stream would emit. A venue
     that no feed profile names is read with its prints learnt per symbol from the data, and no session close."""
@@ -196,6 +205,7 @@ def detect_file(
         with console.status("reading input…"):
             data = read_input(inputs, venue)
         _report_rejected(data.rejected)
+        calibrations = _calibrations(ArtifactStore(settings.models_path), data.frame, calibration)
         with _progress() as progress:
             symbols = data.frame["symbol"].nunique()
             task = progress.add_task("detecting", total=symbols)
@@ -206,6 +216,7 @@ def detect_file(
                 flow_config=settings.flow_config(),
                 grace_ms=settings.stream_grace_ms,
                 feeds=settings.feeds(),
+                calibrations=calibrations,
             )
     write_jsonl(out, result.alerts)
     if scores is not None:
@@ -216,6 +227,22 @@ def detect_file(
     summary = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none"
     _report_learnt(result.learnt_prints, result.venues)
     console.print(f"{len(result.alerts)} alert(s) over {len(result.symbols)} symbol(s) ({summary}) → {out}")
+
+
+def _calibrations(store: ArtifactStore, frame: pd.DataFrame, version: str) -> dict[str, Calibration]:
+    """Each venue of the input's calibration (``none``: no venue's), saying which venues run without one."""
+    from detectors.calibration import Calibration
+
+    if version == "none":
+        return {}
+    found: dict[str, Calibration] = {}
+    for venue in sorted(set(frame["venue"].astype(str))):
+        loaded = Calibration.load(store, venue, version)
+        if loaded is None:
+            console.print(f"[yellow]{venue}: no calibration (tapewatch calibrate): baselines start from nothing[/]")
+        else:
+            found[venue] = loaded
+    return found
 
 
 def _report_learnt(learnt: Mapping[str, str | None], venues: Mapping[str, str]) -> None:
@@ -310,8 +337,6 @@ def eval_detect(
 
 class _Extras:
     def __init__(self) -> None:
-        import pandas as pd
-
         self.universe: list[str] = []
         self.sessions = 1
         self.baseline_alerts: pd.DataFrame | None = None

@@ -13,12 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.alerting import POLICY_EVIDENCE, Hit
+from detectors.alerting import Hit
 from detectors.evidence import Bar, EvidenceLine, Rule
 from detectors.kmeans import KMeansModel, KMeansParams, finish_model
 from detectors.patterns import FlowPatterns, PatternParams, SymbolDetector
 from detectors.patterns.base import PATTERNS_VERSION
-from detectors.patterns.explain import DETECTORS, RULES, explain, explains, rule_of
+from detectors.patterns.explain import DETECTORS, RULES, SHARED_EVIDENCE, explain, explains, rule_of
 from tapewatch.records import Alert, AlertKind
 from tests.unit.test_patterns import (
     CROWD,
@@ -32,6 +32,7 @@ from tests.unit.test_patterns import (
     T0,
     WASH,
     _walk_then,
+    rules,
 )
 
 CLOSE_PUSH_START = T0 + (4 * 60 + 25) * 60_000  # 13:25 Taipei
@@ -39,8 +40,8 @@ CLOSE_TS = T0 + (4 * 60 + 30) * 60_000  # 13:30 Taipei, the TWSE close
 PUSH = {**QUIET, "trades_z_long": 5.0, "aggr_imbalance_long": 0.6, "ret_bps_long": 15.0, "ret_bps": 45.0}
 SWEEP = {**QUIET, "ret_bps": 40.0, "aggr_imbalance": 1.0, "trades_z": 6.0}
 BACK = {**QUIET, "ret_bps": -12.0, "aggr_imbalance": -1.0}
-SNAPSHOTS = PatternParams(prints="snapshots")
-NEVER_CLOSES = PatternParams(close_time=None)
+SNAPSHOTS = rules(prints="snapshots")
+NEVER_CLOSES = rules(close_time=None)
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class Scenario:
     rule: str
     chunks: Sequence[Mapping[str, float | None]]
     t0: int = T0
-    params: PatternParams = field(default_factory=PatternParams)
+    params: PatternParams = field(default_factory=rules)
 
     def hits(self, params: PatternParams | None = None) -> list[Hit]:
         detector = FlowPatterns(params or self.params)
@@ -100,7 +101,7 @@ SCENARIOS = {
 def _undeclared(rule: Rule | None, evidence: Mapping[str, Any]) -> set[str]:
     if rule is None:
         return set(evidence)
-    return {key for key in evidence if key not in rule.keys and key not in POLICY_EVIDENCE and rule.others is None}
+    return {key for key in evidence if key not in rule.keys and key not in SHARED_EVIDENCE and rule.others is None}
 
 
 def _check(table: list[EvidenceLine]) -> None:
@@ -124,7 +125,9 @@ def test_every_key_a_hit_carries_is_declared_and_every_bar_it_needed_holds(name:
     for hit in hits:
         rule = rule_of(hit.kind, hit.evidence)
         assert rule is not None and not _undeclared(rule, hit.evidence), (hit.kind, hit.evidence)
-        assert set(hit.evidence) == set(rule.keys), f"{rule.name} declares a key its hits no longer carry"
+        assert set(hit.evidence) - set(SHARED_EVIDENCE) == set(rule.keys), (
+            f"{rule.name} declares a key its hits no longer carry"
+        )
         _check(explain(hit.kind, hit.evidence, scenario.params))
         assert explains(hit.kind, hit.model_version)
 
@@ -205,7 +208,7 @@ def _kmeans_detector(params: PatternParams) -> SymbolDetector:
 
 
 def test_a_kmeans_alert_is_its_score_against_the_bar_and_its_features_shares() -> None:
-    params = PatternParams()
+    params = rules()
     score, alerts = _kmeans_detector(params).on_bar_features(60_000, {"ret_1": 0.02, "volume_z_30": 20.0})
     assert score is not None and len(alerts) == 1
     alert = alerts[0]
@@ -228,7 +231,7 @@ def test_a_kmeans_alert_is_its_score_against_the_bar_and_its_features_shares() -
 
 
 def test_every_flow_detector_declares_its_evidence_here() -> None:
-    assert {type(d) for d in FlowPatterns().detectors} | {SymbolDetector} == set(DETECTORS)
+    assert {type(d) for d in FlowPatterns(rules()).detectors} | {SymbolDetector} == set(DETECTORS)
     assert {rule.kind for rule in RULES} == set(AlertKind)
 
 
@@ -240,7 +243,7 @@ def test_declarations_name_real_parameters_and_markers_that_tell_a_kinds_rules_a
             assert rule.marker is not None and rule.marker in rule.keys, rule.name
             assert all(rule.marker not in other.keys for other in siblings), rule.name
         keys = [*rule.keys.values(), *(k for k in (rule.others, rule.score) if k is not None)]
-        for params in (PatternParams(), SNAPSHOTS, replace(PatternParams(), prints=None)):
+        for params in (rules(), SNAPSHOTS, replace(rules(), prints=None)):
             for key in keys:
                 found = key.bar_for(params)
                 if found is not None:
@@ -255,13 +258,13 @@ def test_thresholds_follow_the_feed() -> None:
     from detectors.flow import FlowConfig
     from tapewatch.feeds import FeedProfiles
 
-    fast = PatternParams().for_feed(FlowConfig(chunk_ms=1_000, long_chunks=10), FeedProfiles()("binance"))
+    fast = rules().for_feed(FlowConfig(chunk_ms=1_000, long_chunks=10), FeedProfiles()("binance"))
     evidence = {"crowd_chunks": 60, "buy_orders_z_long": 5.0}
     assert [line.threshold for line in explain("pump_and_dump", evidence, fast)] == [60.0, 4.0]
-    assert [line.threshold for line in explain("pump_and_dump", evidence, PatternParams())] == [12.0, 4.0]
+    assert [line.threshold for line in explain("pump_and_dump", evidence, rules())] == [12.0, 4.0]
     # a push read from volume only where the feed aggregates prints
     push = {"push_chunks": 12, "trades_z_long": 0.5, "volume_z_long": 5.0}
-    trades = {line.key: line for line in explain(AlertKind.MARKING_THE_CLOSE, push, PatternParams())}
+    trades = {line.key: line for line in explain(AlertKind.MARKING_THE_CLOSE, push, rules())}
     snapshots = {line.key: line for line in explain(AlertKind.MARKING_THE_CLOSE, push, SNAPSHOTS)}
     assert (trades["trades_z_long"].passed, trades["trades_z_long"].unless, trades["volume_z_long"].threshold) == (
         False,
@@ -273,7 +276,7 @@ def test_thresholds_follow_the_feed() -> None:
 
 
 def test_what_the_code_does_not_know_is_shown_without_bars() -> None:
-    params = PatternParams()
+    params = rules()
     unknown_kind = explain("layering_v9", {"layers": 4, "hits": 2}, params)
     assert [(line.key, line.threshold, line.passed) for line in unknown_kind] == [
         ("layers", None, None),
@@ -304,7 +307,7 @@ evidence_keys = st.one_of(
 @given(
     st.one_of(st.sampled_from(list(AlertKind)), st.text(max_size=12)),
     st.dictionaries(evidence_keys, evidence_values, max_size=12),
-    st.sampled_from([PatternParams(), SNAPSHOTS, PatternParams(prints=None)]),
+    st.sampled_from([rules(), SNAPSHOTS, rules(prints=None)]),
     st.one_of(st.none(), st.floats(0.0, 1.0)),
 )
 def test_explain_never_raises_and_keeps_every_key(

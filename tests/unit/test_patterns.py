@@ -16,10 +16,21 @@ from hypothesis import strategies as st
 
 from detectors.flow import FLOW_FEATURE_NAMES, compute_flow_frame
 from detectors.patterns import FlowPatterns, PatternParams, SymbolDetector
+from detectors.patterns.materiality import MaterialityParams
 from offline.simulator import SimulationConfig, generate, tick_size
 from tapewatch.records import Alert, AlertKind
 
 T0 = 1_704_157_200_000  # 2024-01-02 09:00 Taipei
+#: the materiality gate open: these tests hold each rule on synthetic chunks whose moves are a few bps; the gate is
+#: held by tests of its own (test_materiality.py), and the simulated sessions below run the product's defaults
+GATE_OPEN = MaterialityParams(floor_bps=0.0, typical_multiple=0.0, volume_multiple=0.0)
+
+
+def rules(**fields: object) -> PatternParams:
+    """Pattern parameters with the materiality gate open (``fields`` as :class:`PatternParams`')."""
+    return PatternParams(materiality=GATE_OPEN, **fields)  # type: ignore[arg-type]
+
+
 QUIET = {
     "trades": 3.0,
     "trades_z": 0.0,
@@ -78,11 +89,11 @@ def _kinds(detector: FlowPatterns, chunks: Sequence[Mapping[str, float | None]],
 
 
 def test_quiet_flow_never_hits() -> None:
-    assert _kinds(FlowPatterns(), [QUIET] * 500) == []
+    assert _kinds(FlowPatterns(rules()), [QUIET] * 500) == []
 
 
 def test_pump_onset_needs_buy_orders_imbalance_and_a_rush_in_two_chunks() -> None:
-    params = PatternParams()
+    params = rules()
     assert params.chunks(params.pump_onset_min_ms) == 2
     kinds = _kinds(FlowPatterns(params), [QUIET] * 10 + [ONSET] * 2)
     assert kinds == [AlertKind.PUMP_AND_DUMP]
@@ -100,8 +111,8 @@ def test_pump_onset_needs_buy_orders_imbalance_and_a_rush_in_two_chunks() -> Non
 def test_spoofing_is_repeated_persistent_layers_vanishing_under_pressure() -> None:
     # a bid layer of 9× the typical level, shown over several snapshots, left untraded while the mid rose
     cycle = SPOOF_CYCLE
-    assert _kinds(FlowPatterns(), [QUIET, cycle]) == []  # once happens by chance in a busy book
-    assert _kinds(FlowPatterns(), [QUIET, cycle, QUIET, cycle]) == [AlertKind.SPOOFING]  # the cycle repeats
+    assert _kinds(FlowPatterns(rules()), [QUIET, cycle]) == []  # once happens by chance in a busy book
+    assert _kinds(FlowPatterns(rules()), [QUIET, cycle, QUIET, cycle]) == [AlertKind.SPOOFING]  # the cycle repeats
     for no in (
         {"layer_cancel_rel": 3.0},  # an ordinary size
         {"cancel_l25_z": 1.0},  # large quotes are cancelled all the time in this book (market makers re-quote)
@@ -109,12 +120,12 @@ def test_spoofing_is_repeated_persistent_layers_vanishing_under_pressure() -> No
         {"mid_ret_bps_long": -12.0},  # the price went towards the layer: no pressure
         {"mid_ret_bps_long": 1.0},  # within the symbol's own noise
     ):
-        assert _kinds(FlowPatterns(), [QUIET, {**cycle, **no}, QUIET, {**cycle, **no}]) == []
+        assert _kinds(FlowPatterns(rules()), [QUIET, {**cycle, **no}, QUIET, {**cycle, **no}]) == []
     # pressure by flow: the spoofer's genuine orders on the other side filled, where the feed tells sides
     by_flow = {**cycle, "mid_ret_bps_long": 0.0, "aggr_imbalance_long": 0.6, "inferred_share_long": 0.0}
-    assert _kinds(FlowPatterns(), [QUIET, by_flow, QUIET, by_flow]) == [AlertKind.SPOOFING]
+    assert _kinds(FlowPatterns(rules()), [QUIET, by_flow, QUIET, by_flow]) == [AlertKind.SPOOFING]
     inferred = {**by_flow, "inferred_share_long": 1.0}  # inferred sides over a few snapshots are noise
-    assert _kinds(FlowPatterns(), [QUIET, inferred, QUIET, inferred]) == []
+    assert _kinds(FlowPatterns(rules()), [QUIET, inferred, QUIET, inferred]) == []
 
 
 def test_three_vanished_layers_one_under_pressure_are_spoofing() -> None:
@@ -123,39 +134,41 @@ def test_three_vanished_layers_one_under_pressure_are_spoofing() -> None:
     pressed = SPOOF_CYCLE
     unpressed = {**pressed, "mid_ret_bps_long": 0.0}
     gap = [QUIET] * 8
-    assert _kinds(FlowPatterns(), [pressed, *gap, unpressed]) == []
-    assert _kinds(FlowPatterns(), [pressed, *gap, unpressed, *gap, unpressed]) == [AlertKind.SPOOFING]
-    assert _kinds(FlowPatterns(), [unpressed, *gap, unpressed, *gap, pressed]) == [AlertKind.SPOOFING]
+    assert _kinds(FlowPatterns(rules()), [pressed, *gap, unpressed]) == []
+    assert _kinds(FlowPatterns(rules()), [pressed, *gap, unpressed, *gap, unpressed]) == [AlertKind.SPOOFING]
+    assert _kinds(FlowPatterns(rules()), [unpressed, *gap, unpressed, *gap, pressed]) == [AlertKind.SPOOFING]
     # pressure in none of them, or layers further apart than the window: not spoofing
-    assert _kinds(FlowPatterns(), [unpressed, *gap, unpressed, *gap, unpressed, *gap, unpressed]) == []
-    window = PatternParams().chunks(PatternParams().spoof_window_ms)
+    assert _kinds(FlowPatterns(rules()), [unpressed, *gap, unpressed, *gap, unpressed, *gap, unpressed]) == []
+    window = rules().chunks(rules().spoof_window_ms)
     far = [QUIET] * (window // 2)
-    assert _kinds(FlowPatterns(), [pressed, *far, unpressed, *far, unpressed]) == []
+    assert _kinds(FlowPatterns(rules()), [pressed, *far, unpressed, *far, unpressed]) == []
     # a patterns-v14 state (no ``spoof_layers``) resumes: its pressed cycles count as vanished layers
-    detector = FlowPatterns()
+    detector = FlowPatterns(rules())
     _kinds(detector, [pressed, *gap])
     state = detector.to_state()
     del state["spoof_layers"]
-    resumed = FlowPatterns()
+    resumed = FlowPatterns(rules())
     resumed.load(orjson.loads(orjson.dumps(state)))
     assert _kinds(resumed, [unpressed, *gap, unpressed], T0 + 9 * 5_000) == [AlertKind.SPOOFING]
 
 
 def test_wash_trading_is_unusual_balanced_mirror_volume() -> None:
-    assert _kinds(FlowPatterns(), [QUIET, WASH]) == [AlertKind.WASH_TRADING]
-    assert _kinds(FlowPatterns(), [QUIET, {**WASH, "mirror_z_long": 5.0}]) == []  # usual for this symbol
-    assert _kinds(FlowPatterns(), [QUIET, {**WASH, "order_imbalance_long": 0.6}]) == []  # one-sided: a surge
+    assert _kinds(FlowPatterns(rules()), [QUIET, WASH]) == [AlertKind.WASH_TRADING]
+    assert _kinds(FlowPatterns(rules()), [QUIET, {**WASH, "mirror_z_long": 5.0}]) == []  # usual for this symbol
+    assert _kinds(FlowPatterns(rules()), [QUIET, {**WASH, "order_imbalance_long": 0.6}]) == []  # one-sided: a surge
     # a busy tape: other prints dilute the share …
     diluted = {**WASH, "mirror_vol_share_long": 0.1, "mirror_excess_share_long": 0.08}
-    assert _kinds(FlowPatterns(), [QUIET, diluted]) == []
-    assert _kinds(FlowPatterns(), [QUIET, {**diluted, "mirror_z_long": 15.0}]) == [AlertKind.WASH_TRADING]  # … or not
+    assert _kinds(FlowPatterns(rules()), [QUIET, diluted]) == []
+    assert _kinds(FlowPatterns(rules()), [QUIET, {**diluted, "mirror_z_long": 15.0}]) == [
+        AlertKind.WASH_TRADING
+    ]  # … or not
     # one chance pair of equal prints: however rare on this symbol, a wash repeats
-    assert _kinds(FlowPatterns(), [QUIET, {**WASH, "mirror_trades_long": 2.0}]) == []
+    assert _kinds(FlowPatterns(rules()), [QUIET, {**WASH, "mirror_trades_long": 2.0}]) == []
     # a surge of two-sided volume surges its chance pairs too: the share is barely above the symbol's own
     surge = {**diluted, "mirror_z_long": 15.0, "mirror_vol_share_long": 0.15, "mirror_excess_share_long": 0.03}
-    assert _kinds(FlowPatterns(), [QUIET, surge]) == []
-    assert _kinds(FlowPatterns(), [QUIET, {**surge, "mirror_excess_share_long": None}]) == []  # no baseline yet
-    two = PatternParams(wash_min_chunks=2)
+    assert _kinds(FlowPatterns(rules()), [QUIET, surge]) == []
+    assert _kinds(FlowPatterns(rules()), [QUIET, {**surge, "mirror_excess_share_long": None}]) == []  # no baseline yet
+    two = rules(wash_min_chunks=2)
     assert _kinds(FlowPatterns(two), [QUIET, WASH]) == []
     assert _kinds(FlowPatterns(two), [QUIET, WASH, WASH]) == [AlertKind.WASH_TRADING]
 
@@ -181,8 +194,8 @@ PINNED = {
 def test_wash_trading_on_a_snapshot_feed_is_repeated_volume_at_a_pinned_quote_consuming_no_depth() -> None:
     """Where sides are inferred, mirror trades cannot show: the pinned-quote path reads what the snapshots
     carry, and needs the bursts to repeat."""
-    assert _kinds(FlowPatterns(), [QUIET, PINNED, PINNED, PINNED]) == []
-    assert _kinds(FlowPatterns(), [QUIET, PINNED, QUIET, PINNED, PINNED, PINNED]) == [AlertKind.WASH_TRADING]
+    assert _kinds(FlowPatterns(rules()), [QUIET, PINNED, PINNED, PINNED]) == []
+    assert _kinds(FlowPatterns(rules()), [QUIET, PINNED, QUIET, PINNED, PINNED, PINNED]) == [AlertKind.WASH_TRADING]
     for unlike, why in (
         ({"inferred_share_long": 0.0}, "the feed gives sides: the mirror path decides"),
         ({"volume_rel_p95_long": 1.1}, "usual volume for this symbol"),
@@ -194,24 +207,24 @@ def test_wash_trading_on_a_snapshot_feed_is_repeated_volume_at_a_pinned_quote_co
         ({"consumed_share_long": 0.8}, "the trades ate the displayed depth"),
         ({"aggr_imbalance_long": -0.7}, "one-sided: a large order absorbed at the quote"),
     ):
-        assert _kinds(FlowPatterns(), [QUIET] + [{**PINNED, **unlike}] * 5) == [], why
+        assert _kinds(FlowPatterns(rules()), [QUIET] + [{**PINNED, **unlike}] * 5) == [], why
     # where such surges are everyday trading (a deep, busy book), they are not a wash: one more hour of them
     stretch = [PINNED] * 4 + [QUIET] * 40  # one burst every 3 min 40 s
-    assert _kinds(FlowPatterns(), [QUIET] * 20 + stretch) == [AlertKind.WASH_TRADING]
-    assert _kinds(FlowPatterns(), [QUIET] * 20 + stretch * 8) == [AlertKind.WASH_TRADING]  # then it is usual
+    assert _kinds(FlowPatterns(rules()), [QUIET] * 20 + stretch) == [AlertKind.WASH_TRADING]
+    assert _kinds(FlowPatterns(rules()), [QUIET] * 20 + stretch * 8) == [AlertKind.WASH_TRADING]  # then it is usual
     drifting = {**PINNED, "mid_sigma_bps": 2.0, "mid_ret_bps": 10.0}  # a pump walking up between the windows
-    assert AlertKind.WASH_TRADING not in _kinds(FlowPatterns(), [QUIET] * 10 + [drifting] * 10)
+    assert AlertKind.WASH_TRADING not in _kinds(FlowPatterns(rules()), [QUIET] * 10 + [drifting] * 10)
 
 
 def test_marking_the_close_only_near_the_close() -> None:
     push = {**QUIET, "trades_z_long": 5.0, "aggr_imbalance_long": 0.6, "ret_bps_long": 15.0, "ret_bps": 45.0}
     close_start = T0 + (4 * 60 + 25) * 60_000  # 13:25 Taipei
-    near = _kinds(FlowPatterns(), [push] * 12, close_start)
+    near = _kinds(FlowPatterns(rules()), [push] * 12, close_start)
     assert AlertKind.MARKING_THE_CLOSE in near
-    assert AlertKind.MARKING_THE_CLOSE not in _kinds(FlowPatterns(), [push] * 12, T0 + 3_600_000)
-    disabled = FlowPatterns(PatternParams(close_time=None))
+    assert AlertKind.MARKING_THE_CLOSE not in _kinds(FlowPatterns(rules()), [push] * 12, T0 + 3_600_000)
+    disabled = FlowPatterns(rules(close_time=None))
     assert AlertKind.MARKING_THE_CLOSE not in _kinds(disabled, [push] * 12, close_start)
-    assert FlowPatterns(PatternParams(close_time=time(16, 0))).ms_to_close(close_start) == (2 * 60 + 35) * 60_000
+    assert FlowPatterns(rules(close_time=time(16, 0))).ms_to_close(close_start) == (2 * 60 + 35) * 60_000
 
 
 def test_a_push_into_the_close_is_read_from_volume_too_where_the_feed_aggregates_prints() -> None:
@@ -220,11 +233,11 @@ def test_a_push_into_the_close_is_read_from_volume_too_where_the_feed_aggregates
     close_start = T0 + (4 * 60 + 25) * 60_000  # 13:25 Taipei
     push = {**QUIET, "aggr_imbalance_long": 0.6, "ret_bps": 45.0}
     by_count, by_volume = {**push, "trades_z_long": 5.0}, {**push, "volume_z_long": 5.0}
-    snapshots = PatternParams(prints="snapshots")
+    snapshots = rules(prints="snapshots")
     for chunks in (by_count, by_volume):
         assert AlertKind.MARKING_THE_CLOSE in _kinds(FlowPatterns(snapshots), [chunks] * 12, close_start)
-    assert AlertKind.MARKING_THE_CLOSE in _kinds(FlowPatterns(), [by_count] * 12, close_start)
-    assert AlertKind.MARKING_THE_CLOSE not in _kinds(FlowPatterns(), [by_volume] * 12, close_start)
+    assert AlertKind.MARKING_THE_CLOSE in _kinds(FlowPatterns(rules()), [by_count] * 12, close_start)
+    assert AlertKind.MARKING_THE_CLOSE not in _kinds(FlowPatterns(rules()), [by_volume] * 12, close_start)
     quiet = {**push, "volume_z_long": 1.0}
     assert AlertKind.MARKING_THE_CLOSE not in _kinds(FlowPatterns(snapshots), [quiet] * 12, close_start)
 
@@ -239,25 +252,25 @@ def test_momentum_ignition_is_a_one_sided_sweep_followed_and_given_back() -> Non
     patterns-v18: and others follow it first; a sweep given back with nobody following is a large order."""
     sweep = {**QUIET, "ret_bps": 40.0, "aggr_imbalance": 1.0, "trades_z": 6.0}
     back = {**QUIET, "ret_bps": -12.0, "aggr_imbalance": -1.0}
-    assert _kinds(FlowPatterns(), [QUIET, sweep, *FOLLOW, QUIET, QUIET]) == []
-    assert _kinds(FlowPatterns(), [QUIET, sweep, *FOLLOW, back, QUIET]) == []  # 12 of 40 bps given back
-    assert _kinds(FlowPatterns(), [QUIET, sweep, *FOLLOW, back, back]) == [AlertKind.MOMENTUM_IGNITION]
-    detector, chunks = FlowPatterns(), [QUIET, sweep, *FOLLOW, back, back]
+    assert _kinds(FlowPatterns(rules()), [QUIET, sweep, *FOLLOW, QUIET, QUIET]) == []
+    assert _kinds(FlowPatterns(rules()), [QUIET, sweep, *FOLLOW, back, QUIET]) == []  # 12 of 40 bps given back
+    assert _kinds(FlowPatterns(rules()), [QUIET, sweep, *FOLLOW, back, back]) == [AlertKind.MOMENTUM_IGNITION]
+    detector, chunks = FlowPatterns(rules()), [QUIET, sweep, *FOLLOW, back, back]
     (hit,) = [h for i, v in enumerate(chunks) for h in detector.on_chunk(T0 + i * 5_000, v)]
     assert (hit.evidence["follow_imbalance"], hit.evidence["follow_activity_z"]) == (0.6, 2.0)  # why it fired
-    assert _kinds(FlowPatterns(), [QUIET, sweep, *[QUIET] * 4, back, back]) == []  # nobody followed
+    assert _kinds(FlowPatterns(rules()), [QUIET, sweep, *[QUIET] * 4, back, back]) == []  # nobody followed
     selling = [{**chunk, "aggr_imbalance": -0.6} for chunk in FOLLOW]
-    assert _kinds(FlowPatterns(), [QUIET, sweep, *selling, back, back]) == []  # busy, but against it
+    assert _kinds(FlowPatterns(rules()), [QUIET, sweep, *selling, back, back]) == []  # busy, but against it
     calm = [{**chunk, "trades_z": 0.0} for chunk in FOLLOW]
-    assert _kinds(FlowPatterns(), [QUIET, sweep, *calm, back, back]) == []  # its way, but nobody more than usual
+    assert _kinds(FlowPatterns(rules()), [QUIET, sweep, *calm, back, back]) == []  # its way, but nobody more than usual
     against = {**sweep, "aggr_imbalance": -1.0}
-    assert _kinds(FlowPatterns(), [QUIET, against, *FOLLOW, back, back]) == []
+    assert _kinds(FlowPatterns(rules()), [QUIET, against, *FOLLOW, back, back]) == []
 
 
 def test_a_patterns_v17_ignition_candidate_resumes_waiting_for_its_reversal() -> None:
     """A state saved by patterns-v17 holds a candidate whose followers were never watched: it resumes as it was
     (waiting for the reversal only), not dropped and not asked for followers it can no longer show."""
-    detector = FlowPatterns()
+    detector = FlowPatterns(rules())
     state = detector.to_state()
     state["ignition"] = [T0, 40.0, 0.0, {"ret_bps": 40.0, "aggr_imbalance": 1.0}]
     detector.load(orjson.loads(orjson.dumps(state)))
@@ -270,7 +283,7 @@ def test_a_window_never_starts_before_event_time_zero() -> None:
     the next: the alert's window starts at 0, as the alert record requires (hypothesis found -2000)."""
     sweep = {**QUIET, "ret_bps": 40.0, "aggr_imbalance": 1.0, "trades_z": 6.0}
     back = {**QUIET, "ret_bps": -40.0, "aggr_imbalance": -1.0}
-    detector = FlowPatterns()
+    detector = FlowPatterns(rules())
     chunks = [sweep, *FOLLOW, back]
     hits = [h for i, v in enumerate(chunks) for h in detector.on_chunk(3_000 + i * 5_000, v)]
     assert [(h.kind, h.window_start, h.window_end) for h in hits] == [(AlertKind.MOMENTUM_IGNITION, 0, 28_000)]
@@ -281,11 +294,11 @@ def test_a_sweep_on_a_snapshot_feed_shows_in_its_volume_and_is_confirmed_by_its_
     # volume is as often a block print, so the ignition is the jump given back
     sweep = {**QUIET, "ret_bps": 40.0, "aggr_imbalance": 1.0, "trades_z": 0.0, "volume_z": 6.0}
     back = {**QUIET, "ret_bps": -12.0, "aggr_imbalance": -1.0}
-    snapshots = PatternParams(prints="snapshots")
+    snapshots = rules(prints="snapshots")
     follow = [{**chunk, "trades_z": 0.0} for chunk in FOLLOW]  # the followers show in the volume too
     assert _kinds(FlowPatterns(snapshots), [QUIET, sweep, *follow, QUIET, back]) == []  # 12 of 40 bps given back
     assert _kinds(FlowPatterns(snapshots), [QUIET, sweep, *follow, back, back]) == [AlertKind.MOMENTUM_IGNITION]
-    assert _kinds(FlowPatterns(), [QUIET, sweep, *FOLLOW, back, back]) == []  # prints: the count says not busy
+    assert _kinds(FlowPatterns(rules()), [QUIET, sweep, *FOLLOW, back, back]) == []  # prints: the count says not busy
     assert _kinds(FlowPatterns(snapshots), [QUIET, {**sweep, "volume_z": 0.5}, *follow, back, back]) == []
     late = [QUIET, sweep, *follow, *[QUIET] * snapshots.chunks(snapshots.ignite_reversal_ms), back, back]
     assert _kinds(FlowPatterns(snapshots), late) == []
@@ -331,7 +344,7 @@ def test_a_slow_ramp_is_seen_over_half_an_hour() -> None:
         tape, ramp = TapeContext(params), PumpRamp(params)
         return sum(len(ramp.on_chunk(tape.on_chunk(i * 5_000, rising), rising)) for i in range(1, 361))
 
-    params = PatternParams(close_time=None)
+    params = rules(close_time=None)
     assert hits(params) > 0
     assert hits(replace(params, slow_ramp_ms=params.ramp_ms)) == 0
 
@@ -343,7 +356,7 @@ def test_a_price_that_trends_by_its_nature_is_read_against_its_own_typical_drift
     from detectors.patterns.context import TapeContext
     from detectors.patterns.pump_ramp import PumpRamp
 
-    params = PatternParams(close_time=None)
+    params = rules(close_time=None)
     tape, ramp = TapeContext(params), PumpRamp(params)
     base = {"mid_sigma_bps": 3.0, "volume_z_long": 2.0, "aggr_imbalance_long": 0.1}
 
@@ -370,7 +383,7 @@ def test_a_price_that_trends_by_its_nature_is_no_pump_in_its_first_hour_either()
     from detectors.patterns.context import TapeContext
     from detectors.patterns.pump_ramp import PumpRamp
 
-    params = PatternParams(close_time=None)
+    params = rules(close_time=None)
     tape, ramp = TapeContext(params), PumpRamp(params)
     base = {"mid_sigma_bps": 3.0, "volume_z_long": 2.0, "aggr_imbalance_long": 0.1}
     hits, slow = 0, 0.0
@@ -389,9 +402,9 @@ def test_a_one_tick_step_on_a_coarse_tick_stock_is_not_a_sweep() -> None:
     # one tick of 0.5 near 110: 1e4 ln(110.5 / 110) = 45.4 bps against a one-tick spread of 45.3 bps
     step = {**QUIET, "ret_bps": 45.4, "spread_bps": 45.3, "aggr_imbalance": 1.0, "trades_z": 6.0}
     back = {**QUIET, "ret_bps": -45.4, "aggr_imbalance": -1.0}  # given back: only the sweep is in question
-    assert _kinds(FlowPatterns(), [QUIET, step, *FOLLOW, back]) == []
+    assert _kinds(FlowPatterns(rules()), [QUIET, step, *FOLLOW, back]) == []
     two_ticks = {**step, "ret_bps": 90.6}
-    assert _kinds(FlowPatterns(), [QUIET, two_ticks, *FOLLOW, back]) == [AlertKind.MOMENTUM_IGNITION]
+    assert _kinds(FlowPatterns(rules()), [QUIET, two_ticks, *FOLLOW, back]) == [AlertKind.MOMENTUM_IGNITION]
 
 
 chunk = st.fixed_dictionaries(
@@ -441,13 +454,13 @@ def test_detector_state_round_trip_anywhere(steps: list[tuple[int, dict[str, flo
 def test_pump_onset_fires_on_a_barely_rising_price_and_despite_large_sells() -> None:
     # the convex ramp barely moves the price at first; a few large sells tilt the volume, not the order count
     ramp = {**ONSET, "ret_bps": 0.1, "ret_bps_long": 0.0, "aggr_imbalance_long": -0.3}
-    assert _kinds(FlowPatterns(), [QUIET] * 10 + [ramp] * 2) == [AlertKind.PUMP_AND_DUMP]
+    assert _kinds(FlowPatterns(rules()), [QUIET] * 10 + [ramp] * 2) == [AlertKind.PUMP_AND_DUMP]
     # patterns-v19: the same buying with the price exactly where it was, or lower, is absorbed, not a pump
     for ret in (0.0, -5.0):
-        assert _kinds(FlowPatterns(), [QUIET] * 10 + [{**ramp, "ret_bps": ret}] * 6) == []
+        assert _kinds(FlowPatterns(rules()), [QUIET] * 10 + [{**ramp, "ret_bps": ret}] * 6) == []
     # not in the closing window: a push there is marking the close
     close_start = T0 + (4 * 60 + 25) * 60_000
-    assert AlertKind.PUMP_AND_DUMP not in _kinds(FlowPatterns(), [ONSET] * 6, close_start)
+    assert AlertKind.PUMP_AND_DUMP not in _kinds(FlowPatterns(rules()), [ONSET] * 6, close_start)
 
 
 #: a pump's crowd without a rush: buy orders far above the symbol's rate, one-sided by count, price not falling
@@ -458,7 +471,7 @@ def _first_pump(
     chunks: Sequence[Mapping[str, float | None]], t0: int = T0, params: PatternParams | None = None
 ) -> tuple[int, int] | None:
     """(index of the chunk of the first pump hit, its window start's chunk index), or None."""
-    detector = FlowPatterns(params)
+    detector = FlowPatterns(params or rules())
     for i, values in enumerate(chunks):
         hits = [h for h in detector.on_chunk(t0 + (i + 1) * 5_000, values) if h.kind is AlertKind.PUMP_AND_DUMP]
         if hits:
@@ -467,7 +480,7 @@ def _first_pump(
 
 
 def test_a_crowd_of_buy_orders_held_a_minute_is_a_pump_without_a_rush() -> None:
-    params = PatternParams()
+    params = rules()
     assert params.chunks(params.pump_crowd_min_ms) == 12
     # the twelfth crowd chunk (a minute) alerts, dated from the first
     assert _first_pump([QUIET] * 10 + [CROWD] * 11) is None
@@ -513,7 +526,7 @@ SURGE = {**SNAPSHOT_QUIET, "volume_z_long": 5.0, "aggr_imbalance_long": 0.5, "re
 
 def _first_snapshot_pump(chunks: Sequence[Mapping[str, float | None]], t0: int = T0) -> tuple[int, int] | None:
     """:func:`_first_pump` on a snapshot feed."""
-    return _first_pump(chunks, t0, PatternParams(prints="snapshots"))
+    return _first_pump(chunks, t0, rules(prints="snapshots"))
 
 
 def test_a_surge_of_net_buying_the_price_follows_held_a_minute_is_a_pump_on_a_snapshot_feed() -> None:
@@ -524,7 +537,7 @@ def test_a_surge_of_net_buying_the_price_follows_held_a_minute_is_a_pump_on_a_sn
     # the drift passes one σ (2 bps × √24 ≈ 9.8 bps) at the seventh surge chunk: the twelfth from there alerts
     assert _first_snapshot_pump([SNAPSHOT_QUIET] * 10 + [SURGE] * 30) == (27, 16)
     # the ramp alone needs the drift at 3.5 σ: later, dated later
-    ramp_only = PatternParams(prints="snapshots", pump_surge_min_ms=10**9)
+    ramp_only = rules(prints="snapshots", pump_surge_min_ms=10**9)
     assert _first_pump([SNAPSHOT_QUIET] * 10 + [SURGE] * 40, params=ramp_only) == (34, 32)
     for weak in (
         {"volume_z_long": 3.0},  # activity under 3.5 σ
@@ -541,19 +554,19 @@ def test_the_surge_path_is_off_where_the_feed_counts_orders() -> None:
     """Where buy orders are printed the crowd path reads the pump from them: the same volume and buying with an
     ordinary order count is a few large buyers, not a crowd, and the surge path does not overrule it."""
     printed = {**SURGE, "buy_orders_z_long": 0.0, "order_imbalance_z_long": 0.5}
-    detector = FlowPatterns(PatternParams(prints="snapshots", pump_ramp_z=100.0))
+    detector = FlowPatterns(rules(prints="snapshots", pump_ramp_z=100.0))
     assert _kinds(detector, [{**SNAPSHOT_QUIET, "buy_orders_z_long": 0.0}] * 10 + [printed] * 30) == []
 
 
 def test_a_surge_that_opens_with_a_sweep_is_ignition_not_pump() -> None:
     sweep = {**QUIET, "ret_bps": 60.0, "ret_bps_long": 60.0, "aggr_imbalance": 1.0, "spread_bps": 10.0}
     follow = ONSET
-    n = PatternParams().chunks(PatternParams().pump_onset_min_ms)
-    kinds = _kinds(FlowPatterns(), [QUIET] * 10 + [{**follow, **sweep}] + [follow] * n)
+    n = rules().chunks(rules().pump_onset_min_ms)
+    kinds = _kinds(FlowPatterns(rules()), [QUIET] * 10 + [{**follow, **sweep}] + [follow] * n)
     assert AlertKind.PUMP_AND_DUMP not in kinds
     # a one-tick bounce on a big-tick stock (a spread wide) is not a sweep
     bounce = {**sweep, "spread_bps": 60.0}
-    kinds = _kinds(FlowPatterns(), [QUIET] * 10 + [{**follow, **bounce}] + [follow] * n)
+    kinds = _kinds(FlowPatterns(rules()), [QUIET] * 10 + [{**follow, **bounce}] + [follow] * n)
     assert AlertKind.PUMP_AND_DUMP in kinds
 
 
@@ -568,13 +581,13 @@ def test_version_1_state_loads_with_empty_rings() -> None:
 
 
 def test_version_2_state_loads_with_an_empty_onset_ring() -> None:
-    detector = SymbolDetector("S", "sim")
+    detector = SymbolDetector("S", "sim", params=rules())
     detector.on_flow_features(T0 + 5_000, ONSET)
     state = detector.to_state()
     assert state["patterns"]["onset"][0] == [T0]
     state["v"] = 2
     del state["patterns"]["onset"]
-    restored = SymbolDetector.from_state(orjson.loads(orjson.dumps(state)))
+    restored = SymbolDetector.from_state(orjson.loads(orjson.dumps(state)), params=rules())
     assert restored.patterns.pump_onset.onset.flags == deque()
     # it keeps going: two onset chunks from here on alert
     alerts = [a for i in (2, 3) for a in restored.on_flow_features(T0 + i * 5_000, ONSET)]
@@ -590,9 +603,31 @@ class Session:
     episodes: list[Span]
     alerts: list[Alert]  # the first emission of each alert of the kind (escalations keep the id)
     one_tick_bps: dict[str, float]  # a symbol's tick at its median price, in bps
+    prices: dict[str, tuple[list[int], list[float]]]  # a symbol's mid (its books'): (ts, price)
 
     def on_time(self, span: Span, within_ms: int = 60_000) -> bool:
-        return any(_overlaps(a, span) and a.ts - span[1] <= within_ms for a in self.alerts)
+        """Alerted within ``within_ms`` of the mid having moved the alert's ``material_bps`` from where it stood
+        when the episode began (no price-based alert is raised on an immaterial move; where the feed has books,
+        the move is the mid's)."""
+        return any(
+            _overlaps(a, span) and a.ts - self.material_at(span, float(str(a.evidence["material_bps"]))) <= within_ms
+            for a in self.alerts
+        )
+
+    def material_at(self, span: Span, material_bps: float) -> int:
+        """When the price first stood ``material_bps`` from its level at the episode's start (the episode's end if
+        it never did)."""
+        times, prices = self.prices[span[0]]
+        first = next(i for i, t in enumerate(times) if t >= span[1])
+        base = prices[max(0, first - 1)]
+        return next(
+            (
+                t
+                for t, p in zip(times[first:], prices[first:], strict=True)
+                if abs(1e4 * math.log(p / base)) >= material_bps
+            ),
+            span[2],
+        )
 
     def pump_before(self, span: Span) -> bool:
         """Another episode of the symbol within the hour before: it is in the baseline the z-scores use."""
@@ -623,7 +658,11 @@ def _session(kind: AlertKind, seed: int) -> Session:
     spans = list(zip(*columns, strict=True))
     prices = quotes.groupby("symbol")["price"].median()
     ticks = {str(s): 1e4 * tick_size(float(p)) / float(p) for s, p in prices.items()}
-    return Session([(str(s), int(a), int(b)) for s, a, b in spans], list(first.values()), ticks)
+    books = sim.books_frame().assign(mid=lambda b: (b["bid1"] + b["ask1"]) / 2).dropna(subset=["mid"])
+    series = {
+        str(s): (g["ts"].astype(int).tolist(), g["mid"].astype(float).tolist()) for s, g in books.groupby("symbol")
+    }
+    return Session([(str(s), int(a), int(b)) for s, a, b in spans], list(first.values()), ticks, series)
 
 
 def _overlaps(alert: Alert, span: Span, tolerance_ms: int = 30_000) -> bool:
@@ -633,7 +672,7 @@ def _overlaps(alert: Alert, span: Span, tolerance_ms: int = 30_000) -> bool:
     )
 
 
-def test_simulated_pumps_alert_within_a_minute_of_their_start() -> None:
+def test_simulated_pumps_alert_within_a_minute_of_their_move_turning_material() -> None:
     session = _session(AlertKind.PUMP_AND_DUMP, seed=8)
     assert len(session.episodes) >= 4
     assert all(any(_overlaps(a, span) for span in session.episodes) for a in session.alerts)  # no false alert
@@ -679,12 +718,16 @@ def test_a_ramp_far_beyond_the_symbols_own_volatility_on_unusual_volume_is_a_pum
     """Snapshot feeds have no rush orders and no sides: the ramp path reads the mid's drift in units of the
     symbol's own volatility, and the volume against its own baseline."""
     ramp = {**QUIET, "mid_sigma_bps": 3.0, "mid_ret_bps": 8.0, "volume_z_long": 4.0, "rush_orders_long": 0.0}
-    kinds = _kinds(FlowPatterns(), [QUIET] * 10 + [ramp] * 30)
+    kinds = _kinds(FlowPatterns(rules()), [QUIET] * 10 + [ramp] * 30)
     assert AlertKind.PUMP_AND_DUMP in kinds
-    assert AlertKind.PUMP_AND_DUMP not in _kinds(FlowPatterns(), [QUIET] * 10 + [{**ramp, "volume_z_long": 0.5}] * 30)
-    assert AlertKind.PUMP_AND_DUMP not in _kinds(FlowPatterns(), [QUIET] * 10 + [{**ramp, "mid_ret_bps": 1.0}] * 30)
+    assert AlertKind.PUMP_AND_DUMP not in _kinds(
+        FlowPatterns(rules()), [QUIET] * 10 + [{**ramp, "volume_z_long": 0.5}] * 30
+    )
+    assert AlertKind.PUMP_AND_DUMP not in _kinds(
+        FlowPatterns(rules()), [QUIET] * 10 + [{**ramp, "mid_ret_bps": 1.0}] * 30
+    )
     falling = {**ramp, "mid_ret_bps": -8.0}
-    assert AlertKind.PUMP_AND_DUMP not in _kinds(FlowPatterns(), [QUIET] * 10 + [falling] * 30)
+    assert AlertKind.PUMP_AND_DUMP not in _kinds(FlowPatterns(rules()), [QUIET] * 10 + [falling] * 30)
 
 
 @pytest.mark.parametrize(("chunk_ms", "long_chunks"), [(1_000, 5), (5_000, 5), (10_000, 3)])
@@ -694,7 +737,7 @@ def test_every_detectors_windows_follow_the_flow_chunking(chunk_ms: int, long_ch
     from detectors.flow import FlowConfig
     from tapewatch.feeds import FeedProfiles
 
-    params = PatternParams().for_feed(FlowConfig(chunk_ms=chunk_ms, long_chunks=long_chunks), FeedProfiles()("sim"))
+    params = rules().for_feed(FlowConfig(chunk_ms=chunk_ms, long_chunks=long_chunks), FeedProfiles()("sim"))
     patterns = FlowPatterns(params)
     windows = {
         "drift": patterns.tape.drift.window,
@@ -753,12 +796,12 @@ def test_marking_the_close_by_the_closing_move_needs_no_sides_and_no_surge() -> 
     for step in (6.0, -6.0):
         walk = {**QUIET, "aggr_imbalance_long": None, "mid_ret_bps": step, "mid_sigma_bps": 2.0}
         chunks = [walk] * 12
-        assert AlertKind.MARKING_THE_CLOSE in _kinds(FlowPatterns(), chunks, close_ts - 12 * 5_000)
+        assert AlertKind.MARKING_THE_CLOSE in _kinds(FlowPatterns(rules()), chunks, close_ts - 12 * 5_000)
         # the same walk at 11:00 is a drift, not a close (and too short for a pump ramp's volume)
-        assert AlertKind.MARKING_THE_CLOSE not in _kinds(FlowPatterns(), chunks, T0 + 2 * 3_600_000)
+        assert AlertKind.MARKING_THE_CLOSE not in _kinds(FlowPatterns(rules()), chunks, T0 + 2 * 3_600_000)
     # within the symbol's volatility it is nothing
     calm = {**QUIET, "mid_ret_bps": 1.0, "mid_sigma_bps": 2.0}
-    assert _kinds(FlowPatterns(), [calm] * 12, close_ts - 12 * 5_000) == []
+    assert _kinds(FlowPatterns(rules()), [calm] * 12, close_ts - 12 * 5_000) == []
 
 
 def test_a_wash_state_from_before_the_history_gate_loads() -> None:
@@ -779,20 +822,20 @@ def test_marking_the_close_is_the_closing_price_a_move_given_back_is_not() -> No
     close_ts = T0 + (4 * 60 + 30) * 60_000  # 13:30 Taipei
     up, down = ({**QUIET, "mid_ret_bps": step, "mid_sigma_bps": 2.0} for step in (3.0, -3.0))
     start = close_ts - 49 * 5_000
-    held = FlowPatterns()
+    held = FlowPatterns(rules())
     hits = [h for i, v in enumerate([QUIET] * 13 + [up] * 36, 1) for h in held.on_chunk(start + i * 5_000, v)]
     assert [(h.kind, h.ts) for h in hits] == [(AlertKind.MARKING_THE_CLOSE, close_ts)]
     assert hits[0].evidence["horizon_s"] == 180 and hits[0].evidence["move_bps"] == pytest.approx(108.0)
     assert hits[0].window_start == close_ts - 180_000 and "moved up" in hits[0].message
     given_back = [QUIET] * 13 + [up] * 18 + [down] * 18
-    assert _kinds(FlowPatterns(), given_back, start) == []
+    assert _kinds(FlowPatterns(rules()), given_back, start) == []
 
 
 def test_a_half_minute_push_is_not_a_closing_push() -> None:
     push = {**QUIET, "trades_z_long": 5.0, "aggr_imbalance_long": 0.6, "ret_bps_long": 15.0, "ret_bps": 45.0}
     close_start = T0 + (4 * 60 + 20) * 60_000  # 13:20 Taipei: over by 13:21, long before the close
-    assert _kinds(FlowPatterns(), [push] * 6 + [QUIET] * 12, close_start) == []
-    assert AlertKind.MARKING_THE_CLOSE in _kinds(FlowPatterns(), [push] * 12, close_start)
+    assert _kinds(FlowPatterns(rules()), [push] * 6 + [QUIET] * 12, close_start) == []
+    assert AlertKind.MARKING_THE_CLOSE in _kinds(FlowPatterns(rules()), [push] * 12, close_start)
 
 
 def test_a_state_saved_in_the_closing_window_resumes_exactly() -> None:
@@ -822,10 +865,10 @@ def test_a_pump_dumped_into_the_close_is_the_pump_not_a_close() -> None:
     down = {**QUIET, "mid_ret_bps": -3.0, "mid_sigma_bps": 2.0}
     start = close_ts - 200 * 5_000  # 200 chunks end at the close: the onset 16 min before it, the dump in its window
     chunks = [QUIET] * 10 + [ONSET] * 2 + [QUIET] * 152 + [down] * 36
-    kinds = _kinds(FlowPatterns(), chunks, start)
+    kinds = _kinds(FlowPatterns(rules()), chunks, start)
     assert kinds.count(AlertKind.PUMP_AND_DUMP) >= 1 and AlertKind.MARKING_THE_CLOSE not in kinds
     # the same dump without the pump before it is a move into the close
-    assert AlertKind.MARKING_THE_CLOSE in _kinds(FlowPatterns(), [QUIET] * 164 + [down] * 36, start)
+    assert AlertKind.MARKING_THE_CLOSE in _kinds(FlowPatterns(rules()), [QUIET] * 164 + [down] * 36, start)
 
 
 def _walk_then(fall: list[float], *, jump: bool) -> list[dict[str, float]]:
@@ -843,9 +886,9 @@ def _walk_then(fall: list[float], *, jump: bool) -> list[dict[str, float]]:
 def test_a_walked_ramp_without_unusual_volume_is_a_pump_once_it_is_dumped() -> None:
     """patterns-v13: the price walked up over minutes on ordinary volume (no ramp alert: volume_z 0) and sold back
     fast is a pump-and-dump, dated from where the rise began; held at the top, it is a drift."""
-    params = PatternParams(close_time=None)
+    params = rules(close_time=None)
     walked = _walk_then([-25.0] * 8, jump=False)
-    detector = FlowPatterns(params)
+    detector = FlowPatterns(params or rules())
     hits = [h for i, v in enumerate(walked) for h in detector.on_chunk(T0 + (i + 1) * 5_000, v)]
     pumps = [h for h in hits if h.kind is AlertKind.PUMP_AND_DUMP]
     assert pumps, [h.kind for h in hits]
@@ -861,7 +904,7 @@ def test_a_walked_ramp_without_unusual_volume_is_a_pump_once_it_is_dumped() -> N
 def test_a_jump_held_on_volume_is_not_a_pump_ramp_a_walk_is() -> None:
     """patterns-v13: a sweep's followers hold the price where one chunk took it, so the drift reads high for
     minutes on unusual volume; the ramp path reports a rise that was walked, not one that was jumped."""
-    params = PatternParams(close_time=None)
+    params = rules(close_time=None)
     sigma = {"mid_sigma_bps": 3.0, "ret_sigma_bps": 4.0, "volume_z_long": 3.0, "aggr_imbalance_long": 0.5}
     quiet = {**QUIET, "mid_sigma_bps": 3.0, "ret_sigma_bps": 4.0, "mid_ret_bps": 0.0}
     # +60 bps in one chunk, the followers add 20 within 40 s and hold it there; the walk: +80 over the same time

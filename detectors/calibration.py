@@ -1,0 +1,173 @@
+"""A venue's calibration: what its symbols' tapes usually look like by time of day, learnt over its own history, so
+that the first session after deployment is judged against what every session does and not against the quiet hour
+before the open.
+
+:func:`calibrate` gathers the time-of-day baselines (:class:`detectors.seasonal.TimeOfDayProfile`) the
+materiality gate of each symbol's detector learnt over a replay of the venue's history; :meth:`Calibration.seed`
+starts a new detector from them. :meth:`Calibration.to_artifact` / :meth:`Calibration.from_artifact` are the
+versioned artifact's manifest and weights (stored like the K-means models, :mod:`tapewatch.artifacts`).
+
+A calibration is for one venue and one feed shape: :meth:`Calibration.check` refuses another venue's, another feed
+shape's or another bucket layout's with one line. A history shorter than :data:`MIN_SESSIONS` venue-local days
+cannot say what a time of day usually does: :func:`calibrate` refuses it and says how much is needed.
+
+>>> from detectors.patterns import PatternParams, SymbolDetector
+>>> params = PatternParams(close_time=None)
+>>> detector = SymbolDetector("ES", "cme", params=params)
+>>> for ts in range(5_000, 2 * 86_400_000 + 1, 60_000):
+...     _ = detector.on_flow_features(ts, {"ret_bps": 1.0, "volume": 5.0})
+>>> calibration = calibrate({"ES": detector}, "cme", "trades", sessions=2)
+>>> calibration.symbols["ES"][0][:2]  # bucket 00:00-00:30: two sessions, a 2-minute drift of 2 bps
+[2.0, 4.0]
+>>> fresh = SymbolDetector("ES", "cme", params=params)
+>>> calibration.seed(fresh)
+True
+>>> try:
+...     calibration.check("binance", "trades", params)
+... except CalibrationError as refused:
+...     print(refused)
+calibration of venue 'cme' refused for venue 'binance': calibrate that venue on its own history
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from detectors.patterns import PatternParams, SymbolDetector
+from detectors.patterns.materiality import SERIES
+from tapewatch.artifacts import Artifact, ArtifactStore, data_hash
+from tapewatch.feeds import Prints
+
+#: the artifact family (``kind`` in the manifest)
+ARTIFACT_KIND: Final = "calibration"
+#: a history must cover this many venue-local days to calibrate
+MIN_SESSIONS: Final = 2
+
+
+class CalibrationError(ValueError):
+    """A calibration that cannot be made or used: too short a history, another venue's or feed shape's."""
+
+
+def artifact_name(venue: str) -> str:
+    """The artifact store's name of a venue's calibrations."""
+    return f"calibration-{venue}"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    venue: str
+    prints: Prints | None
+    bucket_minutes: int
+    series: tuple[str, ...]
+    #: venue-local days the history covered
+    sessions: int
+    #: symbol → bucket → [sessions, mean of each series (``None``: not measured)]
+    symbols: Mapping[str, Mapping[int, Sequence[float | None]]]
+
+    def check(self, venue: str, prints: Prints | None, params: PatternParams) -> None:
+        """Refuses (one line) a calibration made for another venue, feed shape or bucket layout."""
+        if venue != self.venue:
+            raise CalibrationError(
+                f"calibration of venue {self.venue!r} refused for venue {venue!r}: calibrate that venue on its own "
+                "history"
+            )
+        if prints != self.prints:
+            raise CalibrationError(
+                f"calibration of {self.venue!r} was made on {self.prints or 'unprofiled'} prints, the feed now sends "
+                f"{prints or 'unprofiled'} ones: calibrate again on this feed's history"
+            )
+        layout = (params.materiality.seasonal.bucket_minutes, SERIES)
+        if (self.bucket_minutes, self.series) != layout:
+            raise CalibrationError(
+                f"calibration of {self.venue!r} has {self.bucket_minutes}-minute buckets of {list(self.series)}, "
+                f"this code keeps {layout[0]}-minute buckets of {list(layout[1])}: calibrate again"
+            )
+
+    def seed(self, detector: SymbolDetector) -> bool:
+        """Starts a new detector from its symbol's baselines; ``False``: the history never saw the symbol."""
+        learnt = self.symbols.get(detector.symbol)
+        if learnt is None:
+            return False
+        detector.patterns.materiality.seed(learnt)
+        return True
+
+    def to_artifact(self) -> tuple[dict[str, Any], dict[str, npt.NDArray[np.float64]]]:
+        """(manifest fields, weights): one array symbols × buckets × (sessions, series…), NaN where unknown."""
+        names = sorted(self.symbols)
+        buckets = 1440 // self.bucket_minutes
+        table = np.full((len(names), buckets, 1 + len(self.series)), np.nan)
+        for i, symbol in enumerate(names):
+            for bucket, row in self.symbols[symbol].items():
+                table[i, bucket] = [np.nan if x is None else x for x in row]
+        manifest = {
+            "kind": ARTIFACT_KIND,
+            "venue": self.venue,
+            "prints": self.prints,
+            "bucket_minutes": self.bucket_minutes,
+            "series": list(self.series),
+            "sessions": self.sessions,
+            "symbols": names,
+        }
+        return manifest, {"baselines": table}
+
+    def save(self, store: ArtifactStore, extra: Mapping[str, Any] | None = None) -> Artifact:
+        """Publishes this calibration as the next version of the venue's artifact (``extra``: more manifest)."""
+        manifest, weights = self.to_artifact()
+        return store.save(
+            artifact_name(self.venue), {**manifest, **(extra or {})}, weights, hash_hex=data_hash(weights["baselines"])
+        )
+
+    @classmethod
+    def load(cls, store: ArtifactStore, venue: str, version: str = "latest") -> Calibration | None:
+        """The venue's calibration (``None``: it has none and ``version`` is ``latest``)."""
+        if version == "latest" and store.latest_version(artifact_name(venue)) is None:
+            return None
+        artifact = store.load(artifact_name(venue), version, kind=ARTIFACT_KIND)
+        return cls.from_artifact(artifact.manifest, artifact.weights)
+
+    @classmethod
+    def from_artifact(cls, manifest: Mapping[str, Any], weights: Mapping[str, npt.NDArray[Any]]) -> Calibration:
+        table = weights["baselines"]
+        symbols: dict[str, dict[int, list[float | None]]] = {}
+        for i, symbol in enumerate(manifest["symbols"]):
+            rows = {
+                b: [None if np.isnan(x) else float(x) for x in table[i, b]]
+                for b in range(table.shape[1])
+                if not np.isnan(table[i, b, 0])
+            }
+            symbols[str(symbol)] = rows
+        return cls(
+            venue=str(manifest["venue"]),
+            prints=manifest["prints"],
+            bucket_minutes=int(manifest["bucket_minutes"]),
+            series=tuple(manifest["series"]),
+            sessions=int(manifest["sessions"]),
+            symbols=symbols,
+        )
+
+
+def calibrate(
+    detectors: Mapping[str, SymbolDetector], venue: str, prints: Prints | None, *, sessions: int
+) -> Calibration:
+    """The baselines the detectors of one venue learnt over a history of ``sessions`` venue-local days."""
+    if sessions < MIN_SESSIONS:
+        raise CalibrationError(
+            f"the history of {venue!r} covers {sessions} session(s); calibration needs at least {MIN_SESSIONS} "
+            "venue-local days of its ticks"
+        )
+    symbols: dict[str, dict[int, list[float | None]]] = {}
+    bucket_minutes = PatternParams().materiality.seasonal.bucket_minutes
+    for symbol, detector in sorted(detectors.items()):
+        profile = detector.patterns.materiality.profile
+        profile.close()
+        bucket_minutes = profile.params.bucket_minutes
+        if profile.learnt:
+            symbols[symbol] = {bucket: list(row) for bucket, row in profile.learnt.items()}
+    if not symbols:
+        raise CalibrationError(f"no symbol of {venue!r} traded long enough in any time of day to calibrate")
+    return Calibration(venue, prints, bucket_minutes, SERIES, sessions, symbols)
