@@ -35,6 +35,10 @@ SEVERITY_ORDER: Final = (Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.
 SEVERITY_BOUNDS: Final = (0.7, 0.85, 0.95)
 
 
+#: the highest score a hit may carry that must not be more than medium (a pump's run-up before its dump)
+MEDIUM_AT_MOST: Final = SEVERITY_BOUNDS[1] - 1e-3
+
+
 def severity_of(score: float) -> Severity:
     level = sum(score >= bound for bound in SEVERITY_BOUNDS)
     return SEVERITY_ORDER[level]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from detectors.alerting import Hit
+from detectors.alerting import MEDIUM_AT_MOST, Hit
 from detectors.patterns.base import PatternDetector, Values
 from detectors.patterns.bursts import Bursts
 from detectors.patterns.closing import MarkingTheClose
@@ -28,8 +29,11 @@ class FlowPatterns:
 
     Order matters only where a detector reads what another concluded: momentum ignition runs after the pump
     onset (a pump under way) and marking the close (a closing push); marking the close after the pump
-    detectors (a pump reported). The state is the union of the detectors'
-    own keys, so it is the same JSON as before the detectors had modules of their own.
+    detectors (a pump reported). The state is the union of the detectors' own keys and the materiality gate's.
+
+    A pump-and-dump seen on its way up (onset, crowd, surge, ramp) is a *run-up*: medium at most, whatever its
+    strength. It escalates, under the same alert id, when the dump detector sees the rise sold back. Every hit then
+    passes the materiality gate (:mod:`~detectors.patterns.materiality`).
 
     >>> params = PatternParams(close_time=None)  # a venue that never closes: no marking the close
     >>> patterns = FlowPatterns(params)
@@ -106,12 +110,12 @@ class FlowPatterns:
         for detector in self.detectors:
             found = detector.on_chunk(ctx, values)
             ctx.pump_hit = ctx.pump_hit or any(hit.kind is AlertKind.PUMP_AND_DUMP for hit in found)
-            hits += found
+            hits += found if detector is self.pump_dump else [_run_up(hit) for hit in found]
         # the detectors read each other's conclusions (a pump under way) whether or not its move was material yet
         return self.materiality.on_hits(ctx, values, hits)
 
     def to_state(self) -> dict[str, Any]:
-        state = {**self.tape.to_state(), **self.materiality.to_state()}
+        state: dict[str, Any] = {**self.tape.to_state(), **self.materiality.to_state()}
         for detector in self.detectors:
             state.update(detector.to_state())
         return state
@@ -121,3 +125,11 @@ class FlowPatterns:
         self.materiality.load(state)
         for detector in self.detectors:
             detector.load(state)
+
+
+def _run_up(hit: Hit) -> Hit:
+    """A pump found on its way up is a run-up: medium at most. Buying that lifts a price is also what news and a
+    patient parent order look like; the episode escalates (same alert) when the dump detector sees it sold back."""
+    if hit.kind is not AlertKind.PUMP_AND_DUMP or hit.score <= MEDIUM_AT_MOST:
+        return hit
+    return replace(hit, score=MEDIUM_AT_MOST)

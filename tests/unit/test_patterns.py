@@ -901,6 +901,26 @@ def test_a_walked_ramp_without_unusual_volume_is_a_pump_once_it_is_dumped() -> N
     assert AlertKind.PUMP_AND_DUMP not in _kinds(FlowPatterns(params), _walk_then([-25.0] * 8, jump=True))
 
 
+def test_a_pump_is_a_medium_run_up_until_its_dump_escalates_the_same_alert() -> None:
+    """However strong the buying on the way up, a run-up is medium at most: buying that lifts a price is also news
+    or a patient parent order. The dump escalates the same episode."""
+    walked = _walk_then([-25.0] * 8, jump=False)
+    strong = {"buy_orders_z_long": 30.0, "order_imbalance_z_long": 9.0, "rush_max_z_long": 30.0, "ret_bps": 2.0}
+    for i in range(360, 366):  # the walk's first half minute is a strong onset
+        walked[i] = {**walked[i], **strong}
+    detector = SymbolDetector("S", "sim", params=rules(close_time=None))
+    alerts = [
+        a
+        for i, v in enumerate(walked)
+        for a in detector.on_flow_features(T0 + (i + 1) * 5_000, v)
+        if a.kind is AlertKind.PUMP_AND_DUMP
+    ]
+    assert [str(a.severity) for a in alerts][:1] == ["medium"]
+    assert "fall_share" not in alerts[0].evidence
+    assert len({a.alert_id for a in alerts}) == 1
+    assert str(alerts[-1].severity) in ("high", "critical") and "fall_share" in alerts[-1].evidence
+
+
 def test_a_jump_held_on_volume_is_not_a_pump_ramp_a_walk_is() -> None:
     """patterns-v13: a sweep's followers hold the price where one chunk took it, so the drift reads high for
     minutes on unusual volume; the ramp path reports a rise that was walked, not one that was jumped."""
