@@ -1,6 +1,6 @@
 """A venue's calibration: what its symbols' tapes usually look like by time of day, learnt over its own history, so
 that the first session after deployment is judged against what every session does and not against the quiet hour
-before the open.
+before the open; and the score cut-offs that hold the venue's alerts to a budget (:mod:`detectors.alert_budget`).
 
 :func:`calibrate` gathers the time-of-day baselines (:class:`detectors.seasonal.TimeOfDayProfile`) the
 materiality gate of each symbol's detector learnt over a replay of the venue's history; :meth:`Calibration.seed`
@@ -32,16 +32,19 @@ calibration of venue 'cme' refused for venue 'binance': calibrate that venue on 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
+from detectors.alert_budget import BudgetLine
+from detectors.alerting import PolicyParams
 from detectors.patterns import PatternParams, SymbolDetector
 from detectors.patterns.materiality import SERIES
 from tapewatch.artifacts import Artifact, ArtifactStore, data_hash
 from tapewatch.feeds import Prints
+from tapewatch.records import AlertKind
 
 #: the artifact family (``kind`` in the manifest)
 ARTIFACT_KIND: Final = "calibration"
@@ -68,6 +71,11 @@ class Calibration:
     sessions: int
     #: symbol → bucket → [sessions, mean of each series (``None``: not measured)]
     symbols: Mapping[str, Mapping[int, Sequence[float | None]]]
+    #: per alert kind, the score cut-off set to the alert budget on the history (:mod:`detectors.alert_budget`;
+    #: empty: the policy's defaults), the budget (alerts per symbol-day) and the symbol-days it was met over
+    min_score: Mapping[str, float] = field(default_factory=dict)
+    budget: float | None = None
+    symbol_days: float = 0.0
 
     def check(self, venue: str, prints: Prints | None, params: PatternParams) -> None:
         """Refuses (one line) a calibration made for another venue, feed shape or bucket layout."""
@@ -96,6 +104,18 @@ class Calibration:
         detector.patterns.materiality.seed(learnt)
         return True
 
+    def policy(self, base: PolicyParams | None = None) -> PolicyParams:
+        """The alert policy with this venue's cut-offs (never below the base policy's own minimum)."""
+        base = base or PolicyParams()
+        cut = {AlertKind(kind): max(base.threshold(AlertKind(kind)), score) for kind, score in self.min_score.items()}
+        return replace(base, min_score={**base.min_score, **cut})
+
+    def with_budget(self, lines: Sequence[BudgetLine], budget: float, symbol_days: float) -> Calibration:
+        """This calibration with the cut-offs :func:`detectors.alert_budget.cutoffs` set."""
+        return replace(
+            self, min_score={str(line.kind): line.cutoff for line in lines}, budget=budget, symbol_days=symbol_days
+        )
+
     def to_artifact(self) -> tuple[dict[str, Any], dict[str, npt.NDArray[np.float64]]]:
         """(manifest fields, weights): one array symbols × buckets × (sessions, series…), NaN where unknown."""
         names = sorted(self.symbols)
@@ -112,6 +132,9 @@ class Calibration:
             "series": list(self.series),
             "sessions": self.sessions,
             "symbols": names,
+            "min_score": dict(self.min_score),
+            "budget": self.budget,
+            "symbol_days": self.symbol_days,
         }
         return manifest, {"baselines": table}
 
@@ -148,6 +171,9 @@ class Calibration:
             series=tuple(manifest["series"]),
             sessions=int(manifest["sessions"]),
             symbols=symbols,
+            min_score={str(kind): float(score) for kind, score in manifest.get("min_score", {}).items()},
+            budget=None if manifest.get("budget") is None else float(manifest["budget"]),
+            symbol_days=float(manifest.get("symbol_days", 0.0)),
         )
 
 

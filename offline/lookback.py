@@ -306,10 +306,12 @@ def detect_frames(
             progress(symbol)
         profile = (feeds or FeedProfiles())(venues[symbol])
         on_feed = (params or PatternParams()).for_feed(flow_config or FlowConfig(), profile)
-        detector = SymbolDetector(symbol, venues[symbol], gate.model_for(model, venues[symbol]), on_feed, policy)
         calibration = (calibrations or {}).get(venues[symbol])
         if calibration is not None:
             calibration.check(venues[symbol], profile.prints, on_feed)
+        on_venue = policy if calibration is None else calibration.policy(policy)
+        detector = SymbolDetector(symbol, venues[symbol], gate.model_for(model, venues[symbol]), on_feed, on_venue)
+        if calibration is not None:
             calibration.seed(detector)
         out.detectors[symbol] = detector
         events = _events(flow_by_symbol.get(symbol), FLOW_FEATURE_NAMES, _FLOW_CADENCE)

@@ -378,15 +378,16 @@ class DetectStage(StageBase[DetectState, Features]):
         stored = self.table.get(key, partition)
         model = self._gate.model_for(self.models.model, record.venue)
         params = PatternParams().for_feed(self.flow_config, self.feeds(record.venue))
+        calibration = self.models.calibration(record.venue, self.feeds(record.venue).prints, params)
+        policy = None if calibration is None else calibration.policy()
         if stored is None:
-            detector = SymbolDetector(record.symbol, record.venue, model, params)
-            calibration = self.models.calibration(record.venue, self.feeds(record.venue).prints, params)
+            detector = SymbolDetector(record.symbol, record.venue, model, params, policy)
             if calibration is not None:
                 calibration.seed(detector)
             return DetectState(detector, partition, -1)
         if stored.get("format") not in LOADABLE_STATE_FORMATS:
             raise ValueError(f"detect state of {record.symbol!r} has unknown format {stored.get('format')!r}")
-        detector = SymbolDetector.from_state(stored["detector"], model, params)
+        detector = SymbolDetector.from_state(stored["detector"], model, params, policy)
         position = PositionState.from_state(stored["position"])
         history = FeatureHistory.from_state(stored["history"]) if "history" in stored else FeatureHistory((), 0)
         newest = {str(cadence): int(ts) for cadence, ts in stored.get("newest", {}).items()}

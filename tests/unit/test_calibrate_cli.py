@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -9,10 +10,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from detectors.alert_budget import BUDGETED_KINDS, cutoffs
+from detectors.alerting import PolicyParams
 from detectors.calibration import Calibration, CalibrationError, artifact_name
 from detectors.patterns import PatternParams
 from offline.simulator import SimulationConfig, generate
 from tapewatch.artifacts import ArtifactStore
+from tapewatch.records import AlertKind
 
 
 def _days(*days: date) -> pd.DataFrame:
@@ -40,10 +44,14 @@ def test_calibrate_publishes_the_venues_baselines_and_detect_file_starts_from_th
     runner = CliRunner()
     result = runner.invoke(app, ["calibrate", str(history), "--venue", "sim"])
     assert result.exit_code == 0, result.output
-    assert "over 2 session(s)" in result.output
+    assert "2 session(s), 4 symbol-day(s)" in result.output
+    assert "alert budget 0.5 per symbol-day over 4 symbol-days" in result.output
     store = ArtifactStore(tmp_path / "models")
     calibration = Calibration.load(store, "sim")
     assert calibration is not None and calibration.venue == "sim" and calibration.prints == "trades"
+    assert calibration.budget == 0.5 and calibration.symbol_days == 4.0
+    assert set(calibration.min_score) == {str(kind) for kind in BUDGETED_KINDS}
+    assert all(0.5 <= score <= 1.0 for score in calibration.min_score.values())
     assert set(calibration.symbols) == {"SIM0001", "SIM0002"}
     # 09:00-13:30 Taipei over two days: every half hour the symbols traded was learnt from both
     sessions = {int(row[0] or 0) for rows in calibration.symbols.values() for row in rows.values()}
@@ -93,3 +101,44 @@ def test_the_artifact_round_trips(tmp_path: Path) -> None:
     calibration.save(ArtifactStore(tmp_path))
     assert Calibration.load(ArtifactStore(tmp_path), "sim") == calibration
     assert Calibration.load(ArtifactStore(tmp_path), "other") is None
+
+
+def test_cutoffs_hold_the_history_to_the_budget_and_report_what_sits_below_the_line() -> None:
+    pumps = [0.99, 0.97, 0.9, 0.8, 0.75, 0.7]
+    lines = {
+        line.kind: line for line in cutoffs({AlertKind.PUMP_AND_DUMP: pumps}, symbol_days=28.0, budget=0.5, floor=0.5)
+    }
+    pump = lines[AlertKind.PUMP_AND_DUMP]
+    assert pump.allowed == 2 and pump.above == 2 and pump.met  # 0.5 × 28 / 7 kinds
+    assert pump.cutoff == 0.900001 and pump.below == (0.9, 0.8, 0.75)
+    assert lines[AlertKind.SPOOFING].cutoff == 0.5 and lines[AlertKind.SPOOFING].above == 0  # no alert: the default
+    # a kind whose alerts all score 1 cannot be held to its share below a score of 1: reported, not hidden
+    saturated = cutoffs({AlertKind.WASH_TRADING: [1.0] * 5}, symbol_days=14.0, budget=0.5, floor=0.5)
+    wash = next(line for line in saturated if line.kind is AlertKind.WASH_TRADING)
+    assert wash.cutoff == 1.0 and not wash.met
+    with pytest.raises(ValueError, match="budget"):
+        cutoffs({}, symbol_days=1.0, budget=0.0, floor=0.5)
+
+
+def test_the_calibrated_policy_never_goes_below_the_policys_own_minimum() -> None:
+    calibration = Calibration("sim", "trades", 30, ("a",), 3, {}, min_score={"spoofing": 0.8, "wash_trading": 0.5})
+    base = PolicyParams(min_score={AlertKind.WASH_TRADING: 0.6})
+    policy = calibration.policy(base)
+    assert policy.threshold(AlertKind.SPOOFING) == 0.8
+    assert policy.threshold(AlertKind.WASH_TRADING) == 0.6
+    assert policy.threshold(AlertKind.PUMP_AND_DUMP) == base.default_min_score
+
+
+def test_detect_file_holds_a_venue_to_its_calibrated_cut_offs() -> None:
+    from detectors.patterns.materiality import SERIES
+    from offline.lookback import detect_frames, tick_input
+
+    sim = generate(SimulationConfig(symbols=2, minutes=60, seed=8, clean_fraction=0.0, quiet_open_s=600.0))
+    ticks = sim.ticks_frame().assign(venue="sim")
+    uncalibrated = detect_frames(tick_input(ticks), None)
+    assert uncalibrated.alerts
+    closed = Calibration("sim", "trades", 30, SERIES, 2, {}, min_score={str(k): 1.01 for k in BUDGETED_KINDS})
+    calibrated = detect_frames(tick_input(ticks), None, calibrations={"sim": closed})
+    assert not [a for a in calibrated.alerts if a.kind in BUDGETED_KINDS]
+    with pytest.raises(CalibrationError, match="refused for venue 'sim'"):
+        detect_frames(tick_input(ticks), None, calibrations={"sim": replace(closed, venue="twse")})

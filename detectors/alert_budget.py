@@ -1,0 +1,78 @@
+"""Score cut-offs set to an alert budget on a venue's own history, as surveillance teams set them: above the line,
+no more alerts than the desk can work; below it, what would have fired, to look at.
+
+The history is taken as the venue's ordinary trading: every alert it raised counts against the budget (alerts per
+symbol-day, :data:`DEFAULT_BUDGET`), shared equally by the pattern kinds (:data:`BUDGETED_KINDS`). Per kind, the
+cut-off is the lowest score that lets no more of the history's alerts (each counted once, at its best score) through
+than the kind's share, never below the policy's own minimum. A kind whose history raised fewer keeps that minimum. A
+kind that cannot meet its share below a score of 1 gets 1 and is reported as not met.
+
+>>> from tapewatch.records import AlertKind
+>>> scores = {AlertKind.PUMP_AND_DUMP: [0.95, 0.9, 0.72, 0.61], AlertKind.SPOOFING: [0.66]}
+>>> lines = cutoffs(scores, symbol_days=10.0, budget=0.7, floor=0.5)
+>>> [(str(line.kind), line.allowed, line.cutoff, line.above, line.met) for line in lines[:2]]
+[('pump_and_dump', 1, 0.900001, 1, True), ('spoofing', 1, 0.5, 1, True)]
+>>> lines[0].below  # what would fire just below the line, best first
+(0.9, 0.72, 0.61)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from tapewatch.records import AlertKind
+
+#: alerts per symbol-day a desk can work, every pattern kind together
+DEFAULT_BUDGET: Final = 0.5
+#: the kinds whose cut-offs are calibrated (K-means has its own calibrated score)
+BUDGETED_KINDS: Final = (
+    AlertKind.PUMP_AND_DUMP,
+    AlertKind.SPOOFING,
+    AlertKind.WASH_TRADING,
+    AlertKind.MARKING_THE_CLOSE,
+    AlertKind.MOMENTUM_IGNITION,
+    AlertKind.VOLUME_BURST,
+    AlertKind.PRICE_BURST,
+)
+#: a cut-off sits this far above the best score it must stop (scores travel rounded to 6 decimals)
+STEP: Final = 1e-6
+#: how many of the alerts just below the line are reported
+BELOW_SHOWN: Final = 3
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetLine:
+    kind: AlertKind
+    #: the kind's share of the budget over the history, in whole alerts
+    allowed: int
+    cutoff: float
+    #: the history's alerts at or above the cut-off, and the best scores just below it
+    above: int
+    below: tuple[float, ...]
+
+    @property
+    def met(self) -> bool:
+        return self.above <= self.allowed
+
+
+def cutoffs(
+    scores: Mapping[AlertKind, Sequence[float]], *, symbol_days: float, budget: float, floor: float
+) -> list[BudgetLine]:
+    """One line per budgeted kind from the best score of each of the history's alerts of that kind."""
+    if not (budget > 0 and math.isfinite(budget)):
+        raise ValueError(f"the alert budget must be a positive number of alerts per symbol-day, got {budget!r}")
+    if symbol_days <= 0:
+        raise ValueError("the history has no symbol-day to calibrate on")
+    allowed = math.floor(budget * symbol_days / len(BUDGETED_KINDS))
+    lines = []
+    for kind in BUDGETED_KINDS:
+        ranked = sorted(scores.get(kind, ()), reverse=True)
+        # the first score that must not pass, stepped over; no cut-off where the history stays within the share
+        cutoff = floor if len(ranked) <= allowed else max(floor, min(1.0, round(ranked[allowed] + STEP, 6)))
+        above = sum(score >= cutoff for score in ranked)
+        below = tuple(score for score in ranked if score < cutoff)[:BELOW_SHOWN]
+        lines.append(BudgetLine(kind, allowed, cutoff, above, below))
+    return lines
