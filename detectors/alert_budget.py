@@ -5,7 +5,8 @@ The history is taken as the venue's ordinary trading: every alert it raised coun
 symbol-day, :data:`DEFAULT_BUDGET`), shared equally by the pattern kinds (:data:`BUDGETED_KINDS`). Per kind, the
 cut-off is the lowest score that lets no more of the history's alerts (each counted once, at its best score) through
 than the kind's share, never below the policy's own minimum. A kind whose history raised fewer keeps that minimum. A
-kind that cannot meet its share below a score of 1 gets 1 and is reported as not met.
+kind that cannot meet its share below a score of 1 gets 1 and is reported as not met. A history too short for each
+kind's share to be one whole alert (:func:`symbol_days_needed`) sets no cut-off.
 
 >>> from tapewatch.records import AlertKind
 >>> scores = {AlertKind.PUMP_AND_DUMP: [0.95, 0.9, 0.72, 0.61], AlertKind.SPOOFING: [0.66]}
@@ -43,6 +44,12 @@ STEP: Final = 1e-6
 BELOW_SHOWN: Final = 3
 
 
+def symbol_days_needed(budget: float) -> int:
+    """The symbol-days a history must hold for each kind's share of the budget to be one whole alert: a shorter
+    history cannot tell a cut-off that holds the budget from one that stops every alert."""
+    return math.ceil(len(BUDGETED_KINDS) / budget - 1e-9)
+
+
 @dataclass(frozen=True, slots=True)
 class BudgetLine:
     kind: AlertKind
@@ -64,8 +71,11 @@ def cutoffs(
     """One line per budgeted kind from the best score of each of the history's alerts of that kind."""
     if not (budget > 0 and math.isfinite(budget)):
         raise ValueError(f"the alert budget must be a positive number of alerts per symbol-day, got {budget!r}")
-    if symbol_days <= 0:
-        raise ValueError("the history has no symbol-day to calibrate on")
+    if symbol_days < symbol_days_needed(budget):
+        raise ValueError(
+            f"a budget of {budget:g} alerts per symbol-day needs at least {symbol_days_needed(budget)} symbol-days of "
+            f"history to set cut-offs; this one holds {symbol_days:g}"
+        )
     allowed = math.floor(budget * symbol_days / len(BUDGETED_KINDS))
     lines = []
     for kind in BUDGETED_KINDS:

@@ -33,7 +33,7 @@ def calibrate(
     """Replays the detectors over a venue's ticks (CSV or Parquet, at least two venue-local days): learns what each
     symbol's tape usually does at each time of day, then sets each alert kind's score cut-off so that the history's
     alerts stay within the budget, and publishes both as ``calibration-<venue>`` in the model directory."""
-    from detectors.alert_budget import cutoffs
+    from detectors.alert_budget import cutoffs, symbol_days_needed
     from detectors.alerting import PolicyParams
     from detectors.calibration import calibrate as learn
     from detectors.patterns import PatternParams
@@ -57,13 +57,22 @@ def calibrate(
             again = detect_frames(
                 data, None, flow_config=flow, grace_ms=grace, feeds=feeds, calibrations={venue: calibration}
             )
-        minimum = PolicyParams().default_min_score
-        lines = cutoffs(_best_scores(again.alerts), symbol_days=symbol_days, budget=budget, floor=minimum)
-        calibration = calibration.with_budget(lines, budget, symbol_days)
+        lines: list[BudgetLine] = []
+        if symbol_days >= symbol_days_needed(budget):
+            minimum = PolicyParams().default_min_score
+            lines = cutoffs(_best_scores(again.alerts), symbol_days=symbol_days, budget=budget, floor=minimum)
+            calibration = calibration.with_budget(lines, budget, symbol_days)
     gate = PatternParams().for_feed(flow, profile).materiality
     materiality = {"floor_bps": gate.floor_bps, "typical_multiple": gate.typical_multiple}
     artifact = calibration.save(ArtifactStore(settings.models_path), {"materiality": materiality})
-    _print_budget(lines, symbol_days, budget)
+    if lines:
+        _print_budget(lines, symbol_days, budget)
+    else:
+        console.print(
+            f"[yellow]no score cut-offs: a budget of {budget:g} alerts per symbol-day needs "
+            f"{symbol_days_needed(budget)} symbol-days of history, this one holds {symbol_days:g} "
+            "(the time-of-day baselines are calibrated, the cut-offs stay the defaults)[/]"
+        )
     baselines = sum(len(rows) for rows in calibration.symbols.values())
     console.print(
         f"calibration of {venue!r}: {len(calibration.symbols)} symbol(s), {sessions} session(s), "

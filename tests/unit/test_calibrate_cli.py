@@ -42,14 +42,19 @@ def test_calibrate_publishes_the_venues_baselines_and_detect_file_starts_from_th
 
     monkeypatch.setenv("TAPEWATCH_MODEL_DIR", str(tmp_path / "models"))
     runner = CliRunner()
-    result = runner.invoke(app, ["calibrate", str(history), "--venue", "sim"])
+    short = runner.invoke(app, ["calibrate", str(history), "--venue", "sim"])
+    assert short.exit_code == 0, short.output
+    assert "needs 14 symbol-days of history, this one holds 4" in " ".join(short.output.split())
+    store = ArtifactStore(tmp_path / "models")
+    baselines_only = Calibration.load(store, "sim")
+    assert baselines_only is not None and baselines_only.symbols and not baselines_only.min_score
+    result = runner.invoke(app, ["calibrate", str(history), "--venue", "sim", "--budget", "2"])
     assert result.exit_code == 0, result.output
     assert "2 session(s), 4 symbol-day(s)" in result.output
-    assert "alert budget 0.5 per symbol-day over 4 symbol-days" in result.output
-    store = ArtifactStore(tmp_path / "models")
+    assert "alert budget 2 per symbol-day over 4 symbol-days" in result.output
     calibration = Calibration.load(store, "sim")
     assert calibration is not None and calibration.venue == "sim" and calibration.prints == "trades"
-    assert calibration.budget == 0.5 and calibration.symbol_days == 4.0
+    assert calibration.budget == 2.0 and calibration.symbol_days == 4.0
     assert set(calibration.min_score) == {str(kind) for kind in BUDGETED_KINDS}
     assert all(0.5 <= score <= 1.0 for score in calibration.min_score.values())
     assert set(calibration.symbols) == {"SIM0001", "SIM0002"}
@@ -118,6 +123,8 @@ def test_cutoffs_hold_the_history_to_the_budget_and_report_what_sits_below_the_l
     assert wash.cutoff == 1.0 and not wash.met
     with pytest.raises(ValueError, match="budget"):
         cutoffs({}, symbol_days=1.0, budget=0.0, floor=0.5)
+    with pytest.raises(ValueError, match="needs at least 14 symbol-days of history to set cut-offs; this one holds 13"):
+        cutoffs({}, symbol_days=13.0, budget=0.5, floor=0.5)
 
 
 def test_the_calibrated_policy_never_goes_below_the_policys_own_minimum() -> None:
