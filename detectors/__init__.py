@@ -9,6 +9,9 @@ machines, no Kafka, no database.
 * :mod:`detectors.patterns` — the manipulation pattern detectors on the flow features;
 * :mod:`detectors.kmeans`, :mod:`detectors.model_venues` — K-means scoring of the bar features and the venues
   a model may score;
+* :mod:`detectors.seasonal`, :mod:`detectors.calibration`, :mod:`detectors.alert_budget` — what a symbol's tape
+  usually does at each time of day, and a venue's calibration: those baselines and the score cut-offs that hold its
+  history to an alert budget;
 * :mod:`detectors.alerting` — detector hits to deduplicated, deterministic alerts;
 * :mod:`detectors.evidence` — what an alert's evidence means (labels, units, the rule's bars), declared by each
   detector beside the code that writes it, and read by :mod:`detectors.patterns.explain`;

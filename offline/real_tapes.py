@@ -2,8 +2,9 @@
 per session, and how severe.
 
 The tapes ship inside packages (nothing is downloaded at run time; :mod:`producers.real_tapes` loads them):
-mlfinpy's E-mini S&P 500 futures prints (two Globex sessions, prints only) and ob-analytics' Bitstamp BTC/USD
-capture (thirty minutes of trades with sides and rebuilt books, counted as one session). An alert is counted
+mlfinpy's E-mini S&P 500 futures prints (two Globex sessions, prints only), ob-analytics' Bitstamp BTC/USD
+capture (thirty minutes of trades with sides and rebuilt books, counted as one session) and ta4j's week of Bitstamp
+BTC/USD trades from November 2013 (prints only, seven UTC days). An alert is counted
 once per ``alert_id`` at its highest severity.
 
 The bar a desk sets for such a tape: at most one alert per session, and none high or critical.

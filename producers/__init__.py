@@ -3,8 +3,9 @@
 * :mod:`producers.twse`, :mod:`producers.binance` — live venues (TWSE MIS snapshots, Binance websocket);
 * :mod:`producers.replay`, :mod:`producers.simulate` — recorded ticks, and the labelled simulator;
 * :mod:`producers.twse_daily`, :mod:`producers.bitstamp_capture`, :mod:`producers.es_tape`,
-  :mod:`producers.real_tapes` — files, not topics: TWSE daily history, a Bitstamp level-3 capture and an E-mini
-  S&P 500 futures tape turned into tick files, and the real tapes by name;
+  :mod:`producers.bitstamp_2013`, :mod:`producers.real_tapes` — files, not topics: TWSE daily history, a Bitstamp
+  level-3 capture, an E-mini S&P 500 futures tape and a week of 2013 Bitstamp trades turned into tick files, and
+  the real tapes by name;
 * :mod:`producers.framework`, :mod:`producers.publisher` — what every source shares: emission, dead letters,
   pacing, back-off, and the one Kafka producer.
 

@@ -8,7 +8,7 @@ from typing import Final
 
 import pandas as pd
 
-from producers import bitstamp_capture, es_tape
+from producers import bitstamp_2013, bitstamp_capture, es_tape
 
 __all__ = ["TAPES", "load_tape"]
 
@@ -23,8 +23,17 @@ def _bitstamp() -> tuple[pd.DataFrame, int]:
     return bitstamp_capture.convert(orders, trades).ticks, 1  # thirty minutes: one session
 
 
+def _bitstamp_2013() -> tuple[pd.DataFrame, int]:
+    tape = bitstamp_2013.read_tape()
+    return tape.ticks, tape.sessions
+
+
 #: name → a loader of (tick rows, sessions)
-TAPES: Final[dict[str, Callable[[], tuple[pd.DataFrame, int]]]] = {"es-futures": _es, "bitstamp-btcusd": _bitstamp}
+TAPES: Final[dict[str, Callable[[], tuple[pd.DataFrame, int]]]] = {
+    "es-futures": _es,
+    "bitstamp-btcusd": _bitstamp,
+    "bitstamp-btcusd-2013": _bitstamp_2013,
+}
 
 
 def load_tape(name: str) -> tuple[pd.DataFrame, int]:

@@ -540,7 +540,9 @@ def _print_lookalikes(wide: Console, results: list[FeedResult]) -> None:
 
 @eval_app.command("real-tapes")
 def eval_real_tapes(
-    tapes: Annotated[str, typer.Option(help="Comma-separated real tapes")] = "es-futures,bitstamp-btcusd",
+    tapes: Annotated[
+        str, typer.Option(help="Comma-separated real tapes")
+    ] = "es-futures,bitstamp-btcusd,bitstamp-btcusd-2013",
 ) -> None:
     """The detectors over real tapes of liquid instruments shipped in packages, where every manipulation alert
     is false: alerts per session by kind and severity, against the bar (≤ 1 a session, none high or critical)."""
