@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from tapewatch.errors import TapewatchError
-from tapewatch.ticks import LEVEL_COLUMNS
+from tapewatch.ticks import prints_only
 
 __all__ = ["ARTIFACT", "SYMBOL", "VENUE", "Bitstamp2013", "jar_path", "read_tape"]
 
@@ -60,16 +60,5 @@ def read_tape(jar: Path | None = None) -> Bitstamp2013:
     seconds = frame["timestamp"].to_numpy(dtype=np.int64)
     order = np.arange(len(seconds)) - np.searchsorted(seconds, seconds, side="left")  # rank within its second
     ts = seconds * 1000 + np.minimum(order, 999)
-    n = len(frame)
-    ticks = pd.DataFrame(
-        {
-            "symbol": [SYMBOL] * n,
-            "venue": [VENUE] * n,
-            "ts": ts,
-            "price": frame["price"].to_numpy(dtype=float),
-            "size": frame["amount"].to_numpy(dtype=float),
-            "side": [None] * n,
-            **{column: np.full(n, np.nan) for column in LEVEL_COLUMNS},
-        }
-    )
+    ticks = prints_only(SYMBOL, VENUE, ts, frame["price"].to_numpy(dtype=float), frame["amount"].to_numpy(dtype=float))
     return Bitstamp2013(ticks, int(np.unique(ts // DAY_MS).size))

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from tapewatch.errors import TapewatchError
-from tapewatch.ticks import LEVEL_COLUMNS
+from tapewatch.ticks import prints_only
 
 __all__ = ["DISTRIBUTION", "SYMBOL", "VENUE", "EsTape", "read_tape", "sample_path"]
 
@@ -71,18 +71,7 @@ def read_tape(path: Path, symbol: str = SYMBOL, venue: str = VENUE) -> EsTape:
     local = pd.to_datetime(frame["DateTime"], format="ISO8601")
     stamps = local.dt.tz_localize(EXCHANGE_TIME, ambiguous="raise", nonexistent="raise")
     ts = (stamps.astype("int64") // 1_000_000).to_numpy(dtype=np.int64)
-    n = len(frame)
-    ticks = pd.DataFrame(
-        {
-            "symbol": [symbol] * n,
-            "venue": [venue] * n,
-            "ts": ts,
-            "price": frame["Price"].to_numpy(dtype=float),
-            "size": frame["Volume"].to_numpy(dtype=float),
-            "side": [None] * n,
-            **{column: np.full(n, np.nan) for column in LEVEL_COLUMNS},
-        }
-    )
+    ticks = prints_only(symbol, venue, ts, frame["Price"].to_numpy(dtype=float), frame["Volume"].to_numpy(dtype=float))
     ticks = ticks.sort_values("ts", kind="stable").reset_index(drop=True)
     trade_dates = (local + pd.Timedelta(hours=24 - GLOBEX_OPEN_HOUR)).dt.date.nunique()
     return EsTape(ticks, int(trade_dates), int(ts.min()), int(ts.max()))

@@ -26,6 +26,22 @@ LEVEL_COLUMNS = [f"{side}{kind}{i}" for side in ("bid", "ask") for kind in ("", 
 SIDES = {"B": Side.BUY, "BUY": Side.BUY, "S": Side.SELL, "SELL": Side.SELL}
 
 
+def prints_only(symbol: str, venue: str, ts: np.ndarray, price: np.ndarray, size: np.ndarray) -> pd.DataFrame:
+    """Tick rows of a tape of prints alone (no aggressor side, no book), in the replay / ``detect file`` layout."""
+    n = len(ts)
+    return pd.DataFrame(
+        {
+            "symbol": [symbol] * n,
+            "venue": [venue] * n,
+            "ts": ts,
+            "price": price,
+            "size": size,
+            "side": [None] * n,
+            **{column: np.full(n, np.nan) for column in LEVEL_COLUMNS},
+        }
+    )
+
+
 class Validated:
     """A replay table split into good rows (typed numpy columns) and rejected rows with reasons."""
 

@@ -57,7 +57,6 @@ PRICE_KINDS: Final = frozenset(
 )
 #: the series the time-of-day profile keeps: the squared drift over each horizon, the volume of one chunk
 SERIES: Final = ("drift_sq_short", "drift_sq_long", "drift_sq_slow", "volume")
-HORIZONS: Final = ("short", "long", "slow")
 
 
 @dataclass(frozen=True, slots=True)
