@@ -1,7 +1,7 @@
 """`tapewatch bench …`: every benchmark, one runner. Each prints its numbers and writes a JSON beside them.
 
 The ones on the real services (``produce``, ``stream``, ``sinks``, ``pipeline``, ``console``, ``all``) start them
-first; ``flow``, ``features``, ``dqn``, ``lstm`` and ``cnn`` time the computation alone.
+first; ``flow``, ``patterns``, ``features``, ``dqn``, ``lstm`` and ``cnn`` time the computation alone.
 """
 
 from __future__ import annotations
@@ -234,6 +234,17 @@ def bench_flow(
 ) -> None:
     """The order-flow features alone: incremental updates vs the batch frame, and the state round trip."""
     from bench.flow import main
+
+    main([str(symbols), str(minutes)])
+
+
+@bench_app.command("patterns")
+def bench_patterns(
+    symbols: Annotated[int, typer.Argument(help="Simulated symbols")] = 6,
+    minutes: Annotated[float, typer.Argument(help="Session minutes")] = 210.0,
+) -> None:
+    """Pattern detection alone: flow chunks through each symbol's detector, and its state's JSON."""
+    from bench.patterns import main
 
     main([str(symbols), str(minutes)])
 
