@@ -188,7 +188,7 @@ class Materiality:
         held = self.pending.get(hit.kind)
         if held is not None:
             hit = replace(hit, window_start=held.window_start, score=max(held.score, hit.score))
-        self.pending[hit.kind] = hit
+        self.pending[hit.kind] = replace(hit, evidence={**hit.evidence, "calibrated": self.calibrated})
 
     def _typical_move(self, ctx: ChunkContext, horizon: int) -> tuple[float | None, int]:
         """The typical move over one horizon at this time of day (bps) and the past sessions behind it."""

@@ -171,3 +171,29 @@ def test_flow_patterns_keep_the_profile_in_their_state() -> None:
 def test_seasonal_parameters_are_validated(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         SeasonalParams(**bad)  # type: ignore[arg-type]
+
+
+def test_an_immaterial_pump_is_held_and_raised_when_its_run_up_turns_material() -> None:
+    """The onset fires before the price has moved: the hit is held, and raised (dated from its first window) in the
+    chunk the rise clears the bar; a fall does not raise a held pump, and a held hit expires."""
+    params = PatternParams(close_time=None)
+    tape, gate = _gate_on(params)
+    onset = Hit(AlertKind.PUMP_AND_DUMP, 2 * CHUNK, CHUNK, 2 * CHUNK, 0.8, {"onset_chunks": 2}, "test")
+    raised: list[Hit] = []
+    for i, ret in enumerate([2.0, 2.0, -15.0, -15.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0], start=2):
+        ctx = tape.on_chunk(i * CHUNK, {"ret_bps": ret})
+        gate.on_chunk(ctx, {})
+        raised += gate.on_hits(ctx, {}, [onset] if i == 2 else [])
+        if i == 5:
+            assert not raised and AlertKind.PUMP_AND_DUMP in gate.pending  # 30 bps down: not a pump's move
+    [pump] = raised
+    # the drift from the start reaches +34 bps at the 11th chunk (+24 at the 10th: under the 25 bps floor)
+    assert pump.window_start == CHUNK and pump.ts == 11 * CHUNK and pump.score == 0.8
+    assert pump.evidence["calibrated"] is False and pump.evidence["price_move_bps"] == pytest.approx(34.0)
+    assert not gate.pending
+    # held past pending_ms with no material move: forgotten
+    tape, gate = _gate_on(params)
+    ctx = tape.on_chunk(2 * CHUNK, {"ret_bps": 1.0})
+    assert gate.on_hits(ctx, {}, [onset]) == [] and gate.pending
+    late = 2 * CHUNK + params.materiality.pending_ms + CHUNK
+    assert gate.on_hits(tape.on_chunk(late, {"ret_bps": 40.0}), {}, []) == [] and not gate.pending
