@@ -93,14 +93,15 @@ class ModelSlot:
         """The venue's calibration new symbols start from, loaded on first use; one that does not fit the venue's
         feed (or cannot be read) is logged once and the venue runs uncalibrated."""
         if venue not in self._calibrations:
-            version = self.store.latest_version(calibration_artifact(venue))
+            version: str | None = None
             found: Calibration | None = None
             try:
+                version = self.store.latest_version(calibration_artifact(venue))
                 found = None if version is None else Calibration.load(self.store, venue, version)
                 if found is not None:
                     found.check(venue, prints, params)
                     log.info("calibration %s of %s loaded (%d symbols)", version, venue, len(found.symbols))
-            except (ArtifactError, CalibrationError) as exc:
+            except (ArtifactError, CalibrationError, OSError) as exc:
                 log.error("%s runs uncalibrated: %s", venue, exc)
                 found = None
             self._calibrations[venue] = (version, found)
