@@ -97,12 +97,11 @@ class Calibration:
             )
 
     def seed(self, detector: SymbolDetector) -> bool:
-        """Starts a new detector from its symbol's baselines; ``False``: the history never saw the symbol."""
+        """Starts a new detector of this venue from its symbol's baselines; ``False``: the history never saw the
+        symbol (its baselines start empty). Either way its alerts say the venue is calibrated."""
         learnt = self.symbols.get(detector.symbol)
-        if learnt is None:
-            return False
-        detector.patterns.materiality.seed(learnt)
-        return True
+        detector.patterns.materiality.seed(learnt or {})
+        return learnt is not None
 
     def policy(self, base: PolicyParams | None = None) -> PolicyParams:
         """The alert policy with this venue's cut-offs (never below the base policy's own minimum)."""

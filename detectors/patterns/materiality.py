@@ -99,7 +99,7 @@ EVIDENCE: Final[Mapping[str, Key]] = {
     "material_bps": Key("the bar: the venue's floor or a multiple of the typical move at this time of day", "bps"),
     "baseline_sessions": Key("past sessions behind this time of day's baseline (0: none yet)", "sessions"),
     "usual_volume_long": Key("volume this time of day usually trades in the long window", "shares"),
-    "calibrated": Key("the symbol's baselines were started from its venue's history (tapewatch calibrate)", "yes/no"),
+    "calibrated": Key("the symbol's venue was calibrated on its history (tapewatch calibrate)", "yes/no"),
 }
 
 

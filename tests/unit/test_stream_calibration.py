@@ -35,6 +35,9 @@ def test_new_symbols_start_from_their_venues_latest_calibration(tmp_path: Path) 
     assert found.seed(detector)
     assert detector.patterns.materiality.calibrated
     assert detector.patterns.materiality.profile.learnt == {18: ROW}
+    listed_since = SymbolDetector("6669", "twse", params=params)  # the history never saw it: no baselines
+    assert not found.seed(listed_since)
+    assert listed_since.patterns.materiality.calibrated and not listed_since.patterns.materiality.profile.learnt
 
 
 def test_a_calibration_for_another_feed_shape_is_refused_with_one_line(
