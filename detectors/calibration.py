@@ -41,7 +41,7 @@ import numpy.typing as npt
 from detectors.alert_budget import BudgetLine
 from detectors.alerting import PolicyParams
 from detectors.patterns import PatternParams, SymbolDetector
-from detectors.patterns.materiality import SERIES
+from detectors.patterns.materiality import RECORD_SERIES, SERIES
 from tapewatch.artifacts import Artifact, ArtifactStore, data_hash
 from tapewatch.feeds import Prints
 from tapewatch.records import AlertKind
@@ -76,6 +76,10 @@ class Calibration:
     min_score: Mapping[str, float] = field(default_factory=dict)
     budget: float | None = None
     symbol_days: float = 0.0
+    #: symbol (of :attr:`symbols`) → the maxima of each of its last sessions in the history, of
+    #: :data:`RECORD_SERIES` (``None``: no such hit that session): the records a burst must beat from the first
+    #: session on
+    records: Mapping[str, Sequence[Sequence[float | None]]] = field(default_factory=dict)
 
     def check(self, venue: str, prints: Prints | None, params: PatternParams) -> None:
         """Refuses (one line) a calibration made for another venue, feed shape or bucket layout."""
@@ -100,7 +104,7 @@ class Calibration:
         """Starts a new detector of this venue from its symbol's baselines; ``False``: the history never saw the
         symbol (its baselines start empty). Either way its alerts say the venue is calibrated."""
         learnt = self.symbols.get(detector.symbol)
-        detector.patterns.materiality.seed(learnt or {})
+        detector.patterns.materiality.seed(learnt or {}, self.records.get(detector.symbol, ()))
         return learnt is not None
 
     def policy(self, base: PolicyParams | None = None) -> PolicyParams:
@@ -134,14 +138,29 @@ class Calibration:
             "min_score": dict(self.min_score),
             "budget": self.budget,
             "symbol_days": self.symbol_days,
+            "record_series": list(RECORD_SERIES),
+            "record_sessions": [len(self.records.get(symbol, ())) for symbol in names],
         }
-        return manifest, {"baselines": table}
+        return manifest, {"baselines": table, "records": self._records_table(names)}
+
+    def _records_table(self, names: Sequence[str]) -> npt.NDArray[np.float64]:
+        """symbols × sessions × record series, NaN where unknown (a session or a series the symbol did not have)."""
+        depth = max((len(rows) for rows in self.records.values()), default=0)
+        table = np.full((len(names), depth, len(RECORD_SERIES)), np.nan)
+        for i, symbol in enumerate(names):
+            rows = self.records.get(symbol, ())
+            for j, row in enumerate(rows):
+                table[i, depth - len(rows) + j] = [np.nan if x is None else x for x in row]
+        return table
 
     def save(self, store: ArtifactStore, extra: Mapping[str, Any] | None = None) -> Artifact:
         """Publishes this calibration as the next version of the venue's artifact (``extra``: more manifest)."""
         manifest, weights = self.to_artifact()
         return store.save(
-            artifact_name(self.venue), {**manifest, **(extra or {})}, weights, hash_hex=data_hash(weights["baselines"])
+            artifact_name(self.venue),
+            {**manifest, **(extra or {})},
+            weights,
+            hash_hex=data_hash(weights["baselines"], weights["records"]),
         )
 
     @classmethod
@@ -173,7 +192,23 @@ class Calibration:
             min_score={str(kind): float(score) for kind, score in manifest.get("min_score", {}).items()},
             budget=None if manifest.get("budget") is None else float(manifest["budget"]),
             symbol_days=float(manifest.get("symbol_days", 0.0)),
+            records=_records_of(manifest, weights),
         )
+
+
+def _records_of(
+    manifest: Mapping[str, Any], weights: Mapping[str, npt.NDArray[Any]]
+) -> dict[str, list[list[float | None]]]:
+    """The artifact's session records; none where it kept other series (or, made before them, none)."""
+    if manifest.get("record_series") != list(RECORD_SERIES) or "records" not in weights:
+        return {}
+    table = weights["records"]
+    records: dict[str, list[list[float | None]]] = {}
+    for i, (symbol, kept) in enumerate(zip(manifest["symbols"], manifest["record_sessions"], strict=True)):
+        rows = table[i, table.shape[1] - int(kept) :]
+        if len(rows):
+            records[str(symbol)] = [[None if np.isnan(x) else float(x) for x in row] for row in rows]
+    return records
 
 
 def calibrate(
@@ -186,6 +221,7 @@ def calibrate(
             "venue-local days of its ticks"
         )
     symbols: dict[str, dict[int, list[float | None]]] = {}
+    records: dict[str, list[list[float | None]]] = {}
     bucket_minutes = PatternParams().materiality.seasonal.bucket_minutes
     for symbol, detector in sorted(detectors.items()):
         profile = detector.patterns.materiality.profile
@@ -193,6 +229,7 @@ def calibrate(
         bucket_minutes = profile.params.bucket_minutes
         if profile.learnt:
             symbols[symbol] = {bucket: list(row) for bucket, row in profile.learnt.items()}
+            records[symbol] = detector.patterns.materiality.records.sessions()
     if not symbols:
         raise CalibrationError(f"no symbol of {venue!r} traded long enough in any time of day to calibrate")
-    return Calibration(venue, prints, bucket_minutes, SERIES, sessions, symbols)
+    return Calibration(venue, prints, bucket_minutes, SERIES, sessions, symbols, records=records)

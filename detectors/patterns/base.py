@@ -31,7 +31,7 @@ from tapewatch.records import AlertKind
 if TYPE_CHECKING:  # for annotations only: the helpers below read the parameters they are given
     from detectors.patterns.params import PatternParams
 
-PATTERNS_VERSION: Final = "patterns-v20"
+PATTERNS_VERSION: Final = "patterns-v21"
 Values = Mapping[str, float | None]
 #: a drift under this many bps is the float residue of returns that cancel (``1e4·ln(a/b) + 1e4·ln(b/a)`` comes to
 #: ~1e-13, not 0), not a move: "the price rose" means by more than this (one tick of a 100,000 price on a 0.01 tick

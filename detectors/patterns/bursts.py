@@ -3,6 +3,9 @@
 ``volume_z_long ≥ burst_volume_z`` (a volume burst) / ``|ret_bps_long| ≥ burst_ret_bps`` (a price burst),
 each with ``trades_long ≥ burst_min_trades``. Stateless. Evidence: the z-score / the return.
 
+The materiality gate (:mod:`~detectors.patterns.materiality`) holds a burst to the symbol's own records (the
+largest burst of its kind in its last sessions and today) and keeps it medium at most.
+
 >>> from detectors.patterns.context import TapeContext
 >>> from detectors.patterns.params import PatternParams
 >>> params = PatternParams(close_time=None)

@@ -30,11 +30,11 @@ past sessions the time of day's baseline holds (0: none yet, a borrowed or in-se
 >>> tape, gate = TapeContext(params), Materiality(params)
 >>> ctx = tape.on_chunk(5_000, {"ret_bps": 3.0})
 >>> gate.on_chunk(ctx, {"ret_bps": 3.0})
->>> burst = ctx.hit(AlertKind.PRICE_BURST, 0, 0.9, {"ret_bps_long": 3.0}, "")
->>> gate.judge(ctx, {}, burst) is None  # 3 bps: under the 25 bps floor
+>>> pump = ctx.hit(AlertKind.PUMP_AND_DUMP, 0, 0.8, {}, "")
+>>> gate.judge(ctx, {}, pump) is None  # 3 bps: under the 25 bps floor
 True
 >>> ctx = tape.on_chunk(10_000, {"ret_bps": 40.0})
->>> gate.judge(ctx, {}, burst).evidence["material_bps"]
+>>> gate.judge(ctx, {}, pump).evidence["material_bps"]
 25.0
 """
 
@@ -45,10 +45,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
-from detectors.alerting import Hit
+from detectors.alerting import MEDIUM_AT_MOST, Hit
 from detectors.evidence import Key, derived, number
 from detectors.patterns.base import ChunkContext, Values, get
 from detectors.seasonal import Baseline, SeasonalParams, TimeOfDayProfile
+from detectors.session_records import RecordParams, SessionRecords
 from tapewatch.records import AlertKind
 
 #: the kinds a price move must be material for
@@ -57,6 +58,20 @@ PRICE_KINDS: Final = frozenset(
 )
 #: the series the time-of-day profile keeps: the squared drift over each horizon, the volume of one chunk
 SERIES: Final = ("drift_sq_short", "drift_sq_long", "drift_sq_slow", "volume")
+#: the generic outliers, each held to the symbol's records of its own hits: kind → the evidence key holding the
+#: hit's size (|return| in bps, or volume); a momentum ignition only where the feed's sides are inferred
+#: (:meth:`Materiality.must_be_rare`)
+OUTLIERS: Final = {
+    AlertKind.PRICE_BURST: "ret_bps_long",
+    AlertKind.VOLUME_BURST: "volume_long",
+    AlertKind.MOMENTUM_IGNITION: "ret_bps",
+}
+#: the outliers with nothing but their size on any feed: they need ``records.min_sessions`` past sessions of the
+#: symbol (or a calibration's) before they can be told rare
+BURSTS: Final = frozenset({AlertKind.PRICE_BURST, AlertKind.VOLUME_BURST})
+#: the series the session records keep: the largest hit of each outlier kind
+RECORD_SERIES: Final = tuple(str(kind) for kind in OUTLIERS)
+_NO_RECORD: Final = (None,) * len(RECORD_SERIES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +87,7 @@ class MaterialityParams:
     #: a hit held back as immaterial is raised if the price's move turns material within this long of it (ms)
     pending_ms: int = 600_000
     seasonal: SeasonalParams = field(default_factory=SeasonalParams)
+    records: RecordParams = field(default_factory=RecordParams)
 
     def __post_init__(self) -> None:
         if self.pending_ms < 0:
@@ -89,6 +105,10 @@ def _material_bar(_p: object, evidence: Mapping[str, Any]) -> float | None:
     return number(evidence, "material_bps")
 
 
+def _record_bar(_p: object, evidence: Mapping[str, Any]) -> float | None:
+    return number(evidence, "session_record")
+
+
 #: what the gate adds to a price-based hit's evidence (a volume burst's: ``usual_volume_long``)
 EVIDENCE: Final[Mapping[str, Key]] = {
     "price_move_bps": Key(
@@ -100,44 +120,59 @@ EVIDENCE: Final[Mapping[str, Key]] = {
     "baseline_sessions": Key("past sessions behind this time of day's baseline (0: none yet)", "sessions"),
     "usual_volume_long": Key("volume this time of day usually trades in the long window", "shares"),
     "calibrated": Key("the symbol's venue was calibrated on its history (tapewatch calibrate)", "yes/no"),
+    "outlier_value": Key(
+        "the outlier's size (|return| in bps, or volume): it must be the symbol's record",
+        "",
+        derived("≥", None, "session_record", _record_bar),
+    ),
+    "session_record": Key("the largest hit of its kind in the symbol's last sessions and today before it", ""),
+    "record_sessions": Key("past sessions the record spans besides today (0: today only)", "sessions"),
 }
 
 
 class Materiality:
     """The gate, with its per-symbol time-of-day profile; state key ``materiality``."""
 
-    __slots__ = ("calibrated", "chunk_ms", "long_chunks", "params", "pending", "profile")
+    __slots__ = ("calibrated", "chunk_ms", "long_chunks", "params", "pending", "profile", "records")
 
     def __init__(self, pattern_params: Any) -> None:
         self.params: MaterialityParams = pattern_params.materiality
         self.long_chunks: int = pattern_params.long_chunks
         self.chunk_ms: int = pattern_params.chunk_ms
         self.profile = TimeOfDayProfile(SERIES, self.params.seasonal, pattern_params.utc_offset_min)
+        self.records = SessionRecords(RECORD_SERIES, self.params.records, pattern_params.utc_offset_min)
         #: the profile was started from a calibration over the venue's history (else from nothing)
         self.calibrated = False
         #: per kind, the latest hit held back as immaterial: raised when the price's move turns material within
         #: ``pending_ms`` of it (dated from its episode's first window, so its alert id is the episode's)
         self.pending: dict[AlertKind, Hit] = {}
 
-    def seed(self, learnt: Mapping[int, Sequence[float | None]]) -> None:
-        """Starts from the baselines a calibration learnt over the symbol's history."""
+    def seed(
+        self, learnt: Mapping[int, Sequence[float | None]], records: Sequence[Sequence[float | None]] = ()
+    ) -> None:
+        """Starts from the baselines and the session records a calibration learnt over the symbol's history."""
         self.profile.seed(learnt)
+        self.records.seed(records)
         self.calibrated = True
 
     def on_chunk(self, ctx: ChunkContext, v: Values) -> None:
         short, long, slow = ctx.drifts
         self.profile.observe(ctx.ts, (short * short, long * long, slow * slow, get(v, "volume")))
+        self.records.observe(ctx.ts, _NO_RECORD)  # the session is one the symbol traded
 
     def on_hits(self, ctx: ChunkContext, v: Values, hits: Sequence[Hit]) -> list[Hit]:
         """The chunk's hits that stand, and each held hit whose move turned material in this chunk."""
         out: list[Hit] = []
         for hit in hits:
-            judged = self.judge(ctx, v, hit)
+            outlier = self.as_outlier(hit, v)
+            if outlier is None:
+                continue
+            judged = self._material(ctx, v, outlier)
             if judged is not None:
                 out.append(judged)
                 self.pending.pop(hit.kind, None)
             elif hit.kind in PRICE_KINDS:
-                self._hold(hit)
+                self._hold(outlier)
         fresh = {hit.kind for hit in hits}
         for kind, held in list(self.pending.items()):
             if kind in fresh:
@@ -153,12 +188,48 @@ class Materiality:
 
     def judge(self, ctx: ChunkContext, v: Values, hit: Hit) -> Hit | None:
         """The hit with the gate's evidence when it stands, else ``None``."""
+        outlier = self.as_outlier(hit, v)
+        return None if outlier is None else self._material(ctx, v, outlier)
+
+    def _material(self, ctx: ChunkContext, v: Values, hit: Hit) -> Hit | None:
+        """The hit with the materiality evidence when its move (or volume) is material, else ``None``."""
         hit = replace(hit, evidence={**hit.evidence, "calibrated": self.calibrated})
         if hit.kind is AlertKind.VOLUME_BURST:
             return self._judge_volume(ctx, v, hit)
         if hit.kind not in PRICE_KINDS:
             return hit
         return self._stands(ctx, hit, ctx.excursions(self.chunk_ms))
+
+    @staticmethod
+    def must_be_rare(hit: Hit, v: Values) -> bool:
+        """Price and volume bursts are generic outliers: nothing but their size speaks for them. A momentum
+        ignition is one too where the feed's sides are inferred: there, every sweep looks one-sided and followed by
+        the tick rule, so only its size is evidence."""
+        if hit.kind is AlertKind.MOMENTUM_IGNITION:
+            return (get(v, "inferred_share_long") or 0.0) > 0.5
+        return hit.kind in OUTLIERS
+
+    def as_outlier(self, hit: Hit, v: Values) -> Hit | None:
+        """Counts an outlier kind's hit in the symbol's records. Returns the hit or ``None`` where it must be rare
+        and is not: smaller than a hit of its kind in the last sessions or earlier today, or a burst before the
+        symbol has a past session to compare with. A rare one carries its record as evidence and is medium at most:
+        its size is all that speaks for it, and size is what news, a large genuine order and a fast market have
+        too; it says "look here", not "someone manipulated this"."""
+        if hit.kind not in OUTLIERS:
+            return hit
+        index = RECORD_SERIES.index(str(hit.kind))
+        size = number(hit.evidence, OUTLIERS[hit.kind])
+        record = self.records.record(index)
+        if size is not None:
+            self.records.observe(hit.ts, tuple(abs(size) if i == index else None for i in range(len(RECORD_SERIES))))
+        if not self.must_be_rare(hit, v):
+            return hit
+        if size is None or (record.value is not None and abs(size) < record.value):
+            return None
+        if hit.kind in BURSTS and record.sessions < self.params.records.min_sessions:
+            return None
+        evidence = {"outlier_value": abs(size), "session_record": record.value, "record_sessions": record.sessions}
+        return replace(hit, score=min(hit.score, MEDIUM_AT_MOST), evidence={**hit.evidence, **evidence})
 
     @staticmethod
     def _directed(kind: AlertKind, drifts: tuple[float, float, float]) -> tuple[float, ...]:
@@ -210,12 +281,14 @@ class Materiality:
     def to_state(self) -> dict[str, Any]:
         return {
             "materiality": self.profile.to_state(),
+            "records": self.records.to_state(),
             "calibrated": self.calibrated,
             "immaterial": {str(kind): _hit_state(hit) for kind, hit in self.pending.items()},
         }
 
     def load(self, state: Mapping[str, Any]) -> None:
         self.profile.load(state.get("materiality", {}))
+        self.records.load(state.get("records", {}))
         self.calibrated = bool(state.get("calibrated", False))
         self.pending = {AlertKind(kind): _hit_of(kind, raw) for kind, raw in state.get("immaterial", {}).items()}
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from detectors.alert_budget import BUDGETED_KINDS, cutoffs
 from detectors.alerting import PolicyParams
 from detectors.calibration import Calibration, CalibrationError, artifact_name
-from detectors.patterns import PatternParams
+from detectors.patterns import PatternParams, SymbolDetector
 from offline.simulator import SimulationConfig, generate
 from tapewatch.artifacts import ArtifactStore
 from tapewatch.records import AlertKind
@@ -61,6 +61,8 @@ def test_calibrate_publishes_the_venues_baselines_and_detect_file_starts_from_th
     # 09:00-13:30 Taipei over two days: every half hour the symbols traded was learnt from both
     sessions = {int(row[0] or 0) for rows in calibration.symbols.values() for row in rows.values()}
     assert sessions == {2}
+    # and each symbol's two sessions of records (a clean history: no burst to beat yet)
+    assert {symbol: len(rows) for symbol, rows in calibration.records.items()} == {"SIM0001": 2, "SIM0002": 2}
     out = tmp_path / "alerts.jsonl"
     later = tmp_path / "later.parquet"
     _days(date(2024, 1, 4)).drop(columns=["venue"], errors="ignore").to_parquet(later)
@@ -102,10 +104,16 @@ def test_the_artifact_round_trips(tmp_path: Path) -> None:
     from detectors.patterns.materiality import SERIES
 
     row = [3.0, 1.5, None, 2.0, 10.0]
-    calibration = Calibration("sim", "trades", 30, SERIES, 3, {"A": {0: row, 47: [1.0, 2.0, 2.0, 2.0, 2.0]}})
+    records = {"A": [[None, None, None], [40.0, 900.0, None], [55.0, 1_200.0, 20.0]], "B": [[None, 100.0, None]]}
+    baselines = {"A": {0: row, 47: [1.0, 2.0, 2.0, 2.0, 2.0]}, "B": {3: row}}
+    calibration = Calibration("sim", "trades", 30, SERIES, 3, baselines, records=records)
     calibration.save(ArtifactStore(tmp_path))
     assert Calibration.load(ArtifactStore(tmp_path), "sim") == calibration
     assert Calibration.load(ArtifactStore(tmp_path), "other") is None
+    # a new symbol of the venue starts from its records: a burst must beat them from its first chunk
+    detector = SymbolDetector("A", "sim")
+    calibration.seed(detector)
+    assert detector.patterns.materiality.records.record(0) == (55.0, 3)
 
 
 def test_cutoffs_hold_the_history_to_the_budget_and_report_what_sits_below_the_line() -> None:

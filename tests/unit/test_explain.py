@@ -68,7 +68,7 @@ _GAP = [QUIET] * 8
 _DILUTED = {**WASH, "mirror_vol_share_long": 0.1, "mirror_excess_share_long": 0.08, "mirror_z_long": 15.0}
 _DOWN = {**QUIET, "mid_ret_bps": -3.0, "mid_sigma_bps": 2.0}
 _SNAPSHOT_SWEEP = {**SWEEP, "trades_z": 0.0, "volume_z": 6.0}
-_BURST = {**QUIET, "volume_z_long": 40.0, "trades_long": 50.0, "ret_bps_long": 200.0}
+_BURST = {**QUIET, "volume_z_long": 40.0, "volume_long": 50_000.0, "trades_long": 50.0, "ret_bps_long": 200.0}
 SCENARIOS = {
     "onset": Scenario("pump onset", [QUIET] * 10 + [ONSET] * 2),
     "crowd": Scenario("pump crowd", [QUIET] * 10 + [CROWD] * 20),

@@ -24,8 +24,8 @@ MINUTE = 60_000
 CHUNK = 5_000
 
 
-def _hit(kind: AlertKind, ts: int) -> Hit:
-    return Hit(kind, ts, ts - CHUNK, ts, 0.9, {}, "test")
+def _hit(kind: AlertKind, ts: int, evidence: dict[str, float] | None = None) -> Hit:
+    return Hit(kind, ts, ts - CHUNK, ts, 0.9, evidence or {}, "test")
 
 
 def _gate_on(params: PatternParams) -> tuple[TapeContext, Materiality]:
@@ -90,9 +90,12 @@ def test_what_every_open_does_is_the_opens_baseline() -> None:
     # the open's volume is what the open trades: no burst at ten times the night's
     values = {"volume_long": 5 * 1_000.0}
     ctx = tape.on_chunk(at_open + CHUNK, values)
-    assert gate.judge(ctx, values, _hit(AlertKind.VOLUME_BURST, ctx.ts)) is None
+    gate.on_chunk(ctx, values)  # the largest long-window volume yet: a record, so only the baseline judges it
+    assert gate.judge(ctx, values, _hit(AlertKind.VOLUME_BURST, ctx.ts, values)) is None
     burst = {"volume_long": 5 * 1_000.0 * params.materiality.volume_multiple}
-    judged = gate.judge(ctx, burst, _hit(AlertKind.VOLUME_BURST, ctx.ts))
+    ctx = tape.on_chunk(at_open + 2 * CHUNK, burst)
+    gate.on_chunk(ctx, burst)
+    judged = gate.judge(ctx, burst, _hit(AlertKind.VOLUME_BURST, ctx.ts, burst))
     assert judged is not None and judged.evidence["usual_volume_long"] == pytest.approx(5_000.0)
 
 

@@ -17,13 +17,17 @@ from hypothesis import strategies as st
 from detectors.flow import FLOW_FEATURE_NAMES, compute_flow_frame
 from detectors.patterns import FlowPatterns, PatternParams, SymbolDetector
 from detectors.patterns.materiality import MaterialityParams
+from detectors.session_records import RecordParams
 from offline.simulator import SimulationConfig, generate, tick_size
 from tapewatch.records import Alert, AlertKind
 
 T0 = 1_704_157_200_000  # 2024-01-02 09:00 Taipei
 #: the materiality gate open: these tests hold each rule on synthetic chunks whose moves are a few bps; the gate is
 #: held by tests of its own (test_materiality.py), and the simulated sessions below run the product's defaults
-GATE_OPEN = MaterialityParams(floor_bps=0.0, typical_multiple=0.0, volume_multiple=0.0)
+#: no floor, no baseline, and an outlier needs no past session (each must still be the largest of its kind so far)
+GATE_OPEN = MaterialityParams(
+    floor_bps=0.0, typical_multiple=0.0, volume_multiple=0.0, records=RecordParams(min_sessions=0)
+)
 
 
 def rules(**fields: object) -> PatternParams:
@@ -785,7 +789,7 @@ def test_every_detectors_windows_follow_the_flow_chunking(chunk_ms: int, long_ch
     drifts = [tape.on_chunk(T0 + i * chunk_ms, {"ret_bps": 1.0}).drift_bps for i in range(1, 600_000 // chunk_ms)]
     assert drifts[-1] * chunk_ms == 120_000
     # bursts and spoofing date their hits by the flow's long window
-    burst = {**QUIET, "volume_z_long": 40.0, "trades_long": 50.0}
+    burst = {**QUIET, "volume_z_long": 40.0, "volume_long": 50_000.0, "trades_long": 50.0}
     elapsed, window_start = first_hit(burst, AlertKind.VOLUME_BURST, FlowPatterns(params))
     assert elapsed - window_start == chunk_ms * long_chunks
 
