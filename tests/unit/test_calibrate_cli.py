@@ -103,9 +103,12 @@ def test_another_venues_or_feed_shapes_calibration_is_refused() -> None:
 def test_the_artifact_round_trips(tmp_path: Path) -> None:
     from detectors.patterns.materiality import SERIES
 
-    row = [3.0, 1.5, None, 2.0, 10.0]
-    records = {"A": [[None, None, None], [40.0, 900.0, None], [55.0, 1_200.0, 20.0]], "B": [[None, 100.0, None]]}
-    baselines = {"A": {0: row, 47: [1.0, 2.0, 2.0, 2.0, 2.0]}, "B": {3: row}}
+    row: list[float | None] = [3.0, 1.5, None, 2.0, 10.0]
+    records: dict[str, list[list[float | None]]] = {
+        "A": [[None, None, None], [40.0, 900.0, None], [55.0, 1_200.0, 20.0]],
+        "B": [[None, 100.0, None]],
+    }
+    baselines: dict[str, dict[int, list[float | None]]] = {"A": {0: row, 47: [1.0, 2.0, 2.0, 2.0, 2.0]}, "B": {3: row}}
     calibration = Calibration("sim", "trades", 30, SERIES, 3, baselines, records=records)
     calibration.save(ArtifactStore(tmp_path))
     assert Calibration.load(ArtifactStore(tmp_path), "sim") == calibration
