@@ -8,6 +8,9 @@ BTC/USD trades from November 2013 (prints only, seven UTC days). An alert is cou
 once per ``alert_id`` at its highest severity.
 
 The bar a desk sets for such a tape: at most one alert per session, and none high or critical.
+
+A tape may also be run as a desk deploys: calibrated (:mod:`detectors.calibration`) on its first venue-local days,
+then scored on the days after them only.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from typing import Final
 
 import pandas as pd
 
+from detectors.calibration import calibrate
 from detectors.flow import FlowConfig
+from detectors.seasonal import DAY_MS
 from offline.lookback import detect_frames, tick_input
-from tapewatch.feeds import FeedProfile
+from tapewatch.feeds import FeedProfile, FeedProfiles
 from tapewatch.records import Alert, Severity
 
 __all__ = ["MAX_ALERTS_PER_SESSION", "TapeResult", "run_tape"]
@@ -70,10 +75,20 @@ def run_tape(
     *,
     flow_config: FlowConfig | None = None,
     feeds: Callable[[str], FeedProfile] | None = None,
+    calibrate_days: int = 0,
 ) -> TapeResult:
     """The stream's detectors (patterns, no K-means model) over one real tape's tick rows
-    (:mod:`producers.real_tapes` loads them)."""
-    detected = detect_frames(tick_input(ticks), None, flow_config=flow_config, feeds=feeds)
+    (:mod:`producers.real_tapes` loads them); with ``calibrate_days``, calibrated on that many first venue-local
+    days and scored on the rest."""
+    feeds = feeds or FeedProfiles()
+    calibrations = None
+    if calibrate_days:
+        ticks, history = _split_days(ticks, calibrate_days, feeds)
+        sessions -= calibrate_days
+        learnt = detect_frames(tick_input(history), None, flow_config=flow_config, feeds=feeds)
+        venue = str(history["venue"].iloc[0])
+        calibrations = {venue: calibrate(learnt.detectors, venue, feeds(venue).prints, sessions=calibrate_days)}
+    detected = detect_frames(tick_input(ticks), None, flow_config=flow_config, feeds=feeds, calibrations=calibrations)
     alerts = _strongest(detected.alerts)
     return TapeResult(
         name=name,
@@ -83,3 +98,19 @@ def run_tape(
         by_kind=dict(Counter(str(a.kind) for a in alerts)),
         by_severity=dict(Counter(str(a.severity) for a in alerts)),
     )
+
+
+def _split_days(
+    ticks: pd.DataFrame, days: int, feeds: Callable[[str], FeedProfile]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the ticks after the first ``days`` venue-local days, those days' ticks); one venue a tape."""
+    venues = set(ticks["venue"].astype(str))
+    if len(venues) != 1:
+        raise ValueError(f"a tape calibrated on its first days holds one venue, not {sorted(venues)}")
+    offset = feeds(venues.pop()).utc_offset_min * 60_000
+    day = (ticks["ts"] + offset) // DAY_MS
+    first = sorted(day.unique())
+    if len(first) <= days:
+        raise ValueError(f"the tape covers {len(first)} day(s): nothing left to score after {days} calibrated")
+    history = day.isin(first[:days])
+    return ticks[~history], ticks[history]

@@ -543,6 +543,9 @@ def eval_real_tapes(
     tapes: Annotated[
         str, typer.Option(help="Comma-separated real tapes")
     ] = "es-futures,bitstamp-btcusd,bitstamp-btcusd-2013",
+    calibrate_days: Annotated[
+        int, typer.Option(help="Calibrate on each tape's first N days and score the days after them", min=0)
+    ] = 0,
 ) -> None:
     """The detectors over real tapes of liquid instruments shipped in packages, where every manipulation alert
     is false: alerts per session by kind and severity, against the bar (≤ 1 a session, none high or critical)."""
@@ -558,8 +561,16 @@ def eval_real_tapes(
     for name in names:
         with console.status(f"detecting over {name}…"):
             ticks, sessions = load_tape(name)
+            if calibrate_days >= sessions:
+                console.print(f"{name}: {sessions} session(s), none left after {calibrate_days} calibrated; skipped")
+                continue
             result = real_tapes.run_tape(
-                name, ticks, sessions, flow_config=settings.flow_config(), feeds=settings.feeds()
+                name,
+                ticks,
+                sessions,
+                flow_config=settings.flow_config(),
+                feeds=settings.feeds(),
+                calibrate_days=calibrate_days,
             )
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(result.by_kind.items())) or "–"
         table.add_row(
