@@ -74,8 +74,10 @@ def _register_subcommands() -> None:
     app.command("forecast")(forecast)
 
     from tapewatch.commands.calibrate import calibrate
+    from tapewatch.commands.scorecard import eval_scorecard
 
     app.command("calibrate")(calibrate)
+    eval_app.command("scorecard")(eval_scorecard)
     app.add_typer(detect_app, name="detect")
     app.add_typer(eval_app, name="eval")
     app.add_typer(train_app, name="train")
