@@ -251,6 +251,20 @@ def _bars_and_flow(
     return bars, flow
 
 
+def flow_chunks(
+    source: Input,
+    *,
+    flow_config: FlowConfig | None = None,
+    grace_ms: int = DEFAULT_GRACE_MS,
+    feeds: Callable[[str], FeedProfile] | None = None,
+) -> pd.DataFrame:
+    """The input's order-flow chunks as the stream computes them (``symbol``, ``ts`` and the
+    :data:`~detectors.flow.FLOW_FEATURE_NAMES`), what it publishes as fast features and the sink stores."""
+    firsts = source.frame.groupby("symbol", sort=False)["venue"].first()
+    venues = {str(k): str(v) for k, v in firsts.items()}
+    return _bars_and_flow(source, venues, flow_config, grace_ms, feeds, {})[1]
+
+
 def _events(features: pd.DataFrame | None, names: Sequence[str], cadence: int) -> list[_Event]:
     """One symbol's rows of ``features`` (None: it has none) as detector inputs."""
     if features is None:
@@ -304,15 +318,8 @@ def detect_frames(
     for symbol in out.symbols:
         if progress:
             progress(symbol)
-        profile = (feeds or FeedProfiles())(venues[symbol])
-        on_feed = (params or PatternParams()).for_feed(flow_config or FlowConfig(), profile)
-        calibration = (calibrations or {}).get(venues[symbol])
-        if calibration is not None:
-            calibration.check(venues[symbol], profile.prints, on_feed)
-        on_venue = policy if calibration is None else calibration.policy(policy)
-        detector = SymbolDetector(symbol, venues[symbol], gate.model_for(model, venues[symbol]), on_feed, on_venue)
-        if calibration is not None:
-            calibration.seed(detector)
+        model_here = gate.model_for(model, venues[symbol])
+        detector = _detector(symbol, venues[symbol], model_here, params, policy, flow_config, feeds, calibrations)
         out.detectors[symbol] = detector
         events = _events(flow_by_symbol.get(symbol), FLOW_FEATURE_NAMES, _FLOW_CADENCE)
         if detector.model is not None:  # None: no model, or one that may not score the venue
@@ -320,6 +327,51 @@ def detect_frames(
         _replay(detector, events, out)
     out.kmeans_refused = gate.refused()
     return out
+
+
+def replay_flow(
+    flow: pd.DataFrame,
+    venues: Mapping[str, str],
+    params: PatternParams | None = None,
+    policy: PolicyParams | None = None,
+    *,
+    flow_config: FlowConfig | None = None,
+    feeds: Callable[[str], FeedProfile] | None = None,
+    calibrations: Mapping[str, Calibration] | None = None,
+) -> DetectionOutput:
+    """The pattern detectors (no K-means) over order-flow chunks computed already, as the stream stored them
+    (``symbol``, ``ts`` and the :data:`~detectors.flow.FLOW_FEATURE_NAMES`; symbol → venue in ``venues``): what
+    :func:`detect_frames` does after its flow stage, so the same chunks give the same alerts."""
+    out = DetectionOutput(symbols=sorted(venues), venues=dict(venues))
+    by_symbol = dict(iter(flow.groupby("symbol", sort=False))) if len(flow) else {}
+    for symbol in out.symbols:
+        detector = _detector(symbol, venues[symbol], None, params, policy, flow_config, feeds, calibrations)
+        out.detectors[symbol] = detector
+        _replay(detector, _events(by_symbol.get(symbol), FLOW_FEATURE_NAMES, _FLOW_CADENCE), out)
+    return out
+
+
+def _detector(
+    symbol: str,
+    venue: str,
+    model: KMeansModel | None,
+    params: PatternParams | None,
+    policy: PolicyParams | None,
+    flow_config: FlowConfig | None,
+    feeds: Callable[[str], FeedProfile] | None,
+    calibrations: Mapping[str, Calibration] | None,
+) -> SymbolDetector:
+    """A symbol's detector on its venue's feed, started from the venue's calibration where there is one."""
+    profile = (feeds or FeedProfiles())(venue)
+    on_feed = (params or PatternParams()).for_feed(flow_config or FlowConfig(), profile)
+    calibration = (calibrations or {}).get(venue)
+    if calibration is not None:
+        calibration.check(venue, profile.prints, on_feed)
+    on_venue = policy if calibration is None else calibration.policy(policy)
+    detector = SymbolDetector(symbol, venue, model, on_feed, on_venue)
+    if calibration is not None:
+        calibration.seed(detector)
+    return detector
 
 
 def _extra_venues(given: ExtraVenues | None) -> ExtraVenues:

@@ -4,7 +4,9 @@ published as a versioned artifact that the stream worker and `detect file` start
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tapewatch.commands.detect import Inputs, user_errors
+from tapewatch.commands.detect import user_errors
 from tapewatch.errors import TapewatchError
 from tapewatch.settings import load_settings
 
@@ -20,43 +22,68 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from detectors.alert_budget import BudgetLine
+    from detectors.calibration import Calibration
+    from offline.lookback import DetectionOutput
     from tapewatch.records import Alert, AlertKind
+    from tapewatch.settings import Settings
 
 console = Console()
 
 
+#: where a calibration's history comes from: files of ticks, or what the PostgreSQL sink stored
+HistoryFiles = Annotated[
+    list[Path] | None,
+    typer.Argument(help="CSV or Parquet: ticks (symbol, ts, price, size, …) or 1m bars (none with --from-db)"),
+]
+
+
+@dataclass(frozen=True)
+class _History:
+    """A venue's history: its rows' (symbol, ts), and the detectors replayed over it from a calibration or none."""
+
+    rows: pd.DataFrame
+    detect: Callable[[Mapping[str, Calibration] | None], DetectionOutput]
+
+
 def calibrate(
-    inputs: Inputs,
-    venue: Annotated[str, typer.Option(help="The venue calibrated: rows without one are this venue's")],
+    inputs: HistoryFiles = None,
+    venue: Annotated[str, typer.Option(help="The venue calibrated: rows without one are this venue's")] = "",
     budget: Annotated[float, typer.Option(help="Alerts per symbol-day the desk can work, all kinds together")] = 0.5,
+    from_db: Annotated[
+        bool, typer.Option("--from-db", help="The order-flow chunks the PostgreSQL sink stored, not files")
+    ] = False,
+    since: Annotated[str | None, typer.Option(help="--from-db: from this UTC day on (YYYY-MM-DD)")] = None,
+    until: Annotated[str | None, typer.Option(help="--from-db: up to this UTC day, excluded (YYYY-MM-DD)")] = None,
 ) -> None:
-    """Replays the detectors over a venue's ticks (CSV or Parquet, at least two venue-local days): learns what each
-    symbol's tape usually does at each time of day, then sets each alert kind's score cut-off so that the history's
-    alerts stay within the budget, and publishes both as ``calibration-<venue>`` in the model directory."""
+    """Replays the detectors over a venue's history (ticks in CSV or Parquet files, or with ``--from-db`` the
+    order-flow chunks the PostgreSQL sink stored; at least two venue-local days): learns what each symbol's tape
+    usually does at each time of day and its records, then sets each alert kind's score cut-off so that the
+    history's alerts stay within the budget, and publishes both as ``calibration-<venue>`` in the model
+    directory."""
     from detectors.alert_budget import cutoffs, symbol_days_needed
     from detectors.alerting import PolicyParams
     from detectors.calibration import calibrate as learn
     from detectors.patterns import PatternParams
-    from offline.lookback import detect_frames, read_input
     from tapewatch.artifacts import ArtifactStore
 
     settings = load_settings()
+    if not venue:
+        raise TapewatchError("calibrate: name the venue (--venue)")
+    if bool(inputs) == from_db:
+        raise TapewatchError("calibrate: give the history as files or as --from-db, one of them")
+    if (since or until) and not from_db:
+        raise TapewatchError("calibrate: --since and --until select stored chunks (--from-db); cut files yourself")
     profile = settings.feeds()(venue)
-    flow, grace, feeds = settings.flow_config(), settings.stream_grace_ms, settings.feeds()
+    flow = settings.flow_config()
     with user_errors():
         with console.status("reading history…"):
-            data = read_input(inputs, venue)
-        other = sorted(set(data.frame["venue"].astype(str)) - {venue})
-        if other:
-            raise TapewatchError(f"calibrate: the input holds other venues too ({', '.join(other)}): one venue a run")
-        sessions, symbol_days = _days(data.frame, profile.utc_offset_min)
+            history = _stored(settings, venue, since, until) if from_db else _files(settings, inputs or [], venue)
+        sessions, symbol_days = _days(history.rows, profile.utc_offset_min)
         with console.status("learning the time-of-day baselines…"):
-            learnt = detect_frames(data, None, flow_config=flow, grace_ms=grace, feeds=feeds)
+            learnt = history.detect(None)
         calibration = learn(learnt.detectors, venue, profile.prints, sessions=sessions)
         with console.status("replaying from them to set the cut-offs…"):
-            again = detect_frames(
-                data, None, flow_config=flow, grace_ms=grace, feeds=feeds, calibrations={venue: calibration}
-            )
+            again = history.detect({venue: calibration})
         lines: list[BudgetLine] = []
         if symbol_days >= symbol_days_needed(budget):
             minimum = PolicyParams().default_min_score
@@ -78,6 +105,64 @@ def calibrate(
         f"calibration of {venue!r}: {len(calibration.symbols)} symbol(s), {sessions} session(s), "
         f"{symbol_days:g} symbol-day(s), {baselines} time-of-day baselines → {Path(artifact.path)}"
     )
+
+
+def _files(settings: Settings, inputs: Sequence[Path], venue: str) -> _History:
+    """Ticks (or bars) from files, run through the flow stage as the stream runs them."""
+    from offline.lookback import detect_frames, read_input
+
+    data = read_input(list(inputs), venue)
+    other = sorted(set(data.frame["venue"].astype(str)) - {venue})
+    if other:
+        raise TapewatchError(f"calibrate: the input holds other venues too ({', '.join(other)}): one venue a run")
+    flow, grace, feeds = settings.flow_config(), settings.stream_grace_ms, settings.feeds()
+
+    def detect(calibrations: Mapping[str, Calibration] | None) -> DetectionOutput:
+        return detect_frames(data, None, flow_config=flow, grace_ms=grace, feeds=feeds, calibrations=calibrations)
+
+    return _History(data.frame[["symbol", "ts"]], detect)
+
+
+def _stored(settings: Settings, venue: str, since: str | None, until: str | None) -> _History:
+    """The order-flow chunks the PostgreSQL sink stored for the venue, refused if another flow stage computed them."""
+    import pandas as pd
+
+    from detectors.flow import FLOW_FEATURE_NAMES, FLOW_FEATURE_SET_VERSION
+    from offline.lookback import replay_flow
+    from sinks.db import make_engine
+    from sinks.flow_history import read_flow_chunks
+
+    engine = make_engine(settings)
+    try:
+        stored = read_flow_chunks(engine, venue, _day_ms(since, "--since"), _day_ms(until, "--until"))
+    finally:
+        engine.dispose()
+    if stored.empty:
+        raise TapewatchError(f"calibrate: PostgreSQL holds no order-flow chunks of venue {venue!r} in that range")
+    versions = sorted(set(stored["version"]) - {FLOW_FEATURE_SET_VERSION})
+    if versions:
+        raise TapewatchError(
+            f"calibrate: stored chunks of {venue!r} were computed by {', '.join(versions)}, this code's flow stage is "
+            f"{FLOW_FEATURE_SET_VERSION}: select days it computed (--since) or calibrate from files"
+        )
+    values = pd.DataFrame.from_records(stored["values"].tolist(), columns=list(FLOW_FEATURE_NAMES))
+    chunks = pd.concat([stored[["symbol", "ts"]], values.astype("float64")], axis=1)
+    venues = dict.fromkeys(chunks["symbol"].astype(str).unique().tolist(), venue)
+    flow, feeds = settings.flow_config(), settings.feeds()
+
+    def detect(calibrations: Mapping[str, Calibration] | None) -> DetectionOutput:
+        return replay_flow(chunks, venues, flow_config=flow, feeds=feeds, calibrations=calibrations)
+
+    return _History(chunks[["symbol", "ts"]], detect)
+
+
+def _day_ms(day: str | None, option: str) -> int | None:
+    if day is None:
+        return None
+    try:
+        return int(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp() * 1000)
+    except ValueError:
+        raise TapewatchError(f"calibrate: {option} {day!r}: give a day as YYYY-MM-DD") from None
 
 
 def _days(frame: pd.DataFrame, utc_offset_min: int) -> tuple[int, float]:
