@@ -15,6 +15,16 @@ kind's share to be one whole alert (:func:`symbol_days_needed`) sets no cut-off.
 [('pump_and_dump', 1, 0.900001, 1, True), ('spoofing', 1, 0.5, 1, True)]
 >>> lines[0].below  # what would fire just below the line, best first
 (0.9, 0.72, 0.61)
+
+A venue's thin names raise more alerts than its liquid ones: one set of cut-offs over all of them would be set by
+the thin ones and silence the liquid ones. So the symbols are split into *liquidity tiers* by how much they trade
+(:func:`liquidity_tiers`: equal shares by rank of trades per session), and a tier with history enough gets cut-offs
+of its own, on the same budget per symbol-day.
+
+>>> liquidity_tiers({"A": 10.0, "B": 500.0, "C": 40.0, "D": 9_000.0, "E": 80.0, "F": 3_000.0})
+{'A': 'thin', 'C': 'thin', 'E': 'mid', 'B': 'mid', 'F': 'liquid', 'D': 'liquid'}
+>>> liquidity_tiers({"A": 10.0, "B": 500.0, "C": 40.0})  # too few symbols to tell tiers apart
+{}
 """
 
 from __future__ import annotations
@@ -42,6 +52,23 @@ BUDGETED_KINDS: Final = (
 STEP: Final = 1e-6
 #: how many of the alerts just below the line are reported
 BELOW_SHOWN: Final = 3
+
+
+#: liquidity tiers, thinnest first; fewer where the venue has too few symbols (:func:`liquidity_tiers`)
+TIERS: Final = ("thin", "mid", "liquid")
+#: the fewest symbols a tier is made of
+MIN_TIER_SYMBOLS: Final = 2
+
+
+def liquidity_tiers(activity: Mapping[str, float], min_symbols: int = MIN_TIER_SYMBOLS) -> dict[str, str]:
+    """Symbol → tier, by rank of its activity (trades per session): equal shares, as many tiers as the venue has
+    ``min_symbols`` symbols for (thin and liquid only, with two); empty when it cannot make two."""
+    count = min(len(TIERS), len(activity) // max(1, min_symbols))
+    if count < 2:
+        return {}
+    names = TIERS if count == len(TIERS) else (TIERS[0], TIERS[-1])
+    ranked = sorted(activity, key=lambda symbol: (activity[symbol], symbol))
+    return {symbol: names[rank * count // len(ranked)] for rank, symbol in enumerate(ranked)}
 
 
 def symbol_days_needed(budget: float) -> int:

@@ -80,6 +80,10 @@ class Calibration:
     #: :data:`RECORD_SERIES` (``None``: no such hit that session): the records a burst must beat from the first
     #: session on
     records: Mapping[str, Sequence[Sequence[float | None]]] = field(default_factory=dict)
+    #: symbol → its liquidity tier (:func:`detectors.alert_budget.liquidity_tiers`), and per tier with history
+    #: enough its own cut-offs (a symbol of another tier, or one the history never saw, takes ``min_score``)
+    tiers: Mapping[str, str] = field(default_factory=dict)
+    tier_min_score: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def check(self, venue: str, prints: Prints | None, params: PatternParams) -> None:
         """Refuses (one line) a calibration made for another venue, feed shape or bucket layout."""
@@ -107,10 +111,12 @@ class Calibration:
         detector.patterns.materiality.seed(learnt or {}, self.records.get(detector.symbol, ()))
         return learnt is not None
 
-    def policy(self, base: PolicyParams | None = None) -> PolicyParams:
-        """The alert policy with this venue's cut-offs (never below the base policy's own minimum)."""
+    def policy(self, base: PolicyParams | None = None, symbol: str | None = None) -> PolicyParams:
+        """The alert policy with the cut-offs of the symbol's liquidity tier where it has its own, else the venue's
+        (never below the base policy's own minimum)."""
         base = base or PolicyParams()
-        cut = {AlertKind(kind): max(base.threshold(AlertKind(kind)), score) for kind, score in self.min_score.items()}
+        scores = self.tier_min_score.get(self.tiers.get(symbol or "", ""), self.min_score)
+        cut = {AlertKind(kind): max(base.threshold(AlertKind(kind)), score) for kind, score in scores.items()}
         return replace(base, min_score={**base.min_score, **cut})
 
     def with_budget(self, lines: Sequence[BudgetLine], budget: float, symbol_days: float) -> Calibration:
@@ -118,6 +124,11 @@ class Calibration:
         return replace(
             self, min_score={str(line.kind): line.cutoff for line in lines}, budget=budget, symbol_days=symbol_days
         )
+
+    def with_tiers(self, tiers: Mapping[str, str], lines: Mapping[str, Sequence[BudgetLine]]) -> Calibration:
+        """This calibration with its symbols' liquidity tiers and the cut-offs set for each tier in ``lines``."""
+        by_tier = {tier: {str(line.kind): line.cutoff for line in tier_lines} for tier, tier_lines in lines.items()}
+        return replace(self, tiers=dict(tiers), tier_min_score=by_tier)
 
     def to_artifact(self) -> tuple[dict[str, Any], dict[str, npt.NDArray[np.float64]]]:
         """(manifest fields, weights): one array symbols × buckets × (sessions, series…), NaN where unknown."""
@@ -138,6 +149,8 @@ class Calibration:
             "min_score": dict(self.min_score),
             "budget": self.budget,
             "symbol_days": self.symbol_days,
+            "tiers": dict(self.tiers),
+            "tier_min_score": {tier: dict(scores) for tier, scores in self.tier_min_score.items()},
             "record_series": list(RECORD_SERIES),
             "record_sessions": [len(self.records.get(symbol, ())) for symbol in names],
         }
@@ -193,6 +206,11 @@ class Calibration:
             budget=None if manifest.get("budget") is None else float(manifest["budget"]),
             symbol_days=float(manifest.get("symbol_days", 0.0)),
             records=_records_of(manifest, weights),
+            tiers={str(symbol): str(tier) for symbol, tier in manifest.get("tiers", {}).items()},
+            tier_min_score={
+                str(tier): {str(kind): float(score) for kind, score in scores.items()}
+                for tier, scores in manifest.get("tier_min_score", {}).items()
+            },
         )
 
 

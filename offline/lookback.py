@@ -367,7 +367,7 @@ def _detector(
     calibration = (calibrations or {}).get(venue)
     if calibration is not None:
         calibration.check(venue, profile.prints, on_feed)
-    on_venue = policy if calibration is None else calibration.policy(policy)
+    on_venue = policy if calibration is None else calibration.policy(policy, symbol)
     detector = SymbolDetector(symbol, venue, model, on_feed, on_venue)
     if calibration is not None:
         calibration.seed(detector)

@@ -380,7 +380,7 @@ class DetectStage(StageBase[DetectState, Features]):
         model = self._gate.model_for(self.models.model, record.venue)
         params = PatternParams().for_feed(self.flow_config, self.feeds(record.venue))
         calibration = self.models.calibration(record.venue, self.feeds(record.venue).prints, params)
-        policy = None if calibration is None else calibration.policy()
+        policy = None if calibration is None else calibration.policy(symbol=record.symbol)
         if stored is None:
             detector = SymbolDetector(record.symbol, record.venue, model, params, policy)
             if calibration is not None:

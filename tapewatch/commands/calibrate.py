@@ -43,6 +43,8 @@ class _History:
 
     rows: pd.DataFrame
     detect: Callable[[Mapping[str, Calibration] | None], DetectionOutput]
+    #: symbol → trades in the history (its liquidity tier's measure)
+    trades: Mapping[str, float]
 
 
 def calibrate(
@@ -60,7 +62,7 @@ def calibrate(
     usually does at each time of day and its records, then sets each alert kind's score cut-off so that the
     history's alerts stay within the budget, and publishes both as ``calibration-<venue>`` in the model
     directory."""
-    from detectors.alert_budget import cutoffs, symbol_days_needed
+    from detectors.alert_budget import TIERS, cutoffs, liquidity_tiers, symbol_days_needed
     from detectors.alerting import PolicyParams
     from detectors.calibration import calibrate as learn
     from detectors.patterns import PatternParams
@@ -85,15 +87,28 @@ def calibrate(
         with console.status("replaying from them to set the cut-offs…"):
             again = history.detect({venue: calibration})
         lines: list[BudgetLine] = []
+        tier_lines: dict[str, list[BudgetLine]] = {}
         if symbol_days >= symbol_days_needed(budget):
             minimum = PolicyParams().default_min_score
             lines = cutoffs(_best_scores(again.alerts), symbol_days=symbol_days, budget=budget, floor=minimum)
             calibration = calibration.with_budget(lines, budget, symbol_days)
+            days = _symbol_days(history.rows, profile.utc_offset_min)
+            tiers = liquidity_tiers(
+                {symbol: n / days[symbol] for symbol, n in history.trades.items() if symbol in days}
+            )
+            for tier in TIERS:
+                members = {symbol for symbol, named in tiers.items() if named == tier}
+                tier_days = float(sum(days[symbol] for symbol in members))
+                if members and tier_days >= symbol_days_needed(budget):
+                    scores = _best_scores([a for a in again.alerts if a.symbol in members])
+                    tier_lines[tier] = cutoffs(scores, symbol_days=tier_days, budget=budget, floor=minimum)
+            calibration = calibration.with_tiers(tiers, tier_lines)
     gate = PatternParams().for_feed(flow, profile).materiality
     materiality = {"floor_bps": gate.floor_bps, "typical_multiple": gate.typical_multiple}
     artifact = calibration.save(ArtifactStore(settings.models_path), {"materiality": materiality})
     if lines:
         _print_budget(lines, symbol_days, budget)
+        _print_tiers(calibration, tier_lines)
     else:
         console.print(
             f"[yellow]no score cut-offs: a budget of {budget:g} alerts per symbol-day needs "
@@ -120,7 +135,12 @@ def _files(settings: Settings, inputs: Sequence[Path], venue: str) -> _History:
     def detect(calibrations: Mapping[str, Calibration] | None) -> DetectionOutput:
         return detect_frames(data, None, flow_config=flow, grace_ms=grace, feeds=feeds, calibrations=calibrations)
 
-    return _History(data.frame[["symbol", "ts"]], detect)
+    import pandas as pd
+
+    frame = data.frame
+    counted = frame["price"].notna() if "price" in frame else frame.get("trades", pd.Series(0.0, index=frame.index))
+    trades = counted.astype("float64").groupby(frame["symbol"].astype(str)).sum()
+    return _History(frame[["symbol", "ts"]], detect, {str(k): float(n) for k, n in trades.items()})
 
 
 def _stored(settings: Settings, venue: str, since: str | None, until: str | None) -> _History:
@@ -153,7 +173,8 @@ def _stored(settings: Settings, venue: str, since: str | None, until: str | None
     def detect(calibrations: Mapping[str, Calibration] | None) -> DetectionOutput:
         return replay_flow(chunks, venues, flow_config=flow, feeds=feeds, calibrations=calibrations)
 
-    return _History(chunks[["symbol", "ts"]], detect)
+    trades = chunks["trades"].fillna(0.0).groupby(chunks["symbol"].astype(str)).sum()
+    return _History(chunks[["symbol", "ts"]], detect, {str(k): float(n) for k, n in trades.items()})
 
 
 def _day_ms(day: str | None, option: str) -> int | None:
@@ -181,6 +202,36 @@ def _best_scores(alerts: Sequence[Alert]) -> dict[AlertKind, list[float]]:
     for alert in best.values():
         scores[alert.kind].append(alert.score)
     return scores
+
+
+def _symbol_days(rows: pd.DataFrame, utc_offset_min: int) -> dict[str, int]:
+    day = (rows["ts"] + utc_offset_min * 60_000) // 86_400_000
+    return {str(symbol): int(n) for symbol, n in rows.assign(day=day).groupby("symbol")["day"].nunique().items()}
+
+
+def _print_tiers(calibration: Calibration, lines: Mapping[str, Sequence[BudgetLine]]) -> None:
+    """One line per liquidity tier: its symbols and its own cut-offs, or why it takes the venue's."""
+    from detectors.alert_budget import TIERS
+    from detectors.alerting import PolicyParams
+
+    floor = PolicyParams().default_min_score
+    if not calibration.tiers:
+        console.print("liquidity tiers: too few symbols to tell them apart (the venue's cut-offs apply to all)")
+        return
+    table = Table("liquidity tier", "symbols", "cut-offs", title="cut-offs per liquidity tier")
+    for tier in TIERS:
+        members = sorted(symbol for symbol, named in calibration.tiers.items() if named == tier)
+        if not members:
+            continue
+        own = lines.get(tier)
+        if own is None:
+            cut = "the venue's (too short a history for the tier's own)"
+        else:
+            raised = [f"{line.kind} {line.cutoff:.3f}" for line in own if line.cutoff > floor]
+            cut = ", ".join(raised) or "the policy's minimum for every kind"
+        shown = ", ".join(members[:6]) + (f" … ({len(members)})" if len(members) > 6 else "")
+        table.add_row(tier, shown, cut)
+    console.print(table)
 
 
 def _print_budget(lines: Sequence[BudgetLine], symbol_days: float, budget: float) -> None:

@@ -160,3 +160,49 @@ def test_detect_file_holds_a_venue_to_its_calibrated_cut_offs() -> None:
     assert not [a for a in calibrated.alerts if a.kind in BUDGETED_KINDS]
     with pytest.raises(CalibrationError, match="refused for venue 'sim'"):
         detect_frames(tick_input(ticks), None, calibrations={"sim": replace(closed, venue="twse")})
+
+
+def test_each_liquidity_tier_gets_its_own_cut_offs_and_a_new_symbol_the_venues(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tapewatch.cli import app
+
+    frames = [
+        generate(SimulationConfig(symbols=4, minutes=60, seed=4, day=day, clean_fraction=1.0)).ticks_frame()
+        for day in (date(2024, 1, 2), date(2024, 1, 3))
+    ]
+    ticks = pd.concat(frames, ignore_index=True).drop(columns=["venue"], errors="ignore")
+    path = tmp_path / "four.parquet"
+    ticks.to_parquet(path)
+    monkeypatch.setenv("TAPEWATCH_MODEL_DIR", str(tmp_path / "models"))
+    result = CliRunner().invoke(app, ["calibrate", str(path), "--venue", "sim", "--budget", "2"])
+    assert result.exit_code == 0, result.output
+    assert "cut-offs per liquidity tier" in result.output
+    calibration = Calibration.load(ArtifactStore(tmp_path / "models"), "sim")
+    assert calibration is not None
+    prints = ticks[ticks["price"].notna()].groupby("symbol").size()
+    thin = {s for s, tier in calibration.tiers.items() if tier == "thin"}
+    liquid = {s for s, tier in calibration.tiers.items() if tier == "liquid"}
+    assert len(thin) == len(liquid) == 2 and max(prints[sorted(thin)]) <= min(prints[sorted(liquid)])
+    # 2 symbols × 2 days per tier hold the 4 symbol-days a budget of 2 needs: each tier has its own line
+    assert set(calibration.tier_min_score) == {"thin", "liquid"}
+    for symbol, tier in calibration.tiers.items():
+        policy = calibration.policy(symbol=symbol)
+        for kind, score in calibration.tier_min_score[tier].items():
+            assert policy.threshold(AlertKind(kind)) == max(PolicyParams().threshold(AlertKind(kind)), score)
+    assert calibration.policy(symbol="NEW") == calibration.policy()  # never seen: the venue's cut-offs
+
+
+def test_tiers_round_trip_and_pick_the_symbols_cut_offs(tmp_path: Path) -> None:
+    from detectors.patterns.materiality import SERIES
+
+    calibration = Calibration(
+        "sim", "trades", 30, SERIES, 3, {"A": {0: [1.0, 1.0, 1.0, 1.0, 1.0]}},
+        min_score={"spoofing": 0.7}, budget=0.5, symbol_days=30.0,
+        tiers={"A": "thin", "B": "liquid"}, tier_min_score={"thin": {"spoofing": 0.9}},
+    )  # fmt: skip
+    calibration.save(ArtifactStore(tmp_path))
+    assert Calibration.load(ArtifactStore(tmp_path), "sim") == calibration
+    assert calibration.policy(symbol="A").threshold(AlertKind.SPOOFING) == 0.9
+    assert calibration.policy(symbol="B").threshold(AlertKind.SPOOFING) == 0.7  # a tier without its own line
+    assert calibration.policy().threshold(AlertKind.SPOOFING) == 0.7
