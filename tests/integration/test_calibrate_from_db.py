@@ -18,7 +18,7 @@ from offline.simulator import SimulationConfig, generate
 from sinks import db
 from tapewatch.artifacts import ArtifactStore
 from tapewatch.records import Cadence, Features
-from tapewatch.settings import Settings
+from tapewatch.settings import Settings, get_settings
 
 pytestmark = pytest.mark.integration
 
@@ -69,10 +69,12 @@ def test_a_calibration_from_the_stored_chunks_is_the_one_from_the_files(
     stores = {}
     for source, args in (("files", [str(files)]), ("db", ["--from-db"])):
         monkeypatch.setenv("TAPEWATCH_MODEL_DIR", str(tmp_path / source))
+        get_settings.cache_clear()  # the command reads this environment, not a cached one
         result = runner.invoke(app, ["calibrate", *args, "--venue", "sim", "--budget", "2"])
         assert result.exit_code == 0, result.output
         assert "2 session(s), 4 symbol-day(s)" in result.output
         stores[source] = Calibration.load(ArtifactStore(tmp_path / source), "sim")
+    get_settings.cache_clear()
     from_files, from_db = stores["files"], stores["db"]
     assert from_files is not None and from_db is not None
     assert from_db.symbols == from_files.symbols and from_db.records == from_files.records

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -17,6 +18,7 @@ from detectors.patterns import PatternParams, SymbolDetector
 from offline.simulator import SimulationConfig, generate
 from tapewatch.artifacts import ArtifactStore
 from tapewatch.records import AlertKind
+from tapewatch.settings import get_settings
 
 
 def _days(*days: date) -> pd.DataFrame:
@@ -26,6 +28,14 @@ def _days(*days: date) -> pd.DataFrame:
         for day in days
     ]
     return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    """Each command reads this test's environment (the model directory), not a cached earlier one."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="module")
