@@ -4,6 +4,7 @@ stored gives the calibration its files give (the same chunks reach the same dete
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -21,6 +22,14 @@ from tapewatch.records import Cadence, Features
 from tapewatch.settings import Settings, get_settings
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    """The commands read this test's environment, and leave no cached settings of it to the next test."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 def _history() -> pd.DataFrame:
