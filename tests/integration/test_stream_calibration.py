@@ -26,13 +26,18 @@ pytestmark = pytest.mark.integration
 
 WAIT_S = 300.0
 #: the session raises pump, ignition, spoofing and price-burst alerts uncalibrated; the calibration closes pumps
+#: for the session's symbols' liquidity tier (the venue's own cut-offs leave them open)
 CLOSED = "pump_and_dump"
 
 
 def test_new_symbols_start_from_their_venues_calibration(services: Settings, tmp_path: Path) -> None:
     models = tmp_path / "models"
-    cutoffs = {str(kind): 1.01 if str(kind) == CLOSED else 0.5 for kind in BUDGETED_KINDS}
-    calibration = Calibration(SESSION.venue, "trades", 30, SERIES, 2, {}, min_score=cutoffs, budget=0.5)
+    venue_cutoffs = {str(kind): 0.5 for kind in BUDGETED_KINDS}
+    tier_cutoffs = {**venue_cutoffs, CLOSED: 1.01}
+    calibration = Calibration(
+        SESSION.venue, "trades", 30, SERIES, 2, {}, min_score=venue_cutoffs, budget=0.5,
+        tiers=dict.fromkeys(SESSION.symbol_names, "thin"), tier_min_score={"thin": tier_cutoffs},
+    )  # fmt: skip
     calibration.save(ArtifactStore(models))
     env = {"TAPEWATCH_MODEL_DIR": str(models)}
     with private_topics(services) as settings:
