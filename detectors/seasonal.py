@@ -161,16 +161,17 @@ class TimeOfDayProfile:
             return
         if state.get("bucket_minutes") != self.params.bucket_minutes:
             return
-        self.learnt = {int(bucket): _row(row) for bucket, row in state.get("learnt", {}).items()}
+        self.learnt = {int(bucket): nullable_floats(row) for bucket, row in state.get("learnt", {}).items()}
         acc = state.get("acc")
         self._acc = None if acc is None else [float(x) for x in acc]
 
     def seed(self, learnt: Mapping[int, Sequence[float | None]]) -> None:
         """Starts from baselines learnt elsewhere (a calibration over the symbol's history): the memory only, not a
         bucket in progress."""
-        self.learnt = {int(bucket): _row(row) for bucket, row in learnt.items()}
+        self.learnt = {int(bucket): nullable_floats(row) for bucket, row in learnt.items()}
         self._day_level = None
 
 
-def _row(raw: Sequence[float | None]) -> list[float | None]:
+def nullable_floats(raw: Sequence[float | None]) -> list[float | None]:
+    """A stored row of numbers (JSON: ints or floats, ``None`` where unknown) as floats."""
     return [None if x is None else float(x) for x in raw]

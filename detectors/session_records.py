@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from detectors.seasonal import DAY_MS
+from detectors.seasonal import DAY_MS, nullable_floats
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +102,8 @@ class SessionRecords:
         if list(state.get("names", [])) != list(self.names):
             return
         self._day = state.get("day")
-        self._today = _row(state.get("today") or self._today)
-        self._past.extend(_row(row) for row in state.get("past", []))
+        self._today = nullable_floats(state.get("today") or self._today)
+        self._past.extend(nullable_floats(row) for row in state.get("past", []))
 
     def sessions(self) -> list[list[float | None]]:
         """Every session's maxima kept, the last one today's (a history replayed for calibration ends inside it)."""
@@ -112,8 +112,4 @@ class SessionRecords:
 
     def seed(self, past: Sequence[Sequence[float | None]]) -> None:
         """Starts from the records of sessions seen elsewhere (a calibration over the symbol's history)."""
-        self._past = deque((_row(row) for row in past), maxlen=self.params.memory_sessions)
-
-
-def _row(raw: Sequence[float | None]) -> list[float | None]:
-    return [None if x is None else float(x) for x in raw]
+        self._past = deque((nullable_floats(row) for row in past), maxlen=self.params.memory_sessions)
