@@ -240,8 +240,8 @@ from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
-from typing import Any, Final
+from itertools import accumulate, starmap
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -443,12 +443,32 @@ Levels = Sequence[tuple[float, float]]
 BookSide = tuple[tuple[float, float], ...]
 #: price → (size, level index) of one side
 LevelMap = dict[float, tuple[float, int]]
-#: one closed non-empty chunk in the baseline window: index, trades, volume, rush orders, mean level size (None
-#: without books), buy orders, largest rush (trades in one millisecond), mirror volume, size cancelled at levels
-#: 2–5, largest single displayed level (0 without books), return (bps, 0 without trades), mid return (bps, 0
-#: without books)
-BaselineEntry = tuple[int, int, float, int, float | None, int, int, float, float, float, float, float]
-_BASELINE_COLUMNS: Final = 12
+
+
+class BaselineEntry(NamedTuple):
+    """One closed non-empty chunk in the baseline window (the state keeps the fields as columns, in this order)."""
+
+    #: the chunk's index (its start over ``chunk_ms``)
+    chunk: int
+    trades: int
+    volume: float
+    rush_orders: int
+    #: mean displayed level size (None without books)
+    level_mean: float | None
+    buy_orders: int
+    #: largest rush (trades in one millisecond)
+    rush_max: int
+    mirror_volume: float
+    #: size cancelled at levels 2–5
+    cancel_l25: float
+    #: largest single displayed level (0 without books)
+    level_max: float
+    #: return and mid return (bps; 0 without trades, without books)
+    ret_bps: float
+    mid_ret_bps: float
+
+
+_BASELINE_COLUMNS: Final = len(BaselineEntry._fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1058,34 +1078,32 @@ class FlowState:
             self.mid_ret_sums.add(x)
 
     def _baseline_add(self, entry: BaselineEntry) -> None:
-        _, trades, volume, rush, level, buy_orders, rush_max, mirror, cancel, level_max, ret, mid_ret = entry
-        self.ret_sums.add(ret)
-        self.mid_ret_sums.add(mid_ret)
-        self.trades_sums.add(trades)
-        self.volume_sums.add(volume)
-        self.rush_sums.add(rush)
-        if level is not None:
-            self.level_sums.add(level)
-        self.buy_order_sums.add(buy_orders)
-        self.rush_max_sums.add(rush_max)
-        self.mirror_sums.add(mirror)
-        self.cancel_sums.add(cancel)
-        self.level_max_sums.add(level_max)
+        self.ret_sums.add(entry.ret_bps)
+        self.mid_ret_sums.add(entry.mid_ret_bps)
+        self.trades_sums.add(entry.trades)
+        self.volume_sums.add(entry.volume)
+        self.rush_sums.add(entry.rush_orders)
+        if entry.level_mean is not None:
+            self.level_sums.add(entry.level_mean)
+        self.buy_order_sums.add(entry.buy_orders)
+        self.rush_max_sums.add(entry.rush_max)
+        self.mirror_sums.add(entry.mirror_volume)
+        self.cancel_sums.add(entry.cancel_l25)
+        self.level_max_sums.add(entry.level_max)
 
     def _baseline_remove(self, entry: BaselineEntry) -> None:
-        _, trades, volume, rush, level, buy_orders, rush_max, mirror, cancel, level_max, ret, mid_ret = entry
-        self.ret_sums.remove(ret)
-        self.mid_ret_sums.remove(mid_ret)
-        self.trades_sums.remove(trades)
-        self.volume_sums.remove(volume)
-        self.rush_sums.remove(rush)
-        if level is not None:
-            self.level_sums.remove(level)
-        self.buy_order_sums.remove(buy_orders)
-        self.rush_max_sums.remove(rush_max)
-        self.mirror_sums.remove(mirror)
-        self.cancel_sums.remove(cancel)
-        self.level_max_sums.remove(level_max)
+        self.ret_sums.remove(entry.ret_bps)
+        self.mid_ret_sums.remove(entry.mid_ret_bps)
+        self.trades_sums.remove(entry.trades)
+        self.volume_sums.remove(entry.volume)
+        self.rush_sums.remove(entry.rush_orders)
+        if entry.level_mean is not None:
+            self.level_sums.remove(entry.level_mean)
+        self.buy_order_sums.remove(entry.buy_orders)
+        self.rush_max_sums.remove(entry.rush_max)
+        self.mirror_sums.remove(entry.mirror_volume)
+        self.cancel_sums.remove(entry.cancel_l25)
+        self.level_max_sums.remove(entry.level_max)
 
     # -- input -------------------------------------------------------------------------------------------
     def _chunk_for(self, kind: str, ts: int) -> _Chunk:
@@ -1315,7 +1333,7 @@ class FlowState:
         if self.last_closed is None or n - self.last_closed > big_b:
             self.origin = n
         baseline = self.baseline
-        while baseline and baseline[0][0] < n - big_b:
+        while baseline and baseline[0].chunk < n - big_b:
             self._baseline_remove(baseline.popleft())
         return min(big_b, n - self.origin)
 
@@ -1394,19 +1412,19 @@ class FlowState:
     def _join_windows(self, c: _Chunk, trades: int, volume: float, v: Mapping[str, float | None]) -> None:
         """The closed chunk joins the long window and the baseline (after its own features are computed)."""
         self.recent.append(c)
-        entry: BaselineEntry = (
-            c.index,
-            trades,
-            volume,
-            c.rush_orders,
-            c.level_mean,
-            c.buy_orders,
-            c.rush_max,
-            c.mirror_volume,
-            c.cancel_l25,
-            c.level_max if c.books else 0.0,
-            v["ret_bps"] or 0.0,
-            v["mid_ret_bps"] or 0.0,
+        entry = BaselineEntry(
+            chunk=c.index,
+            trades=trades,
+            volume=volume,
+            rush_orders=c.rush_orders,
+            level_mean=c.level_mean,
+            buy_orders=c.buy_orders,
+            rush_max=c.rush_max,
+            mirror_volume=c.mirror_volume,
+            cancel_l25=c.cancel_l25,
+            level_max=c.level_max if c.books else 0.0,
+            ret_bps=v["ret_bps"] or 0.0,
+            mid_ret_bps=v["mid_ret_bps"] or 0.0,
         )
         self.baseline.append(entry)
         self._baseline_add(entry)
@@ -1439,9 +1457,9 @@ class FlowState:
         if start <= hi:
             volumes: dict[int, float] = {}
             for entry in reversed(self.baseline):  # the newest chunks: the entering windows are the latest
-                if entry[0] <= start - big_l:
+                if entry.chunk <= start - big_l:
                     break
-                volumes[entry[0]] = entry[2]
+                volumes[entry.chunk] = entry.volume
             for m in range(start, hi + 1):
                 x = math.fsum(volumes.get(k, 0.0) for k in range(m - big_l + 1, m + 1))
                 ends.append((m, x))
@@ -1582,20 +1600,23 @@ def _baseline_entries(base: Sequence[Any]) -> Iterator[BaselineEntry]:
     """The baseline of a flow-v3+ state: columns, indices as deltas (see :meth:`FlowState.to_state`)."""
     deltas, *columns = base
     trades, volumes, rushes, levels, buy_orders, rush_max, mirror, cancels, level_maxes, rets, mid_rets = columns
-    return zip(
-        accumulate(map(int, deltas)),
-        map(int, trades),
-        map(float, volumes),
-        map(int, rushes),
-        [None if level is None else float(level) for level in levels],
-        map(int, buy_orders),
-        map(int, rush_max),
-        map(float, mirror),
-        map(float, cancels),
-        map(float, level_maxes),
-        map(float, rets),
-        map(float, mid_rets),
-        strict=True,
+    return starmap(
+        BaselineEntry,
+        zip(
+            accumulate(map(int, deltas)),
+            map(int, trades),
+            map(float, volumes),
+            map(int, rushes),
+            [None if level is None else float(level) for level in levels],
+            map(int, buy_orders),
+            map(int, rush_max),
+            map(float, mirror),
+            map(float, cancels),
+            map(float, level_maxes),
+            map(float, rets),
+            map(float, mid_rets),
+            strict=True,
+        ),
     )
 
 
