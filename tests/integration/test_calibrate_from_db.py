@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from detectors.calibration import Calibration
 from detectors.flow import FLOW_FEATURE_NAMES, FLOW_FEATURE_SET_VERSION
@@ -62,6 +62,11 @@ def _store(settings: Settings, chunks: pd.DataFrame, venue: str, version: str = 
     engine.dispose()
 
 
+def _said(result: Result) -> str:
+    """What a refused command told its user: its output, or the error the CLI prints in one line."""
+    return " ".join(f"{result.output} {result.exception}".split())
+
+
 def test_a_calibration_from_the_stored_chunks_is_the_one_from_the_files(
     pg: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -91,10 +96,10 @@ def test_a_calibration_from_the_stored_chunks_is_the_one_from_the_files(
     assert any(value is not None for rows in from_db.records.values() for row in rows for value in row)
     # a range holding one day is too short; another flow stage's chunks are refused, in one line each
     one_day = runner.invoke(app, ["calibrate", "--from-db", "--venue", "sim", "--until", "2024-01-03"])
-    assert one_day.exit_code != 0 and "covers 1 session(s)" in str(one_day.exception) + one_day.output
+    assert one_day.exit_code != 0 and "covers 1 session(s)" in _said(one_day)
     other = runner.invoke(app, ["calibrate", "--from-db", "--venue", "elsewhere"])
-    assert other.exit_code != 0 and "computed by flow-v1" in " ".join(other.output.split())
+    assert other.exit_code != 0 and "computed by flow-v1" in _said(other)
     nothing = runner.invoke(app, ["calibrate", "--from-db", "--venue", "nowhere"])
-    assert nothing.exit_code != 0 and "no order-flow chunks of venue 'nowhere'" in " ".join(nothing.output.split())
+    assert nothing.exit_code != 0 and "no order-flow chunks of venue 'nowhere'" in _said(nothing)
     both = runner.invoke(app, ["calibrate", str(files), "--from-db", "--venue", "sim"])
-    assert both.exit_code != 0 and "one of them" in both.output
+    assert both.exit_code != 0 and "one of them" in _said(both)
