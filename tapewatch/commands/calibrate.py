@@ -62,7 +62,7 @@ def calibrate(
     usually does at each time of day and its records, then sets each alert kind's score cut-off so that the
     history's alerts stay within the budget, and publishes both as ``calibration-<venue>`` in the model
     directory."""
-    from detectors.alert_budget import TIERS, cutoffs, liquidity_tiers, symbol_days_needed
+    from detectors.alert_budget import cutoffs, symbol_days_needed
     from detectors.alerting import PolicyParams
     from detectors.calibration import calibrate as learn
     from detectors.patterns import PatternParams
@@ -92,17 +92,7 @@ def calibrate(
             minimum = PolicyParams().default_min_score
             lines = cutoffs(_best_scores(again.alerts), symbol_days=symbol_days, budget=budget, floor=minimum)
             calibration = calibration.with_budget(lines, budget, symbol_days)
-            days = _symbol_days(history.rows, profile.utc_offset_min)
-            tiers = liquidity_tiers(
-                {symbol: n / days[symbol] for symbol, n in history.trades.items() if symbol in days}
-            )
-            for tier in TIERS:
-                members = {symbol for symbol, named in tiers.items() if named == tier}
-                tier_days = float(sum(days[symbol] for symbol in members))
-                if members and tier_days >= symbol_days_needed(budget):
-                    scores = _best_scores([a for a in again.alerts if a.symbol in members])
-                    tier_lines[tier] = cutoffs(scores, symbol_days=tier_days, budget=budget, floor=minimum)
-            calibration = calibration.with_tiers(tiers, tier_lines)
+            calibration, tier_lines = _per_tier(calibration, history, again.alerts, budget, profile.utc_offset_min)
     gate = PatternParams().for_feed(flow, profile).materiality
     materiality = {"floor_bps": gate.floor_bps, "typical_multiple": gate.typical_multiple}
     artifact = calibration.save(ArtifactStore(settings.models_path), {"materiality": materiality})
@@ -115,11 +105,35 @@ def calibrate(
             f"{symbol_days_needed(budget)} symbol-days of history, this one holds {symbol_days:g} "
             "(the time-of-day baselines are calibrated, the cut-offs stay the defaults)[/]"
         )
+    _print_published(calibration, symbol_days, Path(artifact.path))
+
+
+def _print_published(calibration: Calibration, symbol_days: float, path: Path) -> None:
     baselines = sum(len(rows) for rows in calibration.symbols.values())
     console.print(
-        f"calibration of {venue!r}: {len(calibration.symbols)} symbol(s), {sessions} session(s), "
-        f"{symbol_days:g} symbol-day(s), {baselines} time-of-day baselines → {Path(artifact.path)}"
+        f"calibration of {calibration.venue!r}: {len(calibration.symbols)} symbol(s), {calibration.sessions} "
+        f"session(s), {symbol_days:g} symbol-day(s), {baselines} time-of-day baselines → {path}"
     )
+
+
+def _per_tier(
+    calibration: Calibration, history: _History, alerts: Sequence[Alert], budget: float, utc_offset_min: int
+) -> tuple[Calibration, dict[str, list[BudgetLine]]]:
+    """The calibration with its symbols' liquidity tiers, and the cut-offs of each tier with history enough."""
+    from detectors.alert_budget import TIERS, cutoffs, liquidity_tiers, symbol_days_needed
+    from detectors.alerting import PolicyParams
+
+    days = _symbol_days(history.rows, utc_offset_min)
+    tiers = liquidity_tiers({symbol: n / days[symbol] for symbol, n in history.trades.items() if symbol in days})
+    lines: dict[str, list[BudgetLine]] = {}
+    for tier in TIERS:
+        members = {symbol for symbol, named in tiers.items() if named == tier}
+        tier_days = float(sum(days[symbol] for symbol in members))
+        if members and tier_days >= symbol_days_needed(budget):
+            scores = _best_scores([a for a in alerts if a.symbol in members])
+            floor = PolicyParams().default_min_score
+            lines[tier] = cutoffs(scores, symbol_days=tier_days, budget=budget, floor=floor)
+    return calibration.with_tiers(tiers, lines), lines
 
 
 def _files(settings: Settings, inputs: Sequence[Path], venue: str) -> _History:
