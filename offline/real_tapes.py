@@ -80,14 +80,14 @@ def run_tape(
     """The stream's detectors (patterns, no K-means model) over one real tape's tick rows
     (:mod:`producers.real_tapes` loads them); with ``calibrate_days``, calibrated on that many first venue-local
     days and scored on the rest."""
-    feeds = feeds or FeedProfiles()
     calibrations = None
     if calibrate_days:
-        ticks, history = _split_days(ticks, calibrate_days, feeds)
+        profiles = feeds or FeedProfiles()
+        ticks, history = _split_days(ticks, calibrate_days, profiles)
         sessions -= calibrate_days
         learnt = detect_frames(tick_input(history), None, flow_config=flow_config, feeds=feeds)
         venue = str(history["venue"].iloc[0])
-        calibrations = {venue: calibrate(learnt.detectors, venue, feeds(venue).prints, sessions=calibrate_days)}
+        calibrations = {venue: calibrate(learnt.detectors, venue, profiles(venue).prints, sessions=calibrate_days)}
     detected = detect_frames(tick_input(ticks), None, flow_config=flow_config, feeds=feeds, calibrations=calibrations)
     alerts = _strongest(detected.alerts)
     return TapeResult(
