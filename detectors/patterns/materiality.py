@@ -24,6 +24,12 @@ found at its onset is thus alerted as soon as its run-up is material, not only i
 A hit that stands carries the measure as evidence (:data:`EVIDENCE`): the move, the bar it cleared and how many
 past sessions the time of day's baseline holds (0: none yet, a borrowed or in-session baseline).
 
+Generic outliers (:data:`OUTLIERS`: price and volume bursts, and a momentum ignition where the feed's sides are
+inferred) have nothing but their size to speak for them. Each must also be the largest hit of its kind in the
+symbol's last sessions and today (:class:`detectors.session_records.SessionRecords`), bursts only once the symbol
+has a past session to compare with, and is medium at most: whatever the tails of a market, it beats its own
+records about once per remembered session.
+
 >>> from detectors.patterns.context import TapeContext
 >>> from detectors.patterns.params import PatternParams
 >>> params = PatternParams(close_time=None)
