@@ -200,10 +200,14 @@ def _day_ms(day: str | None, option: str) -> int | None:
         raise TapewatchError(f"calibrate: {option} {day!r}: give a day as YYYY-MM-DD") from None
 
 
+def _local_day(rows: pd.DataFrame, utc_offset_min: int) -> pd.Series:
+    return (rows["ts"] + utc_offset_min * 60_000) // 86_400_000
+
+
 def _days(frame: pd.DataFrame, utc_offset_min: int) -> tuple[int, float]:
     """(venue-local days the history covers, symbol-days it holds)."""
-    day = (frame["ts"] + utc_offset_min * 60_000) // 86_400_000
-    return int(day.nunique()), float(frame.assign(day=day).groupby("symbol")["day"].nunique().sum())
+    sessions = int(_local_day(frame, utc_offset_min).nunique())
+    return sessions, float(sum(_symbol_days(frame, utc_offset_min).values()))
 
 
 def _best_scores(alerts: Sequence[Alert]) -> dict[AlertKind, list[float]]:
@@ -219,7 +223,8 @@ def _best_scores(alerts: Sequence[Alert]) -> dict[AlertKind, list[float]]:
 
 
 def _symbol_days(rows: pd.DataFrame, utc_offset_min: int) -> dict[str, int]:
-    day = (rows["ts"] + utc_offset_min * 60_000) // 86_400_000
+    """Symbol → the venue-local days it traded in the history."""
+    day = _local_day(rows, utc_offset_min)
     return {str(symbol): int(n) for symbol, n in rows.assign(day=day).groupby("symbol")["day"].nunique().items()}
 
 
