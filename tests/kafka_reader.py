@@ -3,8 +3,10 @@ so that a duplicate beyond the expected count would be seen too."""
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -61,9 +63,24 @@ def read_topic(
                     out.append(item)
             if linger_until is None and len(out) >= expected:
                 linger_until = time.monotonic() + linger_s
+        if len(out) < expected:
+            _report_shortfall(consumer, topic, settings.topic_partitions, out, expected)
     finally:
         consumer.close()
     return out
+
+
+def _report_shortfall(consumer: Consumer, topic: str, partitions: int, out: list[Received], expected: int) -> None:
+    """Say, in the test's captured output, whether the broker holds fewer records than expected (a loss before
+    the reader) or the reader stopped short of what the broker holds (a reader fault): per partition, the log's
+    low and high watermarks and the records this reader got from it."""
+    got = Counter(item.partition for item in out)
+    lines = [f"read_topic({topic}): {len(out)} of {expected} records within the timeout"]
+    for p in range(partitions):
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)
+        position = consumer.position([TopicPartition(topic, p)])[0].offset
+        lines.append(f"  partition {p}: log offsets {low}..{high}, read {got[p]}, position {position}")
+    print("\n".join(lines), file=sys.stderr)
 
 
 def read_distinct(
