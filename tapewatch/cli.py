@@ -74,10 +74,12 @@ def _register_subcommands() -> None:
     app.command("forecast")(forecast)
 
     from tapewatch.commands.calibrate import calibrate
+    from tapewatch.commands.hit_model import eval_hit_model
     from tapewatch.commands.scorecard import eval_scorecard
 
     app.command("calibrate")(calibrate)
     eval_app.command("scorecard")(eval_scorecard)
+    eval_app.command("hit-model")(eval_hit_model)
     app.add_typer(detect_app, name="detect")
     app.add_typer(eval_app, name="eval")
     app.add_typer(train_app, name="train")

@@ -1,0 +1,138 @@
+"""The calibrated hit model: the exported trees score exactly as scikit-learn's ensemble, the contributions add up
+to the log-odds, the probabilities are calibrated and monotone, the artifact round-trips, and candidates are
+labelled by the evaluation's matching rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sklearn.ensemble import GradientBoostingClassifier
+
+from detectors.hit_model import MISSING, HitModel, candidate_features
+from detectors.patterns.params import PatternParams
+from offline import hit_model as hm
+from tapewatch.artifacts import ArtifactError, ArtifactStore
+from tapewatch.records import Alert, AlertKind, Severity
+
+
+def _synthetic(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """Candidates whose label depends on two features (and a missing value on a third of the rows)."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    b[rng.random(n) < 0.3] = np.nan
+    label = (a + np.nan_to_num(b) + rng.normal(scale=0.5, size=n)) > 0.5
+    return pd.DataFrame({"margin:a": a, "b": b, "score": rng.random(n), "label": label, "kind": "spoofing"})
+
+
+def test_exported_trees_give_the_ensembles_log_odds_and_contributions_add_up() -> None:
+    frame = _synthetic()
+    names = hm.feature_columns(frame)
+    x = frame[names].astype(float).fillna(MISSING).to_numpy()
+    booster = GradientBoostingClassifier(n_estimators=30, max_depth=3, random_state=1).fit(x, frame["label"])
+    trees = hm._trees(booster, x[0])
+    expected = booster.decision_function(x)
+    for row, want in zip(x[:50], expected[:50], strict=True):
+        log_odds, contributions = trees.paths(row)
+        assert log_odds == pytest.approx(want, abs=1e-9)
+        # the bias plus every feature's share is the log-odds: nothing is left unattributed
+        assert trees.bias + trees.value[trees.roots].sum() + contributions.sum() == pytest.approx(log_odds, abs=1e-9)
+
+
+def test_probabilities_are_calibrated_and_rank_like_the_evidence() -> None:
+    model = hm.fit(_synthetic(seed=2), kinds=("spoofing",), seed=0)
+    unseen = _synthetic(n=2000, seed=3)
+    p = hm.probabilities(model, unseen)
+    y = unseen["label"].to_numpy()
+    assert ((p >= 0) & (p <= 1)).all()
+    # calibrated: on unseen rows the mean probability is the positive rate, and it beats the base rate's Brier score
+    assert abs(p.mean() - y.mean()) < 0.05
+    assert np.mean((p - y) ** 2) < 0.6 * np.mean((y.mean() - y) ** 2)
+    strong = model.probability({"margin:a": 2.5, "b": 2.0, "score": 0.5})
+    weak = model.probability({"margin:a": -2.5, "b": -2.0, "score": 0.5})
+    assert strong > 0.9 and weak < 0.1
+    top = model.contributions({"margin:a": 2.5, "b": 2.0, "score": 0.5})
+    assert top[0][0] in {"margin:a", "b"} and top[0][1] > 0
+
+
+@given(st.floats(-5, 5), st.floats(-5, 5))
+def test_the_calibration_never_reverses_the_ensembles_order(a: float, delta: float) -> None:
+    model = _MODEL
+    low = model.probability({"margin:a": a, "b": 0.0, "score": 0.5})
+    high = model.probability({"margin:a": a + abs(delta), "b": 0.0, "score": 0.5})
+    # the isotonic map is non-decreasing; the trees are not monotone, so only compare through the log-odds
+    log_low = model.trees.paths(model.row({"margin:a": a, "b": 0.0, "score": 0.5}))[0]
+    log_high = model.trees.paths(model.row({"margin:a": a + abs(delta), "b": 0.0, "score": 0.5}))[0]
+    if log_high >= log_low:
+        assert high >= low
+    else:
+        assert high <= low
+
+
+_MODEL = hm.fit(_synthetic(seed=4), kinds=("spoofing",), seed=0)
+
+
+def test_artifact_round_trips_and_refuses_another_kind(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path)
+    assert HitModel.load(store) is None
+    saved = _MODEL.save(store)
+    loaded = HitModel.load(store)
+    assert loaded is not None and loaded.version == saved.version and loaded.kinds == {"spoofing"}
+    features = {"margin:a": 0.7, "b": -0.2, "score": 0.4}
+    assert loaded.probability(features) == _MODEL.probability(features)
+    assert loaded.scores(AlertKind.SPOOFING) and not loaded.scores(AlertKind.PUMP_AND_DUMP)
+    with pytest.raises(ArtifactError, match="hit-model"):
+        store.load("hit-model", kind="kmeans")
+
+
+def test_candidate_features_read_the_rules_evidence_against_its_bars() -> None:
+    evidence = {
+        "wash_chunks": 3,
+        "mirror_z_long": 9.0,
+        "mirror_vol_share_long": 0.6,
+        "mirror_trades_long": 6.0,
+        "hits": 3,
+    }
+    features = candidate_features(AlertKind.WASH_TRADING, evidence, 0.8, "trades", PatternParams())
+    assert features["kind:wash_trading"] == 1.0 and features["prints_trades"] == 1.0 and features["score"] == 0.8
+    assert features["mirror_z_long"] == 9.0 and "hits" not in features
+    assert features["rule:wash trading: mirror trades"] == 1.0
+    bar = PatternParams().wash_mirror_z
+    assert features["margin:mirror_z_long"] == pytest.approx(9.0 / bar)
+
+
+def _alert(symbol: str, kind: AlertKind, start: int, end: int, score: float, alert_id: str) -> Alert:
+    return Alert(
+        alert_id=alert_id,
+        symbol=symbol,
+        venue="sim",
+        ts=end,
+        kind=kind,
+        severity=Severity.MEDIUM,
+        score=score,
+        window_start=start,
+        window_end=end,
+        evidence={"layers": 3},
+        model_version="patterns-test",
+    )
+
+
+def test_candidates_are_first_emissions_labelled_by_the_matching_rule() -> None:
+    truth = pd.DataFrame({"symbol": ["A"], "kind": ["spoofing"], "start": [100_000], "end": [160_000]})
+    alerts = [
+        _alert("A", AlertKind.SPOOFING, 150_000, 170_000, 0.7, "a1"),
+        _alert("A", AlertKind.SPOOFING, 150_000, 190_000, 0.9, "a1"),  # the same episode escalating
+        _alert("A", AlertKind.SPOOFING, 400_000, 410_000, 0.8, "a2"),  # far from the episode
+        _alert("B", AlertKind.SPOOFING, 150_000, 170_000, 0.8, "b1"),  # another symbol
+        _alert("A", AlertKind.VOLUME_BURST, 150_000, 170_000, 0.8, "v1"),  # not a scored kind
+    ]
+    session = hm.LabelledSession("sim", "trades", 1, alerts, truth, truth.iloc[:0], ["A", "B", "C"], PatternParams())
+    frame = hm.candidates(session)
+    assert list(frame["alert_id"]) == ["sim/trades/1/a1", "sim/trades/1/a2", "sim/trades/1/b1"]
+    assert list(frame["label"]) == [True, False, False]
+    assert frame.loc[0, "score"] == 0.9 and frame.loc[0, "window_end"] == 190_000
+    assert session.clean_symbols() == ["sim/trades/1/B", "sim/trades/1/C"]
