@@ -46,6 +46,13 @@ def severity_of(score: float) -> Severity:
 
 #: what the policy adds to every alert's evidence (:mod:`detectors.evidence`)
 POLICY_EVIDENCE: Final[Mapping[str, Key]] = {"hits": Key("detector hits in this alert's episode so far", "hits")}
+#: what the calibrated score adds to the alerts it scores (:mod:`detectors.hit_model`); their score is its probability
+SCORE_EVIDENCE: Final[Mapping[str, Key]] = {
+    "rule_score": Key("the rule's own strength, before the calibrated score", "score"),
+    "p_manipulation": Key("calibrated probability that this is manipulation", "probability"),
+    "score_drivers": Key("the evidence that moved that probability most, in log-odds"),
+    "score_model": Key("the calibrated score's model version"),
+}
 
 
 @dataclass(frozen=True, slots=True)

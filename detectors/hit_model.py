@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
+from detectors.alerting import MEDIUM_AT_MOST, Hit
 from detectors.evidence import EvidenceValue
 from detectors.patterns.explain import RULES, explain, rule_of
 from detectors.patterns.params import PatternParams
@@ -138,16 +140,37 @@ class HitModel:
     #: the kinds it scores (where it beat the rules on the generator it was not trained on)
     kinds: frozenset[str]
     version: str = ""
+    _index: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.calibration_x) == 0 or len(self.calibration_x) != len(self.calibration_y):
             raise ValueError("a hit model needs a non-empty calibration map of matching knots")
+        object.__setattr__(self, "_index", {name: i for i, name in enumerate(self.feature_names)})
 
     def scores(self, kind: AlertKind | str) -> bool:
         return str(kind) in self.kinds
 
+    def judge(self, hit: Hit, params: PatternParams) -> Hit:
+        """The hit scored by its calibrated probability (a kind this model does not score: unchanged), with the
+        rule's own strength, the probability and its drivers added to the evidence. A rule's severity ceiling
+        holds (a pump's run-up, an outlier of size alone, are medium at most): the model ranks within it."""
+        if not self.scores(hit.kind):
+            return hit
+        features = candidate_features(hit.kind, hit.evidence, hit.score, params.prints or "trades", params)
+        p = self.probability(features)
+        drivers = "; ".join(f"{name} {share:+.2f}" for name, share in self.contributions(features))
+        ceiling = MEDIUM_AT_MOST if math.isclose(hit.score, MEDIUM_AT_MOST) else 1.0
+        evidence = {
+            **hit.evidence,
+            "rule_score": hit.score,
+            "p_manipulation": p,
+            "score_drivers": drivers,
+            "score_model": self.version,
+        }
+        return replace(hit, score=min(p, ceiling), evidence=evidence)
+
     def row(self, features: Mapping[str, float]) -> npt.NDArray[np.float64]:
-        index = {name: i for i, name in enumerate(self.feature_names)}
+        index = self._index
         x = np.full(len(self.feature_names), MISSING)
         for name, value in features.items():
             i = index.get(name)
@@ -187,9 +210,12 @@ class HitModel:
         }
         return manifest, weights
 
-    def save(self, store: ArtifactStore, extra: Mapping[str, Any] | None = None) -> Artifact:
+    def save(
+        self, store: ArtifactStore, extra: Mapping[str, Any] | None = None, created: datetime | None = None
+    ) -> Artifact:
         manifest, weights = self.to_artifact()
-        return store.save(ARTIFACT_NAME, {**manifest, **(extra or {})}, weights, hash_hex=data_hash(*weights.values()))
+        hash_hex = data_hash(*weights.values())
+        return store.save(ARTIFACT_NAME, {**manifest, **(extra or {})}, weights, hash_hex=hash_hex, created=created)
 
     @classmethod
     def from_artifact(cls, artifact: Artifact) -> HitModel:

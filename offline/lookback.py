@@ -33,6 +33,7 @@ from detectors.bars import DEFAULT_GRACE_MS, MINUTE_MS, bars_from_quotes, pct_ch
 from detectors.calibration import Calibration
 from detectors.features import compute_frame
 from detectors.flow import FLOW_FEATURE_NAMES, QUOTE_COLUMNS, FlowConfig, compute_flow_frame
+from detectors.hit_model import HitModel
 from detectors.kmeans import KMeansModel
 from detectors.model_venues import ExtraVenues, VenueGate
 from detectors.patterns import PatternParams, SymbolDetector
@@ -298,13 +299,15 @@ def detect_frames(
     feeds: Callable[[str], FeedProfile] | None = None,
     extra_venues: ExtraVenues | None = None,
     calibrations: Mapping[str, Calibration] | None = None,
+    hit_model: HitModel | None = None,
 ) -> DetectionOutput:
     """Replay the stream's per-symbol detection over a whole input. ``flow_config``, ``grace_ms`` and ``feeds``
     must be the stream worker's (``Settings.flow_config()``, ``stream_grace_ms``, ``Settings.feeds()``) for the
     same alerts; without ``feeds`` a symbol's flow waits for books when the input has books for it. The model
     scores only the venues it may (:mod:`detectors.model_venues`); a refused venue is logged once. A venue's
     calibration (venue → :class:`~detectors.calibration.Calibration`) starts its symbols' baselines; one made for
-    another venue or feed shape raises :class:`~detectors.calibration.CalibrationError`."""
+    another venue or feed shape raises :class:`~detectors.calibration.CalibrationError`. ``hit_model`` scores the
+    kinds it was kept for (:mod:`detectors.hit_model`), as the stream worker does with the published one."""
     gate = VenueGate(feeds or FeedProfiles(), _extra_venues(extra_venues), log.warning)
     firsts = source.frame.groupby("symbol", sort=False)["venue"].first()
     venues = {str(k): str(v) for k, v in firsts.items()}
@@ -319,7 +322,9 @@ def detect_frames(
         if progress:
             progress(symbol)
         model_here = gate.model_for(model, venues[symbol])
-        detector = _detector(symbol, venues[symbol], model_here, params, policy, flow_config, feeds, calibrations)
+        detector = _detector(
+            symbol, venues[symbol], model_here, params, policy, flow_config, feeds, calibrations, hit_model
+        )
         out.detectors[symbol] = detector
         events = _events(flow_by_symbol.get(symbol), FLOW_FEATURE_NAMES, _FLOW_CADENCE)
         if detector.model is not None:  # None: no model, or one that may not score the venue
@@ -338,6 +343,7 @@ def replay_flow(
     flow_config: FlowConfig | None = None,
     feeds: Callable[[str], FeedProfile] | None = None,
     calibrations: Mapping[str, Calibration] | None = None,
+    hit_model: HitModel | None = None,
 ) -> DetectionOutput:
     """The pattern detectors (no K-means) over order-flow chunks computed already, as the stream stored them
     (``symbol``, ``ts`` and the :data:`~detectors.flow.FLOW_FEATURE_NAMES`; symbol → venue in ``venues``): what
@@ -345,7 +351,7 @@ def replay_flow(
     out = DetectionOutput(symbols=sorted(venues), venues=dict(venues))
     by_symbol = dict(iter(flow.groupby("symbol", sort=False))) if len(flow) else {}
     for symbol in out.symbols:
-        detector = _detector(symbol, venues[symbol], None, params, policy, flow_config, feeds, calibrations)
+        detector = _detector(symbol, venues[symbol], None, params, policy, flow_config, feeds, calibrations, hit_model)
         out.detectors[symbol] = detector
         _replay(detector, _events(by_symbol.get(symbol), FLOW_FEATURE_NAMES, _FLOW_CADENCE), out)
     return out
@@ -360,15 +366,17 @@ def _detector(
     flow_config: FlowConfig | None,
     feeds: Callable[[str], FeedProfile] | None,
     calibrations: Mapping[str, Calibration] | None,
+    hit_model: HitModel | None = None,
 ) -> SymbolDetector:
-    """A symbol's detector on its venue's feed, started from the venue's calibration where there is one."""
+    """A symbol's detector on its venue's feed, started from the venue's calibration where there is one, scoring
+    with the calibrated hit model where one is given."""
     profile = (feeds or FeedProfiles())(venue)
     on_feed = (params or PatternParams()).for_feed(flow_config or FlowConfig(), profile)
     calibration = (calibrations or {}).get(venue)
     if calibration is not None:
         calibration.check(venue, profile.prints, on_feed)
     on_venue = policy if calibration is None else calibration.policy(policy, symbol)
-    detector = SymbolDetector(symbol, venue, model, on_feed, on_venue)
+    detector = SymbolDetector(symbol, venue, model, on_feed, on_venue, hit_model)
     if calibration is not None:
         calibration.seed(detector)
     return detector

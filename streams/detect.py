@@ -57,6 +57,8 @@ from detectors.dqn.inference import DecisionRequest, DqnPolicy, PositionState, R
 from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
 from detectors.flow import FLOW_FEATURE_SET_VERSION, FlowConfig
 from detectors.forecast.history import FeatureHistory
+from detectors.hit_model import ARTIFACT_NAME as HIT_MODEL_NAME
+from detectors.hit_model import HitModel
 from detectors.kmeans import DEFAULT_MODEL_NAME, FeatureError, KMeansModel
 from detectors.model_venues import ExtraVenues, VenueGate
 from detectors.patterns import PatternParams, SymbolDetector
@@ -84,6 +86,8 @@ class ModelSlot:
         self.kmeans_name = kmeans_name
         self.model: KMeansModel | None = None
         self.policy: DqnPolicy | None = None
+        #: the calibrated score of the kinds it was kept for (:mod:`detectors.hit_model`); ``None``: the rules'
+        self.hit_model: HitModel | None = None
         self._tried: dict[str, str] = {}  # name → version that failed to load (not retried)
         #: venue → (the version first asked for, its calibration; ``None``: it has none, or it was refused)
         self._calibrations: dict[str, tuple[str | None, Calibration | None]] = {}
@@ -126,6 +130,13 @@ class ModelSlot:
                 log.info("K-means model %s loaded", newer)
             except ArtifactError as exc:
                 self._failed(self.kmeans_name, newer, exc)
+        newer = self._newer(HIT_MODEL_NAME, self.hit_model.version if self.hit_model else None)
+        if newer is not None:
+            try:
+                self.hit_model = HitModel.load(self.store, newer)
+                log.info("hit model %s loaded", newer)
+            except ArtifactError as exc:
+                self._failed(HIT_MODEL_NAME, newer, exc)
         newer = self._newer(DQN_MODEL_NAME, self.policy.version if self.policy else None)
         if newer is not None:
             try:
@@ -223,9 +234,11 @@ class DetectStage(StageBase[DetectState, Features]):
 
     def reload_models(self) -> None:
         self.forecasters.refresh()
-        if self.models.refresh():
-            for state in self._live.values():
+        kmeans_changed = self.models.refresh()
+        for state in self._live.values():
+            if kmeans_changed:
                 state.detector.set_model(self._gate.model_for(self.models.model, state.detector.venue))
+            state.detector.hit_model = self.models.hit_model
 
     def _decode(self, message: Message) -> Features:
         record = decode_keyed(Features, message.value(), message.key())
@@ -382,13 +395,13 @@ class DetectStage(StageBase[DetectState, Features]):
         calibration = self.models.calibration(record.venue, self.feeds(record.venue).prints, params)
         policy = None if calibration is None else calibration.policy(symbol=record.symbol)
         if stored is None:
-            detector = SymbolDetector(record.symbol, record.venue, model, params, policy)
+            detector = SymbolDetector(record.symbol, record.venue, model, params, policy, self.models.hit_model)
             if calibration is not None:
                 calibration.seed(detector)
             return DetectState(detector, partition, -1)
         if stored.get("format") not in LOADABLE_STATE_FORMATS:
             raise ValueError(f"detect state of {record.symbol!r} has unknown format {stored.get('format')!r}")
-        detector = SymbolDetector.from_state(stored["detector"], model, params, policy)
+        detector = SymbolDetector.from_state(stored["detector"], model, params, policy, self.models.hit_model)
         position = PositionState.from_state(stored["position"])
         history = FeatureHistory.from_state(stored["history"]) if "history" in stored else FeatureHistory((), 0)
         newest = {str(cadence): int(ts) for cadence, ts in stored.get("newest", {}).items()}

@@ -62,7 +62,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from detectors.alerting import POLICY_EVIDENCE
+from detectors.alerting import POLICY_EVIDENCE, SCORE_EVIDENCE
 from detectors.evidence import EvidenceLine, EvidenceValue, Key, Rule, line, lines
 from detectors.patterns.base import PATTERNS_VERSION
 from detectors.patterns.bursts import Bursts
@@ -106,8 +106,9 @@ DETECTORS: Final = (
     SymbolDetector,
 )
 RULES: Final[tuple[Rule, ...]] = tuple(rule for detector in DETECTORS for rule in detector.EVIDENCE)
-#: evidence every alert of its kinds may carry whichever rule wrote it: the alert policy's and the materiality gate's
-SHARED_EVIDENCE: Final[Mapping[str, Key]] = {**MATERIALITY_EVIDENCE, **POLICY_EVIDENCE}
+#: evidence every alert of its kinds may carry whichever rule wrote it: the alert policy's, the materiality gate's and
+#: the calibrated score's
+SHARED_EVIDENCE: Final[Mapping[str, Key]] = {**MATERIALITY_EVIDENCE, **POLICY_EVIDENCE, **SCORE_EVIDENCE}
 
 
 def _kind(kind: AlertKind | str) -> AlertKind | None:

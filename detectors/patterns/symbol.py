@@ -8,7 +8,7 @@ function of each stream's ordered records.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from detectors.alerting import AlertPolicy, Hit, PolicyParams
 from detectors.evidence import Key, Rule, bar
@@ -18,6 +18,9 @@ from detectors.patterns.base import Values
 from detectors.patterns.flow_patterns import FlowPatterns
 from detectors.patterns.params import PatternParams
 from tapewatch.records import Alert, AlertKind, Score
+
+if TYPE_CHECKING:  # the hit model reads the rules' evidence declarations, which include this module's
+    from detectors.hit_model import HitModel
 
 STATE_VERSION: Final = 7
 #: states this version can load (version 1 lacks the drift and sweep rings, version 2 the onset ring, version 3
@@ -53,7 +56,7 @@ class SymbolDetector:
     []
     """
 
-    __slots__ = ("model", "patterns", "policy", "symbol", "venue")
+    __slots__ = ("hit_model", "model", "patterns", "policy", "symbol", "venue")
 
     #: the K-means alert's evidence (:mod:`detectors.evidence`): the model's top features by name, each with its
     #: share of the squared distance; the bar is on the alert's score, not on a value of the evidence
@@ -82,10 +85,13 @@ class SymbolDetector:
         model: KMeansModel | None = None,
         params: PatternParams | None = None,
         policy: PolicyParams | None = None,
+        hit_model: HitModel | None = None,
     ) -> None:
         self.symbol = symbol
         self.venue = venue
         self.model = model
+        #: the calibrated score of the kinds it was kept for (:mod:`detectors.hit_model`); ``None``: the rules' score
+        self.hit_model = hit_model
         self.patterns = FlowPatterns(params)
         self.policy = AlertPolicy(symbol, venue, policy)
 
@@ -99,7 +105,8 @@ class SymbolDetector:
     def on_flow_features(self, ts: int, values: Values) -> list[Alert]:
         alerts: list[Alert] = []
         for hit in self.patterns.on_chunk(ts, values):
-            alerts.extend(self.policy.on_hit(hit))
+            judged = hit if self.hit_model is None else self.hit_model.judge(hit, self.params)
+            alerts.extend(self.policy.on_hit(judged))
         return alerts
 
     def on_bar_features(self, ts: int, values: Values) -> tuple[Score | None, list[Alert]]:
@@ -147,11 +154,12 @@ class SymbolDetector:
         model: KMeansModel | None = None,
         params: PatternParams | None = None,
         policy: PolicyParams | None = None,
+        hit_model: HitModel | None = None,
     ) -> SymbolDetector:
         if state.get("v") not in LOADABLE_STATE_VERSIONS:
             raise ValueError(f"detector state version {state.get('v')!r} is not {STATE_VERSION}")
         restored = AlertPolicy.from_state(state["policy"], policy)
-        detector = cls(restored.symbol, restored.venue, model, params, policy)
+        detector = cls(restored.symbol, restored.venue, model, params, policy, hit_model)
         detector.policy = restored
         detector.patterns.load(state["patterns"])
         return detector

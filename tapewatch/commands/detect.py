@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from detectors.calibration import Calibration
+    from detectors.hit_model import HitModel
     from offline.eval_matrix import FeedResult
     from tapewatch.artifacts import ArtifactStore
 from tapewatch.errors import TapewatchError
@@ -206,6 +207,7 @@ def detect_file(
             data = read_input(inputs, venue)
         _report_rejected(data.rejected)
         calibrations = _calibrations(ArtifactStore(settings.models_path), data.frame, calibration)
+        hit_model = _hit_model(ArtifactStore(settings.models_path))
         with _progress() as progress:
             symbols = data.frame["symbol"].nunique()
             task = progress.add_task("detecting", total=symbols)
@@ -217,6 +219,7 @@ def detect_file(
                 grace_ms=settings.stream_grace_ms,
                 feeds=settings.feeds(),
                 calibrations=calibrations,
+                hit_model=hit_model,
             )
     write_jsonl(out, result.alerts)
     if scores is not None:
@@ -227,6 +230,16 @@ def detect_file(
     summary = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none"
     _report_learnt(result.learnt_prints, result.venues)
     console.print(f"{len(result.alerts)} alert(s) over {len(result.symbols)} symbol(s) ({summary}) → {out}")
+
+
+def _hit_model(store: ArtifactStore) -> HitModel | None:
+    """The published calibrated hit model (``tapewatch eval hit-model --publish``), saying which kinds it scores."""
+    from detectors.hit_model import HitModel
+
+    model = HitModel.load(store)
+    if model is not None:
+        console.print(f"hit model {model.version} scores {', '.join(sorted(model.kinds))}")
+    return model
 
 
 def _calibrations(store: ArtifactStore, frame: pd.DataFrame, version: str) -> dict[str, Calibration]:
