@@ -458,12 +458,17 @@ class _Planned:
 
 
 @dataclass(slots=True)
-class _SpoofOrder:
+class _RestingOrder:
+    """A large order shown in the book on top of the modelled queues: a spoofing layer, a genuine order."""
+
     side: int  # 0 bid, 1 ask
     price: int  # tick index
-    lots: int
     k_from: int  # first snapshot showing it
-    k_to: int  # first snapshot without it
+    lots: IntArray  # lots shown at each snapshot from ``k_from`` on; the first snapshot without it follows the last
+
+    @property
+    def k_to(self) -> int:
+        return self.k_from + len(self.lots)
 
 
 @dataclass(slots=True)
@@ -485,7 +490,7 @@ class _Symbol:
     bid: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     ask: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     trades: _Trades = field(default_factory=_Trades)
-    spoof_orders: list[_SpoofOrder] = field(default_factory=list)
+    resting: list[_RestingOrder] = field(default_factory=list)  # shown on top of the queues
     depth_factor: FloatArray = field(default_factory=lambda: np.empty(0))  # (T+1, 2) display multipliers
     episodes: list[tuple[AlertKind, int, int, str]] = field(default_factory=list)  # kind, first, last step, variant
     consumed: FloatArray = field(default_factory=lambda: np.empty(0))  # (T+1, 2) lots taken from level 1
@@ -661,8 +666,6 @@ def _plan(ctx: _Context, sym: _Symbol, clean: bool) -> list[_Planned]:
         for _ in range(counts[kind]):
             planned.append(_Planned(kind))
 
-    gap = ctx.steps_for(cfg.episode_gap_s)
-    lo = min(ctx.steps_for(cfg.quiet_open_s), ctx.steps)
     occupied: list[tuple[int, int]] = []
     kept: list[_Planned] = []
     for item in planned:
@@ -670,28 +673,43 @@ def _plan(ctx: _Context, sym: _Symbol, clean: bool) -> list[_Planned]:
         item.parts = _episode_parts(ctx, item, place)
         if item.kind is AlertKind.MARKING_THE_CLOSE:
             item.k0 = ctx.steps - item.length
-            if item.k0 < lo:
+            if item.k0 < _quiet_open(ctx):
                 continue
             occupied.append((item.k0, ctx.steps))
             kept.append(item)
             continue
-        # Feasible starts: every gap between occupied windows, shrunk by the buffer and the length.
-        ranges: list[tuple[int, int]] = []
-        previous_end = lo - gap
-        for a, b in sorted(occupied):
-            ranges.append((previous_end + gap, a - gap - item.length))
-            previous_end = b
-        ranges.append((previous_end + gap, ctx.steps - gap - item.length))
-        sizes = np.array([max(0, hi - low + 1) for low, hi in ranges], dtype=np.float64)
-        if sizes.sum() <= 0:
-            continue  # does not fit: dropped, never truncated
-        which = int(place.choice(len(ranges), p=sizes / sizes.sum()))
-        low, hi = ranges[which]
-        item.k0 = int(place.integers(low, hi + 1))
-        occupied.append((item.k0, item.k0 + item.length))
-        kept.append(item)
+        item.k0 = _place(ctx, place, occupied, item.length)
+        if item.k0 >= 0:
+            kept.append(item)
     kept.sort(key=lambda p: p.k0)
     return kept
+
+
+def _quiet_open(ctx: _Context) -> int:
+    """The first step a window may start at: nothing is injected in the first ``quiet_open_s``."""
+    return min(ctx.steps_for(ctx.config.quiet_open_s), ctx.steps)
+
+
+def _place(ctx: _Context, rng: np.random.Generator, occupied: list[tuple[int, int]], length: int) -> int:
+    """A random start for a window of ``length`` steps in the gaps between the ``occupied`` windows, ``episode_gap_s``
+    clear of each of them and of the session's ends, after the quiet open; -1 when it does not fit (the window is
+    dropped, never truncated). A placed window joins ``occupied``."""
+    gap = ctx.steps_for(ctx.config.episode_gap_s)
+    # Feasible starts: every gap between occupied windows, shrunk by the buffer and the length.
+    ranges: list[tuple[int, int]] = []
+    previous_end = _quiet_open(ctx) - gap
+    for a, b in sorted(occupied):
+        ranges.append((previous_end + gap, a - gap - length))
+        previous_end = b
+    ranges.append((previous_end + gap, ctx.steps - gap - length))
+    sizes = np.array([max(0, hi - low + 1) for low, hi in ranges], dtype=np.float64)
+    if sizes.sum() <= 0:
+        return -1
+    which = int(rng.choice(len(ranges), p=sizes / sizes.sum()))
+    low, hi = ranges[which]
+    k0 = int(rng.integers(low, hi + 1))
+    occupied.append((k0, k0 + length))
+    return k0
 
 
 def _draw_variant(config: SimulationConfig, kind: AlertKind, rng: np.random.Generator) -> str:
@@ -829,6 +847,15 @@ def _clamp(sym: _Symbol, k_from: int) -> None:
     sym.ask[k_from:] = sym.bid[k_from:] + spread
 
 
+def _resume_from(sym: _Symbol, k: int, bid: int) -> None:
+    """After step ``k`` the quote path carries on from ``bid`` (its moves kept, its level shifted): where an
+    episode held or steered the quote, the undisturbed price picks up where the episode left it, without a jump."""
+    drift = int(sym.bid[k]) - bid
+    sym.bid[k + 1 :] -= drift
+    sym.ask[k + 1 :] -= drift
+    _clamp(sym, k + 1)
+
+
 def _spoof_hold_s(p: SpoofingParams, variant: str) -> Range:
     return p.long_hold_s if variant == "long" else p.hold_s
 
@@ -871,7 +898,7 @@ def _spoofing(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
         for level in levels.tolist():
             lots = round(sym.depth * _uniform(rng, p.size_x))
             price = b0 - level if side == 0 else a0 + level
-            sym.spoof_orders.append(_SpoofOrder(side, price, lots, k, k + hold))
+            sym.resting.append(_RestingOrder(side, price, k, np.full(hold, lots, dtype=np.int64)))
         # The spoofer's genuine orders on the other side get taken as the price moves away from the layers.
         n = _integers(rng, p.lift_trades)
         ts = (move_at - 1) * ctx.cad + np.sort(rng.integers(1, ctx.cad + 1, n))
@@ -1034,10 +1061,7 @@ def _ignition_quotes(sym: _Symbol, ig: _Ignition, offset: IntArray, done: int) -
     rev_bid = _interp_ticks(b0 + direction * ig.total_ticks, b0, ig.rev, power=0.8)
     # The undisturbed price waits out the episode: after it, the latent path resumes from the pre-ignition
     # quote instead of wherever it drifted meanwhile (the run is transient, the reversal complete).
-    drift = int(sym.bid[w3]) - b0
-    sym.bid[w3 + 1 :] -= drift
-    sym.ask[w3 + 1 :] -= drift
-    _clamp(sym, w3 + 1)
+    _resume_from(sym, w3, b0)
     bids = np.concatenate([burst_bid, run_bid, rev_bid])
     spreads = np.concatenate([np.full(ig.burst + ig.run, ig.ask - ig.bid), sym.spread[ig.run_end + 1 : w3 + 1]])
     _override(sym, ig.k0 + 1, bids, bids + spreads)
@@ -1308,18 +1332,25 @@ class _Table:
     prev_close: float
 
 
+def _displayed_lots(sym: _Symbol, queues: npt.NDArray[np.float32]) -> FloatArray:
+    """(T+1, 2, 5) lots the book shows: the modelled queues as displayed, and the resting orders on top of them
+    wherever their price is within the best five."""
+    lots: FloatArray = np.maximum(1.0, np.rint(queues * sym.depth_factor[:, :, None]))
+    for order in sym.resting:
+        ks = np.arange(order.k_from, min(order.k_to, len(lots)))
+        level = (sym.bid[ks] - order.price) if order.side == 0 else (order.price - sym.ask[ks])
+        visible = (level >= 0) & (level < BOOK_DEPTH)
+        lots[ks[visible], order.side, level[visible]] += order.lots[: len(ks)][visible]
+    return lots
+
+
 def _finish(ctx: _Context, sym: _Symbol, trades: _PricedTrades, queues: npt.NDArray[np.float32]) -> _Table:
     cfg, n, cad = ctx.config, ctx.steps, ctx.cad
     start = cfg.start_ms
     levels = np.arange(BOOK_DEPTH)
-    lots = np.maximum(1.0, np.rint(queues * sym.depth_factor[:, :, None]))
+    lots = _displayed_lots(sym, queues)
     bid_idx = sym.bid[:, None] - levels
     ask_idx = sym.ask[:, None] + levels
-    for spoof in sym.spoof_orders:
-        ks = np.arange(spoof.k_from, min(spoof.k_to, n + 1))
-        level = (sym.bid[ks] - spoof.price) if spoof.side == 0 else (spoof.price - sym.ask[ks])
-        visible = (level >= 0) & (level < BOOK_DEPTH)
-        lots[ks[visible], spoof.side, level[visible]] += spoof.lots
     book_bids = np.stack([index_to_price(bid_idx), lots[:, 0] * LOT_SHARES], axis=-1)
     book_asks = np.stack([index_to_price(ask_idx), lots[:, 1] * LOT_SHARES], axis=-1)
 
