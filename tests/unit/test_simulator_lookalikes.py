@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 from itertools import pairwise
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -256,3 +257,40 @@ def test_a_quote_pull_thins_the_book_for_seconds_then_it_is_back() -> None:
     # A level shows at least one lot, and the old touch's queue goes with the widening: the whole book's depth is
     # measured against the minute before, so a thin book's ratio sits a little above the pulled fraction.
     assert len(ratios) >= 10 and np.median(ratios) <= 0.3 and max(ratios) <= 0.5
+
+
+# --- files and commands ---------------------------------------------------------------------------------------------
+def test_file_mode_writes_the_lookalikes_beside_the_episodes(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from tapewatch.commands.produce import produce_simulate
+
+    app = typer.Typer()
+    app.command("simulate")(produce_simulate)
+    runner = CliRunner()
+    assert "--lookalikes" in runner.invoke(app, ["--help"], terminal_width=200).output
+    args = ["--symbols", "3", "--minutes", "120", "--seed", "4", "--no-progress", "--format", "csv"]
+    result = runner.invoke(app, [*args, "--out-dir", str(tmp_path / "on"), "--lookalikes"])
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(tmp_path / "on" / "lookalikes.csv")
+    config = SimulationConfig(symbols=3, minutes=120, seed=4, lookalikes=True)
+    pd.testing.assert_frame_equal(written, generate(config).lookalikes_frame())
+    assert (tmp_path / "on" / "episodes.csv").exists()
+    result = runner.invoke(app, [*args, "--out-dir", str(tmp_path / "off")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "off" / "episodes.csv").exists() and not (tmp_path / "off" / "lookalikes.csv").exists()
+
+
+def test_eval_simulate_writes_them_and_eval_matrix_can_leave_them_out(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tapewatch.cli import app
+
+    runner = CliRunner()
+    args = ["eval", "simulate", "--out", str(tmp_path), "--symbols", "3", "--minutes", "120", "--seed", "4"]
+    result = runner.invoke(app, [*args, "--lookalikes"])
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(tmp_path / "lookalikes.csv")
+    assert len(written) > 0 and set(written.kind) <= set(LOOKALIKES)
+    assert "--no-lookalikes" in runner.invoke(app, ["eval", "matrix", "--help"], terminal_width=200).output
