@@ -144,9 +144,11 @@ stream of their own, so the episodes are planned and drawn alike with and withou
   Label: first thinned snapshot → first one back.
 
 A news repricing or meta-order that would take the price past a daily limit is not enacted (and not labelled).
-Look-alikes move the price, so an episode whose enactment depends on it can differ: marking the close is given up
-when a repricing left the session's high more than ``max_ret`` above the price (a down move shortly before the
-close), and spoofing or an ignition near a daily limit stops as it would without them.
+Look-alikes move the price, and a few episodes depend on the price when they are enacted: marking the close is
+given up when topping the session's high would take more than ``max_ret`` (after a drop on news or a selling
+meta-order, say), and spoofing or an ignition that meets a daily limit stops early or is given up. So with
+look-alikes such an episode can be missing (or present where it was not): the others keep their windows and
+variants.
 
 Simplifications worth knowing: continuous trading right up to the close (TWSE runs a closing call auction
 13:25–13:30), no odd-lot board, no trial-match (``ts``/``pz``) fields, all five levels on consecutive ticks.
@@ -788,7 +790,7 @@ def _quiet_open(ctx: _Context) -> int:
 
 def _place(ctx: _Context, rng: np.random.Generator, occupied: list[tuple[int, int]], length: int) -> int:
     """A random start for a window of ``length`` steps in the gaps between the ``occupied`` windows, ``episode_gap_s``
-    clear of each of them and of the session's ends, after the quiet open; -1 when it does not fit (the window is
+    clear of each of them and of the close, not before the quiet open ends; -1 when it does not fit (the window is
     dropped, never truncated). A placed window joins ``occupied``."""
     gap = ctx.steps_for(ctx.config.episode_gap_s)
     # Feasible starts: every gap between occupied windows, shrunk by the buffer and the length.
@@ -1649,7 +1651,8 @@ def _finish(ctx: _Context, sym: _Symbol, trades: _PricedTrades, queues: npt.NDAr
         variants=[variant for *_, variant in labels],
         prev_close=float(index_to_price(sym.prev_close)),
         lookalikes=[
-            (kind, start + k0 * cad, start + k1 * cad) for kind, k0, k1 in sorted(sym.lookalikes, key=lambda x: x[1])
+            (kind, start + k0 * cad, start + k1 * cad)
+            for kind, k0, k1 in sorted(sym.lookalikes, key=lambda label: label[1])
         ],
     )
 
