@@ -75,6 +75,9 @@ class MatrixSpec:
     #: which labelled market makes the sessions: ``sim`` (:mod:`offline.simulator`) or ``lob``, the order-book
     #: market of :mod:`offline.lob_market`, written apart and never tuned on (regimes and churn do not apply)
     generator: str = "sim"
+    #: legitimate look-alikes (news, meta-orders, large orders, quote pulls) in every session, labelled apart, so
+    #: that the alerts they draw are counted (the order-book market leaves out its large orders and quote pulls)
+    lookalikes: bool = True
 
     def __post_init__(self) -> None:
         unknown = [f for f in self.feeds if f not in FEEDS]
@@ -101,10 +104,18 @@ class MatrixSpec:
             regimes=self.regimes,
             variants=self.variants,
             venue=FEED_VENUES[feed],
+            lookalikes=self.lookalikes,
         )
 
     def lob(self, feed: str, seed: int) -> lob.LobConfig:
-        return lob.LobConfig(symbols=self.symbols, seed=seed, minutes=self.minutes, feed=feed, venue=FEED_VENUES[feed])
+        return lob.LobConfig(
+            symbols=self.symbols,
+            seed=seed,
+            minutes=self.minutes,
+            feed=feed,
+            venue=FEED_VENUES[feed],
+            lookalikes=self.lookalikes,
+        )
 
 
 @dataclass
@@ -124,17 +135,14 @@ class Cell:
 
 def session(spec: MatrixSpec, feed: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The labelled session of a cell as ``detect file`` reads it: ticks (with the venue), episodes, and the
-    labelled legitimate look-alikes (none from a generator that labels none)."""
+    labelled legitimate look-alikes (none without them)."""
     if spec.generator == "sim":
         sim = generate(spec.simulation(feed, seed))
-        ticks, episodes, events = sim.ticks_frame(), sim.episodes_frame(), NO_LOOKALIKES
+        ticks, episodes, events = sim.ticks_frame(), sim.episodes_frame(), sim.lookalikes_frame()
     else:
         market = lob.generate(spec.lob(feed, seed))
         ticks, episodes, events = market.ticks_frame(), market.episodes_frame(), market.lookalikes_frame()
     return ticks.assign(venue=FEED_VENUES[feed]), episodes, events
-
-
-NO_LOOKALIKES: Final = pd.DataFrame({"symbol": [], "kind": [], "start": [], "end": []})
 
 
 def train_model(spec: MatrixSpec, feed: str) -> KMeansModel:

@@ -19,9 +19,10 @@ The market, per symbol (every symbol draws its own parameters from its own rando
   imbalance) + 0.1·tanh(last minute's return): value traders, book readers and trend followers. The
   log-fundamental is a random walk whose volatility switches between calm, normal and agitated regimes (a Markov
   chain, mean stays of 10–30 min), which also scale activity.
-* **Legitimate look-alikes on every symbol, labelled apart from manipulation** (:meth:`LobSession.lookalikes_frame`,
-  :data:`LOOKALIKES`; ``lookalikes=False`` leaves out the two the order book's history did not have): ``news``
-  (the fundamental jumps 1.5–5 % and holds, activity triples for five minutes, ~0.4 per symbol-day),
+* **Legitimate look-alikes on every symbol, labelled apart from manipulation** (:meth:`LobSession.lookalikes_frame`;
+  the kinds are :data:`offline.simulator.LOOKALIKES`, the simulator's; ``lookalikes=False`` leaves out the two the
+  order book's history did not have): ``news`` (the fundamental jumps 1.5–5 % and holds, activity triples for five
+  minutes, ~0.4 per symbol-day),
   ``meta_order`` (an institution's parent order buying or selling 3–8 % of the day's volume over 20–60 minutes
   through market orders), ``large_order`` (a genuine order of 3–8× the level's typical size rests at the touch and
   a taker's market orders execute it over 10–90 s; what is left after three minutes is cancelled) and, on about
@@ -69,7 +70,7 @@ import numpy as np
 import pandas as pd
 
 from offline.feed_shapes import snapshot_index, snapshot_interval, snapshot_times
-from offline.simulator import EPISODE_COLUMNS, TICK_COLUMNS, iso_ms
+from offline.simulator import EPISODE_COLUMNS, LOOKALIKES, TICK_COLUMNS, iso_ms
 from tapewatch.records import AlertKind
 
 LEVELS: Final = 5
@@ -80,8 +81,6 @@ KINDS: Final[tuple[AlertKind, ...]] = (
     AlertKind.WASH_TRADING,
     AlertKind.MARKING_THE_CLOSE,
 )
-#: legitimate activity that looks like manipulation, labelled so that alerts on it can be counted
-LOOKALIKES: Final = ("news", "meta_order", "large_order", "quote_pull")
 
 
 @dataclass(frozen=True, slots=True)

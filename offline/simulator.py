@@ -119,6 +119,37 @@ column of :meth:`Simulation.episodes_frame` (the ``Episode`` record has no field
   volume: 0–0.5× the order rate of extra orders, 85 % buys);
 * momentum ignition: ``sweep`` only.
 
+Legitimate look-alikes (``lookalikes=True``; default False): activity that is not manipulation but can look like
+it, on every symbol, clean ones included, labelled apart from the episodes (:data:`LOOKALIKES`,
+:meth:`Simulation.lookalikes_frame`: symbol, kind, start, end; no record carries them) so that an evaluation can
+count the alerts they draw. Rates (:class:`LookalikeParams`) are per symbol and full 270-minute session, scaled by
+the session's length. They keep to the gaps the symbol's episodes leave, by the episodes' own rule (no overlap,
+``episode_gap_s`` apart, none in the first ``quiet_open_s``, one that does not fit dropped), and draw from a
+stream of their own, so the episodes are planned and drawn alike with and without them:
+
+* ``news`` (~0.4) — a repricing: the latent price jumps ±1.5–5 % (direction at random) over 3–20 s and holds,
+  on a surge of extra orders (4–8× the order rate, 80 % on the jump's side); then extra orders at 2× the order
+  rate, decaying with τ 120 s, 55 % on the jump's side. Label: onset → onset + 5 min.
+* ``meta_order`` (~0.3) — an institution's parent order: 20–60 min of extra child market orders at 0.3–0.8× the
+  order rate, all on one side, of ordinary size; the latent price drifts 0.5–2 % its way over the window and
+  stays there. Label: the window.
+* ``large_order`` (~0.4) — a genuine order of 3–8× the equilibrium level depth joins the touch (bid or ask) and
+  rests 20–120 s; then 3–8 market orders of the other side execute it over 10–60 s, printing at its price, their
+  sizes adding up to its size (they take nothing from the modelled queue). The book shows the order's remaining
+  lots on top of the queue at its price, shrinking with each execution. The quote stays at the order until it is
+  filled; the price then carries on from there. Label: placed → fully executed.
+* ``quote_pull`` (Poisson, mean 1.5, at most 3, on half of the symbols) — a market maker pulls its quotes for
+  2–10 s: the displayed depth at all five levels of both sides falls to 10–30 % and the spread widens by a tick
+  on each side (the queue at the old touch goes with it); then the quote is back, and the touch's queue refills.
+  Label: first thinned snapshot → first one back.
+
+A news repricing or meta-order that would take the price past a daily limit is not enacted (and not labelled).
+Look-alikes move the price, and a few episodes depend on the price when they are enacted: marking the close is
+given up when topping the session's high would take more than ``max_ret`` (after a drop on news or a selling
+meta-order, say), and spoofing or an ignition that meets a daily limit stops early or is given up. So with
+look-alikes such an episode can be missing (or present where it was not): the others keep their windows and
+variants.
+
 Simplifications worth knowing: continuous trading right up to the close (TWSE runs a closing call auction
 13:25–13:30), no odd-lot board, no trial-match (``ts``/``pz``) fields, all five levels on consecutive ticks.
 """
@@ -280,6 +311,61 @@ VARIANTS: Final[Mapping[AlertKind, tuple[str, ...]]] = {
     AlertKind.MOMENTUM_IGNITION: ("sweep",),
 }
 REGIMES: Final[tuple[str, ...]] = ("twse", "wide")
+#: legitimate activity that looks like manipulation, labelled apart from the episodes so that alerts on it can be
+#: counted (:meth:`Simulation.lookalikes_frame`; :mod:`offline.lob_market` labels the same kinds)
+LOOKALIKES: Final[tuple[str, ...]] = ("news", "meta_order", "large_order", "quote_pull")
+
+
+@dataclass(frozen=True, slots=True)
+class LookalikeParams:
+    """The legitimate look-alikes. Rates are expected events per symbol and full 270-minute session (scaled by the
+    session's length), each ``floor(rate)`` plus one more with probability ``rate - floor(rate)``."""
+
+    news_rate: float = 0.4
+    #: the latent price's jump (direction at random), over ``news_jump_s``; it holds
+    news_move: Range = (0.015, 0.05)
+    news_jump_s: Range = (3.0, 20.0)
+    #: extra orders during the jump, × the order rate, and the share of them on the jump's side
+    news_surge: Range = (4.0, 8.0)
+    news_share: float = 0.8
+    #: then extra orders at ``news_after`` × the order rate, decaying with ``news_decay_s``, to the window's end
+    news_after: float = 2.0
+    news_decay_s: float = 120.0
+    news_after_share: float = 0.55
+    news_window_s: float = 300.0
+    meta_rate: float = 0.3
+    meta_s: Range = (1200.0, 3600.0)
+    #: the parent order's child market orders, × the order rate, all on one side
+    meta_surge: Range = (0.3, 0.8)
+    #: the latent drift the parent order leaves behind, in its direction
+    meta_drift: Range = (0.005, 0.02)
+    large_rate: float = 0.4
+    #: the genuine order's size, × the equilibrium level depth
+    large_x: Range = (3.0, 8.0)
+    large_rest_s: Range = (20.0, 120.0)
+    large_exec_s: Range = (10.0, 60.0)
+    #: the other side's market orders that execute it
+    large_takers: IntRange = (3, 8)
+    #: the share of the symbols with a market maker who pulls its quotes, its pulls (Poisson mean, at most
+    #: ``pull_max``) per full session, how long, and what is left of the displayed depth meanwhile
+    pull_share: float = 0.5
+    pull_rate: float = 1.5
+    pull_max: int = 3
+    pull_s: Range = (2.0, 10.0)
+    pull_depth: Range = (0.1, 0.3)
+
+    def __post_init__(self) -> None:
+        for name in ("news_rate", "meta_rate", "large_rate", "pull_rate"):
+            rate = getattr(self, name)
+            if not (rate >= 0 and math.isfinite(rate)):
+                raise ValueError(f"lookalike_params.{name} must be a finite rate ≥ 0")
+        for name in ("news_share", "news_after_share", "pull_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"lookalike_params.{name} must be within 0..1")
+        if not 0.0 < self.pull_depth[0] <= self.pull_depth[1] <= 1.0:
+            raise ValueError("lookalike_params.pull_depth must be within 0..1")
+        if self.news_window_s <= self.news_jump_s[1]:
+            raise ValueError("lookalike_params.news_window_s must outlast the jump")
 
 
 def default_rates() -> dict[AlertKind, float]:
@@ -325,6 +411,9 @@ class SimulationConfig:
     regimes: str = "twse"
     #: draw a variant per episode (:data:`VARIANTS`); False: every episode is its kind's first variant
     variants: bool = False
+    #: legitimate look-alikes on every symbol (:data:`LOOKALIKES`), labelled apart from the episodes
+    lookalikes: bool = False
+    lookalike_params: LookalikeParams = LookalikeParams()
 
     def __post_init__(self) -> None:
         if self.symbols < 1:
@@ -347,6 +436,8 @@ class SimulationConfig:
             raise ValueError("book_churn must be within 0..1")
         if self.regimes not in REGIMES:
             raise ValueError(f"regimes must be one of {', '.join(REGIMES)}, not {self.regimes!r}")
+        if not isinstance(self.lookalikes, bool):
+            raise ValueError("lookalikes must be True or False")
 
     @property
     def steps(self) -> int:
@@ -458,12 +549,17 @@ class _Planned:
 
 
 @dataclass(slots=True)
-class _SpoofOrder:
+class _RestingOrder:
+    """A large order shown in the book on top of the modelled queues: a spoofing layer, a genuine order."""
+
     side: int  # 0 bid, 1 ask
     price: int  # tick index
-    lots: int
     k_from: int  # first snapshot showing it
-    k_to: int  # first snapshot without it
+    lots: IntArray  # lots shown at each snapshot from ``k_from`` on; the first snapshot without it follows the last
+
+    @property
+    def k_to(self) -> int:
+        return self.k_from + len(self.lots)
 
 
 @dataclass(slots=True)
@@ -485,9 +581,10 @@ class _Symbol:
     bid: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     ask: IntArray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     trades: _Trades = field(default_factory=_Trades)
-    spoof_orders: list[_SpoofOrder] = field(default_factory=list)
+    resting: list[_RestingOrder] = field(default_factory=list)  # shown on top of the queues
     depth_factor: FloatArray = field(default_factory=lambda: np.empty(0))  # (T+1, 2) display multipliers
     episodes: list[tuple[AlertKind, int, int, str]] = field(default_factory=list)  # kind, first, last step, variant
+    lookalikes: list[tuple[str, int, int]] = field(default_factory=list)  # kind, first, last step
     consumed: FloatArray = field(default_factory=lambda: np.empty(0))  # (T+1, 2) lots taken from level 1
 
 
@@ -512,6 +609,12 @@ class _Context:
 
 def _symbol_rng(config: SimulationConfig, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(0, index)))
+
+
+def _lookalike_rng(config: SimulationConfig, index: int) -> np.random.Generator:
+    """The look-alikes' own stream for a symbol (spawn keys: 0 the symbols', 1 the clean choice), so that turning
+    them on changes no draw of the symbol's own stream."""
+    return np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(2, index)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -661,8 +764,6 @@ def _plan(ctx: _Context, sym: _Symbol, clean: bool) -> list[_Planned]:
         for _ in range(counts[kind]):
             planned.append(_Planned(kind))
 
-    gap = ctx.steps_for(cfg.episode_gap_s)
-    lo = min(ctx.steps_for(cfg.quiet_open_s), ctx.steps)
     occupied: list[tuple[int, int]] = []
     kept: list[_Planned] = []
     for item in planned:
@@ -670,28 +771,107 @@ def _plan(ctx: _Context, sym: _Symbol, clean: bool) -> list[_Planned]:
         item.parts = _episode_parts(ctx, item, place)
         if item.kind is AlertKind.MARKING_THE_CLOSE:
             item.k0 = ctx.steps - item.length
-            if item.k0 < lo:
+            if item.k0 < _quiet_open(ctx):
                 continue
             occupied.append((item.k0, ctx.steps))
             kept.append(item)
             continue
-        # Feasible starts: every gap between occupied windows, shrunk by the buffer and the length.
-        ranges: list[tuple[int, int]] = []
-        previous_end = lo - gap
-        for a, b in sorted(occupied):
-            ranges.append((previous_end + gap, a - gap - item.length))
-            previous_end = b
-        ranges.append((previous_end + gap, ctx.steps - gap - item.length))
-        sizes = np.array([max(0, hi - low + 1) for low, hi in ranges], dtype=np.float64)
-        if sizes.sum() <= 0:
-            continue  # does not fit: dropped, never truncated
-        which = int(place.choice(len(ranges), p=sizes / sizes.sum()))
-        low, hi = ranges[which]
-        item.k0 = int(place.integers(low, hi + 1))
-        occupied.append((item.k0, item.k0 + item.length))
-        kept.append(item)
+        item.k0 = _place(ctx, place, occupied, item.length)
+        if item.k0 >= 0:
+            kept.append(item)
     kept.sort(key=lambda p: p.k0)
     return kept
+
+
+def _quiet_open(ctx: _Context) -> int:
+    """The first step a window may start at: nothing is injected in the first ``quiet_open_s``."""
+    return min(ctx.steps_for(ctx.config.quiet_open_s), ctx.steps)
+
+
+def _place(ctx: _Context, rng: np.random.Generator, occupied: list[tuple[int, int]], length: int) -> int:
+    """A random start for a window of ``length`` steps in the gaps between the ``occupied`` windows, ``episode_gap_s``
+    clear of each of them and of the close, not before the quiet open ends; -1 when it does not fit (the window is
+    dropped, never truncated). A placed window joins ``occupied``."""
+    gap = ctx.steps_for(ctx.config.episode_gap_s)
+    # Feasible starts: every gap between occupied windows, shrunk by the buffer and the length.
+    ranges: list[tuple[int, int]] = []
+    previous_end = _quiet_open(ctx) - gap
+    for a, b in sorted(occupied):
+        ranges.append((previous_end + gap, a - gap - length))
+        previous_end = b
+    ranges.append((previous_end + gap, ctx.steps - gap - length))
+    sizes = np.array([max(0, hi - low + 1) for low, hi in ranges], dtype=np.float64)
+    if sizes.sum() <= 0:
+        return -1
+    which = int(rng.choice(len(ranges), p=sizes / sizes.sum()))
+    low, hi = ranges[which]
+    k0 = int(rng.integers(low, hi + 1))
+    occupied.append((k0, k0 + length))
+    return k0
+
+
+@dataclass(slots=True)
+class _Lookalike:
+    """A planned legitimate look-alike: its kind (:data:`LOOKALIKES`), phase lengths (steps) and first step."""
+
+    kind: str
+    parts: tuple[int, ...]
+    k0: int = -1
+
+    @property
+    def length(self) -> int:
+        return sum(self.parts)
+
+    @property
+    def end(self) -> int:
+        return self.k0 + self.length
+
+
+def _lookalike_counts(config: SimulationConfig, rng: np.random.Generator) -> dict[str, int]:
+    p, scale = config.lookalike_params, config.minutes / FULL_DAY_MINUTES
+    # Drawn whether or not the symbol has a market maker, so that the choice never shifts the stream.
+    has_maker = rng.random() < p.pull_share
+    pulls = min(int(rng.poisson(p.pull_rate * scale)), p.pull_max)
+    return {
+        "news": _episode_count(rng, p.news_rate * scale),
+        "meta_order": _episode_count(rng, p.meta_rate * scale),
+        "large_order": _episode_count(rng, p.large_rate * scale),
+        "quote_pull": pulls if has_maker else 0,
+    }
+
+
+def _lookalike_parts(ctx: _Context, kind: str, rng: np.random.Generator) -> tuple[int, ...]:
+    """Phase lengths (steps): news (jump, aftermath), large_order (rest, execution), the others one phase."""
+    p = ctx.config.lookalike_params
+    if kind == "news":
+        jump = ctx.steps_for(_uniform(rng, p.news_jump_s))
+        return jump, max(1, ctx.steps_for(p.news_window_s) - jump)
+    if kind == "meta_order":
+        return (ctx.steps_for(_uniform(rng, p.meta_s)),)
+    if kind == "large_order":
+        return ctx.steps_for(_uniform(rng, p.large_rest_s)), ctx.steps_for(_uniform(rng, p.large_exec_s))
+    return (ctx.steps_for(_uniform(rng, p.pull_s)),)
+
+
+def _plan_lookalikes(
+    ctx: _Context, index: int, planned: Sequence[_Planned]
+) -> tuple[list[_Lookalike], np.random.Generator]:
+    """The symbol's look-alikes in time order, and the stream their builders draw from: placed in the gaps the
+    episodes leave, by the rule that keeps episodes apart; one that does not fit is dropped."""
+    rng = _lookalike_rng(ctx.config, index)
+    if not ctx.config.lookalikes:
+        return [], rng
+    counts = _lookalike_counts(ctx.config, rng)
+    occupied = [(item.k0, item.k0 + item.length) for item in planned]
+    looks: list[_Lookalike] = []
+    for kind in LOOKALIKES:
+        for _ in range(counts[kind]):
+            look = _Lookalike(kind, _lookalike_parts(ctx, kind, rng))
+            look.k0 = _place(ctx, rng, occupied, look.length)
+            if look.k0 >= 0:
+                looks.append(look)
+    looks.sort(key=lambda look: look.k0)
+    return looks, rng
 
 
 def _draw_variant(config: SimulationConfig, kind: AlertKind, rng: np.random.Generator) -> str:
@@ -738,9 +918,11 @@ def _flow(
     direction: int,
     size_mult: float = 1.0,
     small: IntRange | None = None,
+    rng: np.random.Generator | None = None,
 ) -> None:
-    """Extra aggressive orders over steps (k_from, k_to]: Poisson per interval, uniform times inside it."""
-    rng = sym.rng
+    """Extra aggressive orders over steps (k_from, k_to]: Poisson per interval, uniform times inside it; drawn from
+    ``rng`` (default: the symbol's stream)."""
+    rng = sym.rng if rng is None else rng
     steps = np.arange(k_from + 1, k_to + 1)
     if len(steps) == 0:
         return
@@ -757,10 +939,14 @@ def _flow(
     sym.trades.add(ts, side, lots)
 
 
-def _room_up(sym: _Symbol, x: FloatArray, k0: int, k1: int) -> float:
-    """Log-return the latent price can still gain over steps k0..k1 with all five ask levels under limit-up."""
-    ceiling = math.log(float(index_to_price(sym.limit_high - BOOK_DEPTH - 1)))
-    return ceiling - float(np.max(x[k0 : k1 + 1]))
+def _room(sym: _Symbol, x: FloatArray, k0: int, k1: int, direction: int = 1) -> float:
+    """Log-return the latent price can still move in ``direction`` over steps k0..k1 with all five levels of that
+    side inside the daily price limits."""
+    if direction > 0:
+        ceiling = math.log(float(index_to_price(sym.limit_high - BOOK_DEPTH - 1)))
+        return ceiling - float(np.max(x[k0 : k1 + 1]))
+    floor = math.log(float(index_to_price(sym.limit_low + BOOK_DEPTH + 1)))
+    return float(np.min(x[k0 : k1 + 1])) - floor
 
 
 def _pump_overlay(ctx: _Context, sym: _Symbol, item: _Planned, x: FloatArray) -> tuple[int, int, int]:
@@ -771,7 +957,7 @@ def _pump_overlay(ctx: _Context, sym: _Symbol, item: _Planned, x: FloatArray) ->
     ret = _uniform(rng, p.slow_ret if slow else p.ret)
     if slow:
         # +6–14 % does not fit TWSE's ±10 % daily limit from most starting points: stop short of limit-up.
-        ret = min(ret, max(_room_up(sym, x, k0, k1), p.ret[0]))
+        ret = min(ret, max(_room(sym, x, k0, k1), p.ret[0]))
     post = ret * _uniform(rng, p.retrace)
     overlay = np.zeros(ctx.steps + 1)
     overlay[k0 : k1 + 1] = ret * (np.arange(k1 - k0 + 1) / (k1 - k0)) ** (1.0 if slow else 1.5)
@@ -829,6 +1015,15 @@ def _clamp(sym: _Symbol, k_from: int) -> None:
     sym.ask[k_from:] = sym.bid[k_from:] + spread
 
 
+def _resume_from(sym: _Symbol, k: int, bid: int) -> None:
+    """After step ``k`` the quote path carries on from ``bid`` (its moves kept, its level shifted): where an
+    episode held or steered the quote, the undisturbed price picks up where the episode left it, without a jump."""
+    drift = int(sym.bid[k]) - bid
+    sym.bid[k + 1 :] -= drift
+    sym.ask[k + 1 :] -= drift
+    _clamp(sym, k + 1)
+
+
 def _spoof_hold_s(p: SpoofingParams, variant: str) -> Range:
     return p.long_hold_s if variant == "long" else p.hold_s
 
@@ -871,7 +1066,7 @@ def _spoofing(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
         for level in levels.tolist():
             lots = round(sym.depth * _uniform(rng, p.size_x))
             price = b0 - level if side == 0 else a0 + level
-            sym.spoof_orders.append(_SpoofOrder(side, price, lots, k, k + hold))
+            sym.resting.append(_RestingOrder(side, price, k, np.full(hold, lots, dtype=np.int64)))
         # The spoofer's genuine orders on the other side get taken as the price moves away from the layers.
         n = _integers(rng, p.lift_trades)
         ts = (move_at - 1) * ctx.cad + np.sort(rng.integers(1, ctx.cad + 1, n))
@@ -1034,10 +1229,7 @@ def _ignition_quotes(sym: _Symbol, ig: _Ignition, offset: IntArray, done: int) -
     rev_bid = _interp_ticks(b0 + direction * ig.total_ticks, b0, ig.rev, power=0.8)
     # The undisturbed price waits out the episode: after it, the latent path resumes from the pre-ignition
     # quote instead of wherever it drifted meanwhile (the run is transient, the reversal complete).
-    drift = int(sym.bid[w3]) - b0
-    sym.bid[w3 + 1 :] -= drift
-    sym.ask[w3 + 1 :] -= drift
-    _clamp(sym, w3 + 1)
+    _resume_from(sym, w3, b0)
     bids = np.concatenate([burst_bid, run_bid, rev_bid])
     spreads = np.concatenate([np.full(ig.burst + ig.run, ig.ask - ig.bid), sym.spread[ig.run_end + 1 : w3 + 1]])
     _override(sym, ig.k0 + 1, bids, bids + spreads)
@@ -1086,6 +1278,93 @@ def _marking(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
         ask=np.array([target]),
     )
     return k0, n
+
+
+# --- legitimate look-alikes ------------------------------------------------------------------------------------------
+def _step_overlay(x: FloatArray, k0: int, k1: int, move: float) -> None:
+    """The latent log-price moves by ``move`` evenly over steps k0..k1 and keeps it to the close."""
+    x[k0 : k1 + 1] += move * np.arange(k1 - k0 + 1) / (k1 - k0)
+    x[k1 + 1 :] += move
+
+
+def _news(ctx: _Context, sym: _Symbol, look: _Lookalike, x: FloatArray, rng: np.random.Generator) -> bool:
+    """A repricing on news: the latent price jumps and holds, on a surge of orders taking the jump's side, then
+    activity stays raised (decaying) and leans its way. False: no room inside the daily limits, not enacted."""
+    p = ctx.config.lookalike_params
+    jump, after = look.parts
+    k0, k1, k2 = look.k0, look.k0 + jump, look.end
+    direction = 1 if rng.random() < 0.5 else -1
+    move = _uniform(rng, p.news_move)
+    if move > _room(sym, x, k0, ctx.steps, direction):
+        return False
+    _step_overlay(x, k0, k1, direction * move)
+    _flow(ctx, sym, k0, k1, sym.rate * _uniform(rng, p.news_surge), p.news_share, direction, rng=rng)
+    decay = np.exp(-np.arange(after) * ctx.cad_s / p.news_decay_s)
+    _flow(ctx, sym, k1, k2, sym.rate * p.news_after * decay, p.news_after_share, direction, rng=rng)
+    return True
+
+
+def _meta_order(ctx: _Context, sym: _Symbol, look: _Lookalike, x: FloatArray, rng: np.random.Generator) -> bool:
+    """An institution's parent order: steady child market orders on one side (ordinary sizes) for tens of minutes,
+    and the price drifts its way and stays there. False: no room inside the daily limits, not enacted."""
+    p = ctx.config.lookalike_params
+    k0, k1 = look.k0, look.end
+    direction = 1 if rng.random() < 0.5 else -1
+    drift = _uniform(rng, p.meta_drift)
+    if drift > _room(sym, x, k0, ctx.steps, direction):
+        return False
+    _step_overlay(x, k0, k1, direction * drift)
+    _flow(ctx, sym, k0, k1, sym.rate * _uniform(rng, p.meta_surge), 1.0, direction, rng=rng)
+    return True
+
+
+def _execution_sizes(rng: np.random.Generator, lots: int, takers: int) -> IntArray:
+    """``lots`` cut at random into ``takers`` (at most ``lots``) whole, positive sizes."""
+    n = min(takers, lots)
+    cuts = np.sort(rng.choice(np.arange(1, lots), n - 1, replace=False))
+    sizes: IntArray = np.diff(np.concatenate([[0], cuts, [lots]])).astype(np.int64)
+    return sizes
+
+
+def _large_order(ctx: _Context, sym: _Symbol, look: _Lookalike, rng: np.random.Generator) -> tuple[int, int]:
+    """A genuine order of several times the level depth joins the touch, rests, then the other side's market
+    orders execute it at its price, its shown lots shrinking with each; the quote stays at it meanwhile, and the
+    price carries on from there. The window: placed → fully executed."""
+    p = ctx.config.lookalike_params
+    rest, execution = look.parts
+    k0 = look.k0
+    side = int(rng.integers(2))  # 0: a bid, executed by sellers; 1: an ask, executed by buyers
+    b0, a0 = int(sym.bid[k0]), int(sym.ask[k0])
+    price = b0 if side == 0 else a0
+    lots = max(1, round(sym.depth * _uniform(rng, p.large_x)))
+    sizes = _execution_sizes(rng, lots, _integers(rng, p.large_takers))
+    n = len(sizes)
+    ts = (k0 + rest) * ctx.cad + np.sort(rng.integers(1, execution * ctx.cad + 1, n))
+    # The takers trade with this order, not with the modelled queue: they consume none of it.
+    taker = np.full(n, -1 if side == 0 else 1)
+    sym.trades.add(ts, taker, sizes, px=np.full(n, price), bid=np.full(n, b0), ask=np.full(n, a0), consume=False)
+    steps = -(-ts // ctx.cad)
+    k_last = int(steps[-1])
+    executed = np.cumsum(np.bincount(steps - k0, weights=sizes, minlength=k_last - k0 + 1))
+    sym.resting.append(_RestingOrder(side, price, k0, np.rint(lots - executed[:-1]).astype(np.int64)))
+    _resume_from(sym, k_last, b0)
+    _override(sym, k0, np.full(k_last - k0 + 1, b0), np.full(k_last - k0 + 1, a0))
+    return k0, k_last
+
+
+def _quote_pull(ctx: _Context, sym: _Symbol, look: _Lookalike, rng: np.random.Generator) -> tuple[int, int]:
+    """A market maker pulls its quotes for seconds: the best five thin out on both sides and the spread widens by
+    a tick each side; then all is back. The window: first thinned snapshot → first one back."""
+    k0, k1 = look.k0, look.end
+    sym.depth_factor[k0:k1] *= _uniform(rng, ctx.config.lookalike_params.pull_depth)
+    low, high = sym.limit_low + BOOK_DEPTH - 1, sym.limit_high - BOOK_DEPTH + 1
+    _override(sym, k0, np.maximum(sym.bid[k0:k1] - 1, low), np.minimum(sym.ask[k0:k1] + 1, high))
+    return k0, k1
+
+
+#: the look-alikes that move the latent price, laid over it before it is quantised; the others set the quote
+_REPRICINGS: Final = {"news": _news, "meta_order": _meta_order}
+_QUOTE_LOOKALIKES: Final = {"large_order": _large_order, "quote_pull": _quote_pull}
 
 
 # --- baseline order flow --------------------------------------------------------------------------------------
@@ -1306,20 +1585,28 @@ class _Table:
     episodes: list[Episode]
     variants: list[str]  # one per episode
     prev_close: float
+    lookalikes: list[tuple[str, int, int]]  # kind, start, end (epoch ms)
+
+
+def _displayed_lots(sym: _Symbol, queues: npt.NDArray[np.float32]) -> FloatArray:
+    """(T+1, 2, 5) lots the book shows: the modelled queues as displayed, and the resting orders on top of them
+    wherever their price is within the best five."""
+    lots: FloatArray = np.maximum(1.0, np.rint(queues * sym.depth_factor[:, :, None]))
+    for order in sym.resting:
+        ks = np.arange(order.k_from, min(order.k_to, len(lots)))
+        level = (sym.bid[ks] - order.price) if order.side == 0 else (order.price - sym.ask[ks])
+        visible = (level >= 0) & (level < BOOK_DEPTH)
+        lots[ks[visible], order.side, level[visible]] += order.lots[: len(ks)][visible]
+    return lots
 
 
 def _finish(ctx: _Context, sym: _Symbol, trades: _PricedTrades, queues: npt.NDArray[np.float32]) -> _Table:
     cfg, n, cad = ctx.config, ctx.steps, ctx.cad
     start = cfg.start_ms
     levels = np.arange(BOOK_DEPTH)
-    lots = np.maximum(1.0, np.rint(queues * sym.depth_factor[:, :, None]))
+    lots = _displayed_lots(sym, queues)
     bid_idx = sym.bid[:, None] - levels
     ask_idx = sym.ask[:, None] + levels
-    for spoof in sym.spoof_orders:
-        ks = np.arange(spoof.k_from, min(spoof.k_to, n + 1))
-        level = (sym.bid[ks] - spoof.price) if spoof.side == 0 else (spoof.price - sym.ask[ks])
-        visible = (level >= 0) & (level < BOOK_DEPTH)
-        lots[ks[visible], spoof.side, level[visible]] += spoof.lots
     book_bids = np.stack([index_to_price(bid_idx), lots[:, 0] * LOT_SHARES], axis=-1)
     book_asks = np.stack([index_to_price(ask_idx), lots[:, 1] * LOT_SHARES], axis=-1)
 
@@ -1363,6 +1650,10 @@ def _finish(ctx: _Context, sym: _Symbol, trades: _PricedTrades, queues: npt.NDAr
         episodes=episodes,
         variants=[variant for *_, variant in labels],
         prev_close=float(index_to_price(sym.prev_close)),
+        lookalikes=[
+            (kind, start + k0 * cad, start + k1 * cad)
+            for kind, k0, k1 in sorted(sym.lookalikes, key=lambda label: label[1])
+        ],
     )
 
 
@@ -1391,6 +1682,7 @@ def _snapshot_table(table: _Table, times: IntArray) -> _Table:
         episodes=table.episodes,
         variants=table.variants,
         prev_close=table.prev_close,
+        lookalikes=table.lookalikes,
     )
 
 
@@ -1403,30 +1695,47 @@ def _shape_feed(config: SimulationConfig, tables: list[_Table]) -> list[_Table]:
     return [_snapshot_table(table, times) for table in tables]
 
 
+#: the episodes that set the quote after it is quantised (pumps move the latent price, marking the close comes last)
+_QUOTE_EPISODES: Final = {
+    AlertKind.SPOOFING: _spoofing,
+    AlertKind.WASH_TRADING: _wash,
+    AlertKind.MOMENTUM_IGNITION: _momentum,
+}
+
+
+def _set_quotes(
+    ctx: _Context, sym: _Symbol, planned: Sequence[_Planned], looks: Sequence[_Lookalike], rng: np.random.Generator
+) -> _Planned | None:
+    """The episodes and look-alikes that set the quote, in time order: one that shifts the rest of the path must
+    have done so before a later one reads its quote. Returns marking the close, which is built last."""
+    marking: _Planned | None = None
+    items: list[_Planned | _Lookalike] = [*planned, *(look for look in looks if look.kind in _QUOTE_LOOKALIKES)]
+    for item in sorted(items, key=lambda item: item.k0):
+        if isinstance(item, _Lookalike):
+            sym.lookalikes.append((item.kind, *_QUOTE_LOOKALIKES[item.kind](ctx, sym, item, rng)))
+        elif item.kind is AlertKind.MARKING_THE_CLOSE:
+            marking = item
+        elif item.kind in _QUOTE_EPISODES:
+            window = _QUOTE_EPISODES[item.kind](ctx, sym, item)
+            if window[0] >= 0:
+                sym.episodes.append((item.kind, *window, item.variant))
+    return marking
+
+
 def _build_symbol(ctx: _Context, index: int, clean: bool) -> tuple[_Symbol, _PricedTrades]:
     sym, x = _new_symbol(ctx, index)
     planned = _plan(ctx, sym, clean)
+    looks, look_rng = _plan_lookalikes(ctx, index, planned)
     pumps: list[tuple[_Planned, tuple[int, int, int]]] = []
     for item in planned:
         if item.kind is AlertKind.PUMP_AND_DUMP:
             pumps.append((item, _pump_overlay(ctx, sym, item, x)))
+    # After the pumps, so that a pump's draws never depend on them; each checks its room on the path as it is.
+    for look in looks:
+        if look.kind in _REPRICINGS and _REPRICINGS[look.kind](ctx, sym, look, x, look_rng):
+            sym.lookalikes.append((look.kind, look.k0, look.end))
     _quantise(sym, x)
-    marking: _Planned | None = None
-    for item in planned:
-        window: tuple[int, int] = (-1, -1)
-        if item.kind is AlertKind.SPOOFING:
-            window = _spoofing(ctx, sym, item)
-        elif item.kind is AlertKind.WASH_TRADING:
-            window = _wash(ctx, sym, item)
-        elif item.kind is AlertKind.MOMENTUM_IGNITION:
-            window = _momentum(ctx, sym, item)
-        elif item.kind is AlertKind.MARKING_THE_CLOSE:
-            marking = item
-            continue
-        else:
-            continue
-        if window[0] >= 0:
-            sym.episodes.append((item.kind, *window, item.variant))
+    marking = _set_quotes(ctx, sym, planned, looks, look_rng)
     _opening_print(ctx, sym)
     _baseline_trades(ctx, sym)
     for pump, (k0, k1, k2) in pumps:
@@ -1516,6 +1825,17 @@ class Simulation:
         self.episodes: tuple[Episode, ...] = tuple(episode for episode, _ in labelled)
         #: each episode's variant (:data:`VARIANTS`), aligned with ``episodes``; the record has no field for it
         self.episode_variants: tuple[str, ...] = tuple(variant for _, variant in labelled)
+        #: the legitimate look-alikes (symbol, kind, start, end in epoch ms), in time order; no record carries them
+        self.lookalikes: tuple[tuple[str, str, int, int], ...] = tuple(
+            sorted(
+                (
+                    (name, kind, start, end)
+                    for name, t in zip(self.symbols, tables, strict=True)
+                    for kind, start, end in t.lookalikes
+                ),
+                key=lambda row: (row[2], self.symbols.index(row[0])),
+            )
+        )
 
     def _emission(self, kind: int, counts: list[int]) -> IntArray:
         """Where each event of ``kind`` is in the symbols' concatenated rows (``counts`` per symbol), in emission
@@ -1712,6 +2032,20 @@ class Simulation:
         """The ground truth; with ``variants`` configured, a ``variant`` column after the usual ones."""
         return episodes_frame(self.episodes, self.episode_variants if self.config.variants else None)
 
+    def lookalikes_frame(self) -> pd.DataFrame:
+        """The labelled legitimate look-alikes (``symbol``, ``kind`` one of :data:`LOOKALIKES`, ``start``, ``end``
+        in epoch ms), in time order; empty, with those columns, without look-alikes."""
+        rows = self.lookalikes
+        return pd.DataFrame(
+            {
+                "symbol": [row[0] for row in rows],
+                "kind": [row[1] for row in rows],
+                "start": pd.array([row[2] for row in rows], dtype="int64"),
+                "end": pd.array([row[3] for row in rows], dtype="int64"),
+            },
+            columns=list(LOOKALIKE_COLUMNS),
+        )
+
 
 TICK_COLUMNS: Final[tuple[str, ...]] = (
     "symbol",
@@ -1722,6 +2056,7 @@ TICK_COLUMNS: Final[tuple[str, ...]] = (
     *(f"{side}{kind}{i}" for side in ("bid", "ask") for kind in ("", "sz") for i in range(1, BOOK_DEPTH + 1)),
 )
 EPISODE_COLUMNS: Final[tuple[str, ...]] = ("symbol", "venue", "kind", "start", "end", "start_iso", "end_iso")
+LOOKALIKE_COLUMNS: Final[tuple[str, ...]] = ("symbol", "kind", "start", "end")
 
 
 def iso_ms(epoch_ms: int) -> str:

@@ -6,7 +6,8 @@ order, as fast as the broker takes them (``--speed 0``) or paced to the session'
 what the truth topic holds (also after ``--duration`` or Ctrl-C). File mode (``--out-dir``) writes the
 replay layout instead (``ticks.parquet`` or ``ticks.csv``: symbol, ts, price, size, side, bid1..bid5,
 bidsz1..bidsz5, ask1..ask5, asksz1..asksz5) and ``episodes.csv``, for offline work and for
-``tapewatch produce replay``.
+``tapewatch produce replay``; with look-alikes configured, also ``lookalikes.csv`` (symbol, kind, start, end), the
+labelled legitimate look-alikes, which no record carries.
 
 The hot loop hands pre-encoded payloads (byte-identical to ``record.to_json()``) straight to the publisher:
 the per-record Python work is one dict and one orjson call for a quote and a slice of one orjson call for a
@@ -37,6 +38,8 @@ from tapewatch.records import Episode
 from tapewatch.topics import BOOKS, QUOTES, TRUTH
 
 STAGE = "producer:simulate"
+#: file mode's labels of the legitimate look-alikes, beside the ticks
+LOOKALIKES_CSV = "lookalikes.csv"
 FORMATS = ("parquet", "csv")
 #: where each kind of simulated event goes, by its kind code (QUOTE_EVENT, BOOK_EVENT, episode)
 TOPICS = (QUOTES, BOOKS, TRUTH)
@@ -115,6 +118,8 @@ def write_files(
     else:
         ticks.to_csv(ticks_path, index=False, lineterminator="\n")
     truth_path = write_truth_csv(truth or out_dir / "episodes.csv", simulation.episodes)
+    if simulation.config.lookalikes:
+        simulation.lookalikes_frame().to_csv(out_dir / LOOKALIKES_CSV, index=False, lineterminator="\n")
     return ticks_path, truth_path
 
 

@@ -414,8 +414,14 @@ def eval_simulate(
     book_churn: Annotated[float, typer.Option(help="0..1: chance per book step a level 2-5 queue is re-drawn")] = 0.0,
     regimes: Annotated[str, typer.Option(help="Per-symbol draws: twse or wide")] = "twse",
     variants: Annotated[bool, typer.Option("--variants", help="Draw an episode variant per episode")] = False,
+    lookalikes: Annotated[
+        bool,
+        typer.Option(
+            "--lookalikes/--no-lookalikes", help="Legitimate look-alikes on every symbol, labelled in lookalikes.csv"
+        ),
+    ] = False,
 ) -> None:
-    """Write a labelled simulated session (ticks + episodes) for `detect file` and `eval detect`."""
+    """Write a labelled simulated session (ticks + episodes, and look-alikes) for `detect file` and `eval detect`."""
     from datetime import datetime, time, timedelta
 
     from offline.eval_matrix import FEED_VENUES
@@ -433,6 +439,7 @@ def eval_simulate(
             regimes=regimes,
             variants=variants,
             venue=FEED_VENUES.get(feed, "sim"),
+            lookalikes=lookalikes,
         )
     except ValueError as exc:
         raise TapewatchError(f"eval simulate: {exc}") from None
@@ -443,8 +450,12 @@ def eval_simulate(
         ticks = sim.ticks_frame().assign(venue=config.venue)
         ticks.to_parquet(out / "ticks.parquet", index=False)
         sim.episodes_frame().to_csv(out / "episodes.csv", index=False)
+        if lookalikes:
+            sim.lookalikes_frame().to_csv(out / "lookalikes.csv", index=False)
     console.print(
-        f"{len(ticks):,} tick rows, {len(sim.episodes)} episodes, clean symbols {', '.join(sim.clean_symbols)} → {out}"
+        f"{len(ticks):,} tick rows, {len(sim.episodes)} episodes"
+        + (f", {len(sim.lookalikes)} look-alikes" if lookalikes else "")
+        + f", clean symbols {', '.join(sim.clean_symbols)} → {out}"
     )
 
 
@@ -469,6 +480,14 @@ def eval_matrix(
     minutes: Annotated[float, typer.Option(help="Session minutes (ends at 13:30 Taipei)")] = 270.0,
     variants: Annotated[bool, typer.Option(help="Episode variants (slow pumps, long spoofing, …)")] = True,
     regimes: Annotated[str, typer.Option(help="Per-symbol draws: twse or wide")] = "twse",
+    lookalikes: Annotated[
+        bool,
+        typer.Option(
+            "--lookalikes/--no-lookalikes",
+            help="Legitimate look-alikes in every session (news, meta-orders, large orders, quote pulls), the alerts "
+            "on them counted",
+        ),
+    ] = True,
     book_churn: Annotated[
         float | None, typer.Option(help="Level 2-5 churn per book step (default per feed: 0.2, 1.0, 0.5)")
     ] = None,
@@ -491,6 +510,7 @@ def eval_matrix(
             minutes=minutes,
             variants=variants,
             regimes=regimes,
+            lookalikes=lookalikes,
             book_churn=book_churn,
             flow=settings.flow_config(),
             profiles=settings.feeds(),

@@ -229,6 +229,14 @@ RegimesOption = Annotated[
 VariantsOption = Annotated[
     bool, typer.Option("--variants", help="Draw an episode variant per episode (slow pumps, long spoofing, …)")
 ]
+LookalikesOption = Annotated[
+    bool,
+    typer.Option(
+        "--lookalikes/--no-lookalikes",
+        help="Legitimate look-alikes on every symbol (news, meta-orders, large orders executed, quote pulls), "
+        "labelled in lookalikes.csv with --out-dir",
+    ),
+]
 
 
 @produce_app.command("simulate")
@@ -247,6 +255,7 @@ def produce_simulate(
     book_churn: BookChurnOption = 0.0,
     regimes: RegimesOption = "twse",
     variants: VariantsOption = False,
+    lookalikes: LookalikesOption = False,
 ) -> None:
     """Simulate a labelled TWSE-like session (pump-and-dump, spoofing, wash trading, marking the close,
     momentum ignition) into md.quotes / md.books / truth, or into files with --out-dir."""
@@ -265,6 +274,7 @@ def produce_simulate(
             book_churn=book_churn,
             regimes=regimes,
             variants=variants,
+            lookalikes=lookalikes,
             **(_opening_now() if start_now else {}),  # type: ignore[arg-type]
         )
     except ValueError as exc:
@@ -298,6 +308,8 @@ def _write_session_files(
         f"simulate: wrote {ticks_path} ({counts['quotes']:,} quotes incl. snapshots, {counts['books']:,} books) "
         f"and {truth_path} ({counts['episodes']:,} episodes)"
     )
+    if config.lookalikes:
+        console.print(f"simulate: {len(simulation.lookalikes):,} look-alikes in {out_dir / simulate.LOOKALIKES_CSV}")
 
 
 def _publish_session(

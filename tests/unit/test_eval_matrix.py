@@ -35,6 +35,18 @@ def test_a_snapshot_feed_is_published_under_a_venue_without_sides() -> None:
     assert small(book_churn=0.0).simulation("twse-mis", 7).book_churn == 0.0
 
 
+def test_the_sessions_carry_labelled_lookalikes_unless_told_not_to() -> None:
+    spec = small(minutes=270.0)
+    assert spec.simulation("trades", 7).lookalikes and spec.lob("trades", 7).lookalikes
+    _, episodes, events = em.session(spec, "trades", 7)
+    assert len(events) > 0 and tuple(events.columns) == ("symbol", "kind", "start", "end")
+    off = small(minutes=270.0, lookalikes=False)
+    assert not off.simulation("trades", 7).lookalikes and not off.lob("trades", 7).lookalikes
+    _, same_episodes, none = em.session(off, "trades", 7)
+    assert none.empty and tuple(none.columns) == tuple(events.columns)
+    assert len(same_episodes) >= len(episodes) - 1  # see the simulator: marking the close may be given up
+
+
 @pytest.fixture(scope="module")
 def matrix() -> list[em.FeedResult]:
     return em.run_matrix(small())

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from offline import lob_market as lob
+from offline.simulator import LOOKALIKES
 from tapewatch.records import AlertKind
 
 SMALL = lob.LobConfig(symbols=4, seed=11, minutes=60, quiet_open_s=300, episode_gap_s=60)
@@ -112,10 +113,10 @@ def test_legitimate_lookalikes_are_labelled_and_a_large_order_is_executed() -> N
     config = lob.LobConfig(symbols=3, seed=11, minutes=90, quiet_open_s=300)
     session = lob.generate(config)
     found = session.lookalikes_frame()
-    assert set(found["kind"]) <= set(lob.LOOKALIKES) and {"large_order", "quote_pull"} <= set(found["kind"])
+    assert set(found["kind"]) <= set(LOOKALIKES) and {"large_order", "quote_pull"} <= set(found["kind"])
     assert (found["start"] <= found["end"]).all() and found["start"].is_monotonic_increasing
     assert found["start"].between(config.start_ms - 300_000, config.end_ms).all()
-    assert set(session.events_frame()["kind"]) - set(lob.LOOKALIKES) <= {"market_maker"}
+    assert set(session.events_frame()["kind"]) - set(LOOKALIKES) <= {"market_maker"}
     without = lob.generate(lob.LobConfig(symbols=3, seed=11, minutes=90, quiet_open_s=300, lookalikes=False))
     assert not {"large_order", "quote_pull"} & set(without.lookalikes_frame()["kind"])
 
