@@ -38,6 +38,8 @@ from tapewatch.records import Alert
 
 #: the probability from which the model keeps an alert
 KEEP_AT: Final = 0.5
+#: true and false candidates a kind needs in the training sessions before the model scores it
+MIN_EACH: Final = 5
 SCORED_NAMES: Final = tuple(str(kind) for kind in SCORED_KINDS)
 META = ("generator", "feed", "seed", "alert_id", "symbol", "kind", "ts", "window_start", "window_end", "score", "label")
 
@@ -139,8 +141,17 @@ def _trees(model: GradientBoostingClassifier, x0: npt.NDArray[np.float64]) -> Tr
     return replace(trees, bias=float(raw0 - trees.paths(x0)[0]))
 
 
+def learnable(frame: pd.DataFrame, kinds: Sequence[str] = SCORED_NAMES) -> list[str]:
+    """The kinds with at least :data:`MIN_EACH` true and as many false candidates: a kind the training sessions
+    never show both ways cannot be learnt (a model would learn "this kind is always false" from a generator
+    whose detectors never catch it)."""
+    counts = frame.groupby(["kind", "label"]).size() if len(frame) else pd.Series(dtype=int)
+    return [k for k in kinds if all(int(counts.get((k, label), 0)) >= MIN_EACH for label in (True, False))]
+
+
 def fit(frame: pd.DataFrame, kinds: Sequence[str] = SCORED_NAMES, seed: int = 0) -> HitModel:
-    """The calibrated model of a candidates frame (both labels must be present)."""
+    """The calibrated model of a candidates frame (both labels must be present); it scores the ``kinds`` it can
+    learn from the frame (:func:`learnable`)."""
     names = feature_columns(frame)
     x = frame[names].astype(float).fillna(MISSING).to_numpy()
     y = frame["label"].astype(bool).to_numpy()
@@ -164,7 +175,7 @@ def fit(frame: pd.DataFrame, kinds: Sequence[str] = SCORED_NAMES, seed: int = 0)
         trees=_trees(model, x[0]),
         calibration_x=np.asarray(iso.X_thresholds_, dtype=np.float64),
         calibration_y=np.asarray(iso.y_thresholds_, dtype=np.float64),
-        kinds=frozenset(kinds),
+        kinds=frozenset(learnable(frame, kinds)),
     )
 
 
@@ -259,22 +270,28 @@ class Direction:
     true_candidates: int
     rules: Judged
     model: Judged
+    #: the kinds the model could learn from its training sessions (the others kept the rules' score)
+    scored: list[str] = field(default_factory=list)
 
     def beats(self, kind: str) -> bool:
         ours, theirs = self.model.f1.get(kind, math.nan), self.rules.f1.get(kind, math.nan)
-        return not math.isnan(ours) and not math.isnan(theirs) and ours > theirs
+        return kind in self.scored and not math.isnan(ours) and not math.isnan(theirs) and ours > theirs
 
 
 def one_direction(train: Pool, test: Pool, trained_on: str, judged_on: str, seed: int = 0) -> Direction:
+    """The model fitted on ``train``, judged on ``test``: the kinds it scores by its probability (kept from
+    :data:`KEEP_AT`), the others by the rules, as a detector with it would."""
     model = fit(train.candidates, seed=seed)
     frame = test.candidates
-    p = probabilities(model, frame) if len(frame) else np.zeros(0)
-    y = frame["label"].to_numpy(dtype=float) if len(frame) else np.zeros(0)
+    rule_score = frame["score"].to_numpy(dtype=float)
+    scored = frame["kind"].isin(sorted(model.kinds)).to_numpy() if len(frame) else np.zeros(0, dtype=bool)
+    p = np.where(scored, probabilities(model, frame), rule_score) if len(frame) else np.zeros(0)
+    y = frame["label"].to_numpy(dtype=float)
     rules = test.judge(np.ones(len(frame), dtype=bool))
-    rules.brier = float(np.mean((frame["score"].to_numpy(dtype=float) - y) ** 2)) if len(frame) else math.nan
-    ours = test.judge(p >= KEEP_AT)
+    rules.brier = float(np.mean((rule_score - y) ** 2)) if len(frame) else math.nan
+    ours = test.judge(~scored | (p >= KEEP_AT))
     ours.brier = float(np.mean((p - y) ** 2)) if len(frame) else math.nan
-    return Direction(trained_on, judged_on, len(frame), int(y.sum()), rules, ours)
+    return Direction(trained_on, judged_on, len(frame), int(y.sum()), rules, ours, sorted(model.kinds))
 
 
 def kept_kinds(directions: Sequence[Direction]) -> list[str]:

@@ -203,3 +203,33 @@ def test_the_stream_worker_loads_a_published_hit_model_and_a_newer_one(tmp_path:
     newer = _stump("score", 0.7, frozenset({"spoofing", "wash_trading"})).save(store, {"note": "a newer version"})
     slot.refresh()
     assert slot.hit_model.version == newer.version and slot.hit_model.kinds == {"spoofing", "wash_trading"}
+
+
+def test_only_kinds_seen_both_ways_in_training_are_scored() -> None:
+    frame = pd.DataFrame(
+        {
+            "kind": ["spoofing"] * 12 + ["wash_trading"] * 12,
+            "label": [True] * 6 + [False] * 6 + [True] * 12,  # wash trading: never a false one to learn from
+            "score": np.linspace(0.5, 1.0, 24),
+            "margin:a": np.r_[np.linspace(2, 3, 6), np.linspace(0, 1, 6), np.linspace(0, 3, 12)],
+        }
+    )
+    assert hm.learnable(frame) == ["spoofing"]
+    assert hm.fit(frame).kinds == {"spoofing"}
+
+
+def _judged(f1: dict[str, float]) -> hm.Judged:
+    return hm.Judged(f1=f1, precision=f1, recall=f1, false_alerts=0.0, lookalikes=0, lookalikes_alerted=0)
+
+
+def test_a_kind_is_kept_only_where_the_model_beat_the_rules_in_every_direction() -> None:
+    there = hm.Direction(
+        "sim", "lob", 10, 8, _judged({"spoofing": 0.5, "pump_and_dump": 0.8}),
+        _judged({"spoofing": 0.6, "pump_and_dump": 0.9}), ["spoofing", "pump_and_dump"],
+    )  # fmt: skip
+    back = hm.Direction(
+        "lob", "sim", 10, 8, _judged({"spoofing": 0.5, "pump_and_dump": 0.8, "wash_trading": 0.4}),
+        _judged({"spoofing": 0.7, "pump_and_dump": 0.7, "wash_trading": 0.9}), ["spoofing", "pump_and_dump"],
+    )  # fmt: skip
+    # pump-and-dump lost one way; wash trading "won" where the model never scored it (the rules' alerts judged)
+    assert hm.kept_kinds([there, back]) == ["spoofing"]
