@@ -145,8 +145,8 @@ def learnable(frame: pd.DataFrame, kinds: Sequence[str] = SCORED_NAMES) -> list[
     """The kinds with at least :data:`MIN_EACH` true and as many false candidates: a kind the training sessions
     never show both ways cannot be learnt (a model would learn "this kind is always false" from a generator
     whose detectors never catch it)."""
-    counts = frame.groupby(["kind", "label"]).size() if len(frame) else pd.Series(dtype=int)
-    return [k for k in kinds if all(int(counts.get((k, label), 0)) >= MIN_EACH for label in (True, False))]
+    counts = label_counts(frame)
+    return [k for k in kinds if min(counts.get(k, (0, 0))) >= MIN_EACH]
 
 
 def fit(frame: pd.DataFrame, kinds: Sequence[str] = SCORED_NAMES, seed: int = 0) -> HitModel:
@@ -272,6 +272,8 @@ class Direction:
     model: Judged
     #: the kinds the model could learn from its training sessions (the others kept the rules' score)
     scored: list[str] = field(default_factory=list)
+    #: kind → (true, false) alerts in the training sessions
+    training: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def beats(self, kind: str) -> bool:
         ours, theirs = self.model.f1.get(kind, math.nan), self.rules.f1.get(kind, math.nan)
@@ -291,7 +293,23 @@ def one_direction(train: Pool, test: Pool, trained_on: str, judged_on: str, seed
     rules.brier = float(np.mean((rule_score - y) ** 2)) if len(frame) else math.nan
     ours = test.judge(~scored | (p >= KEEP_AT))
     ours.brier = float(np.mean((p - y) ** 2)) if len(frame) else math.nan
-    return Direction(trained_on, judged_on, len(frame), int(y.sum()), rules, ours, sorted(model.kinds))
+    return Direction(
+        trained_on,
+        judged_on,
+        len(frame),
+        int(y.sum()),
+        rules,
+        ours,
+        sorted(model.kinds),
+        label_counts(train.candidates),
+    )
+
+
+def label_counts(frame: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """kind → (true, false) candidates."""
+    counts = frame.groupby(["kind", "label"]).size() if len(frame) else pd.Series(dtype=int)
+    kinds = sorted(set(frame["kind"])) if len(frame) else []
+    return {k: (int(counts.get((k, True), 0)), int(counts.get((k, False), 0))) for k in kinds}
 
 
 def kept_kinds(directions: Sequence[Direction]) -> list[str]:

@@ -99,13 +99,19 @@ def _num(value: float) -> str:
 
 def print_directions(directions: list[Direction], kept: list[str]) -> None:
     wide = Console(width=max(140, Console().width))
-    table = Table("trained on → judged on", "kind", "rules F1 (P, R)", "model F1 (P, R)", "model better")
+    table = Table(
+        "trained on → judged on", "kind", "training alerts true/false", "scored", "rules F1 (P, R)", "model F1 (P, R)",
+        "model better",
+    )  # fmt: skip
     for d in directions:
         for kind in sorted(d.rules.f1):
             r, m = d.rules, d.model
+            true, false = d.training.get(kind, (0, 0))
             table.add_row(
                 f"{d.trained_on} → {d.judged_on}",
                 kind,
+                f"{true}/{false}",
+                "yes" if kind in d.scored else "no (rules)",
                 f"{_num(r.f1[kind])} ({_num(r.precision[kind])}, {_num(r.recall[kind])})",
                 f"{_num(m.f1[kind])} ({_num(m.precision[kind])}, {_num(m.recall[kind])})",
                 "yes" if d.beats(kind) else "no",
