@@ -233,3 +233,13 @@ def test_a_kind_is_kept_only_where_the_model_beat_the_rules_in_every_direction()
     )  # fmt: skip
     # pump-and-dump lost one way; wash trading "won" where the model never scored it (the rules' alerts judged)
     assert hm.kept_kinds([there, back]) == ["spoofing"]
+
+
+def test_eval_hit_model_refuses_judging_on_its_training_seeds_before_any_work() -> None:
+    from typer.testing import CliRunner
+
+    from tapewatch.cli import app
+
+    result = CliRunner().invoke(app, ["eval", "hit-model", "--train-seeds", "300-301", "--test-seeds", "301"])
+    assert result.exit_code != 0
+    assert "the training and the judged seeds must differ" in str(result.output) + str(result.exception)
