@@ -243,3 +243,18 @@ def test_eval_hit_model_refuses_judging_on_its_training_seeds_before_any_work() 
     result = CliRunner().invoke(app, ["eval", "hit-model", "--train-seeds", "300-301", "--test-seeds", "301"])
     assert result.exit_code != 0
     assert "the training and the judged seeds must differ" in str(result.output) + str(result.exception)
+
+
+def test_publish_writes_a_model_only_for_the_kept_kinds(tmp_path: Path) -> None:
+    from tapewatch.commands.hit_model import _publish
+
+    empty = pd.DataFrame()
+    pools = {
+        (generator, "train"): hm.Pool(_synthetic(seed=seed), empty, empty, [])
+        for generator, seed in (("sim", 5), ("lob", 6))
+    }
+    _publish(pools, [], tmp_path)
+    assert HitModel.load(ArtifactStore(tmp_path)) is None  # the rules stay: nothing to load
+    _publish(pools, ["spoofing"], tmp_path)
+    published = HitModel.load(ArtifactStore(tmp_path))
+    assert published is not None and published.kinds == {"spoofing"}
