@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.ensemble import GradientBoostingClassifier
 
-from detectors.hit_model import MISSING, HitModel, Trees, candidate_features
+from detectors.hit_model import MISSING, SCORED_KINDS, HitModel, Trees, candidate_features
 from detectors.patterns.params import PatternParams
 from offline import hit_model as hm
 from tapewatch.artifacts import ArtifactError, ArtifactStore
@@ -258,3 +258,37 @@ def test_publish_writes_a_model_only_for_the_kept_kinds(tmp_path: Path) -> None:
     _publish(pools, ["spoofing"], tmp_path)
     published = HitModel.load(ArtifactStore(tmp_path))
     assert published is not None and published.kinds == {"spoofing"}
+
+
+def test_detect_file_scores_a_published_models_kinds_and_leaves_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from offline.simulator import SimulationConfig, generate
+    from tapewatch.cli import app
+    from tapewatch.settings import get_settings
+
+    sim = generate(SimulationConfig(symbols=3, minutes=60, seed=8, clean_fraction=0.0, quiet_open_s=600.0))
+    ticks = tmp_path / "ticks.parquet"
+    sim.ticks_frame().to_parquet(ticks)
+    monkeypatch.setenv("TAPEWATCH_MODEL_DIR", str(tmp_path / "models"))
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        args = ["detect", "file", str(ticks), "--venue", "sim", "--no-kmeans", "--out"]
+        assert runner.invoke(app, [*args, str(tmp_path / "rules.jsonl")]).exit_code == 0
+        rules = [Alert.from_json(line) for line in (tmp_path / "rules.jsonl").read_bytes().splitlines()]
+        scored_kind = next(str(a.kind) for a in rules if a.kind in SCORED_KINDS)
+        # every hit of that kind above the split: the model's probability 0.9 becomes its score
+        _stump("score", 0.0, frozenset({scored_kind})).save(ArtifactStore(tmp_path / "models"))
+        assert runner.invoke(app, [*args, str(tmp_path / "model.jsonl")]).exit_code == 0
+    finally:
+        get_settings.cache_clear()
+    scored = [Alert.from_json(line) for line in (tmp_path / "model.jsonl").read_bytes().splitlines()]
+    mine = [a for a in scored if str(a.kind) == scored_kind]
+    assert mine and all(a.evidence["p_manipulation"] == pytest.approx(0.9) for a in mine)
+    assert all(a.score <= 0.9 + 1e-9 and a.evidence["score_model"] for a in mine)
+    others = sorted((a.alert_id, a.score) for a in scored if str(a.kind) != scored_kind)
+    assert others == sorted((a.alert_id, a.score) for a in rules if str(a.kind) != scored_kind)
+    assert not any("p_manipulation" in a.evidence for a in scored if str(a.kind) != scored_kind)
