@@ -49,7 +49,7 @@ class PatternParams:
     #: ignite_ret_bps`` and same-side ``aggr_imbalance ≥ ignite_imbalance``) is a momentum ignition's
     #: followers, not a pump: a pump's convex ramp starts slowly
     pump_onset_sweep_ms: int = 30_000
-    #: the onset (flow-v2): a chunk whose long window has buy orders this far above the symbol's own rate …
+    #: the onset: a chunk whose long window has buy orders this far above the symbol's own rate …
     pump_buy_orders_z: float = 4.0
     #: … one-sided by count (a fair coin's z of buy vs sell orders) …
     pump_order_imbalance_z: float = 2.0
@@ -58,24 +58,21 @@ class PatternParams:
     #: hit when onset chunks covering this much time fall within the last ``pump_onset_window_ms``
     pump_onset_min_ms: int = 10_000
     pump_onset_window_ms: int = 20_000
-    #: the crowd (:mod:`~detectors.patterns.pump_crowd`, patterns-v14): the onset's buy orders and one-sidedness
+    #: the crowd (:mod:`~detectors.patterns.pump_crowd`): the onset's buy orders and one-sidedness
     #: without a rush, held this long within this window (a momentum ignition's followers buy for 20–60 s)
     pump_crowd_min_ms: int = 60_000
     pump_crowd_window_ms: int = 90_000
     #: … and net buying by volume too (a crowd of small buys against a few large sells is a market absorbing a
-    #: seller; wide-regime tuning seeds 720–724: the false crowds on clean stretches had −0.3–0.2, pumps' 0.2–1)
+    #: seller, not a pump)
     pump_crowd_imbalance: float = 0.2
-    #: … and the price follows: the drift over ``drift_ms`` at least this many of the symbol's σ over as long
-    #: (patterns-v17: a pump buys to lift the price; buying the price does not follow is a seller being absorbed or
-    #: a patient parent order; order-book tuning seed 2: four of six false crowds drifted 0–0.4 σ, the pumps the
-    #: crowd found 3.2–3.9; 1 σ cost the simulator's convex no-rush ramps, flat at first, 130 s of delay, 0.5 σ 10 s)
+    #: … and the price follows: the drift over ``drift_ms`` at least this many of the symbol's σ over as long (a
+    #: pump buys to lift the price; buying the price does not follow is a seller being absorbed or a patient parent
+    #: order). Low, because a convex ramp is flat at first: a higher bar delays those pumps by minutes
     pump_crowd_drift_z: float = 0.5
-    #: the surge (:mod:`~detectors.patterns.pump_surge`, patterns-v19; feeds without order-level prints): the long
-    #: window's activity (on snapshots the volume's z) this far above the symbol's own, net buying by the inferred
-    #: sides, the price up this many of the symbol's own units over ``drift_ms``, held as long as the crowd
-    #: (simulator seeds 2–3 and order-book seeds 1–3, snapshot feeds: 2.5 σ of volume, 0.5 σ of drift and 45 s
-    #: together raised 32 more false pumps, each alone 0–3; these added none and cut the delays on 1 s snapshots
-    #: from 435–472 s to 155–197 s)
+    #: the surge (:mod:`~detectors.patterns.pump_surge`; feeds without order-level prints): the long window's
+    #: activity (on snapshots the volume's z) this far above the symbol's own, net buying by the inferred sides,
+    #: the price up this many of the symbol's own units over ``drift_ms``, held as long as the crowd. All four
+    #: together: any one of them loosened alone adds few false pumps, all loosened together many
     pump_surge_volume_z: float = 3.5
     pump_surge_imbalance: float = 0.3
     pump_surge_drift_z: float = 1.0
@@ -83,22 +80,19 @@ class PatternParams:
     pump_surge_window_ms: int = 90_000
     #: the ramp (any feed: snapshots have no rush orders and no sides): the price drifts far beyond the symbol's
     #: own volatility over ``drift_ms`` or ``ramp_ms``, on unusual volume, and the flow is not selling
-    #: (patterns-v4, tuned on seeds 2–3 of the three feed profiles: 9 of 10 pumps, no alert on clean stretches;
-    #: patterns-v3's 4.0 σ, volume 3 σ over 30 s caught 3 of 10, ~450 s late)
     ramp_ms: int = 600_000
     pump_ramp_z: float = 3.5
     pump_ramp_volume_z: float = 1.5
     pump_ramp_min_ms: int = 15_000
     pump_ramp_window_ms: int = 120_000
-    #: … or over this long (patterns-v9): a ramp of +6 % in 30 minutes is under 3.5 σ over any 10 of them
+    #: … or over this long: a ramp of +6 % in 30 minutes is under 3.5 σ over any 10 of them
     slow_ramp_ms: int = 1_800_000
-    #: … walked, not jumped (patterns-v13, :meth:`~detectors.patterns.base.Rise.jumped`): a rise of which one
-    #: chunk carried this share or more, and that took less than ``pump_walk_ms`` from half its height to the
-    #: top, is a sweep and its followers (momentum ignition), not a pump. Wide-regime tuning seeds 720–724: the
-    #: ramp path's false pumps during ignitions had 0.21–1.0 and 0–50 s, its pumps at most 0.17 (50–1395 s)
+    #: … walked, not jumped (:meth:`~detectors.patterns.base.Rise.jumped`): a rise of which one chunk carried this
+    #: share or more, and that took less than ``pump_walk_ms`` from half its height to the top, is a sweep and its
+    #: followers (momentum ignition), not a pump
     pump_jump_share: float = 0.2
     pump_walk_ms: int = 60_000
-    #: the dump (:mod:`~detectors.patterns.pump_dump`, patterns-v13): the price falls this far (σ of the symbol's
+    #: the dump (:mod:`~detectors.patterns.pump_dump`): the price falls this far (σ of the symbol's
     #: volatility over ``drift_ms``) on flow that is not buying …
     pump_dump_fall_z: float = 4.0
     #: … within this long of the top of a rise of this many σ of the symbol's volatility over as long …
@@ -114,50 +108,44 @@ class PatternParams:
     #: a layer displayed over consecutive snapshots that vanished untraded, this many times the typical level
     spoof_layer_rel: float = 6.0
     #: … and the chunk's size cancelled at levels 2–5 stands out against the symbol's own book churn
-    #: (``cancel_l25_z``, patterns-v5): a market maker's large quotes are cancelled all day long, a spoofer's
-    #: layers are not (tuning seeds 2–4: every spoofing layer chunk ≥ 4.3, half the clean ones below 3.5; the
-    #: real Bitstamp capture's layer-under-pressure chunks −0.1 to 5.5 and one 14.5, never two in 4 minutes)
+    #: (``cancel_l25_z``): a market maker's large quotes are cancelled all day long, a spoofer's layers are not
     spoof_cancel_z: float = 3.0
     #: pressure by price: the mid (or last price) moved away from the layer's side by this many of the symbol's
     #: own long-window volatility units
     spoof_move_sigma: float = 0.5
     #: hit when this many chunks of the last ``spoof_window_ms`` saw a layer vanish under pressure (a count of
     #: spoofing cycles, not a duration: one cycle shows in one chunk whatever its length). The window holds two
-    #: cycles of a layer resting a minute and a half (patterns-v5; 2 minutes caught 5–6 of 12 long-resting
-    #: episodes on the tuning seeds, 4 minutes 8–10 on trades and 5 s snapshots, with no more false alerts)
+    #: cycles of a layer resting a minute and a half
     spoof_min_cycles: int = 2
     spoof_window_ms: int = 240_000
     #: … or this many chunks of the window saw such a layer vanish beyond the book's churn, at least one of them
-    #: under pressure (patterns-v15): pressure is seen one cycle at a time and a 5 s snapshot often misses a
+    #: under pressure: pressure is seen one cycle at a time and a 5 s snapshot often misses a
     #: one-tick move; a third cycle says as much as a second push
     spoof_min_layers: int = 3
     # wash trading (proxy)
     wash_window_ms: int = 30_000
     #: hit when this many chunks of the last ``wash_window_ms`` are wash chunks (a count: one burst suffices)
     wash_min_chunks: int = 1
-    #: mirror trades (flow-v2): equal prints on alternating sides far above the symbol's own mirror volume …
+    #: mirror trades: equal prints on alternating sides far above the symbol's own mirror volume …
     wash_mirror_z: float = 7.0
     #: … carrying this share of the window's volume, or far above it whatever the share (busy symbols)
     wash_mirror_share: float = 0.4
     wash_mirror_z_alone: float = 12.0
     #: … and balanced by order count (a pump's many small buys also pair up by chance: one-sided)
     wash_mirror_balance: float = 0.35
-    #: … repeated: at least this many mirror trades in the long window (``mirror_trades_long``, patterns-v10).
-    #: Where the baseline holds almost no mirror volume (a slow symbol trading round lots), one chance pair of
-    #: equal prints on opposite sides scored ``mirror_z_long`` 10–21 (wide-regime tuning seeds 720–722: 10 of
-    #: the 16 false wash alerts, every one with 1–2 mirror trades; patterns-v9's hits on wash episodes had 1–19,
-    #: mostly 3 or more)
+    #: … repeated: at least this many mirror trades in the long window (``mirror_trades_long``). Where the
+    #: baseline holds almost no mirror volume (a slow symbol trading round lots), one chance pair of equal prints
+    #: on opposite sides scores a huge ``mirror_z_long``; a washer prints pair after pair
     wash_mirror_min_trades: float = 3.0
     #: … and the window's mirror share at least this many times the symbol's own (``mirror_vol_share_long``
     #: against ``mirror_vol_share_long - mirror_excess_share_long``): equal prints meet by chance in
     #: proportion to the tape, so a surge of two-sided volume (a closing push, ignition followers) surges its
-    #: chance mirrors too — on the same seeds a busy symbol's push raised 5 false alerts at 1.2–1.3× its own
-    #: share (z 14–17), while the wash episodes' hits were at 1.55× and above
+    #: chance mirrors too, at about the symbol's own share
     wash_mirror_lift: float = 1.5
-    #: the pinned-quote path (patterns-v5; where the feed's sides are inferred, mirror trades cannot show): a
-    #: chunk whose long window traded this many times the 95th percentile of the symbol's own long windows
-    #: (``volume_rel_p95_long``, patterns-v7: a z-score of 4 was everyday trading for a symbol with bursty
-    #: volume and a rare event for a steady one) …
+    #: the pinned-quote path (where the feed's sides are inferred, mirror trades cannot show): a chunk whose long
+    #: window traded this many times the 95th percentile of the symbol's own long windows
+    #: (``volume_rel_p95_long``: a percentile, not a z-score, because a z of 4 is everyday trading for a symbol
+    #: with bursty volume and a rare event for a steady one) …
     wash_pinned_volume_p95: float = 1.5
     #: … spread over at least this many prints' worth (``volume² / Σ size²``: one block print is 1) …
     wash_pinned_prints: float = 3.0
@@ -174,27 +162,25 @@ class PatternParams:
     wash_pinned_min_chunks: int = 4
     wash_pinned_window_ms: int = 120_000
     #: … and such chunks are unusual for this symbol: at most this many in the ``wash_pinned_history_ms``
-    #: before the window (a deep, busy book trades surges at a pinned quote every day: on simulated markets of
-    #: other regimes, 7 → 2 false-alert stretches on one seed; no wash episode of the tuning seeds lost)
+    #: before the window (a deep, busy book trades surges at a pinned quote every day)
     wash_pinned_prior_max: int = 2
     wash_pinned_history_ms: int = 3_600_000
     # marking the close
     close_time: time | None = time(13, 30)
     utc_offset_min: int = 480
     close_window_ms: int = 600_000
-    #: the push's activity (:func:`~detectors.patterns.base.surge_z`) in σ (patterns-v6: on snapshots also the
-    #: volume; the count of snapshots that printed saturates on a busy symbol at 5 s)
+    #: the push's activity (:func:`~detectors.patterns.base.surge_z`) in σ (on snapshots also the volume: the
+    #: count of snapshots that printed saturates on a busy symbol at 5 s)
     close_surge_z: float = 2.5
     close_imbalance: float = 0.3
-    #: push chunks covering ``close_min_ms`` within the last ``close_push_window_ms`` (patterns-v12: a minute
-    #: within 90 s, was 30 s within 60 s: on tuning sessions of the wide regime, where volume is heavy-tailed,
-    #: half-minute volume surges with some one-sided buying raised 11 false pushes in 12 sessions of a 5 s
-    #: feed; a minute raised 1, and the closing move still finds the shorter pushes at the close)
+    #: push chunks covering ``close_min_ms`` within the last ``close_push_window_ms``: where volume is
+    #: heavy-tailed, half-minute surges with some one-sided buying happen every day; a minute's push does not, and
+    #: the closing move still finds the shorter pushes at the close
     close_push_window_ms: int = 90_000
     close_min_ms: int = 60_000
     #: the push walks the price up 1–3 % in 3–8 min: the drift over the last ``drift_ms`` is at least
     close_drift_bps: float = 40.0
-    #: the closing move (any feed, either direction, no surge needed; patterns-v12): tested at the close, the
+    #: the closing move (any feed, either direction, no surge needed): tested at the close, the
     #: price's move over each of these horizons ending there (capped by the closing window) …
     close_horizons_ms: tuple[int, ...] = (180_000, 300_000, 480_000, 600_000)
     #: … in units of the symbol's own volatility over as long: a hit at this many
@@ -207,7 +193,7 @@ class PatternParams:
     ignite_imbalance: float = 0.8
     #: a one-sided jump is as often a block order, a liquidity shock or the market's own cascade: the ignition is
     #: confirmed when the price then gives back at least this share of the move (the igniter sells into the
-    #: followers) within ``ignite_reversal_ms`` (on snapshot feeds since patterns-v9, on every feed since v17)
+    #: followers) within ``ignite_reversal_ms``
     ignite_reversal_share: float = 0.5
     ignite_reversal_ms: int = 300_000
     #: … and the candidate's activity need only be this far above the symbol's usual (σ): a sweep's volume
@@ -215,7 +201,7 @@ class PatternParams:
     ignite_activity_z: float = 1.0
     #: an ignition *ignites*: over the ``ignite_follow_ms`` after the sweep others trade its way, the chunks' mean
     #: activity ``≥ ignite_activity_z`` and mean same-side aggressor imbalance ``≥ ignite_follow_imbalance``
-    #: (patterns-v18; a large order that walked the book and was given back with nobody following is not one)
+    #: (a large order that walked the book and was given back with nobody following is not one)
     ignite_follow_ms: int = 20_000
     ignite_follow_imbalance: float = 0.3
     #: a sweep or an ignition moves the price more than this many of the chunk's spreads: it takes levels. One
