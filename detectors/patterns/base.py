@@ -375,7 +375,7 @@ class ChunkContext:
     #: a pump-and-dump detector hit in this chunk (set by :class:`~detectors.patterns.flow_patterns.FlowPatterns`)
     pump_hit: bool = False
     #: the short, long and slow drift in units of the larger of that volatility and the symbol's own typical
-    #: drift over as long, measured directly (:class:`DriftScale`; patterns-v16, the ramp path)
+    #: drift over as long, measured directly (:class:`DriftScale`; the ramp path reads it)
     trend_z: tuple[float | None, float | None, float | None] = (None, None, None)
     #: the short, long and slow drift (bps) of the series the z's read (the mid's where the feed has books), and the
     #: symbol's typical drift over each horizon this session (:class:`DriftScale`; ``None`` until measured)

@@ -8,14 +8,14 @@ disables it, e.g. for 24-hour crypto; the chunk that straddles the close counts)
   volume), one-sided buying (``aggr_imbalance_long ≥ close_imbalance``, sides given or inferred) and a drift
   over ``drift_ms`` ``≥ close_drift_bps`` (the push walks the price up 1–3 % in 3–8 min); hit when push chunks
   covering ``close_min_ms`` fall within the last ``close_push_window_ms``;
-* the **closing move** (any feed, either direction, no surge needed; patterns-v12): tested once, at the
+* the **closing move** (any feed, either direction, no surge needed): tested once, at the
   close (the chunk that ends at it, and again the one that straddles it), not at every chunk of the window:
   the price's move over each of the last ``close_horizons_ms`` (up to the closing window) in units of the
   symbol's own volatility over as long (:func:`~detectors.patterns.base.chunk_volatility` × √chunks, mid
   where the feed has books); a hit when the largest ``|z| ≥ close_move_z``. Marking the close is about the
   closing price: a push that the price gave back before the close did not mark it, and one test per session
   instead of one per chunk keeps an ordinary symbol's chance walks from crossing the bar somewhere in ten
-  minutes (patterns-v4..v11 tested every chunk at 3.5 σ and still missed half the pushes on ordinary volume).
+  minutes (testing every chunk needs a bar so high that half the pushes on ordinary volume are missed).
 
 Neither path reports within ``close_after_pump_ms`` of a pump-and-dump hit on the symbol (the pump detectors
 run first and set :attr:`ChunkContext.pump_hit`): a pump's ramp or dump running into the close is that pump.

@@ -102,7 +102,7 @@ class TapeContext:
         A horizon whose typical drift is not measured yet (the first ``2 × window`` chunks: an hour for the slow
         one) borrows the variance ratio (typical drift / √n·σ, at least 1) of the short horizon once that is
         measured (4 minutes): a price that trends over minutes does so over longer spans too, and read at √n
-        alone the early session's trends were pumps (patterns-v18). The short horizon's, not the longest measured
+        alone the early session's trends would be pumps. The short horizon's, not the longest measured
         one's: a ramp of many minutes lifts the typical drift over ten, and would hide itself; over two it barely
         moves it."""
         series = (

@@ -16,14 +16,13 @@ ignite_activity_z``; a chunk the stream did not emit counts as neither), and the
 ``ignite_reversal_share`` of the move within ``ignite_reversal_ms``: the igniter trading against the move he started
 and the followers he drew, which is what makes a sweep manipulation (the definition regulators use: orders meant to
 start a trend and draw others into it). A burst of trades taking levels in one direction is as often a block buyer,
-a liquidity shock or the market's own cascade (patterns-v17 asks the reversal on every feed: an order-book market's
-tuning seeds 2–3 raised 14 false ignitions, then 8; patterns-v18 asks the followers too: a large order that walked
-the book and was given back with nobody following it is not an ignition). State key ``ignition``: the pending
-candidate.
+a liquidity shock or the market's own cascade, hence the reversal on every feed; and a large order that walked
+the book and was given back with nobody following it is not an ignition, hence the followers. State key
+``ignition``: the pending candidate.
 
 Evidence: ``ret_bps``, ``aggr_imbalance``, ``trades_z``, ``volume_z``, ``range_bps``, ``mid_ret_bps``,
 ``spread_bps``, ``follow_imbalance``, ``follow_activity_z`` (the followers' means; absent for a candidate resumed
-from a patterns-v17 state), ``reversal_bps``, ``reversal_s``.
+from a state that did not watch followers), ``reversal_bps``, ``reversal_s``.
 
 >>> from detectors.patterns.context import TapeContext
 >>> from detectors.patterns.params import PatternParams

@@ -8,8 +8,8 @@ above the symbol's own rate (``buy_orders_z_long ≥ pump_buy_orders_z``) and on
 (``order_imbalance_z_long ≥ pump_order_imbalance_z``) — the onset's own two conditions — net buying by volume too
 (``aggr_imbalance_long ≥ pump_crowd_imbalance``: many small buys against a few large sells is a market absorbing a
 seller) and the price following (``drift_bps ≥ pump_drift_bps`` and the drift ``≥ pump_crowd_drift_z`` of the
-symbol's own σ over as long, patterns-v17: a pump buys to lift the price; a crowd of buys the price does not follow
-is a seller being absorbed or a parent order worked patiently, as an order-book market showed).
+symbol's own σ over as long: a pump buys to lift the price; a crowd of buys the price does not follow is a seller
+being absorbed or a parent order worked patiently).
 
 What replaces the rush is *persistence*: crowd chunks covering ``pump_crowd_min_ms`` within the last
 ``pump_crowd_window_ms``. A momentum ignition's followers buy as hard for 20–60 s after a sweep; a pump's crowd keeps

@@ -1,6 +1,6 @@
 """Pump-and-dump, first path: the *onset* of the ramp on a feed that prints every trade with its side.
 
-From the flow-v2 features that compare the long window with the symbol's own last hour (La Morgia et al.
+From the flow features that compare the long window with the symbol's own last hour (La Morgia et al.
 2020: rush orders and z-scores against a rolling window): an *onset chunk* has aggressive **buy orders** far
 above the symbol's rate (``buy_orders_z_long ≥ pump_buy_orders_z``; orders, not trades: one order's fills count
 once), one-sided **by count** (``order_imbalance_z_long ≥ pump_order_imbalance_z``, a fair coin's z of buy vs
@@ -11,12 +11,11 @@ buys in one millisecond). Hit when onset chunks covering ``pump_onset_min_ms`` f
 ``pump_onset_sweep_ms`` of a sweep (:mod:`detectors.patterns.context`): a surge that opens with a sweep is a
 momentum ignition's followers. The price barely matters: the ramp is convex and barely moves in its first
 minute, so an onset chunk asks only that it rose at all over the drift window (``drift_bps > pump_drift_bps`` by
-more than :data:`~detectors.patterns.base.RISE_EPSILON_BPS`; patterns-v19): a crowd of buy orders with outsized
-ones that leaves the price exactly where it was two minutes ago is liquidity absorbing it, not a pump lifting it.
-On an order-book market, where every large market order walks the book in one millisecond, 6 of the trade feed's
-21 false pumps on the tuning seeds 1–3 were such; the cost, one simulator pump whose price first fell and stayed
-flat for two minutes, seen at 140 s instead of 20 s. The alert fires at first evidence and escalates (same alert
-id) as the score grows.
+more than :data:`~detectors.patterns.base.RISE_EPSILON_BPS`): a crowd of buy orders with outsized ones that
+leaves the price exactly where it was two minutes ago is liquidity absorbing it, not a pump lifting it (on an
+order-book market every large market order walks the book in one millisecond and looks like a rush). The cost: a
+pump whose price first falls and stays flat is seen once it rises. The alert fires at first evidence and escalates
+(same alert id) as the score grows.
 
 The *surge* (activity ``≥ pump_surge_z``, :func:`~detectors.patterns.base.surge_z`; ``aggr_imbalance_long ≥
 pump_imbalance``, a drift ``≥ pump_drift_bps``, ``rush_orders_long ≥ pump_rush``; version 1's pump rule, a

@@ -4,12 +4,11 @@ A snapshot feed has no rush orders and no sides, so a *ramp chunk* has the price
 the symbol's own volatility (the context's drift z, :mod:`detectors.patterns.context`: the mid where there are
 books) over ``drift_ms`` (2 minutes), ``ramp_ms`` (10 minutes) or ``slow_ramp_ms`` (30 minutes: slow ramps),
 on volume ``volume_z_long ≥ pump_ramp_volume_z``, with flow that is not net selling, outside the closing
-window. Since patterns-v16 each horizon's drift is read in units of the *larger* of the symbol's volatility over
+window. Each horizon's drift is read in units of the *larger* of the symbol's volatility over
 as long (one chunk's σ × √chunks) and its own typical drift over that horizon, measured directly
 (:class:`~detectors.patterns.base.DriftScale`, ``ChunkContext.trend_z``): √n assumes a martingale, and a price
-that catches up with news over minutes or follows a parent order trends by its nature (on the order-book
-market of :mod:`offline.lob_market`, seeds 1–2, 52 of the 88 ramp hits were such drifts on symbols without a
-pump; the direct measure left 17, every pump still found). Hit when ramp chunks covering ``pump_ramp_min_ms``
+that catches up with news over minutes or follows a parent order trends by its nature, and read at √n its
+ordinary drifts look like pumps. Hit when ramp chunks covering ``pump_ramp_min_ms``
 fall within the last ``pump_ramp_window_ms``, not next to a sweep, and the rise to the price's top over
 ``slow_ramp_ms`` was walked, not jumped
 (:meth:`~detectors.patterns.base.Rise.jumped` with ``pump_jump_share``, ``pump_walk_ms``: a sweep's followers

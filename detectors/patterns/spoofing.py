@@ -8,20 +8,19 @@ makers re-quote, one more is ordinary),
 *under pressure*, which is any of:
 
 * the mid (or the last price) moved away from the layer's side by ``≥ spoof_move_sigma`` of the symbol's own
-  long-window volatility (patterns-v3);
+  long-window volatility;
 * the mid moved away from it over the layer's whole life by ``≥ spoof_move_sigma`` of the symbol's
-  volatility over that long (``layer_move_bps``, flow-v4; patterns-v4): a layer shown for a minute moves the
+  volatility over that long (``layer_move_bps``): a layer shown for a minute moves the
   price early and is cancelled late, when the long window no longer sees the move;
 * where the feed tells the sides, the flow traded on the other side (``aggr_imbalance_long`` towards the
   layer's side ``≥ spoof_pressure_imbalance``: the spoofer's genuine orders being filled).
 
 Hit when ``spoof_min_cycles`` chunks of the last ``spoof_window_ms`` saw that, or ``spoof_min_layers`` chunks saw
-such a layer vanish (beyond the churn) and at least one of them under pressure (patterns-v15): spoofing cycles
+such a layer vanish (beyond the churn) and at least one of them under pressure: spoofing cycles
 repeat, and a single vanished layer with a drift the right way happens by chance; pressure shows one cycle at a time
 and a 5 s snapshot often misses the one-tick move it made, so a third cycle says as much as a second push. Churn
-alone never qualifies: a size that jumps and falls with every snapshot is not shown twice at one price. (patterns-v2
-compared the vanished size with the typical level and asked for no persistence and no pressure: on a book whose
-sizes move every snapshot it fired hundreds of times a day.)
+alone never qualifies: a size that jumps and falls with every snapshot is not shown twice at one price (without
+persistence and pressure, a vanished size against the typical level fires hundreds of times a day on such a book).
 
 Evidence: ``layer_cancel_rel``, ``layer_side``, ``cycles`` (under pressure), ``layers``, ``cancel_l25``,
 ``cancel_rel``, ``cancel_l25_z``, ``level_max_rel_long``, ``level_max_z_long``, ``book_imb_l5_long``,

@@ -3,7 +3,7 @@
 The feed does not say who traded, so the detector sees only the footprint of one trader crossing with
 himself.
 
-* **Mirror trades** (where the feed gives the sides: ``inferred_share_long ≤ 0.5``; flow-v2): a print of the
+* **Mirror trades** (where the feed gives the sides: ``inferred_share_long ≤ 0.5``): a print of the
   same size as the previous one, on the other side, within ``FlowConfig.mirror_ms``. A *mirror chunk*: the
   long window's mirror volume far above the symbol's own (``mirror_z_long ≥ wash_mirror_z`` with
   ``mirror_vol_share_long ≥ wash_mirror_share`` of the volume, or ``mirror_z_long ≥ wash_mirror_z_alone``
@@ -12,12 +12,11 @@ himself.
   by chance), repeated (``mirror_trades_long ≥ wash_mirror_min_trades``: one pair of equal prints on opposite
   sides is chance on any symbol trading round lots) and more of the volume than the symbol's own chance pairs
   (the window's mirror share ``≥ wash_mirror_lift`` × the baseline's, read from ``mirror_excess_share_long``:
-  chance pairs grow with the tape, so a surge of two-sided volume surges them too; patterns-v10). Hit when
+  chance pairs grow with the tape, so a surge of two-sided volume surges them too). Hit when
   ``wash_min_chunks`` chunks of the last ``wash_window_ms`` are mirror chunks. Inferred
-  sides alternate at every bid-ask bounce, so this path is off where sides are inferred. (Version 1's
-  alternation/repeated-size/two-price-tape rules fitted the tuning days and not the held-out ones.)
+  sides alternate at every bid-ask bounce, so this path is off where sides are inferred.
 * **Volume at a pinned quote** (where sides are inferred — snapshot feeds aggregate the prints, so equal
-  alternating sizes cannot show; patterns-v5): the pair's trades neither move the price nor consume depth.
+  alternating sizes cannot show): the pair's trades neither move the price nor consume depth.
   A *pinned chunk*: the long window traded far more than the symbol's own (``volume_rel_p95_long ≥
   wash_pinned_volume_p95``: against the 95th percentile of its long windows, robust to bursty volume) over
   several prints' worth (:func:`effective_prints` ``≥ wash_pinned_prints``: one block print is not a wash), the
