@@ -196,22 +196,25 @@ class Judged:
     lookalikes: int
     lookalikes_alerted: int
     brier: float = math.nan
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 def judge(
-    frame: pd.DataFrame, truth: pd.DataFrame, clean: Sequence[str], events: pd.DataFrame, keep: pd.Series
+    frame: pd.DataFrame,
+    truth: pd.DataFrame,
+    clean: Sequence[str],
+    events: pd.DataFrame,
+    keep: npt.NDArray[np.bool_],
 ) -> Judged:
     """Per-kind F1, false alerts on clean symbol-days, look-alikes alerted, for the candidates ``keep`` keeps."""
-    kept = frame[keep.to_numpy()].reset_index(drop=True)
+    kept = frame[keep].reset_index(drop=True)
     metrics = {kind: ev.kind_metrics(truth, kept[kept["kind"] == kind], kind) for kind in sorted(set(truth["kind"]))}
     rates = lookalike_alerts(truth, events, kept, ev.DEFAULT_TOLERANCE_MS) if len(events) else []
-    sessions = 1
     return Judged(
         f1={k: m.f1 for k, m in metrics.items()},
         precision={k: m.precision for k, m in metrics.items()},
         recall={k: m.recall for k, m in metrics.items()},
-        false_alerts=ev.false_alert_rate(kept, list(clean), sessions),
+        # each prefixed symbol is one symbol-day (one session)
+        false_alerts=ev.false_alert_rate(kept, list(clean), 1),
         lookalikes=sum(r.events for r in rates),
         lookalikes_alerted=sum(r.alerted for r in rates),
     )
@@ -257,7 +260,7 @@ class Pool:
         )
 
     def judge(self, keep: npt.NDArray[np.bool_]) -> Judged:
-        return judge(self.candidates, self.truth, self.clean, self.lookalikes, pd.Series(keep))
+        return judge(self.candidates, self.truth, self.clean, self.lookalikes, keep)
 
 
 @dataclass
