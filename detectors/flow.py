@@ -91,7 +91,7 @@ Definitions
   book (book-stream order) if that is at most ``idle_ms`` older. Only prices visible in both books count: a
   full side (5 levels) hides what lies beyond its 5th price, so a level scrolling out of view is not a
   removal. Size growth is *added* (classed by the level it has in the new book), shrinkage *removed* (classed
-  by its level in the previous book): level 1 vs levels 2–5 (spoofing layers sit at levels 2–4 and vanish).
+  by its level in the previous book): level 1 vs levels 2–5.
 * *Cancellation proxy* (size that left the book without trading): ``Σ_p max(0, removed_p - traded_p)`` over
   prices ``p``, with ``traded_p`` the chunk's traded size at ``p``; split as ``cancel_l1 = Σ_p max(0, r1_p -
   t_p)``, ``cancel_l25 = Σ_p max(0, r25_p - max(0, t_p - r1_p))`` (trades eat level 1 first), so ``cancel =
@@ -100,15 +100,17 @@ Definitions
 * *Typical level size*: the mean, over the baseline's chunks that had books, of each chunk's mean displayed
   level size (all levels, both sides); ``level_max_rel`` = the largest single level in the window's books /
   that typical size (spoofing layers are 6–15× it; ordinary additions stay below ~3×).
-* *Layer* (:mod:`detectors.layers`): a level 2–5 of at least 4× the book's mean level (weighted over about 4 minutes
-  of event time), shown at one price over consecutive snapshots (one is enough where books come 2 s or more apart: an
-  order resting a few seconds shows in one 5 s snapshot only; flow-v9); it *vanishes* when less than a quarter of its
-  largest size is left there while the price is still in view. ``layer_*`` describe the chunk's largest vanished layer
-  (by size not explained by the chunk's trades at its price); its *life* runs from the snapshot it first showed in to
-  the one it was gone from, and ``layer_move_bps`` is the mid's move over that life, positive away from the layer's
-  side (a bid layer and the price up): the effect a spoofer wants, however long before the cancellation it came
-  (``None`` where the mid was unknown at either end — a one-sided book — or for a layer a flow-v3 state had already
-  been tracking).
+* *Layer* (:mod:`detectors.layers`): a level 1–5 of at least 8× the book's typical level (the median level size,
+  weighted over about 4 minutes of event time), shown at one price over consecutive snapshots (one is enough where
+  books come 2 s or more apart: an order resting a few seconds shows in one 5 s snapshot only); it *vanishes* when
+  less than a quarter of its largest size is left there while the price is still in view, unless its side gained
+  half its size at another price in the same update (it moved) or a layer of the other side vanished with it (the
+  book was pulled). ``layer_*`` describe the chunk's largest vanished layer by size not explained by the chunk's
+  trades at its price (a level that traded away is not a cancellation: at level 1 most do), in typical levels; its
+  *life* runs from the snapshot it first showed in to the one it was gone from, and ``layer_move_bps`` is the mid's
+  move over that life, positive away from the layer's side (a bid layer and the price up): the effect a spoofer
+  wants, however long before the cancellation it came (``None`` where the mid was unknown at either end — a
+  one-sided book).
 
 Features (:data:`FLOW_FEATURE_NAMES`; window: *chunk* = the base chunk, *long* = the long chunk, *baseline*
 as above; ``None`` when undefined, never NaN/inf):
@@ -156,10 +158,11 @@ cancel_l25_z              cancel_l25 against the baseline chunks' (the book's ow
 ret_sigma_bps             population std of the baseline chunks' ret_bps (no trade = 0)     bps        baseline
 mid_ret_bps               1e4 ln(last mid / last mid before the chunk), from the books      bps        chunk
 mid_sigma_bps             population std of the baseline chunks' mid_ret_bps (no book = 0)  bps        baseline
-layer_cancel_rel          largest persistent level-2–5 layer that vanished untraded / typ.  ratio      chunk
+layer_cancel_rel          largest persistent layer that vanished untraded / its typ. level  ratio      chunk
 layer_side                its side: +1 bid, -1 ask                                          sign       chunk
 layer_move_bps            the mid's move away from its side while it showed (bps, signed)   bps        layer life
 layer_books               snapshots it showed in                                            count      layer life
+layer_level               the level (1–5) it last showed at                                 level      layer life
 trades_long               number of trades                                                  count      long
 trades_std_long           population std of the base chunks' trade counts (empty = 0)       count      long
 volume_long               traded size                                                       shares     long
@@ -249,18 +252,20 @@ import pandas as pd
 from detectors.aggressor import AggressorInference
 from detectors.features import _ExactSums  # the one exact rolling-sum definition of the feature library
 from detectors.feed_learning import PrintsLearner
-from detectors.layers import LayerTracker
+from detectors.layers import LayerTracker, Vanished
 from tapewatch.feeds import Prints
 from tapewatch.records import BOOK_DEPTH, Book, Cadence, Features, Quote
 
-FLOW_FEATURE_SET_VERSION: Final = "flow-v9"
-FLOW_STATE_VERSION: Final = 9
+FLOW_FEATURE_SET_VERSION: Final = "flow-v10"
+FLOW_STATE_VERSION: Final = 10
 #: a version-1 … -8 (flow-v1 … flow-v8) state still loads: see :meth:`FlowState.from_state`. flow-v5's layer
 #: tracker weighs its mean level size in event time (it keeps the last book's ts), flow-v4's per book; flow-v6
 #: keeps flow-v5's state and leaves the print-level features null on a snapshot feed; flow-v7 keeps flow-v6's
 #: state and adds ``volume_rel_p95_long``, whose window it rebuilds from the baseline; flow-v8 keeps flow-v7's
 #: state and adds ``mirror_trades_long`` and ``mirror_excess_share_long`` (from sums the state already keeps);
-#: flow-v9's layer tracker learns the gap between books (a flow-v8 state learns it again from its next books)
+#: flow-v9's layer tracker learns the gap between books (a flow-v8 state learns it again from its next books);
+#: flow-v10's layer tracker judges levels 1–5 against the median level: an older state's tracker starts afresh
+_V9: Final = (9, "flow-v9")
 _V8: Final = (8, "flow-v8")
 _V7: Final = (7, "flow-v7")
 _V6: Final = (6, "flow-v6")
@@ -319,6 +324,7 @@ CHUNK_FEATURE_NAMES: Final[tuple[str, ...]] = (
     "layer_side",
     "layer_move_bps",
     "layer_books",
+    "layer_level",
 )
 LONG_FEATURE_NAMES: Final[tuple[str, ...]] = (
     "trades_long",
@@ -427,6 +433,7 @@ FEATURE_LABELS: Final[Mapping[str, tuple[str, str]]] = {
     "layer_side": ("the layer's side: +1 bid, −1 ask", ""),
     "layer_move_bps": ("the mid's move away from the layer's side over its life", "bps"),
     "layer_books": ("book snapshots the layer showed in", "snapshots"),
+    "layer_level": ("the level (1–5) the layer last showed at", "level"),
 }
 
 #: quote columns :func:`compute_flow_frame` reads (``side``, ``bid``, ``ask`` optional); the simulator's layout
@@ -799,18 +806,24 @@ def _cancellations(c: _Chunk) -> tuple[float, float]:
     return cancel_l1, cancel_l25
 
 
-def _largest_layer(c: _Chunk) -> tuple[float | None, float | None]:
-    """Set the chunk's largest vanished layer (by size its trades at that price do not explain) and side;
-    return that layer's move (bps) and snapshots."""
+def _largest_layer(c: _Chunk) -> tuple[float | None, float | None, float | None, float | None]:
+    """Set the chunk's largest vanished layer (by size its trades at that price do not explain, in typical
+    levels) and side; return that layer's size against the typical level, move (bps), snapshots and level."""
+    rel: float | None = None
     layer_move: float | None = None
     layer_books: float | None = None
-    for side, price, size, books, *move in c.layers_gone:  # a flow-v3 entry has no move
-        gone = size - c.traded.get(price, 0.0)
-        if gone > c.layer_size:
-            c.layer_size, c.layer_side = gone, int(side)
-            layer_move = float(move[0]) if move and move[0] is not None else None
-            layer_books = float(books)
-    return layer_move, layer_books
+    layer_level: float | None = None
+    for entry in c.layers_gone:
+        if len(entry) != len(Vanished._fields):  # an older state's: judged by another yardstick
+            continue
+        layer = Vanished(*entry)
+        gone = layer.size - c.traded.get(layer.price, 0.0)
+        if gone > c.layer_size and layer.typical > 0:
+            c.layer_size, c.layer_side = gone, int(layer.side)
+            rel = gone / layer.typical
+            layer_move = None if layer.move_bps is None else float(layer.move_bps)
+            layer_books, layer_level = float(layer.books), float(layer.level)
+    return rel, layer_move, layer_books, layer_level
 
 
 def _chunk_trade_values(v: dict[str, float | None], c: _Chunk) -> tuple[int, float]:
@@ -843,18 +856,15 @@ def _chunk_book_values(
     v: dict[str, float | None],
     c: _Chunk,
     level_typical: float | None,
-    layer_move: float | None,
-    layer_books: float | None,
+    layer: tuple[float | None, float | None, float | None, float | None],
 ) -> None:
     """The base chunk's book features (spread, mid, depth changes, cancellation, levels, layers)."""
     v["spread_bps"] = _ratio(c.spread_sum, c.spread_n) if c.spread_n else _ratio(c.qspread_sum, c.qspread_n)
     if c.last_mid is not None and c.prev_mid is not None:
         v["mid_ret_bps"] = 1e4 * math.log(c.last_mid / c.prev_mid)
-    if c.layer_size > 0 and level_typical:
-        v["layer_cancel_rel"] = c.layer_size / level_typical
+    if c.layer_size > 0 and layer[0] is not None:
+        v["layer_cancel_rel"], v["layer_move_bps"], v["layer_books"], v["layer_level"] = layer
         v["layer_side"] = float(c.layer_side)
-        v["layer_move_bps"] = layer_move
-        v["layer_books"] = layer_books
     v["book_imb_l1"] = _ratio(c.imb1_sum, c.imb1_n)
     v["book_imb_l5"] = _ratio(c.imb5_sum, c.imb5_n)
     v["book_updates"] = float(c.books)
@@ -1287,7 +1297,7 @@ class FlowState:
         recent chunks, the baseline) only at the end, so its z-scores compare it with the chunks before it."""
         cfg = self.config
         n = c.index
-        layer_move, layer_books = self._settle(c)
+        layer = self._settle(c)
         span = self._slide_baseline(n)
         volume_p95 = self._slide_long_volumes(n)
         level_typical = self.level_sums.mean() if self.level_sums.count else None
@@ -1295,7 +1305,7 @@ class FlowState:
 
         v: dict[str, float | None] = dict.fromkeys(FLOW_FEATURE_NAMES)
         trades, volume = _chunk_trade_values(v, c)
-        _chunk_book_values(v, c, level_typical, layer_move, layer_books)
+        _chunk_book_values(v, c, level_typical, layer)
         trades_l, volume_l = _long_size_values(v, window, cfg.long_chunks, volume_p95)
         rush_l, rush_max_l, buy_orders_l, mirror_l = _long_order_values(v, window, volume_l)
         level_max_l = _long_book_values(v, window, volume_l, level_typical)
@@ -1306,10 +1316,10 @@ class FlowState:
         self._join_windows(c, trades, volume, v)
         return self._emit(n, v)
 
-    def _settle(self, c: _Chunk) -> tuple[float | None, float | None]:
+    def _settle(self, c: _Chunk) -> tuple[float | None, float | None, float | None, float | None]:
         """Derive the closing chunk's rush orders, cancellation proxy and largest vanished layer, then drop the
         per-ms and per-price detail they came from (not needed any more, and not worth keeping in the state);
-        carry the last trade price and mid on. Returns the layer's move (bps) and snapshots."""
+        carry the last trade price and mid on. Returns the layer's size in typical levels, move, snapshots, level."""
         self._lists.pop(c.index, None)
         k = self.config.rush_min_trades
         rushes = [count for count in c.ms.values() if count >= k]
@@ -1525,9 +1535,8 @@ class FlowState:
     ) -> FlowState:
         """Restore a :meth:`to_state` snapshot; ``config`` may change ``grace_ms``/``idle_ms`` only.
 
-        An older state loads too, so an upgraded worker resumes where it stopped. From ``flow-v4`` and
-        ``flow-v3`` everything carries over (layers a flow-v3 state was tracking have no first mid:
-        their ``layer_move_bps`` is ``None``).
+        An older state loads too, so an upgraded worker resumes where it stopped. From ``flow-v3`` on everything
+        carries over but the layer tracker, which starts afresh (it judged levels by another yardstick).
         From ``flow-v1``/``flow-v2`` watermarks, open chunks and the long window carry over (the new per-chunk
         counts start at zero), but the baseline restarts empty — it lacks the new columns, and zeros there would
         make every new z-score huge — so all z-scores warm up again (``baseline_min_chunks``) from the next chunk
@@ -1541,7 +1550,7 @@ class FlowState:
             fs.prints_learner = PrintsLearner.from_state(learnt)
             fs.prints = fs.prints_learner.decided
         fs.qwm, fs.bwm, fs.first_quote, fs.first_book, fs.closed_below = state["wm"]
-        fs._load_last(state["last"], v1=version == _V1)
+        fs._load_last(state["last"], v1=version == _V1, tracker=version[0] == FLOW_STATE_VERSION)
         fs._load_book(state["book"], version)
         chunk_version = int(version[0])
         for data in state["open"]:
@@ -1553,8 +1562,9 @@ class FlowState:
         fs._derive()
         return fs
 
-    def _load_last(self, last: list[Any], *, v1: bool) -> None:
-        """The symbol's last closed chunk, session origin, previous trade, side inference, mid and layers."""
+    def _load_last(self, last: list[Any], *, v1: bool, tracker: bool) -> None:
+        """The symbol's last closed chunk, session origin, previous trade, side inference, mid and layers (an
+        older version's layer tracker judged by another yardstick: this one starts afresh)."""
         if v1:
             self.last_closed, self.origin, self.last_price, self.last_side = last
             self.origin = 0 if self.last_closed is None else self.last_closed + 1
@@ -1563,7 +1573,8 @@ class FlowState:
         if len(last) > 6:
             self.aggressor.load(last[6:8])
             self.last_mid = None if last[8] is None else float(last[8])
-            self.layer_tracker.load(last[9])
+            if tracker:
+                self.layer_tracker.load(last[9])
 
     def _load_book(self, book: Sequence[Any] | None, version: tuple[Any, Any]) -> None:
         """The previous book (the next book's depth changes compare with it)."""
@@ -1574,8 +1585,6 @@ class FlowState:
             tuple((float(p), float(q)) for p, q in book[1]),
             tuple((float(p), float(q)) for p, q in book[2]),
         )
-        if version in {_V4, _V3}:  # their tracker weighed every book up to this one, with no ts of its own
-            self.layer_tracker.last_ts = self.prev_book[0]
 
     def __repr__(self) -> str:
         return f"FlowState({self.symbol!r}, open={sorted(self.open)}, closed_below={self.closed_below})"
@@ -1585,7 +1594,7 @@ def _state_version(state: Mapping[str, Any], cfg: FlowConfig) -> tuple[Any, Any]
     """The (version, feature set) of a :meth:`FlowState.to_state` snapshot; ValueError for one this code does
     not load or one made with other settings."""
     version = (state.get("v"), state.get("features"))
-    if version not in {(FLOW_STATE_VERSION, FLOW_FEATURE_SET_VERSION), _V8, _V7, _V6, _V5, _V4, _V3, _V2, _V1}:
+    if version not in {(FLOW_STATE_VERSION, FLOW_FEATURE_SET_VERSION), _V9, _V8, _V7, _V6, _V5, _V4, _V3, _V2, _V1}:
         raise ValueError(
             f"flow state {state.get('v')!r}/{state.get('features')!r} is not supported "
             f"(expected {FLOW_STATE_VERSION}/{FLOW_FEATURE_SET_VERSION})"

@@ -1,10 +1,21 @@
-"""Layers: large orders resting at levels 2–5 over several book snapshots, and the moment they vanish.
+"""Layers: large orders resting in the visible book over several snapshots, and the moment they vanish.
 
 A spoofer's layer is *persistent* (displayed over consecutive snapshots) and then *vanishes* (cancelled, not
 traded). A book whose sizes churn every snapshot shows large sizes too, but rarely at one price twice in a
 row; requiring ``min_books`` consecutive snapshots separates the two whatever the churn. Sizes are judged
-against the book's mean level size, exponentially weighted in event time (``tau_ms``) and updated from the
-book stream alone (so the result does not depend on how quotes and books interleave). O(levels) per book.
+against the book's *typical level*: the median level size of each book (both sides), exponentially weighted in
+event time (``tau_ms``) and updated from the book stream alone (so the result does not depend on how quotes and
+books interleave). A median, not a mean: a book with standing walls (a market maker quoting size a level or two
+back all day) has a mean pulled up to the walls, and an order as large as a wall no longer stands out. Levels 1–5
+are watched alike; whether a vanished level 1 traded away is for the caller to say (it sees the trades).
+O(levels) per book.
+
+Two ways a large level leaves that are not a cancellation:
+
+* it *moved*: the same side gained at least half its size at another price in the same update (a market maker
+  re-quoting its wall after the price ticked, an order repriced);
+* the book was *pulled*: large levels vanished on both sides in the same update (a market maker withdrawing its
+  quotes ahead of news takes both sides; a spoofer cancels the side it leaned on).
 
 Persistence is bounded by what the snapshots can show. Two snapshots in a row prove an order rested at least one
 interval between books; once that interval is longer than the horizon of a *fleeting* order (2 s, after Hasbrouck
@@ -22,7 +33,7 @@ carry the rest.
 >>> layers.on_book(5_000, *layered), layers.on_book(10_000, *layered)
 ([], [])
 >>> layers.on_book(15_000, *book)  # 1,900 of the 2,000 at 9.9 (bid side: +1) left after two snapshots
-[(1, 9.9, 1900.0, 2, 0.0)]
+[Vanished(side=1, price=9.9, size=1900.0, books=2, move_bps=0.0, level=2, typical=100.0)]
 
 The price move over a layer's life is what a spoofer wants from it: the mid when the layer first showed
 against the mid when it is gone, signed so that a move *away* from the layer's side (a bid layer and the price
@@ -32,7 +43,7 @@ cancellation, outside any short feature window.
 >>> layers.on_book(20_000, *layered), layers.on_book(25_000, *layered)
 ([], [])
 >>> up = ((10.1, 100.0), (10.0, 100.0)), ((10.2, 100.0), (10.3, 100.0))
->>> [(side, price, round(move_bps)) for side, price, _, _, move_bps in layers.on_book(30_000, *up)]
+>>> [(side, price, round(move_bps)) for side, price, _, _, move_bps, *_ in layers.on_book(30_000, *up)]
 [(1, 9.9, 99)]
 
 The mean's memory is time, not a number of books: a layer resting two minutes on a 1 s book is still large
@@ -41,7 +52,7 @@ when it goes (weighted per book, the mean had risen until the layer no longer co
 >>> resting = LayerTracker(factor=4.0, min_books=2)
 >>> resting.on_book(0, *book), [resting.on_book(t * 1_000, *layered) for t in range(1, 121)][-1]
 ([], [])
->>> [(side, price, books) for side, price, _, books, _ in resting.on_book(121_000, *book)]
+>>> [(side, price, books) for side, price, _, books, *_ in resting.on_book(121_000, *book)]
 [(1, 9.9, 120)]
 
 On books 5 s apart an order resting a few seconds shows in one snapshot, and one is enough; on books 1 s
@@ -53,7 +64,7 @@ apart the same single sighting is churn until it shows again:
 >>> coarse.books_needed, fine.books_needed
 (1, 2)
 >>> coarse.on_book(20_000, *layered), coarse.on_book(25_000, *book)
-([], [(1, 9.9, 1900.0, 1, 0.0)])
+([], [Vanished(side=1, price=9.9, size=1900.0, books=1, move_bps=0.0, level=2, typical=100.0)])
 >>> fine.on_book(4_000, *layered), fine.on_book(5_000, *book)
 ([], [])
 
@@ -62,24 +73,26 @@ Where either book had no ask (or no bid) the mid is unknown, and so is the move 
 >>> one_sided = (((10.0, 100.0), (9.9, 2000.0)), ())
 >>> layers.on_book(35_000, *one_sided), layers.on_book(40_000, *one_sided)
 ([], [])
->>> [move_bps for *_, move_bps in layers.on_book(45_000, *up)]
+>>> [layer.move_bps for layer in layers.on_book(45_000, *up)]
 [None]
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 Levels = Sequence[tuple[float, float]]
-#: a layer that vanished: side (+1 bid, -1 ask), price, size that left, snapshots it was shown in, and the mid's
-#: move over its life away from its side (bps; None where a one-sided book left the mid unknown: not a zero move)
-Vanished = tuple[int, float, float, int, float | None]
-#: the mean level size's memory in event time (as a 50-book mean of TWSE's 5 s snapshots remembered)
+#: a level this many typical levels or more is large
+LARGE_FACTOR = 8.0
+#: the typical level's memory in event time (as a 50-book mean of TWSE's 5 s snapshots remembered)
 MEAN_LEVEL_TAU_MS = 250_000.0
 #: a layer has vanished when less than this share of the largest size it showed is left at its price
 VANISHED_SHARE = 0.25
+#: a layer whose side gained this share of its size at another price in the same update moved (re-quoted)
+MOVED_SHARE = 0.5
 #: books this far apart or more are *coarse*: an order resting longer than a fleeting one (≈ 2 s) may show in
 #: one snapshot only, so one snapshot counts as persistent there
 COARSE_GAP_MS = 2_000.0
@@ -87,27 +100,59 @@ COARSE_GAP_MS = 2_000.0
 #: or a halted symbol is not the book's cadence)
 GAP_WEIGHT = 1.0 / 16.0
 GAP_CAP_MS = 30_000.0
+#: (side, price) → size of one book, both sides
+Sizes = dict[tuple[int, float], float]
+
+
+class Vanished(NamedTuple):
+    """A layer that vanished."""
+
+    #: +1 bid, -1 ask
+    side: int
+    price: float
+    #: the size that left
+    size: float
+    #: snapshots it was shown in
+    books: int
+    #: the mid's move over its life away from its side (bps; None where a one-sided book left the mid unknown:
+    #: not a zero move)
+    move_bps: float | None
+    #: the level (1–5) it last showed at
+    level: int
+    #: the typical level size it was judged against
+    typical: float
 
 
 class _Layer:
-    """One large level while it shows: snapshots in a row, largest size, mid when it first showed."""
+    """One large level while it shows: snapshots in a row, largest size, mid when it first showed, its level."""
 
-    __slots__ = ("books", "first_mid", "size")
+    __slots__ = ("books", "first_mid", "level", "size")
 
-    def __init__(self, books: int, size: float, first_mid: float | None) -> None:
+    def __init__(self, books: int, size: float, first_mid: float | None, level: int) -> None:
         self.books = books
         self.size = size
         self.first_mid = first_mid
+        self.level = level
 
 
 class LayerTracker:
-    """Tracks large levels 2–5 per side and price; :meth:`on_book` returns the persistent ones that vanished."""
+    """Tracks large levels 1–5 per side and price; :meth:`on_book` returns the persistent ones that vanished."""
 
-    __slots__ = ("coarse_gap_ms", "factor", "gap_ms", "last_ts", "layers", "mean_level", "min_books", "tau_ms")
+    __slots__ = (
+        "coarse_gap_ms",
+        "factor",
+        "gap_ms",
+        "last_sizes",
+        "last_ts",
+        "layers",
+        "mean_level",
+        "min_books",
+        "tau_ms",
+    )
 
     def __init__(
         self,
-        factor: float = 4.0,
+        factor: float = LARGE_FACTOR,
         min_books: int = 2,
         tau_ms: float = MEAN_LEVEL_TAU_MS,
         coarse_gap_ms: float = COARSE_GAP_MS,
@@ -116,10 +161,11 @@ class LayerTracker:
         self.min_books = min_books
         self.tau_ms = tau_ms
         self.coarse_gap_ms = coarse_gap_ms
-        self.mean_level: float | None = None
+        self.mean_level: float | None = None  # the typical level: weighted mean of the books' median levels
         self.last_ts: int | None = None  # the last book the mean learned from
         self.gap_ms: float | None = None  # mean gap between books (event time); None until two books came
         self.layers: dict[tuple[int, float], _Layer] = {}  # (side, price) → the layer showing there
+        self.last_sizes: Sizes = {}  # the previous book's sizes (what moved where)
 
     @property
     def books_needed(self) -> int:
@@ -134,35 +180,48 @@ class LayerTracker:
         if mean:  # nothing is large before the mean has learnt a book
             large = self.factor * mean
             for side, levels in ((1, bids), (-1, asks)):
-                for price, size in levels[1:]:
+                for level, (price, size) in enumerate(levels, 1):
                     if size >= large:
                         before = self.layers.get((side, price))
                         shown[(side, price)] = (
-                            _Layer(before.books + 1, max(before.size, size), before.first_mid)
+                            _Layer(before.books + 1, max(before.size, size), before.first_mid, level)
                             if before
-                            else _Layer(1, size, mid)
+                            else _Layer(1, size, mid, level)
                         )
-        vanished = self._vanished(bids, asks, mid) if self.layers else []
+        now = {(side, price): size for side, levels in ((1, bids), (-1, asks)) for price, size in levels}
+        vanished = self._vanished(now, bids, asks, mid) if self.layers else []
+        if len({side for side, *_ in vanished}) > 1:  # both sides at once: the book was pulled
+            vanished = []
         self.layers = shown
+        self.last_sizes = now
         self._learn(ts, bids, asks)
         return vanished
 
-    def _vanished(self, bids: Levels, asks: Levels, mid: float | None) -> list[Vanished]:
+    def _vanished(self, now: Sizes, bids: Levels, asks: Levels, mid: float | None) -> list[Vanished]:
         """The tracked layers that are gone from this book: most of the size left the book (not merely dipped
-        below "large"), and not by scrolling out of view."""
-        now = {(side, price): size for side, levels in ((1, bids), (-1, asks)) for price, size in levels}
+        below "large"), not by scrolling out of view, and not to another price of its side."""
         vanished = []
         needed = self.books_needed
+        typical = self.mean_level or 0.0
         for (side, price), layer in self.layers.items():
             left = now.get((side, price), 0.0)
             if (
                 layer.books >= needed
                 and left < VANISHED_SHARE * layer.size
                 and _visible(price, bids if side > 0 else asks, side)
+                and self._gained_elsewhere(now, side, price) < MOVED_SHARE * layer.size
             ):
                 move = side * 1e4 * math.log(mid / layer.first_mid) if mid and layer.first_mid else None
-                vanished.append((side, price, layer.size - left, layer.books, move))
+                vanished.append(Vanished(side, price, layer.size - left, layer.books, move, layer.level, typical))
         return vanished
+
+    def _gained_elsewhere(self, now: Sizes, side: int, price: float) -> float:
+        """The largest size the side gained at another price since the previous book."""
+        before = self.last_sizes
+        return max(
+            (size - before.get(key, 0.0) for key, size in now.items() if key[0] == side and key[1] != price),
+            default=0.0,
+        )
 
     def _learn(self, ts: int, bids: Levels, asks: Levels) -> None:
         """Exponentially weighted in event time (``tau_ms``), not per book: weighted per book, a layer resting
@@ -171,32 +230,31 @@ class LayerTracker:
         if self.last_ts is not None and ts > self.last_ts:
             gap = min(float(ts - self.last_ts), GAP_CAP_MS)
             self.gap_ms = gap if self.gap_ms is None else self.gap_ms + GAP_WEIGHT * (gap - self.gap_ms)
-        count = len(bids) + len(asks)
-        if not count:
+        if not bids and not asks:
             return
-        # left to right over bids then asks, as one list summed would be
-        mean = sum([q for _, q in asks], sum([q for _, q in bids], 0.0)) / count
+        typical = statistics.median([q for _, q in bids] + [q for _, q in asks])
         if self.mean_level is None:
-            self.mean_level = mean
+            self.mean_level = typical
         elif self.last_ts is not None:
             weight = -math.expm1(-max(0, ts - self.last_ts) / self.tau_ms)
-            self.mean_level += weight * (mean - self.mean_level)
+            self.mean_level += weight * (typical - self.mean_level)
         self.last_ts = ts if self.last_ts is None else max(self.last_ts, ts)
 
     def to_state(self) -> list[Any]:
-        layers = [[s, p, x.books, x.size, x.first_mid] for (s, p), x in self.layers.items()]
-        return [self.mean_level, layers, self.last_ts, self.gap_ms]
+        layers = [[s, p, x.books, x.size, x.first_mid, x.level] for (s, p), x in self.layers.items()]
+        sizes = [[s, p, q] for (s, p), q in self.last_sizes.items()]
+        return [self.mean_level, layers, self.last_ts, self.gap_ms, sizes]
 
     def load(self, state: list[Any]) -> None:
-        """Restore :meth:`to_state`; a flow-v3 entry (no first mid) loads with the mid unknown, a state from
-        before flow-v9 with the book gap still to learn."""
+        """Restore :meth:`to_state`."""
         self.mean_level = None if state[0] is None else float(state[0])
-        self.last_ts = int(state[2]) if len(state) > 2 and state[2] is not None else None  # absent before flow-v5
-        self.gap_ms = float(state[3]) if len(state) > 3 and state[3] is not None else None  # before flow-v9
+        self.last_ts = None if state[2] is None else int(state[2])
+        self.gap_ms = None if state[3] is None else float(state[3])
         self.layers = {
-            (int(s), float(p)): _Layer(int(c), float(q), float(m[0]) if m and m[0] is not None else None)
-            for s, p, c, q, *m in state[1]
+            (int(s), float(p)): _Layer(int(c), float(q), None if m is None else float(m), int(level))
+            for s, p, c, q, m, level in state[1]
         }
+        self.last_sizes = {(int(s), float(p)): float(q) for s, p, q in state[4]}
 
 
 def _visible(price: float, levels: Levels, side: int) -> bool:

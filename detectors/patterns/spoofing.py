@@ -1,10 +1,11 @@
 """Spoofing / layering: a persistent layer vanished without trading, under pressure, repeatedly.
 
-A *layer* (a level 2–5 of ``≥ 4×`` the book's mean level, shown over consecutive snapshots, or in one where books come
-2 s or more apart and a few seconds' rest shows only once: :mod:`detectors.layers`) vanished without trading,
-``layer_cancel_rel ≥ spoof_layer_rel`` typical levels, in a chunk whose cancellations at levels 2–5 stand out against
-the symbol's own book churn (``cancel_l25_z ≥ spoof_cancel_z``: where large quotes are cancelled all day, as market
-makers re-quote, one more is ordinary),
+A *layer* (a level 1–5 of ``≥ 8×`` the book's typical level, shown over consecutive snapshots, or in one where books
+come 2 s or more apart and a few seconds' rest shows only once; not one that moved to another price or left with the
+other side's: :mod:`detectors.layers`) vanished without trading, ``layer_cancel_rel ≥ spoof_layer_rel`` typical levels
+left untraded; at levels 2–5, in a chunk whose cancellations there stand out against the symbol's own book churn
+(``cancel_l25_z ≥ spoof_cancel_z``: where large quotes are cancelled all day, as market makers re-quote, one more is
+ordinary); at level 1, where most of what leaves trades, the size left untraded is the test,
 *under pressure*, which is any of:
 
 * the mid (or the last price) moved away from the layer's side by ``≥ spoof_move_sigma`` of the symbol's own
@@ -24,7 +25,7 @@ persistence and pressure, a vanished size against the typical level fires hundre
 
 Evidence: ``layer_cancel_rel``, ``layer_side``, ``cycles`` (under pressure), ``layers``, ``cancel_l25``,
 ``cancel_rel``, ``cancel_l25_z``, ``level_max_rel_long``, ``level_max_z_long``, ``book_imb_l5_long``,
-``layer_move_bps``, ``layer_books``, ``price_moved_away``, ``flow_on_other_side``.
+``layer_move_bps``, ``layer_books``, ``layer_level``, ``price_moved_away``, ``flow_on_other_side``.
 
 >>> from detectors.patterns.context import TapeContext
 >>> from detectors.patterns.params import PatternParams
@@ -102,7 +103,12 @@ class Spoofing:
                 "cancel_l25": cited("cancel_l25"),
                 "cancel_rel": Key("size cancelled at levels 2–5 / the typical level size, this chunk", "×"),
                 **context(
-                    "layer_move_bps", "layer_books", "level_max_rel_long", "level_max_z_long", "book_imb_l5_long"
+                    "layer_move_bps",
+                    "layer_books",
+                    "layer_level",
+                    "level_max_rel_long",
+                    "level_max_z_long",
+                    "book_imb_l5_long",
                 ),
             },
         ),
@@ -128,7 +134,10 @@ class Spoofing:
         # by flow only where the feed tells the sides: inferred ones over a few snapshots are mostly noise
         sided = (get(v, "inferred_share_long") or 0.0) <= 0.5
         traded = sided and (get(v, "aggr_imbalance_long") or 0.0) * side >= p.spoof_pressure_imbalance
-        unusual = (get(v, "cancel_l25_z") or 0.0) >= p.spoof_cancel_z  # beyond the book's own churn
+        # beyond the book's own churn at levels 2–5; level 1 has no churn of its own here: its layer is judged by
+        # its size left untraded alone (most of level 1's changes are trades)
+        level = get(v, "layer_level")
+        unusual = level == 1 or (get(v, "cancel_l25_z") or 0.0) >= p.spoof_cancel_z
         vanished = layer >= p.spoof_layer_rel and unusual
         pressed = vanished and (moved or traded)
         # spoofing repeats (layer, push, cancel, again): one vanished layer with the price drifting the right
@@ -152,6 +161,7 @@ class Spoofing:
             "book_imb_l5_long": get(v, "book_imb_l5_long"),
             "layer_move_bps": get(v, "layer_move_bps"),
             "layer_books": get(v, "layer_books"),
+            "layer_level": level,
             "price_moved_away": moved,
             "flow_on_other_side": traded,
         }
@@ -164,8 +174,8 @@ class Spoofing:
                 strength(layer / p.spoof_layer_rel),
                 evidence,
                 f"a {'bid' if side > 0 else 'ask'} layer of {layer:.1f}× the typical level size, {shown}, left "
-                f"level 2–5 without trading ({layers} such layers in {p.spoof_window_ms // 60_000} min, {cycles} under"
-                " pressure)",
+                f"level {level or 0:.0f} without trading ({layers} such layers in {p.spoof_window_ms // 60_000} min, "
+                f"{cycles} under pressure)",
             )
         ]
 
