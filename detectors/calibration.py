@@ -11,8 +11,8 @@ A calibration is for one venue and one feed shape: :meth:`Calibration.check` ref
 shape's or another bucket layout's with one line. A history shorter than :data:`MIN_SESSIONS` venue-local days
 cannot say what a time of day usually does: :func:`calibrate` refuses it and says how much is needed.
 
->>> from detectors.patterns import PatternParams, SymbolDetector
->>> params = PatternParams(close_time=None)
+>>> from detectors.patterns import PatternParams, SymbolDetector, TapeParams
+>>> params = PatternParams(tape=TapeParams(close_time=None))
 >>> detector = SymbolDetector("ES", "cme", params=params)
 >>> for ts in range(5_000, 2 * 86_400_000 + 1, 60_000):
 ...     _ = detector.on_flow_features(ts, {"ret_bps": 1.0, "volume": 5.0})

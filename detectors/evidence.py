@@ -3,10 +3,10 @@
 Each detector declares, next to the code that builds its hits, one :class:`Rule` per evidence layout it writes: the
 alert kind, a readable name, the key only that rule's hits of the kind carry (``marker``: how an alert's evidence
 tells which of its kind's rules fired) and, for every evidence key, a :class:`Key` — a readable label, a unit and,
-where the rule compares the value with a threshold, that :class:`Bar`: the comparison, the
-:class:`~detectors.patterns.params.PatternParams` field the threshold comes from and how the code computes the
-number it compares with (a duration in whole chunks, a share of another evidence value, …). A value the rule does
-not compare is *context*: a key without a bar.
+where the rule compares the value with a threshold, that :class:`Bar`: the comparison, the parameter the threshold
+comes from, by its qualified name (``spoofing.layer_rel``: :meth:`~detectors.patterns.params.PatternParams.value`),
+and how the code computes the number it compares with (a duration in whole chunks, a share of another evidence
+value, …). A value the rule does not compare is *context*: a key without a bar.
 
 A bar every hit of the rule passes has ``unless=None``; one the rule may fire without (it fires on either of two
 conditions) names the other condition, so a line that fails it is not a contradiction.
@@ -17,7 +17,7 @@ alert. Evidence values travel rounded to 6 decimals (:mod:`detectors.alerting`),
 
 >>> from detectors.patterns.params import PatternParams
 >>> rule = Rule(AlertKind.VOLUME_BURST, "volume burst", None, {
-...     "volume_z_long": Key("volume vs the symbol's last hour", "σ", bar("≥", "burst_volume_z")),
+...     "volume_z_long": Key("volume vs the symbol's last hour", "σ", bar("≥", "bursts.volume_z")),
 ...     "volume_long": Key("volume traded in the long window", "shares"),
 ... })
 >>> for line in lines(rule, {"volume_long": 90_000.0, "volume_z_long": 31.5}, PatternParams()):
@@ -88,39 +88,40 @@ class Bar:
     """A rule's threshold for one evidence value: ``value <comparison> threshold``."""
 
     comparison: Comparison
-    #: the :class:`~detectors.patterns.params.PatternParams` field the threshold comes from (``None``: a constant
-    #: of the rule, or another evidence value)
+    #: the parameter the threshold comes from, by its qualified name (``None``: a constant of the rule, or another
+    #: evidence value)
     param: str | None
-    #: how the code computes the threshold, readable: ``"pump_buy_orders_z"``, ``"⌈pump_onset_min_ms / chunk_ms⌉"``,
-    #: ``"0.5 × spread_bps_long"``
+    #: how the code computes the threshold, readable: ``"pump_onset.buy_orders_z"``,
+    #: ``"⌈pump_onset.min_ms / tape.chunk_ms⌉"``, ``"0.5 × spread_bps_long"``
     formula: str
     threshold: Threshold
     #: the rule's other way to fire, which does not need this bar (``None``: every hit passes it)
     unless: str | None = None
 
 
-#: a bar that depends on the feed (:attr:`PatternParams.prints`): ``None`` where the rule does not compare the value
+#: a bar that depends on the feed (``tape.prints``): ``None`` where the rule does not compare the value
 BarOf = Callable[["PatternParams"], Bar | None]
 
 
 def bar(comparison: Comparison, param: str, *, chunks: bool = False, unless: str | None = None) -> Bar:
-    """The bar of a value compared with a parameter as it is (``chunks``: a duration in ms, compared as the whole
-    chunks covering it, :meth:`PatternParams.chunks`).
+    """The bar of a value compared with a parameter (by its qualified name) as it is (``chunks``: a duration in ms,
+    compared as the whole chunks covering it, :meth:`~detectors.patterns.params.TapeParams.chunks`).
 
     >>> from detectors.patterns.params import PatternParams
-    >>> onset = bar("≥", "pump_onset_min_ms", chunks=True)
-    >>> onset.formula, onset.threshold(PatternParams(), {}), onset.threshold(PatternParams(chunk_ms=1_000), {})
-    ('⌈pump_onset_min_ms / chunk_ms⌉', 2.0, 10.0)
+    >>> onset = bar("≥", "pump_onset.min_ms", chunks=True)
+    >>> fast = PatternParams().with_values({"tape.chunk_ms": 1_000})
+    >>> onset.formula, onset.threshold(PatternParams(), {}), onset.threshold(fast, {})
+    ('⌈pump_onset.min_ms / tape.chunk_ms⌉', 2.0, 10.0)
     """
     if chunks:
         return Bar(
             comparison,
             param,
-            f"⌈{param} / chunk_ms⌉",
-            lambda p, _: float(p.chunks(getattr(p, param))),
+            f"⌈{param} / tape.chunk_ms⌉",
+            lambda p, _: float(p.tape.chunks(p.value(param))),
             unless,
         )
-    return Bar(comparison, param, param, lambda p, _: float(getattr(p, param)), unless)
+    return Bar(comparison, param, param, lambda p, _: float(p.value(param)), unless)
 
 
 def derived(comparison: Comparison, param: str | None, formula: str, threshold: Threshold) -> Bar:
@@ -175,7 +176,7 @@ class EvidenceLine:
     comparison: Comparison | None
     #: the value meets the bar (``None``: no bar, or no number to compare)
     passed: bool | None
-    #: the :class:`~detectors.patterns.params.PatternParams` field the threshold comes from
+    #: the parameter the threshold comes from, by its qualified name (``spoofing.layer_rel``)
     param: str | None = None
     #: how the threshold is computed from it (:attr:`Bar.formula`)
     formula: str | None = None

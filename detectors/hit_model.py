@@ -156,7 +156,7 @@ class HitModel:
         holds (a pump's run-up, an outlier of size alone, are medium at most): the model ranks within it."""
         if not self.scores(hit.kind):
             return hit
-        features = candidate_features(hit.kind, hit.evidence, hit.score, params.prints or "trades", params)
+        features = candidate_features(hit.kind, hit.evidence, hit.score, params.tape.prints or "trades", params)
         p = self.probability(features)
         drivers = "; ".join(f"{name} {share:+.2f}" for name, share in self.contributions(features))
         ceiling = MEDIUM_AT_MOST if math.isclose(hit.score, MEDIUM_AT_MOST) else 1.0

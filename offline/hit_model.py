@@ -91,7 +91,7 @@ def candidates(session: LabelledSession, tolerance_ms: int = ev.DEFAULT_TOLERANC
         best[alert.alert_id] = max(best.get(alert.alert_id, 0.0), alert.score)
         lo, hi = window.get(alert.alert_id, (alert.window_start, alert.window_end))
         window[alert.alert_id] = (min(lo, alert.window_start), max(hi, alert.window_end))
-    prints = session.params.prints or "trades"
+    prints = session.params.tape.prints or "trades"
     rows = []
     for alert_id, alert in first.items():
         features = candidate_features(alert.kind, alert.evidence, alert.score, prints, session.params)

@@ -8,8 +8,9 @@ one episode share their first window start and the alert id (:mod:`detectors.ale
 are in [0, 1] and grow with how far the evidence exceeds the rule's bar
 (:func:`~detectors.patterns.base.strength`); the alert policy maps them to severity.
 
-The rules, their parameters (:class:`PatternParams`, windows in event time) and their evidence are in each
-module's docstring:
+The rules, their parameters (each module's own record, composed with the tape's in :class:`PatternParams`, named
+``module.field`` as ``spoofing.layer_rel``; windows in event time) and their evidence are in each module's
+docstring:
 
 * :mod:`~detectors.patterns.pump_onset` — pump-and-dump from buy orders, one-sidedness and rush orders;
 * :mod:`~detectors.patterns.pump_crowd` — pump-and-dump from a crowd of buy orders, one-sided, held for a
@@ -38,7 +39,7 @@ feed-profile matrix; reported on seeds never tuned on (README).
 
 from detectors.patterns.base import PATTERNS_VERSION, PatternDetector, Values
 from detectors.patterns.flow_patterns import FlowPatterns
-from detectors.patterns.params import PatternParams
+from detectors.patterns.params import PatternParams, TapeParams
 from detectors.patterns.symbol import LOADABLE_STATE_VERSIONS, STATE_VERSION, SymbolDetector
 
 __all__ = [
@@ -49,5 +50,6 @@ __all__ = [
     "PatternDetector",
     "PatternParams",
     "SymbolDetector",
+    "TapeParams",
     "Values",
 ]

@@ -29,7 +29,7 @@ from tapewatch.feeds import Prints
 from tapewatch.records import AlertKind
 
 if TYPE_CHECKING:  # for annotations only: the helpers below read the parameters they are given
-    from detectors.patterns.params import PatternParams
+    from detectors.patterns.params import PatternParams, TapeParams
 
 PATTERNS_VERSION: Final = "patterns-v21"
 Values = Mapping[str, float | None]
@@ -102,20 +102,21 @@ def activity_bars(param: str, *, chunk: bool = False) -> tuple[BarOf, BarOf]:
     does not say: the evidence does not tell) the larger of the two is, so either may be under the bar.
 
     >>> from detectors.patterns.params import PatternParams
-    >>> count, volume = activity_bars("close_surge_z")
+    >>> count, volume = activity_bars("closing.surge_z")
     >>> count(PatternParams()).unless, volume(PatternParams()) is None
     (None, True)
-    >>> count(PatternParams(prints="snapshots")).unless, volume(PatternParams(prints="snapshots")).unless
-    ('volume_z_long ≥ close_surge_z', 'trades_z_long ≥ close_surge_z')
+    >>> snapshots = PatternParams().with_values({"tape.prints": "snapshots"})
+    >>> count(snapshots).unless, volume(snapshots).unless
+    ('volume_z_long ≥ closing.surge_z', 'trades_z_long ≥ closing.surge_z')
     """
     suffix = "" if chunk else "_long"
     count, volume = f"trades_z{suffix}", f"volume_z{suffix}"
 
     def count_bar(p: PatternParams) -> Bar | None:
-        return bar("≥", param, unless=None if p.prints == "trades" else f"{volume} ≥ {param}")
+        return bar("≥", param, unless=None if p.tape.prints == "trades" else f"{volume} ≥ {param}")
 
     def volume_bar(p: PatternParams) -> Bar | None:
-        return None if p.prints == "trades" else bar("≥", param, unless=f"{count} ≥ {param}")
+        return None if p.tape.prints == "trades" else bar("≥", param, unless=f"{count} ≥ {param}")
 
     return count_bar, volume_bar
 
@@ -130,8 +131,8 @@ def cited(name: str, threshold: Bar | BarOf | None = None) -> Key:
     """The declaration of a flow feature (:data:`detectors.flow.FEATURE_LABELS`) or a tape value (:data:`TAPE_LABELS`)
     a detector cites as evidence, with the bar its rule compares it with (``None``: context).
 
-    >>> cited("drift_bps", bar(">", "pump_drift_bps")).bar.formula
-    'pump_drift_bps'
+    >>> cited("drift_bps", bar(">", "pump_onset.drift_bps")).bar.formula
+    'pump_onset.drift_bps'
     """
     label, unit = FEATURE_LABELS[name] if name in FEATURE_LABELS else TAPE_LABELS[name]
     return Key(label, unit, threshold)
@@ -331,12 +332,12 @@ def rise_to_top(path: deque[tuple[int, float]], horizon_start: int, chunk_ms: in
     return Rise(points[base_at + 1][0] - chunk_ms, base, top_ts, top, half_ts, step / (top - base)), level
 
 
-def buy_orders_surge(v: Values, p: PatternParams) -> float | None:
+def buy_orders_surge(v: Values, buy_orders_z: float, order_imbalance_z: float) -> float | None:
     """The long window's ``buy_orders_z_long`` where aggressive buy orders are far above the symbol's own rate
-    (``≥ pump_buy_orders_z``) and one-sided by count (``order_imbalance_z_long ≥ pump_order_imbalance_z``), else
-    ``None``: what a pump's onset and its crowd share (orders, not trades: one order's fills count once)."""
+    (``≥ buy_orders_z``) and one-sided by count (``order_imbalance_z_long ≥ order_imbalance_z``), else ``None``: what
+    a pump's onset and its crowd read, each with its own bars (orders, not trades: one order's fills count once)."""
     z = get(v, "buy_orders_z_long")
-    if z is None or z < p.pump_buy_orders_z or not ge(v, "order_imbalance_z_long", p.pump_order_imbalance_z):
+    if z is None or z < buy_orders_z or not ge(v, "order_imbalance_z_long", order_imbalance_z):
         return None
     return z
 
@@ -352,7 +353,7 @@ class ChunkContext:
     ms_to_close: int | None
     #: the chunk lies in the closing window (the chunk that straddles the close belongs to it)
     in_close: bool
-    #: the trade price's drift over ``PatternParams.drift_ms`` (bps)
+    #: the trade price's drift over ``tape.drift_ms`` (bps)
     drift_bps: float
     #: the short and the long drift in units of the symbol's own volatility (``None``: no volatility yet)
     drift_z_short: float | None
@@ -361,9 +362,9 @@ class ChunkContext:
     sweep: bool
     #: starts of the recent sweeps, oldest first
     sweeps: deque[int]
-    #: the drift over ``slow_ramp_ms`` in units of the symbol's volatility over as long (the ramp path only)
+    #: the drift over ``tape.slow_ramp_ms`` in units of the symbol's volatility over as long (the ramp path only)
     drift_z_slow: float | None = None
-    #: the non-zero chunk returns of the drift series (the mid's where the feed has books) over ``slow_ramp_ms``,
+    #: the non-zero chunk returns of the drift series (the mid's where the feed has books) over ``tape.slow_ramp_ms``,
     #: ``(chunk start, bps)`` oldest first, and the symbol's volatility of one chunk's return in that series
     #: (``None`` before there is one): the price path a detector may read back (the context's, not a copy)
     path: deque[tuple[int, float]] | None = None
@@ -419,16 +420,16 @@ class ChunkContext:
         """Whether a sweep started within ``within_ms`` of ``start``."""
         return start is not None and any(abs(x - start) <= within_ms for x in self.sweeps)
 
-    def rise_jumped(self, p: PatternParams) -> bool:
-        """Whether the rise to the price's top over ``slow_ramp_ms`` came in a jump (:meth:`Rise.jumped` with
-        ``pump_jump_share`` and ``pump_walk_ms``): a sweep's followers hold the price where one chunk took it.
-        Reads the path back (O(``slow_ramp_ms`` chunks)): call it only once a detector's rule holds."""
+    def rise_jumped(self, p: TapeParams) -> bool:
+        """Whether the rise to the price's top over ``tape.slow_ramp_ms`` came in a jump (:meth:`Rise.jumped` with
+        ``tape.jump_share`` and ``tape.walk_ms``): a sweep's followers hold the price where one chunk took it.
+        Reads the path back (O(``tape.slow_ramp_ms`` chunks)): call it only once a detector's rule holds."""
         if not self.path:
             return False
         rise = rise_to_top(self.path, self.ts - p.chunks(p.slow_ramp_ms) * p.chunk_ms, p.chunk_ms)
-        return rise is not None and rise[0].jumped(p.pump_jump_share, p.pump_walk_ms)
+        return rise is not None and rise[0].jumped(p.jump_share, p.walk_ms)
 
-    def sustained_rise(self, run: Run, flagged: bool, min_chunks: int, p: PatternParams) -> tuple[int, int] | None:
+    def sustained_rise(self, run: Run, flagged: bool, min_chunks: int, p: TapeParams) -> tuple[int, int] | None:
         """Pushes the chunk's flag to a pump path's ``run``; ``(flagged chunks, run's first start)`` when the path
         may hit — this chunk flagged, ``min_chunks`` or more in the window, outside the closing window (a push
         there is marking the close), not next to a sweep (its followers) and on a rise walked, not jumped — else
@@ -437,7 +438,7 @@ class ChunkContext:
         first = run.first_start
         if not flagged or chunks < min_chunks or first is None or self.in_close:
             return None
-        if self.near_sweep(first, p.pump_onset_sweep_ms) or self.rise_jumped(p):
+        if self.near_sweep(first, p.sweep_followers_ms) or self.rise_jumped(p):
             return None
         return chunks, first
 
@@ -448,9 +449,15 @@ class ChunkContext:
 
 
 class PatternDetector(Protocol):
-    """One detector: O(1) work per chunk, hits out, a JSON-safe state under keys of its own, and what its hits'
-    evidence means (``EVIDENCE``: one :class:`~detectors.evidence.Rule` per evidence layout it writes)."""
+    """One detector: built from the tape's parameters and its own (``Detector(tape, params)``), O(1) work per chunk,
+    hits out, a JSON-safe state under keys of its own, and what its hits' evidence means (``EVIDENCE``: one
+    :class:`~detectors.evidence.Rule` per evidence layout it writes, its bars citing its own parameters and the
+    tape's by qualified name)."""
 
+    #: the record of its own parameters (a :class:`~detectors.patterns.checks.Checked` dataclass: ``Any`` here, as a
+    #: class attribute of a protocol is invariant); its ``GROUP`` is their names' qualifier and the field of
+    #: :class:`~detectors.patterns.params.PatternParams` that holds them
+    PARAMS: ClassVar[type[Any]]
     EVIDENCE: ClassVar[tuple[Rule, ...]]
 
     def on_chunk(self, ctx: ChunkContext, v: Values) -> list[Hit]: ...

@@ -1,17 +1,18 @@
 """The tape around a chunk, shared by every detector: the session clock, the price drift and one-sided sweeps.
 
-A *sweep* takes several levels at once and the price stays there: ``|ret_bps| ≥ ignite_ret_bps`` and more
-than ``sweep_min_spreads`` of the chunk's spread (a one-tick step on a coarse-tick stock is not a sweep), the
-long window's return agreeing, and same-side aggressor imbalance ``≥ ignite_imbalance``. Sweeps are remembered
-long enough for the pump detectors to tell a pump's slow start from a momentum ignition's followers.
+A *sweep* takes several levels at once and the price stays there: ``|ret_bps| ≥ tape.sweep_ret_bps`` and more
+than ``tape.sweep_min_spreads`` of the chunk's spread (a one-tick step on a coarse-tick stock is not a sweep), the
+long window's return agreeing, and same-side aggressor imbalance ``≥ tape.sweep_imbalance``. Sweeps are remembered
+(``tape.sweep_memory_ms``) long enough for the pump detectors to tell a pump's slow start from a momentum ignition's
+followers.
 
-The *drift z* is the larger of the short (``drift_ms``, 2 min) and the long (``ramp_ms``, 10 min) drift in
+The *drift z* is the larger of the short (``tape.drift_ms``, 2 min) and the long (``tape.ramp_ms``, 10 min) drift in
 units of the symbol's own volatility over as long (the baseline std of a chunk's return, ``mid_sigma_bps`` or
 ``ret_sigma_bps``, times √chunks): of the mid when the feed has books (it does not bounce between bid and ask,
 which a snapshot feed's last price does), else of the trades. Positive is up.
 
->>> from detectors.patterns.params import PatternParams
->>> tape = TapeContext(PatternParams(close_time=None))
+>>> from detectors.patterns.params import TapeParams
+>>> tape = TapeContext(TapeParams(close_time=None))
 >>> sweep = {"ret_bps": 60.0, "ret_bps_long": 60.0, "aggr_imbalance": 1.0, "spread_bps": 10.0}
 >>> ctx = tape.on_chunk(10_000, sweep)
 >>> ctx.sweep, ctx.drift_bps, ctx.in_close, list(ctx.sweeps), ctx.drift_z
@@ -25,10 +26,12 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from detectors.patterns.base import ChunkContext, Drift, DriftScale, Values, chunk_volatility, get, takes_levels
-from detectors.patterns.params import PatternParams
+
+if TYPE_CHECKING:  # annotations only: the tape's record is composed in params.py with the detectors' own
+    from detectors.patterns.params import TapeParams
 
 DAY_MS: Final = 86_400_000
 
@@ -48,7 +51,7 @@ class TapeContext:
         "sweeps",
     )
 
-    def __init__(self, params: PatternParams) -> None:
+    def __init__(self, params: TapeParams) -> None:
         self.params = params
         self.drift = Drift(params.chunks(params.drift_ms))
         self.ramp_drift = Drift(params.chunks(params.ramp_ms))
@@ -78,7 +81,7 @@ class TapeContext:
         ret = get(v, "ret_bps")
         drift = self.drift.push(start, ret, p.chunk_ms)
         sweep = self._sweep(v)
-        horizon = start - (p.pump_window_ms + p.pump_onset_sweep_ms)
+        horizon = start - p.sweep_memory_ms
         while self.sweeps and self.sweeps[0] < horizon:
             self.sweeps.popleft()
         if sweep:
@@ -156,10 +159,10 @@ class TapeContext:
             return False
         sign = 1 if ret > 0 else -1
         return (
-            abs(ret) >= p.ignite_ret_bps
+            abs(ret) >= p.sweep_ret_bps
             and takes_levels(ret, v, p.sweep_min_spreads)
-            and ret_long * sign >= p.ignite_ret_bps
-            and imb * sign >= p.ignite_imbalance
+            and ret_long * sign >= p.sweep_ret_bps
+            and imb * sign >= p.sweep_imbalance
         )
 
     def to_state(self) -> dict[str, Any]:

@@ -19,7 +19,7 @@ carries none of its rules' markers.
 A pump's onset, as the alert policy emits it:
 
 >>> from detectors.patterns.symbol import SymbolDetector
->>> detector = SymbolDetector("2330", "sim", params=PatternParams(close_time=None))
+>>> detector = SymbolDetector("2330", "sim", params=PatternParams().with_values({"tape.close_time": None}))
 >>> onset = {"buy_orders_z_long": 7.0, "order_imbalance_z_long": 3.5, "rush_max_z_long": 8.0, "ret_bps": 20.0}
 >>> [alert] = [a for ts in (5_000, 10_000) for a in detector.on_flow_features(ts, onset)]
 >>> rule_of(alert.kind, alert.evidence).name, explains(alert.kind, alert.model_version)
@@ -47,7 +47,7 @@ On a feed chunked by the second, the same rule asks for ten onset chunks:
 >>> from tapewatch.feeds import FeedProfiles
 >>> fast = PatternParams().for_feed(FlowConfig(chunk_ms=1_000), FeedProfiles()("binance"))
 >>> [(line.threshold, line.formula) for line in explain("pump_and_dump", {"onset_chunks": 2}, fast)]
-[(10.0, '⌈pump_onset_min_ms / chunk_ms⌉')]
+[(10.0, '⌈pump_onset.min_ms / tape.chunk_ms⌉')]
 
 What this code does not know is shown, never refused:
 
@@ -145,7 +145,7 @@ def explain(
 ) -> list[EvidenceLine]:
     """An alert's evidence beside its rule's bars on ``params``: the rule's keys in the order declared (the values it
     compares first), then keys it does not declare, then ``hits``. With the alert's ``score``, a first line holds it
-    against its bar where that is a pattern parameter (K-means: ``kmeans_alert_score``)."""
+    against its bar where that is a pattern parameter (K-means: ``kmeans.alert_score``)."""
     known = _kind(kind)
     if known is None:
         return lines(None, evidence, params, SHARED_EVIDENCE)

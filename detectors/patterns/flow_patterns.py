@@ -35,7 +35,7 @@ class FlowPatterns:
     strength. It escalates, under the same alert id, when the dump detector sees the rise sold back. Every hit then
     passes the materiality gate (:mod:`~detectors.patterns.materiality`).
 
-    >>> params = PatternParams(close_time=None)  # a venue that never closes: no marking the close
+    >>> params = PatternParams().with_values({"tape.close_time": None})  # never closes: no marking the close
     >>> patterns = FlowPatterns(params)
     >>> quiet = {"trades": 3.0, "trades_z": 0.0, "ret_bps": 0.0}
     >>> patterns.on_chunk(5_000, quiet), patterns.on_chunk(10_000, quiet)
@@ -75,18 +75,19 @@ class FlowPatterns:
 
     def __init__(self, params: PatternParams | None = None) -> None:
         self.params = p = params or PatternParams()
-        self.tape = TapeContext(p)
-        self.pump_onset = PumpOnset(p)
-        self.pump_crowd = PumpCrowd(p)
-        self.pump_ramp = PumpRamp(p)
-        self.pump_surge = PumpSurge(p)
-        self.pump_dump = PumpDump(p)
-        self.spoofing = Spoofing(p)
-        self.wash = WashTrading(p)
-        self.closing = MarkingTheClose(p)
-        self.ignition = MomentumIgnition(p)
-        self.bursts = Bursts(p)
-        self.materiality = Materiality(p)
+        tape = p.tape  # every detector is built from the tape's parameters and its own
+        self.tape = TapeContext(tape)
+        self.pump_onset = PumpOnset(tape, p.pump_onset)
+        self.pump_crowd = PumpCrowd(tape, p.pump_crowd)
+        self.pump_ramp = PumpRamp(tape, p.pump_ramp)
+        self.pump_surge = PumpSurge(tape, p.pump_surge)
+        self.pump_dump = PumpDump(tape, p.pump_dump)
+        self.spoofing = Spoofing(tape, p.spoofing)
+        self.wash = WashTrading(tape, p.wash)
+        self.closing = MarkingTheClose(tape, p.closing)
+        self.ignition = MomentumIgnition(tape, p.ignition)
+        self.bursts = Bursts(tape, p.bursts)
+        self.materiality = Materiality(tape, p.materiality)
         self.detectors: tuple[PatternDetector, ...] = (
             self.pump_onset,
             self.pump_crowd,

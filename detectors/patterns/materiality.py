@@ -2,7 +2,8 @@
 time of day always trades.
 
 A pump-and-dump, marking the close, momentum ignition or price burst hit stands only when the price moved, within
-one of the tape's drift horizons (``drift_ms``, ``ramp_ms``, ``slow_ramp_ms``: 2, 10 and 30 minutes), at least
+one of the tape's drift horizons (``tape.drift_ms``, ``tape.ramp_ms``, ``tape.slow_ramp_ms``: 2, 10 and 30 minutes),
+at least
 
     ``material_bps = max(floor_bps, typical_multiple × the symbol's typical move over that horizon)``
 
@@ -31,9 +32,9 @@ has a past session to compare with, and is medium at most: whatever the tails of
 records about once per remembered session.
 
 >>> from detectors.patterns.context import TapeContext
->>> from detectors.patterns.params import PatternParams
->>> params = PatternParams(close_time=None)
->>> tape, gate = TapeContext(params), Materiality(params)
+>>> from detectors.patterns.params import TapeParams
+>>> params = TapeParams(close_time=None)
+>>> tape, gate = TapeContext(params), Materiality(params, MaterialityParams())
 >>> ctx = tape.on_chunk(5_000, {"ret_bps": 3.0})
 >>> gate.on_chunk(ctx, {"ret_bps": 3.0})
 >>> pump = ctx.hit(AlertKind.PUMP_AND_DUMP, 0, 0.8, {}, "")
@@ -49,7 +50,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from detectors.alerting import MEDIUM_AT_MOST, Hit
 from detectors.evidence import Key, derived, number
@@ -57,6 +58,9 @@ from detectors.patterns.base import ChunkContext, Values, get
 from detectors.seasonal import Baseline, SeasonalParams, TimeOfDayProfile
 from detectors.session_records import RecordParams, SessionRecords
 from tapewatch.records import AlertKind
+
+if TYPE_CHECKING:  # annotations only: params.py composes the gate's record with the tape's
+    from detectors.patterns.params import TapeParams
 
 #: the kinds a price move must be material for
 PRICE_KINDS: Final = frozenset(
@@ -141,12 +145,12 @@ class Materiality:
 
     __slots__ = ("calibrated", "chunk_ms", "long_chunks", "params", "pending", "profile", "records")
 
-    def __init__(self, pattern_params: Any) -> None:
-        self.params: MaterialityParams = pattern_params.materiality
-        self.long_chunks: int = pattern_params.long_chunks
-        self.chunk_ms: int = pattern_params.chunk_ms
-        self.profile = TimeOfDayProfile(SERIES, self.params.seasonal, pattern_params.utc_offset_min)
-        self.records = SessionRecords(RECORD_SERIES, self.params.records, pattern_params.utc_offset_min)
+    def __init__(self, tape: TapeParams, params: MaterialityParams) -> None:
+        self.params = params
+        self.long_chunks = tape.long_chunks
+        self.chunk_ms = tape.chunk_ms
+        self.profile = TimeOfDayProfile(SERIES, params.seasonal, tape.utc_offset_min)
+        self.records = SessionRecords(RECORD_SERIES, params.records, tape.utc_offset_min)
         #: the profile was started from a calibration over the venue's history (else from nothing)
         self.calibrated = False
         #: per kind, the latest hit held back as immaterial: raised when the price's move turns material within

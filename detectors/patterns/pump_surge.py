@@ -5,14 +5,14 @@ every trade can show. A snapshot feed (TWSE MIS: the volume since the previous s
 pump as volume far above the symbol's own, bought more than sold by the inferred sides, with the price following;
 the ramp path (:mod:`detectors.patterns.pump_ramp`) waits until the drift alone is 3.5 σ, minutes later on a
 pump that walks the price up a tick at a time. A *surge chunk* has the long window's activity
-(:func:`~detectors.patterns.base.surge_z`: on snapshots the volume's z) ``≥ pump_surge_volume_z``, net buying
-(``aggr_imbalance_long ≥ pump_surge_imbalance``, inferred sides counted as the feed gives them), a drift not
-falling and at least ``pump_surge_drift_z`` of the symbol's own over the short horizon
+(:func:`~detectors.patterns.base.surge_z`: on snapshots the volume's z) ``≥ pump_surge.volume_z``, net buying
+(``aggr_imbalance_long ≥ pump_surge.imbalance``, inferred sides counted as the feed gives them), a drift not
+falling (``≥ pump_surge.drift_bps``) and at least ``pump_surge.drift_z`` of the symbol's own over the short horizon
 (:attr:`~detectors.patterns.base.ChunkContext.trend_z`: σ·√n or the measured typical drift, the larger) — the
 three kinds of evidence together, where the ramp needs the drift alone to be extreme.
 
-As the crowd does, the surge asks *persistence*: surge chunks covering ``pump_surge_min_ms`` within the last
-``pump_surge_window_ms`` (a sweep's followers buy for 20–60 s, a pump for minutes). Hit outside the closing window
+As the crowd does, the surge asks *persistence*: surge chunks covering ``pump_surge.min_ms`` within the last
+``pump_surge.window_ms`` (a sweep's followers buy for 20–60 s, a pump for minutes). Hit outside the closing window
 (a push into the close is marking the close), not next to a sweep and on a rise walked, not jumped (the ramp's
 guards). Off where the feed carries order-level prints (``buy_orders_z_long`` present): the crowd path reads the
 same pump from its orders there, more precisely than volume can.
@@ -21,9 +21,9 @@ Evidence: ``surge_chunks``, ``surge_z``, ``drift_z``, ``drift_bps``, ``aggr_imba
 ``inferred_share_long``.
 
 >>> from detectors.patterns.context import TapeContext
->>> from detectors.patterns.params import PatternParams
->>> params = PatternParams(close_time=None, prints="snapshots")
->>> tape, surge = TapeContext(params), PumpSurge(params)
+>>> from detectors.patterns.params import TapeParams
+>>> params, own = TapeParams(close_time=None, prints="snapshots"), PumpSurgeParams()
+>>> tape, surge = TapeContext(params), PumpSurge(params, own)
 >>> bought = {"volume_z_long": 5.0, "aggr_imbalance_long": 0.5, "ret_bps": 3.0, "ret_sigma_bps": 2.0}
 >>> hits = [(i, h) for i in range(1, 30) for h in surge.on_chunk(tape.on_chunk(i * 5_000, bought), bought)]
 >>> hits[0][0], hits[0][1].window_start, hits[0][1].evidence["surge_chunks"]  # a minute of surge chunks
@@ -33,7 +33,7 @@ Evidence: ``surge_chunks``, ``surge_z``, ``drift_z``, ``drift_bps``, ``aggr_imba
 
 On a feed that prints every order the crowd path decides:
 
->>> tape, surge = TapeContext(params), PumpSurge(params)
+>>> tape, surge = TapeContext(params), PumpSurge(params, own)
 >>> printed = {**bought, "buy_orders_z_long": 0.0}
 >>> [h for i in range(1, 30) for h in surge.on_chunk(tape.on_chunk(i * 5_000, printed), printed)]
 []
@@ -42,19 +42,53 @@ On a feed that prints every order the crowd path decides:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from detectors.alerting import Hit
 from detectors.evidence import Key, Rule, bar
 from detectors.patterns.base import ChunkContext, Run, Values, cited, context, ge, get, strength, surge_z
-from detectors.patterns.params import PatternParams
+from detectors.patterns.checks import finite, non_negative, not_longer, positive
 from tapewatch.records import AlertKind
+
+if TYPE_CHECKING:  # annotations only: params.py composes this module's record
+    from detectors.patterns.params import TapeParams
+
+
+@dataclass(frozen=True, slots=True)
+class PumpSurgeParams:
+    """Volume far above the symbol's own, net buying and the price following, held for a minute (feeds without
+    order-level prints). All four together: any one of them loosened alone adds few false pumps, all loosened together
+    many."""
+
+    GROUP: ClassVar[str] = "pump_surge"
+
+    #: a surge chunk: the long window's activity (on snapshots the volume's z) this far above the symbol's own …
+    volume_z: float = 3.5
+    #: … net buying by the inferred sides (``aggr_imbalance_long``) at least this …
+    imbalance: float = 0.3
+    #: … the drift over ``tape.drift_ms`` at least this (bps; ≥ 0: not falling) …
+    drift_bps: float = 0.0
+    #: … and at least this many of the symbol's own units over as long (``ChunkContext.trend_z``)
+    drift_z: float = 1.0
+    #: surge chunks covering this much time within this window
+    min_ms: int = 60_000
+    window_ms: int = 90_000
+
+    def __post_init__(self) -> None:
+        positive(self, "min_ms", "window_ms")
+        finite(self, "volume_z", "drift_z")
+        non_negative(self, "drift_bps")
+        non_negative(self, "imbalance")  # an imbalance or share bar: above 1 turns the path off
+        not_longer(self, "min_ms", "window_ms")
 
 
 class PumpSurge:
     """State key ``pump_surge`` (surge chunks)."""
 
-    __slots__ = ("min_chunks", "params", "surge")
+    __slots__ = ("min_chunks", "params", "surge", "tape")
+
+    PARAMS: ClassVar[type[PumpSurgeParams]] = PumpSurgeParams
 
     #: the hit's evidence (:mod:`detectors.evidence`)
     EVIDENCE: ClassVar[tuple[Rule, ...]] = (
@@ -64,28 +98,28 @@ class PumpSurge:
             "surge_chunks",
             {
                 "surge_chunks": Key(
-                    "surge chunks in the surge window", "chunks", bar("≥", "pump_surge_min_ms", chunks=True)
+                    "surge chunks in the surge window", "chunks", bar("≥", "pump_surge.min_ms", chunks=True)
                 ),
                 "surge_z": Key(
                     "activity vs the symbol's baseline, long window (trade count; on snapshots the larger of count"
                     " and volume)",
                     "σ",
-                    bar("≥", "pump_surge_volume_z"),
+                    bar("≥", "pump_surge.volume_z"),
                 ),
                 "drift_z": Key(
-                    "price drift in the symbol's own units, drift window", "σ", bar("≥", "pump_surge_drift_z")
+                    "price drift in the symbol's own units, drift window", "σ", bar("≥", "pump_surge.drift_z")
                 ),
-                "drift_bps": cited("drift_bps", bar("≥", "pump_drift_bps")),
-                "aggr_imbalance_long": cited("aggr_imbalance_long", bar("≥", "pump_surge_imbalance")),
+                "drift_bps": cited("drift_bps", bar("≥", "pump_surge.drift_bps")),
+                "aggr_imbalance_long": cited("aggr_imbalance_long", bar("≥", "pump_surge.imbalance")),
                 **context("inferred_share_long"),
             },
         ),
     )
 
-    def __init__(self, params: PatternParams) -> None:
-        self.params = params
-        self.surge = Run(params.chunks(params.pump_surge_window_ms))
-        self.min_chunks = params.chunks(params.pump_surge_min_ms)
+    def __init__(self, tape: TapeParams, params: PumpSurgeParams) -> None:
+        self.tape, self.params = tape, params
+        self.surge = Run(tape.chunks(params.window_ms))
+        self.min_chunks = tape.chunks(params.min_ms)
 
     def _surging(self, ctx: ChunkContext, v: Values, activity: float | None) -> bool:
         p = self.params
@@ -93,17 +127,17 @@ class PumpSurge:
         return (
             get(v, "buy_orders_z_long") is None
             and activity is not None
-            and activity >= p.pump_surge_volume_z
-            and ge(v, "aggr_imbalance_long", p.pump_surge_imbalance)
-            and ctx.drift_bps >= p.pump_drift_bps
+            and activity >= p.volume_z
+            and ge(v, "aggr_imbalance_long", p.imbalance)
+            and ctx.drift_bps >= p.drift_bps
             and trend is not None
-            and trend >= p.pump_surge_drift_z
+            and trend >= p.drift_z
         )
 
     def on_chunk(self, ctx: ChunkContext, v: Values) -> list[Hit]:
         p = self.params
-        activity = surge_z(v, p.prints)
-        sustained = ctx.sustained_rise(self.surge, self._surging(ctx, v, activity), self.min_chunks, p)
+        activity = surge_z(v, self.tape.prints)
+        sustained = ctx.sustained_rise(self.surge, self._surging(ctx, v, activity), self.min_chunks, self.tape)
         if sustained is None:
             return []
         chunks, first = sustained
@@ -120,7 +154,7 @@ class PumpSurge:
             ctx.hit(
                 AlertKind.PUMP_AND_DUMP,
                 first,
-                strength(activity / p.pump_surge_volume_z * chunks / self.min_chunks),
+                strength(activity / p.volume_z * chunks / self.min_chunks),
                 evidence,
                 f"activity {activity:.1f} σ above the symbol's own, net buying, the price up {trend:.1f} σ,"
                 f" sustained ({chunks} of the last {self.surge.window} chunks)",

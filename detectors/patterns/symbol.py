@@ -41,7 +41,7 @@ class SymbolDetector:
 
     A wash-trading burst over three chunks is one episode: one alert id, re-emitted as its severity rises.
 
-    >>> params = PatternParams(close_time=None)
+    >>> params = PatternParams().with_values({"tape.close_time": None})
     >>> detector = SymbolDetector("2330", "sim", params=params)
     >>> mirrors = {"mirror_z_long": 9.0, "mirror_vol_share_long": 0.6, "order_imbalance_long": 0.0,
     ...            "mirror_trades_long": 6.0, "mirror_excess_share_long": 0.5}
@@ -73,7 +73,7 @@ class SymbolDetector:
             score=Key(
                 "calibrated score: the share of training minutes nearer a normal cluster",
                 "quantile",
-                bar("≥", "kmeans_alert_score"),
+                bar("≥", "kmeans.alert_score"),
             ),
         ),
     )
@@ -125,7 +125,7 @@ class SymbolDetector:
             top_features=scored.top_features,
         )
         alerts: list[Alert] = []
-        if scored.score >= self.params.kmeans_alert_score:
+        if scored.score >= self.params.kmeans.alert_score:
             hit = Hit(
                 AlertKind.KMEANS_OUTLIER,
                 ts,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,8 +40,8 @@ CLOSE_TS = T0 + (4 * 60 + 30) * 60_000  # 13:30 Taipei, the TWSE close
 PUSH = {**QUIET, "trades_z_long": 5.0, "aggr_imbalance_long": 0.6, "ret_bps_long": 15.0, "ret_bps": 45.0}
 SWEEP = {**QUIET, "ret_bps": 40.0, "aggr_imbalance": 1.0, "trades_z": 6.0}
 BACK = {**QUIET, "ret_bps": -12.0, "aggr_imbalance": -1.0}
-SNAPSHOTS = rules(prints="snapshots")
-NEVER_CLOSES = rules(close_time=None)
+SNAPSHOTS = rules({"tape.prints": "snapshots"})
+NEVER_CLOSES = rules({"tape.close_time": None})
 
 
 @dataclass(frozen=True)
@@ -186,7 +186,7 @@ def test_a_bar_just_above_the_value_stops_the_hit(name: str) -> None:
     assert bars
     for param, comparison, value in bars:
         changes: dict[str, Any] = {param: _just_failing(comparison, value)}
-        stricter = replace(scenario.params, **changes)
+        stricter = scenario.params.with_values(changes)
         again = [h for h in scenario.hits(stricter) if h.ts == first.ts and rule_of(h.kind, h.evidence) == rule]
         assert not again, (param, value)
 
@@ -216,15 +216,15 @@ def test_a_kmeans_alert_is_its_score_against_the_bar_and_its_features_shares() -
     table = explain(alert.kind, alert.evidence, params, score=alert.score)
     assert [line.key for line in table] == ["score", "distance", "cluster", "ret_1", "volume_z_30", "hits"]
     assert (table[0].param, table[0].comparison, table[0].threshold, table[0].passed) == (
-        "kmeans_alert_score",
+        "kmeans.alert_score",
         "≥",
-        params.kmeans_alert_score,
+        params.kmeans.alert_score,
         True,
     )
     assert table[3].label == "ret_1: its share of the squared distance" and table[3].unit == "share"
     assert explains(alert.kind, alert.model_version)
     # the bar is the code's: just above the score, no alert
-    stricter = replace(params, kmeans_alert_score=_just_failing("≥", alert.score))
+    stricter = params.with_values({"kmeans.alert_score": _just_failing("≥", alert.score)})
     assert _kmeans_detector(stricter).on_bar_features(60_000, {"ret_1": 0.02, "volume_z_30": 20.0})[1] == []
     # without the score (the caller did not pass it), the table is the evidence alone
     assert explain(alert.kind, alert.evidence, params)[0].key == "distance"
@@ -236,14 +236,14 @@ def test_every_flow_detector_declares_its_evidence_here() -> None:
 
 
 def test_declarations_name_real_parameters_and_markers_that_tell_a_kinds_rules_apart() -> None:
-    names = {f.name for f in fields(PatternParams)}
+    names = set(rules().names())
     for rule in RULES:
         siblings = [r for r in RULES if r.kind is rule.kind and r is not rule]
         if siblings:
             assert rule.marker is not None and rule.marker in rule.keys, rule.name
             assert all(rule.marker not in other.keys for other in siblings), rule.name
         keys = [*rule.keys.values(), *(k for k in (rule.others, rule.score) if k is not None)]
-        for params in (rules(), SNAPSHOTS, replace(rules(), prints=None)):
+        for params in (rules(), SNAPSHOTS, rules({"tape.prints": None})):
             for key in keys:
                 found = key.bar_for(params)
                 if found is not None:
@@ -271,7 +271,7 @@ def test_thresholds_follow_the_feed() -> None:
         None,
         None,
     )
-    assert snapshots["trades_z_long"].unless == "volume_z_long ≥ close_surge_z"
+    assert snapshots["trades_z_long"].unless == "volume_z_long ≥ closing.surge_z"
     assert (snapshots["volume_z_long"].threshold, snapshots["volume_z_long"].passed) == (2.5, True)
 
 
@@ -307,7 +307,7 @@ evidence_keys = st.one_of(
 @given(
     st.one_of(st.sampled_from(list(AlertKind)), st.text(max_size=12)),
     st.dictionaries(evidence_keys, evidence_values, max_size=12),
-    st.sampled_from([rules(), SNAPSHOTS, rules(prints=None)]),
+    st.sampled_from([rules(), SNAPSHOTS, rules({"tape.prints": None})]),
     st.one_of(st.none(), st.floats(0.0, 1.0)),
 )
 def test_explain_never_raises_and_keeps_every_key(

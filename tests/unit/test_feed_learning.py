@@ -123,7 +123,7 @@ def test_learning_survives_a_restore_and_a_declared_profile_wins() -> None:
 def test_an_unknown_venue_is_learnt_and_a_named_one_is_not() -> None:
     assert UNKNOWN.prints is None and FeedShape.of(UNKNOWN).prints == LEARNT
     assert FeedShape.from_json(FeedShape.of(UNKNOWN).to_json()) == FeedShape.of(UNKNOWN)
-    assert PatternParams().for_feed(FlowConfig(), UNKNOWN).prints is None
+    assert PatternParams().for_feed(FlowConfig(), UNKNOWN).tape.prints is None
     assert FeedProfiles.from_json('{"xtai": {"prints": null}}')("xtai").prints is None
 
 

@@ -102,7 +102,7 @@ def test_candidate_features_read_the_rules_evidence_against_its_bars() -> None:
     assert features["kind:wash_trading"] == 1.0 and features["prints_trades"] == 1.0 and features["score"] == 0.8
     assert features["mirror_z_long"] == 9.0 and "hits" not in features
     assert features["rule:wash trading: mirror trades"] == 1.0
-    bar = PatternParams().wash_mirror_z
+    bar = PatternParams().wash.mirror_z
     assert features["margin:mirror_z_long"] == pytest.approx(9.0 / bar)
 
 
@@ -157,7 +157,7 @@ def test_a_detector_with_a_hit_model_scores_its_kinds_by_the_calibrated_probabil
     from detectors.patterns.explain import explain
     from detectors.patterns.symbol import SymbolDetector
 
-    params = PatternParams(close_time=None)
+    params = PatternParams().with_values({"tape.close_time": None})
     model = _stump("margin:mirror_z_long", 1.5, frozenset({"wash_trading"}))
     mirrors = {"mirror_z_long": 9.0, "mirror_vol_share_long": 0.6, "order_imbalance_long": 0.0,
                "mirror_trades_long": 6.0, "mirror_excess_share_long": 0.5}  # fmt: skip

@@ -29,12 +29,12 @@ def _hit(kind: AlertKind, ts: int, evidence: dict[str, float] | None = None) -> 
 
 
 def _gate_on(params: PatternParams) -> tuple[TapeContext, Materiality]:
-    return TapeContext(params), Materiality(params)
+    return TapeContext(params.tape), Materiality(params.tape, params.materiality)
 
 
 def test_a_few_bps_never_alert_however_quiet_the_hour() -> None:
     """A thin hour's σ is tiny: 3 bps is many of them, and under the floor."""
-    params = PatternParams(close_time=None)
+    params = PatternParams().with_values({"tape.close_time": None})
     tape, gate = _gate_on(params)
     for i in range(1, 721):  # an hour of 0.1-bps wiggles: the session's typical drift is a fraction of a bps
         ctx = tape.on_chunk(i * CHUNK, {"ret_bps": 0.1 if i % 2 else -0.1})
@@ -62,7 +62,7 @@ def test_the_floor_is_the_venues() -> None:
 def _open_every_day(days: int, open_ret: float) -> tuple[TapeContext, Materiality, PatternParams]:
     """Days of a 24-hour tape, quiet (a random walk of ±0.5 bps a chunk) but for 09:00-09:30 each day, when the
     steps are ±``open_ret`` and it trades ten times the volume."""
-    params = PatternParams(close_time=None)
+    params = PatternParams().with_values({"tape.close_time": None})
     tape, gate = _gate_on(params)
     coin = random.Random(7)
     for ts in range(CHUNK, days * DAY + 1, CHUNK):
@@ -152,10 +152,10 @@ def test_a_state_of_another_layout_starts_empty() -> None:
 
 
 def test_flow_patterns_keep_the_profile_in_their_state() -> None:
-    patterns = FlowPatterns(PatternParams(close_time=None))
+    patterns = FlowPatterns(PatternParams().with_values({"tape.close_time": None}))
     for i in range(1, 400):
         patterns.on_chunk(i * CHUNK, {"ret_bps": 1.0, "volume": 10.0})
-    restored = FlowPatterns(PatternParams(close_time=None))
+    restored = FlowPatterns(PatternParams().with_values({"tape.close_time": None}))
     restored.load(orjson.loads(orjson.dumps(patterns.to_state())))
     assert restored.materiality.profile.to_state() == patterns.materiality.profile.to_state()
     assert patterns.materiality.profile.learnt  # the first half hour was folded
@@ -179,7 +179,7 @@ def test_seasonal_parameters_are_validated(bad: dict[str, float]) -> None:
 def test_an_immaterial_pump_is_held_and_raised_when_its_run_up_turns_material() -> None:
     """The onset fires before the price has moved: the hit is held, and raised (dated from its first window) in the
     chunk the rise clears the bar; a fall does not raise a held pump, and a held hit expires."""
-    params = PatternParams(close_time=None)
+    params = PatternParams().with_values({"tape.close_time": None})
     tape, gate = _gate_on(params)
     onset = Hit(AlertKind.PUMP_AND_DUMP, 2 * CHUNK, CHUNK, 2 * CHUNK, 0.8, {"onset_chunks": 2}, "test")
     raised: list[Hit] = []

@@ -6,7 +6,7 @@ import functools
 import math
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import time
 
 import orjson
@@ -30,9 +30,9 @@ GATE_OPEN = MaterialityParams(
 )
 
 
-def rules(**fields: object) -> PatternParams:
-    """Pattern parameters with the materiality gate open (``fields`` as :class:`PatternParams`')."""
-    return PatternParams(materiality=GATE_OPEN, **fields)  # type: ignore[arg-type]
+def rules(values: Mapping[str, object] | None = None) -> PatternParams:
+    """Pattern parameters with the materiality gate open (``values`` by qualified name: ``{"tape.prints": None}``)."""
+    return PatternParams(materiality=GATE_OPEN).with_values(values or {})
 
 
 QUIET = {
@@ -98,7 +98,7 @@ def test_quiet_flow_never_hits() -> None:
 
 def test_pump_onset_needs_buy_orders_imbalance_and_a_rush_in_two_chunks() -> None:
     params = rules()
-    assert params.chunks(params.pump_onset_min_ms) == 2
+    assert params.tape.chunks(params.pump_onset.min_ms) == 2
     kinds = _kinds(FlowPatterns(params), [QUIET] * 10 + [ONSET] * 2)
     assert kinds == [AlertKind.PUMP_AND_DUMP]
     assert _kinds(FlowPatterns(params), [QUIET] * 10 + [ONSET, QUIET, QUIET, QUIET, ONSET]) == []  # too far apart
@@ -143,7 +143,7 @@ def test_three_vanished_layers_one_under_pressure_are_spoofing() -> None:
     assert _kinds(FlowPatterns(rules()), [unpressed, *gap, unpressed, *gap, pressed]) == [AlertKind.SPOOFING]
     # pressure in none of them, or layers further apart than the window: not spoofing
     assert _kinds(FlowPatterns(rules()), [unpressed, *gap, unpressed, *gap, unpressed, *gap, unpressed]) == []
-    window = rules().chunks(rules().spoof_window_ms)
+    window = rules().tape.chunks(rules().spoofing.window_ms)
     far = [QUIET] * (window // 2)
     assert _kinds(FlowPatterns(rules()), [pressed, *far, unpressed, *far, unpressed]) == []
     # a patterns-v14 state (no ``spoof_layers``) resumes: its pressed cycles count as vanished layers
@@ -172,7 +172,7 @@ def test_wash_trading_is_unusual_balanced_mirror_volume() -> None:
     surge = {**diluted, "mirror_z_long": 15.0, "mirror_vol_share_long": 0.15, "mirror_excess_share_long": 0.03}
     assert _kinds(FlowPatterns(rules()), [QUIET, surge]) == []
     assert _kinds(FlowPatterns(rules()), [QUIET, {**surge, "mirror_excess_share_long": None}]) == []  # no baseline yet
-    two = rules(wash_min_chunks=2)
+    two = rules({"wash.min_chunks": 2})
     assert _kinds(FlowPatterns(two), [QUIET, WASH]) == []
     assert _kinds(FlowPatterns(two), [QUIET, WASH, WASH]) == [AlertKind.WASH_TRADING]
 
@@ -226,9 +226,9 @@ def test_marking_the_close_only_near_the_close() -> None:
     near = _kinds(FlowPatterns(rules()), [push] * 12, close_start)
     assert AlertKind.MARKING_THE_CLOSE in near
     assert AlertKind.MARKING_THE_CLOSE not in _kinds(FlowPatterns(rules()), [push] * 12, T0 + 3_600_000)
-    disabled = FlowPatterns(rules(close_time=None))
+    disabled = FlowPatterns(rules({"tape.close_time": None}))
     assert AlertKind.MARKING_THE_CLOSE not in _kinds(disabled, [push] * 12, close_start)
-    assert FlowPatterns(rules(close_time=time(16, 0))).ms_to_close(close_start) == (2 * 60 + 35) * 60_000
+    assert FlowPatterns(rules({"tape.close_time": time(16, 0)})).ms_to_close(close_start) == (2 * 60 + 35) * 60_000
 
 
 def test_a_push_into_the_close_is_read_from_volume_too_where_the_feed_aggregates_prints() -> None:
@@ -237,7 +237,7 @@ def test_a_push_into_the_close_is_read_from_volume_too_where_the_feed_aggregates
     close_start = T0 + (4 * 60 + 25) * 60_000  # 13:25 Taipei
     push = {**QUIET, "aggr_imbalance_long": 0.6, "ret_bps": 45.0}
     by_count, by_volume = {**push, "trades_z_long": 5.0}, {**push, "volume_z_long": 5.0}
-    snapshots = rules(prints="snapshots")
+    snapshots = rules({"tape.prints": "snapshots"})
     for chunks in (by_count, by_volume):
         assert AlertKind.MARKING_THE_CLOSE in _kinds(FlowPatterns(snapshots), [chunks] * 12, close_start)
     assert AlertKind.MARKING_THE_CLOSE in _kinds(FlowPatterns(rules()), [by_count] * 12, close_start)
@@ -298,13 +298,13 @@ def test_a_sweep_on_a_snapshot_feed_shows_in_its_volume_and_is_confirmed_by_its_
     # volume is as often a block print, so the ignition is the jump given back
     sweep = {**QUIET, "ret_bps": 40.0, "aggr_imbalance": 1.0, "trades_z": 0.0, "volume_z": 6.0}
     back = {**QUIET, "ret_bps": -12.0, "aggr_imbalance": -1.0}
-    snapshots = rules(prints="snapshots")
+    snapshots = rules({"tape.prints": "snapshots"})
     follow = [{**chunk, "trades_z": 0.0} for chunk in FOLLOW]  # the followers show in the volume too
     assert _kinds(FlowPatterns(snapshots), [QUIET, sweep, *follow, QUIET, back]) == []  # 12 of 40 bps given back
     assert _kinds(FlowPatterns(snapshots), [QUIET, sweep, *follow, back, back]) == [AlertKind.MOMENTUM_IGNITION]
     assert _kinds(FlowPatterns(rules()), [QUIET, sweep, *FOLLOW, back, back]) == []  # prints: the count says not busy
     assert _kinds(FlowPatterns(snapshots), [QUIET, {**sweep, "volume_z": 0.5}, *follow, back, back]) == []
-    late = [QUIET, sweep, *follow, *[QUIET] * snapshots.chunks(snapshots.ignite_reversal_ms), back, back]
+    late = [QUIET, sweep, *follow, *[QUIET] * snapshots.tape.chunks(snapshots.ignition.reversal_ms), back, back]
     assert _kinds(FlowPatterns(snapshots), late) == []
     # the print jumped from bid to ask, the mid moved one spread: the bid-ask bounce, not a sweep
     bounce = {**sweep, "spread_bps": 20.0, "mid_ret_bps": 20.0}
@@ -345,12 +345,12 @@ def test_a_slow_ramp_is_seen_over_half_an_hour() -> None:
     rising = {"ret_bps": 600.0 / 360, "ret_sigma_bps": 7.0, "volume_z_long": 2.0, "aggr_imbalance_long": 0.2}
 
     def hits(params: PatternParams) -> int:
-        tape, ramp = TapeContext(params), PumpRamp(params)
+        tape, ramp = TapeContext(params.tape), PumpRamp(params.tape, params.pump_ramp)
         return sum(len(ramp.on_chunk(tape.on_chunk(i * 5_000, rising), rising)) for i in range(1, 361))
 
-    params = rules(close_time=None)
+    params = rules({"tape.close_time": None})
     assert hits(params) > 0
-    assert hits(replace(params, slow_ramp_ms=params.ramp_ms)) == 0
+    assert hits(params.with_values({"tape.slow_ramp_ms": params.tape.ramp_ms})) == 0
 
 
 def test_a_price_that_trends_by_its_nature_is_read_against_its_own_typical_drift() -> None:
@@ -360,8 +360,8 @@ def test_a_price_that_trends_by_its_nature_is_read_against_its_own_typical_drift
     from detectors.patterns.context import TapeContext
     from detectors.patterns.pump_ramp import PumpRamp
 
-    params = rules(close_time=None)
-    tape, ramp = TapeContext(params), PumpRamp(params)
+    params = rules({"tape.close_time": None})
+    tape, ramp = TapeContext(params.tape), PumpRamp(params.tape, params.pump_ramp)
     base = {"mid_sigma_bps": 3.0, "volume_z_long": 2.0, "aggr_imbalance_long": 0.1}
 
     def run(chunks: range, mid_ret: Callable[[int], float]) -> int:
@@ -387,8 +387,8 @@ def test_a_price_that_trends_by_its_nature_is_no_pump_in_its_first_hour_either()
     from detectors.patterns.context import TapeContext
     from detectors.patterns.pump_ramp import PumpRamp
 
-    params = rules(close_time=None)
-    tape, ramp = TapeContext(params), PumpRamp(params)
+    params = rules({"tape.close_time": None})
+    tape, ramp = TapeContext(params.tape), PumpRamp(params.tape, params.pump_ramp)
     base = {"mid_sigma_bps": 3.0, "volume_z_long": 2.0, "aggr_imbalance_long": 0.1}
     hits, slow = 0, 0.0
     for i in range(1, 600):
@@ -397,8 +397,8 @@ def test_a_price_that_trends_by_its_nature_is_no_pump_in_its_first_hour_either()
         ctx = tape.on_chunk(T0 + i * 5_000, values)
         slow = max(slow, ctx.drift_z_slow or 0.0)
         found = ramp.on_chunk(ctx, values)
-        hits += len(found) if i > 2 * params.chunks(params.drift_ms) else 0
-    assert slow > params.pump_ramp_z  # read at √n alone it is a slow ramp
+        hits += len(found) if i > 2 * params.tape.chunks(params.tape.drift_ms) else 0
+    assert slow > params.pump_ramp.drift_z  # read at √n alone it is a slow ramp
     assert hits == 0
 
 
@@ -485,7 +485,7 @@ def _first_pump(
 
 def test_a_crowd_of_buy_orders_held_a_minute_is_a_pump_without_a_rush() -> None:
     params = rules()
-    assert params.chunks(params.pump_crowd_min_ms) == 12
+    assert params.tape.chunks(params.pump_crowd.min_ms) == 12
     # the twelfth crowd chunk (a minute) alerts, dated from the first
     assert _first_pump([QUIET] * 10 + [CROWD] * 11) is None
     assert _first_pump([QUIET] * 10 + [CROWD] * 20) == (21, 10)
@@ -530,7 +530,7 @@ SURGE = {**SNAPSHOT_QUIET, "volume_z_long": 5.0, "aggr_imbalance_long": 0.5, "re
 
 def _first_snapshot_pump(chunks: Sequence[Mapping[str, float | None]], t0: int = T0) -> tuple[int, int] | None:
     """:func:`_first_pump` on a snapshot feed."""
-    return _first_pump(chunks, t0, rules(prints="snapshots"))
+    return _first_pump(chunks, t0, rules({"tape.prints": "snapshots"}))
 
 
 def test_a_surge_of_net_buying_the_price_follows_held_a_minute_is_a_pump_on_a_snapshot_feed() -> None:
@@ -541,7 +541,7 @@ def test_a_surge_of_net_buying_the_price_follows_held_a_minute_is_a_pump_on_a_sn
     # the drift passes one σ (2 bps × √24 ≈ 9.8 bps) at the seventh surge chunk: the twelfth from there alerts
     assert _first_snapshot_pump([SNAPSHOT_QUIET] * 10 + [SURGE] * 30) == (27, 16)
     # the ramp alone needs the drift at 3.5 σ: later, dated later
-    ramp_only = rules(prints="snapshots", pump_surge_min_ms=10**9)
+    ramp_only = rules({"tape.prints": "snapshots", "pump_surge.min_ms": 10**9, "pump_surge.window_ms": 10**9})
     assert _first_pump([SNAPSHOT_QUIET] * 10 + [SURGE] * 40, params=ramp_only) == (34, 32)
     for weak in (
         {"volume_z_long": 3.0},  # activity under 3.5 σ
@@ -558,14 +558,14 @@ def test_the_surge_path_is_off_where_the_feed_counts_orders() -> None:
     """Where buy orders are printed the crowd path reads the pump from them: the same volume and buying with an
     ordinary order count is a few large buyers, not a crowd, and the surge path does not overrule it."""
     printed = {**SURGE, "buy_orders_z_long": 0.0, "order_imbalance_z_long": 0.5}
-    detector = FlowPatterns(rules(prints="snapshots", pump_ramp_z=100.0))
+    detector = FlowPatterns(rules({"tape.prints": "snapshots", "pump_ramp.drift_z": 100.0}))
     assert _kinds(detector, [{**SNAPSHOT_QUIET, "buy_orders_z_long": 0.0}] * 10 + [printed] * 30) == []
 
 
 def test_a_surge_that_opens_with_a_sweep_is_ignition_not_pump() -> None:
     sweep = {**QUIET, "ret_bps": 60.0, "ret_bps_long": 60.0, "aggr_imbalance": 1.0, "spread_bps": 10.0}
     follow = ONSET
-    n = rules().chunks(rules().pump_onset_min_ms)
+    n = rules().tape.chunks(rules().pump_onset.min_ms)
     kinds = _kinds(FlowPatterns(rules()), [QUIET] * 10 + [{**follow, **sweep}] + [follow] * n)
     assert AlertKind.PUMP_AND_DUMP not in kinds
     # a one-tick bounce on a big-tick stock (a spread wide) is not a sweep
@@ -684,7 +684,7 @@ def test_simulated_pumps_alert_within_a_minute_of_their_move_turning_material() 
     clear = [
         span
         for span in session.episodes
-        if not session.pump_before(span) and session.one_tick_bps[span[0]] < PatternParams().ignite_ret_bps
+        if not session.pump_before(span) and session.one_tick_bps[span[0]] < PatternParams().tape.sweep_ret_bps
     ]
     assert len(clear) >= 2
     assert all(session.on_time(span) for span in clear)
@@ -695,7 +695,7 @@ def test_a_pump_on_a_coarse_tick_stock_is_seen_on_time() -> None:
     # SIM0003 trades near 110: one tick (0.5) is one spread ≈ 45 bps. Its one-tick steps are no longer taken
     # for sweeps (patterns-v8), but the pump still moves a tick at a time on few orders: no path fires
     session = _session(AlertKind.PUMP_AND_DUMP, seed=8)
-    coarse = [s for s in session.episodes if session.one_tick_bps[s[0]] >= PatternParams().ignite_ret_bps]
+    coarse = [s for s in session.episodes if session.one_tick_bps[s[0]] >= PatternParams().tape.sweep_ret_bps]
     assert coarse
     assert all(session.on_time(span) for span in coarse)
 
@@ -703,7 +703,7 @@ def test_a_pump_on_a_coarse_tick_stock_is_seen_on_time() -> None:
 @pytest.mark.xfail(strict=True, reason="known: a pump within the hour after another inflates the baseline (README)")
 def test_a_second_pump_within_the_hour_is_seen() -> None:
     session = _session(AlertKind.PUMP_AND_DUMP, seed=8)
-    fine = PatternParams().ignite_ret_bps
+    fine = PatternParams().tape.sweep_ret_bps
     second = [s for s in session.episodes if session.pump_before(s) and session.one_tick_bps[s[0]] < fine]
     assert second
     assert all(session.on_time(span) for span in second)
@@ -810,13 +810,14 @@ def test_marking_the_close_by_the_closing_move_needs_no_sides_and_no_surge() -> 
 
 def test_a_wash_state_from_before_the_history_gate_loads() -> None:
     """A version-6 state written before ``wash_pinned_history`` existed resumes with an empty history."""
-    from detectors.patterns.wash import WashTrading
+    from detectors.patterns.params import TapeParams
+    from detectors.patterns.wash import WashTrading, WashTradingParams
 
-    state = WashTrading(PatternParams()).to_state()
+    state = WashTrading(TapeParams(), WashTradingParams()).to_state()
     del state["wash_pinned_history"]
-    restored = WashTrading(PatternParams())
+    restored = WashTrading(TapeParams(), WashTradingParams())
     restored.load(orjson.loads(orjson.dumps(state)))
-    assert restored.to_state() == WashTrading(PatternParams()).to_state()
+    assert restored.to_state() == WashTrading(TapeParams(), WashTradingParams()).to_state()
 
 
 def test_marking_the_close_is_the_closing_price_a_move_given_back_is_not() -> None:
@@ -890,7 +891,7 @@ def _walk_then(fall: list[float], *, jump: bool) -> list[dict[str, float]]:
 def test_a_walked_ramp_without_unusual_volume_is_a_pump_once_it_is_dumped() -> None:
     """patterns-v13: the price walked up over minutes on ordinary volume (no ramp alert: volume_z 0) and sold back
     fast is a pump-and-dump, dated from where the rise began; held at the top, it is a drift."""
-    params = rules(close_time=None)
+    params = rules({"tape.close_time": None})
     walked = _walk_then([-25.0] * 8, jump=False)
     detector = FlowPatterns(params or rules())
     hits = [h for i, v in enumerate(walked) for h in detector.on_chunk(T0 + (i + 1) * 5_000, v)]
@@ -912,7 +913,7 @@ def test_a_pump_is_a_medium_run_up_until_its_dump_escalates_the_same_alert() -> 
     strong = {"buy_orders_z_long": 30.0, "order_imbalance_z_long": 9.0, "rush_max_z_long": 30.0, "ret_bps": 2.0}
     for i in range(360, 366):  # the walk's first half minute is a strong onset
         walked[i] = {**walked[i], **strong}
-    detector = SymbolDetector("S", "sim", params=rules(close_time=None))
+    detector = SymbolDetector("S", "sim", params=rules({"tape.close_time": None}))
     alerts = [
         a
         for i, v in enumerate(walked)
@@ -928,7 +929,7 @@ def test_a_pump_is_a_medium_run_up_until_its_dump_escalates_the_same_alert() -> 
 def test_a_jump_held_on_volume_is_not_a_pump_ramp_a_walk_is() -> None:
     """patterns-v13: a sweep's followers hold the price where one chunk took it, so the drift reads high for
     minutes on unusual volume; the ramp path reports a rise that was walked, not one that was jumped."""
-    params = rules(close_time=None)
+    params = rules({"tape.close_time": None})
     sigma = {"mid_sigma_bps": 3.0, "ret_sigma_bps": 4.0, "volume_z_long": 3.0, "aggr_imbalance_long": 0.5}
     quiet = {**QUIET, "mid_sigma_bps": 3.0, "ret_sigma_bps": 4.0, "mid_ret_bps": 0.0}
     # +60 bps in one chunk, the followers add 20 within 40 s and hold it there; the walk: +80 over the same time

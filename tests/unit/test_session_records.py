@@ -70,8 +70,8 @@ def test_a_fat_tailed_market_beats_its_records_about_once_a_memory() -> None:
     """Ten days of a market whose 25-s moves are Student-t with 2 degrees of freedom (infinite variance: moves of
     ten times the usual happen every hour). Judged in multiples of the usual move it would burst all day; held to
     its records, a burst after the first day is rare, whatever the tails; a move beyond anything before is one."""
-    params = PatternParams(close_time=None)
-    gate, tape = Materiality(params), TapeContext(params)
+    params = PatternParams().with_values({"tape.close_time": None})
+    gate, tape = Materiality(params.tape, params.materiality), TapeContext(params.tape)
     noise = random.Random(11)
     chunks_a_day = DAY // CHUNK
     bursts_by_day = [0] * 10
@@ -103,8 +103,8 @@ def _ignition(ts: int, ret: float) -> Hit:
 def test_an_ignition_must_be_a_record_only_where_the_sides_are_inferred() -> None:
     """With the sides inferred, every sweep looks one-sided and followed: only its size speaks for it, against the
     symbol's earlier ignitions (not against every chunk: a pump's or the open's moves are not sweeps)."""
-    params = PatternParams(close_time=None)
-    gate, tape = Materiality(params), TapeContext(params)
+    params = PatternParams().with_values({"tape.close_time": None})
+    gate, tape = Materiality(params.tape, params.materiality), TapeContext(params.tape)
     gate.on_chunk(tape.on_chunk(CHUNK, {}), {})
     inferred, sided = {"inferred_share_long": 1.0}, {"inferred_share_long": 0.0}
     first = _ignition(CHUNK, 80.0)
