@@ -344,7 +344,7 @@ def test_state_refuses_another_chunking_or_version() -> None:
 
 def _as_version_1(state: dict[str, Any]) -> dict[str, Any]:
     """What a flow-v1 worker wrote for the same moment: no flow-v2/v3 fields, a 5-column baseline."""
-    from detectors.flow import _V2_CHUNK_FIELDS, _V3_CHUNK_FIELDS, _Chunk
+    from detectors.flow.chunk import _V2_CHUNK_FIELDS, _V3_CHUNK_FIELDS, _Chunk
 
     keep = [i for i, name in enumerate(_Chunk.__slots__) if name not in _V2_CHUNK_FIELDS | _V3_CHUNK_FIELDS]
 
@@ -361,7 +361,7 @@ def _as_version_1(state: dict[str, Any]) -> dict[str, Any]:
 def _as_version_2(state: dict[str, Any]) -> dict[str, Any]:
     """What a flow-v2 worker wrote for the same moment: no inferred-side counts, no side inference state, an
     8-column baseline."""
-    from detectors.flow import _V3_CHUNK_FIELDS, _Chunk
+    from detectors.flow.chunk import _V3_CHUNK_FIELDS, _Chunk
 
     keep = [i for i, name in enumerate(_Chunk.__slots__) if name not in _V3_CHUNK_FIELDS]
     old: dict[str, Any] = json.loads(json.dumps(state))
@@ -654,7 +654,7 @@ def test_features_are_exact_across_a_long_stream() -> None:
         "rush_max_sums",
         "mirror_sums",
     ):
-        a, b = getattr(fs, name), getattr(fresh, name)
+        a, b = getattr(fs.baseline, name), getattr(fresh.baseline, name)
         assert (a.count, a.s1 * 2**b.shift, a.s2 * 4**b.shift) == (b.count, b.s1 * 2**a.shift, b.s2 * 4**a.shift)
 
 
@@ -812,7 +812,7 @@ def test_one_snapshot_is_a_layer_only_on_coarse_books(gap_ms: int, reported: boo
 def _as_version_3(state: dict[str, Any]) -> dict[str, Any]:
     """What a flow-v3 worker wrote for the same moment: layers without their first mid, vanished layers
     without their move."""
-    from detectors.flow import _Chunk
+    from detectors.flow.chunk import _Chunk
 
     gone = _Chunk.__slots__.index("layers_gone")
     old: dict[str, Any] = json.loads(json.dumps(state))
