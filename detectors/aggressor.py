@@ -52,6 +52,9 @@ class AggressorInference:
     def to_state(self) -> list[Any]:
         return [self.last_price, self.last_tick]
 
-    def load(self, state: list[Any]) -> None:
-        self.last_price = None if state[0] is None else float(state[0])
-        self.last_tick = int(state[1])
+    @classmethod
+    def from_state(cls, state: list[Any]) -> AggressorInference:
+        inference = cls()
+        inference.last_price = None if state[0] is None else float(state[0])
+        inference.last_tick = int(state[1])
+        return inference

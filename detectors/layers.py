@@ -245,16 +245,26 @@ class LayerTracker:
         sizes = [[s, p, q] for (s, p), q in self.last_sizes.items()]
         return [self.mean_level, layers, self.last_ts, self.gap_ms, sizes]
 
-    def load(self, state: list[Any]) -> None:
+    @classmethod
+    def from_state(
+        cls,
+        state: list[Any],
+        factor: float = LARGE_FACTOR,
+        min_books: int = 2,
+        tau_ms: float = MEAN_LEVEL_TAU_MS,
+        coarse_gap_ms: float = COARSE_GAP_MS,
+    ) -> LayerTracker:
         """Restore :meth:`to_state`."""
-        self.mean_level = None if state[0] is None else float(state[0])
-        self.last_ts = None if state[2] is None else int(state[2])
-        self.gap_ms = None if state[3] is None else float(state[3])
-        self.layers = {
+        tracker = cls(factor, min_books, tau_ms, coarse_gap_ms)
+        tracker.mean_level = None if state[0] is None else float(state[0])
+        tracker.last_ts = None if state[2] is None else int(state[2])
+        tracker.gap_ms = None if state[3] is None else float(state[3])
+        tracker.layers = {
             (int(s), float(p)): _Layer(int(c), float(q), None if m is None else float(m), int(level))
             for s, p, c, q, m, level in state[1]
         }
-        self.last_sizes = {(int(s), float(p)): float(q) for s, p, q in state[4]}
+        tracker.last_sizes = {(int(s), float(p)): float(q) for s, p, q in state[4]}
+        return tracker
 
 
 def _visible(price: float, levels: Levels, side: int) -> bool:

@@ -154,16 +154,20 @@ class TimeOfDayProfile:
             "acc": self._acc,
         }
 
-    def load(self, state: Mapping[str, Any]) -> None:
+    @classmethod
+    def from_state(
+        cls, state: Mapping[str, Any], names: Sequence[str], params: SeasonalParams, utc_offset_min: int
+    ) -> TimeOfDayProfile:
         """Restores a state of the same series and buckets; another layout (or none) starts empty."""
-        self.learnt, self._acc, self._day_level = {}, None, None
-        if list(state.get("names", [])) != list(self.names):
-            return
-        if state.get("bucket_minutes") != self.params.bucket_minutes:
-            return
-        self.learnt = {int(bucket): nullable_floats(row) for bucket, row in state.get("learnt", {}).items()}
+        profile = cls(names, params, utc_offset_min)
+        if list(state.get("names", [])) != list(profile.names):
+            return profile
+        if state.get("bucket_minutes") != params.bucket_minutes:
+            return profile
+        profile.learnt = {int(bucket): nullable_floats(row) for bucket, row in state.get("learnt", {}).items()}
         acc = state.get("acc")
-        self._acc = None if acc is None else [float(x) for x in acc]
+        profile._acc = None if acc is None else [float(x) for x in acc]
+        return profile
 
     def seed(self, learnt: Mapping[int, Sequence[float | None]]) -> None:
         """Starts from baselines learnt elsewhere (a calibration over the symbol's history): the memory only, not a

@@ -95,15 +95,18 @@ class SessionRecords:
     def to_state(self) -> dict[str, Any]:
         return {"names": list(self.names), "day": self._day, "today": self._today, "past": list(self._past)}
 
-    def load(self, state: Mapping[str, Any]) -> None:
+    @classmethod
+    def from_state(
+        cls, state: Mapping[str, Any], names: Sequence[str], params: RecordParams, utc_offset_min: int
+    ) -> SessionRecords:
         """Restores a state of the same series; another (or none) starts empty."""
-        self._day, self._today = None, [None] * len(self.names)
-        self._past = deque(maxlen=self.params.memory_sessions)
-        if list(state.get("names", [])) != list(self.names):
-            return
-        self._day = state.get("day")
-        self._today = nullable_floats(state.get("today") or self._today)
-        self._past.extend(nullable_floats(row) for row in state.get("past", []))
+        records = cls(names, params, utc_offset_min)
+        if list(state.get("names", [])) != list(records.names):
+            return records
+        records._day = state.get("day")
+        records._today = nullable_floats(state.get("today") or records._today)
+        records._past.extend(nullable_floats(row) for row in state.get("past", []))
+        return records
 
     def sessions(self) -> list[list[float | None]]:
         """Every session's maxima kept, the last one today's (a history replayed for calibration ends inside it)."""

@@ -8,10 +8,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import accumulate, starmap
 from typing import TYPE_CHECKING, Any, Final
 
+from detectors.aggressor import AggressorInference
 from detectors.feed_learning import PrintsLearner
 from detectors.flow.baseline import _BASELINE_COLUMNS, Baseline, BaselineEntry
 from detectors.flow.catalogue import FLOW_FEATURE_SET_VERSION, FlowConfig
 from detectors.flow.chunk import BookSide, _Chunk
+from detectors.layers import LayerTracker
 from tapewatch.feeds import Prints
 
 if TYPE_CHECKING:
@@ -142,10 +144,10 @@ def _load_last(fs: FlowState, last: list[Any], *, v1: bool, tracker: bool) -> in
         return 0 if fs.last_closed is None else fs.last_closed + 1
     fs.last_closed, origin, fs.last_price, fs.last_side, fs.last_trade_ts, fs.last_size = last[:6]
     if len(last) > 6:
-        fs.aggressor.load(last[6:8])
+        fs.aggressor = AggressorInference.from_state(last[6:8])
         fs.last_mid = None if last[8] is None else float(last[8])
         if tracker:
-            fs.layer_tracker.load(last[9])
+            fs.layer_tracker = LayerTracker.from_state(last[9])
     return int(origin)
 
 

@@ -2,7 +2,7 @@
 
 Every detector reads one closed flow chunk at a time (:class:`detectors.flow.FlowChunk` values: the base chunk
 and the long chunk ending with it) through one small contract (:class:`~detectors.patterns.base.PatternDetector`:
-``on_chunk``, ``to_state``, ``load``) and keeps O(1) state: a short ring of per-chunk flags. A detector *hits*
+``on_chunk``, ``to_state``, ``from_state``) and keeps O(1) state: a short ring of per-chunk flags. A detector *hits*
 when its rule holds; the hit's window starts at the first flagged chunk of the current run, so merged hits of
 one episode share their first window start and the alert id (:mod:`detectors.alerting`) is stable. Hit scores
 are in [0, 1] and grow with how far the evidence exceeds the rule's bar

@@ -20,7 +20,7 @@ import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, Self
 
 from detectors.alerting import Hit
 from detectors.evidence import Bar, BarOf, Key, Rule, bar
@@ -186,9 +186,12 @@ class Run:
     def to_state(self) -> list[Any]:
         return [list(self.flags), self.first_start]
 
-    def load(self, raw: list[Any]) -> None:
-        self.flags = deque(int(x) for x in raw[0])
-        self.first_start = None if raw[1] is None else int(raw[1])
+    @classmethod
+    def from_state(cls, raw: list[Any], window: int) -> Run:
+        run = cls(window)
+        run.flags = deque(int(x) for x in raw[0])
+        run.first_start = None if raw[1] is None else int(raw[1])
+        return run
 
 
 class DriftScale:
@@ -221,8 +224,12 @@ class DriftScale:
     def to_state(self) -> list[float]:
         return [self.square, float(self.samples)]
 
-    def load(self, raw: list[float]) -> None:
-        self.square, self.samples = (float(raw[0]), int(raw[1])) if raw else (0.0, 0)
+    @classmethod
+    def from_state(cls, raw: list[float], window: int, tau_chunks: int) -> DriftScale:
+        scale = cls(window, tau_chunks)
+        if raw:  # empty: not sampled yet
+            scale.square, scale.samples = float(raw[0]), int(raw[1])
+        return scale
 
 
 class Drift:
@@ -273,12 +280,14 @@ class Drift:
     def to_state(self) -> list[list[float]]:
         return [[s, r] for s, r in self.rets]
 
-    def load(self, raw: list[list[float]]) -> None:
-        self.rets = deque((int(s), float(r)) for s, r in raw)
-        self.total, self.shift = 0, 0
-        for _, r in self.rets:
-            scaled = self._scaled(r)
-            self.total += scaled
+    @classmethod
+    def from_state(cls, raw: list[list[float]], window: int) -> Drift:
+        drift = cls(window)
+        drift.rets = deque((int(s), float(r)) for s, r in raw)
+        for _, r in drift.rets:
+            scaled = drift._scaled(r)  # may rescale drift.total: read it after
+            drift.total += scaled
+        return drift
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,7 +459,8 @@ class ChunkContext:
 
 class PatternDetector(Protocol):
     """One detector: built from the tape's parameters and its own (``Detector(tape, params)``), O(1) work per chunk,
-    hits out, a JSON-safe state under keys of its own, and what its hits' evidence means (``EVIDENCE``: one
+    hits out, a JSON-safe state under keys of its own (:meth:`to_state`; ``Detector.from_state(state, tape, params)``
+    builds it restored), and what its hits' evidence means (``EVIDENCE``: one
     :class:`~detectors.evidence.Rule` per evidence layout it writes, its bars citing its own parameters and the
     tape's by qualified name)."""
 
@@ -464,4 +474,5 @@ class PatternDetector(Protocol):
 
     def to_state(self) -> dict[str, Any]: ...
 
-    def load(self, state: Mapping[str, Any]) -> None: ...
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], tape: TapeParams, params: Any) -> Self: ...

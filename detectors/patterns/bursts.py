@@ -106,5 +106,6 @@ class Bursts:
     def to_state(self) -> dict[str, Any]:
         return {}
 
-    def load(self, state: Mapping[str, Any]) -> None:
-        return None
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], tape: TapeParams, params: BurstsParams) -> Bursts:
+        return cls(tape, params)  # stateless

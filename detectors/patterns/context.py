@@ -177,14 +177,24 @@ class TapeContext:
             "drift_scales": [scale.to_state() for scale in self.scales],
         }
 
-    def load(self, state: Mapping[str, Any]) -> None:
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], params: TapeParams) -> TapeContext:
+        tape = cls(params)
+
+        def drift(key: str, fresh: Drift) -> Drift:
+            return Drift.from_state(state.get(key, []), fresh.window)
+
         # absent in version-1 states: drift and sweeps restart empty; the σ drifts are absent before version 4
-        self.drift.load(state.get("drift", []))
-        self.sweeps = deque(int(x) for x in state.get("sweeps", []))
-        self.ramp_drift.load(state.get("ramp_drift", []))
-        self.mid_drift.load(state.get("mid_drift", []))
-        self.mid_ramp_drift.load(state.get("mid_ramp_drift", []))
-        self.slow_drift.load(state.get("slow_drift", []))  # absent before patterns-v9
-        self.mid_slow_drift.load(state.get("mid_slow_drift", []))
-        for scale, raw in zip(self.scales, state.get("drift_scales", [[], [], []]), strict=True):  # patterns-v16
-            scale.load(raw)
+        tape.drift = drift("drift", tape.drift)
+        tape.sweeps = deque(int(x) for x in state.get("sweeps", []))
+        tape.ramp_drift = drift("ramp_drift", tape.ramp_drift)
+        tape.mid_drift = drift("mid_drift", tape.mid_drift)
+        tape.mid_ramp_drift = drift("mid_ramp_drift", tape.mid_ramp_drift)
+        tape.slow_drift = drift("slow_drift", tape.slow_drift)  # absent before patterns-v9
+        tape.mid_slow_drift = drift("mid_slow_drift", tape.mid_slow_drift)
+        raws = state.get("drift_scales", [[], [], []])  # absent before patterns-v16
+        tape.scales = tuple(
+            DriftScale.from_state(raw, fresh.window, fresh.tau_chunks)
+            for fresh, raw in zip(tape.scales, raws, strict=True)
+        )
+        return tape

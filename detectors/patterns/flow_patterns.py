@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol, Self, TypeVar
 
 from detectors.alerting import MEDIUM_AT_MOST, Hit
 from detectors.patterns.base import PatternDetector, Values
@@ -13,7 +13,7 @@ from detectors.patterns.closing import MarkingTheClose
 from detectors.patterns.context import TapeContext
 from detectors.patterns.ignition import MomentumIgnition
 from detectors.patterns.materiality import Materiality
-from detectors.patterns.params import PatternParams
+from detectors.patterns.params import PatternParams, TapeParams
 from detectors.patterns.pump_crowd import PumpCrowd
 from detectors.patterns.pump_dump import PumpDump
 from detectors.patterns.pump_onset import PumpOnset
@@ -22,6 +22,18 @@ from detectors.patterns.pump_surge import PumpSurge
 from detectors.patterns.spoofing import Spoofing
 from detectors.patterns.wash import WashTrading
 from tapewatch.records import AlertKind
+
+
+class _Part(Protocol):
+    """A part of the flow: built from the tape's parameters and its own, fresh or restored from the state."""
+
+    def __init__(self, tape: TapeParams, params: Any) -> None: ...
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], tape: TapeParams, params: Any) -> Self: ...
+
+
+_P = TypeVar("_P", bound=_Part)
 
 
 class FlowPatterns:
@@ -50,8 +62,7 @@ class FlowPatterns:
 
     A detector restored from the state goes on where the original is:
 
-    >>> restored = FlowPatterns(params)
-    >>> restored.load(patterns.to_state())
+    >>> restored = FlowPatterns.from_state(patterns.to_state(), params)
     >>> [[hit.kind.value for hit in detector.on_chunk(30_000, onset)] for detector in (restored, patterns)]
     [['pump_and_dump'], ['pump_and_dump']]
     """
@@ -74,20 +85,35 @@ class FlowPatterns:
     )
 
     def __init__(self, params: PatternParams | None = None) -> None:
-        self.params = p = params or PatternParams()
+        self._build(params or PatternParams(), None)
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], params: PatternParams | None = None) -> FlowPatterns:
+        """Restore :meth:`to_state`: every part restored from its own keys."""
+        patterns = cls.__new__(cls)  # built as __init__ builds it, its parts from the state
+        patterns._build(params or PatternParams(), state)
+        return patterns
+
+    def _build(self, p: PatternParams, state: Mapping[str, Any] | None) -> None:
+        """The parts, fresh (``state`` ``None``) or restored from ``state``."""
+        self.params = p
         tape = p.tape  # every detector is built from the tape's parameters and its own
-        self.tape = TapeContext(tape)
-        self.pump_onset = PumpOnset(tape, p.pump_onset)
-        self.pump_crowd = PumpCrowd(tape, p.pump_crowd)
-        self.pump_ramp = PumpRamp(tape, p.pump_ramp)
-        self.pump_surge = PumpSurge(tape, p.pump_surge)
-        self.pump_dump = PumpDump(tape, p.pump_dump)
-        self.spoofing = Spoofing(tape, p.spoofing)
-        self.wash = WashTrading(tape, p.wash)
-        self.closing = MarkingTheClose(tape, p.closing)
-        self.ignition = MomentumIgnition(tape, p.ignition)
-        self.bursts = Bursts(tape, p.bursts)
-        self.materiality = Materiality(tape, p.materiality)
+
+        def part(kind: type[_P], own: Any) -> _P:
+            return kind(tape, own) if state is None else kind.from_state(state, tape, own)
+
+        self.tape = TapeContext(tape) if state is None else TapeContext.from_state(state, tape)
+        self.pump_onset = part(PumpOnset, p.pump_onset)
+        self.pump_crowd = part(PumpCrowd, p.pump_crowd)
+        self.pump_ramp = part(PumpRamp, p.pump_ramp)
+        self.pump_surge = part(PumpSurge, p.pump_surge)
+        self.pump_dump = part(PumpDump, p.pump_dump)
+        self.spoofing = part(Spoofing, p.spoofing)
+        self.wash = part(WashTrading, p.wash)
+        self.closing = part(MarkingTheClose, p.closing)
+        self.ignition = part(MomentumIgnition, p.ignition)
+        self.bursts = part(Bursts, p.bursts)
+        self.materiality = part(Materiality, p.materiality)
         self.detectors: tuple[PatternDetector, ...] = (
             self.pump_onset,
             self.pump_crowd,
@@ -120,12 +146,6 @@ class FlowPatterns:
         for detector in self.detectors:
             state.update(detector.to_state())
         return state
-
-    def load(self, state: Mapping[str, Any]) -> None:
-        self.tape.load(state)
-        self.materiality.load(state)
-        for detector in self.detectors:
-            detector.load(state)
 
 
 def _run_up(hit: Hit) -> Hit:

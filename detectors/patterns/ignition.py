@@ -267,9 +267,12 @@ class MomentumIgnition:
     def to_state(self) -> dict[str, Any]:
         return {"ignition": None if self.pending is None else self.pending.to_state()}
 
-    def load(self, state: Mapping[str, Any]) -> None:
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], tape: TapeParams, params: MomentumIgnitionParams) -> MomentumIgnition:
+        detector = cls(tape, params)
         raw = state.get("ignition")  # absent before patterns-v9
-        self.pending = None if raw is None else _Pending.load(raw)
+        detector.pending = None if raw is None else _Pending.from_state(raw)
+        return detector
 
 
 class _Pending:
@@ -286,7 +289,7 @@ class _Pending:
         return [self.start, self.move, self.since, self.evidence, self.imbalance, self.activity, self.followed]
 
     @classmethod
-    def load(cls, raw: list[Any]) -> _Pending:
+    def from_state(cls, raw: list[Any]) -> _Pending:
         pending = cls(int(raw[0]), float(raw[1]), dict(raw[3]))
         pending.since = float(raw[2])
         if len(raw) > 4:

@@ -296,11 +296,15 @@ class Materiality:
             "immaterial": {str(kind): _hit_state(hit) for kind, hit in self.pending.items()},
         }
 
-    def load(self, state: Mapping[str, Any]) -> None:
-        self.profile.load(state.get("materiality", {}))
-        self.records.load(state.get("records", {}))
-        self.calibrated = bool(state.get("calibrated", False))
-        self.pending = {AlertKind(kind): _hit_of(kind, raw) for kind, raw in state.get("immaterial", {}).items()}
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], tape: TapeParams, params: MaterialityParams) -> Materiality:
+        gate = cls(tape, params)
+        offset = tape.utc_offset_min
+        gate.profile = TimeOfDayProfile.from_state(state.get("materiality", {}), SERIES, params.seasonal, offset)
+        gate.records = SessionRecords.from_state(state.get("records", {}), RECORD_SERIES, params.records, offset)
+        gate.calibrated = bool(state.get("calibrated", False))
+        gate.pending = {AlertKind(kind): _hit_of(kind, raw) for kind, raw in state.get("immaterial", {}).items()}
+        return gate
 
 
 def _hit_state(hit: Hit) -> list[Any]:

@@ -165,6 +165,9 @@ class PumpCrowd:
     def to_state(self) -> dict[str, Any]:
         return {"pump_crowd": self.crowd.to_state()}
 
-    def load(self, state: Mapping[str, Any]) -> None:
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], tape: TapeParams, params: PumpCrowdParams) -> PumpCrowd:
+        detector = cls(tape, params)
         if "pump_crowd" in state:  # absent before patterns-v14
-            self.crowd.load(state["pump_crowd"])
+            detector.crowd = Run.from_state(state["pump_crowd"], detector.crowd.window)
+        return detector

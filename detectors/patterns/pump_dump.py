@@ -179,5 +179,6 @@ class PumpDump:
     def to_state(self) -> dict[str, Any]:
         return {}
 
-    def load(self, state: Mapping[str, Any]) -> None:
-        return None
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], tape: TapeParams, params: PumpDumpParams) -> PumpDump:
+        return cls(tape, params)  # stateless

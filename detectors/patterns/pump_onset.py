@@ -182,7 +182,10 @@ class PumpOnset:
     def to_state(self) -> dict[str, Any]:
         return {"pump": self.surge.to_state(), "onset": self.onset.to_state()}
 
-    def load(self, state: Mapping[str, Any]) -> None:
-        self.surge.load(state["pump"])
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], tape: TapeParams, params: PumpOnsetParams) -> PumpOnset:
+        detector = cls(tape, params)
+        detector.surge = Run.from_state(state["pump"], detector.surge.window)
         if "onset" in state:  # absent before version 3
-            self.onset.load(state["onset"])
+            detector.onset = Run.from_state(state["onset"], detector.onset.window)
+        return detector

@@ -140,6 +140,9 @@ class PumpRamp:
     def to_state(self) -> dict[str, Any]:
         return {"ramp": self.ramp.to_state()}
 
-    def load(self, state: Mapping[str, Any]) -> None:
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], tape: TapeParams, params: PumpRampParams) -> PumpRamp:
+        detector = cls(tape, params)
         if "ramp" in state:  # absent before version 4
-            self.ramp.load(state["ramp"])
+            detector.ramp = Run.from_state(state["ramp"], detector.ramp.window)
+        return detector

@@ -164,6 +164,9 @@ class PumpSurge:
     def to_state(self) -> dict[str, Any]:
         return {"pump_surge": self.surge.to_state()}
 
-    def load(self, state: Mapping[str, Any]) -> None:
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], tape: TapeParams, params: PumpSurgeParams) -> PumpSurge:
+        detector = cls(tape, params)
         if "pump_surge" in state:  # absent before patterns-v19
-            self.surge.load(state["pump_surge"])
+            detector.surge = Run.from_state(state["pump_surge"], detector.surge.window)
+        return detector

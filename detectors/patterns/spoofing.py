@@ -231,8 +231,12 @@ class Spoofing:
     def to_state(self) -> dict[str, Any]:
         return {"spoof": self.cycles.to_state(), "spoof_layers": self.layers.to_state()}
 
-    def load(self, state: Mapping[str, Any]) -> None:
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], tape: TapeParams, params: SpoofingParams) -> Spoofing:
+        detector = cls(tape, params)
         if "spoof" in state:  # absent before version 4
-            self.cycles.load(state["spoof"])
+            detector.cycles = Run.from_state(state["spoof"], detector.cycles.window)
         # absent before patterns-v15: the pressed cycles are vanished layers too, the best an old state can say
-        self.layers.load(state.get("spoof_layers", state.get("spoof", [[], None])))
+        layers = state.get("spoof_layers", state.get("spoof", [[], None]))
+        detector.layers = Run.from_state(layers, detector.layers.window)
+        return detector

@@ -161,5 +161,5 @@ class SymbolDetector:
         restored = AlertPolicy.from_state(state["policy"], policy)
         detector = cls(restored.symbol, restored.venue, model, params, policy, hit_model)
         detector.policy = restored
-        detector.patterns.load(state["patterns"])
+        detector.patterns = FlowPatterns.from_state(state["patterns"], params)
         return detector

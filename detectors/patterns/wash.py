@@ -321,9 +321,12 @@ class WashTrading:
             "wash_pinned_history": self.history.to_state(),
         }
 
-    def load(self, state: Mapping[str, Any]) -> None:
-        self.washes.load(state["wash"])
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], tape: TapeParams, params: WashTradingParams) -> WashTrading:
+        detector = cls(tape, params)
+        detector.washes = Run.from_state(state["wash"], detector.washes.window)
         if "wash_pinned" in state:  # absent before version 6
-            self.pinned.load(state["wash_pinned"])
+            detector.pinned = Run.from_state(state["wash_pinned"], detector.pinned.window)
         if "wash_pinned_history" in state:  # absent in a version-6 state written before the history gate
-            self.history.load(state["wash_pinned_history"])
+            detector.history = Run.from_state(state["wash_pinned_history"], detector.history.window)
+        return detector

@@ -4,12 +4,14 @@ over each, so a new detector that breaks the contract fails here whatever its ow
 The contract (:class:`detectors.patterns.base.PatternDetector`): hits only on evidence (quiet flow, on a trade feed
 and on a snapshot feed, raises none); every hit's evidence is declared by one of the detector's own rules, and every
 bar it needed holds; the state is JSON under keys of the detector's own, restoring it anywhere resumes exactly, and
-it stays bounded however long the tape (O(1) per chunk). Its parameters are its own record, composed into
+it stays bounded however long the tape (O(1) per chunk); every stateful part of the detectors restores one way,
+``Part.from_state(state, ...)``. Its parameters are its own record, composed into
 :class:`PatternParams` under its group, refusing an out-of-range value with a line naming it; every parameter its
 evidence cites is its own or the tape's."""
 
 from __future__ import annotations
 
+import ast
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -27,9 +29,11 @@ from detectors.patterns import FlowPatterns, PatternParams, TapeParams
 from detectors.patterns.base import PatternDetector
 from detectors.patterns.context import TapeContext
 from detectors.patterns.explain import explain, rule_of
+from tests.architecture import ROOT
 from tests.unit.test_patterns import QUIET, SNAPSHOT_QUIET, T0, chunk, rules
 
 Build = Callable[[PatternParams], PatternDetector]
+Restore = Callable[[dict[str, Any], PatternParams], PatternDetector]
 #: each detector class of the flow, by its name
 CLASSES: dict[str, type[PatternDetector]] = {type(d).__name__: type(d) for d in FlowPatterns(rules()).detectors}
 
@@ -39,8 +43,15 @@ def _builder(cls: type[PatternDetector]) -> Build:
     return lambda params: cls(params.tape, params.value(cls.PARAMS.GROUP))  # type: ignore[call-arg]
 
 
+def _restorer(cls: type[PatternDetector]) -> Restore:
+    """The detector restored as the flow restores it: from the state, the tape's parameters and its own."""
+    return lambda state, params: cls.from_state(state, params.tape, params.value(cls.PARAMS.GROUP))
+
+
 #: each detector of the flow, by its class name, built from its parameters
 DETECTORS: dict[str, Build] = {name: _builder(cls) for name, cls in CLASSES.items()}
+#: each detector of the flow, by its class name, restored from a state and its parameters
+RESTORERS: dict[str, Restore] = {name: _restorer(cls) for name, cls in CLASSES.items()}
 SNAPSHOTS = rules({"tape.prints": "snapshots"})
 CHUNK_MS = 5_000
 
@@ -83,9 +94,7 @@ def test_restoring_the_state_anywhere_resumes_exactly(name: str, steps: list[dic
     for i, v in enumerate(steps):
         if i == cut:
             state = orjson.loads(orjson.dumps({**tape.to_state(), **detector.to_state()}))
-            tape, detector = TapeContext(params.tape), build(params)
-            tape.load(state)
-            detector.load(state)
+            tape, detector = TapeContext.from_state(state, params.tape), RESTORERS[name](state, params)
         got += detector.on_chunk(tape.on_chunk(T0 + i * CHUNK_MS, v), v)
     assert got == expected
     for hit in got:
@@ -96,6 +105,26 @@ def test_restoring_the_state_anywhere_resumes_exactly(name: str, steps: list[dic
             if line.threshold is None or line.value is None:
                 continue
             assert line.passed is True if line.unless is None else line.passed is not None, (name, line)
+
+
+def test_every_stateful_part_restores_with_from_state() -> None:
+    """One restore convention in the detectors: a class that has ``to_state`` has a classmethod ``from_state`` that
+    builds a new, restored instance, and no ``load`` that restores one in place."""
+    for cls in CLASSES.values():
+        assert isinstance(vars(cls).get("from_state"), classmethod) and not hasattr(cls, "load"), cls
+    mixed = []
+    for path in sorted((ROOT / "detectors").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            methods = {fn.name: fn for fn in node.body if isinstance(fn, ast.FunctionDef)}
+            if "to_state" not in methods:
+                continue
+            restore = methods.get("from_state")
+            decorators = [] if restore is None else [ast.unparse(d) for d in restore.decorator_list]
+            if "classmethod" not in decorators or "load" in methods:
+                mixed.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert not mixed
 
 
 @pytest.mark.parametrize("name", DETECTORS)

@@ -77,7 +77,6 @@ def test_restoring_the_state_anywhere_resumes_exactly(books: list[tuple[list[flo
     whole, first = LayerTracker(), LayerTracker()
     expected = _feed(whole, shaped)
     _feed(first, shaped[:cut])
-    resumed = LayerTracker()
-    resumed.load(json.loads(json.dumps(first.to_state())))
+    resumed = LayerTracker.from_state(json.loads(json.dumps(first.to_state())))
     got = _feed(resumed, shaped[cut:], start=min(cut, len(shaped)) * 1_000)
     assert expected[cut:] == got

@@ -133,8 +133,8 @@ def test_the_profile_restored_from_its_state_goes_on_where_the_original_is(
     for i, (gap_chunks, a, b) in enumerate(steps):
         ts += gap_chunks * CHUNK
         if i == cut:
-            restored = TimeOfDayProfile(("a", "b"), params, utc_offset_min=480)
-            restored.load(orjson.loads(orjson.dumps(original.to_state())))
+            state = orjson.loads(orjson.dumps(original.to_state()))
+            restored = TimeOfDayProfile.from_state(state, ("a", "b"), params, utc_offset_min=480)
         for profile in (original, restored):
             if profile is not None:
                 profile.observe(ts, (a, b))
@@ -146,8 +146,7 @@ def test_the_profile_restored_from_its_state_goes_on_where_the_original_is(
 def test_a_state_of_another_layout_starts_empty() -> None:
     profile = TimeOfDayProfile(("x",), SeasonalParams(), 0)
     profile.learnt = {3: [1.0, 2.0]}
-    other = TimeOfDayProfile(("x",), SeasonalParams(bucket_minutes=15), 0)
-    other.load(profile.to_state())
+    other = TimeOfDayProfile.from_state(profile.to_state(), ("x",), SeasonalParams(bucket_minutes=15), 0)
     assert other.learnt == {}
 
 
@@ -155,8 +154,9 @@ def test_flow_patterns_keep_the_profile_in_their_state() -> None:
     patterns = FlowPatterns(PatternParams().with_values({"tape.close_time": None}))
     for i in range(1, 400):
         patterns.on_chunk(i * CHUNK, {"ret_bps": 1.0, "volume": 10.0})
-    restored = FlowPatterns(PatternParams().with_values({"tape.close_time": None}))
-    restored.load(orjson.loads(orjson.dumps(patterns.to_state())))
+    restored = FlowPatterns.from_state(
+        orjson.loads(orjson.dumps(patterns.to_state())), PatternParams().with_values({"tape.close_time": None})
+    )
     assert restored.materiality.profile.to_state() == patterns.materiality.profile.to_state()
     assert patterns.materiality.profile.learnt  # the first half hour was folded
 

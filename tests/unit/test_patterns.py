@@ -151,8 +151,7 @@ def test_three_vanished_layers_one_under_pressure_are_spoofing() -> None:
     _kinds(detector, [pressed, *gap])
     state = detector.to_state()
     del state["spoof_layers"]
-    resumed = FlowPatterns(rules())
-    resumed.load(orjson.loads(orjson.dumps(state)))
+    resumed = FlowPatterns.from_state(orjson.loads(orjson.dumps(state)), rules())
     assert _kinds(resumed, [unpressed, *gap, unpressed], T0 + 9 * 5_000) == [AlertKind.SPOOFING]
 
 
@@ -277,7 +276,7 @@ def test_a_patterns_v17_ignition_candidate_resumes_waiting_for_its_reversal() ->
     detector = FlowPatterns(rules())
     state = detector.to_state()
     state["ignition"] = [T0, 40.0, 0.0, {"ret_bps": 40.0, "aggr_imbalance": 1.0}]
-    detector.load(orjson.loads(orjson.dumps(state)))
+    detector = FlowPatterns.from_state(orjson.loads(orjson.dumps(state)), rules())
     back = {**QUIET, "ret_bps": -12.0, "aggr_imbalance": -1.0}
     assert _kinds(detector, [back, back]) == [AlertKind.MOMENTUM_IGNITION]
 
@@ -332,8 +331,7 @@ def test_drift_is_the_exact_sum_of_its_window(window: int, rets: list[float | No
         if ret:
             kept.append((i * 5_000, ret))
         assert got == math.fsum(r for _, r in kept)
-    restored = Drift(window)
-    restored.load(drift.to_state())
+    restored = Drift.from_state(drift.to_state(), window)
     assert restored.push(len(rets) * 5_000, 1.0, 5_000) == drift.push(len(rets) * 5_000, 1.0, 5_000)
 
 
@@ -815,8 +813,7 @@ def test_a_wash_state_from_before_the_history_gate_loads() -> None:
 
     state = WashTrading(TapeParams(), WashTradingParams()).to_state()
     del state["wash_pinned_history"]
-    restored = WashTrading(TapeParams(), WashTradingParams())
-    restored.load(orjson.loads(orjson.dumps(state)))
+    restored = WashTrading.from_state(orjson.loads(orjson.dumps(state)), TapeParams(), WashTradingParams())
     assert restored.to_state() == WashTrading(TapeParams(), WashTradingParams()).to_state()
 
 

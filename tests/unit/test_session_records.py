@@ -30,14 +30,14 @@ def test_the_record_is_the_largest_value_of_the_last_sessions_and_today(
     steps: list[tuple[int, float | None]], memory: int, cut: int
 ) -> None:
     """Against a brute force over every value kept with its session; the state round-trips at any point."""
-    records = SessionRecords(("x",), RecordParams(memory_sessions=memory), utc_offset_min=-300)
+    params = RecordParams(memory_sessions=memory)
+    records = SessionRecords(("x",), params, utc_offset_min=-300)
     seen: list[tuple[int, float | None]] = []
     ts = 0
     for i, (gap_chunks, value) in enumerate(steps):
         if i == cut:
-            restored = SessionRecords(("x",), RecordParams(memory_sessions=memory), utc_offset_min=-300)
-            restored.load(orjson.loads(orjson.dumps(records.to_state())))
-            records = restored
+            state = orjson.loads(orjson.dumps(records.to_state()))
+            records = SessionRecords.from_state(state, ("x",), params, utc_offset_min=-300)
         ts += gap_chunks * CHUNK
         records.observe(ts, (value,))
         day = (ts - 1 - 300 * 60_000) // DAY
@@ -51,8 +51,7 @@ def test_the_record_is_the_largest_value_of_the_last_sessions_and_today(
 def test_a_state_of_other_series_starts_empty() -> None:
     records = SessionRecords(("a",), RecordParams(), 0)
     records.observe(CHUNK, (3.0,))
-    other = SessionRecords(("b",), RecordParams(), 0)
-    other.load(records.to_state())
+    other = SessionRecords.from_state(records.to_state(), ("b",), RecordParams(), 0)
     assert other.record(0).value is None
 
 
