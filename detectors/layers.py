@@ -3,12 +3,13 @@
 A spoofer's layer is *persistent* (displayed over consecutive snapshots) and then *vanishes* (cancelled, not
 traded). A book whose sizes churn every snapshot shows large sizes too, but rarely at one price twice in a
 row; requiring ``min_books`` consecutive snapshots separates the two whatever the churn. Sizes are judged
-against the book's *typical level*: the median level size of each book (both sides), exponentially weighted in
-event time (``tau_ms``) and updated from the book stream alone (so the result does not depend on how quotes and
-books interleave). A median, not a mean: a book with standing walls (a market maker quoting size a level or two
-back all day) has a mean pulled up to the walls, and an order as large as a wall no longer stands out. Levels 1–5
-are watched alike; whether a vanished level 1 traded away is for the caller to say (it sees the trades).
-O(levels) per book.
+against the book's *typical level*: the mean level size of each book (both sides), exponentially weighted in event
+time (``tau_ms``) and updated from the book stream alone (so the result does not depend on how quotes and books
+interleave). A book with standing walls (a market maker quoting size a level or two back all day) has its mean
+pulled up to the walls, so an order no larger than a wall does not stand out; the median level would see it, but
+real books' level sizes are heavy-tailed and eight medians is an ordinary level there (docs/2026-11-27-layers.md).
+Level 1 is not watched: a large quote at the touch is cancelled and re-posted all day by market makers on liquid
+books, and without a measure of level 1's own churn a vanished touch says nothing. O(levels) per book.
 
 Two ways a large level leaves that are not a cancellation:
 
@@ -33,7 +34,7 @@ carry the rest.
 >>> layers.on_book(5_000, *layered), layers.on_book(10_000, *layered)
 ([], [])
 >>> layers.on_book(15_000, *book)  # 1,900 of the 2,000 at 9.9 (bid side: +1) left after two snapshots
-[Vanished(side=1, price=9.9, size=1900.0, books=2, move_bps=0.0, level=2, typical=100.0)]
+[Vanished(side=1, price=9.9, size=1900.0, books=2, move_bps=0.0, level=2, typical=118.6...)]
 
 The price move over a layer's life is what a spoofer wants from it: the mid when the layer first showed
 against the mid when it is gone, signed so that a move *away* from the layer's side (a bid layer and the price
@@ -64,7 +65,7 @@ apart the same single sighting is churn until it shows again:
 >>> coarse.books_needed, fine.books_needed
 (1, 2)
 >>> coarse.on_book(20_000, *layered), coarse.on_book(25_000, *book)
-([], [Vanished(side=1, price=9.9, size=1900.0, books=1, move_bps=0.0, level=2, typical=100.0)])
+([], [Vanished(side=1, price=9.9, size=1900.0, books=1, move_bps=0.0, level=2, typical=109.4...)])
 >>> fine.on_book(4_000, *layered), fine.on_book(5_000, *book)
 ([], [])
 
@@ -80,13 +81,12 @@ Where either book had no ask (or no bid) the mid is unknown, and so is the move 
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 Levels = Sequence[tuple[float, float]]
 #: a level this many typical levels or more is large
-LARGE_FACTOR = 8.0
+LARGE_FACTOR = 4.0
 #: the typical level's memory in event time (as a 50-book mean of TWSE's 5 s snapshots remembered)
 MEAN_LEVEL_TAU_MS = 250_000.0
 #: a layer has vanished when less than this share of the largest size it showed is left at its price
@@ -117,7 +117,7 @@ class Vanished(NamedTuple):
     #: the mid's move over its life away from its side (bps; None where a one-sided book left the mid unknown:
     #: not a zero move)
     move_bps: float | None
-    #: the level (1–5) it last showed at
+    #: the level (2–5) it last showed at
     level: int
     #: the typical level size it was judged against
     typical: float
@@ -136,7 +136,7 @@ class _Layer:
 
 
 class LayerTracker:
-    """Tracks large levels 1–5 per side and price; :meth:`on_book` returns the persistent ones that vanished."""
+    """Tracks large levels 2–5 per side and price; :meth:`on_book` returns the persistent ones that vanished."""
 
     __slots__ = (
         "coarse_gap_ms",
@@ -161,7 +161,7 @@ class LayerTracker:
         self.min_books = min_books
         self.tau_ms = tau_ms
         self.coarse_gap_ms = coarse_gap_ms
-        self.mean_level: float | None = None  # the typical level: weighted mean of the books' median levels
+        self.mean_level: float | None = None  # the typical level: weighted mean of the books' mean levels
         self.last_ts: int | None = None  # the last book the mean learned from
         self.gap_ms: float | None = None  # mean gap between books (event time); None until two books came
         self.layers: dict[tuple[int, float], _Layer] = {}  # (side, price) → the layer showing there
@@ -180,7 +180,7 @@ class LayerTracker:
         if mean:  # nothing is large before the mean has learnt a book
             large = self.factor * mean
             for side, levels in ((1, bids), (-1, asks)):
-                for level, (price, size) in enumerate(levels, 1):
+                for level, (price, size) in enumerate(levels[1:], 2):
                     if size >= large:
                         before = self.layers.get((side, price))
                         shown[(side, price)] = (
@@ -232,7 +232,8 @@ class LayerTracker:
             self.gap_ms = gap if self.gap_ms is None else self.gap_ms + GAP_WEIGHT * (gap - self.gap_ms)
         if not bids and not asks:
             return
-        typical = statistics.median([q for _, q in bids] + [q for _, q in asks])
+        # left to right over bids then asks, as one list summed would be
+        typical = sum([q for _, q in asks], sum([q for _, q in bids], 0.0)) / (len(bids) + len(asks))
         if self.mean_level is None:
             self.mean_level = typical
         elif self.last_ts is not None:

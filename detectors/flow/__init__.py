@@ -84,13 +84,13 @@ Definitions
 * *Typical level size*: the mean, over the baseline's chunks that had books, of each chunk's mean displayed
   level size (all levels, both sides); ``level_max_rel`` = the largest single level in the window's books /
   that typical size (spoofing layers are 6–15× it; ordinary additions stay below ~3×).
-* *Layer* (:mod:`detectors.layers`): a level 1–5 of at least 8× the book's typical level (the median level size,
+* *Layer* (:mod:`detectors.layers`): a level 2–5 of at least 4× the book's typical level (the mean level size,
   weighted over about 4 minutes of event time), shown at one price over consecutive snapshots (one is enough where
   books come 2 s or more apart: an order resting a few seconds shows in one 5 s snapshot only); it *vanishes* when
   less than a quarter of its largest size is left there while the price is still in view, unless its side gained
   half its size at another price in the same update (it moved) or a layer of the other side vanished with it (the
   book was pulled). ``layer_*`` describe the chunk's largest vanished layer by size not explained by the chunk's
-  trades at its price (a level that traded away is not a cancellation: at level 1 most do), in typical levels; its
+  trades at its price (a level that traded away is not a cancellation), in typical levels; its
   *life* runs from the snapshot it first showed in to the one it was gone from, and ``layer_move_bps`` is the mid's
   move over that life, positive away from the layer's side (a bid layer and the price up): the effect a spoofer
   wants, however long before the cancellation it came (``None`` where the mid was unknown at either end — a
@@ -146,7 +146,7 @@ layer_cancel_rel          largest persistent layer that vanished untraded / its 
 layer_side                its side: +1 bid, -1 ask                                          sign       chunk
 layer_move_bps            the mid's move away from its side while it showed (bps, signed)   bps        layer life
 layer_books               snapshots it showed in                                            count      layer life
-layer_level               the level (1–5) it last showed at                                 level      layer life
+layer_level               the level (2–5) it last showed at                                 level      layer life
 trades_long               number of trades                                                  count      long
 trades_std_long           population std of the base chunks' trade counts (empty = 0)       count      long
 volume_long               traded size                                                       shares     long

@@ -168,7 +168,7 @@ FEATURE_LABELS: Final[Mapping[str, tuple[str, str]]] = {
     "layer_side": ("the layer's side: +1 bid, −1 ask", ""),
     "layer_move_bps": ("the mid's move away from the layer's side over its life", "bps"),
     "layer_books": ("book snapshots the layer showed in", "snapshots"),
-    "layer_level": ("the level (1–5) the layer last showed at", "level"),
+    "layer_level": ("the level (2–5) the layer last showed at", "level"),
 }
 
 

@@ -1,11 +1,11 @@
 """Spoofing / layering: a persistent layer vanished without trading, under pressure, repeatedly.
 
-A *layer* (a level 1–5 of ``≥ 8×`` the book's typical level, shown over consecutive snapshots, or in one where books
+A *layer* (a level 2–5 of ``≥ 4×`` the book's mean level, shown over consecutive snapshots, or in one where books
 come 2 s or more apart and a few seconds' rest shows only once; not one that moved to another price or left with the
 other side's: :mod:`detectors.layers`) vanished without trading, ``layer_cancel_rel ≥ spoofing.layer_rel`` typical
-levels left untraded; at levels 2–5, in a chunk whose cancellations there stand out against the symbol's own book
-churn (``cancel_l25_z ≥ spoofing.cancel_z``: where large quotes are cancelled all day, as market makers re-quote, one
-more is ordinary); at level 1, where most of what leaves trades, the size left untraded is the test,
+levels left untraded, in a chunk whose cancellations there stand out against the symbol's own book churn
+(``cancel_l25_z ≥ spoofing.cancel_z``: where large quotes are cancelled all day, as market makers re-quote, one more
+is ordinary),
 *under pressure*, which is any of:
 
 * the mid (or the last price) moved away from the layer's side by ``≥ spoofing.move_sigma`` of the symbol's own
@@ -173,10 +173,8 @@ class Spoofing:
         # by flow only where the feed tells the sides: inferred ones over a few snapshots are mostly noise
         sided = (get(v, "inferred_share_long") or 0.0) <= 0.5
         traded = sided and (get(v, "aggr_imbalance_long") or 0.0) * side >= p.pressure_imbalance
-        # beyond the book's own churn at levels 2–5; level 1 has no churn of its own here: its layer is judged by
-        # its size left untraded alone (most of level 1's changes are trades)
         level = get(v, "layer_level")
-        unusual = level == 1 or (get(v, "cancel_l25_z") or 0.0) >= p.cancel_z
+        unusual = (get(v, "cancel_l25_z") or 0.0) >= p.cancel_z  # beyond the book's own churn
         vanished = layer >= p.layer_rel and unusual
         pressed = vanished and (moved or traded)
         # spoofing repeats (layer, push, cancel, again): one vanished layer with the price drifting the right

@@ -23,24 +23,16 @@ def _feed(tracker: LayerTracker, books: Sequence[tuple[Levels, Levels]], start: 
     return [tracker.on_book(start + i * 1_000, bids, asks) for i, (bids, asks) in enumerate(books)]
 
 
-def test_a_level_1_layer_that_vanishes_is_reported_with_its_level() -> None:
-    tracker = LayerTracker()
-    layered = (_with(BIDS, 0, 20 * ORDINARY), ASKS)
-    gone = _feed(tracker, [(BIDS, ASKS)] * 5 + [layered] * 3 + [(BIDS, ASKS)])
-    assert [len(g) for g in gone] == [0] * 8 + [1]
+def test_a_layer_that_vanishes_is_reported_with_its_level_and_the_touch_is_not_watched() -> None:
+    """Market makers cancel and re-post large quotes at the touch all day: level 1 is not a layer's place."""
+    for index, reported in ((0, False), (2, True)):
+        tracker = LayerTracker()
+        layered = (_with(BIDS, index, 20 * ORDINARY), ASKS)
+        gone = _feed(tracker, [(BIDS, ASKS)] * 5 + [layered] * 3 + [(BIDS, ASKS)])
+        assert not any(gone[:-1])
+        assert bool(gone[-1]) is reported
     (layer,) = gone[-1]
-    assert (layer.side, layer.price, layer.level, layer.typical) == (1, 10.0, 1, ORDINARY)
-
-
-def test_the_typical_level_is_the_median_so_standing_walls_do_not_hide_a_layer() -> None:
-    """Walls of 40× at level 2 on both sides all day: a mean level of ~8.8× would make a 20× order ordinary."""
-    walls = (_with(BIDS, 1, 40 * ORDINARY), _with(ASKS, 1, 40 * ORDINARY))
-    spoofed = (walls[0], _with(walls[1], 3, 20 * ORDINARY))
-    tracker = LayerTracker()
-    gone = _feed(tracker, [walls] * 60 + [spoofed] * 5 + [walls])
-    assert tracker.mean_level == ORDINARY
-    assert [(g.side, g.price) for g in gone[-1]] == [(-1, 10.4)]
-    assert not any(gone[:-1])
+    assert (layer.side, layer.price, layer.level) == (1, 9.8, 3)
 
 
 def test_a_wall_that_moves_with_the_price_has_not_vanished() -> None:
