@@ -275,7 +275,8 @@ class FlowState:
         self._prev_maps = maps
         if bids and asks:
             c.last_mid = (bids[0][0] + asks[0][0]) / 2
-        c.layers_gone.extend(self.layer_tracker.on_book(ts, bids, asks))
+        # plain lists: the chunk is state, and the changelog's writer (orjson) refuses a named tuple
+        c.layers_gone.extend(list(layer) for layer in self.layer_tracker.on_book(ts, bids, asks))
         if self.bwm is None:
             self.bwm = self.first_book = ts
         elif ts > self.bwm:

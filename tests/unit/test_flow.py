@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -786,6 +787,20 @@ def test_a_layer_carries_the_mid_move_over_its_whole_life() -> None:
     assert gone.values["layer_books"] == 80.0
     assert gone.values["layer_move_bps"] == pytest.approx(1e4 * math.log(10.2 / 10.0))
     assert gone.values["mid_ret_bps_long"] == 0.0  # the long window saw nothing of it
+
+
+def test_a_vanished_layer_in_an_open_chunk_is_in_a_state_the_changelog_can_write() -> None:
+    """The stream writes its state with orjson (which, unlike json, refuses a named tuple): a layer that vanished in
+    a chunk still open must be stored as plain values, and resume exactly."""
+    cfg = FlowConfig(chunk_ms=1000, long_chunks=2, baseline_chunks=50, baseline_min_chunks=4, grace_ms=0)
+    fs = FlowState(SYMBOL, cfg)
+    books = [_ladder(10.0)] * 30 + [_ladder(10.0, (9.75, 2_000.0))] * 10 + [_ladder(10.0)]
+    for k, book in enumerate(books):  # books only: the quotes' watermark keeps the last chunks open
+        fs.update_book_values(T0 + 500 * k, *book)
+    assert any(c.layers_gone for c in fs.open.values())
+    restored = FlowState.from_state(orjson.loads(orjson.dumps(fs.to_state())), cfg)
+    ts = T0 + 500 * len(books) + 5_000
+    assert restored.update_quote_values(ts, None) == fs.update_quote_values(ts, None)
 
 
 @pytest.mark.parametrize(("gap_ms", "reported"), [(5_000, True), (1_000, False)])
