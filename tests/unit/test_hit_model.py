@@ -14,11 +14,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.ensemble import GradientBoostingClassifier
 
-from detectors.hit_model import MISSING, SCORED_KINDS, HitModel, Trees, candidate_features
+from detectors.hit_model import MISSING, SCORED_KINDS, HitModel, candidate_features
 from detectors.patterns.params import PatternParams
 from offline import hit_model as hm
 from tapewatch.artifacts import ArtifactError, ArtifactStore
 from tapewatch.records import Alert, AlertKind, Severity
+from tests.hit_models import stump
 
 
 def _synthetic(n: int = 400, seed: int = 0) -> pd.DataFrame:
@@ -139,26 +140,12 @@ def test_candidates_are_first_emissions_labelled_by_the_matching_rule() -> None:
     assert session.clean_symbols() == ["sim/trades/1/B", "sim/trades/1/C"]
 
 
-def _stump(feature: str, split: float, kinds: frozenset[str]) -> HitModel:
-    """A one-split model: log-odds −2 at or below ``split`` of ``feature``, +2 above; calibrated to 0.1 and 0.9."""
-    trees = Trees(
-        feature=np.array([0, -1, -1]),
-        threshold=np.array([split, 0.0, 0.0]),
-        left=np.array([1, -1, -1]),
-        right=np.array([2, -1, -1]),
-        value=np.array([0.0, -2.0, 2.0]),
-        roots=np.array([0]),
-        bias=0.0,
-    )
-    return HitModel((feature,), trees, np.array([-2.0, 2.0]), np.array([0.1, 0.9]), kinds, version="test")
-
-
 def test_a_detector_with_a_hit_model_scores_its_kinds_by_the_calibrated_probability() -> None:
     from detectors.patterns.explain import explain
     from detectors.patterns.symbol import SymbolDetector
 
     params = PatternParams().with_values({"tape.close_time": None})
-    model = _stump("margin:mirror_z_long", 1.5, frozenset({"wash_trading"}))
+    model = stump("margin:mirror_z_long", 1.5, frozenset({"wash_trading"}))
     mirrors = {"mirror_z_long": 9.0, "mirror_vol_share_long": 0.6, "order_imbalance_long": 0.0,
                "mirror_trades_long": 6.0, "mirror_excess_share_long": 0.5}  # fmt: skip
     plain = SymbolDetector("2330", "sim", params=params)
@@ -181,7 +168,7 @@ def test_a_detector_with_a_hit_model_scores_its_kinds_by_the_calibrated_probabil
 def test_a_hit_model_leaves_other_kinds_and_the_rules_ceilings_alone() -> None:
     from detectors.alerting import MEDIUM_AT_MOST, Hit
 
-    model = _stump("score", 0.0, frozenset({"pump_and_dump"}))  # every hit above the split: p = 0.9
+    model = stump("score", 0.0, frozenset({"pump_and_dump"}))  # every hit above the split: p = 0.9
     params = PatternParams()
     spoof = Hit(AlertKind.SPOOFING, 1, 0, 1, 0.8, {"layers": 3}, "patterns-test")
     assert model.judge(spoof, params) is spoof
@@ -197,10 +184,10 @@ def test_the_stream_worker_loads_a_published_hit_model_and_a_newer_one(tmp_path:
     store = ArtifactStore(tmp_path)
     slot = ModelSlot(store)
     assert slot.hit_model is None
-    first = _stump("score", 0.5, frozenset({"spoofing"})).save(store, created=datetime(2026, 1, 2, tzinfo=UTC))
+    first = stump("score", 0.5, frozenset({"spoofing"})).save(store, created=datetime(2026, 1, 2, tzinfo=UTC))
     slot.refresh()
     assert slot.hit_model is not None and slot.hit_model.version == first.version
-    newer = _stump("score", 0.7, frozenset({"spoofing", "wash_trading"})).save(store, {"note": "a newer version"})
+    newer = stump("score", 0.7, frozenset({"spoofing", "wash_trading"})).save(store, {"note": "a newer version"})
     slot.refresh()
     assert slot.hit_model.version == newer.version and slot.hit_model.kinds == {"spoofing", "wash_trading"}
 
@@ -281,7 +268,7 @@ def test_detect_file_scores_a_published_models_kinds_and_leaves_the_others(
         rules = [Alert.from_json(line) for line in (tmp_path / "rules.jsonl").read_bytes().splitlines()]
         scored_kind = next(str(a.kind) for a in rules if a.kind in SCORED_KINDS)
         # every hit of that kind above the split: the model's probability 0.9 becomes its score
-        _stump("score", 0.0, frozenset({scored_kind})).save(ArtifactStore(tmp_path / "models"))
+        stump("score", 0.0, frozenset({scored_kind})).save(ArtifactStore(tmp_path / "models"))
         assert runner.invoke(app, [*args, str(tmp_path / "model.jsonl")]).exit_code == 0
     finally:
         get_settings.cache_clear()

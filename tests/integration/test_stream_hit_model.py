@@ -1,0 +1,70 @@
+"""The stream worker scores alerts with a published hit model (`tapewatch eval hit-model --publish`'s artifact in the
+model directory): every alert of a kind the model scores carries its calibrated probability as its score, with the
+rule's own score and the model's drivers in the evidence; kinds it does not score keep the rules' scores. Through
+Kafka, with the worker as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from detectors.alerting import MEDIUM_AT_MOST
+from detectors.hit_model import SCORED_KINDS
+from tapewatch.artifacts import ArtifactStore
+from tapewatch.settings import PROJECT_ROOT, Settings
+from tapewatch.topics import ALERTS
+from tests.hit_models import stump
+from tests.pipeline_session import SESSION, sim_args
+from tests.stream_runs import drop_worker_state, outputs, private_topics, wait_consumed
+from tests.stream_worker import Worker
+
+pytestmark = pytest.mark.integration
+
+WAIT_S = 300.0
+#: the model scores every manipulation kind except this one, which keeps the rules' score
+UNSCORED = "momentum_ignition"
+
+
+def test_a_published_hit_model_scores_its_kinds_in_the_stream(services: Settings, tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    kinds = frozenset(str(kind) for kind in SCORED_KINDS) - {UNSCORED}
+    # every rule's strength is above 0: the model says 0.9 of every alert of its kinds
+    published = stump("score", 0.0, kinds).save(ArtifactStore(models))
+    env = {"TAPEWATCH_MODEL_DIR": str(models)}
+    with private_topics(services) as settings:
+        worker = Worker(settings, tmp_path / "worker.log", env=env)
+        try:
+            produced = subprocess.run(
+                [str(Path(sys.executable).with_name("tapewatch")), "produce", "simulate", *sim_args(SESSION),
+                 "--no-progress"],
+                cwd=PROJECT_ROOT,
+                env={**os.environ, **env, "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix},
+                capture_output=True,
+                timeout=WAIT_S,
+                check=False,
+            )  # fmt: skip
+            assert produced.returncode == 0, produced.stderr[-2000:]
+            wait_consumed(settings, WAIT_S, worker.tail)
+            alerts = [orjson.loads(value) for _, value in outputs(settings)[ALERTS.name]]
+        finally:
+            worker.stop()
+            drop_worker_state(settings)
+    assert f"hit model {published.version} loaded" in worker.tail(200)
+    scored = [alert for alert in alerts if alert["kind"] in kinds]
+    others = [alert for alert in alerts if alert["kind"] not in kinds]
+    assert scored, f"the session raises alerts of the model's kinds\n{worker.tail()}"
+    for alert in scored:
+        evidence = alert["evidence"]
+        assert evidence["score_model"] == published.version
+        assert evidence["p_manipulation"] == pytest.approx(0.9)
+        assert str(evidence["score_drivers"]).startswith("score +2.00")
+        # a rule's medium ceiling (a pump's run-up) holds: the model ranks within it
+        ceiling = MEDIUM_AT_MOST if evidence["rule_score"] == pytest.approx(MEDIUM_AT_MOST) else 1.0
+        assert alert["score"] == pytest.approx(min(0.9, ceiling))
+    assert others, "the session raises alerts the model does not score (ignitions, bursts)"
+    assert all("p_manipulation" not in alert["evidence"] for alert in others)
