@@ -12,10 +12,16 @@ machines, no Kafka, no database.
 * :mod:`detectors.seasonal`, :mod:`detectors.calibration`, :mod:`detectors.alert_budget` — what a symbol's tape
   usually does at each time of day, and a venue's calibration: those baselines and the score cut-offs that hold its
   history to an alert budget;
+* :mod:`detectors.session_records` — the largest value a symbol's series reached in each of its last sessions
+  (what "rare for this symbol" means, whatever its tails);
 * :mod:`detectors.alerting` — detector hits to deduplicated, deterministic alerts;
+* :mod:`detectors.hit_model` — a calibrated probability of manipulation for the kinds a published model scores;
 * :mod:`detectors.evidence` — what an alert's evidence means (labels, units, the rule's bars), declared by each
   detector beside the code that writes it, and read by :mod:`detectors.patterns.explain`;
-* :mod:`detectors.dqn` — the Double-DQN trading signals.
+* :mod:`detectors.dqn`, :mod:`detectors.lstm`, :mod:`detectors.cnn`, :mod:`detectors.forecast` — the trading
+  signals: the Double-DQN policy, the LSTM and Inception-CNN forecasters and the forecast contract they share.
+
+``tests/unit/test_package_indexes.py`` holds this list to the package's modules.
 
 Every state machine round-trips through JSON (``to_state`` / ``from_state``) for the stream's state tables.
 The package re-exports nothing: import the module you need.

@@ -43,6 +43,7 @@ from detectors.alerting import PolicyParams
 from detectors.patterns import PatternParams, SymbolDetector
 from detectors.patterns.materiality import RECORD_SERIES, SERIES
 from tapewatch.artifacts import Artifact, ArtifactStore, data_hash
+from tapewatch.errors import TapewatchError
 from tapewatch.feeds import Prints
 from tapewatch.records import AlertKind
 
@@ -52,7 +53,7 @@ ARTIFACT_KIND: Final = "calibration"
 MIN_SESSIONS: Final = 2
 
 
-class CalibrationError(ValueError):
+class CalibrationError(TapewatchError, ValueError):
     """A calibration that cannot be made or used: too short a history, another venue's or feed shape's."""
 
 

@@ -43,6 +43,7 @@ from detectors.features import FEATURE_SET_VERSION
 from detectors.model_venues import MANIFEST_KEY as TRAINED_ON_KEY
 from detectors.model_venues import TrainedOn
 from tapewatch.artifacts import Artifact, ArtifactError, ArtifactStore, data_hash
+from tapewatch.errors import TapewatchError
 from tapewatch.feeds import FeedProfile
 
 FloatArray = npt.NDArray[np.float64]
@@ -70,7 +71,7 @@ CALIBRATION_PROBS: Final = np.unique(
 TOP_FEATURES: Final = 3
 
 
-class FeatureError(ValueError):
+class FeatureError(TapewatchError, ValueError):
     """A feature vector that cannot be scored (an infinite value, a wrong shape)."""
 
 

@@ -37,6 +37,7 @@ from detectors.hit_model import HitModel
 from detectors.kmeans import KMeansModel
 from detectors.model_venues import ExtraVenues, VenueGate
 from detectors.patterns import PatternParams, SymbolDetector
+from tapewatch.errors import TapewatchError
 from tapewatch.feeds import FeedProfile, FeedProfiles, Prints
 from tapewatch.records import Alert, Score
 from tapewatch.ticks import LEVEL_COLUMNS, Validated
@@ -48,7 +49,7 @@ DEFAULT_VENUE: Final = "file"
 log = logging.getLogger(__name__)
 
 
-class InputError(ValueError):
+class InputError(TapewatchError, ValueError):
     """An input file that cannot be used (unreadable, missing columns, bad values)."""
 
 

@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from tapewatch.errors import TapewatchError
 from tapewatch.machine import machine_info
 
 ARTIFACT_FORMAT: Final = 1
@@ -45,7 +46,7 @@ _VERSION_RE: Final = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{4,64}$")
 _NAME_RE: Final = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-class ArtifactError(ValueError):
+class ArtifactError(TapewatchError, ValueError):
     """A model artifact that cannot be used: unknown version, missing or corrupted files, wrong feature set."""
 
 

@@ -15,7 +15,6 @@ from rich.console import Console
 from rich.table import Table
 
 from tapewatch.errors import TapewatchError
-from tapewatch.records import RecordError
 from tapewatch.secrets import redact
 from tapewatch.settings import Settings, load_settings
 
@@ -360,7 +359,7 @@ def query_hints(cfg: Settings) -> list[str]:
 def main() -> None:
     try:
         app()
-    except (TapewatchError, RecordError) as exc:
+    except TapewatchError as exc:
         err_console.print(f"[bold red]error:[/] {redact(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:

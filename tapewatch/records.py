@@ -17,7 +17,7 @@ from typing import Annotated, Any, ClassVar, Final, Literal, Self
 import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
-from tapewatch.errors import first_problem
+from tapewatch.errors import TapewatchError, first_problem
 
 #: 2100-01-01T00:00:00Z: a later time stamp is garbage (and 2**70 would not even fit the state's JSON)
 MAX_EPOCH_MS = 4_102_444_800_000
@@ -71,7 +71,7 @@ def _foreign(extra: dict[str, Any] | None, fields: frozenset[str], shape: str) -
         raise ValueError(f"{shape}'s field(s) {', '.join(sorted(fields.intersection(extra)))}: wrong topic?")
 
 
-class RecordError(ValueError):
+class RecordError(TapewatchError, ValueError):
     """A record that cannot be decoded or validated. ``field`` is the dotted path of the culprit, if any."""
 
     def __init__(self, record: str, reason: str, field: str | None = None) -> None:

@@ -42,6 +42,7 @@ import pandas as pd
 
 from detectors.bars import pct_change
 from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION, compute_frame
+from tapewatch.errors import TapewatchError
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -69,7 +70,7 @@ DEFAULT_FEATURES: Final[tuple[str, ...]] = (
 CLIP: Final = 5.0
 
 
-class DataError(ValueError):
+class DataError(TapewatchError, ValueError):
     """Input data the agent cannot use: unknown asset, missing columns or features, too few rows."""
 
 

@@ -14,7 +14,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tapewatch.commands.detect import user_errors
 from tapewatch.errors import TapewatchError
 from tapewatch.settings import load_settings
 
@@ -77,22 +76,21 @@ def calibrate(
         raise TapewatchError("calibrate: --since and --until select stored chunks (--from-db); cut files yourself")
     profile = settings.feeds()(venue)
     flow = settings.flow_config()
-    with user_errors():
-        with console.status("reading history…"):
-            history = _stored(settings, venue, since, until) if from_db else _files(settings, inputs or [], venue)
-        sessions, symbol_days = _days(history.rows, profile.utc_offset_min)
-        with console.status("learning the time-of-day baselines…"):
-            learnt = history.detect(None)
-        calibration = learn(learnt.detectors, venue, profile.prints, sessions=sessions)
-        with console.status("replaying from them to set the cut-offs…"):
-            again = history.detect({venue: calibration})
-        lines: list[BudgetLine] = []
-        tier_lines: dict[str, list[BudgetLine]] = {}
-        if symbol_days >= symbol_days_needed(budget):
-            minimum = PolicyParams().default_min_score
-            lines = cutoffs(_best_scores(again.alerts), symbol_days=symbol_days, budget=budget, floor=minimum)
-            calibration = calibration.with_budget(lines, budget, symbol_days)
-            calibration, tier_lines = _per_tier(calibration, history, again.alerts, budget, profile.utc_offset_min)
+    with console.status("reading history…"):
+        history = _stored(settings, venue, since, until) if from_db else _files(settings, inputs or [], venue)
+    sessions, symbol_days = _days(history.rows, profile.utc_offset_min)
+    with console.status("learning the time-of-day baselines…"):
+        learnt = history.detect(None)
+    calibration = learn(learnt.detectors, venue, profile.prints, sessions=sessions)
+    with console.status("replaying from them to set the cut-offs…"):
+        again = history.detect({venue: calibration})
+    lines: list[BudgetLine] = []
+    tier_lines: dict[str, list[BudgetLine]] = {}
+    if symbol_days >= symbol_days_needed(budget):
+        minimum = PolicyParams().default_min_score
+        lines = cutoffs(_best_scores(again.alerts), symbol_days=symbol_days, budget=budget, floor=minimum)
+        calibration = calibration.with_budget(lines, budget, symbol_days)
+        calibration, tier_lines = _per_tier(calibration, history, again.alerts, budget, profile.utc_offset_min)
     gate = PatternParams().for_feed(flow, profile).materiality
     materiality = {"floor_bps": gate.floor_bps, "typical_multiple": gate.typical_multiple}
     artifact = calibration.save(ArtifactStore(settings.models_path), {"materiality": materiality})

@@ -24,10 +24,9 @@ from tapewatch.commands.dqn import (
     ValStart,
     _daily_split,
     _split,
-    _user_errors,
     console,
 )
-from tapewatch.errors import TapewatchError
+from tapewatch.errors import TapewatchError, user_errors
 
 if TYPE_CHECKING:  # typing only: the command imports these when run, so the CLI starts without loading torch
     from detectors.cnn.config import CnnConfig
@@ -120,7 +119,7 @@ def train_cnn_command(
     from tapewatch.settings import load_settings
 
     settings = load_settings()
-    with _user_errors():
+    with user_errors():
         config = CnnConfig(window=window, horizon=horizon, epochs=epochs, seed=seed, threads=threads)
         if features:
             config = replace(config, features=tuple(_split(features)))

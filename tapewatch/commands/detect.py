@@ -7,8 +7,7 @@ families' commands to it (``train dqn`` from :mod:`tapewatch.commands.dqn`).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -36,20 +35,6 @@ console = Console(stderr=True)
 
 Inputs = Annotated[list[Path], typer.Argument(help="CSV or Parquet: ticks (symbol, ts, price, size, …) or 1m bars")]
 ModelVersion = Annotated[str, typer.Option("--model-version", help="K-means artifact version, or latest")]
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn the detectors' own errors into the CLI's one clear line."""
-    from detectors.calibration import CalibrationError
-    from detectors.kmeans import FeatureError
-    from offline.lookback import InputError
-    from tapewatch.artifacts import ArtifactError
-
-    try:
-        yield
-    except (ArtifactError, InputError, FeatureError, CalibrationError) as exc:
-        raise TapewatchError(str(exc)) from None
 
 
 def _progress() -> Progress:
@@ -89,31 +74,30 @@ def train_kmeans(
     features = BASELINE_FEATURES if baseline else KMEANS_FEATURES
     params = KMeansParams(k_min=2 if baseline else k_min, k_max=2 if baseline else k_max, seed=seed)
     store = ArtifactStore(settings.models_path)
-    with user_errors():
-        if engine == "sklearn":
-            if not inputs:
-                raise TapewatchError("train kmeans: give bar or tick files (or --engine spark --source …)")
-            from detectors.kmeans import train
-            from offline.lookback import bar_features, bars_from_bar_file, read_input, split_ticks
+    if engine == "sklearn":
+        if not inputs:
+            raise TapewatchError("train kmeans: give bar or tick files (or --engine spark --source …)")
+        from detectors.kmeans import train
+        from offline.lookback import bar_features, bars_from_bar_file, read_input, split_ticks
 
-            with console.status("reading and computing bar features…"):
-                data = read_input(inputs)
-                if data.kind == "ticks":
-                    from detectors.bars import bars_from_quotes
+        with console.status("reading and computing bar features…"):
+            data = read_input(inputs)
+            if data.kind == "ticks":
+                from detectors.bars import bars_from_quotes
 
-                    quotes, _ = split_ticks(data.frame)
-                    bars = bars_from_quotes(quotes[["symbol", "venue", "ts", "price", "size"]])
-                else:
-                    bars = bars_from_bar_file(data.frame)
-                feats = bar_features(bars)
-            with console.status(f"fitting K-means k={params.k_min}..{params.k_max} on {len(feats):,} vectors…"):
-                model = train(feats, features, params)
-        elif engine == "spark":
-            model = _train_spark(inputs or [], source, master, table, features, params)
-        else:
-            raise TapewatchError(f"train kmeans: unknown engine {engine!r}; choose sklearn or spark")
-        _record_venues(model, venue)
-        version = model.save(store, name)
+                quotes, _ = split_ticks(data.frame)
+                bars = bars_from_quotes(quotes[["symbol", "venue", "ts", "price", "size"]])
+            else:
+                bars = bars_from_bar_file(data.frame)
+            feats = bar_features(bars)
+        with console.status(f"fitting K-means k={params.k_min}..{params.k_max} on {len(feats):,} vectors…"):
+            model = train(feats, features, params)
+    elif engine == "spark":
+        model = _train_spark(inputs or [], source, master, table, features, params)
+    else:
+        raise TapewatchError(f"train kmeans: unknown engine {engine!r}; choose sklearn or spark")
+    _record_venues(model, venue)
+    version = model.save(store, name)
     labels = ", ".join("abnormal" if a else "normal" for a in model.abnormal.tolist())
     console.print(f"{name} {version}: k={model.k} silhouette={model.silhouette:.3f} clusters [{labels}]")
     trained = model.trained_on.describe() if model.trained_on else "unknown venues"
@@ -195,32 +179,31 @@ def detect_file(
     from tapewatch.artifacts import ArtifactStore
 
     settings = load_settings()
-    with user_errors():
-        model = None
-        if not no_kmeans:
-            store = ArtifactStore(settings.models_path)
-            if model_version == "latest" and store.latest_version(model_name) is None:
-                console.print(f"[yellow]no {model_name} model in {store.root}: patterns only[/]")
-            else:
-                model = KMeansModel.load(store, model_name, model_version)
-        with console.status("reading input…"):
-            data = read_input(inputs, venue)
-        _report_rejected(data.rejected)
-        calibrations = _calibrations(ArtifactStore(settings.models_path), data.frame, calibration)
-        hit_model = _hit_model(ArtifactStore(settings.models_path))
-        with _progress() as progress:
-            symbols = data.frame["symbol"].nunique()
-            task = progress.add_task("detecting", total=symbols)
-            result = detect_frames(
-                data,
-                model,
-                progress=lambda _: progress.advance(task),
-                flow_config=settings.flow_config(),
-                grace_ms=settings.stream_grace_ms,
-                feeds=settings.feeds(),
-                calibrations=calibrations,
-                hit_model=hit_model,
-            )
+    model = None
+    if not no_kmeans:
+        store = ArtifactStore(settings.models_path)
+        if model_version == "latest" and store.latest_version(model_name) is None:
+            console.print(f"[yellow]no {model_name} model in {store.root}: patterns only[/]")
+        else:
+            model = KMeansModel.load(store, model_name, model_version)
+    with console.status("reading input…"):
+        data = read_input(inputs, venue)
+    _report_rejected(data.rejected)
+    calibrations = _calibrations(ArtifactStore(settings.models_path), data.frame, calibration)
+    hit_model = _hit_model(ArtifactStore(settings.models_path))
+    with _progress() as progress:
+        symbols = data.frame["symbol"].nunique()
+        task = progress.add_task("detecting", total=symbols)
+        result = detect_frames(
+            data,
+            model,
+            progress=lambda _: progress.advance(task),
+            flow_config=settings.flow_config(),
+            grace_ms=settings.stream_grace_ms,
+            feeds=settings.feeds(),
+            calibrations=calibrations,
+            hit_model=hit_model,
+        )
     write_jsonl(out, result.alerts)
     if scores is not None:
         write_jsonl(scores, result.scores)
@@ -300,23 +283,22 @@ def eval_detect(
     """Per-kind precision/recall/F1, delays, false alerts on clean symbols, K-means AUC, seed baseline."""
     from offline import evaluation as ev
 
-    with user_errors():
-        try:
-            truth_frame = ev.read_truth(truth)
-            alert_frame = ev.read_alerts(alerts)
-        except ValueError as exc:
-            raise TapewatchError(str(exc)) from None
-        extras = _eval_extras(inputs or [], truth_frame, model_version)
-        result = ev.evaluate(
-            truth_frame,
-            alert_frame,
-            universe=extras.universe or sorted(set(truth_frame["symbol"]) | set(alert_frame["symbol"])),
-            sessions=extras.sessions,
-            tolerance_ms=int(tolerance_s * 1000),
-            baseline_alerts=extras.baseline_alerts,
-            bar_scores=extras.bar_scores,
-        )
-        result.notes += extras.notes
+    try:
+        truth_frame = ev.read_truth(truth)
+        alert_frame = ev.read_alerts(alerts)
+    except ValueError as exc:
+        raise TapewatchError(str(exc)) from None
+    extras = _eval_extras(inputs or [], truth_frame, model_version)
+    result = ev.evaluate(
+        truth_frame,
+        alert_frame,
+        universe=extras.universe or sorted(set(truth_frame["symbol"]) | set(alert_frame["symbol"])),
+        sessions=extras.sessions,
+        tolerance_ms=int(tolerance_s * 1000),
+        baseline_alerts=extras.baseline_alerts,
+        bar_scores=extras.bar_scores,
+    )
+    result.notes += extras.notes
     table = Table("kind", "episodes", "P", "R", "F1", "median delay s", "p90 s", "baseline F1")
     base = {m.kind: m for m in result.baseline}
     for m in result.kinds:

@@ -7,8 +7,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -18,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tapewatch.errors import TapewatchError
+from tapewatch.errors import TapewatchError, user_errors
 
 if TYPE_CHECKING:  # typing only: the commands import these when run, so the CLI starts without loading torch
     from detectors.dqn.agent import AgentConfig, TrainProgress, TrainResult
@@ -43,17 +42,6 @@ ValEnd = Annotated[str, typer.Option(help="End of validation, exclusive")]
 
 def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Data, model and configuration errors become one clear CLI line."""
-    from tapewatch.artifacts import ArtifactError
-
-    try:
-        yield
-    except (ValueError, ArtifactError) as exc:
-        raise TapewatchError(str(exc)) from None
 
 
 def _progress() -> Progress:
@@ -231,7 +219,7 @@ def train_dqn(
     from tapewatch.settings import load_settings
 
     settings = load_settings()
-    with _user_errors():
+    with user_errors():
         names = tuple(_split(features)) or DEFAULT_FEATURES
         check_feature_names(names)
         cost_model = cost_preset(costs or ("taiwan-daytrade" if mode == "intraday" else "crypto"))
@@ -343,7 +331,7 @@ def backtest_dqn(
     from offline.dqn.walkforward import yearly_windows
 
     started = time.perf_counter()
-    with _user_errors():
+    with user_errors():
         names = tuple(_split(features)) or DEFAULT_FEATURES
         check_feature_names(names)
         cost_model = cost_preset(costs)

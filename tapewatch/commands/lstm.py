@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from tapewatch.commands.dqn import Csv, DailyData, TrainStart, ValEnd, ValStart, _split, _user_errors, console
-from tapewatch.errors import TapewatchError
+from tapewatch.commands.dqn import Csv, DailyData, TrainStart, ValEnd, ValStart, _split, console
+from tapewatch.errors import TapewatchError, user_errors
 
 if TYPE_CHECKING:  # typing only: the command imports these when run, so the CLI starts without loading torch
     from detectors.dqn.data import AssetSeries
@@ -111,7 +111,7 @@ def train_lstm(
     from tapewatch.settings import load_settings
 
     settings = load_settings()
-    with _user_errors():
+    with user_errors():
         config = LstmConfig(
             window=window,
             units=units,

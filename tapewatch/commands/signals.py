@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from tapewatch.commands.dqn import Csv, _load_series, _split, _user_errors, console
-from tapewatch.errors import TapewatchError
+from tapewatch.commands.dqn import Csv, _load_series, _split, console
+from tapewatch.errors import TapewatchError, user_errors
 
 if TYPE_CHECKING:  # typing only: the commands import these when run, so the CLI starts without loading torch
     from detectors.dqn.data import AssetSeries
@@ -79,7 +79,7 @@ def backtest_signals(
 
     torch.set_num_threads(threads)  # the LSTM trains on torch's threads; the DQN and the CNN set their own
     started = time.perf_counter()
-    with _user_errors():
+    with user_errors():
         cost_model = cost_preset(costs)
         families = forecaster_families(_split(models), cost_model)
         series = _load_series(data, [a.upper() for a in _split(assets)], "daily", 0, 0, 0)
@@ -153,7 +153,7 @@ def forecast(
     from tapewatch.settings import get_settings
 
     models_path = get_settings().models_path
-    with _user_errors():
+    with user_errors():
         loaders = default_loaders()
         unknown = [m for m in _split(models) if m not in loaders]
         if unknown:

@@ -1,4 +1,4 @@
-"""`tapewatch trade report` (tapewatch.commands.trade_report_cmd) on the real PostgreSQL: an empty database gives the
+"""`tapewatch trade report` (tapewatch.commands.trade) on the real PostgreSQL: an empty database gives the
 'nothing yet' report, stored paper trading a report with charts for the selected account and time; bad input is
 one clear line. Each test has its own schema, handed to the command as TAPEWATCH_POSTGRES_URL."""
 
@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner, Result
 
 from sinks import db
-from tapewatch.commands.trade_report_cmd import report_command
+from tapewatch.commands.trade import report_command
 from tapewatch.errors import TapewatchError
 from tapewatch.settings import Settings
 from tests.integration.test_sink_paper import T0, paper_records
