@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 # The demo stops by itself and prints its summary; `make demo DEMO_ARGS=` runs until Ctrl-C.
 DEMO_ARGS ?= --duration 120
 
-.PHONY: deps browser infra lint format test unit integration demo bench status down clean
+.PHONY: deps browser infra lint docs format test unit integration demo bench status down clean
 
 $(DEPS_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,11 +48,16 @@ lint: deps
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The documentation site (mkdocs.yml, docs/) into the git-ignored site/: --strict fails on a broken link or anchor
+# and on a page left out of the navigation, so `make test` catches docs that drifted.
+docs: deps
+	$(BIN)/mkdocs build --strict --quiet --site-dir site
+
 format: deps
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint infra browser
+test: lint docs infra browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 unit: deps

@@ -1,7 +1,7 @@
 """What a model was trained on: the CPU and the numeric kernels that decide its last bits.
 
 A seeded training repeats bit for bit on one machine, but not across instruction sets: the same 3,000-step DQN
-training gives other weights with its kernels held to SSE 4.2 than with AVX2 or AVX-512 (README, the signals
+training gives other weights with its kernels held to SSE 4.2 than with AVX2 or AVX-512 (docs/signals-lab.md, the
 lab's results), and reinforcement learning amplifies such rounding into other decisions. So every published
 model and every signals-lab task records where it was trained, and "why does my rerun differ" has an answer.
 

@@ -21,7 +21,7 @@ Chunks and windows (:class:`FlowConfig`)
   symbol's own bursts and down by its idle stretches, so a z-score of 4 is everyday trading for one symbol and
   a rare event for another; a ratio to the symbol's own 95th percentile is not (measured on wash trading at a
   pinned quote: at equal recall on the tuning seeds, clean symbols passing the volume test fell from 543 to 56
-  chunks at 1 s and from 90 to 8 at 5 s on the wide regime — README).
+  chunks at 1 s and from 90 to 8 at 5 s on the wide regime — docs/archive/detection-history.md).
 * A chunk is emitted (one :class:`FlowChunk`, ``ts`` = the chunk end) when it closes, only if it holds at least
   one quote or book; empty chunks are never emitted but count as zeros in every window.
 

@@ -34,7 +34,7 @@ docstring:
 flow patterns, the K-means scorer of the 1-minute bar features and the alert policy.
 
 Tuned on simulator seeds 1–5 (plus seeds 1–5 with a raised marking-the-close rate) and seeds 2–4 of the
-feed-profile matrix; reported on seeds never tuned on (README).
+feed-profile matrix; reported on seeds never tuned on (docs/evaluation.md).
 """
 
 from detectors.patterns.base import PATTERNS_VERSION, PatternDetector, Values

@@ -1,7 +1,7 @@
 """The console in a real headless Chromium (Debian's, through Selenium and its chromedriver): sign in, watch a
 new alert arrive in the open queue, open the case, see its charts and replay the book, take it and close it
 with a disposition; an analyst's forbidden close is refused. Screenshots of the key pages go to
-``reports/console/`` (README shows copies)."""
+``reports/console/`` (docs/console.md shows copies)."""
 
 from __future__ import annotations
 
