@@ -22,7 +22,7 @@ applying it twice would feed a chunk to the patterns twice and a bar to the fore
   has an action, and an empty ``q_values`` says the agent could not decide yet (expected, not bad input).
   At the same bar close every loaded forecaster (:mod:`streams.forecasting`: LSTM, CNN) publishes its
   :class:`~tapewatch.records.Forecast` on ``signals.forecasts``, batched per model, from the symbol's last bars
-  kept in the same table entry (:class:`~detectors.forecast.history.FeatureHistory`); a symbol whose window is
+  kept in the same table entry (:class:`~signals.forecast.history.FeatureHistory`); a symbol whose window is
   not full yet gets no forecast (counted as ``forecasts_warming``), values a model refuses are dead-lettered.
 
 Bad input never stops the worker: a payload that does not decode, whose key is not its symbol, whose
@@ -52,16 +52,16 @@ from confluent_kafka import Message
 
 from detectors.calibration import Calibration, CalibrationError
 from detectors.calibration import artifact_name as calibration_artifact
-from detectors.dqn.inference import MODEL_NAME as DQN_MODEL_NAME
-from detectors.dqn.inference import DecisionRequest, DqnPolicy, PositionState, Rejected
 from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
 from detectors.flow import FLOW_FEATURE_SET_VERSION, FlowConfig
-from detectors.forecast.history import FeatureHistory
 from detectors.hit_model import ARTIFACT_NAME as HIT_MODEL_NAME
 from detectors.hit_model import HitModel
 from detectors.kmeans import DEFAULT_MODEL_NAME, FeatureError, KMeansModel
 from detectors.model_venues import ExtraVenues, VenueGate
 from detectors.patterns import PatternParams, SymbolDetector
+from signals.dqn.inference import MODEL_NAME as DQN_MODEL_NAME
+from signals.dqn.inference import DecisionRequest, DqnPolicy, PositionState, Rejected
+from signals.forecast.history import FeatureHistory
 from streams.forecasting import ForecastSlot, PendingForecast, forecast_batch
 from streams.stage import StageBase, decode_keyed
 from tapewatch.artifacts import ArtifactError, ArtifactStore

@@ -17,8 +17,8 @@ from tapewatch.commands.dqn import Csv, DailyData, TrainStart, ValEnd, ValStart,
 from tapewatch.errors import TapewatchError, user_errors
 
 if TYPE_CHECKING:  # typing only: the command imports these when run, so the CLI starts without loading torch
-    from detectors.dqn.data import AssetSeries
-    from detectors.lstm.training import LstmResult
+    from signals.dqn.data import AssetSeries
+    from signals.lstm.training import LstmResult
     from tapewatch.artifacts import Artifact
 
 
@@ -72,7 +72,7 @@ def _print_result(artifact: Artifact, result: LstmResult) -> None:
 def _training_manifest(
     series: Sequence[AssetSeries], ranges: dict[str, tuple[str, str]], features_from: str
 ) -> dict[str, Any]:
-    from detectors.dqn.inference import training_range
+    from signals.dqn.inference import training_range
 
     return {
         **training_range(ranges),
@@ -103,11 +103,11 @@ def train_lstm(
 ) -> None:
     """Train the LSTM next-bar return forecaster, early-stopped on validation loss; compare it with the naive
     forecast on validation and publish it under <models>/lstm/<version>/."""
-    from detectors.dqn.data import data_fingerprint
-    from detectors.dqn.env import cost_preset
-    from detectors.lstm.config import DEFAULT_FEATURES, LstmConfig
-    from detectors.lstm.serving import save_lstm
-    from detectors.lstm.training import train_lstm as fit
+    from signals.dqn.data import data_fingerprint
+    from signals.dqn.env import cost_preset
+    from signals.lstm.config import DEFAULT_FEATURES, LstmConfig
+    from signals.lstm.serving import save_lstm
+    from signals.lstm.training import train_lstm as fit
     from tapewatch.settings import load_settings
 
     settings = load_settings()

@@ -20,9 +20,9 @@ from tapewatch.commands.dqn import Csv, _load_series, _split, console
 from tapewatch.errors import TapewatchError, user_errors
 
 if TYPE_CHECKING:  # typing only: the commands import these when run, so the CLI starts without loading torch
-    from detectors.dqn.data import AssetSeries
-    from detectors.forecast.contract import Forecast, ForecastRequest, Rejected
     from offline.signals.lab import FitForecaster, LabConfig, LabResult
+    from signals.dqn.data import AssetSeries
+    from signals.forecast.contract import Forecast, ForecastRequest, Rejected
 
 
 def _print_lab(result: LabResult, paths: dict[str, Path], started: float) -> None:
@@ -69,13 +69,13 @@ def backtest_signals(
     (window, seed) is kept under OUT/cache: run the same command again after a stop and it resumes."""
     import torch
 
-    from detectors.dqn.agent import AgentConfig
-    from detectors.dqn.data import DEFAULT_FEATURES
-    from detectors.dqn.env import cost_preset
     from offline.dqn.walkforward import yearly_windows
     from offline.signals.families import forecaster_families
     from offline.signals.lab import LabConfig
     from offline.signals.report import write_report
+    from signals.dqn.agent import AgentConfig
+    from signals.dqn.data import DEFAULT_FEATURES
+    from signals.dqn.env import cost_preset
 
     torch.set_num_threads(threads)  # the LSTM trains on torch's threads; the DQN and the CNN set their own
     started = time.perf_counter()
@@ -125,7 +125,7 @@ def _run_resumable(
 
 def _history_requests(series: list[AssetSeries], symbols: list[str], window: int) -> list[ForecastRequest]:
     """Each symbol's newest ``window`` bars of raw features, as the stream would ask at its last bar close."""
-    from detectors.forecast.contract import ForecastRequest
+    from signals.forecast.contract import ForecastRequest
 
     by_symbol = {s.symbol: s for s in series}
     unknown = [s for s in symbols if s not in by_symbol]
@@ -172,7 +172,7 @@ def forecast(
 
 def _outcome_cells(outcome: Forecast | Rejected) -> tuple[str, str, str]:
     """Horizon, forecast and confidence of one answer (a refusal says why)."""
-    from detectors.forecast.contract import Rejected
+    from signals.forecast.contract import Rejected
 
     if isinstance(outcome, Rejected):
         return "—", f"[red]refused: {outcome.reason}[/]", "—"

@@ -25,7 +25,7 @@ import gymnasium as gym
 import numpy as np
 import numpy.typing as npt
 
-from detectors.dqn.data import CLIP
+from signals.dqn.data import CLIP
 
 FloatArray = npt.NDArray[np.float64]
 ObsArray = npt.NDArray[np.float32]

@@ -31,11 +31,11 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from detectors.dqn.agent import AgentConfig, EnsembleQNetwork, QNetwork, TrainResult, network_from_weights
-from detectors.dqn.data import DataError, Normaliser
-from detectors.dqn.env import ACTION_NAMES, CostModel, executed, next_position, observation_width, observations
 from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
-from detectors.forecast.contract import SERVING_ROWS, ModelError, Rejected, load_artifact
+from signals.dqn.agent import AgentConfig, EnsembleQNetwork, QNetwork, TrainResult, network_from_weights
+from signals.dqn.data import DataError, Normaliser
+from signals.dqn.env import ACTION_NAMES, CostModel, executed, next_position, observation_width, observations
+from signals.forecast.contract import SERVING_ROWS, ModelError, Rejected, load_artifact
 from tapewatch.artifacts import LATEST, Artifact, ArtifactStore
 
 __all__ = ["Decision", "DecisionRequest", "DqnPolicy", "ModelError", "PositionState", "Rejected", "SessionClock"]
@@ -200,8 +200,8 @@ class DqnPolicy:
     to be dead-lettered, without holding up the others):
 
     >>> import tempfile
-    >>> from detectors.dqn.agent import network_weights
-    >>> from detectors.dqn.env import cost_preset
+    >>> from signals.dqn.agent import network_weights
+    >>> from signals.dqn.env import cost_preset
     >>> config = AgentConfig(hidden=(4,), ensemble=1)
     >>> network = QNetwork(obs_dim=2, hidden=config.hidden, dueling=True)
     >>> with torch.no_grad():
