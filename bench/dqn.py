@@ -18,8 +18,9 @@ import numpy as np
 import torch
 
 from signals.dqn.agent import AgentConfig, EnsembleQNetwork, QNetwork, TrainResult, network_weights
+from signals.dqn.costs import cost_preset
 from signals.dqn.data import DEFAULT_FEATURES, Normaliser
-from signals.dqn.env import cost_preset, observation_width
+from signals.dqn.env import observation_width
 from signals.dqn.inference import DecisionRequest, DqnPolicy, save_model
 
 

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from bench.timing import batched_arguments, items_per_second, stream_requests
+from signals.dqn.costs import cost_preset
 from signals.dqn.data import Normaliser
-from signals.dqn.env import cost_preset
 from signals.lstm.config import LstmConfig
 from signals.lstm.model import LstmNet, network_weights, predict_windows
 from signals.lstm.serving import LstmForecaster, publish

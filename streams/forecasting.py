@@ -22,6 +22,7 @@ from pathlib import Path
 from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
 from signals.forecast.contract import Forecast, Forecaster, ForecastRequest, Rejected
 from signals.forecast.history import FeatureHistory
+from tapewatch import extras
 from tapewatch.artifacts import ArtifactError, ArtifactStore
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,10 @@ ForecasterLoader = Callable[[Path, str], Forecaster]
 
 
 def default_loaders() -> dict[str, ForecasterLoader]:
-    """The forecasting models this code serves (imported here: torch is loaded only by a worker)."""
+    """The forecasting models this code serves (imported here: torch is loaded only by a worker); none without the
+    ``signals`` extra (the detect stage's :class:`~streams.detect.ModelSlot` says so in the log)."""
+    if not extras.available("signals"):
+        return {}
     from signals.cnn.serving import CnnForecaster
     from signals.lstm.serving import LstmForecaster
 

@@ -37,8 +37,9 @@ from signals.dqn.backtest import (
     random_policy,
     run_policy,
 )
+from signals.dqn.costs import CostModel
 from signals.dqn.data import AssetSeries, DataError, Normaliser, Segment, prepare
-from signals.dqn.env import Act, CostModel
+from signals.dqn.env import Act
 
 POLICIES = ("agent", "ensemble", "buy_and_hold", "momentum", "random")
 MIN_TEST_BARS = 20

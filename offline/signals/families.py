@@ -12,8 +12,8 @@ from datetime import date
 from typing import Final
 
 from offline.signals.lab import FitForecaster
+from signals.dqn.costs import CostModel
 from signals.dqn.data import AssetSeries, DataError
-from signals.dqn.env import CostModel
 from signals.forecast.contract import TrainedForecaster
 
 FAMILIES: Final = ("lstm", "cnn")

@@ -43,8 +43,9 @@ from signals.dqn.backtest import (
     random_policy,
     run_policy,
 )
+from signals.dqn.costs import CostModel
 from signals.dqn.data import AssetSeries, Segment
-from signals.dqn.env import Act, CostModel, observation_width
+from signals.dqn.env import Act, observation_width
 from signals.forecast.contract import SeriesForecast, TrainedForecaster
 from signals.forecast.rules import chooser_from_targets
 from tapewatch.machine import machine_info

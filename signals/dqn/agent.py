@@ -35,8 +35,9 @@ from torch import nn
 
 from signals.dqn.augment import augment
 from signals.dqn.backtest import TRADING_DAYS, greedy, make_env, metrics, run_policy
+from signals.dqn.costs import CostModel
 from signals.dqn.data import Segment
-from signals.dqn.env import Act, CostModel, observation_width
+from signals.dqn.env import Act, observation_width
 
 Weights = dict[str, npt.NDArray[Any]]
 

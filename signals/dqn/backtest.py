@@ -25,8 +25,9 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from signals.dqn.costs import CostModel
 from signals.dqn.data import Segment
-from signals.dqn.env import Act, CostModel, TradingEnv, observations
+from signals.dqn.env import Act, TradingEnv, observations
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -43,7 +44,7 @@ class PolicyRun:
     Buy-and-hold over four closes, without costs and in Taiwan (the buy's commission is paid once; the position
     is still open at the end, marked to market):
 
-    >>> from signals.dqn.env import cost_preset
+    >>> from signals.dqn.costs import cost_preset
     >>> close = np.array([10.0, 11.0, 12.1, 11.0])
     >>> segment = Segment("TEST", np.arange(4).astype("datetime64[D]"), close, np.zeros((4, 1)), None, None)
     >>> run = run_policy(segment, cost_preset("none"), always(Act.BUY))

@@ -45,8 +45,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from signals.dqn.backtest import metrics, run_policy
+from signals.dqn.costs import CostModel
 from signals.dqn.data import AssetSeries, Normaliser, Segment
-from signals.dqn.env import CostModel
 from signals.forecast.contract import SeriesForecast
 from signals.forecast.metrics import regression_scores
 from signals.forecast.rules import band_targets, chooser_from_targets

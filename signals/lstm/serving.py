@@ -25,7 +25,7 @@ with a NaN feature:
 >>> from pathlib import Path
 >>> import numpy as np
 >>> import torch
->>> from signals.dqn.env import cost_preset
+>>> from signals.dqn.costs import cost_preset
 >>> from signals.forecast.contract import ForecastRequest
 >>> from signals.lstm.config import LstmConfig
 >>> from signals.lstm.model import LstmNet, network_weights
@@ -62,8 +62,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
+from signals.dqn.costs import CostModel
 from signals.dqn.data import DataError, Normaliser
-from signals.dqn.env import CostModel
 from signals.forecast.contract import (
     SERVING_ROWS,
     Forecast,

@@ -37,8 +37,8 @@ from datetime import date
 
 import numpy as np
 
+from signals.dqn.costs import CostModel, cost_preset
 from signals.dqn.data import AssetSeries, DataError, Normaliser, check_feature_names
-from signals.dqn.env import CostModel, cost_preset
 from signals.forecast.windows import HistoryError
 from signals.lstm.config import LstmConfig
 from signals.lstm.distributed import TrainingData, train_data_parallel

@@ -27,6 +27,7 @@ from tapewatch.commands.dqn import (
     console,
 )
 from tapewatch.errors import TapewatchError, user_errors
+from tapewatch.extras import require
 
 if TYPE_CHECKING:  # typing only: the command imports these when run, so the CLI starts without loading torch
     from signals.cnn.config import CnnConfig
@@ -113,6 +114,7 @@ def train_cnn_command(
 ) -> None:
     """Train the Inception CNN on indicator images (classes of the next move), early-stopped on validation
     balanced accuracy, and publish it under <models>/cnn/<version>/."""
+    require("signals", "tapewatch train cnn")
     from signals.cnn.config import CnnConfig
     from signals.cnn.serving import save_cnn
     from signals.dqn.data import check_feature_names, data_fingerprint

@@ -18,12 +18,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tapewatch.errors import TapewatchError, user_errors
+from tapewatch.extras import require
 
 if TYPE_CHECKING:  # typing only: the commands import these when run, so the CLI starts without loading torch
     from offline.dqn.walkforward import BacktestResult, Window
     from signals.dqn.agent import AgentConfig, TrainProgress, TrainResult
+    from signals.dqn.costs import CostModel
     from signals.dqn.data import AssetSeries, Normaliser, Segment
-    from signals.dqn.env import CostModel
     from tapewatch.artifacts import Artifact
 
 backtest_app = typer.Typer(help="Out-of-sample backtests with reports.", no_args_is_help=True)
@@ -212,9 +213,10 @@ def train_dqn(
     sim_symbols: Annotated[int, typer.Option(help="Simulated symbols (intraday)")] = 4,
 ) -> None:
     """Train a Double DQN, early-stopped on validation Sharpe, and publish it under <models>/dqn/<version>/."""
+    require("signals", "tapewatch train dqn")
     from signals.dqn.agent import AgentConfig
+    from signals.dqn.costs import cost_preset
     from signals.dqn.data import DEFAULT_FEATURES, check_feature_names, data_fingerprint
-    from signals.dqn.env import cost_preset
     from signals.dqn.inference import save_model
     from tapewatch.settings import load_settings
 
@@ -324,11 +326,12 @@ def backtest_dqn(
 ) -> None:
     """Walk-forward backtest on held-out years over several assets and seeds, against buy-and-hold, momentum and
     random; writes a markdown report and PNG equity curves."""
+    require("signals", "tapewatch backtest dqn")
     from offline.dqn.report import write_report
     from offline.dqn.walkforward import yearly_windows
     from signals.dqn.agent import AgentConfig
+    from signals.dqn.costs import cost_preset
     from signals.dqn.data import DEFAULT_FEATURES, check_feature_names
-    from signals.dqn.env import cost_preset
 
     started = time.perf_counter()
     with user_errors():

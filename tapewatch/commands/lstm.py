@@ -15,6 +15,7 @@ from rich.table import Table
 
 from tapewatch.commands.dqn import Csv, DailyData, TrainStart, ValEnd, ValStart, _split, console
 from tapewatch.errors import TapewatchError, user_errors
+from tapewatch.extras import require
 
 if TYPE_CHECKING:  # typing only: the command imports these when run, so the CLI starts without loading torch
     from signals.dqn.data import AssetSeries
@@ -26,6 +27,8 @@ def _load_series(
     data: Path | None, assets: Sequence[str], spark: bool, spark_out: Path, master: str, driver_memory: str
 ) -> tuple[list[AssetSeries], str]:
     """The requested assets' series (features by pandas, or by Spark through ``spark_out``) and how they were made."""
+    if spark:
+        require("spark", "tapewatch train lstm --spark")
     from offline.dqn.data import DEFAULT_ASSETS, daily_file_bars, packaged_bars, series_of
     from offline.lstm_data import select_assets, spark_feature_series
 
@@ -103,8 +106,9 @@ def train_lstm(
 ) -> None:
     """Train the LSTM next-bar return forecaster, early-stopped on validation loss; compare it with the naive
     forecast on validation and publish it under <models>/lstm/<version>/."""
+    require("signals", "tapewatch train lstm")
+    from signals.dqn.costs import cost_preset
     from signals.dqn.data import data_fingerprint
-    from signals.dqn.env import cost_preset
     from signals.lstm.config import DEFAULT_FEATURES, LstmConfig
     from signals.lstm.serving import save_lstm
     from signals.lstm.training import train_lstm as fit

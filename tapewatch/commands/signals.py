@@ -18,6 +18,7 @@ from rich.table import Table
 
 from tapewatch.commands.dqn import Csv, _load_series, _split, console
 from tapewatch.errors import TapewatchError, user_errors
+from tapewatch.extras import require
 
 if TYPE_CHECKING:  # typing only: the commands import these when run, so the CLI starts without loading torch
     from offline.signals.lab import FitForecaster, LabConfig, LabResult
@@ -67,6 +68,7 @@ def backtest_signals(
     """Walk the DQN, the LSTM and CNN trading rules, their ensemble, buy-and-hold, momentum and random forward
     over held-out years, assets and seeds; writes one markdown report with PNG charts. Each finished
     (window, seed) is kept under OUT/cache: run the same command again after a stop and it resumes."""
+    require("signals", "tapewatch backtest signals")
     import torch
 
     from offline.dqn.walkforward import yearly_windows
@@ -74,8 +76,8 @@ def backtest_signals(
     from offline.signals.lab import LabConfig
     from offline.signals.report import write_report
     from signals.dqn.agent import AgentConfig
+    from signals.dqn.costs import cost_preset
     from signals.dqn.data import DEFAULT_FEATURES
-    from signals.dqn.env import cost_preset
 
     torch.set_num_threads(threads)  # the LSTM trains on torch's threads; the DQN and the CNN set their own
     started = time.perf_counter()
@@ -149,6 +151,7 @@ def forecast(
     data: Annotated[Path | None, typer.Option(help="Daily OHLCV Parquet/CSV instead of the packaged assets")] = None,
 ) -> None:
     """Each published model's forecast for the symbols' newest daily bar (the packaged assets by default)."""
+    require("signals", "tapewatch forecast")
     from streams.forecasting import default_loaders
     from tapewatch.settings import get_settings
 

@@ -21,8 +21,9 @@ from signals.cnn.images import ClassThresholds
 from signals.cnn.model import InceptionCnn
 from signals.cnn.serving import CnnForecaster, save_cnn
 from signals.dqn.agent import AgentConfig, QNetwork, TrainResult, network_weights
+from signals.dqn.costs import cost_preset
 from signals.dqn.data import DEFAULT_FEATURES, Normaliser
-from signals.dqn.env import cost_preset, observation_width
+from signals.dqn.env import observation_width
 from signals.dqn.inference import DecisionRequest, DqnPolicy, save_model
 from signals.forecast.contract import ForecastRequest
 from signals.lstm.config import LstmConfig

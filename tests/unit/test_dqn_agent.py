@@ -13,8 +13,8 @@ from offline.dqn.report import write_report
 from offline.dqn.walkforward import quality_bars, summary, walk_forward, yearly_windows
 from signals.dqn.agent import AgentConfig, DoubleDqnAgent, train
 from signals.dqn.backtest import PolicyRun, metrics
+from signals.dqn.costs import cost_preset
 from signals.dqn.data import DEFAULT_FEATURES, Normaliser, prepare
-from signals.dqn.env import cost_preset
 from tests.unit.test_dqn_env import synthetic_series
 
 torch.set_num_threads(1)

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from signals.dqn.agent import AgentConfig, _scaled, network_from_weights, train, validation_sharpe
 from signals.dqn.augment import augment, lowpass, stretched, subsampled
+from signals.dqn.costs import cost_preset
 from signals.dqn.data import CLIP, Segment
-from signals.dqn.env import cost_preset
 from tests.unit.test_dqn_agent import TINY, _segments
 
 torch.set_num_threads(1)

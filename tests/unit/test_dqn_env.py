@@ -23,6 +23,7 @@ from signals.dqn.backtest import (
     momentum_rule,
     run_policy,
 )
+from signals.dqn.costs import COST_PRESETS, CostModel, cost_preset
 from signals.dqn.data import (
     DEFAULT_FEATURES,
     AssetSeries,
@@ -32,7 +33,7 @@ from signals.dqn.data import (
     prepare,
     series_from_bars,
 )
-from signals.dqn.env import COST_PRESETS, Act, CostModel, Portfolio, TradingEnv, cost_preset, next_position
+from signals.dqn.env import Act, Portfolio, TradingEnv, next_position
 
 torch.set_num_threads(1)
 

@@ -15,8 +15,8 @@ import torch
 from detectors.features import FEATURE_SET_VERSION
 from signals.dqn.agent import AgentConfig, train
 from signals.dqn.backtest import q_table
+from signals.dqn.costs import cost_preset
 from signals.dqn.data import DEFAULT_FEATURES, AssetSeries, Normaliser, Segment, prepare
-from signals.dqn.env import cost_preset
 from signals.dqn.inference import (
     Decision,
     DecisionRequest,

@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from signals.dqn.backtest import run_policy
+from signals.dqn.costs import cost_preset
 from signals.dqn.data import Segment
-from signals.dqn.env import cost_preset
 from signals.forecast.contract import Forecast, ForecastRequest, Rejected, stack_requests
 from signals.forecast.history import FeatureHistory
 from signals.forecast.rules import band_targets, chooser_from_targets

@@ -19,8 +19,8 @@ from offline.signals.cache import TaskCache, TaskOutput, fingerprint
 from offline.signals.lab import LabConfig, LabResult, run_lab
 from offline.signals.report import quality_bars, summary, trained_on, write_report
 from signals.dqn.agent import AgentConfig
+from signals.dqn.costs import cost_preset
 from signals.dqn.data import AssetSeries, bars_from_daily, series_from_bars
-from signals.dqn.env import cost_preset
 from signals.forecast.contract import SeriesForecast
 from signals.forecast.metrics import regression_scores
 from signals.forecast.rules import band_targets
