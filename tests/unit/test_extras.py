@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,21 @@ import pytest
 from tapewatch import extras
 
 ROOT = Path(__file__).resolve().parents[2]
-#: what only some users need: never imported by the detectors
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+#: what only some users need: never a core dependency, never imported by the detectors
+HEAVY_DISTRIBUTIONS = ("torch", "pyspark", "gymnasium", "fastapi", "uvicorn")
 HEAVY_MODULES = ("torch", "pyspark", "gymnasium", "fastapi")
+#: the modules :data:`tapewatch.extras.EXTRAS` looks for → the distribution that installs each
+DISTRIBUTION_OF = {
+    "torch": "torch",
+    "gymnasium": "gymnasium",
+    "pyspark": "pyspark",
+    "fastapi": "fastapi",
+    "uvicorn": "uvicorn",
+    "multipart": "python-multipart",
+    "jinja2": "jinja2",
+    "argon2": "argon2-cffi",
+}
 #: run before the code under test: every extra's modules unimportable, as on a bare ``pip install tapewatch``
 WITHOUT_EXTRAS = (
     "import sys\n"
@@ -24,10 +38,38 @@ WITHOUT_EXTRAS = (
 )
 
 
+def _name(requirement: str) -> str:
+    """A requirement's distribution name, normalised (``Jinja2>=3.1,<4`` → ``jinja2``)."""
+    match = re.match(r"[A-Za-z0-9_.\-]+", requirement)
+    assert match is not None, requirement
+    return re.sub(r"[-_.]+", "-", match.group(0)).lower()
+
+
 def _python(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
     )
+
+
+def test_the_core_dependencies_hold_no_heavy_library() -> None:
+    core = {_name(r) for r in PROJECT["dependencies"]}
+    assert not core & set(HEAVY_DISTRIBUTIONS)
+
+
+def test_the_extras_are_declared_and_all_covers_every_one() -> None:
+    declared = PROJECT["optional-dependencies"]
+    assert set(extras.EXTRAS) | {"all", "dev"} == set(declared)
+    for extra, modules in extras.EXTRAS.items():
+        assert {DISTRIBUTION_OF[m] for m in modules} <= {_name(r) for r in declared[extra]}, extra
+    covered = {_name(r) for r in declared["all"] if not r.startswith("tapewatch")} | {
+        _name(r)
+        for reference in declared["all"]
+        if reference.startswith("tapewatch[")
+        for extra in reference.removeprefix("tapewatch[").removesuffix("]").split(",")
+        for r in declared[extra.strip()]
+    }
+    every = {_name(r) for extra in extras.EXTRAS for r in declared[extra]}
+    assert every <= covered
 
 
 def test_importing_the_detectors_loads_no_heavy_library() -> None:
