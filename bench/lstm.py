@@ -18,11 +18,11 @@ import numpy as np
 import torch
 
 from bench.timing import batched_arguments, items_per_second, stream_requests
-from detectors.dqn.data import Normaliser
-from detectors.dqn.env import cost_preset
-from detectors.lstm.config import LstmConfig
-from detectors.lstm.model import LstmNet, network_weights, predict_windows
-from detectors.lstm.serving import LstmForecaster, publish
+from signals.dqn.costs import cost_preset
+from signals.dqn.data import Normaliser
+from signals.lstm.config import LstmConfig
+from signals.lstm.model import LstmNet, network_weights, predict_windows
+from signals.lstm.serving import LstmForecaster, publish
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,9 +17,10 @@ machines, no Kafka, no database.
 * :mod:`detectors.alerting` — detector hits to deduplicated, deterministic alerts;
 * :mod:`detectors.hit_model` — a calibrated probability of manipulation for the kinds a published model scores;
 * :mod:`detectors.evidence` — what an alert's evidence means (labels, units, the rule's bars), declared by each
-  detector beside the code that writes it, and read by :mod:`detectors.patterns.explain`;
-* :mod:`detectors.dqn`, :mod:`detectors.lstm`, :mod:`detectors.cnn`, :mod:`detectors.forecast` — the trading
-  signals: the Double-DQN policy, the LSTM and Inception-CNN forecasters and the forecast contract they share.
+  detector beside the code that writes it, and read by :mod:`detectors.patterns.explain`.
+
+The trading-signal models built on these features (the Double DQN, the LSTM and CNN forecasters) are the package
+:mod:`signals`; nothing here imports it, torch, gymnasium or Spark.
 
 ``tests/unit/test_package_indexes.py`` holds this list to the package's modules.
 

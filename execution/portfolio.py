@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal
 
-from detectors.dqn.env import CostModel, cost_preset
+from signals.dqn.costs import CostModel, cost_preset
 from tapewatch.records import Portfolio
 
 #: venue → (costs, costs of a day trade's sell) from the shared presets

@@ -2,7 +2,7 @@
 
 The DQN's action carries its position in units; a forecaster's forecast becomes long (``max_units``) above
 ``+band`` and flat below ``-band`` — the signals lab's band rule, one step at a time
-(:func:`detectors.forecast.rules.band_step`), so the paper account trades what the lab backtested.
+(:func:`signals.forecast.rules.band_step`), so the paper account trades what the lab backtested.
 
 >>> from execution.accounts import AccountConfig
 >>> account = AccountConfig(name="a", signal="lstm", band=0.001, max_units=2)
@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from detectors.forecast.band import band_step
 from execution.accounts import DQN_SIGNAL, AccountConfig
+from signals.forecast.band import band_step
 from tapewatch.records import Action, Forecast
 
 #: a position in units beyond any account's limit (AccountConfig.max_units ≤ 1000): garbage, not a decision

@@ -4,7 +4,7 @@ For histories too large for one pandas process: every symbol's features are comp
 :func:`offline.spark_features.spark_bar_features` (the same fold of :mod:`detectors.features` as the pandas
 path, one symbol per ``applyInPandas`` group), joined with each bar's close and source, and written as Parquet
 (``symbol, start, close, source`` and :data:`~detectors.features.FEATURE_NAMES`). :func:`read_feature_parquet`
-reads such a file back as :class:`~detectors.dqn.data.AssetSeries`, the LSTM's training input.
+reads such a file back as :class:`~signals.dqn.data.AssetSeries`, the LSTM's training input.
 
 :func:`select_assets` picks the requested symbols out of a source's bars before anything is computed.
 
@@ -14,7 +14,7 @@ reads such a file back as :class:`~detectors.dqn.data.AssetSeries`, the LSTM's t
 >>> select_assets(daily, ["CCC", "AAA"], "data.csv")
 Traceback (most recent call last):
 ...
-detectors.dqn.data.DataError: unknown asset(s) CCC in data.csv; it has AAA, BBB
+signals.dqn.data.DataError: unknown asset(s) CCC in data.csv; it has AAA, BBB
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 import pandas as pd
 
-from detectors.dqn.data import AssetSeries, DataError
 from detectors.features import FEATURE_NAMES, INPUT_COLUMNS
 from offline.dqn.data import DailyBars
 from offline.spark_features import spark_bar_features
+from signals.dqn.data import AssetSeries, DataError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from ops.run import PipelineView
+from tapewatch import extras
 from tapewatch.errors import TapewatchError
 from tapewatch.secrets import write_secret
 from tapewatch.settings import Settings
@@ -87,6 +88,8 @@ def ensure_models(settings: Settings) -> list[str]:
         )
     else:
         lines.append(f"K-means: {kmeans}")
+    if not extras.available("signals"):
+        return [*lines, f"trading signals: off, the 'signals' extra is not installed ({extras.hint('signals')})"]
     dqn = store.latest_version("dqn")
     if dqn is None:
         _cli(settings, "train", "dqn", *DQN_TRAINING)

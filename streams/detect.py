@@ -22,7 +22,7 @@ applying it twice would feed a chunk to the patterns twice and a bar to the fore
   has an action, and an empty ``q_values`` says the agent could not decide yet (expected, not bad input).
   At the same bar close every loaded forecaster (:mod:`streams.forecasting`: LSTM, CNN) publishes its
   :class:`~tapewatch.records.Forecast` on ``signals.forecasts``, batched per model, from the symbol's last bars
-  kept in the same table entry (:class:`~detectors.forecast.history.FeatureHistory`); a symbol whose window is
+  kept in the same table entry (:class:`~signals.forecast.history.FeatureHistory`); a symbol whose window is
   not full yet gets no forecast (counted as ``forecasts_warming``), values a model refuses are dead-lettered.
 
 Bad input never stops the worker: a payload that does not decode, whose key is not its symbol, whose
@@ -46,27 +46,32 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from confluent_kafka import Message
 
 from detectors.calibration import Calibration, CalibrationError
 from detectors.calibration import artifact_name as calibration_artifact
-from detectors.dqn.inference import MODEL_NAME as DQN_MODEL_NAME
-from detectors.dqn.inference import DecisionRequest, DqnPolicy, PositionState, Rejected
 from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
 from detectors.flow import FLOW_FEATURE_SET_VERSION, FlowConfig
-from detectors.forecast.history import FeatureHistory
 from detectors.hit_model import ARTIFACT_NAME as HIT_MODEL_NAME
 from detectors.hit_model import HitModel
 from detectors.kmeans import DEFAULT_MODEL_NAME, FeatureError, KMeansModel
 from detectors.model_venues import ExtraVenues, VenueGate
 from detectors.patterns import PatternParams, SymbolDetector
+from signals.dqn.decisions import MODEL_NAME as DQN_MODEL_NAME
+from signals.dqn.decisions import DecisionRequest, PositionState
+from signals.forecast.contract import Rejected
+from signals.forecast.history import FeatureHistory
 from streams.forecasting import ForecastSlot, PendingForecast, forecast_batch
 from streams.stage import StageBase, decode_keyed
+from tapewatch import extras
 from tapewatch.artifacts import ArtifactError, ArtifactStore
 from tapewatch.feeds import FeedProfile, FeedProfiles, Prints
 from tapewatch.records import Action, Alert, Cadence, Features, RecordError, Score
+
+if TYPE_CHECKING:  # the policy needs torch (the signals extra); the worker loads it only when that is installed
+    from signals.dqn.inference import DqnPolicy
 
 STAGE: Final = "stream:detect"
 AGENT: Final = "detect"
@@ -91,6 +96,11 @@ class ModelSlot:
         self._tried: dict[str, str] = {}  # name → version that failed to load (not retried)
         #: venue → (the version first asked for, its calibration; ``None``: it has none, or it was refused)
         self._calibrations: dict[str, tuple[str | None, Calibration | None]] = {}
+        #: whether the trading signals can run here (torch and gymnasium: the ``signals`` extra); without them the
+        #: worker detects, and says so once
+        self.signals = extras.available("signals")
+        if not self.signals:
+            log.warning("trading signals are off: the 'signals' extra is not installed (%s)", extras.hint("signals"))
         self.refresh()
 
     def calibration(self, venue: str, prints: Prints | None, params: PatternParams) -> Calibration | None:
@@ -137,8 +147,10 @@ class ModelSlot:
                 log.info("hit model %s loaded", newer)
             except ArtifactError as exc:
                 self._failed(HIT_MODEL_NAME, newer, exc)
-        newer = self._newer(DQN_MODEL_NAME, self.policy.version if self.policy else None)
+        newer = self._newer(DQN_MODEL_NAME, self.policy.version if self.policy else None) if self.signals else None
         if newer is not None:
+            from signals.dqn.inference import DqnPolicy
+
             try:
                 policy = DqnPolicy.load(self.store.root, newer)
                 policy.check_features(FEATURE_SET_VERSION, FEATURE_NAMES)

@@ -24,6 +24,7 @@ PACKAGES: Final = (
     "streams",
     "sinks",
     "execution",
+    "signals",
     "detectors",
     "infra",
     "tapewatch",

@@ -19,8 +19,8 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from detectors.dqn.inference import Decision, DecisionRequest
-from detectors.forecast.contract import Forecast, ForecastRequest, Rejected
+from signals.dqn.inference import Decision, DecisionRequest
+from signals.forecast.contract import Forecast, ForecastRequest, Rejected
 from streams.detect import DetectStage, ModelSlot
 from streams.forecasting import ForecastSlot
 from streams.metrics import StreamMetrics

@@ -1,7 +1,7 @@
 """The DQN's market data sources: daily OHLCV shipped inside PyPI wheels, daily files, simulated sessions.
 
 Read at run time from the installed packages (no data is copied into this repository); turned into
-:class:`detectors.dqn.data.AssetSeries` by the pure functions there.
+:class:`signals.dqn.data.AssetSeries` by the pure functions there.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Final
 
 import pandas as pd
 
-from detectors.dqn.data import AssetSeries, DataError, bars_from_daily, series_from_bars
+from signals.dqn.data import AssetSeries, DataError, bars_from_daily, series_from_bars
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,7 @@ def _read_packaged(asset: PackagedAsset) -> pd.DataFrame:
 
 @dataclass(frozen=True, slots=True)
 class DailyBars:
-    """One asset's daily bars (:func:`detectors.dqn.data.bars_from_daily`), before any feature is computed."""
+    """One asset's daily bars (:func:`signals.dqn.data.bars_from_daily`), before any feature is computed."""
 
     symbol: str
     source: str

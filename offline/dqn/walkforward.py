@@ -3,7 +3,7 @@
 In each window the normalisation is fitted on the training years only, one agent per seed is trained on all
 assets pooled, and every policy (agent, buy-and-hold, momentum, random) is run on each asset's unseen test
 year through the same environment and costs. With two or more seeds the window's agents also act together as
-an **ensemble** (the mean of their Q-values, :class:`~detectors.dqn.agent.EnsembleQNetwork`), which is what a
+an **ensemble** (the mean of their Q-values, :class:`~signals.dqn.agent.EnsembleQNetwork`), which is what a
 model published with ``ensemble = len(seeds)`` serves. Features are computed once over each full series (they only look
 back), so the test year's first bars have their warm-up from the years before, as a live stream would.
 """
@@ -18,7 +18,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from detectors.dqn.agent import (
+from signals.dqn.agent import (
     AgentConfig,
     EnsembleQNetwork,
     QNetwork,
@@ -27,7 +27,7 @@ from detectors.dqn.agent import (
     network_from_weights,
     train,
 )
-from detectors.dqn.backtest import (
+from signals.dqn.backtest import (
     TRADING_DAYS,
     PolicyRun,
     always,
@@ -37,8 +37,9 @@ from detectors.dqn.backtest import (
     random_policy,
     run_policy,
 )
-from detectors.dqn.data import AssetSeries, DataError, Normaliser, Segment, prepare
-from detectors.dqn.env import Act, CostModel
+from signals.dqn.costs import CostModel
+from signals.dqn.data import AssetSeries, DataError, Normaliser, Segment, prepare
+from signals.dqn.env import Act
 
 POLICIES = ("agent", "ensemble", "buy_and_hold", "momentum", "random")
 MIN_TEST_BARS = 20

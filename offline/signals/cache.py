@@ -25,8 +25,8 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from detectors.dqn.data import AssetSeries, data_fingerprint
 from offline.dqn.walkforward import Window
+from signals.dqn.data import AssetSeries, data_fingerprint
 
 FORMAT: Final = 1
 FloatArray = npt.NDArray[np.float64]

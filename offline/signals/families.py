@@ -11,17 +11,17 @@ from dataclasses import replace
 from datetime import date
 from typing import Final
 
-from detectors.dqn.data import AssetSeries, DataError
-from detectors.dqn.env import CostModel
-from detectors.forecast.contract import TrainedForecaster
 from offline.signals.lab import FitForecaster
+from signals.dqn.costs import CostModel
+from signals.dqn.data import AssetSeries, DataError
+from signals.forecast.contract import TrainedForecaster
 
 FAMILIES: Final = ("lstm", "cnn")
 
 
 def _lstm(costs: CostModel) -> FitForecaster:
-    from detectors.lstm.config import LstmConfig
-    from detectors.lstm.training import fit_lstm
+    from signals.lstm.config import LstmConfig
+    from signals.lstm.training import fit_lstm
 
     def fit(train: Sequence[AssetSeries], val: Sequence[AssetSeries], val_start: date, seed: int) -> TrainedForecaster:
         return fit_lstm(train, val, replace(LstmConfig(), seed=seed), val_start=val_start, costs=costs)
@@ -30,8 +30,8 @@ def _lstm(costs: CostModel) -> FitForecaster:
 
 
 def _cnn(costs: CostModel) -> FitForecaster:
-    from detectors.cnn.config import CnnConfig
-    from detectors.cnn.training import train_cnn
+    from signals.cnn.config import CnnConfig
+    from signals.cnn.training import train_cnn
 
     def fit(train: Sequence[AssetSeries], val: Sequence[AssetSeries], val_start: date, seed: int) -> TrainedForecaster:
         # the CNN's validation images start a window into the validation year (it reads no earlier history)

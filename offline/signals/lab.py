@@ -1,9 +1,9 @@
 """The signals lab's walk-forward: train on years A, stop on year B, trade year C, roll forward one year.
 
 In each window and for each seed, every policy trades every asset's unseen test year through the same
-environment and costs (:func:`detectors.dqn.backtest.run_policy`):
+environment and costs (:func:`signals.dqn.backtest.run_policy`):
 
-* ``dqn`` — the Double DQN (:mod:`detectors.dqn`), one network per seed trained on all assets pooled, greedy;
+* ``dqn`` — the Double DQN (:mod:`signals.dqn`), one network per seed trained on all assets pooled, greedy;
   ``dqn_ensemble`` — the window's networks of every seed on their mean Q-values (what ``train dqn`` publishes);
 * one policy per forecaster family (``lstm``, ``cnn``): the family's fitted model forecasts every bar from the
   bars before it (its window may reach back before the test year, as a live stream's would) and its own rule
@@ -30,8 +30,10 @@ import numpy.typing as npt
 import pandas as pd
 from torch import nn
 
-from detectors.dqn.agent import AgentConfig, EnsembleQNetwork, network_from_weights, network_weights, train
-from detectors.dqn.backtest import (
+from offline.dqn.walkforward import Splits, Window, window_splits
+from offline.signals.cache import TaskCache, TaskOutput
+from signals.dqn.agent import AgentConfig, EnsembleQNetwork, network_from_weights, network_weights, train
+from signals.dqn.backtest import (
     TRADING_DAYS,
     PolicyRun,
     always,
@@ -41,12 +43,11 @@ from detectors.dqn.backtest import (
     random_policy,
     run_policy,
 )
-from detectors.dqn.data import AssetSeries, Segment
-from detectors.dqn.env import Act, CostModel, observation_width
-from detectors.forecast.contract import SeriesForecast, TrainedForecaster
-from detectors.forecast.rules import chooser_from_targets
-from offline.dqn.walkforward import Splits, Window, window_splits
-from offline.signals.cache import TaskCache, TaskOutput
+from signals.dqn.costs import CostModel
+from signals.dqn.data import AssetSeries, Segment
+from signals.dqn.env import Act, observation_width
+from signals.forecast.contract import SeriesForecast, TrainedForecaster
+from signals.forecast.rules import chooser_from_targets
 from tapewatch.machine import machine_info
 
 FloatArray = npt.NDArray[np.float64]

@@ -27,11 +27,12 @@ from tapewatch.commands.dqn import (
     console,
 )
 from tapewatch.errors import TapewatchError, user_errors
+from tapewatch.extras import require
 
 if TYPE_CHECKING:  # typing only: the command imports these when run, so the CLI starts without loading torch
-    from detectors.cnn.config import CnnConfig
-    from detectors.cnn.training import CnnResult
-    from detectors.dqn.data import AssetSeries
+    from signals.cnn.config import CnnConfig
+    from signals.cnn.training import CnnResult
+    from signals.dqn.data import AssetSeries
     from tapewatch.artifacts import Artifact
 
 
@@ -51,7 +52,7 @@ def _series(data: Path | None, assets: Sequence[str]) -> list[AssetSeries]:
 
 
 def _train_with_progress(train: list[AssetSeries], validation: list[AssetSeries], config: CnnConfig) -> CnnResult:
-    from detectors.cnn.training import EpochProgress, train_cnn
+    from signals.cnn.training import EpochProgress, train_cnn
 
     console.print(
         f"training on {len(train)} asset(s): images of {len(config.features)} indicators × {config.window} bars, "
@@ -72,7 +73,7 @@ def _train_with_progress(train: list[AssetSeries], validation: list[AssetSeries]
 
 
 def _print_scores(result: CnnResult, artifact: Artifact) -> None:
-    from detectors.forecast.contract import CLASS_NAMES
+    from signals.forecast.contract import CLASS_NAMES
 
     v = result.validation
     majority = CLASS_NAMES[int(v["majority_class"])]
@@ -113,9 +114,10 @@ def train_cnn_command(
 ) -> None:
     """Train the Inception CNN on indicator images (classes of the next move), early-stopped on validation
     balanced accuracy, and publish it under <models>/cnn/<version>/."""
-    from detectors.cnn.config import CnnConfig
-    from detectors.cnn.serving import save_cnn
-    from detectors.dqn.data import check_feature_names, data_fingerprint
+    require("signals", "tapewatch train cnn")
+    from signals.cnn.config import CnnConfig
+    from signals.cnn.serving import save_cnn
+    from signals.dqn.data import check_feature_names, data_fingerprint
     from tapewatch.settings import load_settings
 
     settings = load_settings()

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tapewatch.errors import TapewatchError
+from tapewatch.extras import require
 from tapewatch.secrets import write_secret
 from tapewatch.settings import Settings, load_settings
 
@@ -71,6 +72,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Default: TAPEWATCH_CONSOLE_PORT")] = None,
 ) -> None:
     """Serve the console (pages, live queue, JSON API at /api/v1, OpenAPI at /api/openapi.json)."""
+    require("console", "tapewatch console serve")
     import uvicorn
 
     from console.app import create_app

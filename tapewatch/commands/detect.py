@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from offline.eval_matrix import FeedResult
     from tapewatch.artifacts import ArtifactStore
 from tapewatch.errors import TapewatchError
+from tapewatch.extras import require
 from tapewatch.settings import load_settings
 
 train_app = typer.Typer(help="Train models from history; write versioned artifacts.", no_args_is_help=True)
@@ -120,6 +121,7 @@ def _record_venues(model: KMeansModel, venue: str | None) -> None:
 def _train_spark(
     inputs: list[Path], source: str, master: str, table: str, features: tuple[str, ...], params: KMeansParams
 ) -> KMeansModel:
+    require("spark", "tapewatch train kmeans --engine spark")
     from offline import spark_kmeans
 
     settings = load_settings()

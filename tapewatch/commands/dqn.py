@@ -18,12 +18,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tapewatch.errors import TapewatchError, user_errors
+from tapewatch.extras import require
 
 if TYPE_CHECKING:  # typing only: the commands import these when run, so the CLI starts without loading torch
-    from detectors.dqn.agent import AgentConfig, TrainProgress, TrainResult
-    from detectors.dqn.data import AssetSeries, Normaliser, Segment
-    from detectors.dqn.env import CostModel
     from offline.dqn.walkforward import BacktestResult, Window
+    from signals.dqn.agent import AgentConfig, TrainProgress, TrainResult
+    from signals.dqn.costs import CostModel
+    from signals.dqn.data import AssetSeries, Normaliser, Segment
     from tapewatch.artifacts import Artifact
 
 backtest_app = typer.Typer(help="Out-of-sample backtests with reports.", no_args_is_help=True)
@@ -57,7 +58,7 @@ def _progress() -> Progress:
 
 
 def _stats(p: object) -> str:
-    from detectors.dqn.agent import TrainProgress
+    from signals.dqn.agent import TrainProgress
 
     assert isinstance(p, TrainProgress)
     val = f"{p.val_sharpe:+.2f}" if p.val_sharpe is not None else "—"
@@ -101,7 +102,7 @@ class _Split:
 
 def _intraday_split(series: Sequence[AssetSeries]) -> _Split:
     """The sessions split in time: first 70 % train, the rest validation."""
-    from detectors.dqn.inference import training_range
+    from signals.dqn.inference import training_range
 
     cut = series[0].times[int(len(series[0].times) * 0.7)]
     return _Split(
@@ -114,7 +115,7 @@ def _intraday_split(series: Sequence[AssetSeries]) -> _Split:
 
 
 def _daily_split(series: Sequence[AssetSeries], train_start: str, val_start: str, val_end: str) -> _Split:
-    from detectors.dqn.inference import training_range
+    from signals.dqn.inference import training_range
 
     return _Split(
         series=list(series),
@@ -127,7 +128,7 @@ def _daily_split(series: Sequence[AssetSeries], train_start: str, val_start: str
 
 def _segments(names: Sequence[str], split: _Split) -> tuple[Normaliser, list[Segment], list[Segment]]:
     """The normalisation (fitted on the training data only) and the segments to train and validate on."""
-    from detectors.dqn.data import Normaliser, prepare
+    from signals.dqn.data import Normaliser, prepare
 
     normaliser = Normaliser.fit(names, split.train)
     train_segments = [seg for seg in (prepare(s, normaliser) for s in split.train) if len(seg) >= 2]
@@ -147,7 +148,7 @@ def _train_with_progress(
 ) -> TrainResult:
     """Say what the agent trains on, and train it (each member of an ensemble in turn) with a progress bar over
     ``config.total_steps`` steps per member."""
-    from detectors.dqn.agent import TrainProgress, train_ensemble
+    from signals.dqn.agent import TrainProgress, train_ensemble
 
     steps, members = config.total_steps, config.ensemble
     console.print(
@@ -212,10 +213,11 @@ def train_dqn(
     sim_symbols: Annotated[int, typer.Option(help="Simulated symbols (intraday)")] = 4,
 ) -> None:
     """Train a Double DQN, early-stopped on validation Sharpe, and publish it under <models>/dqn/<version>/."""
-    from detectors.dqn.agent import AgentConfig
-    from detectors.dqn.data import DEFAULT_FEATURES, check_feature_names, data_fingerprint
-    from detectors.dqn.env import cost_preset
-    from detectors.dqn.inference import save_model
+    require("signals", "tapewatch train dqn")
+    from signals.dqn.agent import AgentConfig
+    from signals.dqn.costs import cost_preset
+    from signals.dqn.data import DEFAULT_FEATURES, check_feature_names, data_fingerprint
+    from signals.dqn.inference import save_model
     from tapewatch.settings import load_settings
 
     settings = load_settings()
@@ -324,11 +326,12 @@ def backtest_dqn(
 ) -> None:
     """Walk-forward backtest on held-out years over several assets and seeds, against buy-and-hold, momentum and
     random; writes a markdown report and PNG equity curves."""
-    from detectors.dqn.agent import AgentConfig
-    from detectors.dqn.data import DEFAULT_FEATURES, check_feature_names
-    from detectors.dqn.env import cost_preset
+    require("signals", "tapewatch backtest dqn")
     from offline.dqn.report import write_report
     from offline.dqn.walkforward import yearly_windows
+    from signals.dqn.agent import AgentConfig
+    from signals.dqn.costs import cost_preset
+    from signals.dqn.data import DEFAULT_FEATURES, check_feature_names
 
     started = time.perf_counter()
     with user_errors():

@@ -15,10 +15,11 @@ from rich.table import Table
 
 from tapewatch.commands.dqn import Csv, DailyData, TrainStart, ValEnd, ValStart, _split, console
 from tapewatch.errors import TapewatchError, user_errors
+from tapewatch.extras import require
 
 if TYPE_CHECKING:  # typing only: the command imports these when run, so the CLI starts without loading torch
-    from detectors.dqn.data import AssetSeries
-    from detectors.lstm.training import LstmResult
+    from signals.dqn.data import AssetSeries
+    from signals.lstm.training import LstmResult
     from tapewatch.artifacts import Artifact
 
 
@@ -26,6 +27,8 @@ def _load_series(
     data: Path | None, assets: Sequence[str], spark: bool, spark_out: Path, master: str, driver_memory: str
 ) -> tuple[list[AssetSeries], str]:
     """The requested assets' series (features by pandas, or by Spark through ``spark_out``) and how they were made."""
+    if spark:
+        require("spark", "tapewatch train lstm --spark")
     from offline.dqn.data import DEFAULT_ASSETS, daily_file_bars, packaged_bars, series_of
     from offline.lstm_data import select_assets, spark_feature_series
 
@@ -72,7 +75,7 @@ def _print_result(artifact: Artifact, result: LstmResult) -> None:
 def _training_manifest(
     series: Sequence[AssetSeries], ranges: dict[str, tuple[str, str]], features_from: str
 ) -> dict[str, Any]:
-    from detectors.dqn.inference import training_range
+    from signals.dqn.inference import training_range
 
     return {
         **training_range(ranges),
@@ -103,11 +106,12 @@ def train_lstm(
 ) -> None:
     """Train the LSTM next-bar return forecaster, early-stopped on validation loss; compare it with the naive
     forecast on validation and publish it under <models>/lstm/<version>/."""
-    from detectors.dqn.data import data_fingerprint
-    from detectors.dqn.env import cost_preset
-    from detectors.lstm.config import DEFAULT_FEATURES, LstmConfig
-    from detectors.lstm.serving import save_lstm
-    from detectors.lstm.training import train_lstm as fit
+    require("signals", "tapewatch train lstm")
+    from signals.dqn.costs import cost_preset
+    from signals.dqn.data import data_fingerprint
+    from signals.lstm.config import DEFAULT_FEATURES, LstmConfig
+    from signals.lstm.serving import save_lstm
+    from signals.lstm.training import train_lstm as fit
     from tapewatch.settings import load_settings
 
     settings = load_settings()

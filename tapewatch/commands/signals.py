@@ -18,11 +18,12 @@ from rich.table import Table
 
 from tapewatch.commands.dqn import Csv, _load_series, _split, console
 from tapewatch.errors import TapewatchError, user_errors
+from tapewatch.extras import require
 
 if TYPE_CHECKING:  # typing only: the commands import these when run, so the CLI starts without loading torch
-    from detectors.dqn.data import AssetSeries
-    from detectors.forecast.contract import Forecast, ForecastRequest, Rejected
     from offline.signals.lab import FitForecaster, LabConfig, LabResult
+    from signals.dqn.data import AssetSeries
+    from signals.forecast.contract import Forecast, ForecastRequest, Rejected
 
 
 def _print_lab(result: LabResult, paths: dict[str, Path], started: float) -> None:
@@ -67,15 +68,16 @@ def backtest_signals(
     """Walk the DQN, the LSTM and CNN trading rules, their ensemble, buy-and-hold, momentum and random forward
     over held-out years, assets and seeds; writes one markdown report with PNG charts. Each finished
     (window, seed) is kept under OUT/cache: run the same command again after a stop and it resumes."""
+    require("signals", "tapewatch backtest signals")
     import torch
 
-    from detectors.dqn.agent import AgentConfig
-    from detectors.dqn.data import DEFAULT_FEATURES
-    from detectors.dqn.env import cost_preset
     from offline.dqn.walkforward import yearly_windows
     from offline.signals.families import forecaster_families
     from offline.signals.lab import LabConfig
     from offline.signals.report import write_report
+    from signals.dqn.agent import AgentConfig
+    from signals.dqn.costs import cost_preset
+    from signals.dqn.data import DEFAULT_FEATURES
 
     torch.set_num_threads(threads)  # the LSTM trains on torch's threads; the DQN and the CNN set their own
     started = time.perf_counter()
@@ -125,7 +127,7 @@ def _run_resumable(
 
 def _history_requests(series: list[AssetSeries], symbols: list[str], window: int) -> list[ForecastRequest]:
     """Each symbol's newest ``window`` bars of raw features, as the stream would ask at its last bar close."""
-    from detectors.forecast.contract import ForecastRequest
+    from signals.forecast.contract import ForecastRequest
 
     by_symbol = {s.symbol: s for s in series}
     unknown = [s for s in symbols if s not in by_symbol]
@@ -149,6 +151,7 @@ def forecast(
     data: Annotated[Path | None, typer.Option(help="Daily OHLCV Parquet/CSV instead of the packaged assets")] = None,
 ) -> None:
     """Each published model's forecast for the symbols' newest daily bar (the packaged assets by default)."""
+    require("signals", "tapewatch forecast")
     from streams.forecasting import default_loaders
     from tapewatch.settings import get_settings
 
@@ -172,7 +175,7 @@ def forecast(
 
 def _outcome_cells(outcome: Forecast | Rejected) -> tuple[str, str, str]:
     """Horizon, forecast and confidence of one answer (a refusal says why)."""
-    from detectors.forecast.contract import Rejected
+    from signals.forecast.contract import Rejected
 
     if isinstance(outcome, Rejected):
         return "—", f"[red]refused: {outcome.reason}[/]", "—"

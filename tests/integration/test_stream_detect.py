@@ -14,8 +14,8 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from detectors.forecast.contract import Forecast as ForecastResult
-from detectors.forecast.contract import ForecastRequest
+from signals.forecast.contract import Forecast as ForecastResult
+from signals.forecast.contract import ForecastRequest
 from streams.forecasting import default_loaders
 from tapewatch import deadletter
 from tapewatch.kafka import client_config

@@ -9,8 +9,9 @@ from tests.architecture import COMMANDS, PACKAGES, ROOT, mermaid, package_graph,
 
 #: Who may import whom. The commands wire everything; the offline work, the supervisor and the benchmarks drive the
 #: live packages; the live packages meet only in the shared contracts of ``tapewatch`` (and the stream runs the
-#: detectors and the paper executor). ``tapewatch`` → ``detectors``: the settings map themselves onto the
-#: detectors' config types.
+#: detectors, the trading signals and the paper executor). ``signals`` builds on ``detectors`` (the bar features),
+#: never the other way: the surveillance computation does not need the signal models. ``tapewatch`` → ``detectors``:
+#: the settings map themselves onto the detectors' config types.
 ALLOWED: dict[str, set[str]] = {
     COMMANDS: set(PACKAGES) - {COMMANDS},
     "bench": {
@@ -21,17 +22,30 @@ ALLOWED: dict[str, set[str]] = {
         "streams",
         "sinks",
         "execution",
+        "signals",
         "detectors",
         "infra",
         "tapewatch",
     },
-    "ops": {"console", "offline", "producers", "streams", "sinks", "execution", "detectors", "infra", "tapewatch"},
+    "ops": {
+        "console",
+        "offline",
+        "producers",
+        "streams",
+        "sinks",
+        "execution",
+        "signals",
+        "detectors",
+        "infra",
+        "tapewatch",
+    },
     "console": {"sinks", "detectors", "tapewatch"},
-    "offline": {"detectors", "tapewatch"},
+    "offline": {"signals", "detectors", "tapewatch"},
     "producers": {"offline", "tapewatch"},
-    "streams": {"execution", "detectors", "tapewatch"},
+    "streams": {"execution", "signals", "detectors", "tapewatch"},
     "sinks": {"tapewatch"},
-    "execution": {"detectors", "tapewatch"},
+    "execution": {"signals", "detectors", "tapewatch"},
+    "signals": {"detectors", "tapewatch"},
     "detectors": {"tapewatch"},
     "infra": {"tapewatch"},
     "tapewatch": {"detectors"},
@@ -52,9 +66,12 @@ IO_LIBRARIES = {
     "urllib",
     "requests",
 }
+#: What the surveillance computation never imports: the signal models' libraries (they are the ``signals`` extra,
+#: which a desk that runs only the detectors does not install).
+SIGNAL_LIBRARIES = {"torch", "gymnasium", "pyspark"}
 #: Functions of the live packages fit on a screen.
 MAX_FUNCTION_LINES = 60
-CORE = ("tapewatch", "producers", "streams", "execution", "detectors", "sinks", "infra", "console")
+CORE = ("tapewatch", "producers", "streams", "execution", "signals", "detectors", "sinks", "infra", "console")
 
 
 def test_every_import_edge_is_allowed() -> None:
@@ -63,9 +80,15 @@ def test_every_import_edge_is_allowed() -> None:
     assert not unexpected
 
 
-def test_detectors_and_the_paper_executor_are_pure_computation() -> None:
+def test_detectors_signals_and_the_paper_executor_are_pure_computation() -> None:
     assert not third_party("detectors") & IO_LIBRARIES
+    assert not third_party("signals") & IO_LIBRARIES
     assert not third_party("execution") & IO_LIBRARIES
+
+
+def test_the_detectors_need_neither_torch_nor_spark_nor_the_signal_models() -> None:
+    assert not third_party("detectors") & SIGNAL_LIBRARIES
+    assert "signals" not in package_graph()["detectors"]
 
 
 def test_readme_shows_the_package_graph_of_the_code() -> None:

@@ -15,19 +15,20 @@ import pytest
 import torch
 from hypothesis import given, settings
 
-from detectors.cnn.config import CnnConfig
-from detectors.cnn.forecaster import CnnModel
-from detectors.cnn.images import ClassThresholds
-from detectors.cnn.model import InceptionCnn
-from detectors.cnn.serving import CnnForecaster, save_cnn
-from detectors.dqn.agent import AgentConfig, QNetwork, TrainResult, network_weights
-from detectors.dqn.data import DEFAULT_FEATURES, Normaliser
-from detectors.dqn.env import cost_preset, observation_width
-from detectors.dqn.inference import DecisionRequest, DqnPolicy, save_model
-from detectors.forecast.contract import ForecastRequest
-from detectors.lstm.config import LstmConfig
-from detectors.lstm.model import LstmNet
-from detectors.lstm.serving import LstmForecaster, publish
+from signals.cnn.config import CnnConfig
+from signals.cnn.forecaster import CnnModel
+from signals.cnn.images import ClassThresholds
+from signals.cnn.model import InceptionCnn
+from signals.cnn.serving import CnnForecaster, save_cnn
+from signals.dqn.agent import AgentConfig, QNetwork, TrainResult, network_weights
+from signals.dqn.costs import cost_preset
+from signals.dqn.data import DEFAULT_FEATURES, Normaliser
+from signals.dqn.env import observation_width
+from signals.dqn.inference import DecisionRequest, DqnPolicy, save_model
+from signals.forecast.contract import ForecastRequest
+from signals.lstm.config import LstmConfig
+from signals.lstm.model import LstmNet
+from signals.lstm.serving import LstmForecaster, publish
 
 LSTM = LstmConfig(window=20, units=32, features=DEFAULT_FEATURES)
 CNN = CnnConfig(window=30, stem_channels=4, branch_channels=(2, 4))

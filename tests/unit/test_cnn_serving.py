@@ -11,13 +11,13 @@ import orjson
 import pytest
 import torch
 
-from detectors.cnn.config import CnnConfig
-from detectors.cnn.forecaster import CnnModel
-from detectors.cnn.serving import CnnForecaster, save_cnn
-from detectors.cnn.training import CnnResult, train_cnn
-from detectors.dqn.data import AssetSeries
 from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
-from detectors.forecast.contract import Forecast, ForecastRequest, ModelError, Rejected
+from signals.cnn.config import CnnConfig
+from signals.cnn.forecaster import CnnModel
+from signals.cnn.serving import CnnForecaster, save_cnn
+from signals.cnn.training import CnnResult, train_cnn
+from signals.dqn.data import AssetSeries
+from signals.forecast.contract import Forecast, ForecastRequest, ModelError, Rejected
 from tapewatch.artifacts import MANIFEST_FILE
 from tests.unit.test_dqn_env import synthetic_series
 
@@ -163,7 +163,7 @@ def test_a_newer_version_is_seen_and_loads(published: Published, tmp_path: Path)
 
 def test_the_cnn_serves_both_protocols(published: Published) -> None:
     """Checked by mypy too: the lab's TrainedForecaster and the stream's Forecaster."""
-    from detectors.forecast.contract import Forecaster, TrainedForecaster
+    from signals.forecast.contract import Forecaster, TrainedForecaster
 
     root, result, series = published
     lab: TrainedForecaster = result.model

@@ -113,7 +113,7 @@ def test_every_stateful_part_restores_with_from_state() -> None:
     for cls in CLASSES.values():
         assert isinstance(vars(cls).get("from_state"), classmethod) and not hasattr(cls, "load"), cls
     mixed = []
-    for path in sorted((ROOT / "detectors").rglob("*.py")):
+    for path in sorted([*(ROOT / "detectors").rglob("*.py"), *(ROOT / "signals").rglob("*.py")]):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not isinstance(node, ast.ClassDef):
                 continue

@@ -11,6 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = (
     "detectors",
+    "signals",
     "execution",
     "tapewatch",
     "streams",
@@ -70,9 +71,9 @@ def test_the_packages_have_examples() -> None:
     expected = {
         *(f"detectors.{m}" for m in DETECTORS),
         *(f"detectors.patterns.{m}" for m in PATTERNS),
-        *(f"detectors.dqn.{m}" for m in DQN),
-        *(f"detectors.lstm.{m}" for m in LSTM),
-        *(f"detectors.cnn.{m}" for m in CNN),
+        *(f"signals.dqn.{m}" for m in DQN),
+        *(f"signals.lstm.{m}" for m in LSTM),
+        *(f"signals.cnn.{m}" for m in CNN),
         *(f"execution.{m}" for m in EXECUTION),
     }
     assert expected <= set(MODULES), f"no example in {sorted(expected - set(MODULES))}"

@@ -15,15 +15,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors.bars import pct_change
-from detectors.dqn.agent import QNetwork
-from detectors.dqn.backtest import (
+from signals.dqn.agent import QNetwork
+from signals.dqn.backtest import (
     always,
     greedy,
     metrics,
     momentum_rule,
     run_policy,
 )
-from detectors.dqn.data import (
+from signals.dqn.costs import COST_PRESETS, CostModel, cost_preset
+from signals.dqn.data import (
     DEFAULT_FEATURES,
     AssetSeries,
     Normaliser,
@@ -32,7 +33,7 @@ from detectors.dqn.data import (
     prepare,
     series_from_bars,
 )
-from detectors.dqn.env import COST_PRESETS, Act, CostModel, Portfolio, TradingEnv, cost_preset, next_position
+from signals.dqn.env import Act, Portfolio, TradingEnv, next_position
 
 torch.set_num_threads(1)
 

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from detectors.dqn.backtest import run_policy
-from detectors.dqn.data import Segment
-from detectors.dqn.env import cost_preset
-from detectors.forecast.contract import Forecast, ForecastRequest, Rejected, stack_requests
-from detectors.forecast.history import FeatureHistory
-from detectors.forecast.rules import band_targets, chooser_from_targets
-from detectors.forecast.windows import HistoryError, forward_returns, sliding_windows
+from signals.dqn.backtest import run_policy
+from signals.dqn.costs import cost_preset
+from signals.dqn.data import Segment
+from signals.forecast.contract import Forecast, ForecastRequest, Rejected, stack_requests
+from signals.forecast.history import FeatureHistory
+from signals.forecast.rules import band_targets, chooser_from_targets
+from signals.forecast.windows import HistoryError, forward_returns, sliding_windows
 from streams.forecasting import PendingForecast, forecast_batch
 
 NAMES = ("a", "b")

@@ -10,7 +10,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-ROOTS = ("tapewatch", "producers", "streams", "detectors", "sinks", "infra", "offline", "bench", "ops", "console")
+ROOTS = (
+    "tapewatch",
+    "producers",
+    "streams",
+    "detectors",
+    "signals",
+    "sinks",
+    "infra",
+    "offline",
+    "bench",
+    "ops",
+    "console",
+)
 #: Alembic's migration scripts are packages only for Alembic
 EXCLUDED = ("sinks.migrations",)
 PACKAGES = sorted(
@@ -24,7 +36,7 @@ HEAVY = ("torch", "pyspark", "sklearn", "gymnasium", "matplotlib", "confluent_ka
 
 
 def test_the_packages_are_found() -> None:
-    assert {"tapewatch", "tapewatch.commands", "detectors.patterns", "detectors.dqn", "offline.dqn"} <= set(PACKAGES)
+    assert {"tapewatch", "tapewatch.commands", "detectors.patterns", "signals.dqn", "offline.dqn"} <= set(PACKAGES)
     assert not any(name.startswith("sinks.migrations") for name in PACKAGES)
 
 

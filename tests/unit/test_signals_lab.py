@@ -14,17 +14,17 @@ import numpy.typing as npt
 import pandas as pd
 import pytest
 
-from detectors.dqn.agent import AgentConfig
-from detectors.dqn.data import AssetSeries, bars_from_daily, series_from_bars
-from detectors.dqn.env import cost_preset
-from detectors.forecast.contract import SeriesForecast
-from detectors.forecast.metrics import regression_scores
-from detectors.forecast.rules import band_targets
-from detectors.forecast.windows import forward_returns
 from offline.dqn.walkforward import yearly_windows
 from offline.signals.cache import TaskCache, TaskOutput, fingerprint
 from offline.signals.lab import LabConfig, LabResult, run_lab
 from offline.signals.report import quality_bars, summary, trained_on, write_report
+from signals.dqn.agent import AgentConfig
+from signals.dqn.costs import cost_preset
+from signals.dqn.data import AssetSeries, bars_from_daily, series_from_bars
+from signals.forecast.contract import SeriesForecast
+from signals.forecast.metrics import regression_scores
+from signals.forecast.rules import band_targets
+from signals.forecast.windows import forward_returns
 from tapewatch.machine import describe, machine_info
 
 

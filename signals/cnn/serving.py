@@ -16,7 +16,7 @@ probability, and every class's probability.
 
 >>> import tempfile
 >>> import numpy as np, torch
->>> from detectors.cnn.model import InceptionCnn, network_weights
+>>> from signals.cnn.model import InceptionCnn, network_weights
 >>> _ = torch.manual_seed(0)
 >>> config = CnnConfig(features=("ret_1", "rsi_14"), window=5)
 >>> normaliser = Normaliser(("ret_1", "rsi_14"), np.array([0.0, 50.0]), np.array([0.01, 10.0]))
@@ -35,7 +35,7 @@ Rejected(symbol='2317', reason='needs 5 rows of history, has 3')
 >>> cnn.check_features("bar1m-v1", ["ret_1"])
 Traceback (most recent call last):
 ...
-detectors.forecast.contract.ModelError: cnn ...: the stream lacks feature(s) rsi_14
+signals.forecast.contract.ModelError: cnn ...: the stream lacks feature(s) rsi_14
 >>> models.cleanup()
 """
 
@@ -45,14 +45,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from detectors.cnn.config import CnnConfig
-from detectors.cnn.forecaster import MODEL_NAME, CnnModel
-from detectors.cnn.images import ClassThresholds, window_images
-from detectors.cnn.model import network_from_weights
-from detectors.dqn.agent import Weights
-from detectors.dqn.data import DataError, Normaliser
 from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
-from detectors.forecast.contract import (
+from signals.cnn.config import CnnConfig
+from signals.cnn.forecaster import MODEL_NAME, CnnModel
+from signals.cnn.images import ClassThresholds, window_images
+from signals.cnn.model import network_from_weights
+from signals.dqn.agent import Weights
+from signals.dqn.data import DataError, Normaliser
+from signals.forecast.contract import (
     CLASS_NAMES,
     SERVING_ROWS,
     Forecast,

@@ -11,7 +11,7 @@ are kept, and training stops after ``patience`` epochs without a better one. One
 order) and ``torch.manual_seed`` (the initial weights, dropout) on ``threads`` CPU threads: the same seed gives
 the same weights.
 
->>> from detectors.dqn.data import bars_from_daily, series_from_bars
+>>> from signals.dqn.data import bars_from_daily, series_from_bars
 >>> import pandas as pd
 >>> rng = np.random.default_rng(3)
 >>> close = 50 * np.exp(np.cumsum(rng.normal(0, 0.01, 400)))
@@ -38,14 +38,14 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from detectors.cnn.config import CnnConfig
-from detectors.cnn.forecaster import CnnModel, flat_scores
-from detectors.cnn.images import ClassThresholds, LabelledImages, labelled_images
-from detectors.cnn.model import InceptionCnn, network_from_weights, network_weights
-from detectors.dqn.agent import Weights
-from detectors.dqn.data import AssetSeries, DataError, Normaliser, check_feature_names
-from detectors.forecast.contract import CLASS_NAMES
-from detectors.forecast.windows import forward_returns
+from signals.cnn.config import CnnConfig
+from signals.cnn.forecaster import CnnModel, flat_scores
+from signals.cnn.images import ClassThresholds, LabelledImages, labelled_images
+from signals.cnn.model import InceptionCnn, network_from_weights, network_weights
+from signals.dqn.agent import Weights
+from signals.dqn.data import AssetSeries, DataError, Normaliser, check_feature_names
+from signals.forecast.contract import CLASS_NAMES
+from signals.forecast.windows import forward_returns
 
 __all__ = ["CnnResult", "EpochProgress", "train_cnn"]
 

@@ -30,8 +30,8 @@ from typing import Any, Final, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from detectors.dqn.data import AssetSeries
 from detectors.features import FEATURE_SET_VERSION
+from signals.dqn.data import AssetSeries
 from tapewatch.artifacts import Artifact, ArtifactError, ArtifactStore
 
 FloatArray = npt.NDArray[np.float64]

@@ -25,7 +25,8 @@ import gymnasium as gym
 import numpy as np
 import numpy.typing as npt
 
-from detectors.dqn.data import CLIP
+from signals.dqn.costs import CostModel
+from signals.dqn.data import CLIP
 
 FloatArray = npt.NDArray[np.float64]
 ObsArray = npt.NDArray[np.float32]
@@ -38,41 +39,6 @@ class Act(IntEnum):
 
 
 ACTION_NAMES: Final[tuple[str, ...]] = tuple(a.name for a in Act)
-
-
-@dataclass(frozen=True, slots=True)
-class CostModel:
-    """Proportional trading costs, as fractions of the traded value."""
-
-    name: str
-    buy_commission: float
-    sell_commission: float
-    sell_tax: float = 0.0
-
-    @property
-    def buy_rate(self) -> float:
-        return self.buy_commission
-
-    @property
-    def sell_rate(self) -> float:
-        return self.sell_commission + self.sell_tax
-
-
-#: Taiwan: 0.1425 % broker commission per side, 0.3 % securities transaction tax on sells (0.15 % for day
-#: trades); crypto: a typical 0.1 % taker fee per side; ``none`` for sanity checks.
-COST_PRESETS: Final[dict[str, CostModel]] = {
-    "taiwan": CostModel("taiwan", 0.001425, 0.001425, 0.003),
-    "taiwan-daytrade": CostModel("taiwan-daytrade", 0.001425, 0.001425, 0.0015),
-    "crypto": CostModel("crypto", 0.001, 0.001, 0.0),
-    "none": CostModel("none", 0.0, 0.0, 0.0),
-}
-
-
-def cost_preset(name: str) -> CostModel:
-    try:
-        return COST_PRESETS[name]
-    except KeyError:
-        raise ValueError(f"unknown cost preset {name!r}; choose one of {', '.join(COST_PRESETS)}") from None
 
 
 def next_position(position: int, action: int, max_units: int, *, at_close: bool = False) -> int:
@@ -120,6 +86,7 @@ class Portfolio:
 
     A round trip at an unchanged price in Taiwan pays the commission twice and the tax once:
 
+    >>> from signals.dqn.costs import cost_preset
     >>> wallet = Portfolio(cost_preset("taiwan"))
     >>> [round(x, 6) for x in wallet.move_to(1, 100.0)]  # all in: traded notional, commission
     [0.998577, 0.001423]
@@ -174,6 +141,7 @@ class TradingEnv(gym.Env[ObsArray, int]):
     ``options["start"]`` (default: a random start when ``episode_bars`` is set, else 0) and runs to
     ``options["end"]`` (default: ``start + episode_bars`` or the last bar).
 
+    >>> from signals.dqn.costs import cost_preset
     >>> env = TradingEnv(close=[10.0, 11.0, 12.1, 11.0], features=np.zeros((4, 1)), costs=cost_preset("none"))
     >>> obs, info = env.reset()
     >>> obs.tolist(), info  # the features, then the position as a fraction of the limit

@@ -31,18 +31,27 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from detectors.dqn.agent import AgentConfig, EnsembleQNetwork, QNetwork, TrainResult, network_from_weights
-from detectors.dqn.data import DataError, Normaliser
-from detectors.dqn.env import ACTION_NAMES, CostModel, executed, next_position, observation_width, observations
 from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
-from detectors.forecast.contract import SERVING_ROWS, ModelError, Rejected, load_artifact
+from signals.dqn.agent import AgentConfig, EnsembleQNetwork, QNetwork, TrainResult, network_from_weights
+from signals.dqn.costs import CostModel
+from signals.dqn.data import DataError, Normaliser
+from signals.dqn.decisions import MODEL_NAME, Decision, DecisionRequest, PositionState
+from signals.dqn.env import ACTION_NAMES, executed, next_position, observation_width, observations
+from signals.forecast.contract import SERVING_ROWS, ModelError, Rejected, load_artifact
 from tapewatch.artifacts import LATEST, Artifact, ArtifactStore
 
-__all__ = ["Decision", "DecisionRequest", "DqnPolicy", "ModelError", "PositionState", "Rejected", "SessionClock"]
+__all__ = [
+    "MODEL_NAME",
+    "Decision",
+    "DecisionRequest",
+    "DqnPolicy",
+    "ModelError",
+    "PositionState",
+    "Rejected",
+    "SessionClock",
+]
 
-MODEL_NAME: Final = "dqn"
 MODEL_KIND: Final = "dqn"
-POSITION_STATE_VERSION: Final = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,69 +82,6 @@ class SessionClock:
     def at_close(self, bar_end_ms: int) -> bool:
         """Is this the session's last bar (it ends at or after the close)? Intraday models must go flat."""
         return bar_end_ms >= self._bounds(bar_end_ms)[1]
-
-
-@dataclass(frozen=True, slots=True)
-class DecisionRequest:
-    """One symbol at one bar close: its feature values (by name), its position, and (intraday) the bar end."""
-
-    symbol: str
-    features: Mapping[str, float | None]
-    position: int
-    bar_end_ms: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    symbol: str
-    action: str  # what is done: a forced flat at the close shows as SELL
-    chosen: str  # the greedy action of the network
-    q_values: dict[str, float]
-    position: int  # after the action
-    model_version: str
-
-    def to_action(self, ts: int, venue: str) -> Any:
-        """The ``signals.actions`` record (:class:`tapewatch.records.Action`)."""
-        from tapewatch.records import Action
-
-        return Action(
-            symbol=self.symbol,
-            venue=venue,
-            ts=ts,
-            action=self.action,  # type: ignore[arg-type]
-            q_values=self.q_values,
-            position=self.position,
-            model_version=self.model_version,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class PositionState:
-    """Per-symbol position kept in the worker's table (JSON-safe, versioned)."""
-
-    position: int = 0
-    model_version: str | None = None
-    last_ts: int | None = None
-
-    def after(self, decision: Decision, ts: int | None = None) -> PositionState:
-        return PositionState(decision.position, decision.model_version, ts)
-
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "v": POSITION_STATE_VERSION,
-            "position": self.position,
-            "model_version": self.model_version,
-            "last_ts": self.last_ts,
-        }
-
-    @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> PositionState:
-        if state.get("v") != POSITION_STATE_VERSION:
-            raise ValueError(f"position state version {state.get('v')!r} is not {POSITION_STATE_VERSION}")
-        position = state.get("position")
-        if not isinstance(position, int) or position < 0:
-            raise ValueError(f"position state: bad position {position!r}")
-        return cls(position, state.get("model_version"), state.get("last_ts"))
 
 
 def save_model(
@@ -200,8 +146,8 @@ class DqnPolicy:
     to be dead-lettered, without holding up the others):
 
     >>> import tempfile
-    >>> from detectors.dqn.agent import network_weights
-    >>> from detectors.dqn.env import cost_preset
+    >>> from signals.dqn.agent import network_weights
+    >>> from signals.dqn.costs import cost_preset
     >>> config = AgentConfig(hidden=(4,), ensemble=1)
     >>> network = QNetwork(obs_dim=2, hidden=config.hidden, dueling=True)
     >>> with torch.no_grad():

@@ -25,10 +25,10 @@ with a NaN feature:
 >>> from pathlib import Path
 >>> import numpy as np
 >>> import torch
->>> from detectors.dqn.env import cost_preset
->>> from detectors.forecast.contract import ForecastRequest
->>> from detectors.lstm.config import LstmConfig
->>> from detectors.lstm.model import LstmNet, network_weights
+>>> from signals.dqn.costs import cost_preset
+>>> from signals.forecast.contract import ForecastRequest
+>>> from signals.lstm.config import LstmConfig
+>>> from signals.lstm.model import LstmNet, network_weights
 >>> config = LstmConfig(window=2, units=4, features=("ret_1", "rsi_14"))
 >>> _ = torch.manual_seed(0)
 >>> weights = network_weights(LstmNet(features=2, units=4))
@@ -50,7 +50,7 @@ with a NaN feature:
 >>> forecaster.check_features("bar1m-v1", ("ret_1",))
 Traceback (most recent call last):
 ...
-detectors.forecast.contract.ModelError: lstm ...: the stream lacks feature(s) rsi_14
+signals.forecast.contract.ModelError: lstm ...: the stream lacks feature(s) rsi_14
 >>> models.cleanup()
 """
 
@@ -61,10 +61,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from detectors.dqn.data import DataError, Normaliser
-from detectors.dqn.env import CostModel
 from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
-from detectors.forecast.contract import (
+from signals.dqn.costs import CostModel
+from signals.dqn.data import DataError, Normaliser
+from signals.forecast.contract import (
     SERVING_ROWS,
     Forecast,
     ForecastRequest,
@@ -74,9 +74,9 @@ from detectors.forecast.contract import (
     load_artifact,
     stack_requests,
 )
-from detectors.lstm.config import LstmConfig
-from detectors.lstm.model import LstmNet, Weights, network_from_weights, predict_windows
-from detectors.lstm.training import LstmResult
+from signals.lstm.config import LstmConfig
+from signals.lstm.model import LstmNet, Weights, network_from_weights, predict_windows
+from signals.lstm.training import LstmResult
 from tapewatch.artifacts import LATEST, Artifact, ArtifactStore
 
 __all__ = ["CONFIDENCE", "MODEL_KIND", "LstmForecaster", "publish", "save_lstm"]
@@ -90,7 +90,7 @@ CONFIDENCE: Final = (
 
 
 def save_lstm(models_path: Path, result: LstmResult, *, training: Mapping[str, Any], data_hash: str) -> Artifact:
-    """Publish :func:`~detectors.lstm.training.train_lstm`'s result as a new version under ``<models_path>/lstm/``;
+    """Publish :func:`~signals.lstm.training.train_lstm`'s result as a new version under ``<models_path>/lstm/``;
     ``training`` says on what (date ranges, assets), ``data_hash`` which data exactly."""
     metrics = {
         "validation": result.validation,
