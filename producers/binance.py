@@ -569,6 +569,7 @@ class _Connection:
         self.subscribed_at: float | None = None
         self.ended_at: float | None = None
         self._pending: set[int] = set()
+        self._all_sent = False  # the last SUBSCRIBE has left: its acknowledgement completes the subscription
         self._ack_deadline = math.inf
         #: A replacement holds its data until the connection it replaces is closed, so that exactly one
         #: connection emits at a time, each in exchange order: then "not newer than the last emitted" is an
@@ -613,9 +614,7 @@ class _Connection:
                     False,
                 )
                 try:
-                    if await self._subscribe(ws):
-                        return _Ended("stopping")
-                    return await self._read(ws)
+                    return await self._subscribe(ws) or await self._read(ws)
                 finally:
                     aged.cancel()
         except aiohttp.WSServerHandshakeError as exc:
@@ -625,43 +624,54 @@ class _Connection:
         finally:
             self.ended_at = time.monotonic()
 
-    async def _subscribe(self, ws: WebSocket) -> bool:
-        """Send the SUBSCRIBE requests, paced; True when asked to stop meanwhile."""
+    async def _subscribe(self, ws: WebSocket) -> _Ended | None:
+        """Send the SUBSCRIBE requests one at a time, each ``control_interval_s`` after the previous one was
+        acknowledged; None once all are, else why the connection ended. Spaced from the acknowledgement, not from
+        the send: the server has then read the previous request, so it reads the next at least the interval later
+        however the network or a busy event loop delays one request and not the other (spacing sends alone
+        shrinks by exactly that difference at the far end)."""
         owner = self.owner
         pacer = Pacer(owner.control_interval_s)
-        for batch in _chunks(self.streams, owner.subscribe_batch):
+        batches = list(_chunks(self.streams, owner.subscribe_batch))
+        for n, batch in enumerate(batches, 1):
             if await pacer.wait(self.stop):
-                return True
+                return _Ended("stopping")
             request_id = next(owner.request_ids)
             self._pending.add(request_id)
+            self._all_sent = n == len(batches)
+            self._ack_deadline = time.monotonic() + owner.ack_timeout_s
             await ws.send_str(orjson.dumps({"method": "SUBSCRIBE", "params": list(batch), "id": request_id}).decode())
-            # spaced from when this request left, not from when its slot began: a send held up by a busy loop
-            # would otherwise reach the server closer to the next one than the limit allows
+            while self._pending:  # what arrives meanwhile (the earlier batches' data) is handled as ever
+                if (ended := await self._receive(ws)) is not None:
+                    return ended
             pacer.done()
-        self._ack_deadline = time.monotonic() + owner.ack_timeout_s
-        return False
+        return None
 
     async def _read(self, ws: WebSocket) -> _Ended:
+        while (ended := await self._receive(ws)) is None:
+            pass
+        return ended
+
+    async def _receive(self, ws: WebSocket) -> _Ended | None:
+        """Handle the next message; why the connection ended, if it did."""
         owner = self.owner
-        while True:
-            timeout = None
-            if self._pending:
-                # receive(0) would mean "no timeout"
-                timeout = max(0.001, self._ack_deadline - time.monotonic())
-            try:
-                message = await ws.receive(timeout=timeout)
-            except TimeoutError:
+        timeout = None
+        if self._pending:
+            # receive(0) would mean "no timeout"
+            timeout = max(0.001, self._ack_deadline - time.monotonic())
+        try:
+            message = await ws.receive(timeout=timeout)
+        except TimeoutError:
+            return _Ended(f"subscription not acknowledged within {owner.ack_timeout_s:g} s")
+        if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+            ended = self._on_message(message.data)
+            if ended is None and self._pending and time.monotonic() > self._ack_deadline:
                 return _Ended(f"subscription not acknowledged within {owner.ack_timeout_s:g} s")
-            if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                ended = self._on_message(message.data)
-                if ended is not None:
-                    return ended
-                if self._pending and time.monotonic() > self._ack_deadline:
-                    return _Ended(f"subscription not acknowledged within {owner.ack_timeout_s:g} s")
-            elif message.type is aiohttp.WSMsgType.ERROR:
-                return _Ended(f"websocket error: {ws.exception() or message.data}")
-            else:  # CLOSE, CLOSING, CLOSED: by the server, or the TCP connection dropped
-                return _Ended(f"closed by server (code {ws.close_code})")
+            return ended
+        if message.type is aiohttp.WSMsgType.ERROR:
+            return _Ended(f"websocket error: {ws.exception() or message.data}")
+        # CLOSE, CLOSING, CLOSED: by the server, or the TCP connection dropped
+        return _Ended(f"closed by server (code {ws.close_code})")
 
     def start_emitting(self) -> None:
         held, self._held = self._held, []
@@ -680,7 +690,7 @@ class _Connection:
         elif isinstance(event, SubscriptionAck):
             if event.request_id in self._pending:
                 self._pending.discard(event.request_id)
-                if not self._pending:
+                if not self._pending and self._all_sent:
                     self.subscribed_at = time.monotonic()
                     owner.stats.subscribed += 1
                     self.subscribed.set()
