@@ -11,15 +11,20 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
+import orjson
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from streams.state import watermarks
 from tapewatch.kafka import admin_client, cluster_metadata, consumer_config
-from tapewatch.settings import Settings
+from tapewatch.settings import PROJECT_ROOT, Settings
 from tapewatch.topics import ACTIONS, ALERTS, BARS, BOOKS, DLQ_STREAMS, FEATURES, FORECASTS, QUOTES, SCORES
 from tests.kafka_reader import read_topic
 
@@ -126,3 +131,32 @@ def outputs(settings: Settings) -> dict[str, set[tuple[bytes | None, bytes]]]:
         assert len(got) == count, f"{name}: read {len(got)} of {count} records"
         out[name] = {(msg.key, msg.value) for msg in got}
     return out
+
+
+def session_alerts(
+    services: Settings, log: Path, env: dict[str, str], wait_s: float
+) -> tuple[list[dict[str, Any]], str]:
+    """The simulated pipeline session (:data:`tests.pipeline_session.SESSION`) produced through a stream worker
+    on private topics, with ``env`` for both: every alert the worker wrote, and the tail of its log."""
+    from tests.pipeline_session import SESSION, sim_args
+    from tests.stream_worker import Worker
+
+    with private_topics(services) as settings:
+        worker = Worker(settings, log, env=env)
+        try:
+            produced = subprocess.run(
+                [str(Path(sys.executable).with_name("tapewatch")), "produce", "simulate", *sim_args(SESSION),
+                 "--no-progress"],
+                cwd=PROJECT_ROOT,
+                env={**os.environ, **env, "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix},
+                capture_output=True,
+                timeout=wait_s,
+                check=False,
+            )  # fmt: skip
+            assert produced.returncode == 0, produced.stderr[-2000:]
+            wait_consumed(settings, wait_s, worker.tail)
+            alerts = [orjson.loads(value) for _, value in outputs(settings)[ALERTS.name]]
+        finally:
+            worker.stop()
+            drop_worker_state(settings)
+    return alerts, worker.tail(200)

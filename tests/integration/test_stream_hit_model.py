@@ -5,23 +5,16 @@ Kafka, with the worker as a subprocess."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import orjson
 import pytest
 
 from detectors.alerting import MEDIUM_AT_MOST
 from detectors.hit_model import SCORED_KINDS
 from tapewatch.artifacts import ArtifactStore
-from tapewatch.settings import PROJECT_ROOT, Settings
-from tapewatch.topics import ALERTS
+from tapewatch.settings import Settings
 from tests.hit_models import stump
-from tests.pipeline_session import SESSION, sim_args
-from tests.stream_runs import drop_worker_state, outputs, private_topics, wait_consumed
-from tests.stream_worker import Worker
+from tests.stream_runs import session_alerts
 
 pytestmark = pytest.mark.integration
 
@@ -35,29 +28,11 @@ def test_a_published_hit_model_scores_its_kinds_in_the_stream(services: Settings
     kinds = frozenset(str(kind) for kind in SCORED_KINDS) - {UNSCORED}
     # every rule's strength is above 0: the model says 0.9 of every alert of its kinds
     published = stump("score", 0.0, kinds).save(ArtifactStore(models))
-    env = {"TAPEWATCH_MODEL_DIR": str(models)}
-    with private_topics(services) as settings:
-        worker = Worker(settings, tmp_path / "worker.log", env=env)
-        try:
-            produced = subprocess.run(
-                [str(Path(sys.executable).with_name("tapewatch")), "produce", "simulate", *sim_args(SESSION),
-                 "--no-progress"],
-                cwd=PROJECT_ROOT,
-                env={**os.environ, **env, "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix},
-                capture_output=True,
-                timeout=WAIT_S,
-                check=False,
-            )  # fmt: skip
-            assert produced.returncode == 0, produced.stderr[-2000:]
-            wait_consumed(settings, WAIT_S, worker.tail)
-            alerts = [orjson.loads(value) for _, value in outputs(settings)[ALERTS.name]]
-        finally:
-            worker.stop()
-            drop_worker_state(settings)
-    assert f"hit model {published.version} loaded" in worker.tail(200)
+    alerts, tail = session_alerts(services, tmp_path / "worker.log", {"TAPEWATCH_MODEL_DIR": str(models)}, WAIT_S)
+    assert f"hit model {published.version} loaded" in tail
     scored = [alert for alert in alerts if alert["kind"] in kinds]
     others = [alert for alert in alerts if alert["kind"] not in kinds]
-    assert scored, f"the session raises alerts of the model's kinds\n{worker.tail()}"
+    assert scored, f"the session raises alerts of the model's kinds\n{tail}"
     for alert in scored:
         evidence = alert["evidence"]
         assert evidence["score_model"] == published.version
