@@ -397,6 +397,29 @@ class Portfolio(Record):
     positions: dict[str, float] = Field(default_factory=dict, description="symbol → quantity held (non-zero)")
 
 
+#: bounds of a news item's text: a headline, a summary (not the article), a link
+NEWS_TITLE_MAX: Final = 300
+NEWS_SUMMARY_MAX: Final = 2_000
+NEWS_URL_MAX: Final = 2_048
+
+
+class NewsItem(Record):
+    """One news item, for one symbol it concerns (an item about three stocks is three records, each keyed by its
+    symbol, so news joins every per-symbol stream). ``item_id`` is the source's own id, stable across re-edits:
+    a re-edit is the same item with a later ``updated_ts``."""
+
+    record_name: ClassVar[str] = "news"
+    item_id: str = Field(min_length=1, max_length=200, description="<source>:<the source's id of the item>")
+    source: str = Field(pattern=VENUE_PATTERN, description="cnyes, or the name a desk gave an RSS/Atom feed")
+    ts: EpochMs = Field(description="When the source published it, epoch milliseconds UTC")
+    updated_ts: EpochMs | None = Field(None, description="Its latest edit, when the source says")
+    title: str = Field(min_length=1, max_length=NEWS_TITLE_MAX)
+    summary: str = Field("", max_length=NEWS_SUMMARY_MAX)
+    url: str = Field("", max_length=NEWS_URL_MAX)
+    language: str = Field(pattern=r"^[a-z]{2}(-[A-Za-z]{2,4})?$", description="BCP 47: zh-TW, en, …")
+    symbols: list[str] = Field(min_length=1, max_length=50, description="Every symbol the item concerns")
+
+
 class Episode(Record):
     """Ground truth of an injected manipulation episode (simulator output)."""
 

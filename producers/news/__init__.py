@@ -1,0 +1,9 @@
+"""News sources → ``NewsItem`` records: what a source's payload says, cleaned, bounded and tied to the symbols it
+concerns.
+
+* :mod:`producers.news.text` — cleaning an item's text (HTML, entities, control characters, length) and matching the
+  venue's symbols and company names in it;
+* :mod:`producers.news.cnyes` — cnyes' (鉅亨網) Taiwan-stock news list;
+* :mod:`producers.news.feeds` — any RSS or Atom feed a desk names (an exchange's announcements, …);
+* :mod:`producers.news.dedup` — one record per item and edit, however often a source repeats it.
+"""
