@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar, Final, Literal, Self
 
 import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+from typing_extensions import TypedDict  # pydantic needs this one below Python 3.12
 
 from tapewatch.errors import TapewatchError, first_problem
 
@@ -211,6 +212,8 @@ class Bar(Record):
 class Cadence(StrEnum):
     BAR_1M = "1m"
     FAST = "fast"
+    #: the symbol's news indicator after each scored news item (``news_sentiment`` in %, ``news_count_1h``)
+    NEWS = "news"
 
 
 class Features(Record):
@@ -260,6 +263,22 @@ def alert_id(symbol: str, kind: str, window_start: int) -> str:
     return hashlib.sha256(f"{symbol}|{kind}|{window_start}".encode()).hexdigest()[:32]
 
 
+#: at most this many news items ride along with an alert (the newest before its onset)
+ALERT_NEWS_MAX: Final = 5
+
+
+class NewsRef(TypedDict):
+    """A news item as an alert cites it: enough to show it beside the alert and to find it in ``signals.news``."""
+
+    item_id: str
+    ts: int
+    source: str
+    title: str
+    url: str
+    #: the item's sentiment in [-1, 1]; ``None`` when no sentiment model scored it
+    sentiment: float | None
+
+
 class Alert(Record):
     record_name: ClassVar[str] = "alert"
     #: an identifier, never free text: no control characters (an id PostgreSQL would have to rewrite is not
@@ -274,6 +293,11 @@ class Alert(Record):
     evidence: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
     model_version: str = Field(min_length=1)
     message: str = ""
+    news: list[NewsRef] = Field(
+        default_factory=list,
+        max_length=ALERT_NEWS_MAX,
+        description="The symbol's news published in the window before the onset, newest first",
+    )
 
 
 class Action(Record):
@@ -420,6 +444,24 @@ class NewsItem(Record):
     symbols: list[str] = Field(min_length=1, max_length=50, description="Every symbol the item concerns")
 
 
+class NewsSignal(Record):
+    """One scored news item for one symbol (``signals.news``), with the symbol's news indicator right after it."""
+
+    record_name: ClassVar[str] = "news_signal"
+    ts: EpochMs = Field(description="When the source published the item")
+    item_id: str = Field(min_length=1, max_length=200)
+    source: str = Field(pattern=VENUE_PATTERN)
+    title: str = Field(min_length=1, max_length=NEWS_TITLE_MAX)
+    url: str = Field("", max_length=NEWS_URL_MAX)
+    language: str = Field(pattern=r"^[a-z]{2}(-[A-Za-z]{2,4})?$")
+    sentiment: Annotated[float, Field(ge=-1.0, le=1.0, description="The item's sentiment")]
+    indicator: Annotated[
+        float, Field(ge=-100.0, le=100.0, description="The symbol's time-decayed news sentiment, in %")
+    ]
+    count_1h: int = Field(ge=0, description="The symbol's news items published in the hour up to ts")
+    model_version: str = Field(min_length=1, description="The sentiment model's version")
+
+
 class Episode(Record):
     """Ground truth of an injected manipulation episode (simulator output)."""
 
@@ -442,6 +484,8 @@ WIRE_RECORDS: tuple[type[Record], ...] = (
     Fill,
     Portfolio,
     Episode,
+    NewsItem,
+    NewsSignal,
 )
 
 

@@ -18,6 +18,8 @@ from tapewatch.records import (
     Features,
     Fill,
     Forecast,
+    NewsItem,
+    NewsSignal,
     Order,
     Portfolio,
     Quote,
@@ -51,6 +53,13 @@ FORECASTS = Topic("signals.forecasts", Forecast, "Each forecasting model's forec
 ORDERS = Topic("orders", Order, "Paper orders: every event of every order (trade/)", retention_ms=90 * DAY_MS)
 FILLS = Topic("fills", Fill, "Paper fills against the tape (trade/)", retention_ms=90 * DAY_MS)
 PORTFOLIO = Topic("portfolio", Portfolio, "Paper accounts after each fill and mark (trade/)", retention_ms=90 * DAY_MS)
+NEWS_ITEMS = Topic("news.items", NewsItem, "News items, one record per item and symbol it concerns (producers/news/)")
+NEWS_SIGNALS = Topic(
+    "signals.news",
+    NewsSignal,
+    "Each scored news item with its symbol's news indicator (streams/)",
+    retention_ms=90 * DAY_MS,
+)
 TRUTH = Topic("truth", Episode, "Ground truth of episodes injected by the simulator", retention_ms=90 * DAY_MS)
 DLQ_PRODUCERS = Topic("dlq.producers", None, "Source payloads that could not be parsed", retention_ms=30 * DAY_MS)
 DLQ_STREAMS = Topic(
@@ -70,6 +79,8 @@ ALL_TOPICS: tuple[Topic, ...] = (
     ORDERS,
     FILLS,
     PORTFOLIO,
+    NEWS_ITEMS,
+    NEWS_SIGNALS,
     TRUTH,
     DLQ_PRODUCERS,
     DLQ_STREAMS,
