@@ -31,6 +31,7 @@ from tapewatch.deadletter import DeadLetter
 from tapewatch.records import Features
 
 FEATURES_TOPIC = "features.1m"
+NEWS_TOPIC = "signals.news"
 OUTPUT_TOPICS = ("scores", "alerts", "actions", "forecasts")
 CHANGELOG = "detect-changelog"
 
@@ -147,6 +148,7 @@ class DetectRun:
         io = StageIO("stream:detect", "detect", self.producer, StreamMetrics())  # type: ignore[arg-type]
         return DetectStage(
             features_topic=FEATURES_TOPIC,
+            news_topic=NEWS_TOPIC,
             scores_topic="scores",
             alerts_topic="alerts",
             actions_topic="actions",
