@@ -10,7 +10,9 @@ positive minus negative items) made continuous in time, so it exists at every ba
 
 Per item the work is O(1): the weighted sums are kept at the newest publication time seen and rescaled as it
 advances. An item published before one already seen (sources deliver late) is added with its own weight; the value
-reported for it counts only the items published up to it, recomputed from the bounded history.
+reported for it counts only the items published up to it, recomputed from the history the symbol keeps: the items of
+the last eight half-lives (or of the count window, if longer) before the newest one, at most :data:`HISTORY_MAX`. An
+item later than that sees only those.
 
 >>> indicator = NewsIndicator(NewsIndicatorParams(half_life_ms=3_600_000))
 >>> indicator.add(0, 0.8)
@@ -79,10 +81,13 @@ class NewsIndicator:
             weight = self._decay(self._newest - ts)
             self._total, self._weights = self._total + sentiment * weight, self._weights + weight
         bisect.insort(self._history, (ts, sentiment))
-        self._forget()
         if ts == self._newest:
-            return self._value(self._total, self._weights), self._count(ts)
-        return self._recomputed(ts), self._count(ts)
+            value = self._value(self._total, self._weights)
+        else:
+            value = self._recomputed(ts)
+        count = self._count(ts)
+        self._forget()
+        return value, count
 
     def at(self, ts: int) -> tuple[float, int]:
         """The indicator and count at ``ts`` over the items published up to it (0 and 0 without any)."""
