@@ -81,10 +81,7 @@ class NewsIndicator:
             weight = self._decay(self._newest - ts)
             self._total, self._weights = self._total + sentiment * weight, self._weights + weight
         bisect.insort(self._history, (ts, sentiment))
-        if ts == self._newest:
-            value = self._value(self._total, self._weights)
-        else:
-            value = self._recomputed(ts)
+        value = self._value(self._total, self._weights) if ts == self._newest else self._recomputed(ts)
         count = self._count(ts)
         self._forget()
         return value, count

@@ -8,9 +8,14 @@ Create Date: 2026-11-27
 alert's emissions (:attr:`tapewatch.records.Alert.emission`: its time, then how much news about its onset it knew),
 so the row keeps the newest whatever the arrival order. Rows stored before have no news: their emission is their
 time alone. ``news_items`` and ``news_signals`` keep each item's (and its signal's) latest edit, ``edition``.
+
+An alert sent again at the same time with the news about its onset (its score lowered) now also rewrites that time's
+line of ``severity_history``, so a case's history shows the severity the case has.
 """
 
 from __future__ import annotations
+
+from importlib import import_module
 
 import sqlalchemy as sa
 from alembic import op
@@ -20,6 +25,14 @@ revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
+
+#: the trigger function that turns alerts into cases, as revision 0007 made it
+_CASES_0007: str = import_module("sinks.migrations.versions.0007_tenancy").ALERTS_TO_CASES
+_HISTORY_KEPT = "VALUES (NEW.alert_id, NEW.ts, NEW.severity, NEW.score) ON CONFLICT DO NOTHING;"
+_HISTORY_REWRITTEN = (
+    "VALUES (NEW.alert_id, NEW.ts, NEW.severity, NEW.score)\n"
+    "    ON CONFLICT (alert_id, ts) DO UPDATE SET severity = EXCLUDED.severity, score = EXCLUDED.score;"
+)
 
 
 def upgrade() -> None:
@@ -62,9 +75,12 @@ def upgrade() -> None:
         sa.Column("count_1h", sa.Integer, nullable=False),
     )
     op.create_index("news_signals_symbol_ts_idx", "news_signals", ["symbol", "ts"])
+    assert _HISTORY_KEPT in _CASES_0007
+    op.execute(_CASES_0007.replace(_HISTORY_KEPT, _HISTORY_REWRITTEN))
 
 
 def downgrade() -> None:
+    op.execute(_CASES_0007)
     op.drop_table("news_signals")
     op.drop_table("news_items")
     op.drop_column("alerts", "emission")
