@@ -361,8 +361,10 @@ class DetectStage(StageBase[DetectState, Features | NewsSignal]):
         pending, self._pending = self._pending, []
         self._forecast(bar_closes, pending)
         self._act(bar_closes)
-        if messages:
-            self.io.metrics.records_in.labels(AGENT, "features").inc(len(messages))
+        news = sum(1 for message in messages if message.topic() == self.news_topic)
+        for kind, count in (("features", len(messages) - news), ("news", news)):
+            if count:
+                self.io.metrics.records_in.labels(AGENT, kind).inc(count)
 
     def _store(self, key: bytes, state: DetectState) -> None:
         entry = {

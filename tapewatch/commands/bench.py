@@ -107,6 +107,29 @@ def bench_stream(
     _write(out, "stream.json", result.to_json())
 
 
+@bench_app.command("news")
+def bench_news(
+    out: BenchOut = Path("bench-results"),
+    items: Annotated[int, typer.Option(min=1_000, help="News items in the backlog")] = 30_000,
+    cores: Annotated[int, typer.Option(min=1, help="Cores the worker may run on")] = 1,
+) -> None:
+    """News items per second one stream worker's news stage keeps up with (real broker, pinned to ``--cores``)."""
+    from bench.news import run_news_bench
+
+    settings = _services()
+    result = run_news_bench(settings, items, out, cores)
+    table = Table("items", "records", "raw Kafka records/s", "news stage records/s", "cores", title="news stage")
+    table.add_row(
+        f"{result.items:,}",
+        f"{result.records:,}",
+        f"{result.raw_consume_per_s:,.0f}",
+        f"{result.worker_per_s:,.0f}",
+        str(result.cores),
+    )
+    console.print(table)
+    _write(out, "news.json", result.to_json())
+
+
 @bench_app.command("pipeline")
 def bench_pipeline(
     symbols: Annotated[int, typer.Option(help="Simulated symbols")] = 20,
