@@ -16,6 +16,8 @@ machines, no Kafka, no database.
   (what "rare for this symbol" means, whatever its tails);
 * :mod:`detectors.alerting` — detector hits to deduplicated, deterministic alerts;
 * :mod:`detectors.hit_model` — a calibrated probability of manipulation for the kinds a published model scores;
+* :mod:`detectors.news` — a news item's sentiment in [−1, 1]: the financial lexicons, jieba for Chinese, the
+  plain lexicon model and the trained classifier's artifact;
 * :mod:`detectors.evidence` — what an alert's evidence means (labels, units, the rule's bars), declared by each
   detector beside the code that writes it, and read by :mod:`detectors.patterns.explain`.
 

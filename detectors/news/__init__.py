@@ -6,4 +6,8 @@ artifact.
   first) and its positive and negative lexicon hits, negation applied.
 * :mod:`detectors.news.sentiment` — :class:`~detectors.news.sentiment.SentimentModel`: an item's score in
   [−1, 1], from the plain lexicon or a trained classifier; its versioned artifact.
+
+The package re-exports nothing: import the module you need.
 """
+
+__all__: list[str] = []
