@@ -5,6 +5,7 @@
 * :mod:`bench.sink` — PostgreSQL and Elasticsearch sinks;
 * :mod:`bench.pipeline` — simulator → stream → sinks end to end;
 * :mod:`bench.flow`, :mod:`bench.features` — the per-event computation alone, no servers;
+* :mod:`bench.news` — news sentiment scoring, items per second on one core;
 * :mod:`bench.dqn` — batched DQN inference;
 * :mod:`bench.topics` — private topics for a run (created fresh, deleted afterwards).
 """
