@@ -92,7 +92,7 @@ def features(reading: Reading, buckets: int) -> dict[int, float]:
     return row
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # holds an array: equal only to itself
 class Classifier:
     """Logistic regression weights: ``coef`` over :func:`features` (length ``len(DENSE_FEATURES) + buckets``)."""
 
