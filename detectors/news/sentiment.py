@@ -2,7 +2,7 @@
 
 :class:`SentimentModel` is what the stream worker calls: ``score(title, summary, language)`` is deterministic, runs
 in time linear in the text, reads no file and never raises on text. Get one with :meth:`SentimentModel.newest`
-(the newest published artifact, else the plain lexicon), :meth:`SentimentModel.plain` or
+(the newest published artifact, else the plain lexicon), :func:`plain_lexicon` (= :meth:`SentimentModel.plain`) or
 :meth:`SentimentModel.load`.
 
 * **Plain lexicon** (no classifier): ``P`` and ``N`` are the positive and negative lexicon hits
@@ -207,3 +207,8 @@ class SentimentModel:
         if store.latest_version(ARTIFACT_NAME) is None:
             return cls.plain()
         return cls.load(store)
+
+
+def plain_lexicon() -> SentimentModel:
+    """The plain lexicon model on the built-in word lists (:meth:`SentimentModel.plain`): no artifact needed."""
+    return SentimentModel.plain()

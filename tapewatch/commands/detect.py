@@ -205,6 +205,7 @@ def detect_file(
             feeds=settings.feeds(),
             calibrations=calibrations,
             hit_model=hit_model,
+            news_params=settings.news_context(),
         )
     write_jsonl(out, result.alerts)
     if scores is not None:

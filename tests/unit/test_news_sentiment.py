@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from detectors.news.lexicon import LEXICON_FILES, LEXICONS_DIR, builtin_lexicon
-from detectors.news.sentiment import ARTIFACT_NAME, SentimentModel
+from detectors.news.sentiment import ARTIFACT_NAME, SentimentModel, plain_lexicon
 from offline import news_sentiment as ns
 from tapewatch.artifacts import WEIGHTS_FILE, ArtifactError, ArtifactStore
 
@@ -167,3 +167,18 @@ def test_the_shipped_lexicons_are_what_the_cntext_package_gives() -> None:
 
     shipped = {name: (LEXICONS_DIR / name).read_text(encoding="utf-8") for name in LEXICON_FILES.values()}
     assert rendered() == shipped
+
+
+def test_the_news_stage_slot_scores_with_the_lexicon_until_a_model_is_published(
+    tmp_path: Path, trained: SentimentModel
+) -> None:
+    from streams.sentiment import SentimentModelSlot
+
+    store = ArtifactStore(tmp_path / "models")
+    slot = SentimentModelSlot(store)
+    assert slot.scorer.version == plain_lexicon().version and not slot.refresh()
+    published = trained.save(store, created=datetime(2026, 1, 1, tzinfo=UTC))
+    assert slot.refresh() and slot.scorer.version == published.version
+    broken = trained.save(store, extra={"lexicon_digest": "0" * 64}, created=datetime(2026, 1, 2, tzinfo=UTC))
+    assert store.latest_version(ARTIFACT_NAME) == broken.version
+    assert not slot.refresh() and slot.scorer.version == published.version
