@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 
 from detectors.news.sentiment import ARTIFACT_NAME, SentimentModel, plain_lexicon
-
 from tapewatch.artifacts import ArtifactError, ArtifactStore
 
 log = logging.getLogger(__name__)

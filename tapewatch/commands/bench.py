@@ -1,7 +1,8 @@
 """`tapewatch bench …`: every benchmark, one runner. Each prints its numbers and writes a JSON beside them.
 
-The ones on the real services (``produce``, ``stream``, ``sinks``, ``pipeline``, ``console``, ``all``) start them
-first; ``flow``, ``patterns``, ``features``, ``dqn``, ``lstm`` and ``cnn`` time the computation alone.
+The ones on the real services (``produce``, ``stream``, ``news``, ``sinks``, ``pipeline``, ``console``, ``all``) start
+them first; ``flow``, ``patterns``, ``features``, ``sentiment``, ``dqn``, ``lstm`` and ``cnn`` time the computation
+alone.
 """
 
 from __future__ import annotations
@@ -290,6 +291,14 @@ def bench_features(bars: Annotated[int, typer.Argument(help="One-minute bars of 
     from bench.features import main
 
     main([str(bars)])
+
+
+@bench_app.command("sentiment")
+def bench_sentiment(seconds: Annotated[float, typer.Option(help="Seconds per measurement")] = 5.0) -> None:
+    """News sentiment scoring alone: items per second on one core, plain lexicon and trained classifier."""
+    from bench.sentiment import main
+
+    main(["--seconds", str(seconds)])
 
 
 def _batched(main: Callable[[list[str] | None], None], batch: list[int] | None, seconds: float, threads: int) -> None:
