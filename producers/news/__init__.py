@@ -7,3 +7,5 @@ concerns.
 * :mod:`producers.news.feeds` — any RSS or Atom feed a desk names (an exchange's announcements, …);
 * :mod:`producers.news.dedup` — one record per item and edit, however often a source repeats it.
 """
+
+__all__: list[str] = []

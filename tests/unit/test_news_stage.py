@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -47,12 +48,12 @@ def item(n: int, ts: int, title: str, symbol: str = "2330", updated: int | None 
 class NewsRun:
     def __init__(self) -> None:
         self.producer = FakeProducer()
-        self.changelog: dict[int, dict[bytes, object]] = {}
+        self.changelog: dict[int, dict[bytes, dict[str, Any]]] = {}
         self.stage = self._stage()
 
     def _stage(self) -> NewsStage:
         table = ChangelogTable("news", CHANGELOG, self.producer)  # type: ignore[arg-type]
-        table._entries = {p: dict(e) for p, e in self.changelog.items()}  # type: ignore[misc]
+        table._entries = {p: dict(e) for p, e in self.changelog.items()}
         return NewsStage(
             news_topic="news.items",
             signals_topic="signals.news",
@@ -89,7 +90,7 @@ def test_each_item_is_scored_and_the_indicator_follows() -> None:
     assert (first.sentiment, first.indicator, first.count_1h) == (1.0, 100.0, 1)
     assert second.sentiment == -0.8 and second.count_1h == 2 and 0 < second.indicator < 100
     assert second.model_version == "words-1" and second.title == "down"
-    (f1, f2) = run.features()
+    (_, f2) = run.features()
     assert f2.cadence is Cadence.NEWS and f2.version == NEWS_FEATURE_SET_VERSION
     assert f2.values == {"news_sentiment": second.indicator, "news_count_1h": 2.0} and f2.ts == 1_800_000
 
