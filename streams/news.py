@@ -25,6 +25,7 @@ from typing import Any, Final, Protocol
 
 from confluent_kafka import Message
 
+from detectors.news.context import SENTIMENT_DIGITS
 from detectors.news.indicator import NewsIndicator, NewsIndicatorParams
 from streams.stage import StageBase, decode_keyed
 from tapewatch.records import Cadence, Features, NewsItem, NewsSignal
@@ -139,7 +140,7 @@ class NewsStage(StageBase[NewsState, NewsItem]):
             title=item.title,
             url=item.url,
             language=item.language,
-            sentiment=round(sentiment, 6),
+            sentiment=round(sentiment, SENTIMENT_DIGITS),
             indicator=indicator,
             count_1h=count,
             model_version=version,

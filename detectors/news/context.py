@@ -6,11 +6,13 @@ the symbol's news published from ``before_ms`` before its onset (``window_start`
 is estimated from the first chunks that moved, which can lead the wire's publication time by a minute or two), at
 most :data:`~tapewatch.records.ALERT_NEWS_MAX` items, newest first, and says how many there were.
 
-When there is news at the onset, the score of the kinds in ``discounted`` (a pump's run-up) is multiplied by
-``1 − discount`` and its severity follows the lowered score; the evidence keeps the score before it. Whether the news
-is good or bad does not matter here: a sentiment model's sign is not reliable enough to clear or condemn a move, and
-bad news moves prices as much as good. A scheme that plants its own news is not cleared by this: its run-up is
-lowered, not dropped, and its dump still reports at full strength.
+When there is news at the onset, the score of a run-up of the kinds in ``discounted`` (a pump's) is multiplied by
+``1 − discount`` and its severity follows the lowered score; the evidence keeps the score before it. A pump confirmed
+by its dump (its evidence gives back a share of the rise: :data:`DUMP_EVIDENCE`) keeps its score: a repricing on news
+holds, a pump gives the rise back, whatever was on the wire. Whether the news is good or bad does not matter here: a
+sentiment model's sign is not reliable enough to clear or condemn a move, and bad news moves prices as much as good.
+A scheme that plants its own news is not cleared by this: its run-up is lowered, not dropped, and its dump reports
+at full strength.
 
 The outcome depends only on the alert and on the news published around its onset, never on which arrived first:
 :meth:`NewsContext.annotate` always starts from the alert as the rules raised it, so a stream that learns of the news
@@ -41,11 +43,16 @@ from typing import Any, ClassVar, Final
 from detectors.alerting import severity_of
 from detectors.evidence import Key
 from detectors.patterns.checks import non_negative, shares
-from tapewatch.records import ALERT_NEWS_MAX, Alert, AlertKind, NewsRef
+from tapewatch.records import ALERT_NEWS_MAX, Alert, AlertKind, NewsItem, NewsRef
 
 STATE_VERSION: Final = 1
+#: an item's sentiment travels rounded to this many decimals (on signals.news and in the alerts that cite it)
+SENTIMENT_DIGITS: Final = 6
 #: at most this many items a symbol keeps (the oldest go first)
 KEPT_MAX: Final = 64
+
+#: the evidence of a pump confirmed by its dump (:mod:`detectors.patterns.pump_dump`: the share of the rise given back)
+DUMP_EVIDENCE: Final = "fall_share"
 
 #: what the news context adds to every alert's evidence (:mod:`detectors.evidence`)
 NEWS_EVIDENCE: Final[Mapping[str, Key]] = {
@@ -53,6 +60,18 @@ NEWS_EVIDENCE: Final[Mapping[str, Key]] = {
     "news_count": Key("news items on the symbol around the onset", "items"),
     "score_before_news": Key("the score before the news discount", "score"),
 }
+
+
+def cited(item: NewsItem, sentiment: float | None) -> NewsRef:
+    """``item`` as an alert cites it, with its sentiment (rounded as it travels)."""
+    return NewsRef(
+        item_id=item.item_id,
+        ts=item.ts,
+        source=item.source,
+        title=item.title,
+        url=item.url,
+        sentiment=None if sentiment is None else round(sentiment, SENTIMENT_DIGITS),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,13 +135,17 @@ class NewsContext:
         evidence["news_at_onset"] = bool(news)
         evidence["news_count"] = len(news)
         score, severity = alert.score, alert.severity
-        if news and alert.kind in self.params.discounted and self.params.discount > 0:
+        if news and self._discounted(alert):
             evidence["score_before_news"] = alert.score
             score = round(alert.score * (1.0 - self.params.discount), 6)
             severity = severity_of(score)
         return alert.model_copy(
             update={"news": news[:ALERT_NEWS_MAX], "evidence": evidence, "score": score, "severity": severity}
         )
+
+    def _discounted(self, alert: Alert) -> bool:
+        """Whether news at its onset lowers ``alert``'s score: a run-up of a discounted kind, not yet dumped."""
+        return alert.kind in self.params.discounted and self.params.discount > 0 and DUMP_EVIDENCE not in alert.evidence
 
     # -- state -----------------------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select
 from starlette.testclient import TestClient
 
 from console.app import create_app
+from detectors.news.context import DUMP_EVIDENCE
 from producers.publisher import Publisher
 from sinks import db
 from sinks.elastic import index_pattern
@@ -64,10 +65,12 @@ def news_item(n: int, symbol: str, ts: int, title: str) -> NewsItem:
     )  # fmt: skip
 
 
-def first_pump(alerts: list[dict[str, Any]]) -> dict[str, Any]:
-    pumps = [a for a in alerts if a["kind"] == "pump_and_dump"]
-    assert pumps, "the session raises a pump-and-dump alert"
-    return min(pumps, key=lambda a: a["ts"])
+def pump_run_up(alerts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The newest emission of the session's first pump run-up (not confirmed by its dump: news lowers its score)."""
+    pumps = [a for a in alerts if a["kind"] == "pump_and_dump" and DUMP_EVIDENCE not in a["evidence"]]
+    assert pumps, "the session raises a pump run-up alert"
+    first = min(pumps, key=lambda a: a["ts"])["alert_id"]
+    return max((a for a in pumps if a["alert_id"] == first), key=lambda a: a["ts"])
 
 
 @pytest.mark.timeout(900)
@@ -83,7 +86,7 @@ def test_news_reaches_the_features_the_alerts_the_stores_and_the_console(
     }
     tapewatch("produce", "simulate", *sim_args(SESSION), "--out-dir", str(tmp_path / "session"), "--no-progress",
               env=env)  # fmt: skip
-    pump = first_pump(offline_alerts(tmp_path, env, None))
+    pump = pump_run_up(offline_alerts(tmp_path, env, None))
     symbol, onset = pump["symbol"], pump["window_start"]
     symbols = pd.read_parquet(tmp_path / "session" / "ticks.parquet", columns=["symbol"])["symbol"].unique()
     other = next(str(s) for s in sorted(symbols) if s != symbol)

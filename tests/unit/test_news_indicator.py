@@ -9,8 +9,9 @@ import orjson
 import pytest
 from hypothesis import given
 
-from detectors.news.context import NewsContext, NewsContextParams
+from detectors.news.context import DUMP_EVIDENCE, NewsContext, NewsContextParams
 from detectors.news.indicator import HISTORY_MAX, NewsIndicator, NewsIndicatorParams
+from detectors.patterns.pump_dump import PumpDump
 from tapewatch.records import ALERT_NEWS_MAX, Alert, NewsRef
 
 #: within the history the indicator keeps (8 half-lives of an hour): late items see every earlier one
@@ -107,6 +108,16 @@ def test_discount_applies_to_the_discounted_kinds_only_and_can_be_turned_off() -
     off = NewsContext(NewsContextParams(discount=0.0))
     off.add(ref(1, 3_500_000))
     assert off.annotate(pump(0.96)).score == 0.96
+
+
+def test_a_pump_confirmed_by_its_dump_keeps_its_score() -> None:
+    context = NewsContext(NewsContextParams())
+    context.add(ref(1, 3_500_000))
+    dumped = pump(0.9).model_copy(update={"evidence": {DUMP_EVIDENCE: 0.7, "rise_bps": 500.0}})
+    seen = context.annotate(dumped)
+    assert seen.score == 0.9 and seen.news and "score_before_news" not in seen.evidence
+    # the evidence key is the one the dump rule writes
+    assert DUMP_EVIDENCE in PumpDump.EVIDENCE[0].keys
 
 
 @pytest.mark.parametrize(
