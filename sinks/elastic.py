@@ -369,7 +369,7 @@ def delete_everything(es: Elasticsearch, settings: Settings) -> None:
 def bulk_action(settings: Settings, record: Record) -> tuple[dict[str, Any], dict[str, Any]]:
     """``record``'s bulk ``index`` metadata (index from its own month, natural id, external version where the
     family has one) and its document."""
-    if not isinstance(record, Alert | Score | Action | Forecast):
+    if not isinstance(record, Alert | Score | Action | Forecast | NewsSignal):
         raise TypeError(f"no Elasticsearch index for {type(record).__name__}")
     family = FAMILIES[type(record)]
     meta: dict[str, Any] = {"_index": index_name(settings, family.name, record.ts), "_id": family.doc_id(record)}

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from detectors.calibration import Calibration
     from detectors.hit_model import HitModel
+    from detectors.kmeans import KMeansModel
     from offline.eval_matrix import FeedResult
     from tapewatch.artifacts import ArtifactStore
     from tapewatch.records import NewsRef
@@ -181,18 +182,11 @@ def detect_file(
 ) -> None:
     """The stream's detectors over ticks or 1-minute bars; writes the alerts the stream would emit. A venue
     that no feed profile names is read with its prints learnt per symbol from the data, and no session close."""
-    from detectors.kmeans import KMeansModel
     from offline.lookback import detect_frames, read_input, write_jsonl
     from tapewatch.artifacts import ArtifactStore
 
     settings = load_settings()
-    model = None
-    if not no_kmeans:
-        store = ArtifactStore(settings.models_path)
-        if model_version == "latest" and store.latest_version(model_name) is None:
-            console.print(f"[yellow]no {model_name} model in {store.root}: patterns only[/]")
-        else:
-            model = KMeansModel.load(store, model_name, model_version)
+    model = None if no_kmeans else _kmeans(ArtifactStore(settings.models_path), model_name, model_version)
     with console.status("reading input…"):
         data = read_input(inputs, venue)
     _report_rejected(data.rejected)
@@ -217,12 +211,20 @@ def detect_file(
     write_jsonl(out, result.alerts)
     if scores is not None:
         write_jsonl(scores, result.scores)
-    kinds: dict[str, int] = {}
-    for alert in result.alerts:
-        kinds[str(alert.kind)] = kinds.get(str(alert.kind), 0) + 1
+    kinds = Counter(str(alert.kind) for alert in result.alerts)
     summary = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none"
     _report_learnt(result.learnt_prints, result.venues)
     console.print(f"{len(result.alerts)} alert(s) over {len(result.symbols)} symbol(s) ({summary}) → {out}")
+
+
+def _kmeans(store: ArtifactStore, name: str, version: str) -> KMeansModel | None:
+    """The K-means model to score with; ``None`` (patterns only, said once) when ``latest`` is asked and none exists."""
+    from detectors.kmeans import KMeansModel
+
+    if version == "latest" and store.latest_version(name) is None:
+        console.print(f"[yellow]no {name} model in {store.root}: patterns only[/]")
+        return None
+    return KMeansModel.load(store, name, version)
 
 
 def _news(path: Path, store: ArtifactStore) -> dict[str, list[NewsRef]]:
