@@ -20,6 +20,7 @@ from elasticsearch import ApiError
 from sqlalchemy import Engine, select
 from starlette.testclient import TestClient
 
+from console import accounts
 from console.app import create_app
 from detectors.news.context import DUMP_EVIDENCE
 from producers.publisher import Publisher
@@ -29,7 +30,7 @@ from sinks.search import es_client
 from tapewatch.records import NewsItem
 from tapewatch.settings import Settings
 from tapewatch.topics import DLQ_PRODUCERS, NEWS_ITEMS
-from tests.console_support import BASE_URL, add_user, console_schema, sign_in
+from tests.console_support import BASE_URL, TENANT, add_user, console_schema, sign_in
 from tests.pipeline_session import SESSION, sim_args, tapewatch
 from tests.postgres_times import datetime_to_ms
 from tests.search_support import shard_starting
@@ -122,7 +123,10 @@ def test_news_reaches_the_features_the_alerts_the_stores_and_the_console(
             assert sign_in(client, "ana") == 303
             page = client.get("/case", params={"id": pump["alert_id"]}).text
             report = client.get("/case/report", params={"id": pump["alert_id"]}).text
-            api = client.get(f"/api/cases/{pump['alert_id']}")
+            with engine.begin() as conn:
+                token = accounts.add_token(conn, "risk-feed", TENANT, "test")
+            headers = {"Authorization": f"Bearer {token.secret}"}
+            api = client.get(f"/api/v1/cases/{pump['alert_id']}", headers=headers)
     finally:
         worker.stop()
         for process in sinks:
@@ -146,7 +150,7 @@ def test_news_reaches_the_features_the_alerts_the_stores_and_the_console(
     for html in (page, report):
         assert "Company beats profit forecast, raises outlook" in html and f"{sentiment:+.2f}" in html
         assert "score was lowered from" in html
-    assert [n["item_id"] for n in api.json()["news"]] == ["wire:1"]
+    assert api.status_code == 200 and [n["item_id"] for n in api.json()["news"]] == ["wire:1"]
 
 
 def sink(name: str, env: dict[str, str], tmp_path: Path) -> subprocess.Popen[bytes]:
