@@ -4,7 +4,10 @@ A reader knows where a source's pages are and what one holds; the poller (:mod:`
 asking. cnyes' list is asked the way its public clients ask it (``page``, ``limit``, a time window ``startAt`` –
 ``endAt`` in epoch seconds, newest first). One poll reads page 1 and goes on to the next page only while the last
 item of a page is one it has not listed before (so news arrived faster than a page between two polls is not
-missed), up to ``max_pages``; the first poll of a run thereby reads back through the window.
+missed), up to ``max_pages``; where a poll had to stop while still behind (an error, or ``max_pages`` read), the
+next one goes on from that page after reading page 1. The first polls of a run thereby read back through the
+window. Items only ever move to later pages as news arrives, so going on later misses none; the repeats are
+dropped.
 """
 
 from __future__ import annotations

@@ -111,6 +111,8 @@ class NewsPoller:
         self.pacer = Pacer(interval, jitter_s=0.1 * interval, rng=self.rng)
         self.backoff = Backoff(base_s=interval, cap_s=max(max_backoff_s, interval), rng=self.rng)
         self.validators: dict[int, Validators] = {}
+        #: the page the next poll goes on to after page 1, when this one left the list unread that far
+        self.resume: int | None = None
         self.seen = Seen()
         self.stats = NewsStats()
 
@@ -126,19 +128,28 @@ class NewsPoller:
                     return
 
     async def _poll(self, session: aiohttp.ClientSession, emitter: Emitter, stop: asyncio.Event) -> bool:
-        """One poll: page 1, and the next ones while they are worth it. True when asked to stop."""
-        for page in range(1, self.reader.max_pages + 1):
+        """One poll: page 1, then on while behind, and on from where the previous poll had to leave off (an error,
+        or ``max_pages`` read while still behind). True when asked to stop."""
+        page, resume = 1, self.resume
+        self.resume = None
+        for _ in range(self.reader.max_pages):
             if await self.pacer.wait(stop):
                 return True
             outcome = await self._request(session, page, emitter, stop)
             if outcome.stopped:
                 return True
             if outcome.error is not None:
+                self.resume = page if page > 1 else resume
                 reason = f"{self.reader.source}: {outcome.error}"
                 return await back_off(emitter, self.backoff, stop, reason, outcome.retry_after_s or 0.0)
             self.backoff.reset()
-            if not outcome.more:
+            if outcome.more:
+                page += 1
+            elif resume is not None and resume > page:
+                page, resume = resume, None
+            else:
                 return False
+        self.resume = page
         return False
 
     async def _request(

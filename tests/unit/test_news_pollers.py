@@ -542,3 +542,24 @@ def test_news_commands_fail_with_one_line_on_bad_options(tmp_path: Path) -> None
         result = runner.invoke(produce_app, args)
         assert result.exit_code != 0, args
         assert isinstance(result.exception, TapewatchError) and message in str(result.exception), args
+
+
+def test_a_poll_cut_short_is_resumed_from_the_page_it_left() -> None:
+    page1 = [cnyes_item(n, f"台積電 {n}") for n in range(90, 60, -1)]
+    page2 = [cnyes_item(n, f"鴻海 {n}") for n in range(60, 30, -1)]
+    page3 = [cnyes_item(n, f"聯發科 {n}") for n in range(30, 0, -1)]
+    unavailable = answer(b"", status=503)
+    first = answer(cnyes_page(*page1, page=1, last_page=3), etag='"p1"')  # 304 once its ETag is known
+    replies = [
+        first,
+        unavailable,  # poll 1: page 2 fails, the poll ends there
+        first,  # poll 2: nothing new on page 1 …
+        answer(cnyes_page(*page2, page=2, last_page=3)),  # … so on with page 2: max_pages (2) read, still behind
+        first,  # poll 3: page 1 …
+        answer(cnyes_page(*page3, page=3, last_page=3)),  # … and on with page 3, the last
+        first,  # poll 4: caught up, page 1 alone
+    ]
+    run = poll(replies, polls=4, reader=lambda url: cnyes_reader(url, max_pages=2))
+    assert [q["page"] for q in run.site.queries] == ["1", "2", "1", "2", "1", "3", "1"]
+    assert run.poller.stats.not_modified == 3 and run.emitter.counters.backoffs == 1
+    assert len({r.item_id for r in run.publisher.items}) == 90 and run.poller.stats.repeats == 0
