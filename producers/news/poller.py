@@ -11,13 +11,14 @@
   broken bytes read as U+FFFD.
 * **Once per item and edit** (:class:`~producers.news.dedup.Seen`): every record of an item (one per symbol) goes
   to ``news.items`` the first time the item is seen and again when it is re-edited, never on a repeat.
-* **Dead letters** on ``dlq.producers`` with their reason: every refused item (its raw bytes) and every unusable
-  page or oversized body (its first bytes).
+* **Dead letters** on ``dlq.producers`` with their reason: every refused item (its raw bytes; once, however
+  many polls serve it again) and every unusable page or oversized body (its first bytes).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import random
 import time
@@ -114,6 +115,8 @@ class NewsPoller:
         #: the page the next poll goes on to after page 1, when this one left the list unread that far
         self.resume: int | None = None
         self.seen = Seen()
+        #: the refused items dead-lettered lately (a digest of their bytes)
+        self.refused = Seen()
         self.stats = NewsStats()
 
     async def run(self, emitter: Emitter, stop: asyncio.Event) -> None:
@@ -196,8 +199,12 @@ class NewsPoller:
     def deliver(self, parsed: Parsed, emitter: Emitter, source: str) -> None:
         """A page's refused items to the dead-letter topic, its new items and edits to ``news.items``."""
         for (name, reason), raw in zip(parsed.refused, parsed.refused_raw, strict=True):
-            emitter.dead_letter(raw, f"{reason}: {name}", source=source)
-        self.stats.refused += len(parsed.refused)
+            # once per item and reason: a list serves a bad item on every poll for as long as it is on page 1
+            if self.refused.fresh(hashlib.blake2b(raw, digest_size=16).hexdigest(), 0, reason):
+                self.stats.refused += 1
+                emitter.dead_letter(raw, f"{reason}: {name}", source=source)
+            else:
+                emitter.skip()
         self.stats.unrelated += parsed.unrelated
         for records in _by_item(parsed.items):
             first = records[0]
