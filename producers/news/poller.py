@@ -191,6 +191,11 @@ class NewsPoller:
         except PageError as exc:
             emitter.dead_letter(answer.body[:KEPT_BYTES], f"unusable page: {exc}", source=source)
             return Outcome(error="unusable page")
+        except Exception as exc:  # a page the parser trips on is that page's failure, not the poller's
+            log.exception("news: %s: the parser failed on a page", self.reader.source)
+            reason = f"unusable page: the parser failed: {type(exc).__name__}: {exc}"
+            emitter.dead_letter(answer.body[:KEPT_BYTES], reason, source=source)
+            return Outcome(error="unusable page")
         self.validators[page] = answer.validators
         self.stats.pages += 1
         self.deliver(read.parsed, emitter, source)

@@ -60,6 +60,17 @@ class _Text(HTMLParser):
             self.parts.append(data)
 
 
+def _html_text(raw: str) -> str:
+    parser = _Text()
+    try:
+        parser.feed(raw)
+        parser.close()
+    except AssertionError:
+        # html.parser gives up on some broken declarations (``<![ x``): those are read as the text they are
+        return _html_text(raw.replace("<!", "&lt;!")) if "<!" in raw else "".join(parser.parts)
+    return unescape("".join(parser.parts))
+
+
 def clean_text(raw: str, limit: int) -> str:
     """Plain text of ``raw`` (tags and entities resolved, scripts dropped, control characters removed, whitespace
     collapsed, NFC), at most ``limit`` characters: a longer one is cut and ends with an ellipsis."""
@@ -67,10 +78,7 @@ def clean_text(raw: str, limit: int) -> str:
     for _ in range(2):  # twice: sources escape their HTML once more (``&lt;b&gt;``), and that is markup too
         if "<" not in raw and "&" not in raw:
             break
-        parser = _Text()
-        parser.feed(raw)
-        parser.close()
-        raw = unescape("".join(parser.parts))
+        raw = _html_text(raw)
     text = "".join(ch for ch in unicodedata.normalize("NFC", raw) if ch.isprintable() or ch.isspace())
     text = _SPACE.sub(" ", text).strip()
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

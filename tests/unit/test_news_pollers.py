@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from producers.framework import Emitter
+from producers.news.cnyes import parse_newslist
 from producers.news.http import KEPT_BYTES
 from producers.news.lists import CNYES_LIMIT, CnyesList, FeedList, ListReader
 from producers.news.poller import MIN_INTERVAL_S, NewsPoller, poll_interval
@@ -443,3 +444,18 @@ def test_matching_costs_the_same_for_5_names_as_for_5000() -> None:
 
     few, many = min(seconds(5) for _ in range(3)), min(seconds(5_000) for _ in range(3))
     assert many < 3 * few + 0.01  # one alternation of 5,000 names took about 100 times as long
+
+
+MARKUP = ["<", ">", "!", "[", "]", "-", "&", "#", ";", "?", "/", "x", "台", " ", '"', "'", "=", "CDATA", "DOCTYPE"]
+
+
+@given(st.lists(st.sampled_from(MARKUP), max_size=30))
+def test_broken_markup_in_an_item_is_text_never_a_crash(pieces: list[str]) -> None:
+    title = "台積電 " + "".join(pieces)
+    got = parse_newslist(cnyes_page(cnyes_item(1, title, summary="".join(pieces))), MATCHER, "twse", now_s() * 1000)
+    assert [r.symbol for r in got.items] == ["2330"] or got.refused
+
+
+def test_an_item_the_html_parser_gives_up_on_is_kept() -> None:
+    run = poll([answer(cnyes_page(cnyes_item(1, "台積電 <![ x 公告")))], polls=1)
+    assert [r.title for r in run.publisher.items] == ["台積電 <![ x 公告"]
