@@ -204,8 +204,9 @@ class NewsPoller:
     def deliver(self, parsed: Parsed, emitter: Emitter, source: str) -> None:
         """A page's refused items to the dead-letter topic, its new items and edits to ``news.items``."""
         for (name, reason), raw in zip(parsed.refused, parsed.refused_raw, strict=True):
-            # once per item and reason: a list serves a bad item on every poll for as long as it is on page 1
-            if self.refused.fresh(hashlib.blake2b(raw, digest_size=16).hexdigest(), 0, reason):
+            # once per item (its bytes): a list serves a bad item on every poll for as long as it lists it, and a
+            # reason may change meanwhile ("published 59 min in the future")
+            if self.refused.fresh(hashlib.blake2b(raw, digest_size=16).hexdigest(), 0, ""):
                 self.stats.refused += 1
                 emitter.dead_letter(raw, f"{reason}: {name}", source=source)
             else:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from producers.framework import Emitter
-from producers.news.cnyes import parse_newslist
+from producers.news.cnyes import Parsed, parse_newslist
 from producers.news.http import KEPT_BYTES
 from producers.news.lists import CNYES_LIMIT, CnyesList, FeedList, ListReader
 from producers.news.poller import MIN_INTERVAL_S, NewsPoller, poll_interval
@@ -171,6 +171,19 @@ def test_items_without_a_time_or_from_the_future_are_dead_lettered_with_their_re
     assert all(letter.stage == "producer:news-test" and "tw_stock" in str(letter.source) for _, letter, _ in letters)
     assert run.emitter.counters.errors == 0  # bad items, not a bad page: no back-off
     assert run.emitter.counters.skipped == 2 * 2 + 2  # the bad items once each, the good one published once
+
+
+def test_a_refused_item_is_dead_lettered_once_though_its_reason_changes_with_the_clock() -> None:
+    poller = NewsPoller(Settings(), cnyes_reader("http://127.0.0.1:9"), test_interval_s=INTERVAL_S)
+    publisher = RecordingPublisher()
+    emitter = Emitter(cast(Publisher, publisher), "producer:news-test")
+    raw = orjson.dumps(cnyes_item(8, "鴻海", publishAt=now_s() + 3_600))
+    for minutes in (60, 59, 58):
+        poller.deliver(
+            Parsed(refused=[("cnyes:8", f"published {minutes} min in the future")], refused_raw=[raw]), emitter, "x"
+        )
+    assert [letter.reason for _, letter, _ in publisher.letters] == ["published 60 min in the future: cnyes:8"]
+    assert emitter.counters.skipped == 2
 
 
 def test_html_junk_is_dead_lettered_backed_off_and_polling_goes_on() -> None:
