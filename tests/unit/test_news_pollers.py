@@ -29,7 +29,7 @@ from producers.news.replay import MAX_LINE_BYTES, NewsReplay
 from producers.news.symbols import load_matcher
 from producers.news.text import MAX_SYMBOLS, SymbolMatcher
 from producers.publisher import Publisher
-from tapewatch.commands import news as news_commands
+from tapewatch.commands import news_sources
 from tapewatch.commands.produce import produce_app
 from tapewatch.deadletter import DeadLetter
 from tapewatch.errors import TapewatchError
@@ -41,7 +41,7 @@ from tests.news_site import Reply, Site, Streamed, answer, cnyes_item, cnyes_pag
 INTERVAL_S = 0.05
 MATCHER = SymbolMatcher({"2330": ["台積電", "TSMC"], "2317": ["鴻海"], "2454": ["聯發科"]})
 
-assert news_commands  # its import adds the news commands to `tapewatch produce`
+assert news_sources  # its import adds the news commands to `tapewatch produce`
 
 
 # --- running a poller against a site --------------------------------------------------------------------------
