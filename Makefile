@@ -9,8 +9,10 @@ BIN := $(VENV)/bin
 # Data-only packages, installed without their dependencies: we read their files and never import them.
 # ob-analytics ships a real Bitstamp BTC/USD capture (producers/bitstamp_capture.py) but requires pandas 3,
 # which pyproject.toml excludes, so pip cannot install it alongside the dev extra; mlfinpy ships a real
-# E-mini S&P 500 futures tape (producers/es_tape.py) and pins an older numpy and pandas.
-DATA_PACKAGES := ob-analytics==0.1.0 mlfinpy==0.1.2
+# E-mini S&P 500 futures tape (producers/es_tape.py) and pins an older numpy and pandas; cntext ships the financial
+# sentiment dictionaries that offline/news_lexicon.py extracts into detectors/news/lexicons/ (its code pulls gensim,
+# openai, PyMuPDF and numpy < 2).
+DATA_PACKAGES := ob-analytics==0.1.0 mlfinpy==0.1.2 cntext==2.2.1
 # A data-only Maven artifact, resolved into ~/.m2 like the servers' jars: ta4j's examples ship a week of real
 # Bitstamp BTC/USD trades from 2013 (producers/bitstamp_2013.py reads them out of the jar).
 DATA_JARS := org.ta4j:ta4j-examples:0.15

@@ -66,20 +66,37 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class _Worker:
-    """One `tapewatch stream worker` on the private topics, with its metrics on a free port."""
+class WorkerProcess:
+    """One `tapewatch stream worker` on the private topics, with its metrics on a free port; ``cpus``: the cores it
+    may run on (all by default)."""
 
-    def __init__(self, settings: Settings, log: Path) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        log: Path,
+        *,
+        cpus: set[int] | None = None,
+        agent: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.port = _free_port()
+        #: whose records ``records_in`` counts (``None``: every stage's)
+        self.prefix = RECORDS_IN + "{" + (f'agent="{agent}"' if agent else "")
         self.log = log
         self._out = log.open("wb")
-        env = {**os.environ, "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix, "TAPEWATCH_LOG_LEVEL": "INFO"}
+        env = {
+            **os.environ,
+            **(env or {}),
+            "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix,
+            "TAPEWATCH_LOG_LEVEL": "INFO",
+        }
         self.proc = subprocess.Popen(
             [str(Path(sys.executable).with_name("tapewatch")), "stream", "worker", "--metrics-port", str(self.port)],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=self._out,
             stderr=subprocess.STDOUT,
+            preexec_fn=None if cpus is None else (lambda: os.sched_setaffinity(0, cpus)),  # noqa: PLW1509
         )
 
     def records_in(self) -> float | None:
@@ -91,7 +108,7 @@ class _Worker:
             if self.proc.poll() is not None:
                 raise TapewatchError(f"stream worker exited {self.proc.returncode}; see {self.log}") from None
             return None
-        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(RECORDS_IN + "{"))
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(self.prefix))
 
     def wait_ready(self, timeout_s: float = 120.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -127,7 +144,7 @@ def _produce_session(settings: Settings, config: SimulationConfig, truth: Path) 
     return counts["quotes"] + counts["books"]
 
 
-def _raw_consume(settings: Settings, topics: list[str], records: int) -> float:
+def raw_consume(settings: Settings, topics: list[str], records: int) -> float:
     """Records/s of a bare confluent-kafka consumer over the backlog (the reference)."""
     consumer = Consumer(
         consumer_config(
@@ -149,7 +166,7 @@ def _raw_consume(settings: Settings, topics: list[str], records: int) -> float:
         consumer.close()
 
 
-def _sustained_rate(samples: list[tuple[float, float]], total: int) -> float:
+def sustained_rate(samples: list[tuple[float, float]], total: int) -> float:
     """Records/s between 10 % and 90 % of ``total`` from (time, count) samples, interpolated."""
     times = np.array([t for t, _ in samples])
     counts = np.array([c for _, c in samples])
@@ -162,8 +179,8 @@ def _bench_backlog(settings: Settings, config: SimulationConfig, workdir: Path) 
     with private_topics(settings, f"bench-{uuid.uuid4().hex[:6]}.") as isolated:
         records = _produce_session(isolated, config, workdir / "truth.csv")
         topics = [isolated.topic(QUOTES.name), isolated.topic(BOOKS.name)]
-        raw = _raw_consume(isolated, topics, records)
-        worker = _Worker(isolated, workdir / "worker-backlog.log")
+        raw = raw_consume(isolated, topics, records)
+        worker = WorkerProcess(isolated, workdir / "worker-backlog.log")
         try:
             samples: list[tuple[float, float]] = []
             deadline = time.monotonic() + 1800
@@ -178,7 +195,7 @@ def _bench_backlog(settings: Settings, config: SimulationConfig, workdir: Path) 
                 raise TapewatchError(f"the worker did not finish the backlog in 30 min; see {worker.log}")
         finally:
             worker.stop()
-        return records, raw, _sustained_rate(samples, records)
+        return records, raw, sustained_rate(samples, records)
 
 
 class _LiveFeed:
@@ -229,7 +246,7 @@ class _LiveFeed:
 
 def _bench_latency(settings: Settings, rate: float, seconds: float, workdir: Path) -> dict[str, dict[str, float]]:
     with private_topics(settings, f"bench-{uuid.uuid4().hex[:6]}.") as isolated:
-        worker = _Worker(isolated, workdir / "worker-latency.log")
+        worker = WorkerProcess(isolated, workdir / "worker-latency.log")
         consumer = Consumer(
             consumer_config(isolated, **{"group.id": f"bench-lat-{uuid.uuid4()}", "enable.auto.commit": False})
         )

@@ -6,7 +6,7 @@ are a supervisor's numbers: a supervisor's session only."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -70,6 +70,17 @@ class Note(BaseModel):
     supersedes: int | None  # the note this one edits (both are kept)
 
 
+class NewsOut(BaseModel):
+    """A news item beside the case's alert (published around its onset)."""
+
+    item_id: str
+    ts: datetime
+    source: str
+    title: str
+    url: str
+    sentiment: float | None
+
+
 class CaseDetail(CaseSummary):
     message: str
     rule: str | None  # which of the kind's rules fired
@@ -77,6 +88,7 @@ class CaseDetail(CaseSummary):
     window_start: datetime
     window_end: datetime
     evidence: list[EvidenceItem]
+    news: list[NewsOut]  # the symbol's news around the onset, newest first
     history: list[SeverityStep]
     notes: list[Note]
 
@@ -121,6 +133,7 @@ def get_case(request: Request, principal: Service, alert_id: str) -> CaseDetail:
         rule=why.rule,
         rule_is_current=why.current,
         evidence=[EvidenceItem(**line) for line in why.lines],
+        news=[NewsOut(**{**item, "ts": datetime.fromtimestamp(item["ts"] / 1000, tz=UTC)}) for item in row.news],
         history=[SeverityStep(ts=h.ts, severity=h.severity, score=h.score) for h in history],
         notes=[Note(note_id=n.note_id, author=n.author, at=n.at, body=n.body, supersedes=n.supersedes) for n in notes],
     )

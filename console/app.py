@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
@@ -55,6 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
     app.state.templates.env.filters["fmt"] = format_value
+    app.state.templates.env.filters["utc"] = utc_time
     app.state.listener = AlertListener(settings)
     app.include_router(web.router)
     app.include_router(api.router)
@@ -87,6 +89,15 @@ def _utc(dbapi_connection: Any, connection_record: Any) -> None:
         dbapi_connection.commit()
     finally:
         cursor.close()
+
+
+def utc_time(epoch_ms: int) -> str:
+    """An event time (epoch milliseconds) as an analyst reads it.
+
+    >>> utc_time(1_764_200_000_000)
+    '2025-11-26 23:33:20'
+    """
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def format_value(value: object) -> str:

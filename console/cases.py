@@ -116,6 +116,7 @@ def _case_query(alert_id: str) -> Select[Any]:
             alerts.c.window_end,
             alerts.c.evidence,
             alerts.c.message,
+            alerts.c.news,
         )
         .join(alerts, alerts.c.alert_id == cases.c.alert_id)
         .where(cases.c.alert_id == alert_id)

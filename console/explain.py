@@ -28,3 +28,21 @@ def explanation(case: Any, settings: Settings) -> Explanation:
     found = rule_of(case.kind, case.evidence)
     lines = [dataclasses.asdict(item) for item in explain(case.kind, case.evidence, params, score=case.score)]
     return Explanation(found.name if found else None, explains(case.kind, case.model_version), lines)
+
+
+def duration_text(ms: int) -> str:
+    """A window's length in words: ``30 min``, ``2 min``, ``90 s``, ``2 h``.
+
+    >>> duration_text(1_800_000), duration_text(120_000), duration_text(90_000), duration_text(7_200_000)
+    ('30 min', '2 min', '90 s', '2 h')
+    """
+    if ms % 3_600_000 == 0 and ms:
+        return f"{ms // 3_600_000} h"
+    if ms % 60_000 == 0 and ms:
+        return f"{ms // 60_000} min"
+    return f"{ms / 1000:g} s"
+
+
+def news_window(settings: Settings) -> dict[str, str]:
+    """Which news stands beside an alert (``TAPEWATCH_NEWS_BEFORE_MS``, ``…_AFTER_MS``), in words."""
+    return {"before": duration_text(settings.news_before_ms), "after": duration_text(settings.news_after_ms)}

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from console import audit, cases, market, supervisor
 from console.auth import Principal, csrf_matches, load_session, login, logout
 from console.charts import book_columns, book_svg, price_svg, volume_svg
-from console.explain import explanation
+from console.explain import explanation, news_window
 from console.passwords import new_token
 from console.schema import DISPOSITIONS, STATES
 from console.security import (
@@ -206,6 +206,7 @@ def _case_context(request: Request, principal: Principal, alert_id: str) -> dict
             "trail": trail,
             "trail_hidden": trail_hidden,
             "analysts": cases.active_users(conn, principal.tenant),
+            "news_window": news_window(settings_of(request)),
         }
     view, episode, title = window.view, window.episode, f"{case.symbol} · {case.venue}"
     context["charts"] = {

@@ -15,6 +15,8 @@ machines, no Kafka, no database.
 * :mod:`detectors.session_records` — the largest value a symbol's series reached in each of its last sessions
   (what "rare for this symbol" means, whatever its tails);
 * :mod:`detectors.alerting` — detector hits to deduplicated, deterministic alerts;
+* :mod:`detectors.news` — news for surveillance: a symbol's news indicator, the news around an alert's onset and what
+  it does to a run-up's score, and the news sentiment model;
 * :mod:`detectors.hit_model` — a calibrated probability of manipulation for the kinds a published model scores;
 * :mod:`detectors.evidence` — what an alert's evidence means (labels, units, the rule's bars), declared by each
   detector beside the code that writes it, and read by :mod:`detectors.patterns.explain`.

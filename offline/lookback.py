@@ -36,10 +36,11 @@ from detectors.flow import FLOW_FEATURE_NAMES, QUOTE_COLUMNS, FlowConfig, comput
 from detectors.hit_model import HitModel
 from detectors.kmeans import KMeansModel
 from detectors.model_venues import ExtraVenues, VenueGate
+from detectors.news.context import NewsContext, NewsContextParams
 from detectors.patterns import PatternParams, SymbolDetector
 from tapewatch.errors import TapewatchError
 from tapewatch.feeds import FeedProfile, FeedProfiles, Prints
-from tapewatch.records import Alert, Score
+from tapewatch.records import Alert, NewsRef, Score
 from tapewatch.ticks import LEVEL_COLUMNS, Validated
 
 TICK_REQUIRED: Final = ("symbol", "ts", "price", "size")
@@ -275,17 +276,28 @@ def _events(features: pd.DataFrame | None, names: Sequence[str], cadence: int) -
     return [(ts, cadence, _values(r, names)) for ts, r in zip(features["ts"].tolist(), rows, strict=True)]
 
 
-def _replay(detector: SymbolDetector, events: list[_Event], out: DetectionOutput) -> None:
-    """Feed one symbol's inputs to its detector in event-time order; its alerts and scores go to ``out``."""
+def _replay(detector: SymbolDetector, events: list[_Event], out: DetectionOutput, news: NewsContext) -> None:
+    """Feed one symbol's inputs to its detector in event-time order; its alerts, beside the symbol's news
+    (:mod:`detectors.news.context`: what the stream's alerts converge on once every news item has arrived), and its
+    scores go to ``out``."""
     events.sort(key=lambda e: (e[0], e[1]))
     for ts, cadence, values in events:
         if cadence == _FLOW_CADENCE:
-            out.alerts.extend(detector.on_flow_features(ts, values))
+            alerts = detector.on_flow_features(ts, values)
         else:
             score, alerts = detector.on_bar_features(ts, values)
             if score is not None:
                 out.scores.append(score)
-            out.alerts.extend(alerts)
+        out.alerts.extend(news.annotate(alert) for alert in alerts)
+
+
+def _news_context(
+    symbol: str, news: Mapping[str, Sequence[NewsRef]] | None, params: NewsContextParams | None
+) -> NewsContext:
+    context = NewsContext(params or NewsContextParams())
+    for ref in (news or {}).get(symbol, ()):
+        context.add(ref)
+    return context
 
 
 def detect_frames(
@@ -301,6 +313,8 @@ def detect_frames(
     extra_venues: ExtraVenues | None = None,
     calibrations: Mapping[str, Calibration] | None = None,
     hit_model: HitModel | None = None,
+    news: Mapping[str, Sequence[NewsRef]] | None = None,
+    news_params: NewsContextParams | None = None,
 ) -> DetectionOutput:
     """Replay the stream's per-symbol detection over a whole input. ``flow_config``, ``grace_ms`` and ``feeds``
     must be the stream worker's (``Settings.flow_config()``, ``stream_grace_ms``, ``Settings.feeds()``) for the
@@ -308,7 +322,8 @@ def detect_frames(
     scores only the venues it may (:mod:`detectors.model_venues`); a refused venue is logged once. A venue's
     calibration (venue → :class:`~detectors.calibration.Calibration`) starts its symbols' baselines; one made for
     another venue or feed shape raises :class:`~detectors.calibration.CalibrationError`. ``hit_model`` scores the
-    kinds it was kept for (:mod:`detectors.hit_model`), as the stream worker does with the published one."""
+    kinds it was kept for (:mod:`detectors.hit_model`), as the stream worker does with the published one. ``news``
+    (symbol → its news items) stands beside the alerts as the stream's ``news_params`` put it."""
     gate = VenueGate(feeds or FeedProfiles(), _extra_venues(extra_venues), log.warning)
     firsts = source.frame.groupby("symbol", sort=False)["venue"].first()
     venues = {str(k): str(v) for k, v in firsts.items()}
@@ -330,7 +345,7 @@ def detect_frames(
         events = _events(flow_by_symbol.get(symbol), FLOW_FEATURE_NAMES, _FLOW_CADENCE)
         if detector.model is not None:  # None: no model, or one that may not score the venue
             events += _events(feat_by_symbol.get(symbol), bar_names, _BAR_CADENCE)
-        _replay(detector, events, out)
+        _replay(detector, events, out, _news_context(symbol, news, news_params))
     out.kmeans_refused = gate.refused()
     return out
 
@@ -345,6 +360,8 @@ def replay_flow(
     feeds: Callable[[str], FeedProfile] | None = None,
     calibrations: Mapping[str, Calibration] | None = None,
     hit_model: HitModel | None = None,
+    news: Mapping[str, Sequence[NewsRef]] | None = None,
+    news_params: NewsContextParams | None = None,
 ) -> DetectionOutput:
     """The pattern detectors (no K-means) over order-flow chunks computed already, as the stream stored them
     (``symbol``, ``ts`` and the :data:`~detectors.flow.FLOW_FEATURE_NAMES`; symbol → venue in ``venues``): what
@@ -354,7 +371,8 @@ def replay_flow(
     for symbol in out.symbols:
         detector = _detector(symbol, venues[symbol], None, params, policy, flow_config, feeds, calibrations, hit_model)
         out.detectors[symbol] = detector
-        _replay(detector, _events(by_symbol.get(symbol), FLOW_FEATURE_NAMES, _FLOW_CADENCE), out)
+        events = _events(by_symbol.get(symbol), FLOW_FEATURE_NAMES, _FLOW_CADENCE)
+        _replay(detector, events, out, _news_context(symbol, news, news_params))
     return out
 
 

@@ -50,7 +50,20 @@ from sqlalchemy.exc import OperationalError
 from sinks.serving_role import grant_serving_role
 from tapewatch.deadletter import DeadLetter
 from tapewatch.errors import TapewatchError
-from tapewatch.records import Action, Alert, Bar, Book, Features, Fill, Forecast, Order, Portfolio, Score
+from tapewatch.records import (
+    Action,
+    Alert,
+    Bar,
+    Book,
+    Features,
+    Fill,
+    Forecast,
+    NewsItem,
+    NewsSignal,
+    Order,
+    Portfolio,
+    Score,
+)
 from tapewatch.settings import Settings
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -121,8 +134,50 @@ alerts = Table(
     Column("evidence", JSONB, nullable=False),
     Column("model_version", Text, nullable=False),
     Column("message", Text, nullable=False),
+    Column("news", JSONB, nullable=False),
+    Column("emission", BigInteger, nullable=False),
     Index("alerts_symbol_ts_idx", "symbol", "ts"),
     Index("alerts_ts_idx", "ts"),
+)
+
+# A news item is one row per symbol it concerns; a re-edit replaces it (NEWEST_BY: its ``edition``, the edit time).
+news_items = Table(
+    "news_items",
+    metadata,
+    Column("item_id", Text, primary_key=True),
+    Column("symbol", Text, primary_key=True),
+    Column("venue", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("updated_ts", DateTime(timezone=True)),
+    Column("edition", BigInteger, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("language", Text, nullable=False),
+    Column("symbols", JSONB, nullable=False),
+    Index("news_items_symbol_ts_idx", "symbol", "ts"),
+)
+
+# A scored item per symbol and sentiment model; a re-edit's signal replaces it (NEWEST_BY: ``edition``).
+news_signals = Table(
+    "news_signals",
+    metadata,
+    Column("item_id", Text, primary_key=True),
+    Column("symbol", Text, primary_key=True),
+    Column("model_version", Text, primary_key=True),
+    Column("venue", Text, nullable=False),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("updated_ts", DateTime(timezone=True)),
+    Column("edition", BigInteger, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("language", Text, nullable=False),
+    Column("sentiment", Double, nullable=False),
+    Column("indicator", Double, nullable=False),
+    Column("count_1h", Integer, nullable=False),
+    Index("news_signals_symbol_ts_idx", "symbol", "ts"),
 )
 
 actions = Table(
@@ -390,9 +445,18 @@ def schema_is_current(engine: Engine) -> bool:
 Doc = dict[str, Any]
 
 
-def record_doc(record: Features | Score | Alert | Action | Forecast | Book | Order | Fill | Portfolio) -> Doc:
+def record_doc(record: Features | Score | Action | Forecast | Book | Order | Fill | Portfolio) -> Doc:
     """The row of a record whose fields are exactly its table's columns (checked by the unit tests)."""
     return record.__dict__
+
+
+def alert_doc(alert: Alert) -> Doc:
+    return {**alert.__dict__, "emission": alert.emission}
+
+
+def news_doc(record: NewsItem | NewsSignal) -> Doc:
+    """A news item's or signal's row: its edition (the edit time, else the publication time) orders re-edits."""
+    return {**record.__dict__, "edition": record.updated_ts if record.updated_ts is not None else record.ts}
 
 
 def bar_doc(bar: Bar, offset: int | None = None) -> Doc:
@@ -418,10 +482,12 @@ def dead_letter_doc(
 # --- idempotent writes ---------------------------------------------------------------------------
 #: Tables whose rows are re-emitted under the same key with newer content, and the column that orders the
 #: emissions. An alert escalates under the same alert_id (later ``ts``, higher severity and score, a wider
-#: window): the store keeps the newest emission by ``ts`` whatever the arrival order, as Elasticsearch does with
-#: external versioning (sinks.elastic), so a replay of an older emission never overwrites a newer one. Equal
-#: ``ts`` keeps what was stored first. Every other table's rows are immutable facts: ``DO NOTHING``.
-NEWEST_BY: dict[str, str] = {"alerts": "ts"}
+#: window), and is sent again at the same ``ts`` when news about its onset arrives after it: the store keeps the
+#: highest :attr:`~tapewatch.records.Alert.emission` whatever the arrival order, as Elasticsearch does with
+#: external versioning (sinks.elastic), so a replay of an older emission never overwrites a newer one. A news item
+#: or signal keeps its latest edit. Equal orders keep what was stored first. Every other table's rows are immutable
+#: facts: ``DO NOTHING``.
+NEWEST_BY: dict[str, str] = {"alerts": "emission", "news_items": "edition", "news_signals": "edition"}
 
 Row = TypeVar("Row", bound=Mapping[str, Any])
 

@@ -8,9 +8,11 @@ server has ILM. The bulk API answers 200 even when items fail, so every item is 
 are retried with back-off, other refusals (a mapping conflict, say) go to ``dlq.sinks``, and a connection
 failure is an outage (:class:`~sinks.consumer.SinkUnavailableError`).
 
-Alerts are indexed with external versioning, version = the alert's ``ts``: an alert re-emitted under the same
-id when it escalates replaces the stored one only when newer, so the index keeps the newest emission whatever
-the order of arrival (a replay of an old one answers 409, which is success), as PostgreSQL does.
+Alerts are indexed with external versioning, version = the alert's emission order (its ``ts``, then the news about
+its onset it knew: :attr:`~tapewatch.records.Alert.emission`): an alert re-emitted under the same id when it
+escalates, or when news about its onset arrived after it, replaces the stored one only when newer, so the index
+keeps the newest emission whatever the order of arrival (a replay of an old one answers 409, which is success), as
+PostgreSQL does.
 """
 
 from __future__ import annotations
@@ -29,13 +31,13 @@ from sinks.consumer import Item, Rejected, SinkUnavailableError
 from sinks.search import es_client, index_name
 from tapewatch.backoff import Backoff
 from tapewatch.errors import TapewatchError
-from tapewatch.records import Action, Alert, Forecast, Record, Score, Severity
+from tapewatch.records import Action, Alert, Forecast, NewsSignal, Record, Score, Severity
 from tapewatch.settings import Settings
-from tapewatch.topics import ALERTS, FORECASTS, SCORES, Topic
+from tapewatch.topics import ALERTS, FORECASTS, NEWS_SIGNALS, SCORES, Topic
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TOPICS: tuple[str, ...] = (ALERTS.name, SCORES.name, FORECASTS.name)
+DEFAULT_TOPICS: tuple[str, ...] = (ALERTS.name, SCORES.name, FORECASTS.name, NEWS_SIGNALS.name)
 #: ECS event.severity is a number; ours are ordered words
 SEVERITY_NUMBER = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3, Severity.CRITICAL: 4}
 #: evidence numbers promoted to mapped fields under tapewatch.* (FEEDS.md), by evidence key
@@ -64,6 +66,8 @@ def alert_document(alert: Alert) -> dict[str, Any]:
         "score": alert.score,
         "model_version": alert.model_version,
         "evidence": alert.evidence,
+        "news": alert.news,
+        "news_at_onset": bool(alert.news),
     }
     for key, target in PROMOTED_EVIDENCE.items():
         value = alert.evidence.get(key)
@@ -85,6 +89,26 @@ def alert_document(alert: Alert) -> dict[str, Any]:
         },
         "rule": {"id": alert.kind.value, "name": alert.kind.value.replace("_", " "), "version": alert.model_version},
         "tapewatch": product,
+    }
+
+
+def news_document(signal: NewsSignal) -> dict[str, Any]:
+    return {
+        "@timestamp": signal.ts,
+        "message": signal.title,
+        "event": {"kind": "event", "id": signal.item_id, "dataset": "tapewatch.news"},
+        "url": {"original": signal.url},
+        "tapewatch": {
+            "symbol": signal.symbol,
+            "venue": signal.venue,
+            "item_id": signal.item_id,
+            "source": signal.source,
+            "language": signal.language,
+            "sentiment": signal.sentiment,
+            "indicator": signal.indicator,
+            "count_1h": signal.count_1h,
+            "model_version": signal.model_version,
+        },
     }
 
 
@@ -149,10 +173,18 @@ class Family:
 
 
 FAMILIES: dict[type[Record], Family] = {
-    # An alert escalates under the same alert_id (later ts, higher severity): external versioning by ts keeps the
-    # newest emission whatever the order of arrival, as PostgreSQL does (sinks.db.NEWEST_BY). An older or equal
+    # An alert escalates under the same alert_id (later ts, higher severity), and is sent again when news about its
+    # onset arrives after it: external versioning by its emission order keeps the newest whatever the order of
+    # arrival, as PostgreSQL does (sinks.db.NEWEST_BY). An older or equal
     # emission is refused with 409, which means "already have it, or newer" (see ElasticsearchWriter).
-    Alert: Family("alerts", lambda a: a.alert_id, alert_document, version=lambda a: a.ts),
+    # A news signal is sent again for a re-edit of its item: its edit time orders them.
+    Alert: Family("alerts", lambda a: a.alert_id, alert_document, version=lambda a: a.emission),
+    NewsSignal: Family(
+        "news",
+        lambda n: f"{n.venue}:{n.symbol}:{n.item_id}:{n.model_version}",
+        news_document,
+        version=lambda n: n.updated_ts if n.updated_ts is not None else n.ts,
+    ),
     # Natural keys as ids: the same score or action replayed overwrites itself.
     Score: Family("scores", lambda s: f"{s.venue}:{s.symbol}:{s.ts}:{s.model_version}", score_document),
     Action: Family("actions", lambda a: f"{a.venue}:{a.symbol}:{a.ts}:{a.model_version}", action_document),
@@ -201,6 +233,33 @@ FAMILY_PROPERTIES: dict[str, dict[str, Any]] = {
                 "volume": {"type": "double"},
                 "spread_bps": FLOAT,
                 "evidence": OPAQUE,
+                "news_at_onset": {"type": "boolean"},
+                "news": {
+                    "properties": {
+                        "item_id": KEYWORD,
+                        "ts": DATE,
+                        "source": KEYWORD,
+                        "title": {"type": "text"},
+                        "url": {"type": "keyword", "index": False},
+                        "sentiment": FLOAT,
+                    }
+                },
+            }
+        },
+    },
+    "news": {
+        "url": {"properties": {"original": {"type": "keyword", "index": False}}},
+        "tapewatch": {
+            "properties": {
+                "symbol": KEYWORD,
+                "venue": KEYWORD,
+                "item_id": KEYWORD,
+                "source": KEYWORD,
+                "language": KEYWORD,
+                "sentiment": FLOAT,
+                "indicator": FLOAT,
+                "count_1h": {"type": "integer"},
+                "model_version": KEYWORD,
             }
         },
     },

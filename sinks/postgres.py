@@ -35,7 +35,21 @@ from sinks.consumer import Item, Rejected, SinkUnavailableError
 from sinks.watchdog import cut_after
 from tapewatch.deadletter import DeadLetter
 from tapewatch.errors import TapewatchError
-from tapewatch.records import Action, Alert, Bar, Book, Features, Fill, Forecast, Order, Portfolio, Record, Score
+from tapewatch.records import (
+    Action,
+    Alert,
+    Bar,
+    Book,
+    Features,
+    Fill,
+    Forecast,
+    NewsItem,
+    NewsSignal,
+    Order,
+    Portfolio,
+    Record,
+    Score,
+)
 from tapewatch.settings import Settings
 from tapewatch.topics import (
     ACTIONS,
@@ -45,6 +59,8 @@ from tapewatch.topics import (
     FEATURES,
     FILLS,
     FORECASTS,
+    NEWS_ITEMS,
+    NEWS_SIGNALS,
     ORDERS,
     PORTFOLIO,
     SCORES,
@@ -61,6 +77,8 @@ DEFAULT_TOPICS: tuple[str, ...] = (
     ALERTS.name,
     ACTIONS.name,
     FORECASTS.name,
+    NEWS_ITEMS.name,
+    NEWS_SIGNALS.name,
     BOOKS.name,
     ORDERS.name,
     FILLS.name,
@@ -80,8 +98,18 @@ def _bar(item: Item) -> db.Doc:
 
 
 def _record(item: Item) -> db.Doc:
-    assert isinstance(item.record, Features | Score | Alert | Action | Forecast | Book | Order | Fill | Portfolio)
+    assert isinstance(item.record, Features | Score | Action | Forecast | Book | Order | Fill | Portfolio)
     return db.record_doc(item.record)
+
+
+def _alert(item: Item) -> db.Doc:
+    assert isinstance(item.record, Alert)
+    return db.alert_doc(item.record)
+
+
+def _news(item: Item) -> db.Doc:
+    assert isinstance(item.record, NewsItem | NewsSignal)
+    return db.news_doc(item.record)
 
 
 def _dead_letter(item: Item) -> db.Doc:
@@ -99,7 +127,9 @@ TABLES: dict[type[Record] | None, tuple[Table, DocOf]] = {
     Bar: (db.bars, _bar),
     Features: (db.features, _record),
     Score: (db.scores, _record),
-    Alert: (db.alerts, _record),
+    Alert: (db.alerts, _alert),
+    NewsItem: (db.news_items, _news),
+    NewsSignal: (db.news_signals, _news),
     Action: (db.actions, _record),
     Forecast: (db.forecasts, _record),
     Book: (db.book_snapshots, _record),
@@ -115,6 +145,7 @@ FAMILIES: dict[Table, str] = {
     db.alerts: "alert",
     db.actions: "action",
     db.forecasts: "forecast",
+    db.news_signals: "news_sentiment",
 }
 
 

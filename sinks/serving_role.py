@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 GRANTS: Final = (
     "GRANT SELECT ON alembic_version TO {role}",  # the console checks the schema is the newest before serving
-    "GRANT SELECT ON alerts, bars, book_snapshots, severity_history, tenants, users, api_tokens TO {role}",
+    "GRANT SELECT ON alerts, bars, book_snapshots, news_signals, severity_history TO {role}",
+    "GRANT SELECT ON tenants, users, api_tokens TO {role}",
     "GRANT UPDATE (password_hash) ON users TO {role}",  # a hash made under older Argon2 parameters is renewed
     "GRANT SELECT, UPDATE (state, assignee, disposition, closed_at, closed_by, updated_at) ON cases TO {role}",
     "GRANT SELECT, INSERT ON case_notes, case_links, audit TO {role}",

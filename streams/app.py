@@ -39,17 +39,34 @@ from streams.market import AGENT as MARKET_AGENT
 from streams.market import STAGE as MARKET_STAGE
 from streams.market import MarketStage
 from streams.metrics import StreamMetrics
+from streams.news import AGENT as NEWS_AGENT
+from streams.news import STAGE as NEWS_STAGE
+from streams.news import NewsStage
+from streams.sentiment import SentimentModelSlot
 from streams.stage import Stage, StageIO
 from streams.state import ChangelogTable
 from tapewatch.artifacts import ArtifactStore
 from tapewatch.kafka import consumer_config
 from tapewatch.kafka_producer import KafkaProducer
 from tapewatch.settings import Settings, get_settings
-from tapewatch.topics import ACTIONS, ALERTS, BARS, BOOKS, DLQ_STREAMS, FEATURES, FORECASTS, QUOTES, SCORES
+from tapewatch.topics import (
+    ACTIONS,
+    ALERTS,
+    BARS,
+    BOOKS,
+    DLQ_STREAMS,
+    FEATURES,
+    FORECASTS,
+    NEWS_ITEMS,
+    NEWS_SIGNALS,
+    QUOTES,
+    SCORES,
+)
 
 APP_ID: Final = "tapewatch-streams"
 MARKET_STATE_TABLE: Final = "market-state"
 DETECT_STATE_TABLE: Final = "detect-state"
+NEWS_STATE_TABLE: Final = "news-state"
 #: how often a worker looks for a newer model version (a directory listing)
 MODEL_POLL_S: Final = 10.0
 LAG_INTERVAL_S: Final = 5.0
@@ -114,9 +131,11 @@ class StreamApp:
         self.detect_table = ChangelogTable(
             DETECT_STATE_TABLE, changelog_topic(settings, DETECT_STATE_TABLE), self.producer
         )
+        self.news_table = ChangelogTable(NEWS_STATE_TABLE, changelog_topic(settings, NEWS_STATE_TABLE), self.producer)
         self.market = self._market_stage()
+        self.news = self._news_stage()
         self.detect = self._detect_stage()
-        stages: list[Stage] = [self.market, self.detect]
+        stages: list[Stage] = [self.market, self.news, self.detect]
         self.stages = tuple(stages)
         #: source topic → index of its stage in ``stages`` (stages are dataclasses: not hashable)
         self._stage_of: dict[str, int] = {}
@@ -126,6 +145,8 @@ class StreamApp:
             self.market.quotes_topic: (MARKET_AGENT, "quotes"),
             self.market.books_topic: (MARKET_AGENT, "books"),
             self.detect.features_topic: (DETECT_AGENT, "features"),
+            self.detect.news_topic: (DETECT_AGENT, "news"),
+            self.news.news_topic: (NEWS_AGENT, "news"),
         }
         self._stopping = False
         self._ready = False
@@ -153,10 +174,23 @@ class StreamApp:
             max_skew_ms=settings.stream_max_skew_ms,
         )
 
+    def _news_stage(self) -> NewsStage:
+        settings = self.settings
+        return NewsStage(
+            news_topic=settings.topic(NEWS_ITEMS.name),
+            signals_topic=settings.topic(NEWS_SIGNALS.name),
+            features_topic=settings.topic(FEATURES.name),
+            sentiment=SentimentModelSlot(ArtifactStore(settings.models_path)),
+            indicator_params=settings.news_indicator(),
+            io=StageIO(NEWS_STAGE, NEWS_AGENT, self.producer, self.metrics),
+            table=self.news_table,
+        )
+
     def _detect_stage(self) -> DetectStage:
         settings = self.settings
         return DetectStage(
             features_topic=settings.topic(FEATURES.name),
+            news_topic=settings.topic(NEWS_SIGNALS.name),
             scores_topic=settings.topic(SCORES.name),
             alerts_topic=settings.topic(ALERTS.name),
             actions_topic=settings.topic(ACTIONS.name),
@@ -168,22 +202,40 @@ class StreamApp:
             flow_config=settings.flow_config(),
             feeds=settings.feeds(),
             kmeans_venues=settings.kmeans_venues(),
+            news_params=settings.news_context(),
         )
 
     @property
     def registry_topics(self) -> tuple[str, ...]:
         s = self.settings
         return tuple(
-            s.topic(t.name) for t in (QUOTES, BOOKS, BARS, FEATURES, SCORES, ALERTS, ACTIONS, FORECASTS, DLQ_STREAMS)
+            s.topic(t.name)
+            for t in (
+                QUOTES,
+                BOOKS,
+                BARS,
+                FEATURES,
+                SCORES,
+                ALERTS,
+                ACTIONS,
+                FORECASTS,
+                NEWS_ITEMS,
+                NEWS_SIGNALS,
+                DLQ_STREAMS,
+            )
         )
 
     @property
     def changelog_topics(self) -> tuple[str, ...]:
-        return (self.market_table.topic, self.detect_table.topic)
+        return tuple(table.topic for table in self.tables)
+
+    @property
+    def tables(self) -> tuple[ChangelogTable, ...]:
+        return (self.market_table, self.news_table, self.detect_table)
 
     @property
     def source_topics(self) -> tuple[str, ...]:
-        return (*self.market.sources, *self.detect.sources)
+        return (*self.market.sources, *self.news.sources, *self.detect.sources)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
@@ -278,8 +330,8 @@ class StreamApp:
         owned = {tp.partition for tp in partitions}
         for stage in self.stages:
             stage.forget()
-        self.market_table.recover(self.settings, owned)
-        self.detect_table.recover(self.settings, owned)
+        for table in self.tables:
+            table.recover(self.settings, owned)
         log.info("assigned partitions %s of %s", sorted(owned), ", ".join(sorted({tp.topic for tp in partitions})))
         if not self._ready:
             self._ready = True
@@ -302,9 +354,9 @@ class StreamApp:
         self._assigned -= set(partitions)
         for stage in self.stages:
             stage.forget()
-        self.market_table.drop(gone)
-        self.detect_table.drop(gone)
-        for io in (self.market.io, self.detect.io):
+        for table in self.tables:
+            table.drop(gone)
+        for io in (self.market.io, self.news.io, self.detect.io):
             for source in [s for s in io.done if s[1] in gone]:
                 del io.done[source]
         log.info("revoked partitions %s", sorted(gone))
@@ -315,12 +367,14 @@ class StreamApp:
         if now - last["models"] >= MODEL_POLL_S:
             last["models"] = now
             self.detect.reload_models()
+            self.news.sentiment.refresh()
         if now - last["lag"] >= LAG_INTERVAL_S:
             last["lag"] = now
             self._report_lag()
         if now - last["counters"] >= COUNTERS_INTERVAL_S:
             last["counters"] = now
             log.info("%s %s", MARKET_AGENT, self.market.counters.as_dict())
+            log.info("%s %s", NEWS_AGENT, self.news.counters.as_dict())
             log.info("%s %s", DETECT_AGENT, self.detect.counters.as_dict())
         self.producer.poll()
 
@@ -330,7 +384,7 @@ class StreamApp:
             _, high = self.consumer.get_watermark_offsets(tp, cached=True)
             if high < 0:
                 continue
-            io = self.market.io if agent == MARKET_AGENT else self.detect.io
+            io = {MARKET_AGENT: self.market.io, NEWS_AGENT: self.news.io}.get(agent, self.detect.io)
             lag = max(0, high - (io.done.get((tp.topic, tp.partition), -1) + 1))
             self.metrics.consumer_lag.labels(agent, kind, str(tp.partition)).set(lag)
 

@@ -48,6 +48,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
+import orjson
 from confluent_kafka import Message
 
 from detectors.calibration import Calibration, CalibrationError
@@ -58,27 +59,36 @@ from detectors.hit_model import ARTIFACT_NAME as HIT_MODEL_NAME
 from detectors.hit_model import HitModel
 from detectors.kmeans import DEFAULT_MODEL_NAME, FeatureError, KMeansModel
 from detectors.model_venues import ExtraVenues, VenueGate
+from detectors.news.context import NewsContext, NewsContextParams
 from detectors.patterns import PatternParams, SymbolDetector
 from signals.dqn.decisions import MODEL_NAME as DQN_MODEL_NAME
 from signals.dqn.decisions import DecisionRequest, PositionState
 from signals.forecast.contract import Rejected
 from signals.forecast.history import FeatureHistory
 from streams.forecasting import ForecastSlot, PendingForecast, forecast_batch
+from streams.news import NEWS_FEATURE_SET_VERSION
 from streams.stage import StageBase, decode_keyed
 from tapewatch import extras
 from tapewatch.artifacts import ArtifactError, ArtifactStore
 from tapewatch.feeds import FeedProfile, FeedProfiles, Prints
-from tapewatch.records import Action, Alert, Cadence, Features, RecordError, Score
+from tapewatch.records import Action, Alert, Cadence, Features, NewsRef, NewsSignal, RecordError, Score
 
 if TYPE_CHECKING:  # the policy needs torch (the signals extra); the worker loads it only when that is installed
     from signals.dqn.inference import DqnPolicy
 
 STAGE: Final = "stream:detect"
 AGENT: Final = "detect"
-STATE_FORMAT: Final = 2
-#: formats this version loads (format 1 lacks the newest applied event times: they start unknown)
-LOADABLE_STATE_FORMATS: Final = (1, 2)
-VERSIONS: Final = {Cadence.FAST: FLOW_FEATURE_SET_VERSION, Cadence.BAR_1M: FEATURE_SET_VERSION}
+STATE_FORMAT: Final = 3
+#: formats this version loads (format 1 lacks the newest applied event times: they start unknown; formats 1 and 2
+#: have one offset, of features.1m, and no news)
+LOADABLE_STATE_FORMATS: Final = (1, 2, 3)
+VERSIONS: Final = {
+    Cadence.FAST: FLOW_FEATURE_SET_VERSION,
+    Cadence.BAR_1M: FEATURE_SET_VERSION,
+    Cadence.NEWS: NEWS_FEATURE_SET_VERSION,
+}
+#: the alerts a symbol keeps to annotate again when late news arrives
+RAISED_MAX: Final = 32
 
 log = logging.getLogger(__name__)
 
@@ -173,16 +183,22 @@ class ModelSlot:
 class DetectState:
     detector: SymbolDetector
     partition: int
-    offset: int  # of the last features record applied (-1: none)
+    #: source topic → offset of the last record applied from it
+    offsets: dict[str, int]
     position: PositionState = field(default_factory=PositionState)
     #: the bar feature rows the loaded forecasters' windows need (empty when none is loaded)
     history: FeatureHistory = field(default_factory=lambda: FeatureHistory((), 0))
     #: cadence → event time of the newest features record applied: the identity of what the state holds
     newest: dict[str, int] = field(default_factory=dict)
+    #: the symbol's recent news, beside every alert it raises
+    news: NewsContext = field(default_factory=NewsContext)
+    #: alert id → the alert's newest emission as the rules raised it (before the news context), to annotate again
+    #: when news about its onset arrives after it
+    raised: dict[str, Alert] = field(default_factory=dict)
     dirty: bool = False
 
     def applied(self, topic: str, partition: int, offset: int) -> bool:
-        return partition == self.partition and offset <= self.offset
+        return partition == self.partition and offset <= self.offsets.get(topic, -1)
 
     def holds(self, record: Features) -> bool:
         """Whether a features record of this event time and cadence was applied already."""
@@ -190,7 +206,18 @@ class DetectState:
         return newest is not None and record.ts <= newest
 
     def mark_applied(self, topic: str, partition: int, offset: int) -> None:
-        self.partition, self.offset, self.dirty = partition, offset, True
+        self.partition, self.dirty = partition, True
+        self.offsets[topic] = offset
+
+    def remember(self, alert: Alert, keep_ms: int) -> None:
+        """Keeps ``alert`` (as raised) while news about its onset may still arrive: :data:`RAISED_MAX` at most."""
+        self.raised.pop(alert.alert_id, None)
+        self.raised[alert.alert_id] = alert
+        horizon = alert.ts - keep_ms
+        for alert_id in [a.alert_id for a in self.raised.values() if a.ts < horizon]:
+            del self.raised[alert_id]
+        while len(self.raised) > RAISED_MAX:
+            del self.raised[next(iter(self.raised))]
 
 
 #: a bar close awaiting its DQN decision: the message, its key, the symbol's state and the features record
@@ -211,14 +238,19 @@ class DetectCounters:
     replayed: int = 0
     #: bar features records of a venue the K-means model may not score (patterns only for them)
     kmeans_refused: int = 0
+    #: news items read from signals.news
+    news_in: int = 0
+    #: alerts sent again because news about their onset arrived after them
+    alerts_annotated: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
 @dataclass
-class DetectStage(StageBase[DetectState, Features]):
+class DetectStage(StageBase[DetectState, Features | NewsSignal]):
     features_topic: str
+    news_topic: str
     scores_topic: str
     alerts_topic: str
     actions_topic: str
@@ -230,6 +262,8 @@ class DetectStage(StageBase[DetectState, Features]):
     feeds: Callable[[str], FeedProfile] = field(default_factory=FeedProfiles)
     #: model name → venues the user asserts are like its training venues (``TAPEWATCH_KMEANS_EXTRA_VENUES``)
     kmeans_venues: ExtraVenues = field(default_factory=dict)
+    #: which news is news at an alert's onset, and what it does to a run-up's score
+    news_params: NewsContextParams = field(default_factory=NewsContextParams)
     counters: DetectCounters = field(default_factory=DetectCounters, kw_only=True)
     stage: str = STAGE
     sources: tuple[str, ...] = field(init=False)
@@ -241,7 +275,7 @@ class DetectStage(StageBase[DetectState, Features]):
     _gate: VenueGate = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.sources = (self.features_topic,)
+        self.sources = (self.features_topic, self.news_topic)
         self._gate = VenueGate(self.feeds, self.kmeans_venues, lambda line: log.warning("%s: %s", self.stage, line))
 
     def reload_models(self) -> None:
@@ -252,7 +286,9 @@ class DetectStage(StageBase[DetectState, Features]):
                 state.detector.set_model(self._gate.model_for(self.models.model, state.detector.venue))
             state.detector.hit_model = self.models.hit_model
 
-    def _decode(self, message: Message) -> Features:
+    def _decode(self, message: Message) -> Features | NewsSignal:
+        if message.topic() == self.news_topic:
+            return decode_keyed(NewsSignal, message.value(), message.key())
         record = decode_keyed(Features, message.value(), message.key())
         expected = VERSIONS[record.cadence]
         if record.version != expected:
@@ -263,12 +299,17 @@ class DetectStage(StageBase[DetectState, Features]):
             )
         return record
 
-    def _seen(self, record: Features, state: DetectState) -> bool:
-        return state.holds(record)
+    def _seen(self, record: Features | NewsSignal, state: DetectState) -> bool:
+        return isinstance(record, Features) and state.holds(record)
 
-    def _apply(self, message: Message, record: Features, key: bytes, state: DetectState) -> None:
+    def _apply(self, message: Message, record: Features | NewsSignal, key: bytes, state: DetectState) -> None:
         partition = message.partition()
         assert partition is not None  # checked when the message was received
+        if isinstance(record, NewsSignal):
+            self._apply_news(record, key, state)
+            return
+        if record.cadence is Cadence.NEWS:
+            return  # the news stage's indicator, for the features' readers: this stage reads signals.news itself
         state.newest[record.cadence.value] = record.ts  # applied or dead-lettered: a re-send is skipped either way
         try:
             score, alerts = _detect(state.detector, record)
@@ -289,16 +330,41 @@ class DetectStage(StageBase[DetectState, Features]):
             self._send("scores", self.scores_topic, key, score.to_json(), partition, record.ts)
             self.counters.scores_out += 1
         for alert in alerts:
-            self._send("alerts", self.alerts_topic, key, alert.to_json(), partition, record.ts)
-            self.counters.alerts_out += 1
+            state.remember(alert, self.news_params.keep_ms)
+            self._send_alert(state.news.annotate(alert), key, partition, record.ts)
+
+    def _apply_news(self, signal: NewsSignal, key: bytes, state: DetectState) -> None:
+        """Keeps the item beside the symbol's alerts; an alert raised before it arrived whose onset it concerns is
+        sent again, annotated (the stores keep the emission that knows more news: :attr:`Alert.emission`)."""
+        ref = NewsRef(
+            item_id=signal.item_id,
+            ts=signal.ts,
+            source=signal.source,
+            title=signal.title,
+            url=signal.url,
+            sentiment=signal.sentiment,
+        )
+        self.counters.news_in += 1
+        if not state.news.add(ref):
+            return
+        for alert in state.raised.values():
+            if state.news.touches(ref, alert.window_start):
+                self._send_alert(state.news.annotate(alert), key, state.partition, None)
+                self.counters.alerts_annotated += 1
+
+    def _send_alert(self, alert: Alert, key: bytes, partition: int, event_ms: int | None) -> None:
+        self._send("alerts", self.alerts_topic, key, alert.to_json(), partition, event_ms)
+        self.counters.alerts_out += 1
 
     def _after_batch(self, messages: Sequence[Message]) -> None:
         bar_closes, self._bar_closes = self._bar_closes, []
         pending, self._pending = self._pending, []
         self._forecast(bar_closes, pending)
         self._act(bar_closes)
-        if messages:
-            self.io.metrics.records_in.labels(AGENT, "features").inc(len(messages))
+        news = sum(1 for message in messages if message.topic() == self.news_topic)
+        for kind, count in (("features", len(messages) - news), ("news", news)):
+            if count:
+                self.io.metrics.records_in.labels(AGENT, kind).inc(count)
 
     def _store(self, key: bytes, state: DetectState) -> None:
         entry = {
@@ -307,8 +373,10 @@ class DetectStage(StageBase[DetectState, Features]):
             "position": state.position.to_state(),
             "history": state.history.to_state(),
             "newest": dict(state.newest),  # a copy: the table keeps the entry, the state goes on
+            "news": state.news.to_state(),
+            "raised": [orjson.loads(alert.to_json()) for alert in state.raised.values()],
             "partition": state.partition,
-            "offset": state.offset,
+            "offsets": dict(state.offsets),
         }
         self.table.write(state.partition, key, entry)
 
@@ -396,11 +464,12 @@ class DetectStage(StageBase[DetectState, Features]):
         applied since (their outputs were sent already)."""
         detector = self._load(record, key, partition).detector
         for applied in self._journal.get(key, []):
-            with contextlib.suppress(FeatureError):
-                _detect(detector, applied)
+            if isinstance(applied, Features):
+                with contextlib.suppress(FeatureError):
+                    _detect(detector, applied)
         return detector
 
-    def _load(self, record: Features, key: bytes, partition: int) -> DetectState:
+    def _load(self, record: Features | NewsSignal, key: bytes, partition: int) -> DetectState:
         stored = self.table.get(key, partition)
         model = self._gate.model_for(self.models.model, record.venue)
         params = PatternParams().for_feed(self.flow_config, self.feeds(record.venue))
@@ -410,14 +479,31 @@ class DetectStage(StageBase[DetectState, Features]):
             detector = SymbolDetector(record.symbol, record.venue, model, params, policy, self.models.hit_model)
             if calibration is not None:
                 calibration.seed(detector)
-            return DetectState(detector, partition, -1)
+            return DetectState(detector, partition, {}, news=NewsContext(self.news_params))
         if stored.get("format") not in LOADABLE_STATE_FORMATS:
             raise ValueError(f"detect state of {record.symbol!r} has unknown format {stored.get('format')!r}")
         detector = SymbolDetector.from_state(stored["detector"], model, params, policy, self.models.hit_model)
         position = PositionState.from_state(stored["position"])
         history = FeatureHistory.from_state(stored["history"]) if "history" in stored else FeatureHistory((), 0)
         newest = {str(cadence): int(ts) for cadence, ts in stored.get("newest", {}).items()}
-        return DetectState(detector, int(stored["partition"]), int(stored["offset"]), position, history, newest)
+        if "offsets" in stored:
+            offsets = {str(topic): int(offset) for topic, offset in stored["offsets"].items()}
+        else:
+            offsets = {self.features_topic: int(stored["offset"])}
+        news = NewsContext(self.news_params)
+        if "news" in stored:
+            news = NewsContext.from_state(stored["news"], self.news_params)
+        raised = [Alert.from_dict(raw) for raw in stored.get("raised", [])]
+        return DetectState(
+            detector,
+            int(stored["partition"]),
+            offsets,
+            position,
+            history,
+            newest,
+            news,
+            {alert.alert_id: alert for alert in raised},
+        )
 
 
 def _first_per_symbol(bar_closes: list[_BarClose]) -> tuple[list[_BarClose], list[_BarClose]]:

@@ -62,16 +62,18 @@ def _register_subcommands() -> None:
     app.add_typer(alerts_app, name="alerts")
     app.add_typer(kibana_app, name="kibana")
 
-    # Surveillance (`detect`, `eval`) and models: `train kmeans|dqn|lstm|cnn` share one `train` group.
+    # Surveillance (`detect`, `eval`) and models: `train kmeans|dqn|lstm|cnn|news` share one `train` group.
     from tapewatch.commands.cnn import train_cnn_command
     from tapewatch.commands.detect import detect_app, eval_app, train_app
     from tapewatch.commands.dqn import backtest_app, train_dqn
     from tapewatch.commands.lstm import train_lstm
+    from tapewatch.commands.news import train_news
     from tapewatch.commands.signals import backtest_signals, forecast
 
     train_app.command("dqn")(train_dqn)
     train_app.command("lstm")(train_lstm)
     train_app.command("cnn")(train_cnn_command)
+    train_app.command("news")(train_news)
     backtest_app.command("signals")(backtest_signals)
     app.command("forecast")(forecast)
 

@@ -299,6 +299,15 @@ class Alert(Record):
         description="The symbol's news published in the window before the onset, newest first",
     )
 
+    @property
+    def emission(self) -> int:
+        """Orders the emissions of one alert: the later one, and of two at one time the one that knows more news
+        about its onset (the stream sends an alert again when such news arrives after it). The stores keep the
+        highest."""
+        known = self.evidence.get("news_count")
+        count = known if isinstance(known, int) and not isinstance(known, bool) else 0
+        return self.ts * 1000 + min(max(count, 0), 999)
+
 
 class Action(Record):
     record_name: ClassVar[str] = "action"
@@ -449,6 +458,7 @@ class NewsSignal(Record):
 
     record_name: ClassVar[str] = "news_signal"
     ts: EpochMs = Field(description="When the source published the item")
+    updated_ts: EpochMs | None = Field(None, description="The item's edit this signal is of, when the source says")
     item_id: str = Field(min_length=1, max_length=200)
     source: str = Field(pattern=VENUE_PATTERN)
     title: str = Field(min_length=1, max_length=NEWS_TITLE_MAX)

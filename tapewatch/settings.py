@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     from detectors.flow import FlowConfig
+    from detectors.news.context import NewsContextParams
+    from detectors.news.indicator import NewsIndicatorParams
     from tapewatch.feeds import FeedProfiles
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -178,6 +180,18 @@ class Settings(BaseSettings):
         ge=60_000,
         description="A quote or book this far ahead of its partition's event time is dead-lettered (never moves it)",
     )
+    news_half_life_ms: int = Field(
+        4 * 3_600_000, ge=60_000, description="A news item's weight in the news indicator halves every this long"
+    )
+    news_before_ms: int = Field(
+        30 * 60_000, ge=0, le=86_400_000, description="News published this long before an alert's onset is beside it"
+    )
+    news_after_ms: int = Field(
+        2 * 60_000, ge=0, le=3_600_000, description="…and this long after the onset (an onset leads the wire)"
+    )
+    news_discount: float = Field(
+        0.5, ge=0.0, le=1.0, description="The share of a pump run-up's score it loses when there is news at its onset"
+    )
     trade_accounts: str = Field(
         '[{"name": "paper-dqn", "signal": "dqn"}, {"name": "paper-lstm", "signal": "lstm", "band": 0.0005},'
         ' {"name": "paper-cnn", "signal": "cnn", "band": 0.2}]',
@@ -333,6 +347,20 @@ class Settings(BaseSettings):
             idle_ms=self.flow_idle_ms,
             rush_min_trades=self.flow_rush_min_trades,
             mirror_ms=self.flow_mirror_ms,
+        )
+
+    def news_indicator(self) -> NewsIndicatorParams:
+        """How fast news fades in the news indicator (:mod:`detectors.news.indicator`)."""
+        from detectors.news.indicator import NewsIndicatorParams
+
+        return NewsIndicatorParams(half_life_ms=self.news_half_life_ms)
+
+    def news_context(self) -> NewsContextParams:
+        """Which news stands beside an alert and what it does to a run-up's score (:mod:`detectors.news.context`)."""
+        from detectors.news.context import NewsContextParams
+
+        return NewsContextParams(
+            before_ms=self.news_before_ms, after_ms=self.news_after_ms, discount=self.news_discount
         )
 
     def feeds(self) -> FeedProfiles:

@@ -79,7 +79,7 @@ def make_alert(
 def store_alerts(engine: Engine, alerts: list[Alert]) -> None:
     """As the PostgreSQL sink does (COPY and ON CONFLICT): the trigger makes or updates the cases."""
     with engine.begin() as conn:
-        db.copy_rows(conn, db.alerts, [db.record_doc(a) for a in alerts])
+        db.copy_rows(conn, db.alerts, [db.alert_doc(a) for a in alerts])
 
 
 def add_user(engine: Engine, name: str, role: str = "analyst", tenant: str = TENANT) -> None:

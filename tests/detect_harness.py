@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from detectors.news.context import NewsContextParams
 from signals.dqn.inference import Decision, DecisionRequest
 from signals.forecast.contract import Forecast, ForecastRequest, Rejected
 from streams.detect import DetectStage, ModelSlot
@@ -28,9 +29,10 @@ from streams.stage import StageIO
 from streams.state import ChangelogTable
 from tapewatch.artifacts import ArtifactStore
 from tapewatch.deadletter import DeadLetter
-from tapewatch.records import Features
+from tapewatch.records import Features, NewsSignal
 
 FEATURES_TOPIC = "features.1m"
+NEWS_TOPIC = "signals.news"
 OUTPUT_TOPICS = ("scores", "alerts", "actions", "forecasts")
 CHANGELOG = "detect-changelog"
 
@@ -116,22 +118,24 @@ def partition_of(symbol: str) -> int:
     return sum(symbol.encode()) % 2
 
 
-def messages(records: Sequence[Features]) -> list[FakeMessage]:
-    """``records`` as messages of features.1m, each at the next offset of its symbol's partition."""
-    offsets: dict[int, int] = defaultdict(int)
+def messages(records: Sequence[Features | NewsSignal]) -> list[FakeMessage]:
+    """``records`` as messages of features.1m (news signals: of signals.news), each at the next offset of its topic
+    and its symbol's partition."""
+    offsets: dict[tuple[str, int], int] = defaultdict(int)
     out = []
     for record in records:
-        partition = partition_of(record.symbol)
-        out.append(FakeMessage(FEATURES_TOPIC, partition, offsets[partition], record.key(), record.to_json()))
-        offsets[partition] += 1
+        where = (NEWS_TOPIC if isinstance(record, NewsSignal) else FEATURES_TOPIC, partition_of(record.symbol))
+        out.append(FakeMessage(*where, offsets[where], record.key(), record.to_json()))
+        offsets[where] += 1
     return out
 
 
 class DetectRun:
     """One worker's detect stage over fake messages; ``outputs()`` is what it sent, per topic and symbol."""
 
-    def __init__(self, store: Path) -> None:
+    def __init__(self, store: Path, news_params: NewsContextParams | None = None) -> None:
         self.store = store
+        self.news_params = news_params or NewsContextParams()
         self.producer = FakeProducer()
         self.changelog: dict[int, dict[bytes, dict[str, Any]]] = {}
         self.stage = self._stage()
@@ -147,6 +151,7 @@ class DetectRun:
         io = StageIO("stream:detect", "detect", self.producer, StreamMetrics())  # type: ignore[arg-type]
         return DetectStage(
             features_topic=FEATURES_TOPIC,
+            news_topic=NEWS_TOPIC,
             scores_topic="scores",
             alerts_topic="alerts",
             actions_topic="actions",
@@ -155,6 +160,7 @@ class DetectRun:
             forecasters=forecasters,
             io=io,
             table=table,
+            news_params=self.news_params,
         )
 
     def process(self, batch: Sequence[FakeMessage]) -> None:

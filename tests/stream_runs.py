@@ -25,11 +25,32 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from streams.state import watermarks
 from tapewatch.kafka import admin_client, cluster_metadata, consumer_config
 from tapewatch.settings import PROJECT_ROOT, Settings
-from tapewatch.topics import ACTIONS, ALERTS, BARS, BOOKS, DLQ_STREAMS, FEATURES, FORECASTS, QUOTES, SCORES
+from tapewatch.topics import (
+    ACTIONS,
+    ALERTS,
+    BARS,
+    BOOKS,
+    DLQ_STREAMS,
+    FEATURES,
+    FORECASTS,
+    NEWS_ITEMS,
+    NEWS_SIGNALS,
+    QUOTES,
+    SCORES,
+)
 from tests.kafka_reader import read_topic
 
 #: what the stream worker writes, by topic name (without the prefix)
-OUTPUTS = (BARS.name, FEATURES.name, SCORES.name, ALERTS.name, ACTIONS.name, FORECASTS.name, DLQ_STREAMS.name)
+OUTPUTS = (
+    BARS.name,
+    FEATURES.name,
+    SCORES.name,
+    ALERTS.name,
+    ACTIONS.name,
+    FORECASTS.name,
+    NEWS_SIGNALS.name,
+    DLQ_STREAMS.name,
+)
 
 
 @contextlib.contextmanager
@@ -105,9 +126,10 @@ class Positions:
         return left
 
     def consumed(self) -> bool:
-        """Every source record applied and committed: the market stage's (its features are then all written),
-        then the detect stage's."""
-        return self.behind(QUOTES.name) == 0 and self.behind(BOOKS.name) == 0 and self.behind(FEATURES.name) == 0
+        """Every source record applied and committed: the market and news stages' (their features and signals are
+        then all written), then the detect stage's."""
+        sources = (QUOTES, BOOKS, NEWS_ITEMS, FEATURES, NEWS_SIGNALS)
+        return all(self.behind(topic.name) == 0 for topic in sources)
 
 
 def wait_consumed(settings: Settings, timeout_s: float, details: Callable[[], str]) -> None:

@@ -64,6 +64,7 @@ from typing import Final
 
 from detectors.alerting import POLICY_EVIDENCE, SCORE_EVIDENCE
 from detectors.evidence import EvidenceLine, EvidenceValue, Key, Rule, line, lines
+from detectors.news.context import NEWS_EVIDENCE
 from detectors.patterns.base import PATTERNS_VERSION
 from detectors.patterns.bursts import Bursts
 from detectors.patterns.closing import MarkingTheClose
@@ -108,7 +109,12 @@ DETECTORS: Final = (
 RULES: Final[tuple[Rule, ...]] = tuple(rule for detector in DETECTORS for rule in detector.EVIDENCE)
 #: evidence every alert of its kinds may carry whichever rule wrote it: the alert policy's, the materiality gate's and
 #: the calibrated score's
-SHARED_EVIDENCE: Final[Mapping[str, Key]] = {**MATERIALITY_EVIDENCE, **POLICY_EVIDENCE, **SCORE_EVIDENCE}
+SHARED_EVIDENCE: Final[Mapping[str, Key]] = {
+    **MATERIALITY_EVIDENCE,
+    **POLICY_EVIDENCE,
+    **SCORE_EVIDENCE,
+    **NEWS_EVIDENCE,
+}
 
 
 def _kind(kind: AlertKind | str) -> AlertKind | None:

@@ -11,3 +11,5 @@ concerns.
   or feed, what a source's pages are, and the poller that reads them into ``news.items``;
 * :mod:`producers.news.replay` — recorded ``news.items`` records replayed from JSON Lines files.
 """
+
+__all__: list[str] = []

@@ -13,6 +13,7 @@
 * :mod:`~tapewatch.commands.dqn` — ``train dqn``, ``backtest dqn``;
 * :mod:`~tapewatch.commands.lstm` — ``train lstm``;
 * :mod:`~tapewatch.commands.cnn` — ``train cnn``;
+* :mod:`~tapewatch.commands.news` — ``train news``;
 * :mod:`~tapewatch.commands.signals` — ``backtest signals``, ``forecast``;
 * :mod:`~tapewatch.commands.trade` — ``trade paper``, ``trade report``;
 * :mod:`~tapewatch.commands.console` — ``console …``;

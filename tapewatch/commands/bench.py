@@ -1,7 +1,8 @@
 """`tapewatch bench …`: every benchmark, one runner. Each prints its numbers and writes a JSON beside them.
 
-The ones on the real services (``produce``, ``stream``, ``sinks``, ``pipeline``, ``console``, ``all``) start them
-first; ``flow``, ``patterns``, ``features``, ``dqn``, ``lstm`` and ``cnn`` time the computation alone.
+The ones on the real services (``produce``, ``stream``, ``news``, ``sinks``, ``pipeline``, ``console``, ``all``) start
+them first; ``flow``, ``patterns``, ``features``, ``sentiment``, ``dqn``, ``lstm`` and ``cnn`` time the computation
+alone.
 """
 
 from __future__ import annotations
@@ -105,6 +106,29 @@ def bench_stream(
     _latency_table(f"event → feature at {rate:,.0f} records/s", ("cadence", "outputs"), latency, digits=1)
     console.print(f"latency = arrival at a features.1m consumer − (window end + grace {cfg.stream_grace_ms} ms)")
     _write(out, "stream.json", result.to_json())
+
+
+@bench_app.command("news")
+def bench_news(
+    out: BenchOut = Path("bench-results"),
+    items: Annotated[int, typer.Option(min=1_000, help="News items in the backlog")] = 30_000,
+    cores: Annotated[int, typer.Option(min=1, help="Cores the worker may run on")] = 1,
+) -> None:
+    """News items per second one stream worker's news stage keeps up with (real broker, pinned to ``--cores``)."""
+    from bench.news import run_news_bench
+
+    settings = _services()
+    result = run_news_bench(settings, items, out, cores)
+    table = Table("items", "records", "raw Kafka records/s", "news stage records/s", "cores", title="news stage")
+    table.add_row(
+        f"{result.items:,}",
+        f"{result.records:,}",
+        f"{result.raw_consume_per_s:,.0f}",
+        f"{result.worker_per_s:,.0f}",
+        str(result.cores),
+    )
+    console.print(table)
+    _write(out, "news.json", result.to_json())
 
 
 @bench_app.command("pipeline")
@@ -267,6 +291,14 @@ def bench_features(bars: Annotated[int, typer.Argument(help="One-minute bars of 
     from bench.features import main
 
     main([str(bars)])
+
+
+@bench_app.command("sentiment")
+def bench_sentiment(seconds: Annotated[float, typer.Option(help="Seconds per measurement")] = 5.0) -> None:
+    """News sentiment scoring alone: items per second on one core, plain lexicon and trained classifier."""
+    from bench.sentiment import main
+
+    main(["--seconds", str(seconds)])
 
 
 def _batched(main: Callable[[list[str] | None], None], batch: list[int] | None, seconds: float, threads: int) -> None:

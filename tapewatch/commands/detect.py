@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from detectors.hit_model import HitModel
     from offline.eval_matrix import FeedResult
     from tapewatch.artifacts import ArtifactStore
+    from tapewatch.records import NewsRef
 from tapewatch.errors import TapewatchError
 from tapewatch.extras import require
 from tapewatch.settings import load_settings
@@ -173,6 +174,10 @@ def detect_file(
         str,
         typer.Option(help="Each venue's calibration (tapewatch calibrate): latest, a version, or none"),
     ] = "latest",
+    news: Annotated[
+        Path | None,
+        typer.Option(help="News items (JSON Lines, as news.items carries them) to put beside the alerts", exists=True),
+    ] = None,
 ) -> None:
     """The stream's detectors over ticks or 1-minute bars; writes the alerts the stream would emit. A venue
     that no feed profile names is read with its prints learnt per symbol from the data, and no session close."""
@@ -193,6 +198,7 @@ def detect_file(
     _report_rejected(data.rejected)
     calibrations = _calibrations(ArtifactStore(settings.models_path), data.frame, calibration)
     hit_model = _hit_model(ArtifactStore(settings.models_path))
+    news_refs = None if news is None else _news(news, ArtifactStore(settings.models_path))
     with _progress() as progress:
         symbols = data.frame["symbol"].nunique()
         task = progress.add_task("detecting", total=symbols)
@@ -205,6 +211,8 @@ def detect_file(
             feeds=settings.feeds(),
             calibrations=calibrations,
             hit_model=hit_model,
+            news=news_refs,
+            news_params=settings.news_context(),
         )
     write_jsonl(out, result.alerts)
     if scores is not None:
@@ -215,6 +223,19 @@ def detect_file(
     summary = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none"
     _report_learnt(result.learnt_prints, result.venues)
     console.print(f"{len(result.alerts)} alert(s) over {len(result.symbols)} symbol(s) ({summary}) → {out}")
+
+
+def _news(path: Path, store: ArtifactStore) -> dict[str, list[NewsRef]]:
+    """The file's news items scored by the model the stream worker would use (the newest published, else the plain
+    lexicon), by symbol."""
+    from detectors.news.sentiment import SentimentModel
+    from offline.news_refs import news_by_symbol, read_news_items
+
+    model = SentimentModel.newest(store)
+    items = read_news_items(path)
+    refs = news_by_symbol(items, model)
+    console.print(f"{len(items)} news item(s) on {len(refs)} symbol(s), sentiment by {model.version}")
+    return refs
 
 
 def _hit_model(store: ArtifactStore) -> HitModel | None:

@@ -124,10 +124,10 @@ def test_copy_rows_keeps_the_newest(stores_settings: Settings) -> None:
     engine = db.make_engine(settings)
     try:
         with engine.begin() as conn:  # both emissions in one batch: the newest, once
-            assert db.copy_rows(conn, db.alerts, [db.record_doc(newer), db.record_doc(first)]) == 1
+            assert db.copy_rows(conn, db.alerts, [db.alert_doc(newer), db.alert_doc(first)]) == 1
         with engine.begin() as conn:
-            assert db.copy_rows(conn, db.alerts, [db.record_doc(first)]) == 0  # older: not stored
-            assert db.copy_rows(conn, db.alerts, [db.record_doc(newer)]) == 0  # the same: nothing to do
+            assert db.copy_rows(conn, db.alerts, [db.alert_doc(first)]) == 0  # older: not stored
+            assert db.copy_rows(conn, db.alerts, [db.alert_doc(newer)]) == 0  # the same: nothing to do
     finally:
         engine.dispose()
     assert stored_in_postgres(settings) == [newer]

@@ -144,8 +144,8 @@ def test_copy_keeps_empty_strings_nulls_and_json(pg: Settings) -> None:
     )
     engine = db.make_engine(pg)
     with engine.begin() as conn:
-        assert db.copy_rows(conn, db.alerts, [db.record_doc(alert)]) == 1
-        assert db.copy_rows(conn, db.alerts, [db.record_doc(alert)]) == 0
+        assert db.copy_rows(conn, db.alerts, [db.alert_doc(alert)]) == 1
+        assert db.copy_rows(conn, db.alerts, [db.alert_doc(alert)]) == 0
     with engine.connect() as conn:
         row = conn.execute(select(db.alerts)).one()
     engine.dispose()

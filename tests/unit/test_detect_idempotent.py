@@ -18,6 +18,7 @@ from hypothesis import given, settings
 
 from detectors.features import FEATURE_SET_VERSION
 from detectors.flow import FLOW_FEATURE_SET_VERSION
+from detectors.news.context import NewsContextParams
 from streams.detect import STATE_FORMAT, DetectState
 from tapewatch.records import Cadence, Features
 from tests.detect_harness import CHANGELOG, DetectRun, FakeMessage, messages
@@ -81,10 +82,12 @@ def resent(data: st.DataObject, records: list[Features]) -> list[Features]:
     return [r for _, r in sorted(keyed, key=lambda pair: pair[0])]
 
 
-def run_through(tmp: Path, delivered: list[FakeMessage], data: st.DataObject | None = None) -> DetectRun:
+def run_through(
+    tmp: Path, delivered: list[FakeMessage], data: st.DataObject | None = None, news: NewsContextParams | None = None
+) -> DetectRun:
     """The messages through one worker: one at a time, or in batches drawn from ``data`` with up to two
     ``kill -9`` restarts."""
-    run = DetectRun(tmp)
+    run = DetectRun(tmp, news)
     position, crashes = 0, 0
     while position < len(delivered):
         size = data.draw(st.integers(1, 8)) if data else 1

@@ -30,6 +30,8 @@ from tapewatch.records import (
     Features,
     Fill,
     Forecast,
+    NewsItem,
+    NewsSignal,
     Order,
     Portfolio,
     Quote,
@@ -130,6 +132,34 @@ def paper_trading_records() -> list[tuple[Table, Order | Fill | Portfolio]]:
     return [(db.paper_orders, order), (db.paper_fills, fill), (db.paper_portfolio, portfolio)]
 
 
+def news_records() -> list[tuple[Table, NewsItem | NewsSignal]]:
+    item = NewsItem(
+        symbol="2330",
+        venue="twse",
+        item_id="cnyes:1",
+        source="cnyes",
+        ts=60_000,
+        updated_ts=90_000,
+        title="台積電法說會",
+        language="zh-TW",
+        symbols=["2330"],
+    )
+    signal = NewsSignal(
+        symbol="2330",
+        venue="twse",
+        ts=60_000,
+        item_id="cnyes:1",
+        source="cnyes",
+        title="台積電法說會",
+        language="zh-TW",
+        sentiment=0.4,
+        indicator=40.0,
+        count_1h=1,
+        model_version="lexicon-x",
+    )
+    return [(db.news_items, item), (db.news_signals, signal)]
+
+
 def test_every_row_has_exactly_its_table_columns() -> None:
     bar, features, score, alert, action = sample_records()
     book = Book(symbol="2330", venue="twse", ts=60_000, bids=[(9.9, 5.0), (9.8, 1.0)], asks=[(10.1, 2.0)])
@@ -151,7 +181,7 @@ def test_every_row_has_exactly_its_table_columns() -> None:
         (db.bars, bar, db.bar_doc(bar, 7)),  # type: ignore[arg-type]
         (db.features, features, db.record_doc(features)),  # type: ignore[arg-type]
         (db.scores, score, db.record_doc(score)),  # type: ignore[arg-type]
-        (db.alerts, alert, db.record_doc(alert)),  # type: ignore[arg-type]
+        (db.alerts, alert, db.alert_doc(alert)),  # type: ignore[arg-type]
         (db.actions, action, db.record_doc(action)),  # type: ignore[arg-type]
         (db.forecasts, forecast, db.record_doc(forecast)),
         *((table, record, db.record_doc(record)) for table, record in paper_trading_records()),
@@ -164,6 +194,11 @@ def test_every_row_has_exactly_its_table_columns() -> None:
             assert doc[column.name] == getattr(record, column.name, 7)  # 7: the bar's Kafka offset
         for column in table.primary_key:
             assert doc[column.name] is not None
+    for table, record in news_records():
+        doc = db.news_doc(record)
+        assert set(doc) == {c.name for c in table.columns}, table.name
+        assert doc["edition"] == (record.updated_ts or record.ts)
+        assert all(doc[c.name] == getattr(record, c.name) for c in table.columns if c.name != "edition")
     dead = db.dead_letter_doc(letter, "dlq.sinks", 2, 41, 1_700_000_000_000, 512)
     assert set(dead) == {c.name for c in db.dead_letters.columns}
     assert (dead["source_topic"], dead["received_at"], dead["offset"]) == ("md.quotes", 1_700_000_000_000, 41)
@@ -175,13 +210,15 @@ rows_with_keys = st.lists(st.tuples(st.sampled_from("abcd"), st.integers(0, 5), 
 
 @given(rows_with_keys)
 def test_newest_per_key_keeps_the_latest_emission_first_of_equals(triples: list[tuple[str, int, int]]) -> None:
-    rows: list[dict[str, Any]] = [{"alert_id": key, "ts": ts, "arrival": n} for n, (key, ts, _) in enumerate(triples)]
+    rows: list[dict[str, Any]] = [
+        {"alert_id": key, "emission": emission, "arrival": n} for n, (key, emission, _) in enumerate(triples)
+    ]
     kept = db.newest_per_key(db.alerts, rows)
     assert sorted(r["alert_id"] for r in kept) == sorted({r["alert_id"] for r in rows})
     for row in kept:
         same_key = [r for r in rows if r["alert_id"] == row["alert_id"]]
-        newest = max(r["ts"] for r in same_key)
-        assert row["ts"] == newest and row == next(r for r in same_key if r["ts"] == newest)
+        newest = max(r["emission"] for r in same_key)
+        assert row["emission"] == newest and row == next(r for r in same_key if r["emission"] == newest)
     assert db.newest_per_key(db.bars, rows) is rows  # facts are never reduced
 
 
@@ -237,7 +274,7 @@ def test_alert_document_is_ecs_and_indexed_by_its_own_month(alert: Alert) -> Non
     settings = Settings(es_index_prefix="tw")
     meta, doc = bulk_action(settings, alert)
     assert meta["_id"] == alert.alert_id
-    assert meta["version"] == alert.ts and meta["version_type"] == "external"
+    assert meta["version"] == alert.emission and meta["version_type"] == "external"
     month = datetime.fromtimestamp(alert.ts / 1000, tz=UTC).strftime("%Y.%m")
     assert meta["_index"] == f"tw-alerts-{month}"
     meta_line, doc_line, end = bulk_lines(settings, alert).split(b"\n")
