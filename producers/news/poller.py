@@ -10,7 +10,9 @@
 * **Bounded**: a body is read in chunks up to the list's cap and refused past it; its charset is the response's,
   broken bytes read as U+FFFD.
 * **Once per item and edit** (:class:`~producers.news.dedup.Seen`): every record of an item (one per symbol) goes
-  to ``news.items`` the first time the item is seen and again when it is re-edited, never on a repeat.
+  to ``news.items`` the first time the item is seen and again when it is re-edited, never on a repeat. An edit the
+  source does not date (cnyes gives no edit time) gets ``updated_ts`` = when the poller noticed it, so that
+  downstream tells it from a repeat.
 * **Dead letters** on ``dlq.producers`` with their reason: every refused item (its raw bytes; once, however
   many polls serve it again) and every unusable page or oversized body (its first bytes).
 """
@@ -213,15 +215,32 @@ class NewsPoller:
                 emitter.skip()
         self.stats.unrelated += parsed.unrelated
         for records in _by_item(parsed.items):
-            first = records[0]
-            text = "\n".join((first.title, first.summary, first.url, ",".join(first.symbols)))
-            if not self.seen.fresh(first.item_id, first.updated_ts or first.ts, text):
+            edition = self._edition(records)
+            if edition is None:
                 self.stats.repeats += 1
                 emitter.skip()
                 continue
             self.stats.items += 1
-            for record in records:
+            for record in edition:
                 emitter.emit(NEWS_ITEMS, record)
+
+    def _edition(self, records: list[NewsItem]) -> list[NewsItem] | None:
+        """The records of an item to publish: None for a repeat, dated for an edit its source did not date."""
+        first = records[0]
+        edit = first.updated_ts if first.updated_ts is not None else first.ts
+        published = self.seen.items.get(first.item_id)
+        text = "\n".join((first.title, first.summary, first.url, ",".join(first.symbols)))
+        if not self.seen.fresh(first.item_id, edit, text):
+            return None
+        if published is not None and edit <= published[0]:
+            return _dated(records, max(int(time.time() * 1000), published[0] + 1))
+        return records
+
+
+def _dated(records: list[NewsItem], noticed_ms: int) -> list[NewsItem]:
+    """An edit the source did not date (new text, the same time), dated when it was noticed: downstream tells an
+    edit from a repeat by ``updated_ts`` (the news stage signals an item again only for a later one)."""
+    return [record.model_copy(update={"updated_ts": max(noticed_ms, record.ts)}) for record in records]
 
 
 def _by_item(records: Iterable[NewsItem]) -> list[list[NewsItem]]:

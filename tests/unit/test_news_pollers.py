@@ -155,6 +155,10 @@ def test_a_repeated_item_goes_once_and_a_re_edit_again() -> None:
         ("cnyes:1", "台積電漲停，外資加碼"),
     ]
     assert run.poller.stats.repeats == 3 and run.emitter.counters.skipped == 3
+    # the edit is dated when it was noticed (cnyes gives no edit time): the news stage signals a later edit only
+    first_version, edit = run.publisher.items[0], run.publisher.items[2]
+    assert first_version.updated_ts is None and edit.ts == first_version.ts
+    assert edit.updated_ts is not None and abs(edit.updated_ts - time.time() * 1000) < 10_000
 
 
 def test_items_without_a_time_or_from_the_future_are_dead_lettered_with_their_reason_and_bytes() -> None:
