@@ -6,6 +6,7 @@ names, a prompt stop; and the replay of recorded items."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import itertools
 import re
 import time
@@ -218,6 +219,14 @@ def test_a_ten_megabyte_body_is_refused_with_a_reason_without_reading_it_all(dec
     assert len(raw) <= KEPT_BYTES and (declared or raw.startswith(b"["))
     assert not streamed.completed  # the client hung up: the other megabytes were never read
     assert run.emitter.counters.backoffs == 1 and [r.item_id for r in run.publisher.items] == ["cnyes:1"]
+
+
+def test_a_compressed_body_is_capped_by_what_it_inflates_to() -> None:
+    bomb = gzip.compress(b"[" + b" " * 50_000_000)  # 49 KB on the wire, 50 MB inflated
+    reply = answer(bomb, headers={"Content-Encoding": "gzip"})
+    run = poll([reply], polls=1)
+    [(raw, letter, _)] = run.publisher.letters
+    assert "more than 2,000,000 bytes" in letter.reason and len(raw) == KEPT_BYTES and raw.startswith(b"[  ")
 
 
 def test_429_waits_its_retry_after_and_5xx_backs_off_exponentially() -> None:
