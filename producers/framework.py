@@ -14,9 +14,9 @@ import logging
 import random
 import signal
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from producers.publisher import Publisher
 from tapewatch.backoff import Backoff
@@ -26,6 +26,8 @@ from tapewatch.settings import Settings
 from tapewatch.topics import BOOKS, DLQ_PRODUCERS, QUOTES, TRUTH, Topic
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -127,14 +129,33 @@ async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
     return stop.is_set()
 
 
-async def back_off(emitter: Emitter, backoff: Backoff, stop: asyncio.Event, reason: str) -> bool:
-    """Record an error and wait the next back-off delay. True when asked to stop meanwhile."""
-    delay = backoff.next_delay()
+async def back_off(
+    emitter: Emitter, backoff: Backoff, stop: asyncio.Event, reason: str, at_least_s: float = 0.0
+) -> bool:
+    """Record an error and wait the next back-off delay, or ``at_least_s`` when longer (a server's
+    ``Retry-After``). True when asked to stop meanwhile."""
+    delay = max(backoff.next_delay(), at_least_s)
     emitter.error(reason)
     emitter.counters.backoffs += 1
     emitter.counters.backoff_seconds += delay
     log.warning("back-off", extra={"fields": {"stage": emitter.stage, "reason": reason, "delay_s": round(delay, 2)}})
     return await sleep_or_stop(stop, delay)
+
+
+async def unless_stopped(stop: asyncio.Event, work: Awaitable[T]) -> tuple[bool, T | None]:
+    """Run ``work`` but give up as soon as ``stop`` is set: (stopped, result)."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if task.done():
+        return False, task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    return True, None
 
 
 class Pacer:

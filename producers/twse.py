@@ -19,24 +19,23 @@ Facts about the format are in ``FEEDS.md``; in short: every value is a string, `
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import aiohttp
 import orjson
 from yarl import URL
 
-from producers.framework import Emitter, Pacer, back_off, sleep_or_stop
+from producers.framework import Emitter, Pacer, back_off, sleep_or_stop, unless_stopped
 from tapewatch.backoff import Backoff
 from tapewatch.errors import TapewatchError
 from tapewatch.records import BOOK_DEPTH, Book, Quote, RecordError
@@ -76,8 +75,6 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _INTEGER = re.compile(r"\d+")
 _DAY = re.compile(r"\d{8}")
 _CHANNEL = re.compile(r"(tse|otc)_([0-9A-Za-z]+)\.tw")
-
-T = TypeVar("T")
 
 
 # --- parsing ------------------------------------------------------------------------------------------------
@@ -545,22 +542,6 @@ def polite_session(
     return session
 
 
-async def _unless_stopped(stop: asyncio.Event, work: Awaitable[T]) -> tuple[bool, T | None]:
-    """Run ``work`` but give up as soon as ``stop`` is set: (stopped, result)."""
-    task = asyncio.ensure_future(work)
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopper.cancel()
-    if task.done():
-        return False, task.result()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
-    return True, None
-
-
 def request_interval(base_url: str, settings: Settings, test_interval_s: float | None) -> float:
     """Seconds between requests to a TWSE host: never below 5 s, except against a local test server.
 
@@ -649,7 +630,7 @@ class TwsePoller:
     async def _warm_up(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
         """Fetch the index page for the session cookie browsers get; the quote API mostly works without it."""
         try:
-            stopped, result = await _unless_stopped(stop, self._get(session, self.warm_up_url))
+            stopped, result = await unless_stopped(stop, self._get(session, self.warm_up_url))
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.warning("twse: warm-up failed, polling without a session cookie: %s", exc or type(exc).__name__)
             return
@@ -660,7 +641,7 @@ class TwsePoller:
         """One request; the error that calls for a back-off, or None."""
         self.polls += 1
         try:
-            stopped, result = await _unless_stopped(stop, self._get(session, self.request_url()))
+            stopped, result = await unless_stopped(stop, self._get(session, self.request_url()))
         except TimeoutError:
             return "timeout"
         except (aiohttp.ClientError, OSError) as exc:

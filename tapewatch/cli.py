@@ -46,6 +46,7 @@ app.add_typer(db_app, name="db")
 def _register_subcommands() -> None:
     # Every command lives in tapewatch.commands (one module per group); they are imported here, on first use,
     # so `tapewatch config show` does not load torch or Spark.
+    import tapewatch.commands.news_sources  # noqa: F401  (adds produce news-cnyes, news-feed and news-replay)
     from tapewatch.commands.bench import bench_app
     from tapewatch.commands.produce import fetch_app, produce_app
     from tapewatch.commands.stream import stream_app

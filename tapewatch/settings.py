@@ -121,6 +121,18 @@ class Settings(BaseSettings):
     binance_ws_url: str = Field("wss://stream.binance.com:9443", description="Binance spot websocket base URL")
     binance_rest_url: str = Field("https://api.binance.com", description="Binance spot REST base URL")
     binance_symbols: str = Field("btcusdt,ethusdt,bnbusdt", description="Comma-separated Binance symbols")
+    news_cnyes_url: str = Field(
+        "https://api.cnyes.com/media/api/v1/newslist/category/tw_stock",
+        description="cnyes' (鉅亨網) news list read by `produce news-cnyes` (another category has the same shape)",
+    )
+    news_poll_interval_s: float = Field(
+        60.0, ge=60.0, description="Seconds between two requests to a news source (never below 60: public sites)"
+    )
+    news_symbols_file: Path | None = Field(
+        None,
+        description="CSV of the venue's symbols and company names (code,name[,alias…]) news is matched against "
+        "(default: the codes of TAPEWATCH_TWSE_SYMBOLS)",
+    )
 
     # --- Stream workers --------------------------------------------------------
     stream_grace_ms: int = Field(

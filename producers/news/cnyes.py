@@ -45,12 +45,17 @@ class PageError(TapewatchError):
 
 @dataclass
 class Parsed:
-    """What a page gave: a record per (item, symbol); refused items as (id or position, reason); items about none
-    of the venue's symbols."""
+    """What a page gave: a record per (item, symbol); refused items as (id or position, reason), with each one's
+    raw bytes in ``refused_raw`` (same order); items about none of the venue's symbols; the id of every item the
+    page lists, in its order; where the page stands in the list (``page`` of ``last_page``), when it says."""
 
     items: list[NewsItem] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
+    refused_raw: list[bytes] = field(default_factory=list)
     unrelated: int = 0
+    listed: list[str] = field(default_factory=list)
+    page: int | None = None
+    last_page: int | None = None
 
 
 def parse_newslist(payload: bytes, matcher: SymbolMatcher, venue: str, now_ms: int) -> Parsed:
@@ -61,17 +66,21 @@ def parse_newslist(payload: bytes, matcher: SymbolMatcher, venue: str, now_ms: i
         body = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
         raise PageError(f"cnyes: not JSON ({exc})") from None
-    data = body.get("items", {}).get("data") if isinstance(body, dict) and isinstance(body.get("items"), dict) else None
-    if not isinstance(data, list):
+    listing = body.get("items") if isinstance(body, dict) else None
+    data = listing.get("data") if isinstance(listing, dict) else None
+    if not isinstance(listing, dict) or not isinstance(data, list):
         raise PageError("cnyes: no items.data list in the page")
-    parsed = Parsed()
+    parsed = Parsed(page=_count(listing.get("current_page")), last_page=_count(listing.get("last_page")))
     for position, raw in enumerate(data):
         named = isinstance(raw, dict) and raw.get("newsId") is not None
         name = f"{SOURCE}:{raw['newsId']}" if named else f"#{position}"
+        if named:
+            parsed.listed.append(name)
         try:
             records = _item(raw, matcher, venue, now_ms)
         except (ValueError, RecordError) as exc:
             parsed.refused.append((name, str(exc)))
+            parsed.refused_raw.append(orjson.dumps(raw))
             continue
         parsed.items += records
         parsed.unrelated += not records
@@ -100,6 +109,11 @@ def _item(raw: Any, matcher: SymbolMatcher, venue: str, now_ms: int) -> list[New
         "summary": summary, "url": ARTICLE_URL.format(news_id), "language": "zh-TW", "symbols": symbols,
     }  # fmt: skip
     return [NewsItem.from_dict({**common, "symbol": symbol}) for symbol in symbols]
+
+
+def _count(value: Any) -> int | None:
+    """A page number the list states, or None when it states none."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _codes(market: Any) -> list[str]:

@@ -33,6 +33,9 @@ class Seen:
         self.capacity = capacity
         self.items: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
 
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self.items
+
     def fresh(self, item_id: str, edited_ms: int, text: str) -> bool:
         """Whether this item, at this edit, was not published yet; remembers it. An older edit than the one
         published is not fresh (a stale page of the list)."""

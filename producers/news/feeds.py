@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import io
 from typing import Any, Final
 
 import feedparser
+import orjson
 
 from producers.news.cnyes import MAX_FUTURE_MS, PageError, Parsed
 from producers.news.text import SymbolMatcher, clean_text
@@ -33,22 +35,38 @@ MAX_FEED_BYTES: Final = 5_000_000
 
 
 def parse_feed(
-    body: bytes, source: str, matcher: SymbolMatcher, venue: str, now_ms: int, language: str = "en"
+    body: bytes,
+    source: str,
+    matcher: SymbolMatcher,
+    venue: str,
+    now_ms: int,
+    language: str = "en",
+    content_type: str | None = None,
 ) -> Parsed:
-    """The entries of one feed document; :class:`~producers.news.cnyes.PageError` when it is not a feed."""
+    """The entries of one feed document; :class:`~producers.news.cnyes.PageError` when it is not a feed.
+    ``content_type`` is the HTTP header the document came with: its charset wins over the document's own
+    declaration, as RFC 7303 has it."""
     if len(body) > MAX_FEED_BYTES:
         raise PageError(f"{source}: a feed of {len(body):,} bytes, over the {MAX_FEED_BYTES:,} limit")
-    feed = feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False)
+    headers = {"content-type": content_type} if content_type else None
+    # A stream, never the bytes themselves: feedparser opens bytes that name a path as that file (/dev/zero…).
+    feed = feedparser.parse(
+        io.BytesIO(body), sanitize_html=False, resolve_relative_uris=False, response_headers=headers
+    )
     if not feed.entries and (feed.bozo or not feed.feed):
         reason = feed.get("bozo_exception") or "no feed and no entries"
         raise PageError(f"{source}: not an RSS or Atom feed ({str(reason).splitlines()[0][:200]})")
     lang = _language(feed.feed.get("language")) or language
     parsed = Parsed()
     for position, entry in enumerate(feed.entries):
+        native = entry.get("id") or entry.get("link")
+        if native:
+            parsed.listed.append(f"{source}:{native}"[:200])
         try:
             records = _entry(entry, source, matcher, venue, now_ms, lang)
         except (ValueError, RecordError) as exc:
             parsed.refused.append((f"#{position}", str(exc)))
+            parsed.refused_raw.append(orjson.dumps(entry, default=str))
             continue
         parsed.items += records
         parsed.unrelated += not records

@@ -23,8 +23,9 @@ names the venue's symbol list gives, the longest name first, so ``台積電`` is
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from html import unescape
 from html.parser import HTMLParser
 from typing import Final
@@ -32,7 +33,8 @@ from typing import Final
 #: at most this many symbols are read from one item (a market wrap naming every stock says nothing of any)
 MAX_SYMBOLS: Final = 50
 _SPACE: Final = re.compile(r"\s+")
-_CODE: Final = r"(?<![0-9A-Za-z]){}(?![0-9A-Za-z])"
+#: what a code must not touch on either side to be one (ASCII letters and digits)
+_TOKEN: Final = frozenset(string.ascii_letters + string.digits)
 
 
 class _Text(HTMLParser):
@@ -58,6 +60,17 @@ class _Text(HTMLParser):
             self.parts.append(data)
 
 
+def _html_text(raw: str) -> str:
+    parser = _Text()
+    try:
+        parser.feed(raw)
+        parser.close()
+    except AssertionError:
+        # html.parser gives up on some broken declarations (``<![ x``): those are read as the text they are
+        return _html_text(raw.replace("<!", "&lt;!")) if "<!" in raw else "".join(parser.parts)
+    return unescape("".join(parser.parts))
+
+
 def clean_text(raw: str, limit: int) -> str:
     """Plain text of ``raw`` (tags and entities resolved, scripts dropped, control characters removed, whitespace
     collapsed, NFC), at most ``limit`` characters: a longer one is cut and ends with an ellipsis."""
@@ -65,19 +78,18 @@ def clean_text(raw: str, limit: int) -> str:
     for _ in range(2):  # twice: sources escape their HTML once more (``&lt;b&gt;``), and that is markup too
         if "<" not in raw and "&" not in raw:
             break
-        parser = _Text()
-        parser.feed(raw)
-        parser.close()
-        raw = unescape("".join(parser.parts))
+        raw = _html_text(raw)
     text = "".join(ch for ch in unicodedata.normalize("NFC", raw) if ch.isprintable() or ch.isspace())
     text = _SPACE.sub(" ", text).strip()
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 class SymbolMatcher:
-    """Finds a venue's symbols in text, by code and by name; one compiled pattern, linear in the text."""
+    """Finds a venue's symbols in text, by code and by name, as one scan: each place in the text costs a lookup per
+    distinct length of a name or code, however many names the venue has — linear in the text, whether the venue
+    lists 5 symbols or 5,000."""
 
-    __slots__ = ("_by_text", "_pattern", "symbols")
+    __slots__ = ("_by_text", "_code_lengths", "_name_lengths", "_starts", "symbols")
 
     def __init__(self, names: Mapping[str, Sequence[str]]) -> None:
         self.symbols = frozenset(names)
@@ -87,23 +99,46 @@ class SymbolMatcher:
                 if name := name.strip():
                     by_text.setdefault(name, symbol)
         self._by_text = by_text
-        names_first = sorted(by_text, key=lambda n: (-len(n), n))
-        alternatives = [re.escape(n) for n in names_first]
-        alternatives += [_CODE.format(re.escape(s)) for s in sorted(self.symbols, key=lambda s: (-len(s), s))]
-        self._pattern = re.compile("|".join(alternatives)) if alternatives else None
+        self._name_lengths = sorted({len(n) for n in by_text}, reverse=True)
+        self._code_lengths = sorted({len(s) for s in self.symbols}, reverse=True)
+        self._starts = frozenset(n[0] for n in by_text) | frozenset(s[0] for s in self.symbols if s)
 
     def find(self, *texts: str) -> list[str]:
         """The symbols the texts name, in order of first mention, at most :data:`MAX_SYMBOLS`."""
         found: dict[str, None] = {}
-        if self._pattern is None:
-            return []
         for text in texts:
-            for match in self._pattern.finditer(text):
-                hit = match.group(0)
-                found.setdefault(self._by_text.get(hit, hit), None)
+            for symbol in self._mentions(text):
+                found.setdefault(symbol, None)
                 if len(found) >= MAX_SYMBOLS:
                     return list(found)
         return list(found)
+
+    def _mentions(self, text: str) -> Iterator[str]:
+        """The symbol of every mention in ``text``, left to right, none overlapping another."""
+        at, end = 0, len(text)
+        while at < end:
+            hit = self._at(text, at) if text[at] in self._starts else None
+            if hit is None:
+                at += 1
+                continue
+            symbol, length = hit
+            yield symbol
+            at += length
+
+    def _at(self, text: str, at: int) -> tuple[str, int] | None:
+        """(symbol, length) of the mention starting at ``at``: the longest name there, else a code that is a whole
+        token (not the ``2330`` inside ``23301``)."""
+        for length in self._name_lengths:
+            symbol = self._by_text.get(text[at : at + length])
+            if symbol is not None:
+                return symbol, length
+        if at > 0 and text[at - 1] in _TOKEN:
+            return None
+        for length in self._code_lengths:
+            code = text[at : at + length]
+            if code in self.symbols and text[at + length : at + length + 1] not in _TOKEN:
+                return code, length
+        return None
 
     def known(self, codes: Iterable[str]) -> list[str]:
         """The codes of ``codes`` that are this venue's symbols, in order, without repeats."""

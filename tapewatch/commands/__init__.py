@@ -2,6 +2,7 @@
 ``schema``, ``infra``, ``topics`` and ``db`` live in :mod:`tapewatch.cli` itself).
 
 * :mod:`~tapewatch.commands.produce` — ``produce …``, ``fetch …``;
+* :mod:`~tapewatch.commands.news_sources` — ``produce news-cnyes``, ``produce news-feed``, ``produce news-replay``;
 * :mod:`~tapewatch.commands.stream` — ``stream …``;
 * :mod:`~tapewatch.commands.sink` — ``sink …``, ``alerts …``, ``kibana …``;
 * :mod:`~tapewatch.commands.detect` — ``train kmeans``, ``detect …``, ``eval detect``, ``eval simulate``,

@@ -23,7 +23,7 @@ from producers.framework import SourceCounters, SourceRun, run_source
 from tapewatch.errors import TapewatchError
 from tapewatch.settings import Settings, load_settings
 
-produce_app = typer.Typer(help="Sources → Kafka (md.quotes, md.books, truth).", no_args_is_help=True)
+produce_app = typer.Typer(help="Sources → Kafka (md.quotes, md.books, truth, news.items).", no_args_is_help=True)
 fetch_app = typer.Typer(help="Historical data → files.", no_args_is_help=True)
 console = Console(stderr=True)
 
