@@ -85,6 +85,7 @@ def _item(n: int, symbol: str, ts: int, title: str, summary: str, language: str,
 
 def run_news_bench(settings: Settings, items: int, workdir: Path, cores: int = 1) -> NewsBenchResult:
     records = news_backlog(items)
+    workdir.mkdir(parents=True, exist_ok=True)
     with private_topics(settings, f"bench-{uuid.uuid4().hex[:6]}.") as isolated:
         publisher = Publisher(isolated, DLQ_PRODUCERS)
         for record in records:

@@ -37,6 +37,8 @@ STATE_FORMAT: Final = 1
 NEWS_FEATURE_SET_VERSION: Final = "news-v1"
 #: the items a symbol remembers to tell a repeat from a re-edit (the least recently seen forgotten first)
 SEEN_MAX: Final = 256
+#: the items whose sentiment the stage remembers: an item about several symbols is one record per symbol, scored once
+SCORED_MAX: Final = 4_096
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +99,8 @@ class NewsStage(StageBase[NewsState, NewsItem]):
     counters: NewsCounters = field(default_factory=NewsCounters, kw_only=True)
     stage: str = STAGE
     sources: tuple[str, ...] = field(init=False)
+    #: (model version, item id, edit) → the item's sentiment
+    _scored: OrderedDict[tuple[str, str, int], float] = field(default_factory=OrderedDict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.sources = (self.news_topic,)
@@ -112,7 +116,7 @@ class NewsStage(StageBase[NewsState, NewsItem]):
             return
         scorer = self.sentiment.scorer
         try:
-            sentiment = min(max(float(scorer.score(record.title, record.summary, record.language)), -1.0), 1.0)
+            sentiment = self._sentiment(scorer, record, edit)
         except Exception as exc:  # isolate the item, whatever the model made of it
             log.exception("%s %s: item %s could not be scored", self.stage, record.symbol, record.item_id)
             self._dead_letter(message, f"could not be scored: {type(exc).__name__}: {exc}", None, "error")
@@ -126,6 +130,17 @@ class NewsStage(StageBase[NewsState, NewsItem]):
         while len(state.seen) > SEEN_MAX:
             state.seen.popitem(last=False)
         self._emit(record, key, state.partition, sentiment, indicator, count, scorer.version)
+
+    def _sentiment(self, scorer: SentimentScorer, item: NewsItem, edit: int) -> float:
+        """The item's sentiment at this edit, scored once for all the symbols it concerns."""
+        key = (scorer.version, item.item_id, edit)
+        known = self._scored.get(key)
+        if known is None:
+            known = min(max(float(scorer.score(item.title, item.summary, item.language)), -1.0), 1.0)
+            self._scored[key] = known
+            if len(self._scored) > SCORED_MAX:
+                self._scored.popitem(last=False)
+        return known
 
     def _emit(
         self, item: NewsItem, key: bytes, partition: int, sentiment: float, indicator: float, count: int, version: str

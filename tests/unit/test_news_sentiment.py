@@ -10,12 +10,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import opencc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from opencc import OpenCC
 from typer.testing import CliRunner
 
 from detectors.news.lexicon import LEXICON_FILES, LEXICONS_DIR, builtin_lexicon
+from detectors.news.reading import TraditionalFold
 from detectors.news.sentiment import ARTIFACT_NAME, SentimentModel, plain_lexicon
 from offline import news_sentiment as ns
 from tapewatch.artifacts import WEIGHTS_FILE, ArtifactError, ArtifactStore
@@ -182,3 +185,18 @@ def test_the_news_stage_slot_scores_with_the_lexicon_until_a_model_is_published(
     broken = trained.save(store, extra={"lexicon_digest": "0" * 64}, created=datetime(2026, 1, 2, tzinfo=UTC))
     assert store.latest_version(ARTIFACT_NAME) == broken.version
     assert not slot.refresh() and slot.scorer.version == published.version
+
+
+_OPENCC = Path(opencc.__file__).parent / "dictionary"
+_PHRASES = [line.split("\t")[0] for line in (_OPENCC / "TSPhrases.txt").read_text(encoding="utf-8").splitlines()]
+_CHARACTERS = [line.split("\t")[0] for line in (_OPENCC / "TSCharacters.txt").read_text(encoding="utf-8").splitlines()]
+_PIECES = st.sampled_from(_PHRASES) | st.sampled_from(_CHARACTERS) | st.sampled_from(list("，。 -ab的了台積電（）"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_PIECES, max_size=30).map("".join), st.sampled_from(_PHRASES), st.sampled_from(_PHRASES))
+def test_the_traditional_fold_is_opencc_t2s(text: str, first: str, second: str) -> None:
+    fold, reference = TraditionalFold(), OpenCC("t2s")
+    overlapping = first[:-1] + second + first[1:]  # phrases overlapping one another: the longest must win
+    for sample in (text, overlapping, text + overlapping):
+        assert fold(sample) == reference.convert(sample)
