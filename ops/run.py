@@ -429,6 +429,24 @@ def paper_skew_ms(speed: float) -> int:
     return 86_400_000 if speed <= 0 else int(60_000 * max(1.0, speed))
 
 
+def _start_stages(
+    supervisor: Supervisor, source_args: list[str], speed: float, console: bool, news_args: list[str] | None
+) -> list[Child]:
+    """Every stage of the pipeline started under ``supervisor``; the sources among them (stopped first)."""
+    supervisor.add("stream-worker", "stream", "worker")
+    supervisor.add("sink-postgres", "sink", "postgres")
+    supervisor.add("sink-elasticsearch", "sink", "elasticsearch")
+    # Binance's symbols trade on the grids of its exchange information, fetched once at the paper trader's start
+    grids = ["--binance"] if source_args[:1] == ["binance"] else []
+    supervisor.add("paper-trader", "trade", "paper", "--max-skew-ms", str(paper_skew_ms(speed)), *grids)
+    if console:
+        supervisor.add("console", "console", "serve")
+    sources = [supervisor.add("source", "produce", *source_args, "--no-progress")]
+    if news_args is not None:
+        sources.append(supervisor.add("news-source", "produce", *news_args, "--no-progress"))
+    return sources
+
+
 def run_pipeline(
     settings: Settings,
     source_args: list[str],
@@ -437,9 +455,11 @@ def run_pipeline(
     drain_s: float = 20.0,
     console: bool = True,
     speed: float = 1.0,
+    news_args: list[str] | None = None,
 ) -> RunResult:
     """Run source → stream worker → sinks until ``duration`` or Ctrl-C; then stop the source, let the rest
-    drain (until the topics stop growing, at most ``drain_s``), stop everything and return the summary's data."""
+    drain (until the topics stop growing, at most ``drain_s``), stop everything and return the summary's data.
+    ``news_args``: a news source beside the market source (``tapewatch produce`` arguments), stopped with it."""
     from streams.app import app_id
 
     supervisor = Supervisor(settings, env={"TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix})
@@ -450,15 +470,7 @@ def run_pipeline(
         stop = True
 
     previous = signal.signal(signal.SIGTERM, on_signal)
-    supervisor.add("stream-worker", "stream", "worker")
-    supervisor.add("sink-postgres", "sink", "postgres")
-    supervisor.add("sink-elasticsearch", "sink", "elasticsearch")
-    # Binance's symbols trade on the grids of its exchange information, fetched once at the paper trader's start
-    grids = ["--binance"] if source_args[:1] == ["binance"] else []
-    supervisor.add("paper-trader", "trade", "paper", "--max-skew-ms", str(paper_skew_ms(speed)), *grids)
-    if console:
-        supervisor.add("console", "console", "serve")
-    source = supervisor.add("source", "produce", *source_args, "--no-progress")
+    sources = _start_stages(supervisor, source_args, speed, console, news_args)
     watcher = Watcher(settings, app_id(settings))
     started = time.monotonic()
     view = watcher.view
@@ -472,7 +484,8 @@ def run_pipeline(
                 if live:
                     screen.update(render(view, supervisor, time.monotonic() - started, duration), refresh=True)
                 time.sleep(1.0)
-            supervisor.stop_one(source)
+            for source in sources:
+                supervisor.stop_one(source)
             quiet_since, last_totals, deadline = time.monotonic(), None, time.monotonic() + drain_s
             while not stop and time.monotonic() < deadline:
                 view = watcher.refresh()

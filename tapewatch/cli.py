@@ -278,7 +278,9 @@ def run(
     else:
         console.print(f"console  off: the 'console' extra is not installed ({extras.hint('console')})")
     pace = speed if source in ("simulate", "replay") else 1.0
-    result = run_pipeline(cfg, source_args, duration, console=with_console, speed=pace)
+    # the live Taiwan market's news comes from cnyes beside its quotes (a simulated session publishes its own news)
+    news_args = ["news-cnyes"] if source == "twse" else None
+    result = run_pipeline(cfg, source_args, duration, console=with_console, speed=pace, news_args=news_args)
     summary = Table("topic", "records", title="summary")
     for name, rate in result.view.topics.items():
         summary.add_row(name, f"{rate.total:,}")
