@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select, update
 from console.app import create_app
 from console.schema import cases
 from sinks import db
-from tapewatch.records import AlertKind, Severity
+from tapewatch.records import Alert, AlertKind, NewsRef, Severity
 from tapewatch.settings import PROJECT_ROOT, Settings
 from tests.browser import chromium, served
 from tests.console_support import PASSWORD, add_user, console_schema, make_alert, seed_market, store_alerts
@@ -37,10 +37,22 @@ def console(services: Settings) -> Iterator[tuple[str, Engine]]:
         add_user(engine, "bob")
         add_user(engine, "sue", "supervisor")
         seed_market(engine, "ACME", "sim", START - 15 * 60_000, START + 16 * 60_000)
-        store_alerts(engine, [make_alert("ACME", start=START, severity=Severity.HIGH)])
+        store_alerts(engine, [with_news(make_alert("ACME", start=START, severity=Severity.HIGH))])
         with served(create_app(settings)) as url:
             yield url, engine
         engine.dispose()
+
+
+def with_news(alert: Alert) -> Alert:
+    """``alert`` with two items of news at its onset: one linked, one whose link is a script (never a link)."""
+    news = [
+        NewsRef(item_id="wire:2", ts=alert.window_start - 60_000, source="wire",
+                title="ACME <b>wins</b> a supply contract", url="https://news.example/2", sentiment=0.4),
+        NewsRef(item_id="wire:1", ts=alert.window_start - 600_000, source="wire", title="ACME names a new CFO",
+                url="javascript:alert(1)", sentiment=None),
+    ]  # fmt: skip
+    evidence = {**alert.evidence, "news_at_onset": True, "news_count": 2}
+    return alert.model_copy(update={"news": news, "evidence": evidence})
 
 
 @pytest.fixture
@@ -109,6 +121,10 @@ def test_an_analyst_works_a_case_from_queue_to_close(console: tuple[str, Engine]
         assert int(chart.get_attribute("data-points") or 0) > 0, kind
     evidence = browser.find_element(By.ID, "evidence").text
     assert "≥ 6" in evidence and "✔" in evidence  # each value beside its rule's bar
+    news = browser.find_element(By.ID, "news")
+    assert "ACME <b>wins</b> a supply contract" in news.text and "+0.40" in news.text  # text, not markup
+    links = [a.get_attribute("href") for a in news.find_elements(By.TAG_NAME, "a")]
+    assert links == ["https://news.example/2"]  # the script link is shown as text only
     replay = browser.find_element(By.ID, "replay")
     _wait(browser).until(lambda d: replay.get_attribute("data-shown") is not None)
     shown = int(replay.get_attribute("data-shown") or 0)
