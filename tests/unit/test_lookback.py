@@ -16,6 +16,7 @@ from detectors.bars import BarBuilder
 from detectors.features import FeatureState
 from detectors.flow import FlowConfig, FlowState
 from detectors.kmeans import KMeansModel, KMeansParams, train
+from detectors.news.context import NewsContext
 from detectors.patterns import PatternParams, SymbolDetector
 from offline.lookback import Input, InputError, bar_features, detect_frames, flow_chunks, read_input, replay_flow
 from offline.simulator import SimulationConfig, generate
@@ -55,6 +56,7 @@ def _stream(ticks: pd.DataFrame, model: KMeansModel, cut_every: int, config: Flo
         bars, feats = BarBuilder(str(symbol), config.grace_ms), FeatureState()
         flow = FlowState(str(symbol), config)
         detector = SymbolDetector(str(symbol), "sim", model, params)
+        news = NewsContext()  # the detect stage's, with no news: every alert says so
         for n, row in enumerate(rows.to_dict("records")):
             if isinstance(row["price"], float) and not math.isnan(row["price"]):
                 side = row["side"] if row["side"] in ("B", "S") else None
@@ -63,7 +65,7 @@ def _stream(ticks: pd.DataFrame, model: KMeansModel, cut_every: int, config: Flo
                 )
                 for bar in bars.update(quote):
                     _, got = detector.on_bar_features(bar.end, feats.update(bar))
-                    alerts += got
+                    alerts += map(news.annotate, got)
                 chunks = flow.update_quote(quote)
             else:
                 book = Book(
@@ -75,11 +77,11 @@ def _stream(ticks: pd.DataFrame, model: KMeansModel, cut_every: int, config: Flo
                 )
                 chunks = flow.update_book(book)
             for chunk in chunks:
-                alerts += detector.on_flow_features(chunk.ts, chunk.values)
+                alerts += map(news.annotate, detector.on_flow_features(chunk.ts, chunk.values))
             if n % cut_every == 0:
                 detector = SymbolDetector.from_state(orjson.loads(orjson.dumps(detector.to_state())), model, params)
         for chunk in flow.flush():
-            alerts += detector.on_flow_features(chunk.ts, chunk.values)
+            alerts += map(news.annotate, detector.on_flow_features(chunk.ts, chunk.values))
     return alerts
 
 

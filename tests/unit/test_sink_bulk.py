@@ -92,7 +92,7 @@ def test_every_item_checked_conflicts_are_success_429_retried_refusals_returned(
     assert [len(metas) for metas in bulk.sent] == [3, 3, 2, 1, 1]  # chunks of 3, then the busy item alone, twice
     assert bulk.attempts[busy.alert_id] == 3
     first = bulk.sent[0][0]
-    assert first["version"] == alerts[0].ts and first["version_type"] == "external"
+    assert first["version"] == alerts[0].emission and first["version_type"] == "external"
 
 
 def test_a_conflict_on_an_unversioned_document_is_a_refusal() -> None:
