@@ -180,6 +180,14 @@ def _replicates(intervals: dict[str, Interval]) -> int:
     return next(iter(intervals.values())).replicates if intervals else 0
 
 
+#: why the models here take no news: the seed's news indicator exists in the stream, not in these markets' history
+NO_NEWS: Final = (
+    "News is not an input here: these markets' daily histories come with no news, so there is no history of the news "
+    "indicator (signals.news, the `news` cadence of features.1m) to train or test on. It exists from the day a news "
+    "source runs; a forecaster can take it once a test year of it has been stored."
+)
+
+
 def markdown(result: LabResult, intervals: dict[str, Interval]) -> str:
     config = result.config
     years = [w.test_start.year for w in config.windows]
@@ -211,6 +219,8 @@ def markdown(result: LabResult, intervals: dict[str, Interval]) -> str:
         "not here).",
         "",
         trained_on(result.machines),
+        "",
+        NO_NEWS,
         "",
         ANCHORS,
         "",
