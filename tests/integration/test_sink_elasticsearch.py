@@ -105,4 +105,4 @@ def test_alerts_and_scores_indexed_once_by_month(es_settings: tuple[Settings, El
     assert es.count(index=index_pattern(settings, "scores"))["count"] == 300
     assert es.count(index=index_pattern(settings, "forecasts"))["count"] == 100
     again = es.get(index=index_name(settings, "alerts", alerts[5].ts), id=alerts[5].alert_id)
-    assert again["_version"] == alerts[5].ts and again["_source"] == doc["_source"]
+    assert again["_version"] == alerts[5].emission and again["_source"] == doc["_source"]

@@ -1,7 +1,7 @@
-"""An alert that escalates is re-emitted under the same alert_id (later ts, critical, a wider window). Through
-the real PostgreSQL and Elasticsearch sinks, both stores keep the newest emission exactly once, whatever the
-order of arrival: the escalation after the original, or the original replayed after the escalation; within one
-batch or across runs."""
+"""An alert that escalates is re-emitted under the same alert_id (later ts, critical, a wider window); one raised
+before news about its onset arrived is re-emitted at the same ts with that news. Through the real PostgreSQL and
+Elasticsearch sinks, both stores keep the newest emission exactly once, whatever the order of arrival: the
+escalation (or the news) after the original, or the original replayed after it; within one batch or across runs."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from elasticsearch.helpers import scan
 from sqlalchemy import select
 
 from bench.sink import synthetic_alert, synthetic_escalation
+from detectors.news.context import NewsContext
 from producers.publisher import Publisher
 from sinks import db
 from sinks.consumer import SinkRunner, Writer
 from sinks.elastic import ElasticsearchWriter, delete_everything, index_pattern
 from sinks.postgres import PostgresWriter
 from sinks.search import es_client
-from tapewatch.records import Alert
+from tapewatch.records import Alert, NewsRef
 from tapewatch.settings import Settings
 from tapewatch.topics import ALERTS, DLQ_SINKS
 from tests.postgres_times import datetime_to_ms
@@ -89,11 +90,12 @@ def assert_newest_kept(settings: Settings, newest: list[Alert], others: list[Ale
     assert sorted(doc_id for doc_id, _, _ in in_elasticsearch) == sorted(expected)
     for doc_id, version, source in in_elasticsearch:
         wanted = expected[doc_id]
-        assert version == wanted.ts
-        assert (source["severity"], source["score"], source["evidence"]) == (
+        assert version == wanted.emission
+        assert (source["severity"], source["score"], source["evidence"], source["news"]) == (
             wanted.severity.value,
             wanted.score,
             wanted.evidence,
+            wanted.news,
         )
 
 
@@ -101,19 +103,33 @@ def test_newest_emission_kept_whatever_the_order(stores_settings: Settings) -> N
     settings = stores_settings
     originals = [synthetic_alert(i, 1_700_000_000_000 + i * 1000) for i in range(40)]
     escalated = {i: synthetic_escalation(originals[i]) for i in (1, 2, 3, 4)}
+    escalated |= {i: with_news(originals[i]) for i in (5, 6)}  # the same ts, with the news about its onset
     untouched = [a for i, a in enumerate(originals) if i not in escalated]
 
     # Run 1: alert 1 escalates after its original, alert 2's escalation arrives before its original (a replay),
     # both inside one batch; alerts 3 and 4 are stored as originals (3) and as the escalation (4) only.
-    publish(settings, [*originals, escalated[1], escalated[2], originals[2], escalated[4]])
+    # Alert 5's news comes after it, alert 6's original is replayed after its news.
+    publish(settings, [*originals, escalated[1], escalated[2], originals[2], escalated[4], escalated[5], escalated[6]])
+    publish(settings, [originals[6]])
     drain_both(settings)
-    assert_newest_kept(settings, [escalated[1], escalated[2], originals[3], escalated[4]], untouched)
+    newest = [escalated[1], escalated[2], originals[3], escalated[4], escalated[5], escalated[6]]
+    assert_newest_kept(settings, newest, untouched)
 
     # Run 2, a later batch: alert 3 escalates over the stored original; alert 4's original is replayed over the
     # stored escalation and must not replace it; the untouched ones are replayed unchanged.
     publish(settings, [escalated[3], originals[4], *untouched[:5]])
     drain_both(settings)
     assert_newest_kept(settings, list(escalated.values()), untouched)
+
+
+def with_news(alert: Alert) -> Alert:
+    """``alert`` as the detect stage sends it again once an item about its onset has arrived."""
+    context = NewsContext()
+    context.add(NewsRef(item_id=f"wire:{alert.alert_id}", ts=alert.window_start - 60_000, source="wire",
+                        title=f"news about {alert.symbol}", url="", sentiment=0.5))  # fmt: skip
+    annotated = context.annotate(alert)
+    assert annotated.ts == alert.ts and annotated.emission > alert.emission
+    return annotated
 
 
 def test_copy_rows_keeps_the_newest(stores_settings: Settings) -> None:
