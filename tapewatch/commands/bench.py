@@ -119,12 +119,15 @@ def bench_news(
 
     settings = _services()
     result = run_news_bench(settings, items, out, cores)
-    table = Table("items", "records", "raw Kafka records/s", "news stage records/s", "cores", title="news stage")
+    table = Table(
+        "items", "records", "raw Kafka records/s", "news stage records/s", "items/s", "cores", title="news stage"
+    )
     table.add_row(
         f"{result.items:,}",
         f"{result.records:,}",
         f"{result.raw_consume_per_s:,.0f}",
         f"{result.worker_per_s:,.0f}",
+        f"{result.items_per_s:,.0f}",
         str(result.cores),
     )
     console.print(table)
