@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,7 +23,6 @@ import orjson
 from bench.stream import WorkerProcess, raw_consume, sustained_rate
 from bench.topics import private_topics
 from producers.publisher import Publisher
-from tapewatch.errors import TapewatchError
 from tapewatch.records import NewsItem
 from tapewatch.settings import Settings
 from tapewatch.topics import DLQ_PRODUCERS, NEWS_ITEMS
@@ -103,20 +101,7 @@ def run_news_bench(settings: Settings, items: int, workdir: Path, cores: int = 1
         env = {"TAPEWATCH_MODEL_DIR": models}
         worker = WorkerProcess(isolated, workdir / "worker-news.log", cpus=cpus, agent="news", env=env)
         try:
-            samples = _follow(worker, len(records))
+            samples = worker.follow(len(records))
         finally:
             worker.stop()
     return NewsBenchResult(items, len(records), raw, sustained_rate(samples, len(records)), len(cpus))
-
-
-def _follow(worker: WorkerProcess, records: int) -> list[tuple[float, float]]:
-    samples: list[tuple[float, float]] = []
-    deadline = time.monotonic() + 1800
-    while time.monotonic() < deadline:
-        count = worker.records_in()
-        if count is not None:
-            samples.append((time.monotonic(), count))
-            if count >= records:
-                return samples
-        time.sleep(0.2)
-    raise TapewatchError(f"the worker did not finish the news backlog in 30 min; see {worker.log}")

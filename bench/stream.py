@@ -110,6 +110,19 @@ class WorkerProcess:
             return None
         return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(self.prefix))
 
+    def follow(self, records: int, timeout_s: float = 1800.0) -> list[tuple[float, float]]:
+        """(time, records in) every 0.2 s until the worker has read ``records``."""
+        samples: list[tuple[float, float]] = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            count = self.records_in()
+            if count is not None:
+                samples.append((time.monotonic(), count))
+                if count >= records:
+                    return samples
+            time.sleep(0.2)
+        raise TapewatchError(f"the worker did not finish its backlog in {timeout_s:.0f} s; see {self.log}")
+
     def wait_ready(self, timeout_s: float = 120.0) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -182,17 +195,7 @@ def _bench_backlog(settings: Settings, config: SimulationConfig, workdir: Path) 
         raw = raw_consume(isolated, topics, records)
         worker = WorkerProcess(isolated, workdir / "worker-backlog.log")
         try:
-            samples: list[tuple[float, float]] = []
-            deadline = time.monotonic() + 1800
-            while time.monotonic() < deadline:
-                count = worker.records_in()
-                if count is not None:
-                    samples.append((time.monotonic(), count))
-                    if count >= records:
-                        break
-                time.sleep(0.2)
-            else:
-                raise TapewatchError(f"the worker did not finish the backlog in 30 min; see {worker.log}")
+            samples = worker.follow(records)
         finally:
             worker.stop()
         return records, raw, sustained_rate(samples, records)

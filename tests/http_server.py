@@ -11,6 +11,15 @@ from collections.abc import Iterator
 from aiohttp import web
 
 
+async def start_local(app: web.Application, shutdown_timeout: float = 60.0) -> tuple[web.AppRunner, str]:
+    """Start ``app`` on a free loopback port in the running loop: its runner (clean it up to stop) and base URL."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    return runner, f"http://{host}:{port}"
+
+
 @contextlib.contextmanager
 def serve(app: web.Application) -> Iterator[str]:
     """Serve ``app`` on a free loopback port until the block ends; yields its base URL."""

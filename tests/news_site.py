@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from producers.news.lists import CNYES_LIMIT
+from tests.http_server import start_local
 
 Reply = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -38,12 +39,8 @@ class Site:
         app = web.Application()
         app.router.add_get("/{path:.*}", self.handle)
         # a handler still asleep at the end (a hanging site) is cancelled soon, not awaited
-        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self.runner.addresses[0][:2]
-        return f"http://{host}:{port}"
+        self.runner, url = await start_local(app, shutdown_timeout=0.5)
+        return url
 
     async def stop(self) -> None:
         if self.runner is not None:

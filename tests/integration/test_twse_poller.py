@@ -33,6 +33,7 @@ from tapewatch.deadletter import DeadLetter
 from tapewatch.records import Book, Quote
 from tapewatch.settings import Settings, get_settings
 from tapewatch.topics import BOOKS, DLQ_PRODUCERS, QUOTES
+from tests.http_server import start_local
 from tests.kafka_reader import read_topic
 
 pytestmark = pytest.mark.integration
@@ -104,12 +105,8 @@ class RateLimitedServer:
         app = web.Application()
         app.router.add_get("/stock/index.jsp", self.index)
         app.router.add_get("/stock/api/getStockInfo.jsp", self.quotes)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self.runner.addresses[0][:2]
-        return f"http://{host}:{port}"
+        self.runner, url = await start_local(app)
+        return url
 
     async def stop(self) -> None:
         if self.runner is not None:
@@ -519,11 +516,8 @@ class StockDayServer:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_get("/exchangeReport/STOCK_DAY", self.handle)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
-        host, port = self.runner.addresses[0][:2]
-        return f"http://{host}:{port}"
+        self.runner, url = await start_local(app)
+        return url
 
     async def stop(self) -> None:
         if self.runner is not None:

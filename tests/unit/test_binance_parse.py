@@ -30,11 +30,11 @@ from producers.binance import (
 from producers.framework import Emitter
 from producers.publisher import Publisher
 from tapewatch.commands.produce import produce_binance
-from tapewatch.deadletter import DeadLetter
 from tapewatch.errors import TapewatchError
-from tapewatch.records import Book, Quote, Record, Side
+from tapewatch.records import Book, Quote, Side
 from tapewatch.settings import Settings
-from tapewatch.topics import BOOKS, QUOTES, Topic
+from tapewatch.topics import BOOKS, QUOTES
+from tests.recording_publisher import RecordingPublisher
 
 RECEIVED_MS = 1_700_000_000_123
 WS_URL = "wss://stream.example.invalid:9443"
@@ -249,20 +249,6 @@ def test_malformed_names_the_field(case: str, raw: bytes, field: str | None, tex
     assert text in event.reason
     if field is not None:
         assert event.reason.startswith(f"{field}: ")
-
-
-class RecordingPublisher:
-    """Stands in for Kafka: the emitter's two calls, recorded."""
-
-    def __init__(self) -> None:
-        self.published: list[tuple[Topic, Record]] = []
-        self.letters: list[tuple[bytes, DeadLetter, bytes | None]] = []
-
-    def publish(self, topic: Topic, record: Record) -> None:
-        self.published.append((topic, record))
-
-    def dead_letter(self, raw: bytes, letter: DeadLetter, key: bytes | None = None) -> None:
-        self.letters.append((raw, letter, key))
 
 
 def make_stream(**kwargs: Any) -> tuple[BinanceStream, Emitter, RecordingPublisher]:

@@ -32,12 +32,12 @@ from producers.news.text import MAX_SYMBOLS, SymbolMatcher
 from producers.publisher import Publisher
 from tapewatch.commands import news_sources
 from tapewatch.commands.produce import produce_app
-from tapewatch.deadletter import DeadLetter
 from tapewatch.errors import TapewatchError
-from tapewatch.records import NewsItem, Record
+from tapewatch.records import NewsItem
 from tapewatch.settings import Settings
-from tapewatch.topics import NEWS_ITEMS, Topic
+from tapewatch.topics import NEWS_ITEMS
 from tests.news_site import Reply, Site, Streamed, answer, cnyes_item, cnyes_page, http_date, huge, now_s, rss, slow
+from tests.recording_publisher import RecordingPublisher
 
 INTERVAL_S = 0.05
 MATCHER = SymbolMatcher({"2330": ["台積電", "TSMC"], "2317": ["鴻海"], "2454": ["聯發科"]})
@@ -46,18 +46,8 @@ assert news_sources  # its import adds the news commands to `tapewatch produce`
 
 
 # --- running a poller against a site --------------------------------------------------------------------------
-class RecordingPublisher:
-    """Stands in for Kafka: the emitter's two calls, recorded."""
-
-    def __init__(self) -> None:
-        self.published: list[tuple[Topic, Record]] = []
-        self.letters: list[tuple[bytes, DeadLetter, bytes | None]] = []
-
-    def publish(self, topic: Topic, record: Record) -> None:
-        self.published.append((topic, record))
-
-    def dead_letter(self, raw: bytes, letter: DeadLetter, key: bytes | None = None) -> None:
-        self.letters.append((raw, letter, key))
+class NewsPublisher(RecordingPublisher):
+    """The recorded publications, read as news items."""
 
     @property
     def items(self) -> list[NewsItem]:
@@ -68,7 +58,7 @@ class RecordingPublisher:
 @dataclass
 class Run:
     poller: NewsPoller
-    publisher: RecordingPublisher
+    publisher: NewsPublisher
     emitter: Emitter
     site: Site
     #: how long the poller ran (the site's shutdown not counted)
@@ -93,7 +83,7 @@ def poll(
     stop_after_s: float | None = None,
 ) -> Run:
     site = Site(replies)
-    publisher = RecordingPublisher()
+    publisher = NewsPublisher()
     emitter = Emitter(cast(Publisher, publisher), "producer:news-test")
 
     async def scenario() -> tuple[NewsPoller, float]:
@@ -180,7 +170,7 @@ def test_items_without_a_time_or_from_the_future_are_dead_lettered_with_their_re
 
 def test_a_refused_item_is_dead_lettered_once_though_its_reason_changes_with_the_clock() -> None:
     poller = NewsPoller(Settings(), cnyes_reader("http://127.0.0.1:9"), test_interval_s=INTERVAL_S)
-    publisher = RecordingPublisher()
+    publisher = NewsPublisher()
     emitter = Emitter(cast(Publisher, publisher), "producer:news-test")
     raw = orjson.dumps(cnyes_item(8, "鴻海", publishAt=now_s() + 3_600))
     for minutes in (60, 59, 58):
@@ -352,8 +342,8 @@ def news_line(item_id: str, symbol: str, ts: int, title: str = "台積電") -> b
     return record.to_json()
 
 
-def replay(replayer: NewsReplay) -> tuple[RecordingPublisher, Emitter, float]:
-    publisher = RecordingPublisher()
+def replay(replayer: NewsReplay) -> tuple[NewsPublisher, Emitter, float]:
+    publisher = NewsPublisher()
     emitter = Emitter(cast(Publisher, publisher), "producer:news-replay")
     started = time.monotonic()
     asyncio.run(replayer.run(emitter, asyncio.Event()))
