@@ -28,6 +28,10 @@ The market, per symbol (every symbol draws its own parameters from its own rando
   a taker's market orders execute it over 10–90 s; what is left after three minutes is cancelled) and, on about
   half the symbols, a market maker who keeps a large quote (4–10× the typical level) at level 2 on both sides,
   moves it whenever the touch moves, and every 5–20 minutes pulls both quotes for 2–10 s (``quote_pull``).
+* **News items** (``news=True``; :mod:`offline.sim_news`, English headlines): one per news repricing, published
+  1 min before to 2 min after the jump, background items that move nothing, and a promotional item for 30 % of
+  the labelled pumps; in :attr:`LobSession.news` with their labels, drawn from streams of their own (the tapes of
+  a seed are the same with and without them).
 * **Books** are published at most every ``book_ms`` when the best five changed (a depth stream); trades as they
   print, with the aggressor side. Snapshot feeds (``twse-mis``, ``snapshot-1s``) are shaped from them by
   :mod:`offline.feed_shapes`' rules: the last price, the size since the previous snapshot, no side, the last
@@ -70,8 +74,9 @@ import numpy as np
 import pandas as pd
 
 from offline.feed_shapes import snapshot_index, snapshot_interval, snapshot_times
+from offline.sim_news import NewsParams, NewsWire, SymbolPlan, news_frame, session_news
 from offline.simulator import EPISODE_COLUMNS, LOOKALIKES, TICK_COLUMNS, iso_ms
-from tapewatch.records import AlertKind
+from tapewatch.records import AlertKind, NewsItem
 
 LEVELS: Final = 5
 TAIPEI: Final = timezone(timedelta(hours=8))
@@ -101,6 +106,10 @@ class LobConfig:
     book_ms: int = 250
     #: the large genuine orders and the market makers' quote pulls (news and meta-orders are always there)
     lookalikes: bool = True
+    #: news items (:mod:`offline.sim_news`, English headlines: the instruments are no venue's in particular): one
+    #: per news repricing, background news, touting during some pumps; drawn from streams of their own
+    news: bool = True
+    news_params: NewsParams = field(default_factory=NewsParams)
 
     def __post_init__(self) -> None:
         snapshot_interval(self.feed)  # refuses an unknown feed
@@ -165,6 +174,9 @@ class Tape:
     #: what else happened that is not manipulation (:data:`LOOKALIKES`, and ``market_maker`` for the session of a
     #: symbol that has one): for counting the alerts on legitimate activity
     events: list[tuple[str, int, int]] = field(default_factory=list)
+    #: each news repricing's jump (ms) and direction, and each pump's first order and the end of its run-up (ms)
+    repricings: list[tuple[int, int]] = field(default_factory=list)
+    runups: list[tuple[int, int]] = field(default_factory=list)
 
 
 class Draws:
@@ -552,6 +564,7 @@ class Pump(Agent):
             for tick, size in self.orders:
                 m.cancel(1, tick, size)
             self.phase, self.peak, self.dump_start = "dump", m.mid(), m.t + 60 * draw.uniform()
+            m.tape.runups.append((self.first_ms, m.now_ms))
             return self.dump_start
         behind = m.mid() < self.m0 * (1 + self.rise * frac**1.5)
         self.clip = min(self.clip * 1.25, 50.0) if behind else max(1.0, self.clip / 1.1)
@@ -711,7 +724,9 @@ class News(Agent):
     def step(self, m: Market) -> float | None:
         m.tape.events.append(("news", m.now_ms, m.now_ms + 300_000))
         size = 0.015 + 0.035 * m.draw.uniform()
-        m.fundamental += size if m.draw.uniform() < 0.5 else -size
+        direction = 1 if m.draw.uniform() < 0.5 else -1
+        m.fundamental += size if direction > 0 else -size
+        m.tape.repricings.append((m.now_ms, direction))
         m.boost, m.boost_until = 3.0, m.t + 300
         return None
 
@@ -875,6 +890,10 @@ class LobSession:
 
     config: LobConfig
     tapes: dict[str, Tape]
+    #: the session's news items in publication order (no market record depends on them), and what each is
+    #: (:data:`offline.sim_news.NEWS_LABELS`)
+    news: tuple[NewsItem, ...] = ()
+    news_labels: tuple[str, ...] = ()
 
     def ticks_frame(self) -> pd.DataFrame:
         """The replay file layout (:data:`offline.simulator.TICK_COLUMNS`), in time order, trades before the
@@ -914,6 +933,10 @@ class LobSession:
         frame = events[events["kind"].isin(LOOKALIKES)].sort_values(["start", "symbol"], kind="stable")
         return frame.reset_index(drop=True)
 
+    def news_frame(self) -> pd.DataFrame:
+        """The news items with their labels (:data:`offline.sim_news.NEWS_COLUMNS`), in publication order."""
+        return news_frame(self.news, self.news_labels)
+
     def _symbol_frame(self, symbol: str, tape: Tape) -> pd.DataFrame:
         trade_ts = np.asarray(tape.trade_ts, dtype=np.int64)
         price = np.asarray(tape.trade_price, dtype=float)
@@ -945,4 +968,23 @@ def generate(config: LobConfig) -> LobSession:
     for i in range(config.symbols):
         market, symbol = run_symbol(config, i, i not in clean)
         tapes[symbol] = market.tape
-    return LobSession(config, tapes)
+    return LobSession(config, tapes, *_news_items(config, tapes))
+
+
+#: the news streams' spawn keys start with this (a symbol's market stream is keyed by its index alone, the clean
+#: choice by 10,000)
+_NEWS_KEY: Final = 20_000
+
+
+def _news_items(config: LobConfig, tapes: dict[str, Tape]) -> tuple[tuple[NewsItem, ...], tuple[str, ...]]:
+    """The session's news items (:mod:`offline.sim_news`) and their labels; none without ``news``. Only labelled
+    pumps are touted (one still running at the close has no label)."""
+    if not config.news:
+        return (), ()
+    plans = []
+    for symbol, tape in tapes.items():
+        pumps = {start for kind, start, _, _ in tape.episodes if kind == AlertKind.PUMP_AND_DUMP}
+        plans.append(SymbolPlan(symbol, tape.repricings, [runup for runup in tape.runups if runup[0] in pumps]))
+    wire = NewsWire("lob", config.seed, config.day, config.venue, "en")
+    keys = [(_NEWS_KEY, i) for i in range(len(plans))]
+    return session_news(config.news_params, wire, plans, keys, (config.start_ms, config.end_ms))

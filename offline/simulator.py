@@ -143,6 +143,13 @@ stream of their own, so the episodes are planned and drawn alike with and withou
   on each side (the queue at the old touch goes with it); then the quote is back, and the touch's queue refills.
   Label: first thinned snapshot → first one back.
 
+News items (``news=True``, the default; :mod:`offline.sim_news`, headlines in zh-TW): one per enacted news repricing,
+published 1 min before to 2 min after its first move, background items that move nothing (a per-symbol rate,
+log-uniform 0.25–4 per full session) and a promotional item for 30 % of the pump-and-dumps (a quarter of them up to
+15 min before the onset, the rest during the run-up), in :attr:`Simulation.news` (``NewsItem`` records, not among
+:meth:`Simulation.records`) and :meth:`Simulation.news_frame` with their labels. They come from streams of their
+own: the market records, episodes and look-alikes of a seed are the same with and without them.
+
 A news repricing or meta-order that would take the price past a daily limit is not enacted (and not labelled).
 Look-alikes move the price, and a few episodes depend on the price when they are enacted: marking the close is
 given up when topping the session's high would take more than ``max_ret`` (after a drop on news or a selling
@@ -168,8 +175,9 @@ import orjson
 import pandas as pd
 
 from offline.feed_shapes import interval_sizes, snapshot_index, snapshot_interval, snapshot_times
+from offline.sim_news import NewsParams, NewsWire, SymbolPlan, news_frame, session_news
 from tapewatch.price_grid import TWSE_BAND_LOW, TWSE_BAND_TICK, twse_tick
-from tapewatch.records import BOOK_DEPTH, AlertKind, Book, Episode, Quote
+from tapewatch.records import BOOK_DEPTH, AlertKind, Book, Episode, NewsItem, Quote
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -414,6 +422,10 @@ class SimulationConfig:
     #: legitimate look-alikes on every symbol (:data:`LOOKALIKES`), labelled apart from the episodes
     lookalikes: bool = False
     lookalike_params: LookalikeParams = LookalikeParams()
+    #: news items (:mod:`offline.sim_news`, headlines in zh-TW): one per news repricing, background news, touting
+    #: during some pumps; drawn from streams of their own, so the market is the same without them
+    news: bool = True
+    news_params: NewsParams = field(default_factory=NewsParams)
 
     def __post_init__(self) -> None:
         if self.symbols < 1:
@@ -585,6 +597,8 @@ class _Symbol:
     depth_factor: FloatArray = field(default_factory=lambda: np.empty(0))  # (T+1, 2) display multipliers
     episodes: list[tuple[AlertKind, int, int, str]] = field(default_factory=list)  # kind, first, last step, variant
     lookalikes: list[tuple[str, int, int]] = field(default_factory=list)  # kind, first, last step
+    repricings: list[tuple[int, int]] = field(default_factory=list)  # news repricings: first step, direction
+    runups: list[tuple[int, int]] = field(default_factory=list)  # pumps: first step, last step of the run-up
     consumed: FloatArray = field(default_factory=lambda: np.empty(0))  # (T+1, 2) lots taken from level 1
 
 
@@ -817,6 +831,7 @@ class _Lookalike:
     kind: str
     parts: tuple[int, ...]
     k0: int = -1
+    direction: int = 0  # a repricing's, once enacted
 
     @property
     def length(self) -> int:
@@ -1297,6 +1312,7 @@ def _news(ctx: _Context, sym: _Symbol, look: _Lookalike, x: FloatArray, rng: np.
     move = _uniform(rng, p.news_move)
     if move > _room(sym, x, k0, ctx.steps, direction):
         return False
+    look.direction = direction
     _step_overlay(x, k0, k1, direction * move)
     _flow(ctx, sym, k0, k1, sym.rate * _uniform(rng, p.news_surge), p.news_share, direction, rng=rng)
     decay = np.exp(-np.arange(after) * ctx.cad_s / p.news_decay_s)
@@ -1734,6 +1750,8 @@ def _build_symbol(ctx: _Context, index: int, clean: bool) -> tuple[_Symbol, _Pri
     for look in looks:
         if look.kind in _REPRICINGS and _REPRICINGS[look.kind](ctx, sym, look, x, look_rng):
             sym.lookalikes.append((look.kind, look.k0, look.end))
+            if look.kind == "news":
+                sym.repricings.append((look.k0, look.direction))
     _quantise(sym, x)
     marking = _set_quotes(ctx, sym, planned, looks, look_rng)
     _opening_print(ctx, sym)
@@ -1741,6 +1759,7 @@ def _build_symbol(ctx: _Context, index: int, clean: bool) -> tuple[_Symbol, _Pri
     for pump, (k0, k1, k2) in pumps:
         _pump_trades(ctx, sym, pump.variant, k0, k1, k2)
         sym.episodes.append((AlertKind.PUMP_AND_DUMP, k0, k2, pump.variant))
+        sym.runups.append((k0, k1))
     if marking is not None:
         # Last: its target must top every price printed before it, whatever the other episodes did.
         window = _marking(ctx, sym, marking)
@@ -1787,8 +1806,17 @@ class Simulation:
     fast path for publishers. ``records()`` yields validated records.
     """
 
-    def __init__(self, config: SimulationConfig, tables: Sequence[_Table], clean: Sequence[int] = ()) -> None:
+    def __init__(
+        self,
+        config: SimulationConfig,
+        tables: Sequence[_Table],
+        clean: Sequence[int] = (),
+        news: tuple[tuple[NewsItem, ...], tuple[str, ...]] = ((), ()),
+    ) -> None:
         self.config = config
+        #: the session's news items in publication order (no market record depends on them), and what each is
+        #: (:data:`offline.sim_news.NEWS_LABELS`)
+        self.news, self.news_labels = news
         self.symbols = config.symbol_names
         #: symbols that were kept free of manipulation
         self.clean_symbols: tuple[str, ...] = tuple(self.symbols[i] for i in sorted(clean))
@@ -2032,6 +2060,10 @@ class Simulation:
         """The ground truth; with ``variants`` configured, a ``variant`` column after the usual ones."""
         return episodes_frame(self.episodes, self.episode_variants if self.config.variants else None)
 
+    def news_frame(self) -> pd.DataFrame:
+        """The news items with their labels (:data:`offline.sim_news.NEWS_COLUMNS`), in publication order."""
+        return news_frame(self.news, self.news_labels)
+
     def lookalikes_frame(self) -> pd.DataFrame:
         """The labelled legitimate look-alikes (``symbol``, ``kind`` one of :data:`LOOKALIKES`, ``start``, ``end``
         in epoch ms), in time order; empty, with those columns, without look-alikes."""
@@ -2093,7 +2125,30 @@ def generate(config: SimulationConfig) -> Simulation:
     built = [_build_symbol(ctx, i, i in clean) for i in range(config.symbols)]
     queues = _evolve_books(ctx, [sym for sym, _ in built])
     tables = [_finish(ctx, sym, trades, queues[:, i]) for i, (sym, trades) in enumerate(built)]
-    return Simulation(config, _shape_feed(config, tables), sorted(clean))
+    news = _news_items(config, [sym for sym, _ in built])
+    return Simulation(config, _shape_feed(config, tables), sorted(clean), news)
+
+
+#: the news streams' spawn keys start with this (0: the symbols', 1: the clean choice, 2: the look-alikes')
+_NEWS_KEY: Final = 3
+
+
+def _news_items(config: SimulationConfig, symbols: Sequence[_Symbol]) -> tuple[tuple[NewsItem, ...], tuple[str, ...]]:
+    """The session's news items (:mod:`offline.sim_news`) and their labels; none without ``news``."""
+    if not config.news:
+        return (), ()
+    start, cad = config.start_ms, config.cadence_ms
+    plans = [
+        SymbolPlan(
+            sym.name,
+            repricings=[(start + k * cad, direction) for k, direction in sym.repricings],
+            runups=[(start + k0 * cad, start + k1 * cad) for k0, k1 in sym.runups],
+        )
+        for sym in symbols
+    ]
+    wire = NewsWire("simulator", config.seed, config.day, config.venue, "zh-TW")
+    keys = [(_NEWS_KEY, i) for i in range(len(plans))]
+    return session_news(config.news_params, wire, plans, keys, (config.start_ms, config.end_ms))
 
 
 def simulate(config: SimulationConfig, validate: bool = True) -> Iterator[Quote | Book | Episode]:
