@@ -1,13 +1,16 @@
-"""The labelled market simulator as a source: into md.quotes / md.books / truth, or into files.
+"""The labelled market simulator as a source: into md.quotes / md.books / truth / news.items, or into files.
 
 Kafka mode publishes every record of a simulated session (see :mod:`offline.simulator`) in event-time
 order, as fast as the broker takes them (``--speed 0``) or paced to the session's own clock times
 ``--speed``, and appends each ground-truth episode to a CSV as it is published, so the CSV always equals
-what the truth topic holds (also after ``--duration`` or Ctrl-C). File mode (``--out-dir``) writes the
-replay layout instead (``ticks.parquet`` or ``ticks.csv``: symbol, ts, price, size, side, bid1..bid5,
+what the truth topic holds (also after ``--duration`` or Ctrl-C). The session's news items go to news.items, each
+once the market records up to its publication time have gone (:attr:`Simulation.news`). File mode (``--out-dir``)
+writes the replay layout instead (``ticks.parquet`` or ``ticks.csv``: symbol, ts, price, size, side, bid1..bid5,
 bidsz1..bidsz5, ask1..ask5, asksz1..asksz5) and ``episodes.csv``, for offline work and for
 ``tapewatch produce replay``; with look-alikes configured, also ``lookalikes.csv`` (symbol, kind, start, end), the
-labelled legitimate look-alikes, which no record carries.
+labelled legitimate look-alikes, which no record carries; with news (the default), ``news.jsonl`` (the
+``NewsItem`` records, one a line, as news.items carries them) and ``news_labels.csv`` (item_id, symbol, ts, label,
+title: what each item is there for, which no record says).
 
 The hot loop hands pre-encoded payloads (byte-identical to ``record.to_json()``) straight to the publisher:
 the per-record Python work is one dict and one orjson call for a quote and a slice of one orjson call for a
@@ -23,6 +26,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+import pandas as pd
+
 from offline.simulator import (
     BOOK_EVENT,
     EPISODE_COLUMNS,
@@ -34,12 +39,17 @@ from offline.simulator import (
 )
 from producers.framework import Emitter, SourceRun, sleep_or_stop
 from tapewatch.errors import TapewatchError
-from tapewatch.records import Episode
-from tapewatch.topics import BOOKS, QUOTES, TRUTH
+from tapewatch.records import Episode, NewsItem
+from tapewatch.topics import BOOKS, NEWS_ITEMS, QUOTES, TRUTH
 
 STAGE = "producer:simulate"
+#: later than any event time
+_NEVER = 2**63 - 1
 #: file mode's labels of the legitimate look-alikes, beside the ticks
 LOOKALIKES_CSV = "lookalikes.csv"
+#: file mode's news items (``NewsItem`` JSON lines) and their labels, beside the ticks
+NEWS_JSONL = "news.jsonl"
+NEWS_LABELS_CSV = "news_labels.csv"
 FORMATS = ("parquet", "csv")
 #: where each kind of simulated event goes, by its kind code (QUOTE_EVENT, BOOK_EVENT, episode)
 TOPICS = (QUOTES, BOOKS, TRUTH)
@@ -120,7 +130,18 @@ def write_files(
     truth_path = write_truth_csv(truth or out_dir / "episodes.csv", simulation.episodes)
     if simulation.config.lookalikes:
         simulation.lookalikes_frame().to_csv(out_dir / LOOKALIKES_CSV, index=False, lineterminator="\n")
+    if simulation.config.news:
+        write_news(simulation.news, simulation.news_frame(), out_dir)
     return ticks_path, truth_path
+
+
+def write_news(items: Sequence[NewsItem], labelled: pd.DataFrame, out_dir: Path) -> tuple[Path, Path]:
+    """A session's news items as JSON lines and their labels as CSV (:data:`NEWS_JSONL`, :data:`NEWS_LABELS_CSV`)."""
+    records = out_dir / NEWS_JSONL
+    records.write_bytes(b"".join(item.to_json() + b"\n" for item in items))
+    labels = out_dir / NEWS_LABELS_CSV
+    labelled.to_csv(labels, index=False, lineterminator="\n")
+    return records, labels
 
 
 class SimulateSource:
@@ -178,10 +199,13 @@ class SimulateSource:
                     return
             else:
                 publication.at_once(kinds, syms, payloads)
+                publication.news_until(int(sim.event_ts[position + len(kinds) - 1]))
                 # Let the progress line, the publisher's poll and the signal handlers run between chunks.
                 await asyncio.sleep(0)
             position += len(kinds)
             remaining -= len(kinds)
+        if not stop.is_set() and remaining <= 0 and position == len(sim):
+            publication.news_until(None)  # the items published after the last market record
 
 
 class _Publication:
@@ -196,6 +220,9 @@ class _Publication:
         self.keys = [name.encode() for name in sim.symbols]
         self.started = time.monotonic()
         self.episode_index = 0
+        self.news_index = 0
+        #: the publication time of the next news item to send (past the last one: never)
+        self.next_news_ts = sim.news[0].ts if sim.news else _NEVER
 
     async def paced(
         self, kinds: list[int], syms: list[int], payloads: list[bytes], stamps: list[int], stop: asyncio.Event
@@ -207,6 +234,8 @@ class _Publication:
             # Sleeping costs more than a millisecond of lead is worth; batch records that are due together.
             if ahead > 0.002 and await sleep_or_stop(stop, ahead):
                 return True
+            if ts >= self.next_news_ts:
+                self.news_until(ts)
             send(topics[kind], keys[s], payload)
             counters.records += 1
             if kind == QUOTE_EVENT:
@@ -237,6 +266,14 @@ class _Publication:
         counters.books += nb
         for _ in range(len(kinds) - nq - nb):
             self.episode()
+
+    def news_until(self, ts: int | None) -> None:
+        """Sends the news items published up to ``ts`` (None: all) that have not gone yet."""
+        news = self.sim.news
+        while self.news_index < len(news) and (ts is None or news[self.news_index].ts <= ts):
+            self.emitter.emit(NEWS_ITEMS, news[self.news_index])
+            self.news_index += 1
+        self.next_news_ts = news[self.news_index].ts if self.news_index < len(news) else _NEVER
 
     def episode(self) -> None:
         """The next ground-truth episode was just published: count it and write it to the truth file."""

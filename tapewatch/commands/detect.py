@@ -428,11 +428,12 @@ def eval_simulate(
         ),
     ] = False,
 ) -> None:
-    """Write a labelled simulated session (ticks + episodes, and look-alikes) for `detect file` and `eval detect`."""
+    """Write a labelled simulated session (ticks + episodes, look-alikes, news) for `detect file` and `eval detect`."""
     from datetime import datetime, time, timedelta
 
     from offline.eval_matrix import FEED_VENUES
     from offline.simulator import SimulationConfig, generate
+    from producers.simulate import write_news
 
     open_at = (datetime.combine(datetime(2024, 1, 2), time(13, 30)) - timedelta(minutes=minutes)).time()
     try:
@@ -459,9 +460,11 @@ def eval_simulate(
         sim.episodes_frame().to_csv(out / "episodes.csv", index=False)
         if lookalikes:
             sim.lookalikes_frame().to_csv(out / "lookalikes.csv", index=False)
+        write_news(sim.news, sim.news_frame(), out)
     console.print(
         f"{len(ticks):,} tick rows, {len(sim.episodes)} episodes"
         + (f", {len(sim.lookalikes)} look-alikes" if lookalikes else "")
+        + f", {len(sim.news)} news items"
         + f", clean symbols {', '.join(sim.clean_symbols)} → {out}"
     )
 

@@ -258,7 +258,7 @@ def produce_simulate(
     lookalikes: LookalikesOption = False,
 ) -> None:
     """Simulate a labelled TWSE-like session (pump-and-dump, spoofing, wash trading, marking the close,
-    momentum ignition) into md.quotes / md.books / truth, or into files with --out-dir."""
+    momentum ignition) and its news into md.quotes / md.books / truth / news.items, or into files with --out-dir."""
     if speed < 0:
         raise TapewatchError("simulate: --speed must be ≥ 0")
     if file_format not in simulate.FORMATS:
@@ -310,6 +310,11 @@ def _write_session_files(
     )
     if config.lookalikes:
         console.print(f"simulate: {len(simulation.lookalikes):,} look-alikes in {out_dir / simulate.LOOKALIKES_CSV}")
+    if config.news:
+        console.print(
+            f"simulate: {len(simulation.news):,} news items in {out_dir / simulate.NEWS_JSONL}, labelled in "
+            f"{out_dir / simulate.NEWS_LABELS_CSV}"
+        )
 
 
 def _publish_session(
