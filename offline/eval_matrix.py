@@ -12,6 +12,10 @@ Honesty rules the command follows:
 * the seed baseline (K-means k = 2 on price and volume change, the seed 003 method) is fitted in-sample, as
   that method is used, and shown beside every kind;
 * tune on seeds you choose and report on seeds you never looked at: the command takes any seeds.
+
+Every cell also reads its alerts with the session's news (:mod:`offline.news_effect`): each alert annotated by the
+news context as a stream that read every item would annotate it. The precision, recall, false alerts and look-alike
+counts are of the alerts as the rules raised them; :attr:`FeedResult.news` says what the news context changes.
 """
 
 from __future__ import annotations
@@ -37,8 +41,10 @@ from offline import lob_market as lob
 from offline.feed_shapes import FEEDS
 from offline.lookalikes import LookalikeRate, lookalike_alerts
 from offline.lookback import DetectionOutput, bar_features, detect_frames, tick_input
+from offline.news_effect import NewsEffect, news_alerts_frame, news_effect, with_news
 from offline.simulator import SimulationConfig, generate
 from tapewatch.feeds import FeedProfiles
+from tapewatch.records import NewsItem
 
 #: the venue a simulated feed is published under: its feed profile tells the detectors what the records carry
 FEED_VENUES: Final[Mapping[str, str]] = {"trades": "sim", "twse-mis": "sim-snapshots", "snapshot-1s": "sim-snapshots"}
@@ -127,22 +133,38 @@ class Cell:
     truth: pd.DataFrame
     lookalikes: pd.DataFrame
     alerts: pd.DataFrame
+    #: the same alerts annotated with the session's news (:func:`offline.news_effect.news_alerts_frame`), and the
+    #: session's items with their labels
+    alerts_news: pd.DataFrame
+    news: pd.DataFrame
     baseline: pd.DataFrame
     bar_scores: dict[str, pd.DataFrame]
     universe: list[str]
     seconds: float
 
 
+@dataclass(frozen=True, slots=True)
+class GeneratedSession:
+    """A cell's labelled session as ``detect file`` reads it: ticks (with the venue), episodes, the labelled
+    legitimate look-alikes (none without them), and its news items with their labels."""
+
+    ticks: pd.DataFrame
+    episodes: pd.DataFrame
+    lookalikes: pd.DataFrame
+    news: tuple[NewsItem, ...]
+    news_labels: pd.DataFrame
+
+
+def generated_session(spec: MatrixSpec, feed: str, seed: int) -> GeneratedSession:
+    market = generate(spec.simulation(feed, seed)) if spec.generator == "sim" else lob.generate(spec.lob(feed, seed))
+    ticks = market.ticks_frame().assign(venue=FEED_VENUES[feed])
+    return GeneratedSession(ticks, market.episodes_frame(), market.lookalikes_frame(), market.news, market.news_frame())
+
+
 def session(spec: MatrixSpec, feed: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The labelled session of a cell as ``detect file`` reads it: ticks (with the venue), episodes, and the
-    labelled legitimate look-alikes (none without them)."""
-    if spec.generator == "sim":
-        sim = generate(spec.simulation(feed, seed))
-        ticks, episodes, events = sim.ticks_frame(), sim.episodes_frame(), sim.lookalikes_frame()
-    else:
-        market = lob.generate(spec.lob(feed, seed))
-        ticks, episodes, events = market.ticks_frame(), market.episodes_frame(), market.lookalikes_frame()
-    return ticks.assign(venue=FEED_VENUES[feed]), episodes, events
+    """The ticks, episodes and look-alikes of :func:`generated_session`."""
+    generated = generated_session(spec, feed, seed)
+    return generated.ticks, generated.episodes, generated.lookalikes
 
 
 def train_model(spec: MatrixSpec, feed: str) -> KMeansModel:
@@ -160,8 +182,10 @@ def run_cell(spec: MatrixSpec, feed: str, seed: int, model: KMeansModel | None) 
     import time as clock
 
     began = clock.perf_counter()
-    ticks, truth, events = session(spec, feed, seed)
-    detected: DetectionOutput = detect_frames(tick_input(ticks), model, flow_config=spec.flow, feeds=spec.profiles)
+    generated = generated_session(spec, feed, seed)
+    detected: DetectionOutput = detect_frames(
+        tick_input(generated.ticks), model, flow_config=spec.flow, feeds=spec.profiles
+    )
     feats = bar_features(detected.bars)
     baseline_alerts, baseline_scores = ev.seed_baseline(feats)
     bar_frame = feats[["symbol", "start", "ts"]].rename(columns={"ts": "end"})
@@ -172,9 +196,11 @@ def run_cell(spec: MatrixSpec, feed: str, seed: int, model: KMeansModel | None) 
     return Cell(
         feed=feed,
         seed=seed,
-        truth=_prefixed(truth, prefix),
-        lookalikes=_prefixed(events, prefix),
+        truth=_prefixed(generated.episodes, prefix),
+        lookalikes=_prefixed(generated.lookalikes, prefix),
         alerts=_prefixed(ev.alerts_frame(detected.alerts), prefix),
+        alerts_news=_prefixed(news_alerts_frame(with_news(detected.alerts, generated.news)), prefix),
+        news=_prefixed(generated.news_labels, prefix),
         baseline=_prefixed(baseline_alerts, prefix),
         bar_scores={name: _prefixed(frame, prefix) for name, frame in scores.items()},
         universe=[prefix + s for s in detected.symbols],
@@ -199,6 +225,8 @@ class FeedResult:
     per_seed_f1: dict[str, list[float]]
     seconds: list[float]
     lookalikes: list[LookalikeRate] = field(default_factory=list)
+    #: what the news context does to these alerts (:mod:`offline.news_effect`)
+    news: NewsEffect | None = None
 
 
 def pool(feed: str, cells: Sequence[Cell], tolerance_ms: int) -> FeedResult:
@@ -224,7 +252,10 @@ def pool(feed: str, cells: Sequence[Cell], tolerance_ms: int) -> FeedResult:
     events = pd.concat([c.lookalikes for c in cells], ignore_index=True)
     rates = lookalike_alerts(truth, events, alerts, tolerance_ms) if len(events) else []
     recall = variant_recall(truth, alerts, tolerance_ms)
-    return FeedResult(feed, result, recall, per_seed, [c.seconds for c in cells], rates)
+    alerts_news = pd.concat([c.alerts_news for c in cells], ignore_index=True)
+    news = pd.concat([c.news for c in cells], ignore_index=True)
+    effect = news_effect(truth, events, alerts, alerts_news, news, tolerance_ms)
+    return FeedResult(feed, result, recall, per_seed, [c.seconds for c in cells], rates, effect)
 
 
 def variant_recall(truth: pd.DataFrame, alerts: pd.DataFrame, tolerance_ms: int) -> dict[str, dict[str, float]]:
@@ -290,6 +321,7 @@ def to_json(spec: MatrixSpec, feeds: Iterable[FeedResult]) -> bytes:
                 "cell_seconds": f.seconds,
                 "quality_bars": meets_bars(f),
                 "lookalikes": [asdict(r) | {"share": r.share} for r in f.lookalikes],
+                "news_context": None if f.news is None else asdict(f.news),
             }
             for f in feeds
         ],

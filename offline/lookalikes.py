@@ -28,7 +28,7 @@ import pandas as pd
 
 from offline import evaluation as ev
 
-__all__ = ["LookalikeRate", "false_alerts", "lookalike_alerts"]
+__all__ = ["LookalikeRate", "alerts_on_lookalikes", "false_alerts", "lookalike_alerts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +57,24 @@ def false_alerts(episodes: pd.DataFrame, alerts: pd.DataFrame, tolerance_ms: int
     return collapsed[~collapsed.index.isin(explained)].reset_index(drop=True)
 
 
+def _overlapping(events: pd.DataFrame, false: pd.DataFrame, tolerance_ms: int) -> pd.DataFrame:
+    """(look-alike, alert) pairs on one symbol whose windows overlap within the tolerance; ``index`` is the
+    look-alike's row in ``events``, ``kind_alert`` the alert's kind."""
+    alerts = false[["alert_id", "symbol", "kind", "window_start", "window_end"]]
+    hits = events.reset_index().merge(alerts, on="symbol", suffixes=("", "_alert"))
+    reach_start, reach_end = hits["start"] - tolerance_ms, hits["end"] + tolerance_ms
+    return hits[(hits["window_start"] <= reach_end) & (hits["window_end"] >= reach_start)]
+
+
+def alerts_on_lookalikes(
+    episodes: pd.DataFrame, events: pd.DataFrame, alerts: pd.DataFrame, tolerance_ms: int
+) -> pd.DataFrame:
+    """The collapsed alerts of the evaluated kinds that match no labelled episode and overlap a look-alike."""
+    false = false_alerts(episodes, alerts, tolerance_ms)
+    on_lookalikes = set(_overlapping(events, false, tolerance_ms)["alert_id"])
+    return false[false["alert_id"].isin(on_lookalikes)].reset_index(drop=True)
+
+
 def lookalike_alerts(
     episodes: pd.DataFrame, events: pd.DataFrame, alerts: pd.DataFrame, tolerance_ms: int, kinds: Sequence[str] = ()
 ) -> list[LookalikeRate]:
@@ -65,11 +83,8 @@ def lookalike_alerts(
     false = false_alerts(episodes, alerts, tolerance_ms)
     rows = []
     for kind in wanted:
-        mine = events[events["kind"] == kind].reset_index()
-        hits = mine.merge(false[["symbol", "kind", "window_start", "window_end"]], on="symbol", suffixes=("", "_alert"))
-        overlapping = hits[
-            (hits["window_start"] <= hits["end"] + tolerance_ms) & (hits["window_end"] >= hits["start"] - tolerance_ms)
-        ]
+        mine = events[events["kind"] == kind]
+        overlapping = _overlapping(mine, false, tolerance_ms)
         alerted = overlapping.drop_duplicates("index")
         by_kind = overlapping.drop_duplicates(["index", "kind_alert"]).groupby("kind_alert").size()
         rows.append(LookalikeRate(kind, len(mine), len(alerted), {str(k): int(v) for k, v in by_kind.items()}))

@@ -10,6 +10,10 @@ on a seed never evaluated, every kind scored against its labelled episodes); eac
 * at most :data:`MAX_FALSE_ALERTS` false alerts of the manipulation kinds per clean symbol-day;
 * at most :data:`MAX_LOOKALIKE_SHARE` of the legitimate look-alikes alerted (on a generator that labels them);
 * on a real tape, at most one alert a session and none high or critical.
+
+Every number judged against a bar is of the alerts as the rules raised them. Beside them, per generator × feed, what
+the news context does to those alerts (:mod:`offline.news_effect`, the generators' news read as a stream would read
+it): the look-alike alerts it takes out of the queue and the true pumps it demotes; no bar judges it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from detectors.patterns import PATTERNS_VERSION
 from offline import eval_matrix as em
 from offline import real_tapes
 from offline.feed_shapes import FEEDS
+from offline.news_effect import NewsEffect
 from tapewatch.feeds import FeedProfiles
 
 #: a real tape's loader: its name → (tick rows, sessions) (:func:`producers.real_tapes.load_tape`)
@@ -117,11 +122,21 @@ class FeedLine:
 
 
 @dataclass(frozen=True, slots=True)
+class NewsLine:
+    """What the news context does to one generator × feed's alerts (not judged by a bar)."""
+
+    generator: str
+    feed: str
+    effect: NewsEffect
+
+
+@dataclass(frozen=True, slots=True)
 class Scorecard:
     kinds: list[KindLine]
     feeds: list[FeedLine]
     tapes: list[real_tapes.TapeResult]
     spec: dict[str, Any] = field(default_factory=dict)
+    news: list[NewsLine] = field(default_factory=list)
 
     @property
     def bars(self) -> tuple[int, int]:
@@ -146,13 +161,18 @@ class Scorecard:
             "tapes": [
                 asdict(t) | {"per_session": t.per_session, "serious": t.serious, "met": t.meets_bar} for t in self.tapes
             ],
+            # the alerts above as the rules raised them; these, with the generators' news read by the news context
+            "news_context": [asdict(line) for line in self.news],
         }
         return orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
 
 
-def _generator_lines(generator: str, results: Sequence[em.FeedResult]) -> tuple[list[KindLine], list[FeedLine]]:
+def _generator_lines(
+    generator: str, results: Sequence[em.FeedResult]
+) -> tuple[list[KindLine], list[FeedLine], list[NewsLine]]:
     kinds: list[KindLine] = []
     feeds: list[FeedLine] = []
+    news = [NewsLine(generator, feed.feed, feed.news) for feed in results if feed.news is not None]
     for feed in results:
         bar = f1_bar(feed.feed)
         for m in feed.result.kinds:
@@ -169,7 +189,7 @@ def _generator_lines(generator: str, results: Sequence[em.FeedResult]) -> tuple[
             FeedLine(generator, feed.feed, result.false_alerts_per_symbol_day_evaluated_kinds,
                      result.false_alerts_per_symbol_day, events, alerted)
         )  # fmt: skip
-    return kinds, feeds
+    return kinds, feeds, news
 
 
 def run_scorecard(
@@ -179,18 +199,20 @@ def run_scorecard(
     say = progress or (lambda _: None)
     kinds: list[KindLine] = []
     feeds: list[FeedLine] = []
+    news: list[NewsLine] = []
     for generator in spec.generators:
         results = em.run_matrix(spec.matrix(generator), jobs=jobs, progress=_prefixed(say, generator))
-        more_kinds, more_feeds = _generator_lines(generator, results)
+        more_kinds, more_feeds, more_news = _generator_lines(generator, results)
         kinds += more_kinds
         feeds += more_feeds
+        news += more_news
     tapes = []
     for name in spec.tapes:
         say(f"real tape {name}")
         ticks, sessions = load_tape(name)
         tapes.append(real_tapes.run_tape(name, ticks, sessions, flow_config=spec.flow, feeds=spec.profiles))
     described = {k: v for k, v in asdict(spec).items() if k not in ("profiles", "flow")}
-    return Scorecard(kinds, feeds, tapes, described)
+    return Scorecard(kinds, feeds, tapes, described, news)
 
 
 def _prefixed(say: Callable[[str], None], prefix: str) -> Callable[[str], None]:

@@ -1,5 +1,6 @@
 """``tapewatch eval scorecard``: both generators × feed shapes × kinds, the look-alikes, the false alerts on clean
-symbol-days and the real tapes, against the desk's bars (:mod:`offline.scorecard`)."""
+symbol-days and the real tapes, against the desk's bars (:mod:`offline.scorecard`); then what the news context does
+to the generators' alerts."""
 
 from __future__ import annotations
 
@@ -100,5 +101,36 @@ def print_scorecard(card: Scorecard) -> None:
         tapes.add_row(t.name, str(t.sessions), str(t.alerts), _num(t.per_session, 1), str(t.serious), _met(t.meets_bar))
     if card.tapes:
         wide.print(tapes)
+    if card.news:
+        wide.print(news_table(card))
     met, judged = card.bars
     wide.print(f"bars met: {met} of {judged}")
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part} of {whole}" if whole else "–"
+
+
+def _before_after(before: float, after: float) -> str:
+    return f"{_num(before)} → {_num(after)}"
+
+
+def news_table(card: Scorecard) -> Table:
+    """What the news context does to each generator × feed's alerts: look-alike alerts at medium+ (the queue) and at
+    high+ without → with it, those it removed from the queue, true pumps it demoted, pump P and R at medium+."""
+    table = Table(
+        "generator", "feed", "look-alike alerts", "medium+", "high+", "removed from queue", "pumps demoted",
+        "pumps out of queue", "demoted by", "pump P medium+", "pump R medium+",
+        title="With the news context (the tables above are without it)",
+    )  # fmt: skip
+    for line in card.news:
+        e = line.effect
+        table.add_row(
+            line.generator, line.feed, str(e.lookalike_alerts), f"{e.lookalike_medium} → {e.lookalike_medium_news}",
+            f"{e.lookalike_high} → {e.lookalike_high_news}", _share(e.lookalike_removed, e.lookalike_medium),
+            _share(e.pumps_demoted, e.pump_episodes), _share(e.pumps_demoted_below_medium, e.pump_episodes),
+            ", ".join(f"{label} {n}" for label, n in e.pumps_demoted_by.items()) or "–",
+            _before_after(e.pump_precision_medium, e.pump_precision_medium_news),
+            _before_after(e.pump_recall_medium, e.pump_recall_medium_news),
+        )  # fmt: skip
+    return table

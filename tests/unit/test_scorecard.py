@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from offline import real_tapes
-from offline.scorecard import FeedLine, KindLine, Scorecard, ScorecardSpec, f1_bar
+from offline.news_effect import NewsEffect
+from offline.scorecard import FeedLine, KindLine, NewsLine, Scorecard, ScorecardSpec, f1_bar
 
 #: (generator, feed, kind) → the F1 the small scorecard must reach (0: known not detected on this sample yet)
 F1_FLOORS = {
@@ -57,6 +58,13 @@ def test_the_small_scorecard_does_not_regress(tmp_path: Path) -> None:
         false_alerts, all_kinds, lookalikes = FEED_CEILINGS[(f["generator"], f["feed"])]
         assert f["false_alerts"] <= false_alerts and f["false_alerts_all"] <= all_kinds, f
         assert f["lookalikes_alerted"] <= lookalikes, f
+    # beside the bars, what the news context does to every generator × feed's alerts
+    news = {(n["generator"], n["feed"]): n["effect"] for n in card["news_context"]}
+    assert set(news) == set(FEED_CEILINGS)
+    for effect in news.values():
+        assert effect["lookalike_medium_news"] <= effect["lookalike_medium"] and effect["pump_episodes"] > 0
+        assert effect["pumps_demoted_below_medium"] <= effect["pumps_demoted"] <= effect["pump_episodes"]
+    assert "With the news context" in result.output
     [tape] = card["tapes"]
     assert tape["name"] == "es-futures" and tape["met"], tape
     assert card["met"]["judged"] == len(F1_FLOORS) + len(FEED_CEILINGS) + 1
@@ -77,6 +85,19 @@ def test_the_bars_are_the_desks() -> None:
     assert card.bars == (2, 4)
     payload = orjson.loads(card.to_json())
     assert payload["met"] == {"met": 2, "judged": 4} and payload["feeds"][1]["met"] is False
+    assert payload["news_context"] == []
+
+
+def test_the_news_context_is_reported_beside_the_bars_and_judged_by_none() -> None:
+    from tapewatch.commands.scorecard import news_table
+
+    effect = NewsEffect(4, 3, 1, 2, 0, 2, 10, 2, 1, {"touting": 1, "background": 1}, 0.9, 1.0, 0.95, 0.9)
+    card = Scorecard([], [], [], news=[NewsLine("sim", "trades", effect)])
+    assert card.bars == (0, 0)
+    assert orjson.loads(card.to_json())["news_context"][0]["effect"]["lookalike_removed"] == 2
+    table = news_table(card)
+    assert table.row_count == 1
+    assert [next(iter(column.cells)) for column in table.columns][3:7] == ["3 → 1", "2 → 0", "2 of 3", "2 of 10"]
 
 
 def test_an_unknown_generator_or_tape_is_refused_before_any_work() -> None:
