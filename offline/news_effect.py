@@ -20,7 +20,6 @@ from medium or above down to low is **removed from the queue**.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -82,12 +81,11 @@ class NewsEffect:
     #: detected pumps with an alert whose score the news lowered; those no longer at medium+ with the news context
     pumps_demoted: int
     pumps_demoted_below_medium: int
+    #: the pump-and-dump alerts at medium+ scored against the episodes, without and with the news context
+    pumps_medium: ev.KindMetrics
+    pumps_medium_news: ev.KindMetrics
     #: the demoted pumps by the kind of item their lowered alerts cite (a pump may count under several)
     pumps_demoted_by: dict[str, int] = field(default_factory=dict)
-    pump_precision_medium: float = math.nan
-    pump_recall_medium: float = math.nan
-    pump_precision_medium_news: float = math.nan
-    pump_recall_medium_news: float = math.nan
 
 
 def collapsed(alerts: pd.DataFrame) -> pd.DataFrame:
@@ -148,7 +146,6 @@ def news_effect(
     queued_before = set(_pump_matches(truth, before[before["rank"] >= MEDIUM], tolerance_ms)["episode"])
     queued_after = set(matches.loc[matches["rank"] >= MEDIUM, "episode"])
     labels = dict(zip(news["item_id"].astype(str), news["label"].astype(str), strict=True))
-    plain, annotated = _at_medium(truth, before, tolerance_ms), _at_medium(truth, after, tolerance_ms)
     return NewsEffect(
         lookalike_alerts=len(on_lookalikes),
         lookalike_medium=int((rank_before >= MEDIUM).sum()),
@@ -159,9 +156,7 @@ def news_effect(
         pump_episodes=int((truth["kind"] == PUMP).sum()),
         pumps_demoted=demoted["episode"].nunique(),
         pumps_demoted_below_medium=len(queued_before - queued_after),
+        pumps_medium=_at_medium(truth, before, tolerance_ms),
+        pumps_medium_news=_at_medium(truth, after, tolerance_ms),
         pumps_demoted_by=_demoted_by(demoted, labels),
-        pump_precision_medium=plain.precision,
-        pump_recall_medium=plain.recall,
-        pump_precision_medium_news=annotated.precision,
-        pump_recall_medium_news=annotated.recall,
     )

@@ -130,7 +130,7 @@ def news_table(card: Scorecard) -> Table:
             f"{e.lookalike_high} → {e.lookalike_high_news}", _share(e.lookalike_removed, e.lookalike_medium),
             _share(e.pumps_demoted, e.pump_episodes), _share(e.pumps_demoted_below_medium, e.pump_episodes),
             ", ".join(f"{label} {n}" for label, n in e.pumps_demoted_by.items()) or "–",
-            _before_after(e.pump_precision_medium, e.pump_precision_medium_news),
-            _before_after(e.pump_recall_medium, e.pump_recall_medium_news),
+            _before_after(e.pumps_medium.precision, e.pumps_medium_news.precision),
+            _before_after(e.pumps_medium.recall, e.pumps_medium_news.recall),
         )  # fmt: skip
     return table

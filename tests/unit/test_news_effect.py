@@ -87,8 +87,11 @@ def test_news_before_a_pump_demotes_it_and_touting_after_its_onset_does_not(effe
 
 
 def test_pump_precision_and_recall_at_medium_without_and_with_news(effect: NewsEffect) -> None:
-    assert math.isclose(effect.pump_precision_medium, 3 / 4) and effect.pump_recall_medium == 1.0
-    assert effect.pump_precision_medium_news == 1.0 and math.isclose(effect.pump_recall_medium_news, 2 / 3)
+    plain, annotated = effect.pumps_medium, effect.pumps_medium_news
+    assert (plain.alerts, plain.true_alerts, plain.detected) == (4, 3, 3)
+    assert math.isclose(plain.precision, 3 / 4) and plain.recall == 1.0
+    assert (annotated.alerts, annotated.true_alerts, annotated.detected) == (2, 2, 2)
+    assert annotated.precision == 1.0 and math.isclose(annotated.recall, 2 / 3)
 
 
 def test_a_session_without_alerts_or_news() -> None:
@@ -98,4 +101,4 @@ def test_a_session_without_alerts_or_news() -> None:
     lookalikes = pd.DataFrame(columns=["symbol", "kind", "start", "end"])
     got = news_effect(truth, lookalikes, none, empty, news_frame([], []))
     assert (got.lookalike_alerts, got.pumps_demoted, got.pump_episodes) == (0, 0, 1)
-    assert got.pump_recall_medium == 0.0 and got.pump_recall_medium_news == 0.0
+    assert got.pumps_medium.recall == 0.0 and got.pumps_medium_news.recall == 0.0

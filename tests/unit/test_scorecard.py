@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from offline import real_tapes
+from offline.evaluation import KindMetrics
 from offline.news_effect import NewsEffect
 from offline.scorecard import FeedLine, KindLine, NewsLine, Scorecard, ScorecardSpec, f1_bar
 
@@ -91,7 +92,8 @@ def test_the_bars_are_the_desks() -> None:
 def test_the_news_context_is_reported_beside_the_bars_and_judged_by_none() -> None:
     from tapewatch.commands.scorecard import news_table
 
-    effect = NewsEffect(4, 3, 1, 2, 0, 2, 10, 2, 1, {"touting": 1, "background": 1}, 0.9, 1.0, 0.95, 0.9)
+    pumps = KindMetrics("pump_and_dump", 10, 9, 10, 9, 0.9, 0.9, 0.9, 60.0, 90.0)
+    effect = NewsEffect(4, 3, 1, 2, 0, 2, 10, 2, 1, pumps, pumps, {"touting": 1, "background": 1})
     card = Scorecard([], [], [], news=[NewsLine("sim", "trades", effect)])
     assert card.bars == (0, 0)
     assert orjson.loads(card.to_json())["news_context"][0]["effect"]["lookalike_removed"] == 2
