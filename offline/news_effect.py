@@ -86,6 +86,8 @@ class NewsEffect:
     pumps_medium_news: ev.KindMetrics
     #: the demoted pumps by the kind of item their lowered alerts cite (a pump may count under several)
     pumps_demoted_by: dict[str, int] = field(default_factory=dict)
+    #: the sessions' news items by label
+    news_items: dict[str, int] = field(default_factory=dict)
 
 
 def collapsed(alerts: pd.DataFrame) -> pd.DataFrame:
@@ -159,4 +161,5 @@ def news_effect(
         pumps_medium=_at_medium(truth, before, tolerance_ms),
         pumps_medium_news=_at_medium(truth, after, tolerance_ms),
         pumps_demoted_by=_demoted_by(demoted, labels),
+        news_items={str(label): int(n) for label, n in news["label"].value_counts().sort_index().items()},
     )

@@ -84,6 +84,7 @@ def test_news_before_a_pump_demotes_it_and_touting_after_its_onset_does_not(effe
     assert effect.pump_episodes == 3
     assert effect.pumps_demoted == 1 and effect.pumps_demoted_below_medium == 1
     assert effect.pumps_demoted_by == {"background": 1}
+    assert effect.news_items == {"background": 1, "repricing": 1, "touting": 1}
 
 
 def test_pump_precision_and_recall_at_medium_without_and_with_news(effect: NewsEffect) -> None:
