@@ -291,9 +291,10 @@ def _replay(detector: SymbolDetector, events: list[_Event], out: DetectionOutput
         out.alerts.extend(news.annotate(alert) for alert in alerts)
 
 
-def _news_context(
+def news_context(
     symbol: str, news: Mapping[str, Sequence[NewsRef]] | None, params: NewsContextParams | None
 ) -> NewsContext:
+    """``symbol``'s news context holding every one of its items in ``news`` (symbol → items)."""
     context = NewsContext(params or NewsContextParams())
     for ref in (news or {}).get(symbol, ()):
         context.add(ref)
@@ -345,7 +346,7 @@ def detect_frames(
         events = _events(flow_by_symbol.get(symbol), FLOW_FEATURE_NAMES, _FLOW_CADENCE)
         if detector.model is not None:  # None: no model, or one that may not score the venue
             events += _events(feat_by_symbol.get(symbol), bar_names, _BAR_CADENCE)
-        _replay(detector, events, out, _news_context(symbol, news, news_params))
+        _replay(detector, events, out, news_context(symbol, news, news_params))
     out.kmeans_refused = gate.refused()
     return out
 
@@ -372,7 +373,7 @@ def replay_flow(
         detector = _detector(symbol, venues[symbol], None, params, policy, flow_config, feeds, calibrations, hit_model)
         out.detectors[symbol] = detector
         events = _events(by_symbol.get(symbol), FLOW_FEATURE_NAMES, _FLOW_CADENCE)
-        _replay(detector, events, out, _news_context(symbol, news, news_params))
+        _replay(detector, events, out, news_context(symbol, news, news_params))
     return out
 
 

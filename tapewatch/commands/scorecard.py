@@ -5,6 +5,7 @@ to the generators' alerts."""
 from __future__ import annotations
 
 import math
+import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -115,12 +116,18 @@ def _before_after(before: float, after: float) -> str:
     return f"{_num(before)} → {_num(after)}"
 
 
+def _later(delays: list[tuple[float, float | None]]) -> str:
+    """How many pumps still queued with the news context reach the queue later, by how much (median)."""
+    later = [after - before for before, after in delays if after is not None and after > before]
+    return f"{len(later)} (+{statistics.median(later):.0f} s)" if later else "0"
+
+
 def news_table(card: Scorecard) -> Table:
     """What the news context does to each generator × feed's alerts: look-alike alerts at medium+ (the queue) and at
     high+ without → with it, those it removed from the queue, true pumps it demoted, pump P and R at medium+."""
     table = Table(
         "generator", "feed", "look-alike alerts", "medium+", "high+", "removed from queue", "pumps demoted",
-        "pumps out of queue", "demoted by", "pump P medium+", "pump R medium+",
+        "pumps out of queue", "pumps queued later", "demoted by", "pump P medium+", "pump R medium+",
         title="With the news context (the tables above are without it)",
     )  # fmt: skip
     for line in card.news:
@@ -129,6 +136,7 @@ def news_table(card: Scorecard) -> Table:
             line.generator, line.feed, str(e.lookalike_alerts), f"{e.lookalike_medium} → {e.lookalike_medium_news}",
             f"{e.lookalike_high} → {e.lookalike_high_news}", _share(e.lookalike_removed, e.lookalike_medium),
             _share(e.pumps_demoted, e.pump_episodes), _share(e.pumps_demoted_below_medium, e.pump_episodes),
+            _later(e.queue_delays),
             ", ".join(f"{label} {n}" for label, n in e.pumps_demoted_by.items()) or "–",
             _before_after(e.pumps_medium.precision, e.pumps_medium_news.precision),
             _before_after(e.pumps_medium.recall, e.pumps_medium_news.recall),

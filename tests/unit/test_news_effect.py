@@ -85,6 +85,8 @@ def test_news_before_a_pump_demotes_it_and_touting_after_its_onset_does_not(effe
     assert effect.pumps_demoted == 1 and effect.pumps_demoted_below_medium == 1
     assert effect.pumps_demoted_by == {"background": 1}
     assert effect.news_items == {"background": 1, "repricing": 1, "touting": 1}
+    # B, C and D reached the queue 1 minute after their start + 3 minutes; C no longer does
+    assert effect.queue_delays == [(240.0, 240.0), (240.0, None), (240.0, 240.0)]
 
 
 def test_pump_precision_and_recall_at_medium_without_and_with_news(effect: NewsEffect) -> None:
@@ -103,3 +105,22 @@ def test_a_session_without_alerts_or_news() -> None:
     got = news_effect(truth, lookalikes, none, empty, news_frame([], []))
     assert (got.lookalike_alerts, got.pumps_demoted, got.pump_episodes) == (0, 0, 1)
     assert got.pumps_medium.recall == 0.0 and got.pumps_medium_news.recall == 0.0
+
+
+def test_a_pump_whose_run_up_is_lowered_reaches_the_queue_with_its_dump() -> None:
+    """The run-up's alert (medium) is lowered by news before the onset; its dump confirms it (``fall_share``) and keeps
+    its score: the pump stays in the queue, five minutes later."""
+    truth = pd.DataFrame({"symbol": ["E"], "kind": ["pump_and_dump"], "start": [40 * MINUTE], "end": [50 * MINUTE]})
+    run_up = alert("E", 41 * MINUTE, 0.8)
+    dump = run_up.model_copy(
+        update={"ts": 49 * MINUTE, "score": 0.9, "severity": severity_of(0.9), "evidence": {"fall_share": 0.6}}
+    )
+    items = [item(1, "E", 35 * MINUTE)]
+    annotated = with_news([run_up, dump], items)
+    lookalikes = pd.DataFrame(columns=["symbol", "kind", "start", "end"])
+    got = news_effect(
+        truth, lookalikes, ev.alerts_frame([run_up, dump]), news_alerts_frame(annotated), news_frame(items, ["touting"])
+    )
+    assert (got.pumps_demoted, got.pumps_demoted_below_medium) == (1, 0)
+    assert got.queue_delays == [(240.0, 540.0)]
+    assert got.pumps_medium_news.recall == 1.0 and got.pumps_demoted_by == {"touting": 1}

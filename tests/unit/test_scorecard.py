@@ -93,13 +93,15 @@ def test_the_news_context_is_reported_beside_the_bars_and_judged_by_none() -> No
     from tapewatch.commands.scorecard import news_table
 
     pumps = KindMetrics("pump_and_dump", 10, 9, 10, 9, 0.9, 0.9, 0.9, 60.0, 90.0)
-    effect = NewsEffect(4, 3, 1, 2, 0, 2, 10, 2, 1, pumps, pumps, {"touting": 1, "background": 1})
+    delays: list[tuple[float, float | None]] = [(60.0, 60.0), (60.0, 360.0), (120.0, None)]
+    effect = NewsEffect(4, 3, 1, 2, 0, 2, 10, 2, 1, pumps, pumps, {"touting": 1, "background": 1}, delays)
     card = Scorecard([], [], [], news=[NewsLine("sim", "trades", effect)])
     assert card.bars == (0, 0)
     assert orjson.loads(card.to_json())["news_context"][0]["effect"]["lookalike_removed"] == 2
     table = news_table(card)
     assert table.row_count == 1
-    assert [next(iter(column.cells)) for column in table.columns][3:7] == ["3 → 1", "2 → 0", "2 of 3", "2 of 10"]
+    cells = [next(iter(column.cells)) for column in table.columns]
+    assert cells[3:9] == ["3 → 1", "2 → 0", "2 of 3", "2 of 10", "1 of 10", "1 (+300 s)"]
 
 
 def test_an_unknown_generator_or_tape_is_refused_before_any_work() -> None:
