@@ -42,6 +42,7 @@ from offline.feed_shapes import FEEDS
 from offline.lookalikes import LookalikeRate, lookalike_alerts
 from offline.lookback import DetectionOutput, bar_features, detect_frames, tick_input
 from offline.news_effect import NewsEffect, news_alerts_frame, news_effect, with_news
+from offline.sim_news import NewsParams
 from offline.simulator import SimulationConfig, generate
 from tapewatch.feeds import FeedProfiles
 from tapewatch.records import NewsItem
@@ -84,6 +85,8 @@ class MatrixSpec:
     #: legitimate look-alikes (news, meta-orders, large orders, quote pulls) in every session, labelled apart, so
     #: that the alerts they draw are counted (the order-book market leaves out its large orders and quote pulls)
     lookalikes: bool = True
+    #: the news both generators write (:mod:`offline.sim_news`), read by the news context in every cell
+    news: NewsParams = field(default_factory=NewsParams)
 
     def __post_init__(self) -> None:
         unknown = [f for f in self.feeds if f not in FEEDS]
@@ -111,6 +114,7 @@ class MatrixSpec:
             variants=self.variants,
             venue=FEED_VENUES[feed],
             lookalikes=self.lookalikes,
+            news_params=self.news,
         )
 
     def lob(self, feed: str, seed: int) -> lob.LobConfig:
@@ -121,6 +125,7 @@ class MatrixSpec:
             feed=feed,
             venue=FEED_VENUES[feed],
             lookalikes=self.lookalikes,
+            news_params=self.news,
         )
 
 
