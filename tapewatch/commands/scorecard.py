@@ -40,7 +40,8 @@ def eval_scorecard(
     jobs: Annotated[int, typer.Option(help="Cells simulated and detected in parallel")] = 1,
 ) -> None:
     """Both labelled generators × feed shapes × kinds (P, R, F1, delay), look-alikes alerted, false alerts per clean
-    symbol-day, and the real tapes, each against its bar: one table, a PNG and a JSON."""
+    symbol-day, and the real tapes, each against its bar: one table, a PNG and a JSON; beside them, what the news
+    context does to the generators' alerts (look-alike alerts out of the queue, true pumps demoted)."""
     from offline.scorecard import ScorecardSpec, plot_scorecard, run_scorecard
     from producers.real_tapes import TAPES, load_tape
 

@@ -16,6 +16,7 @@ from producers.publisher import Publisher
 from producers.simulate import NEWS_JSONL, NEWS_LABELS_CSV, STAGE, SimulateSource, write_files
 from tapewatch.records import NewsItem, Record
 from tapewatch.topics import NEWS_ITEMS, Topic
+from tests.recording_publisher import RecordingPublisher
 
 #: a short session with news every few minutes on each symbol
 CONFIG = SimulationConfig(
@@ -23,20 +24,24 @@ CONFIG = SimulationConfig(
 )
 
 
-class RecordingPublisher:
-    """Stands in for Kafka: the pre-encoded market records and the records, in the order they were handed over."""
+class SessionPublisher(RecordingPublisher):
+    """The recording publisher, with the simulator's pre-encoded market records too, all in the order handed over."""
 
     def __init__(self) -> None:
-        self.sent: list[tuple[str, int | None]] = []  # topic, the news item's ts or None for a market record
-        self.items: list[NewsItem] = []
+        super().__init__()
+        self.sent: list[int | None] = []  # the news item's ts, or None for a market record
 
     def send(self, topic: Topic, key: bytes | None, value: bytes) -> None:
-        self.sent.append((topic.name, None))
+        self.sent.append(None)
 
     def publish(self, topic: Topic, record: Record) -> None:
         assert topic is NEWS_ITEMS and isinstance(record, NewsItem)
-        self.items.append(record)
-        self.sent.append((topic.name, record.ts))
+        super().publish(topic, record)
+        self.sent.append(record.ts)
+
+    @property
+    def items(self) -> list[Record]:
+        return [record for _, record in self.published]
 
 
 @pytest.fixture(scope="module")
@@ -44,19 +49,19 @@ def sim() -> Simulation:
     return generate(CONFIG)
 
 
-def publish(sim: Simulation, **options: float | int) -> tuple[RecordingPublisher, Emitter]:
-    publisher = RecordingPublisher()
+def publish(sim: Simulation, **options: float | int) -> tuple[SessionPublisher, Emitter]:
+    publisher = SessionPublisher()
     emitter = Emitter(cast(Publisher, publisher), STAGE)
     source = SimulateSource(sim.config, simulation=sim, **options)  # type: ignore[arg-type]
     asyncio.run(source.run(emitter, asyncio.Event()))
     return publisher, emitter
 
 
-def market_times_before_each_item(sim: Simulation, publisher: RecordingPublisher) -> list[tuple[int, list[int]]]:
+def market_times_before_each_item(sim: Simulation, publisher: SessionPublisher) -> list[tuple[int, list[int]]]:
     """Each news item's ts beside the event times of the market records handed over before it."""
     times = sim.event_ts.tolist()
     out, position = [], 0
-    for _, item_ts in publisher.sent:
+    for item_ts in publisher.sent:
         if item_ts is None:
             position += 1
         else:
