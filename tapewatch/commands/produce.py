@@ -237,6 +237,14 @@ LookalikesOption = Annotated[
         "labelled in lookalikes.csv with --out-dir",
     ),
 ]
+NewsOption = Annotated[
+    bool,
+    typer.Option(
+        "--news/--no-news",
+        help="The session's news: an item per news repricing, background news, touting during some pumps "
+        "(news.items, or news.jsonl and news_labels.csv with --out-dir)",
+    ),
+]
 
 
 @produce_app.command("simulate")
@@ -256,6 +264,7 @@ def produce_simulate(
     regimes: RegimesOption = "twse",
     variants: VariantsOption = False,
     lookalikes: LookalikesOption = False,
+    news: NewsOption = True,
 ) -> None:
     """Simulate a labelled TWSE-like session (pump-and-dump, spoofing, wash trading, marking the close,
     momentum ignition) and its news into md.quotes / md.books / truth / news.items, or into files with --out-dir."""
@@ -275,6 +284,7 @@ def produce_simulate(
             regimes=regimes,
             variants=variants,
             lookalikes=lookalikes,
+            news=news,
             **(_opening_now() if start_now else {}),  # type: ignore[arg-type]
         )
     except ValueError as exc:
