@@ -22,6 +22,7 @@ from detectors.news.reading import TraditionalFold
 from detectors.news.sentiment import ARTIFACT_NAME, SentimentModel, plain_lexicon
 from offline import news_sentiment as ns
 from tapewatch.artifacts import WEIGHTS_FILE, ArtifactError, ArtifactStore
+from tapewatch.settings import get_settings
 
 LANGUAGES = st.one_of(st.sampled_from(["zh-TW", "zh-CN", "zh", "en", "en-US", "fr", "", "ZH-tw"]), st.text(max_size=8))
 
@@ -138,7 +139,11 @@ def test_train_news_publishes_a_version_and_prints_the_table(tmp_path: Path, mon
     from tapewatch.cli import app
 
     monkeypatch.setenv("TAPEWATCH_MODEL_DIR", str(tmp_path / "models"))
-    result = CliRunner().invoke(app, ["train", "news", "--buckets", "512"], env={"COLUMNS": "160"})
+    get_settings.cache_clear()  # the command reads this test's model directory, not an earlier test's settings
+    try:
+        result = CliRunner().invoke(app, ["train", "news", "--buckets", "512"], env={"COLUMNS": "160"})
+    finally:
+        get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     versions = ArtifactStore(tmp_path / "models").versions(ARTIFACT_NAME)
     assert len(versions) == 1
