@@ -1,7 +1,10 @@
-"""The ``stream:detect`` stage: features.1m → scores.manipulation, alerts, signals.actions and signals.forecasts.
+"""The ``stream:detect`` stage: features.1m and signals.news → scores.manipulation, alerts (with the news around their
+onset), signals.actions and signals.forecasts.
 
-Per symbol, one :class:`detectors.patterns.SymbolDetector` (flow patterns, K-means scoring, alert policy)
-lives in a changelog-backed table with the offset of the last features record applied, exactly as the market
+Per symbol, one :class:`detectors.patterns.SymbolDetector` (flow patterns, K-means scoring, alert policy) and the
+symbol's recent news (:class:`detectors.news.context.NewsContext`, with the alerts it raised lately, as raised, to
+annotate again when news about their onset arrives after them) live in a changelog-backed table with the offset of
+the last record applied from each source topic, exactly as the market
 stage keeps its state (:mod:`streams.market`): outputs are acknowledged by Kafka before the state is written,
 and the state before the offsets are committed. A replay after a crash skips what the stored offset covers.
 
