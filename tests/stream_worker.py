@@ -12,6 +12,17 @@ from pathlib import Path
 from tapewatch.settings import PROJECT_ROOT, Settings
 
 
+def start_sink(name: str, env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`tapewatch sink <name>` as a subprocess with ``env`` added, its output in ``log``."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [str(Path(sys.executable).with_name("tapewatch")), "sink", name],
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
 def worker_argv() -> list[str]:
     return [str(Path(sys.executable).with_name("tapewatch")), "stream", "worker"]
 

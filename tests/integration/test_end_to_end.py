@@ -5,8 +5,6 @@ PostgreSQL holds an action for every symbol and bar."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -23,7 +21,7 @@ from tapewatch.settings import Settings
 from tests.pipeline_session import prepare_session
 from tests.postgres_times import datetime_to_ms
 from tests.search_support import shard_starting
-from tests.stream_worker import Worker
+from tests.stream_worker import Worker, start_sink
 
 pytestmark = pytest.mark.integration
 
@@ -60,18 +58,8 @@ def test_alerts_in_postgres_and_elasticsearch_equal_the_offline_twin(
     engine = db.make_engine(settings)
     es = es_client(settings)
     worker = Worker(settings, tmp_path / "worker.log", "--metrics-port", "0", env=session.env)
-    sinks: list[subprocess.Popen[bytes]] = []
     logs = [tmp_path / "sink-postgres.log", tmp_path / "sink-elasticsearch.log"]
-    for name, log in zip(("postgres", "elasticsearch"), logs, strict=True):
-        with log.open("wb") as out:
-            sinks.append(
-                subprocess.Popen(
-                    [str(TAPEWATCH), "sink", name],
-                    env={**os.environ, **session.env},
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
-            )
+    sinks = [start_sink(name, session.env, log) for name, log in zip(("postgres", "elasticsearch"), logs, strict=True)]
 
     def details() -> str:
         return worker.tail() + "".join(f"\n{log.name}:\n" + log.read_text(errors="replace")[-1500:] for log in logs)

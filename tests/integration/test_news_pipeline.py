@@ -6,8 +6,6 @@ offline twin (`tapewatch detect file --news`) writes it with every item in hand.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +33,7 @@ from tests.pipeline_session import SESSION, sim_args, tapewatch
 from tests.postgres_times import datetime_to_ms
 from tests.search_support import shard_starting
 from tests.stream_runs import wait_until
-from tests.stream_worker import Worker
+from tests.stream_worker import Worker, start_sink
 
 pytestmark = pytest.mark.integration
 
@@ -102,7 +100,7 @@ def test_news_reaches_the_features_the_alerts_the_stores_and_the_console(
     assert expected[pump["alert_id"]]["news"][0]["item_id"] == "wire:1"
 
     worker = Worker(settings, tmp_path / "worker.log", "--metrics-port", "0", env=env)
-    sinks = [sink(name, env, tmp_path) for name in ("postgres", "elasticsearch")]
+    sinks = [start_sink(name, env, tmp_path / f"sink-{name}.log") for name in ("postgres", "elasticsearch")]
     engine = db.make_engine(settings)
     es = es_client(settings)
     try:
@@ -151,13 +149,6 @@ def test_news_reaches_the_features_the_alerts_the_stores_and_the_console(
         assert "Company beats profit forecast, raises outlook" in html and f"{sentiment:+.2f}" in html
         assert "score was lowered from" in html
     assert api.status_code == 200 and [n["item_id"] for n in api.json()["news"]] == ["wire:1"]
-
-
-def sink(name: str, env: dict[str, str], tmp_path: Path) -> subprocess.Popen[bytes]:
-    with (tmp_path / f"sink-{name}.log").open("wb") as out:
-        return subprocess.Popen(
-            [str(TAPEWATCH), "sink", name], env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
-        )
 
 
 def publish_news(settings: Settings, items: list[NewsItem]) -> None:
