@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 # ob-analytics ships a real Bitstamp BTC/USD capture (producers/bitstamp_capture.py) but requires pandas 3,
 # which pyproject.toml excludes, so pip cannot install it alongside the dev extra; mlfinpy ships a real
 # E-mini S&P 500 futures tape (producers/es_tape.py) and pins an older numpy and pandas; cntext ships the financial
-# sentiment dictionaries that offline/news_lexicon.py extracts into detectors/news/lexicons/ (its code pulls gensim,
+# sentiment dictionaries that training/news_lexicon.py extracts into detectors/news/lexicons/ (its code pulls gensim,
 # openai, PyMuPDF and numpy < 2).
 DATA_PACKAGES := ob-analytics==0.1.0 mlfinpy==0.1.2 cntext==2.2.1
 # A data-only Maven artifact, resolved into ~/.m2 like the servers' jars: ta4j's examples ship a week of real
@@ -31,7 +31,7 @@ $(DEPS_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --progress-bar off -q -e '.[all,dev]'
 	$(BIN)/pip install --progress-bar off -q --no-deps $(DATA_PACKAGES)
-	$(BIN)/python -m infra.data_jars $(DATA_JARS)
+	$(BIN)/python -m tapewatch.infra.data_jars $(DATA_JARS)
 	@rm -f $(VENV)/.deps-*
 	@touch $@
 

@@ -3,7 +3,7 @@
 Run: ``tapewatch bench cnn [--batch 1000] [--seconds 5] [--threads 1]``. Publishes an untrained network of the
 default architecture in a temporary model directory (throughput does not depend on the weights), then times
 ``forecast`` end to end: each request's last 56 feature rows in (the window array of its feature history, as
-the stream worker hands it over), validated and stacked (:func:`~signals.forecast.contract.stack_requests`),
+the stream worker hands it over), validated and stacked (:func:`~tapewatch.signals.forecast.contract.stack_requests`),
 normalised, forward passes of 256 images, forecasts out. Also times
 the forward pass alone on ready images, to show where the time goes. Prints numbers; not a test.
 """
@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.timing import batched_arguments, items_per_second, stream_requests
-from signals.cnn.config import CnnConfig
-from signals.cnn.forecaster import CnnModel
-from signals.cnn.images import ClassThresholds
-from signals.cnn.model import InceptionCnn, network_weights
-from signals.cnn.serving import CnnForecaster, save_cnn
-from signals.dqn.data import Normaliser
+from tapewatch.bench.timing import batched_arguments, items_per_second, stream_requests
+from tapewatch.signals.cnn.config import CnnConfig
+from tapewatch.signals.cnn.forecaster import CnnModel
+from tapewatch.signals.cnn.images import ClassThresholds
+from tapewatch.signals.cnn.model import InceptionCnn, network_weights
+from tapewatch.signals.cnn.serving import CnnForecaster, save_cnn
+from tapewatch.signals.dqn.data import Normaliser
 
 
 def main(argv: list[str] | None = None) -> None:

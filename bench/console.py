@@ -1,8 +1,8 @@
 """`tapewatch bench console`: the analyst console's server time over a realistic case load, and how soon a new
 alert shows in an open queue.
 
-1. **Seed** (:mod:`bench.console_seed`): ``--alerts`` alerts (a million by default) and their cases, made by the
-   database's own trigger, with the analysts' work, notes, links, audit lines and chart data; VACUUM ANALYZE.
+1. **Seed** (:mod:`tapewatch.bench.console_seed`): ``--alerts`` alerts (a million by default) and their cases, made by
+   the database's own trigger, with the analysts' work, notes, links, audit lines and chart data; VACUUM ANALYZE.
 2. **Pages**: the console served by uvicorn (a background thread, a free port, real HTTP), signed in as a
    supervisor; the pages and API calls asked in turn, each ``--requests`` times, by one client that waits for
    every answer (one analyst). The server's time is its ``Server-Timing: app;dur=`` header (the request's
@@ -47,11 +47,11 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, text
 
-from bench.console_seed import ANALYSTS, BENCH_PASSWORD, BENCH_TENANT, BENCH_USER, SeedPlan, seed
-from sinks import db
+from tapewatch.bench.console_seed import ANALYSTS, BENCH_PASSWORD, BENCH_TENANT, BENCH_USER, SeedPlan, seed
 from tapewatch.errors import TapewatchError
 from tapewatch.records import Alert, AlertKind, Severity, alert_id
 from tapewatch.settings import Settings
+from tapewatch.sinks import db
 
 __all__ = ["ConsoleBenchResult", "print_console_bench", "run_console_bench"]
 
@@ -142,7 +142,7 @@ def serving(settings: Settings) -> Iterator[int]:
     """The console on a free local port, served by uvicorn in a background thread; yields the port."""
     import uvicorn
 
-    from console.app import create_app
+    from tapewatch.console.app import create_app
 
     port = _free_port()
     config = uvicorn.Config(
@@ -343,9 +343,9 @@ class LiveRun:
 
 def run_live(settings: Settings, engine: Engine, port: int, alerts: int, report: Callable[[str], object]) -> LiveRun:
     """``alerts`` alerts through Kafka, the sink, PostgreSQL's NOTIFY and the SSE stream to the queue's rows."""
-    from producers.publisher import Publisher
-    from sinks.consumer import SinkRunner
-    from sinks.postgres import PostgresWriter
+    from tapewatch.producers.publisher import Publisher
+    from tapewatch.sinks.consumer import SinkRunner
+    from tapewatch.sinks.postgres import PostgresWriter
     from tapewatch.topics import ALERTS, DLQ_SINKS
 
     runner = SinkRunner(settings, PostgresWriter(settings), [ALERTS], batch_size=settings.sink_batch_size)
@@ -445,7 +445,7 @@ def run_console_bench(
     reuse: str | None = None,
     report: Callable[[str], object] = lambda message: None,
 ) -> ConsoleBenchResult:
-    from bench.topics import private_topics
+    from tapewatch.bench.topics import private_topics
 
     tag = uuid.uuid4().hex[:8]
     schema = reuse or f"bench_console_{tag}"
@@ -490,7 +490,7 @@ def run_console_bench(
 def _pages_run(
     settings: Settings, engine: Engine, sample: Sample, requests: int, report: Callable[[str], object]
 ) -> dict[str, dict[str, Any]]:
-    from console import accounts
+    from tapewatch.console import accounts
 
     with engine.begin() as conn:
         token = accounts.add_token(conn, "bench", BENCH_TENANT, "bench")

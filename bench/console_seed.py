@@ -30,8 +30,8 @@ from typing import Final
 
 from sqlalchemy import Connection, Engine, text
 
-from console import accounts
-from console.passwords import hash_password
+from tapewatch.console import accounts
+from tapewatch.console.passwords import hash_password
 from tapewatch.records import AlertKind
 
 __all__ = ["ANALYSTS", "BENCH_PASSWORD", "BENCH_TENANT", "BENCH_USER", "SeedPlan", "seed"]

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from signals.dqn.agent import AgentConfig, EnsembleQNetwork, QNetwork, TrainResult, network_weights
-from signals.dqn.costs import cost_preset
-from signals.dqn.data import DEFAULT_FEATURES, Normaliser
-from signals.dqn.env import observation_width
-from signals.dqn.inference import DecisionRequest, DqnPolicy, save_model
+from tapewatch.signals.dqn.agent import AgentConfig, EnsembleQNetwork, QNetwork, TrainResult, network_weights
+from tapewatch.signals.dqn.costs import cost_preset
+from tapewatch.signals.dqn.data import DEFAULT_FEATURES, Normaliser
+from tapewatch.signals.dqn.env import observation_width
+from tapewatch.signals.dqn.inference import DecisionRequest, DqnPolicy, save_model
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,8 +12,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from bench.timing import timed_line
-from detectors.features import FeatureState, compute_frame, compute_frame_vectorised
+from tapewatch.bench.timing import timed_line
+from tapewatch.detectors.features import FeatureState, compute_frame, compute_frame_vectorised
 
 MINUTE_MS = 60_000
 

@@ -12,9 +12,9 @@ import time
 
 import orjson
 
-from bench.timing import timed_line
-from detectors.flow import FlowConfig, FlowState, compute_flow_frame
-from offline.simulator import SimulationConfig, generate
+from tapewatch.bench.timing import timed_line
+from tapewatch.detectors.flow import FlowConfig, FlowState, compute_flow_frame
+from tapewatch.generators.simulator import SimulationConfig, generate
 from tapewatch.records import Book, Quote
 
 

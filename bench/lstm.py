@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.timing import batched_arguments, items_per_second, stream_requests
-from signals.dqn.costs import cost_preset
-from signals.dqn.data import Normaliser
-from signals.lstm.config import LstmConfig
-from signals.lstm.model import LstmNet, network_weights, predict_windows
-from signals.lstm.serving import LstmForecaster, publish
+from tapewatch.bench.timing import batched_arguments, items_per_second, stream_requests
+from tapewatch.signals.dqn.costs import cost_preset
+from tapewatch.signals.dqn.data import Normaliser
+from tapewatch.signals.lstm.config import LstmConfig
+from tapewatch.signals.lstm.model import LstmNet, network_weights, predict_windows
+from tapewatch.signals.lstm.serving import LstmForecaster, publish
 
 
 def main(argv: list[str] | None = None) -> None:

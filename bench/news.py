@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from bench.stream import WorkerProcess, raw_consume, sustained_rate
-from bench.topics import private_topics
-from producers.publisher import Publisher
+from tapewatch.bench.stream import WorkerProcess, raw_consume, sustained_rate
+from tapewatch.bench.topics import private_topics
+from tapewatch.producers.publisher import Publisher
 from tapewatch.records import NewsItem
 from tapewatch.settings import Settings
 from tapewatch.topics import DLQ_PRODUCERS, NEWS_ITEMS

@@ -1,6 +1,6 @@
 """Micro-benchmark of pattern detection: the flow features of a simulated session through each symbol's
-:class:`~detectors.patterns.SymbolDetector` (the detectors, the materiality gate and its time-of-day baselines, the
-alert policy), and the per-symbol state JSON the stream writes.
+:class:`~tapewatch.detectors.patterns.SymbolDetector` (the detectors, the materiality gate and its time-of-day
+baselines, the alert policy), and the per-symbol state JSON the stream writes.
 
 Run: ``tapewatch bench patterns [symbols] [minutes]`` (default 6 symbols, 210 minutes). The best of three passes.
 A script, not a test.
@@ -14,10 +14,10 @@ import time
 
 import orjson
 
-from bench.timing import timed_line
-from detectors.flow import FLOW_FEATURE_NAMES, compute_flow_frame
-from detectors.patterns import SymbolDetector
-from offline.simulator import SimulationConfig, generate
+from tapewatch.bench.timing import timed_line
+from tapewatch.detectors.flow import FLOW_FEATURE_NAMES, compute_flow_frame
+from tapewatch.detectors.patterns import SymbolDetector
+from tapewatch.generators.simulator import SimulationConfig, generate
 
 Chunk = tuple[str, int, dict[str, float | None]]
 

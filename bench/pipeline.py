@@ -27,7 +27,7 @@ from pathlib import Path
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from bench.timing import latency_summary
+from tapewatch.bench.timing import latency_summary
 from tapewatch.errors import TapewatchError
 from tapewatch.kafka import consumer_config
 from tapewatch.settings import PROJECT_ROOT, Settings
@@ -60,10 +60,10 @@ class _Seen:
 @contextlib.contextmanager
 def _private(settings: Settings) -> Iterator[Settings]:
     """Fresh topics, PostgreSQL schema and Elasticsearch indices, all removed afterwards."""
-    from bench.topics import private_topics
-    from sinks import db
-    from sinks.elastic import delete_everything
-    from sinks.search import es_client
+    from tapewatch.bench.topics import private_topics
+    from tapewatch.sinks import db
+    from tapewatch.sinks.elastic import delete_everything
+    from tapewatch.sinks.search import es_client
 
     tag = uuid.uuid4().hex[:6]
     db.create_schema(settings, f"bench_{tag}")
@@ -82,7 +82,7 @@ def _private(settings: Settings) -> Iterator[Settings]:
 def run_pipeline_bench(
     settings: Settings, *, symbols: int, minutes: float, poll_s: float, workdir: Path
 ) -> PipelineBenchResult:
-    from ops.demo import ensure_models
+    from tapewatch.ops.demo import ensure_models
 
     ensure_models(settings)
     with _private(settings) as isolated:
@@ -157,9 +157,9 @@ class _AlertTracker:
     """When each alert shows up on Kafka, in PostgreSQL and in Elasticsearch (by alert id)."""
 
     def __init__(self, isolated: Settings) -> None:
-        from sinks import db
-        from sinks.elastic import index_pattern
-        from sinks.search import es_client
+        from tapewatch.sinks import db
+        from tapewatch.sinks.elastic import index_pattern
+        from tapewatch.sinks.search import es_client
 
         self.consumer = Consumer(
             consumer_config(isolated, **{"group.id": f"bench-{uuid.uuid4()}", "enable.auto.commit": False})
@@ -185,7 +185,7 @@ class _AlertTracker:
     def _poll_postgres(self, now_ms: float) -> None:
         from sqlalchemy import select
 
-        from sinks import db
+        from tapewatch.sinks import db
 
         missing = [a for a, s in self.seen.items() if s.postgres_ms is None]
         if missing:

@@ -17,8 +17,8 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from producers.framework import SourceRun, run_source
-from producers.publisher import Publisher
+from tapewatch.producers.framework import SourceRun, run_source
+from tapewatch.producers.publisher import Publisher
 from tapewatch.records import Quote
 from tapewatch.settings import Settings
 from tapewatch.topics import DLQ_PRODUCERS, QUOTES
@@ -81,9 +81,9 @@ def run_produce_bench(
     settings: Settings, records: int, workdir: Path, extra: dict[str, Callable[[], SourceRun]] | None = None
 ) -> list[BenchResult]:
     """Run every producer benchmark on private topics (created here, deleted afterwards)."""
-    from infra.kafka import ensure_topics
-    from producers.replay import Replay
+    from tapewatch.infra.kafka import ensure_topics
     from tapewatch.kafka import admin_client
+    from tapewatch.producers.replay import Replay
 
     isolated = settings.model_copy(update={"topic_prefix": f"bench-{uuid.uuid4().hex[:6]}."})
     created = ensure_topics(isolated)
@@ -110,6 +110,6 @@ def as_json(results: list[BenchResult]) -> bytes:
 
 def extra_sources(records: int) -> dict[str, Callable[[], SourceRun]]:
     """Sources beyond replay that can be benchmarked offline (no network)."""
-    from producers.simulate import bench_source
+    from tapewatch.producers.simulate import bench_source
 
     return {"simulator (session generated beforehand)": lambda: bench_source(records)}

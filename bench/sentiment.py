@@ -1,7 +1,7 @@
 """News sentiment scoring speed on one core: items per second of :meth:`SentimentModel.score`.
 
 Run: ``tapewatch bench sentiment [--seconds 5]``. Scores every headline of the labelled set
-(``offline/data/news_sentiment/headlines.csv``, Chinese and English, title and summary) over and over, with the
+(``training/data/news_sentiment/headlines.csv``, Chinese and English, title and summary) over and over, with the
 plain lexicon model and with a classifier trained on the set's training split (not published), after loading
 each once (jieba's dictionary, timed apart). One thread, nothing else running in the process. Prints numbers; not a
 test.
@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench.timing import items_per_second
-from detectors.news.lexicon import builtin_lexicon
-from detectors.news.sentiment import SentimentModel
-from offline import news_sentiment as ns
+from tapewatch.bench.timing import items_per_second
+from tapewatch.detectors.news.lexicon import builtin_lexicon
+from tapewatch.detectors.news.sentiment import SentimentModel
+from tapewatch.training import news_sentiment as ns
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,16 +21,16 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from bench.timing import latency_summary
-from producers.publisher import Publisher
-from sinks import db
-from sinks.consumer import SinkCounters, SinkRunner, Writer
-from sinks.elastic import ElasticsearchWriter, delete_everything
-from sinks.postgres import PostgresWriter
-from sinks.search import es_client
+from tapewatch.bench.timing import latency_summary
 from tapewatch.collector import tuned_for_batches
+from tapewatch.producers.publisher import Publisher
 from tapewatch.records import BOOK_DEPTH, Alert, AlertKind, Book, Severity, alert_id
 from tapewatch.settings import Settings
+from tapewatch.sinks import db
+from tapewatch.sinks.consumer import SinkCounters, SinkRunner, Writer
+from tapewatch.sinks.elastic import ElasticsearchWriter, delete_everything
+from tapewatch.sinks.postgres import PostgresWriter
+from tapewatch.sinks.search import es_client
 from tapewatch.topics import ALERTS, BOOKS, DLQ_SINKS, Topic
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ def run_sink_bench(
         log.info("bench sinks +%.0f s: %s", time.monotonic() - started, message)
         report(message)
 
-    from infra.kafka import ensure_topics
+    from tapewatch.infra.kafka import ensure_topics
     from tapewatch.kafka import admin_client
 
     tag = uuid.uuid4().hex[:8]

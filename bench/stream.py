@@ -29,10 +29,10 @@ import numpy as np
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
 
-from bench.timing import latency_summary
-from bench.topics import private_topics
-from offline.simulator import SimulationConfig, generate
+from tapewatch.bench.timing import latency_summary
+from tapewatch.bench.topics import private_topics
 from tapewatch.errors import TapewatchError
+from tapewatch.generators.simulator import SimulationConfig, generate
 from tapewatch.kafka import consumer_config
 from tapewatch.records import Book, Quote
 from tapewatch.settings import PROJECT_ROOT, Settings
@@ -208,7 +208,7 @@ class _LiveFeed:
     symbols = 50
 
     def __init__(self, settings: Settings) -> None:
-        from producers.publisher import Publisher
+        from tapewatch.producers.publisher import Publisher
         from tapewatch.topics import DLQ_PRODUCERS
 
         self.publisher = Publisher(settings, DLQ_PRODUCERS)

@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from signals.forecast.contract import ForecastRequest
-from signals.forecast.history import FeatureHistory
+from tapewatch.signals.forecast.contract import ForecastRequest
+from tapewatch.signals.forecast.history import FeatureHistory
 
 
 def timed_line(label: str, seconds: float, count: int, unit: str = "records", width: int = 60) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from confluent_kafka import KafkaException
 
-from infra.kafka import ensure_topics
+from tapewatch.infra.kafka import ensure_topics
 from tapewatch.kafka import admin_client
 from tapewatch.settings import Settings
 
@@ -16,7 +16,7 @@ from tapewatch.settings import Settings
 def private_topics(settings: Settings, prefix: str) -> Iterator[Settings]:
     """Settings on fresh registry topics behind ``prefix`` (benchmarks); on exit, those topics and the stream
     workers' changelogs on them are deleted."""
-    from streams.app import app_id
+    from tapewatch.streams.app import app_id
 
     isolated = settings.model_copy(update={"topic_prefix": prefix})
     created = ensure_topics(isolated)

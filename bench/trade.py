@@ -13,13 +13,13 @@ import sys
 import time
 import uuid
 
-from bench.timing import timed_line
-from execution.accounts import AccountConfig
-from execution.executor import PaperExecutor, RefusedError
-from execution.merge import EventMerge
-from execution.ticks import VenueRules
-from offline.simulator import SimulationConfig, generate
+from tapewatch.bench.timing import timed_line
+from tapewatch.execution.accounts import AccountConfig
+from tapewatch.execution.executor import PaperExecutor, RefusedError
+from tapewatch.execution.merge import EventMerge
+from tapewatch.execution.ticks import VenueRules
 from tapewatch.feeds import FeedProfiles
+from tapewatch.generators.simulator import SimulationConfig, generate
 from tapewatch.records import Action, Book, Quote, Record
 from tapewatch.settings import Settings
 
@@ -76,9 +76,9 @@ def _apply(executor: PaperExecutor, merge: EventMerge[Record], flush: bool, out:
 
 
 def _worker(records: list[Record]) -> None:
-    from infra.kafka import ensure_topics
-    from producers.publisher import Publisher
-    from streams.trade import TradeWorker
+    from tapewatch.infra.kafka import ensure_topics
+    from tapewatch.producers.publisher import Publisher
+    from tapewatch.streams.trade import TradeWorker
     from tapewatch.topics import ACTIONS, BOOKS, DLQ_PRODUCERS, QUOTES
 
     settings = Settings().model_copy(update={"topic_prefix": f"bench-trade-{uuid.uuid4().hex[:6]}."})

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, insert, select, text, update
 
-from console import audit
-from console.passwords import hash_password, new_token, token_hash
-from console.schema import ROLES, api_tokens, login_throttle, sessions, tenants, users
+from tapewatch.console import audit
+from tapewatch.console.passwords import hash_password, new_token, token_hash
+from tapewatch.console.schema import ROLES, api_tokens, login_throttle, sessions, tenants, users
 from tapewatch.errors import TapewatchError
 
 __all__ = [

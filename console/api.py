@@ -1,7 +1,7 @@
 """The JSON API for downstream services (``/api/v1``, OpenAPI at ``/api/openapi.json``): cases, one case with
 its evidence, history and notes, and the measured false-positive rates. Read-only, authenticated by a
 per-service token (``Authorization: Bearer …``, stored hashed) or a signed-in user's session; the token's or
-user's tenant bounds what is seen, as on the pages (:func:`console.tenancy.scoped`). The false-positive rates
+user's tenant bounds what is seen, as on the pages (:func:`tapewatch.console.tenancy.scoped`). The false-positive rates
 are a supervisor's numbers: a supervisor's session only."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
-from console import cases, supervisor
-from console.auth import Principal
-from console.explain import explanation
-from console.security import engine_of, service, settings_of, supervisor_or_session
-from console.tenancy import scoped
-from console.web import Filter
+from tapewatch.console import cases, supervisor
+from tapewatch.console.auth import Principal
+from tapewatch.console.explain import explanation
+from tapewatch.console.security import engine_of, service, settings_of, supervisor_or_session
+from tapewatch.console.tenancy import scoped
+from tapewatch.console.web import Filter
 
 __all__ = ["CaseDetail", "CaseSummary", "EvidenceItem", "FalsePositiveRateOut", "router"]
 

@@ -1,5 +1,5 @@
-"""The console's ASGI application: pages (:mod:`console.web`), the JSON API with its OpenAPI document
-(:mod:`console.api`), static assets shipped in the package, the live alert listener, and one answer per kind
+"""The console's ASGI application: pages (:mod:`tapewatch.console.web`), the JSON API with its OpenAPI document
+(:mod:`tapewatch.console.api`), static assets shipped in the package, the live alert listener, and one answer per kind
 of refusal — each audited where it matters."""
 
 from __future__ import annotations
@@ -20,15 +20,15 @@ from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
-from console import api, web
-from console.auth import Principal
-from console.cases import NotFoundError, TooLargeError
-from console.live import AlertListener
-from console.rules import ConflictError, ForbiddenError
-from console.security import LoginRequiredError, RefusedError, SecurityHeaders, audit_refusal
-from sinks import db
+from tapewatch.console import api, web
+from tapewatch.console.auth import Principal
+from tapewatch.console.cases import NotFoundError, TooLargeError
+from tapewatch.console.live import AlertListener
+from tapewatch.console.rules import ConflictError, ForbiddenError
+from tapewatch.console.security import LoginRequiredError, RefusedError, SecurityHeaders, audit_refusal
 from tapewatch.errors import TapewatchError
 from tapewatch.settings import Settings
+from tapewatch.sinks import db
 
 __all__ = ["create_app"]
 
@@ -36,7 +36,7 @@ HERE: Final = Path(__file__).resolve().parent
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """The application, serving as the console's database role (:mod:`sinks.serving_role`), which may not
+    """The application, serving as the console's database role (:mod:`tapewatch.sinks.serving_role`), which may not
     migrate: the schema must already be at the newest revision (``tapewatch db upgrade``, or any sink's start)."""
     engine = db.make_engine(settings, serving=True, timeouts=True)
     event.listen(engine, "connect", _utc)

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, RowMapping, insert, text
 
-from console.schema import audit
+from tapewatch.console.schema import audit
 
 __all__ = ["GENESIS", "ChainReport", "line_text", "record", "verify"]
 

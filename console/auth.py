@@ -1,6 +1,6 @@
 """Logins, sessions and CSRF tokens, all in PostgreSQL: a cookie carries a random token whose SHA-256 is the
 session's key; the session holds the CSRF token every form and script sends back. Sign-in attempts are
-throttled per user name and per client address (:mod:`console.throttle`). This module alone reads the identity
+throttled per user name and per client address (:mod:`tapewatch.console.throttle`). This module alone reads the identity
 tables (users, sessions, API tokens) to turn a credential into a :class:`Principal` with its tenant."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Final
 
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 
-from console import audit, throttle
-from console.passwords import hash_password, needs_rehash, new_token, token_hash, verify_password
-from console.rules import Actor
-from console.schema import api_tokens, sessions, tenants, users
-from console.tenancy import set_tenant
+from tapewatch.console import audit, throttle
+from tapewatch.console.passwords import hash_password, needs_rehash, new_token, token_hash, verify_password
+from tapewatch.console.rules import Actor
+from tapewatch.console.schema import api_tokens, sessions, tenants, users
+from tapewatch.console.tenancy import set_tenant
 from tapewatch.settings import Settings
 
 __all__ = [
@@ -65,7 +65,7 @@ FAILED: Final = LoginOutcome(
 
 
 def login(engine: Engine, settings: Settings, username: str, password: str, client: str) -> LoginOutcome:
-    """Check a login and open a session. The attempt is counted first (:mod:`console.throttle`), the password
+    """Check a login and open a session. The attempt is counted first (:mod:`tapewatch.console.throttle`), the password
     checked with no database connection held (Argon2 takes tens of milliseconds: a burst must not hold the
     pool), then the outcome written; every checked password is audited, the password never."""
     window = timedelta(seconds=settings.console_lockout_s)

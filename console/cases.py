@@ -1,6 +1,6 @@
 """Cases: the queue, one case with its alert, and the workflow's changes — each change and its audit line in
-one transaction, the case row locked while it is decided (:mod:`console.rules`). Every function takes a
-connection scoped to the principal's tenant (:func:`console.tenancy.scoped`): row-level security shows it that
+one transaction, the case row locked while it is decided (:mod:`tapewatch.console.rules`). Every function takes a
+connection scoped to the principal's tenant (:func:`tapewatch.console.tenancy.scoped`): row-level security shows it that
 tenant's cases, notes, links and audit lines only, so another tenant's case is "not found", not "forbidden", and
 its existence does not leak."""
 
@@ -15,12 +15,12 @@ from typing import Any, Final
 from sqlalchemy import ColumnElement, Connection, Row, Select, func, insert, select, union, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from console import audit
-from console.auth import Principal
-from console.rules import CaseState, ConflictError, ForbiddenError, decide
-from console.schema import audit as audit_table
-from console.schema import case_links, case_notes, cases, severity_history, users
-from sinks.db import alerts
+from tapewatch.console import audit
+from tapewatch.console.auth import Principal
+from tapewatch.console.rules import CaseState, ConflictError, ForbiddenError, decide
+from tapewatch.console.schema import audit as audit_table
+from tapewatch.console.schema import case_links, case_notes, cases, severity_history, users
+from tapewatch.sinks.db import alerts
 
 __all__ = [
     "MAX_NOTE_CHARS",

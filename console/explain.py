@@ -1,6 +1,6 @@
 """Why an alert fired, for the case page, the report and the API: its evidence beside the bars of the rule that
-raised it (:func:`detectors.patterns.explain.explain`), on the parameters the stream uses for the alert's venue
-(:meth:`PatternParams.for_feed` with the venue's feed profile, as ``streams.detect`` does)."""
+raised it (:func:`tapewatch.detectors.patterns.explain.explain`), on the parameters the stream uses for the alert's
+venue (:meth:`PatternParams.for_feed` with the venue's feed profile, as ``tapewatch.streams.detect`` does)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from detectors.patterns.explain import explain, explains, rule_of
-from detectors.patterns.params import PatternParams
+from tapewatch.detectors.patterns.explain import explain, explains, rule_of
+from tapewatch.detectors.patterns.params import PatternParams
 from tapewatch.settings import Settings
 
 __all__ = ["Explanation", "explanation"]
@@ -19,7 +19,7 @@ __all__ = ["Explanation", "explanation"]
 class Explanation:
     rule: str | None  # the rule's name ("pump onset"), None when no declared rule matches the evidence
     current: bool  # False: the alert was raised under another detector version's bars
-    lines: list[dict[str, Any]]  # :class:`detectors.evidence.EvidenceLine` as dicts (templates and JSON)
+    lines: list[dict[str, Any]]  # :class:`tapewatch.detectors.evidence.EvidenceLine` as dicts (templates and JSON)
 
 
 def explanation(case: Any, settings: Settings) -> Explanation:

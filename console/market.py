@@ -9,8 +9,8 @@ from typing import Any, Final
 
 from sqlalchemy import BigInteger, ColumnElement, Connection, Row, Select, func, select
 
-from console.charts import BarPoint, BookPoint, Span
-from sinks.db import bars, book_snapshots
+from tapewatch.console.charts import BarPoint, BookPoint, Span
+from tapewatch.sinks.db import bars, book_snapshots
 
 __all__ = ["MARGIN", "MAX_SNAPSHOTS", "Window", "bar_points", "book_points", "epoch_ms", "window_of"]
 
@@ -37,7 +37,7 @@ def _moment(ms: int) -> datetime:
 
 
 def window_of(case: Row[Any]) -> Window:
-    """The chart window of a case row (:func:`console.cases.case_detail`)."""
+    """The chart window of a case row (:func:`tapewatch.console.cases.case_detail`)."""
     start, end = epoch_ms(case.window_start), epoch_ms(case.window_end)
     margin = int(MARGIN.total_seconds() * 1000)
     return Window(case.symbol, case.venue, Span(start - margin, end + margin), Span(start, end), epoch_ms(case.ts))
@@ -60,7 +60,7 @@ def bar_points(conn: Connection, window: Window) -> list[BarPoint]:
 def book_points(conn: Connection, window: Window, columns: int | None = None) -> list[BookPoint]:
     """The stored snapshots of the window, in time order: every one (the replay; thinned evenly past
     :data:`MAX_SNAPSHOTS`), or with ``columns`` only those the book chart draws — per column of the view the one
-    nearest the column's centre, then the earliest (what :func:`console.charts.book_svg` keeps), chosen in SQL
+    nearest the column's centre, then the earliest (what :func:`tapewatch.console.charts.book_svg` keeps), chosen in SQL
     so that a second-by-second window decodes a few hundred JSON books, not a thousand and more."""
     where = (
         book_snapshots.c.symbol == window.symbol,

@@ -11,7 +11,7 @@ else, takes an escalated case, or closes or escalates a case assigned to another
 >>> decide("close", Actor("bob", "analyst"), CaseState("in_review", "ann"), disposition="false_positive")
 Traceback (most recent call last):
 ...
-console.rules.ForbiddenError: only the assignee or a supervisor may close this case
+tapewatch.console.rules.ForbiddenError: only the assignee or a supervisor may close this case
 >>> decide("close", boss, CaseState("in_review", "ann"), disposition="referred")
 {'state': 'closed', 'disposition': 'referred'}
 """
@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from console.schema import DISPOSITIONS, ROLES
+from tapewatch.console.schema import DISPOSITIONS, ROLES
 
 __all__ = ["ACTIONS", "Actor", "CaseState", "ConflictError", "ForbiddenError", "decide", "may_supervise"]
 

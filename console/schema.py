@@ -1,6 +1,6 @@
 """The console's tables (migrations ``sinks/migrations/versions/0004_console.py`` and ``0007_tenancy.py``) as
 SQLAlchemy Core tables for queries; checked against the migrated database by the integration tests. Their own
-MetaData: the sinks' COPY staging tables are made for ``sinks.db.metadata`` only."""
+MetaData: the sinks' COPY staging tables are made for ``tapewatch.sinks.db.metadata`` only."""
 
 from __future__ import annotations
 

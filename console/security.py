@@ -13,10 +13,10 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from console import audit
-from console.auth import Principal, csrf_matches, load_api_token, load_session
-from console.rules import may_supervise
-from console.tenancy import scoped
+from tapewatch.console import audit
+from tapewatch.console.auth import Principal, csrf_matches, load_api_token, load_session
+from tapewatch.console.rules import may_supervise
+from tapewatch.console.tenancy import scoped
 from tapewatch.settings import Settings
 
 __all__ = [

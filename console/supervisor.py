@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, Row, case, func, select
 
-from console.schema import cases
+from tapewatch.console.schema import cases
 
 __all__ = ["AGE_BUCKETS", "FalsePositiveRate", "false_positive_rates", "open_by_age", "workload"]
 

@@ -1,7 +1,7 @@
 """The analyst's pages: login, the queue (live), a case with its evidence, charts and book replay, the
 workflow's forms, the evidence report, the supervisor's numbers and the audit trail. Server-rendered (Jinja2,
 escaped by default); every post carries the session's CSRF token; every change is one transaction with its
-audit line (:mod:`console.cases`)."""
+audit line (:mod:`tapewatch.console.cases`)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from console import audit, cases, market, supervisor
-from console.auth import Principal, csrf_matches, load_session, login, logout
-from console.charts import book_columns, book_svg, price_svg, volume_svg
-from console.explain import explanation, news_window
-from console.passwords import new_token
-from console.schema import DISPOSITIONS, STATES
-from console.security import (
+from tapewatch.console import audit, cases, market, supervisor
+from tapewatch.console.auth import Principal, csrf_matches, load_session, login, logout
+from tapewatch.console.charts import book_columns, book_svg, price_svg, volume_svg
+from tapewatch.console.explain import explanation, news_window
+from tapewatch.console.passwords import new_token
+from tapewatch.console.schema import DISPOSITIONS, STATES
+from tapewatch.console.security import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
     RefusedError,
@@ -33,8 +33,8 @@ from console.security import (
     settings_of,
     user,
 )
-from console.security import supervisor as supervisor_only
-from console.tenancy import scoped
+from tapewatch.console.security import supervisor as supervisor_only
+from tapewatch.console.tenancy import scoped
 from tapewatch.records import AlertKind, Severity
 
 __all__ = ["router"]

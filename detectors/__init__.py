@@ -1,25 +1,26 @@
 """The computation, defined once for the stream and its offline twins: pure functions and per-symbol state
 machines, no Kafka, no database.
 
-* :mod:`detectors.bars` — one-minute OHLCV bars on event time (watermark, grace);
-* :mod:`detectors.features` — bar features (returns, volume surprise, indicators), incremental and batch;
-* :mod:`detectors.flow` — fast order-flow features over short event-time chunks, from quotes and books;
-* :mod:`detectors.aggressor`, :mod:`detectors.layers`, :mod:`detectors.feed_learning` — what the flow
-  features infer: trade sides, large book layers that vanish, whether a feed prints trades or snapshots;
-* :mod:`detectors.patterns` — the manipulation pattern detectors on the flow features;
-* :mod:`detectors.kmeans`, :mod:`detectors.model_venues` — K-means scoring of the bar features and the venues
-  a model may score;
-* :mod:`detectors.seasonal`, :mod:`detectors.calibration`, :mod:`detectors.alert_budget` — what a symbol's tape
-  usually does at each time of day, and a venue's calibration: those baselines and the score cut-offs that hold its
-  history to an alert budget;
-* :mod:`detectors.session_records` — the largest value a symbol's series reached in each of its last sessions
+* :mod:`tapewatch.detectors.bars` — one-minute OHLCV bars on event time (watermark, grace);
+* :mod:`tapewatch.detectors.features` — bar features (returns, volume surprise, indicators), incremental and batch;
+* :mod:`tapewatch.detectors.flow` — fast order-flow features over short event-time chunks, from quotes and books;
+* :mod:`tapewatch.detectors.aggressor`, :mod:`tapewatch.detectors.layers`, :mod:`tapewatch.detectors.feed_learning` —
+  what the flow features infer: trade sides, large book layers that vanish, whether a feed prints trades or snapshots;
+* :mod:`tapewatch.detectors.patterns` — the manipulation pattern detectors on the flow features;
+* :mod:`tapewatch.detectors.kmeans`, :mod:`tapewatch.detectors.model_venues` — K-means scoring of the bar features and
+  the venues a model may score;
+* :mod:`tapewatch.detectors.seasonal`, :mod:`tapewatch.detectors.calibration`, :mod:`tapewatch.detectors.alert_budget` —
+  what a symbol's tape usually does at each time of day, and a venue's calibration: those baselines and the score
+  cut-offs that hold its history to an alert budget;
+* :mod:`tapewatch.detectors.session_records` — the largest value a symbol's series reached in each of its last sessions
   (what "rare for this symbol" means, whatever its tails);
-* :mod:`detectors.alerting` — detector hits to deduplicated, deterministic alerts;
-* :mod:`detectors.news` — news for surveillance: a symbol's news indicator, the news around an alert's onset and what
-  it does to a run-up's score, and the news sentiment model;
-* :mod:`detectors.hit_model` — a calibrated probability of manipulation for the kinds a published model scores;
-* :mod:`detectors.evidence` — what an alert's evidence means (labels, units, the rule's bars), declared by each
-  detector beside the code that writes it, and read by :mod:`detectors.patterns.explain`.
+* :mod:`tapewatch.detectors.alerting` — detector hits to deduplicated, deterministic alerts;
+* :mod:`tapewatch.detectors.news` — news for surveillance: a symbol's news indicator, the news around an alert's onset
+  and what it does to a run-up's score, and the news sentiment model;
+* :mod:`tapewatch.detectors.hit_model` — a calibrated probability of manipulation for the kinds a published model
+  scores;
+* :mod:`tapewatch.detectors.evidence` — what an alert's evidence means (labels, units, the rule's bars), declared by
+  each detector beside the code that writes it, and read by :mod:`tapewatch.detectors.patterns.explain`.
 
 The trading-signal models built on these features (the Double DQN, the LSTM and CNN forecasters) are the package
 :mod:`signals`; nothing here imports it, torch, gymnasium or Spark.

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from detectors.evidence import EvidenceValue, Key
+from tapewatch.detectors.evidence import EvidenceValue, Key
 from tapewatch.records import Alert, AlertKind, Severity, alert_id
 
 STATE_VERSION: Final = 1
@@ -44,9 +44,10 @@ def severity_of(score: float) -> Severity:
     return SEVERITY_ORDER[level]
 
 
-#: what the policy adds to every alert's evidence (:mod:`detectors.evidence`)
+#: what the policy adds to every alert's evidence (:mod:`tapewatch.detectors.evidence`)
 POLICY_EVIDENCE: Final[Mapping[str, Key]] = {"hits": Key("detector hits in this alert's episode so far", "hits")}
-#: what the calibrated score adds to the alerts it scores (:mod:`detectors.hit_model`); their score is its probability
+#: what the calibrated score adds to the alerts it scores (:mod:`tapewatch.detectors.hit_model`); their score is its
+#: probability
 SCORE_EVIDENCE: Final[Mapping[str, Key]] = {
     "rule_score": Key("the rule's own strength, before the calibrated score", "score"),
     "p_manipulation": Key("calibrated probability that this is manipulation", "probability"),

@@ -163,7 +163,8 @@ class BarBuilder:
     >>> builder.update(trade(59_900, 605.0, 1.0))
     Traceback (most recent call last):
     ...
-    detectors.bars.LateQuoteError: late quote: 2330 ts=59900 belongs to minute 0, closed since the watermark ...
+    tapewatch.detectors.bars.LateQuoteError: late quote: 2330 ts=59900 belongs to minute 0, closed since the watermark
+    ...
     >>> [last] = builder.flush()  # end of input: the open minute closes
     >>> last.start, last.close, round(last.price_change_pct, 4)  # 602 against the previous bar's 601
     (60000, 602.0, 0.1664)

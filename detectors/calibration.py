@@ -1,8 +1,9 @@
 """A venue's calibration: what its symbols' tapes usually look like by time of day, learnt over its own history, so
 that the first session after deployment is judged against what every session does and not against the quiet hour
-before the open; and the score cut-offs that hold the venue's alerts to a budget (:mod:`detectors.alert_budget`).
+before the open; and the score cut-offs that hold the venue's alerts to a budget
+(:mod:`tapewatch.detectors.alert_budget`).
 
-:func:`calibrate` gathers the time-of-day baselines (:class:`detectors.seasonal.TimeOfDayProfile`) the
+:func:`calibrate` gathers the time-of-day baselines (:class:`tapewatch.detectors.seasonal.TimeOfDayProfile`) the
 materiality gate of each symbol's detector learnt over a replay of the venue's history; :meth:`Calibration.seed`
 starts a new detector from them. :meth:`Calibration.to_artifact` / :meth:`Calibration.from_artifact` are the
 versioned artifact's manifest and weights (stored like the K-means models, :mod:`tapewatch.artifacts`).
@@ -11,7 +12,7 @@ A calibration is for one venue and one feed shape: :meth:`Calibration.check` ref
 shape's or another bucket layout's with one line. A history shorter than :data:`MIN_SESSIONS` venue-local days
 cannot say what a time of day usually does: :func:`calibrate` refuses it and says how much is needed.
 
->>> from detectors.patterns import PatternParams, SymbolDetector, TapeParams
+>>> from tapewatch.detectors.patterns import PatternParams, SymbolDetector, TapeParams
 >>> params = PatternParams(tape=TapeParams(close_time=None))
 >>> detector = SymbolDetector("ES", "cme", params=params)
 >>> for ts in range(5_000, 2 * 86_400_000 + 1, 60_000):
@@ -38,11 +39,11 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from detectors.alert_budget import BudgetLine
-from detectors.alerting import PolicyParams
-from detectors.patterns import PatternParams, SymbolDetector
-from detectors.patterns.materiality import RECORD_SERIES, SERIES
 from tapewatch.artifacts import Artifact, ArtifactStore, data_hash
+from tapewatch.detectors.alert_budget import BudgetLine
+from tapewatch.detectors.alerting import PolicyParams
+from tapewatch.detectors.patterns import PatternParams, SymbolDetector
+from tapewatch.detectors.patterns.materiality import RECORD_SERIES, SERIES
 from tapewatch.errors import TapewatchError
 from tapewatch.feeds import Prints
 from tapewatch.records import AlertKind
@@ -72,8 +73,9 @@ class Calibration:
     sessions: int
     #: symbol → bucket → [sessions, mean of each series (``None``: not measured)]
     symbols: Mapping[str, Mapping[int, Sequence[float | None]]]
-    #: per alert kind, the score cut-off set to the alert budget on the history (:mod:`detectors.alert_budget`;
-    #: empty: the policy's defaults), the budget (alerts per symbol-day) and the symbol-days it was met over
+    #: per alert kind, the score cut-off set to the alert budget on the history
+    #: (:mod:`tapewatch.detectors.alert_budget`; empty: the policy's defaults), the budget (alerts per symbol-day) and
+    #: the symbol-days it was met over
     min_score: Mapping[str, float] = field(default_factory=dict)
     budget: float | None = None
     symbol_days: float = 0.0
@@ -81,7 +83,7 @@ class Calibration:
     #: :data:`RECORD_SERIES` (``None``: no such hit that session): the records a burst must beat from the first
     #: session on
     records: Mapping[str, Sequence[Sequence[float | None]]] = field(default_factory=dict)
-    #: symbol → its liquidity tier (:func:`detectors.alert_budget.liquidity_tiers`), and per tier with history
+    #: symbol → its liquidity tier (:func:`tapewatch.detectors.alert_budget.liquidity_tiers`), and per tier with history
     #: enough its own cut-offs (a symbol of another tier, or one the history never saw, takes ``min_score``)
     tiers: Mapping[str, str] = field(default_factory=dict)
     tier_min_score: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
@@ -121,7 +123,7 @@ class Calibration:
         return replace(base, min_score={**base.min_score, **cut})
 
     def with_budget(self, lines: Sequence[BudgetLine], budget: float, symbol_days: float) -> Calibration:
-        """This calibration with the cut-offs :func:`detectors.alert_budget.cutoffs` set."""
+        """This calibration with the cut-offs :func:`tapewatch.detectors.alert_budget.cutoffs` set."""
         return replace(
             self, min_score={str(line.kind): line.cutoff for line in lines}, budget=budget, symbol_days=symbol_days
         )

@@ -4,18 +4,19 @@ Each detector declares, next to the code that builds its hits, one :class:`Rule`
 alert kind, a readable name, the key only that rule's hits of the kind carry (``marker``: how an alert's evidence
 tells which of its kind's rules fired) and, for every evidence key, a :class:`Key` — a readable label, a unit and,
 where the rule compares the value with a threshold, that :class:`Bar`: the comparison, the parameter the threshold
-comes from, by its qualified name (``spoofing.layer_rel``: :meth:`~detectors.patterns.params.PatternParams.value`),
-and how the code computes the number it compares with (a duration in whole chunks, a share of another evidence
-value, …). A value the rule does not compare is *context*: a key without a bar.
+comes from, by its qualified name (``spoofing.layer_rel``:
+:meth:`~tapewatch.detectors.patterns.params.PatternParams.value`), and how the code computes the number it compares with
+(a duration in whole chunks, a share of another evidence value, …). A value the rule does not compare is *context*: a
+key without a bar.
 
 A bar every hit of the rule passes has ``unless=None``; one the rule may fire without (it fires on either of two
 conditions) names the other condition, so a line that fails it is not a contradiction.
 
-:func:`lines` reads one alert's evidence against one rule; :mod:`detectors.patterns.explain` finds the rule of an
-alert. Evidence values travel rounded to 6 decimals (:mod:`detectors.alerting`), so a value within
+:func:`lines` reads one alert's evidence against one rule; :mod:`tapewatch.detectors.patterns.explain` finds the rule of
+an alert. Evidence values travel rounded to 6 decimals (:mod:`tapewatch.detectors.alerting`), so a value within
 :data:`SLACK` of its bar passes it.
 
->>> from detectors.patterns.params import PatternParams
+>>> from tapewatch.detectors.patterns.params import PatternParams
 >>> rule = Rule(AlertKind.VOLUME_BURST, "volume burst", None, {
 ...     "volume_z_long": Key("volume vs the symbol's last hour", "σ", bar("≥", "bursts.volume_z")),
 ...     "volume_long": Key("volume traded in the long window", "shares"),
@@ -41,7 +42,7 @@ from typing import TYPE_CHECKING, Final, Literal
 from tapewatch.records import AlertKind
 
 if TYPE_CHECKING:  # annotations only: a threshold reads the parameters it is given
-    from detectors.patterns.params import PatternParams
+    from tapewatch.detectors.patterns.params import PatternParams
 
 __all__ = [
     "SLACK",
@@ -105,9 +106,9 @@ BarOf = Callable[["PatternParams"], Bar | None]
 
 def bar(comparison: Comparison, param: str, *, chunks: bool = False, unless: str | None = None) -> Bar:
     """The bar of a value compared with a parameter (by its qualified name) as it is (``chunks``: a duration in ms,
-    compared as the whole chunks covering it, :meth:`~detectors.patterns.params.TapeParams.chunks`).
+    compared as the whole chunks covering it, :meth:`~tapewatch.detectors.patterns.params.TapeParams.chunks`).
 
-    >>> from detectors.patterns.params import PatternParams
+    >>> from tapewatch.detectors.patterns.params import PatternParams
     >>> onset = bar("≥", "pump_onset.min_ms", chunks=True)
     >>> fast = PatternParams().with_values({"tape.chunk_ms": 1_000})
     >>> onset.formula, onset.threshold(PatternParams(), {}), onset.threshold(fast, {})

@@ -7,7 +7,7 @@ pandas/numpy implementation :func:`compute_frame_vectorised` exists for training
 a second implementation and is property-tested against the fold (1e-9 relative) rather than trusted.
 
 Conventions (all windows count *bars*, not minutes: a minute without trades emits no bar, see
-:mod:`detectors.bars`, so a gap simply joins the bars on either side):
+:mod:`tapewatch.detectors.bars`, so a gap simply joins the bars on either side):
 
 * ``ret_k`` — log return over ``k`` bars, ``ln(close_t / close_{t-k})``, ``k`` in 1, 3, 5, 10, 30, 60.
 * ``price_change_pct``, ``volume_change_pct`` — copied from the bar (percent; ``None`` as on the bar).
@@ -673,7 +673,7 @@ def to_values(row: Mapping[str, float]) -> dict[str, float | None]:
 def features_frame(bars: pd.DataFrame, *, vectorised: bool = True) -> pd.DataFrame:
     """Bar features of many symbols, shaped like the stream's ``features.1m`` records of cadence ``1m``.
 
-    ``bars``: the frame of :func:`detectors.bars.bars_from_quotes` (columns ``symbol``, ``venue``, ``start``,
+    ``bars``: the frame of :func:`tapewatch.detectors.bars.bars_from_quotes` (columns ``symbol``, ``venue``, ``start``,
     ``end`` and :data:`INPUT_COLUMNS`), any order. Returns ``symbol``, ``venue``, ``ts`` (the bar's end, as on
     the wire) and :data:`FEATURE_NAMES` (NaN while warming up), sorted by symbol then ``ts``.
     ``vectorised`` picks :func:`compute_frame_vectorised` (fast) or the fold :func:`compute_frame`.

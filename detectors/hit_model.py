@@ -11,8 +11,8 @@ The model is a boosted ensemble of regression trees on the log-odds, stored as p
 Contributions are the trees' path attributions (Saabas): each split's change of the node value is credited to its
 feature, so the bias and the contributions add up to the log-odds exactly.
 
-Training and the leave-one-generator-out report are offline (:mod:`offline.hit_model`); this module only scores.
-It is kept only for the kinds where it beat the rules on a generator it was not trained on
+Training and the leave-one-generator-out report are offline (:mod:`tapewatch.training.hit_model`); this module only
+scores. It is kept only for the kinds where it beat the rules on a generator it was not trained on
 (:attr:`HitModel.kinds`): the others keep the rules' score.
 """
 
@@ -27,11 +27,11 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from detectors.alerting import MEDIUM_AT_MOST, Hit
-from detectors.evidence import EvidenceValue
-from detectors.patterns.explain import RULES, explain, rule_of
-from detectors.patterns.params import PatternParams
 from tapewatch.artifacts import Artifact, ArtifactStore, data_hash
+from tapewatch.detectors.alerting import MEDIUM_AT_MOST, Hit
+from tapewatch.detectors.evidence import EvidenceValue
+from tapewatch.detectors.patterns.explain import RULES, explain, rule_of
+from tapewatch.detectors.patterns.params import PatternParams
 from tapewatch.feeds import Prints
 from tapewatch.records import AlertKind
 

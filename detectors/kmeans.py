@@ -17,12 +17,12 @@ clusters abnormal. This module keeps that idea as one signal, on a richer vector
    ``score = 0.999`` means "farther than 99.9 % of the training minutes". Beyond the largest training distance
    ``d_max`` the score keeps rising as ``1 - (1 - p_last) · d_max / d`` so rankings stay strict.
 5. **Venues** — the artifact records the venues of the training rows and their feed shapes
-   (:mod:`detectors.model_venues`); a model scores only those venues (or ones the user lists for it).
+   (:mod:`tapewatch.detectors.model_venues`); a model scores only those venues (or ones the user lists for it).
 6. **Explanation** — each feature's share of the squared distance to that centroid; the largest shares are the
    ``top_features`` of a :class:`tapewatch.records.Score`.
 
 Two engines write the same artifact (:mod:`tapewatch.artifacts`): :func:`train` (scikit-learn, default) and
-:mod:`offline.spark_kmeans` (Spark MLlib), which shares :func:`finish_model` for labelling and calibration.
+:mod:`tapewatch.training.spark_kmeans` (Spark MLlib), which shares :func:`finish_model` for labelling and calibration.
 Batch scoring (:meth:`KMeansModel.score_matrix`) is vectorised numpy; :meth:`KMeansModel.score_values` scores
 one wire ``Features.values`` mapping (the stream path) with the same arithmetic.
 """
@@ -39,10 +39,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from detectors.features import FEATURE_SET_VERSION
-from detectors.model_venues import MANIFEST_KEY as TRAINED_ON_KEY
-from detectors.model_venues import TrainedOn
 from tapewatch.artifacts import Artifact, ArtifactError, ArtifactStore, data_hash
+from tapewatch.detectors.features import FEATURE_SET_VERSION
+from tapewatch.detectors.model_venues import MANIFEST_KEY as TRAINED_ON_KEY
+from tapewatch.detectors.model_venues import TrainedOn
 from tapewatch.errors import TapewatchError
 from tapewatch.feeds import FeedProfile
 
@@ -113,8 +113,8 @@ class ScoredVector:
 @dataclass
 class KMeansModel:
     """A trained scorer: the robust scaler, the centroids (scaled space), which clusters are abnormal and the
-    calibration of distances into scores. :func:`train` (scikit-learn) and :mod:`offline.spark_kmeans` make one
-    through :func:`finish_model`; :meth:`save` / :meth:`load` keep it as a versioned artifact.
+    calibration of distances into scores. :func:`train` (scikit-learn) and :mod:`tapewatch.training.spark_kmeans` make
+    one through :func:`finish_model`; :meth:`save` / :meth:`load` keep it as a versioned artifact.
 
     Four hundred scaled training minutes: a large cluster at the origin and a small one far away, which is
     labelled abnormal. Scores measure the distance to the nearest *normal* centroid, as a quantile of the
@@ -145,7 +145,7 @@ class KMeansModel:
     >>> model.score_values({"ret_1": float("inf"), "volume_z_30": 0.5})
     Traceback (most recent call last):
     ...
-    detectors.kmeans.FeatureError: feature ret_1 is infinite
+    tapewatch.detectors.kmeans.FeatureError: feature ret_1 is infinite
     """
 
     feature_names: tuple[str, ...]
@@ -162,7 +162,7 @@ class KMeansModel:
     #: the artifact name (the key of ``TAPEWATCH_KMEANS_EXTRA_VENUES``)
     name: str = DEFAULT_MODEL_NAME
     #: venues and feed shapes of the training data; None = unknown (an artifact saved before they were
-    #: recorded): such a model scores no venue unless one is listed for it (:mod:`detectors.model_venues`)
+    #: recorded): such a model scores no venue unless one is listed for it (:mod:`tapewatch.detectors.model_venues`)
     trained_on: TrainedOn | None = None
 
     @property

@@ -60,7 +60,7 @@ import orjson
 from tapewatch.feeds import FeedProfile
 
 if TYPE_CHECKING:
-    from detectors.kmeans import KMeansModel
+    from tapewatch.detectors.kmeans import KMeansModel
 
 MANIFEST_KEY: Final = "trained_on"
 EXTRA_VENUES_ENV: Final = "TAPEWATCH_KMEANS_EXTRA_VENUES"
@@ -179,7 +179,7 @@ class VenueGate:
     """Which venues the current model may score: decided once per (model version, venue) and reported once.
 
     >>> import numpy as np
-    >>> from detectors.kmeans import KMeansModel
+    >>> from tapewatch.detectors.kmeans import KMeansModel
     >>> from tapewatch.feeds import FeedProfiles
     >>> feeds = FeedProfiles()
     >>> trained = TrainedOn.from_venues(["twse", "tpex"], feeds)

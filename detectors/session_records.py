@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from detectors.seasonal import DAY_MS, nullable_floats
+from tapewatch.detectors.seasonal import DAY_MS, nullable_floats
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,13 @@
 """Paper trading, pure computation: signals → limit orders on the venue's grid → fills against the tape →
 positions, cash and P&L under risk limits. No Kafka, no database, no CLI (``streams/trade.py`` is the worker).
 
-* :mod:`execution.ticks` — each venue's tick size and lot (the TWSE ladder, Binance ``PRICE_FILTER``/``LOT_SIZE``)
-* :mod:`execution.accounts` — what an account trades on and its limits (settings)
-* :mod:`execution.queue_model` — a resting order's place in the queue and its fills from later prints
-* :mod:`execution.exchange` — the exchange seam (:class:`~execution.exchange.Exchange`) and the paper exchange
-* :mod:`execution.portfolio` — cash, positions, fees and taxes, P&L, the daily-loss kill switch
-* :mod:`execution.executor` — decisions → target positions → orders, cancels, time-to-live, flat at the close
-* :mod:`execution.merge` — the inputs in one event-time order, whatever order Kafka delivered them in
+* :mod:`tapewatch.execution.ticks` — each venue's tick size and lot (the TWSE ladder, Binance
+  ``PRICE_FILTER``/``LOT_SIZE``)
+* :mod:`tapewatch.execution.accounts` — what an account trades on and its limits (settings)
+* :mod:`tapewatch.execution.queue_model` — a resting order's place in the queue and its fills from later prints
+* :mod:`tapewatch.execution.exchange` — the exchange seam (:class:`~tapewatch.execution.exchange.Exchange`) and the
+  paper exchange
+* :mod:`tapewatch.execution.portfolio` — cash, positions, fees and taxes, P&L, the daily-loss kill switch
+* :mod:`tapewatch.execution.executor` — decisions → target positions → orders, cancels, time-to-live, flat at the close
+* :mod:`tapewatch.execution.merge` — the inputs in one event-time order, whatever order Kafka delivered them in
 """

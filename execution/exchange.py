@@ -2,8 +2,8 @@
 
 :class:`Exchange` is the whole interface a real venue adapter would implement: take a limit order, cancel it,
 and report executions. :class:`PaperExchange` is the only one shipped: it keeps every working order with its
-place in the queue (:mod:`execution.queue_model`) and fills it from the prints that follow, never from the order's
-own wish. Its state is plain data, written to the worker's changelog.
+place in the queue (:mod:`tapewatch.execution.queue_model`) and fills it from the prints that follow, never from the
+order's own wish. Its state is plain data, written to the worker's changelog.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from execution.queue_model import Levels, Resting, placed
+from tapewatch.execution.queue_model import Levels, Resting, placed
 
 
 @dataclass(slots=True)

@@ -18,12 +18,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
-from execution.accounts import AccountConfig
-from execution.exchange import Exchange, Execution, PaperExchange, WorkingOrder
-from execution.portfolio import Ledger, venue_costs
-from execution.queue_model import Resting
-from execution.signals import Decision, decision_of
-from execution.ticks import TickRules, VenueRules
+from tapewatch.execution.accounts import AccountConfig
+from tapewatch.execution.exchange import Exchange, Execution, PaperExchange, WorkingOrder
+from tapewatch.execution.portfolio import Ledger, venue_costs
+from tapewatch.execution.queue_model import Resting
+from tapewatch.execution.signals import Decision, decision_of
+from tapewatch.execution.ticks import TickRules, VenueRules
 from tapewatch.feeds import FeedProfiles
 from tapewatch.records import Action, Book, Fill, Forecast, Liquidity, Order, OrderEvent, Quote, Record
 
@@ -66,7 +66,7 @@ class PaperExecutor:
         exchange: Callable[[list[dict[str, Any]]], Exchange] = PaperExchange.from_state,
     ) -> None:
         """``exchange`` makes the venue from the working orders of a checkpoint (none at the start): the paper
-        exchange, or a live adapter of the same :class:`~execution.exchange.Exchange` seam."""
+        exchange, or a live adapter of the same :class:`~tapewatch.execution.exchange.Exchange` seam."""
         self.accounts = {a.name: a for a in accounts}
         self.rules, self.feeds = rules, feeds
         self.now = 0

@@ -20,8 +20,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal
 
-from signals.dqn.costs import CostModel, cost_preset
 from tapewatch.records import Portfolio
+from tapewatch.signals.dqn.costs import CostModel, cost_preset
 
 #: venue → (costs, costs of a day trade's sell) from the shared presets
 _VENUE_COSTS: Final = {

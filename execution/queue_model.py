@@ -10,7 +10,7 @@ The model is the conservative one a quant can trust, and the only facts it reads
 * **prints** (trades after the order was placed) fill it: a print at the order's price first eats the queue
   ahead, then the order; a print *through* the price (a buy's, lower) means the level was taken, so nobody is
   ahead — and still the order fills at most the printed size. A fill is always at the price of the print
-  that caused it (:mod:`execution.exchange`): never a price the tape did not print, never better than it.
+  that caused it (:mod:`tapewatch.execution.exchange`): never a price the tape did not print, never better than it.
 
 >>> order = Resting(side="BUY", price=100.0, quantity=300.0, queue_ahead=500.0)
 >>> order.on_print(100.0, 400.0), order.queue_ahead          # eats the queue ahead only

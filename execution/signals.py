@@ -2,9 +2,9 @@
 
 The DQN's action carries its position in units; a forecaster's forecast becomes long (``max_units``) above
 ``+band`` and flat below ``-band`` — the signals lab's band rule, one step at a time
-(:func:`signals.forecast.rules.band_step`), so the paper account trades what the lab backtested.
+(:func:`tapewatch.signals.forecast.rules.band_step`), so the paper account trades what the lab backtested.
 
->>> from execution.accounts import AccountConfig
+>>> from tapewatch.execution.accounts import AccountConfig
 >>> account = AccountConfig(name="a", signal="lstm", band=0.001, max_units=2)
 >>> d = Decision("lstm", "v1", 0, None, 0.004)
 >>> d.target(account, 0), Decision("lstm", "v1", 0, None, 0.0).target(account, 2)
@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from execution.accounts import DQN_SIGNAL, AccountConfig
-from signals.forecast.band import band_step
+from tapewatch.execution.accounts import DQN_SIGNAL, AccountConfig
 from tapewatch.records import Action, Forecast
+from tapewatch.signals.forecast.band import band_step
 
 #: a position in units beyond any account's limit (AccountConfig.max_units ≤ 1000): garbage, not a decision
 ABSURD_UNITS: Final = 1000

@@ -1,12 +1,12 @@
-"""Resolve data-only Maven artifacts into ~/.m2 (``python -m infra.data_jars GROUP:NAME:VERSION …``): jars we read
-files out of and never run. Maven is installed if missing, as for the servers; a jar already in ~/.m2 costs no
+"""Resolve data-only Maven artifacts into ~/.m2 (``python -m tapewatch.infra.data_jars GROUP:NAME:VERSION …``): jars we
+read files out of and never run. Maven is installed if missing, as for the servers; a jar already in ~/.m2 costs no
 network."""
 
 from __future__ import annotations
 
 import sys
 
-from infra.common import mvn, run
+from tapewatch.infra.common import mvn, run
 
 
 def resolve(artifact: str) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import urllib3
 
-from infra.common import (
+from tapewatch.infra.common import (
     POM,
     SERVICE_USER,
     InfraError,

@@ -7,7 +7,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from infra.common import (
+from tapewatch.errors import TapewatchError
+from tapewatch.infra.common import (
     POM,
     ServiceStatus,
     file_digest,
@@ -20,7 +21,6 @@ from infra.common import (
     stop_all,
     terminate,
 )
-from tapewatch.errors import TapewatchError
 from tapewatch.kafka import cluster_metadata, create_missing_topics, new_topic
 from tapewatch.settings import Settings
 from tapewatch.topics import ALL_TOPICS

@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
-from infra.common import (
+from tapewatch.infra.common import (
     InfraError,
     ServiceStatus,
     pid_alive,
@@ -19,9 +19,9 @@ from infra.common import (
     stop_all,
     tail,
 )
-from infra.elasticsearch import Elasticsearch
-from infra.kafka import Kafka, ensure_topics
-from infra.postgres import Postgres
+from tapewatch.infra.elasticsearch import Elasticsearch
+from tapewatch.infra.kafka import Kafka, ensure_topics
+from tapewatch.infra.postgres import Postgres
 from tapewatch.settings import Settings
 
 #: how long a freshly started service may take to answer on this 2-core machine

@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlsplit
 import psycopg2
 from psycopg2 import sql
 
-from infra.common import (
+from tapewatch.infra.common import (
     InfraError,
     ServiceStatus,
     apt_install,

@@ -1,4 +1,4 @@
-"""Running the whole product on one machine: the supervisor behind ``tapewatch run`` (:mod:`ops.run`) and the
-report ``make demo`` prints and writes (:mod:`ops.demo`)."""
+"""Running the whole product on one machine: the supervisor behind ``tapewatch run`` (:mod:`tapewatch.ops.run`) and the
+report ``make demo`` prints and writes (:mod:`tapewatch.ops.demo`)."""
 
 __all__: list[str] = []

@@ -25,9 +25,9 @@ from typing import Any
 
 import pandas as pd
 
-from ops.run import PipelineView
 from tapewatch import extras
 from tapewatch.errors import TapewatchError
+from tapewatch.ops.run import PipelineView
 from tapewatch.secrets import write_secret
 from tapewatch.settings import Settings
 
@@ -58,9 +58,9 @@ def _cli(settings: Settings, *args: str) -> None:
 
 def _refuses_demo_venue(settings: Settings) -> bool:
     """True when the latest K-means model loads but may not score the demo's venue."""
-    from detectors.kmeans import KMeansModel
-    from detectors.model_venues import refusal
     from tapewatch.artifacts import ArtifactError, ArtifactStore
+    from tapewatch.detectors.kmeans import KMeansModel
+    from tapewatch.detectors.model_venues import refusal
 
     try:
         model = KMeansModel.load(ArtifactStore(settings.models_path))
@@ -73,8 +73,8 @@ def _refuses_demo_venue(settings: Settings) -> bool:
 
 def ensure_models(settings: Settings) -> list[str]:
     """Train what is missing; returns one line per model (trained now, or the version reused)."""
-    from detectors.kmeans import DEFAULT_MODEL_NAME
     from tapewatch.artifacts import ArtifactStore
+    from tapewatch.detectors.kmeans import DEFAULT_MODEL_NAME
 
     store = ArtifactStore(settings.models_path)
     lines = []
@@ -135,8 +135,8 @@ def ensure_demo_user(settings: Settings) -> Path:
     returns that file's path."""
     import secrets
 
-    from console import accounts
-    from sinks import db
+    from tapewatch.console import accounts
+    from tapewatch.sinks import db
 
     password = secrets.token_urlsafe(15)
     engine = db.make_engine(settings)
@@ -157,7 +157,7 @@ def ensure_demo_user(settings: Settings) -> Path:
 
 
 def _alerts_frame(view: PipelineView) -> pd.DataFrame:
-    from offline.evaluation import alerts_frame
+    from tapewatch.evaluation.judge import alerts_frame
 
     return alerts_frame(view.alerts.values())
 
@@ -176,7 +176,7 @@ def persisted(settings: Settings, alert_ids: list[str]) -> tuple[int | None, int
     try:
         from sqlalchemy import func, select
 
-        from sinks.db import alerts, make_engine
+        from tapewatch.sinks.db import alerts, make_engine
 
         engine = make_engine(settings)
         with engine.connect() as conn:
@@ -185,8 +185,8 @@ def persisted(settings: Settings, alert_ids: list[str]) -> tuple[int | None, int
     except Exception as exc:  # the summary reports it; the run itself is over
         notes.append(f"PostgreSQL not queried: {exc}")
     try:
-        from sinks.elastic import index_pattern
-        from sinks.search import es_client
+        from tapewatch.sinks.elastic import index_pattern
+        from tapewatch.sinks.search import es_client
 
         es = es_client(settings)
         pattern = index_pattern(settings, "alerts")
@@ -201,7 +201,7 @@ def persisted(settings: Settings, alert_ids: list[str]) -> tuple[int | None, int
 
 def summarise(settings: Settings, view: PipelineView, out: Path) -> Summary:
     """Alerts against the injected truth, what was persisted, and the report folder."""
-    from offline.evaluation import evaluate, markdown_report, plot_f1, plot_symbol
+    from tapewatch.evaluation.judge import evaluate, markdown_report, plot_f1, plot_symbol
 
     summary = Summary(alerts=len(view.alerts))
     alerts = _alerts_frame(view)

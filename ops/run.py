@@ -460,7 +460,7 @@ def run_pipeline(
     """Run source → stream worker → sinks until ``duration`` or Ctrl-C; then stop the source, let the rest
     drain (until the topics stop growing, at most ``drain_s``), stop everything and return the summary's data.
     ``news_args``: a news source beside the market source (``tapewatch produce`` arguments), stopped with it."""
-    from streams.app import app_id
+    from tapewatch.streams.app import app_id
 
     supervisor = Supervisor(settings, env={"TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix})
     stop = False

@@ -64,9 +64,9 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 import aiohttp
 import orjson
 
-from producers.framework import Emitter, Pacer, back_off, sleep_or_stop
 from tapewatch.backoff import Backoff
 from tapewatch.errors import TapewatchError
+from tapewatch.producers.framework import Emitter, Pacer, back_off, sleep_or_stop
 from tapewatch.records import Book, Quote, Record, RecordError, Side
 from tapewatch.settings import Settings
 
@@ -713,8 +713,8 @@ class _Connection:
 class BinanceStream:
     """Binance spot trades and 5-level books for ``symbols`` (default: ``settings.binance_symbols``).
 
-    ``run(emitter, stop)`` is a source for :func:`producers.framework.run_source`. The keyword arguments exist so
-    tests (and unusual deployments) can shrink the time scales; the defaults follow Binance's documented limits.
+    ``run(emitter, stop)`` is a source for :func:`tapewatch.producers.framework.run_source`. The keyword arguments exist
+    so tests (and unusual deployments) can shrink the time scales; the defaults follow Binance's documented limits.
     """
 
     def __init__(

@@ -18,9 +18,9 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from producers.publisher import Publisher
 from tapewatch.backoff import Backoff
 from tapewatch.deadletter import DeadLetter
+from tapewatch.producers.publisher import Publisher
 from tapewatch.records import Book, Episode, Quote, Record
 from tapewatch.settings import Settings
 from tapewatch.topics import BOOKS, DLQ_PRODUCERS, QUOTES, TRUTH, Topic

@@ -1,5 +1,5 @@
 """Real tapes of liquid instruments that ship inside packages, by name: each a loader of (tick rows, sessions) for
-``tapewatch eval real-tapes`` (:mod:`offline.real_tapes` counts the alerts on them)."""
+``tapewatch eval real-tapes`` (:mod:`tapewatch.evaluation.real_tapes` counts the alerts on them)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Final
 
 import pandas as pd
 
-from producers import bitstamp_2013, bitstamp_capture, es_tape
+from tapewatch.producers import bitstamp_2013, bitstamp_capture, es_tape
 
 __all__ = ["TAPES", "load_tape"]
 

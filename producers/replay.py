@@ -29,8 +29,8 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from producers.framework import Emitter, sleep_or_stop
 from tapewatch.errors import TapewatchError
+from tapewatch.producers.framework import Emitter, sleep_or_stop
 from tapewatch.records import Book, Quote
 from tapewatch.ticks import LEVEL_COLUMNS, Validated
 

@@ -1,6 +1,6 @@
 """The labelled market simulator as a source: into md.quotes / md.books / truth / news.items, or into files.
 
-Kafka mode publishes every record of a simulated session (see :mod:`offline.simulator`) in event-time
+Kafka mode publishes every record of a simulated session (see :mod:`tapewatch.generators.simulator`) in event-time
 order, as fast as the broker takes them (``--speed 0``) or paced to the session's own clock times
 ``--speed``, and appends each ground-truth episode to a CSV as it is published, so the CSV always equals
 what the truth topic holds (also after ``--duration`` or Ctrl-C). The session's news items go to news.items, each
@@ -28,7 +28,8 @@ from typing import TextIO
 
 import pandas as pd
 
-from offline.simulator import (
+from tapewatch.errors import TapewatchError
+from tapewatch.generators.simulator import (
     BOOK_EVENT,
     EPISODE_COLUMNS,
     QUOTE_EVENT,
@@ -37,8 +38,7 @@ from offline.simulator import (
     generate,
     iso_ms,
 )
-from producers.framework import Emitter, SourceRun, sleep_or_stop
-from tapewatch.errors import TapewatchError
+from tapewatch.producers.framework import Emitter, SourceRun, sleep_or_stop
 from tapewatch.records import Episode, NewsItem
 from tapewatch.topics import BOOKS, NEWS_ITEMS, QUOTES, TRUTH
 
@@ -145,7 +145,7 @@ def write_news(items: Sequence[NewsItem], labelled: pd.DataFrame, out_dir: Path)
 
 
 class SimulateSource:
-    """A source for :func:`producers.framework.run_source`: one simulated session into Kafka.
+    """A source for :func:`tapewatch.producers.framework.run_source`: one simulated session into Kafka.
 
     ``simulation`` may be generated beforehand (benchmarks); otherwise it is generated in a worker thread at
     the start of :meth:`run`. ``limit`` stops after that many records.

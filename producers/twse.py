@@ -35,9 +35,9 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from producers.framework import Emitter, Pacer, back_off, sleep_or_stop, unless_stopped
 from tapewatch.backoff import Backoff
 from tapewatch.errors import TapewatchError
+from tapewatch.producers.framework import Emitter, Pacer, back_off, sleep_or_stop, unless_stopped
 from tapewatch.records import BOOK_DEPTH, Book, Quote, RecordError
 from tapewatch.settings import Settings, host_port, is_loopback
 

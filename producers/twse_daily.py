@@ -27,10 +27,10 @@ import orjson
 import pandas as pd
 from yarl import URL
 
-from producers.framework import Pacer, sleep_or_stop
-from producers.twse import TAIPEI, polite_session, request_interval
 from tapewatch.backoff import Backoff
 from tapewatch.errors import TapewatchError
+from tapewatch.producers.framework import Pacer, sleep_or_stop
+from tapewatch.producers.twse import TAIPEI, polite_session, request_interval
 from tapewatch.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -47,7 +47,6 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from sinks.serving_role import grant_serving_role
 from tapewatch.deadletter import DeadLetter
 from tapewatch.errors import TapewatchError
 from tapewatch.records import (
@@ -65,6 +64,7 @@ from tapewatch.records import (
     Score,
 )
 from tapewatch.settings import Settings
+from tapewatch.sinks.serving_role import grant_serving_role
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 log = logging.getLogger(__name__)
@@ -332,9 +332,9 @@ def _json_text(value: object) -> str:
 
 def make_engine(settings: Settings, *, serving: bool = False, timeouts: bool = False, pre_ping: bool = True) -> Engine:
     """An engine as the schema's owner (the sinks, migrations and admin commands: with the COPY staging tables),
-    or, ``serving``, as the console's serving role (:mod:`sinks.serving_role`). ``timeouts``: the server cancels
-    a statement after ``TAPEWATCH_POSTGRES_STATEMENT_TIMEOUT_S`` and a lock wait after ``…_LOCK_TIMEOUT_S`` (what
-    a long-running service wants; a bulk load or a migration does not). ``pre_ping`` False: a pooled connection is
+    or, ``serving``, as the console's serving role (:mod:`tapewatch.sinks.serving_role`). ``timeouts``: the server
+    cancels a statement after ``TAPEWATCH_POSTGRES_STATEMENT_TIMEOUT_S`` and a lock wait after ``…_LOCK_TIMEOUT_S``
+    (what a long-running service wants; a bulk load or a migration does not). ``pre_ping`` False: a pooled connection is
     handed out untested (a caller that guards its own round trips: a ping to a paused server waits for ever)."""
     engine = create_engine(
         settings.console_postgres_url_plain if serving else settings.postgres_url_plain,
@@ -484,8 +484,8 @@ def dead_letter_doc(
 #: emissions. An alert escalates under the same alert_id (later ``ts``, higher severity and score, a wider
 #: window), and is sent again at the same ``ts`` when news about its onset arrives after it: the store keeps the
 #: highest :attr:`~tapewatch.records.Alert.emission` whatever the arrival order, as Elasticsearch does with
-#: external versioning (sinks.elastic), so a replay of an older emission never overwrites a newer one. A news item
-#: or signal keeps its latest edit. Equal orders keep what was stored first. Every other table's rows are immutable
+#: external versioning (tapewatch.sinks.elastic), so a replay of an older emission never overwrites a newer one. A news
+#: item or signal keeps its latest edit. Equal orders keep what was stored first. Every other table's rows are immutable
 #: facts: ``DO NOTHING``.
 NEWEST_BY: dict[str, str] = {"alerts": "emission", "news_items": "edition", "news_signals": "edition"}
 

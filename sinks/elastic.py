@@ -6,7 +6,7 @@ overwrites instead of duplicating; the index comes from the record's own ``@time
 this machine runs has no mapper-extras, ingest or ILM); an ILM delete policy is attached only when the
 server has ILM. The bulk API answers 200 even when items fail, so every item is checked: 429 and 5xx items
 are retried with back-off, other refusals (a mapping conflict, say) go to ``dlq.sinks``, and a connection
-failure is an outage (:class:`~sinks.consumer.SinkUnavailableError`).
+failure is an outage (:class:`~tapewatch.sinks.consumer.SinkUnavailableError`).
 
 Alerts are indexed with external versioning, version = the alert's emission order (its ``ts``, then the news about
 its onset it knew: :attr:`~tapewatch.records.Alert.emission`): an alert re-emitted under the same id when it
@@ -27,12 +27,12 @@ from typing import Any
 import orjson
 from elasticsearch import ApiError, Elasticsearch, TransportError
 
-from sinks.consumer import Item, Rejected, SinkUnavailableError
-from sinks.search import es_client, index_name
 from tapewatch.backoff import Backoff
 from tapewatch.errors import TapewatchError
 from tapewatch.records import Action, Alert, Forecast, NewsSignal, Record, Score, Severity
 from tapewatch.settings import Settings
+from tapewatch.sinks.consumer import Item, Rejected, SinkUnavailableError
+from tapewatch.sinks.search import es_client, index_name
 from tapewatch.topics import ALERTS, FORECASTS, NEWS_SIGNALS, SCORES, Topic
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ class Family:
 FAMILIES: dict[type[Record], Family] = {
     # An alert escalates under the same alert_id (later ts, higher severity), and is sent again when news about its
     # onset arrives after it: external versioning by its emission order keeps the newest whatever the order of
-    # arrival, as PostgreSQL does (sinks.db.NEWEST_BY). An older or equal
+    # arrival, as PostgreSQL does (tapewatch.sinks.db.NEWEST_BY). An older or equal
     # emission is refused with 409, which means "already have it, or newer" (see ElasticsearchWriter).
     # A news signal is sent again for a re-edit of its item: its edit time orders them.
     Alert: Family("alerts", lambda a: a.alert_id, alert_document, version=lambda a: a.emission),

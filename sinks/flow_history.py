@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 import pandas as pd
 from sqlalchemy import BigInteger, Engine, func, select
 
-from sinks import db
 from tapewatch.records import Cadence
+from tapewatch.sinks import db
 
 COLUMNS = ("symbol", "ts", "version", "values")
 

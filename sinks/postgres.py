@@ -2,16 +2,15 @@
 portfolios, model versions and dead letters, idempotently.
 
 One transaction per batch: every table's rows go in by COPY and ``INSERT … ON CONFLICT`` on the natural key
-(see :mod:`sinks.db`: facts ``DO NOTHING``, an alert's newest emission by ``ts`` replaces an older one), so a
+(see :mod:`tapewatch.sinks.db`: facts ``DO NOTHING``, an alert's newest emission by ``ts`` replaces an older one), so a
 batch replayed after a crash stores nothing twice. The database commit comes
-before the Kafka commit (:mod:`sinks.consumer`). Connection failures mean an outage (the batch is retried), and
-so does a hung store: the server cancels a statement past ``postgres_statement_timeout_s`` or a lock wait past
+before the Kafka commit (:mod:`tapewatch.sinks.consumer`). Connection failures mean an outage (the batch is retried),
+and so does a hung store: the server cancels a statement past ``postgres_statement_timeout_s`` or a lock wait past
 ``postgres_lock_timeout_s``, and a write still unanswered 5 s after that (a paused server answers nothing) has its
-connection cut (:mod:`sinks.watchdog`).
-Text PostgreSQL cannot hold (NUL, a lone surrogate) is replaced by U+FFFD, so the alert still reaches the
-analysts (:func:`sinks.db.copy_rows`); any other row the database refuses for good is isolated by retrying the
-batch's items one by one and goes to ``dlq.sinks`` with the database's reason — whether the error comes
-through SQLAlchemy or straight from psycopg2's COPY.
+connection cut (:mod:`tapewatch.sinks.watchdog`). Text PostgreSQL cannot hold (NUL, a lone surrogate) is replaced by
+U+FFFD, so the alert still reaches the analysts (:func:`tapewatch.sinks.db.copy_rows`); any other row the database
+refuses for good is isolated by retrying the batch's items one by one and goes to ``dlq.sinks`` with the database's
+reason — whether the error comes through SQLAlchemy or straight from psycopg2's COPY.
 
 Book snapshots are many and big, so the sink keeps a bounded window of them: every few minutes it deletes the
 ones older than ``postgres_book_retention_hours`` before the newest stored (:class:`BookRetention`).
@@ -30,9 +29,6 @@ import psycopg2
 from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
 
-from sinks import db
-from sinks.consumer import Item, Rejected, SinkUnavailableError
-from sinks.watchdog import cut_after
 from tapewatch.deadletter import DeadLetter
 from tapewatch.errors import TapewatchError
 from tapewatch.records import (
@@ -51,6 +47,9 @@ from tapewatch.records import (
     Score,
 )
 from tapewatch.settings import Settings
+from tapewatch.sinks import db
+from tapewatch.sinks.consumer import Item, Rejected, SinkUnavailableError
+from tapewatch.sinks.watchdog import cut_after
 from tapewatch.topics import (
     ACTIONS,
     ALERTS,
@@ -88,7 +87,7 @@ DEFAULT_TOPICS: tuple[str, ...] = (
     "dlq.sinks",
 )
 
-#: an item as the row of its table (:data:`sinks.db.Doc`)
+#: an item as the row of its table (:data:`tapewatch.sinks.db.Doc`)
 DocOf = Callable[[Item], db.Doc]
 
 
@@ -158,7 +157,7 @@ BOOK_PRUNE_EVERY_S = 300.0
 class BookRetention:
     """When the sink prunes old book snapshots, and the newest book time it counts back from (the clock is given,
     so this is pure). The newest is the newest this sink stored; the database may hold newer (another sink's
-    partitions), which :func:`sinks.db.prune_book_snapshots` finds from there."""
+    partitions), which :func:`tapewatch.sinks.db.prune_book_snapshots` finds from there."""
 
     keep_ms: int  # 0: keep every snapshot
     every_s: float

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, TopicPartition
 
-from sinks.webhook import AlertFilter
 from tapewatch.errors import TapewatchError
 from tapewatch.kafka import consumer_config
 from tapewatch.records import Alert, RecordError
 from tapewatch.settings import Settings
+from tapewatch.sinks.webhook import AlertFilter
 from tapewatch.topics import ALERTS
 
 

@@ -28,8 +28,8 @@ from sqlalchemy import (
     select,
 )
 
-from sinks import db
 from tapewatch.records import Fill, Order, Portfolio, Record
+from tapewatch.sinks import db
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,11 +34,11 @@ import aiohttp
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from sinks.consumer import Item, Rejected
 from tapewatch.backoff import Backoff
 from tapewatch.errors import TapewatchError, first_problem
 from tapewatch.records import Alert, AlertKind, Severity
 from tapewatch.settings import Settings
+from tapewatch.sinks.consumer import Item, Rejected
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,13 @@ confluent-kafka (librdkafka, off the GIL) and keeps faust's model of the work:
   range assignor, so partition *p* of every source topic lands on the same member (co-partitioned);
 * **tables**: per stage, a compacted changelog topic (``…-market-state-changelog``, ``…-detect-state-changelog``)
   co-partitioned with the sources; on assignment the member recovers the partitions it got
-  (:mod:`streams.state`), on revocation it drops them;
+  (:mod:`tapewatch.streams.state`), on revocation it drops them;
 * **batches**: up to ``batch_max`` messages or what arrived within ``batch_within_s``; per batch, the outputs
   are flushed (acknowledged), then the state, then the offsets are committed — so a crash replays, never loses,
-  and the stored per-symbol offsets make the replay skip what was applied (:mod:`streams.stage`).
+  and the stored per-symbol offsets make the replay skip what was applied (:mod:`tapewatch.streams.stage`).
 
 Registry topics (md.quotes, md.bars.1m, dlq.streams, …) are created by ``tapewatch topics create``; the
-changelogs by :func:`streams.admin.prepare_topics` before the worker starts.
+changelogs by :func:`tapewatch.streams.admin.prepare_topics` before the worker starts.
 """
 
 from __future__ import annotations
@@ -30,25 +30,25 @@ from typing import Final
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from streams.detect import AGENT as DETECT_AGENT
-from streams.detect import STAGE as DETECT_STAGE
-from streams.detect import DetectStage, ModelSlot
-from streams.forecasting import ForecastSlot
-from streams.limits import BATCH_MAX, BATCH_WITHIN_S
-from streams.market import AGENT as MARKET_AGENT
-from streams.market import STAGE as MARKET_STAGE
-from streams.market import MarketStage
-from streams.metrics import StreamMetrics
-from streams.news import AGENT as NEWS_AGENT
-from streams.news import STAGE as NEWS_STAGE
-from streams.news import NewsStage
-from streams.sentiment import SentimentModelSlot
-from streams.stage import Stage, StageIO
-from streams.state import ChangelogTable
 from tapewatch.artifacts import ArtifactStore
 from tapewatch.kafka import consumer_config
 from tapewatch.kafka_producer import KafkaProducer
 from tapewatch.settings import Settings, get_settings
+from tapewatch.streams.detect import AGENT as DETECT_AGENT
+from tapewatch.streams.detect import STAGE as DETECT_STAGE
+from tapewatch.streams.detect import DetectStage, ModelSlot
+from tapewatch.streams.forecasting import ForecastSlot
+from tapewatch.streams.limits import BATCH_MAX, BATCH_WITHIN_S
+from tapewatch.streams.market import AGENT as MARKET_AGENT
+from tapewatch.streams.market import STAGE as MARKET_STAGE
+from tapewatch.streams.market import MarketStage
+from tapewatch.streams.metrics import StreamMetrics
+from tapewatch.streams.news import AGENT as NEWS_AGENT
+from tapewatch.streams.news import STAGE as NEWS_STAGE
+from tapewatch.streams.news import NewsStage
+from tapewatch.streams.sentiment import SentimentModelSlot
+from tapewatch.streams.stage import Stage, StageIO
+from tapewatch.streams.state import ChangelogTable
 from tapewatch.topics import (
     ACTIONS,
     ALERTS,

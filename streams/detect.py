@@ -1,12 +1,12 @@
 """The ``stream:detect`` stage: features.1m and signals.news → scores.manipulation, alerts (with the news around their
 onset), signals.actions and signals.forecasts.
 
-Per symbol, one :class:`detectors.patterns.SymbolDetector` (flow patterns, K-means scoring, alert policy) and the
-symbol's recent news (:class:`detectors.news.context.NewsContext`, with the alerts it raised lately, as raised, to
-annotate again when news about their onset arrives after them) live in a changelog-backed table with the offset of
-the last record applied from each source topic, exactly as the market
-stage keeps its state (:mod:`streams.market`): outputs are acknowledged by Kafka before the state is written,
-and the state before the offsets are committed. A replay after a crash skips what the stored offset covers.
+Per symbol, one :class:`tapewatch.detectors.patterns.SymbolDetector` (flow patterns, K-means scoring, alert policy) and
+the symbol's recent news (:class:`tapewatch.detectors.news.context.NewsContext`, with the alerts it raised lately, as
+raised, to annotate again when news about their onset arrives after them) live in a changelog-backed table with the
+offset of the last record applied from each source topic, exactly as the market stage keeps its state
+(:mod:`tapewatch.streams.market`): outputs are acknowledged by Kafka before the state is written, and the state before
+the offsets are committed. A replay after a crash skips what the stored offset covers.
 
 Applying is idempotent by event identity too: the entry keeps, per cadence, the event time of the newest
 features record applied, and a record at or before it is skipped (counted as replayed) at whatever offset it
@@ -16,16 +16,16 @@ applying it twice would feed a chunk to the patterns twice and a bar to the fore
 
 * cadence ``fast`` (order-flow chunks) → pattern alerts;
 * cadence ``1m`` (bar features) → a K-means :class:`~tapewatch.records.Score` (when a model is loaded and may
-  score the record's venue: :mod:`detectors.model_venues`) and its alerts; then the Double-DQN
+  score the record's venue: :mod:`tapewatch.detectors.model_venues`) and its alerts; then the Double-DQN
   :class:`~tapewatch.records.Action` at that bar close, when a policy is loaded.
   Decisions are batched: one forward pass for every symbol whose bar closed in the batch (a symbol with two
   bar closes in one batch is decided in two rounds, so its second decision sees the position of its first).
   The position lives in the same table entry as the detector. A bar whose features are still warming up (a
   feature the policy needs is null) gets ``HOLD`` with empty Q-values and the position unchanged: every bar
   has an action, and an empty ``q_values`` says the agent could not decide yet (expected, not bad input).
-  At the same bar close every loaded forecaster (:mod:`streams.forecasting`: LSTM, CNN) publishes its
+  At the same bar close every loaded forecaster (:mod:`tapewatch.streams.forecasting`: LSTM, CNN) publishes its
   :class:`~tapewatch.records.Forecast` on ``signals.forecasts``, batched per model, from the symbol's last bars
-  kept in the same table entry (:class:`~signals.forecast.history.FeatureHistory`); a symbol whose window is
+  kept in the same table entry (:class:`~tapewatch.signals.forecast.history.FeatureHistory`); a symbol whose window is
   not full yet gets no forecast (counted as ``forecasts_warming``), values a model refuses are dead-lettered.
 
 Bad input never stops the worker: a payload that does not decode, whose key is not its symbol, whose
@@ -54,30 +54,30 @@ from typing import TYPE_CHECKING, Final
 import orjson
 from confluent_kafka import Message
 
-from detectors.calibration import Calibration, CalibrationError
-from detectors.calibration import artifact_name as calibration_artifact
-from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
-from detectors.flow import FLOW_FEATURE_SET_VERSION, FlowConfig
-from detectors.hit_model import ARTIFACT_NAME as HIT_MODEL_NAME
-from detectors.hit_model import HitModel
-from detectors.kmeans import DEFAULT_MODEL_NAME, FeatureError, KMeansModel
-from detectors.model_venues import ExtraVenues, VenueGate
-from detectors.news.context import NewsContext, NewsContextParams
-from detectors.patterns import PatternParams, SymbolDetector
-from signals.dqn.decisions import MODEL_NAME as DQN_MODEL_NAME
-from signals.dqn.decisions import DecisionRequest, PositionState
-from signals.forecast.contract import Rejected
-from signals.forecast.history import FeatureHistory
-from streams.forecasting import ForecastSlot, PendingForecast, forecast_batch
-from streams.news import NEWS_FEATURE_SET_VERSION
-from streams.stage import StageBase, decode_keyed
 from tapewatch import extras
 from tapewatch.artifacts import ArtifactError, ArtifactStore
+from tapewatch.detectors.calibration import Calibration, CalibrationError
+from tapewatch.detectors.calibration import artifact_name as calibration_artifact
+from tapewatch.detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
+from tapewatch.detectors.flow import FLOW_FEATURE_SET_VERSION, FlowConfig
+from tapewatch.detectors.hit_model import ARTIFACT_NAME as HIT_MODEL_NAME
+from tapewatch.detectors.hit_model import HitModel
+from tapewatch.detectors.kmeans import DEFAULT_MODEL_NAME, FeatureError, KMeansModel
+from tapewatch.detectors.model_venues import ExtraVenues, VenueGate
+from tapewatch.detectors.news.context import NewsContext, NewsContextParams
+from tapewatch.detectors.patterns import PatternParams, SymbolDetector
 from tapewatch.feeds import FeedProfile, FeedProfiles, Prints
 from tapewatch.records import Action, Alert, Cadence, Features, NewsRef, NewsSignal, RecordError, Score
+from tapewatch.signals.dqn.decisions import MODEL_NAME as DQN_MODEL_NAME
+from tapewatch.signals.dqn.decisions import DecisionRequest, PositionState
+from tapewatch.signals.forecast.contract import Rejected
+from tapewatch.signals.forecast.history import FeatureHistory
+from tapewatch.streams.forecasting import ForecastSlot, PendingForecast, forecast_batch
+from tapewatch.streams.news import NEWS_FEATURE_SET_VERSION
+from tapewatch.streams.stage import StageBase, decode_keyed
 
 if TYPE_CHECKING:  # the policy needs torch (the signals extra); the worker loads it only when that is installed
-    from signals.dqn.inference import DqnPolicy
+    from tapewatch.signals.dqn.inference import DqnPolicy
 
 STAGE: Final = "stream:detect"
 AGENT: Final = "detect"
@@ -104,7 +104,8 @@ class ModelSlot:
         self.kmeans_name = kmeans_name
         self.model: KMeansModel | None = None
         self.policy: DqnPolicy | None = None
-        #: the calibrated score of the kinds it was kept for (:mod:`detectors.hit_model`); ``None``: the rules'
+        #: the calibrated score of the kinds it was kept for (:mod:`tapewatch.detectors.hit_model`); ``None``: the
+        #: rules'
         self.hit_model: HitModel | None = None
         self._tried: dict[str, str] = {}  # name → version that failed to load (not retried)
         #: venue → (the version first asked for, its calibration; ``None``: it has none, or it was refused)
@@ -162,7 +163,7 @@ class ModelSlot:
                 self._failed(HIT_MODEL_NAME, newer, exc)
         newer = self._newer(DQN_MODEL_NAME, self.policy.version if self.policy else None) if self.signals else None
         if newer is not None:
-            from signals.dqn.inference import DqnPolicy
+            from tapewatch.signals.dqn.inference import DqnPolicy
 
             try:
                 policy = DqnPolicy.load(self.store.root, newer)

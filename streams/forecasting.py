@@ -3,7 +3,7 @@
 :class:`ForecastSlot` loads every published forecasting model (``lstm``, ``cnn``: :data:`default_loaders`),
 checks it against the stream's feature set and hot-reloads newer versions; a model that cannot be loaded is
 logged once and the worker keeps what it has. :meth:`ForecastSlot.history_shape` is the union of the loaded
-models' features and their longest window: each symbol's :class:`~signals.forecast.history.FeatureHistory`
+models' features and their longest window: each symbol's :class:`~tapewatch.signals.forecast.history.FeatureHistory`
 in the detect table keeps exactly that.
 
 At each bar close the stage queues one :class:`PendingForecast` (the symbol's rows up to that bar); after the
@@ -19,11 +19,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
-from signals.forecast.contract import Forecast, Forecaster, ForecastRequest, Rejected
-from signals.forecast.history import FeatureHistory
 from tapewatch import extras
 from tapewatch.artifacts import ArtifactError, ArtifactStore
+from tapewatch.detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
+from tapewatch.signals.forecast.contract import Forecast, Forecaster, ForecastRequest, Rejected
+from tapewatch.signals.forecast.history import FeatureHistory
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +33,11 @@ ForecasterLoader = Callable[[Path, str], Forecaster]
 
 def default_loaders() -> dict[str, ForecasterLoader]:
     """The forecasting models this code serves (imported here: torch is loaded only by a worker); none without the
-    ``signals`` extra (the detect stage's :class:`~streams.detect.ModelSlot` says so in the log)."""
+    ``signals`` extra (the detect stage's :class:`~tapewatch.streams.detect.ModelSlot` says so in the log)."""
     if not extras.available("signals"):
         return {}
-    from signals.cnn.serving import CnnForecaster
-    from signals.lstm.serving import LstmForecaster
+    from tapewatch.signals.cnn.serving import CnnForecaster
+    from tapewatch.signals.lstm.serving import LstmForecaster
 
     return {"lstm": LstmForecaster.load, "cnn": CnnForecaster.load}
 

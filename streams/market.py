@@ -1,8 +1,9 @@
 """The ``stream:market`` stage: md.quotes (+ md.books) → bars, bar features and fast order-flow features.
 
-Per symbol, one state entry in a changelog-backed table (:mod:`streams.state`) holds everything the stage knows: the bar
-builder (:mod:`detectors.bars`), the bar-feature state (:mod:`detectors.features`), the fast order-flow state
-(:mod:`detectors.flow`) and, per source topic, the offset of the last record applied. Outputs:
+Per symbol, one state entry in a changelog-backed table (:mod:`tapewatch.streams.state`) holds everything the stage
+knows: the bar builder (:mod:`tapewatch.detectors.bars`), the bar-feature state (:mod:`tapewatch.detectors.features`),
+the fast order-flow state (:mod:`tapewatch.detectors.flow`) and, per source topic, the offset of the last record
+applied. Outputs:
 
 * closed bars → ``md.bars.1m``;
 * the features of each closed bar → ``features.1m`` (cadence ``1m``, ``ts`` = the bar's end);
@@ -12,7 +13,7 @@ builder (:mod:`detectors.bars`), the bar-feature state (:mod:`detectors.features
 Every output is keyed by symbol and sent to the partition its input came from, so all topics stay
 co-partitioned whatever partitioner the producers used.
 
-One batch at a time (driven by :class:`streams.app.StreamApp`):
+One batch at a time (driven by :class:`tapewatch.streams.app.StreamApp`):
 
 1. decode each payload with the record contracts; a payload that does not decode, or whose key is not its
    symbol, goes to the DLQ;
@@ -42,12 +43,12 @@ from typing import Any, Final
 
 from confluent_kafka import Message
 
-from detectors.bars import DEFAULT_GRACE_MS, BarBuilder, LateQuoteError
-from detectors.features import FEATURE_SET_VERSION, FeatureState
-from detectors.flow import FlowChunk, FlowConfig, FlowState, LateRecordError
-from streams.stage import StageBase, decode_keyed
+from tapewatch.detectors.bars import DEFAULT_GRACE_MS, BarBuilder, LateQuoteError
+from tapewatch.detectors.features import FEATURE_SET_VERSION, FeatureState
+from tapewatch.detectors.flow import FlowChunk, FlowConfig, FlowState, LateRecordError
 from tapewatch.feeds import FeedProfile, FeedProfiles
 from tapewatch.records import Bar, Book, Cadence, Features, Quote
+from tapewatch.streams.stage import StageBase, decode_keyed
 
 STAGE: Final = "stream:market"
 AGENT: Final = "market"

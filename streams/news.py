@@ -1,8 +1,8 @@
 """The ``stream:news`` stage: news.items → signals.news and the news cadence of features.1m.
 
 Per news item and symbol: the item's sentiment (the newest published sentiment model, else the plain lexicon:
-:class:`SentimentSlot`), then the symbol's news indicator (:mod:`detectors.news.indicator`) right after it. Outputs,
-keyed by symbol on the item's partition:
+:class:`SentimentSlot`), then the symbol's news indicator (:mod:`tapewatch.detectors.news.indicator`) right after it.
+Outputs, keyed by symbol on the item's partition:
 
 * a :class:`~tapewatch.records.NewsSignal` → ``signals.news`` (the item, its sentiment, the indicator, the count);
 * a :class:`~tapewatch.records.Features` record of cadence ``news`` → ``features.1m`` (``news_sentiment`` in %,
@@ -12,7 +12,7 @@ keyed by symbol on the item's partition:
 A re-edit of an item (same id, a later edit) is scored and signalled again, with the indicator as it stands: an
 item counts once in the indicator, at its first version. A repeat (same id, same edit) produces nothing. The state
 per symbol (indicator, the items seen, offsets) lives in a changelog-backed table like the other stages'
-(:mod:`streams.stage`), so a replay after a crash skips what was applied.
+(:mod:`tapewatch.streams.stage`), so a replay after a crash skips what was applied.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from typing import Any, Final, Protocol
 
 from confluent_kafka import Message
 
-from detectors.news.context import SENTIMENT_DIGITS
-from detectors.news.indicator import NewsIndicator, NewsIndicatorParams
-from streams.stage import StageBase, decode_keyed
+from tapewatch.detectors.news.context import SENTIMENT_DIGITS
+from tapewatch.detectors.news.indicator import NewsIndicator, NewsIndicatorParams
 from tapewatch.records import Cadence, Features, NewsItem, NewsSignal
+from tapewatch.streams.stage import StageBase, decode_keyed
 
 STAGE: Final = "stream:news"
 AGENT: Final = "news"

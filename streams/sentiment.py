@@ -1,15 +1,15 @@
 """The news stage's sentiment model: the newest version published to the model store, else the plain lexicon.
 
 The worker's timer calls :meth:`SentimentModelSlot.refresh`; a version that cannot be loaded is logged once and the
-stage keeps the model it has (as :class:`streams.detect.ModelSlot` does for the detectors' models).
+stage keeps the model it has (as :class:`tapewatch.streams.detect.ModelSlot` does for the detectors' models).
 """
 
 from __future__ import annotations
 
 import logging
 
-from detectors.news.sentiment import ARTIFACT_NAME, SentimentModel, plain_lexicon
 from tapewatch.artifacts import ArtifactError, ArtifactStore
+from tapewatch.detectors.news.sentiment import ARTIFACT_NAME, SentimentModel, plain_lexicon
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """What every stream stage shares: its outputs, dead letters and the bookkeeping of what it made durable.
 
-A stage (a :class:`StageBase`) works in two steps, driven by :class:`streams.app.StreamApp`:
+A stage (a :class:`StageBase`) works in two steps, driven by :class:`tapewatch.streams.app.StreamApp`:
 
 1. per batch, :meth:`Stage.process` decodes the messages, applies them to the live per-symbol state and queues
    the outputs (and dead letters) on the worker's producer;
@@ -10,7 +10,7 @@ A stage (a :class:`StageBase`) works in two steps, driven by :class:`streams.app
 
 Only after that state is acknowledged too does the worker commit the offsets. A crash replays everything since
 the last commit against the state of the last checkpoint; stages skip what their stored per-symbol offsets say
-was already applied (see :mod:`streams.market`), so a replay never counts a record twice, and the outputs it
+was already applied (see :mod:`tapewatch.streams.market`), so a replay never counts a record twice, and the outputs it
 sends again are the same records (downstream writes are idempotent). A stage that reads another stage's output
 also skips by event identity (:meth:`StageBase._seen`): what the other stage sends again after its own crash
 arrives at new offsets.
@@ -28,11 +28,11 @@ from typing import Generic, Protocol, TypeVar
 
 from confluent_kafka import Message
 
-from streams.metrics import StreamMetrics
-from streams.state import ChangelogTable
 from tapewatch.deadletter import DeadLetter
 from tapewatch.kafka_producer import KafkaProducer
 from tapewatch.records import Record, RecordError
+from tapewatch.streams.metrics import StreamMetrics
+from tapewatch.streams.state import ChangelogTable
 
 log = logging.getLogger(__name__)
 

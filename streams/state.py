@@ -4,7 +4,7 @@ A stage's state is a mapping symbol → JSON object. Every entry lives on the pa
 records (the changelog is co-partitioned with them), so a worker that is assigned partition ``p`` of the source
 topics recovers exactly the entries it needs by reading partition ``p`` of the changelog from the beginning to
 its end. Writes go through the worker's producer; the worker awaits their acknowledgement before it commits the
-source offsets (see :mod:`streams.app`), so the changelog is never behind what a committed offset implies.
+source offsets (see :mod:`tapewatch.streams.app`), so the changelog is never behind what a committed offset implies.
 
 ``cleanup.policy=compact`` keeps the newest entry per key; until the broker has compacted, a recovery reads the
 older entries too and the newest wins (the same order as they were written, one partition).

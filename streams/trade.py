@@ -1,9 +1,9 @@
 """The paper-trading worker: the tape and the signals of every partition, in one event-time order, through
-the paper executor (:mod:`execution.executor`), to ``orders``, ``fills`` and ``portfolio``.
+the paper executor (:mod:`tapewatch.execution.executor`), to ``orders``, ``fills`` and ``portfolio``.
 
 One worker owns a set of accounts, and an account's limits span symbols, so the worker reads **every**
 partition of md.books, md.quotes, signals.actions and signals.forecasts (assigned, not balanced by a group: two
-workers of one name would trade twice) and merges them by event time (:mod:`execution.merge`).
+workers of one name would trade twice) and merges them by event time (:mod:`tapewatch.execution.merge`).
 
 Nothing lost, nothing doubled, the same result after a crash: per checkpoint the outputs are flushed
 (acknowledged) first, then one changelog record holds the executor's whole state *and* where each partition
@@ -32,16 +32,16 @@ from typing import Final, Literal
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from execution.accounts import DQN_SIGNAL, AccountConfig
-from execution.executor import PaperExecutor, RefusedError
-from execution.merge import NEVER, EventMerge
-from execution.ticks import VenueRules
-from streams.state import ChangelogTable
 from tapewatch.deadletter import DeadLetter
+from tapewatch.execution.accounts import DQN_SIGNAL, AccountConfig
+from tapewatch.execution.executor import PaperExecutor, RefusedError
+from tapewatch.execution.merge import NEVER, EventMerge
+from tapewatch.execution.ticks import VenueRules
 from tapewatch.kafka import cluster_metadata, consumer_config, create_missing_topics, new_topic
 from tapewatch.kafka_producer import KafkaProducer
 from tapewatch.records import Action, Book, Forecast, Quote, Record, RecordError
 from tapewatch.settings import Settings
+from tapewatch.streams.state import ChangelogTable
 from tapewatch.topics import ACTIONS, BOOKS, DLQ_STREAMS, FILLS, FORECASTS, ORDERS, PORTFOLIO, QUOTES
 
 STAGE: Final = "trade:paper"

@@ -7,7 +7,7 @@
 * :mod:`tapewatch.kafka`, :mod:`tapewatch.logs`, :mod:`tapewatch.collector`, :mod:`tapewatch.errors` — Kafka
   clients, logging, garbage-collector tuning, the one error the CLI reports in a line;
 * :mod:`tapewatch.ticks`, :mod:`tapewatch.artifacts` — the tick-file contract and versioned model artifacts;
-* :mod:`tapewatch.cli` with :mod:`tapewatch.commands` — the ``tapewatch`` command.
+* :mod:`tapewatch.cli.app` with :mod:`tapewatch.cli` — the ``tapewatch`` command.
 
 The package re-exports nothing (importing it stays cheap): import the module you need.
 """

@@ -9,7 +9,7 @@ Profiles come from the built-in table below, overridden or extended by ``TAPEWAT
 ``{"venue": {"books": true, "sides": false, "prints": "snapshots", "max_price": 1e5, "max_size": 1e9,
 "symbol_pattern": "[0-9]{4}"}}``, any field may be left out). A venue named nowhere gets :data:`UNKNOWN`:
 quotes only (a book is used when it is on time), sides as given, the record contract's bounds, no session
-close, and prints learnt per symbol from its own records (:mod:`detectors.feed_learning`: one per trade, or
+close, and prints learnt per symbol from its own records (:mod:`tapewatch.detectors.feed_learning`: one per trade, or
 one per snapshot on a clock).
 """
 
@@ -41,7 +41,7 @@ class FeedProfile:
     #: trades carry their aggressor side (``Quote.side``)
     sides: bool = True
     #: ``trades``: one quote per print; ``snapshots``: size traded since the previous snapshot, no print times;
-    #: ``None``: not known, each symbol's own records decide (:mod:`detectors.feed_learning`)
+    #: ``None``: not known, each symbol's own records decide (:mod:`tapewatch.detectors.feed_learning`)
     prints: Prints | None = "trades"
     #: plausibility at the edge: a price or size above these, or a symbol not matching the pattern, is
     #: dead-lettered by the stream worker (the record contract's bounds are the outer limit)
@@ -55,7 +55,7 @@ class FeedProfile:
     #: whether a book may be locked or crossed (a one-engine snapshot never is: one that is was corrupted)
     touch: Touch = "below"
     #: the smallest price move (bps) a price-based alert may be raised on, whatever the symbol's quiet hours say
-    #: (``None``: the detectors' default, :class:`detectors.patterns.materiality.MaterialityParams`)
+    #: (``None``: the detectors' default, :class:`tapewatch.detectors.patterns.materiality.MaterialityParams`)
     material_bps: float | None = None
 
     @property

@@ -1,4 +1,4 @@
-"""The one Kafka producer every writer uses: the sources (through :class:`producers.publisher.Publisher`), the
+"""The one Kafka producer every writer uses: the sources (through :class:`tapewatch.producers.publisher.Publisher`), the
 stream worker (outputs, changelogs, dead letters) and the sinks (dead letters).
 
 Idempotence on and ``acks=all``: a retried batch is never written twice. librdkafka batches and compresses

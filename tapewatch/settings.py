@@ -15,9 +15,9 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
-    from detectors.flow import FlowConfig
-    from detectors.news.context import NewsContextParams
-    from detectors.news.indicator import NewsIndicatorParams
+    from tapewatch.detectors.flow import FlowConfig
+    from tapewatch.detectors.news.context import NewsContextParams
+    from tapewatch.detectors.news.indicator import NewsIndicatorParams
     from tapewatch.feeds import FeedProfiles
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -265,7 +265,7 @@ class Settings(BaseSettings):
     @field_validator("kmeans_extra_venues", mode="after")
     @classmethod
     def _extra_venues_parse(cls, value: str) -> str:
-        from detectors.model_venues import parse_extra_venues
+        from tapewatch.detectors.model_venues import parse_extra_venues
 
         parse_extra_venues(value)  # a malformed value is one clear error at start-up, not at the first record
         return value
@@ -336,7 +336,7 @@ class Settings(BaseSettings):
     def flow_config(self) -> FlowConfig:
         """The fast order-flow chunking and windows (the grace is the bars'): one mapping for the stream worker
         and its offline twin ``tapewatch detect file``, so both compute the same features."""
-        from detectors.flow import FlowConfig
+        from tapewatch.detectors.flow import FlowConfig
 
         return FlowConfig(
             chunk_ms=self.flow_chunk_ms,
@@ -350,14 +350,15 @@ class Settings(BaseSettings):
         )
 
     def news_indicator(self) -> NewsIndicatorParams:
-        """How fast news fades in the news indicator (:mod:`detectors.news.indicator`)."""
-        from detectors.news.indicator import NewsIndicatorParams
+        """How fast news fades in the news indicator (:mod:`tapewatch.detectors.news.indicator`)."""
+        from tapewatch.detectors.news.indicator import NewsIndicatorParams
 
         return NewsIndicatorParams(half_life_ms=self.news_half_life_ms)
 
     def news_context(self) -> NewsContextParams:
-        """Which news stands beside an alert and what it does to a run-up's score (:mod:`detectors.news.context`)."""
-        from detectors.news.context import NewsContextParams
+        """Which news stands beside an alert and what it does to a run-up's score
+        (:mod:`tapewatch.detectors.news.context`)."""
+        from tapewatch.detectors.news.context import NewsContextParams
 
         return NewsContextParams(
             before_ms=self.news_before_ms, after_ms=self.news_after_ms, discount=self.news_discount
@@ -370,8 +371,8 @@ class Settings(BaseSettings):
         return FeedProfiles.from_json(self.feed_profiles)
 
     def kmeans_venues(self) -> dict[str, tuple[str, ...]]:
-        """Model name → venues it may score besides its training venues (:mod:`detectors.model_venues`)."""
-        from detectors.model_venues import parse_extra_venues
+        """Model name → venues it may score besides its training venues (:mod:`tapewatch.detectors.model_venues`)."""
+        from tapewatch.detectors.model_venues import parse_extra_venues
 
         return parse_extra_venues(self.kmeans_extra_venues)
 

@@ -1,6 +1,6 @@
 """The tick-file contract: the columns a replay or ``detect file`` reads, validated in one vectorised pass.
 
-One definition for both readers (``producers.replay`` and ``offline.lookback``), with the record
+One definition for both readers (``tapewatch.producers.replay`` and ``tapewatch.evaluation.lookback``), with the record
 contract's bounds (:mod:`tapewatch.records`): a row either passes every check or is rejected with the first
 failing column and a reason, never silently blanked.
 """
@@ -167,7 +167,7 @@ def _prevailing(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the best bid and ask of the symbol's *previous* book row in event-time order (NaN before the
     first): the quote in force before the row's trade, which a row's own book (taken after it) is not. The
-    aggressor-side inference reads it (:mod:`detectors.aggressor`)."""
+    aggressor-side inference reads it (:mod:`tapewatch.detectors.aggressor`)."""
     frame = pd.DataFrame({"symbol": symbols[order], "bid": bid1[order], "ask": ask1[order]})
     filled = frame.groupby("symbol", sort=False)[["bid", "ask"]].ffill()
     before = filled.groupby(frame["symbol"], sort=False).shift(1)

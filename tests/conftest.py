@@ -43,7 +43,7 @@ def base_settings() -> Settings:
 @pytest.fixture(scope="session")
 def services(base_settings: Settings) -> Settings:
     """The real Kafka, PostgreSQL and Elasticsearch, healthy."""
-    from infra import manager
+    from tapewatch.infra import manager
 
     manager.up(base_settings)
     return base_settings
@@ -63,7 +63,7 @@ def settings(services: Settings) -> Iterator[Settings]:
 def pg(settings: Settings) -> Iterator[Settings]:
     """The per-test topics of ``settings``, plus a private PostgreSQL schema (dropped at the end): the tables of
     one test, and their Alembic version, never meet another's, nor the shared database's ``public`` schema."""
-    from sinks import db
+    from tapewatch.sinks import db
 
     schema = f"t_{uuid.uuid4().hex[:10]}"
     db.create_schema(settings, schema)
@@ -84,9 +84,9 @@ def stream_settings(settings: Settings) -> Iterator[Settings]:
 @pytest.fixture
 def stores(settings: Settings) -> Iterator[Settings]:
     """Settings with a private PostgreSQL schema and Elasticsearch index prefix besides the private topics."""
-    from sinks import db
-    from sinks.elastic import delete_everything
-    from sinks.search import es_client
+    from tapewatch.sinks import db
+    from tapewatch.sinks.elastic import delete_everything
+    from tapewatch.sinks.search import es_client
 
     tag = uuid.uuid4().hex[:8]
     db.create_schema(settings, f"test_{tag}")

@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from console import accounts
-from sinks import db
+from tapewatch.console import accounts
 from tapewatch.records import Alert, AlertKind, Book, Severity, alert_id
 from tapewatch.settings import Settings
+from tapewatch.sinks import db
 
 PASSWORD = "correct horse battery"  # a test user's password (≥ 12 characters)
 TENANT = "acme"  # the tenant the schema starts with: its cases are made from venue "sim"

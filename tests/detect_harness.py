@@ -1,6 +1,6 @@
 """The detect stage offline: features.1m messages in, its outputs out, no broker (unit and property tests).
 
-A :class:`DetectRun` drives a real :class:`streams.detect.DetectStage` with fake messages, a producer that
+A :class:`DetectRun` drives a real :class:`tapewatch.streams.detect.DetectStage` with fake messages, a producer that
 keeps what was sent, and small deterministic stand-ins for the DQN policy and a forecaster (no torch: the
 stage's bookkeeping is under test, the models' own invariance is tested in ``test_batch_invariance``).
 :meth:`DetectRun.restart` is a ``kill -9`` of the worker after its last checkpoint: a new stage on the
@@ -19,17 +19,17 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from detectors.news.context import NewsContextParams
-from signals.dqn.inference import Decision, DecisionRequest
-from signals.forecast.contract import Forecast, ForecastRequest, Rejected
-from streams.detect import DetectStage, ModelSlot
-from streams.forecasting import ForecastSlot
-from streams.metrics import StreamMetrics
-from streams.stage import StageIO
-from streams.state import ChangelogTable
 from tapewatch.artifacts import ArtifactStore
 from tapewatch.deadletter import DeadLetter
+from tapewatch.detectors.news.context import NewsContextParams
 from tapewatch.records import Features, NewsSignal
+from tapewatch.signals.dqn.inference import Decision, DecisionRequest
+from tapewatch.signals.forecast.contract import Forecast, ForecastRequest, Rejected
+from tapewatch.streams.detect import DetectStage, ModelSlot
+from tapewatch.streams.forecasting import ForecastSlot
+from tapewatch.streams.metrics import StreamMetrics
+from tapewatch.streams.stage import StageIO
+from tapewatch.streams.state import ChangelogTable
 
 FEATURES_TOPIC = "features.1m"
 NEWS_TOPIC = "signals.news"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from detectors.hit_model import HitModel, Trees
+from tapewatch.detectors.hit_model import HitModel, Trees
 
 
 def stump(feature: str, split: float, kinds: frozenset[str], version: str = "test") -> HitModel:

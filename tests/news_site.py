@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from producers.news.lists import CNYES_LIMIT
+from tapewatch.producers.news.lists import CNYES_LIMIT
 from tests.http_server import start_local
 
 Reply = Callable[[web.Request], Awaitable[web.StreamResponse]]

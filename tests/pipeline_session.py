@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from detectors.bars import bars_from_quotes
-from offline.simulator import SimulationConfig, generate
+from tapewatch.detectors.bars import bars_from_quotes
+from tapewatch.generators.simulator import SimulationConfig, generate
 from tapewatch.settings import PROJECT_ROOT
 
 SESSION = SimulationConfig(symbols=6, minutes=20, seed=5)

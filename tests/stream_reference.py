@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
-from detectors.flow import (
+from tapewatch.detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
+from tapewatch.detectors.flow import (
     FLOW_FEATURE_NAMES,
     FLOW_FEATURE_SET_VERSION,
     FlowChunk,

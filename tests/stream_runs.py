@@ -22,9 +22,9 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from streams.state import watermarks
 from tapewatch.kafka import admin_client, cluster_metadata, consumer_config
 from tapewatch.settings import PROJECT_ROOT, Settings
+from tapewatch.streams.state import watermarks
 from tapewatch.topics import (
     ACTIONS,
     ALERTS,
@@ -56,7 +56,7 @@ OUTPUTS = (
 @contextlib.contextmanager
 def private_topics(services: Settings) -> Iterator[Settings]:
     """Settings whose topics are private (created now, deleted at the end, unless TAPEWATCH_KEEP_TEST_TOPICS)."""
-    from infra.kafka import ensure_topics
+    from tapewatch.infra.kafka import ensure_topics
 
     isolated = services.model_copy(update={"topic_prefix": f"test-{uuid.uuid4().hex[:8]}."})
     created = ensure_topics(isolated)
@@ -71,7 +71,7 @@ def private_topics(services: Settings) -> Iterator[Settings]:
 
 def drop_worker_state(settings: Settings) -> None:
     """What a stream worker adds beside the topics: its changelog topics and its data directory."""
-    from streams.app import app_id  # lazily: the worker's modules load torch
+    from tapewatch.streams.app import app_id  # lazily: the worker's modules load torch
 
     admin = admin_client(settings)
     internal = [name for name in cluster_metadata(settings, admin).topics if name.startswith(app_id(settings))]
@@ -95,7 +95,7 @@ class Positions:
     """Watermarks of the settings' topics and the stream worker group's committed offsets."""
 
     def __init__(self, settings: Settings) -> None:
-        from streams.app import app_id
+        from tapewatch.streams.app import app_id
 
         self.settings = settings
         group = app_id(settings)

@@ -29,12 +29,12 @@ Watermark, lateness, the two input streams
 ------------------------------------------
 Quotes and books arrive on two topics in any interleaving; a chunk closes once both streams have passed it, and a
 record is late once its own stream has: the rules, and why the output cannot depend on the interleaving, are
-:mod:`detectors.flow.state`'s.
+:mod:`tapewatch.detectors.flow.state`'s.
 
 Definitions
 -----------
 * A *trade* is a quote with a price (``size`` may be 0). Its aggressor is ``Quote.side`` (``B``/``S``); when
-  the feed does not say, it is *inferred* (:mod:`detectors.aggressor`: the quote rule against the quote's own
+  the feed does not say, it is *inferred* (:mod:`tapewatch.detectors.aggressor`: the quote rule against the quote's own
   ``bid``/``ask``, the book in force before the trade, then the tick rule) and counted as inferred
   (``inferred_share_long``); unknown only before any quote or price change. On a *snapshot feed*
   (:attr:`FlowState.prints`, from the venue's feed profile) a trade is one snapshot's print — the size traded
@@ -84,7 +84,7 @@ Definitions
 * *Typical level size*: the mean, over the baseline's chunks that had books, of each chunk's mean displayed
   level size (all levels, both sides); ``level_max_rel`` = the largest single level in the window's books /
   that typical size (spoofing layers are 6–15× it; ordinary additions stay below ~3×).
-* *Layer* (:mod:`detectors.layers`): a level 2–5 of at least 4× the book's typical level (the mean level size,
+* *Layer* (:mod:`tapewatch.detectors.layers`): a level 2–5 of at least 4× the book's typical level (the mean level size,
   weighted over about 4 minutes of event time), shown at one price over consecutive snapshots (one is enough where
   books come 2 s or more apart: an order resting a few seconds shows in one 5 s snapshot only); it *vanishes* when
   less than a quarter of its largest size is left there while the price is still in view, unless its side gained
@@ -192,18 +192,18 @@ mid_ret_bps_long          1e4 ln(last mid / last mid before the long chunk)     
 
 Exactness: every accumulator is fed in a fixed order (one stream's order, or chunk-index order), so stream
 and batch agree bit for bit. The baseline's running sums are exact (dyadic rationals held as integers, see
-:mod:`detectors.features`), so they never drift however long the stream runs; other sums use ``math.fsum``.
+:mod:`tapewatch.detectors.features`), so they never drift however long the stream runs; other sums use ``math.fsum``.
 
 The package, by concern:
 
-* :mod:`~detectors.flow.catalogue` — the feature names and labels, the feature-set version, :class:`FlowConfig`
-  and the emitted :class:`FlowChunk`;
-* :mod:`~detectors.flow.chunk` — the per-chunk accumulator and the depth changes between consecutive books;
-* :mod:`~detectors.flow.values` — a closing chunk's features, pure functions of the chunk and its long window;
-* :mod:`~detectors.flow.baseline` — the baseline window, its exact running sums and the z-scores against it;
-* :mod:`~detectors.flow.state` — :class:`FlowState`: input, watermark, lateness, closing a chunk;
-* :mod:`~detectors.flow.persistence` — the state as JSON and back, its version, how older versions load;
-* :mod:`~detectors.flow.batch` — the batch twin: :func:`iter_flow`, :func:`compute_flow_frame`,
+* :mod:`~tapewatch.detectors.flow.catalogue` — the feature names and labels, the feature-set version,
+  :class:`FlowConfig` and the emitted :class:`FlowChunk`;
+* :mod:`~tapewatch.detectors.flow.chunk` — the per-chunk accumulator and the depth changes between consecutive books;
+* :mod:`~tapewatch.detectors.flow.values` — a closing chunk's features, pure functions of the chunk and its long window;
+* :mod:`~tapewatch.detectors.flow.baseline` — the baseline window, its exact running sums and the z-scores against it;
+* :mod:`~tapewatch.detectors.flow.state` — :class:`FlowState`: input, watermark, lateness, closing a chunk;
+* :mod:`~tapewatch.detectors.flow.persistence` — the state as JSON and back, its version, how older versions load;
+* :mod:`~tapewatch.detectors.flow.batch` — the batch twin: :func:`iter_flow`, :func:`compute_flow_frame`,
   :func:`chunks_to_frame`.
 
 The stream worker keeps one :class:`FlowState` per symbol, persisted with :meth:`FlowState.to_state` /
@@ -230,9 +230,9 @@ rush order and one aggressive order. The batch twin and the stream's state machi
 True
 """
 
-from detectors.flow.baseline import BaselineEntry
-from detectors.flow.batch import BOOK_COLUMNS, QUOTE_COLUMNS, chunks_to_frame, compute_flow_frame, iter_flow
-from detectors.flow.catalogue import (
+from tapewatch.detectors.flow.baseline import BaselineEntry
+from tapewatch.detectors.flow.batch import BOOK_COLUMNS, QUOTE_COLUMNS, chunks_to_frame, compute_flow_frame, iter_flow
+from tapewatch.detectors.flow.catalogue import (
     CHUNK_FEATURE_NAMES,
     FEATURE_LABELS,
     FLOW_FEATURE_NAMES,
@@ -242,9 +242,9 @@ from detectors.flow.catalogue import (
     FlowChunk,
     FlowConfig,
 )
-from detectors.flow.chunk import BookSide, LevelMap, Levels
-from detectors.flow.persistence import FLOW_STATE_VERSION
-from detectors.flow.state import FlowState, LateRecordError
+from tapewatch.detectors.flow.chunk import BookSide, LevelMap, Levels
+from tapewatch.detectors.flow.persistence import FLOW_STATE_VERSION
+from tapewatch.detectors.flow.state import FlowState, LateRecordError
 
 __all__ = [
     "BOOK_COLUMNS",

@@ -1,6 +1,6 @@
 """The baseline of one symbol: its closed non-empty chunks of the last ``baseline_chunks``, their exact running
 sums, the session origin, the robust baseline of the long volume, and the z-scores against them. What the
-windows are is defined in the package docstring (:mod:`detectors.flow`: *Chunks and windows*).
+windows are is defined in the package docstring (:mod:`tapewatch.detectors.flow`: *Chunks and windows*).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from collections import deque
 from collections.abc import Collection, Iterable
 from typing import Any, Final, NamedTuple
 
-from detectors.features import _ExactSums  # the one exact rolling-sum definition of the feature library
-from detectors.flow.catalogue import FlowConfig
-from detectors.flow.chunk import _Chunk
+from tapewatch.detectors.features import _ExactSums  # the one exact rolling-sum definition of the feature library
+from tapewatch.detectors.flow.catalogue import FlowConfig
+from tapewatch.detectors.flow.chunk import _Chunk
 
 
 class BaselineEntry(NamedTuple):
@@ -45,8 +45,8 @@ _BASELINE_COLUMNS: Final = len(BaselineEntry._fields)
 
 class _IntSums:
     """``Σx`` and ``Σx²`` of a multiset of integers — the baseline's counts — as plain (exact) ints: the
-    interface of :class:`detectors.features._ExactSums` with ``shift`` 0, so :func:`_mean_var` reads both, at a
-    fraction of the cost (no float decomposition per value)."""
+    interface of :class:`tapewatch.detectors.features._ExactSums` with ``shift`` 0, so :func:`_mean_var` reads both, at
+    a fraction of the cost (no float decomposition per value)."""
 
     __slots__ = ("count", "s1", "s2", "shift")
 

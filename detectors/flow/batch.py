@@ -1,5 +1,5 @@
-"""The batch twin of :class:`~detectors.flow.FlowState`: the fold of the same state machine over frames of quotes
-and books (:func:`iter_flow` for one symbol, :func:`compute_flow_frame` for many), and the chunks as a frame
+"""The batch twin of :class:`~tapewatch.detectors.flow.FlowState`: the fold of the same state machine over frames of
+quotes and books (:func:`iter_flow` for one symbol, :func:`compute_flow_frame` for many), and the chunks as a frame
 (:func:`chunks_to_frame`).
 """
 
@@ -12,9 +12,9 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from detectors.flow.catalogue import FLOW_FEATURE_NAMES, FlowChunk, FlowConfig
-from detectors.flow.chunk import Levels
-from detectors.flow.state import FlowState, LateRecordError
+from tapewatch.detectors.flow.catalogue import FLOW_FEATURE_NAMES, FlowChunk, FlowConfig
+from tapewatch.detectors.flow.chunk import Levels
+from tapewatch.detectors.flow.state import FlowState, LateRecordError
 from tapewatch.feeds import Prints
 from tapewatch.records import BOOK_DEPTH
 

@@ -1,6 +1,6 @@
 """What the order-flow stage computes and emits: the feature catalogue (names, the print-level ones, the labels
 alerts cite), the feature-set version, :class:`FlowConfig` and the emitted :class:`FlowChunk`. Every feature is
-defined in the package docstring (:mod:`detectors.flow`), one table row each.
+defined in the package docstring (:mod:`tapewatch.detectors.flow`), one table row each.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ _PRINT_LEVEL_PREFIXES: Final = (
 )
 #: what only a feed that prints every trade can show — same-millisecond rush orders, aggressive orders (a run
 #: of fills), alternation and size repetition between consecutive prints. A snapshot feed
-#: (:attr:`~detectors.flow.FlowState.prints`) aggregates the prints of each interval into one, so these are
+#: (:attr:`~tapewatch.detectors.flow.FlowState.prints`) aggregates the prints of each interval into one, so these are
 #: ``None`` there, never a misleading zero; its one print per snapshot still carries the interval's volume, price
 #: and (inferred) side, and ``trades`` counts the snapshots that printed. Every feature of these families is one:
 #: rush orders, aggressive orders, mirror trades, alternation, size repetition and the modal size
@@ -125,8 +125,8 @@ PRINT_LEVEL_FEATURE_NAMES: Final[frozenset[str]] = frozenset(
     name for name in FLOW_FEATURE_NAMES if name.startswith(_PRINT_LEVEL_PREFIXES)
 )
 #: a readable label and the unit of each feature the pattern detectors cite in an alert's evidence (the package's
-#: table, for an analyst: :mod:`detectors.evidence`); a detector cites one through
-#: :func:`detectors.patterns.base.cited`
+#: table, for an analyst: :mod:`tapewatch.detectors.evidence`); a detector cites one through
+#: :func:`tapewatch.detectors.patterns.base.cited`
 FEATURE_LABELS: Final[Mapping[str, tuple[str, str]]] = {
     "trades_z": ("trade count vs the symbol's baseline, this chunk", "σ"),
     "trades_z_long": ("trade count vs the symbol's baseline, long window", "σ"),
@@ -175,9 +175,10 @@ FEATURE_LABELS: Final[Mapping[str, tuple[str, str]]] = {
 @dataclass(frozen=True, slots=True)
 class FlowConfig:
     """Chunking, windows and thresholds. ``grace_ms``/``idle_ms`` may change across a restart; the others are
-    baked into the state (:meth:`~detectors.flow.FlowState.from_state` refuses a state made with different ones).
+    baked into the state (:meth:`~tapewatch.detectors.flow.FlowState.from_state` refuses a state made with different
+    ones).
 
-    >>> from detectors.flow import FlowState
+    >>> from tapewatch.detectors.flow import FlowState
     >>> config = FlowConfig(chunk_ms=1_000, long_chunks=25)  # 1 s chunks, a 25 s long window
     >>> config.fingerprint()  # what a saved state must have been made with
     [1000, 25, 720, 60, 3, 5000]

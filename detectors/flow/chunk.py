@@ -1,6 +1,6 @@
 """The per-chunk accumulator: everything one base chunk of one symbol gathers from its quotes and books until it
 closes (:class:`_Chunk`), and how consecutive books feed its depth changes. What it means is defined in the package
-docstring (:mod:`detectors.flow`: *Definitions*).
+docstring (:mod:`tapewatch.detectors.flow`: *Definitions*).
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ class _Chunk:
         self.level_n = 0
         self.level_max = 0.0
         self.last_mid: float | None = None  # mid of the chunk's last two-sided book (book-stream order)
-        self.layers_gone: list[Any] = []  # persistent layers that vanished (detectors.layers.Vanished)
+        self.layers_gone: list[Any] = []  # persistent layers that vanished (tapewatch.detectors.layers.Vanished)
         # derived at close
         self.rush_orders = 0
         self.rush_trades = 0

@@ -1,5 +1,6 @@
-"""A :class:`~detectors.flow.FlowState` as JSON-safe state and back (:meth:`~detectors.flow.FlowState.to_state`,
-:meth:`~detectors.flow.FlowState.from_state`), the state's version, and how the older versions still load.
+"""A :class:`~tapewatch.detectors.flow.FlowState` as JSON-safe state and back
+(:meth:`~tapewatch.detectors.flow.FlowState.to_state`,
+:meth:`~tapewatch.detectors.flow.FlowState.from_state`), the state's version, and how the older versions still load.
 """
 
 from __future__ import annotations
@@ -8,16 +9,16 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import accumulate, starmap
 from typing import TYPE_CHECKING, Any, Final
 
-from detectors.aggressor import AggressorInference
-from detectors.feed_learning import PrintsLearner
-from detectors.flow.baseline import _BASELINE_COLUMNS, Baseline, BaselineEntry
-from detectors.flow.catalogue import FLOW_FEATURE_SET_VERSION, FlowConfig
-from detectors.flow.chunk import BookSide, _Chunk
-from detectors.layers import LayerTracker
+from tapewatch.detectors.aggressor import AggressorInference
+from tapewatch.detectors.feed_learning import PrintsLearner
+from tapewatch.detectors.flow.baseline import _BASELINE_COLUMNS, Baseline, BaselineEntry
+from tapewatch.detectors.flow.catalogue import FLOW_FEATURE_SET_VERSION, FlowConfig
+from tapewatch.detectors.flow.chunk import BookSide, _Chunk
+from tapewatch.detectors.layers import LayerTracker
 from tapewatch.feeds import Prints
 
 if TYPE_CHECKING:
-    from detectors.flow.state import FlowState
+    from tapewatch.detectors.flow.state import FlowState
 
 FLOW_STATE_VERSION: Final = 10
 #: a version-1 … -8 (flow-v1 … flow-v8) state still loads: see :meth:`FlowState.from_state`. flow-v5's layer

@@ -1,5 +1,5 @@
 """The state machine of one symbol (:class:`FlowState`): its input (quotes and books, each in its own stream's
-order), its watermark, and the closing of a chunk into a :class:`~detectors.flow.FlowChunk`.
+order), its watermark, and the closing of a chunk into a :class:`~tapewatch.detectors.flow.FlowChunk`.
 
 Watermark, lateness, the two input streams
 ------------------------------------------
@@ -32,13 +32,13 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from detectors.aggressor import AggressorInference
-from detectors.feed_learning import PrintsLearner
-from detectors.flow.baseline import Baseline, BaselineEntry
-from detectors.flow.catalogue import FLOW_FEATURE_NAMES, PRINT_LEVEL_FEATURE_NAMES, FlowChunk, FlowConfig
-from detectors.flow.chunk import BookSide, LevelMap, Levels, _Chunk, _depth_changes, _level_maps
-from detectors.flow.persistence import ChunkLists, restore, state_of
-from detectors.flow.values import (
+from tapewatch.detectors.aggressor import AggressorInference
+from tapewatch.detectors.feed_learning import PrintsLearner
+from tapewatch.detectors.flow.baseline import Baseline, BaselineEntry
+from tapewatch.detectors.flow.catalogue import FLOW_FEATURE_NAMES, PRINT_LEVEL_FEATURE_NAMES, FlowChunk, FlowConfig
+from tapewatch.detectors.flow.chunk import BookSide, LevelMap, Levels, _Chunk, _depth_changes, _level_maps
+from tapewatch.detectors.flow.persistence import ChunkLists, restore, state_of
+from tapewatch.detectors.flow.values import (
     _cancellations,
     _chunk_book_values,
     _chunk_trade_values,
@@ -47,7 +47,7 @@ from detectors.flow.values import (
     _long_order_values,
     _long_size_values,
 )
-from detectors.layers import LayerTracker
+from tapewatch.detectors.layers import LayerTracker
 from tapewatch.feeds import Prints
 from tapewatch.records import Book, Quote
 
@@ -94,7 +94,8 @@ class FlowState:
     >>> flow.update_quote_values(900, 10.1, 10.0, "B")  # chunk 0 is closed
     Traceback (most recent call last):
     ...
-    detectors.flow.state.LateRecordError: late quote: 2330 ts=900 belongs to the flow chunk starting 0, closed ...
+    tapewatch.detectors.flow.state.LateRecordError: late quote: 2330 ts=900 belongs to the flow chunk starting 0, closed
+    ...
     """
 
     def __init__(
@@ -112,7 +113,7 @@ class FlowState:
         self.books = books
         #: the feed's prints (its venue's feed profile): ``snapshots`` leaves :data:`PRINT_LEVEL_FEATURE_NAMES`
         #: null. Not state either, unless the profile does not say (``None``): then the symbol's own quote
-        #: records decide (:class:`~detectors.feed_learning.PrintsLearner`, state), and until they have, the
+        #: records decide (:class:`~tapewatch.detectors.feed_learning.PrintsLearner`, state), and until they have, the
         #: print-level features are null (unknown, not calm).
         self.prints: Prints | None = prints
         self.prints_learner = PrintsLearner() if prints is None else None

@@ -1,7 +1,7 @@
 """The features of a closing chunk, as pure functions of the chunks alone: the base chunk's own values and the
 long chunk's (the window of the last ``long_chunks`` chunks). The baseline's z-scores are
-:class:`~detectors.flow.baseline.Baseline`'s. Each function fills its part of the chunk's value dict ``v`` in place,
-so closing a chunk allocates nothing beyond the one dict.
+:class:`~tapewatch.detectors.flow.baseline.Baseline`'s. Each function fills its part of the chunk's value dict ``v`` in
+place, so closing a chunk allocates nothing beyond the one dict.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from detectors.flow.chunk import _Chunk
-from detectors.layers import Vanished
+from tapewatch.detectors.flow.chunk import _Chunk
+from tapewatch.detectors.layers import Vanished
 
 
 def _size_stats(sizes: Mapping[float, int]) -> tuple[int, float, float | None, float | None, float | None]:

@@ -40,9 +40,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
-from detectors.alerting import severity_of
-from detectors.evidence import Key
-from detectors.patterns.checks import non_negative, shares
+from tapewatch.detectors.alerting import severity_of
+from tapewatch.detectors.evidence import Key
+from tapewatch.detectors.patterns.checks import non_negative, shares
 from tapewatch.records import ALERT_NEWS_MAX, Alert, AlertKind, NewsItem, NewsRef
 
 STATE_VERSION: Final = 1
@@ -51,10 +51,11 @@ SENTIMENT_DIGITS: Final = 6
 #: at most this many items a symbol keeps (the oldest go first)
 KEPT_MAX: Final = 64
 
-#: the evidence of a pump confirmed by its dump (:mod:`detectors.patterns.pump_dump`: the share of the rise given back)
+#: the evidence of a pump confirmed by its dump (:mod:`tapewatch.detectors.patterns.pump_dump`: the share of the rise
+#: given back)
 DUMP_EVIDENCE: Final = "fall_share"
 
-#: what the news context adds to every alert's evidence (:mod:`detectors.evidence`)
+#: what the news context adds to every alert's evidence (:mod:`tapewatch.detectors.evidence`)
 NEWS_EVIDENCE: Final[Mapping[str, Key]] = {
     "news_at_onset": Key("news on the symbol around the onset"),
     "news_count": Key("news items on the symbol around the onset", "items"),

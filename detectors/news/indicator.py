@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
-from detectors.patterns.checks import positive
+from tapewatch.detectors.patterns.checks import positive
 
 STATE_VERSION: Final = 1
 #: the items a symbol keeps for the hour count and late items (a symbol with more news in its window than this is

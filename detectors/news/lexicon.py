@@ -1,9 +1,9 @@
 """The financial sentiment word lists a news sentiment model reads, per language and polarity.
 
 The built-in lists (``lexicons/*.txt`` beside this module, one word a line under ``#`` comment lines) are extracted
-from the ``cntext`` package by :mod:`offline.news_lexicon`: the Chinese Financial Sentiment Dictionary (Simplified
-Chinese) and the Loughran–McDonald lists (English, lower case). A trained model's artifact carries its own copy,
-so a model keeps reading the words it was trained with.
+from the ``cntext`` package by :mod:`tapewatch.training.news_lexicon`: the Chinese Financial Sentiment Dictionary
+(Simplified Chinese) and the Loughran–McDonald lists (English, lower case). A trained model's artifact carries its own
+copy, so a model keeps reading the words it was trained with.
 
 The **digest** is the SHA-256 of every list in a fixed order: the plain lexicon model's version is derived from it,
 and an artifact whose lists do not hash to its recorded digest is refused.

@@ -27,7 +27,7 @@ import jieba
 import opencc
 from opencc import OpenCC
 
-from detectors.news.lexicon import Language, Lexicon
+from tapewatch.detectors.news.lexicon import Language, Lexicon
 
 #: tokens before a lexicon word that a negator may stand in and still negate it
 NEGATION_WINDOW: Final = 3

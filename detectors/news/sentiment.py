@@ -6,13 +6,13 @@ in time linear in the text, reads no file and never raises on text. Get one with
 :meth:`SentimentModel.load`.
 
 * **Plain lexicon** (no classifier): ``P`` and ``N`` are the positive and negative lexicon hits
-  (:mod:`detectors.news.reading`, negation applied), the title's counted :data:`TITLE_WEIGHT` times, the summary's
-  once, and the score is ``(P − N) / (P + N + 1)``: 0 without a hit, ±⅔ for one hit in the title, nearer ±1 as
-  hits agree. The title weighs more because it is the sentence written to carry the news's direction; a summary
-  adds background and hedges. Its version is ``lexicon-<digest[:12]>`` (:attr:`Lexicon.digest`).
+  (:mod:`tapewatch.detectors.news.reading`, negation applied), the title's counted :data:`TITLE_WEIGHT` times, the
+  summary's once, and the score is ``(P − N) / (P + N + 1)``: 0 without a hit, ±⅔ for one hit in the title, nearer ±1 as
+  hits agree. The title weighs more because it is the sentence written to carry the news's direction; a summary adds
+  background and hedges. Its version is ``lexicon-<digest[:12]>`` (:attr:`Lexicon.digest`).
 * **Trained**: logistic regression over the lexicon counts and score plus the item's hashed tokens and token
   pairs (:func:`features`); the score is ``2p − 1`` for its probability ``p`` of positive news. Trained and
-  judged offline (:mod:`offline.news_sentiment`, ``tapewatch train news``).
+  judged offline (:mod:`tapewatch.training.news_sentiment`, ``tapewatch train news``).
 
 The artifact (``news-sentiment``, :mod:`tapewatch.artifacts`) holds the weights and the lexicon's word lists, so a
 trained model reads the words it was trained with whatever the installed lists say.
@@ -31,9 +31,9 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from detectors.news.lexicon import Lexicon, builtin_lexicon
-from detectors.news.reading import Reader, base_language, reader_for
 from tapewatch.artifacts import LATEST, Artifact, ArtifactError, ArtifactStore
+from tapewatch.detectors.news.lexicon import Lexicon, builtin_lexicon
+from tapewatch.detectors.news.reading import Reader, base_language, reader_for
 
 ARTIFACT_NAME: Final = "news-sentiment"
 ARTIFACT_KIND: Final = "news-sentiment"

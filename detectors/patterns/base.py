@@ -1,7 +1,7 @@
 """The one contract every flow pattern detector keeps, and the small pieces they share.
 
 A detector (:class:`PatternDetector`) reads one closed flow chunk at a time through :meth:`on_chunk` — the
-chunk's values (:mod:`detectors.flow`) and a :class:`ChunkContext` (where the chunk lies in the session, the
+chunk's values (:mod:`tapewatch.detectors.flow`) and a :class:`ChunkContext` (where the chunk lies in the session, the
 price drift, recent sweeps, and what the detectors that ran before it in this chunk concluded) — keeps O(1)
 state, and returns its hits. Its state is a JSON-safe dict whose keys no other detector uses.
 
@@ -22,14 +22,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, Self
 
-from detectors.alerting import Hit
-from detectors.evidence import Bar, BarOf, Key, Rule, bar
-from detectors.flow import FEATURE_LABELS
+from tapewatch.detectors.alerting import Hit
+from tapewatch.detectors.evidence import Bar, BarOf, Key, Rule, bar
+from tapewatch.detectors.flow import FEATURE_LABELS
 from tapewatch.feeds import Prints
 from tapewatch.records import AlertKind
 
 if TYPE_CHECKING:  # for annotations only: the helpers below read the parameters they are given
-    from detectors.patterns.params import PatternParams, TapeParams
+    from tapewatch.detectors.patterns.params import PatternParams, TapeParams
 
 PATTERNS_VERSION: Final = "patterns-v21"
 Values = Mapping[str, float | None]
@@ -101,7 +101,7 @@ def activity_bars(param: str, *, chunk: bool = False) -> tuple[BarOf, BarOf]:
     prints every trade the count is compared and the volume is context; on snapshots (and where the venue's profile
     does not say: the evidence does not tell) the larger of the two is, so either may be under the bar.
 
-    >>> from detectors.patterns.params import PatternParams
+    >>> from tapewatch.detectors.patterns.params import PatternParams
     >>> count, volume = activity_bars("closing.surge_z")
     >>> count(PatternParams()).unless, volume(PatternParams()) is None
     (None, True)
@@ -128,8 +128,8 @@ TAPE_LABELS: Final[Mapping[str, tuple[str, str]]] = {
 
 
 def cited(name: str, threshold: Bar | BarOf | None = None) -> Key:
-    """The declaration of a flow feature (:data:`detectors.flow.FEATURE_LABELS`) or a tape value (:data:`TAPE_LABELS`)
-    a detector cites as evidence, with the bar its rule compares it with (``None``: context).
+    """The declaration of a flow feature (:data:`tapewatch.detectors.flow.FEATURE_LABELS`) or a tape value
+    (:data:`TAPE_LABELS`) a detector cites as evidence, with the bar its rule compares it with (``None``: context).
 
     >>> cited("drift_bps", bar(">", "pump_onset.drift_bps")).bar.formula
     'pump_onset.drift_bps'
@@ -382,7 +382,8 @@ class ChunkContext:
     surge_chunks: int = 0
     onset_chunks: int = 0
     close_push: bool = False
-    #: a pump-and-dump detector hit in this chunk (set by :class:`~detectors.patterns.flow_patterns.FlowPatterns`)
+    #: a pump-and-dump detector hit in this chunk (set by
+    #: :class:`~tapewatch.detectors.patterns.flow_patterns.FlowPatterns`)
     pump_hit: bool = False
     #: the short, long and slow drift in units of the larger of that volatility and the symbol's own typical
     #: drift over as long, measured directly (:class:`DriftScale`; the ramp path reads it)
@@ -461,12 +462,12 @@ class PatternDetector(Protocol):
     """One detector: built from the tape's parameters and its own (``Detector(tape, params)``), O(1) work per chunk,
     hits out, a JSON-safe state under keys of its own (:meth:`to_state`; ``Detector.from_state(state, tape, params)``
     builds it restored), and what its hits' evidence means (``EVIDENCE``: one
-    :class:`~detectors.evidence.Rule` per evidence layout it writes, its bars citing its own parameters and the
-    tape's by qualified name)."""
+    :class:`~tapewatch.detectors.evidence.Rule` per evidence layout it writes, its bars citing its own parameters and
+    the tape's by qualified name)."""
 
-    #: the record of its own parameters (a :class:`~detectors.patterns.checks.Checked` dataclass: ``Any`` here, as a
-    #: class attribute of a protocol is invariant); its ``GROUP`` is their names' qualifier and the field of
-    #: :class:`~detectors.patterns.params.PatternParams` that holds them
+    #: the record of its own parameters (a :class:`~tapewatch.detectors.patterns.checks.Checked` dataclass: ``Any``
+    #: here, as a class attribute of a protocol is invariant); its ``GROUP`` is their names' qualifier and the field of
+    #: :class:`~tapewatch.detectors.patterns.params.PatternParams` that holds them
     PARAMS: ClassVar[type[Any]]
     EVIDENCE: ClassVar[tuple[Rule, ...]]
 

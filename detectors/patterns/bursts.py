@@ -3,11 +3,11 @@
 ``volume_z_long ≥ bursts.volume_z`` (a volume burst) / ``|ret_bps_long| ≥ bursts.ret_bps`` (a price burst),
 each with ``trades_long ≥ bursts.min_trades``. Stateless. Evidence: the z-score / the return.
 
-The materiality gate (:mod:`~detectors.patterns.materiality`) holds a burst to the symbol's own records (the
+The materiality gate (:mod:`~tapewatch.detectors.patterns.materiality`) holds a burst to the symbol's own records (the
 largest burst of its kind in its last sessions and today) and keeps it medium at most.
 
->>> from detectors.patterns.context import TapeContext
->>> from detectors.patterns.params import TapeParams
+>>> from tapewatch.detectors.patterns.context import TapeContext
+>>> from tapewatch.detectors.patterns.params import TapeParams
 >>> params = TapeParams(close_time=None)
 >>> burst = {"trades_long": 40.0, "volume_z_long": 30.0, "ret_bps_long": 200.0}
 >>> [h.kind.value for h in Bursts(params, BurstsParams()).on_chunk(TapeContext(params).on_chunk(5_000, burst), burst)]
@@ -20,14 +20,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from detectors.alerting import Hit
-from detectors.evidence import Rule, bar
-from detectors.patterns.base import ChunkContext, Values, cited, context, ge, get, strength
-from detectors.patterns.checks import non_negative
+from tapewatch.detectors.alerting import Hit
+from tapewatch.detectors.evidence import Rule, bar
+from tapewatch.detectors.patterns.base import ChunkContext, Values, cited, context, ge, get, strength
+from tapewatch.detectors.patterns.checks import non_negative
 from tapewatch.records import AlertKind
 
 if TYPE_CHECKING:  # annotations only: params.py composes this module's record
-    from detectors.patterns.params import TapeParams
+    from tapewatch.detectors.patterns.params import TapeParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,8 @@ class Bursts:
 
     PARAMS: ClassVar[type[BurstsParams]] = BurstsParams
 
-    #: the hits' evidence (:mod:`detectors.evidence`), one kind each; ``trades_long ≥ bursts.min_trades`` is not in it
+    #: the hits' evidence (:mod:`tapewatch.detectors.evidence`), one kind each; ``trades_long ≥ bursts.min_trades`` is
+    #: not in it
     EVIDENCE: ClassVar[tuple[Rule, ...]] = (
         Rule(
             AlertKind.VOLUME_BURST,

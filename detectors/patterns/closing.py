@@ -4,14 +4,14 @@ Inside the last ``tape.close_window_ms`` before the close (``tape.close_time`` l
 disables it, e.g. for 24-hour crypto; the chunk that straddles the close counts), either of two paths:
 
 * the **push** (buying into the close): a *push chunk* has activity far above the symbol's usual
-  (:func:`~detectors.patterns.base.surge_z` ``≥ closing.surge_z``: its trade count, on a snapshot feed also its
-  volume), one-sided buying (``aggr_imbalance_long ≥ closing.imbalance``, sides given or inferred) and a drift
-  over ``tape.drift_ms`` ``≥ closing.drift_bps`` (the push walks the price up 1–3 % in 3–8 min); hit when push
-  chunks covering ``closing.min_ms`` fall within the last ``closing.push_window_ms``;
+  (:func:`~tapewatch.detectors.patterns.base.surge_z` ``≥ closing.surge_z``: its trade count, on a snapshot feed also
+  its volume), one-sided buying (``aggr_imbalance_long ≥ closing.imbalance``, sides given or inferred) and a drift over
+  ``tape.drift_ms`` ``≥ closing.drift_bps`` (the push walks the price up 1–3 % in 3–8 min); hit when push chunks
+  covering ``closing.min_ms`` fall within the last ``closing.push_window_ms``;
 * the **closing move** (any feed, either direction, no surge needed): tested once, at the
   close (the chunk that ends at it, and again the one that straddles it), not at every chunk of the window:
   the price's move over each of the last ``closing.horizons_ms`` (up to the closing window) in units of the
-  symbol's own volatility over as long (:func:`~detectors.patterns.base.chunk_volatility` × √chunks, mid
+  symbol's own volatility over as long (:func:`~tapewatch.detectors.patterns.base.chunk_volatility` × √chunks, mid
   where the feed has books); a hit when the largest ``|z| ≥ closing.move_z``. Marking the close is about the
   closing price: a push that the price gave back before the close did not mark it, and one test per session
   instead of one per chunk keeps an ordinary symbol's chance walks from crossing the bar somewhere in ten
@@ -24,8 +24,8 @@ Evidence: ``ms_to_close``, ``push_chunks`` (the push) or ``horizon_s``, ``move_b
 closing move), ``trades_z_long``, ``aggr_imbalance_long``, ``ret_bps_long``, ``drift_bps``, ``drift_z``,
 ``volume_z_long``.
 
->>> from detectors.patterns.context import TapeContext
->>> from detectors.patterns.params import TapeParams
+>>> from tapewatch.detectors.patterns.context import TapeContext
+>>> from tapewatch.detectors.patterns.params import TapeParams
 >>> tape, close = TapeContext(TapeParams()), MarkingTheClose(TapeParams(), MarkingTheCloseParams())
 >>> push = {"trades_z_long": 4.0, "aggr_imbalance_long": 0.6, "ret_bps": 10.0}
 >>> close_ts = 1_704_173_400_000  # 2024-01-02 13:30 Asia/Taipei, the TWSE close
@@ -50,9 +50,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from detectors.alerting import Hit
-from detectors.evidence import Key, Rule, bar, fixed
-from detectors.patterns.base import (
+from tapewatch.detectors.alerting import Hit
+from tapewatch.detectors.evidence import Key, Rule, bar, fixed
+from tapewatch.detectors.patterns.base import (
     ChunkContext,
     Run,
     Values,
@@ -65,11 +65,11 @@ from detectors.patterns.base import (
     strength,
     surge_z,
 )
-from detectors.patterns.checks import non_negative, not_longer, positive
+from tapewatch.detectors.patterns.checks import non_negative, not_longer, positive
 from tapewatch.records import AlertKind
 
 if TYPE_CHECKING:  # annotations only: params.py composes this module's record
-    from detectors.patterns.params import TapeParams
+    from tapewatch.detectors.patterns.params import TapeParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +78,7 @@ class MarkingTheCloseParams:
 
     GROUP: ClassVar[str] = "closing"
 
-    #: the push: activity (:func:`~detectors.patterns.base.surge_z`) this many σ above the symbol's usual (on
+    #: the push: activity (:func:`~tapewatch.detectors.patterns.base.surge_z`) this many σ above the symbol's usual (on
     #: snapshots also the volume: the count of snapshots that printed saturates on a busy symbol at 5 s) …
     surge_z: float = 2.5
     #: … one-sided buying (``aggr_imbalance_long``) at least this …
@@ -121,8 +121,8 @@ class MarkingTheClose:
 
     PARAMS: ClassVar[type[MarkingTheCloseParams]] = MarkingTheCloseParams
 
-    #: the hits' evidence (:mod:`detectors.evidence`), one rule per path; no hit follows a pump-and-dump hit by
-    #: less than ``closing.after_pump_ms`` (not in it)
+    #: the hits' evidence (:mod:`tapewatch.detectors.evidence`), one rule per path; no hit follows a pump-and-dump hit
+    #: by less than ``closing.after_pump_ms`` (not in it)
     EVIDENCE: ClassVar[tuple[Rule, ...]] = (
         Rule(
             AlertKind.MARKING_THE_CLOSE,

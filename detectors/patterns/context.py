@@ -11,7 +11,7 @@ units of the symbol's own volatility over as long (the baseline std of a chunk's
 ``ret_sigma_bps``, times √chunks): of the mid when the feed has books (it does not bounce between bid and ask,
 which a snapshot feed's last price does), else of the trades. Positive is up.
 
->>> from detectors.patterns.params import TapeParams
+>>> from tapewatch.detectors.patterns.params import TapeParams
 >>> tape = TapeContext(TapeParams(close_time=None))
 >>> sweep = {"ret_bps": 60.0, "ret_bps_long": 60.0, "aggr_imbalance": 1.0, "spread_bps": 10.0}
 >>> ctx = tape.on_chunk(10_000, sweep)
@@ -28,10 +28,18 @@ from collections import deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from detectors.patterns.base import ChunkContext, Drift, DriftScale, Values, chunk_volatility, get, takes_levels
+from tapewatch.detectors.patterns.base import (
+    ChunkContext,
+    Drift,
+    DriftScale,
+    Values,
+    chunk_volatility,
+    get,
+    takes_levels,
+)
 
 if TYPE_CHECKING:  # annotations only: the tape's record is composed in params.py with the detectors' own
-    from detectors.patterns.params import TapeParams
+    from tapewatch.detectors.patterns.params import TapeParams
 
 DAY_MS: Final = 86_400_000
 

@@ -1,13 +1,14 @@
 """Why an alert fired: its evidence as a table, each value beside the bar its rule compared it with.
 
 Each detector declares its evidence next to the code that writes it (``EVIDENCE`` on every detector class of
-:class:`~detectors.patterns.flow_patterns.FlowPatterns`, on :class:`~detectors.patterns.symbol.SymbolDetector`
-for K-means; :data:`detectors.alerting.POLICY_EVIDENCE` for what the alert policy adds and
-:data:`detectors.patterns.materiality.EVIDENCE` for what the materiality gate adds): this module only
+:class:`~tapewatch.detectors.patterns.flow_patterns.FlowPatterns`, on
+:class:`~tapewatch.detectors.patterns.symbol.SymbolDetector` for K-means;
+:data:`tapewatch.detectors.alerting.POLICY_EVIDENCE` for what the alert policy adds and
+:data:`tapewatch.detectors.patterns.materiality.EVIDENCE` for what the materiality gate adds): this module only
 gathers them (:data:`DETECTORS`). :func:`explain` finds the rule an alert's evidence came from (:func:`rule_of`:
 its kind and, where the kind has several rules — five pump-and-dump paths, two wash-trading and two
 marking-the-close ones — the key only that rule writes) and reads the evidence with it
-(:func:`detectors.evidence.lines`): one :class:`~detectors.evidence.EvidenceLine` per evidence key.
+(:func:`tapewatch.detectors.evidence.lines`): one :class:`~tapewatch.detectors.evidence.EvidenceLine` per evidence key.
 
 The thresholds are this code's (:data:`PATTERNS_VERSION`) on the parameters given: pass the alert's feed's
 (:meth:`PatternParams.for_feed`), since durations are compared in whole chunks of the feed's flow and a snapshot
@@ -18,7 +19,7 @@ carries none of its rules' markers.
 
 A pump's onset, as the alert policy emits it:
 
->>> from detectors.patterns.symbol import SymbolDetector
+>>> from tapewatch.detectors.patterns.symbol import SymbolDetector
 >>> detector = SymbolDetector("2330", "sim", params=PatternParams().with_values({"tape.close_time": None}))
 >>> onset = {"buy_orders_z_long": 7.0, "order_imbalance_z_long": 3.5, "rush_max_z_long": 8.0, "ret_bps": 20.0}
 >>> [alert] = [a for ts in (5_000, 10_000) for a in detector.on_flow_features(ts, onset)]
@@ -43,7 +44,7 @@ hits                     1         None  None
 
 On a feed chunked by the second, the same rule asks for ten onset chunks:
 
->>> from detectors.flow import FlowConfig
+>>> from tapewatch.detectors.flow import FlowConfig
 >>> from tapewatch.feeds import FeedProfiles
 >>> fast = PatternParams().for_feed(FlowConfig(chunk_ms=1_000), FeedProfiles()("binance"))
 >>> [(line.threshold, line.formula) for line in explain("pump_and_dump", {"onset_chunks": 2}, fast)]
@@ -62,23 +63,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from detectors.alerting import POLICY_EVIDENCE, SCORE_EVIDENCE
-from detectors.evidence import EvidenceLine, EvidenceValue, Key, Rule, line, lines
-from detectors.news.context import NEWS_EVIDENCE
-from detectors.patterns.base import PATTERNS_VERSION
-from detectors.patterns.bursts import Bursts
-from detectors.patterns.closing import MarkingTheClose
-from detectors.patterns.ignition import MomentumIgnition
-from detectors.patterns.materiality import EVIDENCE as MATERIALITY_EVIDENCE
-from detectors.patterns.params import PatternParams
-from detectors.patterns.pump_crowd import PumpCrowd
-from detectors.patterns.pump_dump import PumpDump
-from detectors.patterns.pump_onset import PumpOnset
-from detectors.patterns.pump_ramp import PumpRamp
-from detectors.patterns.pump_surge import PumpSurge
-from detectors.patterns.spoofing import Spoofing
-from detectors.patterns.symbol import SymbolDetector
-from detectors.patterns.wash import WashTrading
+from tapewatch.detectors.alerting import POLICY_EVIDENCE, SCORE_EVIDENCE
+from tapewatch.detectors.evidence import EvidenceLine, EvidenceValue, Key, Rule, line, lines
+from tapewatch.detectors.news.context import NEWS_EVIDENCE
+from tapewatch.detectors.patterns.base import PATTERNS_VERSION
+from tapewatch.detectors.patterns.bursts import Bursts
+from tapewatch.detectors.patterns.closing import MarkingTheClose
+from tapewatch.detectors.patterns.ignition import MomentumIgnition
+from tapewatch.detectors.patterns.materiality import EVIDENCE as MATERIALITY_EVIDENCE
+from tapewatch.detectors.patterns.params import PatternParams
+from tapewatch.detectors.patterns.pump_crowd import PumpCrowd
+from tapewatch.detectors.patterns.pump_dump import PumpDump
+from tapewatch.detectors.patterns.pump_onset import PumpOnset
+from tapewatch.detectors.patterns.pump_ramp import PumpRamp
+from tapewatch.detectors.patterns.pump_surge import PumpSurge
+from tapewatch.detectors.patterns.spoofing import Spoofing
+from tapewatch.detectors.patterns.symbol import SymbolDetector
+from tapewatch.detectors.patterns.wash import WashTrading
 from tapewatch.records import AlertKind
 
 __all__ = [

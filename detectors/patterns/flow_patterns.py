@@ -6,21 +6,21 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Protocol, Self, TypeVar
 
-from detectors.alerting import MEDIUM_AT_MOST, Hit
-from detectors.patterns.base import PatternDetector, Values
-from detectors.patterns.bursts import Bursts
-from detectors.patterns.closing import MarkingTheClose
-from detectors.patterns.context import TapeContext
-from detectors.patterns.ignition import MomentumIgnition
-from detectors.patterns.materiality import Materiality
-from detectors.patterns.params import PatternParams, TapeParams
-from detectors.patterns.pump_crowd import PumpCrowd
-from detectors.patterns.pump_dump import PumpDump
-from detectors.patterns.pump_onset import PumpOnset
-from detectors.patterns.pump_ramp import PumpRamp
-from detectors.patterns.pump_surge import PumpSurge
-from detectors.patterns.spoofing import Spoofing
-from detectors.patterns.wash import WashTrading
+from tapewatch.detectors.alerting import MEDIUM_AT_MOST, Hit
+from tapewatch.detectors.patterns.base import PatternDetector, Values
+from tapewatch.detectors.patterns.bursts import Bursts
+from tapewatch.detectors.patterns.closing import MarkingTheClose
+from tapewatch.detectors.patterns.context import TapeContext
+from tapewatch.detectors.patterns.ignition import MomentumIgnition
+from tapewatch.detectors.patterns.materiality import Materiality
+from tapewatch.detectors.patterns.params import PatternParams, TapeParams
+from tapewatch.detectors.patterns.pump_crowd import PumpCrowd
+from tapewatch.detectors.patterns.pump_dump import PumpDump
+from tapewatch.detectors.patterns.pump_onset import PumpOnset
+from tapewatch.detectors.patterns.pump_ramp import PumpRamp
+from tapewatch.detectors.patterns.pump_surge import PumpSurge
+from tapewatch.detectors.patterns.spoofing import Spoofing
+from tapewatch.detectors.patterns.wash import WashTrading
 from tapewatch.records import AlertKind
 
 
@@ -45,7 +45,7 @@ class FlowPatterns:
 
     A pump-and-dump seen on its way up (onset, crowd, surge, ramp) is a *run-up*: medium at most, whatever its
     strength. It escalates, under the same alert id, when the dump detector sees the rise sold back. Every hit then
-    passes the materiality gate (:mod:`~detectors.patterns.materiality`).
+    passes the materiality gate (:mod:`~tapewatch.detectors.patterns.materiality`).
 
     >>> params = PatternParams().with_values({"tape.close_time": None})  # never closes: no marking the close
     >>> patterns = FlowPatterns(params)

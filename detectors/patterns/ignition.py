@@ -1,16 +1,15 @@
 """Momentum ignition: a one-sided sweep that is not part of a pump or a closing push.
 
-An *ignition chunk* is a sweep's (:mod:`~detectors.patterns.context`): ``|ret_bps| ≥ tape.sweep_ret_bps``, aggressor
-imbalance of the same sign ``≥ tape.sweep_imbalance``; and the chunk's activity ``≥ ignition.activity_z`` above the
-symbol's usual
-(:func:`~detectors.patterns.base.surge_z` of the chunk: its trade count, on a snapshot feed — one print per snapshot
-however hard it trades — also its volume; the sweep is one order among the chunk's prints) and a move of more than
-``tape.sweep_min_spreads`` spreads (:func:`~detectors.patterns.base.takes_levels`), while no pump is under way (no
-onset chunk in the onset window and surge chunks under half of ``ignition.pump_surge_ms``) and the chunk is not a
-closing push; so
-it runs after :mod:`~detectors.patterns.pump_onset` and :mod:`~detectors.patterns.closing`. Where there are books,
-the mid moved the same way by more than ``tape.sweep_min_spreads`` spreads too (a snapshot's one print may sit at
-either quote: the bid-ask bounce).
+An *ignition chunk* is a sweep's (:mod:`~tapewatch.detectors.patterns.context`): ``|ret_bps| ≥ tape.sweep_ret_bps``,
+aggressor imbalance of the same sign ``≥ tape.sweep_imbalance``; and the chunk's activity ``≥ ignition.activity_z``
+above the symbol's usual (:func:`~tapewatch.detectors.patterns.base.surge_z` of the chunk: its trade count, on a
+snapshot feed — one print per snapshot however hard it trades — also its volume; the sweep is one order among the
+chunk's prints) and a move of more than ``tape.sweep_min_spreads`` spreads
+(:func:`~tapewatch.detectors.patterns.base.takes_levels`), while no pump is under way (no onset chunk in the onset
+window and surge chunks under half of ``ignition.pump_surge_ms``) and the chunk is not a closing push; so it runs after
+:mod:`~tapewatch.detectors.patterns.pump_onset` and
+:mod:`~tapewatch.detectors.patterns.closing`. Where there are books, the mid moved the same way by more than
+``tape.sweep_min_spreads`` spreads too (a snapshot's one print may sit at either quote: the bid-ask bounce).
 
 Such a chunk is a *candidate*. An ignition *ignites*: over the ``ignition.follow_ms`` after it others trade its way
 (the chunks' mean aggressor imbalance towards the move ``≥ ignition.follow_imbalance`` and mean activity ``≥
@@ -26,8 +25,8 @@ Evidence: ``ret_bps``, ``aggr_imbalance``, ``trades_z``, ``volume_z``, ``range_b
 ``spread_bps``, ``follow_imbalance``, ``follow_activity_z`` (the followers' means; absent for a candidate resumed
 from a state that did not watch followers), ``reversal_bps``, ``reversal_s``.
 
->>> from detectors.patterns.context import TapeContext
->>> from detectors.patterns.params import TapeParams
+>>> from tapewatch.detectors.patterns.context import TapeContext
+>>> from tapewatch.detectors.patterns.params import TapeParams
 >>> params, own = TapeParams(close_time=None), MomentumIgnitionParams()
 >>> tape, ignition = TapeContext(params), MomentumIgnition(params, own)
 >>> sweep = {"ret_bps": -60.0, "aggr_imbalance": -1.0, "trades_z": 6.0}
@@ -52,9 +51,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from detectors.alerting import Hit
-from detectors.evidence import Evidence, Key, Rule, bar, derived, number
-from detectors.patterns.base import (
+from tapewatch.detectors.alerting import Hit
+from tapewatch.detectors.evidence import Evidence, Key, Rule, bar, derived, number
+from tapewatch.detectors.patterns.base import (
     ChunkContext,
     Values,
     activity_bars,
@@ -65,11 +64,11 @@ from detectors.patterns.base import (
     surge_z,
     takes_levels,
 )
-from detectors.patterns.checks import finite, non_negative, not_longer, positive
+from tapewatch.detectors.patterns.checks import finite, non_negative, not_longer, positive
 from tapewatch.records import AlertKind
 
 if TYPE_CHECKING:  # annotations only: params.py composes this module's record
-    from detectors.patterns.params import PatternParams, TapeParams
+    from tapewatch.detectors.patterns.params import PatternParams, TapeParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +132,8 @@ class MomentumIgnition:
 
     PARAMS: ClassVar[type[MomentumIgnitionParams]] = MomentumIgnitionParams
 
-    #: the hit's evidence (:mod:`detectors.evidence`): the sweep's chunk (its imbalance and the mid on the move's
-    #: side), its followers and its reversal (against the move); no pump or closing push under way (not in it)
+    #: the hit's evidence (:mod:`tapewatch.detectors.evidence`): the sweep's chunk (its imbalance and the mid on the
+    #: move's side), its followers and its reversal (against the move); no pump or closing push under way (not in it)
     EVIDENCE: ClassVar[tuple[Rule, ...]] = (
         Rule(
             AlertKind.MOMENTUM_IGNITION,

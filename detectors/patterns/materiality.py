@@ -8,12 +8,13 @@ at least
     ``material_bps = max(floor_bps, typical_multiple × the symbol's typical move over that horizon)``
 
 The move is the excursion: how far the price now stands from where it stood farthest from it within the horizon
-(:meth:`~detectors.patterns.base.ChunkContext.excursions`; a sweep given back or a rise dumped moved the price even
-where it ended level). The typical move is the root mean square of the drift over that horizon *at this time of
-day* across past sessions (:class:`detectors.seasonal.TimeOfDayProfile`). A time of day never learnt borrows the
-median of the learnt ones, and before any is learnt the session's own (:class:`~detectors.patterns.base.DriftScale`);
-before that the floor alone stands. The floor is per venue (:attr:`tapewatch.feeds.FeedProfile.material_bps`): a few
-bps in a thin overnight session are never a pump, however many σ of that quiet hour they are.
+(:meth:`~tapewatch.detectors.patterns.base.ChunkContext.excursions`; a sweep given back or a rise dumped moved the price
+even where it ended level). The typical move is the root mean square of the drift over that horizon *at this time of
+day* across past sessions (:class:`tapewatch.detectors.seasonal.TimeOfDayProfile`). A time of day never learnt borrows
+the median of the learnt ones, and before any is learnt the session's own
+(:class:`~tapewatch.detectors.patterns.base.DriftScale`); before that the floor alone stands. The floor is per venue
+(:attr:`tapewatch.feeds.FeedProfile.material_bps`): a few bps in a thin overnight session are never a pump, however many
+σ of that quiet hour they are.
 
 A volume burst stands only when the long window traded at least ``volume_multiple`` times what this time of day
 usually trades in as long (the open surges every day: once learnt, it is not a burst).
@@ -27,12 +28,12 @@ past sessions the time of day's baseline holds (0: none yet, a borrowed or in-se
 
 Generic outliers (:data:`OUTLIERS`: price and volume bursts, and a momentum ignition where the feed's sides are
 inferred) have nothing but their size to speak for them. Each must also be the largest hit of its kind in the
-symbol's last sessions and today (:class:`detectors.session_records.SessionRecords`), bursts only once the symbol
-has a past session to compare with, and is medium at most: whatever the tails of a market, it beats its own
+symbol's last sessions and today (:class:`tapewatch.detectors.session_records.SessionRecords`), bursts only once the
+symbol has a past session to compare with, and is medium at most: whatever the tails of a market, it beats its own
 records about once per remembered session.
 
->>> from detectors.patterns.context import TapeContext
->>> from detectors.patterns.params import TapeParams
+>>> from tapewatch.detectors.patterns.context import TapeContext
+>>> from tapewatch.detectors.patterns.params import TapeParams
 >>> params = TapeParams(close_time=None)
 >>> tape, gate = TapeContext(params), Materiality(params, MaterialityParams())
 >>> ctx = tape.on_chunk(5_000, {"ret_bps": 3.0})
@@ -52,15 +53,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final
 
-from detectors.alerting import MEDIUM_AT_MOST, Hit
-from detectors.evidence import Key, derived, number
-from detectors.patterns.base import ChunkContext, Values, get
-from detectors.seasonal import Baseline, SeasonalParams, TimeOfDayProfile
-from detectors.session_records import RecordParams, SessionRecords
+from tapewatch.detectors.alerting import MEDIUM_AT_MOST, Hit
+from tapewatch.detectors.evidence import Key, derived, number
+from tapewatch.detectors.patterns.base import ChunkContext, Values, get
+from tapewatch.detectors.seasonal import Baseline, SeasonalParams, TimeOfDayProfile
+from tapewatch.detectors.session_records import RecordParams, SessionRecords
 from tapewatch.records import AlertKind
 
 if TYPE_CHECKING:  # annotations only: params.py composes the gate's record with the tape's
-    from detectors.patterns.params import TapeParams
+    from tapewatch.detectors.patterns.params import TapeParams
 
 #: the kinds a price move must be material for
 PRICE_KINDS: Final = frozenset(

@@ -1,10 +1,10 @@
 """The pattern detectors' parameters: each detector's own record, composed with the tape's, windows in event time.
 
 Every detector module owns a frozen record of its own parameters (``SpoofingParams`` in
-:mod:`~detectors.patterns.spoofing`, …), validated on construction. What they all read — the flow chunking, the
-venue's prints and session calendar, the drift horizons and what a one-sided sweep is — is :class:`TapeParams`, the
-parameters of :class:`~detectors.patterns.context.TapeContext`. :class:`PatternParams` composes them: one field per
-record, named as the detector's module. Every detector is built from ``(tape, own)``.
+:mod:`~tapewatch.detectors.patterns.spoofing`, …), validated on construction. What they all read — the flow chunking,
+the venue's prints and session calendar, the drift horizons and what a one-sided sweep is — is :class:`TapeParams`, the
+parameters of :class:`~tapewatch.detectors.patterns.context.TapeContext`. :class:`PatternParams` composes them: one
+field per record, named as the detector's module. Every detector is built from ``(tape, own)``.
 
 A parameter has one name wherever it is shown or set — evidence bars, explanations, tests, docs: the record's field
 in :class:`PatternParams` and its own, ``spoofing.layer_rel``, ``tape.chunk_ms`` (:meth:`PatternParams.value`,
@@ -18,7 +18,7 @@ and its materiality floor reach the detectors.
 >>> p = PatternParams()
 >>> p.tape.chunks(p.tape.drift_ms), p.tape.chunks(p.value("pump_onset.min_ms"))
 (24, 2)
->>> from detectors.flow import FlowConfig
+>>> from tapewatch.detectors.flow import FlowConfig
 >>> from tapewatch.feeds import FeedProfiles
 >>> fast = p.for_feed(FlowConfig(chunk_ms=1_000, long_chunks=10), FeedProfiles()("binance"))
 >>> fast.tape.chunks(fast.tape.drift_ms), fast.tape.long_ms, fast.tape.close_time is None
@@ -45,19 +45,19 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import time
 from typing import Any, ClassVar
 
-from detectors.flow import FlowConfig
-from detectors.patterns.bursts import BurstsParams
-from detectors.patterns.checks import non_negative, not_longer, positive, shares
-from detectors.patterns.closing import MarkingTheCloseParams
-from detectors.patterns.ignition import MomentumIgnitionParams
-from detectors.patterns.materiality import MaterialityParams
-from detectors.patterns.pump_crowd import PumpCrowdParams
-from detectors.patterns.pump_dump import PumpDumpParams
-from detectors.patterns.pump_onset import PumpOnsetParams
-from detectors.patterns.pump_ramp import PumpRampParams
-from detectors.patterns.pump_surge import PumpSurgeParams
-from detectors.patterns.spoofing import SpoofingParams
-from detectors.patterns.wash import WashTradingParams
+from tapewatch.detectors.flow import FlowConfig
+from tapewatch.detectors.patterns.bursts import BurstsParams
+from tapewatch.detectors.patterns.checks import non_negative, not_longer, positive, shares
+from tapewatch.detectors.patterns.closing import MarkingTheCloseParams
+from tapewatch.detectors.patterns.ignition import MomentumIgnitionParams
+from tapewatch.detectors.patterns.materiality import MaterialityParams
+from tapewatch.detectors.patterns.pump_crowd import PumpCrowdParams
+from tapewatch.detectors.patterns.pump_dump import PumpDumpParams
+from tapewatch.detectors.patterns.pump_onset import PumpOnsetParams
+from tapewatch.detectors.patterns.pump_ramp import PumpRampParams
+from tapewatch.detectors.patterns.pump_surge import PumpSurgeParams
+from tapewatch.detectors.patterns.spoofing import SpoofingParams
+from tapewatch.detectors.patterns.wash import WashTradingParams
 from tapewatch.feeds import FeedProfile, Prints
 
 __all__ = ["KMeansAlertParams", "PatternParams", "TapeParams"]
@@ -69,7 +69,7 @@ _DAY_MIN = 24 * 60
 @dataclass(frozen=True, slots=True)
 class TapeParams:
     """What every detector reads: the feed, its chunking and session, the drift horizons and the sweeps of the tape
-    around each chunk (:class:`~detectors.patterns.context.TapeContext`)."""
+    around each chunk (:class:`~tapewatch.detectors.patterns.context.TapeContext`)."""
 
     GROUP: ClassVar[str] = "tape"
 
@@ -78,7 +78,7 @@ class TapeParams:
     chunk_ms: int = 5_000
     long_chunks: int = 5
     #: the venue's prints (:attr:`FeedProfile.prints`, set by :meth:`PatternParams.for_feed`): what a surge is read
-    #: from (:func:`detectors.patterns.base.surge_z`); ``None``: the chunk's features tell
+    #: from (:func:`tapewatch.detectors.patterns.base.surge_z`); ``None``: the chunk's features tell
     prints: Prints | None = "trades"
     #: the venue's session close, local time (``None``: the venue never closes), and its UTC offset in minutes
     close_time: time | None = time(13, 30)
@@ -105,8 +105,8 @@ class TapeParams:
     #: sweeps are remembered this long: a pump run's first chunk lies up to a pump window (2 minutes) back, and a
     #: sweep up to ``sweep_followers_ms`` before it still counts
     sweep_memory_ms: int = 150_000
-    #: a pump's rise is walked, not jumped (:meth:`~detectors.patterns.base.Rise.jumped`): a rise of which one chunk
-    #: carried this share or more, and that took less than ``walk_ms`` from half its height to the top, is a sweep
+    #: a pump's rise is walked, not jumped (:meth:`~tapewatch.detectors.patterns.base.Rise.jumped`): a rise of which one
+    #: chunk carried this share or more, and that took less than ``walk_ms`` from half its height to the top, is a sweep
     #: and its followers, not a pump
     jump_share: float = 0.2
     walk_ms: int = 60_000
@@ -146,8 +146,8 @@ class TapeParams:
 
 @dataclass(frozen=True, slots=True)
 class KMeansAlertParams:
-    """The K-means outlier alert's bar (:class:`~detectors.patterns.symbol.SymbolDetector`, which scores the 1-minute
-    bar features; it is not a flow detector with a module of its own parameters)."""
+    """The K-means outlier alert's bar (:class:`~tapewatch.detectors.patterns.symbol.SymbolDetector`, which scores the
+    1-minute bar features; it is not a flow detector with a module of its own parameters)."""
 
     GROUP: ClassVar[str] = "kmeans"
 
@@ -175,7 +175,7 @@ class PatternParams:
     bursts: BurstsParams = field(default_factory=BurstsParams)
     kmeans: KMeansAlertParams = field(default_factory=KMeansAlertParams)
     #: no price-based alert on an immaterial move, no volume burst on what the time of day always trades
-    #: (:mod:`~detectors.patterns.materiality`; :meth:`for_feed` sets the venue's floor)
+    #: (:mod:`~tapewatch.detectors.patterns.materiality`; :meth:`for_feed` sets the venue's floor)
     materiality: MaterialityParams = field(default_factory=MaterialityParams)
 
     def for_feed(self, flow: FlowConfig, profile: FeedProfile) -> PatternParams:

@@ -1,30 +1,30 @@
 """Pump-and-dump, fourth path (feeds that print every trade with its side): a *crowd* of buy orders, sustained.
 
-The onset path (:mod:`detectors.patterns.pump_onset`) fires within seconds but needs rush orders — many small buys
-in one millisecond, the signature of a crypto pump group's bots. A pump without them (orders placed by hand, or by a
-manipulator who spreads them out) shows the same crowd of aggressive buy orders, only without the rush; the ramp
-path sees it once the price has moved several σ, minutes later. A *crowd chunk* has aggressive **buy orders** far
-above the symbol's own rate (``buy_orders_z_long ≥ pump_crowd.buy_orders_z``) and one-sided **by count**
-(``order_imbalance_z_long ≥ pump_crowd.order_imbalance_z``) — the onset's two conditions, on bars of its own — net
-buying by volume too (``aggr_imbalance_long ≥ pump_crowd.imbalance``: many small buys against a few large sells is a
-market absorbing a seller) and the price following (``drift_bps ≥ pump_crowd.drift_bps`` and the drift
-``≥ pump_crowd.drift_z`` of the
-symbol's own σ over as long: a pump buys to lift the price; a crowd of buys the price does not follow is a seller
-being absorbed or a parent order worked patiently).
+The onset path (:mod:`tapewatch.detectors.patterns.pump_onset`) fires within seconds but needs rush orders — many small
+buys in one millisecond, the signature of a crypto pump group's bots. A pump without them (orders placed by hand, or by
+a manipulator who spreads them out) shows the same crowd of aggressive buy orders, only without the rush; the ramp path
+sees it once the price has moved several σ, minutes later. A *crowd chunk* has aggressive **buy orders** far above the
+symbol's own rate (``buy_orders_z_long ≥ pump_crowd.buy_orders_z``) and one-sided **by count** (``order_imbalance_z_long
+≥ pump_crowd.order_imbalance_z``) — the onset's two conditions, on bars of its own — net buying by volume too
+(``aggr_imbalance_long ≥ pump_crowd.imbalance``: many small buys against a few large sells is a market absorbing a
+seller) and the price following (``drift_bps ≥ pump_crowd.drift_bps`` and the drift ``≥ pump_crowd.drift_z`` of the
+symbol's own σ over as long: a pump buys to lift the price; a crowd of buys the price does not follow is a seller being
+absorbed or a parent order worked patiently).
 
 What replaces the rush is *persistence*: crowd chunks covering ``pump_crowd.min_ms`` within the last
 ``pump_crowd.window_ms``. A momentum ignition's followers buy as hard for 20–60 s after a sweep; a pump's crowd keeps
 buying for minutes. Hit outside the closing window (a closing push is marking the close), not next to a sweep and on
-a rise that was walked, not jumped (the ramp path's guards: :meth:`~detectors.patterns.base.ChunkContext.rise_jumped`).
+a rise that was walked, not jumped (the ramp path's guards:
+:meth:`~tapewatch.detectors.patterns.base.ChunkContext.rise_jumped`).
 
 A snapshot feed has no orders and no sides (the features are null there): this path is off, its pumps are the
-surge's (:mod:`~detectors.patterns.pump_surge`: volume in place of orders), the ramp's and the dump's.
+surge's (:mod:`~tapewatch.detectors.patterns.pump_surge`: volume in place of orders), the ramp's and the dump's.
 
 Evidence: ``crowd_chunks``, ``buy_orders_z_long``, ``order_imbalance_z_long``, ``trades_z_long``,
 ``aggr_imbalance_long``, ``ret_bps_long``, ``drift_bps``.
 
->>> from detectors.patterns.context import TapeContext
->>> from detectors.patterns.params import TapeParams
+>>> from tapewatch.detectors.patterns.context import TapeContext
+>>> from tapewatch.detectors.patterns.params import TapeParams
 >>> params, own = TapeParams(close_time=None), PumpCrowdParams()
 >>> tape, crowd = TapeContext(params), PumpCrowd(params, own)
 >>> buying = {"buy_orders_z_long": 6.0, "order_imbalance_z_long": 3.0, "aggr_imbalance_long": 0.5, "ret_bps": 3.0,
@@ -57,14 +57,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from detectors.alerting import Hit
-from detectors.evidence import Key, Rule, bar
-from detectors.patterns.base import ChunkContext, Run, Values, buy_orders_surge, cited, context, ge, get, strength
-from detectors.patterns.checks import finite, non_negative, not_longer, positive
+from tapewatch.detectors.alerting import Hit
+from tapewatch.detectors.evidence import Key, Rule, bar
+from tapewatch.detectors.patterns.base import (
+    ChunkContext,
+    Run,
+    Values,
+    buy_orders_surge,
+    cited,
+    context,
+    ge,
+    get,
+    strength,
+)
+from tapewatch.detectors.patterns.checks import finite, non_negative, not_longer, positive
 from tapewatch.records import AlertKind
 
 if TYPE_CHECKING:  # annotations only: params.py composes this module's record
-    from detectors.patterns.params import TapeParams
+    from tapewatch.detectors.patterns.params import TapeParams
 
 _EVIDENCE = ("order_imbalance_z_long", "trades_z_long", "aggr_imbalance_long", "ret_bps_long")
 
@@ -107,7 +117,7 @@ class PumpCrowd:
 
     PARAMS: ClassVar[type[PumpCrowdParams]] = PumpCrowdParams
 
-    #: the hit's evidence (:mod:`detectors.evidence`); the drift's z (``≥ pump_crowd.drift_z``) is not in it
+    #: the hit's evidence (:mod:`tapewatch.detectors.evidence`); the drift's z (``≥ pump_crowd.drift_z``) is not in it
     EVIDENCE: ClassVar[tuple[Rule, ...]] = (
         Rule(
             AlertKind.PUMP_AND_DUMP,

@@ -17,14 +17,14 @@ the last ``tape.slow_ramp_ms`` (the context's, :attr:`ChunkContext.path`) and hi
 * the price has given back ``≥ pump_dump.fall_share`` of the rise.
 
 The hit's window starts where the rise began, so an earlier ramp alert on the same pump is extended, not
-repeated (:mod:`detectors.alerting`). The scan runs only at dump chunks (a 2-minute fall of this size is rare)
+repeated (:mod:`tapewatch.detectors.alerting`). The scan runs only at dump chunks (a 2-minute fall of this size is rare)
 and reads at most ``tape.slow_ramp_ms`` of chunks; the detector keeps no state of its own.
 
 Evidence: ``rise_bps``, ``rise_z``, ``rise_s`` (half-rise to top), ``fall_bps``, ``fall_share``, ``drift_z``
 (the short drift, negative), ``aggr_imbalance_long``, ``volume_z_long``, ``inferred_share_long``.
 
->>> from detectors.patterns.context import TapeContext
->>> from detectors.patterns.params import TapeParams
+>>> from tapewatch.detectors.patterns.context import TapeContext
+>>> from tapewatch.detectors.patterns.params import TapeParams
 >>> params, own = TapeParams(close_time=None), PumpDumpParams()
 >>> tape, dump = TapeContext(params), PumpDump(params, own)
 >>> quiet = [0.0] * 24
@@ -53,14 +53,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from detectors.alerting import Hit
-from detectors.evidence import Evidence, Key, Rule, bar, derived, fixed
-from detectors.patterns.base import ChunkContext, Values, cited, context, get, rise_to_top, strength
-from detectors.patterns.checks import non_negative, positive
+from tapewatch.detectors.alerting import Hit
+from tapewatch.detectors.evidence import Evidence, Key, Rule, bar, derived, fixed
+from tapewatch.detectors.patterns.base import ChunkContext, Values, cited, context, get, rise_to_top, strength
+from tapewatch.detectors.patterns.checks import non_negative, positive
 from tapewatch.records import AlertKind
 
 if TYPE_CHECKING:  # annotations only: params.py composes this module's record
-    from detectors.patterns.params import PatternParams, TapeParams
+    from tapewatch.detectors.patterns.params import PatternParams, TapeParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +100,8 @@ class PumpDump:
 
     PARAMS: ClassVar[type[PumpDumpParams]] = PumpDumpParams
 
-    #: the hit's evidence (:mod:`detectors.evidence`): the flow not net buying is ``aggr_imbalance_long ≤ 0`` (or no
-    #: sides); the top's age (``≤ pump_dump.peak_ms``) is not in it
+    #: the hit's evidence (:mod:`tapewatch.detectors.evidence`): the flow not net buying is ``aggr_imbalance_long ≤ 0``
+    #: (or no sides); the top's age (``≤ pump_dump.peak_ms``) is not in it
     EVIDENCE: ClassVar[tuple[Rule, ...]] = (
         Rule(
             AlertKind.PUMP_AND_DUMP,

@@ -8,28 +8,28 @@ buy vs sell orders — a few large sells do not mask a crowd of small buys, whic
 **rush** far bigger than the symbol's usual largest one (``rush_max_z_long ≥ pump_onset.rush_max_z``: many small
 buys in one millisecond). Hit when onset chunks covering ``pump_onset.min_ms`` fall within the last
 ``pump_onset.window_ms``, outside the closing window, and the run did not start within
-``tape.sweep_followers_ms`` of a sweep (:mod:`detectors.patterns.context`): a surge that opens with a sweep is a
-momentum ignition's followers. The price barely matters: the ramp is convex and barely moves in its first
-minute, so an onset chunk asks only that it rose at all over the drift window (``drift_bps > pump_onset.drift_bps`` by
-more than :data:`~detectors.patterns.base.RISE_EPSILON_BPS`): a crowd of buy orders with outsized ones that
-leaves the price exactly where it was two minutes ago is liquidity absorbing it, not a pump lifting it (on an
-order-book market every large market order walks the book in one millisecond and looks like a rush). The cost: a
-pump whose price first falls and stays flat is seen once it rises. The alert fires at first evidence and escalates
-(same alert id) as the score grows.
+``tape.sweep_followers_ms`` of a sweep (:mod:`tapewatch.detectors.patterns.context`): a surge that opens with a sweep is
+a momentum ignition's followers. The price barely matters: the ramp is convex and barely moves in its first minute, so
+an onset chunk asks only that it rose at all over the drift window (``drift_bps > pump_onset.drift_bps`` by more than
+:data:`~tapewatch.detectors.patterns.base.RISE_EPSILON_BPS`): a crowd of buy orders with outsized ones that leaves the
+price exactly where it was two minutes ago is liquidity absorbing it, not a pump lifting it (on an order-book market
+every large market order walks the book in one millisecond and looks like a rush). The cost: a pump whose price first
+falls and stays flat is seen once it rises. The alert fires at first evidence and escalates (same alert id) as the score
+grows.
 
-The *surge* (activity ``≥ pump_onset.surge_z``, :func:`~detectors.patterns.base.surge_z`; ``aggr_imbalance_long ≥
-pump_onset.surge_imbalance``, a drift ``≥ pump_onset.drift_bps``, ``rush_orders_long ≥ pump_onset.surge_rush`` over
-the last ``pump_onset.surge_window_ms``; version 1's pump rule, a
-minute or more late) no longer alerts; it tells momentum ignition that a pump is under way
-(:attr:`ChunkContext.surge_chunks`). A snapshot feed shows neither rush orders nor buy orders (they are null
-there): its pumps are the surge's (:mod:`detectors.patterns.pump_surge`), the ramp's
-(:mod:`detectors.patterns.pump_ramp`) and the dump's.
+The *surge* (activity ``≥ pump_onset.surge_z``, :func:`~tapewatch.detectors.patterns.base.surge_z`;
+``aggr_imbalance_long ≥ pump_onset.surge_imbalance``, a drift ``≥ pump_onset.drift_bps``, ``rush_orders_long ≥
+pump_onset.surge_rush`` over the last ``pump_onset.surge_window_ms``; version 1's pump rule, a minute or more late) no
+longer alerts; it tells momentum ignition that a pump is under way (:attr:`ChunkContext.surge_chunks`). A snapshot feed
+shows neither rush orders nor buy orders (they are null there): its pumps are the surge's
+(:mod:`tapewatch.detectors.patterns.pump_surge`), the ramp's (:mod:`tapewatch.detectors.patterns.pump_ramp`) and the
+dump's.
 
 Evidence: ``onset_chunks``, ``buy_orders_z_long``, ``order_imbalance_z_long``, ``rush_max_long``,
 ``rush_max_z_long``, ``trades_z_long``, ``aggr_imbalance_long``, ``ret_bps_long``, ``drift_bps``.
 
->>> from detectors.patterns.context import TapeContext
->>> from detectors.patterns.params import TapeParams
+>>> from tapewatch.detectors.patterns.context import TapeContext
+>>> from tapewatch.detectors.patterns.params import TapeParams
 >>> params, own = TapeParams(close_time=None), PumpOnsetParams()
 >>> tape, pump = TapeContext(params), PumpOnset(params, own)
 >>> onset = {"buy_orders_z_long": 7.0, "order_imbalance_z_long": 3.5, "rush_max_z_long": 8.0, "ret_bps": 1.0}
@@ -50,9 +50,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from detectors.alerting import Hit
-from detectors.evidence import Key, Rule, bar
-from detectors.patterns.base import (
+from tapewatch.detectors.alerting import Hit
+from tapewatch.detectors.evidence import Key, Rule, bar
+from tapewatch.detectors.patterns.base import (
     RISE_EPSILON_BPS,
     ChunkContext,
     Run,
@@ -65,11 +65,11 @@ from detectors.patterns.base import (
     strength,
     surge_z,
 )
-from detectors.patterns.checks import finite, non_negative, not_longer, positive
+from tapewatch.detectors.patterns.checks import finite, non_negative, not_longer, positive
 from tapewatch.records import AlertKind
 
 if TYPE_CHECKING:  # annotations only: params.py composes this module's record
-    from detectors.patterns.params import TapeParams
+    from tapewatch.detectors.patterns.params import TapeParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,8 @@ class PumpOnsetParams:
 
     GROUP: ClassVar[str] = "pump_onset"
 
-    #: the surge: activity against the symbol's baseline (:func:`~detectors.patterns.base.surge_z`) at least this, in σ
+    #: the surge: activity against the symbol's baseline (:func:`~tapewatch.detectors.patterns.base.surge_z`) at least
+    #: this, in σ
     surge_z: float = 3.5
     #: … net buying (``aggr_imbalance_long``) at least this …
     surge_imbalance: float = 0.4
@@ -113,8 +114,9 @@ class PumpOnset:
 
     PARAMS: ClassVar[type[PumpOnsetParams]] = PumpOnsetParams
 
-    #: the hit's evidence (:mod:`detectors.evidence`); the drift must have risen at all (by more than
-    #: :data:`~detectors.patterns.base.RISE_EPSILON_BPS`). The surge does not gate the hit: its values are context
+    #: the hit's evidence (:mod:`tapewatch.detectors.evidence`); the drift must have risen at all (by more than
+    #: :data:`~tapewatch.detectors.patterns.base.RISE_EPSILON_BPS`). The surge does not gate the hit: its values are
+    #: context
     EVIDENCE: ClassVar[tuple[Rule, ...]] = (
         Rule(
             AlertKind.PUMP_AND_DUMP,

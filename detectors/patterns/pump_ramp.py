@@ -1,24 +1,23 @@
 """Pump-and-dump, second path (any feed): the *ramp*.
 
 A snapshot feed has no rush orders and no sides, so a *ramp chunk* has the price drifting ``≥ pump_ramp.drift_z``
-of the symbol's own volatility (the context's drift z, :mod:`detectors.patterns.context`: the mid where there are
-books) over ``tape.drift_ms`` (2 minutes), ``tape.ramp_ms`` (10 minutes) or ``tape.slow_ramp_ms`` (30 minutes: slow
-ramps), on volume ``volume_z_long ≥ pump_ramp.volume_z``, with flow that is not net selling, outside the closing
-window. Each horizon's drift is read in units of the *larger* of the symbol's volatility over
-as long (one chunk's σ × √chunks) and its own typical drift over that horizon, measured directly
-(:class:`~detectors.patterns.base.DriftScale`, ``ChunkContext.trend_z``): √n assumes a martingale, and a price
-that catches up with news over minutes or follows a parent order trends by its nature, and read at √n its
-ordinary drifts look like pumps. Hit when ramp chunks covering ``pump_ramp.min_ms``
-fall within the last ``pump_ramp.window_ms``, not next to a sweep, and the rise to the price's top over
-``tape.slow_ramp_ms`` was walked, not jumped
-(:meth:`~detectors.patterns.base.Rise.jumped` with ``tape.jump_share``, ``tape.walk_ms``: a sweep's followers
-hold the price where one chunk took it, and read as a drift for minutes after).
+of the symbol's own volatility (the context's drift z, :mod:`tapewatch.detectors.patterns.context`: the mid where there
+are books) over ``tape.drift_ms`` (2 minutes), ``tape.ramp_ms`` (10 minutes) or ``tape.slow_ramp_ms`` (30 minutes: slow
+ramps), on volume ``volume_z_long ≥ pump_ramp.volume_z``, with flow that is not net selling, outside the closing window.
+Each horizon's drift is read in units of the *larger* of the symbol's volatility over as long (one chunk's σ × √chunks)
+and its own typical drift over that horizon, measured directly (:class:`~tapewatch.detectors.patterns.base.DriftScale`,
+``ChunkContext.trend_z``): √n assumes a martingale, and a price that catches up with news over minutes or follows a
+parent order trends by its nature, and read at √n its ordinary drifts look like pumps. Hit when ramp chunks covering
+``pump_ramp.min_ms`` fall within the last ``pump_ramp.window_ms``, not next to a sweep, and the rise to the price's top
+over ``tape.slow_ramp_ms`` was walked, not jumped (:meth:`~tapewatch.detectors.patterns.base.Rise.jumped` with
+``tape.jump_share``, ``tape.walk_ms``: a sweep's followers hold the price where one chunk took it, and read as a drift
+for minutes after).
 
 Evidence: ``ramp_chunks``, ``drift_z``, ``drift_bps``, ``ret_sigma_bps``, ``volume_z_long``,
 ``aggr_imbalance_long``, ``inferred_share_long``.
 
->>> from detectors.patterns.context import TapeContext
->>> from detectors.patterns.params import TapeParams
+>>> from tapewatch.detectors.patterns.context import TapeContext
+>>> from tapewatch.detectors.patterns.params import TapeParams
 >>> params = TapeParams(close_time=None)
 >>> tape, ramp = TapeContext(params), PumpRamp(params, PumpRampParams())
 >>> rising = {"ret_bps": 10.0, "ret_sigma_bps": 2.0, "volume_z_long": 5.0}
@@ -33,14 +32,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from detectors.alerting import Hit
-from detectors.evidence import Key, Rule, bar, fixed
-from detectors.patterns.base import ChunkContext, Run, Values, cited, context, ge, get, strength
-from detectors.patterns.checks import finite, not_longer, positive
+from tapewatch.detectors.alerting import Hit
+from tapewatch.detectors.evidence import Key, Rule, bar, fixed
+from tapewatch.detectors.patterns.base import ChunkContext, Run, Values, cited, context, ge, get, strength
+from tapewatch.detectors.patterns.checks import finite, not_longer, positive
 from tapewatch.records import AlertKind
 
 if TYPE_CHECKING:  # annotations only: params.py composes this module's record
-    from detectors.patterns.params import TapeParams
+    from tapewatch.detectors.patterns.params import TapeParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +70,8 @@ class PumpRamp:
 
     PARAMS: ClassVar[type[PumpRampParams]] = PumpRampParams
 
-    #: the hit's evidence (:mod:`detectors.evidence`): the flow not net selling is ``aggr_imbalance_long ≥ 0`` (or
-    #: no sides); the ramp does not compare the drift in bps
+    #: the hit's evidence (:mod:`tapewatch.detectors.evidence`): the flow not net selling is ``aggr_imbalance_long ≥ 0``
+    #: (or no sides); the ramp does not compare the drift in bps
     EVIDENCE: ClassVar[tuple[Rule, ...]] = (
         Rule(
             AlertKind.PUMP_AND_DUMP,

@@ -1,14 +1,14 @@
 """Pump-and-dump, fifth path (feeds without order-level prints: snapshots): a *surge* of net buying, sustained.
 
-The crowd path (:mod:`detectors.patterns.pump_crowd`) counts aggressive buy orders, which only a feed that prints
-every trade can show. A snapshot feed (TWSE MIS: the volume since the previous snapshot, no side) shows the same
-pump as volume far above the symbol's own, bought more than sold by the inferred sides, with the price following;
-the ramp path (:mod:`detectors.patterns.pump_ramp`) waits until the drift alone is 3.5 σ, minutes later on a
-pump that walks the price up a tick at a time. A *surge chunk* has the long window's activity
-(:func:`~detectors.patterns.base.surge_z`: on snapshots the volume's z) ``≥ pump_surge.volume_z``, net buying
-(``aggr_imbalance_long ≥ pump_surge.imbalance``, inferred sides counted as the feed gives them), a drift not
-falling (``≥ pump_surge.drift_bps``) and at least ``pump_surge.drift_z`` of the symbol's own over the short horizon
-(:attr:`~detectors.patterns.base.ChunkContext.trend_z`: σ·√n or the measured typical drift, the larger) — the
+The crowd path (:mod:`tapewatch.detectors.patterns.pump_crowd`) counts aggressive buy orders, which only a feed that
+prints every trade can show. A snapshot feed (TWSE MIS: the volume since the previous snapshot, no side) shows the same
+pump as volume far above the symbol's own, bought more than sold by the inferred sides, with the price following; the
+ramp path (:mod:`tapewatch.detectors.patterns.pump_ramp`) waits until the drift alone is 3.5 σ, minutes later on a pump
+that walks the price up a tick at a time. A *surge chunk* has the long window's activity
+(:func:`~tapewatch.detectors.patterns.base.surge_z`: on snapshots the volume's z) ``≥ pump_surge.volume_z``, net buying
+(``aggr_imbalance_long ≥ pump_surge.imbalance``, inferred sides counted as the feed gives them), a drift not falling
+(``≥ pump_surge.drift_bps``) and at least ``pump_surge.drift_z`` of the symbol's own over the short horizon
+(:attr:`~tapewatch.detectors.patterns.base.ChunkContext.trend_z`: σ·√n or the measured typical drift, the larger) — the
 three kinds of evidence together, where the ramp needs the drift alone to be extreme.
 
 As the crowd does, the surge asks *persistence*: surge chunks covering ``pump_surge.min_ms`` within the last
@@ -20,8 +20,8 @@ same pump from its orders there, more precisely than volume can.
 Evidence: ``surge_chunks``, ``surge_z``, ``drift_z``, ``drift_bps``, ``aggr_imbalance_long``,
 ``inferred_share_long``.
 
->>> from detectors.patterns.context import TapeContext
->>> from detectors.patterns.params import TapeParams
+>>> from tapewatch.detectors.patterns.context import TapeContext
+>>> from tapewatch.detectors.patterns.params import TapeParams
 >>> params, own = TapeParams(close_time=None, prints="snapshots"), PumpSurgeParams()
 >>> tape, surge = TapeContext(params), PumpSurge(params, own)
 >>> bought = {"volume_z_long": 5.0, "aggr_imbalance_long": 0.5, "ret_bps": 3.0, "ret_sigma_bps": 2.0}
@@ -45,14 +45,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from detectors.alerting import Hit
-from detectors.evidence import Key, Rule, bar
-from detectors.patterns.base import ChunkContext, Run, Values, cited, context, ge, get, strength, surge_z
-from detectors.patterns.checks import finite, non_negative, not_longer, positive
+from tapewatch.detectors.alerting import Hit
+from tapewatch.detectors.evidence import Key, Rule, bar
+from tapewatch.detectors.patterns.base import ChunkContext, Run, Values, cited, context, ge, get, strength, surge_z
+from tapewatch.detectors.patterns.checks import finite, non_negative, not_longer, positive
 from tapewatch.records import AlertKind
 
 if TYPE_CHECKING:  # annotations only: params.py composes this module's record
-    from detectors.patterns.params import TapeParams
+    from tapewatch.detectors.patterns.params import TapeParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,7 @@ class PumpSurge:
 
     PARAMS: ClassVar[type[PumpSurgeParams]] = PumpSurgeParams
 
-    #: the hit's evidence (:mod:`detectors.evidence`)
+    #: the hit's evidence (:mod:`tapewatch.detectors.evidence`)
     EVIDENCE: ClassVar[tuple[Rule, ...]] = (
         Rule(
             AlertKind.PUMP_AND_DUMP,

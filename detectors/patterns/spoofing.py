@@ -2,11 +2,10 @@
 
 A *layer* (a level 2–5 of ``≥ 4×`` the book's mean level, shown over consecutive snapshots, or in one where books
 come 2 s or more apart and a few seconds' rest shows only once; not one that moved to another price or left with the
-other side's: :mod:`detectors.layers`) vanished without trading, ``layer_cancel_rel ≥ spoofing.layer_rel`` typical
-levels left untraded, in a chunk whose cancellations there stand out against the symbol's own book churn
-(``cancel_l25_z ≥ spoofing.cancel_z``: where large quotes are cancelled all day, as market makers re-quote, one more
-is ordinary),
-*under pressure*, which is any of:
+other side's: :mod:`tapewatch.detectors.layers`) vanished without trading, ``layer_cancel_rel ≥ spoofing.layer_rel``
+typical levels left untraded, in a chunk whose cancellations there stand out against the symbol's own book churn
+(``cancel_l25_z ≥ spoofing.cancel_z``: where large quotes are cancelled all day, as market makers re-quote, one more is
+ordinary), *under pressure*, which is any of:
 
 * the mid (or the last price) moved away from the layer's side by ``≥ spoofing.move_sigma`` of the symbol's own
   long-window volatility;
@@ -27,8 +26,8 @@ Evidence: ``layer_cancel_rel``, ``layer_side``, ``cycles`` (under pressure), ``l
 ``cancel_rel``, ``cancel_l25_z``, ``level_max_rel_long``, ``level_max_z_long``, ``book_imb_l5_long``,
 ``layer_move_bps``, ``layer_books``, ``layer_level``, ``price_moved_away``, ``flow_on_other_side``.
 
->>> from detectors.patterns.context import TapeContext
->>> from detectors.patterns.params import TapeParams
+>>> from tapewatch.detectors.patterns.context import TapeContext
+>>> from tapewatch.detectors.patterns.params import TapeParams
 >>> params, own = TapeParams(close_time=None), SpoofingParams()
 >>> tape, spoofing = TapeContext(params), Spoofing(params, own)
 >>> layer_gone = {"level_typical": 100.0, "cancel_l25": 900.0, "layer_cancel_rel": 8.0, "layer_side": 1.0,
@@ -64,14 +63,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from detectors.alerting import Hit
-from detectors.evidence import Key, Rule, bar
-from detectors.patterns.base import ChunkContext, Run, Values, cited, context, get, strength
-from detectors.patterns.checks import non_negative, positive
+from tapewatch.detectors.alerting import Hit
+from tapewatch.detectors.evidence import Key, Rule, bar
+from tapewatch.detectors.patterns.base import ChunkContext, Run, Values, cited, context, get, strength
+from tapewatch.detectors.patterns.checks import non_negative, positive
 from tapewatch.records import AlertKind
 
 if TYPE_CHECKING:  # annotations only: params.py composes this module's record
-    from detectors.patterns.params import TapeParams
+    from tapewatch.detectors.patterns.params import TapeParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +113,8 @@ class Spoofing:
 
     PARAMS: ClassVar[type[SpoofingParams]] = SpoofingParams
 
-    #: the hit's evidence (:mod:`detectors.evidence`): this chunk's layer vanished beyond the churn; the window
-    #: repeats it (either count). Pressure is the price's move (``price_moved_away``, against
+    #: the hit's evidence (:mod:`tapewatch.detectors.evidence`): this chunk's layer vanished beyond the churn; the
+    #: window repeats it (either count). Pressure is the price's move (``price_moved_away``, against
     #: ``spoofing.move_sigma`` of a volatility the evidence does not carry) or the flow (``flow_on_other_side``) in this
     #: chunk, and in one chunk of the window at least (``cycles``): context here
     EVIDENCE: ClassVar[tuple[Rule, ...]] = (

@@ -10,17 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
-from detectors.alerting import AlertPolicy, Hit, PolicyParams
-from detectors.evidence import Key, Rule, bar
-from detectors.flow import FLOW_FEATURE_SET_VERSION
-from detectors.kmeans import KMeansModel
-from detectors.patterns.base import Values
-from detectors.patterns.flow_patterns import FlowPatterns
-from detectors.patterns.params import PatternParams
+from tapewatch.detectors.alerting import AlertPolicy, Hit, PolicyParams
+from tapewatch.detectors.evidence import Key, Rule, bar
+from tapewatch.detectors.flow import FLOW_FEATURE_SET_VERSION
+from tapewatch.detectors.kmeans import KMeansModel
+from tapewatch.detectors.patterns.base import Values
+from tapewatch.detectors.patterns.flow_patterns import FlowPatterns
+from tapewatch.detectors.patterns.params import PatternParams
 from tapewatch.records import Alert, AlertKind, Score
 
 if TYPE_CHECKING:  # the hit model reads the rules' evidence declarations, which include this module's
-    from detectors.hit_model import HitModel
+    from tapewatch.detectors.hit_model import HitModel
 
 STATE_VERSION: Final = 7
 #: states this version can load (version 1 lacks the drift and sweep rings, version 2 the onset ring, version 3
@@ -32,7 +32,7 @@ LOADABLE_STATE_VERSIONS: Final = (1, 2, 3, 4, 5, 6, 7)
 class SymbolDetector:
     """Everything the stream keeps per symbol for detection: flow patterns, K-means scoring, alert policy.
 
-    * :meth:`on_flow_features` — one fast ``Features`` record (``values`` of :mod:`detectors.flow`, ``ts`` =
+    * :meth:`on_flow_features` — one fast ``Features`` record (``values`` of :mod:`tapewatch.detectors.flow`, ``ts`` =
       chunk end) → alerts.
     * :meth:`on_bar_features` — one ``1m`` ``Features`` record (``ts`` = bar end) → the K-means
       :class:`Score` (``None`` without a model) and alerts.
@@ -58,8 +58,8 @@ class SymbolDetector:
 
     __slots__ = ("hit_model", "model", "patterns", "policy", "symbol", "venue")
 
-    #: the K-means alert's evidence (:mod:`detectors.evidence`): the model's top features by name, each with its
-    #: share of the squared distance; the bar is on the alert's score, not on a value of the evidence
+    #: the K-means alert's evidence (:mod:`tapewatch.detectors.evidence`): the model's top features by name, each with
+    #: its share of the squared distance; the bar is on the alert's score, not on a value of the evidence
     EVIDENCE: ClassVar[tuple[Rule, ...]] = (
         Rule(
             AlertKind.KMEANS_OUTLIER,
@@ -90,7 +90,8 @@ class SymbolDetector:
         self.symbol = symbol
         self.venue = venue
         self.model = model
-        #: the calibrated score of the kinds it was kept for (:mod:`detectors.hit_model`); ``None``: the rules' score
+        #: the calibrated score of the kinds it was kept for (:mod:`tapewatch.detectors.hit_model`); ``None``: the
+        #: rules' score
         self.hit_model = hit_model
         self.patterns = FlowPatterns(params)
         self.policy = AlertPolicy(symbol, venue, policy)
@@ -110,7 +111,7 @@ class SymbolDetector:
         return alerts
 
     def on_bar_features(self, ts: int, values: Values) -> tuple[Score | None, list[Alert]]:
-        """Raises :class:`detectors.kmeans.FeatureError` on an infinite value (dead-letter the record)."""
+        """Raises :class:`tapewatch.detectors.kmeans.FeatureError` on an infinite value (dead-letter the record)."""
         if self.model is None:
             return None, []
         scored = self.model.score_values(values)

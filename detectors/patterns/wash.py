@@ -33,8 +33,8 @@ himself.
 
 Evidence: ``wash_chunks`` or ``pinned_chunks``, and the window's values of :data:`_EVIDENCE`.
 
->>> from detectors.patterns.context import TapeContext
->>> from detectors.patterns.params import TapeParams
+>>> from tapewatch.detectors.patterns.context import TapeContext
+>>> from tapewatch.detectors.patterns.params import TapeParams
 >>> params = TapeParams(close_time=None)
 >>> tape, wash = TapeContext(params), WashTrading(params, WashTradingParams())
 >>> burst = {"mirror_z_long": 9.0, "mirror_vol_share_long": 0.6, "order_imbalance_long": 0.0,
@@ -58,14 +58,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from detectors.alerting import Hit
-from detectors.evidence import Evidence, Key, Rule, bar, derived, fixed, number
-from detectors.patterns.base import ChunkContext, Run, Values, cited, context, ge, get, strength
-from detectors.patterns.checks import at_most_one, finite, non_negative, positive
+from tapewatch.detectors.alerting import Hit
+from tapewatch.detectors.evidence import Evidence, Key, Rule, bar, derived, fixed, number
+from tapewatch.detectors.patterns.base import ChunkContext, Run, Values, cited, context, ge, get, strength
+from tapewatch.detectors.patterns.checks import at_most_one, finite, non_negative, positive
 from tapewatch.records import AlertKind
 
 if TYPE_CHECKING:  # annotations only: params.py composes this module's record
-    from detectors.patterns.params import PatternParams, TapeParams
+    from tapewatch.detectors.patterns.params import PatternParams, TapeParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,8 +188,8 @@ class WashTrading:
 
     PARAMS: ClassVar[type[WashTradingParams]] = WashTradingParams
 
-    #: the hits' evidence (:mod:`detectors.evidence`), one rule per path. Not in it: the pinned path's prints' worth
-    #: (``≥ wash.pinned_prints``) and drift z (``|z| < wash.pinned_drift_z``)
+    #: the hits' evidence (:mod:`tapewatch.detectors.evidence`), one rule per path. Not in it: the pinned path's prints'
+    #: worth (``≥ wash.pinned_prints``) and drift z (``|z| < wash.pinned_drift_z``)
     EVIDENCE: ClassVar[tuple[Rule, ...]] = (
         Rule(
             AlertKind.WASH_TRADING,

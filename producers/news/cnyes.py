@@ -7,7 +7,7 @@ concerns). Parsed tolerantly: the symbols come from ``market`` where it names th
 summary and keywords. An item without an id, a title or a time, or published in the future, is refused with its
 reason; the rest of the page is kept.
 
->>> from producers.news.text import SymbolMatcher
+>>> from tapewatch.producers.news.text import SymbolMatcher
 >>> page = {"items": {"data": [
 ...     {"newsId": 5, "title": "台積電法說會", "summary": "&lt;b&gt;展望&lt;/b&gt;", "publishAt": 1_764_200_000,
 ...      "market": [{"code": "2330", "name": "台積電"}]},
@@ -27,8 +27,8 @@ from typing import Any, Final
 
 import orjson
 
-from producers.news.text import SymbolMatcher, clean_text
 from tapewatch.errors import TapewatchError
+from tapewatch.producers.news.text import SymbolMatcher, clean_text
 from tapewatch.records import NEWS_SUMMARY_MAX, NEWS_TITLE_MAX, NewsItem, RecordError
 
 SOURCE: Final = "cnyes"

@@ -5,7 +5,7 @@ An entry's id is the feed's own (``<guid>``, ``<id>``), else its link; its time 
 one; an entry with neither is refused, as is one published in the future. The feed's language (``<language>``,
 ``xml:lang``) or the desk's default says which language the item is in.
 
->>> from producers.news.text import SymbolMatcher
+>>> from tapewatch.producers.news.text import SymbolMatcher
 >>> rss = '''<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>TWSE</title>
 ... <language>zh-TW</language>
 ... <item><guid>a-1</guid><title>2330 &#21488;&#31309;&#38651; 重大訊息</title>
@@ -26,8 +26,8 @@ from typing import Any, Final
 import feedparser
 import orjson
 
-from producers.news.cnyes import MAX_FUTURE_MS, PageError, Parsed
-from producers.news.text import SymbolMatcher, clean_text
+from tapewatch.producers.news.cnyes import MAX_FUTURE_MS, PageError, Parsed
+from tapewatch.producers.news.text import SymbolMatcher, clean_text
 from tapewatch.records import NEWS_SUMMARY_MAX, NEWS_TITLE_MAX, NEWS_URL_MAX, NewsItem, RecordError
 
 #: a feed body larger than this is refused whole
@@ -43,7 +43,7 @@ def parse_feed(
     language: str = "en",
     content_type: str | None = None,
 ) -> Parsed:
-    """The entries of one feed document; :class:`~producers.news.cnyes.PageError` when it is not a feed.
+    """The entries of one feed document; :class:`~tapewatch.producers.news.cnyes.PageError` when it is not a feed.
     ``content_type`` is the HTTP header the document came with: its charset wins over the document's own
     declaration, as RFC 7303 has it."""
     if len(body) > MAX_FEED_BYTES:

@@ -1,13 +1,12 @@
 """What the news poller reads: cnyes' news list (paged) and any RSS or Atom feed (one document).
 
-A reader knows where a source's pages are and what one holds; the poller (:mod:`producers.news.poller`) does the
-asking. cnyes' list is asked the way its public clients ask it (``page``, ``limit``, a time window ``startAt`` –
-``endAt`` in epoch seconds, newest first). One poll reads page 1 and goes on to the next page only while the last
-item of a page is one it has not listed before (so news arrived faster than a page between two polls is not
-missed), up to ``max_pages``; where a poll had to stop while still behind (an error, or ``max_pages`` read), the
-next one goes on from that page after reading page 1. The first polls of a run thereby read back through the
-window. Items only ever move to later pages as news arrives, so going on later misses none; the repeats are
-dropped.
+A reader knows where a source's pages are and what one holds; the poller (:mod:`tapewatch.producers.news.poller`) does
+the asking. cnyes' list is asked the way its public clients ask it (``page``, ``limit``, a time window ``startAt`` –
+``endAt`` in epoch seconds, newest first). One poll reads page 1 and goes on to the next page only while the last item
+of a page is one it has not listed before (so news arrived faster than a page between two polls is not missed), up to
+``max_pages``; where a poll had to stop while still behind (an error, or ``max_pages`` read), the next one goes on from
+that page after reading page 1. The first polls of a run thereby read back through the window. Items only ever move to
+later pages as news arrives, so going on later misses none; the repeats are dropped.
 """
 
 from __future__ import annotations
@@ -17,11 +16,11 @@ from typing import Final, Protocol
 
 from yarl import URL
 
-from producers.news.cnyes import MAX_PAGE_BYTES, SOURCE, Parsed, parse_newslist
-from producers.news.dedup import Seen
-from producers.news.feeds import MAX_FEED_BYTES, parse_feed
-from producers.news.http import as_utf8
-from producers.news.text import SymbolMatcher
+from tapewatch.producers.news.cnyes import MAX_PAGE_BYTES, SOURCE, Parsed, parse_newslist
+from tapewatch.producers.news.dedup import Seen
+from tapewatch.producers.news.feeds import MAX_FEED_BYTES, parse_feed
+from tapewatch.producers.news.http import as_utf8
+from tapewatch.producers.news.text import SymbolMatcher
 
 #: items per page of cnyes' list (its clients ask for 30; so does its site)
 CNYES_LIMIT: Final = 30
@@ -52,7 +51,7 @@ class ListReader(Protocol):
     def url(self, page: int, now_s: float) -> URL: ...
 
     def read(self, body: bytes, charset: str | None, content_type: str, now_ms: int) -> Page:
-        """The page's items; :class:`~producers.news.cnyes.PageError` when it is not a page of this list."""
+        """The page's items; :class:`~tapewatch.producers.news.cnyes.PageError` when it is not a page of this list."""
         ...
 
 

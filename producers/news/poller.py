@@ -9,10 +9,10 @@
   ``304 Not Modified`` is a cheap no-op.
 * **Bounded**: a body is read in chunks up to the list's cap and refused past it; its charset is the response's,
   broken bytes read as U+FFFD.
-* **Once per item and edit** (:class:`~producers.news.dedup.Seen`): every record of an item (one per symbol) goes
-  to ``news.items`` the first time the item is seen and again when it is re-edited, never on a repeat. An edit the
-  source does not date (cnyes gives no edit time) gets ``updated_ts`` = when the poller noticed it, so that
-  downstream tells it from a repeat.
+* **Once per item and edit** (:class:`~tapewatch.producers.news.dedup.Seen`): every record of an item (one per symbol)
+  goes to ``news.items`` the first time the item is seen and again when it is re-edited, never on a repeat. An edit the
+  source does not date (cnyes gives no edit time) gets ``updated_ts`` = when the poller noticed it, so that downstream
+  tells it from a repeat.
 * **Dead letters** on ``dlq.producers`` with their reason: every refused item (its raw bytes; once, however
   many polls serve it again) and every unusable page or oversized body (its first bytes).
 """
@@ -31,13 +31,13 @@ from typing import Final
 import aiohttp
 from yarl import URL
 
-from producers.framework import Emitter, Pacer, back_off, unless_stopped
-from producers.news.cnyes import PageError, Parsed
-from producers.news.dedup import Seen
-from producers.news.http import KEPT_BYTES, Answer, Validators, fetch
-from producers.news.lists import ListReader
-from producers.twse import polite_session
 from tapewatch.backoff import Backoff
+from tapewatch.producers.framework import Emitter, Pacer, back_off, unless_stopped
+from tapewatch.producers.news.cnyes import PageError, Parsed
+from tapewatch.producers.news.dedup import Seen
+from tapewatch.producers.news.http import KEPT_BYTES, Answer, Validators, fetch
+from tapewatch.producers.news.lists import ListReader
+from tapewatch.producers.twse import polite_session
 from tapewatch.records import NewsItem
 from tapewatch.settings import Settings, host_port, is_loopback
 from tapewatch.topics import NEWS_ITEMS

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
 
-from producers.framework import Emitter, sleep_or_stop
-from producers.news.dedup import Seen
 from tapewatch.errors import TapewatchError
+from tapewatch.producers.framework import Emitter, sleep_or_stop
+from tapewatch.producers.news.dedup import Seen
 from tapewatch.records import NewsItem, RecordError
 from tapewatch.topics import NEWS_ITEMS
 

@@ -20,9 +20,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
-from producers.news.text import SymbolMatcher
-from producers.twse import channel_code, parse_channels
 from tapewatch.errors import TapewatchError
+from tapewatch.producers.news.text import SymbolMatcher
+from tapewatch.producers.twse import channel_code, parse_channels
 from tapewatch.records import SYMBOL_PATTERN
 from tapewatch.settings import Settings
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from signals.cnn.images import DEFAULT_HORIZON, DEFAULT_WINDOW, IMAGE_FEATURES
+from tapewatch.signals.cnn.images import DEFAULT_HORIZON, DEFAULT_WINDOW, IMAGE_FEATURES
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class CnnConfig:
     * training: Adam (``learning_rate``, ``weight_decay``), ``batch_size``, at most ``epochs``, early stop after
       ``patience`` epochs without a better validation balanced accuracy; ``seed``, ``threads``;
     * trading rule: ``rule_band`` ``None`` — long while the predicted class is *up*, flat once it is *down*,
-      unchanged while *flat*; a number — :func:`~signals.forecast.rules.band_targets` on ``P(up) - P(down)``:
+      unchanged while *flat*; a number — :func:`~tapewatch.signals.forecast.rules.band_targets` on ``P(up) - P(down)``:
       long once it exceeds ``+band``, flat once it falls below ``-band``. The default band 0.2 was chosen on
       validation years only (2007, 2008, 2009 of the windows before the held-out test years, 6 packaged assets,
       0.1 %/side): mean Sharpe 0.59 against 0.17 for the class rule and 0.23 / 0.46 / 0.27 for bands 0 / 0.1 /

@@ -1,16 +1,16 @@
-"""A trained CNN as the signals lab uses it (:class:`~signals.forecast.contract.TrainedForecaster`).
+"""A trained CNN as the signals lab uses it (:class:`~tapewatch.signals.forecast.contract.TrainedForecaster`).
 
 :class:`CnnModel` holds the network, the normalisation, the class thresholds and the config. It forecasts every
 bar of a series at once (``P(up) - P(down)`` and the chosen class), turns a forecast into the trading rule's
 desired positions, and scores its classes against the move classes of its own thresholds beside the majority
-class. Live serving (:mod:`signals.cnn.serving`) computes the same probabilities from a batch of requests.
+class. Live serving (:mod:`tapewatch.signals.cnn.serving`) computes the same probabilities from a batch of requests.
 
 A network whose head always says *up* forecasts +1 wherever a series has a full window:
 
 >>> import pandas as pd
->>> from signals.cnn.config import CnnConfig
->>> from signals.cnn.images import ClassThresholds
->>> from signals.dqn.data import AssetSeries, Normaliser
+>>> from tapewatch.signals.cnn.config import CnnConfig
+>>> from tapewatch.signals.cnn.images import ClassThresholds
+>>> from tapewatch.signals.dqn.data import AssetSeries, Normaliser
 >>> config = CnnConfig(features=("ret_1",), window=5, horizon=2, epochs=1)
 >>> network = InceptionCnn(config).eval()
 >>> with torch.no_grad():
@@ -42,14 +42,14 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from signals.cnn.config import CnnConfig
-from signals.cnn.images import ClassThresholds, ImageArray, series_images
-from signals.cnn.model import InceptionCnn, folded_for_inference
-from signals.dqn.data import AssetSeries, Normaliser
-from signals.forecast.contract import CLASS_NAMES, SeriesForecast
-from signals.forecast.metrics import class_scores
-from signals.forecast.rules import band_targets
-from signals.forecast.windows import forward_returns
+from tapewatch.signals.cnn.config import CnnConfig
+from tapewatch.signals.cnn.images import ClassThresholds, ImageArray, series_images
+from tapewatch.signals.cnn.model import InceptionCnn, folded_for_inference
+from tapewatch.signals.dqn.data import AssetSeries, Normaliser
+from tapewatch.signals.forecast.contract import CLASS_NAMES, SeriesForecast
+from tapewatch.signals.forecast.metrics import class_scores
+from tapewatch.signals.forecast.rules import band_targets
+from tapewatch.signals.forecast.windows import forward_returns
 
 __all__ = ["MODEL_NAME", "CnnModel"]
 
@@ -127,7 +127,8 @@ class CnnModel:
 
 
 def flat_scores(truth: IntArray, guess: IntArray) -> dict[str, float]:
-    """:func:`~signals.forecast.metrics.class_scores` as flat ``name → number`` pairs (and each class's share).
+    """:func:`~tapewatch.signals.forecast.metrics.class_scores` as flat ``name → number`` pairs (and each class's
+    share).
 
     >>> flat_scores(np.array([0, 2, 2]), np.array([0, 2, 1]))["majority_class"]  # the index of "up"
     2.0

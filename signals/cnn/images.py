@@ -1,9 +1,10 @@
 """Indicator images and move classes: what the CNN sees at a bar close and what it learns to predict.
 
 The image at bar ``t`` is the last ``window`` bars (56 by default, oldest first) of a set of indicators of
-:mod:`detectors.features`, each standardised with the training range's statistics (:class:`Normaliser`, clipped
-at ±5), laid out as ``(channel 1, indicators, window)``: one row per indicator, one column per bar. It only holds
-bars up to ``t`` (:func:`signals.forecast.windows.sliding_windows`), and only when all of them are complete.
+:mod:`tapewatch.detectors.features`, each standardised with the training range's statistics (:class:`Normaliser`,
+clipped at ±5), laid out as ``(channel 1, indicators, window)``: one row per indicator, one column per bar. It only
+holds bars up to ``t`` (:func:`tapewatch.signals.forecast.windows.sliding_windows`), and only when all of them are
+complete.
 
 One channel, the symbol itself: that is what a live request carries (one symbol's feature rows) and what the
 lab's ``predict(series)`` sees. A second channel of the S&P 500's image at the same date was tried offline
@@ -12,14 +13,14 @@ pairs (+0.037, -0.018, +0.021, -0.016, +0.028, +0.020), within the noise, so it 
 cannot be served from one symbol's stream.
 
 The label of bar ``t`` is the move over the next ``horizon`` bars (14 by default),
-``close[t + horizon] / close[t] - 1`` (:func:`signals.forecast.windows.forward_returns`), put in one of three
+``close[t + horizon] / close[t] - 1`` (:func:`tapewatch.signals.forecast.windows.forward_returns`), put in one of three
 classes (:data:`CLASS_NAMES`) by two thresholds fitted on the training range only (:class:`ClassThresholds`).
 
 Twelve bars of two indicators, images of 4 bars, a 2-bar horizon: the first complete row is bar 1, so the
 first image ends at bar 4; the last two bars have no label yet.
 
 >>> import pandas as pd
->>> from signals.dqn.data import AssetSeries
+>>> from tapewatch.signals.dqn.data import AssetSeries
 >>> close = np.array([10, 10, 11, 12, 11, 10, 10, 11, 12, 13, 13, 12], dtype=float)
 >>> raw = pd.DataFrame({"ret_1": np.r_[np.nan, np.diff(np.log(close))], "rsi_14": np.linspace(40, 62, 12)})
 >>> series = AssetSeries("TEST", "synthetic", np.arange(12).astype("datetime64[D]"), close, raw)
@@ -43,9 +44,9 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from signals.dqn.data import AssetSeries, DataError, Normaliser
-from signals.forecast.contract import CLASS_NAMES
-from signals.forecast.windows import forward_returns, sliding_windows
+from tapewatch.signals.dqn.data import AssetSeries, DataError, Normaliser
+from tapewatch.signals.forecast.contract import CLASS_NAMES
+from tapewatch.signals.forecast.windows import forward_returns, sliding_windows
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

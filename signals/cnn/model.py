@@ -38,9 +38,9 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
-from signals.cnn.config import CnnConfig
-from signals.dqn.agent import Weights, network_weights
-from signals.forecast.contract import CLASS_NAMES
+from tapewatch.signals.cnn.config import CnnConfig
+from tapewatch.signals.dqn.agent import Weights, network_weights
+from tapewatch.signals.forecast.contract import CLASS_NAMES
 
 __all__ = ["InceptionCnn", "InceptionModule", "folded_for_inference", "network_from_weights", "network_weights"]
 

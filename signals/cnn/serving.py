@@ -16,7 +16,7 @@ probability, and every class's probability.
 
 >>> import tempfile
 >>> import numpy as np, torch
->>> from signals.cnn.model import InceptionCnn, network_weights
+>>> from tapewatch.signals.cnn.model import InceptionCnn, network_weights
 >>> _ = torch.manual_seed(0)
 >>> config = CnnConfig(features=("ret_1", "rsi_14"), window=5)
 >>> normaliser = Normaliser(("ret_1", "rsi_14"), np.array([0.0, 50.0]), np.array([0.01, 10.0]))
@@ -35,7 +35,7 @@ Rejected(symbol='2317', reason='needs 5 rows of history, has 3')
 >>> cnn.check_features("bar1m-v1", ["ret_1"])
 Traceback (most recent call last):
 ...
-signals.forecast.contract.ModelError: cnn ...: the stream lacks feature(s) rsi_14
+tapewatch.signals.forecast.contract.ModelError: cnn ...: the stream lacks feature(s) rsi_14
 >>> models.cleanup()
 """
 
@@ -45,14 +45,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
-from signals.cnn.config import CnnConfig
-from signals.cnn.forecaster import MODEL_NAME, CnnModel
-from signals.cnn.images import ClassThresholds, window_images
-from signals.cnn.model import network_from_weights
-from signals.dqn.agent import Weights
-from signals.dqn.data import DataError, Normaliser
-from signals.forecast.contract import (
+from tapewatch.artifacts import LATEST, Artifact, ArtifactStore
+from tapewatch.detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
+from tapewatch.signals.cnn.config import CnnConfig
+from tapewatch.signals.cnn.forecaster import MODEL_NAME, CnnModel
+from tapewatch.signals.cnn.images import ClassThresholds, window_images
+from tapewatch.signals.cnn.model import network_from_weights
+from tapewatch.signals.dqn.agent import Weights
+from tapewatch.signals.dqn.data import DataError, Normaliser
+from tapewatch.signals.forecast.contract import (
     CLASS_NAMES,
     SERVING_ROWS,
     Forecast,
@@ -63,7 +64,6 @@ from signals.forecast.contract import (
     load_artifact,
     stack_requests,
 )
-from tapewatch.artifacts import LATEST, Artifact, ArtifactStore
 
 __all__ = ["MODEL_KIND", "CnnForecaster", "save_cnn"]
 

@@ -11,7 +11,7 @@ are kept, and training stops after ``patience`` epochs without a better one. One
 order) and ``torch.manual_seed`` (the initial weights, dropout) on ``threads`` CPU threads: the same seed gives
 the same weights.
 
->>> from signals.dqn.data import bars_from_daily, series_from_bars
+>>> from tapewatch.signals.dqn.data import bars_from_daily, series_from_bars
 >>> import pandas as pd
 >>> rng = np.random.default_rng(3)
 >>> close = 50 * np.exp(np.cumsum(rng.normal(0, 0.01, 400)))
@@ -38,14 +38,14 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from signals.cnn.config import CnnConfig
-from signals.cnn.forecaster import CnnModel, flat_scores
-from signals.cnn.images import ClassThresholds, LabelledImages, labelled_images
-from signals.cnn.model import InceptionCnn, network_from_weights, network_weights
-from signals.dqn.agent import Weights
-from signals.dqn.data import AssetSeries, DataError, Normaliser, check_feature_names
-from signals.forecast.contract import CLASS_NAMES
-from signals.forecast.windows import forward_returns
+from tapewatch.signals.cnn.config import CnnConfig
+from tapewatch.signals.cnn.forecaster import CnnModel, flat_scores
+from tapewatch.signals.cnn.images import ClassThresholds, LabelledImages, labelled_images
+from tapewatch.signals.cnn.model import InceptionCnn, network_from_weights, network_weights
+from tapewatch.signals.dqn.agent import Weights
+from tapewatch.signals.dqn.data import AssetSeries, DataError, Normaliser, check_feature_names
+from tapewatch.signals.forecast.contract import CLASS_NAMES
+from tapewatch.signals.forecast.windows import forward_returns
 
 __all__ = ["CnnResult", "EpochProgress", "train_cnn"]
 

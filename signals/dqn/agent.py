@@ -5,7 +5,7 @@
   every ``target_sync`` updates, or by Polyak averaging ``θ' ← τθ + (1 - τ)θ'`` when ``tau`` is set.
 * Uniform replay buffer, linear ε schedule, Huber loss, gradient-norm clipping, Adam; optional dueling head
   ``Q = V + A - mean(A)``; optional reward clipping (``reward_clip``, in the scaled reward's units).
-* Optional data augmentation of the training segments (:mod:`signals.dqn.augment`: time shifting by
+* Optional data augmentation of the training segments (:mod:`tapewatch.signals.dqn.augment`: time shifting by
   sub-sampling, stretching, feature noise), as TDQN (Théate & Ernst 2021) does; validation data is never
   augmented.
 * An ensemble (``ensemble = k``): :func:`train_ensemble` trains ``k`` networks with seeds ``seed … seed + k - 1``
@@ -33,11 +33,11 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from signals.dqn.augment import augment
-from signals.dqn.backtest import TRADING_DAYS, greedy, make_env, metrics, run_policy
-from signals.dqn.costs import CostModel
-from signals.dqn.data import Segment
-from signals.dqn.env import Act, observation_width
+from tapewatch.signals.dqn.augment import augment
+from tapewatch.signals.dqn.backtest import TRADING_DAYS, greedy, make_env, metrics, run_policy
+from tapewatch.signals.dqn.costs import CostModel
+from tapewatch.signals.dqn.data import Segment
+from tapewatch.signals.dqn.env import Act, observation_width
 
 Weights = dict[str, npt.NDArray[Any]]
 
@@ -76,7 +76,7 @@ class AgentConfig:
     reward_scale: float = 100.0
     #: clip of the scaled reward (``None``: no clipping)
     reward_clip: float | None = None
-    #: augmentation of the training segments (see :mod:`signals.dqn.augment`); defaults: none
+    #: augmentation of the training segments (see :mod:`tapewatch.signals.dqn.augment`); defaults: none
     augment_subsample: int = 1
     augment_stretch: tuple[float, ...] = ()
     augment_noise: float = 0.0

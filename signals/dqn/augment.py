@@ -18,7 +18,7 @@ Intraday segments are not sub-sampled (a copy would skip sessions' last bars, wh
 
 :func:`lowpass` is a causal exponential filter of features (each row from rows up to it only). It is offered
 for experiments on prepared segments; a model trained on filtered inputs would need the filter's state across
-bars live, which :class:`~signals.dqn.inference.DqnPolicy` (stateless per request) does not keep.
+bars live, which :class:`~tapewatch.signals.dqn.inference.DqnPolicy` (stateless per request) does not keep.
 
 >>> close = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
 >>> segment = Segment("X", np.arange(5).astype("datetime64[D]"), close, np.ones((5, 1)), None, None)
@@ -39,7 +39,7 @@ from dataclasses import replace
 import numpy as np
 import numpy.typing as npt
 
-from signals.dqn.data import CLIP, Segment
+from tapewatch.signals.dqn.data import CLIP, Segment
 
 __all__ = ["augment", "lowpass", "noisy", "stretched", "subsampled"]
 

@@ -1,4 +1,4 @@
-"""Policy runs through :class:`~signals.dqn.env.TradingEnv`, their metrics, and the baselines.
+"""Policy runs through :class:`~tapewatch.signals.dqn.env.TradingEnv`, their metrics, and the baselines.
 
 Every policy — the agent, buy-and-hold, the momentum rule, the random policy — is run through the same
 environment, so costs, timing and the position rule are identical for all of them. A policy is a function
@@ -25,9 +25,9 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from signals.dqn.costs import CostModel
-from signals.dqn.data import Segment
-from signals.dqn.env import Act, TradingEnv, observations
+from tapewatch.signals.dqn.costs import CostModel
+from tapewatch.signals.dqn.data import Segment
+from tapewatch.signals.dqn.env import Act, TradingEnv, observations
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -44,7 +44,7 @@ class PolicyRun:
     Buy-and-hold over four closes, without costs and in Taiwan (the buy's commission is paid once; the position
     is still open at the end, marked to market):
 
-    >>> from signals.dqn.costs import cost_preset
+    >>> from tapewatch.signals.dqn.costs import cost_preset
     >>> close = np.array([10.0, 11.0, 12.1, 11.0])
     >>> segment = Segment("TEST", np.arange(4).astype("datetime64[D]"), close, np.zeros((4, 1)), None, None)
     >>> run = run_policy(segment, cost_preset("none"), always(Act.BUY))

@@ -1,6 +1,6 @@
 """Trading costs: proportional commissions and taxes, and the presets every backtest, model and paper account uses.
 
-No torch and no gymnasium: the paper executor (:mod:`execution.portfolio`) charges these on every install.
+No torch and no gymnasium: the paper executor (:mod:`tapewatch.execution.portfolio`) charges these on every install.
 
 >>> preset = cost_preset("taiwan")
 >>> preset.buy_rate, round(preset.sell_rate, 6)

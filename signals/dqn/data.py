@@ -1,6 +1,6 @@
-"""Market data for the agent: bars → :mod:`detectors.features` → normalised observation features.
+"""Market data for the agent: bars → :mod:`tapewatch.detectors.features` → normalised observation features.
 
-Pure computation; the sources are read by :mod:`offline.dqn.data`:
+Pure computation; the sources are read by :mod:`tapewatch.training.dqn.data`:
 
 * ``bokeh-sampledata`` (BSD-3 package; the stock series are public domain, Quandl WIKI): AAPL, GOOG, IBM,
   MSFT daily OHLCV 2000-03 … 2013-03 (GOOG from 2004-08). Prices are unadjusted in the file; they are scaled
@@ -9,9 +9,10 @@ Pure computation; the sources are read by :mod:`offline.dqn.data`:
 * TWSE daily history as written by ``tapewatch fetch twse-daily`` (Parquet), when the user has network.
 * The labelled simulator for intraday 1-minute sessions.
 
-Daily rows become bars shaped like :mod:`detectors.bars` output (``vwap ≈ (high + low + close) / 3``, change
-percentages by :func:`detectors.bars.pct_change`) and go through :func:`detectors.features.compute_frame`, so a
-daily feature is the same definition as a live minute feature, only over daily bars.
+Daily rows become bars shaped like :mod:`tapewatch.detectors.bars` output (``vwap ≈ (high + low + close) / 3``, change
+percentages by :func:`tapewatch.detectors.bars.pct_change`) and go through
+:func:`tapewatch.detectors.features.compute_frame`, so a daily feature is the same definition as a live minute feature,
+only over daily bars.
 
 Sixty business days of a random walk → bars → features → a segment the agent can use: the rows still warming
 up (the RSI's first 14) are dropped and the rest normalised with the training range's statistics:
@@ -40,8 +41,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from detectors.bars import pct_change
-from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION, compute_frame
+from tapewatch.detectors.bars import pct_change
+from tapewatch.detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION, compute_frame
 from tapewatch.errors import TapewatchError
 
 FloatArray = npt.NDArray[np.float64]

@@ -1,8 +1,8 @@
 """What the stream worker keeps and sends for a Double-DQN decision, without torch: the request of one symbol at one
 bar close, the decision, and the position kept in the worker's table (:class:`PositionState`, JSON, versioned).
 
-The policy that decides is :class:`signals.dqn.inference.DqnPolicy` (torch, the ``signals`` extra); the worker's state
-and its records need only this module, so a worker without the extra still restores and writes its table.
+The policy that decides is :class:`tapewatch.signals.dqn.inference.DqnPolicy` (torch, the ``signals`` extra); the
+worker's state and its records need only this module, so a worker without the extra still restores and writes its table.
 
 >>> state = PositionState.from_state(PositionState(1, "v1", 60_000).to_state())
 >>> state.position, state.after(Decision("2330", "SELL", "SELL", {}, 0, "v2"), ts=120_000)

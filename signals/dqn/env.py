@@ -25,8 +25,8 @@ import gymnasium as gym
 import numpy as np
 import numpy.typing as npt
 
-from signals.dqn.costs import CostModel
-from signals.dqn.data import CLIP
+from tapewatch.signals.dqn.costs import CostModel
+from tapewatch.signals.dqn.data import CLIP
 
 FloatArray = npt.NDArray[np.float64]
 ObsArray = npt.NDArray[np.float32]
@@ -86,7 +86,7 @@ class Portfolio:
 
     A round trip at an unchanged price in Taiwan pays the commission twice and the tax once:
 
-    >>> from signals.dqn.costs import cost_preset
+    >>> from tapewatch.signals.dqn.costs import cost_preset
     >>> wallet = Portfolio(cost_preset("taiwan"))
     >>> [round(x, 6) for x in wallet.move_to(1, 100.0)]  # all in: traded notional, commission
     [0.998577, 0.001423]
@@ -141,7 +141,7 @@ class TradingEnv(gym.Env[ObsArray, int]):
     ``options["start"]`` (default: a random start when ``episode_bars`` is set, else 0) and runs to
     ``options["end"]`` (default: ``start + episode_bars`` or the last bar).
 
-    >>> from signals.dqn.costs import cost_preset
+    >>> from tapewatch.signals.dqn.costs import cost_preset
     >>> env = TradingEnv(close=[10.0, 11.0, 12.1, 11.0], features=np.zeros((4, 1)), costs=cost_preset("none"))
     >>> obs, info = env.reset()
     >>> obs.tolist(), info  # the features, then the position as a fraction of the limit

@@ -31,14 +31,14 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
-from signals.dqn.agent import AgentConfig, EnsembleQNetwork, QNetwork, TrainResult, network_from_weights
-from signals.dqn.costs import CostModel
-from signals.dqn.data import DataError, Normaliser
-from signals.dqn.decisions import MODEL_NAME, Decision, DecisionRequest, PositionState
-from signals.dqn.env import ACTION_NAMES, executed, next_position, observation_width, observations
-from signals.forecast.contract import SERVING_ROWS, ModelError, Rejected, load_artifact
 from tapewatch.artifacts import LATEST, Artifact, ArtifactStore
+from tapewatch.detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
+from tapewatch.signals.dqn.agent import AgentConfig, EnsembleQNetwork, QNetwork, TrainResult, network_from_weights
+from tapewatch.signals.dqn.costs import CostModel
+from tapewatch.signals.dqn.data import DataError, Normaliser
+from tapewatch.signals.dqn.decisions import MODEL_NAME, Decision, DecisionRequest, PositionState
+from tapewatch.signals.dqn.env import ACTION_NAMES, executed, next_position, observation_width, observations
+from tapewatch.signals.forecast.contract import SERVING_ROWS, ModelError, Rejected, load_artifact
 
 __all__ = [
     "MODEL_NAME",
@@ -146,8 +146,8 @@ class DqnPolicy:
     to be dead-lettered, without holding up the others):
 
     >>> import tempfile
-    >>> from signals.dqn.agent import network_weights
-    >>> from signals.dqn.costs import cost_preset
+    >>> from tapewatch.signals.dqn.agent import network_weights
+    >>> from tapewatch.signals.dqn.costs import cost_preset
     >>> config = AgentConfig(hidden=(4,), ensemble=1)
     >>> network = QNetwork(obs_dim=2, hidden=config.hidden, dueling=True)
     >>> with torch.no_grad():

@@ -30,9 +30,9 @@ from typing import Any, Final, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from detectors.features import FEATURE_SET_VERSION
-from signals.dqn.data import AssetSeries
 from tapewatch.artifacts import Artifact, ArtifactError, ArtifactStore
+from tapewatch.detectors.features import FEATURE_SET_VERSION
+from tapewatch.signals.dqn.data import AssetSeries
 
 FloatArray = npt.NDArray[np.float64]
 Target = Literal["return", "class"]

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
-from signals.forecast.contract import CLASS_NAMES
+from tapewatch.signals.forecast.contract import CLASS_NAMES
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -1,7 +1,7 @@
 """Forecasts → desired positions → the environment's actions: how a forecaster becomes a trading rule.
 
 A rule says, at each bar close, which position (in units, long or flat) it wants; :func:`chooser_from_targets`
-turns that into HOLD / BUY / SELL for :func:`signals.dqn.backtest.run_policy`, so every rule trades through
+turns that into HOLD / BUY / SELL for :func:`tapewatch.signals.dqn.backtest.run_policy`, so every rule trades through
 the same environment, costs and timing as the agent.
 
 >>> band_targets(np.array([0.002, 0.0005, -0.0005, -0.003, np.nan]), band=0.001).tolist()
@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from signals.dqn.backtest import Chooser
-from signals.dqn.env import Act
-from signals.forecast.band import band_step
+from tapewatch.signals.dqn.backtest import Chooser
+from tapewatch.signals.dqn.env import Act
+from tapewatch.signals.forecast.band import band_step
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

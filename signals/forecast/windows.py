@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from signals.dqn.data import DataError
+from tapewatch.signals.dqn.data import DataError
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -2,7 +2,7 @@
 
 The seed fed 50-day windows of 8 price-level columns (prices, MA7, MA21, daily return …) to an LSTM of 128
 units. Price levels are not comparable across assets, so one network for every symbol needs scale-free
-stand-ins from the shared feature library (:mod:`detectors.features`, one definition of each feature):
+stand-ins from the shared feature library (:mod:`tapewatch.detectors.features`, one definition of each feature):
 
 ======================  =====================================================================================
 seed                    this model

@@ -9,7 +9,7 @@ and applied by every worker's own Adam — the replicas stay identical without b
 Two workers give the same model as one because nothing depends on the worker count:
 
 * the batch order is a permutation drawn from ``(seed, epoch)``;
-* the dropout mask of a global batch is drawn from ``(seed, step)`` (:func:`signals.lstm.model.dropout_keep`)
+* the dropout mask of a global batch is drawn from ``(seed, step)`` (:func:`tapewatch.signals.lstm.model.dropout_keep`)
   and each worker multiplies its own rows of it;
 * the validation loss is a sum of squared errors over the workers' shards, all-reduced and then broadcast
   from rank 0, so every worker takes the same early-stopping decision.
@@ -21,7 +21,7 @@ The backend is gloo (CPU; on a GPU cluster the same code runs with ``nccl`` and 
 Workers are spawned on this host with :func:`torch.multiprocessing.spawn` and meet through a file in a
 temporary directory (no port to pick); ``workers=1`` runs the same worker function in this process.
 
->>> from signals.lstm.samples import Samples
+>>> from tapewatch.signals.lstm.samples import Samples
 >>> rng = np.random.default_rng(0)
 >>> def samples(n: int) -> Samples:
 ...     return Samples(rng.normal(size=(n + 4, 2)).astype(np.float32), np.arange(n), rng.normal(0, 0.01, n),
@@ -50,9 +50,9 @@ import torch.distributed as dist
 from torch import nn
 from torch.multiprocessing.spawn import spawn
 
-from signals.lstm.config import LstmConfig
-from signals.lstm.model import LstmNet, Weights, dropout_keep, network_weights, predict_windows
-from signals.lstm.samples import Samples
+from tapewatch.signals.lstm.config import LstmConfig
+from tapewatch.signals.lstm.model import LstmNet, Weights, dropout_keep, network_weights, predict_windows
+from tapewatch.signals.lstm.samples import Samples
 
 __all__ = ["Outcome", "TrainingData", "train_data_parallel"]
 

@@ -1,8 +1,8 @@
-"""The fitted LSTM as the signals lab uses it (:class:`signals.forecast.contract.TrainedForecaster`).
+"""The fitted LSTM as the signals lab uses it (:class:`tapewatch.signals.forecast.contract.TrainedForecaster`).
 
 * :meth:`FittedLstm.predict` — the expected next-bar return at every bar of a series, from the window ending
   there (NaN where there is no full window of complete feature rows); all windows in batched forward passes.
-* :meth:`FittedLstm.targets` — the trading rule: :func:`signals.forecast.rules.band_targets` with the model's
+* :meth:`FittedLstm.targets` — the trading rule: :func:`tapewatch.signals.forecast.rules.band_targets` with the model's
   band (long once the forecast exceeds ``+band``, flat once it falls below ``-band``). The band is chosen on
   the **validation** year by :func:`choose_band` (never on a test year): among 0 and quantiles of the
   validation forecasts' magnitude, the one whose rule has the best mean validation Sharpe after costs.
@@ -13,8 +13,8 @@ A network that always answers the same scaled return ``0.5`` (scale 1 %): the fo
 a window of complete rows exists, and the rule with a band of 0.1 % is long from the first forecast on:
 
 >>> import torch
->>> from signals.dqn.data import Normaliser
->>> from signals.lstm.model import LstmNet
+>>> from tapewatch.signals.dqn.data import Normaliser
+>>> from tapewatch.signals.lstm.model import LstmNet
 >>> network = LstmNet(features=1, units=2)
 >>> with torch.no_grad():
 ...     for parameter in network.parameters():
@@ -44,16 +44,16 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from signals.dqn.backtest import metrics, run_policy
-from signals.dqn.costs import CostModel
-from signals.dqn.data import AssetSeries, Normaliser, Segment
-from signals.forecast.contract import SeriesForecast
-from signals.forecast.metrics import regression_scores
-from signals.forecast.rules import band_targets, chooser_from_targets
-from signals.forecast.windows import forward_returns, sliding_windows
-from signals.lstm.config import LstmConfig
-from signals.lstm.model import LstmNet, predict_windows
-from signals.lstm.samples import normalised_rows, window_ends
+from tapewatch.signals.dqn.backtest import metrics, run_policy
+from tapewatch.signals.dqn.costs import CostModel
+from tapewatch.signals.dqn.data import AssetSeries, Normaliser, Segment
+from tapewatch.signals.forecast.contract import SeriesForecast
+from tapewatch.signals.forecast.metrics import regression_scores
+from tapewatch.signals.forecast.rules import band_targets, chooser_from_targets
+from tapewatch.signals.forecast.windows import forward_returns, sliding_windows
+from tapewatch.signals.lstm.config import LstmConfig
+from tapewatch.signals.lstm.model import LstmNet, predict_windows
+from tapewatch.signals.lstm.samples import normalised_rows, window_ends
 
 __all__ = ["BAND_QUANTILES", "FittedLstm", "choose_band", "forecast_scores", "since"]
 
@@ -106,7 +106,7 @@ class FittedLstm:
 def forecast_scores(
     series: Sequence[AssetSeries], forecasts: Sequence[SeriesForecast], horizon: int
 ) -> dict[str, float]:
-    """:func:`~signals.forecast.metrics.regression_scores` of the return forecasts, pooled over the series."""
+    """:func:`~tapewatch.signals.forecast.metrics.regression_scores` of the return forecasts, pooled over the series."""
     if len(series) != len(forecasts):
         raise ValueError("one forecast per series")
     for s, f in zip(series, forecasts, strict=True):

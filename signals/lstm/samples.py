@@ -2,7 +2,7 @@
 
 A window ending at bar ``t`` holds the normalised rows ``t - window + 1 … t`` and exists only when every one
 of them is complete (no feature still warming up or undefined); its target is the return from ``t``'s close to
-``t + horizon``'s close (:func:`signals.forecast.windows.forward_returns`), unknown for the last bars.
+``t + horizon``'s close (:func:`tapewatch.signals.forecast.windows.forward_returns`), unknown for the last bars.
 Windows are not copied: :class:`Samples` keeps the stacked rows and each window's first row.
 
 >>> rows = np.array([[0.0], [np.nan], [1.0], [2.0], [3.0]])
@@ -29,8 +29,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from signals.dqn.data import AssetSeries, Normaliser
-from signals.forecast.windows import forward_returns
+from tapewatch.signals.dqn.data import AssetSeries, Normaliser
+from tapewatch.signals.forecast.windows import forward_returns
 
 __all__ = ["Samples", "build_samples", "normalised_rows", "window_ends"]
 

@@ -25,10 +25,10 @@ with a NaN feature:
 >>> from pathlib import Path
 >>> import numpy as np
 >>> import torch
->>> from signals.dqn.costs import cost_preset
->>> from signals.forecast.contract import ForecastRequest
->>> from signals.lstm.config import LstmConfig
->>> from signals.lstm.model import LstmNet, network_weights
+>>> from tapewatch.signals.dqn.costs import cost_preset
+>>> from tapewatch.signals.forecast.contract import ForecastRequest
+>>> from tapewatch.signals.lstm.config import LstmConfig
+>>> from tapewatch.signals.lstm.model import LstmNet, network_weights
 >>> config = LstmConfig(window=2, units=4, features=("ret_1", "rsi_14"))
 >>> _ = torch.manual_seed(0)
 >>> weights = network_weights(LstmNet(features=2, units=4))
@@ -50,7 +50,7 @@ with a NaN feature:
 >>> forecaster.check_features("bar1m-v1", ("ret_1",))
 Traceback (most recent call last):
 ...
-signals.forecast.contract.ModelError: lstm ...: the stream lacks feature(s) rsi_14
+tapewatch.signals.forecast.contract.ModelError: lstm ...: the stream lacks feature(s) rsi_14
 >>> models.cleanup()
 """
 
@@ -61,10 +61,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
-from signals.dqn.costs import CostModel
-from signals.dqn.data import DataError, Normaliser
-from signals.forecast.contract import (
+from tapewatch.artifacts import LATEST, Artifact, ArtifactStore
+from tapewatch.detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
+from tapewatch.signals.dqn.costs import CostModel
+from tapewatch.signals.dqn.data import DataError, Normaliser
+from tapewatch.signals.forecast.contract import (
     SERVING_ROWS,
     Forecast,
     ForecastRequest,
@@ -74,10 +75,9 @@ from signals.forecast.contract import (
     load_artifact,
     stack_requests,
 )
-from signals.lstm.config import LstmConfig
-from signals.lstm.model import LstmNet, Weights, network_from_weights, predict_windows
-from signals.lstm.training import LstmResult
-from tapewatch.artifacts import LATEST, Artifact, ArtifactStore
+from tapewatch.signals.lstm.config import LstmConfig
+from tapewatch.signals.lstm.model import LstmNet, Weights, network_from_weights, predict_windows
+from tapewatch.signals.lstm.training import LstmResult
 
 __all__ = ["CONFIDENCE", "MODEL_KIND", "LstmForecaster", "publish", "save_lstm"]
 
@@ -90,8 +90,8 @@ CONFIDENCE: Final = (
 
 
 def save_lstm(models_path: Path, result: LstmResult, *, training: Mapping[str, Any], data_hash: str) -> Artifact:
-    """Publish :func:`~signals.lstm.training.train_lstm`'s result as a new version under ``<models_path>/lstm/``;
-    ``training`` says on what (date ranges, assets), ``data_hash`` which data exactly."""
+    """Publish :func:`~tapewatch.signals.lstm.training.train_lstm`'s result as a new version under
+    ``<models_path>/lstm/``; ``training`` says on what (date ranges, assets), ``data_hash`` which data exactly."""
     metrics = {
         "validation": result.validation,
         "band_sharpe": {f"{band:.8g}": sharpe for band, sharpe in result.band_sharpe.items()},

@@ -2,7 +2,7 @@
 
 :func:`train_lstm` fits the normalisation on the training series, builds the windows (the target is the next
 ``horizon`` bars' return divided by the training returns' standard deviation, so the MSE is of order 1), trains
-on ``workers`` processes (:mod:`signals.lstm.distributed`), keeps the epoch with the lowest validation loss,
+on ``workers`` processes (:mod:`tapewatch.signals.lstm.distributed`), keeps the epoch with the lowest validation loss,
 and then, on the validation range only: scores the forecasts against the naive forecast, measures the
 residual RMSE that defines the live confidence, and chooses the trading rule's band.
 
@@ -10,7 +10,7 @@ Validation series may carry history before ``val_start`` (e.g. ``series.window(N
 first validation windows, and only windows ending on or after ``val_start`` are scored.
 
 >>> import pandas as pd
->>> from signals.dqn.data import bars_from_daily, series_from_bars
+>>> from tapewatch.signals.dqn.data import bars_from_daily, series_from_bars
 >>> close = 50 * np.exp(np.cumsum(np.random.default_rng(3).normal(0, 0.01, 200)))
 >>> daily = pd.DataFrame({"date": pd.bdate_range("2020-01-01", periods=200), "open": close, "high": close * 1.01,
 ...                       "low": close * 0.99, "close": close, "volume": np.linspace(1e6, 2e6, 200)})
@@ -24,8 +24,8 @@ first validation windows, and only windows ending on or after ``val_start`` are 
 >>> train_lstm([series.window(None, "2020-01-20")], [series], config)
 Traceback (most recent call last):
 ...
-signals.forecast.windows.HistoryError: too little history: no 10-bar window of complete features with a known \
-next return in the training data (13 bars in 1 series)
+tapewatch.signals.forecast.windows.HistoryError: too little history: no 10-bar window of complete features with a \
+known next return in the training data (13 bars in 1 series)
 """
 
 from __future__ import annotations
@@ -37,14 +37,14 @@ from datetime import date
 
 import numpy as np
 
-from signals.dqn.costs import CostModel, cost_preset
-from signals.dqn.data import AssetSeries, DataError, Normaliser, check_feature_names
-from signals.forecast.windows import HistoryError
-from signals.lstm.config import LstmConfig
-from signals.lstm.distributed import TrainingData, train_data_parallel
-from signals.lstm.forecaster import FittedLstm, choose_band, since
-from signals.lstm.model import Weights, network_from_weights
-from signals.lstm.samples import Samples, build_samples
+from tapewatch.signals.dqn.costs import CostModel, cost_preset
+from tapewatch.signals.dqn.data import AssetSeries, DataError, Normaliser, check_feature_names
+from tapewatch.signals.forecast.windows import HistoryError
+from tapewatch.signals.lstm.config import LstmConfig
+from tapewatch.signals.lstm.distributed import TrainingData, train_data_parallel
+from tapewatch.signals.lstm.forecaster import FittedLstm, choose_band, since
+from tapewatch.signals.lstm.model import Weights, network_from_weights
+from tapewatch.signals.lstm.samples import Samples, build_samples
 
 __all__ = ["LstmResult", "fit_lstm", "train_lstm"]
 

@@ -1,11 +1,11 @@
-"""Alembic environment: the URL comes from tapewatch settings (see sinks.db.alembic_config)."""
+"""Alembic environment: the URL comes from tapewatch settings (see tapewatch.sinks.db.alembic_config)."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from sinks.db import metadata
+from tapewatch.sinks.db import metadata
 
 config = context.config
 target_metadata = metadata

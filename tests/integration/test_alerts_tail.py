@@ -11,13 +11,13 @@ from collections.abc import Iterator
 import pytest
 from typer.testing import CliRunner
 
-from bench.sink import synthetic_alert
-from producers.publisher import Publisher
-from sinks.tail import follow_alerts
-from sinks.webhook import AlertFilter
-from tapewatch.cli import app
+from tapewatch.bench.sink import synthetic_alert
+from tapewatch.cli.app import app
+from tapewatch.producers.publisher import Publisher
 from tapewatch.records import Alert, AlertKind, Severity
 from tapewatch.settings import Settings, get_settings
+from tapewatch.sinks.tail import follow_alerts
+from tapewatch.sinks.webhook import AlertFilter
 from tapewatch.topics import ALERTS, DLQ_SINKS
 
 pytestmark = pytest.mark.integration

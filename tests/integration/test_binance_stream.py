@@ -15,10 +15,10 @@ import orjson
 import pytest
 from aiohttp import WSMsgType, web
 
-from producers.binance import STAGE, BinanceStream
-from producers.framework import Emitter, SourceCounters, run_source
 from tapewatch.deadletter import DeadLetter
 from tapewatch.errors import TapewatchError
+from tapewatch.producers.binance import STAGE, BinanceStream
+from tapewatch.producers.framework import Emitter, SourceCounters, run_source
 from tapewatch.records import Book, Quote, Side
 from tapewatch.settings import Settings
 from tapewatch.topics import BOOKS, DLQ_PRODUCERS, QUOTES

@@ -12,12 +12,12 @@ import orjson
 import pandas as pd
 import pytest
 
-from detectors.bars import bars_from_quotes, bars_to_frame
-from detectors.features import features_frame
-from offline.lookback import detect_frames, read_input, split_ticks
-from producers.bitstamp_capture import convert, sample_paths, write_ticks
-from producers.framework import run_source
-from producers.replay import Replay
+from tapewatch.detectors.bars import bars_from_quotes, bars_to_frame
+from tapewatch.detectors.features import features_frame
+from tapewatch.evaluation.lookback import detect_frames, read_input, split_ticks
+from tapewatch.producers.bitstamp_capture import convert, sample_paths, write_ticks
+from tapewatch.producers.framework import run_source
+from tapewatch.producers.replay import Replay
 from tapewatch.records import Alert, Bar
 from tapewatch.settings import Settings
 from tapewatch.topics import ALERTS, BARS, DLQ_PRODUCERS, DLQ_STREAMS, FEATURES

@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner, Result
 
-from detectors.calibration import Calibration
-from detectors.flow import FLOW_FEATURE_NAMES, FLOW_FEATURE_SET_VERSION
-from offline.lookback import flow_chunks, tick_input
-from offline.simulator import SimulationConfig, generate
-from sinks import db
 from tapewatch.artifacts import ArtifactStore
+from tapewatch.detectors.calibration import Calibration
+from tapewatch.detectors.flow import FLOW_FEATURE_NAMES, FLOW_FEATURE_SET_VERSION
+from tapewatch.evaluation.lookback import flow_chunks, tick_input
+from tapewatch.generators.simulator import SimulationConfig, generate
 from tapewatch.records import Cadence, Features
 from tapewatch.settings import Settings, get_settings
+from tapewatch.sinks import db
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +70,7 @@ def _said(result: Result) -> str:
 def test_a_calibration_from_the_stored_chunks_is_the_one_from_the_files(
     pg: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tapewatch.cli import app
+    from tapewatch.cli.app import app
 
     db.upgrade(pg)
     ticks = _history()

@@ -12,12 +12,12 @@ from sqlalchemy import Engine, func, inspect, select, text, update
 from sqlalchemy.exc import DBAPIError
 from starlette.testclient import TestClient
 
-from console import accounts
-from console.app import create_app
-from console.schema import audit, cases, metadata, sessions
-from sinks import db
+from tapewatch.console import accounts
+from tapewatch.console.app import create_app
+from tapewatch.console.schema import audit, cases, metadata, sessions
 from tapewatch.records import AlertKind, Severity
 from tapewatch.settings import Settings
+from tapewatch.sinks import db
 from tests.console_support import (
     BASE_URL,
     PASSWORD,
@@ -353,7 +353,7 @@ def test_assign_escalate_link_and_the_evidence_report(engine: Engine, app_client
 
 
 def test_the_book_chart_picks_its_snapshots_in_sql_as_the_chart_would(engine: Engine) -> None:
-    from console import charts, market
+    from tapewatch.console import charts, market
     from tests.console_support import seed_market
 
     seed_market(engine, "BOOK", "sim", 1_700_000_000_000, 1_700_000_000_000 + 31 * 60_000)

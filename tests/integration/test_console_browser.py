@@ -16,11 +16,11 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from sqlalchemy import Engine, select, update
 
-from console.app import create_app
-from console.schema import cases
-from sinks import db
+from tapewatch.console.app import create_app
+from tapewatch.console.schema import cases
 from tapewatch.records import Alert, AlertKind, NewsRef, Severity
 from tapewatch.settings import PROJECT_ROOT, Settings
+from tapewatch.sinks import db
 from tests.browser import chromium, served
 from tests.console_support import PASSWORD, add_user, console_schema, make_alert, seed_market, store_alerts
 

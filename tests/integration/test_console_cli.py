@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from console.auth import load_api_token
-from console.passwords import verify_password
-from console.schema import audit, users
-from sinks import db
+from tapewatch.console.auth import load_api_token
+from tapewatch.console.passwords import verify_password
+from tapewatch.console.schema import audit, users
 from tapewatch.settings import Settings
+from tapewatch.sinks import db
 from tests.console_support import TENANT, console_schema
 
 pytestmark = pytest.mark.integration

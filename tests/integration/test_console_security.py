@@ -29,14 +29,14 @@ from sqlalchemy.exc import DBAPIError
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from console import accounts
-from console import audit as audit_chain
-from console.app import create_app
-from console.live import AlertListener
-from console.schema import audit, case_links, case_notes, cases, sessions
-from sinks import db
+from tapewatch.console import accounts
+from tapewatch.console import audit as audit_chain
+from tapewatch.console.app import create_app
+from tapewatch.console.live import AlertListener
+from tapewatch.console.schema import audit, case_links, case_notes, cases, sessions
 from tapewatch.records import Alert
 from tapewatch.settings import Settings
+from tapewatch.sinks import db
 from tests.browser import served
 from tests.console_support import (
     BASE_URL,

@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from sinks.search import es_client, index_name
 from tapewatch.settings import Settings
+from tapewatch.sinks.search import es_client, index_name
 
 pytestmark = pytest.mark.integration
 

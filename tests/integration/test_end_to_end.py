@@ -14,10 +14,10 @@ import pytest
 from elasticsearch import ApiError
 from sqlalchemy import select
 
-from sinks import db
-from sinks.elastic import index_pattern
-from sinks.search import es_client
 from tapewatch.settings import Settings
+from tapewatch.sinks import db
+from tapewatch.sinks.elastic import index_pattern
+from tapewatch.sinks.search import es_client
 from tests.pipeline_session import prepare_session
 from tests.postgres_times import datetime_to_ms
 from tests.search_support import shard_starting

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from infra import manager
-from infra.common import InfraError
+from tapewatch.infra import manager
+from tapewatch.infra.common import InfraError
 from tapewatch.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from infra import manager
-from infra.common import cmdline, processes_with
-from sinks import db
+from tapewatch.infra import manager
+from tapewatch.infra.common import cmdline, processes_with
 from tapewatch.settings import Settings
+from tapewatch.sinks import db
 
 pytestmark = [pytest.mark.integration, pytest.mark.disruptive]
 

@@ -18,15 +18,15 @@ from elasticsearch import ApiError
 from sqlalchemy import Engine, select
 from starlette.testclient import TestClient
 
-from console import accounts
-from console.app import create_app
-from detectors.news.context import DUMP_EVIDENCE
-from producers.publisher import Publisher
-from sinks import db
-from sinks.elastic import index_pattern
-from sinks.search import es_client
+from tapewatch.console import accounts
+from tapewatch.console.app import create_app
+from tapewatch.detectors.news.context import DUMP_EVIDENCE
+from tapewatch.producers.publisher import Publisher
 from tapewatch.records import NewsItem
 from tapewatch.settings import Settings
+from tapewatch.sinks import db
+from tapewatch.sinks.elastic import index_pattern
+from tapewatch.sinks.search import es_client
 from tapewatch.topics import DLQ_PRODUCERS, NEWS_ITEMS
 from tests.console_support import BASE_URL, TENANT, add_user, console_schema, sign_in
 from tests.pipeline_session import SESSION, sim_args, tapewatch

@@ -13,12 +13,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from producers.framework import SourceCounters, run_source
-from producers.news.lists import CnyesList, FeedList, ListReader
-from producers.news.poller import NewsPoller
-from producers.news.replay import NewsReplay
-from producers.news.text import SymbolMatcher
 from tapewatch.deadletter import DeadLetter
+from tapewatch.producers.framework import SourceCounters, run_source
+from tapewatch.producers.news.lists import CnyesList, FeedList, ListReader
+from tapewatch.producers.news.poller import NewsPoller
+from tapewatch.producers.news.replay import NewsReplay
+from tapewatch.producers.news.text import SymbolMatcher
 from tapewatch.records import NewsItem
 from tapewatch.settings import Settings
 from tapewatch.topics import DLQ_PRODUCERS, NEWS_ITEMS

@@ -1,4 +1,4 @@
-"""`tapewatch trade report` (tapewatch.commands.trade) on the real PostgreSQL: an empty database gives the
+"""`tapewatch trade report` (tapewatch.cli.trade) on the real PostgreSQL: an empty database gives the
 'nothing yet' report, stored paper trading a report with charts for the selected account and time; bad input is
 one clear line. Each test has its own schema, handed to the command as TAPEWATCH_POSTGRES_URL."""
 
@@ -11,10 +11,10 @@ import pytest
 import typer
 from typer.testing import CliRunner, Result
 
-from sinks import db
-from tapewatch.commands.trade import report_command
+from tapewatch.cli.trade import report_command
 from tapewatch.errors import TapewatchError
 from tapewatch.settings import Settings
+from tapewatch.sinks import db
 from tests.integration.test_sink_paper import T0, paper_records
 
 pytestmark = pytest.mark.integration

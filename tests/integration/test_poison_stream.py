@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 from confluent_kafka import KafkaError, Message, Producer
 
-from detectors.bars import bars_from_quotes, bars_to_frame
-from detectors.features import features_frame
-from offline.simulator import SimulationConfig, generate
 from tapewatch import deadletter
+from tapewatch.detectors.bars import bars_from_quotes, bars_to_frame
+from tapewatch.detectors.features import features_frame
 from tapewatch.feeds import FeedProfiles
+from tapewatch.generators.simulator import SimulationConfig, generate
 from tapewatch.kafka import client_config
 from tapewatch.records import Bar, Book, Quote, RecordError
 from tapewatch.settings import Settings

@@ -9,9 +9,9 @@ import uuid
 import pytest
 from sqlalchemy import inspect, select, text
 
-from sinks import db
 from tapewatch.records import Bar
 from tapewatch.settings import Settings
+from tapewatch.sinks import db
 from tests.postgres_times import datetime_to_ms
 
 pytestmark = pytest.mark.integration

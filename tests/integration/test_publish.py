@@ -8,9 +8,9 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from producers.publisher import Publisher
 from tapewatch.deadletter import DeadLetter
 from tapewatch.kafka import consumer_config
+from tapewatch.producers.publisher import Publisher
 from tapewatch.records import Quote
 from tapewatch.settings import Settings
 from tapewatch.topics import DLQ_PRODUCERS, QUOTES

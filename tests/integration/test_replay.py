@@ -11,9 +11,9 @@ import orjson
 import pandas as pd
 import pytest
 
-from producers.framework import run_source
-from producers.replay import Replay
 from tapewatch.deadletter import DeadLetter
+from tapewatch.producers.framework import run_source
+from tapewatch.producers.replay import Replay
 from tapewatch.records import Book, Quote
 from tapewatch.settings import Settings
 from tapewatch.topics import BOOKS, DLQ_PRODUCERS, QUOTES

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from offline.simulator import BOOK_EVENT, EPISODE_EVENT, QUOTE_EVENT, SimulationConfig, generate
-from producers.framework import run_source
-from producers.simulate import STAGE, SimulateSource, read_truth_csv
+from tapewatch.generators.simulator import BOOK_EVENT, EPISODE_EVENT, QUOTE_EVENT, SimulationConfig, generate
+from tapewatch.producers.framework import run_source
+from tapewatch.producers.simulate import STAGE, SimulateSource, read_truth_csv
 from tapewatch.records import AlertKind, Book, Episode, Quote
 from tapewatch.settings import Settings
 from tapewatch.topics import BOOKS, QUOTES, TRUTH

@@ -9,12 +9,12 @@ import uuid
 import pytest
 from sqlalchemy import select, text
 
-from producers.publisher import Publisher
-from sinks import db
-from sinks.consumer import SinkRunner, resolve_topics
-from sinks.postgres import DEFAULT_TOPICS, PostgresWriter
+from tapewatch.producers.publisher import Publisher
 from tapewatch.records import Book
 from tapewatch.settings import Settings
+from tapewatch.sinks import db
+from tapewatch.sinks.consumer import SinkRunner, resolve_topics
+from tapewatch.sinks.postgres import DEFAULT_TOPICS, PostgresWriter
 from tapewatch.topics import BOOKS, DLQ_SINKS
 from tests.postgres_times import datetime_to_ms
 

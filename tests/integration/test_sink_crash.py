@@ -20,12 +20,12 @@ from elasticsearch import ApiError
 from elasticsearch.helpers import scan
 from sqlalchemy import func, select
 
-from bench.sink import synthetic_alert
-from producers.publisher import Publisher
-from sinks import db
-from sinks.elastic import index_pattern
-from sinks.search import es_client
+from tapewatch.bench.sink import synthetic_alert
+from tapewatch.producers.publisher import Publisher
 from tapewatch.settings import Settings
+from tapewatch.sinks import db
+from tapewatch.sinks.elastic import index_pattern
+from tapewatch.sinks.search import es_client
 from tapewatch.topics import ALERTS, DLQ_SINKS
 from tests.search_support import shard_starting
 

@@ -9,14 +9,14 @@ from collections.abc import Iterator
 import pytest
 from elasticsearch import Elasticsearch
 
-from bench.sink import synthetic_alert
-from producers.publisher import Publisher
-from sinks.consumer import SinkRunner, resolve_topics
-from sinks.elastic import DEFAULT_TOPICS, ElasticsearchWriter, delete_everything, index_pattern, template_name
-from sinks.search import es_client, index_name
 from tapewatch import deadletter
+from tapewatch.bench.sink import synthetic_alert
+from tapewatch.producers.publisher import Publisher
 from tapewatch.records import Forecast, Score
 from tapewatch.settings import Settings
+from tapewatch.sinks.consumer import SinkRunner, resolve_topics
+from tapewatch.sinks.elastic import DEFAULT_TOPICS, ElasticsearchWriter, delete_everything, index_pattern, template_name
+from tapewatch.sinks.search import es_client, index_name
 from tapewatch.topics import ALERTS, DLQ_SINKS, FORECASTS, SCORES
 from tests.kafka_reader import read_topic
 

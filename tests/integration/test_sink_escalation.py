@@ -12,16 +12,16 @@ import pytest
 from elasticsearch.helpers import scan
 from sqlalchemy import select
 
-from bench.sink import synthetic_alert, synthetic_escalation
-from detectors.news.context import NewsContext
-from producers.publisher import Publisher
-from sinks import db
-from sinks.consumer import SinkRunner, Writer
-from sinks.elastic import ElasticsearchWriter, delete_everything, index_pattern
-from sinks.postgres import PostgresWriter
-from sinks.search import es_client
+from tapewatch.bench.sink import synthetic_alert, synthetic_escalation
+from tapewatch.detectors.news.context import NewsContext
+from tapewatch.producers.publisher import Publisher
 from tapewatch.records import Alert, NewsRef
 from tapewatch.settings import Settings
+from tapewatch.sinks import db
+from tapewatch.sinks.consumer import SinkRunner, Writer
+from tapewatch.sinks.elastic import ElasticsearchWriter, delete_everything, index_pattern
+from tapewatch.sinks.postgres import PostgresWriter
+from tapewatch.sinks.search import es_client
 from tapewatch.topics import ALERTS, DLQ_SINKS
 from tests.postgres_times import datetime_to_ms
 

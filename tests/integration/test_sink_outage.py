@@ -23,18 +23,18 @@ import pytest
 from elasticsearch.helpers import scan
 from sqlalchemy import select
 
-from bench.sink import synthetic_alert
-from infra.elasticsearch import Elasticsearch as ElasticsearchService
-from infra.manager import START_TIMEOUT_S, _wait_healthy
-from infra.postgres import Postgres
-from producers.publisher import Publisher
-from sinks import db
-from sinks.consumer import SinkRunner, Writer
-from sinks.elastic import ElasticsearchWriter, index_pattern
-from sinks.postgres import PostgresWriter
-from sinks.search import es_client
 from tapewatch.backoff import Backoff
+from tapewatch.bench.sink import synthetic_alert
+from tapewatch.infra.elasticsearch import Elasticsearch as ElasticsearchService
+from tapewatch.infra.manager import START_TIMEOUT_S, _wait_healthy
+from tapewatch.infra.postgres import Postgres
+from tapewatch.producers.publisher import Publisher
 from tapewatch.settings import Settings
+from tapewatch.sinks import db
+from tapewatch.sinks.consumer import SinkRunner, Writer
+from tapewatch.sinks.elastic import ElasticsearchWriter, index_pattern
+from tapewatch.sinks.postgres import PostgresWriter
+from tapewatch.sinks.search import es_client
 from tapewatch.topics import ALERTS, DLQ_SINKS
 
 pytestmark = pytest.mark.integration

@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, inspect, select
 
-from producers.publisher import Publisher
-from sinks import db
-from sinks.consumer import SinkRunner, resolve_topics
-from sinks.postgres import DEFAULT_TOPICS, PostgresWriter
-from sinks.trade_history import TradeHistory, load_trade_history
+from tapewatch.producers.publisher import Publisher
 from tapewatch.records import Fill, Order, Portfolio, Record
 from tapewatch.settings import Settings
+from tapewatch.sinks import db
+from tapewatch.sinks.consumer import SinkRunner, resolve_topics
+from tapewatch.sinks.postgres import DEFAULT_TOPICS, PostgresWriter
+from tapewatch.sinks.trade_history import TradeHistory, load_trade_history
 from tapewatch.topics import DLQ_SINKS, FILLS, ORDERS, PORTFOLIO, Topic
 from tests.postgres_times import datetime_to_ms
 

@@ -17,17 +17,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bench.sink import synthetic_alert
-from infra.kafka import ensure_topics
-from producers.publisher import Publisher
-from sinks import db
-from sinks.consumer import SinkRunner, resolve_topics
-from sinks.elastic import ElasticsearchWriter, delete_everything, index_pattern
-from sinks.postgres import PostgresWriter
-from sinks.search import es_client
 from tapewatch import deadletter
+from tapewatch.bench.sink import synthetic_alert
+from tapewatch.infra.kafka import ensure_topics
+from tapewatch.producers.publisher import Publisher
 from tapewatch.records import Alert, RecordError
 from tapewatch.settings import Settings
+from tapewatch.sinks import db
+from tapewatch.sinks.consumer import SinkRunner, resolve_topics
+from tapewatch.sinks.elastic import ElasticsearchWriter, delete_everything, index_pattern
+from tapewatch.sinks.postgres import PostgresWriter
+from tapewatch.sinks.search import es_client
 from tapewatch.topics import ALERTS, DLQ_SINKS
 from tests.kafka_reader import read_topic
 

@@ -8,14 +8,14 @@ import uuid
 import pytest
 from sqlalchemy import func, select, text
 
-from bench.sink import synthetic_alert
-from producers.publisher import Publisher
-from sinks import db
-from sinks.consumer import SinkRunner, resolve_topics
-from sinks.postgres import DEFAULT_TOPICS, PostgresWriter
 from tapewatch import deadletter
+from tapewatch.bench.sink import synthetic_alert
+from tapewatch.producers.publisher import Publisher
 from tapewatch.records import Action, Bar, Book, Features, Forecast, Score
 from tapewatch.settings import Settings
+from tapewatch.sinks import db
+from tapewatch.sinks.consumer import SinkRunner, resolve_topics
+from tapewatch.sinks.postgres import DEFAULT_TOPICS, PostgresWriter
 from tapewatch.topics import ACTIONS, ALERTS, BARS, BOOKS, DLQ_SINKS, FEATURES, FORECASTS, SCORES
 from tests.kafka_reader import read_topic
 from tests.postgres_times import datetime_to_ms

@@ -10,12 +10,12 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from bench.sink import synthetic_alert
-from producers.publisher import Publisher
-from sinks import db
-from sinks.consumer import SinkRunner
-from sinks.postgres import PostgresWriter
+from tapewatch.bench.sink import synthetic_alert
+from tapewatch.producers.publisher import Publisher
 from tapewatch.settings import Settings
+from tapewatch.sinks import db
+from tapewatch.sinks.consumer import SinkRunner
+from tapewatch.sinks.postgres import PostgresWriter
 from tapewatch.topics import ALERTS, DLQ_SINKS
 
 pytestmark = pytest.mark.integration

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from detectors.kmeans import KMeansModel, KMeansParams, train
-from offline.lookback import bar_features
 from tapewatch.artifacts import ArtifactStore
+from tapewatch.detectors.kmeans import KMeansModel, KMeansParams, train
+from tapewatch.evaluation.lookback import bar_features
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,7 @@ def _bars(n: int = 400, symbols: int = 3, seed: int = 0) -> pd.DataFrame:
 
 
 def test_spark_and_sklearn_agree(tmp_path: Path) -> None:
-    from offline import spark_kmeans
+    from tapewatch.training import spark_kmeans
 
     bars = _bars()
     bars.to_parquet(tmp_path / "bars.parquet", index=False)

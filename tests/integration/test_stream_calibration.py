@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from detectors.alert_budget import BUDGETED_KINDS
-from detectors.calibration import Calibration
-from detectors.patterns.materiality import SERIES
 from tapewatch.artifacts import ArtifactStore
+from tapewatch.detectors.alert_budget import BUDGETED_KINDS
+from tapewatch.detectors.calibration import Calibration
+from tapewatch.detectors.patterns.materiality import SERIES
 from tapewatch.settings import Settings
 from tests.pipeline_session import SESSION
 from tests.stream_runs import session_alerts

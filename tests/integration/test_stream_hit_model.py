@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from detectors.alerting import MEDIUM_AT_MOST
-from detectors.hit_model import SCORED_KINDS
 from tapewatch.artifacts import ArtifactStore
+from tapewatch.detectors.alerting import MEDIUM_AT_MOST
+from tapewatch.detectors.hit_model import SCORED_KINDS
 from tapewatch.settings import Settings
 from tests.hit_models import stump
 from tests.stream_runs import session_alerts

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from confluent_kafka import Producer
 
-from detectors.features import FEATURE_SET_VERSION
-from detectors.kmeans import KMEANS_FEATURES, KMeansModel, KMeansParams, train
 from tapewatch.artifacts import ArtifactStore
+from tapewatch.detectors.features import FEATURE_SET_VERSION
+from tapewatch.detectors.kmeans import KMEANS_FEATURES, KMeansModel, KMeansParams, train
 from tapewatch.feeds import FeedProfiles
 from tapewatch.kafka import client_config
 from tapewatch.records import Alert, AlertKind, Cadence, Features, Score

@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from detectors.bars import bars_from_quotes, bars_to_frame
-from detectors.features import features_frame
-from offline.simulator import SimulationConfig, generate
+from tapewatch.detectors.bars import bars_from_quotes, bars_to_frame
+from tapewatch.detectors.features import features_frame
+from tapewatch.generators.simulator import SimulationConfig, generate
 from tapewatch.records import Bar
 from tapewatch.settings import PROJECT_ROOT, Settings
 from tapewatch.topics import BARS, FEATURES

@@ -20,10 +20,10 @@ import pandas as pd
 import pytest
 from confluent_kafka import KafkaError, Message, Producer
 
-from detectors.bars import MINUTE_MS, bars_from_quotes, bars_to_frame, quotes_to_frame
-from detectors.features import features_frame
-from detectors.flow import BOOK_COLUMNS
 from tapewatch import deadletter
+from tapewatch.detectors.bars import MINUTE_MS, bars_from_quotes, bars_to_frame, quotes_to_frame
+from tapewatch.detectors.features import features_frame
+from tapewatch.detectors.flow import BOOK_COLUMNS
 from tapewatch.feeds import FeedProfiles
 from tapewatch.kafka import client_config
 from tapewatch.records import Bar, Quote

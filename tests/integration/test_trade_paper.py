@@ -18,13 +18,13 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from bench.trade import paper_session
-from producers.publisher import Publisher
-from streams.trade import state_topic
+from tapewatch.bench.trade import paper_session
 from tapewatch.deadletter import DeadLetter
 from tapewatch.kafka import admin_client, consumer_config
+from tapewatch.producers.publisher import Publisher
 from tapewatch.records import Action, Book, Quote
 from tapewatch.settings import Settings
+from tapewatch.streams.trade import state_topic
 from tapewatch.topics import ACTIONS, BOOKS, DLQ_PRODUCERS, DLQ_STREAMS, FILLS, ORDERS, PORTFOLIO, QUOTES
 from tests.kafka_reader import read_topic
 

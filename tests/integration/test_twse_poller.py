@@ -25,11 +25,11 @@ import typer
 from aiohttp import web
 from typer.testing import CliRunner
 
-from producers.framework import run_source
-from producers.twse import TAIPEI, TwsePoller
-from producers.twse_daily import TwseDailyFetcher, month_range
-from tapewatch.commands.produce import fetch_twse_daily, produce_twse
+from tapewatch.cli.produce import fetch_twse_daily, produce_twse
 from tapewatch.deadletter import DeadLetter
+from tapewatch.producers.framework import run_source
+from tapewatch.producers.twse import TAIPEI, TwsePoller
+from tapewatch.producers.twse_daily import TwseDailyFetcher, month_range
 from tapewatch.records import Book, Quote
 from tapewatch.settings import Settings, get_settings
 from tapewatch.topics import BOOKS, DLQ_PRODUCERS, QUOTES

@@ -16,10 +16,14 @@ import orjson
 import pytest
 from aiohttp import web
 
-from bench.sink import synthetic_alert, synthetic_escalation
-from producers.publisher import Publisher
-from sinks.consumer import SinkRunner
-from sinks.webhook import (
+from tapewatch import deadletter
+from tapewatch.backoff import Backoff
+from tapewatch.bench.sink import synthetic_alert, synthetic_escalation
+from tapewatch.producers.publisher import Publisher
+from tapewatch.records import Alert, AlertKind, Severity
+from tapewatch.settings import Settings
+from tapewatch.sinks.consumer import SinkRunner
+from tapewatch.sinks.webhook import (
     ALERT_ID_HEADER,
     ALERT_VERSION_HEADER,
     IDEMPOTENCY_HEADER,
@@ -29,10 +33,6 @@ from sinks.webhook import (
     emission_headers,
     verify,
 )
-from tapewatch import deadletter
-from tapewatch.backoff import Backoff
-from tapewatch.records import Alert, AlertKind, Severity
-from tapewatch.settings import Settings
 from tapewatch.topics import ALERTS, DLQ_SINKS
 from tests.http_server import serve
 from tests.kafka_reader import read_topic

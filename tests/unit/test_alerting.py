@@ -6,7 +6,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.alerting import AlertPolicy, Hit, PolicyParams, severity_of
+from tapewatch.detectors.alerting import AlertPolicy, Hit, PolicyParams, severity_of
 from tapewatch.records import Alert, AlertKind, Severity, alert_id
 
 K = AlertKind.SPOOFING

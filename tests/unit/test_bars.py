@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from detectors.bars import (
+from tapewatch.detectors.bars import (
     MINUTE_MS,
     BarBuilder,
     LateQuoteError,

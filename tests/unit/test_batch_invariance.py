@@ -15,20 +15,20 @@ import pytest
 import torch
 from hypothesis import given, settings
 
-from signals.cnn.config import CnnConfig
-from signals.cnn.forecaster import CnnModel
-from signals.cnn.images import ClassThresholds
-from signals.cnn.model import InceptionCnn
-from signals.cnn.serving import CnnForecaster, save_cnn
-from signals.dqn.agent import AgentConfig, QNetwork, TrainResult, network_weights
-from signals.dqn.costs import cost_preset
-from signals.dqn.data import DEFAULT_FEATURES, Normaliser
-from signals.dqn.env import observation_width
-from signals.dqn.inference import DecisionRequest, DqnPolicy, save_model
-from signals.forecast.contract import ForecastRequest
-from signals.lstm.config import LstmConfig
-from signals.lstm.model import LstmNet
-from signals.lstm.serving import LstmForecaster, publish
+from tapewatch.signals.cnn.config import CnnConfig
+from tapewatch.signals.cnn.forecaster import CnnModel
+from tapewatch.signals.cnn.images import ClassThresholds
+from tapewatch.signals.cnn.model import InceptionCnn
+from tapewatch.signals.cnn.serving import CnnForecaster, save_cnn
+from tapewatch.signals.dqn.agent import AgentConfig, QNetwork, TrainResult, network_weights
+from tapewatch.signals.dqn.costs import cost_preset
+from tapewatch.signals.dqn.data import DEFAULT_FEATURES, Normaliser
+from tapewatch.signals.dqn.env import observation_width
+from tapewatch.signals.dqn.inference import DecisionRequest, DqnPolicy, save_model
+from tapewatch.signals.forecast.contract import ForecastRequest
+from tapewatch.signals.lstm.config import LstmConfig
+from tapewatch.signals.lstm.model import LstmNet
+from tapewatch.signals.lstm.serving import LstmForecaster, publish
 
 LSTM = LstmConfig(window=20, units=32, features=DEFAULT_FEATURES)
 CNN = CnnConfig(window=30, stem_channels=4, branch_channels=(2, 4))

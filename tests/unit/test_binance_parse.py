@@ -11,7 +11,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from producers.binance import (
+from tapewatch.cli.produce import produce_binance
+from tapewatch.errors import TapewatchError
+from tapewatch.producers.binance import (
     MAX_STREAMS_PER_CONNECTION,
     STAGE,
     BinanceStream,
@@ -27,10 +29,8 @@ from producers.binance import (
     parse_symbols,
     stream_groups,
 )
-from producers.framework import Emitter
-from producers.publisher import Publisher
-from tapewatch.commands.produce import produce_binance
-from tapewatch.errors import TapewatchError
+from tapewatch.producers.framework import Emitter
+from tapewatch.producers.publisher import Publisher
 from tapewatch.records import Book, Quote, Side
 from tapewatch.settings import Settings
 from tapewatch.topics import BOOKS, QUOTES

@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from offline.lookback import DetectionOutput, detect_frames, read_input
-from producers.bitstamp_capture import (
+from tapewatch.errors import TapewatchError
+from tapewatch.evaluation.lookback import DetectionOutput, detect_frames, read_input
+from tapewatch.feeds import FeedProfiles
+from tapewatch.producers.bitstamp_capture import (
     Conversion,
     Dropped,
     convert,
@@ -23,8 +25,6 @@ from producers.bitstamp_capture import (
     trade_rows,
     write_ticks,
 )
-from tapewatch.errors import TapewatchError
-from tapewatch.feeds import FeedProfiles
 from tapewatch.records import Alert, Book, Quote
 from tapewatch.settings import Settings
 from tapewatch.ticks import Validated
@@ -220,7 +220,7 @@ def describe(alert: Alert) -> str:
 
 
 def test_fetch_command_on_a_capture_elsewhere(tmp_path: Path) -> None:
-    from tapewatch.cli import app
+    from tapewatch.cli.app import app
 
     orders = tmp_path / "capture" / "orders.csv.gz"
     orders.parent.mkdir()

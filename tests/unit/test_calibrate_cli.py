@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from detectors.alert_budget import BUDGETED_KINDS, cutoffs
-from detectors.alerting import PolicyParams
-from detectors.calibration import Calibration, CalibrationError, artifact_name
-from detectors.patterns import PatternParams, SymbolDetector
-from offline.simulator import SimulationConfig, generate
 from tapewatch.artifacts import ArtifactStore
+from tapewatch.detectors.alert_budget import BUDGETED_KINDS, cutoffs
+from tapewatch.detectors.alerting import PolicyParams
+from tapewatch.detectors.calibration import Calibration, CalibrationError, artifact_name
+from tapewatch.detectors.patterns import PatternParams, SymbolDetector
+from tapewatch.generators.simulator import SimulationConfig, generate
 from tapewatch.records import AlertKind
 from tapewatch.settings import get_settings
 
@@ -48,7 +48,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_calibrate_publishes_the_venues_baselines_and_detect_file_starts_from_them(
     history: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tapewatch.cli import app
+    from tapewatch.cli.app import app
 
     monkeypatch.setenv("TAPEWATCH_MODEL_DIR", str(tmp_path / "models"))
     runner = CliRunner()
@@ -88,7 +88,7 @@ def test_calibrate_publishes_the_venues_baselines_and_detect_file_starts_from_th
 def test_a_history_of_one_session_is_refused_saying_how_much_is_needed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tapewatch.cli import app
+    from tapewatch.cli.app import app
 
     monkeypatch.setenv("TAPEWATCH_MODEL_DIR", str(tmp_path / "models"))
     one = tmp_path / "one.parquet"
@@ -111,7 +111,7 @@ def test_another_venues_or_feed_shapes_calibration_is_refused() -> None:
 
 
 def test_the_artifact_round_trips(tmp_path: Path) -> None:
-    from detectors.patterns.materiality import SERIES
+    from tapewatch.detectors.patterns.materiality import SERIES
 
     row: list[float | None] = [3.0, 1.5, None, 2.0, 10.0]
     records: dict[str, list[list[float | None]]] = {
@@ -158,8 +158,8 @@ def test_the_calibrated_policy_never_goes_below_the_policys_own_minimum() -> Non
 
 
 def test_detect_file_holds_a_venue_to_its_calibrated_cut_offs() -> None:
-    from detectors.patterns.materiality import SERIES
-    from offline.lookback import detect_frames, tick_input
+    from tapewatch.detectors.patterns.materiality import SERIES
+    from tapewatch.evaluation.lookback import detect_frames, tick_input
 
     sim = generate(SimulationConfig(symbols=2, minutes=60, seed=8, clean_fraction=0.0, quiet_open_s=600.0))
     ticks = sim.ticks_frame().assign(venue="sim")
@@ -175,7 +175,7 @@ def test_detect_file_holds_a_venue_to_its_calibrated_cut_offs() -> None:
 def test_each_liquidity_tier_gets_its_own_cut_offs_and_a_new_symbol_the_venues(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tapewatch.cli import app
+    from tapewatch.cli.app import app
 
     frames = [
         generate(SimulationConfig(symbols=4, minutes=60, seed=4, day=day, clean_fraction=1.0)).ticks_frame()
@@ -204,7 +204,7 @@ def test_each_liquidity_tier_gets_its_own_cut_offs_and_a_new_symbol_the_venues(
 
 
 def test_tiers_round_trip_and_pick_the_symbols_cut_offs(tmp_path: Path) -> None:
-    from detectors.patterns.materiality import SERIES
+    from tapewatch.detectors.patterns.materiality import SERIES
 
     calibration = Calibration(
         "sim", "trades", 30, SERIES, 3, {"A": {0: [1.0, 1.0, 1.0, 1.0, 1.0]}},

@@ -9,9 +9,9 @@ import orjson
 import pytest
 from confluent_kafka import TopicPartition
 
-import streams.state
-from streams.state import ChangelogTable
+import tapewatch.streams.state
 from tapewatch.settings import Settings
+from tapewatch.streams.state import ChangelogTable
 
 TOPIC = "app-market-state-changelog"
 
@@ -83,7 +83,7 @@ def test_recovery_reads_each_partition_to_its_end(monkeypatch: pytest.MonkeyPatc
         1: [FakeMessage(1, 0, b"C", orjson.dumps({"v": 4})), FakeMessage(1, 5, b"C", None)],
         2: [],
     }
-    monkeypatch.setattr(streams.state, "Consumer", FakeConsumer)
+    monkeypatch.setattr(tapewatch.streams.state, "Consumer", FakeConsumer)
     table = ChangelogTable("market-state", TOPIC, producer=None)  # type: ignore[arg-type]
     table._entries[3] = {b"KEEP": {"v": 0}}
     table._entries[1] = {b"STALE": {"v": -1}}

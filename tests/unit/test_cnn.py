@@ -10,18 +10,25 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from signals.cnn.config import CnnConfig
-from signals.cnn.forecaster import CnnModel
-from signals.cnn.images import (
+from tapewatch.signals.cnn.config import CnnConfig
+from tapewatch.signals.cnn.forecaster import CnnModel
+from tapewatch.signals.cnn.images import (
     IMAGE_FEATURES,
     ClassThresholds,
     labelled_images,
     series_images,
 )
-from signals.cnn.model import InceptionCnn, InceptionModule, folded_for_inference
-from signals.cnn.training import class_weights, train_cnn
-from signals.dqn.data import DEFAULT_FEATURES, AssetSeries, DataError, Normaliser, bars_from_daily, series_from_bars
-from signals.forecast.windows import forward_returns
+from tapewatch.signals.cnn.model import InceptionCnn, InceptionModule, folded_for_inference
+from tapewatch.signals.cnn.training import class_weights, train_cnn
+from tapewatch.signals.dqn.data import (
+    DEFAULT_FEATURES,
+    AssetSeries,
+    DataError,
+    Normaliser,
+    bars_from_daily,
+    series_from_bars,
+)
+from tapewatch.signals.forecast.windows import forward_returns
 from tests.unit.test_dqn_env import synthetic_daily, synthetic_series
 
 torch.set_num_threads(1)
@@ -214,7 +221,7 @@ def test_the_class_rule_goes_long_on_up_flat_on_down_and_holds_otherwise() -> No
     model = CnnModel(
         InceptionCnn(config), Normaliser(("ret_1",), np.zeros(1), np.ones(1)), ClassThresholds(0, 0), config
     )
-    from signals.forecast.contract import SeriesForecast
+    from tapewatch.signals.forecast.contract import SeriesForecast
 
     classes = np.array([-1, 1, 2, 1, -1, 0, 1, 2])
     forecast = SeriesForecast(np.zeros(8), classes)

@@ -35,7 +35,7 @@ def _daily_file(path: Path, days: int = 500, flat_volume: bool = False) -> Path:
 
 
 def _train(*args: str) -> tuple[int, str, BaseException | None]:
-    from tapewatch.cli import app
+    from tapewatch.cli.app import app
 
     result = CliRunner().invoke(app, ["train", "cnn", *args], env={"COLUMNS": "200"})
     return result.exit_code, result.output, result.exception

@@ -11,14 +11,14 @@ import orjson
 import pytest
 import torch
 
-from detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
-from signals.cnn.config import CnnConfig
-from signals.cnn.forecaster import CnnModel
-from signals.cnn.serving import CnnForecaster, save_cnn
-from signals.cnn.training import CnnResult, train_cnn
-from signals.dqn.data import AssetSeries
-from signals.forecast.contract import Forecast, ForecastRequest, ModelError, Rejected
 from tapewatch.artifacts import MANIFEST_FILE
+from tapewatch.detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
+from tapewatch.signals.cnn.config import CnnConfig
+from tapewatch.signals.cnn.forecaster import CnnModel
+from tapewatch.signals.cnn.serving import CnnForecaster, save_cnn
+from tapewatch.signals.cnn.training import CnnResult, train_cnn
+from tapewatch.signals.dqn.data import AssetSeries
+from tapewatch.signals.forecast.contract import Forecast, ForecastRequest, ModelError, Rejected
 from tests.unit.test_dqn_env import synthetic_series
 
 torch.set_num_threads(1)
@@ -163,7 +163,7 @@ def test_a_newer_version_is_seen_and_loads(published: Published, tmp_path: Path)
 
 def test_the_cnn_serves_both_protocols(published: Published) -> None:
     """Checked by mypy too: the lab's TrainedForecaster and the stream's Forecaster."""
-    from signals.forecast.contract import Forecaster, TrainedForecaster
+    from tapewatch.signals.forecast.contract import Forecaster, TrainedForecaster
 
     root, result, series = published
     lab: TrainedForecaster = result.model

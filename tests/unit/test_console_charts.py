@@ -1,6 +1,6 @@
-"""The console's charts (:mod:`console.charts`): well-formed SVG with the attributes the pages and browser tests rely
-on, the episode shaded where it lies, text escaped, and no exception (nor a point outside the picture) whatever
-finite data comes in."""
+"""The console's charts (:mod:`tapewatch.console.charts`): well-formed SVG with the attributes the pages and browser
+tests rely on, the episode shaded where it lies, text escaped, and no exception (nor a point outside the picture)
+whatever finite data comes in."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from console.charts import SVG_NS, BarPoint, BookPoint, Span, book_svg, price_svg, volume_svg
+from tapewatch.console.charts import SVG_NS, BarPoint, BookPoint, Span, book_svg, price_svg, volume_svg
 
 NS = f"{{{SVG_NS}}}"
 MIN = 60_000

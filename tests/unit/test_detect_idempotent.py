@@ -16,11 +16,11 @@ import hypothesis.strategies as st
 import orjson
 from hypothesis import given, settings
 
-from detectors.features import FEATURE_SET_VERSION
-from detectors.flow import FLOW_FEATURE_SET_VERSION
-from detectors.news.context import NewsContextParams
-from streams.detect import STATE_FORMAT, DetectState
+from tapewatch.detectors.features import FEATURE_SET_VERSION
+from tapewatch.detectors.flow import FLOW_FEATURE_SET_VERSION
+from tapewatch.detectors.news.context import NewsContextParams
 from tapewatch.records import Cadence, Features
+from tapewatch.streams.detect import STATE_FORMAT, DetectState
 from tests.detect_harness import CHANGELOG, DetectRun, FakeMessage, messages
 
 SYMBOLS = ("AAA", "BBB")  # on two partitions (tests.detect_harness.partition_of)

@@ -1,6 +1,7 @@
 """News beside alerts in the detect stage: whatever the order in which an alert and the news about its onset arrive,
 and however the worker crashes, the alert the stores keep (the highest emission per alert id, the first of equals:
-``sinks.db.NEWEST_BY``, Elasticsearch's external version) is the one a run that had all the news first keeps."""
+``tapewatch.sinks.db.NEWEST_BY``, Elasticsearch's external version) is the one a run that had all the news first
+keeps."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import hypothesis.strategies as st
 from hypothesis import given, settings
 
-from detectors.news.context import NewsContextParams
+from tapewatch.detectors.news.context import NewsContextParams
 from tapewatch.records import Alert, AlertKind, Features, NewsSignal
 from tests.detect_harness import DetectRun, messages
 from tests.unit.test_detect_idempotent import CHUNKS, fast, run_through

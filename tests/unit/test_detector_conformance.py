@@ -1,10 +1,10 @@
 """Every pattern detector against one contract, in the spirit of River's ``check_estimator``: the same checks run
 over each, so a new detector that breaks the contract fails here whatever its own tests say.
 
-The contract (:class:`detectors.patterns.base.PatternDetector`): hits only on evidence (quiet flow, on a trade feed
-and on a snapshot feed, raises none); every hit's evidence is declared by one of the detector's own rules, and every
-bar it needed holds; the state is JSON under keys of the detector's own, restoring it anywhere resumes exactly, and
-it stays bounded however long the tape (O(1) per chunk); every stateful part of the detectors restores one way,
+The contract (:class:`tapewatch.detectors.patterns.base.PatternDetector`): hits only on evidence (quiet flow, on a trade
+feed and on a snapshot feed, raises none); every hit's evidence is declared by one of the detector's own rules, and
+every bar it needed holds; the state is JSON under keys of the detector's own, restoring it anywhere resumes exactly,
+and it stays bounded however long the tape (O(1) per chunk); every stateful part of the detectors restores one way,
 ``Part.from_state(state, ...)``. Its parameters are its own record, composed into
 :class:`PatternParams` under its group, refusing an out-of-range value with a line naming it; every parameter its
 evidence cites is its own or the tape's."""
@@ -23,12 +23,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.alerting import Hit
-from detectors.evidence import Bar
-from detectors.patterns import FlowPatterns, PatternParams, TapeParams
-from detectors.patterns.base import PatternDetector
-from detectors.patterns.context import TapeContext
-from detectors.patterns.explain import explain, rule_of
+from tapewatch.detectors.alerting import Hit
+from tapewatch.detectors.evidence import Bar
+from tapewatch.detectors.patterns import FlowPatterns, PatternParams, TapeParams
+from tapewatch.detectors.patterns.base import PatternDetector
+from tapewatch.detectors.patterns.context import TapeContext
+from tapewatch.detectors.patterns.explain import explain, rule_of
 from tests.architecture import ROOT
 from tests.unit.test_patterns import QUIET, SNAPSHOT_QUIET, T0, chunk, rules
 

@@ -4,31 +4,12 @@ from __future__ import annotations
 
 import doctest
 import importlib
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = (
-    "detectors",
-    "signals",
-    "execution",
-    "tapewatch",
-    "streams",
-    "sinks",
-    "producers",
-    "infra",
-    "offline",
-    "bench",
-    "ops",
-    "console",
-)
-MODULES = sorted(
-    ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-    for package in PACKAGES
-    for path in (ROOT / package).rglob("*.py")
-    if ">>> " in path.read_text(encoding="utf-8")
-)
+from tests.architecture import modules
+
+MODULES = sorted(name for name, path in modules() if ">>> " in path.read_text(encoding="utf-8"))
 
 
 #: the modules of the classes a user works with: each keeps a runnable example (a removed one fails here)
@@ -69,12 +50,12 @@ EXECUTION = ("accounts", "merge", "portfolio", "queue_model", "signals", "ticks"
 
 def test_the_packages_have_examples() -> None:
     expected = {
-        *(f"detectors.{m}" for m in DETECTORS),
-        *(f"detectors.patterns.{m}" for m in PATTERNS),
-        *(f"signals.dqn.{m}" for m in DQN),
-        *(f"signals.lstm.{m}" for m in LSTM),
-        *(f"signals.cnn.{m}" for m in CNN),
-        *(f"execution.{m}" for m in EXECUTION),
+        *(f"tapewatch.detectors.{m}" for m in DETECTORS),
+        *(f"tapewatch.detectors.patterns.{m}" for m in PATTERNS),
+        *(f"tapewatch.signals.dqn.{m}" for m in DQN),
+        *(f"tapewatch.signals.lstm.{m}" for m in LSTM),
+        *(f"tapewatch.signals.cnn.{m}" for m in CNN),
+        *(f"tapewatch.execution.{m}" for m in EXECUTION),
     }
     assert expected <= set(MODULES), f"no example in {sorted(expected - set(MODULES))}"
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from offline.dqn.report import write_report
-from offline.dqn.walkforward import quality_bars, summary, walk_forward, yearly_windows
-from signals.dqn.agent import AgentConfig, DoubleDqnAgent, train
-from signals.dqn.backtest import PolicyRun, metrics
-from signals.dqn.costs import cost_preset
-from signals.dqn.data import DEFAULT_FEATURES, Normaliser, prepare
+from tapewatch.signals.dqn.agent import AgentConfig, DoubleDqnAgent, train
+from tapewatch.signals.dqn.backtest import PolicyRun, metrics
+from tapewatch.signals.dqn.costs import cost_preset
+from tapewatch.signals.dqn.data import DEFAULT_FEATURES, Normaliser, prepare
+from tapewatch.training.dqn.report import write_report
+from tapewatch.training.dqn.walkforward import quality_bars, summary, walk_forward, yearly_windows
 from tests.unit.test_dqn_env import synthetic_series
 
 torch.set_num_threads(1)
@@ -146,7 +146,7 @@ def test_walk_forward_report_on_small_data(tmp_path: Path) -> None:
 
 
 def test_ensemble_q_is_the_mean_of_its_members_and_survives_its_weights() -> None:
-    from signals.dqn.agent import EnsembleQNetwork, QNetwork, network_from_weights, network_weights
+    from tapewatch.signals.dqn.agent import EnsembleQNetwork, QNetwork, network_from_weights, network_weights
 
     torch.manual_seed(3)
     members = [QNetwork(5, (8,), dueling) for dueling in (True, True)]

@@ -11,10 +11,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from signals.dqn.agent import AgentConfig, _scaled, network_from_weights, train, validation_sharpe
-from signals.dqn.augment import augment, lowpass, stretched, subsampled
-from signals.dqn.costs import cost_preset
-from signals.dqn.data import CLIP, Segment
+from tapewatch.signals.dqn.agent import AgentConfig, _scaled, network_from_weights, train, validation_sharpe
+from tapewatch.signals.dqn.augment import augment, lowpass, stretched, subsampled
+from tapewatch.signals.dqn.costs import cost_preset
+from tapewatch.signals.dqn.data import CLIP, Segment
 from tests.unit.test_dqn_agent import TINY, _segments
 
 torch.set_num_threads(1)

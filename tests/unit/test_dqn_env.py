@@ -14,17 +14,17 @@ from gymnasium.utils.env_checker import check_env
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.bars import pct_change
-from signals.dqn.agent import QNetwork
-from signals.dqn.backtest import (
+from tapewatch.detectors.bars import pct_change
+from tapewatch.signals.dqn.agent import QNetwork
+from tapewatch.signals.dqn.backtest import (
     always,
     greedy,
     metrics,
     momentum_rule,
     run_policy,
 )
-from signals.dqn.costs import COST_PRESETS, CostModel, cost_preset
-from signals.dqn.data import (
+from tapewatch.signals.dqn.costs import COST_PRESETS, CostModel, cost_preset
+from tapewatch.signals.dqn.data import (
     DEFAULT_FEATURES,
     AssetSeries,
     Normaliser,
@@ -33,7 +33,7 @@ from signals.dqn.data import (
     prepare,
     series_from_bars,
 )
-from signals.dqn.env import Act, Portfolio, TradingEnv, next_position
+from tapewatch.signals.dqn.env import Act, Portfolio, TradingEnv, next_position
 
 torch.set_num_threads(1)
 

@@ -12,12 +12,13 @@ import orjson
 import pytest
 import torch
 
-from detectors.features import FEATURE_SET_VERSION
-from signals.dqn.agent import AgentConfig, train
-from signals.dqn.backtest import q_table
-from signals.dqn.costs import cost_preset
-from signals.dqn.data import DEFAULT_FEATURES, AssetSeries, Normaliser, Segment, prepare
-from signals.dqn.inference import (
+from tapewatch.artifacts import ArtifactError
+from tapewatch.detectors.features import FEATURE_SET_VERSION
+from tapewatch.signals.dqn.agent import AgentConfig, train
+from tapewatch.signals.dqn.backtest import q_table
+from tapewatch.signals.dqn.costs import cost_preset
+from tapewatch.signals.dqn.data import DEFAULT_FEATURES, AssetSeries, Normaliser, Segment, prepare
+from tapewatch.signals.dqn.inference import (
     Decision,
     DecisionRequest,
     DqnPolicy,
@@ -27,7 +28,6 @@ from signals.dqn.inference import (
     SessionClock,
     save_model,
 )
-from tapewatch.artifacts import ArtifactError
 from tests.unit.test_dqn_env import synthetic_series
 
 torch.set_num_threads(1)
@@ -146,8 +146,8 @@ def test_position_state_round_trip_and_intraday_close() -> None:
 
 
 def test_intraday_model_goes_flat_at_the_close(tmp_path: Path) -> None:
-    from signals.dqn.agent import QNetwork, TrainResult, network_weights
-    from signals.dqn.env import observation_width
+    from tapewatch.signals.dqn.agent import QNetwork, TrainResult, network_weights
+    from tapewatch.signals.dqn.env import observation_width
 
     k = len(DEFAULT_FEATURES)
     obs_dim = observation_width(k, intraday=True)
@@ -177,7 +177,7 @@ def test_intraday_model_goes_flat_at_the_close(tmp_path: Path) -> None:
 def _ensemble_model(root: Path) -> tuple[Normaliser, AssetSeries, Segment, list[np.ndarray]]:
     """An ensemble of 3 trained on synthetic data, published under ``root``; also each member's Q-table of the
     validation segment."""
-    from signals.dqn.agent import network_from_weights, train_ensemble
+    from tapewatch.signals.dqn.agent import network_from_weights, train_ensemble
 
     series = synthetic_series("E", 300, 7)
     normaliser = Normaliser.fit(DEFAULT_FEATURES, [series.window(None, "2004-09-01")])
@@ -205,8 +205,8 @@ def _ensemble_model(root: Path) -> tuple[Normaliser, AssetSeries, Segment, list[
 
 
 def test_ensemble_artifact_round_trip_and_live_equals_backtest(tmp_path: Path) -> None:
-    from signals.dqn.agent import EnsembleQNetwork
-    from signals.dqn.backtest import greedy, run_policy
+    from tapewatch.signals.dqn.agent import EnsembleQNetwork
+    from tapewatch.signals.dqn.backtest import greedy, run_policy
 
     _, series, val_seg, members = _ensemble_model(tmp_path)
     policy = DqnPolicy.load(tmp_path)
@@ -231,8 +231,8 @@ def test_ensemble_artifact_round_trip_and_live_equals_backtest(tmp_path: Path) -
 
 def test_old_single_network_manifest_still_loads(published: Published, tmp_path: Path) -> None:
     """An artifact from before ensembles and augmentation (no such keys in its manifest) loads as one network."""
-    from signals.dqn.agent import QNetwork
     from tapewatch.artifacts import ArtifactStore
+    from tapewatch.signals.dqn.agent import QNetwork
 
     policy = DqnPolicy.load(published[0])
     new_keys = ("reward_clip", "augment_subsample", "augment_stretch", "augment_noise", "ensemble")
@@ -249,7 +249,7 @@ def test_old_single_network_manifest_still_loads(published: Published, tmp_path:
 
 
 def test_weights_that_do_not_fit_the_config_are_not_published(published: Published, tmp_path: Path) -> None:
-    from signals.dqn.agent import TrainResult
+    from tapewatch.signals.dqn.agent import TrainResult
 
     policy = DqnPolicy.load(published[0])
     weights = {k: np.asarray(v) for k, v in policy.network.state_dict().items()}

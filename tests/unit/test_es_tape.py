@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from producers import es_tape
+from tapewatch.producers import es_tape
 from tapewatch.ticks import Validated
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from detectors.flow import FLOW_FEATURE_SET_VERSION
-from detectors.patterns import PATTERNS_VERSION
-from offline import eval_matrix as em
+from tapewatch.detectors.flow import FLOW_FEATURE_SET_VERSION
+from tapewatch.detectors.patterns import PATTERNS_VERSION
+from tapewatch.evaluation import matrix as em
 
 
 def small(**changes: object) -> em.MatrixSpec:

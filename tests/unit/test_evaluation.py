@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from offline.evaluation import (
+from tapewatch.evaluation.judge import (
     alerts_frame,
     collapse,
     evaluate,

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from execution.accounts import AccountConfig, parse_accounts
-from execution.executor import PaperExecutor, RefusedError
-from execution.merge import EventMerge
-from execution.ticks import VenueRules
+from tapewatch.execution.accounts import AccountConfig, parse_accounts
+from tapewatch.execution.executor import PaperExecutor, RefusedError
+from tapewatch.execution.merge import EventMerge
+from tapewatch.execution.ticks import VenueRules
 from tapewatch.feeds import FeedProfiles
 from tapewatch.records import Action, Book, Fill, Order, OrderEvent, Portfolio, Quote, Record
 

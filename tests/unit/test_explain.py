@@ -13,12 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.alerting import Hit
-from detectors.evidence import Bar, EvidenceLine, Rule
-from detectors.kmeans import KMeansModel, KMeansParams, finish_model
-from detectors.patterns import FlowPatterns, PatternParams, SymbolDetector
-from detectors.patterns.base import PATTERNS_VERSION
-from detectors.patterns.explain import DETECTORS, RULES, SHARED_EVIDENCE, explain, explains, rule_of
+from tapewatch.detectors.alerting import Hit
+from tapewatch.detectors.evidence import Bar, EvidenceLine, Rule
+from tapewatch.detectors.kmeans import KMeansModel, KMeansParams, finish_model
+from tapewatch.detectors.patterns import FlowPatterns, PatternParams, SymbolDetector
+from tapewatch.detectors.patterns.base import PATTERNS_VERSION
+from tapewatch.detectors.patterns.explain import DETECTORS, RULES, SHARED_EVIDENCE, explain, explains, rule_of
 from tapewatch.records import Alert, AlertKind
 from tests.unit.test_patterns import (
     CROWD,
@@ -255,7 +255,7 @@ def test_declarations_name_real_parameters_and_markers_that_tell_a_kinds_rules_a
 
 
 def test_thresholds_follow_the_feed() -> None:
-    from detectors.flow import FlowConfig
+    from tapewatch.detectors.flow import FlowConfig
     from tapewatch.feeds import FeedProfiles
 
     fast = rules().for_feed(FlowConfig(chunk_ms=1_000, long_chunks=10), FeedProfiles()("binance"))

@@ -74,8 +74,8 @@ def test_the_extras_are_declared_and_all_covers_every_one() -> None:
 
 def test_importing_the_detectors_loads_no_heavy_library() -> None:
     code = (
-        "import importlib, pkgutil, sys, detectors\n"
-        "for info in pkgutil.walk_packages(detectors.__path__, 'detectors.'):\n"
+        "import importlib, pkgutil, sys, tapewatch.detectors as detectors\n"
+        "for info in pkgutil.walk_packages(detectors.__path__, 'tapewatch.detectors.'):\n"
         "    importlib.import_module(info.name)\n"
         f"print(','.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))\n"
     )
@@ -94,7 +94,7 @@ def test_require_names_the_extra_and_how_to_install_it(monkeypatch: pytest.Monke
 
 def test_without_the_extras_the_commands_say_which_one_they_need() -> None:
     code = (
-        WITHOUT_EXTRAS + "from tapewatch import cli\n"
+        WITHOUT_EXTRAS + "from tapewatch.cli import app as cli\n"
         "for args in (['train', 'dqn', '--help'], ['train', 'dqn'], ['train', 'lstm'], ['console', 'serve']):\n"
         "    sys.argv = ['tapewatch', *args]\n"
         "    try:\n"
@@ -123,8 +123,8 @@ def test_without_the_signals_extra_the_stream_worker_detects_and_says_once_that_
         WITHOUT_EXTRAS + "import logging, numpy as np\n"
         "from pathlib import Path\n"
         "logging.basicConfig(level=logging.INFO, format='%(levelname)s %(message)s', stream=sys.stdout)\n"
-        "from streams.detect import DetectState, ModelSlot\n"
-        "from streams.forecasting import ForecastSlot\n"
+        "from tapewatch.streams.detect import DetectState, ModelSlot\n"
+        "from tapewatch.streams.forecasting import ForecastSlot\n"
         "from tapewatch.artifacts import ArtifactStore\n"
         f"store = ArtifactStore(Path({str(tmp_path)!r}))\n"
         "store.save('dqn', {'kind': 'dqn'}, {'w': np.zeros(1)}, hash_hex='0' * 64)  # published, not loadable here\n"

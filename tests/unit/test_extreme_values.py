@@ -9,10 +9,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from detectors.bars import BarBuilder, LateQuoteError
-from detectors.features import FeatureState
-from detectors.flow import FlowConfig, FlowState, LateRecordError
-from detectors.patterns import SymbolDetector
+from tapewatch.detectors.bars import BarBuilder, LateQuoteError
+from tapewatch.detectors.features import FeatureState
+from tapewatch.detectors.flow import FlowConfig, FlowState, LateRecordError
+from tapewatch.detectors.patterns import SymbolDetector
 from tapewatch.records import MAX_EPOCH_MS, MAX_PRICE, MAX_SIZE, MIN_PRICE, MIN_SIZE, Alert, Bar, Book, Quote, Side
 
 prices = st.one_of(

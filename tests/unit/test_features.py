@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from detectors.bars import MINUTE_MS, pct_change
-from detectors.features import (
+from tapewatch.detectors.bars import MINUTE_MS, pct_change
+from tapewatch.detectors.features import (
     FEATURE_NAMES,
     FEATURE_SET_VERSION,
     FeatureState,

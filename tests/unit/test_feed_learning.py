@@ -9,11 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from detectors.feed_learning import LEARN_RECORDS, PrintsLearner, classify_prints
-from detectors.flow import PRINT_LEVEL_FEATURE_NAMES, FlowChunk, FlowConfig, FlowState
-from detectors.model_venues import LEARNT, FeedShape
-from detectors.patterns import PatternParams
-from offline.lookback import detect_frames, read_input
+from tapewatch.detectors.feed_learning import LEARN_RECORDS, PrintsLearner, classify_prints
+from tapewatch.detectors.flow import PRINT_LEVEL_FEATURE_NAMES, FlowChunk, FlowConfig, FlowState
+from tapewatch.detectors.model_venues import LEARNT, FeedShape
+from tapewatch.detectors.patterns import PatternParams
+from tapewatch.evaluation.lookback import detect_frames, read_input
 from tapewatch.feeds import UNKNOWN, FeedProfiles
 
 TRIALS = 300

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from offline import feed_shapes
-from offline.feed_shapes import FEEDS, snapshot_index, snapshot_interval, snapshot_times
-from offline.simulator import INJECTED_KINDS, TICK_COLUMNS, Simulation, SimulationConfig, generate
+from tapewatch.generators import feed_shapes
+from tapewatch.generators.feed_shapes import FEEDS, snapshot_index, snapshot_interval, snapshot_times
+from tapewatch.generators.simulator import INJECTED_KINDS, TICK_COLUMNS, Simulation, SimulationConfig, generate
 from tapewatch.records import Book, Episode, Quote
 
 SNAPSHOT_FEEDS = ("twse-mis", "snapshot-1s")
@@ -179,8 +179,8 @@ def test_same_config_same_bytes(feed: str) -> None:
 
 
 def test_snapshot_ticks_file_replays(tmp_path: Path) -> None:
-    from producers.replay import Replay
-    from producers.simulate import write_files
+    from tapewatch.producers.replay import Replay
+    from tapewatch.producers.simulate import write_files
 
     sim = session("twse-mis")
     ticks_path, _ = write_files(sim, tmp_path, "parquet")
@@ -200,8 +200,8 @@ def test_commands_accept_the_new_options(tmp_path: Path) -> None:
     import typer
     from typer.testing import CliRunner
 
-    from tapewatch.commands.detect import eval_app
-    from tapewatch.commands.produce import produce_simulate
+    from tapewatch.cli.detect import eval_app
+    from tapewatch.cli.produce import produce_simulate
     from tapewatch.errors import TapewatchError
 
     app = typer.Typer()

@@ -6,8 +6,8 @@ from datetime import time
 
 import pytest
 
-from detectors.flow import FlowConfig
-from detectors.patterns import FlowPatterns, PatternParams
+from tapewatch.detectors.flow import FlowConfig
+from tapewatch.detectors.patterns import FlowPatterns, PatternParams
 from tapewatch.feeds import UNKNOWN, FeedProfiles
 from tapewatch.records import AlertKind, Book, Quote
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from detectors.flow import (
+from tapewatch.detectors.flow import (
     FLOW_FEATURE_NAMES,
     FLOW_FEATURE_SET_VERSION,
     PRINT_LEVEL_FEATURE_NAMES,
@@ -27,8 +27,8 @@ from detectors.flow import (
     compute_flow_frame,
     iter_flow,
 )
-from detectors.layers import LayerTracker
-from offline.simulator import SimulationConfig, generate
+from tapewatch.detectors.layers import LayerTracker
+from tapewatch.generators.simulator import SimulationConfig, generate
 from tapewatch.records import BOOK_DEPTH, AlertKind, Book, Cadence, Quote
 
 SYMBOL = "AAA"
@@ -345,7 +345,7 @@ def test_state_refuses_another_chunking_or_version() -> None:
 
 def _as_version_1(state: dict[str, Any]) -> dict[str, Any]:
     """What a flow-v1 worker wrote for the same moment: no flow-v2/v3 fields, a 5-column baseline."""
-    from detectors.flow.chunk import _V2_CHUNK_FIELDS, _V3_CHUNK_FIELDS, _Chunk
+    from tapewatch.detectors.flow.chunk import _V2_CHUNK_FIELDS, _V3_CHUNK_FIELDS, _Chunk
 
     keep = [i for i, name in enumerate(_Chunk.__slots__) if name not in _V2_CHUNK_FIELDS | _V3_CHUNK_FIELDS]
 
@@ -362,7 +362,7 @@ def _as_version_1(state: dict[str, Any]) -> dict[str, Any]:
 def _as_version_2(state: dict[str, Any]) -> dict[str, Any]:
     """What a flow-v2 worker wrote for the same moment: no inferred-side counts, no side inference state, an
     8-column baseline."""
-    from detectors.flow.chunk import _V3_CHUNK_FIELDS, _Chunk
+    from tapewatch.detectors.flow.chunk import _V3_CHUNK_FIELDS, _Chunk
 
     keep = [i for i, name in enumerate(_Chunk.__slots__) if name not in _V3_CHUNK_FIELDS]
     old: dict[str, Any] = json.loads(json.dumps(state))
@@ -744,7 +744,7 @@ def test_simulator_frames_fold_to_the_stream_records() -> None:
 def test_names_are_unique_and_versioned() -> None:
     assert len(set(FLOW_FEATURE_NAMES)) == len(FLOW_FEATURE_NAMES)
     assert all(name.isidentifier() for name in FLOW_FEATURE_NAMES)
-    from detectors import flow
+    from tapewatch.detectors import flow
 
     doc = flow.__doc__ or ""
     for name in FLOW_FEATURE_NAMES:
@@ -827,7 +827,7 @@ def test_one_snapshot_is_a_layer_only_on_coarse_books(gap_ms: int, reported: boo
 def _as_version_3(state: dict[str, Any]) -> dict[str, Any]:
     """What a flow-v3 worker wrote for the same moment: layers without their first mid, vanished layers
     without their move."""
-    from detectors.flow.chunk import _Chunk
+    from tapewatch.detectors.flow.chunk import _Chunk
 
     gone = _Chunk.__slots__.index("layers_gone")
     old: dict[str, Any] = json.loads(json.dumps(state))

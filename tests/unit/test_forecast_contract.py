@@ -11,14 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from signals.dqn.backtest import run_policy
-from signals.dqn.costs import cost_preset
-from signals.dqn.data import Segment
-from signals.forecast.contract import Forecast, ForecastRequest, Rejected, stack_requests
-from signals.forecast.history import FeatureHistory
-from signals.forecast.rules import band_targets, chooser_from_targets
-from signals.forecast.windows import HistoryError, forward_returns, sliding_windows
-from streams.forecasting import PendingForecast, forecast_batch
+from tapewatch.signals.dqn.backtest import run_policy
+from tapewatch.signals.dqn.costs import cost_preset
+from tapewatch.signals.dqn.data import Segment
+from tapewatch.signals.forecast.contract import Forecast, ForecastRequest, Rejected, stack_requests
+from tapewatch.signals.forecast.history import FeatureHistory
+from tapewatch.signals.forecast.rules import band_targets, chooser_from_targets
+from tapewatch.signals.forecast.windows import HistoryError, forward_returns, sliding_windows
+from tapewatch.streams.forecasting import PendingForecast, forecast_batch
 
 NAMES = ("a", "b")
 values = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 5))

@@ -9,7 +9,7 @@ import numpy.typing as npt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from signals.forecast.contract import ForecastRequest, _window_rows, stack_requests
+from tapewatch.signals.forecast.contract import ForecastRequest, _window_rows, stack_requests
 
 NAMES = ("a", "b")
 value = st.one_of(st.floats(-1e6, 1e6), st.just(math.nan), st.none(), st.just(math.inf))

@@ -14,11 +14,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.ensemble import GradientBoostingClassifier
 
-from detectors.hit_model import MISSING, SCORED_KINDS, HitModel, candidate_features
-from detectors.patterns.params import PatternParams
-from offline import hit_model as hm
 from tapewatch.artifacts import ArtifactError, ArtifactStore
+from tapewatch.detectors.hit_model import MISSING, SCORED_KINDS, HitModel, candidate_features
+from tapewatch.detectors.patterns.params import PatternParams
 from tapewatch.records import Alert, AlertKind, Severity
+from tapewatch.training import hit_model as hm
 from tests.hit_models import stump
 
 
@@ -141,8 +141,8 @@ def test_candidates_are_first_emissions_labelled_by_the_matching_rule() -> None:
 
 
 def test_a_detector_with_a_hit_model_scores_its_kinds_by_the_calibrated_probability() -> None:
-    from detectors.patterns.explain import explain
-    from detectors.patterns.symbol import SymbolDetector
+    from tapewatch.detectors.patterns.explain import explain
+    from tapewatch.detectors.patterns.symbol import SymbolDetector
 
     params = PatternParams().with_values({"tape.close_time": None})
     model = stump("margin:mirror_z_long", 1.5, frozenset({"wash_trading"}))
@@ -166,7 +166,7 @@ def test_a_detector_with_a_hit_model_scores_its_kinds_by_the_calibrated_probabil
 
 
 def test_a_hit_model_leaves_other_kinds_and_the_rules_ceilings_alone() -> None:
-    from detectors.alerting import MEDIUM_AT_MOST, Hit
+    from tapewatch.detectors.alerting import MEDIUM_AT_MOST, Hit
 
     model = stump("score", 0.0, frozenset({"pump_and_dump"}))  # every hit above the split: p = 0.9
     params = PatternParams()
@@ -179,7 +179,7 @@ def test_a_hit_model_leaves_other_kinds_and_the_rules_ceilings_alone() -> None:
 
 
 def test_the_stream_worker_loads_a_published_hit_model_and_a_newer_one(tmp_path: Path) -> None:
-    from streams.detect import ModelSlot
+    from tapewatch.streams.detect import ModelSlot
 
     store = ArtifactStore(tmp_path)
     slot = ModelSlot(store)
@@ -225,7 +225,7 @@ def test_a_kind_is_kept_only_where_the_model_beat_the_rules_in_every_direction()
 def test_eval_hit_model_refuses_judging_on_its_training_seeds_before_any_work() -> None:
     from typer.testing import CliRunner
 
-    from tapewatch.cli import app
+    from tapewatch.cli.app import app
 
     result = CliRunner().invoke(app, ["eval", "hit-model", "--train-seeds", "300-301", "--test-seeds", "301"])
     assert result.exit_code != 0
@@ -233,7 +233,7 @@ def test_eval_hit_model_refuses_judging_on_its_training_seeds_before_any_work() 
 
 
 def test_publish_writes_a_model_only_for_the_kept_kinds(tmp_path: Path) -> None:
-    from tapewatch.commands.hit_model import _publish
+    from tapewatch.cli.hit_model import _publish
 
     empty = pd.DataFrame()
     pools = {
@@ -252,8 +252,8 @@ def test_detect_file_scores_a_published_models_kinds_and_leaves_the_others(
 ) -> None:
     from typer.testing import CliRunner
 
-    from offline.simulator import SimulationConfig, generate
-    from tapewatch.cli import app
+    from tapewatch.cli.app import app
+    from tapewatch.generators.simulator import SimulationConfig, generate
     from tapewatch.settings import get_settings
 
     sim = generate(SimulationConfig(symbols=3, minutes=60, seed=8, clean_fraction=0.0, quiet_open_s=600.0))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import itertools
 
-from infra.kafka import new_cluster_id
+from tapewatch.infra.kafka import new_cluster_id
 
 
 def test_an_id_is_never_read_as_an_option() -> None:

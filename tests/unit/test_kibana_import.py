@@ -11,10 +11,10 @@ import pytest
 from aiohttp import web
 from typer.testing import CliRunner
 
-from sinks.kibana import import_saved_objects, saved_object_files
-from tapewatch.cli import app
+from tapewatch.cli.app import app
 from tapewatch.errors import TapewatchError
 from tapewatch.settings import Settings
+from tapewatch.sinks.kibana import import_saved_objects, saved_object_files
 from tests.http_server import serve
 
 

@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 import pytest
 
-from sinks.elastic import COMMON_PROPERTIES, FAMILY_PROPERTIES, index_pattern
-from sinks.kibana import saved_object_files
 from tapewatch.settings import Settings
+from tapewatch.sinks.elastic import COMMON_PROPERTIES, FAMILY_PROPERTIES, index_pattern
+from tapewatch.sinks.kibana import saved_object_files
 
 FILES = saved_object_files()
 

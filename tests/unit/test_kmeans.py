@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.features import FEATURE_SET_VERSION
-from detectors.kmeans import FeatureError, KMeansModel, KMeansParams, train
 from tapewatch.artifacts import ArtifactError, ArtifactStore
+from tapewatch.detectors.features import FEATURE_SET_VERSION
+from tapewatch.detectors.kmeans import FeatureError, KMeansModel, KMeansParams, train
 
 NAMES = ("a", "b", "c")
 

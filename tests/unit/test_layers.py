@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.layers import LayerTracker, Levels, Vanished
+from tapewatch.detectors.layers import LayerTracker, Levels, Vanished
 
 ORDINARY = 100.0
 BIDS: Levels = ((10.0, ORDINARY), (9.9, ORDINARY), (9.8, ORDINARY), (9.7, ORDINARY), (9.6, ORDINARY))

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from offline import lob_market as lob
-from offline.simulator import LOOKALIKES
+from tapewatch.generators import lob_market as lob
+from tapewatch.generators.simulator import LOOKALIKES
 from tapewatch.records import AlertKind
 
 SMALL = lob.LobConfig(symbols=4, seed=11, minutes=60, quiet_open_s=300, episode_gap_s=60)

@@ -12,15 +12,23 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from detectors.bars import BarBuilder
-from detectors.features import FeatureState
-from detectors.flow import FlowConfig, FlowState
-from detectors.kmeans import KMeansModel, KMeansParams, train
-from detectors.news.context import NewsContext
-from detectors.patterns import PatternParams, SymbolDetector
-from offline.lookback import Input, InputError, bar_features, detect_frames, flow_chunks, read_input, replay_flow
-from offline.simulator import SimulationConfig, generate
+from tapewatch.detectors.bars import BarBuilder
+from tapewatch.detectors.features import FeatureState
+from tapewatch.detectors.flow import FlowConfig, FlowState
+from tapewatch.detectors.kmeans import KMeansModel, KMeansParams, train
+from tapewatch.detectors.news.context import NewsContext
+from tapewatch.detectors.patterns import PatternParams, SymbolDetector
+from tapewatch.evaluation.lookback import (
+    Input,
+    InputError,
+    bar_features,
+    detect_frames,
+    flow_chunks,
+    read_input,
+    replay_flow,
+)
 from tapewatch.feeds import FeedProfiles
+from tapewatch.generators.simulator import SimulationConfig, generate
 from tapewatch.records import Alert, Book, Quote
 from tapewatch.settings import Settings
 
@@ -38,8 +46,8 @@ def ticks() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def model(ticks: pd.DataFrame) -> KMeansModel:
-    from detectors.bars import bars_from_quotes
-    from offline.lookback import split_ticks
+    from tapewatch.detectors.bars import bars_from_quotes
+    from tapewatch.evaluation.lookback import split_ticks
 
     quotes, _ = split_ticks(ticks)
     feats = bar_features(bars_from_quotes(quotes[["symbol", "venue", "ts", "price", "size"]]))
@@ -140,7 +148,7 @@ def test_detect_file_takes_the_stream_settings(
 
 
 def test_cli_detect_file_and_eval(ticks: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tapewatch.cli import app
+    from tapewatch.cli.app import app
 
     monkeypatch.setenv("TAPEWATCH_MODEL_DIR", str(tmp_path / "models"))
     ticks.drop(columns=["venue"]).to_csv(tmp_path / "ticks.csv", index=False)

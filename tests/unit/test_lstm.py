@@ -15,15 +15,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from signals.dqn.data import AssetSeries, DataError, Normaliser, bars_from_daily, series_from_bars
-from signals.forecast.contract import Forecast, ForecastRequest, ModelError, Rejected
-from signals.forecast.windows import HistoryError, forward_returns
-from signals.lstm.config import LstmConfig
-from signals.lstm.distributed import TrainingData, train_data_parallel
-from signals.lstm.forecaster import choose_band
-from signals.lstm.samples import Samples, build_samples, window_ends
-from signals.lstm.serving import LstmForecaster, save_lstm
-from signals.lstm.training import LstmResult, train_lstm
+from tapewatch.signals.dqn.data import AssetSeries, DataError, Normaliser, bars_from_daily, series_from_bars
+from tapewatch.signals.forecast.contract import Forecast, ForecastRequest, ModelError, Rejected
+from tapewatch.signals.forecast.windows import HistoryError, forward_returns
+from tapewatch.signals.lstm.config import LstmConfig
+from tapewatch.signals.lstm.distributed import TrainingData, train_data_parallel
+from tapewatch.signals.lstm.forecaster import choose_band
+from tapewatch.signals.lstm.samples import Samples, build_samples, window_ends
+from tapewatch.signals.lstm.serving import LstmForecaster, save_lstm
+from tapewatch.signals.lstm.training import LstmResult, train_lstm
 from tests.unit.test_dqn_env import synthetic_daily
 
 torch.set_num_threads(1)

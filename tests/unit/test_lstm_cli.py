@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from tapewatch.artifacts import ArtifactStore
-from tapewatch.commands.lstm import train_lstm
+from tapewatch.cli.lstm import train_lstm
 from tapewatch.errors import TapewatchError
 from tests.unit.test_dqn_env import synthetic_daily
 
@@ -74,7 +74,7 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, models: Path, extra: list[s
     data = daily_file(tmp_path / "daily.csv", flat_volume=flat)
     code, _, exception = invoke("--data", str(data), *SMALL, *DATES, *extra)
     assert code != 0
-    assert isinstance(exception, TapewatchError), exception  # tapewatch.cli.main prints it as one red line
+    assert isinstance(exception, TapewatchError), exception  # tapewatch.cli.app.main prints it as one red line
     assert message in str(exception) and "\n" not in str(exception)
     assert not models.exists() or not list(models.rglob("manifest.json"))  # nothing published
 

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from offline.dqn.data import DailyBars, series_of
-from offline.lstm_data import read_feature_parquet, write_feature_parquet
-from signals.dqn.data import bars_from_daily
+from tapewatch.signals.dqn.data import bars_from_daily
+from tapewatch.training.dqn.data import DailyBars, series_of
+from tapewatch.training.lstm_data import read_feature_parquet, write_feature_parquet
 from tests.unit.test_dqn_env import synthetic_daily
 
 

@@ -1,4 +1,5 @@
-"""The materiality gate and the time-of-day baselines it reads (detectors.patterns.materiality, detectors.seasonal)."""
+"""The materiality gate and the time-of-day baselines it reads (tapewatch.detectors.patterns.materiality,
+tapewatch.detectors.seasonal)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.alerting import Hit
-from detectors.flow import FlowConfig
-from detectors.patterns import FlowPatterns, PatternParams
-from detectors.patterns.context import TapeContext
-from detectors.patterns.materiality import Materiality, MaterialityParams
-from detectors.seasonal import SeasonalParams, TimeOfDayProfile
+from tapewatch.detectors.alerting import Hit
+from tapewatch.detectors.flow import FlowConfig
+from tapewatch.detectors.patterns import FlowPatterns, PatternParams
+from tapewatch.detectors.patterns.context import TapeContext
+from tapewatch.detectors.patterns.materiality import Materiality, MaterialityParams
+from tapewatch.detectors.seasonal import SeasonalParams, TimeOfDayProfile
 from tapewatch.feeds import FeedProfiles
 from tapewatch.records import AlertKind
 

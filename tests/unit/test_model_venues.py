@@ -12,10 +12,10 @@ import orjson
 import pandas as pd
 import pytest
 
-from detectors.kmeans import KMeansModel, KMeansParams, train
-from detectors.model_venues import FeedShape, TrainedOn, VenueGate, parse_extra_venues, refusal
-from offline.lookback import Input, detect_frames
 from tapewatch.artifacts import MANIFEST_FILE, ArtifactError, ArtifactStore
+from tapewatch.detectors.kmeans import KMeansModel, KMeansParams, train
+from tapewatch.detectors.model_venues import FeedShape, TrainedOn, VenueGate, parse_extra_venues, refusal
+from tapewatch.evaluation.lookback import Input, detect_frames
 from tapewatch.feeds import BUILT_IN, FeedProfile, FeedProfiles
 from tapewatch.settings import Settings
 
@@ -175,8 +175,8 @@ def _bars(symbol: str, venue: str, n: int = 90, spike: bool = True) -> pd.DataFr
 
 @pytest.fixture(scope="module")
 def bar_model() -> KMeansModel:
-    from detectors.kmeans import KMEANS_FEATURES
-    from offline.lookback import bar_features, bars_from_bar_file
+    from tapewatch.detectors.kmeans import KMEANS_FEATURES
+    from tapewatch.evaluation.lookback import bar_features, bars_from_bar_file
 
     training = pd.concat([_bars(f"T{i}", "twse", 200, spike=False) for i in range(3)], ignore_index=True)
     feats = bar_features(bars_from_bar_file(training))
@@ -188,7 +188,7 @@ def test_detect_frames_scores_only_the_models_venues_and_says_so_once(
 ) -> None:
     assert bar_model.trained_on is not None and bar_model.trained_on.venues == ("twse",)
     frame = pd.concat([_bars("OWN", "twse"), _bars("FOREIGN1", "binance"), _bars("FOREIGN2", "binance")])
-    with caplog.at_level(logging.WARNING, logger="offline.lookback"):
+    with caplog.at_level(logging.WARNING, logger="tapewatch.evaluation.lookback"):
         out = detect_frames(Input("bars", frame.reset_index(drop=True)), bar_model, extra_venues={})
     assert {s.symbol for s in out.scores} == {"OWN"}
     assert {a.symbol for a in out.alerts} == {"OWN"}, "the absurd minute alerts on the own venue only"
@@ -214,7 +214,7 @@ def private_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 def test_cli_train_records_venues_and_detect_file_refuses_a_foreign_venue(tmp_path: Path, private_models: Path) -> None:
     from typer.testing import CliRunner
 
-    from tapewatch.cli import app
+    from tapewatch.cli.app import app
 
     training = pd.concat([_bars(f"T{i}", "twse", 200, spike=False) for i in range(3)], ignore_index=True)
     training.drop(columns=["venue"]).to_csv(tmp_path / "training.csv", index=False)
@@ -244,7 +244,7 @@ def test_cli_train_records_venues_and_detect_file_refuses_a_foreign_venue(tmp_pa
 
 
 def test_the_demo_retrains_a_model_that_may_not_score_the_simulators_venue(model: KMeansModel, tmp_path: Path) -> None:
-    from ops.demo import _refuses_demo_venue
+    from tapewatch.ops.demo import _refuses_demo_venue
 
     settings = Settings(model_dir=tmp_path, kmeans_extra_venues="")
     store = ArtifactStore(tmp_path)

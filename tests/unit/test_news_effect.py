@@ -8,10 +8,10 @@ import math
 import pandas as pd
 import pytest
 
-from detectors.alerting import severity_of
-from offline import evaluation as ev
-from offline.news_effect import NewsEffect, news_alerts_frame, news_effect, with_news
-from offline.sim_news import news_frame
+from tapewatch.detectors.alerting import severity_of
+from tapewatch.evaluation import judge as ev
+from tapewatch.evaluation.news_effect import NewsEffect, news_alerts_frame, news_effect, with_news
+from tapewatch.generators.news import news_frame
 from tapewatch.records import Alert, NewsItem
 
 MINUTE = 60_000

@@ -9,9 +9,9 @@ import orjson
 import pytest
 from hypothesis import given
 
-from detectors.news.context import DUMP_EVIDENCE, NewsContext, NewsContextParams
-from detectors.news.indicator import HISTORY_MAX, NewsIndicator, NewsIndicatorParams
-from detectors.patterns.pump_dump import PumpDump
+from tapewatch.detectors.news.context import DUMP_EVIDENCE, NewsContext, NewsContextParams
+from tapewatch.detectors.news.indicator import HISTORY_MAX, NewsIndicator, NewsIndicatorParams
+from tapewatch.detectors.patterns.pump_dump import PumpDump
 from tapewatch.records import ALERT_NEWS_MAX, Alert, NewsRef
 
 #: within the history the indicator keeps (8 half-lives of an hour): late items see every earlier one

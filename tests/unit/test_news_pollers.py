@@ -21,18 +21,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from producers.framework import Emitter
-from producers.news.cnyes import Parsed, parse_newslist
-from producers.news.http import KEPT_BYTES
-from producers.news.lists import CNYES_LIMIT, CnyesList, FeedList, ListReader
-from producers.news.poller import MIN_INTERVAL_S, NewsPoller, poll_interval
-from producers.news.replay import MAX_LINE_BYTES, NewsReplay
-from producers.news.symbols import load_matcher
-from producers.news.text import MAX_SYMBOLS, SymbolMatcher
-from producers.publisher import Publisher
-from tapewatch.commands import news_sources
-from tapewatch.commands.produce import produce_app
+from tapewatch.cli import news_sources
+from tapewatch.cli.produce import produce_app
 from tapewatch.errors import TapewatchError
+from tapewatch.producers.framework import Emitter
+from tapewatch.producers.news.cnyes import Parsed, parse_newslist
+from tapewatch.producers.news.http import KEPT_BYTES
+from tapewatch.producers.news.lists import CNYES_LIMIT, CnyesList, FeedList, ListReader
+from tapewatch.producers.news.poller import MIN_INTERVAL_S, NewsPoller, poll_interval
+from tapewatch.producers.news.replay import MAX_LINE_BYTES, NewsReplay
+from tapewatch.producers.news.symbols import load_matcher
+from tapewatch.producers.news.text import MAX_SYMBOLS, SymbolMatcher
+from tapewatch.producers.publisher import Publisher
 from tapewatch.records import NewsItem
 from tapewatch.settings import Settings
 from tapewatch.topics import NEWS_ITEMS

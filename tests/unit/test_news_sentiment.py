@@ -1,6 +1,6 @@
-"""The news sentiment model (:mod:`detectors.news`): a score in [−1, 1] for any text, Chinese and English reading
-with negation, the plain lexicon without an artifact, the artifact's round trip and refusals, and
-``tapewatch train news`` (:mod:`offline.news_sentiment`)."""
+"""The news sentiment model (:mod:`tapewatch.detectors.news`): a score in [−1, 1] for any text, Chinese and English
+reading with negation, the plain lexicon without an artifact, the artifact's round trip and refusals, and ``tapewatch
+train news`` (:mod:`tapewatch.training.news_sentiment`)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 from opencc import OpenCC
 from typer.testing import CliRunner
 
-from detectors.news.lexicon import LEXICON_FILES, LEXICONS_DIR, builtin_lexicon
-from detectors.news.reading import TraditionalFold
-from detectors.news.sentiment import ARTIFACT_NAME, SentimentModel, plain_lexicon
-from offline import news_sentiment as ns
 from tapewatch.artifacts import WEIGHTS_FILE, ArtifactError, ArtifactStore
+from tapewatch.detectors.news.lexicon import LEXICON_FILES, LEXICONS_DIR, builtin_lexicon
+from tapewatch.detectors.news.reading import TraditionalFold
+from tapewatch.detectors.news.sentiment import ARTIFACT_NAME, SentimentModel, plain_lexicon
 from tapewatch.settings import get_settings
+from tapewatch.training import news_sentiment as ns
 
 LANGUAGES = st.one_of(st.sampled_from(["zh-TW", "zh-CN", "zh", "en", "en-US", "fr", "", "ZH-tw"]), st.text(max_size=8))
 
@@ -136,7 +136,7 @@ def test_the_split_is_by_title_alone_and_holds_out_about_thirty_percent() -> Non
 
 
 def test_train_news_publishes_a_version_and_prints_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tapewatch.cli import app
+    from tapewatch.cli.app import app
 
     monkeypatch.setenv("TAPEWATCH_MODEL_DIR", str(tmp_path / "models"))
     get_settings.cache_clear()  # the command reads this test's model directory, not an earlier test's settings
@@ -155,7 +155,7 @@ def test_train_news_publishes_a_version_and_prints_the_table(tmp_path: Path, mon
 
 
 def test_a_bad_labelled_set_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tapewatch.cli import app
+    from tapewatch.cli.app import app
 
     monkeypatch.setenv("TAPEWATCH_MODEL_DIR", str(tmp_path / "models"))
     bad = tmp_path / "bad.csv"
@@ -171,7 +171,7 @@ def test_the_shipped_lexicons_are_what_the_cntext_package_gives() -> None:
         importlib.metadata.distribution("cntext")
     except importlib.metadata.PackageNotFoundError:
         pytest.skip("cntext is a data package `make deps` installs (pip install --no-deps cntext==2.2.1)")
-    from offline.news_lexicon import rendered
+    from tapewatch.training.news_lexicon import rendered
 
     shipped = {name: (LEXICONS_DIR / name).read_text(encoding="utf-8") for name in LEXICON_FILES.values()}
     assert rendered() == shipped
@@ -180,7 +180,7 @@ def test_the_shipped_lexicons_are_what_the_cntext_package_gives() -> None:
 def test_the_news_stage_slot_scores_with_the_lexicon_until_a_model_is_published(
     tmp_path: Path, trained: SentimentModel
 ) -> None:
-    from streams.sentiment import SentimentModelSlot
+    from tapewatch.streams.sentiment import SentimentModelSlot
 
     store = ArtifactStore(tmp_path / "models")
     slot = SentimentModelSlot(store)

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from producers.news.cnyes import MAX_PAGE_BYTES, PageError, parse_newslist
-from producers.news.dedup import Seen
-from producers.news.feeds import parse_feed
-from producers.news.text import MAX_SYMBOLS, SymbolMatcher, clean_text
+from tapewatch.producers.news.cnyes import MAX_PAGE_BYTES, PageError, parse_newslist
+from tapewatch.producers.news.dedup import Seen
+from tapewatch.producers.news.feeds import parse_feed
+from tapewatch.producers.news.text import MAX_SYMBOLS, SymbolMatcher, clean_text
 from tapewatch.records import NEWS_SUMMARY_MAX, NEWS_TITLE_MAX, NewsItem
 
 NOW_MS = 1_795_741_300_000

@@ -8,11 +8,11 @@ from typing import Any
 
 import orjson
 
-from streams.metrics import StreamMetrics
-from streams.news import NEWS_FEATURE_SET_VERSION, NewsStage
-from streams.stage import StageIO
-from streams.state import ChangelogTable
 from tapewatch.records import Cadence, Features, NewsItem, NewsSignal
+from tapewatch.streams.metrics import StreamMetrics
+from tapewatch.streams.news import NEWS_FEATURE_SET_VERSION, NewsStage
+from tapewatch.streams.stage import StageIO
+from tapewatch.streams.state import ChangelogTable
 from tests.detect_harness import FakeMessage, FakeProducer
 
 CHANGELOG = "news-changelog"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from producers.framework import Pacer
+from tapewatch.producers.framework import Pacer
 
 INTERVAL_S = 0.2
 

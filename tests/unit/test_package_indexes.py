@@ -1,5 +1,5 @@
-"""The package indexes (the docstrings of ``detectors``, ``signals`` and ``tapewatch.commands`` that list their
-modules) name every module the package has, and nothing it does not."""
+"""The package indexes (the docstrings of ``tapewatch.detectors``, ``tapewatch.signals`` and ``tapewatch.cli`` that list
+their modules) name every module the package has, and nothing it does not."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import re
 import pytest
 
 
-@pytest.mark.parametrize("package", ["detectors", "signals", "tapewatch.commands"])
+@pytest.mark.parametrize("package", ["tapewatch.detectors", "tapewatch.signals", "tapewatch.cli"])
 def test_a_package_index_names_exactly_its_modules(package: str) -> None:
     module = importlib.import_module(package)
     listed = set(re.findall(rf":mod:`~?{re.escape(package)}\.(\w+)", module.__doc__ or ""))

@@ -5,39 +5,27 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-ROOTS = (
-    "tapewatch",
-    "producers",
-    "streams",
-    "detectors",
-    "signals",
-    "sinks",
-    "infra",
-    "offline",
-    "bench",
-    "ops",
-    "console",
-)
+from tests.architecture import ROOT, modules
+
 #: Alembic's migration scripts are packages only for Alembic
-EXCLUDED = ("sinks.migrations",)
-PACKAGES = sorted(
-    name
-    for root in ROOTS
-    for init in (ROOT / root).rglob("__init__.py")
-    if not (name := ".".join(init.parent.relative_to(ROOT).parts)).startswith(EXCLUDED)
-)
+EXCLUDED = ("tapewatch.sinks.migrations",)
+PACKAGES = sorted(name for name, path in modules() if path.name == "__init__.py" and not name.startswith(EXCLUDED))
 #: what a package's ``__init__`` must not pull in: heavy, or a client a computation-only user does not have
 HEAVY = ("torch", "pyspark", "sklearn", "gymnasium", "matplotlib", "confluent_kafka", "sqlalchemy", "elasticsearch")
 
 
 def test_the_packages_are_found() -> None:
-    assert {"tapewatch", "tapewatch.commands", "detectors.patterns", "signals.dqn", "offline.dqn"} <= set(PACKAGES)
-    assert not any(name.startswith("sinks.migrations") for name in PACKAGES)
+    assert {
+        "tapewatch",
+        "tapewatch.cli",
+        "tapewatch.detectors.patterns",
+        "tapewatch.signals.dqn",
+        "tapewatch.training.dqn",
+    } <= set(PACKAGES)
+    assert not any(name.startswith("tapewatch.sinks.migrations") for name in PACKAGES)
 
 
 @pytest.mark.parametrize("name", PACKAGES)

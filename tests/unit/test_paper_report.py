@@ -1,5 +1,5 @@
-"""The paper-trading report (offline.trade_report) on small hand-made frames whose numbers are worked out by hand:
-win rate, slippage sign, fees and taxes, trades per hour, order outcomes, and an empty input."""
+"""The paper-trading report (tapewatch.evaluation.paper_report) on small hand-made frames whose numbers are worked out
+by hand: win rate, slippage sign, fees and taxes, trades per hour, order outcomes, and an empty input."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from offline.trade_report import (
+from tapewatch.evaluation.paper_report import (
     account_equity,
     closing_fills,
     fill_stats,

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.flow import FLOW_FEATURE_NAMES, compute_flow_frame
-from detectors.patterns import FlowPatterns, PatternParams, SymbolDetector
-from detectors.patterns.materiality import MaterialityParams
-from detectors.session_records import RecordParams
-from offline.simulator import SimulationConfig, generate, tick_size
+from tapewatch.detectors.flow import FLOW_FEATURE_NAMES, compute_flow_frame
+from tapewatch.detectors.patterns import FlowPatterns, PatternParams, SymbolDetector
+from tapewatch.detectors.patterns.materiality import MaterialityParams
+from tapewatch.detectors.session_records import RecordParams
+from tapewatch.generators.simulator import SimulationConfig, generate, tick_size
 from tapewatch.records import Alert, AlertKind
 
 T0 = 1_704_157_200_000  # 2024-01-02 09:00 Taipei
@@ -323,7 +323,7 @@ def test_a_sweep_on_a_snapshot_feed_shows_in_its_volume_and_is_confirmed_by_its_
     ),
 )
 def test_drift_is_the_exact_sum_of_its_window(window: int, rets: list[float | None]) -> None:
-    from detectors.patterns.base import Drift
+    from tapewatch.detectors.patterns.base import Drift
 
     drift, kept = Drift(window), deque[tuple[int, float]]()
     for i, ret in enumerate(rets):
@@ -339,8 +339,8 @@ def test_drift_is_the_exact_sum_of_its_window(window: int, rets: list[float | No
 
 def test_a_slow_ramp_is_seen_over_half_an_hour() -> None:
     # +6 % in 30 min on a symbol whose 5 s return σ is 7 bps: 4.5 σ over 30 min, 2.6 σ over any 10
-    from detectors.patterns.context import TapeContext
-    from detectors.patterns.pump_ramp import PumpRamp
+    from tapewatch.detectors.patterns.context import TapeContext
+    from tapewatch.detectors.patterns.pump_ramp import PumpRamp
 
     rising = {"ret_bps": 600.0 / 360, "ret_sigma_bps": 7.0, "volume_z_long": 2.0, "aggr_imbalance_long": 0.2}
 
@@ -357,8 +357,8 @@ def test_a_price_that_trends_by_its_nature_is_read_against_its_own_typical_drift
     """patterns-v16: runs of 24 chunks of ±3 bps on a symbol whose one-chunk σ is 3 bps drift 72 bps in two
     minutes, 4.9 σ·√n, every few minutes: that is this symbol's ordinary drift (news caught up with, parent orders
     worked), not a pump. A pump's drift is still far beyond it."""
-    from detectors.patterns.context import TapeContext
-    from detectors.patterns.pump_ramp import PumpRamp
+    from tapewatch.detectors.patterns.context import TapeContext
+    from tapewatch.detectors.patterns.pump_ramp import PumpRamp
 
     params = rules({"tape.close_time": None})
     tape, ramp = TapeContext(params.tape), PumpRamp(params.tape, params.pump_ramp)
@@ -384,8 +384,8 @@ def test_a_price_that_trends_by_its_nature_is_no_pump_in_its_first_hour_either()
     half an hour, 4.7 σ·√n: before the slow horizon's own typical drift is measured (an hour), it is read with the
     variance ratio measured over two minutes, and this symbol's two-minute drifts are four times √n·σ. (Its first
     swing, before even the two-minute drift is measured, reads at √n: nothing is known of the symbol then.)"""
-    from detectors.patterns.context import TapeContext
-    from detectors.patterns.pump_ramp import PumpRamp
+    from tapewatch.detectors.patterns.context import TapeContext
+    from tapewatch.detectors.patterns.pump_ramp import PumpRamp
 
     params = rules({"tape.close_time": None})
     tape, ramp = TapeContext(params.tape), PumpRamp(params.tape, params.pump_ramp)
@@ -740,7 +740,7 @@ def test_a_ramp_far_beyond_the_symbols_own_volatility_on_unusual_volume_is_a_pum
 def test_every_detectors_windows_follow_the_flow_chunking(chunk_ms: int, long_chunks: int) -> None:
     """Windows are event time: whatever the flow chunking, each detector looks back as far, needs evidence as
     long and dates its long-window hits by the flow's long window."""
-    from detectors.flow import FlowConfig
+    from tapewatch.detectors.flow import FlowConfig
     from tapewatch.feeds import FeedProfiles
 
     params = rules().for_feed(FlowConfig(chunk_ms=chunk_ms, long_chunks=long_chunks), FeedProfiles()("sim"))
@@ -812,8 +812,8 @@ def test_marking_the_close_by_the_closing_move_needs_no_sides_and_no_surge() -> 
 
 def test_a_wash_state_from_before_the_history_gate_loads() -> None:
     """A version-6 state written before ``wash_pinned_history`` existed resumes with an empty history."""
-    from detectors.patterns.params import TapeParams
-    from detectors.patterns.wash import WashTrading, WashTradingParams
+    from tapewatch.detectors.patterns.params import TapeParams
+    from tapewatch.detectors.patterns.wash import WashTrading, WashTradingParams
 
     state = WashTrading(TapeParams(), WashTradingParams()).to_state()
     del state["wash_pinned_history"]

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from infra.common import listening_pids, port_holder
+from tapewatch.infra.common import listening_pids, port_holder
 
 LISTEN = (
     "import socket, time; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); "

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from detectors.patterns.params import PatternParams
+from tapewatch.detectors.patterns.params import PatternParams
 from tapewatch.settings import PROJECT_ROOT, Settings
 from tapewatch.topics import ALL_TOPICS
 

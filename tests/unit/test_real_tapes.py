@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from offline import real_tapes
-from producers.real_tapes import load_tape
+from tapewatch.evaluation import real_tapes
+from tapewatch.producers.real_tapes import load_tape
 from tapewatch.records import Alert, AlertKind, Severity
 
 

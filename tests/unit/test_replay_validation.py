@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from producers.replay import load
 from tapewatch.errors import TapewatchError
+from tapewatch.producers.replay import load
 from tapewatch.ticks import Validated
 
 

@@ -10,10 +10,10 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from offline import real_tapes
-from offline.evaluation import KindMetrics
-from offline.news_effect import NewsEffect
-from offline.scorecard import FeedLine, KindLine, NewsLine, Scorecard, ScorecardSpec, f1_bar
+from tapewatch.evaluation import real_tapes
+from tapewatch.evaluation.judge import KindMetrics
+from tapewatch.evaluation.news_effect import NewsEffect
+from tapewatch.evaluation.scorecard import FeedLine, KindLine, NewsLine, Scorecard, ScorecardSpec, f1_bar
 
 #: (generator, feed, kind) → the F1 the small scorecard must reach (0: known not detected on this sample yet)
 F1_FLOORS = {
@@ -43,7 +43,7 @@ FEED_CEILINGS = {
 
 
 def test_the_small_scorecard_does_not_regress(tmp_path: Path) -> None:
-    from tapewatch.cli import app
+    from tapewatch.cli.app import app
 
     args = ["eval", "scorecard", "--seeds", "300", "--symbols", "6", "--minutes", "120", "--feeds", "trades,twse-mis"]
     result = CliRunner().invoke(app, [*args, "--tapes", "es-futures", "--out", str(tmp_path)])
@@ -91,7 +91,7 @@ def test_the_bars_are_the_desks() -> None:
 
 
 def test_the_news_context_is_reported_beside_the_bars_and_judged_by_none() -> None:
-    from tapewatch.commands.scorecard import news_table
+    from tapewatch.cli.scorecard import news_table
 
     pumps = KindMetrics("pump_and_dump", 10, 9, 10, 9, 0.9, 0.9, 0.9, 60.0, 90.0)
     delays: list[tuple[float, float | None]] = [(60.0, 60.0), (60.0, 360.0), (120.0, None)]
@@ -106,7 +106,7 @@ def test_the_news_context_is_reported_beside_the_bars_and_judged_by_none() -> No
 
 
 def test_an_unknown_generator_or_tape_is_refused_before_any_work() -> None:
-    from tapewatch.cli import app
+    from tapewatch.cli.app import app
 
     with pytest.raises(ValueError, match="unknown generator"):
         ScorecardSpec(generators=("gbm",))

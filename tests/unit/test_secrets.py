@@ -9,7 +9,7 @@ import logging
 import pytest
 from typer.testing import CliRunner
 
-from tapewatch.cli import app, query_hints
+from tapewatch.cli.app import app, query_hints
 from tapewatch.logs import JsonFormatter, RedactingFormatter
 from tapewatch.secrets import redact
 from tapewatch.settings import Settings

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from infra import common
+from tapewatch.infra import common
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""A symbol's session records (detectors.session_records) and the outliers held to them by the materiality gate."""
+"""A symbol's session records (tapewatch.detectors.session_records) and the outliers held to them by the materiality
+gate."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.alerting import Hit
-from detectors.patterns import PatternParams
-from detectors.patterns.context import TapeContext
-from detectors.patterns.materiality import Materiality
-from detectors.session_records import RecordParams, SessionRecords
+from tapewatch.detectors.alerting import Hit
+from tapewatch.detectors.patterns import PatternParams
+from tapewatch.detectors.patterns.context import TapeContext
+from tapewatch.detectors.patterns.materiality import Materiality
+from tapewatch.detectors.session_records import RecordParams, SessionRecords
 from tapewatch.records import AlertKind
 
 DAY = 86_400_000

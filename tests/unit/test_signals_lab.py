@@ -14,18 +14,18 @@ import numpy.typing as npt
 import pandas as pd
 import pytest
 
-from offline.dqn.walkforward import yearly_windows
-from offline.signals.cache import TaskCache, TaskOutput, fingerprint
-from offline.signals.lab import LabConfig, LabResult, run_lab
-from offline.signals.report import quality_bars, summary, trained_on, write_report
-from signals.dqn.agent import AgentConfig
-from signals.dqn.costs import cost_preset
-from signals.dqn.data import AssetSeries, bars_from_daily, series_from_bars
-from signals.forecast.contract import SeriesForecast
-from signals.forecast.metrics import regression_scores
-from signals.forecast.rules import band_targets
-from signals.forecast.windows import forward_returns
 from tapewatch.machine import describe, machine_info
+from tapewatch.signals.dqn.agent import AgentConfig
+from tapewatch.signals.dqn.costs import cost_preset
+from tapewatch.signals.dqn.data import AssetSeries, bars_from_daily, series_from_bars
+from tapewatch.signals.forecast.contract import SeriesForecast
+from tapewatch.signals.forecast.metrics import regression_scores
+from tapewatch.signals.forecast.rules import band_targets
+from tapewatch.signals.forecast.windows import forward_returns
+from tapewatch.training.dqn.walkforward import yearly_windows
+from tapewatch.training.lab.cache import TaskCache, TaskOutput, fingerprint
+from tapewatch.training.lab.lab import LabConfig, LabResult, run_lab
+from tapewatch.training.lab.report import quality_bars, summary, trained_on, write_report
 
 
 def _series(symbol: str, seed: int) -> AssetSeries:

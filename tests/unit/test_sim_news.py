@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from offline import lob_market as lob
-from offline import sim_news as sn
-from offline.simulator import Simulation, SimulationConfig, generate
+from tapewatch.generators import lob_market as lob
+from tapewatch.generators import news as sn
+from tapewatch.generators.simulator import Simulation, SimulationConfig, generate
 from tapewatch.records import AlertKind, NewsItem
 
 #: the simulator's session the market digest is taken of, and the digest main computed before the news existed

@@ -9,11 +9,11 @@ from typing import cast
 import pandas as pd
 import pytest
 
-from offline.sim_news import NEWS_COLUMNS, NewsParams
-from offline.simulator import Simulation, SimulationConfig, generate
-from producers.framework import Emitter
-from producers.publisher import Publisher
-from producers.simulate import NEWS_JSONL, NEWS_LABELS_CSV, STAGE, SimulateSource, write_files
+from tapewatch.generators.news import NEWS_COLUMNS, NewsParams
+from tapewatch.generators.simulator import Simulation, SimulationConfig, generate
+from tapewatch.producers.framework import Emitter
+from tapewatch.producers.publisher import Publisher
+from tapewatch.producers.simulate import NEWS_JSONL, NEWS_LABELS_CSV, STAGE, SimulateSource, write_files
 from tapewatch.records import NewsItem, Record
 from tapewatch.topics import NEWS_ITEMS, Topic
 from tests.recording_publisher import RecordingPublisher

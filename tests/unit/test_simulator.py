@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from offline.simulator import (
+from tapewatch.generators.simulator import (
     EPISODE_COLUMNS,
     INJECTED_KINDS,
     TICK_COLUMNS,
@@ -536,8 +536,8 @@ def test_momentum_ignition_signature() -> None:
 
 # --- offline files --------------------------------------------------------------------------------------------------
 def test_ticks_frame_is_the_replay_layout(tmp_path: Path) -> None:
-    from producers.replay import Replay
-    from producers.simulate import read_truth_csv, write_files
+    from tapewatch.producers.replay import Replay
+    from tapewatch.producers.simulate import read_truth_csv, write_files
 
     sim = generate(small_config(12))
     ticks_path, truth_path = write_files(sim, tmp_path, "parquet")
@@ -560,7 +560,7 @@ def test_command_is_typer_compatible_and_writes_files(tmp_path: Path) -> None:
     import typer
     from typer.testing import CliRunner
 
-    from tapewatch.commands.produce import produce_simulate
+    from tapewatch.cli.produce import produce_simulate
     from tapewatch.errors import TapewatchError
 
     app = typer.Typer()

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from offline import lob_market
-from offline.simulator import (
+from tapewatch.generators import lob_market
+from tapewatch.generators.simulator import (
     INJECTED_KINDS,
     LOOKALIKE_COLUMNS,
     LOOKALIKES,
@@ -264,7 +264,7 @@ def test_file_mode_writes_the_lookalikes_beside_the_episodes(tmp_path: Path) -> 
     import typer
     from typer.testing import CliRunner
 
-    from tapewatch.commands.produce import produce_simulate
+    from tapewatch.cli.produce import produce_simulate
 
     app = typer.Typer()
     app.command("simulate")(produce_simulate)
@@ -285,7 +285,7 @@ def test_file_mode_writes_the_lookalikes_beside_the_episodes(tmp_path: Path) -> 
 def test_eval_simulate_writes_them_and_eval_matrix_can_leave_them_out(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from tapewatch.cli import app
+    from tapewatch.cli.app import app
 
     runner = CliRunner()
     args = ["eval", "simulate", "--out", str(tmp_path), "--symbols", "3", "--minutes", "120", "--seed", "4"]

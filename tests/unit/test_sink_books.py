@@ -1,5 +1,5 @@
 """Books in the PostgreSQL sink, without services: which sink takes md.books, and when the sink prunes old book
-snapshots (sinks.postgres.BookRetention): not before any book is stored, at once after the first, then at most
+snapshots (tapewatch.sinks.postgres.BookRetention): not before any book is stored, at once after the first, then at most
 once per interval, always counting back from the newest book stored whatever order the batches came in; never
 with a retention of 0."""
 
@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sinks import elastic, postgres
-from sinks.consumer import resolve_topics
 from tapewatch.errors import TapewatchError
 from tapewatch.settings import Settings
+from tapewatch.sinks import elastic, postgres
+from tapewatch.sinks.consumer import resolve_topics
 from tapewatch.topics import BOOKS
 
 

@@ -15,12 +15,12 @@ from confluent_kafka import Message
 from elastic_transport import ApiResponseMeta, ConnectionError, HttpHeaders, NodeConfig
 from elasticsearch import ApiError
 
-from bench.sink import synthetic_alert
-from sinks.consumer import Item, SinkUnavailableError
-from sinks.elastic import ElasticsearchWriter
 from tapewatch.backoff import Backoff
+from tapewatch.bench.sink import synthetic_alert
 from tapewatch.records import Alert, Score
 from tapewatch.settings import Settings
+from tapewatch.sinks.consumer import Item, SinkUnavailableError
+from tapewatch.sinks.elastic import ElasticsearchWriter
 from tapewatch.topics import ALERTS, SCORES
 
 Answer = Callable[[int, str], tuple[int, dict[str, Any] | None]]  # (attempt, _id) → (status, error)

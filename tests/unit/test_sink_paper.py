@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pandas as pd
 from sqlalchemy.dialects import postgresql
 
-from sinks import db, elastic, postgres
-from sinks.trade_history import SOURCES, history_query, with_record_dtypes
 from tapewatch.records import Fill, Order, Portfolio
+from tapewatch.sinks import db, elastic, postgres
+from tapewatch.sinks.trade_history import SOURCES, history_query, with_record_dtypes
 from tapewatch.topics import FILLS, ORDERS, PORTFOLIO
 
 

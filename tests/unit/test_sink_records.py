@@ -14,10 +14,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Table
 
-from sinks import db
-from sinks.consumer import decode
-from sinks.elastic import FAMILIES, FAMILY_PROPERTIES, SEVERITY_NUMBER, bulk_action, bulk_lines
-from sinks.webhook import AlertFilter, load_subscribers, sign, verify
 from tapewatch.collector import BATCH_GC_THRESHOLD, tuned_for_batches
 from tapewatch.deadletter import DeadLetter
 from tapewatch.errors import TapewatchError
@@ -42,6 +38,10 @@ from tapewatch.records import (
     alert_id,
 )
 from tapewatch.settings import Settings
+from tapewatch.sinks import db
+from tapewatch.sinks.consumer import decode
+from tapewatch.sinks.elastic import FAMILIES, FAMILY_PROPERTIES, SEVERITY_NUMBER, bulk_action, bulk_lines
+from tapewatch.sinks.webhook import AlertFilter, load_subscribers, sign, verify
 
 symbols = st.text(alphabet="ABCDEFGHIJ0123456789", min_size=1, max_size=6)
 times = st.integers(min_value=0, max_value=4_000_000_000_000)

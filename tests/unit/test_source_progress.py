@@ -9,9 +9,9 @@ from typing import cast
 import pytest
 from rich.console import Console
 
-from producers.framework import Emitter, SourceCounters, run_source
-from producers.publisher import Publisher
-from tapewatch.commands import produce
+from tapewatch.cli import produce
+from tapewatch.producers.framework import Emitter, SourceCounters, run_source
+from tapewatch.producers.publisher import Publisher
 from tapewatch.records import Quote, Record
 from tapewatch.settings import Settings
 from tapewatch.topics import Topic

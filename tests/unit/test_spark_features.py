@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from detectors.bars import bars_from_quotes
-from detectors.features import FEATURE_NAMES, compute_frame
-from detectors.flow import FLOW_FEATURE_NAMES, FlowConfig, compute_flow_frame
-from offline.simulator import SimulationConfig, generate
-from offline.spark_features import (
+from tapewatch.detectors.bars import bars_from_quotes
+from tapewatch.detectors.features import FEATURE_NAMES, compute_frame
+from tapewatch.detectors.flow import FLOW_FEATURE_NAMES, FlowConfig, compute_flow_frame
+from tapewatch.generators.simulator import SimulationConfig, generate
+from tapewatch.training.spark_features import (
     BAR_FEATURES_SCHEMA,
     FLOW_FEATURES_SCHEMA,
     bar_features_group,

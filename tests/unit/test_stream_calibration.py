@@ -1,5 +1,5 @@
-"""The stream worker's calibrations (streams.detect.ModelSlot.calibration): each venue's latest, read when its first
-new symbol appears, refused with one logged line when it was made for another feed, read anew once republished."""
+"""The stream worker's calibrations (tapewatch.streams.detect.ModelSlot.calibration): each venue's latest, read when its
+first new symbol appears, refused with one logged line when it was made for another feed, read anew once republished."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from detectors.calibration import Calibration
-from detectors.patterns import PatternParams, SymbolDetector
-from detectors.patterns.materiality import SERIES
-from streams.detect import ModelSlot
 from tapewatch.artifacts import ArtifactStore
+from tapewatch.detectors.calibration import Calibration
+from tapewatch.detectors.patterns import PatternParams, SymbolDetector
+from tapewatch.detectors.patterns.materiality import SERIES
+from tapewatch.streams.detect import ModelSlot
 
 ROW = [2.0, 4.0, 9.0, 16.0, 100.0]
 

@@ -12,10 +12,10 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import NewTopic
 
 import tapewatch.kafka
-from infra.kafka import ensure_topics
-from streams.admin import prepare_topics
 from tapewatch.errors import TapewatchError
+from tapewatch.infra.kafka import ensure_topics
 from tapewatch.settings import Settings
+from tapewatch.streams.admin import prepare_topics
 from tapewatch.topics import ALL_TOPICS
 
 

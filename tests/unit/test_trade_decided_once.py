@@ -7,8 +7,8 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from streams.trade import Received, TradeCounters, TradeWorker
 from tapewatch.records import Action, Forecast, Quote, Record
+from tapewatch.streams.trade import Received, TradeCounters, TradeWorker
 
 
 @dataclass

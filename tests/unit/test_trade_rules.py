@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tapewatch.commands.trade import binance_rules, venue_rules
+from tapewatch.cli.trade import binance_rules, venue_rules
 from tapewatch.errors import TapewatchError
 from tapewatch.settings import Settings
 from tests.http_server import serve

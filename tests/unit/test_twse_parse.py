@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from producers.twse import (
+from tapewatch.errors import TapewatchError
+from tapewatch.producers.twse import (
     MarketHours,
     TwsePoller,
     TwseState,
@@ -21,7 +22,7 @@ from producers.twse import (
     parse_body,
     parse_channels,
 )
-from producers.twse_daily import (
+from tapewatch.producers.twse_daily import (
     COLUMNS,
     StockDayError,
     combine,
@@ -33,7 +34,6 @@ from producers.twse_daily import (
     roc_date,
     write_parquet,
 )
-from tapewatch.errors import TapewatchError
 from tapewatch.settings import Settings
 
 #: The example element of FEEDS.md, verbatim (intraday, nothing traded in this disclosure).

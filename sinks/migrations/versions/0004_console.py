@@ -82,7 +82,7 @@ CREATE TABLE cases (
 );
 -- the queue: open cases by severity then age; every case (state=all, closed, with any other filter) in the same
 -- order, so a page is read off the index, not sorted out of a million closed cases (`tapewatch bench console`: the
--- closed queue 1.3 s → 8 ms a page); per symbol (and its cases nearest in time, console.cases.related); per
+-- closed queue 1.3 s → 8 ms a page); per symbol (and its cases nearest in time, tapewatch.console.cases.related); per
 -- assignee; per kind
 CREATE INDEX cases_open_queue_idx ON cases (severity_rank DESC, opened_at, alert_id) WHERE state <> 'closed';
 CREATE INDEX cases_queue_idx ON cases (severity_rank DESC, opened_at, alert_id);

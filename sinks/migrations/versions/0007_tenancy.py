@@ -9,20 +9,20 @@ Create Date: 2026-11-26
 alert: the ``alerts_to_cases`` trigger makes one case per tenant whose venues cover the alert, so two tenants
 that share a venue each work their own case of it. PostgreSQL's row-level security seals the rows: the
 console's serving role sees and changes only the rows whose tenant is the transaction's ``tapewatch.tenant``
-setting (:func:`console.tenancy.scoped`); with the setting unset it sees nothing. The schema's owner (the
+setting (:func:`tapewatch.console.tenancy.scoped`); with the setting unset it sees nothing. The schema's owner (the
 migrations, the sinks, the admin commands) is not bound by the policies.
 
 **Audit.** Each line carries ``prev_hash`` and ``hash`` (SHA-256 over the previous line's hash and the line's
 own fields, :func:`audit_line_text`); a ``BEFORE INSERT`` trigger, under a transaction-scoped advisory lock,
 numbers the line, stamps its time and chains it, whatever the inserting role sent. The serving role may only
-INSERT and SELECT (its grants, :mod:`sinks.serving_role`); UPDATE, DELETE and TRUNCATE are refused by trigger
+INSERT and SELECT (its grants, :mod:`tapewatch.sinks.serving_role`); UPDATE, DELETE and TRUNCATE are refused by trigger
 for every role but a superuser. ``tapewatch console audit verify`` recomputes the chain.
 
 **Notes** are immutable (a trigger refuses UPDATE and DELETE); an edit is a new note naming the one it
 ``supersedes``.
 
 **Login throttle.** One table of counters keyed ``user:<name>`` or ``client:<address>``, each updated by one
-atomic upsert (:mod:`console.throttle`), replaces the per-address failure log and the per-user counters.
+atomic upsert (:mod:`tapewatch.console.throttle`), replaces the per-address failure log and the per-user counters.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ branch_labels = None
 depends_on = None
 
 #: the trigger function that turns alerts into cases, as revision 0007 made it
-_CASES_0007: str = import_module("sinks.migrations.versions.0007_tenancy").ALERTS_TO_CASES
+_CASES_0007: str = import_module("tapewatch.sinks.migrations.versions.0007_tenancy").ALERTS_TO_CASES
 _HISTORY_KEPT = "VALUES (NEW.alert_id, NEW.ts, NEW.severity, NEW.score) ON CONFLICT DO NOTHING;"
 _HISTORY_REWRITTEN = (
     "VALUES (NEW.alert_id, NEW.ts, NEW.severity, NEW.score)\n"

@@ -1,0 +1,195 @@
+"""`tapewatch console …`: serve the analyst console; manage its users, tenants and API tokens.
+
+Passwords are read from a hidden prompt (twice) or, for scripts, from standard input (``--password-stdin``);
+they are never arguments (a process list shows arguments) and never printed. A new API token is written to a
+file only its owner can read, whose path is printed.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tapewatch.errors import TapewatchError
+from tapewatch.extras import require
+from tapewatch.secrets import write_secret
+from tapewatch.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+console_app = typer.Typer(
+    help="The analyst console: cases, evidence and book replay in the browser.", no_args_is_help=True
+)
+user_app = typer.Typer(help="Console users (roles: analyst, supervisor, admin).", no_args_is_help=True)
+tenant_app = typer.Typer(help="Tenants: which venues' alerts their users see.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens of downstream services (read-only, stored hashed).", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail (hash-chained, append-only).", no_args_is_help=True)
+console_app.add_typer(user_app, name="user")
+console_app.add_typer(audit_app, name="audit")
+console_app.add_typer(tenant_app, name="tenant")
+console_app.add_typer(token_app, name="token")
+out = Console()
+
+PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input")]
+
+
+def _actor() -> str:
+    """Who runs the command, for the audit trail: the account of the process's effective user id (not
+    ``$USER``/``$LOGNAME``, which whoever runs the command may set to anything)."""
+    try:
+        return f"cli:{pwd.getpwuid(os.geteuid()).pw_name}"
+    except KeyError:  # a uid with no account (a container's arbitrary uid)
+        return f"cli:uid{os.geteuid()}"
+
+
+def _engine(settings: Settings) -> Engine:
+    from tapewatch.sinks import db
+
+    db.upgrade(settings)
+    return db.make_engine(settings)
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = typer.prompt("Password", hide_input=True)
+    if typer.prompt("Again", hide_input=True) != first:
+        raise TapewatchError("console: the two passwords differ")
+    return str(first)
+
+
+@console_app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default: TAPEWATCH_CONSOLE_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: TAPEWATCH_CONSOLE_PORT")] = None,
+) -> None:
+    """Serve the console (pages, live queue, JSON API at /api/v1, OpenAPI at /api/openapi.json)."""
+    require("console", "tapewatch console serve")
+    import uvicorn
+
+    from tapewatch.console.app import create_app
+
+    settings = load_settings()
+    app = create_app(settings)
+    bind_host, bind_port = host or settings.console_host, port or settings.console_port
+    out.print(f"console: http://{bind_host}:{bind_port}/")
+    # proxy_headers off: uvicorn would otherwise believe X-Forwarded-For from loopback; the console reads it itself,
+    # and only from TAPEWATCH_CONSOLE_TRUSTED_PROXIES (tapewatch.console.security.client_of)
+    uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning", access_log=False, proxy_headers=False)
+
+
+@user_app.command("add")
+def user_add(
+    username: str,
+    tenant: Annotated[str, typer.Option(help="The user's tenant (required: there is no default tenant)")],
+    role: Annotated[str, typer.Option(help="analyst, supervisor or admin")] = "analyst",
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Add a user; the password is asked for (hidden) or read from standard input."""
+    from tapewatch.console import accounts
+
+    password = _password(password_stdin)
+    with _engine(load_settings()).begin() as conn:
+        accounts.add_user(conn, username, password, role, tenant, _actor())
+    out.print(f"console: user {username} added ({role}, tenant {tenant})")
+
+
+@user_app.command("passwd")
+def user_passwd(username: str, password_stdin: PasswordStdin = False) -> None:
+    """Set a user's password (ends their sessions, lifts a lockout)."""
+    from tapewatch.console import accounts
+
+    password = _password(password_stdin)
+    with _engine(load_settings()).begin() as conn:
+        accounts.set_password(conn, username, password, _actor())
+    out.print(f"console: password of {username} changed")
+
+
+@user_app.command("disable")
+def user_disable(username: str) -> None:
+    """Disable a user (ends their sessions at once)."""
+    from tapewatch.console import accounts
+
+    with _engine(load_settings()).begin() as conn:
+        accounts.set_disabled(conn, username, True, _actor())
+    out.print(f"console: user {username} disabled")
+
+
+@user_app.command("enable")
+def user_enable(username: str) -> None:
+    from tapewatch.console import accounts
+
+    with _engine(load_settings()).begin() as conn:
+        accounts.set_disabled(conn, username, False, _actor())
+    out.print(f"console: user {username} enabled")
+
+
+@user_app.command("list")
+def user_list() -> None:
+    from tapewatch.console import accounts
+
+    with _engine(load_settings()).begin() as conn:
+        rows = accounts.list_users(conn)
+    table = Table("user", "role", "tenant", "disabled")
+    for name, role, tenant, disabled in rows:
+        table.add_row(name, role, tenant, "yes" if disabled else "")
+    out.print(table)
+
+
+@tenant_app.command("add")
+def tenant_add(tenant: str, venues: Annotated[str, typer.Option(help="Comma-separated venues, or *")]) -> None:
+    """Add a tenant: its cases are made from the alerts of these venues (its own cases, seen by its users only)."""
+    from tapewatch.console import accounts
+
+    names = [v.strip() for v in venues.split(",") if v.strip()]
+    with _engine(load_settings()).begin() as conn:
+        made = accounts.add_tenant(conn, tenant, names, _actor())
+    out.print(f"console: tenant {tenant} added ({', '.join(names)}; {made} cases from stored alerts)")
+
+
+@token_app.command("add")
+def token_add(
+    service: str,
+    tenant: Annotated[str, typer.Option(help="The tenant whose cases the token reads (required)")],
+    out_file: Annotated[Path | None, typer.Option("--out", help="Where the token goes (mode 0600)")] = None,
+) -> None:
+    """Create an API token for a service: the token is written once to a file only you can read."""
+    from tapewatch.console import accounts
+
+    settings = load_settings()
+    with _engine(settings).begin() as conn:
+        token = accounts.add_token(conn, service, tenant, _actor())
+    path = out_file or settings.var_dir / "console" / "tokens" / f"{service}-{token.token_id}.token"
+    write_secret(path, token.secret)
+    out.print(f"console: token {token.token_id} for {service}; the secret is in {path} (send it as 'Bearer …')")
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str) -> None:
+    from tapewatch.console import accounts
+
+    with _engine(load_settings()).begin() as conn:
+        accounts.revoke_token(conn, token_id, _actor())
+    out.print(f"console: token {token_id} revoked")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit's hash chain; exit 1 naming the first line that does not hold. Keep the printed head
+    hash elsewhere (a ticket, a mail): a later run that no longer reaches it shows the newest lines were cut."""
+    from tapewatch.console import audit
+
+    with _engine(load_settings()).begin() as conn:
+        report = audit.verify(conn)
+    if not report.intact:
+        raise TapewatchError(f"console: the audit chain breaks at line {report.broken_id}: {report.reason}")
+    head = f"line {report.head_id}, hash {report.head_hash}" if report.head_id is not None else "empty"
+    out.print(f"console: audit chain intact: {report.lines} lines; head {head}")

@@ -1,0 +1,623 @@
+"""`tapewatch train …`, `tapewatch detect …`, `tapewatch eval …`: offline training, look-back and evaluation.
+
+``train_app`` is shared: this module registers ``train kmeans``; :mod:`tapewatch.cli.app` adds the other model
+families' commands to it (``train dqn`` from :mod:`tapewatch.cli.dqn`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tapewatch.detectors.kmeans import KMeansModel, KMeansParams
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tapewatch.artifacts import ArtifactStore
+    from tapewatch.detectors.calibration import Calibration
+    from tapewatch.detectors.hit_model import HitModel
+    from tapewatch.detectors.kmeans import KMeansModel
+    from tapewatch.evaluation.matrix import FeedResult
+    from tapewatch.records import NewsRef
+from tapewatch.errors import TapewatchError
+from tapewatch.extras import require
+from tapewatch.settings import load_settings
+
+train_app = typer.Typer(help="Train models from history; write versioned artifacts.", no_args_is_help=True)
+detect_app = typer.Typer(help="Run the manipulation detectors offline (look-back).", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate detectors against labelled episodes.", no_args_is_help=True)
+console = Console(stderr=True)
+
+Inputs = Annotated[list[Path], typer.Argument(help="CSV or Parquet: ticks (symbol, ts, price, size, …) or 1m bars")]
+ModelVersion = Annotated[str, typer.Option("--model-version", help="K-means artifact version, or latest")]
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+# --- train ------------------------------------------------------------------------------------------------
+@train_app.command("kmeans")
+def train_kmeans(
+    inputs: Annotated[list[Path] | None, typer.Argument(help="Bars or ticks files (CSV/Parquet)")] = None,
+    engine: Annotated[str, typer.Option(help="sklearn (default) or spark")] = "sklearn",
+    source: Annotated[str, typer.Option(help="spark only: parquet, postgres or kafka")] = "parquet",
+    master: Annotated[str, typer.Option(help="Spark master (local[*] here, a cluster URL elsewhere)")] = "local[*]",
+    table: Annotated[str, typer.Option(help="spark --source postgres: table of 1-minute bars")] = "bars",
+    name: Annotated[str, typer.Option(help="Artifact name")] = "kmeans",
+    baseline: Annotated[bool, typer.Option(help="The seed baseline: k = 2 on price/volume change only")] = False,
+    k_min: Annotated[int, typer.Option(help="Smallest k")] = 2,
+    k_max: Annotated[int, typer.Option(help="Largest k")] = 4,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 0,
+    venue: Annotated[
+        str | None, typer.Option(help="Venue of the input rows that name none (recorded as 'file' otherwise)")
+    ] = None,
+) -> None:
+    """Train K-means (k by silhouette) on bar features and publish a new artifact version. The artifact records
+    the venues of the training data and their feed shapes: the model scores only those venues."""
+    from tapewatch.artifacts import ArtifactStore
+    from tapewatch.detectors.kmeans import BASELINE_FEATURES, KMEANS_FEATURES, KMeansParams
+
+    settings = load_settings()
+    features = BASELINE_FEATURES if baseline else KMEANS_FEATURES
+    params = KMeansParams(k_min=2 if baseline else k_min, k_max=2 if baseline else k_max, seed=seed)
+    store = ArtifactStore(settings.models_path)
+    if engine == "sklearn":
+        if not inputs:
+            raise TapewatchError("train kmeans: give bar or tick files (or --engine spark --source …)")
+        from tapewatch.detectors.kmeans import train
+        from tapewatch.evaluation.lookback import bar_features, bars_from_bar_file, read_input, split_ticks
+
+        with console.status("reading and computing bar features…"):
+            data = read_input(inputs)
+            if data.kind == "ticks":
+                from tapewatch.detectors.bars import bars_from_quotes
+
+                quotes, _ = split_ticks(data.frame)
+                bars = bars_from_quotes(quotes[["symbol", "venue", "ts", "price", "size"]])
+            else:
+                bars = bars_from_bar_file(data.frame)
+            feats = bar_features(bars)
+        with console.status(f"fitting K-means k={params.k_min}..{params.k_max} on {len(feats):,} vectors…"):
+            model = train(feats, features, params)
+    elif engine == "spark":
+        model = _train_spark(inputs or [], source, master, table, features, params)
+    else:
+        raise TapewatchError(f"train kmeans: unknown engine {engine!r}; choose sklearn or spark")
+    _record_venues(model, venue)
+    version = model.save(store, name)
+    labels = ", ".join("abnormal" if a else "normal" for a in model.abnormal.tolist())
+    console.print(f"{name} {version}: k={model.k} silhouette={model.silhouette:.3f} clusters [{labels}]")
+    trained = model.trained_on.describe() if model.trained_on else "unknown venues"
+    console.print(f"trained on {trained}: scores only these venues (TAPEWATCH_KMEANS_EXTRA_VENUES adds others)")
+    if model.trained_on is not None and "file" in model.trained_on.venues:
+        console.print("[yellow]the input names no venue for some rows, recorded as 'file': --venue names it[/]")
+    typer.echo(version)
+
+
+def _record_venues(model: KMeansModel, venue: str | None) -> None:
+    """Record the venues the engine saw (rows without one are 'file', or ``venue`` when given) with the shape each
+    venue's feed has in the settings, so a later change of that profile is noticed before scoring."""
+    from tapewatch.detectors.model_venues import TrainedOn
+
+    if model.trained_on is not None:
+        names = [venue if venue is not None and v == "file" else v for v in model.trained_on.venues]
+        model.trained_on = TrainedOn.from_venues(names, load_settings().feeds())
+
+
+def _train_spark(
+    inputs: list[Path], source: str, master: str, table: str, features: tuple[str, ...], params: KMeansParams
+) -> KMeansModel:
+    require("spark", "tapewatch train kmeans --engine spark")
+    from tapewatch.training import spark_kmeans
+
+    settings = load_settings()
+    packages: list[str] = []
+    if source == "postgres":
+        packages.append(spark_kmeans.POSTGRES_PACKAGE)
+    elif source == "kafka":
+        import pyspark
+
+        packages.append(spark_kmeans.kafka_package(pyspark.__version__))
+    elif source != "parquet":
+        raise TapewatchError(f"train kmeans: unknown source {source!r}; choose parquet, postgres or kafka")
+    if source == "parquet" and not inputs:
+        raise TapewatchError("train kmeans --engine spark --source parquet: give Parquet bar files")
+    with console.status(f"Spark ({master}): training K-means…"):
+        spark = spark_kmeans.session(master, packages, driver_memory=settings.spark_driver_memory)
+        try:
+            if source == "parquet":
+                bars = spark_kmeans.read_bars_parquet(spark, inputs)
+            elif source == "postgres":
+                from sqlalchemy.engine import make_url
+
+                url = make_url(settings.postgres_url_plain)
+                jdbc = f"jdbc:postgresql://{url.host}:{url.port or 5432}/{url.database}"
+                bars = spark_kmeans.read_bars_jdbc(spark, jdbc, table, url.username, url.password)
+            else:
+                bars = spark_kmeans.read_bars_kafka(spark, settings.kafka_bootstrap, settings.topic("md.bars.1m"))
+            model, report = spark_kmeans.train(bars, features, params)
+        finally:
+            spark.stop()
+    console.print(f"spark: {report.rows:,} feature vectors in {report.seconds:.1f} s")
+    return model
+
+
+# --- detect -----------------------------------------------------------------------------------------------
+@detect_app.command("file")
+def detect_file(
+    inputs: Inputs,
+    out: Annotated[Path, typer.Option("--out", help="Alerts, one JSON per line")] = Path("alerts.jsonl"),
+    scores: Annotated[Path | None, typer.Option("--scores", help="Also write K-means scores (JSON lines)")] = None,
+    model_version: ModelVersion = "latest",
+    no_kmeans: Annotated[bool, typer.Option("--no-kmeans", help="Patterns only, no K-means model")] = False,
+    model_name: Annotated[str, typer.Option(help="K-means artifact name")] = "kmeans",
+    venue: Annotated[
+        str,
+        typer.Option(help="Venue of rows without one: names the feed profile (e.g. twse: 5 s snapshots, 13:30 close)"),
+    ] = "file",
+    calibration: Annotated[
+        str,
+        typer.Option(help="Each venue's calibration (tapewatch calibrate): latest, a version, or none"),
+    ] = "latest",
+    news: Annotated[
+        Path | None,
+        typer.Option(help="News items (JSON Lines, as news.items carries them) to put beside the alerts", exists=True),
+    ] = None,
+) -> None:
+    """The stream's detectors over ticks or 1-minute bars; writes the alerts the stream would emit. A venue
+    that no feed profile names is read with its prints learnt per symbol from the data, and no session close."""
+    from tapewatch.artifacts import ArtifactStore
+    from tapewatch.evaluation.lookback import detect_frames, read_input, write_jsonl
+
+    settings = load_settings()
+    model = None if no_kmeans else _kmeans(ArtifactStore(settings.models_path), model_name, model_version)
+    with console.status("reading input…"):
+        data = read_input(inputs, venue)
+    _report_rejected(data.rejected)
+    calibrations = _calibrations(ArtifactStore(settings.models_path), data.frame, calibration)
+    hit_model = _hit_model(ArtifactStore(settings.models_path))
+    news_refs = None if news is None else _news(news, ArtifactStore(settings.models_path))
+    with _progress() as progress:
+        symbols = data.frame["symbol"].nunique()
+        task = progress.add_task("detecting", total=symbols)
+        result = detect_frames(
+            data,
+            model,
+            progress=lambda _: progress.advance(task),
+            flow_config=settings.flow_config(),
+            grace_ms=settings.stream_grace_ms,
+            feeds=settings.feeds(),
+            calibrations=calibrations,
+            hit_model=hit_model,
+            news=news_refs,
+            news_params=settings.news_context(),
+        )
+    write_jsonl(out, result.alerts)
+    if scores is not None:
+        write_jsonl(scores, result.scores)
+    kinds = Counter(str(alert.kind) for alert in result.alerts)
+    summary = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none"
+    _report_learnt(result.learnt_prints, result.venues)
+    console.print(f"{len(result.alerts)} alert(s) over {len(result.symbols)} symbol(s) ({summary}) → {out}")
+
+
+def _kmeans(store: ArtifactStore, name: str, version: str) -> KMeansModel | None:
+    """The K-means model to score with; ``None`` (patterns only, said once) when ``latest`` is asked and none exists."""
+    from tapewatch.detectors.kmeans import KMeansModel
+
+    if version == "latest" and store.latest_version(name) is None:
+        console.print(f"[yellow]no {name} model in {store.root}: patterns only[/]")
+        return None
+    return KMeansModel.load(store, name, version)
+
+
+def _news(path: Path, store: ArtifactStore) -> dict[str, list[NewsRef]]:
+    """The file's news items scored by the model the stream worker would use (the newest published, else the plain
+    lexicon), by symbol."""
+    from tapewatch.detectors.news.sentiment import SentimentModel
+    from tapewatch.evaluation.news_refs import news_by_symbol, read_news_items
+
+    model = SentimentModel.newest(store)
+    items = read_news_items(path)
+    refs = news_by_symbol(items, model)
+    console.print(f"{len(items)} news item(s) on {len(refs)} symbol(s), sentiment by {model.version}")
+    return refs
+
+
+def _hit_model(store: ArtifactStore) -> HitModel | None:
+    """The published calibrated hit model (``tapewatch eval hit-model --publish``), saying which kinds it scores."""
+    from tapewatch.detectors.hit_model import HitModel
+
+    model = HitModel.load(store)
+    if model is not None:
+        console.print(f"hit model {model.version} scores {', '.join(sorted(model.kinds))}")
+    return model
+
+
+def _calibrations(store: ArtifactStore, frame: pd.DataFrame, version: str) -> dict[str, Calibration]:
+    """Each venue of the input's calibration (``none``: no venue's), saying which venues run without one."""
+    from tapewatch.detectors.calibration import Calibration
+
+    if version == "none":
+        return {}
+    found: dict[str, Calibration] = {}
+    for venue in sorted(set(frame["venue"].astype(str))):
+        loaded = Calibration.load(store, venue, version)
+        if loaded is None:
+            console.print(f"[yellow]{venue}: no calibration (tapewatch calibrate): baselines start from nothing[/]")
+        else:
+            found[venue] = loaded
+    return found
+
+
+def _report_learnt(learnt: Mapping[str, str | None], venues: Mapping[str, str]) -> None:
+    """Say, per venue no feed profile names, what its symbols' records were learnt to be, and what that
+    leaves out: the user may know better and can say so."""
+    by_venue: dict[str, Counter[str]] = {}
+    for symbol, prints in learnt.items():
+        by_venue.setdefault(venues[symbol], Counter())[prints or "undecided (too few records)"] += 1
+    for name, counts in sorted(by_venue.items()):
+        shapes = ", ".join(f"{shape} {n}" for shape, n in sorted(counts.items()))
+        console.print(
+            f"[yellow]venue {name!r} has no feed profile:[/] each symbol's prints learnt from its records "
+            f"({shapes}); no session close, so marking the close is not checked. Name the venue with --venue "
+            "or describe it in TAPEWATCH_FEED_PROFILES."
+        )
+
+
+def _report_rejected(rejected: list[tuple[int, str]], shown: int = 10) -> None:
+    """Name the input rows that were refused (never blanked silently)."""
+    if not rejected:
+        return
+    console.print(f"[yellow]{len(rejected):,} input row(s) rejected:[/]")
+    for row, reason in rejected[:shown]:
+        console.print(f"  row {row}: {reason}")
+    if len(rejected) > shown:
+        console.print(f"  … and {len(rejected) - shown:,} more")
+
+
+# --- eval -------------------------------------------------------------------------------------------------
+@eval_app.command("detect")
+def eval_detect(
+    truth: Annotated[Path, typer.Option("--truth", help="episodes.csv: symbol, kind, start, end (epoch ms)")],
+    alerts: Annotated[Path, typer.Option("--alerts", help="alerts.jsonl from `detect file`")],
+    inputs: Annotated[
+        list[Path] | None, typer.Option("--input", help="The ticks the alerts came from: universe, charts, AUC")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Directory for report.md, metrics.json, PNGs")] = None,
+    tolerance_s: Annotated[float, typer.Option(help="Matching tolerance around an episode")] = 30.0,
+    model_version: ModelVersion = "latest",
+    charts: Annotated[int, typer.Option(help="Price charts of this many manipulated symbols")] = 4,
+) -> None:
+    """Per-kind precision/recall/F1, delays, false alerts on clean symbols, K-means AUC, seed baseline."""
+    from tapewatch.evaluation import judge as ev
+
+    try:
+        truth_frame = ev.read_truth(truth)
+        alert_frame = ev.read_alerts(alerts)
+    except ValueError as exc:
+        raise TapewatchError(str(exc)) from None
+    extras = _eval_extras(inputs or [], truth_frame, model_version)
+    result = ev.evaluate(
+        truth_frame,
+        alert_frame,
+        universe=extras.universe or sorted(set(truth_frame["symbol"]) | set(alert_frame["symbol"])),
+        sessions=extras.sessions,
+        tolerance_ms=int(tolerance_s * 1000),
+        baseline_alerts=extras.baseline_alerts,
+        bar_scores=extras.bar_scores,
+    )
+    result.notes += extras.notes
+    table = Table("kind", "episodes", "P", "R", "F1", "median delay s", "p90 s", "baseline F1")
+    base = {m.kind: m for m in result.baseline}
+    for m in result.kinds:
+        b = base.get(m.kind)
+        table.add_row(
+            m.kind,
+            str(m.episodes),
+            f"{m.precision:.3f}",
+            f"{m.recall:.3f}",
+            f"{m.f1:.3f}",
+            f"{m.delay_median_s:.1f}",
+            f"{m.delay_p90_s:.1f}",
+            f"{b.f1:.3f}" if b else "–",
+        )
+    Console().print(table)
+    console.print(f"false alerts per clean symbol-day: {result.false_alerts_per_symbol_day:.3f}")
+    for name, auc in result.score_auc.items():
+        console.print(f"{name}: ROC-AUC {auc['roc_auc']:.3f}, PR-AUC {auc['pr_auc']:.3f}")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_bytes(result.to_json())
+        pngs = [ev.plot_f1(out / "f1.png", result)]
+        if extras.prices is not None:
+            collapsed = ev.collapse(alert_frame)
+            for symbol in sorted(set(truth_frame["symbol"]))[:charts]:
+                prices = extras.prices[extras.prices["symbol"] == symbol]
+                pngs.append(ev.plot_symbol(out / f"price_{symbol}.png", symbol, prices, truth_frame, collapsed))
+        (out / "report.md").write_text(ev.markdown_report(result, charts=[p.name for p in pngs]))
+        console.print(f"wrote {out / 'report.md'}, metrics.json and {len(pngs)} chart(s)")
+
+
+class _Extras:
+    def __init__(self) -> None:
+        self.universe: list[str] = []
+        self.sessions = 1
+        self.baseline_alerts: pd.DataFrame | None = None
+        self.bar_scores: dict[str, pd.DataFrame] = {}
+        self.prices: pd.DataFrame | None = None
+        self.notes: list[str] = []
+
+
+def _eval_extras(inputs: list[Path], truth: object, model_version: str) -> _Extras:
+    """From the input ticks: the symbol universe, sessions, prices, the seed baseline and per-bar scores."""
+    import pandas as pd
+
+    from tapewatch.artifacts import ArtifactStore
+    from tapewatch.detectors.kmeans import BASELINE_FEATURES, KMeansModel
+    from tapewatch.evaluation import judge as ev
+    from tapewatch.evaluation.lookback import bar_features, bars_from_bar_file, read_input, split_ticks
+
+    extras = _Extras()
+    if not inputs:
+        extras.notes.append("no --input: universe = symbols in truth or alerts; no baseline, no AUC, no charts")
+        return extras
+    data = read_input(inputs)
+    frame = data.frame
+    extras.universe = sorted(frame["symbol"].unique().tolist())
+    if data.kind == "ticks":
+        from tapewatch.detectors.bars import bars_from_quotes
+
+        quotes, _ = split_ticks(frame)
+        bars = bars_from_quotes(quotes[["symbol", "venue", "ts", "price", "size"]])
+        extras.prices = quotes[["symbol", "ts", "price"]]
+    else:
+        bars = bars_from_bar_file(frame)
+        extras.prices = bars.assign(ts=bars["end"], price=bars["close"])[["symbol", "ts", "price"]]
+    days = pd.to_datetime(bars["start"], unit="ms").dt.date
+    extras.sessions = max(
+        1, int(pd.Series(list(zip(bars["symbol"], days, strict=True))).nunique() // max(1, len(extras.universe)))
+    )
+    feats = bar_features(bars)
+    extras.baseline_alerts, baseline_score = ev.seed_baseline(feats)
+    extras.notes.append(
+        f"seed baseline: K-means k=2 on {', '.join(BASELINE_FEATURES)} fitted in-sample; "
+        f"{extras.baseline_alerts['alert_id'].nunique()} abnormal-bar alerts"
+    )
+    bar_frame = feats[["symbol", "start", "ts"]].rename(columns={"ts": "end"})
+    extras.bar_scores["seed baseline k=2"] = bar_frame.assign(score=baseline_score)
+    store = ArtifactStore(load_settings().models_path)
+    if model_version != "latest" or store.latest_version("kmeans") is not None:
+        model = KMeansModel.load(store, "kmeans", model_version)
+        extras.bar_scores[f"kmeans {model.version}"] = bar_frame.assign(score=model.score_frame(feats).score)
+    else:
+        extras.notes.append("no kmeans artifact: K-means AUC not computed (train one with `tapewatch train kmeans`)")
+    return extras
+
+
+@eval_app.command("simulate")
+def eval_simulate(
+    out: Annotated[Path, typer.Option("--out", help="Directory for ticks.parquet and episodes.csv")],
+    seed: Annotated[int, typer.Option(help="Simulator seed")] = 100,
+    symbols: Annotated[int, typer.Option(help="Symbols")] = 20,
+    minutes: Annotated[float, typer.Option(help="Session minutes (ends at 13:30 Taipei)")] = 270.0,
+    feed: Annotated[str, typer.Option(help="Feed profile: trades, twse-mis or snapshot-1s")] = "trades",
+    book_churn: Annotated[float, typer.Option(help="0..1: chance per book step a level 2-5 queue is re-drawn")] = 0.0,
+    regimes: Annotated[str, typer.Option(help="Per-symbol draws: twse or wide")] = "twse",
+    variants: Annotated[bool, typer.Option("--variants", help="Draw an episode variant per episode")] = False,
+    lookalikes: Annotated[
+        bool,
+        typer.Option(
+            "--lookalikes/--no-lookalikes", help="Legitimate look-alikes on every symbol, labelled in lookalikes.csv"
+        ),
+    ] = False,
+) -> None:
+    """Write a labelled simulated session (ticks + episodes, look-alikes, news) for `detect file` and `eval detect`."""
+    from datetime import datetime, time, timedelta
+
+    from tapewatch.evaluation.matrix import FEED_VENUES
+    from tapewatch.generators.simulator import SimulationConfig, generate
+    from tapewatch.producers.simulate import write_news
+
+    open_at = (datetime.combine(datetime(2024, 1, 2), time(13, 30)) - timedelta(minutes=minutes)).time()
+    try:
+        config = SimulationConfig(
+            symbols=symbols,
+            seed=seed,
+            minutes=minutes,
+            open_time=open_at,
+            feed=feed,
+            book_churn=book_churn,
+            regimes=regimes,
+            variants=variants,
+            venue=FEED_VENUES.get(feed, "sim"),
+            lookalikes=lookalikes,
+        )
+    except ValueError as exc:
+        raise TapewatchError(f"eval simulate: {exc}") from None
+    with console.status("simulating…"):
+        sim = generate(config)
+        out.mkdir(parents=True, exist_ok=True)
+        # the venue names the feed profile, so `detect file` knows what the records carry
+        ticks = sim.ticks_frame().assign(venue=config.venue)
+        ticks.to_parquet(out / "ticks.parquet", index=False)
+        sim.episodes_frame().to_csv(out / "episodes.csv", index=False)
+        if lookalikes:
+            sim.lookalikes_frame().to_csv(out / "lookalikes.csv", index=False)
+        write_news(sim.news, sim.news_frame(), out)
+    console.print(
+        f"{len(ticks):,} tick rows, {len(sim.episodes)} episodes"
+        + (f", {len(sim.lookalikes)} look-alikes" if lookalikes else "")
+        + f", {len(sim.news)} news items"
+        + f", clean symbols {', '.join(sim.clean_symbols)} → {out}"
+    )
+
+
+def _seed_list(text: str) -> tuple[int, ...]:
+    """``300-304`` or ``300,302,310``."""
+    try:
+        if "-" in text:
+            low, high = (int(part) for part in text.split("-", 1))
+            return tuple(range(low, high + 1))
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise TapewatchError(f"eval matrix: seeds {text!r}: give 300-304 or 300,302") from None
+
+
+@eval_app.command("matrix")
+def eval_matrix(
+    out: Annotated[Path | None, typer.Option("--out", help="Directory for matrix.json and matrix_f1.png")] = None,
+    feeds: Annotated[str, typer.Option(help="Feed profiles, comma-separated")] = "trades,twse-mis,snapshot-1s",
+    seeds: Annotated[str, typer.Option(help="Evaluated seeds: 300-304 or 300,302")] = "300-304",
+    train_seed: Annotated[int, typer.Option(help="Seed of the session K-means is trained on (never evaluated)")] = 1,
+    symbols: Annotated[int, typer.Option(help="Symbols per session")] = 20,
+    minutes: Annotated[float, typer.Option(help="Session minutes (ends at 13:30 Taipei)")] = 270.0,
+    variants: Annotated[bool, typer.Option(help="Episode variants (slow pumps, long spoofing, …)")] = True,
+    regimes: Annotated[str, typer.Option(help="Per-symbol draws: twse or wide")] = "twse",
+    lookalikes: Annotated[
+        bool,
+        typer.Option(
+            "--lookalikes/--no-lookalikes",
+            help="Legitimate look-alikes in every session (news, meta-orders, large orders, quote pulls), the alerts "
+            "on them counted",
+        ),
+    ] = True,
+    book_churn: Annotated[
+        float | None, typer.Option(help="Level 2-5 churn per book step (default per feed: 0.2, 1.0, 0.5)")
+    ] = None,
+    jobs: Annotated[int, typer.Option(help="Cells simulated and detected in parallel")] = 1,
+    generator: Annotated[
+        str, typer.Option(help="sim (the labelled simulator) or lob (the order-book market, never tuned on)")
+    ] = "sim",
+) -> None:
+    """Simulate → detect → score over feed profiles × seeds: P, R, F1, delays per kind and feed, false alerts per
+    clean symbol-day, K-means AUC, beside the seed baseline; a PNG of F1 by kind and feed and a JSON."""
+    from tapewatch.evaluation import matrix as em
+
+    settings = load_settings()
+    try:
+        spec = em.MatrixSpec(
+            feeds=tuple(f.strip() for f in feeds.split(",") if f.strip()),
+            seeds=_seed_list(seeds),
+            train_seed=train_seed,
+            symbols=symbols,
+            minutes=minutes,
+            variants=variants,
+            regimes=regimes,
+            lookalikes=lookalikes,
+            book_churn=book_churn,
+            flow=settings.flow_config(),
+            profiles=settings.feeds(),
+            generator=generator,
+        )
+        spec.simulation(spec.feeds[0], spec.seeds[0])  # refuses bad session parameters before any work
+    except ValueError as exc:
+        raise TapewatchError(f"eval matrix: {exc}") from None
+    with console.status("running the matrix…") as status:
+        results = em.run_matrix(spec, jobs=jobs, progress=status.update)
+    _print_matrix(results)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "matrix.json").write_bytes(em.to_json(spec, results))
+        em.plot_matrix(out / "matrix_f1.png", results)
+        console.print(f"wrote {out / 'matrix.json'} and {out / 'matrix_f1.png'}")
+
+
+def _print_matrix(results: list[FeedResult]) -> None:
+    from tapewatch.evaluation.judge import fmt
+    from tapewatch.evaluation.matrix import meets_bars
+
+    table = Table("feed", "kind", "episodes", "P", "R", "F1", "median delay s", "p90 s", "baseline F1", "bar")
+    for feed in results:
+        bars = meets_bars(feed)
+        base = {m.kind: m for m in feed.result.baseline}
+        for m in feed.result.kinds:
+            passed = bars.get(m.kind)
+            table.add_row(
+                feed.feed, m.kind, str(m.episodes), fmt(m.precision), fmt(m.recall), fmt(m.f1),
+                fmt(m.delay_median_s, 1), fmt(m.delay_p90_s, 1), fmt(base[m.kind].f1) if m.kind in base else "–",
+                "–" if passed is None else ("met" if passed else "[red]not met[/]"),
+            )  # fmt: skip
+    wide = Console(width=max(150, Console().width))
+    wide.print(table)
+    for feed in results:
+        auc = feed.result.score_auc.get("kmeans", {}).get("roc_auc", float("nan"))
+        five_kinds = feed.result.false_alerts_per_symbol_day_evaluated_kinds
+        wide.print(
+            f"{feed.feed}: false alerts per clean symbol-day {fmt(five_kinds)} "
+            f"(five kinds), {fmt(feed.result.false_alerts_per_symbol_day)} (all kinds); K-means ROC-AUC {fmt(auc)}; "
+            f"cells {min(feed.seconds):.0f}–{max(feed.seconds):.0f} s"
+        )
+    _print_lookalikes(wide, results)
+
+
+def _print_lookalikes(wide: Console, results: list[FeedResult]) -> None:
+    """Legitimate look-alikes that drew a manipulation alert no real episode explains (generators that label them)."""
+    from tapewatch.evaluation.judge import fmt
+
+    if not any(feed.lookalikes for feed in results):
+        return
+    table = Table("feed", "look-alike", "events", "alerted", "share", "by alert kind")
+    for feed in results:
+        for rate in feed.lookalikes:
+            kinds = ", ".join(f"{k} {n}" for k, n in sorted(rate.by_alert_kind.items())) or "–"
+            table.add_row(feed.feed, rate.kind, str(rate.events), str(rate.alerted), fmt(rate.share), kinds)
+    wide.print(table)
+
+
+@eval_app.command("real-tapes")
+def eval_real_tapes(
+    tapes: Annotated[
+        str, typer.Option(help="Comma-separated real tapes")
+    ] = "es-futures,bitstamp-btcusd,bitstamp-btcusd-2013",
+    calibrate_days: Annotated[
+        int, typer.Option(help="Calibrate on each tape's first N days and score the days after them", min=0)
+    ] = 0,
+) -> None:
+    """The detectors over real tapes of liquid instruments shipped in packages, where every manipulation alert
+    is false: alerts per session by kind and severity, against the bar (≤ 1 a session, none high or critical)."""
+    from tapewatch.evaluation import real_tapes
+    from tapewatch.producers.real_tapes import TAPES, load_tape
+
+    settings = load_settings()
+    names = [t.strip() for t in tapes.split(",") if t.strip()]
+    unknown = [n for n in names if n not in TAPES]
+    if unknown:
+        raise TapewatchError(f"eval real-tapes: no tape {', '.join(unknown)}; choose {', '.join(TAPES)}")
+    table = Table("tape", "prints", "sessions", "alerts", "per session", "high+critical", "by kind", "bar")
+    for name in names:
+        with console.status(f"detecting over {name}…"):
+            ticks, sessions = load_tape(name)
+            if calibrate_days >= sessions:
+                console.print(f"{name}: {sessions} session(s), none left after {calibrate_days} calibrated; skipped")
+                continue
+            result = real_tapes.run_tape(
+                name,
+                ticks,
+                sessions,
+                flow_config=settings.flow_config(),
+                feeds=settings.feeds(),
+                calibrate_days=calibrate_days,
+            )
+        kinds = ", ".join(f"{k} {n}" for k, n in sorted(result.by_kind.items())) or "–"
+        table.add_row(
+            name, f"{result.prints:,}", str(result.sessions), str(result.alerts), f"{result.per_session:.1f}",
+            str(result.serious), kinds, "met" if result.meets_bar else "[red]not met[/]",
+        )  # fmt: skip
+    Console(width=max(150, Console().width)).print(table)

@@ -1,0 +1,370 @@
+"""The evaluation matrix: simulate → detect → score over feed profiles × seeds, in one table.
+
+Each *cell* is one simulated session (:mod:`tapewatch.generators.simulator`) of one feed profile and one seed, run
+through the same look-back detection as ``tapewatch detect file`` (:func:`tapewatch.evaluation.lookback.detect_frames`,
+the stream's twin) and scored against its labelled episodes (:mod:`tapewatch.evaluation.judge`). Cells of one feed are
+pooled (every seed's symbols kept apart), so a feed's precision, recall and delays are over all its episodes.
+
+Honesty rules the command follows:
+
+* the K-means model scored in a feed's cells is trained on a *training seed* of that feed that is never
+  evaluated (a model fitted on the evaluated session would flatter its AUC);
+* the seed baseline (K-means k = 2 on price and volume change, the seed 003 method) is fitted in-sample, as
+  that method is used, and shown beside every kind;
+* tune on seeds you choose and report on seeds you never looked at: the command takes any seeds.
+
+Every cell also reads its alerts with the session's news (:mod:`tapewatch.evaluation.news_effect`): each alert annotated
+by the news context as a stream that read every item would annotate it. The precision, recall, false alerts and
+look-alike counts are of the alerts as the rules raised them; :attr:`FeedResult.news` says what the news context
+changes.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from tapewatch.detectors.flow import FLOW_FEATURE_SET_VERSION, FlowConfig
+from tapewatch.detectors.kmeans import KMEANS_FEATURES, KMeansModel, KMeansParams
+from tapewatch.detectors.patterns import PATTERNS_VERSION
+from tapewatch.evaluation import judge as ev
+from tapewatch.evaluation.lookalikes import LookalikeRate, lookalike_alerts
+from tapewatch.evaluation.lookback import DetectionOutput, bar_features, detect_frames, tick_input
+from tapewatch.evaluation.news_effect import NewsEffect, news_alerts_frame, news_effect, with_news
+from tapewatch.feeds import FeedProfiles
+from tapewatch.generators import lob_market as lob
+from tapewatch.generators.feed_shapes import FEEDS
+from tapewatch.generators.news import NewsParams
+from tapewatch.generators.simulator import SimulationConfig, generate
+from tapewatch.records import NewsItem
+
+#: the venue a simulated feed is published under: its feed profile tells the detectors what the records carry
+FEED_VENUES: Final[Mapping[str, str]] = {"trades": "sim", "twse-mis": "sim-snapshots", "snapshot-1s": "sim-snapshots"}
+#: how much the book's level 2–5 queues churn per book step, per feed: TWSE's best five move every snapshot
+DEFAULT_CHURN: Final[Mapping[str, float]] = {"trades": 0.2, "twse-mis": 1.0, "snapshot-1s": 0.5}
+#: the issue's quality bars per kind: minimum F1 over held-out seeds
+QUALITY_F1: Final[Mapping[str, float]] = {
+    "pump_and_dump": 0.95,
+    "spoofing": 0.85,
+    "wash_trading": 0.90,
+    "marking_the_close": 0.85,
+}
+MAX_FALSE_ALERTS: Final = 0.5
+GENERATORS: Final[tuple[str, ...]] = ("sim", "lob")
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixSpec:
+    """What the matrix runs: the same session shape for every feed and seed."""
+
+    feeds: tuple[str, ...] = FEEDS
+    seeds: tuple[int, ...] = (300, 301, 302, 303, 304)
+    train_seed: int = 1
+    symbols: int = 20
+    minutes: float = 270.0
+    variants: bool = True
+    regimes: str = "twse"
+    #: None: :data:`DEFAULT_CHURN` per feed
+    book_churn: float | None = None
+    tolerance_s: float = 30.0
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    #: the venue table (with the user's ``TAPEWATCH_FEED_PROFILES``), so the cells detect as the stream would
+    profiles: FeedProfiles = field(default_factory=FeedProfiles)
+    #: which labelled market makes the sessions: ``sim`` (:mod:`tapewatch.generators.simulator`) or ``lob``, the
+    #: order-book market of :mod:`tapewatch.generators.lob_market`, written apart and never tuned on (regimes and churn
+    #: do not apply)
+    generator: str = "sim"
+    #: legitimate look-alikes (news, meta-orders, large orders, quote pulls) in every session, labelled apart, so
+    #: that the alerts they draw are counted (the order-book market leaves out its large orders and quote pulls)
+    lookalikes: bool = True
+    #: the news both generators write (:mod:`tapewatch.generators.news`), read by the news context in every cell
+    news: NewsParams = field(default_factory=NewsParams)
+
+    def __post_init__(self) -> None:
+        unknown = [f for f in self.feeds if f not in FEEDS]
+        if unknown:
+            raise ValueError(f"unknown feed(s) {unknown}; choose from {', '.join(FEEDS)}")
+        if self.train_seed in self.seeds:
+            raise ValueError(f"the training seed {self.train_seed} must not be evaluated")
+        if not self.seeds:
+            raise ValueError("give at least one seed")
+        if self.generator not in GENERATORS:
+            raise ValueError(f"generator must be one of {', '.join(GENERATORS)}, not {self.generator!r}")
+
+    def simulation(self, feed: str, seed: int) -> SimulationConfig:
+        # the session ends at the TWSE close, so marking the close is in every cell
+        open_at = (datetime.combine(datetime(2024, 1, 2), time(13, 30)) - timedelta(minutes=self.minutes)).time()
+        churn = DEFAULT_CHURN[feed] if self.book_churn is None else self.book_churn
+        return SimulationConfig(
+            symbols=self.symbols,
+            seed=seed,
+            minutes=self.minutes,
+            open_time=open_at,
+            feed=feed,
+            book_churn=churn,
+            regimes=self.regimes,
+            variants=self.variants,
+            venue=FEED_VENUES[feed],
+            lookalikes=self.lookalikes,
+            news_params=self.news,
+        )
+
+    def lob(self, feed: str, seed: int) -> lob.LobConfig:
+        return lob.LobConfig(
+            symbols=self.symbols,
+            seed=seed,
+            minutes=self.minutes,
+            feed=feed,
+            venue=FEED_VENUES[feed],
+            lookalikes=self.lookalikes,
+            news_params=self.news,
+        )
+
+
+@dataclass
+class Cell:
+    """One simulated session's outcome, symbols prefixed with the seed so that cells pool without clashes."""
+
+    feed: str
+    seed: int
+    truth: pd.DataFrame
+    lookalikes: pd.DataFrame
+    alerts: pd.DataFrame
+    #: the same alerts annotated with the session's news (:func:`tapewatch.evaluation.news_effect.news_alerts_frame`),
+    #: and the session's items with their labels
+    alerts_news: pd.DataFrame
+    news: pd.DataFrame
+    baseline: pd.DataFrame
+    bar_scores: dict[str, pd.DataFrame]
+    universe: list[str]
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedSession:
+    """A cell's labelled session as ``detect file`` reads it: ticks (with the venue), episodes, the labelled
+    legitimate look-alikes (none without them), and its news items with their labels."""
+
+    ticks: pd.DataFrame
+    episodes: pd.DataFrame
+    lookalikes: pd.DataFrame
+    news: tuple[NewsItem, ...]
+    news_labels: pd.DataFrame
+
+
+def generated_session(spec: MatrixSpec, feed: str, seed: int) -> GeneratedSession:
+    market = generate(spec.simulation(feed, seed)) if spec.generator == "sim" else lob.generate(spec.lob(feed, seed))
+    ticks = market.ticks_frame().assign(venue=FEED_VENUES[feed])
+    return GeneratedSession(ticks, market.episodes_frame(), market.lookalikes_frame(), market.news, market.news_frame())
+
+
+def session(spec: MatrixSpec, feed: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The ticks, episodes and look-alikes of :func:`generated_session`."""
+    generated = generated_session(spec, feed, seed)
+    return generated.ticks, generated.episodes, generated.lookalikes
+
+
+def train_model(spec: MatrixSpec, feed: str) -> KMeansModel:
+    """The K-means model a feed's cells score with, fitted on the training seed's bars."""
+    ticks, _, _ = session(spec, feed, spec.train_seed)
+    source = tick_input(ticks)
+    bars = detect_frames(source, None, flow_config=spec.flow, feeds=spec.profiles).bars
+    from tapewatch.detectors.kmeans import train
+
+    return train(bar_features(bars), KMEANS_FEATURES, KMeansParams())
+
+
+def run_cell(spec: MatrixSpec, feed: str, seed: int, model: KMeansModel | None) -> Cell:
+    """Simulate, detect and keep what the scoring needs."""
+    import time as clock
+
+    began = clock.perf_counter()
+    generated = generated_session(spec, feed, seed)
+    detected: DetectionOutput = detect_frames(
+        tick_input(generated.ticks), model, flow_config=spec.flow, feeds=spec.profiles
+    )
+    feats = bar_features(detected.bars)
+    baseline_alerts, baseline_scores = ev.seed_baseline(feats)
+    bar_frame = feats[["symbol", "start", "ts"]].rename(columns={"ts": "end"})
+    scores = {"seed baseline k=2": bar_frame.assign(score=baseline_scores)}
+    if model is not None:
+        scores["kmeans"] = bar_frame.assign(score=model.score_frame(feats).score)
+    prefix = f"s{seed}/"
+    return Cell(
+        feed=feed,
+        seed=seed,
+        truth=_prefixed(generated.episodes, prefix),
+        lookalikes=_prefixed(generated.lookalikes, prefix),
+        alerts=_prefixed(ev.alerts_frame(detected.alerts), prefix),
+        alerts_news=_prefixed(news_alerts_frame(with_news(detected.alerts, generated.news)), prefix),
+        news=_prefixed(generated.news_labels, prefix),
+        baseline=_prefixed(baseline_alerts, prefix),
+        bar_scores={name: _prefixed(frame, prefix) for name, frame in scores.items()},
+        universe=[prefix + s for s in detected.symbols],
+        seconds=clock.perf_counter() - began,
+    )
+
+
+def _prefixed(frame: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    out = frame.assign(symbol=prefix + frame["symbol"].astype(str))
+    if "alert_id" in out.columns:
+        out["alert_id"] = prefix + out["alert_id"].astype(str)
+    return out
+
+
+@dataclass
+class FeedResult:
+    """A feed's pooled evaluation, its per-variant recall and its cells' timings."""
+
+    feed: str
+    result: ev.EvaluationResult
+    variant_recall: dict[str, dict[str, float]]
+    per_seed_f1: dict[str, list[float]]
+    seconds: list[float]
+    lookalikes: list[LookalikeRate] = field(default_factory=list)
+    #: what the news context does to these alerts (:mod:`tapewatch.evaluation.news_effect`)
+    news: NewsEffect | None = None
+
+
+def pool(feed: str, cells: Sequence[Cell], tolerance_ms: int) -> FeedResult:
+    """One feed's cells evaluated together."""
+    truth = pd.concat([c.truth for c in cells], ignore_index=True)
+    alerts = pd.concat([c.alerts for c in cells], ignore_index=True)
+    scores = {name: pd.concat([c.bar_scores[name] for c in cells], ignore_index=True) for name in cells[0].bar_scores}
+    result = ev.evaluate(
+        truth,
+        alerts,
+        universe=[s for c in cells for s in c.universe],
+        sessions=1,
+        tolerance_ms=tolerance_ms,
+        baseline_alerts=pd.concat([c.baseline for c in cells], ignore_index=True),
+        bar_scores=scores,
+    )
+    # F1 of each seed alone: the spread says how far one pooled number can be trusted
+    per_seed: dict[str, list[float]] = {m.kind: [] for m in result.kinds}
+    for cell in cells:
+        alone = ev.evaluate(cell.truth, cell.alerts, universe=cell.universe, tolerance_ms=tolerance_ms)
+        for m in alone.kinds:
+            per_seed[m.kind].append(m.f1)
+    events = pd.concat([c.lookalikes for c in cells], ignore_index=True)
+    rates = lookalike_alerts(truth, events, alerts, tolerance_ms) if len(events) else []
+    recall = variant_recall(truth, alerts, tolerance_ms)
+    alerts_news = pd.concat([c.alerts_news for c in cells], ignore_index=True)
+    news = pd.concat([c.news for c in cells], ignore_index=True)
+    effect = news_effect(truth, events, alerts, alerts_news, news, tolerance_ms)
+    return FeedResult(feed, result, recall, per_seed, [c.seconds for c in cells], rates, effect)
+
+
+def variant_recall(truth: pd.DataFrame, alerts: pd.DataFrame, tolerance_ms: int) -> dict[str, dict[str, float]]:
+    """kind → variant → recall, when the truth names variants."""
+    if "variant" not in truth.columns:
+        return {}
+    collapsed = ev.collapse(alerts)
+    out: dict[str, dict[str, float]] = {}
+    for (kind, variant), episodes in truth.groupby(["kind", "variant"], sort=True):
+        mine = collapsed[collapsed["kind"] == kind].reset_index(drop=True)
+        metrics = ev.kind_metrics(episodes, mine, str(kind), tolerance_ms)
+        out.setdefault(str(kind), {})[str(variant)] = metrics.recall
+    return out
+
+
+def run_matrix(spec: MatrixSpec, jobs: int = 1, progress: Callable[[str], None] | None = None) -> list[FeedResult]:
+    """Every feed × seed cell (``jobs`` processes), pooled per feed."""
+    say = progress or (lambda _: None)
+    models: dict[str, KMeansModel] = {}
+    for feed in spec.feeds:
+        say(f"training K-means on {feed}, seed {spec.train_seed}")
+        models[feed] = train_model(spec, feed)
+    tasks = [(feed, seed) for feed in spec.feeds for seed in spec.seeds]
+    cells: list[Cell] = []
+    if jobs <= 1:
+        for feed, seed in tasks:
+            say(f"{feed}, seed {seed}")
+            cells.append(run_cell(spec, feed, seed, models[feed]))
+    else:
+        # spawn, not fork: the parent has run scikit-learn's OpenMP threads, and a forked child can hang on them
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool_:
+            futures = [pool_.submit(run_cell, spec, feed, seed, models[feed]) for feed, seed in tasks]
+            for future in futures:
+                cells.append(future.result())
+                say(f"{cells[-1].feed}, seed {cells[-1].seed} done")
+    tolerance_ms = int(spec.tolerance_s * 1000)
+    return [pool(feed, [c for c in cells if c.feed == feed], tolerance_ms) for feed in spec.feeds]
+
+
+def meets_bars(feed: FeedResult) -> dict[str, bool]:
+    """The issue's quality bars, kind by kind (kinds without episodes are not judged), and the false alerts."""
+    out = {
+        m.kind: (not math.isnan(m.f1)) and m.f1 >= QUALITY_F1[m.kind]
+        for m in feed.result.kinds
+        if m.kind in QUALITY_F1 and m.episodes > 0
+    }
+    out["false_alerts"] = feed.result.false_alerts_per_symbol_day_evaluated_kinds <= MAX_FALSE_ALERTS
+    return out
+
+
+def to_json(spec: MatrixSpec, feeds: Iterable[FeedResult]) -> bytes:
+    payload = {
+        "spec": {k: v for k, v in asdict(spec).items() if k != "profiles"},
+        # which detectors produced the numbers: a table compared across sessions must say what it measured
+        "versions": {"flow": FLOW_FEATURE_SET_VERSION, "patterns": PATTERNS_VERSION},
+        "venues": {FEED_VENUES[f]: asdict(spec.profiles(FEED_VENUES[f])) for f in spec.feeds},
+        "feeds": [
+            {
+                "feed": f.feed,
+                "evaluation": asdict(f.result),
+                "variant_recall": f.variant_recall,
+                "per_seed_f1": f.per_seed_f1,
+                "cell_seconds": f.seconds,
+                "quality_bars": meets_bars(f),
+                "lookalikes": [asdict(r) | {"share": r.share} for r in f.lookalikes],
+                "news_context": None if f.news is None else asdict(f.news),
+            }
+            for f in feeds
+        ],
+    }
+    return orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+
+
+def plot_matrix(path: Path, feeds: Sequence[FeedResult]) -> Path:
+    """F1 by kind, one bar per feed, the seed baseline as a tick on each bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kinds = [m.kind for m in feeds[0].result.kinds]
+    x = np.arange(len(kinds))
+    width = 0.8 / max(1, len(feeds))
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    for i, feed in enumerate(feeds):
+        offset = (i - (len(feeds) - 1) / 2) * width
+        f1 = [_zero_nan(m.f1) for m in feed.result.kinds]
+        base = [_zero_nan(m.f1) for m in feed.result.baseline]
+        ax.bar(x + offset, f1, width, label=feed.feed)
+        ax.scatter(
+            x + offset, base, marker="_", s=200, color="black", zorder=3, label="seed baseline" if i == 0 else None
+        )
+    ax.set_xticks(x, kinds, rotation=15, fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("F1 (pooled over seeds)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def _zero_nan(value: float) -> float:
+    return 0.0 if math.isnan(value) else value
