@@ -5,14 +5,20 @@ topics behind a unique prefix."""
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import uuid
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from tapewatch.settings import Settings
+
+if TYPE_CHECKING:
+    from tests.pipeline_session import PreparedSession
 
 # Hypothesis's default 200 ms deadline per example, and its health check on slow data generation, time the
 # machine, not the code: on a 2-core VM shared with Kafka, Elasticsearch and PostgreSQL one slow example fails a
@@ -96,3 +102,31 @@ def stores(settings: Settings) -> Iterator[Settings]:
     es = es_client(isolated)
     delete_everything(es, isolated)
     es.close()
+
+
+@pytest.fixture(scope="session")
+def prepared_session(tmp_path_factory: pytest.TempPathFactory) -> PreparedSession:
+    """The simulated pipeline session with its models (K-means, DQN, LSTM, CNN) and what the offline twin says about
+    it, prepared once for every test that streams it (the tests only read it)."""
+    from tests.pipeline_session import prepare_session
+
+    return prepare_session(tmp_path_factory.mktemp("pipeline-session"), {}, forecasters=True)
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local Spark for the tests that compare a Spark job with its pandas twin (a JVM takes seconds to start)."""
+    import pyspark.sql as pyspark_sql  # a dependency: a missing install must fail, not skip
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    spark = (
+        pyspark_sql.SparkSession.builder.master("local[2]")
+        .appName("tapewatch-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+    yield spark
+    spark.stop()

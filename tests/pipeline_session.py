@@ -52,18 +52,25 @@ def comparable(alert: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(sorted((k, orjson.dumps(v)) for k, v in alert.items() if k != "venue"))
 
 
-@dataclass
+@dataclass(frozen=True)
 class PreparedSession:
-    env: dict[str, str]  # TAPEWATCH_MODEL_DIR (and whatever the caller passed)
+    """Shared by every test that streams the session (the ``prepared_session`` fixture): read it, never change it;
+    each test adds its own topics and stores to :attr:`env` (:meth:`env_with`)."""
+
+    env: dict[str, str]  # TAPEWATCH_MODEL_DIR and the models' venues
     end: int  # last event time of the session
     cutoff: int  # outputs up to here are complete in the stream
     offline_alerts: list[dict[str, Any]]  # every emission of `detect file`, ts ≤ cutoff
     offline_scores: list[dict[str, Any]]  # ts ≤ cutoff
     bars: pd.DataFrame  # closed bars with end ≤ cutoff (one action each)
 
-    def produce(self, *extra: str) -> None:
-        """The session into md.quotes / md.books / truth."""
-        tapewatch("produce", "simulate", *sim_args(SESSION), "--no-progress", *extra, env=self.env)
+    def env_with(self, env: dict[str, str]) -> dict[str, str]:
+        """The models' environment with a test's own settings (its topic prefix, schema, index prefix)."""
+        return {**self.env, **env}
+
+    def produce(self, env: dict[str, str], *extra: str) -> None:
+        """The session into md.quotes / md.books / truth, with the test's settings ``env``."""
+        tapewatch("produce", "simulate", *sim_args(SESSION), "--no-progress", *extra, env=self.env_with(env))
 
 
 #: forecasters small enough for the session: windows of 5 bars (the CNN's largest kernel) over features that

@@ -18,7 +18,7 @@ from tapewatch.settings import Settings
 from tapewatch.sinks import db
 from tapewatch.sinks.elastic import index_pattern
 from tapewatch.sinks.search import es_client
-from tests.pipeline_session import prepare_session
+from tests.pipeline_session import PreparedSession
 from tests.postgres_times import datetime_to_ms
 from tests.search_support import shard_starting
 from tests.stream_worker import Worker, start_sink
@@ -40,7 +40,7 @@ def wait_for(what: str, condition: Callable[[], bool], timeout_s: float, details
 
 @pytest.mark.timeout(600)
 def test_alerts_in_postgres_and_elasticsearch_equal_the_offline_twin(
-    stores: Settings, stream_settings: Settings, tmp_path: Path
+    stores: Settings, stream_settings: Settings, prepared_session: PreparedSession, tmp_path: Path
 ) -> None:
     settings = stores
     env = {
@@ -48,7 +48,8 @@ def test_alerts_in_postgres_and_elasticsearch_equal_the_offline_twin(
         "TAPEWATCH_POSTGRES_URL": settings.postgres_url_plain,
         "TAPEWATCH_ES_INDEX_PREFIX": settings.es_index_prefix,
     }
-    session = prepare_session(tmp_path, env)
+    session = prepared_session
+    env = session.env_with(env)
     expected_ids = {a["alert_id"] for a in session.offline_alerts}
     expected_alerts = {(a["alert_id"], a["symbol"], a["kind"], a["window_start"]) for a in session.offline_alerts}
     expected_actions = set(zip(session.bars["symbol"], session.bars["end"], strict=True))
@@ -57,9 +58,9 @@ def test_alerts_in_postgres_and_elasticsearch_equal_the_offline_twin(
     db.upgrade(settings)
     engine = db.make_engine(settings)
     es = es_client(settings)
-    worker = Worker(settings, tmp_path / "worker.log", "--metrics-port", "0", env=session.env)
+    worker = Worker(settings, tmp_path / "worker.log", "--metrics-port", "0", env=env)
     logs = [tmp_path / "sink-postgres.log", tmp_path / "sink-elasticsearch.log"]
-    sinks = [start_sink(name, session.env, log) for name, log in zip(("postgres", "elasticsearch"), logs, strict=True)]
+    sinks = [start_sink(name, env, log) for name, log in zip(("postgres", "elasticsearch"), logs, strict=True)]
 
     def details() -> str:
         return worker.tail() + "".join(f"\n{log.name}:\n" + log.read_text(errors="replace")[-1500:] for log in logs)
@@ -88,7 +89,7 @@ def test_alerts_in_postgres_and_elasticsearch_equal_the_offline_twin(
         return [hit["_id"] for hit in found["hits"]["hits"]]
 
     try:
-        session.produce("--truth", str(tmp_path / "truth.csv"))
+        session.produce(env, "--truth", str(tmp_path / "truth.csv"))
         wait_for("the alerts in PostgreSQL", lambda: expected_ids <= {a[0] for a in pg_alerts()}, WAIT_S, details)
         wait_for("the alerts in Elasticsearch", lambda: expected_ids <= set(es_alert_ids()), WAIT_S, details)
         wait_for("an action per symbol and bar", lambda: expected_actions <= pg_actions(), WAIT_S, details)

@@ -22,7 +22,7 @@ import pytest
 
 from tapewatch.settings import PROJECT_ROOT, Settings
 from tapewatch.topics import ACTIONS, ALERTS, FEATURES, FORECASTS, SCORES
-from tests.pipeline_session import SESSION, prepare_models, sim_args
+from tests.pipeline_session import SESSION, PreparedSession, sim_args
 from tests.stream_runs import Positions, drop_worker_state, outputs, private_topics, wait_consumed, wait_until
 from tests.stream_worker import Worker
 
@@ -56,8 +56,8 @@ def tails(workers: list[Worker]) -> str:
 
 
 @pytest.fixture(scope="module")
-def models_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return prepare_models(tmp_path_factory.mktemp("crash-models"), {}, forecasters=True)
+def models_env(prepared_session: PreparedSession) -> dict[str, str]:
+    return prepared_session.env
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from tapewatch.signals.forecast.contract import ForecastRequest
 from tapewatch.streams.forecasting import default_loaders
 from tapewatch.topics import ACTIONS, ALERTS, DLQ_STREAMS, FEATURES, FORECASTS, SCORES
 from tests.kafka_reader import Received, read_distinct, read_topic
-from tests.pipeline_session import comparable, prepare_session
+from tests.pipeline_session import PreparedSession, comparable
 from tests.stream_worker import Worker
 
 pytestmark = pytest.mark.integration
@@ -32,10 +32,12 @@ WAIT_S = 120.0
 
 
 @pytest.mark.timeout(420)
-def test_stream_alerts_equal_the_offline_twin(stream_settings: Settings, tmp_path: Path) -> None:
+def test_stream_alerts_equal_the_offline_twin(
+    stream_settings: Settings, prepared_session: PreparedSession, tmp_path: Path
+) -> None:
     settings = stream_settings
-    session = prepare_session(tmp_path, {"TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix}, forecasters=True)
-    env, end, cutoff = session.env, session.end, session.cutoff
+    session = prepared_session
+    env, end, cutoff = session.env_with({"TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix}), session.end, session.cutoff
     expected = {comparable(a) for a in session.offline_alerts}
     expected_scores = session.offline_scores
     assert expected, "the session must raise alerts before its last minutes"
@@ -43,7 +45,7 @@ def test_stream_alerts_equal_the_offline_twin(stream_settings: Settings, tmp_pat
 
     worker = Worker(settings, tmp_path / "worker.log", "--metrics-port", "0", env=env)
     try:
-        session.produce("--truth", str(tmp_path / "truth.csv"))
+        session.produce(env, "--truth", str(tmp_path / "truth.csv"))
         # a malformed payload and a features record of an unknown feature set, straight onto features.1m
         bad_version = Features(symbol="SIM0001", venue="sim", ts=int(end), values={"x": 1.0}, version="bar1m-v0")
         producer = Producer(client_config(settings, **{"enable.idempotence": True}))
@@ -87,7 +89,7 @@ def test_stream_alerts_equal_the_offline_twin(stream_settings: Settings, tmp_pat
     assert {r.stage for r in reasons} == {"stream:detect"}
     assert any("invalid JSON" in r.reason for r in reasons)
     assert any("feature-set version" in r.reason for r in reasons)
-    _assert_forecasts_are_the_models(session.env, got_features, got_forecasts, cutoff)
+    _assert_forecasts_are_the_models(env, got_features, got_forecasts, cutoff)
 
 
 def _assert_forecasts_are_the_models(

@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 from tapewatch.signals.dqn.data import bars_from_daily
 from tapewatch.training.dqn.data import DailyBars, series_of
 from tapewatch.training.lstm_data import read_feature_parquet, write_feature_parquet
 from tests.unit.test_dqn_env import synthetic_daily
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    import pyspark.sql as pyspark_sql  # a dependency: a missing install must fail, not skip
-
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    spark = (
-        pyspark_sql.SparkSession.builder.master("local[2]")
-        .appName("tapewatch-test-lstm-parquet")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .getOrCreate()
-    )
-    yield spark
-    spark.stop()
 
 
 def test_spark_parquet_series_equal_the_pandas_series(spark: Any, tmp_path: Path) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -30,24 +27,6 @@ CONFIG = FlowConfig(baseline_min_chunks=6)
 def session() -> tuple[pd.DataFrame, pd.DataFrame]:
     sim = generate(SimulationConfig(symbols=3, minutes=8, seed=4))
     return sim.quotes_frame(), sim.books_frame()
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    import pyspark.sql as pyspark_sql  # a dependency: a missing install must fail, not skip
-
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    spark = (
-        pyspark_sql.SparkSession.builder.master("local[2]")
-        .appName("tapewatch-test-spark-features")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .getOrCreate()
-    )
-    yield spark
-    spark.stop()
 
 
 def assert_same(spark_out: pd.DataFrame, pandas_out: pd.DataFrame, keys: list[str]) -> None:
