@@ -11,3 +11,5 @@ positions, cash and P&L under risk limits. No Kafka, no database, no CLI (``stre
 * :mod:`tapewatch.execution.executor` — decisions → target positions → orders, cancels, time-to-live, flat at the close
 * :mod:`tapewatch.execution.merge` — the inputs in one event-time order, whatever order Kafka delivered them in
 """
+
+__all__: list[str] = []
