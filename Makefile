@@ -25,7 +25,7 @@ PYTEST_ARGS ?=
 # The demo stops by itself and prints its summary; `make demo DEMO_ARGS=` runs until Ctrl-C.
 DEMO_ARGS ?= --duration 120
 
-.PHONY: deps browser infra lint docs format test unit integration demo bench status down clean
+.PHONY: deps browser infra lint docs format check test unit integration demo bench status down clean
 
 $(DEPS_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,8 +61,17 @@ format: deps
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint docs infra browser
-	$(BIN)/pytest $(PYTEST_ARGS)
+# The edit loop: lint and the unit tests (no server), the tests spread over the cores.
+check: lint
+	$(BIN)/pytest -m "not integration" -n auto $(PYTEST_ARGS)
+
+# The whole suite: the integration tests in order on one worker (they share the real services), the unit tests on
+# the other beside them; the slowest 25 printed at the end.
+# The set-up steps run side by side (the services start while mypy checks), each one's output kept together.
+TEST_WORKERS ?= 2
+test: deps
+	$(MAKE) --no-print-directory -j4 -O lint docs infra browser
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS)
 
 unit: deps
 	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
