@@ -7,6 +7,8 @@
 * :mod:`tapewatch.signals.cnn` — the Inception CNN over images of technical indicators;
 * :mod:`tapewatch.signals.forecast` — the contract every forecaster serves (requests, forecasts, rejections), the
   stream's feature history, windows, the band rule and forecast scores.
+* :mod:`tapewatch.signals.manifest` — the one check of a served model's manifest (kind, feature set, feature list,
+  weights), for all three.
 
 ``tests/unit/test_package_indexes.py`` holds this list to the package's modules.
 

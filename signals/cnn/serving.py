@@ -46,13 +46,13 @@ from pathlib import Path
 from typing import Any, Final
 
 from tapewatch.artifacts import LATEST, Artifact, ArtifactStore
-from tapewatch.detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
+from tapewatch.detectors.features import FEATURE_SET_VERSION
 from tapewatch.signals.cnn.config import CnnConfig
 from tapewatch.signals.cnn.forecaster import MODEL_NAME, CnnModel
 from tapewatch.signals.cnn.images import ClassThresholds, window_images
 from tapewatch.signals.cnn.model import network_from_weights
 from tapewatch.signals.dqn.agent import Weights
-from tapewatch.signals.dqn.data import DataError, Normaliser
+from tapewatch.signals.dqn.data import Normaliser
 from tapewatch.signals.forecast.contract import (
     CLASS_NAMES,
     SERVING_ROWS,
@@ -60,9 +60,14 @@ from tapewatch.signals.forecast.contract import (
     ForecastRequest,
     ModelError,
     Rejected,
-    check_features,
-    load_artifact,
     stack_requests,
+)
+from tapewatch.signals.manifest import (
+    check_feature_list,
+    check_features,
+    fitting_weights,
+    load_artifact,
+    manifest_fields,
 )
 
 __all__ = ["MODEL_KIND", "CnnForecaster", "save_cnn"]
@@ -107,25 +112,17 @@ def save_cnn(
 def _model_from_artifact(artifact: Artifact) -> CnnModel:
     """The :class:`CnnModel` an artifact describes; :class:`ModelError` with one sentence when it cannot be."""
     m, version = artifact.manifest, artifact.version
-    try:
+    with manifest_fields(MODEL_NAME, version):
         names = tuple(str(n) for n in m["feature_names"])
         normaliser = Normaliser.from_manifest(m["normalisation"])
         thresholds = ClassThresholds.from_manifest(m["class_thresholds"])
         config = CnnConfig.from_manifest(m["config"])
         window, horizon = int(m["window"]), int(m["horizon"])
-    except (KeyError, TypeError, ValueError, DataError) as exc:
-        raise ModelError(f"cnn {version}: manifest is incomplete or malformed ({exc})") from None
-    unknown = [n for n in names if n not in FEATURE_NAMES]
-    if unknown:
-        raise ModelError(f"cnn {version}: features {', '.join(unknown)} are not in {FEATURE_SET_VERSION}")
-    if normaliser.feature_names != names or config.features != names:
-        raise ModelError(f"cnn {version}: the normalisation or config does not match the feature list")
+    check_feature_list(MODEL_NAME, version, names, normaliser.feature_names, config.features)
     if (window, horizon) != (config.window, config.horizon) or tuple(m.get("classes", ())) != CLASS_NAMES:
         raise ModelError(f"cnn {version}: window, horizon or classes do not match its config")
-    try:
+    with fitting_weights(MODEL_NAME, version):
         network = network_from_weights(config, artifact.weights)
-    except (RuntimeError, ValueError, KeyError) as exc:
-        raise ModelError(f"cnn {version}: weights do not fit the network ({str(exc).splitlines()[0]})") from None
     return CnnModel(network, normaliser, thresholds, config)
 
 

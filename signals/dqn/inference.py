@@ -32,13 +32,20 @@ import numpy.typing as npt
 import torch
 
 from tapewatch.artifacts import LATEST, Artifact, ArtifactStore
-from tapewatch.detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
+from tapewatch.detectors.features import FEATURE_SET_VERSION
 from tapewatch.signals.dqn.agent import AgentConfig, EnsembleQNetwork, QNetwork, TrainResult, network_from_weights
 from tapewatch.signals.dqn.costs import CostModel
-from tapewatch.signals.dqn.data import DataError, Normaliser
+from tapewatch.signals.dqn.data import Normaliser
 from tapewatch.signals.dqn.decisions import MODEL_NAME, Decision, DecisionRequest, PositionState
 from tapewatch.signals.dqn.env import ACTION_NAMES, executed, next_position, observation_width, observations
-from tapewatch.signals.forecast.contract import SERVING_ROWS, ModelError, Rejected, load_artifact
+from tapewatch.signals.forecast.contract import SERVING_ROWS, ModelError, Rejected
+from tapewatch.signals.manifest import (
+    check_feature_list,
+    check_features,
+    fitting_weights,
+    load_artifact,
+    manifest_fields,
+)
 
 __all__ = [
     "MODEL_NAME",
@@ -185,20 +192,14 @@ class DqnPolicy:
         self.store = store
         self.version = artifact.version
         self.manifest = m
-        try:
+        with manifest_fields(MODEL_NAME, self.version):
             self.feature_names: tuple[str, ...] = tuple(str(n) for n in m["feature_names"])
             self.normaliser = Normaliser.from_manifest(m["normalisation"])
             self.config = AgentConfig.from_manifest({**m["agent"], "ensemble": int(m.get("ensemble", 1))})
             self.max_units = int(m["max_units"])
             self.intraday = m["mode"] == "intraday"
             obs_dim = int(m["obs_dim"])
-        except (KeyError, TypeError, ValueError, DataError) as exc:
-            raise ModelError(f"dqn {self.version}: manifest is incomplete or malformed ({exc})") from None
-        unknown = [n for n in self.feature_names if n not in FEATURE_NAMES]
-        if unknown:
-            raise ModelError(f"dqn {self.version}: features {', '.join(unknown)} are not in {FEATURE_SET_VERSION}")
-        if self.normaliser.feature_names != self.feature_names:
-            raise ModelError(f"dqn {self.version}: normalisation does not match the feature list")
+        check_feature_list(MODEL_NAME, self.version, self.feature_names, self.normaliser.feature_names)
         if obs_dim != observation_width(len(self.feature_names), self.intraday):
             raise ModelError(f"dqn {self.version}: obs_dim {obs_dim} does not match the features and mode")
         session = m.get("session") or {}
@@ -207,12 +208,8 @@ class DqnPolicy:
             float(session.get("minutes", 270.0)),
             str(session.get("tz", "Asia/Taipei")),
         )
-        try:
+        with fitting_weights(MODEL_NAME, self.version):
             self.network: QNetwork | EnsembleQNetwork = network_from_weights(obs_dim, self.config, artifact.weights)
-        except (RuntimeError, ValueError) as exc:
-            raise ModelError(
-                f"dqn {self.version}: weights do not fit the network ({str(exc).splitlines()[0]})"
-            ) from None
 
     @classmethod
     def load(cls, models_path: Path, version: str = LATEST) -> DqnPolicy:
@@ -225,14 +222,7 @@ class DqnPolicy:
 
     def check_features(self, feature_set_version: str, names: Sequence[str]) -> None:
         """Raise :class:`ModelError` unless a feature stream of this version and these names can feed the model."""
-        if feature_set_version != self.manifest.get("feature_set_version"):
-            raise ModelError(
-                f"dqn {self.version}: trained on feature set {self.manifest.get('feature_set_version')!r}, "
-                f"the stream computes {feature_set_version!r}"
-            )
-        missing = [n for n in self.feature_names if n not in names]
-        if missing:
-            raise ModelError(f"dqn {self.version}: the stream lacks feature(s) {', '.join(missing)}")
+        check_features(MODEL_NAME, self.version, self.manifest, feature_set_version, names)
 
     def _row(self, request: DecisionRequest) -> tuple[list[float], float | None] | str:
         values: list[float] = []

@@ -24,14 +24,12 @@ import math
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Final, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from tapewatch.artifacts import Artifact, ArtifactError, ArtifactStore
-from tapewatch.detectors.features import FEATURE_SET_VERSION
+from tapewatch.artifacts import ArtifactError
 from tapewatch.signals.dqn.data import AssetSeries
 
 FloatArray = npt.NDArray[np.float64]
@@ -241,30 +239,3 @@ def _window_rows(request: ForecastRequest, names: Sequence[str], window: int) ->
             values.append(float(value))
         out.append(values)
     return out
-
-
-def load_artifact(models_path: Path, name: str, kind: str, version: str) -> tuple[Artifact, ArtifactStore]:
-    """A published model of ``kind`` made for this code's feature set, and its store (for hot-reload checks);
-    :class:`ModelError` for anything that cannot be served."""
-    store = ArtifactStore(models_path)
-    try:
-        artifact = store.load(name, version, kind=kind, feature_set_version=FEATURE_SET_VERSION)
-    except ModelError:
-        raise
-    except ArtifactError as exc:
-        raise ModelError(str(exc)) from None
-    return artifact, store
-
-
-def check_features(
-    model: str, version: str, manifest: Mapping[str, Any], feature_set_version: str, names: Sequence[str]
-) -> None:
-    """Raise :class:`ModelError` unless a stream of ``feature_set_version`` with ``names`` can feed the model."""
-    if feature_set_version != manifest.get("feature_set_version"):
-        raise ModelError(
-            f"{model} {version}: trained on feature set {manifest.get('feature_set_version')!r}, "
-            f"the stream computes {feature_set_version!r}"
-        )
-    missing = [n for n in manifest.get("feature_names", ()) if n not in names]
-    if missing:
-        raise ModelError(f"{model} {version}: the stream lacks feature(s) {', '.join(missing)}")

@@ -62,22 +62,27 @@ from pathlib import Path
 from typing import Any, Final
 
 from tapewatch.artifacts import LATEST, Artifact, ArtifactStore
-from tapewatch.detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
+from tapewatch.detectors.features import FEATURE_SET_VERSION
 from tapewatch.signals.dqn.costs import CostModel
-from tapewatch.signals.dqn.data import DataError, Normaliser
+from tapewatch.signals.dqn.data import Normaliser
 from tapewatch.signals.forecast.contract import (
     SERVING_ROWS,
     Forecast,
     ForecastRequest,
     ModelError,
     Rejected,
-    check_features,
-    load_artifact,
     stack_requests,
 )
 from tapewatch.signals.lstm.config import LstmConfig
 from tapewatch.signals.lstm.model import LstmNet, Weights, network_from_weights, predict_windows
 from tapewatch.signals.lstm.training import LstmResult
+from tapewatch.signals.manifest import (
+    check_feature_list,
+    check_features,
+    fitting_weights,
+    load_artifact,
+    manifest_fields,
+)
 
 __all__ = ["CONFIDENCE", "MODEL_KIND", "LstmForecaster", "publish", "save_lstm"]
 
@@ -162,7 +167,7 @@ class LstmForecaster:
         self.store = store
         self.version = artifact.version
         self.manifest = m
-        try:
+        with manifest_fields(MODEL_NAME, self.version):
             self.feature_names: tuple[str, ...] = tuple(str(n) for n in m["feature_names"])
             self.normaliser = Normaliser.from_manifest(m["normalisation"])
             self.config = LstmConfig.from_manifest(m["config"])
@@ -170,22 +175,14 @@ class LstmForecaster:
             self.horizon = int(m["horizon"])
             self.target_scale = float(m["target"]["scale"])
             self.residual_rmse = float(m["confidence"]["residual_rmse"])
-        except (KeyError, TypeError, ValueError, DataError) as exc:
-            raise ModelError(f"lstm {self.version}: manifest is incomplete or malformed ({exc})") from None
         self._check_layout()
-        try:
+        with fitting_weights(MODEL_NAME, self.version):
             self.network: LstmNet = network_from_weights(len(self.feature_names), self.config.units, artifact.weights)
-        except (RuntimeError, ValueError) as exc:
-            raise ModelError(
-                f"lstm {self.version}: weights do not fit the network ({str(exc).splitlines()[0]})"
-            ) from None
 
     def _check_layout(self) -> None:
-        unknown = [n for n in self.feature_names if n not in FEATURE_NAMES]
-        if unknown:
-            raise ModelError(f"lstm {self.version}: features {', '.join(unknown)} are not in {FEATURE_SET_VERSION}")
-        if self.normaliser.feature_names != self.feature_names or self.config.features != self.feature_names:
-            raise ModelError(f"lstm {self.version}: normalisation or config does not match the feature list")
+        check_feature_list(
+            MODEL_NAME, self.version, self.feature_names, self.normaliser.feature_names, self.config.features
+        )
         if self.window != self.config.window or self.horizon != self.config.horizon:
             raise ModelError(f"lstm {self.version}: window/horizon do not match the config")
         if not (self.target_scale > 0 and self.residual_rmse > 0):
