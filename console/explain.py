@@ -1,4 +1,4 @@
-"""Why an alert fired, for the case page, the report and the API: its evidence beside the bars of the rule that
+"""Why an alert fired, for the case page, the report and the API: its evidence beside the bounds of the rule that
 raised it (:func:`tapewatch.detectors.patterns.explain.explain`), on the parameters the stream uses for the alert's
 venue (:meth:`PatternParams.for_feed` with the venue's feed profile, as ``tapewatch.streams.detect`` does)."""
 
@@ -18,7 +18,7 @@ __all__ = ["Explanation", "explanation"]
 @dataclass(frozen=True, slots=True)
 class Explanation:
     rule: str | None  # the rule's name ("pump onset"), None when no declared rule matches the evidence
-    current: bool  # False: the alert was raised under another detector version's bars
+    current: bool  # False: the alert was raised under another detector version's bounds
     lines: list[dict[str, Any]]  # :class:`tapewatch.detectors.evidence.EvidenceLine` as dicts (templates and JSON)
 
 

@@ -3,22 +3,22 @@
 Each detector declares, next to the code that builds its hits, one :class:`Rule` per evidence layout it writes: the
 alert kind, a readable name, the key only that rule's hits of the kind carry (``marker``: how an alert's evidence
 tells which of its kind's rules fired) and, for every evidence key, a :class:`Key` — a readable label, a unit and,
-where the rule compares the value with a threshold, that :class:`Bar`: the comparison, the parameter the threshold
+where the rule compares the value with a threshold, that :class:`Bound`: the comparison, the parameter the threshold
 comes from, by its qualified name (``spoofing.layer_rel``:
 :meth:`~tapewatch.detectors.patterns.params.PatternParams.value`), and how the code computes the number it compares with
 (a duration in whole chunks, a share of another evidence value, …). A value the rule does not compare is *context*: a
-key without a bar.
+key without a bound.
 
-A bar every hit of the rule passes has ``unless=None``; one the rule may fire without (it fires on either of two
+A bound every hit of the rule passes has ``unless=None``; one the rule may fire without (it fires on either of two
 conditions) names the other condition, so a line that fails it is not a contradiction.
 
 :func:`lines` reads one alert's evidence against one rule; :mod:`tapewatch.detectors.patterns.explain` finds the rule of
 an alert. Evidence values travel rounded to 6 decimals (:mod:`tapewatch.detectors.alerting`), so a value within
-:data:`SLACK` of its bar passes it.
+:data:`SLACK` of its bound passes it.
 
 >>> from tapewatch.detectors.patterns.params import PatternParams
 >>> rule = Rule(AlertKind.VOLUME_BURST, "volume burst", None, {
-...     "volume_z_long": Key("volume vs the symbol's last hour", "σ", bar("≥", "bursts.volume_z")),
+...     "volume_z_long": Key("volume vs the symbol's last hour", "σ", bound("≥", "bursts.volume_z")),
 ...     "volume_long": Key("volume traded in the long window", "shares"),
 ... })
 >>> for line in lines(rule, {"volume_long": 90_000.0, "volume_z_long": 31.5}, PatternParams()):
@@ -46,8 +46,8 @@ if TYPE_CHECKING:  # annotations only: a threshold reads the parameters it is gi
 
 __all__ = [
     "SLACK",
-    "Bar",
-    "BarOf",
+    "Bound",
+    "BoundOf",
     "Comparison",
     "Evidence",
     "EvidenceLine",
@@ -55,7 +55,7 @@ __all__ = [
     "Key",
     "Rule",
     "Threshold",
-    "bar",
+    "bound",
     "derived",
     "fixed",
     "holds",
@@ -71,7 +71,7 @@ Evidence = Mapping[str, EvidenceValue]
 Comparison = Literal["≥", ">", "≤", "|x| ≥", "|x| ≤", "0 < x ≤"]
 #: the number a value is compared with, from the parameters and the alert's other evidence (``None``: not known)
 Threshold = Callable[["PatternParams", Evidence], float | None]
-#: evidence is rounded to 6 decimals on the wire: a value this close to its bar passes it
+#: evidence is rounded to 6 decimals on the wire: a value this close to its bound passes it
 SLACK: Final = 1e-6
 
 _HOLDS: Final[Mapping[str, Callable[[float, float], bool]]] = {
@@ -85,7 +85,7 @@ _HOLDS: Final[Mapping[str, Callable[[float, float], bool]]] = {
 
 
 @dataclass(frozen=True, slots=True)
-class Bar:
+class Bound:
     """A rule's threshold for one evidence value: ``value <comparison> threshold``."""
 
     comparison: Comparison
@@ -96,56 +96,56 @@ class Bar:
     #: ``"⌈pump_onset.min_ms / tape.chunk_ms⌉"``, ``"0.5 × spread_bps_long"``
     formula: str
     threshold: Threshold
-    #: the rule's other way to fire, which does not need this bar (``None``: every hit passes it)
+    #: the rule's other way to fire, which does not need this bound (``None``: every hit passes it)
     unless: str | None = None
 
 
-#: a bar that depends on the feed (``tape.prints``): ``None`` where the rule does not compare the value
-BarOf = Callable[["PatternParams"], Bar | None]
+#: a bound that depends on the feed (``tape.prints``): ``None`` where the rule does not compare the value
+BoundOf = Callable[["PatternParams"], Bound | None]
 
 
-def bar(comparison: Comparison, param: str, *, chunks: bool = False, unless: str | None = None) -> Bar:
-    """The bar of a value compared with a parameter (by its qualified name) as it is (``chunks``: a duration in ms,
+def bound(comparison: Comparison, param: str, *, chunks: bool = False, unless: str | None = None) -> Bound:
+    """The bound of a value compared with a parameter (by its qualified name) as it is (``chunks``: a duration in ms,
     compared as the whole chunks covering it, :meth:`~tapewatch.detectors.patterns.params.TapeParams.chunks`).
 
     >>> from tapewatch.detectors.patterns.params import PatternParams
-    >>> onset = bar("≥", "pump_onset.min_ms", chunks=True)
+    >>> onset = bound("≥", "pump_onset.min_ms", chunks=True)
     >>> fast = PatternParams().with_values({"tape.chunk_ms": 1_000})
     >>> onset.formula, onset.threshold(PatternParams(), {}), onset.threshold(fast, {})
     ('⌈pump_onset.min_ms / tape.chunk_ms⌉', 2.0, 10.0)
     """
     if chunks:
-        return Bar(
+        return Bound(
             comparison,
             param,
             f"⌈{param} / tape.chunk_ms⌉",
             lambda p, _: float(p.tape.chunks(p.value(param))),
             unless,
         )
-    return Bar(comparison, param, param, lambda p, _: float(p.value(param)), unless)
+    return Bound(comparison, param, param, lambda p, _: float(p.value(param)), unless)
 
 
-def derived(comparison: Comparison, param: str | None, formula: str, threshold: Threshold) -> Bar:
-    """The bar of a value compared with what the code computes from a parameter and the alert's other values."""
-    return Bar(comparison, param, formula, threshold)
+def derived(comparison: Comparison, param: str | None, formula: str, threshold: Threshold) -> Bound:
+    """The bound of a value compared with what the code computes from a parameter and the alert's other values."""
+    return Bound(comparison, param, formula, threshold)
 
 
-def fixed(comparison: Comparison, value: float) -> Bar:
-    """The bar of a value compared with a constant of the rule."""
-    return Bar(comparison, None, f"{value:g}", lambda _p, _e: float(value))
+def fixed(comparison: Comparison, value: float) -> Bound:
+    """The bound of a value compared with a constant of the rule."""
+    return Bound(comparison, None, f"{value:g}", lambda _p, _e: float(value))
 
 
 @dataclass(frozen=True, slots=True)
 class Key:
-    """One evidence key: its label, its unit and the rule's bar (``None``: context, the rule does not compare it)."""
+    """One evidence key: its label, its unit and the rule's bound (``None``: context, the rule does not compare it)."""
 
     label: str
     unit: str = ""
-    bar: Bar | BarOf | None = None
+    bound: Bound | BoundOf | None = None
 
-    def bar_for(self, params: PatternParams) -> Bar | None:
-        """The bar on these parameters' feed."""
-        return self.bar if self.bar is None or isinstance(self.bar, Bar) else self.bar(params)
+    def bound_for(self, params: PatternParams) -> Bound | None:
+        """The bound on these parameters' feed."""
+        return self.bound if self.bound is None or isinstance(self.bound, Bound) else self.bound(params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,28 +160,28 @@ class Rule:
     keys: Mapping[str, Key]
     #: the declaration of every other key (K-means: the model's features, by name; ``{key}`` in its label)
     others: Key | None = None
-    #: the rule's bar on the alert's score, where its threshold is a pattern parameter (K-means)
+    #: the rule's bound on the alert's score, where its threshold is a pattern parameter (K-means)
     score: Key | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class EvidenceLine:
-    """One row of an alert's evidence table: the value, and beside it the bar the rule compared it with."""
+    """One row of an alert's evidence table: the value, and beside it the bound the rule compared it with."""
 
     key: str
     label: str
     value: EvidenceValue
     unit: str
-    #: the number the value is compared with (``None``: context, or a bar whose inputs the alert lacks)
+    #: the number the value is compared with (``None``: context, or a bound whose inputs the alert lacks)
     threshold: float | None
     comparison: Comparison | None
-    #: the value meets the bar (``None``: no bar, or no number to compare)
+    #: the value meets the bound (``None``: no bound, or no number to compare)
     passed: bool | None
     #: the parameter the threshold comes from, by its qualified name (``spoofing.layer_rel``)
     param: str | None = None
-    #: how the threshold is computed from it (:attr:`Bar.formula`)
+    #: how the threshold is computed from it (:attr:`Bound.formula`)
     formula: str | None = None
-    #: the rule's other way to fire (:attr:`Bar.unless`): a hit may fail this bar when that holds
+    #: the rule's other way to fire (:attr:`Bound.unless`): a hit may fail this bound when that holds
     unless: str | None = None
 
 
@@ -196,7 +196,7 @@ def number(evidence: Evidence, key: str) -> float | None:
 
 
 def holds(comparison: Comparison, value: EvidenceValue, threshold: float | None) -> bool | None:
-    """Whether ``value`` meets the bar; ``None`` without a number on either side.
+    """Whether ``value`` meets the bound; ``None`` without a number on either side.
 
     >>> holds("|x| ≥", -40.0, 35.0), holds("≤", 0.3000004, 0.3), holds("≥", None, 1.0), holds("≥", True, 1.0)
     (True, True, None, None)
@@ -210,10 +210,10 @@ def holds(comparison: Comparison, value: EvidenceValue, threshold: float | None)
 def line(
     key: str, value: EvidenceValue, declared: Key | None, params: PatternParams, evidence: Evidence
 ) -> EvidenceLine:
-    """One value against its declaration (``None``: an unknown key, labelled by its name, with no bar)."""
+    """One value against its declaration (``None``: an unknown key, labelled by its name, with no bound)."""
     if declared is None:
         return EvidenceLine(key, key, value, "", None, None, None)
-    found = declared.bar_for(params)
+    found = declared.bound_for(params)
     if found is None:
         return EvidenceLine(key, declared.label, value, declared.unit, None, None, None)
     threshold = found.threshold(params, evidence)
@@ -254,5 +254,5 @@ def _declaration(rule: Rule | None, shared: Mapping[str, Key], key: str) -> Key 
         return shared[key]
     if rule is not None and rule.others is not None:
         others = rule.others
-        return Key(others.label.format(key=key), others.unit, others.bar)
+        return Key(others.label.format(key=key), others.unit, others.bound)
     return None

@@ -1,9 +1,9 @@
 """A calibrated probability that a rule's alert is manipulation: P(manipulation | evidence, context).
 
 The pattern rules are the candidate generators: each alert they raise carries its evidence (what fired, against
-which bar). :class:`HitModel` reads that evidence as a feature vector (:func:`candidate_features`: the kind, the
+which bound). :class:`HitModel` reads that evidence as a feature vector (:func:`candidate_features`: the kind, the
 rule that fired, the rule's strength, the feed's prints, and every evidence number of the kind's rules, with its
-margin over the rule's bar where there is one) and returns a calibrated probability, plus the features that moved
+margin over the rule's bound where there is one) and returns a calibrated probability, plus the features that moved
 it most (:meth:`HitModel.contributions`).
 
 The model is a boosted ensemble of regression trees on the log-odds, stored as plain arrays (no pickled code:
@@ -63,8 +63,8 @@ def candidate_features(
     kind: AlertKind | str, evidence: Mapping[str, EvidenceValue], score: float, prints: Prints, params: PatternParams
 ) -> dict[str, float]:
     """The named numbers the model reads for one alert: ``kind:<k>`` and ``rule:<name>`` indicators, the rule's
-    ``score``, ``prints_trades`` (1 on a trade feed), each evidence number, and ``margin:<key>`` = value ÷ bar for
-    every evidence value its rule compared with a non-zero bar (how far past its bar the rule fired)."""
+    ``score``, ``prints_trades`` (1 on a trade feed), each evidence number, and ``margin:<key>`` = value ÷ bound for
+    every evidence value its rule compared with a non-zero bound (how far past its bound the rule fired)."""
     features: dict[str, float] = {
         f"kind:{kind}": 1.0,
         "score": float(score),
@@ -92,7 +92,7 @@ def feature_vocabulary() -> list[str]:
         names.add(f"rule:{rule.name}")
         for key, declared in rule.keys.items():
             names.add(key)
-            if declared.bar is not None:
+            if declared.bound is not None:
                 names.add(f"margin:{key}")
     return sorted(names)
 

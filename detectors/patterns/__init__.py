@@ -6,7 +6,7 @@ and the long chunk ending with it) through one small contract
 state: a short ring of per-chunk flags. A detector *hits* when its rule holds; the hit's window starts at the first
 flagged chunk of the current run, so merged hits of one episode share their first window start and the alert id
 (:mod:`tapewatch.detectors.alerting`) is stable. Hit scores are in [0, 1] and grow with how far the evidence exceeds the
-rule's bar (:func:`~tapewatch.detectors.patterns.base.strength`); the alert policy maps them to severity.
+rule's bound (:func:`~tapewatch.detectors.patterns.base.strength`); the alert policy maps them to severity.
 
 The rules, their parameters (each module's own record, composed with the tape's in :class:`PatternParams`, named
 ``module.field`` as ``spoofing.layer_rel``; windows in event time) and their evidence are in each module's
@@ -27,8 +27,8 @@ docstring:
 * :mod:`~tapewatch.detectors.patterns.ignition` — momentum ignition;
 * :mod:`~tapewatch.detectors.patterns.bursts` — volume and price bursts;
 * :mod:`~tapewatch.detectors.patterns.context` — what they share: the session clock, the price drift, sweeps;
-* :mod:`~tapewatch.detectors.patterns.explain` — why an alert fired: its evidence beside the bars of the rule that wrote
-  it (each detector's ``EVIDENCE``, :mod:`tapewatch.detectors.evidence`).
+* :mod:`~tapewatch.detectors.patterns.explain` — why an alert fired: its evidence beside the bounds of the rule that
+  wrote it (each detector's ``EVIDENCE``, :mod:`tapewatch.detectors.evidence`).
 
 :class:`FlowPatterns` runs them in order over each chunk; :class:`SymbolDetector` bundles, per symbol, the
 flow patterns, the K-means scorer of the 1-minute bar features and the alert policy.

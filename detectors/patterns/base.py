@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, Self
 
 from tapewatch.detectors.alerting import Hit
-from tapewatch.detectors.evidence import Bar, BarOf, Key, Rule, bar
+from tapewatch.detectors.evidence import Bound, BoundOf, Key, Rule, bound
 from tapewatch.detectors.flow import FEATURE_LABELS
 from tapewatch.feeds import Prints
 from tapewatch.records import AlertKind
@@ -44,9 +44,9 @@ def get(values: Values, name: str) -> float | None:
     return None if value is None else float(value)
 
 
-def ge(values: Values, name: str, bar: float) -> bool:
+def ge(values: Values, name: str, bound: float) -> bool:
     value = get(values, name)
-    return value is not None and value >= bar
+    return value is not None and value >= bound
 
 
 def takes_levels(ret_bps: float, values: Values, min_spreads: float) -> bool:
@@ -95,14 +95,14 @@ def surge_z(values: Values, prints: Prints | None, *, chunk: bool = False) -> fl
     return volume if count is None else count if volume is None else max(count, volume)
 
 
-def activity_bars(param: str, *, chunk: bool = False) -> tuple[BarOf, BarOf]:
-    """The bars a rule comparing :func:`surge_z` with ``param`` puts on its inputs as evidence, the trade count's z
+def activity_bounds(param: str, *, chunk: bool = False) -> tuple[BoundOf, BoundOf]:
+    """The bounds a rule comparing :func:`surge_z` with ``param`` puts on its inputs as evidence, the trade count's z
     and the volume's (``trades_z_long``, ``volume_z_long``; ``chunk``: ``trades_z``, ``volume_z``). Where the feed
     prints every trade the count is compared and the volume is context; on snapshots (and where the venue's profile
-    does not say: the evidence does not tell) the larger of the two is, so either may be under the bar.
+    does not say: the evidence does not tell) the larger of the two is, so either may be under the bound.
 
     >>> from tapewatch.detectors.patterns.params import PatternParams
-    >>> count, volume = activity_bars("closing.surge_z")
+    >>> count, volume = activity_bounds("closing.surge_z")
     >>> count(PatternParams()).unless, volume(PatternParams()) is None
     (None, True)
     >>> snapshots = PatternParams().with_values({"tape.prints": "snapshots"})
@@ -112,13 +112,13 @@ def activity_bars(param: str, *, chunk: bool = False) -> tuple[BarOf, BarOf]:
     suffix = "" if chunk else "_long"
     count, volume = f"trades_z{suffix}", f"volume_z{suffix}"
 
-    def count_bar(p: PatternParams) -> Bar | None:
-        return bar("≥", param, unless=None if p.tape.prints == "trades" else f"{volume} ≥ {param}")
+    def count_bound(p: PatternParams) -> Bound | None:
+        return bound("≥", param, unless=None if p.tape.prints == "trades" else f"{volume} ≥ {param}")
 
-    def volume_bar(p: PatternParams) -> Bar | None:
-        return None if p.tape.prints == "trades" else bar("≥", param, unless=f"{count} ≥ {param}")
+    def volume_bound(p: PatternParams) -> Bound | None:
+        return None if p.tape.prints == "trades" else bound("≥", param, unless=f"{count} ≥ {param}")
 
-    return count_bar, volume_bar
+    return count_bound, volume_bound
 
 
 #: the evidence values the tape's context gives every detector (:class:`ChunkContext`), as :data:`FEATURE_LABELS`
@@ -127,11 +127,11 @@ TAPE_LABELS: Final[Mapping[str, tuple[str, str]]] = {
 }
 
 
-def cited(name: str, threshold: Bar | BarOf | None = None) -> Key:
+def cited(name: str, threshold: Bound | BoundOf | None = None) -> Key:
     """The declaration of a flow feature (:data:`tapewatch.detectors.flow.FEATURE_LABELS`) or a tape value
-    (:data:`TAPE_LABELS`) a detector cites as evidence, with the bar its rule compares it with (``None``: context).
+    (:data:`TAPE_LABELS`) a detector cites as evidence, with the bound its rule compares it with (``None``: context).
 
-    >>> cited("drift_bps", bar(">", "pump_onset.drift_bps")).bar.formula
+    >>> cited("drift_bps", bound(">", "pump_onset.drift_bps")).bound.formula
     'pump_onset.drift_bps'
     """
     label, unit = FEATURE_LABELS[name] if name in FEATURE_LABELS else TAPE_LABELS[name]
@@ -139,7 +139,7 @@ def cited(name: str, threshold: Bar | BarOf | None = None) -> Key:
 
 
 def context(*names: str) -> dict[str, Key]:
-    """The declarations of values a rule cites without comparing them (:func:`cited` without a bar)."""
+    """The declarations of values a rule cites without comparing them (:func:`cited` without a bound)."""
     return {name: cited(name) for name in names}
 
 
@@ -157,7 +157,7 @@ def chunk_volatility(values: Values) -> tuple[float | None, bool]:
 
 
 def strength(ratio: float) -> float:
-    """Hit score from how far the evidence exceeds the bar (ratio ≥ 1): 0.6 at the bar, → 1 far beyond."""
+    """Hit score from how far the evidence exceeds the bound (ratio ≥ 1): 0.6 at the bound, → 1 far beyond."""
     return min(1.0, 0.6 + 0.4 * (1.0 - 1.0 / max(ratio, 1.0)))
 
 
@@ -344,7 +344,7 @@ def rise_to_top(path: deque[tuple[int, float]], horizon_start: int, chunk_ms: in
 def buy_orders_surge(v: Values, buy_orders_z: float, order_imbalance_z: float) -> float | None:
     """The long window's ``buy_orders_z_long`` where aggressive buy orders are far above the symbol's own rate
     (``≥ buy_orders_z``) and one-sided by count (``order_imbalance_z_long ≥ order_imbalance_z``), else ``None``: what
-    a pump's onset and its crowd read, each with its own bars (orders, not trades: one order's fills count once)."""
+    a pump's onset and its crowd read, each with its own bounds (orders, not trades: one order's fills count once)."""
     z = get(v, "buy_orders_z_long")
     if z is None or z < buy_orders_z or not ge(v, "order_imbalance_z_long", order_imbalance_z):
         return None
@@ -462,7 +462,7 @@ class PatternDetector(Protocol):
     """One detector: built from the tape's parameters and its own (``Detector(tape, params)``), O(1) work per chunk,
     hits out, a JSON-safe state under keys of its own (:meth:`to_state`; ``Detector.from_state(state, tape, params)``
     builds it restored), and what its hits' evidence means (``EVIDENCE``: one
-    :class:`~tapewatch.detectors.evidence.Rule` per evidence layout it writes, its bars citing its own parameters and
+    :class:`~tapewatch.detectors.evidence.Rule` per evidence layout it writes, its bounds citing its own parameters and
     the tape's by qualified name)."""
 
     #: the record of its own parameters (a :class:`~tapewatch.detectors.patterns.checks.Checked` dataclass: ``Any``

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tapewatch.detectors.alerting import Hit
-from tapewatch.detectors.evidence import Rule, bar
+from tapewatch.detectors.evidence import Rule, bound
 from tapewatch.detectors.patterns.base import ChunkContext, Values, cited, context, ge, get, strength
 from tapewatch.detectors.patterns.checks import non_negative
 from tapewatch.records import AlertKind
@@ -61,13 +61,13 @@ class Bursts:
             AlertKind.VOLUME_BURST,
             "volume burst",
             None,
-            {"volume_z_long": cited("volume_z_long", bar("≥", "bursts.volume_z")), **context("volume_long")},
+            {"volume_z_long": cited("volume_z_long", bound("≥", "bursts.volume_z")), **context("volume_long")},
         ),
         Rule(
             AlertKind.PRICE_BURST,
             "price burst",
             None,
-            {"ret_bps_long": cited("ret_bps_long", bar("|x| ≥", "bursts.ret_bps")), **context("range_bps_long")},
+            {"ret_bps_long": cited("ret_bps_long", bound("|x| ≥", "bursts.ret_bps")), **context("range_bps_long")},
         ),
     )
 

@@ -51,12 +51,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tapewatch.detectors.alerting import Hit
-from tapewatch.detectors.evidence import Key, Rule, bar, fixed
+from tapewatch.detectors.evidence import Key, Rule, bound, fixed
 from tapewatch.detectors.patterns.base import (
     ChunkContext,
     Run,
     Values,
-    activity_bars,
+    activity_bounds,
     chunk_volatility,
     cited,
     context,
@@ -110,7 +110,7 @@ class MarkingTheCloseParams:
 
 _TO_CLOSE = "time to the session close (negative: after it)"
 _DRIFT_Z = "the short or long price drift farther from zero, in the symbol's own units"
-_COUNT, _VOLUME = activity_bars("closing.surge_z")
+_COUNT, _VOLUME = activity_bounds("closing.surge_z")
 
 
 class MarkingTheClose:
@@ -129,12 +129,14 @@ class MarkingTheClose:
             "marking the close: push",
             "push_chunks",
             {
-                "ms_to_close": Key(_TO_CLOSE, "ms", bar("≤", "tape.close_window_ms")),
-                "push_chunks": Key("push chunks in the push window", "chunks", bar("≥", "closing.min_ms", chunks=True)),
+                "ms_to_close": Key(_TO_CLOSE, "ms", bound("≤", "tape.close_window_ms")),
+                "push_chunks": Key(
+                    "push chunks in the push window", "chunks", bound("≥", "closing.min_ms", chunks=True)
+                ),
                 "trades_z_long": cited("trades_z_long", _COUNT),
                 "volume_z_long": cited("volume_z_long", _VOLUME),
-                "aggr_imbalance_long": cited("aggr_imbalance_long", bar("≥", "closing.imbalance")),
-                "drift_bps": cited("drift_bps", bar("≥", "closing.drift_bps")),
+                "aggr_imbalance_long": cited("aggr_imbalance_long", bound("≥", "closing.imbalance")),
+                "drift_bps": cited("drift_bps", bound("≥", "closing.drift_bps")),
                 "drift_z": Key(_DRIFT_Z, "σ"),
                 **context("ret_bps_long"),
             },
@@ -145,7 +147,7 @@ class MarkingTheClose:
             "move_z",
             {
                 "ms_to_close": Key(_TO_CLOSE, "ms", fixed("≤", 0)),
-                "move_z": Key("the move in the symbol's own units over as long", "σ", bar("|x| ≥", "closing.move_z")),
+                "move_z": Key("the move in the symbol's own units over as long", "σ", bound("|x| ≥", "closing.move_z")),
                 "move_bps": Key("the price's move into the close", "bps"),
                 "horizon_s": Key("the horizon of the largest move, ending at the close", "s"),
                 "drift_z": Key(_DRIFT_Z, "σ"),

@@ -1,4 +1,4 @@
-"""Why an alert fired: its evidence as a table, each value beside the bar its rule compared it with.
+"""Why an alert fired: its evidence as a table, each value beside the bound its rule compared it with.
 
 Each detector declares its evidence next to the code that writes it (``EVIDENCE`` on every detector class of
 :class:`~tapewatch.detectors.patterns.flow_patterns.FlowPatterns`, on
@@ -13,8 +13,8 @@ marking-the-close ones — the key only that rule writes) and reads the evidence
 The thresholds are this code's (:data:`PATTERNS_VERSION`) on the parameters given: pass the alert's feed's
 (:meth:`PatternParams.for_feed`), since durations are compared in whole chunks of the feed's flow and a snapshot
 feed reads activity from volume too. An alert raised by another version (:func:`explains` is ``False``) was held to
-that version's bars, which may differ. A key no declaration knows (a newer detector's) is a line labelled by its
-key, with no bar; so is every key of an unknown kind, and a kind's keys get labels but no bars when the evidence
+that version's bounds, which may differ. A key no declaration knows (a newer detector's) is a line labelled by its
+key, with no bound; so is every key of an unknown kind, and a kind's keys get labels but no bounds when the evidence
 carries none of its rules' markers.
 
 A pump's onset, as the alert policy emits it:
@@ -135,7 +135,7 @@ def rule_of(kind: AlertKind | str, evidence: Mapping[str, EvidenceValue]) -> Rul
 
 
 def _labels_only(kind: AlertKind) -> Rule:
-    """The kind's labels without bars: which of its rules wrote the evidence is not known."""
+    """The kind's labels without bounds: which of its rules wrote the evidence is not known."""
     keys: dict[str, Key] = {}
     for rule in RULES:
         if rule.kind is kind:
@@ -150,9 +150,9 @@ def explain(
     *,
     score: float | None = None,
 ) -> list[EvidenceLine]:
-    """An alert's evidence beside its rule's bars on ``params``: the rule's keys in the order declared (the values it
+    """An alert's evidence beside its rule's bounds on ``params``: the rule's keys in the order declared (the values it
     compares first), then keys it does not declare, then ``hits``. With the alert's ``score``, a first line holds it
-    against its bar where that is a pattern parameter (K-means: ``kmeans.alert_score``)."""
+    against its bound where that is a pattern parameter (K-means: ``kmeans.alert_score``)."""
     known = _kind(kind)
     if known is None:
         return lines(None, evidence, params, SHARED_EVIDENCE)
@@ -165,8 +165,8 @@ def explain(
 
 def explains(kind: AlertKind | str, model_version: str) -> bool:
     """Whether these declarations are the ones an alert of that kind and model version was raised under: a pattern
-    alert of this code's :data:`PATTERNS_VERSION`; any K-means alert (its layout and bar are this code's, whatever
-    the model). ``False``: flag the table, the alert's own bars may have differed.
+    alert of this code's :data:`PATTERNS_VERSION`; any K-means alert (its layout and bound are this code's, whatever
+    the model). ``False``: flag the table, the alert's own bounds may have differed.
 
     >>> explains("spoofing", PATTERNS_VERSION), explains("spoofing", "patterns-v18"), explains("kmeans_outlier", "m1")
     (True, False, True)

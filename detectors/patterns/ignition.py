@@ -52,11 +52,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tapewatch.detectors.alerting import Hit
-from tapewatch.detectors.evidence import Evidence, Key, Rule, bar, derived, number
+from tapewatch.detectors.evidence import Evidence, Key, Rule, bound, derived, number
 from tapewatch.detectors.patterns.base import (
     ChunkContext,
     Values,
-    activity_bars,
+    activity_bounds,
     cited,
     context,
     get,
@@ -121,7 +121,7 @@ def _within(p: PatternParams, _: Evidence) -> float:
     return (p.ignition.reversal_ms + p.tape.chunk_ms) / 1000
 
 
-_COUNT, _VOLUME = activity_bars("ignition.activity_z", chunk=True)
+_COUNT, _VOLUME = activity_bounds("ignition.activity_z", chunk=True)
 
 
 class MomentumIgnition:
@@ -140,12 +140,12 @@ class MomentumIgnition:
             "momentum ignition",
             None,
             {
-                "ret_bps": cited("ret_bps", bar("|x| ≥", "tape.sweep_ret_bps")),
+                "ret_bps": cited("ret_bps", bound("|x| ≥", "tape.sweep_ret_bps")),
                 "spread_bps": cited(
                     "spread_bps",
                     derived("≤", "tape.sweep_min_spreads", "|ret_bps| / tape.sweep_min_spreads", _levels_of_move),
                 ),
-                "aggr_imbalance": cited("aggr_imbalance", bar("|x| ≥", "tape.sweep_imbalance")),
+                "aggr_imbalance": cited("aggr_imbalance", bound("|x| ≥", "tape.sweep_imbalance")),
                 "trades_z": cited("trades_z", _COUNT),
                 "volume_z": cited("volume_z", _VOLUME),
                 "mid_ret_bps": cited(
@@ -155,10 +155,10 @@ class MomentumIgnition:
                 "follow_imbalance": Key(
                     "the followers' mean aggressor imbalance towards the move",
                     "−1…1",
-                    bar("≥", "ignition.follow_imbalance"),
+                    bound("≥", "ignition.follow_imbalance"),
                 ),
                 "follow_activity_z": Key(
-                    "the followers' mean activity vs the symbol's baseline", "σ", bar("≥", "ignition.activity_z")
+                    "the followers' mean activity vs the symbol's baseline", "σ", bound("≥", "ignition.activity_z")
                 ),
                 "reversal_bps": Key(
                     "price given back since the sweep (against the move)",

@@ -6,7 +6,7 @@ the venue's prints and session calendar, the drift horizons and what a one-sided
 parameters of :class:`~tapewatch.detectors.patterns.context.TapeContext`. :class:`PatternParams` composes them: one
 field per record, named as the detector's module. Every detector is built from ``(tape, own)``.
 
-A parameter has one name wherever it is shown or set — evidence bars, explanations, tests, docs: the record's field
+A parameter has one name wherever it is shown or set — evidence bounds, explanations, tests, docs: the record's field
 in :class:`PatternParams` and its own, ``spoofing.layer_rel``, ``tape.chunk_ms`` (:meth:`PatternParams.value`,
 :meth:`PatternParams.with_values`, :meth:`PatternParams.names`).
 
@@ -188,7 +188,7 @@ class PatternParams:
 
     def value(self, name: str) -> Any:
         """The parameter of a qualified name (``"spoofing.layer_rel"``, ``"materiality.records.min_sessions"``): the
-        one way evidence bars, explanations and tests read a parameter by its name."""
+        one way evidence bounds, explanations and tests read a parameter by its name."""
         found: Any = self
         for part in name.split("."):
             if not is_dataclass(found) or part not in {f.name for f in fields(found)}:

@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tapewatch.detectors.alerting import Hit
-from tapewatch.detectors.evidence import Key, Rule, bar
+from tapewatch.detectors.evidence import Key, Rule, bound
 from tapewatch.detectors.patterns.base import (
     ChunkContext,
     Run,
@@ -125,12 +125,12 @@ class PumpCrowd:
             "crowd_chunks",
             {
                 "crowd_chunks": Key(
-                    "crowd chunks in the crowd window", "chunks", bar("≥", "pump_crowd.min_ms", chunks=True)
+                    "crowd chunks in the crowd window", "chunks", bound("≥", "pump_crowd.min_ms", chunks=True)
                 ),
-                "buy_orders_z_long": cited("buy_orders_z_long", bar("≥", "pump_crowd.buy_orders_z")),
-                "order_imbalance_z_long": cited("order_imbalance_z_long", bar("≥", "pump_crowd.order_imbalance_z")),
-                "aggr_imbalance_long": cited("aggr_imbalance_long", bar("≥", "pump_crowd.imbalance")),
-                "drift_bps": cited("drift_bps", bar("≥", "pump_crowd.drift_bps")),
+                "buy_orders_z_long": cited("buy_orders_z_long", bound("≥", "pump_crowd.buy_orders_z")),
+                "order_imbalance_z_long": cited("order_imbalance_z_long", bound("≥", "pump_crowd.order_imbalance_z")),
+                "aggr_imbalance_long": cited("aggr_imbalance_long", bound("≥", "pump_crowd.imbalance")),
+                "drift_bps": cited("drift_bps", bound("≥", "pump_crowd.drift_bps")),
                 **context("trades_z_long", "ret_bps_long"),
             },
         ),

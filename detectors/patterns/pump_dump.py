@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tapewatch.detectors.alerting import Hit
-from tapewatch.detectors.evidence import Evidence, Key, Rule, bar, derived, fixed
+from tapewatch.detectors.evidence import Evidence, Key, Rule, bound, derived, fixed
 from tapewatch.detectors.patterns.base import ChunkContext, Values, cited, context, get, rise_to_top, strength
 from tapewatch.detectors.patterns.checks import non_negative, positive
 from tapewatch.records import AlertKind
@@ -109,14 +109,14 @@ class PumpDump:
             "rise_bps",
             {
                 "rise_bps": Key("the rise to the top, from the lowest level before it", "bps"),
-                "rise_z": Key("that rise in the symbol's own units over as long", "σ", bar("≥", "pump_dump.rise_z")),
+                "rise_z": Key("that rise in the symbol's own units over as long", "σ", bound("≥", "pump_dump.rise_z")),
                 "rise_s": Key(
                     "time from half the rise to the top",
                     "s",
                     derived("≥", "pump_dump.min_rise_ms", "pump_dump.min_rise_ms / 1000", _min_rise_s),
                 ),
                 "fall_bps": Key("the fall from the top", "bps"),
-                "fall_share": Key("share of the rise given back", "share", bar("≥", "pump_dump.fall_share")),
+                "fall_share": Key("share of the rise given back", "share", bound("≥", "pump_dump.fall_share")),
                 "drift_z": Key(
                     "price drift in the symbol's own units, drift window",
                     "σ",

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tapewatch.detectors.alerting import Hit
-from tapewatch.detectors.evidence import Key, Rule, bar
+from tapewatch.detectors.evidence import Key, Rule, bound
 from tapewatch.detectors.patterns.base import (
     RISE_EPSILON_BPS,
     ChunkContext,
@@ -124,12 +124,12 @@ class PumpOnset:
             "onset_chunks",
             {
                 "onset_chunks": Key(
-                    "onset chunks in the onset window", "chunks", bar("≥", "pump_onset.min_ms", chunks=True)
+                    "onset chunks in the onset window", "chunks", bound("≥", "pump_onset.min_ms", chunks=True)
                 ),
-                "buy_orders_z_long": cited("buy_orders_z_long", bar("≥", "pump_onset.buy_orders_z")),
-                "order_imbalance_z_long": cited("order_imbalance_z_long", bar("≥", "pump_onset.order_imbalance_z")),
-                "rush_max_z_long": cited("rush_max_z_long", bar("≥", "pump_onset.rush_max_z")),
-                "drift_bps": cited("drift_bps", bar(">", "pump_onset.drift_bps")),
+                "buy_orders_z_long": cited("buy_orders_z_long", bound("≥", "pump_onset.buy_orders_z")),
+                "order_imbalance_z_long": cited("order_imbalance_z_long", bound("≥", "pump_onset.order_imbalance_z")),
+                "rush_max_z_long": cited("rush_max_z_long", bound("≥", "pump_onset.rush_max_z")),
+                "drift_bps": cited("drift_bps", bound(">", "pump_onset.drift_bps")),
                 **context("rush_max_long", "trades_z_long", "aggr_imbalance_long", "ret_bps_long"),
             },
         ),

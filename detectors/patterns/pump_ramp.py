@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tapewatch.detectors.alerting import Hit
-from tapewatch.detectors.evidence import Key, Rule, bar, fixed
+from tapewatch.detectors.evidence import Key, Rule, bound, fixed
 from tapewatch.detectors.patterns.base import ChunkContext, Run, Values, cited, context, ge, get, strength
 from tapewatch.detectors.patterns.checks import finite, not_longer, positive
 from tapewatch.records import AlertKind
@@ -79,14 +79,14 @@ class PumpRamp:
             "ramp_chunks",
             {
                 "ramp_chunks": Key(
-                    "ramp chunks in the ramp window", "chunks", bar("≥", "pump_ramp.min_ms", chunks=True)
+                    "ramp chunks in the ramp window", "chunks", bound("≥", "pump_ramp.min_ms", chunks=True)
                 ),
                 "drift_z": Key(
                     "largest price drift in the symbol's own units (drift, ramp or slow-ramp window)",
                     "σ",
-                    bar("≥", "pump_ramp.drift_z"),
+                    bound("≥", "pump_ramp.drift_z"),
                 ),
-                "volume_z_long": cited("volume_z_long", bar("≥", "pump_ramp.volume_z")),
+                "volume_z_long": cited("volume_z_long", bound("≥", "pump_ramp.volume_z")),
                 "aggr_imbalance_long": cited("aggr_imbalance_long", fixed("≥", 0.0)),
                 **context("drift_bps", "ret_sigma_bps", "inferred_share_long"),
             },

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tapewatch.detectors.alerting import Hit
-from tapewatch.detectors.evidence import Key, Rule, bar
+from tapewatch.detectors.evidence import Key, Rule, bound
 from tapewatch.detectors.patterns.base import ChunkContext, Run, Values, cited, context, ge, get, strength, surge_z
 from tapewatch.detectors.patterns.checks import finite, non_negative, not_longer, positive
 from tapewatch.records import AlertKind
@@ -98,19 +98,19 @@ class PumpSurge:
             "surge_chunks",
             {
                 "surge_chunks": Key(
-                    "surge chunks in the surge window", "chunks", bar("≥", "pump_surge.min_ms", chunks=True)
+                    "surge chunks in the surge window", "chunks", bound("≥", "pump_surge.min_ms", chunks=True)
                 ),
                 "surge_z": Key(
                     "activity vs the symbol's baseline, long window (trade count; on snapshots the larger of count"
                     " and volume)",
                     "σ",
-                    bar("≥", "pump_surge.volume_z"),
+                    bound("≥", "pump_surge.volume_z"),
                 ),
                 "drift_z": Key(
-                    "price drift in the symbol's own units, drift window", "σ", bar("≥", "pump_surge.drift_z")
+                    "price drift in the symbol's own units, drift window", "σ", bound("≥", "pump_surge.drift_z")
                 ),
-                "drift_bps": cited("drift_bps", bar("≥", "pump_surge.drift_bps")),
-                "aggr_imbalance_long": cited("aggr_imbalance_long", bar("≥", "pump_surge.imbalance")),
+                "drift_bps": cited("drift_bps", bound("≥", "pump_surge.drift_bps")),
+                "aggr_imbalance_long": cited("aggr_imbalance_long", bound("≥", "pump_surge.imbalance")),
                 **context("inferred_share_long"),
             },
         ),

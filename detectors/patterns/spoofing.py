@@ -64,7 +64,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tapewatch.detectors.alerting import Hit
-from tapewatch.detectors.evidence import Key, Rule, bar
+from tapewatch.detectors.evidence import Key, Rule, bound
 from tapewatch.detectors.patterns.base import ChunkContext, Run, Values, cited, context, get, strength
 from tapewatch.detectors.patterns.checks import non_negative, positive
 from tapewatch.records import AlertKind
@@ -123,17 +123,17 @@ class Spoofing:
             "spoofing",
             None,
             {
-                "layer_cancel_rel": cited("layer_cancel_rel", bar("≥", "spoofing.layer_rel")),
-                "cancel_l25_z": cited("cancel_l25_z", bar("≥", "spoofing.cancel_z")),
+                "layer_cancel_rel": cited("layer_cancel_rel", bound("≥", "spoofing.layer_rel")),
+                "cancel_l25_z": cited("cancel_l25_z", bound("≥", "spoofing.cancel_z")),
                 "cycles": Key(
                     "chunks of the window whose layer vanished under pressure",
                     "chunks",
-                    bar("≥", "spoofing.min_cycles", unless="cycles ≥ 1 and layers ≥ spoofing.min_layers"),
+                    bound("≥", "spoofing.min_cycles", unless="cycles ≥ 1 and layers ≥ spoofing.min_layers"),
                 ),
                 "layers": Key(
                     "chunks of the window whose layer vanished beyond the churn",
                     "chunks",
-                    bar("≥", "spoofing.min_layers", unless="cycles ≥ spoofing.min_cycles"),
+                    bound("≥", "spoofing.min_layers", unless="cycles ≥ spoofing.min_cycles"),
                 ),
                 "layer_side": cited("layer_side"),
                 "price_moved_away": Key("the price moved away from the layer's side, this chunk"),

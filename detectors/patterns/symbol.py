@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from tapewatch.detectors.alerting import AlertPolicy, Hit, PolicyParams
-from tapewatch.detectors.evidence import Key, Rule, bar
+from tapewatch.detectors.evidence import Key, Rule, bound
 from tapewatch.detectors.flow import FLOW_FEATURE_SET_VERSION
 from tapewatch.detectors.kmeans import KMeansModel
 from tapewatch.detectors.patterns.base import Values
@@ -59,7 +59,7 @@ class SymbolDetector:
     __slots__ = ("hit_model", "model", "patterns", "policy", "symbol", "venue")
 
     #: the K-means alert's evidence (:mod:`tapewatch.detectors.evidence`): the model's top features by name, each with
-    #: its share of the squared distance; the bar is on the alert's score, not on a value of the evidence
+    #: its share of the squared distance; the bound is on the alert's score, not on a value of the evidence
     EVIDENCE: ClassVar[tuple[Rule, ...]] = (
         Rule(
             AlertKind.KMEANS_OUTLIER,
@@ -73,7 +73,7 @@ class SymbolDetector:
             score=Key(
                 "calibrated score: the share of training minutes nearer a normal cluster",
                 "quantile",
-                bar("≥", "kmeans.alert_score"),
+                bound("≥", "kmeans.alert_score"),
             ),
         ),
     )

@@ -59,7 +59,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from tapewatch.detectors.alerting import Hit
-from tapewatch.detectors.evidence import Evidence, Key, Rule, bar, derived, fixed, number
+from tapewatch.detectors.evidence import Evidence, Key, Rule, bound, derived, fixed, number
 from tapewatch.detectors.patterns.base import ChunkContext, Run, Values, cited, context, ge, get, strength
 from tapewatch.detectors.patterns.checks import at_most_one, finite, non_negative, positive
 from tapewatch.records import AlertKind
@@ -197,20 +197,20 @@ class WashTrading:
             "wash_chunks",
             _keys(
                 {
-                    "wash_chunks": Key("mirror chunks in the wash window", "chunks", bar("≥", "wash.min_chunks")),
+                    "wash_chunks": Key("mirror chunks in the wash window", "chunks", bound("≥", "wash.min_chunks")),
                     "mirror_z_long": cited(
-                        "mirror_z_long", bar("≥", "wash.mirror_z", unless="mirror_z_long ≥ wash.mirror_z_alone")
+                        "mirror_z_long", bound("≥", "wash.mirror_z", unless="mirror_z_long ≥ wash.mirror_z_alone")
                     ),
                     "mirror_vol_share_long": cited(
                         "mirror_vol_share_long",
-                        bar("≥", "wash.mirror_share", unless="mirror_z_long ≥ wash.mirror_z_alone"),
+                        bound("≥", "wash.mirror_share", unless="mirror_z_long ≥ wash.mirror_z_alone"),
                     ),
                     "mirror_excess_share_long": cited(
                         "mirror_excess_share_long",
                         derived("≥", "wash.mirror_lift", "(1 − 1 / wash.mirror_lift) × mirror_vol_share_long", _lifted),
                     ),
-                    "mirror_trades_long": cited("mirror_trades_long", bar("≥", "wash.mirror_min_trades")),
-                    "order_imbalance_long": cited("order_imbalance_long", bar("|x| ≤", "wash.mirror_balance")),
+                    "mirror_trades_long": cited("mirror_trades_long", bound("≥", "wash.mirror_min_trades")),
+                    "order_imbalance_long": cited("order_imbalance_long", bound("|x| ≤", "wash.mirror_balance")),
                     "inferred_share_long": cited("inferred_share_long", fixed("≤", 0.5)),
                 }
             ),
@@ -222,20 +222,20 @@ class WashTrading:
             _keys(
                 {
                     "pinned_chunks": Key(
-                        "pinned chunks in the pinned window", "chunks", bar("≥", "wash.pinned_min_chunks")
+                        "pinned chunks in the pinned window", "chunks", bound("≥", "wash.pinned_min_chunks")
                     ),
                     "pinned_chunks_before": Key(
-                        "pinned chunks in the history before the window", "chunks", bar("≤", "wash.pinned_prior_max")
+                        "pinned chunks in the history before the window", "chunks", bound("≤", "wash.pinned_prior_max")
                     ),
-                    "volume_rel_p95_long": cited("volume_rel_p95_long", bar("≥", "wash.pinned_volume_p95")),
+                    "volume_rel_p95_long": cited("volume_rel_p95_long", bound("≥", "wash.pinned_volume_p95")),
                     "mid_ret_bps_long": cited(
                         "mid_ret_bps_long", derived("|x| ≤", None, "0.5 × spread_bps_long", _half_spread)
                     ),
                     "range_bps_long": cited(
                         "range_bps_long", derived("0 < x ≤", None, f"{_SPREAD_SLACK:g} × spread_bps_long", _spread)
                     ),
-                    "consumed_share_long": cited("consumed_share_long", bar("≤", "wash.pinned_consumed")),
-                    "aggr_imbalance_long": cited("aggr_imbalance_long", bar("|x| ≤", "wash.pinned_balance")),
+                    "consumed_share_long": cited("consumed_share_long", bound("≤", "wash.pinned_consumed")),
+                    "aggr_imbalance_long": cited("aggr_imbalance_long", bound("|x| ≤", "wash.pinned_balance")),
                     "inferred_share_long": cited("inferred_share_long", fixed(">", 0.5)),
                 }
             ),

@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tapewatch.detectors.alerting import Hit
-from tapewatch.detectors.evidence import Bar
+from tapewatch.detectors.evidence import Bound
 from tapewatch.detectors.patterns import FlowPatterns, PatternParams, TapeParams
 from tapewatch.detectors.patterns.base import PatternDetector
 from tapewatch.detectors.patterns.context import TapeContext
@@ -237,10 +237,10 @@ def test_every_parameter_the_evidence_cites_is_the_detectors_own_or_the_tapes(na
         keys = [*rule.keys.values(), *(k for k in (rule.others, rule.score) if k is not None)]
         for params in (rules(), SNAPSHOTS, rules({"tape.prints": None})):
             for key in keys:
-                found = key.bar_for(params)
+                found = key.bound_for(params)
                 if found is None:
                     continue
-                assert isinstance(found, Bar)
+                assert isinstance(found, Bound)
                 texts = [found.formula, found.unless or "", *([found.param] if found.param else [])]
                 for group, field in (m.groups() for text in texts for m in QUALIFIED.finditer(text)):
                     assert group in own, (rule.name, found)

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tapewatch.detectors.alerting import Hit
-from tapewatch.detectors.evidence import Bar, EvidenceLine, Rule
+from tapewatch.detectors.evidence import Bound, EvidenceLine, Rule
 from tapewatch.detectors.kmeans import KMeansModel, KMeansParams, finish_model
 from tapewatch.detectors.patterns import FlowPatterns, PatternParams, SymbolDetector
 from tapewatch.detectors.patterns.base import PATTERNS_VERSION
@@ -245,9 +245,9 @@ def test_declarations_name_real_parameters_and_markers_that_tell_a_kinds_rules_a
         keys = [*rule.keys.values(), *(k for k in (rule.others, rule.score) if k is not None)]
         for params in (rules(), SNAPSHOTS, rules({"tape.prints": None})):
             for key in keys:
-                found = key.bar_for(params)
+                found = key.bound_for(params)
                 if found is not None:
-                    assert isinstance(found, Bar)
+                    assert isinstance(found, Bound)
                     assert found.param is None or found.param in names, (rule.name, found)
                     assert found.param is None or found.param in found.formula, (rule.name, found)
                     threshold = found.threshold(params, {})
