@@ -15,7 +15,7 @@ import uuid
 
 from tapewatch.bench.timing import timed_line
 from tapewatch.execution.accounts import AccountConfig
-from tapewatch.execution.executor import PaperExecutor, RefusedError
+from tapewatch.execution.executor import InputRefusedError, PaperExecutor
 from tapewatch.execution.merge import EventMerge
 from tapewatch.execution.ticks import VenueRules
 from tapewatch.feeds import FeedProfiles
@@ -70,7 +70,7 @@ def _apply(executor: PaperExecutor, merge: EventMerge[Record], flush: bool, out:
     for *_, record in merge.release(flush):
         try:
             out += len(executor.apply(record))  # type: ignore[arg-type]
-        except RefusedError:
+        except InputRefusedError:
             refused += 1
     return out, refused
 

@@ -25,7 +25,7 @@ from tapewatch.console.auth import Principal
 from tapewatch.console.cases import NotFoundError, TooLargeError
 from tapewatch.console.live import AlertListener
 from tapewatch.console.rules import ConflictError, ForbiddenError
-from tapewatch.console.security import LoginRequiredError, RefusedError, SecurityHeaders, audit_refusal
+from tapewatch.console.security import LoginRequiredError, RequestRefusedError, SecurityHeaders, audit_refusal
 from tapewatch.errors import TapewatchError
 from tapewatch.settings import Settings
 from tapewatch.sinks import db
@@ -135,16 +135,18 @@ def _handle_refusals(app: FastAPI) -> None:
         return RedirectResponse(f"/login?next={quote(target, safe='')}", 303)
 
     async def refused(request: Request, exc: Exception) -> Response:
-        status = exc.status if isinstance(exc, RefusedError) else STATUS[type(exc)]
-        reason = exc.reason if isinstance(exc, RefusedError) else (str(exc) if status != 404 else "No such case.")
+        status = exc.status if isinstance(exc, RequestRefusedError) else STATUS[type(exc)]
+        reason = (
+            exc.reason if isinstance(exc, RequestRefusedError) else (str(exc) if status != 404 else "No such case.")
+        )
         principal = getattr(request.state, "principal", None)
-        if status in (403, 404) and principal is not None and not isinstance(exc, RefusedError):
+        if status in (403, 404) and principal is not None and not isinstance(exc, RequestRefusedError):
             # a 404 is audited too: asking for a case the tenant does not have is how another tenant is probed
             await run_in_threadpool(_audit_refusal, request, principal, status, reason, str(exc))
         return _answer(request, status, reason)
 
     app.add_exception_handler(LoginRequiredError, login_required)
-    kinds: list[type[Exception]] = [RefusedError, *STATUS]
+    kinds: list[type[Exception]] = [RequestRefusedError, *STATUS]
     for kind in kinds:
         app.add_exception_handler(kind, refused)
 

@@ -23,7 +23,7 @@ __all__ = [
     "LOGIN_COOKIE",
     "SESSION_COOKIE",
     "LoginRequiredError",
-    "RefusedError",
+    "RequestRefusedError",
     "SecurityHeaders",
     "audit_refusal",
     "checked_form",
@@ -52,7 +52,7 @@ class LoginRequiredError(Exception):
     """No valid session: pages redirect to the login, the API answers 401."""
 
 
-class RefusedError(Exception):
+class RequestRefusedError(Exception):
     """Refused with ``status`` (403 forbidden, 413 too large, …) and audited where it matters."""
 
     def __init__(self, status: int, reason: str) -> None:
@@ -160,7 +160,7 @@ async def checked_form(request: Request, principal: Annotated[Principal, Depends
     given = form.get("csrf_token") or request.headers.get("x-csrf-token")
     if not csrf_matches(principal.csrf, given if isinstance(given, str) else None):
         audit_refusal(request, principal, "csrf.refused", "request")
-        raise RefusedError(403, "The form's security token is missing or wrong; reload the page and try again.")
+        raise RequestRefusedError(403, "The form's security token is missing or wrong; reload the page and try again.")
     return {key: value for key, value in form.multi_items() if isinstance(value, str) and key != "csrf_token"} | {
         "alert_ids": ",".join(v for k, v in form.multi_items() if k == "alert_id" and isinstance(v, str))
     }
@@ -178,7 +178,7 @@ def supervisor_or_session(request: Request, principal: Annotated[Principal, Depe
 def _require_supervisor(request: Request, principal: Principal) -> Principal:
     if not may_supervise(principal.actor):
         audit_refusal(request, principal, "forbidden", "page")
-        raise RefusedError(403, "This page is for supervisors.")
+        raise RequestRefusedError(403, "This page is for supervisors.")
     return principal
 
 
@@ -225,7 +225,7 @@ class SecurityHeaders:
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.max_body_bytes:
-                raise RefusedError(413, "request body too large")
+                raise RequestRefusedError(413, "request body too large")
             return message
 
         async def send_with_headers(message: Message) -> None:

@@ -24,7 +24,7 @@ from tapewatch.console.schema import DISPOSITIONS, STATES
 from tapewatch.console.security import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
-    RefusedError,
+    RequestRefusedError,
     checked_form,
     client_of,
     cookie_name,
@@ -71,7 +71,7 @@ def login_submit(
 ) -> Response:
     expected = request.cookies.get(cookie_name(settings_of(request), LOGIN_COOKIE), "")
     if not csrf_matches(expected, csrf_token):
-        raise RefusedError(403, "The login form expired; reload it and try again.")
+        raise RequestRefusedError(403, "The login form expired; reload it and try again.")
     outcome = login(engine_of(request), settings_of(request), username.strip().lower(), password, client_of(request))
     if outcome.token is None:
         token = new_token()
@@ -255,7 +255,7 @@ def case_note(request: Request, principal: User, form: Form_) -> Response:
     """A note, or (``supersedes``: a note id) an edit of one of the author's notes: a new note, both kept."""
     alert_id, supersedes = form.get("alert_id", ""), form.get("supersedes", "")
     if supersedes and not supersedes.isdigit():
-        raise RefusedError(409, "Which note does this edit?")
+        raise RequestRefusedError(409, "Which note does this edit?")
     with scoped(engine_of(request), principal.tenant) as conn:
         cases.add_note(
             conn,
@@ -285,7 +285,7 @@ def _to_case(alert_id: str) -> RedirectResponse:
 def bulk_close(request: Request, principal: User, form: Form_) -> Response:
     selected = [i for i in form.get("alert_ids", "").split(",") if i]
     if not selected:
-        raise RefusedError(409, "Select the cases to close.")
+        raise RequestRefusedError(409, "Select the cases to close.")
     with scoped(engine_of(request), principal.tenant) as conn:
         cases.bulk_close(
             conn, principal, selected, form.get("disposition", ""), form.get("note", ""), client_of(request)

@@ -7,7 +7,7 @@ portfolio however often they are replayed. A decision at ``ts`` (a bar's end) be
 new trading days, and takes intraday accounts flat before their venue's close.
 
 Every input either changes the state and yields records (orders, fills, portfolio snapshots) or is refused
-with a reason (:class:`RefusedError`) that the worker dead-letters: an unknown symbol, a symbol without a book or a
+with a reason (:class:`InputRefusedError`) that the worker dead-letters: an unknown symbol, a symbol without a book or a
 tick size, an absurd position, a decision after the close.
 """
 
@@ -32,7 +32,7 @@ DAY_MS: Final = 86_400_000
 Input = Quote | Book | Action | Forecast
 
 
-class RefusedError(Exception):
+class InputRefusedError(Exception):
     """An input the executor will not act on; the worker dead-letters it with this reason."""
 
     def __init__(self, reason: str, field: str | None = None) -> None:
@@ -86,10 +86,10 @@ class PaperExecutor:
 
     # -- inputs ------------------------------------------------------------------------------------------
     def apply(self, record: Input) -> list[Record]:
-        """Apply one input at its event time; the records it produced (:class:`RefusedError` when refused)."""
+        """Apply one input at its event time; the records it produced (:class:`InputRefusedError` when refused)."""
         self.out = []
         if isinstance(record, Action | Forecast) and record.ts < self.now:
-            raise RefusedError(f"late: a decision at {record.ts} reached the executor at {self.now}", "ts")
+            raise InputRefusedError(f"late: a decision at {record.ts} reached the executor at {self.now}", "ts")
         self.advance(record.ts)
         if isinstance(record, Quote):
             self._on_quote(record)
@@ -99,7 +99,7 @@ class PaperExecutor:
             try:
                 decision = decision_of(record)
             except ValueError as exc:
-                raise RefusedError(str(exc), "position") from None
+                raise InputRefusedError(str(exc), "position") from None
             self._on_decision(decision, record)
         return self.out
 
@@ -152,22 +152,24 @@ class PaperExecutor:
             self._decide(account, decision, record.symbol, market, rules)
 
     def _tradable(self, record: Action | Forecast) -> tuple[Market, TickRules]:
-        """The symbol's market and grid, or :class:`RefusedError` saying why it cannot be traded now."""
+        """The symbol's market and grid, or :class:`InputRefusedError` saying why it cannot be traded now."""
         market = self.market.get(record.symbol)
         if market is None:
-            raise RefusedError(f"unknown symbol {record.symbol!r}: no quote or book seen for it", "symbol")
+            raise InputRefusedError(f"unknown symbol {record.symbol!r}: no quote or book seen for it", "symbol")
         rules = self.rules(record.venue, record.symbol)
         if rules is None:
-            raise RefusedError(
+            raise InputRefusedError(
                 f"no tick size for {record.venue}:{record.symbol}: no order without the venue's grid", "symbol"
             )
         if venue_costs(record.venue) is None:
-            raise RefusedError(f"no cost preset for venue {record.venue!r}", "venue")
+            raise InputRefusedError(f"no cost preset for venue {record.venue!r}", "venue")
         if not market.bids and not market.asks:
-            raise RefusedError(f"missing book: no bids or asks seen for {record.symbol}", "symbol")
+            raise InputRefusedError(f"missing book: no bids or asks seen for {record.symbol}", "symbol")
         close = self._close_ms(record.venue)
         if close is not None and self._time_of_day(record.ts, record.venue) > close:
-            raise RefusedError(f"after the close: the decision at {record.ts} came after {record.venue}'s close", "ts")
+            raise InputRefusedError(
+                f"after the close: the decision at {record.ts} came after {record.venue}'s close", "ts"
+            )
         return market, rules
 
     def _decide(

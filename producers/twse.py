@@ -90,7 +90,9 @@ class ElementError(ValueError):
 
 
 @dataclass(slots=True)
-class SymbolState:
+class SymbolMemory:
+    """What the parser remembers of one stock code between polls."""
+
     day: str | None = None
     #: cumulative volume (lots) already turned into trade sizes; the baseline of the next delta
     attributed_v: float | None = None
@@ -102,14 +104,14 @@ class TwseState:
     """Per-symbol memory of the parser, one entry per stock code."""
 
     def __init__(self) -> None:
-        self.symbols: dict[str, SymbolState] = {}
+        self.symbols: dict[str, SymbolMemory] = {}
         #: placeholder dead letters already sent: an unknown channel answers the same way on every poll
         self.placeholders_seen: set[str] = set()
 
-    def of(self, code: str) -> SymbolState:
+    def of(self, code: str) -> SymbolMemory:
         state = self.symbols.get(code)
         if state is None:
-            state = self.symbols[code] = SymbolState()
+            state = self.symbols[code] = SymbolMemory()
         return state
 
 
@@ -211,7 +213,7 @@ def _trading_day(element: dict[str, Any], ts: int) -> str:
 
 
 def _attribute(
-    state: SymbolState, day: str, v: float, price: float | None, tv: float | None
+    state: SymbolMemory, day: str, v: float, price: float | None, tv: float | None
 ) -> tuple[float | None, float, float]:
     """(price, size in lots, new baseline) for one snapshot, from the cumulative volume ``v``.
 

@@ -79,7 +79,7 @@ class MarketCounters:
 
 
 @dataclass(slots=True)
-class SymbolState:
+class MarketState:
     """Everything the stage keeps for one symbol, live."""
 
     bars: BarBuilder
@@ -103,7 +103,7 @@ class SymbolState:
 
 
 @dataclass
-class MarketStage(StageBase[SymbolState, Quote | Book]):
+class MarketStage(StageBase[MarketState, Quote | Book]):
     """Turns batches of md.quotes / md.books messages into bars, features, dead letters and table updates."""
 
     quotes_topic: str
@@ -151,7 +151,7 @@ class MarketStage(StageBase[SymbolState, Quote | Book]):
             self._dead_letter(message, problem[1], problem[0], "implausible")
         return problem is None
 
-    def _apply(self, message: Message, record: Quote | Book, key: bytes, state: SymbolState) -> None:
+    def _apply(self, message: Message, record: Quote | Book, key: bytes, state: MarketState) -> None:
         """Apply the record unless it is implausibly far ahead of its partition's event time."""
         partition = message.partition()
         assert partition is not None  # checked when the message was received
@@ -172,7 +172,7 @@ class MarketStage(StageBase[SymbolState, Quote | Book]):
             clock[stream] = record.ts
             self._clocks_dirty.add(partition)
 
-    def _apply_isolated(self, message: Message, record: Quote | Book, key: bytes, state: SymbolState) -> None:
+    def _apply_isolated(self, message: Message, record: Quote | Book, key: bytes, state: MarketState) -> None:
         """Apply ``record`` and send what it closed; a record the state cannot take is dead-lettered with the
         exception, and the symbol's state is rebuilt as it was before it (its last stored state, then every
         record applied since, from the journal), so one bad record never stops or corrupts surveillance."""
@@ -198,7 +198,7 @@ class MarketStage(StageBase[SymbolState, Quote | Book]):
             self.counters.late += 1
             self._dead_letter(message, "late record (" + "; ".join(late) + ")", "ts", "late")
 
-    def _update(self, state: SymbolState, record: Quote | Book, key: bytes) -> tuple[list[_Output], list[str]]:
+    def _update(self, state: MarketState, record: Quote | Book, key: bytes) -> tuple[list[_Output], list[str]]:
         """Update the symbol's state with one record: (outputs to send, late parts). Sends nothing."""
         metrics = self.io.metrics
         outputs: list[_Output] = []
@@ -223,7 +223,7 @@ class MarketStage(StageBase[SymbolState, Quote | Book]):
             outputs.append((self.features_topic, chunk.to_features(record.venue).to_json(), "flow", chunk.ts))
         return outputs, late
 
-    def _rebuild(self, key: bytes, state: SymbolState, record: Quote | Book) -> None:
+    def _rebuild(self, key: bytes, state: MarketState, record: Quote | Book) -> None:
         """Put the symbol's state back to what it was before ``record`` failed: its stored state, then the
         records applied since (their outputs were sent already: nothing is sent again)."""
         fresh = self._load(record, key, state.partition)
@@ -246,7 +246,7 @@ class MarketStage(StageBase[SymbolState, Quote | Book]):
             self.table.write(partition, CLOCK_KEY, {"format": STATE_FORMAT, "clock": self._clocks[partition]})
 
     # -- steps -------------------------------------------------------------------------------------------
-    def _bar_features(self, state: SymbolState, bar: Bar) -> bytes:
+    def _bar_features(self, state: MarketState, bar: Bar) -> bytes:
         values = state.features.update(bar)
         state.features_state = None  # changed: serialise again at the checkpoint
         record = Features(
@@ -260,14 +260,14 @@ class MarketStage(StageBase[SymbolState, Quote | Book]):
         return record.to_json()
 
     # -- state -------------------------------------------------------------------------------------------
-    def _load(self, record: Quote | Book, key: bytes, partition: int) -> SymbolState:
+    def _load(self, record: Quote | Book, key: bytes, partition: int) -> MarketState:
         symbol = record.symbol
         stored = self.table.get(key, partition)
         profile = self.feeds(record.venue)
         books, prints = profile.books, profile.prints
         if stored is None:
             flow = FlowState(symbol, self.flow_config, books=books, prints=prints)
-            return SymbolState(BarBuilder(symbol, self.grace_ms), FeatureState(), flow, {}, partition)
+            return MarketState(BarBuilder(symbol, self.grace_ms), FeatureState(), flow, {}, partition)
         if stored.get("format") != STATE_FORMAT:
             raise ValueError(f"market state of {symbol!r} has unknown format {stored.get('format')!r}")
         try:
@@ -277,7 +277,7 @@ class MarketStage(StageBase[SymbolState, Quote | Book]):
             # afresh (the z-scores warm up again) rather than refuse the symbol; bars and bar features continue.
             log.warning("order-flow state of %s not restored, starting afresh: %s", symbol, exc)
             flow = FlowState(symbol, self.flow_config, books=books, prints=prints)
-        return SymbolState(
+        return MarketState(
             bars=BarBuilder.from_state(stored["bars"], self.grace_ms),
             features=FeatureState.from_state(stored["features"]),
             flow=flow,
@@ -286,7 +286,7 @@ class MarketStage(StageBase[SymbolState, Quote | Book]):
             features_state=stored["features"],
         )
 
-    def _store(self, key: bytes, state: SymbolState) -> None:
+    def _store(self, key: bytes, state: MarketState) -> None:
         if state.features_state is None:
             state.features_state = state.features.to_state()
         entry = {

@@ -86,7 +86,7 @@ class StageIO:
         self.producer.dead_letter(message.value() or b"", letter, message.key(), partition)
 
 
-class SymbolState(Protocol):
+class StageState(Protocol):
     """What :class:`StageBase` needs of a stage's per-symbol state: where it lives and what it has applied."""
 
     partition: int
@@ -110,7 +110,7 @@ class StageCounts(Protocol):
     replayed: int
 
 
-StateT = TypeVar("StateT", bound=SymbolState)
+StateT = TypeVar("StateT", bound=StageState)
 RecordT = TypeVar("RecordT", bound=Record)
 
 

@@ -34,7 +34,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, 
 
 from tapewatch.deadletter import DeadLetter
 from tapewatch.execution.accounts import DQN_SIGNAL, AccountConfig
-from tapewatch.execution.executor import PaperExecutor, RefusedError
+from tapewatch.execution.executor import InputRefusedError, PaperExecutor
 from tapewatch.execution.merge import NEVER, EventMerge
 from tapewatch.execution.ticks import VenueRules
 from tapewatch.kafka import cluster_metadata, consumer_config, create_missing_topics, new_topic
@@ -235,7 +235,7 @@ class TradeWorker:
                 continue
             try:
                 out = self.executor.apply(item)
-            except RefusedError as exc:
+            except InputRefusedError as exc:
                 self._dead_letter(topic, partition, offset, received, exc.reason, exc.field)
                 continue
             except Exception as exc:  # a bug must not stop every account: that input is dead-lettered, loudly

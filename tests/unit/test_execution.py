@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tapewatch.execution.accounts import AccountConfig, parse_accounts
-from tapewatch.execution.executor import PaperExecutor, RefusedError
+from tapewatch.execution.executor import InputRefusedError, PaperExecutor
 from tapewatch.execution.merge import EventMerge
 from tapewatch.execution.ticks import VenueRules
 from tapewatch.feeds import FeedProfiles
@@ -62,7 +62,7 @@ def _session(seed: int, minutes: int = 20) -> list[Event]:
 def _run(executor: PaperExecutor, events: Sequence[Event]) -> list[Record]:
     out: list[Record] = []
     for event in events:
-        with contextlib.suppress(RefusedError):
+        with contextlib.suppress(InputRefusedError):
             out += executor.apply(event)
     return out
 
@@ -149,25 +149,25 @@ def test_the_merge_order_does_not_depend_on_how_kafka_interleaves(seed: int) -> 
 
 def test_bad_decisions_are_refused_with_a_reason() -> None:
     executor = _executor()
-    with pytest.raises(RefusedError, match="unknown symbol"):
+    with pytest.raises(InputRefusedError, match="unknown symbol"):
         executor.apply(_action(T0, 1))
     executor.apply(_trade(T0 + 1, 100.0, 1000.0))
-    with pytest.raises(RefusedError, match="missing book"):
+    with pytest.raises(InputRefusedError, match="missing book"):
         executor.apply(_action(T0 + 2, 1))
     executor.apply(_book(T0 + 3, 0))
-    with pytest.raises(RefusedError, match="absurd position"):
+    with pytest.raises(InputRefusedError, match="absurd position"):
         executor.apply(_action(T0 + 4, 10**9))
     binance = Action(
         symbol="BTCUSDT", venue="binance", ts=T0 + 5, action="BUY", q_values={}, position=1, model_version="v"
     )
     executor.apply(Book(symbol="BTCUSDT", venue="binance", ts=T0 + 5, bids=[(90000.0, 1.0)], asks=[(90001.0, 1.0)]))
-    with pytest.raises(RefusedError, match="no tick size"):
+    with pytest.raises(InputRefusedError, match="no tick size"):
         executor.apply(binance)
     after_close = T0 + (4 * 60 + 31) * 60_000  # 13:31 Taipei
     executor.apply(_book(after_close - 1, 0))
-    with pytest.raises(RefusedError, match="after the close"):
+    with pytest.raises(InputRefusedError, match="after the close"):
         executor.apply(_action(after_close, 1))
-    with pytest.raises(RefusedError, match="late"):
+    with pytest.raises(InputRefusedError, match="late"):
         executor.apply(_action(T0 + 10, 1))
     rules = VenueRules.from_exchange_info("binance", {"BTCUSDT": {"tick": "0.01", "step": "0.00001"}})
     assert rules("binance", "BTCUSDT") is not None and rules("binance", "ETHUSDT") is None
