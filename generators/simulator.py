@@ -235,8 +235,9 @@ def price_to_index(price: npt.ArrayLike) -> FloatArray:
 
 
 # --- configuration ----------------------------------------------------------------------------------------
+#: ``*Injection``: how the simulator injects one kind of episode, the ranges each episode's parameters are drawn from
 @dataclass(frozen=True, slots=True)
-class PumpParams:
+class PumpInjection:
     ramp_s: Range = (300.0, 900.0)
     dump_s: Range = (60.0, 180.0)
     ret: Range = (0.03, 0.08)
@@ -256,7 +257,7 @@ class PumpParams:
 
 
 @dataclass(frozen=True, slots=True)
-class SpoofingParams:
+class SpoofingInjection:
     cycles: IntRange = (3, 6)
     layers: IntRange = (2, 4)
     size_x: Range = (6.0, 15.0)
@@ -272,7 +273,7 @@ class SpoofingParams:
 
 
 @dataclass(frozen=True, slots=True)
-class WashParams:
+class WashInjection:
     bursts: IntRange = (2, 5)
     trades: IntRange = (10, 30)
     spacing_ms: Range = (300.0, 1500.0)
@@ -283,7 +284,7 @@ class WashParams:
 
 
 @dataclass(frozen=True, slots=True)
-class MarkingParams:
+class MarkingInjection:
     push_s: Range = (180.0, 480.0)
     ret: Range = (0.01, 0.03)
     min_ticks: int = 3
@@ -296,7 +297,7 @@ class MarkingParams:
 
 
 @dataclass(frozen=True, slots=True)
-class MomentumParams:
+class MomentumInjection:
     burst_s: Range = (5.0, 15.0)
     run_s: Range = (20.0, 60.0)
     reversal_s: Range = (30.0, 120.0)
@@ -406,11 +407,11 @@ class SimulationConfig:
     episode_gap_s: float = 60.0
     quiet_open_s: float = 120.0
     hawkes_branching: float = 0.5
-    pump: PumpParams = PumpParams()
-    spoofing: SpoofingParams = SpoofingParams()
-    wash: WashParams = WashParams()
-    marking: MarkingParams = MarkingParams()
-    momentum: MomentumParams = MomentumParams()
+    pump: PumpInjection = PumpInjection()
+    spoofing: SpoofingInjection = SpoofingInjection()
+    wash: WashInjection = WashInjection()
+    marking: MarkingInjection = MarkingInjection()
+    momentum: MomentumInjection = MomentumInjection()
     #: the shape of the published records (:mod:`tapewatch.generators.feed_shapes`): trades, twse-mis or snapshot-1s
     feed: str = "trades"
     #: probability per book step that a level-2–5 queue is re-drawn around the equilibrium (0: persistent)
@@ -1039,7 +1040,7 @@ def _resume_from(sym: _Symbol, k: int, bid: int) -> None:
     _clamp(sym, k + 1)
 
 
-def _spoof_hold_s(p: SpoofingParams, variant: str) -> Range:
+def _spoof_hold_s(p: SpoofingInjection, variant: str) -> Range:
     return p.long_hold_s if variant == "long" else p.hold_s
 
 
@@ -1171,7 +1172,7 @@ class _Ignition:
         return self.k0 + self.burst + self.run + self.rev
 
 
-def _draw_ignition(m: MomentumParams, sym: _Symbol, item: _Planned) -> _Ignition | None:
+def _draw_ignition(m: MomentumInjection, sym: _Symbol, item: _Planned) -> _Ignition | None:
     """The episode's direction and size; None when its levels would leave the daily price limits."""
     rng = sym.rng
     burst, run, rev = item.parts
