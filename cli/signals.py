@@ -22,7 +22,7 @@ from tapewatch.extras import require
 
 if TYPE_CHECKING:  # typing only: the commands import these when run, so the CLI starts without loading torch
     from tapewatch.signals.dqn.data import AssetSeries
-    from tapewatch.signals.forecast.contract import Forecast, ForecastRequest, Rejected
+    from tapewatch.signals.forecast.contract import ForecastRequest, ForecastResult, Rejected
     from tapewatch.training.lab.lab import FitForecaster, LabConfig, LabResult
 
 
@@ -173,7 +173,7 @@ def forecast(
     console.print(table)
 
 
-def _outcome_cells(outcome: Forecast | Rejected) -> tuple[str, str, str]:
+def _outcome_cells(outcome: ForecastResult | Rejected) -> tuple[str, str, str]:
     """Horizon, forecast and confidence of one answer (a refusal says why)."""
     from tapewatch.signals.forecast.contract import Rejected
 

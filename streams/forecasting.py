@@ -22,7 +22,7 @@ from pathlib import Path
 from tapewatch import extras
 from tapewatch.artifacts import ArtifactError, ArtifactStore
 from tapewatch.detectors.features import FEATURE_NAMES, FEATURE_SET_VERSION
-from tapewatch.signals.forecast.contract import Forecast, Forecaster, ForecastRequest, Rejected
+from tapewatch.signals.forecast.contract import Forecaster, ForecastRequest, ForecastResult, Rejected
 from tapewatch.signals.forecast.history import FeatureHistory
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class PendingForecast:
 
 @dataclass(frozen=True, slots=True)
 class Outcomes:
-    forecasts: list[tuple[int, Forecast]]
+    forecasts: list[tuple[int, ForecastResult]]
     rejected: list[tuple[int, str]]
     warming: int
 
@@ -99,7 +99,7 @@ def forecast_batch(models: Mapping[str, Forecaster], pending: Sequence[PendingFo
     their bar closes (the models' order within one). A symbol's partition must carry its forecasts in event
     time: a consumer merging by event time (the paper trader) reads a forecast behind one of a later bar as
     late — which a batch of several bar closes of one symbol (a worker catching up) did, model by model."""
-    forecasts: list[tuple[int, Forecast]] = []
+    forecasts: list[tuple[int, ForecastResult]] = []
     rejected: list[tuple[int, str]] = []
     warming = 0
     for name, model in models.items():

@@ -24,7 +24,7 @@ from tapewatch.deadletter import DeadLetter
 from tapewatch.detectors.news.context import NewsContextParams
 from tapewatch.records import Features, NewsSignal
 from tapewatch.signals.dqn.inference import Decision, DecisionRequest
-from tapewatch.signals.forecast.contract import Forecast, ForecastRequest, Rejected
+from tapewatch.signals.forecast.contract import ForecastRequest, ForecastResult, Rejected
 from tapewatch.streams.detect import DetectStage, ModelSlot
 from tapewatch.streams.forecasting import ForecastSlot
 from tapewatch.streams.metrics import StreamMetrics
@@ -103,9 +103,11 @@ class FakeForecaster:
     horizon = 1
     feature_names = ("ret_1",)
 
-    def forecast(self, requests: Sequence[ForecastRequest]) -> list[Forecast | Rejected]:
+    def forecast(self, requests: Sequence[ForecastRequest]) -> list[ForecastResult | Rejected]:
         return [
-            Forecast(r.symbol, self.model, self.version, self.horizon, "return", float(np.nansum(_array(r.rows))), 0.5)
+            ForecastResult(
+                r.symbol, self.model, self.version, self.horizon, "return", float(np.nansum(_array(r.rows))), 0.5
+            )
             for r in requests
         ]
 

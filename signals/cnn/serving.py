@@ -5,13 +5,13 @@ Typical use in the stream worker (pure computation; the worker owns Kafka and ea
     cnn = CnnForecaster.load(settings.models_path)          # "latest"; ModelError if unusable
     cnn.check_features(FEATURE_SET_VERSION, FEATURE_NAMES)  # the stream can feed it, or ModelError
     for item in cnn.forecast([ForecastRequest("2330", rows), …]):
-        Rejected → dead-letter(item.reason); Forecast → emit(item.to_record(ts, venue))
+        Rejected → dead-letter(item.reason); ForecastResult → emit(item.to_record(ts, venue))
     if cnn.newer_version(): cnn = CnnForecaster.load(settings.models_path)
 
 ``<models_path>/cnn/<version>/`` holds ``weights.npz`` (the state dict as numpy arrays, loaded without pickle)
 and ``manifest.json``: kind ``cnn``, feature names and feature-set version, normalisation, window, horizon,
 class thresholds, the whole :class:`CnnConfig`, the training range, the data hash, the validation class scores.
-A :class:`Forecast` is ``target="class"``, ``prediction = P(up) - P(down)``, ``confidence`` the largest class
+A :class:`ForecastResult` is ``target="class"``, ``prediction = P(up) - P(down)``, ``confidence`` the largest class
 probability, and every class's probability.
 
 >>> import tempfile
@@ -56,8 +56,8 @@ from tapewatch.signals.dqn.data import Normaliser
 from tapewatch.signals.forecast.contract import (
     CLASS_NAMES,
     SERVING_ROWS,
-    Forecast,
     ForecastRequest,
+    ForecastResult,
     ModelError,
     Rejected,
     stack_requests,
@@ -153,10 +153,10 @@ class CnnForecaster:
         """Raise :class:`ModelError` unless a feature stream of this version and these names can feed the model."""
         check_features(self.model, self.version, self.manifest, feature_set_version, names)
 
-    def forecast(self, requests: Sequence[ForecastRequest]) -> list[Forecast | Rejected]:
+    def forecast(self, requests: Sequence[ForecastRequest]) -> list[ForecastResult | Rejected]:
         """One forecast (or rejection) per request, in order; the rejected do not hold up the others."""
         stack = stack_requests(requests, self.feature_names, self.window)
-        out: list[Forecast | Rejected | None] = [None] * len(requests)
+        out: list[ForecastResult | Rejected | None] = [None] * len(requests)
         for i, rejected in stack.rejected:
             out[i] = rejected
         if stack.index:
@@ -166,9 +166,9 @@ class CnnForecaster:
                 out[i] = self._forecast(requests[i].symbol, probabilities[j].tolist())
         return [item for item in out if item is not None]
 
-    def _forecast(self, symbol: str, p: list[float]) -> Forecast:
+    def _forecast(self, symbol: str, p: list[float]) -> ForecastResult:
         probabilities = dict(zip(CLASS_NAMES, p, strict=True))
-        return Forecast(
+        return ForecastResult(
             symbol=symbol,
             model=self.model,
             version=self.version,

@@ -1,7 +1,7 @@
 """What every forecaster serves: requests of feature history, forecasts, refusals, and the protocol itself.
 
 The stream worker keeps each symbol's last raw feature rows (its own table) and asks every loaded forecaster
-for one batch per poll; a forecaster answers each request with a :class:`Forecast` or a :class:`Rejected`
+for one batch per poll; a forecaster answers each request with a :class:`ForecastResult` or a :class:`Rejected`
 (dead-lettered with its reason, the rest of the batch unaffected). :func:`stack_requests` is the one
 validation of a batch (history length, missing or non-finite values), shared by every model.
 
@@ -79,7 +79,7 @@ class ForecastRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class Forecast:
+class ForecastResult:
     """One model's forecast for one symbol over ``horizon`` bars.
 
     ``target`` says what ``prediction`` is: ``"return"`` — the expected return over the horizon; ``"class"``
@@ -126,7 +126,7 @@ class Forecaster(Protocol):
     @property
     def feature_names(self) -> tuple[str, ...]: ...
 
-    def forecast(self, requests: Sequence[ForecastRequest]) -> list[Forecast | Rejected]: ...
+    def forecast(self, requests: Sequence[ForecastRequest]) -> list[ForecastResult | Rejected]: ...
     def newer_version(self) -> str | None: ...
     def check_features(self, feature_set_version: str, names: Sequence[str]) -> None: ...
 

@@ -67,8 +67,8 @@ from tapewatch.signals.dqn.costs import CostModel
 from tapewatch.signals.dqn.data import Normaliser
 from tapewatch.signals.forecast.contract import (
     SERVING_ROWS,
-    Forecast,
     ForecastRequest,
+    ForecastResult,
     ModelError,
     Rejected,
     stack_requests,
@@ -204,10 +204,10 @@ class LstmForecaster:
     def check_features(self, feature_set_version: str, names: Sequence[str]) -> None:
         check_features(MODEL_NAME, self.version, self.manifest, feature_set_version, names)
 
-    def forecast(self, requests: Sequence[ForecastRequest]) -> list[Forecast | Rejected]:
+    def forecast(self, requests: Sequence[ForecastRequest]) -> list[ForecastResult | Rejected]:
         """One forecast (or refusal) per request, in order, from batched forward passes."""
         stack = stack_requests(requests, self.feature_names, self.window)
-        out: list[Forecast | Rejected | None] = [None] * len(requests)
+        out: list[ForecastResult | Rejected | None] = [None] * len(requests)
         for i, rejected in stack.rejected:
             out[i] = rejected
         if stack.index:
@@ -216,5 +216,7 @@ class LstmForecaster:
             spread = math.sqrt(2.0) * self.residual_rmse
             for i, p in zip(stack.index, prediction.tolist(), strict=True):
                 confidence = math.erf(abs(p) / spread)  # per value: no vector kernel's tail in the path
-                out[i] = Forecast(requests[i].symbol, MODEL_NAME, self.version, self.horizon, "return", p, confidence)
+                out[i] = ForecastResult(
+                    requests[i].symbol, MODEL_NAME, self.version, self.horizon, "return", p, confidence
+                )
         return [item for item in out if item is not None]

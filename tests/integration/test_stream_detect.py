@@ -18,8 +18,7 @@ from tapewatch import deadletter
 from tapewatch.kafka import client_config
 from tapewatch.records import Action, Alert, Cadence, Features, Forecast, RecordError, Score
 from tapewatch.settings import Settings
-from tapewatch.signals.forecast.contract import Forecast as ForecastResult
-from tapewatch.signals.forecast.contract import ForecastRequest
+from tapewatch.signals.forecast.contract import ForecastRequest, ForecastResult
 from tapewatch.streams.forecasting import default_loaders
 from tapewatch.topics import ACTIONS, ALERTS, DLQ_STREAMS, FEATURES, FORECASTS, SCORES
 from tests.kafka_reader import Received, read_distinct, read_topic

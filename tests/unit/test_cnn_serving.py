@@ -18,7 +18,7 @@ from tapewatch.signals.cnn.forecaster import CnnModel
 from tapewatch.signals.cnn.serving import CnnForecaster, save_cnn
 from tapewatch.signals.cnn.training import CnnResult, train_cnn
 from tapewatch.signals.dqn.data import AssetSeries
-from tapewatch.signals.forecast.contract import Forecast, ForecastRequest, ModelError, Rejected
+from tapewatch.signals.forecast.contract import ForecastRequest, ForecastResult, ModelError, Rejected
 from tests.unit.test_dqn_env import synthetic_series
 
 torch.set_num_threads(1)
@@ -70,7 +70,7 @@ def test_a_batch_forecast_equals_the_offline_forecast_of_the_same_window(publish
     ends = [120, 250, 499]
     out = cnn.forecast(_requests(series, cnn.feature_names, ends))
     for t, forecast in zip(ends, out, strict=True):
-        assert isinstance(forecast, Forecast)
+        assert isinstance(forecast, ForecastResult)
         assert forecast.prediction == pytest.approx(offline.prediction[t], abs=1e-6)
         p = forecast.probabilities
         assert list(p) == ["down", "flat", "up"] and sum(p.values()) == pytest.approx(1.0)
@@ -88,7 +88,7 @@ def test_bad_requests_are_rejected_one_by_one(published: Published) -> None:
     missing = [dict(good.named(i)) for i in range(len(good.rows))]
     del missing[-1]["kd_k"]
     out = cnn.forecast([good, short, ForecastRequest("NAN", nan_rows), ForecastRequest("GAP", missing), good])
-    assert [type(o) for o in out] == [Forecast, Rejected, Rejected, Rejected, Forecast]
+    assert [type(o) for o in out] == [ForecastResult, Rejected, Rejected, Rejected, ForecastResult]
     reasons = [o.reason for o in out if isinstance(o, Rejected)]
     assert reasons == [
         "needs 30 rows of history, has 21",

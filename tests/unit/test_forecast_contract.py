@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from tapewatch.signals.dqn.backtest import run_policy
 from tapewatch.signals.dqn.costs import cost_preset
 from tapewatch.signals.dqn.data import Segment
-from tapewatch.signals.forecast.contract import Forecast, ForecastRequest, Rejected, stack_requests
+from tapewatch.signals.forecast.contract import ForecastRequest, ForecastResult, Rejected, stack_requests
 from tapewatch.signals.forecast.history import FeatureHistory
 from tapewatch.signals.forecast.rules import band_targets, chooser_from_targets
 from tapewatch.signals.forecast.windows import HistoryError, forward_returns, sliding_windows
@@ -102,15 +102,15 @@ class _Mean:
 
     model, version, window, feature_names = "mean", "v1", 3, ("a",)
 
-    def forecast(self, requests: Sequence[ForecastRequest]) -> list[Forecast | Rejected]:
-        out: list[Forecast | Rejected] = []
+    def forecast(self, requests: Sequence[ForecastRequest]) -> list[ForecastResult | Rejected]:
+        out: list[ForecastResult | Rejected] = []
         for r in requests:
             last = [r.named(i)["a"] for i in range(len(r.rows) - self.window, len(r.rows))]
             if last[-1] is not None and last[-1] > 100:
                 out.append(Rejected(r.symbol, "too large"))
             else:
                 mean = sum(v for v in last if v is not None) / 3
-                out.append(Forecast(r.symbol, self.model, self.version, 1, "return", mean, 0.5))
+                out.append(ForecastResult(r.symbol, self.model, self.version, 1, "return", mean, 0.5))
         return out
 
 

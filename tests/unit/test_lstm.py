@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tapewatch.signals.dqn.data import AssetSeries, DataError, Normaliser, bars_from_daily, series_from_bars
-from tapewatch.signals.forecast.contract import Forecast, ForecastRequest, ModelError, Rejected
+from tapewatch.signals.forecast.contract import ForecastRequest, ForecastResult, ModelError, Rejected
 from tapewatch.signals.forecast.windows import HistoryError, forward_returns
 from tapewatch.signals.lstm.config import LstmConfig
 from tapewatch.signals.lstm.distributed import TrainingData, train_data_parallel
@@ -187,10 +187,10 @@ def test_live_forecasts_equal_the_offline_predictions(
     bars = [100, 150, 200, 259]
     out = forecaster.forecast(requests_at(assets[0], bars, SMALL.features, SMALL.window))
     offline = result.forecaster().predict(assets[0]).prediction
-    assert all(isinstance(f, Forecast) for f in out)
-    got = np.array([f.prediction for f in out if isinstance(f, Forecast)])
+    assert all(isinstance(f, ForecastResult) for f in out)
+    got = np.array([f.prediction for f in out if isinstance(f, ForecastResult)])
     np.testing.assert_allclose(got, offline[bars], rtol=1e-5, atol=1e-9)
-    assert all(0.0 <= f.confidence <= 1.0 and f.horizon == 1 for f in out if isinstance(f, Forecast))
+    assert all(0.0 <= f.confidence <= 1.0 and f.horizon == 1 for f in out if isinstance(f, ForecastResult))
     manifest = orjson.loads((published / "lstm" / forecaster.version / "manifest.json").read_bytes())
     assert manifest["target"]["scale"] == pytest.approx(result.target_scale)
     assert manifest["confidence"]["residual_rmse"] == pytest.approx(result.validation["rmse_return"])
@@ -209,7 +209,7 @@ def test_live_batch_refuses_short_or_nan_history_and_answers_the_rest(
     nan_rows = [dict(good.named(i)) for i in range(len(good.rows))]
     nan_rows[-3]["bias_6"] = float("nan")
     out = forecaster.forecast([short, good, ForecastRequest("NAN", nan_rows)])
-    assert [type(x).__name__ for x in out] == ["Rejected", "Forecast", "Rejected"]
+    assert [type(x).__name__ for x in out] == ["Rejected", "ForecastResult", "Rejected"]
     assert isinstance(out[0], Rejected) and out[0].reason == "needs 12 rows of history, has 5"
     assert isinstance(out[2], Rejected) and "bias_6 is not a finite number (nan) at 2 rows back" in out[2].reason
     assert forecaster.forecast([]) == []
