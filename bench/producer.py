@@ -110,6 +110,6 @@ def as_json(results: list[BenchResult]) -> bytes:
 
 def extra_sources(records: int) -> dict[str, Callable[[], SourceRun]]:
     """Sources beyond replay that can be benchmarked offline (no network)."""
-    from tapewatch.producers.simulate import bench_source
+    from tapewatch.producers.simulate import bench_session
 
-    return {"simulator (session generated beforehand)": lambda: bench_source(records)}
+    return {"simulator (session generated beforehand)": lambda: bench_session(records)}

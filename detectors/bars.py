@@ -52,7 +52,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from tapewatch.records import Bar, Quote, finite
+from tapewatch.records import Bar, Quote, finite_or_none
 
 MINUTE_MS: Final = 60_000
 STATE_VERSION: Final = 2
@@ -86,7 +86,7 @@ def pct_change(value: float, previous: float | None) -> float | None:
     """``(value - previous) / previous`` in percent; ``None`` without a (non-zero) previous value."""
     if previous is None or previous == 0:
         return None
-    return finite((value - previous) / previous * 100.0)
+    return finite_or_none((value - previous) / previous * 100.0)
 
 
 class LateQuoteError(ValueError):

@@ -15,14 +15,14 @@ O(1) per chunk; :meth:`record` looks at ``memory_sessions + 1`` numbers per seri
 >>> records.observe(1_000, (50.0,))
 >>> records.observe(2_000, (20.0,))
 >>> records.record(0)  # today so far
-Record(value=50.0, sessions=0)
+RecordHigh(value=50.0, sessions=0)
 >>> records.observe(day + 1_000, (30.0,))  # the next day
 >>> records.record(0)
-Record(value=50.0, sessions=1)
+RecordHigh(value=50.0, sessions=1)
 >>> records.observe(3 * day + 1_000, (10.0,)), records.observe(4 * day + 1_000, (10.0,))
 (None, None)
 >>> records.record(0)  # the 50 fell out of the last two sessions
-Record(value=30.0, sessions=2)
+RecordHigh(value=30.0, sessions=2)
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class RecordParams:
             raise ValueError(f"min_sessions must be 0…memory_sessions, got {self.min_sessions}")
 
 
-class Record(NamedTuple):
+class RecordHigh(NamedTuple):
     """The largest value seen (``None``: nothing yet) and how many past sessions besides today it spans."""
 
     value: float | None
@@ -85,12 +85,12 @@ class SessionRecords:
             if value is not None and (today[i] is None or value > today[i]):  # type: ignore[operator]
                 today[i] = value
 
-    def record(self, index: int) -> Record:
+    def record(self, index: int) -> RecordHigh:
         """Series ``index``'s largest value over the past sessions and today (up to the last chunk observed)."""
         known = [row[index] for row in self._past if row[index] is not None]
         if self._today[index] is not None:
             known.append(self._today[index])
-        return Record(max(known) if known else None, len(self._past))  # type: ignore[type-var]
+        return RecordHigh(max(known) if known else None, len(self._past))  # type: ignore[type-var]
 
     def to_state(self) -> dict[str, Any]:
         return {"names": list(self.names), "day": self._day, "today": self._today, "past": list(self._past)}

@@ -285,7 +285,7 @@ class _Publication:
         self.episode_index += 1
 
 
-def bench_source(records: int) -> SourceRun:
+def bench_session(records: int) -> SourceRun:
     """For `tapewatch bench produce`: a session of about ``records`` records, generated before the clock starts."""
     symbols = max(20, -(-records // (270 * 180)))
     minutes = min(270.0, max(10.0, records / (symbols * 180) * 1.2))

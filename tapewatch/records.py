@@ -499,6 +499,6 @@ WIRE_RECORDS: tuple[type[Record], ...] = (
 )
 
 
-def finite(value: float | None) -> float | None:
+def finite_or_none(value: float | None) -> float | None:
     """None for NaN/inf: such values never go on the wire."""
     return value if value is not None and math.isfinite(value) else None

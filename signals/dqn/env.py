@@ -81,20 +81,20 @@ def observations(
 
 
 @dataclass(slots=True)
-class Portfolio:
+class Wallet:
     """Cash and shares of one asset; positions in units of ``max_units``.
 
     A round trip at an unchanged price in Taiwan pays the commission twice and the tax once:
 
     >>> from tapewatch.signals.dqn.costs import cost_preset
-    >>> wallet = Portfolio(cost_preset("taiwan"))
+    >>> wallet = Wallet(cost_preset("taiwan"))
     >>> [round(x, 6) for x in wallet.move_to(1, 100.0)]  # all in: traded notional, commission
     [0.998577, 0.001423]
     >>> [round(x, 6) for x in wallet.move_to(0, 100.0)]  # all out: commission and tax
     [0.998577, 0.004419]
     >>> round(wallet.cash, 6)
     0.994158
-    >>> halves = Portfolio(cost_preset("none"), max_units=2)
+    >>> halves = Wallet(cost_preset("none"), max_units=2)
     >>> halves.move_to(1, 10.0), halves.cash, halves.shares  # one unit of two: half the cash
     ((0.5, 0.0), 0.5, 0.05)
     """
@@ -206,13 +206,13 @@ class TradingEnv(gym.Env[ObsArray, int]):
         width = observation_width(self.features.shape[1], self.intraday)
         self.observation_space = gym.spaces.Box(-CLIP, CLIP, shape=(width,), dtype=np.float32)
         self.action_space = gym.spaces.Discrete(len(Act))  # type: ignore[assignment]  # Space[np.int64]
-        self.portfolio = Portfolio(costs, max_units, initial_cash)
+        self.wallet = Wallet(costs, max_units, initial_cash)
         self.t = 0
         self.end = n
 
     def _obs(self) -> ObsArray:
         ttc = None if self.time_to_close is None else self.time_to_close[self.t : self.t + 1]
-        rows = observations(self.features[self.t : self.t + 1], [self.portfolio.position], self.max_units, ttc)
+        rows = observations(self.features[self.t : self.t + 1], [self.wallet.position], self.max_units, ttc)
         row: ObsArray = rows[0]
         return row
 
@@ -233,7 +233,7 @@ class TradingEnv(gym.Env[ObsArray, int]):
         if not 0 <= start < end - 1 < n:
             raise ValueError(f"episode [{start}, {end}) must hold at least 2 of the {n} bars")
         self.t, self.end = start, end
-        self.portfolio = Portfolio(self.costs, self.max_units, self.initial_cash)
+        self.wallet = Wallet(self.costs, self.max_units, self.initial_cash)
         return self._obs(), {"t": self.t, "equity": self.initial_cash, "position": 0}
 
     def step(self, action: int) -> tuple[ObsArray, float, bool, bool, dict[str, Any]]:
@@ -241,11 +241,11 @@ class TradingEnv(gym.Env[ObsArray, int]):
         if t >= self.end - 1:
             raise RuntimeError("episode is over: call reset()")
         price, next_price = float(self.prices[t]), float(self.prices[t + 1])
-        before_value = self.portfolio.value(price)
-        before = self.portfolio.position
+        before_value = self.wallet.value(price)
+        before = self.wallet.position
         target = next_position(before, int(action), self.max_units, at_close=bool(self.session_end[t]))
-        notional, cost = self.portfolio.move_to(target, price)
-        after_value = self.portfolio.value(next_price)
+        notional, cost = self.wallet.move_to(target, price)
+        after_value = self.wallet.value(next_price)
         reward = (after_value - before_value) / before_value
         self.t = t + 1
         # the data window ends, the market does not: a truncation (bootstrap from the last state), never terminal

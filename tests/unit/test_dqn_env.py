@@ -33,7 +33,7 @@ from tapewatch.signals.dqn.data import (
     prepare,
     series_from_bars,
 )
-from tapewatch.signals.dqn.env import Act, Portfolio, TradingEnv, next_position
+from tapewatch.signals.dqn.env import Act, TradingEnv, Wallet, next_position
 
 torch.set_num_threads(1)
 
@@ -106,10 +106,10 @@ def test_a_short_run_that_grew_twentyfold_annualises_to_inf_without_an_overflow_
 
 def test_round_trip_pays_commission_and_tax() -> None:
     taiwan = cost_preset("taiwan")
-    portfolio = Portfolio(taiwan)
-    portfolio.move_to(1, 100.0)
-    portfolio.move_to(0, 100.0)
-    assert portfolio.cash == pytest.approx((1 - 0.001425 - 0.003) / (1 + 0.001425), rel=1e-12)
+    wallet = Wallet(taiwan)
+    wallet.move_to(1, 100.0)
+    wallet.move_to(0, 100.0)
+    assert wallet.cash == pytest.approx((1 - 0.001425 - 0.003) / (1 + 0.001425), rel=1e-12)
     assert cost_preset("taiwan-daytrade").sell_rate == pytest.approx(0.001425 + 0.0015)
     assert cost_preset("crypto").buy_rate == cost_preset("crypto").sell_rate == 0.001
     with pytest.raises(ValueError, match="unknown cost preset"):
@@ -133,7 +133,7 @@ def test_position_limits_and_partial_units() -> None:
     env.reset(options={"start": 0})
     positions = [env.step(a)[4]["position"] for a in (Act.BUY, Act.BUY, Act.BUY, Act.SELL, Act.SELL)]
     assert positions == [1, 2, 2, 1, 0]
-    assert env.portfolio.cash == pytest.approx(1.0) and env.portfolio.shares == 0.0
+    assert env.wallet.cash == pytest.approx(1.0) and env.wallet.shares == 0.0
     assert next_position(0, Act.SELL, 1) == 0 and next_position(1, Act.BUY, 1) == 1
 
 

@@ -25,7 +25,7 @@ from tapewatch.signals.forecast.windows import forward_returns
 from tapewatch.training.dqn.walkforward import yearly_windows
 from tapewatch.training.lab.cache import TaskCache, TaskOutput, fingerprint
 from tapewatch.training.lab.lab import LabConfig, LabResult, run_lab
-from tapewatch.training.lab.report import quality_bars, summary, trained_on, write_report
+from tapewatch.training.lab.report import quality_bars, ran_on, summary, write_report
 
 
 def _series(symbol: str, seed: int) -> AssetSeries:
@@ -170,4 +170,4 @@ def test_a_cached_task_from_before_machines_were_recorded_still_loads(tmp_path: 
     task_json.write_text(json.dumps(meta))
     loaded = cache.load(0, window, 0)
     assert loaded is not None and loaded.machine == {} and loaded.dqn_obs_dim == 3
-    assert trained_on([loaded.machine]).startswith("Trained on (tasks): not recorded — 1.")
+    assert ran_on([loaded.machine]).startswith("Trained on (tasks): not recorded — 1.")

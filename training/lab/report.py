@@ -128,11 +128,11 @@ def _forecaster_bars(diagnostics: pd.DataFrame) -> list[QualityBar]:
     return bars
 
 
-def trained_on(machines: Sequence[Mapping[str, str]]) -> str:
+def ran_on(machines: Sequence[Mapping[str, str]]) -> str:
     """Where the tasks ran, most tasks first: a seeded rerun repeats bit for bit only on the same kernels.
 
     >>> cpu = {"cpu": "EPYC", "isa": "avx512"}
-    >>> trained_on([cpu, cpu, {}])
+    >>> ran_on([cpu, cpu, {}])
     'Trained on (tasks): EPYC (avx512) — 2; not recorded — 1. A rerun on other kernels can give other weights.'
     """
     counts: dict[str, int] = {}
@@ -218,7 +218,7 @@ def markdown(result: LabResult, intervals: dict[str, Interval]) -> str:
         f"this run {result.seconds:.0f} s (finished tasks read back from the cache count their training above, "
         "not here).",
         "",
-        trained_on(result.machines),
+        ran_on(result.machines),
         "",
         NO_NEWS,
         "",
