@@ -490,10 +490,10 @@ def run_console_bench(
 def _pages_run(
     settings: Settings, engine: Engine, sample: Sample, requests: int, report: Callable[[str], object]
 ) -> dict[str, dict[str, Any]]:
-    from tapewatch.console import accounts
+    from tapewatch.console import users
 
     with engine.begin() as conn:
-        token = accounts.add_token(conn, "bench", BENCH_TENANT, "bench")
+        token = users.add_token(conn, "bench", BENCH_TENANT, "bench")
     with serving(settings) as port:
         site, service = HttpClient(port), HttpClient(port, {"Authorization": f"Bearer {token.secret}"})
         try:

@@ -30,7 +30,7 @@ from typing import Final
 
 from sqlalchemy import Connection, Engine, text
 
-from tapewatch.console import accounts
+from tapewatch.console import users
 from tapewatch.console.passwords import hash_password
 from tapewatch.records import AlertKind
 
@@ -365,9 +365,9 @@ def _vacuum_and_count(engine: Engine, seeded: Seeded) -> None:
 
 
 def _users(conn: Connection) -> None:
-    accounts.add_tenant(conn, BENCH_TENANT, list(VENUES), "bench")
-    accounts.add_tenant(conn, RIVAL_TENANT, [VENUES[1]], "bench")
-    accounts.add_user(conn, BENCH_USER, BENCH_PASSWORD, "supervisor", BENCH_TENANT, "bench")
+    users.add_tenant(conn, BENCH_TENANT, list(VENUES), "bench")
+    users.add_tenant(conn, RIVAL_TENANT, [VENUES[1]], "bench")
+    users.add_user(conn, BENCH_USER, BENCH_PASSWORD, "supervisor", BENCH_TENANT, "bench")
     analysts = {"hash": hash_password(BENCH_PASSWORD), "analysts": ANALYSTS, "tenant": BENCH_TENANT}
     conn.execute(text(ANALYSTS_SQL), analysts)
 

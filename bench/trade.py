@@ -16,8 +16,8 @@ import uuid
 from tapewatch.bench.timing import timed_line
 from tapewatch.execution.accounts import AccountConfig
 from tapewatch.execution.executor import InputRefusedError, PaperExecutor
+from tapewatch.execution.grid import VenueRules
 from tapewatch.execution.merge import EventMerge
-from tapewatch.execution.ticks import VenueRules
 from tapewatch.feeds import FeedProfiles
 from tapewatch.generators.simulator import SimulationConfig, generate
 from tapewatch.records import Action, Book, Quote, Record

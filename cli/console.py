@@ -42,11 +42,11 @@ PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="Read the 
 
 
 def _actor() -> str:
-    """Who runs the command, for the audit trail: the account of the process's effective user id (not
+    """Who runs the command, for the audit trail: the user name of the process's effective user id (not
     ``$USER``/``$LOGNAME``, which whoever runs the command may set to anything)."""
     try:
         return f"cli:{pwd.getpwuid(os.geteuid()).pw_name}"
-    except KeyError:  # a uid with no account (a container's arbitrary uid)
+    except KeyError:  # a uid with no user name (a container's arbitrary uid)
         return f"cli:uid{os.geteuid()}"
 
 
@@ -94,50 +94,50 @@ def user_add(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Add a user; the password is asked for (hidden) or read from standard input."""
-    from tapewatch.console import accounts
+    from tapewatch.console import users
 
     password = _password(password_stdin)
     with _engine(load_settings()).begin() as conn:
-        accounts.add_user(conn, username, password, role, tenant, _actor())
+        users.add_user(conn, username, password, role, tenant, _actor())
     out.print(f"console: user {username} added ({role}, tenant {tenant})")
 
 
 @user_app.command("passwd")
 def user_passwd(username: str, password_stdin: PasswordStdin = False) -> None:
     """Set a user's password (ends their sessions, lifts a lockout)."""
-    from tapewatch.console import accounts
+    from tapewatch.console import users
 
     password = _password(password_stdin)
     with _engine(load_settings()).begin() as conn:
-        accounts.set_password(conn, username, password, _actor())
+        users.set_password(conn, username, password, _actor())
     out.print(f"console: password of {username} changed")
 
 
 @user_app.command("disable")
 def user_disable(username: str) -> None:
     """Disable a user (ends their sessions at once)."""
-    from tapewatch.console import accounts
+    from tapewatch.console import users
 
     with _engine(load_settings()).begin() as conn:
-        accounts.set_disabled(conn, username, True, _actor())
+        users.set_disabled(conn, username, True, _actor())
     out.print(f"console: user {username} disabled")
 
 
 @user_app.command("enable")
 def user_enable(username: str) -> None:
-    from tapewatch.console import accounts
+    from tapewatch.console import users
 
     with _engine(load_settings()).begin() as conn:
-        accounts.set_disabled(conn, username, False, _actor())
+        users.set_disabled(conn, username, False, _actor())
     out.print(f"console: user {username} enabled")
 
 
 @user_app.command("list")
 def user_list() -> None:
-    from tapewatch.console import accounts
+    from tapewatch.console import users
 
     with _engine(load_settings()).begin() as conn:
-        rows = accounts.list_users(conn)
+        rows = users.list_users(conn)
     table = Table("user", "role", "tenant", "disabled")
     for name, role, tenant, disabled in rows:
         table.add_row(name, role, tenant, "yes" if disabled else "")
@@ -147,11 +147,11 @@ def user_list() -> None:
 @tenant_app.command("add")
 def tenant_add(tenant: str, venues: Annotated[str, typer.Option(help="Comma-separated venues, or *")]) -> None:
     """Add a tenant: its cases are made from the alerts of these venues (its own cases, seen by its users only)."""
-    from tapewatch.console import accounts
+    from tapewatch.console import users
 
     names = [v.strip() for v in venues.split(",") if v.strip()]
     with _engine(load_settings()).begin() as conn:
-        made = accounts.add_tenant(conn, tenant, names, _actor())
+        made = users.add_tenant(conn, tenant, names, _actor())
     out.print(f"console: tenant {tenant} added ({', '.join(names)}; {made} cases from stored alerts)")
 
 
@@ -162,11 +162,11 @@ def token_add(
     out_file: Annotated[Path | None, typer.Option("--out", help="Where the token goes (mode 0600)")] = None,
 ) -> None:
     """Create an API token for a service: the token is written once to a file only you can read."""
-    from tapewatch.console import accounts
+    from tapewatch.console import users
 
     settings = load_settings()
     with _engine(settings).begin() as conn:
-        token = accounts.add_token(conn, service, tenant, _actor())
+        token = users.add_token(conn, service, tenant, _actor())
     path = out_file or settings.var_dir / "console" / "tokens" / f"{service}-{token.token_id}.token"
     write_secret(path, token.secret)
     out.print(f"console: token {token.token_id} for {service}; the secret is in {path} (send it as 'Bearer …')")
@@ -174,10 +174,10 @@ def token_add(
 
 @token_app.command("revoke")
 def token_revoke(token_id: str) -> None:
-    from tapewatch.console import accounts
+    from tapewatch.console import users
 
     with _engine(load_settings()).begin() as conn:
-        accounts.revoke_token(conn, token_id, _actor())
+        users.revoke_token(conn, token_id, _actor())
     out.print(f"console: token {token_id} revoked")
 
 

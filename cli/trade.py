@@ -16,7 +16,7 @@ from tapewatch.errors import TapewatchError
 from tapewatch.settings import Settings
 
 if TYPE_CHECKING:
-    from tapewatch.execution.ticks import VenueRules
+    from tapewatch.execution.grid import VenueRules
 
 trade_app = typer.Typer(help="Paper trading on the live book: orders, fills, positions and P&L from the signals.")
 console = Console()
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def venue_rules(settings: Settings) -> VenueRules:
     """The built-in grids plus the exchange information file of the settings (TAPEWATCH_TRADE_EXCHANGE_INFO)."""
-    from tapewatch.execution.ticks import VenueRules
+    from tapewatch.execution.grid import VenueRules
 
     rules = VenueRules()
     path = settings.trade_exchange_info
@@ -49,7 +49,7 @@ def binance_rules(settings: Settings) -> VenueRules:
 
     import aiohttp
 
-    from tapewatch.execution.ticks import VenueRules
+    from tapewatch.execution.grid import VenueRules
     from tapewatch.producers.binance import ExchangeInfoError, fetch_exchange_info
 
     symbols = [s.strip().upper() for s in settings.binance_symbols.split(",") if s.strip()]

@@ -24,8 +24,8 @@ from tapewatch.console import api, web
 from tapewatch.console.auth import Principal
 from tapewatch.console.cases import NotFoundError, TooLargeError
 from tapewatch.console.live import AlertListener
-from tapewatch.console.rules import ConflictError, ForbiddenError
 from tapewatch.console.security import LoginRequiredError, RequestRefusedError, SecurityHeaders, audit_refusal
+from tapewatch.console.workflow import ConflictError, ForbiddenError
 from tapewatch.errors import TapewatchError
 from tapewatch.settings import Settings
 from tapewatch.sinks import db

@@ -14,9 +14,9 @@ from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, u
 
 from tapewatch.console import audit, throttle
 from tapewatch.console.passwords import hash_password, needs_rehash, new_token, token_hash, verify_password
-from tapewatch.console.rules import Actor
 from tapewatch.console.schema import api_tokens, sessions, tenants, users
 from tapewatch.console.tenancy import set_tenant
+from tapewatch.console.workflow import Actor
 from tapewatch.settings import Settings
 
 __all__ = [

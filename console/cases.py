@@ -1,5 +1,5 @@
 """Cases: the queue, one case with its alert, and the workflow's changes — each change and its audit line in
-one transaction, the case row locked while it is decided (:mod:`tapewatch.console.rules`). Every function takes a
+one transaction, the case row locked while it is decided (:mod:`tapewatch.console.workflow`). Every function takes a
 connection scoped to the principal's tenant (:func:`tapewatch.console.tenancy.scoped`): row-level security shows it that
 tenant's cases, notes, links and audit lines only, so another tenant's case is "not found", not "forbidden", and
 its existence does not leak."""
@@ -17,9 +17,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from tapewatch.console import audit
 from tapewatch.console.auth import Principal
-from tapewatch.console.rules import CaseState, ConflictError, ForbiddenError, decide
 from tapewatch.console.schema import audit as audit_table
 from tapewatch.console.schema import case_links, case_notes, cases, severity_history, users
+from tapewatch.console.workflow import CaseState, ConflictError, ForbiddenError, decide
 from tapewatch.sinks.db import alerts
 
 __all__ = [

@@ -15,8 +15,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tapewatch.console import audit
 from tapewatch.console.auth import Principal, csrf_matches, load_api_token, load_session
-from tapewatch.console.rules import may_supervise
 from tapewatch.console.tenancy import scoped
+from tapewatch.console.workflow import may_supervise
 from tapewatch.settings import Settings
 
 __all__ = [

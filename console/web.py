@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from tapewatch.console import audit, cases, market, supervisor
+from tapewatch.console import audit, cases, chart_data, supervisor
 from tapewatch.console.auth import Principal, csrf_matches, load_session, login, logout
 from tapewatch.console.charts import book_columns, book_svg, price_svg, volume_svg
 from tapewatch.console.explain import explanation, news_window
@@ -191,9 +191,9 @@ def case_page(request: Request, principal: User, id: Annotated[str, Query(max_le
 def _case_context(request: Request, principal: Principal, alert_id: str) -> dict[str, Any]:
     with scoped(engine_of(request), principal.tenant) as conn:
         case = cases.case_detail(conn, alert_id)
-        window = market.window_of(case)
-        bars = market.bar_points(conn, window)
-        books = market.book_points(conn, window, columns=book_columns(window.view))
+        window = chart_data.window_of(case)
+        bars = chart_data.bar_points(conn, window)
+        books = chart_data.book_points(conn, window, columns=book_columns(window.view))
         notes, notes_hidden = cases.notes(conn, alert_id)
         trail, trail_hidden = cases.case_audit(conn, alert_id)
         context: dict[str, Any] = {
@@ -222,8 +222,8 @@ def _case_context(request: Request, principal: Principal, alert_id: str) -> dict
 def case_book(request: Request, principal: User, id: Annotated[str, Query(max_length=200)]) -> JSONResponse:
     """The stored snapshots of the window, for the replay."""
     with scoped(engine_of(request), principal.tenant) as conn:
-        window = market.window_of(cases.case_detail(conn, id))
-        books = market.book_points(conn, window)
+        window = chart_data.window_of(cases.case_detail(conn, id))
+        books = chart_data.book_points(conn, window)
     return JSONResponse(
         {
             "episode": [window.episode.start_ms, window.episode.end_ms],

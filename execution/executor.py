@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 from tapewatch.execution.accounts import AccountConfig
+from tapewatch.execution.decisions import Decision, decision_of
 from tapewatch.execution.exchange import Exchange, Execution, PaperExchange, WorkingOrder
+from tapewatch.execution.grid import TickRules, VenueRules
 from tapewatch.execution.portfolio import Ledger, venue_costs
 from tapewatch.execution.queue_model import Resting
-from tapewatch.execution.signals import Decision, decision_of
-from tapewatch.execution.ticks import TickRules, VenueRules
 from tapewatch.feeds import FeedProfiles
 from tapewatch.records import Action, Book, Fill, Forecast, Liquidity, Order, OrderEvent, Quote, Record
 

@@ -135,20 +135,20 @@ def ensure_demo_user(settings: Settings) -> Path:
     returns that file's path."""
     import secrets
 
-    from tapewatch.console import accounts
+    from tapewatch.console import users
     from tapewatch.sinks import db
 
     password = secrets.token_urlsafe(15)
     engine = db.make_engine(settings)
     try:
         with engine.begin() as conn:
-            if DEMO_USER in {name for name, *_ in accounts.list_users(conn)}:
-                accounts.set_password(conn, DEMO_USER, password, "demo")
-                accounts.set_disabled(conn, DEMO_USER, False, "demo")
+            if DEMO_USER in {name for name, *_ in users.list_users(conn)}:
+                users.set_password(conn, DEMO_USER, password, "demo")
+                users.set_disabled(conn, DEMO_USER, False, "demo")
             else:
-                if DEMO_TENANT not in accounts.tenant_names(conn):
-                    accounts.add_tenant(conn, DEMO_TENANT, ["*"], "demo")
-                accounts.add_user(conn, DEMO_USER, password, "supervisor", DEMO_TENANT, "demo")
+                if DEMO_TENANT not in users.tenant_names(conn):
+                    users.add_tenant(conn, DEMO_TENANT, ["*"], "demo")
+                users.add_user(conn, DEMO_USER, password, "supervisor", DEMO_TENANT, "demo")
     finally:
         engine.dispose()
     path = settings.var_dir / "console" / "demo-password"

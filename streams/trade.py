@@ -35,8 +35,8 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, 
 from tapewatch.deadletter import DeadLetter
 from tapewatch.execution.accounts import DQN_SIGNAL, AccountConfig
 from tapewatch.execution.executor import InputRefusedError, PaperExecutor
+from tapewatch.execution.grid import VenueRules
 from tapewatch.execution.merge import NEVER, EventMerge
-from tapewatch.execution.ticks import VenueRules
 from tapewatch.kafka import cluster_metadata, consumer_config, create_missing_topics, new_topic
 from tapewatch.kafka_producer import KafkaProducer
 from tapewatch.records import Action, Book, Forecast, Quote, Record, RecordError

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from tapewatch.console import accounts
+from tapewatch.console import users
 from tapewatch.records import Alert, AlertKind, Book, Severity, alert_id
 from tapewatch.settings import Settings
 from tapewatch.sinks import db
@@ -31,7 +31,7 @@ def console_schema(settings: Settings) -> Iterator[Settings]:
     engine = db.make_engine(isolated)
     try:
         with engine.begin() as conn:
-            accounts.add_tenant(conn, TENANT, ["sim"], "test")
+            users.add_tenant(conn, TENANT, ["sim"], "test")
     finally:
         engine.dispose()
     try:
@@ -84,7 +84,7 @@ def store_alerts(engine: Engine, alerts: list[Alert]) -> None:
 
 def add_user(engine: Engine, name: str, role: str = "analyst", tenant: str = TENANT) -> None:
     with engine.begin() as conn:
-        accounts.add_user(conn, name, PASSWORD, role, tenant, "test")
+        users.add_user(conn, name, PASSWORD, role, tenant, "test")
 
 
 def session_cookie(client: TestClient) -> str | None:

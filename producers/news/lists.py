@@ -18,8 +18,8 @@ from yarl import URL
 
 from tapewatch.producers.news.cnyes import MAX_PAGE_BYTES, SOURCE, Parsed, parse_newslist
 from tapewatch.producers.news.dedup import Seen
-from tapewatch.producers.news.feeds import MAX_FEED_BYTES, parse_feed
 from tapewatch.producers.news.http import as_utf8
+from tapewatch.producers.news.rss import MAX_FEED_BYTES, parse_feed
 from tapewatch.producers.news.text import SymbolMatcher
 
 #: items per page of cnyes' list (its clients ask for 30; so does its site)

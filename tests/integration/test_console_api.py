@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, inspect, select, text, update
 from sqlalchemy.exc import DBAPIError
 from starlette.testclient import TestClient
 
-from tapewatch.console import accounts
+from tapewatch.console import users
 from tapewatch.console.app import create_app
 from tapewatch.console.schema import audit, cases, metadata, sessions
 from tapewatch.records import AlertKind, Severity
@@ -185,7 +185,7 @@ def test_a_case_of_another_tenant_is_not_found(engine: Engine, app_client: TestC
     theirs, ours = make_alert("THEIRS", venue="sim"), make_alert("OURS", venue="twse")
     store_alerts(engine, [theirs, ours])
     with engine.begin() as conn:
-        accounts.add_tenant(conn, "tw", ["twse"], "test")
+        users.add_tenant(conn, "tw", ["twse"], "test")
     add_user(engine, "tina", "supervisor", tenant="tw")
     assert sign_in(app_client, "tina") == 303
     assert app_client.get("/case", params={"id": theirs.alert_id}).status_code == 404
@@ -250,7 +250,7 @@ def test_an_expired_session_or_a_disabled_user_is_signed_out(engine: Engine, app
     assert response.status_code == 303 and response.headers["location"].startswith("/login")
     assert sign_in(app_client, "ann") == 303
     with engine.begin() as conn:
-        accounts.set_disabled(conn, "ann", True, "test")
+        users.set_disabled(conn, "ann", True, "test")
     assert app_client.get("/queue", follow_redirects=False).status_code == 303
     assert sign_in(app_client, "ann") == 401
 
@@ -301,7 +301,7 @@ def test_the_api_answers_a_service_token_and_not_a_revoked_one(engine: Engine, a
     alert = make_alert()
     store_alerts(engine, [alert])
     with engine.begin() as conn:
-        token = accounts.add_token(conn, "risk-feed", TENANT, "test")
+        token = users.add_token(conn, "risk-feed", TENANT, "test")
     headers = {"Authorization": f"Bearer {token.secret}"}
     listed = app_client.get("/api/v1/cases", headers=headers)
     assert listed.status_code == 200
@@ -313,7 +313,7 @@ def test_the_api_answers_a_service_token_and_not_a_revoked_one(engine: Engine, a
     assert bars["layers"][2] is False and bars["layer_side"] == (None, None, None)  # fired on cycles; context
     assert "/api/v1/cases" in app_client.get("/api/openapi.json").json()["paths"]
     with engine.begin() as conn:
-        accounts.revoke_token(conn, token.token_id, "test")
+        users.revoke_token(conn, token.token_id, "test")
     assert app_client.get("/api/v1/cases", headers=headers).status_code == 401
     assert app_client.get("/api/v1/cases", headers={"Authorization": "Bearer nonsense"}).status_code == 401
     with engine.connect() as conn:
@@ -353,7 +353,7 @@ def test_assign_escalate_link_and_the_evidence_report(engine: Engine, app_client
 
 
 def test_the_book_chart_picks_its_snapshots_in_sql_as_the_chart_would(engine: Engine) -> None:
-    from tapewatch.console import charts, market
+    from tapewatch.console import chart_data, charts
     from tests.console_support import seed_market
 
     seed_market(engine, "BOOK", "sim", 1_700_000_000_000, 1_700_000_000_000 + 31 * 60_000)
@@ -361,11 +361,11 @@ def test_the_book_chart_picks_its_snapshots_in_sql_as_the_chart_would(engine: En
         for start_s, minutes, width in ((0, 21, 900), (37, 7, 900), (301, 3, 400), (5, 30, 250)):
             start = 1_700_000_000_000 + start_s * 1000
             view = charts.Span(start, start + minutes * 60_000)
-            window = market.Window("BOOK", "sim", view, view, start)
-            every = market.book_points(conn, window)
+            window = chart_data.Window("BOOK", "sim", view, view, start)
+            every = chart_data.book_points(conn, window)
             columns = charts.book_columns(view, width)
             frame = charts._frame(view, width, 260)
             expected = [b.ts_ms for b in charts._sample(every, frame, columns)]
-            chosen = market.book_points(conn, window, columns=columns)
+            chosen = chart_data.book_points(conn, window, columns=columns)
             assert [b.ts_ms for b in chosen] == expected, (start_s, minutes, width)
             assert chosen == [b for b in every if b.ts_ms in set(expected)]

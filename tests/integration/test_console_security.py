@@ -29,8 +29,8 @@ from sqlalchemy.exc import DBAPIError
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from tapewatch.console import accounts
 from tapewatch.console import audit as audit_chain
+from tapewatch.console import users
 from tapewatch.console.app import create_app
 from tapewatch.console.live import AlertListener
 from tapewatch.console.schema import audit, case_links, case_notes, cases, sessions
@@ -93,8 +93,8 @@ def world(services: Settings) -> Iterator[World]:
     with console_schema(services) as settings:
         owner = db.make_engine(settings)
         with owner.begin() as conn:
-            accounts.add_tenant(conn, OTHER, ["sim", "twse"], "test")
-            accounts.add_tenant(conn, ALPHA, ["sim", ALPHA_VENUE], "test")
+            users.add_tenant(conn, OTHER, ["sim", "twse"], "test")
+            users.add_tenant(conn, ALPHA, ["sim", ALPHA_VENUE], "test")
         for name, role in (("a-analyst", "analyst"), ("a-super", "supervisor"), ("a-admin", "admin")):
             add_user(owner, name, role, tenant=ALPHA)
         add_user(owner, "bravo-analyst", "analyst", tenant=OTHER)
@@ -123,7 +123,7 @@ def _client(world: World, role: str) -> TestClient:
         world.tokens[role] = page_csrf(client)
     elif role == "service":
         with world.owner.begin() as conn:
-            token = accounts.add_token(conn, "risk-feed", ALPHA, "test")
+            token = users.add_token(conn, "risk-feed", ALPHA, "test")
         client.headers["Authorization"] = f"Bearer {token.secret}"
     world.clients[role] = client
     return client
@@ -406,9 +406,9 @@ def _attempt(client: TestClient, name: str, password: str) -> httpx.Response:
 
 def test_one_answer_for_every_failed_sign_in(world: World) -> None:
     with world.owner.begin() as conn:
-        accounts.add_user(conn, "a-disabled", PASSWORD, "analyst", ALPHA, "test")
-        accounts.set_disabled(conn, "a-disabled", True, "test")
-        accounts.add_user(conn, "a-locked", PASSWORD, "analyst", ALPHA, "test")
+        users.add_user(conn, "a-disabled", PASSWORD, "analyst", ALPHA, "test")
+        users.set_disabled(conn, "a-disabled", True, "test")
+        users.add_user(conn, "a-locked", PASSWORD, "analyst", ALPHA, "test")
     limit = world.settings.console_login_max_failures
     with TestClient(world.app, base_url=BASE_URL, client=("192.0.2.10", 4000)) as client:
         for _ in range(limit + 1):
@@ -460,7 +460,7 @@ def test_a_parallel_burst_cannot_pass_the_limits(world: World) -> None:
     _forget_throttle(world)
     settings = world.settings.model_copy(update={"console_cookie_secure": False})  # plain http on loopback
     with world.owner.begin() as conn:
-        accounts.add_user(conn, "a-target", PASSWORD, "analyst", ALPHA, "test")
+        users.add_user(conn, "a-target", PASSWORD, "analyst", ALPHA, "test")
     with served(create_app(settings)) as url:
 
         def guess(i: int) -> int:

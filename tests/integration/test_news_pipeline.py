@@ -18,7 +18,7 @@ from elasticsearch import ApiError
 from sqlalchemy import Engine, select
 from starlette.testclient import TestClient
 
-from tapewatch.console import accounts
+from tapewatch.console import users
 from tapewatch.console.app import create_app
 from tapewatch.detectors.news.context import DUMP_EVIDENCE
 from tapewatch.producers.publisher import Publisher
@@ -122,7 +122,7 @@ def test_news_reaches_the_features_the_alerts_the_stores_and_the_console(
             page = client.get("/case", params={"id": pump["alert_id"]}).text
             report = client.get("/case/report", params={"id": pump["alert_id"]}).text
             with engine.begin() as conn:
-                token = accounts.add_token(conn, "risk-feed", TENANT, "test")
+                token = users.add_token(conn, "risk-feed", TENANT, "test")
             headers = {"Authorization": f"Bearer {token.secret}"}
             api = client.get(f"/api/v1/cases/{pump['alert_id']}", headers=headers)
     finally:

@@ -45,7 +45,7 @@ PATTERNS = (
 DQN = ("agent", "backtest", "data", "env", "inference")
 LSTM = ("config", "distributed", "forecaster", "model", "samples", "serving", "training")
 CNN = ("config", "forecaster", "images", "model", "serving", "training")
-EXECUTION = ("accounts", "merge", "portfolio", "queue_model", "signals", "ticks")
+EXECUTION = ("accounts", "decisions", "grid", "merge", "portfolio", "queue_model")
 
 
 def test_the_packages_have_examples() -> None:

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from tapewatch.execution.accounts import AccountConfig, parse_accounts
 from tapewatch.execution.executor import InputRefusedError, PaperExecutor
+from tapewatch.execution.grid import VenueRules
 from tapewatch.execution.merge import EventMerge
-from tapewatch.execution.ticks import VenueRules
 from tapewatch.feeds import FeedProfiles
 from tapewatch.records import Action, Book, Fill, Order, OrderEvent, Portfolio, Quote, Record
 

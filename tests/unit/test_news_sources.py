@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tapewatch.producers.news.cnyes import MAX_PAGE_BYTES, PageError, parse_newslist
 from tapewatch.producers.news.dedup import Seen
-from tapewatch.producers.news.feeds import parse_feed
+from tapewatch.producers.news.rss import parse_feed
 from tapewatch.producers.news.text import MAX_SYMBOLS, SymbolMatcher, clean_text
 from tapewatch.records import NEWS_SUMMARY_MAX, NEWS_TITLE_MAX, NewsItem
 

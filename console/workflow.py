@@ -11,7 +11,7 @@ else, takes an escalated case, or closes or escalates a case assigned to another
 >>> decide("close", Actor("bob", "analyst"), CaseState("in_review", "ann"), disposition="false_positive")
 Traceback (most recent call last):
 ...
-tapewatch.console.rules.ForbiddenError: only the assignee or a supervisor may close this case
+tapewatch.console.workflow.ForbiddenError: only the assignee or a supervisor may close this case
 >>> decide("close", boss, CaseState("in_review", "ann"), disposition="referred")
 {'state': 'closed', 'disposition': 'referred'}
 """

@@ -1,5 +1,5 @@
 """Users, tenants and API tokens: what ``tapewatch console user|tenant|token`` does as the schema's owner, each
-change audited in the tenant it concerns (actor: the operating-system account running the command)."""
+change audited in the tenant it concerns (actor: the operating-system user running the command)."""
 
 from __future__ import annotations
 

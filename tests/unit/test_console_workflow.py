@@ -1,4 +1,4 @@
-"""The case workflow's rules (tapewatch.console.rules), over every actor, state, assignee and action."""
+"""The case workflow's rules (tapewatch.console.workflow), over every actor, state, assignee and action."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tapewatch.console.rules import ACTIONS, Actor, CaseState, ConflictError, ForbiddenError, decide
 from tapewatch.console.schema import DISPOSITIONS, ROLES, STATES
+from tapewatch.console.workflow import ACTIONS, Actor, CaseState, ConflictError, ForbiddenError, decide
 
 NAMES = ("ann", "bob", "sue")
 actors = st.builds(Actor, st.sampled_from(NAMES), st.sampled_from(ROLES))
