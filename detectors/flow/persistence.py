@@ -27,7 +27,8 @@ FLOW_STATE_VERSION: Final = 10
 #: state and adds ``volume_rel_p95_long``, whose window it rebuilds from the baseline; flow-v8 keeps flow-v7's
 #: state and adds ``mirror_trades_long`` and ``mirror_excess_share_long`` (from sums the state already keeps);
 #: flow-v9's layer tracker learns the gap between books (a flow-v8 state learns it again from its next books);
-#: flow-v10's layer tracker judges levels 1–5 against the median level: an older state's tracker starts afresh
+#: flow-v10's layer tracker keeps each layer's level and the previous book's sizes (it watches levels 2–5 against
+#: the mean level, :mod:`tapewatch.detectors.layers`): an older state's tracker starts afresh
 _V9: Final = (9, "flow-v9")
 _V8: Final = (8, "flow-v8")
 _V7: Final = (7, "flow-v7")
