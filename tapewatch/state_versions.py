@@ -5,7 +5,7 @@ loader reads one format, the current one.
 A step is a pure function of the plain JSON-safe state: it returns the next version's state and leaves its
 argument as it was. Its docstring says what the next version changes, and what an older state starts with there.
 
->>> counter = StateVersions("counter", (lambda state: {**state, "n": 0},))
+>>> counter = StateVersions("counter state", (lambda state: {**state, "n": 0},))
 >>> counter.current
 2
 >>> counter.upgrade({"v": 1})
@@ -35,7 +35,8 @@ class StateVersionError(TapewatchError, ValueError):
 @dataclass(frozen=True, slots=True)
 class StateVersions:
     """One kept state's versions: ``steps[i]`` takes version ``first + i`` to the next; the last one reached is
-    :attr:`current`. The version is stored under ``key`` (a stage's state calls it its ``format``)."""
+    :attr:`current`. The version is stored under ``key`` (a stage's state calls it its ``format``); ``what`` names
+    the state in the error (``"flow state"``)."""
 
     what: str
     steps: tuple[Step, ...] = ()
@@ -53,7 +54,7 @@ class StateVersions:
         if type(version) is not int or not self.first <= version <= self.current:
             noun = "version" if self.key == "v" else self.key
             reads = f"{noun} {self.first}" if self.first == self.current else f"{noun}s {self.first} to {self.current}"
-            raise StateVersionError(f"{self.what} state {noun} {version!r} is not supported (this code reads {reads})")
+            raise StateVersionError(f"{self.what} {noun} {version!r} is not supported (this code reads {reads})")
         for step in self.steps[version - self.first :]:
             version += 1
             state = {**step(state), self.key: version}

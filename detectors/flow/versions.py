@@ -145,7 +145,7 @@ def _v10(state: Mapping[str, Any]) -> dict[str, Any]:
 
 
 #: the flow state's versions: ``FLOW_STATE.current`` is :data:`~tapewatch.detectors.flow.FLOW_STATE_VERSION`
-FLOW_STATE: Final = StateVersions("flow", (_v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10))
+FLOW_STATE: Final = StateVersions("flow state", (_v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10))
 
 
 def upgraded(state: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -89,4 +89,4 @@ def _v7(state: Mapping[str, Any]) -> dict[str, Any]:
 
 #: the symbol detector's state versions: ``DETECTOR_STATE.current`` is
 #: :data:`~tapewatch.detectors.patterns.STATE_VERSION`
-DETECTOR_STATE: Final = StateVersions("detector", (_v2, _v3, _v4, _v5, _v6, _v7))
+DETECTOR_STATE: Final = StateVersions("detector state", (_v2, _v3, _v4, _v5, _v6, _v7))
