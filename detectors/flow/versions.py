@@ -119,9 +119,10 @@ def _v7(state: Mapping[str, Any]) -> dict[str, Any]:
 
 def _v8(state: Mapping[str, Any]) -> dict[str, Any]:
     """Version 8 (flow-v8) adds ``mirror_trades_long`` and ``mirror_excess_share_long``, from sums the state keeps
-    already, and keeps what the symbol's records said of the feed's prints (``prints``): null, nothing learnt (a
-    feed whose profile does not say learns it from its next records)."""
-    return {**state, "features": "flow-v8", "prints": None}
+    already. A state may lack what the symbol's records said of the feed's prints (``prints``, kept from a later
+    version-7 state on): null, nothing learnt (a feed whose profile does not say learns it from its next
+    records)."""
+    return {"prints": None, **state, "features": "flow-v8"}
 
 
 def _v9(state: Mapping[str, Any]) -> dict[str, Any]:
