@@ -72,7 +72,7 @@ from tapewatch.signals.dqn.decisions import MODEL_NAME as DQN_MODEL_NAME
 from tapewatch.signals.dqn.decisions import DecisionRequest, PositionState
 from tapewatch.signals.forecast.contract import Rejected
 from tapewatch.signals.forecast.history import FeatureHistory
-from tapewatch.streams.detect_versions import STATE_FORMAT, detect_state
+from tapewatch.streams.detect_versions import detect_state
 from tapewatch.streams.forecasting import ForecastSlot, PendingForecast, forecast_batch
 from tapewatch.streams.news import NEWS_FEATURE_SET_VERSION
 from tapewatch.streams.stage import StageBase, decode_keyed
@@ -82,6 +82,8 @@ if TYPE_CHECKING:  # the policy needs torch (the signals extra); the worker load
 
 STAGE: Final = "stream:detect"
 AGENT: Final = "detect"
+#: the format of a symbol's entry: the last its steps reach (:mod:`tapewatch.streams.detect_versions`)
+STATE_FORMAT: Final = detect_state("").current
 VERSIONS: Final = {
     Cadence.FAST: FLOW_FEATURE_SET_VERSION,
     Cadence.BAR_1M: FEATURE_SET_VERSION,

@@ -3,7 +3,7 @@ of a symbol's entry in the detect-state table (:mod:`tapewatch.streams.detect`) 
 :meth:`~tapewatch.state_versions.StateVersions.upgrade` runs them from a stored entry's format up to the current
 one, so that the stage's ``_load`` reads the current format only.
 
-The entry, format :data:`STATE_FORMAT`: ``detector`` (the :class:`~tapewatch.detectors.patterns.SymbolDetector`'s
+The entry, in the current format: ``detector`` (the :class:`~tapewatch.detectors.patterns.SymbolDetector`'s
 state, versioned on its own), ``position`` (the DQN position), ``history`` (the forecasters' bar rows), ``newest``
 (cadence → event time of the newest features record applied), ``news`` (the symbol's recent news), ``raised``
 (the alerts it raised lately, as raised), ``partition`` and ``offsets`` (source topic → offset of the last record
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import partial
-from typing import Any, Final
+from typing import Any
 
 from tapewatch.state_versions import StateVersions
 
@@ -41,7 +41,3 @@ def detect_state(features_topic: str, symbol: str = "") -> StateVersions:
     return StateVersions(
         f"detect state of {symbol!r}", (_format_2, partial(_format_3, features_topic=features_topic)), key="format"
     )
-
-
-#: the entry's format
-STATE_FORMAT: Final = detect_state("").current
