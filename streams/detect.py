@@ -483,7 +483,7 @@ class DetectStage(StageBase[DetectState, Features | NewsSignal]):
             if calibration is not None:
                 calibration.seed(detector)
             return DetectState(detector, partition, {}, news=NewsContext(self.news_params))
-        entry = detect_state(self.features_topic, record.symbol).upgrade(stored)
+        entry = detect_state(self.features_topic).upgrade(stored, of=record.symbol)
         detector = SymbolDetector.from_state(entry["detector"], model, params, policy, self.models.hit_model)
         position = PositionState.from_state(entry["position"])
         history = FeatureHistory.from_state(entry["history"])

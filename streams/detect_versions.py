@@ -36,8 +36,6 @@ def _format_3(stored: Mapping[str, Any], features_topic: str) -> dict[str, Any]:
     return {"news": {"v": 1, "items": []}, "raised": [], **upgraded}
 
 
-def detect_state(features_topic: str, symbol: str = "") -> StateVersions:
-    """The entry's formats, for a stage that reads ``features_topic`` (``symbol`` names the entry in an error)."""
-    return StateVersions(
-        f"detect state of {symbol!r}", (_format_2, partial(_format_3, features_topic=features_topic)), key="format"
-    )
+def detect_state(features_topic: str) -> StateVersions:
+    """The entry's formats, for a stage that reads ``features_topic``."""
+    return StateVersions("detect state", (_format_2, partial(_format_3, features_topic=features_topic)), key="format")

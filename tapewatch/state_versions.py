@@ -47,14 +47,15 @@ class StateVersions:
     def current(self) -> int:
         return self.first + len(self.steps)
 
-    def upgrade(self, state: Mapping[str, Any]) -> Mapping[str, Any]:
+    def upgrade(self, state: Mapping[str, Any], of: str | None = None) -> Mapping[str, Any]:
         """``state`` in the current version's format (itself when it is of that version already);
-        :class:`StateVersionError` for a version this code does not load."""
+        :class:`StateVersionError` for a version this code does not load (``of``: whose state, for the error)."""
         version = state.get(self.key)
         if type(version) is not int or not self.first <= version <= self.current:
             noun = "version" if self.key == "v" else self.key
             reads = f"{noun} {self.first}" if self.first == self.current else f"{noun}s {self.first} to {self.current}"
-            raise StateVersionError(f"{self.what} {noun} {version!r} is not supported (this code reads {reads})")
+            what = self.what if of is None else f"{self.what} of {of!r}"
+            raise StateVersionError(f"{what} {noun} {version!r} is not supported (this code reads {reads})")
         for step in self.steps[version - self.first :]:
             version += 1
             state = {**step(state), self.key: version}

@@ -74,7 +74,7 @@ def test_the_current_versions_are_the_last_steps() -> None:
         (DETECTOR_STATE, {"v": "7"}),
         (DETECTOR_STATE, {"v": True}),
         (DETECTOR_STATE, {"v": STATE_VERSION + 1}),
-        (detect_state("features.1m", "AAA"), {"format": STATE_FORMAT + 1}),
+        (detect_state("features.1m"), {"format": STATE_FORMAT + 1}),
     ],
 )
 def test_an_unknown_or_newer_version_is_refused_with_one_error(versions: StateVersions, state: dict[str, Any]) -> None:
@@ -183,7 +183,7 @@ def _goes_on(detector: SymbolDetector, episodes: dict[str, list[Any]]) -> None:
 def test_a_stored_detect_entry_of_every_older_format_loads_and_goes_on(name: str, tmp_path: Path) -> None:
     entry = stored(name)
     before = copy.deepcopy(entry)
-    current = detect_state(FEATURES_TOPIC, "AAA").upgrade(entry)
+    current = detect_state(FEATURES_TOPIC).upgrade(entry)
     assert entry == before  # the steps are pure
     assert current["format"] == STATE_FORMAT and "offset" not in current
     assert current["offsets"] == {FEATURES_TOPIC: entry["offset"]}  # v3: format 2's one offset is the features'
