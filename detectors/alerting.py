@@ -28,8 +28,11 @@ from typing import Any, Final
 
 from tapewatch.detectors.evidence import EvidenceValue, Key
 from tapewatch.records import Alert, AlertKind, Severity, alert_id
+from tapewatch.state_versions import StateVersions
 
-STATE_VERSION: Final = 1
+#: the alert policy's state versions (one so far: no steps)
+POLICY_STATE: Final = StateVersions("alert policy state")
+STATE_VERSION: Final = POLICY_STATE.current
 SEVERITY_ORDER: Final = (Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL)
 #: lower bounds of the score for MEDIUM, HIGH, CRITICAL
 SEVERITY_BOUNDS: Final = (0.7, 0.85, 0.95)
@@ -197,8 +200,7 @@ class AlertPolicy:
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any], params: PolicyParams | None = None) -> AlertPolicy:
-        if state.get("v") != STATE_VERSION:
-            raise ValueError(f"alert policy state version {state.get('v')!r} is not {STATE_VERSION}")
+        state = POLICY_STATE.upgrade(state)
         policy = cls(str(state["symbol"]), str(state["venue"]), params)
         policy.episodes = {AlertKind(k): _Episode.from_state(v) for k, v in state["episodes"].items()}
         return policy

@@ -53,9 +53,12 @@ import numpy as np
 import pandas as pd
 
 from tapewatch.records import Bar, Quote, finite_or_none
+from tapewatch.state_versions import StateVersions
 
 MINUTE_MS: Final = 60_000
-STATE_VERSION: Final = 2
+#: the bar state's versions (it is read at its current one only: no steps)
+BAR_STATE: Final = StateVersions("bar state", first=2)
+STATE_VERSION: Final = BAR_STATE.current
 DEFAULT_GRACE_MS: Final = 2_000
 
 #: columns of the frames returned by :func:`bars_from_quotes` and :func:`bars_to_frame`, in this order
@@ -273,9 +276,7 @@ class BarBuilder:
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any], grace_ms: int = DEFAULT_GRACE_MS) -> BarBuilder:
-        version = state.get("v")
-        if version != STATE_VERSION:
-            raise ValueError(f"bar state version {version!r} is not supported (expected {STATE_VERSION})")
+        state = BAR_STATE.upgrade(state)
         builder = cls(str(state["symbol"]), grace_ms)
         builder.clock = _opt_int(state["clock"])
         builder.prev_close = _opt_float(state["prev_close"])

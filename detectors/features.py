@@ -66,8 +66,12 @@ from typing import Any, Final, Protocol
 import numpy as np
 import pandas as pd
 
+from tapewatch.state_versions import StateVersions
+
 FEATURE_SET_VERSION: Final = "bar1m-v1"
-STATE_VERSION: Final = 1
+#: the feature state's versions (one so far: no steps)
+FEATURE_STATE: Final = StateVersions("feature state")
+STATE_VERSION: Final = FEATURE_STATE.current
 
 RETURN_LAGS: Final = (1, 3, 5, 10, 30, 60)
 EMA_SPANS: Final = (5, 10, 20)
@@ -464,7 +468,8 @@ class FeatureState:
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> FeatureState:
-        if state.get("v") != STATE_VERSION or state.get("features") != FEATURE_SET_VERSION:
+        state = FEATURE_STATE.upgrade(state)
+        if state.get("features") != FEATURE_SET_VERSION:
             raise ValueError(
                 f"feature state {state.get('v')!r}/{state.get('features')!r} is not supported "
                 f"(expected {STATE_VERSION}/{FEATURE_SET_VERSION})"

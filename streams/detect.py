@@ -72,6 +72,7 @@ from tapewatch.signals.dqn.decisions import MODEL_NAME as DQN_MODEL_NAME
 from tapewatch.signals.dqn.decisions import DecisionRequest, PositionState
 from tapewatch.signals.forecast.contract import Rejected
 from tapewatch.signals.forecast.history import FeatureHistory
+from tapewatch.streams.detect_versions import detect_state
 from tapewatch.streams.forecasting import ForecastSlot, PendingForecast, forecast_batch
 from tapewatch.streams.news import NEWS_FEATURE_SET_VERSION
 from tapewatch.streams.stage import StageBase, decode_keyed
@@ -81,10 +82,8 @@ if TYPE_CHECKING:  # the policy needs torch (the signals extra); the worker load
 
 STAGE: Final = "stream:detect"
 AGENT: Final = "detect"
-STATE_FORMAT: Final = 3
-#: formats this version loads (format 1 lacks the newest applied event times: they start unknown; formats 1 and 2
-#: have one offset, of features.1m, and no news)
-LOADABLE_STATE_FORMATS: Final = (1, 2, 3)
+#: the format of a symbol's entry: the last its steps reach (:mod:`tapewatch.streams.detect_versions`)
+STATE_FORMAT: Final = detect_state("").current
 VERSIONS: Final = {
     Cadence.FAST: FLOW_FEATURE_SET_VERSION,
     Cadence.BAR_1M: FEATURE_SET_VERSION,
@@ -484,23 +483,17 @@ class DetectStage(StageBase[DetectState, Features | NewsSignal]):
             if calibration is not None:
                 calibration.seed(detector)
             return DetectState(detector, partition, {}, news=NewsContext(self.news_params))
-        if stored.get("format") not in LOADABLE_STATE_FORMATS:
-            raise ValueError(f"detect state of {record.symbol!r} has unknown format {stored.get('format')!r}")
-        detector = SymbolDetector.from_state(stored["detector"], model, params, policy, self.models.hit_model)
-        position = PositionState.from_state(stored["position"])
-        history = FeatureHistory.from_state(stored["history"]) if "history" in stored else FeatureHistory((), 0)
-        newest = {str(cadence): int(ts) for cadence, ts in stored.get("newest", {}).items()}
-        if "offsets" in stored:
-            offsets = {str(topic): int(offset) for topic, offset in stored["offsets"].items()}
-        else:
-            offsets = {self.features_topic: int(stored["offset"])}
-        news = NewsContext(self.news_params)
-        if "news" in stored:
-            news = NewsContext.from_state(stored["news"], self.news_params)
-        raised = [Alert.from_dict(raw) for raw in stored.get("raised", [])]
+        entry = detect_state(self.features_topic).upgrade(stored, of=record.symbol)
+        detector = SymbolDetector.from_state(entry["detector"], model, params, policy, self.models.hit_model)
+        position = PositionState.from_state(entry["position"])
+        history = FeatureHistory.from_state(entry["history"])
+        newest = {str(cadence): int(ts) for cadence, ts in entry["newest"].items()}
+        offsets = {str(topic): int(offset) for topic, offset in entry["offsets"].items()}
+        news = NewsContext.from_state(entry["news"], self.news_params)
+        raised = [Alert.from_dict(raw) for raw in entry["raised"]]
         return DetectState(
             detector,
-            int(stored["partition"]),
+            int(entry["partition"]),
             offsets,
             position,
             history,

@@ -37,7 +37,7 @@ resumes from the table, recovered from the changelog.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -48,11 +48,14 @@ from tapewatch.detectors.features import FEATURE_SET_VERSION, FeatureState
 from tapewatch.detectors.flow import FlowChunk, FlowConfig, FlowState, LateRecordError
 from tapewatch.feeds import FeedProfile, FeedProfiles
 from tapewatch.records import Bar, Book, Cadence, Features, Quote
+from tapewatch.state_versions import StateVersions
 from tapewatch.streams.stage import StageBase, decode_keyed
 
 STAGE: Final = "stream:market"
 AGENT: Final = "market"
-STATE_FORMAT: Final = 3
+#: the formats of a symbol's entry (it is read at its current one only: no steps)
+MARKET_STATE: Final = StateVersions("market state", first=3, key="format")
+STATE_FORMAT: Final = MARKET_STATE.current
 #: the table entry of a partition's event-time clock (a symbol never starts with NUL: the contract's pattern)
 CLOCK_KEY: Final = b"\x00partition-clock"
 #: (topic, value, metrics kind, event time) of one output
@@ -262,14 +265,13 @@ class MarketStage(StageBase[MarketState, Quote | Book]):
     # -- state -------------------------------------------------------------------------------------------
     def _load(self, record: Quote | Book, key: bytes, partition: int) -> MarketState:
         symbol = record.symbol
-        stored = self.table.get(key, partition)
+        stored: Mapping[str, Any] | None = self.table.get(key, partition)
         profile = self.feeds(record.venue)
         books, prints = profile.books, profile.prints
         if stored is None:
             flow = FlowState(symbol, self.flow_config, books=books, prints=prints)
             return MarketState(BarBuilder(symbol, self.grace_ms), FeatureState(), flow, {}, partition)
-        if stored.get("format") != STATE_FORMAT:
-            raise ValueError(f"market state of {symbol!r} has unknown format {stored.get('format')!r}")
+        stored = MARKET_STATE.upgrade(stored, of=symbol)
         try:
             flow = FlowState.from_state(stored["flow"], self.flow_config, books=books, prints=prints)
         except ValueError as exc:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -28,11 +28,14 @@ from confluent_kafka import Message
 from tapewatch.detectors.news.context import SENTIMENT_DIGITS
 from tapewatch.detectors.news.indicator import NewsIndicator, NewsIndicatorParams
 from tapewatch.records import Cadence, Features, NewsItem, NewsSignal
+from tapewatch.state_versions import StateVersions
 from tapewatch.streams.stage import StageBase, decode_keyed
 
 STAGE: Final = "stream:news"
 AGENT: Final = "news"
-STATE_FORMAT: Final = 1
+#: the formats of a symbol's entry (one so far: no steps)
+NEWS_STATE: Final = StateVersions("news state", key="format")
+STATE_FORMAT: Final = NEWS_STATE.current
 #: the feature-set version of the ``news`` cadence of features.1m
 NEWS_FEATURE_SET_VERSION: Final = "news-v1"
 #: the items a symbol remembers to tell a repeat from a re-edit (the least recently seen forgotten first)
@@ -178,11 +181,10 @@ class NewsStage(StageBase[NewsState, NewsItem]):
 
     # -- state -------------------------------------------------------------------------------------------
     def _load(self, record: NewsItem, key: bytes, partition: int) -> NewsState:
-        stored = self.table.get(key, partition)
+        stored: Mapping[str, Any] | None = self.table.get(key, partition)
         if stored is None:
             return NewsState(NewsIndicator(self.indicator_params), partition, -1)
-        if stored.get("format") != STATE_FORMAT:
-            raise ValueError(f"news state of {record.symbol!r} has unknown format {stored.get('format')!r}")
+        stored = NEWS_STATE.upgrade(stored, of=record.symbol)
         return NewsState(
             indicator=NewsIndicator.from_state(stored["indicator"], self.indicator_params),
             partition=int(stored["partition"]),

@@ -202,7 +202,8 @@ The package, by concern:
 * :mod:`~tapewatch.detectors.flow.values` — a closing chunk's features, pure functions of the chunk and its long window;
 * :mod:`~tapewatch.detectors.flow.baseline` — the baseline window, its exact running sums and the z-scores against it;
 * :mod:`~tapewatch.detectors.flow.state` — :class:`FlowState`: input, watermark, lateness, closing a chunk;
-* :mod:`~tapewatch.detectors.flow.persistence` — the state as JSON and back, its version, how older versions load;
+* :mod:`~tapewatch.detectors.flow.persistence` — the state as JSON and back, and its format;
+* :mod:`~tapewatch.detectors.flow.versions` — the state's versions: the step from each to the next;
 * :mod:`~tapewatch.detectors.flow.batch` — the batch twin: :func:`iter_flow`, :func:`compute_flow_frame`,
   :func:`chunks_to_frame`.
 

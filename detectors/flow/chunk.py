@@ -17,11 +17,6 @@ BookSide = tuple[tuple[float, float], ...]
 #: price → (size, level index) of one side
 LevelMap = dict[float, tuple[float, int]]
 
-#: chunk fields flow-v2 added (a v1 chunk starts them at zero)
-_V2_CHUNK_FIELDS: Final = frozenset({"buy_orders", "mirror_trades", "mirror_volume", "rush_max", "sell_orders"})
-#: chunk fields flow-v3 added (a v1/v2 chunk starts them at zero)
-_V3_CHUNK_FIELDS: Final = frozenset({"inferred", "last_mid", "layer_side", "layer_size", "layers_gone", "prev_mid"})
-
 #: the chunk's per-price and per-millisecond slots: dicts, stored as their key and value lists
 _DICT_SLOTS: Final = frozenset({"sizes", "ms", "traded", "gone_l1", "gone_l25"})
 
@@ -146,11 +141,10 @@ class _Chunk:
         return out
 
     @classmethod
-    def from_list(cls, data: Sequence[Any], version: int = 3) -> _Chunk:
+    def from_list(cls, data: Sequence[Any]) -> _Chunk:
+        """Restore :meth:`to_list`."""
         chunk = cls(0)
-        absent = (_V2_CHUNK_FIELDS if version < 2 else frozenset()) | (_V3_CHUNK_FIELDS if version < 3 else frozenset())
-        names = [n for n in cls.__slots__ if n not in absent]
-        for name, value in zip(names, data, strict=True):
+        for name, value in zip(cls.__slots__, data, strict=True):
             if name in _DICT_SLOTS:
                 keys, vals = value
                 if name == "ms":

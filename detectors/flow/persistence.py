@@ -1,6 +1,20 @@
 """A :class:`~tapewatch.detectors.flow.FlowState` as JSON-safe state and back
-(:meth:`~tapewatch.detectors.flow.FlowState.to_state`,
-:meth:`~tapewatch.detectors.flow.FlowState.from_state`), the state's version, and how the older versions still load.
+(:meth:`~tapewatch.detectors.flow.FlowState.to_state`, :meth:`~tapewatch.detectors.flow.FlowState.from_state`).
+
+The state, version :data:`FLOW_STATE_VERSION` (a stored state of an older version is brought up to it first, by
+the steps of :mod:`~tapewatch.detectors.flow.versions`):
+
+* ``v``, ``features`` — the state's version and its feature set (:data:`FLOW_FEATURE_SET_VERSION`);
+* ``cfg`` — the settings it depends on (:meth:`FlowConfig.fingerprint`; null where it goes with any value);
+* ``symbol``; ``wm`` — the newest quote and book, the first quote and book, and the chunk below which every chunk
+  is closed;
+* ``last`` — the last closed chunk, the baseline's session origin, the previous trade's price, side, ts and size,
+  the side inference (two entries), the last mid of the closed chunks and the layer tracker;
+* ``book`` — the previous book (ts, bids, asks), null before the first;
+* ``open``, ``recent`` — the open chunks and the closed ones the long window holds, each a list of its fields in
+  ``_Chunk.__slots__`` order;
+* ``base`` — the baseline, columnar (:func:`_baseline_columns`);
+* ``prints`` — what the symbol's records said of the feed's prints, null where its profile says.
 """
 
 from __future__ import annotations
@@ -14,29 +28,14 @@ from tapewatch.detectors.feed_learning import PrintsLearner
 from tapewatch.detectors.flow.baseline import _BASELINE_COLUMNS, Baseline, BaselineEntry
 from tapewatch.detectors.flow.catalogue import FLOW_FEATURE_SET_VERSION, FlowConfig
 from tapewatch.detectors.flow.chunk import BookSide, _Chunk
+from tapewatch.detectors.flow.versions import FLOW_STATE, upgraded
 from tapewatch.detectors.layers import LayerTracker
 from tapewatch.feeds import Prints
 
 if TYPE_CHECKING:
     from tapewatch.detectors.flow.state import FlowState
 
-FLOW_STATE_VERSION: Final = 10
-#: a version-1 … -8 (flow-v1 … flow-v8) state still loads: see :meth:`FlowState.from_state`. flow-v5's layer
-#: tracker weighs its mean level size in event time (it keeps the last book's ts), flow-v4's per book; flow-v6
-#: keeps flow-v5's state and leaves the print-level features null on a snapshot feed; flow-v7 keeps flow-v6's
-#: state and adds ``volume_rel_p95_long``, whose window it rebuilds from the baseline; flow-v8 keeps flow-v7's
-#: state and adds ``mirror_trades_long`` and ``mirror_excess_share_long`` (from sums the state already keeps);
-#: flow-v9's layer tracker learns the gap between books (a flow-v8 state learns it again from its next books);
-#: flow-v10's layer tracker judges levels 1–5 against the median level: an older state's tracker starts afresh
-_V9: Final = (9, "flow-v9")
-_V8: Final = (8, "flow-v8")
-_V7: Final = (7, "flow-v7")
-_V6: Final = (6, "flow-v6")
-_V5: Final = (5, "flow-v5")
-_V4: Final = (4, "flow-v4")
-_V1: Final = (1, "flow-v1")
-_V2: Final = (2, "flow-v2")
-_V3: Final = (3, "flow-v3")
+FLOW_STATE_VERSION: Final = FLOW_STATE.current
 
 
 class ChunkLists:
@@ -101,54 +100,41 @@ def restore(
 ) -> FlowState:
     """:meth:`FlowState.from_state`."""
     cfg = config if config is not None else FlowConfig()
-    version = _state_version(state, cfg)
+    state = upgraded(state)
+    _check_config(state["cfg"], cfg)
     fs = cls(str(state["symbol"]), cfg, books=books, prints=prints)
-    learnt = state.get("prints")
+    learnt = state["prints"]
     if prints is None and learnt is not None:  # a profile that says wins over what was learnt
         fs.prints_learner = PrintsLearner.from_state(learnt)
         fs.prints = fs.prints_learner.decided
     fs.qwm, fs.bwm, fs.first_quote, fs.first_book, fs.closed_below = state["wm"]
-    origin = _load_last(fs, state["last"], v1=version == _V1, tracker=version[0] == FLOW_STATE_VERSION)
+    origin = _load_last(fs, state["last"])
     fs.prev_book = _book(state["book"])
-    chunk_version = int(version[0])
     for data in state["open"]:
-        chunk = _Chunk.from_list(data, chunk_version)
+        chunk = _Chunk.from_list(data)
         fs.open[chunk.index] = chunk
     fs.heap = sorted(fs.open)
-    fs.recent.extend(_Chunk.from_list(data, chunk_version) for data in state["recent"])
-    # an older baseline lacks columns, and zeros there would make every new z-score huge: it warms up again
-    entries = () if version in {_V1, _V2} else _baseline_entries(state["base"])
-    fs.baseline = Baseline(cfg, entries, origin)
+    fs.recent.extend(_Chunk.from_list(data) for data in state["recent"])
+    fs.baseline = Baseline(cfg, _baseline_entries(state["base"]), origin)
     return fs
 
 
-def _state_version(state: Mapping[str, Any], cfg: FlowConfig) -> tuple[Any, Any]:
-    """The (version, feature set) of a :meth:`FlowState.to_state` snapshot; ValueError for one this code does
-    not load or one made with other settings."""
-    version = (state.get("v"), state.get("features"))
-    if version not in {(FLOW_STATE_VERSION, FLOW_FEATURE_SET_VERSION), _V9, _V8, _V7, _V6, _V5, _V4, _V3, _V2, _V1}:
-        raise ValueError(
-            f"flow state {state.get('v')!r}/{state.get('features')!r} is not supported "
-            f"(expected {FLOW_STATE_VERSION}/{FLOW_FEATURE_SET_VERSION})"
-        )
-    fingerprint = cfg.fingerprint()[:5] if version == _V1 else cfg.fingerprint()  # v1 had no mirror_ms
-    if list(state["cfg"]) != fingerprint:
-        raise ValueError(f"flow state was made with config {state['cfg']}, not {fingerprint}")
-    return version
+def _check_config(made_with: Sequence[Any], cfg: FlowConfig) -> None:
+    """ValueError for a state made with other settings than ``cfg``'s (a null one goes with any)."""
+    fingerprint = cfg.fingerprint()
+    if len(made_with) != len(fingerprint) or any(
+        setting is not None and setting != value for setting, value in zip(made_with, fingerprint, strict=True)
+    ):
+        raise ValueError(f"flow state was made with config {list(made_with)}, not {fingerprint}")
 
 
-def _load_last(fs: FlowState, last: list[Any], *, v1: bool, tracker: bool) -> int:
-    """The symbol's last closed chunk, previous trade, side inference, mid and layers (an older version's layer
-    tracker judged by another yardstick: this one starts afresh); returns the baseline's session origin."""
-    if v1:
-        fs.last_closed, _, fs.last_price, fs.last_side = last
-        return 0 if fs.last_closed is None else fs.last_closed + 1
+def _load_last(fs: FlowState, last: Sequence[Any]) -> int:
+    """The symbol's last closed chunk, previous trade, side inference, mid and layers; returns the baseline's
+    session origin."""
     fs.last_closed, origin, fs.last_price, fs.last_side, fs.last_trade_ts, fs.last_size = last[:6]
-    if len(last) > 6:
-        fs.aggressor = AggressorInference.from_state(last[6:8])
-        fs.last_mid = None if last[8] is None else float(last[8])
-        if tracker:
-            fs.layer_tracker = LayerTracker.from_state(last[9])
+    fs.aggressor = AggressorInference.from_state(list(last[6:8]))
+    fs.last_mid = None if last[8] is None else float(last[8])
+    fs.layer_tracker = LayerTracker.from_state(last[9])
     return int(origin)
 
 
@@ -170,7 +156,7 @@ def _baseline_columns(entries: Iterable[BaselineEntry]) -> list[list[Any]]:
 
 
 def _baseline_entries(base: Sequence[Any]) -> Iterator[BaselineEntry]:
-    """The baseline of a flow-v3+ state (:func:`_baseline_columns`)."""
+    """The baseline's entries from its columns (:func:`_baseline_columns`)."""
     deltas, *columns = base
     trades, volumes, rushes, levels, buy_orders, rush_max, mirror, cancels, level_maxes, rets, mid_rets = columns
     return starmap(

@@ -412,15 +412,9 @@ class FlowState:
         books: bool = True,
         prints: Prints | None = "trades",
     ) -> FlowState:
-        """Restore a :meth:`to_state` snapshot; ``config`` may change ``grace_ms``/``idle_ms`` only.
-
-        An older state loads too, so an upgraded worker resumes where it stopped. From ``flow-v3`` on everything
-        carries over but the layer tracker, which starts afresh (it judged levels by another yardstick).
-        From ``flow-v1``/``flow-v2`` watermarks, open chunks and the long window carry over (the new per-chunk
-        counts start at zero), but the baseline restarts empty — it lacks the new columns, and zeros there would
-        make every new z-score huge — so all z-scores warm up again (``baseline_min_chunks``) from the next chunk
-        on.
-        """
+        """Restore a :meth:`to_state` snapshot; ``config`` may change ``grace_ms``/``idle_ms`` only. A snapshot of an
+        older version is brought up to this one first (:mod:`~tapewatch.detectors.flow.versions`), so an upgraded
+        worker resumes where it stopped."""
         return restore(cls, state, config, books=books, prints=prints)
 
     def __repr__(self) -> str:

@@ -56,8 +56,6 @@ def _largest_layer(c: _Chunk) -> tuple[float | None, float | None, float | None,
     layer_books: float | None = None
     layer_level: float | None = None
     for entry in c.layers_gone:
-        if len(entry) != len(Vanished._fields):  # an older state's: judged by another yardstick
-            continue
         layer = Vanished(*entry)
         gone = layer.size - c.traded.get(layer.price, 0.0)
         if gone > c.layer_size and layer.typical > 0:

@@ -44,8 +44,11 @@ from tapewatch.detectors.alerting import severity_of
 from tapewatch.detectors.evidence import Key
 from tapewatch.detectors.patterns.checks import non_negative, shares
 from tapewatch.records import ALERT_NEWS_MAX, Alert, AlertKind, NewsItem, NewsRef
+from tapewatch.state_versions import StateVersions
 
-STATE_VERSION: Final = 1
+#: the news context's state versions (one so far: no steps)
+CONTEXT_STATE: Final = StateVersions("news context state")
+STATE_VERSION: Final = CONTEXT_STATE.current
 #: an item's sentiment travels rounded to this many decimals (on signals.news and in the alerts that cite it)
 SENTIMENT_DIGITS: Final = 6
 #: at most this many items a symbol keeps (the oldest go first)
@@ -154,8 +157,7 @@ class NewsContext:
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any], params: NewsContextParams | None = None) -> NewsContext:
-        if state.get("v") != STATE_VERSION:
-            raise ValueError(f"news context state version {state.get('v')!r} is not {STATE_VERSION}")
+        state = CONTEXT_STATE.upgrade(state)
         context = cls(params or NewsContextParams())
         context.extend(state["items"])
         return context

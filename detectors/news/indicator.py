@@ -34,8 +34,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
 from tapewatch.detectors.patterns.checks import positive
+from tapewatch.state_versions import StateVersions
 
-STATE_VERSION: Final = 1
+#: the news indicator's state versions (one so far: no steps)
+INDICATOR_STATE: Final = StateVersions("news indicator state")
+STATE_VERSION: Final = INDICATOR_STATE.current
 #: the items a symbol keeps for the hour count and late items (a symbol with more news in its window than this is
 #: a wire repeating itself; the oldest go first)
 HISTORY_MAX: Final = 512
@@ -131,8 +134,7 @@ class NewsIndicator:
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any], params: NewsIndicatorParams | None = None) -> NewsIndicator:
-        if state.get("v") != STATE_VERSION:
-            raise ValueError(f"news indicator state version {state.get('v')!r} is not {STATE_VERSION}")
+        state = INDICATOR_STATE.upgrade(state)
         indicator = cls(params)
         newest = state["newest"]
         indicator._newest = None if newest is None else int(newest)

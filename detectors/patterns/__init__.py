@@ -40,10 +40,9 @@ feed-profile matrix; reported on seeds never tuned on (docs/evaluation.md).
 from tapewatch.detectors.patterns.base import PATTERNS_VERSION, PatternDetector, Values
 from tapewatch.detectors.patterns.flow_patterns import FlowPatterns
 from tapewatch.detectors.patterns.params import PatternParams, TapeParams
-from tapewatch.detectors.patterns.symbol import LOADABLE_STATE_VERSIONS, STATE_VERSION, SymbolDetector
+from tapewatch.detectors.patterns.symbol import STATE_VERSION, SymbolDetector
 
 __all__ = [
-    "LOADABLE_STATE_VERSIONS",
     "PATTERNS_VERSION",
     "STATE_VERSION",
     "FlowPatterns",

@@ -227,8 +227,7 @@ class DriftScale:
     @classmethod
     def from_state(cls, raw: list[float], window: int, tau_chunks: int) -> DriftScale:
         scale = cls(window, tau_chunks)
-        if raw:  # empty: not sampled yet
-            scale.square, scale.samples = float(raw[0]), int(raw[1])
+        scale.square, scale.samples = float(raw[0]), int(raw[1])
         return scale
 
 

@@ -260,9 +260,7 @@ class MarkingTheClose:
     def from_state(cls, state: Mapping[str, Any], tape: TapeParams, params: MarkingTheCloseParams) -> MarkingTheClose:
         detector = cls(tape, params)
         detector.pushes = Run.from_state(state["close"], detector.pushes.window)
-        # absent before patterns-v12 (an older state's late-drift ring ``close_late`` is no longer read): the
-        # path restarts empty and is rebuilt from the next chunk of a closing window
-        detector.levels = [(int(ts), float(price), float(mid)) for ts, price, mid in state.get("close_levels", [])]
-        seen = state.get("close_pump_seen")
+        detector.levels = [(int(ts), float(price), float(mid)) for ts, price, mid in state["close_levels"]]
+        seen = state["close_pump_seen"]
         detector.pump_seen = None if seen is None else int(seen)
         return detector

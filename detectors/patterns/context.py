@@ -190,19 +190,17 @@ class TapeContext:
         tape = cls(params)
 
         def drift(key: str, fresh: Drift) -> Drift:
-            return Drift.from_state(state.get(key, []), fresh.window)
+            return Drift.from_state(state[key], fresh.window)
 
-        # absent in version-1 states: drift and sweeps restart empty; the σ drifts are absent before version 4
         tape.drift = drift("drift", tape.drift)
-        tape.sweeps = deque(int(x) for x in state.get("sweeps", []))
+        tape.sweeps = deque(int(x) for x in state["sweeps"])
         tape.ramp_drift = drift("ramp_drift", tape.ramp_drift)
         tape.mid_drift = drift("mid_drift", tape.mid_drift)
         tape.mid_ramp_drift = drift("mid_ramp_drift", tape.mid_ramp_drift)
-        tape.slow_drift = drift("slow_drift", tape.slow_drift)  # absent before patterns-v9
+        tape.slow_drift = drift("slow_drift", tape.slow_drift)
         tape.mid_slow_drift = drift("mid_slow_drift", tape.mid_slow_drift)
-        raws = state.get("drift_scales", [[], [], []])  # absent before patterns-v16
         tape.scales = tuple(
             DriftScale.from_state(raw, fresh.window, fresh.tau_chunks)
-            for fresh, raw in zip(tape.scales, raws, strict=True)
+            for fresh, raw in zip(tape.scales, state["drift_scales"], strict=True)
         )
         return tape

@@ -269,7 +269,7 @@ class MomentumIgnition:
     @classmethod
     def from_state(cls, state: Mapping[str, Any], tape: TapeParams, params: MomentumIgnitionParams) -> MomentumIgnition:
         detector = cls(tape, params)
-        raw = state.get("ignition")  # absent before patterns-v9
+        raw = state["ignition"]
         detector.pending = None if raw is None else _Pending.from_state(raw)
         return detector
 
@@ -291,8 +291,5 @@ class _Pending:
     def from_state(cls, raw: list[Any]) -> _Pending:
         pending = cls(int(raw[0]), float(raw[1]), dict(raw[3]))
         pending.since = float(raw[2])
-        if len(raw) > 4:
-            pending.imbalance, pending.activity, pending.followed = float(raw[4]), float(raw[5]), bool(raw[6])
-        else:  # a patterns-v17 candidate: its followers were not watched, it waits for its reversal as it did
-            pending.followed = True
+        pending.imbalance, pending.activity, pending.followed = float(raw[4]), float(raw[5]), bool(raw[6])
         return pending

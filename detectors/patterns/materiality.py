@@ -142,7 +142,8 @@ EVIDENCE: Final[Mapping[str, Key]] = {
 
 
 class Materiality:
-    """The gate, with its per-symbol time-of-day profile; state key ``materiality``."""
+    """The gate, with its per-symbol time-of-day profile. State keys: ``materiality`` (the profile), ``records`` (the
+    session records; absent: none kept), ``calibrated`` and ``immaterial`` (the hits held)."""
 
     __slots__ = ("calibrated", "chunk_ms", "long_chunks", "params", "pending", "profile", "records")
 
@@ -301,10 +302,10 @@ class Materiality:
     def from_state(cls, state: Mapping[str, Any], tape: TapeParams, params: MaterialityParams) -> Materiality:
         gate = cls(tape, params)
         offset = tape.utc_offset_min
-        gate.profile = TimeOfDayProfile.from_state(state.get("materiality", {}), SERIES, params.seasonal, offset)
+        gate.profile = TimeOfDayProfile.from_state(state["materiality"], SERIES, params.seasonal, offset)
         gate.records = SessionRecords.from_state(state.get("records", {}), RECORD_SERIES, params.records, offset)
-        gate.calibrated = bool(state.get("calibrated", False))
-        gate.pending = {AlertKind(kind): _hit_of(kind, raw) for kind, raw in state.get("immaterial", {}).items()}
+        gate.calibrated = bool(state["calibrated"])
+        gate.pending = {AlertKind(kind): _hit_of(kind, raw) for kind, raw in state["immaterial"].items()}
         return gate
 
 

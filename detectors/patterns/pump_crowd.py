@@ -178,6 +178,5 @@ class PumpCrowd:
     @classmethod
     def from_state(cls, state: Mapping[str, Any], tape: TapeParams, params: PumpCrowdParams) -> PumpCrowd:
         detector = cls(tape, params)
-        if "pump_crowd" in state:  # absent before patterns-v14
-            detector.crowd = Run.from_state(state["pump_crowd"], detector.crowd.window)
+        detector.crowd = Run.from_state(state["pump_crowd"], detector.crowd.window)
         return detector

@@ -188,6 +188,5 @@ class PumpOnset:
     def from_state(cls, state: Mapping[str, Any], tape: TapeParams, params: PumpOnsetParams) -> PumpOnset:
         detector = cls(tape, params)
         detector.surge = Run.from_state(state["pump"], detector.surge.window)
-        if "onset" in state:  # absent before version 3
-            detector.onset = Run.from_state(state["onset"], detector.onset.window)
+        detector.onset = Run.from_state(state["onset"], detector.onset.window)
         return detector

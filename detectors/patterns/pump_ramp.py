@@ -142,6 +142,5 @@ class PumpRamp:
     @classmethod
     def from_state(cls, state: Mapping[str, Any], tape: TapeParams, params: PumpRampParams) -> PumpRamp:
         detector = cls(tape, params)
-        if "ramp" in state:  # absent before version 4
-            detector.ramp = Run.from_state(state["ramp"], detector.ramp.window)
+        detector.ramp = Run.from_state(state["ramp"], detector.ramp.window)
         return detector

@@ -167,6 +167,5 @@ class PumpSurge:
     @classmethod
     def from_state(cls, state: Mapping[str, Any], tape: TapeParams, params: PumpSurgeParams) -> PumpSurge:
         detector = cls(tape, params)
-        if "pump_surge" in state:  # absent before patterns-v19
-            detector.surge = Run.from_state(state["pump_surge"], detector.surge.window)
+        detector.surge = Run.from_state(state["pump_surge"], detector.surge.window)
         return detector

@@ -231,9 +231,6 @@ class Spoofing:
     @classmethod
     def from_state(cls, state: Mapping[str, Any], tape: TapeParams, params: SpoofingParams) -> Spoofing:
         detector = cls(tape, params)
-        if "spoof" in state:  # absent before version 4
-            detector.cycles = Run.from_state(state["spoof"], detector.cycles.window)
-        # absent before patterns-v15: the pressed cycles are vanished layers too, the best an old state can say
-        layers = state.get("spoof_layers", state.get("spoof", [[], None]))
-        detector.layers = Run.from_state(layers, detector.layers.window)
+        detector.cycles = Run.from_state(state["spoof"], detector.cycles.window)
+        detector.layers = Run.from_state(state["spoof_layers"], detector.layers.window)
         return detector

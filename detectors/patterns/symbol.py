@@ -17,16 +17,14 @@ from tapewatch.detectors.kmeans import KMeansModel
 from tapewatch.detectors.patterns.base import Values
 from tapewatch.detectors.patterns.flow_patterns import FlowPatterns
 from tapewatch.detectors.patterns.params import PatternParams
+from tapewatch.detectors.patterns.versions import DETECTOR_STATE
 from tapewatch.records import Alert, AlertKind, Score
 
 if TYPE_CHECKING:  # the hit model reads the rules' evidence declarations, which include this module's
     from tapewatch.detectors.hit_model import HitModel
 
-STATE_VERSION: Final = 7
-#: states this version can load (version 1 lacks the drift and sweep rings, version 2 the onset ring, version 3
-#: the ramp and spoofing rings, version 4 the late-drift ring of marking the close, version 5 the pinned-quote
-#: ring of wash trading, version 6 the time-of-day baselines of the materiality gate: they restart empty)
-LOADABLE_STATE_VERSIONS: Final = (1, 2, 3, 4, 5, 6, 7)
+#: the state's version (an older one is brought up to it first: :mod:`~tapewatch.detectors.patterns.versions`)
+STATE_VERSION: Final = DETECTOR_STATE.current
 
 
 class SymbolDetector:
@@ -157,8 +155,7 @@ class SymbolDetector:
         policy: PolicyParams | None = None,
         hit_model: HitModel | None = None,
     ) -> SymbolDetector:
-        if state.get("v") not in LOADABLE_STATE_VERSIONS:
-            raise ValueError(f"detector state version {state.get('v')!r} is not {STATE_VERSION}")
+        state = DETECTOR_STATE.upgrade(state)
         restored = AlertPolicy.from_state(state["policy"], policy)
         detector = cls(restored.symbol, restored.venue, model, params, policy, hit_model)
         detector.policy = restored

@@ -325,8 +325,6 @@ class WashTrading:
     def from_state(cls, state: Mapping[str, Any], tape: TapeParams, params: WashTradingParams) -> WashTrading:
         detector = cls(tape, params)
         detector.washes = Run.from_state(state["wash"], detector.washes.window)
-        if "wash_pinned" in state:  # absent before version 6
-            detector.pinned = Run.from_state(state["wash_pinned"], detector.pinned.window)
-        if "wash_pinned_history" in state:  # absent in a version-6 state written before the history gate
-            detector.history = Run.from_state(state["wash_pinned_history"], detector.history.window)
+        detector.pinned = Run.from_state(state["wash_pinned"], detector.pinned.window)
+        detector.history = Run.from_state(state["wash_pinned_history"], detector.history.window)
         return detector

@@ -15,9 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from tapewatch.state_versions import StateVersions
+
 #: the DQN's name in the artifact store
 MODEL_NAME: Final = "dqn"
-POSITION_STATE_VERSION: Final = 1
+#: the position's state versions (one so far: no steps)
+POSITION_STATE: Final = StateVersions("position state")
+POSITION_STATE_VERSION: Final = POSITION_STATE.current
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +79,7 @@ class PositionState:
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> PositionState:
-        if state.get("v") != POSITION_STATE_VERSION:
-            raise ValueError(f"position state version {state.get('v')!r} is not {POSITION_STATE_VERSION}")
+        state = POSITION_STATE.upgrade(state)
         position = state.get("position")
         if not isinstance(position, int) or position < 0:
             raise ValueError(f"position state: bad position {position!r}")

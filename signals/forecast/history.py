@@ -34,7 +34,11 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-STATE_VERSION: Final = 1
+from tapewatch.state_versions import StateVersions
+
+#: the feature history's state versions (one so far: no steps)
+HISTORY_STATE: Final = StateVersions("feature history state")
+STATE_VERSION: Final = HISTORY_STATE.current
 
 Row = tuple[float | None, ...]
 
@@ -110,8 +114,7 @@ class FeatureHistory:
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> FeatureHistory:
-        if state.get("v") != STATE_VERSION:
-            raise ValueError(f"feature history state version {state.get('v')!r} is not {STATE_VERSION}")
+        state = HISTORY_STATE.upgrade(state)
         names = [str(n) for n in state["names"]]
         rows = [tuple(_number(v) for v in row) for row in state["rows"]]
         if any(len(row) != len(names) for row in rows):

@@ -345,7 +345,8 @@ def test_state_refuses_another_chunking_or_version() -> None:
 
 def _as_version_1(state: dict[str, Any]) -> dict[str, Any]:
     """What a flow-v1 worker wrote for the same moment: no flow-v2/v3 fields, a 5-column baseline."""
-    from tapewatch.detectors.flow.chunk import _V2_CHUNK_FIELDS, _V3_CHUNK_FIELDS, _Chunk
+    from tapewatch.detectors.flow.chunk import _Chunk
+    from tapewatch.detectors.flow.versions import _V2_CHUNK_FIELDS, _V3_CHUNK_FIELDS
 
     keep = [i for i, name in enumerate(_Chunk.__slots__) if name not in _V2_CHUNK_FIELDS | _V3_CHUNK_FIELDS]
 
@@ -362,7 +363,8 @@ def _as_version_1(state: dict[str, Any]) -> dict[str, Any]:
 def _as_version_2(state: dict[str, Any]) -> dict[str, Any]:
     """What a flow-v2 worker wrote for the same moment: no inferred-side counts, no side inference state, an
     8-column baseline."""
-    from tapewatch.detectors.flow.chunk import _V3_CHUNK_FIELDS, _Chunk
+    from tapewatch.detectors.flow.chunk import _Chunk
+    from tapewatch.detectors.flow.versions import _V3_CHUNK_FIELDS
 
     keep = [i for i, name in enumerate(_Chunk.__slots__) if name not in _V3_CHUNK_FIELDS]
     old: dict[str, Any] = json.loads(json.dumps(state))

@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import time
+from typing import Any
 
 import orjson
 import pytest
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 from tapewatch.detectors.flow import FLOW_FEATURE_NAMES, compute_flow_frame
 from tapewatch.detectors.patterns import FlowPatterns, PatternParams, SymbolDetector
 from tapewatch.detectors.patterns.materiality import MaterialityParams
+from tapewatch.detectors.patterns.versions import DETECTOR_STATE
 from tapewatch.detectors.session_records import RecordParams
 from tapewatch.generators.simulator import SimulationConfig, generate, tick_size
 from tapewatch.records import Alert, AlertKind
@@ -35,6 +37,11 @@ GATE_OPEN = MaterialityParams(
 def rules(values: Mapping[str, object] | None = None) -> PatternParams:
     """Pattern parameters with the materiality gate open (``values`` by qualified name: ``{"tape.prints": None}``)."""
     return PatternParams(materiality=GATE_OPEN).with_values(values or {})
+
+
+def _from_version_6(patterns: dict[str, Any]) -> dict[str, Any]:
+    """Pattern parts as a version-6 symbol state held them, brought up to this version by the state's steps."""
+    return dict(DETECTOR_STATE.upgrade({"v": 6, "patterns": patterns})["patterns"])
 
 
 QUIET = {
@@ -153,7 +160,7 @@ def test_three_vanished_layers_one_under_pressure_are_spoofing() -> None:
     _kinds(detector, [pressed, *gap])
     state = detector.to_state()
     del state["spoof_layers"]
-    resumed = FlowPatterns.from_state(orjson.loads(orjson.dumps(state)), rules())
+    resumed = FlowPatterns.from_state(_from_version_6(orjson.loads(orjson.dumps(state))), rules())
     assert _kinds(resumed, [unpressed, *gap, unpressed], T0 + 9 * 5_000) == [AlertKind.SPOOFING]
 
 
@@ -278,7 +285,7 @@ def test_a_patterns_v17_ignition_candidate_resumes_waiting_for_its_reversal() ->
     detector = FlowPatterns(rules())
     state = detector.to_state()
     state["ignition"] = [T0, 40.0, 0.0, {"ret_bps": 40.0, "aggr_imbalance": 1.0}]
-    detector = FlowPatterns.from_state(orjson.loads(orjson.dumps(state)), rules())
+    detector = FlowPatterns.from_state(_from_version_6(orjson.loads(orjson.dumps(state))), rules())
     back = {**QUIET, "ret_bps": -12.0, "aggr_imbalance": -1.0}
     assert _kinds(detector, [back, back]) == [AlertKind.MOMENTUM_IGNITION]
 
@@ -817,7 +824,8 @@ def test_a_wash_state_from_before_the_history_gate_loads() -> None:
 
     state = WashTrading(TapeParams(), WashTradingParams()).to_state()
     del state["wash_pinned_history"]
-    restored = WashTrading.from_state(orjson.loads(orjson.dumps(state)), TapeParams(), WashTradingParams())
+    stored = _from_version_6(orjson.loads(orjson.dumps(state)))
+    restored = WashTrading.from_state(stored, TapeParams(), WashTradingParams())
     assert restored.to_state() == WashTrading(TapeParams(), WashTradingParams()).to_state()
 
 
@@ -861,6 +869,7 @@ def test_a_state_saved_in_the_closing_window_resumes_exactly() -> None:
     assert got == expected
     old = SymbolDetector("S", "sim")
     old_state = orjson.loads(orjson.dumps(old.to_state()))
+    old_state["v"] = 6
     del old_state["patterns"]["close_levels"]
     assert SymbolDetector.from_state(old_state).to_state() == old.to_state()
 
