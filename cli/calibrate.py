@@ -74,7 +74,7 @@ def calibrate(
         raise TapewatchError("calibrate: give the history as files or as --from-db, one of them")
     if (since or until) and not from_db:
         raise TapewatchError("calibrate: --since and --until select stored chunks (--from-db); cut files yourself")
-    profile = settings.feeds()(venue)
+    profile = settings.venues.feeds()(venue)
     flow = settings.flow_config()
     with console.status("reading history…"):
         history = _stored(settings, venue, since, until) if from_db else _files(settings, inputs or [], venue)
@@ -93,7 +93,7 @@ def calibrate(
         calibration, tier_lines = _per_tier(calibration, history, again.alerts, budget, profile.utc_offset_min)
     gate = PatternParams().for_feed(flow, profile).materiality
     materiality = {"floor_bps": gate.floor_bps, "typical_multiple": gate.typical_multiple}
-    artifact = calibration.save(ArtifactStore(settings.models_path), {"materiality": materiality})
+    artifact = calibration.save(ArtifactStore(settings.local.models_path), {"materiality": materiality})
     if lines:
         _print_budget(lines, symbol_days, budget)
         _print_tiers(calibration, tier_lines)
@@ -142,7 +142,7 @@ def _files(settings: Settings, inputs: Sequence[Path], venue: str) -> _History:
     other = sorted(set(data.frame["venue"].astype(str)) - {venue})
     if other:
         raise TapewatchError(f"calibrate: the input holds other venues too ({', '.join(other)}): one venue a run")
-    flow, grace, feeds = settings.flow_config(), settings.stream_grace_ms, settings.feeds()
+    flow, grace, feeds = settings.flow_config(), settings.stream.grace_ms, settings.venues.feeds()
 
     def detect(calibrations: Mapping[str, Calibration] | None) -> DetectionOutput:
         return detect_frames(data, None, flow_config=flow, grace_ms=grace, feeds=feeds, calibrations=calibrations)
@@ -180,7 +180,7 @@ def _stored(settings: Settings, venue: str, since: str | None, until: str | None
     values = pd.DataFrame.from_records(stored["values"].tolist(), columns=list(FLOW_FEATURE_NAMES))
     chunks = pd.concat([stored[["symbol", "ts"]], values.astype("float64")], axis=1)
     venues = dict.fromkeys(chunks["symbol"].astype(str).unique().tolist(), venue)
-    flow, feeds = settings.flow_config(), settings.feeds()
+    flow, feeds = settings.flow_config(), settings.venues.feeds()
 
     def detect(calibrations: Mapping[str, Calibration] | None) -> DetectionOutput:
         return replay_flow(chunks, venues, flow_config=flow, feeds=feeds, calibrations=calibrations)

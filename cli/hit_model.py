@@ -54,7 +54,7 @@ def eval_hit_model(
                     symbols=symbols,
                     minutes=minutes,
                     flow=settings.flow_config(),
-                    profiles=settings.feeds(),
+                    profiles=settings.venues.feeds(),
                     generator=generator,
                 )
             except ValueError as exc:
@@ -75,7 +75,7 @@ def eval_hit_model(
         (out / "hit_model.json").write_bytes(orjson.dumps(report, option=orjson.OPT_SERIALIZE_NUMPY))
         console.print(f"wrote {out / 'hit_model.json'}")
     if publish:
-        _publish(pools, kept, settings.models_path)
+        _publish(pools, kept, settings.local.models_path)
 
 
 def _publish(pools: dict[tuple[str, str], Pool], kept: list[str], models: Path) -> None:

@@ -59,7 +59,7 @@ def eval_scorecard(
             minutes=minutes,
             tapes=names,
             flow=settings.flow_config(),
-            profiles=settings.feeds(),
+            profiles=settings.venues.feeds(),
         )
         for generator in spec.generators:  # refuses bad session parameters before any work
             matrix = spec.matrix(generator)

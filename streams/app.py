@@ -103,7 +103,7 @@ def worker_consumer(settings: Settings, group: str) -> Consumer:
                 "auto.offset.reset": "earliest",
                 # co-partitioning: partition p of every source topic to the same member
                 "partition.assignment.strategy": "range",
-                "session.timeout.ms": settings.stream_session_timeout_ms,
+                "session.timeout.ms": settings.stream.session_timeout_ms,
                 "max.partition.fetch.bytes": MAX_PARTITION_FETCH_BYTES,
                 "fetch.wait.max.ms": 50,
                 "queued.min.messages": 20_000,
@@ -151,7 +151,7 @@ class StreamApp:
         self._stopping = False
         self._ready = False
         self._assigned: set[TopicPartition] = set()
-        self.checkpoint_interval_s = settings.stream_checkpoint_interval_ms / 1000.0
+        self.checkpoint_interval_s = settings.stream.checkpoint_interval_ms / 1000.0
         self._last_checkpoint = time.monotonic()
         #: (topic, partition) → next offset to read (applied, outputs and state not yet known durable)
         self._applied: dict[tuple[str, int], int] = {}
@@ -168,10 +168,10 @@ class StreamApp:
             features_topic=settings.topic(FEATURES.name),
             io=StageIO(MARKET_STAGE, MARKET_AGENT, self.producer, self.metrics),
             table=self.market_table,
-            grace_ms=settings.stream_grace_ms,
+            grace_ms=settings.stream.grace_ms,
             flow_config=settings.flow_config(),
-            feeds=settings.feeds(),
-            max_skew_ms=settings.stream_max_skew_ms,
+            feeds=settings.venues.feeds(),
+            max_skew_ms=settings.stream.max_skew_ms,
         )
 
     def _news_stage(self) -> NewsStage:
@@ -180,7 +180,7 @@ class StreamApp:
             news_topic=settings.topic(NEWS_ITEMS.name),
             signals_topic=settings.topic(NEWS_SIGNALS.name),
             features_topic=settings.topic(FEATURES.name),
-            sentiment=SentimentModelSlot(ArtifactStore(settings.models_path)),
+            sentiment=SentimentModelSlot(ArtifactStore(settings.local.models_path)),
             indicator_params=settings.news_indicator(),
             io=StageIO(NEWS_STAGE, NEWS_AGENT, self.producer, self.metrics),
             table=self.news_table,
@@ -195,13 +195,13 @@ class StreamApp:
             alerts_topic=settings.topic(ALERTS.name),
             actions_topic=settings.topic(ACTIONS.name),
             forecasts_topic=settings.topic(FORECASTS.name),
-            forecasters=ForecastSlot(ArtifactStore(settings.models_path)),
+            forecasters=ForecastSlot(ArtifactStore(settings.local.models_path)),
             io=StageIO(DETECT_STAGE, DETECT_AGENT, self.producer, self.metrics),
             table=self.detect_table,
-            models=ModelSlot(ArtifactStore(settings.models_path)),
+            models=ModelSlot(ArtifactStore(settings.local.models_path)),
             flow_config=settings.flow_config(),
-            feeds=settings.feeds(),
-            kmeans_venues=settings.kmeans_venues(),
+            feeds=settings.venues.feeds(),
+            kmeans_venues=settings.venues.kmeans_extra(),
             news_params=settings.news_context(),
         )
 
@@ -309,7 +309,7 @@ class StreamApp:
     def _commit(self, *, force: bool) -> None:
         if not self._uncommitted:
             return
-        interval = self.settings.stream_commit_interval_ms / 1000.0
+        interval = self.settings.stream.commit_interval_ms / 1000.0
         if not force and time.monotonic() - self._last_commit < interval:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._uncommitted.items()]

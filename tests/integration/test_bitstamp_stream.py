@@ -41,12 +41,16 @@ def test_the_real_capture_through_the_stream(stream_settings: Settings, tmp_path
     data = read_input([ticks_path])
     quotes, books = split_ticks(data.frame)
     offline = detect_frames(
-        data, None, flow_config=settings.flow_config(), grace_ms=settings.stream_grace_ms, feeds=settings.feeds()
+        data,
+        None,
+        flow_config=settings.flow_config(),
+        grace_ms=settings.stream.grace_ms,
+        feeds=settings.venues.feeds(),
     )
     cutoff = int(data.frame["ts"].max()) - TAIL_MS  # the stream never flushes: its last outputs may stay open
     expected_alerts = {comparable(orjson.loads(a.to_json())) for a in offline.alerts if a.ts <= cutoff}
     expected_bars = bars_from_quotes(
-        quotes[["symbol", "venue", "ts", "price", "size"]], grace_ms=settings.stream_grace_ms
+        quotes[["symbol", "venue", "ts", "price", "size"]], grace_ms=settings.stream.grace_ms
     )
     expected_features = features_frame(expected_bars)
     expected_flow = flow_reference(quotes, books, settings.flow_config())

@@ -167,8 +167,8 @@ def detected(capture: Conversion, tmp_path_factory: pytest.TempPathFactory) -> D
         read_input([path]),
         None,
         flow_config=settings.flow_config(),
-        grace_ms=settings.stream_grace_ms,
-        feeds=settings.feeds(),
+        grace_ms=settings.stream.grace_ms,
+        feeds=settings.venues.feeds(),
     )
 
 
