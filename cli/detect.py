@@ -183,6 +183,8 @@ def detect_file(
     """The stream's detectors over ticks or 1-minute bars; writes the alerts the stream would emit. A venue
     that no feed profile names is read with its prints learnt per symbol from the data, and no session close."""
     from tapewatch.artifacts import ArtifactStore
+    from tapewatch.detectors.flow import FlowConfig
+    from tapewatch.detectors.news.context import NewsContextParams
     from tapewatch.evaluation.lookback import detect_frames, read_input, write_jsonl
 
     settings = load_settings()
@@ -200,13 +202,13 @@ def detect_file(
             data,
             model,
             progress=lambda _: progress.advance(task),
-            flow_config=settings.flow_config(),
+            flow_config=FlowConfig.from_settings(settings),
             grace_ms=settings.stream.grace_ms,
             feeds=settings.venues.feeds(),
             calibrations=calibrations,
             hit_model=hit_model,
             news=news_refs,
-            news_params=settings.news_context(),
+            news_params=NewsContextParams.from_settings(settings.news),
         )
     write_jsonl(out, result.alerts)
     if scores is not None:
@@ -508,6 +510,7 @@ def eval_matrix(
 ) -> None:
     """Simulate → detect → score over feed profiles × seeds: P, R, F1, delays per kind and feed, false alerts per
     clean symbol-day, K-means AUC, beside the seed baseline; a PNG of F1 by kind and feed and a JSON."""
+    from tapewatch.detectors.flow import FlowConfig
     from tapewatch.evaluation import matrix as em
 
     settings = load_settings()
@@ -522,7 +525,7 @@ def eval_matrix(
             regimes=regimes,
             lookalikes=lookalikes,
             book_churn=book_churn,
-            flow=settings.flow_config(),
+            flow=FlowConfig.from_settings(settings),
             profiles=settings.venues.feeds(),
             generator=generator,
         )
@@ -592,6 +595,7 @@ def eval_real_tapes(
 ) -> None:
     """The detectors over real tapes of liquid instruments shipped in packages, where every manipulation alert
     is false: alerts per session by kind and severity, against the bar (≤ 1 a session, none high or critical)."""
+    from tapewatch.detectors.flow import FlowConfig
     from tapewatch.evaluation import real_tapes
     from tapewatch.producers.real_tapes import TAPES, load_tape
 
@@ -611,7 +615,7 @@ def eval_real_tapes(
                 name,
                 ticks,
                 sessions,
-                flow_config=settings.flow_config(),
+                flow_config=FlowConfig.from_settings(settings),
                 feeds=settings.venues.feeds(),
                 calibrate_days=calibrate_days,
             )

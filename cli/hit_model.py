@@ -37,6 +37,7 @@ def eval_hit_model(
 ) -> None:
     """Leave one generator out: the model trained on the simulator and judged on the order-book market, and the
     reverse, beside the rules (F1 per kind, false alerts per clean symbol-day, look-alikes alerted, Brier score)."""
+    from tapewatch.detectors.flow import FlowConfig
     from tapewatch.evaluation import matrix as em
     from tapewatch.training import hit_model as hm
 
@@ -53,7 +54,7 @@ def eval_hit_model(
                     seeds=test,
                     symbols=symbols,
                     minutes=minutes,
-                    flow=settings.flow_config(),
+                    flow=FlowConfig.from_settings(settings),
                     profiles=settings.venues.feeds(),
                     generator=generator,
                 )

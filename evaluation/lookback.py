@@ -318,7 +318,7 @@ def detect_frames(
     news_params: NewsContextParams | None = None,
 ) -> DetectionOutput:
     """Replay the stream's per-symbol detection over a whole input. ``flow_config``, ``grace_ms`` and ``feeds`` must be
-    the stream worker's (``settings.flow_config()``, ``settings.stream.grace_ms``,
+    the stream worker's (``FlowConfig.from_settings(settings)``, ``settings.stream.grace_ms``,
     ``settings.venues.feeds()``) for the same alerts; without ``feeds`` a symbol's flow waits for books when the input
     has books for it. The model scores only the venues it may (:mod:`tapewatch.detectors.model_venues`); a refused venue
     is logged once. A venue's calibration (venue → :class:`~tapewatch.detectors.calibration.Calibration`) starts its

@@ -31,6 +31,9 @@ from typing import Final
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from tapewatch.artifacts import ArtifactStore
+from tapewatch.detectors.flow import FlowConfig
+from tapewatch.detectors.news.context import NewsContextParams
+from tapewatch.detectors.news.indicator import NewsIndicatorParams
 from tapewatch.kafka import consumer_config
 from tapewatch.kafka_producer import KafkaProducer
 from tapewatch.settings import Settings, get_settings
@@ -169,7 +172,7 @@ class StreamApp:
             io=StageIO(MARKET_STAGE, MARKET_AGENT, self.producer, self.metrics),
             table=self.market_table,
             grace_ms=settings.stream.grace_ms,
-            flow_config=settings.flow_config(),
+            flow_config=FlowConfig.from_settings(settings),
             feeds=settings.venues.feeds(),
             max_skew_ms=settings.stream.max_skew_ms,
         )
@@ -181,7 +184,7 @@ class StreamApp:
             signals_topic=settings.topic(NEWS_SIGNALS.name),
             features_topic=settings.topic(FEATURES.name),
             sentiment=SentimentModelSlot(ArtifactStore(settings.local.models_path)),
-            indicator_params=settings.news_indicator(),
+            indicator_params=NewsIndicatorParams.from_settings(settings.news),
             io=StageIO(NEWS_STAGE, NEWS_AGENT, self.producer, self.metrics),
             table=self.news_table,
         )
@@ -199,10 +202,10 @@ class StreamApp:
             io=StageIO(DETECT_STAGE, DETECT_AGENT, self.producer, self.metrics),
             table=self.detect_table,
             models=ModelSlot(ArtifactStore(settings.local.models_path)),
-            flow_config=settings.flow_config(),
+            flow_config=FlowConfig.from_settings(settings),
             feeds=settings.venues.feeds(),
             kmeans_venues=settings.venues.kmeans_extra(),
-            news_params=settings.news_context(),
+            news_params=NewsContextParams.from_settings(settings.news),
         )
 
     @property

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
 from urllib.parse import urlsplit
 
+import orjson
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_core import InitErrorDetails
@@ -29,9 +30,6 @@ from pydantic_settings import (
 from pydantic_settings.sources import DotenvType
 
 if TYPE_CHECKING:
-    from tapewatch.detectors.flow import FlowConfig
-    from tapewatch.detectors.news.context import NewsContextParams
-    from tapewatch.detectors.news.indicator import NewsIndicatorParams
     from tapewatch.feeds import FeedProfiles
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +52,21 @@ def host_port(address: str, default_port: int) -> tuple[str, int]:
     """Split ``host:port`` or a URL into its host and port."""
     netloc = urlsplit(address if "//" in address else f"//{address}")
     return netloc.hostname or "127.0.0.1", netloc.port or default_port
+
+
+def parse_extra_venues(text: str) -> dict[str, tuple[str, ...]]:
+    """``TAPEWATCH_KMEANS_EXTRA_VENUES``: JSON ``{"model name": ["venue", …]}`` (empty: none)."""
+    if not text.strip():
+        return {}
+    try:
+        parsed = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"kmeans extra venues: not JSON ({exc})") from None
+    if not isinstance(parsed, dict) or not all(
+        isinstance(v, list) and all(isinstance(x, str) and x for x in v) for v in parsed.values()
+    ):
+        raise ValueError('kmeans extra venues must be a JSON object of lists: {"kmeans": ["tpex"]}')
+    return {str(name): tuple(venues) for name, venues in parsed.items()}
 
 
 def setting_name(variable: str) -> str:
@@ -316,8 +329,6 @@ class VenueSettings(Group):
     @field_validator("kmeans_extra_venues", mode="after")
     @classmethod
     def _extra_venues_parse(cls, value: str) -> str:
-        from tapewatch.detectors.model_venues import parse_extra_venues
-
         parse_extra_venues(value)  # a malformed value is one clear error at start-up, not at the first record
         return value
 
@@ -329,8 +340,6 @@ class VenueSettings(Group):
 
     def kmeans_extra(self) -> dict[str, tuple[str, ...]]:
         """Model name → venues it may score besides its training venues (:mod:`tapewatch.detectors.model_venues`)."""
-        from tapewatch.detectors.model_venues import parse_extra_venues
-
         return parse_extra_venues(self.kmeans_extra_venues)
 
 
@@ -569,38 +578,6 @@ class Settings(BaseSettings):
             username=self.console.db_user, password=self.console.db_password.get_secret_value()
         )
         return url.render_as_string(hide_password=False)
-
-    def flow_config(self) -> FlowConfig:
-        """The fast order-flow chunking and windows (the grace is the bars'): one mapping for the stream worker
-        and its offline twin ``tapewatch detect file``, so both compute the same features."""
-        from tapewatch.detectors.flow import FlowConfig
-
-        flow = self.flow
-        return FlowConfig(
-            chunk_ms=flow.chunk_ms,
-            long_chunks=flow.long_chunks,
-            baseline_chunks=flow.baseline_chunks,
-            baseline_min_chunks=flow.baseline_min_chunks,
-            grace_ms=self.stream.grace_ms,
-            idle_ms=flow.idle_ms,
-            rush_min_trades=flow.rush_min_trades,
-            mirror_ms=flow.mirror_ms,
-        )
-
-    def news_indicator(self) -> NewsIndicatorParams:
-        """How fast news fades in the news indicator (:mod:`tapewatch.detectors.news.indicator`)."""
-        from tapewatch.detectors.news.indicator import NewsIndicatorParams
-
-        return NewsIndicatorParams(half_life_ms=self.news.half_life_ms)
-
-    def news_context(self) -> NewsContextParams:
-        """Which news stands beside an alert and what it does to a run-up's score
-        (:mod:`tapewatch.detectors.news.context`)."""
-        from tapewatch.detectors.news.context import NewsContextParams
-
-        return NewsContextParams(
-            before_ms=self.news.before_ms, after_ms=self.news.after_ms, discount=self.news.discount
-        )
 
     def masked(self) -> dict[str, str]:
         """Every effective setting as text by its name (``kafka_bootstrap``): secrets masked, and credentials inside

@@ -38,12 +38,15 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from tapewatch.detectors.alerting import severity_of
 from tapewatch.detectors.evidence import Key
 from tapewatch.detectors.patterns.checks import non_negative, shares
 from tapewatch.records import ALERT_NEWS_MAX, Alert, AlertKind, NewsItem, NewsRef
+
+if TYPE_CHECKING:
+    from tapewatch.settings import NewsSettings
 
 STATE_VERSION: Final = 1
 #: an item's sentiment travels rounded to this many decimals (on signals.news and in the alerts that cite it)
@@ -96,6 +99,12 @@ class NewsContextParams:
         shares(self, "discount")
         for kind in self.discounted:
             AlertKind(kind)
+
+    @classmethod
+    def from_settings(cls, news: NewsSettings) -> NewsContextParams:
+        """Which news stands beside an alert and what it does to a run-up's score, from ``TAPEWATCH_NEWS_BEFORE_MS``,
+        ``TAPEWATCH_NEWS_AFTER_MS`` and ``TAPEWATCH_NEWS_DISCOUNT``."""
+        return cls(before_ms=news.before_ms, after_ms=news.after_ms, discount=news.discount)
 
 
 @dataclass

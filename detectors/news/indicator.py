@@ -31,9 +31,12 @@ import bisect
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from tapewatch.detectors.patterns.checks import positive
+
+if TYPE_CHECKING:
+    from tapewatch.settings import NewsSettings
 
 STATE_VERSION: Final = 1
 #: the items a symbol keeps for the hour count and late items (a symbol with more news in its window than this is
@@ -54,6 +57,11 @@ class NewsIndicatorParams:
 
     def __post_init__(self) -> None:
         positive(self, "half_life_ms", "count_window_ms")
+
+    @classmethod
+    def from_settings(cls, news: NewsSettings) -> NewsIndicatorParams:
+        """How fast news fades, from ``TAPEWATCH_NEWS_HALF_LIFE_MS``."""
+        return cls(half_life_ms=news.half_life_ms)
 
 
 class NewsIndicator:

@@ -14,10 +14,10 @@ import pytest
 
 from tapewatch.artifacts import MANIFEST_FILE, ArtifactError, ArtifactStore
 from tapewatch.detectors.kmeans import KMeansModel, KMeansParams, train
-from tapewatch.detectors.model_venues import FeedShape, TrainedOn, VenueGate, parse_extra_venues, refusal
+from tapewatch.detectors.model_venues import FeedShape, TrainedOn, VenueGate, refusal
 from tapewatch.evaluation.lookback import Input, detect_frames
 from tapewatch.feeds import BUILT_IN, FeedProfile, FeedProfiles
-from tapewatch.settings import LocalSettings, Settings, VenueSettings
+from tapewatch.settings import LocalSettings, Settings, VenueSettings, parse_extra_venues
 
 NAMES = ("a", "b", "c")
 TWSE, TPEX, BINANCE = BUILT_IN["twse"], BUILT_IN["tpex"], BUILT_IN["binance"]

@@ -92,3 +92,16 @@ def test_updated_replaces_fields_of_groups_and_refuses_unknown_ones() -> None:
     assert (copy.topic("x"), copy.es.index_prefix, s.topic("x")) == ("b.x", "tw", "a.x")
     with pytest.raises(TypeError, match="topic_partition"):
         s.updated(kafka={"topic_partition": 3})
+
+
+def test_the_detectors_build_their_parameters_from_their_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tapewatch.detectors.news.context import NewsContextParams
+    from tapewatch.detectors.news.indicator import NewsIndicatorParams
+
+    monkeypatch.setenv("TAPEWATCH_NEWS_HALF_LIFE_MS", "600000")
+    monkeypatch.setenv("TAPEWATCH_NEWS_BEFORE_MS", "60000")
+    monkeypatch.setenv("TAPEWATCH_NEWS_DISCOUNT", "0.25")
+    news = Settings().news
+    assert NewsIndicatorParams.from_settings(news).half_life_ms == 600_000
+    context = NewsContextParams.from_settings(news)
+    assert (context.before_ms, context.after_ms, context.discount) == (60_000, 120_000, 0.25)
