@@ -348,7 +348,7 @@ def run_live(settings: Settings, engine: Engine, port: int, alerts: int, report:
     from tapewatch.sinks.postgres import PostgresWriter
     from tapewatch.topics import ALERTS, DLQ_SINKS
 
-    runner = SinkRunner(settings, PostgresWriter(settings), [ALERTS], batch_size=settings.sink_batch_size)
+    runner = SinkRunner(settings, PostgresWriter(settings), [ALERTS], batch_size=settings.sinks.batch_size)
     sink = threading.Thread(target=runner.run, name="console-bench-sink", daemon=True)
     sink.start()
     client = HttpClient(port)
@@ -451,7 +451,7 @@ def run_console_bench(
     schema = reuse or f"bench_console_{tag}"
     if reuse is None:
         db.create_schema(settings, schema)
-    private = db.in_schema(settings, schema).model_copy(update={"console_cookie_secure": False})  # plain HTTP
+    private = db.in_schema(settings, schema).updated(console={"cookie_secure": False})  # plain HTTP
     engine = db.make_engine(private)
     try:
         if reuse is None:

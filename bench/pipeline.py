@@ -67,7 +67,7 @@ def _private(settings: Settings) -> Iterator[Settings]:
 
     tag = uuid.uuid4().hex[:6]
     db.create_schema(settings, f"bench_{tag}")
-    stores = db.in_schema(settings, f"bench_{tag}").model_copy(update={"es_index_prefix": f"twbench{tag}"})
+    stores = db.in_schema(settings, f"bench_{tag}").updated(es={"index_prefix": f"twbench{tag}"})
     try:
         with private_topics(stores, f"bench-{tag}.") as isolated:
             db.upgrade(isolated)
@@ -88,10 +88,10 @@ def run_pipeline_bench(
     with _private(settings) as isolated:
         env = {
             **os.environ,
-            "TAPEWATCH_TOPIC_PREFIX": isolated.topic_prefix,
-            "TAPEWATCH_POSTGRES_URL": isolated.postgres_url_plain,
-            "TAPEWATCH_ES_INDEX_PREFIX": isolated.es_index_prefix,
-            "TAPEWATCH_MODEL_DIR": str(settings.models_path),
+            "TAPEWATCH_TOPIC_PREFIX": isolated.kafka.topic_prefix,
+            "TAPEWATCH_POSTGRES_URL": isolated.postgres.url_plain,
+            "TAPEWATCH_ES_INDEX_PREFIX": isolated.es.index_prefix,
+            "TAPEWATCH_MODEL_DIR": str(settings.local.models_path),
         }
         procs = _start_stages(env, workdir)
         tracker = _AlertTracker(isolated)
@@ -114,7 +114,7 @@ def run_pipeline_bench(
         symbols=symbols,
         minutes=minutes,
         alerts=len(tracker.seen),
-        grace_ms=settings.stream_grace_ms,
+        grace_ms=settings.stream.grace_ms,
         poll_s=poll_s,
         latency_ms={hop: latency_summary(values) for hop, values in _hops(tracker.seen).items() if values},
     )
@@ -165,7 +165,9 @@ class _AlertTracker:
             consumer_config(isolated, **{"group.id": f"bench-{uuid.uuid4()}", "enable.auto.commit": False})
         )
         topic = isolated.topic(ALERTS.name)
-        self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(isolated.topic_partitions)])
+        self.consumer.assign(
+            [TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(isolated.kafka.topic_partitions)]
+        )
         self.engine = db.make_engine(isolated)
         self.es = es_client(isolated)
         self.pattern = index_pattern(isolated, "alerts")

@@ -85,7 +85,7 @@ def run_produce_bench(
     from tapewatch.kafka import admin_client
     from tapewatch.producers.replay import Replay
 
-    isolated = settings.model_copy(update={"topic_prefix": f"bench-{uuid.uuid4().hex[:6]}."})
+    isolated = settings.updated(kafka={"topic_prefix": f"bench-{uuid.uuid4().hex[:6]}."})
     created = ensure_topics(isolated)
     try:
         results = [bench_raw(isolated, records)]

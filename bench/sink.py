@@ -111,7 +111,7 @@ def _timed_backlog(
     settings: Settings, writer: Writer, expected: int, topics: Sequence[Topic] = (ALERTS,)
 ) -> tuple[int, float]:
     """Drain the backlog of ``topics`` with one sink; (records written, seconds from first record to last commit)."""
-    runner = SinkRunner(settings, writer, list(topics), batch_size=settings.sink_batch_size, poll_timeout_s=0.2)
+    runner = SinkRunner(settings, writer, list(topics), batch_size=settings.sinks.batch_size, poll_timeout_s=0.2)
     finished = time.monotonic()
 
     def on_batch(counters: SinkCounters) -> None:
@@ -145,7 +145,7 @@ def run_sink_bench(
     from tapewatch.kafka import admin_client
 
     tag = uuid.uuid4().hex[:8]
-    isolated = settings.model_copy(update={"topic_prefix": f"bench-{tag}.", "es_index_prefix": f"twbench{tag}"})
+    isolated = settings.updated(kafka={"topic_prefix": f"bench-{tag}."}, es={"index_prefix": f"twbench{tag}"})
     schema = f"bench_{tag}"
     created = ensure_topics(isolated)
     db.create_schema(settings, schema)
@@ -212,7 +212,7 @@ def _produce_backlogs(settings: Settings, alerts: int, books: int) -> None:
 
 def _latency_run(settings: Settings, rate: float, seconds: float, offset: int) -> tuple[list[float], int]:
     """Milliseconds from produce to searchable of every alert seen, and how many alerts were produced."""
-    runner = SinkRunner(settings, ElasticsearchWriter(settings), [ALERTS], batch_size=settings.sink_batch_size)
+    runner = SinkRunner(settings, ElasticsearchWriter(settings), [ALERTS], batch_size=settings.sinks.batch_size)
 
     def run_sink() -> None:
         with tuned_for_batches():  # as `tapewatch sink` runs
@@ -263,7 +263,7 @@ class _SearchPoller:
         self.seen: dict[str, float] = {}
         self.done = threading.Event()
         self.es = es_client(settings)
-        self.index = f"{settings.es_index_prefix}-alerts-*"
+        self.index = f"{settings.es.index_prefix}-alerts-*"
         self.give_up = float("inf")
 
     def note_sent(self, alert_id: str, sent_ms: int) -> None:

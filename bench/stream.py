@@ -87,7 +87,7 @@ class WorkerProcess:
         env = {
             **os.environ,
             **(env or {}),
-            "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix,
+            "TAPEWATCH_TOPIC_PREFIX": settings.kafka.topic_prefix,
             "TAPEWATCH_LOG_LEVEL": "INFO",
         }
         self.proc = subprocess.Popen(
@@ -149,7 +149,7 @@ def _produce_session(settings: Settings, config: SimulationConfig, truth: Path) 
         *("produce", "simulate", "--symbols", str(config.symbols), "--minutes", str(config.minutes)),
         *("--seed", str(config.seed), "--truth", str(truth), "--no-progress"),
     ]
-    env = {**os.environ, "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix}
+    env = {**os.environ, "TAPEWATCH_TOPIC_PREFIX": settings.kafka.topic_prefix}
     done = subprocess.run(argv, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=1800, check=False)
     if done.returncode != 0:
         raise TapewatchError(f"producing the session failed: {done.stderr.strip().splitlines()[-1:]}")
@@ -168,7 +168,9 @@ def raw_consume(settings: Settings, topics: list[str], records: int) -> float:
             },
         )
     )
-    consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t in topics for p in range(settings.topic_partitions)])
+    consumer.assign(
+        [TopicPartition(t, p, OFFSET_BEGINNING) for t in topics for p in range(settings.kafka.topic_partitions)]
+    )
     seen = 0
     started = time.perf_counter()
     try:
@@ -254,13 +256,13 @@ def _bench_latency(settings: Settings, rate: float, seconds: float, workdir: Pat
             consumer_config(isolated, **{"group.id": f"bench-lat-{uuid.uuid4()}", "enable.auto.commit": False})
         )
         features = isolated.topic(FEATURES.name)
-        consumer.assign([TopicPartition(features, p, OFFSET_END) for p in range(isolated.topic_partitions)])
+        consumer.assign([TopicPartition(features, p, OFFSET_END) for p in range(isolated.kafka.topic_partitions)])
         try:
             worker.wait_ready()
             feed = _LiveFeed(isolated)
             interval = 1.0 / rate
             latencies: dict[str, list[float]] = {}
-            grace = isolated.stream_grace_ms
+            grace = isolated.stream.grace_ms
             start = time.time()
             end = start + seconds
             while True:

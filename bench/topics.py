@@ -18,7 +18,7 @@ def private_topics(settings: Settings, prefix: str) -> Iterator[Settings]:
     workers' changelogs on them are deleted."""
     from tapewatch.streams.app import app_id
 
-    isolated = settings.model_copy(update={"topic_prefix": prefix})
+    isolated = settings.updated(kafka={"topic_prefix": prefix})
     created = ensure_topics(isolated)
     try:
         yield isolated

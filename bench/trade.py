@@ -81,7 +81,7 @@ def _worker(records: list[Record]) -> None:
     from tapewatch.streams.trade import TradeWorker
     from tapewatch.topics import ACTIONS, BOOKS, DLQ_PRODUCERS, QUOTES
 
-    settings = Settings().model_copy(update={"topic_prefix": f"bench-trade-{uuid.uuid4().hex[:6]}."})
+    settings = Settings().updated(kafka={"topic_prefix": f"bench-trade-{uuid.uuid4().hex[:6]}."})
     ensure_topics(settings)
     topics = {Book: BOOKS, Quote: QUOTES, Action: ACTIONS}
     with Publisher(settings, DLQ_PRODUCERS) as publisher:
@@ -93,7 +93,9 @@ def _worker(records: list[Record]) -> None:
     busy = counters.run_s - counters.waited_s
     print(timed_line("worker through Kafka, busy", busy, counters.events_in, "records", width=44))
     print(f"{'':<44} (wall {counters.run_s:.1f} s, of which {counters.waited_s:.1f} s polls that brought nothing)")
-    print(f"{'':<44} {dict(counters.out)}, {counters.dead_letters:,} dead letters; topics {settings.topic_prefix}*")
+    print(
+        f"{'':<44} {dict(counters.out)}, {counters.dead_letters:,} dead letters; topics {settings.kafka.topic_prefix}*"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

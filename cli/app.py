@@ -259,11 +259,11 @@ def run(
     if source in ("simulate", "replay") and "TAPEWATCH_TOPIC_PREFIX" not in os.environ:
         # A simulated or replayed session repeats its event times: on last run's topics, the stream state
         # would call all of it late. Each such run gets fresh topics (the previous demo's are deleted).
-        cfg = cfg.model_copy(update={"topic_prefix": f"demo-{stamp}."})
+        cfg = cfg.updated(kafka={"topic_prefix": f"demo-{stamp}."})
     with console.status("starting services…"):
         _print_status(manager.up(cfg))
         db.upgrade(cfg)
-    if cfg.topic_prefix.startswith("demo-"):
+    if cfg.kafka.topic_prefix.startswith("demo-"):
         _replace_demo_topics(cfg)
     with console.status("models (trained on first use, reused afterwards)…"):
         for line in ensure_models(cfg):
@@ -272,7 +272,7 @@ def run(
     if with_console:
         login = ensure_demo_user(cfg)
         console.print(
-            f"console  http://{cfg.console_host}:{cfg.console_port}/  user [bold]{DEMO_USER}[/], "
+            f"console  http://{cfg.console.host}:{cfg.console.port}/  user [bold]{DEMO_USER}[/], "
             f"password in {login} (readable by you only)"
         )
     else:
@@ -324,7 +324,7 @@ def _print_run_outcome(cfg: Settings, result: RunResult, outcome: Summary) -> No
         f"bars seen live: {result.view.bars_seen:,}; actions: {result.view.actions_seen:,}; "
         f"forecasts: {result.view.forecasts_seen:,}"
     )
-    console.print(f"report: {outcome.report}/report.md (charts beside it); stage logs in {cfg.var_dir / 'run'}")
+    console.print(f"report: {outcome.report}/report.md (charts beside it); stage logs in {cfg.local.var_dir / 'run'}")
     for hint in query_hints(cfg):
         console.print(hint)
     console.print(
@@ -333,8 +333,8 @@ def _print_run_outcome(cfg: Settings, result: RunResult, outcome: Summary) -> No
     if extras.available("console"):
         console.print(
             f"analyst console: the cases stay in PostgreSQL — `tapewatch console serve`, then "
-            f"http://{cfg.console_host}:{cfg.console_port}/ (user {DEMO_USER}, password in "
-            f"{cfg.var_dir / 'console' / 'demo-password'})"
+            f"http://{cfg.console.host}:{cfg.console.port}/ (user {DEMO_USER}, password in "
+            f"{cfg.local.var_dir / 'console' / 'demo-password'})"
         )
     troubled = [stage for stage in result.stages if stage.restarts]
     for stage in troubled:
@@ -348,7 +348,9 @@ def _replace_demo_topics(cfg: Settings) -> None:
 
     admin = admin_client(cfg)
     stale = [
-        t for t in admin.list_topics(timeout=30).topics if t.startswith("demo-") and not t.startswith(cfg.topic_prefix)
+        t
+        for t in admin.list_topics(timeout=30).topics
+        if t.startswith("demo-") and not t.startswith(cfg.kafka.topic_prefix)
     ]
     if stale:
         for future in admin.delete_topics(stale, operation_timeout=60).values():
@@ -362,10 +364,10 @@ _register_subcommands()
 
 def query_hints(cfg: Settings) -> list[str]:
     """How to look at what a run stored, credentials masked (the user has them; a terminal log may not)."""
-    url = redact(cfg.postgres_url_plain.replace("postgresql+psycopg2://", "postgresql://"))
+    url = redact(cfg.postgres.url_plain.replace("postgresql+psycopg2://", "postgresql://"))
     return [
         f'query PostgreSQL: psql {url} -c "select kind, severity, count(*) from alerts group by 1, 2"',
-        f"query Elasticsearch: curl '{redact(cfg.es_url)}/{cfg.es_index_prefix}-alerts-*/_search?size=5&pretty'",
+        f"query Elasticsearch: curl '{redact(cfg.es.url)}/{cfg.es.index_prefix}-alerts-*/_search?size=5&pretty'",
     ]
 
 

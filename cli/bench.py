@@ -105,7 +105,7 @@ def bench_stream(
     )
     latency = dict(sorted(result.latency_ms.items()))
     _latency_table(f"event → feature at {rate:,.0f} records/s", ("cadence", "outputs"), latency, digits=1)
-    console.print(f"latency = arrival at a features.1m consumer − (window end + grace {cfg.stream_grace_ms} ms)")
+    console.print(f"latency = arrival at a features.1m consumer − (window end + grace {cfg.stream.grace_ms} ms)")
     _write(out, "stream.json", result.to_json())
 
 

@@ -65,6 +65,7 @@ def calibrate(
     from tapewatch.detectors.alert_budget import cutoffs, symbol_days_needed
     from tapewatch.detectors.alerting import PolicyParams
     from tapewatch.detectors.calibration import calibrate as learn
+    from tapewatch.detectors.flow import FlowConfig
     from tapewatch.detectors.patterns import PatternParams
 
     settings = load_settings()
@@ -74,8 +75,8 @@ def calibrate(
         raise TapewatchError("calibrate: give the history as files or as --from-db, one of them")
     if (since or until) and not from_db:
         raise TapewatchError("calibrate: --since and --until select stored chunks (--from-db); cut files yourself")
-    profile = settings.feeds()(venue)
-    flow = settings.flow_config()
+    profile = settings.venues.feeds()(venue)
+    flow = FlowConfig.from_settings(settings)
     with console.status("reading history…"):
         history = _stored(settings, venue, since, until) if from_db else _files(settings, inputs or [], venue)
     sessions, symbol_days = _days(history.rows, profile.utc_offset_min)
@@ -93,7 +94,7 @@ def calibrate(
         calibration, tier_lines = _per_tier(calibration, history, again.alerts, budget, profile.utc_offset_min)
     gate = PatternParams().for_feed(flow, profile).materiality
     materiality = {"floor_bps": gate.floor_bps, "typical_multiple": gate.typical_multiple}
-    artifact = calibration.save(ArtifactStore(settings.models_path), {"materiality": materiality})
+    artifact = calibration.save(ArtifactStore(settings.local.models_path), {"materiality": materiality})
     if lines:
         _print_budget(lines, symbol_days, budget)
         _print_tiers(calibration, tier_lines)
@@ -136,13 +137,14 @@ def _per_tier(
 
 def _files(settings: Settings, inputs: Sequence[Path], venue: str) -> _History:
     """Ticks (or bars) from files, run through the flow stage as the stream runs them."""
+    from tapewatch.detectors.flow import FlowConfig
     from tapewatch.evaluation.lookback import detect_frames, read_input
 
     data = read_input(list(inputs), venue)
     other = sorted(set(data.frame["venue"].astype(str)) - {venue})
     if other:
         raise TapewatchError(f"calibrate: the input holds other venues too ({', '.join(other)}): one venue a run")
-    flow, grace, feeds = settings.flow_config(), settings.stream_grace_ms, settings.feeds()
+    flow, grace, feeds = FlowConfig.from_settings(settings), settings.stream.grace_ms, settings.venues.feeds()
 
     def detect(calibrations: Mapping[str, Calibration] | None) -> DetectionOutput:
         return detect_frames(data, None, flow_config=flow, grace_ms=grace, feeds=feeds, calibrations=calibrations)
@@ -159,7 +161,7 @@ def _stored(settings: Settings, venue: str, since: str | None, until: str | None
     """The order-flow chunks the PostgreSQL sink stored for the venue, refused if another flow stage computed them."""
     import pandas as pd
 
-    from tapewatch.detectors.flow import FLOW_FEATURE_NAMES, FLOW_FEATURE_SET_VERSION
+    from tapewatch.detectors.flow import FLOW_FEATURE_NAMES, FLOW_FEATURE_SET_VERSION, FlowConfig
     from tapewatch.evaluation.lookback import replay_flow
     from tapewatch.sinks.db import make_engine
     from tapewatch.sinks.flow_history import read_flow_chunks
@@ -180,7 +182,7 @@ def _stored(settings: Settings, venue: str, since: str | None, until: str | None
     values = pd.DataFrame.from_records(stored["values"].tolist(), columns=list(FLOW_FEATURE_NAMES))
     chunks = pd.concat([stored[["symbol", "ts"]], values.astype("float64")], axis=1)
     venues = dict.fromkeys(chunks["symbol"].astype(str).unique().tolist(), venue)
-    flow, feeds = settings.flow_config(), settings.feeds()
+    flow, feeds = FlowConfig.from_settings(settings), settings.venues.feeds()
 
     def detect(calibrations: Mapping[str, Calibration] | None) -> DetectionOutput:
         return replay_flow(chunks, venues, flow_config=flow, feeds=feeds, calibrations=calibrations)

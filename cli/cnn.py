@@ -129,7 +129,7 @@ def train_cnn_command(
         split = _daily_split(_series(data, [a.upper() for a in _split(assets)]), train_start, val_start, val_end)
         result = _train_with_progress(split.train, split.validation, config)
         artifact = save_cnn(
-            settings.models_path,
+            settings.local.models_path,
             result.model,
             result.weights,
             training=split.manifest(),

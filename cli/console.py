@@ -79,7 +79,7 @@ def serve(
 
     settings = load_settings()
     app = create_app(settings)
-    bind_host, bind_port = host or settings.console_host, port or settings.console_port
+    bind_host, bind_port = host or settings.console.host, port or settings.console.port
     out.print(f"console: http://{bind_host}:{bind_port}/")
     # proxy_headers off: uvicorn would otherwise believe X-Forwarded-For from loopback; the console reads it itself,
     # and only from TAPEWATCH_CONSOLE_TRUSTED_PROXIES (tapewatch.console.security.client_of)
@@ -167,7 +167,7 @@ def token_add(
     settings = load_settings()
     with _engine(settings).begin() as conn:
         token = users.add_token(conn, service, tenant, _actor())
-    path = out_file or settings.var_dir / "console" / "tokens" / f"{service}-{token.token_id}.token"
+    path = out_file or settings.local.var_dir / "console" / "tokens" / f"{service}-{token.token_id}.token"
     write_secret(path, token.secret)
     out.print(f"console: token {token.token_id} for {service}; the secret is in {path} (send it as 'Bearer …')")
 

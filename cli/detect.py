@@ -76,7 +76,7 @@ def train_kmeans(
     settings = load_settings()
     features = BASELINE_FEATURES if baseline else KMEANS_FEATURES
     params = KMeansParams(k_min=2 if baseline else k_min, k_max=2 if baseline else k_max, seed=seed)
-    store = ArtifactStore(settings.models_path)
+    store = ArtifactStore(settings.local.models_path)
     if engine == "sklearn":
         if not inputs:
             raise TapewatchError("train kmeans: give bar or tick files (or --engine spark --source …)")
@@ -117,7 +117,7 @@ def _record_venues(model: KMeansModel, venue: str | None) -> None:
 
     if model.trained_on is not None:
         names = [venue if venue is not None and v == "file" else v for v in model.trained_on.venues]
-        model.trained_on = TrainedOn.from_venues(names, load_settings().feeds())
+        model.trained_on = TrainedOn.from_venues(names, load_settings().venues.feeds())
 
 
 def _train_spark(
@@ -139,18 +139,18 @@ def _train_spark(
     if source == "parquet" and not inputs:
         raise TapewatchError("train kmeans --engine spark --source parquet: give Parquet bar files")
     with console.status(f"Spark ({master}): training K-means…"):
-        spark = spark_kmeans.session(master, packages, driver_memory=settings.spark_driver_memory)
+        spark = spark_kmeans.session(master, packages, driver_memory=settings.local.spark_driver_memory)
         try:
             if source == "parquet":
                 bars = spark_kmeans.read_bars_parquet(spark, inputs)
             elif source == "postgres":
                 from sqlalchemy.engine import make_url
 
-                url = make_url(settings.postgres_url_plain)
+                url = make_url(settings.postgres.url_plain)
                 jdbc = f"jdbc:postgresql://{url.host}:{url.port or 5432}/{url.database}"
                 bars = spark_kmeans.read_bars_jdbc(spark, jdbc, table, url.username, url.password)
             else:
-                bars = spark_kmeans.read_bars_kafka(spark, settings.kafka_bootstrap, settings.topic("md.bars.1m"))
+                bars = spark_kmeans.read_bars_kafka(spark, settings.kafka.bootstrap, settings.topic("md.bars.1m"))
             model, report = spark_kmeans.train(bars, features, params)
         finally:
             spark.stop()
@@ -183,16 +183,18 @@ def detect_file(
     """The stream's detectors over ticks or 1-minute bars; writes the alerts the stream would emit. A venue
     that no feed profile names is read with its prints learnt per symbol from the data, and no session close."""
     from tapewatch.artifacts import ArtifactStore
+    from tapewatch.detectors.flow import FlowConfig
+    from tapewatch.detectors.news.context import NewsContextParams
     from tapewatch.evaluation.lookback import detect_frames, read_input, write_jsonl
 
     settings = load_settings()
-    model = None if no_kmeans else _kmeans(ArtifactStore(settings.models_path), model_name, model_version)
+    model = None if no_kmeans else _kmeans(ArtifactStore(settings.local.models_path), model_name, model_version)
     with console.status("reading input…"):
         data = read_input(inputs, venue)
     _report_rejected(data.rejected)
-    calibrations = _calibrations(ArtifactStore(settings.models_path), data.frame, calibration)
-    hit_model = _hit_model(ArtifactStore(settings.models_path))
-    news_refs = None if news is None else _news(news, ArtifactStore(settings.models_path))
+    calibrations = _calibrations(ArtifactStore(settings.local.models_path), data.frame, calibration)
+    hit_model = _hit_model(ArtifactStore(settings.local.models_path))
+    news_refs = None if news is None else _news(news, ArtifactStore(settings.local.models_path))
     with _progress() as progress:
         symbols = data.frame["symbol"].nunique()
         task = progress.add_task("detecting", total=symbols)
@@ -200,13 +202,13 @@ def detect_file(
             data,
             model,
             progress=lambda _: progress.advance(task),
-            flow_config=settings.flow_config(),
-            grace_ms=settings.stream_grace_ms,
-            feeds=settings.feeds(),
+            flow_config=FlowConfig.from_settings(settings),
+            grace_ms=settings.stream.grace_ms,
+            feeds=settings.venues.feeds(),
             calibrations=calibrations,
             hit_model=hit_model,
             news=news_refs,
-            news_params=settings.news_context(),
+            news_params=NewsContextParams.from_settings(settings.news),
         )
     write_jsonl(out, result.alerts)
     if scores is not None:
@@ -402,7 +404,7 @@ def _eval_extras(inputs: list[Path], truth: object, model_version: str) -> _Extr
     )
     bar_frame = feats[["symbol", "start", "ts"]].rename(columns={"ts": "end"})
     extras.bar_scores["seed baseline k=2"] = bar_frame.assign(score=baseline_score)
-    store = ArtifactStore(load_settings().models_path)
+    store = ArtifactStore(load_settings().local.models_path)
     if model_version != "latest" or store.latest_version("kmeans") is not None:
         model = KMeansModel.load(store, "kmeans", model_version)
         extras.bar_scores[f"kmeans {model.version}"] = bar_frame.assign(score=model.score_frame(feats).score)
@@ -508,6 +510,7 @@ def eval_matrix(
 ) -> None:
     """Simulate → detect → score over feed profiles × seeds: P, R, F1, delays per kind and feed, false alerts per
     clean symbol-day, K-means AUC, beside the seed baseline; a PNG of F1 by kind and feed and a JSON."""
+    from tapewatch.detectors.flow import FlowConfig
     from tapewatch.evaluation import matrix as em
 
     settings = load_settings()
@@ -522,8 +525,8 @@ def eval_matrix(
             regimes=regimes,
             lookalikes=lookalikes,
             book_churn=book_churn,
-            flow=settings.flow_config(),
-            profiles=settings.feeds(),
+            flow=FlowConfig.from_settings(settings),
+            profiles=settings.venues.feeds(),
             generator=generator,
         )
         spec.simulation(spec.feeds[0], spec.seeds[0])  # refuses bad session parameters before any work
@@ -592,6 +595,7 @@ def eval_real_tapes(
 ) -> None:
     """The detectors over real tapes of liquid instruments shipped in packages, where every manipulation alert
     is false: alerts per session by kind and severity, against the bar (≤ 1 a session, none high or critical)."""
+    from tapewatch.detectors.flow import FlowConfig
     from tapewatch.evaluation import real_tapes
     from tapewatch.producers.real_tapes import TAPES, load_tape
 
@@ -611,8 +615,8 @@ def eval_real_tapes(
                 name,
                 ticks,
                 sessions,
-                flow_config=settings.flow_config(),
-                feeds=settings.feeds(),
+                flow_config=FlowConfig.from_settings(settings),
+                feeds=settings.venues.feeds(),
                 calibrate_days=calibrate_days,
             )
         kinds = ", ".join(f"{k} {n}" for k, n in sorted(result.by_kind.items())) or "–"

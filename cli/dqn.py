@@ -238,7 +238,7 @@ def train_dqn(
             train_segments, val_segments, cost_model, config, max_units, split.periods_per_year
         )
         artifact = save_model(
-            settings.models_path,
+            settings.local.models_path,
             result,
             config=config,
             normaliser=normaliser,

@@ -37,6 +37,7 @@ def eval_hit_model(
 ) -> None:
     """Leave one generator out: the model trained on the simulator and judged on the order-book market, and the
     reverse, beside the rules (F1 per kind, false alerts per clean symbol-day, look-alikes alerted, Brier score)."""
+    from tapewatch.detectors.flow import FlowConfig
     from tapewatch.evaluation import matrix as em
     from tapewatch.training import hit_model as hm
 
@@ -53,8 +54,8 @@ def eval_hit_model(
                     seeds=test,
                     symbols=symbols,
                     minutes=minutes,
-                    flow=settings.flow_config(),
-                    profiles=settings.feeds(),
+                    flow=FlowConfig.from_settings(settings),
+                    profiles=settings.venues.feeds(),
                     generator=generator,
                 )
             except ValueError as exc:
@@ -75,7 +76,7 @@ def eval_hit_model(
         (out / "hit_model.json").write_bytes(orjson.dumps(report, option=orjson.OPT_SERIALIZE_NUMPY))
         console.print(f"wrote {out / 'hit_model.json'}")
     if publish:
-        _publish(pools, kept, settings.models_path)
+        _publish(pools, kept, settings.local.models_path)
 
 
 def _publish(pools: dict[tuple[str, str], Pool], kept: list[str], models: Path) -> None:

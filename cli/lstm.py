@@ -128,14 +128,14 @@ def train_lstm(
         cost_model = cost_preset(costs)
         if workers < 1:
             raise TapewatchError("--workers must be at least 1")
-        out = spark_out or settings.var_dir / "lstm" / "features.parquet"
-        series, made = _load_series(data, _split(assets), spark, out, master, settings.spark_driver_memory)
+        out = spark_out or settings.local.var_dir / "lstm" / "features.parquet"
+        series, made = _load_series(data, _split(assets), spark, out, master, settings.local.spark_driver_memory)
         train = [s.window(train_start, val_start) for s in series]
         val = [s.window(None, val_end) for s in series]  # the history before val_start fills the first windows
         with console.status(f"training the LSTM on {workers} worker(s)…"):
             result = fit(train, val, config, workers, val_start=val_start, costs=cost_model)
         artifact = save_lstm(
-            settings.models_path,
+            settings.local.models_path,
             result,
             training=_training_manifest(
                 series, {"train": (train_start, val_start), "validation": (val_start, val_end)}, made

@@ -33,12 +33,12 @@ def train_news(
     from tapewatch.training import news_sentiment as ns
 
     settings = load_settings()
-    store = ArtifactStore(settings.models_path) if publish else None
+    store = ArtifactStore(settings.local.models_path) if publish else None
     with console.status("reading the headlines (jieba's dictionary loads once) and training…"):
         trained = ns.train_news(store, data or ns.LABELLED_SET, buckets)
     print_table(trained)
     if trained.artifact is not None:
-        console.print(f"published news-sentiment {trained.artifact.version} in {settings.models_path}")
+        console.print(f"published news-sentiment {trained.artifact.version} in {settings.local.models_path}")
     else:
         console.print("not published (--no-publish)")
 

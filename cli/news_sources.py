@@ -79,7 +79,7 @@ def produce_news_cnyes(
     settings = load_settings()
     _checked(venue, _NAME, "--venue", "twse")
     matcher = load_matcher(settings, symbols)
-    reader = CnyesList(settings.news_cnyes_url, matcher, venue, window_s=window_s, max_pages=max_pages)
+    reader = CnyesList(settings.sources.news_cnyes_url, matcher, venue, window_s=window_s, max_pages=max_pages)
     _poll(settings, "producer:news-cnyes", reader, duration, no_progress)
 
 

@@ -332,7 +332,7 @@ def _publish_session(
     config: SimulationConfig, *, speed: float, truth: Path | None, duration: float | None, live: bool, progress: bool
 ) -> None:
     settings = load_settings()
-    truth_path = truth or simulate.default_truth_path(settings.var_dir, config)
+    truth_path = truth or simulate.default_truth_path(settings.local.var_dir, config)
     source = simulate.SimulateSource(config, speed=speed, truth_path=truth_path, live=live)
     counters = run_with_progress(settings, simulate.STAGE, source.run, duration_s=duration, show_progress=progress)
     summarise("simulate", counters)

@@ -42,6 +42,7 @@ def eval_scorecard(
     """Both labelled generators × feed shapes × kinds (P, R, F1, delay), look-alikes alerted, false alerts per clean
     symbol-day, and the real tapes, each against its bar: one table, a PNG and a JSON; beside them, what the news
     context does to the generators' alerts (look-alike alerts out of the queue, true pumps demoted)."""
+    from tapewatch.detectors.flow import FlowConfig
     from tapewatch.evaluation.scorecard import ScorecardSpec, plot_scorecard, run_scorecard
     from tapewatch.producers.real_tapes import TAPES, load_tape
 
@@ -58,8 +59,8 @@ def eval_scorecard(
             symbols=symbols,
             minutes=minutes,
             tapes=names,
-            flow=settings.flow_config(),
-            profiles=settings.feeds(),
+            flow=FlowConfig.from_settings(settings),
+            profiles=settings.venues.feeds(),
         )
         for generator in spec.generators:  # refuses bad session parameters before any work
             matrix = spec.matrix(generator)

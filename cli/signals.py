@@ -155,7 +155,7 @@ def forecast(
     from tapewatch.settings import get_settings
     from tapewatch.streams.forecasting import default_loaders
 
-    models_path = get_settings().models_path
+    models_path = get_settings().local.models_path
     with user_errors():
         loaders = default_loaders()
         unknown = [m for m in _split(models) if m not in loaders]

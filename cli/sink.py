@@ -57,7 +57,7 @@ def _run_sink(
         topics,
         group=group,
         instance_id=instance_id,
-        batch_size=batch_size or settings.sink_batch_size,
+        batch_size=batch_size or settings.sinks.batch_size,
     )
     runner.install_signal_handlers()
     last_report = time.monotonic()
@@ -141,7 +141,7 @@ def sink_webhook(
     from tapewatch.sinks.webhook import WebhookWriter, load_subscribers
 
     settings = load_settings()
-    path = subscribers or settings.webhook_subscribers
+    path = subscribers or settings.sinks.webhook_subscribers
     if path is None:
         raise TapewatchError("sink webhook: no subscribers file (--subscribers or TAPEWATCH_WEBHOOK_SUBSCRIBERS)")
     writer = WebhookWriter(settings, load_subscribers(path))

@@ -48,7 +48,7 @@ def worker(
 
     settings = load_settings()
     if loglevel:
-        settings = settings.model_copy(update={"log_level": loglevel})
+        settings = settings.updated(log={"level": loglevel})
         configure_logging(settings)
 
     from tapewatch.streams.admin import prepare_topics
@@ -58,7 +58,7 @@ def worker(
     created = prepare_topics(settings, stream.registry_topics, stream.changelog_topics)
     if created:
         log.info("created internal topic(s) %s", ", ".join(created))
-    port = settings.stream_metrics_port if metrics_port is None else metrics_port
+    port = settings.stream.metrics_port if metrics_port is None else metrics_port
     if port:
         try:
             stream.metrics.serve(port)
@@ -68,7 +68,7 @@ def worker(
         "stream worker %s: topics %s; kafka %s; metrics %s",
         stream.group,
         ", ".join(stream.registry_topics),
-        settings.kafka_bootstrap,
+        settings.kafka.bootstrap,
         f"http://127.0.0.1:{port}/metrics" if port else "off",
     )
     from tapewatch.collector import tuned_for_batches

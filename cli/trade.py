@@ -28,7 +28,7 @@ def venue_rules(settings: Settings) -> VenueRules:
     from tapewatch.execution.grid import VenueRules
 
     rules = VenueRules()
-    path = settings.trade_exchange_info
+    path = settings.trade.exchange_info
     if path is None:
         return rules
     try:
@@ -52,11 +52,11 @@ def binance_rules(settings: Settings) -> VenueRules:
     from tapewatch.execution.grid import VenueRules
     from tapewatch.producers.binance import ExchangeInfoError, fetch_exchange_info
 
-    symbols = [s.strip().upper() for s in settings.binance_symbols.split(",") if s.strip()]
+    symbols = [s.strip().upper() for s in settings.sources.binance_symbols.split(",") if s.strip()]
 
     async def fetch() -> dict[str, dict[str, str]]:
         async with aiohttp.ClientSession() as http:
-            rules = await fetch_exchange_info(http, settings.binance_rest_url, symbols)
+            rules = await fetch_exchange_info(http, settings.sources.binance_rest_url, symbols)
         return {s: {"tick": str(r.tick_size), "step": str(r.step_size), "min_notional": str(r.min_notional)}
                 for s, r in rules.items()}  # fmt: skip
 
@@ -90,14 +90,14 @@ def trade_paper(
     if start not in ("earliest", "latest"):
         raise TapewatchError("--start must be earliest or latest")
     try:
-        accounts = parse_accounts(settings.trade_accounts)
+        accounts = parse_accounts(settings.trade.accounts)
     except ValueError as exc:
         raise TapewatchError(str(exc)) from None
     begin: Literal["earliest", "latest"] = "earliest" if start == "earliest" else "latest"
     rules = venue_rules(settings)
     if binance:
         rules = rules.merged(binance_rules(settings))
-    skew = settings.trade_max_skew_ms if max_skew_ms is None else max_skew_ms
+    skew = settings.trade.max_skew_ms if max_skew_ms is None else max_skew_ms
     worker = TradeWorker(settings, name, accounts, rules, max_skew_ms=skew, start=begin)
     worker.prepare()
     log.info("paper trader %s: accounts %s", name, ", ".join(a.name for a in accounts))

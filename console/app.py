@@ -63,7 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _handle_refusals(app)
     app.add_middleware(
-        SecurityHeaders, max_body_bytes=settings.console_max_body_bytes, https=settings.console_cookie_secure
+        SecurityHeaders, max_body_bytes=settings.console.max_body_bytes, https=settings.console.cookie_secure
     )
     return app
 

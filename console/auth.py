@@ -68,15 +68,15 @@ def login(engine: Engine, settings: Settings, username: str, password: str, clie
     """Check a login and open a session. The attempt is counted first (:mod:`tapewatch.console.throttle`), the password
     checked with no database connection held (Argon2 takes tens of milliseconds: a burst must not hold the
     pool), then the outcome written; every checked password is audited, the password never."""
-    window = timedelta(seconds=settings.console_lockout_s)
+    window = timedelta(seconds=settings.console.lockout_s)
     with engine.begin() as conn:
         user = conn.execute(
             select(users.c.password_hash, users.c.tenant, users.c.disabled).where(users.c.username == username)
         ).first()
         tenant = user.tenant if user is not None else None
         for key, limit in (
-            (f"client:{client}", settings.console_client_max_failures),
-            (f"user:{username}", settings.console_login_max_failures),
+            (f"client:{client}", settings.console.client_max_failures),
+            (f"user:{username}", settings.console.login_max_failures),
         ):
             held = throttle.reserve(conn, key, limit, window)
             if held.refused:
@@ -123,7 +123,7 @@ def _open_session(conn: Connection, settings: Settings, username: str, password:
             token_hash=token_hash(token),
             username=username,
             csrf_token=new_token(),
-            expires_at=func.now() + timedelta(hours=settings.console_session_max_hours),
+            expires_at=func.now() + timedelta(hours=settings.console.session_max_hours),
         )
     )
     return token
@@ -138,7 +138,7 @@ def load_session(conn: Connection, settings: Settings, token: str, *, touch: boo
     """The signed-in user of a session cookie, or None when it is unknown, expired, idle too long or the
     user is disabled. ``touch`` False: a request the page makes by itself (the live queue's refresh, the event
     stream), which must not keep an unattended session alive past its idle limit."""
-    idle = timedelta(minutes=settings.console_session_idle_minutes)
+    idle = timedelta(minutes=settings.console.session_idle_minutes)
     key = token_hash(token)
     row = conn.execute(
         select(

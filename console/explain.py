@@ -8,6 +8,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from tapewatch.detectors.flow import FlowConfig
 from tapewatch.detectors.patterns.explain import explain, explains, rule_of
 from tapewatch.detectors.patterns.params import PatternParams
 from tapewatch.settings import Settings
@@ -24,7 +25,7 @@ class Explanation:
 
 def explanation(case: Any, settings: Settings) -> Explanation:
     """The explanation of a case row (kind, evidence, venue, model_version, score)."""
-    params = PatternParams().for_feed(settings.flow_config(), settings.feeds()(case.venue))
+    params = PatternParams().for_feed(FlowConfig.from_settings(settings), settings.venues.feeds()(case.venue))
     found = rule_of(case.kind, case.evidence)
     lines = [dataclasses.asdict(item) for item in explain(case.kind, case.evidence, params, score=case.score)]
     return Explanation(found.name if found else None, explains(case.kind, case.model_version), lines)
@@ -45,4 +46,4 @@ def duration_text(ms: int) -> str:
 
 def news_window(settings: Settings) -> dict[str, str]:
     """Which news stands beside an alert (``TAPEWATCH_NEWS_BEFORE_MS``, ``…_AFTER_MS``), in words."""
-    return {"before": duration_text(settings.news_before_ms), "after": duration_text(settings.news_after_ms)}
+    return {"before": duration_text(settings.news.before_ms), "after": duration_text(settings.news.after_ms)}

@@ -87,7 +87,7 @@ class AlertListener:
             password=url.password,
             dbname=url.database,
             options=str(url.query.get("options", "")) or None,
-            connect_timeout=max(1, int(self._settings.service_timeout_s)),
+            connect_timeout=max(1, int(self._settings.local.service_timeout_s)),
         )
         try:
             conn.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)

@@ -74,7 +74,7 @@ def settings_of(request: Request) -> Settings:
 def cookie_name(settings: Settings, base: str) -> str:
     """A cookie's name: with the ``__Host-`` prefix when cookies are Secure, so the browser keeps it bound to
     this host and path ``/`` (no subdomain can set or shadow it)."""
-    return f"__Host-{base}" if settings.console_cookie_secure else base
+    return f"__Host-{base}" if settings.console.cookie_secure else base
 
 
 @lru_cache(maxsize=16)
@@ -114,7 +114,7 @@ def forwarded_client(peer: str, forwarded_for: str, trusted: str) -> str:
 def client_of(request: Request) -> str:
     peer = request.client.host if request.client else "-"
     settings = settings_of(request)
-    return forwarded_client(peer, request.headers.get("x-forwarded-for", ""), settings.console_trusted_proxies)
+    return forwarded_client(peer, request.headers.get("x-forwarded-for", ""), settings.console.trusted_proxies)
 
 
 def _signed_in(request: Request, *, touch: bool) -> Principal:

@@ -341,7 +341,7 @@ def _set_cookie(request: Request, response: Response, name: str, value: str, max
         value,
         max_age=max_age,
         httponly=True,
-        secure=settings_of(request).console_cookie_secure,
+        secure=settings_of(request).console.cookie_secure,
         samesite="strict",
         path="/",
     )
@@ -350,5 +350,5 @@ def _set_cookie(request: Request, response: Response, name: str, value: str, max
 def _delete_cookie(request: Request, response: Response, name: str) -> None:
     settings = settings_of(request)
     response.delete_cookie(
-        cookie_name(settings, name), path="/", secure=settings.console_cookie_secure, httponly=True, samesite="strict"
+        cookie_name(settings, name), path="/", secure=settings.console.cookie_secure, httponly=True, samesite="strict"
     )

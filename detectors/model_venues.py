@@ -55,8 +55,6 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-import orjson
-
 from tapewatch.feeds import FeedProfile
 
 if TYPE_CHECKING:
@@ -157,21 +155,6 @@ def refusal(
             f"on it as {recorded.describe()}; {hint}"
         )
     return None
-
-
-def parse_extra_venues(text: str) -> dict[str, tuple[str, ...]]:
-    """``TAPEWATCH_KMEANS_EXTRA_VENUES``: JSON ``{"model name": ["venue", …]}`` (empty: none)."""
-    if not text.strip():
-        return {}
-    try:
-        parsed = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"kmeans extra venues: not JSON ({exc})") from None
-    if not isinstance(parsed, dict) or not all(
-        isinstance(v, list) and all(isinstance(x, str) and x for x in v) for v in parsed.values()
-    ):
-        raise ValueError('kmeans extra venues must be a JSON object of lists: {"kmeans": ["tpex"]}')
-    return {str(name): tuple(venues) for name, venues in parsed.items()}
 
 
 @dataclass

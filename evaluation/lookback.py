@@ -317,15 +317,15 @@ def detect_frames(
     news: Mapping[str, Sequence[NewsRef]] | None = None,
     news_params: NewsContextParams | None = None,
 ) -> DetectionOutput:
-    """Replay the stream's per-symbol detection over a whole input. ``flow_config``, ``grace_ms`` and ``feeds``
-    must be the stream worker's (``Settings.flow_config()``, ``stream_grace_ms``, ``Settings.feeds()``) for the
-    same alerts; without ``feeds`` a symbol's flow waits for books when the input has books for it. The model
-    scores only the venues it may (:mod:`tapewatch.detectors.model_venues`); a refused venue is logged once. A venue's
-    calibration (venue → :class:`~tapewatch.detectors.calibration.Calibration`) starts its symbols' baselines; one made
-    for another venue or feed shape raises :class:`~tapewatch.detectors.calibration.CalibrationError`. ``hit_model``
-    scores the kinds it was kept for (:mod:`tapewatch.detectors.hit_model`), as the stream worker does with the
-    published one. ``news`` (symbol → its news items) stands beside the alerts as the stream's ``news_params`` put
-    it."""
+    """Replay the stream's per-symbol detection over a whole input. ``flow_config``, ``grace_ms`` and ``feeds`` must be
+    the stream worker's (``FlowConfig.from_settings(settings)``, ``settings.stream.grace_ms``,
+    ``settings.venues.feeds()``) for the same alerts; without ``feeds`` a symbol's flow waits for books when the input
+    has books for it. The model scores only the venues it may (:mod:`tapewatch.detectors.model_venues`); a refused venue
+    is logged once. A venue's calibration (venue → :class:`~tapewatch.detectors.calibration.Calibration`) starts its
+    symbols' baselines; one made for another venue or feed shape raises
+    :class:`~tapewatch.detectors.calibration.CalibrationError`. ``hit_model`` scores the kinds it was kept for
+    (:mod:`tapewatch.detectors.hit_model`), as the stream worker does with the published one. ``news`` (symbol → its
+    news items) stands beside the alerts as the stream's ``news_params`` put it."""
     gate = VenueGate(feeds or FeedProfiles(), _extra_venues(extra_venues), log.warning)
     firsts = source.frame.groupby("symbol", sort=False)["venue"].first()
     venues = {str(k): str(v) for k, v in firsts.items()}
@@ -413,7 +413,7 @@ def _extra_venues(given: ExtraVenues | None) -> ExtraVenues:
     from tapewatch.settings import Settings
 
     # read afresh, not through the cached get_settings(): a library call must not freeze the settings
-    return Settings().kmeans_venues()
+    return Settings().venues.kmeans_extra()
 
 
 def write_jsonl(path: Path, records: Sequence[Alert] | Sequence[Score]) -> None:

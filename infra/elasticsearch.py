@@ -41,13 +41,13 @@ class Elasticsearch:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.root = service_home(settings.var_dir, "elasticsearch", SERVICE_USER if is_root() else None)
+        self.root = service_home(settings.local.var_dir, "elasticsearch", SERVICE_USER if is_root() else None)
         self.dist = self.root / f"elasticsearch-{self.version}"
         self.data = self.root / "data"
         self.logs = self.root / "logs"
         self.pid_file = self.root / "elasticsearch.pid"
         self.stdout_file = self.root / "elasticsearch.out"
-        self.host, self.port = settings.es_host_port()
+        self.host, self.port = settings.es.host_port()
 
     @property
     def version(self) -> str:
@@ -60,7 +60,7 @@ class Elasticsearch:
 
     @property
     def address(self) -> str:
-        return self.settings.es_url
+        return self.settings.es.url
 
     @property
     def log_file(self) -> Path:
@@ -127,7 +127,7 @@ class Elasticsearch:
         if (self.dist / "modules" / "x-pack-security").exists():
             lines.append("xpack.security.enabled: false\n")
         (self.dist / "config" / "elasticsearch.yml").write_text("".join(lines))
-        heap = self.settings.es_heap_mb
+        heap = self.settings.local.es_heap_mb
         (self.dist / "config" / "jvm.options.d").mkdir(exist_ok=True)
         (self.dist / "config" / "jvm.options.d" / "heap.options").write_text(f"-Xms{heap}m\n-Xmx{heap}m\n")
 
@@ -171,22 +171,24 @@ class Elasticsearch:
         self.pid_file.unlink(missing_ok=True)
 
     def _get(self, path: str) -> dict[str, object]:
-        timeout = urllib3.Timeout(connect=self.settings.service_timeout_s, read=self.settings.service_timeout_s)
+        timeout = urllib3.Timeout(
+            connect=self.settings.local.service_timeout_s, read=self.settings.local.service_timeout_s
+        )
         headers = urllib3.make_headers(
             basic_auth=(
-                f"{self.settings.es_username}:{self.settings.es_password.get_secret_value()}"
-                if self.settings.es_username and self.settings.es_password
+                f"{self.settings.es.username}:{self.settings.es.password.get_secret_value()}"
+                if self.settings.es.username and self.settings.es.password
                 else None
             )
         )
-        if self.settings.es_api_key:
-            headers["Authorization"] = f"ApiKey {self.settings.es_api_key.get_secret_value()}"
+        if self.settings.es.api_key:
+            headers["Authorization"] = f"ApiKey {self.settings.es.api_key.get_secret_value()}"
         http = urllib3.PoolManager(
             timeout=timeout,
             retries=False,
-            ca_certs=str(self.settings.es_ca_certs) if self.settings.es_ca_certs else None,
+            ca_certs=str(self.settings.es.ca_certs) if self.settings.es.ca_certs else None,
         )
-        response = http.request("GET", self.settings.es_url.rstrip("/") + path, headers=headers)
+        response = http.request("GET", self.settings.es.url.rstrip("/") + path, headers=headers)
         if response.status != 200:
             raise InfraError(f"HTTP {response.status}: {response.data[:200].decode(errors='replace')}")
         data = orjson.loads(response.data)

@@ -66,12 +66,12 @@ class Kafka:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.home = settings.var_dir / "kafka"
+        self.home = settings.local.var_dir / "kafka"
         self.data = self.home / "data"
         self.pid_file = self.home / "kafka.pid"
         self.log_file = self.home / "server.log"
         self.stdout_file = self.home / "kafka.out"
-        host, port = settings.kafka_hosts()[0]
+        host, port = settings.kafka.hosts()[0]
         self.host, self.port = host, port
         self.controller_port = port + 1
 
@@ -86,7 +86,7 @@ class Kafka:
 
     @property
     def address(self) -> str:
-        return self.settings.kafka_bootstrap
+        return self.settings.kafka.bootstrap
 
     # -- install ------------------------------------------------------------------------------
     def classpath(self) -> str:
@@ -117,7 +117,7 @@ class Kafka:
             "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "log.dirs": str(self.data),
-            "num.partitions": str(self.settings.topic_partitions),
+            "num.partitions": str(self.settings.kafka.topic_partitions),
             "offsets.topic.replication.factor": "1",
             "offsets.topic.num.partitions": "8",
             "transaction.state.log.replication.factor": "1",
@@ -160,10 +160,10 @@ class Kafka:
     def start(self) -> int:
         conf = self._write_config()
         java = str(java_home() / "bin" / "java")
-        heap = f"-Xmx{self.settings.kafka_heap_mb}m"
+        heap = f"-Xmx{self.settings.local.kafka_heap_mb}m"
         argv = [
             java,
-            f"-Xms{min(256, self.settings.kafka_heap_mb)}m",
+            f"-Xms{min(256, self.settings.local.kafka_heap_mb)}m",
             heap,
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",

@@ -67,7 +67,7 @@ def service(settings: Settings, name: str) -> Service:
 
 
 def is_managed(settings: Settings, svc: Service) -> bool:
-    return not settings.is_external(svc.name, svc.host)
+    return not settings.local.is_external(svc.name, svc.host)
 
 
 #: how long `down` waits for a stopped service's port to fall silent

@@ -49,12 +49,12 @@ class Postgres:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.home = service_home(settings.var_dir, "postgres", self.user)
+        self.home = service_home(settings.local.var_dir, "postgres", self.user)
         self.data = self.home / "data"
         self.socket_dir = self.home / "run"
         self.log_file = self.home / "postgres.log"
-        self.host, self.port = settings.postgres_host_port()
-        url = urlsplit(settings.postgres_url_plain)
+        self.host, self.port = settings.postgres.host_port()
+        url = urlsplit(settings.postgres.url_plain)
         self.db_user = unquote(url.username or "tapewatch")
         self.db_password = unquote(url.password or "")
         self.db_name = url.path.lstrip("/") or "tapewatch"
@@ -151,7 +151,7 @@ class Postgres:
                 # a superuser, so the audit's triggers bind both and the serving role's grants are all it has
                 for role, password in (
                     (self.db_user, self.db_password),
-                    (self.settings.console_db_user, self.settings.console_db_password.get_secret_value()),
+                    (self.settings.console.db_user, self.settings.console.db_password.get_secret_value()),
                 ):
                     cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
                     verb = "ALTER" if cur.fetchone() else "CREATE"
@@ -184,8 +184,8 @@ class Postgres:
         pid = self.pid() if managed else None
         try:
             conn = psycopg2.connect(
-                self.settings.postgres_url_plain.replace("postgresql+psycopg2://", "postgresql://"),
-                connect_timeout=max(1, int(self.settings.service_timeout_s)),
+                self.settings.postgres.url_plain.replace("postgresql+psycopg2://", "postgresql://"),
+                connect_timeout=max(1, int(self.settings.local.service_timeout_s)),
             )
         except psycopg2.Error as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

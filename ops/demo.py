@@ -49,7 +49,7 @@ def _cli(settings: Settings, *args: str) -> None:
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "TAPEWATCH_MODEL_DIR": str(settings.models_path)},
+        env={**os.environ, "TAPEWATCH_MODEL_DIR": str(settings.local.models_path)},
     )
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
@@ -63,12 +63,12 @@ def _refuses_demo_venue(settings: Settings) -> bool:
     from tapewatch.detectors.model_venues import refusal
 
     try:
-        model = KMeansModel.load(ArtifactStore(settings.models_path))
+        model = KMeansModel.load(ArtifactStore(settings.local.models_path))
     except ArtifactError:
         return False  # as before: reused, and the worker says why it cannot load it
-    extra = settings.kmeans_venues().get(model.name, ())
+    extra = settings.venues.kmeans_extra().get(model.name, ())
     label = f"{model.name} {model.version}"
-    return refusal(model.trained_on, label, DEMO_VENUE, settings.feeds()(DEMO_VENUE), extra) is not None
+    return refusal(model.trained_on, label, DEMO_VENUE, settings.venues.feeds()(DEMO_VENUE), extra) is not None
 
 
 def ensure_models(settings: Settings) -> list[str]:
@@ -76,7 +76,7 @@ def ensure_models(settings: Settings) -> list[str]:
     from tapewatch.artifacts import ArtifactStore
     from tapewatch.detectors.kmeans import DEFAULT_MODEL_NAME
 
-    store = ArtifactStore(settings.models_path)
+    store = ArtifactStore(settings.local.models_path)
     lines = []
     kmeans = store.latest_version(DEFAULT_MODEL_NAME)
     if kmeans is None or _refuses_demo_venue(settings):
@@ -151,7 +151,7 @@ def ensure_demo_user(settings: Settings) -> Path:
                 users.add_user(conn, DEMO_USER, password, "supervisor", DEMO_TENANT, "demo")
     finally:
         engine.dispose()
-    path = settings.var_dir / "console" / "demo-password"
+    path = settings.local.var_dir / "console" / "demo-password"
     write_secret(path, password)
     return path
 

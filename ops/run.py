@@ -57,7 +57,7 @@ class Supervisor:
 
     def __init__(self, settings: Settings, env: dict[str, str] | None = None) -> None:
         self.settings = settings
-        self.logs = settings.var_dir / "run"
+        self.logs = settings.local.var_dir / "run"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.children: list[Child] = []
         self.env = {**os.environ, **(env or {})}
@@ -156,7 +156,7 @@ class Watcher:
         self.tail = Consumer(
             consumer_config(settings, **{"group.id": f"{group}-dashboard", "enable.auto.commit": False})
         )
-        self.partitions = settings.topic_partitions
+        self.partitions = settings.kafka.topic_partitions
         self.view = PipelineView()
         self._last: tuple[float, dict[str, int]] | None = None
         # from the end: what this run adds (the topics of a demo are fresh, so that is everything)
@@ -462,7 +462,7 @@ def run_pipeline(
     ``news_args``: a news source beside the market source (``tapewatch produce`` arguments), stopped with it."""
     from tapewatch.streams.app import app_id
 
-    supervisor = Supervisor(settings, env={"TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix})
+    supervisor = Supervisor(settings, env={"TAPEWATCH_TOPIC_PREFIX": settings.kafka.topic_prefix})
     stop = False
 
     def on_signal(signum: int, frame: object) -> None:

@@ -711,7 +711,7 @@ class _Connection:
 
 
 class BinanceStream:
-    """Binance spot trades and 5-level books for ``symbols`` (default: ``settings.binance_symbols``).
+    """Binance spot trades and 5-level books for ``symbols`` (default: ``settings.sources.binance_symbols``).
 
     ``run(emitter, stop)`` is a source for :func:`tapewatch.producers.framework.run_source`. The keyword arguments exist
     so tests (and unusual deployments) can shrink the time scales; the defaults follow Binance's documented limits.
@@ -743,8 +743,8 @@ class BinanceStream:
         if not STREAMS_PER_SYMBOL <= max_streams_per_connection <= MAX_STREAMS_PER_CONNECTION:
             raise ValueError(f"max_streams_per_connection must be within 2..{MAX_STREAMS_PER_CONNECTION}")
         self.settings = settings
-        self.symbols = parse_symbols(settings.binance_symbols if symbols is None else symbols)
-        self.url = f"{settings.binance_ws_url.rstrip('/')}/stream"
+        self.symbols = parse_symbols(settings.sources.binance_symbols if symbols is None else symbols)
+        self.url = f"{settings.sources.binance_ws_url.rstrip('/')}/stream"
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.healthy_after_s = healthy_after_s
@@ -883,7 +883,7 @@ class BinanceStream:
         while not stop.is_set():
             try:
                 self.rules = await fetch_exchange_info(
-                    http, self.settings.binance_rest_url, self.symbols, self.request_timeout_s
+                    http, self.settings.sources.binance_rest_url, self.symbols, self.request_timeout_s
                 )
             except ExchangeInfoError as exc:
                 if await self._back_off(emitter, backoff, stop, f"exchangeInfo: {exc}", None, exc.retry_after_s):
@@ -928,7 +928,7 @@ class BinanceStream:
             self._rules_stale.clear()
             try:
                 fresh = await fetch_exchange_info(
-                    http, self.settings.binance_rest_url, self.symbols, self.request_timeout_s
+                    http, self.settings.sources.binance_rest_url, self.symbols, self.request_timeout_s
                 )
             except (ExchangeInfoError, TapewatchError) as exc:
                 emitter.error(f"binance: exchangeInfo refresh: {exc}")

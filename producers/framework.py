@@ -210,7 +210,7 @@ async def run_source(
     ``progress`` gets the counters as they grow; ``live_feed``: the source reads a venue now, so its records are
     checked against this machine's clock."""
     publisher = publisher or Publisher(settings, DLQ_PRODUCERS)
-    emitter = LiveEmitter(publisher, stage, settings.producer_max_future_ms) if live_feed else Emitter(publisher, stage)
+    emitter = LiveEmitter(publisher, stage, settings.sources.max_future_ms) if live_feed else Emitter(publisher, stage)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []

@@ -8,7 +8,7 @@ Two halves:
   signature, sequence number) lives in :class:`TwseState`, so the parser can be driven by a replay as well
   as by the poller.
 * **Polling** (:class:`TwsePoller`): one batched request for every channel, never sooner than
-  ``settings.twse_poll_interval_s`` (≥ 5 s) after the previous answer, because the exchange bans an IP that
+  ``settings.sources.twse_poll_interval_s`` (≥ 5 s) after the previous answer, because the exchange bans an IP that
   asks more than about 3 times in 5 s; exponential back-off on resets, timeouts, HTTP errors and non-JSON
   bodies; optional proxy rotation; Asia/Taipei market hours.
 
@@ -518,10 +518,10 @@ def parse_channels(text: str | Iterable[str]) -> list[str]:
 
 
 def load_channels(settings: Settings, symbols_file: Path | None = None) -> list[str]:
-    """The channels to poll: from ``symbols_file`` (one per line) if given, else ``settings.twse_symbols``."""
+    """The channels to poll: from ``symbols_file`` (one per line) if given, else ``settings.sources.twse_symbols``."""
     origin = str(symbols_file) if symbols_file else "TAPEWATCH_TWSE_SYMBOLS"
     try:
-        text = symbols_file.read_text(encoding="utf-8") if symbols_file else settings.twse_symbols
+        text = symbols_file.read_text(encoding="utf-8") if symbols_file else settings.sources.twse_symbols
         channels = parse_channels(text)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise TapewatchError(f"{origin}: {exc}") from None
@@ -547,10 +547,10 @@ def polite_session(
 def request_interval(base_url: str, settings: Settings, test_interval_s: float | None) -> float:
     """Seconds between requests to a TWSE host: never below 5 s, except against a local test server.
 
-    The settings field is validated ge=5, but model_copy(update=...) skips validation: check again here.
+    The settings field is validated ge=5, but Settings.updated(...) skips validation: check again here.
     """
     if test_interval_s is None:
-        return max(MIN_INTERVAL_S, settings.twse_poll_interval_s)
+        return max(MIN_INTERVAL_S, settings.sources.twse_poll_interval_s)
     host, _ = host_port(base_url, 443)
     if not is_loopback(host):
         raise ValueError("test_interval_s is only for local test servers; TWSE bans fast clients")
@@ -563,7 +563,7 @@ class TwsePoller:
     """Polls MIS for ``channels`` and emits what it parses. Use ``TwsePoller(settings, channels).run``.
 
     ``test_interval_s`` lowers the interval below the exchange's 5 s floor and exists only for tests and
-    replay servers on this machine: it is refused unless ``settings.twse_mis_url`` is a loopback address.
+    replay servers on this machine: it is refused unless ``settings.sources.twse_mis_url`` is a loopback address.
     """
 
     def __init__(
@@ -582,12 +582,12 @@ class TwsePoller:
         test_interval_s: float | None = None,
     ) -> None:
         self.settings = settings
-        self.channels = list(channels) if channels is not None else parse_channels(settings.twse_symbols)
+        self.channels = list(channels) if channels is not None else parse_channels(settings.sources.twse_symbols)
         if not self.channels:
             raise ValueError("no MIS channels to poll")
         for channel in self.channels:
             channel_code(channel)
-        base = settings.twse_mis_url.rstrip("/")
+        base = settings.sources.twse_mis_url.rstrip("/")
         self.interval_s = interval = request_interval(base, settings, test_interval_s)
         self.hours = hours or MarketHours()
         self.ignore_hours = ignore_hours
@@ -596,7 +596,7 @@ class TwsePoller:
         self.timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 5.0))
         self.rng = rng or random.Random()
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.proxies = [p.strip() for p in settings.twse_proxies.split(",") if p.strip()]
+        self.proxies = [p.strip() for p in settings.sources.twse_proxies.split(",") if p.strip()]
         self.quote_url = URL(base + QUOTE_PATH)
         self.warm_up_url = URL(base + WARM_UP_PATH)
         self.source = str(self.quote_url)

@@ -271,7 +271,7 @@ class TwseDailyFetcher:
     """Sequential, polite STOCK_DAY downloads.
 
     ``test_interval_s`` lowers the 5 s spacing for tests against a local server only: it is refused unless
-    ``settings.twse_www_url`` is a loopback address.
+    ``settings.sources.twse_www_url`` is a loopback address.
     """
 
     def __init__(
@@ -285,7 +285,7 @@ class TwseDailyFetcher:
         test_interval_s: float | None = None,
     ) -> None:
         self.settings = settings
-        base = settings.twse_www_url.rstrip("/")
+        base = settings.sources.twse_www_url.rstrip("/")
         self.interval_s = interval = request_interval(base, settings, test_interval_s)
         self.url = URL(base + STOCK_DAY_PATH)
         self.timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 5.0))

@@ -130,7 +130,7 @@ def resolve_topics(names: Sequence[str]) -> list[Topic]:
 
 def group_id(settings: Settings, sink: str) -> str:
     # The topic prefix isolates environments on one cluster; consumer groups follow it.
-    return f"{settings.topic_prefix}tapewatch-sink-{sink}"
+    return f"{settings.kafka.topic_prefix}tapewatch-sink-{sink}"
 
 
 @dataclass(slots=True)

@@ -337,15 +337,15 @@ def make_engine(settings: Settings, *, serving: bool = False, timeouts: bool = F
     (what a long-running service wants; a bulk load or a migration does not). ``pre_ping`` False: a pooled connection is
     handed out untested (a caller that guards its own round trips: a ping to a paused server waits for ever)."""
     engine = create_engine(
-        settings.console_postgres_url_plain if serving else settings.postgres_url_plain,
+        settings.console_postgres_url_plain if serving else settings.postgres.url_plain,
         pool_pre_ping=pre_ping,
         pool_size=4,
-        connect_args={"connect_timeout": max(1, int(settings.service_timeout_s))},
+        connect_args={"connect_timeout": max(1, int(settings.local.service_timeout_s))},
         json_serializer=_json_text,
     )
     if timeouts:
-        statement_ms = int(settings.postgres_statement_timeout_s * 1000)
-        lock_ms = int(settings.postgres_lock_timeout_s * 1000)
+        statement_ms = int(settings.postgres.statement_timeout_s * 1000)
+        lock_ms = int(settings.postgres.lock_timeout_s * 1000)
         event.listen(engine, "connect", functools.partial(_set_timeouts, statement_ms=statement_ms, lock_ms=lock_ms))
     if not serving:
         event.listen(engine, "connect", _create_staging_tables)
@@ -377,9 +377,9 @@ def _create_staging_tables(dbapi_connection: Any, connection_record: Any) -> Non
 def in_schema(settings: Settings, schema: str) -> Settings:
     """Settings whose connections use ``schema`` first (``search_path``): the tables, and Alembic's version
     table, live there. Tests and benchmarks get a private schema each, no CREATEDB grant needed."""
-    url = make_url(settings.postgres_url_plain).update_query_dict({"options": f"-csearch_path={schema}"})
+    url = make_url(settings.postgres.url_plain).update_query_dict({"options": f"-csearch_path={schema}"})
     plain = url.render_as_string(hide_password=False)
-    return settings.model_copy(update={"postgres_url": SecretStr(plain)})
+    return settings.updated(postgres={"url": SecretStr(plain)})
 
 
 def create_schema(settings: Settings, schema: str) -> None:
@@ -405,7 +405,7 @@ def alembic_config(settings: Settings | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     if settings is not None:  # '%' is Alembic's interpolation character; a password may contain it.
-        cfg.set_main_option("sqlalchemy.url", settings.postgres_url_plain.replace("%", "%%"))
+        cfg.set_main_option("sqlalchemy.url", settings.postgres.url_plain.replace("%", "%%"))
     return cfg
 
 
@@ -418,7 +418,7 @@ def upgrade(settings: Settings, revision: str = "head") -> None:
             engine = make_engine(settings)
             try:
                 with engine.begin() as conn:
-                    grant_serving_role(conn, settings.console_db_user)
+                    grant_serving_role(conn, settings.console.db_user)
             finally:
                 engine.dispose()
     except OperationalError as exc:

@@ -307,11 +307,11 @@ FAMILY_PROPERTIES: dict[str, dict[str, Any]] = {
 
 
 def template_name(settings: Settings, family: str) -> str:
-    return f"{settings.es_index_prefix}-{family}"
+    return f"{settings.es.index_prefix}-{family}"
 
 
 def index_pattern(settings: Settings, family: str) -> str:
-    return f"{settings.es_index_prefix}-{family}-*"
+    return f"{settings.es.index_prefix}-{family}-*"
 
 
 def ilm_supported(es: Elasticsearch) -> bool:
@@ -325,7 +325,7 @@ def ilm_supported(es: Elasticsearch) -> bool:
 def ensure_templates(es: Elasticsearch, settings: Settings, families: Sequence[str] = tuple(FAMILY_PROPERTIES)) -> bool:
     """Put the index templates (and the ILM policy when supported); idempotent. Returns whether ILM is used."""
     use_ilm = ilm_supported(es)
-    policy = f"{settings.es_index_prefix}-retention"
+    policy = f"{settings.es.index_prefix}-retention"
     if use_ilm:
         es.ilm.put_lifecycle(
             name=policy,
@@ -339,8 +339,8 @@ def ensure_templates(es: Elasticsearch, settings: Settings, families: Sequence[s
     for family in families:
         index_settings: dict[str, Any] = {
             "number_of_shards": 1,
-            "number_of_replicas": settings.es_index_replicas,
-            "refresh_interval": settings.es_refresh_interval,
+            "number_of_replicas": settings.es.index_replicas,
+            "refresh_interval": settings.es.refresh_interval,
         }
         if use_ilm:
             index_settings["index.lifecycle.name"] = policy
@@ -359,7 +359,7 @@ def ensure_templates(es: Elasticsearch, settings: Settings, families: Sequence[s
 
 
 def delete_everything(es: Elasticsearch, settings: Settings) -> None:
-    """Remove the indices and templates of ``settings.es_index_prefix`` (tests and benchmarks clean up)."""
+    """Remove the indices and templates of ``settings.es.index_prefix`` (tests and benchmarks clean up)."""
     quiet = es.options(ignore_status=404)
     for family in FAMILY_PROPERTIES:
         quiet.indices.delete(index=index_pattern(settings, family), allow_no_indices=True, expand_wildcards="all")

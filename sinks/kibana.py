@@ -37,10 +37,10 @@ def import_url(base_url: str, space: str | None = None) -> str:
 
 def _auth_headers(settings: Settings) -> dict[str, str]:
     # Kibana accepts the Elasticsearch credentials.
-    if settings.es_api_key:
-        return {"Authorization": f"ApiKey {settings.es_api_key.get_secret_value()}"}
-    if settings.es_username and settings.es_password:
-        token = aiohttp.BasicAuth(settings.es_username, settings.es_password.get_secret_value()).encode()
+    if settings.es.api_key:
+        return {"Authorization": f"ApiKey {settings.es.api_key.get_secret_value()}"}
+    if settings.es.username and settings.es.password:
+        token = aiohttp.BasicAuth(settings.es.username, settings.es.password.get_secret_value()).encode()
         return {"Authorization": token}
     return {}
 

@@ -203,10 +203,10 @@ class PostgresWriter:
         # instead (an outage, retried on a new connection, whose connect_timeout bounds it)
         self.engine = db.make_engine(settings, timeouts=True, pre_ping=False)
         # past the server's own statement timeout: a live server answers first; a silent one is cut off
-        self.write_timeout_s = settings.postgres_statement_timeout_s + WATCHDOG_MARGIN_S
+        self.write_timeout_s = settings.postgres.statement_timeout_s + WATCHDOG_MARGIN_S
         self.inserted = 0
         self.pruned = 0  # book snapshots deleted as older than the retention window
-        self.retention = BookRetention(settings.postgres_book_retention_hours * 3_600_000, prune_every_s)
+        self.retention = BookRetention(settings.postgres.book_retention_hours * 3_600_000, prune_every_s)
 
     def prepare(self) -> None:
         try:
@@ -284,7 +284,7 @@ class PostgresWriter:
             log.info(
                 "postgres: pruned %d book snapshots older than the %d h window",
                 deleted,
-                self.settings.postgres_book_retention_hours,
+                self.settings.postgres.book_retention_hours,
             )
 
     def close(self) -> None:

@@ -13,14 +13,14 @@ from tapewatch.settings import Settings
 
 def es_client(settings: Settings, request_timeout: float = 30.0) -> Elasticsearch:
     auth: dict[str, object] = {}
-    if settings.es_api_key:
-        auth["api_key"] = settings.es_api_key.get_secret_value()
-    elif settings.es_username and settings.es_password:
-        auth["basic_auth"] = (settings.es_username, settings.es_password.get_secret_value())
-    if settings.es_ca_certs:
-        auth["ca_certs"] = str(settings.es_ca_certs)
+    if settings.es.api_key:
+        auth["api_key"] = settings.es.api_key.get_secret_value()
+    elif settings.es.username and settings.es.password:
+        auth["basic_auth"] = (settings.es.username, settings.es.password.get_secret_value())
+    if settings.es.ca_certs:
+        auth["ca_certs"] = str(settings.es.ca_certs)
     return Elasticsearch(
-        settings.es_url,
+        settings.es.url,
         request_timeout=request_timeout,
         retry_on_timeout=True,
         max_retries=3,
@@ -33,7 +33,7 @@ def es_client(settings: Settings, request_timeout: float = 30.0) -> Elasticsearc
 
 def index_name(settings: Settings, family: str, ts_ms: int) -> str:
     """Monthly indices chosen from the record's own time: tapewatch-alerts-2026.11."""
-    return f"{settings.es_index_prefix}-{family}-{_month_of_day(ts_ms // 86_400_000)}"
+    return f"{settings.es.index_prefix}-{family}-{_month_of_day(ts_ms // 86_400_000)}"
 
 
 @functools.lru_cache(maxsize=1024)

@@ -36,9 +36,9 @@ def follow_alerts(
     )
     try:
         try:
-            metadata = consumer.list_topics(topic, timeout=settings.service_timeout_s)
+            metadata = consumer.list_topics(topic, timeout=settings.local.service_timeout_s)
         except KafkaException as exc:
-            raise TapewatchError(f"kafka: unreachable at {settings.kafka_bootstrap}: {exc.args[0].str()}") from None
+            raise TapewatchError(f"kafka: unreachable at {settings.kafka.bootstrap}: {exc.args[0].str()}") from None
         found = metadata.topics.get(topic)
         if found is None or found.error is not None or not found.partitions:
             raise TapewatchError(f"alerts tail: topic {topic} does not exist (tapewatch topics create)")

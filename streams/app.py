@@ -31,6 +31,9 @@ from typing import Final
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from tapewatch.artifacts import ArtifactStore
+from tapewatch.detectors.flow import FlowConfig
+from tapewatch.detectors.news.context import NewsContextParams
+from tapewatch.detectors.news.indicator import NewsIndicatorParams
 from tapewatch.kafka import consumer_config
 from tapewatch.kafka_producer import KafkaProducer
 from tapewatch.settings import Settings, get_settings
@@ -103,7 +106,7 @@ def worker_consumer(settings: Settings, group: str) -> Consumer:
                 "auto.offset.reset": "earliest",
                 # co-partitioning: partition p of every source topic to the same member
                 "partition.assignment.strategy": "range",
-                "session.timeout.ms": settings.stream_session_timeout_ms,
+                "session.timeout.ms": settings.stream.session_timeout_ms,
                 "max.partition.fetch.bytes": MAX_PARTITION_FETCH_BYTES,
                 "fetch.wait.max.ms": 50,
                 "queued.min.messages": 20_000,
@@ -151,7 +154,7 @@ class StreamApp:
         self._stopping = False
         self._ready = False
         self._assigned: set[TopicPartition] = set()
-        self.checkpoint_interval_s = settings.stream_checkpoint_interval_ms / 1000.0
+        self.checkpoint_interval_s = settings.stream.checkpoint_interval_ms / 1000.0
         self._last_checkpoint = time.monotonic()
         #: (topic, partition) → next offset to read (applied, outputs and state not yet known durable)
         self._applied: dict[tuple[str, int], int] = {}
@@ -168,10 +171,10 @@ class StreamApp:
             features_topic=settings.topic(FEATURES.name),
             io=StageIO(MARKET_STAGE, MARKET_AGENT, self.producer, self.metrics),
             table=self.market_table,
-            grace_ms=settings.stream_grace_ms,
-            flow_config=settings.flow_config(),
-            feeds=settings.feeds(),
-            max_skew_ms=settings.stream_max_skew_ms,
+            grace_ms=settings.stream.grace_ms,
+            flow_config=FlowConfig.from_settings(settings),
+            feeds=settings.venues.feeds(),
+            max_skew_ms=settings.stream.max_skew_ms,
         )
 
     def _news_stage(self) -> NewsStage:
@@ -180,8 +183,8 @@ class StreamApp:
             news_topic=settings.topic(NEWS_ITEMS.name),
             signals_topic=settings.topic(NEWS_SIGNALS.name),
             features_topic=settings.topic(FEATURES.name),
-            sentiment=SentimentModelSlot(ArtifactStore(settings.models_path)),
-            indicator_params=settings.news_indicator(),
+            sentiment=SentimentModelSlot(ArtifactStore(settings.local.models_path)),
+            indicator_params=NewsIndicatorParams.from_settings(settings.news),
             io=StageIO(NEWS_STAGE, NEWS_AGENT, self.producer, self.metrics),
             table=self.news_table,
         )
@@ -195,14 +198,14 @@ class StreamApp:
             alerts_topic=settings.topic(ALERTS.name),
             actions_topic=settings.topic(ACTIONS.name),
             forecasts_topic=settings.topic(FORECASTS.name),
-            forecasters=ForecastSlot(ArtifactStore(settings.models_path)),
+            forecasters=ForecastSlot(ArtifactStore(settings.local.models_path)),
             io=StageIO(DETECT_STAGE, DETECT_AGENT, self.producer, self.metrics),
             table=self.detect_table,
-            models=ModelSlot(ArtifactStore(settings.models_path)),
-            flow_config=settings.flow_config(),
-            feeds=settings.feeds(),
-            kmeans_venues=settings.kmeans_venues(),
-            news_params=settings.news_context(),
+            models=ModelSlot(ArtifactStore(settings.local.models_path)),
+            flow_config=FlowConfig.from_settings(settings),
+            feeds=settings.venues.feeds(),
+            kmeans_venues=settings.venues.kmeans_extra(),
+            news_params=NewsContextParams.from_settings(settings.news),
         )
 
     @property
@@ -309,7 +312,7 @@ class StreamApp:
     def _commit(self, *, force: bool) -> None:
         if not self._uncommitted:
             return
-        interval = self.settings.stream_commit_interval_ms / 1000.0
+        interval = self.settings.stream.commit_interval_ms / 1000.0
         if not force and time.monotonic() - self._last_commit < interval:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._uncommitted.items()]

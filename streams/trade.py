@@ -116,13 +116,13 @@ class TradeWorker:
             **{"linger.ms": 5, "delivery.timeout.ms": 60_000, "message.max.bytes": STATE_MAX_BYTES},
         )
         self.table = ChangelogTable("trade-state", state_topic(settings, name), self.producer)
-        self.executor = PaperExecutor(accounts, rules, settings.feeds())
+        self.executor = PaperExecutor(accounts, rules, settings.venues.feeds())
         ranks = {t: i for i, t in enumerate(self.sources)}
         self.merge: EventMerge[Received] = EventMerge(max_skew_ms, ranks, QUIET_AFTER_S)
         #: "signal|symbol" → event time of the newest decision applied (kept with the executor's state)
         self.decided: dict[str, int] = {}
         self.counters = TradeCounters()
-        self.checkpoint_interval_s = settings.stream_checkpoint_interval_ms / 1000.0
+        self.checkpoint_interval_s = settings.stream.checkpoint_interval_ms / 1000.0
         self._stopping = False
         self._last_read = time.monotonic()
 

@@ -89,7 +89,7 @@ def _weights_bytes(weights: Mapping[str, npt.ArrayLike]) -> bytes:
 
 
 class ArtifactStore:
-    """The artifacts under one model directory (``Settings.models_path``)."""
+    """The artifacts under one model directory (``settings.local.models_path``)."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)

@@ -21,7 +21,7 @@ FETCH_QUEUE_BACKOFF_MS: Final = 100
 
 def client_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
     return {
-        **settings.kafka_client_config(),
+        **settings.kafka.client_config(),
         "logger": LIBRDKAFKA,
         "reconnect.backoff.ms": 250,
         "reconnect.backoff.max.ms": 5000,
@@ -44,9 +44,9 @@ def admin_client(settings: Settings) -> AdminClient:
 def cluster_metadata(settings: Settings, admin: AdminClient | None = None) -> ClusterMetadata:
     """Broker metadata, or one clear error within the service timeout."""
     try:
-        return (admin or admin_client(settings)).list_topics(timeout=settings.service_timeout_s)
+        return (admin or admin_client(settings)).list_topics(timeout=settings.local.service_timeout_s)
     except KafkaException as exc:
-        raise TapewatchError(f"kafka: unreachable at {settings.kafka_bootstrap}: {exc.args[0].str()}") from None
+        raise TapewatchError(f"kafka: unreachable at {settings.kafka.bootstrap}: {exc.args[0].str()}") from None
 
 
 def create_topics(admin: AdminClient, topics: list[NewTopic], timeout_s: float = 30.0) -> list[str]:
@@ -65,7 +65,7 @@ def create_topics(admin: AdminClient, topics: list[NewTopic], timeout_s: float =
 def new_topic(settings: Settings, name: str, config: dict[str, str]) -> NewTopic:
     """A topic with the configured partition count (every topic is co-partitioned with every other) and the
     broker's default replication factor."""
-    return NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=-1, config=config)
+    return NewTopic(name, num_partitions=settings.kafka.topic_partitions, replication_factor=-1, config=config)
 
 
 def create_missing_topics(
@@ -82,9 +82,9 @@ def create_missing_topics(
     missing = [name for name in required if name not in existing]
     if missing:
         raise TapewatchError(
-            f"kafka: topic(s) {', '.join(missing)} missing at {settings.kafka_bootstrap}; run `tapewatch topics create`"
+            f"kafka: topic(s) {', '.join(missing)} missing at {settings.kafka.bootstrap}; run `tapewatch topics create`"
         )
-    partitions = settings.topic_partitions
+    partitions = settings.kafka.topic_partitions
     wrong = [
         f"{name} ({len(existing[name].partitions)})"
         for name in [*required, *(topic.topic for topic in wanted)]

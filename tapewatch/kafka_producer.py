@@ -53,7 +53,7 @@ class KafkaProducer:
     def __init__(self, settings: Settings, dead_letter_topic: Topic, **overrides: Any) -> None:
         self.counters = ProducerCounters()
         self._dlq = settings.topic(dead_letter_topic.name)
-        self._dlq_max_bytes = settings.dlq_max_bytes
+        self._dlq_max_bytes = settings.kafka.dlq_max_bytes
         #: failures since the last flush, and the first of them (the likeliest cause of the others)
         self._failed_since_flush = 0
         self._first_failure = ""

@@ -43,13 +43,13 @@ class JsonFormatter(logging.Formatter):
 
 def configure(settings: Settings, quiet_clients: bool = True) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    if settings.log_json:
+    if settings.log.json_lines:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(settings.log_level.upper())
+    root.setLevel(settings.log.level.upper())
     # Connection errors are reported once, by the command that needed the service, not per retry.
     LIBRDKAFKA.setLevel(logging.CRITICAL if quiet_clients else logging.WARNING)
     # alembic announces every migration step at INFO: a command says what it did in one line of its own

@@ -101,7 +101,7 @@ def stores(settings: Settings) -> Iterator[Settings]:
 
     tag = uuid.uuid4().hex[:8]
     db.create_schema(settings, f"test_{tag}")
-    isolated = db.in_schema(settings, f"test_{tag}").model_copy(update={"es_index_prefix": f"twtest{tag}"})
+    isolated = db.in_schema(settings, f"test_{tag}").updated(es={"index_prefix": f"twtest{tag}"})
     yield isolated
     db.drop_schema(settings, f"test_{tag}")
     es = es_client(isolated)

@@ -43,7 +43,7 @@ def read_topic(
             **{"group.id": f"test-{uuid.uuid4()}", "enable.auto.commit": False, "auto.offset.reset": "earliest"},
         )
     )
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(settings.topic_partitions)])
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(settings.kafka.topic_partitions)])
     out: list[Received] = []
     deadline = time.monotonic() + timeout_s
     linger_until: float | None = None
@@ -64,7 +64,7 @@ def read_topic(
             if linger_until is None and len(out) >= expected:
                 linger_until = time.monotonic() + linger_s
         if len(out) < expected:
-            _report_shortfall(consumer, topic, settings.topic_partitions, out, expected)
+            _report_shortfall(consumer, topic, settings.kafka.topic_partitions, out, expected)
     finally:
         consumer.close()
     return out

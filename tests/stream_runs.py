@@ -58,7 +58,7 @@ def private_topics(services: Settings) -> Iterator[Settings]:
     """Settings whose topics are private (created now, deleted at the end, unless TAPEWATCH_KEEP_TEST_TOPICS)."""
     from tapewatch.infra.kafka import ensure_topics
 
-    isolated = services.model_copy(update={"topic_prefix": f"test-{uuid.uuid4().hex[:8]}."})
+    isolated = services.updated(kafka={"topic_prefix": f"test-{uuid.uuid4().hex[:8]}."})
     created = ensure_topics(isolated)
     try:
         yield isolated
@@ -79,7 +79,7 @@ def drop_worker_state(settings: Settings) -> None:
         for future in admin.delete_topics(internal, operation_timeout=30).values():
             with contextlib.suppress(KafkaException):
                 future.result()
-    shutil.rmtree(settings.var_dir / "streams" / app_id(settings), ignore_errors=True)
+    shutil.rmtree(settings.local.var_dir / "streams" / app_id(settings), ignore_errors=True)
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float, what: Callable[[], str]) -> None:
@@ -106,7 +106,7 @@ class Positions:
 
     def _partitions(self, name: str) -> list[TopicPartition]:
         topic = self.settings.topic(name)
-        return [TopicPartition(topic, p) for p in range(self.settings.topic_partitions)]
+        return [TopicPartition(topic, p) for p in range(self.settings.kafka.topic_partitions)]
 
     def records(self, name: str) -> int:
         """Records on the topic (high minus low watermark, summed over its partitions)."""
@@ -170,7 +170,7 @@ def session_alerts(
                 [str(Path(sys.executable).with_name("tapewatch")), "produce", "simulate", *sim_args(SESSION),
                  "--no-progress"],
                 cwd=PROJECT_ROOT,
-                env={**os.environ, **env, "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix},
+                env={**os.environ, **env, "TAPEWATCH_TOPIC_PREFIX": settings.kafka.topic_prefix},
                 capture_output=True,
                 timeout=wait_s,
                 check=False,

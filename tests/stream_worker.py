@@ -43,7 +43,7 @@ class Worker:
             **os.environ,
             "TAPEWATCH_STREAM_SESSION_TIMEOUT_MS": "10000",
             **(env or {}),
-            "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix,
+            "TAPEWATCH_TOPIC_PREFIX": settings.kafka.topic_prefix,
             "TAPEWATCH_LOG_LEVEL": "INFO",
         }
         self.log = log

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from tapewatch.records import Cadence, Features
+
+if TYPE_CHECKING:
+    from tapewatch.settings import Settings
 
 #: the version of the feature set: a chunk carries it, and a consumer refuses chunks of another
 FLOW_FEATURE_SET_VERSION: Final = "flow-v10"
@@ -230,6 +233,22 @@ class FlowConfig:
             raise ValueError("FlowConfig.rush_min_trades must be ≥ 2")
         if self.mirror_ms < 0:
             raise ValueError("FlowConfig.mirror_ms must be ≥ 0")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FlowConfig:
+        """The ``TAPEWATCH_FLOW_*`` chunking and windows, with the bars' grace (``TAPEWATCH_STREAM_GRACE_MS``): the
+        stream worker and its offline twins build their config here, so both compute the same features."""
+        flow = settings.flow
+        return cls(
+            chunk_ms=flow.chunk_ms,
+            long_chunks=flow.long_chunks,
+            baseline_chunks=flow.baseline_chunks,
+            baseline_min_chunks=flow.baseline_min_chunks,
+            grace_ms=settings.stream.grace_ms,
+            idle_ms=flow.idle_ms,
+            rush_min_trades=flow.rush_min_trades,
+            mirror_ms=flow.mirror_ms,
+        )
 
     def fingerprint(self) -> list[int]:
         """The settings the state depends on."""

@@ -38,13 +38,16 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from tapewatch.detectors.alerting import severity_of
 from tapewatch.detectors.evidence import Key
 from tapewatch.detectors.patterns.checks import non_negative, shares
 from tapewatch.records import ALERT_NEWS_MAX, Alert, AlertKind, NewsItem, NewsRef
 from tapewatch.state_versions import StateVersions
+
+if TYPE_CHECKING:
+    from tapewatch.settings import NewsSettings
 
 #: the news context's state versions (one so far: no steps)
 CONTEXT_STATE: Final = StateVersions("news context state")
@@ -99,6 +102,12 @@ class NewsContextParams:
         shares(self, "discount")
         for kind in self.discounted:
             AlertKind(kind)
+
+    @classmethod
+    def from_settings(cls, news: NewsSettings) -> NewsContextParams:
+        """Which news stands beside an alert and what it does to a run-up's score, from ``TAPEWATCH_NEWS_BEFORE_MS``,
+        ``TAPEWATCH_NEWS_AFTER_MS`` and ``TAPEWATCH_NEWS_DISCOUNT``."""
+        return cls(before_ms=news.before_ms, after_ms=news.after_ms, discount=news.discount)
 
 
 @dataclass

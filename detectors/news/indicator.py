@@ -31,10 +31,13 @@ import bisect
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from tapewatch.detectors.patterns.checks import positive
 from tapewatch.state_versions import StateVersions
+
+if TYPE_CHECKING:
+    from tapewatch.settings import NewsSettings
 
 #: the news indicator's state versions (one so far: no steps)
 INDICATOR_STATE: Final = StateVersions("news indicator state")
@@ -57,6 +60,11 @@ class NewsIndicatorParams:
 
     def __post_init__(self) -> None:
         positive(self, "half_life_ms", "count_window_ms")
+
+    @classmethod
+    def from_settings(cls, news: NewsSettings) -> NewsIndicatorParams:
+        """How fast news fades, from ``TAPEWATCH_NEWS_HALF_LIFE_MS``."""
+        return cls(half_life_ms=news.half_life_ms)
 
 
 class NewsIndicator:

@@ -106,7 +106,7 @@ class NewsPoller:
     ) -> None:
         self.reader = reader
         self.interval_s = interval = poll_interval(
-            str(reader.url(1, 0)), settings.news_poll_interval_s, test_interval_s
+            str(reader.url(1, 0)), settings.sources.news_poll_interval_s, test_interval_s
         )
         self.max_polls = max_polls
         self.timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 5.0))

@@ -54,10 +54,10 @@ def parse_symbols(lines: Iterable[str], origin: str) -> dict[str, list[str]]:
 def load_matcher(settings: Settings, path: Path | None) -> SymbolMatcher:
     """The matcher of ``path``, else of ``TAPEWATCH_NEWS_SYMBOLS_FILE``, else of the codes of
     ``TAPEWATCH_TWSE_SYMBOLS``."""
-    path = path or settings.news_symbols_file
+    path = path or settings.sources.news_symbols_file
     if path is None:
         try:
-            codes = [channel_code(channel) for channel in parse_channels(settings.twse_symbols)]
+            codes = [channel_code(channel) for channel in parse_channels(settings.sources.twse_symbols)]
         except ValueError as exc:
             raise TapewatchError(f"TAPEWATCH_TWSE_SYMBOLS: {exc}") from None
         return SymbolMatcher(dict.fromkeys(codes, ()))

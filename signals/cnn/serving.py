@@ -2,11 +2,11 @@
 
 Typical use in the stream worker (pure computation; the worker owns Kafka and each symbol's last rows)::
 
-    cnn = CnnForecaster.load(settings.models_path)          # "latest"; ModelError if unusable
+    cnn = CnnForecaster.load(settings.local.models_path)          # "latest"; ModelError if unusable
     cnn.check_features(FEATURE_SET_VERSION, FEATURE_NAMES)  # the stream can feed it, or ModelError
     for item in cnn.forecast([ForecastRequest("2330", rows), …]):
         Rejected → dead-letter(item.reason); ForecastResult → emit(item.to_record(ts, venue))
-    if cnn.newer_version(): cnn = CnnForecaster.load(settings.models_path)
+    if cnn.newer_version(): cnn = CnnForecaster.load(settings.local.models_path)
 
 ``<models_path>/cnn/<version>/`` holds ``weights.npz`` (the state dict as numpy arrays, loaded without pickle)
 and ``manifest.json``: kind ``cnn``, feature names and feature-set version, normalisation, window, horizon,

@@ -2,12 +2,12 @@
 
 Typical use in a worker (pure computation; the worker owns Kafka and the state table)::
 
-    policy = DqnPolicy.load(settings.models_path)                # "latest"; ModelError if unusable
+    policy = DqnPolicy.load(settings.local.models_path)                # "latest"; ModelError if unusable
     out = policy.decide([DecisionRequest("2330", features.values, state.position, bar_end_ms=bar.end)])
     for item in out:
         if isinstance(item, Rejected): dead-letter(item.reason)  # missing/NaN feature, bad position …
         else: state = state.after(item); emit(item.to_action(ts=bar.end, venue=bar.venue))
-    if policy.newer_version(): policy = DqnPolicy.load(settings.models_path)   # cheap directory listing
+    if policy.newer_version(): policy = DqnPolicy.load(settings.local.models_path)   # cheap directory listing
 
 Artifacts live in ``<models_path>/dqn/<version>/`` (:mod:`tapewatch.artifacts`): ``weights.npz`` (the torch
 state dict as numpy arrays, loaded without pickle) and ``manifest.json`` (features, feature-set version,

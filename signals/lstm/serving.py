@@ -2,12 +2,12 @@
 
 Typical use in a stream worker (pure computation; the worker owns Kafka and the per-symbol row tables)::
 
-    forecaster = LstmForecaster.load(settings.models_path)        # "latest"; ModelError if unusable
+    forecaster = LstmForecaster.load(settings.local.models_path)        # "latest"; ModelError if unusable
     forecaster.check_features(FEATURE_SET_VERSION, FEATURE_NAMES)  # the stream can feed it
     for item in forecaster.forecast([ForecastRequest(symbol, last_rows) for symbol, last_rows in batch]):
         if isinstance(item, Rejected): dead-letter(item.reason)   # too little history, missing/NaN feature
         else: emit(item.to_record(ts=bar.end, venue=bar.venue))
-    if forecaster.newer_version(): forecaster = LstmForecaster.load(settings.models_path)
+    if forecaster.newer_version(): forecaster = LstmForecaster.load(settings.local.models_path)
 
 Artifacts live in ``<models_path>/lstm/<version>/`` (:mod:`tapewatch.artifacts`): ``weights.npz`` and
 ``manifest.json`` — kind ``lstm``, features and feature-set version, normalisation, window, horizon, the

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    monkeypatch.setenv("TAPEWATCH_TOPIC_PREFIX", settings.topic_prefix)
+    monkeypatch.setenv("TAPEWATCH_TOPIC_PREFIX", settings.kafka.topic_prefix)
     get_settings.cache_clear()
     yield settings
     get_settings.cache_clear()

@@ -107,8 +107,8 @@ class LocalBinanceServer:
         await self._runner.cleanup()
 
     def settings(self, base: Settings) -> Settings:
-        return base.model_copy(
-            update={
+        return base.updated(
+            sources={
                 "binance_ws_url": f"ws://127.0.0.1:{self.port}",
                 "binance_rest_url": f"http://127.0.0.1:{self.port}",
             }

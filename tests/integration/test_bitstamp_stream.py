@@ -14,6 +14,7 @@ import pytest
 
 from tapewatch.detectors.bars import bars_from_quotes, bars_to_frame
 from tapewatch.detectors.features import features_frame
+from tapewatch.detectors.flow import FlowConfig
 from tapewatch.evaluation.lookback import detect_frames, read_input, split_ticks
 from tapewatch.producers.bitstamp_capture import convert, sample_paths, write_ticks
 from tapewatch.producers.framework import run_source
@@ -41,15 +42,19 @@ def test_the_real_capture_through_the_stream(stream_settings: Settings, tmp_path
     data = read_input([ticks_path])
     quotes, books = split_ticks(data.frame)
     offline = detect_frames(
-        data, None, flow_config=settings.flow_config(), grace_ms=settings.stream_grace_ms, feeds=settings.feeds()
+        data,
+        None,
+        flow_config=FlowConfig.from_settings(settings),
+        grace_ms=settings.stream.grace_ms,
+        feeds=settings.venues.feeds(),
     )
     cutoff = int(data.frame["ts"].max()) - TAIL_MS  # the stream never flushes: its last outputs may stay open
     expected_alerts = {comparable(orjson.loads(a.to_json())) for a in offline.alerts if a.ts <= cutoff}
     expected_bars = bars_from_quotes(
-        quotes[["symbol", "venue", "ts", "price", "size"]], grace_ms=settings.stream_grace_ms
+        quotes[["symbol", "venue", "ts", "price", "size"]], grace_ms=settings.stream.grace_ms
     )
     expected_features = features_frame(expected_bars)
-    expected_flow = flow_reference(quotes, books, settings.flow_config())
+    expected_flow = flow_reference(quotes, books, FlowConfig.from_settings(settings))
     assert len(expected_flow) > 300 and len(expected_bars) >= 25
 
     # no model in this directory: patterns only, as `detect file` above (no K-means is trained on this venue)

@@ -78,7 +78,7 @@ def test_a_calibration_from_the_stored_chunks_is_the_one_from_the_files(
     _store(pg, flow_chunks(tick_input(ticks)).head(50), "elsewhere", version="flow-v1")
     files = tmp_path / "history.parquet"
     ticks.to_parquet(files)
-    monkeypatch.setenv("TAPEWATCH_POSTGRES_URL", pg.postgres_url_plain)
+    monkeypatch.setenv("TAPEWATCH_POSTGRES_URL", pg.postgres.url_plain)
     runner = CliRunner()
     stores = {}
     for source, args in (("files", [str(files)]), ("db", ["--from-db"])):

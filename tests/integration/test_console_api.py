@@ -203,7 +203,7 @@ def test_wrong_passwords_lock_the_user_and_then_the_client(
 ) -> None:
     add_user(engine, "ann")
     statuses = [sign_in(app_client, "ann", "wrong password!") for _ in range(12)]
-    limit = console_settings.console_login_max_failures
+    limit = console_settings.console.login_max_failures
     assert statuses == [401] * 12
     assert sign_in(app_client, "ann") == 401  # the right password does not open a locked account
     with engine.connect() as conn:
@@ -212,7 +212,7 @@ def test_wrong_passwords_lock_the_user_and_then_the_client(
     # each checked password is one line, the lock one more; the attempts refused while locked are only counted
     assert actions.count("login.failed") == limit and actions.count("login.locked") == 1 and "login" not in actions
     add_user(engine, "bob")
-    for _ in range(console_settings.console_client_max_failures):
+    for _ in range(console_settings.console.client_max_failures):
         sign_in(app_client, "nobody", "wrong password!")
     assert sign_in(app_client, "bob") == 401  # this address has guessed too often
     with engine.begin() as conn:  # the lock's period ends: the name's counter starts again from nothing

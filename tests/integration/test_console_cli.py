@@ -34,7 +34,7 @@ def schema_settings(services: Settings) -> Iterator[Settings]:
 
 def _cli(settings: Settings, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     # $USER and $LOGNAME say someone else: the audit must name the account that really runs the command
-    env = {**os.environ, "TAPEWATCH_POSTGRES_URL": settings.postgres_url_plain, "USER": "mallory", "LOGNAME": "mallory"}
+    env = {**os.environ, "TAPEWATCH_POSTGRES_URL": settings.postgres.url_plain, "USER": "mallory", "LOGNAME": "mallory"}
     return subprocess.run(
         [TAPEWATCH, "console", *args], input=stdin, capture_output=True, text=True, env=env, timeout=120, check=False
     )

@@ -409,7 +409,7 @@ def test_one_answer_for_every_failed_sign_in(world: World) -> None:
         users.add_user(conn, "a-disabled", PASSWORD, "analyst", ALPHA, "test")
         users.set_disabled(conn, "a-disabled", True, "test")
         users.add_user(conn, "a-locked", PASSWORD, "analyst", ALPHA, "test")
-    limit = world.settings.console_login_max_failures
+    limit = world.settings.console.login_max_failures
     with TestClient(world.app, base_url=BASE_URL, client=("192.0.2.10", 4000)) as client:
         for _ in range(limit + 1):
             _attempt(client, "a-locked", "wrong password!")
@@ -435,7 +435,7 @@ def test_one_answer_for_every_failed_sign_in(world: World) -> None:
 
 def test_forwarded_headers_count_only_from_a_trusted_proxy(world: World) -> None:
     _forget_throttle(world)
-    limit = world.settings.console_client_max_failures
+    limit = world.settings.console.client_max_failures
     peer = ("198.51.100.7", 5000)
     with TestClient(world.app, base_url=BASE_URL, client=peer) as client:
         for i in range(limit + 5):  # each attempt claims another address
@@ -443,7 +443,7 @@ def test_forwarded_headers_count_only_from_a_trusted_proxy(world: World) -> None
             _attempt(client, f"guess-{i}", "wrong password!")
         client.headers["X-Forwarded-For"] = "203.0.113.250"
         assert _attempt(client, "a-analyst", PASSWORD).status_code == 401  # the peer itself is throttled
-    proxied = create_app(world.settings.model_copy(update={"console_trusted_proxies": "198.51.100.0/28"}))
+    proxied = create_app(world.settings.updated(console={"trusted_proxies": "198.51.100.0/28"}))
     with TestClient(proxied, base_url=BASE_URL, client=("198.51.100.9", 5000)) as client:
         client.headers["X-Forwarded-For"] = "203.0.113.77, 198.51.100.3"  # client, then another trusted hop
         for i in range(limit + 1):
@@ -458,7 +458,7 @@ def test_forwarded_headers_count_only_from_a_trusted_proxy(world: World) -> None
 
 def test_a_parallel_burst_cannot_pass_the_limits(world: World) -> None:
     _forget_throttle(world)
-    settings = world.settings.model_copy(update={"console_cookie_secure": False})  # plain http on loopback
+    settings = world.settings.updated(console={"cookie_secure": False})  # plain http on loopback
     with world.owner.begin() as conn:
         users.add_user(conn, "a-target", PASSWORD, "analyst", ALPHA, "test")
     with served(create_app(settings)) as url:
@@ -482,7 +482,7 @@ def test_a_parallel_burst_cannot_pass_the_limits(world: World) -> None:
             select(func.count()).where(audit.c.action == "login.locked", audit.c.object_id == "a-target")
         ).scalar_one()
     # at most the limit's passwords were checked, one lock line, the rest counted only
-    assert checked <= world.settings.console_login_max_failures and locks == 1, (checked, locks)
+    assert checked <= world.settings.console.login_max_failures and locks == 1, (checked, locks)
 
 
 # --- sessions and live streams ----------------------------------------------------------------------------------
@@ -497,7 +497,7 @@ def _sse_lines(url: str, cookies: httpx.Cookies, seen: list[str], done: threadin
 
 def test_logout_ends_the_session_and_its_live_stream(world: World) -> None:
     _forget_throttle(world)
-    settings = world.settings.model_copy(update={"console_cookie_secure": False})
+    settings = world.settings.updated(console={"cookie_secure": False})
     with served(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as http:
         page = http.get("/login")
         token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)

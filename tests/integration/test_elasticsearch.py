@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 def test_index_and_search_round_trip(services: Settings) -> None:
     es = es_client(services)
-    index = f"{services.es_index_prefix}-test-{uuid.uuid4().hex[:8]}"
+    index = f"{services.es.index_prefix}-test-{uuid.uuid4().hex[:8]}"
     try:
         es.indices.create(
             index=index,
@@ -43,4 +43,4 @@ def test_index_and_search_round_trip(services: Settings) -> None:
 
 
 def test_monthly_index_from_record_time(services: Settings) -> None:
-    assert index_name(services, "alerts", 1_700_000_000_000) == f"{services.es_index_prefix}-alerts-2023.11"
+    assert index_name(services, "alerts", 1_700_000_000_000) == f"{services.es.index_prefix}-alerts-2023.11"

@@ -44,9 +44,9 @@ def test_alerts_in_postgres_and_elasticsearch_equal_the_offline_twin(
 ) -> None:
     settings = stores
     env = {
-        "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix,
-        "TAPEWATCH_POSTGRES_URL": settings.postgres_url_plain,
-        "TAPEWATCH_ES_INDEX_PREFIX": settings.es_index_prefix,
+        "TAPEWATCH_TOPIC_PREFIX": settings.kafka.topic_prefix,
+        "TAPEWATCH_POSTGRES_URL": settings.postgres.url_plain,
+        "TAPEWATCH_ES_INDEX_PREFIX": settings.es.index_prefix,
     }
     session = prepared_session
     env = session.env_with(env)

@@ -83,8 +83,8 @@ def test_unreachable_service_fails_fast_with_one_line(
 
 
 def test_external_service_is_never_started(services: Settings, tmp_path: Path) -> None:
-    external = services.model_copy(
-        update={"external_services": "elasticsearch", "var_dir": tmp_path, "es_url": "http://127.0.0.1:1"}
+    external = services.updated(
+        local={"external_services": "elasticsearch", "var_dir": tmp_path}, es={"url": "http://127.0.0.1:1"}
     )
     with pytest.raises(InfraError, match="elasticsearch: external service"):
         manager.up(external)

@@ -29,9 +29,9 @@ def test_down_leaves_nothing_running_and_up_restores(services: Settings) -> None
         conn.execute(text("INSERT INTO lifecycle_probe VALUES (:m)"), {"m": marker})
     engine.dispose()
 
-    assert our_processes(services.var_dir), "expected the services to be running"
+    assert our_processes(services.local.var_dir), "expected the services to be running"
     manager.down(services)
-    assert our_processes(services.var_dir) == []
+    assert our_processes(services.local.var_dir) == []
     assert not any(s.healthy for s in manager.status(services))
     manager.down(services)  # nothing left to stop: still fine
 

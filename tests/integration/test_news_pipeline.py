@@ -78,9 +78,9 @@ def test_news_reaches_the_features_the_alerts_the_stores_and_the_console(
 ) -> None:
     settings = console_stores
     env = {
-        "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix,
-        "TAPEWATCH_POSTGRES_URL": settings.postgres_url_plain,
-        "TAPEWATCH_ES_INDEX_PREFIX": settings.es_index_prefix,
+        "TAPEWATCH_TOPIC_PREFIX": settings.kafka.topic_prefix,
+        "TAPEWATCH_POSTGRES_URL": settings.postgres.url_plain,
+        "TAPEWATCH_ES_INDEX_PREFIX": settings.es.index_prefix,
         "TAPEWATCH_MODEL_DIR": str(tmp_path / "models"),
     }
     tapewatch("produce", "simulate", *sim_args(SESSION), "--out-dir", str(tmp_path / "session"), "--no-progress",
@@ -138,7 +138,7 @@ def test_news_reaches_the_features_the_alerts_the_stores_and_the_console(
     assert stored["news"] == want["news"] and stored["evidence"] == want["evidence"], stored
     assert stored["score"] == pytest.approx(want["score"]) and stored["severity"] == want["severity"]
     assert stored["evidence"]["news_at_onset"] is True
-    assert stored["score"] == pytest.approx(pump["score"] * (1 - settings.news_discount), abs=1e-6)
+    assert stored["score"] == pytest.approx(pump["score"] * (1 - settings.news.discount), abs=1e-6)
     # each item scored once, its indicator on signals.news and in features.1m (cadence news)
     assert sorted(s["item_id"] for s in signals) == ["wire:1", "wire:2", "wire:3"]
     assert all(-1.0 <= s["sentiment"] <= 1.0 and -100.0 <= s["indicator"] <= 100.0 for s in signals)

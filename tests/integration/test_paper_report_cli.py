@@ -25,7 +25,7 @@ def command_db(pg: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settin
     """The command's settings point at this test's private schema (the settings are cached per process)."""
     from tapewatch.settings import get_settings
 
-    monkeypatch.setenv("TAPEWATCH_POSTGRES_URL", pg.postgres_url_plain)
+    monkeypatch.setenv("TAPEWATCH_POSTGRES_URL", pg.postgres.url_plain)
     get_settings.cache_clear()
     yield pg
     get_settings.cache_clear()

@@ -93,7 +93,7 @@ def dead_letter_ids(settings: Settings, expected: int) -> tuple[Counter[bytes], 
         original = headers.get(deadletter.ORIGINAL_SHA256)
         ids[original.decode().encode() if original else hashlib.sha256(msg.value).hexdigest().encode()] += 1
         letters.append(deadletter.DeadLetter.from_headers(msg.headers))
-        assert len(msg.value) <= settings.dlq_max_bytes
+        assert len(msg.value) <= settings.kafka.dlq_max_bytes
     return ids, letters
 
 

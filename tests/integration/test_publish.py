@@ -47,7 +47,7 @@ def test_same_symbol_lands_on_one_partition_in_order(settings: Settings) -> None
     )
     name = settings.topic(QUOTES.name)
     seen: dict[int, list[int]] = {}
-    for partition in range(settings.topic_partitions):
+    for partition in range(settings.kafka.topic_partitions):
         consumer.assign([TopicPartition(name, partition, 0)])
         while batch := consumer.consume(num_messages=10_000, timeout=2.0):
             for msg in batch:

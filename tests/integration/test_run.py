@@ -44,7 +44,7 @@ def test_run_pipeline_for_a_while(settings: Settings, tmp_path: Path) -> None:
     port = free_port()
     env = {
         **os.environ,
-        "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix,
+        "TAPEWATCH_TOPIC_PREFIX": settings.kafka.topic_prefix,
         "COLUMNS": "160",
         "TAPEWATCH_CONSOLE_PORT": str(port),
     }
@@ -80,10 +80,12 @@ def test_run_pipeline_for_a_while(settings: Settings, tmp_path: Path) -> None:
     assert report and (Path(report.group(1)) / "report.md").is_file() and list(Path(report.group(1)).glob("*.png"))
     assert "newest alerts" in done.stdout and "newest actions" in done.stdout and "newest forecasts" in done.stdout
     assert "paper accounts" in done.stdout
-    logs = settings.var_dir / "run"
+    logs = settings.local.var_dir / "run"
     assert (logs / "stream-worker.log").exists() and (logs / "source.log").exists()
     assert (logs / "paper-trader.log").exists()
-    leftovers = [pid for pid in pids_with_env(f"TAPEWATCH_TOPIC_PREFIX={settings.topic_prefix}") if pid != os.getpid()]
+    leftovers = [
+        pid for pid in pids_with_env(f"TAPEWATCH_TOPIC_PREFIX={settings.kafka.topic_prefix}") if pid != os.getpid()
+    ]
     assert leftovers == [], f"stage processes still running after the summary: {leftovers}"
 
 

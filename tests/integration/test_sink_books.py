@@ -90,7 +90,7 @@ def test_books_stored_as_their_lists_once_however_often_replayed(pg: Settings) -
 def test_retention_deletes_only_books_older_than_the_window_before_the_newest(pg: Settings) -> None:
     # three hours of books every 5 minutes for two symbols, a one-hour window, a prune after every batch
     books = [book(symbol, T0 + k * 5 * MINUTE) for symbol in ("A", "B") for k in range(37)]
-    settings = pg.model_copy(update={"postgres_book_retention_hours": 1})
+    settings = pg.updated(postgres={"book_retention_hours": 1})
     publish(settings, books)
     writer = PostgresWriter(settings, prune_every_s=0.0)
     drain(settings, writer)

@@ -38,9 +38,9 @@ TAPEWATCH = Path(sys.executable).with_name("tapewatch")
 def start_sink(settings: Settings, sink: str, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
-        "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix,
-        "TAPEWATCH_POSTGRES_URL": settings.postgres_url_plain,
-        "TAPEWATCH_ES_INDEX_PREFIX": settings.es_index_prefix,
+        "TAPEWATCH_TOPIC_PREFIX": settings.kafka.topic_prefix,
+        "TAPEWATCH_POSTGRES_URL": settings.postgres.url_plain,
+        "TAPEWATCH_ES_INDEX_PREFIX": settings.es.index_prefix,
         "TAPEWATCH_SINK_BATCH_SIZE": "2000",
     }
     argv = [str(TAPEWATCH), "sink", sink, "--topics", ALERTS.name, "--instance-id", f"crash-{sink}", *extra]

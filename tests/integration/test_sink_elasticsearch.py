@@ -27,7 +27,7 @@ NOV_30 = 1_701_302_400_000  # 2023-11-30T00:00Z: alerts below straddle the month
 
 @pytest.fixture
 def es_settings(settings: Settings) -> Iterator[tuple[Settings, Elasticsearch]]:
-    isolated = settings.model_copy(update={"es_index_prefix": f"twtest{uuid.uuid4().hex[:8]}"})
+    isolated = settings.updated(es={"index_prefix": f"twtest{uuid.uuid4().hex[:8]}"})
     es = es_client(isolated)
     yield isolated, es
     delete_everything(es, isolated)
@@ -71,9 +71,9 @@ def test_alerts_and_scores_indexed_once_by_month(es_settings: tuple[Settings, El
     runner, writer = run_sink(settings)
     assert runner.counters.written == 2000 + 300 + 100 and writer.superseded == 0
     assert runner.counters.dead_lettered == 1
-    es.indices.refresh(index=f"{settings.es_index_prefix}-*")
+    es.indices.refresh(index=f"{settings.es.index_prefix}-*")
     months = {index_name(settings, "alerts", a.ts) for a in alerts}
-    assert months == {f"{settings.es_index_prefix}-alerts-2023.11", f"{settings.es_index_prefix}-alerts-2023.12"}
+    assert months == {f"{settings.es.index_prefix}-alerts-2023.11", f"{settings.es.index_prefix}-alerts-2023.12"}
     for month in months:
         expected = sum(1 for a in alerts if index_name(settings, "alerts", a.ts) == month)
         assert es.count(index=month)["count"] == expected
@@ -100,7 +100,7 @@ def test_alerts_and_scores_indexed_once_by_month(es_settings: tuple[Settings, El
     replay, replay_writer = run_sink(settings, group=f"replay-{uuid.uuid4().hex[:6]}")
     assert replay.counters.written == 2000 + 300 + 100 and replay.counters.dead_lettered == 1
     assert replay_writer.superseded == 2000
-    es.indices.refresh(index=f"{settings.es_index_prefix}-*")
+    es.indices.refresh(index=f"{settings.es.index_prefix}-*")
     assert es.count(index=index_pattern(settings, "alerts"))["count"] == 2000
     assert es.count(index=index_pattern(settings, "scores"))["count"] == 300
     assert es.count(index=index_pattern(settings, "forecasts"))["count"] == 100

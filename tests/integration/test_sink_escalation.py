@@ -33,7 +33,7 @@ def stores_settings(settings: Settings) -> Iterator[Settings]:
     """Settings with a private PostgreSQL schema and Elasticsearch index prefix."""
     tag = uuid.uuid4().hex[:10]
     db.create_schema(settings, f"esc_{tag}")
-    isolated = db.in_schema(settings, f"esc_{tag}").model_copy(update={"es_index_prefix": f"twesc{tag}"})
+    isolated = db.in_schema(settings, f"esc_{tag}").updated(es={"index_prefix": f"twesc{tag}"})
     yield isolated
     es = es_client(isolated)
     delete_everything(es, isolated)

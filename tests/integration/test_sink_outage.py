@@ -112,13 +112,11 @@ def ride_out_outage(
 @pytest.fixture
 def private_postgres(services: Settings, tmp_path: Path) -> Iterator[tuple[Settings, Postgres]]:
     port = free_port()
-    private = services.model_copy(
-        update={
-            "var_dir": tmp_path / "var",
-            "postgres_url": type(services.postgres_url)(
-                f"postgresql+psycopg2://tapewatch:tapewatch@127.0.0.1:{port}/tapewatch"
-            ),
-        }
+    private = services.updated(
+        local={"var_dir": tmp_path / "var"},
+        postgres={
+            "url": type(services.postgres.url)(f"postgresql+psycopg2://tapewatch:tapewatch@127.0.0.1:{port}/tapewatch")
+        },
     )
     pg = Postgres(private)
     pg.install()
@@ -132,7 +130,7 @@ def private_postgres(services: Settings, tmp_path: Path) -> Iterator[tuple[Setti
 
 def test_postgres_down_30_s_loses_nothing(settings: Settings, private_postgres: tuple[Settings, Postgres]) -> None:
     private, pg = private_postgres
-    sink_settings = private.model_copy(update={"topic_prefix": settings.topic_prefix})
+    sink_settings = private.updated(kafka={"topic_prefix": settings.kafka.topic_prefix})
     engine = db.make_engine(sink_settings)
 
     def stored() -> list[str]:
@@ -170,7 +168,7 @@ def test_postgres_paused_60_s_is_an_outage_and_loses_nothing(
     settings: Settings, private_postgres: tuple[Settings, Postgres]
 ) -> None:
     private, pg = private_postgres
-    sink_settings = private.model_copy(update={"topic_prefix": settings.topic_prefix})
+    sink_settings = private.updated(kafka={"topic_prefix": settings.kafka.topic_prefix})
     engine = db.make_engine(sink_settings)
     paused: list[int] = []
 
@@ -201,19 +199,15 @@ def test_postgres_paused_60_s_is_an_outage_and_loses_nothing(
         engine.dispose()
     # the pause outlived the statement timeout and the watchdog: the sink said so, it did not just wait
     assert runner.counters.outages >= 1
-    assert sink_settings.postgres_statement_timeout_s + 5 < 60
+    assert sink_settings.postgres.statement_timeout_s + 5 < 60
 
 
 @pytest.fixture
 def private_elasticsearch(services: Settings, tmp_path: Path) -> Iterator[tuple[Settings, ElasticsearchService]]:
     port = free_port(span=100)
-    private = services.model_copy(
-        update={
-            "var_dir": tmp_path / "var",
-            "es_url": f"http://127.0.0.1:{port}",
-            "es_heap_mb": 256,
-            "es_index_prefix": f"twoutage{uuid.uuid4().hex[:6]}",
-        }
+    private = services.updated(
+        local={"var_dir": tmp_path / "var", "es_heap_mb": 256},
+        es={"url": f"http://127.0.0.1:{port}", "index_prefix": f"twoutage{uuid.uuid4().hex[:6]}"},
     )
     node = ElasticsearchService(private)
 
@@ -233,7 +227,7 @@ def test_elasticsearch_down_30_s_loses_nothing(
     settings: Settings, private_elasticsearch: tuple[Settings, ElasticsearchService]
 ) -> None:
     private, node = private_elasticsearch
-    sink_settings = private.model_copy(update={"topic_prefix": settings.topic_prefix})
+    sink_settings = private.updated(kafka={"topic_prefix": settings.kafka.topic_prefix})
     es = es_client(sink_settings, request_timeout=10)
     pattern = index_pattern(sink_settings, "alerts")
 

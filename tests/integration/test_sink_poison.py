@@ -39,7 +39,7 @@ BIG = 1_000_000  # characters: a message far beyond any keyword Lucene indexes
 
 @pytest.fixture
 def es(settings: Settings) -> Iterator[tuple[Settings, Elasticsearch]]:
-    isolated = settings.model_copy(update={"es_index_prefix": f"twtest{uuid.uuid4().hex[:8]}"})
+    isolated = settings.updated(es={"index_prefix": f"twtest{uuid.uuid4().hex[:8]}"})
     client = es_client(isolated)
     yield isolated, client
     delete_everything(client, isolated)
@@ -96,7 +96,7 @@ def test_elasticsearch_keeps_an_alert_whose_keyword_is_too_long(es: tuple[Settin
     letters = read_topic(settings, settings.topic(DLQ_SINKS.name), 0, timeout_s=2, linger_s=1)
     refused = {hashlib.sha256(m.value).hexdigest() for m in letters}
     for letter in letters:
-        assert len(letter.value) <= settings.dlq_max_bytes
+        assert len(letter.value) <= settings.kafka.dlq_max_bytes
         assert deadletter.DeadLetter.from_headers(letter.headers).reason
     # each alert is searchable, or (if the node still refused it) a dead letter that fits, with a reason
     for alert in alerts:
@@ -144,8 +144,8 @@ def test_adversarial_alerts_end_stored_or_dead_lettered_in_both_sinks(
     payloads = data.draw(st.composite(adversarial_alerts)())
     run_id = uuid.uuid4().hex[:8]
     es_settings, client = es
-    stores = pg.model_copy(
-        update={"topic_prefix": f"{pg.topic_prefix}{run_id}.", "es_index_prefix": es_settings.es_index_prefix}
+    stores = pg.updated(
+        kafka={"topic_prefix": f"{pg.kafka.topic_prefix}{run_id}."}, es={"index_prefix": es_settings.es.index_prefix}
     )
 
     ensure_topics(stores)

@@ -40,7 +40,7 @@ def produce(settings: Settings, env: dict[str, str], speed: float) -> subprocess
         [str(Path(sys.executable).with_name("tapewatch")), "produce", "simulate", *sim_args(SESSION),
          "--speed", str(speed), "--no-progress"],
         cwd=PROJECT_ROOT,
-        env={**os.environ, **env, "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix},
+        env={**os.environ, **env, "TAPEWATCH_TOPIC_PREFIX": settings.kafka.topic_prefix},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )  # fmt: skip
@@ -156,7 +156,7 @@ def test_two_workers_one_killed(
     workers = [Worker(settings, tmp_path / f"worker-{i}.log", env=env) for i in (0, 1)]
     producer: subprocess.Popen[bytes] | None = None
     try:
-        everything = set(range(settings.topic_partitions))
+        everything = set(range(settings.kafka.topic_partitions))
         wait_until(
             lambda: all(assigned(w) for w in workers) and assigned(workers[0]) | assigned(workers[1]) == everything,
             WAIT_S,

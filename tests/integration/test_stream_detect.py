@@ -36,7 +36,11 @@ def test_stream_alerts_equal_the_offline_twin(
 ) -> None:
     settings = stream_settings
     session = prepared_session
-    env, end, cutoff = session.env_with({"TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix}), session.end, session.cutoff
+    env, end, cutoff = (
+        session.env_with({"TAPEWATCH_TOPIC_PREFIX": settings.kafka.topic_prefix}),
+        session.end,
+        session.cutoff,
+    )
     expected = {comparable(a) for a in session.offline_alerts}
     expected_scores = session.offline_scores
     assert expected, "the session must raise alerts before its last minutes"

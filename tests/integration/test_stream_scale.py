@@ -87,7 +87,7 @@ def test_two_workers_produce_exactly_the_output_of_one(stream_settings: Settings
                 "--no-progress",
             ],
             cwd=PROJECT_ROOT,
-            env={**os.environ, "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix},
+            env={**os.environ, "TAPEWATCH_TOPIC_PREFIX": settings.kafka.topic_prefix},
             capture_output=True,
             text=True,
             timeout=120,

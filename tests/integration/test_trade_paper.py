@@ -44,7 +44,7 @@ def _accounts(run: str) -> str:
 def _start(settings: Settings, run: str, log: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
-        "TAPEWATCH_TOPIC_PREFIX": settings.topic_prefix,
+        "TAPEWATCH_TOPIC_PREFIX": settings.kafka.topic_prefix,
         "TAPEWATCH_TRADE_ACCOUNTS": _accounts(run),
         "TAPEWATCH_STREAM_CHECKPOINT_INTERVAL_MS": "100",
     }
@@ -131,12 +131,12 @@ def test_a_restart_after_kill_9_gives_the_uninterrupted_run(settings: Settings, 
     assert b'"symbol":"9999"' in letters[2][1]
 
     orders, written = settings.topic(ORDERS.name), Written(settings)
-    before = written(orders, settings.topic_partitions)
+    before = written(orders, settings.kafka.topic_partitions)
     crashed = _start(settings, "crash", tmp_path / "crash.log")
     deadline = time.monotonic() + 120
     # killed after a tenth of the orders are out and a checkpoint followed them: the state it resumes holds orders
     while time.monotonic() < deadline and (
-        written(orders, settings.topic_partitions) - before < len(expected[ORDERS.name]) // 10
+        written(orders, settings.kafka.topic_partitions) - before < len(expected[ORDERS.name]) // 10
     ):
         time.sleep(0.005)
     checkpoints = written(state_topic(settings, "crash"))

@@ -268,7 +268,7 @@ def test_poller_replays_real_payloads_without_tripping_the_rate_limit(isolated: 
     async def scenario() -> tuple[TwsePoller, Any]:
         url = await server.start()
         try:
-            settings = isolated.model_copy(update={"twse_mis_url": url})
+            settings = isolated.updated(sources={"twse_mis_url": url})
             poller = TwsePoller(settings, CHANNELS, ignore_hours=True, max_polls=len(POLLS), test_interval_s=INTERVAL_S)
             counters = await run_source(settings, "producer:twse", poller.run, duration_s=45)
             return poller, counters
@@ -361,7 +361,7 @@ def test_poller_backs_off_after_connection_resets(isolated: Settings) -> None:
     async def scenario() -> Any:
         url = await server.start()
         try:
-            settings = isolated.model_copy(update={"twse_mis_url": url})
+            settings = isolated.updated(sources={"twse_mis_url": url})
             poller = TwsePoller(settings, ["tse_2330.tw"], ignore_hours=True, max_polls=resets + 2,
                                 test_interval_s=interval)  # fmt: skip
             return await run_source(settings, "producer:twse", poller.run, duration_s=45)
@@ -396,9 +396,9 @@ def test_poller_rotates_to_the_next_proxy_after_a_failure(isolated: Settings) ->
         proxy_url = await proxy.start()
         try:
             dead = f"http://127.0.0.1:{free_port()}"
-            settings = isolated.model_copy(
-                # The exchange address is never reached directly: every request goes through a proxy.
-                update={"twse_mis_url": f"http://127.0.0.1:{free_port()}", "twse_proxies": f"{dead},{proxy_url}"}
+            # The exchange address is never reached directly: every request goes through a proxy.
+            settings = isolated.updated(
+                sources={"twse_mis_url": f"http://127.0.0.1:{free_port()}", "twse_proxies": f"{dead},{proxy_url}"}
             )
             poller = TwsePoller(settings, ["tse_2330.tw"], ignore_hours=True, max_polls=2, test_interval_s=interval)
             return await run_source(settings, "producer:twse", poller.run, duration_s=30)
@@ -417,7 +417,7 @@ def test_poller_sleeps_outside_market_hours_and_wakes_on_stop(isolated: Settings
     async def scenario() -> Any:
         url = await server.start()
         try:
-            settings = isolated.model_copy(update={"twse_mis_url": url})
+            settings = isolated.updated(sources={"twse_mis_url": url})
             poller = TwsePoller(settings, ["tse_2330.tw"], clock=lambda: saturday, test_interval_s=INTERVAL_S)
             return await run_source(settings, "producer:twse", poller.run, duration_s=0.5)
         finally:
@@ -440,7 +440,7 @@ def test_produce_command_keeps_the_real_spacing(isolated: Settings, monkeypatch:
     async def scenario() -> Any:
         url = await server.start()
         monkeypatch.setenv("TAPEWATCH_TWSE_MIS_URL", url)
-        monkeypatch.setenv("TAPEWATCH_TOPIC_PREFIX", isolated.topic_prefix)
+        monkeypatch.setenv("TAPEWATCH_TOPIC_PREFIX", isolated.kafka.topic_prefix)
         monkeypatch.setenv("TAPEWATCH_TWSE_SYMBOLS", "tse_2330.tw")
         get_settings.cache_clear()
         try:
@@ -547,7 +547,7 @@ def test_stock_day_months_politely(tmp_path: Path) -> None:
     async def scenario() -> Any:
         url = await server.start()
         try:
-            settings = Settings().model_copy(update={"twse_www_url": url})
+            settings = Settings().updated(sources={"twse_www_url": url})
             fetcher = TwseDailyFetcher(settings, test_interval_s=interval)
             return await fetcher.fetch(["2330", "1215"], months)
         finally:

@@ -32,7 +32,7 @@ from tapewatch.producers.binance import (
 from tapewatch.producers.framework import Emitter
 from tapewatch.producers.publisher import Publisher
 from tapewatch.records import Book, Quote, Side
-from tapewatch.settings import Settings
+from tapewatch.settings import Settings, SourceSettings
 from tapewatch.topics import BOOKS, QUOTES
 from tests.recording_publisher import RecordingPublisher
 
@@ -252,7 +252,7 @@ def test_malformed_names_the_field(case: str, raw: bytes, field: str | None, tex
 
 
 def make_stream(**kwargs: Any) -> tuple[BinanceStream, Emitter, RecordingPublisher]:
-    settings = Settings(binance_ws_url=WS_URL, binance_symbols="btcusdt,bnbbtc")
+    settings = Settings(sources=SourceSettings(binance_ws_url=WS_URL, binance_symbols="btcusdt,bnbbtc"))
     publisher = RecordingPublisher()
     return BinanceStream(settings, **kwargs), Emitter(cast(Publisher, publisher), STAGE), publisher
 

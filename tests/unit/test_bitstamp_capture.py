@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from tapewatch.detectors.flow import FlowConfig
 from tapewatch.errors import TapewatchError
 from tapewatch.evaluation.lookback import DetectionOutput, detect_frames, read_input
 from tapewatch.feeds import FeedProfiles
@@ -166,9 +167,9 @@ def detected(capture: Conversion, tmp_path_factory: pytest.TempPathFactory) -> D
     return detect_frames(
         read_input([path]),
         None,
-        flow_config=settings.flow_config(),
-        grace_ms=settings.stream_grace_ms,
-        feeds=settings.feeds(),
+        flow_config=FlowConfig.from_settings(settings),
+        grace_ms=settings.stream.grace_ms,
+        feeds=settings.venues.feeds(),
     )
 
 

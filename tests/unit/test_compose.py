@@ -29,7 +29,7 @@ POM = ROOT / "infra" / "pom.xml"
 ENV_EXAMPLE = ROOT / ".env.example"
 APP_SERVICES = ("topics", "stream-worker", "sink-postgres", "sink-elasticsearch", "producer")
 VAR_PATTERN = re.compile(r"\bTAPEWATCH_[A-Z0-9_]+\b")
-FIELDS = {f"TAPEWATCH_{name.upper()}" for name in Settings.model_fields}
+FIELDS = set(Settings.variables())
 
 
 def load_compose() -> dict[str, Any]:
@@ -123,7 +123,8 @@ def test_every_published_port_binds_loopback(services: dict[str, dict[str, Any]]
 
 
 def default(name: str) -> str:
-    value = Settings.model_fields[name].default
+    group, field = Settings.variables()[f"TAPEWATCH_{name.upper()}"]
+    value = Settings.groups()[group].model_fields[field].default
     return str(value.get_secret_value() if isinstance(value, SecretStr) else value)
 
 
@@ -174,13 +175,18 @@ def test_app_services_reach_the_compose_services(services: dict[str, dict[str, A
         context = (COMPOSE.parent / service["build"]["context"]).resolve()
         assert (context / service["build"].get("dockerfile", "Dockerfile")).is_file()
         env = environment(service)
-        settings = Settings.model_validate({k.removeprefix("TAPEWATCH_").lower(): v for k, v in env.items()})
-        external = {part.strip() for part in settings.external_services.split(",")}
+        groups: dict[str, dict[str, Any]] = {}
+        for variable, value in env.items():
+            if variable in Settings.variables():
+                group, field = Settings.variables()[variable]
+                groups.setdefault(group, {})[field] = value
+        settings = Settings.model_validate(groups)
+        external = {part.strip() for part in settings.local.external_services.split(",")}
         assert external == {"kafka", "postgres", "elasticsearch"}, f"{name} could try to start services itself"
         hosts = {
-            "kafka": [host for host, _ in settings.kafka_hosts()],
-            "postgres": [settings.postgres_host_port()[0]],
-            "elasticsearch": [settings.es_host_port()[0]],
+            "kafka": [host for host, _ in settings.kafka.hosts()],
+            "postgres": [settings.postgres.host_port()[0]],
+            "elasticsearch": [settings.es.host_port()[0]],
         }
         for service_name, names in hosts.items():
             assert names == [service_name], f"{name} reaches {service_name} at {names}, not the compose service"
@@ -236,11 +242,11 @@ def test_env_example_external_block_is_valid(tmp_path: Path) -> None:
     uncommented = [line[2:] for line in block.splitlines() if VAR_PATTERN.match(line[2:])]
     (tmp_path / "external.env").write_text("\n".join(uncommented), encoding="utf-8")
     settings = Settings(_env_file=tmp_path / "external.env")
-    assert settings.kafka_security_protocol == "SASL_SSL"
-    assert all(settings.is_external("kafka", host) for host, _ in settings.kafka_hosts())
-    assert settings.is_external("postgres", settings.postgres_host_port()[0])
-    assert settings.is_external("elasticsearch", settings.es_host_port()[0])
-    conf = settings.kafka_client_config()
+    assert settings.kafka.security_protocol == "SASL_SSL"
+    assert all(settings.local.is_external("kafka", host) for host, _ in settings.kafka.hosts())
+    assert settings.local.is_external("postgres", settings.postgres.host_port()[0])
+    assert settings.local.is_external("elasticsearch", settings.es.host_port()[0])
+    conf = settings.kafka.client_config()
     assert conf["security.protocol"] == "sasl_ssl" and conf["sasl.mechanism"]
 
 

@@ -11,7 +11,7 @@ import pytest
 from tapewatch import deadletter
 from tapewatch.deadletter import DeadLetter
 from tapewatch.kafka_producer import ANY_PARTITION, DeliveryError, KafkaProducer
-from tapewatch.settings import Settings
+from tapewatch.settings import KafkaSettings, Settings
 from tapewatch.topics import DLQ_STREAMS
 
 
@@ -30,7 +30,7 @@ class FakeMessage:
 
 @pytest.fixture
 def producer() -> Iterator[tuple[KafkaProducer, list[tuple[Any, ...]]]]:
-    settings = Settings(kafka_bootstrap="127.0.0.1:1", topic_prefix="p.", dlq_max_bytes=1_024)
+    settings = Settings(kafka=KafkaSettings(bootstrap="127.0.0.1:1", topic_prefix="p.", dlq_max_bytes=1_024))
     made = KafkaProducer(settings, DLQ_STREAMS)
     sent: list[tuple[Any, ...]] = []
     full = [True]  # the first attempt finds librdkafka's queue full

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tapewatch.settings import Settings
+from tapewatch.settings import ElasticsearchSettings, Settings
 from tapewatch.sinks.elastic import COMMON_PROPERTIES, FAMILY_PROPERTIES, index_pattern
 from tapewatch.sinks.kibana import saved_object_files
 
@@ -52,7 +52,10 @@ def test_saved_objects_are_consistent(path: Any) -> None:
         for ref in obj["references"]:
             assert (ref["type"], ref["id"]) in by_key, f"{obj['id']}: unresolved reference {ref}"
 
-    families = {index_pattern(Settings(es_index_prefix="tapewatch"), family): family for family in FAMILY_PROPERTIES}
+    families = {
+        index_pattern(Settings(es=ElasticsearchSettings(index_prefix="tapewatch")), family): family
+        for family in FAMILY_PROPERTIES
+    }
     data_views = {o["id"]: o for o in objects if o["type"] == "index-pattern"}
     for view in data_views.values():
         assert view["attributes"]["title"] in families, view["attributes"]["title"]

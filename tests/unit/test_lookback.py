@@ -136,10 +136,10 @@ def test_detect_file_takes_the_stream_settings(
     }.items():
         monkeypatch.setenv(f"TAPEWATCH_{name}", value)
     settings = Settings()
-    config = settings.flow_config()
+    config = FlowConfig.from_settings(settings)
     assert config != FlowConfig()
     assert (config.chunk_ms, config.mirror_ms, config.grace_ms) == (2500, 2000, 1000)
-    batch = detect_frames(Input("ticks", ticks), model, flow_config=config, grace_ms=settings.stream_grace_ms)
+    batch = detect_frames(Input("ticks", ticks), model, flow_config=config, grace_ms=settings.stream.grace_ms)
     streamed = _stream(ticks, model, cut_every=997, config=config)
     assert batch.alerts
     assert sorted(batch.alerts, key=_key) == sorted(streamed, key=_key)

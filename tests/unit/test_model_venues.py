@@ -14,10 +14,10 @@ import pytest
 
 from tapewatch.artifacts import MANIFEST_FILE, ArtifactError, ArtifactStore
 from tapewatch.detectors.kmeans import KMeansModel, KMeansParams, train
-from tapewatch.detectors.model_venues import FeedShape, TrainedOn, VenueGate, parse_extra_venues, refusal
+from tapewatch.detectors.model_venues import FeedShape, TrainedOn, VenueGate, refusal
 from tapewatch.evaluation.lookback import Input, detect_frames
 from tapewatch.feeds import BUILT_IN, FeedProfile, FeedProfiles
-from tapewatch.settings import Settings
+from tapewatch.settings import LocalSettings, Settings, VenueSettings, parse_extra_venues
 
 NAMES = ("a", "b", "c")
 TWSE, TPEX, BINANCE = BUILT_IN["twse"], BUILT_IN["tpex"], BUILT_IN["binance"]
@@ -146,7 +146,7 @@ def test_extra_venues_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         with pytest.raises(ValueError, match="kmeans extra venues"):
             parse_extra_venues(bad)
     monkeypatch.setenv("TAPEWATCH_KMEANS_EXTRA_VENUES", '{"kmeans": ["tpex"]}')
-    assert Settings().kmeans_venues() == {"kmeans": ("tpex",)}
+    assert Settings().venues.kmeans_extra() == {"kmeans": ("tpex",)}
     monkeypatch.setenv("TAPEWATCH_KMEANS_EXTRA_VENUES", '{"kmeans": "tpex"}')
     with pytest.raises(ValueError, match="kmeans_extra_venues"):
         Settings()
@@ -246,7 +246,7 @@ def test_cli_train_records_venues_and_detect_file_refuses_a_foreign_venue(tmp_pa
 def test_the_demo_retrains_a_model_that_may_not_score_the_simulators_venue(model: KMeansModel, tmp_path: Path) -> None:
     from tapewatch.ops.demo import _refuses_demo_venue
 
-    settings = Settings(model_dir=tmp_path, kmeans_extra_venues="")
+    settings = Settings(local=LocalSettings(model_dir=tmp_path), venues=VenueSettings(kmeans_extra_venues=""))
     store = ArtifactStore(tmp_path)
     model.save(store)  # trained on twse
     assert _refuses_demo_venue(settings)

@@ -34,7 +34,7 @@ from tapewatch.producers.news.symbols import load_matcher
 from tapewatch.producers.news.text import MAX_SYMBOLS, SymbolMatcher
 from tapewatch.producers.publisher import Publisher
 from tapewatch.records import NewsItem
-from tapewatch.settings import Settings
+from tapewatch.settings import Settings, SourceSettings
 from tapewatch.topics import NEWS_ITEMS
 from tests.news_site import Reply, Site, Streamed, answer, cnyes_item, cnyes_page, http_date, huge, now_s, rss, slow
 from tests.recording_publisher import RecordingPublisher
@@ -283,7 +283,7 @@ def test_the_pace_never_drops_below_60_s_but_against_a_local_server() -> None:
     assert poll_interval("http://127.0.0.1:8080/x", 60.0, 0.1) == 0.1
     with pytest.raises(ValueError, match="only for local test servers"):
         poll_interval("https://api.cnyes.com/x", 60.0, 0.1)
-    poller = NewsPoller(Settings().model_copy(update={"news_poll_interval_s": 1.0}), cnyes_reader("https://x.y"))
+    poller = NewsPoller(Settings().updated(sources={"news_poll_interval_s": 1.0}), cnyes_reader("https://x.y"))
     assert poller.interval_s == 60.0  # model_copy skips the setting's own floor; the poller keeps it
 
 
@@ -324,7 +324,7 @@ def test_the_symbols_file_and_its_fallback(tmp_path: Path) -> None:
     path = tmp_path / "desk.csv"
     path.write_text("\ufeffcode,name\n2330,台積電,TSMC\n# OTC\n6547,高端疫苗\n\n", encoding="utf-8")
     assert load_matcher(Settings(), path).find("TSMC 與 高端疫苗") == ["2330", "6547"]
-    fallback = load_matcher(Settings(twse_symbols="tse_2330.tw,otc_6547.tw"), None)
+    fallback = load_matcher(Settings(sources=SourceSettings(twse_symbols="tse_2330.tw,otc_6547.tw")), None)
     assert fallback.symbols == {"2330", "6547"} and fallback.find("台積電 2330") == ["2330"]
     path.write_text("2330,台積電\n台 積,x\n", encoding="utf-8")
     with pytest.raises(TapewatchError, match=r"desk.csv:2: '台 積' is not a symbol code"):

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from tapewatch.cli.app import app, query_hints
 from tapewatch.logs import JsonFormatter, RedactingFormatter
 from tapewatch.secrets import redact
-from tapewatch.settings import Settings
+from tapewatch.settings import ElasticsearchSettings, PostgresSettings, Settings
 
 SECRET = "Sup3r-S3cret"
 FORMS = {
@@ -63,7 +63,9 @@ def test_config_show_masks_every_url_setting(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_run_prints_no_password() -> None:
-    cfg = Settings(postgres_url=FORMS["user-info"], es_url=FORMS["es user-info"])
+    cfg = Settings(
+        postgres=PostgresSettings(url=FORMS["user-info"]), es=ElasticsearchSettings(url=FORMS["es user-info"])
+    )
     hints = "\n".join(query_hints(cfg))
     assert SECRET not in hints and "db.internal" in hints and "search.internal" in hints
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tapewatch.errors import TapewatchError
-from tapewatch.settings import Settings
+from tapewatch.settings import PostgresSettings, Settings
 from tapewatch.sinks import elastic, postgres
 from tapewatch.sinks.consumer import resolve_topics
 from tapewatch.topics import BOOKS
@@ -49,7 +49,7 @@ def test_retention_of_zero_keeps_every_book() -> None:
 
 
 def test_the_writer_takes_its_window_from_the_settings() -> None:
-    writer = postgres.PostgresWriter(Settings(postgres_book_retention_hours=72), prune_every_s=60.0)
+    writer = postgres.PostgresWriter(Settings(postgres=PostgresSettings(book_retention_hours=72)), prune_every_s=60.0)
     try:
         assert (writer.retention.keep_ms, writer.retention.every_s) == (72 * 3_600_000, 60.0)
     finally:

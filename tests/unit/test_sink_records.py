@@ -37,7 +37,7 @@ from tapewatch.records import (
     Severity,
     alert_id,
 )
-from tapewatch.settings import Settings
+from tapewatch.settings import ElasticsearchSettings, Settings
 from tapewatch.sinks import db
 from tapewatch.sinks.consumer import decode
 from tapewatch.sinks.elastic import FAMILIES, FAMILY_PROPERTIES, SEVERITY_NUMBER, bulk_action, bulk_lines
@@ -271,7 +271,7 @@ def test_sink_decoding_of_a_tombstone() -> None:
 
 @given(alerts())
 def test_alert_document_is_ecs_and_indexed_by_its_own_month(alert: Alert) -> None:
-    settings = Settings(es_index_prefix="tw")
+    settings = Settings(es=ElasticsearchSettings(index_prefix="tw"))
     meta, doc = bulk_action(settings, alert)
     assert meta["_id"] == alert.alert_id
     assert meta["version"] == alert.emission and meta["version_type"] == "external"

@@ -14,7 +14,7 @@ from confluent_kafka.admin import NewTopic
 import tapewatch.kafka
 from tapewatch.errors import TapewatchError
 from tapewatch.infra.kafka import ensure_topics
-from tapewatch.settings import Settings
+from tapewatch.settings import KafkaSettings, Settings
 from tapewatch.streams.admin import prepare_topics
 from tapewatch.topics import ALL_TOPICS
 
@@ -46,7 +46,7 @@ class FakeAdmin:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(topic_partitions=6, topic_prefix="t.")
+    return Settings(kafka=KafkaSettings(topic_partitions=6, topic_prefix="t."))
 
 
 @pytest.fixture

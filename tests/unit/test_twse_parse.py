@@ -34,7 +34,7 @@ from tapewatch.producers.twse_daily import (
     roc_date,
     write_parquet,
 )
-from tapewatch.settings import Settings
+from tapewatch.settings import Settings, SourceSettings
 
 #: The example element of FEEDS.md, verbatim (intraday, nothing traded in this disclosure).
 FEEDS_EXAMPLE: dict[str, str] = {
@@ -372,14 +372,14 @@ def test_channels_from_settings_and_files(tmp_path: Path) -> None:
     assert parse_channels("tse_2330.tw, otc_6547.tw,tse_2330.tw") == ["tse_2330.tw", "otc_6547.tw"]
     listing = tmp_path / "symbols.txt"
     listing.write_text("# watch list\ntse_2330.tw\n\notc_6547.tw  # biotech\n", encoding="utf-8")
-    settings = Settings(twse_symbols="tse_2317.tw")
+    settings = Settings(sources=SourceSettings(twse_symbols="tse_2317.tw"))
     assert load_channels(settings, listing) == ["tse_2330.tw", "otc_6547.tw"]
     assert load_channels(settings) == ["tse_2317.tw"]
     listing.write_text("2330\n", encoding="utf-8")
     with pytest.raises(TapewatchError, match=r"expected tse_CODE\.tw"):
         load_channels(settings, listing)
     with pytest.raises(TapewatchError, match="no channels"):
-        load_channels(Settings(twse_symbols=" , "))
+        load_channels(Settings(sources=SourceSettings(twse_symbols=" , ")))
 
 
 def taipei(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
@@ -407,8 +407,8 @@ def test_market_hours() -> None:
 
 
 def test_the_poller_keeps_the_5s_floor() -> None:
-    # model_copy(update=...) skips validation, so a settings object can claim less than the field allows.
-    fast = Settings().model_copy(update={"twse_poll_interval_s": 0.5, "twse_mis_url": "http://127.0.0.1:9"})
+    # Settings.updated(...) skips validation, so a settings object can claim less than the field allows.
+    fast = Settings().updated(sources={"twse_poll_interval_s": 0.5, "twse_mis_url": "http://127.0.0.1:9"})
     assert TwsePoller(fast, ["tse_2330.tw"]).interval_s == 5.0
     assert TwsePoller(fast, ["tse_2330.tw"], test_interval_s=0.5).interval_s == 0.5
     with pytest.raises(ValueError, match="only for local test servers"):
