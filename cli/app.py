@@ -117,7 +117,8 @@ def config_show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
     table = Table("setting", "env var", "value")
     for name, value in shown.items():
         table.add_row(name, f"TAPEWATCH_{name.upper()}", value)
-    console.print(table)
+    # a console of this call's terminal: a value wider than the table wraps, and a wrapped secret hides from a grep
+    Console().print(table)
 
 
 # --- schema -----------------------------------------------------------------------------------

@@ -43,12 +43,18 @@ def follow_alerts(
         if found is None or found.error is not None or not found.partitions:
             raise TapewatchError(f"alerts tail: topic {topic} does not exist (tapewatch topics create)")
         start = OFFSET_BEGINNING if from_beginning else OFFSET_END
-        consumer.assign([TopicPartition(topic, p, start) for p in sorted(found.partitions)])
+        partitions = [TopicPartition(topic, p, start) for p in sorted(found.partitions)]
+        # what was there when the tail started: idle time counts only once it is read, so a slow first fetch on a
+        # busy machine never ends a --from-beginning tail before it printed anything
+        backlog = _backlog(consumer, partitions, settings) if from_beginning else {}
+        consumer.assign(partitions)
         idle_since = time.monotonic()
         while stop is None or not stop.is_set():
             messages = consumer.consume(num_messages=500, timeout=0.25)
+            if backlog:
+                backlog = _still_behind(consumer, topic, backlog)
             if not messages:
-                if idle_exit_s is not None and time.monotonic() - idle_since >= idle_exit_s:
+                if idle_exit_s is not None and not backlog and time.monotonic() - idle_since >= idle_exit_s:
                     return
                 continue
             idle_since = time.monotonic()
@@ -63,3 +69,19 @@ def follow_alerts(
                     yield alert
     finally:
         consumer.close()
+
+
+def _backlog(consumer: Consumer, partitions: list[TopicPartition], settings: Settings) -> dict[int, int]:
+    """Partition → its end offset now, for the partitions that hold records."""
+    ends: dict[int, int] = {}
+    for tp in partitions:
+        low, high = consumer.get_watermark_offsets(tp, timeout=settings.local.service_timeout_s, cached=False)
+        if high > low:
+            ends[tp.partition] = high
+    return ends
+
+
+def _still_behind(consumer: Consumer, topic: str, backlog: dict[int, int]) -> dict[int, int]:
+    """The partitions of ``backlog`` whose next offset to read is still before their end offset at the start."""
+    positions = consumer.position([TopicPartition(topic, p) for p in backlog])
+    return {tp.partition: backlog[tp.partition] for tp in positions if tp.offset < backlog[tp.partition]}
