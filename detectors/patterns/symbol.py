@@ -106,7 +106,7 @@ class SymbolDetector:
     def on_flow_features(self, ts: int, values: Values) -> list[Alert]:
         alerts: list[Alert] = []
         for hit in self.patterns.on_chunk(ts, values):
-            judged = hit if self.hit_model is None else self.hit_model.judge(hit, self.params)
+            judged = hit if self.hit_model is None else self.hit_model.score(hit, self.params)
             alerts.extend(self.policy.on_hit(judged))
         return alerts
 

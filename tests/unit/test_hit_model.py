@@ -171,11 +171,11 @@ def test_a_hit_model_leaves_other_kinds_and_the_rules_ceilings_alone() -> None:
     model = stump("score", 0.0, frozenset({"pump_and_dump"}))  # every hit above the split: p = 0.9
     params = PatternParams()
     spoof = Hit(AlertKind.SPOOFING, 1, 0, 1, 0.8, {"layers": 3}, "patterns-test")
-    assert model.judge(spoof, params) is spoof
+    assert model.score(spoof, params) is spoof
     run_up = Hit(AlertKind.PUMP_AND_DUMP, 1, 0, 1, MEDIUM_AT_MOST, {"ret_bps": 80.0}, "patterns-test")
-    assert model.judge(run_up, params).score == MEDIUM_AT_MOST
+    assert model.score(run_up, params).score == MEDIUM_AT_MOST
     dumped = Hit(AlertKind.PUMP_AND_DUMP, 1, 0, 1, 0.6, {"ret_bps": 80.0}, "patterns-test")
-    assert model.judge(dumped, params).score == pytest.approx(0.9)
+    assert model.score(dumped, params).score == pytest.approx(0.9)
 
 
 def test_the_stream_worker_loads_a_published_hit_model_and_a_newer_one(tmp_path: Path) -> None:
