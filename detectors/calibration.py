@@ -246,7 +246,7 @@ def calibrate(
     bucket_minutes = PatternParams().materiality.seasonal.bucket_minutes
     for symbol, detector in sorted(detectors.items()):
         profile = detector.patterns.materiality.profile
-        profile.close()
+        profile.flush()
         bucket_minutes = profile.params.bucket_minutes
         if profile.learnt:
             symbols[symbol] = {bucket: list(row) for bucket, row in profile.learnt.items()}

@@ -297,7 +297,7 @@ def news_context(
     """``symbol``'s news context holding every one of its items in ``news`` (symbol → items)."""
     context = NewsContext(params or NewsContextParams())
     for ref in (news or {}).get(symbol, ()):
-        context.add(ref)
+        context.observe(ref)
     return context
 
 

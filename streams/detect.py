@@ -349,7 +349,7 @@ class DetectStage(StageBase[DetectState, Features | NewsSignal]):
             sentiment=signal.sentiment,
         )
         self.counters.news_in += 1
-        if not state.news.add(ref):
+        if not state.news.observe(ref):
             return
         for alert in state.raised.values():
             if state.news.touches(ref, alert.window_start):

@@ -386,7 +386,7 @@ class FlowState:
             ret_bps=v["ret_bps"] or 0.0,
             mid_ret_bps=v["mid_ret_bps"] or 0.0,
         )
-        self.baseline.add(entry)
+        self.baseline.observe(entry)
         self.last_closed = c.index
 
     def _emit(self, n: int, v: Mapping[str, float | None]) -> FlowChunk:

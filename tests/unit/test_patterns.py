@@ -327,14 +327,14 @@ def test_drift_is_the_exact_sum_of_its_window(window: int, rets: list[float | No
 
     drift, kept = Drift(window), deque[tuple[int, float]]()
     for i, ret in enumerate(rets):
-        got = drift.push(i * 5_000, ret, 5_000)
+        got = drift.observe(i * 5_000, ret, 5_000)
         while kept and kept[0][0] < (i - window + 1) * 5_000:
             kept.popleft()
         if ret:
             kept.append((i * 5_000, ret))
         assert got == math.fsum(r for _, r in kept)
     restored = Drift.from_state(drift.to_state(), window)
-    assert restored.push(len(rets) * 5_000, 1.0, 5_000) == drift.push(len(rets) * 5_000, 1.0, 5_000)
+    assert restored.observe(len(rets) * 5_000, 1.0, 5_000) == drift.observe(len(rets) * 5_000, 1.0, 5_000)
 
 
 def test_a_slow_ramp_is_seen_over_half_an_hour() -> None:
