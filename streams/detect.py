@@ -524,5 +524,5 @@ def _first_per_symbol(bar_closes: list[_BarClose]) -> tuple[list[_BarClose], lis
 def _detect(detector: SymbolDetector, record: Features) -> tuple[Score | None, list[Alert]]:
     """One features record through the symbol's detector: (K-means score, alerts)."""
     if record.cadence is Cadence.FAST:
-        return None, detector.on_flow_features(record.ts, record.values)
-    return detector.on_bar_features(record.ts, record.values)
+        return None, detector.on_chunk(record.ts, record.values)
+    return detector.on_bar(record.ts, record.values)
