@@ -52,13 +52,13 @@ def main(argv: list[str] | None = None) -> None:
     fs = FeatureState()
     t0 = time.perf_counter()
     for high, low, close, volume, vwap in rows:
-        fs.update_values(high, low, close, volume, vwap)
-    _timed("incremental FeatureState.update_values", time.perf_counter() - t0, n)
+        fs.on_bar_values(high, low, close, volume, vwap)
+    _timed("incremental FeatureState.on_bar_values", time.perf_counter() - t0, n)
 
     fs = FeatureState()
     t0 = time.perf_counter()
     for high, low, close, volume, vwap in rows:
-        fs.update_values(high, low, close, volume, vwap)
+        fs.on_bar_values(high, low, close, volume, vwap)
         fs = FeatureState.from_state(json.loads(json.dumps(fs.to_state())))
     _timed("incremental + JSON state round trip per bar (state table)", time.perf_counter() - t0, n)
 

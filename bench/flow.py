@@ -40,9 +40,9 @@ def main(argv: list[str] | None = None) -> None:
         fs = states.get(record.symbol)
         if fs is None:
             fs = states[record.symbol] = FlowState(record.symbol, config)
-        chunks += len(fs.update_quote(record) if isinstance(record, Quote) else fs.update_book(record))
+        chunks += len(fs.on_quote(record) if isinstance(record, Quote) else fs.on_book(record))
     elapsed = time.perf_counter() - t0
-    _timed("incremental FlowState.update_quote / update_book (records)", elapsed, n)
+    _timed("incremental FlowState.on_quote / on_book (records)", elapsed, n)
     _timed("  … per emitted chunk", elapsed, chunks, "chunks")
 
     t0 = time.perf_counter()

@@ -41,7 +41,7 @@ def _detect(chunks: list[Chunk]) -> tuple[float, dict[str, SymbolDetector]]:
         detector = detectors.get(symbol)
         if detector is None:
             detector = detectors[symbol] = SymbolDetector(symbol, "sim")
-        detector.on_flow_features(ts, values)
+        detector.on_chunk(ts, values)
     return time.perf_counter() - began, detectors
 
 

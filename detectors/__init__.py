@@ -20,7 +20,10 @@ machines, no Kafka, no database.
 * :mod:`tapewatch.detectors.hit_model` — a calibrated probability of manipulation for the kinds a published model
   scores;
 * :mod:`tapewatch.detectors.evidence` — what an alert's evidence means (labels, units, the rule's bars), declared by
-  each detector beside the code that writes it, and read by :mod:`tapewatch.detectors.patterns.explain`.
+  each detector beside the code that writes it, and read by :mod:`tapewatch.detectors.patterns.explain`;
+* :mod:`tapewatch.detectors.contracts` — the kinds of component here and the one verb each takes its input by: a
+  stage ``on_<event>`` (``on_quote``, ``on_book``, ``on_bar``, ``on_chunk``, ``on_hit``), an estimator ``observe``, a
+  model ``score``.
 
 The trading-signal models built on these features (the Double DQN, the LSTM and CNN forecasters) are the package
 :mod:`signals`; nothing here imports it, torch, gymnasium or Spark.

@@ -148,22 +148,22 @@ class _OpenBar:
 
 
 class BarBuilder:
-    """Incremental one-minute bars of one symbol; every update is O(1) (a handful of open minutes at most).
+    """Incremental one-minute bars of one symbol; every quote is O(1) (a handful of open minutes at most).
 
     >>> from tapewatch.records import Quote
     >>> def trade(ts: int, price: float, size: float) -> Quote:
     ...     return Quote(symbol="2330", venue="twse", ts=ts, price=price, size=size)
     >>> builder = BarBuilder("2330", grace_ms=2_000)
-    >>> builder.update(trade(1_000, 600.0, 2.0)), builder.update(trade(30_000, 604.0, 1.0))
+    >>> builder.on_quote(trade(1_000, 600.0, 2.0)), builder.on_quote(trade(30_000, 604.0, 1.0))
     ([], [])
-    >>> builder.update(trade(61_000, 602.0, 1.0))  # minute 0 stays open for the grace: until 62 s
+    >>> builder.on_quote(trade(61_000, 602.0, 1.0))  # minute 0 stays open for the grace: until 62 s
     []
-    >>> builder.update(trade(59_500, 601.0, 1.0))  # 1.5 s out of order, within the grace: it counts
+    >>> builder.on_quote(trade(59_500, 601.0, 1.0))  # 1.5 s out of order, within the grace: it counts
     []
-    >>> [bar] = builder.update(Quote(symbol="2330", venue="twse", ts=62_000))  # no trade, but the clock moves
+    >>> [bar] = builder.on_quote(Quote(symbol="2330", venue="twse", ts=62_000))  # no trade, but the clock moves
     >>> bar.start, bar.open, bar.high, bar.low, bar.close, bar.volume, bar.vwap, bar.trades
     (0, 600.0, 604.0, 600.0, 601.0, 4.0, 601.25, 3)
-    >>> builder.update(trade(59_900, 605.0, 1.0))
+    >>> builder.on_quote(trade(59_900, 605.0, 1.0))
     Traceback (most recent call last):
     ...
     tapewatch.detectors.bars.LateQuoteError: late quote: 2330 ts=59900 belongs to minute 0, closed since the watermark
@@ -186,12 +186,12 @@ class BarBuilder:
         self.prev_volume: float | None = None
         self._open: dict[int, _OpenBar] = {}  # by minute start, insertion = ascending start
 
-    # -- updates -----------------------------------------------------------------------------------
+    # -- input -------------------------------------------------------------------------------------
     def is_closed(self, minute: int) -> bool:
         """Whether the minute starting at ``minute`` is closed (its quotes would be late)."""
         return self.clock is not None and minute + MINUTE_MS + self.grace_ms <= self.clock
 
-    def update(self, quote: Quote) -> list[Bar]:
+    def on_quote(self, quote: Quote) -> list[Bar]:
         """Apply one quote; return the bars the advancing watermark closed (oldest first).
 
         Raises :class:`LateQuoteError` (state unchanged) for a quote of an already closed minute, and
@@ -318,13 +318,13 @@ class MultiBarBuilder:
 
     >>> from tapewatch.records import Quote
     >>> bars = MultiBarBuilder()
-    >>> bars.update(Quote(symbol="2317", venue="twse", ts=1_500, price=100.0, size=5.0))
+    >>> bars.on_quote(Quote(symbol="2317", venue="twse", ts=1_500, price=100.0, size=5.0))
     []
-    >>> [bar.symbol for bar in bars.update(Quote(symbol="2330", venue="twse", ts=1_000, price=600.0, size=2.0))]
+    >>> [bar.symbol for bar in bars.on_quote(Quote(symbol="2330", venue="twse", ts=1_000, price=600.0, size=2.0))]
     []
-    >>> [(bar.symbol, bar.start) for bar in bars.update(Quote(symbol="2330", venue="twse", ts=70_000))]
+    >>> [(bar.symbol, bar.start) for bar in bars.on_quote(Quote(symbol="2330", venue="twse", ts=70_000))]
     [('2330', 0)]
-    >>> bars.update(Quote(symbol="2330", venue="twse", ts=30_000, price=599.0, size=1.0))  # late: kept aside
+    >>> bars.on_quote(Quote(symbol="2330", venue="twse", ts=30_000, price=599.0, size=1.0))  # late: kept aside
     []
     >>> [(q.symbol, q.ts) for q in bars.late], [(bar.symbol, bar.start) for bar in bars.flush()]
     ([('2330', 30000)], [('2317', 0)])
@@ -335,13 +335,13 @@ class MultiBarBuilder:
         self.builders: dict[str, BarBuilder] = {}
         self.late: list[Quote] = []
 
-    def update(self, quote: Quote) -> list[Bar]:
+    def on_quote(self, quote: Quote) -> list[Bar]:
         """Apply one quote; late quotes are kept in :attr:`late` instead of raising."""
         builder = self.builders.get(quote.symbol)
         if builder is None:
             builder = self.builders[quote.symbol] = BarBuilder(quote.symbol, self.grace_ms)
         try:
-            return builder.update(quote)
+            return builder.on_quote(quote)
         except LateQuoteError:
             self.late.append(quote)
             return []
@@ -353,7 +353,7 @@ class MultiBarBuilder:
 def build_bars(quotes: Iterable[Quote], *, include_open: bool = False, grace_ms: int = DEFAULT_GRACE_MS) -> list[Bar]:
     """Run the incremental builder over ``quotes`` (arrival order); closed bars in emission order."""
     multi = MultiBarBuilder(grace_ms)
-    bars = [bar for quote in quotes for bar in multi.update(quote)]
+    bars = [bar for quote in quotes for bar in multi.on_quote(quote)]
     if include_open:
         bars.extend(multi.flush())
     return bars

@@ -16,7 +16,7 @@ cannot say what a time of day usually does: :func:`calibrate` refuses it and say
 >>> params = PatternParams(tape=TapeParams(close_time=None))
 >>> detector = SymbolDetector("ES", "cme", params=params)
 >>> for ts in range(5_000, 2 * 86_400_000 + 1, 60_000):
-...     _ = detector.on_flow_features(ts, {"ret_bps": 1.0, "volume": 5.0})
+...     _ = detector.on_chunk(ts, {"ret_bps": 1.0, "volume": 5.0})
 >>> calibration = calibrate({"ES": detector}, "cme", "trades", sessions=2)
 >>> calibration.symbols["ES"][0][:2]  # bucket 00:00-00:30: two sessions, a 2-minute drift of 2 bps
 [2.0, 4.0]
@@ -246,7 +246,7 @@ def calibrate(
     bucket_minutes = PatternParams().materiality.seasonal.bucket_minutes
     for symbol, detector in sorted(detectors.items()):
         profile = detector.patterns.materiality.profile
-        profile.close()
+        profile.flush()
         bucket_minutes = profile.params.bucket_minutes
         if profile.learnt:
             symbols[symbol] = {bucket: list(row) for bucket, row in profile.learnt.items()}

@@ -1,6 +1,6 @@
 """Bar features, defined once: an O(1) incremental state machine per symbol and its batch twins.
 
-The definition is :class:`FeatureState`. :meth:`FeatureState.update` takes one closed bar and returns every
+The definition is :class:`FeatureState`. :meth:`FeatureState.on_bar` takes one closed bar and returns every
 feature in :data:`FEATURE_NAMES` with O(1) (amortised) work. The batch path :func:`compute_frame` *is* the
 fold of that state machine over a frame's rows, so stream and training cannot diverge. A faster, vectorised
 pandas/numpy implementation :func:`compute_frame_vectorised` exists for training over long histories; it is
@@ -122,7 +122,7 @@ _BIAS_KEYS: Final = tuple((n, f"bias_{n}") for n in BIAS_SPANS)
 
 
 class BarLike(Protocol):
-    """What :meth:`FeatureState.update` reads from a bar (:class:`tapewatch.records.Bar` fits)."""
+    """What :meth:`FeatureState.on_bar` reads from a bar (:class:`tapewatch.records.Bar` fits)."""
 
     @property
     def high(self) -> float: ...
@@ -240,11 +240,11 @@ def _span_alpha(n: int) -> float:
 
 # -- the definition ----------------------------------------------------------------------------------------
 class FeatureState:
-    """Incremental bar features of one symbol; :meth:`update` is O(1) amortised per bar.
+    """Incremental bar features of one symbol; :meth:`on_bar` is O(1) amortised per bar.
 
     >>> state = FeatureState()
     >>> for close in (10.0, 10.2, 10.1, 10.4):
-    ...     values = state.update_values(high=close + 0.1, low=close - 0.1, close=close, volume=1_000.0, vwap=close)
+    ...     values = state.on_bar_values(high=close + 0.1, low=close - 0.1, close=close, volume=1_000.0, vwap=close)
     >>> round(values["ret_1"], 6), round(values["ret_3"], 6), round(values["bias_3"], 6)  # ln(10.4 / 10.1), …
     (0.02927, 0.039221, 0.016287)
     >>> values["ret_5"], values["volume_z_30"]  # not warmed up; a flat volume baseline
@@ -254,7 +254,7 @@ class FeatureState:
 
     >>> import json
     >>> copy = FeatureState.from_state(json.loads(json.dumps(state.to_state())))
-    >>> copy.update_values(10.6, 10.4, 10.5, 2_000.0, 10.5) == state.update_values(10.6, 10.4, 10.5, 2_000.0, 10.5)
+    >>> copy.on_bar_values(10.6, 10.4, 10.5, 2_000.0, 10.5) == state.on_bar_values(10.6, 10.4, 10.5, 2_000.0, 10.5)
     True
     """
 
@@ -297,14 +297,14 @@ class FeatureState:
         for low in self.lows:
             self.lmin.push(low)
 
-    # -- update ------------------------------------------------------------------------------------------
-    def update(self, bar: BarLike) -> dict[str, float | None]:
+    # -- input -------------------------------------------------------------------------------------------
+    def on_bar(self, bar: BarLike) -> dict[str, float | None]:
         """Apply the next closed bar of the symbol; return every feature (``None`` while warming up)."""
-        return self.update_values(
+        return self.on_bar_values(
             bar.high, bar.low, bar.close, bar.volume, bar.vwap, bar.price_change_pct, bar.volume_change_pct
         )
 
-    def update_values(
+    def on_bar_values(
         self,
         high: float,
         low: float,
@@ -314,6 +314,7 @@ class FeatureState:
         price_change_pct: float | None = None,
         volume_change_pct: float | None = None,
     ) -> dict[str, float | None]:
+        """:meth:`on_bar` on plain values."""
         out: dict[str, float | None] = dict.fromkeys(FEATURE_NAMES)
         closes = self.closes
         prev = closes[-1] if closes else None
@@ -514,12 +515,12 @@ def _column(bars: pd.DataFrame, name: str) -> list[Any]:
 
 
 def iter_features(bars: pd.DataFrame, state: FeatureState | None = None) -> Iterable[dict[str, float | None]]:
-    """Fold :meth:`FeatureState.update` over one symbol's bars (rows in time order)."""
+    """Fold :meth:`FeatureState.on_bar` over one symbol's bars (rows in time order)."""
     _check_frame(bars)
     fs = state if state is not None else FeatureState()
     cols = [_column(bars, c) for c in INPUT_COLUMNS[1:]]
     for high, low, close, volume, vwap, pcp, vcp in zip(*cols, strict=True):
-        yield fs.update_values(high, low, close, volume, vwap, pcp, vcp)
+        yield fs.on_bar_values(high, low, close, volume, vwap, pcp, vcp)
 
 
 def compute_frame(bars: pd.DataFrame, state: FeatureState | None = None) -> pd.DataFrame:

@@ -150,7 +150,7 @@ class HitModel:
     def scores(self, kind: AlertKind | str) -> bool:
         return str(kind) in self.kinds
 
-    def judge(self, hit: Hit, params: PatternParams) -> Hit:
+    def score(self, hit: Hit, params: PatternParams) -> Hit:
         """The hit scored by its calibrated probability (a kind this model does not score: unchanged), with the
         rule's own strength, the probability and its drivers added to the evidence. A rule's severity ceiling
         holds (a pump's run-up, an outlier of size alone, are medium at most): the model ranks within it."""

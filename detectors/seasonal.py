@@ -123,8 +123,9 @@ class TimeOfDayProfile:
         self.learnt[bucket] = row
         self._day_level = None
 
-    def close(self) -> None:
-        """Folds the bucket in progress: the tape ended inside it (a history replayed for calibration)."""
+    def flush(self) -> None:
+        """End of input: folds the bucket in progress, the tape having ended inside it (a history replayed for
+        calibration)."""
         if self._acc is not None:
             self._fold(self._acc)
             self._acc = None

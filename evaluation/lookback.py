@@ -283,9 +283,9 @@ def _replay(detector: SymbolDetector, events: list[_Event], out: DetectionOutput
     events.sort(key=lambda e: (e[0], e[1]))
     for ts, cadence, values in events:
         if cadence == _FLOW_CADENCE:
-            alerts = detector.on_flow_features(ts, values)
+            alerts = detector.on_chunk(ts, values)
         else:
-            score, alerts = detector.on_bar_features(ts, values)
+            score, alerts = detector.on_bar(ts, values)
             if score is not None:
                 out.scores.append(score)
         out.alerts.extend(news.annotate(alert) for alert in alerts)
@@ -297,7 +297,7 @@ def news_context(
     """``symbol``'s news context holding every one of its items in ``news`` (symbol → items)."""
     context = NewsContext(params or NewsContextParams())
     for ref in (news or {}).get(symbol, ()):
-        context.add(ref)
+        context.observe(ref)
     return context
 
 

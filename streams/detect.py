@@ -348,7 +348,7 @@ class DetectStage(StageBase[DetectState, Features | NewsSignal]):
             sentiment=signal.sentiment,
         )
         self.counters.news_in += 1
-        if not state.news.add(ref):
+        if not state.news.observe(ref):
             return
         for alert in state.raised.values():
             if state.news.touches(ref, alert.window_start):
@@ -517,5 +517,5 @@ def _first_per_symbol(bar_closes: list[_BarClose]) -> tuple[list[_BarClose], lis
 def _detect(detector: SymbolDetector, record: Features) -> tuple[Score | None, list[Alert]]:
     """One features record through the symbol's detector: (K-means score, alerts)."""
     if record.cadence is Cadence.FAST:
-        return None, detector.on_flow_features(record.ts, record.values)
-    return detector.on_bar_features(record.ts, record.values)
+        return None, detector.on_chunk(record.ts, record.values)
+    return detector.on_bar(record.ts, record.values)

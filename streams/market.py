@@ -209,7 +209,7 @@ class MarketStage(StageBase[MarketState, Quote | Book]):
         chunks: list[FlowChunk] = []
         if isinstance(record, Quote):
             try:
-                closed = state.bars.update(record)
+                closed = state.bars.on_quote(record)
             except LateQuoteError as exc:
                 late.append(f"bars: {exc}")
                 metrics.late.labels(AGENT, "bars").inc()
@@ -218,7 +218,7 @@ class MarketStage(StageBase[MarketState, Quote | Book]):
                 outputs.append((self.bars_topic, bar.to_json(), "bars", bar.end))
                 outputs.append((self.features_topic, self._bar_features(state, bar), "features", bar.end))
         try:
-            chunks = state.flow.update_quote(record) if isinstance(record, Quote) else state.flow.update_book(record)
+            chunks = state.flow.on_quote(record) if isinstance(record, Quote) else state.flow.on_book(record)
         except LateRecordError as exc:
             late.append(f"flow: {exc}")
             metrics.late.labels(AGENT, "flow").inc()
@@ -250,7 +250,7 @@ class MarketStage(StageBase[MarketState, Quote | Book]):
 
     # -- steps -------------------------------------------------------------------------------------------
     def _bar_features(self, state: MarketState, bar: Bar) -> bytes:
-        values = state.features.update(bar)
+        values = state.features.on_bar(bar)
         state.features_state = None  # changed: serialise again at the checkpoint
         record = Features(
             symbol=bar.symbol,

@@ -125,7 +125,7 @@ class NewsStage(StageBase[NewsState, NewsItem]):
             self._dead_letter(message, f"could not be scored: {type(exc).__name__}: {exc}", None, "error")
             return
         if known is None:
-            indicator, count = state.indicator.add(record.ts, sentiment)
+            indicator, count = state.indicator.observe(record.ts, sentiment)
         else:
             indicator, count = state.indicator.at(record.ts)
         state.seen[record.item_id] = edit

@@ -226,7 +226,7 @@ rush order and one aggressive order. The batch twin and the stream's state machi
 >>> frame.ts.tolist(), frame.trades.tolist(), frame.rush_orders.tolist(), frame.buy_orders.tolist()
 ([1000, 2000, 3000], [4.0, 1.0, 1.0], [1.0, 0.0, 0.0], [2.0, 0.0, 0.0])
 >>> state = FlowState("2330", config, books=False)
->>> chunks = [c for q in quotes.itertuples() for c in state.update_quote_values(q.ts, q.price, q.size, q.side)]
+>>> chunks = [c for q in quotes.itertuples() for c in state.on_quote_values(q.ts, q.price, q.size, q.side)]
 >>> chunks_to_frame([*chunks, *state.flush()]).equals(frame)
 True
 """

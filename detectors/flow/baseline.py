@@ -110,7 +110,7 @@ class Baseline:
         self.ret_sums = _exact_sums(rets)
         self.mid_ret_sums = _exact_sums(mid_rets)
 
-    def add(self, entry: BaselineEntry) -> None:
+    def observe(self, entry: BaselineEntry) -> None:
         """A closed chunk joins the window (after its own features are computed)."""
         self.entries.append(entry)
         self.ret_sums.add(entry.ret_bps)

@@ -89,15 +89,15 @@ def iter_flow(
     brows = _book_rows(books)
     i = j = 0
     nq, nb = len(qrows), len(brows)
-    update_quote, update_book = fs.update_quote_values, fs.update_book_values
+    on_quote, on_book = fs.on_quote_values, fs.on_book_values
     while i < nq or j < nb:
         try:
             if j >= nb or (i < nq and qrows[i][0] <= brows[j][0]):
                 i += 1
-                yield from update_quote(*qrows[i - 1])
+                yield from on_quote(*qrows[i - 1])
             else:
                 j += 1
-                yield from update_book(*brows[j - 1])
+                yield from on_book(*brows[j - 1])
         except LateRecordError as exc:
             if late is not None:
                 late.append(exc)

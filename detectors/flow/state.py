@@ -70,7 +70,7 @@ class LateRecordError(ValueError):
 class FlowState:
     """Order-flow features of one symbol; O(1) amortised work per quote or book.
 
-    :meth:`update_quote` / :meth:`update_book` return the chunks the advancing watermark closed, oldest first,
+    :meth:`on_quote` / :meth:`on_book` return the chunks the advancing watermark closed, oldest first,
     or raise :class:`LateRecordError` (state unchanged) for a record of a closed chunk.
 
     A feed with books: a chunk closes once both streams have passed it (plus the grace), and its book features
@@ -78,20 +78,20 @@ class FlowState:
     without a trade there: 4,000 cancelled at levels 2–5.
 
     >>> flow = FlowState("2330", FlowConfig(chunk_ms=1_000, grace_ms=0))
-    >>> flow.update_book_values(0, [(10.0, 100.0), (9.9, 5_000.0)], [(10.1, 200.0)])
+    >>> flow.on_book_values(0, [(10.0, 100.0), (9.9, 5_000.0)], [(10.1, 200.0)])
     []
-    >>> flow.update_quote_values(300, 10.1, 50.0, "B")  # a buy at the ask
+    >>> flow.on_quote_values(300, 10.1, 50.0, "B")  # a buy at the ask
     []
-    >>> flow.update_book_values(600, [(10.0, 100.0), (9.9, 1_000.0)], [(10.1, 150.0)])
+    >>> flow.on_book_values(600, [(10.0, 100.0), (9.9, 1_000.0)], [(10.1, 150.0)])
     []
-    >>> flow.update_quote_values(1_100, None)  # the quote stream passes 1 s; the book stream has not yet
+    >>> flow.on_quote_values(1_100, None)  # the quote stream passes 1 s; the book stream has not yet
     []
-    >>> [chunk] = flow.update_book_values(1_200, [(10.0, 100.0), (9.9, 1_000.0)], [(10.1, 150.0)])
+    >>> [chunk] = flow.on_book_values(1_200, [(10.0, 100.0), (9.9, 1_000.0)], [(10.1, 150.0)])
     >>> chunk.start, chunk.end, chunk.values["trades"], chunk.values["book_updates"], chunk.values["cancel_l25"]
     (0, 1000, 1.0, 2.0, 4000.0)
     >>> round(chunk.values["book_imb_l1"], 3), round(chunk.values["spread_bps"], 1)  # means over the two books
     (-0.267, 99.5)
-    >>> flow.update_quote_values(900, 10.1, 10.0, "B")  # chunk 0 is closed
+    >>> flow.on_quote_values(900, 10.1, 10.0, "B")  # chunk 0 is closed
     Traceback (most recent call last):
     ...
     tapewatch.detectors.flow.state.LateRecordError: late quote: 2330 ts=900 belongs to the flow chunk starting 0, closed
@@ -157,11 +157,11 @@ class FlowState:
             heapq.heappush(self.heap, n)
         return chunk
 
-    def update_quote(self, quote: Quote) -> list[FlowChunk]:
+    def on_quote(self, quote: Quote) -> list[FlowChunk]:
         """Apply one quote (trade or snapshot); return the chunks that closed, oldest first."""
-        return self.update_quote_values(quote.ts, quote.price, quote.size, quote.side, quote.bid, quote.ask)
+        return self.on_quote_values(quote.ts, quote.price, quote.size, quote.side, quote.bid, quote.ask)
 
-    def update_quote_values(
+    def on_quote_values(
         self,
         ts: int,
         price: float | None,
@@ -170,7 +170,7 @@ class FlowState:
         bid: float | None = None,
         ask: float | None = None,
     ) -> list[FlowChunk]:
-        """:meth:`update_quote` on plain values (``side`` ``"B"``, ``"S"`` or ``None``)."""
+        """:meth:`on_quote` on plain values (``side`` ``"B"``, ``"S"`` or ``None``)."""
         c = self._chunk_for("quote", ts)
         if self.prints_learner is not None and self.prints is None:
             self.prints = self.prints_learner.observe(ts)
@@ -232,13 +232,13 @@ class FlowState:
         self.last_trade_ts = ts
         self.last_size = size
 
-    def update_book(self, book: Book) -> list[FlowChunk]:
+    def on_book(self, book: Book) -> list[FlowChunk]:
         """Apply one book snapshot; return the chunks that closed, oldest first."""
         # a validated Book's levels are (float, float) tuples already: no per-level conversion on the hot path
         return self._apply_book(book.ts, tuple(book.bids), tuple(book.asks))
 
-    def update_book_values(self, ts: int, bids: Levels, asks: Levels) -> list[FlowChunk]:
-        """:meth:`update_book` on plain values: ``(price, size)`` levels, best first."""
+    def on_book_values(self, ts: int, bids: Levels, asks: Levels) -> list[FlowChunk]:
+        """:meth:`on_book` on plain values: ``(price, size)`` levels, best first."""
         return self._apply_book(
             ts, tuple((float(p), float(q)) for p, q in bids), tuple((float(p), float(q)) for p, q in asks)
         )
@@ -386,7 +386,7 @@ class FlowState:
             ret_bps=v["ret_bps"] or 0.0,
             mid_ret_bps=v["mid_ret_bps"] or 0.0,
         )
-        self.baseline.add(entry)
+        self.baseline.observe(entry)
         self.last_closed = c.index
 
     def _emit(self, n: int, v: Mapping[str, float | None]) -> FlowChunk:

@@ -21,8 +21,8 @@ hand.
 
 >>> from tapewatch.records import Alert
 >>> context = NewsContext(NewsContextParams())
->>> context.add({"item_id": "cnyes:1", "ts": 590_000, "source": "cnyes", "title": "營收創高", "url": "",
-...              "sentiment": 0.6})
+>>> context.observe({"item_id": "cnyes:1", "ts": 590_000, "source": "cnyes", "title": "營收創高", "url": "",
+...                  "sentiment": 0.6})
 True
 >>> alert = Alert(alert_id="a", symbol="2330", venue="twse", ts=900_000, kind="pump_and_dump", severity="high",
 ...               score=0.9, window_start=600_000, window_end=900_000, model_version="patterns")
@@ -112,13 +112,13 @@ class NewsContextParams:
 
 @dataclass
 class NewsContext:
-    """One symbol's recent news, by publication time; :meth:`annotate` an alert with it."""
+    """One symbol's recent news, by publication time: :meth:`observe` an item, :meth:`annotate` an alert with it."""
 
     params: NewsContextParams = field(default_factory=NewsContextParams)
     #: (published, item id) → the item, kept sorted by publication time
     _items: list[tuple[int, str, NewsRef]] = field(default_factory=list)
 
-    def add(self, ref: NewsRef) -> bool:
+    def observe(self, ref: NewsRef) -> bool:
         """Keeps ``ref`` (a re-edit replaces the item of the same id); whether anything changed."""
         for index, (_, item_id, kept) in enumerate(self._items):
             if item_id == ref["item_id"]:
@@ -168,13 +168,13 @@ class NewsContext:
     def from_state(cls, state: Mapping[str, Any], params: NewsContextParams | None = None) -> NewsContext:
         state = CONTEXT_STATE.upgrade(state)
         context = cls(params or NewsContextParams())
-        context.extend(state["items"])
+        context._observe_all(state["items"])
         return context
 
-    def extend(self, refs: Iterable[Mapping[str, Any]]) -> None:
+    def _observe_all(self, refs: Iterable[Mapping[str, Any]]) -> None:
         for raw in refs:
             sentiment = raw.get("sentiment")
-            self.add(
+            self.observe(
                 NewsRef(
                     item_id=str(raw["item_id"]),
                     ts=int(raw["ts"]),

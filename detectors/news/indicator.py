@@ -15,13 +15,13 @@ the last eight half-lives (or of the count window, if longer) before the newest 
 item later than that sees only those.
 
 >>> indicator = NewsIndicator(NewsIndicatorParams(half_life_ms=3_600_000))
->>> indicator.add(0, 0.8)
+>>> indicator.observe(0, 0.8)
 (80.0, 1)
->>> indicator.add(1_800_000, -0.4)  # half an hour later: the first weighs 0.71, the second 1
+>>> indicator.observe(1_800_000, -0.4)  # half an hour later: the first weighs 0.71, the second 1
 (9.706, 2)
 >>> indicator.at(5_399_999)  # an hour after the second: the weights are 0.35 and 0.5, their sum under 1
 (8.284, 1)
->>> indicator.add(900_000, 1.0)  # a late item: its value counts the items published up to it
+>>> indicator.observe(900_000, 1.0)  # a late item: its value counts the items published up to it
 (90.864, 2)
 """
 
@@ -68,7 +68,7 @@ class NewsIndicatorParams:
 
 
 class NewsIndicator:
-    """One symbol's indicator (see the module's note); :meth:`add` an item, read it :meth:`at` any time."""
+    """One symbol's indicator (see the module's note); :meth:`observe` an item, read it :meth:`at` any time."""
 
     __slots__ = ("_history", "_newest", "_total", "_weights", "params")
 
@@ -82,7 +82,7 @@ class NewsIndicator:
     def _decay(self, age_ms: int) -> float:
         return math.pow(2.0, -age_ms / self.params.half_life_ms)
 
-    def add(self, ts: int, sentiment: float) -> tuple[float, int]:
+    def observe(self, ts: int, sentiment: float) -> tuple[float, int]:
         """Adds an item published at ``ts``; the indicator and count over the items published up to ``ts``."""
         sentiment = min(max(sentiment, -1.0), 1.0)
         if self._newest is None or ts >= self._newest:

@@ -6,9 +6,9 @@ price drift, recent sweeps, and what the detectors that ran before it in this ch
 state, and returns its hits. Its state is a JSON-safe dict whose keys no other detector uses.
 
 >>> run = Run(window=3)
->>> [run.push(start, flagged, 5_000) for start, flagged in ((0, True), (5_000, False), (10_000, True))]
+>>> [run.observe(start, flagged, 5_000) for start, flagged in ((0, True), (5_000, False), (10_000, True))]
 [1, 1, 2]
->>> run.push(15_000, False, 5_000), run.first_start  # the chunk at 0 left the window; the run goes on
+>>> run.observe(15_000, False, 5_000), run.first_start  # the chunk at 0 left the window; the run goes on
 (1, 0)
 >>> strength(1.0), strength(4.0)
 (0.6, 0.9)
@@ -171,7 +171,7 @@ class Run:
         self.flags: deque[int] = deque()  # chunk starts of flagged chunks within the window
         self.first_start: int | None = None
 
-    def push(self, start: int, flagged: bool, chunk_ms: int) -> int:
+    def observe(self, start: int, flagged: bool, chunk_ms: int) -> int:
         horizon = start - (self.window - 1) * chunk_ms
         while self.flags and self.flags[0] < horizon:
             self.flags.popleft()
@@ -204,7 +204,7 @@ class DriftScale:
     chunks were sampled.
 
     >>> scale = DriftScale(window=4, tau_chunks=40)
-    >>> [scale.push(x) for x in (10.0, -10.0) * 4][-2:]
+    >>> [scale.observe(x) for x in (10.0, -10.0) * 4][-2:]
     [None, 10.0]
     """
 
@@ -215,7 +215,7 @@ class DriftScale:
         self.square = 0.0
         self.samples = 0
 
-    def push(self, drift_bps: float) -> float | None:
+    def observe(self, drift_bps: float) -> float | None:
         self.samples += 1
         alpha = max(1.0 / self.samples, 1.0 / self.tau_chunks)  # a plain mean until the time constant is reached
         self.square += alpha * (drift_bps * drift_bps - self.square)
@@ -237,10 +237,10 @@ class Drift:
     A chunk's return is measured from the last price before it, so the returns of consecutive chunks
     telescope: their sum is ``1e4 ln(last price / last price before the window)``. Chunks without a price
     (or not emitted) add nothing, which is exact: the price did not print. The sum is kept exactly (an
-    integer over ``2**shift``) and rounded once, so each push is O(1) and equals ``math.fsum`` of the window.
+    integer over ``2**shift``) and rounded once, so each observation is O(1) and equals ``math.fsum`` of the window.
 
     >>> drift = Drift(window=3)
-    >>> [drift.push(start, ret, 5_000) for start, ret in ((0, 0.1), (5_000, 0.2), (10_000, 1e-17), (15_000, None))]
+    >>> [drift.observe(start, ret, 5_000) for start, ret in ((0, 0.1), (5_000, 0.2), (10_000, 1e-17), (15_000, None))]
     [0.1, 0.30000000000000004, 0.30000000000000004, 0.2]
     """
 
@@ -260,7 +260,7 @@ class Drift:
             self.shift = k
         return num << (self.shift - k)
 
-    def push(self, start: int, ret_bps: float | None, chunk_ms: int) -> float:
+    def observe(self, start: int, ret_bps: float | None, chunk_ms: int) -> float:
         horizon = start - (self.window - 1) * chunk_ms
         while self.rets and self.rets[0][0] < horizon:
             gone = self._scaled(self.rets.popleft()[1])  # may rescale self.total: read it after
@@ -273,7 +273,7 @@ class Drift:
 
     @property
     def value(self) -> float:
-        """The window's drift as of the last push (bps)."""
+        """The window's drift as of the last observation (bps)."""
         return self.total / (1 << self.shift)  # int / int: correctly rounded, as math.fsum
 
     def to_state(self) -> list[list[float]]:
@@ -443,7 +443,7 @@ class ChunkContext:
         may hit — this chunk flagged, ``min_chunks`` or more in the window, outside the closing window (a push
         there is marking the close), not next to a sweep (its followers) and on a rise walked, not jumped — else
         ``None``. The guards the sustained pump paths (crowd, surge, ramp) share."""
-        chunks = run.push(self.start, flagged, p.chunk_ms)
+        chunks = run.observe(self.start, flagged, p.chunk_ms)
         first = run.first_start
         if not flagged or chunks < min_chunks or first is None or self.in_close:
             return None

@@ -175,7 +175,7 @@ class MarkingTheClose:
             and ge(v, "aggr_imbalance_long", p.imbalance)
             and ctx.drift_bps >= p.drift_bps
         )
-        pushes = self.pushes.push(ctx.start, push, self.tape.chunk_ms)
+        pushes = self.pushes.observe(ctx.start, push, self.tape.chunk_ms)
         self._track(ctx, v)
         if ctx.pump_hit:
             self.pump_seen = ctx.ts

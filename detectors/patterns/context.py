@@ -87,7 +87,7 @@ class TapeContext:
         to_close = self.ms_to_close(ts)
         in_close = to_close is not None and -p.chunk_ms <= to_close <= p.close_window_ms
         ret = get(v, "ret_bps")
-        drift = self.drift.push(start, ret, p.chunk_ms)
+        drift = self.drift.observe(start, ret, p.chunk_ms)
         sweep = self._sweep(v)
         horizon = start - p.sweep_memory_ms
         while self.sweeps and self.sweeps[0] < horizon:
@@ -126,7 +126,7 @@ class TapeContext:
         typicals: list[float | None] = []
         for i, (drift, scale, z) in enumerate(zip(series, self.scales, zs, strict=True)):
             value = drift.value
-            typical = scale.push(value)
+            typical = scale.observe(value)
             typicals.append(typical)
             if z is None or sigma is None:
                 out.append(z)
@@ -145,11 +145,11 @@ class TapeContext:
     ) -> tuple[float | None, float | None, float | None]:
         p = self.params
         ret, mid_ret = get(v, "ret_bps"), get(v, "mid_ret_bps")
-        long_drift = self.ramp_drift.push(start, ret, p.chunk_ms)
-        slow_drift = self.slow_drift.push(start, ret, p.chunk_ms)
-        mid_drift = self.mid_drift.push(start, mid_ret, p.chunk_ms)
-        mid_long = self.mid_ramp_drift.push(start, mid_ret, p.chunk_ms)
-        mid_slow = self.mid_slow_drift.push(start, mid_ret, p.chunk_ms)
+        long_drift = self.ramp_drift.observe(start, ret, p.chunk_ms)
+        slow_drift = self.slow_drift.observe(start, ret, p.chunk_ms)
+        mid_drift = self.mid_drift.observe(start, mid_ret, p.chunk_ms)
+        mid_long = self.mid_ramp_drift.observe(start, mid_ret, p.chunk_ms)
+        mid_slow = self.mid_slow_drift.observe(start, mid_ret, p.chunk_ms)
         if sigma is None:
             return None, None, None
         if of_mid:

@@ -22,7 +22,7 @@ A pump's onset, as the alert policy emits it:
 >>> from tapewatch.detectors.patterns.symbol import SymbolDetector
 >>> detector = SymbolDetector("2330", "sim", params=PatternParams().with_values({"tape.close_time": None}))
 >>> onset = {"buy_orders_z_long": 7.0, "order_imbalance_z_long": 3.5, "rush_max_z_long": 8.0, "ret_bps": 20.0}
->>> [alert] = [a for ts in (5_000, 10_000) for a in detector.on_flow_features(ts, onset)]
+>>> [alert] = [a for ts in (5_000, 10_000) for a in detector.on_chunk(ts, onset)]
 >>> rule_of(alert.kind, alert.evidence).name, explains(alert.kind, alert.model_version)
 ('pump onset', True)
 >>> for line in explain(alert.kind, alert.evidence, detector.params):

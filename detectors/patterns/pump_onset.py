@@ -150,14 +150,14 @@ class PumpOnset:
             and ctx.drift_bps >= p.drift_bps
             and ge(v, "rush_orders_long", p.surge_rush)
         )
-        ctx.surge_chunks = self.surge.push(ctx.start, surge, tape.chunk_ms)
+        ctx.surge_chunks = self.surge.observe(ctx.start, surge, tape.chunk_ms)
         buy_orders_z = buy_orders_surge(v, p.buy_orders_z, p.order_imbalance_z)
         onset = (
             buy_orders_z is not None
             and ge(v, "rush_max_z_long", p.rush_max_z)
             and ctx.drift_bps > p.drift_bps + RISE_EPSILON_BPS
         )
-        onsets = ctx.onset_chunks = self.onset.push(ctx.start, onset, tape.chunk_ms)
+        onsets = ctx.onset_chunks = self.onset.observe(ctx.start, onset, tape.chunk_ms)
         first = self.onset.first_start
         if not onset or onsets < self.min_onsets or first is None or ctx.in_close:
             return []

@@ -178,8 +178,8 @@ class Spoofing:
         pressed = vanished and (moved or traded)
         # spoofing repeats (layer, push, cancel, again): one vanished layer with the price drifting the right
         # way happens by chance in a busy book, several within a couple of minutes do not
-        cycles = self.cycles.push(ctx.start, pressed, tape.chunk_ms)
-        layers = self.layers.push(ctx.start, vanished, tape.chunk_ms)
+        cycles = self.cycles.observe(ctx.start, pressed, tape.chunk_ms)
+        layers = self.layers.observe(ctx.start, vanished, tape.chunk_ms)
         repeated = cycles >= p.min_cycles or (cycles >= 1 and layers >= p.min_layers)
         first = self.layers.first_start
         if not vanished or not repeated or first is None:

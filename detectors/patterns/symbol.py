@@ -30,9 +30,9 @@ STATE_VERSION: Final = DETECTOR_STATE.current
 class SymbolDetector:
     """Everything the stream keeps per symbol for detection: flow patterns, K-means scoring, alert policy.
 
-    * :meth:`on_flow_features` — one fast ``Features`` record (``values`` of :mod:`tapewatch.detectors.flow`, ``ts`` =
-      chunk end) → alerts.
-    * :meth:`on_bar_features` — one ``1m`` ``Features`` record (``ts`` = bar end) → the K-means
+    * :meth:`on_chunk` — a closed flow chunk: one fast ``Features`` record (``values`` of
+      :mod:`tapewatch.detectors.flow`, ``ts`` = chunk end) → alerts.
+    * :meth:`on_bar` — a closed bar: one ``1m`` ``Features`` record (``ts`` = bar end) → the K-means
       :class:`Score` (``None`` without a model) and alerts.
     * :meth:`to_state` / :meth:`from_state` — JSON-safe state for the stream's state table (the model is not in it: pass
       the current one to :meth:`from_state`; :meth:`set_model` swaps it on hot reload).
@@ -43,14 +43,14 @@ class SymbolDetector:
     >>> detector = SymbolDetector("2330", "sim", params=params)
     >>> mirrors = {"mirror_z_long": 9.0, "mirror_vol_share_long": 0.6, "order_imbalance_long": 0.0,
     ...            "mirror_trades_long": 6.0, "mirror_excess_share_long": 0.5}
-    >>> alerts = [alert for ts in (5_000, 10_000, 15_000) for alert in detector.on_flow_features(ts, mirrors)]
+    >>> alerts = [alert for ts in (5_000, 10_000, 15_000) for alert in detector.on_chunk(ts, mirrors)]
     >>> [(alert.kind.value, alert.severity.value) for alert in alerts], len({alert.alert_id for alert in alerts})
     ([('wash_trading', 'low'), ('wash_trading', 'medium'), ('wash_trading', 'high')], 1)
-    >>> detector.on_bar_features(60_000, {"ret_1": 0.01})  # no K-means model: no score, no alert
+    >>> detector.on_bar(60_000, {"ret_1": 0.01})  # no K-means model: no score, no alert
     (None, [])
     >>> import json
     >>> restored = SymbolDetector.from_state(json.loads(json.dumps(detector.to_state())), params=params)
-    >>> restored.on_flow_features(20_000, mirrors)  # the same episode, still high: nothing new
+    >>> restored.on_chunk(20_000, mirrors)  # the same episode, still high: nothing new
     []
     """
 
@@ -101,14 +101,14 @@ class SymbolDetector:
     def set_model(self, model: KMeansModel | None) -> None:
         self.model = model
 
-    def on_flow_features(self, ts: int, values: Values) -> list[Alert]:
+    def on_chunk(self, ts: int, values: Values) -> list[Alert]:
         alerts: list[Alert] = []
         for hit in self.patterns.on_chunk(ts, values):
-            judged = hit if self.hit_model is None else self.hit_model.judge(hit, self.params)
+            judged = hit if self.hit_model is None else self.hit_model.score(hit, self.params)
             alerts.extend(self.policy.on_hit(judged))
         return alerts
 
-    def on_bar_features(self, ts: int, values: Values) -> tuple[Score | None, list[Alert]]:
+    def on_bar(self, ts: int, values: Values) -> tuple[Score | None, list[Alert]]:
         """Raises :class:`tapewatch.detectors.kmeans.FeatureError` on an infinite value (dead-letter the record)."""
         if self.model is None:
             return None, []

@@ -255,9 +255,9 @@ class WashTrading:
         inferred = (get(v, "inferred_share_long") or 0.0) > 0.5
         mirror = not inferred and self._mirror(v)
         pinned = inferred and self._pinned(ctx, v)
-        washes = self.washes.push(ctx.start, mirror, chunk_ms)
-        pins = self.pinned.push(ctx.start, pinned, chunk_ms)
-        before = self.history.push(ctx.start, pinned, chunk_ms) - pins  # pinned chunks before the window
+        washes = self.washes.observe(ctx.start, mirror, chunk_ms)
+        pins = self.pinned.observe(ctx.start, pinned, chunk_ms)
+        before = self.history.observe(ctx.start, pinned, chunk_ms) - pins  # pinned chunks before the window
         if mirror and washes >= self.min_washes and self.washes.first_start is not None:
             ratio = (get(v, "mirror_z_long") or 0.0) / p.mirror_z * washes / self.min_washes
             message = "alternating buy/sell prints of one repeated size (wash-trading proxy: the feed is anonymous)"

@@ -125,8 +125,8 @@ def test_newest_emission_kept_whatever_the_order(stores_settings: Settings) -> N
 def with_news(alert: Alert) -> Alert:
     """``alert`` as the detect stage sends it again once an item about its onset has arrived."""
     context = NewsContext()
-    context.add(NewsRef(item_id=f"wire:{alert.alert_id}", ts=alert.window_start - 60_000, source="wire",
-                        title=f"news about {alert.symbol}", url="", sentiment=0.5))  # fmt: skip
+    context.observe(NewsRef(item_id=f"wire:{alert.alert_id}", ts=alert.window_start - 60_000, source="wire",
+                            title=f"news about {alert.symbol}", url="", sentiment=0.5))  # fmt: skip
     annotated = context.annotate(alert)
     assert annotated.ts == alert.ts and annotated.emission > alert.emission
     return annotated

@@ -70,7 +70,7 @@ def test_hand_made_series() -> None:
         trade(T0 + 4 * MINUTE_MS, 9.0, 0),  # closes minute 3, which had no trade: no bar
     ]
     builder = BarBuilder("AAA", grace_ms=0)
-    emitted = [[bar.start for bar in builder.update(q)] for q in quotes]
+    emitted = [[bar.start for bar in builder.on_quote(q)] for q in quotes]
     assert emitted == [[], [], [], [], [T0], [], [T0 + MINUTE_MS], []]
 
     bars = assert_twins_agree(quotes)
@@ -111,28 +111,28 @@ def test_only_no_trade_quotes_make_no_bars() -> None:
 def test_first_quote_and_empty_input() -> None:
     builder = BarBuilder("AAA", grace_ms=0)
     assert builder.flush() == []
-    assert builder.update(trade(T0, 10.0)) == []
+    assert builder.on_quote(trade(T0, 10.0)) == []
     assert bars_from_quotes(quotes_to_frame([])).empty
     assert bars_to_frame([]).columns.tolist() == bars_from_quotes(quotes_to_frame([])).columns.tolist()
 
 
 def test_late_quote_is_rejected_and_changes_nothing() -> None:
     builder = BarBuilder("AAA", grace_ms=0)
-    builder.update(trade(T0 + 10, 10.0))
-    builder.update(trade(T0 + MINUTE_MS + 10, 11.0))  # closes minute 0
+    builder.on_quote(trade(T0 + 10, 10.0))
+    builder.on_quote(trade(T0 + MINUTE_MS + 10, 11.0))  # closes minute 0
     before = builder.to_state()
     with pytest.raises(LateQuoteError) as info:
-        builder.update(trade(T0 + 20, 99.0))
+        builder.on_quote(trade(T0 + 20, 99.0))
     assert info.value.clock == T0 + MINUTE_MS + 10
     with pytest.raises(LateQuoteError):
-        builder.update(tick(T0 + 30))  # a late quote without trade is late too
+        builder.on_quote(tick(T0 + 30))  # a late quote without trade is late too
     assert builder.to_state() == before
     # out of order within the open minute is fine
-    assert builder.update(trade(T0 + MINUTE_MS + 5, 12.0)) == []
+    assert builder.on_quote(trade(T0 + MINUTE_MS + 5, 12.0)) == []
 
     quotes = [trade(T0 + 10, 10.0), trade(T0 + MINUTE_MS + 10, 11.0), trade(T0 + 20, 99.0), tick(T0 + 2 * MINUTE_MS)]
     multi = MultiBarBuilder(grace_ms=0)
-    bars = [bar for q in quotes for bar in multi.update(q)]
+    bars = [bar for q in quotes for bar in multi.on_quote(q)]
     assert [q.price for q in multi.late] == [99.0]
     assert [bar.high for bar in bars] == [10.0, 11.0]
     assert_twins_agree(quotes)
@@ -140,11 +140,11 @@ def test_late_quote_is_rejected_and_changes_nothing() -> None:
 
 def test_flush_closes_the_minute_for_good() -> None:
     builder = BarBuilder("AAA", grace_ms=0)
-    builder.update(trade(T0 + 5, 10.0))
+    builder.on_quote(trade(T0 + 5, 10.0))
     assert [bar.start for bar in builder.flush()] == [T0]
     with pytest.raises(LateQuoteError):
-        builder.update(trade(T0 + 6, 10.0))
-    assert builder.update(trade(T0 + MINUTE_MS, 10.0)) == []
+        builder.on_quote(trade(T0 + 6, 10.0))
+    assert builder.on_quote(trade(T0 + MINUTE_MS, 10.0)) == []
 
 
 def test_symbols_are_independent() -> None:
@@ -161,18 +161,18 @@ def test_symbols_are_independent() -> None:
 
 def test_grace_keeps_minutes_open_for_out_of_order_quotes() -> None:
     builder = BarBuilder("AAA", grace_ms=5_000)
-    assert builder.update(trade(T0 + 10_000, 10.0)) == []
-    assert builder.update(trade(T0 + MINUTE_MS + 1_000, 11.0)) == []  # minute 0 stays open: watermark < its end
-    assert builder.update(trade(T0 + 59_000, 12.0)) == []  # 2 s out of order: still counts in minute 0
-    assert builder.update(trade(T0 + 5_000, 9.0)) == []  # earlier than the open trade: becomes the open
+    assert builder.on_quote(trade(T0 + 10_000, 10.0)) == []
+    assert builder.on_quote(trade(T0 + MINUTE_MS + 1_000, 11.0)) == []  # minute 0 stays open: watermark < its end
+    assert builder.on_quote(trade(T0 + 59_000, 12.0)) == []  # 2 s out of order: still counts in minute 0
+    assert builder.on_quote(trade(T0 + 5_000, 9.0)) == []  # earlier than the open trade: becomes the open
     assert builder.open_bar_start == T0
-    (bar,) = builder.update(tick(T0 + MINUTE_MS + 5_000))  # watermark reaches minute 0's end
+    (bar,) = builder.on_quote(tick(T0 + MINUTE_MS + 5_000))  # watermark reaches minute 0's end
     assert (bar.open, bar.high, bar.low, bar.close, bar.trades) == (9.0, 12.0, 9.0, 12.0, 3)
     with pytest.raises(LateQuoteError, match="grace 5000 ms"):
-        builder.update(trade(T0 + 59_999, 1.0))
+        builder.on_quote(trade(T0 + 59_999, 1.0))
     # two minutes closed by one jump, oldest first
-    builder.update(trade(T0 + 2 * MINUTE_MS + 1, 13.0))
-    bars = builder.update(tick(T0 + 10 * MINUTE_MS))
+    builder.on_quote(trade(T0 + 2 * MINUTE_MS + 1, 13.0))
+    bars = builder.on_quote(tick(T0 + 10 * MINUTE_MS))
     assert [b.start for b in bars] == [T0 + MINUTE_MS, T0 + 2 * MINUTE_MS]
     assert bars[1].price_change_pct == pytest.approx((13.0 - 11.0) / 11.0 * 100)
 
@@ -193,7 +193,7 @@ def test_open_and_close_follow_event_time_with_ties_in_arrival_order() -> None:
 
 def test_wrong_symbol_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="BBB"):
-        BarBuilder("AAA", grace_ms=0).update(trade(T0, 1.0, symbol="BBB"))
+        BarBuilder("AAA", grace_ms=0).on_quote(trade(T0, 1.0, symbol="BBB"))
 
 
 def test_venue_is_the_first_trades() -> None:
@@ -207,10 +207,10 @@ def test_state_round_trip_through_json() -> None:
     quotes = [trade(T0 + i * 7_001, 10.0 + i * 0.1, i % 3) for i in range(40)]
     whole = BarBuilder("AAA", grace_ms=0)
     split = BarBuilder("AAA", grace_ms=0)
-    out_whole = [bar for q in quotes for bar in whole.update(q)]
-    out_split = [bar for q in quotes[:17] for bar in split.update(q)]
+    out_whole = [bar for q in quotes for bar in whole.on_quote(q)]
+    out_split = [bar for q in quotes[:17] for bar in split.on_quote(q)]
     split = BarBuilder.from_state(json.loads(json.dumps(split.to_state())))
-    out_split += [bar for q in quotes[17:] for bar in split.update(q)]
+    out_split += [bar for q in quotes[17:] for bar in split.on_quote(q)]
     assert out_split == out_whole
     assert split.to_state() == whole.to_state()
 
@@ -291,12 +291,12 @@ def test_incremental_equals_batch(quotes: list[Quote], grace_ms: int) -> None:
 def test_resuming_from_state_changes_nothing(quotes: list[Quote], grace_ms: int, data: st.DataObject) -> None:
     cut = data.draw(st.integers(0, len(quotes)))
     uninterrupted = MultiBarBuilder(grace_ms)
-    expected = [bar for q in quotes for bar in uninterrupted.update(q)]
+    expected = [bar for q in quotes for bar in uninterrupted.on_quote(q)]
     resumed = MultiBarBuilder(grace_ms)
-    got = [bar for q in quotes[:cut] for bar in resumed.update(q)]
+    got = [bar for q in quotes[:cut] for bar in resumed.on_quote(q)]
     resumed.builders = {
         symbol: BarBuilder.from_state(json.loads(json.dumps(b.to_state())), grace_ms)
         for symbol, b in resumed.builders.items()
     }
-    got += [bar for q in quotes[cut:] for bar in resumed.update(q)]
+    got += [bar for q in quotes[cut:] for bar in resumed.on_quote(q)]
     assert got == expected

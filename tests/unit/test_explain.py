@@ -59,7 +59,7 @@ class Scenario:
 
     def alerts(self) -> list[Alert]:
         detector = SymbolDetector("S", "sim", params=self.params)
-        return [a for i, v in enumerate(self.chunks) for a in detector.on_flow_features(self.t0 + (i + 1) * 5_000, v)]
+        return [a for i, v in enumerate(self.chunks) for a in detector.on_chunk(self.t0 + (i + 1) * 5_000, v)]
 
 
 _RAMP = {**QUIET, "mid_sigma_bps": 3.0, "mid_ret_bps": 8.0, "volume_z_long": 4.0, "rush_orders_long": 0.0}
@@ -209,7 +209,7 @@ def _kmeans_detector(params: PatternParams) -> SymbolDetector:
 
 def test_a_kmeans_alert_is_its_score_against_the_bar_and_its_features_shares() -> None:
     params = rules()
-    score, alerts = _kmeans_detector(params).on_bar_features(60_000, {"ret_1": 0.02, "volume_z_30": 20.0})
+    score, alerts = _kmeans_detector(params).on_bar(60_000, {"ret_1": 0.02, "volume_z_30": 20.0})
     assert score is not None and len(alerts) == 1
     alert = alerts[0]
     assert not _undeclared(rule_of(alert.kind, alert.evidence), alert.evidence)
@@ -225,7 +225,7 @@ def test_a_kmeans_alert_is_its_score_against_the_bar_and_its_features_shares() -
     assert explains(alert.kind, alert.model_version)
     # the bar is the code's: just above the score, no alert
     stricter = params.with_values({"kmeans.alert_score": _just_failing("≥", alert.score)})
-    assert _kmeans_detector(stricter).on_bar_features(60_000, {"ret_1": 0.02, "volume_z_30": 20.0})[1] == []
+    assert _kmeans_detector(stricter).on_bar(60_000, {"ret_1": 0.02, "volume_z_30": 20.0})[1] == []
     # without the score (the caller did not pass it), the table is the evidence alone
     assert explain(alert.kind, alert.evidence, params)[0].key == "distance"
 

@@ -55,24 +55,24 @@ def test_extreme_but_valid_records_keep_every_output_finite(start: int, stream: 
         else:
             record = Quote(symbol="X", venue="sim", ts=ts, price=price, size=size, side=side)
             try:
-                closed = bars.update(record)
+                closed = bars.on_quote(record)
             except LateQuoteError:
                 closed = []
             for bar in closed:
-                values = features.update(bar)
+                values = features.on_bar(bar)
                 assert finite(values), values
-                _, alerts = detector.on_bar_features(bar.end, values)
+                _, alerts = detector.on_bar(bar.end, values)
                 outputs += [bar, *alerts]
         try:
-            chunks = flow.update_quote(record) if isinstance(record, Quote) else flow.update_book(record)
+            chunks = flow.on_quote(record) if isinstance(record, Quote) else flow.on_book(record)
         except LateRecordError:
             chunks = []
         for chunk in chunks:
             assert finite(chunk.values), chunk.values
-            outputs += detector.on_flow_features(chunk.ts, chunk.values)
+            outputs += detector.on_chunk(chunk.ts, chunk.values)
     for chunk in flow.flush():
         assert finite(chunk.values), chunk.values
     for bar in bars.flush():
-        assert finite(features.update(bar))
+        assert finite(features.on_bar(bar))
     for out in outputs:  # every output is a valid record again (what the sinks decode)
         assert type(out).from_json(out.to_json()) == out

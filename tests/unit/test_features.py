@@ -192,7 +192,7 @@ def test_bar_record_path_equals_frame_fold_and_fits_features_record() -> None:
             volume_change_pct=_none(fields["volume_change_pct"]),
         )
         bar = Bar.model_validate(fields)
-        streamed.append(fs.update(bar))
+        streamed.append(fs.on_bar(bar))
     assert streamed == list(iter_features(df))
     batch = compute_frame(df)
     assert [to_values(cast(dict[str, float], r)) for r in batch.to_dict("records")] == streamed

@@ -85,7 +85,7 @@ def _snapshot_feed(fs: FlowState, start: int, n: int, interval: int = 5_000) -> 
     out: list[FlowChunk] = []
     for ts in range(start, start + n * interval, interval):
         k = ts // interval
-        out += fs.update_quote_values(ts, 100.0 + (k % 3) * 0.5, 1_000.0 + k)
+        out += fs.on_quote_values(ts, 100.0 + (k % 3) * 0.5, 1_000.0 + k)
     return out
 
 
@@ -99,7 +99,7 @@ def test_a_flow_of_an_unknown_venue_learns_its_prints_and_nulls_what_it_cannot_t
     sided = FlowState("Y", config, books=False, prints=None)
     seen: list[FlowChunk] = []
     for i in range(3 * LEARN_RECORDS):  # fills of one order print together: prints
-        seen += sided.update_quote_values(1_000 * (i // 2) + 7 * (i % 5), 50.0, 10.0, "B" if i % 2 else "S")
+        seen += sided.on_quote_values(1_000 * (i // 2) + 7 * (i % 5), 50.0, 10.0, "B" if i % 2 else "S")
     assert sided.prints == "trades"
     learning, learnt = seen[0], seen[-1]
     assert learning.values["rush_max"] is None  # not known yet: null, not a calm zero

@@ -88,7 +88,7 @@ class Tape:
 
 def apply(fs: FlowState, tape: Tape, step: tuple[str, int]) -> list[FlowChunk]:
     kind, i = step
-    return fs.update_quote(tape.quote(i)) if kind == "q" else fs.update_book(tape.book(i))
+    return fs.on_quote(tape.quote(i)) if kind == "q" else fs.on_book(tape.book(i))
 
 
 def run(tape: Tape, order: Sequence[tuple[str, int]], config: FlowConfig) -> list[FlowChunk]:
@@ -219,9 +219,9 @@ def test_late_records_raise_and_change_nothing(data: st.DataObject, tape: Tape) 
     late_ts = data.draw(st.integers(T0, fs.closed_below * CHUNK - 1))
     before = fs.to_state()
     with pytest.raises(LateRecordError) as quote_err:
-        fs.update_quote_values(late_ts, 10.0, 1.0, "B", 10.0, 10.5)
+        fs.on_quote_values(late_ts, 10.0, 1.0, "B", 10.0, 10.5)
     with pytest.raises(LateRecordError):
-        fs.update_book_values(late_ts, [(10.0, 1.0)], [(10.5, 2.0)])
+        fs.on_book_values(late_ts, [(10.0, 1.0)], [(10.5, 2.0)])
     assert fs.to_state() == before
     assert quote_err.value.ts == late_ts and quote_err.value.kind == "quote"
     # the error names the closed chunk the record belonged to
@@ -232,19 +232,19 @@ def test_late_records_raise_and_change_nothing(data: st.DataObject, tape: Tape) 
 def test_a_chunk_closes_when_both_streams_pass_its_end_plus_grace() -> None:
     cfg = FlowConfig(chunk_ms=1000, grace_ms=200, idle_ms=60_000)
     fs = FlowState(SYMBOL, cfg)
-    assert fs.update_quote_values(T0 + 10, 10.0, 1.0) == []
-    assert fs.update_quote_values(T0 + 5000, 10.0, 1.0) == []  # books hold the watermark back
-    assert fs.update_book_values(T0 + 1100, [(10.0, 5.0)], [(10.5, 5.0)]) == []  # 1100 < 1000 + 200
-    closed = fs.update_book_values(T0 + 1200, [(10.0, 5.0)], [(10.5, 5.0)])
+    assert fs.on_quote_values(T0 + 10, 10.0, 1.0) == []
+    assert fs.on_quote_values(T0 + 5000, 10.0, 1.0) == []  # books hold the watermark back
+    assert fs.on_book_values(T0 + 1100, [(10.0, 5.0)], [(10.5, 5.0)]) == []  # 1100 < 1000 + 200
+    closed = fs.on_book_values(T0 + 1200, [(10.0, 5.0)], [(10.5, 5.0)])
     assert [(c.start, c.end, c.ts) for c in closed] == [(T0, T0 + 1000, T0 + 1000)]
     assert closed[0].values["trades"] == 1.0  # the 5000 trade is in its own, still open, chunk
     # lateness is judged against the record's own stream: the quotes are at 5000, so a quote of the open
     # chunk 1000 is more than the grace behind them and late, whatever the books do (the interleaving of the
     # two streams never decides)
     with pytest.raises(LateRecordError) as err:
-        fs.update_quote_values(T0 + 1050, 10.0, 1.0)
+        fs.on_quote_values(T0 + 1050, 10.0, 1.0)
     assert err.value.kind == "quote"
-    fs.update_book_values(T0 + 1150, [(10.0, 5.0)], [(10.5, 5.0)])  # the books' own stream is at 1200
+    fs.on_book_values(T0 + 1150, [(10.0, 5.0)], [(10.5, 5.0)])  # the books' own stream is at 1200
     rest = fs.flush()
     assert [c.start for c in rest] == [T0 + 1000, T0 + 5000]
     assert rest[0].values["trades"] == 0.0 and rest[0].values["book_updates"] == 3.0
@@ -268,10 +268,10 @@ def test_every_interleaving_of_the_two_streams_gives_the_same_chunks() -> None:
             try:
                 if which == 0:
                     qi += 1
-                    chunks += fs.update_quote_values(*quotes[qi - 1])
+                    chunks += fs.on_quote_values(*quotes[qi - 1])
                 else:
                     bi += 1
-                    chunks += fs.update_book_values(*books[bi - 1])
+                    chunks += fs.on_book_values(*books[bi - 1])
             except LateRecordError:
                 pass
         outputs.add(repr([(c.start, sorted(c.values.items())) for c in chunks]))
@@ -282,36 +282,36 @@ def test_every_interleaving_of_the_two_streams_gives_the_same_chunks() -> None:
 def test_bookless_feed_is_driven_by_its_quotes() -> None:
     cfg = FlowConfig(chunk_ms=1000, grace_ms=0)
     fs = FlowState(SYMBOL, cfg, books=False)
-    assert fs.update_quote_values(T0, 10.0, 1.0) == []
-    closed = fs.update_quote_values(T0 + 1000, 10.0, 1.0)
+    assert fs.on_quote_values(T0, 10.0, 1.0) == []
+    closed = fs.on_quote_values(T0 + 1000, 10.0, 1.0)
     assert [c.start for c in closed] == [T0]  # the watermark is the quotes'
     with pytest.raises(LateRecordError) as err:
-        fs.update_book_values(T0 + 500, [(10.0, 1.0)], [(10.5, 1.0)])
+        fs.on_book_values(T0 + 500, [(10.0, 1.0)], [(10.5, 1.0)])
     assert err.value.kind == "book"
     # a stray book of a chunk still open counts
-    fs.update_book_values(T0 + 1500, [(10.0, 1.0)], [(10.5, 1.0)])
-    closed = fs.update_quote_values(T0 + 2000, 10.0, 1.0)
+    fs.on_book_values(T0 + 1500, [(10.0, 1.0)], [(10.5, 1.0)])
+    closed = fs.on_quote_values(T0 + 2000, 10.0, 1.0)
     assert closed[0].values["book_updates"] == 1.0
     # the same quotes with a feed that sends books: nothing closes until the books pass too
     waiting = FlowState(SYMBOL, cfg, books=True)
-    assert waiting.update_quote_values(T0, 10.0, 1.0) == []
-    assert waiting.update_quote_values(T0 + 9000, 10.0, 1.0) == []
+    assert waiting.on_quote_values(T0, 10.0, 1.0) == []
+    assert waiting.on_quote_values(T0 + 9000, 10.0, 1.0) == []
 
 
 def test_a_book_feed_waits_for_its_quotes() -> None:
     fs = FlowState(SYMBOL, FlowConfig(chunk_ms=1000, grace_ms=0))
-    fs.update_book_values(T0, [(10.0, 1.0)], [(10.5, 1.0)])
-    assert fs.update_book_values(T0 + 60_000, [(10.0, 1.0)], [(10.5, 1.0)]) == []
-    assert [c.start for c in fs.update_quote_values(T0 + 60_000, None)] == [T0]
+    fs.on_book_values(T0, [(10.0, 1.0)], [(10.5, 1.0)])
+    assert fs.on_book_values(T0 + 60_000, [(10.0, 1.0)], [(10.5, 1.0)]) == []
+    assert [c.start for c in fs.on_quote_values(T0 + 60_000, None)] == [T0]
 
 
 def test_empty_chunks_are_not_emitted_and_late_error_names_the_chunk() -> None:
     fs = FlowState(SYMBOL, FlowConfig(chunk_ms=1000, grace_ms=0), books=False)
-    fs.update_quote_values(T0 + 10, 10.0, 1.0)
-    closed = fs.update_quote_values(T0 + 9500, 10.0, 1.0)
+    fs.on_quote_values(T0 + 10, 10.0, 1.0)
+    closed = fs.on_quote_values(T0 + 9500, 10.0, 1.0)
     assert [c.start for c in closed] == [T0]
     with pytest.raises(LateRecordError, match=r"late quote: AAA ts=1700000004000"):
-        fs.update_quote_values(T0 + 4000, None)
+        fs.on_quote_values(T0 + 4000, None)
 
 
 def test_config_is_validated() -> None:
@@ -334,7 +334,7 @@ def test_config_is_validated() -> None:
 
 def test_state_refuses_another_chunking_or_version() -> None:
     fs = FlowState(SYMBOL)
-    fs.update_quote_values(T0, 10.0, 1.0)
+    fs.on_quote_values(T0, 10.0, 1.0)
     state = fs.to_state()
     FlowState.from_state(state, FlowConfig(grace_ms=500, idle_ms=5))  # grace/idle may change
     with pytest.raises(ValueError, match="config"):
@@ -379,10 +379,10 @@ def test_a_version_2_state_resumes_and_warms_the_baseline_up_again() -> None:
     ticks = [(T0 + 300 * k, 10.0 + (k % 3) * 0.5, float(1 + k % 4), "BS"[k % 2]) for k in range(200)]
     reference = FlowState(SYMBOL, cfg, books=False)
     for ts, price, size, side in ticks[:100]:
-        reference.update_quote_values(ts, price, size, side)
+        reference.on_quote_values(ts, price, size, side)
     restored = FlowState.from_state(_as_version_2(reference.to_state()), cfg, books=False)
-    expected = [c for t in ticks[100:] for c in reference.update_quote_values(*t)]
-    got = [c for t in ticks[100:] for c in restored.update_quote_values(*t)]
+    expected = [c for t in ticks[100:] for c in reference.on_quote_values(*t)]
+    got = [c for t in ticks[100:] for c in restored.on_quote_values(*t)]
     assert [c.ts for c in got] == [c.ts for c in expected] and len(got) > 10
     baseline_derived = ("_z", "level_typical", "level_max_rel", "ret_sigma_bps", "_p95", "_excess")
     plain = [n for n in FLOW_FEATURE_NAMES if not any(part in n for part in baseline_derived)]
@@ -394,10 +394,10 @@ def test_a_version_2_state_resumes_and_warms_the_baseline_up_again() -> None:
 def test_unsided_trades_get_inferred_sides_marked_as_such() -> None:
     cfg = FlowConfig(chunk_ms=1000, long_chunks=1, grace_ms=0)
     fs = FlowState(SYMBOL, cfg, books=False)
-    fs.update_quote_values(T0, 10.1, 5.0, None, 10.0, 10.1)  # at the ask: a buy
-    fs.update_quote_values(T0 + 10, 10.0, 3.0, None, 10.0, 10.1)  # at the bid: a sell
-    fs.update_quote_values(T0 + 20, 10.0, 2.0, "S")  # sided by the feed
-    (chunk,) = fs.update_quote_values(T0 + 1000, 10.0, 1.0, "B")
+    fs.on_quote_values(T0, 10.1, 5.0, None, 10.0, 10.1)  # at the ask: a buy
+    fs.on_quote_values(T0 + 10, 10.0, 3.0, None, 10.0, 10.1)  # at the bid: a sell
+    fs.on_quote_values(T0 + 20, 10.0, 2.0, "S")  # sided by the feed
+    (chunk,) = fs.on_quote_values(T0 + 1000, 10.0, 1.0, "B")
     assert chunk.values["buy_volume"] == 5.0 and chunk.values["sell_volume"] == 5.0
     assert chunk.values["inferred_share_long"] == 2 / 3
 
@@ -411,7 +411,7 @@ def test_a_snapshot_feed_leaves_what_only_individual_prints_show_null() -> None:
     for prints in ("trades", "snapshots"):
         fs = FlowState(SYMBOL, cfg, books=False, prints=prints)
         out[prints] = [
-            c.values for dt, price, size in tape for c in fs.update_quote_values(T0 + dt, price, size, None, 10.0, 10.1)
+            c.values for dt, price, size in tape for c in fs.on_quote_values(T0 + dt, price, size, None, 10.0, 10.1)
         ]
     trades, snapshots = out["trades"], out["snapshots"]
     assert len(trades) == len(snapshots) == 2
@@ -433,14 +433,14 @@ def test_a_version_1_state_resumes_and_warms_the_baseline_up_again() -> None:
     reference = FlowState(SYMBOL, cfg, books=False)
     upgraded = FlowState(SYMBOL, cfg, books=False)
     for ts, price, size, side in ticks[:100]:
-        reference.update_quote_values(ts, price, size, side)
-        upgraded.update_quote_values(ts, price, size, side)
+        reference.on_quote_values(ts, price, size, side)
+        upgraded.on_quote_values(ts, price, size, side)
     restored = FlowState.from_state(_as_version_1(upgraded.to_state()), cfg, books=False)
     expected: list[FlowChunk] = []
     got: list[FlowChunk] = []
     for ts, price, size, side in ticks[100:]:
-        expected += reference.update_quote_values(ts, price, size, side)
-        got += restored.update_quote_values(ts, price, size, side)
+        expected += reference.on_quote_values(ts, price, size, side)
+        got += restored.on_quote_values(ts, price, size, side)
     assert [c.ts for c in got] == [c.ts for c in expected] and len(got) > 10
     for before, after in zip(expected, got, strict=True):
         for name in ("trades", "volume", "ret_bps", "range_bps", "alternation", "trades_long"):
@@ -456,14 +456,14 @@ def test_a_version_1_state_resumes_and_warms_the_baseline_up_again() -> None:
 def test_hand_checked_chunk() -> None:
     cfg = FlowConfig(chunk_ms=1000, grace_ms=0, idle_ms=60_000, rush_min_trades=3)
     fs = FlowState(SYMBOL, cfg)
-    fs.update_book_values(T0, [(10.0, 100.0), (9.9, 50.0)], [(10.1, 80.0), (10.2, 60.0)])
+    fs.on_book_values(T0, [(10.0, 100.0), (9.9, 50.0)], [(10.1, 80.0), (10.2, 60.0)])
     for _ in range(3):  # one buy order filling three resting orders in one millisecond
-        fs.update_quote_values(T0 + 100, 10.1, 10.0, "B", 10.0, 10.1)
-    fs.update_quote_values(T0 + 200, 10.0, 20.0, "S", 10.0, 10.1)
+        fs.on_quote_values(T0 + 100, 10.1, 10.0, "B", 10.0, 10.1)
+    fs.on_quote_values(T0 + 200, 10.0, 20.0, "S", 10.0, 10.1)
     # bid 10.0 lost 40 (20 traded: 20 cancelled); ask 10.1 lost 30 (all traded); 100 joined the ask at 10.2
-    fs.update_book_values(T0 + 500, [(10.0, 60.0), (9.9, 50.0)], [(10.1, 50.0), (10.2, 160.0)])
-    fs.update_quote_values(T0 + 1000, None)
-    (chunk,) = fs.update_book_values(T0 + 1000, [(10.0, 60.0)], [(10.1, 50.0)])
+    fs.on_book_values(T0 + 500, [(10.0, 60.0), (9.9, 50.0)], [(10.1, 50.0), (10.2, 160.0)])
+    fs.on_quote_values(T0 + 1000, None)
+    (chunk,) = fs.on_book_values(T0 + 1000, [(10.0, 60.0)], [(10.1, 50.0)])
     v = chunk.values
     assert (chunk.start, chunk.end) == (T0, T0 + 1000)
     assert v["trades"] == 4 and v["volume"] == 50.0
@@ -517,8 +517,8 @@ def test_mirror_trades_are_equal_prints_on_alternating_sides() -> None:
         (8000, 7.0, "S"),  # mirror
     ]
     for dt, size, side in tape:
-        fs.update_quote_values(T0 + dt, 10.0, size, side)
-    (chunk,) = fs.update_quote_values(T0 + 10_000, None)
+        fs.on_quote_values(T0 + dt, 10.0, size, side)
+    (chunk,) = fs.on_quote_values(T0 + 10_000, None)
     v = chunk.values
     assert v["mirror_trades"] == 4.0 and v["mirror_volume"] == 157.0
     assert v["volume"] == 6 * 50.0 + 4 * 7.0
@@ -536,14 +536,14 @@ def test_baseline_relative_scores_of_orders_rushes_and_mirrors() -> None:
     fs = FlowState(SYMBOL, cfg, books=False)
     out: list[FlowChunk] = []
     # chunk 0: one buy order of 2 fills (rush 2); chunk 1 empty; chunk 2: a sell; chunk 3: 3 buys + a mirror
-    out += fs.update_quote_values(T0 + 10, 10.0, 1.0, "B")
-    out += fs.update_quote_values(T0 + 10, 10.0, 1.0, "B")
-    out += fs.update_quote_values(T0 + 2010, 10.0, 4.0, "S")
-    out += fs.update_quote_values(T0 + 3010, 10.0, 4.0, "B")  # mirrors the sell: same size, 1 s later
-    out += fs.update_quote_values(T0 + 3020, 10.0, 1.0, "B")
-    out += fs.update_quote_values(T0 + 3030, 10.0, 1.0, "B")
-    out += fs.update_quote_values(T0 + 3030, 10.0, 1.0, "B")  # same ms, same side: the same order
-    out += fs.update_quote_values(T0 + 4000, None)
+    out += fs.on_quote_values(T0 + 10, 10.0, 1.0, "B")
+    out += fs.on_quote_values(T0 + 10, 10.0, 1.0, "B")
+    out += fs.on_quote_values(T0 + 2010, 10.0, 4.0, "S")
+    out += fs.on_quote_values(T0 + 3010, 10.0, 4.0, "B")  # mirrors the sell: same size, 1 s later
+    out += fs.on_quote_values(T0 + 3020, 10.0, 1.0, "B")
+    out += fs.on_quote_values(T0 + 3030, 10.0, 1.0, "B")
+    out += fs.on_quote_values(T0 + 3030, 10.0, 1.0, "B")  # same ms, same side: the same order
+    out += fs.on_quote_values(T0 + 4000, None)
     assert [c.start - T0 for c in out] == [0, 2000, 3000]
     third = out[-1].values
     # baseline of chunk 3: chunks 0, 1, 2 (empty = 0); long window: chunks 2, 3 (L = 2)
@@ -576,8 +576,8 @@ def test_mirror_trades_long_and_the_mirror_share_above_the_symbols_own() -> None
         (3500, 3.0, "B"),  # chunk 3: two mirrors of 3 (volume 6)
     ]
     for dt, size, side in tape:
-        out += fs.update_quote_values(T0 + dt, 10.0, size, side)
-    out += fs.update_quote_values(T0 + 4000, None)
+        out += fs.on_quote_values(T0 + dt, 10.0, size, side)
+    out += fs.on_quote_values(T0 + 4000, None)
     last = out[-1].values
     # long window: chunks 2 and 3 (1 + 2 mirror trades, 9 of 12 shares); baseline: chunks 0-2 (7 of 18 shares)
     assert last["mirror_trades_long"] == 3.0
@@ -593,17 +593,17 @@ def test_visible_depth_only_and_layers_that_vanish_are_level_2_5_cancels() -> No
     fs = FlowState(SYMBOL, cfg)
     bids = [(round(10.0 - 0.1 * k, 2), 10.0) for k in range(5)]
     asks = [(round(10.1 + 0.1 * k, 2), 10.0) for k in range(5)]
-    fs.update_book_values(T0, bids, asks)
+    fs.on_book_values(T0, bids, asks)
     # the quote moves up a tick: 10.1 becomes the best bid, 9.6 scrolls out of view (not a removal)
     up_bids = [(10.1, 5.0), *bids[:4]]
     up_asks = [(round(10.2 + 0.1 * k, 2), 10.0) for k in range(5)]
-    fs.update_book_values(T0 + 100, up_bids, up_asks)
+    fs.on_book_values(T0 + 100, up_bids, up_asks)
     # layers of 500 at bid levels 2-3, then they vanish without trading
     layered = [up_bids[0], (10.0, 510.0), (9.9, 510.0), *up_bids[3:]]
-    fs.update_book_values(T0 + 200, layered, up_asks)
-    fs.update_book_values(T0 + 300, up_bids, up_asks)
-    fs.update_quote_values(T0 + 1000, None)
-    (chunk,) = fs.update_book_values(T0 + 1000, up_bids, up_asks)
+    fs.on_book_values(T0 + 200, layered, up_asks)
+    fs.on_book_values(T0 + 300, up_bids, up_asks)
+    fs.on_quote_values(T0 + 1000, None)
+    (chunk,) = fs.on_book_values(T0 + 1000, up_bids, up_asks)
     v = chunk.values
     # 10.1 on the ask (10 at level 1) went away; 10.1 on the bid (5) appeared at level 1; 10.6 was revealed
     assert v["depth_removed_l1"] == 10.0
@@ -620,8 +620,8 @@ def test_zscores_count_empty_chunks_as_zeros() -> None:
     trades_by_chunk = {0: 2, 2: 1, 3: 5}  # chunk 1 is empty
     for n, k in trades_by_chunk.items():
         for i in range(k):
-            out += fs.update_quote_values(T0 + n * 1000 + 10 * i, 10.0, 1.0)
-    out += fs.update_quote_values(T0 + 4000, None)
+            out += fs.on_quote_values(T0 + n * 1000 + 10 * i, 10.0, 1.0)
+    out += fs.on_quote_values(T0 + 4000, None)
     assert [c.start - T0 for c in out] == [0, 2000, 3000]
     first, second, third = out
     assert first.values["trades_z"] is None  # no baseline
@@ -634,9 +634,9 @@ def test_zscores_count_empty_chunks_as_zeros() -> None:
     assert third.values["trades_std_long"] == pytest.approx(2.0)  # chunks 2, 3: (1, 5)
     assert third.values["ret_bps"] == 0.0
     # a gap longer than the baseline starts a new session: warm-up again
-    closed = fs.update_quote_values(T0 + 20_000, 10.0, 1.0)
+    closed = fs.on_quote_values(T0 + 20_000, 10.0, 1.0)
     assert [c.start for c in closed] == [T0 + 4000]
-    rest = fs.update_quote_values(T0 + 30_000, None)
+    rest = fs.on_quote_values(T0 + 30_000, None)
     assert rest[-1].start == T0 + 20_000 and rest[-1].values["trades_z"] is None
 
 
@@ -646,7 +646,7 @@ def test_features_are_exact_across_a_long_stream() -> None:
     rng = np.random.default_rng(5)
     fs = FlowState(SYMBOL, cfg, books=False)
     for k in range(3000):
-        fs.update_quote_values(T0 + 400 * k, 10.0, float(rng.choice([0.1, 0.3, 1e6, 7.7])), str(rng.choice(["B", "S"])))
+        fs.on_quote_values(T0 + 400 * k, 10.0, float(rng.choice([0.1, 0.3, 1e6, 7.7])), str(rng.choice(["B", "S"])))
     fresh = FlowState.from_state(fs.to_state(), cfg, books=False)
     for name in (
         "trades_sums",
@@ -726,10 +726,10 @@ def test_simulator_frames_fold_to_the_stream_records() -> None:
     for record in sim.records():
         if isinstance(record, Quote):
             fs = states.setdefault(record.symbol, FlowState(record.symbol, cfg))
-            chunks += fs.update_quote(record)
+            chunks += fs.on_quote(record)
         elif isinstance(record, Book):
             fs = states.setdefault(record.symbol, FlowState(record.symbol, cfg))
-            chunks += fs.update_book(record)
+            chunks += fs.on_book(record)
     for fs in states.values():
         chunks += fs.flush()
     chunks.sort(key=lambda c: (c.symbol, c.ts))
@@ -773,17 +773,17 @@ def test_a_layer_carries_the_mid_move_over_its_whole_life() -> None:
     ts = T0
     for _ in range(30):  # a quiet book: the running mean level learns 100
         ts += 500
-        chunks += fs.update_book_values(ts, *_ladder(10.0))
-        chunks += fs.update_quote_values(ts, None)
+        chunks += fs.on_book_values(ts, *_ladder(10.0))
+        chunks += fs.on_quote_values(ts, None)
     for k in range(80):  # the layer at 9.75 (bid level 3 at first), the mid 10.0 → 10.2 in the first 20 s
         ts += 500
         mid = 10.0 + 0.1 * min(2, k // 20)
-        chunks += fs.update_book_values(ts, *_ladder(mid, (9.75, 2_000.0)))
-        chunks += fs.update_quote_values(ts, None)
+        chunks += fs.on_book_values(ts, *_ladder(mid, (9.75, 2_000.0)))
+        chunks += fs.on_quote_values(ts, None)
     for _ in range(4):
         ts += 500
-        chunks += fs.update_book_values(ts, *_ladder(10.2))
-        chunks += fs.update_quote_values(ts, None)
+        chunks += fs.on_book_values(ts, *_ladder(10.2))
+        chunks += fs.on_quote_values(ts, None)
     (gone,) = [c for c in chunks if c.values["layer_cancel_rel"] is not None]
     assert gone.values["layer_side"] == 1.0
     assert gone.values["layer_books"] == 80.0
@@ -798,11 +798,11 @@ def test_a_vanished_layer_in_an_open_chunk_is_in_a_state_the_changelog_can_write
     fs = FlowState(SYMBOL, cfg)
     books = [_ladder(10.0)] * 30 + [_ladder(10.0, (9.75, 2_000.0))] * 10 + [_ladder(10.0)]
     for k, book in enumerate(books):  # books only: the quotes' watermark keeps the last chunks open
-        fs.update_book_values(T0 + 500 * k, *book)
+        fs.on_book_values(T0 + 500 * k, *book)
     assert any(c.layers_gone for c in fs.open.values())
     restored = FlowState.from_state(orjson.loads(orjson.dumps(fs.to_state())), cfg)
     ts = T0 + 500 * len(books) + 5_000
-    assert restored.update_quote_values(ts, None) == fs.update_quote_values(ts, None)
+    assert restored.on_quote_values(ts, None) == fs.on_quote_values(ts, None)
 
 
 @pytest.mark.parametrize(("gap_ms", "reported"), [(5_000, True), (1_000, False)])
@@ -816,8 +816,8 @@ def test_one_snapshot_is_a_layer_only_on_coarse_books(gap_ms: int, reported: boo
     for k in range(24):
         ts += gap_ms
         flashed = (9.75, 2_000.0) if k == 20 else None
-        chunks += fs.update_book_values(ts, *(_ladder(10.0, flashed) if flashed else _ladder(10.0)))
-        chunks += fs.update_quote_values(ts, None)
+        chunks += fs.on_book_values(ts, *(_ladder(10.0, flashed) if flashed else _ladder(10.0)))
+        chunks += fs.on_quote_values(ts, None)
     gone = [c for c in chunks if c.values["layer_cancel_rel"] is not None]
     if reported:
         assert [c.values["layer_books"] for c in gone] == [1.0]
@@ -849,7 +849,7 @@ def test_a_version_3_state_resumes_with_its_baseline() -> None:
     reference, upgraded = FlowState(records[0].symbol, cfg), FlowState(records[0].symbol, cfg)
 
     def feed(fs: FlowState, record: Quote | Book) -> list[FlowChunk]:
-        return fs.update_quote(record) if isinstance(record, Quote) else fs.update_book(record)
+        return fs.on_quote(record) if isinstance(record, Quote) else fs.on_book(record)
 
     for record in records[:cut]:
         feed(reference, record)
@@ -875,7 +875,7 @@ def test_a_version_4_to_9_state_resumes_exactly_but_for_its_layer_tracker() -> N
     reference = FlowState(records[0].symbol, cfg)
 
     def feed(fs: FlowState, record: Quote | Book) -> list[FlowChunk]:
-        return fs.update_quote(record) if isinstance(record, Quote) else fs.update_book(record)
+        return fs.on_quote(record) if isinstance(record, Quote) else fs.on_book(record)
 
     for record in records[:cut]:
         feed(reference, record)
@@ -902,7 +902,7 @@ def test_volume_relative_to_the_95th_percentile_of_the_baselines_long_windows() 
     chunks = []
     for i, size in enumerate(sizes):
         if size:
-            chunks += fs.update_quote_values(T0 + 1000 * i, 10.0, size, "B")
+            chunks += fs.on_quote_values(T0 + 1000 * i, 10.0, size, "B")
     chunks += fs.flush()
     got = {(c.ts - T0) // 1000 - 1: c.values["volume_rel_p95_long"] for c in chunks}
     # chunk 5: windows ending at chunks 1..3 (wholly inside the session, none overlapping chunks 4-5):

@@ -150,13 +150,13 @@ def test_a_detector_with_a_hit_model_scores_its_kinds_by_the_calibrated_probabil
                "mirror_trades_long": 6.0, "mirror_excess_share_long": 0.5}  # fmt: skip
     plain = SymbolDetector("2330", "sim", params=params)
     scored = SymbolDetector("2330", "sim", params=params, hit_model=model)
-    rules = [a for ts in (5_000, 10_000, 15_000) for a in plain.on_flow_features(ts, mirrors)]
+    rules = [a for ts in (5_000, 10_000, 15_000) for a in plain.on_chunk(ts, mirrors)]
     assert rules, "the rule fires on these mirror trades"
     # 9 σ is 1.29 times the rule's 7 σ bar: the model says 0.1, under the policy's minimum score, so no alert
-    assert [a for ts in (5_000, 10_000, 15_000) for a in scored.on_flow_features(ts, mirrors)] == []
+    assert [a for ts in (5_000, 10_000, 15_000) for a in scored.on_chunk(ts, mirrors)] == []
     louder = {**mirrors, "mirror_z_long": 12.0}
     scored = SymbolDetector("2330", "sim", params=params, hit_model=model)
-    [alert] = [a for ts in (5_000, 10_000, 15_000) for a in scored.on_flow_features(ts, louder)][:1]
+    [alert] = [a for ts in (5_000, 10_000, 15_000) for a in scored.on_chunk(ts, louder)][:1]
     assert alert.score == pytest.approx(0.9) and alert.severity is Severity.HIGH
     assert alert.evidence["p_manipulation"] == pytest.approx(0.9) and alert.evidence["score_model"] == "test"
     assert str(alert.evidence["score_drivers"]).startswith("margin:mirror_z_long +2.00")
@@ -171,11 +171,11 @@ def test_a_hit_model_leaves_other_kinds_and_the_rules_ceilings_alone() -> None:
     model = stump("score", 0.0, frozenset({"pump_and_dump"}))  # every hit above the split: p = 0.9
     params = PatternParams()
     spoof = Hit(AlertKind.SPOOFING, 1, 0, 1, 0.8, {"layers": 3}, "patterns-test")
-    assert model.judge(spoof, params) is spoof
+    assert model.score(spoof, params) is spoof
     run_up = Hit(AlertKind.PUMP_AND_DUMP, 1, 0, 1, MEDIUM_AT_MOST, {"ret_bps": 80.0}, "patterns-test")
-    assert model.judge(run_up, params).score == MEDIUM_AT_MOST
+    assert model.score(run_up, params).score == MEDIUM_AT_MOST
     dumped = Hit(AlertKind.PUMP_AND_DUMP, 1, 0, 1, 0.6, {"ret_bps": 80.0}, "patterns-test")
-    assert model.judge(dumped, params).score == pytest.approx(0.9)
+    assert model.score(dumped, params).score == pytest.approx(0.9)
 
 
 def test_the_stream_worker_loads_a_published_hit_model_and_a_newer_one(tmp_path: Path) -> None:

@@ -71,10 +71,10 @@ def _stream(ticks: pd.DataFrame, model: KMeansModel, cut_every: int, config: Flo
                 quote = Quote(
                     symbol=str(symbol), venue="sim", ts=int(row["ts"]), price=row["price"], size=row["size"], side=side
                 )
-                for bar in bars.update(quote):
-                    _, got = detector.on_bar_features(bar.end, feats.update(bar))
+                for bar in bars.on_quote(quote):
+                    _, got = detector.on_bar(bar.end, feats.on_bar(bar))
                     alerts += map(news.annotate, got)
-                chunks = flow.update_quote(quote)
+                chunks = flow.on_quote(quote)
             else:
                 book = Book(
                     symbol=str(symbol),
@@ -83,13 +83,13 @@ def _stream(ticks: pd.DataFrame, model: KMeansModel, cut_every: int, config: Flo
                     bids=[(row[f"bid{i}"], row[f"bidsz{i}"]) for i in range(1, 6) if row[f"bid{i}"] == row[f"bid{i}"]],
                     asks=[(row[f"ask{i}"], row[f"asksz{i}"]) for i in range(1, 6) if row[f"ask{i}"] == row[f"ask{i}"]],
                 )
-                chunks = flow.update_book(book)
+                chunks = flow.on_book(book)
             for chunk in chunks:
-                alerts += map(news.annotate, detector.on_flow_features(chunk.ts, chunk.values))
+                alerts += map(news.annotate, detector.on_chunk(chunk.ts, chunk.values))
             if n % cut_every == 0:
                 detector = SymbolDetector.from_state(orjson.loads(orjson.dumps(detector.to_state())), model, params)
         for chunk in flow.flush():
-            alerts += map(news.annotate, detector.on_flow_features(chunk.ts, chunk.values))
+            alerts += map(news.annotate, detector.on_chunk(chunk.ts, chunk.values))
     return alerts
 
 

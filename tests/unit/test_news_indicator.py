@@ -32,7 +32,7 @@ def test_the_indicator_is_its_definition_whatever_the_arrival_order(history: lis
     params = NewsIndicatorParams(half_life_ms=3_600_000)
     indicator = NewsIndicator(params)
     for n, (ts, sentiment) in enumerate(history):
-        value, count = indicator.add(ts, sentiment)
+        value, count = indicator.observe(ts, sentiment)
         assert -100.0 <= value <= 100.0
         expected, expected_count = reference(history[: n + 1], ts, params)
         assert value == pytest.approx(expected, abs=2e-3) and count == expected_count
@@ -46,16 +46,16 @@ def test_the_indicator_is_its_definition_whatever_the_arrival_order(history: lis
 
 def test_an_item_later_than_the_kept_history_sees_what_is_kept() -> None:
     indicator = NewsIndicator(NewsIndicatorParams(half_life_ms=3_600_000))
-    indicator.add(0, -1.0)
-    indicator.add(20 * 3_600_000, 1.0)  # forgets the first (20 half-lives ago)
-    assert indicator.add(1_000, 1.0) == (100.0, 1)  # a day late: the first is no longer there to count
+    indicator.observe(0, -1.0)
+    indicator.observe(20 * 3_600_000, 1.0)  # forgets the first (20 half-lives ago)
+    assert indicator.observe(1_000, 1.0) == (100.0, 1)  # a day late: the first is no longer there to count
     assert indicator.at(20 * 3_600_000)[0] == pytest.approx(100.0, abs=1e-3)
 
 
 def test_history_is_bounded() -> None:
     indicator = NewsIndicator()
     for n in range(3 * HISTORY_MAX):
-        indicator.add(n, 1.0)
+        indicator.observe(n, 1.0)
     assert len(indicator.to_state()["history"]) == HISTORY_MAX
 
 
@@ -79,7 +79,7 @@ def pump(score: float = 0.9, onset: int = 3_600_000) -> Alert:
 def test_context_bounds_the_news_an_alert_carries_and_counts_them_all() -> None:
     context = NewsContext(NewsContextParams())
     for n in range(ALERT_NEWS_MAX + 3):
-        context.add(ref(n, 3_600_000 - 60_000 * n))
+        context.observe(ref(n, 3_600_000 - 60_000 * n))
     alert = context.annotate(pump())
     assert [r["item_id"] for r in alert.news] == [f"sim:{n}" for n in range(ALERT_NEWS_MAX)]  # newest first
     assert alert.evidence["news_count"] == ALERT_NEWS_MAX + 3
@@ -91,28 +91,28 @@ def test_context_window_edges_and_re_edits() -> None:
     context = NewsContext(params)
     onset = 3_600_000
     for n, ts in enumerate((onset - 600_001, onset - 600_000, onset + 60_000, onset + 60_001)):
-        context.add(ref(n, ts))
+        context.observe(ref(n, ts))
     assert [r["item_id"] for r in context.around(onset)] == ["sim:2", "sim:1"]
-    assert context.add(ref(1, onset - 600_000, "edited")) and not context.add(ref(1, onset - 600_000, "edited"))
+    assert context.observe(ref(1, onset - 600_000, "edited")) and not context.observe(ref(1, onset - 600_000, "edited"))
     assert [r["title"] for r in context.around(onset)] == ["t", "edited"]
     assert context.annotate(pump()).evidence["news_count"] == 2
 
 
 def test_discount_applies_to_the_discounted_kinds_only_and_can_be_turned_off() -> None:
     context = NewsContext(NewsContextParams(discount=0.25))
-    context.add(ref(1, 3_500_000))
+    context.observe(ref(1, 3_500_000))
     lowered = context.annotate(pump(0.96))
     assert lowered.score == 0.72 and str(lowered.severity) == "medium" and lowered.evidence["score_before_news"] == 0.96
     spoof = context.annotate(pump(0.96).model_copy(update={"kind": "spoofing"}))
     assert spoof.score == 0.96 and spoof.news and spoof.evidence["news_at_onset"] is True
     off = NewsContext(NewsContextParams(discount=0.0))
-    off.add(ref(1, 3_500_000))
+    off.observe(ref(1, 3_500_000))
     assert off.annotate(pump(0.96)).score == 0.96
 
 
 def test_a_pump_confirmed_by_its_dump_keeps_its_score() -> None:
     context = NewsContext(NewsContextParams())
-    context.add(ref(1, 3_500_000))
+    context.observe(ref(1, 3_500_000))
     dumped = pump(0.9).model_copy(update={"evidence": {DUMP_EVIDENCE: 0.7, "rise_bps": 500.0}})
     seen = context.annotate(dumped)
     assert seen.score == 0.9 and seen.news and "score_before_news" not in seen.evidence
@@ -131,6 +131,6 @@ def test_context_parameters_are_validated(bad: dict[str, object]) -> None:
 def test_context_state_round_trips() -> None:
     context = NewsContext(NewsContextParams())
     for n in range(3):
-        context.add(ref(n, 3_500_000 + n))
+        context.observe(ref(n, 3_500_000 + n))
     restored = NewsContext.from_state(orjson.loads(orjson.dumps(context.to_state())))
     assert restored.annotate(pump()) == context.annotate(pump())

@@ -334,14 +334,14 @@ def test_drift_is_the_exact_sum_of_its_window(window: int, rets: list[float | No
 
     drift, kept = Drift(window), deque[tuple[int, float]]()
     for i, ret in enumerate(rets):
-        got = drift.push(i * 5_000, ret, 5_000)
+        got = drift.observe(i * 5_000, ret, 5_000)
         while kept and kept[0][0] < (i - window + 1) * 5_000:
             kept.popleft()
         if ret:
             kept.append((i * 5_000, ret))
         assert got == math.fsum(r for _, r in kept)
     restored = Drift.from_state(drift.to_state(), window)
-    assert restored.push(len(rets) * 5_000, 1.0, 5_000) == drift.push(len(rets) * 5_000, 1.0, 5_000)
+    assert restored.observe(len(rets) * 5_000, 1.0, 5_000) == drift.observe(len(rets) * 5_000, 1.0, 5_000)
 
 
 def test_a_slow_ramp_is_seen_over_half_an_hour() -> None:
@@ -454,11 +454,11 @@ def test_detector_state_round_trip_anywhere(steps: list[tuple[int, dict[str, flo
         ts += gap * 5_000
         records.append((ts, values))
     whole = SymbolDetector("S", "sim")
-    expected = [a for t, v in records for a in whole.on_flow_features(t, v)]
+    expected = [a for t, v in records for a in whole.on_chunk(t, v)]
     first = SymbolDetector("S", "sim")
-    got = [a for t, v in records[:cut] for a in first.on_flow_features(t, v)]
+    got = [a for t, v in records[:cut] for a in first.on_chunk(t, v)]
     resumed = SymbolDetector.from_state(orjson.loads(orjson.dumps(first.to_state())))
-    got += [a for t, v in records[cut:] for a in resumed.on_flow_features(t, v)]
+    got += [a for t, v in records[cut:] for a in resumed.on_chunk(t, v)]
     assert got == expected
 
 
@@ -593,7 +593,7 @@ def test_version_1_state_loads_with_empty_rings() -> None:
 
 def test_version_2_state_loads_with_an_empty_onset_ring() -> None:
     detector = SymbolDetector("S", "sim", params=rules())
-    detector.on_flow_features(T0 + 5_000, ONSET)
+    detector.on_chunk(T0 + 5_000, ONSET)
     state = detector.to_state()
     assert state["patterns"]["onset"][0] == [T0]
     state["v"] = 2
@@ -601,7 +601,7 @@ def test_version_2_state_loads_with_an_empty_onset_ring() -> None:
     restored = SymbolDetector.from_state(orjson.loads(orjson.dumps(state)), params=rules())
     assert restored.patterns.pump_onset.onset.flags == deque()
     # it keeps going: two onset chunks from here on alert
-    alerts = [a for i in (2, 3) for a in restored.on_flow_features(T0 + i * 5_000, ONSET)]
+    alerts = [a for i in (2, 3) for a in restored.on_chunk(T0 + i * 5_000, ONSET)]
     assert [a.kind for a in alerts] == [AlertKind.PUMP_AND_DUMP]
 
 
@@ -661,7 +661,7 @@ def _session(kind: AlertKind, seed: int) -> Session:
         detector = SymbolDetector(str(symbol), "sim")
         for ts, row in zip(rows["ts"].tolist(), rows[names].to_numpy().tolist(), strict=True):
             values = {name: None if math.isnan(x) else x for name, x in zip(names, row, strict=True)}
-            for a in detector.on_flow_features(int(ts), values):
+            for a in detector.on_chunk(int(ts), values):
                 if a.kind == kind:
                     first.setdefault(a.alert_id, a)
     episodes = sim.episodes_frame()
@@ -859,13 +859,13 @@ def test_a_state_saved_in_the_closing_window_resumes_exactly() -> None:
     walk = [{**QUIET, "mid_ret_bps": 2.0 + (i % 3), "mid_sigma_bps": 2.0} for i in range(60)]
     records = [(close_ts - (59 - i) * 5_000, v) for i, v in enumerate(walk)] + [(close_ts + 5_000, walk[0])]
     whole = SymbolDetector("S", "sim")
-    expected = [a for t, v in records for a in whole.on_flow_features(t, v)]
+    expected = [a for t, v in records for a in whole.on_chunk(t, v)]
     assert expected and {a.kind for a in expected} == {AlertKind.MARKING_THE_CLOSE}
     first = SymbolDetector("S", "sim")
-    got = [a for t, v in records[:31] for a in first.on_flow_features(t, v)]
+    got = [a for t, v in records[:31] for a in first.on_chunk(t, v)]
     state = orjson.loads(orjson.dumps(first.to_state()))
     resumed = SymbolDetector.from_state(state)
-    got += [a for t, v in records[31:] for a in resumed.on_flow_features(t, v)]
+    got += [a for t, v in records[31:] for a in resumed.on_chunk(t, v)]
     assert got == expected
     old = SymbolDetector("S", "sim")
     old_state = orjson.loads(orjson.dumps(old.to_state()))
@@ -927,7 +927,7 @@ def test_a_pump_is_a_medium_run_up_until_its_dump_escalates_the_same_alert() -> 
     alerts = [
         a
         for i, v in enumerate(walked)
-        for a in detector.on_flow_features(T0 + (i + 1) * 5_000, v)
+        for a in detector.on_chunk(T0 + (i + 1) * 5_000, v)
         if a.kind is AlertKind.PUMP_AND_DUMP
     ]
     assert [str(a.severity) for a in alerts][:1] == ["medium"]

@@ -92,7 +92,7 @@ def test_a_flow_state_of_another_feature_set_is_refused() -> None:
 def _flow_tail(fs: FlowState) -> list[FlowChunk]:
     chunks: list[FlowChunk] = []
     for kind, ts, *rest in tapes.flow_tape()[tapes.FLOW_CUT :]:
-        chunks += fs.update_quote_values(ts, *rest) if kind == "quote" else fs.update_book_values(ts, *rest)
+        chunks += fs.on_quote_values(ts, *rest) if kind == "quote" else fs.on_book_values(ts, *rest)
     return chunks + fs.flush()
 
 
@@ -169,7 +169,7 @@ def _goes_on(detector: SymbolDetector, episodes: dict[str, list[Any]]) -> None:
     """The rest of the tape: the wash trades after the cut continue the episode the stored state holds (one alert
     id, its severity rising), or start one where it holds none."""
     tail = tapes.pattern_tape()[tapes.PATTERN_CUT :]
-    alerts = [alert for ts, values in tail for alert in detector.on_flow_features(ts, values)]
+    alerts = [alert for ts, values in tail for alert in detector.on_chunk(ts, values)]
     wash = [alert for alert in alerts if alert.kind is AlertKind.WASH_TRADING]
     assert wash
     held = episodes.get(str(AlertKind.WASH_TRADING))
@@ -242,7 +242,7 @@ def _current_flow_state() -> dict[str, Any]:
     """What this code stores after the same part of the tape."""
     fs = FlowState("AAA", CONFIG)
     for kind, ts, *rest in tapes.flow_tape()[: tapes.FLOW_CUT]:
-        _ = fs.update_quote_values(ts, *rest) if kind == "quote" else fs.update_book_values(ts, *rest)
+        _ = fs.on_quote_values(ts, *rest) if kind == "quote" else fs.on_book_values(ts, *rest)
     state: dict[str, Any] = orjson.loads(orjson.dumps(fs.to_state()))
     return state
 
