@@ -73,6 +73,12 @@ def _module(name: str) -> Any:
         return importlib.import_module(f"tapewatch.{name}")
 
 
+def _verb(component: Any, name: str, before: str) -> Any:
+    """An older tree's method: ``name`` from the detector verbs on (``on_quote_values``), ``before`` until then."""
+    found = getattr(component, name, None)
+    return found if found is not None else getattr(component, before)
+
+
 def flow_state() -> dict[str, Any]:
     tapes, flow = _tapes(), _module("detectors.flow")
     known = set(flow.FlowConfig.__dataclass_fields__)
@@ -80,19 +86,22 @@ def flow_state() -> dict[str, Any]:
     # a feed whose profile does not say what its prints are, where the code learns it from the records
     learns = "prints" in inspect.signature(flow.FlowState).parameters
     state = flow.FlowState("AAA", config, **({"prints": None} if learns else {}))
+    on_quote = _verb(state, "on_quote_values", "update_quote_values")
+    on_book = _verb(state, "on_book_values", "update_book_values")
     for kind, ts, *rest in tapes.flow_tape()[: tapes.FLOW_CUT]:
         if kind == "quote":
-            state.update_quote_values(ts, *rest)
+            on_quote(ts, *rest)
         else:
-            state.update_book_values(ts, *rest)
+            on_book(ts, *rest)
     return dict(state.to_state())
 
 
 def _symbol_detector() -> Any:
     tapes, patterns = _tapes(), _module("detectors.patterns")
     detector = patterns.SymbolDetector("AAA", "twse")
+    on_chunk = _verb(detector, "on_chunk", "on_flow_features")
     for ts, values in tapes.pattern_tape()[: tapes.PATTERN_CUT]:
-        detector.on_flow_features(ts, values)
+        on_chunk(ts, values)
     return detector
 
 
