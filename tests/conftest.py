@@ -41,6 +41,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # A pytest-xdist worker starts with COLUMNS=80 (and LINES) in its environment, which fixes the width of every rich
+    # console created in it; the tests ask for the width they need (CliRunner's env), as in a plain run.
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        for variable in ("COLUMNS", "LINES"):
+            os.environ.pop(variable, None)
     # py4j (Spark's gateway) logs from __del__ at interpreter exit, after pytest closed the streams
     logging.getLogger("py4j").setLevel(logging.WARNING)
     config.addinivalue_line("markers", "disruptive: stops or restarts shared services; runs last")
