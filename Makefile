@@ -65,13 +65,18 @@ format: deps
 check: lint
 	$(BIN)/pytest -m "not integration" -n auto $(PYTEST_ARGS)
 
-# The whole suite: the integration tests in order on one worker (they share the real services), the unit tests on
-# the other beside them; the slowest 25 printed at the end.
-# The set-up steps run side by side (the services start while mypy checks), each one's output kept together.
-TEST_WORKERS ?= 2
+# The whole suite: the integration tests in order in one process (they share the real services; those that restart a
+# service go last) and, beside them in a second process, the unit tests (no server), whose report follows the
+# integration tests' report; the slowest 25 of each are printed. The set-up steps run side by side (the services start
+# while mypy checks), each one's output kept together.
 test: deps
 	$(MAKE) --no-print-directory -j4 -O lint docs infra browser
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS)
+	@mkdir -p var
+	@$(BIN)/pytest -m "not integration" --durations=25 -p no:cacheprovider $(PYTEST_ARGS) > var/unit-tests.log 2>&1 & \
+	unit=$$!; integration=0; unit_status=0; \
+	$(BIN)/pytest -m integration --durations=25 $(PYTEST_ARGS) || integration=$$?; \
+	wait $$unit || unit_status=$$?; cat var/unit-tests.log; \
+	exit $$(( integration != 0 ? integration : unit_status ))
 
 unit: deps
 	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)

@@ -33,11 +33,6 @@ hypothesis_settings.load_profile("tapewatch")
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Tests that stop and restart the services go last, so they cannot pull the floor from under others.
     items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
-    # Under `pytest -n N --dist loadgroup` (`make test`) the integration tests stay one group on one worker, in this
-    # order, as in a plain run; the unit tests (no server) spread over the other workers beside them.
-    for item in items:
-        if item.get_closest_marker("integration") is not None:
-            item.add_marker(pytest.mark.xdist_group("services"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
