@@ -22,6 +22,11 @@ DATA_JARS := org.ta4j:ta4j-examples:0.15
 # else does.
 DEPS_STAMP := $(VENV)/.deps-$(shell { cat pyproject.toml; echo '$(DATA_PACKAGES) $(DATA_JARS)'; } | sha256sum | cut -c1-16)
 PYTEST_ARGS ?=
+# The integration tests share the real services, but each has its own topics, schemas and index prefixes: two
+# processes take them file by file; the tests that stop or restart a shared service (marked `disruptive`) run
+# alone afterwards.
+INTEGRATION_TESTS = $(BIN)/pytest -m "integration and not disruptive" -n 2 --dist loadfile --durations=25 \
+	$(PYTEST_ARGS) && $(BIN)/pytest -m "integration and disruptive" --durations=5 $(PYTEST_ARGS)
 # The demo stops by itself and prints its summary; `make demo DEMO_ARGS=` runs until Ctrl-C.
 DEMO_ARGS ?= --duration 120
 
@@ -74,7 +79,7 @@ test: deps
 	@mkdir -p var
 	@$(BIN)/pytest -m "not integration" --durations=25 -p no:cacheprovider $(PYTEST_ARGS) > var/unit-tests.log 2>&1 & \
 	unit=$$!; integration=0; unit_status=0; \
-	$(BIN)/pytest -m integration --durations=25 $(PYTEST_ARGS) || integration=$$?; \
+	{ $(INTEGRATION_TESTS); } || integration=$$?; \
 	wait $$unit || unit_status=$$?; cat var/unit-tests.log; \
 	exit $$(( integration != 0 ? integration : unit_status ))
 
@@ -82,7 +87,7 @@ unit: deps
 	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
 integration: infra browser
-	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+	$(INTEGRATION_TESTS)
 
 demo: infra
 	$(BIN)/tapewatch run $(DEMO_ARGS)
