@@ -117,11 +117,14 @@ def read_truth_csv(path: Path) -> list[Episode]:
 def write_files(
     simulation: Simulation, out_dir: Path, file_format: str = "parquet", truth: Path | None = None
 ) -> tuple[Path, Path]:
-    """The replay layout (ticks) and the ground truth, for offline use. Returns (ticks path, truth path)."""
+    """The replay layout (ticks, with their venue) and the ground truth, for offline use. Returns (ticks path, truth
+    path)."""
     if file_format not in FORMATS:
         raise TapewatchError(f"simulate: --format must be one of {', '.join(FORMATS)}, not {file_format!r}")
     out_dir.mkdir(parents=True, exist_ok=True)
     ticks = simulation.ticks_frame()
+    # the venue travels with the ticks, so `detect file` and `produce replay` read them as the simulated venue's
+    ticks.insert(1, "venue", simulation.config.venue)
     ticks_path = out_dir / f"ticks.{file_format}"
     if file_format == "parquet":
         ticks.to_parquet(ticks_path, index=False)

@@ -140,7 +140,8 @@ def _sides(checks: _Checks) -> np.ndarray:
     side_raw = data["side"].astype("string").str.strip().str.upper()
     known = side_raw.isin(list(SIDES)).fillna(False).to_numpy(dtype=bool)
     checks.reject(side_raw.notna().to_numpy() & ~known, "side", "must be B or S (or buy, sell)")
-    return side_raw.map(SIDES, na_action="ignore").to_numpy(dtype=object)
+    # an empty field is "no side" (None), as an absent column is: the record contract has no NaN side
+    return side_raw.map(SIDES, na_action="ignore").astype(object).where(side_raw.notna(), None).to_numpy(dtype=object)
 
 
 def _levels(checks: _Checks) -> dict[str, np.ndarray]:

@@ -185,7 +185,7 @@ def test_snapshot_ticks_file_replays(tmp_path: Path) -> None:
     sim = session("twse-mis")
     ticks_path, _ = write_files(sim, tmp_path, "parquet")
     ticks = pd.read_parquet(ticks_path)
-    assert tuple(ticks.columns) == TICK_COLUMNS
+    assert tuple(ticks.columns) == ("symbol", "venue", *TICK_COLUMNS[1:])
     prints = ticks[ticks.price.notna()]
     assert prints.side.isna().all() and len(prints) == len(sim.trades_frame())
     assert Replay([ticks_path], venue="sim").validated.good.all()

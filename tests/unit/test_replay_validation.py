@@ -7,8 +7,11 @@ import pandas as pd
 import pytest
 
 from tapewatch.errors import TapewatchError
-from tapewatch.producers.replay import load
+from tapewatch.producers.framework import Emitter
+from tapewatch.producers.replay import emit_rows, load
+from tapewatch.records import Quote, Side
 from tapewatch.ticks import Validated
+from tests.recording_publisher import RecordingPublisher
 
 
 def frame(rows: list[dict[str, object]]) -> pd.DataFrame:
@@ -105,3 +108,15 @@ def test_a_trade_carries_the_quote_in_force_before_it() -> None:
     v = Validated(frame(rows), "x")
     assert np.isnan(v.quote_bid[0]) and np.isnan(v.quote_bid[1])
     assert (v.quote_bid[2], v.quote_ask[2]) == (579.0, 580.0)
+
+
+def test_an_empty_side_is_no_side_and_the_row_replays(tmp_path: Path) -> None:
+    """The side is optional: an empty field in a CSV (as `produce simulate --out-dir` writes for book rows and prints
+    without a known aggressor) is a trade without a side, not a refused record."""
+    path = tmp_path / "ticks.csv"
+    path.write_text("symbol,ts,price,size,side\n2330,1000,580.0,10,\n2330,2000,580.5,10,S\n")
+    v = Validated(load([path]), "replay")
+    emitter = Emitter(RecordingPublisher(), "replay")  # type: ignore[arg-type]
+    emit_rows(v.order, v, emitter, {})
+    quotes = [record for _, record in emitter.publisher.published]  # type: ignore[attr-defined]
+    assert [(q.price, q.side) for q in quotes if isinstance(q, Quote)] == [(580.0, None), (580.5, Side.SELL)]

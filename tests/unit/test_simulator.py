@@ -542,14 +542,14 @@ def test_ticks_frame_is_the_replay_layout(tmp_path: Path) -> None:
     sim = generate(small_config(12))
     ticks_path, truth_path = write_files(sim, tmp_path, "parquet")
     ticks = pd.read_parquet(ticks_path)
-    assert tuple(ticks.columns) == TICK_COLUMNS
+    assert tuple(ticks.columns) == ("symbol", "venue", *TICK_COLUMNS[1:]) and set(ticks.venue) == {sim.config.venue}
     trades = ticks[ticks.price.notna()]
     books = ticks[ticks.bid1.notna()]
     assert len(trades) + len(books) == len(ticks)
     assert len(trades) == len(sim.trades_frame()) and len(books) == len(sim.books_frame())
     assert np.all(np.diff(ticks.ts.to_numpy()) >= 0)
-    replay = Replay([ticks_path], venue="sim")
-    assert replay.validated.good.all()
+    replay = Replay([ticks_path], venue="file")
+    assert replay.validated.good.all() and set(replay.validated.venue) == {sim.config.venue}
     assert tuple(pd.read_csv(truth_path).columns) == EPISODE_COLUMNS
     assert read_truth_csv(truth_path) == list(sim.episodes)
     csv_path, _ = write_files(sim, tmp_path / "csv", "csv")
@@ -581,7 +581,7 @@ def test_command_is_typer_compatible_and_writes_files(tmp_path: Path) -> None:
     result = runner.invoke(app, [*args, "--format", "csv"])
     assert result.exit_code == 0, result.output
     ticks = pd.read_csv(tmp_path / "ticks.csv")
-    assert tuple(ticks.columns) == TICK_COLUMNS and set(ticks.symbol) == {"SIM0001", "SIM0002"}
+    assert tuple(ticks.columns) == ("symbol", "venue", *TICK_COLUMNS[1:]) and set(ticks.symbol) == {"SIM0001", "SIM0002"}
     assert tuple(pd.read_csv(tmp_path / "episodes.csv").columns) == EPISODE_COLUMNS
     for bad, message in (
         (["--speed", "-1"], "--speed"),
