@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -297,4 +298,8 @@ def bench_session(records: int) -> SourceRun:
 
 
 def default_truth_path(var_dir: Path, config: SimulationConfig) -> Path:
-    return var_dir / "sim" / f"truth-{config.day:%Y%m%d}-seed{config.seed}.csv"
+    """Named by the session's day, its seed and a digest of the whole configuration: a run with other settings
+    (symbols, minutes, feed, …) writes a file of its own instead of replacing another run's truth, and the same
+    configuration, which gives the same episodes, rewrites its own."""
+    digest = hashlib.sha256(repr(config).encode()).hexdigest()[:8]
+    return var_dir / "sim" / f"truth-{config.day:%Y%m%d}-seed{config.seed}-{digest}.csv"

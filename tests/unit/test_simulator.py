@@ -820,3 +820,16 @@ def test_marking_variants_with_and_without_a_volume_surge() -> None:
             surge[variant].append(len(window) / len(in_window(twin, e.symbol, e.start, e.end)))
     assert len(surge["surge"]) >= 3 and len(surge["no-surge"]) >= 3, surge
     assert min(surge["surge"]) > 1.5 and max(surge["no-surge"]) < 1.3
+
+
+def test_the_default_truth_file_is_one_per_configuration(tmp_path: Path) -> None:
+    """A run with other settings never overwrites another run's ground truth; the same settings find their own."""
+    from tapewatch.producers.simulate import default_truth_path
+
+    base = small_config(4)
+    paths = {
+        default_truth_path(tmp_path, config)
+        for config in (base, replace(base, symbols=2), replace(base, minutes=12.0), replace(base, feed="twse-mis"))
+    }
+    assert len(paths) == 4 and all(f"seed{base.seed}-" in path.name for path in paths)
+    assert default_truth_path(tmp_path, small_config(4)) == default_truth_path(tmp_path, base)
