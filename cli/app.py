@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import orjson
 import typer
@@ -372,20 +372,34 @@ def query_hints(cfg: Settings) -> list[str]:
     ]
 
 
+def _fail(message: str, code: int = 1) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {escape(redact(message))}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
 def main() -> None:
+    """Run the command; whatever stops it early is one line on standard error and a non-zero exit."""
     try:
-        app()
+        code = app(standalone_mode=False)
     except TapewatchError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(redact(str(exc)))}", highlight=False, soft_wrap=True)
+        _fail(str(exc))
+    except typer.Abort:  # Ctrl-C or end of input at a prompt
+        err_console.print("aborted")
         sys.exit(1)
+    except typer.TyperException as exc:  # a usage error: a missing or bad option, an unknown command
+        if not exc.format_message():  # a group called without a command: its help is printed already
+            sys.exit(getattr(exc, "exit_code", 2))
+        context = getattr(exc, "ctx", None)
+        where = f"{context.command_path}: " if context is not None else ""
+        helped = f" (see `{context.command_path} --help`)" if context is not None else ""
+        _fail(f"{where}{exc.format_message()}{helped}", getattr(exc, "exit_code", 2))
     except ModuleNotFoundError as exc:
         # a path no command guards with tapewatch.extras.require (a benchmark, say) still says which extra it needs
         extra = extras.extra_of(exc.name)
         if extra is None:
             raise
-        message = f"{exc}: this needs the '{extra}' extra, {extras.hint(extra)}"
-        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-        sys.exit(1)
+        _fail(f"{exc}: this needs the '{extra}' extra, {extras.hint(extra)}")
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -255,10 +255,14 @@ def bench_console(
     _write(out, "console.json", result.to_json())
 
 
+SimulatedSymbols = Annotated[int, typer.Argument(min=1, help="Simulated symbols")]
+SessionMinutes = Annotated[float, typer.Argument(min=1.0, help="Session minutes")]
+
+
 @bench_app.command("flow")
 def bench_flow(
-    symbols: Annotated[int, typer.Argument(help="Simulated symbols")] = 5,
-    minutes: Annotated[float, typer.Argument(help="Session minutes")] = 120.0,
+    symbols: SimulatedSymbols = 5,
+    minutes: SessionMinutes = 120.0,
 ) -> None:
     """The order-flow features alone: incremental updates vs the batch frame, and the state round trip."""
     from tapewatch.bench.flow import main
@@ -268,8 +272,8 @@ def bench_flow(
 
 @bench_app.command("patterns")
 def bench_patterns(
-    symbols: Annotated[int, typer.Argument(help="Simulated symbols")] = 6,
-    minutes: Annotated[float, typer.Argument(help="Session minutes")] = 210.0,
+    symbols: SimulatedSymbols = 6,
+    minutes: SessionMinutes = 210.0,
 ) -> None:
     """Pattern detection alone: flow chunks through each symbol's detector, and its state's JSON."""
     from tapewatch.bench.patterns import main
@@ -279,8 +283,8 @@ def bench_patterns(
 
 @bench_app.command("trade")
 def bench_trade(
-    symbols: Annotated[int, typer.Argument(help="Simulated symbols")] = 10,
-    minutes: Annotated[float, typer.Argument(help="Session minutes")] = 60.0,
+    symbols: SimulatedSymbols = 10,
+    minutes: SessionMinutes = 60.0,
 ) -> None:
     """The paper trader: the executor in process, then a worker through Kafka (records/s)."""
     from tapewatch.bench.trade import main
@@ -290,7 +294,7 @@ def bench_trade(
 
 
 @bench_app.command("features")
-def bench_features(bars: Annotated[int, typer.Argument(help="One-minute bars of one symbol")] = 20_000) -> None:
+def bench_features(bars: Annotated[int, typer.Argument(min=2, help="One-minute bars of one symbol")] = 20_000) -> None:
     """The bar features alone: incremental updates vs the batch frame."""
     from tapewatch.bench.features import main
 

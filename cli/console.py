@@ -58,12 +58,20 @@ def _engine(settings: Settings) -> Engine:
 
 
 def _password(from_stdin: bool) -> str:
+    """The new password, checked before anything is stored."""
+    from tapewatch.console import passwords
+
     if from_stdin:
-        return sys.stdin.readline().rstrip("\n")
-    first = typer.prompt("Password", hide_input=True)
-    if typer.prompt("Again", hide_input=True) != first:
-        raise TapewatchError("console: the two passwords differ")
-    return str(first)
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = str(typer.prompt("Password", hide_input=True))
+        if typer.prompt("Again", hide_input=True) != password:
+            raise TapewatchError("console: the two passwords differ")
+    try:
+        passwords.check_strength(password)
+    except passwords.WeakPasswordError as exc:
+        raise TapewatchError(f"console: {exc}") from None
+    return password
 
 
 @console_app.command("serve")

@@ -188,10 +188,10 @@ def detect_file(
     from tapewatch.evaluation.lookback import detect_frames, read_input, write_jsonl
 
     settings = load_settings()
-    model = None if no_kmeans else _kmeans(ArtifactStore(settings.local.models_path), model_name, model_version)
     with console.status("reading input…"):
         data = read_input(inputs, venue)
-    _report_rejected(data.rejected)
+    _report_rejected(data.rejected, len(data.frame))
+    model = None if no_kmeans else _kmeans(ArtifactStore(settings.local.models_path), model_name, model_version)
     calibrations = _calibrations(ArtifactStore(settings.local.models_path), data.frame, calibration)
     hit_model = _hit_model(ArtifactStore(settings.local.models_path))
     news_refs = None if news is None else _news(news, ArtifactStore(settings.local.models_path))
@@ -283,10 +283,13 @@ def _report_learnt(learnt: Mapping[str, str | None], venues: Mapping[str, str]) 
         )
 
 
-def _report_rejected(rejected: list[tuple[int, str]], shown: int = 10) -> None:
-    """Name the input rows that were refused (never blanked silently)."""
+def _report_rejected(rejected: list[tuple[int, str]], usable: int, shown: int = 10) -> None:
+    """Name the input rows that were refused (never blanked silently); with none left to read, that is an error."""
     if not rejected:
         return
+    if not usable:
+        row, reason = rejected[0]
+        raise TapewatchError(f"no usable input row: {len(rejected):,} rejected, the first: row {row}: {reason}")
     console.print(f"[yellow]{len(rejected):,} input row(s) rejected:[/]")
     for row, reason in rejected[:shown]:
         console.print(f"  row {row}: {reason}")

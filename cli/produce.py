@@ -200,8 +200,9 @@ OutDirOption = Annotated[
 TruthOption = Annotated[
     Path | None,
     typer.Option(
-        "--truth", help="Ground-truth CSV (default: <var>/sim/truth-<date>-seed<seed>-<config digest>.csv, "
-        "or <out-dir>/episodes.csv)"
+        "--truth",
+        help="Ground-truth CSV (default: <var>/sim/truth-<date>-seed<seed>-<config digest>.csv, "
+        "or <out-dir>/episodes.csv)",
     ),
 ]
 FormatOption = Annotated[str, typer.Option("--format", help="With --out-dir: parquet or csv")]

@@ -18,10 +18,13 @@ from rich.table import Table
 
 from tapewatch.collector import tuned_for_batches
 from tapewatch.errors import TapewatchError
-from tapewatch.records import AlertKind, Severity
+from tapewatch.kafka import require_topics
+from tapewatch.records import Alert, AlertKind, Severity
 from tapewatch.settings import Settings, load_settings
 from tapewatch.sinks.consumer import SinkCounters, SinkRunner, Writer, resolve_topics
+from tapewatch.sinks.defaults import ELASTICSEARCH_TOPICS, POSTGRES_TOPICS
 from tapewatch.sinks.webhook import AlertFilter
+from tapewatch.topics import DLQ_SINKS
 
 sink_app = typer.Typer(help="Kafka → PostgreSQL, Elasticsearch and webhook subscribers.", no_args_is_help=True)
 alerts_app = typer.Typer(help="Watch the alerts as they come.", no_args_is_help=True)
@@ -30,7 +33,9 @@ console = Console()
 err_console = Console(stderr=True)
 log = logging.getLogger(__name__)
 
-Topics = Annotated[str | None, typer.Option("--topics", help="Comma-separated registry topics (default: see help)")]
+Topics = Annotated[
+    str | None, typer.Option("--topics", help="Comma-separated registry topics (default: the list above)")
+]
 Group = Annotated[str | None, typer.Option("--group", help="Consumer group (default: <prefix>tapewatch-sink-<name>)")]
 InstanceId = Annotated[
     str | None, typer.Option("--instance-id", help="Static group membership id: a restart takes its partitions back")
@@ -51,6 +56,8 @@ def _run_sink(
     exit_when_idle: float | None,
 ) -> None:
     topics = resolve_topics(topic_names)
+    # a sink waits out its store's outages, but a missing broker or topic at start is one line, at once
+    require_topics(settings, [settings.topic(topic.name) for topic in (*topics, DLQ_SINKS)])
     runner = SinkRunner(
         settings,
         writer,
@@ -90,7 +97,30 @@ def _topic_list(value: str | None, default: tuple[str, ...]) -> list[str]:
     return [t.strip() for t in value.split(",") if t.strip()] if value else list(default)
 
 
-@sink_app.command("postgres")
+def alert_row(alert: Alert, *, header: bool, width: int) -> Table:
+    """One alert as a table row whose fields keep their width at any terminal width: the message takes what is left
+    (cut with an ellipsis), and below 118 columns the time drops its year and milliseconds."""
+    wide = width >= 118
+    when = datetime.fromtimestamp(alert.ts / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[: 23 if wide else 19]
+    fixed = {"time (UTC)": 23 if wide else 14, "symbol": 10, "venue": 8, "kind": 17, "severity": 8, "score": 5}
+    table = Table(show_header=header, box=None, pad_edge=False, width=width)
+    for name, column_width in fixed.items():
+        table.add_column(name, min_width=column_width, no_wrap=True, overflow="ellipsis")
+    table.add_column("message", ratio=1, no_wrap=True, overflow="ellipsis")
+    table.add_row(
+        when if wide else when[5:], alert.symbol, alert.venue, alert.kind.value,
+        f"[{SEVERITY_STYLE[alert.severity]}]{alert.severity.value}[/]", f"{alert.score:.2f}",
+        alert.message or alert.alert_id,
+    )  # fmt: skip
+    return table
+
+
+@sink_app.command(
+    "postgres",
+    help="Bars, features, scores, alerts, actions, forecasts, news, order books, paper trading and dead-letter "
+    "summaries → PostgreSQL (migrates the schema first; keeps TAPEWATCH_POSTGRES_BOOK_RETENTION_HOURS of books).\n\n"
+    f"Default topics: {', '.join(POSTGRES_TOPICS)}.",
+)
 def sink_postgres(
     topics: Topics = None,
     group: Group = None,
@@ -98,18 +128,19 @@ def sink_postgres(
     batch_size: BatchSize = None,
     exit_when_idle: ExitWhenIdle = None,
 ) -> None:
-    """Bars, features, scores, alerts, actions, order books and dead-letter summaries → PostgreSQL (migrates the
-    schema first; keeps TAPEWATCH_POSTGRES_BOOK_RETENTION_HOURS of books).
-    Default topics: md.bars.1m, features.1m, scores.manipulation, alerts, signals.actions, md.books, dlq.*."""
-    from tapewatch.sinks.postgres import DEFAULT_TOPICS, PostgresWriter, check_topics
+    from tapewatch.sinks.postgres import PostgresWriter, check_topics
 
     settings = load_settings()
-    names = _topic_list(topics, DEFAULT_TOPICS)
+    names = _topic_list(topics, POSTGRES_TOPICS)
     check_topics(resolve_topics(names))
     _run_sink(settings, PostgresWriter(settings), names, group, instance_id, batch_size, exit_when_idle)
 
 
-@sink_app.command("elasticsearch")
+@sink_app.command(
+    "elasticsearch",
+    help="Alerts, scores, forecasts and news signals (and actions, if asked) → Elasticsearch as ECS documents in "
+    f"monthly indices.\n\nDefault topics: {', '.join(ELASTICSEARCH_TOPICS)}.",
+)
 def sink_elasticsearch(
     topics: Topics = None,
     group: Group = None,
@@ -117,12 +148,10 @@ def sink_elasticsearch(
     batch_size: BatchSize = None,
     exit_when_idle: ExitWhenIdle = None,
 ) -> None:
-    """Alerts and scores (and actions, if asked) → Elasticsearch as ECS documents in monthly indices.
-    Default topics: alerts, scores.manipulation."""
-    from tapewatch.sinks.elastic import DEFAULT_TOPICS, ElasticsearchWriter, check_topics
+    from tapewatch.sinks.elastic import ElasticsearchWriter, check_topics
 
     settings = load_settings()
-    names = _topic_list(topics, DEFAULT_TOPICS)
+    names = _topic_list(topics, ELASTICSEARCH_TOPICS)
     check_topics(resolve_topics(names))
     _run_sink(settings, ElasticsearchWriter(settings), names, group, instance_id, batch_size, exit_when_idle)
 
@@ -178,19 +207,9 @@ def alerts_tail(
         kinds=frozenset(kind or ()), severities=frozenset(severity or ()), symbols=frozenset(symbol or ()),
         min_score=min_score,
     )  # fmt: skip
-    widths = {"time (UTC)": 23, "symbol": 10, "venue": 8, "kind": 18, "severity": 8, "score": 5, "message": 40}
     alerts = follow_alerts(settings, alert_filter, from_beginning=from_beginning, idle_exit_s=idle_exit)
     for shown, alert in enumerate(alerts, start=1):
-        table = Table(show_header=shown == 1, box=None, pad_edge=False)
-        for name, width in widths.items():
-            table.add_column(name, min_width=width, max_width=width if name != "message" else None, no_wrap=True)
-        when = datetime.fromtimestamp(alert.ts / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:23]
-        table.add_row(
-            when, alert.symbol, alert.venue, alert.kind.value,
-            f"[{SEVERITY_STYLE[alert.severity]}]{alert.severity.value}[/]", f"{alert.score:.2f}",
-            alert.message or alert.alert_id,
-        )  # fmt: skip
-        console.print(table)
+        console.print(alert_row(alert, header=shown == 1, width=console.width))
         if limit is not None and shown >= limit:
             break
 

@@ -51,8 +51,11 @@ def worker(
         settings = settings.updated(log={"level": loglevel})
         configure_logging(settings)
 
+    from tapewatch.kafka import ensure_reachable
     from tapewatch.streams.admin import prepare_topics
     from tapewatch.streams.app import create_app
+
+    ensure_reachable(settings)  # before the worker loads its models: a missing broker is one line, at once
 
     stream = create_app(settings, batch_max=batch_max, batch_within_s=batch_within)
     created = prepare_topics(settings, stream.registry_topics, stream.changelog_topics)

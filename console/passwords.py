@@ -10,7 +10,18 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-__all__ = ["MIN_PASSWORD_LENGTH", "hash_password", "needs_rehash", "new_token", "token_hash", "verify_password"]
+from tapewatch.errors import TapewatchError
+
+__all__ = [
+    "MIN_PASSWORD_LENGTH",
+    "WeakPasswordError",
+    "check_strength",
+    "hash_password",
+    "needs_rehash",
+    "new_token",
+    "token_hash",
+    "verify_password",
+]
 
 MIN_PASSWORD_LENGTH = 12
 _HASHER = PasswordHasher()
@@ -18,9 +29,17 @@ _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
 
 
-def hash_password(password: str) -> str:
+class WeakPasswordError(TapewatchError, ValueError):
+    """A password too short to be stored."""
+
+
+def check_strength(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+        raise WeakPasswordError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def hash_password(password: str) -> str:
+    check_strength(password)
     return _HASHER.hash(password)
 
 

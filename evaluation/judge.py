@@ -98,6 +98,10 @@ def read_truth(path: Path) -> pd.DataFrame:
     missing = [c for c in TRUTH_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: episodes file lacks column(s) {', '.join(missing)}")
+    empty = frame[list(TRUTH_COLUMNS)].isna()
+    if empty.to_numpy().any():
+        row, column = next((r, c) for r, c in zip(*empty.to_numpy().nonzero(), strict=True))
+        raise ValueError(f"{path}: row {row + 1}: {TRUTH_COLUMNS[column]} is empty")
     return normalise_truth(frame)
 
 

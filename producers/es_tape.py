@@ -64,12 +64,18 @@ def sample_path() -> Path:
 
 def read_tape(path: Path, symbol: str = SYMBOL, venue: str = VENUE) -> EsTape:
     """The prints of ``path`` (``DateTime, Price, Volume`` in exchange time) as tick rows, in file order."""
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise TapewatchError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})") from None
     missing = {"DateTime", "Price", "Volume"} - set(frame.columns)
     if missing:
         raise TapewatchError(f"{path}: no column(s) {', '.join(sorted(missing))}")
-    local = pd.to_datetime(frame["DateTime"], format="ISO8601")
-    stamps = local.dt.tz_localize(EXCHANGE_TIME, ambiguous="raise", nonexistent="raise")
+    try:
+        local = pd.to_datetime(frame["DateTime"], format="ISO8601")
+        stamps = local.dt.tz_localize(EXCHANGE_TIME, ambiguous="raise", nonexistent="raise")
+    except (ValueError, TypeError) as exc:
+        raise TapewatchError(f"{path}: DateTime: {exc}") from None
     ts = (stamps.astype("int64") // 1_000_000).to_numpy(dtype=np.int64)
     ticks = prints_only(symbol, venue, ts, frame["Price"].to_numpy(dtype=float), frame["Volume"].to_numpy(dtype=float))
     ticks = ticks.sort_values("ts", kind="stable").reset_index(drop=True)

@@ -20,12 +20,16 @@ from typing import Any, TypeVar
 
 from tapewatch.backoff import Backoff
 from tapewatch.deadletter import DeadLetter
+from tapewatch.kafka import require_topics
 from tapewatch.producers.publisher import Publisher
 from tapewatch.records import Book, Episode, Quote, Record
 from tapewatch.settings import Settings
-from tapewatch.topics import BOOKS, DLQ_PRODUCERS, QUOTES, TRUTH, Topic
+from tapewatch.topics import BOOKS, DLQ_PRODUCERS, NEWS_ITEMS, QUOTES, TRUTH, Topic
 
 log = logging.getLogger(__name__)
+
+#: every topic a source may write; all of them are checked before one runs
+PRODUCED_TOPICS: tuple[Topic, ...] = (QUOTES, BOOKS, TRUTH, NEWS_ITEMS, DLQ_PRODUCERS)
 
 T = TypeVar("T")
 
@@ -206,10 +210,14 @@ async def run_source(
     publisher: Publisher | None = None,
     live_feed: bool = False,
 ) -> SourceCounters:
-    """Run ``source`` until it finishes, ``duration_s`` passes or SIGINT/SIGTERM; then flush everything.
+    """Run ``source`` until it finishes, ``duration_s`` passes or SIGINT/SIGTERM; then flush everything. Without a
+    ``publisher``, the producers' topics must exist (one clear error before anything is sent, not a failed
+    delivery per record).
     ``progress`` gets the counters as they grow; ``live_feed``: the source reads a venue now, so its records are
     checked against this machine's clock."""
-    publisher = publisher or Publisher(settings, DLQ_PRODUCERS)
+    if publisher is None:
+        require_topics(settings, [settings.topic(topic.name) for topic in PRODUCED_TOPICS])
+        publisher = Publisher(settings, DLQ_PRODUCERS)
     emitter = LiveEmitter(publisher, stage, settings.sources.max_future_ms) if live_feed else Emitter(publisher, stage)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

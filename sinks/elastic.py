@@ -33,11 +33,10 @@ from tapewatch.records import Action, Alert, Forecast, NewsSignal, Record, Score
 from tapewatch.settings import Settings
 from tapewatch.sinks.consumer import Item, Rejected, SinkUnavailableError
 from tapewatch.sinks.search import es_client, index_name
-from tapewatch.topics import ALERTS, FORECASTS, NEWS_SIGNALS, SCORES, Topic
+from tapewatch.topics import Topic
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TOPICS: tuple[str, ...] = (ALERTS.name, SCORES.name, FORECASTS.name, NEWS_SIGNALS.name)
 #: ECS event.severity is a number; ours are ordered words
 SEVERITY_NUMBER = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3, Severity.CRITICAL: 4}
 #: evidence numbers promoted to mapped fields under tapewatch.* (FEEDS.md), by evidence key

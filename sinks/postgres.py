@@ -51,41 +51,11 @@ from tapewatch.sinks import db
 from tapewatch.sinks.consumer import Item, Rejected, SinkUnavailableError
 from tapewatch.sinks.watchdog import cut_after
 from tapewatch.topics import (
-    ACTIONS,
-    ALERTS,
-    BARS,
-    BOOKS,
-    FEATURES,
-    FILLS,
-    FORECASTS,
-    NEWS_ITEMS,
-    NEWS_SIGNALS,
-    ORDERS,
-    PORTFOLIO,
-    SCORES,
     Topic,
 )
 
 log = logging.getLogger(__name__)
 
-#: what the PostgreSQL sink reads by default: every record topic it has a table for, plus the dead-letter topics
-DEFAULT_TOPICS: tuple[str, ...] = (
-    BARS.name,
-    FEATURES.name,
-    SCORES.name,
-    ALERTS.name,
-    ACTIONS.name,
-    FORECASTS.name,
-    NEWS_ITEMS.name,
-    NEWS_SIGNALS.name,
-    BOOKS.name,
-    ORDERS.name,
-    FILLS.name,
-    PORTFOLIO.name,
-    "dlq.producers",
-    "dlq.streams",
-    "dlq.sinks",
-)
 
 #: an item as the row of its table (:data:`tapewatch.sinks.db.Doc`)
 DocOf = Callable[[Item], db.Doc]

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaException, TopicPartition
 
 from tapewatch.errors import TapewatchError
-from tapewatch.kafka import consumer_config
+from tapewatch.kafka import consumer_config, ensure_reachable
 from tapewatch.records import Alert, RecordError
 from tapewatch.settings import Settings
 from tapewatch.sinks.webhook import AlertFilter
@@ -28,6 +28,7 @@ def follow_alerts(
     """Alerts as they arrive, in partition order. No consumer group offsets are committed (a viewer, not a
     sink); records that do not decode are skipped (the sinks dead-letter them)."""
     topic = settings.topic(ALERTS.name)
+    ensure_reachable(settings)
     consumer = Consumer(
         consumer_config(
             settings,

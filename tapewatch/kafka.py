@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -41,8 +42,41 @@ def admin_client(settings: Settings) -> AdminClient:
     return AdminClient(client_config(settings))
 
 
+def bootstrap_addresses(bootstrap: str) -> list[tuple[str, int]]:
+    """The (host, port) pairs of a bootstrap list, with or without a listener name or IPv6 brackets.
+
+    >>> bootstrap_addresses("SASL_SSL://broker-1:9093, [::1]:9092,localhost")
+    [('broker-1', 9093), ('::1', 9092), ('localhost', 9092)]
+    """
+    addresses = []
+    for entry in filter(None, (part.strip() for part in bootstrap.split(","))):
+        address = entry.split("://", 1)[-1]
+        host, _, port = address.rpartition(":") if not address.endswith("]") else (address, "", "")
+        if not host or not port.isdigit():
+            host, port = address, "9092"
+        addresses.append((host.strip("[]"), int(port)))
+    return addresses
+
+
+def ensure_reachable(settings: Settings) -> None:
+    """One clear error at once when no bootstrap server takes a TCP connection (nothing listens there, the host is
+    unknown): librdkafka would retry for the whole service timeout and then report only a timeout."""
+    failures = []
+    for host, port in bootstrap_addresses(settings.kafka.bootstrap):
+        try:
+            with socket.create_connection((host, port), timeout=settings.local.service_timeout_s):
+                return
+        except OSError as exc:
+            failures.append(f"{host}:{port}: {exc.strerror or exc}")
+    raise TapewatchError(
+        f"kafka: unreachable at {settings.kafka.bootstrap} ({'; '.join(failures)}); "
+        "start it with `tapewatch infra up` or point TAPEWATCH_KAFKA_BOOTSTRAP at your brokers"
+    )
+
+
 def cluster_metadata(settings: Settings, admin: AdminClient | None = None) -> ClusterMetadata:
     """Broker metadata, or one clear error within the service timeout."""
+    ensure_reachable(settings)
     try:
         return (admin or admin_client(settings)).list_topics(timeout=settings.local.service_timeout_s)
     except KafkaException as exc:
@@ -79,11 +113,7 @@ def create_missing_topics(
     """
     admin = admin_client(settings)
     existing = cluster_metadata(settings, admin).topics
-    missing = [name for name in required if name not in existing]
-    if missing:
-        raise TapewatchError(
-            f"kafka: topic(s) {', '.join(missing)} missing at {settings.kafka.bootstrap}; run `tapewatch topics create`"
-        )
+    _refuse_missing(settings, required, existing)
     partitions = settings.kafka.topic_partitions
     wrong = [
         f"{name} ({len(existing[name].partitions)})"
@@ -95,3 +125,18 @@ def create_missing_topics(
             f"kafka: topic(s) {', '.join(wrong)} do not have {partitions} partitions; co-partitioning needs them equal"
         )
     return create_topics(admin, [topic for topic in wanted if topic.topic not in existing], timeout_s)
+
+
+def require_topics(settings: Settings, names: Sequence[str]) -> None:
+    """One clear error, naming the command that creates them, when any of the topics ``names`` does not exist (a
+    producer would otherwise fail every delivery until its timeout)."""
+    _refuse_missing(settings, names, cluster_metadata(settings).topics)
+
+
+def _refuse_missing(settings: Settings, names: Sequence[str], existing: dict[str, Any]) -> None:
+    missing = [name for name in names if name not in existing]
+    if missing:
+        raise TapewatchError(
+            f"kafka: topic(s) {', '.join(missing)} missing at {settings.kafka.bootstrap}; run `tapewatch topics create`"
+            " (with the same TAPEWATCH_TOPIC_PREFIX)"
+        )

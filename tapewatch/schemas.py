@@ -6,11 +6,15 @@ from pathlib import Path
 
 import orjson
 
+from tapewatch.errors import TapewatchError
 from tapewatch.records import WIRE_RECORDS
 
 
 def export_schemas(directory: Path) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TapewatchError(f"schema export: cannot make the directory {directory}: {exc.strerror}") from None
     written: list[Path] = []
     for record in WIRE_RECORDS:
         schema = record.model_json_schema(mode="serialization")

@@ -610,7 +610,18 @@ def load_settings() -> Settings:
 
     try:
         loaded = get_settings()
-    except ValueError as exc:  # pydantic's ValidationError
-        raise TapewatchError(f"invalid settings: {' '.join(str(exc).split())}") from None
+    except ValidationError as exc:
+        raise TapewatchError(f"invalid setting {_setting_named(exc)}") from None
     configure(loaded)
     return loaded
+
+
+def _setting_named(exc: ValidationError) -> str:
+    """The first bad setting by the environment variable that sets it, and what is wrong (never its value: it may
+    be a secret)."""
+    from tapewatch.errors import first_problem
+
+    location, message = first_problem(exc)
+    field_name = (location or "").rsplit(".", 1)[-1]
+    variables = [name for name, (_, known) in Settings.variables().items() if known == field_name]
+    return f"{' or '.join(variables) or location}: {message}"

@@ -14,7 +14,8 @@ from tapewatch.records import Book
 from tapewatch.settings import Settings
 from tapewatch.sinks import db
 from tapewatch.sinks.consumer import SinkRunner, resolve_topics
-from tapewatch.sinks.postgres import DEFAULT_TOPICS, PostgresWriter
+from tapewatch.sinks.defaults import POSTGRES_TOPICS
+from tapewatch.sinks.postgres import PostgresWriter
 from tapewatch.topics import BOOKS, DLQ_SINKS
 from tests.postgres_times import datetime_to_ms
 
@@ -53,7 +54,7 @@ def publish(settings: Settings, books: list[Book]) -> None:
 
 def drain(settings: Settings, writer: PostgresWriter, group: str | None = None) -> SinkRunner:
     """The sink over its default topics until idle (small batches: several per run)."""
-    runner = SinkRunner(settings, writer, resolve_topics(DEFAULT_TOPICS), group=group, batch_size=100)
+    runner = SinkRunner(settings, writer, resolve_topics(POSTGRES_TOPICS), group=group, batch_size=100)
     runner.run(exit_when_idle_s=4.0)
     return runner
 

@@ -15,7 +15,8 @@ from tapewatch.producers.publisher import Publisher
 from tapewatch.records import Forecast, Score
 from tapewatch.settings import Settings
 from tapewatch.sinks.consumer import SinkRunner, resolve_topics
-from tapewatch.sinks.elastic import DEFAULT_TOPICS, ElasticsearchWriter, delete_everything, index_pattern, template_name
+from tapewatch.sinks.defaults import ELASTICSEARCH_TOPICS
+from tapewatch.sinks.elastic import ElasticsearchWriter, delete_everything, index_pattern, template_name
 from tapewatch.sinks.search import es_client, index_name
 from tapewatch.topics import ALERTS, DLQ_SINKS, FORECASTS, SCORES
 from tests.kafka_reader import read_topic
@@ -36,7 +37,7 @@ def es_settings(settings: Settings) -> Iterator[tuple[Settings, Elasticsearch]]:
 
 def run_sink(settings: Settings, group: str | None = None) -> tuple[SinkRunner, ElasticsearchWriter]:
     writer = ElasticsearchWriter(settings)
-    runner = SinkRunner(settings, writer, resolve_topics(DEFAULT_TOPICS), group=group, batch_size=1000)
+    runner = SinkRunner(settings, writer, resolve_topics(ELASTICSEARCH_TOPICS), group=group, batch_size=1000)
     runner.run(exit_when_idle_s=4.0)
     return runner, writer
 

@@ -17,7 +17,8 @@ from tapewatch.records import Fill, Order, Portfolio, Record
 from tapewatch.settings import Settings
 from tapewatch.sinks import db
 from tapewatch.sinks.consumer import SinkRunner, resolve_topics
-from tapewatch.sinks.postgres import DEFAULT_TOPICS, PostgresWriter
+from tapewatch.sinks.defaults import POSTGRES_TOPICS
+from tapewatch.sinks.postgres import PostgresWriter
 from tapewatch.sinks.trade_history import TradeHistory, load_trade_history
 from tapewatch.topics import DLQ_SINKS, FILLS, ORDERS, PORTFOLIO, Topic
 from tests.postgres_times import datetime_to_ms
@@ -64,7 +65,7 @@ def paper_records(accounts: int = 2, orders: int = 30) -> tuple[list[Order], lis
 
 
 def run_sink(settings: Settings, group: str | None = None) -> SinkRunner:
-    topics = resolve_topics(DEFAULT_TOPICS)
+    topics = resolve_topics(POSTGRES_TOPICS)
     runner = SinkRunner(settings, PostgresWriter(settings), topics, group=group, batch_size=500)
     runner.run(exit_when_idle_s=4.0)
     return runner

@@ -15,7 +15,8 @@ from tapewatch.records import Action, Bar, Book, Features, Forecast, Score
 from tapewatch.settings import Settings
 from tapewatch.sinks import db
 from tapewatch.sinks.consumer import SinkRunner, resolve_topics
-from tapewatch.sinks.postgres import DEFAULT_TOPICS, PostgresWriter
+from tapewatch.sinks.defaults import POSTGRES_TOPICS
+from tapewatch.sinks.postgres import PostgresWriter
 from tapewatch.topics import ACTIONS, ALERTS, BARS, BOOKS, DLQ_SINKS, FEATURES, FORECASTS, SCORES
 from tests.kafka_reader import read_topic
 from tests.postgres_times import datetime_to_ms
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 def run_sink(settings: Settings, group: str | None = None, idle_s: float = 4.0) -> SinkRunner:
     runner = SinkRunner(
-        settings, PostgresWriter(settings), resolve_topics(DEFAULT_TOPICS), group=group, batch_size=1000
+        settings, PostgresWriter(settings), resolve_topics(POSTGRES_TOPICS), group=group, batch_size=1000
     )
     runner.run(exit_when_idle_s=idle_s)
     return runner

@@ -581,7 +581,10 @@ def test_command_is_typer_compatible_and_writes_files(tmp_path: Path) -> None:
     result = runner.invoke(app, [*args, "--format", "csv"])
     assert result.exit_code == 0, result.output
     ticks = pd.read_csv(tmp_path / "ticks.csv")
-    assert tuple(ticks.columns) == ("symbol", "venue", *TICK_COLUMNS[1:]) and set(ticks.symbol) == {"SIM0001", "SIM0002"}
+    assert tuple(ticks.columns) == ("symbol", "venue", *TICK_COLUMNS[1:]) and set(ticks.symbol) == {
+        "SIM0001",
+        "SIM0002",
+    }
     assert tuple(pd.read_csv(tmp_path / "episodes.csv").columns) == EPISODE_COLUMNS
     for bad, message in (
         (["--speed", "-1"], "--speed"),

@@ -13,11 +13,12 @@ from tapewatch.errors import TapewatchError
 from tapewatch.settings import PostgresSettings, Settings
 from tapewatch.sinks import elastic, postgres
 from tapewatch.sinks.consumer import resolve_topics
+from tapewatch.sinks.defaults import ELASTICSEARCH_TOPICS, POSTGRES_TOPICS
 from tapewatch.topics import BOOKS
 
 
 def test_books_go_to_postgres_by_default_and_never_to_elasticsearch() -> None:
-    assert BOOKS.name in postgres.DEFAULT_TOPICS and BOOKS.name not in elastic.DEFAULT_TOPICS
+    assert BOOKS.name in POSTGRES_TOPICS and BOOKS.name not in ELASTICSEARCH_TOPICS
     postgres.check_topics(resolve_topics([BOOKS.name]))
     with pytest.raises(TapewatchError, match=r"md\.books"):
         elastic.check_topics(resolve_topics([BOOKS.name]))

@@ -9,14 +9,15 @@ import pandas as pd
 from sqlalchemy.dialects import postgresql
 
 from tapewatch.records import Fill, Order, Portfolio
-from tapewatch.sinks import db, elastic, postgres
+from tapewatch.sinks import db, postgres
+from tapewatch.sinks.defaults import ELASTICSEARCH_TOPICS, POSTGRES_TOPICS
 from tapewatch.sinks.trade_history import SOURCES, history_query, with_record_dtypes
 from tapewatch.topics import FILLS, ORDERS, PORTFOLIO
 
 
 def test_postgres_reads_the_paper_trading_topics_and_elasticsearch_does_not() -> None:
     for topic, table in ((ORDERS, db.paper_orders), (FILLS, db.paper_fills), (PORTFOLIO, db.paper_portfolio)):
-        assert topic.name in postgres.DEFAULT_TOPICS and topic.name not in elastic.DEFAULT_TOPICS
+        assert topic.name in POSTGRES_TOPICS and topic.name not in ELASTICSEARCH_TOPICS
         assert postgres.TABLES[topic.record][0] is table
         assert table not in postgres.FAMILIES  # no model_version column: model_versions would fail on it
         assert "model_version" not in table.c
