@@ -103,10 +103,10 @@ def alert_row(alert: Alert, *, header: bool, width: int) -> Table:
     wide = width >= 118
     when = datetime.fromtimestamp(alert.ts / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[: 23 if wide else 19]
     fixed = {"time (UTC)": 23 if wide else 14, "symbol": 10, "venue": 8, "kind": 17, "severity": 8, "score": 5}
-    table = Table(show_header=header, box=None, pad_edge=False, width=width)
+    table = Table(show_header=header, box=None, pad_edge=False, padding=(0, 1, 0, 0), width=width)
     for name, column_width in fixed.items():
         table.add_column(name, min_width=column_width, no_wrap=True, overflow="ellipsis")
-    table.add_column("message", ratio=1, no_wrap=True, overflow="ellipsis")
+    table.add_column("message", ratio=1, min_width=7, no_wrap=True, overflow="ellipsis")
     table.add_row(
         when if wide else when[5:], alert.symbol, alert.venue, alert.kind.value,
         f"[{SEVERITY_STYLE[alert.severity]}]{alert.severity.value}[/]", f"{alert.score:.2f}",

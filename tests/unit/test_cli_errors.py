@@ -145,3 +145,33 @@ def test_the_table_covers_every_command_group() -> None:
 
     groups = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
     assert groups == {case.args[0] for case in CASES}
+
+
+@pytest.mark.parametrize("width", [80, 100, 160])
+def test_alerts_tail_keeps_every_field_at_any_width(width: int) -> None:
+    from rich.console import Console
+
+    from tapewatch.bench.sink import synthetic_alert
+    from tapewatch.cli.sink import alert_row
+
+    alert = synthetic_alert(7, 1_700_000_000_123)
+    screen = Console(width=width, record=True, file=io.StringIO())
+    screen.print(alert_row(alert, header=True, width=width))
+    header, row = screen.export_text().splitlines()
+    for name in ("time (UTC)", "symbol", "venue", "kind", "severity", "score", "message"):
+        assert name in header
+    for value in (alert.symbol, alert.venue, alert.kind.value, alert.severity.value, f"{alert.score:.2f}", "11-14"):
+        assert value in row, (value, row)
+    assert max(len(header), len(row)) <= width
+    assert ("2023-11-14 22:13:20.123" in row) == (width >= 118)
+
+
+def test_the_sinks_help_names_their_default_topics() -> None:
+    from typer.testing import CliRunner
+
+    from tapewatch.cli.app import app
+    from tapewatch.sinks.defaults import ELASTICSEARCH_TOPICS, POSTGRES_TOPICS
+
+    for sink, topics in (("postgres", POSTGRES_TOPICS), ("elasticsearch", ELASTICSEARCH_TOPICS)):
+        shown = " ".join(CliRunner().invoke(app, ["sink", sink, "--help"], terminal_width=400).output.split())
+        assert f"Default topics: {', '.join(topics)}." in shown
