@@ -193,6 +193,7 @@ class SinkRunner:
         self._current = Batch()  # being consumed and decoded
         self._inflight: Batch | None = None  # being written
         self._paused = False
+        self._assigned_at = 0.0  # monotonic time of the last assignment: a batch job's idle time counts from it
         self._on_batch: Callable[[SinkCounters], None] | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sink-{writer.name}")
         conf = {
@@ -249,9 +250,11 @@ class SinkRunner:
                 elif (
                     self._inflight is None
                     and exit_when_idle_s is not None
-                    and time.monotonic() - idle_since >= exit_when_idle_s
+                    and time.monotonic() - max(idle_since, self._assigned_at) >= exit_when_idle_s
                 ):
-                    break
+                    if not self._behind():
+                        break
+                    idle_since = time.monotonic()  # records are there but not fetched yet: not idle
             # Stopping: what is already being written is finished and committed; the rest is re-read later.
             if self._inflight is not None:
                 self._settle(self._inflight, retry=False)
@@ -278,8 +281,25 @@ class SinkRunner:
     # -- rebalances ---------------------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("sink %s: assigned %s", self.writer.name, _describe(partitions))
+        self._assigned_at = time.monotonic()
         if partitions:
             self.assigned.set()
+
+    def _behind(self) -> bool:
+        """Whether an assigned partition holds records this member has not read yet: on a busy machine the first
+        fetch of a partition can come seconds after the others, so a quiet poll is not the end of the backlog."""
+        assignment = self._consumer.assignment()
+        if not assignment:
+            return False
+        timeout = self.settings.local.service_timeout_s
+        positions = self._consumer.position(assignment)
+        committed = {(tp.topic, tp.partition): tp.offset for tp in self._consumer.committed(assignment, timeout)}
+        for tp in positions:
+            low, high = self._consumer.get_watermark_offsets(tp, timeout=timeout, cached=False)
+            start = tp.offset if tp.offset >= 0 else committed.get((tp.topic, tp.partition), -1)
+            if max(start, low) < high:
+                return True
+        return False
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Commit what is durable: a write in flight that succeeds is settled now, while we still own its
