@@ -44,6 +44,10 @@ def pg_bindir() -> Path:
     return bindir
 
 
+#: the advisory lock key that serialises the roles and database reconciliation (any constant of ours)
+RECONCILE_LOCK = 0x7461_7065  # "tape"
+
+
 class Postgres:
     name = "postgres"
 
@@ -147,6 +151,9 @@ class Postgres:
         conn.autocommit = True
         try:
             with conn.cursor() as cur:
+                # one reconciliation at a time: two `infra up` at once (two terminals, two test processes) would
+                # ALTER the same role concurrently, which PostgreSQL refuses ("tuple concurrently updated")
+                cur.execute("SELECT pg_advisory_lock(%s)", (RECONCILE_LOCK,))
                 # the schema's owner (migrations, sinks, admin commands) and the console's serving role: neither
                 # a superuser, so the audit's triggers bind both and the serving role's grants are all it has
                 for role, password in (

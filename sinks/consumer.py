@@ -448,4 +448,12 @@ class SinkRunner:
 
 
 def _describe(partitions: Sequence[TopicPartition]) -> str:
-    return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions) or "nothing"
+    """Each topic once with its partitions: ``alerts[0,1,2,3], md.books[1]``.
+
+    >>> _describe([TopicPartition("alerts", 1), TopicPartition("md.books", 0), TopicPartition("alerts", 0)])
+    'alerts[0,1], md.books[0]'
+    """
+    by_topic: dict[str, list[int]] = {}
+    for tp in partitions:
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    return ", ".join(f"{topic}[{','.join(map(str, sorted(p)))}]" for topic, p in sorted(by_topic.items())) or "nothing"

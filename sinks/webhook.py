@@ -111,9 +111,9 @@ def load_subscribers(path: Path) -> list[Subscriber]:
         # YAML's message spans lines (the problem, then the text with a caret): its first line and where
         problem = str(getattr(exc, "problem", None) or exc).splitlines()[0]
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         raise TapewatchError(
-            f"webhook: {path} is not valid {path.suffix.lstrip('.') or 'JSON'}: {where}{problem}"
+            f"webhook: {path} is not valid {path.suffix.lstrip('.') or 'JSON'}: {at}{problem}"
         ) from None
     try:
         subscribers = SubscriberFile.model_validate(data).subscribers

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import sys
 import uuid
 from collections.abc import Iterator
@@ -112,10 +113,24 @@ def stores(settings: Settings) -> Iterator[Settings]:
 @pytest.fixture(scope="session")
 def prepared_session(tmp_path_factory: pytest.TempPathFactory) -> PreparedSession:
     """The simulated pipeline session with its models (K-means, DQN, LSTM, CNN) and what the offline twin says about
-    it, prepared once for every test that streams it (the tests only read it)."""
+    it, prepared once for every test that streams it (the tests only read it): under pytest-xdist, by the first
+    worker that needs it, in the run's shared temporary directory; the others wait for it and read it."""
+    from filelock import FileLock
+
     from tests.pipeline_session import prepare_session
 
-    return prepare_session(tmp_path_factory.mktemp("pipeline-session"), {}, forecasters=True)
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return prepare_session(tmp_path_factory.mktemp("pipeline-session"), {}, forecasters=True)
+    shared = tmp_path_factory.getbasetemp().parent / "pipeline-session"
+    saved = shared / "prepared.pickle"
+    with FileLock(f"{shared}.lock"):
+        if saved.exists():
+            prepared: PreparedSession = pickle.loads(saved.read_bytes())
+            return prepared
+        shared.mkdir()
+        prepared = prepare_session(shared, {}, forecasters=True)
+        saved.write_bytes(pickle.dumps(prepared))
+        return prepared
 
 
 @pytest.fixture(scope="session")

@@ -89,3 +89,13 @@ def test_external_service_is_never_started(services: Settings, tmp_path: Path) -
     with pytest.raises(InfraError, match="elasticsearch: external service"):
         manager.up(external)
     assert not (tmp_path / "elasticsearch").exists()
+
+
+def test_two_ups_at_once_both_succeed(services: Settings) -> None:
+    """Two `infra up` at the same moment (two terminals, two test processes) reconcile the running services one at
+    a time: neither fails."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        for statuses in pool.map(lambda _: manager.up(services), range(3)):
+            assert all(status.healthy for status in statuses), statuses

@@ -52,7 +52,8 @@ def test_snapshot_feeds_conserve_size_and_carry_no_side(trades: lob.LobSession) 
 
 
 def test_episodes_are_labelled_inside_the_session_and_only_on_manipulated_symbols() -> None:
-    configs = [lob.LobConfig(symbols=5, seed=s, minutes=60, quiet_open_s=300) for s in range(1, 7)]
+    # seeds 4 and 6 each draw every kind (seeds 1-6 were checked; two sessions keep the test's time small)
+    configs = [lob.LobConfig(symbols=5, seed=s, minutes=60, quiet_open_s=300) for s in (4, 6)]
     frames = [lob.generate(config).episodes_frame() for config in configs]
     episodes = pd.concat(frames, ignore_index=True)
     assert set(episodes["kind"]) == {str(k) for k in lob.KINDS}

@@ -59,7 +59,7 @@ def test_every_topic_is_documented(page: str) -> None:
 
 def quick_start(text: str) -> list[str]:
     quick = text.split("## Quick start", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
-    return [line.split("#")[0].strip() for line in quick.strip().splitlines()]
+    return [line.split("#")[0].strip() for line in quick.strip().splitlines() if not line.startswith("#")]
 
 
 def test_quick_start_is_two_commands() -> None:
