@@ -155,10 +155,11 @@ def fit(frame: pd.DataFrame, kinds: Sequence[str] = SCORED_NAMES, seed: int = 0)
     names = feature_columns(frame)
     x = frame[names].astype(float).fillna(MISSING).to_numpy()
     y = frame["label"].astype(bool).to_numpy()
-    if y.all() or not y.any():
+    # two of each at least: the calibration's cross-validation trains on folds that must each hold both labels
+    if min(int(y.sum()), int((~y).sum())) < 2:
         raise ValueError(
-            f"training needs true and false alerts; these sessions raised {int(y.sum())} true and {int((~y).sum())} "
-            "false: give more symbols, minutes or seeds"
+            f"training needs at least two true and two false alerts; these sessions raised {int(y.sum())} true and "
+            f"{int((~y).sum())} false: give more symbols, minutes or seeds"
         )
 
     def booster() -> GradientBoostingClassifier:

@@ -279,3 +279,11 @@ def test_detect_file_scores_a_published_models_kinds_and_leaves_the_others(
     others = sorted((a.alert_id, a.score) for a in scored if str(a.kind) != scored_kind)
     assert others == sorted((a.alert_id, a.score) for a in rules if str(a.kind) != scored_kind)
     assert not any("p_manipulation" in a.evidence for a in scored if str(a.kind) != scored_kind)
+
+
+@pytest.mark.parametrize(("true", "false"), [(5, 0), (0, 5), (5, 1), (1, 5)])
+def test_too_few_of_a_label_is_one_clear_error_not_a_cross_validation_failure(true: int, false: int) -> None:
+    """With one false alert, a fold of the calibration's cross-validation would train on true alerts alone."""
+    frame = _synthetic(n=true + false, seed=3).assign(label=[True] * true + [False] * false)
+    with pytest.raises(ValueError, match=f"at least two true and two false alerts; these sessions raised {true} true"):
+        hm.fit(frame)
