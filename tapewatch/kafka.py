@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -124,13 +125,31 @@ def create_missing_topics(
         raise TapewatchError(
             f"kafka: topic(s) {', '.join(wrong)} do not have {partitions} partitions; co-partitioning needs them equal"
         )
-    return create_topics(admin, [topic for topic in wanted if topic.topic not in existing], timeout_s)
+    created = create_topics(admin, [topic for topic in wanted if topic.topic not in existing], timeout_s)
+    _wait_until_visible(settings, created, timeout_s)
+    return created
 
 
-def require_topics(settings: Settings, names: Sequence[str]) -> None:
+def _wait_until_visible(settings: Settings, names: Sequence[str], timeout_s: float) -> None:
+    """Until the broker's metadata lists ``names``: a topic the controller created reaches the brokers' metadata a
+    moment later, and a producer that checks its topics in that moment would find them missing."""
+    deadline = time.monotonic() + timeout_s
+    while names and time.monotonic() < deadline:
+        topics = cluster_metadata(settings).topics
+        if all(name in topics and topics[name].partitions for name in names):
+            return
+        time.sleep(0.1)
+
+
+def require_topics(settings: Settings, names: Sequence[str], grace_s: float = 2.0) -> None:
     """One clear error, naming the command that creates them, when any of the topics ``names`` does not exist (a
-    producer would otherwise fail every delivery until its timeout)."""
-    _refuse_missing(settings, names, cluster_metadata(settings).topics)
+    producer would otherwise fail every delivery until its timeout). A topic created elsewhere a moment ago gets
+    ``grace_s`` to reach the broker's metadata."""
+    existing = cluster_metadata(settings).topics
+    if any(name not in existing for name in names):
+        time.sleep(grace_s)
+        existing = cluster_metadata(settings).topics
+    _refuse_missing(settings, names, existing)
 
 
 def _refuse_missing(settings: Settings, names: Sequence[str], existing: dict[str, Any]) -> None:
