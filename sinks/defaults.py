@@ -5,44 +5,10 @@ from __future__ import annotations
 
 from typing import Final
 
-from tapewatch.topics import (
-    ACTIONS,
-    ALERTS,
-    BARS,
-    BOOKS,
-    DLQ_PRODUCERS,
-    DLQ_SINKS,
-    DLQ_STREAMS,
-    FEATURES,
-    FILLS,
-    FORECASTS,
-    NEWS_ITEMS,
-    NEWS_SIGNALS,
-    ORDERS,
-    PORTFOLIO,
-    SCORES,
-)
+from tapewatch.topics import ALERTS, ALL_TOPICS, FORECASTS, NEWS_SIGNALS, QUOTES, SCORES, TRUTH
 
-#: the PostgreSQL sink: every record topic it has a table for, plus the dead-letter topics
-POSTGRES_TOPICS: Final[tuple[str, ...]] = tuple(
-    topic.name
-    for topic in (
-        BARS,
-        FEATURES,
-        SCORES,
-        ALERTS,
-        ACTIONS,
-        FORECASTS,
-        NEWS_ITEMS,
-        NEWS_SIGNALS,
-        BOOKS,
-        ORDERS,
-        FILLS,
-        PORTFOLIO,
-        DLQ_PRODUCERS,
-        DLQ_STREAMS,
-        DLQ_SINKS,
-    )
-)
+#: the PostgreSQL sink: every topic it has a table for, and the dead-letter topics; not the raw quotes (the bars and
+#: the order-flow features summarise them) nor the simulator's ground truth
+POSTGRES_TOPICS: Final[tuple[str, ...]] = tuple(topic.name for topic in ALL_TOPICS if topic not in (QUOTES, TRUTH))
 #: the Elasticsearch sink: what analysts search and chart in Kibana
 ELASTICSEARCH_TOPICS: Final[tuple[str, ...]] = (ALERTS.name, SCORES.name, FORECASTS.name, NEWS_SIGNALS.name)
