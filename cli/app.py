@@ -383,9 +383,10 @@ def main() -> None:
         code = app(standalone_mode=False)
     except TapewatchError as exc:
         _fail(str(exc))
-    except typer.Abort:  # Ctrl-C or end of input at a prompt
-        err_console.print("aborted")
-        sys.exit(1)
+    except typer.Abort as exc:  # Ctrl-C (click turns it into Abort), or the end of input at a prompt
+        interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
+        err_console.print("interrupted" if interrupted else "aborted")
+        sys.exit(130 if interrupted else 1)
     except typer.TyperException as exc:  # a usage error: a missing or bad option, an unknown command
         if not exc.format_message():  # a group called without a command: its help is printed already
             sys.exit(getattr(exc, "exit_code", 2))

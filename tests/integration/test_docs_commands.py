@@ -16,6 +16,7 @@ import pytest
 
 from tapewatch.settings import Settings
 from tapewatch.sinks import db
+from tests.browser import free_port
 from tests.docs_commands import ROOT, Block, blocks, excerpt_matches, pages
 
 pytestmark = pytest.mark.integration
@@ -37,6 +38,8 @@ def private_env(services: Settings, tmp_path: Path) -> Iterator[dict[str, str]]:
         "TAPEWATCH_POSTGRES_URL": db.in_schema(services, schema).postgres.url_plain,
         "TAPEWATCH_ES_INDEX_PREFIX": f"twdocs{tag}",
         "TAPEWATCH_MODEL_DIR": str(tmp_path / "models"),
+        # a worker the page starts serves its metrics on a port of its own: tests run side by side
+        "TAPEWATCH_STREAM_METRICS_PORT": str(free_port()),
         "COLUMNS": "100",
     }
     db.drop_schema(services, schema)

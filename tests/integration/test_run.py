@@ -47,6 +47,8 @@ def test_run_pipeline_for_a_while(settings: Settings, tmp_path: Path) -> None:
         "TAPEWATCH_TOPIC_PREFIX": settings.kafka.topic_prefix,
         "COLUMNS": "160",
         "TAPEWATCH_CONSOLE_PORT": str(port),
+        # the stream worker's metrics on a port of its own, not the default another test's worker may hold
+        "TAPEWATCH_STREAM_METRICS_PORT": str(free_port()),
     }
     argv = [TAPEWATCH, "run", "--duration", "45", "--symbols", "4", "--speed", "120", "--seed", "3"]
     # files, not pipes: the dashboard writes more than a pipe holds while the test asks the console
