@@ -33,6 +33,7 @@ class FakeAdmin:
 
     def create_topics(self, topics: list[NewTopic], request_timeout: float) -> dict[str, Future[None]]:
         self.created.extend(topics)
+        self.partitions.update({topic.topic: topic.num_partitions for topic in topics})  # raced ones exist too
         futures: dict[str, Future[None]] = {}
         for topic in topics:
             future: Future[None] = Future()
@@ -53,6 +54,7 @@ def settings() -> Settings:
 def admin(monkeypatch: pytest.MonkeyPatch) -> FakeAdmin:
     fake = FakeAdmin({})
     monkeypatch.setattr(tapewatch.kafka, "admin_client", lambda settings: fake)
+    monkeypatch.setattr(tapewatch.kafka, "ensure_reachable", lambda settings: None)  # no broker: the fake answers
     return fake
 
 
