@@ -126,16 +126,16 @@ def create_missing_topics(
             f"kafka: topic(s) {', '.join(wrong)} do not have {partitions} partitions; co-partitioning needs them equal"
         )
     created = create_topics(admin, [topic for topic in wanted if topic.topic not in existing], timeout_s)
-    _wait_until_visible(settings, created, timeout_s)
+    _wait_until_visible(settings, admin, created, timeout_s)
     return created
 
 
-def _wait_until_visible(settings: Settings, names: Sequence[str], timeout_s: float) -> None:
+def _wait_until_visible(settings: Settings, admin: AdminClient, names: Sequence[str], timeout_s: float) -> None:
     """Until the broker's metadata lists ``names``: a topic the controller created reaches the brokers' metadata a
     moment later, and a producer that checks its topics in that moment would find them missing."""
     deadline = time.monotonic() + timeout_s
     while names and time.monotonic() < deadline:
-        topics = cluster_metadata(settings).topics
+        topics = cluster_metadata(settings, admin).topics
         if all(name in topics and topics[name].partitions for name in names):
             return
         time.sleep(0.1)
