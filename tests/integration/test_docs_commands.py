@@ -5,7 +5,9 @@ must exit 0, and the excerpt after it must be in its output."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -47,10 +49,11 @@ def private_env(services: Settings, tmp_path: Path) -> Iterator[dict[str, str]]:
 
 def script(page_blocks: list[Block]) -> str:
     """The page's blocks as one shell script: each block exits the script on failure and prints a mark after it."""
-    parts = ["set -euo pipefail", "exec 2>&1"]  # one stream, in the order a terminal shows it
+    # one stream, in the order a terminal shows it; nothing a page starts in the background outlives it, even when a
+    # block fails
+    parts = ["set -euo pipefail", "exec 2>&1", "trap 'kill $(jobs -p) 2>/dev/null || true' EXIT"]
     for block in page_blocks:
         parts += [block.text, f"echo {MARK}"]
-    parts.append("kill $(jobs -p) 2>/dev/null || true")  # nothing a page started outlives it
     return "\n".join(parts)
 
 
@@ -59,15 +62,21 @@ def test_a_pages_commands_run_as_written(page: Path, private_env: dict[str, str]
     page_blocks = RUNNABLE[page]
     # the working directory stands for a checkout's root (the pages say `.venv/bin/…`), without writing into ours
     (tmp_path / ".venv").symlink_to(Path(sys.executable).parent.parent)
-    done = subprocess.run(
+    with subprocess.Popen(
         ["bash", "-c", script(page_blocks)],
         cwd=tmp_path,
         env=private_env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=600,
-        check=False,
-    )
+        start_new_session=True,  # its own process group: a timeout takes the page's background jobs too
+    ) as shell:
+        try:
+            stdout, _ = shell.communicate(timeout=600)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(shell.pid, signal.SIGTERM)
+    done = subprocess.CompletedProcess(shell.args, shell.returncode, stdout, "")
     outputs = done.stdout.split(MARK)
     assert done.returncode == 0, f"{page.name}: exit {done.returncode} in block {len(outputs)}\n{done.stdout[-3000:]}"
     for block, output in zip(page_blocks, outputs, strict=False):
