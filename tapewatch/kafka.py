@@ -43,27 +43,11 @@ def admin_client(settings: Settings) -> AdminClient:
     return AdminClient(client_config(settings))
 
 
-def bootstrap_addresses(bootstrap: str) -> list[tuple[str, int]]:
-    """The (host, port) pairs of a bootstrap list, with or without a listener name or IPv6 brackets.
-
-    >>> bootstrap_addresses("SASL_SSL://broker-1:9093, [::1]:9092,localhost")
-    [('broker-1', 9093), ('::1', 9092), ('localhost', 9092)]
-    """
-    addresses = []
-    for entry in filter(None, (part.strip() for part in bootstrap.split(","))):
-        address = entry.split("://", 1)[-1]
-        host, _, port = address.rpartition(":") if not address.endswith("]") else (address, "", "")
-        if not host or not port.isdigit():
-            host, port = address, "9092"
-        addresses.append((host.strip("[]"), int(port)))
-    return addresses
-
-
 def ensure_reachable(settings: Settings) -> None:
     """One clear error at once when no bootstrap server takes a TCP connection (nothing listens there, the host is
     unknown): librdkafka would retry for the whole service timeout and then report only a timeout."""
     failures = []
-    for host, port in bootstrap_addresses(settings.kafka.bootstrap):
+    for host, port in settings.kafka.hosts():
         try:
             with socket.create_connection((host, port), timeout=settings.local.service_timeout_s):
                 return

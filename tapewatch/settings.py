@@ -133,7 +133,8 @@ class KafkaSettings(Group):
     )
 
     def hosts(self) -> list[tuple[str, int]]:
-        return [host_port(part.strip(), 9092) for part in self.bootstrap.split(",") if part.strip()]
+        """Each bootstrap server's (host, port); a listener name before it (``SASL_SSL://``) is not a URL scheme."""
+        return [host_port(part.strip().split("://")[-1], 9092) for part in self.bootstrap.split(",") if part.strip()]
 
     def client_config(self) -> dict[str, Any]:
         """librdkafka properties shared by every confluent-kafka client (security passed through)."""

@@ -86,6 +86,13 @@ PROTOCOLS: dict[str, type[Any]] = {
     "hit": HitStage,
 }
 STAGES: tuple[type[Any], ...] = tuple(dict.fromkeys(cls for stages in BY_EVENT.values() for cls in stages))
+#: the components whose state another keeps: none of their own to give
+KEPT_BY: dict[type[Any], type[Any]] = {
+    MultiBarBuilder: BarBuilder,  # one builder per symbol, each with its state
+    Baseline: FlowState,  # in the flow state's, written by detectors/flow/persistence.py
+}
+#: the estimators whose state no other component keeps
+OWN_STATE_ESTIMATORS: tuple[type[Any], ...] = tuple(estimator for estimator in ESTIMATORS if estimator not in KEPT_BY)
 #: the components that keep a state of their own
 STATEFUL: tuple[type[Stateful], ...] = (
     BarBuilder,
@@ -98,21 +105,8 @@ STATEFUL: tuple[type[Stateful], ...] = (
     SymbolDetector,
     AlertPolicy,
     *DETECTORS,
-    AggressorInference,
-    PrintsLearner,
-    TimeOfDayProfile,
-    SessionRecords,
-    NewsIndicator,
-    NewsContext,
-    Run,
-    Drift,
-    DriftScale,
+    *OWN_STATE_ESTIMATORS,
 )
-#: the components whose state another keeps: none of their own to give
-KEPT_BY: dict[type[Any], type[Any]] = {
-    MultiBarBuilder: BarBuilder,  # one builder per symbol, each with its state
-    Baseline: FlowState,  # in the flow state's, written by detectors/flow/persistence.py
-}
 INPUT_VERB = re.compile(r"^(on_[a-z_]+|observe|score(_[a-z]+)?)$")
 #: a container's operations: no component takes its input by them
 CONTAINER_VERB = re.compile(r"^(add|append|extend|push|put|update|feed|process)(_[a-z]+)?$")

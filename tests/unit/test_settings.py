@@ -13,6 +13,8 @@ def test_environment_prefix_and_defaults(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setenv("TAPEWATCH_VAR_DIR", str(tmp_path / "v"))
     s = Settings()
     assert s.kafka.hosts() == [("k1", 9092), ("k2", 9093)]
+    listeners = s.updated(kafka={"bootstrap": "SASL_SSL://broker-1:9093, [::1]:9092"})
+    assert listeners.kafka.hosts() == [("broker-1", 9093), ("::1", 9092)]
     assert s.kafka.topic_partitions == 12
     assert s.local.var_dir == tmp_path / "v"
     assert s.local.models_path == tmp_path / "v" / "models"
