@@ -5,10 +5,22 @@ from __future__ import annotations
 
 from typing import Final
 
-from tapewatch.topics import ALERTS, ALL_TOPICS, FORECASTS, NEWS_SIGNALS, QUOTES, SCORES, TRUTH
+from tapewatch.topics import (
+    ALERTS,
+    ALL_TOPICS,
+    FIRM_ORDERS,
+    FORECASTS,
+    MARKET_BY_ORDER,
+    NEWS_SIGNALS,
+    QUOTES,
+    SCORES,
+    TRUTH,
+)
 
 #: the PostgreSQL sink: every topic it has a table for, and the dead-letter topics; not the raw quotes (the bars and
-#: the order-flow features summarise them) nor the simulator's ground truth
-POSTGRES_TOPICS: Final[tuple[str, ...]] = tuple(topic.name for topic in ALL_TOPICS if topic not in (QUOTES, TRUTH))
+#: the order-flow features summarise them), the simulator's ground truth, nor the order-level feeds (no tables)
+POSTGRES_TOPICS: Final[tuple[str, ...]] = tuple(
+    topic.name for topic in ALL_TOPICS if topic not in (QUOTES, TRUTH, MARKET_BY_ORDER, FIRM_ORDERS)
+)
 #: the Elasticsearch sink: what analysts search and chart in Kibana
 ELASTICSEARCH_TOPICS: Final[tuple[str, ...]] = (ALERTS.name, SCORES.name, FORECASTS.name, NEWS_SIGNALS.name)

@@ -30,6 +30,10 @@ Prints = Literal["trades", "snapshots"]
 #: how far a book's best bid may reach into its best ask: ``below`` (strictly: a locked or crossed book is
 #: dead-lettered), ``locked`` (bid = ask allowed, crossed refused) or ``crossed`` (both allowed)
 Touch = Literal["below", "locked", "crossed"]
+#: how a venue numbers its market-by-order events (md.orders' ``sequence``): ``contiguous`` (one after the last, per
+#: symbol: a gap is lost events), ``increasing`` (only rises: numbered per channel, or by time) or ``none``
+OrderSequence = Literal["contiguous", "increasing", "none"]
+ORDER_SEQUENCES: Final[tuple[OrderSequence, ...]] = ("contiguous", "increasing", "none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,8 @@ class FeedProfile:
     #: the smallest price move (bps) a price-based alert may be raised on, whatever the symbol's quiet hours say
     #: (``None``: the detectors' default, :class:`tapewatch.detectors.patterns.materiality.MaterialityParams`)
     material_bps: float | None = None
+    #: how its market-by-order events are numbered (:data:`OrderSequence`), which decides what a gap means
+    order_sequence: OrderSequence = "none"
 
     @property
     def close_time(self) -> time | None:
@@ -119,7 +125,9 @@ _TAIWAN: Final = FeedProfile(
 
 BUILT_IN: Final[Mapping[str, FeedProfile]] = {
     # the labelled simulator: every print with its side, a book snapshot per symbol every few seconds
-    "sim": FeedProfile(books=True, sides=True, prints="trades", close="13:30", utc_offset_min=480),
+    "sim": FeedProfile(
+        books=True, sides=True, prints="trades", close="13:30", utc_offset_min=480, order_sequence="contiguous"
+    ),
     # the simulator's snapshot profiles (twse-mis, snapshot-1s): what TWSE MIS sends, under a venue of its own
     "sim-snapshots": FeedProfile(books=True, sides=False, prints="snapshots", close="13:30", utc_offset_min=480),
     # TWSE MIS (listed and OTC): 5-second snapshots, volume since the previous one, best five levels, no side
@@ -163,6 +171,8 @@ def _check(venue: str, fields: Mapping[str, Any]) -> None:
         raise bad("prints must be 'trades', 'snapshots' or null (learnt from the data)")
     if fields.get("touch", "below") not in ("below", "locked", "crossed"):
         raise bad("touch must be 'below', 'locked' or 'crossed'")
+    if fields.get("order_sequence", "none") not in ORDER_SEQUENCES:
+        raise bad(f"order_sequence must be one of {', '.join(repr(s) for s in ORDER_SEQUENCES)}")
     for name in ("books", "sides"):
         if name in fields and not isinstance(fields[name], bool):
             raise bad(f"{name} must be true or false")

@@ -430,6 +430,116 @@ class Portfolio(Record):
     positions: dict[str, float] = Field(default_factory=dict, description="symbol → quantity held (non-zero)")
 
 
+#: a venue's or a broker's own order or execution id: printable ASCII without spaces (Databento's and Bitstamp's
+#: ids are integers, written in decimal; a FIX OrderID or ExecID is any string)
+VENUE_ID_PATTERN: Final = r"^[!-~]{1,64}$"
+
+
+class BookAction(StrEnum):
+    """What one market-by-order event did to the venue's book (Databento's MBO actions, LOBSTER's event types and
+    ITCH's messages all map onto these)."""
+
+    ADD = "add"
+    MODIFY = "modify"
+    CANCEL = "cancel"
+    TRADE = "trade"
+    FILL = "fill"
+    CLEAR = "clear"
+
+
+#: which actions name a resting order, and which carry a price and a positive size
+ACTIONS_WITH_ORDER: Final = frozenset({BookAction.ADD, BookAction.MODIFY, BookAction.CANCEL, BookAction.FILL})
+ACTIONS_WITH_PRICE: Final = frozenset({BookAction.ADD, BookAction.MODIFY, BookAction.TRADE})
+ACTIONS_WITH_SIZE: Final = frozenset({BookAction.ADD, BookAction.MODIFY, BookAction.TRADE, BookAction.FILL})
+
+
+class OrderBookEvent(Record):
+    """One market-by-order event of a venue's public feed (``md.orders``).
+
+    ``side`` is the resting order's for ``add``, ``modify``, ``cancel`` and ``fill``, and the aggressor's for a
+    ``trade`` (null when the venue does not say). A ``trade`` is followed by one ``fill`` per displayed order it
+    executed against; a trade no fill follows executed non-displayed liquidity. ``modify`` gives the order's new
+    price and size; ``cancel`` takes ``size`` off the order (all of it when ``size`` is 0 or at least what rests).
+    ``sequence`` is the venue's, in the order the venue sent the events; ``snapshot`` marks the adds that rebuild
+    the book after a ``clear`` (a subscription's first image or a resync), which are resting orders, not new ones.
+    """
+
+    record_name: ClassVar[str] = "order_book_event"
+    ts: EpochMs
+    sequence: int = Field(ge=0, description="The venue's sequence number of the event")
+    action: BookAction = Field(strict=False)
+    order_id: str | None = Field(None, pattern=VENUE_ID_PATTERN, description="The venue's id of the resting order")
+    side: OrderSide | None = Field(None, strict=False)
+    price: Price | None = None
+    size: Size = 0.0
+    snapshot: bool = Field(False, description="Part of a book image after a clear, not a new order")
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        action = self.action
+        if action in ACTIONS_WITH_ORDER and self.order_id is None:
+            raise ValueError(f"a {action} names its order_id")
+        if action in ACTIONS_WITH_PRICE and self.price is None:
+            raise ValueError(f"a {action} carries a price")
+        if action in ACTIONS_WITH_SIZE and self.size <= 0:
+            raise ValueError(f"a {action} carries a positive size")
+        if action in (BookAction.ADD, BookAction.MODIFY) and self.side is None:
+            raise ValueError(f"a {action} carries the order's side")
+        return self
+
+
+class ExecType(StrEnum):
+    """What an execution report tells (FIX 4.4 tag 150)."""
+
+    NEW = "new"
+    REPLACED = "replaced"
+    CANCELED = "canceled"
+    TRADE = "trade"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class OrderKind(StrEnum):
+    """An order's type (FIX 4.4 tag 40): a pegged order rests where the venue pegs it, often not displayed."""
+
+    LIMIT = "limit"
+    MARKET = "market"
+    PEGGED = "pegged"
+
+
+class ExecutionReport(Record):
+    """One execution report of a firm's own order, as its drop copy delivers it (``orders.firm``): the account,
+    and where the firm knows them the trader and the beneficial owner. ``order_id`` is the venue's id, the one the
+    public market-by-order feed carries when the venue publishes it. ``exec_id`` is unique per report."""
+
+    record_name: ClassVar[str] = "execution_report"
+    ts: EpochMs = Field(description="TransactTime")
+    exec_id: str = Field(pattern=VENUE_ID_PATTERN)
+    order_id: str = Field(pattern=VENUE_ID_PATTERN)
+    client_order_id: str | None = Field(None, pattern=VENUE_ID_PATTERN)
+    account: str = Field(pattern=ACCOUNT_PATTERN)
+    trader: str | None = Field(None, pattern=ACCOUNT_PATTERN)
+    owner: str | None = Field(None, pattern=ACCOUNT_PATTERN, description="The beneficial owner")
+    exec_type: ExecType = Field(strict=False)
+    side: OrderSide = Field(strict=False)
+    order_kind: OrderKind = Field(OrderKind.LIMIT, strict=False)
+    displayed: bool = Field(True, description="False for hidden and midpoint orders")
+    price: Price | None = Field(None, description="The limit price; null for a market order")
+    quantity: Annotated[float, Field(gt=0, le=MAX_SIZE)] = Field(description="OrderQty")
+    last_qty: Size = Field(0.0, description="What this report executed")
+    last_price: Price | None = None
+    cum_qty: Size = 0.0
+    leaves_qty: Size = 0.0
+
+    @model_validator(mode="after")
+    def _execution(self) -> Self:
+        if self.exec_type is ExecType.TRADE and (self.last_qty <= 0 or self.last_price is None):
+            raise ValueError("a trade report carries last_qty > 0 and last_price")
+        if self.cum_qty > self.quantity * (1 + 1e-9):
+            raise ValueError("cum_qty exceeds the order's quantity")
+        return self
+
+
 #: bounds of a news item's text: a headline, a summary (not the article), a link
 NEWS_TITLE_MAX: Final = 300
 NEWS_SUMMARY_MAX: Final = 2_000
@@ -496,6 +606,8 @@ WIRE_RECORDS: tuple[type[Record], ...] = (
     Episode,
     NewsItem,
     NewsSignal,
+    OrderBookEvent,
+    ExecutionReport,
 )
 
 

@@ -15,12 +15,14 @@ from tapewatch.records import (
     Bar,
     Book,
     Episode,
+    ExecutionReport,
     Features,
     Fill,
     Forecast,
     NewsItem,
     NewsSignal,
     Order,
+    OrderBookEvent,
     Portfolio,
     Quote,
     Record,
@@ -44,6 +46,15 @@ class Topic:
 
 QUOTES = Topic("md.quotes", Quote, "Quotes and trades from every source (producers/)")
 BOOKS = Topic("md.books", Book, "5-level order books from every source (producers/)")
+MARKET_BY_ORDER = Topic(
+    "md.orders", OrderBookEvent, "Market-by-order events: every add, modify, cancel, trade and fill (producers/)"
+)
+FIRM_ORDERS = Topic(
+    "orders.firm",
+    ExecutionReport,
+    "A firm's own orders and executions with their accounts, from its drop copy (producers/)",
+    retention_ms=90 * DAY_MS,
+)
 BARS = Topic("md.bars.1m", Bar, "1-minute event-time bars (streams/)")
 FEATURES = Topic("features.1m", Features, "Bar features (cadence 1m) and fast order-flow features (cadence fast)")
 SCORES = Topic("scores.manipulation", Score, "K-means manipulation score per symbol and feature update")
@@ -70,6 +81,8 @@ DLQ_SINKS = Topic("dlq.sinks", None, "Records the sinks could not validate or st
 ALL_TOPICS: tuple[Topic, ...] = (
     QUOTES,
     BOOKS,
+    MARKET_BY_ORDER,
+    FIRM_ORDERS,
     BARS,
     FEATURES,
     SCORES,

@@ -23,6 +23,7 @@ from tapewatch.detectors.contracts import (
     ChunkStage,
     Estimator,
     HitStage,
+    OrderStage,
     QuoteStage,
     Stateful,
 )
@@ -36,6 +37,8 @@ from tapewatch.detectors.layers import LayerTracker
 from tapewatch.detectors.news.context import NewsContext
 from tapewatch.detectors.news.indicator import NewsIndicator
 from tapewatch.detectors.news.sentiment import Classifier, SentimentModel
+from tapewatch.detectors.orders.book import OrderBook
+from tapewatch.detectors.orders.level2 import Level2Feed
 from tapewatch.detectors.patterns import FlowPatterns, PatternDetector, SymbolDetector
 from tapewatch.detectors.patterns.base import Drift, DriftScale, Run
 from tapewatch.detectors.patterns.context import TapeContext
@@ -48,6 +51,7 @@ from tests.architecture import ROOT, modules
 #: the stages, by the event they take
 QUOTE_STAGES: tuple[type[QuoteStage], ...] = (BarBuilder, MultiBarBuilder, FlowState)
 BOOK_STAGES: tuple[type[BookStage], ...] = (FlowState, LayerTracker)
+ORDER_STAGES: tuple[type[OrderStage], ...] = (OrderBook, Level2Feed)
 BAR_STAGES: tuple[type[BarStage], ...] = (FeatureState, SymbolDetector)
 CHUNK_STAGES: tuple[type[ChunkStage], ...] = (TapeContext, FlowPatterns, Materiality, SymbolDetector)
 HIT_STAGES: tuple[type[HitStage], ...] = (AlertPolicy,)
@@ -73,6 +77,7 @@ ARTIFACTS: tuple[type[Any], ...] = (KMeansModel, HitModel, SentimentModel, Calib
 BY_EVENT: dict[str, tuple[type[Any], ...]] = {
     "quote": QUOTE_STAGES,
     "book": BOOK_STAGES,
+    "order": ORDER_STAGES,
     "bar": BAR_STAGES,
     "chunk": (*CHUNK_STAGES, *DETECTORS),
     "hit": HIT_STAGES,
@@ -81,6 +86,7 @@ BY_EVENT: dict[str, tuple[type[Any], ...]] = {
 PROTOCOLS: dict[str, type[Any]] = {
     "quote": QuoteStage,
     "book": BookStage,
+    "order": OrderStage,
     "bar": BarStage,
     "chunk": ChunkStage,
     "hit": HitStage,
@@ -99,6 +105,8 @@ STATEFUL: tuple[type[Stateful], ...] = (
     FeatureState,
     FlowState,
     LayerTracker,
+    OrderBook,
+    Level2Feed,
     TapeContext,
     FlowPatterns,
     Materiality,

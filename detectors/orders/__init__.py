@@ -1,0 +1,8 @@
+"""Order-level surveillance: a symbol's book built from its market-by-order events, and what each resting order did
+(placed, modified, filled, cancelled) from the moment it rested to the moment it left.
+
+* :mod:`tapewatch.detectors.orders.book` — the book from orders: price-time queues, the venue's sequence checked by
+  its stated policy, and each order's lifecycle until it leaves the book;
+* :mod:`tapewatch.detectors.orders.level2` — the level-2 books and trades derived from it, which every detector of
+  the trade-and-book path takes unchanged.
+"""

@@ -1,0 +1,126 @@
+"""The level-2 feed a market-by-order feed implies: its trades (``md.quotes``' records) and its five-level books
+(``md.books``' records), so every detector of the trade-and-book path runs on a market-by-order feed unchanged.
+
+A trade goes out as it prints, with its aggressor side and the touch before it. A book goes out when its top
+``depth`` levels changed, once the events of that millisecond are all in (a market order's fills share one), and at
+most every ``book_ms`` (a depth stream's cadence): stamped at the change, or at the first moment the cadence allowed.
+While the book is stale (events were lost, :mod:`tapewatch.detectors.orders.book`), no book goes out: the next one is
+that of the resynced book.
+
+>>> from tapewatch.records import OrderBookEvent
+>>> feed = Level2Feed("X", "v")
+>>> e = lambda ts, action, **kw: OrderBookEvent(symbol="X", venue="v", ts=ts, sequence=ts, action=action, **kw)
+>>> feed.on_order(e(1, "add", order_id="a", side="SELL", price=10.5, size=4.0)).records
+[]
+>>> [type(r).__name__ for r in feed.on_order(e(2, "trade", side="BUY", price=10.5, size=1.0)).records]
+['Book', 'Quote']
+>>> feed.flush()
+[]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tapewatch.detectors.orders.book import ASK, BID, OrderBook, Step
+from tapewatch.feeds import OrderSequence
+from tapewatch.records import Book, OrderBookEvent, Quote, Side
+
+
+class Level2Params(BaseModel):
+    """How a market-by-order feed becomes a level-2 one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    book_ms: int = Field(100, ge=0, le=60_000, description="At most one derived book per this many ms")
+    depth: int = Field(5, ge=1, le=5, description="Levels per side in a derived book")
+
+
+@dataclass(slots=True)
+class Derived:
+    """What one market-by-order event gave: the book's step, and the level-2 records it released."""
+
+    step: Step
+    records: list[Quote | Book]
+
+
+class Level2Feed:
+    """One symbol's market-by-order events in, its trades and books out (verb ``on_order``)."""
+
+    def __init__(
+        self,
+        symbol: str,
+        venue: str,
+        sequence: OrderSequence = "none",
+        params: Level2Params | None = None,
+        book: OrderBook | None = None,
+    ) -> None:
+        self.symbol, self.venue = symbol, venue
+        self.params = params or Level2Params()
+        self.book = book or OrderBook(sequence, self.params.depth)
+        self.changed_at: int | None = None
+        self.next_book = 0
+
+    def on_order(self, event: OrderBookEvent) -> Derived:
+        records: list[Quote | Book] = []
+        pending = self._due(event.ts)
+        if pending is not None:
+            records.append(pending)
+        step = self.book.on_order(event)
+        if step.top_changed and self.changed_at is None:
+            self.changed_at = event.ts
+        if step.trade is not None:
+            records.append(self._quote(event, step.trade))
+        return Derived(step, records)
+
+    def flush(self) -> list[Quote | Book]:
+        """The book still held back at the end of the input."""
+        if self.changed_at is None or self.book.stale:
+            return []
+        return [self._book(max(self.changed_at, self.next_book))]
+
+    def _due(self, now: int) -> Book | None:
+        """The held-back book, if its millisecond is over and the cadence allows it before ``now``."""
+        if self.changed_at is None or self.book.stale:
+            return None
+        stamp = max(self.changed_at, self.next_book)
+        return self._book(stamp) if stamp < now else None
+
+    def _book(self, stamp: int) -> Book:
+        self.changed_at, self.next_book = None, stamp + self.params.book_ms
+        return Book(symbol=self.symbol, venue=self.venue, ts=stamp, bids=self.book.top(BID), asks=self.book.top(ASK))
+
+    def _quote(self, event: OrderBookEvent, trade: tuple[float, float, int | None]) -> Quote:
+        price, size, aggressor = trade
+        best_bid, best_ask = self.book.bids.best(), self.book.asks.best()
+        side = None if aggressor is None else (Side.BUY if aggressor == BID else Side.SELL)
+        return Quote(
+            symbol=self.symbol,
+            venue=self.venue,
+            ts=event.ts,
+            price=price,
+            size=size,
+            bid=best_bid,
+            ask=best_ask,
+            side=side,
+            seq=event.sequence,
+        )
+
+    def to_state(self) -> dict[str, Any]:
+        return {"book": self.book.to_state(), "changed_at": self.changed_at, "next_book": self.next_book}
+
+    @classmethod
+    def from_state(
+        cls,
+        state: dict[str, Any],
+        symbol: str,
+        venue: str,
+        sequence: OrderSequence = "none",
+        params: Level2Params | None = None,
+    ) -> Level2Feed:
+        params = params or Level2Params()
+        feed = cls(symbol, venue, params=params, book=OrderBook.from_state(state["book"], sequence, params.depth))
+        feed.changed_at, feed.next_book = state["changed_at"], state["next_book"]
+        return feed
