@@ -23,7 +23,9 @@ from tapewatch.producers import binance, bitstamp_capture, es_tape, simulate, tw
 from tapewatch.producers.framework import SourceCounters, SourceRun, run_source
 from tapewatch.settings import Settings, load_settings
 
-produce_app = typer.Typer(help="Sources → Kafka (md.quotes, md.books, truth, news.items).", no_args_is_help=True)
+produce_app = typer.Typer(
+    help="Sources → Kafka (md.quotes, md.books, md.orders, orders.firm, truth, news.items).", no_args_is_help=True
+)
 fetch_app = typer.Typer(help="Historical data → files.", no_args_is_help=True)
 console = Console(stderr=True)
 
@@ -115,6 +117,41 @@ def produce_replay(
         settings, "producer:replay", replay.run, duration_s=duration, show_progress=not no_progress
     )
     summarise("replay", counters)
+
+
+# --- produce orders -----------------------------------------------------------------------------------------
+@produce_app.command("orders")
+def produce_orders(
+    files: Annotated[list[Path], typer.Argument(help="Market-by-order files or drop copies, each replayed in order")],
+    venue: Annotated[str, typer.Option(help="The venue the files are of")],
+    file_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="databento-csv, databento-dbn, lobster or fix (default: from each file's name: .dbn, "
+            "SYMBOL_DATE_…_message_N.csv, .fix/.log, .csv)",
+        ),
+    ] = None,
+    symbol: Annotated[
+        str | None, typer.Option(help="The symbol, for files that do not name it (LOBSTER, a CSV without one)")
+    ] = None,
+    day: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="The day of a LOBSTER file not named by it")
+    ] = None,
+    duration: Duration = None,
+    no_progress: NoProgress = False,
+) -> None:
+    """Replay market-by-order files (Databento MBO, LOBSTER) into md.orders and FIX drop copies into orders.firm."""
+    from tapewatch.producers.orders.replay import FORMATS, OrderReplay
+
+    if file_format is not None and file_format not in FORMATS:
+        raise TapewatchError(f"--format {file_format!r}: one of {', '.join(FORMATS)}")
+    settings = load_settings()
+    replay = OrderReplay(files, venue, file_format, symbol, day.date() if day else None)
+    counters = run_with_progress(
+        settings, "producer:orders", replay.run, duration_s=duration, show_progress=not no_progress
+    )
+    summarise("orders", counters)
 
 
 # --- produce twse -------------------------------------------------------------------------------------------

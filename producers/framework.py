@@ -24,12 +24,12 @@ from tapewatch.kafka import require_topics
 from tapewatch.producers.publisher import Publisher
 from tapewatch.records import Book, Episode, Quote, Record
 from tapewatch.settings import Settings
-from tapewatch.topics import BOOKS, DLQ_PRODUCERS, NEWS_ITEMS, QUOTES, TRUTH, Topic
+from tapewatch.topics import BOOKS, DLQ_PRODUCERS, FIRM_ORDERS, MARKET_BY_ORDER, NEWS_ITEMS, QUOTES, TRUTH, Topic
 
 log = logging.getLogger(__name__)
 
 #: every topic a source may write; all of them are checked before one runs
-PRODUCED_TOPICS: tuple[Topic, ...] = (QUOTES, BOOKS, TRUTH, NEWS_ITEMS, DLQ_PRODUCERS)
+PRODUCED_TOPICS: tuple[Topic, ...] = (QUOTES, BOOKS, MARKET_BY_ORDER, FIRM_ORDERS, TRUTH, NEWS_ITEMS, DLQ_PRODUCERS)
 
 T = TypeVar("T")
 
