@@ -88,11 +88,30 @@ def read_distinct(
 ) -> list[Received]:
     """Everything on ``topic`` once ``expected`` distinct (key, value, partition) are there, or after ``wait_s``.
     Waits at most ``wait_s``. Duplicates are kept in the result: the caller decides whether they are allowed."""
+
+    def enough(got: list[Received]) -> bool:
+        return len({(msg.key, msg.value, msg.partition) for msg in got}) >= expected
+
+    return read_until(settings, topic, enough, wait_s=wait_s, linger_s=linger_s, hint=expected)
+
+
+def read_until(
+    settings: Settings,
+    topic: str,
+    done: Callable[[list[Received]], bool],
+    *,
+    wait_s: float = 60.0,
+    linger_s: float = 1.0,
+    hint: int = 1,
+) -> list[Received]:
+    """Everything on ``topic`` once what is there is ``done``, or after ``wait_s``: for a topic whose count says
+    nothing (alerts are re-emitted as they escalate, and a stream raises more than the records it is compared on)."""
     deadline = time.monotonic() + wait_s
     while True:
-        got = read_topic(settings, topic, expected, timeout_s=max(1.0, deadline - time.monotonic()), linger_s=0)
-        distinct = {(msg.key, msg.value, msg.partition) for msg in got}
-        if len(distinct) >= expected or time.monotonic() >= deadline:
+        # wait for one record more than last time (a few seconds at most), then read what else is there
+        remaining = max(1.0, deadline - time.monotonic())
+        got = read_topic(settings, topic, hint, timeout_s=min(5.0, remaining), linger_s=1.0)
+        if done(got) or time.monotonic() >= deadline:
             break
-        time.sleep(0.5)
+        hint = len(got) + 1
     return read_topic(settings, topic, len(got), timeout_s=5, linger_s=linger_s)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -21,7 +22,7 @@ from tapewatch.settings import Settings
 from tapewatch.signals.forecast.contract import ForecastRequest, ForecastResult
 from tapewatch.streams.forecasting import default_loaders
 from tapewatch.topics import ACTIONS, ALERTS, DLQ_STREAMS, FEATURES, FORECASTS, SCORES
-from tests.kafka_reader import Received, read_distinct, read_topic
+from tests.kafka_reader import Received, read_topic, read_until
 from tests.pipeline_session import PreparedSession, comparable
 from tests.stream_worker import Worker
 
@@ -56,10 +57,24 @@ def test_stream_alerts_equal_the_offline_twin(
         producer.produce(settings.topic(FEATURES.name), key=b"SIM0001", value=bad_version.to_json())
         assert producer.flush(30) == 0
 
-        got_alerts = read_distinct(settings, settings.topic(ALERTS.name), len(expected), wait_s=WAIT_S, linger_s=3)
-        got_scores = read_distinct(settings, settings.topic(SCORES.name), len(expected_scores), wait_s=WAIT_S)
+        # what the offline twin has must all be there: alerts are re-emitted as they escalate, and the stream goes
+        # on past the cutoff, so how many records are there says nothing
+        got_alerts = read_until(
+            settings,
+            settings.topic(ALERTS.name),
+            lambda got: expected <= streamed_before(got, cutoff),
+            wait_s=WAIT_S,
+            linger_s=3,
+        )
+        want_scores = {(s["symbol"], s["ts"], s["score"], s["cluster"]) for s in expected_scores}
+        got_scores = read_until(
+            settings, settings.topic(SCORES.name), lambda got: want_scores <= scored(got, cutoff), wait_s=WAIT_S
+        )
         bars = session.bars
-        got_actions = read_distinct(settings, settings.topic(ACTIONS.name), len(bars), wait_s=WAIT_S)
+        want_actions = set(zip(bars["symbol"], bars["end"], strict=True))
+        got_actions = read_until(
+            settings, settings.topic(ACTIONS.name), lambda got: want_actions <= acted(got, cutoff), wait_s=WAIT_S
+        )
         got_features = read_topic(settings, settings.topic(FEATURES.name), 1, timeout_s=10, linger_s=3)
         got_forecasts = read_topic(settings, settings.topic(FORECASTS.name), 1, timeout_s=WAIT_S, linger_s=3)
         dead = read_topic(settings, settings.topic(DLQ_STREAMS.name), 2, timeout_s=30, linger_s=1)
@@ -72,17 +87,14 @@ def test_stream_alerts_equal_the_offline_twin(
     assert alive, details
     alerts = [Alert.from_json(m.value) for m in got_alerts]
     assert all(m.key == a.symbol.encode() for m, a in zip(got_alerts, alerts, strict=True))
-    streamed = {comparable(orjson.loads(a.to_json())) for a in alerts if a.ts <= cutoff}
+    streamed = streamed_before(got_alerts, cutoff)
     assert streamed == expected, f"{len(streamed - expected)} extra, {len(expected - streamed)} missing\n{details}"
 
-    scores = [Score.from_json(m.value) for m in got_scores]
-    assert {(s.symbol, s.ts, s.score, s.cluster) for s in scores if s.ts <= cutoff} == {
-        (s["symbol"], s["ts"], s["score"], s["cluster"]) for s in expected_scores
-    }
+    assert scored(got_scores, cutoff) == want_scores
 
     # an action for every symbol and bar (HOLD without Q-values while the features warm up), in bar order
     actions = [Action.from_json(m.value) for m in got_actions]
-    assert {(a.symbol, a.ts) for a in actions if a.ts <= cutoff} == set(zip(bars["symbol"], bars["end"], strict=True))
+    assert acted(got_actions, cutoff) == want_actions
     decided = [a for a in actions if a.q_values]
     assert decided, "no bar past the warm-up got a decision"
     assert all(set(a.q_values) == {"HOLD", "BUY", "SELL"} and 0 <= a.position <= 1 for a in decided)
@@ -93,6 +105,20 @@ def test_stream_alerts_equal_the_offline_twin(
     assert any("invalid JSON" in r.reason for r in reasons)
     assert any("feature-set version" in r.reason for r in reasons)
     _assert_forecasts_are_the_models(env, got_features, got_forecasts, cutoff)
+
+
+def streamed_before(got: list[Received], cutoff: int) -> set[tuple[Any, ...]]:
+    """The alerts read, up to ``cutoff``, as the offline twin's are compared."""
+    return {comparable(orjson.loads(m.value)) for m in got if Alert.from_json(m.value).ts <= cutoff}
+
+
+def scored(got: list[Received], cutoff: int) -> set[tuple[str, int, float, int]]:
+    scores = [Score.from_json(m.value) for m in got]
+    return {(s.symbol, s.ts, s.score, s.cluster) for s in scores if s.ts <= cutoff}
+
+
+def acted(got: list[Received], cutoff: int) -> set[tuple[str, int]]:
+    return {(a.symbol, a.ts) for a in (Action.from_json(m.value) for m in got) if a.ts <= cutoff}
 
 
 def _assert_forecasts_are_the_models(
