@@ -74,6 +74,7 @@ import pandas as pd
 
 from tapewatch.generators.feed_shapes import snapshot_index, snapshot_interval, snapshot_times
 from tapewatch.generators.news import NewsParams, NewsWire, SymbolPlan, news_frame, session_news
+from tapewatch.generators.order_ledger import OUTSIDE, Clients, OrderLedger, Participant
 from tapewatch.generators.simulator import EPISODE_COLUMNS, LOOKALIKES, TICK_COLUMNS, iso_ms
 from tapewatch.records import AlertKind, NewsItem
 
@@ -109,6 +110,12 @@ class LobConfig:
     #: one per news repricing, background news, touting during some pumps; drawn from streams of their own
     news: bool = True
     news_params: NewsParams = field(default_factory=NewsParams)
+    #: the orders one by one (:mod:`tapewatch.generators.order_ledger`): the market-by-order feed and a firm's drop
+    #: copy, drawn from streams of their own (the tapes are the same without them)
+    orders: bool = False
+    #: the share of the noise flow's orders, and of the agents, that are the firm's clients'
+    firm_share: float = 0.3
+    firm_agents: float = 0.5
 
     def __post_init__(self) -> None:
         snapshot_interval(self.feed)  # refuses an unknown feed
@@ -176,6 +183,10 @@ class Tape:
     #: each news repricing's jump (ms) and direction, and each pump's first order and the end of its run-up (ms)
     repricings: list[tuple[int, int]] = field(default_factory=list)
     runups: list[tuple[int, int]] = field(default_factory=list)
+    #: each episode's accounts at the firm (";"-joined; empty when it traded through other firms), and the orders
+    #: one by one (``LobConfig(orders=True)``)
+    episode_accounts: list[str] = field(default_factory=list)
+    ledger: OrderLedger | None = None
 
 
 class Draws:
@@ -212,8 +223,15 @@ class Market:
     """One symbol's order book and noise flow; agents trade in it through :meth:`limit`, :meth:`market`,
     :meth:`cancel` and :meth:`cross`. Prices are integer ticks; sizes whole units."""
 
-    def __init__(self, inst: Instrument, rng: np.random.Generator, config: LobConfig) -> None:
+    def __init__(
+        self, inst: Instrument, rng: np.random.Generator, config: LobConfig, ledger: OrderLedger | None = None
+    ) -> None:
         self.inst, self.config, self.draw = inst, config, Draws(rng)
+        self.ledger = ledger
+        #: who acts now: the agent whose step runs, and its second account (a wash's other side); None: the noise
+        self.actor: Participant | None = None
+        self.counterparty: Participant = OUTSIDE
+        self.meta_actor: Participant | None = None
         self.tape = Tape()
         self.bids: dict[int, int] = {}
         self.asks: dict[int, int] = {}
@@ -267,6 +285,9 @@ class Market:
             size *= max(1, round(inst.limit_lots))
             self.bids[self.best_bid - d] = size
             self.asks[self.best_ask + d] = size
+            if self.ledger is not None:
+                self.ledger.seed(1, self.best_bid - d, size, inst.limit_lots * inst.lot)
+                self.ledger.seed(-1, self.best_ask + d, size, inst.limit_lots * inst.lot)
 
     def _placement_weight(self, d: int) -> float:
         norm = sum((k + 1) ** -self.inst.depth_alpha for k in range(10))
@@ -286,6 +307,8 @@ class Market:
             self.best_bid = max(self.best_bid, tick)
         else:
             self.best_ask = min(self.best_ask, tick)
+        if self.ledger is not None:
+            self.ledger.rest(self.now_ms, self.t >= 0, side, tick, size, (self.actor or OUTSIDE) if agent else None)
         self._touched()
         return tick
 
@@ -293,6 +316,8 @@ class Market:
         """An agent takes back (up to ``size`` of) what it still has resting at ``tick``."""
         own = self.own[side]
         left = own.get(tick, 0) - (own.get(tick, 0) if size is None else min(size, own.get(tick, 0)))
+        if self.ledger is not None:
+            self.ledger.cancel(self.now_ms, self.t >= 0, side, tick, own.get(tick, 0) - left, self.actor or OUTSIDE)
         if left > 0:
             own[tick] = left
         else:
@@ -303,12 +328,15 @@ class Market:
     def visible_depth(self, side: int) -> int:
         return sum(size for _, size in self.top(side))
 
-    def market(self, side: int, size: int) -> int:
+    def market(self, side: int, size: int, who: Participant | None = None) -> int:
         """A market order of ``side`` (+1 buy) walks the opposite book, one print per resting order met (all in
-        one millisecond); returns the size filled."""
+        one millisecond); returns the size filled. ``who``: whose (default the acting agent, else the noise's)."""
         opposite = -side
         book, own = (self.asks, self.own[-1]) if side > 0 else (self.bids, self.own[1])
         left = size
+        ledger = self.ledger
+        if ledger is not None:
+            ledger.begin_market(self.now_ms, self.t >= 0, side, size, who or self.actor)
         while left > 0:
             tick = self.best(opposite)
             resting = book.get(tick, 0) + own.get(tick, 0)
@@ -319,17 +347,25 @@ class Market:
             take = min(left, resting)
             self._print(tick, take, side)
             from_noise = min(take, book.get(tick, 0))
+            if ledger is not None:
+                ledger.execute(self.now_ms, self.t >= 0, side, tick, from_noise, take - from_noise)
             self._reduce(book, tick, from_noise)
             self._reduce(own, tick, take - from_noise)
             left -= take
             if take == resting:
                 self._refresh_best(opposite, beyond=tick)
+        if ledger is not None:
+            ledger.end_market(self.now_ms)
         self._touched()
         return size - left
 
     def cross(self, side: int, tick: int, size: int) -> None:
         """A print between two accounts of one owner, reported to the tape off book: the book is untouched."""
         self._print(tick, size, side, pieces=False)
+        if self.ledger is not None:
+            actor, other = self.actor or OUTSIDE, self.counterparty
+            buyer, seller = (actor, other) if side > 0 else (other, actor)
+            self.ledger.cross(self.now_ms, self.t >= 0, side, tick, size, buyer, seller)
 
     def _print(self, tick: int, size: int, side: int, pieces: bool = True) -> None:
         if self.t < 0:
@@ -380,6 +416,8 @@ class Market:
         else:
             self.best_ask = (self.best_bid if beyond is None else beyond - 1) + gap
             self.asks[self.best_ask] = size
+        if self.ledger is not None:
+            self.ledger.rest(self.now_ms, self.t >= 0, side, self.best(side), size, None)
         return False
 
     def _touched(self) -> None:
@@ -456,7 +494,7 @@ class Market:
             trend = 0.1 * math.tanh((self.memory[-1][1] - self.memory[0][1]) / (sigma10 / 3)) if self.memory else 0.0
             p_buy = min(0.95, max(0.05, 0.5 + value + 0.15 * self.imbalance + trend))
             side = 1 if draw.uniform() < p_buy else -1
-        self.market(side, draw.lots(inst.market_lots, 0.8) * inst.lot)
+        self.market(side, draw.lots(inst.market_lots, 0.8) * inst.lot, self.meta_actor if meta else None)
 
     def _noise_cancel(self) -> None:
         draw = self.draw
@@ -466,10 +504,15 @@ class Market:
         for tick, size in book.items():
             acc += size
             if acc >= target:
-                self._reduce(book, tick, draw.lots(self.inst.limit_lots, 0.9) * self.inst.lot)
+                lots = draw.lots(self.inst.limit_lots, 0.9) * self.inst.lot
+                if self.ledger is not None:
+                    self.ledger.cancel(self.now_ms, self.t >= 0, side, tick, min(lots, size), None)
+                self._reduce(book, tick, lots)
                 break
         far = self.best(side) - side * 30
         for tick in [k for k in book if (k < far if side > 0 else k > far)]:
+            if self.ledger is not None:
+                self.ledger.cancel(self.now_ms, self.t >= 0, side, tick, book[tick], None)
             del book[tick]
         self._refresh_best(side)
         self._touched()
@@ -510,6 +553,8 @@ class Agent:
 
     kind: AlertKind | None = None
     variant: str = ""
+    #: whose orders these are: its account (and a second, for a wash) at the firm, or someone at another firm
+    participants: tuple[Participant, ...] = (OUTSIDE,)
 
     def __init__(self, start: float) -> None:
         self.start = start
@@ -525,6 +570,7 @@ class Agent:
     def label(self, m: Market, end_ms: int | None = None) -> None:
         if self.kind is not None and self.first_ms >= 0:
             m.tape.episodes.append((str(self.kind), self.first_ms, end_ms or m.now_ms, self.variant))
+            m.tape.episode_accounts.append(";".join(p.account for p in self.participants if p.account is not None))
 
 
 class Pump(Agent):
@@ -742,11 +788,12 @@ class MetaOrder(Agent):
 
     def step(self, m: Market) -> float | None:
         if self.on:
-            m.extra_market = 0.0
+            m.extra_market, m.meta_actor = 0.0, None
             m.tape.events.append(("meta_order", self.first_ms, m.now_ms))
             return None
         self.on = True
         self.acted(m)
+        m.meta_actor = m.actor
         m.extra_side = self.side
         m.extra_market = m.inst.limit_rate * m.inst.market_share * self.share
         return m.t + self.length
@@ -866,21 +913,81 @@ def _large_orders(draw: Draws, config: LobConfig) -> list[Agent]:
     return orders
 
 
-def run_symbol(config: LobConfig, index: int, manipulated: bool) -> tuple[Market, str]:
+def run_symbol(config: LobConfig, index: int, manipulated: bool, clients: Clients | None = None) -> tuple[Market, str]:
     rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(index,)))
-    market = Market(draw_instrument(rng), rng, config)
+    inst = draw_instrument(rng)
+    ledger = None
+    if clients is not None:
+        own = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(index, 1)))
+        ledger = OrderLedger(own, clients, inst.tick, config.firm_share)
+    market = Market(inst, rng, config, ledger)
+    market.tape.ledger = ledger
     agents = plan_agents(market.draw, config, manipulated)
+    if ledger is not None and clients is not None:
+        assign_participants(agents, ledger.rng, clients, config.firm_agents)
     queue: list[tuple[float, int, Agent]] = [(a.start, i, a) for i, a in enumerate(agents)]
     heapq.heapify(queue)
     length = config.minutes * 60
     while queue and queue[0][0] < length:
         when, i, agent = heapq.heappop(queue)
         market.advance(max(when, market.t))
+        market.actor, market.counterparty = agent.participants[0], agent.participants[-1]
         after = agent.step(market)
+        market.actor, market.counterparty = None, OUTSIDE
         if after is not None:
             heapq.heappush(queue, (max(after, market.t + 0.001), i, agent))
     market.advance(length)
     return market, f"L{index + 1:03d}"
+
+
+def assign_participants(agents: list[Agent], rng: np.random.Generator, clients: Clients, share: float) -> None:
+    """A ``share`` of the agents trade through the firm, each with an account of a new owner; a wash with two: one
+    owner's two accounts, or (three times in ten) two owners' accounts the firm knows to be linked."""
+    for agent in agents:
+        if isinstance(agent, News) or rng.random() >= share:
+            continue
+        if isinstance(agent, Wash):
+            if rng.random() < 0.7:
+                agent.participants = tuple(clients.new_owner(2))
+            else:
+                first, second = clients.new_owner()[0], clients.new_owner()[0]
+                clients.linked(first, second)
+                agent.participants = (first, second)
+            continue
+        agent.participants = tuple(clients.new_owner())
+
+
+#: the market-by-order feed's columns (:class:`tapewatch.records.OrderBookEvent`'s fields) and the drop copy's
+#: (:class:`tapewatch.records.ExecutionReport`'s, ``order_kind`` and ``displayed`` included)
+ORDER_COLUMNS: Final = ("symbol", "venue", "ts", "sequence", "action", "order_id", "side", "price", "size", "snapshot")
+REPORT_COLUMNS: Final = (
+    "symbol",
+    "venue",
+    "ts",
+    "exec_type",
+    "order_id",
+    "account",
+    "owner",
+    "side",
+    "order_kind",
+    "displayed",
+    "price",
+    "quantity",
+    "last_qty",
+    "last_price",
+    "cum_qty",
+    "leaves_qty",
+    "exec_id",
+)
+
+
+EVENT_COLUMNS: Final = ("ts", "action", "order_id", "side", "tick", "size", "snapshot")
+
+
+def _ledger(tape: Tape) -> OrderLedger:
+    if tape.ledger is None:
+        raise ValueError("a session without orders has no market-by-order feed (LobConfig(orders=True))")
+    return tape.ledger
 
 
 @dataclass(frozen=True)
@@ -893,6 +1000,8 @@ class LobSession:
     #: (:data:`tapewatch.generators.news.NEWS_LABELS`)
     news: tuple[NewsItem, ...] = ()
     news_labels: tuple[str, ...] = ()
+    #: the firm's client book (``LobConfig(orders=True)``)
+    clients: Clients | None = None
 
     def ticks_frame(self) -> pd.DataFrame:
         """The replay file layout (:data:`tapewatch.generators.simulator.TICK_COLUMNS`), in time order, trades before
@@ -917,7 +1026,54 @@ class LobSession:
             columns=list(EPISODE_COLUMNS),
         )
         frame["variant"] = [r[4] for r in rows]
+        if self.config.orders:
+            frame["accounts"] = [a for tape in self.tapes.values() for a in tape.episode_accounts]
         return frame
+
+    def orders_frame(self) -> pd.DataFrame:
+        """The market-by-order feed (``LobConfig(orders=True)``): :data:`ORDER_COLUMNS`, each symbol's events numbered
+        one after the other (``sequence``), in time order across symbols."""
+        frames = []
+        for symbol, tape in self.tapes.items():
+            ledger = _ledger(tape)
+            frame = pd.DataFrame(
+                ledger.events, columns=["ts", "action", "order_id", "side", "tick", "size", "snapshot"]
+            )
+            frame["price"] = np.where(frame["tick"] >= 0, (frame["tick"] * ledger.tick_size).round(10), np.nan)
+            frame["side"] = frame["side"].map({1: "BUY", -1: "SELL", 0: None})
+            frame["order_id"] = frame["order_id"].replace("", None)
+            frame["sequence"] = np.arange(1, len(frame) + 1)
+            frames.append(frame.assign(symbol=symbol, venue=self.config.venue, size=frame["size"].astype(float)))
+        merged = pd.concat(frames, ignore_index=True).sort_values(["ts"], kind="stable").reset_index(drop=True)
+        return merged[list(ORDER_COLUMNS)]
+
+    def drop_copy_frame(self) -> pd.DataFrame:
+        """The firm's execution reports (``LobConfig(orders=True)``): :data:`REPORT_COLUMNS`, in time order."""
+        frames = []
+        for symbol, tape in self.tapes.items():
+            ledger = _ledger(tape)
+            frame = pd.DataFrame(ledger.reports, columns=list(REPORT_COLUMNS[2:-1]))
+            for column in ("price", "last_price"):
+                frame[column] = np.where(frame[column] >= 0, (frame[column] * ledger.tick_size).round(10), np.nan)
+            frame["side"] = frame["side"].map({1: "BUY", -1: "SELL"})
+            frames.append(frame.assign(symbol=symbol, venue=self.config.venue))
+        merged = pd.concat(frames, ignore_index=True).sort_values(["ts"], kind="stable").reset_index(drop=True)
+        merged["exec_id"] = [f"E{i + 1:08d}" for i in range(len(merged))]
+        return merged[list(REPORT_COLUMNS)]
+
+    def accounts_frame(self) -> pd.DataFrame:
+        """The firm's reference data: each account's beneficial owner, and its linked-account group if any."""
+        clients = self.clients
+        if clients is None:
+            raise ValueError("a session without orders has no accounts (LobConfig(orders=True))")
+        accounts = sorted(clients.accounts)
+        return pd.DataFrame(
+            {
+                "account": accounts,
+                "owner": [clients.accounts[a] for a in accounts],
+                "group": [clients.groups.get(a) for a in accounts],
+            }
+        )
 
     def events_frame(self) -> pd.DataFrame:
         """What happened that is not manipulation: the :data:`LOOKALIKES`, and ``market_maker`` over the whole
@@ -963,16 +1119,21 @@ def generate(config: LobConfig) -> LobSession:
     """Every symbol's session; a ``clean_fraction`` of the symbols (drawn from the seed) get no manipulator."""
     plan = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(10_000,)))
     clean = set(plan.permutation(config.symbols)[: round(config.clean_fraction * config.symbols)].tolist())
+    clients = None
+    if config.orders:
+        clients = Clients(np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(_CLIENTS_KEY,))))
     tapes: dict[str, Tape] = {}
     for i in range(config.symbols):
-        market, symbol = run_symbol(config, i, i not in clean)
+        market, symbol = run_symbol(config, i, i not in clean, clients)
         tapes[symbol] = market.tape
-    return LobSession(config, tapes, *_news_items(config, tapes))
+    return LobSession(config, tapes, *_news_items(config, tapes), clients=clients)
 
 
 #: the news streams' spawn keys start with this (a symbol's market stream is keyed by its index alone, the clean
 #: choice by 10,000)
 _NEWS_KEY: Final = 20_000
+#: the firm's client book's stream (a symbol's orders are drawn from ``(index, 1)``)
+_CLIENTS_KEY: Final = 30_000
 
 
 def _news_items(config: LobConfig, tapes: dict[str, Tape]) -> tuple[tuple[NewsItem, ...], tuple[str, ...]]:
