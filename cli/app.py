@@ -78,12 +78,14 @@ def _register_subcommands() -> None:
     app.command("forecast")(forecast)
 
     from tapewatch.cli.calibrate import calibrate
+    from tapewatch.cli.eval_orders import eval_orders
     from tapewatch.cli.hit_model import eval_hit_model
     from tapewatch.cli.scorecard import eval_scorecard
 
     app.command("calibrate")(calibrate)
     eval_app.command("scorecard")(eval_scorecard)
     eval_app.command("hit-model")(eval_hit_model)
+    eval_app.command("orders")(eval_orders)
     app.add_typer(detect_app, name="detect")
     app.add_typer(eval_app, name="eval")
     app.add_typer(train_app, name="train")

@@ -3,10 +3,10 @@ methods every stateful one keeps (docs/detectors/index.md, *Components and their
 
 * A **stage** reacts to one event of the stream at a time, in the stream's order, and returns what the event closed
   or raised: ``on_<event>``, the event named alike in every component — ``on_quote``, ``on_book``, ``on_order``,
-  ``on_bar``, ``on_chunk``, ``on_hit`` (and ``on_hits``, a chunk's hits at once). A stage that also takes an event's
-  plain fields names that ``on_<event>_values``; one that holds records open until its watermark passes closes them
-  at the end of the input with ``flush``. A component fed two events (the flow state: quotes and books, two topics
-  with a watermark each) has one verb per event, not one verb that tells them apart.
+  ``on_execution``, ``on_bar``, ``on_chunk``, ``on_hit`` (and ``on_hits``, a chunk's hits at once). A stage that
+  also takes an event's plain fields names that ``on_<event>_values``; one that holds records open until its
+  watermark passes closes them at the end of the input with ``flush``. A component fed two events (the flow state:
+  quotes and books, two topics with a watermark each) has one verb per event, not one verb that tells them apart.
 * A **pattern detector** is the stage of one alert rule on the flow
   (:class:`~tapewatch.detectors.patterns.base.PatternDetector`): ``on_chunk``, with the record of its parameters
   (``PARAMS``) and what its evidence means (``EVIDENCE``).
@@ -29,7 +29,7 @@ from __future__ import annotations
 from typing import Any, Final, Protocol, Self, runtime_checkable
 
 #: the events a stage takes, each by its verb ``on_<event>``
-EVENTS: Final = ("quote", "book", "order", "bar", "chunk", "hit", "hits")
+EVENTS: Final = ("quote", "book", "order", "execution", "bar", "chunk", "hit", "hits")
 
 
 @runtime_checkable
@@ -62,6 +62,13 @@ class OrderStage(Protocol):
     """Takes market-by-order events."""
 
     def on_order(self, *args: Any, **kwargs: Any) -> object: ...
+
+
+@runtime_checkable
+class ExecutionStage(Protocol):
+    """Takes a firm's execution reports (its drop copy)."""
+
+    def on_execution(self, *args: Any, **kwargs: Any) -> object: ...
 
 
 @runtime_checkable

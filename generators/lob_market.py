@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Final
@@ -74,9 +75,18 @@ import pandas as pd
 
 from tapewatch.generators.feed_shapes import snapshot_index, snapshot_interval, snapshot_times
 from tapewatch.generators.news import NewsParams, NewsWire, SymbolPlan, news_frame, session_news
-from tapewatch.generators.order_ledger import OUTSIDE, Clients, OrderLedger, Participant
+from tapewatch.generators.order_ledger import ANYONE, OUTSIDE, Clients, OrderLedger, Participant
 from tapewatch.generators.simulator import EPISODE_COLUMNS, LOOKALIKES, TICK_COLUMNS, iso_ms
-from tapewatch.records import AlertKind, NewsItem
+from tapewatch.records import (
+    AlertKind,
+    BookAction,
+    ExecType,
+    ExecutionReport,
+    NewsItem,
+    OrderBookEvent,
+    OrderKind,
+    OrderSide,
+)
 
 LEVELS: Final = 5
 TAIPEI: Final = timezone(timedelta(hours=8))
@@ -336,7 +346,8 @@ class Market:
         left = size
         ledger = self.ledger
         if ledger is not None:
-            ledger.begin_market(self.now_ms, self.t >= 0, side, size, who or self.actor)
+            taker = None if who is ANYONE else (who or self.actor)
+            ledger.begin_market(self.now_ms, self.t >= 0, side, size, taker)
         while left > 0:
             tick = self.best(opposite)
             resting = book.get(tick, 0) + own.get(tick, 0)
@@ -863,7 +874,7 @@ class LargeOrder(Agent):
             ahead = (m.bids if self.side > 0 else m.asks).get(self.tick, 0)
             steps = max(1.0, (self.start + self.fill_s - m.t) / 3)
             clip = max(m.inst.lot, round((left + ahead) / steps / m.inst.lot) * m.inst.lot)
-            m.market(-self.side, min(clip, left + ahead))
+            m.market(-self.side, min(clip, left + ahead), ANYONE)
         return m.t + 1.5 + 3 * m.draw.uniform()
 
 
@@ -984,6 +995,9 @@ REPORT_COLUMNS: Final = (
 EVENT_COLUMNS: Final = ("ts", "action", "order_id", "side", "tick", "size", "snapshot")
 
 
+_SIDES: Final = {1: OrderSide.BUY, -1: OrderSide.SELL, 0: None}
+
+
 def _ledger(tape: Tape) -> OrderLedger:
     if tape.ledger is None:
         raise ValueError("a session without orders has no market-by-order feed (LobConfig(orders=True))")
@@ -1033,19 +1047,67 @@ class LobSession:
     def orders_frame(self) -> pd.DataFrame:
         """The market-by-order feed (``LobConfig(orders=True)``): :data:`ORDER_COLUMNS`, each symbol's events numbered
         one after the other (``sequence``), in time order across symbols."""
-        frames = []
-        for symbol, tape in self.tapes.items():
-            ledger = _ledger(tape)
-            frame = pd.DataFrame(
-                ledger.events, columns=["ts", "action", "order_id", "side", "tick", "size", "snapshot"]
-            )
-            frame["price"] = np.where(frame["tick"] >= 0, (frame["tick"] * ledger.tick_size).round(10), np.nan)
-            frame["side"] = frame["side"].map({1: "BUY", -1: "SELL", 0: None})
-            frame["order_id"] = frame["order_id"].replace("", None)
-            frame["sequence"] = np.arange(1, len(frame) + 1)
-            frames.append(frame.assign(symbol=symbol, venue=self.config.venue, size=frame["size"].astype(float)))
+        frames = [self.orders_frame_of(symbol) for symbol in self.tapes]
         merged = pd.concat(frames, ignore_index=True).sort_values(["ts"], kind="stable").reset_index(drop=True)
         return merged[list(ORDER_COLUMNS)]
+
+    def orders_frame_of(self, symbol: str) -> pd.DataFrame:
+        """One symbol's market-by-order feed, in its order."""
+        ledger = _ledger(self.tapes[symbol])
+        frame = pd.DataFrame(ledger.events, columns=list(EVENT_COLUMNS))
+        frame["price"] = np.where(frame["tick"] >= 0, (frame["tick"] * ledger.tick_size).round(10), np.nan)
+        frame["side"] = frame["side"].map({1: "BUY", -1: "SELL", 0: None})
+        frame["order_id"] = frame["order_id"].replace("", None)
+        frame["sequence"] = np.arange(1, len(frame) + 1)
+        frame = frame.assign(symbol=symbol, venue=self.config.venue, size=frame["size"].astype(float))
+        return frame[list(ORDER_COLUMNS)]
+
+    def order_events(self, symbol: str) -> Iterator[OrderBookEvent]:
+        """One symbol's market-by-order feed as records (built from the market's own state, so not validated again:
+        ``tests/unit/test_order_ledger.py`` validates every one)."""
+        ledger, venue = _ledger(self.tapes[symbol]), self.config.venue
+        for sequence, (ts, action, order_id, side, tick, size, snapshot) in enumerate(ledger.events, start=1):
+            yield OrderBookEvent.model_construct(
+                symbol=symbol,
+                venue=venue,
+                ts=ts,
+                sequence=sequence,
+                action=BookAction(action),
+                order_id=order_id or None,
+                side=_SIDES[side],
+                price=None if tick < 0 else round(tick * ledger.tick_size, 10),
+                size=float(size),
+                snapshot=snapshot,
+            )
+
+    def execution_reports(self, symbol: str) -> Iterator[ExecutionReport]:
+        """One symbol's drop copy as records, in time order (not validated again, as :meth:`order_events`)."""
+        ledger, venue = _ledger(self.tapes[symbol]), self.config.venue
+        for n, report in enumerate(ledger.reports, start=1):
+            ts, exec_type, order_id, account, owner, sign, kind, displayed, tick, qty, last, last_tick, cum, left = (
+                report
+            )
+            yield ExecutionReport.model_construct(
+                symbol=symbol,
+                venue=venue,
+                ts=ts,
+                exec_id=f"{symbol}-E{n:08d}",
+                order_id=order_id,
+                client_order_id=None,
+                account=account,
+                trader=None,
+                owner=owner or None,
+                exec_type=ExecType(exec_type),
+                side=OrderSide.BUY if sign > 0 else OrderSide.SELL,
+                order_kind=OrderKind(kind),
+                displayed=displayed,
+                price=None if tick < 0 else round(tick * ledger.tick_size, 10),
+                quantity=float(qty),
+                last_qty=float(last),
+                last_price=None if last_tick < 0 else round(last_tick * ledger.tick_size, 10),
+                cum_qty=float(cum),
+                leaves_qty=float(left),
+            )
 
     def drop_copy_frame(self) -> pd.DataFrame:
         """The firm's execution reports (``LobConfig(orders=True)``): :data:`REPORT_COLUMNS`, in time order."""

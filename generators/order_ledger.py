@@ -47,6 +47,9 @@ class Participant:
 
 
 OUTSIDE: Final = Participant()
+#: not the acting agent but someone of the noise flow (drawn like a noise order's participant): the taker that
+#: executes a genuine large order
+ANYONE: Final = Participant(None, "anyone")
 
 
 class Clients:

@@ -22,6 +22,7 @@ from tapewatch.detectors.contracts import (
     BookStage,
     ChunkStage,
     Estimator,
+    ExecutionStage,
     HitStage,
     OrderStage,
     QuoteStage,
@@ -38,7 +39,10 @@ from tapewatch.detectors.news.context import NewsContext
 from tapewatch.detectors.news.indicator import NewsIndicator
 from tapewatch.detectors.news.sentiment import Classifier, SentimentModel
 from tapewatch.detectors.orders.book import OrderBook
+from tapewatch.detectors.orders.firm_spoofing import FirmSpoofing
+from tapewatch.detectors.orders.firm_wash import FirmWash
 from tapewatch.detectors.orders.level2 import Level2Feed
+from tapewatch.detectors.orders.usual_size import UsualSize
 from tapewatch.detectors.patterns import FlowPatterns, PatternDetector, SymbolDetector
 from tapewatch.detectors.patterns.base import Drift, DriftScale, Run
 from tapewatch.detectors.patterns.context import TapeContext
@@ -52,6 +56,7 @@ from tests.architecture import ROOT, modules
 QUOTE_STAGES: tuple[type[QuoteStage], ...] = (BarBuilder, MultiBarBuilder, FlowState)
 BOOK_STAGES: tuple[type[BookStage], ...] = (FlowState, LayerTracker)
 ORDER_STAGES: tuple[type[OrderStage], ...] = (OrderBook, Level2Feed)
+EXECUTION_STAGES: tuple[type[ExecutionStage], ...] = (FirmSpoofing, FirmWash)
 BAR_STAGES: tuple[type[BarStage], ...] = (FeatureState, SymbolDetector)
 CHUNK_STAGES: tuple[type[ChunkStage], ...] = (TapeContext, FlowPatterns, Materiality, SymbolDetector)
 HIT_STAGES: tuple[type[HitStage], ...] = (AlertPolicy,)
@@ -68,6 +73,7 @@ ESTIMATORS: tuple[type[Estimator], ...] = (
     Drift,
     DriftScale,
     Baseline,
+    UsualSize,
 )
 #: the models, and the part of one that scores inside its artifact
 MODELS: tuple[type[Any], ...] = (KMeansModel, HitModel, SentimentModel, Classifier)
@@ -78,6 +84,7 @@ BY_EVENT: dict[str, tuple[type[Any], ...]] = {
     "quote": QUOTE_STAGES,
     "book": BOOK_STAGES,
     "order": ORDER_STAGES,
+    "execution": EXECUTION_STAGES,
     "bar": BAR_STAGES,
     "chunk": (*CHUNK_STAGES, *DETECTORS),
     "hit": HIT_STAGES,
@@ -87,6 +94,7 @@ PROTOCOLS: dict[str, type[Any]] = {
     "quote": QuoteStage,
     "book": BookStage,
     "order": OrderStage,
+    "execution": ExecutionStage,
     "bar": BarStage,
     "chunk": ChunkStage,
     "hit": HitStage,
@@ -107,6 +115,8 @@ STATEFUL: tuple[type[Stateful], ...] = (
     LayerTracker,
     OrderBook,
     Level2Feed,
+    FirmSpoofing,
+    FirmWash,
     TapeContext,
     FlowPatterns,
     Materiality,

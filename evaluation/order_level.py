@@ -1,0 +1,183 @@
+"""The order-level detectors judged on the order-book market's drop copy (``mbo+firm``): spoofing and wash trading
+by account, against the labelled episodes, with the share of true alerts that name the episode's account.
+
+An episode whose manipulator traded through another firm is not in the drop copy: the tables count the episodes
+through the firm apart (``firm``) from all of them. Matching is :mod:`tapewatch.evaluation.judge`'s (same symbol and
+kind, windows overlapping within the tolerance).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass
+
+import pandas as pd
+
+from tapewatch.detectors.alerting import AlertPolicy
+from tapewatch.detectors.orders.book import ASK, BID, OrderBook
+from tapewatch.detectors.orders.firm_spoofing import FirmSpoofing, FirmSpoofingParams
+from tapewatch.detectors.orders.firm_wash import FirmWash, FirmWashParams
+from tapewatch.evaluation.judge import DEFAULT_TOLERANCE_MS, alerts_frame, collapse
+from tapewatch.generators.lob_market import LobConfig, LobSession, generate
+from tapewatch.records import Alert, AlertKind, BookAction, OrderSide
+
+KINDS = (AlertKind.SPOOFING, AlertKind.WASH_TRADING)
+
+
+def visible_shares(session: LobSession, symbol: str) -> dict[str, float]:
+    """Each order's size as a share of its side's visible depth (five levels) just before it was added, from the
+    symbol's public market-by-order feed."""
+    book, shares = OrderBook(), {}
+    for event in session.order_events(symbol):
+        if event.action is BookAction.ADD and not event.snapshot and event.order_id is not None:
+            depth = sum(size for _, size in book.top(BID if event.side is OrderSide.BUY else ASK))
+            shares[event.order_id] = event.size / depth if depth > 0 else math.inf
+        book.on_order(event)
+    return shares
+
+
+def firm_alerts(
+    session: LobSession, spoofing: FirmSpoofingParams | None = None, wash: FirmWashParams | None = None
+) -> list[Alert]:
+    """The alerts the firm's drop copy raises, symbol by symbol, with the public feed's depth at each placement."""
+    accounts = session.accounts_frame()
+    owners = {str(a): str(o) for a, o in zip(accounts["account"], accounts["owner"], strict=True)}
+    groups = {str(a): g for a, g in zip(accounts["account"], accounts["group"], strict=True) if isinstance(g, str)}
+    alerts: list[Alert] = []
+    for symbol in session.tapes:
+        spoof = FirmSpoofing(spoofing, visible_shares(session, symbol).get)
+        washes, policy = FirmWash(wash, owners, groups), AlertPolicy(symbol, session.config.venue)
+        for report in session.execution_reports(symbol):
+            for hit in [*spoof.on_execution(report), *washes.on_execution(report)]:
+                alerts.extend(policy.on_hit(hit))
+    return alerts
+
+
+@dataclass(frozen=True, slots=True)
+class OrderKindResult:
+    kind: str
+    episodes: int
+    firm_episodes: int
+    detected: int
+    firm_detected: int
+    alerts: int
+    true_alerts: int
+    named_right: int
+    lookalike_alerts: int
+
+    @property
+    def precision(self) -> float:
+        return self.true_alerts / self.alerts if self.alerts else math.nan
+
+    @property
+    def recall(self) -> float:
+        return self.detected / self.episodes if self.episodes else math.nan
+
+    @property
+    def firm_recall(self) -> float:
+        return self.firm_detected / self.firm_episodes if self.firm_episodes else math.nan
+
+    def f1(self, recall: float) -> float:
+        p = self.precision
+        return 2 * p * recall / (p + recall) if p + recall > 0 and not math.isnan(p + recall) else math.nan
+
+
+def judge(
+    alerts: Sequence[Alert], episodes: pd.DataFrame, lookalikes: pd.DataFrame, tolerance_ms: int = DEFAULT_TOLERANCE_MS
+) -> list[OrderKindResult]:
+    """Per kind: the episodes (and those through the firm) found, the alerts true, and those naming the episode's
+    account; ``lookalikes`` (symbol, kind, start, end) counts the alerts on legitimate activity."""
+    frame = collapse(alerts_frame(alerts))
+    named = {a.alert_id: _named_accounts(a) for a in alerts}
+    results = []
+    for kind in KINDS:
+        truth = episodes[episodes["kind"] == str(kind)]
+        mine = frame[frame["kind"] == str(kind)]
+        found: set[int] = set()
+        firm_found: set[int] = set()
+        true_alerts = right = 0
+        for alert in mine.itertuples(index=False):
+            hits = truth[
+                (truth["symbol"] == alert.symbol)
+                & (truth["start"] - tolerance_ms <= alert.window_end)
+                & (truth["end"] + tolerance_ms >= alert.window_start)
+            ]
+            if hits.empty:
+                continue
+            true_alerts += 1
+            found.update(hits.index)
+            accounts = {a for cell in hits["accounts"] for a in str(cell).split(";") if a}
+            firm_found.update(i for i in hits.index if str(hits.loc[i, "accounts"]))
+            right += bool(named.get(str(alert.alert_id), set()) & accounts)
+        firm = truth[truth["accounts"].astype(str) != ""]
+        results.append(
+            OrderKindResult(
+                str(kind),
+                len(truth),
+                len(firm),
+                len(found),
+                len(firm_found),
+                len(mine),
+                true_alerts,
+                right,
+                _overlapping(mine, lookalikes, tolerance_ms),
+            )
+        )
+    return results
+
+
+def _named_accounts(alert: Alert) -> set[str]:
+    value = alert.evidence.get("account") or alert.evidence.get("accounts") or ""
+    return {a for a in str(value).split(";") if a}
+
+
+def _overlapping(alerts: pd.DataFrame, lookalikes: pd.DataFrame, tolerance_ms: int) -> int:
+    count = 0
+    for alert in alerts.itertuples(index=False):
+        near = lookalikes[
+            (lookalikes["symbol"] == alert.symbol)
+            & (lookalikes["start"] - tolerance_ms <= alert.window_end)
+            & (lookalikes["end"] + tolerance_ms >= alert.window_start)
+        ]
+        count += not near.empty
+    return count
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLevelReport:
+    """The firm path over several sessions of the order-book market."""
+
+    seeds: tuple[int, ...]
+    kinds: list[OrderKindResult]
+    clean_symbol_days: int
+    clean_alerts: int
+
+
+def evaluate_sessions(
+    seeds: Sequence[int], symbols: int = 8, minutes: float = 210.0, firm_agents: float = 0.5
+) -> OrderLevelReport:
+    """Generate each seed's session with its orders, raise the drop copy's alerts, judge them, and add up."""
+    totals: dict[str, list[int]] = {}
+    clean_days = clean_alerts = 0
+    for seed in seeds:
+        config = LobConfig(
+            symbols=symbols, minutes=minutes, seed=seed, news=False, orders=True, firm_agents=firm_agents
+        )
+        session = generate(config)
+        alerts = firm_alerts(session)
+        episodes = session.episodes_frame()
+        for result in judge(alerts, episodes, session.lookalikes_frame()):
+            row = totals.setdefault(result.kind, [0] * 8)
+            for i, value in enumerate(astuple(result)[1:]):
+                row[i] += value
+        clean = set(session.tapes) - set(episodes["symbol"])
+        clean_days += len(clean)
+        clean_alerts += sum(alert.symbol in clean for alert in collapse_alerts(alerts))
+    kinds = [OrderKindResult(kind, *row) for kind, row in totals.items()]
+    return OrderLevelReport(tuple(seeds), kinds, clean_days, clean_alerts)
+
+
+def collapse_alerts(alerts: Sequence[Alert]) -> list[Alert]:
+    """One alert per id (its latest emission)."""
+    return list({alert.alert_id: alert for alert in alerts}.values())
