@@ -33,7 +33,7 @@ def eval_orders(
     report = evaluate_sessions(_seed_list(seeds), symbols, minutes, firm_agents)
     table = Table(title=f"firm drop copy, order-book market, seeds {seeds} ({symbols} symbols × {minutes:g} min)")
     for column in ("kind", "episodes", "through the firm", "found", "found (firm)", "alerts", "precision",
-                   "F1 (all)", "F1 (firm)", "account named", "on look-alikes"):  # fmt: skip
+                   "F1 (all)", "F1 (firm)", "account named", "false on look-alikes"):  # fmt: skip
         table.add_column(column, justify="left" if column == "kind" else "right")
     for k in report.kinds:
         named = k.named_right / k.true_alerts if k.true_alerts else math.nan

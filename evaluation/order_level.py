@@ -64,6 +64,7 @@ class OrderKindResult:
     alerts: int
     true_alerts: int
     named_right: int
+    #: false alerts on a legitimate look-alike's window
     lookalike_alerts: int
 
     @property
@@ -97,6 +98,7 @@ def judge(
         found: set[int] = set()
         firm_found: set[int] = set()
         true_alerts = right = 0
+        false_ids: list[str] = []
         for alert in mine.itertuples(index=False):
             hits = truth[
                 (truth["symbol"] == alert.symbol)
@@ -104,6 +106,7 @@ def judge(
                 & (truth["end"] + tolerance_ms >= alert.window_start)
             ]
             if hits.empty:
+                false_ids.append(str(alert.alert_id))
                 continue
             true_alerts += 1
             found.update(hits.index)
@@ -121,7 +124,7 @@ def judge(
                 len(mine),
                 true_alerts,
                 right,
-                _overlapping(mine, lookalikes, tolerance_ms),
+                _overlapping(mine[mine["alert_id"].isin(false_ids)], lookalikes, tolerance_ms),
             )
         )
     return results
