@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import simplefix
 
+from tapewatch.generators.lob_market import LobConfig
+
 HEADER = (
     "ts_recv,ts_event,rtype,publisher_id,instrument_id,action,side,price,size,channel_id,order_id,flags,ts_in_delta,"
     "sequence,symbol"
@@ -63,3 +65,16 @@ def report(parties: tuple[tuple[str, str], ...] = (), **tags: str | float) -> by
         message.append_pair(448, party)
         message.append_pair(452, role)
     return bytes(message.encode())
+
+
+def firm_market(seed: int, symbols: int, minutes: float, **overrides: object) -> LobConfig:
+    """A short order-book market with its orders and every manipulator trading through the firm, episodes from the
+    first minute on: small enough for a unit test, with episodes on most symbols."""
+    fields: dict[str, object] = {
+        "quiet_open_s": 60,
+        "episode_gap_s": 60,
+        "news": False,
+        "orders": True,
+        "firm_agents": 1.0,
+    } | overrides
+    return LobConfig(symbols=symbols, minutes=minutes, seed=seed, **fields)  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ from tapewatch.detectors.orders.book import ASK, BID, OrderBook
 from tapewatch.generators.lob_market import LobConfig, LobSession, Market, generate, run_symbol
 from tapewatch.generators.order_ledger import Clients
 from tapewatch.records import ExecutionReport, OrderBookEvent
+from tests.order_samples import firm_market
 
 CONFIG = LobConfig(symbols=3, minutes=40, seed=5, quiet_open_s=600, news=False)
 
@@ -114,18 +115,7 @@ def test_the_drop_copy_is_the_firms_clients_and_links_to_the_public_feed(session
 
 
 def test_a_wash_through_the_firm_shows_one_owner_on_both_sides() -> None:
-    config = LobConfig(
-        symbols=3,
-        minutes=25,
-        seed=6,
-        quiet_open_s=60,
-        episode_gap_s=60,
-        clean_fraction=0.0,
-        news=False,
-        orders=True,
-        firm_agents=1.0,
-        lookalikes=False,
-    )
+    config = firm_market(6, symbols=3, minutes=25, clean_fraction=0.0, lookalikes=False)
     session = generate(config)
     episodes = session.episodes_frame()
     washes = episodes[episodes["kind"] == "wash_trading"]

@@ -8,20 +8,11 @@ from typer.testing import CliRunner
 
 from tapewatch.cli.app import app
 from tapewatch.evaluation.order_level import firm_alerts, judge, visible_shares
-from tapewatch.generators.lob_market import LobConfig, generate
+from tapewatch.generators.lob_market import generate
+from tests.order_samples import firm_market
 
 #: four symbols, half an hour, every manipulator through the firm, one symbol clean
-CONFIG = LobConfig(
-    symbols=4,
-    minutes=30,
-    seed=10,
-    quiet_open_s=60,
-    episode_gap_s=60,
-    clean_fraction=0.25,
-    news=False,
-    orders=True,
-    firm_agents=1.0,
-)
+CONFIG = firm_market(10, symbols=4, minutes=30, clean_fraction=0.25)
 
 
 def test_every_episode_through_the_firm_is_found_naming_its_account() -> None:
