@@ -10,6 +10,7 @@
 * :mod:`~tapewatch.cli.calibrate` — ``calibrate``;
 * :mod:`~tapewatch.cli.scorecard` — ``eval scorecard``;
 * :mod:`~tapewatch.cli.hit_model` — ``eval hit-model``;
+* :mod:`~tapewatch.cli.eval_orders` — ``eval orders``;
 * :mod:`~tapewatch.cli.dqn` — ``train dqn``, ``backtest dqn``;
 * :mod:`~tapewatch.cli.lstm` — ``train lstm``;
 * :mod:`~tapewatch.cli.cnn` — ``train cnn``;

@@ -4,5 +4,12 @@
 * :mod:`tapewatch.detectors.orders.book` — the book from orders: price-time queues, the venue's sequence checked by
   its stated policy, and each order's lifecycle until it leaves the book;
 * :mod:`tapewatch.detectors.orders.level2` — the level-2 books and trades derived from it, which every detector of
-  the trade-and-book path takes unchanged.
+  the trade-and-book path takes unchanged;
+* :mod:`tapewatch.detectors.orders.usual_size` — what size a symbol's orders usually are;
+* :mod:`tapewatch.detectors.orders.firm_spoofing`, :mod:`tapewatch.detectors.orders.firm_wash` — spoofing cycles and
+  wash prints by account, from a firm's drop copy.
+
+The package re-exports nothing: import the module you need.
 """
+
+__all__: list[str] = []

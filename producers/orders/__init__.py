@@ -4,5 +4,10 @@
 * :mod:`tapewatch.producers.orders.lobster` — LOBSTER message files (Nasdaq TotalView-ITCH, one symbol and day each);
 * :mod:`tapewatch.producers.orders.fix_drop_copy` — a FIX 4.4 drop copy's execution reports;
 * :mod:`tapewatch.producers.orders.unreadable` — what a line that is not a record becomes: its bytes and the reason,
-  for the dead-letter topic.
+  for the dead-letter topic;
+* :mod:`tapewatch.producers.orders.replay` — the files onto their topics (``tapewatch produce orders``).
+
+The package re-exports nothing: import the module you need.
 """
+
+__all__: list[str] = []
