@@ -81,7 +81,7 @@ def assert_same_levels(book: OrderBook, resting: dict[str, tuple[int, float, flo
     assert set(book.orders) == set(resting)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(ACTIONS, max_size=80))
 def test_the_book_holds_what_a_plain_replay_holds(specs: list[Any]) -> None:
     events = [to_event(i, spec) for i, spec in enumerate(specs, start=1)]
@@ -92,7 +92,7 @@ def test_the_book_holds_what_a_plain_replay_holds(specs: list[Any]) -> None:
     assert all(level.orders and level.size > 0 for side in (book.bids, book.asks) for level in side.levels.values())
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(ACTIONS, max_size=60), st.integers(min_value=0, max_value=60))
 def test_a_book_restored_from_its_state_goes_on_as_the_original(specs: list[Any], cut: int) -> None:
     events = [to_event(i, spec) for i, spec in enumerate(specs, start=1)]

@@ -18,7 +18,7 @@ from tapewatch.generators.order_ledger import Clients
 from tapewatch.records import ExecutionReport, OrderBookEvent
 from tests.order_samples import firm_market
 
-CONFIG = LobConfig(symbols=3, minutes=40, seed=5, quiet_open_s=600, news=False)
+CONFIG = LobConfig(symbols=2, minutes=30, seed=5, quiet_open_s=600, news=False)
 
 
 @pytest.fixture(scope="module")

@@ -8,15 +8,19 @@ from typer.testing import CliRunner
 
 from tapewatch.cli.app import app
 from tapewatch.evaluation.order_level import firm_alerts, judge, visible_shares
-from tapewatch.generators.lob_market import generate
+from tapewatch.generators.lob_market import LobSession, generate
 from tests.order_samples import firm_market
 
 #: four symbols, half an hour, every manipulator through the firm, one symbol clean
 CONFIG = firm_market(10, symbols=4, minutes=30, clean_fraction=0.25)
 
 
-def test_every_episode_through_the_firm_is_found_naming_its_account() -> None:
-    session = generate(CONFIG)
+@pytest.fixture(scope="module")
+def session() -> LobSession:
+    return generate(CONFIG)
+
+
+def test_every_episode_through_the_firm_is_found_naming_its_account(session: LobSession) -> None:
     episodes = session.episodes_frame()
     alerts = firm_alerts(session)
     results = {r.kind: r for r in judge(alerts, episodes, session.lookalikes_frame())}
@@ -28,8 +32,7 @@ def test_every_episode_through_the_firm_is_found_naming_its_account() -> None:
     assert clean and not [a for a in alerts if a.symbol in clean]
 
 
-def test_a_placements_share_of_the_visible_depth_is_read_from_the_public_feed() -> None:
-    session = generate(CONFIG)
+def test_a_placements_share_of_the_visible_depth_is_read_from_the_public_feed(session: LobSession) -> None:
     symbol = next(iter(session.tapes))
     shares = visible_shares(session, symbol)
     adds = [e for e in session.order_events(symbol) if e.action == "add" and not e.snapshot]
