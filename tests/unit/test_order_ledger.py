@@ -40,7 +40,7 @@ def test_the_market_is_the_same_with_its_orders(session: LobSession) -> None:
 def test_the_ledger_holds_what_the_market_holds_at_every_price() -> None:
     clients = Clients(np.random.default_rng(1))
     config = LobConfig(symbols=1, minutes=30, seed=9, quiet_open_s=300, news=False, orders=True)
-    for index in range(3):
+    for index in range(2):
         market, _ = run_symbol(config, index, True, clients)
         assert market.ledger is not None
         for side, book in ((1, market.bids), (-1, market.asks)):

@@ -41,7 +41,7 @@ def test_a_placements_share_of_the_visible_depth_is_read_from_the_public_feed(se
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_eval_orders_prints_its_table() -> None:
-    command = ["eval", "orders", "--seeds", "10", "--symbols", "2", "--minutes", "20"]
+    command = ["eval", "orders", "--seeds", "10", "--symbols", "1", "--minutes", "10"]
     result = CliRunner().invoke(app, command, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "spoofing" in result.output and "wash_trading" in result.output and "clean symbols" in result.output

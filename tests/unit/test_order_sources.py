@@ -177,7 +177,7 @@ def test_a_wrong_checksum_or_length_or_a_missing_account_is_unreadable() -> None
 
 
 # --- nothing crashes on any bytes ---------------------------------------------------------------------------------
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.binary(max_size=200), st.integers(min_value=0, max_value=len(ROWS) - 1))
 def test_any_line_is_read_or_refused_never_raised(
     tmp_path_factory: pytest.TempPathFactory, noise: bytes, i: int
