@@ -998,6 +998,11 @@ EVENT_COLUMNS: Final = ("ts", "action", "order_id", "side", "tick", "size", "sna
 _SIDES: Final = {1: OrderSide.BUY, -1: OrderSide.SELL, 0: None}
 
 
+def _exec_id(symbol: str, n: int) -> str:
+    """The ``n``-th execution report of a symbol's drop copy: one id whichever way the drop copy is read."""
+    return f"{symbol}-E{n:08d}"
+
+
 def _ledger(tape: Tape) -> OrderLedger:
     if tape.ledger is None:
         raise ValueError("a session without orders has no market-by-order feed (LobConfig(orders=True))")
@@ -1091,7 +1096,7 @@ class LobSession:
                 symbol=symbol,
                 venue=venue,
                 ts=ts,
-                exec_id=f"{symbol}-E{n:08d}",
+                exec_id=_exec_id(symbol, n),
                 order_id=order_id,
                 client_order_id=None,
                 account=account,
@@ -1118,9 +1123,9 @@ class LobSession:
             for column in ("price", "last_price"):
                 frame[column] = np.where(frame[column] >= 0, (frame[column] * ledger.tick_size).round(10), np.nan)
             frame["side"] = frame["side"].map({1: "BUY", -1: "SELL"})
+            frame["exec_id"] = [_exec_id(symbol, n) for n in range(1, len(frame) + 1)]
             frames.append(frame.assign(symbol=symbol, venue=self.config.venue))
         merged = pd.concat(frames, ignore_index=True).sort_values(["ts"], kind="stable").reset_index(drop=True)
-        merged["exec_id"] = [f"E{i + 1:08d}" for i in range(len(merged))]
         return merged[list(REPORT_COLUMNS)]
 
     def accounts_frame(self) -> pd.DataFrame:

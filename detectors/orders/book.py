@@ -111,7 +111,7 @@ class Step:
 
 
 @dataclass(slots=True)
-class Level:
+class PriceLevel:
     size: float = 0.0
     orders: dict[str, RestingOrder] = field(default_factory=dict)
 
@@ -121,7 +121,7 @@ class BookSide:
 
     def __init__(self, sign: int) -> None:
         self.sign = sign
-        self.levels: dict[float, Level] = {}
+        self.levels: dict[float, PriceLevel] = {}
         self.prices: SortedList[float] = SortedList()
 
     def best(self) -> float | None:
@@ -143,7 +143,7 @@ class BookSide:
         """Put ``order`` at the back of its price's queue."""
         level = self.levels.get(order.price)
         if level is None:
-            level = self.levels[order.price] = Level()
+            level = self.levels[order.price] = PriceLevel()
             self.prices.add(order.price)
         order.ahead = level.size
         level.size = round(level.size + order.size, SIZE_DECIMALS)

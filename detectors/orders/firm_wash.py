@@ -64,7 +64,9 @@ RULE: Final = Rule(AlertKind.WASH_TRADING, "wash trades between an owner's accou
 
 
 @dataclass(slots=True)
-class Execution:
+class PrintSide:
+    """One side of a print, waiting ``pair_ms`` for its other side."""
+
     ts: int
     account: str
     key: str  # the owner or group it belongs to
@@ -98,7 +100,7 @@ class FirmWash:
     ) -> None:
         self.params = params or FirmWashParams()
         self.owners, self.groups = dict(owners or {}), dict(groups or {})
-        self.recent: deque[Execution] = deque()
+        self.recent: deque[PrintSide] = deque()
         self.matches: dict[str, deque[SelfMatch]] = {}
         #: what each owner (and group) executed in the window: (ts, quantity)
         self.executed: dict[str, deque[tuple[int, float]]] = {}
@@ -129,7 +131,7 @@ class FirmWash:
                 return self._matched(other.key, report.ts, (other.account, report.account), report.last_qty, order_id)
         for key in sorted(keys):
             self.recent.append(
-                Execution(report.ts, report.account, key, buy, report.last_price, report.last_qty, report.order_id)
+                PrintSide(report.ts, report.account, key, buy, report.last_price, report.last_qty, report.order_id)
             )
         return []
 
@@ -182,7 +184,7 @@ class FirmWash:
         groups: Mapping[str, str] | None = None,
     ) -> FirmWash:
         detector = cls(params, owners, groups)
-        detector.recent = deque(Execution(*row) for row in state["recent"])
+        detector.recent = deque(PrintSide(*row) for row in state["recent"])
         detector.matches = {
             key: deque(SelfMatch(ts, (accounts[0], accounts[1]), qty, oid) for ts, accounts, qty, oid in rows)
             for key, rows in state["matches"].items()

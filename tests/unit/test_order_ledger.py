@@ -93,6 +93,8 @@ def test_every_event_and_report_is_a_valid_record(session: LobSession) -> None:
         numbers = {k: float(row[k]) for k in ("quantity", "last_qty", "cum_qty", "leaves_qty")}
         ExecutionReport.from_dict(row | numbers | {"ts": int(row["ts"]), "displayed": bool(row["displayed"])})
     assert reports["exec_id"].is_unique
+    read = [r.exec_id for symbol in session.tapes for r in session.execution_reports(symbol)]
+    assert sorted(read) == sorted(reports["exec_id"])  # one id whichever way the drop copy is read
     for symbol, events in orders.groupby("symbol"):
         assert list(events["sequence"]) == list(range(1, len(events) + 1)), symbol
         assert events["action"].iloc[0] == "clear" and events["ts"].is_monotonic_increasing
