@@ -238,6 +238,10 @@ class Market:
     ) -> None:
         self.inst, self.config, self.draw = inst, config, Draws(rng)
         self.ledger = ledger
+        self.start_ms = config.start_ms  # read on every event: the config computes it from the calendar
+        norm = sum((k + 1) ** -inst.depth_alpha for k in range(10))
+        #: the noise's placement weight at each depth (ticks behind the best), power-law in the depth
+        self.placement = [float((d + 1) ** -inst.depth_alpha / norm) for d in range(12)]
         #: who acts now: the agent whose step runs, and its second account (a wash's other side); None: the noise
         self.actor: Participant | None = None
         self.counterparty: Participant = OUTSIDE
@@ -286,22 +290,18 @@ class Market:
 
     @property
     def now_ms(self) -> int:
-        return self.config.start_ms + math.floor(self.t * 1000)
+        return self.start_ms + math.floor(self.t * 1000)
 
     def _seed_book(self) -> None:
         inst = self.inst
         for d in range(12):
-            size = max(1, round(self._placement_weight(d) * inst.limit_rate / inst.cancel_rate)) * inst.lot
+            size = max(1, round(self.placement[d] * inst.limit_rate / inst.cancel_rate)) * inst.lot
             size *= max(1, round(inst.limit_lots))
             self.bids[self.best_bid - d] = size
             self.asks[self.best_ask + d] = size
             if self.ledger is not None:
                 self.ledger.seed(1, self.best_bid - d, size, inst.limit_lots * inst.lot)
                 self.ledger.seed(-1, self.best_ask + d, size, inst.limit_lots * inst.lot)
-
-    def _placement_weight(self, d: int) -> float:
-        norm = sum((k + 1) ** -self.inst.depth_alpha for k in range(10))
-        return float((d + 1) ** -self.inst.depth_alpha / norm)
 
     # --- orders ---------------------------------------------------------------------------------------------------
     def limit(self, side: int, tick: int, size: int, agent: bool = False) -> int:
@@ -489,7 +489,7 @@ class Market:
             return
         u, d, acc = draw.uniform(), 0, 0.0
         while d < 9:
-            acc += self._placement_weight(d)
+            acc += self.placement[d]
             if u < acc:
                 break
             d += 1
@@ -536,8 +536,10 @@ class Market:
         return [(k, s) for k, s in levels if s > 0][:LEVELS]
 
     def _publish_book(self) -> None:
+        if not self.dirty:
+            return
         now = self.now_ms
-        if not self.dirty or now < self.next_book:
+        if now < self.next_book:
             return
         stamp = max(self.next_book, self.changed_at)
         if stamp >= now:
@@ -551,7 +553,7 @@ class Market:
                 row[i], row[LEVELS + i] = round(k * self.inst.tick, 10), float(s)
             for i, (k, s) in enumerate(asks):
                 row[2 * LEVELS + i], row[3 * LEVELS + i] = round(k * self.inst.tick, 10), float(s)
-            stamp = max(stamp, self.config.start_ms)
+            stamp = max(stamp, self.start_ms)
             self.tape.book_ts.append(stamp)
             self.tape.books.append(row)
         self.dirty, self.next_book = False, stamp + self.config.book_ms
