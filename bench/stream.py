@@ -99,8 +99,10 @@ class WorkerProcess:
             preexec_fn=None if cpus is None else (lambda: os.sched_setaffinity(0, cpus)),  # noqa: PLW1509
         )
 
-    def records_in(self) -> float | None:
-        """The worker's consumed-records counter, or None while its endpoint is not up."""
+    def records_in(self, agent: str | None = None) -> float | None:
+        """The worker's consumed-records counter (of ``agent``'s stage, else of the one it was started to count), or
+        None while its endpoint is not up."""
+        prefix = self.prefix if agent is None else RECORDS_IN + "{" + f'agent="{agent}"'
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as response:
                 text = response.read().decode()
@@ -108,7 +110,7 @@ class WorkerProcess:
             if self.proc.poll() is not None:
                 raise TapewatchError(f"stream worker exited {self.proc.returncode}; see {self.log}") from None
             return None
-        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(self.prefix))
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
 
     def follow(self, records: int, timeout_s: float = 1800.0) -> list[tuple[float, float]]:
         """(time, records in) every 0.2 s until the worker has read ``records``."""

@@ -84,14 +84,23 @@ def bench_stream(
     minutes: Annotated[float, typer.Option(help="Session minutes in the backlog")] = 60.0,
     rate: Annotated[float, typer.Option(help="Records/s for the latency run")] = 5_000.0,
     seconds: Annotated[float, typer.Option(help="Length of the latency run")] = 60.0,
+    feed: Annotated[
+        str, typer.Option(help="level2: quotes and books; mbo: the order-book market's market-by-order feed")
+    ] = "level2",
     out: BenchOut = Path("reports/bench"),
 ) -> None:
     """One stream worker: sustained records/s over a backlog (beside raw confluent-kafka consume of the same
-    topics) and event-to-feature latency at a fixed live rate."""
+    topics) and event-to-feature latency at a fixed live rate; with ``--feed mbo``, market-by-order events/s on one
+    core with every stage on."""
     from tapewatch.bench.stream import run_stream_bench
 
     cfg = _services()
     out.mkdir(parents=True, exist_ok=True)  # the worker's log goes there
+    if feed == "mbo":
+        _bench_order_stream(cfg, symbols, minutes, out)
+        return
+    if feed != "level2":
+        raise typer.BadParameter("level2 or mbo", param_hint="--feed")
     with console.status("benchmarking the stream worker (backlog, then a live run)…"):
         result = run_stream_bench(
             cfg, symbols=symbols, minutes=minutes, rate=rate, seconds=seconds, workdir=out.resolve()
@@ -107,6 +116,24 @@ def bench_stream(
     _latency_table(f"event → feature at {rate:,.0f} records/s", ("cadence", "outputs"), latency, digits=1)
     console.print(f"latency = arrival at a features.1m consumer − (window end + grace {cfg.stream.grace_ms} ms)")
     _write(out, "stream.json", result.to_json())
+
+
+def _bench_order_stream(cfg: Settings, symbols: int, minutes: float, out: Path) -> None:
+    from tapewatch.bench.order_stream import run_order_stream_bench
+
+    with console.status("benchmarking the stream worker on a market-by-order backlog (one core)…"):
+        result = run_order_stream_bench(cfg, symbols=symbols, minutes=minutes, workdir=out.resolve())
+    events = result.events
+    _bench_table(
+        "stream worker on md.orders (one core, every stage on)",
+        [
+            ("raw confluent-kafka consume", events, events / result.raw_consume_per_s, 0.0),
+            ("orders stage, sustained", events, events / result.orders_stage_per_s, 0.0),
+            ("whole worker (orders → level 2 → features)", events, events / result.whole_worker_per_s, 0.0),
+        ],
+    )
+    console.print(f"{result.derived:,} derived trades and books")
+    _write(out, "stream-mbo.json", result.to_json())
 
 
 @bench_app.command("news")

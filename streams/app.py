@@ -1,11 +1,12 @@
-"""The stream worker: one consumer-group member running the market and detect stages, built from the settings.
+"""The stream worker: one consumer-group member running the orders, market, news and detect stages, built from the
+settings.
 
 Why not faust: faust-streaming 0.15 delivered at most ~8,900 events/s to an agent that does nothing but batch
 and acknowledge on this 2-core machine (raw confluent-kafka reads the same backlog at ~64,000/s in the same
 run), below the 20,000 records/s a worker must sustain. The worker therefore reads and writes Kafka with
 confluent-kafka (librdkafka, off the GIL) and keeps faust's model of the work:
 
-* **one consumer group** (``<prefix>tapewatch-streams``) over md.quotes, md.books and features.1m with the
+* **one consumer group** (``<prefix>tapewatch-streams``) over md.orders, md.quotes, md.books and features.1m with the
   range assignor, so partition *p* of every source topic lands on the same member (co-partitioned);
 * **tables**: per stage, a compacted changelog topic (``…-market-state-changelog``, ``…-detect-state-changelog``)
   co-partitioned with the sources; on assignment the member recovers the partitions it got
@@ -49,6 +50,9 @@ from tapewatch.streams.metrics import StreamMetrics
 from tapewatch.streams.news import AGENT as NEWS_AGENT
 from tapewatch.streams.news import STAGE as NEWS_STAGE
 from tapewatch.streams.news import NewsStage
+from tapewatch.streams.orders import AGENT as ORDERS_AGENT
+from tapewatch.streams.orders import STAGE as ORDERS_STAGE
+from tapewatch.streams.orders import OrdersStage
 from tapewatch.streams.sentiment import SentimentModelSlot
 from tapewatch.streams.stage import Stage, StageIO
 from tapewatch.streams.state import ChangelogTable
@@ -60,6 +64,7 @@ from tapewatch.topics import (
     DLQ_STREAMS,
     FEATURES,
     FORECASTS,
+    MARKET_BY_ORDER,
     NEWS_ITEMS,
     NEWS_SIGNALS,
     QUOTES,
@@ -70,6 +75,7 @@ APP_ID: Final = "tapewatch-streams"
 MARKET_STATE_TABLE: Final = "market-state"
 DETECT_STATE_TABLE: Final = "detect-state"
 NEWS_STATE_TABLE: Final = "news-state"
+ORDERS_STATE_TABLE: Final = "orders-state"
 #: how often a worker looks for a newer model version (a directory listing)
 MODEL_POLL_S: Final = 10.0
 LAG_INTERVAL_S: Final = 5.0
@@ -135,16 +141,21 @@ class StreamApp:
             DETECT_STATE_TABLE, changelog_topic(settings, DETECT_STATE_TABLE), self.producer
         )
         self.news_table = ChangelogTable(NEWS_STATE_TABLE, changelog_topic(settings, NEWS_STATE_TABLE), self.producer)
+        self.orders_table = ChangelogTable(
+            ORDERS_STATE_TABLE, changelog_topic(settings, ORDERS_STATE_TABLE), self.producer
+        )
+        self.orders = self._orders_stage()
         self.market = self._market_stage()
         self.news = self._news_stage()
         self.detect = self._detect_stage()
-        stages: list[Stage] = [self.market, self.news, self.detect]
+        stages: list[Stage] = [self.orders, self.market, self.news, self.detect]
         self.stages = tuple(stages)
         #: source topic → index of its stage in ``stages`` (stages are dataclasses: not hashable)
         self._stage_of: dict[str, int] = {}
         for index, each in enumerate(self.stages):
             self._stage_of.update(dict.fromkeys(each.sources, index))
         self._agent_of = {
+            self.orders.orders_topic: (ORDERS_AGENT, "orders"),
             self.market.quotes_topic: (MARKET_AGENT, "quotes"),
             self.market.books_topic: (MARKET_AGENT, "books"),
             self.detect.features_topic: (DETECT_AGENT, "features"),
@@ -161,6 +172,17 @@ class StreamApp:
         #: (topic, partition) → next offset to commit (applied and durable, not yet committed)
         self._uncommitted: dict[tuple[str, int], int] = {}
         self._last_commit = time.monotonic()
+
+    def _orders_stage(self) -> OrdersStage:
+        settings = self.settings
+        return OrdersStage(
+            orders_topic=settings.topic(MARKET_BY_ORDER.name),
+            quotes_topic=settings.topic(QUOTES.name),
+            books_topic=settings.topic(BOOKS.name),
+            io=StageIO(ORDERS_STAGE, ORDERS_AGENT, self.producer, self.metrics),
+            table=self.orders_table,
+            feeds=settings.venues.feeds(),
+        )
 
     def _market_stage(self) -> MarketStage:
         settings = self.settings
@@ -214,6 +236,7 @@ class StreamApp:
         return tuple(
             s.topic(t.name)
             for t in (
+                MARKET_BY_ORDER,
                 QUOTES,
                 BOOKS,
                 BARS,
@@ -234,11 +257,11 @@ class StreamApp:
 
     @property
     def tables(self) -> tuple[ChangelogTable, ...]:
-        return (self.market_table, self.news_table, self.detect_table)
+        return (self.orders_table, self.market_table, self.news_table, self.detect_table)
 
     @property
     def source_topics(self) -> tuple[str, ...]:
-        return (*self.market.sources, *self.news.sources, *self.detect.sources)
+        return (*self.orders.sources, *self.market.sources, *self.news.sources, *self.detect.sources)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
@@ -359,7 +382,7 @@ class StreamApp:
             stage.forget()
         for table in self.tables:
             table.drop(gone)
-        for io in (self.market.io, self.news.io, self.detect.io):
+        for io in (self.orders.io, self.market.io, self.news.io, self.detect.io):
             for source in [s for s in io.done if s[1] in gone]:
                 del io.done[source]
         log.info("revoked partitions %s", sorted(gone))
@@ -376,6 +399,7 @@ class StreamApp:
             self._report_lag()
         if now - last["counters"] >= COUNTERS_INTERVAL_S:
             last["counters"] = now
+            log.info("%s %s", ORDERS_AGENT, self.orders.counters.as_dict())
             log.info("%s %s", MARKET_AGENT, self.market.counters.as_dict())
             log.info("%s %s", NEWS_AGENT, self.news.counters.as_dict())
             log.info("%s %s", DETECT_AGENT, self.detect.counters.as_dict())
@@ -387,7 +411,9 @@ class StreamApp:
             _, high = self.consumer.get_watermark_offsets(tp, cached=True)
             if high < 0:
                 continue
-            io = {MARKET_AGENT: self.market.io, NEWS_AGENT: self.news.io}.get(agent, self.detect.io)
+            io = {ORDERS_AGENT: self.orders.io, MARKET_AGENT: self.market.io, NEWS_AGENT: self.news.io}.get(
+                agent, self.detect.io
+            )
             lag = max(0, high - (io.done.get((tp.topic, tp.partition), -1) + 1))
             self.metrics.consumer_lag.labels(agent, kind, str(tp.partition)).set(lag)
 

@@ -48,13 +48,11 @@ from tapewatch.detectors.features import FEATURE_SET_VERSION, FeatureState
 from tapewatch.detectors.flow import FlowChunk, FlowConfig, FlowState, LateRecordError
 from tapewatch.feeds import FeedProfile, FeedProfiles
 from tapewatch.records import Bar, Book, Cadence, Features, Quote
-from tapewatch.state_versions import StateVersions
+from tapewatch.streams.market_versions import MARKET_STATE
 from tapewatch.streams.stage import StageBase, decode_keyed
 
 STAGE: Final = "stream:market"
 AGENT: Final = "market"
-#: the formats of a symbol's entry (it is read at its current one only: no steps)
-MARKET_STATE: Final = StateVersions("market state", first=3, key="format")
 STATE_FORMAT: Final = MARKET_STATE.current
 #: the table entry of a partition's event-time clock (a symbol never starts with NUL: the contract's pattern)
 CLOCK_KEY: Final = b"\x00partition-clock"
@@ -93,6 +91,9 @@ class MarketState:
     partition: int
     #: the serialised feature state, reused while no bar closes (it changes only then)
     features_state: dict[str, Any] | None = None
+    #: of a venue whose level-2 is derived from its orders: the newest trade's number (``quotes``) and book's time
+    #: (``books``) applied, which a record sent again after the orders stage's crash does not pass
+    derived: dict[str, int] = field(default_factory=dict)
     dirty: bool = False
 
     def applied(self, topic: str, partition: int, offset: int) -> bool:
@@ -144,6 +145,14 @@ class MarketStage(StageBase[MarketState, Quote | Book]):
                 self.io.metrics.records_in.labels(AGENT, kind).inc(count)
         self.counters.batches += 1
 
+    def _seen(self, record: Quote | Book, state: MarketState) -> bool:
+        """A derived trade or book at or before the newest one applied: sent again by the orders stage."""
+        if self.feeds(record.venue).level2 != "orders":
+            return False
+        if isinstance(record, Book):
+            return record.ts <= state.derived.get("books", -1)
+        return record.seq <= state.derived.get("quotes", 0)
+
     def _decode(self, message: Message) -> Quote | Book:
         contract: type[Quote] | type[Book] = Book if message.topic() == self.books_topic else Quote
         return decode_keyed(contract, message.value(), message.key())
@@ -158,6 +167,11 @@ class MarketStage(StageBase[MarketState, Quote | Book]):
         """Apply the record unless it is implausibly far ahead of its partition's event time."""
         partition = message.partition()
         assert partition is not None  # checked when the message was received
+        if self.feeds(record.venue).level2 == "orders":  # applied or dead-lettered: sent again, it is skipped
+            if isinstance(record, Book):
+                state.derived["books"] = record.ts
+            else:
+                state.derived["quotes"] = record.seq
         clock = self._clock(partition)
         stream = "books" if isinstance(record, Book) else "quotes"
         ahead = record.ts - clock.get(stream, record.ts)
@@ -286,6 +300,7 @@ class MarketStage(StageBase[MarketState, Quote | Book]):
             offsets={topic: (int(p), int(o)) for topic, (p, o) in stored["offsets"].items()},
             partition=int(stored["partition"]),
             features_state=stored["features"],
+            derived={stream: int(mark) for stream, mark in stored["derived"].items()},
         )
 
     def _store(self, key: bytes, state: MarketState) -> None:
@@ -298,5 +313,6 @@ class MarketStage(StageBase[MarketState, Quote | Book]):
             "flow": state.flow.to_state(),
             "offsets": {topic: list(po) for topic, po in state.offsets.items()},
             "partition": state.partition,
+            "derived": state.derived,
         }
         self.table.write(state.partition, key, entry)

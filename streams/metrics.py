@@ -45,6 +45,13 @@ class StreamMetrics:
         self.replayed = Counter(
             "tapewatch_stream_replayed", "Records skipped: their effect was already durable", ["agent"], registry=r
         )
+        self.order_anomalies = Counter(
+            "tapewatch_stream_order_anomalies",
+            "Market-by-order events the book refused or flagged (replayed, gap, unknown_order, duplicate_order, "
+            "overfill)",
+            ["agent", "anomaly"],
+            registry=r,
+        )
         self.kmeans_refused = Counter(
             "tapewatch_stream_kmeans_refused",
             "Bar features records of a venue the K-means model may not score (patterns only)",

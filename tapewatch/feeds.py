@@ -24,7 +24,7 @@ from typing import Any, Final, Literal
 
 import orjson
 
-from tapewatch.records import MAX_PRICE, MAX_SIZE, Book, Quote
+from tapewatch.records import MAX_PRICE, MAX_SIZE, Book, OrderBookEvent, Quote
 
 Prints = Literal["trades", "snapshots"]
 #: how far a book's best bid may reach into its best ask: ``below`` (strictly: a locked or crossed book is
@@ -34,6 +34,10 @@ Touch = Literal["below", "locked", "crossed"]
 #: symbol: a gap is lost events), ``increasing`` (only rises: numbered per channel, or by time) or ``none``
 OrderSequence = Literal["contiguous", "increasing", "none"]
 ORDER_SEQUENCES: Final[tuple[OrderSequence, ...]] = ("contiguous", "increasing", "none")
+#: where a venue's trades and books (md.quotes, md.books) come from: ``venue`` (its own level-2 feed) or ``orders``
+#: (the stream worker derives them from its market-by-order feed, md.orders)
+Level2Source = Literal["venue", "orders"]
+LEVEL2_SOURCES: Final[tuple[Level2Source, ...]] = ("venue", "orders")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,10 @@ class FeedProfile:
     material_bps: float | None = None
     #: how its market-by-order events are numbered (:data:`OrderSequence`), which decides what a gap means
     order_sequence: OrderSequence = "none"
+    #: where its md.quotes and md.books records come from (:data:`Level2Source`); derived ones arrive in the order
+    #: they were made, trades numbered one after the other (``Quote.seq``) and books one per millisecond at most,
+    #: so one sent again after a worker's crash is known by its number or time
+    level2: Level2Source = "venue"
 
     @property
     def close_time(self) -> time | None:
@@ -71,11 +79,11 @@ class FeedProfile:
         hour, minute = self.close.split(":")
         return time(int(hour), int(minute))
 
-    def implausible(self, record: Quote | Book) -> tuple[str, str] | None:
+    def implausible(self, record: Quote | Book | OrderBookEvent) -> tuple[str, str] | None:
         """(field, reason) when ``record`` is not plausible for this venue, else None."""
         if self.symbol_pattern is not None and not _matches(self.symbol_pattern, record.symbol):
             return "symbol", f"implausible: symbol {record.symbol!r} does not match the venue's {self.symbol_pattern}"
-        if isinstance(record, Quote):
+        if isinstance(record, Quote | OrderBookEvent):
             if record.price is not None and record.price > self.max_price:
                 return "price", f"implausible: price {record.price:g} above the venue's bound {self.max_price:g}"
             if record.size > self.max_size:
@@ -128,6 +136,18 @@ BUILT_IN: Final[Mapping[str, FeedProfile]] = {
     "sim": FeedProfile(
         books=True, sides=True, prints="trades", close="13:30", utc_offset_min=480, order_sequence="contiguous"
     ),
+    # the order-book market's market-by-order feed (every order event, numbered per symbol), its trades and books
+    # derived by the stream worker; no order of the market comes near a billion shares
+    "sim-orders": FeedProfile(
+        books=True,
+        sides=True,
+        prints="trades",
+        max_size=1e9,
+        close="13:30",
+        utc_offset_min=480,
+        order_sequence="contiguous",
+        level2="orders",
+    ),
     # the simulator's snapshot profiles (twse-mis, snapshot-1s): what TWSE MIS sends, under a venue of its own
     "sim-snapshots": FeedProfile(books=True, sides=False, prints="snapshots", close="13:30", utc_offset_min=480),
     # TWSE MIS (listed and OTC): 5-second snapshots, volume since the previous one, best five levels, no side
@@ -171,6 +191,8 @@ def _check(venue: str, fields: Mapping[str, Any]) -> None:
         raise bad("prints must be 'trades', 'snapshots' or null (learnt from the data)")
     if fields.get("touch", "below") not in ("below", "locked", "crossed"):
         raise bad("touch must be 'below', 'locked' or 'crossed'")
+    if fields.get("level2", "venue") not in LEVEL2_SOURCES:
+        raise bad(f"level2 must be one of {', '.join(repr(s) for s in LEVEL2_SOURCES)}")
     if fields.get("order_sequence", "none") not in ORDER_SEQUENCES:
         raise bad(f"order_sequence must be one of {', '.join(repr(s) for s in ORDER_SEQUENCES)}")
     for name in ("books", "sides"):

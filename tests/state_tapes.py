@@ -50,6 +50,19 @@ def flow_tape() -> list[FlowRecord]:
     return records
 
 
+def market_tape() -> list[tuple[str, dict[str, Any]]]:
+    """The flow tape as the fields of md.quotes (``"quote"``) and md.books (``"book"``) records of AAA on ``sim``."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for kind, ts, *rest in flow_tape():
+        if kind == "quote":
+            price, size, side, bid, ask = rest
+            fields = {"price": price, "size": size, "side": side, "bid": bid, "ask": ask}
+        else:
+            fields = {"bids": rest[0], "asks": rest[1]}
+        out.append((kind, {"symbol": "AAA", "venue": "sim", "ts": ts, **fields}))
+    return out
+
+
 def _book(price: float, i: int) -> tuple[Levels, Levels]:
     """Record ``i``'s book: five levels a cent apart either side of ``price``, a bid layer at level 3 now and then,
     and an ask layer at level 4 over the last books before the cut (still showing there)."""

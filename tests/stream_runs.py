@@ -33,6 +33,7 @@ from tapewatch.topics import (
     DLQ_STREAMS,
     FEATURES,
     FORECASTS,
+    MARKET_BY_ORDER,
     NEWS_ITEMS,
     NEWS_SIGNALS,
     QUOTES,
@@ -126,9 +127,10 @@ class Positions:
         return left
 
     def consumed(self) -> bool:
-        """Every source record applied and committed: the market and news stages' (their features and signals are
-        then all written), then the detect stage's."""
-        sources = (QUOTES, BOOKS, NEWS_ITEMS, FEATURES, NEWS_SIGNALS)
+        """Every source record applied and committed, in the order the stages feed each other: the orders stage's
+        (its trades and books are then all written), the market and news stages' (their features and signals too),
+        then the detect stage's."""
+        sources = (MARKET_BY_ORDER, QUOTES, BOOKS, NEWS_ITEMS, FEATURES, NEWS_SIGNALS)
         return all(self.behind(topic.name) == 0 for topic in sources)
 
 

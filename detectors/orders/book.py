@@ -201,7 +201,7 @@ class OrderBook:
             self.stale = True
         if sequenced is Anomaly.GAP and step.anomaly is None:
             step.anomaly = sequenced
-        if not (step.anomaly is not None and step.anomaly.refused) and self.sequence != "none":
+        if self.sequence != "none":  # numbered in turn, even if refused: the next one is not a gap
             self.last_sequence = event.sequence
         return step
 

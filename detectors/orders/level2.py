@@ -1,9 +1,11 @@
 """The level-2 feed a market-by-order feed implies: its trades (``md.quotes``' records) and its five-level books
 (``md.books``' records), so every detector of the trade-and-book path runs on a market-by-order feed unchanged.
 
-A trade goes out as it prints, with its aggressor side and the touch before it. A book goes out when its top
-``depth`` levels changed, once the events of that millisecond are all in (a market order's fills share one), and at
-most every ``book_ms`` (a depth stream's cadence): stamped at the change, or at the first moment the cadence allowed.
+A trade goes out as it prints, with its aggressor side and the touch before it, numbered one after the other
+(``Quote.seq``: 1, 2, …). A book goes out when its top ``depth`` levels changed, once the events of that millisecond
+are all in (a market order's fills share one), and at most every ``book_ms`` (a depth stream's cadence): stamped at
+the change, or at the first moment the cadence allowed, so each book's time is later than the last one's. A reader
+that has applied a trade or book therefore knows the same one sent again by its number or time.
 While the book is stale (events were lost, :mod:`tapewatch.detectors.orders.book`), no book goes out: the next one is
 that of the resynced book.
 
@@ -34,7 +36,7 @@ class Level2Params(BaseModel):
     """How a market-by-order feed becomes a level-2 one."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    book_ms: int = Field(100, ge=0, le=60_000, description="At most one derived book per this many ms")
+    book_ms: int = Field(100, ge=1, le=60_000, description="At most one derived book per this many ms")
     depth: int = Field(5, ge=1, le=5, description="Levels per side in a derived book")
 
 
@@ -62,13 +64,20 @@ class Level2Feed:
         self.book = book or OrderBook(sequence, self.params.depth)
         self.changed_at: int | None = None
         self.next_book = 0
+        self.prints = 0
 
     def on_order(self, event: OrderBookEvent) -> Derived:
+        """The event's trade, after the held-back book if the event's time releases it; an event the book refuses
+        releases nothing (a duplicate's or a stray's time says nothing about the feed's)."""
         records: list[Quote | Book] = []
-        pending = self._due(event.ts)
-        if pending is not None:
-            records.append(pending)
+        stamp = self._due(event.ts)
+        pending = None if stamp is None else self._book(stamp)  # the book before the event
         step = self.book.on_order(event)
+        if step.anomaly is not None and step.anomaly.refused:
+            return Derived(step, [])
+        if pending is not None:
+            self.changed_at, self.next_book = None, pending.ts + self.params.book_ms
+            records.append(pending)
         if step.top_changed and self.changed_at is None:
             self.changed_at = event.ts
         if step.trade is not None:
@@ -79,21 +88,23 @@ class Level2Feed:
         """The book still held back at the end of the input."""
         if self.changed_at is None or self.book.stale:
             return []
-        return [self._book(max(self.changed_at, self.next_book))]
+        book = self._book(max(self.changed_at, self.next_book))
+        self.changed_at, self.next_book = None, book.ts + self.params.book_ms
+        return [book]
 
-    def _due(self, now: int) -> Book | None:
-        """The held-back book, if its millisecond is over and the cadence allows it before ``now``."""
+    def _due(self, now: int) -> int | None:
+        """The held-back book's time, if its millisecond is over and the cadence allows it before ``now``."""
         if self.changed_at is None or self.book.stale:
             return None
         stamp = max(self.changed_at, self.next_book)
-        return self._book(stamp) if stamp < now else None
+        return stamp if stamp < now else None
 
     def _book(self, stamp: int) -> Book:
-        self.changed_at, self.next_book = None, stamp + self.params.book_ms
         return Book(symbol=self.symbol, venue=self.venue, ts=stamp, bids=self.book.top(BID), asks=self.book.top(ASK))
 
     def _quote(self, event: OrderBookEvent, trade: tuple[float, float, int | None]) -> Quote:
         price, size, aggressor = trade
+        self.prints += 1
         best_bid, best_ask = self.book.bids.best(), self.book.asks.best()
         side = None if aggressor is None else (Side.BUY if aggressor == BID else Side.SELL)
         return Quote(
@@ -105,11 +116,16 @@ class Level2Feed:
             bid=best_bid,
             ask=best_ask,
             side=side,
-            seq=event.sequence,
+            seq=self.prints,
         )
 
     def to_state(self) -> dict[str, Any]:
-        return {"book": self.book.to_state(), "changed_at": self.changed_at, "next_book": self.next_book}
+        return {
+            "book": self.book.to_state(),
+            "changed_at": self.changed_at,
+            "next_book": self.next_book,
+            "prints": self.prints,
+        }
 
     @classmethod
     def from_state(
@@ -122,5 +138,5 @@ class Level2Feed:
     ) -> Level2Feed:
         params = params or Level2Params()
         feed = cls(symbol, venue, params=params, book=OrderBook.from_state(state["book"], sequence, params.depth))
-        feed.changed_at, feed.next_book = state["changed_at"], state["next_book"]
+        feed.changed_at, feed.next_book, feed.prints = state["changed_at"], state["next_book"], state["prints"]
         return feed

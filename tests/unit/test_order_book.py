@@ -180,6 +180,10 @@ def test_an_unknown_order_on_a_contiguous_feed_means_lost_events() -> None:
         step = book.on_order(event(1, "cancel", order_id="ghost"))
         assert step.anomaly is Anomaly.UNKNOWN_ORDER and step.anomaly.refused
     assert contiguous.stale and not unnumbered.stale
+    # refused, it was still the event numbered 1: number 2 is next in turn, so it is no gap, and its duplicate is
+    # refused as one sent again
+    assert contiguous.on_order(add(2, "a", "BUY", 10.0, 1.0)).anomaly is None
+    assert contiguous.on_order(add(2, "a", "BUY", 10.0, 1.0)).anomaly is Anomaly.REPLAYED
 
 
 def test_increasing_feed_allows_gaps_but_not_going_back() -> None:
@@ -219,7 +223,7 @@ def test_books_go_out_after_their_millisecond_and_at_most_every_book_ms() -> Non
 
 
 def test_a_trade_goes_out_with_its_side_and_the_touch_and_a_stale_book_stays_in() -> None:
-    feed = Level2Feed("X", "v", sequence="contiguous", params=Level2Params(book_ms=0))
+    feed = Level2Feed("X", "v", sequence="contiguous", params=Level2Params(book_ms=1))
     feed.on_order(add(1, "b", "BUY", 9.9, 2.0))
     feed.on_order(add(2, "a", "SELL", 10.0, 2.0))
     trade = [

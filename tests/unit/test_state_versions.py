@@ -1,7 +1,7 @@
 """Every step of every kept state's versions, tested on a state that version's own code stored.
 
 ``tests/data/states/`` holds, for each older version of the flow state, the symbol detector's state and the detect
-stage's entry, the state the last commit writing that version stored after the first part of a tape of
+and market stages' entries, the state the last commit writing that version stored after the first part of a tape of
 :mod:`tests.state_tapes` (``tests/data/states/make.py`` writes them again). Each loads through the steps from its
 version up to the current one, holds what each step says it adds, and goes on with the rest of the tape.
 """
@@ -31,17 +31,23 @@ from tapewatch.detectors.flow.chunk import _Chunk
 from tapewatch.detectors.flow.versions import _V2_CHUNK_FIELDS, _V3_CHUNK, FLOW_STATE, upgraded
 from tapewatch.detectors.patterns import STATE_VERSION, SymbolDetector
 from tapewatch.detectors.patterns.versions import DETECTOR_STATE
-from tapewatch.records import AlertKind, Cadence, Features
+from tapewatch.records import AlertKind, Book, Cadence, Features, Quote
 from tapewatch.state_versions import StateVersionError, StateVersions
 from tapewatch.streams.detect import STATE_FORMAT, DetectState
 from tapewatch.streams.detect_versions import detect_state
+from tapewatch.streams.market import MarketStage
+from tapewatch.streams.market_versions import MARKET_STATE
+from tapewatch.streams.metrics import StreamMetrics
+from tapewatch.streams.stage import StageIO
+from tapewatch.streams.state import ChangelogTable
 from tests import state_tapes as tapes
-from tests.detect_harness import CHANGELOG, FEATURES_TOPIC, DetectRun, FakeMessage, partition_of
+from tests.detect_harness import CHANGELOG, FEATURES_TOPIC, DetectRun, FakeMessage, FakeProducer, partition_of
 
 STATES = Path(__file__).resolve().parents[1] / "data" / "states"
 FLOW = sorted(path.stem for path in STATES.glob("flow-*.json"))
 SYMBOL = sorted(path.stem for path in STATES.glob("symbol-*.json"))
 DETECT = sorted(path.stem for path in STATES.glob("detect-*.json"))
+MARKET = sorted(path.stem for path in STATES.glob("market-*.json"))
 CONFIG = FlowConfig(**tapes.FLOW_CONFIG)
 FAST = Cadence.FAST
 #: the layer tracker's state with nothing learnt
@@ -57,6 +63,7 @@ def test_every_older_version_has_a_stored_state() -> None:
     assert {stored(name)["v"] for name in FLOW} == set(range(1, FLOW_STATE_VERSION))
     assert {stored(name)["v"] for name in SYMBOL} == set(range(1, STATE_VERSION + 1))
     assert {stored(name)["format"] for name in DETECT} == set(range(1, STATE_FORMAT))
+    assert {stored(name)["format"] for name in MARKET} == set(range(MARKET_STATE.first, MARKET_STATE.current))
 
 
 def test_the_current_versions_are_the_last_steps() -> None:
@@ -291,3 +298,42 @@ def test_each_detect_step_lays_a_stored_entry_out_as_the_next_format_stores_it()
     assert sorted(steps[0](stored("detect-format-1-first"))) == sorted(stored("detect-format-2"))
     current = {"format", "detector", "position", "history", "newest", "news", "raised", "partition", "offsets"}
     assert set(steps[1](stored("detect-format-2"))) == current
+
+
+def _market_stage(entries: dict[bytes, dict[str, Any]]) -> tuple[MarketStage, FakeProducer]:
+    producer = FakeProducer()
+    table = ChangelogTable("market", "market-changelog", producer)  # type: ignore[arg-type]
+    table._entries = {0: entries}
+    io = StageIO("stream:market", "market", producer, StreamMetrics())  # type: ignore[arg-type]
+    stage = MarketStage(
+        quotes_topic="md.quotes", books_topic="md.books", bars_topic="bars", features_topic="features", io=io,
+        table=table,
+    )  # fmt: skip
+    return stage, producer
+
+
+def _market_messages(records: list[Any], first: dict[str, int]) -> list[FakeMessage]:
+    offsets = dict(first)
+    out = []
+    for record in records:
+        topic = "md.books" if isinstance(record, Book) else "md.quotes"
+        out.append(FakeMessage(topic, 0, offsets.setdefault(topic, 0), b"AAA", record.to_json()))
+        offsets[topic] += 1
+    return out
+
+
+def test_a_stored_market_entry_of_format_3_loads_and_goes_on() -> None:
+    entry = stored("market-format-3")
+    before = copy.deepcopy(entry)
+    current = MARKET_STATE.upgrade(entry)
+    assert entry == before and current == {**entry, "format": MARKET_STATE.current, "derived": {}}
+    records = [Book(**fields) if kind == "book" else Quote(**fields) for kind, fields in tapes.market_tape()]
+    cut = tapes.FLOW_CUT
+    straight, straight_sent = _market_stage({})
+    straight.process(_market_messages(records, {}))  # type: ignore[arg-type]
+    resumed, resumed_sent = _market_stage({b"AAA": entry})
+    first = {topic: offset + 1 for topic, (_, offset) in entry["offsets"].items()}
+    resumed.process(_market_messages(records[cut:], first))  # type: ignore[arg-type]
+    later = [(t, v) for t, _, v in straight_sent.sent if t in ("bars", "features")]
+    got = [(t, v) for t, _, v in resumed_sent.sent if t in ("bars", "features")]
+    assert got and later[-len(got) :] == got

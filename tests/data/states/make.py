@@ -53,6 +53,7 @@ STATES: Final = {
     "detect-format-1-first": ("77d973b^", "detect"),
     "detect-format-1": ("3a16d3e^", "detect"),
     "detect-format-2": ("552c245^", "detect"),
+    "market-format-3": ("ef27481", "market"),
 }
 
 
@@ -135,8 +136,67 @@ def detect_state() -> dict[str, Any]:
     return written[0]
 
 
+def market_records() -> list[Any]:
+    """The market tape's first part as md.quotes and md.books records."""
+    tapes, records = _tapes(), _module("records")
+    kinds = {"quote": records.Quote, "book": records.Book}
+    return [kinds[kind](**fields) for kind, fields in tapes.market_tape()[: tapes.FLOW_CUT]]
+
+
+def market_state() -> dict[str, Any]:
+    """What the market stage's ``_store`` wrote for a symbol after the tape's first part (its own table and a
+    producer that keeps nothing stand in for Kafka)."""
+    market, stage_io, metrics = _module("streams.market"), _module("streams.stage"), _module("streams.metrics")
+    written: list[dict[str, Any]] = []
+
+    class Table:
+        def get(self, key: bytes, partition: int) -> None:
+            return None
+
+        def write(self, partition: int, key: bytes, entry: dict[str, Any]) -> None:
+            written.append(entry)
+
+    class Producer:
+        def produce(self, *args: Any) -> None:
+            pass
+
+    class Message:
+        def __init__(self, topic: str, offset: int, record: Any) -> None:
+            self._topic, self._offset, self._record = topic, offset, record
+
+        def topic(self) -> str:
+            return self._topic
+
+        def partition(self) -> int:
+            return 0
+
+        def offset(self) -> int:
+            return self._offset
+
+        def key(self) -> bytes:
+            return b"AAA"
+
+        def value(self) -> bytes:
+            return bytes(self._record.to_json())
+
+    io = stage_io.StageIO("stream:market", "market", Producer(), metrics.StreamMetrics())
+    stage = market.MarketStage(
+        quotes_topic="md.quotes", books_topic="md.books", bars_topic="bars", features_topic="features", io=io,
+        table=Table(),
+    )  # fmt: skip
+    messages: list[Message] = []
+    offsets = {"md.quotes": 0, "md.books": 0}
+    for record in market_records():
+        topic = "md.books" if type(record).__name__ == "Book" else "md.quotes"
+        messages.append(Message(topic, offsets[topic], record))
+        offsets[topic] += 1
+    stage.process(messages)
+    stage.write_state()
+    return written[0]
+
+
 def _child(kind: str) -> None:
-    made = {"flow": flow_state, "symbol": symbol_state, "detect": detect_state}[kind]()
+    made = {"flow": flow_state, "symbol": symbol_state, "detect": detect_state, "market": market_state}[kind]()
     print(json.dumps(made))
 
 
@@ -182,7 +242,7 @@ def _dumped(name: str, commit: str, state: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("names", nargs="*", help=f"of {', '.join(STATES)} (default: all)")
-    parser.add_argument("--child", choices=("flow", "symbol", "detect"))
+    parser.add_argument("--child", choices=("flow", "symbol", "detect", "market"))
     args = parser.parse_args()
     if args.child:
         _child(args.child)

@@ -1,0 +1,164 @@
+"""The orders stage without a broker: md.orders in, the level-2 feed its books imply out, to the market stage.
+
+The order-book market's market-by-order feed (venue ``sim-orders``: its level-2 comes from its orders) runs through a
+real :class:`OrdersStage`, whose trades and books run through a real :class:`MarketStage`. A ``kill -9`` of the worker
+after a checkpoint sends again what the orders since the last commit released; the market stage must know those by
+their number and time, so its bars and features are those of a run without a crash.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from functools import cache
+
+import orjson
+
+from tapewatch.detectors.orders.level2 import Level2Feed
+from tapewatch.feeds import FeedProfiles
+from tapewatch.generators.lob_market import LobConfig, generate
+from tapewatch.records import Book, OrderBookEvent, Quote
+from tapewatch.streams.orders import OrdersStage
+from tests.detect_harness import FakeMessage
+from tests.stage_harness import (
+    BARS,
+    BOOKS,
+    CHANGELOG,
+    FEATURES,
+    ORDERS,
+    QUOTES,
+    as_messages,
+    derived,
+    market_stage_run,
+    orders_stage_run,
+)
+
+
+@cache
+def market_events() -> tuple[OrderBookEvent, ...]:
+    """Two symbols' market-by-order feeds over 10 minutes, one symbol after the other."""
+    session = generate(LobConfig(symbols=2, seed=5, minutes=10, orders=True, venue="sim-orders", news=False))
+    return tuple(event for symbol in session.tapes for event in session.order_events(symbol))
+
+
+def offline(events: Sequence[OrderBookEvent]) -> Iterator[Quote | Book]:
+    feeds: dict[str, Level2Feed] = {}
+    for event in events:
+        feed = feeds.setdefault(event.symbol, Level2Feed(event.symbol, event.venue, "contiguous"))
+        yield from feed.on_order(event).records
+
+
+def test_the_stage_sends_what_the_book_implies_and_a_crash_sends_only_the_same_again() -> None:
+    events = market_events()
+    messages = as_messages(ORDERS, events)
+    straight, crashed = orders_stage_run(), orders_stage_run()
+    straight.run(messages)
+    crashed.run(messages, kills=[1_700, 5_250, 5_300, len(messages) - 10])
+    expected = [record.to_json() for record in offline(events)]
+    assert len(expected) > 2_000
+    got = straight.sent(QUOTES) + straight.sent(BOOKS)
+    assert sorted(got) == sorted(expected)
+    again = crashed.sent(QUOTES) + crashed.sent(BOOKS)
+    assert len(again) > len(expected) and set(again) == set(expected)  # sent again, nothing new
+    assert not straight.sent("dlq") and not crashed.sent("dlq")
+
+
+def test_the_market_stage_skips_what_the_orders_stage_sent_again() -> None:
+    messages = as_messages(ORDERS, market_events())
+    straight, crashed = orders_stage_run(), orders_stage_run()
+    straight.run(messages)
+    crashed.run(messages, kills=[1_700, 5_250, 5_300])
+    reference, replayed = market_stage_run(), market_stage_run()
+    reference.run(derived(straight))
+    replayed.run(derived(crashed), kills=[2_000])
+    for topic in (BARS, FEATURES):
+        assert reference.sent(topic), topic
+        assert set(replayed.sent(topic)) == set(reference.sent(topic)), topic
+    assert not reference.sent("dlq") and not replayed.sent("dlq")
+
+
+def test_refused_events_are_dead_lettered_once_and_a_gap_is_counted() -> None:
+    events = list(market_events()[:400])
+    sent_twice, lost = events[50], events[200:205]
+    tape = [*events[:100], sent_twice, *events[100:200], *events[205:]]
+    refused = []
+    feed = Level2Feed("S", "sim-orders", "contiguous")
+    for event in tape:
+        anomaly = feed.on_order(event).step.anomaly
+        if anomaly is not None and anomaly.refused:
+            refused.append(event.to_json())
+    worker = orders_stage_run()
+    worker.run(as_messages(ORDERS, tape))
+    stage = worker.stage
+    assert isinstance(stage, OrdersStage)
+    assert sent_twice.to_json() in refused and lost
+    assert worker.sent("dlq") == refused and stage.counters.dead_letters == len(refused)
+    assert stage.counters.gaps == 1
+
+
+def test_a_venue_that_sends_its_own_level2_gets_only_its_book_kept() -> None:
+    worker = orders_stage_run(FeedProfiles({"sim-orders": {"level2": "venue"}}))
+    worker.run(as_messages(ORDERS, market_events()[:1_000]))
+    assert not worker.sent(QUOTES) and not worker.sent(BOOKS)
+    assert any(topic == CHANGELOG for topic, _, _ in worker.producer.sent)
+
+
+def fuzzed(events: Sequence[OrderBookEvent], seed: int) -> tuple[list[FakeMessage], set[bytes]]:
+    """``events`` as md.orders messages with a bad record after about one in ten: bytes that are no JSON, a record
+    the contract refuses, one keyed by another symbol, an absurd size, an exact re-send, an old number with other
+    content. Returns the messages and the bad records' payloads."""
+    rng = random.Random(seed)
+    good = as_messages(ORDERS, events)
+    out: list[FakeMessage] = []
+    bad: set[bytes] = set()
+    offsets: dict[int, int] = defaultdict(int)
+    for message, event in zip(good, events, strict=True):
+        payloads = [(message.key(), message.value())]
+        if rng.random() < 0.1:
+            payload = _bad_payload(rng, event, len(bad))
+            payloads.append(payload)
+            bad.add(payload[1])
+        for key, value in payloads:
+            partition = message.partition()
+            out.append(FakeMessage(ORDERS, partition, offsets[partition], key, value))
+            offsets[partition] += 1
+    return out, bad
+
+
+def _bad_payload(rng: random.Random, event: OrderBookEvent, n: int) -> tuple[bytes, bytes]:
+    """One bad record after ``event`` (``n`` makes each one's bytes unique)."""
+    key = event.key()
+    kind = rng.randrange(6)
+    if kind == 0:
+        return key, b"\x00not json " + str(n).encode()
+    if kind == 1:
+        return key, orjson.dumps({**orjson.loads(event.to_json()), "action": "add", "size": -1.0 - n})
+    if kind == 2:
+        return b"SOMEONE-ELSE", event.model_copy(update={"ts": event.ts + n}).to_json()
+    if kind == 3:
+        return key, event.model_copy(update={"action": "add", "size": 5e12 + n, "order_id": f"x{n}"}).to_json()
+    if kind == 4:
+        return key, event.model_copy(update={"ts": event.ts + n}).to_json()  # its number again
+    return key, event.model_copy(update={"sequence": max(0, event.sequence - 1 - n % 50), "ts": event.ts}).to_json()
+
+
+def test_ten_thousand_fuzzed_records_leave_the_level2_feed_as_the_clean_feed_made_it() -> None:
+    events = market_events()[:10_000]
+    messages, bad = fuzzed(events, seed=3)
+    clean = orders_stage_run()
+    clean.run(as_messages(ORDERS, events))
+    dirty = orders_stage_run()
+    dirty.run(messages)
+    stage = dirty.stage
+    assert isinstance(stage, OrdersStage) and len(messages) > 10_000 + 800
+    letters = dirty.sent("dlq")
+    assert sorted(letters) == sorted(bad)  # every bad record once, nothing else
+    assert stage.counters.gaps == 0
+    for topic in (QUOTES, BOOKS):
+        assert dirty.sent(topic) == clean.sent(topic), topic
+    crashed = orders_stage_run()
+    crashed.run(messages, kills=[3_333, 7_777])
+    assert set(crashed.sent("dlq")) == bad
+    for topic in (QUOTES, BOOKS):
+        assert set(crashed.sent(topic)) == set(clean.sent(topic)), topic
