@@ -8,49 +8,50 @@ kind, windows overlapping within the tolerance).
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import astuple, dataclass
 
 import pandas as pd
 
-from tapewatch.detectors.alerting import AlertPolicy
-from tapewatch.detectors.orders.book import ASK, BID, OrderBook
-from tapewatch.detectors.orders.firm_spoofing import FirmSpoofing, FirmSpoofingParams
-from tapewatch.detectors.orders.firm_wash import FirmWash, FirmWashParams
+from tapewatch.detectors.orders.book import OrderBook
+from tapewatch.detectors.orders.firm_detector import FirmDetector, FirmDetectorParams
+from tapewatch.detectors.orders.firm_spoofing import FirmSpoofingParams
+from tapewatch.detectors.orders.firm_wash import FirmWashParams
 from tapewatch.evaluation.judge import DEFAULT_TOLERANCE_MS, alerts_frame, collapse
 from tapewatch.generators.lob_market import LobConfig, LobSession, generate
-from tapewatch.records import Alert, AlertKind, BookAction, OrderSide
+from tapewatch.records import Alert, AlertKind, ExecutionReport, OrderBookEvent
 
 KINDS = (AlertKind.SPOOFING, AlertKind.WASH_TRADING)
-
-
-def visible_shares(session: LobSession, symbol: str) -> dict[str, float]:
-    """Each order's size as a share of its side's visible depth (five levels) just before it was added, from the
-    symbol's public market-by-order feed."""
-    book, shares = OrderBook(), {}
-    for event in session.order_events(symbol):
-        if event.action is BookAction.ADD and not event.snapshot and event.order_id is not None:
-            depth = sum(size for _, size in book.top(BID if event.side is OrderSide.BUY else ASK))
-            shares[event.order_id] = event.size / depth if depth > 0 else math.inf
-        book.on_order(event)
-    return shares
 
 
 def firm_alerts(
     session: LobSession, spoofing: FirmSpoofingParams | None = None, wash: FirmWashParams | None = None
 ) -> list[Alert]:
-    """The alerts the firm's drop copy raises, symbol by symbol, with the public feed's depth at each placement."""
+    """The alerts the firm's drop copy raises, symbol by symbol (:class:`FirmDetector`: the public feed and the
+    reports in time order, a report after the public events of its millisecond)."""
     accounts = session.accounts_frame()
     owners = {str(a): str(o) for a, o in zip(accounts["account"], accounts["owner"], strict=True)}
     groups = {str(a): g for a, g in zip(accounts["account"], accounts["group"], strict=True) if isinstance(g, str)}
+    params = FirmDetectorParams(spoofing=spoofing or FirmSpoofingParams(), wash=wash or FirmWashParams())
     alerts: list[Alert] = []
     for symbol in session.tapes:
-        spoof = FirmSpoofing(spoofing, visible_shares(session, symbol).get)
-        washes, policy = FirmWash(wash, owners, groups), AlertPolicy(symbol, session.config.venue)
-        for report in session.execution_reports(symbol):
-            for hit in [*spoof.on_execution(report), *washes.on_execution(report)]:
-                alerts.extend(policy.on_hit(hit))
+        detector = FirmDetector(symbol, session.config.venue, params, owners, groups)
+        book = OrderBook()
+        public: Iterator[tuple[int, int, OrderBookEvent | ExecutionReport]] = (
+            (event.ts, 0, event) for event in session.order_events(symbol)
+        )
+        reports: Iterator[tuple[int, int, OrderBookEvent | ExecutionReport]] = (
+            (report.ts, 1, report) for report in session.execution_reports(symbol)
+        )
+        for _, _, item in heapq.merge(public, reports, key=lambda entry: entry[:2]):
+            if isinstance(item, OrderBookEvent):
+                alerts += detector.on_order(item, book.visible_depth(item.side))
+                book.on_order(item)
+            else:
+                alerts += detector.on_execution(item)
+        alerts += detector.flush()
     return alerts
 
 

@@ -63,6 +63,7 @@ from tapewatch.topics import (
     BOOKS,
     DLQ_STREAMS,
     FEATURES,
+    FIRM_ORDERS,
     FORECASTS,
     MARKET_BY_ORDER,
     NEWS_ITEMS,
@@ -156,6 +157,7 @@ class StreamApp:
             self._stage_of.update(dict.fromkeys(each.sources, index))
         self._agent_of = {
             self.orders.orders_topic: (ORDERS_AGENT, "orders"),
+            self.orders.firm_topic: (ORDERS_AGENT, "firm"),
             self.market.quotes_topic: (MARKET_AGENT, "quotes"),
             self.market.books_topic: (MARKET_AGENT, "books"),
             self.detect.features_topic: (DETECT_AGENT, "features"),
@@ -165,6 +167,8 @@ class StreamApp:
         self._stopping = False
         self._ready = False
         self._assigned: set[TopicPartition] = set()
+        #: the partitions paused while a stage holds their next messages back
+        self._paused: set[tuple[str, int]] = set()
         self.checkpoint_interval_s = settings.stream.checkpoint_interval_ms / 1000.0
         self._last_checkpoint = time.monotonic()
         #: (topic, partition) → next offset to read (applied, outputs and state not yet known durable)
@@ -177,8 +181,10 @@ class StreamApp:
         settings = self.settings
         return OrdersStage(
             orders_topic=settings.topic(MARKET_BY_ORDER.name),
+            firm_topic=settings.topic(FIRM_ORDERS.name),
             quotes_topic=settings.topic(QUOTES.name),
             books_topic=settings.topic(BOOKS.name),
+            alerts_topic=settings.topic(ALERTS.name),
             io=StageIO(ORDERS_STAGE, ORDERS_AGENT, self.producer, self.metrics),
             table=self.orders_table,
             feeds=settings.venues.feeds(),
@@ -237,6 +243,7 @@ class StreamApp:
             s.topic(t.name)
             for t in (
                 MARKET_BY_ORDER,
+                FIRM_ORDERS,
                 QUOTES,
                 BOOKS,
                 BARS,
@@ -297,7 +304,6 @@ class StreamApp:
 
     def _process(self, messages: Sequence[Message]) -> None:
         by_stage: dict[int, list[Message]] = defaultdict(list)
-        latest: dict[tuple[str, int], int] = {}
         for message in messages:
             error = message.error()
             if error is not None:
@@ -310,12 +316,23 @@ class StreamApp:
             topic = message.topic()
             assert topic is not None
             by_stage[self._stage_of[topic]].append(message)
-            latest[(topic, message.partition() or 0)] = message.offset() or 0
         for index, batch in by_stage.items():
             self.stages[index].process(batch)
-        for source, offset in latest.items():
-            self._applied[source] = offset + 1
+        for stage in self.stages:
+            for source, offset in stage.processed().items():
+                self._applied[source] = offset + 1
+        self._hold_back()
         self.producer.poll()
+
+    def _hold_back(self) -> None:
+        """Pause the partitions a stage holds messages of (it has taken what it can), resume the others: the held
+        messages are not applied, so no offset past them is committed, and a restart reads them again."""
+        held = {source for stage in self.stages for source in stage.held()}
+        if held - self._paused:
+            self.consumer.pause([TopicPartition(t, p) for t, p in held - self._paused])
+        if self._paused - held:
+            self.consumer.resume([TopicPartition(t, p) for t, p in self._paused - held])
+        self._paused = held
 
     def _checkpoint(self, *, force_commit: bool) -> None:
         """Make what was applied since the last checkpoint durable, in the order that makes a crash replay:
@@ -353,6 +370,7 @@ class StreamApp:
     # -- rebalances (called from inside consume()) -------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assigned = set(partitions)
+        self._paused = set()  # an assignment starts unpaused, at the committed offsets
         owned = {tp.partition for tp in partitions}
         for stage in self.stages:
             stage.forget()
@@ -378,6 +396,7 @@ class StreamApp:
     def _drop(self, partitions: list[TopicPartition]) -> None:
         gone = {tp.partition for tp in partitions}
         self._assigned -= set(partitions)
+        self._paused = {source for source in self._paused if source[1] not in gone}
         for stage in self.stages:
             stage.forget()
         for table in self.tables:

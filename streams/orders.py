@@ -1,4 +1,5 @@
-"""The ``stream:orders`` stage: md.orders → each symbol's book built from its orders, and the level-2 feed it implies.
+"""The ``stream:orders`` stage: md.orders → each symbol's book built from its orders, and the level-2 feed it implies;
+orders.firm (a firm's drop copy) → alerts of spoofing and wash trades by account.
 
 Per symbol, one entry in a changelog-backed table holds the symbol's :class:`Level2Feed` (its
 :class:`~tapewatch.detectors.orders.book.OrderBook`: every resting order, the venue's last sequence, whether the book
@@ -11,6 +12,10 @@ What the book refuses (an event numbered at or before the last, an unknown order
 is dead-lettered with the book's reason and leaves the book as it was; a sequence gap or an overfill is applied,
 counted (``tapewatch_stream_order_anomalies``) and logged: after a gap the book is stale until the venue resyncs it,
 and no book goes out meanwhile.
+
+The drop copy goes to the symbol's :class:`~tapewatch.detectors.orders.firm_detector.FirmDetector`, which judges each
+report once the venue's public feed is past it (for a venue whose profile says ``market_by_order``) with the public
+depth its order was placed against, and raises alerts that name the account (to ``alerts``).
 
 A crash replays the orders since the last commit against the state of the last checkpoint and sends the same trades
 and books again (the same records: the feed numbers its trades and times its books from its state); the market stage
@@ -27,9 +32,10 @@ from typing import Any, Final
 from confluent_kafka import Message
 
 from tapewatch.detectors.orders.book import Anomaly
-from tapewatch.detectors.orders.level2 import Level2Feed, Level2Params
+from tapewatch.detectors.orders.firm_detector import FirmDetector, FirmDetectorParams
+from tapewatch.detectors.orders.level2 import Derived, Level2Feed, Level2Params
 from tapewatch.feeds import FeedProfile, FeedProfiles
-from tapewatch.records import Book, OrderBookEvent, Quote
+from tapewatch.records import Alert, Book, BookAction, ExecutionReport, OrderBookEvent, Quote, RecordError
 from tapewatch.state_versions import StateVersions
 from tapewatch.streams.stage import StageBase, decode_keyed
 
@@ -49,6 +55,7 @@ class OrdersCounters:
     events_in: int = 0
     quotes_out: int = 0
     books_out: int = 0
+    alerts_out: int = 0
     dead_letters: int = 0
     gaps: int = 0
     replayed: int = 0
@@ -63,6 +70,7 @@ class OrdersState:
     """What the stage keeps for one symbol, live."""
 
     feed: Level2Feed
+    firm: FirmDetector
     #: source topic → offset of the last record applied from it (on ``partition``)
     offsets: dict[str, int]
     partition: int
@@ -77,53 +85,129 @@ class OrdersState:
 
 
 @dataclass
-class OrdersStage(StageBase[OrdersState, OrderBookEvent]):
-    """Turns batches of md.orders messages into books, derived trades and books, dead letters and table updates."""
+class OrdersStage(StageBase[OrdersState, OrderBookEvent | ExecutionReport]):
+    """Turns batches of md.orders and orders.firm messages into books, derived trades and books, alerts, dead letters
+    and table updates."""
 
     orders_topic: str
+    firm_topic: str
     quotes_topic: str
     books_topic: str
+    alerts_topic: str
     #: venue → what its feed carries (how it numbers its orders, whether its level-2 comes from them)
     feeds: Callable[[str], FeedProfile] = field(default_factory=FeedProfiles)
     level2: Level2Params = field(default_factory=Level2Params)
+    firm_params: FirmDetectorParams = field(default_factory=FirmDetectorParams)
+    #: a symbol's reports waiting for the public feed, at most (the next ones are held back, unread: the entry
+    #: stays small when the drop copy is read far ahead of the public feed, in a catch-up)
+    max_pending: int = 200
     counters: OrdersCounters = field(default_factory=OrdersCounters, kw_only=True)
     stage: str = STAGE
     sources: tuple[str, ...] = field(init=False)
 
+    #: drop-copy messages held back, in the order they came, and their partitions
+    _held: list[Message] = field(default_factory=list, init=False, repr=False)
+    _held_at: set[int] = field(default_factory=set, init=False, repr=False)
+
     def __post_init__(self) -> None:
-        self.sources = (self.orders_topic,)
+        self.sources = (self.orders_topic, self.firm_topic)
+
+    # -- holding the drop copy back ----------------------------------------------------------------------
+    def process(self, messages: Sequence[Message]) -> None:
+        """The held messages first, then the batch; then the held ones again (the batch's public events may have
+        let the waiting reports through)."""
+        held, self._held, self._held_at = self._held, [], set()
+        super().process([*held, *messages])
+        if self._held and len(self._held) < len(held) + len(messages):
+            again, self._held, self._held_at = self._held, [], set()
+            super().process(again)
+
+    def held(self) -> set[tuple[str, int]]:
+        return {(self.firm_topic, message.partition() or 0) for message in self._held}
+
+    def forget(self) -> None:
+        super().forget()
+        self._held, self._held_at = [], set()  # not applied, not committed: read again from the committed offsets
+
+    def _one(self, message: Message) -> int:
+        if message.topic() == self.firm_topic and self._must_hold(message):
+            self._held.append(message)
+            self._held_at.add(message.partition() or 0)
+            return 0
+        return super()._one(message)
+
+    def _must_hold(self, message: Message) -> bool:
+        """A report waits unread behind an earlier held one of its partition, or while its symbol's reports waiting
+        for the public feed are at :attr:`max_pending`."""
+        if (message.partition() or 0) in self._held_at:
+            return True
+        key, partition = message.key() or b"", message.partition() or 0
+        state = self._touched.get(key) or self._live.get(key)
+        if state is None:  # not read since the last recovery: load it, as taking the message would
+            if self.table.get(key, partition) is None:
+                return False
+            try:
+                record = self._decode(message)
+            except RecordError:
+                return False  # taken, and dead-lettered
+            state = self._touched[key] = self._load(record, key, partition)
+        return state.firm.pending_reports() >= self.max_pending
 
     def _after_batch(self, messages: Sequence[Message]) -> None:
-        self.io.metrics.records_in.labels(AGENT, "orders").inc(len(messages))
+        reports = sum(1 for message in messages if message.topic() == self.firm_topic)
+        for kind, count in (("orders", len(messages) - reports), ("firm", reports)):
+            if count:
+                self.io.metrics.records_in.labels(AGENT, kind).inc(count)
         self.counters.batches += 1
 
-    def _decode(self, message: Message) -> OrderBookEvent:
-        return decode_keyed(OrderBookEvent, message.value(), message.key())
+    def _decode(self, message: Message) -> OrderBookEvent | ExecutionReport:
+        contract: type[OrderBookEvent] | type[ExecutionReport] = (
+            ExecutionReport if message.topic() == self.firm_topic else OrderBookEvent
+        )
+        return decode_keyed(contract, message.value(), message.key())
 
-    def _admit(self, message: Message, record: OrderBookEvent) -> bool:
+    def _admit(self, message: Message, record: OrderBookEvent | ExecutionReport) -> bool:
+        if isinstance(record, ExecutionReport):
+            return True  # the contract bounds it; the venue's bounds are the public feed's
         problem = self.feeds(record.venue).implausible(record)
         if problem is not None:
             self._dead_letter(message, problem[1], problem[0], "implausible")
         return problem is None
 
-    def _apply(self, message: Message, record: OrderBookEvent, key: bytes, state: OrdersState) -> None:
-        """Apply the event to the symbol's book and send what it released; a refused event is dead-lettered, an
-        event the book cannot take is too, and the book is rebuilt as it was before it."""
+    def _apply(
+        self, message: Message, record: OrderBookEvent | ExecutionReport, key: bytes, state: OrdersState
+    ) -> None:
+        """Apply the record and send what it released; a refused event is dead-lettered, a record the state cannot
+        take is too, and the symbol's state is rebuilt as it was before it."""
         try:
-            derived = state.feed.on_order(record)
+            derived, alerts = self._update(state, record)
         except Exception as exc:  # isolate the record, whatever went wrong
-            log.exception("%s %s: order event could not be applied, dead-lettered", self.stage, record.symbol)
-            state.feed = self._rebuilt(key, state.partition, record)
+            log.exception("%s %s: record could not be applied, dead-lettered", self.stage, record.symbol)
+            self._rebuild(key, state, record)
             self._dead_letter(message, f"could not be applied: {type(exc).__name__}: {exc}", None, "error")
             return
         self._journal.setdefault(key, []).append(record)
-        anomaly = derived.step.anomaly
-        if anomaly is not None:
-            self._flag(message, record, anomaly)
-        if self.feeds(record.venue).level2 != "orders":
-            return
-        for out in derived.records:
-            self._send_derived(key, out, state.partition)
+        if derived is not None and derived.step.anomaly is not None:
+            assert isinstance(record, OrderBookEvent)
+            self._flag(message, record, derived.step.anomaly)
+        if derived is not None and self.feeds(record.venue).level2 == "orders":
+            for out in derived.records:
+                self._send_derived(key, out, state.partition)
+        for alert in alerts:
+            self._send("alerts", self.alerts_topic, key, alert.to_json(), state.partition, alert.ts)
+            self.counters.alerts_out += 1
+
+    def _update(
+        self, state: OrdersState, record: OrderBookEvent | ExecutionReport
+    ) -> tuple[Derived | None, list[Alert]]:
+        """Apply one record to the symbol's state: (what the book released, the firm's alerts). Sends nothing."""
+        if isinstance(record, ExecutionReport):
+            return None, state.firm.on_execution(record)
+        book = state.feed.book
+        depth = book.visible_depth(record.side) if record.action is BookAction.ADD else 0.0
+        derived = state.feed.on_order(record)
+        refused = derived.step.anomaly is not None and derived.step.anomaly.refused
+        return derived, [] if refused else state.firm.on_order(record, depth)
 
     def _flag(self, message: Message, record: OrderBookEvent, anomaly: Anomaly) -> None:
         self.io.metrics.order_anomalies.labels(AGENT, anomaly.name.lower()).inc()
@@ -142,30 +226,33 @@ class OrdersStage(StageBase[OrdersState, OrderBookEvent]):
             self._send("quotes", self.quotes_topic, key, record.to_json(), partition, record.ts)
             self.counters.quotes_out += 1
 
-    def _rebuilt(self, key: bytes, partition: int, record: OrderBookEvent) -> Level2Feed:
-        """The symbol's feed as it was before ``record``: its stored state, then the events applied since (what
-        they released was sent already: nothing is sent again)."""
-        fresh = self._load(record, key, partition).feed
+    def _rebuild(self, key: bytes, state: OrdersState, record: OrderBookEvent | ExecutionReport) -> None:
+        """Put the symbol's state back to what it was before ``record`` failed: its stored state, then the records
+        applied since (what they released was sent already: nothing is sent again)."""
+        fresh = self._load(record, key, state.partition)
         for applied in self._journal.get(key, []):
-            fresh.on_order(applied)
-        return fresh
+            self._update(fresh, applied)
+        state.feed, state.firm = fresh.feed, fresh.firm
 
     # -- state -------------------------------------------------------------------------------------------
-    def _load(self, record: OrderBookEvent, key: bytes, partition: int) -> OrdersState:
+    def _load(self, record: OrderBookEvent | ExecutionReport, key: bytes, partition: int) -> OrdersState:
         profile = self.feeds(record.venue)
+        symbol, venue, params, public = record.symbol, record.venue, self.firm_params, profile.market_by_order
         stored: Mapping[str, Any] | None = self.table.get(key, partition)
         if stored is None:
-            feed = Level2Feed(record.symbol, record.venue, profile.order_sequence, self.level2)
-            return OrdersState(feed, {}, partition)
-        stored = ORDERS_STATE.upgrade(stored, of=record.symbol)
-        feed = Level2Feed.from_state(stored["feed"], record.symbol, record.venue, profile.order_sequence, self.level2)
+            feed = Level2Feed(symbol, venue, profile.order_sequence, self.level2)
+            return OrdersState(feed, FirmDetector(symbol, venue, params, public=public), {}, partition)
+        stored = ORDERS_STATE.upgrade(stored, of=symbol)
+        feed = Level2Feed.from_state(stored["feed"], symbol, venue, profile.order_sequence, self.level2)
+        firm = FirmDetector.from_state(stored["firm"], params, public=public)
         offsets = {topic: int(offset) for topic, offset in stored["offsets"].items()}
-        return OrdersState(feed, offsets, int(stored["partition"]))
+        return OrdersState(feed, firm, offsets, int(stored["partition"]))
 
     def _store(self, key: bytes, state: OrdersState) -> None:
         entry = {
             "format": STATE_FORMAT,
             "feed": state.feed.to_state(),
+            "firm": state.firm.to_state(),
             "offsets": state.offsets,
             "partition": state.partition,
         }

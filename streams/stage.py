@@ -43,6 +43,14 @@ class Stage(Protocol):
 
     def process(self, messages: Sequence[Message]) -> None: ...
 
+    def processed(self) -> dict[tuple[str, int], int]:
+        """(topic, partition) → the highest offset processed since the last checkpoint (every one below it too)."""
+        ...
+
+    def held(self) -> set[tuple[str, int]]:
+        """The partitions whose next messages the stage holds back, unprocessed, until it can take them."""
+        ...
+
     def write_state(self) -> None: ...
 
     def forget(self) -> None: ...
@@ -189,6 +197,12 @@ class StageBase(ABC, Generic[StateT, RecordT]):
             self.counters.replayed += replayed
             self.io.metrics.replayed.labels(self.io.agent).inc(replayed)
             log.info("replay: skipped %d %s record(s) already applied to the state", replayed, self.io.agent)
+
+    def processed(self) -> dict[tuple[str, int], int]:
+        return dict(self._done)
+
+    def held(self) -> set[tuple[str, int]]:
+        return set()
 
     def _one(self, message: Message) -> int:
         """Apply one message (1 if it was applied before a crash and skipped). Whatever it holds, it ends as

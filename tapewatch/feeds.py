@@ -71,6 +71,9 @@ class FeedProfile:
     #: they were made, trades numbered one after the other (``Quote.seq``) and books one per millisecond at most,
     #: so one sent again after a worker's crash is known by its number or time
     level2: Level2Source = "venue"
+    #: its market-by-order feed comes on md.orders: a firm's reports on the venue wait for it, to read the public
+    #: depth each order was placed against (without it they are judged as they come, the depth unknown)
+    market_by_order: bool = False
 
     @property
     def close_time(self) -> time | None:
@@ -147,6 +150,7 @@ BUILT_IN: Final[Mapping[str, FeedProfile]] = {
         utc_offset_min=480,
         order_sequence="contiguous",
         level2="orders",
+        market_by_order=True,
     ),
     # the simulator's snapshot profiles (twse-mis, snapshot-1s): what TWSE MIS sends, under a venue of its own
     "sim-snapshots": FeedProfile(books=True, sides=False, prints="snapshots", close="13:30", utc_offset_min=480),
@@ -195,7 +199,7 @@ def _check(venue: str, fields: Mapping[str, Any]) -> None:
         raise bad(f"level2 must be one of {', '.join(repr(s) for s in LEVEL2_SOURCES)}")
     if fields.get("order_sequence", "none") not in ORDER_SEQUENCES:
         raise bad(f"order_sequence must be one of {', '.join(repr(s) for s in ORDER_SEQUENCES)}")
-    for name in ("books", "sides"):
+    for name in ("books", "sides", "market_by_order"):
         if name in fields and not isinstance(fields[name], bool):
             raise bad(f"{name} must be true or false")
     wrong = _wrong_number(fields)

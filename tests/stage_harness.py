@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from tapewatch.feeds import FeedProfiles
-from tapewatch.records import Book, OrderBookEvent, Quote
+from tapewatch.records import Book, ExecutionReport, OrderBookEvent, Quote
 from tapewatch.streams.market import MarketStage
 from tapewatch.streams.metrics import StreamMetrics
 from tapewatch.streams.orders import OrdersStage
@@ -24,10 +24,11 @@ from tapewatch.streams.state import ChangelogTable
 from tests.detect_harness import FakeMessage, FakeProducer
 
 ORDERS, QUOTES, BOOKS, BARS, FEATURES = "md.orders", "md.quotes", "md.books", "md.bars.1m", "features.1m"
+FIRM, ALERTS = "orders.firm", "alerts"
 CHANGELOG = "changelog"
 
 
-def as_messages(topic: str, records: Sequence[OrderBookEvent | Quote | Book]) -> list[FakeMessage]:
+def as_messages(topic: str, records: Sequence[OrderBookEvent | ExecutionReport | Quote | Book]) -> list[FakeMessage]:
     """Each record at the next offset of its symbol's partition (of two, by the symbol's last character)."""
     offsets: dict[int, int] = defaultdict(int)
     out = []
@@ -56,24 +57,41 @@ class StageRun:
         self.stage = self.build(self.producer, table)
 
     def run(self, messages: Sequence[FakeMessage], kills: Sequence[int] = (), batch: int = 500) -> None:
-        """Batches of ``batch``, each checkpointed and committed; at each index in ``kills`` the worker dies after
-        processing half a batch past its last commit, and a new one starts from that commit."""
-        committed, killed = 0, set(kills)
-        while committed < len(messages):
-            end = min(committed + batch, len(messages))
-            if killed and min(killed) < end:
-                cut = min(killed)
-                killed.discard(cut)
-                self.stage.process(messages[committed:cut])  # type: ignore[arg-type]
+        """Batches of ``batch``, each checkpointed and its processed offsets committed; once ``kills[i]`` messages
+        have been delivered in all, the worker dies part-way through a batch, and a new one reads every partition
+        again from its committed offset, as Kafka would deliver it."""
+        committed: dict[tuple[str, int], int] = {}  # next offset to read
+        todo, killed, delivered = list(messages), sorted(kills), 0
+        while todo:
+            end = min(batch, len(todo))
+            if killed and killed[0] < delivered + end:
+                cut = max(0, killed.pop(0) - delivered)
+                self.stage.process(todo[:cut])  # type: ignore[arg-type]
+                delivered += cut
                 self.restart()  # what was applied since the checkpoint is lost, what it sent is not
+                todo = [m for m in messages if m.offset() >= committed.get((m.topic(), m.partition()), 0)]
                 continue
-            self.stage.process(messages[committed:end])  # type: ignore[arg-type]
-            self.stage.write_state()
-            self.changelog = {
-                p: {k: orjson.loads(orjson.dumps(v)) for k, v in entries.items()}
-                for p, entries in self.stage.table._entries.items()
-            }
-            committed = end
+            self.stage.process(todo[:end])  # type: ignore[arg-type]
+            todo, delivered = todo[end:], delivered + end
+            if not todo:  # the end of the input: what the stage held back, until it takes no more
+                while self.stage.held() and self._progress():
+                    pass
+            self._checkpoint(committed)
+
+    def _progress(self) -> bool:
+        before = self.stage.processed()
+        self.stage.process([])
+        return self.stage.processed() != before
+
+    def _checkpoint(self, committed: dict[tuple[str, int], int]) -> None:
+        """Outputs durable, the state written to the changelog, then the processed offsets committed."""
+        done = self.stage.processed()
+        self.stage.write_state()
+        self.changelog = {
+            p: {k: orjson.loads(orjson.dumps(v)) for k, v in entries.items()}
+            for p, entries in self.stage.table._entries.items()
+        }
+        committed.update({source: offset + 1 for source, offset in done.items()})
 
     def sent(self, topic: str) -> list[bytes]:
         return [value for t, _, value in self.producer.sent if t == topic]
@@ -83,13 +101,16 @@ def io(producer: FakeProducer, stage: str) -> StageIO:
     return StageIO(stage, stage.split(":")[1], producer, StreamMetrics())  # type: ignore[arg-type]
 
 
-def orders_stage_run(feeds: FeedProfiles | None = None) -> StageRun:
+def orders_stage_run(feeds: FeedProfiles | None = None, max_pending: int = 200) -> StageRun:
     def build(producer: FakeProducer, table: ChangelogTable) -> StageBase[Any, Any]:
         return OrdersStage(
             orders_topic=ORDERS,
+            firm_topic=FIRM,
             quotes_topic=QUOTES,
             books_topic=BOOKS,
+            alerts_topic=ALERTS,
             feeds=feeds or FeedProfiles(),
+            max_pending=max_pending,
             io=io(producer, "stream:orders"),
             table=table,
         )

@@ -32,6 +32,7 @@ from tapewatch.topics import (
     BOOKS,
     DLQ_STREAMS,
     FEATURES,
+    FIRM_ORDERS,
     FORECASTS,
     MARKET_BY_ORDER,
     NEWS_ITEMS,
@@ -130,7 +131,7 @@ class Positions:
         """Every source record applied and committed, in the order the stages feed each other: the orders stage's
         (its trades and books are then all written), the market and news stages' (their features and signals too),
         then the detect stage's."""
-        sources = (MARKET_BY_ORDER, QUOTES, BOOKS, NEWS_ITEMS, FEATURES, NEWS_SIGNALS)
+        sources = (MARKET_BY_ORDER, FIRM_ORDERS, QUOTES, BOOKS, NEWS_ITEMS, FEATURES, NEWS_SIGNALS)
         return all(self.behind(topic.name) == 0 for topic in sources)
 
 

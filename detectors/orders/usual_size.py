@@ -69,7 +69,8 @@ class UsualSize:
         self.weight = 1.0
 
     def to_state(self) -> dict[str, Any]:
-        return {"weight": self.weight, "buckets": self.buckets, "total": self.total, "seen": self.seen}
+        buckets = {str(bucket): weight for bucket, weight in self.buckets.items()}  # JSON keys are strings
+        return {"weight": self.weight, "buckets": buckets, "total": self.total, "seen": self.seen}
 
     @classmethod
     def from_state(cls, state: dict[str, Any], half_life: int = 2_000) -> UsualSize:

@@ -1,21 +1,36 @@
-"""The stream worker on a market-by-order feed, killed (``kill -9``) in the middle and restarted: the order-book
-market's md.orders (venue ``sim-orders``, whose level-2 comes from its orders) become the trades and books its books
-imply, then bars and features, each equal to the offline twin's (the same stages run on the same events without
-Kafka: ``tests/stage_harness.py``); nothing is dead-lettered."""
+"""The stream worker on a market-by-order feed and a firm's drop copy, killed (``kill -9``) in the middle and
+restarted: the order-book market's md.orders (venue ``sim-orders``, whose level-2 comes from its orders) become the
+trades and books its books imply, then bars and features, and its orders.firm the alerts of spoofing and wash trades by
+account, each equal to the offline twin's (the same stages over the same records without Kafka:
+``tests/stage_harness.py``); nothing is dead-lettered."""
 
 from __future__ import annotations
 
 import signal
 from pathlib import Path
 
+import orjson
 import pytest
 
-from tapewatch.generators.lob_market import LobConfig, generate
+from tapewatch.detectors.orders.firm_spoofing import MODEL_VERSION
+from tapewatch.generators.lob_market import generate
 from tapewatch.kafka_producer import KafkaProducer
 from tapewatch.settings import Settings
-from tapewatch.topics import BARS, BOOKS, DLQ_PRODUCERS, DLQ_STREAMS, FEATURES, MARKET_BY_ORDER, QUOTES
+from tapewatch.topics import (
+    ALERTS,
+    BARS,
+    BOOKS,
+    DLQ_PRODUCERS,
+    DLQ_STREAMS,
+    FEATURES,
+    FIRM_ORDERS,
+    MARKET_BY_ORDER,
+    QUOTES,
+)
+from tests.detect_harness import FakeMessage
 from tests.kafka_reader import read_topic
-from tests.stage_harness import as_messages, derived, market_stage_run, orders_stage_run
+from tests.order_samples import firm_market
+from tests.stage_harness import FIRM, ORDERS, as_messages, derived, market_stage_run, orders_stage_run
 from tests.stream_runs import Positions, drop_worker_state, outputs, private_topics, wait_consumed, wait_until
 from tests.stream_worker import Worker
 
@@ -26,17 +41,19 @@ SLOW_CHECKPOINTS = {"TAPEWATCH_STREAM_CHECKPOINT_INTERVAL_MS": "5000"}
 
 
 def test_orders_become_the_offline_twins_bars_and_features_through_a_kill(services: Settings, tmp_path: Path) -> None:
-    session = generate(LobConfig(symbols=2, seed=5, minutes=20, orders=True, venue="sim-orders", news=False))
+    session = generate(firm_market(10, symbols=2, minutes=30, venue="sim-orders", clean_fraction=0.25))
     events = [event for symbol in session.tapes for event in session.order_events(symbol)]
+    reports = [report for symbol in session.tapes for report in session.execution_reports(symbol)]
     twin_orders = orders_stage_run()
-    twin_orders.run(as_messages("md.orders", events))
+    twin_orders.run(sorted([*as_messages(ORDERS, events), *as_messages(FIRM, reports)], key=_event_time))
     twin_market = market_stage_run()
     twin_market.run(derived(twin_orders))
     expected = {
-        QUOTES.name: set(twin_orders.sent("md.quotes")),
+        QUOTES.name: set(twin_orders.sent(QUOTES.name)),
         BOOKS.name: set(twin_orders.sent("md.books")),
         BARS.name: set(twin_market.sent("md.bars.1m")),
         FEATURES.name: set(twin_market.sent("features.1m")),
+        ALERTS.name: set(twin_orders.sent("alerts")),
     }
     assert all(expected.values()), {name: len(values) for name, values in expected.items()}
 
@@ -45,6 +62,8 @@ def test_orders_become_the_offline_twins_bars_and_features_through_a_kill(servic
             with KafkaProducer(settings, DLQ_PRODUCERS) as producer:
                 for event in events:
                     producer.produce(settings.topic(MARKET_BY_ORDER.name), event.key(), event.to_json())
+                for report in reports:
+                    producer.produce(settings.topic(FIRM_ORDERS.name), report.key(), report.to_json())
             worker = Worker(settings, tmp_path / "first.log", env=SLOW_CHECKPOINTS)
             positions = Positions(settings)
             try:
@@ -66,6 +85,13 @@ def test_orders_become_the_offline_twins_bars_and_features_through_a_kill(servic
     assert derived_sent == {name: expected[name] for name in (QUOTES.name, BOOKS.name)}
     assert {value for _, value in got[BARS.name]} == expected[BARS.name]
     assert {value for _, value in got[FEATURES.name]} == expected[FEATURES.name]
+    firms = {value for _, value in got[ALERTS.name] if orjson.loads(value)["model_version"] == MODEL_VERSION}
+    assert firms == expected[ALERTS.name]
+
+
+def _event_time(message: FakeMessage) -> tuple[int, bool]:
+    """The twin reads both feeds in time order, a report after the public events of its millisecond."""
+    return orjson.loads(message.value())["ts"], message.topic() == FIRM
 
 
 def distinct(settings: Settings, name: str) -> set[bytes]:

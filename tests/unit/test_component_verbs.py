@@ -39,6 +39,7 @@ from tapewatch.detectors.news.context import NewsContext
 from tapewatch.detectors.news.indicator import NewsIndicator
 from tapewatch.detectors.news.sentiment import Classifier, SentimentModel
 from tapewatch.detectors.orders.book import OrderBook
+from tapewatch.detectors.orders.firm_detector import FirmDetector
 from tapewatch.detectors.orders.firm_spoofing import FirmSpoofing
 from tapewatch.detectors.orders.firm_wash import FirmWash
 from tapewatch.detectors.orders.level2 import Level2Feed
@@ -55,8 +56,8 @@ from tests.architecture import ROOT, modules
 #: the stages, by the event they take
 QUOTE_STAGES: tuple[type[QuoteStage], ...] = (BarBuilder, MultiBarBuilder, FlowState)
 BOOK_STAGES: tuple[type[BookStage], ...] = (FlowState, LayerTracker)
-ORDER_STAGES: tuple[type[OrderStage], ...] = (OrderBook, Level2Feed)
-EXECUTION_STAGES: tuple[type[ExecutionStage], ...] = (FirmSpoofing, FirmWash)
+ORDER_STAGES: tuple[type[OrderStage], ...] = (OrderBook, Level2Feed, FirmDetector)
+EXECUTION_STAGES: tuple[type[ExecutionStage], ...] = (FirmSpoofing, FirmWash, FirmDetector)
 BAR_STAGES: tuple[type[BarStage], ...] = (FeatureState, SymbolDetector)
 CHUNK_STAGES: tuple[type[ChunkStage], ...] = (TapeContext, FlowPatterns, Materiality, SymbolDetector)
 HIT_STAGES: tuple[type[HitStage], ...] = (AlertPolicy,)
@@ -117,6 +118,7 @@ STATEFUL: tuple[type[Stateful], ...] = (
     Level2Feed,
     FirmSpoofing,
     FirmWash,
+    FirmDetector,
     TapeContext,
     FlowPatterns,
     Materiality,

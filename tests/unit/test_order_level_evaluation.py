@@ -3,12 +3,20 @@ account that traded it, and `tapewatch eval orders` prints the table."""
 
 from __future__ import annotations
 
+import heapq
+import math
+import random
+
+import orjson
 import pytest
 from typer.testing import CliRunner
 
 from tapewatch.cli.app import app
-from tapewatch.evaluation.order_level import firm_alerts, judge, visible_shares
+from tapewatch.detectors.orders.book import OrderBook
+from tapewatch.detectors.orders.firm_detector import FirmDetector
+from tapewatch.evaluation.order_level import firm_alerts, judge
 from tapewatch.generators.lob_market import LobSession, generate
+from tapewatch.records import ExecutionReport, OrderBookEvent
 from tests.order_samples import firm_market
 
 #: four symbols, half an hour, every manipulator through the firm, one symbol clean
@@ -32,11 +40,53 @@ def test_every_episode_through_the_firm_is_found_naming_its_account(session: Lob
     assert clean and not [a for a in alerts if a.symbol in clean]
 
 
-def test_a_placements_share_of_the_visible_depth_is_read_from_the_public_feed(session: LobSession) -> None:
-    symbol = next(iter(session.tapes))
-    shares = visible_shares(session, symbol)
-    adds = [e for e in session.order_events(symbol) if e.action == "add" and not e.snapshot]
-    assert len(shares) == len(adds) and all(share > 0 for share in shares.values())
+#: (when read, 0 for the public feed and 1 for the drop copy, the record)
+Entry = tuple[float, int, OrderBookEvent | ExecutionReport]
+
+
+def interleaved(session: LobSession, symbol: str, seed: int) -> list[OrderBookEvent | ExecutionReport]:
+    """The symbol's public feed and drop copy, each in its order, interleaved: seed 0, every report first (the drop
+    copy read far ahead); seed 1, in time order; others, each report read up to half a minute before or after
+    its time (within the minute the detector keeps placements for)."""
+    public, reports = list(session.order_events(symbol)), list(session.execution_reports(symbol))
+    if seed == 0:
+        return [*reports, *public]
+    rng = random.Random(seed)
+    keys, last = [], -math.inf
+    for report in reports:
+        last = max(last, report.ts + (rng.uniform(-30_000, 30_000) if seed > 1 else 0.5))
+        keys.append(last)
+    public_entries: list[Entry] = [(float(e.ts), 0, e) for e in public]
+    report_entries: list[Entry] = [(k, 1, r) for k, r in zip(keys, reports, strict=True)]
+    return [item for _, _, item in heapq.merge(public_entries, report_entries, key=lambda entry: entry[:2])]
+
+
+def run_detector(
+    session: LobSession, symbol: str, inputs: list[OrderBookEvent | ExecutionReport], cut: int | None = None
+) -> list[bytes]:
+    """The detector's alerts over ``inputs`` (restored from its JSON state at ``cut``), then its flush."""
+    detector, book, alerts = FirmDetector(symbol, session.config.venue), OrderBook(), []
+    for n, item in enumerate(inputs):
+        if n == cut:
+            detector = FirmDetector.from_state(orjson.loads(orjson.dumps(detector.to_state())))
+        if isinstance(item, OrderBookEvent):
+            alerts += detector.on_order(item, book.visible_depth(item.side))
+            book.on_order(item)
+        else:
+            alerts += detector.on_execution(item)
+    return [alert.to_json() for alert in [*alerts, *detector.flush()]]
+
+
+def test_the_firms_alerts_do_not_depend_on_how_the_two_feeds_interleave(session: LobSession) -> None:
+    raised = 0
+    for symbol in session.tapes:
+        reference = run_detector(session, symbol, interleaved(session, symbol, seed=1))
+        raised += len(reference)
+        for seed in (0, 2, 3):
+            inputs = interleaved(session, symbol, seed)
+            assert run_detector(session, symbol, inputs) == reference, (symbol, seed)
+            assert run_detector(session, symbol, inputs, cut=len(inputs) // 3) == reference, (symbol, seed)
+    assert raised >= 2
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")

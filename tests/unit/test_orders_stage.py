@@ -8,6 +8,7 @@ their number and time, so its bars and features are those of a run without a cra
 
 from __future__ import annotations
 
+import math
 import random
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -15,17 +16,22 @@ from functools import cache
 
 import orjson
 
+from tapewatch.detectors.orders.book import OrderBook
+from tapewatch.detectors.orders.firm_detector import FirmDetector
 from tapewatch.detectors.orders.level2 import Level2Feed
 from tapewatch.feeds import FeedProfiles
 from tapewatch.generators.lob_market import LobConfig, generate
-from tapewatch.records import Book, OrderBookEvent, Quote
+from tapewatch.records import Book, ExecutionReport, OrderBookEvent, Quote
 from tapewatch.streams.orders import OrdersStage
 from tests.detect_harness import FakeMessage
+from tests.order_samples import firm_market
 from tests.stage_harness import (
+    ALERTS,
     BARS,
     BOOKS,
     CHANGELOG,
     FEATURES,
+    FIRM,
     ORDERS,
     QUOTES,
     as_messages,
@@ -162,3 +168,57 @@ def test_ten_thousand_fuzzed_records_leave_the_level2_feed_as_the_clean_feed_mad
     assert set(crashed.sent("dlq")) == bad
     for topic in (QUOTES, BOOKS):
         assert set(crashed.sent(topic)) == set(clean.sent(topic)), topic
+
+
+def test_the_drop_copy_raises_the_offline_detectors_alerts_however_the_feeds_interleave_and_through_kills() -> None:
+    session = generate(firm_market(10, symbols=2, minutes=30, venue="sim-orders", clean_fraction=0.25))
+    public = [event for symbol in session.tapes for event in session.order_events(symbol)]
+    reports = [report for symbol in session.tapes for report in session.execution_reports(symbol)]
+    expected: set[bytes] = set()
+    for symbol in session.tapes:
+        detector, book = FirmDetector(symbol, "sim-orders"), OrderBook()
+        items: list[OrderBookEvent | ExecutionReport] = [
+            *session.order_events(symbol),
+            *session.execution_reports(symbol),
+        ]
+        for item in sorted(items, key=lambda r: (r.ts, isinstance(r, ExecutionReport))):
+            if isinstance(item, OrderBookEvent):
+                expected.update(a.to_json() for a in detector.on_order(item, book.visible_depth(item.side)))
+                book.on_order(item)
+            else:
+                expected.update(a.to_json() for a in detector.on_execution(item))
+    assert len(expected) >= 2
+    run = orders_stage_run()
+    messages = interleaved(public, reports, seed=2)
+    run.run(messages, kills=[len(messages) // 3, 2 * len(messages) // 3])
+    assert set(run.sent(ALERTS)) == expected
+    # the drop copy read ahead of the whole public feed: reports wait, at most 20 a symbol in its state, the rest
+    # held back unread
+    ahead = orders_stage_run(max_pending=20)
+    firm_first = [*as_messages(FIRM, reports), *as_messages(ORDERS, public)]
+    ahead.run(firm_first, kills=[1_000, len(firm_first) // 2])
+    assert set(ahead.sent(ALERTS)) == expected
+    most = max(
+        len(orjson.loads(value)["firm"]["pending"]) for topic, _, value in ahead.producer.sent if topic == CHANGELOG
+    )
+    assert most == 20
+
+
+def interleaved(public: Sequence[OrderBookEvent], reports: Sequence[ExecutionReport], seed: int) -> list[FakeMessage]:
+    """md.orders and orders.firm messages, each symbol's records in their order, a report read up to half a minute
+    before or after its time (the drop copy and the public feed are two streams)."""
+    rng = random.Random(seed)
+    keyed: list[tuple[float, int, OrderBookEvent | ExecutionReport]] = [(float(e.ts), 0, e) for e in public]
+    last: dict[str, float] = defaultdict(lambda: -math.inf)
+    for report in reports:
+        last[report.symbol] = max(last[report.symbol], report.ts + rng.uniform(-30_000, 30_000))
+        keyed.append((last[report.symbol], 1, report))
+    keyed.sort(key=lambda entry: entry[:2])
+    offsets: dict[tuple[str, int], int] = defaultdict(int)
+    out = []
+    for _, _, record in keyed:
+        topic = FIRM if isinstance(record, ExecutionReport) else ORDERS
+        where = (topic, ord(record.symbol[-1]) % 2)
+        out.append(FakeMessage(*where, offsets[where], record.key(), record.to_json()))
+        offsets[where] += 1
+    return out
