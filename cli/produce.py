@@ -287,6 +287,40 @@ NewsOption = Annotated[
 ]
 
 
+@produce_app.command("market")
+def produce_market(
+    symbols: SymbolsOption = 8,
+    seed: SeedOption = 0,
+    minutes: MinutesOption = 270.0,
+    speed: SpeedOption = 0.0,
+    venue: Annotated[str, typer.Option(help="The venue its records name (its feed profile decides the path)")] = (
+        "sim-orders"
+    ),
+    quiet_open: Annotated[
+        float, typer.Option(min=0, help="Minutes after the open before the first manipulation (baselines warm up)")
+    ] = 45.0,
+    duration: Duration = None,
+    no_progress: NoProgress = False,
+) -> None:
+    """The labelled order-book market live: its market-by-order feed into md.orders, a firm's drop copy into
+    orders.firm, its news into news.items and each episode into truth once it is over, in event-time order."""
+    from tapewatch.generators.lob_market import LobConfig
+    from tapewatch.producers.market import MarketSource
+
+    try:
+        config = LobConfig(
+            symbols=symbols, seed=seed, minutes=minutes, orders=True, venue=venue, quiet_open_s=quiet_open * 60
+        )
+    except ValueError as exc:
+        raise TapewatchError(f"market: {exc}") from None
+    settings = load_settings()
+    source = MarketSource(config, speed)
+    counters = run_with_progress(
+        settings, "producer:market", source.run, duration_s=duration, show_progress=not no_progress
+    )
+    summarise("market", counters)
+
+
 @produce_app.command("simulate")
 def produce_simulate(
     symbols: SymbolsOption = 20,

@@ -6,14 +6,17 @@ account, each equal to the offline twin's (the same stages over the same records
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
 import pytest
 
 from tapewatch.detectors.orders.firm_spoofing import MODEL_VERSION
-from tapewatch.generators.lob_market import generate
+from tapewatch.generators.lob_market import LobConfig, generate
 from tapewatch.kafka_producer import KafkaProducer
 from tapewatch.settings import Settings
 from tapewatch.topics import (
@@ -25,7 +28,9 @@ from tapewatch.topics import (
     FEATURES,
     FIRM_ORDERS,
     MARKET_BY_ORDER,
+    NEWS_ITEMS,
     QUOTES,
+    TRUTH,
 )
 from tests.detect_harness import FakeMessage
 from tests.kafka_reader import read_topic
@@ -104,3 +109,44 @@ def distinct(settings: Settings, name: str) -> set[bytes]:
     got = read_topic(settings, settings.topic(name), count, timeout_s=120, linger_s=0)
     assert len(got) == count, f"{name}: read {len(got)} of {count}"
     return {message.value for message in got}
+
+
+def test_produce_market_sends_the_sessions_orders_drop_copy_and_news_in_time_order(
+    services: Settings, tmp_path: Path
+) -> None:
+    session = generate(LobConfig(symbols=2, seed=5, minutes=15, orders=True, venue="sim-orders", quiet_open_s=60))
+    with private_topics(services) as settings:
+        env = {**os.environ, "TAPEWATCH_TOPIC_PREFIX": settings.kafka.topic_prefix, "TAPEWATCH_VAR_DIR": str(tmp_path)}
+        command = [
+            str(Path(sys.executable).with_name("tapewatch")),
+            *("produce", "market", "--symbols", "2", "--seed", "5", "--minutes", "15", "--quiet-open", "1"),
+            "--no-progress",
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, check=False)
+        assert done.returncode == 0, done.stderr
+        got = {name: distinct_in_order(settings, name) for name in (MARKET_BY_ORDER.name, FIRM_ORDERS.name)}
+        news = distinct(settings, NEWS_ITEMS.name)
+        labels = distinct(settings, TRUTH.name)
+    for symbol in session.tapes:
+        key = symbol.encode()
+        assert got[MARKET_BY_ORDER.name][key] == [e.to_json() for e in session.order_events(symbol)]
+        assert got[FIRM_ORDERS.name][key] == [r.to_json() for r in session.execution_reports(symbol)]
+    assert news == {item.to_json() for item in session.news}
+    episodes = session.episodes_frame()
+    assert len(labels) == len(episodes) > 0
+    assert {(e["symbol"], e["kind"], e["start"], e["end"]) for e in map(orjson.loads, labels)} == set(
+        zip(episodes["symbol"], episodes["kind"], episodes["start"], episodes["end"], strict=True)
+    )
+
+
+def distinct_in_order(settings: Settings, name: str) -> dict[bytes, list[bytes]]:
+    """A topic's values per key, in the order they came."""
+    positions = Positions(settings)
+    try:
+        count = positions.records(name)
+    finally:
+        positions.close()
+    out: dict[bytes, list[bytes]] = {}
+    for message in read_topic(settings, settings.topic(name), count, timeout_s=120, linger_s=0):
+        out.setdefault(message.key or b"", []).append(message.value)
+    return out
