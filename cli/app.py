@@ -240,7 +240,9 @@ def db_upgrade(revision: str = "head") -> None:
 # --- run --------------------------------------------------------------------------------------
 @app.command("run")
 def run(
-    source: Annotated[str, typer.Option(help="simulate, replay, twse or binance")] = "simulate",
+    source: Annotated[
+        str, typer.Option(help="simulate, market (the order-book market: orders, drop copy), replay, twse or binance")
+    ] = "simulate",
     files: Annotated[list[Path] | None, typer.Option("--file", help="Replay input (with --source replay)")] = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: Ctrl-C)")] = None,
     symbols: Annotated[int, typer.Option(help="Simulated symbols")] = 20,
@@ -259,7 +261,7 @@ def run(
     cfg = settings()
     source_args = _source_args(source, files, symbols, speed, seed)
     stamp = clock.strftime("%Y%m%d-%H%M%S")
-    if source in ("simulate", "replay") and "TAPEWATCH_TOPIC_PREFIX" not in os.environ:
+    if source in ("simulate", "market", "replay") and "TAPEWATCH_TOPIC_PREFIX" not in os.environ:
         # A simulated or replayed session repeats its event times: on last run's topics, the stream state
         # would call all of it late. Each such run gets fresh topics (the previous demo's are deleted).
         cfg = cfg.updated(kafka={"topic_prefix": f"demo-{stamp}."})
@@ -280,7 +282,7 @@ def run(
         )
     else:
         console.print(f"console  off: the 'console' extra is not installed ({extras.hint('console')})")
-    pace = speed if source in ("simulate", "replay") else 1.0
+    pace = speed if source in ("simulate", "market", "replay") else 1.0
     # the live Taiwan market's news comes from cnyes beside its quotes (a simulated session publishes its own news)
     news_args = ["news-cnyes"] if source == "twse" else None
     result = run_pipeline(cfg, source_args, duration, console=with_console, speed=pace, news_args=news_args)
@@ -297,13 +299,15 @@ def _source_args(source: str, files: list[Path] | None, symbols: int, speed: flo
     """The `tapewatch produce` arguments of the run's source."""
     if source == "simulate":
         return ["simulate", "--symbols", str(symbols), "--speed", str(speed), "--seed", str(seed)]
+    if source == "market":
+        return ["market", "--symbols", str(symbols), "--speed", str(speed), "--seed", str(seed)]
     if source == "replay":
         if not files:
             raise TapewatchError("run: --source replay needs at least one --file")
         return ["replay", *map(str, files), "--speed", str(speed)]
     if source in ("twse", "binance"):
         return [source]
-    raise TapewatchError(f"run: unknown source {source!r}; choose simulate, replay, twse or binance")
+    raise TapewatchError(f"run: unknown source {source!r}; choose simulate, market, replay, twse or binance")
 
 
 def _print_run_outcome(cfg: Settings, result: RunResult, outcome: Summary) -> None:
