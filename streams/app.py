@@ -26,6 +26,7 @@ import signal
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import asdict
 from types import FrameType
 from typing import Final
 
@@ -293,7 +294,7 @@ class StreamApp:
                     self._checkpoint(force_commit=False)
                 self._timers(timers)
             self._checkpoint(force_commit=True)
-            log.info("stream worker stopping: %s %s", MARKET_AGENT, self.market.counters.as_dict())
+            log.info("stream worker stopping: %s %s", MARKET_AGENT, asdict(self.market.counters))
         except Exception as exc:
             # Not a data problem (those go to the DLQ): Kafka refused a write, or a bug. Stop with everything
             # since the last checkpoint uncommitted, so a restart replays it.
@@ -418,10 +419,10 @@ class StreamApp:
             self._report_lag()
         if now - last["counters"] >= COUNTERS_INTERVAL_S:
             last["counters"] = now
-            log.info("%s %s", ORDERS_AGENT, self.orders.counters.as_dict())
-            log.info("%s %s", MARKET_AGENT, self.market.counters.as_dict())
-            log.info("%s %s", NEWS_AGENT, self.news.counters.as_dict())
-            log.info("%s %s", DETECT_AGENT, self.detect.counters.as_dict())
+            log.info("%s %s", ORDERS_AGENT, asdict(self.orders.counters))
+            log.info("%s %s", MARKET_AGENT, asdict(self.market.counters))
+            log.info("%s %s", NEWS_AGENT, asdict(self.news.counters))
+            log.info("%s %s", DETECT_AGENT, asdict(self.detect.counters))
         self.producer.poll()
 
     def _report_lag(self) -> None:

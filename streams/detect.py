@@ -246,9 +246,6 @@ class DetectCounters:
     #: alerts sent again because news about their onset arrived after them
     alerts_annotated: int = 0
 
-    def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.__slots__}
-
 
 @dataclass
 class DetectStage(StageBase[DetectState, Features | NewsSignal]):

@@ -75,9 +75,6 @@ class MarketCounters:
     replayed: int = 0
     batches: int = 0
 
-    def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.__slots__}
-
 
 @dataclass(slots=True)
 class MarketState:

@@ -72,9 +72,6 @@ class NewsCounters:
     dead_letters: int = 0
     replayed: int = 0
 
-    def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.__slots__}
-
 
 @dataclass(slots=True)
 class NewsState:
