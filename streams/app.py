@@ -331,8 +331,10 @@ class StreamApp:
         held = {source for stage in self.stages for source in stage.held()}
         if held - self._paused:
             self.consumer.pause([TopicPartition(t, p) for t, p in held - self._paused])
+            log.debug("holding back %s: read ahead of what it waits for", sorted(held - self._paused))
         if self._paused - held:
             self.consumer.resume([TopicPartition(t, p) for t, p in self._paused - held])
+            log.debug("reading %s again", sorted(self._paused - held))
         self._paused = held
 
     def _checkpoint(self, *, force_commit: bool) -> None:
