@@ -113,6 +113,11 @@ class OrdersStage(StageBase[OrdersState, OrderBookEvent | ExecutionReport]):
     def process(self, messages: Sequence[Message]) -> None:
         """The held messages first, then the batch; then the held ones again (the batch's public events may have
         let the waiting reports through)."""
+        reports = sum(1 for message in messages if message.topic() == self.firm_topic)
+        for kind, count in (("orders", len(messages) - reports), ("firm", reports)):
+            if count:  # each message counted once, when read (a held one is taken later)
+                self.io.metrics.records_in.labels(AGENT, kind).inc(count)
+        self.counters.batches += 1
         held, self._held, self._held_at = self._held, [], set()
         super().process([*held, *messages])
         if self._held and len(self._held) < len(held) + len(messages):
@@ -149,13 +154,6 @@ class OrdersStage(StageBase[OrdersState, OrderBookEvent | ExecutionReport]):
                 return False  # taken, and dead-lettered
             state = self._touched[key] = self._load(record, key, partition)
         return state.firm.pending_reports() >= self.max_pending
-
-    def _after_batch(self, messages: Sequence[Message]) -> None:
-        reports = sum(1 for message in messages if message.topic() == self.firm_topic)
-        for kind, count in (("orders", len(messages) - reports), ("firm", reports)):
-            if count:
-                self.io.metrics.records_in.labels(AGENT, kind).inc(count)
-        self.counters.batches += 1
 
     def _decode(self, message: Message) -> OrderBookEvent | ExecutionReport:
         contract: type[OrderBookEvent] | type[ExecutionReport] = (
