@@ -106,23 +106,26 @@ class Positions:
     def close(self) -> None:
         self._consumer.close()
 
-    def _partitions(self, name: str) -> list[TopicPartition]:
+    def _partitions(self, name: str, only: set[int] | None = None) -> list[TopicPartition]:
         topic = self.settings.topic(name)
-        return [TopicPartition(topic, p) for p in range(self.settings.kafka.topic_partitions)]
+        return [
+            TopicPartition(topic, p) for p in range(self.settings.kafka.topic_partitions) if only is None or p in only
+        ]
 
-    def records(self, name: str) -> int:
-        """Records on the topic (high minus low watermark, summed over its partitions)."""
+    def records(self, name: str, only: set[int] | None = None) -> int:
+        """Records on the topic (high minus low watermark, summed over its partitions, or ``only`` those)."""
         total = 0
-        for tp in self._partitions(name):
+        for tp in self._partitions(name, only):
             low, high = watermarks(self._consumer, tp)
             total += high - low
         return total
 
-    def behind(self, name: str) -> int:
-        """Records of the topic the group has not committed yet."""
-        committed = {tp.partition: tp.offset for tp in self._consumer.committed(self._partitions(name), timeout=10.0)}
+    def behind(self, name: str, only: set[int] | None = None) -> int:
+        """Records of the topic (of its partitions ``only``) the group has not committed yet."""
+        partitions = self._partitions(name, only)
+        committed = {tp.partition: tp.offset for tp in self._consumer.committed(partitions, timeout=10.0)}
         left = 0
-        for tp in self._partitions(name):
+        for tp in partitions:
             low, high = watermarks(self._consumer, tp)
             left += high - max(committed.get(tp.partition, low), low)
         return left
