@@ -94,7 +94,8 @@ class FirmDetector:
     def on_order(self, event: OrderBookEvent, depth: float) -> list[Alert]:
         """A public event; ``depth``: the visible depth of its side before it (read only for a new order). Returns
         the alerts of the reports it lets through."""
-        if event.action is BookAction.ADD and not event.snapshot and event.order_id is not None:
+        # without a public feed to wait for, a placement would count or not by which stream came first: none kept
+        if self.public and event.action is BookAction.ADD and not event.snapshot and event.order_id is not None:
             share = event.size / depth if depth > 0 else math.inf
             self.placements[event.order_id] = (event.ts, share)
             self._placed.append((event.ts, event.order_id))

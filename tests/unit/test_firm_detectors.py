@@ -11,10 +11,11 @@ import json
 import pytest
 
 from tapewatch.detectors.alerting import Hit
+from tapewatch.detectors.orders.firm_detector import FirmDetector
 from tapewatch.detectors.orders.firm_spoofing import FirmSpoofing, FirmSpoofingParams
 from tapewatch.detectors.orders.firm_wash import FirmWash, FirmWashParams
 from tapewatch.detectors.orders.usual_size import UsualSize
-from tapewatch.records import ExecutionReport
+from tapewatch.records import ExecutionReport, OrderBookEvent
 
 _ids = itertools.count()
 
@@ -196,3 +197,15 @@ def test_the_usual_size_follows_the_recent_orders_and_round_trips() -> None:
     assert restored.quantile(0.5) == median and restored.count() == 2_000
     with pytest.raises(ValueError, match="half_life"):
         UsualSize(0)
+
+
+def test_without_a_public_feed_to_wait_for_no_placement_is_kept() -> None:
+    """Its reports are judged as they come, so a placement read first would count and one read later would not:
+    none is kept, and each order's depth is unknown whichever stream came first."""
+    add = OrderBookEvent(
+        symbol="X", venue="v", ts=1_000, sequence=1, action="add", order_id="o1", side="BUY", price=10.0, size=5.0
+    )
+    public, unwaited = FirmDetector("X", "v"), FirmDetector("X", "v", public=False)
+    for detector in (public, unwaited):
+        detector.on_order(add, depth=20.0)
+    assert public.visible_share("o1") == 0.25 and unwaited.visible_share("o1") is None
