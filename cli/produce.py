@@ -138,6 +138,12 @@ def produce_orders(
     day: Annotated[
         datetime | None, typer.Option(formats=["%Y-%m-%d"], help="The day of a LOBSTER file not named by it")
     ] = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option(
+            help="The console tenant a drop copy belongs to (required for FIX files: only it sees its alerts)"
+        ),
+    ] = None,
     duration: Duration = None,
     no_progress: NoProgress = False,
 ) -> None:
@@ -147,7 +153,7 @@ def produce_orders(
     if file_format is not None and file_format not in FORMATS:
         raise TapewatchError(f"--format {file_format!r}: one of {', '.join(FORMATS)}")
     settings = load_settings()
-    replay = OrderReplay(files, venue, file_format, symbol, day.date() if day else None)
+    replay = OrderReplay(files, venue, file_format, symbol, day.date() if day else None, tenant)
     counters = run_with_progress(
         settings, "producer:orders", replay.run, duration_s=duration, show_progress=not no_progress
     )
@@ -299,6 +305,7 @@ def produce_market(
     quiet_open: Annotated[
         float, typer.Option(min=0, help="Minutes after the open before the first manipulation (baselines warm up)")
     ] = 45.0,
+    tenant: Annotated[str, typer.Option(help="The console tenant the firm's drop copy belongs to")] = "firm",
     duration: Duration = None,
     no_progress: NoProgress = False,
 ) -> None:
@@ -309,7 +316,13 @@ def produce_market(
 
     try:
         config = LobConfig(
-            symbols=symbols, seed=seed, minutes=minutes, orders=True, venue=venue, quiet_open_s=quiet_open * 60
+            symbols=symbols,
+            seed=seed,
+            minutes=minutes,
+            orders=True,
+            venue=venue,
+            quiet_open_s=quiet_open * 60,
+            tenant=tenant,
         )
     except ValueError as exc:
         raise TapewatchError(f"market: {exc}") from None

@@ -19,7 +19,7 @@ from rich.table import Table
 from tapewatch.collector import tuned_for_batches
 from tapewatch.errors import TapewatchError
 from tapewatch.kafka import require_topics
-from tapewatch.records import Alert, AlertKind, Severity
+from tapewatch.records import Alert, AlertKind, Severity, tenant_problem
 from tapewatch.settings import Settings, load_settings
 from tapewatch.sinks.consumer import SinkCounters, SinkRunner, Writer, resolve_topics
 from tapewatch.sinks.defaults import ELASTICSEARCH_TOPICS, POSTGRES_TOPICS
@@ -198,14 +198,21 @@ def alerts_tail(
     idle_exit: Annotated[
         float | None, typer.Option("--idle-exit", min=0.1, help="Stop after N s without alerts")
     ] = None,
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="Also show this tenant's own alerts (from its drop copy)")
+    ] = None,
 ) -> None:
-    """Follow the alerts topic and print the alerts that pass the filters as a table (Ctrl-C stops)."""
+    """Follow the alerts topic and print the alerts that pass the filters as a table (Ctrl-C stops). A tenant's own
+    alerts name its accounts: they are shown only with --tenant."""
     from tapewatch.sinks.tail import follow_alerts
 
     settings = load_settings()
+    problem = None if tenant is None else tenant_problem(tenant)
+    if problem is not None:
+        raise TapewatchError(f"--tenant: {problem}")
     alert_filter = AlertFilter(
         kinds=frozenset(kind or ()), severities=frozenset(severity or ()), symbols=frozenset(symbol or ()),
-        min_score=min_score,
+        min_score=min_score, tenant=tenant,
     )  # fmt: skip
     alerts = follow_alerts(settings, alert_filter, from_beginning=from_beginning, idle_exit_s=idle_exit)
     for shown, alert in enumerate(alerts, start=1):

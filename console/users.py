@@ -12,6 +12,7 @@ from tapewatch.console import audit
 from tapewatch.console.passwords import hash_password, new_token, token_hash
 from tapewatch.console.schema import ROLES, api_tokens, login_throttle, sessions, tenants, users
 from tapewatch.errors import TapewatchError
+from tapewatch.records import tenant_problem
 
 __all__ = [
     "ApiToken",
@@ -33,14 +34,16 @@ class ApiToken:
     secret: str  # shown once to whoever created it; only its hash is stored
 
 
-#: the tenant's own case of every stored alert of its venues (later alerts get theirs from the trigger)
+#: the tenant's own case of every stored public alert of its venues and of every stored alert of its own (later alerts
+#: get theirs from the trigger)
 _BACKFILL = text(
     """
     INSERT INTO cases (tenant, alert_id, symbol, venue, kind, model_version, severity, severity_rank, score,
                        opened_at, alert_ts)
     SELECT :tenant, alert_id, symbol, venue, kind, model_version, severity, severity_rank(severity), score,
            window_start, ts
-    FROM alerts WHERE venue = ANY (:venues) OR '*' = ANY (:venues)
+    FROM alerts WHERE CASE WHEN tenant IS NULL THEN venue = ANY (:venues) OR '*' = ANY (:venues)
+                           ELSE tenant = :tenant END
     ON CONFLICT DO NOTHING
     """
 )
@@ -51,6 +54,10 @@ def add_tenant(conn: Connection, tenant: str, venues: list[str], actor: str) -> 
     each such alert already stored. Returns how many."""
     if not venues:
         raise TapewatchError("console: a tenant needs at least one venue (or *)")
+    problem = tenant_problem(tenant)
+    if problem is not None:
+        # it names the tenant's own Elasticsearch indices; a '-' would let one tenant's index pattern match another's
+        raise TapewatchError(f"console: {problem}")
     if conn.execute(select(tenants.c.tenant).where(tenants.c.tenant == tenant)).first():
         raise TapewatchError(f"console: tenant {tenant!r} exists")
     conn.execute(insert(tenants).values(tenant=tenant, venues=venues))

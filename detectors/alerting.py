@@ -30,8 +30,14 @@ from tapewatch.detectors.evidence import EvidenceValue, Key
 from tapewatch.records import Alert, AlertKind, Severity, alert_id
 from tapewatch.state_versions import StateVersions
 
-#: the alert policy's state versions (one so far: no steps)
-POLICY_STATE: Final = StateVersions("alert policy state")
+
+def _with_tenant(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Version 1 → 2: a policy names the tenant whose alerts it raises (version 1's were all public)."""
+    return {**state, "tenant": None}
+
+
+#: the alert policy's state versions
+POLICY_STATE: Final = StateVersions("alert policy state", steps=(_with_tenant,))
 STATE_VERSION: Final = POLICY_STATE.current
 SEVERITY_ORDER: Final = (Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL)
 #: lower bounds of the score for MEDIUM, HIGH, CRITICAL
@@ -144,11 +150,15 @@ class AlertPolicy:
     []
     """
 
-    __slots__ = ("episodes", "params", "symbol", "venue")
+    __slots__ = ("episodes", "params", "symbol", "tenant", "venue")
 
-    def __init__(self, symbol: str, venue: str, params: PolicyParams | None = None) -> None:
+    def __init__(
+        self, symbol: str, venue: str, params: PolicyParams | None = None, *, tenant: str | None = None
+    ) -> None:
+        """``tenant``: whose confidential data the hits come from (its alerts are that tenant's alone)."""
         self.symbol = symbol
         self.venue = venue
+        self.tenant = tenant
         self.params = params or PolicyParams()
         self.episodes: dict[AlertKind, _Episode] = {}
 
@@ -175,7 +185,7 @@ class AlertPolicy:
     def _alert(self, hit: Hit, episode: _Episode) -> Alert:
         evidence = {**hit.evidence, "hits": episode.hits}
         return Alert(
-            alert_id=alert_id(self.symbol, str(hit.kind), episode.window_start),
+            alert_id=alert_id(self.symbol, str(hit.kind), episode.window_start, self.tenant),
             symbol=self.symbol,
             venue=self.venue,
             ts=hit.ts,
@@ -187,6 +197,7 @@ class AlertPolicy:
             evidence={k: _clean(v) for k, v in evidence.items()},
             model_version=hit.model_version,
             message=hit.message,
+            tenant=self.tenant,
         )
 
     # -- state -------------------------------------------------------------------------------------
@@ -195,13 +206,15 @@ class AlertPolicy:
             "v": STATE_VERSION,
             "symbol": self.symbol,
             "venue": self.venue,
+            "tenant": self.tenant,
             "episodes": {str(kind): ep.to_state() for kind, ep in self.episodes.items()},
         }
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any], params: PolicyParams | None = None) -> AlertPolicy:
         state = POLICY_STATE.upgrade(state)
-        policy = cls(str(state["symbol"]), str(state["venue"]), params)
+        tenant = state["tenant"]
+        policy = cls(str(state["symbol"]), str(state["venue"]), params, tenant=None if tenant is None else str(tenant))
         policy.episodes = {AlertKind(k): _Episode.from_state(v) for k, v in state["episodes"].items()}
         return policy
 

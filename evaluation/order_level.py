@@ -16,7 +16,8 @@ from dataclasses import astuple, dataclass
 import pandas as pd
 
 from tapewatch.detectors.orders.book import OrderBook
-from tapewatch.detectors.orders.firm_detector import FirmDetector, FirmDetectorParams
+from tapewatch.detectors.orders.firm_desk import AccountReference, FirmDesk
+from tapewatch.detectors.orders.firm_detector import FirmDetectorParams
 from tapewatch.detectors.orders.firm_spoofing import FirmSpoofingParams
 from tapewatch.detectors.orders.firm_wash import FirmWashParams
 from tapewatch.evaluation.judge import DEFAULT_TOLERANCE_MS, alerts_frame, collapse
@@ -29,15 +30,16 @@ KINDS = (AlertKind.SPOOFING, AlertKind.WASH_TRADING)
 def firm_alerts(
     session: LobSession, spoofing: FirmSpoofingParams | None = None, wash: FirmWashParams | None = None
 ) -> list[Alert]:
-    """The alerts the firm's drop copy raises, symbol by symbol (:class:`FirmDetector`: the public feed and the
-    reports in time order, a report after the public events of its millisecond)."""
+    """The alerts the firm's drop copy raises, symbol by symbol (:class:`FirmDesk`: the public feed and the reports
+    in time order, a report after the public events of its millisecond)."""
     accounts = session.accounts_frame()
     owners = {str(a): str(o) for a, o in zip(accounts["account"], accounts["owner"], strict=True)}
     groups = {str(a): g for a, g in zip(accounts["account"], accounts["group"], strict=True) if isinstance(g, str)}
     params = FirmDetectorParams(spoofing=spoofing or FirmSpoofingParams(), wash=wash or FirmWashParams())
+    reference = {session.config.tenant: AccountReference(owners, groups)}
     alerts: list[Alert] = []
     for symbol in session.tapes:
-        detector = FirmDetector(symbol, session.config.venue, params, owners, groups)
+        detector = FirmDesk(symbol, session.config.venue, params, reference)
         book = OrderBook()
         public: Iterator[tuple[int, int, OrderBookEvent | ExecutionReport]] = (
             (event.ts, 0, event) for event in session.order_events(symbol)

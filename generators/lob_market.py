@@ -126,6 +126,8 @@ class LobConfig:
     #: the share of the noise flow's orders, and of the agents, that are the firm's clients'
     firm_share: float = 0.3
     firm_agents: float = 0.5
+    #: the console tenant the firm's drop copy belongs to
+    tenant: str = "firm"
 
     def __post_init__(self) -> None:
         snapshot_interval(self.feed)  # refuses an unknown feed
@@ -976,6 +978,7 @@ ORDER_COLUMNS: Final = ("symbol", "venue", "ts", "sequence", "action", "order_id
 REPORT_COLUMNS: Final = (
     "symbol",
     "venue",
+    "tenant",
     "ts",
     "exec_type",
     "order_id",
@@ -1101,6 +1104,7 @@ class LobSession:
                 exec_id=_exec_id(symbol, n),
                 order_id=order_id,
                 client_order_id=None,
+                tenant=self.config.tenant,
                 account=account,
                 trader=None,
                 owner=owner or None,
@@ -1121,12 +1125,12 @@ class LobSession:
         frames = []
         for symbol, tape in self.tapes.items():
             ledger = _ledger(tape)
-            frame = pd.DataFrame(ledger.reports, columns=list(REPORT_COLUMNS[2:-1]))
+            frame = pd.DataFrame(ledger.reports, columns=list(REPORT_COLUMNS[3:-1]))  # what the ledger keeps
             for column in ("price", "last_price"):
                 frame[column] = np.where(frame[column] >= 0, (frame[column] * ledger.tick_size).round(10), np.nan)
             frame["side"] = frame["side"].map({1: "BUY", -1: "SELL"})
             frame["exec_id"] = [_exec_id(symbol, n) for n in range(1, len(frame) + 1)]
-            frames.append(frame.assign(symbol=symbol, venue=self.config.venue))
+            frames.append(frame.assign(symbol=symbol, venue=self.config.venue, tenant=self.config.tenant))
         merged = pd.concat(frames, ignore_index=True).sort_values(["ts"], kind="stable").reset_index(drop=True)
         return merged[list(REPORT_COLUMNS)]
 

@@ -185,11 +185,12 @@ def persisted(settings: Settings, alert_ids: list[str]) -> tuple[int | None, int
     except Exception as exc:  # the summary reports it; the run itself is over
         notes.append(f"PostgreSQL not queried: {exc}")
     try:
-        from tapewatch.sinks.elastic import index_pattern
+        from tapewatch.sinks.elastic import TENANT_ALERTS, index_pattern
         from tapewatch.sinks.search import es_client
 
         es = es_client(settings)
-        pattern = index_pattern(settings, "alerts")
+        # the public alerts and the tenants' own (a firm's drop copy raises those)
+        pattern = f"{index_pattern(settings, 'alerts')},{index_pattern(settings, TENANT_ALERTS)}"
         es.indices.refresh(index=pattern, ignore_unavailable=True, allow_no_indices=True)
         found = es.count(index=pattern, query={"ids": {"values": alert_ids}}, ignore_unavailable=True)
         in_es = int(found["count"])

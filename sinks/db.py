@@ -136,8 +136,11 @@ alerts = Table(
     Column("message", Text, nullable=False),
     Column("news", JSONB, nullable=False),
     Column("emission", BigInteger, nullable=False),
+    # the tenant whose confidential data raised it (row-level security: migration 0009); null: public market data
+    Column("tenant", Text),
     Index("alerts_symbol_ts_idx", "symbol", "ts"),
     Index("alerts_ts_idx", "ts"),
+    Index("alerts_tenant_idx", "tenant", "ts", postgresql_where=text("tenant IS NOT NULL")),
 )
 
 # A news item is one row per symbol it concerns; a re-edit replaces it (NEWEST_BY: its ``edition``, the edit time).

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import orjson
 from elasticsearch import ApiError, Elasticsearch, TransportError
@@ -60,6 +60,7 @@ def alert_document(alert: Alert) -> dict[str, Any]:
         "alert_id": alert.alert_id,
         "symbol": alert.symbol,
         "venue": alert.venue,
+        "tenant": alert.tenant,
         "kind": alert.kind.value,
         "severity": alert.severity.value,
         "score": alert.score,
@@ -223,6 +224,7 @@ FAMILY_PROPERTIES: dict[str, dict[str, Any]] = {
                 "alert_id": KEYWORD,
                 "symbol": KEYWORD,
                 "venue": KEYWORD,
+                "tenant": KEYWORD,
                 "kind": KEYWORD,
                 "severity": KEYWORD,
                 "score": FLOAT,
@@ -303,6 +305,16 @@ FAMILY_PROPERTIES: dict[str, dict[str, Any]] = {
         }
     },
 }
+#: the family of the tenants' own alerts indices (one per tenant: :func:`tenant_index_name`), mapped as the alerts
+TENANT_ALERTS: Final = "tenant-alerts"
+FAMILY_PROPERTIES[TENANT_ALERTS] = FAMILY_PROPERTIES["alerts"]
+
+
+def tenant_index_name(settings: Settings, tenant: str, ts_ms: int) -> str:
+    """A tenant's own alerts index (its accounts are in the evidence): ``<prefix>-tenant-alerts-<tenant>-<month>``.
+    The shared ``<prefix>-alerts-*`` pattern never matches it, and ``<prefix>-tenant-alerts-<tenant>-*`` matches that
+    tenant's alone (a tenant name has no ``-``), so an Elasticsearch role can be given exactly its own."""
+    return index_name(settings, f"{TENANT_ALERTS}-{tenant}", ts_ms)
 
 
 def template_name(settings: Settings, family: str) -> str:
@@ -372,6 +384,8 @@ def bulk_action(settings: Settings, record: Record) -> tuple[dict[str, Any], dic
         raise TypeError(f"no Elasticsearch index for {type(record).__name__}")
     family = FAMILIES[type(record)]
     meta: dict[str, Any] = {"_index": index_name(settings, family.name, record.ts), "_id": family.doc_id(record)}
+    if isinstance(record, Alert) and record.tenant is not None:
+        meta["_index"] = tenant_index_name(settings, record.tenant, record.ts)
     if family.version is not None:
         meta["version"] = family.version(record)
         meta["version_type"] = "external"

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from tapewatch.backoff import Backoff
 from tapewatch.errors import TapewatchError, first_problem
-from tapewatch.records import Alert, AlertKind, Severity
+from tapewatch.records import TENANT_PATTERN, Alert, AlertKind, Severity
 from tapewatch.settings import Settings
 from tapewatch.sinks.consumer import Item, Rejected
 
@@ -52,7 +52,10 @@ MAX_RETRY_AFTER_S = 30.0
 
 
 class AlertFilter(BaseModel):
-    """Which alerts to pass: an empty set means any. Shared by webhook subscribers and ``alerts tail``."""
+    """Which alerts to pass: an empty set means any. Shared by webhook subscribers and ``alerts tail``.
+
+    A tenant's own alert (``Alert.tenant``: raised from its drop copy, naming its accounts) passes only a filter of
+    that tenant; the public alerts pass every filter."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -60,10 +63,12 @@ class AlertFilter(BaseModel):
     severities: frozenset[Severity] = frozenset()
     symbols: frozenset[str] = frozenset()
     min_score: float = Field(0.0, ge=0.0, le=1.0)
+    tenant: str | None = Field(None, pattern=TENANT_PATTERN, description="Also pass this tenant's own alerts")
 
     def accepts(self, alert: Alert) -> bool:
         return (
-            (not self.kinds or alert.kind in self.kinds)
+            (alert.tenant is None or alert.tenant == self.tenant)
+            and (not self.kinds or alert.kind in self.kinds)
             and (not self.severities or alert.severity in self.severities)
             and (not self.symbols or alert.symbol in self.symbols)
             and alert.score >= self.min_score

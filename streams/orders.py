@@ -13,9 +13,11 @@ is dead-lettered with the book's reason and leaves the book as it was; a sequenc
 counted (``tapewatch_stream_order_anomalies``) and logged: after a gap the book is stale until the venue resyncs it,
 and no book goes out meanwhile.
 
-The drop copy goes to the symbol's :class:`~tapewatch.detectors.orders.firm_detector.FirmDetector`, which judges each
-report once the venue's public feed is past it (for a venue whose profile says ``market_by_order``) with the public
-depth its order was placed against, and raises alerts that name the account (to ``alerts``).
+The drop copy goes to the symbol's :class:`~tapewatch.detectors.orders.firm_desk.FirmDesk`, which judges each
+firm's reports, against that firm's own accounts only, once the venue's public feed is past them (for a venue whose
+profile says ``market_by_order``) with the public depth their orders were placed against, and raises alerts that
+name the account and belong to the firm's tenant (``Alert.tenant``; to ``alerts``, where only the stores and the
+tenant's own subscribers read them).
 
 A crash replays the orders since the last commit against the state of the last checkpoint and sends the same trades
 and books again (the same records: the feed numbers its trades and times its books from its state); the market stage
@@ -32,7 +34,8 @@ from typing import Any, Final
 from confluent_kafka import Message
 
 from tapewatch.detectors.orders.book import Anomaly
-from tapewatch.detectors.orders.firm_detector import FirmDetector, FirmDetectorParams
+from tapewatch.detectors.orders.firm_desk import AccountReference, FirmDesk
+from tapewatch.detectors.orders.firm_detector import FirmDetectorParams
 from tapewatch.detectors.orders.level2 import Derived, Level2Feed, Level2Params
 from tapewatch.feeds import FeedProfile, FeedProfiles
 from tapewatch.records import Alert, Book, BookAction, ExecutionReport, OrderBookEvent, Quote, RecordError
@@ -41,8 +44,9 @@ from tapewatch.streams.stage import StageBase, decode_keyed
 
 STAGE: Final = "stream:orders"
 AGENT: Final = "orders"
-#: the formats of a symbol's entry (read at its current one only: no steps yet)
-ORDERS_STATE: Final = StateVersions("orders state", key="format")
+#: the formats of a symbol's entry: format 2 keeps the public placements once and each tenant's drop copy apart;
+#: format 1 (one firm, no tenant) is not read, since its reports name no tenant to give them to
+ORDERS_STATE: Final = StateVersions("orders state", key="format", first=2)
 STATE_FORMAT: Final = ORDERS_STATE.current
 
 log = logging.getLogger(__name__)
@@ -67,7 +71,7 @@ class OrdersState:
     """What the stage keeps for one symbol, live."""
 
     feed: Level2Feed
-    firm: FirmDetector
+    firms: FirmDesk
     #: source topic → offset of the last record applied from it (on ``partition``)
     offsets: dict[str, int]
     partition: int
@@ -95,6 +99,8 @@ class OrdersStage(StageBase[OrdersState, OrderBookEvent | ExecutionReport]):
     feeds: Callable[[str], FeedProfile] = field(default_factory=FeedProfiles)
     level2: Level2Params = field(default_factory=Level2Params)
     firm_params: FirmDetectorParams = field(default_factory=FirmDetectorParams)
+    #: tenant → its reference data (accounts' beneficial owners and linked groups)
+    reference: Mapping[str, AccountReference] = field(default_factory=dict)
     #: a symbol's reports waiting for the public feed, at most (the next ones are held back, unread: the entry
     #: stays small when the drop copy is read far ahead of the public feed, in a catch-up)
     max_pending: int = 200
@@ -153,7 +159,7 @@ class OrdersStage(StageBase[OrdersState, OrderBookEvent | ExecutionReport]):
             except RecordError:
                 return False  # taken, and dead-lettered
             state = self._touched[key] = self._load(record, key, partition)
-        return state.firm.pending_reports() >= self.max_pending
+        return state.firms.pending_reports() >= self.max_pending
 
     def _decode(self, message: Message) -> OrderBookEvent | ExecutionReport:
         contract: type[OrderBookEvent] | type[ExecutionReport] = (
@@ -197,12 +203,12 @@ class OrdersStage(StageBase[OrdersState, OrderBookEvent | ExecutionReport]):
     ) -> tuple[Derived | None, list[Alert]]:
         """Apply one record to the symbol's state: (what the book released, the firm's alerts). Sends nothing."""
         if isinstance(record, ExecutionReport):
-            return None, state.firm.on_execution(record)
+            return None, state.firms.on_execution(record)
         book = state.feed.book
         depth = book.visible_depth(record.side) if record.action is BookAction.ADD else 0.0
         derived = state.feed.on_order(record)
         refused = derived.step.anomaly is not None and derived.step.anomaly.refused
-        return derived, [] if refused else state.firm.on_order(record, depth)
+        return derived, [] if refused else state.firms.on_order(record, depth)
 
     def _flag(self, message: Message, record: OrderBookEvent, anomaly: Anomaly) -> None:
         self.io.metrics.order_anomalies.labels(AGENT, anomaly.name.lower()).inc()
@@ -227,7 +233,7 @@ class OrdersStage(StageBase[OrdersState, OrderBookEvent | ExecutionReport]):
         fresh = self._load(record, key, state.partition)
         for applied in self._journal.get(key, []):
             self._update(fresh, applied)
-        state.feed, state.firm = fresh.feed, fresh.firm
+        state.feed, state.firms = fresh.feed, fresh.firms
 
     # -- state -------------------------------------------------------------------------------------------
     def _load(self, record: OrderBookEvent | ExecutionReport, key: bytes, partition: int) -> OrdersState:
@@ -236,18 +242,18 @@ class OrdersStage(StageBase[OrdersState, OrderBookEvent | ExecutionReport]):
         stored: Mapping[str, Any] | None = self.table.get(key, partition)
         if stored is None:
             feed = Level2Feed(symbol, venue, profile.order_sequence, self.level2)
-            return OrdersState(feed, FirmDetector(symbol, venue, params, public=public), {}, partition)
+            return OrdersState(feed, FirmDesk(symbol, venue, params, self.reference, public), {}, partition)
         stored = ORDERS_STATE.upgrade(stored, of=symbol)
         feed = Level2Feed.from_state(stored["feed"], symbol, venue, profile.order_sequence, self.level2)
-        firm = FirmDetector.from_state(stored["firm"], params, public=public)
+        firms = FirmDesk.from_state(stored["firms"], symbol, venue, params, self.reference, public)
         offsets = {topic: int(offset) for topic, offset in stored["offsets"].items()}
-        return OrdersState(feed, firm, offsets, int(stored["partition"]))
+        return OrdersState(feed, firms, offsets, int(stored["partition"]))
 
     def _store(self, key: bytes, state: OrdersState) -> None:
         entry = {
             "format": STATE_FORMAT,
             "feed": state.feed.to_state(),
-            "firm": state.firm.to_state(),
+            "firms": state.firms.to_state(),
             "offsets": state.offsets,
             "partition": state.partition,
         }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Final, Literal, Self
 
@@ -34,6 +35,18 @@ MIN_SIZE = 1e-9
 #: at most 32 characters; no space, control character or invisible mark (a symbol is a Kafka key and an id).
 SYMBOL_PATTERN = r"^[A-Za-z0-9^][A-Za-z0-9._:/^=+&-]{0,31}$"
 VENUE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$"
+#: A console tenant, which may own confidential data (a firm's drop copy, its alerts): lower-case letters, digits and
+#: ``_``, since it names the tenant's own Elasticsearch indices (``<prefix>-tenant-alerts-<tenant>-<month>``), and
+#: with no ``-`` one tenant's index pattern (``…-<tenant>-*``) never matches another's.
+TENANT_PATTERN: Final = r"^[a-z0-9][a-z0-9_]{0,47}$"
+
+
+def tenant_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a tenant's, or None when it can."""
+    if re.fullmatch(TENANT_PATTERN, name):
+        return None
+    return f"tenant {name!r}: lower-case letters, digits and '_', at most 48, starting with a letter or digit"
+
 
 EpochMs = Annotated[int, Field(ge=0, lt=MAX_EPOCH_MS, description="Event time, epoch milliseconds UTC")]
 
@@ -258,9 +271,12 @@ class Severity(StrEnum):
 IDENTIFIER_PATTERN: Final = r"^[^\x00-\x1f\x7f]+$"
 
 
-def alert_id(symbol: str, kind: str, window_start: int) -> str:
-    """Deterministic id: a replay of the same episode yields the same id, so sinks overwrite, never duplicate."""
-    return hashlib.sha256(f"{symbol}|{kind}|{window_start}".encode()).hexdigest()[:32]
+def alert_id(symbol: str, kind: str, window_start: int, tenant: str | None = None) -> str:
+    """Deterministic id: a replay of the same episode yields the same id, so sinks overwrite, never duplicate. A
+    tenant's alert (from its own confidential data) has an id of its own: two firms' alerts of one episode, and a
+    firm's beside the public feed's, are different alerts."""
+    key = f"{symbol}|{kind}|{window_start}" if tenant is None else f"{tenant}|{symbol}|{kind}|{window_start}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 #: at most this many news items ride along with an alert (the newest before its onset)
@@ -293,6 +309,12 @@ class Alert(Record):
     evidence: dict[str, float | int | str | bool | None] = Field(default_factory=dict)
     model_version: str = Field(min_length=1)
     message: str = ""
+    tenant: str | None = Field(
+        None,
+        pattern=TENANT_PATTERN,
+        description="The tenant whose confidential data raised it (a firm's drop copy): only that tenant sees it; "
+        "null for an alert from public market data",
+    )
     news: list[NewsRef] = Field(
         default_factory=list,
         max_length=ALERT_NEWS_MAX,
@@ -517,6 +539,9 @@ class ExecutionReport(Record):
     exec_id: str = Field(pattern=VENUE_ID_PATTERN)
     order_id: str = Field(pattern=VENUE_ID_PATTERN)
     client_order_id: str | None = Field(None, pattern=VENUE_ID_PATTERN)
+    tenant: str = Field(
+        pattern=TENANT_PATTERN, description="The firm (console tenant) whose drop copy this is: only it sees its alerts"
+    )
     account: str = Field(pattern=ACCOUNT_PATTERN)
     trader: str | None = Field(None, pattern=ACCOUNT_PATTERN)
     owner: str | None = Field(None, pattern=ACCOUNT_PATTERN, description="The beneficial owner")

@@ -50,12 +50,14 @@ def make_alert(
     severity: Severity = Severity.MEDIUM,
     score: float = 0.7,
     message: str = "layers pulled as the price moved",
+    tenant: str | None = None,
 ) -> Alert:
     end = start + 60_000
     return Alert(
         symbol=symbol,
         venue=venue,
-        alert_id=alert_id(symbol, kind.value, start),
+        tenant=tenant,
+        alert_id=alert_id(symbol, kind.value, start, tenant),
         ts=ts if ts is not None else end,
         kind=kind,
         severity=severity,

@@ -18,7 +18,7 @@ are no larger than its usual ones, and a drop copy that misses the cancels.
 >>> from tapewatch.records import ExecutionReport
 >>> def report(ts, exec_type, order_id, side, qty, filled=0.0):
 ...     return ExecutionReport(symbol="X", venue="v", ts=ts, exec_id=f"{order_id}-{ts}", order_id=order_id,
-...         account="A1", owner="O1", exec_type=exec_type, side=side, price=10.0, quantity=qty,
+...         tenant="acme", account="A1", owner="O1", exec_type=exec_type, side=side, price=10.0, quantity=qty,
 ...         last_qty=filled, last_price=10.0 if filled else None, cum_qty=filled)
 >>> detector = FirmSpoofing(FirmSpoofingParams(warmup_orders=0))
 >>> for n in range(20):

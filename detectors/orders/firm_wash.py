@@ -14,7 +14,7 @@ accounts whose common owner the reference data does not know, and prints split i
 >>> from tapewatch.records import ExecutionReport
 >>> def fill(ts, account, side, order_id):
 ...     return ExecutionReport(symbol="X", venue="v", ts=ts, exec_id=f"{order_id}-t", order_id=order_id,
-...         account=account, owner="O7", exec_type="trade", side=side, price=10.0, quantity=500.0,
+...         tenant="acme", account=account, owner="O7", exec_type="trade", side=side, price=10.0, quantity=500.0,
 ...         last_qty=500.0, last_price=10.0, cum_qty=500.0)
 >>> detector = FirmWash(FirmWashParams(min_prints=2))
 >>> hits = []

@@ -47,8 +47,9 @@ _CHECKSUM: Final = re.compile(rb"\x0110=(\d{3})\x01$")
 Parsed = ExecutionReport | Unreadable
 
 
-def read_drop_copy(lines: IO[bytes], venue: str) -> Iterator[Parsed]:
-    """Each execution report of a drop-copy log as a record or an :class:`Unreadable`; other messages skipped."""
+def read_drop_copy(lines: IO[bytes], venue: str, tenant: str) -> Iterator[Parsed]:
+    """Each execution report of ``tenant``'s drop-copy log as a record or an :class:`Unreadable`; other messages
+    skipped."""
     for number, raw in enumerate(lines, start=1):
         line = raw.rstrip(b"\r\n")
         if not line.strip():
@@ -63,7 +64,7 @@ def read_drop_copy(lines: IO[bytes], venue: str) -> Iterator[Parsed]:
             yield Unreadable(line, number, "not FIX: no complete message (8=… through 10=…)")
         for message in messages:
             try:
-                report = execution_report(message, venue)
+                report = execution_report(message, venue, tenant)
             except ValueError as exc:
                 reason = exc.reason if isinstance(exc, RecordError) else str(exc)
                 yield Unreadable(line, number, reason, getattr(exc, "field", None))
@@ -96,8 +97,9 @@ def verify(message: simplefix.FixMessage) -> None:
         raise ValueError(f"CheckSum (10) says {told_sum.decode()}, the bytes sum to {checksum[1].decode()}")
 
 
-def execution_report(message: simplefix.FixMessage, venue: str) -> ExecutionReport | None:
-    """The record of an execution report; None for any other message, or a report that is not an order event."""
+def execution_report(message: simplefix.FixMessage, venue: str, tenant: str) -> ExecutionReport | None:
+    """The record of an execution report of ``tenant``'s; None for any other message, or a report that is not an
+    order event."""
     verify(message)
     if _text(message, 35) != "8":
         return None
@@ -117,6 +119,7 @@ def execution_report(message: simplefix.FixMessage, venue: str) -> ExecutionRepo
             "exec_id": _required(message, 17, "ExecID"),
             "order_id": _required(message, 37, "OrderID"),
             "client_order_id": _text(message, 11),
+            "tenant": tenant,
             "account": _required(message, 1, "Account"),
             "trader": trader,
             "owner": parties.get(OWNER_ROLE),

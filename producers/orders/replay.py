@@ -15,7 +15,7 @@ from tapewatch.producers.framework import Emitter
 from tapewatch.producers.orders import databento, lobster
 from tapewatch.producers.orders.fix_drop_copy import read_drop_copy
 from tapewatch.producers.orders.unreadable import Unreadable
-from tapewatch.records import ExecutionReport, OrderBookEvent
+from tapewatch.records import ExecutionReport, OrderBookEvent, tenant_problem
 from tapewatch.topics import FIRM_ORDERS, MARKET_BY_ORDER
 
 OrderFormat = Literal["databento-csv", "databento-dbn", "lobster", "fix"]
@@ -51,12 +51,20 @@ class OrderReplay:
         file_format: OrderFormat | None = None,
         symbol: str | None = None,
         day: date | None = None,
+        tenant: str | None = None,
     ) -> None:
+        """``tenant``: whose drop copies the FIX files are (required when there is one)."""
         missing = [str(f) for f in files if not f.is_file()]
         if missing:
             raise TapewatchError(f"no such file: {', '.join(missing)}")
         self.files = [(f, file_format or guess_format(f)) for f in files]
-        self.venue, self.symbol, self.day = venue, symbol, day
+        drop_copies = [str(f) for f, kind in self.files if kind == "fix"]
+        if drop_copies and tenant is None:
+            raise TapewatchError(f"{', '.join(drop_copies)}: a drop copy is a tenant's (name it with --tenant)")
+        problem = None if tenant is None else tenant_problem(tenant)
+        if problem is not None:
+            raise TapewatchError(f"--tenant: {problem}")
+        self.venue, self.symbol, self.day, self.tenant = venue, symbol, day, tenant
 
     def records(self, path: Path, file_format: OrderFormat) -> Iterator[Parsed]:
         try:
@@ -68,7 +76,7 @@ class OrderReplay:
                 yield from lobster.read_messages(path, self.venue, self.symbol, self.day)
             else:
                 with path.open("rb") as lines:
-                    yield from read_drop_copy(lines, self.venue)
+                    yield from read_drop_copy(lines, self.venue, self.tenant or "")
         except (OSError, ValueError) as exc:
             raise TapewatchError(f"{path}: {exc}") from None
 

@@ -301,6 +301,41 @@ def test_a_probe_of_another_tenant_is_audited_and_a_shared_alert_stays_two_cases
     assert "SECRET-BRAVO" not in page and "bravo-analyst" not in page
 
 
+def test_a_tenants_own_alert_is_its_case_alone_and_no_other_tenant_reads_it(world: World) -> None:
+    """An alert from bravo's drop copy (``tenant``: bravo), on a venue alpha's cases cover too: bravo gets its case;
+    alpha gets none, its every principal finds it not found on the page and the API, and alpha's serving role cannot
+    read the alert's row though it reads the public ones; a connection with no tenant reads none of it."""
+    firm = make_alert("BRAVOFIRM", venue="sim", tenant=OTHER, start=1_700_200_000_000)
+    assert firm.alert_id != make_alert("BRAVOFIRM", venue="sim", start=1_700_200_000_000).alert_id
+    store_alerts(world.owner, [firm])
+    with world.owner.connect() as conn:
+        owners = set(conn.execute(select(cases.c.tenant).where(cases.c.alert_id == firm.alert_id)).scalars())
+    assert owners == {OTHER}
+    for role in ("analyst", "supervisor", "admin", "service"):
+        client = _client(world, role)
+        page = client.get("/case", params={"id": firm.alert_id}) if role != "service" else None
+        api = client.get(f"/api/v1/cases/{firm.alert_id}")
+        for answer in (page, api):
+            assert answer is None or (answer.status_code == 404 and "BRAVOFIRM" not in answer.text), role
+    serving = db.make_engine(world.settings, serving=True)
+    try:
+        for tenant, expected in ((ALPHA, 0), (OTHER, 1), (None, 0)):
+            with serving.begin() as conn:
+                if tenant is not None:
+                    conn.execute(text("SELECT set_config('tapewatch.tenant', :tenant, true)"), {"tenant": tenant})
+                seen = {
+                    str(row)
+                    for row in conn.execute(
+                        select(db.alerts.c.alert_id).where(
+                            db.alerts.c.alert_id.in_([firm.alert_id, world.shared.alert_id])
+                        )
+                    ).scalars()
+                }
+            assert seen == {world.shared.alert_id, *([firm.alert_id] if expected else [])}, tenant
+    finally:
+        serving.dispose()
+
+
 # --- CSRF ------------------------------------------------------------------------------------------------------
 def test_csrf_missing_or_forged_is_refused_on_every_state_changing_route(world: World) -> None:
     client = _client(world, "supervisor")

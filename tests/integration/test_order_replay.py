@@ -39,12 +39,16 @@ def test_order_files_replay_onto_their_topics_and_bad_lines_onto_the_dead_letter
         *(r for r in databento.read_csv(mbo, "nasdaq") if isinstance(r, OrderBookEvent)),
     ]
     expected_reports = [
-        r for r in read_drop_copy(io.BytesIO(fix.read_bytes()), "nasdaq") if isinstance(r, ExecutionReport)
+        r for r in read_drop_copy(io.BytesIO(fix.read_bytes()), "nasdaq", "acme") if isinstance(r, ExecutionReport)
     ]
     assert len(expected_events) == 14 and len(expected_reports) == 2
 
     env = {**os.environ, "TAPEWATCH_TOPIC_PREFIX": settings.kafka.topic_prefix, "TAPEWATCH_VAR_DIR": str(tmp_path)}
     command = [TAPEWATCH, "produce", "orders", str(lob), str(mbo), str(fix), "--venue", "nasdaq", "--no-progress"]
+    # a drop copy is a tenant's: without one named, nothing is sent
+    unnamed = subprocess.run(command, capture_output=True, text=True, timeout=180, env=env, check=False)
+    assert unnamed.returncode == 1 and "name it with --tenant" in unnamed.stderr, unnamed.stderr
+    command += ["--tenant", "acme"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=180, env=env, check=False)
     assert done.returncode == 0, done.stderr
     assert "orders: 16 records" in done.stderr and "3 dead-lettered" in done.stderr, done.stderr
@@ -56,6 +60,7 @@ def test_order_files_replay_onto_their_topics_and_bad_lines_onto_the_dead_letter
     assert [m.value for m in events] == [e.to_json() for e in expected_events]
     assert {m.key for m in events} == {b"AAPL"}
     assert sorted(ExecutionReport.from_json(m.value).exec_id for m in reports) == ["E1", "E3"]
+    assert {ExecutionReport.from_json(m.value).tenant for m in reports} == {"acme"}
     letters = {d.source: d for d in (DeadLetter.from_headers(m.headers) for m in dead)}
     assert len(dead) == 3 and set(letters) == {f"{fix}:2", f"{lob}:5", f"{mbo}:5"}
     assert "CheckSum (10)" in letters[f"{fix}:2"].reason and "message type 9" in letters[f"{lob}:5"].reason

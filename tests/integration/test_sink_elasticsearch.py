@@ -107,3 +107,34 @@ def test_alerts_and_scores_indexed_once_by_month(es_settings: tuple[Settings, El
     assert es.count(index=index_pattern(settings, "forecasts"))["count"] == 100
     again = es.get(index=index_name(settings, "alerts", alerts[5].ts), id=alerts[5].alert_id)
     assert again["_version"] == alerts[5].emission and again["_source"] == doc["_source"]
+
+
+def test_a_tenants_alerts_go_to_its_own_index_only(es_settings: tuple[Settings, Elasticsearch]) -> None:
+    """A firm's alerts (``tenant`` set: they name its accounts) land in ``<prefix>-tenant-alerts-<tenant>-<month>``,
+    under that tenant's template (the alerts' mapping); the shared alerts pattern and another tenant's never find
+    them."""
+    settings, es = es_settings
+    public = [synthetic_alert(i, NOV_30 + i * 1_000) for i in range(3)]
+    firms = [
+        alert.model_copy(update={"tenant": tenant, "alert_id": f"{tenant}-{alert.alert_id}"})
+        for tenant in ("acme", "acme_2")
+        for alert in public
+    ]
+    with Publisher(settings, DLQ_SINKS) as publisher:
+        for alert in [*public, *firms]:
+            publisher.publish(ALERTS, alert)
+    runner, _ = run_sink(settings)
+    assert runner.counters.written == 9 and runner.counters.dead_lettered == 0
+    es.indices.refresh(index=f"{settings.es.index_prefix}-*")
+
+    def found(pattern: str) -> set[str]:
+        hits = es.search(index=pattern, size=100, source_includes=["tapewatch.alert_id"])["hits"]["hits"]
+        return {hit["_source"]["tapewatch"]["alert_id"] for hit in hits}
+
+    assert found(index_pattern(settings, "alerts")) == {a.alert_id for a in public}
+    for tenant in ("acme", "acme_2"):
+        own = index_pattern(settings, f"tenant-alerts-{tenant}")
+        assert found(own) == {a.alert_id for a in firms if a.tenant == tenant}
+    index = f"{settings.es.index_prefix}-tenant-alerts-acme-2023.11"
+    mapping = es.indices.get_mapping(index=index)[index]["mappings"]
+    assert mapping["properties"]["tapewatch"]["properties"]["tenant"] == {"type": "keyword", "ignore_above": 8191}

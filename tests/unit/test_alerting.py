@@ -84,3 +84,20 @@ def test_state_round_trip_anywhere_gives_the_same_alerts(raw: list[tuple[int, fl
         assert a.alert_id == alert_id("S", str(a.kind), a.window_start)
     for versions in by_id.values():
         assert len({v.severity for v in versions}) == len(versions)
+
+
+def test_a_tenants_policy_raises_that_tenants_alerts_under_ids_of_their_own() -> None:
+    public, acme = AlertPolicy("S", "sim"), AlertPolicy("S", "sim", tenant="acme")
+    [open_alert], [own] = public.on_hit(_hit(0, 0.9)), acme.on_hit(_hit(0, 0.9))
+    assert open_alert.tenant is None and own.tenant == "acme"
+    assert own.alert_id == alert_id("S", "spoofing", 0, "acme") != open_alert.alert_id
+    restored = AlertPolicy.from_state(orjson.loads(orjson.dumps(acme.to_state())))
+    assert restored.tenant == "acme" and restored.on_hit(_hit(1_000, 0.99))[0].alert_id == own.alert_id
+
+
+def test_a_version_1_policy_state_is_read_as_a_public_policys() -> None:
+    policy = AlertPolicy("S", "sim")
+    policy.on_hit(_hit(0, 0.9))
+    stored = {key: value for key, value in policy.to_state().items() if key != "tenant"} | {"v": 1}
+    restored = AlertPolicy.from_state(stored)
+    assert restored.tenant is None and restored.to_state() == policy.to_state()

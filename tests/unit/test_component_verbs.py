@@ -39,10 +39,12 @@ from tapewatch.detectors.news.context import NewsContext
 from tapewatch.detectors.news.indicator import NewsIndicator
 from tapewatch.detectors.news.sentiment import Classifier, SentimentModel
 from tapewatch.detectors.orders.book import OrderBook
+from tapewatch.detectors.orders.firm_desk import FirmDesk
 from tapewatch.detectors.orders.firm_detector import FirmDetector
 from tapewatch.detectors.orders.firm_spoofing import FirmSpoofing
 from tapewatch.detectors.orders.firm_wash import FirmWash
 from tapewatch.detectors.orders.level2 import Level2Feed
+from tapewatch.detectors.orders.placements import PublicPlacements
 from tapewatch.detectors.orders.usual_size import UsualSize
 from tapewatch.detectors.patterns import FlowPatterns, PatternDetector, SymbolDetector
 from tapewatch.detectors.patterns.base import Drift, DriftScale, Run
@@ -56,8 +58,8 @@ from tests.architecture import ROOT, modules
 #: the stages, by the event they take
 QUOTE_STAGES: tuple[type[QuoteStage], ...] = (BarBuilder, MultiBarBuilder, FlowState)
 BOOK_STAGES: tuple[type[BookStage], ...] = (FlowState, LayerTracker)
-ORDER_STAGES: tuple[type[OrderStage], ...] = (OrderBook, Level2Feed, FirmDetector)
-EXECUTION_STAGES: tuple[type[ExecutionStage], ...] = (FirmSpoofing, FirmWash, FirmDetector)
+ORDER_STAGES: tuple[type[OrderStage], ...] = (OrderBook, Level2Feed, PublicPlacements, FirmDesk)
+EXECUTION_STAGES: tuple[type[ExecutionStage], ...] = (FirmSpoofing, FirmWash, FirmDetector, FirmDesk)
 BAR_STAGES: tuple[type[BarStage], ...] = (FeatureState, SymbolDetector)
 CHUNK_STAGES: tuple[type[ChunkStage], ...] = (TapeContext, FlowPatterns, Materiality, SymbolDetector)
 HIT_STAGES: tuple[type[HitStage], ...] = (AlertPolicy,)
@@ -119,6 +121,8 @@ STATEFUL: tuple[type[Stateful], ...] = (
     FirmSpoofing,
     FirmWash,
     FirmDetector,
+    FirmDesk,
+    PublicPlacements,
     TapeContext,
     FlowPatterns,
     Materiality,

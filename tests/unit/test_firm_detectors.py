@@ -11,9 +11,9 @@ import json
 import pytest
 
 from tapewatch.detectors.alerting import Hit
-from tapewatch.detectors.orders.firm_detector import FirmDetector
 from tapewatch.detectors.orders.firm_spoofing import FirmSpoofing, FirmSpoofingParams
 from tapewatch.detectors.orders.firm_wash import FirmWash, FirmWashParams
+from tapewatch.detectors.orders.placements import PublicPlacements
 from tapewatch.detectors.orders.usual_size import UsualSize
 from tapewatch.records import ExecutionReport, OrderBookEvent
 
@@ -36,6 +36,7 @@ def report(
         ts=ts,
         exec_id=f"e{next(_ids)}",
         order_id=order_id,
+        tenant="acme",
         account=account,
         owner=None,
         exec_type=exec_type,
@@ -205,7 +206,7 @@ def test_without_a_public_feed_to_wait_for_no_placement_is_kept() -> None:
     add = OrderBookEvent(
         symbol="X", venue="v", ts=1_000, sequence=1, action="add", order_id="o1", side="BUY", price=10.0, size=5.0
     )
-    public, unwaited = FirmDetector("X", "v"), FirmDetector("X", "v", public=False)
-    for detector in (public, unwaited):
-        detector.on_order(add, depth=20.0)
-    assert public.visible_share("o1") == 0.25 and unwaited.visible_share("o1") is None
+    public, unwaited = PublicPlacements(60_000), PublicPlacements(60_000, public=False)
+    for placements in (public, unwaited):
+        placements.on_order(add, depth=20.0)
+    assert public.share("o1", by_ts=1_000) == 0.25 and unwaited.share("o1", by_ts=1_000) is None

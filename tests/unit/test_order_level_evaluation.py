@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from tapewatch.cli.app import app
 from tapewatch.detectors.orders.book import OrderBook
-from tapewatch.detectors.orders.firm_detector import FirmDetector
+from tapewatch.detectors.orders.firm_desk import FirmDesk
 from tapewatch.evaluation.order_level import firm_alerts, judge
 from tapewatch.generators.lob_market import LobSession, generate
 from tapewatch.records import ExecutionReport, OrderBookEvent
@@ -65,10 +65,11 @@ def run_detector(
     session: LobSession, symbol: str, inputs: list[OrderBookEvent | ExecutionReport], cut: int | None = None
 ) -> list[bytes]:
     """The detector's alerts over ``inputs`` (restored from its JSON state at ``cut``), then its flush."""
-    detector, book, alerts = FirmDetector(symbol, session.config.venue), OrderBook(), []
+    venue = session.config.venue
+    detector, book, alerts = FirmDesk(symbol, venue), OrderBook(), []
     for n, item in enumerate(inputs):
         if n == cut:
-            detector = FirmDetector.from_state(orjson.loads(orjson.dumps(detector.to_state())))
+            detector = FirmDesk.from_state(orjson.loads(orjson.dumps(detector.to_state())), symbol, venue)
         if isinstance(item, OrderBookEvent):
             alerts += detector.on_order(item, book.visible_depth(item.side))
             book.on_order(item)

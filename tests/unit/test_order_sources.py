@@ -141,7 +141,7 @@ def test_a_bad_lobster_line_is_unreadable_and_an_unnamed_file_needs_its_symbol_a
 
 def test_an_execution_report_reads_with_its_account_trader_and_owner() -> None:
     message = report(parties=(("TRADER-1", "12"), ("OWNER-9", "5")))
-    [record] = read_drop_copy(io.BytesIO(message + b"\n"), "twse")
+    [record] = read_drop_copy(io.BytesIO(message + b"\n"), "twse", "acme")
     assert isinstance(record, ExecutionReport)
     assert (record.account, record.trader, record.owner, record.exec_type) == ("ACC-7", "TRADER-1", "OWNER-9", "trade")
     assert (record.order_id, record.exec_id, record.side, record.last_qty, record.leaves_qty) == (
@@ -159,7 +159,7 @@ def test_pipes_for_soh_pegs_and_session_messages() -> None:
     heartbeat = simplefix.FixMessage()
     heartbeat.append_pair(8, "FIX.4.4")
     heartbeat.append_pair(35, "0")
-    read = list(read_drop_copy(io.BytesIO(pegged + b"\n" + heartbeat.encode() + b"\n\n"), "twse"))
+    read = list(read_drop_copy(io.BytesIO(pegged + b"\n" + heartbeat.encode() + b"\n\n"), "twse", "acme"))
     assert len(read) == 1 and isinstance(read[0], ExecutionReport)
     assert (read[0].exec_type, read[0].order_kind, read[0].displayed) == ("new", "pegged", False)
 
@@ -170,7 +170,7 @@ def test_a_wrong_checksum_or_length_or_a_missing_account_is_unreadable() -> None
     wrong_length = good.replace(b"\x019=", b"\x019=1")
     no_account = report(t1="")
     lines = b"\n".join([wrong_sum, wrong_length, no_account, b"not fix at all", good]) + b"\n"
-    read = list(read_drop_copy(io.BytesIO(lines), "twse"))
+    read = list(read_drop_copy(io.BytesIO(lines), "twse", "acme"))
     reasons = [r.reason for r in read if isinstance(r, Unreadable)]
     assert len(reasons) == 4 and isinstance(read[-1], ExecutionReport)
     assert "CheckSum (10)" in reasons[0] and "BodyLength (9)" in reasons[1] and "no Account (1)" in reasons[2]
@@ -186,7 +186,9 @@ def test_any_line_is_read_or_refused_never_raised(
     good, mangled = report(), bytearray(report())
     for k, b in enumerate(noise[:8]):
         mangled[(k * 37 + b) % len(mangled)] = b
-    fix = list(read_drop_copy(io.BytesIO(bytes(mangled) + b"\n" + noise.replace(b"\n", b" ") + b"\n" + good), "v"))
+    fix = list(
+        read_drop_copy(io.BytesIO(bytes(mangled) + b"\n" + noise.replace(b"\n", b" ") + b"\n" + good), "v", "acme")
+    )
     assert isinstance(fix[-1], ExecutionReport)
     csv = folder / "mbo.csv"
     csv.write_bytes(HEADER.encode() + b"\n" + noise.replace(b"\n", b" ") + b"\n" + ROWS[i].encode() + b"\n")

@@ -17,7 +17,7 @@ from functools import cache
 import orjson
 
 from tapewatch.detectors.orders.book import OrderBook
-from tapewatch.detectors.orders.firm_detector import FirmDetector
+from tapewatch.detectors.orders.firm_desk import FirmDesk
 from tapewatch.detectors.orders.level2 import Level2Feed
 from tapewatch.feeds import FeedProfiles
 from tapewatch.generators.lob_market import LobConfig, generate
@@ -176,7 +176,7 @@ def test_the_drop_copy_raises_the_offline_detectors_alerts_however_the_feeds_int
     reports = [report for symbol in session.tapes for report in session.execution_reports(symbol)]
     expected: set[bytes] = set()
     for symbol in session.tapes:
-        detector, book = FirmDetector(symbol, "sim-orders"), OrderBook()
+        detector, book = FirmDesk(symbol, "sim-orders"), OrderBook()
         items: list[OrderBookEvent | ExecutionReport] = [
             *session.order_events(symbol),
             *session.execution_reports(symbol),
@@ -199,7 +199,9 @@ def test_the_drop_copy_raises_the_offline_detectors_alerts_however_the_feeds_int
     ahead.run(firm_first, kills=[1_000, len(firm_first) // 2])
     assert set(ahead.sent(ALERTS)) == expected
     most = max(
-        len(orjson.loads(value)["firm"]["pending"]) for topic, _, value in ahead.producer.sent if topic == CHANGELOG
+        sum(len(firm["pending"]) for firm in orjson.loads(value)["firms"]["firms"].values())
+        for topic, _, value in ahead.producer.sent
+        if topic == CHANGELOG
     )
     assert most == 20
 

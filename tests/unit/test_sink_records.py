@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 from datetime import UTC, datetime
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,14 @@ from tapewatch.records import (
 from tapewatch.settings import ElasticsearchSettings, Settings
 from tapewatch.sinks import db
 from tapewatch.sinks.consumer import decode
-from tapewatch.sinks.elastic import FAMILIES, FAMILY_PROPERTIES, SEVERITY_NUMBER, bulk_action, bulk_lines
+from tapewatch.sinks.elastic import (
+    FAMILIES,
+    FAMILY_PROPERTIES,
+    SEVERITY_NUMBER,
+    bulk_action,
+    bulk_lines,
+    index_pattern,
+)
 from tapewatch.sinks.webhook import AlertFilter, load_subscribers, sign, verify
 
 symbols = st.text(alphabet="ABCDEFGHIJ0123456789", min_size=1, max_size=6)
@@ -52,8 +60,10 @@ def alerts(draw: st.DrawFn) -> Alert:
     symbol = draw(symbols)
     kind = draw(st.sampled_from(list(AlertKind)))
     start = draw(times)
+    tenant = draw(st.sampled_from([None, None, "acme", "acme_2"]))
     return Alert(
-        alert_id=alert_id(symbol, kind.value, start),
+        alert_id=alert_id(symbol, kind.value, start, tenant),
+        tenant=tenant,
         symbol=symbol,
         venue=draw(st.sampled_from(["twse", "sim", "binance"])),
         ts=start + draw(st.integers(0, 60_000)),
@@ -276,7 +286,14 @@ def test_alert_document_is_ecs_and_indexed_by_its_own_month(alert: Alert) -> Non
     assert meta["_id"] == alert.alert_id
     assert meta["version"] == alert.emission and meta["version_type"] == "external"
     month = datetime.fromtimestamp(alert.ts / 1000, tz=UTC).strftime("%Y.%m")
-    assert meta["_index"] == f"tw-alerts-{month}"
+    # a tenant's own alert goes to that tenant's index, which the shared pattern never matches
+    shared, own = f"tw-alerts-{month}", f"tw-tenant-alerts-{alert.tenant}-{month}"
+    assert meta["_index"] == (shared if alert.tenant is None else own)
+    assert fnmatch(meta["_index"], index_pattern(settings, "alerts")) == (alert.tenant is None)
+    for tenant in ("acme", "acme_2"):
+        mine = fnmatch(meta["_index"], index_pattern(settings, f"tenant-alerts-{tenant}"))
+        assert mine == (alert.tenant == tenant)
+    assert doc["tapewatch"]["tenant"] == alert.tenant
     meta_line, doc_line, end = bulk_lines(settings, alert).split(b"\n")
     assert orjson.loads(meta_line) == {"index": meta} and orjson.loads(doc_line) == doc and end == b""
     assert doc["@timestamp"] == alert.ts and doc["event"]["start"] == alert.window_start
@@ -313,11 +330,15 @@ def test_signature_verifies_only_the_signed_body(body: bytes, secret: bytes) -> 
 def test_filters_pass_exactly_what_they_name(
     alert: Alert, kinds: frozenset[AlertKind], sev: frozenset[Severity]
 ) -> None:
-    assert AlertFilter().accepts(alert)
-    chosen = AlertFilter(kinds=kinds, severities=sev)
+    # a tenant's own alert passes only a filter of that tenant
+    sealed = {"tenant": alert.tenant}
+    assert AlertFilter(**sealed).accepts(alert)
+    assert AlertFilter().accepts(alert) == (alert.tenant is None)
+    assert AlertFilter(tenant="other").accepts(alert) == (alert.tenant is None)
+    chosen = AlertFilter(kinds=kinds, severities=sev, **sealed)
     assert chosen.accepts(alert) == ((not kinds or alert.kind in kinds) and (not sev or alert.severity in sev))
-    assert AlertFilter(symbols=frozenset({alert.symbol})).accepts(alert)
-    assert not AlertFilter(symbols=frozenset({alert.symbol + "X"})).accepts(alert)
+    assert AlertFilter(symbols=frozenset({alert.symbol}), **sealed).accepts(alert)
+    assert not AlertFilter(symbols=frozenset({alert.symbol + "X"}), **sealed).accepts(alert)
 
 
 def test_subscribers_from_json_and_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,112 @@
+"""One symbol's surveillance of every firm that sends its drop copy: the symbol's public placements, kept once, and
+one :class:`FirmDetector` per tenant, each with that tenant's own reference data (account → beneficial owner, →
+linked-account group). A firm's reports are judged only against its own accounts and its alerts are its own
+(``Alert.tenant``): two firms' accounts are never matched with each other, and no firm's alert names another's
+account.
+
+>>> from tapewatch.records import ExecutionReport, OrderBookEvent
+>>> desk = FirmDesk("X", "v")
+>>> report = ExecutionReport(symbol="X", venue="v", ts=1_000, exec_id="e1", order_id="o1", account="A1",
+...     tenant="acme", exec_type="new", side="BUY", price=10.0, quantity=500.0)
+>>> desk.on_execution(report), desk.pending_reports(), desk.tenants()
+([], 1, ['acme'])
+>>> add = OrderBookEvent(symbol="X", venue="v", ts=2_500, sequence=1, action="add", order_id="o2", side="BUY",
+...     price=10.0, size=500.0)
+>>> desk.on_order(add, depth=2_000.0), desk.pending_reports()
+([], 0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tapewatch.detectors.alerting import PolicyParams
+from tapewatch.detectors.orders.firm_detector import FirmDetector, FirmDetectorParams
+from tapewatch.detectors.orders.placements import PublicPlacements
+from tapewatch.records import Alert, ExecutionReport, OrderBookEvent
+
+
+@dataclass(frozen=True, slots=True)
+class AccountReference:
+    """A tenant's reference data: account → beneficial owner, account → linked-account group."""
+
+    owners: Mapping[str, str] = field(default_factory=dict)
+    groups: Mapping[str, str] = field(default_factory=dict)
+
+
+class FirmDesk:
+    """The public feed in (``on_order``), each tenant's drop copy in (``on_execution``), each tenant's alerts out."""
+
+    def __init__(
+        self,
+        symbol: str,
+        venue: str,
+        params: FirmDetectorParams | None = None,
+        reference: Mapping[str, AccountReference] | None = None,
+        public: bool = True,
+        policy: PolicyParams | None = None,
+    ) -> None:
+        """``reference``: tenant → its reference data; ``public``: whether the venue's market-by-order feed comes
+        too (the reports wait for it)."""
+        self.symbol, self.venue = symbol, venue
+        self.params = params or FirmDetectorParams()
+        self.reference = reference or {}
+        self.policy = policy
+        self.placements = PublicPlacements(self.params.keep_ms, public)
+        self.firms: dict[str, FirmDetector] = {}
+
+    def on_order(self, event: OrderBookEvent, depth: float) -> list[Alert]:
+        """A public event; ``depth``: the visible depth of its side before it. Returns the alerts of the reports it
+        lets through, tenant by tenant in the order the tenants first came."""
+        self.placements.on_order(event, depth)
+        return [alert for firm in self.firms.values() if firm.pending for alert in firm.release()]
+
+    def on_execution(self, report: ExecutionReport) -> list[Alert]:
+        firm = self.firms.get(report.tenant)
+        if firm is None:
+            firm = self.firms[report.tenant] = self._firm(report.tenant)
+        return firm.on_execution(report)
+
+    def pending_reports(self) -> int:
+        return sum(firm.pending_reports() for firm in self.firms.values())
+
+    def tenants(self) -> list[str]:
+        return list(self.firms)
+
+    def flush(self) -> list[Alert]:
+        return [alert for firm in self.firms.values() for alert in firm.flush()]
+
+    def _firm(self, tenant: str) -> FirmDetector:
+        known = self.reference.get(tenant, AccountReference())
+        return FirmDetector(
+            self.symbol, self.venue, tenant, self.placements, self.params, known.owners, known.groups, self.policy
+        )
+
+    # --- state ------------------------------------------------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "placements": self.placements.to_state(),
+            "firms": {tenant: firm.to_state() for tenant, firm in self.firms.items()},
+        }
+
+    @classmethod
+    def from_state(
+        cls,
+        state: Mapping[str, Any],
+        symbol: str,
+        venue: str,
+        params: FirmDetectorParams | None = None,
+        reference: Mapping[str, AccountReference] | None = None,
+        public: bool = True,
+        policy: PolicyParams | None = None,
+    ) -> FirmDesk:
+        desk = cls(symbol, venue, params, reference, public, policy)
+        desk.placements = PublicPlacements.from_state(state["placements"], desk.params.keep_ms, public)
+        for tenant, firm in state["firms"].items():
+            known = desk.reference.get(tenant, AccountReference())
+            desk.firms[tenant] = FirmDetector.from_state(
+                firm, desk.placements, desk.params, known.owners, known.groups, policy
+            )
+        return desk
