@@ -16,7 +16,7 @@ from dataclasses import astuple, dataclass
 import pandas as pd
 
 from tapewatch.detectors.orders.book import OrderBook
-from tapewatch.detectors.orders.firm_desk import AccountReference, FirmDesk
+from tapewatch.detectors.orders.firm_desk import AccountReference, FirmDesk, fixed_reference
 from tapewatch.detectors.orders.firm_detector import FirmDetectorParams
 from tapewatch.detectors.orders.firm_spoofing import FirmSpoofingParams
 from tapewatch.detectors.orders.firm_wash import FirmWashParams
@@ -36,7 +36,7 @@ def firm_alerts(
     owners = {str(a): str(o) for a, o in zip(accounts["account"], accounts["owner"], strict=True)}
     groups = {str(a): g for a, g in zip(accounts["account"], accounts["group"], strict=True) if isinstance(g, str)}
     params = FirmDetectorParams(spoofing=spoofing or FirmSpoofingParams(), wash=wash or FirmWashParams())
-    reference = {session.config.tenant: AccountReference(owners, groups)}
+    reference = fixed_reference({session.config.tenant: AccountReference(owners, groups)})
     alerts: list[Alert] = []
     for symbol in session.tapes:
         detector = FirmDesk(symbol, session.config.venue, params, reference)

@@ -78,6 +78,7 @@ from tapewatch.generators.news import NewsParams, NewsWire, SymbolPlan, news_fra
 from tapewatch.generators.order_ledger import ANYONE, OUTSIDE, Clients, OrderLedger, Participant
 from tapewatch.generators.simulator import EPISODE_COLUMNS, LOOKALIKES, TICK_COLUMNS, iso_ms
 from tapewatch.records import (
+    AccountRef,
     AlertKind,
     BookAction,
     ExecType,
@@ -1147,6 +1148,17 @@ class LobSession:
                 "group": [clients.groups.get(a) for a in accounts],
             }
         )
+
+    def account_refs(self) -> list[AccountRef]:
+        """The firm's reference data as its tenant's ``ref.accounts`` records, set at the session's start."""
+        clients = self.clients
+        if clients is None:
+            raise ValueError("a session without orders has no accounts (LobConfig(orders=True))")
+        tenant, ts = self.config.tenant, self.config.start_ms
+        return [
+            AccountRef(tenant=tenant, account=a, owner=clients.accounts[a], group=clients.groups.get(a), ts=ts)
+            for a in sorted(clients.accounts)
+        ]
 
     def events_frame(self) -> pd.DataFrame:
         """What happened that is not manipulation: the :data:`LOOKALIKES`, and ``market_maker`` over the whole

@@ -23,7 +23,7 @@ from tapewatch.infra.common import (
 )
 from tapewatch.kafka import cluster_metadata, create_missing_topics, new_topic
 from tapewatch.settings import Settings
-from tapewatch.topics import ALL_TOPICS
+from tapewatch.topics import ALL_TOPICS, Topic
 
 LOG4J2 = """\
 status = warn
@@ -211,12 +211,14 @@ class Kafka:
         return self.log_file if self.log_file.exists() else self.stdout_file
 
 
+def topic_config(topic: Topic) -> dict[str, str]:
+    """A registry topic's broker configuration: compacted (no age limit), or deleted after its retention."""
+    if topic.compacted:
+        return {"cleanup.policy": "compact", "compression.type": "producer"}
+    return {"retention.ms": str(topic.retention_ms), "compression.type": "producer"}
+
+
 def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     """Create every registry topic that does not exist yet, all with the configured partition count."""
-    wanted = [
-        new_topic(
-            settings, settings.topic(t.name), {"retention.ms": str(t.retention_ms), "compression.type": "producer"}
-        )
-        for t in ALL_TOPICS
-    ]
+    wanted = [new_topic(settings, settings.topic(t.name), topic_config(t)) for t in ALL_TOPICS]
     return create_missing_topics(settings, wanted, timeout_s=timeout_s)

@@ -22,7 +22,7 @@ from tapewatch.backoff import Backoff
 from tapewatch.deadletter import DeadLetter
 from tapewatch.kafka import require_topics
 from tapewatch.producers.publisher import Publisher
-from tapewatch.records import Book, Episode, Quote, Record
+from tapewatch.records import Book, Contract, Episode, Quote
 from tapewatch.settings import Settings
 from tapewatch.topics import BOOKS, DLQ_PRODUCERS, FIRM_ORDERS, MARKET_BY_ORDER, NEWS_ITEMS, QUOTES, TRUTH, Topic
 
@@ -56,7 +56,7 @@ class Emitter:
         self.stage = stage
         self.counters = SourceCounters()
 
-    def emit(self, topic: Topic, record: Record) -> None:
+    def emit(self, topic: Topic, record: Contract) -> None:
         self.publisher.publish(topic, record)
         self.counters.records += 1
 

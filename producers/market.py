@@ -1,7 +1,7 @@
-"""The order-book market (:mod:`tapewatch.generators.lob_market`) as a live source: every symbol's market-by-order
-events onto md.orders, the firm's drop copy onto orders.firm, the session's news onto news.items and each labelled
-episode onto truth once it is over, all in event-time order across symbols, at ``speed`` × the session's pace (0: as
-fast as the broker takes them).
+"""The order-book market (:mod:`tapewatch.generators.lob_market`) as a live source: the firm's accounts onto
+ref.accounts first, then every symbol's market-by-order events onto md.orders, the firm's drop copy onto orders.firm,
+the session's news onto news.items and each labelled episode onto truth once it is over, all in event-time order
+across symbols, at ``speed`` × the session's pace (0: as fast as the broker takes them).
 
 The venue is ``sim-orders`` by default, whose feed profile says the stream worker derives its trades and books from its
 orders: the market reaches every detector through its order book, as a venue's market-by-order feed would.
@@ -19,7 +19,7 @@ from tapewatch.errors import TapewatchError
 from tapewatch.generators.lob_market import LobConfig, LobSession, generate
 from tapewatch.producers.framework import Emitter, sleep_or_stop
 from tapewatch.records import AlertKind, Episode, Record
-from tapewatch.topics import FIRM_ORDERS, MARKET_BY_ORDER, NEWS_ITEMS, TRUTH, Topic
+from tapewatch.topics import ACCOUNTS, FIRM_ORDERS, MARKET_BY_ORDER, NEWS_ITEMS, TRUTH, Topic
 
 #: records sent between two looks at the stop flag when sending at once
 CHUNK: Final = 4096
@@ -40,6 +40,8 @@ class MarketSource:
 
     async def run(self, emitter: Emitter, stop: asyncio.Event) -> None:
         session = await asyncio.to_thread(generate, self.config)
+        for account in session.account_refs():  # the firm's reference data before its trading
+            emitter.emit(ACCOUNTS, account)
         started, first = time.monotonic(), self.config.start_ms
         for n, (ts, kind, record) in enumerate(timeline(session), start=1):
             if self.speed > 0:

@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from tapewatch.kafka_producer import Headers, KafkaProducer
-from tapewatch.records import Record
+from tapewatch.records import Contract
 from tapewatch.settings import Settings
 from tapewatch.topics import Topic
 
 
 class Publisher(KafkaProducer):
-    """Records → Kafka topics of the registry (names prefixed per settings), keyed by symbol."""
+    """Records → Kafka topics of the registry (names prefixed per settings), each under its own key (a market record's
+    symbol)."""
 
     def __init__(self, settings: Settings, dead_letter_topic: Topic, **overrides: Any) -> None:
         super().__init__(settings, dead_letter_topic, **overrides)
@@ -29,7 +30,7 @@ class Publisher(KafkaProducer):
             name = self._names[topic.name] = self.settings.topic(topic.name)
         return name
 
-    def publish(self, topic: Topic, record: Record) -> None:
+    def publish(self, topic: Topic, record: Contract) -> None:
         name = self._names.get(topic.name) or self._topic_name(topic)
         try:
             self._produce(name, record.to_json(), record.key())

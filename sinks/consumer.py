@@ -125,6 +125,9 @@ def resolve_topics(names: Sequence[str]) -> list[Topic]:
     unknown = [name for name in names if name not in BY_NAME]
     if unknown:
         raise TapewatchError(f"sink: unknown topic(s) {', '.join(unknown)}; choose from {', '.join(BY_NAME)}")
+    reference = [name for name in names if BY_NAME[name].compacted]
+    if reference:
+        raise TapewatchError(f"sink: {', '.join(reference)} is reference data, read by the workers, not stored")
     return [BY_NAME[name] for name in names]
 
 
@@ -334,11 +337,13 @@ class SinkRunner:
             topic = by_name.get(message.topic() or "")
             if topic is None:  # cannot happen: we subscribe to these names only
                 continue
-            if topic.record is None:
+            contract = topic.record
+            if contract is None:
                 items(Item(topic, None, message))
                 continue
+            assert issubclass(contract, Record)  # resolve_topics keeps the reference data out
             try:
-                items(Item(topic, decode(topic.record, message.value()), message))
+                items(Item(topic, decode(contract, message.value()), message))
             except RecordError as exc:
                 rejected(Rejected(message, str(exc), exc.field))
         if consumed:

@@ -39,6 +39,7 @@ from tapewatch.detectors.news.indicator import NewsIndicatorParams
 from tapewatch.kafka import consumer_config
 from tapewatch.kafka_producer import KafkaProducer
 from tapewatch.settings import Settings, get_settings
+from tapewatch.streams.accounts import AccountReader, AccountTable
 from tapewatch.streams.detect import AGENT as DETECT_AGENT
 from tapewatch.streams.detect import STAGE as DETECT_STAGE
 from tapewatch.streams.detect import DetectStage, ModelSlot
@@ -58,6 +59,7 @@ from tapewatch.streams.sentiment import SentimentModelSlot
 from tapewatch.streams.stage import Stage, StageIO
 from tapewatch.streams.state import ChangelogTable
 from tapewatch.topics import (
+    ACCOUNTS,
     ACTIONS,
     ALERTS,
     BARS,
@@ -146,6 +148,9 @@ class StreamApp:
         self.orders_table = ChangelogTable(
             ORDERS_STATE_TABLE, changelog_topic(settings, ORDERS_STATE_TABLE), self.producer
         )
+        #: every tenant's accounts (ref.accounts, read whole: a global table)
+        self.accounts = AccountTable()
+        self.account_reader = AccountReader(settings, settings.topic(ACCOUNTS.name), self.accounts)
         self.orders = self._orders_stage()
         self.market = self._market_stage()
         self.news = self._news_stage()
@@ -189,6 +194,7 @@ class StreamApp:
             io=StageIO(ORDERS_STAGE, ORDERS_AGENT, self.producer, self.metrics),
             table=self.orders_table,
             feeds=settings.venues.feeds(),
+            reference=self.accounts.of,
         )
 
     def _market_stage(self) -> MarketStage:
@@ -245,6 +251,7 @@ class StreamApp:
             for t in (
                 MARKET_BY_ORDER,
                 FIRM_ORDERS,
+                ACCOUNTS,
                 QUOTES,
                 BOOKS,
                 BARS,
@@ -280,6 +287,7 @@ class StreamApp:
         """Consume until :meth:`stop`; a failure leaves the batch uncommitted and raises."""
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
+        self.account_reader.load()  # every account before the first report is judged
         self.consumer.subscribe(
             list(self.source_topics), on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )
@@ -288,6 +296,7 @@ class StreamApp:
         try:
             while not self._stopping:
                 messages = self.consumer.consume(num_messages=self.batch_max, timeout=self.batch_within_s)
+                self.account_reader.refresh()
                 if messages:
                     self._process(messages)
                 if time.monotonic() - self._last_checkpoint >= self.checkpoint_interval_s:
@@ -300,8 +309,10 @@ class StreamApp:
             # since the last checkpoint uncommitted, so a restart replays it.
             log.critical("stream worker failed; nothing since the last checkpoint is committed: %r", exc, exc_info=True)
             self.consumer.close()
+            self.account_reader.close()
             raise
         self.consumer.close()
+        self.account_reader.close()
 
     def _process(self, messages: Sequence[Message]) -> None:
         by_stage: dict[int, list[Message]] = defaultdict(list)

@@ -34,7 +34,7 @@ from typing import Any, Final
 from confluent_kafka import Message
 
 from tapewatch.detectors.orders.book import Anomaly
-from tapewatch.detectors.orders.firm_desk import AccountReference, FirmDesk
+from tapewatch.detectors.orders.firm_desk import NO_REFERENCE, FirmDesk, ReferenceOf
 from tapewatch.detectors.orders.firm_detector import FirmDetectorParams
 from tapewatch.detectors.orders.level2 import Derived, Level2Feed, Level2Params
 from tapewatch.feeds import FeedProfile, FeedProfiles
@@ -99,8 +99,8 @@ class OrdersStage(StageBase[OrdersState, OrderBookEvent | ExecutionReport]):
     feeds: Callable[[str], FeedProfile] = field(default_factory=FeedProfiles)
     level2: Level2Params = field(default_factory=Level2Params)
     firm_params: FirmDetectorParams = field(default_factory=FirmDetectorParams)
-    #: tenant → its reference data (accounts' beneficial owners and linked groups)
-    reference: Mapping[str, AccountReference] = field(default_factory=dict)
+    #: each tenant's reference data (accounts' beneficial owners and linked groups: the worker's account table)
+    reference: ReferenceOf = NO_REFERENCE
     #: a symbol's reports waiting for the public feed, at most (the next ones are held back, unread: the entry
     #: stays small when the drop copy is read far ahead of the public feed, in a catch-up)
     max_pending: int = 200

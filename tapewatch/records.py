@@ -96,7 +96,9 @@ class RecordError(TapewatchError, ValueError):
         super().__init__(f"{record}{where}: {reason}")
 
 
-class Record(BaseModel):
+class Contract(BaseModel):
+    """A message's contract on a topic: strict JSON in and out, and the Kafka key it goes under."""
+
     # Strict: the wire is JSON we produce, so "1.5" for a number is a bug upstream, not something to guess at.
     # Enum fields opt out (Field(strict=False)) so their JSON string values validate into the enum.
     model_config = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False, frozen=True)
@@ -104,16 +106,13 @@ class Record(BaseModel):
     #: short name used in topic registry, DLQ reasons and schema file names
     record_name: ClassVar[str] = "record"
 
-    symbol: str = Field(pattern=SYMBOL_PATTERN, description="Instrument code; also the Kafka key")
-    venue: str = Field(pattern=VENUE_PATTERN, description="Where it trades: twse, tpex, binance, sim, ...")
-
     def to_json(self) -> bytes:
         # Records are flat (lists, tuples and dicts of scalars), so orjson serialises __dict__ directly,
         # several times faster than model_dump().
         return orjson.dumps(self.__dict__)
 
     def key(self) -> bytes:
-        return self.symbol.encode()
+        raise NotImplementedError
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Self:
@@ -139,6 +138,17 @@ class Record(BaseModel):
         except ValidationError as exc:
             field, message = first_problem(exc)
             raise RecordError(cls.record_name, message, field) from None
+
+
+class Record(Contract):
+    """A market or surveillance record of one symbol at one venue, keyed by its symbol (so every topic of records is
+    co-partitioned)."""
+
+    symbol: str = Field(pattern=SYMBOL_PATTERN, description="Instrument code; also the Kafka key")
+    venue: str = Field(pattern=VENUE_PATTERN, description="Where it trades: twse, tpex, binance, sim, ...")
+
+    def key(self) -> bytes:
+        return self.symbol.encode()
 
 
 class Side(StrEnum):
@@ -563,6 +573,27 @@ class ExecutionReport(Record):
         if self.cum_qty > self.quantity * (1 + 1e-9):
             raise ValueError("cum_qty exceeds the order's quantity")
         return self
+
+
+class AccountRef(Contract):
+    """One account of a tenant's reference data (``ref.accounts``, compacted: the newest per tenant and account, a
+    tombstone removes it): the account's beneficial owner and its linked-account group, which the firm's detectors
+    match wash trades by. Keyed ``<tenant>/<account>``."""
+
+    record_name: ClassVar[str] = "account_ref"
+    tenant: str = Field(pattern=TENANT_PATTERN)
+    account: str = Field(pattern=ACCOUNT_PATTERN)
+    owner: str | None = Field(None, pattern=ACCOUNT_PATTERN, description="The beneficial owner")
+    group: str | None = Field(None, pattern=ACCOUNT_PATTERN, description="A group of linked accounts it belongs to")
+    ts: EpochMs = Field(description="When this version was set")
+
+    def key(self) -> bytes:
+        return account_key(self.tenant, self.account)
+
+
+def account_key(tenant: str, account: str) -> bytes:
+    """The key of a tenant's account in ``ref.accounts`` (a tenant name has no ``/``)."""
+    return f"{tenant}/{account}".encode()
 
 
 #: bounds of a news item's text: a headline, a summary (not the article), a link

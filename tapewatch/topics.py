@@ -1,8 +1,8 @@
 """Topic registry: every Kafka topic tapewatch reads or writes, with its record and purpose.
 
-All topics have the same partition count and are keyed by symbol, so any two of them can be joined
-(co-partitioned). Dead-letter topics carry the original bytes unchanged as the value and the reason in
-headers (see :mod:`tapewatch.deadletter`).
+All topics have the same partition count and the records' topics are keyed by symbol, so any two of them can be
+joined (co-partitioned); reference data (``ref.accounts``) is read whole by every worker instead. Dead-letter topics
+carry the original bytes unchanged as the value and the reason in headers (see :mod:`tapewatch.deadletter`).
 """
 
 from __future__ import annotations
@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tapewatch.records import (
+    AccountRef,
     Action,
     Alert,
     Bar,
     Book,
+    Contract,
     Episode,
     ExecutionReport,
     Features,
@@ -25,7 +27,6 @@ from tapewatch.records import (
     OrderBookEvent,
     Portfolio,
     Quote,
-    Record,
     Score,
 )
 
@@ -35,9 +36,11 @@ DAY_MS = 24 * 3600 * 1000
 @dataclass(frozen=True, slots=True)
 class Topic:
     name: str
-    record: type[Record] | None
+    record: type[Contract] | None
     doc: str
     retention_ms: int = 7 * DAY_MS
+    #: compacted (the newest message per key kept, whatever its age): reference data
+    compacted: bool = False
 
     @property
     def is_dead_letter(self) -> bool:
@@ -54,6 +57,12 @@ FIRM_ORDERS = Topic(
     ExecutionReport,
     "A firm's own orders and executions with their accounts, from its drop copy (producers/)",
     retention_ms=90 * DAY_MS,
+)
+ACCOUNTS = Topic(
+    "ref.accounts",
+    AccountRef,
+    "Each tenant's accounts: beneficial owner and linked group, keyed <tenant>/<account> (tapewatch accounts load)",
+    compacted=True,
 )
 BARS = Topic("md.bars.1m", Bar, "1-minute event-time bars (streams/)")
 FEATURES = Topic("features.1m", Features, "Bar features (cadence 1m) and fast order-flow features (cadence fast)")
@@ -83,6 +92,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     BOOKS,
     MARKET_BY_ORDER,
     FIRM_ORDERS,
+    ACCOUNTS,
     BARS,
     FEATURES,
     SCORES,

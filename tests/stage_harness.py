@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from tapewatch.detectors.orders.firm_desk import NO_REFERENCE, ReferenceOf
 from tapewatch.feeds import FeedProfiles
 from tapewatch.records import Book, ExecutionReport, OrderBookEvent, Quote
 from tapewatch.streams.market import MarketStage
@@ -101,9 +102,12 @@ def io(producer: FakeProducer, stage: str) -> StageIO:
     return StageIO(stage, stage.split(":")[1], producer, StreamMetrics())  # type: ignore[arg-type]
 
 
-def orders_stage_run(feeds: FeedProfiles | None = None, max_pending: int = 200) -> StageRun:
+def orders_stage_run(
+    feeds: FeedProfiles | None = None, max_pending: int = 200, reference: ReferenceOf = NO_REFERENCE
+) -> StageRun:
     def build(producer: FakeProducer, table: ChangelogTable) -> StageBase[Any, Any]:
         return OrdersStage(
+            reference=reference,
             orders_topic=ORDERS,
             firm_topic=FIRM,
             quotes_topic=QUOTES,

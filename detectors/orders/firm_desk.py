@@ -18,7 +18,7 @@ account.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,10 +30,24 @@ from tapewatch.records import Alert, ExecutionReport, OrderBookEvent
 
 @dataclass(frozen=True, slots=True)
 class AccountReference:
-    """A tenant's reference data: account → beneficial owner, account → linked-account group."""
+    """A tenant's reference data: account → beneficial owner, account → linked-account group. The detectors read
+    the mappings as they are at each report, so a table that follows the tenant's updates changes them in place."""
 
     owners: Mapping[str, str] = field(default_factory=dict)
     groups: Mapping[str, str] = field(default_factory=dict)
+
+
+#: tenant → its reference data (the same object for a tenant as long as the desk lives)
+ReferenceOf = Callable[[str], AccountReference]
+
+
+def fixed_reference(by_tenant: Mapping[str, AccountReference]) -> ReferenceOf:
+    """Reference data that does not change (an evaluation's): a tenant not in ``by_tenant`` has none."""
+    none = AccountReference()
+    return lambda tenant: by_tenant.get(tenant, none)
+
+
+NO_REFERENCE: ReferenceOf = fixed_reference({})
 
 
 class FirmDesk:
@@ -44,15 +58,15 @@ class FirmDesk:
         symbol: str,
         venue: str,
         params: FirmDetectorParams | None = None,
-        reference: Mapping[str, AccountReference] | None = None,
+        reference: ReferenceOf = NO_REFERENCE,
         public: bool = True,
         policy: PolicyParams | None = None,
     ) -> None:
-        """``reference``: tenant → its reference data; ``public``: whether the venue's market-by-order feed comes
+        """``reference``: each tenant's reference data; ``public``: whether the venue's market-by-order feed comes
         too (the reports wait for it)."""
         self.symbol, self.venue = symbol, venue
         self.params = params or FirmDetectorParams()
-        self.reference = reference or {}
+        self.reference = reference
         self.policy = policy
         self.placements = PublicPlacements(self.params.keep_ms, public)
         self.firms: dict[str, FirmDetector] = {}
@@ -79,7 +93,7 @@ class FirmDesk:
         return [alert for firm in self.firms.values() for alert in firm.flush()]
 
     def _firm(self, tenant: str) -> FirmDetector:
-        known = self.reference.get(tenant, AccountReference())
+        known = self.reference(tenant)
         return FirmDetector(
             self.symbol, self.venue, tenant, self.placements, self.params, known.owners, known.groups, self.policy
         )
@@ -98,14 +112,14 @@ class FirmDesk:
         symbol: str,
         venue: str,
         params: FirmDetectorParams | None = None,
-        reference: Mapping[str, AccountReference] | None = None,
+        reference: ReferenceOf = NO_REFERENCE,
         public: bool = True,
         policy: PolicyParams | None = None,
     ) -> FirmDesk:
         desk = cls(symbol, venue, params, reference, public, policy)
         desk.placements = PublicPlacements.from_state(state["placements"], desk.params.keep_ms, public)
         for tenant, firm in state["firms"].items():
-            known = desk.reference.get(tenant, AccountReference())
+            known = desk.reference(tenant)
             desk.firms[tenant] = FirmDetector.from_state(
                 firm, desk.placements, desk.params, known.owners, known.groups, policy
             )

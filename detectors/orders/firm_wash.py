@@ -86,7 +86,8 @@ class SelfMatch:
 
 class FirmWash:
     """One symbol's self-matches by owner, from the drop copy (stage: ``on_execution``). ``owners`` and ``groups``
-    are the firm's reference data (account → beneficial owner, account → linked-account group); an execution
+    are the firm's reference data (account → beneficial owner, account → linked-account group), read as they are
+    when each report comes (a table that follows the firm's reference data updates them in place); an execution
     report's own ``owner`` is used when the reference data does not know the account."""
 
     PARAMS: ClassVar[type[FirmWashParams]] = FirmWashParams
@@ -99,7 +100,8 @@ class FirmWash:
         groups: Mapping[str, str] | None = None,
     ) -> None:
         self.params = params or FirmWashParams()
-        self.owners, self.groups = dict(owners or {}), dict(groups or {})
+        self.owners: Mapping[str, str] = owners if owners is not None else {}
+        self.groups: Mapping[str, str] = groups if groups is not None else {}
         self.recent: deque[PrintSide] = deque()
         self.matches: dict[str, deque[SelfMatch]] = {}
         #: what each owner (and group) executed in the window: (ts, quantity)

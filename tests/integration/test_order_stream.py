@@ -1,8 +1,8 @@
 """The stream worker on a market-by-order feed and a firm's drop copy, killed (``kill -9``) in the middle and
 restarted: the order-book market's md.orders (venue ``sim-orders``, whose level-2 comes from its orders) become the
-trades and books its books imply, then bars and features, and its orders.firm the alerts of spoofing and wash trades by
-account, each equal to the offline twin's (the same stages over the same records without Kafka:
-``tests/stage_harness.py``); nothing is dead-lettered."""
+trades and books its books imply, then bars and features, and its orders.firm, with the firm's accounts on
+ref.accounts, the alerts of spoofing and wash trades by account, each equal to the offline twin's (the same stages
+over the same records without Kafka: ``tests/stage_harness.py``); nothing is dead-lettered."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ from pathlib import Path
 import orjson
 import pytest
 
+from tapewatch.detectors.orders.firm_desk import AccountReference, fixed_reference
 from tapewatch.detectors.orders.firm_spoofing import MODEL_VERSION
 from tapewatch.generators.lob_market import LobConfig, generate
 from tapewatch.kafka_producer import KafkaProducer
 from tapewatch.settings import Settings
 from tapewatch.topics import (
+    ACCOUNTS,
     ALERTS,
     BARS,
     BOOKS,
@@ -46,10 +48,20 @@ SLOW_CHECKPOINTS = {"TAPEWATCH_STREAM_CHECKPOINT_INTERVAL_MS": "5000"}
 
 
 def test_orders_become_the_offline_twins_bars_and_features_through_a_kill(services: Settings, tmp_path: Path) -> None:
-    session = generate(firm_market(10, symbols=2, minutes=30, venue="sim-orders", clean_fraction=0.25))
+    # a session whose firm has a linked-account group that washes: found only with the accounts on ref.accounts
+    session = generate(firm_market(22, symbols=2, minutes=30, venue="sim-orders", clean_fraction=0.25))
     events = [event for symbol in session.tapes for event in session.order_events(symbol)]
     reports = [report for symbol in session.tapes for report in session.execution_reports(symbol)]
-    twin_orders = orders_stage_run()
+    accounts = session.account_refs()
+    groups = {account.group for account in accounts if account.group is not None}
+    reference = fixed_reference(
+        {
+            session.config.tenant: AccountReference(
+                {a.account: a.owner for a in accounts if a.owner}, {a.account: a.group for a in accounts if a.group}
+            )
+        }
+    )
+    twin_orders = orders_stage_run(reference=reference)
     twin_orders.run(sorted([*as_messages(ORDERS, events), *as_messages(FIRM, reports)], key=_event_time))
     twin_market = market_stage_run()
     twin_market.run(derived(twin_orders))
@@ -61,10 +73,13 @@ def test_orders_become_the_offline_twins_bars_and_features_through_a_kill(servic
         ALERTS.name: set(twin_orders.sent("alerts")),
     }
     assert all(expected.values()), {name: len(values) for name, values in expected.items()}
+    assert groups & {orjson.loads(alert)["evidence"].get("owner") for alert in expected[ALERTS.name]}
 
     with private_topics(services) as settings:
         try:
             with KafkaProducer(settings, DLQ_PRODUCERS) as producer:
+                for account in accounts:
+                    producer.produce(settings.topic(ACCOUNTS.name), account.key(), account.to_json())
                 for event in events:
                     producer.produce(settings.topic(MARKET_BY_ORDER.name), event.key(), event.to_json())
                 for report in reports:
@@ -127,6 +142,8 @@ def test_produce_market_sends_the_sessions_orders_drop_copy_and_news_in_time_ord
         got = {name: distinct_in_order(settings, name) for name in (MARKET_BY_ORDER.name, FIRM_ORDERS.name)}
         news = distinct(settings, NEWS_ITEMS.name)
         labels = distinct(settings, TRUTH.name)
+        accounts = distinct(settings, ACCOUNTS.name)
+    assert accounts == {account.to_json() for account in session.account_refs()} and accounts
     for symbol in session.tapes:
         key = symbol.encode()
         assert got[MARKET_BY_ORDER.name][key] == [e.to_json() for e in session.order_events(symbol)]

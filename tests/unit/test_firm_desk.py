@@ -9,16 +9,18 @@ import itertools
 import orjson
 import pytest
 
-from tapewatch.detectors.orders.firm_desk import AccountReference, FirmDesk
+from tapewatch.detectors.orders.firm_desk import AccountReference, FirmDesk, fixed_reference
 from tapewatch.detectors.orders.firm_detector import FirmDetector
 from tapewatch.records import Alert, AlertKind, ExecutionReport, OrderBookEvent, alert_id
 
 _ids = itertools.count()
 #: both firms call an owner "O1": two different people
-REFERENCE = {
-    "acme": AccountReference(owners={"A1": "O1", "A2": "O1"}),
-    "bravo": AccountReference(owners={"A1": "O1", "A2": "O1"}),
-}
+REFERENCE = fixed_reference(
+    {
+        "acme": AccountReference(owners={"A1": "O1", "A2": "O1"}),
+        "bravo": AccountReference(owners={"A1": "O1", "A2": "O1"}),
+    }
+)
 
 
 def fill(ts: int, tenant: str, account: str, side: str, qty: float = 500.0) -> ExecutionReport:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pandas as pd
 from sqlalchemy.dialects import postgresql
 
-from tapewatch.records import Fill, Order, Portfolio
+from tapewatch.records import Fill, Order, Portfolio, Record
 from tapewatch.sinks import db, postgres
 from tapewatch.sinks.defaults import ELASTICSEARCH_TOPICS, POSTGRES_TOPICS
 from tapewatch.sinks.trade_history import SOURCES, history_query, with_record_dtypes
@@ -18,6 +18,7 @@ from tapewatch.topics import FILLS, ORDERS, PORTFOLIO
 def test_postgres_reads_the_paper_trading_topics_and_elasticsearch_does_not() -> None:
     for topic, table in ((ORDERS, db.paper_orders), (FILLS, db.paper_fills), (PORTFOLIO, db.paper_portfolio)):
         assert topic.name in POSTGRES_TOPICS and topic.name not in ELASTICSEARCH_TOPICS
+        assert topic.record is not None and issubclass(topic.record, Record)
         assert postgres.TABLES[topic.record][0] is table
         assert table not in postgres.FAMILIES  # no model_version column: model_versions would fail on it
         assert "model_version" not in table.c
