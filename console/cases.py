@@ -117,6 +117,8 @@ def _case_query(alert_id: str) -> Select[Any]:
             alerts.c.evidence,
             alerts.c.message,
             alerts.c.news,
+            # whose confidential data raised it: only then does the evidence name accounts
+            alerts.c.tenant.label("alert_tenant"),
         )
         .join(alerts, alerts.c.alert_id == cases.c.alert_id)
         .where(cases.c.alert_id == alert_id)

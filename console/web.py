@@ -13,9 +13,10 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from sqlalchemy import Connection, Row
 from starlette.concurrency import run_in_threadpool
 
-from tapewatch.console import audit, cases, chart_data, supervisor
+from tapewatch.console import audit, cases, chart_data, firm_orders, supervisor
 from tapewatch.console.auth import Principal, csrf_matches, load_session, login, logout
 from tapewatch.console.charts import book_columns, book_svg, price_svg, volume_svg
 from tapewatch.console.explain import explanation, news_window
@@ -207,6 +208,7 @@ def _case_context(request: Request, principal: Principal, alert_id: str) -> dict
             "trail_hidden": trail_hidden,
             "analysts": cases.active_users(conn, principal.tenant),
             "news_window": news_window(settings_of(request)),
+            "firm": _firm_context(conn, case, window),
         }
     view, episode, title = window.view, window.episode, f"{case.symbol} · {case.venue}"
     context["charts"] = {
@@ -216,6 +218,20 @@ def _case_context(request: Request, principal: Principal, alert_id: str) -> dict
     }
     context["snapshots"] = len(books)
     return context
+
+
+def _firm_context(conn: Connection, case: Row[Any], window: chart_data.Window) -> dict[str, Any] | None:
+    """For an alert of the tenant's own (from its drop copy): the named accounts' orders and their other cases."""
+    accounts = firm_orders.named_accounts(case.evidence) if case.alert_tenant is not None else []
+    if not accounts:
+        return None
+    orders, more = firm_orders.orders_of(conn, case, accounts, window.view)
+    return {
+        "accounts": accounts,
+        "orders": orders,
+        "more": more,
+        "cases": firm_orders.cases_of_accounts(conn, case, accounts),
+    }
 
 
 @router.get("/case/book.json")

@@ -54,6 +54,7 @@ from tapewatch.records import (
     Alert,
     Bar,
     Book,
+    ExecutionReport,
     Features,
     Fill,
     Forecast,
@@ -223,6 +224,38 @@ book_snapshots = Table(
     Column("bids", JSONB, nullable=False),
     Column("asks", JSONB, nullable=False),
     Index("book_snapshots_ts_brin", "ts", postgresql_using="brin"),
+)
+
+# A firm's drop copy (migration 0010): every execution report kept whole, as a firm must keep its own order records;
+# one row per report (exec_id is unique per report within a firm's drop copy). Row-level security gives each tenant
+# its own rows only. (tenant, symbol, ts) serves a case's replay, (tenant, account, ts) an account's history,
+# (tenant, order_id) an order's lifecycle.
+executions = Table(
+    "executions",
+    metadata,
+    Column("tenant", Text, primary_key=True),
+    Column("exec_id", Text, primary_key=True),
+    Column("symbol", Text, nullable=False),
+    Column("venue", Text, nullable=False),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("order_id", Text, nullable=False),
+    Column("client_order_id", Text),
+    Column("account", Text, nullable=False),
+    Column("trader", Text),
+    Column("owner", Text),
+    Column("exec_type", Text, nullable=False),
+    Column("side", Text, nullable=False),
+    Column("order_kind", Text, nullable=False),
+    Column("displayed", Boolean, nullable=False),
+    Column("price", Double),
+    Column("quantity", Double, nullable=False),
+    Column("last_qty", Double, nullable=False),
+    Column("last_price", Double),
+    Column("cum_qty", Double, nullable=False),
+    Column("leaves_qty", Double, nullable=False),
+    Index("executions_symbol_ts_idx", "tenant", "symbol", "ts"),
+    Index("executions_account_ts_idx", "tenant", "account", "ts"),
+    Index("executions_order_idx", "tenant", "order_id"),
 )
 
 # Paper trading (migration 0006): one row per record of ``orders``, ``fills`` and ``portfolio``, its columns the
@@ -448,7 +481,9 @@ def schema_is_current(engine: Engine) -> bool:
 Doc = dict[str, Any]
 
 
-def record_doc(record: Features | Score | Action | Forecast | Book | Order | Fill | Portfolio) -> Doc:
+def record_doc(
+    record: Features | Score | Action | Forecast | Book | Order | Fill | Portfolio | ExecutionReport,
+) -> Doc:
     """The row of a record whose fields are exactly its table's columns (checked by the unit tests)."""
     return record.__dict__
 

@@ -29,7 +29,7 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from tapewatch.backoff import Backoff
 from tapewatch.errors import TapewatchError
-from tapewatch.records import Action, Alert, Forecast, NewsSignal, Record, Score, Severity
+from tapewatch.records import Action, Alert, ExecutionReport, Forecast, NewsSignal, Record, Score, Severity
 from tapewatch.settings import Settings
 from tapewatch.sinks.consumer import Item, Rejected, SinkUnavailableError
 from tapewatch.sinks.search import es_client, index_name
@@ -90,6 +90,17 @@ def alert_document(alert: Alert) -> dict[str, Any]:
         "rule": {"id": alert.kind.value, "name": alert.kind.value.replace("_", " "), "version": alert.model_version},
         "tapewatch": product,
     }
+
+
+def execution_document(report: ExecutionReport) -> dict[str, Any]:
+    """A firm's execution report, whole, in the ECS event layout (the analysts' searches share its field names)."""
+    return {
+        "@timestamp": report.ts,
+        "message": f"{report.exec_type.value} {report.side.value} {report.symbol} ({report.account})",
+        "event": {"kind": "event", "id": report.exec_id, "dataset": "tapewatch.executions"},
+        "tapewatch": {**report.__dict__, "exec_type": report.exec_type.value, "side": report.side.value,
+                      "order_kind": report.order_kind.value},
+    }  # fmt: skip
 
 
 def news_document(signal: NewsSignal) -> dict[str, Any]:
@@ -170,6 +181,9 @@ class Family:
     doc_id: Callable[[Any], str]
     document: Callable[[Any], dict[str, Any]]
     version: Callable[[Any], int] | None = None
+    #: the tenant whose confidential data the record is, if any: it goes to that tenant's own index
+    #: (:func:`tenant_index_name`), never the shared one
+    tenant_of: Callable[[Any], str | None] | None = None
 
 
 FAMILIES: dict[type[Record], Family] = {
@@ -178,7 +192,11 @@ FAMILIES: dict[type[Record], Family] = {
     # arrival, as PostgreSQL does (tapewatch.sinks.db.NEWEST_BY). An older or equal
     # emission is refused with 409, which means "already have it, or newer" (see ElasticsearchWriter).
     # A news signal is sent again for a re-edit of its item: its edit time orders them.
-    Alert: Family("alerts", lambda a: a.alert_id, alert_document, version=lambda a: a.emission),
+    Alert: Family(
+        "alerts", lambda a: a.alert_id, alert_document, version=lambda a: a.emission, tenant_of=lambda a: a.tenant
+    ),
+    # a firm's drop copy: always a tenant's; a report replayed overwrites itself (exec_id is unique in a drop copy)
+    ExecutionReport: Family("executions", lambda r: r.exec_id, execution_document, tenant_of=lambda r: r.tenant),
     NewsSignal: Family(
         "news",
         lambda n: f"{n.venue}:{n.symbol}:{n.item_id}:{n.model_version}",
@@ -215,6 +233,19 @@ COMMON_PROPERTIES: dict[str, Any] = {
             "end": DATE,
         }
     },
+}
+#: a firm's execution report: every field (its account, trader and owner are the tenant's to search)
+EXECUTION_PROPERTIES: dict[str, Any] = {
+    "tapewatch": {
+        "properties": {
+            **dict.fromkeys(("symbol", "venue", "tenant", "exec_id", "order_id", "client_order_id"), KEYWORD),
+            **dict.fromkeys(("account", "trader", "owner", "exec_type", "side", "order_kind"), KEYWORD),
+            **{name: {"type": "double"} for name in ("price", "quantity", "last_qty", "last_price")},
+            **{name: {"type": "double"} for name in ("cum_qty", "leaves_qty")},
+            "displayed": {"type": "boolean"},
+            "ts": DATE,
+        }
+    }
 }
 FAMILY_PROPERTIES: dict[str, dict[str, Any]] = {
     "alerts": {
@@ -305,16 +336,18 @@ FAMILY_PROPERTIES: dict[str, dict[str, Any]] = {
         }
     },
 }
-#: the family of the tenants' own alerts indices (one per tenant: :func:`tenant_index_name`), mapped as the alerts
+#: the families of the tenants' own indices (one per tenant: :func:`tenant_index_name`): their alerts, mapped as the
+#: shared alerts, and their drop copies
 TENANT_ALERTS: Final = "tenant-alerts"
 FAMILY_PROPERTIES[TENANT_ALERTS] = FAMILY_PROPERTIES["alerts"]
+FAMILY_PROPERTIES["tenant-executions"] = EXECUTION_PROPERTIES
 
 
-def tenant_index_name(settings: Settings, tenant: str, ts_ms: int) -> str:
-    """A tenant's own alerts index (its accounts are in the evidence): ``<prefix>-tenant-alerts-<tenant>-<month>``.
-    The shared ``<prefix>-alerts-*`` pattern never matches it, and ``<prefix>-tenant-alerts-<tenant>-*`` matches that
-    tenant's alone (a tenant name has no ``-``), so an Elasticsearch role can be given exactly its own."""
-    return index_name(settings, f"{TENANT_ALERTS}-{tenant}", ts_ms)
+def tenant_index_name(settings: Settings, family: str, tenant: str, ts_ms: int) -> str:
+    """A tenant's own index of ``family`` (its accounts are in the documents): ``<prefix>-tenant-<family>-<tenant>-
+    <month>``. The shared ``<prefix>-<family>-*`` pattern never matches it, and ``<prefix>-tenant-<family>-<tenant>-*``
+    matches that tenant's alone (a tenant name has no ``-``), so an Elasticsearch role can be given exactly its own."""
+    return index_name(settings, f"tenant-{family}-{tenant}", ts_ms)
 
 
 def template_name(settings: Settings, family: str) -> str:
@@ -380,12 +413,13 @@ def delete_everything(es: Elasticsearch, settings: Settings) -> None:
 def bulk_action(settings: Settings, record: Record) -> tuple[dict[str, Any], dict[str, Any]]:
     """``record``'s bulk ``index`` metadata (index from its own month, natural id, external version where the
     family has one) and its document."""
-    if not isinstance(record, Alert | Score | Action | Forecast | NewsSignal):
+    if not isinstance(record, Alert | Score | Action | Forecast | NewsSignal | ExecutionReport):
         raise TypeError(f"no Elasticsearch index for {type(record).__name__}")
     family = FAMILIES[type(record)]
     meta: dict[str, Any] = {"_index": index_name(settings, family.name, record.ts), "_id": family.doc_id(record)}
-    if isinstance(record, Alert) and record.tenant is not None:
-        meta["_index"] = tenant_index_name(settings, record.tenant, record.ts)
+    tenant = None if family.tenant_of is None else family.tenant_of(record)
+    if tenant is not None:
+        meta["_index"] = tenant_index_name(settings, family.name, tenant, record.ts)
     if family.version is not None:
         meta["version"] = family.version(record)
         meta["version_type"] = "external"

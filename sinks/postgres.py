@@ -36,6 +36,7 @@ from tapewatch.records import (
     Alert,
     Bar,
     Book,
+    ExecutionReport,
     Features,
     Fill,
     Forecast,
@@ -67,7 +68,9 @@ def _bar(item: Item) -> db.Doc:
 
 
 def _record(item: Item) -> db.Doc:
-    assert isinstance(item.record, Features | Score | Action | Forecast | Book | Order | Fill | Portfolio)
+    assert isinstance(
+        item.record, Features | Score | Action | Forecast | Book | Order | Fill | Portfolio | ExecutionReport
+    )
     return db.record_doc(item.record)
 
 
@@ -105,6 +108,7 @@ TABLES: dict[type[Record] | None, tuple[Table, DocOf]] = {
     Order: (db.paper_orders, _record),
     Fill: (db.paper_fills, _record),
     Portfolio: (db.paper_portfolio, _record),
+    ExecutionReport: (db.executions, _record),
     None: (db.dead_letters, _dead_letter),
 }
 #: model_versions.family of each table whose rows carry a model version (the paper-trading tables name the signal

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -67,6 +68,16 @@ class Worker:
                 self.proc.wait(10)
         self._out.close()
         return self.proc.returncode
+
+    def assigned(self) -> set[int]:
+        """The partitions the worker holds now, from its log (the newest assignment unless revoked since)."""
+        held: set[int] = set()
+        for line in self.log.read_text(errors="replace").splitlines():
+            found = re.search(r"(assigned|revoked) partitions \[([0-9, ]*)\]", line)
+            if found:
+                numbers = {int(n) for n in found.group(2).split(",") if n.strip()}
+                held = numbers if found.group(1) == "assigned" else held - numbers
+        return held
 
     def tail(self, lines: int = 40) -> str:
         state = "running" if self.proc.poll() is None else f"exited {self.proc.returncode}"

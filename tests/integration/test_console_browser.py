@@ -18,11 +18,19 @@ from sqlalchemy import Engine, select, update
 
 from tapewatch.console.app import create_app
 from tapewatch.console.schema import cases
-from tapewatch.records import Alert, AlertKind, NewsRef, Severity
+from tapewatch.records import Alert, AlertKind, ExecutionReport, NewsRef, Severity
 from tapewatch.settings import PROJECT_ROOT, Settings
 from tapewatch.sinks import db
 from tests.browser import chromium, served
-from tests.console_support import PASSWORD, add_user, console_schema, make_alert, seed_market, store_alerts
+from tests.console_support import (
+    PASSWORD,
+    TENANT,
+    add_user,
+    console_schema,
+    make_alert,
+    seed_market,
+    store_alerts,
+)
 
 pytestmark = pytest.mark.integration
 SHOTS = PROJECT_ROOT / "reports" / "console"
@@ -170,3 +178,35 @@ def test_the_supervisor_sees_workload_and_false_positive_rates(console: tuple[st
     rates = _wait(browser).until(lambda d: d.find_element(By.ID, "fp-rates"))
     assert "spoofing" in rates.text and "100.0 %" in rates.text
     _shot(browser, "supervisor")
+
+
+def test_a_firms_own_alert_shows_its_accounts_orders_and_their_other_cases(
+    console: tuple[str, Engine], browser: WebDriver
+) -> None:
+    """A wash alert from the tenant's drop copy names accounts A1 and A2: its case page lists their execution reports
+    on the symbol in the window (not another account's, not another tenant's) and the tenant's other case that names
+    A1."""
+    url, engine = console
+    evidence = {"owner": "O1", "accounts": "A1;A2", "prints": 3, "volume": 1500.0, "hits": 1}
+    wash = make_alert("ACME", kind=AlertKind.WASH_TRADING, start=START, tenant=TENANT)
+    earlier = make_alert("ACME", kind=AlertKind.SPOOFING, start=START - 3_600_000, tenant=TENANT)
+    earlier = earlier.model_copy(update={"evidence": {"account": "A1", "cycles": 2, "hits": 1}})
+    store_alerts(engine, [wash.model_copy(update={"evidence": evidence}), earlier])
+
+    def report(n: int, account: str, tenant: str = TENANT) -> ExecutionReport:
+        return ExecutionReport(symbol="ACME", venue="sim", ts=START + n * 1_000, exec_id=f"E{n}", order_id=f"ORD-{n}",
+                               tenant=tenant, account=account, exec_type="trade", side=("BUY", "SELL")[n % 2],
+                               price=10.0, quantity=500.0, last_qty=500.0, last_price=10.0, cum_qty=500.0)  # fmt: skip
+
+    reports = [report(1, "A1"), report(2, "A2"), report(3, "A3"), report(4, "A1", tenant="rival")]
+    with engine.begin() as conn:
+        db.copy_rows(conn, db.executions, [db.record_doc(r) for r in reports])
+    _sign_in(browser, url, "ann")
+    browser.get(f"{url}/case?id={wash.alert_id}")
+    table = _wait(browser).until(lambda d: d.find_element(By.ID, "firm-orders"))
+    rows = [row.text for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+    assert [row.split()[1:3] for row in rows] == [["A1", "ORD-1"], ["A2", "ORD-2"]], rows
+    others = browser.find_element(By.ID, "account-cases").text
+    assert "spoofing" in others and "ACME" in others
+    browser.get(f"{url}/case?id={make_alert('ACME', start=START).alert_id}")  # the public alert names no account
+    assert not browser.find_elements(By.ID, "firm-orders")

@@ -34,7 +34,7 @@ from tapewatch.console import users
 from tapewatch.console.app import create_app
 from tapewatch.console.live import AlertListener
 from tapewatch.console.schema import audit, case_links, case_notes, cases, sessions
-from tapewatch.records import Alert
+from tapewatch.records import Alert, ExecutionReport
 from tapewatch.settings import Settings
 from tapewatch.sinks import db
 from tests.browser import served
@@ -332,6 +332,23 @@ def test_a_tenants_own_alert_is_its_case_alone_and_no_other_tenant_reads_it(worl
                     ).scalars()
                 }
             assert seen == {world.shared.alert_id, *([firm.alert_id] if expected else [])}, tenant
+    finally:
+        serving.dispose()
+
+
+def test_a_firms_drop_copy_is_read_by_its_own_tenant_only(world: World) -> None:
+    report = ExecutionReport(symbol="BRAVOFIRM", venue="sim", ts=1_700_200_000_000, exec_id="E-BRAVO-1",
+                             order_id="O-1", tenant=OTHER, account="BRAVO-ACC", exec_type="new", side="BUY",
+                             price=10.0, quantity=100.0, leaves_qty=100.0)  # fmt: skip
+    with world.owner.begin() as conn:
+        db.copy_rows(conn, db.executions, [db.record_doc(report)])
+    serving = db.make_engine(world.settings, serving=True)
+    try:
+        for tenant, expected in ((ALPHA, []), (OTHER, ["BRAVO-ACC"]), (None, [])):
+            with serving.begin() as conn:
+                if tenant is not None:
+                    conn.execute(text("SELECT set_config('tapewatch.tenant', :tenant, true)"), {"tenant": tenant})
+                assert list(conn.execute(select(db.executions.c.account)).scalars()) == expected, tenant
     finally:
         serving.dispose()
 

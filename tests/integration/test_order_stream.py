@@ -1,8 +1,9 @@
-"""The stream worker on a market-by-order feed and a firm's drop copy, killed (``kill -9``) in the middle and
-restarted: the order-book market's md.orders (venue ``sim-orders``, whose level-2 comes from its orders) become the
-trades and books its books imply, then bars and features, and its orders.firm, with the firm's accounts on
-ref.accounts, the alerts of spoofing and wash trades by account, each equal to the offline twin's (the same stages
-over the same records without Kafka: ``tests/stage_harness.py``); nothing is dead-lettered."""
+"""Two stream workers in one group on a market-by-order feed and a firm's drop copy, the one at work killed
+(``kill -9``) in the middle and its partitions taken over by the other: the order-book market's md.orders (venue
+``sim-orders``, whose level-2 comes from its orders) become the trades and books its books imply, then bars and
+features, and its orders.firm, with the firm's accounts on ref.accounts, the alerts of spoofing and wash trades by
+account, each equal to the offline twin's (the same stages over the same records without Kafka:
+``tests/stage_harness.py``); nothing is dead-lettered."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ WAIT_S = 300.0
 SLOW_CHECKPOINTS = {"TAPEWATCH_STREAM_CHECKPOINT_INTERVAL_MS": "5000"}
 
 
-def test_orders_become_the_offline_twins_bars_and_features_through_a_kill(services: Settings, tmp_path: Path) -> None:
+def test_two_workers_one_killed_give_the_offline_twins_outputs(services: Settings, tmp_path: Path) -> None:
     # a session whose firm has a linked-account group that washes: found only with the accounts on ref.accounts
     session = generate(firm_market(22, symbols=2, minutes=30, venue="sim-orders", clean_fraction=0.25))
     events = [event for symbol in session.tapes for event in session.order_events(symbol)]
@@ -76,7 +77,16 @@ def test_orders_become_the_offline_twins_bars_and_features_through_a_kill(servic
     assert groups & {orjson.loads(alert)["evidence"].get("owner") for alert in expected[ALERTS.name]}
 
     with private_topics(services) as settings:
+        workers = [Worker(settings, tmp_path / f"worker-{i}.log", env=SLOW_CHECKPOINTS) for i in (0, 1)]
         try:
+            everything = set(range(settings.kafka.topic_partitions))
+            wait_until(
+                lambda: (
+                    all(w.assigned() for w in workers) and workers[0].assigned() | workers[1].assigned() == everything
+                ),
+                WAIT_S,
+                lambda: f"the group did not settle on two members\n{tails(workers)}",
+            )
             with KafkaProducer(settings, DLQ_PRODUCERS) as producer:
                 for account in accounts:
                     producer.produce(settings.topic(ACCOUNTS.name), account.key(), account.to_json())
@@ -84,22 +94,26 @@ def test_orders_become_the_offline_twins_bars_and_features_through_a_kill(servic
                     producer.produce(settings.topic(MARKET_BY_ORDER.name), event.key(), event.to_json())
                 for report in reports:
                     producer.produce(settings.topic(FIRM_ORDERS.name), report.key(), report.to_json())
-            worker = Worker(settings, tmp_path / "first.log", env=SLOW_CHECKPOINTS)
+            # the member at work on its partitions is killed there; the other takes them over from the changelog
             positions = Positions(settings)
             try:
-                wait_until(lambda: positions.records(QUOTES.name) > 2_000, WAIT_S, worker.tail)
+                wait_until(lambda: at_work(positions, workers) is not None, WAIT_S, lambda: tails(workers))
+                victim = at_work(positions, workers)
             finally:
                 positions.close()
-            worker.stop(sig=signal.SIGKILL)
-            second = Worker(settings, tmp_path / "second.log", env=SLOW_CHECKPOINTS)
-            try:
-                wait_consumed(settings, WAIT_S, second.tail)
-                got = outputs(settings)
-            finally:
-                second.stop()
+            assert victim is not None
+            killed = victim.assigned()
+            assert victim.stop(sig=signal.SIGKILL) == -signal.SIGKILL
+            survivor = next(w for w in workers if w is not victim)
+            wait_consumed(settings, WAIT_S, lambda: tails(workers))
+            got = outputs(settings)
+            taken = survivor.assigned()
             derived_sent = {name: distinct(settings, name) for name in (QUOTES.name, BOOKS.name)}
         finally:
+            for worker in workers:
+                worker.stop()
             drop_worker_state(settings)
+    assert killed and taken == everything, tails(workers)
     assert not got[DLQ_STREAMS.name]
     # every derived trade and book (a kill may have sent some twice: the market stage skipped those)
     assert derived_sent == {name: expected[name] for name in (QUOTES.name, BOOKS.name)}
@@ -107,6 +121,15 @@ def test_orders_become_the_offline_twins_bars_and_features_through_a_kill(servic
     assert {value for _, value in got[FEATURES.name]} == expected[FEATURES.name]
     firms = {value for _, value in got[ALERTS.name] if orjson.loads(value)["model_version"] == MODEL_VERSION}
     assert firms == expected[ALERTS.name]
+
+
+def at_work(positions: Positions, workers: list[Worker]) -> Worker | None:
+    """The member that has sent trades derived on its own partitions, if one has yet."""
+    return next((w for w in workers if positions.records(QUOTES.name, w.assigned()) > 1_000), None)
+
+
+def tails(workers: list[Worker]) -> str:
+    return "\n".join(worker.tail() for worker in workers)
 
 
 def _event_time(message: FakeMessage) -> tuple[int, bool]:

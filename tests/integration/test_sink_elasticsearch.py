@@ -12,13 +12,13 @@ from elasticsearch import Elasticsearch
 from tapewatch import deadletter
 from tapewatch.bench.sink import synthetic_alert
 from tapewatch.producers.publisher import Publisher
-from tapewatch.records import Forecast, Score
+from tapewatch.records import ExecutionReport, Forecast, Score
 from tapewatch.settings import Settings
 from tapewatch.sinks.consumer import SinkRunner, resolve_topics
 from tapewatch.sinks.defaults import ELASTICSEARCH_TOPICS
 from tapewatch.sinks.elastic import ElasticsearchWriter, delete_everything, index_pattern, template_name
 from tapewatch.sinks.search import es_client, index_name
-from tapewatch.topics import ALERTS, DLQ_SINKS, FORECASTS, SCORES
+from tapewatch.topics import ALERTS, DLQ_SINKS, FIRM_ORDERS, FORECASTS, SCORES
 from tests.kafka_reader import read_topic
 
 pytestmark = pytest.mark.integration
@@ -138,3 +138,24 @@ def test_a_tenants_alerts_go_to_its_own_index_only(es_settings: tuple[Settings, 
     index = f"{settings.es.index_prefix}-tenant-alerts-acme-2023.11"
     mapping = es.indices.get_mapping(index=index)[index]["mappings"]
     assert mapping["properties"]["tapewatch"]["properties"]["tenant"] == {"type": "keyword", "ignore_above": 8191}
+
+
+def test_a_firms_drop_copy_is_searchable_in_its_own_index_only(es_settings: tuple[Settings, Elasticsearch]) -> None:
+    settings, es = es_settings
+    reports = [
+        ExecutionReport(symbol="S1", venue="sim", ts=NOV_30 + i, exec_id=f"E{i % 2}", order_id=f"O{i}",
+                        tenant=("acme", "bravo")[i // 2], account=f"A{i}", exec_type="new", side="BUY", price=10.0,
+                        quantity=100.0, leaves_qty=100.0)
+        for i in range(4)
+    ]  # fmt: skip
+    with Publisher(settings, DLQ_SINKS) as publisher:
+        for report in reports:
+            publisher.publish(FIRM_ORDERS, report)
+    runner, _ = run_sink(settings)
+    assert runner.counters.written == 4 and runner.counters.dead_lettered == 0
+    es.indices.refresh(index=f"{settings.es.index_prefix}-*")
+    for tenant in ("acme", "bravo"):
+        found = es.search(index=index_pattern(settings, f"tenant-executions-{tenant}"), size=10)["hits"]["hits"]
+        accounts = {hit["_source"]["tapewatch"]["account"] for hit in found}
+        assert accounts == {r.account for r in reports if r.tenant == tenant}
+    assert es.count(index=f"{settings.es.index_prefix}-executions-*", allow_no_indices=True)["count"] == 0

@@ -11,13 +11,13 @@ from sqlalchemy import func, select, text
 from tapewatch import deadletter
 from tapewatch.bench.sink import synthetic_alert
 from tapewatch.producers.publisher import Publisher
-from tapewatch.records import Action, Bar, Book, Features, Forecast, Score
+from tapewatch.records import Action, Bar, Book, ExecutionReport, Features, Forecast, Score
 from tapewatch.settings import Settings
 from tapewatch.sinks import db
 from tapewatch.sinks.consumer import SinkRunner, resolve_topics
 from tapewatch.sinks.defaults import POSTGRES_TOPICS
 from tapewatch.sinks.postgres import PostgresWriter
-from tapewatch.topics import ACTIONS, ALERTS, BARS, BOOKS, DLQ_SINKS, FEATURES, FORECASTS, SCORES
+from tapewatch.topics import ACTIONS, ALERTS, BARS, BOOKS, DLQ_SINKS, FEATURES, FIRM_ORDERS, FORECASTS, SCORES
 from tests.kafka_reader import read_topic
 from tests.postgres_times import datetime_to_ms
 
@@ -77,6 +77,13 @@ def test_every_table_filled_once_bad_records_dead_lettered(pg: Settings) -> None
              asks=[(10.1 + j / 10, 2.0 + j) for j in range(i % 6)])
         for i in range(600)
     ]  # fmt: skip
+    # two firms' drop copies: the same exec ids in each (exec_id is unique within a firm's drop copy only)
+    executions = [
+        ExecutionReport(symbol=f"S{i % 7}", venue="sim", ts=1_700_000_000_000 + i, exec_id=f"E{i % 150}",
+                        order_id=f"O{i}", tenant=("acme", "bravo")[i // 150], account=f"A{i % 9}", exec_type="new",
+                        side=("BUY", "SELL")[i % 2], price=10.0, quantity=100.0, leaves_qty=100.0)
+        for i in range(300)
+    ]  # fmt: skip
     bad = {
         ALERTS: [b"not json", b'{"symbol": "X", "venue": "sim"}'],
         BARS: [Bar.model_construct(symbol="S1", venue="sim", start=5, end=1, open=1.0, high=1.0, low=1.0, close=1.0,
@@ -84,7 +91,8 @@ def test_every_table_filled_once_bad_records_dead_lettered(pg: Settings) -> None
     }  # fmt: skip
     with Publisher(pg, DLQ_SINKS) as publisher:
         for topic, records in ((ALERTS, alerts), (BARS, bars), (FEATURES, features), (SCORES, scores),
-                               (ACTIONS, actions), (FORECASTS, forecasts), (BOOKS, books)):  # fmt: skip
+                               (ACTIONS, actions), (FORECASTS, forecasts), (BOOKS, books),
+                               (FIRM_ORDERS, executions)):  # fmt: skip
             for record in records:
                 publisher.publish(topic, record)
         for topic, payloads in bad.items():
@@ -96,7 +104,7 @@ def test_every_table_filled_once_bad_records_dead_lettered(pg: Settings) -> None
     stored = counts(pg)
     assert stored["alerts"] == 3000 and stored["bars"] == 500 and stored["features"] == 200
     assert stored["scores"] == 400 and stored["actions"] == 200 and stored["book_snapshots"] == 600
-    assert stored["forecasts"] == 300
+    assert stored["forecasts"] == 300 and stored["executions"] == 300
     engine = db.make_engine(pg)
     with engine.connect() as conn:
         ids = [row[0] for row in conn.execute(select(db.alerts.c.alert_id))]
@@ -127,7 +135,7 @@ def test_every_table_filled_once_bad_records_dead_lettered(pg: Settings) -> None
     # The sink also reads dlq.*: its own dead letters arrive in the summary (on this run or the replay below).
     # A replay under another group stores nothing twice.
     again = run_sink(pg, group=f"replay-{uuid.uuid4().hex[:6]}")
-    assert again.counters.consumed >= 3000 + 500 + 200 + 400 + 200 + 300 + 600
+    assert again.counters.consumed >= 3000 + 500 + 200 + 400 + 200 + 300 + 600 + 300
     assert counts(pg) | {"dead_letters": 0} == stored | {"dead_letters": 0}
     with engine.connect() as conn:
         summary = conn.execute(text("SELECT dlq_topic, stage, sum(letters) FROM dead_letter_summary "

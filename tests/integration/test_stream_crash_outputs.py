@@ -11,7 +11,6 @@ one worker killed twice and restarted at once; two workers in one group, one of 
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -148,17 +147,6 @@ def test_one_worker_killed_twice(
     assert_same_outputs(got, reference, details)
 
 
-def assigned(worker: Worker) -> set[int]:
-    """The partitions the worker holds now, from its log (the newest assignment unless revoked since)."""
-    held: set[int] = set()
-    for line in worker.log.read_text(errors="replace").splitlines():
-        found = re.search(r"(assigned|revoked) partitions \[([0-9, ]*)\]", line)
-        if found:
-            numbers = {int(n) for n in found.group(2).split(",") if n.strip()}
-            held = numbers if found.group(1) == "assigned" else held - numbers
-    return held
-
-
 @pytest.mark.timeout(900)
 def test_two_workers_one_killed(
     crash_settings: Settings, models_env: dict[str, str], reference: Outputs, tmp_path: Path
@@ -169,7 +157,7 @@ def test_two_workers_one_killed(
     try:
         everything = set(range(settings.kafka.topic_partitions))
         wait_until(
-            lambda: all(assigned(w) for w in workers) and assigned(workers[0]) | assigned(workers[1]) == everything,
+            lambda: all(w.assigned() for w in workers) and workers[0].assigned() | workers[1].assigned() == everything,
             WAIT_S,
             lambda: f"the group did not settle on two members\n{tails(workers)}",
         )
@@ -180,16 +168,16 @@ def test_two_workers_one_killed(
         # checkpointed, it would leave nothing to send again: on a loaded machine the other member can lag far
         # enough behind the session for that, when the kill waited for the group's actions)
         wait_until(
-            lambda: time.monotonic() - started > 2.5 * CHECKPOINT_S and mid_work(settings, assigned(workers[0])),
+            lambda: time.monotonic() - started > 2.5 * CHECKPOINT_S and mid_work(settings, workers[0].assigned()),
             WAIT_S,
             lambda: f"no progress before the kill\n{tails(workers)}",
         )
-        killed = assigned(workers[0])
+        killed = workers[0].assigned()
         assert workers[0].stop(sig=signal.SIGKILL) == -signal.SIGKILL
         produced(producer)
         wait_consumed(settings, WAIT_S, lambda: tails(workers))
         got = outputs(settings)
-        survivor = assigned(workers[1])  # before it stops (and gives them back)
+        survivor = workers[1].assigned()  # before it stops (and gives them back)
         resent = records(settings, FEATURES.name) - len(got[FEATURES.name])
         details = tails(workers)
     finally:

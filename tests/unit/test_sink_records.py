@@ -24,6 +24,7 @@ from tapewatch.records import (
     AlertKind,
     Bar,
     Book,
+    ExecutionReport,
     Features,
     Fill,
     Forecast,
@@ -125,6 +126,23 @@ def sample_records() -> list[object]:
             position=1,
             model_version="d1",
         ),
+        ExecutionReport(
+            symbol="2330",
+            venue="twse",
+            ts=60_000,
+            exec_id="E1",
+            order_id="O1",
+            tenant="acme",
+            account="A1",
+            owner="B1",
+            exec_type="trade",
+            side="BUY",
+            price=10.0,
+            quantity=5.0,
+            last_qty=5.0,
+            last_price=10.0,
+            cum_qty=5.0,
+        ),
     ]
 
 
@@ -171,7 +189,7 @@ def news_records() -> list[tuple[Table, NewsItem | NewsSignal]]:
 
 
 def test_every_row_has_exactly_its_table_columns() -> None:
-    bar, features, score, alert, action = sample_records()
+    bar, features, score, alert, action, execution = sample_records()
     book = Book(symbol="2330", venue="twse", ts=60_000, bids=[(9.9, 5.0), (9.8, 1.0)], asks=[(10.1, 2.0)])
     letter = DeadLetter(stage="sink:postgres", reason="bad", field="ts", topic="md.quotes")
     forecast = Forecast(
@@ -194,6 +212,7 @@ def test_every_row_has_exactly_its_table_columns() -> None:
         (db.alerts, alert, db.alert_doc(alert)),  # type: ignore[arg-type]
         (db.actions, action, db.record_doc(action)),  # type: ignore[arg-type]
         (db.forecasts, forecast, db.record_doc(forecast)),
+        (db.executions, execution, db.record_doc(execution)),  # type: ignore[arg-type]
         *((table, record, db.record_doc(record)) for table, record in paper_trading_records()),
     ]
     for table, record, doc in pairs:
@@ -311,10 +330,16 @@ def test_documents_only_use_mapped_top_level_fields() -> None:
     for record in sample_records():
         if type(record) not in FAMILIES:
             continue
-        _, document = bulk_action(settings, record)  # type: ignore[arg-type]
-        family = FAMILIES[type(record)].name  # type: ignore[index]
-        mapped = set(FAMILY_PROPERTIES[family]["tapewatch"]["properties"])
-        assert set(document["tapewatch"]) <= mapped, family
+        meta, document = bulk_action(settings, record)  # type: ignore[arg-type]
+        family = FAMILIES[type(record)]  # type: ignore[index]
+        tenant = None if family.tenant_of is None else family.tenant_of(record)
+        index_family = family.name if tenant is None else f"tenant-{family.name}"
+        assert meta["_index"].startswith(f"{settings.es.index_prefix}-{index_family}-")
+        mapped = set(FAMILY_PROPERTIES[index_family]["tapewatch"]["properties"])
+        assert set(document["tapewatch"]) <= mapped, family.name
+    assert bulk_action(settings, sample_records()[-1])[0]["_index"].startswith(  # type: ignore[arg-type]
+        f"{settings.es.index_prefix}-tenant-executions-acme-"
+    )
 
 
 @given(st.binary(max_size=200), st.binary(min_size=1, max_size=40))
