@@ -168,8 +168,6 @@ class OrdersStage(StageBase[OrdersState, OrderBookEvent | ExecutionReport]):
         return decode_keyed(contract, message.value(), message.key())
 
     def _admit(self, message: Message, record: OrderBookEvent | ExecutionReport) -> bool:
-        if isinstance(record, ExecutionReport):
-            return True  # the contract bounds it; the venue's bounds are the public feed's
         problem = self.feeds(record.venue).implausible(record)
         if problem is not None:
             self._dead_letter(message, problem[1], problem[0], "implausible")

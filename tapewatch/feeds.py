@@ -24,7 +24,7 @@ from typing import Any, Final, Literal
 
 import orjson
 
-from tapewatch.records import MAX_PRICE, MAX_SIZE, Book, OrderBookEvent, Quote
+from tapewatch.records import MAX_PRICE, MAX_SIZE, Book, ExecutionReport, OrderBookEvent, Quote
 
 Prints = Literal["trades", "snapshots"]
 #: how far a book's best bid may reach into its best ask: ``below`` (strictly: a locked or crossed book is
@@ -82,10 +82,14 @@ class FeedProfile:
         hour, minute = self.close.split(":")
         return time(int(hour), int(minute))
 
-    def implausible(self, record: Quote | Book | OrderBookEvent) -> tuple[str, str] | None:
+    def implausible(self, record: Quote | Book | OrderBookEvent | ExecutionReport) -> tuple[str, str] | None:
         """(field, reason) when ``record`` is not plausible for this venue, else None."""
         if self.symbol_pattern is not None and not _matches(self.symbol_pattern, record.symbol):
             return "symbol", f"implausible: symbol {record.symbol!r} does not match the venue's {self.symbol_pattern}"
+        if isinstance(record, ExecutionReport):
+            return self._bounded(
+                ("price", record.price), ("last_price", record.last_price), max_=self.max_price
+            ) or self._bounded(("quantity", record.quantity), ("last_qty", record.last_qty), max_=self.max_size)
         if isinstance(record, Quote | OrderBookEvent):
             if record.price is not None and record.price > self.max_price:
                 return "price", f"implausible: price {record.price:g} above the venue's bound {self.max_price:g}"
@@ -97,6 +101,13 @@ class FeedProfile:
                 if price > self.max_price or size > self.max_size:
                     return name, f"implausible: level ({price:g}, {size:g}) beyond the venue's bounds"
         return self._touching(record)
+
+    @staticmethod
+    def _bounded(*values: tuple[str, float | None], max_: float) -> tuple[str, str] | None:
+        for name, value in values:
+            if value is not None and value > max_:
+                return name, f"implausible: {name} {value:g} above the venue's bound {max_:g}"
+        return None
 
     def _touching(self, book: Book) -> tuple[str, str] | None:
         """Why the book's best bid reaches its best ask further than the venue allows (None when it does not)."""

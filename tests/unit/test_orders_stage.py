@@ -103,6 +103,21 @@ def test_refused_events_are_dead_lettered_once_and_a_gap_is_counted() -> None:
     assert stage.counters.gaps == 1
 
 
+def test_a_report_beyond_the_venues_bounds_is_dead_lettered_and_the_rest_judged() -> None:
+    plain = ExecutionReport(
+        symbol="S", venue="sim-orders", ts=1_000, exec_id="E1", order_id="O1", tenant="acme", account="A1",
+        exec_type="new", side="BUY", price=10.0, quantity=100.0, leaves_qty=100.0,
+    )  # fmt: skip
+    absurd = plain.model_copy(
+        update={"exec_id": "E2", "order_id": "O2", "quantity": FeedProfiles()("sim-orders").max_size * 10}
+    )
+    worker = orders_stage_run(max_pending=20)
+    worker.run(as_messages(FIRM, [plain, absurd]))
+    assert worker.sent("dlq") == [absurd.to_json()]
+    state = [orjson.loads(v) for topic, _, v in worker.producer.sent if topic == CHANGELOG][-1]
+    assert [orjson.loads(r)["exec_id"] for r in state["firms"]["firms"]["acme"]["pending"]] == ["E1"]
+
+
 def test_a_venue_that_sends_its_own_level2_gets_only_its_book_kept() -> None:
     worker = orders_stage_run(FeedProfiles({"sim-orders": {"level2": "venue"}}))
     worker.run(as_messages(ORDERS, market_events()[:1_000]))
