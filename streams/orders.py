@@ -176,8 +176,12 @@ class OrdersStage(StageBase[OrdersState, OrderBookEvent | ExecutionReport]):
     def _apply(
         self, message: Message, record: OrderBookEvent | ExecutionReport, key: bytes, state: OrdersState
     ) -> None:
-        """Apply the record and send what it released; a refused event is dead-lettered, a record the state cannot
-        take is too, and the symbol's state is rebuilt as it was before it."""
+        """Apply the record and send what it released; a refused event is dead-lettered, a report sent again (its
+        exec_id judged already) is too, a record the state cannot take is too, and the symbol's state is rebuilt as
+        it was before it."""
+        if isinstance(record, ExecutionReport) and state.firms.duplicate(record):
+            self._dead_letter(message, "duplicate: a report of this exec_id was judged already", "exec_id", "duplicate")
+            return
         try:
             derived, alerts = self._update(state, record)
         except Exception as exc:  # isolate the record, whatever went wrong

@@ -83,6 +83,11 @@ class FirmDesk:
             firm = self.firms[report.tenant] = self._firm(report.tenant)
         return firm.on_execution(report)
 
+    def duplicate(self, report: ExecutionReport) -> bool:
+        """Whether ``report`` was judged already (its tenant's detector has seen its exec_id)."""
+        firm = self.firms.get(report.tenant)
+        return firm is not None and firm.seen(report)
+
     def pending_reports(self) -> int:
         return sum(firm.pending_reports() for firm in self.firms.values())
 

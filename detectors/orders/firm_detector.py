@@ -52,6 +52,13 @@ class FirmDetectorParams(BaseModel):
     keep_ms: int = Field(
         60_000, ge=1_000, le=86_400_000, description="A public placement is remembered this long (public feed time)"
     )
+    dedupe_ms: int = Field(
+        900_000,
+        ge=0,
+        le=86_400_000,
+        description="A report's exec_id is remembered this long (report time): a report sent again within it is a "
+        "duplicate, judged once",
+    )
 
 
 class FirmDetector:
@@ -82,13 +89,31 @@ class FirmDetector:
         #: the reports not judged yet, in the order they came
         self.pending: deque[ExecutionReport] = deque()
         self._judging: ExecutionReport | None = None
+        #: exec_id → report time, for :attr:`FirmDetectorParams.dedupe_ms`, oldest first
+        self.exec_ids: dict[str, int] = {}
+        self._exec_order: deque[tuple[int, str]] = deque()
+
+    def seen(self, report: ExecutionReport) -> bool:
+        """Whether a report of this exec_id came already (within ``dedupe_ms``): a duplicate."""
+        return report.exec_id in self.exec_ids
 
     def on_execution(self, report: ExecutionReport) -> list[Alert]:
-        """One report of the firm's drop copy; returns the alerts of the reports the public clock lets through."""
+        """One report of the firm's drop copy; returns the alerts of the reports the public clock lets through. A
+        duplicate (:meth:`seen`) is not judged again."""
         if report.tenant != self.tenant:
             raise ValueError(f"a report of tenant {report.tenant!r} given to tenant {self.tenant!r}'s detector")
+        if self.seen(report):
+            return []
+        self._remember(report.exec_id, report.ts)
         self.pending.append(report)
         return self.release()
+
+    def _remember(self, exec_id: str, ts: int) -> None:
+        self.exec_ids[exec_id] = ts
+        self._exec_order.append((ts, exec_id))
+        while self._exec_order and self._exec_order[0][0] < ts - self.params.dedupe_ms:
+            _, old = self._exec_order.popleft()
+            self.exec_ids.pop(old, None)
 
     def release(self) -> list[Alert]:
         """Judge the waiting reports the public feed has passed by ``lag_ms`` (all of them without a public feed)."""
@@ -129,6 +154,7 @@ class FirmDetector:
             "wash": self.wash.to_state(),
             "policy": self.policy.to_state(),
             "pending": [report.to_json().decode() for report in self.pending],
+            "exec_ids": [[ts, exec_id] for ts, exec_id in self._exec_order],
         }
 
     @classmethod
@@ -149,4 +175,7 @@ class FirmDetector:
         detector.spoofing = FirmSpoofing.from_state(state["spoofing"], detector.params.spoofing, detector._known_share)
         detector.wash = FirmWash.from_state(state["wash"], detector.params.wash, owners, groups)
         detector.pending = deque(ExecutionReport.from_json(raw) for raw in state["pending"])
+        for ts, exec_id in state["exec_ids"]:
+            detector.exec_ids[exec_id] = int(ts)
+            detector._exec_order.append((int(ts), exec_id))
         return detector

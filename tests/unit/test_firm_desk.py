@@ -1,6 +1,6 @@
 """A symbol's firm desk keeps each tenant's drop copy apart: one firm's accounts are never matched with another's,
-even under the same names and owners; each firm's alerts carry its tenant and an id of its own; the desk's state
-(every tenant's and the shared public placements) round-trips."""
+even under the same names and owners; each firm's alerts carry its tenant and an id of its own; a report sent again is judged
+once; the desk's state (every tenant's and the shared public placements) round-trips."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from tapewatch.detectors.orders.firm_desk import AccountReference, FirmDesk, fixed_reference
-from tapewatch.detectors.orders.firm_detector import FirmDetector
+from tapewatch.detectors.orders.firm_detector import FirmDetector, FirmDetectorParams
 from tapewatch.records import Alert, AlertKind, ExecutionReport, OrderBookEvent, alert_id
 
 _ids = itertools.count()
@@ -95,3 +95,17 @@ def test_a_firms_detector_refuses_another_firms_report() -> None:
     detector: FirmDetector = desk.firms["acme"]
     with pytest.raises(ValueError, match="tenant 'bravo'"):
         detector.on_execution(fill(1_001, "bravo", "A1", "BUY"))
+
+
+def test_a_report_sent_again_is_judged_once_within_the_dedupe_window_and_through_a_restore() -> None:
+    params = FirmDetectorParams(dedupe_ms=60_000)
+    desk = FirmDesk("X", "v", params, REFERENCE, public=False)
+    washes = prints(("acme", "A1"), ("acme", "A2"))
+    alerts = [alert for report in washes for alert in desk.on_execution(report)]
+    restored = FirmDesk.from_state(orjson.loads(orjson.dumps(desk.to_state())), "X", "v", params, REFERENCE, False)
+    for one in (desk, restored):
+        assert all(one.duplicate(report) for report in washes)
+        assert [alert for report in washes for alert in one.on_execution(report)] == []  # nothing doubled
+    later = fill(washes[-1].ts + 120_000, "acme", "A3", "BUY")
+    desk.on_execution(later)  # two minutes on, the first reports' ids are forgotten (the window's limit)
+    assert not desk.duplicate(washes[0]) and desk.duplicate(later) and len(alerts) == 1

@@ -103,7 +103,7 @@ def test_refused_events_are_dead_lettered_once_and_a_gap_is_counted() -> None:
     assert stage.counters.gaps == 1
 
 
-def test_a_report_beyond_the_venues_bounds_is_dead_lettered_and_the_rest_judged() -> None:
+def test_a_report_beyond_the_venues_bounds_or_sent_again_is_dead_lettered_once_and_the_rest_judged() -> None:
     plain = ExecutionReport(
         symbol="S", venue="sim-orders", ts=1_000, exec_id="E1", order_id="O1", tenant="acme", account="A1",
         exec_type="new", side="BUY", price=10.0, quantity=100.0, leaves_qty=100.0,
@@ -112,8 +112,8 @@ def test_a_report_beyond_the_venues_bounds_is_dead_lettered_and_the_rest_judged(
         update={"exec_id": "E2", "order_id": "O2", "quantity": FeedProfiles()("sim-orders").max_size * 10}
     )
     worker = orders_stage_run(max_pending=20)
-    worker.run(as_messages(FIRM, [plain, absurd]))
-    assert worker.sent("dlq") == [absurd.to_json()]
+    worker.run(as_messages(FIRM, [plain, absurd, plain]))  # the last: the first sent again, at a new offset
+    assert worker.sent("dlq") == [absurd.to_json(), plain.to_json()]
     state = [orjson.loads(v) for topic, _, v in worker.producer.sent if topic == CHANGELOG][-1]
     assert [orjson.loads(r)["exec_id"] for r in state["firms"]["firms"]["acme"]["pending"]] == ["E1"]
 
