@@ -300,7 +300,11 @@ def _source_args(source: str, files: list[Path] | None, symbols: int, speed: flo
     if source == "simulate":
         return ["simulate", "--symbols", str(symbols), "--speed", str(speed), "--seed", str(seed)]
     if source == "market":
-        return ["market", "--symbols", str(symbols), "--speed", str(speed), "--seed", str(seed)]
+        from tapewatch.ops.demo import DEMO_TENANT
+
+        # the market's firm is the demo's tenant: its drop copy's alerts become the demo user's cases
+        firm = ["--tenant", DEMO_TENANT]
+        return ["market", "--symbols", str(symbols), "--speed", str(speed), "--seed", str(seed), *firm]
     if source == "replay":
         if not files:
             raise TapewatchError("run: --source replay needs at least one --file")

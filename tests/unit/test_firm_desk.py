@@ -1,6 +1,6 @@
 """A symbol's firm desk keeps each tenant's drop copy apart: one firm's accounts are never matched with another's,
-even under the same names and owners; each firm's alerts carry its tenant and an id of its own; a report sent again is judged
-once; the desk's state (every tenant's and the shared public placements) round-trips."""
+even under the same names and owners; each firm's alerts carry its tenant and an id of its own; a report sent again
+is judged once; the desk's state (every tenant's and the shared public placements) round-trips."""
 
 from __future__ import annotations
 
