@@ -53,7 +53,7 @@ class FirmDetectorParams(BaseModel):
         60_000, ge=1_000, le=86_400_000, description="A public placement is remembered this long (public feed time)"
     )
     dedupe_ms: int = Field(
-        900_000,
+        60_000,
         ge=0,
         le=86_400_000,
         description="A report's exec_id is remembered this long (report time): a report sent again within it is a "
