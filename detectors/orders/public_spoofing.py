@@ -1,0 +1,383 @@
+"""Spoofing and layering from the public market-by-order feed alone: order ids, no accounts.
+
+Without accounts nothing says that a large order and a trade on the other side are one trader's, so this detector
+asks what the order itself and the book around it say, each judged against the symbol's own statistics:
+
+* **A spoof order** is *large for the symbol*: at least ``size_multiple`` × its usual (median) order and
+  ``depth_share`` of its side's visible depth once it rests (the CFTC's markers: spoof orders 10–50 × the genuine
+  ones; Sarao's 200–900 lots against a 7-lot average; in the Coscia case the large orders tilted the book). It is
+  *near the touch* (within ``near_levels`` prices, where it shows as pressure), it is *pulled* — removed by
+  cancels within ``pair_ms`` that take ``pulled_share`` of what was placed (at once, not worked down), within
+  ``max_life_ms``, with at most ``max_filled`` of it filled (CFTC: cancelled after about 12 s against 55 s, 2 %
+  filled against 89 %; Coscia's cycles lasted 0.6 s).
+* **Not a market maker**: an opposite order at least ``pair_ratio`` as large pulled within ``pair_ms`` of it is the
+  other leg of a two-sided quote being moved or withdrawn, not pressure on one side; an order as large placed on
+  the same side within ``pair_ms`` of the pull is the order moved (a quote following the touch): its pressure stayed.
+* **The other side acted while it rested**: the spoofer's purpose is a fill on the other side; an order pulled
+  before anything happened on the other side (an aggressor of the other side executed, or an order of the other
+  side was placed at its best or filled after it) had nothing to help and is not a cycle. On a busy book this is
+  nearly always met: it only rules out the shortest pulls on a quiet one.
+* **Repetition beyond the symbol's own habit**: ``min_cycles`` cycles on one side within ``window_ms`` (Eventus and
+  the trade's alerts look at minutes; a manipulator repeats, an odd large order does not), and more of them than
+  the symbol's own rate of such cycles over the last ``baseline_ms`` makes likely (a Poisson tail of at most
+  ``surprise``): a thin book whose ordinary orders are often large and pulled fast sets its own, higher, bar.
+
+What is left alone: a genuine large order fills (``max_filled``); a market maker quotes and pulls both sides at once
+(``pair_ms``); a meta-order executes through marketable orders and rests nothing large; one large cancel is one
+cycle. What breaks it: a spoofer whose orders are no larger than the symbol's usual ones (many mid-size layers), one
+who works the order down in small cancels, hidden or iceberg size the feed does not show, a spoofer who quotes a
+token opposite order at once (reads as two-sided), and a symbol spoofed all day (its baseline learns the spoofing).
+
+The hit names the large orders' ids at the venue (``order_ids``): nothing on the public feed names the trader.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import astuple, dataclass
+from typing import Any, ClassVar, Final
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tapewatch.detectors.alerting import Hit
+from tapewatch.detectors.evidence import Key, Rule
+from tapewatch.detectors.orders.book import BID, OrderBook
+from tapewatch.detectors.orders.usual_size import UsualSize
+from tapewatch.records import AlertKind, BookAction, OrderBookEvent, OrderSide
+
+MODEL_VERSION: Final = "public-orders-v1"
+
+
+class PublicSpoofingParams(BaseModel):
+    """What a spoofing cycle on the public feed is, and how many make a hit."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    size_multiple: float = Field(8.0, gt=1, le=1_000, description="A large order: this × the symbol's usual order")
+    depth_share: float = Field(
+        0.3, gt=0, lt=1, description="… and at least this share of its side's visible depth once it rests"
+    )
+    near_levels: int = Field(3, ge=1, le=20, description="… placed within this many prices of its side's best")
+    max_life_ms: int = Field(60_000, gt=0, le=3_600_000, description="Pulled within this of its placement")
+    pulled_share: float = Field(
+        0.8, gt=0, le=1, description="… by cancels within pair_ms taking at least this share of its placed size"
+    )
+    max_filled: float = Field(0.2, ge=0, lt=1, description="… with at most this share of it filled")
+    pair_ms: int = Field(
+        100, ge=0, le=10_000, description="An opposite large order pulled within this of it: a two-sided quote"
+    )
+    pair_ratio: float = Field(
+        0.5, gt=0, le=1, description="… large: at least this × the order's size (also for a same-side replacement)"
+    )
+    min_cycles: int = Field(2, ge=1, le=100, description="Cycles on one side within the window for a hit")
+    window_ms: int = Field(600_000, gt=0, le=7_200_000, description="The window the cycles are counted over")
+    baseline_ms: int = Field(
+        5_400_000, gt=0, le=86_400_000, description="The symbol's own rate of cycles is counted over this"
+    )
+    surprise: float = Field(
+        0.01, gt=0, lt=1, description="The window's cycles must be at most this likely at the symbol's own rate"
+    )
+    warmup_orders: int = Field(200, ge=0, description="The symbol's orders seen before a usual size is trusted")
+    warmup_ms: int = Field(
+        1_800_000, ge=0, description="Feed time seen before the symbol's own rate of cycles is trusted"
+    )
+
+
+EVIDENCE: Final[Mapping[str, Key]] = {
+    "side": Key("the side the large orders rested on"),
+    "cycles": Key("large orders pulled after the other side traded, on that side, in the window", "cycles"),
+    "order_ids": Key("the large orders' ids at the venue"),
+    "size_multiple": Key("the largest against the symbol's usual order", "×"),
+    "depth_share": Key("the largest share of its side's visible depth", "share"),
+    "median_life_s": Key("how long the large orders rested", "s"),
+    "opposite_volume": Key("what executed on the other side while they rested", "shares"),
+    "expected_cycles": Key("cycles the symbol's own rate makes expected in the window", "cycles"),
+    "surprise": Key("how likely that many cycles are at the symbol's own rate", "probability"),
+}
+RULE: Final = Rule(AlertKind.SPOOFING, "spoofing on the public feed", "expected_cycles", EVIDENCE)
+
+
+@dataclass(slots=True)
+class Large:
+    """A large order resting now, and what the other side did while it rested."""
+
+    side: int
+    placed_ts: int
+    size: float
+    multiple: float
+    share: float
+    near: bool
+    opposite: float = 0.0
+    #: what the cancels of the last ``pair_ms`` took off it, and when that burst began
+    burst: float = 0.0
+    burst_ts: int = 0
+
+
+@dataclass(slots=True)
+class Cycle:
+    order_id: str
+    placed_ts: int
+    pulled_ts: int
+    multiple: float
+    share: float
+    opposite: float
+
+
+class PublicSpoofing:
+    """One symbol's spoofing cycles from its market-by-order feed (stage: ``on_order``)."""
+
+    PARAMS: ClassVar[type[PublicSpoofingParams]] = PublicSpoofingParams
+    EVIDENCE: ClassVar[Mapping[str, Key]] = EVIDENCE
+
+    def __init__(self, params: PublicSpoofingParams | None = None) -> None:
+        self.params = params or PublicSpoofingParams()
+        self.book = OrderBook()
+        self.usual = UsualSize()
+        self.large: dict[str, Large] = {}
+        #: cancels lately: (ts, side, size taken), for the two-sided check
+        self.recent: deque[tuple[int, int, float]] = deque()
+        self.cycles: dict[int, deque[Cycle]] = {BID: deque(), -BID: deque()}
+        #: every cycle's pull time over the baseline, per side: the symbol's own rate
+        self.history: dict[int, deque[int]] = {BID: deque(), -BID: deque()}
+        #: pulls waiting ``pair_ms`` for an opposite one: (side, size, cycle)
+        self.pending: deque[tuple[int, float, Cycle]] = deque()
+        self.first_ts: int | None = None
+
+    def on_order(self, event: OrderBookEvent) -> list[Hit]:
+        if self.first_ts is None:
+            self.first_ts = event.ts
+        hits = self._settle(event.ts - self.params.pair_ms - 1)
+        action = event.action
+        if action is BookAction.ADD:
+            self._added(event)
+            return hits
+        if action is BookAction.TRADE:
+            self._traded(event)
+        elif action is BookAction.FILL:
+            self._filled(event)
+        if action is BookAction.CANCEL:
+            self._pulled(event)
+            if event.order_id in self.large:
+                self._cancel(event)
+                return hits
+        step = self.book.on_order(event)
+        if step.departed is not None:
+            self.large.pop(step.departed.order.order_id, None)
+        return hits
+
+    def flush(self) -> list[Hit]:
+        """The end of the input: the pulls still waiting for their ``pair_ms`` are judged."""
+        return self._settle(None)
+
+    # --- placements -------------------------------------------------------------------------------------------
+    def _added(self, event: OrderBookEvent) -> None:
+        p = self.params
+        usual = self.usual.quantile(0.5) if self.usual.count() >= p.warmup_orders else None
+        step = self.book.on_order(event)
+        if event.snapshot or step.anomaly is not None:
+            return
+        self._moved(event)
+        self.usual.observe(event.size)
+        order = self.book.orders.get(event.order_id or "")
+        if order is not None and order.touch_gap == 0:
+            self._joined_touch(order.side, event.size)
+        if usual is None or order is None or event.size < p.size_multiple * usual:
+            return
+        depth = self.book.visible_depth(event.side)
+        share = event.size / depth if depth > 0 else 1.0
+        if share < p.depth_share:
+            return
+        large = Large(order.side, event.ts, event.size, event.size / usual, share, order.touch_gap < p.near_levels)
+        self.large[order.order_id] = large
+
+    def _paired(self, ts: int, side: int, size: float) -> bool:
+        """An opposite large order pulled within ``pair_ms`` of ``ts``: a two-sided quote moved or withdrawn (its two
+        legs go out together, within milliseconds)."""
+        p = self.params
+        return any(
+            s == -side and abs(t - ts) <= p.pair_ms and other >= p.pair_ratio * size for t, s, other in self.recent
+        )
+
+    def _moved(self, event: OrderBookEvent) -> None:
+        """An order about as large placed on the same side within ``pair_ms`` of a pull: the order was moved (a
+        quote following the touch), its pressure did not go away; the pull is no cycle."""
+        p = self.params
+        side = BID if event.side is OrderSide.BUY else -BID
+        self.pending = deque(
+            (s, size, cycle)
+            for s, size, cycle in self.pending
+            if not (s == side and event.ts - cycle.pulled_ts <= p.pair_ms and event.size >= p.pair_ratio * size)
+        )
+
+    def _pulled(self, event: OrderBookEvent) -> None:
+        """Any cancel, large or not, is kept while a pull waiting for its ``pair_ms`` may need it (the other leg of
+        a two-sided quote need not be large against its own side's depth)."""
+        order = self.book.orders.get(event.order_id or "")
+        if order is None:
+            return
+        size = _taken(event, order.size)
+        self.recent.append((event.ts, order.side, size))
+        horizon = event.ts - 2 * self.params.pair_ms - 1
+        while self.recent and self.recent[0][0] < horizon:
+            self.recent.popleft()
+
+    # --- the other side -----------------------------------------------------------------------------------------
+    def _traded(self, event: OrderBookEvent) -> None:
+        """An aggressor of one side executed: the other side's large orders saw their side trade."""
+        if event.side is None or not self.large:
+            return
+        aggressor = BID if event.side is OrderSide.BUY else -BID
+        for large in self.large.values():
+            if large.side == -aggressor:
+                large.opposite += event.size
+
+    def _joined_touch(self, side: int, size: float) -> None:
+        """A new order at (or inside) its side's best: the other side's large orders saw an order of this side
+        placed where it trades first (the genuine order a spoofer rests opposite his large one)."""
+        for large in self.large.values():
+            if large.side == -side:
+                large.opposite += size
+
+    def _filled(self, event: OrderBookEvent) -> None:
+        """A passive order filled: large orders of the other side placed before it saw it execute."""
+        order = self.book.orders.get(event.order_id or "")
+        if order is None or not self.large:
+            return
+        for large in self.large.values():
+            if large.side == -order.side and order.placed_ts >= large.placed_ts:
+                large.opposite += event.size
+
+    # --- the pull -----------------------------------------------------------------------------------------------
+    def _cancel(self, event: OrderBookEvent) -> None:
+        """A large order's cancel: when it pulls the order as a spoofer would, the pull waits ``pair_ms`` for an
+        opposite pull that would make it a two-sided quote's."""
+        order_id = event.order_id or ""
+        resting = self.book.orders.get(order_id)
+        taken = 0.0 if resting is None else _taken(event, resting.size)
+        filled = 0.0 if resting is None else resting.filled
+        p = self.params
+        large = self.large[order_id]
+        if event.ts - large.burst_ts > p.pair_ms:
+            large.burst, large.burst_ts = 0.0, event.ts
+        large.burst += taken
+        step = self.book.on_order(event)
+        if step.departed is None:
+            return
+        del self.large[order_id]
+        pulled = large.burst >= p.pulled_share * large.size and filled <= p.max_filled * large.size
+        life = event.ts - large.placed_ts
+        if pulled and large.near and life <= p.max_life_ms and large.opposite > 0:
+            cycle = Cycle(order_id, large.placed_ts, event.ts, large.multiple, large.share, large.opposite)
+            self.pending.append((large.side, large.size, cycle))
+
+    def _settle(self, until: int | None) -> list[Hit]:
+        """The pulls at or before ``until`` (all: None) whose ``pair_ms`` has passed: one-sided ones are cycles."""
+        hits: list[Hit] = []
+        while self.pending and (until is None or self.pending[0][2].pulled_ts <= until):
+            side, size, cycle = self.pending.popleft()
+            if not self._paired(cycle.pulled_ts, side, size):
+                hits += self._cycle(side, cycle)
+        return hits
+
+    def _cycle(self, side: int, cycle: Cycle) -> list[Hit]:
+        p = self.params
+        ts = cycle.pulled_ts
+        cycles, history = self.cycles[side], self.history[side]
+        cycles.append(cycle)
+        history.append(ts)
+        while cycles and cycles[0].pulled_ts < ts - p.window_ms:
+            cycles.popleft()
+        while history and history[0] < ts - p.baseline_ms:
+            history.popleft()
+        if len(cycles) < p.min_cycles or self.first_ts is None or ts - self.first_ts < p.warmup_ms:
+            return []
+        expected = self._expected(history, ts)
+        surprise = poisson_tail(len(cycles), expected)
+        if surprise > p.surprise:
+            return []
+        return [self._hit(side, list(cycles), ts, expected, surprise)]
+
+    def _expected(self, history: deque[int], ts: int) -> float:
+        """Cycles the symbol's own rate makes expected in one window: its cycles before the window, over the time
+        observed before it (up to ``baseline_ms``)."""
+        p = self.params
+        start = max(self.first_ts or ts, ts - p.baseline_ms)
+        span = ts - p.window_ms - start
+        if span <= 0:
+            return math.inf
+        before = sum(1 for t in history if t < ts - p.window_ms)
+        # one cycle more than seen: a symbol that has shown none yet is not taken to never have any
+        return (before + 1) * p.window_ms / span
+
+    def _hit(self, side: int, cycles: list[Cycle], ts: int, expected: float, surprise: float) -> Hit:
+        p = self.params
+        lives = sorted((c.pulled_ts - c.placed_ts) / 1000 for c in cycles)
+        multiple = max(c.multiple for c in cycles)
+        extra = len(cycles) - p.min_cycles
+        strength = min(1.0, -math.log10(max(surprise, 1e-12)) / 6)
+        score = min(0.94, 0.7 + 0.03 * extra + 0.1 * strength)
+        name = "bid" if side == BID else "offer"
+        evidence: dict[str, Any] = {
+            "side": name,
+            "cycles": len(cycles),
+            "order_ids": ";".join(c.order_id for c in cycles),
+            "size_multiple": round(multiple, 2),
+            "depth_share": round(max(c.share for c in cycles), 3),
+            "median_life_s": lives[len(lives) // 2],
+            "opposite_volume": sum(c.opposite for c in cycles),
+            "expected_cycles": round(expected, 3),
+            "surprise": surprise,
+        }
+        message = (
+            f"{len(cycles)} large {name}s ({multiple:.0f}× the usual order) pulled after the other side traded, "
+            f"against {expected:.2f} expected at the symbol's own rate"
+        )
+        return Hit(AlertKind.SPOOFING, ts, cycles[0].placed_ts, ts, score, evidence, MODEL_VERSION, message)
+
+    # --- state --------------------------------------------------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        """The book, the usual order size, the large orders resting, recent large events and cycles."""
+        return {
+            "book": self.book.to_state(),
+            "usual": self.usual.to_state(),
+            "large": {order_id: list(astuple(large)) for order_id, large in self.large.items()},
+            "recent": [list(r) for r in self.recent],
+            "cycles": {str(side): [list(astuple(c)) for c in cycles] for side, cycles in self.cycles.items()},
+            "history": {str(side): list(history) for side, history in self.history.items()},
+            "pending": [[side, size, list(astuple(cycle))] for side, size, cycle in self.pending],
+            "first_ts": self.first_ts,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], params: PublicSpoofingParams | None = None) -> PublicSpoofing:
+        detector = cls(params)
+        detector.book = OrderBook.from_state(state["book"], depth=detector.book.depth)
+        detector.usual = UsualSize.from_state(state["usual"])
+        detector.large = {order_id: Large(*row) for order_id, row in state["large"].items()}
+        detector.recent = deque((int(ts), int(side), float(size)) for ts, side, size in state["recent"])
+        for side in (BID, -BID):
+            detector.cycles[side] = deque(Cycle(*row) for row in state["cycles"][str(side)])
+            detector.history[side] = deque(int(ts) for ts in state["history"][str(side)])
+        detector.pending = deque((int(side), float(size), Cycle(*row)) for side, size, row in state["pending"])
+        detector.first_ts = state["first_ts"]
+        return detector
+
+
+def _taken(event: OrderBookEvent, resting: float) -> float:
+    """What a cancel takes off an order resting ``resting``: all of it when its size is 0 or at least that."""
+    return resting if event.size <= 0 or event.size >= resting else event.size
+
+
+def poisson_tail(count: int, mean: float) -> float:
+    """P(N ≥ count) for N Poisson with ``mean`` (1 when the mean is unknown, i.e. infinite)."""
+    if count <= 0 or math.isinf(mean):
+        return 1.0
+    if mean <= 0:
+        return 0.0
+    term = math.exp(-mean)
+    below = term
+    for k in range(1, count):
+        term *= mean / k
+        below += term
+    return max(0.0, 1.0 - below)
