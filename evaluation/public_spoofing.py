@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
 
 import pandas as pd
 
@@ -118,15 +120,25 @@ def sessions_of(seeds: Sequence[int], symbols: int = 8, minutes: float = 210.0) 
 
 # --- the real Bitstamp capture as market-by-order events -------------------------------------------------------
 def bitstamp_events(orders: pd.DataFrame, trades: pd.DataFrame, symbol: str = "BTCUSD") -> Iterator[OrderBookEvent]:
-    """The capture's order messages and trades as market-by-order events, in exchange time: ``created`` an add (the
-    snapshot's orders, created before the first trade, marked ``snapshot``); ``changed`` a fill of the size it lost
-    when a trade names the order at that millisecond, else a cancel of it; ``deleted`` the rest cancelled, or filled
-    when a trade named it; trades carry the taker's side. Volumes are BTC (1e-8 precision kept)."""
+    """The capture's order messages and trades as market-by-order events, in exchange time: ``created`` an add (those
+    of the REST snapshot that opens the capture, all at its first millisecond, marked ``snapshot``); ``changed`` a
+    fill of the volume it lost when a trade names the order at that millisecond, else a cancel of it; ``deleted``
+    the rest cancelled, or filled when a trade named it (the synthetic deletes that close the capture, all at its
+    last millisecond, are left out: they are its edge, not cancels); trades carry the taker's side. Volumes are BTC."""
+    first, last = int(orders["exchange_timestamp"].min()), int(orders["exchange_timestamp"].max())
+    closing = (orders["exchange_timestamp"] == last) & (orders["action"] == "deleted")
     traded = _traded_orders(trades)
-    rows = _merged(orders, trades)
     resting: dict[str, float] = {}
-    for sequence, row in enumerate(rows, start=1):
-        yield from _event(row, sequence, symbol, resting, traded)
+    for sequence, row in enumerate(_merged(orders[~closing], trades), start=1):
+        yield from _event(row, sequence, symbol, resting, traded, snapshot=row[0] == first)
+
+
+def real_tape_alerts(params: PublicSpoofingParams | None = None) -> list[Alert]:
+    """The detector on the real Bitstamp BTC/USD capture (30 minutes, ``ob-analytics``' package data, the capture
+    ``tapewatch.producers.bitstamp_capture`` reads): every spoofing alert there is taken as false."""
+    base = Path(str(metadata.distribution("ob-analytics").locate_file("ob_analytics/_sample_data")))
+    events = bitstamp_events(pd.read_csv(base / "orders.csv.gz"), pd.read_csv(base / "trades.csv"))
+    return symbol_alerts("BTCUSD", "bitstamp", events, params)
 
 
 def _traded_orders(trades: pd.DataFrame) -> set[tuple[str, int]]:
@@ -156,7 +168,7 @@ def _merged(orders: pd.DataFrame, trades: pd.DataFrame) -> list[Row]:
 
 
 def _event(
-    row: Row, sequence: int, symbol: str, resting: dict[str, float], traded: set[tuple[str, int]]
+    row: Row, sequence: int, symbol: str, resting: dict[str, float], traded: set[tuple[str, int]], snapshot: bool
 ) -> Iterator[OrderBookEvent]:
     ts, _, action, oid, price, volume, side = row
 
@@ -164,7 +176,7 @@ def _event(
         priced = price if kind in (BookAction.ADD, BookAction.TRADE) else None
         return OrderBookEvent(
             symbol=symbol, venue="bitstamp", ts=ts, sequence=sequence, action=kind, order_id=order_id, side=side,
-            price=priced, size=size,
+            price=priced, size=size, snapshot=snapshot and kind is BookAction.ADD,
         )  # fmt: skip
 
     if action == "trade":
@@ -172,7 +184,8 @@ def _event(
         return
     book_side = OrderSide.BUY if side == "bid" else OrderSide.SELL
     if action == "created":
-        if oid not in resting and volume > 0:
+        # a market order is created at price 0: it never rests, its trades tell what it did
+        if oid not in resting and volume > 0 and price > 0:
             resting[oid] = volume
             yield make(BookAction.ADD, book_side, volume, oid)
         return

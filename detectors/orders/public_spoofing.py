@@ -302,7 +302,7 @@ class PublicSpoofing:
         """Cycles the symbol's own rate makes expected in one window: its cycles before the window, over the time
         observed before it (up to ``baseline_ms``)."""
         p = self.params
-        start = max(self.first_ts or ts, ts - p.baseline_ms)
+        start = max(ts if self.first_ts is None else self.first_ts, ts - p.baseline_ms)
         span = ts - p.window_ms - start
         if span <= 0:
             return math.inf

@@ -1,0 +1,194 @@
+"""Spoofing from the public market-by-order feed alone: small hand-built feeds, each a case the detector must tell."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+
+import pytest
+from pydantic import ValidationError
+
+from tapewatch.detectors.alerting import Hit
+from tapewatch.detectors.orders.public_spoofing import PublicSpoofing, PublicSpoofingParams, poisson_tail
+from tapewatch.records import BookAction, OrderBookEvent, OrderSide
+
+PARAMS = PublicSpoofingParams(warmup_orders=20)
+HOUR = 3_600_000
+
+
+class Feed:
+    """Numbers the events of one symbol's feed and names its orders."""
+
+    def __init__(self) -> None:
+        self.sequence = 0
+        self.next_id = 0
+
+    def event(self, ts: int, action: BookAction, **fields: object) -> OrderBookEvent:
+        self.sequence += 1
+        return OrderBookEvent(symbol="X", venue="v", ts=ts, sequence=self.sequence, action=action, **fields)  # type: ignore[arg-type]
+
+    def add(self, ts: int, side: OrderSide, price: float, size: float, order_id: str | None = None) -> OrderBookEvent:
+        self.next_id += 1
+        order_id = order_id or f"o{self.next_id}"
+        return self.event(ts, BookAction.ADD, order_id=order_id, side=side, price=price, size=size)
+
+    def cancel(self, ts: int, order_id: str) -> OrderBookEvent:
+        return self.event(ts, BookAction.CANCEL, order_id=order_id)
+
+    def trade(self, ts: int, aggressor: OrderSide, price: float, size: float) -> OrderBookEvent:
+        return self.event(ts, BookAction.TRADE, side=aggressor, price=price, size=size)
+
+    def fill(self, ts: int, order_id: str, size: float) -> OrderBookEvent:
+        return self.event(ts, BookAction.FILL, order_id=order_id, size=size)
+
+    def book(self, ts: int) -> Iterator[OrderBookEvent]:
+        """An ordinary two-sided book of 10-lot orders, five prices a side, and its history: two hours of small
+        orders placed and cancelled away from the touch."""
+        for level in range(5):
+            for _ in range(3):
+                yield self.add(ts, OrderSide.BUY, 99.0 - level, 10.0)
+                yield self.add(ts, OrderSide.SELL, 101.0 + level, 10.0)
+        for minute in range(1, 121):
+            added = self.add(ts + minute * 60_000, OrderSide.BUY, 97.0, 10.0)
+            yield added
+            yield self.cancel(ts + minute * 60_000 + 5_000, added.order_id or "")
+
+
+def run(detector: PublicSpoofing, events: Iterable[OrderBookEvent]) -> list[Hit]:
+    hits: list[Hit] = []
+    for event in events:
+        hits += detector.on_order(event)
+    return hits
+
+
+def spoof_cycles(feed: Feed, start: int, cycles: int = 3) -> Iterator[OrderBookEvent]:
+    """A bid 10 × the usual order at the touch; a small offer placed at the other touch and a sell that trades; the
+    bid pulled a few seconds later; every 40 s."""
+    for n in range(cycles):
+        t = start + n * 40_000
+        yield feed.add(t, OrderSide.BUY, 99.0, 150.0, order_id=f"spoof{n}")
+        yield feed.add(t + 1_000, OrderSide.SELL, 101.0, 10.0)
+        yield feed.trade(t + 2_000, OrderSide.SELL, 99.0, 5.0)
+        yield feed.cancel(t + 4_000, f"spoof{n}")
+
+
+def test_repeated_pulls_of_a_large_bid_are_a_hit_naming_its_orders() -> None:
+    feed = Feed()
+    detector = PublicSpoofing(PARAMS)
+    hits = run(detector, [*feed.book(0), *spoof_cycles(feed, 2 * HOUR + 60_000)])
+    hits += detector.flush()
+    assert hits, "three pulled large bids in two minutes"
+    first = hits[0]
+    assert first.evidence["side"] == "bid"
+    assert set(str(first.evidence["order_ids"]).split(";")) <= {"spoof0", "spoof1", "spoof2"}
+    assert int(str(first.evidence["cycles"])) >= PARAMS.min_cycles
+    assert float(str(first.evidence["size_multiple"])) >= PARAMS.size_multiple
+    assert first.window_start == 2 * HOUR + 60_000
+    assert set(first.evidence) == set(PublicSpoofing.EVIDENCE)
+
+
+def test_a_single_large_cancel_is_not_a_hit() -> None:
+    feed = Feed()
+    detector = PublicSpoofing(PARAMS)
+    assert run(detector, [*feed.book(0), *spoof_cycles(feed, 2 * HOUR + 60_000, cycles=1)]) + detector.flush() == []
+
+
+def test_large_orders_that_fill_are_not_a_hit() -> None:
+    feed = Feed()
+    events = list(feed.book(0))
+    for n in range(4):
+        t = 2 * HOUR + 60_000 + n * 40_000
+        events.append(feed.add(t, OrderSide.BUY, 99.0, 150.0, order_id=f"big{n}"))
+        events.append(feed.trade(t + 2_000, OrderSide.SELL, 99.0, 140.0))
+        events.append(feed.fill(t + 2_000, f"big{n}", 140.0))
+        events.append(feed.cancel(t + 4_000, f"big{n}"))  # the rest is cancelled: 93 % filled
+    detector = PublicSpoofing(PARAMS)
+    assert run(detector, events) + detector.flush() == []
+
+
+def test_a_market_maker_pulling_both_sides_is_not_a_hit() -> None:
+    feed = Feed()
+    events = list(feed.book(0))
+    for n in range(5):
+        t = 2 * HOUR + 60_000 + n * 30_000
+        events.append(feed.add(t, OrderSide.BUY, 98.0, 150.0, order_id=f"bid{n}"))
+        events.append(feed.add(t, OrderSide.SELL, 102.0, 150.0, order_id=f"ask{n}"))
+        events.append(feed.trade(t + 1_000, OrderSide.SELL, 99.0, 5.0))
+        events.append(feed.trade(t + 1_500, OrderSide.BUY, 101.0, 5.0))
+        events.append(feed.cancel(t + 3_000, f"bid{n}"))
+        events.append(feed.cancel(t + 3_000, f"ask{n}"))
+    detector = PublicSpoofing(PARAMS)
+    assert run(detector, events) + detector.flush() == []
+
+
+def test_a_quote_moved_with_the_touch_is_not_pulled() -> None:
+    """Pulled and placed again on its side at once (a quote following the touch): the pressure never went away."""
+    feed = Feed()
+    events = list(feed.book(0))
+    t = 2 * HOUR + 60_000
+    events.append(feed.add(t, OrderSide.BUY, 99.0, 150.0, order_id="q0"))
+    for n in range(1, 6):
+        t += 5_000
+        events.append(feed.trade(t - 1_000, OrderSide.SELL, 99.0, 5.0))
+        events.append(feed.cancel(t, f"q{n - 1}"))
+        events.append(feed.add(t, OrderSide.BUY, 99.0 + n % 2, 150.0, order_id=f"q{n}"))
+    detector = PublicSpoofing(PARAMS)
+    assert run(detector, events) + detector.flush() == []
+
+
+def test_a_meta_order_trading_through_the_book_is_not_a_hit() -> None:
+    """An institution buys with marketable orders for an hour: it executes, it rests nothing large."""
+    feed = Feed()
+    events = list(feed.book(0))
+    for n in range(600):
+        t = 2 * HOUR + n * 6_000
+        events.append(feed.add(t, OrderSide.SELL, 101.0, 10.0, order_id=f"ask{n}"))
+        events.append(feed.trade(t + 100, OrderSide.BUY, 101.0, 10.0))
+        events.append(feed.fill(t + 100, f"ask{n}", 10.0))
+    detector = PublicSpoofing(PARAMS)
+    assert run(detector, events) + detector.flush() == []
+
+
+def test_too_early_in_the_feed_there_is_no_baseline_and_no_hit() -> None:
+    """The same cycles ten minutes into the feed: the symbol's own rate of pulls is not known yet."""
+    feed = Feed()
+    book = [e for e in feed.book(0) if e.ts == 0]
+    detector = PublicSpoofing(PARAMS)
+    assert run(detector, [*book, *spoof_cycles(feed, 600_000, cycles=4)]) + detector.flush() == []
+
+
+def test_the_state_round_trips_through_json_and_gives_the_same_later_hits() -> None:
+    feed = Feed()
+    events = [*feed.book(0), *spoof_cycles(feed, 2 * HOUR + 60_000, cycles=4)]
+    cut = len(events) - 6  # in the middle of a cycle: a large bid resting, a pull pending or cycles counted
+    whole = PublicSpoofing(PARAMS)
+    expected = run(whole, events) + whole.flush()
+    first = PublicSpoofing(PARAMS)
+    before = run(first, events[:cut])
+    restored = PublicSpoofing.from_state(json.loads(json.dumps(first.to_state())), PARAMS)
+    after = run(restored, events[cut:]) + restored.flush()
+    assert expected, "the feed has hits to compare"
+    assert before + after == expected
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("size_multiple", 1.0), ("depth_share", 1.5), ("max_life_ms", 0), ("min_cycles", 0), ("surprise", 0.0)],
+)
+def test_params_out_of_range_are_refused(field: str, value: float) -> None:
+    with pytest.raises(ValidationError):
+        PublicSpoofingParams(**{field: value})
+
+
+def test_params_are_frozen_and_described() -> None:
+    params = PublicSpoofingParams()
+    with pytest.raises(ValidationError):
+        params.size_multiple = 2.0  # type: ignore[misc]
+    assert all(f.description for f in PublicSpoofingParams.model_fields.values())
+
+
+def test_poisson_tail() -> None:
+    assert poisson_tail(0, 3.0) == 1.0
+    assert poisson_tail(1, 0.5) == pytest.approx(1 - 0.6065306597, abs=1e-9)
+    assert poisson_tail(2, float("inf")) == 1.0
+    assert poisson_tail(3, 0.0) == 0.0
