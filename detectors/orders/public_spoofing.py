@@ -76,7 +76,7 @@ class PublicSpoofingParams(BaseModel):
         5_400_000, gt=0, le=86_400_000, description="The symbol's own rate of cycles is counted over this"
     )
     surprise: float = Field(
-        0.01, gt=0, lt=1, description="The window's cycles must be at most this likely at the symbol's own rate"
+        0.05, gt=0, lt=1, description="The window's cycles must be at most this likely at the symbol's own rate"
     )
     warmup_orders: int = Field(200, ge=0, description="The symbol's orders seen before a usual size is trusted")
     warmup_ms: int = Field(
