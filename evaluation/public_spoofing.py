@@ -200,3 +200,27 @@ def _event(
         resting[oid] = left
     if lost > 0:
         yield make(BookAction.FILL if (oid, ts) in traded else BookAction.CANCEL, book_side, lost, oid)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m tapewatch.evaluation.public_spoofing 201-206``: the seeds' sessions judged, and the real tape."""
+    import sys
+
+    spec = (list(argv) if argv is not None else sys.argv[1:]) or ["201-206"]
+    first, _, last = spec[0].partition("-")
+    seeds = list(range(int(first), int(last or first) + 1))
+    report = evaluate(sessions_of(seeds))
+    s = report.spoofing
+    print(f"seeds {seeds[0]}-{seeds[-1]}: episodes {s.episodes}, found {s.detected}", end=", ")
+    print(f"alerts {s.alerts}, true {s.true_alerts}")
+    print(f"precision {s.precision:.2f} recall {s.recall:.2f} F1 {report.f1:.2f}")
+    print(f"look-alikes alerted {s.lookalike_alerts} of {report.lookalikes} ({report.lookalike_share:.3f})")
+    print(f"clean symbol-days {report.clean_symbol_days}, alerts on them {report.clean_alerts}", end=" ")
+    print(f"({report.clean_per_day:.2f} a symbol-day)")
+    print(f"severities {report.severities}")
+    real = collapse_alerts(real_tape_alerts())
+    print(f"real Bitstamp capture: {len(real)} alerts, severities {[str(a.severity) for a in real]}")
+
+
+if __name__ == "__main__":
+    main()
