@@ -45,6 +45,7 @@ from tapewatch.detectors.orders.firm_spoofing import FirmSpoofing
 from tapewatch.detectors.orders.firm_wash import FirmWash
 from tapewatch.detectors.orders.level2 import Level2Feed
 from tapewatch.detectors.orders.placements import PublicPlacements
+from tapewatch.detectors.orders.public_spoofing import PublicSpoofing
 from tapewatch.detectors.orders.usual_size import UsualSize
 from tapewatch.detectors.patterns import FlowPatterns, PatternDetector, SymbolDetector
 from tapewatch.detectors.patterns.base import Drift, DriftScale, Run
@@ -58,7 +59,7 @@ from tests.architecture import ROOT, modules
 #: the stages, by the event they take
 QUOTE_STAGES: tuple[type[QuoteStage], ...] = (BarBuilder, MultiBarBuilder, FlowState)
 BOOK_STAGES: tuple[type[BookStage], ...] = (FlowState, LayerTracker)
-ORDER_STAGES: tuple[type[OrderStage], ...] = (OrderBook, Level2Feed, PublicPlacements, FirmDesk)
+ORDER_STAGES: tuple[type[OrderStage], ...] = (OrderBook, Level2Feed, PublicPlacements, FirmDesk, PublicSpoofing)
 EXECUTION_STAGES: tuple[type[ExecutionStage], ...] = (FirmSpoofing, FirmWash, FirmDetector, FirmDesk)
 BAR_STAGES: tuple[type[BarStage], ...] = (FeatureState, SymbolDetector)
 CHUNK_STAGES: tuple[type[ChunkStage], ...] = (TapeContext, FlowPatterns, Materiality, SymbolDetector)
@@ -123,6 +124,7 @@ STATEFUL: tuple[type[Stateful], ...] = (
     FirmDetector,
     FirmDesk,
     PublicPlacements,
+    PublicSpoofing,
     TapeContext,
     FlowPatterns,
     Materiality,
