@@ -32,8 +32,9 @@ from tapewatch.state_versions import StateVersions
 
 
 def _with_tenant(state: Mapping[str, Any]) -> dict[str, Any]:
-    """Version 1 → 2: a policy names the tenant whose alerts it raises (version 1's were all public)."""
-    return {**state, "tenant": None}
+    """Version 1 → 2: a policy names the tenant whose alerts it raises and the scope of its ids (version 1's were
+    all public, in the symbol's scope)."""
+    return {**state, "tenant": None, "scope": None}
 
 
 #: the alert policy's state versions
@@ -150,15 +151,24 @@ class AlertPolicy:
     []
     """
 
-    __slots__ = ("episodes", "params", "symbol", "tenant", "venue")
+    __slots__ = ("episodes", "params", "scope", "symbol", "tenant", "venue")
 
     def __init__(
-        self, symbol: str, venue: str, params: PolicyParams | None = None, *, tenant: str | None = None
+        self,
+        symbol: str,
+        venue: str,
+        params: PolicyParams | None = None,
+        *,
+        tenant: str | None = None,
+        scope: str | None = None,
     ) -> None:
-        """``tenant``: whose confidential data the hits come from (its alerts are that tenant's alone)."""
+        """``tenant``: whose confidential data the hits come from (its alerts are that tenant's alone, their ids in
+        its scope); ``scope``: otherwise, the ids' scope of a detector path that raises alerts beside the others
+        (:func:`tapewatch.records.alert_id`)."""
         self.symbol = symbol
         self.venue = venue
         self.tenant = tenant
+        self.scope = tenant if tenant is not None else scope
         self.params = params or PolicyParams()
         self.episodes: dict[AlertKind, _Episode] = {}
 
@@ -185,7 +195,7 @@ class AlertPolicy:
     def _alert(self, hit: Hit, episode: _Episode) -> Alert:
         evidence = {**hit.evidence, "hits": episode.hits}
         return Alert(
-            alert_id=alert_id(self.symbol, str(hit.kind), episode.window_start, self.tenant),
+            alert_id=alert_id(self.symbol, str(hit.kind), episode.window_start, self.scope),
             symbol=self.symbol,
             venue=self.venue,
             ts=hit.ts,
@@ -207,14 +217,21 @@ class AlertPolicy:
             "symbol": self.symbol,
             "venue": self.venue,
             "tenant": self.tenant,
+            "scope": self.scope,
             "episodes": {str(kind): ep.to_state() for kind, ep in self.episodes.items()},
         }
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any], params: PolicyParams | None = None) -> AlertPolicy:
         state = POLICY_STATE.upgrade(state)
-        tenant = state["tenant"]
-        policy = cls(str(state["symbol"]), str(state["venue"]), params, tenant=None if tenant is None else str(tenant))
+        tenant, scope = state["tenant"], state["scope"]
+        policy = cls(
+            str(state["symbol"]),
+            str(state["venue"]),
+            params,
+            tenant=None if tenant is None else str(tenant),
+            scope=None if scope is None else str(scope),
+        )
         policy.episodes = {AlertKind(k): _Episode.from_state(v) for k, v in state["episodes"].items()}
         return policy
 

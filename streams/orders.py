@@ -13,6 +13,10 @@ is dead-lettered with the book's reason and leaves the book as it was; a sequenc
 counted (``tapewatch_stream_order_anomalies``) and logged: after a gap the book is stale until the venue resyncs it,
 and no book goes out meanwhile.
 
+For a venue whose profile says its market-by-order feed comes (``market_by_order``), the public feed also goes through
+:class:`~tapewatch.detectors.orders.public_spoofing.PublicSpoofing`: spoofing from the orders alone, whoever placed
+them, raised as public alerts whose ids are scoped ``feed:orders`` (so they never merge with the level-2 path's).
+
 The drop copy goes to the symbol's :class:`~tapewatch.detectors.orders.firm_desk.FirmDesk`, which judges each
 firm's reports, against that firm's own accounts only, once the venue's public feed is past them (for a venue whose
 profile says ``market_by_order``) with the public depth their orders were placed against, and raises alerts that
@@ -33,10 +37,12 @@ from typing import Any, Final
 
 from confluent_kafka import Message
 
+from tapewatch.detectors.alerting import AlertPolicy
 from tapewatch.detectors.orders.book import Anomaly
 from tapewatch.detectors.orders.firm_desk import NO_REFERENCE, FirmDesk, ReferenceOf
 from tapewatch.detectors.orders.firm_detector import FirmDetectorParams
 from tapewatch.detectors.orders.level2 import Derived, Level2Feed, Level2Params
+from tapewatch.detectors.orders.public_spoofing import PublicSpoofing
 from tapewatch.feeds import FeedProfile, FeedProfiles
 from tapewatch.records import Alert, Book, BookAction, ExecutionReport, OrderBookEvent, Quote, RecordError
 from tapewatch.state_versions import StateVersions
@@ -44,9 +50,17 @@ from tapewatch.streams.stage import StageBase, decode_keyed
 
 STAGE: Final = "stream:orders"
 AGENT: Final = "orders"
-#: the formats of a symbol's entry: format 2 keeps the public placements once and each tenant's drop copy apart;
-#: format 1 (one firm, no tenant) is not read, since its reports name no tenant to give them to
-ORDERS_STATE: Final = StateVersions("orders state", key="format", first=2)
+
+
+def _with_public_watch(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Format 2 → 3: the public feed's spoofing detector, which a format-2 entry did not have (it starts afresh)."""
+    return {**state, "public": None}
+
+
+#: the formats of a symbol's entry: format 2 keeps the public placements once and each tenant's drop copy apart,
+#: format 3 the public feed's spoofing detector too; format 1 (one firm, no tenant) is not read, since its reports
+#: name no tenant to give them to
+ORDERS_STATE: Final = StateVersions("orders state", key="format", first=2, steps=(_with_public_watch,))
 STATE_FORMAT: Final = ORDERS_STATE.current
 
 log = logging.getLogger(__name__)
@@ -66,12 +80,40 @@ class OrdersCounters:
     batches: int = 0
 
 
+#: the scope of the public market-by-order path's alert ids (:func:`tapewatch.records.alert_id`)
+PUBLIC_SCOPE: Final = "feed:orders"
+
+
+@dataclass(slots=True)
+class PublicWatch:
+    """The public feed's own spoofing detector and its alert policy, for one symbol."""
+
+    detector: PublicSpoofing
+    policy: AlertPolicy
+
+    @classmethod
+    def new(cls, symbol: str, venue: str) -> PublicWatch:
+        return cls(PublicSpoofing(), AlertPolicy(symbol, venue, scope=PUBLIC_SCOPE))
+
+    def on_order(self, event: OrderBookEvent) -> list[Alert]:
+        return [alert for hit in self.detector.on_order(event) for alert in self.policy.on_hit(hit)]
+
+    def to_state(self) -> dict[str, Any]:
+        return {"detector": self.detector.to_state(), "policy": self.policy.to_state()}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> PublicWatch:
+        return cls(PublicSpoofing.from_state(dict(state["detector"])), AlertPolicy.from_state(state["policy"]))
+
+
 @dataclass(slots=True)
 class OrdersState:
     """What the stage keeps for one symbol, live."""
 
     feed: Level2Feed
     firms: FirmDesk
+    #: for a venue whose market-by-order feed comes: spoofing from it alone
+    public: PublicWatch | None
     #: source topic → offset of the last record applied from it (on ``partition``)
     offsets: dict[str, int]
     partition: int
@@ -210,7 +252,10 @@ class OrdersStage(StageBase[OrdersState, OrderBookEvent | ExecutionReport]):
         depth = book.visible_depth(record.side) if record.action is BookAction.ADD else 0.0
         derived = state.feed.on_order(record)
         refused = derived.step.anomaly is not None and derived.step.anomaly.refused
-        return derived, [] if refused else state.firms.on_order(record, depth)
+        if refused:
+            return derived, []
+        public = [] if state.public is None else state.public.on_order(record)
+        return derived, [*state.firms.on_order(record, depth), *public]
 
     def _flag(self, message: Message, record: OrderBookEvent, anomaly: Anomaly) -> None:
         self.io.metrics.order_anomalies.labels(AGENT, anomaly.name.lower()).inc()
@@ -235,7 +280,7 @@ class OrdersStage(StageBase[OrdersState, OrderBookEvent | ExecutionReport]):
         fresh = self._load(record, key, state.partition)
         for applied in self._journal.get(key, []):
             self._update(fresh, applied)
-        state.feed, state.firms = fresh.feed, fresh.firms
+        state.feed, state.firms, state.public = fresh.feed, fresh.firms, fresh.public
 
     # -- state -------------------------------------------------------------------------------------------
     def _load(self, record: OrderBookEvent | ExecutionReport, key: bytes, partition: int) -> OrdersState:
@@ -244,18 +289,23 @@ class OrdersStage(StageBase[OrdersState, OrderBookEvent | ExecutionReport]):
         stored: Mapping[str, Any] | None = self.table.get(key, partition)
         if stored is None:
             feed = Level2Feed(symbol, venue, profile.order_sequence, self.level2)
-            return OrdersState(feed, FirmDesk(symbol, venue, params, self.reference, public), {}, partition)
+            watch = PublicWatch.new(symbol, venue) if public else None
+            return OrdersState(feed, FirmDesk(symbol, venue, params, self.reference, public), watch, {}, partition)
         stored = ORDERS_STATE.upgrade(stored, of=symbol)
         feed = Level2Feed.from_state(stored["feed"], symbol, venue, profile.order_sequence, self.level2)
         firms = FirmDesk.from_state(stored["firms"], symbol, venue, params, self.reference, public)
         offsets = {topic: int(offset) for topic, offset in stored["offsets"].items()}
-        return OrdersState(feed, firms, offsets, int(stored["partition"]))
+        watch = None if not public else PublicWatch.new(symbol, venue)
+        if public and stored["public"] is not None:
+            watch = PublicWatch.from_state(stored["public"])
+        return OrdersState(feed, firms, watch, offsets, int(stored["partition"]))
 
     def _store(self, key: bytes, state: OrdersState) -> None:
         entry = {
             "format": STATE_FORMAT,
             "feed": state.feed.to_state(),
             "firms": state.firms.to_state(),
+            "public": None if state.public is None else state.public.to_state(),
             "offsets": state.offsets,
             "partition": state.partition,
         }

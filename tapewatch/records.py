@@ -281,11 +281,12 @@ class Severity(StrEnum):
 IDENTIFIER_PATTERN: Final = r"^[^\x00-\x1f\x7f]+$"
 
 
-def alert_id(symbol: str, kind: str, window_start: int, tenant: str | None = None) -> str:
-    """Deterministic id: a replay of the same episode yields the same id, so sinks overwrite, never duplicate. A
-    tenant's alert (from its own confidential data) has an id of its own: two firms' alerts of one episode, and a
-    firm's beside the public feed's, are different alerts."""
-    key = f"{symbol}|{kind}|{window_start}" if tenant is None else f"{tenant}|{symbol}|{kind}|{window_start}"
+def alert_id(symbol: str, kind: str, window_start: int, scope: str | None = None) -> str:
+    """Deterministic id: a replay of the same episode yields the same id, so sinks overwrite, never duplicate.
+    ``scope``: whose alerts, besides the symbol's, have ids of their own — a tenant's (from its own confidential data:
+    two firms' alerts of one episode, and a firm's beside the public feed's, are different alerts), or a detector
+    path's that runs beside the others (``feed:orders``, never a tenant's name, which has no ``:``)."""
+    key = f"{symbol}|{kind}|{window_start}" if scope is None else f"{scope}|{symbol}|{kind}|{window_start}"
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 

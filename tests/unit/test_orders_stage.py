@@ -21,8 +21,8 @@ from tapewatch.detectors.orders.firm_desk import FirmDesk
 from tapewatch.detectors.orders.level2 import Level2Feed
 from tapewatch.feeds import FeedProfiles
 from tapewatch.generators.lob_market import LobConfig, generate
-from tapewatch.records import Book, ExecutionReport, OrderBookEvent, Quote
-from tapewatch.streams.orders import OrdersStage
+from tapewatch.records import Book, ExecutionReport, OrderBookEvent, Quote, alert_id
+from tapewatch.streams.orders import PUBLIC_SCOPE, OrdersStage, PublicWatch
 from tests.detect_harness import FakeMessage
 from tests.order_samples import firm_market
 from tests.stage_harness import (
@@ -239,3 +239,22 @@ def interleaved(public: Sequence[OrderBookEvent], reports: Sequence[ExecutionRep
         out.append(FakeMessage(*where, offsets[where], record.key(), record.to_json()))
         offsets[where] += 1
     return out
+
+
+def test_the_public_feed_alone_raises_the_offline_detectors_spoofing_alerts_through_kills() -> None:
+    """A spoofer trading through another firm (no drop copy): the stage's public path raises the alerts the public
+    detector raises offline, in the ``feed:orders`` scope, whatever the kills."""
+    session = generate(firm_market(32, symbols=2, minutes=60, venue="sim-orders", quiet_open_s=1900, firm_agents=0.0))
+    events = [event for symbol in session.tapes for event in session.order_events(symbol)]
+    expected: set[bytes] = set()
+    for symbol in session.tapes:
+        watch = PublicWatch.new(symbol, "sim-orders")
+        expected.update(alert.to_json() for event in session.order_events(symbol) for alert in watch.on_order(event))
+    alerts = [orjson.loads(raw) for raw in expected]
+    assert alerts and all(a["kind"] == "spoofing" and a["tenant"] is None for a in alerts)
+    assert all(a["alert_id"] == alert_id(a["symbol"], "spoofing", a["window_start"], PUBLIC_SCOPE) for a in alerts)
+    run = orders_stage_run()
+    messages = sorted(as_messages(ORDERS, events), key=lambda m: orjson.loads(m.value())["ts"])
+    # a kill every tenth of the session: a detector that came back without its state would never warm up again
+    run.run(messages, kills=[len(messages) * k // 10 for k in range(1, 10)])
+    assert set(run.sent(ALERTS)) == expected
