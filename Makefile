@@ -33,9 +33,11 @@ DEMO_ARGS ?= --duration 120
 .PHONY: deps browser infra lint docs format check test unit integration demo bench status down clean
 
 # uv installs the same resolution as pip (same index, same newest versions) in about a quarter of the time, since it
-# installs in parallel and leaves bytecode to the first import; pip installs uv itself, so nothing is needed beforehand.
-# It reads the platform's certificates and pip's find-links, as pip does.
-UV_PIP := $(BIN)/uv pip install --python $(BIN)/python -q --system-certs $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS))
+# installs in parallel; pip installs uv itself, so nothing is needed beforehand. It reads the platform's certificates
+# and pip's find-links, as pip does, and compiles the bytecode as pip does: where PYTHONDONTWRITEBYTECODE is set (this
+# machine, CI) nothing else would, and every process would compile torch and pandas again at each start.
+UV_PIP := $(BIN)/uv pip install --python $(BIN)/python -q --system-certs --compile-bytecode \
+	$(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS))
 
 $(DEPS_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

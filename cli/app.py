@@ -78,7 +78,7 @@ def _register_subcommands() -> None:
     app.command("forecast")(forecast)
 
     from tapewatch.cli.calibrate import calibrate
-    from tapewatch.cli.eval_orders import eval_orders
+    from tapewatch.cli.eval_orders import eval_orders, eval_public_spoofing
     from tapewatch.cli.hit_model import eval_hit_model
     from tapewatch.cli.scorecard import eval_scorecard
 
@@ -86,6 +86,7 @@ def _register_subcommands() -> None:
     eval_app.command("scorecard")(eval_scorecard)
     eval_app.command("hit-model")(eval_hit_model)
     eval_app.command("orders")(eval_orders)
+    eval_app.command("public-spoofing")(eval_public_spoofing)
     app.add_typer(detect_app, name="detect")
     app.add_typer(eval_app, name="eval")
     app.add_typer(train_app, name="train")

@@ -56,3 +56,33 @@ def eval_orders(
         f"alerts on clean symbols: {report.clean_alerts} in {report.clean_symbol_days} symbol-days "
         f"({_fmt(per_day)} a symbol-day)"
     )
+
+
+def eval_public_spoofing(
+    seeds: Annotated[str, typer.Option(help="Evaluated seeds: 201-206 or 201,203")] = "201-206",
+    symbols: Annotated[int, typer.Option(min=1, help="Symbols per session")] = 8,
+    minutes: Annotated[float, typer.Option(min=1, help="Session minutes (ends at 13:30 Taipei)")] = 210.0,
+) -> None:
+    """Spoofing from the public market-by-order feed alone (feed shape mbo of the order-book market, every episode
+    whoever traded it): found, precision, F1, look-alikes and clean symbol-days alerted; then the real Bitstamp capture
+    as market-by-order events, where every alert is false."""
+    from tapewatch.evaluation.order_level import collapse_alerts
+    from tapewatch.evaluation.public_spoofing import evaluate, real_tape_alerts, sessions_of
+    from tapewatch.producers.bitstamp_capture import SYMBOL, VENUE
+    from tapewatch.producers.bitstamp_orders import sample_order_events
+
+    console = Console()
+    report = evaluate(sessions_of(_seed_list(seeds), symbols, minutes))
+    s = report.spoofing
+    table = Table(title=f"public feed alone, order-book market, seeds {seeds} ({symbols} symbols × {minutes:g} min)")
+    for column in ("kind", "episodes", "found", "alerts", "true", "precision", "recall", "F1", "look-alikes alerted",
+                   "alerts a clean symbol-day"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "kind" else "right")
+    table.add_row(
+        "spoofing", str(s.episodes), str(s.detected), str(s.alerts), str(s.true_alerts), _fmt(s.precision),
+        _fmt(s.recall), _fmt(report.f1), f"{s.lookalike_alerts} of {report.lookalikes}", _fmt(report.clean_per_day),
+    )  # fmt: skip
+    console.print(table)
+    console.print(f"severities: {report.severities}")
+    real = collapse_alerts(real_tape_alerts(sample_order_events(), SYMBOL, VENUE))
+    console.print(f"real Bitstamp capture (market-by-order): {len(real)} alerts {[str(a.severity) for a in real]}")

@@ -245,7 +245,8 @@ class OrdersStage(StageBase[OrdersState, OrderBookEvent | ExecutionReport]):
     def _update(
         self, state: OrdersState, record: OrderBookEvent | ExecutionReport
     ) -> tuple[Derived | None, list[Alert]]:
-        """Apply one record to the symbol's state: (what the book released, the firm's alerts). Sends nothing."""
+        """Apply one record to the symbol's state: (what the book released, the firms' and the public feed's alerts).
+        Sends nothing."""
         if isinstance(record, ExecutionReport):
             return None, state.firms.on_execution(record)
         book = state.feed.book
