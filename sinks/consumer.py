@@ -131,6 +131,14 @@ def resolve_topics(names: Sequence[str]) -> list[Topic]:
     return [BY_NAME[name] for name in names]
 
 
+def _record_contract(topic: Topic) -> type[Record] | None:
+    """``topic``'s record contract, refused when it is not a record's (reference data is read by the workers)."""
+    contract = topic.record
+    if contract is not None and not issubclass(contract, Record):
+        raise TapewatchError(f"sink: {topic.name} carries {contract.record_name}, not records a sink stores")
+    return contract
+
+
 def group_id(settings: Settings, sink: str) -> str:
     # The topic prefix isolates environments on one cluster; consumer groups follow it.
     return f"{settings.kafka.topic_prefix}tapewatch-sink-{sink}"
@@ -193,6 +201,8 @@ class SinkRunner:
         self.assigned = threading.Event()
         self.stop_event = threading.Event()
         self._by_name = {settings.topic(topic.name): topic for topic in self.topics}
+        #: each topic's record contract (None: raw bytes, a dead-letter topic); a sink stores records only
+        self._contracts = {name: _record_contract(topic) for name, topic in self._by_name.items()}
         self._current = Batch()  # being consumed and decoded
         self._inflight: Batch | None = None  # being written
         self._paused = False
@@ -323,7 +333,7 @@ class SinkRunner:
         """Decode ``messages`` into the current batch; undecodable ones become rejections."""
         arrived = time.monotonic()
         batch = self._current
-        by_name = self._by_name
+        by_name, contracts = self._by_name, self._contracts
         kept, items, rejected = batch.messages.append, batch.items.append, batch.rejected.append
         consumed = 0
         for message in messages:
@@ -337,11 +347,10 @@ class SinkRunner:
             topic = by_name.get(message.topic() or "")
             if topic is None:  # cannot happen: we subscribe to these names only
                 continue
-            contract = topic.record
+            contract = contracts[message.topic() or ""]
             if contract is None:
                 items(Item(topic, None, message))
                 continue
-            assert issubclass(contract, Record)  # resolve_topics keeps the reference data out
             try:
                 items(Item(topic, decode(contract, message.value()), message))
             except RecordError as exc:

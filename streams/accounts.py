@@ -128,8 +128,12 @@ class AccountReader:
         read, deadline = 0, time.monotonic() + LOAD_TIMEOUT_S
         while ends:
             if time.monotonic() > deadline:
-                raise TapewatchError(f"accounts: reading {self.topic} timed out; partitions left: {sorted(ends)}")
-            read += self._take(self.consumer.consume(num_messages=10_000, timeout=1.0))
+                raise TapewatchError(
+                    f"accounts: reading {self.topic} stalled {LOAD_TIMEOUT_S:.0f} s; partitions left: {sorted(ends)}"
+                )
+            taken = self._take(self.consumer.consume(num_messages=10_000, timeout=1.0))
+            if taken:  # a long topic read steadily is not a timeout: only a stall is
+                read, deadline = read + taken, time.monotonic() + LOAD_TIMEOUT_S
             # the position, not the last offset seen: compaction leaves offset gaps
             for position in self.consumer.position([TopicPartition(self.topic, p) for p in ends]):
                 if position.offset >= ends[position.partition]:

@@ -41,7 +41,7 @@ from tapewatch.records import (
 )
 from tapewatch.settings import ElasticsearchSettings, Settings
 from tapewatch.sinks import db
-from tapewatch.sinks.consumer import decode
+from tapewatch.sinks.consumer import decode, resolve_topics
 from tapewatch.sinks.elastic import (
     FAMILIES,
     FAMILY_PROPERTIES,
@@ -408,3 +408,8 @@ def test_collector_tuning_is_undone_on_exit() -> None:
     with tuned_for_batches():
         assert gc.get_threshold()[0] == BATCH_GC_THRESHOLD and gc.get_freeze_count() > 0
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_a_sink_refuses_reference_data() -> None:
+    with pytest.raises(TapewatchError, match=r"ref\.accounts is reference data"):
+        resolve_topics(["alerts", "ref.accounts"])
