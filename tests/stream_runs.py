@@ -120,6 +120,11 @@ class Positions:
             total += high - low
         return total
 
+    def written(self, topic: str, only: set[int]) -> int:
+        """Records ever written to partitions ``only`` of ``topic`` (a full topic name): their high watermarks, which
+        compaction and retention leave alone."""
+        return sum(watermarks(self._consumer, TopicPartition(topic, p))[1] for p in sorted(only))
+
     def behind(self, name: str, only: set[int] | None = None) -> int:
         """Records of the topic (of its partitions ``only``) the group has not committed yet."""
         partitions = self._partitions(name, only)

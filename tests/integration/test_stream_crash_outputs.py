@@ -15,13 +15,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tapewatch.settings import PROJECT_ROOT, Settings
-from tapewatch.topics import ACTIONS, ALERTS, FEATURES, FORECASTS, QUOTES, SCORES
+from tapewatch.streams.app import MARKET_STATE_TABLE, changelog_topic
+from tapewatch.topics import ACTIONS, ALERTS, FEATURES, FORECASTS, SCORES
 from tests.pipeline_session import SESSION, PreparedSession, sim_args
 from tests.stream_runs import Positions, drop_worker_state, outputs, private_topics, wait_consumed, wait_until
 from tests.stream_worker import Worker
@@ -33,6 +34,8 @@ WAIT_S = 300.0
 #: checkpoints 5 s apart in the crash runs (the reference keeps the default): more to send again after a kill
 CHECKPOINT_S = 5.0
 SLOW_CHECKPOINTS = {"TAPEWATCH_STREAM_CHECKPOINT_INTERVAL_MS": str(int(CHECKPOINT_S * 1000))}
+#: how long a frozen worker's requests already on the wire take to land
+IN_FLIGHT_S = 0.3
 
 
 def produce(settings: Settings, env: dict[str, str], speed: float) -> subprocess.Popen[bytes]:
@@ -108,13 +111,61 @@ def actions_beyond(settings: Settings, count: float) -> bool:
     return records(settings, ACTIONS.name) >= count
 
 
-def mid_work(settings: Settings, partitions: set[int]) -> bool:
-    """Whether the member holding ``partitions`` has decided bars there and has quotes there not committed yet."""
+def decided(settings: Settings, partitions: set[int]) -> bool:
+    """Whether the member holding ``partitions`` has decided bars there."""
     positions = Positions(settings)
     try:
-        return positions.records(ACTIONS.name, partitions) > 0 and positions.behind(QUOTES.name, partitions) > 0
+        return positions.records(ACTIONS.name, partitions) > 0
     finally:
         positions.close()
+
+
+class UnsavedFeatures:
+    """Whether the member holding ``partitions`` has sent features its market stage's state does not know of yet:
+    those its successor sends again. A checkpoint sends the state only once every output is acknowledged, so the
+    features there, counted when the stage's changelog is first seen at its present length, were all saved; any
+    beyond that count came after the last checkpoint."""
+
+    def __init__(self, settings: Settings, partitions: set[int]) -> None:
+        self._positions = Positions(settings)
+        self._changelog = changelog_topic(settings, MARKET_STATE_TABLE)
+        self._features = settings.topic(FEATURES.name)
+        self._partitions = partitions
+        self._saved_with: dict[int, int] = {}  # changelog length -> features then
+
+    def __call__(self) -> bool:
+        saved = self._positions.written(self._changelog, self._partitions)
+        sent = self._positions.written(self._features, self._partitions)
+        return sent > self._saved_with.setdefault(saved, sent)
+
+    def close(self) -> None:
+        self._positions.close()
+
+
+def kill_with_unsaved_features(
+    settings: Settings, worker: Worker, partitions: set[int], ready: Callable[[], bool], what: Callable[[], str]
+) -> None:
+    """SIGKILL ``worker`` once ``ready()`` holds and it has sent features it has not checkpointed. It is frozen
+    (SIGSTOP) while it is looked at, so no checkpoint falls between the look and the kill: on a loaded machine a
+    worker found with quotes not committed had often sent nothing since its last checkpoint, and the kill tested
+    nothing."""
+    unsaved = UnsavedFeatures(settings, partitions)
+
+    def frozen_with_unsaved() -> bool:
+        if not ready():
+            return False
+        worker.proc.send_signal(signal.SIGSTOP)
+        time.sleep(IN_FLIGHT_S)
+        if unsaved():
+            return True
+        worker.proc.send_signal(signal.SIGCONT)
+        return False
+
+    try:
+        wait_until(frozen_with_unsaved, WAIT_S, what)
+    finally:
+        unsaved.close()
+    assert worker.stop(sig=signal.SIGKILL) == -signal.SIGKILL
 
 
 @pytest.mark.timeout(900)
@@ -122,17 +173,19 @@ def test_one_worker_killed_twice(
     crash_settings: Settings, models_env: dict[str, str], reference: Outputs, tmp_path: Path
 ) -> None:
     settings, env = crash_settings, {**models_env, **SLOW_CHECKPOINTS}
+    everything = set(range(settings.kafka.topic_partitions))
     workers = [Worker(settings, tmp_path / "worker-0.log", env=env)]
     producer = produce(settings, env, speed=40)
     try:
         for kill, share in enumerate((1 / 3, 2 / 3), start=1):
             # the kill falls where the worker has decided a share of the session's bars
-            wait_until(
+            kill_with_unsaved_features(
+                settings,
+                workers[-1],
+                everything,
                 lambda: actions_beyond(settings, share * len(reference[ACTIONS.name])),  # noqa: B023
-                WAIT_S,
                 lambda: f"no progress before kill {kill}\n{tails(workers)}",  # noqa: B023
             )
-            assert workers[-1].stop(sig=signal.SIGKILL) == -signal.SIGKILL
             workers.append(Worker(settings, tmp_path / f"worker-{kill}.log", env=env))
         produced(producer)
         wait_consumed(settings, WAIT_S, lambda: tails(workers))
@@ -163,17 +216,15 @@ def test_two_workers_one_killed(
         )
         producer = produce(settings, env, speed=40)
         started = time.monotonic()
-        # the kill falls after two of worker 0's checkpoints, while it is at work on its own partitions: it has
-        # decided bars there and has quotes there not committed yet (killed once caught up and idle, its work all
-        # checkpointed, it would leave nothing to send again: on a loaded machine the other member can lag far
-        # enough behind the session for that, when the kill waited for the group's actions)
-        wait_until(
-            lambda: time.monotonic() - started > 2.5 * CHECKPOINT_S and mid_work(settings, workers[0].assigned()),
-            WAIT_S,
+        # the kill falls after two of worker 0's checkpoints, once it has decided bars on its own partitions
+        killed = workers[0].assigned()
+        kill_with_unsaved_features(
+            settings,
+            workers[0],
+            killed,
+            lambda: time.monotonic() - started > 2.5 * CHECKPOINT_S and decided(settings, killed),
             lambda: f"no progress before the kill\n{tails(workers)}",
         )
-        killed = workers[0].assigned()
-        assert workers[0].stop(sig=signal.SIGKILL) == -signal.SIGKILL
         produced(producer)
         wait_consumed(settings, WAIT_S, lambda: tails(workers))
         got = outputs(settings)
