@@ -7,7 +7,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Annotated, Final, NoReturn
 
 import orjson
 import typer
@@ -43,31 +44,45 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(db_app, name="db")
 
 
-def _register_subcommands() -> None:
-    # Every command lives in tapewatch.cli (one module per group); they are imported here, on first use,
-    # so `tapewatch config show` does not load torch or Spark.
+def _register_sources() -> None:
     import tapewatch.cli.news_sources  # noqa: F401  (adds produce news-cnyes, news-feed and news-replay)
-    from tapewatch.cli.bench import bench_app
     from tapewatch.cli.produce import fetch_app, produce_app
-    from tapewatch.cli.stream import stream_app
 
-    app.add_typer(bench_app, name="bench")
     app.add_typer(produce_app, name="produce")
     app.add_typer(fetch_app, name="fetch")
+
+
+def _register_bench() -> None:
+    from tapewatch.cli.bench import bench_app
+
+    app.add_typer(bench_app, name="bench")
+
+
+def _register_stream() -> None:
+    from tapewatch.cli.stream import stream_app
+
     app.add_typer(stream_app, name="stream")
 
+
+def _register_sinks() -> None:
     from tapewatch.cli.sink import alerts_app, kibana_app, sink_app
 
     app.add_typer(sink_app, name="sink")
     app.add_typer(alerts_app, name="alerts")
     app.add_typer(kibana_app, name="kibana")
 
-    # Surveillance (`detect`, `eval`) and models: `train kmeans|dqn|lstm|cnn|news` share one `train` group.
+
+def _register_models() -> None:
+    """Surveillance (`detect`, `eval`) and models: `train kmeans|dqn|lstm|cnn|news` share one `train` group."""
+    from tapewatch.cli.calibrate import calibrate
     from tapewatch.cli.cnn import train_cnn_command
     from tapewatch.cli.detect import detect_app, eval_app, train_app
     from tapewatch.cli.dqn import backtest_app, train_dqn
+    from tapewatch.cli.eval_orders import eval_orders, eval_public_spoofing
+    from tapewatch.cli.hit_model import eval_hit_model
     from tapewatch.cli.lstm import train_lstm
     from tapewatch.cli.news import train_news
+    from tapewatch.cli.scorecard import eval_scorecard
     from tapewatch.cli.signals import backtest_signals, forecast
 
     train_app.command("dqn")(train_dqn)
@@ -76,12 +91,6 @@ def _register_subcommands() -> None:
     train_app.command("news")(train_news)
     backtest_app.command("signals")(backtest_signals)
     app.command("forecast")(forecast)
-
-    from tapewatch.cli.calibrate import calibrate
-    from tapewatch.cli.eval_orders import eval_orders, eval_public_spoofing
-    from tapewatch.cli.hit_model import eval_hit_model
-    from tapewatch.cli.scorecard import eval_scorecard
-
     app.command("calibrate")(calibrate)
     eval_app.command("scorecard")(eval_scorecard)
     eval_app.command("hit-model")(eval_hit_model)
@@ -92,13 +101,56 @@ def _register_subcommands() -> None:
     app.add_typer(train_app, name="train")
     app.add_typer(backtest_app, name="backtest")
 
+
+def _register_console() -> None:
     from tapewatch.cli.console import console_app
 
     app.add_typer(console_app, name="console")
 
+
+def _register_trade() -> None:
     from tapewatch.cli.trade import trade_app
 
     app.add_typer(trade_app, name="trade")
+
+
+#: each command group's module is imported only when the command line names it — `tapewatch sink postgres` loads
+#: no simulator, pandas or aiohttp, `config show` no torch or Spark: every process the pipeline starts is up sooner
+GROUPS: Final[dict[str, Callable[[], None]]] = {
+    "produce": _register_sources,
+    "fetch": _register_sources,
+    "bench": _register_bench,
+    "stream": _register_stream,
+    **dict.fromkeys(("sink", "alerts", "kibana"), _register_sinks),
+    **dict.fromkeys(("detect", "eval", "train", "backtest", "forecast", "calibrate"), _register_models),
+    "console": _register_console,
+    "trade": _register_trade,
+}
+_registered: set[Callable[[], None]] = set()
+
+
+def _register(*registrars: Callable[[], None]) -> None:
+    for registrar in registrars:
+        if registrar not in _registered:
+            registrar()
+            _registered.add(registrar)
+
+
+def _register_for(argv: Sequence[str]) -> None:
+    """The group the command line names, or every group (help, or a name that is no group's: the app's own
+    commands and its error message need no group)."""
+    own = {group.name for group in app.registered_groups} | {command.name for command in app.registered_commands}
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    if first in GROUPS:
+        _register(GROUPS[first])
+    elif first not in own:
+        _register(*GROUPS.values())
+
+
+def cli() -> typer.Typer:
+    """The whole command, every group registered: for a caller that invokes it in-process (tests, docs)."""
+    _register(*GROUPS.values())
+    return app
 
 
 console = Console()
@@ -371,7 +423,6 @@ def _replace_demo_topics(cfg: Settings) -> None:
     ensure_topics(cfg)
 
 
-_register_subcommands()
 
 
 def query_hints(cfg: Settings) -> list[str]:
@@ -390,6 +441,7 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 def main() -> None:
     """Run the command; whatever stops it early is one line on standard error and a non-zero exit."""
+    _register_for(sys.argv[1:])
     try:
         code = app(standalone_mode=False)
     except TapewatchError as exc:

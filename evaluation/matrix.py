@@ -21,11 +21,12 @@ changes.
 
 from __future__ import annotations
 
+import functools
 import math
 import multiprocessing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Final
@@ -45,7 +46,7 @@ from tapewatch.feeds import FeedProfiles
 from tapewatch.generators import lob_market as lob
 from tapewatch.generators.feed_shapes import FEEDS
 from tapewatch.generators.news import NewsParams
-from tapewatch.generators.simulator import SimulationConfig, generate
+from tapewatch.generators.simulator import Simulation, SimulationConfig, generate
 from tapewatch.records import NewsItem
 
 #: the venue a simulated feed is published under: its feed profile tells the detectors what the records carry
@@ -163,9 +164,19 @@ class GeneratedSession:
 
 
 def generated_session(spec: MatrixSpec, feed: str, seed: int) -> GeneratedSession:
-    market = generate(spec.simulation(feed, seed)) if spec.generator == "sim" else lob.generate(spec.lob(feed, seed))
+    if spec.generator == "sim":
+        market: Simulation | lob.LobSession = generate(spec.simulation(feed, seed))
+    else:
+        market = _lob_market(replace(spec.lob(feed, seed), feed="trades", venue="sim")).shaped(feed, FEED_VENUES[feed])
     ticks = market.ticks_frame().assign(venue=FEED_VENUES[feed])
     return GeneratedSession(ticks, market.episodes_frame(), market.lookalikes_frame(), market.news, market.news_frame())
+
+
+@functools.lru_cache(maxsize=1)
+def _lob_market(config: lob.LobConfig) -> lob.LobSession:
+    """The order-book market of a seed, generated once for all the feeds that publish it (the cells run seed by
+    seed; each feed is a shape of the same market, :meth:`~tapewatch.generators.lob_market.LobSession.shaped`)."""
+    return lob.generate(config)
 
 
 def session(spec: MatrixSpec, feed: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -285,7 +296,7 @@ def run_matrix(spec: MatrixSpec, jobs: int = 1, progress: Callable[[str], None] 
     for feed in spec.feeds:
         say(f"training K-means on {feed}, seed {spec.train_seed}")
         models[feed] = train_model(spec, feed)
-    tasks = [(feed, seed) for feed in spec.feeds for seed in spec.seeds]
+    tasks = [(feed, seed) for seed in spec.seeds for feed in spec.feeds]  # seed by seed: one market, every feed
     cells: list[Cell] = []
     if jobs <= 1:
         for feed, seed in tasks:

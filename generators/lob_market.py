@@ -66,7 +66,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Final
 
@@ -1027,6 +1027,13 @@ class LobSession:
     news_labels: tuple[str, ...] = ()
     #: the firm's client book (``LobConfig(orders=True)``)
     clients: Clients | None = None
+
+    def shaped(self, feed: str, venue: str) -> LobSession:
+        """The same market published as ``feed`` by ``venue``: the tapes are the feed's source, not its shape (the
+        feed is applied on the way out), so one generation serves every feed; the news names the venue, so it is
+        drawn again (from the same seed: the same items)."""
+        config = replace(self.config, feed=feed, venue=venue)
+        return LobSession(config, self.tapes, *_news_items(config, self.tapes), clients=self.clients)
 
     def ticks_frame(self) -> pd.DataFrame:
         """The replay file layout (:data:`tapewatch.generators.simulator.TICK_COLUMNS`), in time order, trades before

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tapewatch.bench.sink import synthetic_alert
-from tapewatch.cli.app import app
+from tapewatch.cli.app import cli
 from tapewatch.producers.publisher import Publisher
 from tapewatch.records import Alert, AlertKind, Severity
 from tapewatch.settings import Settings, get_settings
@@ -43,7 +43,7 @@ def test_tail_from_beginning_with_filters(cli_env: Settings) -> None:
     publish(cli_env, alerts)
     argv = ["alerts", "tail", "--from-beginning", "--idle-exit", "3", "--kind", "wash_trading", "--kind",
             "volume_burst", "--severity", "high", "--symbol", "B0002", "--symbol", "B0004"]  # fmt: skip
-    result = CliRunner().invoke(app, argv, env={"COLUMNS": "200"})
+    result = CliRunner().invoke(cli(), argv, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     shown = {int(n) for n in re.findall(r"synthetic alert (\d+)", result.output)}
     expected = {

@@ -70,7 +70,7 @@ def _said(result: Result) -> str:
 def test_a_calibration_from_the_stored_chunks_is_the_one_from_the_files(
     pg: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tapewatch.cli.app import app
+    from tapewatch.cli.app import cli
 
     db.upgrade(pg)
     ticks = _history()
@@ -84,7 +84,7 @@ def test_a_calibration_from_the_stored_chunks_is_the_one_from_the_files(
     for source, args in (("files", [str(files)]), ("db", ["--from-db"])):
         monkeypatch.setenv("TAPEWATCH_MODEL_DIR", str(tmp_path / source))
         get_settings.cache_clear()  # the command reads this environment, not a cached one
-        result = runner.invoke(app, ["calibrate", *args, "--venue", "sim", "--budget", "2"])
+        result = runner.invoke(cli(), ["calibrate", *args, "--venue", "sim", "--budget", "2"])
         assert result.exit_code == 0, result.output
         assert "2 session(s), 4 symbol-day(s)" in result.output
         stores[source] = Calibration.load(ArtifactStore(tmp_path / source), "sim")
@@ -95,11 +95,11 @@ def test_a_calibration_from_the_stored_chunks_is_the_one_from_the_files(
     assert from_db.min_score == from_files.min_score and from_db.symbol_days == 4.0
     assert any(value is not None for rows in from_db.records.values() for row in rows for value in row)
     # a range holding one day is too short; another flow stage's chunks are refused, in one line each
-    one_day = runner.invoke(app, ["calibrate", "--from-db", "--venue", "sim", "--until", "2024-01-03"])
+    one_day = runner.invoke(cli(), ["calibrate", "--from-db", "--venue", "sim", "--until", "2024-01-03"])
     assert one_day.exit_code != 0 and "covers 1 session(s)" in _said(one_day)
-    other = runner.invoke(app, ["calibrate", "--from-db", "--venue", "elsewhere"])
+    other = runner.invoke(cli(), ["calibrate", "--from-db", "--venue", "elsewhere"])
     assert other.exit_code != 0 and "computed by flow-v1" in _said(other)
-    nothing = runner.invoke(app, ["calibrate", "--from-db", "--venue", "nowhere"])
+    nothing = runner.invoke(cli(), ["calibrate", "--from-db", "--venue", "nowhere"])
     assert nothing.exit_code != 0 and "no order-flow chunks of venue 'nowhere'" in _said(nothing)
-    both = runner.invoke(app, ["calibrate", str(files), "--from-db", "--venue", "sim"])
+    both = runner.invoke(cli(), ["calibrate", str(files), "--from-db", "--venue", "sim"])
     assert both.exit_code != 0 and "one of them" in _said(both)

@@ -221,7 +221,7 @@ def describe(alert: Alert) -> str:
 
 
 def test_fetch_command_on_a_capture_elsewhere(tmp_path: Path) -> None:
-    from tapewatch.cli.app import app
+    from tapewatch.cli.app import cli
 
     orders = tmp_path / "capture" / "orders.csv.gz"
     orders.parent.mkdir()
@@ -233,14 +233,14 @@ def test_fetch_command_on_a_capture_elsewhere(tmp_path: Path) -> None:
     out = tmp_path / "ethereum.csv"
     runner = CliRunner()
     args = ["fetch", "bitstamp-sample", "--orders", str(orders), "--symbol", "ETHEUR", "--book-interval-ms", "1"]
-    result = runner.invoke(app, [*args, "--out", str(out)])
+    result = runner.invoke(cli(), [*args, "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "1 trades" in result.output and "4 book rows" in result.output
     ticks = read_input([out])
     assert ticks.rejected == [] and set(ticks.frame["symbol"]) == {"ETHEUR"} and len(ticks.frame) == 5
     # a file of another layout is named with what it lacks
     (tmp_path / "other.csv").write_text("id,price\n1,2.0\n")
-    result = runner.invoke(app, [*args[:2], "--orders", str(tmp_path / "other.csv"), "--out", str(out)])
+    result = runner.invoke(cli(), [*args[:2], "--orders", str(tmp_path / "other.csv"), "--out", str(out)])
     assert isinstance(result.exception, TapewatchError) and "missing column(s)" in str(result.exception)
-    result = runner.invoke(app, [*args[:2], "--trades", str(orders), "--out", str(out)])
+    result = runner.invoke(cli(), [*args[:2], "--trades", str(orders), "--out", str(out)])
     assert isinstance(result.exception, TapewatchError) and "--trades needs --orders" in str(result.exception)

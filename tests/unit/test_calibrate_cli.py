@@ -48,17 +48,17 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_calibrate_publishes_the_venues_baselines_and_detect_file_starts_from_them(
     history: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tapewatch.cli.app import app
+    from tapewatch.cli.app import cli
 
     monkeypatch.setenv("TAPEWATCH_MODEL_DIR", str(tmp_path / "models"))
     runner = CliRunner()
-    short = runner.invoke(app, ["calibrate", str(history), "--venue", "sim"])
+    short = runner.invoke(cli(), ["calibrate", str(history), "--venue", "sim"])
     assert short.exit_code == 0, short.output
     assert "needs 14 symbol-days of history, this one holds 4" in " ".join(short.output.split())
     store = ArtifactStore(tmp_path / "models")
     baselines_only = Calibration.load(store, "sim")
     assert baselines_only is not None and baselines_only.symbols and not baselines_only.min_score
-    result = runner.invoke(app, ["calibrate", str(history), "--venue", "sim", "--budget", "2"])
+    result = runner.invoke(cli(), ["calibrate", str(history), "--venue", "sim", "--budget", "2"])
     assert result.exit_code == 0, result.output
     assert "2 session(s), 4 symbol-day(s)" in result.output
     assert "alert budget 2 per symbol-day over 4 symbol-days" in result.output
@@ -76,11 +76,11 @@ def test_calibrate_publishes_the_venues_baselines_and_detect_file_starts_from_th
     out = tmp_path / "alerts.jsonl"
     later = tmp_path / "later.parquet"
     _days(date(2024, 1, 4)).drop(columns=["venue"], errors="ignore").to_parquet(later)
-    detected = runner.invoke(app, ["detect", "file", str(later), "--venue", "sim", "--no-kmeans", "--out", str(out)])
+    detected = runner.invoke(cli(), ["detect", "file", str(later), "--venue", "sim", "--no-kmeans", "--out", str(out)])
     assert detected.exit_code == 0, detected.output
     assert "no calibration" not in detected.output
     uncalibrated = runner.invoke(
-        app, ["detect", "file", str(later), "--venue", "other", "--no-kmeans", "--out", str(tmp_path / "o.jsonl")]
+        cli(), ["detect", "file", str(later), "--venue", "other", "--no-kmeans", "--out", str(tmp_path / "o.jsonl")]
     )
     assert "other: no calibration" in uncalibrated.output
 
@@ -88,12 +88,12 @@ def test_calibrate_publishes_the_venues_baselines_and_detect_file_starts_from_th
 def test_a_history_of_one_session_is_refused_saying_how_much_is_needed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tapewatch.cli.app import app
+    from tapewatch.cli.app import cli
 
     monkeypatch.setenv("TAPEWATCH_MODEL_DIR", str(tmp_path / "models"))
     one = tmp_path / "one.parquet"
     _days(date(2024, 1, 2)).drop(columns=["venue"], errors="ignore").to_parquet(one)
-    result = CliRunner().invoke(app, ["calibrate", str(one), "--venue", "sim"])
+    result = CliRunner().invoke(cli(), ["calibrate", str(one), "--venue", "sim"])
     assert result.exit_code != 0
     assert "covers 1 session(s); calibration needs at least 2" in str(result.exception)
     assert ArtifactStore(tmp_path / "models").versions(artifact_name("sim")) == []
@@ -175,7 +175,7 @@ def test_detect_file_holds_a_venue_to_its_calibrated_cut_offs() -> None:
 def test_each_liquidity_tier_gets_its_own_cut_offs_and_a_new_symbol_the_venues(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tapewatch.cli.app import app
+    from tapewatch.cli.app import cli
 
     frames = [
         generate(SimulationConfig(symbols=4, minutes=60, seed=4, day=day, clean_fraction=1.0)).ticks_frame()
@@ -185,7 +185,7 @@ def test_each_liquidity_tier_gets_its_own_cut_offs_and_a_new_symbol_the_venues(
     path = tmp_path / "four.parquet"
     ticks.to_parquet(path)
     monkeypatch.setenv("TAPEWATCH_MODEL_DIR", str(tmp_path / "models"))
-    result = CliRunner().invoke(app, ["calibrate", str(path), "--venue", "sim", "--budget", "2"])
+    result = CliRunner().invoke(cli(), ["calibrate", str(path), "--venue", "sim", "--budget", "2"])
     assert result.exit_code == 0, result.output
     assert "cut-offs per liquidity tier" in result.output
     calibration = Calibration.load(ArtifactStore(tmp_path / "models"), "sim")

@@ -141,9 +141,9 @@ def test_bad_input_is_one_line(
 def test_the_table_covers_every_command_group() -> None:
     import typer
 
-    from tapewatch.cli.app import app
+    from tapewatch.cli.app import cli
 
-    groups = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    groups = set(typer.main.get_command(cli()).commands)  # type: ignore[attr-defined]
     assert groups == {case.args[0] for case in CASES}
 
 
@@ -169,9 +169,9 @@ def test_alerts_tail_keeps_every_field_at_any_width(width: int) -> None:
 def test_the_sinks_help_names_their_default_topics() -> None:
     from typer.testing import CliRunner
 
-    from tapewatch.cli.app import app
+    from tapewatch.cli.app import cli
     from tapewatch.sinks.defaults import ELASTICSEARCH_TOPICS, POSTGRES_TOPICS
 
     for sink, topics in (("postgres", POSTGRES_TOPICS), ("elasticsearch", ELASTICSEARCH_TOPICS)):
-        shown = " ".join(CliRunner().invoke(app, ["sink", sink, "--help"], terminal_width=400).output.split())
+        shown = " ".join(CliRunner().invoke(cli(), ["sink", sink, "--help"], terminal_width=400).output.split())
         assert f"Default topics: {', '.join(topics)}." in shown

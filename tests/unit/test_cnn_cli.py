@@ -35,9 +35,9 @@ def _daily_file(path: Path, days: int = 500, flat_volume: bool = False) -> Path:
 
 
 def _train(*args: str) -> tuple[int, str, BaseException | None]:
-    from tapewatch.cli.app import app
+    from tapewatch.cli.app import cli
 
-    result = CliRunner().invoke(app, ["train", "cnn", *args], env={"COLUMNS": "200"})
+    result = CliRunner().invoke(cli(), ["train", "cnn", *args], env={"COLUMNS": "200"})
     return result.exit_code, result.output, result.exception
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import typer
 
-from tapewatch.cli.app import app
+from tapewatch.cli.app import cli
 from tests.docs_commands import (
     ROOT,
     Block,
@@ -20,7 +20,7 @@ from tests.docs_commands import (
     pages,
 )
 
-ROOT_COMMAND = typer.main.get_command(app)
+ROOT_COMMAND = typer.main.get_command(cli())
 
 
 def documented() -> list[tuple[str, list[str], bool]]:

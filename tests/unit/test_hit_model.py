@@ -225,9 +225,9 @@ def test_a_kind_is_kept_only_where_the_model_beat_the_rules_in_every_direction()
 def test_eval_hit_model_refuses_judging_on_its_training_seeds_before_any_work() -> None:
     from typer.testing import CliRunner
 
-    from tapewatch.cli.app import app
+    from tapewatch.cli.app import cli
 
-    result = CliRunner().invoke(app, ["eval", "hit-model", "--train-seeds", "300-301", "--test-seeds", "301"])
+    result = CliRunner().invoke(cli(), ["eval", "hit-model", "--train-seeds", "300-301", "--test-seeds", "301"])
     assert result.exit_code != 0
     assert "the training and the judged seeds must differ" in str(result.output) + str(result.exception)
 
@@ -252,7 +252,7 @@ def test_detect_file_scores_a_published_models_kinds_and_leaves_the_others(
 ) -> None:
     from typer.testing import CliRunner
 
-    from tapewatch.cli.app import app
+    from tapewatch.cli.app import cli
     from tapewatch.generators.simulator import SimulationConfig, generate
     from tapewatch.settings import get_settings
 
@@ -264,12 +264,12 @@ def test_detect_file_scores_a_published_models_kinds_and_leaves_the_others(
     try:
         runner = CliRunner()
         args = ["detect", "file", str(ticks), "--venue", "sim", "--no-kmeans", "--out"]
-        assert runner.invoke(app, [*args, str(tmp_path / "rules.jsonl")]).exit_code == 0
+        assert runner.invoke(cli(), [*args, str(tmp_path / "rules.jsonl")]).exit_code == 0
         rules = [Alert.from_json(line) for line in (tmp_path / "rules.jsonl").read_bytes().splitlines()]
         scored_kind = next(str(a.kind) for a in rules if a.kind in SCORED_KINDS)
         # every hit of that kind above the split: the model's probability 0.9 becomes its score
         stump("score", 0.0, frozenset({scored_kind})).save(ArtifactStore(tmp_path / "models"))
-        assert runner.invoke(app, [*args, str(tmp_path / "model.jsonl")]).exit_code == 0
+        assert runner.invoke(cli(), [*args, str(tmp_path / "model.jsonl")]).exit_code == 0
     finally:
         get_settings.cache_clear()
     scored = [Alert.from_json(line) for line in (tmp_path / "model.jsonl").read_bytes().splitlines()]

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from typer.testing import CliRunner
 
-from tapewatch.cli.app import app
+from tapewatch.cli.app import cli
 from tapewatch.errors import TapewatchError
 from tapewatch.settings import Settings
 from tapewatch.sinks.kibana import import_saved_objects, saved_object_files
@@ -55,7 +55,7 @@ def kibana() -> Iterator[tuple[str, FakeKibana]]:
 
 def test_cli_imports_every_file_as_multipart(kibana: tuple[str, FakeKibana]) -> None:
     url, fake = kibana
-    result = CliRunner().invoke(app, ["kibana", "import", url])
+    result = CliRunner().invoke(cli(), ["kibana", "import", url])
     assert result.exit_code == 0, result.output
     files = saved_object_files()
     assert [r["filename"] for r in fake.requests] == [f.name for f in files]

@@ -51,6 +51,18 @@ def test_snapshot_feeds_conserve_size_and_carry_no_side(trades: lob.LobSession) 
     assert ((snap["ts"] - SMALL.start_ms) % 5_000 == 0).sum() >= len(snap) - 2 * SMALL.symbols
 
 
+def test_a_market_shaped_as_another_feed_is_that_feeds_session() -> None:
+    config = replace(SMALL, symbols=2, minutes=20)
+    direct = lob.generate(replace(config, feed="twse-mis", venue="twse"))
+    shaped = lob.generate(config).shaped("twse-mis", "twse")
+    assert shaped.config == direct.config
+    pd.testing.assert_frame_equal(shaped.ticks_frame(), direct.ticks_frame())
+    pd.testing.assert_frame_equal(shaped.episodes_frame(), direct.episodes_frame())
+    pd.testing.assert_frame_equal(shaped.lookalikes_frame(), direct.lookalikes_frame())
+    assert shaped.news == direct.news and shaped.news_labels == direct.news_labels
+    assert shaped.news and {item.venue for item in shaped.news} == {"twse"}
+
+
 def test_episodes_are_labelled_inside_the_session_and_only_on_manipulated_symbols() -> None:
     # seeds 4 and 6 each draw every kind (seeds 1-6 were checked; two sessions keep the test's time small)
     configs = [lob.LobConfig(symbols=5, seed=s, minutes=60, quiet_open_s=300) for s in (4, 6)]

@@ -148,26 +148,26 @@ def test_detect_file_takes_the_stream_settings(
 
 
 def test_cli_detect_file_and_eval(ticks: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tapewatch.cli.app import app
+    from tapewatch.cli.app import cli
 
     monkeypatch.setenv("TAPEWATCH_MODEL_DIR", str(tmp_path / "models"))
     ticks.drop(columns=["venue"]).to_csv(tmp_path / "ticks.csv", index=False)
     runner = CliRunner()
-    trained = runner.invoke(app, ["train", "kmeans", str(tmp_path / "ticks.csv"), "--k-max", "3"])
+    trained = runner.invoke(cli(), ["train", "kmeans", str(tmp_path / "ticks.csv"), "--k-max", "3"])
     assert trained.exit_code == 0, trained.output
     out = tmp_path / "alerts.jsonl"
-    result = runner.invoke(app, ["detect", "file", str(tmp_path / "ticks.csv"), "--out", str(out)])
+    result = runner.invoke(cli(), ["detect", "file", str(tmp_path / "ticks.csv"), "--out", str(out)])
     assert result.exit_code == 0, result.output
     lines = out.read_bytes().splitlines()
     assert lines
     assert all(Alert.from_json(line).model_version for line in lines)
     again = tmp_path / "again.jsonl"
-    assert runner.invoke(app, ["detect", "file", str(tmp_path / "ticks.csv"), "--out", str(again)]).exit_code == 0
+    assert runner.invoke(cli(), ["detect", "file", str(tmp_path / "ticks.csv"), "--out", str(again)]).exit_code == 0
     assert again.read_bytes() == out.read_bytes()
     sim = generate(SimulationConfig(symbols=3, seed=11, minutes=40, open_time=time(12, 50)))
     sim.episodes_frame().to_csv(tmp_path / "episodes.csv", index=False)
     evaluated = runner.invoke(
-        app,
+        cli(),
         [
             "eval",
             "detect",

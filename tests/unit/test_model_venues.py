@@ -214,12 +214,14 @@ def private_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 def test_cli_train_records_venues_and_detect_file_refuses_a_foreign_venue(tmp_path: Path, private_models: Path) -> None:
     from typer.testing import CliRunner
 
-    from tapewatch.cli.app import app
+    from tapewatch.cli.app import cli
 
     training = pd.concat([_bars(f"T{i}", "twse", 200, spike=False) for i in range(3)], ignore_index=True)
     training.drop(columns=["venue"]).to_csv(tmp_path / "training.csv", index=False)
     runner = CliRunner()
-    trained = runner.invoke(app, ["train", "kmeans", str(tmp_path / "training.csv"), "--k-max", "3", "--venue", "twse"])
+    trained = runner.invoke(
+        cli(), ["train", "kmeans", str(tmp_path / "training.csv"), "--k-max", "3", "--venue", "twse"]
+    )
     assert trained.exit_code == 0, trained.output
     assert "trained on twse (books, no sides, snapshots)" in trained.output
     store = ArtifactStore(private_models)
@@ -236,7 +238,7 @@ def test_cli_train_records_venues_and_detect_file_refuses_a_foreign_venue(tmp_pa
         "--scores",
         str(scores),
     ]
-    result = runner.invoke(app, args)
+    result = runner.invoke(cli(), args)
     assert result.exit_code == 0, result.output
     assert scores.read_bytes() == b""
     lines = [line for line in result.output.splitlines() if "K-means not applied" in line]

@@ -136,12 +136,12 @@ def test_the_split_is_by_title_alone_and_holds_out_about_thirty_percent() -> Non
 
 
 def test_train_news_publishes_a_version_and_prints_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tapewatch.cli.app import app
+    from tapewatch.cli.app import cli
 
     monkeypatch.setenv("TAPEWATCH_MODEL_DIR", str(tmp_path / "models"))
     get_settings.cache_clear()  # the command reads this test's model directory, not an earlier test's settings
     try:
-        result = CliRunner().invoke(app, ["train", "news", "--buckets", "512"], env={"COLUMNS": "160"})
+        result = CliRunner().invoke(cli(), ["train", "news", "--buckets", "512"], env={"COLUMNS": "160"})
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
@@ -155,12 +155,12 @@ def test_train_news_publishes_a_version_and_prints_the_table(tmp_path: Path, mon
 
 
 def test_a_bad_labelled_set_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tapewatch.cli.app import app
+    from tapewatch.cli.app import cli
 
     monkeypatch.setenv("TAPEWATCH_MODEL_DIR", str(tmp_path / "models"))
     bad = tmp_path / "bad.csv"
     bad.write_text("language,label,title,summary\nen,great,Profit gains,\n", encoding="utf-8")
-    result = CliRunner().invoke(app, ["train", "news", "--data", str(bad)])
+    result = CliRunner().invoke(cli(), ["train", "news", "--data", str(bad)])
     assert result.exit_code != 0
     assert f"{bad}:2: needs language, a title and a label positive or negative" in str(result.exception)
     assert ArtifactStore(tmp_path / "models").versions(ARTIFACT_NAME) == []

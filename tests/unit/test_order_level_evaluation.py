@@ -11,7 +11,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from tapewatch.cli.app import app
+from tapewatch.cli.app import cli
 from tapewatch.detectors.orders.book import OrderBook
 from tapewatch.detectors.orders.firm_desk import FirmDesk
 from tapewatch.evaluation.order_level import firm_alerts, judge
@@ -93,6 +93,6 @@ def test_the_firms_alerts_do_not_depend_on_how_the_two_feeds_interleave(session:
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_eval_orders_prints_its_table() -> None:
     command = ["eval", "orders", "--seeds", "10", "--symbols", "1", "--minutes", "10"]
-    result = CliRunner().invoke(app, command, env={"COLUMNS": "200"})
+    result = CliRunner().invoke(cli(), command, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "spoofing" in result.output and "wash_trading" in result.output and "clean symbols" in result.output

@@ -43,10 +43,10 @@ FEED_CEILINGS = {
 
 
 def test_the_small_scorecard_does_not_regress(tmp_path: Path) -> None:
-    from tapewatch.cli.app import app
+    from tapewatch.cli.app import cli
 
     args = ["eval", "scorecard", "--seeds", "300", "--symbols", "6", "--minutes", "120", "--feeds", "trades,twse-mis"]
-    result = CliRunner().invoke(app, [*args, "--tapes", "es-futures", "--out", str(tmp_path)])
+    result = CliRunner().invoke(cli(), [*args, "--tapes", "es-futures", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "scorecard.png").stat().st_size > 10_000
     card = orjson.loads((tmp_path / "scorecard.json").read_bytes())
@@ -106,9 +106,9 @@ def test_the_news_context_is_reported_beside_the_bars_and_judged_by_none() -> No
 
 
 def test_an_unknown_generator_or_tape_is_refused_before_any_work() -> None:
-    from tapewatch.cli.app import app
+    from tapewatch.cli.app import cli
 
     with pytest.raises(ValueError, match="unknown generator"):
         ScorecardSpec(generators=("gbm",))
-    result = CliRunner().invoke(app, ["eval", "scorecard", "--tapes", "nasdaq-itch"])
+    result = CliRunner().invoke(cli(), ["eval", "scorecard", "--tapes", "nasdaq-itch"])
     assert result.exit_code != 0 and "no tape nasdaq-itch" in str(result.output) + str(result.exception)

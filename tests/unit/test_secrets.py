@@ -9,7 +9,7 @@ import logging
 import pytest
 from typer.testing import CliRunner
 
-from tapewatch.cli.app import app, query_hints
+from tapewatch.cli.app import cli, query_hints
 from tapewatch.logs import JsonFormatter, RedactingFormatter
 from tapewatch.secrets import redact
 from tapewatch.settings import ElasticsearchSettings, PostgresSettings, Settings
@@ -55,7 +55,7 @@ def test_config_show_masks_every_url_setting(monkeypatch: pytest.MonkeyPatch) ->
     assert not [name for name, text in shown.items() if SECRET in text]
     assert "search.internal" in shown["es_url"] and "proxy:3128" in shown["twse_proxies"]
     # the command itself, wide enough that no value is wrapped (a wrapped secret would hide from the check)
-    result = CliRunner().invoke(app, ["config", "show"], env={"COLUMNS": "400"})
+    result = CliRunner().invoke(cli(), ["config", "show"], env={"COLUMNS": "400"})
     settings_module.get_settings.cache_clear()
     assert result.exit_code == 0, result.output
     assert SECRET not in result.output

@@ -285,12 +285,12 @@ def test_file_mode_writes_the_lookalikes_beside_the_episodes(tmp_path: Path) -> 
 def test_eval_simulate_writes_them_and_eval_matrix_can_leave_them_out(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from tapewatch.cli.app import app
+    from tapewatch.cli.app import cli
 
     runner = CliRunner()
     args = ["eval", "simulate", "--out", str(tmp_path), "--symbols", "3", "--minutes", "120", "--seed", "4"]
-    result = runner.invoke(app, [*args, "--lookalikes"])
+    result = runner.invoke(cli(), [*args, "--lookalikes"])
     assert result.exit_code == 0, result.output
     written = pd.read_csv(tmp_path / "lookalikes.csv")
     assert len(written) > 0 and set(written.kind) <= set(LOOKALIKES)
-    assert "--no-lookalikes" in runner.invoke(app, ["eval", "matrix", "--help"], terminal_width=200).output
+    assert "--no-lookalikes" in runner.invoke(cli(), ["eval", "matrix", "--help"], terminal_width=200).output
