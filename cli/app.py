@@ -6,8 +6,8 @@ import contextlib
 import os
 import subprocess
 import sys
-from pathlib import Path
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Final, NoReturn
 
 import orjson
@@ -421,8 +421,6 @@ def _replace_demo_topics(cfg: Settings) -> None:
             with contextlib.suppress(Exception):
                 future.result()
     ensure_topics(cfg)
-
-
 
 
 def query_hints(cfg: Settings) -> list[str]:
