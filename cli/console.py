@@ -32,10 +32,15 @@ user_app = typer.Typer(help="Console users (roles: analyst, supervisor, admin)."
 tenant_app = typer.Typer(help="Tenants: which venues' alerts their users see.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens of downstream services (read-only, stored hashed).", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail (hash-chained, append-only).", no_args_is_help=True)
+accounts_app = typer.Typer(
+    help="Tenants' account reference data (edited by their admins on the console's Accounts page).",
+    no_args_is_help=True,
+)
 console_app.add_typer(user_app, name="user")
 console_app.add_typer(audit_app, name="audit")
 console_app.add_typer(tenant_app, name="tenant")
 console_app.add_typer(token_app, name="token")
+console_app.add_typer(accounts_app, name="accounts")
 out = Console()
 
 PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input")]
@@ -201,3 +206,32 @@ def audit_verify() -> None:
         raise TapewatchError(f"console: the audit chain breaks at line {report.broken_id}: {report.reason}")
     head = f"line {report.head_id}, hash {report.head_hash}" if report.head_id is not None else "empty"
     out.print(f"console: audit chain intact: {report.lines} lines; head {head}")
+
+
+@accounts_app.command("publish")
+def accounts_publish(tenant: Annotated[str, typer.Option(help="The tenant whose accounts are sent")]) -> None:
+    """Send every account of the tenant to ref.accounts again, as stored (after Kafka refused a change, or to a
+    new cluster): the topic keeps the newest per account, so a repeat changes nothing."""
+    from sqlalchemy import select
+
+    from tapewatch.console.accounts import AccountFeed, published_refs
+    from tapewatch.console.schema import tenants
+    from tapewatch.kafka_producer import DeliveryError
+    from tapewatch.records import tenant_problem
+
+    problem = tenant_problem(tenant)
+    if problem is not None:
+        raise TapewatchError(f"--tenant: {problem}")
+    settings = load_settings()
+    with _engine(settings).begin() as conn:
+        if conn.execute(select(tenants.c.tenant).where(tenants.c.tenant == tenant)).first() is None:
+            raise TapewatchError(f"console: no tenant {tenant!r}")
+        refs = published_refs(conn, tenant)
+    feed = AccountFeed(settings)
+    try:
+        feed.publish(refs)
+    except DeliveryError as exc:
+        raise TapewatchError(f"console: the accounts were not published: {exc}") from None
+    finally:
+        feed.close()
+    out.print(f"console: {len(refs):,} account(s) of {tenant} published to ref.accounts")

@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from tapewatch.console import api, web
+from tapewatch.console.accounts import AccountFeed
 from tapewatch.console.auth import Principal
 from tapewatch.console.cases import NotFoundError, TooLargeError
 from tapewatch.console.live import AlertListener
@@ -47,6 +48,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.listener.start(asyncio.get_running_loop())
         yield
         app.state.listener.stop()
+        app.state.account_feed.close()
         app.state.engine.dispose()
 
     app = FastAPI(
@@ -58,6 +60,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.templates.env.filters["fmt"] = format_value
     app.state.templates.env.filters["utc"] = utc_time
     app.state.listener = AlertListener(settings)
+    app.state.account_feed = AccountFeed(settings)
     app.include_router(web.router)
     app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -65,3 +65,27 @@ def cases_of_accounts(conn: Connection, case: Row[Any], accounts: list[str]) -> 
 
 def _moment(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def replay_reports(conn: Connection, case: Row[Any], view: Span) -> list[dict[str, Any]]:
+    """For the book replay: the execution reports of the accounts the case's alert names, over ``view``, in time
+    order (the replay shows each order where it rests, from its report at or before a snapshot); none for a public
+    alert."""
+    accounts = named_accounts(case.evidence) if case.alert_tenant is not None else []
+    if not accounts:
+        return []
+    rows, _ = orders_of(conn, case, accounts, view)
+    return [
+        {
+            "ts": int(r.ts.timestamp() * 1000),
+            "account": r.account,
+            "order_id": r.order_id,
+            "exec_type": r.exec_type,
+            "side": r.side,
+            "price": r.price,
+            "leaves_qty": r.leaves_qty,
+            "last_qty": r.last_qty,
+            "last_price": r.last_price,
+        }
+        for r in rows
+    ]

@@ -1,6 +1,6 @@
-"""The console's tables (migrations ``sinks/migrations/versions/0004_console.py`` and ``0007_tenancy.py``) as
-SQLAlchemy Core tables for queries; checked against the migrated database by the integration tests. Their own
-MetaData: the sinks' COPY staging tables are made for ``tapewatch.sinks.db.metadata`` only."""
+"""The console's tables (migrations ``sinks/migrations/versions/0004_console.py``, ``0007_tenancy.py`` and
+``0011_accounts.py``) as SQLAlchemy Core tables for queries; checked against the migrated database by the integration
+tests. Their own MetaData: the sinks' COPY staging tables are made for ``tapewatch.sinks.db.metadata`` only."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ __all__ = [
     "DISPOSITIONS",
     "ROLES",
     "STATES",
+    "accounts",
     "api_tokens",
     "audit",
     "case_links",
@@ -136,6 +137,17 @@ severity_history = Table(
     Column("ts", TS, primary_key=True),
     Column("severity", Text, nullable=False),
     Column("score", Double, nullable=False),
+)
+#: a tenant's account reference data (migration 0011), which its admins edit and the console publishes
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("tenant", Text, ForeignKey("tenants.tenant"), primary_key=True),
+    Column("account", Text, primary_key=True),
+    Column("owner", Text),
+    Column("account_group", Text),
+    Column("updated_at", TS, nullable=False),
+    Column("updated_by", Text, nullable=False),
 )
 audit = Table(
     "audit",

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tapewatch.console import audit
 from tapewatch.console.auth import Principal, csrf_matches, load_api_token, load_session
+from tapewatch.console.schema import ROLES
 from tapewatch.console.tenancy import scoped
 from tapewatch.console.workflow import may_supervise
 from tapewatch.settings import Settings
@@ -173,6 +174,14 @@ def supervisor(request: Request, principal: Annotated[Principal, Depends(user)])
 def supervisor_or_session(request: Request, principal: Annotated[Principal, Depends(service)]) -> Principal:
     """A supervisor's session on the API (a service token is refused: its role reads cases, not numbers)."""
     return _require_supervisor(request, principal)
+
+
+def admin(request: Request, principal: Annotated[Principal, Depends(user)]) -> Principal:
+    """A signed-in admin of the tenant (who edits its reference data)."""
+    if principal.actor.role != ROLES[-1]:
+        audit_refusal(request, principal, "forbidden", "page")
+        raise RequestRefusedError(403, "This page is for the tenant's admins.")
+    return principal
 
 
 def _require_supervisor(request: Request, principal: Principal) -> Principal:

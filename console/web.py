@@ -6,17 +6,18 @@ audit line (:mod:`tapewatch.console.cases`)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Annotated, Any, Final
 from urllib.parse import quote
 
+from confluent_kafka import KafkaException
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy import Connection, Row
 from starlette.concurrency import run_in_threadpool
 
-from tapewatch.console import audit, cases, chart_data, firm_orders, supervisor
+from tapewatch.console import accounts, audit, cases, chart_data, firm_orders, supervisor
 from tapewatch.console.auth import Principal, csrf_matches, load_session, login, logout
 from tapewatch.console.charts import book_columns, book_svg, price_svg, volume_svg
 from tapewatch.console.explain import explanation, news_window
@@ -34,9 +35,11 @@ from tapewatch.console.security import (
     settings_of,
     user,
 )
+from tapewatch.console.security import admin as admin_only
 from tapewatch.console.security import supervisor as supervisor_only
 from tapewatch.console.tenancy import scoped
-from tapewatch.records import AlertKind, Severity
+from tapewatch.kafka_producer import DeliveryError
+from tapewatch.records import AlertKind, RecordError, Severity
 
 __all__ = ["router"]
 
@@ -44,6 +47,7 @@ router = APIRouter(include_in_schema=False)
 Form_ = Annotated[dict[str, str], Depends(checked_form)]
 User = Annotated[Principal, Depends(user)]
 PassiveUser = Annotated[Principal, Depends(passive_user)]
+Admin = Annotated[Principal, Depends(admin_only)]
 #: how often an open event stream checks that its session still holds (a sign-out ends it within this)
 SESSION_RECHECK_S: Final = 5.0
 
@@ -236,15 +240,18 @@ def _firm_context(conn: Connection, case: Row[Any], window: chart_data.Window) -
 
 @router.get("/case/book.json")
 def case_book(request: Request, principal: User, id: Annotated[str, Query(max_length=200)]) -> JSONResponse:
-    """The stored snapshots of the window, for the replay."""
+    """The stored snapshots of the window, for the replay, and the reports of the accounts a firm's alert names."""
     with scoped(engine_of(request), principal.tenant) as conn:
-        window = chart_data.window_of(cases.case_detail(conn, id))
+        case = cases.case_detail(conn, id)
+        window = chart_data.window_of(case)
         books = chart_data.book_points(conn, window)
+        orders = firm_orders.replay_reports(conn, case, window.view)
     return JSONResponse(
         {
             "episode": [window.episode.start_ms, window.episode.end_ms],
             "alert_ms": window.alert_ms,
             "snapshots": [{"ts": b.ts_ms, "bids": b.bids, "asks": b.asks} for b in books],
+            "orders": orders,
         }
     )
 
@@ -340,6 +347,57 @@ def audit_page(
     with scoped(engine_of(request), principal.tenant) as conn:
         lines = cases.audit_lines(conn, actor.strip(), limit=300)
     return render(request, "audit.html", user=principal, lines=lines, actor=actor)
+
+
+#: what the accounts page says after a change (chosen by the code: the address carries a word, never a text)
+ACCOUNT_OUTCOMES: Final = {
+    "saved": "Saved, and the stream has it.",
+    "unchanged": "Nothing to change: the account already reads so.",
+    "removed": "Removed, and the stream has forgotten it.",
+}
+
+
+@router.get("/accounts")
+def accounts_page(request: Request, principal: Admin, done: Annotated[str, Query(max_length=16)] = "") -> HTMLResponse:
+    """The tenant's accounts (beneficial owner, linked group) and the form that adds or changes one."""
+    with scoped(engine_of(request), principal.tenant) as conn:
+        rows = accounts.listed(conn)
+    outcome = ACCOUNT_OUTCOMES.get(done, "")
+    return render(request, "accounts.html", user=principal, rows=rows, outcome=outcome, limit=accounts.MAX_LISTED)
+
+
+@router.post("/accounts")
+def account_save(request: Request, principal: Admin, form: Form_) -> Response:
+    try:
+        ref = accounts.entered(principal.tenant, form)
+    except RecordError as exc:
+        raise RequestRefusedError(422, f"{exc.field or 'account'}: {exc.reason}") from None
+    with scoped(engine_of(request), principal.tenant) as conn:
+        changed = accounts.save(conn, principal, ref, client_of(request))
+        if changed:
+            _to_the_stream(request, lambda feed: feed.publish([ref]))
+    return RedirectResponse(f"/accounts?done={'saved' if changed else 'unchanged'}", status_code=303)
+
+
+@router.post("/accounts/remove")
+def account_remove(request: Request, principal: Admin, form: Form_) -> Response:
+    account = form.get("account", "")
+    with scoped(engine_of(request), principal.tenant) as conn:
+        if not accounts.remove(conn, principal, account, client_of(request)):
+            raise RequestRefusedError(404, "No such account.")
+        _to_the_stream(request, lambda feed: feed.withdraw(principal.tenant, account))
+    return RedirectResponse("/accounts?done=removed", status_code=303)
+
+
+def _to_the_stream(request: Request, send: Callable[[accounts.AccountFeed], None]) -> None:
+    """Inside the change's transaction, before it commits: a change the stream did not take is not made (the
+    table and ``ref.accounts`` never disagree on what an admin was told)."""
+    try:
+        send(request.app.state.account_feed)
+    except (DeliveryError, KafkaException):
+        raise RequestRefusedError(
+            503, "The stream did not take the change (Kafka is unavailable): nothing was changed. Try again later."
+        ) from None
 
 
 def _local(target: str) -> str:

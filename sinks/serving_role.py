@@ -29,6 +29,7 @@ GRANTS: Final = (
     "GRANT SELECT, INSERT ON case_notes, case_links, audit TO {role}",
     "GRANT USAGE ON SEQUENCE case_notes_note_id_seq TO {role}",
     "GRANT SELECT, INSERT, UPDATE, DELETE ON sessions, login_throttle TO {role}",
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON accounts TO {role}",  # a tenant admin's reference data (its own rows)
 )
 
 

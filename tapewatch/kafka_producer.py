@@ -98,11 +98,12 @@ class KafkaProducer:
         self,
         topic: str,
         key: bytes | None,
-        value: bytes,
+        value: bytes | None,
         partition: int = ANY_PARTITION,
         headers: Headers | None = None,
     ) -> None:
-        """Queue one record for ``topic`` (a full name); waits for room while librdkafka's queue is full."""
+        """Queue one record for ``topic`` (a full name; ``value`` None is a tombstone); waits for room while
+        librdkafka's queue is full."""
         while True:
             try:
                 self._produce(topic, value, key, partition, headers=headers)

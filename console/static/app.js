@@ -64,6 +64,33 @@ function wireQueue() {
   events.addEventListener("ended", () => { events.close(); window.location.reload(); });
 }
 
+// the firm's orders resting at ``ts``: each order's newest report at or before it, still open with a price
+const CLOSED = ["canceled", "expired", "rejected"];
+function restingAt(orders, ts) {
+  const newest = new Map();
+  for (const o of orders) { if (o.ts > ts) break; newest.set(o.order_id, o); }
+  return [...newest.values()].filter((o) => o.leaves_qty > 0 && o.price !== null && !CLOSED.includes(o.exec_type));
+}
+
+function markMine(td, level, side, resting) {
+  if (!level) return;
+  const mine = resting.filter((o) => o.side === side && Math.abs(o.price - level[0]) < 1e-9);
+  if (!mine.length) return;
+  td.classList.add("mine");
+  td.title = mine.map((o) => `${o.account}: ${o.leaves_qty.toLocaleString()} (${o.order_id})`).join("\n");
+  td.append(" ◆");
+}
+
+function orderLine(o) {
+  const li = document.createElement("li");
+  const at = new Date(o.ts).toISOString().slice(11, 23);
+  const price = o.price === null ? "" : ` @ ${o.price}`;
+  const filled = o.exec_type === "trade" ? ` · filled ${o.last_qty.toLocaleString()} @ ${o.last_price}` : "";
+  li.textContent = `${at} ${o.account} ${o.order_id} ${o.exec_type} ${o.side}${price}${filled} · ${o.leaves_qty.toLocaleString()} left`;
+  li.className = `exec-${o.exec_type}`;
+  return li;
+}
+
 function ladderRow(bid, ask, biggest) {
   const cell = (text, cls) => { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; return td; };
   const bar = (size, cls) => {
@@ -91,6 +118,8 @@ async function wireReplay() {
   const slider = root.querySelector("input[type=range]");
   const time = root.querySelector(".replay-time");
   const body = root.querySelector(".ladder tbody");
+  const orders = data.orders || [];
+  const mineList = root.querySelector(".replay-orders");
   if (!snaps.length) { time.textContent = "no stored snapshots in this window"; return; }
   slider.max = String(snaps.length - 1);
   let at = snaps.findIndex((s) => s.ts >= data.episode[0]);
@@ -103,7 +132,17 @@ async function wireReplay() {
     time.textContent = new Date(s.ts).toISOString().replace("T", " ").slice(0, 23) + " UTC" + (inEpisode ? " · in the episode" : "") + ` · ${at + 1}/${snaps.length}`;
     const biggest = Math.max(1, ...s.bids.map((l) => l[1]), ...s.asks.map((l) => l[1]));
     body.replaceChildren();
-    for (let level = 0; level < 5; level++) body.append(ladderRow(s.bids[level], s.asks[level], biggest));
+    const resting = restingAt(orders, s.ts);
+    for (let level = 0; level < 5; level++) {
+      const row = ladderRow(s.bids[level], s.asks[level], biggest);
+      markMine(row.children[1], s.bids[level], "BUY", resting);
+      markMine(row.children[2], s.asks[level], "SELL", resting);
+      body.append(row);
+    }
+    if (mineList) {
+      const since = at > 0 ? snaps[at - 1].ts : -Infinity;
+      mineList.replaceChildren(...orders.filter((o) => o.ts > since && o.ts <= s.ts).map(orderLine));
+    }
     root.dataset.shown = String(at);
   }
   let timer = null;

@@ -17,7 +17,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from sqlalchemy import Engine, select, update
 
 from tapewatch.console.app import create_app
-from tapewatch.console.schema import cases
+from tapewatch.console.schema import accounts, cases
 from tapewatch.records import Alert, AlertKind, ExecutionReport, NewsRef, Severity
 from tapewatch.settings import PROJECT_ROOT, Settings
 from tapewatch.sinks import db
@@ -31,6 +31,7 @@ from tests.console_support import (
     seed_market,
     store_alerts,
 )
+from tests.stream_runs import private_topics
 
 pytestmark = pytest.mark.integration
 SHOTS = PROJECT_ROOT / "reports" / "console"
@@ -198,15 +199,70 @@ def test_a_firms_own_alert_shows_its_accounts_orders_and_their_other_cases(
                                tenant=tenant, account=account, exec_type="trade", side=("BUY", "SELL")[n % 2],
                                price=10.0, quantity=500.0, last_qty=500.0, last_price=10.0, cum_qty=500.0)  # fmt: skip
 
-    reports = [report(1, "A1"), report(2, "A2"), report(3, "A3"), report(4, "A1", tenant="rival")]
+    # A1's bid rests at the first replayed snapshot's best bid (100.74 at START) and is cancelled before the next
+    placed = ExecutionReport(symbol="ACME", venue="sim", ts=START - 500, exec_id="E9", order_id="ORD-9", tenant=TENANT,
+                             account="A1", exec_type="new", side="BUY", price=100.74, quantity=400.0,
+                             leaves_qty=400.0)  # fmt: skip
+    pulled = ExecutionReport.from_dict(
+        placed.model_dump() | {"ts": START + 1_500, "exec_id": "E9c", "exec_type": "canceled", "leaves_qty": 0.0}
+    )
+    reports = [report(1, "A1"), report(2, "A2"), report(3, "A3"), report(4, "A1", tenant="rival"), placed, pulled]
     with engine.begin() as conn:
         db.copy_rows(conn, db.executions, [db.record_doc(r) for r in reports])
     _sign_in(browser, url, "ann")
     browser.get(f"{url}/case?id={wash.alert_id}")
     table = _wait(browser).until(lambda d: d.find_element(By.ID, "firm-orders"))
     rows = [row.text for row in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
-    assert [row.split()[1:3] for row in rows] == [["A1", "ORD-1"], ["A2", "ORD-2"]], rows
+    expected = [["A1", "ORD-9"], ["A1", "ORD-1"], ["A1", "ORD-9"], ["A2", "ORD-2"]]
+    assert [row.split()[1:3] for row in rows] == expected, rows
+    replay = browser.find_element(By.ID, "replay")
+    _wait(browser).until(lambda d: replay.get_attribute("data-shown"))
+    shown = int(replay.get_attribute("data-shown") or 0)
+    assert [td.text for td in replay.find_elements(By.CSS_SELECTOR, ".ladder td.mine")] == ["100.74 ◆"]
+    assert "ORD-9 new BUY @ 100.74" in replay.find_element(By.CSS_SELECTOR, ".replay-orders").text
+    replay.find_element(By.CSS_SELECTOR, "button[data-step='1']").click()
+    _wait(browser).until(lambda d: replay.get_attribute("data-shown") == str(shown + 1))
+    assert not replay.find_elements(By.CSS_SELECTOR, ".ladder td.mine")
+    since = replay.find_element(By.CSS_SELECTOR, ".replay-orders").text
+    assert "ORD-9 canceled" in since and "ORD-1 trade" in since and "A3" not in since, since
+    _shot(browser, "firm-case")
     others = browser.find_element(By.ID, "account-cases").text
     assert "spoofing" in others and "ACME" in others
     browser.get(f"{url}/case?id={make_alert('ACME', start=START).alert_id}")  # the public alert names no account
     assert not browser.find_elements(By.ID, "firm-orders")
+
+
+@pytest.fixture
+def console_with_topics(services: Settings) -> Iterator[tuple[str, Engine]]:
+    """A console whose accounts page publishes to topics of its own."""
+    with private_topics(services) as topical, console_schema(topical) as settings:
+        engine = db.make_engine(settings)
+        add_user(engine, "ada", "admin")
+        add_user(engine, "ann")
+        with served(create_app(settings)) as url:
+            yield url, engine
+        engine.dispose()
+
+
+def test_an_admin_keeps_the_tenants_accounts(console_with_topics: tuple[str, Engine], browser: WebDriver) -> None:
+    """The admin opens Accounts from the menu, adds an account with its owner and group, sees it listed and removes
+    it; an analyst has no such menu entry."""
+    url, engine = console_with_topics
+    _sign_in(browser, url, "ada")
+    _load_by(browser, browser.find_element(By.LINK_TEXT, "Accounts"))
+    form = browser.find_element(By.CSS_SELECTOR, "form.account-form")
+    for name, value in (("account", "ACC-7"), ("owner", "OWNER-7"), ("group", "RING-1")):
+        form.find_element(By.NAME, name).send_keys(value)
+    _load_by(browser, form.find_element(By.CSS_SELECTOR, "button"))
+    assert "the stream has it" in browser.find_element(By.CSS_SELECTOR, ".outcome").text
+    rows = [row.text for row in browser.find_elements(By.CSS_SELECTOR, "table.accounts tbody tr")]
+    assert len(rows) == 1 and rows[0].split()[:3] == ["ACC-7", "OWNER-7", "RING-1"], rows
+    with engine.connect() as conn:
+        assert conn.execute(select(accounts.c.owner, accounts.c.account_group)).all() == [("OWNER-7", "RING-1")]
+    _shot(browser, "accounts")
+    _load_by(browser, browser.find_element(By.CSS_SELECTOR, "table.accounts tbody tr button"))
+    assert "forgotten" in browser.find_element(By.CSS_SELECTOR, ".outcome").text
+    assert "No accounts yet." in browser.find_element(By.CSS_SELECTOR, "table.accounts").text
+    browser.delete_all_cookies()
+    _sign_in(browser, url, "ann")
+    assert not browser.find_elements(By.LINK_TEXT, "Accounts")

@@ -20,23 +20,30 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
+import orjson
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
+from typer.testing import CliRunner
 
+from tapewatch.cli.app import cli
 from tapewatch.console import audit as audit_chain
 from tapewatch.console import users
 from tapewatch.console.app import create_app
 from tapewatch.console.live import AlertListener
-from tapewatch.console.schema import audit, case_links, case_notes, cases, sessions
-from tapewatch.records import Alert, ExecutionReport
+from tapewatch.console.schema import accounts, audit, case_links, case_notes, cases, sessions
+from tapewatch.kafka_producer import DeliveryError
+from tapewatch.records import AccountRef, Alert, ExecutionReport, account_key
 from tapewatch.settings import Settings
 from tapewatch.sinks import db
+from tapewatch.topics import ACCOUNTS
 from tests.browser import served
 from tests.console_support import (
     BASE_URL,
@@ -49,6 +56,8 @@ from tests.console_support import (
     sign_in,
     store_alerts,
 )
+from tests.kafka_reader import read_topic
+from tests.stream_runs import private_topics
 
 pytestmark = pytest.mark.integration
 
@@ -59,6 +68,8 @@ ROLES = ("anonymous", "analyst", "supervisor", "admin", "service")
 SESSION_ROLES = ("analyst", "supervisor", "admin")
 #: what must never appear in an answer to alpha: bravo's tenant, people, notes and its own symbol
 FOREIGN = ("bravo", "SECRET-BRAVO", "BRAVOONLY")
+#: bravo's account, which its admin keeps (owner SECRET-BRAVO)
+BRAVO_ACCOUNT = "BRAVOONLY-ACC"
 
 
 @dataclass
@@ -86,11 +97,17 @@ def _bravo_works_its_cases(world: World) -> None:
             assert client.post("/case/note", data=note, follow_redirects=False).status_code == 303
         link = {"csrf_token": token, "alert_id": world.bravo_only.alert_id, "linked_id": world.bravo_only_twin.alert_id}
         assert client.post("/case/link", data=link, follow_redirects=False).status_code == 303
+    with TestClient(world.app, base_url=BASE_URL) as client:
+        assert sign_in(client, "bravo-admin") == 303
+        account = {"csrf_token": page_csrf(client), "account": BRAVO_ACCOUNT, "owner": "SECRET-BRAVO", "group": "G-B"}
+        saved = client.post("/accounts", data=account, follow_redirects=False)
+        assert (saved.status_code, saved.headers["location"]) == (303, "/accounts?done=saved")
 
 
 @pytest.fixture(scope="module")
 def world(services: Settings) -> Iterator[World]:
-    with console_schema(services) as settings:
+    # topics of its own: an admin's account changes are published to ref.accounts
+    with private_topics(services) as topical, console_schema(topical) as settings:
         owner = db.make_engine(settings)
         with owner.begin() as conn:
             users.add_tenant(conn, OTHER, ["sim", "twse"], "test")
@@ -98,6 +115,7 @@ def world(services: Settings) -> Iterator[World]:
         for name, role in (("a-analyst", "analyst"), ("a-super", "supervisor"), ("a-admin", "admin")):
             add_user(owner, name, role, tenant=ALPHA)
         add_user(owner, "bravo-analyst", "analyst", tenant=OTHER)
+        add_user(owner, "bravo-admin", "admin", tenant=OTHER)
         shared = make_alert("SHRD")
         bravo_only = make_alert("BRAVOONLY", venue="twse")
         twin = make_alert("BRAVOONLY", venue="twse", start=bravo_only.window_start + 600_000)
@@ -164,6 +182,24 @@ def _link(world: World, role: str, case: str, token: str) -> tuple[str, str, dic
     return "POST", "/case/link", {"data": data}
 
 
+def _remove_account(world: World, role: str, case: str, token: str) -> tuple[str, str, dict[str, Any]]:
+    """The removal of an alpha account that is there (one per role)."""
+    account = f"ALPHA-{role.upper()}"
+    with world.owner.begin() as conn:
+        conn.execute(
+            insert(accounts)
+            .values(tenant=ALPHA, account=account, updated_at=func.now(), updated_by="test")
+            .on_conflict_do_nothing()
+        )
+    return "POST", "/accounts/remove", {"data": {"account": account} | ({"csrf_token": token} if token else {})}
+
+
+def _accounts_of(world: World, tenant: str) -> list[tuple[Any, ...]]:
+    with world.owner.connect() as conn:
+        query = select(accounts).where(accounts.c.tenant == tenant).order_by(accounts.c.account)
+        return [tuple(row) for row in conn.execute(query)]
+
+
 def _everyone(status: int) -> dict[str, int]:
     return dict.fromkeys(ROLES, status)
 
@@ -173,6 +209,8 @@ PAGE_FOREIGN = {"anonymous": 303, "analyst": 404, "supervisor": 404, "admin": 40
 WRITE = {"anonymous": 401, "analyst": 303, "supervisor": 303, "admin": 303, "service": 401}
 WRITE_FOREIGN = {"anonymous": 401, "analyst": 404, "supervisor": 404, "admin": 404, "service": 401}
 SUPERVISORS = {"anonymous": 303, "analyst": 403, "supervisor": 200, "admin": 200, "service": 303}
+ADMINS = {"anonymous": 303, "analyst": 403, "supervisor": 403, "admin": 200, "service": 303}
+ADMIN_WRITE = {"anonymous": 401, "analyst": 403, "supervisor": 403, "admin": 303, "service": 401}
 API = {"anonymous": 401, "analyst": 200, "supervisor": 200, "admin": 200, "service": 200}
 API_FOREIGN = {"anonymous": 401, "analyst": 404, "supervisor": 404, "admin": 404, "service": 404}
 
@@ -197,6 +235,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     ("GET", "/supervisor"): Rule(_get("/supervisor"), SUPERVISORS),
     ("GET", "/audit"): Rule(_get("/audit"), SUPERVISORS, shows_probes=True),
+    ("GET", "/accounts"): Rule(_get("/accounts"), ADMINS),
+    ("POST", "/accounts"): Rule(_post("/accounts", account="ALPHA-ACC", owner="ALPHA-OWNER"), ADMIN_WRITE),
+    ("POST", "/accounts/remove"): Rule(_remove_account, ADMIN_WRITE),
     ("GET", "/api/v1/cases"): Rule(_get("/api/v1/cases"), API),
     ("GET", "/api/v1/cases/{alert_id}"): Rule(_get("/api/v1/cases/{alert_id}"), API, API_FOREIGN),
     ("GET", "/api/v1/false-positive-rates"): Rule(
@@ -241,7 +282,7 @@ def _own_case(world: World, role: str, route: tuple[str, str]) -> str:
 def _bravo_rows(world: World) -> list[tuple[Any, ...]]:
     with world.owner.connect() as conn:
         rows: list[tuple[Any, ...]] = []
-        for table in (cases, case_notes, case_links):
+        for table in (cases, case_notes, case_links, accounts):
             query = select(table).where(table.c.tenant == OTHER).order_by(*table.primary_key)
             rows += [tuple(r) for r in conn.execute(query)]
         return rows
@@ -353,22 +394,119 @@ def test_a_firms_drop_copy_is_read_by_its_own_tenant_only(world: World) -> None:
         serving.dispose()
 
 
+# --- the tenant's accounts ----------------------------------------------------------------------------------------
+def test_an_admins_account_changes_reach_the_stream_and_stay_its_tenants(world: World) -> None:
+    """Alpha's admin adds, changes and removes an account on the page: each change is in alpha's rows with its audit
+    line and on ref.accounts (the removal a tombstone). The name of bravo's account is alpha's own row when alpha
+    saves it; bravo's row is never touched nor shown; a value the contract refuses is refused; `console accounts
+    publish` sends the tenant's accounts again."""
+    client, token = _client(world, "admin"), world.tokens["admin"]
+
+    def post(path: str, **form: str) -> httpx.Response:
+        answer: httpx.Response = client.post(path, data={"csrf_token": token, **form}, follow_redirects=False)
+        return answer
+
+    def outcome(answer: httpx.Response) -> str:
+        assert answer.status_code == 303, answer.text[-500:]
+        return answer.headers["location"].removeprefix("/accounts?done=")
+
+    bravo_before = _accounts_of(world, OTHER)
+    assert outcome(post("/accounts", account="ACC-1", owner="OWN-1")) == "saved"
+    assert outcome(post("/accounts", account="ACC-1", owner="OWN-1")) == "unchanged"
+    assert outcome(post("/accounts", account="ACC-1", owner="OWN-2", group="GRP-1")) == "saved"
+    assert outcome(post("/accounts", account=BRAVO_ACCOUNT, owner="OWN-3")) == "saved"
+    assert post("/accounts", account="two words", owner="OWN-4").status_code == 422
+    assert post("/accounts", account="", owner="OWN-4").status_code == 422
+    assert post("/accounts/remove", account="NO-SUCH").status_code == 404
+    page = client.get("/accounts").text
+    assert all(text in page for text in ("ACC-1", "OWN-2", "GRP-1", "OWN-3")), page[-2000:]
+    assert "Saved, and the stream has it." in client.get("/accounts", params={"done": "saved"}).text
+    assert "SECRET-BRAVO" not in page and "G-B" not in page
+    assert outcome(post("/accounts/remove", account="ACC-1")) == "removed"
+    assert _accounts_of(world, OTHER) == bravo_before
+    assert [row[1] for row in _accounts_of(world, ALPHA) if row[1] in ("ACC-1", BRAVO_ACCOUNT)] == [BRAVO_ACCOUNT]
+    with world.owner.connect() as conn:
+        trail = conn.execute(
+            select(audit.c.action, audit.c.after)
+            .where(audit.c.tenant == ALPHA, audit.c.object_type == "account", audit.c.object_id == "ACC-1")
+            .order_by(audit.c.audit_id)
+        ).all()
+    assert [(a, after) for a, after in trail] == [
+        ("account.add", {"owner": "OWN-1", "group": None}),
+        ("account.change", {"owner": "OWN-2", "group": "GRP-1"}),
+        ("account.remove", None),
+    ]
+    topic = world.settings.topic(ACCOUNTS.name)
+    versions = read_topic(world.settings, topic, 3, keep=lambda m: m.key == account_key(ALPHA, "ACC-1"))
+    assert [orjson.loads(m.value) if m.value else None for m in versions] == [
+        AccountRef(tenant=ALPHA, account="ACC-1", owner="OWN-1", ts=1).model_dump() | {"ts": ANY},
+        AccountRef(tenant=ALPHA, account="ACC-1", owner="OWN-2", group="GRP-1", ts=1).model_dump() | {"ts": ANY},
+        None,
+    ]
+    env = {"TAPEWATCH_POSTGRES_URL": world.settings.postgres.url_plain,
+           "TAPEWATCH_TOPIC_PREFIX": world.settings.kafka.topic_prefix}  # fmt: skip
+    published = CliRunner().invoke(cli(), ["console", "accounts", "publish", "--tenant", ALPHA], env=env)
+    assert published.exit_code == 0, published.output
+    mine = read_topic(world.settings, topic, 2, keep=lambda m: m.key == account_key(ALPHA, BRAVO_ACCOUNT))
+    assert [orjson.loads(m.value)["owner"] for m in mine] == ["OWN-3", "OWN-3"]
+    theirs = read_topic(world.settings, topic, 1, keep=lambda m: m.key == account_key(OTHER, BRAVO_ACCOUNT))
+    assert [orjson.loads(m.value)["owner"] for m in theirs] == ["SECRET-BRAVO"]  # bravo's, sent once, by bravo
+    unknown = CliRunner().invoke(cli(), ["console", "accounts", "publish", "--tenant", "nobody"], env=env)
+    assert unknown.exit_code != 0 and "no tenant 'nobody'" in str(unknown.exception)  # main() prints it
+
+
+class RefusingFeed:
+    """Kafka refusing every write, as ``AccountFeed`` reports it."""
+
+    def publish(self, refs: list[AccountRef]) -> None:
+        raise DeliveryError("kafka: 1 write(s) failed, first: broker down (test)")
+
+    def withdraw(self, tenant: str, account: str) -> None:
+        raise DeliveryError("kafka: 1 write(s) failed, first: broker down (test)")
+
+    def close(self) -> None:
+        pass
+
+
+def test_an_account_change_the_stream_refuses_is_not_made(world: World) -> None:
+    client, token = _client(world, "admin"), world.tokens["admin"]
+    assert client.post("/accounts", data={"csrf_token": token, "account": "KEPT", "owner": "O-1"}).status_code == 200
+    before = _accounts_of(world, ALPHA)
+    feed, world.app.state.account_feed = world.app.state.account_feed, RefusingFeed()
+    try:
+        for path, form in (("/accounts", {"account": "NEVER", "owner": "O-2"}), ("/accounts", {"account": "KEPT"}),
+                           ("/accounts/remove", {"account": "KEPT"})):  # fmt: skip
+            answer = client.post(path, data={"csrf_token": token, **form}, follow_redirects=False)
+            assert answer.status_code == 503 and "nothing was changed" in answer.text, (path, form)
+    finally:
+        world.app.state.account_feed = feed
+    assert _accounts_of(world, ALPHA) == before
+    with world.owner.connect() as conn:
+        lines = conn.execute(
+            select(audit.c.action, audit.c.object_id).where(audit.c.tenant == ALPHA, audit.c.object_type == "account")
+        ).all()
+    assert ("account.add", "KEPT") in lines and not {("account.add", "NEVER"), ("account.remove", "KEPT")} & set(lines)
+
+
 # --- CSRF ------------------------------------------------------------------------------------------------------
 def test_csrf_missing_or_forged_is_refused_on_every_state_changing_route(world: World) -> None:
-    client = _client(world, "supervisor")
+    client = _client(world, "admin")  # who may post to every route: the token alone refuses
     posts = [route for route in RULES if route[0] == "POST" and route[1] not in ("/login", "/logout")]
     assert posts, "no state-changing route found"
+    _remove_account(world, "admin", "", "")  # the account a forged removal would take
+    alpha_accounts = _accounts_of(world, ALPHA)
     for route in posts:
         case = _own_case(world, "csrf", route)
         rule = RULES[route]
         assert rule.request is not None
         for token in ("", "forged-token"):
-            method, path, kwargs = rule.request(world, "supervisor", case, token)
+            method, path, kwargs = rule.request(world, "admin", case, token)
             assert client.request(method, path, follow_redirects=False, **kwargs).status_code == 403, (route, token)
         with world.owner.connect() as conn:
             row = conn.execute(select(cases.c.state).where(cases.c.tenant == ALPHA, cases.c.alert_id == case)).one()
             notes = conn.execute(select(func.count()).select_from(case_notes).where(case_notes.c.alert_id == case))
             assert (row.state, notes.scalar_one()) == ("new", 0), route
+    assert _accounts_of(world, ALPHA) == alpha_accounts, "a forged post changed alpha's accounts"
     logout = client.post("/logout", data={"csrf_token": "forged"}, follow_redirects=False)
     assert logout.status_code == 403 and client.get("/queue", follow_redirects=False).status_code == 200
     login_page = client.get("/login")
@@ -396,6 +534,8 @@ SERVING_ROLE_MAY_NOT = (
     "UPDATE cases SET tenant = 'bravo'",
     "INSERT INTO case_notes (tenant, alert_id, author, body) SELECT 'bravo', alert_id, 'x', 'planted' FROM alerts "
     "LIMIT 1",
+    "INSERT INTO accounts (tenant, account, owner, updated_at, updated_by) "
+    "VALUES ('bravo', 'PLANTED', 'x', now(), 'x')",
     "SET ROLE tapewatch",
 )
 
