@@ -240,9 +240,10 @@ class OrderLedger:
 
     def hidden(self, ts: int, side: int, tick: int, size: int) -> None:
         """A print against liquidity the book did not display (or an auction's, ``side`` 0): a trade no fill
-        follows, no one's report."""
+        follows; the marketable order being executed, when it is a firm client's, is filled by it."""
         self._open(ts, True)
         self.events.append((ts, "trade", "", side, tick, size, False))
+        self._taker_fill(ts, tick, size)
 
     # --- inside -------------------------------------------------------------------------------------------------
     def _order(self, side: int, tick: int, size: int, who: Participant) -> LedgerOrder:
