@@ -68,15 +68,15 @@ def test_a_book_rebuilt_from_the_feed_is_the_simulators_at_every_snapshot(sessio
         assert [e.sequence for e in events] == list(range(1, len(events) + 1))
         assert all(a.ts <= b.ts for a, b in pairwise(events))
         i = 0
-        for row in books[books["symbol"] == symbol].itertuples(index=False):
-            while i < len(events) and events[i].ts <= row.ts:
+        for row in records(books[books["symbol"] == symbol]):
+            while i < len(events) and events[i].ts <= row["ts"]:
                 step = book.on_order(events[i])
                 if step.anomaly is not None:
                     anomalies[step.anomaly] += 1
                 i += 1
             for sign, side in ((BID, "bid"), (ASK, "ask")):
-                wanted = [(getattr(row, f"{side}{n}"), getattr(row, f"{side}sz{n}")) for n in range(1, 6)]
-                assert book.top(sign) == wanted, (symbol, row.ts, side)
+                wanted = [(row[f"{side}{n}"], row[f"{side}sz{n}"]) for n in range(1, 6)]
+                assert book.top(sign) == wanted, (symbol, row["ts"], side)
         assert not anomalies, symbol  # no cancel or fill of an unknown id, no overfill
 
 
