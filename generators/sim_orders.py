@@ -8,14 +8,15 @@ records), by these rules:
 
 * **The book of the open**: each level's queue cut into orders of about the symbol's usual addition (a clear and one
   snapshot add per order, at the open).
-* **Prints**, at their own millisecond, in the session's order. One the simulator takes from the level-1 queue executes
-  the anonymous orders resting at its price in time priority (a trade and a fill per order met); what is left of it,
+* **Prints**, at their own millisecond, in the session's order; consecutive prints of one millisecond and side are one
+  marketable order, which meets the orders resting at a price once (the simulator prints one print per order met). What
+  the simulator takes from the level-1 queue executes the anonymous orders resting at its price in time priority (a
+  trade and a fill per order met); what is left of it,
   and every print the queues do not model (a quote that walked inside the interval, an ignition's sweep, the auction),
   executed liquidity the book did not display (a trade no fill follows). A spoofer's genuine orders on the other side
   are placed at the first of their prints and filled by them (the simulator says whom these prints executed: they go
   before the anonymous queue at that price); a genuine large order is filled by its takers' prints; a wash pair's
   prints cross off the book (a trade no fill follows; both sides in the drop copy when the pair is the firm's).
-  Consecutive prints of one millisecond and side are one marketable order.
 * **The queues' changes**, at each snapshot's millisecond (the model knows a queue's size at snapshots only), after
   that interval's prints: the anonymous orders at a price that left the best five, or that the quote moved through,
   are cancelled; at each of the best five prices a size above what rests is one new order, a size below it cancels
@@ -44,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from tapewatch.generators.order_ledger import (
@@ -244,7 +246,8 @@ class _SymbolFeed:
 
     def _order(self, i: int, j: int, k: int) -> None:
         """Prints ``i``..``j`` (one millisecond, one side, one kind): one marketable order, a wash pair's crosses, or
-        an auction's print."""
+        an auction's print. The simulator prints one print per resting order its order met; the ledger meets the
+        orders resting at a price in one go (a trade and a fill each), so an order's prints are added up by price."""
         t, ledger = self.trades, self.ledger
         ts, side, tag = self.start + int(t.ts[i]), int(t.side[i]), int(t.tag[i])
         if tag == WASH_PRINT:
@@ -261,13 +264,12 @@ class _SymbolFeed:
             size = int(t.lots[i:j].sum()) * LOT_SHARES
             ledger.rest(ts, True, -side, int(t.px[i]), size, self._spoofer(k))
         ledger.begin_market(ts, True, side, int(t.lots[i:j].sum()) * LOT_SHARES, None)
-        for n in range(i, j):
-            tick, size = int(t.px[n]), int(t.lots[n]) * LOT_SHARES
+        for tick, size, hits in _by_price(t.px[i:j], t.lots[i:j], t.hits[i:j]):
             noise, agents = ledger.resting(-side, tick)
             if tag in (SPOOF_FILL, LARGE_FILL):
                 take, from_noise = min(size, agents), 0
             else:
-                take = from_noise = min(size, noise) if t.hits[n] else 0
+                take = from_noise = min(size, noise) if hits else 0
             if take:
                 ledger.execute(ts, True, side, tick, from_noise, take - from_noise)
             if size > take:
@@ -314,3 +316,14 @@ class _SymbolFeed:
                 held.order = self.ledger.agents[(sign, order.price)][-1]
             elif held.order.size > want:
                 self.ledger.cancel(ts, True, sign, order.price, held.order.size - want, held.who)
+
+
+def _by_price(
+    px: npt.NDArray[np.int64], lots: npt.NDArray[np.int64], hits: npt.NDArray[np.bool_]
+) -> list[tuple[int, int, bool]]:
+    """An order's prints added up by price and by whether they took from the queue, in the order first printed:
+    (tick, shares, took from the queue)."""
+    sizes: dict[tuple[int, bool], int] = {}
+    for tick, size, hit in zip(px.tolist(), lots.tolist(), hits.tolist(), strict=True):
+        sizes[(tick, hit)] = sizes.get((tick, hit), 0) + size * LOT_SHARES
+    return [(tick, size, hit) for (tick, hit), size in sizes.items()]

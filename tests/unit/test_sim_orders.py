@@ -78,6 +78,8 @@ def test_a_book_rebuilt_from_the_feed_is_the_simulators_at_every_snapshot(sessio
                 wanted = [(row[f"{side}{n}"], row[f"{side}sz{n}"]) for n in range(1, 6)]
                 assert book.top(sign) == wanted, (symbol, row["ts"], side)
         assert not anomalies, symbol  # no cancel or fill of an unknown id, no overfill
+        fills = [(e.ts, e.order_id) for e in events if e.action == "fill"]
+        assert len(fills) == len(set(fills)), symbol  # a marketable order meets a resting order once
 
 
 def test_every_event_and_report_is_a_valid_record(session: SimOrderSession) -> None:
