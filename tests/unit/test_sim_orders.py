@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from tapewatch.detectors.orders.book import ASK, BID, OrderBook
+from tapewatch.evaluation.order_diagnosis import episode_cycles, large_orders
 from tapewatch.generators.sim_orders import SimOrdersConfig, SimOrderSession, generate_orders
 from tapewatch.generators.simulator import LookalikeParams, SimulationConfig, generate
 from tapewatch.records import AlertKind, ExecutionReport, OrderBookEvent
@@ -136,3 +137,12 @@ def test_genuine_large_orders_through_the_firm_are_ordinary_accounts_and_execute
     assert len(genuine)
     filled = reports[(reports["exec_type"] == "trade") & reports["order_id"].isin(genuine["order_id"])]
     assert set(filled["order_id"]) & set(genuine["order_id"])
+
+
+def test_the_diagnosis_counts_large_orders_and_each_spoofing_episodes_cycles(session: SimOrderSession) -> None:
+    counts = large_orders(session)
+    assert 0 < counts.large < counts.adds and counts.pulled_whole + counts.trimmed <= counts.large
+    cycles = episode_cycles(session, session.simulation.config.start_ms)
+    episodes = session.episodes_frame()
+    assert len(cycles) == (episodes["kind"] == "spoofing").sum()
+    assert {c.variant for c in cycles} <= {"short", "long"} and all(0 <= c.surprise <= 1 for c in cycles)
