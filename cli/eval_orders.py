@@ -1,4 +1,5 @@
-"""`tapewatch eval orders`: the order-level detectors on the order-book market's drop copy, seed by seed."""
+"""`tapewatch eval orders` and `eval public-spoofing`: the order-level detectors on a generator's market-by-order feed
+and drop copy (the order-book market's, ``--generator lob``, or the labelled simulator's, ``sim``), seed by seed."""
 
 from __future__ import annotations
 
@@ -16,6 +17,16 @@ def _fmt(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:.2f}"
 
 
+#: the generators' names in the tables' titles
+_MARKETS = {"lob": "order-book market", "sim": "simulator"}
+
+
+def _generator(value: str) -> str:
+    if value not in _MARKETS:
+        raise typer.BadParameter(f"one of {', '.join(_MARKETS)}")
+    return value
+
+
 def eval_orders(
     seeds: Annotated[str, typer.Option(help="Evaluated seeds: 201-206 or 201,203")] = "201-206",
     symbols: Annotated[int, typer.Option(min=1, help="Symbols per session")] = 8,
@@ -23,15 +34,20 @@ def eval_orders(
     firm_agents: Annotated[
         float, typer.Option(min=0, max=1, help="Share of the manipulators and look-alikes trading through the firm")
     ] = 0.5,
+    generator: Annotated[
+        str, typer.Option(callback=_generator, help="The labelled market: lob (order-book market) or sim (simulator)")
+    ] = "lob",
 ) -> None:
     """Spoofing and wash trading found by account in the firm's drop copy (feed shape mbo+firm of the order-book
-    market): per kind, the episodes (all, and those through the firm) found, precision, F1, the share of true
-    alerts naming the episode's account, and the alerts on clean symbols."""
+    market or, ``--generator sim``, of the simulator, on which nothing was tuned): per kind, the episodes (all, and
+    those through the firm) found, precision, F1, the share of true alerts naming the episode's account, and the
+    alerts on clean symbols."""
     from tapewatch.evaluation.order_level import evaluate_sessions
 
     console = Console()
-    report = evaluate_sessions(_seed_list(seeds), symbols, minutes, firm_agents)
-    table = Table(title=f"firm drop copy, order-book market, seeds {seeds} ({symbols} symbols × {minutes:g} min)")
+    report = evaluate_sessions(_seed_list(seeds), symbols, minutes, firm_agents, generator)
+    market = _MARKETS[generator]
+    table = Table(title=f"firm drop copy, {market}, seeds {seeds} ({symbols} symbols × {minutes:g} min)")
     for column in ("kind", "episodes", "through the firm", "found", "found (firm)", "alerts", "precision",
                    "F1 (all)", "F1 (firm)", "account named", "false on look-alikes"):  # fmt: skip
         table.add_column(column, justify="left" if column == "kind" else "right")
@@ -62,19 +78,24 @@ def eval_public_spoofing(
     seeds: Annotated[str, typer.Option(help="Evaluated seeds: 201-206 or 201,203")] = "201-206",
     symbols: Annotated[int, typer.Option(min=1, help="Symbols per session")] = 8,
     minutes: Annotated[float, typer.Option(min=1, help="Session minutes (ends at 13:30 Taipei)")] = 210.0,
+    generator: Annotated[
+        str, typer.Option(callback=_generator, help="The labelled market: lob (order-book market) or sim (simulator)")
+    ] = "lob",
 ) -> None:
-    """Spoofing from the public market-by-order feed alone (feed shape mbo of the order-book market, every episode
-    whoever traded it): found, precision, F1, look-alikes and clean symbol-days alerted; then the real Bitstamp capture
-    as market-by-order events, where every alert is false."""
+    """Spoofing from the public market-by-order feed alone (feed shape mbo of the order-book market or,
+    ``--generator sim``, of the simulator; every episode whoever traded it): found, precision, F1, look-alikes and
+    clean symbol-days alerted; then the real Bitstamp capture as market-by-order events, where every alert is
+    false."""
     from tapewatch.evaluation.order_level import collapse_alerts
     from tapewatch.evaluation.public_spoofing import evaluate, real_tape_alerts, sessions_of
     from tapewatch.producers.bitstamp_capture import SYMBOL, VENUE
     from tapewatch.producers.bitstamp_orders import sample_order_events
 
     console = Console()
-    report = evaluate(sessions_of(_seed_list(seeds), symbols, minutes))
+    report = evaluate(sessions_of(_seed_list(seeds), symbols, minutes, generator))
     s = report.spoofing
-    table = Table(title=f"public feed alone, order-book market, seeds {seeds} ({symbols} symbols × {minutes:g} min)")
+    market = _MARKETS[generator]
+    table = Table(title=f"public feed alone, {market}, seeds {seeds} ({symbols} symbols × {minutes:g} min)")
     for column in ("kind", "episodes", "found", "alerts", "true", "precision", "recall", "F1", "look-alikes alerted",
                    "alerts a clean symbol-day"):  # fmt: skip
         table.add_column(column, justify="left" if column == "kind" else "right")

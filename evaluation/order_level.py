@@ -1,5 +1,7 @@
-"""The order-level detectors judged on the order-book market's drop copy (``mbo+firm``): spoofing and wash trading
-by account, against the labelled episodes, with the share of true alerts that name the episode's account.
+"""The order-level detectors judged on a generator's drop copy (``mbo+firm``): spoofing and wash trading by account,
+against the labelled episodes, with the share of true alerts that name the episode's account. Two generators publish
+orders: the order-book market (``lob``, :mod:`tapewatch.generators.lob_market`) and the labelled simulator (``sim``,
+:mod:`tapewatch.generators.sim_orders`); the detectors were tuned on the first only.
 
 An episode whose manipulator traded through another firm is not in the drop copy: the tables count the episodes
 through the firm apart (``firm``) from all of them. Matching is :mod:`tapewatch.evaluation.judge`'s (same symbol and
@@ -12,6 +14,8 @@ import heapq
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import astuple, dataclass
+from datetime import datetime, time, timedelta
+from typing import Final, Protocol
 
 import pandas as pd
 
@@ -21,14 +25,65 @@ from tapewatch.detectors.orders.firm_detector import FirmDetectorParams
 from tapewatch.detectors.orders.firm_spoofing import FirmSpoofingParams
 from tapewatch.detectors.orders.firm_wash import FirmWashParams
 from tapewatch.evaluation.judge import DEFAULT_TOLERANCE_MS, alerts_frame, collapse
-from tapewatch.generators.lob_market import LobConfig, LobSession, generate
 from tapewatch.records import Alert, AlertKind, ExecutionReport, OrderBookEvent
 
 KINDS = (AlertKind.SPOOFING, AlertKind.WASH_TRADING)
+#: the generators that publish orders one by one
+GENERATORS: Final = ("lob", "sim")
+
+
+class OrderSession(Protocol):
+    """A generated session with its market-by-order feed, the firm's drop copy and their labels (the order-book
+    market's :class:`~tapewatch.generators.lob_market.LobSession`, the simulator's
+    :class:`~tapewatch.generators.sim_orders.SimOrderSession`)."""
+
+    @property
+    def symbols(self) -> tuple[str, ...]: ...
+    @property
+    def venue(self) -> str: ...
+    @property
+    def tenant(self) -> str: ...
+    def episodes_frame(self) -> pd.DataFrame: ...
+    def lookalikes_frame(self) -> pd.DataFrame: ...
+    def accounts_frame(self) -> pd.DataFrame: ...
+    def order_events(self, symbol: str) -> Iterator[OrderBookEvent]: ...
+    def execution_reports(self, symbol: str) -> Iterator[ExecutionReport]: ...
+
+
+def order_session(
+    generator: str, seed: int, symbols: int = 8, minutes: float = 210.0, firm_agents: float = 0.5
+) -> OrderSession:
+    """One seed's session of ``generator`` with its orders, as the evaluations make it: no news items, the
+    look-alikes on, a ``firm_agents`` share of the manipulators and look-alikes through the firm, ending at 13:30
+    Taipei. The simulator's is ``tapewatch eval matrix``'s trades feed (episode variants, its book churn)."""
+    if generator == "lob":
+        from tapewatch.generators.lob_market import LobConfig, generate
+
+        return generate(
+            LobConfig(symbols=symbols, minutes=minutes, seed=seed, news=False, orders=True, firm_agents=firm_agents)
+        )
+    if generator == "sim":
+        from tapewatch.evaluation.matrix import DEFAULT_CHURN
+        from tapewatch.generators.sim_orders import SimOrdersConfig, generate_orders
+        from tapewatch.generators.simulator import SimulationConfig
+
+        open_at = (datetime.combine(datetime(2024, 1, 2), time(13, 30)) - timedelta(minutes=minutes)).time()
+        config = SimulationConfig(
+            symbols=symbols,
+            seed=seed,
+            minutes=minutes,
+            open_time=open_at,
+            news=False,
+            lookalikes=True,
+            variants=True,
+            book_churn=DEFAULT_CHURN["trades"],
+        )
+        return generate_orders(config, SimOrdersConfig(firm_agents=firm_agents))
+    raise ValueError(f"generator must be one of {', '.join(GENERATORS)}, not {generator!r}")
 
 
 def firm_alerts(
-    session: LobSession, spoofing: FirmSpoofingParams | None = None, wash: FirmWashParams | None = None
+    session: OrderSession, spoofing: FirmSpoofingParams | None = None, wash: FirmWashParams | None = None
 ) -> list[Alert]:
     """The alerts the firm's drop copy raises, symbol by symbol (:class:`FirmDesk`: the public feed and the reports
     in time order, a report after the public events of its millisecond)."""
@@ -36,10 +91,10 @@ def firm_alerts(
     owners = {str(a): str(o) for a, o in zip(accounts["account"], accounts["owner"], strict=True)}
     groups = {str(a): g for a, g in zip(accounts["account"], accounts["group"], strict=True) if isinstance(g, str)}
     params = FirmDetectorParams(spoofing=spoofing or FirmSpoofingParams(), wash=wash or FirmWashParams())
-    reference = fixed_reference({session.config.tenant: AccountReference(owners, groups)})
+    reference = fixed_reference({session.tenant: AccountReference(owners, groups)})
     alerts: list[Alert] = []
-    for symbol in session.tapes:
-        detector = FirmDesk(symbol, session.config.venue, params, reference)
+    for symbol in session.symbols:
+        detector = FirmDesk(symbol, session.venue, params, reference)
         book = OrderBook()
         public: Iterator[tuple[int, int, OrderBookEvent | ExecutionReport]] = (
             (event.ts, 0, event) for event in session.order_events(symbol)
@@ -152,7 +207,7 @@ def _overlapping(alerts: pd.DataFrame, lookalikes: pd.DataFrame, tolerance_ms: i
 
 @dataclass(frozen=True, slots=True)
 class OrderLevelReport:
-    """The firm path over several sessions of the order-book market."""
+    """The firm path over several sessions of a generator."""
 
     seeds: tuple[int, ...]
     kinds: list[OrderKindResult]
@@ -161,27 +216,29 @@ class OrderLevelReport:
 
 
 def evaluate_sessions(
-    seeds: Sequence[int], symbols: int = 8, minutes: float = 210.0, firm_agents: float = 0.5
+    seeds: Sequence[int], symbols: int = 8, minutes: float = 210.0, firm_agents: float = 0.5, generator: str = "lob"
 ) -> OrderLevelReport:
     """Generate each seed's session with its orders, raise the drop copy's alerts, judge them, and add up."""
     totals: dict[str, list[int]] = {}
     clean_days = clean_alerts = 0
     for seed in seeds:
-        config = LobConfig(
-            symbols=symbols, minutes=minutes, seed=seed, news=False, orders=True, firm_agents=firm_agents
-        )
-        session = generate(config)
+        session = order_session(generator, seed, symbols, minutes, firm_agents)
         alerts = firm_alerts(session)
         episodes = session.episodes_frame()
         for result in judge(alerts, episodes, session.lookalikes_frame()):
             row = totals.setdefault(result.kind, [0] * 8)
             for i, value in enumerate(astuple(result)[1:]):
                 row[i] += value
-        clean = set(session.tapes) - set(episodes["symbol"])
+        clean = clean_symbols(session)
         clean_days += len(clean)
         clean_alerts += sum(alert.symbol in clean for alert in collapse_alerts(alerts))
     kinds = [OrderKindResult(kind, *row) for kind, row in totals.items()]
     return OrderLevelReport(tuple(seeds), kinds, clean_days, clean_alerts)
+
+
+def clean_symbols(session: OrderSession) -> set[str]:
+    """The session's symbols without a labelled episode (of any kind)."""
+    return set(session.symbols) - set(session.episodes_frame()["symbol"])
 
 
 def collapse_alerts(alerts: Sequence[Alert]) -> list[Alert]:

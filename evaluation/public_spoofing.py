@@ -1,4 +1,5 @@
-"""Spoofing from the public market-by-order feed alone (``mbo``), judged on the order-book market as the firm path is
+"""Spoofing from the public market-by-order feed alone (``mbo``), judged on a generator's session (the order-book
+market, ``lob``, or the labelled simulator, ``sim``) as the firm path is
 (:func:`tapewatch.evaluation.order_level.judge`: episodes, legitimate look-alikes, clean symbol-days), and the real
 Bitstamp capture turned into market-by-order events for the false-alarm check on a real tape.
 """
@@ -11,8 +12,14 @@ from dataclasses import dataclass
 
 from tapewatch.detectors.alerting import AlertPolicy
 from tapewatch.detectors.orders.public_spoofing import PublicSpoofing, PublicSpoofingParams
-from tapewatch.evaluation.order_level import OrderKindResult, collapse_alerts, judge
-from tapewatch.generators.lob_market import LobConfig, LobSession, generate
+from tapewatch.evaluation.order_level import (
+    OrderKindResult,
+    OrderSession,
+    clean_symbols,
+    collapse_alerts,
+    judge,
+    order_session,
+)
 from tapewatch.records import Alert, AlertKind, OrderBookEvent
 
 
@@ -31,11 +38,11 @@ def symbol_alerts(
     return alerts
 
 
-def public_alerts(session: LobSession, params: PublicSpoofingParams | None = None) -> list[Alert]:
+def public_alerts(session: OrderSession, params: PublicSpoofingParams | None = None) -> list[Alert]:
     """The alerts the public feed alone raises, symbol by symbol."""
     alerts: list[Alert] = []
-    for symbol in session.tapes:
-        alerts += symbol_alerts(symbol, session.config.venue, session.order_events(symbol), params)
+    for symbol in session.symbols:
+        alerts += symbol_alerts(symbol, session.venue, session.order_events(symbol), params)
     return alerts
 
 
@@ -65,17 +72,17 @@ class PublicReport:
         return self.spoofing.lookalike_alerts / self.lookalikes if self.lookalikes else math.nan
 
 
-def judge_session(session: LobSession, alerts: Sequence[Alert]) -> tuple[OrderKindResult, int, int, int]:
+def judge_session(session: OrderSession, alerts: Sequence[Alert]) -> tuple[OrderKindResult, int, int, int]:
     """Spoofing's result, the clean symbols and the alerts on them, and the labelled look-alikes."""
     episodes = session.episodes_frame()
     lookalikes = session.lookalikes_frame()
     spoofing = next(r for r in judge(alerts, episodes, lookalikes) if r.kind == str(AlertKind.SPOOFING))
-    clean = set(session.tapes) - set(episodes["symbol"])
+    clean = clean_symbols(session)
     clean_alerts = sum(alert.symbol in clean for alert in collapse_alerts(alerts))
     return spoofing, len(clean), clean_alerts, len(lookalikes)
 
 
-def evaluate(sessions: Iterable[tuple[int, LobSession]], params: PublicSpoofingParams | None = None) -> PublicReport:
+def evaluate(sessions: Iterable[tuple[int, OrderSession]], params: PublicSpoofingParams | None = None) -> PublicReport:
     """Each session's public alerts judged and added up."""
     seeds: list[int] = []
     totals = [0] * 8
@@ -107,11 +114,12 @@ def _counts(result: OrderKindResult) -> tuple[int, ...]:
     )
 
 
-def sessions_of(seeds: Sequence[int], symbols: int = 8, minutes: float = 210.0) -> Iterator[tuple[int, LobSession]]:
+def sessions_of(
+    seeds: Sequence[int], symbols: int = 8, minutes: float = 210.0, generator: str = "lob"
+) -> Iterator[tuple[int, OrderSession]]:
     """The sessions of ``tapewatch eval orders`` (half the manipulators through the firm: the public feed sees all)."""
     for seed in seeds:
-        config = LobConfig(symbols=symbols, minutes=minutes, seed=seed, news=False, orders=True, firm_agents=0.5)
-        yield seed, generate(config)
+        yield seed, order_session(generator, seed, symbols, minutes)
 
 
 # --- a real tape ------------------------------------------------------------------------------------------------

@@ -75,18 +75,27 @@ import pandas as pd
 
 from tapewatch.generators.feed_shapes import snapshot_index, snapshot_interval, snapshot_times
 from tapewatch.generators.news import NewsParams, NewsWire, SymbolPlan, news_frame, session_news
-from tapewatch.generators.order_ledger import ANYONE, OUTSIDE, Clients, OrderLedger, Participant
+from tapewatch.generators.order_ledger import (
+    ANYONE,
+    OUTSIDE,
+    Clients,
+    OrderLedger,
+    Participant,
+    account_refs,
+    accounts_frame,
+    drop_copy_frame,
+    execution_reports,
+    order_events,
+    orders_frame,
+    orders_frame_of,
+)
 from tapewatch.generators.simulator import EPISODE_COLUMNS, LOOKALIKES, TICK_COLUMNS, iso_ms
 from tapewatch.records import (
     AccountRef,
     AlertKind,
-    BookAction,
-    ExecType,
     ExecutionReport,
     NewsItem,
     OrderBookEvent,
-    OrderKind,
-    OrderSide,
 )
 
 LEVELS: Final = 5
@@ -963,50 +972,9 @@ def assign_participants(agents: list[Agent], rng: np.random.Generator, clients: 
         if isinstance(agent, News) or rng.random() >= share:
             continue
         if isinstance(agent, Wash):
-            if rng.random() < 0.7:
-                agent.participants = tuple(clients.new_owner(2))
-            else:
-                first, second = clients.new_owner()[0], clients.new_owner()[0]
-                clients.linked(first, second)
-                agent.participants = (first, second)
+            agent.participants = clients.wash_pair(rng)
             continue
         agent.participants = tuple(clients.new_owner())
-
-
-#: the market-by-order feed's columns (:class:`tapewatch.records.OrderBookEvent`'s fields) and the drop copy's
-#: (:class:`tapewatch.records.ExecutionReport`'s, ``order_kind`` and ``displayed`` included)
-ORDER_COLUMNS: Final = ("symbol", "venue", "ts", "sequence", "action", "order_id", "side", "price", "size", "snapshot")
-REPORT_COLUMNS: Final = (
-    "symbol",
-    "venue",
-    "tenant",
-    "ts",
-    "exec_type",
-    "order_id",
-    "account",
-    "owner",
-    "side",
-    "order_kind",
-    "displayed",
-    "price",
-    "quantity",
-    "last_qty",
-    "last_price",
-    "cum_qty",
-    "leaves_qty",
-    "exec_id",
-)
-
-
-EVENT_COLUMNS: Final = ("ts", "action", "order_id", "side", "tick", "size", "snapshot")
-
-
-_SIDES: Final = {1: OrderSide.BUY, -1: OrderSide.SELL, 0: None}
-
-
-def _exec_id(symbol: str, n: int) -> str:
-    """The ``n``-th execution report of a symbol's drop copy: one id whichever way the drop copy is read."""
-    return f"{symbol}-E{n:08d}"
 
 
 def _ledger(tape: Tape) -> OrderLedger:
@@ -1062,110 +1030,56 @@ class LobSession:
             frame["accounts"] = [a for tape in self.tapes.values() for a in tape.episode_accounts]
         return frame
 
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return tuple(self.tapes)
+
+    @property
+    def venue(self) -> str:
+        return self.config.venue
+
+    @property
+    def tenant(self) -> str:
+        return self.config.tenant
+
     def orders_frame(self) -> pd.DataFrame:
-        """The market-by-order feed (``LobConfig(orders=True)``): :data:`ORDER_COLUMNS`, each symbol's events numbered
-        one after the other (``sequence``), in time order across symbols."""
-        frames = [self.orders_frame_of(symbol) for symbol in self.tapes]
-        merged = pd.concat(frames, ignore_index=True).sort_values(["ts"], kind="stable").reset_index(drop=True)
-        return merged[list(ORDER_COLUMNS)]
+        """The market-by-order feed (``LobConfig(orders=True)``): :data:`~.order_ledger.ORDER_COLUMNS`, each symbol's
+        events numbered one after the other (``sequence``), in time order across symbols."""
+        return orders_frame(self._ledgers(), self.config.venue)
 
     def orders_frame_of(self, symbol: str) -> pd.DataFrame:
         """One symbol's market-by-order feed, in its order."""
-        ledger = _ledger(self.tapes[symbol])
-        frame = pd.DataFrame(ledger.events, columns=list(EVENT_COLUMNS))
-        frame["price"] = np.where(frame["tick"] >= 0, (frame["tick"] * ledger.tick_size).round(10), np.nan)
-        frame["side"] = frame["side"].map({1: "BUY", -1: "SELL", 0: None})
-        frame["order_id"] = frame["order_id"].replace("", None)
-        frame["sequence"] = np.arange(1, len(frame) + 1)
-        frame = frame.assign(symbol=symbol, venue=self.config.venue, size=frame["size"].astype(float))
-        return frame[list(ORDER_COLUMNS)]
+        return orders_frame_of(_ledger(self.tapes[symbol]), symbol, self.config.venue)
 
     def order_events(self, symbol: str) -> Iterator[OrderBookEvent]:
         """One symbol's market-by-order feed as records (built from the market's own state, so not validated again:
         ``tests/unit/test_order_ledger.py`` validates every one)."""
-        ledger, venue = _ledger(self.tapes[symbol]), self.config.venue
-        for sequence, (ts, action, order_id, side, tick, size, snapshot) in enumerate(ledger.events, start=1):
-            yield OrderBookEvent.model_construct(
-                symbol=symbol,
-                venue=venue,
-                ts=ts,
-                sequence=sequence,
-                action=BookAction(action),
-                order_id=order_id or None,
-                side=_SIDES[side],
-                price=None if tick < 0 else round(tick * ledger.tick_size, 10),
-                size=float(size),
-                snapshot=snapshot,
-            )
+        return order_events(_ledger(self.tapes[symbol]), symbol, self.config.venue)
 
     def execution_reports(self, symbol: str) -> Iterator[ExecutionReport]:
         """One symbol's drop copy as records, in time order (not validated again, as :meth:`order_events`)."""
-        ledger, venue = _ledger(self.tapes[symbol]), self.config.venue
-        for n, report in enumerate(ledger.reports, start=1):
-            ts, exec_type, order_id, account, owner, sign, kind, displayed, tick, qty, last, last_tick, cum, left = (
-                report
-            )
-            yield ExecutionReport.model_construct(
-                symbol=symbol,
-                venue=venue,
-                ts=ts,
-                exec_id=_exec_id(symbol, n),
-                order_id=order_id,
-                client_order_id=None,
-                tenant=self.config.tenant,
-                account=account,
-                trader=None,
-                owner=owner or None,
-                exec_type=ExecType(exec_type),
-                side=OrderSide.BUY if sign > 0 else OrderSide.SELL,
-                order_kind=OrderKind(kind),
-                displayed=displayed,
-                price=None if tick < 0 else round(tick * ledger.tick_size, 10),
-                quantity=float(qty),
-                last_qty=float(last),
-                last_price=None if last_tick < 0 else round(last_tick * ledger.tick_size, 10),
-                cum_qty=float(cum),
-                leaves_qty=float(left),
-            )
+        return execution_reports(_ledger(self.tapes[symbol]), symbol, self.config.venue, self.config.tenant)
 
     def drop_copy_frame(self) -> pd.DataFrame:
-        """The firm's execution reports (``LobConfig(orders=True)``): :data:`REPORT_COLUMNS`, in time order."""
-        frames = []
-        for symbol, tape in self.tapes.items():
-            ledger = _ledger(tape)
-            frame = pd.DataFrame(ledger.reports, columns=list(REPORT_COLUMNS[3:-1]))  # what the ledger keeps
-            for column in ("price", "last_price"):
-                frame[column] = np.where(frame[column] >= 0, (frame[column] * ledger.tick_size).round(10), np.nan)
-            frame["side"] = frame["side"].map({1: "BUY", -1: "SELL"})
-            frame["exec_id"] = [_exec_id(symbol, n) for n in range(1, len(frame) + 1)]
-            frames.append(frame.assign(symbol=symbol, venue=self.config.venue, tenant=self.config.tenant))
-        merged = pd.concat(frames, ignore_index=True).sort_values(["ts"], kind="stable").reset_index(drop=True)
-        return merged[list(REPORT_COLUMNS)]
+        """The firm's execution reports (``LobConfig(orders=True)``): :data:`~.order_ledger.REPORT_COLUMNS`, in time
+        order."""
+        return drop_copy_frame(self._ledgers(), self.config.venue, self.config.tenant)
 
     def accounts_frame(self) -> pd.DataFrame:
         """The firm's reference data: each account's beneficial owner, and its linked-account group if any."""
-        clients = self.clients
-        if clients is None:
-            raise ValueError("a session without orders has no accounts (LobConfig(orders=True))")
-        accounts = sorted(clients.accounts)
-        return pd.DataFrame(
-            {
-                "account": accounts,
-                "owner": [clients.accounts[a] for a in accounts],
-                "group": [clients.groups.get(a) for a in accounts],
-            }
-        )
+        return accounts_frame(self._clients())
 
     def account_refs(self) -> list[AccountRef]:
         """The firm's reference data as its tenant's ``ref.accounts`` records, set at the session's start."""
-        clients = self.clients
-        if clients is None:
+        return account_refs(self._clients(), self.config.tenant, self.config.start_ms)
+
+    def _ledgers(self) -> dict[str, OrderLedger]:
+        return {symbol: _ledger(tape) for symbol, tape in self.tapes.items()}
+
+    def _clients(self) -> Clients:
+        if self.clients is None:
             raise ValueError("a session without orders has no accounts (LobConfig(orders=True))")
-        tenant, ts = self.config.tenant, self.config.start_ms
-        return [
-            AccountRef(tenant=tenant, account=a, owner=clients.accounts[a], group=clients.groups.get(a), ts=ts)
-            for a in sorted(clients.accounts)
-        ]
+        return self.clients
 
     def events_frame(self) -> pd.DataFrame:
         """What happened that is not manipulation: the :data:`LOOKALIKES`, and ``market_maker`` over the whole

@@ -19,11 +19,15 @@ tapes are the same with and without it.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from tapewatch.records import AccountRef, BookAction, ExecType, ExecutionReport, OrderBookEvent, OrderKind, OrderSide
 
 #: a market-by-order event: (ts, action, order id or "", side (+1 buy, -1 sell, 0 none), tick (-1 none), size,
 #: snapshot)
@@ -31,6 +35,8 @@ Event = tuple[int, str, str, int, int, int, bool]
 #: a drop-copy report: (ts, exec type, order id, account, owner, side, order kind, displayed, limit tick (-1 none),
 #: quantity, last quantity, last tick (-1 none), cumulative quantity, leaves quantity)
 Report = tuple[int, str, str, str, str, int, str, bool, int, int, int, int, int, int]
+#: a symbol's price ladder: tick indices → prices (a venue whose tick changes with the price band, as the simulator's)
+Ladder = Callable[[npt.NDArray[np.int64]], npt.NDArray[np.float64]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +88,16 @@ class Clients:
             if p.account is not None:
                 self.groups[p.account] = group
 
+    def wash_pair(self, rng: np.random.Generator) -> tuple[Participant, Participant]:
+        """A wash trader's two accounts: one new owner's two (seven times in ten), or two new owners' the firm
+        knows to be linked."""
+        if rng.random() < 0.7:
+            first, second = self.new_owner(2)
+            return first, second
+        first, second = self.new_owner()[0], self.new_owner()[0]
+        self.linked(first, second)
+        return first, second
+
     def ordinary_client(self) -> Participant:
         return self.ordinary[int(self.rng.integers(len(self.ordinary)))]
 
@@ -108,6 +124,8 @@ class OrderLedger:
     tick_size: float
     #: the share of the noise flow's orders that are the firm's ordinary clients'
     firm_share: float = 0.3
+    #: the symbol's price ladder when one tick is not one price step everywhere (None: ``tick × tick_size``)
+    ladder: Ladder | None = None
     noise: dict[tuple[int, int], deque[LedgerOrder]] = field(default_factory=dict)
     agents: dict[tuple[int, int], deque[LedgerOrder]] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
@@ -205,6 +223,28 @@ class OrderLedger:
     def prices(self) -> Iterator[tuple[int, int]]:
         yield from {*self.noise, *self.agents}
 
+    def price(self, tick: int) -> float | None:
+        """A tick's price (None for no tick, -1)."""
+        if tick < 0:
+            return None
+        if self.ladder is not None:
+            return float(self.ladder(np.array([tick], dtype=np.int64))[0])
+        return round(tick * self.tick_size, 10)
+
+    def price_array(self, ticks: pd.Series) -> npt.NDArray[np.float64]:
+        """The prices of a column of ticks (NaN for no tick)."""
+        values = ticks.to_numpy(dtype=np.int64)
+        if self.ladder is not None:
+            return np.where(values >= 0, self.ladder(np.maximum(values, 0)), np.nan)
+        return np.where(values >= 0, (ticks * self.tick_size).round(10), np.nan)
+
+    def hidden(self, ts: int, side: int, tick: int, size: int) -> None:
+        """A print against liquidity the book did not display (or an auction's, ``side`` 0): a trade no fill
+        follows; the marketable order being executed, when it is a firm client's, is filled by it."""
+        self._open(ts, True)
+        self.events.append((ts, "trade", "", side, tick, size, False))
+        self._taker_fill(ts, tick, size)
+
     # --- inside -------------------------------------------------------------------------------------------------
     def _order(self, side: int, tick: int, size: int, who: Participant) -> LedgerOrder:
         order = LedgerOrder(str(self.next_id), side, tick, size, who, quantity=size)
@@ -284,3 +324,138 @@ class OrderLedger:
         taker.filled += size
         taker.size = max(0, taker.size - size)
         self._report(ts, taker, "trade", size, tick, kind="market")
+
+
+# --- what is published ----------------------------------------------------------------------------------------------
+#: the market-by-order feed's columns (:class:`tapewatch.records.OrderBookEvent`'s fields) and the drop copy's
+#: (:class:`tapewatch.records.ExecutionReport`'s, ``order_kind`` and ``displayed`` included)
+ORDER_COLUMNS: Final = ("symbol", "venue", "ts", "sequence", "action", "order_id", "side", "price", "size", "snapshot")
+REPORT_COLUMNS: Final = (
+    "symbol",
+    "venue",
+    "tenant",
+    "ts",
+    "exec_type",
+    "order_id",
+    "account",
+    "owner",
+    "side",
+    "order_kind",
+    "displayed",
+    "price",
+    "quantity",
+    "last_qty",
+    "last_price",
+    "cum_qty",
+    "leaves_qty",
+    "exec_id",
+)
+EVENT_COLUMNS: Final = ("ts", "action", "order_id", "side", "tick", "size", "snapshot")
+_SIDES: Final = {1: OrderSide.BUY, -1: OrderSide.SELL, 0: None}
+
+
+def exec_id(symbol: str, n: int) -> str:
+    """The ``n``-th execution report of a symbol's drop copy: one id whichever way the drop copy is read."""
+    return f"{symbol}-E{n:08d}"
+
+
+def orders_frame_of(ledger: OrderLedger, symbol: str, venue: str) -> pd.DataFrame:
+    """One symbol's market-by-order feed (:data:`ORDER_COLUMNS`), in its order, numbered from 1 (``sequence``)."""
+    frame = pd.DataFrame(ledger.events, columns=list(EVENT_COLUMNS))
+    frame["price"] = ledger.price_array(frame["tick"])
+    frame["side"] = frame["side"].map({1: "BUY", -1: "SELL", 0: None})
+    frame["order_id"] = frame["order_id"].replace("", None)
+    frame["sequence"] = np.arange(1, len(frame) + 1)
+    frame = frame.assign(symbol=symbol, venue=venue, size=frame["size"].astype(float))
+    return frame[list(ORDER_COLUMNS)]
+
+
+def orders_frame(ledgers: Mapping[str, OrderLedger], venue: str) -> pd.DataFrame:
+    """Every symbol's market-by-order feed, each numbered one after the other, in time order across symbols."""
+    frames = [orders_frame_of(ledger, symbol, venue) for symbol, ledger in ledgers.items()]
+    merged = pd.concat(frames, ignore_index=True).sort_values(["ts"], kind="stable").reset_index(drop=True)
+    return merged[list(ORDER_COLUMNS)]
+
+
+def order_events(ledger: OrderLedger, symbol: str, venue: str) -> Iterator[OrderBookEvent]:
+    """One symbol's market-by-order feed as records (built from the market's own state, so not validated again:
+    the generators' tests validate every one)."""
+    prices: dict[int, float | None] = {}
+    for sequence, (ts, action, order_id, side, tick, size, snapshot) in enumerate(ledger.events, start=1):
+        price = prices.get(tick)
+        if price is None and tick not in prices:
+            price = prices[tick] = ledger.price(tick)
+        yield OrderBookEvent.model_construct(
+            symbol=symbol,
+            venue=venue,
+            ts=ts,
+            sequence=sequence,
+            action=BookAction(action),
+            order_id=order_id or None,
+            side=_SIDES[side],
+            price=price,
+            size=float(size),
+            snapshot=snapshot,
+        )
+
+
+def execution_reports(ledger: OrderLedger, symbol: str, venue: str, tenant: str) -> Iterator[ExecutionReport]:
+    """One symbol's drop copy as records, in time order (not validated again, as :func:`order_events`)."""
+    for n, report in enumerate(ledger.reports, start=1):
+        ts, exec_type, order_id, account, owner, sign, kind, displayed, tick, qty, last, last_tick, cum, left = report
+        yield ExecutionReport.model_construct(
+            symbol=symbol,
+            venue=venue,
+            ts=ts,
+            exec_id=exec_id(symbol, n),
+            order_id=order_id,
+            client_order_id=None,
+            tenant=tenant,
+            account=account,
+            trader=None,
+            owner=owner or None,
+            exec_type=ExecType(exec_type),
+            side=OrderSide.BUY if sign > 0 else OrderSide.SELL,
+            order_kind=OrderKind(kind),
+            displayed=displayed,
+            price=ledger.price(tick),
+            quantity=float(qty),
+            last_qty=float(last),
+            last_price=ledger.price(last_tick),
+            cum_qty=float(cum),
+            leaves_qty=float(left),
+        )
+
+
+def drop_copy_frame(ledgers: Mapping[str, OrderLedger], venue: str, tenant: str) -> pd.DataFrame:
+    """The firm's execution reports (:data:`REPORT_COLUMNS`), in time order across symbols."""
+    frames = []
+    for symbol, ledger in ledgers.items():
+        frame = pd.DataFrame(ledger.reports, columns=list(REPORT_COLUMNS[3:-1]))  # what the ledger keeps
+        for column in ("price", "last_price"):
+            frame[column] = ledger.price_array(frame[column])
+        frame["side"] = frame["side"].map({1: "BUY", -1: "SELL"})
+        frame["exec_id"] = [exec_id(symbol, n) for n in range(1, len(frame) + 1)]
+        frames.append(frame.assign(symbol=symbol, venue=venue, tenant=tenant))
+    merged = pd.concat(frames, ignore_index=True).sort_values(["ts"], kind="stable").reset_index(drop=True)
+    return merged[list(REPORT_COLUMNS)]
+
+
+def accounts_frame(clients: Clients) -> pd.DataFrame:
+    """The firm's reference data: each account's beneficial owner, and its linked-account group if any."""
+    accounts = sorted(clients.accounts)
+    return pd.DataFrame(
+        {
+            "account": accounts,
+            "owner": [clients.accounts[a] for a in accounts],
+            "group": [clients.groups.get(a) for a in accounts],
+        }
+    )
+
+
+def account_refs(clients: Clients, tenant: str, ts: int) -> list[AccountRef]:
+    """The firm's reference data as its tenant's ``ref.accounts`` records, set at ``ts``."""
+    return [
+        AccountRef(tenant=tenant, account=a, owner=clients.accounts[a], group=clients.groups.get(a), ts=ts)
+        for a in sorted(clients.accounts)
+    ]

@@ -526,6 +526,9 @@ class _Trades:
     bid: list[IntArray] = field(default_factory=list)
     ask: list[IntArray] = field(default_factory=list)
     consume: list[BoolArray] = field(default_factory=list)
+    #: who the prints are (:data:`ORDINARY` and the others): read by the order feed
+    #: (:mod:`tapewatch.generators.sim_orders`), nothing else
+    tag: list[npt.NDArray[np.int8]] = field(default_factory=list)
 
     def add(
         self,
@@ -537,6 +540,7 @@ class _Trades:
         bid: IntArray | None = None,
         ask: IntArray | None = None,
         consume: bool = True,
+        tag: int = 0,
     ) -> None:
         n = len(ts)
         none = np.full(n, -1, dtype=np.int64)
@@ -547,6 +551,15 @@ class _Trades:
         self.bid.append(none if bid is None else bid.astype(np.int64))
         self.ask.append(none if ask is None else ask.astype(np.int64))
         self.consume.append(np.full(n, consume))
+        self.tag.append(np.full(n, tag, dtype=np.int8))
+
+
+#: what a print is (:attr:`_Trades.tag`): the order flow's, the spoofer's genuine orders filled as the price moves,
+#: a wash pair's, a taker executing a genuine large order
+ORDINARY: Final = 0
+SPOOF_FILL: Final = 1
+WASH_PRINT: Final = 2
+LARGE_FILL: Final = 3
 
 
 @dataclass(slots=True)
@@ -569,6 +582,7 @@ class _RestingOrder:
     price: int  # tick index
     k_from: int  # first snapshot showing it
     lots: IntArray  # lots shown at each snapshot from ``k_from`` on; the first snapshot without it follows the last
+    kind: str = ""  # what placed it: "spoofing", "large_order"
 
     @property
     def k_to(self) -> int:
@@ -1082,7 +1096,7 @@ def _spoofing(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
         for level in levels.tolist():
             lots = round(sym.depth * _uniform(rng, p.size_x))
             price = b0 - level if side == 0 else a0 + level
-            sym.resting.append(_RestingOrder(side, price, k, np.full(hold, lots, dtype=np.int64)))
+            sym.resting.append(_RestingOrder(side, price, k, np.full(hold, lots, dtype=np.int64), "spoofing"))
         # The spoofer's genuine orders on the other side get taken as the price moves away from the layers.
         n = _integers(rng, p.lift_trades)
         ts = (move_at - 1) * ctx.cad + np.sort(rng.integers(1, ctx.cad + 1, n))
@@ -1095,6 +1109,7 @@ def _spoofing(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
             px=px,
             bid=px - spread if side == 0 else px,
             ask=px if side == 0 else px + spread,
+            tag=SPOOF_FILL,
         )
         if first < 0:
             first = k
@@ -1137,7 +1152,7 @@ def _wash(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
         # The quote is frozen while the pair trades with itself: buys print at the ask, sells at the bid.
         b0, a0 = int(sym.bid[k]), int(sym.ask[k])
         _override(sym, k, np.full(k_last - k + 1, b0), np.full(k_last - k + 1, a0))
-        sym.trades.add(ts, _wash_sides(rng, n, item.variant), np.full(n, lots), consume=False)
+        sym.trades.add(ts, _wash_sides(rng, n, item.variant), np.full(n, lots), consume=False, tag=WASH_PRINT)
         if first < 0:
             first = k
         last = k_last
@@ -1359,11 +1374,12 @@ def _large_order(ctx: _Context, sym: _Symbol, look: _Lookalike, rng: np.random.G
     ts = (k0 + rest) * ctx.cad + np.sort(rng.integers(1, execution * ctx.cad + 1, n))
     # The takers trade with this order, not with the modelled queue: they consume none of it.
     taker = np.full(n, -1 if side == 0 else 1)
-    sym.trades.add(ts, taker, sizes, px=np.full(n, price), bid=np.full(n, b0), ask=np.full(n, a0), consume=False)
+    full = np.full
+    sym.trades.add(ts, taker, sizes, px=full(n, price), bid=full(n, b0), ask=full(n, a0), consume=False, tag=LARGE_FILL)
     steps = -(-ts // ctx.cad)
     k_last = int(steps[-1])
     executed = np.cumsum(np.bincount(steps - k0, weights=sizes, minlength=k_last - k0 + 1))
-    sym.resting.append(_RestingOrder(side, price, k0, np.rint(lots - executed[:-1]).astype(np.int64)))
+    sym.resting.append(_RestingOrder(side, price, k0, np.rint(lots - executed[:-1]).astype(np.int64), "large_order"))
     _resume_from(sym, k_last, b0)
     _override(sym, k0, np.full(k_last - k0 + 1, b0), np.full(k_last - k0 + 1, a0))
     return k0, k_last
@@ -1439,6 +1455,9 @@ class _PricedTrades:
     px: IntArray
     bid: IntArray
     ask: IntArray
+    #: the print took from the modelled level-1 queue (the rest took nothing the queues model), and what it is
+    hits: BoolArray
+    tag: npt.NDArray[np.int8]
 
 
 def _price_trades(ctx: _Context, sym: _Symbol) -> _PricedTrades:
@@ -1454,6 +1473,7 @@ def _price_trades(ctx: _Context, sym: _Symbol) -> _PricedTrades:
     ebid = np.concatenate(t.bid)[order]
     eask = np.concatenate(t.ask)[order]
     consume = np.concatenate(t.consume)[order]
+    tag = np.concatenate(t.tag)[order]
 
     k = -(-ts // ctx.cad)
     kp = np.maximum(k - 1, 0)
@@ -1477,7 +1497,7 @@ def _price_trades(ctx: _Context, sym: _Symbol) -> _PricedTrades:
     consumed[:, 0] = np.bincount(k[hit_bid], weights=lots[hit_bid], minlength=ctx.steps + 1)
     consumed[:, 1] = np.bincount(k[hit_ask], weights=lots[hit_ask], minlength=ctx.steps + 1)
     sym.consumed = consumed
-    return _PricedTrades(ts, side, lots, px, bid, ask)
+    return _PricedTrades(ts, side, lots, px, bid, ask, hit_bid | hit_ask, tag)
 
 
 def _churn_draws(rng: np.random.Generator, depth: float, churn: float, shape: tuple[int, int, int]) -> FloatArray:
@@ -1605,10 +1625,16 @@ class _Table:
     lookalikes: list[tuple[str, int, int]]  # kind, start, end (epoch ms)
 
 
+def queue_lots(sym: _Symbol, queues: npt.NDArray[np.float32]) -> FloatArray:
+    """(T+1, 2, 5) lots the book shows of the modelled queues (at least one a level)."""
+    lots: FloatArray = np.maximum(1.0, np.rint(queues * sym.depth_factor[:, :, None]))
+    return lots
+
+
 def _displayed_lots(sym: _Symbol, queues: npt.NDArray[np.float32]) -> FloatArray:
     """(T+1, 2, 5) lots the book shows: the modelled queues as displayed, and the resting orders on top of them
     wherever their price is within the best five."""
-    lots: FloatArray = np.maximum(1.0, np.rint(queues * sym.depth_factor[:, :, None]))
+    lots = queue_lots(sym, queues)
     for order in sym.resting:
         ks = np.arange(order.k_from, min(order.k_to, len(lots)))
         level = (sym.bid[ks] - order.price) if order.side == 0 else (order.price - sym.ask[ks])
@@ -2119,6 +2145,22 @@ def episodes_frame(episodes: Sequence[Episode], variants: Sequence[str] | None =
 
 def generate(config: SimulationConfig) -> Simulation:
     """Run the whole session (vectorised per symbol, books for all symbols at once)."""
+    return generate_built(config)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """The session's symbols as built, for what is drawn on top of it (:mod:`tapewatch.generators.sim_orders`): each
+    symbol's model (quote path, resting orders, episodes in steps), its priced prints, its queues (T+1, 2, 5)."""
+
+    cadence_ms: int
+    symbols: list[_Symbol]
+    trades: list[_PricedTrades]
+    queues: list[npt.NDArray[np.float32]]
+
+
+def generate_built(config: SimulationConfig) -> tuple[Simulation, Built]:
+    """:func:`generate`, and the symbols as built."""
     ctx = _Context(config)
     plan_rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(1,)))
     n_clean = round(config.clean_fraction * config.symbols)
@@ -2127,7 +2169,11 @@ def generate(config: SimulationConfig) -> Simulation:
     queues = _evolve_books(ctx, [sym for sym, _ in built])
     tables = [_finish(ctx, sym, trades, queues[:, i]) for i, (sym, trades) in enumerate(built)]
     news = _news_items(config, [sym for sym, _ in built])
-    return Simulation(config, _shape_feed(config, tables), sorted(clean), news)
+    simulation = Simulation(config, _shape_feed(config, tables), sorted(clean), news)
+    parts = Built(
+        config.cadence_ms, [s for s, _ in built], [t for _, t in built], [queues[:, i] for i in range(len(built))]
+    )
+    return simulation, parts
 
 
 #: the news streams' spawn keys start with this (0: the symbols', 1: the clean choice, 2: the look-alikes')
