@@ -1,8 +1,9 @@
 """What `tapewatch run` adds around the pipeline: default models on first use, and the run's summary and report.
 
-* :func:`ensure_models` trains the default K-means model (on a simulated training session, another seed than
-  the demo's) and a default intraday Double DQN when the model directory has none, with the same CLI commands a
-  user would run; later runs reuse them (artifacts are versioned directories, see :mod:`tapewatch.artifacts`).
+* :func:`ensure_models` trains, side by side, the default K-means model (on a simulated training session, another
+  seed than the demo's), a default intraday Double DQN and the forecasters when the model directory has none, with
+  the same CLI commands a user would run; later runs reuse them (artifacts are versioned directories, see
+  :mod:`tapewatch.artifacts`).
   A K-means model that may not score the simulator's venue (saved before models recorded their venues, or
   trained on another venue) is not reused: the demo would run without K-means. A new one is trained.
 * :func:`ensure_demo_user` gives the console (started beside the pipeline) a ``demo`` supervisor whose
@@ -14,14 +15,17 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -30,6 +34,9 @@ from tapewatch.errors import TapewatchError
 from tapewatch.ops.run import PipelineView
 from tapewatch.secrets import write_secret
 from tapewatch.settings import Settings
+
+if TYPE_CHECKING:
+    from tapewatch.artifacts import ArtifactStore
 
 TAPEWATCH = str(Path(sys.executable).with_name("tapewatch"))
 TRAINING_SEED = 1001  # never the demo's seed: the model must not have seen the session it scores
@@ -41,6 +48,8 @@ DQN_TRAINING = ("--mode", "intraday", "--steps", "5000", "--sim-days", "8", "--s
 #: shows forecasts (the defaults' 50- and 56-bar windows over slower features need an hour and a half of bars)
 FORECAST_TRAINING = ("--features", "ret_1,ret_3,ret_5,kd_k,vwap_dev,bias_6", "--window", "10", "--epochs", "3")
 FORECASTERS = {"lstm": ("LSTM", (*FORECAST_TRAINING, "--units", "32")), "cnn": ("Inception CNN", FORECAST_TRAINING)}
+#: trainings run at once on first use: one per core
+TRAINING_JOBS = max(1, os.cpu_count() or 1)
 
 
 def _cli(settings: Settings, *args: str) -> None:
@@ -49,7 +58,8 @@ def _cli(settings: Settings, *args: str) -> None:
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "TAPEWATCH_MODEL_DIR": str(settings.local.models_path)},
+        # one thread each: the trainings run side by side, one per core (small networks gain nothing from more)
+        env={"OMP_NUM_THREADS": "1", **os.environ, "TAPEWATCH_MODEL_DIR": str(settings.local.models_path)},
     )
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
@@ -72,38 +82,45 @@ def _refuses_demo_venue(settings: Settings) -> bool:
 
 
 def ensure_models(settings: Settings) -> list[str]:
-    """Train what is missing; returns one line per model (trained now, or the version reused)."""
+    """Train what is missing, the trainings side by side (:data:`TRAINING_JOBS` at once: each is one process of
+    one thread's work, and a first demo waits for the slowest); one line per model, in a fixed order (trained now,
+    or the version reused)."""
     from tapewatch.artifacts import ArtifactStore
     from tapewatch.detectors.kmeans import DEFAULT_MODEL_NAME
 
     store = ArtifactStore(settings.local.models_path)
-    lines = []
+    entries: list[str | Callable[[], str]] = []
     kmeans = store.latest_version(DEFAULT_MODEL_NAME)
     if kmeans is None or _refuses_demo_venue(settings):
-        with tempfile.TemporaryDirectory() as tmp:
-            _cli(settings, "produce", "simulate", *KMEANS_TRAINING, "--out-dir", tmp, "--no-progress")
-            _cli(settings, "train", "kmeans", str(Path(tmp) / "ticks.parquet"), "--venue", DEMO_VENUE)
-        lines.append(
-            f"K-means: trained {store.latest_version(DEFAULT_MODEL_NAME)} (simulated session, seed {TRAINING_SEED})"
-        )
+        entries.append(lambda: _train_kmeans(settings, store))
     else:
-        lines.append(f"K-means: {kmeans}")
+        entries.append(f"K-means: {kmeans}")
     if not extras.available("signals"):
-        return [*lines, f"trading signals: off, the 'signals' extra is not installed ({extras.hint('signals')})"]
-    dqn = store.latest_version("dqn")
-    if dqn is None:
-        _cli(settings, "train", "dqn", *DQN_TRAINING)
-        lines.append(f"Double DQN: trained {store.latest_version('dqn')} (intraday, simulated sessions)")
+        entries.append(f"trading signals: off, the 'signals' extra is not installed ({extras.hint('signals')})")
     else:
-        lines.append(f"Double DQN: {dqn}")
-    for name, (title, args) in FORECASTERS.items():
-        version = store.latest_version(name)
-        if version is None:
-            _cli(settings, "train", name, *args)
-            lines.append(f"{title}: trained {store.latest_version(name)} (daily packaged assets, 10-bar windows)")
-        else:
-            lines.append(f"{title}: {version}")
-    return lines
+        for name, (title, args) in {"dqn": ("Double DQN", DQN_TRAINING), **FORECASTERS}.items():
+            version = store.latest_version(name)
+            entries.append(
+                f"{title}: {version}" if version else functools.partial(_train, settings, store, name, title, args)
+            )
+    with ThreadPoolExecutor(max_workers=TRAINING_JOBS) as pool:
+        running = [entry if isinstance(entry, str) else pool.submit(entry) for entry in entries]
+        return [line if isinstance(line, str) else line.result() for line in running]
+
+
+def _train_kmeans(settings: Settings, store: ArtifactStore) -> str:
+    from tapewatch.detectors.kmeans import DEFAULT_MODEL_NAME
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _cli(settings, "produce", "simulate", *KMEANS_TRAINING, "--out-dir", tmp, "--no-progress")
+        _cli(settings, "train", "kmeans", str(Path(tmp) / "ticks.parquet"), "--venue", DEMO_VENUE)
+    return f"K-means: trained {store.latest_version(DEFAULT_MODEL_NAME)} (simulated session, seed {TRAINING_SEED})"
+
+
+def _train(settings: Settings, store: ArtifactStore, name: str, title: str, args: tuple[str, ...]) -> str:
+    _cli(settings, "train", name, *args)
+    source = "intraday, simulated sessions" if name == "dqn" else "daily packaged assets, 10-bar windows"
+    return f"{title}: trained {store.latest_version(name)} ({source})"
 
 
 @dataclass
