@@ -3,19 +3,17 @@ a market-by-order feed that rebuilds the market's own book, and a drop copy that
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from tapewatch.detectors.orders.book import ASK, BID, OrderBook
 from tapewatch.generators.lob_market import LobConfig, LobSession, Market, generate, run_symbol
 from tapewatch.generators.order_ledger import Clients
-from tapewatch.records import ExecutionReport, OrderBookEvent
+from tapewatch.records import OrderBookEvent
+from tests.order_feed import checked_feed
 from tests.order_samples import firm_market
 
 CONFIG = LobConfig(symbols=2, minutes=30, seed=5, quiet_open_s=600, news=False)
@@ -24,11 +22,6 @@ CONFIG = LobConfig(symbols=2, minutes=30, seed=5, quiet_open_s=600, news=False)
 @pytest.fixture(scope="module")
 def session() -> LobSession:
     return generate(replace(CONFIG, orders=True))
-
-
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    rows = frame.to_dict("records")
-    return [{str(k): (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()} for row in rows]
 
 
 def test_the_market_is_the_same_with_its_orders(session: LobSession) -> None:
@@ -85,14 +78,7 @@ def test_the_market_by_order_feed_rebuilds_the_markets_book() -> None:
 
 
 def test_every_event_and_report_is_a_valid_record(session: LobSession) -> None:
-    orders = session.orders_frame()
-    for row in records(orders):
-        OrderBookEvent.from_dict(row | {"ts": int(row["ts"]), "sequence": int(row["sequence"])})
-    reports = session.drop_copy_frame()
-    for row in records(reports):
-        numbers = {k: float(row[k]) for k in ("quantity", "last_qty", "cum_qty", "leaves_qty")}
-        ExecutionReport.from_dict(row | numbers | {"ts": int(row["ts"]), "displayed": bool(row["displayed"])})
-    assert reports["exec_id"].is_unique
+    orders, reports = checked_feed(session)
     read = [r.exec_id for symbol in session.tapes for r in session.execution_reports(symbol)]
     assert sorted(read) == sorted(reports["exec_id"])  # one id whichever way the drop copy is read
     for symbol, events in orders.groupby("symbol"):

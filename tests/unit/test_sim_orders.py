@@ -3,19 +3,17 @@ rebuilds its five-level books at every snapshot, and a drop copy that shows each
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from itertools import pairwise
-from typing import Any
 
-import pandas as pd
 import pytest
 
 from tapewatch.detectors.orders.book import ASK, BID, OrderBook
 from tapewatch.evaluation.order_diagnosis import episode_cycles, large_orders
 from tapewatch.generators.sim_orders import SimOrdersConfig, SimOrderSession, generate_orders
 from tapewatch.generators.simulator import LookalikeParams, SimulationConfig, generate
-from tapewatch.records import AlertKind, ExecutionReport, OrderBookEvent
+from tapewatch.records import AlertKind
+from tests.order_feed import checked_feed, records
 
 #: three symbols, half an hour, spoofing and wash on most symbols, genuine large orders on all
 CONFIG = SimulationConfig(
@@ -38,11 +36,6 @@ ALL_THROUGH = SimOrdersConfig(firm_agents=1.0)
 @pytest.fixture(scope="module")
 def session() -> SimOrderSession:
     return generate_orders(CONFIG, ALL_THROUGH)
-
-
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    rows = frame.to_dict("records")
-    return [{str(k): (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()} for row in rows]
 
 
 def test_the_simulators_records_are_the_same_with_its_orders(session: SimOrderSession) -> None:
@@ -84,14 +77,7 @@ def test_a_book_rebuilt_from_the_feed_is_the_simulators_at_every_snapshot(sessio
 
 
 def test_every_event_and_report_is_a_valid_record(session: SimOrderSession) -> None:
-    orders = session.orders_frame()
-    for row in records(orders):
-        OrderBookEvent.from_dict(row | {"ts": int(row["ts"]), "sequence": int(row["sequence"])})
-    reports = session.drop_copy_frame()
-    for row in records(reports):
-        numbers = {k: float(row[k]) for k in ("quantity", "last_qty", "cum_qty", "leaves_qty")}
-        ExecutionReport.from_dict(row | numbers | {"ts": int(row["ts"]), "displayed": bool(row["displayed"])})
-    assert reports["exec_id"].is_unique
+    orders, reports = checked_feed(session)
     adds = orders[orders["action"] == "add"]
     added = set(zip(adds["symbol"], adds["order_id"], strict=True))
     firm = set(zip(reports["symbol"], reports["order_id"], strict=True))
