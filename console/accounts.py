@@ -2,12 +2,12 @@
 keeps each tenant to its own rows, reading and writing), and every change goes on to ``ref.accounts`` (compacted,
 keyed ``<tenant>/<account>``, a removal a tombstone), which every stream worker follows.
 
-A change is one transaction with its audit line, and it is sent to the stream — waiting for Kafka's
-acknowledgement — before that transaction commits: a change the stream did not take is not made, and the admin is
-told so. (Sent but then not committed, which needs the database to fail in between, the stream is ahead of the table
-until the admin saves again; ``tapewatch console accounts publish`` sends a tenant's table whole, as after a move to a
-new cluster: the topic keeps the newest per key, so a repeat is harmless.) Nothing here is logged: accounts and
-owners are the tenant's confidential data."""
+A change is one transaction with its audit line, and it is sent to the stream — waiting for Kafka's acknowledgement —
+before that transaction commits: a change the stream did not take is not made, and the admin is told so. (Sent but
+then not committed — the database failed in between, or Kafka acknowledged the change only after the
+:data:`PUBLISH_TIMEOUT_S` the page waits — the stream is ahead of the table until the admin saves again; ``tapewatch
+console accounts publish`` sends a tenant's table whole, as after a move to a new cluster: the topic keeps the newest
+per key, so a repeat is harmless.) Nothing here is logged: accounts and owners are the tenant's confidential data."""
 
 from __future__ import annotations
 
