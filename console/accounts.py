@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import Connection, Row, delete, select
 from sqlalchemy.dialects.postgresql import insert
@@ -102,9 +102,11 @@ class AccountFeed:
     """The console's writer of ``ref.accounts``: one producer, made on first use (a console whose admins edit no
     account never connects to Kafka), shared by the request threads."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, **producer_overrides: Any) -> None:
+        """``producer_overrides``: librdkafka settings over the project's (:class:`KafkaProducer`)."""
         self._settings = settings
         self._topic = settings.topic(ACCOUNTS.name)
+        self._overrides = producer_overrides
         self._producer: KafkaProducer | None = None
         self._lock = threading.Lock()
 
@@ -119,7 +121,7 @@ class AccountFeed:
     def _send(self, records: list[tuple[bytes, bytes | None]]) -> None:
         with self._lock:
             if self._producer is None:
-                self._producer = KafkaProducer(self._settings, DLQ_PRODUCERS)
+                self._producer = KafkaProducer(self._settings, DLQ_PRODUCERS, **self._overrides)
             for key, value in records:
                 self._producer.produce(self._topic, key, value)
             self._producer.flush(PUBLISH_TIMEOUT_S)

@@ -16,6 +16,7 @@ import asyncio
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,10 +37,10 @@ from typer.testing import CliRunner
 from tapewatch.cli.app import cli
 from tapewatch.console import audit as audit_chain
 from tapewatch.console import users
+from tapewatch.console.accounts import AccountFeed
 from tapewatch.console.app import create_app
 from tapewatch.console.live import AlertListener
 from tapewatch.console.schema import accounts, audit, case_links, case_notes, cases, sessions
-from tapewatch.kafka_producer import DeliveryError
 from tapewatch.records import AccountRef, Alert, ExecutionReport, account_key
 from tapewatch.settings import Settings
 from tapewatch.sinks import db
@@ -455,24 +456,14 @@ def test_an_admins_account_changes_reach_the_stream_and_stay_its_tenants(world: 
     assert unknown.exit_code != 0 and "no tenant 'nobody'" in str(unknown.exception)  # main() prints it
 
 
-class RefusingFeed:
-    """Kafka refusing every write, as ``AccountFeed`` reports it."""
-
-    def publish(self, refs: list[AccountRef]) -> None:
-        raise DeliveryError("kafka: 1 write(s) failed, first: broker down (test)")
-
-    def withdraw(self, tenant: str, account: str) -> None:
-        raise DeliveryError("kafka: 1 write(s) failed, first: broker down (test)")
-
-    def close(self) -> None:
-        pass
-
-
 def test_an_account_change_the_stream_refuses_is_not_made(world: World) -> None:
     client, token = _client(world, "admin"), world.tokens["admin"]
     assert client.post("/accounts", data={"csrf_token": token, "account": "KEPT", "owner": "O-1"}).status_code == 200
     before = _accounts_of(world, ALPHA)
-    feed, world.app.state.account_feed = world.app.state.account_feed, RefusingFeed()
+    # the real broker refusing: a topic it does not have (it creates none), given up on after a second
+    missing = world.settings.updated(kafka={"topic_prefix": f"missing-{uuid.uuid4().hex[:8]}."})
+    refusing = AccountFeed(missing, **{"topic.metadata.propagation.max.ms": 1000})
+    feed, world.app.state.account_feed = world.app.state.account_feed, refusing
     try:
         for path, form in (("/accounts", {"account": "NEVER", "owner": "O-2"}), ("/accounts", {"account": "KEPT"}),
                            ("/accounts/remove", {"account": "KEPT"})):  # fmt: skip
@@ -480,6 +471,7 @@ def test_an_account_change_the_stream_refuses_is_not_made(world: World) -> None:
             assert answer.status_code == 503 and "nothing was changed" in answer.text, (path, form)
     finally:
         world.app.state.account_feed = feed
+        refusing.close()
     assert _accounts_of(world, ALPHA) == before
     with world.owner.connect() as conn:
         lines = conn.execute(
