@@ -1,4 +1,4 @@
-"""`tapewatch console …`: serve the analyst console; manage its users, tenants and API tokens.
+"""`tapewatch console …`: serve the analyst console; manage its users, tenants, API tokens and tenants' accounts.
 
 Passwords are read from a hidden prompt (twice) or, for scripts, from standard input (``--password-stdin``);
 they are never arguments (a process list shows arguments) and never printed. A new API token is written to a
@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import pwd
 import sys
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
 from rich.console import Console
@@ -23,7 +24,9 @@ from tapewatch.secrets import write_secret
 from tapewatch.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from sqlalchemy import Connection, Engine
+
+    from tapewatch.console.accounts import Loaded, NotPublishedError
 
 console_app = typer.Typer(
     help="The analyst console: cases, evidence and book replay in the browser.", no_args_is_help=True
@@ -33,7 +36,7 @@ tenant_app = typer.Typer(help="Tenants: which venues' alerts their users see.", 
 token_app = typer.Typer(help="API tokens of downstream services (read-only, stored hashed).", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail (hash-chained, append-only).", no_args_is_help=True)
 accounts_app = typer.Typer(
-    help="Tenants' account reference data (edited by their admins on the console's Accounts page).",
+    help="Tenants' account reference data (kept by their admins on the Accounts page, or loaded from a file).",
     no_args_is_help=True,
 )
 console_app.add_typer(user_app, name="user")
@@ -42,6 +45,9 @@ console_app.add_typer(tenant_app, name="tenant")
 console_app.add_typer(token_app, name="token")
 console_app.add_typer(accounts_app, name="accounts")
 out = Console()
+
+#: how many refused lines a load names by place (the rest are counted)
+SHOWN_REFUSED: Final = 5
 
 PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input")]
 
@@ -208,24 +214,57 @@ def audit_verify() -> None:
     out.print(f"console: audit chain intact: {report.lines} lines; head {head}")
 
 
-@accounts_app.command("publish")
-def accounts_publish(tenant: Annotated[str, typer.Option(help="The tenant whose accounts are sent")]) -> None:
-    """Send every account of the tenant to ref.accounts again, as stored (after Kafka refused a change, or to a
-    new cluster): the topic keeps the newest per account, so a repeat changes nothing."""
-    from sqlalchemy import select
-
-    from tapewatch.console.accounts import AccountFeed, published_refs
-    from tapewatch.console.schema import tenants
-    from tapewatch.kafka_producer import DeliveryError
+def _checked_tenant_name(tenant: str) -> None:
     from tapewatch.records import tenant_problem
 
     problem = tenant_problem(tenant)
     if problem is not None:
         raise TapewatchError(f"--tenant: {problem}")
+
+
+def _require_tenant(conn: Connection, tenant: str) -> None:
+    from sqlalchemy import select
+
+    from tapewatch.console.schema import tenants
+
+    if conn.execute(select(tenants.c.tenant).where(tenants.c.tenant == tenant)).first() is None:
+        raise TapewatchError(f"console: no tenant {tenant!r}")
+
+
+def _serving_engine(settings: Settings, tenant: str) -> Engine:
+    """An engine as the console serves (its serving role: row-level security holds every statement to the tenant a
+    transaction names), once the owner brought the schema up to date and granted the role; ``tenant`` must exist."""
+    from sqlalchemy.exc import OperationalError
+
+    from tapewatch.sinks import db
+
+    db.upgrade(settings)
+    engine = db.make_engine(settings, serving=True)
+    try:
+        with engine.begin() as conn:
+            _require_tenant(conn, tenant)
+    except OperationalError as exc:
+        engine.dispose()
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        role = settings.console.db_user
+        raise TapewatchError(f"console: cannot reach PostgreSQL as the serving role {role}: {reason}") from None
+    except TapewatchError:
+        engine.dispose()
+        raise
+    return engine
+
+
+@accounts_app.command("publish")
+def accounts_publish(tenant: Annotated[str, typer.Option(help="The tenant whose accounts are sent")]) -> None:
+    """Send every account of the tenant to ref.accounts again, as stored (after Kafka refused a change, or to a
+    new cluster): the topic keeps the newest per account, so a repeat changes nothing."""
+    from tapewatch.console.accounts import AccountFeed, published_refs
+    from tapewatch.kafka_producer import DeliveryError
+
+    _checked_tenant_name(tenant)
     settings = load_settings()
     with _engine(settings).begin() as conn:
-        if conn.execute(select(tenants.c.tenant).where(tenants.c.tenant == tenant)).first() is None:
-            raise TapewatchError(f"console: no tenant {tenant!r}")
+        _require_tenant(conn, tenant)
         refs = published_refs(conn, tenant)
     feed = AccountFeed(settings)
     try:
@@ -235,3 +274,58 @@ def accounts_publish(tenant: Annotated[str, typer.Option(help="The tenant whose 
     finally:
         feed.close()
     out.print(f"console: {len(refs):,} account(s) of {tenant} published to ref.accounts")
+
+
+@accounts_app.command("load")
+def accounts_load(
+    file: Annotated[Path, typer.Argument(help="A CSV with a header: account, and optionally owner and group")],
+    tenant: Annotated[str, typer.Option(help="The tenant whose accounts these are")],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Also remove the tenant's accounts that no line of the file names")
+    ] = False,
+) -> None:
+    """Load a CSV of a tenant's accounts (from the firm's system of record) into its accounts table, as its admin's
+    changes on the Accounts page are made (audited as cli:accounts-load), and send what changed to ref.accounts
+    before committing: if Kafka does not take it, nothing is loaded. A line that breaks the contract goes to
+    dlq.producers with its place, and the load goes on."""
+    from tapewatch.console.account_file import read_file
+    from tapewatch.console.accounts import AccountFeed, NotPublishedError, load
+    from tapewatch.kafka import ensure_reachable
+
+    _checked_tenant_name(tenant)
+    lines = read_file(file, tenant, int(time.time() * 1000))
+    settings = load_settings()
+    ensure_reachable(settings)  # a missing broker is one line at once, before the database is touched
+    engine = _serving_engine(settings, tenant)
+    feed = AccountFeed(settings)
+    try:
+        with out.status(f"console: loading {len(lines):,} line(s) of {file}…"):
+            loaded = load(engine, feed, tenant, lines, replace=replace, client=_actor())
+    except NotPublishedError as exc:
+        raise TapewatchError(_not_loaded(exc)) from None
+    finally:
+        feed.close()
+        engine.dispose()
+    _print_loaded(loaded, tenant, file)
+
+
+def _not_loaded(exc: NotPublishedError) -> str:
+    from tapewatch.console.accounts import republish_command
+
+    refused = f"console: nothing was loaded: Kafka did not take the accounts ({exc})"
+    if exc.restored:
+        return refused
+    return f"{refused}, and may still deliver them: run `{republish_command(exc.tenant)}` once Kafka is back"
+
+
+def _print_loaded(loaded: Loaded, tenant: str, file: Path) -> None:
+    """What changed, in counts; the refused lines by place and field (never a value: accounts are confidential)."""
+    out.print(
+        f"console: accounts of {tenant} loaded from {file}: {loaded.count('account.add'):,} added, "
+        f"{loaded.count('account.change'):,} changed, {loaded.unchanged:,} unchanged, "
+        f"{loaded.count('account.remove'):,} removed; {len(loaded.refused):,} line(s) dead-lettered to dlq.producers"
+    )
+    for line in loaded.refused[:SHOWN_REFUSED]:
+        out.print(f"  {line.place}: {f'field {line.field!r}' if line.field else 'refused'}")
+    if len(loaded.refused) > SHOWN_REFUSED:
+        out.print(f"  … and {len(loaded.refused) - SHOWN_REFUSED:,} more (their reasons are in dlq.producers)")

@@ -7,7 +7,6 @@ sources' in :mod:`producers`.
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -159,25 +158,6 @@ def produce_orders(
         settings, "producer:orders", replay.run, duration_s=duration, show_progress=not no_progress
     )
     summarise("orders", counters)
-
-
-# --- produce accounts ---------------------------------------------------------------------------------------
-@produce_app.command("accounts")
-def produce_accounts(
-    file: Annotated[Path, typer.Argument(help="A CSV with a header: account, and optionally owner and group")],
-    tenant: Annotated[str, typer.Option(help="The console tenant whose accounts these are")],
-    no_progress: NoProgress = False,
-) -> None:
-    """A tenant's accounts (beneficial owner, linked group) into ref.accounts, which every stream worker reads whole:
-    the firm's wash detection matches accounts by them. Load them before the trading they describe."""
-    from tapewatch.producers.accounts import AccountsFile
-
-    settings = load_settings()
-    source = AccountsFile(file, tenant, int(time.time() * 1000))
-    counters = run_with_progress(
-        settings, "producer:accounts", source.run, duration_s=None, show_progress=not no_progress
-    )
-    summarise("accounts", counters)
 
 
 # --- produce twse -------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ recomputes the chain from the stored fields and names the first line that does n
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -14,11 +14,39 @@ from sqlalchemy import Connection, RowMapping, insert, text
 
 from tapewatch.console.schema import audit
 
-__all__ = ["GENESIS", "ChainReport", "line_text", "record", "verify"]
+__all__ = ["GENESIS", "ChainReport", "Entry", "append", "line_text", "record", "verify"]
 
 #: the previous hash of the first line
 GENESIS: Final = "0" * 64
 _SEPARATOR: Final = "\x1f"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One audit line to append (:func:`record`'s arguments as a value). ``tenant`` None: an event of no tenant's,
+    such as a sign-in with an unknown name, seen by the owner only. Never put a secret in ``before``/``after``:
+    supervisors read the line."""
+
+    actor: str
+    action: str
+    object_type: str
+    object_id: str | None
+    tenant: str | None
+    before: Mapping[str, Any] | None = None
+    after: Mapping[str, Any] | None = None
+    client: str | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "tenant": self.tenant,
+            "actor": self.actor,
+            "action": self.action,
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "before": dict(self.before) if self.before is not None else None,
+            "after": dict(self.after) if self.after is not None else None,
+            "client": self.client,
+        }
 
 
 def record(
@@ -33,20 +61,15 @@ def record(
     after: Mapping[str, Any] | None = None,
     client: str | None = None,
 ) -> None:
-    """Append one audit line of ``tenant`` (None: an event of no tenant's, such as a sign-in with an unknown
-    name, seen by the owner only). Never pass a secret in ``before``/``after``: supervisors read the line."""
-    conn.execute(
-        insert(audit).values(
-            tenant=tenant,
-            actor=actor,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            before=dict(before) if before is not None else None,
-            after=dict(after) if after is not None else None,
-            client=client,
-        )
-    )
+    """Append one audit line (:class:`Entry`)."""
+    append(conn, [Entry(actor, action, object_type, object_id, tenant, before, after, client)])
+
+
+def append(conn: Connection, entries: Sequence[Entry]) -> None:
+    """Append ``entries`` in their order, in one statement: the chain's lock is held from the first line to the
+    transaction's end, so many lines go in one round trip rather than one each."""
+    if entries:
+        conn.execute(insert(audit), [entry.row() for entry in entries])
 
 
 def _field(value: str | None) -> str:

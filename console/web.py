@@ -6,12 +6,11 @@ audit line (:mod:`tapewatch.console.cases`)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Final
 from urllib.parse import quote
 
-from confluent_kafka import KafkaException
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from sqlalchemy import Connection, Row
@@ -38,7 +37,6 @@ from tapewatch.console.security import (
 from tapewatch.console.security import admin as admin_only
 from tapewatch.console.security import supervisor as supervisor_only
 from tapewatch.console.tenancy import scoped
-from tapewatch.kafka_producer import DeliveryError
 from tapewatch.records import AlertKind, RecordError, Severity
 
 __all__ = ["router"]
@@ -373,31 +371,35 @@ def account_save(request: Request, principal: Admin, form: Form_) -> Response:
     except RecordError as exc:
         raise RequestRefusedError(422, f"{exc.field or 'account'}: {exc.reason}") from None
     with scoped(engine_of(request), principal.tenant) as conn:
-        changed = accounts.save(conn, principal, ref, client_of(request))
-        if changed:
-            _to_the_stream(request, lambda feed: feed.publish([ref]))
-    return RedirectResponse(f"/accounts?done={'saved' if changed else 'unchanged'}", status_code=303)
+        edits = accounts.save(conn, principal.username, ref, client_of(request))
+        _to_the_stream(request, principal.tenant, edits)
+    return RedirectResponse(f"/accounts?done={'saved' if edits else 'unchanged'}", status_code=303)
 
 
 @router.post("/accounts/remove")
 def account_remove(request: Request, principal: Admin, form: Form_) -> Response:
     account = form.get("account", "")
     with scoped(engine_of(request), principal.tenant) as conn:
-        if not accounts.remove(conn, principal, account, client_of(request)):
+        edits = accounts.remove(conn, principal.username, principal.tenant, account, client_of(request))
+        if not edits:
             raise RequestRefusedError(404, "No such account.")
-        _to_the_stream(request, lambda feed: feed.withdraw(principal.tenant, account))
+        _to_the_stream(request, principal.tenant, edits)
     return RedirectResponse("/accounts?done=removed", status_code=303)
 
 
-def _to_the_stream(request: Request, send: Callable[[accounts.AccountFeed], None]) -> None:
+def _to_the_stream(request: Request, tenant: str, edits: list[accounts.Edit]) -> None:
     """Inside the change's transaction, before it commits: a change the stream did not take is not made (the
     table and ``ref.accounts`` never disagree on what an admin was told)."""
+    if not edits:
+        return
     try:
-        send(request.app.state.account_feed)
-    except (DeliveryError, KafkaException):
-        raise RequestRefusedError(
-            503, "The stream did not take the change (Kafka is unavailable): nothing was changed. Try again later."
-        ) from None
+        accounts.send_before_commit(request.app.state.account_feed, engine_of(request), tenant, edits)
+    except accounts.NotPublishedError as exc:
+        refused = "The stream did not take the change (Kafka is unavailable): nothing was changed."
+        if exc.restored:
+            raise RequestRefusedError(503, f"{refused} Try again later.") from None
+        mend = f"ask an operator to run `{accounts.republish_command(tenant)}` once Kafka is back"
+        raise RequestRefusedError(503, f"{refused} Kafka may still deliver it to the stream: {mend}.") from None
 
 
 def _local(target: str) -> str:

@@ -1,5 +1,5 @@
 """The one Kafka producer every writer uses: the sources (through :class:`tapewatch.producers.publisher.Publisher`), the
-stream worker (outputs, changelogs, dead letters) and the sinks (dead letters).
+stream worker (outputs, changelogs, dead letters), the sinks (dead letters) and the console (the accounts).
 
 Idempotence on and ``acks=all``: a retried batch is never written twice. librdkafka batches and compresses
 (lz4) in its own thread; a send only enqueues, so the per-record cost in Python is the caller's encoding.
@@ -137,6 +137,14 @@ class KafkaProducer:
             raise DeliveryError(f"kafka: {failed} write(s) failed, first: {self._first_failure}")
         if left:
             raise DeliveryError(f"kafka: {left} write(s) not acknowledged within {timeout_s:.0f} s")
+
+    def purge_queued(self) -> None:
+        """Drop what librdkafka still holds unsent (after a failed flush: none of it may reach the broker later).
+        What is already on its way to the broker is left to its acknowledgement, and keeps its place: the
+        producer is idempotent, so a record sent afterwards to the same partition lands after it."""
+        self._producer.purge(in_queue=True, in_flight=False)
+        self._producer.poll(0)  # the purged records' delivery reports (failed), served now …
+        self._failed_since_flush = 0  # … are not the next flush's failures: the failed flush reported them
 
     def __enter__(self) -> Self:
         return self

@@ -457,6 +457,8 @@ def test_an_admins_account_changes_reach_the_stream_and_stay_its_tenants(world: 
 
 
 def test_an_account_change_the_stream_refuses_is_not_made(world: World) -> None:
+    """Kafka refusing a change (and then its compensation: the topic is missing) makes nothing, and the 503 says the
+    stream may still receive it and how to mend that."""
     client, token = _client(world, "admin"), world.tokens["admin"]
     assert client.post("/accounts", data={"csrf_token": token, "account": "KEPT", "owner": "O-1"}).status_code == 200
     before = _accounts_of(world, ALPHA)
@@ -469,6 +471,7 @@ def test_an_account_change_the_stream_refuses_is_not_made(world: World) -> None:
                            ("/accounts/remove", {"account": "KEPT"})):  # fmt: skip
             answer = client.post(path, data={"csrf_token": token, **form}, follow_redirects=False)
             assert answer.status_code == 503 and "nothing was changed" in answer.text, (path, form)
+            assert "run `tapewatch console accounts publish --tenant alpha`" in answer.text, answer.text[-500:]
     finally:
         world.app.state.account_feed = feed
         refusing.close()
@@ -478,6 +481,36 @@ def test_an_account_change_the_stream_refuses_is_not_made(world: World) -> None:
             select(audit.c.action, audit.c.object_id).where(audit.c.tenant == ALPHA, audit.c.object_type == "account")
         ).all()
     assert ("account.add", "KEPT") in lines and not {("account.add", "NEVER"), ("account.remove", "KEPT")} & set(lines)
+
+
+def test_after_a_refused_account_change_the_streams_newest_record_is_the_tables(world: World) -> None:
+    """Kafka acknowledging a change after the page gave up waiting (here it waits for nothing) must not leave the
+    stream ahead of the table: the page refuses (503), and each account's newest record on ref.accounts is its
+    committed row, or a tombstone for an account the table does not hold."""
+    client, token = _client(world, "admin"), world.tokens["admin"]
+    kept = {"csrf_token": token, "account": "LATE-KEPT", "owner": "O-1"}
+    assert client.post("/accounts", data=kept, follow_redirects=False).status_code == 303
+    before = _accounts_of(world, ALPHA)
+    # sent at once (linger.ms 0), a refused record may be on its way when the page gives up and land after all
+    # (in some runs here: the machine's timing decides); the newest record must be the table's either way
+    impatient = AccountFeed(world.settings, publish_timeout_s=0.0, **{"linger.ms": 0})
+    feed, world.app.state.account_feed = world.app.state.account_feed, impatient
+    try:
+        for path, form in (("/accounts", {"account": "LATE-NEW", "owner": "O-2"}),
+                           ("/accounts", {"account": "LATE-KEPT", "owner": "O-3"}),
+                           ("/accounts/remove", {"account": "LATE-KEPT"})):  # fmt: skip
+            answer = client.post(path, data={"csrf_token": token, **form}, follow_redirects=False)
+            assert answer.status_code == 503 and "nothing was changed. Try again later." in answer.text, (path, form)
+    finally:
+        world.app.state.account_feed = feed
+        impatient.close()
+    assert _accounts_of(world, ALPHA) == before
+    keys = {account_key(ALPHA, "LATE-KEPT"), account_key(ALPHA, "LATE-NEW")}
+    # at least: the kept account's save and two compensations, and the new account's tombstone
+    records = read_topic(world.settings, world.settings.topic(ACCOUNTS.name), 4, keep=lambda m: m.key in keys)
+    newest = {m.key: orjson.loads(m.value) if m.value else None for m in records}  # one key, one partition: in order
+    kept_ref = AccountRef(tenant=ALPHA, account="LATE-KEPT", owner="O-1", ts=1).model_dump() | {"ts": ANY}
+    assert newest == {account_key(ALPHA, "LATE-KEPT"): kept_ref, account_key(ALPHA, "LATE-NEW"): None}
 
 
 # --- CSRF ------------------------------------------------------------------------------------------------------

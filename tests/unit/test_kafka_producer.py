@@ -75,3 +75,16 @@ def test_flush_raises_once_for_the_failures_since_the_last_flush(
         kafka.flush(1.0)
     kafka.flush(1.0)
     assert kafka.counters.failed == 3
+
+
+def test_a_purge_drops_what_is_queued_and_leaves_the_next_flush_clean() -> None:
+    """librdkafka's own queue (no broker listens): after a flush gave up, the purge leaves nothing that could reach
+    the broker later, and the purged records are counted failed without failing the next flush."""
+    settings = Settings(kafka=KafkaSettings(bootstrap="127.0.0.1:1", topic_prefix="p."))
+    kafka = KafkaProducer(settings, DLQ_STREAMS)
+    kafka.produce("p.ref.accounts", b"t/A1", b"{}")
+    with pytest.raises(DeliveryError, match="not acknowledged"):
+        kafka.flush(0.0)
+    kafka.purge_queued()
+    kafka.flush(0.0)
+    assert (kafka.counters.sent, kafka.counters.failed, kafka.delivered) == (1, 1, 0)
