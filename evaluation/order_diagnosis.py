@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tapewatch.detectors.alerting import Hit
-from tapewatch.detectors.orders.public_spoofing import Cycle, PublicSpoofing, poisson_tail
+from tapewatch.detectors.orders.public_spoofing import Cycle, PublicSpoofing
 from tapewatch.evaluation.judge import DEFAULT_TOLERANCE_MS
 from tapewatch.evaluation.order_level import OrderSession, order_session
 from tapewatch.records import AlertKind, BookAction
@@ -75,8 +75,8 @@ def _inside(windows: np.ndarray, ts: int) -> bool:
 @dataclass(frozen=True, slots=True)
 class EpisodeCycles:
     """A spoofing episode as the public detector saw it, at its most surprising cycle: the qualifying cycles in the
-    window on that side, the cycles expected at the symbol's own rate then, their Poisson tail (a hit needs ≤ 0.05 after
-    the warm-up), and whether the episode began in the warm-up."""
+    window on that side, the cycles as large expected at the symbol's own rate then, how likely that many were (a hit
+    needs at most the detector's ``surprise``), and whether the episode began in the warm-up."""
 
     symbol: str
     variant: str
@@ -88,16 +88,19 @@ class EpisodeCycles:
 
 
 class _Recording(PublicSpoofing):
-    """The detector, recording each cycle: (pulled, side, cycles in the window, expected)."""
+    """The detector, recording each cycle: (pulled, side, cycles in the window, expected, surprise)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.log: list[tuple[int, int, int, float]] = []
+        self.log: list[tuple[int, int, int, float, float]] = []
 
     def _cycle(self, side: int, cycle: Cycle) -> list[Hit]:
         hits = super()._cycle(side, cycle)
-        expected = self._expected(self.history[side], cycle.pulled_ts) if self.first_ts is not None else math.inf
-        self.log.append((cycle.pulled_ts, side, len(self.cycles[side]), expected))
+        cycles = list(self.cycles[side])
+        expected, surprise = math.inf, 1.0
+        if len(cycles) >= self.params.min_cycles:
+            expected, surprise = self._surprise(cycles, self.history[side], cycle.pulled_ts)
+        self.log.append((cycle.pulled_ts, side, len(cycles), expected, surprise))
         return hits
 
 
@@ -112,11 +115,10 @@ def episode_cycles(session: OrderSession, start_ms: int) -> list[EpisodeCycles]:
         detector.flush()
         for row in spoofing[spoofing["symbol"] == symbol].to_dict("records"):
             inside = [entry for entry in detector.log if row["start"] <= entry[0] <= row["end"] + 1_000]
-            best = min(inside, key=lambda e: poisson_tail(e[2], e[3]), default=(0, 0, 0, math.inf))
+            best = min(inside, key=lambda e: e[4], default=(0, 0, 0, math.inf, 1.0))
             minutes = (int(row["start"]) - start_ms) / 60_000
             warmup = minutes * 60_000 < detector.params.warmup_ms
-            tail = poisson_tail(best[2], best[3])
-            found.append(EpisodeCycles(symbol, str(row.get("variant", "")), minutes, best[2], best[3], tail, warmup))
+            found.append(EpisodeCycles(symbol, str(row.get("variant", "")), minutes, best[2], best[3], best[4], warmup))
     return found
 
 

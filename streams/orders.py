@@ -52,15 +52,19 @@ STAGE: Final = "stream:orders"
 AGENT: Final = "orders"
 
 
-def _with_public_watch(state: Mapping[str, Any]) -> dict[str, Any]:
-    """Format 2 → 3: the public feed's spoofing detector, which a format-2 entry did not have (it starts afresh)."""
+def _public_watch_afresh(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Format 2 → 3: the public feed's spoofing detector, which a format-2 entry did not have; 3 → 4: its state
+    keeps each cycle's size, the symbol's orders placed per minute and the large placements not yet learnt, which a
+    format-3 one did not. Either way it starts afresh (its alert policy too: a new detector's hits are new)."""
     return {**state, "public": None}
 
 
 #: the formats of a symbol's entry: format 2 keeps the public placements once and each tenant's drop copy apart,
-#: format 3 the public feed's spoofing detector too; format 1 (one firm, no tenant) is not read, since its reports
-#: name no tenant to give them to
-ORDERS_STATE: Final = StateVersions("orders state", key="format", first=2, steps=(_with_public_watch,))
+#: format 3 the public feed's spoofing detector too, format 4 that detector's rate by size and per order placed;
+#: format 1 (one firm, no tenant) is not read, since its reports name no tenant to give them to
+ORDERS_STATE: Final = StateVersions(
+    "orders state", key="format", first=2, steps=(_public_watch_afresh, _public_watch_afresh)
+)
 STATE_FORMAT: Final = ORDERS_STATE.current
 
 log = logging.getLogger(__name__)

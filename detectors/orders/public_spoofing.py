@@ -3,13 +3,15 @@
 Without accounts nothing says that a large order and a trade on the other side are one trader's, so this detector
 asks what the order itself and the book around it say, each judged against the symbol's own statistics:
 
-* **A spoof order** is *large for the symbol*: at least ``size_multiple`` × its usual (median) order and
-  ``depth_share`` of its side's visible depth once it rests (the CFTC's markers: spoof orders 10–50 × the genuine
-  ones; Sarao's 200–900 lots against a 7-lot average; in the Coscia case the large orders tilted the book). It is
-  *near the touch* (within ``near_levels`` prices, where it shows as pressure), it is *pulled* — removed by
-  cancels within ``pair_ms`` that take ``pulled_share`` of what was placed (at once, not worked down), within
-  ``max_life_ms``, with at most ``max_filled`` of it filled (CFTC: cancelled after about 12 s against 55 s, 2 %
-  filled against 89 %; Coscia's cycles lasted 0.6 s).
+* **A spoof order** is *large for the symbol*: at least ``size_multiple`` × its usual (median) order, among the
+  largest it sees (``rare_quantile`` of its one-sided orders: a market maker's large two-sided quotes do not set
+  that bar), and ``depth_share`` of its side's visible depth once it rests (the CFTC's markers: spoof orders 10–50 ×
+  the genuine ones; Sarao's 200–900 lots against a 7-lot average; in the Coscia case the large orders tilted the
+  book). It is *near the touch* (within ``near_levels`` prices, where it shows as pressure), it is *pulled* —
+  removed by cancels within ``pair_ms`` that take ``pulled_share`` of what was placed (at once, not worked down),
+  within ``max_life_ms``, with at most ``max_filled`` of it filled (CFTC: cancelled after about 12 s against 55 s,
+  2 % filled against 89 %; Coscia's cycles lasted 0.6 s). Orders of one side pulled within ``pair_ms`` of each other
+  are one cycle (layers withdrawn together: one decision), their sizes added.
 * **Not a market maker**: an opposite order at least ``pair_ratio`` as large pulled within ``pair_ms`` of it is the
   other leg of a two-sided quote being moved or withdrawn, not pressure on one side; an order as large placed on
   the same side within ``pair_ms`` of the pull is the order moved (a quote following the touch): its pressure stayed.
@@ -19,14 +21,19 @@ asks what the order itself and the book around it say, each judged against the s
   nearly always met: it only rules out the shortest pulls on a quiet one.
 * **Repetition beyond the symbol's own habit**: ``min_cycles`` cycles on one side within ``window_ms`` (Eventus and
   the trade's alerts look at minutes; a manipulator repeats, an odd large order does not), and more of them than
-  the symbol's own rate of such cycles over the last ``baseline_ms`` makes likely (a Poisson tail of at most
-  ``surprise``): a thin book whose ordinary orders are often large and pulled fast sets its own, higher, bar.
+  the symbol's own rate of cycles *as large* makes likely (a Poisson tail of at most ``surprise``). The rate is
+  read on the symbol's own clock — cycles per order placed over the last ``baseline_ms`` — so a busy open or close
+  expects more; it starts from a prior (``prior_cycles`` over ``prior_ms``, fewer the larger: ``prior_tail``), so
+  the open is judged, not skipped; and each count of the window's largest cycles is tried against the rate of
+  cycles at least as large, the least likely taken times the number tried (a burst of ordinary large pulls is not
+  read as its largest few).
 
 What is left alone: a genuine large order fills (``max_filled``); a market maker quotes and pulls both sides at once
 (``pair_ms``); a meta-order executes through marketable orders and rests nothing large; one large cancel is one
-cycle. What breaks it: a spoofer whose orders are no larger than the symbol's usual ones (many mid-size layers), one
-who works the order down in small cancels, hidden or iceberg size the feed does not show, a spoofer who quotes a
-token opposite order at once (reads as two-sided), and a symbol spoofed all day (its baseline learns the spoofing).
+cycle. What breaks it: a spoofer whose orders are no larger than the symbol's largest usual ones (many mid-size
+layers placed apart), one who works the order down in small cancels, hidden or iceberg size the feed does not show,
+a spoofer who quotes a token opposite order at once (reads as two-sided), and a symbol spoofed all day (its baseline
+learns the spoofing).
 
 The hit names the large orders' ids at the venue (``order_ids``): nothing on the public feed names the trader.
 """
@@ -55,11 +62,14 @@ class PublicSpoofingParams(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     size_multiple: float = Field(8.0, gt=1, le=1_000, description="A large order: this × the symbol's usual order")
+    rare_quantile: float = Field(
+        0.995, ge=0.5, lt=1, description="… and at least this quantile of the symbol's own one-sided order sizes"
+    )
     depth_share: float = Field(
         0.3, gt=0, lt=1, description="… and at least this share of its side's visible depth once it rests"
     )
     near_levels: int = Field(3, ge=1, le=20, description="… placed within this many prices of its side's best")
-    max_life_ms: int = Field(60_000, gt=0, le=3_600_000, description="Pulled within this of its placement")
+    max_life_ms: int = Field(120_000, gt=0, le=3_600_000, description="Pulled within this of its placement")
     pulled_share: float = Field(
         0.8, gt=0, le=1, description="… by cancels within pair_ms taking at least this share of its placed size"
     )
@@ -76,11 +86,18 @@ class PublicSpoofingParams(BaseModel):
         5_400_000, gt=0, le=86_400_000, description="The symbol's own rate of cycles is counted over this"
     )
     surprise: float = Field(
-        0.05, gt=0, lt=1, description="The window's cycles must be at most this likely at the symbol's own rate"
+        0.002, gt=0, lt=1, description="The window's cycles must be at most this likely at the symbol's own rate"
     )
     warmup_orders: int = Field(200, ge=0, description="The symbol's orders seen before a usual size is trusted")
-    warmup_ms: int = Field(
-        1_800_000, ge=0, description="Feed time seen before the symbol's own rate of cycles is trusted"
+    warmup_ms: int = Field(0, ge=0, description="Feed time seen before any hit (the prior below covers the open)")
+    prior_cycles: float = Field(
+        2.0, gt=0, le=100, description="The rate's prior: this many cycles of any size taken as seen …"
+    )
+    prior_tail: float = Field(
+        1.0, ge=0, le=5, description="… fewer as large: (size_multiple / m) ** this of them at least m × usual"
+    )
+    prior_ms: int = Field(
+        1_800_000, gt=0, le=86_400_000, description="… over this much feed time before the symbol's own"
     )
 
 
@@ -92,7 +109,7 @@ EVIDENCE: Final[Mapping[str, Key]] = {
     "depth_share": Key("the largest share of its side's visible depth", "share"),
     "median_life_s": Key("how long the large orders rested", "s"),
     "opposite_volume": Key("what executed on the other side while they rested", "shares"),
-    "expected_cycles": Key("cycles the symbol's own rate makes expected in the window", "cycles"),
+    "expected_cycles": Key("cycles as large the symbol's own rate makes expected in the window", "cycles"),
     "surprise": Key("how likely that many cycles are at the symbol's own rate", "probability"),
 }
 RULE: Final = Rule(AlertKind.SPOOFING, "spoofing on the public feed", "expected_cycles", EVIDENCE)
@@ -138,11 +155,15 @@ class PublicSpoofing:
         #: cancels lately: (ts, side, size taken), for the two-sided check
         self.recent: deque[tuple[int, int, float]] = deque()
         self.cycles: dict[int, deque[Cycle]] = {BID: deque(), -BID: deque()}
-        #: every cycle's pull time over the baseline, per side: the symbol's own rate
-        self.history: dict[int, deque[int]] = {BID: deque(), -BID: deque()}
+        #: every cycle's pull time and size (× usual) over the baseline, per side: the symbol's own rate
+        self.history: dict[int, deque[tuple[int, float]]] = {BID: deque(), -BID: deque()}
         #: pulls waiting ``pair_ms`` for an opposite one: (side, size, cycle)
         self.pending: deque[tuple[int, float, Cycle]] = deque()
         self.first_ts: int | None = None
+        #: large placements waiting ``pair_ms`` for an opposite one before the usual sizes learn them: (ts, side, size)
+        self.placing: deque[tuple[int, int, float]] = deque()
+        #: orders placed per minute over the baseline: the symbol's own activity, the clock its rate is read on
+        self.activity: deque[list[int]] = deque()
 
     def on_order(self, event: OrderBookEvent) -> list[Hit]:
         if self.first_ts is None:
@@ -173,23 +194,59 @@ class PublicSpoofing:
     # --- placements -------------------------------------------------------------------------------------------
     def _added(self, event: OrderBookEvent) -> None:
         p = self.params
-        usual = self.usual.quantile(0.5) if self.usual.count() >= p.warmup_orders else None
+        warm = self.usual.count() >= p.warmup_orders
+        usual = self.usual.quantile(0.5) if warm else None
+        rare = self.usual.quantile(p.rare_quantile) if warm else None
         step = self.book.on_order(event)
         if event.snapshot or step.anomaly is not None:
             return
         self._moved(event)
-        self.usual.observe(event.size)
         order = self.book.orders.get(event.order_id or "")
+        self._observe(event.ts, 0 if order is None else order.side, event.size, usual)
+        self._count_activity(event.ts)
         if order is not None and order.touch_gap == 0:
             self._joined_touch(order.side, event.size)
-        if usual is None or order is None or event.size < p.size_multiple * usual:
+        if usual is None or rare is None or order is None or event.size < max(p.size_multiple * usual, rare):
             return
-        depth = self.book.visible_depth(event.side)
-        share = event.size / depth if depth > 0 else 1.0
+        # against the side's depth without the other large orders resting there: a layer is judged as the book
+        # looked before the layering, not against the layers placed with it
+        layers = sum(large.size for large in self.large.values() if large.side == order.side)
+        depth = max(self.book.visible_depth(event.side) - layers, event.size)
+        share = event.size / depth
         if share < p.depth_share:
             return
         large = Large(order.side, event.ts, event.size, event.size / usual, share, order.touch_gap < p.near_levels)
         self.large[order.order_id] = large
+
+    def _observe(self, ts: int, side: int, size: float, usual: float | None) -> None:
+        """The symbol's usual sizes learn each placement, but a large one only once ``pair_ms`` has passed without
+        an opposite one about as large: a two-sided quote is not pressure on one side, and a market maker's large
+        quotes must not set the bar that one-sided pressure is measured against."""
+        p = self.params
+        while self.placing and self.placing[0][0] < ts - p.pair_ms:
+            self.usual.observe(self.placing.popleft()[2])
+        if usual is None or size < p.size_multiple * usual:
+            self.usual.observe(size)
+            return
+        for i, (_, other_side, other) in enumerate(self.placing):
+            if other_side == -side and min(size, other) >= p.pair_ratio * max(size, other):
+                del self.placing[i]
+                return
+        self.placing.append((ts, side, size))
+
+    def _count_activity(self, ts: int) -> None:
+        minute = ts - ts % 60_000
+        if self.activity and self.activity[-1][0] == minute:
+            self.activity[-1][1] += 1
+        else:
+            self.activity.append([minute, 1])
+        horizon = ts - self.params.baseline_ms - self.params.window_ms
+        while self.activity and self.activity[0][0] < horizon:
+            self.activity.popleft()
+
+    def _placed(self, start: int, end: int) -> int:
+        """Orders placed in the minutes from ``start`` to before ``end``."""
+        return sum(count for minute, count in self.activity if start <= minute < end)
 
     def _paired(self, ts: int, side: int, size: float) -> bool:
         """An opposite large order pulled within ``pair_ms`` of ``ts``: a two-sided quote moved or withdrawn (its two
@@ -284,31 +341,49 @@ class PublicSpoofing:
         p = self.params
         ts = cycle.pulled_ts
         cycles, history = self.cycles[side], self.history[side]
+        if cycles and ts - cycles[-1].pulled_ts <= p.pair_ms:
+            # layers pulled together are one decision, one cycle: their sizes add up
+            cycle = _joined(cycles.pop(), cycle)
+            history.pop()
         cycles.append(cycle)
-        history.append(ts)
+        history.append((ts, cycle.multiple))
         while cycles and cycles[0].pulled_ts < ts - p.window_ms:
             cycles.popleft()
-        while history and history[0] < ts - p.baseline_ms:
+        while history and history[0][0] < ts - p.baseline_ms:
             history.popleft()
         if len(cycles) < p.min_cycles or self.first_ts is None or ts - self.first_ts < p.warmup_ms:
             return []
-        expected = self._expected(history, ts)
-        surprise = poisson_tail(len(cycles), expected)
+        expected, surprise = self._surprise(list(cycles), history, ts)
         if surprise > p.surprise:
             return []
         return [self._hit(side, list(cycles), ts, expected, surprise)]
 
-    def _expected(self, history: deque[int], ts: int) -> float:
-        """Cycles the symbol's own rate makes expected in one window: its cycles before the window, over the time
-        observed before it (up to ``baseline_ms``)."""
+    def _surprise(self, cycles: list[Cycle], history: deque[tuple[int, float]], ts: int) -> tuple[float, float]:
+        """How unlikely the window's cycles are at the symbol's own rate of cycles *as large*: for each count ``j``
+        from ``min_cycles`` up, the ``j`` largest against the rate of cycles at least as large as the ``j``-th; the
+        least likely, times the number of counts tried (a symbol whose ordinary large orders are often pulled whole
+        sets its own bar for those sizes, and a burst of them is not read as its few largest)."""
+        p = self.params
+        multiples = sorted((c.multiple for c in cycles), reverse=True)
+        tried = range(p.min_cycles, len(multiples) + 1)
+        tails = [(poisson_tail(j, e), e) for j in tried for e in [self._expected(history, ts, multiples[j - 1])]]
+        tail, expected = min(tails)
+        return expected, min(1.0, tail * len(tails))
+
+    def _expected(self, history: deque[tuple[int, float]], ts: int, multiple: float) -> float:
+        """Cycles at least ``multiple`` × the usual order that the symbol's own rate makes expected in one window.
+        The rate is read on the symbol's own clock — per order placed, not per second — so a busy open or close,
+        with more of every kind of order, expects more (the cycles before the window over the orders placed before
+        it, up to ``baseline_ms``), with the prior (``prior_cycles`` over ``prior_ms`` at the symbol's order rate) so
+        that the open and a symbol that has shown none are not taken to have none."""
         p = self.params
         start = max(ts if self.first_ts is None else self.first_ts, ts - p.baseline_ms)
-        span = ts - p.window_ms - start
-        if span <= 0:
-            return math.inf
-        before = sum(1 for t in history if t < ts - p.window_ms)
-        # one cycle more than seen: a symbol that has shown none yet is not taken to never have any
-        return (before + 1) * p.window_ms / span
+        cut = ts - p.window_ms
+        before = sum(1 for t, m in history if t < cut and m >= multiple)
+        placed_before, placed_in = self._placed(start - start % 60_000, cut), self._placed(cut, ts + 1)
+        rate = (placed_before + placed_in) / max(ts - start, p.window_ms)
+        prior = p.prior_cycles * float(min(1.0, p.size_multiple / multiple) ** p.prior_tail)
+        return (before + prior) * placed_in / max(placed_before + p.prior_ms * rate, 1.0)
 
     def _hit(self, side: int, cycles: list[Cycle], ts: int, expected: float, surprise: float) -> Hit:
         p = self.params
@@ -344,9 +419,11 @@ class PublicSpoofing:
             "large": {order_id: list(astuple(large)) for order_id, large in self.large.items()},
             "recent": [list(r) for r in self.recent],
             "cycles": {str(side): [list(astuple(c)) for c in cycles] for side, cycles in self.cycles.items()},
-            "history": {str(side): list(history) for side, history in self.history.items()},
+            "history": {str(side): [list(h) for h in history] for side, history in self.history.items()},
             "pending": [[side, size, list(astuple(cycle))] for side, size, cycle in self.pending],
             "first_ts": self.first_ts,
+            "activity": [list(a) for a in self.activity],
+            "placing": [list(placed) for placed in self.placing],
         }
 
     @classmethod
@@ -358,10 +435,24 @@ class PublicSpoofing:
         detector.recent = deque((int(ts), int(side), float(size)) for ts, side, size in state["recent"])
         for side in (BID, -BID):
             detector.cycles[side] = deque(Cycle(*row) for row in state["cycles"][str(side)])
-            detector.history[side] = deque(int(ts) for ts in state["history"][str(side)])
+            detector.history[side] = deque((int(ts), float(m)) for ts, m in state["history"][str(side)])
         detector.pending = deque((int(side), float(size), Cycle(*row)) for side, size, row in state["pending"])
         detector.first_ts = state["first_ts"]
+        detector.placing = deque((int(ts), int(side), float(size)) for ts, side, size in state["placing"])
+        detector.activity = deque([int(minute), int(count)] for minute, count in state["activity"])
         return detector
+
+
+def _joined(first: Cycle, then: Cycle) -> Cycle:
+    """Two pulls of one side within ``pair_ms`` as one cycle: every order, the sizes and shares added up."""
+    return Cycle(
+        f"{first.order_id};{then.order_id}",
+        min(first.placed_ts, then.placed_ts),
+        then.pulled_ts,
+        first.multiple + then.multiple,
+        first.share + then.share,
+        max(first.opposite, then.opposite),
+    )
 
 
 def _taken(event: OrderBookEvent, resting: float) -> float:

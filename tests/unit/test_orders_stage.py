@@ -203,6 +203,10 @@ def test_the_drop_copy_raises_the_offline_detectors_alerts_however_the_feeds_int
             else:
                 expected.update(a.to_json() for a in detector.on_execution(item))
     assert len(expected) >= 2
+    # the public feed's own spoofing alerts come out of the same stage beside the firm's
+    for symbol in session.tapes:
+        watch = PublicWatch.new(symbol, "sim-orders")
+        expected.update(alert.to_json() for event in session.order_events(symbol) for alert in watch.on_order(event))
     run = orders_stage_run()
     messages = interleaved(public, reports, seed=2)
     run.run(messages, kills=[len(messages) // 3, 2 * len(messages) // 3])
@@ -244,7 +248,7 @@ def interleaved(public: Sequence[OrderBookEvent], reports: Sequence[ExecutionRep
 def test_the_public_feed_alone_raises_the_offline_detectors_spoofing_alerts_through_kills() -> None:
     """A spoofer trading through another firm (no drop copy): the stage's public path raises the alerts the public
     detector raises offline, in the ``feed:orders`` scope, whatever the kills."""
-    session = generate(firm_market(32, symbols=2, minutes=60, venue="sim-orders", quiet_open_s=1900, firm_agents=0.0))
+    session = generate(firm_market(38, symbols=2, minutes=60, venue="sim-orders", quiet_open_s=1900, firm_agents=0.0))
     events = [event for symbol in session.tapes for event in session.order_events(symbol)]
     expected: set[bytes] = set()
     for symbol in session.tapes:
@@ -255,6 +259,7 @@ def test_the_public_feed_alone_raises_the_offline_detectors_spoofing_alerts_thro
     assert all(a["alert_id"] == alert_id(a["symbol"], "spoofing", a["window_start"], PUBLIC_SCOPE) for a in alerts)
     run = orders_stage_run()
     messages = sorted(as_messages(ORDERS, events), key=lambda m: orjson.loads(m.value())["ts"])
-    # a kill every tenth of the session: a detector that came back without its state would never warm up again
+    # a kill every tenth of the session: a detector that came back without its state would lose the symbol's usual
+    # sizes and its rate of cycles
     run.run(messages, kills=[len(messages) * k // 10 for k in range(1, 10)])
     assert set(run.sent(ALERTS)) == expected

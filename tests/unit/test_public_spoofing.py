@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Iterable, Iterator
 
 import pytest
@@ -149,12 +150,94 @@ def test_a_meta_order_trading_through_the_book_is_not_a_hit() -> None:
     assert run(detector, events) + detector.flush() == []
 
 
-def test_too_early_in_the_feed_there_is_no_baseline_and_no_hit() -> None:
-    """The same cycles ten minutes into the feed: the symbol's own rate of pulls is not known yet."""
+def test_the_open_is_judged_against_the_prior_not_skipped() -> None:
+    """The same cycles ten minutes into the feed: no rate of its own yet, but the prior's few cycles this large make
+    four in two minutes unlikely."""
     feed = Feed()
     book = [e for e in feed.book(0) if e.ts == 0]
     detector = PublicSpoofing(PARAMS)
-    assert run(detector, [*book, *spoof_cycles(feed, 600_000, cycles=4)]) + detector.flush() == []
+    hits = run(detector, [*book, *spoof_cycles(feed, 600_000, cycles=4)]) + detector.flush()
+    assert hits and hits[0].evidence["side"] == "bid"
+
+
+def ordinary_large_pulls(feed: Feed, start: int, minutes: int) -> Iterator[OrderBookEvent]:
+    """A symbol whose flow pulls large orders whole now and then, either side: one 15-lot-usual-sized bid or offer
+    at the touch every two minutes, pulled after a trade on the other side."""
+    for n in range(minutes // 2):
+        t = start + n * 120_000
+        side, price, against = (
+            (OrderSide.BUY, 99.0, OrderSide.SELL) if n % 2 else (OrderSide.SELL, 101.0, OrderSide.BUY)
+        )
+        yield feed.add(t, side, price, 150.0, order_id=f"mm{n}")
+        for k in range(4):
+            yield feed.add(t + 10_000 + k, OrderSide.BUY, 97.0, 10.0)
+        yield feed.trade(t + 20_000, against, price, 5.0)
+        yield feed.cancel(t + 30_000, f"mm{n}")
+
+
+def test_a_symbol_whose_large_orders_are_often_pulled_whole_sets_its_own_bar() -> None:
+    """After two hours of ordinary large pulls on both sides, three more of the same size are the symbol's habit."""
+    feed = Feed()
+    events = [*feed.book(0), *ordinary_large_pulls(feed, 60_000, 120), *spoof_cycles(feed, 2 * HOUR + 120_000)]
+    detector = PublicSpoofing(PARAMS)
+    assert run(detector, events) + detector.flush() == []
+
+
+def test_layers_pulled_together_are_one_cycle() -> None:
+    """Three large bids placed and pulled in the same millisecond, once: one decision, one cycle (sizes added), so
+    no repetition and no hit; the same layers in three cycles are a hit whose order ids name all nine."""
+    feed = Feed()
+    events = list(feed.book(0))
+
+    def layered(t: int, cycle: int) -> Iterator[OrderBookEvent]:
+        for level in range(3):
+            yield feed.add(t, OrderSide.BUY, 99.0 - level, 150.0, order_id=f"L{cycle}-{level}")
+        yield feed.trade(t + 2_000, OrderSide.SELL, 99.0, 5.0)
+        for level in range(3):
+            yield feed.cancel(t + 4_000, f"L{cycle}-{level}")
+
+    start = 2 * HOUR + 60_000
+    once = PublicSpoofing(PARAMS)
+    assert run(once, [*events, *layered(start, 0)]) + once.flush() == []
+    assert len(once.cycles[1]) == 1 and once.cycles[1][0].order_id.count(";") == 2
+    thrice = PublicSpoofing(PARAMS)
+    hits = run(thrice, [*events, *(e for n in range(3) for e in layered(start + n * 40_000, n))]) + thrice.flush()
+    assert hits
+    assert len(set(str(hits[-1].evidence["order_ids"]).split(";"))) == 9
+
+
+def test_large_two_sided_quotes_do_not_raise_the_bar() -> None:
+    """A market maker's quotes of 400 on both sides every minute are the symbol's largest orders; one-sided bids of
+    150 pulled again and again are still large against its one-sided orders."""
+    feed = Feed()
+    events = list(feed.book(0))
+    for n in range(100):
+        t = 60_000 + n * 60_000 + 30_000
+        events.append(feed.add(t, OrderSide.BUY, 96.0, 400.0, order_id=f"qb{n}"))
+        events.append(feed.add(t, OrderSide.SELL, 104.0, 400.0, order_id=f"qa{n}"))
+        events.append(feed.cancel(t + 20_000, f"qb{n}"))
+        events.append(feed.cancel(t + 20_000, f"qa{n}"))
+    detector = PublicSpoofing(PARAMS)
+    hits = run(detector, [*events, *spoof_cycles(feed, 2 * HOUR + 60_000)]) + detector.flush()
+    assert hits and set(str(hits[0].evidence["order_ids"]).split(";")) <= {"spoof0", "spoof1", "spoof2"}
+
+
+def test_the_rate_is_read_per_order_placed() -> None:
+    """The same cycles before the window expect twice as many in it when twice as many orders are placed in it (the
+    prior made negligible: it is spread at the symbol's order rate, which the window's orders move too)."""
+    detector = PublicSpoofing(PublicSpoofingParams(warmup_orders=20, prior_cycles=1e-9, prior_ms=1))
+    detector.first_ts = 0
+    history = deque([(HOUR, 20.0), (HOUR + 60_000, 20.0)])
+    now = 2 * HOUR
+
+    def expected(placed_in_window: int) -> float:
+        minutes = now // 60_000
+        detector.activity = deque([m * 60_000, 10] for m in range(minutes - 10))
+        detector.activity.extend([m * 60_000, placed_in_window] for m in range(minutes - 10, minutes + 1))
+        return detector._expected(history, now, 20.0)
+
+    assert expected(20) == pytest.approx(2 * expected(10), rel=1e-6)
+    assert expected(10) < detector._expected(history, now, 10.0)  # (history as large: the smaller bar counts more)
 
 
 def test_the_state_round_trips_through_json_and_gives_the_same_later_hits() -> None:
