@@ -313,6 +313,8 @@ def run(
 
     cfg = settings()
     source_args = _source_args(source, files, symbols, speed, seed)
+    if source == "market":  # its firm's accounts are kept in the console's table of the demo tenant
+        extras.require("console", "tapewatch run --source market")
     stamp = clock.strftime("%Y%m%d-%H%M%S")
     if source in ("simulate", "market", "replay") and "TAPEWATCH_TOPIC_PREFIX" not in os.environ:
         # A simulated or replayed session repeats its event times: on last run's topics, the stream state
