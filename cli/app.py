@@ -313,6 +313,8 @@ def run(
 
     cfg = settings()
     source_args = _source_args(source, files, symbols, speed, seed)
+    if source == "market":  # its firm's accounts are kept in the console's table of the demo tenant
+        extras.require("console", "tapewatch run --source market")
     stamp = clock.strftime("%Y%m%d-%H%M%S")
     if source in ("simulate", "market", "replay") and "TAPEWATCH_TOPIC_PREFIX" not in os.environ:
         # A simulated or replayed session repeats its event times: on last run's topics, the stream state
@@ -338,7 +340,10 @@ def run(
     pace = speed if source in ("simulate", "market", "replay") else 1.0
     # the live Taiwan market's news comes from cnyes beside its quotes (a simulated session publishes its own news)
     news_args = ["news-cnyes"] if source == "twse" else None
-    result = run_pipeline(cfg, source_args, duration, console=with_console, speed=pace, news_args=news_args)
+    grids = _paper_grid_args(source, symbols, seed)
+    result = run_pipeline(
+        cfg, source_args, duration, console=with_console, speed=pace, news_args=news_args, grid_args=grids
+    )
     summary = Table("topic", "records", title="summary")
     for name, rate in result.view.topics.items():
         summary.add_row(name, f"{rate.total:,}")
@@ -365,6 +370,20 @@ def _source_args(source: str, files: list[Path] | None, symbols: int, speed: flo
     if source in ("twse", "binance"):
         return [source]
     raise TapewatchError(f"run: unknown source {source!r}; choose simulate, market, replay, twse or binance")
+
+
+def _paper_grid_args(source: str, symbols: int, seed: int) -> list[str]:
+    """The paper trader's options that give it the grids of the run's source beyond the built-in ones: Binance's
+    exchange information (fetched once at its start), the order-book market's instruments (those of its session).
+
+    >>> _paper_grid_args("market", 4, 7), _paper_grid_args("simulate", 4, 7)
+    (['--market-seed', '7', '--market-symbols', '4'], [])
+    """
+    if source == "binance":
+        return ["--binance"]
+    if source == "market":
+        return ["--market-seed", str(seed), "--market-symbols", str(symbols)]
+    return []
 
 
 def _print_run_outcome(cfg: Settings, result: RunResult, outcome: Summary) -> None:

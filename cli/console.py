@@ -11,6 +11,8 @@ import os
 import pwd
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Final
 
@@ -26,7 +28,7 @@ from tapewatch.settings import Settings, load_settings
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
-    from tapewatch.console.accounts import Loaded, NotPublishedError
+    from tapewatch.console.accounts import AccountFeed, Loaded, NotPublishedError
 
 console_app = typer.Typer(
     help="The analyst console: cases, evidence and book replay in the browser.", no_args_is_help=True
@@ -52,7 +54,7 @@ SHOWN_REFUSED: Final = 5
 PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input")]
 
 
-def _actor() -> str:
+def cli_user() -> str:
     """Who runs the command, for the audit trail: the user name of the process's effective user id (not
     ``$USER``/``$LOGNAME``, which whoever runs the command may set to anything)."""
     try:
@@ -117,7 +119,7 @@ def user_add(
 
     password = _password(password_stdin)
     with _engine(load_settings()).begin() as conn:
-        users.add_user(conn, username, password, role, tenant, _actor())
+        users.add_user(conn, username, password, role, tenant, cli_user())
     out.print(f"console: user {username} added ({role}, tenant {tenant})")
 
 
@@ -128,7 +130,7 @@ def user_passwd(username: str, password_stdin: PasswordStdin = False) -> None:
 
     password = _password(password_stdin)
     with _engine(load_settings()).begin() as conn:
-        users.set_password(conn, username, password, _actor())
+        users.set_password(conn, username, password, cli_user())
     out.print(f"console: password of {username} changed")
 
 
@@ -138,7 +140,7 @@ def user_disable(username: str) -> None:
     from tapewatch.console import users
 
     with _engine(load_settings()).begin() as conn:
-        users.set_disabled(conn, username, True, _actor())
+        users.set_disabled(conn, username, True, cli_user())
     out.print(f"console: user {username} disabled")
 
 
@@ -147,7 +149,7 @@ def user_enable(username: str) -> None:
     from tapewatch.console import users
 
     with _engine(load_settings()).begin() as conn:
-        users.set_disabled(conn, username, False, _actor())
+        users.set_disabled(conn, username, False, cli_user())
     out.print(f"console: user {username} enabled")
 
 
@@ -170,7 +172,7 @@ def tenant_add(tenant: str, venues: Annotated[str, typer.Option(help="Comma-sepa
 
     names = [v.strip() for v in venues.split(",") if v.strip()]
     with _engine(load_settings()).begin() as conn:
-        made = users.add_tenant(conn, tenant, names, _actor())
+        made = users.add_tenant(conn, tenant, names, cli_user())
     out.print(f"console: tenant {tenant} added ({', '.join(names)}; {made} cases from stored alerts)")
 
 
@@ -185,7 +187,7 @@ def token_add(
 
     settings = load_settings()
     with _engine(settings).begin() as conn:
-        token = users.add_token(conn, service, tenant, _actor())
+        token = users.add_token(conn, service, tenant, cli_user())
     path = out_file or settings.local.var_dir / "console" / "tokens" / f"{service}-{token.token_id}.token"
     write_secret(path, token.secret)
     out.print(f"console: token {token.token_id} for {service}; the secret is in {path} (send it as 'Bearer …')")
@@ -196,7 +198,7 @@ def token_revoke(token_id: str) -> None:
     from tapewatch.console import users
 
     with _engine(load_settings()).begin() as conn:
-        users.revoke_token(conn, token_id, _actor())
+        users.revoke_token(conn, token_id, cli_user())
     out.print(f"console: token {token_id} revoked")
 
 
@@ -258,22 +260,44 @@ def _serving_engine(settings: Settings, tenant: str) -> Engine:
 def accounts_publish(tenant: Annotated[str, typer.Option(help="The tenant whose accounts are sent")]) -> None:
     """Send every account of the tenant to ref.accounts again, as stored (after Kafka refused a change, or to a
     new cluster): the topic keeps the newest per account, so a repeat changes nothing."""
-    from tapewatch.console.accounts import AccountFeed, published_refs
+    from tapewatch.console.accounts import AccountFeed, publish_table
     from tapewatch.kafka_producer import DeliveryError
 
     _checked_tenant_name(tenant)
     settings = load_settings()
-    with _engine(settings).begin() as conn:
-        _require_tenant(conn, tenant)
-        refs = published_refs(conn, tenant)
+    engine = _engine(settings)
     feed = AccountFeed(settings)
     try:
-        feed.publish(refs)
+        with engine.begin() as conn:
+            _require_tenant(conn, tenant)
+        published = publish_table(engine, feed, tenant)
     except DeliveryError as exc:
         raise TapewatchError(f"console: the accounts were not published: {exc}") from None
     finally:
         feed.close()
-    out.print(f"console: {len(refs):,} account(s) of {tenant} published to ref.accounts")
+        engine.dispose()
+    out.print(f"console: {published:,} account(s) of {tenant} published to ref.accounts")
+
+
+@contextmanager
+def account_writer(settings: Settings, tenant: str) -> Iterator[tuple[Engine, AccountFeed]]:
+    """What a load of the tenant's accounts writes with (:func:`tapewatch.console.accounts.load`): the console's
+    serving role (row-level security) and its feed of ref.accounts, closed after the block; a load Kafka refused
+    ends the command in one line. The broker is reached first: a missing one is one line at once, before the
+    database is touched."""
+    from tapewatch.console.accounts import AccountFeed, NotPublishedError
+    from tapewatch.kafka import ensure_reachable
+
+    ensure_reachable(settings)
+    engine = _serving_engine(settings, tenant)
+    feed = AccountFeed(settings)
+    try:
+        yield engine, feed
+    except NotPublishedError as exc:
+        raise TapewatchError(_not_loaded(exc)) from None
+    finally:
+        feed.close()
+        engine.dispose()
 
 
 @accounts_app.command("load")
@@ -289,23 +313,13 @@ def accounts_load(
     before committing: if Kafka does not take it, nothing is loaded. A line that breaks the contract goes to
     dlq.producers with its place, and the load goes on."""
     from tapewatch.console.account_file import read_file
-    from tapewatch.console.accounts import AccountFeed, NotPublishedError, load
-    from tapewatch.kafka import ensure_reachable
+    from tapewatch.console.accounts import load
 
     _checked_tenant_name(tenant)
     lines = read_file(file, tenant, int(time.time() * 1000))
-    settings = load_settings()
-    ensure_reachable(settings)  # a missing broker is one line at once, before the database is touched
-    engine = _serving_engine(settings, tenant)
-    feed = AccountFeed(settings)
-    try:
-        with out.status(f"console: loading {len(lines):,} line(s) of {file}…"):
-            loaded = load(engine, feed, tenant, lines, replace=replace, client=_actor())
-    except NotPublishedError as exc:
-        raise TapewatchError(_not_loaded(exc)) from None
-    finally:
-        feed.close()
-        engine.dispose()
+    loading = out.status(f"console: loading {len(lines):,} line(s) of {file}…")
+    with account_writer(load_settings(), tenant) as (engine, feed), loading:
+        loaded = load(engine, feed, tenant, lines, replace=replace, client=cli_user())
     _print_loaded(loaded, tenant, file)
 
 

@@ -7,6 +7,7 @@ sources' in :mod:`producers`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -18,9 +19,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from tapewatch.errors import TapewatchError
+from tapewatch.feeds import ORDER_BOOK_MARKET_VENUE
 from tapewatch.generators.simulator import TAIPEI, SimulationConfig, generate
 from tapewatch.producers import binance, bitstamp_capture, es_tape, simulate, twse, twse_daily
 from tapewatch.producers.framework import SourceCounters, SourceRun, run_source
+from tapewatch.producers.market import MARKET_STAGE, AccountsKeeper
+from tapewatch.records import AccountRef
 from tapewatch.settings import Settings, load_settings
 
 produce_app = typer.Typer(
@@ -299,9 +303,9 @@ def produce_market(
     seed: SeedOption = 0,
     minutes: MinutesOption = 270.0,
     speed: SpeedOption = 0.0,
-    venue: Annotated[str, typer.Option(help="The venue its records name (its feed profile decides the path)")] = (
-        "sim-orders"
-    ),
+    venue: Annotated[
+        str, typer.Option(help="The venue its records name (its feed profile decides the path)")
+    ] = ORDER_BOOK_MARKET_VENUE,
     quiet_open: Annotated[
         float, typer.Option(min=0, help="Minutes after the open before the first manipulation (baselines warm up)")
     ] = 45.0,
@@ -327,11 +331,32 @@ def produce_market(
     except ValueError as exc:
         raise TapewatchError(f"market: {exc}") from None
     settings = load_settings()
-    source = MarketSource(config, speed)
-    counters = run_with_progress(
-        settings, "producer:market", source.run, duration_s=duration, show_progress=not no_progress
-    )
+    source = MarketSource(config, firm_accounts_keeper(settings, tenant), speed)
+    counters = run_with_progress(settings, MARKET_STAGE, source.run, duration_s=duration, show_progress=not no_progress)
     summarise("market", counters)
+
+
+def firm_accounts_keeper(settings: Settings, tenant: str) -> AccountsKeeper:
+    """What keeps the simulated firm's accounts: its tenant's accounts table, as `console accounts load` keeps a
+    file's (row-level security, audited as the source, :data:`MARKET_STAGE`, what changed sent before the commit); then
+    the table whole, as `console accounts publish` sends it, since a load sends only what changed and the session's
+    topics may be new (each `tapewatch run` has its own). The tenant must exist."""
+    from tapewatch.cli.console import account_writer, cli_user
+    from tapewatch.console.accounts import load, publish_table, republish_command
+    from tapewatch.kafka_producer import DeliveryError
+
+    def keep(refs: Sequence[AccountRef]) -> None:
+        with account_writer(settings, tenant) as (engine, feed):
+            load(engine, feed, tenant, refs, replace=False, client=cli_user(), actor=MARKET_STAGE)
+            try:
+                publish_table(engine, feed, tenant)
+            except DeliveryError as exc:
+                raise TapewatchError(
+                    f"market: the firm's accounts are loaded but not all published ({exc}): run "
+                    f"`{republish_command(tenant)}` once Kafka is back"
+                ) from None
+
+    return keep
 
 
 @produce_app.command("simulate")

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from tapewatch.errors import TapewatchError
+from tapewatch.feeds import ORDER_BOOK_MARKET_VENUE
 from tapewatch.settings import Settings
 
 if TYPE_CHECKING:
@@ -66,6 +67,15 @@ def binance_rules(settings: Settings) -> VenueRules:
         raise TapewatchError(f"binance exchange information: {exc}") from None
 
 
+def market_rules(seed: int, symbols: int, venue: str) -> VenueRules:
+    """The order-book market's grids (``tapewatch produce market --seed --symbols --venue``): each instrument's tick
+    and lot as the generator defines them, published as a venue publishes its exchange information."""
+    from tapewatch.execution.grid import VenueRules
+    from tapewatch.generators.lob_market import exchange_info
+
+    return VenueRules.from_exchange_info(venue, exchange_info(seed, symbols))
+
+
 @trade_app.command("paper")
 def trade_paper(
     name: Annotated[str, typer.Option(help="The executor's name: its state topic and consumer group")] = "paper",
@@ -79,6 +89,14 @@ def trade_paper(
     max_skew_ms: Annotated[
         int | None, typer.Option(min=1000, help="A silent partition's bound (default TAPEWATCH_TRADE_MAX_SKEW_MS)")
     ] = None,
+    market_seed: Annotated[
+        int | None,
+        typer.Option(help="Load the grids of the order-book market of this seed (`tapewatch produce market --seed`)"),
+    ] = None,
+    market_symbols: Annotated[int, typer.Option(min=1, help="…of this many symbols (produce market --symbols)")] = 8,
+    market_venue: Annotated[
+        str, typer.Option(help="…on this venue (produce market --venue)")
+    ] = ORDER_BOOK_MARKET_VENUE,
 ) -> None:
     """Follow the signal topics on md.quotes/md.books with each paper account of TAPEWATCH_TRADE_ACCOUNTS:
     orders, fills and portfolio snapshots to their topics, refused inputs to dlq.streams, until stopped."""
@@ -97,6 +115,8 @@ def trade_paper(
     rules = venue_rules(settings)
     if binance:
         rules = rules.merged(binance_rules(settings))
+    if market_seed is not None:
+        rules = rules.merged(market_rules(market_seed, market_symbols, market_venue))
     skew = settings.trade.max_skew_ms if max_skew_ms is None else max_skew_ms
     worker = TradeWorker(settings, name, accounts, rules, max_skew_ms=skew, start=begin)
     worker.prepare()

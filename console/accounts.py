@@ -53,6 +53,7 @@ __all__ = [
     "entered",
     "listed",
     "load",
+    "publish_table",
     "published_refs",
     "remove",
     "republish_command",
@@ -200,6 +201,15 @@ def published_refs(conn: Connection, tenant: str) -> list[AccountRef]:
     return [_ref_of(tenant, row, now) for row in rows]
 
 
+def publish_table(engine: Engine, feed: AccountFeed, tenant: str) -> int:
+    """Send the tenant's every account as stored (after Kafka refused a change, or to new topics: the topic keeps the
+    newest per account, so a repeat changes nothing); how many. :class:`DeliveryError` if Kafka did not take them."""
+    with scoped(engine, tenant) as conn:
+        refs = published_refs(conn, tenant)
+    feed.publish(refs)
+    return len(refs)
+
+
 # --- to the stream, before the commit -------------------------------------------------------------------------
 def republish_command(tenant: str) -> str:
     return f"tapewatch console accounts publish --tenant {tenant}"
@@ -266,19 +276,21 @@ def load(
     *,
     replace: bool,
     client: str | None,
+    actor: str = LOADER,
 ) -> Loaded:
     """Make the tenant's accounts read as ``lines`` — ``replace``: and remove those no line names, even a refused
     one — in one transaction under the tenant's row-level security (``engine``: the console's serving role), its
-    audit lines by :data:`LOADER`. The refused lines go to ``dlq.producers``; they and the edits are sent before
-    the commit (:func:`send_before_commit`: if Kafka does not take them, nothing is loaded)."""
+    audit lines by ``actor`` (a program, no person: :data:`LOADER` for a file). The refused lines go to
+    ``dlq.producers``; they and the edits are sent before the commit (:func:`send_before_commit`: if Kafka does not
+    take them, nothing is loaded)."""
     refs = [line for line in lines if isinstance(line, AccountRef)]
     refused = [line for line in lines if isinstance(line, RefusedLine)]
     keep = {line.account for line in refused if line.account is not None}
     with scoped(engine, tenant) as conn:
         edits = edits_to(tenant, _held(conn, tenant), refs, remove_others=replace, keep=keep)
-        _make(conn, tenant, edits, LOADER, client)
+        _make(conn, tenant, edits, actor, client)
         for line in refused:  # queued now, so a load the database refuses dead-letters nothing
-            feed.dead_letter(line.raw, line.dead_letter(LOADER))
+            feed.dead_letter(line.raw, line.dead_letter(actor))
         send_before_commit(feed, engine, tenant, edits)
     saved = sum(1 for edit in edits if edit.ref is not None)
     return Loaded(edits, len({ref.account for ref in refs}) - saved, refused)

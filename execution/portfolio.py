@@ -20,12 +20,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal
 
+from tapewatch.feeds import ORDER_BOOK_MARKET_VENUE
 from tapewatch.records import Portfolio
 from tapewatch.signals.dqn.costs import CostModel, cost_preset
 
-#: venue → (costs, costs of a day trade's sell) from the shared presets
+#: venue → (costs, costs of a day trade's sell) from the shared presets; both generated markets keep Taipei's hours
+#: and are charged as the Taiwan venues
 _VENUE_COSTS: Final = {
-    **dict.fromkeys(("twse", "tpex", "sim", "sim-snapshots"), ("taiwan", "taiwan-daytrade")),
+    **dict.fromkeys(("twse", "tpex", "sim", "sim-snapshots", ORDER_BOOK_MARKET_VENUE), ("taiwan", "taiwan-daytrade")),
     **dict.fromkeys(("binance", "bitstamp"), ("crypto", "crypto")),
 }
 

@@ -938,8 +938,38 @@ def _large_orders(draw: Draws, config: LobConfig) -> list[Agent]:
     return orders
 
 
+def symbol_name(index: int) -> str:
+    """The name of a session's ``index``-th symbol (from 0): ``L001``, ``L002``, …"""
+    return f"L{index + 1:03d}"
+
+
+def _symbol_stream(seed: int, index: int) -> np.random.Generator:
+    """A symbol's market stream: its instrument first, then its noise flow and agents."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index,)))
+
+
+def exchange_info(seed: int, symbols: int) -> dict[str, dict[str, str]]:
+    """What the venue publishes of a session's instruments (any length, any feed: they depend on the seed alone):
+    each symbol's tick and lot as exchange information (``{"L001": {"tick": "0.05", "step": "100"}}``, the layout
+    of ``TAPEWATCH_TRADE_EXCHANGE_INFO``), drawn as the session draws them.
+
+    >>> exchange_info(3, 2)
+    {'L001': {'tick': '0.02', 'step': '10'}, 'L002': {'tick': '0.002', 'step': '100'}}
+    """
+    info = {}
+    for index in range(symbols):
+        instrument = instrument_of(seed, index)
+        info[symbol_name(index)] = {"tick": f"{instrument.tick:.12g}", "step": str(instrument.lot)}
+    return info
+
+
+def instrument_of(seed: int, index: int) -> Instrument:
+    """The instrument of a session's ``index``-th symbol: the first draws of its market stream."""
+    return draw_instrument(_symbol_stream(seed, index))
+
+
 def run_symbol(config: LobConfig, index: int, manipulated: bool, clients: Clients | None = None) -> tuple[Market, str]:
-    rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(index,)))
+    rng = _symbol_stream(config.seed, index)
     inst = draw_instrument(rng)
     ledger = None
     if clients is not None:
@@ -962,7 +992,7 @@ def run_symbol(config: LobConfig, index: int, manipulated: bool, clients: Client
         if after is not None:
             heapq.heappush(queue, (max(after, market.t + 0.001), i, agent))
     market.advance(length)
-    return market, f"L{index + 1:03d}"
+    return market, symbol_name(index)
 
 
 def assign_participants(agents: list[Agent], rng: np.random.Generator, clients: Clients, share: float) -> None:

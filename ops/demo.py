@@ -7,7 +7,8 @@
   A K-means model that may not score the simulator's venue (saved before models recorded their venues, or
   trained on another venue) is not reused: the demo would run without K-means. A new one is trained.
 * :func:`ensure_demo_user` gives the console (started beside the pipeline) a ``demo`` supervisor whose
-  password is written to a file only its owner can read — printed as a path, never as a secret.
+  password is written to a file only its owner can read — printed as a path, never as a secret; its tenant
+  (:func:`ensure_demo_tenant`) is also the order-book market's firm.
 * :func:`summarise` compares the alerts seen on Kafka with the episodes the simulator injected (the truth
   topic: an episode is published when it ends), counts what reached PostgreSQL and Elasticsearch, and writes a
   report folder: markdown, a per-kind F1 chart and price charts with episodes shaded and alerts marked.
@@ -156,6 +157,7 @@ def ensure_demo_user(settings: Settings) -> Path:
     from tapewatch.sinks import db
 
     password = secrets.token_urlsafe(15)
+    ensure_demo_tenant(settings)
     engine = db.make_engine(settings)
     try:
         with engine.begin() as conn:
@@ -163,14 +165,27 @@ def ensure_demo_user(settings: Settings) -> Path:
                 users.set_password(conn, DEMO_USER, password, "demo")
                 users.set_disabled(conn, DEMO_USER, False, "demo")
             else:
-                if DEMO_TENANT not in users.tenant_names(conn):
-                    users.add_tenant(conn, DEMO_TENANT, ["*"], "demo")
                 users.add_user(conn, DEMO_USER, password, "supervisor", DEMO_TENANT, "demo")
     finally:
         engine.dispose()
     path = settings.local.var_dir / "console" / "demo-password"
     write_secret(path, password)
     return path
+
+
+def ensure_demo_tenant(settings: Settings) -> None:
+    """The demo's tenant ``demo`` (its cases come from every venue), added if missing: the demo user's, and the
+    order-book market's firm (its accounts are kept in the tenant's table)."""
+    from tapewatch.console import users
+    from tapewatch.sinks import db
+
+    engine = db.make_engine(settings)
+    try:
+        with engine.begin() as conn:
+            if DEMO_TENANT not in users.tenant_names(conn):
+                users.add_tenant(conn, DEMO_TENANT, ["*"], "demo")
+    finally:
+        engine.dispose()
 
 
 def _alerts_frame(view: PipelineView) -> pd.DataFrame:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -430,15 +431,18 @@ def paper_skew_ms(speed: float) -> int:
 
 
 def _start_stages(
-    supervisor: Supervisor, source_args: list[str], speed: float, console: bool, news_args: list[str] | None
+    supervisor: Supervisor,
+    source_args: list[str],
+    speed: float,
+    console: bool,
+    news_args: list[str] | None,
+    grid_args: Sequence[str],
 ) -> list[Child]:
     """Every stage of the pipeline started under ``supervisor``; the sources among them (stopped first)."""
     supervisor.add("stream-worker", "stream", "worker")
     supervisor.add("sink-postgres", "sink", "postgres")
     supervisor.add("sink-elasticsearch", "sink", "elasticsearch")
-    # Binance's symbols trade on the grids of its exchange information, fetched once at the paper trader's start
-    grids = ["--binance"] if source_args[:1] == ["binance"] else []
-    supervisor.add("paper-trader", "trade", "paper", "--max-skew-ms", str(paper_skew_ms(speed)), *grids)
+    supervisor.add("paper-trader", "trade", "paper", "--max-skew-ms", str(paper_skew_ms(speed)), *grid_args)
     if console:
         supervisor.add("console", "console", "serve")
     sources = [supervisor.add("source", "produce", *source_args, "--no-progress")]
@@ -456,10 +460,12 @@ def run_pipeline(
     console: bool = True,
     speed: float = 1.0,
     news_args: list[str] | None = None,
+    grid_args: Sequence[str] = (),
 ) -> RunResult:
     """Run source → stream worker → sinks until ``duration`` or Ctrl-C; then stop the source, let the rest
     drain (until the topics stop growing, at most ``drain_s``), stop everything and return the summary's data.
-    ``news_args``: a news source beside the market source (``tapewatch produce`` arguments), stopped with it."""
+    ``news_args``: a news source beside the market source (``tapewatch produce`` arguments), stopped with it;
+    ``grid_args``: where the paper trader gets the source's venue grids (``tapewatch trade paper`` options)."""
     from tapewatch.streams.app import app_id
 
     supervisor = Supervisor(settings, env={"TAPEWATCH_TOPIC_PREFIX": settings.kafka.topic_prefix})
@@ -470,7 +476,7 @@ def run_pipeline(
         stop = True
 
     previous = signal.signal(signal.SIGTERM, on_signal)
-    sources = _start_stages(supervisor, source_args, speed, console, news_args)
+    sources = _start_stages(supervisor, source_args, speed, console, news_args, grid_args)
     watcher = Watcher(settings, app_id(settings))
     started = time.monotonic()
     view = watcher.view

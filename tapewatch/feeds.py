@@ -145,6 +145,9 @@ _TAIWAN: Final = FeedProfile(
     touch="crossed",
 )
 
+#: the order-book market's venue (``tapewatch produce market``): its market-by-order feed and its instruments' grids
+ORDER_BOOK_MARKET_VENUE: Final = "sim-orders"
+
 BUILT_IN: Final[Mapping[str, FeedProfile]] = {
     # the labelled simulator: every print with its side, a book snapshot per symbol every few seconds
     "sim": FeedProfile(
@@ -152,7 +155,7 @@ BUILT_IN: Final[Mapping[str, FeedProfile]] = {
     ),
     # the order-book market's market-by-order feed (every order event, numbered per symbol), its trades and books
     # derived by the stream worker; no order of the market comes near a billion shares
-    "sim-orders": FeedProfile(
+    ORDER_BOOK_MARKET_VENUE: FeedProfile(
         books=True,
         sides=True,
         prints="trades",

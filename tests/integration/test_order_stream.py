@@ -11,16 +11,25 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 import pytest
+from sqlalchemy import select
 
+from tapewatch.console import audit as audit_chain
+from tapewatch.console.accounts import listed
+from tapewatch.console.schema import audit
+from tapewatch.console.tenancy import scoped
 from tapewatch.detectors.orders.firm_desk import AccountReference, fixed_reference
 from tapewatch.detectors.orders.firm_spoofing import MODEL_VERSION
 from tapewatch.generators.lob_market import LobConfig, generate
 from tapewatch.kafka_producer import KafkaProducer
+from tapewatch.producers.market import MARKET_STAGE
+from tapewatch.records import AccountRef
 from tapewatch.settings import Settings
+from tapewatch.sinks import db
 from tapewatch.topics import (
     ACCOUNTS,
     ALERTS,
@@ -35,6 +44,7 @@ from tapewatch.topics import (
     QUOTES,
     TRUTH,
 )
+from tests.console_support import TENANT, console_schema
 from tests.detect_harness import FakeMessage
 from tests.kafka_reader import read_topic
 from tests.order_samples import firm_market
@@ -152,21 +162,20 @@ def distinct(settings: Settings, name: str) -> set[bytes]:
 def test_produce_market_sends_the_sessions_orders_drop_copy_and_news_in_time_order(
     services: Settings, tmp_path: Path
 ) -> None:
-    session = generate(LobConfig(symbols=2, seed=5, minutes=15, orders=True, venue="sim-orders", quiet_open_s=60))
-    with private_topics(services) as settings:
-        env = {**os.environ, "TAPEWATCH_TOPIC_PREFIX": settings.kafka.topic_prefix, "TAPEWATCH_VAR_DIR": str(tmp_path)}
-        command = [
-            str(Path(sys.executable).with_name("tapewatch")),
-            *("produce", "market", "--symbols", "2", "--seed", "5", "--minutes", "15", "--quiet-open", "1"),
-            "--no-progress",
-        ]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, check=False)
-        assert done.returncode == 0, done.stderr
+    """…and the firm's accounts through its tenant's table, audited as the source; a second run, on topics of its own
+    (as every `tapewatch run`), changes no account and publishes them all again."""
+    session = generate(
+        LobConfig(symbols=2, seed=5, minutes=15, orders=True, venue="sim-orders", quiet_open_s=60, tenant=TENANT)
+    )
+    with private_topics(services) as topical, console_schema(topical) as settings:
+        produce_market(settings, tmp_path)
         got = {name: distinct_in_order(settings, name) for name in (MARKET_BY_ORDER.name, FIRM_ORDERS.name)}
         news = distinct(settings, NEWS_ITEMS.name)
         labels = distinct(settings, TRUTH.name)
-        accounts = distinct(settings, ACCOUNTS.name)
-    assert accounts == {account.to_json() for account in session.account_refs()} and accounts
+        firm = firm_accounts(settings)
+        with private_topics(settings) as again:
+            produce_market(again, tmp_path)
+            assert firm_accounts(again) == firm
     for symbol in session.tapes:
         key = symbol.encode()
         assert got[MARKET_BY_ORDER.name][key] == [e.to_json() for e in session.order_events(symbol)]
@@ -177,6 +186,56 @@ def test_produce_market_sends_the_sessions_orders_drop_copy_and_news_in_time_ord
     assert {(e["symbol"], e["kind"], e["start"], e["end"]) for e in map(orjson.loads, labels)} == set(
         zip(episodes["symbol"], episodes["kind"], episodes["start"], episodes["end"], strict=True)
     )
+    holdings = {(a.account, a.owner, a.group) for a in session.account_refs()}
+    assert firm.table == firm.published == holdings and holdings
+    assert firm.trail == {(MARKET_STAGE, "account.add", account) for account, _, _ in holdings}
+
+
+@dataclass
+class FirmAccounts:
+    """The firm's accounts as the tenant's table holds them (as its serving role reads them), the newest of each on
+    ref.accounts, and the audit lines of the tenant's accounts (actor, action, account)."""
+
+    table: set[tuple[str, str | None, str | None]]
+    published: set[tuple[str, str | None, str | None]]
+    trail: set[tuple[str, str, str]]
+
+
+def produce_market(settings: Settings, var_dir: Path) -> None:
+    """`tapewatch produce market` (the session of the test above) on the settings' topics and database."""
+    env = {**os.environ, "TAPEWATCH_TOPIC_PREFIX": settings.kafka.topic_prefix, "TAPEWATCH_VAR_DIR": str(var_dir),
+           "TAPEWATCH_POSTGRES_URL": settings.postgres.url_plain}  # fmt: skip
+    command = [
+        str(Path(sys.executable).with_name("tapewatch")),
+        *("produce", "market", "--symbols", "2", "--seed", "5", "--minutes", "15", "--quiet-open", "1"),
+        *("--tenant", TENANT, "--no-progress"),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def firm_accounts(settings: Settings) -> FirmAccounts:
+    serving = db.make_engine(settings, serving=True)
+    try:
+        with scoped(serving, TENANT) as conn:
+            table = {(row.account, row.owner, row.account_group) for row in listed(conn)}
+            assert {row.updated_by for row in listed(conn)} == {MARKET_STAGE}
+    finally:
+        serving.dispose()
+    owner = db.make_engine(settings)
+    try:
+        with owner.connect() as conn:
+            lines = conn.execute(select(audit.c.actor, audit.c.action, audit.c.object_id).where(
+                audit.c.tenant == TENANT, audit.c.object_type == "account"))  # fmt: skip
+            trail = {(line.actor, line.action, line.object_id) for line in lines}
+            assert audit_chain.verify(conn).intact
+    finally:
+        owner.dispose()
+    newest = {}
+    for key, values in distinct_in_order(settings, ACCOUNTS.name).items():
+        ref = AccountRef.from_json(values[-1])
+        newest[key] = (ref.account, ref.owner, ref.group)
+    return FirmAccounts(table, set(newest.values()), trail)
 
 
 def distinct_in_order(settings: Settings, name: str) -> dict[bytes, list[bytes]]:

@@ -5,6 +5,7 @@ snapshots (none different, the restart's re-sent ones identical), and bad inputs
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import signal
@@ -20,9 +21,11 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from tapewatch.bench.trade import paper_session
 from tapewatch.deadletter import DeadLetter
+from tapewatch.feeds import ORDER_BOOK_MARKET_VENUE
+from tapewatch.generators.lob_market import LobConfig, generate
 from tapewatch.kafka import admin_client, consumer_config
 from tapewatch.producers.publisher import Publisher
-from tapewatch.records import Action, Book, Quote
+from tapewatch.records import Action, Book, Quote, Record
 from tapewatch.settings import Settings
 from tapewatch.streams.trade import state_topic
 from tapewatch.topics import ACTIONS, BOOKS, DLQ_PRODUCERS, DLQ_STREAMS, FILLS, ORDERS, PORTFOLIO, QUOTES
@@ -33,6 +36,8 @@ pytestmark = pytest.mark.integration
 TAPEWATCH = Path(sys.executable).with_name("tapewatch")
 #: the natural key of each output: a record re-sent after a restart has the same key and must be identical
 KEYS = {ORDERS.name: ("client_order_id", "revision"), FILLS.name: ("fill_id",), PORTFOLIO.name: ("account", "seq")}
+MINUTE_MS = 60_000
+SIDES = ("bid", "ask")
 
 
 def _accounts(run: str) -> str:
@@ -41,14 +46,14 @@ def _accounts(run: str) -> str:
     ).decode()
 
 
-def _start(settings: Settings, run: str, log: Path) -> subprocess.Popen[bytes]:
+def _start(settings: Settings, run: str, log: Path, *options: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "TAPEWATCH_TOPIC_PREFIX": settings.kafka.topic_prefix,
         "TAPEWATCH_TRADE_ACCOUNTS": _accounts(run),
         "TAPEWATCH_STREAM_CHECKPOINT_INTERVAL_MS": "100",
     }
-    argv = [str(TAPEWATCH), "trade", "paper", "--name", run, "--until-idle", "2"]
+    argv = [str(TAPEWATCH), "trade", "paper", "--name", run, "--until-idle", "2", *options]
     with log.open("ab") as out:
         return subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
 
@@ -160,3 +165,42 @@ def test_a_restart_after_kill_9_gives_the_uninterrupted_run(settings: Settings, 
         admin = admin_client(settings)
         for future in admin.delete_topics([state_topic(settings, r) for r in ("whole", "crash")]).values():
             future.result()
+
+
+def _market_tape(config: LobConfig) -> list[Record]:
+    """The order-book market's trades and books, as the stream worker derives them from its orders, and a decision
+    per symbol at every minute's end (long, flat, long, …), in event-time order."""
+    frame = generate(config).ticks_frame()
+    venue, tape = config.venue, list[Record]()
+    for row in frame.to_dict("records"):
+        at = {"symbol": row["symbol"], "venue": venue, "ts": row["ts"]}
+        if not math.isnan(row["price"]):  # a print, else a book
+            tape.append(Quote(**at, price=row["price"], size=row["size"], side=row["side"]))
+            continue
+        bids, asks = ([(row[f"{side}{i}"], row[f"{side}sz{i}"]) for i in range(1, 6)] for side in SIDES)
+        tape.append(Book(**at, bids=_shown(bids), asks=_shown(asks)))
+    for n, end in enumerate(range(config.start_ms + MINUTE_MS, config.end_ms, MINUTE_MS)):
+        tape += [Action(symbol=symbol, venue=venue, ts=end, action="HOLD", q_values={}, position=(n + 1) % 2,
+                        model_version="t") for symbol in sorted(set(frame["symbol"]))]  # fmt: skip
+    return sorted(tape, key=lambda record: record.ts)  # type: ignore[attr-defined]
+
+
+def _shown(levels: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """A side's levels without the empty ones (NaN)."""
+    return [level for level in levels if not math.isnan(level[0])]
+
+
+def test_the_order_book_markets_decisions_trade_on_its_instruments_grids(settings: Settings, tmp_path: Path) -> None:
+    config = LobConfig(symbols=2, seed=5, minutes=10, venue=ORDER_BOOK_MARKET_VENUE, news=False)
+    topics = {Book: BOOKS, Quote: QUOTES, Action: ACTIONS}
+    with Publisher(settings, DLQ_PRODUCERS) as publisher:
+        for record in _market_tape(config):
+            publisher.publish(topics[type(record)], record)
+    grids = ("--market-seed", "5", "--market-symbols", "2")
+    run = _start(settings, "lob", tmp_path / "lob.log", *grids)
+    assert run.wait(timeout=240) == 0, (tmp_path / "lob.log").read_text()
+    orders = list(_outputs(settings, "lob")[ORDERS.name].values())
+    placed = {(o["symbol"], o["side"]) for o in orders if o["event"] == "placed"}
+    assert placed == {(symbol, side) for symbol in ("L001", "L002") for side in ("BUY", "SELL")}, placed
+    assert "rejected" not in {o["event"] for o in orders} and "filled" in {o["event"] for o in orders}
+    assert not _dead_letters(settings)
