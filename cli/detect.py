@@ -7,7 +7,9 @@ families' commands to it (``train dqn`` from :mod:`tapewatch.cli.dqn`).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -25,8 +27,10 @@ if TYPE_CHECKING:
     from tapewatch.detectors.calibration import Calibration
     from tapewatch.detectors.hit_model import HitModel
     from tapewatch.detectors.kmeans import KMeansModel
+    from tapewatch.evaluation.lookback import DetectionOutput, Input
     from tapewatch.evaluation.matrix import FeedResult
-    from tapewatch.records import NewsRef
+    from tapewatch.feeds import FeedProfile
+    from tapewatch.records import Alert, NewsRef
 from tapewatch.errors import TapewatchError
 from tapewatch.extras import require
 from tapewatch.settings import load_settings
@@ -36,7 +40,6 @@ detect_app = typer.Typer(help="Run the manipulation detectors offline (look-back
 eval_app = typer.Typer(help="Evaluate detectors against labelled episodes.", no_args_is_help=True)
 console = Console(stderr=True)
 
-Inputs = Annotated[list[Path], typer.Argument(help="CSV or Parquet: ticks (symbol, ts, price, size, …) or 1m bars")]
 ModelVersion = Annotated[str, typer.Option("--model-version", help="K-means artifact version, or latest")]
 
 
@@ -161,7 +164,12 @@ def _train_spark(
 # --- detect -----------------------------------------------------------------------------------------------
 @detect_app.command("file")
 def detect_file(
-    inputs: Inputs,
+    inputs: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="CSV or Parquet: ticks (symbol, ts, price, size, …) or 1m bars; with --orders, market-by-order files"
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option("--out", help="Alerts, one JSON per line")] = Path("alerts.jsonl"),
     scores: Annotated[Path | None, typer.Option("--scores", help="Also write K-means scores (JSON lines)")] = None,
     model_version: ModelVersion = "latest",
@@ -169,7 +177,10 @@ def detect_file(
     model_name: Annotated[str, typer.Option(help="K-means artifact name")] = "kmeans",
     venue: Annotated[
         str,
-        typer.Option(help="Venue of rows without one: names the feed profile (e.g. twse: 5 s snapshots, 13:30 close)"),
+        typer.Option(
+            help="Venue of rows without one (of every record with --orders): names the feed profile (e.g. twse: 5 s "
+            "snapshots, 13:30 close)"
+        ),
     ] = "file",
     calibration: Annotated[
         str,
@@ -179,44 +190,147 @@ def detect_file(
         Path | None,
         typer.Option(help="News items (JSON Lines, as news.items carries them) to put beside the alerts", exists=True),
     ] = None,
+    orders: Annotated[
+        bool,
+        typer.Option(
+            "--orders",
+            help="INPUTS are market-by-order files (Databento MBO CSV/DBN, LOBSTER), each in its feed's order",
+        ),
+    ] = False,
+    file_format: Annotated[
+        str | None,
+        typer.Option("--format", help="--orders: databento-csv, databento-dbn or lobster (default: from each name)"),
+    ] = None,
+    symbol: Annotated[
+        str | None, typer.Option(help="--orders: the symbol, for files that do not name it (LOBSTER)")
+    ] = None,
+    day: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="--orders: the day of a LOBSTER file not named by it")
+    ] = None,
+    drop_copy: Annotated[
+        list[Path] | None,
+        typer.Option("--drop-copy", help="--orders: a firm's FIX drop copy (repeat for more), judged by account"),
+    ] = None,
+    tenant: Annotated[str | None, typer.Option(help="--orders: the tenant whose drop copy it is")] = None,
+    sample: Annotated[
+        str | None,
+        typer.Option(help="--orders over a shipped capture instead of INPUTS: bitstamp (30 minutes of BTC/USD)"),
+    ] = None,
 ) -> None:
     """The stream's detectors over ticks or 1-minute bars; writes the alerts the stream would emit. A venue
-    that no feed profile names is read with its prints learnt per symbol from the data, and no session close."""
-    from tapewatch.artifacts import ArtifactStore
-    from tapewatch.detectors.flow import FlowConfig
-    from tapewatch.detectors.news.context import NewsContextParams
-    from tapewatch.evaluation.lookback import detect_frames, read_input, write_jsonl
+    that no feed profile names is read with its prints learnt per symbol from the data, and no session close.
+    With --orders (or --sample), the stream's market-by-order path: each symbol's book, its trades and books through
+    the same detectors, the public feed's spoofing detector and, with --drop-copy, the firm's detectors by account."""
+    from tapewatch.evaluation.lookback import read_input, write_jsonl
 
     settings = load_settings()
-    with console.status("reading input…"):
-        data = read_input(inputs, venue)
-    _report_rejected(data.rejected, len(data.frame))
-    model = None if no_kmeans else _kmeans(ArtifactStore(settings.local.models_path), model_name, model_version)
-    calibrations = _calibrations(ArtifactStore(settings.local.models_path), data.frame, calibration)
-    hit_model = _hit_model(ArtifactStore(settings.local.models_path))
-    news_refs = None if news is None else _news(news, ArtifactStore(settings.local.models_path))
-    with _progress() as progress:
-        symbols = data.frame["symbol"].nunique()
-        task = progress.add_task("detecting", total=symbols)
-        result = detect_frames(
-            data,
-            model,
-            progress=lambda _: progress.advance(task),
-            flow_config=FlowConfig.from_settings(settings),
-            grace_ms=settings.stream.grace_ms,
-            feeds=settings.venues.feeds(),
-            calibrations=calibrations,
-            hit_model=hit_model,
-            news=news_refs,
-            news_params=NewsContextParams.from_settings(settings.news),
+    tick_path = _TickPath(no_kmeans, model_name, model_version, calibration, news)
+    if orders or sample is not None:
+        result, order_alerts = _order_path(
+            inputs or [], venue, file_format, symbol, day, drop_copy or [], tenant, sample, tick_path
         )
-    write_jsonl(out, result.alerts)
+    elif drop_copy or tenant is not None:
+        raise TapewatchError("--drop-copy and --tenant go with --orders (a drop copy is judged beside its feed)")
+    else:
+        if not inputs:
+            raise TapewatchError("detect file: give tick or bar files (or --orders FILE…, or --sample bitstamp)")
+        with console.status("reading input…"):
+            data = read_input(inputs, venue)
+        _report_rejected([(f"row {row}", why) for row, why in data.rejected], len(data.frame))
+        result, order_alerts = tick_path.run(data, settings.venues.feeds()), []
+    alerts = [*result.alerts, *order_alerts]
+    write_jsonl(out, alerts)
     if scores is not None:
         write_jsonl(scores, result.scores)
-    kinds = Counter(str(alert.kind) for alert in result.alerts)
+    kinds = Counter(str(alert.kind) for alert in alerts)
     summary = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none"
     _report_learnt(result.learnt_prints, result.venues)
-    console.print(f"{len(result.alerts)} alert(s) over {len(result.symbols)} symbol(s) ({summary}) → {out}")
+    console.print(f"{len(alerts)} alert(s) over {len(result.symbols)} symbol(s) ({summary}) → {out}")
+
+
+@dataclass(frozen=True)
+class _TickPath:
+    """The tick path's options: the stream's detectors over trades and books (``detect_frames``)."""
+
+    no_kmeans: bool
+    model_name: str
+    model_version: str
+    calibration: str
+    news: Path | None
+
+    def run(self, data: Input, feeds: Callable[[str], FeedProfile]) -> DetectionOutput:
+        from tapewatch.artifacts import ArtifactStore
+        from tapewatch.detectors.flow import FlowConfig
+        from tapewatch.detectors.news.context import NewsContextParams
+        from tapewatch.evaluation.lookback import detect_frames
+
+        settings = load_settings()
+        store = ArtifactStore(settings.local.models_path)
+        model = None if self.no_kmeans else _kmeans(store, self.model_name, self.model_version)
+        calibrations = _calibrations(store, data.frame, self.calibration)
+        hit_model = _hit_model(store)
+        news_refs = None if self.news is None else _news(self.news, store)
+        with _progress() as progress:
+            task = progress.add_task("detecting", total=data.frame["symbol"].nunique())
+            return detect_frames(
+                data,
+                model,
+                progress=lambda _: progress.advance(task),
+                flow_config=FlowConfig.from_settings(settings),
+                grace_ms=settings.stream.grace_ms,
+                feeds=feeds,
+                calibrations=calibrations,
+                hit_model=hit_model,
+                news=news_refs,
+                news_params=NewsContextParams.from_settings(settings.news),
+            )
+
+
+def _order_path(
+    inputs: list[Path],
+    venue: str,
+    file_format: str | None,
+    symbol: str | None,
+    day: datetime | None,
+    drop_copies: list[Path],
+    tenant: str | None,
+    sample: str | None,
+    tick_path: _TickPath,
+) -> tuple[DetectionOutput, list[Alert]]:
+    """The market-by-order path over files or a sample: the tick path's output over the derived trades and books, and
+    the public feed's and the firm's alerts. What could not be read or would be dead-lettered is named."""
+    from tapewatch.cli import detect_orders as files
+    from tapewatch.evaluation.lookback import DetectionOutput
+    from tapewatch.evaluation.order_lookback import derived_ticks, order_feeds, run_orders
+
+    if sample is not None and inputs:
+        raise TapewatchError("--sample runs a shipped capture: give it or INPUTS, not both")
+    if sample is None and not inputs:
+        raise TapewatchError("--orders: give market-by-order files (or --sample bitstamp)")
+    with console.status("reading market-by-order input…"):
+        if sample is not None:
+            read = files.read_sample(sample)
+        else:
+            read = files.read_order_files(
+                inputs, venue, file_format, symbol, day.date() if day else None, drop_copies, tenant
+            )
+    feeds = order_feeds(load_settings().venues.feeds())
+    with console.status(f"building the books of {len(read.events):,} events, {len(read.reports):,} reports…"):
+        path = run_orders(read.events, read.reports, feeds)
+        ticks, dropped = derived_ticks(path.derived, feeds)
+    _report_rejected([*read.unreadable, *path.rejected, *dropped], len(read.events) + len(read.reports))
+    trades = int(ticks.frame["price"].notna().sum())
+    anomalies = ", ".join(f"{why} {n:,}" for why, n in sorted(path.anomalies.items())) or "none"
+    console.print(
+        f"market-by-order: {len(read.events):,} events, {len(read.reports):,} reports over {len(path.venues)} "
+        f"symbol(s); derived {trades:,} trades and {len(ticks.frame) - trades:,} books; applied with an anomaly: "
+        f"{anomalies}; public and firm alerts: {files.by_kind_and_severity(path.alerts)}"
+    )
+    if ticks.frame.empty:
+        return DetectionOutput(symbols=sorted(path.venues), venues=path.venues), path.alerts
+    result = tick_path.run(ticks, feeds)
+    console.print(f"trades and books path: {files.by_kind_and_severity(result.alerts)}")
+    return result, path.alerts
 
 
 def _kmeans(store: ArtifactStore, name: str, version: str) -> KMeansModel | None:
@@ -283,16 +397,17 @@ def _report_learnt(learnt: Mapping[str, str | None], venues: Mapping[str, str]) 
         )
 
 
-def _report_rejected(rejected: list[tuple[int, str]], usable: int, shown: int = 10) -> None:
-    """Name the input rows that were refused (never blanked silently); with none left to read, that is an error."""
+def _report_rejected(rejected: Sequence[tuple[str, str]], usable: int, shown: int = 10) -> None:
+    """Name the input rows or records that were refused, each by its place (never blanked silently); with none left
+    to read, that is an error."""
     if not rejected:
         return
     if not usable:
-        row, reason = rejected[0]
-        raise TapewatchError(f"no usable input row: {len(rejected):,} rejected, the first: row {row}: {reason}")
+        place, reason = rejected[0]
+        raise TapewatchError(f"no usable input row: {len(rejected):,} rejected, the first: {place}: {reason}")
     console.print(f"[yellow]{len(rejected):,} input row(s) rejected:[/]")
-    for row, reason in rejected[:shown]:
-        console.print(f"  row {row}: {reason}")
+    for place, reason in rejected[:shown]:
+        console.print(f"  {place}: {reason}")
     if len(rejected) > shown:
         console.print(f"  … and {len(rejected) - shown:,} more")
 

@@ -46,6 +46,7 @@ from tapewatch.detectors.orders.firm_wash import FirmWash
 from tapewatch.detectors.orders.level2 import Level2Feed
 from tapewatch.detectors.orders.placements import PublicPlacements
 from tapewatch.detectors.orders.public_spoofing import PublicSpoofing
+from tapewatch.detectors.orders.symbol_orders import PublicWatch
 from tapewatch.detectors.orders.usual_size import UsualSize
 from tapewatch.detectors.patterns import FlowPatterns, PatternDetector, SymbolDetector
 from tapewatch.detectors.patterns.base import Drift, DriftScale, Run
@@ -59,7 +60,14 @@ from tests.architecture import ROOT, modules
 #: the stages, by the event they take
 QUOTE_STAGES: tuple[type[QuoteStage], ...] = (BarBuilder, MultiBarBuilder, FlowState)
 BOOK_STAGES: tuple[type[BookStage], ...] = (FlowState, LayerTracker)
-ORDER_STAGES: tuple[type[OrderStage], ...] = (OrderBook, Level2Feed, PublicPlacements, FirmDesk, PublicSpoofing)
+ORDER_STAGES: tuple[type[OrderStage], ...] = (
+    OrderBook,
+    Level2Feed,
+    PublicPlacements,
+    FirmDesk,
+    PublicSpoofing,
+    PublicWatch,
+)
 EXECUTION_STAGES: tuple[type[ExecutionStage], ...] = (FirmSpoofing, FirmWash, FirmDetector, FirmDesk)
 BAR_STAGES: tuple[type[BarStage], ...] = (FeatureState, SymbolDetector)
 CHUNK_STAGES: tuple[type[ChunkStage], ...] = (TapeContext, FlowPatterns, Materiality, SymbolDetector)
@@ -125,6 +133,7 @@ STATEFUL: tuple[type[Stateful], ...] = (
     FirmDesk,
     PublicPlacements,
     PublicSpoofing,
+    PublicWatch,
     TapeContext,
     FlowPatterns,
     Materiality,

@@ -1,0 +1,82 @@
+"""One symbol's market-by-order surveillance, record by record: the book and the level-2 feed it implies
+(:class:`~tapewatch.detectors.orders.level2.Level2Feed`), the public feed's own spoofing detector (:class:`PublicWatch`)
+and the firms' drop copies (:class:`~tapewatch.detectors.orders.firm_desk.FirmDesk`). :func:`apply_record` is what the
+stream's orders stage does with each record it admits, without Kafka; ``tapewatch detect file --orders`` runs it over
+files.
+
+>>> from tapewatch.records import OrderBookEvent
+>>> feed, desk = Level2Feed("X", "v"), FirmDesk("X", "v")
+>>> add = OrderBookEvent(symbol="X", venue="v", ts=1, sequence=1, action="add", order_id="a", side="SELL",
+...     price=10.5, size=4.0)
+>>> apply_record(feed, desk, PublicWatch.new("X", "v"), add).alerts
+[]
+>>> apply_record(feed, desk, None, add).derived.step.anomaly.refused  # the same order id again: refused
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from tapewatch.detectors.alerting import AlertPolicy
+from tapewatch.detectors.orders.firm_desk import FirmDesk
+from tapewatch.detectors.orders.level2 import Derived, Level2Feed
+from tapewatch.detectors.orders.public_spoofing import PublicSpoofing
+from tapewatch.records import Alert, BookAction, ExecutionReport, OrderBookEvent
+
+#: the scope of the public market-by-order path's alert ids (:func:`tapewatch.records.alert_id`): they never merge
+#: with the level-2 path's
+PUBLIC_SCOPE: Final = "feed:orders"
+
+
+@dataclass(slots=True)
+class PublicWatch:
+    """The public feed's own spoofing detector and its alert policy, for one symbol."""
+
+    detector: PublicSpoofing
+    policy: AlertPolicy
+
+    @classmethod
+    def new(cls, symbol: str, venue: str) -> PublicWatch:
+        return cls(PublicSpoofing(), AlertPolicy(symbol, venue, scope=PUBLIC_SCOPE))
+
+    def on_order(self, event: OrderBookEvent) -> list[Alert]:
+        return [alert for hit in self.detector.on_order(event) for alert in self.policy.on_hit(hit)]
+
+    def flush(self) -> list[Alert]:
+        """The end of the input: the pulls still waiting to be judged (a stream never ends, so never calls it)."""
+        return [alert for hit in self.detector.flush() for alert in self.policy.on_hit(hit)]
+
+    def to_state(self) -> dict[str, Any]:
+        return {"detector": self.detector.to_state(), "policy": self.policy.to_state()}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> PublicWatch:
+        return cls(PublicSpoofing.from_state(dict(state["detector"])), AlertPolicy.from_state(state["policy"]))
+
+
+@dataclass(slots=True)
+class Applied:
+    """What one record gave: the book's step and the level-2 records it released (``None`` for a report), and the
+    alerts — the firms' first, then the public feed's."""
+
+    derived: Derived | None
+    alerts: list[Alert]
+
+
+def apply_record(
+    feed: Level2Feed, firms: FirmDesk, public: PublicWatch | None, record: OrderBookEvent | ExecutionReport
+) -> Applied:
+    """Apply one record to a symbol's book, firms and public watch (``None``: the venue's market-by-order feed is not
+    watched). A report goes to its firm; an event to the book, then — unless the book refused it — to the firms'
+    placements, with its side's visible depth before it, and to the public watch."""
+    if isinstance(record, ExecutionReport):
+        return Applied(None, firms.on_execution(record))
+    depth = feed.book.visible_depth(record.side) if record.action is BookAction.ADD else 0.0
+    derived = feed.on_order(record)
+    if derived.step.anomaly is not None and derived.step.anomaly.refused:
+        return Applied(derived, [])
+    alerts = [] if public is None else public.on_order(record)
+    return Applied(derived, [*firms.on_order(record, depth), *alerts])
