@@ -5,10 +5,19 @@ carry, through the market-by-order path (``md.orders``, the public-feed detector
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import count
 
 import pandas as pd
 
-from tapewatch.producers.bitstamp_capture import SYMBOL, VENUE, read_capture_file, sample_paths
+from tapewatch.producers.bitstamp_capture import (
+    SYMBOL,
+    UNITS,
+    VENUE,
+    BookSide,
+    OrderBook,
+    read_capture_file,
+    sample_paths,
+)
 from tapewatch.records import BookAction, OrderBookEvent, OrderSide
 
 
@@ -23,13 +32,54 @@ def order_events(orders: pd.DataFrame, trades: pd.DataFrame, symbol: str = SYMBO
     of the REST snapshot that opens the capture, all at its first millisecond, marked ``snapshot``); ``changed`` a
     fill of the volume it lost when a trade names the order at that millisecond, else a cancel of it; ``deleted``
     the rest cancelled, or filled when a trade named it (the synthetic deletes that close the capture, all at its
-    last millisecond, are left out: they are its edge, not cancels); trades carry the taker's side. Volumes are BTC."""
+    last millisecond, are left out: they are its edge, not cancels); trades carry the taker's side. Volumes are BTC.
+
+    A book left crossed once a millisecond's events are all in holds orders whose deletes the capture missed (its REST
+    snapshot is older than the stream's start): they are cancelled by the tick conversion's rule
+    (:meth:`~tapewatch.producers.bitstamp_capture.OrderBook.uncross`, the order last seen alive longest ago first),
+    so the book built from these events is the one the tick conversion reads. Events are numbered in order."""
     first, last = int(orders["exchange_timestamp"].min()), int(orders["exchange_timestamp"].max())
     closing = (orders["exchange_timestamp"] == last) & (orders["action"] == "deleted")
     traded = _traded_orders(trades)
     resting: dict[str, float] = {}
-    for sequence, row in enumerate(_merged(orders[~closing], trades), start=1):
-        yield from _event(row, sequence, symbol, resting, traded, snapshot=row[0] == first)
+    book, numbers = OrderBook(), count(1)
+    rows = _merged(orders[~closing], trades)
+    for i, row in enumerate(rows):
+        for event in _event(row, numbers, symbol, resting, traded, snapshot=row[0] == first):
+            _mirror(book, event, resting)
+            yield event
+        if i + 1 == len(rows) or rows[i + 1][0] != row[0]:
+            yield from _uncrossed(book, resting, row[0], numbers, symbol)
+
+
+def _mirror(book: OrderBook, event: OrderBookEvent, resting: dict[str, float]) -> None:
+    """The event on the uncrossing book (ids are the capture's integers, volumes its 1e-8 units)."""
+    if event.order_id is None:
+        return
+    order_id = int(event.order_id)
+    if event.action is BookAction.ADD and event.price is not None:
+        side: BookSide = "bid" if event.side is OrderSide.BUY else "ask"
+        book.create(order_id, side, event.price, round(event.size * UNITS), event.ts)
+    elif event.order_id in resting:
+        book.change(order_id, round(resting[event.order_id] * UNITS), event.ts)
+    else:
+        book.delete(order_id)
+
+
+def _uncrossed(
+    book: OrderBook, resting: dict[str, float], ts: int, numbers: Iterator[int], symbol: str
+) -> Iterator[OrderBookEvent]:
+    """Cancels of the orders the book drops to uncross at the end of millisecond ``ts``."""
+    for dropped in book.uncross(ts):
+        order_id = str(dropped.order_id)
+        size = resting.pop(order_id, None)
+        if size is None:
+            continue
+        side = OrderSide.BUY if dropped.side == "bid" else OrderSide.SELL
+        yield OrderBookEvent(
+            symbol=symbol, venue=VENUE, ts=ts, sequence=next(numbers), action=BookAction.CANCEL, order_id=order_id,
+            side=side, size=size,
+        )  # fmt: skip
 
 
 def _traded_orders(trades: pd.DataFrame) -> set[tuple[str, int]]:
@@ -59,14 +109,19 @@ def _merged(orders: pd.DataFrame, trades: pd.DataFrame) -> list[Row]:
 
 
 def _event(
-    row: Row, sequence: int, symbol: str, resting: dict[str, float], traded: set[tuple[str, int]], snapshot: bool
+    row: Row,
+    numbers: Iterator[int],
+    symbol: str,
+    resting: dict[str, float],
+    traded: set[tuple[str, int]],
+    snapshot: bool,
 ) -> Iterator[OrderBookEvent]:
     ts, _, action, oid, price, volume, side = row
 
     def make(kind: BookAction, side: OrderSide | None, size: float, order_id: str | None = None) -> OrderBookEvent:
         priced = price if kind in (BookAction.ADD, BookAction.TRADE) else None
         return OrderBookEvent(
-            symbol=symbol, venue=VENUE, ts=ts, sequence=sequence, action=kind, order_id=order_id, side=side,
+            symbol=symbol, venue=VENUE, ts=ts, sequence=next(numbers), action=kind, order_id=order_id, side=side,
             price=priced, size=size, snapshot=snapshot and kind is BookAction.ADD,
         )  # fmt: skip
 
