@@ -195,8 +195,7 @@ class PublicSpoofing:
     def _added(self, event: OrderBookEvent) -> None:
         p = self.params
         warm = self.usual.count() >= p.warmup_orders
-        usual = self.usual.quantile(0.5) if warm else None
-        rare = self.usual.quantile(p.rare_quantile) if warm else None
+        usual, rare = self.usual.quantiles(0.5, p.rare_quantile) if warm else (None, None)
         step = self.book.on_order(event)
         if event.snapshot or step.anomaly is not None:
             return
@@ -259,6 +258,8 @@ class PublicSpoofing:
     def _moved(self, event: OrderBookEvent) -> None:
         """An order about as large placed on the same side within ``pair_ms`` of a pull: the order was moved (a
         quote following the touch), its pressure did not go away; the pull is no cycle."""
+        if not self.pending:
+            return
         p = self.params
         side = BID if event.side is OrderSide.BUY else -BID
         self.pending = deque(
