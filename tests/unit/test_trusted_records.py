@@ -52,7 +52,13 @@ def test_a_trusted_quote_is_the_validated_one(values: dict[str, Any]) -> None:
 def test_a_trusted_book_is_the_validated_one(
     bids: list[tuple[float, float]], asks: list[tuple[float, float]], ts: int
 ) -> None:
-    values = {"symbol": "X", "venue": "v", "ts": ts, "bids": sorted(bids, reverse=True), "asks": sorted(asks)}
+    values: dict[str, Any] = {
+        "symbol": "X",
+        "venue": "v",
+        "ts": ts,
+        "bids": sorted(bids, reverse=True),
+        "asks": sorted(asks),
+    }
     assert built(Book.trusted(**values)) == built(Book(**values))
 
 
