@@ -30,6 +30,7 @@ from tapewatch.streams.stage import StageIO
 from tapewatch.streams.state import ChangelogTable
 
 PARTITIONS = 2
+CHANGELOG = "changelog.orders"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,20 +61,23 @@ class Message:
 
 @dataclass
 class DigestProducer:
-    """Hashes every output, dead letter and changelog write in the order queued (the bytes a broker would get)."""
+    """Hashes every output and dead letter in the order queued (the bytes a broker would get), and the changelog
+    writes apart (their format is versioned, the outputs' is not)."""
 
     digest: Any = field(default_factory=hashlib.sha256)
+    changelog: Any = field(default_factory=hashlib.sha256)
     records: int = 0
 
     def produce(self, topic: str, key: bytes, value: bytes, partition: int) -> None:
-        self._add(topic.encode(), key, value, str(partition).encode())
+        into = self.changelog if topic == CHANGELOG else self.digest
+        self._add(into, topic.encode(), key, value, str(partition).encode())
 
     def dead_letter(self, raw: bytes, letter: DeadLetter, key: bytes | None, partition: int) -> None:
-        self._add(b"dlq", key or b"", raw, letter.reason.encode())
+        self._add(self.digest, b"dlq", key or b"", raw, letter.reason.encode())
 
-    def _add(self, *parts: bytes) -> None:
+    def _add(self, digest: Any, *parts: bytes) -> None:
         for part in parts:
-            self.digest.update(len(part).to_bytes(8, "little") + part)
+            digest.update(len(part).to_bytes(8, "little") + part)
         self.records += 1
 
 
@@ -95,7 +99,7 @@ def messages(config: LobConfig) -> list[Message]:
 
 def stage(producer: DigestProducer) -> OrdersStage:
     io = StageIO("stream:orders", "orders", producer, StreamMetrics())  # type: ignore[arg-type]
-    table = ChangelogTable("orders", "changelog.orders", producer)  # type: ignore[arg-type]
+    table = ChangelogTable("orders", CHANGELOG, producer)  # type: ignore[arg-type]
     return OrdersStage(
         orders_topic="md.orders",
         firm_topic="orders.firm",
@@ -135,8 +139,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     for _ in range(args.repeat):
         seconds, cpu, producer = run(batches, args.checkpoint)
         print(timed_line("orders stage", seconds, len(feed), unit="events", width=14), end="   ")
-        digest = producer.digest.hexdigest()[:16]
-        print(f"CPU {len(feed) / cpu:,.0f} events/s   {producer.records:,} out  sha256 {digest}")
+        digests = f"outputs {producer.digest.hexdigest()[:16]}, changelog {producer.changelog.hexdigest()[:16]}"
+        print(f"CPU {len(feed) / cpu:,.0f} events/s   {producer.records:,} out  sha256 {digests}")
     if args.profile:
         profiler = cProfile.Profile()
         profiler.runcall(run, batches, args.checkpoint)

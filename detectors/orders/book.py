@@ -197,11 +197,11 @@ class OrderBook:
     def top(self, sign: int, depth: int | None = None) -> list[tuple[float, float]]:
         return self.side(sign).top(self.depth if depth is None else depth)
 
-    def visible_depth(self, side: OrderSide | None) -> float:
-        """What rests on ``side`` over the book's depth in levels (0 for no side)."""
+    def visible_depth(self, side: OrderSide | None, depth: int | None = None) -> float:
+        """What rests on ``side`` over ``depth`` levels (the book's depth by default; 0 for no side)."""
         if side is None:
             return 0.0
-        return sum(size for _, size in self.top(BID if side is OrderSide.BUY else ASK))
+        return sum(size for _, size in self.top(BID if side is OrderSide.BUY else ASK, depth))
 
     def on_order(self, event: OrderBookEvent) -> Step:
         sequenced = self._sequenced(event.sequence)
