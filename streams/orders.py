@@ -125,7 +125,7 @@ class PublicWatch:
         return self._alerts(self.detector.on_applied(event, step, before))
 
     def _alerts(self, hits: list[Hit]) -> list[Alert]:
-        return [alert for hit in hits for alert in self.policy.on_hit(hit)]
+        return [alert for hit in hits for alert in self.policy.on_hit(hit)] if hits else []
 
     def to_state(self) -> dict[str, Any]:
         return {"detector": self.detector.to_state(), "policy": self.policy.to_state()}

@@ -141,6 +141,10 @@ class Before:
     size: float
 
 
+#: what :meth:`PublicSpoofing.before` reads of an event naming no resting order (never changed)
+NO_ORDER: Final = Before(None, 0.0)
+
+
 @dataclass(slots=True)
 class Cycle:
     order_id: str
@@ -186,7 +190,7 @@ class PublicSpoofing:
     def before(self, event: OrderBookEvent) -> Before:
         """What the event's order is before the event is applied to the book (read before it is)."""
         order = None if event.order_id is None else self.book.orders.get(event.order_id)
-        return Before(order, 0.0 if order is None else order.size)
+        return NO_ORDER if order is None else Before(order, order.size)
 
     def on_applied(self, event: OrderBookEvent, step: Step, before: Before) -> list[Hit]:
         """An event of the feed once applied to the book (``step``: what it did there), with :meth:`before`'s read of
@@ -194,7 +198,7 @@ class PublicSpoofing:
         out of turn, and the others every book refuses)."""
         if self.first_ts is None:
             self.first_ts = event.ts
-        hits = self._settle(event.ts - self.params.pair_ms - 1)
+        hits = self._settle(event.ts - self.params.pair_ms - 1) if self.pending else []
         action = event.action
         if action is BookAction.ADD:
             self._added(event, step)
