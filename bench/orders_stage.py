@@ -1,11 +1,11 @@
 """The orders stage alone, without Kafka: events/s over the order-book market's market-by-order feed, and a digest of
 every byte it sent (derived trades and books, alerts, dead letters, changelog entries) to compare two versions by.
 
-``python -m tapewatch.bench.orders_stage [--symbols N] [--minutes M] [--profile]``: the session (venue
-``sim-orders``, seed 3, as ``tapewatch bench stream --feed mbo``) is encoded up front, merged in time order and cut
-into batches of ``--batch`` messages on two partitions; the stage writes its state every ``--checkpoint`` batches, as
-a worker does every checkpoint interval. Only :meth:`OrdersStage.process` and :meth:`OrdersStage.write_state` are
-timed.
+``tapewatch bench orders [SYMBOLS] [MINUTES] [--profile]`` (or ``python -m tapewatch.bench.orders_stage``): the
+session (venue ``sim-orders``, seed 3, as ``tapewatch bench stream --feed mbo``) is encoded up front, merged in time
+order and cut into batches of ``--batch`` messages on two partitions; the stage writes its state every
+``--checkpoint`` batches, as a worker does every checkpoint interval. Only :meth:`OrdersStage.process` and
+:meth:`OrdersStage.write_state` are timed.
 """
 
 from __future__ import annotations
