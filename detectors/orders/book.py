@@ -1,10 +1,10 @@
 """One symbol's book built from its market-by-order events: price-time queues, and each resting order's lifecycle.
 
-Each side keeps its prices in a sorted list (O(log levels) to add or drop a price) and, per price, its orders in
-time priority (a dict keeps insertion order; removing one is O(1)); an order id finds its order in O(1). Memory is
-the resting orders: an order is forgotten the moment it leaves the book, when what it did goes out as a
-:class:`Departure` (placed when and how large, against what level, filled, modified, cancelled, and how much rested
-ahead of it when it left).
+Each side keeps its prices in a plain sorted list (found by bisection in O(log levels); adding or dropping a price
+moves the prices after it, a short memmove for the tens a side holds) and, per price, its orders in time priority (a
+dict keeps insertion order; removing one is O(1)); an order id finds its order in O(1). Memory is the resting orders:
+an order is forgotten the moment it leaves the book, when what it did goes out as a :class:`Departure` (placed when
+and how large, against what level, filled, modified, cancelled, and how much rested ahead of it when it left).
 
 The venue's sequence is checked by its stated policy (``contiguous``: each event numbered one after the last;
 ``increasing``: numbers only rise; ``none``: the feed has none). An event numbered at or before the last is refused
