@@ -115,14 +115,14 @@ class PublicWatch:
     @classmethod
     def new(cls, symbol: str, venue: str, book: OrderBook | None = None) -> PublicWatch:
         """The watch of a symbol on its own book, or on ``book``, to which the symbol's level-2 feed applies its
-        events (then :meth:`on_applied` is told of each)."""
+        events (then :meth:`after_book` is told of each)."""
         return cls(PublicSpoofing(book=book), AlertPolicy(symbol, venue, scope=PUBLIC_SCOPE))
 
     def on_order(self, event: OrderBookEvent) -> list[Alert]:
         return self._alerts(self.detector.on_order(event))
 
-    def on_applied(self, event: OrderBookEvent, step: Step, before: Before) -> list[Alert]:
-        return self._alerts(self.detector.on_applied(event, step, before))
+    def after_book(self, event: OrderBookEvent, step: Step, before: Before) -> list[Alert]:
+        return self._alerts(self.detector.after_book(event, step, before))
 
     def _alerts(self, hits: list[Hit]) -> list[Alert]:
         return [alert for hit in hits for alert in self.policy.on_hit(hit)] if hits else []
@@ -286,7 +286,7 @@ class OrdersStage(StageBase[OrdersState, OrderBookEvent | ExecutionReport]):
         refused = derived.step.anomaly is not None and derived.step.anomaly.refused
         if refused:
             return derived, []
-        public = [] if before is None or state.public is None else state.public.on_applied(record, derived.step, before)
+        public = [] if before is None or state.public is None else state.public.after_book(record, derived.step, before)
         return derived, [*state.firms.on_order(record, depth), *public]
 
     def _flag(self, message: Message, record: OrderBookEvent, anomaly: Anomaly) -> None:

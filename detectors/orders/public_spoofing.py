@@ -185,14 +185,14 @@ class PublicSpoofing:
     def on_order(self, event: OrderBookEvent) -> list[Hit]:
         """An event of the feed, applied to the detector's own book."""
         before = self.before(event)
-        return self.on_applied(event, self.book.on_order(event), before)
+        return self.after_book(event, self.book.on_order(event), before)
 
     def before(self, event: OrderBookEvent) -> Before:
         """What the event's order is before the event is applied to the book (read before it is)."""
         order = None if event.order_id is None else self.book.orders.get(event.order_id)
         return NO_ORDER if order is None else Before(order, order.size)
 
-    def on_applied(self, event: OrderBookEvent, step: Step, before: Before) -> list[Hit]:
+    def after_book(self, event: OrderBookEvent, step: Step, before: Before) -> list[Hit]:
         """An event of the feed once applied to the book (``step``: what it did there), with :meth:`before`'s read of
         its order. A shared book's owner passes on only the events its book took (it refuses those its venue numbers
         out of turn, and the others every book refuses)."""

@@ -69,6 +69,6 @@ def test_on_the_feeds_book_as_on_its_own(specs: list[tuple[int, int, tuple[Any, 
         step = feed.on_order(event).step
         if step.anomaly is not None and step.anomaly.refused:
             continue
-        assert shared.on_applied(event, step, before) == own.on_order(event)
+        assert shared.after_book(event, step, before) == own.on_order(event)
         assert shared.to_state() == {name: part for name, part in own.to_state().items() if name != "book"}
     assert shared.flush() == own.flush()
