@@ -297,6 +297,18 @@ def bench_flow(
     main([str(symbols), str(minutes)])
 
 
+@bench_app.command("orders")
+def bench_orders(
+    symbols: SimulatedSymbols = 4,
+    minutes: SessionMinutes = 30.0,
+    profile: Annotated[bool, typer.Option(help="One more run under cProfile: its top 30 by own time")] = False,
+) -> None:
+    """The orders stage alone, no Kafka: market-by-order events/s and a digest of every byte it sent."""
+    from tapewatch.bench.orders_stage import main
+
+    main(["--symbols", str(symbols), "--minutes", str(minutes), *(["--profile"] if profile else [])])
+
+
 @bench_app.command("patterns")
 def bench_patterns(
     symbols: SimulatedSymbols = 6,

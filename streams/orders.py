@@ -15,7 +15,8 @@ and no book goes out meanwhile.
 
 For a venue whose profile says its market-by-order feed comes (``market_by_order``), the public feed also goes through
 :class:`~tapewatch.detectors.orders.public_spoofing.PublicSpoofing`: spoofing from the orders alone, whoever placed
-them, raised as public alerts whose ids are scoped ``feed:orders`` (so they never merge with the level-2 path's).
+them, raised as public alerts whose ids are scoped ``feed:orders`` (so they never merge with the level-2 path's). It
+reads the level-2 feed's book (the events the feed's book takes are the ones it is told of), which is kept once.
 
 The drop copy goes to the symbol's :class:`~tapewatch.detectors.orders.firm_desk.FirmDesk`, which judges each
 firm's reports, against that firm's own accounts only, once the venue's public feed is past them (for a venue whose
@@ -37,12 +38,12 @@ from typing import Any, Final
 
 from confluent_kafka import Message
 
-from tapewatch.detectors.alerting import AlertPolicy
-from tapewatch.detectors.orders.book import Anomaly
+from tapewatch.detectors.alerting import AlertPolicy, Hit
+from tapewatch.detectors.orders.book import Anomaly, OrderBook, Step
 from tapewatch.detectors.orders.firm_desk import NO_REFERENCE, FirmDesk, ReferenceOf
 from tapewatch.detectors.orders.firm_detector import FirmDetectorParams
 from tapewatch.detectors.orders.level2 import Derived, Level2Feed, Level2Params
-from tapewatch.detectors.orders.public_spoofing import PublicSpoofing
+from tapewatch.detectors.orders.public_spoofing import Before, PublicSpoofing
 from tapewatch.feeds import FeedProfile, FeedProfiles
 from tapewatch.records import Alert, Book, BookAction, ExecutionReport, OrderBookEvent, Quote, RecordError
 from tapewatch.state_versions import StateVersions
@@ -59,11 +60,27 @@ def _public_watch_afresh(state: Mapping[str, Any]) -> dict[str, Any]:
     return {**state, "public": None}
 
 
+def _public_watch_on_the_feeds_book(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Format 4 → 5: the public feed's spoofing detector reads the level-2 feed's book, kept once in the entry, and
+    no longer one of its own. Both books took the same events, so they are the same one, unless the detector was
+    started afresh on a symbol whose book was not empty (by the step to format 3 or 4): it then reads the whole book
+    from here on."""
+    public = state["public"]
+    if public is None:
+        return dict(state)
+    detector = {name: part for name, part in public["detector"].items() if name != "book"}
+    return {**state, "public": {**public, "detector": detector}}
+
+
 #: the formats of a symbol's entry: format 2 keeps the public placements once and each tenant's drop copy apart,
-#: format 3 the public feed's spoofing detector too, format 4 that detector's rate by size and per order placed;
-#: format 1 (one firm, no tenant) is not read, since its reports name no tenant to give them to
+#: format 3 the public feed's spoofing detector too, format 4 that detector's rate by size and per order placed,
+#: format 5 that detector on the feed's book (not a copy of its own); format 1 (one firm, no tenant) is not read,
+#: since its reports name no tenant to give them to
 ORDERS_STATE: Final = StateVersions(
-    "orders state", key="format", first=2, steps=(_public_watch_afresh, _public_watch_afresh)
+    "orders state",
+    key="format",
+    first=2,
+    steps=(_public_watch_afresh, _public_watch_afresh, _public_watch_on_the_feeds_book),
 )
 STATE_FORMAT: Final = ORDERS_STATE.current
 
@@ -96,18 +113,27 @@ class PublicWatch:
     policy: AlertPolicy
 
     @classmethod
-    def new(cls, symbol: str, venue: str) -> PublicWatch:
-        return cls(PublicSpoofing(), AlertPolicy(symbol, venue, scope=PUBLIC_SCOPE))
+    def new(cls, symbol: str, venue: str, book: OrderBook | None = None) -> PublicWatch:
+        """The watch of a symbol on its own book, or on ``book``, to which the symbol's level-2 feed applies its
+        events (then :meth:`after_book` is told of each)."""
+        return cls(PublicSpoofing(book=book), AlertPolicy(symbol, venue, scope=PUBLIC_SCOPE))
 
     def on_order(self, event: OrderBookEvent) -> list[Alert]:
-        return [alert for hit in self.detector.on_order(event) for alert in self.policy.on_hit(hit)]
+        return self._alerts(self.detector.on_order(event))
+
+    def after_book(self, event: OrderBookEvent, step: Step, before: Before) -> list[Alert]:
+        return self._alerts(self.detector.after_book(event, step, before))
+
+    def _alerts(self, hits: list[Hit]) -> list[Alert]:
+        return [alert for hit in hits for alert in self.policy.on_hit(hit)] if hits else []
 
     def to_state(self) -> dict[str, Any]:
         return {"detector": self.detector.to_state(), "policy": self.policy.to_state()}
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> PublicWatch:
-        return cls(PublicSpoofing.from_state(dict(state["detector"])), AlertPolicy.from_state(state["policy"]))
+    def from_state(cls, state: Mapping[str, Any], book: OrderBook | None = None) -> PublicWatch:
+        detector = PublicSpoofing.from_state(dict(state["detector"]), book=book)
+        return cls(detector, AlertPolicy.from_state(state["policy"]))
 
 
 @dataclass(slots=True)
@@ -255,11 +281,12 @@ class OrdersStage(StageBase[OrdersState, OrderBookEvent | ExecutionReport]):
             return None, state.firms.on_execution(record)
         book = state.feed.book
         depth = book.visible_depth(record.side) if record.action is BookAction.ADD else 0.0
+        before = None if state.public is None else state.public.detector.before(record)
         derived = state.feed.on_order(record)
         refused = derived.step.anomaly is not None and derived.step.anomaly.refused
         if refused:
             return derived, []
-        public = [] if state.public is None else state.public.on_order(record)
+        public = [] if before is None or state.public is None else state.public.after_book(record, derived.step, before)
         return derived, [*state.firms.on_order(record, depth), *public]
 
     def _flag(self, message: Message, record: OrderBookEvent, anomaly: Anomaly) -> None:
@@ -294,15 +321,15 @@ class OrdersStage(StageBase[OrdersState, OrderBookEvent | ExecutionReport]):
         stored: Mapping[str, Any] | None = self.table.get(key, partition)
         if stored is None:
             feed = Level2Feed(symbol, venue, profile.order_sequence, self.level2)
-            watch = PublicWatch.new(symbol, venue) if public else None
+            watch = PublicWatch.new(symbol, venue, feed.book) if public else None
             return OrdersState(feed, FirmDesk(symbol, venue, params, self.reference, public), watch, {}, partition)
         stored = ORDERS_STATE.upgrade(stored, of=symbol)
         feed = Level2Feed.from_state(stored["feed"], symbol, venue, profile.order_sequence, self.level2)
         firms = FirmDesk.from_state(stored["firms"], symbol, venue, params, self.reference, public)
         offsets = {topic: int(offset) for topic, offset in stored["offsets"].items()}
-        watch = None if not public else PublicWatch.new(symbol, venue)
+        watch = None if not public else PublicWatch.new(symbol, venue, feed.book)
         if public and stored["public"] is not None:
-            watch = PublicWatch.from_state(stored["public"])
+            watch = PublicWatch.from_state(stored["public"], feed.book)
         return OrdersState(feed, firms, watch, offsets, int(stored["partition"]))
 
     def _store(self, key: bytes, state: OrdersState) -> None:

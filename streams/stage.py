@@ -74,8 +74,9 @@ class StageIO:
         it took since ``started`` (``time.perf_counter()``)."""
         now_ms = time.time() * 1000.0
         histogram = self.metrics.event_to_emit
+        of_kind = {kind: histogram.labels(self.agent, kind) for kind in {kind for kind, _ in emitted}}
         for kind, event_ms in emitted:
-            histogram.labels(self.agent, kind).observe(max(0.0, (now_ms - event_ms) / 1000.0))
+            of_kind[kind].observe(max(0.0, (now_ms - event_ms) / 1000.0))
         emitted.clear()
         self.metrics.batch_seconds.labels(self.agent).observe(time.perf_counter() - started)
 
@@ -209,7 +210,9 @@ class StageBase(ABC, Generic[StateT, RecordT]):
         outputs, a dead letter or a skip: no record can stop the stage."""
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         assert topic is not None and partition is not None and offset is not None
-        self._done[(topic, partition)] = max(offset, self._done.get((topic, partition), -1))
+        source = (topic, partition)
+        if offset > self._done.get(source, -1):
+            self._done[source] = offset
         self.counters.events_in += 1
         try:
             record = self._decode(message)

@@ -13,6 +13,7 @@ import hashlib
 import math
 import re
 from enum import StrEnum
+from functools import cache
 from typing import Annotated, Any, ClassVar, Final, Literal, Self
 
 import orjson
@@ -138,6 +139,35 @@ class Contract(BaseModel):
         except ValidationError as exc:
             field, message = first_problem(exc)
             raise RecordError(cls.record_name, message, field) from None
+
+    @classmethod
+    def trusted(cls, **values: Any) -> Self:
+        """The record of ``values`` that already meet the contract, built as validation builds it (every field in
+        its order, the defaults filled in) but not validated again: for records derived from validated ones on a hot
+        path, whose caller vouches for them (with the contract's own types: tuples for levels, enums for sides)."""
+        record = cls.__new__(cls)
+        fields = {**_defaults(cls), **values}
+        if len(fields) != len(cls.model_fields) or _REQUIRED in fields.values():
+            raise TypeError(f"{cls.__name__}.trusted: {sorted(values)} are not its fields, or miss a required one")
+        _set_attribute(record, "__dict__", fields)
+        _set_attribute(record, "__pydantic_fields_set__", set(values))
+        _set_attribute(record, "__pydantic_extra__", {} if cls.model_config.get("extra") == "allow" else None)
+        _set_attribute(record, "__pydantic_private__", None)
+        return record
+
+
+#: a field :meth:`Contract.trusted` must be given
+_REQUIRED: Final = object()
+_set_attribute: Final = object.__setattr__  # a frozen model's attributes, set as pydantic itself sets them
+
+
+@cache
+def _defaults(contract: type[Contract]) -> dict[str, Any]:
+    """Each field of ``contract`` in order → its default (:data:`_REQUIRED` when it has none, or a factory)."""
+    return {
+        name: _REQUIRED if info.is_required() or info.default_factory is not None else info.default
+        for name, info in contract.model_fields.items()
+    }
 
 
 class Record(Contract):

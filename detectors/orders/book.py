@@ -1,10 +1,10 @@
 """One symbol's book built from its market-by-order events: price-time queues, and each resting order's lifecycle.
 
-Each side keeps its prices in a sorted list (O(log levels) to add or drop a price) and, per price, its orders in
-time priority (a dict keeps insertion order; removing one is O(1)); an order id finds its order in O(1). Memory is
-the resting orders: an order is forgotten the moment it leaves the book, when what it did goes out as a
-:class:`Departure` (placed when and how large, against what level, filled, modified, cancelled, and how much rested
-ahead of it when it left).
+Each side keeps its prices in a plain sorted list (found by bisection in O(log levels); adding or dropping a price
+moves the prices after it, a short memmove for the tens a side holds) and, per price, its orders in time priority (a
+dict keeps insertion order; removing one is O(1)); an order id finds its order in O(1). Memory is the resting orders:
+an order is forgotten the moment it leaves the book, when what it did goes out as a :class:`Departure` (placed when
+and how large, against what level, filled, modified, cancelled, and how much rested ahead of it when it left).
 
 The venue's sequence is checked by its stated policy (``contiguous``: each event numbered one after the last;
 ``increasing``: numbers only rise; ``none``: the feed has none). An event numbered at or before the last is refused
@@ -29,12 +29,10 @@ says so. Refused events leave the book as it was and are reported with their rea
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right, insort
 from dataclasses import dataclass, field
 from enum import StrEnum
-from itertools import islice
-from typing import Any, Final, Literal
-
-from sortedcontainers import SortedList
+from typing import Any, ClassVar, Final, Literal
 
 from tapewatch.feeds import ORDER_SEQUENCES, OrderSequence
 from tapewatch.records import BookAction, OrderBookEvent, OrderSide
@@ -117,34 +115,38 @@ class PriceLevel:
 
 
 class BookSide:
-    """One side's levels: prices sorted ascending, best last for bids and first for asks."""
+    """One side's levels: prices sorted ascending in a plain list (best last for bids, first for asks), found by
+    bisection. A side holds tens of prices, so inserting or dropping one is a short memmove, cheaper than a balanced
+    structure's bookkeeping."""
 
     def __init__(self, sign: int) -> None:
         self.sign = sign
         self.levels: dict[float, PriceLevel] = {}
-        self.prices: SortedList[float] = SortedList()
+        self.prices: list[float] = []
 
     def best(self) -> float | None:
-        if not self.prices:
+        prices = self.prices
+        if not prices:
             return None
-        return self.prices[-1] if self.sign == BID else self.prices[0]
+        return prices[-1] if self.sign == BID else prices[0]
 
     def rank(self, price: float) -> int:
         """How many prices of this side are better than ``price``."""
         if self.sign == BID:
-            return len(self.prices) - self.prices.bisect_right(price)
-        return int(self.prices.bisect_left(price))
+            return len(self.prices) - bisect_right(self.prices, price)
+        return bisect_left(self.prices, price)
 
     def top(self, depth: int) -> list[tuple[float, float]]:
-        prices = islice(reversed(self.prices), depth) if self.sign == BID else islice(self.prices, depth)
-        return [(p, self.levels[p].size) for p in prices]
+        levels = self.levels
+        prices = self.prices[: -depth - 1 : -1] if self.sign == BID else self.prices[:depth]
+        return [(p, levels[p].size) for p in prices]
 
     def join(self, order: RestingOrder) -> None:
         """Put ``order`` at the back of its price's queue."""
         level = self.levels.get(order.price)
         if level is None:
             level = self.levels[order.price] = PriceLevel()
-            self.prices.add(order.price)
+            insort(self.prices, order.price)
         order.ahead = level.size
         level.size = round(level.size + order.size, SIZE_DECIMALS)
         level.orders[order.order_id] = order
@@ -159,7 +161,7 @@ class BookSide:
         level.size = max(0.0, round(level.size - size, SIZE_DECIMALS)) if level.orders else 0.0
         if not level.orders:
             del self.levels[order.price]
-            self.prices.remove(order.price)
+            del self.prices[bisect_left(self.prices, order.price)]
 
     def ahead_of(self, order: RestingOrder) -> float:
         """What rests ahead of ``order`` in its queue."""
@@ -175,13 +177,16 @@ class OrderBook:
     """One symbol's book from its market-by-order events (verb ``on_order``); ``depth`` is how many levels a
     derived book shows, which decides when the top changed."""
 
+    #: how a side keeps its levels
+    side_type: ClassVar[type[BookSide]] = BookSide
+
     def __init__(self, sequence: OrderSequence = "none", depth: int = 5) -> None:
         if sequence not in ORDER_SEQUENCES:
             raise ValueError(f"sequence policy {sequence!r}: one of {', '.join(ORDER_SEQUENCES)}")
         if depth < 1:
             raise ValueError("depth must be at least 1")
         self.sequence, self.depth = sequence, depth
-        self.bids, self.asks = BookSide(BID), BookSide(ASK)
+        self.bids, self.asks = self.side_type(BID), self.side_type(ASK)
         self.orders: dict[str, RestingOrder] = {}
         self.last_sequence: int | None = None
         self.stale = False
@@ -192,11 +197,11 @@ class OrderBook:
     def top(self, sign: int, depth: int | None = None) -> list[tuple[float, float]]:
         return self.side(sign).top(self.depth if depth is None else depth)
 
-    def visible_depth(self, side: OrderSide | None) -> float:
-        """What rests on ``side`` over the book's depth in levels (0 for no side)."""
+    def visible_depth(self, side: OrderSide | None, depth: int | None = None) -> float:
+        """What rests on ``side`` over ``depth`` levels (the book's depth by default; 0 for no side)."""
         if side is None:
             return 0.0
-        return sum(size for _, size in self.top(BID if side is OrderSide.BUY else ASK))
+        return sum(size for _, size in self.top(BID if side is OrderSide.BUY else ASK, depth))
 
     def on_order(self, event: OrderBookEvent) -> Step:
         sequenced = self._sequenced(event.sequence)
@@ -298,7 +303,7 @@ class OrderBook:
 
     def clear(self) -> None:
         """Empty the book; a resync's image follows, so the book is no longer stale."""
-        self.bids, self.asks = BookSide(BID), BookSide(ASK)
+        self.bids, self.asks = self.side_type(BID), self.side_type(ASK)
         self.orders.clear()
         self.stale = False
 

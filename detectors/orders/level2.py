@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tapewatch.detectors.orders.book import ASK, BID, OrderBook, Step
 from tapewatch.feeds import OrderSequence
-from tapewatch.records import Book, OrderBookEvent, Quote, Side
+from tapewatch.records import MAX_SIZE, Book, OrderBookEvent, Quote, Side
 
 
 class Level2Params(BaseModel):
@@ -100,14 +100,20 @@ class Level2Feed:
         return stamp if stamp < now else None
 
     def _book(self, stamp: int) -> Book:
-        return Book(symbol=self.symbol, venue=self.venue, ts=stamp, bids=self.book.top(BID), asks=self.book.top(ASK))
+        """The book's top now, stamped ``stamp``. Its prices are validated events' and in order, its sizes sums of
+        theirs: only a level summing past the contract's bound can break it, and then the contract refuses the book."""
+        bids, asks = self.book.top(BID), self.book.top(ASK)
+        if any(size > MAX_SIZE for _, size in bids) or any(size > MAX_SIZE for _, size in asks):
+            return Book(symbol=self.symbol, venue=self.venue, ts=stamp, bids=bids, asks=asks)
+        return Book.trusted(symbol=self.symbol, venue=self.venue, ts=stamp, bids=bids, asks=asks)
 
     def _quote(self, event: OrderBookEvent, trade: tuple[float, float, int | None]) -> Quote:
         price, size, aggressor = trade
         self.prints += 1
         best_bid, best_ask = self.book.bids.best(), self.book.asks.best()
         side = None if aggressor is None else (Side.BUY if aggressor == BID else Side.SELL)
-        return Quote(
+        # every value is a validated event's, or a price of the book's (one of theirs)
+        return Quote.trusted(
             symbol=self.symbol,
             venue=self.venue,
             ts=event.ts,

@@ -50,11 +50,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tapewatch.detectors.alerting import Hit
 from tapewatch.detectors.evidence import Key, Rule
-from tapewatch.detectors.orders.book import BID, OrderBook
+from tapewatch.detectors.orders.book import BID, OrderBook, RestingOrder, Step
 from tapewatch.detectors.orders.usual_size import UsualSize
 from tapewatch.records import AlertKind, BookAction, OrderBookEvent, OrderSide
 
 MODEL_VERSION: Final = "public-orders-v1"
+#: the levels of a side its visible depth is read over
+VISIBLE_LEVELS: Final = 5
 
 
 class PublicSpoofingParams(BaseModel):
@@ -132,6 +134,18 @@ class Large:
 
 
 @dataclass(slots=True)
+class Before:
+    """The event's resting order before the event, and its size then (None, 0: no such order)."""
+
+    order: RestingOrder | None
+    size: float
+
+
+#: what :meth:`PublicSpoofing.before` reads of an event naming no resting order (never changed)
+NO_ORDER: Final = Before(None, 0.0)
+
+
+@dataclass(slots=True)
 class Cycle:
     order_id: str
     placed_ts: int
@@ -147,9 +161,12 @@ class PublicSpoofing:
     PARAMS: ClassVar[type[PublicSpoofingParams]] = PublicSpoofingParams
     EVIDENCE: ClassVar[Mapping[str, Key]] = EVIDENCE
 
-    def __init__(self, params: PublicSpoofingParams | None = None) -> None:
+    def __init__(self, params: PublicSpoofingParams | None = None, book: OrderBook | None = None) -> None:
         self.params = params or PublicSpoofingParams()
-        self.book = OrderBook()
+        #: the symbol's book: the detector's own, or one it shares with whoever applies the feed's events to it
+        #: (the stream's level-2 feed: the same events make the same book, kept once)
+        self.shared = book is not None
+        self.book = OrderBook() if book is None else book
         self.usual = UsualSize()
         self.large: dict[str, Large] = {}
         #: cancels lately: (ts, side, size taken), for the two-sided check
@@ -166,23 +183,35 @@ class PublicSpoofing:
         self.activity: deque[list[int]] = deque()
 
     def on_order(self, event: OrderBookEvent) -> list[Hit]:
+        """An event of the feed, applied to the detector's own book."""
+        before = self.before(event)
+        return self.after_book(event, self.book.on_order(event), before)
+
+    def before(self, event: OrderBookEvent) -> Before:
+        """What the event's order is before the event is applied to the book (read before it is)."""
+        order = None if event.order_id is None else self.book.orders.get(event.order_id)
+        return NO_ORDER if order is None else Before(order, order.size)
+
+    def after_book(self, event: OrderBookEvent, step: Step, before: Before) -> list[Hit]:
+        """An event of the feed once applied to the book (``step``: what it did there), with :meth:`before`'s read of
+        its order. A shared book's owner passes on only the events its book took (it refuses those its venue numbers
+        out of turn, and the others every book refuses)."""
         if self.first_ts is None:
             self.first_ts = event.ts
-        hits = self._settle(event.ts - self.params.pair_ms - 1)
+        hits = self._settle(event.ts - self.params.pair_ms - 1) if self.pending else []
         action = event.action
         if action is BookAction.ADD:
-            self._added(event)
+            self._added(event, step)
             return hits
         if action is BookAction.TRADE:
             self._traded(event)
         elif action is BookAction.FILL:
-            self._filled(event)
+            self._filled(event, before.order)
         if action is BookAction.CANCEL:
-            self._pulled(event)
+            self._pulled(event, before)
             if event.order_id in self.large:
-                self._cancel(event)
+                self._cancel(event, step, before)
                 return hits
-        step = self.book.on_order(event)
         if step.departed is not None:
             self.large.pop(step.departed.order.order_id, None)
         return hits
@@ -192,13 +221,11 @@ class PublicSpoofing:
         return self._settle(None)
 
     # --- placements -------------------------------------------------------------------------------------------
-    def _added(self, event: OrderBookEvent) -> None:
+    def _added(self, event: OrderBookEvent, step: Step) -> None:
         p = self.params
         warm = self.usual.count() >= p.warmup_orders
-        usual = self.usual.quantile(0.5) if warm else None
-        rare = self.usual.quantile(p.rare_quantile) if warm else None
-        step = self.book.on_order(event)
-        if event.snapshot or step.anomaly is not None:
+        usual, rare = self.usual.quantiles(0.5, p.rare_quantile) if warm else (None, None)
+        if event.snapshot or (step.anomaly is not None and step.anomaly.refused):
             return
         self._moved(event)
         order = self.book.orders.get(event.order_id or "")
@@ -211,7 +238,7 @@ class PublicSpoofing:
         # against the side's depth without the other large orders resting there: a layer is judged as the book
         # looked before the layering, not against the layers placed with it
         layers = sum(large.size for large in self.large.values() if large.side == order.side)
-        depth = max(self.book.visible_depth(event.side) - layers, event.size)
+        depth = max(self.book.visible_depth(event.side, VISIBLE_LEVELS) - layers, event.size)
         share = event.size / depth
         if share < p.depth_share:
             return
@@ -259,6 +286,8 @@ class PublicSpoofing:
     def _moved(self, event: OrderBookEvent) -> None:
         """An order about as large placed on the same side within ``pair_ms`` of a pull: the order was moved (a
         quote following the touch), its pressure did not go away; the pull is no cycle."""
+        if not self.pending:
+            return
         p = self.params
         side = BID if event.side is OrderSide.BUY else -BID
         self.pending = deque(
@@ -267,14 +296,13 @@ class PublicSpoofing:
             if not (s == side and event.ts - cycle.pulled_ts <= p.pair_ms and event.size >= p.pair_ratio * size)
         )
 
-    def _pulled(self, event: OrderBookEvent) -> None:
+    def _pulled(self, event: OrderBookEvent, before: Before) -> None:
         """Any cancel, large or not, is kept while a pull waiting for its ``pair_ms`` may need it (the other leg of
         a two-sided quote need not be large against its own side's depth)."""
-        order = self.book.orders.get(event.order_id or "")
-        if order is None:
+        if before.order is None:
             return
-        size = _taken(event, order.size)
-        self.recent.append((event.ts, order.side, size))
+        size = _taken(event, before.size)
+        self.recent.append((event.ts, before.order.side, size))
         horizon = event.ts - 2 * self.params.pair_ms - 1
         while self.recent and self.recent[0][0] < horizon:
             self.recent.popleft()
@@ -296,9 +324,8 @@ class PublicSpoofing:
             if large.side == -side:
                 large.opposite += size
 
-    def _filled(self, event: OrderBookEvent) -> None:
+    def _filled(self, event: OrderBookEvent, order: RestingOrder | None) -> None:
         """A passive order filled: large orders of the other side placed before it saw it execute."""
-        order = self.book.orders.get(event.order_id or "")
         if order is None or not self.large:
             return
         for large in self.large.values():
@@ -306,19 +333,18 @@ class PublicSpoofing:
                 large.opposite += event.size
 
     # --- the pull -----------------------------------------------------------------------------------------------
-    def _cancel(self, event: OrderBookEvent) -> None:
+    def _cancel(self, event: OrderBookEvent, step: Step, before: Before) -> None:
         """A large order's cancel: when it pulls the order as a spoofer would, the pull waits ``pair_ms`` for an
         opposite pull that would make it a two-sided quote's."""
         order_id = event.order_id or ""
-        resting = self.book.orders.get(order_id)
-        taken = 0.0 if resting is None else _taken(event, resting.size)
-        filled = 0.0 if resting is None else resting.filled
+        resting = before.order
+        taken = 0.0 if resting is None else _taken(event, before.size)
+        filled = 0.0 if resting is None else resting.filled  # a cancel leaves what was filled as it was
         p = self.params
         large = self.large[order_id]
         if event.ts - large.burst_ts > p.pair_ms:
             large.burst, large.burst_ts = 0.0, event.ts
         large.burst += taken
-        step = self.book.on_order(event)
         if step.departed is None:
             return
         del self.large[order_id]
@@ -412,9 +438,11 @@ class PublicSpoofing:
 
     # --- state --------------------------------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
-        """The book, the usual order size, the large orders resting, recent large events and cycles."""
+        """The book (when the detector's own), the usual order size, the large orders resting, recent large events and
+        cycles."""
+        book = {} if self.shared else {"book": self.book.to_state()}
         return {
-            "book": self.book.to_state(),
+            **book,
             "usual": self.usual.to_state(),
             "large": {order_id: list(astuple(large)) for order_id, large in self.large.items()},
             "recent": [list(r) for r in self.recent],
@@ -427,9 +455,13 @@ class PublicSpoofing:
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], params: PublicSpoofingParams | None = None) -> PublicSpoofing:
-        detector = cls(params)
-        detector.book = OrderBook.from_state(state["book"], depth=detector.book.depth)
+    def from_state(
+        cls, state: dict[str, Any], params: PublicSpoofingParams | None = None, book: OrderBook | None = None
+    ) -> PublicSpoofing:
+        """The detector of ``state``, on its own book from the state, or on the shared ``book``."""
+        detector = cls(params, book)
+        if book is None:
+            detector.book = OrderBook.from_state(state["book"], depth=detector.book.depth)
         detector.usual = UsualSize.from_state(state["usual"])
         detector.large = {order_id: Large(*row) for order_id, row in state["large"].items()}
         detector.recent = deque((int(ts), int(side), float(size)) for ts, side, size in state["recent"])

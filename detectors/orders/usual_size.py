@@ -15,6 +15,8 @@ over the buckets in use (tens).
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
+from itertools import accumulate
 from typing import Any, Final
 
 #: buckets per octave
@@ -53,14 +55,17 @@ class UsualSize:
 
     def quantile(self, q: float) -> float | None:
         """The ``q`` quantile of the recent sizes (the middle of its bucket); None before any order."""
+        return self.quantiles(q)[0]
+
+    def quantiles(self, *qs: float) -> list[float | None]:
+        """Each of the ``qs`` quantiles of the recent sizes, from one sorted pass over the buckets: the first bucket
+        whose running weight reaches ``q`` of the total (the weights are positive, so the running sums ascend)."""
         if not self.buckets:
-            return None
-        target, acc = q * self.total, 0.0
-        for bucket in sorted(self.buckets):
-            acc += self.buckets[bucket]
-            if acc >= target:
-                return float(2.0 ** ((bucket + 0.5) / RESOLUTION))
-        return float(2.0 ** ((max(self.buckets) + 0.5) / RESOLUTION))
+            return [None] * len(qs)
+        ordered = sorted(self.buckets)
+        running = list(accumulate(map(self.buckets.__getitem__, ordered)))
+        last = len(ordered) - 1
+        return [_middle(ordered[min(bisect_left(running, q * self.total), last)]) for q in qs]
 
     def _rescale(self) -> None:
         scale = 1.0 / self.weight
@@ -78,3 +83,8 @@ class UsualSize:
         usual.weight, usual.total, usual.seen = state["weight"], state["total"], state["seen"]
         usual.buckets = {int(b): float(w) for b, w in state["buckets"].items()}
         return usual
+
+
+def _middle(bucket: int) -> float:
+    """The size in the middle of ``bucket`` (on the log scale)."""
+    return float(2.0 ** ((bucket + 0.5) / RESOLUTION))
