@@ -111,7 +111,7 @@ def _chain(
     """A symbol's book, firms and public watch, as the stage starts them."""
     symbol, venue, public = first.symbol, first.venue, profile.market_by_order
     feed = Level2Feed(symbol, venue, profile.order_sequence, level2)
-    watch = PublicWatch.new(symbol, venue) if public else None
+    watch = PublicWatch.new(symbol, venue, feed.book) if public else None
     return _Symbol(profile, feed, FirmDesk(symbol, venue, firm_params, reference, public), watch)
 
 

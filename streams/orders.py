@@ -38,14 +38,13 @@ from typing import Any, Final
 
 from confluent_kafka import Message
 
-from tapewatch.detectors.alerting import AlertPolicy, Hit
-from tapewatch.detectors.orders.book import Anomaly, OrderBook, Step
+from tapewatch.detectors.orders.book import Anomaly
 from tapewatch.detectors.orders.firm_desk import NO_REFERENCE, FirmDesk, ReferenceOf
 from tapewatch.detectors.orders.firm_detector import FirmDetectorParams
 from tapewatch.detectors.orders.level2 import Derived, Level2Feed, Level2Params
-from tapewatch.detectors.orders.public_spoofing import Before, PublicSpoofing
+from tapewatch.detectors.orders.symbol_orders import PublicWatch, apply_record
 from tapewatch.feeds import FeedProfile, FeedProfiles
-from tapewatch.records import Alert, Book, BookAction, ExecutionReport, OrderBookEvent, Quote, RecordError
+from tapewatch.records import Alert, Book, ExecutionReport, OrderBookEvent, Quote, RecordError
 from tapewatch.state_versions import StateVersions
 from tapewatch.streams.stage import StageBase, decode_keyed
 
@@ -99,41 +98,6 @@ class OrdersCounters:
     gaps: int = 0
     replayed: int = 0
     batches: int = 0
-
-
-#: the scope of the public market-by-order path's alert ids (:func:`tapewatch.records.alert_id`)
-PUBLIC_SCOPE: Final = "feed:orders"
-
-
-@dataclass(slots=True)
-class PublicWatch:
-    """The public feed's own spoofing detector and its alert policy, for one symbol."""
-
-    detector: PublicSpoofing
-    policy: AlertPolicy
-
-    @classmethod
-    def new(cls, symbol: str, venue: str, book: OrderBook | None = None) -> PublicWatch:
-        """The watch of a symbol on its own book, or on ``book``, to which the symbol's level-2 feed applies its
-        events (then :meth:`after_book` is told of each)."""
-        return cls(PublicSpoofing(book=book), AlertPolicy(symbol, venue, scope=PUBLIC_SCOPE))
-
-    def on_order(self, event: OrderBookEvent) -> list[Alert]:
-        return self._alerts(self.detector.on_order(event))
-
-    def after_book(self, event: OrderBookEvent, step: Step, before: Before) -> list[Alert]:
-        return self._alerts(self.detector.after_book(event, step, before))
-
-    def _alerts(self, hits: list[Hit]) -> list[Alert]:
-        return [alert for hit in hits for alert in self.policy.on_hit(hit)] if hits else []
-
-    def to_state(self) -> dict[str, Any]:
-        return {"detector": self.detector.to_state(), "policy": self.policy.to_state()}
-
-    @classmethod
-    def from_state(cls, state: Mapping[str, Any], book: OrderBook | None = None) -> PublicWatch:
-        detector = PublicSpoofing.from_state(dict(state["detector"]), book=book)
-        return cls(detector, AlertPolicy.from_state(state["policy"]))
 
 
 @dataclass(slots=True)
@@ -277,17 +241,8 @@ class OrdersStage(StageBase[OrdersState, OrderBookEvent | ExecutionReport]):
     ) -> tuple[Derived | None, list[Alert]]:
         """Apply one record to the symbol's state: (what the book released, the firms' and the public feed's alerts).
         Sends nothing."""
-        if isinstance(record, ExecutionReport):
-            return None, state.firms.on_execution(record)
-        book = state.feed.book
-        depth = book.visible_depth(record.side) if record.action is BookAction.ADD else 0.0
-        before = None if state.public is None else state.public.detector.before(record)
-        derived = state.feed.on_order(record)
-        refused = derived.step.anomaly is not None and derived.step.anomaly.refused
-        if refused:
-            return derived, []
-        public = [] if before is None or state.public is None else state.public.after_book(record, derived.step, before)
-        return derived, [*state.firms.on_order(record, depth), *public]
+        applied = apply_record(state.feed, state.firms, state.public, record)
+        return applied.derived, applied.alerts
 
     def _flag(self, message: Message, record: OrderBookEvent, anomaly: Anomaly) -> None:
         self.io.metrics.order_anomalies.labels(AGENT, anomaly.name.lower()).inc()

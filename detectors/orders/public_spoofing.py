@@ -54,7 +54,7 @@ from tapewatch.detectors.orders.book import BID, OrderBook, RestingOrder, Step
 from tapewatch.detectors.orders.usual_size import UsualSize
 from tapewatch.records import AlertKind, BookAction, OrderBookEvent, OrderSide
 
-MODEL_VERSION: Final = "public-orders-v1"
+MODEL_VERSION: Final = "public-orders-v2"
 #: the levels of a side its visible depth is read over
 VISIBLE_LEVELS: Final = 5
 

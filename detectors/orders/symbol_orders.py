@@ -8,7 +8,7 @@ files.
 >>> feed, desk = Level2Feed("X", "v"), FirmDesk("X", "v")
 >>> add = OrderBookEvent(symbol="X", venue="v", ts=1, sequence=1, action="add", order_id="a", side="SELL",
 ...     price=10.5, size=4.0)
->>> apply_record(feed, desk, PublicWatch.new("X", "v"), add).alerts
+>>> apply_record(feed, desk, PublicWatch.new("X", "v", feed.book), add).alerts
 []
 >>> apply_record(feed, desk, None, add).derived.step.anomaly.refused  # the same order id again: refused
 True
@@ -20,10 +20,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from tapewatch.detectors.alerting import AlertPolicy
+from tapewatch.detectors.alerting import AlertPolicy, Hit
+from tapewatch.detectors.orders.book import OrderBook, Step
 from tapewatch.detectors.orders.firm_desk import FirmDesk
 from tapewatch.detectors.orders.level2 import Derived, Level2Feed
-from tapewatch.detectors.orders.public_spoofing import PublicSpoofing
+from tapewatch.detectors.orders.public_spoofing import Before, PublicSpoofing
 from tapewatch.records import Alert, BookAction, ExecutionReport, OrderBookEvent
 
 #: the scope of the public market-by-order path's alert ids (:func:`tapewatch.records.alert_id`): they never merge
@@ -39,22 +40,31 @@ class PublicWatch:
     policy: AlertPolicy
 
     @classmethod
-    def new(cls, symbol: str, venue: str) -> PublicWatch:
-        return cls(PublicSpoofing(), AlertPolicy(symbol, venue, scope=PUBLIC_SCOPE))
+    def new(cls, symbol: str, venue: str, book: OrderBook | None = None) -> PublicWatch:
+        """The watch of a symbol on its own book, or on ``book``, to which the symbol's level-2 feed applies its
+        events (then :meth:`after_book` is told of each)."""
+        return cls(PublicSpoofing(book=book), AlertPolicy(symbol, venue, scope=PUBLIC_SCOPE))
 
     def on_order(self, event: OrderBookEvent) -> list[Alert]:
-        return [alert for hit in self.detector.on_order(event) for alert in self.policy.on_hit(hit)]
+        return self._alerts(self.detector.on_order(event))
+
+    def after_book(self, event: OrderBookEvent, step: Step, before: Before) -> list[Alert]:
+        return self._alerts(self.detector.after_book(event, step, before))
 
     def flush(self) -> list[Alert]:
-        """The end of the input: the pulls still waiting to be judged (a stream never ends, so never calls it)."""
-        return [alert for hit in self.detector.flush() for alert in self.policy.on_hit(hit)]
+        """The end of the input: the pulls still waiting to be judged (a stream, never ending, does not call it)."""
+        return self._alerts(self.detector.flush())
+
+    def _alerts(self, hits: list[Hit]) -> list[Alert]:
+        return [alert for hit in hits for alert in self.policy.on_hit(hit)] if hits else []
 
     def to_state(self) -> dict[str, Any]:
         return {"detector": self.detector.to_state(), "policy": self.policy.to_state()}
 
     @classmethod
-    def from_state(cls, state: Mapping[str, Any]) -> PublicWatch:
-        return cls(PublicSpoofing.from_state(dict(state["detector"])), AlertPolicy.from_state(state["policy"]))
+    def from_state(cls, state: Mapping[str, Any], book: OrderBook | None = None) -> PublicWatch:
+        detector = PublicSpoofing.from_state(dict(state["detector"]), book=book)
+        return cls(detector, AlertPolicy.from_state(state["policy"]))
 
 
 @dataclass(slots=True)
@@ -70,13 +80,14 @@ def apply_record(
     feed: Level2Feed, firms: FirmDesk, public: PublicWatch | None, record: OrderBookEvent | ExecutionReport
 ) -> Applied:
     """Apply one record to a symbol's book, firms and public watch (``None``: the venue's market-by-order feed is not
-    watched). A report goes to its firm; an event to the book, then — unless the book refused it — to the firms'
-    placements, with its side's visible depth before it, and to the public watch."""
+    watched; else one on ``feed``'s book). A report goes to its firm; an event to the book, then — unless the book
+    refused it — to the firms' placements, with its side's visible depth before it, and to the public watch."""
     if isinstance(record, ExecutionReport):
         return Applied(None, firms.on_execution(record))
     depth = feed.book.visible_depth(record.side) if record.action is BookAction.ADD else 0.0
+    before = None if public is None else public.detector.before(record)
     derived = feed.on_order(record)
     if derived.step.anomaly is not None and derived.step.anomaly.refused:
         return Applied(derived, [])
-    alerts = [] if public is None else public.on_order(record)
+    alerts = [] if public is None or before is None else public.after_book(record, derived.step, before)
     return Applied(derived, [*firms.on_order(record, depth), *alerts])

@@ -33,7 +33,9 @@ def test_a_databento_file_and_a_drop_copy_with_a_bad_checksum_run_and_the_bad_li
     drop_copy.write_bytes(good + b"\n" + bad_checksum + b"\n")
     out = tmp_path / "alerts.jsonl"
     args = ["detect", "file", "--orders", str(feed), "--venue", "xnas", "--drop-copy", str(drop_copy)]
-    result = CliRunner().invoke(cli(), [*args, "--tenant", "acme", "--no-kmeans", "--out", str(out)])
+    result = CliRunner().invoke(
+        cli(), [*args, "--tenant", "acme", "--no-kmeans", "--out", str(out)], env={"COLUMNS": "500"}
+    )
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())
     assert f"{drop_copy}:2: " in said and "CheckSum (10)" in said
@@ -58,5 +60,5 @@ def test_a_wrong_order_input_is_one_clear_line(tmp_path: Path, extra: list[str],
     drop.write_bytes(report(t55="AAPL") + b"\n")
     inputs = [] if "--sample" in extra else [str(feed)]
     args = ["detect", "file", "--orders", *inputs, *(a.replace("{drop}", str(drop)) for a in extra), "--no-kmeans"]
-    result = CliRunner().invoke(cli(), [*args, "--out", str(tmp_path / "a.jsonl")])
+    result = CliRunner().invoke(cli(), [*args, "--out", str(tmp_path / "a.jsonl")], env={"COLUMNS": "500"})
     assert result.exit_code != 0 and message in str(result.exception), result.output

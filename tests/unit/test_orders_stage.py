@@ -19,10 +19,11 @@ import orjson
 from tapewatch.detectors.orders.book import OrderBook
 from tapewatch.detectors.orders.firm_desk import FirmDesk
 from tapewatch.detectors.orders.level2 import Level2Feed
+from tapewatch.detectors.orders.symbol_orders import PUBLIC_SCOPE, PublicWatch
 from tapewatch.feeds import FeedProfiles
 from tapewatch.generators.lob_market import LobConfig, generate
 from tapewatch.records import Book, ExecutionReport, OrderBookEvent, Quote, alert_id
-from tapewatch.streams.orders import PUBLIC_SCOPE, OrdersStage, PublicWatch
+from tapewatch.streams.orders import OrdersStage
 from tests.detect_harness import FakeMessage
 from tests.order_samples import firm_market
 from tests.stage_harness import (
