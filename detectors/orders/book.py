@@ -45,6 +45,11 @@ DepartureReason = Literal["filled", "cancelled", "cleared"]
 SIZE_DECIMALS: Final = 9
 
 
+#: a fill or cancel within this share of what rests takes all of it: decimal sizes (a crypto venue's 1e-8 BTC) taken
+#: piece by piece in floating point leave a remainder of about 1e-16 of the order where the venue left none, and a
+#: remainder that never goes would rest at its price for ever (a taker's limit past the touch: a book crossed for good)
+SIZE_TOLERANCE: Final = 1e-9
+
 class Anomaly(StrEnum):
     """What was wrong with an event; :attr:`refused` ones left the book untouched."""
 
@@ -261,7 +266,7 @@ class OrderBook:
     def _cancel(self, order: RestingOrder, size: float, ts: int) -> Step:
         book_side = self.side(order.side)
         top_changed = book_side.rank(order.price) < self.depth
-        if 0 < size < order.size:
+        if 0 < size < order.size * (1 - SIZE_TOLERANCE):
             book_side.take(order, size)
             order.cancelled += size
             return Step(top_changed=top_changed)
@@ -274,15 +279,15 @@ class OrderBook:
     def _fill(self, order: RestingOrder, size: float, ts: int) -> Step:
         book_side = self.side(order.side)
         top_changed = book_side.rank(order.price) < self.depth
-        anomaly = Anomaly.OVERFILL if size > order.size * (1 + 1e-9) else None
+        anomaly = Anomaly.OVERFILL if size > order.size * (1 + SIZE_TOLERANCE) else None
         size = min(size, order.size)
         order.filled += size
         order.fills += 1
-        if size < order.size:
+        if size < order.size * (1 - SIZE_TOLERANCE):
             book_side.take(order, size)
             return Step(anomaly=anomaly, top_changed=top_changed)
         ahead = book_side.ahead_of(order)
-        book_side.take(order, size)
+        book_side.take(order, order.size)
         del self.orders[order.order_id]
         return Step(anomaly=anomaly, departed=Departure(order, ts, "filled", ahead), top_changed=top_changed)
 

@@ -3,6 +3,7 @@ any sequence of events (valid or not), time priority, the venue's sequence polic
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -144,6 +145,26 @@ def test_a_fill_that_empties_an_order_is_its_departure_and_an_overfill_is_flagge
     assert last.anomaly is Anomaly.OVERFILL and not last.anomaly.refused
     assert last.departed is not None and last.departed.reason == "filled"
     assert (last.departed.order.filled, last.departed.order.fills) == (5.0, 2)
+    assert book.top(BID) == [] and not book.orders
+
+
+def test_an_order_taken_in_decimal_pieces_leaves_no_floating_point_remainder() -> None:
+    """A Bitstamp taker's remaining volumes (BTC, 1e-8 units): its 18 fills, each what the venue said it lost,
+    add up to the order in decimals but not in floating point; the last one takes it all, and nothing rests at the
+    taker's limit, past the touch, for ever."""
+    volumes = [1.62064586, 1.49964586, 1.4358044, 1.3758044, 1.3008044, 1.23696379, 1.18696379, 0.86777605,
+               0.71777605, 0.64777605, 0.64636575, 0.55890085, 0.55752344, 0.23834719, 0.16834719, 0.10834719,
+               0.09557723, 0.09464181, 0.0]  # fmt: skip
+    pieces = [round(before - after, 8) for before, after in pairwise(volumes)]
+    remainder = volumes[0]
+    for piece in pieces:
+        remainder -= piece
+    assert remainder != 0.0, "the pieces must leave a floating-point remainder, or this tests nothing"
+    book = OrderBook()
+    book.on_order(add(1, "taker", "BUY", 79_116.0, volumes[0]))
+    steps = [book.on_order(event(2 + i, "fill", order_id="taker", size=piece)) for i, piece in enumerate(pieces)]
+    assert all(step.anomaly is None for step in steps)
+    assert steps[-1].departed is not None and steps[-1].departed.reason == "filled"
     assert book.top(BID) == [] and not book.orders
 
 
