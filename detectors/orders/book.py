@@ -50,6 +50,7 @@ SIZE_DECIMALS: Final = 9
 #: remainder that never goes would rest at its price for ever (a taker's limit past the touch: a book crossed for good)
 SIZE_TOLERANCE: Final = 1e-9
 
+
 class Anomaly(StrEnum):
     """What was wrong with an event; :attr:`refused` ones left the book untouched."""
 
