@@ -7,6 +7,7 @@
 * :mod:`~tapewatch.cli.sink` — ``sink …``, ``alerts …``, ``kibana …``;
 * :mod:`~tapewatch.cli.detect` — ``train kmeans``, ``detect …``, ``eval detect``, ``eval simulate``,
   ``eval matrix``, ``eval real-tapes``;
+* :mod:`~tapewatch.cli.detect_orders` — what ``detect file --orders`` reads: market-by-order files and a drop copy;
 * :mod:`~tapewatch.cli.calibrate` — ``calibrate``;
 * :mod:`~tapewatch.cli.scorecard` — ``eval scorecard``;
 * :mod:`~tapewatch.cli.hit_model` — ``eval hit-model``;

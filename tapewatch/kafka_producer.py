@@ -87,6 +87,10 @@ class KafkaProducer:
         if err is None:
             return
         self.counters.failed += 1
+        if err.code() == KafkaError._PURGE_QUEUE:
+            # dropped on purpose by purge_queued, after a flush that already failed: not a failure of a later flush
+            # (its report may be served by that flush's poll, not by purge_queued's)
+            return
         if not self._failed_since_flush:
             partition = msg.partition()
             where = f"{msg.topic()}[{partition}]" if partition is not None and partition >= 0 else msg.topic()
@@ -143,7 +147,7 @@ class KafkaProducer:
         What is already on its way to the broker is left to its acknowledgement, and keeps its place: the
         producer is idempotent, so a record sent afterwards to the same partition lands after it."""
         self._producer.purge(in_queue=True, in_flight=False)
-        self._producer.poll(0)  # the purged records' delivery reports (failed), served now …
+        self._producer.poll(0)  # the purged records' delivery reports, served now or by the next poll or flush …
         self._failed_since_flush = 0  # … are not the next flush's failures: the failed flush reported them
 
     def __enter__(self) -> Self:
