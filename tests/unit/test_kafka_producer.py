@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from confluent_kafka import KafkaError
 
 from tapewatch import deadletter
 from tapewatch.deadletter import DeadLetter
@@ -16,6 +17,9 @@ from tapewatch.topics import DLQ_STREAMS
 
 
 class FakeError:
+    def code(self) -> int:
+        return int(KafkaError.NOT_ENOUGH_REPLICAS)
+
     def str(self) -> str:
         return "Broker: Not enough in-sync replicas"
 
