@@ -20,6 +20,9 @@ import numpy.typing as npt
 import orjson
 
 from tapewatch.artifacts import ArtifactStore
+from tapewatch.bench.orders_stage import Message as FakeMessage
+
+__all__ = ["FakeMessage", "FakeProducer"]
 from tapewatch.deadletter import DeadLetter
 from tapewatch.detectors.news.context import NewsContextParams
 from tapewatch.records import Features, NewsSignal
@@ -35,32 +38,6 @@ FEATURES_TOPIC = "features.1m"
 NEWS_TOPIC = "signals.news"
 OUTPUT_TOPICS = ("scores", "alerts", "actions", "forecasts")
 CHANGELOG = "detect-changelog"
-
-
-@dataclass
-class FakeMessage:
-    """What the stage reads of a confluent-kafka message."""
-
-    _topic: str
-    _partition: int
-    _offset: int
-    _key: bytes
-    _value: bytes
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes:
-        return self._key
-
-    def value(self) -> bytes:
-        return self._value
 
 
 @dataclass
