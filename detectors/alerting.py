@@ -88,6 +88,7 @@ def _default_cooldowns() -> dict[AlertKind, int]:
         AlertKind.VOLUME_BURST: 300_000,
         AlertKind.PRICE_BURST: 300_000,
         AlertKind.KMEANS_OUTLIER: 600_000,
+        AlertKind.QUOTE_STUFFING: 60_000,
     }
 
 

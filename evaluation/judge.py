@@ -55,6 +55,7 @@ KIND_COLOURS: Final = {
     "volume_burst": "tab:brown",
     "price_burst": "tab:pink",
     "kmeans_outlier": "tab:gray",
+    "quote_stuffing": "tab:olive",
 }
 
 

@@ -298,6 +298,7 @@ class AlertKind(StrEnum):
     VOLUME_BURST = "volume_burst"
     PRICE_BURST = "price_burst"
     KMEANS_OUTLIER = "kmeans_outlier"
+    QUOTE_STUFFING = "quote_stuffing"
 
 
 class Severity(StrEnum):

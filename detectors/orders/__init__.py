@@ -6,8 +6,9 @@
 * :mod:`tapewatch.detectors.orders.level2` — the level-2 books and trades derived from it, which every detector of
   the trade-and-book path takes unchanged;
 * :mod:`tapewatch.detectors.orders.usual_size` — what size a symbol's orders usually are;
-* :mod:`tapewatch.detectors.orders.firm_spoofing`, :mod:`tapewatch.detectors.orders.firm_wash` — spoofing cycles and
-  wash prints by account, from a firm's drop copy.
+* :mod:`tapewatch.detectors.orders.firm_spoofing`, :mod:`tapewatch.detectors.orders.firm_wash`,
+  :mod:`tapewatch.detectors.orders.firm_messages` — spoofing cycles, wash prints and quote-stuffing bursts by account,
+  from a firm's drop copy.
 
 The package re-exports nothing: import the module you need.
 """

@@ -66,6 +66,7 @@ from typing import Final
 from tapewatch.detectors.alerting import POLICY_EVIDENCE, SCORE_EVIDENCE
 from tapewatch.detectors.evidence import EvidenceLine, EvidenceValue, Key, Rule, line, lines
 from tapewatch.detectors.news.context import NEWS_EVIDENCE
+from tapewatch.detectors.orders import firm_messages
 from tapewatch.detectors.patterns.base import PATTERNS_VERSION
 from tapewatch.detectors.patterns.bursts import Bursts
 from tapewatch.detectors.patterns.closing import MarkingTheClose
@@ -107,7 +108,10 @@ DETECTORS: Final = (
     Bursts,
     SymbolDetector,
 )
-RULES: Final[tuple[Rule, ...]] = tuple(rule for detector in DETECTORS for rule in detector.EVIDENCE)
+#: the rules of the kinds only a firm's drop copy raises (the order-level detectors of spoofing and wash trading
+#: share their kinds with the pattern detectors and are not explained against pattern parameters)
+ORDER_RULES: Final[tuple[Rule, ...]] = (firm_messages.RULE,)
+RULES: Final[tuple[Rule, ...]] = (*(rule for detector in DETECTORS for rule in detector.EVIDENCE), *ORDER_RULES)
 #: evidence every alert of its kinds may carry whichever rule wrote it: the alert policy's, the materiality gate's and
 #: the calibrated score's
 SHARED_EVIDENCE: Final[Mapping[str, Key]] = {

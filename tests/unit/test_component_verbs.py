@@ -41,6 +41,7 @@ from tapewatch.detectors.news.sentiment import Classifier, SentimentModel
 from tapewatch.detectors.orders.book import OrderBook
 from tapewatch.detectors.orders.firm_desk import FirmDesk
 from tapewatch.detectors.orders.firm_detector import FirmDetector
+from tapewatch.detectors.orders.firm_messages import FirmMessages
 from tapewatch.detectors.orders.firm_spoofing import FirmSpoofing
 from tapewatch.detectors.orders.firm_wash import FirmWash
 from tapewatch.detectors.orders.level2 import Level2Feed
@@ -68,7 +69,7 @@ ORDER_STAGES: tuple[type[OrderStage], ...] = (
     PublicSpoofing,
     PublicWatch,
 )
-EXECUTION_STAGES: tuple[type[ExecutionStage], ...] = (FirmSpoofing, FirmWash, FirmDetector, FirmDesk)
+EXECUTION_STAGES: tuple[type[ExecutionStage], ...] = (FirmSpoofing, FirmWash, FirmMessages, FirmDetector, FirmDesk)
 BAR_STAGES: tuple[type[BarStage], ...] = (FeatureState, SymbolDetector)
 CHUNK_STAGES: tuple[type[ChunkStage], ...] = (TapeContext, FlowPatterns, Materiality, SymbolDetector)
 HIT_STAGES: tuple[type[HitStage], ...] = (AlertPolicy,)
@@ -129,6 +130,7 @@ STATEFUL: tuple[type[Stateful], ...] = (
     Level2Feed,
     FirmSpoofing,
     FirmWash,
+    FirmMessages,
     FirmDetector,
     FirmDesk,
     PublicPlacements,
