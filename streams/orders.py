@@ -41,6 +41,7 @@ from confluent_kafka import Message
 from tapewatch.detectors.orders.book import Anomaly
 from tapewatch.detectors.orders.firm_desk import NO_REFERENCE, FirmDesk, ReferenceOf
 from tapewatch.detectors.orders.firm_detector import FirmDetectorParams
+from tapewatch.detectors.orders.firm_messages import fresh_state as fresh_messages
 from tapewatch.detectors.orders.level2 import Derived, Level2Feed, Level2Params
 from tapewatch.detectors.orders.symbol_orders import PublicWatch, apply_record
 from tapewatch.feeds import FeedProfile, FeedProfiles
@@ -71,15 +72,25 @@ def _public_watch_on_the_feeds_book(state: Mapping[str, Any]) -> dict[str, Any]:
     return {**state, "public": {**public, "detector": detector}}
 
 
+def _messages_afresh(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Format 5 → 6: each tenant's detector keeps its quote-stuffing detector's state (each account's recent messages
+    and executions, its history), which a format-5 entry did not have: it starts afresh, as on an account never
+    seen (its alert policy goes on: a new kind has no episode in it yet)."""
+    firms = state["firms"]
+    tenants = {tenant: {**firm, "messages": fresh_messages()} for tenant, firm in firms["firms"].items()}
+    return {**state, "firms": {**firms, "firms": tenants}}
+
+
 #: the formats of a symbol's entry: format 2 keeps the public placements once and each tenant's drop copy apart,
 #: format 3 the public feed's spoofing detector too, format 4 that detector's rate by size and per order placed,
-#: format 5 that detector on the feed's book (not a copy of its own); format 1 (one firm, no tenant) is not read,
+#: format 5 that detector on the feed's book (not a copy of its own), format 6 each tenant's quote-stuffing detector
+#: too; format 1 (one firm, no tenant) is not read,
 #: since its reports name no tenant to give them to
 ORDERS_STATE: Final = StateVersions(
     "orders state",
     key="format",
     first=2,
-    steps=(_public_watch_afresh, _public_watch_afresh, _public_watch_on_the_feeds_book),
+    steps=(_public_watch_afresh, _public_watch_afresh, _public_watch_on_the_feeds_book, _messages_afresh),
 )
 STATE_FORMAT: Final = ORDERS_STATE.current
 

@@ -1,6 +1,7 @@
-"""One firm's surveillance of its own orders in one symbol: spoofing and wash trades by account from its drop copy
-(:class:`FirmSpoofing`, :class:`FirmWash`), raised as alerts of the firm's tenant by one :class:`AlertPolicy`, with
-each order's size against the public book it was placed into (read from the symbol's :class:`PublicPlacements`).
+"""One firm's surveillance of its own orders in one symbol: spoofing, wash trades and quote stuffing by account from
+its drop copy (:class:`FirmSpoofing`, :class:`FirmWash`, :class:`FirmMessages`), raised as alerts of the firm's
+tenant by one :class:`AlertPolicy`, with each order's size against the public book it was placed into (read from the
+symbol's :class:`PublicPlacements`).
 
 The drop copy and the public feed are two streams, and which one a reader sees first is chance; the alerts must not
 depend on it. So a report is judged only once the public feed has passed its time by ``lag_ms`` (the venue may
@@ -34,6 +35,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from tapewatch.detectors.alerting import AlertPolicy, PolicyParams
+from tapewatch.detectors.orders.firm_messages import FirmMessages, FirmMessagesParams
 from tapewatch.detectors.orders.firm_spoofing import FirmSpoofing, FirmSpoofingParams
 from tapewatch.detectors.orders.firm_wash import FirmWash, FirmWashParams
 from tapewatch.detectors.orders.placements import PublicPlacements
@@ -46,6 +48,7 @@ class FirmDetectorParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     spoofing: FirmSpoofingParams = Field(default_factory=FirmSpoofingParams)
     wash: FirmWashParams = Field(default_factory=FirmWashParams)
+    messages: FirmMessagesParams = Field(default_factory=FirmMessagesParams)
     lag_ms: int = Field(
         1_000, ge=0, le=600_000, description="A report is judged once the public feed is this far past it"
     )
@@ -85,6 +88,7 @@ class FirmDetector:
         self.placements = placements
         self.spoofing = FirmSpoofing(self.params.spoofing, self._known_share)
         self.wash = FirmWash(self.params.wash, owners, groups)
+        self.messages = FirmMessages(self.params.messages, owners)
         self.policy = AlertPolicy(symbol, venue, policy, tenant=tenant)
         #: the reports not judged yet, in the order they came
         self.pending: deque[ExecutionReport] = deque()
@@ -142,7 +146,11 @@ class FirmDetector:
     def _judge(self, report: ExecutionReport) -> list[Alert]:
         self._judging = report
         try:
-            hits = [*self.spoofing.on_execution(report), *self.wash.on_execution(report)]
+            hits = [
+                *self.spoofing.on_execution(report),
+                *self.wash.on_execution(report),
+                *self.messages.on_execution(report),
+            ]
         finally:
             self._judging = None
         return [alert for hit in hits for alert in self.policy.on_hit(hit)]
@@ -152,6 +160,7 @@ class FirmDetector:
         return {
             "spoofing": self.spoofing.to_state(),
             "wash": self.wash.to_state(),
+            "messages": self.messages.to_state(),
             "policy": self.policy.to_state(),
             "pending": [report.to_json().decode() for report in self.pending],
             "exec_ids": [[ts, exec_id] for ts, exec_id in self._exec_order],
@@ -174,6 +183,7 @@ class FirmDetector:
         detector.policy = restored
         detector.spoofing = FirmSpoofing.from_state(state["spoofing"], detector.params.spoofing, detector._known_share)
         detector.wash = FirmWash.from_state(state["wash"], detector.params.wash, owners, groups)
+        detector.messages = FirmMessages.from_state(state["messages"], detector.params.messages, owners)
         detector.pending = deque(ExecutionReport.from_json(raw) for raw in state["pending"])
         for ts, exec_id in state["exec_ids"]:
             detector.exec_ids[exec_id] = int(ts)
