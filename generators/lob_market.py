@@ -50,6 +50,11 @@ the first ``quiet_open_s``; the truth window runs from the agent's first order t
   book is not touched (the pair crosses off book and reports to the tape).
 * ``marking_the_close`` — moves the price 1–4 % in the last 2–10 minutes before the close with market orders,
   gradually (``ramp``) or mostly in the final minute (``late``), up or down.
+* ``quote_stuffing`` (``quote_stuffing=True``; on about half the manipulated symbols, beside their other episodes) —
+  one to three bursts of 2–10 s, 5–30 s apart, each of 20–150 small orders a second (one to two lots) placed at the
+  touch (``touch``) or one to five ticks behind it (``away``), on one side or both, each cancelled 5–500 ms later;
+  what the touch meets meanwhile executes. Drawn from a stream of its own: a symbol without one has the same tapes
+  with and without the option, one with one the same up to its first order.
 
 >>> sim = generate(LobConfig(symbols=2, minutes=40, seed=3, quiet_open_s=600))
 >>> ticks = sim.ticks_frame()
@@ -105,6 +110,7 @@ KINDS: Final[tuple[AlertKind, ...]] = (
     AlertKind.SPOOFING,
     AlertKind.WASH_TRADING,
     AlertKind.MARKING_THE_CLOSE,
+    AlertKind.QUOTE_STUFFING,
 )
 
 
@@ -138,6 +144,9 @@ class LobConfig:
     firm_agents: float = 0.5
     #: the console tenant the firm's drop copy belongs to
     tenant: str = "firm"
+    #: quote-stuffing episodes (:class:`QuoteStuffer`) on about half the manipulated symbols (off: the sessions the
+    #: trade-feed evaluations were measured on)
+    quote_stuffing: bool = False
 
     def __post_init__(self) -> None:
         snapshot_interval(self.feed)  # refuses an unknown feed
@@ -788,6 +797,81 @@ class Close(Agent):
         return min(self.close - 1, m.t + draw.exp(gap))
 
 
+class QuoteStuffer(Agent):
+    """Bursts of many small orders placed and cancelled within a moment, far more than anyone's pace: a few bursts of
+    2–10 s at 20–150 orders a second, each order cancelled 5–500 ms after it rests. Draws from its own stream
+    (``draw``), never the market's."""
+
+    kind = AlertKind.QUOTE_STUFFING
+
+    def __init__(self, start: float, draw: Draws) -> None:
+        super().__init__(start)
+        self.draw = draw
+        self.bursts = 1 + int(draw.uniform() * 3)
+        self.away = draw.uniform() < 0.5
+        self.both = draw.uniform() < 0.5
+        self.variant = f"{'away' if self.away else 'touch'}-{'both' if self.both else 'one'}"
+        self.side = 1 if draw.uniform() < 0.5 else -1
+        self.burst_end = -1.0
+        self.rate = 0.0
+        self.next_order = start
+        #: the orders resting: (when they are cancelled, side, tick, size)
+        self.resting: list[tuple[float, int, int, int]] = []
+        self.last_ms = 0
+
+    def step(self, m: Market) -> float | None:
+        draw = self.draw
+        while self.resting and self.resting[0][0] <= m.t:
+            _, side, tick, size = heapq.heappop(self.resting)
+            m.cancel(side, tick, min(size, m.own[side].get(tick, 0)))
+            self.last_ms = m.now_ms
+        if m.t >= self.next_order:
+            if m.t > self.burst_end:  # a new burst
+                if self.bursts == 0:
+                    if not self.resting:
+                        self.label(m, self.last_ms)
+                        return None
+                    self.next_order = math.inf
+                    return self.resting[0][0]
+                self.bursts -= 1
+                self.burst_end = m.t + 2 + 8 * draw.uniform()
+                self.rate = 20 + 130 * draw.uniform()
+            self._place(m)
+            self.next_order = m.t + draw.exp(1 / self.rate)
+            if self.next_order > self.burst_end and self.bursts > 0:
+                self.next_order = self.burst_end + 5 + 25 * draw.uniform()
+            elif self.next_order > self.burst_end:
+                self.next_order = self.burst_end + 1e-3
+        wake = min(self.next_order, self.resting[0][0] if self.resting else math.inf)
+        if wake == math.inf:  # the last order cancelled
+            self.label(m, self.last_ms)
+            return None
+        return wake
+
+    def _place(self, m: Market) -> None:
+        draw = self.draw
+        side = (1 if draw.uniform() < 0.5 else -1) if self.both else self.side
+        behind = 1 + int(draw.uniform() * 5) if self.away else 0
+        tick = m.best(side) - side * behind
+        size = (1 + int(draw.uniform() * 2)) * m.inst.lot
+        self.acted(m)
+        tick = m.limit(side, tick, size, agent=True)
+        heapq.heappush(self.resting, (m.t + 0.005 + 0.495 * draw.uniform(), side, tick, size))
+        self.last_ms = m.now_ms
+
+
+def plan_stuffing(draw: Draws, config: LobConfig) -> QuoteStuffer | None:
+    """A manipulated symbol's quote stuffer, one in two, after the quiet open and before the close's last twelve
+    minutes (drawn from the stuffer's own stream)."""
+    if draw.uniform() >= 0.5:
+        return None
+    length = config.minutes * 60
+    latest = length - 720
+    if latest <= config.quiet_open_s:
+        return None
+    return QuoteStuffer(config.quiet_open_s + draw.uniform() * (latest - config.quiet_open_s), draw)
+
+
 class News(Agent):
     """Not manipulation: the fundamental jumps and activity triples for five minutes."""
 
@@ -980,6 +1064,13 @@ def run_symbol(config: LobConfig, index: int, manipulated: bool, clients: Client
     agents = plan_agents(market.draw, config, manipulated)
     if ledger is not None and clients is not None:
         assign_participants(agents, ledger.rng, clients, config.firm_agents)
+    if config.quote_stuffing and manipulated:
+        draws = Draws(np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(index, _STUFFING_KEY))))
+        stuffer = plan_stuffing(draws, config)
+        if stuffer is not None:
+            if clients is not None and draws.uniform() < config.firm_agents:
+                stuffer.participants = tuple(clients.new_owner())
+            agents.append(stuffer)
     queue: list[tuple[float, int, Agent]] = [(a.start, i, a) for i, a in enumerate(agents)]
     heapq.heapify(queue)
     length = config.minutes * 60
@@ -1170,6 +1261,8 @@ def generate(config: LobConfig) -> LobSession:
 _NEWS_KEY: Final = 20_000
 #: the firm's client book's stream (a symbol's orders are drawn from ``(index, 1)``)
 _CLIENTS_KEY: Final = 30_000
+#: a symbol's quote stuffer's stream is ``(index, _STUFFING_KEY)``
+_STUFFING_KEY: Final = 2
 
 
 def _news_items(config: LobConfig, tapes: dict[str, Tape]) -> tuple[tuple[NewsItem, ...], tuple[str, ...]]:
