@@ -38,10 +38,11 @@ def eval_orders(
         str, typer.Option(callback=_generator, help="The labelled market: lob (order-book market) or sim (simulator)")
     ] = "lob",
 ) -> None:
-    """Spoofing and wash trading found by account in the firm's drop copy (feed shape mbo+firm of the order-book
-    market or, ``--generator sim``, of the simulator, on which nothing was tuned): per kind, the episodes (all, and
-    those through the firm) found, precision, F1, the share of true alerts naming the episode's account, and the
-    alerts on clean symbols."""
+    """Spoofing, wash trading and quote stuffing found by account in the firm's drop copy (feed shape mbo+firm of the
+    order-book market, with its quote stuffers, or, ``--generator sim``, of the simulator, on which nothing was tuned
+    and which has no quote stuffer): per kind, the episodes (all, and those through the firm) found, precision, F1,
+    the share of true alerts naming the episode's account, the alerts on look-alikes, and the alerts on clean
+    symbols."""
     from tapewatch.evaluation.order_level import evaluate_sessions
 
     console = Console()
@@ -68,9 +69,10 @@ def eval_orders(
         )
     console.print(table)
     per_day = report.clean_alerts / report.clean_symbol_days if report.clean_symbol_days else math.nan
+    by_kind = ", ".join(f"{kind} {count}" for kind, count in report.clean_by_kind.items())
     console.print(
         f"alerts on clean symbols: {report.clean_alerts} in {report.clean_symbol_days} symbol-days "
-        f"({_fmt(per_day)} a symbol-day)"
+        f"({_fmt(per_day)} a symbol-day; {by_kind})"
     )
 
 

@@ -1,19 +1,20 @@
-"""The order-level detectors judged on a generator's drop copy (``mbo+firm``): spoofing and wash trading by account,
-against the labelled episodes, with the share of true alerts that name the episode's account. Two generators publish
-orders: the order-book market (``lob``, :mod:`tapewatch.generators.lob_market`) and the labelled simulator (``sim``,
-:mod:`tapewatch.generators.sim_orders`); the detectors were tuned on the first only.
+"""The order-level detectors judged on a generator's drop copy (``mbo+firm``): spoofing, wash trading and quote
+stuffing by account, against the labelled episodes, with the share of true alerts that name the episode's account.
+Two generators publish orders: the order-book market (``lob``, :mod:`tapewatch.generators.lob_market`) and the
+labelled simulator (``sim``, :mod:`tapewatch.generators.sim_orders`); the detectors were tuned on the first only.
 
 An episode whose manipulator traded through another firm is not in the drop copy: the tables count the episodes
 through the firm apart (``firm``) from all of them. Matching is :mod:`tapewatch.evaluation.judge`'s (same symbol and
-kind, windows overlapping within the tolerance).
+kind, windows overlapping within the tolerance). A quote-stuffing alert on a symbol with a market maker (who cancels
+and re-quotes all day) that is no episode's counts as one on a look-alike.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterator, Sequence
-from dataclasses import astuple, dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import astuple, dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Final, Protocol
 
@@ -27,7 +28,7 @@ from tapewatch.detectors.orders.firm_wash import FirmWashParams
 from tapewatch.evaluation.judge import DEFAULT_TOLERANCE_MS, alerts_frame, collapse
 from tapewatch.records import Alert, AlertKind, ExecutionReport, OrderBookEvent
 
-KINDS = (AlertKind.SPOOFING, AlertKind.WASH_TRADING)
+KINDS = (AlertKind.SPOOFING, AlertKind.WASH_TRADING, AlertKind.QUOTE_STUFFING)
 #: the generators that publish orders one by one
 GENERATORS: Final = ("lob", "sim")
 
@@ -51,17 +52,30 @@ class OrderSession(Protocol):
 
 
 def order_session(
-    generator: str, seed: int, symbols: int = 8, minutes: float = 210.0, firm_agents: float = 0.5
+    generator: str,
+    seed: int,
+    symbols: int = 8,
+    minutes: float = 210.0,
+    firm_agents: float = 0.5,
+    quote_stuffing: bool = False,
 ) -> OrderSession:
     """One seed's session of ``generator`` with its orders, as the evaluations make it: no news items, the
     look-alikes on, a ``firm_agents`` share of the manipulators and look-alikes through the firm, ending at 13:30
-    Taipei. The simulator's is ``tapewatch eval matrix``'s trades feed (episode variants, its book churn)."""
+    Taipei; ``quote_stuffing``: the order-book market's quote stuffers too (the simulator has none). The simulator's
+    is ``tapewatch eval matrix``'s trades feed (episode variants, its book churn)."""
     if generator == "lob":
         from tapewatch.generators.lob_market import LobConfig, generate
 
-        return generate(
-            LobConfig(symbols=symbols, minutes=minutes, seed=seed, news=False, orders=True, firm_agents=firm_agents)
+        lob = LobConfig(
+            symbols=symbols,
+            minutes=minutes,
+            seed=seed,
+            news=False,
+            orders=True,
+            firm_agents=firm_agents,
+            quote_stuffing=quote_stuffing,
         )
+        return generate(lob)
     if generator == "sim":
         from tapewatch.evaluation.matrix import DEFAULT_CHURN
         from tapewatch.generators.sim_orders import SimOrdersConfig, generate_orders
@@ -143,11 +157,17 @@ class OrderKindResult:
 
 
 def judge(
-    alerts: Sequence[Alert], episodes: pd.DataFrame, lookalikes: pd.DataFrame, tolerance_ms: int = DEFAULT_TOLERANCE_MS
+    alerts: Sequence[Alert],
+    episodes: pd.DataFrame,
+    lookalikes: pd.DataFrame,
+    tolerance_ms: int = DEFAULT_TOLERANCE_MS,
+    lookalikes_of: Mapping[str, pd.DataFrame] | None = None,
 ) -> list[OrderKindResult]:
     """Per kind: the episodes (and those through the firm) found, the alerts true, and those naming the episode's
-    account; ``lookalikes`` (symbol, kind, start, end) counts the alerts on legitimate activity."""
+    account; ``lookalikes`` (symbol, kind, start, end) counts the alerts on legitimate activity (``lookalikes_of``:
+    a kind's own instead)."""
     frame = collapse(alerts_frame(alerts))
+    of_kind = lookalikes_of or {}
     named = {a.alert_id: _named_accounts(a) for a in alerts}
     results = []
     for kind in KINDS:
@@ -182,7 +202,7 @@ def judge(
                 len(mine),
                 true_alerts,
                 right,
-                _overlapping(mine[mine["alert_id"].isin(false_ids)], lookalikes, tolerance_ms),
+                _overlapping(mine[mine["alert_id"].isin(false_ids)], of_kind.get(str(kind), lookalikes), tolerance_ms),
             )
         )
     return results
@@ -213,27 +233,47 @@ class OrderLevelReport:
     kinds: list[OrderKindResult]
     clean_symbol_days: int
     clean_alerts: int
+    #: the alerts on clean symbols by kind
+    clean_by_kind: dict[str, int] = field(default_factory=dict)
 
 
 def evaluate_sessions(
     seeds: Sequence[int], symbols: int = 8, minutes: float = 210.0, firm_agents: float = 0.5, generator: str = "lob"
 ) -> OrderLevelReport:
-    """Generate each seed's session with its orders, raise the drop copy's alerts, judge them, and add up."""
+    """Generate each seed's session with its orders (the order-book market's with its quote stuffers), raise the drop
+    copy's alerts, judge them, and add up."""
     totals: dict[str, list[int]] = {}
     clean_days = clean_alerts = 0
+    clean_by_kind: dict[str, int] = {str(kind): 0 for kind in KINDS}
     for seed in seeds:
-        session = order_session(generator, seed, symbols, minutes, firm_agents)
+        session = order_session(generator, seed, symbols, minutes, firm_agents, quote_stuffing=True)
         alerts = firm_alerts(session)
         episodes = session.episodes_frame()
-        for result in judge(alerts, episodes, session.lookalikes_frame()):
+        lookalikes = session.lookalikes_frame()
+        makers = market_makers(session)
+        stuffing_lookalikes = pd.concat([lookalikes, makers], ignore_index=True) if len(makers) else lookalikes
+        of_kind = {str(AlertKind.QUOTE_STUFFING): stuffing_lookalikes}
+        for result in judge(alerts, episodes, lookalikes, lookalikes_of=of_kind):
             row = totals.setdefault(result.kind, [0] * 8)
             for i, value in enumerate(astuple(result)[1:]):
                 row[i] += value
         clean = clean_symbols(session)
         clean_days += len(clean)
-        clean_alerts += sum(alert.symbol in clean for alert in collapse_alerts(alerts))
+        for alert in collapse_alerts(alerts):
+            if alert.symbol in clean:
+                clean_alerts += 1
+                clean_by_kind[str(alert.kind)] = clean_by_kind.get(str(alert.kind), 0) + 1
     kinds = [OrderKindResult(kind, *row) for kind, row in totals.items()]
-    return OrderLevelReport(tuple(seeds), kinds, clean_days, clean_alerts)
+    return OrderLevelReport(tuple(seeds), kinds, clean_days, clean_alerts, clean_by_kind)
+
+
+def market_makers(session: OrderSession) -> pd.DataFrame:
+    """The session's market makers' sessions (symbol, kind, start, end), for a generator that labels them."""
+    events = getattr(session, "events_frame", None)
+    if events is None:
+        return pd.DataFrame(columns=["symbol", "kind", "start", "end"])
+    frame: pd.DataFrame = events()
+    return frame[frame["kind"] == "market_maker"].reset_index(drop=True)
 
 
 def clean_symbols(session: OrderSession) -> set[str]:
