@@ -52,9 +52,11 @@ the first ``quiet_open_s``; the truth window runs from the agent's first order t
   gradually (``ramp``) or mostly in the final minute (``late``), up or down.
 * ``quote_stuffing`` (``quote_stuffing=True``; on about half the manipulated symbols, beside their other episodes) —
   one to three bursts of 2–10 s, 5–30 s apart, each of 20–150 small orders a second (one to two lots) placed at the
-  touch (``touch``) or one to five ticks behind it (``away``), on one side or both, each cancelled 5–500 ms later;
-  what the touch meets meanwhile executes. Drawn from a stream of its own: a symbol without one has the same tapes
-  with and without the option, one with one the same up to its first order.
+  touch (``touch``) or one to five ticks behind it (``away``), on one side or both, each one's size taken back
+  5–500 ms later (the ledger cancels the newest of the account's orders at a price first, so an order id may rest
+  until the burst's last cancel at its price); what the touch meets meanwhile executes. Drawn from a stream of its
+  own: a symbol without one has the same tapes with and without the option, one with one the same up to its first
+  order.
 
 >>> sim = generate(LobConfig(symbols=2, minutes=40, seed=3, quiet_open_s=600))
 >>> ticks = sim.ticks_frame()
@@ -799,7 +801,7 @@ class Close(Agent):
 
 class QuoteStuffer(Agent):
     """Bursts of many small orders placed and cancelled within a moment, far more than anyone's pace: a few bursts of
-    2–10 s at 20–150 orders a second, each order cancelled 5–500 ms after it rests. Draws from its own stream
+    2–10 s at 20–150 orders a second, each order's size taken back 5–500 ms after it rests. Draws from its own stream
     (``draw``), never the market's."""
 
     kind = AlertKind.QUOTE_STUFFING

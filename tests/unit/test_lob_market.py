@@ -147,3 +147,33 @@ def test_a_large_genuine_order_rests_at_the_touch_and_trades_away() -> None:
     assert market.own[order.side].get(order.tick, 0) == 0
     traded = [s for t, s in zip(market.tape.trade_ts, market.tape.trade_size, strict=True) if start <= t <= end]
     assert sum(traded) >= order.size // 2  # mostly executed, not pulled
+
+
+def test_a_quote_stuffer_places_and_cancels_bursts_of_small_orders_and_leaves_the_other_symbols_as_they_were() -> None:
+    """Its orders rest about half a second at most and come in bursts of tens a second; a symbol without a stuffer has
+    the same tapes with and without the option (the stuffer draws from a stream of its own)."""
+    config = lob.LobConfig(
+        symbols=4, minutes=60, seed=11, quiet_open_s=600, orders=True, news=False, clean_fraction=0.0, firm_agents=1.0
+    )
+    plain = lob.generate(config)
+    stuffed = lob.generate(replace(config, quote_stuffing=True))
+    episodes = stuffed.episodes_frame()
+    stuffing = episodes[episodes["kind"] == str(AlertKind.QUOTE_STUFFING)]
+    assert len(stuffing) >= 1
+    for row in stuffing.itertuples(index=False):
+        account = str(row.accounts)
+        assert account  # through the firm (firm_agents 1)
+        reports = stuffed.drop_copy_frame()
+        mine = reports[(reports["account"] == account) & (reports["symbol"] == row.symbol)]
+        placed = mine[mine["exec_type"] == "new"].groupby("order_id")["ts"].min()
+        left = mine[mine["exec_type"] == "canceled"].groupby("order_id")["ts"].min()
+        lives = (left - placed).dropna()
+        # each order's size is taken back within half a second; the ledger cancels the newest of the account's
+        # orders at a price first, so an id may rest until its price's last cancel of the burst
+        assert len(placed) >= 40 and lives.median() <= 500 and (lives <= 15_000).all()
+        assert row.start <= placed.min() and placed.max() <= row.end
+        assert len(placed) / ((row.end - row.start) / 1000) >= 2  # bursts of tens a second, a few seconds apart
+    for symbol in set(plain.symbols) - set(stuffing["symbol"]):
+        before, after = plain.tapes[symbol], stuffed.tapes[symbol]
+        assert (before.trade_ts, before.trade_price, before.books) == (after.trade_ts, after.trade_price, after.books)
+        assert before.episodes == after.episodes
