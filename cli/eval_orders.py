@@ -39,8 +39,8 @@ def eval_orders(
     ] = "lob",
 ) -> None:
     """Spoofing, wash trading and quote stuffing found by account in the firm's drop copy (feed shape mbo+firm of the
-    order-book market, with its quote stuffers, or, ``--generator sim``, of the simulator, on which nothing was tuned
-    and which has no quote stuffer): per kind, the episodes (all, and those through the firm) found, precision, F1,
+    order-book market or, ``--generator sim``, of the simulator, on which nothing was tuned; both with their quote
+    stuffers): per kind, the episodes (all, and those through the firm) found, precision, F1,
     the share of true alerts naming the episode's account, the alerts on look-alikes, and the alerts on clean
     symbols."""
     from tapewatch.evaluation.order_level import evaluate_sessions

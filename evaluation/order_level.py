@@ -61,7 +61,7 @@ def order_session(
 ) -> OrderSession:
     """One seed's session of ``generator`` with its orders, as the evaluations make it: no news items, the
     look-alikes on, a ``firm_agents`` share of the manipulators and look-alikes through the firm, ending at 13:30
-    Taipei; ``quote_stuffing``: the order-book market's quote stuffers too (the simulator has none). The simulator's
+    Taipei; ``quote_stuffing``: the generator's quote stuffers too. The simulator's
     is ``tapewatch eval matrix``'s trades feed (episode variants, its book churn)."""
     if generator == "lob":
         from tapewatch.generators.lob_market import LobConfig, generate
@@ -92,7 +92,7 @@ def order_session(
             variants=True,
             book_churn=DEFAULT_CHURN["trades"],
         )
-        return generate_orders(config, SimOrdersConfig(firm_agents=firm_agents))
+        return generate_orders(config, SimOrdersConfig(firm_agents=firm_agents, quote_stuffing=quote_stuffing))
     raise ValueError(f"generator must be one of {', '.join(GENERATORS)}, not {generator!r}")
 
 
@@ -240,8 +240,8 @@ class OrderLevelReport:
 def evaluate_sessions(
     seeds: Sequence[int], symbols: int = 8, minutes: float = 210.0, firm_agents: float = 0.5, generator: str = "lob"
 ) -> OrderLevelReport:
-    """Generate each seed's session with its orders (the order-book market's with its quote stuffers), raise the drop
-    copy's alerts, judge them, and add up."""
+    """Generate each seed's session with its orders and its quote stuffers, raise the drop copy's alerts, judge them,
+    and add up."""
     totals: dict[str, list[int]] = {}
     clean_days = clean_alerts = 0
     clean_by_kind: dict[str, int] = {str(kind): 0 for kind in KINDS}

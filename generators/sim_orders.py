@@ -34,8 +34,15 @@ episodes (one owner's two accounts or two linked owners', as :meth:`Clients.wash
 large orders (an ordinary client's account). The episodes' labels name the firm's accounts (``accounts``, as the
 order-book market's); pumps, marking the close and ignitions are the order flow's (no account).
 
-Every draw comes from streams of the feed's own (spawn keys 4 and (5, symbol)): the simulator's records are the same
-with and without it.
+**Quote stuffers** (``SimOrdersConfig(quote_stuffing=True)``; on about half the manipulated symbols, beside their
+episodes, a ``firm_agents`` share through the firm with a new owner's account): one to three bursts of 2–10 s, 5–30 s
+apart, of 20–150 small orders a second (one to two lots) two to five prices behind the last snapshot's best, on one
+side or both, each cancelled 5–500 ms after it rests and before the next snapshot (so a book rebuilt from the events
+still shows the simulator's five levels at every snapshot), none executed; labelled ``quote_stuffing`` with their
+account in :meth:`SimOrderSession.episodes_frame`.
+
+Every draw comes from streams of the feed's own (spawn keys 4, (5, symbol) and, for the quote stuffers,
+(6, symbol)): the simulator's records are the same with and without it.
 """
 
 from __future__ import annotations
@@ -73,11 +80,16 @@ from tapewatch.generators.simulator import (
     index_to_price,
     queue_lots,
 )
-from tapewatch.records import BOOK_DEPTH, AccountRef, AlertKind, ExecutionReport, OrderBookEvent
+from tapewatch.generators.simulator import episodes_frame as truth_frame
+from tapewatch.records import BOOK_DEPTH, AccountRef, AlertKind, Episode, ExecutionReport, OrderBookEvent
 
 #: the firm's client book's stream, and each symbol's orders' (``(5, index)``): the simulator's own keys are 0–3
 _CLIENTS_KEY: Final = 4
 _ORDERS_KEY: Final = 5
+#: each symbol's quote stuffer's stream is ``(6, index)``
+_STUFFING_KEY: Final = 6
+#: a quote stuffer at another firm (its orders apart from the other agents' there)
+ELSEWHERE: Final = Participant(None, "stuffer")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +100,8 @@ class SimOrdersConfig:
     firm_agents: float = 0.5
     #: the console tenant the firm's drop copy belongs to
     tenant: str = "firm"
+    #: quote stuffers on about half the manipulated symbols (off: the sessions the earlier evaluations measured)
+    quote_stuffing: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,8 @@ class SimOrderSession:
     clients: Clients
     #: (symbol, kind, start, end) → the episode's accounts at the firm, ";"-joined (empty: through other firms)
     accounts: dict[tuple[str, str, int, int], str] = field(default_factory=dict)
+    #: the quote stuffers' episodes (the simulator does not know them)
+    stuffing: list[Episode] = field(default_factory=list)
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -118,6 +134,11 @@ class SimOrderSession:
         """The simulator's ground truth with ``accounts``: the firm's accounts of each episode (empty when it traded
         through other firms, or is not an order-level kind)."""
         frame = self.simulation.episodes_frame()
+        if self.stuffing:
+            extra = truth_frame(self.stuffing)
+            if "variant" in frame.columns:
+                extra["variant"] = ""
+            frame = pd.concat([frame, extra], ignore_index=True)
         keys = zip(frame["symbol"], frame["kind"], frame["start"], frame["end"], strict=True)
         frame["accounts"] = [self.accounts.get((str(s), str(k), int(a), int(b)), "") for s, k, a, b in keys]
         return frame
@@ -156,6 +177,12 @@ def generate_orders(config: SimulationConfig, orders: SimOrdersConfig | None = N
         ledger = OrderLedger(rng, clients, 0.0, orders.firm_share, ladder=index_to_price)
         feed = _SymbolFeed(config.start_ms, built, index, ledger)
         feed.assign(orders.firm_agents, name, session.accounts)
+        if orders.quote_stuffing and feed.sym.episodes:
+            draws = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(_STUFFING_KEY, index)))
+            episode = feed.stuff(draws, orders.firm_agents, name, config.venue)
+            if episode is not None:
+                session.stuffing.append(episode)
+                session.accounts[(name, str(episode.kind), episode.start, episode.end)] = feed.stuffer.account or ""
         feed.run()
         session.ledgers[name] = ledger
     return session
@@ -182,6 +209,9 @@ class _SymbolFeed:
         #: the spoofing episodes' and wash episodes' participants, by their window in steps
         self.spoofers: list[tuple[int, int, Participant]] = []
         self.washers: list[tuple[int, int, tuple[Participant, Participant]]] = []
+        #: the quote stuffer's orders: (ts from the start, +1 place / -1 cancel, side, tick, size), in time order
+        self.stuffer = OUTSIDE
+        self.stuffed: list[tuple[int, int, int, int, int]] = []
 
     # --- who ----------------------------------------------------------------------------------------------------
     def assign(self, share: float, name: str, accounts: dict[tuple[str, str, int, int], str]) -> None:
@@ -210,14 +240,65 @@ class _SymbolFeed:
     def _washer(self, k: int) -> tuple[Participant, Participant]:
         return next((pair for k0, k1, pair in self.washers if k0 <= k <= k1), (OUTSIDE, OUTSIDE))
 
+    def stuff(self, rng: np.random.Generator, share: float, name: str, venue: str) -> Episode | None:
+        """A quote stuffer, one symbol in two: its orders (:attr:`stuffed`) and its episode (None: none here)."""
+        if rng.random() >= 0.5:
+            return None
+        steps = len(self.lots)
+        first, last = steps // 5, steps - 12 * 60_000 // self.cad
+        if last <= first + 120_000 // self.cad:
+            return None
+        self.stuffer = self.ledger.clients.new_owner()[0] if rng.random() < share else ELSEWHERE
+        t = int((first + rng.random() * (last - first)) * self.cad)
+        both, one_side = bool(rng.random() < 0.5), 1 if rng.random() < 0.5 else -1
+        orders: list[tuple[int, int, int, int, int]] = []
+        for _ in range(1 + int(rng.random() * 3)):
+            end, rate = t + int(2_000 + 8_000 * rng.random()), 20 + 130 * rng.random()
+            while t < end:
+                t += 1 + int(rng.exponential(1_000 / rate))
+                if t % self.cad in (0, self.cad - 1):  # it rests at least a millisecond, between two snapshots
+                    continue
+                k = min(t // self.cad, steps - 1)  # the last snapshot before it
+                side = (1 if rng.random() < 0.5 else -1) if both else one_side
+                best = int(self.sym.bid[k]) if side > 0 else int(self.sym.ask[k])
+                tick = best - side * (2 + int(rng.random() * 4))
+                size = (1 + int(rng.random() * 2)) * LOT_SHARES
+                gone = min(t + 5 + int(495 * rng.random()), (t // self.cad + 1) * self.cad - 1)
+                orders += [(t, 1, side, tick, size), (gone, -1, side, tick, size)]
+            t = end + int(5_000 + 25_000 * rng.random())
+        self.stuffed = sorted(orders, key=lambda order: (order[0], order[1]))
+        start, stop = self.start + self.stuffed[0][0], self.start + self.stuffed[-1][0]
+        return Episode(symbol=name, venue=venue, kind=AlertKind.QUOTE_STUFFING, start=start, end=stop)
+
     # --- the session --------------------------------------------------------------------------------------------
     def run(self) -> None:
         self._open_book()
         steps = -(-self.trades.ts // self.cad)
         bounds = np.searchsorted(steps, np.arange(len(self.lots) + 1), side="left").tolist()
+        stuffed = iter(self.stuffed)
+        waiting = next(stuffed, None)
         for k in range(len(self.lots)):
-            self._prints(bounds[k], bounds[k + 1], k)
+            lo, hi = bounds[k], bounds[k + 1]
+            while lo < hi:  # the prints, with the stuffer's orders of the interval before those after them
+                while waiting is not None and waiting[0] < int(self.trades.ts[lo]):
+                    self._stuffed(waiting)
+                    waiting = next(stuffed, None)
+                group = lo + 1
+                while group < hi and self.trades.ts[group] == self.trades.ts[lo]:
+                    group += 1
+                self._prints(lo, group, k)
+                lo = group
+            while waiting is not None and waiting[0] < k * self.cad:
+                self._stuffed(waiting)
+                waiting = next(stuffed, None)
             self._reconcile(k)
+
+    def _stuffed(self, order: tuple[int, int, int, int, int]) -> None:
+        ts, what, side, tick, size = order
+        if what > 0:
+            self.ledger.rest(self.start + ts, True, side, tick, size, self.stuffer)
+        else:
+            self.ledger.cancel(self.start + ts, True, side, tick, size, self.stuffer)
 
     def _open_book(self) -> None:
         """The queues of the first snapshot, cut into orders of about the symbol's usual addition (published as the

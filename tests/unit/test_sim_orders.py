@@ -56,6 +56,10 @@ def test_the_same_seed_gives_the_same_orders_and_reports(session: SimOrderSessio
 
 
 def test_a_book_rebuilt_from_the_feed_is_the_simulators_at_every_snapshot(session: SimOrderSession) -> None:
+    assert_rebuilt(session)
+
+
+def assert_rebuilt(session: SimOrderSession) -> None:
     books = session.simulation.books_frame()
     for symbol in session.symbols:
         book, anomalies, events = OrderBook("contiguous"), Counter[str](), list(session.order_events(symbol))
@@ -132,3 +136,26 @@ def test_the_diagnosis_counts_large_orders_and_each_spoofing_episodes_cycles(ses
     episodes = session.episodes_frame()
     assert len(cycles) == (episodes["kind"] == "spoofing").sum()
     assert {c.variant for c in cycles} <= {"short", "long"} and all(0 <= c.surprise <= 1 for c in cycles)
+
+
+def test_quote_stuffers_burst_between_snapshots_and_name_their_accounts() -> None:
+    """Bursts of small orders, each cancelled within half a second and before the next snapshot (the rebuilt books
+    are still the simulator's), none executed; the episode names the stuffer's account; the simulator's records and
+    the other episodes are those of the session without stuffers."""
+    stuffed = generate_orders(CONFIG, SimOrdersConfig(firm_agents=1.0, quote_stuffing=True))
+    assert_rebuilt(stuffed)
+    episodes, reports = stuffed.episodes_frame(), stuffed.drop_copy_frame()
+    stuffing = episodes[episodes["kind"] == str(AlertKind.QUOTE_STUFFING)]
+    assert len(stuffing) >= 1
+    for episode in stuffing.itertuples():
+        mine = reports[(reports["symbol"] == episode.symbol) & (reports["account"] == episode.accounts)]
+        placed = mine[mine["exec_type"] == "new"].groupby("order_id")["ts"].min()
+        left = mine[mine["exec_type"] == "canceled"].groupby("order_id")["ts"].max()
+        assert len(placed) >= 40 and not (mine["exec_type"] == "trade").any()
+        assert ((left - placed).dropna() <= 1_000).all()
+    others = episodes[episodes["kind"] != str(AlertKind.QUOTE_STUFFING)].reset_index(drop=True)
+    plain = generate_orders(CONFIG, ALL_THROUGH)
+    # a stuffer's account is a new owner's: the accounts created after it are numbered one later
+    assert others.drop(columns="accounts").equals(plain.episodes_frame().drop(columns="accounts"))
+    payloads = [[p for chunk in session.simulation.encoded() for p in chunk[2]] for session in (plain, stuffed)]
+    assert payloads[0] == payloads[1]
