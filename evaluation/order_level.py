@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Final, Protocol
 
@@ -25,9 +25,10 @@ from tapewatch.detectors.orders.firm_detector import FirmDetectorParams
 from tapewatch.detectors.orders.firm_spoofing import FirmSpoofingParams
 from tapewatch.detectors.orders.firm_wash import FirmWashParams
 from tapewatch.evaluation.judge import DEFAULT_TOLERANCE_MS, alerts_frame, collapse
+from tapewatch.feeds import FeedProfiles
 from tapewatch.records import Alert, AlertKind, ExecutionReport, OrderBookEvent
 
-KINDS = (AlertKind.SPOOFING, AlertKind.WASH_TRADING)
+KINDS = (AlertKind.SPOOFING, AlertKind.WASH_TRADING, AlertKind.PUMP_AND_DUMP, AlertKind.MARKING_THE_CLOSE)
 #: the generators that publish orders one by one
 GENERATORS: Final = ("lob", "sim")
 
@@ -92,9 +93,10 @@ def firm_alerts(
     groups = {str(a): g for a, g in zip(accounts["account"], accounts["group"], strict=True) if isinstance(g, str)}
     params = FirmDetectorParams(spoofing=spoofing or FirmSpoofingParams(), wash=wash or FirmWashParams())
     reference = fixed_reference({session.tenant: AccountReference(owners, groups)})
+    calendar = FeedProfiles()(session.venue).ms_to_close
     alerts: list[Alert] = []
     for symbol in session.symbols:
-        detector = FirmDesk(symbol, session.venue, params, reference)
+        detector = FirmDesk(symbol, session.venue, params, reference, ms_to_close=calendar)
         book = OrderBook()
         public: Iterator[tuple[int, int, OrderBookEvent | ExecutionReport]] = (
             (event.ts, 0, event) for event in session.order_events(symbol)
@@ -124,6 +126,33 @@ class OrderKindResult:
     named_right: int
     #: false alerts on a legitimate look-alike's window
     lookalike_alerts: int
+    #: per episode through the firm that an alert naming its account found: from the episode's first order to the
+    #: first such alert's first emission (ms)
+    delays_ms: tuple[int, ...] = ()
+
+    @classmethod
+    def none(cls, kind: str) -> OrderKindResult:
+        """Nothing counted yet."""
+        return cls(kind, 0, 0, 0, 0, 0, 0, 0, 0)
+
+    def plus(self, other: OrderKindResult) -> OrderKindResult:
+        """Both counts added up (one kind, two sessions)."""
+        return OrderKindResult(
+            self.kind,
+            self.episodes + other.episodes,
+            self.firm_episodes + other.firm_episodes,
+            self.detected + other.detected,
+            self.firm_detected + other.firm_detected,
+            self.alerts + other.alerts,
+            self.true_alerts + other.true_alerts,
+            self.named_right + other.named_right,
+            self.lookalike_alerts + other.lookalike_alerts,
+            self.delays_ms + other.delays_ms,
+        )
+
+    @property
+    def median_delay_s(self) -> float:
+        return float(pd.Series(self.delays_ms).median()) / 1e3 if self.delays_ms else math.nan
 
     @property
     def precision(self) -> float:
@@ -149,6 +178,9 @@ def judge(
     account; ``lookalikes`` (symbol, kind, start, end) counts the alerts on legitimate activity."""
     frame = collapse(alerts_frame(alerts))
     named = {a.alert_id: _named_accounts(a) for a in alerts}
+    raised: dict[str, int] = {}
+    for a in alerts:
+        raised[a.alert_id] = min(raised.get(a.alert_id, a.ts), a.ts)
     results = []
     for kind in KINDS:
         truth = episodes[episodes["kind"] == str(kind)]
@@ -157,6 +189,8 @@ def judge(
         firm_found: set[int] = set()
         true_alerts = right = 0
         false_ids: list[str] = []
+        first_named: dict[int, int] = {}
+        starts = truth["start"].to_dict()
         for alert in mine.itertuples(index=False):
             hits = truth[
                 (truth["symbol"] == alert.symbol)
@@ -170,7 +204,12 @@ def judge(
             found.update(hits.index)
             accounts = {a for cell in hits["accounts"] for a in str(cell).split(";") if a}
             firm_found.update(i for i in hits.index if str(hits.loc[i, "accounts"]))
-            right += bool(named.get(str(alert.alert_id), set()) & accounts)
+            named_here = named.get(str(alert.alert_id), set())
+            right += bool(named_here & accounts)
+            for i in hits.index:
+                if named_here & set(str(hits.loc[i, "accounts"]).split(";")):
+                    ts = raised[str(alert.alert_id)]
+                    first_named[i] = min(first_named.get(i, ts), ts)
         firm = truth[truth["accounts"].astype(str) != ""]
         results.append(
             OrderKindResult(
@@ -183,6 +222,7 @@ def judge(
                 true_alerts,
                 right,
                 _overlapping(mine[mine["alert_id"].isin(false_ids)], lookalikes, tolerance_ms),
+                tuple(max(0, ts - int(starts[i])) for i, ts in sorted(first_named.items())),
             )
         )
     return results
@@ -219,21 +259,18 @@ def evaluate_sessions(
     seeds: Sequence[int], symbols: int = 8, minutes: float = 210.0, firm_agents: float = 0.5, generator: str = "lob"
 ) -> OrderLevelReport:
     """Generate each seed's session with its orders, raise the drop copy's alerts, judge them, and add up."""
-    totals: dict[str, list[int]] = {}
+    totals: dict[str, OrderKindResult] = {}
     clean_days = clean_alerts = 0
     for seed in seeds:
         session = order_session(generator, seed, symbols, minutes, firm_agents)
         alerts = firm_alerts(session)
         episodes = session.episodes_frame()
         for result in judge(alerts, episodes, session.lookalikes_frame()):
-            row = totals.setdefault(result.kind, [0] * 8)
-            for i, value in enumerate(astuple(result)[1:]):
-                row[i] += value
+            totals[result.kind] = totals.get(result.kind, OrderKindResult.none(result.kind)).plus(result)
         clean = clean_symbols(session)
         clean_days += len(clean)
         clean_alerts += sum(alert.symbol in clean for alert in collapse_alerts(alerts))
-    kinds = [OrderKindResult(kind, *row) for kind, row in totals.items()]
-    return OrderLevelReport(tuple(seeds), kinds, clean_days, clean_alerts)
+    return OrderLevelReport(tuple(seeds), list(totals.values()), clean_days, clean_alerts)
 
 
 def clean_symbols(session: OrderSession) -> set[str]:
