@@ -22,6 +22,7 @@ import pandas as pd
 from tapewatch.detectors.orders.book import OrderBook
 from tapewatch.detectors.orders.firm_desk import AccountReference, FirmDesk, fixed_reference
 from tapewatch.detectors.orders.firm_detector import FirmDetectorParams
+from tapewatch.detectors.orders.firm_ramp import FirmRampParams
 from tapewatch.detectors.orders.firm_spoofing import FirmSpoofingParams
 from tapewatch.detectors.orders.firm_wash import FirmWashParams
 from tapewatch.evaluation.judge import DEFAULT_TOLERANCE_MS, alerts_frame, collapse
@@ -84,14 +85,19 @@ def order_session(
 
 
 def firm_alerts(
-    session: OrderSession, spoofing: FirmSpoofingParams | None = None, wash: FirmWashParams | None = None
+    session: OrderSession,
+    spoofing: FirmSpoofingParams | None = None,
+    wash: FirmWashParams | None = None,
+    ramp: FirmRampParams | None = None,
 ) -> list[Alert]:
     """The alerts the firm's drop copy raises, symbol by symbol (:class:`FirmDesk`: the public feed and the reports
     in time order, a report after the public events of its millisecond)."""
     accounts = session.accounts_frame()
     owners = {str(a): str(o) for a, o in zip(accounts["account"], accounts["owner"], strict=True)}
     groups = {str(a): g for a, g in zip(accounts["account"], accounts["group"], strict=True) if isinstance(g, str)}
-    params = FirmDetectorParams(spoofing=spoofing or FirmSpoofingParams(), wash=wash or FirmWashParams())
+    params = FirmDetectorParams(
+        spoofing=spoofing or FirmSpoofingParams(), wash=wash or FirmWashParams(), ramp=ramp or FirmRampParams()
+    )
     reference = fixed_reference({session.tenant: AccountReference(owners, groups)})
     calendar = FeedProfiles()(session.venue).ms_to_close
     alerts: list[Alert] = []

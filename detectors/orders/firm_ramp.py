@@ -5,8 +5,10 @@ than the symbol's own volatility says a price moves in as long.
 On each execution of an owner, over its executions of the last ``window_ms`` (at least ``min_trades``, the first
 ``min_span_ms`` or more before): its **net** executed quantity against the public tape's volume over the same
 time (``share`` or more), and the public price's move from just before its first execution to now, in the net's
-direction, ``min_move_bps`` or more **and** ``move_z`` × the symbol's one-minute volatility (known before the owner
-started) × √minutes. Then:
+direction, far beyond chance and material: ``move_z`` × the symbol's one-minute volatility (known before the owner
+started) × √minutes, ``min_move_bps`` or more, and the part of it that the owner's share of the volume accounts for
+(share × move) ``min_driven_bps`` or more — an owner that is all the market needs a smaller move to have driven it
+than one that is two fifths of it. Then:
 
 * within ``close_window_ms`` of the venue's close, either direction: **marking the close**, naming the accounts;
 * else, buying the price up: a **pump**'s run-up, raised at most medium; when the same owner then sells back
@@ -73,7 +75,8 @@ class FirmRampParams(BaseModel):
         0.4, gt=0, le=1, description="Its net executed quantity, at least this share of the symbol's volume meanwhile"
     )
     move_z: float = Field(4.0, gt=0, description="The price moved its way this × the symbol's volatility over as long")
-    min_move_bps: float = Field(50.0, gt=0, description="… and at least this much")
+    min_move_bps: float = Field(20.0, gt=0, description="… and at least this much")
+    min_driven_bps: float = Field(20.0, gt=0, description="… and its share of the volume × the move at least this")
     close_window_ms: int = Field(600_000, ge=0, description="Within this of the venue's close it marks the close")
     dump_share: float = Field(0.5, gt=0, le=1, description="A pump's owner selling back this share of what it bought")
     dump_within_ms: int = Field(1_800_000, gt=0, description="… within this of its run-up")
@@ -201,8 +204,9 @@ class FirmRamp:
         net = flow.net - sum(e.signed for e in self._this_bucket(executions, ts))
         direction = 1.0 if net > 0 else -1.0
         move = direction * math.log(now / start) * 1e4
-        bar = max(p.min_move_bps, p.move_z * sigma * math.sqrt(max(ts - first, 60_000) / 60_000))
         share = abs(net) / volume
+        floor = max(p.min_move_bps, p.min_driven_bps / min(share, 1.0)) if share > 0 else math.inf
+        bar = max(floor, p.move_z * sigma * math.sqrt(max(ts - first, 60_000) / 60_000))
         if share < p.share or move < bar:
             return None
         return self._hit(key, flow, ts, first, share, move, bar, sigma, net, start)
