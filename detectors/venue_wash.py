@@ -169,14 +169,15 @@ def _quantile(ordered: list[tuple[int, int]], rank: float) -> int:
     return ordered[-1][0]
 
 
-def round_counts(tally: SizeTally, lot: float | None) -> tuple[int, int]:
-    """Trades at and beside round sizes of at least :data:`MIN_ROUND_LOTS` lots."""
+def round_counts(tally: SizeTally, lot: float | None) -> tuple[int, int, int]:
+    """Trades at and beside round sizes of at least :data:`MIN_ROUND_LOTS` lots, and all trades that large."""
     if lot is None:
-        return 0, 0
+        return 0, 0, 0
     floor = math.log10(lot * MIN_ROUND_LOTS) - 1e-9
     at = sum(n for e, n in tally.round_at.items() if e >= floor)
     near = sum(n for e, n in tally.round_near.items() if e >= floor)
-    return at, near
+    large = sum(n for e, n in tally.decades.items() if e >= floor)
+    return at, near, large
 
 
 @dataclass(slots=True)
@@ -224,14 +225,16 @@ class VenueWash:
         lot = params.lot if params.lot is not None else learnt_lot(tally.steps, params.lot_tolerance)
         decades = decade_span(tally.decades)
         benford = benford_test(tally.digits, decades, params)
-        rounding = rounding_test(*round_counts(tally, lot), params)
+        at, near, large = round_counts(tally, lot)
+        rounding = rounding_test(at, near, params)
         return VenueIndicator(
             symbol=self.symbol, venue=self.venue, ts=end if complete else min(self.last_ts, end - 1),
             window_start=max(start, 0), window_end=end, complete=complete, trades=tally.trades, lot=lot,
             benford=benford.verdict, benford_n=benford.n, benford_chi2=benford.chi2, benford_p=benford.p_value,
             benford_mad=benford.mad, benford_band=benford.band, decades=decades,
             rounding=rounding.verdict, round_at=rounding.at, round_near=rounding.near,
-            round_ratio=rounding.ratio, round_p=rounding.p_value, version=VERSION,
+            round_ratio=rounding.ratio, round_share=at / large if large else None, round_p=rounding.p_value,
+            version=VERSION,
         )  # fmt: skip
 
     def to_state(self) -> dict[str, Any]:

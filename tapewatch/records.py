@@ -706,6 +706,11 @@ class VenueIndicator(Record):
     round_at: int = Field(ge=0, description="Trades exactly at a round size of at least 100 lots")
     round_near: int = Field(ge=0, description="Trades on the same grid just beside one")
     round_ratio: NonNegative | None = Field(None, description="Trades per round size over trades per size beside it")
+    round_share: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        None,
+        description="Trades at round sizes over all trades of at least 100 lots: falls as fabricated sizes dilute "
+        "genuine ones (compare a venue with its own history; no verdict)",
+    )
     round_p: Annotated[float, Field(ge=0, le=1)] | None = None
     version: str = Field(min_length=1, description="The tests' version")
 
