@@ -260,13 +260,12 @@ def detect_file(
 
 def _write_indicators(path: Path, data: Input, feeds: Callable[[str], FeedProfile]) -> None:
     """The venue-level wash indicator of each symbol's trades (:mod:`tapewatch.evaluation.venue_wash`)."""
-    from tapewatch.evaluation.lookback import write_jsonl
-    from tapewatch.evaluation.venue_wash import indicators
+    from tapewatch.evaluation.venue_wash import indicators, write_indicators
 
     if data.kind != "ticks":
         raise TapewatchError("--indicators: the wash tests read trades (tick files), not 1-minute bars")
     records = indicators(data.frame, feeds=feeds)
-    write_jsonl(path, records)
+    write_indicators(path, records)
     verdicts = Counter("undetermined" if r.consistent is None else "consistent" if r.consistent else "inconsistent"
                        for r in records)  # fmt: skip
     summary = ", ".join(f"{k} {n}" for k, n in sorted(verdicts.items())) or "no trades"
@@ -784,15 +783,18 @@ def eval_venue_wash(
     """The venue-level wash indicator (Benford's first digit, round-size clustering) on the generators' clean and
     wash sessions, on real tapes shipped in packages, and on a real tape with a wash bot's trades added."""
     from tapewatch.evaluation import venue_wash
+    from tapewatch.producers.real_tapes import load_tape
 
-    rows = venue_wash.real(tuple(t.strip() for t in tapes.split(",") if t.strip()))
+    names = [t.strip() for t in tapes.split(",") if t.strip()]
+    rows = venue_wash.real({name: load_tape(name)[0] for name in names})
     if seeds.strip():
         with console.status("generating…"):
             rows += venue_wash.generated(_seed_list(seeds))
     if inject.strip():
         levels = tuple(float(s) for s in shares.split(",") if s.strip())
+        ticks = load_tape(inject.strip())[0]
         for style in venue_wash.BOT_STYLES:
-            rows += venue_wash.injected(inject.strip(), levels, style)
+            rows += venue_wash.injected(inject.strip(), ticks, levels, style)
     _print_venue_wash(rows)
 
 

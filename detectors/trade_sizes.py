@@ -29,16 +29,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-#: a size's significand is snapped to this many decimals (floats carry ~15 significant digits; sizes at most 12)
-_SNAP: Final = 9
-#: how close to an integer a scaled significand must be to count as exact
-_EXACT: Final = 1e-6
+#: a size's significand is snapped to this many decimals: sizes are read to 13 significant digits (a float carries
+#: 15 to 17; 99,999.99999999 has 13), so float noise (0.1 + 0.2) never changes a digit
+_SNAP: Final = 12
+#: the widest band beside a round size: wider, the band under a power of ten (ten hundredths a step) would reach
+#: the band of the 9 below it
+MAX_NEIGHBOURS: Final = 9
+#: how far from an integer a size counted in hundredths of its decade (100 … 1000) may be and still be on that grid:
+#: well above the float error of a snapped significand (~1e-13), well below its last digit (1e-10)
+_ON_GRID: Final = 1e-11
 
 
 def significand(size: float) -> tuple[float, int]:
     """``(m, e)`` with ``size = m × 10^e`` and ``1 ≤ m < 10``, ``m`` snapped against float noise.
 
-    >>> significand(0.0153), significand(1000.0), significand(9.9999999999)
+    >>> significand(0.0153), significand(1000.0), significand(9.99999999999999)
     ((1.53, -2), (1.0, 3), (1.0, 1))
     """
     exponent = math.floor(math.log10(size))
@@ -54,7 +59,7 @@ def last_digit_exponent(mantissa: float, exponent: int) -> int:
     """The exponent of the last significant digit of ``mantissa × 10^exponent`` (``1.53 × 10^-2`` → −4)."""
     for decimals in range(_SNAP + 1):
         scaled = mantissa * 10.0**decimals
-        if abs(scaled - round(scaled)) < _EXACT * 10.0**decimals:
+        if abs(scaled - round(scaled)) < 10.0 ** (decimals - _SNAP - 1):  # the float error of ``scaled``, × 100
             return exponent - decimals
     return exponent - _SNAP
 
@@ -65,7 +70,7 @@ def round_offset(mantissa: float, exponent: int, neighbours: int) -> tuple[int, 
     9.95 are one and a half hundredths of 10's decade under 10; 9.95 is off it."""
     hundredths = mantissa * 100.0  # within [100, 1000): the size on its own decade's grid of hundredths
     step = round(hundredths)
-    if abs(hundredths - step) > _EXACT * 100.0:
+    if abs(hundredths - step) > _ON_GRID:
         return None
     nearest = round(step / 100.0)  # 1 … 10
     if nearest == 10:  # beside the next power of ten: its grid is ten of these steps
@@ -94,8 +99,8 @@ class SizeTally:
     round_near: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if isinstance(self.neighbours, bool) or not 1 <= self.neighbours <= 49:
-            raise ValueError(f"neighbours must be within 1 … 49 hundredths, got {self.neighbours!r}")
+        if isinstance(self.neighbours, bool) or not 1 <= self.neighbours <= MAX_NEIGHBOURS:
+            raise ValueError(f"neighbours must be within 1 … {MAX_NEIGHBOURS} hundredths, got {self.neighbours!r}")
 
     def add(self, size: float) -> None:
         """Counts one trade of ``size`` (units of the instrument: shares, contracts, coins)."""

@@ -44,10 +44,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
-from scipy.special import bdtrc, chdtrc
-
 from tapewatch.detectors.patterns.checks import positive, shares
-from tapewatch.detectors.trade_sizes import SizeTally
+from tapewatch.detectors.trade_sizes import MAX_NEIGHBOURS, SizeTally
 from tapewatch.records import VenueIndicator, WashTest
 from tapewatch.state_versions import StateVersions
 
@@ -87,6 +85,38 @@ class VenueWashParams:
             positive(self, "lot")
         if not 0 <= self.min_decades <= 20 or not -1440 < self.utc_offset_min < 1440:
             raise ValueError(f"{self.GROUP}: min_decades within 0 … 20, utc_offset_min within a day")
+        if not self.neighbours <= MAX_NEIGHBOURS:
+            raise ValueError(f"{self.GROUP}.neighbours must be within 1 … {MAX_NEIGHBOURS}, got {self.neighbours!r}")
+
+
+def chi2_sf_8(statistic: float) -> float:
+    """P(χ² ≥ ``statistic``) with 8 degrees of freedom: for an even df the sum ``e^(−x/2) Σ_k<4 (x/2)^k / k!``.
+
+    >>> round(chi2_sf_8(15.507), 4)  # the 5 % critical value
+    0.05
+    """
+    half = max(statistic, 0.0) / 2.0
+    return min(1.0, math.exp(-half) * sum(half**k / math.factorial(k) for k in range(4)))
+
+
+def binomial_sf(k: int, n: int, p: float) -> float:
+    """P(X ≥ ``k``) for X ~ Binomial(``n``, ``p``), summed in logs from ``k`` up until the terms vanish.
+
+    >>> round(binomial_sf(3, 10, 0.1), 4)
+    0.0702
+    """
+    if k <= 0:
+        return 1.0
+    if k > n:
+        return 0.0
+    log_p, log_q, base = math.log(p), math.log1p(-p), math.lgamma(n + 1)
+    total = 0.0
+    for i in range(k, n + 1):
+        term = math.exp(base - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q)
+        total += term
+        if i > n * p and term < total * 1e-17:
+            break
+    return min(total, 1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +151,7 @@ def benford_test(digits: Mapping[int, int], decades: int, params: VenueWashParam
         verdict = WashTest.NOT_APPLICABLE
     else:
         verdict = WashTest.DOES_NOT_CONFORM if band == "nonconformity" else WashTest.CONFORMS
-    return Benford(verdict, n, chi2, float(chdtrc(8, chi2)), mad, band)
+    return Benford(verdict, n, chi2, chi2_sf_8(chi2), mad, band)
 
 
 def rounding_test(at: int, near: int, params: VenueWashParams) -> Rounding:
@@ -131,7 +161,7 @@ def rounding_test(at: int, near: int, params: VenueWashParams) -> Rounding:
         verdict = WashTest.NOT_APPLICABLE if n == 0 else WashTest.NOT_ENOUGH_TRADES
         return Rounding(verdict, at, near)
     share = 1.0 / (2 * params.neighbours + 1)
-    p_value = float(bdtrc(at - 1, n, share)) if at > 0 else 1.0  # P(X ≥ at) under no preference
+    p_value = binomial_sf(at, n, share)  # P(X ≥ at) under no preference
     ratio = at * 2 * params.neighbours / near if near else None
     verdict = WashTest.CONFORMS if p_value < params.alpha else WashTest.DOES_NOT_CONFORM
     return Rounding(verdict, at, near, ratio, p_value)

@@ -6,7 +6,7 @@
 * :func:`generated` — the two labelled markets, clean sessions against sessions with wash trading. Their sizes are
   whole lots drawn from each generator's own distribution, so what the tests can say there is decided by those
   draws, not by the wash agents (see the study).
-* :func:`real` — the real tapes that ship in packages (:mod:`tapewatch.producers.real_tapes`).
+* :func:`real` — the real tapes that ship in packages (``tapewatch.producers.real_tapes`` loads them).
 * :func:`injected` — a real tape with fabricated trades added, a given share of its trades, sized as a wash bot
   sizes them (uniform over a range, or log-uniform, at the tape's own precision): how much fabricated volume the
   tests need before they stop conforming.
@@ -14,18 +14,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from tapewatch.detectors.venue_wash import VenueWash, VenueWashParams
 from tapewatch.feeds import FeedProfile, FeedProfiles
 from tapewatch.records import AlertKind, VenueIndicator
 
-__all__ = ["BOT_STYLES", "Row", "generated", "indicators", "injected", "real"]
+__all__ = ["BOT_STYLES", "Row", "generated", "indicators", "injected", "real", "write_indicators"]
 
 #: how a wash bot sizes its trades: ``uniform`` over [low, high], ``log-uniform`` over it (digits then follow Benford)
 BOT_STYLES: Final = ("uniform", "log-uniform")
@@ -70,6 +72,12 @@ def indicators(
     return out
 
 
+def write_indicators(path: Path, records: Sequence[VenueIndicator]) -> None:
+    """One record per line, as ``venue.indicators`` carries them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"".join(record.to_json() + b"\n" for record in records))
+
+
 def _with_venue(frame: pd.DataFrame, venue: str) -> pd.DataFrame:
     return frame if "venue" in frame.columns else frame.assign(venue=venue)
 
@@ -103,18 +111,14 @@ def generated(seeds: tuple[int, ...], params: VenueWashParams | None = None) -> 
     return rows
 
 
-def real(names: tuple[str, ...], params: VenueWashParams | None = None) -> list[Row]:
-    """The real tapes by name; every window, the last one cut short where the tape ends."""
-    from tapewatch.producers.real_tapes import load_tape
-
-    rows: list[Row] = []
-    for name in names:
-        ticks, _ = load_tape(name)
-        rows += [Row(name, "real", i) for i in indicators(ticks, params)]
-    return rows
+def real(tapes: Mapping[str, pd.DataFrame], params: VenueWashParams | None = None) -> list[Row]:
+    """Each real tape's ticks (name → frame); every window, the last one cut short where the tape ends."""
+    return [Row(name, "real", i) for name, ticks in tapes.items() for i in indicators(ticks, params)]
 
 
-def bot_sizes(rng: np.random.Generator, n: int, style: str, low: float, high: float, decimals: int) -> np.ndarray:
+def bot_sizes(
+    rng: np.random.Generator, n: int, style: str, low: float, high: float, decimals: int
+) -> npt.NDArray[np.float64]:
     """``n`` sizes a wash bot draws: uniform or log-uniform over [low, high], rounded to ``decimals``."""
     if style == "uniform":
         sizes = rng.uniform(low, high, n)
@@ -145,12 +149,14 @@ def inject(ticks: pd.DataFrame, share: float, style: str, seed: int = 0, decimal
 
 
 def injected(
-    name: str, shares: tuple[float, ...], style: str, params: VenueWashParams | None = None, seed: int = 0
+    name: str,
+    ticks: pd.DataFrame,
+    shares: tuple[float, ...],
+    style: str,
+    params: VenueWashParams | None = None,
+    seed: int = 0,
 ) -> list[Row]:
-    """The real tape ``name`` with :func:`inject`'s fabricated trades at each share."""
-    from tapewatch.producers.real_tapes import load_tape
-
-    ticks, _ = load_tape(name)
+    """The real tape ``name`` (its ``ticks``) with :func:`inject`'s fabricated trades at each share."""
     rows: list[Row] = []
     for share in shares:
         frame = inject(ticks, share, style, seed)
