@@ -37,6 +37,8 @@ from tapewatch.records import (
     RecordError,
     Score,
     Severity,
+    VenueIndicator,
+    WashTest,
     alert_id,
 )
 from tapewatch.settings import ElasticsearchSettings, Settings
@@ -188,6 +190,14 @@ def news_records() -> list[tuple[Table, NewsItem | NewsSignal]]:
     return [(db.news_items, item), (db.news_signals, signal)]
 
 
+INDICATOR = VenueIndicator(
+    symbol="BTCUSD", venue="bitstamp", ts=86_400_000, window_start=0, window_end=86_400_000, complete=True,
+    trades=5_000, lot=1e-8, benford=WashTest.CONFORMS, benford_n=5_000, benford_chi2=9.1, benford_p=0.33,
+    benford_mad=0.004, benford_band="close", decades=3, rounding=WashTest.CONFORMS, round_at=400, round_near=40,
+    round_ratio=100.0, round_share=0.2, round_p=1e-30, version="venue-wash-1",
+)  # fmt: skip
+
+
 def test_every_row_has_exactly_its_table_columns() -> None:
     bar, features, score, alert, action, execution = sample_records()
     book = Book(symbol="2330", venue="twse", ts=60_000, bids=[(9.9, 5.0), (9.8, 1.0)], asks=[(10.1, 2.0)])
@@ -214,6 +224,7 @@ def test_every_row_has_exactly_its_table_columns() -> None:
         (db.forecasts, forecast, db.record_doc(forecast)),
         (db.executions, execution, db.record_doc(execution)),  # type: ignore[arg-type]
         *((table, record, db.record_doc(record)) for table, record in paper_trading_records()),
+        (db.venue_indicators, INDICATOR, db.record_doc(INDICATOR)),
     ]
     for table, record, doc in pairs:
         # A record's doc is its own fields: they must be exactly the table's columns (a new field needs a
