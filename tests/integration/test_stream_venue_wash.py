@@ -77,3 +77,34 @@ def test_an_indicator_is_stored_once(pg: Settings) -> None:
         assert db.copy_rows(conn, db.venue_indicators, docs) == 0
         assert conn.execute(select(func.count()).select_from(db.venue_indicators)).scalar() == 6
     engine.dispose()
+
+
+def test_an_indicator_is_searchable_once_in_elasticsearch(settings: Settings) -> None:
+    import uuid
+
+    from tapewatch.producers.publisher import Publisher
+    from tapewatch.sinks.consumer import SinkRunner, resolve_topics
+    from tapewatch.sinks.defaults import ELASTICSEARCH_TOPICS
+    from tapewatch.sinks.elastic import ElasticsearchWriter, delete_everything, index_pattern
+    from tapewatch.sinks.search import es_client
+    from tapewatch.topics import DLQ_SINKS
+
+    isolated = settings.updated(es={"index_prefix": f"twtest{uuid.uuid4().hex[:8]}"})
+    es = es_client(isolated)
+    try:
+        frame = pd.DataFrame([q.model_dump(mode="json") for q in _trades()])
+        records = indicators(frame)
+        with Publisher(isolated, DLQ_SINKS) as publisher:
+            for record in [*records, *records]:  # a replay
+                publisher.publish(VENUE_INDICATORS, record)
+        runner = SinkRunner(isolated, ElasticsearchWriter(isolated), resolve_topics(ELASTICSEARCH_TOPICS))
+        runner.run(exit_when_idle_s=4.0)
+        assert runner.counters.dead_lettered == 0
+        es.indices.refresh(index=f"{isolated.es.index_prefix}-*")
+        hits = es.search(index=index_pattern(isolated, "venue-indicators"), size=20)["hits"]["hits"]
+        assert sorted((h["_source"]["tapewatch"]["symbol"], h["_source"]["@timestamp"]) for h in hits) == sorted(
+            (r.symbol, r.ts) for r in records
+        )
+    finally:
+        delete_everything(es, isolated)
+        es.close()

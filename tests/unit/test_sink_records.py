@@ -336,9 +336,18 @@ def test_alert_document_is_ecs_and_indexed_by_its_own_month(alert: Alert) -> Non
         assert doc["tapewatch"]["price"] == alert.evidence["price"]
 
 
+def test_an_indicator_document_is_a_metric_of_its_window() -> None:
+    meta, document = bulk_action(Settings(), INDICATOR)
+    assert meta["_id"] == "bitstamp:BTCUSD:0:venue-wash-1" and "version" not in meta
+    assert document["event"] == {
+        "kind": "metric", "dataset": "tapewatch.venue_indicators", "start": 0, "end": 86_400_000
+    }  # fmt: skip
+    assert document["tapewatch"]["benford"] == "conforms" and document["tapewatch"]["verdict"] == "consistent"
+
+
 def test_documents_only_use_mapped_top_level_fields() -> None:
     settings = Settings()
-    for record in sample_records():
+    for record in [*sample_records(), INDICATOR]:
         if type(record) not in FAMILIES:
             continue
         meta, document = bulk_action(settings, record)  # type: ignore[arg-type]
