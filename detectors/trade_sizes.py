@@ -29,59 +29,45 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-#: a size's significand is snapped to this many decimals: sizes are read to 13 significant digits (a float carries
-#: 15 to 17; 99,999.99999999 has 13), so float noise (0.1 + 0.2) never changes a digit
-_SNAP: Final = 12
+#: sizes are read to 13 significant digits (a float carries 15 to 17; 99,999.99999999 has 13): a size is the integer
+#: ``q`` of its 13 digits, 10^12 ≤ q < 10^13, and its decade ``e`` (size = q × 10^(e − 12)), so float noise (0.1 + 0.2)
+#: never changes a digit and every test below is exact integer arithmetic
+DIGITS: Final = 13
+_LOW: Final = 10 ** (DIGITS - 1)
+_HIGH: Final = 10**DIGITS
+#: ``q``'s unit in hundredths of its decade
+_HUNDREDTH: Final = 10 ** (DIGITS - 3)
 #: the widest band beside a round size: wider, the band under a power of ten (ten hundredths a step) would reach
 #: the band of the 9 below it
 MAX_NEIGHBOURS: Final = 9
-#: how far from an integer a size counted in hundredths of its decade (100 … 1000) may be and still be on that grid:
-#: well above the float error of a snapped significand (~1e-13), well below its last digit (1e-10)
-_ON_GRID: Final = 1e-11
+#: 10^(12 − e) for every decade a size can have (the records' sizes lie within [1e-9, 1e13])
+_SCALE: Final = {e: 10.0 ** (DIGITS - 1 - e) for e in range(-12, 17)}
 
 
-def significand(size: float) -> tuple[float, int]:
-    """``(m, e)`` with ``size = m × 10^e`` and ``1 ≤ m < 10``, ``m`` snapped against float noise.
+def significand(size: float) -> tuple[int, int]:
+    """``(q, e)``: the size's 13 significant digits as an integer and its decade (``size ≈ q × 10^(e − 12)``).
 
-    >>> significand(0.0153), significand(1000.0), significand(9.99999999999999)
-    ((1.53, -2), (1.0, 3), (1.0, 1))
+    >>> significand(0.0153), significand(0.1 + 0.2), significand(9.99999999999999)
+    ((1530000000000, -2), (3000000000000, -1), (1000000000000, 1))
     """
     exponent = math.floor(math.log10(size))
-    mantissa = round(size / 10.0**exponent, _SNAP)
-    if mantissa >= 10.0:
-        mantissa, exponent = round(mantissa / 10.0, _SNAP), exponent + 1
-    elif mantissa < 1.0:
-        mantissa, exponent = round(mantissa * 10.0, _SNAP), exponent - 1
-    return mantissa, exponent
+    digits = round(size * _SCALE[exponent])
+    if digits >= _HIGH:
+        return (digits + 5) // 10, exponent + 1
+    if digits < _LOW:
+        return round(size * _SCALE[exponent - 1]), exponent - 1
+    return digits, exponent
 
 
-def last_digit_exponent(mantissa: float, exponent: int) -> int:
-    """The exponent of the last significant digit of ``mantissa × 10^exponent`` (``1.53 × 10^-2`` → −4)."""
-    for decimals in range(_SNAP + 1):
-        scaled = mantissa * 10.0**decimals
-        if abs(scaled - round(scaled)) < 10.0 ** (decimals - _SNAP - 1):  # the float error of ``scaled``, × 100
-            return exponent - decimals
-    return exponent - _SNAP
-
-
-def round_offset(mantissa: float, exponent: int, neighbours: int) -> tuple[int, int] | None:
-    """``(E, j)`` when the size is the round size ``R = r × 10^E`` (``j = 0``) or ``j`` hundredths of ``R``'s decade
-    from it (``0 < |j| ≤ neighbours``); None otherwise. Below a power of ten the grid is the power's own: 9.9 and
-    9.95 are one and a half hundredths of 10's decade under 10; 9.95 is off it."""
-    hundredths = mantissa * 100.0  # within [100, 1000): the size on its own decade's grid of hundredths
-    step = round(hundredths)
-    if abs(hundredths - step) > _ON_GRID:
-        return None
-    nearest = round(step / 100.0)  # 1 … 10
-    if nearest == 10:  # beside the next power of ten: its grid is ten of these steps
-        if step % 10:
-            return None
-        offset, exponent = (step - 1000) // 10, exponent + 1
-    else:
-        offset = step - 100 * nearest
-    if abs(offset) > neighbours:
-        return None
-    return exponent, offset
+def round_offset(step: int, exponent: int, neighbours: int) -> tuple[int, int] | None:
+    """``(E, j)`` when a size of ``step`` hundredths of its decade ``exponent`` (100 … 999) is the round size
+    ``R = r × 10^E`` (``j = 0``) or ``j`` hundredths of ``R``'s decade from it (``0 < |j| ≤ neighbours``); None
+    otherwise. Below a power of ten the grid is the power's own: 9.9 is one of 10's hundredths under 10; 9.95 is
+    off that grid."""
+    if step >= 1000 - 10 * neighbours:  # beside the next power of ten: its grid is ten of these steps
+        return (exponent + 1, (step - 1000) // 10) if step % 10 == 0 else None
+    offset = step - 100 * ((step + 50) // 100)
+    return (exponent, offset) if abs(offset) <= neighbours else None
 
 
 @dataclass(slots=True)
@@ -105,16 +91,21 @@ class SizeTally:
     def add(self, size: float) -> None:
         """Counts one trade of ``size`` (units of the instrument: shares, contracts, coins)."""
         self.trades += 1
-        if not size > 0.0 or not math.isfinite(size):
+        if not 0.0 < size < math.inf:
             self.empty += 1
             return
-        mantissa, exponent = significand(size)
-        _bump(self.digits, int(mantissa))
-        _bump(self.decades, exponent)
-        _bump(self.steps, last_digit_exponent(mantissa, exponent))
-        offset = round_offset(mantissa, exponent, self.neighbours)
-        if offset is not None:
-            _bump(self.round_at if offset[1] == 0 else self.round_near, offset[0])
+        digits, exponent = significand(size)
+        first, decades, steps = digits // _LOW, self.decades, self.steps
+        self.digits[first] = self.digits.get(first, 0) + 1
+        decades[exponent] = decades.get(exponent, 0) + 1
+        significant = str(digits).rstrip("0")
+        last = exponent - len(significant) + 1
+        steps[last] = steps.get(last, 0) + 1
+        if len(significant) <= 3:  # on its decade's grid of hundredths
+            offset = round_offset(digits // _HUNDREDTH, exponent, self.neighbours)
+            if offset is not None:
+                counts = self.round_at if offset[1] == 0 else self.round_near
+                counts[offset[0]] = counts.get(offset[0], 0) + 1
 
     def to_state(self) -> dict[str, Any]:
         """JSON-able (keys as strings): :meth:`from_state` restores it."""
@@ -128,10 +119,6 @@ class SizeTally:
 
 
 _COUNTS: Final = ("digits", "decades", "steps", "round_at", "round_near")
-
-
-def _bump(counts: dict[int, int], key: int) -> None:
-    counts[key] = counts.get(key, 0) + 1
 
 
 def _keyed(counts: Mapping[int, int]) -> dict[str, int]:

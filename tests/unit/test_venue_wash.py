@@ -188,7 +188,8 @@ def test_a_restored_state_continues_as_if_never_stopped(trades: list[tuple[int, 
 
 
 def test_significand_resists_float_noise() -> None:
-    assert significand(0.1 + 0.2) == (3.0, -1)
-    assert significand(1e-8) == (1.0, -8)
-    assert significand(999.99999999999999) == (1.0, 3)
-    assert significand(49999.99999501) == (4.999999999501, 4)
+    assert significand(0.1 + 0.2) == (3 * 10**12, -1)
+    assert significand(1e-8) == (10**12, -8)
+    assert significand(999.99999999999999) == (10**12, 3)
+    assert significand(49999.99999501) == (4_999_999_999_501, 4)
+    assert significand(1e13) == (10**12, 13)
