@@ -805,13 +805,13 @@ def _print_venue_wash(rows: Sequence[VenueWashRow]) -> None:
         return "–" if value is None else format(value, spec)
 
     table = Table("tape", "kind", "symbol", "day", "trades", "lot", "decades", "Benford", "MAD", "band",
-                  "round", "at/near", "ratio", "share", "p")  # fmt: skip
+                  "round", "at/near", "ratio", "share", "p", "tail α")  # fmt: skip
     for row in rows:
         i = row.indicator
         day = datetime.fromtimestamp(i.window_start / 1000, UTC).strftime("%Y-%m-%d") + ("" if i.complete else "*")
         table.add_row(
             row.tape, row.kind, i.symbol, day, f"{i.trades:,}", num(i.lot, "g"), str(i.decades), i.benford.value,
             num(i.benford_mad, ".4f"), i.benford_band or "–", i.rounding.value, f"{i.round_at}/{i.round_near}",
-            num(i.round_ratio, ".1f"), num(i.round_share, ".3f"), num(i.round_p, ".2g"),
+            num(i.round_ratio, ".1f"), num(i.round_share, ".3f"), num(i.round_p, ".2g"), num(i.tail_alpha, ".2f"),
         )  # fmt: skip
     Console(width=max(170, Console().width)).print(table)

@@ -6,12 +6,15 @@ Per trade size ``s > 0``, written as ``m × 10^e`` with ``1 ≤ m < 10``, the ta
 * ``decades[e]``: the decade of the size (whether the sizes span enough orders of magnitude for Benford);
 * ``steps[p]``: the exponent ``p`` of the size's last significant digit (``0.0153`` → −4): the lot, learnt as the
   coarsest power of ten nearly every size is a multiple of;
+* ``leading[100·e + f]``: the first two significant digits ``f`` (10 … 99) with the decade: a histogram of the sizes
+  in bins a tenth of a decade wide or narrower, from which the tail exponent is estimated;
 * ``round_at[E]`` and ``round_near[E]``: the sizes exactly at a round size ``R = r × 10^E`` (``r`` = 1 … 9, one
   significant digit) and those just beside it on ``R``'s own grid of hundredths of its decade (``R ± j × 10^(E−2)``,
   ``j`` = 1 … ``neighbours``), by ``E``. A size of ``R``'s precision that is not that close to a round size, or of
   finer precision (``0.01534``), is in neither.
 
-Every key is a small integer within [−10, 14] (sizes lie within [1e-9, 1e13]): at most a few hundred counters.
+Every decade is a small integer within [−10, 14] (sizes lie within [1e-9, 1e13]): at most a few thousand counters,
+a few hundred on a real day.
 
 >>> tally = SizeTally(neighbours=5)
 >>> for size in (100, 100, 101, 97, 250, 0.5, 0.0153):
@@ -35,6 +38,8 @@ from typing import Any, Final
 DIGITS: Final = 13
 _LOW: Final = 10 ** (DIGITS - 1)
 _HIGH: Final = 10**DIGITS
+#: ``q``'s unit in tenths of its decade (its first two digits)
+_TENTH: Final = 10 ** (DIGITS - 2)
 #: ``q``'s unit in hundredths of its decade
 _HUNDREDTH: Final = 10 ** (DIGITS - 3)
 #: the widest band beside a round size: wider, the band under a power of ten (ten hundredths a step) would reach
@@ -81,6 +86,7 @@ class SizeTally:
     digits: dict[int, int] = field(default_factory=dict)
     decades: dict[int, int] = field(default_factory=dict)
     steps: dict[int, int] = field(default_factory=dict)
+    leading: dict[int, int] = field(default_factory=dict)
     round_at: dict[int, int] = field(default_factory=dict)
     round_near: dict[int, int] = field(default_factory=dict)
 
@@ -101,6 +107,8 @@ class SizeTally:
         significant = str(digits).rstrip("0")
         last = exponent - len(significant) + 1
         steps[last] = steps.get(last, 0) + 1
+        leading = 100 * exponent + digits // _TENTH
+        self.leading[leading] = self.leading.get(leading, 0) + 1
         if len(significant) <= 3:  # on its decade's grid of hundredths
             offset = round_offset(digits // _HUNDREDTH, exponent, self.neighbours)
             if offset is not None:
@@ -118,7 +126,7 @@ class SizeTally:
         return cls(int(state["neighbours"]), int(state["trades"]), int(state["empty"]), **counts)
 
 
-_COUNTS: Final = ("digits", "decades", "steps", "round_at", "round_near")
+_COUNTS: Final = ("digits", "decades", "steps", "leading", "round_at", "round_near")
 
 
 def _keyed(counts: Mapping[int, int]) -> dict[str, int]:

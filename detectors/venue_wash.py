@@ -17,6 +17,11 @@ Li, Tang and Yang, "Crypto Wash Trading", on 29 crypto exchanges):
   conforms; none found does not. Only round sizes of at least 100 lots count (below that the grid beside ``R`` is
   finer than the lot: 0.99 of a one-lot contract cannot trade).
 
+Beside them, without a verdict, the **tail exponent** of the sizes: Hill's estimator over the largest
+``tail_share`` of the window's trades (from the sizes' histogram in tenths of a decade). Trade sizes on stock markets
+have power-law tails with exponents near 1.5; a venue whose exponent moves far from its own history has a tape that
+changed shape.
+
 The lot is configured per venue (``lot``) or learnt: the coarsest power of ten that all but ``lot_tolerance`` of
 the sizes are multiples of (1 for futures lots, 1e-8 for satoshis, 1000 for board lots in shares).
 
@@ -77,10 +82,14 @@ class VenueWashParams:
     #: the size step; None: learnt from the window's sizes
     lot: float | None = None
     lot_tolerance: float = 0.01
+    #: the largest trades the tail exponent is estimated on, and at least how many of them
+    tail_share: float = 0.1
+    min_tail_trades: int = 50
 
     def __post_init__(self) -> None:
         positive(self, "window_ms", "min_trades", "min_round_trades", "neighbours", "alpha")
-        shares(self, "alpha", "lot_tolerance")
+        shares(self, "alpha", "lot_tolerance", "tail_share")
+        positive(self, "tail_share", "min_tail_trades")
         if self.lot is not None:
             positive(self, "lot")
         if not 0 <= self.min_decades <= 20 or not -1440 < self.utc_offset_min < 1440:
@@ -181,6 +190,36 @@ def learnt_lot(steps: Mapping[int, int], tolerance: float) -> float | None:
     return float(10.0 ** max(steps))
 
 
+def tail_exponent(leading: Mapping[int, int], params: VenueWashParams) -> tuple[float | None, int]:
+    """Hill's estimator of the sizes' tail exponent over their largest ``tail_share`` (``leading``: the histogram
+    ``100·decade + first two digits`` → trades), each bin's trades at its geometric middle, the smallest tail bin's
+    lower edge the threshold; (None, n) below ``min_tail_trades`` trades in the tail.
+
+    >>> import random
+    >>> rng = random.Random(5)
+    >>> tally = SizeTally()
+    >>> for _ in range(20_000):
+    ...     tally.add(round(rng.paretovariate(1.5), 6))
+    >>> alpha, n = tail_exponent(tally.leading, VenueWashParams())
+    >>> round(alpha, 1), n
+    (1.5, 2009)
+    """
+    total = sum(leading.values())
+    tail: list[tuple[float, int]] = []  # (the bin's geometric middle, its trades), largest first
+    count, floor = 0, 0.0
+    for key in sorted(leading, reverse=True):
+        if count >= params.tail_share * total:
+            break
+        decade, first = divmod(key, 100)
+        floor = first * 10.0 ** (decade - 1)
+        tail.append((math.sqrt(first * (first + 1)) * 10.0 ** (decade - 1), leading[key]))
+        count += leading[key]
+    if count < params.min_tail_trades:
+        return None, count
+    logs = sum(n * math.log(middle / floor) for middle, n in tail)
+    return count / logs, count
+
+
 def decade_span(decades: Mapping[int, int]) -> int:
     """Decades between the sizes' 10th and 90th percentiles (0 when they share one)."""
     total = sum(decades.values())
@@ -256,6 +295,7 @@ class VenueWash:
         decades = decade_span(tally.decades)
         benford = benford_test(tally.digits, decades, params)
         at, near, large = round_counts(tally, lot)
+        tail_alpha, tail_n = tail_exponent(tally.leading, params)
         rounding = rounding_test(at, near, params)
         return VenueIndicator(
             symbol=self.symbol, venue=self.venue, ts=end if complete else min(self.last_ts, end - 1),
@@ -264,7 +304,7 @@ class VenueWash:
             benford_mad=benford.mad, benford_band=benford.band, decades=decades,
             rounding=rounding.verdict, round_at=rounding.at, round_near=rounding.near,
             round_ratio=rounding.ratio, round_share=at / large if large else None, round_p=rounding.p_value,
-            version=VERSION,
+            tail_alpha=tail_alpha, tail_n=tail_n, version=VERSION,
         )  # fmt: skip
 
     def to_state(self) -> dict[str, Any]:

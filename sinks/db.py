@@ -211,6 +211,8 @@ venue_indicators = Table(
     Column("round_ratio", Double),
     Column("round_share", Double),
     Column("round_p", Double),
+    Column("tail_alpha", Double),
+    Column("tail_n", Integer, nullable=False),
     Index("venue_indicators_venue_start_idx", "venue", "window_start"),
 )
 

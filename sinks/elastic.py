@@ -372,9 +372,12 @@ FAMILY_PROPERTIES["venue-indicators"] = {
             **dict.fromkeys(("symbol", "venue", "benford", "benford_band", "rounding", "verdict", "version"), KEYWORD),
             **dict.fromkeys(("ts", "window_start", "window_end"), DATE),
             "complete": {"type": "boolean"},
-            **{name: {"type": "long"} for name in ("trades", "benford_n", "decades", "round_at", "round_near")},
+            **{
+                name: {"type": "long"}
+                for name in ("trades", "benford_n", "decades", "round_at", "round_near", "tail_n")
+            },
             **{name: {"type": "double"} for name in ("lot", "benford_chi2", "benford_p", "benford_mad")},
-            **{name: {"type": "double"} for name in ("round_ratio", "round_share", "round_p")},
+            **{name: {"type": "double"} for name in ("round_ratio", "round_share", "round_p", "tail_alpha")},
         }
     }
 }

@@ -684,7 +684,8 @@ class VenueIndicator(Record):
     """The statistical wash tests over one window of a symbol's trade sizes (``venue.indicators``): a venue-level
     indicator beside the alerts, never an alert. Benford's first significant digit (chi-square, and the mean absolute
     deviation against Nigrini's conformity bands, which decide) and round-size clustering (trades at sizes of one
-    significant digit against those just beside them, one-sided: genuine traders favour round sizes)."""
+    significant digit against those just beside them, one-sided: genuine traders favour round sizes), with the
+    sizes' tail exponent beside them."""
 
     record_name: ClassVar[str] = "venue_indicator"
     ts: EpochMs = Field(description="The window's end (exclusive), or its last trade's time when it is not complete")
@@ -712,6 +713,10 @@ class VenueIndicator(Record):
         "genuine ones (compare a venue with its own history; no verdict)",
     )
     round_p: Annotated[float, Field(ge=0, le=1)] | None = None
+    tail_alpha: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="Hill's estimate of the sizes' power-law tail exponent over the largest trades (no verdict)"
+    )
+    tail_n: int = Field(0, ge=0, description="The largest trades the tail exponent is estimated on")
     version: str = Field(min_length=1, description="The tests' version")
 
     @property

@@ -193,3 +193,19 @@ def test_significand_resists_float_noise() -> None:
     assert significand(999.99999999999999) == (10**12, 3)
     assert significand(49999.99999501) == (4_999_999_999_501, 4)
     assert significand(1e13) == (10**12, 13)
+
+
+def test_the_tail_exponent_is_estimated_from_the_largest_trades() -> None:
+    from tapewatch.detectors.venue_wash import tail_exponent
+
+    def alpha(shape: float, n: int, seed: int) -> float | None:
+        rng = random.Random(seed)
+        tally = SizeTally()
+        for _ in range(n):
+            tally.add(round(0.01 * rng.paretovariate(shape), 8))
+        return tail_exponent(tally.leading, VenueWashParams())[0]
+
+    assert alpha(1.5, 20_000, 1) == pytest.approx(1.5, abs=0.1)
+    assert alpha(1.1, 20_000, 2) == pytest.approx(1.1, abs=0.1)
+    assert alpha(2.5, 20_000, 3) == pytest.approx(2.5, abs=0.2)
+    assert alpha(1.5, 300, 4) is None  # 30 trades in the tail: fewer than 50

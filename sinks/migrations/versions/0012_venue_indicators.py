@@ -45,6 +45,8 @@ def upgrade() -> None:
         sa.Column("round_ratio", sa.Double),
         sa.Column("round_share", sa.Double),
         sa.Column("round_p", sa.Double),
+        sa.Column("tail_alpha", sa.Double),
+        sa.Column("tail_n", sa.Integer, nullable=False),
     )
     op.create_index("venue_indicators_venue_start_idx", "venue_indicators", ["venue", "window_start"])
 
