@@ -42,6 +42,7 @@ from tapewatch.detectors.orders.book import Anomaly
 from tapewatch.detectors.orders.firm_desk import NO_REFERENCE, FirmDesk, ReferenceOf
 from tapewatch.detectors.orders.firm_detector import FirmDetectorParams
 from tapewatch.detectors.orders.level2 import Derived, Level2Feed, Level2Params
+from tapewatch.detectors.orders.public_tape import PublicTape
 from tapewatch.detectors.orders.symbol_orders import PublicWatch, apply_record
 from tapewatch.feeds import FeedProfile, FeedProfiles
 from tapewatch.records import Alert, Book, ExecutionReport, OrderBookEvent, Quote, RecordError
@@ -77,7 +78,7 @@ def _public_tape_afresh(state: Mapping[str, Any]) -> dict[str, Any]:
     volatility is known again after its warm-up)."""
     firms = state["firms"]
     tenants = {tenant: {**firm, "ramp": {}} for tenant, firm in firms["firms"].items()}
-    tape = {"buckets": [], "traded": 0.0, "minutes": [-1, -1, 0.0, 0.0, 0], "sigmas": []}
+    tape = PublicTape(keep_ms=0).to_state()
     return {**state, "firms": {**firms, "tape": tape, "firms": tenants}}
 
 
