@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from tapewatch.detectors.kmeans import KMeansModel
     from tapewatch.evaluation.lookback import DetectionOutput, Input
     from tapewatch.evaluation.matrix import FeedResult
+    from tapewatch.evaluation.venue_wash import Row as VenueWashRow
     from tapewatch.feeds import FeedProfile
     from tapewatch.records import Alert, NewsRef
 from tapewatch.errors import TapewatchError
@@ -216,6 +217,13 @@ def detect_file(
         str | None,
         typer.Option(help="--orders over a shipped capture instead of INPUTS: bitstamp (30 minutes of BTC/USD)"),
     ] = None,
+    indicators: Annotated[
+        Path | None,
+        typer.Option(
+            "--indicators",
+            help="Also write the venue-level wash indicator (Benford, round sizes) per symbol and day (JSON lines)",
+        ),
+    ] = None,
 ) -> None:
     """The stream's detectors over ticks or 1-minute bars; writes the alerts the stream would emit. A venue
     that no feed profile names is read with its prints learnt per symbol from the data, and no session close.
@@ -238,6 +246,8 @@ def detect_file(
             data = read_input(inputs, venue)
         _report_rejected([(f"row {row}", why) for row, why in data.rejected], len(data.frame))
         result, order_alerts = tick_path.run(data, settings.venues.feeds()), []
+        if indicators is not None:
+            _write_indicators(indicators, data, settings.venues.feeds())
     alerts = [*result.alerts, *order_alerts]
     write_jsonl(out, alerts)
     if scores is not None:
@@ -246,6 +256,20 @@ def detect_file(
     summary = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none"
     _report_learnt(result.learnt_prints, result.venues)
     console.print(f"{len(alerts)} alert(s) over {len(result.symbols)} symbol(s) ({summary}) → {out}")
+
+
+def _write_indicators(path: Path, data: Input, feeds: Callable[[str], FeedProfile]) -> None:
+    """The venue-level wash indicator of each symbol's trades (:mod:`tapewatch.evaluation.venue_wash`)."""
+    from tapewatch.evaluation.venue_wash import indicators, write_indicators
+
+    if data.kind != "ticks":
+        raise TapewatchError("--indicators: the wash tests read trades (tick files), not 1-minute bars")
+    records = indicators(data.frame, feeds=feeds)
+    write_indicators(path, records)
+    verdicts = Counter("undetermined" if r.consistent is None else "consistent" if r.consistent else "inconsistent"
+                       for r in records)  # fmt: skip
+    summary = ", ".join(f"{k} {n}" for k, n in sorted(verdicts.items())) or "no trades"
+    console.print(f"{len(records)} venue indicator(s) ({summary}) → {path}")
 
 
 @dataclass(frozen=True)
@@ -743,3 +767,51 @@ def eval_real_tapes(
             str(result.serious), kinds, "met" if result.meets_bar else "[red]not met[/]",
         )  # fmt: skip
     Console(width=max(150, Console().width)).print(table)
+
+
+@eval_app.command("venue-wash")
+def eval_venue_wash(
+    tapes: Annotated[
+        str, typer.Option(help="Comma-separated real tapes ('' for none)")
+    ] = "es-futures,bitstamp-btcusd,bitstamp-btcusd-2013",
+    seeds: Annotated[str, typer.Option(help="Generator seeds (e.g. 11,12), '' for none")] = "11",
+    inject: Annotated[
+        str, typer.Option(help="A real tape to add fabricated trades to ('' for none)")
+    ] = "bitstamp-btcusd-2013",
+    shares: Annotated[str, typer.Option(help="Shares of fabricated trades, comma-separated")] = "0,0.1,0.3,0.5,0.7",
+) -> None:
+    """The venue-level wash indicator (Benford's first digit, round-size clustering) on the generators' clean and
+    wash sessions, on real tapes shipped in packages, and on a real tape with a wash bot's trades added."""
+    from tapewatch.evaluation import venue_wash
+    from tapewatch.producers.real_tapes import load_tape
+
+    names = [t.strip() for t in tapes.split(",") if t.strip()]
+    rows = venue_wash.real({name: load_tape(name)[0] for name in names})
+    if seeds.strip():
+        with console.status("generating…"):
+            rows += venue_wash.generated(_seed_list(seeds))
+    if inject.strip():
+        levels = tuple(float(s) for s in shares.split(",") if s.strip())
+        ticks = load_tape(inject.strip())[0]
+        for style in venue_wash.BOT_STYLES:
+            rows += venue_wash.injected(inject.strip(), ticks, levels, style)
+    _print_venue_wash(rows)
+
+
+def _print_venue_wash(rows: Sequence[VenueWashRow]) -> None:
+    from datetime import UTC
+
+    def num(value: float | None, spec: str) -> str:
+        return "–" if value is None else format(value, spec)
+
+    table = Table("tape", "kind", "symbol", "day", "trades", "lot", "decades", "Benford", "MAD", "band",
+                  "round", "at/near", "ratio", "share", "p", "tail α")  # fmt: skip
+    for row in rows:
+        i = row.indicator
+        day = datetime.fromtimestamp(i.window_start / 1000, UTC).strftime("%Y-%m-%d") + ("" if i.complete else "*")
+        table.add_row(
+            row.tape, row.kind, i.symbol, day, f"{i.trades:,}", num(i.lot, "g"), str(i.decades), i.benford.value,
+            num(i.benford_mad, ".4f"), i.benford_band or "–", i.rounding.value, f"{i.round_at}/{i.round_near}",
+            num(i.round_ratio, ".1f"), num(i.round_share, ".3f"), num(i.round_p, ".2g"), num(i.tail_alpha, ".2f"),
+        )  # fmt: skip
+    Console(width=max(170, Console().width)).print(table)

@@ -38,11 +38,11 @@ def eval_orders(
         str, typer.Option(callback=_generator, help="The labelled market: lob (order-book market) or sim (simulator)")
     ] = "lob",
 ) -> None:
-    """Spoofing, wash trading and quote stuffing found by account in the firm's drop copy (feed shape mbo+firm of the
-    order-book market or, ``--generator sim``, of the simulator, on which nothing was tuned; both with their quote
-    stuffers): per kind, the episodes (all, and those through the firm) found, precision, F1,
-    the share of true alerts naming the episode's account, the alerts on look-alikes, and the alerts on clean
-    symbols."""
+    """Spoofing, wash trading, pumps, marking the close and quote stuffing found by account in the firm's drop copy
+    (feed shape mbo+firm of the order-book market or, ``--generator sim``, of the simulator; both with their quote
+    stuffers): per kind, the episodes (all, and those through the firm) found, precision, F1, the share of true alerts
+    naming the episode's account, the median time from an episode's first order to the first alert naming its
+    account, the alerts on look-alikes, and the alerts on clean symbols."""
     from tapewatch.evaluation.order_level import evaluate_sessions
 
     console = Console()
@@ -50,7 +50,8 @@ def eval_orders(
     market = _MARKETS[generator]
     table = Table(title=f"firm drop copy, {market}, seeds {seeds} ({symbols} symbols × {minutes:g} min)")
     for column in ("kind", "episodes", "through the firm", "found", "found (firm)", "alerts", "precision",
-                   "F1 (all)", "F1 (firm)", "account named", "false on look-alikes"):  # fmt: skip
+                   "F1 (all)", "F1 (firm)", "account named", "false on look-alikes",
+                   "median onset → alert (s)"):  # fmt: skip
         table.add_column(column, justify="left" if column == "kind" else "right")
     for k in report.kinds:
         named = k.named_right / k.true_alerts if k.true_alerts else math.nan
@@ -66,6 +67,7 @@ def eval_orders(
             _fmt(k.f1(k.firm_recall)),
             _fmt(named),
             str(k.lookalike_alerts),
+            _fmt(k.median_delay_s),
         )
     console.print(table)
     per_day = report.clean_alerts / report.clean_symbol_days if report.clean_symbol_days else math.nan

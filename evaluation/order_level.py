@@ -14,7 +14,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Final, Protocol
 
@@ -23,12 +23,20 @@ import pandas as pd
 from tapewatch.detectors.orders.book import OrderBook
 from tapewatch.detectors.orders.firm_desk import AccountReference, FirmDesk, fixed_reference
 from tapewatch.detectors.orders.firm_detector import FirmDetectorParams
+from tapewatch.detectors.orders.firm_ramp import FirmRampParams
 from tapewatch.detectors.orders.firm_spoofing import FirmSpoofingParams
 from tapewatch.detectors.orders.firm_wash import FirmWashParams
 from tapewatch.evaluation.judge import DEFAULT_TOLERANCE_MS, alerts_frame, collapse
+from tapewatch.feeds import FeedProfiles
 from tapewatch.records import Alert, AlertKind, ExecutionReport, OrderBookEvent
 
-KINDS = (AlertKind.SPOOFING, AlertKind.WASH_TRADING, AlertKind.QUOTE_STUFFING)
+KINDS = (
+    AlertKind.SPOOFING,
+    AlertKind.WASH_TRADING,
+    AlertKind.PUMP_AND_DUMP,
+    AlertKind.MARKING_THE_CLOSE,
+    AlertKind.QUOTE_STUFFING,
+)
 #: the generators that publish orders one by one
 GENERATORS: Final = ("lob", "sim")
 
@@ -97,18 +105,24 @@ def order_session(
 
 
 def firm_alerts(
-    session: OrderSession, spoofing: FirmSpoofingParams | None = None, wash: FirmWashParams | None = None
+    session: OrderSession,
+    spoofing: FirmSpoofingParams | None = None,
+    wash: FirmWashParams | None = None,
+    ramp: FirmRampParams | None = None,
 ) -> list[Alert]:
     """The alerts the firm's drop copy raises, symbol by symbol (:class:`FirmDesk`: the public feed and the reports
     in time order, a report after the public events of its millisecond)."""
     accounts = session.accounts_frame()
     owners = {str(a): str(o) for a, o in zip(accounts["account"], accounts["owner"], strict=True)}
     groups = {str(a): g for a, g in zip(accounts["account"], accounts["group"], strict=True) if isinstance(g, str)}
-    params = FirmDetectorParams(spoofing=spoofing or FirmSpoofingParams(), wash=wash or FirmWashParams())
+    params = FirmDetectorParams(
+        spoofing=spoofing or FirmSpoofingParams(), wash=wash or FirmWashParams(), ramp=ramp or FirmRampParams()
+    )
     reference = fixed_reference({session.tenant: AccountReference(owners, groups)})
+    calendar = FeedProfiles()(session.venue).ms_to_close
     alerts: list[Alert] = []
     for symbol in session.symbols:
-        detector = FirmDesk(symbol, session.venue, params, reference)
+        detector = FirmDesk(symbol, session.venue, params, reference, ms_to_close=calendar)
         book = OrderBook()
         public: Iterator[tuple[int, int, OrderBookEvent | ExecutionReport]] = (
             (event.ts, 0, event) for event in session.order_events(symbol)
@@ -138,6 +152,33 @@ class OrderKindResult:
     named_right: int
     #: false alerts on a legitimate look-alike's window
     lookalike_alerts: int
+    #: per episode through the firm that an alert naming its account found: from the episode's first order to the
+    #: first such alert's first emission (ms)
+    delays_ms: tuple[int, ...] = ()
+
+    @classmethod
+    def none(cls, kind: str) -> OrderKindResult:
+        """Nothing counted yet."""
+        return cls(kind, 0, 0, 0, 0, 0, 0, 0, 0)
+
+    def plus(self, other: OrderKindResult) -> OrderKindResult:
+        """Both counts added up (one kind, two sessions)."""
+        return OrderKindResult(
+            self.kind,
+            self.episodes + other.episodes,
+            self.firm_episodes + other.firm_episodes,
+            self.detected + other.detected,
+            self.firm_detected + other.firm_detected,
+            self.alerts + other.alerts,
+            self.true_alerts + other.true_alerts,
+            self.named_right + other.named_right,
+            self.lookalike_alerts + other.lookalike_alerts,
+            self.delays_ms + other.delays_ms,
+        )
+
+    @property
+    def median_delay_s(self) -> float:
+        return float(pd.Series(self.delays_ms).median()) / 1e3 if self.delays_ms else math.nan
 
     @property
     def precision(self) -> float:
@@ -169,6 +210,9 @@ def judge(
     frame = collapse(alerts_frame(alerts))
     of_kind = lookalikes_of or {}
     named = {a.alert_id: _named_accounts(a) for a in alerts}
+    raised: dict[str, int] = {}
+    for a in alerts:
+        raised[a.alert_id] = min(raised.get(a.alert_id, a.ts), a.ts)
     results = []
     for kind in KINDS:
         truth = episodes[episodes["kind"] == str(kind)]
@@ -177,6 +221,8 @@ def judge(
         firm_found: set[int] = set()
         true_alerts = right = 0
         false_ids: list[str] = []
+        first_named: dict[int, int] = {}
+        starts = truth["start"].to_dict()
         for alert in mine.itertuples(index=False):
             hits = truth[
                 (truth["symbol"] == alert.symbol)
@@ -190,7 +236,12 @@ def judge(
             found.update(hits.index)
             accounts = {a for cell in hits["accounts"] for a in str(cell).split(";") if a}
             firm_found.update(i for i in hits.index if str(hits.loc[i, "accounts"]))
-            right += bool(named.get(str(alert.alert_id), set()) & accounts)
+            named_here = named.get(str(alert.alert_id), set())
+            right += bool(named_here & accounts)
+            for i in hits.index:
+                if named_here & set(str(hits.loc[i, "accounts"]).split(";")):
+                    ts = raised[str(alert.alert_id)]
+                    first_named[i] = min(first_named.get(i, ts), ts)
         firm = truth[truth["accounts"].astype(str) != ""]
         results.append(
             OrderKindResult(
@@ -203,6 +254,7 @@ def judge(
                 true_alerts,
                 right,
                 _overlapping(mine[mine["alert_id"].isin(false_ids)], of_kind.get(str(kind), lookalikes), tolerance_ms),
+                tuple(max(0, ts - int(starts[i])) for i, ts in sorted(first_named.items())),
             )
         )
     return results
@@ -242,7 +294,7 @@ def evaluate_sessions(
 ) -> OrderLevelReport:
     """Generate each seed's session with its orders and its quote stuffers, raise the drop copy's alerts, judge them,
     and add up."""
-    totals: dict[str, list[int]] = {}
+    totals: dict[str, OrderKindResult] = {}
     clean_days = clean_alerts = 0
     clean_by_kind: dict[str, int] = {str(kind): 0 for kind in KINDS}
     for seed in seeds:
@@ -254,17 +306,14 @@ def evaluate_sessions(
         stuffing_lookalikes = pd.concat([lookalikes, makers], ignore_index=True) if len(makers) else lookalikes
         of_kind = {str(AlertKind.QUOTE_STUFFING): stuffing_lookalikes}
         for result in judge(alerts, episodes, lookalikes, lookalikes_of=of_kind):
-            row = totals.setdefault(result.kind, [0] * 8)
-            for i, value in enumerate(astuple(result)[1:]):
-                row[i] += value
+            totals[result.kind] = totals.get(result.kind, OrderKindResult.none(result.kind)).plus(result)
         clean = clean_symbols(session)
         clean_days += len(clean)
         for alert in collapse_alerts(alerts):
             if alert.symbol in clean:
                 clean_alerts += 1
                 clean_by_kind[str(alert.kind)] = clean_by_kind.get(str(alert.kind), 0) + 1
-    kinds = [OrderKindResult(kind, *row) for kind, row in totals.items()]
-    return OrderLevelReport(tuple(seeds), kinds, clean_days, clean_alerts, clean_by_kind)
+    return OrderLevelReport(tuple(seeds), list(totals.values()), clean_days, clean_alerts, clean_by_kind)
 
 
 def market_makers(session: OrderSession) -> pd.DataFrame:

@@ -112,7 +112,8 @@ def _chain(
     symbol, venue, public = first.symbol, first.venue, profile.market_by_order
     feed = Level2Feed(symbol, venue, profile.order_sequence, level2)
     watch = PublicWatch.new(symbol, venue, feed.book) if public else None
-    return _Symbol(profile, feed, FirmDesk(symbol, venue, firm_params, reference, public), watch)
+    desk = FirmDesk(symbol, venue, firm_params, reference, public, ms_to_close=profile.ms_to_close)
+    return _Symbol(profile, feed, desk, watch)
 
 
 def _in_time(public: Sequence[Record], firm: Sequence[Record]) -> Iterator[Record]:

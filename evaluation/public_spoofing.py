@@ -85,33 +85,18 @@ def judge_session(session: OrderSession, alerts: Sequence[Alert]) -> tuple[Order
 def evaluate(sessions: Iterable[tuple[int, OrderSession]], params: PublicSpoofingParams | None = None) -> PublicReport:
     """Each session's public alerts judged and added up."""
     seeds: list[int] = []
-    totals = [0] * 8
+    total = OrderKindResult.none(str(AlertKind.SPOOFING))
     clean_days = clean_alerts = lookalikes = 0
     severities: dict[str, int] = {}
     for seed, session in sessions:
         seeds.append(seed)
         alerts = public_alerts(session, params)
         result, clean, on_clean, labelled = judge_session(session, alerts)
-        for i, value in enumerate(_counts(result)):
-            totals[i] += value
+        total = total.plus(result)
         clean_days, clean_alerts, lookalikes = clean_days + clean, clean_alerts + on_clean, lookalikes + labelled
         for alert in collapse_alerts(alerts):
             severities[str(alert.severity)] = severities.get(str(alert.severity), 0) + 1
-    result = OrderKindResult(str(AlertKind.SPOOFING), *totals)
-    return PublicReport(tuple(seeds), result, clean_days, clean_alerts, lookalikes, severities)
-
-
-def _counts(result: OrderKindResult) -> tuple[int, ...]:
-    return (
-        result.episodes,
-        result.firm_episodes,
-        result.detected,
-        result.firm_detected,
-        result.alerts,
-        result.true_alerts,
-        result.named_right,
-        result.lookalike_alerts,
-    )
+    return PublicReport(tuple(seeds), total, clean_days, clean_alerts, lookalikes, severities)
 
 
 def sessions_of(

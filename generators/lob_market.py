@@ -107,12 +107,12 @@ from tapewatch.records import (
 
 LEVELS: Final = 5
 TAIPEI: Final = timezone(timedelta(hours=8))
+#: the kinds a manipulated symbol draws its episodes from (the quote stuffers, with ``quote_stuffing``, are drawn apart)
 KINDS: Final[tuple[AlertKind, ...]] = (
     AlertKind.PUMP_AND_DUMP,
     AlertKind.SPOOFING,
     AlertKind.WASH_TRADING,
     AlertKind.MARKING_THE_CLOSE,
-    AlertKind.QUOTE_STUFFING,
 )
 
 

@@ -30,9 +30,11 @@ So a book rebuilt from the events shows, at every snapshot's millisecond, the si
 **Who**: the anonymous orders and the marketable ones are drawn like the order-book market's noise flow (a
 ``firm_share`` of them the firm's ordinary clients, some owners with several accounts); a ``firm_agents`` share of the
 spoofing episodes trade through the firm (one new owner's account: its layers and its genuine orders), of the wash
-episodes (one owner's two accounts or two linked owners', as :meth:`Clients.wash_pair` draws them) and of the genuine
-large orders (an ordinary client's account). The episodes' labels name the firm's accounts (``accounts``, as the
-order-book market's); pumps, marking the close and ignitions are the order flow's (no account).
+episodes (one owner's two accounts or two linked owners', as :meth:`Clients.wash_pair` draws them), of the pumps and
+markings of the close (one new owner's account: the orders on its side of the flow the episode drives, the simulator's
+:data:`~tapewatch.generators.simulator.AGENT_FLOW`), of the meta-orders (an institution's account: its child orders)
+and of the genuine large orders (an ordinary client's account). The episodes' labels name the firm's accounts
+(``accounts``, as the order-book market's); ignitions are the order flow's (no account).
 
 **Quote stuffers** (``SimOrdersConfig(quote_stuffing=True)``; on about half the manipulated symbols, beside their
 episodes, a ``firm_agents`` share through the firm with a new owner's account): one to three bursts of 2–10 s, 5–30 s
@@ -41,8 +43,8 @@ side or both, each cancelled 5–500 ms after it rests and before the next snaps
 still shows the simulator's five levels at every snapshot), none executed; labelled ``quote_stuffing`` with their
 account in :meth:`SimOrderSession.episodes_frame`.
 
-Every draw comes from streams of the feed's own (spawn keys 4, (5, symbol) and, for the quote stuffers,
-(6, symbol)): the simulator's records are the same with and without it.
+Every draw comes from streams of the feed's own (spawn keys 4, (5, symbol), (6, symbol) and, for the quote stuffers,
+(7, symbol)): the simulator's records are the same with and without it.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ from tapewatch.generators.order_ledger import (
     orders_frame,
 )
 from tapewatch.generators.simulator import (
+    AGENT_FLOW,
     LARGE_FILL,
     LOT_SHARES,
     SPOOF_FILL,
@@ -86,8 +89,10 @@ from tapewatch.records import BOOK_DEPTH, AccountRef, AlertKind, Episode, Execut
 #: the firm's client book's stream, and each symbol's orders' (``(5, index)``): the simulator's own keys are 0–3
 _CLIENTS_KEY: Final = 4
 _ORDERS_KEY: Final = 5
-#: each symbol's quote stuffer's stream is ``(6, index)``
-_STUFFING_KEY: Final = 6
+#: each symbol's draws of which meta-orders go through the firm (``(6, index)``)
+_INSTITUTIONS_KEY: Final = 6
+#: each symbol's quote stuffer's stream is ``(7, index)``
+_STUFFING_KEY: Final = 7
 #: a quote stuffer at another firm (its orders apart from the other agents' there)
 ELSEWHERE: Final = Participant(None, "stuffer")
 
@@ -176,7 +181,8 @@ def generate_orders(config: SimulationConfig, orders: SimOrdersConfig | None = N
         rng = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(_ORDERS_KEY, index)))
         ledger = OrderLedger(rng, clients, 0.0, orders.firm_share, ladder=index_to_price)
         feed = _SymbolFeed(config.start_ms, built, index, ledger)
-        feed.assign(orders.firm_agents, name, session.accounts)
+        institutions = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(_INSTITUTIONS_KEY, index)))
+        feed.assign(orders.firm_agents, name, session.accounts, institutions)
         if orders.quote_stuffing and feed.sym.episodes:
             draws = np.random.default_rng(np.random.SeedSequence(config.seed, spawn_key=(_STUFFING_KEY, index)))
             episode = feed.stuff(draws, orders.firm_agents, name, config.venue)
@@ -208,14 +214,23 @@ class _SymbolFeed:
         self.explicit = [_Explicit(OUTSIDE) for _ in self.sym.resting]
         #: the spoofing episodes' and wash episodes' participants, by their window in steps
         self.spoofers: list[tuple[int, int, Participant]] = []
+        #: whose the agent flow is (:data:`AGENT_FLOW`: pumps, marking the close, meta-orders), by its window
+        self.drivers: list[tuple[int, int, Participant]] = []
         self.washers: list[tuple[int, int, tuple[Participant, Participant]]] = []
         #: the quote stuffer's orders: (ts from the start, +1 place / -1 cancel, side, tick, size), in time order
         self.stuffer = OUTSIDE
         self.stuffed: list[tuple[int, int, int, int, int]] = []
 
     # --- who ----------------------------------------------------------------------------------------------------
-    def assign(self, share: float, name: str, accounts: dict[tuple[str, str, int, int], str]) -> None:
-        """The firm's share of the spoofers, wash pairs and large orders; the episodes' accounts by their label."""
+    def assign(
+        self,
+        share: float,
+        name: str,
+        accounts: dict[tuple[str, str, int, int], str],
+        institutions: np.random.Generator,
+    ) -> None:
+        """The firm's share of the spoofers, wash pairs, pumps, markings of the close, large orders and (drawn from
+        ``institutions``) meta-orders; the episodes' accounts by their label."""
         rng, clients = self.ledger.rng, self.ledger.clients
         for kind, k0, k1, _ in sorted(self.sym.episodes, key=lambda e: (e[1], str(e[0]))):
             through = bool(rng.random() < share)
@@ -228,6 +243,13 @@ class _SymbolFeed:
                 pair = clients.wash_pair(rng) if through else (OUTSIDE, OUTSIDE)
                 self.washers.append((k0, k1, pair))
                 accounts[key] = ";".join(p.account for p in pair if p.account is not None)
+            elif kind in (AlertKind.PUMP_AND_DUMP, AlertKind.MARKING_THE_CLOSE):
+                driver = clients.new_owner()[0] if through else OUTSIDE
+                self.drivers.append((k0, k1, driver))
+                accounts[key] = driver.account or ""
+        for kind, k0, k1 in self.sym.lookalikes:
+            if kind == "meta_order":
+                self.drivers.append((k0, k1, clients.new_owner()[0] if institutions.random() < share else OUTSIDE))
         for held, order in zip(self.explicit, self.sym.resting, strict=True):
             if order.kind == "spoofing":
                 held.who = self._spoofer(order.k_from)
@@ -236,6 +258,9 @@ class _SymbolFeed:
 
     def _spoofer(self, k: int) -> Participant:
         return next((who for k0, k1, who in self.spoofers if k0 <= k <= k1), OUTSIDE)
+
+    def _driver(self, k: int) -> Participant:
+        return next((who for k0, k1, who in self.drivers if k0 <= k <= k1), OUTSIDE)
 
     def _washer(self, k: int) -> tuple[Participant, Participant]:
         return next((pair for k0, k1, pair in self.washers if k0 <= k <= k1), (OUTSIDE, OUTSIDE))
@@ -344,7 +369,8 @@ class _SymbolFeed:
         if tag == SPOOF_FILL:
             size = int(t.lots[i:j].sum()) * LOT_SHARES
             ledger.rest(ts, True, -side, int(t.px[i]), size, self._spoofer(k))
-        ledger.begin_market(ts, True, side, int(t.lots[i:j].sum()) * LOT_SHARES, None)
+        aggressor = self._driver(k) if tag == AGENT_FLOW else None
+        ledger.begin_market(ts, True, side, int(t.lots[i:j].sum()) * LOT_SHARES, aggressor)
         for tick, size, hits in _by_price(t.px[i:j], t.lots[i:j], t.hits[i:j]):
             noise, agents = ledger.resting(-side, tick)
             if tag in (SPOOF_FILL, LARGE_FILL):

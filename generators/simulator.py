@@ -540,7 +540,7 @@ class _Trades:
         bid: IntArray | None = None,
         ask: IntArray | None = None,
         consume: bool = True,
-        tag: int = 0,
+        tag: int | npt.NDArray[np.int8] = 0,
     ) -> None:
         n = len(ts)
         none = np.full(n, -1, dtype=np.int64)
@@ -551,15 +551,17 @@ class _Trades:
         self.bid.append(none if bid is None else bid.astype(np.int64))
         self.ask.append(none if ask is None else ask.astype(np.int64))
         self.consume.append(np.full(n, consume))
-        self.tag.append(np.full(n, tag, dtype=np.int8))
+        self.tag.append(np.full(n, tag, dtype=np.int8) if isinstance(tag, int) else tag.astype(np.int8))
 
 
 #: what a print is (:attr:`_Trades.tag`): the order flow's, the spoofer's genuine orders filled as the price moves,
-#: a wash pair's, a taker executing a genuine large order
+#: a wash pair's, a taker executing a genuine large order, an agent's own orders on its side of the flow it drives
+#: (a pump's buying and dumping, the buying that marks the close, a meta-order's child orders)
 ORDINARY: Final = 0
 SPOOF_FILL: Final = 1
 WASH_PRINT: Final = 2
 LARGE_FILL: Final = 3
+AGENT_FLOW: Final = 4
 
 
 @dataclass(slots=True)
@@ -949,9 +951,11 @@ def _flow(
     size_mult: float = 1.0,
     small: IntRange | None = None,
     rng: np.random.Generator | None = None,
+    agent: bool = False,
 ) -> None:
     """Extra aggressive orders over steps (k_from, k_to]: Poisson per interval, uniform times inside it; drawn from
-    ``rng`` (default: the symbol's stream)."""
+    ``rng`` (default: the symbol's stream). ``agent``: those on ``direction``'s side are the agent's own
+    (:data:`AGENT_FLOW`), the others the crowd's."""
     rng = sym.rng if rng is None else rng
     steps = np.arange(k_from + 1, k_to + 1)
     if len(steps) == 0:
@@ -966,7 +970,7 @@ def _flow(
         lots = rng.integers(small[0], small[1] + 1, n)
     else:
         lots = np.maximum(1, np.rint(_pareto_lots(rng, n, sym.xmin, sym.alpha, 3000) * size_mult)).astype(np.int64)
-    sym.trades.add(ts, side, lots)
+    sym.trades.add(ts, side, lots, tag=np.where(side == direction, AGENT_FLOW, ORDINARY) if agent else ORDINARY)
 
 
 def _room(sym: _Symbol, x: FloatArray, k0: int, k1: int, direction: int = 1) -> float:
@@ -1012,12 +1016,12 @@ def _rush_orders(ctx: _Context, sym: _Symbol, k0: int, k1: int) -> None:
 def _pump_ramp_flow(ctx: _Context, sym: _Symbol, variant: str, k0: int, k1: int) -> None:
     p, rng = ctx.config.pump, sym.rng
     if variant == "slow-ramp":
-        _flow(ctx, sym, k0, k1, sym.rate * _uniform(rng, p.slow_surge), p.slow_buy_share, +1)
+        _flow(ctx, sym, k0, k1, sym.rate * _uniform(rng, p.slow_surge), p.slow_buy_share, +1, agent=True)
         return
     surge = _uniform(rng, p.surge)
     # The ramp accelerates: the surge grows from half to one and a half times its mean.
     shape = 0.5 + np.arange(k1 - k0) / max(1, k1 - k0 - 1)
-    _flow(ctx, sym, k0, k1, sym.rate * surge * shape, p.buy_share, +1, small=(1, 3))
+    _flow(ctx, sym, k0, k1, sym.rate * surge * shape, p.buy_share, +1, small=(1, 3), agent=True)
     if variant == "rush":
         _rush_orders(ctx, sym, k0, k1)
 
@@ -1025,7 +1029,7 @@ def _pump_ramp_flow(ctx: _Context, sym: _Symbol, variant: str, k0: int, k1: int)
 def _pump_trades(ctx: _Context, sym: _Symbol, variant: str, k0: int, k1: int, k2: int) -> None:
     p, rng = ctx.config.pump, sym.rng
     _pump_ramp_flow(ctx, sym, variant, k0, k1)
-    _flow(ctx, sym, k1, k2, sym.rate * _uniform(rng, p.dump_surge), p.dump_sell_share, -1, size_mult=3.0)
+    _flow(ctx, sym, k1, k2, sym.rate * _uniform(rng, p.dump_surge), p.dump_sell_share, -1, size_mult=3.0, agent=True)
     sym.depth_factor[k0:k1, 0] *= 1.3
     sym.depth_factor[k0:k1, 1] *= 0.6
     sym.depth_factor[k1:k2, 0] *= 0.5
@@ -1294,11 +1298,11 @@ def _marking(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
     bids = np.maximum(asks - sym.spread[k0 + 1 :], sym.limit_low + (BOOK_DEPTH - 1))
     _override(sym, k0 + 1, bids, asks)
     if item.variant == "no-surge":
-        _flow(ctx, sym, k0, n, sym.rate * _uniform(rng, p.quiet_surge), p.buy_share, +1)
+        _flow(ctx, sym, k0, n, sym.rate * _uniform(rng, p.quiet_surge), p.buy_share, +1, agent=True)
     else:
         surge = _uniform(rng, p.surge)
         shape = 0.5 + np.arange(n - k0) / max(1, n - k0 - 1)
-        _flow(ctx, sym, k0, n, sym.rate * surge * shape, p.buy_share, +1)
+        _flow(ctx, sym, k0, n, sym.rate * surge * shape, p.buy_share, +1, agent=True)
     # The closing print: a buy lifting the final ask at the last millisecond of the session.
     sym.trades.add(
         np.array([n * ctx.cad]),
@@ -1307,6 +1311,7 @@ def _marking(ctx: _Context, sym: _Symbol, item: _Planned) -> tuple[int, int]:
         px=np.array([target]),
         bid=np.array([bids[-1]]),
         ask=np.array([target]),
+        tag=AGENT_FLOW,
     )
     return k0, n
 
@@ -1346,7 +1351,7 @@ def _meta_order(ctx: _Context, sym: _Symbol, look: _Lookalike, x: FloatArray, rn
     if drift > _room(sym, x, k0, ctx.steps, direction):
         return False
     _step_overlay(x, k0, k1, direction * drift)
-    _flow(ctx, sym, k0, k1, sym.rate * _uniform(rng, p.meta_surge), 1.0, direction, rng=rng)
+    _flow(ctx, sym, k0, k1, sym.rate * _uniform(rng, p.meta_surge), 1.0, direction, rng=rng, agent=True)
     return True
 
 

@@ -63,6 +63,7 @@ from tapewatch.records import (
     Order,
     Portfolio,
     Score,
+    VenueIndicator,
 )
 from tapewatch.settings import Settings
 from tapewatch.sinks.serving_role import grant_serving_role
@@ -182,6 +183,37 @@ news_signals = Table(
     Column("indicator", Double, nullable=False),
     Column("count_1h", Integer, nullable=False),
     Index("news_signals_symbol_ts_idx", "symbol", "ts"),
+)
+
+# The wash tests over one closed window of a symbol's trade sizes (migration 0012): a fact, written once.
+venue_indicators = Table(
+    "venue_indicators",
+    metadata,
+    Column("symbol", Text, primary_key=True),
+    Column("venue", Text, primary_key=True),
+    Column("window_start", DateTime(timezone=True), primary_key=True),
+    Column("version", Text, primary_key=True),
+    Column("window_end", DateTime(timezone=True), nullable=False),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("complete", Boolean, nullable=False),
+    Column("trades", Integer, nullable=False),
+    Column("lot", Double),
+    Column("benford", Text, nullable=False),
+    Column("benford_n", Integer, nullable=False),
+    Column("benford_chi2", Double),
+    Column("benford_p", Double),
+    Column("benford_mad", Double),
+    Column("benford_band", Text),
+    Column("decades", Integer, nullable=False),
+    Column("rounding", Text, nullable=False),
+    Column("round_at", Integer, nullable=False),
+    Column("round_near", Integer, nullable=False),
+    Column("round_ratio", Double),
+    Column("round_share", Double),
+    Column("round_p", Double),
+    Column("tail_alpha", Double),
+    Column("tail_n", Integer, nullable=False),
+    Index("venue_indicators_venue_start_idx", "venue", "window_start"),
 )
 
 actions = Table(
@@ -482,7 +514,7 @@ Doc = dict[str, Any]
 
 
 def record_doc(
-    record: Features | Score | Action | Forecast | Book | Order | Fill | Portfolio | ExecutionReport,
+    record: Features | Score | Action | Forecast | Book | Order | Fill | Portfolio | ExecutionReport | VenueIndicator,
 ) -> Doc:
     """The row of a record whose fields are exactly its table's columns (checked by the unit tests)."""
     return record.__dict__

@@ -16,6 +16,7 @@ from tapewatch.topics import (
     QUOTES,
     SCORES,
     TRUTH,
+    VENUE_INDICATORS,
 )
 
 #: the PostgreSQL sink: every topic it has a table for, and the dead-letter topics; not the raw quotes (the bars and
@@ -31,4 +32,5 @@ ELASTICSEARCH_TOPICS: Final[tuple[str, ...]] = (
     FORECASTS.name,
     NEWS_SIGNALS.name,
     FIRM_ORDERS.name,
+    VENUE_INDICATORS.name,
 )

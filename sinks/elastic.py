@@ -29,7 +29,17 @@ from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from tapewatch.backoff import Backoff
 from tapewatch.errors import TapewatchError
-from tapewatch.records import Action, Alert, ExecutionReport, Forecast, NewsSignal, Record, Score, Severity
+from tapewatch.records import (
+    Action,
+    Alert,
+    ExecutionReport,
+    Forecast,
+    NewsSignal,
+    Record,
+    Score,
+    Severity,
+    VenueIndicator,
+)
 from tapewatch.settings import Settings
 from tapewatch.sinks.consumer import Item, Rejected, SinkUnavailableError
 from tapewatch.sinks.search import es_client, index_name
@@ -123,6 +133,20 @@ def news_document(signal: NewsSignal) -> dict[str, Any]:
     }
 
 
+def indicator_document(indicator: VenueIndicator) -> dict[str, Any]:
+    """The wash tests over one window of a symbol's trades: an ECS metric, its day in ``event.start``/``event.end``."""
+    verdict = {True: "consistent", False: "inconsistent", None: "undetermined"}[indicator.consistent]
+    return {
+        "@timestamp": indicator.ts,
+        "message": f"{indicator.venue} {indicator.symbol}: Benford {indicator.benford.value}, "
+        f"round sizes {indicator.rounding.value}",
+        "event": {"kind": "metric", "dataset": "tapewatch.venue_indicators", "start": indicator.window_start,
+                  "end": indicator.window_end},
+        "tapewatch": {**indicator.__dict__, "benford": indicator.benford.value, "rounding": indicator.rounding.value,
+                      "verdict": verdict},
+    }  # fmt: skip
+
+
 def score_document(score: Score) -> dict[str, Any]:
     return {
         "@timestamp": score.ts,
@@ -208,6 +232,9 @@ FAMILIES: dict[type[Record], Family] = {
     Action: Family("actions", lambda a: f"{a.venue}:{a.symbol}:{a.ts}:{a.model_version}", action_document),
     Forecast: Family(
         "forecasts", lambda f: f"{f.venue}:{f.symbol}:{f.ts}:{f.model}:{f.model_version}", forecast_document
+    ),
+    VenueIndicator: Family(
+        "venue-indicators", lambda i: f"{i.venue}:{i.symbol}:{i.window_start}:{i.version}", indicator_document
     ),
 }
 
@@ -339,6 +366,21 @@ FAMILY_PROPERTIES: dict[str, dict[str, Any]] = {
 #: the families of the tenants' own indices (one per tenant: :func:`tenant_index_name`): their alerts, mapped as the
 #: shared alerts, and their drop copies
 TENANT_ALERTS: Final = "tenant-alerts"
+FAMILY_PROPERTIES["venue-indicators"] = {
+    "tapewatch": {
+        "properties": {
+            **dict.fromkeys(("symbol", "venue", "benford", "benford_band", "rounding", "verdict", "version"), KEYWORD),
+            **dict.fromkeys(("ts", "window_start", "window_end"), DATE),
+            "complete": {"type": "boolean"},
+            **{
+                name: {"type": "long"}
+                for name in ("trades", "benford_n", "decades", "round_at", "round_near", "tail_n")
+            },
+            **{name: {"type": "double"} for name in ("lot", "benford_chi2", "benford_p", "benford_mad")},
+            **{name: {"type": "double"} for name in ("round_ratio", "round_share", "round_p", "tail_alpha")},
+        }
+    }
+}
 FAMILY_PROPERTIES[TENANT_ALERTS] = FAMILY_PROPERTIES["alerts"]
 FAMILY_PROPERTIES["tenant-executions"] = EXECUTION_PROPERTIES
 
@@ -413,7 +455,7 @@ def delete_everything(es: Elasticsearch, settings: Settings) -> None:
 def bulk_action(settings: Settings, record: Record) -> tuple[dict[str, Any], dict[str, Any]]:
     """``record``'s bulk ``index`` metadata (index from its own month, natural id, external version where the
     family has one) and its document."""
-    if not isinstance(record, Alert | Score | Action | Forecast | NewsSignal | ExecutionReport):
+    if not isinstance(record, Alert | Score | Action | Forecast | NewsSignal | ExecutionReport | VenueIndicator):
         raise TypeError(f"no Elasticsearch index for {type(record).__name__}")
     family = FAMILIES[type(record)]
     meta: dict[str, Any] = {"_index": index_name(settings, family.name, record.ts), "_id": family.doc_id(record)}

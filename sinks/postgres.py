@@ -46,6 +46,7 @@ from tapewatch.records import (
     Portfolio,
     Record,
     Score,
+    VenueIndicator,
 )
 from tapewatch.settings import Settings
 from tapewatch.sinks import db
@@ -69,7 +70,8 @@ def _bar(item: Item) -> db.Doc:
 
 def _record(item: Item) -> db.Doc:
     assert isinstance(
-        item.record, Features | Score | Action | Forecast | Book | Order | Fill | Portfolio | ExecutionReport
+        item.record,
+        Features | Score | Action | Forecast | Book | Order | Fill | Portfolio | ExecutionReport | VenueIndicator,
     )
     return db.record_doc(item.record)
 
@@ -109,6 +111,7 @@ TABLES: dict[type[Record] | None, tuple[Table, DocOf]] = {
     Fill: (db.paper_fills, _record),
     Portfolio: (db.paper_portfolio, _record),
     ExecutionReport: (db.executions, _record),
+    VenueIndicator: (db.venue_indicators, _record),
     None: (db.dead_letters, _dead_letter),
 }
 #: model_versions.family of each table whose rows carry a model version (the paper-trading tables name the signal

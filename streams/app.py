@@ -73,6 +73,7 @@ from tapewatch.topics import (
     NEWS_SIGNALS,
     QUOTES,
     SCORES,
+    VENUE_INDICATORS,
 )
 
 APP_ID: Final = "tapewatch-streams"
@@ -204,6 +205,7 @@ class StreamApp:
             books_topic=settings.topic(BOOKS.name),
             bars_topic=settings.topic(BARS.name),
             features_topic=settings.topic(FEATURES.name),
+            indicators_topic=settings.topic(VENUE_INDICATORS.name),
             io=StageIO(MARKET_STAGE, MARKET_AGENT, self.producer, self.metrics),
             table=self.market_table,
             grace_ms=settings.stream.grace_ms,

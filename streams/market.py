@@ -8,6 +8,9 @@ applied. Outputs:
 * closed bars → ``md.bars.1m``;
 * the features of each closed bar → ``features.1m`` (cadence ``1m``, ``ts`` = the bar's end);
 * the fast features of each closed chunk → ``features.1m`` (cadence ``fast``, ``ts`` = the chunk's end);
+* of a venue whose quotes are its trades one by one, the statistical wash tests over each closed window (a
+  venue-local day) of the symbol's trade sizes → ``venue.indicators`` (:mod:`tapewatch.detectors.venue_wash`: a
+  few counter increments per trade, kept in the symbol's state like the rest);
 * bad or late records → ``dlq.streams``, the original bytes with the reason in headers.
 
 Every output is keyed by symbol and sent to the partition its input came from, so all topics stay
@@ -38,7 +41,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from confluent_kafka import Message
@@ -46,6 +49,7 @@ from confluent_kafka import Message
 from tapewatch.detectors.bars import DEFAULT_GRACE_MS, BarBuilder, LateQuoteError
 from tapewatch.detectors.features import FEATURE_SET_VERSION, FeatureState
 from tapewatch.detectors.flow import FlowChunk, FlowConfig, FlowState, LateRecordError
+from tapewatch.detectors.venue_wash import VenueWash, VenueWashParams
 from tapewatch.feeds import FeedProfile, FeedProfiles
 from tapewatch.records import Bar, Book, Cadence, Features, Quote
 from tapewatch.streams.market_versions import MARKET_STATE
@@ -70,6 +74,7 @@ class MarketCounters:
     bars_out: int = 0
     features_out: int = 0
     flow_out: int = 0
+    indicators_out: int = 0
     dead_letters: int = 0
     late: int = 0
     replayed: int = 0
@@ -91,6 +96,8 @@ class MarketState:
     #: of a venue whose level-2 is derived from its orders: the newest trade's number (``quotes``) and book's time
     #: (``books``) applied, which a record sent again after the orders stage's crash does not pass
     derived: dict[str, int] = field(default_factory=dict)
+    #: the wash tests' open window (None: the venue's quotes are not its trades one by one, or no indicators topic)
+    wash: VenueWash | None = None
     dirty: bool = False
 
     def applied(self, topic: str, partition: int, offset: int) -> bool:
@@ -117,6 +124,10 @@ class MarketStage(StageBase[MarketState, Quote | Book]):
     max_skew_ms: int = 14 * 86_400_000
     grace_ms: int = DEFAULT_GRACE_MS
     flow_config: FlowConfig = field(default_factory=FlowConfig)
+    #: where the wash tests' indicators go; None: the tests are not run
+    indicators_topic: str | None = None
+    #: the wash tests' window and levels (each venue's windows start at its own midnight)
+    wash_params: VenueWashParams = field(default_factory=VenueWashParams)
     counters: MarketCounters = field(default_factory=MarketCounters, kw_only=True)
     stage: str = STAGE
     sources: tuple[str, ...] = field(init=False)
@@ -205,6 +216,8 @@ class MarketStage(StageBase[MarketState, Quote | Book]):
                 counters.bars_out += 1
             elif kind == "features":
                 counters.features_out += 1
+            elif kind == "indicators":
+                counters.indicators_out += 1
             else:
                 counters.flow_out += 1
         if late:
@@ -228,6 +241,10 @@ class MarketStage(StageBase[MarketState, Quote | Book]):
             for bar in closed:
                 outputs.append((self.bars_topic, bar.to_json(), "bars", bar.end))
                 outputs.append((self.features_topic, self._bar_features(state, bar), "features", bar.end))
+            if state.wash is not None and record.price is not None and self.indicators_topic is not None:
+                indicator = state.wash.on_trade(record.ts, record.size)
+                if indicator is not None:
+                    outputs.append((self.indicators_topic, indicator.to_json(), "indicators", indicator.ts))
         try:
             chunks = state.flow.on_quote(record) if isinstance(record, Quote) else state.flow.on_book(record)
         except LateRecordError as exc:
@@ -243,7 +260,7 @@ class MarketStage(StageBase[MarketState, Quote | Book]):
         fresh = self._load(record, key, state.partition)
         for applied in self._journal.get(key, []):
             self._update(fresh, applied, key)
-        state.bars, state.features, state.flow = fresh.bars, fresh.features, fresh.flow
+        state.bars, state.features, state.flow, state.wash = fresh.bars, fresh.features, fresh.flow, fresh.wash
         state.features_state = None
 
     def _clock(self, partition: int) -> dict[str, int]:
@@ -281,7 +298,8 @@ class MarketStage(StageBase[MarketState, Quote | Book]):
         books, prints = profile.books, profile.prints
         if stored is None:
             flow = FlowState(symbol, self.flow_config, books=books, prints=prints)
-            return MarketState(BarBuilder(symbol, self.grace_ms), FeatureState(), flow, {}, partition)
+            wash = self._wash(record, None)
+            return MarketState(BarBuilder(symbol, self.grace_ms), FeatureState(), flow, {}, partition, wash=wash)
         stored = MARKET_STATE.upgrade(stored, of=symbol)
         try:
             flow = FlowState.from_state(stored["flow"], self.flow_config, books=books, prints=prints)
@@ -298,7 +316,19 @@ class MarketStage(StageBase[MarketState, Quote | Book]):
             partition=int(stored["partition"]),
             features_state=stored["features"],
             derived={stream: int(mark) for stream, mark in stored["derived"].items()},
+            wash=self._wash(record, stored["wash"]),
         )
+
+    def _wash(self, record: Quote | Book, stored: Mapping[str, Any] | None) -> VenueWash | None:
+        """The symbol's wash tests, from ``stored`` when the entry has them; None where they do not run (no topic,
+        or a venue whose quotes are not one trade each)."""
+        profile = self.feeds(record.venue)
+        if self.indicators_topic is None or profile.prints != "trades":
+            return None
+        params = replace(self.wash_params, utc_offset_min=profile.utc_offset_min)
+        if stored is None:
+            return VenueWash(record.symbol, record.venue, params)
+        return VenueWash.from_state(stored, record.symbol, record.venue, params)
 
     def _store(self, key: bytes, state: MarketState) -> None:
         if state.features_state is None:
@@ -311,5 +341,6 @@ class MarketStage(StageBase[MarketState, Quote | Book]):
             "offsets": {topic: list(po) for topic, po in state.offsets.items()},
             "partition": state.partition,
             "derived": state.derived,
+            "wash": None if state.wash is None else state.wash.to_state(),
         }
         self.table.write(state.partition, key, entry)

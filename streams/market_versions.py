@@ -6,7 +6,8 @@ so that the stage's ``_load`` reads the current format only. Formats before 3 ar
 The entry, in the current format: ``bars`` (the :class:`~tapewatch.detectors.bars.BarBuilder`'s state), ``features``
 (the bar features'), ``flow`` (the order flow's, each versioned on its own), ``offsets`` (source topic → partition
 and offset of the last record applied), ``partition`` and ``derived`` (of a venue whose level-2 is derived from its
-orders: the newest trade's number and book's time applied).
+orders: the newest trade's number and book's time applied) and ``wash`` (the wash tests' open window,
+:class:`~tapewatch.detectors.venue_wash.VenueWash`'s state, or null where they do not run).
 """
 
 from __future__ import annotations
@@ -23,4 +24,10 @@ def _format_4(stored: Mapping[str, Any]) -> dict[str, Any]:
     return {**stored, "derived": {}}
 
 
-MARKET_STATE: Final = StateVersions("market state", (_format_4,), first=3, key="format")
+def _format_5(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """Format 5 keeps the wash tests' open window (``wash``); an older entry starts with none: its first window
+    opens at its next trade."""
+    return {**stored, "wash": None}
+
+
+MARKET_STATE: Final = StateVersions("market state", (_format_4, _format_5), first=3, key="format")

@@ -43,6 +43,7 @@ from tapewatch.detectors.orders.firm_desk import NO_REFERENCE, FirmDesk, Referen
 from tapewatch.detectors.orders.firm_detector import FirmDetectorParams
 from tapewatch.detectors.orders.firm_messages import fresh_state as fresh_messages
 from tapewatch.detectors.orders.level2 import Derived, Level2Feed, Level2Params
+from tapewatch.detectors.orders.public_tape import PublicTape
 from tapewatch.detectors.orders.symbol_orders import PublicWatch, apply_record
 from tapewatch.feeds import FeedProfile, FeedProfiles
 from tapewatch.records import Alert, Book, ExecutionReport, OrderBookEvent, Quote, RecordError
@@ -72,9 +73,19 @@ def _public_watch_on_the_feeds_book(state: Mapping[str, Any]) -> dict[str, Any]:
     return {**state, "public": {**public, "detector": detector}}
 
 
+def _public_tape_afresh(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Format 5 → 6: the firms read the symbol's public trades (kept once) for the pumps and closes their accounts
+    drive, which a format-5 entry did not keep: the tape and each firm's owner flows start afresh (the tape's
+    volatility is known again after its warm-up)."""
+    firms = state["firms"]
+    tenants = {tenant: {**firm, "ramp": {}} for tenant, firm in firms["firms"].items()}
+    tape = PublicTape(keep_ms=0).to_state()
+    return {**state, "firms": {**firms, "tape": tape, "firms": tenants}}
+
+
 def _messages_afresh(state: Mapping[str, Any]) -> dict[str, Any]:
-    """Format 5 → 6: each tenant's detector keeps its quote-stuffing detector's state (each account's recent messages
-    and executions, its history), which a format-5 entry did not have: it starts afresh, as on an account never
+    """Format 6 → 7: each tenant's detector keeps its quote-stuffing detector's state (each account's recent messages
+    and executions, its history), which a format-6 entry did not have: it starts afresh, as on an account never
     seen (its alert policy goes on: a new kind has no episode in it yet)."""
     firms = state["firms"]
     tenants = {tenant: {**firm, "messages": fresh_messages()} for tenant, firm in firms["firms"].items()}
@@ -83,14 +94,20 @@ def _messages_afresh(state: Mapping[str, Any]) -> dict[str, Any]:
 
 #: the formats of a symbol's entry: format 2 keeps the public placements once and each tenant's drop copy apart,
 #: format 3 the public feed's spoofing detector too, format 4 that detector's rate by size and per order placed,
-#: format 5 that detector on the feed's book (not a copy of its own), format 6 each tenant's quote-stuffing detector
-#: too; format 1 (one firm, no tenant) is not read,
-#: since its reports name no tenant to give them to
+#: format 5 that detector on the feed's book (not a copy of its own), format 6 the public trades the firms read,
+#: format 7 each tenant's quote-stuffing detector; format 1 (one firm, no tenant) is not read, since its reports name
+#: no tenant to give them to
 ORDERS_STATE: Final = StateVersions(
     "orders state",
     key="format",
     first=2,
-    steps=(_public_watch_afresh, _public_watch_afresh, _public_watch_on_the_feeds_book, _messages_afresh),
+    steps=(
+        _public_watch_afresh,
+        _public_watch_afresh,
+        _public_watch_on_the_feeds_book,
+        _public_tape_afresh,
+        _messages_afresh,
+    ),
 )
 STATE_FORMAT: Final = ORDERS_STATE.current
 
@@ -288,10 +305,13 @@ class OrdersStage(StageBase[OrdersState, OrderBookEvent | ExecutionReport]):
         if stored is None:
             feed = Level2Feed(symbol, venue, profile.order_sequence, self.level2)
             watch = PublicWatch.new(symbol, venue, feed.book) if public else None
-            return OrdersState(feed, FirmDesk(symbol, venue, params, self.reference, public), watch, {}, partition)
+            desk = FirmDesk(symbol, venue, params, self.reference, public, ms_to_close=profile.ms_to_close)
+            return OrdersState(feed, desk, watch, {}, partition)
         stored = ORDERS_STATE.upgrade(stored, of=symbol)
         feed = Level2Feed.from_state(stored["feed"], symbol, venue, profile.order_sequence, self.level2)
-        firms = FirmDesk.from_state(stored["firms"], symbol, venue, params, self.reference, public)
+        firms = FirmDesk.from_state(
+            stored["firms"], symbol, venue, params, self.reference, public, ms_to_close=profile.ms_to_close
+        )
         offsets = {topic: int(offset) for topic, offset in stored["offsets"].items()}
         watch = None if not public else PublicWatch.new(symbol, venue, feed.book)
         if public and stored["public"] is not None:

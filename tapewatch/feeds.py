@@ -40,6 +40,22 @@ Level2Source = Literal["venue", "orders"]
 LEVEL2_SOURCES: Final[tuple[Level2Source, ...]] = ("venue", "orders")
 
 
+DAY_MS: Final = 86_400_000
+
+
+def ms_to_close(ts: int, close: time | None, utc_offset_min: int) -> int | None:
+    """Milliseconds from ``ts`` (epoch ms) to a session's ``close`` (local time, ``utc_offset_min`` from UTC) on the
+    local day of ``ts``: negative after the close, None for a venue that never closes.
+
+    >>> ms_to_close(1_704_173_400_000 - 60_000, time(13, 30), 480)  # a minute before 13:30 Taipei
+    60000
+    """
+    if close is None:
+        return None
+    local = (ts + utc_offset_min * 60_000) % DAY_MS
+    return ((close.hour * 60 + close.minute) * 60 + close.second) * 1000 - local
+
+
 @dataclass(frozen=True, slots=True)
 class FeedProfile:
     """What one venue's records carry."""
@@ -81,6 +97,10 @@ class FeedProfile:
             return None
         hour, minute = self.close.split(":")
         return time(int(hour), int(minute))
+
+    def ms_to_close(self, ts: int) -> int | None:
+        """Milliseconds from ``ts`` to the venue's close that day (negative after it); None where it never closes."""
+        return ms_to_close(ts, self.close_time, self.utc_offset_min)
 
     def implausible(self, record: Quote | Book | OrderBookEvent | ExecutionReport) -> tuple[str, str] | None:
         """(field, reason) when ``record`` is not plausible for this venue, else None."""

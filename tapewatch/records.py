@@ -670,6 +670,65 @@ class NewsSignal(Record):
     model_version: str = Field(min_length=1, description="The sentiment model's version")
 
 
+class WashTest(StrEnum):
+    """A statistical wash test's verdict over a window of a symbol's trades."""
+
+    CONFORMS = "conforms"
+    DOES_NOT_CONFORM = "does_not_conform"
+    #: fewer trades than the test's minimum sample: no verdict
+    NOT_ENOUGH_TRADES = "not_enough_trades"
+    #: the sizes cannot show what the test looks for (they span too few decades, or sit below 100 lots)
+    NOT_APPLICABLE = "not_applicable"
+
+
+class VenueIndicator(Record):
+    """The statistical wash tests over one window of a symbol's trade sizes (``venue.indicators``): a venue-level
+    indicator beside the alerts, never an alert. Benford's first significant digit (chi-square, and the mean absolute
+    deviation against Nigrini's conformity bands, which decide) and round-size clustering (trades at sizes of one
+    significant digit against those just beside them, one-sided: genuine traders favour round sizes), with the
+    sizes' tail exponent beside them."""
+
+    record_name: ClassVar[str] = "venue_indicator"
+    ts: EpochMs = Field(description="The window's end (exclusive), or its last trade's time when it is not complete")
+    window_start: EpochMs
+    window_end: EpochMs
+    complete: bool = Field(description="False for a window cut short (the end of a file, a flush)")
+    trades: int = Field(ge=0, description="Trades counted in the window (sizes of 0 included)")
+    lot: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="The size step the round-size test used (configured, or learnt: a power of ten)"
+    )
+    benford: WashTest = Field(strict=False)
+    benford_n: int = Field(ge=0, description="Trades with a first significant digit (size > 0)")
+    benford_chi2: NonNegative | None = None
+    benford_p: Annotated[float, Field(ge=0, le=1)] | None = None
+    benford_mad: NonNegative | None = Field(None, description="Mean absolute deviation of the digits' shares")
+    benford_band: str | None = Field(None, description="Nigrini's band: close, acceptable, marginal, nonconformity")
+    decades: int = Field(ge=0, description="Decades between the sizes' 10th and 90th percentiles")
+    rounding: WashTest = Field(strict=False)
+    round_at: int = Field(ge=0, description="Trades exactly at a round size of at least 100 lots")
+    round_near: int = Field(ge=0, description="Trades on the same grid just beside one")
+    round_ratio: NonNegative | None = Field(None, description="Trades per round size over trades per size beside it")
+    round_share: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        None,
+        description="Trades at round sizes over all trades of at least 100 lots: falls as fabricated sizes dilute "
+        "genuine ones (compare a venue with its own history; no verdict)",
+    )
+    round_p: Annotated[float, Field(ge=0, le=1)] | None = None
+    tail_alpha: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="Hill's estimate of the sizes' power-law tail exponent over the largest trades (no verdict)"
+    )
+    tail_n: int = Field(0, ge=0, description="The largest trades the tail exponent is estimated on")
+    version: str = Field(min_length=1, description="The tests' version")
+
+    @property
+    def consistent(self) -> bool | None:
+        """False when a test does not conform, True when every test gave a verdict and conformed, else None."""
+        verdicts = (self.benford, self.rounding)
+        if WashTest.DOES_NOT_CONFORM in verdicts:
+            return False
+        return True if all(v is WashTest.CONFORMS for v in verdicts) else None
+
+
 class Episode(Record):
     """Ground truth of an injected manipulation episode (simulator output)."""
 
@@ -696,6 +755,7 @@ WIRE_RECORDS: tuple[type[Record], ...] = (
     NewsSignal,
     OrderBookEvent,
     ExecutionReport,
+    VenueIndicator,
 )
 
 

@@ -28,6 +28,7 @@ from tapewatch.records import (
     Portfolio,
     Quote,
     Score,
+    VenueIndicator,
 )
 
 DAY_MS = 24 * 3600 * 1000
@@ -80,6 +81,12 @@ NEWS_SIGNALS = Topic(
     "Each scored news item with its symbol's news indicator (streams/)",
     retention_ms=90 * DAY_MS,
 )
+VENUE_INDICATORS = Topic(
+    "venue.indicators",
+    VenueIndicator,
+    "The statistical wash tests over each day of a symbol's trade sizes: a venue-level indicator (streams/)",
+    retention_ms=90 * DAY_MS,
+)
 TRUTH = Topic("truth", Episode, "Ground truth of episodes injected by the simulator", retention_ms=90 * DAY_MS)
 DLQ_PRODUCERS = Topic("dlq.producers", None, "Source payloads that could not be parsed", retention_ms=30 * DAY_MS)
 DLQ_STREAMS = Topic(
@@ -104,6 +111,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     PORTFOLIO,
     NEWS_ITEMS,
     NEWS_SIGNALS,
+    VENUE_INDICATORS,
     TRUTH,
     DLQ_PRODUCERS,
     DLQ_STREAMS,

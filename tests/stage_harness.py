@@ -25,7 +25,7 @@ from tapewatch.streams.state import ChangelogTable
 from tests.detect_harness import FakeMessage, FakeProducer
 
 ORDERS, QUOTES, BOOKS, BARS, FEATURES = "md.orders", "md.quotes", "md.books", "md.bars.1m", "features.1m"
-FIRM, ALERTS = "orders.firm", "alerts"
+FIRM, ALERTS, INDICATORS = "orders.firm", "alerts", "venue.indicators"
 CHANGELOG = "changelog"
 
 
@@ -122,13 +122,16 @@ def orders_stage_run(
     return StageRun(build)
 
 
-def market_stage_run() -> StageRun:
+def market_stage_run(indicators: bool = False) -> StageRun:
+    """The market stage; with ``indicators``, the wash tests on too (to :data:`INDICATORS`)."""
+
     def build(producer: FakeProducer, table: ChangelogTable) -> StageBase[Any, Any]:
         return MarketStage(
             quotes_topic=QUOTES,
             books_topic=BOOKS,
             bars_topic=BARS,
             features_topic=FEATURES,
+            indicators_topic=INDICATORS if indicators else None,
             io=io(producer, "stream:market"),
             table=table,
         )

@@ -1,6 +1,6 @@
-"""One symbol's surveillance of every firm that sends its drop copy: the symbol's public placements, kept once, and
-one :class:`FirmDetector` per tenant, each with that tenant's own reference data (account → beneficial owner, →
-linked-account group). A firm's reports are judged only against its own accounts and its alerts are its own
+"""One symbol's surveillance of every firm that sends its drop copy: the symbol's public placements and trades, kept
+once, and one :class:`FirmDetector` per tenant, each with that tenant's own reference data (account → beneficial
+owner, → linked-account group). A firm's reports are judged only against its own accounts and its alerts are its own
 (``Alert.tenant``): two firms' accounts are never matched with each other, and no firm's alert names another's
 account.
 
@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tapewatch.detectors.alerting import PolicyParams
-from tapewatch.detectors.orders.firm_detector import FirmDetector, FirmDetectorParams
+from tapewatch.detectors.orders.firm_detector import FirmDetector, FirmDetectorParams, never_closes
+from tapewatch.detectors.orders.firm_ramp import MsToClose
 from tapewatch.detectors.orders.placements import PublicPlacements
-from tapewatch.records import Alert, ExecutionReport, OrderBookEvent
+from tapewatch.detectors.orders.public_tape import PublicTape
+from tapewatch.records import Alert, BookAction, ExecutionReport, OrderBookEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,20 +63,25 @@ class FirmDesk:
         reference: ReferenceOf = NO_REFERENCE,
         public: bool = True,
         policy: PolicyParams | None = None,
+        ms_to_close: MsToClose = never_closes,
     ) -> None:
         """``reference``: each tenant's reference data; ``public``: whether the venue's market-by-order feed comes
-        too (the reports wait for it)."""
+        too (the reports wait for it); ``ms_to_close``: the venue's session calendar."""
         self.symbol, self.venue = symbol, venue
         self.params = params or FirmDetectorParams()
         self.reference = reference
         self.policy = policy
+        self.ms_to_close = ms_to_close
         self.placements = PublicPlacements(self.params.keep_ms, public)
+        self.tape = PublicTape(self.params.tape_ms)
         self.firms: dict[str, FirmDetector] = {}
 
     def on_order(self, event: OrderBookEvent, depth: float) -> list[Alert]:
         """A public event; ``depth``: the visible depth of its side before it. Returns the alerts of the reports it
         lets through, tenant by tenant in the order the tenants first came."""
         self.placements.on_order(event, depth)
+        if self.placements.public and event.action is BookAction.TRADE and event.price is not None:
+            self.tape.on_trade(event.ts, event.price, event.size)
         return [alert for firm in self.firms.values() if firm.pending for alert in firm.release()]
 
     def on_execution(self, report: ExecutionReport) -> list[Alert]:
@@ -100,13 +107,23 @@ class FirmDesk:
     def _firm(self, tenant: str) -> FirmDetector:
         known = self.reference(tenant)
         return FirmDetector(
-            self.symbol, self.venue, tenant, self.placements, self.params, known.owners, known.groups, self.policy
+            self.symbol,
+            self.venue,
+            tenant,
+            self.placements,
+            self.tape,
+            self.params,
+            known.owners,
+            known.groups,
+            self.policy,
+            self.ms_to_close,
         )
 
     # --- state ------------------------------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
         return {
             "placements": self.placements.to_state(),
+            "tape": self.tape.to_state(),
             "firms": {tenant: firm.to_state() for tenant, firm in self.firms.items()},
         }
 
@@ -120,12 +137,14 @@ class FirmDesk:
         reference: ReferenceOf = NO_REFERENCE,
         public: bool = True,
         policy: PolicyParams | None = None,
+        ms_to_close: MsToClose = never_closes,
     ) -> FirmDesk:
-        desk = cls(symbol, venue, params, reference, public, policy)
+        desk = cls(symbol, venue, params, reference, public, policy, ms_to_close)
         desk.placements = PublicPlacements.from_state(state["placements"], desk.params.keep_ms, public)
+        desk.tape = PublicTape.from_state(state["tape"], desk.params.tape_ms)
         for tenant, firm in state["firms"].items():
             known = desk.reference(tenant)
             desk.firms[tenant] = FirmDetector.from_state(
-                firm, desk.placements, desk.params, known.owners, known.groups, policy
+                firm, desk.placements, desk.tape, desk.params, known.owners, known.groups, policy, ms_to_close
             )
         return desk

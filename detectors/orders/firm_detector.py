@@ -1,7 +1,8 @@
-"""One firm's surveillance of its own orders in one symbol: spoofing, wash trades and quote stuffing by account from
-its drop copy (:class:`FirmSpoofing`, :class:`FirmWash`, :class:`FirmMessages`), raised as alerts of the firm's
-tenant by one :class:`AlertPolicy`, with each order's size against the public book it was placed into (read from the
-symbol's :class:`PublicPlacements`).
+"""One firm's surveillance of its own orders in one symbol: spoofing, wash trades, quote stuffing, and pumps or
+marking the close driven by its accounts, from its drop copy (:class:`FirmSpoofing`, :class:`FirmWash`,
+:class:`FirmMessages`, :class:`FirmRamp`), raised as alerts of the firm's tenant by one :class:`AlertPolicy`, with each
+order's size against the public book it was placed into (read from the symbol's :class:`PublicPlacements`) and the
+price and volume of the public tape (its :class:`PublicTape`).
 
 The drop copy and the public feed are two streams, and which one a reader sees first is chance; the alerts must not
 depend on it. So a report is judged only once the public feed has passed its time by ``lag_ms`` (the venue may
@@ -14,7 +15,7 @@ judged as they come, each order's depth unknown.
 
 >>> from tapewatch.records import ExecutionReport, OrderBookEvent
 >>> placements = PublicPlacements(keep_ms=60_000)
->>> detector = FirmDetector("X", "v", "acme", placements)
+>>> detector = FirmDetector("X", "v", "acme", placements, PublicTape(keep_ms=360_000))
 >>> new = ExecutionReport(symbol="X", venue="v", ts=1_000, exec_id="e1", order_id="o1", account="A1",
 ...     tenant="acme", exec_type="new", side="BUY", price=10.0, quantity=500.0)
 >>> detector.on_execution(new)  # waits for the public feed
@@ -36,9 +37,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tapewatch.detectors.alerting import AlertPolicy, PolicyParams
 from tapewatch.detectors.orders.firm_messages import FirmMessages, FirmMessagesParams
+from tapewatch.detectors.orders.firm_ramp import FirmRamp, FirmRampParams, MsToClose
 from tapewatch.detectors.orders.firm_spoofing import FirmSpoofing, FirmSpoofingParams
 from tapewatch.detectors.orders.firm_wash import FirmWash, FirmWashParams
 from tapewatch.detectors.orders.placements import PublicPlacements
+from tapewatch.detectors.orders.public_tape import PublicTape
 from tapewatch.records import Alert, ExecutionReport
 
 
@@ -48,6 +51,7 @@ class FirmDetectorParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     spoofing: FirmSpoofingParams = Field(default_factory=FirmSpoofingParams)
     wash: FirmWashParams = Field(default_factory=FirmWashParams)
+    ramp: FirmRampParams = Field(default_factory=FirmRampParams)
     messages: FirmMessagesParams = Field(default_factory=FirmMessagesParams)
     lag_ms: int = Field(
         1_000, ge=0, le=600_000, description="A report is judged once the public feed is this far past it"
@@ -63,6 +67,16 @@ class FirmDetectorParams(BaseModel):
         "duplicate, judged once",
     )
 
+    @property
+    def tape_ms(self) -> int:
+        """How long the public tape is kept: an owner's window, as far behind the public feed as a report is read."""
+        return self.ramp.window_ms + self.keep_ms
+
+
+def never_closes(ts: int) -> int | None:
+    """The session calendar of a venue that never closes."""
+    return None
+
 
 class FirmDetector:
     """One firm (tenant) in one symbol: its drop copy in (``on_execution``), judged as the public feed's clock
@@ -76,18 +90,22 @@ class FirmDetector:
         venue: str,
         tenant: str,
         placements: PublicPlacements,
+        tape: PublicTape,
         params: FirmDetectorParams | None = None,
         owners: Mapping[str, str] | None = None,
         groups: Mapping[str, str] | None = None,
         policy: PolicyParams | None = None,
+        ms_to_close: MsToClose = never_closes,
     ) -> None:
-        """``placements``: the symbol's public placements, shared by every firm; ``owners``, ``groups``: the
-        firm's reference data (account → beneficial owner, → linked-account group)."""
+        """``placements``, ``tape``: the symbol's public placements and trades, shared by every firm; ``owners``,
+        ``groups``: the firm's reference data (account → beneficial owner, → linked-account group);
+        ``ms_to_close``: the venue's session calendar."""
         self.params = params or FirmDetectorParams()
         self.tenant = tenant
         self.placements = placements
         self.spoofing = FirmSpoofing(self.params.spoofing, self._known_share)
         self.wash = FirmWash(self.params.wash, owners, groups)
+        self.ramp = FirmRamp(tape, ms_to_close, self.params.ramp, owners, groups)
         self.messages = FirmMessages(self.params.messages, owners)
         self.policy = AlertPolicy(symbol, venue, policy, tenant=tenant)
         #: the reports not judged yet, in the order they came
@@ -149,6 +167,7 @@ class FirmDetector:
             hits = [
                 *self.spoofing.on_execution(report),
                 *self.wash.on_execution(report),
+                *self.ramp.on_execution(report),
                 *self.messages.on_execution(report),
             ]
         finally:
@@ -160,6 +179,7 @@ class FirmDetector:
         return {
             "spoofing": self.spoofing.to_state(),
             "wash": self.wash.to_state(),
+            "ramp": self.ramp.to_state(),
             "messages": self.messages.to_state(),
             "policy": self.policy.to_state(),
             "pending": [report.to_json().decode() for report in self.pending],
@@ -171,18 +191,32 @@ class FirmDetector:
         cls,
         state: Mapping[str, Any],
         placements: PublicPlacements,
+        tape: PublicTape,
         params: FirmDetectorParams | None = None,
         owners: Mapping[str, str] | None = None,
         groups: Mapping[str, str] | None = None,
         policy: PolicyParams | None = None,
+        ms_to_close: MsToClose = never_closes,
     ) -> FirmDetector:
         restored = AlertPolicy.from_state(state["policy"], policy)
         if restored.tenant is None:
             raise ValueError("a firm detector's state names its tenant")
-        detector = cls(restored.symbol, restored.venue, restored.tenant, placements, params, owners, groups, policy)
+        detector = cls(
+            restored.symbol,
+            restored.venue,
+            restored.tenant,
+            placements,
+            tape,
+            params,
+            owners,
+            groups,
+            policy,
+            ms_to_close,
+        )
         detector.policy = restored
         detector.spoofing = FirmSpoofing.from_state(state["spoofing"], detector.params.spoofing, detector._known_share)
         detector.wash = FirmWash.from_state(state["wash"], detector.params.wash, owners, groups)
+        detector.ramp = FirmRamp.from_state(state["ramp"], tape, ms_to_close, detector.params.ramp, owners, groups)
         detector.messages = FirmMessages.from_state(state["messages"], detector.params.messages, owners)
         detector.pending = deque(ExecutionReport.from_json(raw) for raw in state["pending"])
         for ts, exec_id in state["exec_ids"]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from tapewatch.detectors.patterns.base import (
     ChunkContext,
@@ -37,11 +37,10 @@ from tapewatch.detectors.patterns.base import (
     get,
     takes_levels,
 )
+from tapewatch.feeds import ms_to_close
 
 if TYPE_CHECKING:  # annotations only: the tape's record is composed in params.py with the detectors' own
     from tapewatch.detectors.patterns.params import TapeParams
-
-DAY_MS: Final = 86_400_000
 
 
 class TapeContext:
@@ -74,12 +73,7 @@ class TapeContext:
         self.scales = tuple(DriftScale(w, max(hour, 4 * w)) for w in windows)
 
     def ms_to_close(self, ts: int) -> int | None:
-        p = self.params
-        if p.close_time is None:
-            return None
-        local = (ts + p.utc_offset_min * 60_000) % DAY_MS
-        close = ((p.close_time.hour * 60 + p.close_time.minute) * 60 + p.close_time.second) * 1000
-        return close - local
+        return ms_to_close(ts, self.params.close_time, self.params.utc_offset_min)
 
     def on_chunk(self, ts: int, v: Values) -> ChunkContext:
         p = self.params

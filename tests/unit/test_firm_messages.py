@@ -19,6 +19,7 @@ from tapewatch.detectors.alerting import Hit
 from tapewatch.detectors.orders.firm_detector import FirmDetector
 from tapewatch.detectors.orders.firm_messages import EVIDENCE, RULE, FirmMessages, FirmMessagesParams, fresh_state
 from tapewatch.detectors.orders.placements import PublicPlacements
+from tapewatch.detectors.orders.public_tape import PublicTape
 from tapewatch.detectors.patterns.explain import rule_of
 from tapewatch.records import AlertKind, ExecutionReport
 
@@ -185,14 +186,14 @@ def test_a_fresh_state_is_a_new_detectors_whatever_its_parameters() -> None:
 
 
 def test_the_firm_detector_keeps_and_restores_the_quote_stuffing_detector() -> None:
-    placements = PublicPlacements(keep_ms=60_000, public=False)
-    detector = FirmDetector("X", "v", "acme", placements)
+    placements, tape = PublicPlacements(keep_ms=60_000, public=False), PublicTape(keep_ms=60_000)
+    detector = FirmDetector("X", "v", "acme", placements, tape)
     alerts = []
     for r in sorted([*ordinary_flow(DAY, 35), *burst(DAY + 30 * MINUTE, 300)], key=lambda r: r.ts):
         alerts += detector.on_execution(r)
     assert [(a.kind, a.evidence["account"], a.tenant) for a in alerts][:1] == [(AlertKind.QUOTE_STUFFING, "S1", "acme")]
     state = json.loads(json.dumps(detector.to_state()))
-    assert FirmDetector.from_state(state, placements).to_state() == detector.to_state()
+    assert FirmDetector.from_state(state, placements, tape).to_state() == detector.to_state()
 
 
 @pytest.mark.parametrize(

@@ -192,7 +192,8 @@ def test_the_drop_copy_raises_the_offline_detectors_alerts_however_the_feeds_int
     reports = [report for symbol in session.tapes for report in session.execution_reports(symbol)]
     expected: set[bytes] = set()
     for symbol in session.tapes:
-        detector, book = FirmDesk(symbol, "sim-orders"), OrderBook()
+        calendar = FeedProfiles()("sim-orders").ms_to_close  # the stage reads the venue's close from its profile
+        detector, book = FirmDesk(symbol, "sim-orders", ms_to_close=calendar), OrderBook()
         items: list[OrderBookEvent | ExecutionReport] = [
             *session.order_events(symbol),
             *session.execution_reports(symbol),

@@ -1,6 +1,7 @@
 """The orders stage's entry, format 4 → 5: the public spoofing detector no longer keeps a book of its own but reads
-the level-2 feed's, so an entry of format 4 loses that copy and the stage goes on from it as from its own entry;
-5 → 6: each tenant's detector keeps its quote-stuffing detector, which an entry of format 5 starts afresh."""
+the level-2 feed's, so an entry of format 4 loses that copy; 5 → 6: the firms read the symbol's public trades, which
+start afresh; 6 → 7: each tenant's detector keeps its quote-stuffing detector, which starts afresh. The stage goes on
+from an older entry as from its own, but for the public trades and the accounts' message histories it had not kept."""
 
 from __future__ import annotations
 
@@ -15,19 +16,34 @@ from tapewatch.streams.orders import ORDERS_STATE, STATE_FORMAT
 from tests.stage_harness import ALERTS, BOOKS, FIRM, ORDERS, QUOTES, as_messages, orders_stage_run
 
 
-def as_format_5(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """The entry as format 5 kept it: no tenant's detector keeps a quote-stuffing detector."""
+def as_format_6(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The entry as format 6 kept it: no tenant's detector keeps a quote-stuffing detector."""
     firms = entry["firms"]
     tenants = {t: {k: v for k, v in firm.items() if k != "messages"} for t, firm in firms["firms"].items()}
+    return {**entry, "format": 6, "firms": {**firms, "firms": tenants}}
+
+
+def as_format_5(entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry as format 5 kept it: no public trades, no owner flows (and format 6's)."""
+    entry = as_format_6(entry)
+    firms = {key: part for key, part in entry["firms"].items() if key != "tape"}
+    tenants = {
+        tenant: {key: part for key, part in firm.items() if key != "ramp"} for tenant, firm in firms["firms"].items()
+    }
     return {**entry, "format": 5, "firms": {**firms, "firms": tenants}}
 
 
 def as_format_4(entry: dict[str, Any]) -> dict[str, Any]:
-    """The entry as format 4 kept it: the detector's own book beside the feed's (the same one), and format 5's."""
-    entry = as_format_5(entry)
-    public = entry["public"]
+    """The entry as format 4 kept it: the detector's own book beside the feed's (the same one)."""
+    older = as_format_5(entry)
+    public = older["public"]
     detector = {"book": entry["feed"]["book"], **public["detector"]}
-    return {**entry, "format": 4, "public": {**public, "detector": detector}}
+    return {**older, "format": 4, "public": {**public, "detector": detector}}
+
+
+def without_tape(entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry without the public trades and the accounts' message histories (an older entry starts them afresh)."""
+    return as_format_6({**entry, "firms": {key: part for key, part in entry["firms"].items() if key != "tape"}})
 
 
 def test_a_format_4_entry_goes_on_as_the_current_one() -> None:
@@ -40,38 +56,38 @@ def test_a_format_4_entry_goes_on_as_the_current_one() -> None:
     resumed.run(messages[:half])
     sent_before = len(resumed.producer.sent)
     current = resumed.changelog
-    assert all(entry["format"] == STATE_FORMAT == 6 for entries in current.values() for entry in entries.values())
+    assert all(entry["format"] == STATE_FORMAT == 7 for entries in current.values() for entry in entries.values())
     assert all("book" not in entry["public"]["detector"] for entries in current.values() for entry in entries.values())
+    assert all(entry["firms"]["tape"]["buckets"] for entries in current.values() for entry in entries.values())
     older = {p: {k: as_format_4(entry) for k, entry in entries.items()} for p, entries in current.items()}
-    assert all(ORDERS_STATE.upgrade(older[p][k]) == current[p][k] for p in current for k in current[p])
+    upgraded = {p: {k: ORDERS_STATE.upgrade(older[p][k]) for k in current[p]} for p in current}
+    assert all(without_tape(upgraded[p][k]) == without_tape(current[p][k]) for p in current for k in current[p])
+    assert all(upgraded[p][k]["firms"]["tape"]["buckets"] == [] for p in current for k in current[p])
     resumed.changelog = older
     resumed.restart()
     resumed.run(messages[half:])
     for topic in (QUOTES, BOOKS, ALERTS):
         assert resumed.sent(topic) == straight.sent(topic)
     assert len(resumed.producer.sent) > sent_before
-    assert resumed.changelog == straight.changelog
+    assert {p: {k: without_tape(e) for k, e in entries.items()} for p, entries in resumed.changelog.items()} == {
+        p: {k: without_tape(e) for k, e in entries.items()} for p, entries in straight.changelog.items()
+    }
 
 
 def test_an_entry_without_the_public_detector_is_left_as_it_is() -> None:
-    entry = {
-        "format": 4,
-        "feed": {},
-        "firms": {"placements": {}, "firms": {}},
-        "public": None,
-        "offsets": {},
-        "partition": 0,
-    }
-    assert ORDERS_STATE.upgrade(entry) == {**entry, "format": 6}
+    entry = {"format": 4, "feed": {}, "firms": {"firms": {}}, "public": None, "offsets": {}, "partition": 0}
+    upgraded = ORDERS_STATE.upgrade(entry)
+    assert without_tape(upgraded) == {**entry, "format": 6} and upgraded["firms"]["tape"]["buckets"] == []
+    assert upgraded["format"] == 7
 
 
 def without_messages(
     changelog: Mapping[int, Mapping[bytes, Mapping[str, Any]]],
 ) -> dict[int, dict[bytes, dict[str, Any]]]:
-    return {p: {k: as_format_5(entry) for k, entry in entries.items()} for p, entries in changelog.items()}
+    return {p: {k: as_format_6(entry) for k, entry in entries.items()} for p, entries in changelog.items()}
 
 
-def test_a_format_5_entry_goes_on_with_its_quote_stuffing_detector_afresh() -> None:
+def test_a_format_6_entry_goes_on_with_its_quote_stuffing_detector_afresh() -> None:
     session = generate(LobConfig(symbols=1, minutes=20, seed=5, orders=True, venue="sim-orders", news=False))
     symbol = session.symbols[0]
     public = as_messages(ORDERS, list(session.order_events(symbol)))

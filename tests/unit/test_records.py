@@ -25,6 +25,8 @@ from tapewatch.records import (
     RecordError,
     Score,
     Severity,
+    VenueIndicator,
+    WashTest,
     alert_id,
 )
 
@@ -100,6 +102,27 @@ EXAMPLES = [
         model_version="dqn-1",
     ),
     Episode(symbol="X", venue="sim", kind=AlertKind.PUMP_AND_DUMP, start=0, end=600_000),
+    VenueIndicator(
+        symbol="BTCUSD",
+        venue="bitstamp",
+        ts=86_400_000,
+        window_start=0,
+        window_end=86_400_000,
+        complete=True,
+        trades=14_142,
+        lot=1e-8,
+        benford=WashTest.CONFORMS,
+        benford_n=14_140,
+        benford_chi2=12.5,
+        benford_p=0.13,
+        benford_mad=0.004,
+        benford_band="close",
+        decades=3,
+        rounding=WashTest.NOT_ENOUGH_TRADES,
+        round_at=20,
+        round_near=3,
+        version="venue-wash-1",
+    ),
 ]
 
 

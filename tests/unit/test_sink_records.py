@@ -37,6 +37,8 @@ from tapewatch.records import (
     RecordError,
     Score,
     Severity,
+    VenueIndicator,
+    WashTest,
     alert_id,
 )
 from tapewatch.settings import ElasticsearchSettings, Settings
@@ -188,6 +190,14 @@ def news_records() -> list[tuple[Table, NewsItem | NewsSignal]]:
     return [(db.news_items, item), (db.news_signals, signal)]
 
 
+INDICATOR = VenueIndicator(
+    symbol="BTCUSD", venue="bitstamp", ts=86_400_000, window_start=0, window_end=86_400_000, complete=True,
+    trades=5_000, lot=1e-8, benford=WashTest.CONFORMS, benford_n=5_000, benford_chi2=9.1, benford_p=0.33,
+    benford_mad=0.004, benford_band="close", decades=3, rounding=WashTest.CONFORMS, round_at=400, round_near=40,
+    round_ratio=100.0, round_share=0.2, round_p=1e-30, version="venue-wash-1",
+)  # fmt: skip
+
+
 def test_every_row_has_exactly_its_table_columns() -> None:
     bar, features, score, alert, action, execution = sample_records()
     book = Book(symbol="2330", venue="twse", ts=60_000, bids=[(9.9, 5.0), (9.8, 1.0)], asks=[(10.1, 2.0)])
@@ -214,6 +224,7 @@ def test_every_row_has_exactly_its_table_columns() -> None:
         (db.forecasts, forecast, db.record_doc(forecast)),
         (db.executions, execution, db.record_doc(execution)),  # type: ignore[arg-type]
         *((table, record, db.record_doc(record)) for table, record in paper_trading_records()),
+        (db.venue_indicators, INDICATOR, db.record_doc(INDICATOR)),
     ]
     for table, record, doc in pairs:
         # A record's doc is its own fields: they must be exactly the table's columns (a new field needs a
@@ -325,9 +336,18 @@ def test_alert_document_is_ecs_and_indexed_by_its_own_month(alert: Alert) -> Non
         assert doc["tapewatch"]["price"] == alert.evidence["price"]
 
 
+def test_an_indicator_document_is_a_metric_of_its_window() -> None:
+    meta, document = bulk_action(Settings(), INDICATOR)
+    assert meta["_id"] == "bitstamp:BTCUSD:0:venue-wash-1" and "version" not in meta
+    assert document["event"] == {
+        "kind": "metric", "dataset": "tapewatch.venue_indicators", "start": 0, "end": 86_400_000
+    }  # fmt: skip
+    assert document["tapewatch"]["benford"] == "conforms" and document["tapewatch"]["verdict"] == "consistent"
+
+
 def test_documents_only_use_mapped_top_level_fields() -> None:
     settings = Settings()
-    for record in sample_records():
+    for record in [*sample_records(), INDICATOR]:
         if type(record) not in FAMILIES:
             continue
         meta, document = bulk_action(settings, record)  # type: ignore[arg-type]

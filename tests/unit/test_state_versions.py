@@ -322,11 +322,16 @@ def _market_messages(records: list[Any], first: dict[str, int]) -> list[FakeMess
     return out
 
 
+def test_a_stored_market_entry_of_format_4_starts_the_wash_tests_afresh() -> None:
+    entry = stored("market-format-4")
+    assert MARKET_STATE.upgrade(entry) == {**entry, "format": MARKET_STATE.current, "wash": None}
+
+
 def test_a_stored_market_entry_of_format_3_loads_and_goes_on() -> None:
     entry = stored("market-format-3")
     before = copy.deepcopy(entry)
     current = MARKET_STATE.upgrade(entry)
-    assert entry == before and current == {**entry, "format": MARKET_STATE.current, "derived": {}}
+    assert entry == before and current == {**entry, "format": MARKET_STATE.current, "derived": {}, "wash": None}
     records = [Book(**fields) if kind == "book" else Quote(**fields) for kind, fields in tapes.market_tape()]
     cut = tapes.FLOW_CUT
     straight, straight_sent = _market_stage({})

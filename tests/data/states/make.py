@@ -54,6 +54,7 @@ STATES: Final = {
     "detect-format-1": ("3a16d3e^", "detect"),
     "detect-format-2": ("552c245^", "detect"),
     "market-format-3": ("ef27481", "market"),
+    "market-format-4": ("925c075", "market"),
 }
 
 
