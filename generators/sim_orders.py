@@ -247,8 +247,8 @@ class _SymbolFeed:
                 driver = clients.new_owner()[0] if through else OUTSIDE
                 self.drivers.append((k0, k1, driver))
                 accounts[key] = driver.account or ""
-        for kind, k0, k1 in self.sym.lookalikes:
-            if kind == "meta_order":
+        for look, k0, k1 in self.sym.lookalikes:
+            if look == "meta_order":
                 self.drivers.append((k0, k1, clients.new_owner()[0] if institutions.random() < share else OUTSIDE))
         for held, order in zip(self.explicit, self.sym.resting, strict=True):
             if order.kind == "spoofing":

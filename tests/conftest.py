@@ -10,6 +10,7 @@ import pickle
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -45,6 +46,18 @@ def pytest_configure(config: pytest.Config) -> None:
     # py4j (Spark's gateway) logs from __del__ at interpreter exit, after pytest closed the streams
     logging.getLogger("py4j").setLevel(logging.WARNING)
     config.addinivalue_line("markers", "disruptive: stops or restarts shared services; runs last")
+
+
+@pytest.fixture
+def private_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A model directory of the test's own (the settings read again on both sides): a command that reads or writes
+    models never touches the project's."""
+    from tapewatch.settings import get_settings
+
+    monkeypatch.setenv("TAPEWATCH_MODEL_DIR", str(tmp_path / "models"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -3,23 +3,15 @@ market-by-order path; what cannot be read is named by its place and reason, and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 from typer.testing import CliRunner
 
-from tapewatch.settings import get_settings
 from tests.order_samples import HEADER, ROWS, report
 
-
-@pytest.fixture(autouse=True)
-def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TAPEWATCH_MODEL_DIR", str(tmp_path / "models"))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("private_models")
 
 
 def test_a_databento_file_and_a_drop_copy_with_a_bad_checksum_run_and_the_bad_line_is_named(tmp_path: Path) -> None:

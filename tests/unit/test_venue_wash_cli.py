@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -11,17 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from tapewatch.records import VenueIndicator, WashTest
-from tapewatch.settings import get_settings
 
 START = 1_700_006_400_000  # a UTC midnight
 
 
-@pytest.fixture(autouse=True)
-def models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TAPEWATCH_MODEL_DIR", str(tmp_path / "models"))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("private_models")
 
 
 def test_detect_file_writes_each_symbol_s_days(tmp_path: Path) -> None:
