@@ -23,7 +23,7 @@ def as_format_6(entry: Mapping[str, Any]) -> dict[str, Any]:
     return {**entry, "format": 6, "firms": {**firms, "firms": tenants}}
 
 
-def as_format_5(entry: dict[str, Any]) -> dict[str, Any]:
+def as_format_5(entry: Mapping[str, Any]) -> dict[str, Any]:
     """The entry as format 5 kept it: no public trades, no owner flows (and format 6's)."""
     entry = as_format_6(entry)
     firms = {key: part for key, part in entry["firms"].items() if key != "tape"}
@@ -41,7 +41,7 @@ def as_format_4(entry: dict[str, Any]) -> dict[str, Any]:
     return {**older, "format": 4, "public": {**public, "detector": detector}}
 
 
-def without_tape(entry: dict[str, Any]) -> dict[str, Any]:
+def without_tape(entry: Mapping[str, Any]) -> dict[str, Any]:
     """The entry without the public trades and the accounts' message histories (an older entry starts them afresh)."""
     return as_format_6({**entry, "firms": {key: part for key, part in entry["firms"].items() if key != "tape"}})
 
