@@ -18,7 +18,7 @@ a few hundred on a real day.
 
 >>> tally = SizeTally(neighbours=5)
 >>> for size in (100, 100, 101, 97, 250, 0.5, 0.0153):
-...     tally.add(size)
+...     tally.observe(size)
 >>> dict(tally.digits), tally.round_at, tally.round_near
 ({1: 4, 9: 1, 2: 1, 5: 1}, {2: 2, -1: 1}, {2: 2})
 >>> SizeTally.from_state(tally.to_state()) == tally
@@ -94,7 +94,7 @@ class SizeTally:
         if isinstance(self.neighbours, bool) or not 1 <= self.neighbours <= MAX_NEIGHBOURS:
             raise ValueError(f"neighbours must be within 1 … {MAX_NEIGHBOURS} hundredths, got {self.neighbours!r}")
 
-    def add(self, size: float) -> None:
+    def observe(self, size: float) -> None:
         """Counts one trade of ``size`` (units of the instrument: shares, contracts, coins)."""
         self.trades += 1
         if not 0.0 < size < math.inf:

@@ -34,7 +34,7 @@ first trade of a later window closes it. Each test needs its own minimum sample,
 >>> tape = VenueWash("BTCUSD", "bitstamp", VenueWashParams(window_ms=3_600_000, lot=1e-8))
 >>> for i in range(5000):  # log-uniform sizes over four decades, a fifth of them rounded to one digit
 ...     size = round(10 ** rng.uniform(-4, 0), 8)
-...     _ = tape.on_trade(i * 500, float(f"{size:.0e}") if i % 5 == 0 else size)
+...     _ = tape.on_quote_values(i * 500, float(f"{size:.0e}") if i % 5 == 0 else size)
 >>> indicator = tape.flush()
 >>> indicator.benford.value, indicator.benford_band, indicator.rounding.value, indicator.trades
 ('conforms', 'close', 'conforms', 5000)
@@ -51,7 +51,7 @@ from typing import Any, ClassVar, Final
 
 from tapewatch.detectors.patterns.checks import positive, shares
 from tapewatch.detectors.trade_sizes import MAX_NEIGHBOURS, SizeTally
-from tapewatch.records import VenueIndicator, WashTest
+from tapewatch.records import Quote, VenueIndicator, WashTest
 from tapewatch.state_versions import StateVersions
 
 #: the tests' version (on every record): a change of a test or its defaults is a new version
@@ -199,7 +199,7 @@ def tail_exponent(leading: Mapping[int, int], params: VenueWashParams) -> tuple[
     >>> rng = random.Random(5)
     >>> tally = SizeTally()
     >>> for _ in range(20_000):
-    ...     tally.add(round(rng.paretovariate(1.5), 6))
+    ...     tally.observe(round(rng.paretovariate(1.5), 6))
     >>> alpha, n = tail_exponent(tally.leading, VenueWashParams())
     >>> round(alpha, 1), n
     (1.5, 2009)
@@ -267,7 +267,11 @@ class VenueWash:
     def _index(self, ts: int) -> int:
         return (ts + self.params.utc_offset_min * 60_000) // self.params.window_ms
 
-    def on_trade(self, ts: int, size: float) -> VenueIndicator | None:
+    def on_quote(self, quote: Quote) -> VenueIndicator | None:
+        """A trade of the venue's tape (its quotes are its trades one by one): :meth:`on_quote_values`."""
+        return self.on_quote_values(quote.ts, quote.size)
+
+    def on_quote_values(self, ts: int, size: float) -> VenueIndicator | None:
         """Counts one trade; the indicator of the window it closes, if it opens a later one. A trade earlier than
         the open window counts in it (it arrived while that window was open)."""
         index = self._index(ts)
@@ -277,7 +281,7 @@ class VenueWash:
         elif index > self.window:
             closed = self.indicator(complete=True)
             self.window, self.tally = index, SizeTally(self.params.neighbours)
-        self.tally.add(size)
+        self.tally.observe(size)
         self.last_ts = max(self.last_ts, ts)
         return closed
 

@@ -63,7 +63,7 @@ def indicators(
             continue
         wash = VenueWash(symbol, venue, replace(base, utc_offset_min=profile.utc_offset_min))
         for ts, size in zip(group["ts"].to_numpy(np.int64), group["size"].to_numpy(np.float64), strict=True):
-            closed = wash.on_trade(int(ts), float(size))
+            closed = wash.on_quote_values(int(ts), float(size))
             if closed is not None:
                 out.append(closed)
         last = wash.flush()

@@ -242,7 +242,7 @@ class MarketStage(StageBase[MarketState, Quote | Book]):
                 outputs.append((self.bars_topic, bar.to_json(), "bars", bar.end))
                 outputs.append((self.features_topic, self._bar_features(state, bar), "features", bar.end))
             if state.wash is not None and record.price is not None and self.indicators_topic is not None:
-                indicator = state.wash.on_trade(record.ts, record.size)
+                indicator = state.wash.on_quote(record)
                 if indicator is not None:
                     outputs.append((self.indicators_topic, indicator.to_json(), "indicators", indicator.ts))
         try:

@@ -27,7 +27,7 @@ from tapewatch.detectors.orders.firm_detector import FirmDetector, FirmDetectorP
 from tapewatch.detectors.orders.firm_ramp import MsToClose
 from tapewatch.detectors.orders.placements import PublicPlacements
 from tapewatch.detectors.orders.public_tape import PublicTape
-from tapewatch.records import Alert, BookAction, ExecutionReport, OrderBookEvent
+from tapewatch.records import Alert, ExecutionReport, OrderBookEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +80,8 @@ class FirmDesk:
         """A public event; ``depth``: the visible depth of its side before it. Returns the alerts of the reports it
         lets through, tenant by tenant in the order the tenants first came."""
         self.placements.on_order(event, depth)
-        if self.placements.public and event.action is BookAction.TRADE and event.price is not None:
-            self.tape.on_trade(event.ts, event.price, event.size)
+        if self.placements.public:
+            self.tape.on_order(event)
         return [alert for firm in self.firms.values() if firm.pending for alert in firm.release()]
 
     def on_execution(self, report: ExecutionReport) -> list[Alert]:

@@ -30,12 +30,12 @@ without the venue's public trades nothing is raised.
 >>> from tapewatch.records import ExecutionReport
 >>> tape = PublicTape(keep_ms=900_000, min_minutes=5)
 >>> for second in range(0, 1_200):  # twenty minutes of 100 shares a second, the price wobbling a basis point
-...     tape.on_trade(second * 1_000, 100.0 * (1 + 1e-4 * (second // 60 % 2)), 100.0)
+...     tape.on_order_values(second * 1_000, 100.0 * (1 + 1e-4 * (second // 60 % 2)), 100.0)
 >>> ramp = FirmRamp(tape, lambda ts: None, FirmRampParams())
 >>> hits = []
 >>> for n, second in enumerate(range(1_200, 1_320, 5)):  # an account buys 300 a print as the price climbs
 ...     price = 100.0 * (1 + 0.0005 * n)
-...     tape.on_trade(second * 1_000, price, 400.0)
+...     tape.on_order_values(second * 1_000, price, 400.0)
 ...     hits += ramp.on_execution(ExecutionReport(symbol="X", venue="v", ts=second * 1_000, exec_id=f"e{n}",
 ...         order_id=f"o{n}", tenant="acme", account="A1", owner="O1", exec_type="trade", side="BUY", price=price,
 ...         quantity=300.0, last_qty=300.0, last_price=price, cum_qty=300.0))

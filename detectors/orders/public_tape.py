@@ -15,7 +15,7 @@ Memory: the buckets and minutes of ``keep_ms``, whatever the number of trades.
 
 >>> tape = PublicTape(keep_ms=600_000, min_minutes=2)
 >>> for second in range(0, 240, 10):
-...     tape.on_trade(second * 1_000, 10.0 + 0.01 * (second // 60), 100.0)
+...     tape.on_order_values(second * 1_000, 10.0 + 0.01 * (second // 60), 100.0)
 >>> tape.volume(60_000, 120_000), tape.price_before(125_000)  # the VWAP of 10.01 at 110 s and 10.02 at 120 s
 (600.0, 10.015)
 >>> round(tape.sigma_bps(239_000), 1)  # each minute ~10 bps
@@ -30,11 +30,14 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from tapewatch.records import BookAction, OrderBookEvent
+
 MINUTE_MS = 60_000
 
 
 class PublicTape:
-    """The public trades of one symbol (``on_trade``) in buckets, and questions about them as of a time."""
+    """The public trades of one symbol (``on_order``: the market-by-order feed's trade events) in buckets, and questions
+    about them as of a time."""
 
     def __init__(
         self,
@@ -60,7 +63,12 @@ class PublicTape:
         #: (minute end, volatility in bps known then), for ``keep_ms``
         self.sigmas: deque[tuple[int, float]] = deque()
 
-    def on_trade(self, ts: int, price: float, size: float) -> None:
+    def on_order(self, event: OrderBookEvent) -> None:
+        """A public market-by-order event: a trade is counted, every other action left alone."""
+        if event.action is BookAction.TRADE and event.price is not None:
+            self.on_order_values(event.ts, event.price, event.size)
+
+    def on_order_values(self, ts: int, price: float, size: float) -> None:
         start = ts - ts % self.bucket_ms
         self._minute(ts)
         self.traded += size

@@ -42,11 +42,13 @@ from tapewatch.detectors.orders.book import OrderBook
 from tapewatch.detectors.orders.firm_desk import FirmDesk
 from tapewatch.detectors.orders.firm_detector import FirmDetector
 from tapewatch.detectors.orders.firm_messages import FirmMessages
+from tapewatch.detectors.orders.firm_ramp import FirmRamp
 from tapewatch.detectors.orders.firm_spoofing import FirmSpoofing
 from tapewatch.detectors.orders.firm_wash import FirmWash
 from tapewatch.detectors.orders.level2 import Level2Feed
 from tapewatch.detectors.orders.placements import PublicPlacements
 from tapewatch.detectors.orders.public_spoofing import PublicSpoofing
+from tapewatch.detectors.orders.public_tape import PublicTape
 from tapewatch.detectors.orders.symbol_orders import PublicWatch
 from tapewatch.detectors.orders.usual_size import UsualSize
 from tapewatch.detectors.patterns import FlowPatterns, PatternDetector, SymbolDetector
@@ -55,11 +57,13 @@ from tapewatch.detectors.patterns.context import TapeContext
 from tapewatch.detectors.patterns.materiality import Materiality
 from tapewatch.detectors.seasonal import TimeOfDayProfile
 from tapewatch.detectors.session_records import SessionRecords
+from tapewatch.detectors.trade_sizes import SizeTally
+from tapewatch.detectors.venue_wash import VenueWash
 from tests.architecture import ROOT, modules
 
 # -- the kinds ----------------------------------------------------------------------------------------------------
 #: the stages, by the event they take
-QUOTE_STAGES: tuple[type[QuoteStage], ...] = (BarBuilder, MultiBarBuilder, FlowState)
+QUOTE_STAGES: tuple[type[QuoteStage], ...] = (BarBuilder, MultiBarBuilder, FlowState, VenueWash)
 BOOK_STAGES: tuple[type[BookStage], ...] = (FlowState, LayerTracker)
 ORDER_STAGES: tuple[type[OrderStage], ...] = (
     OrderBook,
@@ -68,8 +72,16 @@ ORDER_STAGES: tuple[type[OrderStage], ...] = (
     FirmDesk,
     PublicSpoofing,
     PublicWatch,
+    PublicTape,
 )
-EXECUTION_STAGES: tuple[type[ExecutionStage], ...] = (FirmSpoofing, FirmWash, FirmMessages, FirmDetector, FirmDesk)
+EXECUTION_STAGES: tuple[type[ExecutionStage], ...] = (
+    FirmSpoofing,
+    FirmWash,
+    FirmMessages,
+    FirmRamp,
+    FirmDetector,
+    FirmDesk,
+)
 BAR_STAGES: tuple[type[BarStage], ...] = (FeatureState, SymbolDetector)
 CHUNK_STAGES: tuple[type[ChunkStage], ...] = (TapeContext, FlowPatterns, Materiality, SymbolDetector)
 HIT_STAGES: tuple[type[HitStage], ...] = (AlertPolicy,)
@@ -87,6 +99,7 @@ ESTIMATORS: tuple[type[Estimator], ...] = (
     DriftScale,
     Baseline,
     UsualSize,
+    SizeTally,
 )
 #: the models, and the part of one that scores inside its artifact
 MODELS: tuple[type[Any], ...] = (KMeansModel, HitModel, SentimentModel, Classifier)
@@ -131,9 +144,12 @@ STATEFUL: tuple[type[Stateful], ...] = (
     FirmSpoofing,
     FirmWash,
     FirmMessages,
+    FirmRamp,
     FirmDetector,
     FirmDesk,
     PublicPlacements,
+    PublicTape,
+    VenueWash,
     PublicSpoofing,
     PublicWatch,
     TapeContext,

@@ -38,7 +38,7 @@ def warm_tape(wobble_bps: float = 2.0) -> PublicTape:
     """Twenty-five minutes of 100 shares a second, the price wobbling ``wobble_bps`` minute to minute."""
     tape = PublicTape(keep_ms=900_000, min_minutes=10)
     for second in range(WARM_S):
-        tape.on_trade(T0 + second * 1_000, 100.0 * (1 + wobble_bps * 1e-4 * (second // 60 % 2)), 100.0)
+        tape.on_order_values(T0 + second * 1_000, 100.0 * (1 + wobble_bps * 1e-4 * (second // 60 % 2)), 100.0)
     return tape
 
 
@@ -53,9 +53,9 @@ def drive(ramp: FirmRamp, seconds: range, step_bps: float, qty: float, side: str
         ts = T0 + second * 1_000
         if second % 5 == 0:
             price *= 1 + sign * step_bps * 1e-4
-            ramp.tape.on_trade(ts, price, qty)
+            ramp.tape.on_order_values(ts, price, qty)
             hits += ramp.on_execution(report(ts, side, qty, price, n))
-        ramp.tape.on_trade(ts + 500, price, market_per_s)
+        ramp.tape.on_order_values(ts + 500, price, market_per_s)
     return hits, price
 
 
@@ -126,9 +126,9 @@ def test_an_owners_accounts_are_one_flow_and_all_named() -> None:
     price = 100.0
     for n, second in enumerate(range(WARM_S, WARM_S + 180, 5)):
         ts, price = T0 + second * 1_000, price * 1.0008
-        ramp.tape.on_trade(ts, price, 1_500.0)
+        ramp.tape.on_order_values(ts, price, 1_500.0)
         hits += ramp.on_execution(report(ts, "BUY", 1_500.0, price, n, account="A1" if n % 2 else "A2"))
-        ramp.tape.on_trade(ts + 500, price, 500.0)
+        ramp.tape.on_order_values(ts + 500, price, 500.0)
     assert hits and hits[-1].evidence["accounts"] == "A1;A2" and hits[-1].evidence["owner"] == "O9"
 
 
@@ -145,9 +145,9 @@ def test_a_restored_detector_raises_what_the_uninterrupted_one_does(cut: int) ->
                 tape = PublicTape.from_state(orjson.loads(orjson.dumps(tape.to_state())), 900_000, min_minutes=10)
                 ramp = FirmRamp.from_state(orjson.loads(orjson.dumps(ramp.to_state())), tape, _never)
             ts, price = T0 + second * 1_000, price * (1.0008 if n < 36 else 0.9997)
-            tape.on_trade(ts, price, 1_500.0)
+            tape.on_order_values(ts, price, 1_500.0)
             hits += ramp.on_execution(report(ts, "BUY" if n < 36 else "SELL", 1_500.0, price, n))
-            tape.on_trade(ts + 500, price, 100.0)
+            tape.on_order_values(ts + 500, price, 100.0)
         return hits
 
     whole = run(None)
@@ -176,7 +176,7 @@ def test_the_tapes_answers_as_of_a_time_do_not_depend_on_how_far_past_it_the_tap
     def answers(upto: int) -> tuple[float | None, float | None, float | None]:
         tape = PublicTape(keep_ms=3_600_000, min_minutes=1)
         for ts, price, size in trades[: upto + 1]:
-            tape.on_trade(ts, price, size)
+            tape.on_order_values(ts, price, size)
         return tape.volume(since, asked), tape.price_before(asked), tape.sigma_bps(since)
 
     assert answers(at) == answers(ahead)

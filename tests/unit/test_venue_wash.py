@@ -21,7 +21,7 @@ HOUR = 3_600_000
 def _run(sizes: list[float], params: VenueWashParams | None = None) -> VenueIndicator:
     wash = VenueWash("X", "v", params or VenueWashParams(lot=1e-8))
     for i, size in enumerate(sizes):
-        assert wash.on_trade(i, size) is None
+        assert wash.on_quote_values(i, size) is None
     indicator = wash.flush()
     assert indicator is not None
     return indicator
@@ -99,11 +99,11 @@ def test_too_few_trades_give_no_verdict() -> None:
 
 def test_a_later_day_closes_the_window() -> None:
     wash = VenueWash("X", "v", VenueWashParams(utc_offset_min=480))
-    assert wash.on_trade(DAY_MS - 9 * HOUR, 1.0) is None  # 23:00 Taipei of day 0
-    closed = wash.on_trade(DAY_MS - 7 * HOUR, 2.0)  # 01:00 Taipei of day 1
+    assert wash.on_quote_values(DAY_MS - 9 * HOUR, 1.0) is None  # 23:00 Taipei of day 0
+    closed = wash.on_quote_values(DAY_MS - 7 * HOUR, 2.0)  # 01:00 Taipei of day 1
     assert closed is not None and closed.complete and closed.trades == 1
     assert (closed.window_start, closed.window_end, closed.ts) == (0, DAY_MS - 8 * HOUR, DAY_MS - 8 * HOUR)
-    assert wash.on_trade(DAY_MS - 10 * HOUR, 3.0) is None  # late: counted in the open window
+    assert wash.on_quote_values(DAY_MS - 10 * HOUR, 3.0) is None  # late: counted in the open window
     last = wash.flush()
     assert last is not None and not last.complete and last.trades == 2
 
@@ -112,7 +112,7 @@ def test_the_lot_is_learnt_as_the_coarsest_power_of_ten() -> None:
     def lot(sizes: list[float]) -> float | None:
         tally = SizeTally()
         for size in sizes:
-            tally.add(size)
+            tally.observe(size)
         return learnt_lot(tally.steps, 0.01)
 
     assert lot([1000.0, 2000.0, 15000.0, 3000.0]) == 1000.0
@@ -166,7 +166,7 @@ sizes_3sd = st.integers(100, 999).flatmap(lambda m: st.integers(-6, 4).map(lambd
 def test_the_incremental_tally_equals_the_batch_one(sizes: list[float], neighbours: int) -> None:
     tally = SizeTally(neighbours)
     for size in sizes:
-        tally.add(size)
+        tally.observe(size)
     batch = _batch(sizes, neighbours)
     assert tally.digits == dict(batch["digits"])
     assert tally.decades == dict(batch["decades"])
@@ -179,10 +179,10 @@ def test_the_incremental_tally_equals_the_batch_one(sizes: list[float], neighbou
 def test_a_restored_state_continues_as_if_never_stopped(trades: list[tuple[int, float]], cut: int) -> None:
     params = VenueWashParams(min_trades=10, min_round_trades=5)
     whole, first = VenueWash("X", "v", params), VenueWash("X", "v", params)
-    expected = [i for ts, size in trades if (i := whole.on_trade(ts, size)) is not None]
-    got = [i for ts, size in trades[:cut] if (i := first.on_trade(ts, size)) is not None]
+    expected = [i for ts, size in trades if (i := whole.on_quote_values(ts, size)) is not None]
+    got = [i for ts, size in trades[:cut] if (i := first.on_quote_values(ts, size)) is not None]
     second = VenueWash.from_state(first.to_state(), "X", "v", params)
-    got += [i for ts, size in trades[cut:] if (i := second.on_trade(ts, size)) is not None]
+    got += [i for ts, size in trades[cut:] if (i := second.on_quote_values(ts, size)) is not None]
     assert got == expected
     assert second.flush() == whole.flush()
 
@@ -202,7 +202,7 @@ def test_the_tail_exponent_is_estimated_from_the_largest_trades() -> None:
         rng = random.Random(seed)
         tally = SizeTally()
         for _ in range(n):
-            tally.add(round(0.01 * rng.paretovariate(shape), 8))
+            tally.observe(round(0.01 * rng.paretovariate(shape), 8))
         return tail_exponent(tally.leading, VenueWashParams())[0]
 
     assert alpha(1.5, 20_000, 1) == pytest.approx(1.5, abs=0.1)
