@@ -4,6 +4,7 @@ rebuilds its five-level books at every snapshot, and a drop copy that shows each
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from itertools import pairwise
 
 import pytest
@@ -159,3 +160,39 @@ def test_quote_stuffers_burst_between_snapshots_and_name_their_accounts() -> Non
     assert others.drop(columns="accounts").equals(plain.episodes_frame().drop(columns="accounts"))
     payloads = [[p for chunk in session.simulation.encoded() for p in chunk[2]] for session in (plain, stuffed)]
     assert payloads[0] == payloads[1]
+
+
+def test_pumps_closes_and_meta_orders_through_the_firm_are_one_accounts_own_side_of_the_flow() -> None:
+    """A pump's account buys the run-up and sells the dump, a close's account buys into the close, a meta-order's
+    account trades one side only; each episode's label names the account, and the rebuilt books are the
+    simulator's."""
+    config = replace(
+        CONFIG,
+        symbols=3,
+        minutes=60,
+        rates={AlertKind.PUMP_AND_DUMP: 1.5, AlertKind.MARKING_THE_CLOSE: 1.0},
+        lookalike_params=LookalikeParams(meta_rate=8, meta_s=(600.0, 900.0)),
+    )
+    session = generate_orders(config, ALL_THROUGH)
+    assert_rebuilt(session)
+    episodes, reports = session.episodes_frame(), session.drop_copy_frame()
+    traded = reports[reports["exec_type"] == "trade"]
+    driven = episodes[episodes["kind"].isin([str(AlertKind.PUMP_AND_DUMP), str(AlertKind.MARKING_THE_CLOSE)])]
+    assert len(driven) >= 2
+    for episode in driven.itertuples():
+        named = str(episode.accounts).split(";")
+        assert len(named) == 1 and named[0]
+        mine = traded[(traded["symbol"] == episode.symbol) & (traded["account"] == named[0])]
+        bought = mine.loc[mine["side"] == "BUY", "last_qty"].sum()
+        assert bought > 0 and mine["ts"].between(episode.start, episode.end).all()
+        if episode.kind == str(AlertKind.PUMP_AND_DUMP):
+            assert (mine["side"] == "SELL").any()
+    ordinary = {p.account for p in session.clients.ordinary}
+    agents = traded[~traded["account"].isin(ordinary) & ~traded["account"].isin(driven["accounts"])]
+    metas = session.lookalikes_frame()
+    metas = metas[metas["kind"] == "meta_order"]
+    assert len(metas) >= 1
+    for meta in metas.itertuples():  # an institution's account: its child orders on one side, in the window
+        mine = agents[(agents["symbol"] == meta.symbol) & agents["ts"].between(meta.start, meta.end)]
+        by_account = mine.groupby("account")["side"].agg(["nunique", "size"])
+        assert ((by_account["nunique"] == 1) & (by_account["size"] >= 3)).any(), meta
