@@ -7,8 +7,10 @@ machines, no Kafka, no database.
 * :mod:`tapewatch.detectors.aggressor`, :mod:`tapewatch.detectors.layers`, :mod:`tapewatch.detectors.feed_learning` —
   what the flow features infer: trade sides, large book layers that vanish, whether a feed prints trades or snapshots;
 * :mod:`tapewatch.detectors.patterns` — the manipulation pattern detectors on the flow features;
-* :mod:`tapewatch.detectors.orders` — order-level surveillance: the book from market-by-order events, and spoofing and
-  wash trading by account from a firm's drop copy;
+* :mod:`tapewatch.detectors.orders` — order-level surveillance: the book from market-by-order events, and spoofing,
+  wash trading, quote stuffing, pumps and marking the close by account from a firm's drop copy;
+* :mod:`tapewatch.detectors.trade_sizes`, :mod:`tapewatch.detectors.venue_wash` — a tape's trade sizes counted, and the
+  statistical wash tests on them (Benford's first digit, round-size clustering) as a venue-level indicator;
 * :mod:`tapewatch.detectors.kmeans`, :mod:`tapewatch.detectors.model_venues` — K-means scoring of the bar features and
   the venues a model may score;
 * :mod:`tapewatch.detectors.seasonal`, :mod:`tapewatch.detectors.calibration`, :mod:`tapewatch.detectors.alert_budget` —

@@ -67,10 +67,19 @@ class FirmDetectorParams(BaseModel):
         "duplicate, judged once",
     )
 
+    tape_keep_ms: int = Field(
+        3_600_000,
+        ge=60_000,
+        le=86_400_000,
+        description="The public trades are kept this long past an owner's window (public feed time): a drop copy read "
+        "further behind the public feed finds them gone, and raises no pump or close",
+    )
+
     @property
     def tape_ms(self) -> int:
-        """How long the public tape is kept: an owner's window, as far behind the public feed as a report is read."""
-        return self.ramp.window_ms + self.keep_ms
+        """How long the public tape is kept: an owner's window, and as far behind the public feed as a report may be
+        read (a drop copy read after a whole session's public feed, as a worker catching up may, finds it there)."""
+        return self.ramp.window_ms + self.tape_keep_ms
 
 
 def never_closes(ts: int) -> int | None:

@@ -2,7 +2,7 @@
 the price around a time, and the symbol's own volatility before it, each **as of** a time the public feed has passed,
 so that the answer does not depend on how far ahead of the drop copy the public feed was read.
 
-Trades are kept in buckets of ``bucket_ms`` (what traded and its value, added up since the tape began) for
+Trades are kept in buckets of ``bucket_ms`` (5 s: what traded and its value, added up since the tape began) for
 ``keep_ms``; a question about time ``t`` reads the buckets that ended by ``t``'s own bucket, which are complete once
 the public clock has reached ``t``. Prices are volume-weighted: the price before a time is the VWAP of the
 ``reference_ms`` before it, and the volatility is of one-minute VWAP returns (an exponentially weighted mean of their
@@ -42,7 +42,7 @@ class PublicTape:
     def __init__(
         self,
         keep_ms: int,
-        bucket_ms: int = 1_000,
+        bucket_ms: int = 5_000,
         halflife_min: float = 60.0,
         min_minutes: int = 20,
         reference_ms: int = 15_000,
@@ -171,7 +171,7 @@ class PublicTape:
         cls,
         state: Mapping[str, Any],
         keep_ms: int,
-        bucket_ms: int = 1_000,
+        bucket_ms: int = 5_000,
         halflife_min: float = 60.0,
         min_minutes: int = 20,
         reference_ms: int = 15_000,
