@@ -184,7 +184,7 @@ def test_pumps_closes_and_meta_orders_through_the_firm_are_one_accounts_own_side
         assert len(named) == 1 and named[0]
         mine = traded[(traded["symbol"] == episode.symbol) & (traded["account"] == named[0])]
         bought = mine.loc[mine["side"] == "BUY", "last_qty"].sum()
-        assert bought > 0 and mine["ts"].between(episode.start, episode.end).all()
+        assert bought > 0 and mine["ts"].between(int(str(episode.start)), int(str(episode.end))).all()
         if episode.kind == str(AlertKind.PUMP_AND_DUMP):
             assert (mine["side"] == "SELL").any()
     ordinary = {p.account for p in session.clients.ordinary}
@@ -193,6 +193,8 @@ def test_pumps_closes_and_meta_orders_through_the_firm_are_one_accounts_own_side
     metas = metas[metas["kind"] == "meta_order"]
     assert len(metas) >= 1
     for meta in metas.itertuples():  # an institution's account: its child orders on one side, in the window
-        mine = agents[(agents["symbol"] == meta.symbol) & agents["ts"].between(meta.start, meta.end)]
+        mine = agents[
+            (agents["symbol"] == meta.symbol) & agents["ts"].between(int(str(meta.start)), int(str(meta.end)))
+        ]
         by_account = mine.groupby("account")["side"].agg(["nunique", "size"])
         assert ((by_account["nunique"] == 1) & (by_account["size"] >= 3)).any(), meta
