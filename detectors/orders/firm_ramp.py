@@ -47,7 +47,7 @@ without the venue's public trades nothing is raised.
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
@@ -57,6 +57,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tapewatch.detectors.alerting import MEDIUM_AT_MOST, Hit
 from tapewatch.detectors.evidence import Key, Rule
 from tapewatch.detectors.orders.firm_spoofing import MODEL_VERSION
+from tapewatch.detectors.orders.owners import owner_keys
 from tapewatch.detectors.orders.public_tape import PublicTape
 from tapewatch.records import AlertKind, ExecType, ExecutionReport, OrderSide
 
@@ -125,6 +126,10 @@ class OwnerFlow:
     executions: deque[Execution] = field(default_factory=deque)
     net: float = 0.0
     ramp: Ramp | None = None
+    #: derived from the executions: the newest tape bucket they reach and their net in it, and each account's count
+    bucket: int = -1
+    bucket_net: float = 0.0
+    accounts: Counter[str] = field(default_factory=Counter)
 
 
 class FirmRamp:
@@ -147,20 +152,13 @@ class FirmRamp:
         self.groups: Mapping[str, str] = groups if groups is not None else {}
         self.flows: dict[str, OwnerFlow] = {}
 
-    def keys(self, account: str, owner: str | None) -> list[str]:
-        """Whose flow an execution is: its owner's, and its linked-account group's."""
-        found = [f"owner:{self.owners.get(account) or owner or account}"]
-        if account in self.groups:
-            found.append(f"group:{self.groups[account]}")
-        return found
-
     def on_execution(self, report: ExecutionReport) -> list[Hit]:
         if report.exec_type is not ExecType.TRADE or report.last_price is None:
             return []
         signed = report.last_qty if report.side is OrderSide.BUY else -report.last_qty
         execution = Execution(report.ts, signed, report.account, report.order_id)
         hits: list[Hit] = []
-        for key in self.keys(report.account, report.owner):
+        for key in owner_keys(report.account, report.owner, self.owners, self.groups):
             flow = self.flows.setdefault(key, OwnerFlow())
             self._add(flow, execution)
             hit = self._dumped(key, flow, execution) or self._ramped(key, flow, report.ts)
@@ -171,12 +169,28 @@ class FirmRamp:
         return hits
 
     def _add(self, flow: OwnerFlow, execution: Execution) -> None:
-        flow.executions.append(execution)
+        self._count(flow, execution)
         flow.net += execution.signed
         while flow.executions[0].ts < execution.ts - self.params.window_ms:
-            flow.net -= flow.executions.popleft().signed
+            gone = flow.executions.popleft()
+            flow.net -= gone.signed
+            flow.accounts[gone.account] -= 1
+            if not flow.accounts[gone.account]:
+                del flow.accounts[gone.account]
+            if gone.ts >= flow.bucket:
+                flow.bucket_net -= gone.signed
         if flow.ramp is not None and flow.ramp.ts < execution.ts - self.params.dump_within_ms:
             flow.ramp = None
+
+    def _count(self, flow: OwnerFlow, execution: Execution) -> None:
+        """An execution into the flow's derived counts (not its net: restored from the state as it was)."""
+        flow.executions.append(execution)
+        flow.accounts[execution.account] += 1
+        bucket = execution.ts - execution.ts % self.tape.bucket_ms
+        if bucket > flow.bucket:
+            flow.bucket, flow.bucket_net = bucket, execution.signed
+        elif execution.ts >= flow.bucket:
+            flow.bucket_net += execution.signed
 
     def _dumped(self, key: str, flow: OwnerFlow, execution: Execution) -> Hit | None:
         ramp = flow.ramp
@@ -201,7 +215,7 @@ class FirmRamp:
         sigma = tape.sigma_bps(first)
         if not volume or not start or not now or sigma is None:
             return None
-        net = flow.net - sum(e.signed for e in self._this_bucket(executions, ts))
+        net = flow.net - self._this_bucket(flow, ts)
         direction = 1.0 if net > 0 else -1.0
         move = direction * math.log(now / start) * 1e4
         share = abs(net) / volume
@@ -211,15 +225,18 @@ class FirmRamp:
             return None
         return self._hit(key, flow, ts, first, share, move, bar, sigma, net, start)
 
-    def _this_bucket(self, executions: deque[Execution], ts: int) -> list[Execution]:
-        """The executions of ``ts``'s own bucket of the tape (its volume is not counted yet)."""
+    def _this_bucket(self, flow: OwnerFlow, ts: int) -> float:
+        """The net of the executions of ``ts``'s own bucket of the tape and after (its volume is not counted yet):
+        kept for the newest bucket, walked back from the newest execution for a report that came late."""
         bucket = ts - ts % self.tape.bucket_ms
-        found = []
-        for execution in reversed(executions):
+        if bucket == flow.bucket:
+            return flow.bucket_net
+        net = 0.0
+        for execution in reversed(flow.executions):
             if execution.ts < bucket:
                 break
-            found.append(execution)
-        return found
+            net += execution.signed
+        return net
 
     def _hit(
         self,
@@ -264,11 +281,14 @@ class FirmRamp:
         return Hit(AlertKind.PUMP_AND_DUMP, ts, first, ts, score, evidence, MODEL_VERSION, message)
 
     def _who(self, key: str, flow: OwnerFlow) -> dict[str, Any]:
-        executions = flow.executions
-        order_ids = list(dict.fromkeys(e.order_id for e in reversed(executions)))[:ORDER_IDS]
+        order_ids: dict[str, None] = {}
+        for execution in reversed(flow.executions):  # the latest, walked back only until there are enough
+            order_ids.setdefault(execution.order_id)
+            if len(order_ids) == ORDER_IDS:
+                break
         return {
             "owner": key.split(":", 1)[1],
-            "accounts": ";".join(sorted({e.account for e in executions})),
+            "accounts": ";".join(sorted(flow.accounts)),
             "order_ids": ";".join(reversed(order_ids)),
         }
 
@@ -297,7 +317,8 @@ class FirmRamp:
     ) -> FirmRamp:
         detector = cls(tape, ms_to_close, params, owners, groups)
         for key, raw in state.items():
-            executions = deque(Execution(int(ts), float(s), account, oid) for ts, s, account, oid in raw["executions"])
             ramp = None if raw["ramp"] is None else Ramp(int(raw["ramp"][0]), *map(float, raw["ramp"][1:]))
-            detector.flows[key] = OwnerFlow(executions, float(raw["net"]), ramp)
+            flow = detector.flows[key] = OwnerFlow(net=float(raw["net"]), ramp=ramp)
+            for ts, signed, account, order_id in raw["executions"]:
+                detector._count(flow, Execution(int(ts), float(signed), account, order_id))
         return detector

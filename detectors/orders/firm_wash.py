@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tapewatch.detectors.alerting import Hit
 from tapewatch.detectors.evidence import Key, Rule
 from tapewatch.detectors.orders.firm_spoofing import MODEL_VERSION
+from tapewatch.detectors.orders.owners import owner_keys
 from tapewatch.records import AlertKind, ExecType, ExecutionReport
 
 
@@ -109,10 +110,7 @@ class FirmWash:
 
     def keys(self, account: str, owner: str | None) -> set[str]:
         """What ties an account to others: its owner, and its group."""
-        found = {f"owner:{self.owners.get(account) or owner or account}"}
-        if account in self.groups:
-            found.add(f"group:{self.groups[account]}")
-        return found
+        return set(owner_keys(account, owner, self.owners, self.groups))
 
     def on_execution(self, report: ExecutionReport) -> list[Hit]:
         if report.exec_type is not ExecType.TRADE or report.last_price is None:
