@@ -35,7 +35,9 @@ layers placed apart), one who works the order down in small cancels, hidden or i
 a spoofer who quotes a token opposite order at once (reads as two-sided), and a symbol spoofed all day (its baseline
 learns the spoofing).
 
-The hit names the large orders' ids at the venue (``order_ids``): nothing on the public feed names the trader.
+The hit names the large orders' ids at the venue (``order_ids``): nothing on the public feed names the trader, so its
+severity is at most medium (a lead for the desk); the account that did both is named, and raised to high, by the
+firm's drop copy (:mod:`tapewatch.detectors.orders.firm_spoofing`).
 """
 
 from __future__ import annotations
@@ -48,13 +50,13 @@ from typing import Any, ClassVar, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tapewatch.detectors.alerting import Hit
+from tapewatch.detectors.alerting import MEDIUM_AT_MOST, Hit
 from tapewatch.detectors.evidence import Key, Rule
 from tapewatch.detectors.orders.book import BID, OrderBook, RestingOrder, Step
 from tapewatch.detectors.orders.usual_size import UsualSize
 from tapewatch.records import AlertKind, BookAction, OrderBookEvent, OrderSide
 
-MODEL_VERSION: Final = "public-orders-v2"
+MODEL_VERSION: Final = "public-orders-v3"
 #: the levels of a side its visible depth is read over
 VISIBLE_LEVELS: Final = 5
 
@@ -417,7 +419,10 @@ class PublicSpoofing:
         multiple = max(c.multiple for c in cycles)
         extra = len(cycles) - p.min_cycles
         strength = min(1.0, -math.log10(max(surprise, 1e-12)) / 6)
-        score = min(0.94, 0.7 + 0.03 * extra + 0.1 * strength)
+        # naming no one, a hit is a lead for the desk, never more than medium: the public feed cannot tell one trader's
+        # cycles from several participants' pulls (market makers, other firms' genuine orders); the firm's drop copy,
+        # which names the account that did both, is what raises spoofing to high
+        score = min(MEDIUM_AT_MOST, 0.7 + 0.03 * extra + 0.1 * strength)
         name = "bid" if side == BID else "offer"
         evidence: dict[str, Any] = {
             "side": name,

@@ -9,9 +9,9 @@ from collections.abc import Iterable, Iterator
 import pytest
 from pydantic import ValidationError
 
-from tapewatch.detectors.alerting import Hit
+from tapewatch.detectors.alerting import Hit, severity_of
 from tapewatch.detectors.orders.public_spoofing import PublicSpoofing, PublicSpoofingParams, poisson_tail
-from tapewatch.records import BookAction, OrderBookEvent, OrderSide
+from tapewatch.records import BookAction, OrderBookEvent, OrderSide, Severity
 
 PARAMS = PublicSpoofingParams(warmup_orders=20)
 HOUR = 3_600_000
@@ -86,6 +86,16 @@ def test_repeated_pulls_of_a_large_bid_are_a_hit_naming_its_orders() -> None:
     assert float(str(first.evidence["size_multiple"])) >= PARAMS.size_multiple
     assert first.window_start == 2 * HOUR + 60_000
     assert set(first.evidence) == set(PublicSpoofing.EVIDENCE)
+
+
+def test_naming_no_one_a_hit_is_at_most_medium() -> None:
+    """Ten cycles in a few minutes, far beyond the symbol's rate: still a lead, not high — the public feed cannot say
+    that one trader made them."""
+    feed = Feed()
+    detector = PublicSpoofing(PARAMS)
+    hits = run(detector, [*feed.book(0), *spoof_cycles(feed, 2 * HOUR + 60_000, cycles=10)]) + detector.flush()
+    assert max(int(str(h.evidence["cycles"])) for h in hits) >= 8, "the feed makes strong evidence"
+    assert all(severity_of(h.score) is Severity.MEDIUM for h in hits)
 
 
 def test_a_single_large_cancel_is_not_a_hit() -> None:
