@@ -146,12 +146,13 @@ class Contract(BaseModel):
         its order, the defaults filled in) but not validated again: for records derived from validated ones on a hot
         path, whose caller vouches for them (with the contract's own types: tuples for levels, enums for sides)."""
         record = cls.__new__(cls)
-        fields = {**_defaults(cls), **values}
-        if len(fields) != len(cls.model_fields) or _REQUIRED in fields.values():
+        defaults, required, extra = _shape(cls)
+        fields = {**defaults, **values}
+        if len(fields) != len(defaults) or not values.keys() >= required:
             raise TypeError(f"{cls.__name__}.trusted: {sorted(values)} are not its fields, or miss a required one")
         _set_attribute(record, "__dict__", fields)
         _set_attribute(record, "__pydantic_fields_set__", set(values))
-        _set_attribute(record, "__pydantic_extra__", {} if cls.model_config.get("extra") == "allow" else None)
+        _set_attribute(record, "__pydantic_extra__", {} if extra else None)
         _set_attribute(record, "__pydantic_private__", None)
         return record
 
@@ -168,6 +169,15 @@ def _defaults(contract: type[Contract]) -> dict[str, Any]:
         name: _REQUIRED if info.is_required() or info.default_factory is not None else info.default
         for name, info in contract.model_fields.items()
     }
+
+
+@cache
+def _shape(contract: type[Contract]) -> tuple[dict[str, Any], frozenset[str], bool]:
+    """What :meth:`Contract.trusted` builds a record of ``contract`` from, read once (it runs per derived record):
+    its defaults, the fields it must be given, and whether it keeps extra fields."""
+    defaults = _defaults(contract)
+    required = frozenset(name for name, default in defaults.items() if default is _REQUIRED)
+    return defaults, required, contract.model_config.get("extra") == "allow"
 
 
 class Record(Contract):

@@ -147,6 +147,12 @@ class BookSide:
         prices = self.prices[: -depth - 1 : -1] if self.sign == BID else self.prices[:depth]
         return [(p, levels[p].size) for p in prices]
 
+    def depth_sizes(self, depth: int) -> list[float]:
+        """The sizes of :meth:`top`, best first, without their prices (what a visible depth adds up)."""
+        levels = self.levels
+        prices = self.prices[: -depth - 1 : -1] if self.sign == BID else self.prices[:depth]
+        return [levels[p].size for p in prices]
+
     def join(self, order: RestingOrder) -> None:
         """Put ``order`` at the back of its price's queue."""
         level = self.levels.get(order.price)
@@ -207,9 +213,13 @@ class OrderBook:
         """What rests on ``side`` over ``depth`` levels (the book's depth by default; 0 for no side)."""
         if side is None:
             return 0.0
-        return sum(size for _, size in self.top(BID if side is OrderSide.BUY else ASK, depth))
+        book_side = self.bids if side is OrderSide.BUY else self.asks
+        # the same sizes added in the same order as over top(): the same float
+        return sum(book_side.depth_sizes(self.depth if depth is None else depth))
 
     def on_order(self, event: OrderBookEvent) -> Step:
+        if self.sequence == "none":
+            return self._apply(event)
         sequenced = self._sequenced(event.sequence)
         if sequenced is Anomaly.REPLAYED:
             return Step(anomaly=sequenced)
@@ -218,8 +228,7 @@ class OrderBook:
             self.stale = True
         if sequenced is Anomaly.GAP and step.anomaly is None:
             step.anomaly = sequenced
-        if self.sequence != "none":  # numbered in turn, even if refused: the next one is not a gap
-            self.last_sequence = event.sequence
+        self.last_sequence = event.sequence  # numbered in turn, even if refused: the next one is not a gap
         return step
 
     def _sequenced(self, sequence: int) -> Anomaly | None:
@@ -257,7 +266,7 @@ class OrderBook:
         return self._modify(order, event.price or order.price, event.size)
 
     def _add(self, order_id: str, sign: int, price: float, size: float, ts: int, snapshot: bool) -> Step:
-        book_side = self.side(sign)
+        book_side = self.bids if sign == BID else self.asks
         rank = book_side.rank(price)
         order = RestingOrder(order_id, sign, price, size, ts, size, 0.0, rank, book_side.best(), snapshot)
         book_side.join(order)
@@ -265,7 +274,7 @@ class OrderBook:
         return Step(top_changed=rank < self.depth)
 
     def _cancel(self, order: RestingOrder, size: float, ts: int) -> Step:
-        book_side = self.side(order.side)
+        book_side = self.bids if order.side == BID else self.asks
         top_changed = book_side.rank(order.price) < self.depth
         if 0 < size < order.size * (1 - SIZE_TOLERANCE):
             book_side.take(order, size)
@@ -278,7 +287,7 @@ class OrderBook:
         return Step(departed=Departure(order, ts, "cancelled", ahead), top_changed=top_changed)
 
     def _fill(self, order: RestingOrder, size: float, ts: int) -> Step:
-        book_side = self.side(order.side)
+        book_side = self.bids if order.side == BID else self.asks
         top_changed = book_side.rank(order.price) < self.depth
         anomaly = Anomaly.OVERFILL if size > order.size * (1 + SIZE_TOLERANCE) else None
         size = min(size, order.size)
@@ -295,7 +304,7 @@ class OrderBook:
     def _modify(self, order: RestingOrder, price: float, size: float) -> Step:
         """A new price or a larger size sends the order to the back of its (new) queue; a smaller size keeps its
         place (the priority rule of the venues that publish market-by-order feeds)."""
-        book_side = self.side(order.side)
+        book_side = self.bids if order.side == BID else self.asks
         top_changed = book_side.rank(order.price) < self.depth or book_side.rank(price) < self.depth
         order.modifications += 1
         if price == order.price and size <= order.size:

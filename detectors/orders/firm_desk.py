@@ -82,6 +82,8 @@ class FirmDesk:
         self.placements.on_order(event, depth)
         if self.placements.public:
             self.tape.on_order(event)
+        if not self.firms:  # no drop copy of the symbol yet: nothing waits
+            return []
         return [alert for firm in self.firms.values() if firm.pending for alert in firm.release()]
 
     def on_execution(self, report: ExecutionReport) -> list[Alert]:

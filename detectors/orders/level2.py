@@ -69,12 +69,12 @@ class Level2Feed:
     def on_order(self, event: OrderBookEvent) -> Derived:
         """The event's trade, after the held-back book if the event's time releases it; an event the book refuses
         releases nothing (a duplicate's or a stray's time says nothing about the feed's)."""
-        records: list[Quote | Book] = []
         stamp = self._due(event.ts)
         pending = None if stamp is None else self._book(stamp)  # the book before the event
         step = self.book.on_order(event)
         if step.anomaly is not None and step.anomaly.refused:
             return Derived(step, [])
+        records: list[Quote | Book] = []
         if pending is not None:
             self.changed_at, self.next_book = None, pending.ts + self.params.book_ms
             records.append(pending)
@@ -94,16 +94,18 @@ class Level2Feed:
 
     def _due(self, now: int) -> int | None:
         """The held-back book's time, if its millisecond is over and the cadence allows it before ``now``."""
-        if self.changed_at is None or self.book.stale:
+        changed_at = self.changed_at
+        if changed_at is None or self.book.stale:
             return None
-        stamp = max(self.changed_at, self.next_book)
+        stamp = max(changed_at, self.next_book)
         return stamp if stamp < now else None
 
     def _book(self, stamp: int) -> Book:
         """The book's top now, stamped ``stamp``. Its prices are validated events' and in order, its sizes sums of
         theirs: only a level summing past the contract's bound can break it, and then the contract refuses the book."""
-        bids, asks = self.book.top(BID), self.book.top(ASK)
-        if any(size > MAX_SIZE for _, size in bids) or any(size > MAX_SIZE for _, size in asks):
+        depth = self.book.depth
+        bids, asks = self.book.bids.top(depth), self.book.asks.top(depth)
+        if _beyond(bids) or _beyond(asks):
             return Book(symbol=self.symbol, venue=self.venue, ts=stamp, bids=bids, asks=asks)
         return Book.trusted(symbol=self.symbol, venue=self.venue, ts=stamp, bids=bids, asks=asks)
 
@@ -146,3 +148,11 @@ class Level2Feed:
         feed = cls(symbol, venue, params=params, book=OrderBook.from_state(state["book"], sequence, params.depth))
         feed.changed_at, feed.next_book, feed.prints = state["changed_at"], state["next_book"], state["prints"]
         return feed
+
+
+def _beyond(levels: list[tuple[float, float]]) -> bool:
+    """Whether a level's size is past the record contract's bound."""
+    for _, size in levels:
+        if size > MAX_SIZE:
+            return True
+    return False

@@ -90,4 +90,5 @@ def apply_record(
     if derived.step.anomaly is not None and derived.step.anomaly.refused:
         return Applied(derived, [])
     alerts = [] if public is None or before is None else public.after_book(record, derived.step, before)
-    return Applied(derived, [*firms.on_order(record, depth), *alerts])
+    from_firms = firms.on_order(record, depth)
+    return Applied(derived, [*from_firms, *alerts] if from_firms else alerts)

@@ -37,6 +37,10 @@ class UsualSize:
         self.buckets: dict[int, float] = {}
         self.total = 0.0
         self.seen = 0
+        #: the buckets in use, sorted, and the dict they were read from: kept between quantiles (new buckets are
+        #: rare once a symbol has traded a while), read again when a bucket came or the dict was replaced
+        self._ordered: list[int] = []
+        self._ordered_of: dict[int, float] | None = None
 
     def observe(self, size: float) -> None:
         if not size > 0:
@@ -62,10 +66,18 @@ class UsualSize:
         whose running weight reaches ``q`` of the total (the weights are positive, so the running sums ascend)."""
         if not self.buckets:
             return [None] * len(qs)
-        ordered = sorted(self.buckets)
+        ordered = self._sorted()
         running = list(accumulate(map(self.buckets.__getitem__, ordered)))
         last = len(ordered) - 1
         return [_middle(ordered[min(bisect_left(running, q * self.total), last)]) for q in qs]
+
+    def _sorted(self) -> list[int]:
+        """The buckets in use, in order. Buckets only come while the dict lives (a rescale makes a new one), so one
+        as long as the sorted list has the same keys."""
+        buckets = self.buckets
+        if self._ordered_of is not buckets or len(self._ordered) != len(buckets):
+            self._ordered, self._ordered_of = sorted(buckets), buckets
+        return self._ordered
 
     def _rescale(self) -> None:
         scale = 1.0 / self.weight
