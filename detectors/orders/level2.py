@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tapewatch.detectors.orders.book import ASK, BID, OrderBook, Step
+from tapewatch.detectors.orders.book import BID, OrderBook, Step
 from tapewatch.feeds import OrderSequence
 from tapewatch.records import MAX_SIZE, Book, OrderBookEvent, Quote, Side
 
@@ -152,7 +152,4 @@ class Level2Feed:
 
 def _beyond(levels: list[tuple[float, float]]) -> bool:
     """Whether a level's size is past the record contract's bound."""
-    for _, size in levels:
-        if size > MAX_SIZE:
-            return True
-    return False
+    return any(size > MAX_SIZE for _, size in levels)

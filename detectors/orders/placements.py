@@ -41,8 +41,7 @@ class PublicPlacements:
         if self.public and event.action is BookAction.ADD and not event.snapshot and event.order_id is not None:
             self.placed[event.order_id] = (event.ts, event.size / depth if depth > 0 else math.inf)
             self._order.append((event.ts, event.order_id))
-        if event.ts > self.clock:
-            self.clock = event.ts
+        self.clock = max(self.clock, event.ts)
         if self._order and self._order[0][0] < self.clock - self.keep_ms:
             self._forget(self.clock - self.keep_ms)
 
