@@ -247,17 +247,22 @@ class OrdersStage(StageBase[OrdersState, OrderBookEvent | ExecutionReport]):
             self._dead_letter(message, "duplicate: a report of this exec_id was judged already", "exec_id", "duplicate")
             return
         try:
-            derived, alerts = self._update(state, record)
+            applied = apply_record(state.feed, state.firms, state.public, record)  # what _update does
         except Exception as exc:  # isolate the record, whatever went wrong
             log.exception("%s %s: record could not be applied, dead-lettered", self.stage, record.symbol)
             self._rebuild(key, state, record)
             self._dead_letter(message, f"could not be applied: {type(exc).__name__}: {exc}", None, "error")
             return
-        self._journal.setdefault(key, []).append(record)
+        journal = self._journal.get(key)
+        if journal is None:
+            self._journal[key] = [record]
+        else:
+            journal.append(record)
+        derived, alerts = applied.derived, applied.alerts
         if derived is not None and derived.step.anomaly is not None:
             assert isinstance(record, OrderBookEvent)
             self._flag(message, record, derived.step.anomaly)
-        if derived is not None and self.feeds(record.venue).level2 == "orders":
+        if derived is not None and derived.records and self.feeds(record.venue).level2 == "orders":
             for out in derived.records:
                 self._send_derived(key, out, state.partition)
         for alert in alerts:

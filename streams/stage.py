@@ -224,8 +224,9 @@ class StageBase(ABC, Generic[StateT, RecordT]):
             return 0
         key = message.key()
         assert key is not None  # the decoding checked it is the symbol
-        state = self._touched.get(key) or self._live.get(key) or self._load(record, key, partition)
-        self._touched[key] = state
+        state = self._touched.get(key)
+        if state is None:
+            state = self._touched[key] = self._live.get(key) or self._load(record, key, partition)
         if state.applied(topic, partition, offset) or self._seen(record, state):
             return 1  # applied before (a replay, or the same event sent again): do not count it twice
         self._apply(message, record, key, state)

@@ -1,5 +1,7 @@
 """The book's sides in their plainest form, the reference the fast ones are held equal to: prices in a
-:class:`~sortedcontainers.SortedList`, ranks and the top read off it directly."""
+:class:`~sortedcontainers.SortedList`, ranks and the top read off it directly; and the book's sequence check and
+visible depth as first written (a method each, the depth summed over the top's levels), which the fast book reads in
+line."""
 
 from __future__ import annotations
 
@@ -8,7 +10,18 @@ from typing import ClassVar
 
 from sortedcontainers import SortedList
 
-from tapewatch.detectors.orders.book import BID, SIZE_DECIMALS, BookSide, OrderBook, PriceLevel, RestingOrder
+from tapewatch.detectors.orders.book import (
+    ASK,
+    BID,
+    SIZE_DECIMALS,
+    Anomaly,
+    BookSide,
+    OrderBook,
+    PriceLevel,
+    RestingOrder,
+    Step,
+)
+from tapewatch.records import OrderBookEvent, OrderSide
 
 
 class SortedBookSide(BookSide):
@@ -32,6 +45,9 @@ class SortedBookSide(BookSide):
         prices = islice(reversed(self.sorted), depth) if self.sign == BID else islice(self.sorted, depth)
         return [(p, self.levels[p].size) for p in prices]
 
+    def depth_sizes(self, depth: int) -> list[float]:
+        return [size for _, size in self.top(depth)]
+
     def join(self, order: RestingOrder) -> None:
         level = self.levels.get(order.price)
         if level is None:
@@ -54,6 +70,35 @@ class SortedBookSide(BookSide):
 
 
 class ReferenceBook(OrderBook):
-    """The book on the reference sides."""
+    """The book on the reference sides, its sequence checked and its depth read as first written."""
 
     side_type: ClassVar[type[BookSide]] = SortedBookSide
+
+    def visible_depth(self, side: OrderSide | None, depth: int | None = None) -> float:
+        if side is None:
+            return 0.0
+        return sum(size for _, size in self.top(BID if side is OrderSide.BUY else ASK, depth))
+
+    def on_order(self, event: OrderBookEvent) -> Step:
+        sequenced = self._sequenced(event.sequence)
+        if sequenced is Anomaly.REPLAYED:
+            return Step(anomaly=sequenced)
+        step = self._apply(event)
+        if step.anomaly is Anomaly.UNKNOWN_ORDER and self.sequence == "contiguous":
+            self.stale = True
+        if sequenced is Anomaly.GAP and step.anomaly is None:
+            step.anomaly = sequenced
+        if self.sequence != "none":  # numbered in turn, even if refused: the next one is not a gap
+            self.last_sequence = event.sequence
+        return step
+
+    def _sequenced(self, sequence: int) -> Anomaly | None:
+        last = self.last_sequence
+        if self.sequence == "none" or last is None:
+            return None
+        if sequence <= last:
+            return Anomaly.REPLAYED
+        if self.sequence == "contiguous" and sequence > last + 1:
+            self.stale = True
+            return Anomaly.GAP
+        return None

@@ -218,29 +218,23 @@ class OrderBook:
         return sum(book_side.depth_sizes(self.depth if depth is None else depth))
 
     def on_order(self, event: OrderBookEvent) -> Step:
-        if self.sequence == "none":
+        policy = self.sequence
+        if policy == "none":
             return self._apply(event)
-        sequenced = self._sequenced(event.sequence)
-        if sequenced is Anomaly.REPLAYED:
-            return Step(anomaly=sequenced)
+        # the venue's numbering, checked here rather than in a method of its own: it runs for every event
+        sequence, last, gap = event.sequence, self.last_sequence, False
+        if last is not None:
+            if sequence <= last:
+                return Step(anomaly=Anomaly.REPLAYED)
+            if policy == "contiguous" and sequence > last + 1:
+                self.stale = gap = True
         step = self._apply(event)
-        if step.anomaly is Anomaly.UNKNOWN_ORDER and self.sequence == "contiguous":
+        if step.anomaly is Anomaly.UNKNOWN_ORDER and policy == "contiguous":
             self.stale = True
-        if sequenced is Anomaly.GAP and step.anomaly is None:
-            step.anomaly = sequenced
-        self.last_sequence = event.sequence  # numbered in turn, even if refused: the next one is not a gap
+        if gap and step.anomaly is None:
+            step.anomaly = Anomaly.GAP
+        self.last_sequence = sequence  # numbered in turn, even if refused: the next one is not a gap
         return step
-
-    def _sequenced(self, sequence: int) -> Anomaly | None:
-        last = self.last_sequence
-        if self.sequence == "none" or last is None:
-            return None
-        if sequence <= last:
-            return Anomaly.REPLAYED
-        if self.sequence == "contiguous" and sequence > last + 1:
-            self.stale = True
-            return Anomaly.GAP
-        return None
 
     def _apply(self, event: OrderBookEvent) -> Step:
         action = event.action

@@ -69,8 +69,12 @@ class Level2Feed:
     def on_order(self, event: OrderBookEvent) -> Derived:
         """The event's trade, after the held-back book if the event's time releases it; an event the book refuses
         releases nothing (a duplicate's or a stray's time says nothing about the feed's)."""
-        stamp = self._due(event.ts)
-        pending = None if stamp is None else self._book(stamp)  # the book before the event
+        pending = None  # the held-back book, as it is before the event (what _due says, read in line)
+        changed_at = self.changed_at
+        if changed_at is not None and not self.book.stale:
+            stamp = max(changed_at, self.next_book)
+            if stamp < event.ts:
+                pending = self._book(stamp)
         step = self.book.on_order(event)
         if step.anomaly is not None and step.anomaly.refused:
             return Derived(step, [])

@@ -37,3 +37,5 @@ def test_quantiles_are_those_of_the_plain_walk(sizes: list[float], half_life: in
         usual.observe(size)
         assert usual.quantiles(*qs) == [walked(usual, q) for q in qs]
         assert usual.quantile(0.5) == walked(usual, 0.5)
+        # the buckets kept sorted between quantiles are those of the restored dict too
+        assert UsualSize.from_state(usual.to_state(), half_life).quantiles(*qs) == usual.quantiles(*qs)
