@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from itertools import accumulate
+from itertools import accumulate, islice
 from typing import Any, Final
 
 #: buckets per octave
@@ -37,19 +37,33 @@ class UsualSize:
         self.buckets: dict[int, float] = {}
         self.total = 0.0
         self.seen = 0
-        #: the buckets in use, sorted, and the dict they were read from: kept between quantiles (new buckets are
-        #: rare once a symbol has traded a while), read again when a bucket came or the dict was replaced
+        # the buckets in use in order, their weights, middles and running sums, read off ``_of`` (the dict of
+        # buckets they follow; None: read them again): a quantile is asked at every placement, and an observation
+        # changes only the running sums from its bucket on, so those are added again from there (``_valid``), the
+        # same additions in the same order as over all of them
+        self._of: dict[int, float] | None = None
         self._ordered: list[int] = []
-        self._ordered_of: dict[int, float] | None = None
+        self._at: dict[int, int] = {}
+        self._weights: list[float] = []
+        self._middles: list[float] = []
+        self._running: list[float] = []
+        self._valid = 0
 
     def observe(self, size: float) -> None:
         if not size > 0:
             return
         bucket = math.floor(math.log2(size) * RESOLUTION)
-        self.buckets[bucket] = self.buckets.get(bucket, 0.0) + self.weight
+        buckets = self.buckets
+        weight = buckets[bucket] = buckets.get(bucket, 0.0) + self.weight
         self.total += self.weight
         self.seen += 1
         self.weight *= self.growth
+        at = self._at.get(bucket) if self._of is buckets else None
+        if at is None:  # a new bucket (or new buckets): the order is read again
+            self._of = None
+        else:
+            self._weights[at] = weight
+            self._valid = min(self._valid, at)
         if self.weight > RESCALE_AT:
             self._rescale()
 
@@ -62,22 +76,31 @@ class UsualSize:
         return self.quantiles(q)[0]
 
     def quantiles(self, *qs: float) -> list[float | None]:
-        """Each of the ``qs`` quantiles of the recent sizes, from one sorted pass over the buckets: the first bucket
-        whose running weight reaches ``q`` of the total (the weights are positive, so the running sums ascend)."""
-        if not self.buckets:
-            return [None] * len(qs)
-        ordered = self._sorted()
-        running = list(accumulate(map(self.buckets.__getitem__, ordered)))
-        last = len(ordered) - 1
-        return [_middle(ordered[min(bisect_left(running, q * self.total), last)]) for q in qs]
-
-    def _sorted(self) -> list[int]:
-        """The buckets in use, in order. Buckets only come while the dict lives (a rescale makes a new one), so one
-        as long as the sorted list has the same keys."""
+        """Each of the ``qs`` quantiles of the recent sizes, from the running sums of the buckets in order: the first
+        bucket whose running weight reaches ``q`` of the total (the weights are positive, so the sums ascend)."""
         buckets = self.buckets
-        if self._ordered_of is not buckets or len(self._ordered) != len(buckets):
-            self._ordered, self._ordered_of = sorted(buckets), buckets
-        return self._ordered
+        if not buckets:
+            return [None] * len(qs)
+        if self._of is not buckets or len(self._ordered) != len(buckets):
+            self._read(buckets)
+        running, valid = self._running, self._valid
+        if valid < len(running):
+            if valid == 0:
+                running[:] = accumulate(self._weights)
+            else:  # from the first changed bucket on, each sum the one before it plus the bucket's weight
+                running[valid:] = islice(accumulate(self._weights[valid:], initial=running[valid - 1]), 1, None)
+            self._valid = len(running)
+        middles, last, total = self._middles, len(running) - 1, self.total
+        return [middles[min(bisect_left(running, q * total), last)] for q in qs]
+
+    def _read(self, buckets: dict[int, float]) -> None:
+        """The buckets in order, their weights and middles, read afresh; every running sum to be added again."""
+        self._ordered = sorted(buckets)
+        self._at = {bucket: at for at, bucket in enumerate(self._ordered)}
+        self._weights = [buckets[bucket] for bucket in self._ordered]
+        self._middles = [_middle(bucket) for bucket in self._ordered]
+        self._running = [0.0] * len(self._ordered)
+        self._of, self._valid = buckets, 0
 
     def _rescale(self) -> None:
         scale = 1.0 / self.weight

@@ -39,3 +39,22 @@ def test_quantiles_are_those_of_the_plain_walk(sizes: list[float], half_life: in
         assert usual.quantile(0.5) == walked(usual, 0.5)
         # the buckets kept sorted between quantiles are those of the restored dict too
         assert UsualSize.from_state(usual.to_state(), half_life).quantiles(*qs) == usual.quantiles(*qs)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.floats(1e-9, 1e13) | st.sampled_from([1.0, 100.0, 250.0, 3.0, 0.0]), max_size=300),
+    st.lists(st.booleans(), max_size=300),
+    st.integers(1, 50),
+    QS,
+)
+def test_quantiles_read_now_and_then_are_those_of_the_plain_walk(
+    sizes: list[float], read: list[bool], half_life: int, qs: list[float]
+) -> None:
+    """The running sums kept between quantiles, with several observations (new buckets, rescales) between reads."""
+    usual = UsualSize(half_life)
+    for i, size in enumerate(sizes):
+        usual.observe(size)
+        if i < len(read) and read[i]:
+            assert usual.quantiles(*qs) == [walked(usual, q) for q in qs]
+    assert usual.quantiles(0.5, 0.995) == [walked(usual, 0.5), walked(usual, 0.995)]
