@@ -210,9 +210,9 @@ class StageBase(ABC, Generic[StateT, RecordT]):
         outputs, a dead letter or a skip: no record can stop the stage."""
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         assert topic is not None and partition is not None and offset is not None
-        source = (topic, partition)
-        if offset > self._done.get(source, -1):
-            self._done[source] = offset
+        source, done = (topic, partition), self._done
+        if offset > done.get(source, -1):
+            done[source] = offset
         self.counters.events_in += 1
         try:
             record = self._decode(message)

@@ -82,7 +82,8 @@ def apply_record(
     """Apply one record to a symbol's book, firms and public watch (``None``: the venue's market-by-order feed is not
     watched; else one on ``feed``'s book). A report goes to its firm; an event to the book, then — unless the book
     refused it — to the firms' placements, with its side's visible depth before it, and to the public watch."""
-    if isinstance(record, ExecutionReport):
+    # an event's exact type first: isinstance on a record contract costs several times as much, on every event
+    if type(record) is not OrderBookEvent and isinstance(record, ExecutionReport):
         return Applied(None, firms.on_execution(record))
     depth = feed.book.visible_depth(record.side) if record.action is BookAction.ADD else 0.0
     before = None if public is None else public.detector.before(record)
