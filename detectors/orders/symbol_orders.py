@@ -90,6 +90,10 @@ def apply_record(
     derived = feed.on_order(record)
     if derived.step.anomaly is not None and derived.step.anomaly.refused:
         return Applied(derived, [])
-    alerts = [] if public is None or before is None else public.after_book(record, derived.step, before)
+    alerts: list[Alert] = []
+    if public is not None and before is not None:  # what public.after_book does, without its two calls per event
+        hits = public.detector.after_book(record, derived.step, before)
+        if hits:
+            alerts = public._alerts(hits)
     from_firms = firms.on_order(record, depth)
     return Applied(derived, [*from_firms, *alerts] if from_firms else alerts)
