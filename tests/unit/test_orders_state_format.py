@@ -14,6 +14,7 @@ import orjson
 from tapewatch.detectors.orders.firm_messages import fresh_state
 from tapewatch.generators.lob_market import LobConfig, generate
 from tapewatch.streams.orders import ORDERS_STATE, STATE_FORMAT
+from tests.detect_harness import FakeMessage
 from tests.stage_harness import ALERTS, BOOKS, FIRM, ORDERS, QUOTES, as_messages, orders_stage_run
 
 
@@ -103,13 +104,18 @@ def without_messages(
     return {p: {k: as_format_6(entry) for k, entry in entries.items()} for p, entries in changelog.items()}
 
 
-def test_a_format_6_entry_goes_on_with_its_quote_stuffing_detector_afresh() -> None:
+def with_drop_copy() -> list[FakeMessage]:
+    """A one-symbol session's public feed and drop copy, in time order (a report after its millisecond's events)."""
     session = generate(LobConfig(symbols=1, minutes=20, seed=5, orders=True, venue="sim-orders", news=False))
     symbol = session.symbols[0]
     public = as_messages(ORDERS, list(session.order_events(symbol)))
     reports = as_messages(FIRM, list(session.execution_reports(symbol)))
     assert reports
-    messages = sorted([*public, *reports], key=lambda m: (orjson_ts(m.value()), m.topic() == FIRM))
+    return sorted([*public, *reports], key=lambda m: (orjson_ts(m.value()), m.topic() == FIRM))
+
+
+def test_a_format_6_entry_goes_on_with_its_quote_stuffing_detector_afresh() -> None:
+    messages = with_drop_copy()
     straight = orders_stage_run()
     straight.run(messages)
     resumed = orders_stage_run()
@@ -147,11 +153,7 @@ def without_owners(
 
 def test_a_format_7_entry_goes_on_with_its_owners_messages_afresh() -> None:
     """Every account's recent messages are its own; the owners' counts start afresh."""
-    session = generate(LobConfig(symbols=1, minutes=20, seed=5, orders=True, venue="sim-orders", news=False))
-    symbol = session.symbols[0]
-    public = as_messages(ORDERS, list(session.order_events(symbol)))
-    reports = as_messages(FIRM, list(session.execution_reports(symbol)))
-    messages = sorted([*public, *reports], key=lambda m: (orjson_ts(m.value()), m.topic() == FIRM))
+    messages = with_drop_copy()
     resumed = orders_stage_run()
     resumed.run(messages[: len(messages) // 2])
     current = resumed.changelog
