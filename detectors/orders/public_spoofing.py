@@ -34,12 +34,14 @@ asks what the order itself and the book around it say, each judged against the s
   read as its largest few).
 
 What is left alone: a genuine large order fills (``max_filled``); a market maker quotes and pulls both sides at once
-(``pair_ms``); a meta-order executes through marketable orders and rests nothing large; one large cancel is one
-cycle. What breaks it: a spoofer whose orders are no larger than the symbol's largest usual ones (many mid-size
-layers placed apart), one who works the order down in small cancels, hidden or iceberg size the feed does not show,
-a spoofer who quotes a token opposite order at once (reads as two-sided), one who pulls only as the price comes at his
-orders (a spoof that failed reads as a participant fleeing the move), and a symbol spoofed all day (its baseline learns
-the spoofing).
+(``pair_ms``); a participant pulls a large order as the price comes at it (the other side's best); a meta-order
+executes through marketable orders and rests nothing large; one large cancel is one cycle. What breaks it: a
+spoofer whose orders are no larger than the symbol's largest usual ones (many mid-size layers placed apart), one who
+works the order down in small cancels, hidden or iceberg size the feed does not show, a spoofer who quotes a token
+opposite order at once (reads as two-sided), one who pulls only as the price comes at his orders (a spoof that failed
+reads as a participant fleeing the move), a venue that publishes what moved the price and the pulls it caused in
+different milliseconds (a flight is then read before the price is seen to move), and a symbol spoofed all day (its
+baseline learns the spoofing).
 
 The hit names the large orders' ids at the venue (``order_ids``): nothing on the public feed names the trader, so its
 severity is at most medium (a lead for the desk); the account that did both is named, and raised to high, by the
