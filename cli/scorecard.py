@@ -30,7 +30,12 @@ def _names(text: str) -> tuple[str, ...]:
 def eval_scorecard(
     out: Annotated[Path | None, typer.Option("--out", help="Directory for scorecard.json and scorecard.png")] = None,
     generators: Annotated[str, typer.Option(help="Labelled generators, comma-separated: sim, lob")] = "sim,lob",
-    feeds: Annotated[str, typer.Option(help="Feed shapes, comma-separated")] = "trades,twse-mis,snapshot-1s",
+    feeds: Annotated[
+        str,
+        typer.Option(
+            help="Feed shapes, comma-separated (mbo: the public market-by-order feed; mbo+firm: with a drop copy)"
+        ),
+    ] = "trades,twse-mis,snapshot-1s,mbo,mbo+firm",
     seeds: Annotated[str, typer.Option(help="Evaluated seeds (never tuned on): 300-301 or 300,302")] = "300-301",
     symbols: Annotated[int, typer.Option(help="Symbols per session")] = 16,
     minutes: Annotated[float, typer.Option(help="Session minutes (ends at 13:30 Taipei)")] = 210.0,
@@ -64,7 +69,7 @@ def eval_scorecard(
         )
         for generator in spec.generators:  # refuses bad session parameters before any work
             matrix = spec.matrix(generator)
-            matrix.simulation(matrix.feeds[0], matrix.seeds[0])
+            matrix.simulation("trades", matrix.seeds[0])
     except ValueError as exc:
         raise TapewatchError(f"eval scorecard: {exc}") from None
     with console.status("running the scorecard…") as status:
@@ -87,11 +92,14 @@ def _met(met: bool) -> str:
 
 def print_scorecard(card: Scorecard) -> None:
     wide = Console(width=max(150, Console().width))
-    table = Table("generator", "feed", "kind", "episodes", "P", "R", "F1", "bar", "median delay s", "met")
+    table = Table(
+        "generator", "feed", "kind", "episodes", "P", "R", "F1", "bar", "median delay s", "account named", "met"
+    )
     for k in card.kinds:
+        named = "–" if math.isnan(k.account_named) else f"{k.account_named:.0%}"
         table.add_row(
             k.generator, k.feed, k.kind, str(k.episodes), _num(k.precision), _num(k.recall), _num(k.f1),
-            f"≥ {k.bar:.2f}", _num(k.delay_median_s, 0), _met(k.met),
+            f"≥ {k.bar:.2f}", _num(k.delay_median_s, 0), named, _met(k.met),
         )  # fmt: skip
     wide.print(table)
     feeds = Table("generator", "feed", "false / clean symbol-day", "all kinds", "look-alikes alerted", "met")

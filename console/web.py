@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from sqlalchemy import Connection, Row
 from starlette.concurrency import run_in_threadpool
 
-from tapewatch.console import accounts, audit, cases, chart_data, firm_orders, supervisor
+from tapewatch.console import accounts, audit, cases, chart_data, firm_orders, supervisor, venue_indicators
 from tapewatch.console.auth import Principal, csrf_matches, load_session, login, logout
 from tapewatch.console.charts import book_columns, book_svg, price_svg, volume_svg
 from tapewatch.console.explain import explanation, news_window
@@ -211,6 +211,7 @@ def _case_context(request: Request, principal: Principal, alert_id: str) -> dict
             "analysts": cases.active_users(conn, principal.tenant),
             "news_window": news_window(settings_of(request)),
             "firm": _firm_context(conn, case, window),
+            "indicators": venue_indicators.indicators_of(conn, case),
         }
     view, episode, title = window.view, window.episode, f"{case.symbol} · {case.venue}"
     context["charts"] = {

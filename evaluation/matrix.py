@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import math
 import multiprocessing
+import time as clock
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
@@ -39,6 +40,7 @@ from tapewatch.detectors.flow import FLOW_FEATURE_SET_VERSION, FlowConfig
 from tapewatch.detectors.kmeans import KMEANS_FEATURES, KMeansModel, KMeansParams
 from tapewatch.detectors.patterns import PATTERNS_VERSION
 from tapewatch.evaluation import judge as ev
+from tapewatch.evaluation import order_cells as oc
 from tapewatch.evaluation.lookalikes import LookalikeRate, lookalike_alerts
 from tapewatch.evaluation.lookback import DetectionOutput, bar_features, detect_frames, tick_input
 from tapewatch.evaluation.news_effect import NewsEffect, news_alerts_frame, news_effect, with_news
@@ -49,6 +51,8 @@ from tapewatch.generators.news import NewsParams
 from tapewatch.generators.simulator import Simulation, SimulationConfig, generate
 from tapewatch.records import NewsItem
 
+#: every feed shape the matrix runs: the level-2 shapes and the market-by-order ones
+MATRIX_FEEDS: Final[tuple[str, ...]] = (*FEEDS, *oc.ORDER_FEEDS)
 #: the venue a simulated feed is published under: its feed profile tells the detectors what the records carry
 FEED_VENUES: Final[Mapping[str, str]] = {"trades": "sim", "twse-mis": "sim-snapshots", "snapshot-1s": "sim-snapshots"}
 #: how much the book's level 2–5 queues churn per book step, per feed: TWSE's best five move every snapshot
@@ -92,9 +96,9 @@ class MatrixSpec:
     news: NewsParams = field(default_factory=NewsParams)
 
     def __post_init__(self) -> None:
-        unknown = [f for f in self.feeds if f not in FEEDS]
+        unknown = [f for f in self.feeds if f not in MATRIX_FEEDS]
         if unknown:
-            raise ValueError(f"unknown feed(s) {unknown}; choose from {', '.join(FEEDS)}")
+            raise ValueError(f"unknown feed(s) {unknown}; choose from {', '.join(MATRIX_FEEDS)}")
         if self.train_seed in self.seeds:
             raise ValueError(f"the training seed {self.train_seed} must not be evaluated")
         if not self.seeds:
@@ -149,6 +153,13 @@ class Cell:
     bar_scores: dict[str, pd.DataFrame]
     universe: list[str]
     seconds: float
+    #: kind → (the drop copy's true alerts, those naming an account of their episode); empty without a drop copy
+    named: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def prefix(self) -> str:
+        """What its symbols and alert ids are prefixed with."""
+        return f"s{self.seed}/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +197,10 @@ def session(spec: MatrixSpec, feed: str, seed: int) -> tuple[pd.DataFrame, pd.Da
 
 
 def train_model(spec: MatrixSpec, feed: str) -> KMeansModel:
-    """The K-means model a feed's cells score with, fitted on the training seed's bars."""
+    """The K-means model a feed's cells score with, fitted on the training seed's bars (the market-by-order feeds':
+    on its derived trades and books)."""
+    if feed in oc.ORDER_FEEDS:
+        return oc.train_order_model(spec)
     ticks, _, _ = session(spec, feed, spec.train_seed)
     source = tick_input(ticks)
     bars = detect_frames(source, None, flow_config=spec.flow, feeds=spec.profiles).bars
@@ -197,13 +211,57 @@ def train_model(spec: MatrixSpec, feed: str) -> KMeansModel:
 
 def run_cell(spec: MatrixSpec, feed: str, seed: int, model: KMeansModel | None) -> Cell:
     """Simulate, detect and keep what the scoring needs."""
-    import time as clock
-
     began = clock.perf_counter()
     generated = generated_session(spec, feed, seed)
     detected: DetectionOutput = detect_frames(
         tick_input(generated.ticks), model, flow_config=spec.flow, feeds=spec.profiles
     )
+    alerts = with_news(detected.alerts, generated.news)
+    cell = _scored(feed, seed, generated.episodes, generated.lookalikes, detected, model)
+    return replace(
+        cell,
+        alerts=_prefixed(ev.alerts_frame(detected.alerts), cell.prefix),
+        alerts_news=_prefixed(news_alerts_frame(alerts), cell.prefix),
+        news=_prefixed(generated.news_labels, cell.prefix),
+        seconds=clock.perf_counter() - began,
+    )
+
+
+def run_order_cells(spec: MatrixSpec, feeds: Sequence[str], seed: int, model: KMeansModel | None) -> list[Cell]:
+    """One seed's order session through the market-by-order path, a cell per market-by-order feed (they share the
+    session, its derived trades and books and their detection: :mod:`tapewatch.evaluation.order_cells`)."""
+    began = clock.perf_counter()
+    run = oc.run_orders_of(spec, seed, model)
+    episodes, lookalikes = run.session.episodes_frame(), run.session.lookalikes_frame()
+    cell = _scored(feeds[0], seed, episodes, lookalikes, run.detected, model, run.session.symbols)
+    seconds = (clock.perf_counter() - began) / len(feeds)
+    cells = []
+    for feed in feeds:
+        alerts = run.alerts(feed)
+        cells.append(
+            replace(
+                cell,
+                feed=feed,
+                alerts=_prefixed(ev.alerts_frame(alerts), cell.prefix),
+                alerts_news=_prefixed(news_alerts_frame(alerts), cell.prefix),
+                seconds=seconds,
+                named=run.named() if feed == oc.MBO_FIRM else {},
+            )
+        )
+    return cells
+
+
+def _scored(
+    feed: str,
+    seed: int,
+    episodes: pd.DataFrame,
+    lookalikes: pd.DataFrame,
+    detected: DetectionOutput,
+    model: KMeansModel | None,
+    symbols: Sequence[str] = (),
+) -> Cell:
+    """A cell's labels and bar scores (the seed baseline's, the model's), prefixed with its seed; its alerts, news and
+    timing are the caller's."""
     feats = bar_features(detected.bars)
     baseline_alerts, baseline_scores = ev.seed_baseline(feats)
     bar_frame = feats[["symbol", "start", "ts"]].rename(columns={"ts": "end"})
@@ -211,18 +269,19 @@ def run_cell(spec: MatrixSpec, feed: str, seed: int, model: KMeansModel | None) 
     if model is not None:
         scores["kmeans"] = bar_frame.assign(score=model.score_frame(feats).score)
     prefix = f"s{seed}/"
+    nothing = ev.alerts_frame(())
     return Cell(
         feed=feed,
         seed=seed,
-        truth=_prefixed(generated.episodes, prefix),
-        lookalikes=_prefixed(generated.lookalikes, prefix),
-        alerts=_prefixed(ev.alerts_frame(detected.alerts), prefix),
-        alerts_news=_prefixed(news_alerts_frame(with_news(detected.alerts, generated.news)), prefix),
-        news=_prefixed(generated.news_labels, prefix),
+        truth=_prefixed(episodes, prefix),
+        lookalikes=_prefixed(lookalikes, prefix),
+        alerts=nothing,
+        alerts_news=news_alerts_frame(()),
+        news=oc.empty_news(),
         baseline=_prefixed(baseline_alerts, prefix),
         bar_scores={name: _prefixed(frame, prefix) for name, frame in scores.items()},
-        universe=[prefix + s for s in detected.symbols],
-        seconds=clock.perf_counter() - began,
+        universe=[prefix + s for s in dict.fromkeys([*detected.symbols, *symbols])],
+        seconds=0.0,
     )
 
 
@@ -245,6 +304,13 @@ class FeedResult:
     lookalikes: list[LookalikeRate] = field(default_factory=list)
     #: what the news context does to these alerts (:mod:`tapewatch.evaluation.news_effect`)
     news: NewsEffect | None = None
+    #: kind → (the drop copy's true alerts, those naming an account of their episode); empty without a drop copy
+    named: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def account_named(self, kind: str) -> float:
+        """The share of the drop copy's true alerts of ``kind`` that name their episode's account (nan: none)."""
+        true, right = self.named.get(kind, (0, 0))
+        return right / true if true else math.nan
 
 
 def pool(feed: str, cells: Sequence[Cell], tolerance_ms: int) -> FeedResult:
@@ -273,7 +339,12 @@ def pool(feed: str, cells: Sequence[Cell], tolerance_ms: int) -> FeedResult:
     alerts_news = pd.concat([c.alerts_news for c in cells], ignore_index=True)
     news = pd.concat([c.news for c in cells], ignore_index=True)
     effect = news_effect(truth, events, alerts, alerts_news, news, tolerance_ms)
-    return FeedResult(feed, result, recall, per_seed, [c.seconds for c in cells], rates, effect)
+    named: dict[str, tuple[int, int]] = {}
+    for cell in cells:
+        for kind, (true, right) in cell.named.items():
+            before = named.get(kind, (0, 0))
+            named[kind] = (before[0] + true, before[1] + right)
+    return FeedResult(feed, result, recall, per_seed, [c.seconds for c in cells], rates, effect, named)
 
 
 def variant_recall(truth: pd.DataFrame, alerts: pd.DataFrame, tolerance_ms: int) -> dict[str, dict[str, float]]:
@@ -294,23 +365,39 @@ def run_matrix(spec: MatrixSpec, jobs: int = 1, progress: Callable[[str], None] 
     say = progress or (lambda _: None)
     models: dict[str, KMeansModel] = {}
     for feed in spec.feeds:
-        say(f"training K-means on {feed}, seed {spec.train_seed}")
-        models[feed] = train_model(spec, feed)
-    tasks = [(feed, seed) for seed in spec.seeds for feed in spec.feeds]  # seed by seed: one market, every feed
+        shared = next((models[f] for f in oc.ORDER_FEEDS if f in models), None) if feed in oc.ORDER_FEEDS else None
+        if shared is None:
+            say(f"training K-means on {feed}, seed {spec.train_seed}")
+        models[feed] = shared or train_model(spec, feed)
     cells: list[Cell] = []
     if jobs <= 1:
-        for feed, seed in tasks:
-            say(f"{feed}, seed {seed}")
-            cells.append(run_cell(spec, feed, seed, models[feed]))
+        for feeds, seed in _tasks(spec):
+            say(f"{', '.join(feeds)}, seed {seed}")
+            cells += _run_task(spec, feeds, seed, models)
     else:
         # spawn, not fork: the parent has run scikit-learn's OpenMP threads, and a forked child can hang on them
         with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool_:
-            futures = [pool_.submit(run_cell, spec, feed, seed, models[feed]) for feed, seed in tasks]
+            futures = [pool_.submit(_run_task, spec, feeds, seed, models) for feeds, seed in _tasks(spec)]
             for future in futures:
-                cells.append(future.result())
-                say(f"{cells[-1].feed}, seed {cells[-1].seed} done")
+                done = future.result()
+                cells += done
+                say(f"{', '.join(c.feed for c in done)}, seed {done[0].seed} done")
     tolerance_ms = int(spec.tolerance_s * 1000)
     return [pool(feed, [c for c in cells if c.feed == feed], tolerance_ms) for feed in spec.feeds]
+
+
+def _tasks(spec: MatrixSpec) -> list[tuple[tuple[str, ...], int]]:
+    """Seed by seed (one market, every feed): each level-2 feed apart, the market-by-order feeds together (one
+    session through the orders path gives both)."""
+    orders = tuple(f for f in spec.feeds if f in oc.ORDER_FEEDS)
+    level2 = [(f,) for f in spec.feeds if f not in oc.ORDER_FEEDS]
+    return [(feeds, seed) for seed in spec.seeds for feeds in [*level2, *([orders] if orders else [])]]
+
+
+def _run_task(spec: MatrixSpec, feeds: tuple[str, ...], seed: int, models: Mapping[str, KMeansModel]) -> list[Cell]:
+    if feeds[0] in oc.ORDER_FEEDS:
+        return run_order_cells(spec, feeds, seed, models[feeds[0]])
+    return [run_cell(spec, feeds[0], seed, models[feeds[0]])]
 
 
 def meets_bars(feed: FeedResult) -> dict[str, bool]:

@@ -5,8 +5,10 @@ Each generator's part is an evaluation matrix (:mod:`tapewatch.evaluation.matrix
 trained on a seed never evaluated, every kind scored against its labelled episodes); each real tape is run as
 :mod:`tapewatch.evaluation.real_tapes` runs it, where every alert is false. The bars:
 
-* every manipulation kind with episodes: F1 ≥ :data:`F1_TRADES` on a trade feed, ≥ :data:`F1_SNAPSHOTS` on a
-  snapshot feed;
+* every manipulation kind with episodes: F1 ≥ :data:`F1_TRADES` on a trade feed (the market-by-order feeds are
+  trade feeds), ≥ :data:`F1_SNAPSHOTS` on a snapshot feed; spoofing and wash trading ≥ :data:`F1_FIRM` with a
+  firm's drop copy (``mbo+firm``, :mod:`tapewatch.evaluation.order_cells`), where the drop copy's true alerts also
+  name their episode's account at least :data:`MIN_ACCOUNT_NAMED` of the time;
 * at most :data:`MAX_FALSE_ALERTS` false alerts of the manipulation kinds per clean symbol-day;
 * at most :data:`MAX_LOOKALIKE_SHARE` of the legitimate look-alikes alerted (on a generator that labels them);
 * on a real tape, at most one alert a session and none high or critical.
@@ -33,18 +35,22 @@ from tapewatch.detectors.patterns import PATTERNS_VERSION
 from tapewatch.evaluation import matrix as em
 from tapewatch.evaluation import real_tapes
 from tapewatch.evaluation.news_effect import NewsEffect
+from tapewatch.evaluation.order_cells import MBO_FIRM, ORDER_FEEDS
 from tapewatch.feeds import FeedProfiles
-from tapewatch.generators.feed_shapes import FEEDS
 
 #: a real tape's loader: its name → (tick rows, sessions) (:func:`tapewatch.producers.real_tapes.load_tape`)
 TapeLoader = Callable[[str], tuple[pd.DataFrame, int]]
 
 F1_TRADES: Final = 0.85
 F1_SNAPSHOTS: Final = 0.80
+#: spoofing and wash trading where a firm's drop copy names who did what
+F1_FIRM: Final = 0.90
+FIRM_KINDS: Final = frozenset({"spoofing", "wash_trading"})
+MIN_ACCOUNT_NAMED: Final = 0.90
 MAX_FALSE_ALERTS: Final = 0.5
 MAX_LOOKALIKE_SHARE: Final = 0.10
 #: the feed shapes whose records are trades (the others are book snapshots)
-TRADE_FEEDS: Final = frozenset({"trades"})
+TRADE_FEEDS: Final = frozenset({"trades", *ORDER_FEEDS})
 #: the manipulation kinds the F1 bar judges
 KINDS: Final = ("pump_and_dump", "spoofing", "wash_trading", "marking_the_close", "momentum_ignition")
 
@@ -54,7 +60,7 @@ class ScorecardSpec:
     """What the scorecard runs."""
 
     generators: tuple[str, ...] = em.GENERATORS
-    feeds: tuple[str, ...] = FEEDS
+    feeds: tuple[str, ...] = em.MATRIX_FEEDS
     seeds: tuple[int, ...] = (300, 301)
     symbols: int = 16
     minutes: float = 210.0
@@ -82,7 +88,9 @@ class ScorecardSpec:
         )
 
 
-def f1_bar(feed: str) -> float:
+def f1_bar(feed: str, kind: str) -> float:
+    if feed == MBO_FIRM and kind in FIRM_KINDS:
+        return F1_FIRM
     return F1_TRADES if feed in TRADE_FEEDS else F1_SNAPSHOTS
 
 
@@ -98,6 +106,8 @@ class KindLine:
     delay_median_s: float
     bar: float
     met: bool
+    #: the share of the drop copy's true alerts naming their episode's account (nan: no drop copy, or none true)
+    account_named: float = math.nan
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +161,8 @@ class Scorecard:
             "bars": {
                 "f1_trades": F1_TRADES,
                 "f1_snapshots": F1_SNAPSHOTS,
+                "f1_spoofing_wash_with_drop_copy": F1_FIRM,
+                "account_named": MIN_ACCOUNT_NAMED,
                 "false_alerts_per_clean_symbol_day": MAX_FALSE_ALERTS,
                 "lookalike_share": MAX_LOOKALIKE_SHARE,
                 "real_tape_alerts_per_session": real_tapes.MAX_ALERTS_PER_SESSION,
@@ -174,13 +186,13 @@ def _generator_lines(
     feeds: list[FeedLine] = []
     news = [NewsLine(generator, feed.feed, feed.news) for feed in results if feed.news is not None]
     for feed in results:
-        bar = f1_bar(feed.feed)
         for m in feed.result.kinds:
             if m.kind in KINDS and m.episodes > 0:
-                met = not math.isnan(m.f1) and m.f1 >= bar
+                bar, named = f1_bar(feed.feed, m.kind), feed.account_named(m.kind)
+                met = not math.isnan(m.f1) and m.f1 >= bar and (math.isnan(named) or named >= MIN_ACCOUNT_NAMED)
                 kinds.append(
                     KindLine(generator, feed.feed, m.kind, m.episodes, m.precision, m.recall, m.f1,
-                             m.delay_median_s, bar, met)
+                             m.delay_median_s, bar, met, named)
                 )  # fmt: skip
         events = sum(rate.events for rate in feed.lookalikes)
         alerted = sum(rate.alerted for rate in feed.lookalikes)

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 GRANTS: Final = (
     "GRANT SELECT ON alembic_version TO {role}",  # the console checks the schema is the newest before serving
-    "GRANT SELECT ON alerts, bars, book_snapshots, news_signals, severity_history TO {role}",
+    "GRANT SELECT ON alerts, bars, book_snapshots, news_signals, severity_history, venue_indicators TO {role}",
     "GRANT SELECT ON executions TO {role}",  # a case's own firm's orders (row-level security: its tenant's only)
     "GRANT SELECT ON tenants, users, api_tokens TO {role}",
     "GRANT UPDATE (password_hash) ON users TO {role}",  # a hash made under older Argon2 parameters is renewed

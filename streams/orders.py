@@ -92,11 +92,42 @@ def _messages_afresh(state: Mapping[str, Any]) -> dict[str, Any]:
     return {**state, "firms": {**firms, "firms": tenants}}
 
 
+def _messages_by_owner(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Format 7 → 8: each tenant's quote-stuffing detector also counts each owner's and group's messages, and names
+    the account of every recent message: an account's recent messages are its own, and the owners start afresh."""
+    firms = state["firms"]
+    tenants = {tenant: {**firm, "messages": _owned(firm["messages"])} for tenant, firm in firms["firms"].items()}
+    return {**state, "firms": {**firms, "firms": tenants}}
+
+
+def _owned(messages: Mapping[str, Any]) -> dict[str, Any]:
+    accounts = {
+        name: {**traffic, "recent": [[*row, name] for row in traffic["recent"]]}
+        for name, traffic in messages["accounts"].items()
+    }
+    return {**messages, "accounts": accounts, "owned": {}}
+
+
+def _public_watch_pulls(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Format 8 → 9: the public feed's spoofing detector keeps the other side's best price when each large order
+    rested, the pulls whose millisecond is not over and the touch after the last event, which a format-8 entry did
+    not: its resting large orders go on without that price (none of them is judged to have fled the price), and its
+    pulls were all past their millisecond."""
+    public = state["public"]
+    if public is None:
+        return dict(state)
+    detector = public["detector"]
+    large = {order_id: [*row, None] for order_id, row in detector["large"].items()}
+    detector = {**detector, "large": large, "pulling": [], "touch": [None, None]}
+    return {**state, "public": {**public, "detector": detector}}
+
+
 #: the formats of a symbol's entry: format 2 keeps the public placements once and each tenant's drop copy apart,
 #: format 3 the public feed's spoofing detector too, format 4 that detector's rate by size and per order placed,
 #: format 5 that detector on the feed's book (not a copy of its own), format 6 the public trades the firms read,
-#: format 7 each tenant's quote-stuffing detector; format 1 (one firm, no tenant) is not read, since its reports name
-#: no tenant to give them to
+#: format 7 each tenant's quote-stuffing detector, format 8 its owners' messages too, format 9 the public detector's
+#: pulls until their millisecond is over (where the price went); format 1 (one firm, no tenant) is not read, since
+#: its reports name no tenant to give them to
 ORDERS_STATE: Final = StateVersions(
     "orders state",
     key="format",
@@ -107,6 +138,8 @@ ORDERS_STATE: Final = StateVersions(
         _public_watch_on_the_feeds_book,
         _public_tape_afresh,
         _messages_afresh,
+        _messages_by_owner,
+        _public_watch_pulls,
     ),
 )
 STATE_FORMAT: Final = ORDERS_STATE.current

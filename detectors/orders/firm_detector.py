@@ -115,7 +115,7 @@ class FirmDetector:
         self.spoofing = FirmSpoofing(self.params.spoofing, self._known_share)
         self.wash = FirmWash(self.params.wash, owners, groups)
         self.ramp = FirmRamp(tape, ms_to_close, self.params.ramp, owners, groups)
-        self.messages = FirmMessages(self.params.messages, owners)
+        self.messages = FirmMessages(self.params.messages, owners, groups)
         self.policy = AlertPolicy(symbol, venue, policy, tenant=tenant)
         #: the reports not judged yet, in the order they came
         self.pending: deque[ExecutionReport] = deque()
@@ -226,7 +226,7 @@ class FirmDetector:
         detector.spoofing = FirmSpoofing.from_state(state["spoofing"], detector.params.spoofing, detector._known_share)
         detector.wash = FirmWash.from_state(state["wash"], detector.params.wash, owners, groups)
         detector.ramp = FirmRamp.from_state(state["ramp"], tape, ms_to_close, detector.params.ramp, owners, groups)
-        detector.messages = FirmMessages.from_state(state["messages"], detector.params.messages, owners)
+        detector.messages = FirmMessages.from_state(state["messages"], detector.params.messages, owners, groups)
         detector.pending = deque(ExecutionReport.from_json(raw) for raw in state["pending"])
         for ts, exec_id in state["exec_ids"]:
             detector.exec_ids[exec_id] = int(ts)

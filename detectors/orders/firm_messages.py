@@ -21,12 +21,19 @@ The hit names the account and its owner, the window's messages (new, replaced, c
 the OTR, the account's usual rate and its peers', and a sample of the window's order ids. An account raises at most
 one hit per window; the alert policy merges a burst's hits into one alert.
 
+**A burst spread over an owner's accounts** is judged the same way: each beneficial owner and linked-account group
+(:func:`~tapewatch.detectors.orders.owners.owner_keys`, the firm's reference data as it is at each report) is one more
+sender whose messages are all its accounts', with its own history; it is judged when its burst is spread over its
+accounts — none of them sent the floor's count alone, nor more than ``spread_share`` of the owner's messages in the
+window (an account that did is judged as an account, against its own history) — and its hit names those accounts.
+Its counts do not enter the peers' (those are accounts').
+
 A market maker that cancels and re-quotes all day sends many messages and trades little, so its OTR is high, but its
 pace is its own usual one: it fails the history test. A busy algorithm that trades what it sends fails the OTR floor.
 What would break it: an account that stuffs at the same pace every day (its history is the burst; the peers and the
-floors alone would then have to tell), a burst spread over several accounts of one owner each below the floors, a
-new account whose first messages of the symbol are a market maker's steady pace above the floors (alerted once, in
-its first window), and a drop copy that leaves out the cancels.
+floors alone would then have to tell), a burst spread over accounts the reference data does not link, a new account
+whose first messages of the symbol are a market maker's steady pace above the floors (alerted once, in its first
+window), and a drop copy that leaves out the cancels.
 
 >>> from tapewatch.records import ExecutionReport
 >>> def report(ts, exec_type, order_id, account="A1"):
@@ -57,6 +64,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tapewatch.detectors.alerting import Hit
 from tapewatch.detectors.evidence import Key, Rule
 from tapewatch.detectors.orders.firm_spoofing import MODEL_VERSION
+from tapewatch.detectors.orders.owners import owner_keys
 from tapewatch.detectors.orders.usual_size import UsualSize
 from tapewatch.records import AlertKind, ExecType, ExecutionReport
 
@@ -96,6 +104,9 @@ class FirmMessagesParams(BaseModel):
         0.9, gt=0, lt=1, description="A busy peer: this quantile of the firm's accounts' counts per active window"
     )
     sample_orders: int = Field(10, ge=1, le=100, description="Order ids named in a hit")
+    spread_share: float = Field(
+        0.67, gt=0, lt=1, description="An owner's burst is spread: none of its accounts sent more than this share of it"
+    )
 
     @model_validator(mode="after")
     def _windows(self) -> Self:
@@ -105,7 +116,7 @@ class FirmMessagesParams(BaseModel):
 
 
 EVIDENCE: Final[Mapping[str, Key]] = {
-    "account": Key("the account that sent the burst"),
+    "account": Key("the account that sent the burst (an owner's: its accounts that did, ';'-separated)"),
     "owner": Key("its beneficial owner"),
     "messages": Key("its messages in the window (new, replaced, cancelled, rejected)", "messages"),
     "new": Key("of which new orders", "orders"),
@@ -126,8 +137,8 @@ class AccountTraffic:
     """One account's messages and executions on the symbol, and its history of counts per window."""
 
     owner: str | None
-    #: the window's messages: (ts, order id, kind)
-    recent: deque[tuple[int, str, str]] = field(default_factory=deque)
+    #: the window's messages: (ts, order id, kind, account)
+    recent: deque[tuple[int, str, str, str]] = field(default_factory=deque)
     #: the OTR window's messages and executions: their times
     messages: deque[int] = field(default_factory=deque)
     executions: deque[int] = field(default_factory=deque)
@@ -139,22 +150,31 @@ class AccountTraffic:
     square: float = 0.0
     history: int = 0
     last_hit: int = -(2**62)
-    #: the window's messages by kind
+    #: the window's messages by kind, and by the account that sent them
     kinds: dict[str, int] = field(default_factory=dict)
+    senders: dict[str, int] = field(default_factory=dict)
 
 
 class FirmMessages:
-    """One symbol's message bursts by account, from the drop copy (stage: ``on_execution``). ``owners``: the firm's
-    reference data (account → beneficial owner), read as it is at each report; a report's own ``owner`` is used
-    when it does not know the account."""
+    """One symbol's message bursts by account and by owner, from the drop copy (stage: ``on_execution``). ``owners``,
+    ``groups``: the firm's reference data (account → beneficial owner, → linked-account group), read as it is at each
+    report; a report's own ``owner`` is used when it does not know the account."""
 
     PARAMS: ClassVar[type[FirmMessagesParams]] = FirmMessagesParams
     EVIDENCE: ClassVar[Mapping[str, Key]] = EVIDENCE
 
-    def __init__(self, params: FirmMessagesParams | None = None, owners: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        params: FirmMessagesParams | None = None,
+        owners: Mapping[str, str] | None = None,
+        groups: Mapping[str, str] | None = None,
+    ) -> None:
         self.params = params or FirmMessagesParams()
         self.owners: Mapping[str, str] = owners if owners is not None else {}
+        self.groups: Mapping[str, str] = groups if groups is not None else {}
         self.accounts: dict[str, AccountTraffic] = {}
+        #: each owner's and group's messages (keys of :func:`owner_keys`), of all its accounts
+        self.owned: dict[str, AccountTraffic] = {}
         self.peers = UsualSize(PEER_HALF_LIFE)
         #: the symbol's trading time, in windows: how many windows saw a report of the firm's, and the last one's
         #: start (wall windows of ``window_ms`` since the epoch)
@@ -174,24 +194,48 @@ class FirmMessages:
             account = self.accounts[report.account] = AccountTraffic(self.owners.get(report.account) or report.owner)
         elif report.account in self.owners:
             account.owner = self.owners[report.account]
-        if account.slot != self.clock:
-            self._close(account)
-        self._expire(account, now)
-        if report.exec_type is ExecType.TRADE:
-            account.executions.append(now)
-            return []
-        kind = MESSAGES.get(report.exec_type)
+        kind = self._apply(account, report, now, peers=True)
         if kind is None:
             return []
-        account.count += 1
-        account.recent.append((now, report.order_id, kind))
-        account.messages.append(now)
-        account.kinds[kind] = account.kinds.get(kind, 0) + 1
-        return self._judge(report.account, account, now)
+        hits = self._judge(report.account, account, now)
+        for key in owner_keys(report.account, report.owner, self.owners, self.groups):
+            if key == f"owner:{report.account}":
+                continue  # an account that is its own owner: judged as the account
+            owned = self.owned.setdefault(key, AccountTraffic(key.split(":", 1)[1]))
+            self._apply(owned, report, now, peers=False)
+            hits += self._judge_owned(owned, now)
+        return hits
 
-    def _close(self, account: AccountTraffic) -> None:
-        """The account's count of its last window goes into its history (and its peers'); the windows of the
-        symbol's trading time it sent nothing in count as zeros."""
+    def _apply(self, traffic: AccountTraffic, report: ExecutionReport, now: int, peers: bool) -> str | None:
+        """The report into a sender's counts: its message kind, None for an execution or a report that is neither."""
+        if traffic.slot != self.clock:
+            self._close(traffic, peers)
+        self._expire(traffic, now)
+        if report.exec_type is ExecType.TRADE:
+            traffic.executions.append(now)
+            return None
+        kind = MESSAGES.get(report.exec_type)
+        if kind is None:
+            return None
+        traffic.count += 1
+        traffic.recent.append((now, report.order_id, kind, report.account))
+        traffic.messages.append(now)
+        traffic.kinds[kind] = traffic.kinds.get(kind, 0) + 1
+        traffic.senders[report.account] = traffic.senders.get(report.account, 0) + 1
+        return kind
+
+    def _judge_owned(self, owned: AccountTraffic, now: int) -> list[Hit]:
+        """An owner's or group's burst, when it is spread: none of its accounts sent the floor's messages alone, nor
+        more than ``spread_share`` of the owner's (an account that did is judged as one, against its own history)."""
+        p = self.params
+        most = max(owned.senders.values(), default=0)
+        if most >= p.min_rate * p.window_ms / 1000 or most > p.spread_share * len(owned.recent):
+            return []
+        return self._judge(";".join(sorted(owned.senders)), owned, now)
+
+    def _close(self, account: AccountTraffic, peers: bool) -> None:
+        """The sender's count of its last window goes into its history (an account's into its peers' too); the
+        windows of the symbol's trading time it sent nothing in count as zeros."""
         if account.slot >= 0:
             alpha = self._alpha()
             quiet = self.clock - account.slot - 1
@@ -200,7 +244,7 @@ class FirmMessages:
             account.mean += alpha * (account.count - account.mean)
             account.square += alpha * (account.count**2 - account.square)
             account.history += 1 + quiet
-            if account.count > 0:
+            if peers and account.count > 0:
                 self.peers.observe(float(account.count))
         account.slot, account.count = self.clock, 0
 
@@ -211,8 +255,11 @@ class FirmMessages:
         p = self.params
         recent = account.recent
         while recent and recent[0][0] <= now - p.window_ms:
-            _, _, kind = recent.popleft()
+            _, _, kind, sender = recent.popleft()
             account.kinds[kind] -= 1
+            account.senders[sender] -= 1
+            if not account.senders[sender]:
+                del account.senders[sender]
         for times in (account.messages, account.executions):
             while times and times[0] <= now - p.otr_window_ms:
                 times.popleft()
@@ -245,7 +292,7 @@ class FirmMessages:
         p = self.params
         seconds = p.window_ms / 1000
         rate = messages / seconds
-        ids = list(dict.fromkeys(order_id for _, order_id, _ in islice(account.recent, 4 * p.sample_orders)))
+        ids = list(dict.fromkeys(order_id for _, order_id, _, _ in islice(account.recent, 4 * p.sample_orders)))
         evidence: dict[str, Any] = {
             "account": name,
             "owner": account.owner,
@@ -262,32 +309,20 @@ class FirmMessages:
         }
         strength = math.log2(rate / p.min_rate) + math.log2(otr / p.min_otr)
         score = min(0.99, 0.72 + 0.04 * strength)
+        who = f"account {name}" if ";" not in name else f"owner {account.owner}'s accounts {name.replace(';', ', ')}"
         message = (
-            f"account {name} sent {messages} order messages in {seconds:g} s ({rate:.0f}/s) with "
+            f"{who} sent {messages} order messages in {seconds:g} s ({rate:.0f}/s) with "
             f"{len(account.executions)} executions in {p.otr_window_ms / 1000:g} s (OTR {otr:.0f})"
         )
         return Hit(AlertKind.QUOTE_STUFFING, now, account.recent[0][0], now, score, evidence, MODEL_VERSION, message)
 
     # --- state --------------------------------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
-        """Each account's recent messages and executions and its history, the peers' counts, the trading clock."""
-        accounts = {
-            name: {
-                "owner": a.owner,
-                "recent": [list(row) for row in a.recent],
-                "messages": list(a.messages),
-                "executions": list(a.executions),
-                "slot": a.slot,
-                "count": a.count,
-                "mean": a.mean,
-                "square": a.square,
-                "history": a.history,
-                "last_hit": a.last_hit,
-            }
-            for name, a in self.accounts.items()
-        }
+        """Each account's and owner's recent messages and executions and its history, the peers' counts, the trading
+        clock."""
         return {
-            "accounts": accounts,
+            "accounts": {name: _traffic_state(a) for name, a in self.accounts.items()},
+            "owned": {key: _traffic_state(a) for key, a in self.owned.items()},
             "peers": self.peers.to_state(),
             "clock": self.clock,
             "window": self.window,
@@ -296,28 +331,52 @@ class FirmMessages:
 
     @classmethod
     def from_state(
-        cls, state: Mapping[str, Any], params: FirmMessagesParams | None = None, owners: Mapping[str, str] | None = None
+        cls,
+        state: Mapping[str, Any],
+        params: FirmMessagesParams | None = None,
+        owners: Mapping[str, str] | None = None,
+        groups: Mapping[str, str] | None = None,
     ) -> FirmMessages:
-        detector = cls(params, owners)
+        detector = cls(params, owners, groups)
         detector.peers = UsualSize.from_state(state["peers"], PEER_HALF_LIFE)
         detector.clock, detector.window, detector.now = int(state["clock"]), int(state["window"]), int(state["now"])
-        for name, a in state["accounts"].items():
-            account = AccountTraffic(
-                a["owner"],
-                deque((int(ts), str(oid), str(kind)) for ts, oid, kind in a["recent"]),
-                deque(int(ts) for ts in a["messages"]),
-                deque(int(ts) for ts in a["executions"]),
-                int(a["slot"]),
-                int(a["count"]),
-                float(a["mean"]),
-                float(a["square"]),
-                int(a["history"]),
-                int(a["last_hit"]),
-            )
-            for _, _, kind in account.recent:
-                account.kinds[kind] = account.kinds.get(kind, 0) + 1
-            detector.accounts[name] = account
+        detector.accounts = {name: _traffic(a) for name, a in state["accounts"].items()}
+        detector.owned = {key: _traffic(a) for key, a in state["owned"].items()}
         return detector
+
+
+def _traffic_state(a: AccountTraffic) -> dict[str, Any]:
+    return {
+        "owner": a.owner,
+        "recent": [list(row) for row in a.recent],
+        "messages": list(a.messages),
+        "executions": list(a.executions),
+        "slot": a.slot,
+        "count": a.count,
+        "mean": a.mean,
+        "square": a.square,
+        "history": a.history,
+        "last_hit": a.last_hit,
+    }
+
+
+def _traffic(a: Mapping[str, Any]) -> AccountTraffic:
+    traffic = AccountTraffic(
+        a["owner"],
+        deque((int(ts), str(oid), str(kind), str(account)) for ts, oid, kind, account in a["recent"]),
+        deque(int(ts) for ts in a["messages"]),
+        deque(int(ts) for ts in a["executions"]),
+        int(a["slot"]),
+        int(a["count"]),
+        float(a["mean"]),
+        float(a["square"]),
+        int(a["history"]),
+        int(a["last_hit"]),
+    )
+    for _, _, kind, sender in traffic.recent:
+        traffic.kinds[kind] = traffic.kinds.get(kind, 0) + 1
+        traffic.senders[sender] = traffic.senders.get(sender, 0) + 1
+    return traffic
 
 
 def fresh_state() -> dict[str, Any]:

@@ -12,6 +12,11 @@ asks what the order itself and the book around it say, each judged against the s
   within ``max_life_ms``, with at most ``max_filled`` of it filled (CFTC: cancelled after about 12 s against 55 s,
   2 % filled against 89 %; Coscia's cycles lasted 0.6 s). Orders of one side pulled within ``pair_ms`` of each other
   are one cycle (layers withdrawn together: one decision), their sizes added.
+* **Not fleeing the price**: the other side's best, at the end of the pull's millisecond (what happened in that
+  millisecond happened at once), is no nearer the order than when it was placed. A spoof's pressure is meant to hold
+  the price or push it away from the large order, and the spoofer withdraws it once it has done its work; a large
+  order pulled as the other side comes at it is being kept from a move against it — what market makers and genuine
+  large orders do when the price turns, and what a book whose queues thin as the price comes shows.
 * **Not a market maker**: an opposite order at least ``pair_ratio`` as large pulled within ``pair_ms`` of it is the
   other leg of a two-sided quote being moved or withdrawn, not pressure on one side; an order as large placed on
   the same side within ``pair_ms`` of the pull is the order moved (a quote following the touch): its pressure stayed.
@@ -29,11 +34,14 @@ asks what the order itself and the book around it say, each judged against the s
   read as its largest few).
 
 What is left alone: a genuine large order fills (``max_filled``); a market maker quotes and pulls both sides at once
-(``pair_ms``); a meta-order executes through marketable orders and rests nothing large; one large cancel is one
-cycle. What breaks it: a spoofer whose orders are no larger than the symbol's largest usual ones (many mid-size
-layers placed apart), one who works the order down in small cancels, hidden or iceberg size the feed does not show,
-a spoofer who quotes a token opposite order at once (reads as two-sided), and a symbol spoofed all day (its baseline
-learns the spoofing).
+(``pair_ms``); a participant pulls a large order as the price comes at it (the other side's best); a meta-order
+executes through marketable orders and rests nothing large; one large cancel is one cycle. What breaks it: a
+spoofer whose orders are no larger than the symbol's largest usual ones (many mid-size layers placed apart), one who
+works the order down in small cancels, hidden or iceberg size the feed does not show, a spoofer who quotes a token
+opposite order at once (reads as two-sided), one who pulls only as the price comes at his orders (a spoof that failed
+reads as a participant fleeing the move), a venue that publishes what moved the price and the pulls it caused in
+different milliseconds (a flight is then read before the price is seen to move), and a symbol spoofed all day (its
+baseline learns the spoofing).
 
 The hit names the large orders' ids at the venue (``order_ids``): nothing on the public feed names the trader, so its
 severity is at most medium (a lead for the desk); the account that did both is named, and raised to high, by the
@@ -56,7 +64,7 @@ from tapewatch.detectors.orders.book import BID, OrderBook, RestingOrder, Step
 from tapewatch.detectors.orders.usual_size import UsualSize
 from tapewatch.records import AlertKind, BookAction, OrderBookEvent, OrderSide
 
-MODEL_VERSION: Final = "public-orders-v3"
+MODEL_VERSION: Final = "public-orders-v4"
 #: the levels of a side its visible depth is read over
 VISIBLE_LEVELS: Final = 5
 
@@ -133,6 +141,8 @@ class Large:
     #: what the cancels of the last ``pair_ms`` took off it, and when that burst began
     burst: float = 0.0
     burst_ts: int = 0
+    #: the other side's best price once it rested (None: that side was empty)
+    across: float | None = None
 
 
 @dataclass(slots=True)
@@ -176,8 +186,13 @@ class PublicSpoofing:
         self.cycles: dict[int, deque[Cycle]] = {BID: deque(), -BID: deque()}
         #: every cycle's pull time and size (× usual) over the baseline, per side: the symbol's own rate
         self.history: dict[int, deque[tuple[int, float]]] = {BID: deque(), -BID: deque()}
+        #: pulls whose millisecond is not over yet: (side, size, cycle, the other side's best when it was placed)
+        self.pulling: deque[tuple[int, float, Cycle, float | None]] = deque()
         #: pulls waiting ``pair_ms`` for an opposite one: (side, size, cycle)
         self.pending: deque[tuple[int, float, Cycle]] = deque()
+        #: the best bid and offer after the last event: at a later millisecond's first event, the touch at the end of
+        #: the one before
+        self.touch: tuple[float | None, float | None] = (None, None)
         self.first_ts: int | None = None
         #: large placements waiting ``pair_ms`` for an opposite one before the usual sizes learn them: (ts, side, size)
         self.placing: deque[tuple[int, int, float]] = deque()
@@ -200,11 +215,19 @@ class PublicSpoofing:
         out of turn, and the others every book refuses)."""
         if self.first_ts is None:
             self.first_ts = event.ts
+        if self.pulling and self.pulling[0][2].pulled_ts < event.ts:
+            self._judge_pulls(event.ts)
         hits = self._settle(event.ts - self.params.pair_ms - 1) if self.pending else []
+        self._applied(event, step, before)
+        self.touch = (self.book.side(BID).best(), self.book.side(-BID).best())
+        return hits
+
+    def _applied(self, event: OrderBookEvent, step: Step, before: Before) -> None:
+        """What the event tells the detector: a placement, the other side acting, a pull."""
         action = event.action
         if action is BookAction.ADD:
             self._added(event, step)
-            return hits
+            return
         if action is BookAction.TRADE:
             self._traded(event)
         elif action is BookAction.FILL:
@@ -213,13 +236,14 @@ class PublicSpoofing:
             self._pulled(event, before)
             if event.order_id in self.large:
                 self._cancel(event, step, before)
-                return hits
+                return
         if step.departed is not None:
             self.large.pop(step.departed.order.order_id, None)
-        return hits
 
     def flush(self) -> list[Hit]:
-        """The end of the input: the pulls still waiting for their ``pair_ms`` are judged."""
+        """The end of the input: the pulls still waiting for their millisecond's end and their ``pair_ms`` are
+        judged."""
+        self._judge_pulls(None)
         return self._settle(None)
 
     # --- placements -------------------------------------------------------------------------------------------
@@ -244,8 +268,11 @@ class PublicSpoofing:
         share = event.size / depth
         if share < p.depth_share:
             return
-        large = Large(order.side, event.ts, event.size, event.size / usual, share, order.touch_gap < p.near_levels)
-        self.large[order.order_id] = large
+        near = order.touch_gap < p.near_levels
+        across = self.book.side(-order.side).best()
+        self.large[order.order_id] = Large(
+            order.side, event.ts, event.size, event.size / usual, share, near, across=across
+        )
 
     def _observe(self, ts: int, side: int, size: float, usual: float | None) -> None:
         """The symbol's usual sizes learn each placement, but a large one only once ``pair_ms`` has passed without
@@ -288,15 +315,16 @@ class PublicSpoofing:
     def _moved(self, event: OrderBookEvent) -> None:
         """An order about as large placed on the same side within ``pair_ms`` of a pull: the order was moved (a
         quote following the touch), its pressure did not go away; the pull is no cycle."""
-        if not self.pending:
+        if not self.pending and not self.pulling:
             return
         p = self.params
         side = BID if event.side is OrderSide.BUY else -BID
-        self.pending = deque(
-            (s, size, cycle)
-            for s, size, cycle in self.pending
-            if not (s == side and event.ts - cycle.pulled_ts <= p.pair_ms and event.size >= p.pair_ratio * size)
-        )
+
+        def moved(s: int, size: float, cycle: Cycle) -> bool:
+            return s == side and event.ts - cycle.pulled_ts <= p.pair_ms and event.size >= p.pair_ratio * size
+
+        self.pulling = deque(entry for entry in self.pulling if not moved(entry[0], entry[1], entry[2]))
+        self.pending = deque(entry for entry in self.pending if not moved(*entry))
 
     def _pulled(self, event: OrderBookEvent, before: Before) -> None:
         """Any cancel, large or not, is kept while a pull waiting for its ``pair_ms`` may need it (the other leg of
@@ -336,8 +364,9 @@ class PublicSpoofing:
 
     # --- the pull -----------------------------------------------------------------------------------------------
     def _cancel(self, event: OrderBookEvent, step: Step, before: Before) -> None:
-        """A large order's cancel: when it pulls the order as a spoofer would, the pull waits ``pair_ms`` for an
-        opposite pull that would make it a two-sided quote's."""
+        """A large order's cancel: when it pulls the order as a spoofer would, the pull waits for the end of its
+        millisecond (where the price went) and then ``pair_ms`` for an opposite pull that would make it a two-sided
+        quote's."""
         order_id = event.order_id or ""
         resting = before.order
         taken = 0.0 if resting is None else _taken(event, before.size)
@@ -354,7 +383,18 @@ class PublicSpoofing:
         life = event.ts - large.placed_ts
         if pulled and large.near and life <= p.max_life_ms and large.opposite > 0:
             cycle = Cycle(order_id, large.placed_ts, event.ts, large.multiple, large.share, large.opposite)
-            self.pending.append((large.side, large.size, cycle))
+            self.pulling.append((large.side, large.size, cycle, large.across))
+
+    def _judge_pulls(self, before_ts: int | None) -> None:
+        """The pulls of the milliseconds before ``before_ts`` (all: None), with the touch at their end: one whose
+        other side came nearer the order than when it was placed fled the price and is no cycle; the others wait
+        ``pair_ms`` for an opposite pull."""
+        bid, offer = self.touch
+        while self.pulling and (before_ts is None or self.pulling[0][2].pulled_ts < before_ts):
+            side, size, cycle, across = self.pulling.popleft()
+            now = offer if side == BID else bid
+            if across is None or now is None or (now - across) * side >= 0:
+                self.pending.append((side, size, cycle))
 
     def _settle(self, until: int | None) -> list[Hit]:
         """The pulls at or before ``until`` (all: None) whose ``pair_ms`` has passed: one-sided ones are cycles."""
@@ -443,8 +483,8 @@ class PublicSpoofing:
 
     # --- state --------------------------------------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
-        """The book (when the detector's own), the usual order size, the large orders resting, recent large events and
-        cycles."""
+        """The book (when the detector's own), the usual order size, the large orders resting, recent large events,
+        pulls and cycles, the touch after the last event."""
         book = {} if self.shared else {"book": self.book.to_state()}
         return {
             **book,
@@ -453,7 +493,9 @@ class PublicSpoofing:
             "recent": [list(r) for r in self.recent],
             "cycles": {str(side): [list(astuple(c)) for c in cycles] for side, cycles in self.cycles.items()},
             "history": {str(side): [list(h) for h in history] for side, history in self.history.items()},
+            "pulling": [[side, size, list(astuple(cycle)), across] for side, size, cycle, across in self.pulling],
             "pending": [[side, size, list(astuple(cycle))] for side, size, cycle in self.pending],
+            "touch": list(self.touch),
             "first_ts": self.first_ts,
             "activity": [list(a) for a in self.activity],
             "placing": [list(placed) for placed in self.placing],
@@ -473,7 +515,12 @@ class PublicSpoofing:
         for side in (BID, -BID):
             detector.cycles[side] = deque(Cycle(*row) for row in state["cycles"][str(side)])
             detector.history[side] = deque((int(ts), float(m)) for ts, m in state["history"][str(side)])
+        detector.pulling = deque(
+            (int(side), float(size), Cycle(*row), _price(across)) for side, size, row, across in state["pulling"]
+        )
         detector.pending = deque((int(side), float(size), Cycle(*row)) for side, size, row in state["pending"])
+        bid, offer = state["touch"]
+        detector.touch = (_price(bid), _price(offer))
         detector.first_ts = state["first_ts"]
         detector.placing = deque((int(ts), int(side), float(size)) for ts, side, size in state["placing"])
         detector.activity = deque([int(minute), int(count)] for minute, count in state["activity"])
@@ -490,6 +537,10 @@ def _joined(first: Cycle, then: Cycle) -> Cycle:
         first.share + then.share,
         max(first.opposite, then.opposite),
     )
+
+
+def _price(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _taken(event: OrderBookEvent, resting: float) -> float:

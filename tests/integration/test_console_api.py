@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from tapewatch.console import users
 from tapewatch.console.app import create_app
 from tapewatch.console.schema import audit, cases, metadata, sessions
-from tapewatch.records import AlertKind, Severity
+from tapewatch.records import AlertKind, Severity, VenueIndicator, WashTest
 from tapewatch.settings import Settings
 from tapewatch.sinks import db
 from tests.console_support import (
@@ -369,3 +369,34 @@ def test_the_book_chart_picks_its_snapshots_in_sql_as_the_chart_would(engine: En
             chosen = chart_data.book_points(conn, window, columns=columns)
             assert [b.ts_ms for b in chosen] == expected, (start_s, minutes, width)
             assert chosen == [b for b in every if b.ts_ms in set(expected)]
+
+
+def test_the_case_page_shows_the_venue_level_wash_indicator_beside_the_alert(
+    engine: Engine, app_client: TestClient
+) -> None:
+    """The windows of the symbol's trade sizes its episode falls in, read by the serving role; a case without one
+    says so."""
+    washy = make_alert("WASHY", kind=AlertKind.WASH_TRADING)
+    plain = make_alert("PLAIN", kind=AlertKind.WASH_TRADING)
+    store_alerts(engine, [washy, plain])
+    day = washy.window_start - washy.window_start % 86_400_000
+    indicator = VenueIndicator(
+        symbol="WASHY", venue=washy.venue, ts=day + 86_400_000, window_start=day, window_end=day + 86_400_000,
+        complete=True, trades=4_210, lot=1.0, benford=WashTest.DOES_NOT_CONFORM, benford_n=4_200, benford_chi2=88.0,
+        benford_p=1e-12, benford_mad=0.0251, benford_band="nonconformity", decades=3, rounding=WashTest.CONFORMS,
+        round_at=640, round_near=90, round_ratio=7.1, round_share=0.31, round_p=1e-9, tail_alpha=1.62, tail_n=200,
+        version="wash-test",
+    )  # fmt: skip
+    elsewhere = indicator.model_copy(update={"symbol": "PLAIN", "window_start": day - 86_400_000, "window_end": day})
+    with engine.begin() as conn:
+        db.copy_rows(conn, db.venue_indicators, [db.record_doc(indicator), db.record_doc(elsewhere)])
+    add_user(engine, "ana")
+    assert sign_in(app_client, "ana") == 303
+    page = app_client.get("/case", params={"id": washy.alert_id})
+    assert page.status_code == 200
+    section = page.text[page.text.index('id="indicators"') :]
+    assert "does not conform · MAD 0.0251 (nonconformity)" in section
+    assert "conforms · 7.1× the sizes beside them · 31 % of trades ≥ 100 lots" in section
+    assert "α 1.62 (200 largest)" in section and "4210" in section
+    other = app_client.get("/case", params={"id": plain.alert_id}).text
+    assert 'id="no-indicators"' in other and 'id="indicators"' not in other  # the day before its episode: not shown

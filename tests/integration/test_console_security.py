@@ -564,6 +564,7 @@ SERVING_ROLE_MAY_NOT = (
     "INSERT INTO accounts (tenant, account, owner, updated_at, updated_by) "
     "VALUES ('bravo', 'PLANTED', 'x', now(), 'x')",
     "SET ROLE tapewatch",
+    "DELETE FROM venue_indicators",  # market data the case page reads: read only
 )
 
 

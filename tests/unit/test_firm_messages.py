@@ -166,6 +166,50 @@ def test_a_burst_below_the_floors_is_not_a_hit() -> None:
     assert run(FirmMessages(), [*ordinary_flow(DAY, 40), *slow]) == []
 
 
+def spread(accounts: Iterable[str] = ("S1", "S2", "S3")) -> list[ExecutionReport]:
+    """One burst spread over ``accounts`` (of owner ``OS``), each below the floors: 8 messages a second apiece."""
+    return [r for n, a in enumerate(accounts) for r in burst(DAY + 30 * MINUTE + 70 * n, 60, a, spacing_ms=250)]
+
+
+def test_a_burst_spread_over_one_owners_accounts_is_found_and_names_them() -> None:
+    hits = run(FirmMessages(), [*ordinary_flow(DAY, 40), *spread()])
+    assert hits and {(h.evidence["account"], h.evidence["owner"]) for h in hits} == {("S1;S2;S3", "OS")}
+    assert all(int(str(h.evidence["messages"])) >= 50 for h in hits)
+    assert "owner OS's accounts S1, S2, S3" in hits[0].message
+
+
+def test_the_same_burst_over_unlinked_accounts_raises_nothing_and_linked_ones_are_one_group() -> None:
+    apart = {"S1": "P1", "S2": "P2", "S3": "P3"}  # the reference data: three owners
+    assert run(FirmMessages(owners=apart), [*ordinary_flow(DAY, 40), *spread()]) == []
+    linked = FirmMessages(owners=apart, groups=dict.fromkeys(("S1", "S2", "S3"), "G7"))
+    hits = run(linked, [*ordinary_flow(DAY, 40), *spread()])
+    assert hits and {(h.evidence["account"], h.evidence["owner"]) for h in hits} == {("S1;S2;S3", "G7")}
+
+
+def test_an_accounts_own_burst_is_its_alone_even_with_its_owners_other_accounts_busy() -> None:
+    """S1 stuffs while S2, of the same owner, trades at its ordinary pace: one account's burst, not the owner's."""
+    other = [r.model_copy(update={"account": "S2", "owner": "OS"}) for r in ordinary_flow(DAY, 40, accounts=1)]
+    hits = run(FirmMessages(), [*ordinary_flow(DAY, 40), *other, *burst(DAY + 30 * MINUTE, 300)])
+    assert hits and {h.evidence["account"] for h in hits} == {"S1"}
+
+
+def test_an_owners_two_market_makers_at_their_steady_pace_are_its_usual_one() -> None:
+    """Each below the floors, together above them all day: as for one market maker, the owner's first seconds have no
+    history to judge it against; after that, and the next day, its pace is its own."""
+
+    def makers(day: int) -> list[ExecutionReport]:
+        return [*market_maker(day, 60, 7.0, "MM1", seed=day % 7), *market_maker(day, 60, 7.0, "MM2", seed=day % 5)]
+
+    at = DAY + 30 * MINUTE
+    window = [r for r in makers(DAY) if at <= r.ts < at + 5_000 and r.exec_type != "trade"]
+    assert len(window) >= 50 > max(sum(r.account == a for r in window) for a in ("MM1", "MM2"))
+    detector, params = FirmMessages(), FirmMessagesParams()
+    first_day = run(detector, [*ordinary_flow(DAY, 60), *makers(DAY)])
+    assert all(h.ts - DAY <= params.min_history_ms + params.window_ms for h in first_day), first_day
+    next_day = DAY + 24 * 60 * MINUTE
+    assert run(detector, [*ordinary_flow(next_day, 60, seed=4), *makers(next_day)]) == []
+
+
 def test_the_state_round_trips_and_the_hits_do_not_depend_on_where_it_was_kept() -> None:
     reports = sorted([*ordinary_flow(DAY, 40), *burst(DAY + 30 * MINUTE, 300)], key=lambda r: r.ts)
     straight = FirmMessages()

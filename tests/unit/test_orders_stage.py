@@ -250,7 +250,7 @@ def interleaved(public: Sequence[OrderBookEvent], reports: Sequence[ExecutionRep
 def test_the_public_feed_alone_raises_the_offline_detectors_spoofing_alerts_through_kills() -> None:
     """A spoofer trading through another firm (no drop copy): the stage's public path raises the alerts the public
     detector raises offline, in the ``feed:orders`` scope, whatever the kills."""
-    session = generate(firm_market(38, symbols=2, minutes=60, venue="sim-orders", quiet_open_s=1900, firm_agents=0.0))
+    session = generate(firm_market(39, symbols=2, minutes=60, venue="sim-orders", quiet_open_s=1900, firm_agents=0.0))
     events = [event for symbol in session.tapes for event in session.order_events(symbol)]
     expected: set[bytes] = set()
     for symbol in session.tapes:

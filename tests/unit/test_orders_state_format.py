@@ -1,7 +1,10 @@
 """The orders stage's entry, format 4 → 5: the public spoofing detector no longer keeps a book of its own but reads
 the level-2 feed's, so an entry of format 4 loses that copy; 5 → 6: the firms read the symbol's public trades, which
-start afresh; 6 → 7: each tenant's detector keeps its quote-stuffing detector, which starts afresh. The stage goes on
-from an older entry as from its own, but for the public trades and the accounts' message histories it had not kept."""
+start afresh; 6 → 7: each tenant's detector keeps its quote-stuffing detector, which starts afresh; 7 → 8: that
+detector counts the owners' messages too, which start afresh; 8 → 9: the public detector keeps the other side's best
+when each large order rested and its pulls until their millisecond is over. The stage goes on from an older entry as
+from its own, but for the public trades, the accounts' and owners' message histories and the resting large orders'
+prices it had not kept."""
 
 from __future__ import annotations
 
@@ -13,11 +16,40 @@ import orjson
 from tapewatch.detectors.orders.firm_messages import fresh_state
 from tapewatch.generators.lob_market import LobConfig, generate
 from tapewatch.streams.orders import ORDERS_STATE, STATE_FORMAT
+from tests.detect_harness import FakeMessage
 from tests.stage_harness import ALERTS, BOOKS, FIRM, ORDERS, QUOTES, as_messages, orders_stage_run
 
 
+def as_format_8(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The entry as format 8 kept it: the public detector's large orders without the other side's best when they
+    rested, no pulls waiting for their millisecond's end, no touch."""
+    public = entry["public"]
+    if public is None:
+        return {**entry, "format": 8}
+    kept = {key: part for key, part in public["detector"].items() if key not in ("pulling", "touch")}
+    detector = {**kept, "large": {order_id: row[:-1] for order_id, row in kept["large"].items()}}
+    return {**entry, "format": 8, "public": {**public, "detector": detector}}
+
+
+def as_format_7(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The entry as format 7 kept it: the quote-stuffing detector counts accounts only, their recent messages
+    without the account that sent them (and format 8's)."""
+    entry = as_format_8(entry)
+    firms = entry["firms"]
+    tenants = {}
+    for tenant, firm in firms["firms"].items():
+        messages = {key: part for key, part in firm["messages"].items() if key != "owned"}
+        messages["accounts"] = {
+            name: {**traffic, "recent": [row[:3] for row in traffic["recent"]]}
+            for name, traffic in messages["accounts"].items()
+        }
+        tenants[tenant] = {**firm, "messages": messages}
+    return {**entry, "format": 7, "firms": {**firms, "firms": tenants}}
+
+
 def as_format_6(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """The entry as format 6 kept it: no tenant's detector keeps a quote-stuffing detector."""
+    """The entry as format 6 kept it: no tenant's detector keeps a quote-stuffing detector (and format 8's)."""
+    entry = as_format_8(entry)
     firms = entry["firms"]
     tenants = {t: {k: v for k, v in firm.items() if k != "messages"} for t, firm in firms["firms"].items()}
     return {**entry, "format": 6, "firms": {**firms, "firms": tenants}}
@@ -56,7 +88,7 @@ def test_a_format_4_entry_goes_on_as_the_current_one() -> None:
     resumed.run(messages[:half])
     sent_before = len(resumed.producer.sent)
     current = resumed.changelog
-    assert all(entry["format"] == STATE_FORMAT == 7 for entries in current.values() for entry in entries.values())
+    assert all(entry["format"] == STATE_FORMAT == 9 for entries in current.values() for entry in entries.values())
     assert all("book" not in entry["public"]["detector"] for entries in current.values() for entry in entries.values())
     assert all(entry["firms"]["tape"]["buckets"] for entries in current.values() for entry in entries.values())
     older = {p: {k: as_format_4(entry) for k, entry in entries.items()} for p, entries in current.items()}
@@ -78,7 +110,7 @@ def test_an_entry_without_the_public_detector_is_left_as_it_is() -> None:
     entry = {"format": 4, "feed": {}, "firms": {"firms": {}}, "public": None, "offsets": {}, "partition": 0}
     upgraded = ORDERS_STATE.upgrade(entry)
     assert without_tape(upgraded) == {**entry, "format": 6} and upgraded["firms"]["tape"]["buckets"] == []
-    assert upgraded["format"] == 7
+    assert upgraded["format"] == 9
 
 
 def without_messages(
@@ -87,13 +119,18 @@ def without_messages(
     return {p: {k: as_format_6(entry) for k, entry in entries.items()} for p, entries in changelog.items()}
 
 
-def test_a_format_6_entry_goes_on_with_its_quote_stuffing_detector_afresh() -> None:
+def with_drop_copy() -> list[FakeMessage]:
+    """A one-symbol session's public feed and drop copy, in time order (a report after its millisecond's events)."""
     session = generate(LobConfig(symbols=1, minutes=20, seed=5, orders=True, venue="sim-orders", news=False))
     symbol = session.symbols[0]
     public = as_messages(ORDERS, list(session.order_events(symbol)))
     reports = as_messages(FIRM, list(session.execution_reports(symbol)))
     assert reports
-    messages = sorted([*public, *reports], key=lambda m: (orjson_ts(m.value()), m.topic() == FIRM))
+    return sorted([*public, *reports], key=lambda m: (orjson_ts(m.value()), m.topic() == FIRM))
+
+
+def test_a_format_6_entry_goes_on_with_its_quote_stuffing_detector_afresh() -> None:
+    messages = with_drop_copy()
     straight = orders_stage_run()
     straight.run(messages)
     resumed = orders_stage_run()
@@ -121,3 +158,50 @@ def test_a_format_6_entry_goes_on_with_its_quote_stuffing_detector_afresh() -> N
 
 def orjson_ts(raw: bytes) -> int:
     return int(orjson.loads(raw)["ts"])
+
+
+def without_owners(
+    changelog: Mapping[int, Mapping[bytes, Mapping[str, Any]]],
+) -> dict[int, dict[bytes, dict[str, Any]]]:
+    return {p: {k: as_format_7(entry) for k, entry in entries.items()} for p, entries in changelog.items()}
+
+
+def test_a_format_7_entry_goes_on_with_its_owners_messages_afresh() -> None:
+    """Every account's recent messages are its own; the owners' counts start afresh."""
+    messages = with_drop_copy()
+    resumed = orders_stage_run()
+    resumed.run(messages[: len(messages) // 2])
+    current = resumed.changelog
+    older = without_owners(current)
+    upgraded = {p: {k: ORDERS_STATE.upgrade(e) for k, e in entries.items()} for p, entries in older.items()}
+    firms = [firm for entries in current.values() for e in entries.values() for firm in e["firms"]["firms"].values()]
+    assert any(traffic["recent"] for firm in firms for traffic in firm["messages"]["accounts"].values())
+    for p, entries in upgraded.items():
+        for k, entry in entries.items():
+            for tenant, firm in entry["firms"]["firms"].items():
+                now = current[p][k]["firms"]["firms"][tenant]["messages"]
+                assert firm["messages"] == {**now, "owned": {}}
+
+
+def test_a_format_8_entry_goes_on_with_its_large_orders_unpriced() -> None:
+    session = generate(LobConfig(symbols=1, minutes=20, seed=5, orders=True, venue="sim-orders", news=False))
+    messages = as_messages(ORDERS, [event for symbol in session.tapes for event in session.order_events(symbol)])
+    half = len(messages) // 2
+    straight = orders_stage_run()
+    straight.run(messages)
+    resumed = orders_stage_run()
+    resumed.run(messages[:half])
+    current = resumed.changelog
+    older = {p: {k: as_format_8(e) for k, e in entries.items()} for p, entries in current.items()}
+    upgraded = {p: {k: ORDERS_STATE.upgrade(e) for k, e in entries.items()} for p, entries in older.items()}
+    for entries in upgraded.values():
+        for entry in entries.values():
+            detector = entry["public"]["detector"]
+            assert entry["format"] == 9 and detector["pulling"] == [] and detector["touch"] == [None, None]
+            assert all(row[-1] is None for row in detector["large"].values())
+    assert {p: {k: as_format_8(e) for k, e in es.items()} for p, es in upgraded.items()} == older
+    resumed.changelog = older
+    resumed.restart()
+    resumed.run(messages[half:])
+    for topic in (QUOTES, BOOKS, ALERTS):
+        assert resumed.sent(topic) == straight.sent(topic)

@@ -160,6 +160,51 @@ def test_a_meta_order_trading_through_the_book_is_not_a_hit() -> None:
     assert run(detector, events) + detector.flush() == []
 
 
+def cycles_as_the_offer_comes_down(
+    feed: Feed, start: int, after_ms: int, cycles: int = 3, name: str = "spoof"
+) -> Iterator[OrderBookEvent]:
+    """:func:`spoof_cycles` whose offer steps down towards the large bid ``after_ms`` after each pull (a small offer
+    placed inside the spread, taken away a second later): at 0, in the pull's own millisecond."""
+    for n in range(cycles):
+        t = start + n * 40_000
+        yield feed.add(t, OrderSide.BUY, 99.0, 150.0, order_id=f"{name}{n}")
+        yield feed.add(t + 1_000, OrderSide.SELL, 101.0, 10.0)
+        yield feed.trade(t + 2_000, OrderSide.SELL, 99.0, 5.0)
+        yield feed.cancel(t + 4_000, f"{name}{n}")
+        yield feed.add(t + 4_000 + after_ms, OrderSide.SELL, 100.0, 10.0, order_id=f"inside{n}")
+        yield feed.cancel(t + 5_000 + after_ms, f"inside{n}")
+
+
+def test_large_orders_pulled_as_the_price_comes_at_them_are_not_cycles() -> None:
+    """The offer comes down towards each large bid as it is pulled, in the same millisecond: a participant keeping his
+    order from a move against it (a market maker, a genuine buyer), not pressure withdrawn after it did its work."""
+    feed = Feed()
+    detector = PublicSpoofing(PARAMS)
+    events = [*feed.book(0), *cycles_as_the_offer_comes_down(feed, 2 * HOUR + 60_000, after_ms=0, cycles=5)]
+    assert run(detector, events) + detector.flush() == []
+    assert not detector.cycles[1], "no pull counted"
+
+
+def test_the_price_after_the_pulls_millisecond_does_not_unmake_it() -> None:
+    """The same offer one millisecond after each pull: the pull did not flee it (the price falling back once the
+    pressure is gone is what a spoof leaves behind); the cycles are a hit."""
+    feed = Feed()
+    detector = PublicSpoofing(PARAMS)
+    events = [*feed.book(0), *cycles_as_the_offer_comes_down(feed, 2 * HOUR + 60_000, after_ms=1)]
+    hits = run(detector, events) + detector.flush()
+    assert hits and hits[0].evidence["side"] == "bid"
+
+
+def test_an_offer_that_came_down_before_the_large_bid_was_placed_is_not_fleeing() -> None:
+    """The price is judged from where it was once the large order rested: an offer already nearer does not count."""
+    feed = Feed()
+    events = list(feed.book(0))
+    events.append(feed.add(2 * HOUR, OrderSide.SELL, 100.0, 10.0, order_id="inside"))
+    detector = PublicSpoofing(PARAMS)
+    hits = run(detector, [*events, *spoof_cycles(feed, 2 * HOUR + 60_000)]) + detector.flush()
+    assert hits and hits[0].evidence["side"] == "bid"
+
+
 def test_the_open_is_judged_against_the_prior_not_skipped() -> None:
     """The same cycles ten minutes into the feed: no rate of its own yet, but the prior's few cycles this large make
     four in two minutes unlikely."""
@@ -262,6 +307,24 @@ def test_the_state_round_trips_through_json_and_gives_the_same_later_hits() -> N
     after = run(restored, events[cut:]) + restored.flush()
     assert expected, "the feed has hits to compare"
     assert before + after == expected
+
+
+def test_the_state_cut_within_a_pulls_millisecond_gives_the_same_hits() -> None:
+    """Cut right after a pull, before the rest of its millisecond: the pull waiting for its end and the touch before
+    it are kept, so the offer stepping down in that millisecond unmakes it after the restore as before."""
+    feed = Feed()
+    fleeing = list(cycles_as_the_offer_comes_down(feed, 2 * HOUR + 60_000, after_ms=0, cycles=2, name="flee"))
+    events = [*feed.book(0), *spoof_cycles(feed, 2 * HOUR - 200_000, cycles=3), *fleeing]
+    cut = events.index(next(e for e in events if e.action is BookAction.CANCEL and e.order_id == "flee1")) + 1
+    whole = PublicSpoofing(PARAMS)
+    expected = run(whole, events) + whole.flush()
+    first = PublicSpoofing(PARAMS)
+    before = run(first, events[:cut])
+    assert first.pulling, "a pull waits for the end of its millisecond"
+    restored = PublicSpoofing.from_state(json.loads(json.dumps(first.to_state())), PARAMS)
+    after = run(restored, events[cut:]) + restored.flush()
+    assert before + after == expected
+    assert [c.order_id for c in restored.cycles[1]] == [c.order_id for c in whole.cycles[1]]
 
 
 @pytest.mark.parametrize(

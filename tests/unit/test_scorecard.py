@@ -73,9 +73,13 @@ def test_the_small_scorecard_does_not_regress(tmp_path: Path) -> None:
 
 
 def test_the_bars_are_the_desks() -> None:
-    """F1 ≥ 0.85 on a trade feed, ≥ 0.80 on snapshots; ≤ 0.5 false alerts per clean symbol-day; ≤ 10 % of the
-    look-alikes; a real tape at most one alert a session, none high or critical."""
-    assert f1_bar("trades") == 0.85 and f1_bar("twse-mis") == 0.80 and f1_bar("snapshot-1s") == 0.80
+    """F1 ≥ 0.85 on a trade feed (market-by-order included), ≥ 0.80 on snapshots, spoofing and wash ≥ 0.90 with a
+    drop copy; ≤ 0.5 false alerts per clean symbol-day; ≤ 10 % of the look-alikes; a real tape at most one alert a
+    session, none high or critical."""
+    assert f1_bar("trades", "spoofing") == 0.85 and f1_bar("mbo", "spoofing") == 0.85
+    assert f1_bar("twse-mis", "wash_trading") == 0.80 and f1_bar("snapshot-1s", "spoofing") == 0.80
+    assert f1_bar("mbo+firm", "spoofing") == f1_bar("mbo+firm", "wash_trading") == 0.90
+    assert f1_bar("mbo+firm", "pump_and_dump") == 0.85
     kind = KindLine("lob", "twse-mis", "spoofing", 4, 1.0, 0.5, 0.667, 0.0, 0.8, False)
     clean = FeedLine("lob", "trades", 0.5, 2.0, 20, 2)
     noisy = FeedLine("lob", "trades", 0.5, 2.0, 20, 3)
