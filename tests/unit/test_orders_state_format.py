@@ -17,7 +17,7 @@ from tapewatch.detectors.orders.firm_messages import fresh_state
 from tapewatch.generators.lob_market import LobConfig, generate
 from tapewatch.streams.orders import ORDERS_STATE, STATE_FORMAT
 from tests.detect_harness import FakeMessage
-from tests.stage_harness import ALERTS, BOOKS, FIRM, ORDERS, QUOTES, as_messages, orders_stage_run
+from tests.stage_harness import ALERTS, BOOKS, FIRM, ORDERS, QUOTES, StageRun, as_messages, orders_stage_run
 
 
 def as_format_8(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -78,14 +78,20 @@ def without_tape(entry: Mapping[str, Any]) -> dict[str, Any]:
     return as_format_6({**entry, "firms": {key: part for key, part in entry["firms"].items() if key != "tape"}})
 
 
-def test_a_format_4_entry_goes_on_as_the_current_one() -> None:
+def public_halfway() -> tuple[list[FakeMessage], StageRun, StageRun]:
+    """A one-symbol session's public feed, the stage run over all of it, and another over its first half."""
     session = generate(LobConfig(symbols=1, minutes=20, seed=5, orders=True, venue="sim-orders", news=False))
     messages = as_messages(ORDERS, [event for symbol in session.tapes for event in session.order_events(symbol)])
-    half = len(messages) // 2
     straight = orders_stage_run()
     straight.run(messages)
     resumed = orders_stage_run()
-    resumed.run(messages[:half])
+    resumed.run(messages[: len(messages) // 2])
+    return messages, straight, resumed
+
+
+def test_a_format_4_entry_goes_on_as_the_current_one() -> None:
+    messages, straight, resumed = public_halfway()
+    half = len(messages) // 2
     sent_before = len(resumed.producer.sent)
     current = resumed.changelog
     assert all(entry["format"] == STATE_FORMAT == 9 for entries in current.values() for entry in entries.values())
@@ -184,13 +190,8 @@ def test_a_format_7_entry_goes_on_with_its_owners_messages_afresh() -> None:
 
 
 def test_a_format_8_entry_goes_on_with_its_large_orders_unpriced() -> None:
-    session = generate(LobConfig(symbols=1, minutes=20, seed=5, orders=True, venue="sim-orders", news=False))
-    messages = as_messages(ORDERS, [event for symbol in session.tapes for event in session.order_events(symbol)])
+    messages, straight, resumed = public_halfway()
     half = len(messages) // 2
-    straight = orders_stage_run()
-    straight.run(messages)
-    resumed = orders_stage_run()
-    resumed.run(messages[:half])
     current = resumed.changelog
     older = {p: {k: as_format_8(e) for k, e in entries.items()} for p, entries in current.items()}
     upgraded = {p: {k: ORDERS_STATE.upgrade(e) for k, e in entries.items()} for p, entries in older.items()}

@@ -62,15 +62,19 @@ def run(detector: PublicSpoofing, events: Iterable[OrderBookEvent]) -> list[Hit]
     return hits
 
 
-def spoof_cycles(feed: Feed, start: int, cycles: int = 3) -> Iterator[OrderBookEvent]:
+def spoof_cycle(feed: Feed, t: int, order_id: str) -> Iterator[OrderBookEvent]:
     """A bid 10 × the usual order at the touch; a small offer placed at the other touch and a sell that trades; the
-    bid pulled a few seconds later; every 40 s."""
+    bid pulled 4 s after it was placed."""
+    yield feed.add(t, OrderSide.BUY, 99.0, 150.0, order_id=order_id)
+    yield feed.add(t + 1_000, OrderSide.SELL, 101.0, 10.0)
+    yield feed.trade(t + 2_000, OrderSide.SELL, 99.0, 5.0)
+    yield feed.cancel(t + 4_000, order_id)
+
+
+def spoof_cycles(feed: Feed, start: int, cycles: int = 3) -> Iterator[OrderBookEvent]:
+    """:func:`spoof_cycle` every 40 s."""
     for n in range(cycles):
-        t = start + n * 40_000
-        yield feed.add(t, OrderSide.BUY, 99.0, 150.0, order_id=f"spoof{n}")
-        yield feed.add(t + 1_000, OrderSide.SELL, 101.0, 10.0)
-        yield feed.trade(t + 2_000, OrderSide.SELL, 99.0, 5.0)
-        yield feed.cancel(t + 4_000, f"spoof{n}")
+        yield from spoof_cycle(feed, start + n * 40_000, f"spoof{n}")
 
 
 def test_repeated_pulls_of_a_large_bid_are_a_hit_naming_its_orders() -> None:
@@ -167,10 +171,7 @@ def cycles_as_the_offer_comes_down(
     placed inside the spread, taken away a second later): at 0, in the pull's own millisecond."""
     for n in range(cycles):
         t = start + n * 40_000
-        yield feed.add(t, OrderSide.BUY, 99.0, 150.0, order_id=f"{name}{n}")
-        yield feed.add(t + 1_000, OrderSide.SELL, 101.0, 10.0)
-        yield feed.trade(t + 2_000, OrderSide.SELL, 99.0, 5.0)
-        yield feed.cancel(t + 4_000, f"{name}{n}")
+        yield from spoof_cycle(feed, t, f"{name}{n}")
         yield feed.add(t + 4_000 + after_ms, OrderSide.SELL, 100.0, 10.0, order_id=f"inside{n}")
         yield feed.cancel(t + 5_000 + after_ms, f"inside{n}")
 
