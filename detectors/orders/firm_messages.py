@@ -194,16 +194,15 @@ class FirmMessages:
             account = self.accounts[report.account] = AccountTraffic(self.owners.get(report.account) or report.owner)
         elif report.account in self.owners:
             account.owner = self.owners[report.account]
-        kind = self._apply(account, report, now, peers=True)
-        if kind is None:
-            return []
-        hits = self._judge(report.account, account, now)
+        message = self._apply(account, report, now, peers=True) is not None
+        hits = self._judge(report.account, account, now) if message else []
         for key in owner_keys(report.account, report.owner, self.owners, self.groups):
             if key == f"owner:{report.account}":
                 continue  # an account that is its own owner: judged as the account
             owned = self.owned.setdefault(key, AccountTraffic(key.split(":", 1)[1]))
-            self._apply(owned, report, now, peers=False)
-            hits += self._judge_owned(owned, now)
+            # an execution counts too (the owner's order-to-trade ratio); only a message is judged
+            if self._apply(owned, report, now, peers=False) is not None:
+                hits += self._judge_owned(owned, now)
         return hits
 
     def _apply(self, traffic: AccountTraffic, report: ExecutionReport, now: int, peers: bool) -> str | None:

@@ -186,6 +186,14 @@ def test_the_same_burst_over_unlinked_accounts_raises_nothing_and_linked_ones_ar
     assert hits and {(h.evidence["account"], h.evidence["owner"]) for h in hits} == {("S1;S2;S3", "G7")}
 
 
+def test_an_owners_spread_flow_that_trades_what_it_sends_is_not_stuffing() -> None:
+    """The same spread burst, each account executing one order in six: the owner's order-to-trade ratio (its
+    accounts' executions counted with their messages) is under the floor."""
+    flow = spread()
+    fills = [report(r.ts + 20, "trade", r.order_id, r.account, "OS") for r in flow if r.exec_type == "new"][::6]
+    assert run(FirmMessages(), [*ordinary_flow(DAY, 40), *flow, *fills]) == []
+
+
 def test_an_accounts_own_burst_is_its_alone_even_with_its_owners_other_accounts_busy() -> None:
     """S1 stuffs while S2, of the same owner, trades at its ordinary pace: one account's burst, not the owner's."""
     other = [r.model_copy(update={"account": "S2", "owner": "OS"}) for r in ordinary_flow(DAY, 40, accounts=1)]
