@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import shutil
 import sys
 import uuid
 from collections.abc import Iterator
@@ -140,6 +141,9 @@ def prepared_session(tmp_path_factory: pytest.TempPathFactory) -> PreparedSessio
         if saved.exists():
             prepared: PreparedSession = pickle.loads(saved.read_bytes())
             return prepared
+        # a worker whose preparation failed left its directory half-written: prepare it afresh (and fail with the
+        # cause, not with the directory being there)
+        shutil.rmtree(shared, ignore_errors=True)
         shared.mkdir()
         prepared = prepare_session(shared, {}, forecasters=True)
         saved.write_bytes(pickle.dumps(prepared))
