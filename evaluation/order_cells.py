@@ -6,9 +6,10 @@ order_session`: the order-book market or the simulator with its orders, a share 
 trading through the firm, the generator's own look-alikes, no news) through the stream's orders stage offline
 (:func:`~tapewatch.evaluation.order_lookback.run_orders`): each symbol's book from its orders, the trades and
 five-level books it implies through every trade-and-book detector (:func:`~tapewatch.evaluation.lookback.detect_frames`,
-the stream's twin), and the public feed's spoofing alerts. ``mbo+firm`` adds what the drop copy raises by account
-(spoofing, wash, quote stuffing, pumps and closes). Both feeds are judged against *every* episode: one whose
-manipulator traded through another firm is in the public feed only, and must be found there.
+the stream's twin), and the public feed's spoofing and wash alerts. ``mbo+firm`` adds what the drop copy raises by
+account (spoofing, wash, quote stuffing, pumps and closes), reading the firm's reference data of its accounts (their
+owners and linked-account groups), as the stream reads ``ref.accounts``. Both feeds are judged against *every*
+episode: one whose manipulator traded through another firm is in the public feed only, and must be found there.
 
 The K-means model of these cells is trained on the training seed's derived trades and books (the matrix's honesty
 rule: never on an evaluated seed), once for both feeds: they share the derived input. A cell also counts, for the
@@ -25,7 +26,7 @@ import pandas as pd
 
 from tapewatch.detectors.kmeans import KMEANS_FEATURES, KMeansModel, KMeansParams
 from tapewatch.evaluation.lookback import DetectionOutput, bar_features, detect_frames
-from tapewatch.evaluation.order_level import OrderSession, judge, order_session
+from tapewatch.evaluation.order_level import OrderSession, judge, order_session, session_reference
 from tapewatch.evaluation.order_lookback import derived_ticks, order_feeds, run_orders
 from tapewatch.feeds import FeedProfiles
 from tapewatch.records import Alert, ExecutionReport, OrderBookEvent
@@ -72,7 +73,7 @@ def run_orders_of(
     feeds = order_feeds(profiles or spec.profiles)
     events: list[OrderBookEvent] = [e for symbol in session.symbols for e in session.order_events(symbol)]
     reports: list[ExecutionReport] = [r for symbol in session.symbols for r in session.execution_reports(symbol)]
-    path = run_orders(events, reports, feeds)
+    path = run_orders(events, reports, feeds, reference=session_reference(session))
     ticks, _ = derived_ticks(path.derived, feeds)
     detected = detect_frames(ticks, model, flow_config=spec.flow, feeds=feeds)
     public = [a for a in path.alerts if a.tenant is None]

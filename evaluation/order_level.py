@@ -21,7 +21,7 @@ from typing import Final, Protocol
 import pandas as pd
 
 from tapewatch.detectors.orders.book import OrderBook
-from tapewatch.detectors.orders.firm_desk import AccountReference, FirmDesk, fixed_reference
+from tapewatch.detectors.orders.firm_desk import AccountReference, FirmDesk, ReferenceOf, fixed_reference
 from tapewatch.detectors.orders.firm_detector import FirmDetectorParams
 from tapewatch.detectors.orders.firm_ramp import FirmRampParams
 from tapewatch.detectors.orders.firm_spoofing import FirmSpoofingParams
@@ -104,6 +104,15 @@ def order_session(
     raise ValueError(f"generator must be one of {', '.join(GENERATORS)}, not {generator!r}")
 
 
+def session_reference(session: OrderSession) -> ReferenceOf:
+    """The firm's reference data of the session: each account's beneficial owner and linked-account group, as the
+    firm's tenant keeps them (what ``ref.accounts`` carries to the stream)."""
+    accounts = session.accounts_frame()
+    owners = {str(a): str(o) for a, o in zip(accounts["account"], accounts["owner"], strict=True)}
+    groups = {str(a): g for a, g in zip(accounts["account"], accounts["group"], strict=True) if isinstance(g, str)}
+    return fixed_reference({session.tenant: AccountReference(owners, groups)})
+
+
 def firm_alerts(
     session: OrderSession,
     spoofing: FirmSpoofingParams | None = None,
@@ -112,13 +121,10 @@ def firm_alerts(
 ) -> list[Alert]:
     """The alerts the firm's drop copy raises, symbol by symbol (:class:`FirmDesk`: the public feed and the reports
     in time order, a report after the public events of its millisecond)."""
-    accounts = session.accounts_frame()
-    owners = {str(a): str(o) for a, o in zip(accounts["account"], accounts["owner"], strict=True)}
-    groups = {str(a): g for a, g in zip(accounts["account"], accounts["group"], strict=True) if isinstance(g, str)}
     params = FirmDetectorParams(
         spoofing=spoofing or FirmSpoofingParams(), wash=wash or FirmWashParams(), ramp=ramp or FirmRampParams()
     )
-    reference = fixed_reference({session.tenant: AccountReference(owners, groups)})
+    reference = session_reference(session)
     calendar = FeedProfiles()(session.venue).ms_to_close
     alerts: list[Alert] = []
     for symbol in session.symbols:

@@ -44,6 +44,7 @@ from tapewatch.detectors.orders.firm_detector import FirmDetectorParams
 from tapewatch.detectors.orders.firm_messages import fresh_state as fresh_messages
 from tapewatch.detectors.orders.level2 import Derived, Level2Feed, Level2Params
 from tapewatch.detectors.orders.public_tape import PublicTape
+from tapewatch.detectors.orders.public_wash import fresh_state as fresh_wash
 from tapewatch.detectors.orders.symbol_orders import PublicWatch, apply_record
 from tapewatch.feeds import FeedProfile, FeedProfiles
 from tapewatch.records import Alert, Book, ExecutionReport, OrderBookEvent, Quote, RecordError
@@ -122,12 +123,21 @@ def _public_watch_pulls(state: Mapping[str, Any]) -> dict[str, Any]:
     return {**state, "public": {**public, "detector": detector}}
 
 
+def _public_wash_afresh(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Format 9 → 10: the public feed's wash detector, which a format-9 entry did not have: it starts afresh on the
+    entry's book (its baseline learns again, and it raises nothing before its warm-up)."""
+    public = state["public"]
+    if public is None:
+        return dict(state)
+    return {**state, "public": {**public, "wash": fresh_wash()}}
+
+
 #: the formats of a symbol's entry: format 2 keeps the public placements once and each tenant's drop copy apart,
 #: format 3 the public feed's spoofing detector too, format 4 that detector's rate by size and per order placed,
 #: format 5 that detector on the feed's book (not a copy of its own), format 6 the public trades the firms read,
 #: format 7 each tenant's quote-stuffing detector, format 8 its owners' messages too, format 9 the public detector's
-#: pulls until their millisecond is over (where the price went); format 1 (one firm, no tenant) is not read, since
-#: its reports name no tenant to give them to
+#: pulls until their millisecond is over (where the price went), format 10 the public feed's wash detector; format 1
+#: (one firm, no tenant) is not read, since its reports name no tenant to give them to
 ORDERS_STATE: Final = StateVersions(
     "orders state",
     key="format",
@@ -140,6 +150,7 @@ ORDERS_STATE: Final = StateVersions(
         _messages_afresh,
         _messages_by_owner,
         _public_watch_pulls,
+        _public_wash_afresh,
     ),
 )
 STATE_FORMAT: Final = ORDERS_STATE.current

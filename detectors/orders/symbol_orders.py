@@ -1,5 +1,6 @@
 """One symbol's market-by-order surveillance, record by record: the book and the level-2 feed it implies
-(:class:`~tapewatch.detectors.orders.level2.Level2Feed`), the public feed's own spoofing detector (:class:`PublicWatch`)
+(:class:`~tapewatch.detectors.orders.level2.Level2Feed`), the public feed's own spoofing and wash detectors
+(:class:`PublicWatch`)
 and the firms' drop copies (:class:`~tapewatch.detectors.orders.firm_desk.FirmDesk`). :func:`apply_record` is what the
 stream's orders stage does with each record it admits, without Kafka; ``tapewatch detect file --orders`` runs it over
 files.
@@ -25,6 +26,7 @@ from tapewatch.detectors.orders.book import OrderBook, Step
 from tapewatch.detectors.orders.firm_desk import FirmDesk
 from tapewatch.detectors.orders.level2 import Derived, Level2Feed
 from tapewatch.detectors.orders.public_spoofing import Before, PublicSpoofing
+from tapewatch.detectors.orders.public_wash import PublicWash
 from tapewatch.records import Alert, BookAction, ExecutionReport, OrderBookEvent
 
 #: the scope of the public market-by-order path's alert ids (:func:`tapewatch.records.alert_id`): they never merge
@@ -34,37 +36,47 @@ PUBLIC_SCOPE: Final = "feed:orders"
 
 @dataclass(slots=True)
 class PublicWatch:
-    """The public feed's own spoofing detector and its alert policy, for one symbol."""
+    """The public feed's own detectors — spoofing, and wash trading — on one book, and their alert policy, for one
+    symbol."""
 
     detector: PublicSpoofing
+    wash: PublicWash
     policy: AlertPolicy
 
     @classmethod
     def new(cls, symbol: str, venue: str, book: OrderBook | None = None) -> PublicWatch:
         """The watch of a symbol on its own book, or on ``book``, to which the symbol's level-2 feed applies its
         events (then :meth:`after_book` is told of each)."""
-        return cls(PublicSpoofing(book=book), AlertPolicy(symbol, venue, scope=PUBLIC_SCOPE))
+        spoofing = PublicSpoofing(book=book)
+        return cls(spoofing, PublicWash(book=spoofing.book), AlertPolicy(symbol, venue, scope=PUBLIC_SCOPE))
 
     def on_order(self, event: OrderBookEvent) -> list[Alert]:
-        return self._alerts(self.detector.on_order(event))
+        """An event of the feed, applied to the watch's own book."""
+        before = self.detector.before(event)
+        step = self.detector.book.on_order(event)
+        return self.after_book(event, step, before)
 
     def after_book(self, event: OrderBookEvent, step: Step, before: Before) -> list[Alert]:
-        return self._alerts(self.detector.after_book(event, step, before))
+        hits = self.detector.after_book(event, step, before)
+        wash = self.wash.after_book(event, step, before)
+        return self._alerts(hits + wash if wash else hits)
 
     def flush(self) -> list[Alert]:
-        """The end of the input: the pulls still waiting to be judged (a stream, never ending, does not call it)."""
-        return self._alerts(self.detector.flush())
+        """The end of the input: the pulls still waiting to be judged and the last print (a stream, never ending,
+        does not call it)."""
+        return self._alerts(self.detector.flush() + self.wash.flush())
 
     def _alerts(self, hits: list[Hit]) -> list[Alert]:
         return [alert for hit in hits for alert in self.policy.on_hit(hit)] if hits else []
 
     def to_state(self) -> dict[str, Any]:
-        return {"detector": self.detector.to_state(), "policy": self.policy.to_state()}
+        return {"detector": self.detector.to_state(), "wash": self.wash.to_state(), "policy": self.policy.to_state()}
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any], book: OrderBook | None = None) -> PublicWatch:
         detector = PublicSpoofing.from_state(dict(state["detector"]), book=book)
-        return cls(detector, AlertPolicy.from_state(state["policy"]))
+        wash = PublicWash.from_state(state["wash"], book=detector.book)
+        return cls(detector, wash, AlertPolicy.from_state(state["policy"]))
 
 
 @dataclass(slots=True)
@@ -91,9 +103,10 @@ def apply_record(
     if derived.step.anomaly is not None and derived.step.anomaly.refused:
         return Applied(derived, [])
     alerts: list[Alert] = []
-    if public is not None and before is not None:  # what public.after_book does, without its two calls per event
+    if public is not None and before is not None:  # what public.after_book does, without its calls per event
         hits = public.detector.after_book(record, derived.step, before)
-        if hits:
-            alerts = public._alerts(hits)
+        wash = public.wash.after_book(record, derived.step, before)
+        if hits or wash:
+            alerts = public._alerts(hits + wash)
     from_firms = firms.on_order(record, depth)
     return Applied(derived, [*from_firms, *alerts] if from_firms else alerts)

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
+import pandas as pd
 import pytest
 
+from tapewatch.detectors.orders.firm_desk import ReferenceOf
 from tapewatch.evaluation import matrix as em
+from tapewatch.evaluation import order_cells
+from tapewatch.evaluation.order_level import session_reference
+from tapewatch.evaluation.order_lookback import OrderPathOutput, run_orders
 from tapewatch.evaluation.scorecard import MIN_ACCOUNT_NAMED, _generator_lines
 
 
@@ -48,3 +54,35 @@ def test_the_drop_copy_must_name_the_right_account(order_feeds: tuple[list[em.Fe
     worse = dataclasses.replace(firm, named={kind: (10, 8)})
     [line] = [k for k in _generator_lines("sim", [worse])[0] if k.kind == kind]
     assert line.account_named == 0.8 and not line.met, "a true alert naming someone else falls short of the bar"
+
+
+def test_the_drop_copy_reads_the_firms_reference_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each account's owner and linked-account group, as the firm keeps them: a wash between two owners of one group
+    is a wash only to a desk that knows the group."""
+    given: list[ReferenceOf] = []
+
+    def spied(*args: Any, **kwargs: Any) -> OrderPathOutput:
+        given.append(kwargs["reference"])
+        return run_orders(*args, **kwargs)
+
+    monkeypatch.setattr(order_cells, "run_orders", spied)
+    spec = em.MatrixSpec(feeds=("mbo+firm",), seeds=(7,), train_seed=3, symbols=1, minutes=5, generator="lob")
+    session = order_cells.run_orders_of(spec, 7, None).session
+    accounts = session.accounts_frame()
+    [reference] = given
+    known = reference(session.tenant)
+    assert len(accounts) and dict(known.owners) == dict(zip(accounts["account"], accounts["owner"], strict=True))
+    groups = {a: g for a, g in zip(accounts["account"], accounts["group"], strict=True) if isinstance(g, str)}
+    assert dict(known.groups) == groups
+
+
+def test_the_sessions_reference_data_holds_each_accounts_owner_and_group() -> None:
+    class Session:
+        tenant = "firm"
+
+        @staticmethod
+        def accounts_frame() -> pd.DataFrame:
+            return pd.DataFrame({"account": ["A1", "A2", "A3"], "owner": ["O1", "O2", "O3"], "group": ["G", "G", None]})
+
+    known = session_reference(Session())(Session.tenant)  # type: ignore[arg-type]
+    assert dict(known.owners) == {"A1": "O1", "A2": "O2", "A3": "O3"} and dict(known.groups) == {"A1": "G", "A2": "G"}

@@ -2,9 +2,9 @@
 the level-2 feed's, so an entry of format 4 loses that copy; 5 → 6: the firms read the symbol's public trades, which
 start afresh; 6 → 7: each tenant's detector keeps its quote-stuffing detector, which starts afresh; 7 → 8: that
 detector counts the owners' messages too, which start afresh; 8 → 9: the public detector keeps the other side's best
-when each large order rested and its pulls until their millisecond is over. The stage goes on from an older entry as
-from its own, but for the public trades, the accounts' and owners' message histories and the resting large orders'
-prices it had not kept."""
+when each large order rested and its pulls until their millisecond is over; 9 → 10: the public feed's wash detector,
+which starts afresh. The stage goes on from an older entry as from its own, but for the public trades, the accounts'
+and owners' message histories, the resting large orders' prices and the wash detector's history it had not kept."""
 
 from __future__ import annotations
 
@@ -14,15 +14,25 @@ from typing import Any
 import orjson
 
 from tapewatch.detectors.orders.firm_messages import fresh_state
+from tapewatch.detectors.orders.public_wash import fresh_state as fresh_wash
 from tapewatch.generators.lob_market import LobConfig, generate
 from tapewatch.streams.orders import ORDERS_STATE, STATE_FORMAT
 from tests.detect_harness import FakeMessage
 from tests.stage_harness import ALERTS, BOOKS, FIRM, ORDERS, QUOTES, StageRun, as_messages, orders_stage_run
 
 
+def as_format_9(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The entry as format 9 kept it: no public wash detector."""
+    public = entry["public"]
+    if public is None:
+        return {**entry, "format": 9}
+    return {**entry, "format": 9, "public": {key: part for key, part in public.items() if key != "wash"}}
+
+
 def as_format_8(entry: Mapping[str, Any]) -> dict[str, Any]:
     """The entry as format 8 kept it: the public detector's large orders without the other side's best when they
-    rested, no pulls waiting for their millisecond's end, no touch."""
+    rested, no pulls waiting for their millisecond's end, no touch (and format 9's)."""
+    entry = as_format_9(entry)
     public = entry["public"]
     if public is None:
         return {**entry, "format": 8}
@@ -94,7 +104,7 @@ def test_a_format_4_entry_goes_on_as_the_current_one() -> None:
     half = len(messages) // 2
     sent_before = len(resumed.producer.sent)
     current = resumed.changelog
-    assert all(entry["format"] == STATE_FORMAT == 9 for entries in current.values() for entry in entries.values())
+    assert all(entry["format"] == STATE_FORMAT == 10 for entries in current.values() for entry in entries.values())
     assert all("book" not in entry["public"]["detector"] for entries in current.values() for entry in entries.values())
     assert all(entry["firms"]["tape"]["buckets"] for entries in current.values() for entry in entries.values())
     older = {p: {k: as_format_4(entry) for k, entry in entries.items()} for p, entries in current.items()}
@@ -116,7 +126,7 @@ def test_an_entry_without_the_public_detector_is_left_as_it_is() -> None:
     entry = {"format": 4, "feed": {}, "firms": {"firms": {}}, "public": None, "offsets": {}, "partition": 0}
     upgraded = ORDERS_STATE.upgrade(entry)
     assert without_tape(upgraded) == {**entry, "format": 6} and upgraded["firms"]["tape"]["buckets"] == []
-    assert upgraded["format"] == 9
+    assert upgraded["format"] == 10
 
 
 def without_messages(
@@ -198,9 +208,26 @@ def test_a_format_8_entry_goes_on_with_its_large_orders_unpriced() -> None:
     for entries in upgraded.values():
         for entry in entries.values():
             detector = entry["public"]["detector"]
-            assert entry["format"] == 9 and detector["pulling"] == [] and detector["touch"] == [None, None]
+            assert entry["format"] == 10 and detector["pulling"] == [] and detector["touch"] == [None, None]
             assert all(row[-1] is None for row in detector["large"].values())
     assert {p: {k: as_format_8(e) for k, e in es.items()} for p, es in upgraded.items()} == older
+    resumed.changelog = older
+    resumed.restart()
+    resumed.run(messages[half:])
+    for topic in (QUOTES, BOOKS, ALERTS):
+        assert resumed.sent(topic) == straight.sent(topic)
+
+
+def test_a_format_9_entry_goes_on_with_its_wash_detector_afresh() -> None:
+    messages, straight, resumed = public_halfway()
+    half = len(messages) // 2
+    current = resumed.changelog
+    assert all(entry["public"]["wash"]["seen"] for entries in current.values() for entry in entries.values())
+    older = {p: {k: as_format_9(e) for k, e in entries.items()} for p, entries in current.items()}
+    upgraded = {p: {k: ORDERS_STATE.upgrade(e) for k, e in entries.items()} for p, entries in older.items()}
+    for p, entries in upgraded.items():
+        for k, entry in entries.items():
+            assert entry == {**current[p][k], "public": {**current[p][k]["public"], "wash": fresh_wash()}}
     resumed.changelog = older
     resumed.restart()
     resumed.run(messages[half:])

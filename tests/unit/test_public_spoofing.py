@@ -12,47 +12,10 @@ from pydantic import ValidationError
 from tapewatch.detectors.alerting import Hit, severity_of
 from tapewatch.detectors.orders.public_spoofing import PublicSpoofing, PublicSpoofingParams, poisson_tail
 from tapewatch.records import BookAction, OrderBookEvent, OrderSide, Severity
+from tests.order_feed import Feed
 
 PARAMS = PublicSpoofingParams(warmup_orders=20)
 HOUR = 3_600_000
-
-
-class Feed:
-    """Numbers the events of one symbol's feed and names its orders."""
-
-    def __init__(self) -> None:
-        self.sequence = 0
-        self.next_id = 0
-
-    def event(self, ts: int, action: BookAction, **fields: object) -> OrderBookEvent:
-        self.sequence += 1
-        return OrderBookEvent(symbol="X", venue="v", ts=ts, sequence=self.sequence, action=action, **fields)  # type: ignore[arg-type]
-
-    def add(self, ts: int, side: OrderSide, price: float, size: float, order_id: str | None = None) -> OrderBookEvent:
-        self.next_id += 1
-        order_id = order_id or f"o{self.next_id}"
-        return self.event(ts, BookAction.ADD, order_id=order_id, side=side, price=price, size=size)
-
-    def cancel(self, ts: int, order_id: str) -> OrderBookEvent:
-        return self.event(ts, BookAction.CANCEL, order_id=order_id)
-
-    def trade(self, ts: int, aggressor: OrderSide, price: float, size: float) -> OrderBookEvent:
-        return self.event(ts, BookAction.TRADE, side=aggressor, price=price, size=size)
-
-    def fill(self, ts: int, order_id: str, size: float) -> OrderBookEvent:
-        return self.event(ts, BookAction.FILL, order_id=order_id, size=size)
-
-    def book(self, ts: int) -> Iterator[OrderBookEvent]:
-        """An ordinary two-sided book of 10-lot orders, five prices a side, and its history: two hours of small
-        orders placed and cancelled away from the touch."""
-        for level in range(5):
-            for _ in range(3):
-                yield self.add(ts, OrderSide.BUY, 99.0 - level, 10.0)
-                yield self.add(ts, OrderSide.SELL, 101.0 + level, 10.0)
-        for minute in range(1, 121):
-            added = self.add(ts + minute * 60_000, OrderSide.BUY, 97.0, 10.0)
-            yield added
-            yield self.cancel(ts + minute * 60_000 + 5_000, added.order_id or "")
 
 
 def run(detector: PublicSpoofing, events: Iterable[OrderBookEvent]) -> list[Hit]:
