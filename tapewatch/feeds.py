@@ -106,16 +106,18 @@ class FeedProfile:
         """(field, reason) when ``record`` is not plausible for this venue, else None."""
         if self.symbol_pattern is not None and not _matches(self.symbol_pattern, record.symbol):
             return "symbol", f"implausible: symbol {record.symbol!r} does not match the venue's {self.symbol_pattern}"
-        if isinstance(record, ExecutionReport):
-            return self._bounded(
-                ("price", record.price), ("last_price", record.last_price), max_=self.max_price
-            ) or self._bounded(("quantity", record.quantity), ("last_qty", record.last_qty), max_=self.max_size)
-        if isinstance(record, Quote | OrderBookEvent):
+        # the exact type first: isinstance on a record contract costs several times as much (pydantic's metaclass),
+        # and a market-by-order feed asks for each of its events
+        if type(record) is OrderBookEvent or isinstance(record, Quote | OrderBookEvent):
             if record.price is not None and record.price > self.max_price:
                 return "price", f"implausible: price {record.price:g} above the venue's bound {self.max_price:g}"
             if record.size > self.max_size:
                 return "size", f"implausible: size {record.size:g} above the venue's bound {self.max_size:g}"
             return None
+        if isinstance(record, ExecutionReport):
+            return self._bounded(
+                ("price", record.price), ("last_price", record.last_price), max_=self.max_price
+            ) or self._bounded(("quantity", record.quantity), ("last_qty", record.last_qty), max_=self.max_size)
         for name, levels in (("bids", record.bids), ("asks", record.asks)):
             for price, size in levels:
                 if price > self.max_price or size > self.max_size:

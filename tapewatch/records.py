@@ -522,10 +522,23 @@ class BookAction(StrEnum):
     CLEAR = "clear"
 
 
-#: which actions name a resting order, and which carry a price and a positive size
-ACTIONS_WITH_ORDER: Final = frozenset({BookAction.ADD, BookAction.MODIFY, BookAction.CANCEL, BookAction.FILL})
-ACTIONS_WITH_PRICE: Final = frozenset({BookAction.ADD, BookAction.MODIFY, BookAction.TRADE})
-ACTIONS_WITH_SIZE: Final = frozenset({BookAction.ADD, BookAction.MODIFY, BookAction.TRADE, BookAction.FILL})
+#: the actions, and an order's sides, as module constants: on Python 3.11 a member read off its enum class
+#: (``BookAction.ADD``) is a slow attribute lookup (the enum's metaclass defines ``__getattr__``), several times a
+#: module constant's, and the market-by-order path compares each event's action and side against them
+ADD: Final = BookAction.ADD
+MODIFY: Final = BookAction.MODIFY
+CANCEL: Final = BookAction.CANCEL
+TRADE: Final = BookAction.TRADE
+FILL: Final = BookAction.FILL
+CLEAR: Final = BookAction.CLEAR
+BUY_SIDE: Final = OrderSide.BUY
+SELL_SIDE: Final = OrderSide.SELL
+
+#: which actions name a resting order, carry a price, carry a positive size, and name the order's side
+ACTIONS_WITH_ORDER: Final = frozenset({ADD, MODIFY, CANCEL, FILL})
+ACTIONS_WITH_PRICE: Final = frozenset({ADD, MODIFY, TRADE})
+ACTIONS_WITH_SIZE: Final = frozenset({ADD, MODIFY, TRADE, FILL})
+ACTIONS_WITH_SIDE: Final = frozenset({ADD, MODIFY})
 
 
 class OrderBookEvent(Record):
@@ -558,7 +571,7 @@ class OrderBookEvent(Record):
             raise ValueError(f"a {action} carries a price")
         if action in ACTIONS_WITH_SIZE and self.size <= 0:
             raise ValueError(f"a {action} carries a positive size")
-        if action in (BookAction.ADD, BookAction.MODIFY) and self.side is None:
+        if action in ACTIONS_WITH_SIDE and self.side is None:
             raise ValueError(f"a {action} carries the order's side")
         return self
 

@@ -1,7 +1,8 @@
 """The book's sides in their plainest form, the reference the fast ones are held equal to: prices in a
 :class:`~sortedcontainers.SortedList`, ranks and the top read off it directly; and the book's sequence check and
 visible depth as first written (a method each, the depth summed over the top's levels), which the fast book reads in
-line."""
+line, and its dispatch of an event and its fill as first written (the enum's members, ``min``), which the fast book
+writes with module constants and a comparison."""
 
 from __future__ import annotations
 
@@ -14,14 +15,16 @@ from tapewatch.detectors.orders.book import (
     ASK,
     BID,
     SIZE_DECIMALS,
+    SIZE_TOLERANCE,
     Anomaly,
     BookSide,
+    Departure,
     OrderBook,
     PriceLevel,
     RestingOrder,
     Step,
 )
-from tapewatch.records import OrderBookEvent, OrderSide
+from tapewatch.records import BookAction, OrderBookEvent, OrderSide
 
 
 class SortedBookSide(BookSide):
@@ -102,3 +105,41 @@ class ReferenceBook(OrderBook):
             self.stale = True
             return Anomaly.GAP
         return None
+
+    def _apply(self, event: OrderBookEvent) -> Step:
+        action = event.action
+        if action is BookAction.TRADE:
+            aggressor = None if event.side is None else (BID if event.side is OrderSide.BUY else ASK)
+            return Step(trade=(event.price or 0.0, event.size, aggressor))
+        if action is BookAction.CLEAR:
+            self.clear()
+            return Step(top_changed=True)
+        order_id = event.order_id or ""
+        if action is BookAction.ADD:
+            if order_id in self.orders:
+                return Step(anomaly=Anomaly.DUPLICATE_ORDER)
+            sign = BID if event.side is OrderSide.BUY else ASK
+            return self._add(order_id, sign, event.price or 0.0, event.size, event.ts, event.snapshot)
+        order = self.orders.get(order_id)
+        if order is None:
+            return Step(anomaly=Anomaly.UNKNOWN_ORDER)
+        if action is BookAction.CANCEL:
+            return self._cancel(order, event.size, event.ts)
+        if action is BookAction.FILL:
+            return self._fill(order, event.size, event.ts)
+        return self._modify(order, event.price or order.price, event.size)
+
+    def _fill(self, order: RestingOrder, size: float, ts: int) -> Step:
+        book_side = self.bids if order.side == BID else self.asks
+        top_changed = book_side.rank(order.price) < self.depth
+        anomaly = Anomaly.OVERFILL if size > order.size * (1 + SIZE_TOLERANCE) else None
+        size = min(size, order.size)
+        order.filled += size
+        order.fills += 1
+        if size < order.size * (1 - SIZE_TOLERANCE):
+            book_side.take(order, size)
+            return Step(anomaly=anomaly, top_changed=top_changed)
+        ahead = book_side.ahead_of(order)
+        book_side.take(order, order.size)
+        del self.orders[order.order_id]
+        return Step(anomaly=anomaly, departed=Departure(order, ts, "filled", ahead), top_changed=top_changed)

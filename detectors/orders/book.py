@@ -35,7 +35,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Final, Literal
 
 from tapewatch.feeds import ORDER_SEQUENCES, OrderSequence
-from tapewatch.records import BookAction, OrderBookEvent, OrderSide
+from tapewatch.records import ADD, BUY_SIDE, CANCEL, CLEAR, FILL, TRADE, OrderBookEvent, OrderSide
 
 BID: Final = 1
 ASK: Final = -1
@@ -170,7 +170,10 @@ class BookSide:
         if order.size <= 0:
             order.size = 0.0
             del level.orders[order.order_id]
-        level.size = max(0.0, round(level.size - size, SIZE_DECIMALS)) if level.orders else 0.0
+        # max(0.0, left) written out: it runs for every fill and cancel, and the builtin's call costs more than the
+        # comparison (the same value, 0.0 for a negative zero too)
+        left = round(level.size - size, SIZE_DECIMALS) if level.orders else 0.0
+        level.size = left if left > 0.0 else 0.0
         if not level.orders:
             del self.levels[order.price]
             del self.prices[bisect_left(self.prices, order.price)]
@@ -213,7 +216,7 @@ class OrderBook:
         """What rests on ``side`` over ``depth`` levels (the book's depth by default; 0 for no side)."""
         if side is None:
             return 0.0
-        book_side = self.bids if side is OrderSide.BUY else self.asks
+        book_side = self.bids if side is BUY_SIDE else self.asks
         # the same sizes added in the same order as over top(): the same float
         return sum(book_side.depth_sizes(self.depth if depth is None else depth))
 
@@ -229,33 +232,34 @@ class OrderBook:
             if policy == "contiguous" and sequence > last + 1:
                 self.stale = gap = True
         step = self._apply(event)
-        if step.anomaly is Anomaly.UNKNOWN_ORDER and policy == "contiguous":
-            self.stale = True
-        if gap and step.anomaly is None:
+        if step.anomaly is not None:
+            if step.anomaly is Anomaly.UNKNOWN_ORDER and policy == "contiguous":
+                self.stale = True
+        elif gap:
             step.anomaly = Anomaly.GAP
         self.last_sequence = sequence  # numbered in turn, even if refused: the next one is not a gap
         return step
 
     def _apply(self, event: OrderBookEvent) -> Step:
         action = event.action
-        if action is BookAction.TRADE:
-            aggressor = None if event.side is None else (BID if event.side is OrderSide.BUY else ASK)
+        if action is TRADE:
+            aggressor = None if event.side is None else (BID if event.side is BUY_SIDE else ASK)
             return Step(trade=(event.price or 0.0, event.size, aggressor))
-        if action is BookAction.CLEAR:
+        if action is CLEAR:
             self.clear()
             return Step(top_changed=True)
         order_id = event.order_id or ""
-        if action is BookAction.ADD:
+        if action is ADD:
             if order_id in self.orders:
                 return Step(anomaly=Anomaly.DUPLICATE_ORDER)
-            sign = BID if event.side is OrderSide.BUY else ASK
+            sign = BID if event.side is BUY_SIDE else ASK
             return self._add(order_id, sign, event.price or 0.0, event.size, event.ts, event.snapshot)
         order = self.orders.get(order_id)
         if order is None:
             return Step(anomaly=Anomaly.UNKNOWN_ORDER)
-        if action is BookAction.CANCEL:
+        if action is CANCEL:
             return self._cancel(order, event.size, event.ts)
-        if action is BookAction.FILL:
+        if action is FILL:
             return self._fill(order, event.size, event.ts)
         return self._modify(order, event.price or order.price, event.size)
 
@@ -284,7 +288,7 @@ class OrderBook:
         book_side = self.bids if order.side == BID else self.asks
         top_changed = book_side.rank(order.price) < self.depth
         anomaly = Anomaly.OVERFILL if size > order.size * (1 + SIZE_TOLERANCE) else None
-        size = min(size, order.size)
+        size = order.size if order.size < size else size  # min(size, order.size), without the builtin's call
         order.filled += size
         order.fills += 1
         if size < order.size * (1 - SIZE_TOLERANCE):

@@ -23,13 +23,17 @@ that of the resynced book.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from tapewatch.detectors.orders.book import BID, OrderBook, Step
 from tapewatch.feeds import OrderSequence
 from tapewatch.records import MAX_SIZE, Book, OrderBookEvent, Quote, Side
+
+#: the aggressor's sides as module constants (a member read off its enum class is slow: see ``tapewatch.records.ADD``)
+BUYER: Final = Side.BUY
+SELLER: Final = Side.SELL
 
 
 class Level2Params(BaseModel):
@@ -70,12 +74,13 @@ class Level2Feed:
         """The event's trade, after the held-back book if the event's time releases it; an event the book refuses
         releases nothing (a duplicate's or a stray's time says nothing about the feed's)."""
         pending = None  # the held-back book, as it is before the event (what _due says, read in line)
-        changed_at = self.changed_at
-        if changed_at is not None and not self.book.stale:
-            stamp = max(changed_at, self.next_book)
+        changed_at, book = self.changed_at, self.book
+        if changed_at is not None and not book.stale:
+            next_book = self.next_book
+            stamp = changed_at if changed_at >= next_book else next_book  # max(), without its call
             if stamp < event.ts:
                 pending = self._book(stamp)
-        step = self.book.on_order(event)
+        step = book.on_order(event)
         if step.anomaly is not None and step.anomaly.refused:
             return Derived(step, [])
         records: list[Quote | Book] = []
@@ -117,7 +122,7 @@ class Level2Feed:
         price, size, aggressor = trade
         self.prints += 1
         best_bid, best_ask = self.book.bids.best(), self.book.asks.best()
-        side = None if aggressor is None else (Side.BUY if aggressor == BID else Side.SELL)
+        side = None if aggressor is None else (BUYER if aggressor == BID else SELLER)
         # every value is a validated event's, or a price of the book's (one of theirs)
         return Quote.trusted(
             symbol=self.symbol,

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from tapewatch.records import BookAction, OrderBookEvent
+from tapewatch.records import ADD, OrderBookEvent
 
 
 class PublicPlacements:
@@ -38,10 +38,11 @@ class PublicPlacements:
 
     def on_order(self, event: OrderBookEvent, depth: float) -> None:
         """A public event; ``depth``: the visible depth of its side before it (read only for a new order)."""
-        if self.public and event.action is BookAction.ADD and not event.snapshot and event.order_id is not None:
+        if self.public and event.action is ADD and not event.snapshot and event.order_id is not None:
             self.placed[event.order_id] = (event.ts, event.size / depth if depth > 0 else math.inf)
             self._order.append((event.ts, event.order_id))
-        self.clock = max(self.clock, event.ts)
+        if event.ts > self.clock:  # noqa: PLR1730 - max() costs a builtin's call, for every public event
+            self.clock = event.ts
         if self._order and self._order[0][0] < self.clock - self.keep_ms:
             self._forget(self.clock - self.keep_ms)
 

@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from tapewatch.records import BookAction, OrderBookEvent
+from tapewatch.records import TRADE, OrderBookEvent
 
 MINUTE_MS = 60_000
 
@@ -65,7 +65,7 @@ class PublicTape:
 
     def on_order(self, event: OrderBookEvent) -> None:
         """A public market-by-order event: a trade is counted, every other action left alone."""
-        if event.action is BookAction.TRADE and event.price is not None:
+        if event.action is TRADE and event.price is not None:
             self.on_order_values(event.ts, event.price, event.size)
 
     def on_order_values(self, ts: int, price: float, size: float) -> None:

@@ -54,7 +54,7 @@ from tapewatch.detectors.alerting import MEDIUM_AT_MOST, Hit
 from tapewatch.detectors.evidence import Key, Rule
 from tapewatch.detectors.orders.book import BID, OrderBook, Step
 from tapewatch.detectors.orders.public_spoofing import NO_ORDER, Before
-from tapewatch.records import AlertKind, BookAction, OrderBookEvent
+from tapewatch.records import FILL, TRADE, AlertKind, OrderBookEvent
 
 MODEL_VERSION: Final = "public-wash-v1"
 #: size bins per octave (a size and 1.19 × it share a bin)
@@ -166,15 +166,19 @@ class PublicWash:
 
     def after_book(self, event: OrderBookEvent, step: Step, before: Before) -> list[Hit]:
         """An event of the feed once applied to the book (``step``), with the read of its order before it was."""
-        hits = self._settled() if self.pending and event.ts != self.now else []
-        if self.now != event.ts:
-            self.now, self.exposed = event.ts, {}
+        if event.ts != self.now:
+            hits = self._settled() if self.pending else []
+            self.now = event.ts
+            if self.exposed:
+                self.exposed = {}
+        else:
+            hits = []
         action = event.action
-        if action is BookAction.TRADE and step.trade is not None:
+        if action is TRADE and step.trade is not None:
             price, size, side = step.trade
             if size > 0:
                 self.pending.append(Print(event.ts, price, size, side or 0, self._inside(price)))
-        elif action is BookAction.FILL and before.order is not None:
+        elif action is FILL and before.order is not None:
             self._filled(event, before)
         return hits
 

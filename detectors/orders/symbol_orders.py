@@ -27,7 +27,7 @@ from tapewatch.detectors.orders.firm_desk import FirmDesk
 from tapewatch.detectors.orders.level2 import Derived, Level2Feed
 from tapewatch.detectors.orders.public_spoofing import Before, PublicSpoofing
 from tapewatch.detectors.orders.public_wash import PublicWash
-from tapewatch.records import Alert, BookAction, ExecutionReport, OrderBookEvent
+from tapewatch.records import ADD, Alert, ExecutionReport, OrderBookEvent
 
 #: the scope of the public market-by-order path's alert ids (:func:`tapewatch.records.alert_id`): they never merge
 #: with the level-2 path's
@@ -97,7 +97,7 @@ def apply_record(
     # an event's exact type first: isinstance on a record contract costs several times as much, on every event
     if type(record) is not OrderBookEvent and isinstance(record, ExecutionReport):
         return Applied(None, firms.on_execution(record))
-    depth = feed.book.visible_depth(record.side) if record.action is BookAction.ADD else 0.0
+    depth = feed.book.visible_depth(record.side) if record.action is ADD else 0.0
     before = None if public is None else public.detector.before(record)
     derived = feed.on_order(record)
     if derived.step.anomaly is not None and derived.step.anomaly.refused:
