@@ -78,7 +78,7 @@ def _register_models() -> None:
     from tapewatch.cli.cnn import train_cnn_command
     from tapewatch.cli.detect import detect_app, eval_app, train_app
     from tapewatch.cli.dqn import backtest_app, train_dqn
-    from tapewatch.cli.eval_orders import eval_orders, eval_public_spoofing
+    from tapewatch.cli.eval_orders import eval_orders, eval_public_spoofing, eval_public_wash
     from tapewatch.cli.hit_model import eval_hit_model
     from tapewatch.cli.lstm import train_lstm
     from tapewatch.cli.news import train_news
@@ -96,6 +96,7 @@ def _register_models() -> None:
     eval_app.command("hit-model")(eval_hit_model)
     eval_app.command("orders")(eval_orders)
     eval_app.command("public-spoofing")(eval_public_spoofing)
+    eval_app.command("public-wash")(eval_public_wash)
     app.add_typer(detect_app, name="detect")
     app.add_typer(eval_app, name="eval")
     app.add_typer(train_app, name="train")

@@ -1,5 +1,6 @@
-"""`tapewatch eval orders` and `eval public-spoofing`: the order-level detectors on a generator's market-by-order feed
-and drop copy (the order-book market's, ``--generator lob``, or the labelled simulator's, ``sim``), seed by seed."""
+"""`tapewatch eval orders`, `eval public-spoofing` and `eval public-wash`: the order-level detectors on a generator's
+market-by-order feed and drop copy (the order-book market's, ``--generator lob``, or the labelled simulator's,
+``sim``), seed by seed."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tapewatch.cli.detect import _seed_list
+from tapewatch.records import AlertKind
 
 
 def _fmt(value: float) -> str:
@@ -78,36 +80,53 @@ def eval_orders(
     )
 
 
+Seeds = Annotated[str, typer.Option(help="Evaluated seeds: 201-206 or 201,203")]
+Symbols = Annotated[int, typer.Option(min=1, help="Symbols per session")]
+Minutes = Annotated[float, typer.Option(min=1, help="Session minutes (ends at 13:30 Taipei)")]
+Generator = Annotated[
+    str, typer.Option(callback=_generator, help="The labelled market: lob (order-book market) or sim (simulator)")
+]
+
+
 def eval_public_spoofing(
-    seeds: Annotated[str, typer.Option(help="Evaluated seeds: 201-206 or 201,203")] = "201-206",
-    symbols: Annotated[int, typer.Option(min=1, help="Symbols per session")] = 8,
-    minutes: Annotated[float, typer.Option(min=1, help="Session minutes (ends at 13:30 Taipei)")] = 210.0,
-    generator: Annotated[
-        str, typer.Option(callback=_generator, help="The labelled market: lob (order-book market) or sim (simulator)")
-    ] = "lob",
+    seeds: Seeds = "201-206", symbols: Symbols = 8, minutes: Minutes = 210.0, generator: Generator = "lob"
 ) -> None:
     """Spoofing from the public market-by-order feed alone (feed shape mbo of the order-book market or,
     ``--generator sim``, of the simulator; every episode whoever traded it): found, precision, F1, look-alikes and
     clean symbol-days alerted; then the real Bitstamp capture as market-by-order events, where every alert is
     false."""
+    _public_feed_report(AlertKind.SPOOFING, seeds, symbols, minutes, generator)
+
+
+def eval_public_wash(
+    seeds: Seeds = "201-206", symbols: Symbols = 8, minutes: Minutes = 210.0, generator: Generator = "lob"
+) -> None:
+    """Wash trading from the public market-by-order feed alone (feed shape mbo of the order-book market or,
+    ``--generator sim``, of the simulator; every episode whoever traded it): found, precision, F1, look-alikes and
+    clean symbol-days alerted; then the real Bitstamp capture as market-by-order events, where every alert is
+    false."""
+    _public_feed_report(AlertKind.WASH_TRADING, seeds, symbols, minutes, generator)
+
+
+def _public_feed_report(kind: AlertKind, seeds: str, symbols: int, minutes: float, generator: str) -> None:
     from tapewatch.evaluation.order_level import collapse_alerts
-    from tapewatch.evaluation.public_spoofing import evaluate, real_tape_alerts, sessions_of
+    from tapewatch.evaluation.public_feed import evaluate, real_tape_alerts, sessions_of
     from tapewatch.producers.bitstamp_capture import SYMBOL, VENUE
     from tapewatch.producers.bitstamp_orders import sample_order_events
 
     console = Console()
-    report = evaluate(sessions_of(_seed_list(seeds), symbols, minutes, generator))
-    s = report.spoofing
+    report = evaluate(sessions_of(_seed_list(seeds), symbols, minutes, generator), kind)
+    r = report.result
     market = _MARKETS[generator]
     table = Table(title=f"public feed alone, {market}, seeds {seeds} ({symbols} symbols × {minutes:g} min)")
     for column in ("kind", "episodes", "found", "alerts", "true", "precision", "recall", "F1", "look-alikes alerted",
                    "alerts a clean symbol-day"):  # fmt: skip
         table.add_column(column, justify="left" if column == "kind" else "right")
     table.add_row(
-        "spoofing", str(s.episodes), str(s.detected), str(s.alerts), str(s.true_alerts), _fmt(s.precision),
-        _fmt(s.recall), _fmt(report.f1), f"{s.lookalike_alerts} of {report.lookalikes}", _fmt(report.clean_per_day),
+        str(kind), str(r.episodes), str(r.detected), str(r.alerts), str(r.true_alerts), _fmt(r.precision),
+        _fmt(r.recall), _fmt(report.f1), f"{r.lookalike_alerts} of {report.lookalikes}", _fmt(report.clean_per_day),
     )  # fmt: skip
     console.print(table)
     console.print(f"severities: {report.severities}")
-    real = collapse_alerts(real_tape_alerts(sample_order_events(), SYMBOL, VENUE))
+    real = collapse_alerts(real_tape_alerts(sample_order_events(), SYMBOL, VENUE, kind))
     console.print(f"real Bitstamp capture (market-by-order): {len(real)} alerts {[str(a.severity) for a in real]}")

@@ -48,8 +48,8 @@ from tapewatch.detectors.orders.firm_wash import FirmWash
 from tapewatch.detectors.orders.level2 import Level2Feed
 from tapewatch.detectors.orders.placements import PublicPlacements
 from tapewatch.detectors.orders.public_spoofing import PublicSpoofing
-from tapewatch.detectors.orders.public_wash import PublicWash
 from tapewatch.detectors.orders.public_tape import PublicTape
+from tapewatch.detectors.orders.public_wash import PublicWash
 from tapewatch.detectors.orders.symbol_orders import PublicWatch
 from tapewatch.detectors.orders.usual_size import UsualSize
 from tapewatch.detectors.patterns import FlowPatterns, PatternDetector, SymbolDetector

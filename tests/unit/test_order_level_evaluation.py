@@ -99,13 +99,14 @@ def test_eval_orders_prints_its_table() -> None:
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_eval_orders_and_public_spoofing_score_the_simulator_too() -> None:
+def test_eval_orders_and_the_public_feeds_detectors_score_the_simulator_too() -> None:
     common = ["--seeds", "10", "--symbols", "2", "--minutes", "10", "--generator", "sim"]
     result = CliRunner().invoke(cli(), ["eval", "orders", *common], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "firm drop copy, simulator" in result.output and "wash_trading" in result.output
-    result = CliRunner().invoke(cli(), ["eval", "public-spoofing", *common], env={"COLUMNS": "200"})
-    assert result.exit_code == 0, result.output
-    assert "public feed alone, simulator" in result.output
+    for command, kind in (("public-spoofing", "spoofing"), ("public-wash", "wash_trading")):
+        result = CliRunner().invoke(cli(), ["eval", command, *common], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        assert "public feed alone, simulator" in result.output and kind in result.output
     refused = CliRunner().invoke(cli(), ["eval", "orders", "--generator", "abm"])
     assert refused.exit_code != 0 and "one of lob, sim" in refused.output
