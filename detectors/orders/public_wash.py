@@ -360,14 +360,23 @@ def _pairs(counts: Mapping[int, float]) -> list[list[float]]:
     return [[b, n] for b, n in counts.items()]
 
 
+#: terms of a binomial tail added exactly; the rest is bounded (a busy band's tail costs no more than this)
+TAIL_TERMS: Final = 64
+
+
 def binomial_tail(count: int, trials: int, share: float) -> float:
     """P(X ≥ count) for X binomial over ``trials`` with ``share`` (1 when ``count`` is at most the mean: not a
-    surprise, whatever its exact tail).
+    surprise, whatever its exact tail). Past the mean the terms shrink by a falling ratio, so after
+    :data:`TAIL_TERMS` of them the rest is bounded by a geometric series: never less than the exact tail, and as
+    close as makes no difference to a surprise.
 
     >>> round(binomial_tail(3, 3, 0.5), 4), binomial_tail(1, 10, 0.5), binomial_tail(4, 3, 0.5)
     (0.125, 1.0, 0.0)
     >>> round(binomial_tail(8, 10, 0.5), 4)  # (45 + 10 + 1) / 1024
     0.0547
+    >>> exact = sum(math.comb(1_000, k) * 0.2**k * 0.8 ** (1_000 - k) for k in range(230, 1_001))
+    >>> exact <= binomial_tail(230, 1_000, 0.2) <= exact * 1.01
+    True
     """
     if count > trials:
         return 0.0
@@ -383,12 +392,13 @@ def binomial_tail(count: int, trials: int, share: float) -> float:
         + (trials - count) * math.log1p(-share)
     )
     term, total, odds = math.exp(log_term), 0.0, share / (1.0 - share)
-    for k in range(count, trials + 1):
+    for k in range(count, min(trials, count + TAIL_TERMS) + 1):
         total += term
-        if term < total * 1e-15:
-            break
-        term *= (trials - k) / (k + 1) * odds
-    return min(1.0, total)
+        ratio = (trials - k) / (k + 1) * odds
+        term *= ratio
+        if term < total * 1e-15 or k == trials:
+            return min(1.0, total)
+    return min(1.0, total + term / (1.0 - ratio))
 
 
 def fresh_state() -> dict[str, Any]:
