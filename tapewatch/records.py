@@ -545,11 +545,13 @@ class OrderBookEvent(Record):
     """One market-by-order event of a venue's public feed (``md.orders``).
 
     ``side`` is the resting order's for ``add``, ``modify``, ``cancel`` and ``fill``, and the aggressor's for a
-    ``trade`` (null when the venue does not say). A ``trade`` is followed by one ``fill`` per displayed order it
-    executed against; a trade no fill follows executed non-displayed liquidity. ``modify`` gives the order's new
-    price and size; ``cancel`` takes ``size`` off the order (all of it when ``size`` is 0 or at least what rests).
-    ``sequence`` is the venue's, in the order the venue sent the events; ``snapshot`` marks the adds that rebuild
-    the book after a ``clear`` (a subscription's first image or a resync), which are resting orders, not new ones.
+    ``trade`` (null when the venue does not say). A ``trade``'s fills, one per displayed order it executed against,
+    come in its millisecond — most venues send them right after it, some send a millisecond's trades first
+    (Bitstamp); a trade whose millisecond fills no displayed order at its price executed non-displayed liquidity.
+    ``modify`` gives the order's new price and size; ``cancel`` takes ``size`` off the order (all of it when
+    ``size`` is 0 or at least what rests). ``sequence`` is the venue's, in the order the venue sent the events;
+    ``snapshot`` marks the adds that rebuild the book after a ``clear`` (a subscription's first image or a resync),
+    which are resting orders, not new ones.
     """
 
     record_name: ClassVar[str] = "order_book_event"
