@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+import orjson
 import pytest
 from pydantic import ValidationError
 
 from tapewatch.detectors.alerting import Hit, severity_of
 from tapewatch.detectors.orders.public_wash import PublicWash, PublicWashParams
-from tapewatch.records import BookAction, OrderBookEvent, OrderSide, Severity
+from tapewatch.detectors.orders.symbol_orders import PUBLIC_SCOPE, PublicWatch
+from tapewatch.records import AlertKind, BookAction, OrderBookEvent, OrderSide, Severity, alert_id
 from tests.order_feed import Feed
 
 MINUTE = 60_000
@@ -153,3 +155,20 @@ def test_a_detector_restored_from_its_state_goes_on_as_the_one_that_kept_running
 def test_parameters_out_of_range_are_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ValidationError):
         PublicWashParams(**bad)
+
+
+def test_the_public_watch_raises_them_as_the_public_feeds_alerts_and_keeps_them_through_its_state() -> None:
+    """The stream's container: its wash alerts are the detector's, their ids in the public feed's scope, and a watch
+    restored from its state (the orders stage's entry) goes on as the one that kept running."""
+    feed = Feed()
+    events = interleaved(ordinary(feed, 0, 130), crosses(feed, 100 * MINUTE + 500, 20))
+    watch = PublicWatch.new("X", "v")
+    alerts = [alert for event in events for alert in watch.on_order(event)] + watch.flush()
+    wash = [alert for alert in alerts if alert.kind is AlertKind.WASH_TRADING]
+    assert wash and wash[0].alert_id == alert_id("X", str(AlertKind.WASH_TRADING), wash[0].window_start, PUBLIC_SCOPE)
+    cut = len(events) - 40
+    first = PublicWatch.new("X", "v")
+    before = [alert for event in events[:cut] for alert in first.on_order(event)]
+    restored = PublicWatch.from_state(orjson.loads(orjson.dumps(first.to_state())))
+    after = [alert for event in events[cut:] for alert in restored.on_order(event)] + restored.flush()
+    assert before + after == alerts
