@@ -39,7 +39,7 @@ class PublicWatch:
     """The public feed's own detectors — spoofing, and wash trading — on one book, and their alert policy, for one
     symbol."""
 
-    detector: PublicSpoofing
+    spoofing: PublicSpoofing
     wash: PublicWash
     policy: AlertPolicy
 
@@ -52,31 +52,32 @@ class PublicWatch:
 
     def on_order(self, event: OrderBookEvent) -> list[Alert]:
         """An event of the feed, applied to the watch's own book."""
-        before = self.detector.before(event)
-        step = self.detector.book.on_order(event)
+        before = self.spoofing.before(event)
+        step = self.spoofing.book.on_order(event)
         return self.after_book(event, step, before)
 
     def after_book(self, event: OrderBookEvent, step: Step, before: Before) -> list[Alert]:
-        hits = self.detector.after_book(event, step, before)
+        hits = self.spoofing.after_book(event, step, before)
         wash = self.wash.after_book(event, step, before)
         return self._alerts(hits + wash if wash else hits)
 
     def flush(self) -> list[Alert]:
         """The end of the input: the pulls still waiting to be judged and the last print (a stream, never ending,
         does not call it)."""
-        return self._alerts(self.detector.flush() + self.wash.flush())
+        return self._alerts(self.spoofing.flush() + self.wash.flush())
 
     def _alerts(self, hits: list[Hit]) -> list[Alert]:
         return [alert for hit in hits for alert in self.policy.on_hit(hit)] if hits else []
 
     def to_state(self) -> dict[str, Any]:
-        return {"detector": self.detector.to_state(), "wash": self.wash.to_state(), "policy": self.policy.to_state()}
+        # the orders state format keeps the spoofing detector under "detector"
+        return {"detector": self.spoofing.to_state(), "wash": self.wash.to_state(), "policy": self.policy.to_state()}
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any], book: OrderBook | None = None) -> PublicWatch:
-        detector = PublicSpoofing.from_state(dict(state["detector"]), book=book)
-        wash = PublicWash.from_state(state["wash"], book=detector.book)
-        return cls(detector, wash, AlertPolicy.from_state(state["policy"]))
+        spoofing = PublicSpoofing.from_state(dict(state["detector"]), book=book)
+        wash = PublicWash.from_state(state["wash"], book=spoofing.book)
+        return cls(spoofing, wash, AlertPolicy.from_state(state["policy"]))
 
 
 @dataclass(slots=True)
@@ -98,13 +99,13 @@ def apply_record(
     if type(record) is not OrderBookEvent and isinstance(record, ExecutionReport):
         return Applied(None, firms.on_execution(record))
     depth = feed.book.visible_depth(record.side) if record.action is ADD else 0.0
-    before = None if public is None else public.detector.before(record)
+    before = None if public is None else public.spoofing.before(record)
     derived = feed.on_order(record)
     if derived.step.anomaly is not None and derived.step.anomaly.refused:
         return Applied(derived, [])
     alerts: list[Alert] = []
     if public is not None and before is not None:  # what public.after_book does, without its calls per event
-        hits = public.detector.after_book(record, derived.step, before)
+        hits = public.spoofing.after_book(record, derived.step, before)
         wash = public.wash.after_book(record, derived.step, before)
         if hits or wash:
             alerts = public._alerts(hits + wash)
