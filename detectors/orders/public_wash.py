@@ -273,10 +273,12 @@ class PublicWash:
             return []
         tail, expected, low, band_prints = best
         surprise = min(1.0, tail * p.band_bins)
+        if surprise > p.surprise:  # the common case: judged on the counts alone, the window's prints left unread
+            return []
         prints_ = [q for q in self.recent if low <= size_bin(q.size) < low + p.band_bins]
         volume = sum(m.volume for m in self.minutes)
         share = sum(q.size for q in prints_) / volume if volume > 0 else 0.0
-        if surprise > p.surprise or share < p.min_volume_share or len(prints_) < p.min_prints:
+        if share < p.min_volume_share or len(prints_) < p.min_prints:
             return []
         buys, sells = sum(1 for q in prints_ if q.side > 0), sum(1 for q in prints_ if q.side < 0)
         if min(buys, sells) < p.min_side_share * (buys + sells):
