@@ -45,7 +45,8 @@ the first ``quiet_open_s``; the truth window runs from the agent's first order t
 * ``spoofing`` — 2–6 cycles: a limit order of 0.5–2× the side's whole visible depth (what it takes to tilt the
   book, as in the Sarao and Coscia cases) at level 1, 2 or 3, resting 1–6 s
   (``short``) or 10–60 s (``long``), while the agent sells (buys) on the other side; then cancelled.
-* ``wash_trading`` — prints between two of the agent's own accounts at the touch or inside the spread, one clip
+* ``wash_trading`` — prints between two of the agent's own accounts (through the firm, a ring of three owners'
+  accounts now and then, each print between the next two in turn) at the touch or inside the spread, one clip
   size (±20 % with variant ``jitter``), every 2–15 s for 2–10 minutes, aggressor sides alternating or random; the
   book is not touched (the pair crosses off book and reports to the tape).
 * ``marking_the_close`` — moves the price 1–4 % in the last 2–10 minutes before the close with market orders,
@@ -95,6 +96,7 @@ from tapewatch.generators.order_ledger import (
     order_events,
     orders_frame,
     orders_frame_of,
+    ring_pair,
 )
 from tapewatch.generators.simulator import EPISODE_COLUMNS, LOOKALIKES, TICK_COLUMNS, iso_ms
 from tapewatch.records import (
@@ -735,6 +737,7 @@ class Wash(Agent):
         self.mult = 2 + 8 * draw.uniform()
         self.clip = 0
         self.side = 1
+        self.prints = 0
 
     @classmethod
     def budget(cls) -> float:
@@ -756,6 +759,8 @@ class Wash(Agent):
         size = self.clip
         if self.jitter:
             size = max(m.inst.lot, round(self.clip * (0.8 + 0.4 * draw.uniform()) / m.inst.lot) * m.inst.lot)
+        m.actor, m.counterparty = ring_pair(self.participants, self.prints)
+        self.prints += 1
         m.cross(self.side, tick, size)
         self.last_ms = m.now_ms
         return m.t + draw.exp(self.gap)
@@ -1089,13 +1094,13 @@ def run_symbol(config: LobConfig, index: int, manipulated: bool, clients: Client
 
 
 def assign_participants(agents: list[Agent], rng: np.random.Generator, clients: Clients, share: float) -> None:
-    """A ``share`` of the agents trade through the firm, each with an account of a new owner; a wash with two: one
-    owner's two accounts, or (three times in ten) two owners' accounts the firm knows to be linked."""
+    """A ``share`` of the agents trade through the firm, each with an account of a new owner; a wash with the
+    accounts :meth:`Clients.wash_accounts` draws: one owner's two, two linked owners', or a ring of unlinked owners'."""
     for agent in agents:
         if isinstance(agent, News) or rng.random() >= share:
             continue
         if isinstance(agent, Wash):
-            agent.participants = clients.wash_pair(rng)
+            agent.participants = clients.wash_accounts(rng)
             continue
         agent.participants = tuple(clients.new_owner())
 

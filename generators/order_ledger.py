@@ -88,18 +88,29 @@ class Clients:
             if p.account is not None:
                 self.groups[p.account] = group
 
-    def wash_pair(self, rng: np.random.Generator) -> tuple[Participant, Participant]:
-        """A wash trader's two accounts: one new owner's two (seven times in ten), or two new owners' the firm
-        knows to be linked."""
-        if rng.random() < 0.7:
-            first, second = self.new_owner(2)
+    def wash_accounts(self, rng: np.random.Generator) -> tuple[Participant, ...]:
+        """A wash trader's accounts: one new owner's two (seven times in ten), two new owners' the firm knows to be
+        linked (15 %), or a collusive ring the firm knows nothing of: two new owners' accounts (8 %) or three's
+        (7 %)."""
+        draw = rng.random()
+        if draw < 0.7:
+            return tuple(self.new_owner(2))
+        if draw < 0.85:
+            first, second = self.new_owner()[0], self.new_owner()[0]
+            self.linked(first, second)
             return first, second
-        first, second = self.new_owner()[0], self.new_owner()[0]
-        self.linked(first, second)
-        return first, second
+        return tuple(self.new_owner()[0] for _ in range(2 if draw < 0.93 else 3))
 
     def ordinary_client(self) -> Participant:
         return self.ordinary[int(self.rng.integers(len(self.ordinary)))]
+
+
+def ring_pair(accounts: tuple[Participant, ...], n: int) -> tuple[Participant, Participant]:
+    """The two of a wash trader's accounts that make its ``n``-th print: a pair always the same two, a ring of three
+    or more each neighbour in turn (the position goes round)."""
+    if len(accounts) <= 2:
+        return accounts[0], accounts[-1]
+    return accounts[n % len(accounts)], accounts[(n + 1) % len(accounts)]
 
 
 @dataclass(slots=True)

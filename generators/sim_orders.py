@@ -30,7 +30,8 @@ So a book rebuilt from the events shows, at every snapshot's millisecond, the si
 **Who**: the anonymous orders and the marketable ones are drawn like the order-book market's noise flow (a
 ``firm_share`` of them the firm's ordinary clients, some owners with several accounts); a ``firm_agents`` share of the
 spoofing episodes trade through the firm (one new owner's account: its layers and its genuine orders), of the wash
-episodes (one owner's two accounts or two linked owners', as :meth:`Clients.wash_pair` draws them), of the pumps and
+episodes (one owner's two accounts, two linked owners' or a ring of unlinked owners', as :meth:`Clients.wash_accounts`
+draws them), of the pumps and
 markings of the close (one new owner's account: the orders on its side of the flow the episode drives, the simulator's
 :data:`~tapewatch.generators.simulator.AGENT_FLOW`), of the meta-orders (an institution's account: its child orders)
 and of the genuine large orders (an ordinary client's account). The episodes' labels name the firm's accounts
@@ -69,6 +70,7 @@ from tapewatch.generators.order_ledger import (
     execution_reports,
     order_events,
     orders_frame,
+    ring_pair,
 )
 from tapewatch.generators.simulator import (
     AGENT_FLOW,
@@ -216,7 +218,7 @@ class _SymbolFeed:
         self.spoofers: list[tuple[int, int, Participant]] = []
         #: whose the agent flow is (:data:`AGENT_FLOW`: pumps, marking the close, meta-orders), by its window
         self.drivers: list[tuple[int, int, Participant]] = []
-        self.washers: list[tuple[int, int, tuple[Participant, Participant]]] = []
+        self.washers: list[tuple[int, int, tuple[Participant, ...]]] = []
         #: the quote stuffer's orders: (ts from the start, +1 place / -1 cancel, side, tick, size), in time order
         self.stuffer = OUTSIDE
         self.stuffed: list[tuple[int, int, int, int, int]] = []
@@ -240,9 +242,9 @@ class _SymbolFeed:
                 self.spoofers.append((k0, k1, spoofer))
                 accounts[key] = spoofer.account or ""
             elif kind is AlertKind.WASH_TRADING:
-                pair = clients.wash_pair(rng) if through else (OUTSIDE, OUTSIDE)
-                self.washers.append((k0, k1, pair))
-                accounts[key] = ";".join(p.account for p in pair if p.account is not None)
+                washers = clients.wash_accounts(rng) if through else (OUTSIDE, OUTSIDE)
+                self.washers.append((k0, k1, washers))
+                accounts[key] = ";".join(p.account for p in washers if p.account is not None)
             elif kind in (AlertKind.PUMP_AND_DUMP, AlertKind.MARKING_THE_CLOSE):
                 driver = clients.new_owner()[0] if through else OUTSIDE
                 self.drivers.append((k0, k1, driver))
@@ -262,8 +264,8 @@ class _SymbolFeed:
     def _driver(self, k: int) -> Participant:
         return next((who for k0, k1, who in self.drivers if k0 <= k <= k1), OUTSIDE)
 
-    def _washer(self, k: int) -> tuple[Participant, Participant]:
-        return next((pair for k0, k1, pair in self.washers if k0 <= k <= k1), (OUTSIDE, OUTSIDE))
+    def _washers(self, k: int) -> tuple[Participant, ...]:
+        return next((washers for k0, k1, washers in self.washers if k0 <= k <= k1), (OUTSIDE, OUTSIDE))
 
     def stuff(self, rng: np.random.Generator, share: float, name: str, venue: str) -> Episode | None:
         """A quote stuffer, one symbol in two: its orders (:attr:`stuffed`) and its episode (None: none here)."""
@@ -357,9 +359,10 @@ class _SymbolFeed:
         t, ledger = self.trades, self.ledger
         ts, side, tag = self.start + int(t.ts[i]), int(t.side[i]), int(t.tag[i])
         if tag == WASH_PRINT:
-            first, second = self._washer(k)
-            buyer, seller = (first, second) if side > 0 else (second, first)
+            washers = self._washers(k)
             for n in range(i, j):
+                first, second = ring_pair(washers, n)
+                buyer, seller = (first, second) if side > 0 else (second, first)
                 ledger.cross(ts, True, side, int(t.px[n]), int(t.lots[n]) * LOT_SHARES, buyer, seller)
             return
         if side == 0:

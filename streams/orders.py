@@ -42,6 +42,7 @@ from tapewatch.detectors.orders.book import Anomaly
 from tapewatch.detectors.orders.firm_desk import NO_REFERENCE, FirmDesk, ReferenceOf
 from tapewatch.detectors.orders.firm_detector import FirmDetectorParams
 from tapewatch.detectors.orders.firm_messages import fresh_state as fresh_messages
+from tapewatch.detectors.orders.firm_ring import fresh_state as fresh_ring
 from tapewatch.detectors.orders.level2 import Derived, Level2Feed, Level2Params
 from tapewatch.detectors.orders.public_tape import PublicTape
 from tapewatch.detectors.orders.public_wash import fresh_state as fresh_wash
@@ -132,12 +133,22 @@ def _public_wash_afresh(state: Mapping[str, Any]) -> dict[str, Any]:
     return {**state, "public": {**public, "wash": fresh_wash()}}
 
 
+def _rings_afresh(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Format 10 → 11: each tenant's detector keeps its collusive-ring detector's state (each account's executions
+    and its prints with the firm's other accounts in the window), which a format-10 entry did not have: it starts
+    afresh, as on accounts never seen."""
+    firms = state["firms"]
+    tenants = {tenant: {**firm, "ring": fresh_ring()} for tenant, firm in firms["firms"].items()}
+    return {**state, "firms": {**firms, "firms": tenants}}
+
+
 #: the formats of a symbol's entry: format 2 keeps the public placements once and each tenant's drop copy apart,
 #: format 3 the public feed's spoofing detector too, format 4 that detector's rate by size and per order placed,
 #: format 5 that detector on the feed's book (not a copy of its own), format 6 the public trades the firms read,
 #: format 7 each tenant's quote-stuffing detector, format 8 its owners' messages too, format 9 the public detector's
-#: pulls until their millisecond is over (where the price went), format 10 the public feed's wash detector; format 1
-#: (one firm, no tenant) is not read, since its reports name no tenant to give them to
+#: pulls until their millisecond is over (where the price went), format 10 the public feed's wash detector, format 11
+#: each tenant's collusive-ring detector; format 1 (one firm, no tenant) is not read, since its reports name no
+#: tenant to give them to
 ORDERS_STATE: Final = StateVersions(
     "orders state",
     key="format",
@@ -151,6 +162,7 @@ ORDERS_STATE: Final = StateVersions(
         _messages_by_owner,
         _public_watch_pulls,
         _public_wash_afresh,
+        _rings_afresh,
     ),
 )
 STATE_FORMAT: Final = ORDERS_STATE.current

@@ -1,8 +1,8 @@
-"""One firm's surveillance of its own orders in one symbol: spoofing, wash trades, quote stuffing, and pumps or
-marking the close driven by its accounts, from its drop copy (:class:`FirmSpoofing`, :class:`FirmWash`,
-:class:`FirmMessages`, :class:`FirmRamp`), raised as alerts of the firm's tenant by one :class:`AlertPolicy`, with each
-order's size against the public book it was placed into (read from the symbol's :class:`PublicPlacements`) and the
-price and volume of the public tape (its :class:`PublicTape`).
+"""One firm's surveillance of its own orders in one symbol: spoofing, wash trades, collusive rings, quote stuffing, and
+pumps or marking the close driven by its accounts, from its drop copy (:class:`FirmSpoofing`, :class:`FirmWash`,
+:class:`FirmRing`, :class:`FirmMessages`, :class:`FirmRamp`), raised as alerts of the firm's tenant by one
+:class:`AlertPolicy`, with each order's size against the public book it was placed into (read from the symbol's
+:class:`PublicPlacements`) and the price and volume of the public tape (its :class:`PublicTape`).
 
 The drop copy and the public feed are two streams, and which one a reader sees first is chance; the alerts must not
 depend on it. So a report is judged only once the public feed has passed its time by ``lag_ms`` (the venue may
@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tapewatch.detectors.alerting import AlertPolicy, PolicyParams
 from tapewatch.detectors.orders.firm_messages import FirmMessages, FirmMessagesParams
 from tapewatch.detectors.orders.firm_ramp import FirmRamp, FirmRampParams, MsToClose
+from tapewatch.detectors.orders.firm_ring import FirmRing, FirmRingParams
 from tapewatch.detectors.orders.firm_spoofing import FirmSpoofing, FirmSpoofingParams
 from tapewatch.detectors.orders.firm_wash import FirmWash, FirmWashParams
 from tapewatch.detectors.orders.placements import PublicPlacements
@@ -51,6 +52,7 @@ class FirmDetectorParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     spoofing: FirmSpoofingParams = Field(default_factory=FirmSpoofingParams)
     wash: FirmWashParams = Field(default_factory=FirmWashParams)
+    ring: FirmRingParams = Field(default_factory=FirmRingParams)
     ramp: FirmRampParams = Field(default_factory=FirmRampParams)
     messages: FirmMessagesParams = Field(default_factory=FirmMessagesParams)
     lag_ms: int = Field(
@@ -114,6 +116,7 @@ class FirmDetector:
         self.placements = placements
         self.spoofing = FirmSpoofing(self.params.spoofing, self._known_share)
         self.wash = FirmWash(self.params.wash, owners, groups)
+        self.ring = FirmRing(self.params.ring, owners, groups, tape)
         self.ramp = FirmRamp(tape, ms_to_close, self.params.ramp, owners, groups)
         self.messages = FirmMessages(self.params.messages, owners, groups)
         self.policy = AlertPolicy(symbol, venue, policy, tenant=tenant)
@@ -176,6 +179,7 @@ class FirmDetector:
             hits = [
                 *self.spoofing.on_execution(report),
                 *self.wash.on_execution(report),
+                *self.ring.on_execution(report),
                 *self.ramp.on_execution(report),
                 *self.messages.on_execution(report),
             ]
@@ -188,6 +192,7 @@ class FirmDetector:
         return {
             "spoofing": self.spoofing.to_state(),
             "wash": self.wash.to_state(),
+            "ring": self.ring.to_state(),
             "ramp": self.ramp.to_state(),
             "messages": self.messages.to_state(),
             "policy": self.policy.to_state(),
@@ -225,6 +230,7 @@ class FirmDetector:
         detector.policy = restored
         detector.spoofing = FirmSpoofing.from_state(state["spoofing"], detector.params.spoofing, detector._known_share)
         detector.wash = FirmWash.from_state(state["wash"], detector.params.wash, owners, groups)
+        detector.ring = FirmRing.from_state(state["ring"], detector.params.ring, owners, groups, tape)
         detector.ramp = FirmRamp.from_state(state["ramp"], tape, ms_to_close, detector.params.ramp, owners, groups)
         detector.messages = FirmMessages.from_state(state["messages"], detector.params.messages, owners, groups)
         detector.pending = deque(ExecutionReport.from_json(raw) for raw in state["pending"])

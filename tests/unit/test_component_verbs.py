@@ -43,6 +43,7 @@ from tapewatch.detectors.orders.firm_desk import FirmDesk
 from tapewatch.detectors.orders.firm_detector import FirmDetector
 from tapewatch.detectors.orders.firm_messages import FirmMessages
 from tapewatch.detectors.orders.firm_ramp import FirmRamp
+from tapewatch.detectors.orders.firm_ring import FirmRing
 from tapewatch.detectors.orders.firm_spoofing import FirmSpoofing
 from tapewatch.detectors.orders.firm_wash import FirmWash
 from tapewatch.detectors.orders.level2 import Level2Feed
@@ -79,6 +80,7 @@ ORDER_STAGES: tuple[type[OrderStage], ...] = (
 EXECUTION_STAGES: tuple[type[ExecutionStage], ...] = (
     FirmSpoofing,
     FirmWash,
+    FirmRing,
     FirmMessages,
     FirmRamp,
     FirmDetector,
@@ -145,6 +147,7 @@ STATEFUL: tuple[type[Stateful], ...] = (
     Level2Feed,
     FirmSpoofing,
     FirmWash,
+    FirmRing,
     FirmMessages,
     FirmRamp,
     FirmDetector,

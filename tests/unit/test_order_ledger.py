@@ -11,7 +11,7 @@ import pytest
 
 from tapewatch.detectors.orders.book import ASK, BID, OrderBook
 from tapewatch.generators.lob_market import LobConfig, LobSession, Market, generate, run_symbol
-from tapewatch.generators.order_ledger import Clients
+from tapewatch.generators.order_ledger import Clients, ring_pair
 from tapewatch.records import OrderBookEvent
 from tests.order_feed import checked_feed
 from tests.order_samples import firm_market
@@ -121,3 +121,30 @@ def test_a_wash_through_the_firm_shows_one_owner_on_both_sides() -> None:
         traded = window[(window["exec_type"] == "trade") & window["account"].isin(pair)]
         assert set(traded["side"]) == {"BUY", "SELL"} and not traded["displayed"].any()
         assert traded.groupby("side")["last_qty"].sum().nunique() == 1  # both sides of every print
+
+
+def test_a_wash_traders_accounts_are_one_owners_linked_owners_or_a_ring_the_firm_does_not_know() -> None:
+    rng = np.random.default_rng(4)
+    clients = Clients(np.random.default_rng(3), owners=0)
+    shapes = Counter[str]()
+    for _ in range(400):
+        accounts = clients.wash_accounts(rng)
+        names = [p.account for p in accounts if p.account is not None]
+        owners = {clients.accounts[a] for a in names}
+        groups = {clients.groups.get(a) for a in names}
+        if len(owners) == 1:
+            shapes["one owner"] += len(names) == 2
+        elif groups != {None}:
+            shapes["linked"] += len(groups) == 1 and len(names) == 2
+        else:
+            shapes[f"ring of {len(names)}"] += len(owners) == len(names)
+    assert sum(shapes.values()) == 400
+    assert 250 < shapes["one owner"] < 310 and 40 < shapes["linked"] < 80
+    assert 15 < shapes["ring of 2"] < 50 and 15 < shapes["ring of 3"] < 50
+
+
+def test_a_ring_passes_the_position_round_and_a_pair_always_trades_between_its_two() -> None:
+    clients = Clients(np.random.default_rng(3), owners=0)
+    pair, ring = tuple(clients.new_owner(2)), tuple(p for _ in range(3) for p in clients.new_owner())
+    assert {ring_pair(pair, n) for n in range(6)} == {pair}
+    assert [ring_pair(ring, n) for n in range(3)] == [(ring[0], ring[1]), (ring[1], ring[2]), (ring[2], ring[0])]

@@ -3,8 +3,9 @@ the level-2 feed's, so an entry of format 4 loses that copy; 5 → 6: the firms 
 start afresh; 6 → 7: each tenant's detector keeps its quote-stuffing detector, which starts afresh; 7 → 8: that
 detector counts the owners' messages too, which start afresh; 8 → 9: the public detector keeps the other side's best
 when each large order rested and its pulls until their millisecond is over; 9 → 10: the public feed's wash detector,
-which starts afresh. The stage goes on from an older entry as from its own, but for the public trades, the accounts'
-and owners' message histories, the resting large orders' prices and the wash detector's history it had not kept."""
+which starts afresh; 10 → 11: each tenant's collusive-ring detector, which starts afresh. The stage goes on from an
+older entry as from its own, but for the public trades, the accounts' and owners' message histories, the resting large
+orders' prices, the wash detector's history and the accounts' recent prints with each other it had not kept."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import orjson
 
 from tapewatch.detectors.orders.firm_messages import fresh_state
+from tapewatch.detectors.orders.firm_ring import fresh_state as fresh_ring
 from tapewatch.detectors.orders.public_wash import fresh_state as fresh_wash
 from tapewatch.generators.lob_market import LobConfig, generate
 from tapewatch.streams.orders import ORDERS_STATE, STATE_FORMAT
@@ -21,8 +23,22 @@ from tests.detect_harness import FakeMessage
 from tests.stage_harness import ALERTS, BOOKS, FIRM, ORDERS, QUOTES, StageRun, as_messages, orders_stage_run
 
 
+def as_format_10(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The entry as format 10 kept it: no tenant's collusive-ring detector."""
+    firms = entry["firms"]
+    tenants = {tenant: {k: part for k, part in firm.items() if k != "ring"} for tenant, firm in firms["firms"].items()}
+    return {**entry, "format": 10, "firms": {**firms, "firms": tenants}}
+
+
+def with_rings_afresh(entry: Mapping[str, Any]) -> dict[str, Any]:
+    firms = entry["firms"]
+    tenants = {tenant: {**firm, "ring": fresh_ring()} for tenant, firm in firms["firms"].items()}
+    return {**entry, "firms": {**firms, "firms": tenants}}
+
+
 def as_format_9(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """The entry as format 9 kept it: no public wash detector."""
+    """The entry as format 9 kept it: no public wash detector (and format 10's)."""
+    entry = as_format_10(entry)
     public = entry["public"]
     if public is None:
         return {**entry, "format": 9}
@@ -104,7 +120,7 @@ def test_a_format_4_entry_goes_on_as_the_current_one() -> None:
     half = len(messages) // 2
     sent_before = len(resumed.producer.sent)
     current = resumed.changelog
-    assert all(entry["format"] == STATE_FORMAT == 10 for entries in current.values() for entry in entries.values())
+    assert all(entry["format"] == STATE_FORMAT == 11 for entries in current.values() for entry in entries.values())
     assert all("book" not in entry["public"]["detector"] for entries in current.values() for entry in entries.values())
     assert all(entry["firms"]["tape"]["buckets"] for entries in current.values() for entry in entries.values())
     older = {p: {k: as_format_4(entry) for k, entry in entries.items()} for p, entries in current.items()}
@@ -126,7 +142,7 @@ def test_an_entry_without_the_public_detector_is_left_as_it_is() -> None:
     entry = {"format": 4, "feed": {}, "firms": {"firms": {}}, "public": None, "offsets": {}, "partition": 0}
     upgraded = ORDERS_STATE.upgrade(entry)
     assert without_tape(upgraded) == {**entry, "format": 6} and upgraded["firms"]["tape"]["buckets"] == []
-    assert upgraded["format"] == 10
+    assert upgraded["format"] == 11
 
 
 def without_messages(
@@ -208,7 +224,7 @@ def test_a_format_8_entry_goes_on_with_its_large_orders_unpriced() -> None:
     for entries in upgraded.values():
         for entry in entries.values():
             detector = entry["public"]["detector"]
-            assert entry["format"] == 10 and detector["pulling"] == [] and detector["touch"] == [None, None]
+            assert entry["format"] == 11 and detector["pulling"] == [] and detector["touch"] == [None, None]
             assert all(row[-1] is None for row in detector["large"].values())
     assert {p: {k: as_format_8(e) for k, e in es.items()} for p, es in upgraded.items()} == older
     resumed.changelog = older
@@ -227,7 +243,28 @@ def test_a_format_9_entry_goes_on_with_its_wash_detector_afresh() -> None:
     upgraded = {p: {k: ORDERS_STATE.upgrade(e) for k, e in entries.items()} for p, entries in older.items()}
     for p, entries in upgraded.items():
         for k, entry in entries.items():
-            assert entry == {**current[p][k], "public": {**current[p][k]["public"], "wash": fresh_wash()}}
+            now = with_rings_afresh(current[p][k])
+            assert entry == {**now, "public": {**now["public"], "wash": fresh_wash()}}
+    resumed.changelog = older
+    resumed.restart()
+    resumed.run(messages[half:])
+    for topic in (QUOTES, BOOKS, ALERTS):
+        assert resumed.sent(topic) == straight.sent(topic)
+
+
+def test_a_format_10_entry_goes_on_with_its_rings_afresh() -> None:
+    messages = with_drop_copy()
+    straight = orders_stage_run()
+    straight.run(messages)
+    resumed = orders_stage_run()
+    half = len(messages) // 2
+    resumed.run(messages[:half])
+    current = resumed.changelog
+    firms = [firm for entries in current.values() for e in entries.values() for firm in e["firms"]["firms"].values()]
+    assert any(firm["ring"]["executions"] for firm in firms)
+    older = {p: {k: as_format_10(e) for k, e in entries.items()} for p, entries in current.items()}
+    upgraded = {p: {k: ORDERS_STATE.upgrade(e) for k, e in entries.items()} for p, entries in older.items()}
+    assert upgraded == {p: {k: with_rings_afresh(e) for k, e in entries.items()} for p, entries in current.items()}
     resumed.changelog = older
     resumed.restart()
     resumed.run(messages[half:])

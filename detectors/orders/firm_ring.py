@@ -1,0 +1,351 @@
+"""Collusive rings among the firm's accounts, from its drop copy: accounts the firm's reference data does **not** tie
+together that trade among themselves while their positions stay flat.
+
+Wash trades between one owner's accounts, or a linked group's, are :mod:`~tapewatch.detectors.orders.firm_wash`'s.
+Colluding owners are what the reference data does not know, so a ring is read from what the accounts do:
+
+* **Internal prints**: two executions of one symbol at one price and quantity on opposite sides within ``pair_ms``,
+  of two of the firm's accounts, are one print between them. The accounts joined by the window's internal prints
+  form groups (connected accounts); a group of more than ``max_accounts`` is a busy firm's flow meeting itself, not
+  a ring, and a group all of whose prints are between accounts the reference data ties is the wash detector's.
+* **Among themselves**: the group's prints with each other, both sides, are at least ``ring_share`` of everything
+  its accounts executed in the window (an ordinary client trades mostly with the market), and at least
+  ``min_lift`` × what chance gives, where the public tape is known: a member's counterparty is another member about
+  as often as the members' share of the market's volume on the other side, so two clients that are most of a thin
+  symbol's volume meet each other without colluding.
+* **Flat**: every account's net position over the window is at most ``flat_share`` of what it executed (a ring
+  turns volume over; a buyer or a seller who happens to meet another client accumulates).
+* **Repeated**: ``min_prints`` internal prints within ``window_ms``.
+
+The hit names the accounts, their owners and the buy sides' order ids. What would break it: a ring that trades
+through other firms (the drop copy shows one side of each print), one that splits each print into unequal pieces
+on each side, one that lets positions build for longer than the window, and one whose accounts trade mostly with
+the market and only now and then with each other (under ``ring_share``).
+
+>>> from tapewatch.records import ExecutionReport
+>>> def fill(ts, account, side, order_id):
+...     return ExecutionReport(symbol="X", venue="v", ts=ts, exec_id=f"{order_id}-t", order_id=order_id,
+...         tenant="acme", account=account, owner=f"O-{account}", exec_type="trade", side=side, price=10.0,
+...         quantity=500.0, last_qty=500.0, last_price=10.0, cum_qty=500.0)
+>>> ring = FirmRing(FirmRingParams(min_prints=3))
+>>> hits = []
+>>> for n, (buyer, seller) in enumerate([("A1", "A2"), ("A2", "A3"), ("A3", "A1")]):
+...     hits += ring.on_execution(fill(60_000 * n, buyer, "BUY", f"b{n}"))
+...     hits += ring.on_execution(fill(60_000 * n + 5, seller, "SELL", f"s{n}"))
+>>> [(h.evidence["accounts"], h.evidence["prints"], h.evidence["owners"]) for h in hits]
+[('A1;A2;A3', 3, 3)]
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tapewatch.detectors.alerting import Hit
+from tapewatch.detectors.evidence import Key, Rule
+from tapewatch.detectors.orders.firm_spoofing import MODEL_VERSION
+from tapewatch.detectors.orders.owners import owner_keys
+from tapewatch.detectors.orders.public_tape import PublicTape
+from tapewatch.records import AlertKind, ExecType, ExecutionReport
+
+
+class FirmRingParams(BaseModel):
+    """What an internal print is, and what makes the accounts it joins a ring."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    pair_ms: int = Field(1_000, ge=0, le=60_000, description="Two sides of one print are at most this far apart")
+    min_prints: int = Field(6, ge=2, le=1_000, description="Prints among the ring's accounts within the window")
+    window_ms: int = Field(900_000, gt=0, le=86_400_000, description="The window prints and positions are read over")
+    ring_share: float = Field(
+        0.5, gt=0, le=1, description="Their prints with each other, both sides, as a share of all they executed"
+    )
+    min_lift: float = Field(
+        3.0, ge=1, le=1_000, description="… and at least this × what their share of the public volume gives by chance"
+    )
+    flat_share: float = Field(
+        0.5, ge=0, lt=1, description="Each account's net position at most this share of what it executed"
+    )
+    max_accounts: int = Field(6, ge=2, le=100, description="Connected accounts beyond this are not read as one ring")
+
+
+EVIDENCE: Final[Mapping[str, Key]] = {
+    "accounts": Key("the accounts that traded among themselves"),
+    "owners": Key("how many beneficial owners (or linked groups) they belong to", "owners"),
+    "prints": Key("prints among them in the window", "prints"),
+    "volume": Key("what they traded with each other", "shares"),
+    "ring_share": Key("that, both sides, as a share of all they executed in the window", "share"),
+    "lift": Key("that share against what their share of the public volume gives by chance", "×"),
+    "net_share": Key("the largest account's net position as a share of what it executed", "share"),
+    "order_ids": Key("the orders of the prints' buy sides at the venue"),
+}
+RULE: Final = Rule(AlertKind.WASH_TRADING, "a collusive ring among the firm's accounts", "accounts", EVIDENCE)
+
+
+@dataclass(slots=True)
+class Side:
+    """One side of a print, waiting ``pair_ms`` for its other side."""
+
+    ts: int
+    account: str
+    buy: bool
+    price: float
+    quantity: float
+    order_id: str
+
+
+@dataclass(slots=True)
+class Flow:
+    """An account's executions in the window, (ts, signed quantity), and their sums, kept as it goes (O(1) an
+    execution; the sums are state, so a restored detector adds and takes away the same numbers)."""
+
+    done: deque[tuple[int, float]]
+    gross: float = 0.0
+    net: float = 0.0
+
+    def add(self, ts: int, quantity: float) -> None:
+        self.done.append((ts, quantity))
+        self.gross += abs(quantity)
+        self.net += quantity
+
+    def forget(self, before: int) -> None:
+        while self.done and self.done[0][0] < before:
+            _, quantity = self.done.popleft()
+            self.gross -= abs(quantity)
+            self.net -= quantity
+        if not self.done:
+            self.gross = self.net = 0.0
+
+
+@dataclass(slots=True)
+class Link:
+    """A print between two accounts: when, how much, the buy side's order id."""
+
+    ts: int
+    quantity: float
+    order_id: str
+
+
+class FirmRing:
+    """One symbol's collusive rings, from the firm's drop copy (stage: ``on_execution``). ``owners`` and ``groups`` are
+    the firm's reference data, read as they are at each report; ``tape``: the symbol's public trades, for what chance
+    gives (None, or a tape that does not reach back: that test is left out)."""
+
+    PARAMS: ClassVar[type[FirmRingParams]] = FirmRingParams
+    EVIDENCE: ClassVar[Mapping[str, Key]] = EVIDENCE
+
+    def __init__(
+        self,
+        params: FirmRingParams | None = None,
+        owners: Mapping[str, str] | None = None,
+        groups: Mapping[str, str] | None = None,
+        tape: PublicTape | None = None,
+    ) -> None:
+        self.params = params or FirmRingParams()
+        self.owners: Mapping[str, str] = owners if owners is not None else {}
+        self.groups: Mapping[str, str] = groups if groups is not None else {}
+        self.tape = tape
+        self.recent: deque[Side] = deque()
+        #: each account's executions in the window
+        self.executions: dict[str, Flow] = {}
+        #: (a, b), a < b → the window's prints between the two; account → the accounts it printed with
+        self.links: dict[tuple[str, str], deque[Link]] = {}
+        self.neighbours: dict[str, set[str]] = {}
+        #: account → its reference owner keys as of its last report
+        self.keys: dict[str, list[str]] = {}
+        self.swept = 0
+
+    def on_execution(self, report: ExecutionReport) -> list[Hit]:
+        if report.exec_type is not ExecType.TRADE or report.last_price is None or report.last_qty <= 0:
+            return []
+        ts, account, buy = report.ts, report.account, report.side.value == "BUY"
+        if ts - self.swept >= self.params.window_ms:
+            self.sweep(ts)
+        self.keys[account] = owner_keys(account, report.owner, self.owners, self.groups)
+        flow = self.executions.get(account)
+        if flow is None:
+            flow = self.executions[account] = Flow(deque())
+        flow.add(ts, report.last_qty if buy else -report.last_qty)
+        while self.recent and self.recent[0].ts < ts - self.params.pair_ms:
+            self.recent.popleft()
+        for n, other in enumerate(self.recent):
+            same_print = other.price == report.last_price and other.quantity == report.last_qty
+            if other.buy != buy and other.account != account and same_print:
+                del self.recent[n]
+                order_id = report.order_id if buy else other.order_id
+                return self._linked(other.ts, ts, (account, other.account), report.last_qty, order_id)
+        self.recent.append(Side(ts, account, buy, report.last_price, report.last_qty, report.order_id))
+        return []
+
+    def _linked(self, printed: int, ts: int, accounts: tuple[str, str], quantity: float, order_id: str) -> list[Hit]:
+        """A print between two accounts, its first side reported at ``printed``, its second at ``ts``."""
+        first, second = accounts
+        self.links.setdefault(_pair(first, second), deque()).append(Link(printed, quantity, order_id))
+        self.neighbours.setdefault(first, set()).add(second)
+        self.neighbours.setdefault(second, set()).add(first)
+        members = self._ring(first, second, ts)
+        links = [link for pair in _pairs(members) for link in self._window(pair, ts)]
+        if len(links) < self.params.min_prints or not self._untied(members, ts):
+            return []
+        executed = {account: self._executed(account, ts) for account in members}
+        if any(self._within(a, members, ts) < self.params.ring_share * executed[a][0] for a in members):
+            return []
+        net_share = max(abs(net) / total for total, net in executed.values())
+        since = min(self.executions[account].done[0][0] for account in members)
+        lift = self._lift(since, ts, executed, sum(link.quantity for link in links))
+        if net_share > self.params.flat_share or (lift is not None and lift < self.params.min_lift):
+            return []
+        gross = sum(total for total, _ in executed.values())
+        share = 2 * sum(link.quantity for link in links) / gross
+        return [self._hit(ts, sorted(members), links, share, net_share, lift)]
+
+    def _ring(self, first: str, second: str, ts: int) -> set[str]:
+        """The print's two accounts, and, one at a time, each account that did at least ``ring_share`` of what it
+        executed with them (the one that did most first), up to ``max_accounts``: a client that met them by chance
+        trades mostly with the market and stays out."""
+        members = {first, second}
+        while len(members) < self.params.max_accounts:
+            shares = [
+                (self._within(other, members, ts) / total, other)
+                for other in sorted({n for m in members for n in self.neighbours.get(m, ())} - members)
+                for total in (self._executed(other, ts)[0],)
+                if total > 0
+            ]
+            best = max(shares, default=None)
+            if best is None or best[0] < self.params.ring_share:
+                return members
+            members.add(best[1])
+        return members
+
+    def _within(self, account: str, members: set[str], ts: int) -> float:
+        """What ``account`` traded with the other ``members`` in the window."""
+        return sum(
+            link.quantity for other in members if other != account for link in self._window(_pair(account, other), ts)
+        )
+
+    def _window(self, pair: tuple[str, str], ts: int) -> deque[Link]:
+        """The window's prints between the pair (the older ones forgotten; :meth:`sweep` drops the empty pairs)."""
+        links = self.links.get(pair)
+        if links is None:
+            return deque()
+        while links and links[0].ts < ts - self.params.window_ms:
+            links.popleft()
+        return links
+
+    def _untied(self, members: set[str], ts: int) -> bool:
+        """Whether some print joins two accounts the reference data does not tie (else the wash detector's)."""
+        return any(
+            self._window(_pair(a, b), ts) and not set(self.keys[a]) & set(self.keys[b])
+            for a in members
+            for b in members
+            if a < b
+        )
+
+    def _executed(self, account: str, ts: int) -> tuple[float, float]:
+        """What the account executed in the window, and its net (bought minus sold)."""
+        flow = self.executions.get(account)
+        if flow is None:
+            return 0.0, 0.0
+        flow.forget(ts - self.params.window_ms)
+        return flow.gross, flow.net
+
+    def _lift(self, since: int, ts: int, executed: Mapping[str, tuple[float, float]], inside: float) -> float | None:
+        """What the members traded with each other against chance (bought × sold / the market's volume), the market
+        read since the members' first execution in the window."""
+        market = None if self.tape is None else self.tape.volume(since, ts + 1)
+        bought = sum((total + net) / 2 for total, net in executed.values())
+        sold = sum((total - net) / 2 for total, net in executed.values())
+        if not market or not bought or not sold:
+            return None
+        return inside * market / (bought * sold)
+
+    def _hit(
+        self, ts: int, members: list[str], links: list[Link], share: float, net_share: float, lift: float | None
+    ) -> Hit:
+        links = sorted(links, key=lambda link: link.ts)
+        owners = {self.keys[account][-1] for account in members}
+        evidence: dict[str, Any] = {
+            "accounts": ";".join(members),
+            "owners": len(owners),
+            "prints": len(links),
+            "volume": sum(link.quantity for link in links),
+            "ring_share": round(share, 4),
+            "lift": None if lift is None else round(lift, 2),
+            "net_share": round(net_share, 4),
+            "order_ids": ";".join(link.order_id for link in links),
+        }
+        score = min(0.95, 0.72 + 0.03 * (len(links) - self.params.min_prints))
+        message = (
+            f"accounts {', '.join(members)}, which the firm does not link, traded {len(links)} times among "
+            f"themselves, their positions flat"
+        )
+        return Hit(AlertKind.WASH_TRADING, ts, links[0].ts, ts, score, evidence, MODEL_VERSION, message)
+
+    def sweep(self, ts: int) -> None:
+        """Forget what left the window: the state stays the window's, whoever stopped trading."""
+        self.swept = ts
+        for pair in list(self.links):
+            links = self.links[pair]
+            while links and links[0].ts < ts - self.params.window_ms:
+                links.popleft()
+            if not links:
+                del self.links[pair]
+                first, second = pair
+                self.neighbours[first].discard(second)
+                self.neighbours[second].discard(first)
+        for account in list(self.executions):
+            self._executed(account, ts)
+            if not self.executions[account].done and not self.neighbours.get(account):
+                del self.executions[account]
+                self.keys.pop(account, None)
+                self.neighbours.pop(account, None)
+
+    # --- state --------------------------------------------------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "recent": [[s.ts, s.account, s.buy, s.price, s.quantity, s.order_id] for s in self.recent],
+            "executions": {a: [[list(row) for row in f.done], f.gross, f.net] for a, f in self.executions.items()},
+            "links": [[*pair, [[x.ts, x.quantity, x.order_id] for x in rows]] for pair, rows in self.links.items()],
+            "keys": {a: list(keys) for a, keys in self.keys.items()},
+            "swept": self.swept,
+        }
+
+    @classmethod
+    def from_state(
+        cls,
+        state: Mapping[str, Any],
+        params: FirmRingParams | None = None,
+        owners: Mapping[str, str] | None = None,
+        groups: Mapping[str, str] | None = None,
+        tape: PublicTape | None = None,
+    ) -> FirmRing:
+        ring = cls(params, owners, groups, tape)
+        ring.recent = deque(Side(*row) for row in state["recent"])
+        ring.executions = {
+            a: Flow(deque((int(ts), float(q)) for ts, q in rows), gross, net)
+            for a, (rows, gross, net) in state["executions"].items()
+        }
+        ring.links = {(first, second): deque(Link(*row) for row in rows) for first, second, rows in state["links"]}
+        for first, second in ring.links:
+            ring.neighbours.setdefault(first, set()).add(second)
+            ring.neighbours.setdefault(second, set()).add(first)
+        ring.keys = {a: list(keys) for a, keys in state["keys"].items()}
+        ring.swept = int(state["swept"])
+        return ring
+
+
+def fresh_state() -> dict[str, Any]:
+    """The state of a detector that has seen nothing (whatever its parameters)."""
+    return FirmRing().to_state()
+
+
+def _pair(first: str, second: str) -> tuple[str, str]:
+    return (first, second) if first < second else (second, first)
+
+
+def _pairs(members: set[str]) -> list[tuple[str, str]]:
+    ordered = sorted(members)
+    return [_pair(a, b) for i, a in enumerate(ordered) for b in ordered[i + 1 :]]
