@@ -161,13 +161,20 @@ def with_drop_copy() -> list[FakeMessage]:
     return sorted([*public, *reports], key=lambda m: (orjson_ts(m.value()), m.topic() == FIRM))
 
 
-def test_a_format_6_entry_goes_on_with_its_quote_stuffing_detector_afresh() -> None:
+def firm_halfway() -> tuple[list[FakeMessage], StageRun, StageRun]:
+    """A one-symbol session's public feed and drop copy, the stage run over all of it, and another over its first
+    half."""
     messages = with_drop_copy()
     straight = orders_stage_run()
     straight.run(messages)
     resumed = orders_stage_run()
+    resumed.run(messages[: len(messages) // 2])
+    return messages, straight, resumed
+
+
+def test_a_format_6_entry_goes_on_with_its_quote_stuffing_detector_afresh() -> None:
+    messages, straight, resumed = firm_halfway()
     half = len(messages) // 2
-    resumed.run(messages[:half])
     current = resumed.changelog
     tenants = [firm for entries in current.values() for e in entries.values() for firm in e["firms"]["firms"].values()]
     assert tenants and all("messages" in firm for firm in tenants)
@@ -253,12 +260,8 @@ def test_a_format_9_entry_goes_on_with_its_wash_detector_afresh() -> None:
 
 
 def test_a_format_10_entry_goes_on_with_its_rings_afresh() -> None:
-    messages = with_drop_copy()
-    straight = orders_stage_run()
-    straight.run(messages)
-    resumed = orders_stage_run()
+    messages, straight, resumed = firm_halfway()
     half = len(messages) // 2
-    resumed.run(messages[:half])
     current = resumed.changelog
     firms = [firm for entries in current.values() for e in entries.values() for firm in e["firms"]["firms"].values()]
     assert any(firm["ring"]["executions"] for firm in firms)
