@@ -8,11 +8,11 @@ Colluding owners are what the reference data does not know, so a ring is read fr
   of two of the firm's accounts, are one print between them. The accounts joined by the window's internal prints
   form groups (connected accounts); a group of more than ``max_accounts`` is a busy firm's flow meeting itself, not
   a ring, and a group all of whose prints are between accounts the reference data ties is the wash detector's.
-* **Among themselves**: the group's prints with each other, both sides, are at least ``ring_share`` of everything
-  its accounts executed in the window (an ordinary client trades mostly with the market), and at least
-  ``min_lift`` × what chance gives, where the public tape is known: a member's counterparty is another member about
-  as often as the members' share of the market's volume on the other side, so two clients that are most of a thin
-  symbol's volume meet each other without colluding.
+* **Among themselves**: every account did at least ``ring_share`` of what it executed in the window with the others
+  (an ordinary client trades mostly with the market), and, where the public tape is known, more often than chance
+  makes at all likely (a binomial tail of at most ``surprise`` for every account): an account's counterparty is
+  another member about as often as the others are the market's volume, so two clients that are most of a thin
+  symbol's volume meet each other often without colluding, and only many prints with nobody else tell them apart.
 * **Flat**: every account's net position over the window is at most ``flat_share`` of what it executed (a ring
   turns volume over; a buyer or a seller who happens to meet another client accumulates).
 * **Repeated**: ``min_prints`` internal prints within ``window_ms``.
@@ -50,6 +50,7 @@ from tapewatch.detectors.evidence import Key, Rule
 from tapewatch.detectors.orders.firm_spoofing import MODEL_VERSION
 from tapewatch.detectors.orders.owners import owner_keys
 from tapewatch.detectors.orders.public_tape import PublicTape
+from tapewatch.detectors.orders.public_wash import binomial_tail
 from tapewatch.records import AlertKind, ExecType, ExecutionReport
 
 
@@ -63,8 +64,8 @@ class FirmRingParams(BaseModel):
     ring_share: float = Field(
         0.5, gt=0, le=1, description="Their prints with each other, both sides, as a share of all they executed"
     )
-    min_lift: float = Field(
-        3.0, ge=1, le=1_000, description="… and at least this × what their share of the public volume gives by chance"
+    surprise: float = Field(
+        1e-6, gt=0, lt=1, description="… and at most this likely for each at the others' share of the public volume"
     )
     flat_share: float = Field(
         0.5, ge=0, lt=1, description="Each account's net position at most this share of what it executed"
@@ -78,7 +79,7 @@ EVIDENCE: Final[Mapping[str, Key]] = {
     "prints": Key("prints among them in the window", "prints"),
     "volume": Key("what they traded with each other", "shares"),
     "ring_share": Key("that, both sides, as a share of all they executed in the window", "share"),
-    "lift": Key("that share against what their share of the public volume gives by chance", "×"),
+    "chance": Key("how likely that many prints with the others are for the least surprising account", "probability"),
     "net_share": Key("the largest account's net position as a share of what it executed", "share"),
     "order_ids": Key("the orders of the prints' buy sides at the venue"),
 }
@@ -194,13 +195,12 @@ class FirmRing:
         if any(self._within(a, members, ts) < self.params.ring_share * executed[a][0] for a in members):
             return []
         net_share = max(abs(net) / total for total, net in executed.values())
-        since = min(self.executions[account].done[0][0] for account in members)
-        lift = self._lift(since, ts, executed, sum(link.quantity for link in links))
-        if net_share > self.params.flat_share or (lift is not None and lift < self.params.min_lift):
+        chance = self._chance(members, ts, executed)
+        if net_share > self.params.flat_share or (chance is not None and chance > self.params.surprise):
             return []
         gross = sum(total for total, _ in executed.values())
         share = 2 * sum(link.quantity for link in links) / gross
-        return [self._hit(ts, sorted(members), links, share, net_share, lift)]
+        return [self._hit(ts, sorted(members), links, share, net_share, chance)]
 
     def _ring(self, first: str, second: str, ts: int) -> set[str]:
         """The print's two accounts, and, one at a time, each account that did at least ``ring_share`` of what it
@@ -252,18 +252,24 @@ class FirmRing:
         flow.forget(ts - self.params.window_ms)
         return flow.gross, flow.net
 
-    def _lift(self, since: int, ts: int, executed: Mapping[str, tuple[float, float]], inside: float) -> float | None:
-        """What the members traded with each other against chance (bought × sold / the market's volume), the market
-        read since the members' first execution in the window."""
+    def _chance(self, members: set[str], ts: int, executed: Mapping[str, tuple[float, float]]) -> float | None:
+        """How likely, for the least surprising account, that many of its executions met the others if each met
+        them as often as the others are the market's volume (one side's: half what they executed), the market read
+        since the accounts' first execution in the window; None when the tape does not say."""
+        since = min(self.executions[account].done[0][0] for account in members)
         market = None if self.tape is None else self.tape.volume(since, ts + 1)
-        bought = sum((total + net) / 2 for total, net in executed.values())
-        sold = sum((total - net) / 2 for total, net in executed.values())
-        if not market or not bought or not sold:
+        if not market:
             return None
-        return inside * market / (bought * sold)
+        gross = sum(total for total, _ in executed.values())
+        tails = []
+        for account in members:
+            share = min(1.0, (gross - executed[account][0]) / 2 / market)
+            met = sum(len(self._window(_pair(account, other), ts)) for other in members if other != account)
+            tails.append(binomial_tail(met, len(self.executions[account].done), share))
+        return max(tails)
 
     def _hit(
-        self, ts: int, members: list[str], links: list[Link], share: float, net_share: float, lift: float | None
+        self, ts: int, members: list[str], links: list[Link], share: float, net_share: float, chance: float | None
     ) -> Hit:
         links = sorted(links, key=lambda link: link.ts)
         owners = {self.keys[account][-1] for account in members}
@@ -273,7 +279,7 @@ class FirmRing:
             "prints": len(links),
             "volume": sum(link.quantity for link in links),
             "ring_share": round(share, 4),
-            "lift": None if lift is None else round(lift, 2),
+            "chance": None if chance is None else float(f"{chance:.3g}"),
             "net_share": round(net_share, 4),
             "order_ids": ";".join(link.order_id for link in links),
         }

@@ -50,7 +50,7 @@ def test_two_strangers_turning_volume_over_between_them_are_a_ring() -> None:
     first = hits[0]
     assert first.evidence["accounts"] == "B1;C1" and first.evidence["owners"] == 2
     assert first.evidence["prints"] == 6 and first.evidence["ring_share"] == 1.0
-    assert first.evidence["net_share"] == 0.0 and float(first.evidence["lift"] or 0) > 3
+    assert first.evidence["net_share"] == 0.0 and float(first.evidence["chance"] or 1) < 1e-6
     assert first.window_start == START and len(str(first.evidence["order_ids"]).split(";")) == 6
 
 
@@ -88,10 +88,14 @@ def test_clients_who_meet_now_and_then_while_trading_with_the_market_are_not_a_r
     assert hits == []
 
 
-def test_two_clients_that_are_most_of_a_thin_symbol_meet_by_chance() -> None:
-    """The tape: about what the two printed with each other, and little else."""
+def test_two_clients_that_are_most_of_a_thin_symbol_meet_by_chance_until_they_meet_nobody_else_for_long() -> None:
+    """The tape: about what the two printed with each other, and little else. Ten prints with each other are what
+    chance gives two clients that are most of the market; forty with nobody else are not."""
     thin = FirmRing(FirmRingParams(), OWNERS, {}, busy_tape(volume_per_5s=150.0))
     assert rounds(thin, [("B1", "C1"), ("C1", "B1")] * 5) == []
+    longer = FirmRing(FirmRingParams(), OWNERS, {}, busy_tape(volume_per_5s=150.0))
+    hits = rounds(longer, [("B1", "C1"), ("C1", "B1")] * 20)
+    assert hits and 10 < int(hits[0].evidence["prints"] or 0) < 40
     without_tape = FirmRing(FirmRingParams(), OWNERS, {})
     assert rounds(without_tape, [("B1", "C1"), ("C1", "B1")] * 5), "no public tape: the chance test is left out"
 
