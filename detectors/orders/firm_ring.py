@@ -256,19 +256,19 @@ class FirmRing:
         """How likely, for the least surprising account, that so many of its executions met the others if each met
         them as often as the others are the rest of the market's volume, the market read since the accounts' first
         execution in the window; None when the tape does not say. The others' volume is what they did with anyone
-        but the account (one side's: half of it), the market's what the account did not trade: a ring's prints with
-        the account are what is being judged, and counting them as the others' ordinary business would let a ring
-        that is most of a thin symbol explain itself."""
+        but the ring (one side's: half of it), the market's what did not print within the ring: the ring's prints
+        are what is being judged, and counting them as its members' ordinary business would let a ring that is most
+        of a thin symbol explain itself."""
         since = min(self.executions[account].done[0][0] for account in members)
         market = None if self.tape is None else self.tape.volume(since, ts + 1)
         if not market:
             return None
-        gross = sum(total for total, _ in executed.values())
+        outside = {account: max(0.0, executed[account][0] - self._within(account, members, ts)) for account in members}
+        inside = sum(link.quantity for pair in _pairs(members) for link in self._window(pair, ts))
+        rest = market - inside
         tails = []
         for account in members:
-            within = self._within(account, members, ts)
-            others = max(0.0, gross - executed[account][0] - within) / 2
-            rest = market - executed[account][0]
+            others = sum(volume for other, volume in outside.items() if other != account) / 2
             share = min(1.0, others / rest) if rest > 0 else float(others > 0)
             met = sum(len(self._window(_pair(account, other), ts)) for other in members if other != account)
             tails.append(binomial_tail(met, len(self.executions[account].done), share))

@@ -110,11 +110,14 @@ def test_two_clients_that_are_most_of_a_thin_symbol_meet_by_chance() -> None:
     assert half_with_each_other(FirmRing(FirmRingParams(), OWNERS, {}, busy_tape(volume_per_5s=400.0))) == []
 
 
-def test_a_ring_that_is_most_of_a_thin_symbol_is_still_a_ring() -> None:
-    """Its prints with an account are not counted as the others' ordinary business: two accounts that meet nobody
-    else are a ring however much of the symbol they are."""
+@pytest.mark.parametrize(
+    "prints", [[("B1", "C1"), ("C1", "B1")] * 4, [("B1", "C1"), ("C1", "D1"), ("D1", "B1")] * 3], ids=["two", "three"]
+)
+def test_a_ring_that_is_most_of_a_thin_symbol_is_still_a_ring(prints: list[tuple[str, str]]) -> None:
+    """The ring's prints are not counted as its members' ordinary business: accounts that meet nobody else are a
+    ring however much of the symbol they are (in a ring of three, two members' prints with each other too)."""
     thin = FirmRing(FirmRingParams(), OWNERS, {}, busy_tape(volume_per_5s=150.0))
-    assert rounds(thin, [("B1", "C1"), ("C1", "B1")] * 4)
+    assert rounds(thin, prints)
 
 
 def test_a_client_met_once_by_chance_stays_out_of_the_ring() -> None:
