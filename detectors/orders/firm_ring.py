@@ -133,7 +133,9 @@ class Link:
 class FirmRing:
     """One symbol's collusive rings, from the firm's drop copy (stage: ``on_execution``). ``owners`` and ``groups`` are
     the firm's reference data, read as they are at each report; ``tape``: the symbol's public trades, for what chance
-    gives (None, or a tape that does not reach back: that test is left out)."""
+    gives (None, or a tape that does not reach back: that test is left out — so a drop copy read further behind the
+    public feed than the tape keeps is judged without it, as :class:`FirmDetectorParams`' ``tape_keep_ms`` says of
+    the pumps)."""
 
     PARAMS: ClassVar[type[FirmRingParams]] = FirmRingParams
     EVIDENCE: ClassVar[Mapping[str, Key]] = EVIDENCE
