@@ -31,10 +31,9 @@ So a book rebuilt from the events shows, at every snapshot's millisecond, the si
 ``firm_share`` of them the firm's ordinary clients, some owners with several accounts); a ``firm_agents`` share of the
 spoofing episodes trade through the firm (one new owner's account: its layers and its genuine orders), of the wash
 episodes (one owner's two accounts, two linked owners' or a ring of unlinked owners', as :meth:`Clients.wash_accounts`
-draws them), of the pumps and
-markings of the close (one new owner's account: the orders on its side of the flow the episode drives, the simulator's
-:data:`~tapewatch.generators.simulator.AGENT_FLOW`), of the meta-orders (an institution's account: its child orders)
-and of the genuine large orders (an ordinary client's account). The episodes' labels name the firm's accounts
+draws them), of the pumps and markings of the close (one new owner's account: the orders on its side of the flow the
+episode drives, the simulator's :data:`~tapewatch.generators.simulator.AGENT_FLOW`), of the meta-orders (an
+institution's account: its child orders) and of the genuine large orders (an ordinary client's account). The episodes' labels name the firm's accounts
 (``accounts``, as the order-book market's); ignitions are the order flow's (no account).
 
 **Quote stuffers** (``SimOrdersConfig(quote_stuffing=True)``; on about half the manipulated symbols, beside their
