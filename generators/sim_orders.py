@@ -33,8 +33,9 @@ spoofing episodes trade through the firm (one new owner's account: its layers an
 episodes (one owner's two accounts, two linked owners' or a ring of unlinked owners', as :meth:`Clients.wash_accounts`
 draws them), of the pumps and markings of the close (one new owner's account: the orders on its side of the flow the
 episode drives, the simulator's :data:`~tapewatch.generators.simulator.AGENT_FLOW`), of the meta-orders (an
-institution's account: its child orders) and of the genuine large orders (an ordinary client's account). The episodes' labels name the firm's accounts
-(``accounts``, as the order-book market's); ignitions are the order flow's (no account).
+institution's account: its child orders) and of the genuine large orders (an ordinary client's account). The
+episodes' labels name the firm's accounts (``accounts``, as the order-book market's); ignitions are the order flow's
+(no account).
 
 **Quote stuffers** (``SimOrdersConfig(quote_stuffing=True)``; on about half the manipulated symbols, beside their
 episodes, a ``firm_agents`` share through the firm with a new owner's account): one to three bursts of 2–10 s, 5–30 s
