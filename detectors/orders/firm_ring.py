@@ -5,22 +5,28 @@ Wash trades between one owner's accounts, or a linked group's, are :mod:`~tapewa
 Colluding owners are what the reference data does not know, so a ring is read from what the accounts do:
 
 * **Internal prints**: two executions of one symbol at one price and quantity on opposite sides within ``pair_ms``,
-  of two of the firm's accounts, are one print between them. The accounts joined by the window's internal prints
-  form groups (connected accounts); a group of more than ``max_accounts`` is a busy firm's flow meeting itself, not
-  a ring, and a group all of whose prints are between accounts the reference data ties is the wash detector's.
+  of two of the firm's accounts, are one print between them. From each, the ring grows from the print's two
+  accounts, one account at a time, by any account that printed with them and did at least ``ring_share`` of what it
+  executed in the window with them, up to ``max_accounts``; a ring all of whose prints are between accounts the
+  reference data ties is the wash detector's.
 * **Among themselves**: every account did at least ``ring_share`` of what it executed in the window with the others
   (an ordinary client trades mostly with the market), and, where the public tape is known, more often than chance
   makes at all likely (a binomial tail of at most ``surprise`` for every account): an account's counterparty is
-  another member about as often as the others are the market's volume, so two clients that are most of a thin
-  symbol's volume meet each other often without colluding, and only many prints with nobody else tell them apart.
+  another member about as often as the others are the rest of the market (their business outside the ring, against
+  the volume that did not print within it), so two clients that are most of a thin symbol's volume and trade with
+  others too meet each other often without colluding, while a ring's own prints never explain it.
 * **Flat**: every account's net position over the window is at most ``flat_share`` of what it executed (a ring
   turns volume over; a buyer or a seller who happens to meet another client accumulates).
 * **Repeated**: ``min_prints`` internal prints within ``window_ms``.
 
-The hit names the accounts, their owners and the buy sides' order ids. What would break it: a ring that trades
-through other firms (the drop copy shows one side of each print), one that splits each print into unequal pieces
-on each side, one that lets positions build for longer than the window, and one whose accounts trade mostly with
-the market and only now and then with each other (under ``ring_share``).
+The hit names the accounts, their owners and the buy sides' order ids. The work per execution is O(1) (the sums of
+what each account executed and of each pair's prints are kept as they go); an internal print also reads the
+neighbours of the ring's accounts (O(the accounts they printed with in the window)). What would break it: a ring
+that trades through other firms (the drop copy shows one side of each print), one that splits each print into
+unequal pieces on each side, one that lets positions build for longer than the window, one whose accounts trade
+mostly with the market and only now and then with each other (under ``ring_share``), and ordinary clients that are
+most of a thin symbol and meet each other while flat (the chance test assumes counterparties are met in proportion
+to their volume, which two passive market makers are not).
 
 >>> from tapewatch.records import ExecutionReport
 >>> def fill(ts, account, side, order_id):
@@ -99,7 +105,7 @@ class Side:
 
 
 @dataclass(slots=True)
-class Flow:
+class Executed:
     """An account's executions in the window, (ts, signed quantity), and their sums, kept as it goes (O(1) an
     execution; the sums are state, so a restored detector adds and takes away the same numbers)."""
 
@@ -130,6 +136,25 @@ class Link:
     order_id: str
 
 
+@dataclass(slots=True)
+class Links:
+    """Two accounts' prints with each other in the window, and their volume, kept as it goes (a state, as
+    :class:`Executed`'s sums)."""
+
+    done: deque[Link]
+    volume: float = 0.0
+
+    def add(self, link: Link) -> None:
+        self.done.append(link)
+        self.volume += link.quantity
+
+    def forget(self, before: int) -> None:
+        while self.done and self.done[0].ts < before:
+            self.volume -= self.done.popleft().quantity
+        if not self.done:
+            self.volume = 0.0
+
+
 class FirmRing:
     """One symbol's collusive rings, from the firm's drop copy (stage: ``on_execution``). ``owners`` and ``groups`` are
     the firm's reference data, read as they are at each report; ``tape``: the symbol's public trades, for what chance
@@ -153,9 +178,9 @@ class FirmRing:
         self.tape = tape
         self.recent: deque[Side] = deque()
         #: each account's executions in the window
-        self.executions: dict[str, Flow] = {}
+        self.executions: dict[str, Executed] = {}
         #: (a, b), a < b → the window's prints between the two; account → the accounts it printed with
-        self.links: dict[tuple[str, str], deque[Link]] = {}
+        self.links: dict[tuple[str, str], Links] = {}
         self.neighbours: dict[str, set[str]] = {}
         #: account → its reference owner keys as of its last report
         self.keys: dict[str, list[str]] = {}
@@ -168,10 +193,10 @@ class FirmRing:
         if ts - self.swept >= self.params.window_ms:
             self.sweep(ts)
         self.keys[account] = owner_keys(account, report.owner, self.owners, self.groups)
-        flow = self.executions.get(account)
-        if flow is None:
-            flow = self.executions[account] = Flow(deque())
-        flow.add(ts, report.last_qty if buy else -report.last_qty)
+        executed = self.executions.get(account)
+        if executed is None:
+            executed = self.executions[account] = Executed(deque())
+        executed.add(ts, report.last_qty if buy else -report.last_qty)
         while self.recent and self.recent[0].ts < ts - self.params.pair_ms:
             self.recent.popleft()
         for n, other in enumerate(self.recent):
@@ -186,12 +211,12 @@ class FirmRing:
     def _linked(self, printed: int, ts: int, accounts: tuple[str, str], quantity: float, order_id: str) -> list[Hit]:
         """A print between two accounts, its first side reported at ``printed``, its second at ``ts``."""
         first, second = accounts
-        self.links.setdefault(_pair(first, second), deque()).append(Link(printed, quantity, order_id))
+        self.links.setdefault(_pair(first, second), Links(deque())).add(Link(printed, quantity, order_id))
         self.neighbours.setdefault(first, set()).add(second)
         self.neighbours.setdefault(second, set()).add(first)
         members = self._ring(first, second, ts)
-        links = [link for pair in _pairs(members) for link in self._window(pair, ts)]
-        if len(links) < self.params.min_prints or not self._untied(members, ts):
+        pairs = [self._window(pair, ts) for pair in _pairs(members)]
+        if sum(len(links.done) for links in pairs) < self.params.min_prints or not self._untied(members, ts):
             return []
         executed = {account: self._executed(account, ts) for account in members}
         if any(self._within(a, members, ts) < self.params.ring_share * executed[a][0] for a in members):
@@ -201,8 +226,10 @@ class FirmRing:
         if net_share > self.params.flat_share or (chance is not None and chance > self.params.surprise):
             return []
         gross = sum(total for total, _ in executed.values())
-        share = 2 * sum(link.quantity for link in links) / gross
-        return [self._hit(ts, sorted(members), links, share, net_share, chance)]
+        share = 2 * sum(links.volume for links in pairs) / gross
+        return [
+            self._hit(ts, sorted(members), [link for links in pairs for link in links.done], share, net_share, chance)
+        ]
 
     def _ring(self, first: str, second: str, ts: int) -> set[str]:
         """The print's two accounts, and, one at a time, each account that did at least ``ring_share`` of what it
@@ -224,23 +251,20 @@ class FirmRing:
 
     def _within(self, account: str, members: set[str], ts: int) -> float:
         """What ``account`` traded with the other ``members`` in the window."""
-        return sum(
-            link.quantity for other in members if other != account for link in self._window(_pair(account, other), ts)
-        )
+        return sum(self._window(_pair(account, other), ts).volume for other in members if other != account)
 
-    def _window(self, pair: tuple[str, str], ts: int) -> deque[Link]:
+    def _window(self, pair: tuple[str, str], ts: int) -> Links:
         """The window's prints between the pair (the older ones forgotten; :meth:`sweep` drops the empty pairs)."""
         links = self.links.get(pair)
         if links is None:
-            return deque()
-        while links and links[0].ts < ts - self.params.window_ms:
-            links.popleft()
+            return Links(deque())
+        links.forget(ts - self.params.window_ms)
         return links
 
     def _untied(self, members: set[str], ts: int) -> bool:
         """Whether some print joins two accounts the reference data does not tie (else the wash detector's)."""
         return any(
-            self._window(_pair(a, b), ts) and not set(self.keys[a]) & set(self.keys[b])
+            self._window(_pair(a, b), ts).done and not set(self.keys[a]) & set(self.keys[b])
             for a in members
             for b in members
             if a < b
@@ -248,11 +272,11 @@ class FirmRing:
 
     def _executed(self, account: str, ts: int) -> tuple[float, float]:
         """What the account executed in the window, and its net (bought minus sold)."""
-        flow = self.executions.get(account)
-        if flow is None:
+        executed = self.executions.get(account)
+        if executed is None:
             return 0.0, 0.0
-        flow.forget(ts - self.params.window_ms)
-        return flow.gross, flow.net
+        executed.forget(ts - self.params.window_ms)
+        return executed.gross, executed.net
 
     def _chance(self, members: set[str], ts: int, executed: Mapping[str, tuple[float, float]]) -> float | None:
         """How likely, for the least surprising account, that so many of its executions met the others if each met
@@ -266,13 +290,13 @@ class FirmRing:
         if not market:
             return None
         outside = {account: max(0.0, executed[account][0] - self._within(account, members, ts)) for account in members}
-        inside = sum(link.quantity for pair in _pairs(members) for link in self._window(pair, ts))
+        inside = sum(self._window(pair, ts).volume for pair in _pairs(members))
         rest = market - inside
         tails = []
         for account in members:
             others = sum(volume for other, volume in outside.items() if other != account) / 2
             share = min(1.0, others / rest) if rest > 0 else float(others > 0)
-            met = sum(len(self._window(_pair(account, other), ts)) for other in members if other != account)
+            met = sum(len(self._window(_pair(account, other), ts).done) for other in members if other != account)
             tails.append(binomial_tail(met, len(self.executions[account].done), share))
         return max(tails)
 
@@ -302,10 +326,7 @@ class FirmRing:
         """Forget what left the window: the state stays the window's, whoever stopped trading."""
         self.swept = ts
         for pair in list(self.links):
-            links = self.links[pair]
-            while links and links[0].ts < ts - self.params.window_ms:
-                links.popleft()
-            if not links:
+            if not self._window(pair, ts).done:
                 del self.links[pair]
                 first, second = pair
                 self.neighbours[first].discard(second)
@@ -322,7 +343,10 @@ class FirmRing:
         return {
             "recent": [[s.ts, s.account, s.buy, s.price, s.quantity, s.order_id] for s in self.recent],
             "executions": {a: [[list(row) for row in f.done], f.gross, f.net] for a, f in self.executions.items()},
-            "links": [[*pair, [[x.ts, x.quantity, x.order_id] for x in rows]] for pair, rows in self.links.items()],
+            "links": [
+                [*pair, [[x.ts, x.quantity, x.order_id] for x in links.done], links.volume]
+                for pair, links in self.links.items()
+            ],
             "keys": {a: list(keys) for a, keys in self.keys.items()},
             "swept": self.swept,
         }
@@ -339,10 +363,13 @@ class FirmRing:
         ring = cls(params, owners, groups, tape)
         ring.recent = deque(Side(*row) for row in state["recent"])
         ring.executions = {
-            a: Flow(deque((int(ts), float(q)) for ts, q in rows), gross, net)
+            a: Executed(deque((int(ts), float(q)) for ts, q in rows), gross, net)
             for a, (rows, gross, net) in state["executions"].items()
         }
-        ring.links = {(first, second): deque(Link(*row) for row in rows) for first, second, rows in state["links"]}
+        ring.links = {
+            (first, second): Links(deque(Link(*row) for row in rows), volume)
+            for first, second, rows, volume in state["links"]
+        }
         for first, second in ring.links:
             ring.neighbours.setdefault(first, set()).add(second)
             ring.neighbours.setdefault(second, set()).add(first)
