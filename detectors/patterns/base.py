@@ -31,7 +31,7 @@ from tapewatch.records import AlertKind
 if TYPE_CHECKING:  # for annotations only: the helpers below read the parameters they are given
     from tapewatch.detectors.patterns.params import PatternParams, TapeParams
 
-PATTERNS_VERSION: Final = "patterns-v21"
+PATTERNS_VERSION: Final = "patterns-v22"
 Values = Mapping[str, float | None]
 #: a drift under this many bps is the float residue of returns that cancel (``1e4·ln(a/b) + 1e4·ln(b/a)`` comes to
 #: ~1e-13, not 0), not a move: "the price rose" means by more than this (one tick of a 100,000 price on a 0.01 tick
@@ -411,6 +411,30 @@ class ChunkContext:
                 level -= ret  # the level before this chunk
                 farthest = max(farthest, abs(now - level))
             out.append(farthest)
+        return out[0], out[1], out[2]
+
+    def run_ups(self, chunk_ms: int) -> tuple[float, float, float]:
+        """Over each horizon, the largest rise from a level to a later, higher one (bps, ≥ 0): how far a pump took
+        the price up, whether it still stands there or was dumped since. Reads the path back (O(slow horizon)):
+        call it only on a hit.
+
+        >>> ctx = ChunkContext(20_000, 15_000, None, False, 0.0, None, None, False, deque(), horizons=(2, 4, 4))
+        >>> ctx.move_path = deque([(0, -5.0), (5_000, 10.0), (10_000, 10.0), (15_000, -8.0)])
+        >>> ctx.run_ups(5_000)  # the 2-chunk horizon saw +10 then -8; the others the rise from -5 to 15
+        (10.0, 20.0, 20.0)
+        """
+        now = sum(ret for _, ret in self.move_path)
+        out: list[float] = []
+        for window in self.horizons:
+            horizon_start = self.start - (window - 1) * chunk_ms
+            level, highest_after, rise = now, now, 0.0
+            for start, ret in reversed(self.move_path):
+                if start < horizon_start:
+                    break
+                level -= ret  # the level before this chunk
+                rise = max(rise, highest_after - level)
+                highest_after = max(highest_after, level)
+            out.append(rise)
         return out[0], out[1], out[2]
 
     @property

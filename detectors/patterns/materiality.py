@@ -7,9 +7,11 @@ at least
 
     ``material_bps = max(floor_bps, typical_multiple × the symbol's typical move over that horizon)``
 
-The move is the excursion: how far the price now stands from where it stood farthest from it within the horizon
-(:meth:`~tapewatch.detectors.patterns.base.ChunkContext.excursions`; a sweep given back or a rise dumped moved the price
-even where it ended level). The typical move is the root mean square of the drift over that horizon *at this time of
+A pump's move is its rise: the largest run-up from a level to a later, higher one within the horizon
+(:meth:`~tapewatch.detectors.patterns.base.ChunkContext.run_ups`; a rise dumped since still counts, a fall does not).
+The other kinds' move is the excursion: how far the price now stands from where it stood farthest from it within the
+horizon (:meth:`~tapewatch.detectors.patterns.base.ChunkContext.excursions`; a sweep given back moved the price even
+where it ended level). The typical move is the root mean square of the drift over that horizon *at this time of
 day* across past sessions (:class:`tapewatch.detectors.seasonal.TimeOfDayProfile`). A time of day never learnt borrows
 the median of the learnt ones, and before any is learnt the session's own
 (:class:`~tapewatch.detectors.patterns.base.DriftScale`); before that the floor alone stands. The floor is per venue
@@ -210,6 +212,8 @@ class Materiality:
             return self._judge_volume(ctx, v, hit)
         if hit.kind not in PRICE_KINDS:
             return hit
+        if hit.kind is AlertKind.PUMP_AND_DUMP:  # a pump is its rise: a drop, however deep, pumped nothing
+            return self._stands(ctx, hit, ctx.run_ups(self.chunk_ms))
         return self._stands(ctx, hit, ctx.excursions(self.chunk_ms))
 
     @staticmethod

@@ -201,3 +201,23 @@ def test_an_immaterial_pump_is_held_and_raised_when_its_run_up_turns_material() 
     assert gate.on_hits(ctx, {}, [onset]) == [] and gate.pending
     late = 2 * CHUNK + params.materiality.pending_ms + CHUNK
     assert gate.on_hits(tape.on_chunk(late, {"ret_bps": 40.0}), {}, []) == [] and not gate.pending
+
+
+def test_a_pump_is_material_by_its_rise_a_fall_is_not_one() -> None:
+    """A pump stands on its run-up, dumped since or not; a deep fall with a small bounce pumped nothing, though
+    marking the close (either direction) stands on that fall."""
+    params = PatternParams().with_values({"tape.close_time": None})
+
+    def judged(rets: list[float], kind: AlertKind) -> Hit | None:
+        tape, gate = _gate_on(params)
+        for i, ret in enumerate(rets, start=1):
+            ctx = tape.on_chunk(i * CHUNK, {"ret_bps": ret})
+            gate.on_chunk(ctx, {})
+        return gate.judge(ctx, {}, _hit(kind, ctx.ts))
+
+    fell_then_bounced = [-20.0] * 5 + [2.0] * 5  # 100 bps down, 10 up
+    assert judged(fell_then_bounced, AlertKind.PUMP_AND_DUMP) is None
+    assert judged(fell_then_bounced, AlertKind.MARKING_THE_CLOSE) is not None
+    pumped_and_dumped = [8.0] * 5 + [-8.0] * 5  # 40 bps up, back to where it began
+    pump = judged(pumped_and_dumped, AlertKind.PUMP_AND_DUMP)
+    assert pump is not None and pump.evidence["price_move_bps"] == pytest.approx(40.0)
