@@ -255,6 +255,7 @@ def detect_file(
     kinds = Counter(str(alert.kind) for alert in alerts)
     summary = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())) or "none"
     _report_learnt(result.learnt_prints, result.venues)
+    _report_not_run(result)
     console.print(f"{len(alerts)} alert(s) over {len(result.symbols)} symbol(s) ({summary}) → {out}")
 
 
@@ -404,6 +405,23 @@ def _calibrations(store: ArtifactStore, frame: pd.DataFrame, version: str) -> di
         else:
             found[venue] = loaded
     return found
+
+
+def _report_not_run(result: DetectionOutput) -> None:
+    """One line per detector the input could not feed, and one of what ran: a quiet input is then not mistaken for
+    a clean one."""
+    from tapewatch.evaluation.lookback import coverage
+
+    if not result.detectors:
+        return
+    ran, missing = coverage(result)
+    for name, needs in missing.items():
+        console.print(
+            f"[yellow]not run:[/] {name} (needs {' and '.join(sorted(needs))}, which the input does not carry)"
+        )
+    model = any(detector.model is not None for detector in result.detectors.values())
+    kmeans = "K-means" if model else "no K-means (no model, or it refused the venue)"
+    console.print(f"ran: {', '.join(ran) or 'no pattern detector'}; {kmeans}")
 
 
 def _report_learnt(learnt: Mapping[str, str | None], venues: Mapping[str, str]) -> None:

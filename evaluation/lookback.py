@@ -7,7 +7,9 @@ Inputs (:func:`read_input`):
   with a price is a trade; a row with ``bid1`` or ``ask1`` is a book snapshot (the replay layout, which is
   ``simulator.ticks_frame()``).
 * **1-minute bars** — ``symbol``, ``start``, ``open``, ``high``, ``low``, ``close``, ``volume`` (optional
-  ``vwap``, else the close). Bars carry no order flow: only the K-means scorer runs on them.
+  ``vwap``, else the close; optional ``trades``). Bars carry no prints and no books: each bar is one 1-minute chunk
+  of the flow (:mod:`tapewatch.detectors.bar_chunks`), and the pattern detectors that read prices and volumes alone
+  run on them (:func:`coverage` says which did not), beside the K-means scorer.
 
 :func:`detect_frames` computes, per symbol, the records the stream computes — bars (:mod:`tapewatch.detectors.bars`,
 closed bars only, as the stream's watermark closes them), bar features (:mod:`tapewatch.detectors.features`) and flow
@@ -29,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from tapewatch.detectors.alerting import PolicyParams
+from tapewatch.detectors.bar_chunks import BAR_FLOW, BarChunks
 from tapewatch.detectors.bars import DEFAULT_GRACE_MS, MINUTE_MS, bars_from_quotes, pct_change
 from tapewatch.detectors.calibration import Calibration
 from tapewatch.detectors.features import compute_frame
@@ -38,6 +41,7 @@ from tapewatch.detectors.kmeans import KMeansModel
 from tapewatch.detectors.model_venues import ExtraVenues, VenueGate
 from tapewatch.detectors.news.context import NewsContext, NewsContextParams
 from tapewatch.detectors.patterns import PatternParams, SymbolDetector
+from tapewatch.detectors.patterns.base import CARRIED
 from tapewatch.errors import TapewatchError
 from tapewatch.feeds import FeedProfile, FeedProfiles, Prints
 from tapewatch.records import Alert, NewsRef, Score
@@ -180,6 +184,15 @@ def split_ticks(ticks: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return quotes[["venue", *QUOTE_COLUMNS]], books
 
 
+def ticks_as_bars(ticks: pd.DataFrame) -> Input:
+    """A tick table as a vendor would sell it in 1-minute bars (its trades' bars, with their trade counts): what a
+    user with bars alone gives ``detect file``."""
+    source = tick_input(ticks)
+    quotes = source.frame[source.frame["price"].notna()]
+    bars = bars_from_quotes(quotes[["symbol", "venue", "ts", "price", "size"]], include_open=True)
+    return Input("bars", bars[["symbol", "venue", *BAR_REQUIRED[1:], "vwap", "trades"]].reset_index(drop=True))
+
+
 def bars_from_bar_file(frame: pd.DataFrame) -> pd.DataFrame:
     """Normalise a 1-minute bar file: sorted per symbol, ``end``, ``vwap`` and the change percentages filled."""
     bars = frame.sort_values(["symbol", "start"], kind="stable").drop_duplicates(["symbol", "start"], keep="last")
@@ -238,7 +251,8 @@ def _bars_and_flow(
     ``learnt`` with the prints learnt per symbol."""
     frame = source.frame
     if source.kind != "ticks":
-        return bars_from_bar_file(frame), pd.DataFrame(columns=["symbol", "ts", *FLOW_FEATURE_NAMES])
+        bars = bars_from_bar_file(frame)
+        return bars, bar_flow(bars)
     quotes, books = split_ticks(frame)
     bars = bars_from_quotes(quotes[["symbol", "venue", "ts", "price", "size"]], grace_ms=grace_ms)
     with_books = None if feeds is None else (lambda symbol: feeds(venues[symbol]).books)
@@ -252,6 +266,22 @@ def _bars_and_flow(
         learnt=learnt,
     )
     return bars, flow
+
+
+def bar_flow(bars: pd.DataFrame) -> pd.DataFrame:
+    """The 1-minute bars' flow chunks (:mod:`tapewatch.detectors.bar_chunks`: ``symbol``, ``ts`` = the bar's end and
+    the :data:`~tapewatch.detectors.flow.FLOW_FEATURE_NAMES`), symbol by symbol in time order."""
+    rows: list[dict[str, object]] = []
+    for symbol, unsorted in bars.groupby("symbol", sort=True):
+        chunks = BarChunks(BAR_FLOW)
+        group = unsorted.sort_values("start", kind="stable")
+        counts = group["trades"].tolist() if "trades" in group.columns else [math.nan] * len(group)
+        columns = (group[name].tolist() for name in ("start", "open", "high", "low", "close", "volume"))
+        for (start, open_, high, low, close, volume), trades in zip(zip(*columns, strict=True), counts, strict=True):
+            count = None if trades is None or math.isnan(trades) else int(trades)
+            values = chunks.on_bar(int(start), open_, high, low, close, volume, count)
+            rows.append({"symbol": str(symbol), "ts": int(start) + MINUTE_MS, **values})
+    return pd.DataFrame(rows, columns=["symbol", "ts", *FLOW_FEATURE_NAMES])
 
 
 def flow_chunks(
@@ -341,7 +371,16 @@ def detect_frames(
             progress(symbol)
         model_here = gate.model_for(model, venues[symbol])
         detector = _detector(
-            symbol, venues[symbol], model_here, params, policy, flow_config, feeds, calibrations, hit_model
+            symbol,
+            venues[symbol],
+            model_here,
+            params,
+            policy,
+            flow_config,
+            feeds,
+            calibrations,
+            hit_model,
+            bars=source.kind == "bars",
         )
         out.detectors[symbol] = detector
         events = _events(flow_by_symbol.get(symbol), FLOW_FEATURE_NAMES, _FLOW_CADENCE)
@@ -389,11 +428,17 @@ def _detector(
     feeds: Callable[[str], FeedProfile] | None,
     calibrations: Mapping[str, Calibration] | None,
     hit_model: HitModel | None = None,
+    *,
+    bars: bool = False,
 ) -> SymbolDetector:
-    """A symbol's detector on its venue's feed, started from the venue's calibration where there is one, scoring
-    with the calibrated hit model where one is given."""
+    """A symbol's detector on its venue's feed (``bars``: its 1-minute bars, which carry no prints and no books),
+    started from the venue's calibration where there is one, scoring with the calibrated hit model where one is
+    given."""
     profile = (feeds or FeedProfiles())(venue)
-    on_feed = (params or PatternParams()).for_feed(flow_config or FlowConfig(), profile)
+    base = params or PatternParams()
+    on_feed = base.for_bars(profile) if bars else base.for_feed(flow_config or FlowConfig(), profile)
+    if feeds is None and not bars:  # the flow used the books wherever the input had them
+        on_feed = on_feed.carrying(CARRIED)
     calibration = (calibrations or {}).get(venue)
     if calibration is not None:
         calibration.check(venue, profile.prints, on_feed)
@@ -414,6 +459,21 @@ def _extra_venues(given: ExtraVenues | None) -> ExtraVenues:
 
     # read afresh, not through the cached get_settings(): a library call must not freeze the settings
     return Settings().venues.kmeans_extra()
+
+
+def coverage(out: DetectionOutput) -> tuple[list[str], dict[str, frozenset[str]]]:
+    """Which pattern detectors (by their parameters' group, as ``pump_onset``) ran on some symbol of the input, and
+    which did not run on some symbol → what they need that its feed does not carry (prints, books): 1-minute bars
+    carry neither."""
+    ran: set[str] = set()
+    missing: dict[str, set[str]] = {}
+    for detector in out.detectors.values():
+        for name, needs in detector.patterns.ran().items():
+            if needs:
+                missing.setdefault(name, set()).update(needs)
+            else:
+                ran.add(name)
+    return sorted(ran), {name: frozenset(needs) for name, needs in sorted(missing.items())}
 
 
 def write_jsonl(path: Path, records: Sequence[Alert] | Sequence[Score]) -> None:

@@ -42,7 +42,14 @@ from tapewatch.detectors.patterns import PATTERNS_VERSION
 from tapewatch.evaluation import judge as ev
 from tapewatch.evaluation import order_cells as oc
 from tapewatch.evaluation.lookalikes import LookalikeRate, lookalike_alerts
-from tapewatch.evaluation.lookback import DetectionOutput, bar_features, detect_frames, tick_input
+from tapewatch.evaluation.lookback import (
+    DetectionOutput,
+    Input,
+    bar_features,
+    detect_frames,
+    tick_input,
+    ticks_as_bars,
+)
 from tapewatch.evaluation.news_effect import NewsEffect, news_alerts_frame, news_effect, with_news
 from tapewatch.feeds import FeedProfiles
 from tapewatch.generators import lob_market as lob
@@ -51,12 +58,19 @@ from tapewatch.generators.news import NewsParams
 from tapewatch.generators.simulator import Simulation, SimulationConfig, generate
 from tapewatch.records import NewsItem
 
+#: the trades feed's session as 1-minute bars alone (what a user with a vendor's bars has)
+BARS_1M: Final = "bars-1m"
 #: every feed shape the matrix runs: the level-2 shapes and the market-by-order ones
-MATRIX_FEEDS: Final[tuple[str, ...]] = (*FEEDS, *oc.ORDER_FEEDS)
+MATRIX_FEEDS: Final[tuple[str, ...]] = (*FEEDS, BARS_1M, *oc.ORDER_FEEDS)
 #: the venue a simulated feed is published under: its feed profile tells the detectors what the records carry
-FEED_VENUES: Final[Mapping[str, str]] = {"trades": "sim", "twse-mis": "sim-snapshots", "snapshot-1s": "sim-snapshots"}
+FEED_VENUES: Final[Mapping[str, str]] = {
+    "trades": "sim",
+    "twse-mis": "sim-snapshots",
+    "snapshot-1s": "sim-snapshots",
+    BARS_1M: "sim",
+}
 #: how much the book's level 2–5 queues churn per book step, per feed: TWSE's best five move every snapshot
-DEFAULT_CHURN: Final[Mapping[str, float]] = {"trades": 0.2, "twse-mis": 1.0, "snapshot-1s": 0.5}
+DEFAULT_CHURN: Final[Mapping[str, float]] = {"trades": 0.2, "twse-mis": 1.0, "snapshot-1s": 0.5, BARS_1M: 0.2}
 #: the issue's quality bars per kind: minimum F1 over held-out seeds
 QUALITY_F1: Final[Mapping[str, float]] = {
     "pump_and_dump": 0.95,
@@ -115,7 +129,7 @@ class MatrixSpec:
             seed=seed,
             minutes=self.minutes,
             open_time=open_at,
-            feed=feed,
+            feed=_ticks_of(feed),
             book_churn=churn,
             regimes=self.regimes,
             variants=self.variants,
@@ -129,7 +143,7 @@ class MatrixSpec:
             symbols=self.symbols,
             seed=seed,
             minutes=self.minutes,
-            feed=feed,
+            feed=_ticks_of(feed),
             venue=FEED_VENUES[feed],
             lookalikes=self.lookalikes,
             news_params=self.news,
@@ -178,9 +192,20 @@ def generated_session(spec: MatrixSpec, feed: str, seed: int) -> GeneratedSessio
     if spec.generator == "sim":
         market: Simulation | lob.LobSession = generate(spec.simulation(feed, seed))
     else:
-        market = _lob_market(replace(spec.lob(feed, seed), feed="trades", venue="sim")).shaped(feed, FEED_VENUES[feed])
+        config = replace(spec.lob(feed, seed), feed="trades", venue="sim")
+        market = _lob_market(config).shaped(_ticks_of(feed), FEED_VENUES[feed])
     ticks = market.ticks_frame().assign(venue=FEED_VENUES[feed])
     return GeneratedSession(ticks, market.episodes_frame(), market.lookalikes_frame(), market.news, market.news_frame())
+
+
+def _ticks_of(feed: str) -> str:
+    """The tick feed a feed shape is made from (1-minute bars: from the trades feed)."""
+    return "trades" if feed == BARS_1M else feed
+
+
+def _input_of(feed: str, ticks: pd.DataFrame) -> Input:
+    """What a feed's user gives the detectors: the ticks, or their 1-minute bars."""
+    return ticks_as_bars(ticks) if feed == BARS_1M else tick_input(ticks)
 
 
 @functools.lru_cache(maxsize=1)
@@ -202,7 +227,7 @@ def train_model(spec: MatrixSpec, feed: str) -> KMeansModel:
     if feed in oc.ORDER_FEEDS:
         return oc.train_order_model(spec)
     ticks, _, _ = session(spec, feed, spec.train_seed)
-    source = tick_input(ticks)
+    source = _input_of(feed, ticks)
     bars = detect_frames(source, None, flow_config=spec.flow, feeds=spec.profiles).bars
     from tapewatch.detectors.kmeans import train
 
@@ -214,7 +239,7 @@ def run_cell(spec: MatrixSpec, feed: str, seed: int, model: KMeansModel | None) 
     began = clock.perf_counter()
     generated = generated_session(spec, feed, seed)
     detected: DetectionOutput = detect_frames(
-        tick_input(generated.ticks), model, flow_config=spec.flow, feeds=spec.profiles
+        _input_of(feed, generated.ticks), model, flow_config=spec.flow, feeds=spec.profiles
     )
     alerts = with_news(detected.alerts, generated.news)
     cell = _scored(feed, seed, generated.episodes, generated.lookalikes, detected, model)

@@ -481,6 +481,11 @@ class ChunkContext:
         return Hit(kind, self.ts, max(0, window_start), self.ts, score, evidence, PATTERNS_VERSION, message)
 
 
+#: what a feed may carry beyond each chunk's prices and volume: trade-by-trade prints (and the aggressor sides given
+#: with them or read from them) and five-level books; 1-minute bars carry neither
+CARRIED: Final = ("prints", "books")
+
+
 class PatternDetector(Protocol):
     """One detector: built from the tape's parameters and its own (``Detector(tape, params)``), O(1) work per chunk,
     hits out, a JSON-safe state under keys of its own (:meth:`to_state`; ``Detector.from_state(state, tape, params)``
@@ -493,6 +498,8 @@ class PatternDetector(Protocol):
     #: :class:`~tapewatch.detectors.patterns.params.PatternParams` that holds them
     PARAMS: ClassVar[type[Any]]
     EVIDENCE: ClassVar[tuple[Rule, ...]]
+    #: what of :data:`CARRIED` it reads (a feed without one of them never runs it: it could never fire there)
+    NEEDS: ClassVar[frozenset[str]]
 
     def on_chunk(self, ctx: ChunkContext, v: Values) -> list[Hit]: ...
 

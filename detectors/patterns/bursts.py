@@ -1,7 +1,8 @@
 """Generic outliers: a volume burst or a price burst over the long window.
 
 ``volume_z_long ≥ bursts.volume_z`` (a volume burst) / ``|ret_bps_long| ≥ bursts.ret_bps`` (a price burst),
-each with ``trades_long ≥ bursts.min_trades``. Stateless. Evidence: the z-score / the return.
+each with ``trades_long ≥ bursts.min_trades`` where the trades are counted (1-minute bars may not count them).
+Stateless. Evidence: the z-score / the return.
 
 The materiality gate (:mod:`~tapewatch.detectors.patterns.materiality`) holds a burst to the symbol's own records (the
 largest burst of its kind in its last sessions and today) and keeps it medium at most.
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from tapewatch.detectors.alerting import Hit
 from tapewatch.detectors.evidence import Rule, bound
-from tapewatch.detectors.patterns.base import ChunkContext, Values, cited, context, ge, get, strength
+from tapewatch.detectors.patterns.base import ChunkContext, Values, cited, context, get, strength
 from tapewatch.detectors.patterns.checks import non_negative
 from tapewatch.records import AlertKind
 
@@ -53,6 +54,7 @@ class Bursts:
     __slots__ = ("params", "tape")
 
     PARAMS: ClassVar[type[BurstsParams]] = BurstsParams
+    NEEDS: ClassVar[frozenset[str]] = frozenset()
 
     #: the hits' evidence (:mod:`tapewatch.detectors.evidence`), one kind each; ``trades_long ≥ bursts.min_trades`` is
     #: not in it
@@ -76,7 +78,8 @@ class Bursts:
 
     def on_chunk(self, ctx: ChunkContext, v: Values) -> list[Hit]:
         p = self.params
-        if not ge(v, "trades_long", p.min_trades):
+        trades = get(v, "trades_long")  # None: 1-minute bars that do not count their trades, judged by size alone
+        if trades is not None and trades < p.min_trades:
             return []
         hits = []
         window_start = ctx.ts - self.tape.long_ms

@@ -120,6 +120,7 @@ class MarkingTheClose:
     __slots__ = ("levels", "min_pushes", "params", "pump_seen", "pushes", "tape")
 
     PARAMS: ClassVar[type[MarkingTheCloseParams]] = MarkingTheCloseParams
+    NEEDS: ClassVar[frozenset[str]] = frozenset()
 
     #: the hits' evidence (:mod:`tapewatch.detectors.evidence`), one rule per path; no hit follows a pump-and-dump hit
     #: by less than ``closing.after_pump_ms`` (not in it)

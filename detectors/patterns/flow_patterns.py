@@ -79,6 +79,7 @@ class FlowPatterns:
         "pump_onset",
         "pump_ramp",
         "pump_surge",
+        "running",
         "spoofing",
         "tape",
         "wash",
@@ -126,6 +127,15 @@ class FlowPatterns:
             self.ignition,
             self.bursts,
         )
+        carried = set(tape.carries)
+        #: the detectors the feed can feed, in order (one that needs what it does not carry could never fire)
+        self.running = tuple(detector for detector in self.detectors if carried >= detector.NEEDS)
+
+    def ran(self) -> dict[str, frozenset[str]]:
+        """Each detector by its parameters' group (``pump_ramp``) → what it needs that the feed does not carry
+        (empty: it runs)."""
+        carried = set(self.params.tape.carries)
+        return {detector.PARAMS.GROUP: detector.NEEDS - carried for detector in self.detectors}
 
     def ms_to_close(self, ts: int) -> int | None:
         return self.tape.ms_to_close(ts)
@@ -134,7 +144,7 @@ class FlowPatterns:
         ctx = self.tape.on_chunk(ts, values)
         self.materiality.on_chunk(ctx, values)
         hits: list[Hit] = []
-        for detector in self.detectors:
+        for detector in self.running:
             found = detector.on_chunk(ctx, values)
             ctx.pump_hit = ctx.pump_hit or any(hit.kind is AlertKind.PUMP_AND_DUMP for hit in found)
             hits += found if detector is self.pump_dump else [_run_up(hit) for hit in found]

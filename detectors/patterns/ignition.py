@@ -131,6 +131,7 @@ class MomentumIgnition:
     __slots__ = ("follow_chunks", "max_surge", "params", "pending", "tape")
 
     PARAMS: ClassVar[type[MomentumIgnitionParams]] = MomentumIgnitionParams
+    NEEDS: ClassVar[frozenset[str]] = frozenset({"prints"})
 
     #: the hit's evidence (:mod:`tapewatch.detectors.evidence`): the sweep's chunk (its imbalance and the mid on the
     #: move's side), its followers and its reversal (against the move); no pump or closing push under way (not in it)

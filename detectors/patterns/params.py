@@ -46,6 +46,7 @@ from datetime import time
 from typing import Any, ClassVar
 
 from tapewatch.detectors.flow import FlowConfig
+from tapewatch.detectors.patterns.base import CARRIED
 from tapewatch.detectors.patterns.bursts import BurstsParams
 from tapewatch.detectors.patterns.checks import non_negative, not_longer, positive, shares
 from tapewatch.detectors.patterns.closing import MarkingTheCloseParams
@@ -80,6 +81,9 @@ class TapeParams:
     #: the venue's prints (:attr:`FeedProfile.prints`, set by :meth:`PatternParams.for_feed`): what a surge is read
     #: from (:func:`tapewatch.detectors.patterns.base.surge_z`); ``None``: the chunk's features tell
     prints: Prints | None = "trades"
+    #: what of :data:`~tapewatch.detectors.patterns.base.CARRIED` the feed carries (prints and books; a venue without
+    #: books drops them in :meth:`for_feed`, 1-minute bars carry neither): a detector that needs more does not run
+    carries: tuple[str, ...] = CARRIED
     #: the venue's session close, local time (``None``: the venue never closes), and its UTC offset in minutes
     close_time: time | None = time(13, 30)
     utc_offset_min: int = 480
@@ -121,6 +125,8 @@ class TapeParams:
         not_longer(self, "sweep_followers_ms", "sweep_memory_ms")
         if not -_DAY_MIN < self.utc_offset_min < _DAY_MIN:
             raise ValueError(f"tape.utc_offset_min must lie within a day either way, got {self.utc_offset_min!r}")
+        if not set(self.carries) <= set(CARRIED):
+            raise ValueError(f"tape.carries must be among {CARRIED}, got {self.carries!r}")
 
     @property
     def long_ms(self) -> int:
@@ -141,6 +147,7 @@ class TapeParams:
             close_time=profile.close_time,
             utc_offset_min=profile.utc_offset_min,
             prints=profile.prints,
+            carries=CARRIED if profile.books else ("prints",),
         )
 
 
@@ -185,6 +192,17 @@ class PatternParams:
             tape=self.tape.for_feed(flow, profile),
             materiality=self.materiality.with_floor(profile.material_bps),
         )
+
+    def for_bars(self, profile: FeedProfile) -> PatternParams:
+        """These parameters on a venue's 1-minute bars: bar chunks (:data:`tapewatch.detectors.bar_chunks.BAR_FLOW`)
+        that carry no prints and no books."""
+        from tapewatch.detectors.bar_chunks import BAR_FLOW  # the bar room reads the flow's, not the patterns'
+
+        return self.for_feed(BAR_FLOW, profile).carrying(())
+
+    def carrying(self, carried: tuple[str, ...]) -> PatternParams:
+        """These parameters on a feed that carries ``carried`` (:data:`~tapewatch.detectors.patterns.base.CARRIED`)."""
+        return replace(self, tape=replace(self.tape, carries=tuple(carried)))
 
     def value(self, name: str) -> Any:
         """The parameter of a qualified name (``"spoofing.layer_rel"``, ``"materiality.records.min_sessions"``): the

@@ -116,6 +116,7 @@ class PumpCrowd:
     __slots__ = ("crowd", "min_chunks", "params", "tape")
 
     PARAMS: ClassVar[type[PumpCrowdParams]] = PumpCrowdParams
+    NEEDS: ClassVar[frozenset[str]] = frozenset({"prints"})
 
     #: the hit's evidence (:mod:`tapewatch.detectors.evidence`); the drift's z (``≥ pump_crowd.drift_z``) is not in it
     EVIDENCE: ClassVar[tuple[Rule, ...]] = (

@@ -99,6 +99,7 @@ class PumpDump:
     __slots__ = ("params", "tape")
 
     PARAMS: ClassVar[type[PumpDumpParams]] = PumpDumpParams
+    NEEDS: ClassVar[frozenset[str]] = frozenset()
 
     #: the hit's evidence (:mod:`tapewatch.detectors.evidence`): the flow not net buying is ``aggr_imbalance_long ≤ 0``
     #: (or no sides); the top's age (``≤ pump_dump.peak_ms``) is not in it

@@ -113,6 +113,7 @@ class PumpOnset:
     __slots__ = ("min_onsets", "onset", "params", "surge", "tape")
 
     PARAMS: ClassVar[type[PumpOnsetParams]] = PumpOnsetParams
+    NEEDS: ClassVar[frozenset[str]] = frozenset({"prints"})
 
     #: the hit's evidence (:mod:`tapewatch.detectors.evidence`); the drift must have risen at all (by more than
     #: :data:`~tapewatch.detectors.patterns.base.RISE_EPSILON_BPS`). The surge does not gate the hit: its values are

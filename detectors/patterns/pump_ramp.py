@@ -69,6 +69,7 @@ class PumpRamp:
     __slots__ = ("min_ramps", "params", "ramp", "tape")
 
     PARAMS: ClassVar[type[PumpRampParams]] = PumpRampParams
+    NEEDS: ClassVar[frozenset[str]] = frozenset()
 
     #: the hit's evidence (:mod:`tapewatch.detectors.evidence`): the flow not net selling is ``aggr_imbalance_long ≥ 0``
     #: (or no sides); the ramp does not compare the drift in bps

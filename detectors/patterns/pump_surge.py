@@ -89,6 +89,7 @@ class PumpSurge:
     __slots__ = ("min_chunks", "params", "surge", "tape")
 
     PARAMS: ClassVar[type[PumpSurgeParams]] = PumpSurgeParams
+    NEEDS: ClassVar[frozenset[str]] = frozenset({"prints"})
 
     #: the hit's evidence (:mod:`tapewatch.detectors.evidence`)
     EVIDENCE: ClassVar[tuple[Rule, ...]] = (

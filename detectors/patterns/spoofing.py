@@ -112,6 +112,7 @@ class Spoofing:
     __slots__ = ("cycles", "layers", "params", "tape")
 
     PARAMS: ClassVar[type[SpoofingParams]] = SpoofingParams
+    NEEDS: ClassVar[frozenset[str]] = frozenset({"books"})
 
     #: the hit's evidence (:mod:`tapewatch.detectors.evidence`): this chunk's layer vanished beyond the churn; the
     #: window repeats it (either count). Pressure is the price's move (``price_moved_away``, against

@@ -187,6 +187,7 @@ class WashTrading:
     __slots__ = ("history", "min_pinned", "min_washes", "params", "pinned", "tape", "washes")
 
     PARAMS: ClassVar[type[WashTradingParams]] = WashTradingParams
+    NEEDS: ClassVar[frozenset[str]] = frozenset({"prints"})
 
     #: the hits' evidence (:mod:`tapewatch.detectors.evidence`), one rule per path. Not in it: the pinned path's prints'
     #: worth (``≥ wash.pinned_prints``) and drift z (``|z| < wash.pinned_drift_z``)

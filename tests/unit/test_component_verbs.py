@@ -14,6 +14,7 @@ import pytest
 
 from tapewatch.detectors.aggressor import AggressorInference
 from tapewatch.detectors.alerting import AlertPolicy
+from tapewatch.detectors.bar_chunks import BarChunks
 from tapewatch.detectors.bars import BarBuilder, MultiBarBuilder
 from tapewatch.detectors.calibration import Calibration
 from tapewatch.detectors.contracts import (
@@ -86,7 +87,7 @@ EXECUTION_STAGES: tuple[type[ExecutionStage], ...] = (
     FirmDetector,
     FirmDesk,
 )
-BAR_STAGES: tuple[type[BarStage], ...] = (FeatureState, SymbolDetector)
+BAR_STAGES: tuple[type[BarStage], ...] = (BarChunks, FeatureState, SymbolDetector)
 CHUNK_STAGES: tuple[type[ChunkStage], ...] = (TapeContext, FlowPatterns, Materiality, SymbolDetector)
 HIT_STAGES: tuple[type[HitStage], ...] = (AlertPolicy,)
 #: the pattern detectors: the chunk stages of one alert rule each
@@ -139,6 +140,7 @@ KEPT_BY: dict[type[Any], type[Any]] = {
 OWN_STATE_ESTIMATORS: tuple[type[Any], ...] = tuple(estimator for estimator in ESTIMATORS if estimator not in KEPT_BY)
 #: the components that keep a state of their own
 STATEFUL: tuple[type[Stateful], ...] = (
+    BarChunks,
     BarBuilder,
     FeatureState,
     FlowState,

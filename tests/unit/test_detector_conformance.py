@@ -173,6 +173,8 @@ def _bad_values(name: str, value: object) -> list[object]:
     """Values out of a field's range, by what it is: every number refuses NaN (so every field is in some check of its
     record); windows a negative duration; bars an imbalance or share must reach a negative one, bars it must stay
     under one above 1."""
+    if name == "carries":  # what a feed carries: 1-minute bars carry nothing, a name it does not know is refused
+        return [("ticks",), ("books", 1)]
     if isinstance(value, tuple):
         return [(), (-1,)]
     if not isinstance(value, int | float) or isinstance(value, bool):

@@ -211,7 +211,7 @@ def test_tick_rows_are_read_as_the_replay_reads_them_and_refused_rows_are_named(
     assert "price" in data.rejected[0][1] and "side" in data.rejected[2][1]
 
 
-def test_bars_input_runs_kmeans_only(model: KMeansModel) -> None:
+def test_bars_input_is_scored_by_kmeans_beside_the_patterns(model: KMeansModel) -> None:
     rng = np.random.default_rng(0)
     n = 120
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, n)))
