@@ -65,7 +65,7 @@ from tapewatch.detectors.hit_model import HitModel
 from tapewatch.detectors.kmeans import DEFAULT_MODEL_NAME, FeatureError, KMeansModel
 from tapewatch.detectors.model_venues import ExtraVenues, VenueGate
 from tapewatch.detectors.news.context import NewsContext, NewsContextParams
-from tapewatch.detectors.patterns import PatternParams, SymbolDetector
+from tapewatch.detectors.patterns import FlowPatterns, PatternParams, SymbolDetector
 from tapewatch.feeds import FeedProfile, FeedProfiles, Prints
 from tapewatch.records import Action, Alert, Cadence, Features, NewsRef, NewsSignal, RecordError, Score
 from tapewatch.signals.dqn.decisions import MODEL_NAME as DQN_MODEL_NAME
@@ -276,6 +276,7 @@ class DetectStage(StageBase[DetectState, Features | NewsSignal]):
 
     def __post_init__(self) -> None:
         self.sources = (self.features_topic, self.news_topic)
+        self._announced: set[str] = set()  # the venues whose detectors not run were logged
         self._gate = VenueGate(self.feeds, self.kmeans_venues, lambda line: log.warning("%s: %s", self.stage, line))
 
     def reload_models(self) -> None:
@@ -459,6 +460,17 @@ class DetectStage(StageBase[DetectState, Features | NewsSignal]):
             self.counters.kmeans_refused += 1
             self.io.metrics.kmeans_refused.labels(AGENT, venue).inc()
 
+    def _say_what_runs(self, venue: str, params: PatternParams) -> None:
+        """Once per venue: the detectors its feed cannot feed (a quiet venue is then not mistaken for a clean one)."""
+        if venue in self._announced:
+            return
+        self._announced.add(venue)
+        for name, needs in FlowPatterns(params).ran().items():
+            if needs:
+                log.info(
+                    "%s: venue %s: %s does not run (needs %s)", self.stage, venue, name, " and ".join(sorted(needs))
+                )
+
     def _rebuilt_detector(self, record: Features, key: bytes, partition: int) -> SymbolDetector:
         """The symbol's detector as it was before the record that failed: its stored state, then the features
         applied since (their outputs were sent already)."""
@@ -475,6 +487,7 @@ class DetectStage(StageBase[DetectState, Features | NewsSignal]):
         params = PatternParams().for_feed(self.flow_config, self.feeds(record.venue))
         calibration = self.models.calibration(record.venue, self.feeds(record.venue).prints, params)
         policy = None if calibration is None else calibration.policy(symbol=record.symbol)
+        self._say_what_runs(record.venue, params)
         if stored is None:
             detector = SymbolDetector(record.symbol, record.venue, model, params, policy, self.models.hit_model)
             if calibration is not None:

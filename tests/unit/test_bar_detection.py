@@ -4,13 +4,16 @@ found, a news repricing and a quiet day are not alerted, and what could not run 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 from tapewatch.evaluation.lookback import Input, coverage, detect_frames
 from tapewatch.records import Alert, AlertKind, Severity
+from tapewatch.settings import get_settings
 
 MINUTE = 60_000
 #: 09:00 Taipei on 2024-01-02 (the simulator's venue: a session to 13:30)
@@ -99,3 +102,23 @@ def test_quiet_bars_raise_nothing_above_low_and_say_what_could_not_run(quiet: di
     ran, missing = coverage(out)
     assert {"pump_ramp", "pump_dump", "closing", "bursts"} <= set(ran)
     assert missing["spoofing"] == {"books"} and missing["wash"] == {"prints"} and missing["pump_onset"] == {"prints"}
+
+
+def test_detect_file_on_bars_says_what_did_not_run(
+    quiet: dict[str, pd.DataFrame], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tapewatch.cli.app import cli
+
+    monkeypatch.setenv("TAPEWATCH_MODEL_DIR", str(tmp_path / "models"))
+    get_settings.cache_clear()
+    path = tmp_path / "bars.csv"
+    frames = {**quiet, "Q0": _pumped(quiet["Q0"], 120, 0.15, 30, 10, 10.0)}
+    _bars(frames).frame.drop(columns=["venue"]).to_csv(path, index=False)
+    result = CliRunner().invoke(cli(), ["detect", "file", str(path), "--venue", "sim", "--out", str(tmp_path / "a")])
+    get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())  # the console wraps at its width
+    assert "not run: spoofing (needs books, which the input does not carry)" in said
+    assert "not run: wash (needs prints, which the input does not carry)" in said
+    assert "ran: bursts, closing, pump_dump, pump_ramp; no K-means (no model, or it refused the venue)" in said
+    assert "pump_and_dump" in said.rsplit("alert(s)", 1)[1]
