@@ -102,6 +102,8 @@ def print_scorecard(card: Scorecard) -> None:
             f"≥ {k.bar:.2f}", _num(k.delay_median_s, 0), named, _met(k.met),
         )  # fmt: skip
     wide.print(table)
+    for (generator, feed), kinds in _by_feed(card.unseen).items():
+        wide.print(f"{generator} · {feed}: not judged, the feed shape cannot show them: {', '.join(kinds)}")
     feeds = Table("generator", "feed", "false / clean symbol-day", "all kinds", "look-alikes alerted", "met")
     for f in card.feeds:
         looks = "–" if not f.lookalikes else f"{f.lookalikes_alerted} of {f.lookalikes} ({f.lookalike_share:.0%})"
@@ -116,6 +118,13 @@ def print_scorecard(card: Scorecard) -> None:
         wide.print(news_table(card))
     met, judged = card.bars
     wide.print(f"bars met: {met} of {judged}")
+
+
+def _by_feed(unseen: list[tuple[str, str, str]]) -> dict[tuple[str, str], list[str]]:
+    out: dict[tuple[str, str], list[str]] = {}
+    for generator, feed, kind in unseen:
+        out.setdefault((generator, feed), []).append(kind)
+    return out
 
 
 def _share(part: int, whole: int) -> str:

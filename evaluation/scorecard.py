@@ -21,7 +21,7 @@ would read it): the look-alike alerts it takes out of the queue and the true pum
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -43,6 +43,8 @@ TapeLoader = Callable[[str], tuple[pd.DataFrame, int]]
 
 F1_TRADES: Final = 0.85
 F1_SNAPSHOTS: Final = 0.80
+#: pumps and marking the close from 1-minute bars alone
+F1_BARS: Final = 0.80
 #: spoofing and wash trading where a firm's drop copy names who did what
 F1_FIRM: Final = 0.90
 FIRM_KINDS: Final = frozenset({"spoofing", "wash_trading"})
@@ -53,6 +55,9 @@ MAX_LOOKALIKE_SHARE: Final = 0.10
 TRADE_FEEDS: Final = frozenset({"trades", *ORDER_FEEDS})
 #: the manipulation kinds the F1 bar judges
 KINDS: Final = ("pump_and_dump", "spoofing", "wash_trading", "marking_the_close", "momentum_ignition")
+#: the kinds a feed shape can show, where it cannot show them all: the others are not judged there, and said so
+#: (1-minute bars carry no prints and no books: spoofing, wash trading and a momentum ignition's sweep are not in them)
+SEEN: Final[Mapping[str, frozenset[str]]] = {em.BARS_1M: frozenset({"pump_and_dump", "marking_the_close"})}
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +96,8 @@ class ScorecardSpec:
 def f1_bar(feed: str, kind: str) -> float:
     if feed == MBO_FIRM and kind in FIRM_KINDS:
         return F1_FIRM
+    if feed == em.BARS_1M:
+        return F1_BARS
     return F1_TRADES if feed in TRADE_FEEDS else F1_SNAPSHOTS
 
 
@@ -147,6 +154,8 @@ class Scorecard:
     tapes: list[real_tapes.TapeResult]
     spec: dict[str, Any] = field(default_factory=dict)
     news: list[NewsLine] = field(default_factory=list)
+    #: (generator, feed, kind) with episodes the feed shape cannot show (:data:`SEEN`): not judged
+    unseen: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def bars(self) -> tuple[int, int]:
@@ -175,19 +184,23 @@ class Scorecard:
             ],
             # the alerts above as the rules raised them; these, with the generators' news read by the news context
             "news_context": [asdict(line) for line in self.news],
+            "not_judged": [{"generator": g, "feed": f, "kind": k} for g, f, k in self.unseen],
         }
         return orjson.dumps(payload, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
 
 
 def _generator_lines(
     generator: str, results: Sequence[em.FeedResult]
-) -> tuple[list[KindLine], list[FeedLine], list[NewsLine]]:
+) -> tuple[list[KindLine], list[FeedLine], list[NewsLine], list[tuple[str, str, str]]]:
     kinds: list[KindLine] = []
     feeds: list[FeedLine] = []
+    unseen: list[tuple[str, str, str]] = []
     news = [NewsLine(generator, feed.feed, feed.news) for feed in results if feed.news is not None]
     for feed in results:
         for m in feed.result.kinds:
-            if m.kind in KINDS and m.episodes > 0:
+            if m.kind in KINDS and m.episodes > 0 and m.kind not in SEEN.get(feed.feed, KINDS):
+                unseen.append((generator, feed.feed, m.kind))
+            elif m.kind in KINDS and m.episodes > 0:
                 bar, named = f1_bar(feed.feed, m.kind), feed.account_named(m.kind)
                 met = not math.isnan(m.f1) and m.f1 >= bar and (math.isnan(named) or named >= MIN_ACCOUNT_NAMED)
                 kinds.append(
@@ -201,7 +214,7 @@ def _generator_lines(
             FeedLine(generator, feed.feed, result.false_alerts_per_symbol_day_evaluated_kinds,
                      result.false_alerts_per_symbol_day, events, alerted)
         )  # fmt: skip
-    return kinds, feeds, news
+    return kinds, feeds, news, unseen
 
 
 def run_scorecard(
@@ -212,19 +225,21 @@ def run_scorecard(
     kinds: list[KindLine] = []
     feeds: list[FeedLine] = []
     news: list[NewsLine] = []
+    unseen: list[tuple[str, str, str]] = []
     for generator in spec.generators:
         results = em.run_matrix(spec.matrix(generator), jobs=jobs, progress=_prefixed(say, generator))
-        more_kinds, more_feeds, more_news = _generator_lines(generator, results)
+        more_kinds, more_feeds, more_news, more_unseen = _generator_lines(generator, results)
         kinds += more_kinds
         feeds += more_feeds
         news += more_news
+        unseen += more_unseen
     tapes = []
     for name in spec.tapes:
         say(f"real tape {name}")
         ticks, sessions = load_tape(name)
         tapes.append(real_tapes.run_tape(name, ticks, sessions, flow_config=spec.flow, feeds=spec.profiles))
     described = {k: v for k, v in asdict(spec).items() if k not in ("profiles", "flow")}
-    return Scorecard(kinds, feeds, tapes, described, news)
+    return Scorecard(kinds, feeds, tapes, described, news, unseen)
 
 
 def _prefixed(say: Callable[[str], None], prefix: str) -> Callable[[str], None]:

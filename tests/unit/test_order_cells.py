@@ -44,7 +44,7 @@ def test_both_feeds_judge_one_session_with_and_without_the_drop_copy(
 
 def test_the_drop_copy_must_name_the_right_account(order_feeds: tuple[list[em.FeedResult], list[str]]) -> None:
     (public, firm), _ = order_feeds
-    kinds, _, _ = _generator_lines("sim", [public, firm])
+    kinds, _, _, _ = _generator_lines("sim", [public, firm])
     named = {(k.feed, k.kind): k.account_named for k in kinds}
     assert all(math.isnan(v) for (feed, _), v in named.items() if feed == "mbo")
     assert all(k.bar == 0.90 for k in kinds if k.feed == "mbo+firm" and k.kind in ("spoofing", "wash_trading"))

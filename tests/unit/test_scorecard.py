@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from tapewatch.evaluation import real_tapes
 from tapewatch.evaluation.judge import KindMetrics
 from tapewatch.evaluation.news_effect import NewsEffect
-from tapewatch.evaluation.scorecard import FeedLine, KindLine, NewsLine, Scorecard, ScorecardSpec, f1_bar
+from tapewatch.evaluation.scorecard import SEEN, FeedLine, KindLine, NewsLine, Scorecard, ScorecardSpec, f1_bar
 
 #: (generator, feed, kind) → the F1 the small scorecard must reach (0: known not detected on this sample yet)
 F1_FLOORS = {
@@ -80,6 +80,9 @@ def test_the_bars_are_the_desks() -> None:
     assert f1_bar("twse-mis", "wash_trading") == 0.80 and f1_bar("snapshot-1s", "spoofing") == 0.80
     assert f1_bar("mbo+firm", "spoofing") == f1_bar("mbo+firm", "wash_trading") == 0.90
     assert f1_bar("mbo+firm", "pump_and_dump") == 0.85
+    # 1-minute bars: pumps and closes at 0.80; the kinds bars cannot show are not judged there (and said so)
+    assert f1_bar("bars-1m", "pump_and_dump") == f1_bar("bars-1m", "marking_the_close") == 0.80
+    assert SEEN["bars-1m"] == {"pump_and_dump", "marking_the_close"} and "trades" not in SEEN
     kind = KindLine("lob", "twse-mis", "spoofing", 4, 1.0, 0.5, 0.667, 0.0, 0.8, False)
     clean = FeedLine("lob", "trades", 0.5, 2.0, 20, 2)
     noisy = FeedLine("lob", "trades", 0.5, 2.0, 20, 3)
