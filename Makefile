@@ -16,11 +16,14 @@ DATA_PACKAGES := ob-analytics==0.1.0 mlfinpy==0.1.2 cntext==2.2.1
 # A data-only Maven artifact, resolved into ~/.m2 like the servers' jars: ta4j's examples ship a week of real
 # Bitstamp BTC/USD trades from 2013 (producers/bitstamp_2013.py reads them out of the jar).
 DATA_JARS := org.ta4j:ta4j-examples:0.15
+# Data-only source distributions, fetched (sha256-pinned in tapewatch/data_packages.py) into ~/.cache/tapewatch and
+# never built: pyqstrat ships real 1-minute bars of four US stocks (producers/us_stock_bars.py reads them).
+DATA_SDISTS := pyqstrat==1.0.2
 # The venv holds every extra (`.[all,dev]`: the trading signals' torch, Spark, the console's web stack) since both
 # commands run all of it; `pip install .` alone is the surveillance without them.
 # The stamp changes whenever pyproject.toml or the data packages do, so dependency edits reinstall and nothing
 # else does.
-DEPS_STAMP := $(VENV)/.deps-$(shell { cat pyproject.toml; echo '$(DATA_PACKAGES) $(DATA_JARS)'; } | sha256sum | cut -c1-16)
+DEPS_STAMP := $(VENV)/.deps-$(shell { cat pyproject.toml; echo '$(DATA_PACKAGES) $(DATA_JARS) $(DATA_SDISTS)'; } | sha256sum | cut -c1-16)
 PYTEST_ARGS ?=
 # The integration tests share the real services, but each has its own topics, schemas and index prefixes: two
 # processes take them file by file; the tests that stop or restart a shared service (marked `disruptive`) run
@@ -45,6 +48,7 @@ $(DEPS_STAMP): pyproject.toml
 	$(UV_PIP) -e '.[all,dev]'
 	$(UV_PIP) --no-deps $(DATA_PACKAGES)
 	$(BIN)/python -m tapewatch.infra.data_jars $(DATA_JARS)
+	$(BIN)/python -m tapewatch.infra.data_sdists $(DATA_SDISTS)
 	@rm -f $(VENV)/.deps-*
 	@touch $@
 

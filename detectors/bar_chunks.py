@@ -5,8 +5,8 @@ Each bar is one 1-minute chunk of :mod:`tapewatch.detectors.flow` (``FlowConfig.
 are the flow features a bar can give, by the flow's own definitions (the baseline's exact sums and z-scores of
 :mod:`tapewatch.detectors.flow.baseline`):
 
-* the chunk: ``ret_bps`` (the close against the previous bar's close; the first bar's open), ``range_bps``,
-  ``volume``, and ``trades`` where the bars count their trades;
+* the chunk: ``ret_bps`` (the close against the previous bar's close; a session's first bar against its open),
+  ``range_bps``, ``volume``, and ``trades`` where the bars count their trades;
 * the long window (the bars of the last ``long_chunks`` minutes): ``ret_bps_long``, ``range_bps_long``,
   ``volume_long``, ``trades_long``;
 * against the baseline (the bars of the ``baseline_chunks`` minutes before, a minute without a bar as zeros, none
@@ -15,7 +15,11 @@ are the flow features a bar can give, by the flow's own definitions (the baselin
 
 Every other feature needs prints, their sides or books, and is ``None``: a detector that needs one does not run on
 bars (:data:`tapewatch.detectors.patterns.base.CARRIED`). The same minutes as trades give the same values as the flow
-over 1-minute chunks (``tests/unit/test_bar_chunks.py``). O(1) per bar (running sums; the windows are deques).
+over 1-minute chunks (``tests/unit/test_bar_chunks.py``) but in one place: a session begins (as the flow's baseline
+does) after a gap longer than the baseline, and its first bar is measured from its own open, not from the last
+session's close. Bars are sold by the session, and the night's gap is the opening auction's news, not a move in a
+minute (the flow's first chunk after a night reads from the last print before it). O(1) per bar (running sums; the
+windows are deques).
 
 >>> chunks = BarChunks(FlowConfig(chunk_ms=60_000, long_chunks=2, baseline_chunks=60, baseline_min_chunks=2))
 >>> [round(chunks.on_bar(m * 60_000, 100.0, 101.0, 99.0, 100.0 + m, 1_000.0 + m)["ret_bps"], 1) for m in range(3)]
@@ -97,9 +101,10 @@ class BarChunks:
     ) -> Values:
         """The values of the bar that starts at ``start`` (ms), after the bars before it."""
         n = start // MINUTE_MS
-        ref = self.last_close if self.last_close is not None else open_
-        bar = _Minute(n, high, low, close, self.last_close, open_, volume, trades, 1e4 * math.log(close / ref))
         span = self._slide(n)
+        before = self.last_close if self.origin != n else None  # a session's first bar: the gap is the auction's
+        ref = before if before is not None else open_
+        bar = _Minute(n, high, low, close, before, open_, volume, trades, 1e4 * math.log(close / ref))
         window = self._long_window(bar)
         v: Values = dict.fromkeys(FLOW_FEATURE_NAMES)
         v["ret_bps"], v["range_bps"], v["volume"] = bar.ret_bps, 1e4 * math.log(high / low), volume

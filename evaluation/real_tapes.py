@@ -25,7 +25,7 @@ import pandas as pd
 from tapewatch.detectors.calibration import calibrate
 from tapewatch.detectors.flow import FlowConfig
 from tapewatch.detectors.seasonal import DAY_MS
-from tapewatch.evaluation.lookback import detect_frames, tick_input
+from tapewatch.evaluation.lookback import Input, detect_frames, tick_input
 from tapewatch.feeds import FeedProfile, FeedProfiles
 from tapewatch.records import Alert, Severity
 
@@ -85,14 +85,14 @@ def run_tape(
         profiles = feeds or FeedProfiles()
         ticks, history = _split_days(ticks, calibrate_days, profiles)
         sessions -= calibrate_days
-        learnt = detect_frames(tick_input(history), None, flow_config=flow_config, feeds=feeds)
+        learnt = detect_frames(_input(history), None, flow_config=flow_config, feeds=feeds)
         venue = str(history["venue"].iloc[0])
         calibrations = {venue: calibrate(learnt.detectors, venue, profiles(venue).prints, sessions=calibrate_days)}
-    detected = detect_frames(tick_input(ticks), None, flow_config=flow_config, feeds=feeds, calibrations=calibrations)
+    detected = detect_frames(_input(ticks), None, flow_config=flow_config, feeds=feeds, calibrations=calibrations)
     alerts = _strongest(detected.alerts)
     return TapeResult(
         name=name,
-        prints=int(ticks["price"].notna().sum()),
+        prints=len(ticks) if _is_bars(ticks) else int(ticks["price"].notna().sum()),
         sessions=sessions,
         alerts=len(alerts),
         by_kind=dict(Counter(str(a.kind) for a in alerts)),
@@ -108,9 +108,18 @@ def _split_days(
     if len(venues) != 1:
         raise ValueError(f"a tape calibrated on its first days holds one venue, not {sorted(venues)}")
     offset = feeds(venues.pop()).utc_offset_min * 60_000
-    day = (ticks["ts"] + offset) // DAY_MS
+    day = (ticks["start" if _is_bars(ticks) else "ts"] + offset) // DAY_MS
     first = sorted(day.unique())
     if len(first) <= days:
         raise ValueError(f"the tape covers {len(first)} day(s): nothing left to score after {days} calibrated")
     history = day.isin(first[:days])
     return ticks[~history], ticks[history]
+
+
+def _is_bars(rows: pd.DataFrame) -> bool:
+    """A tape of 1-minute bars (``start``, ``open`` … ``volume``) rather than tick rows."""
+    return "start" in rows.columns and "price" not in rows.columns
+
+
+def _input(rows: pd.DataFrame) -> Input:
+    return Input("bars", rows) if _is_bars(rows) else tick_input(rows)

@@ -1,5 +1,5 @@
-"""Real tapes of liquid instruments that ship inside packages, by name: each a loader of (tick rows, sessions) for
-``tapewatch eval real-tapes`` (:mod:`tapewatch.evaluation.real_tapes` counts the alerts on them)."""
+"""Real tapes of liquid instruments that ship inside packages, by name: each a loader of (tick rows or 1-minute bars,
+sessions) for ``tapewatch eval real-tapes`` (:mod:`tapewatch.evaluation.real_tapes` counts the alerts on them)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Final
 
 import pandas as pd
 
-from tapewatch.producers import bitstamp_2013, bitstamp_capture, es_tape
+from tapewatch.producers import bitstamp_2013, bitstamp_capture, es_tape, us_stock_bars
 
 __all__ = ["TAPES", "load_tape"]
 
@@ -28,11 +28,17 @@ def _bitstamp_2013() -> tuple[pd.DataFrame, int]:
     return tape.ticks, tape.sessions
 
 
-#: name → a loader of (tick rows, sessions)
+def _us_stocks_1m() -> tuple[pd.DataFrame, int]:
+    tape = us_stock_bars.read_bars()
+    return tape.bars, tape.sessions
+
+
+#: name → a loader of (tick rows, or 1-minute bar rows; sessions)
 TAPES: Final[dict[str, Callable[[], tuple[pd.DataFrame, int]]]] = {
     "es-futures": _es,
     "bitstamp-btcusd": _bitstamp,
     "bitstamp-btcusd-2013": _bitstamp_2013,
+    "us-stocks-1m": _us_stocks_1m,
 }
 
 

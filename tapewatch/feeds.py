@@ -201,6 +201,17 @@ BUILT_IN: Final[Mapping[str, FeedProfile]] = {
     # Binance spot: trades with the taker's side, depth5 snapshots; symbols like BTCUSDT (the matching engine's
     # own snapshot: a locked or crossed one would have matched, so it is refused)
     "binance": FeedProfile(books=True, sides=True, prints="trades", symbol_pattern=r"[A-Z0-9]{2,20}"),
+    # US equities' regular session (09:30–16:00 New York): a vendor's trades or 1-minute bars, no book, no side.
+    # The offset is Eastern Standard Time's: a profile has one offset, so in summer time give -240 in
+    # TAPEWATCH_FEED_PROFILES (the closing window would otherwise sit an hour off)
+    "us-equities": FeedProfile(
+        books=False,
+        sides=False,
+        prints="trades",
+        symbol_pattern=r"[A-Z][A-Z.]{0,6}",
+        close="16:00",
+        utc_offset_min=-300,
+    ),
     # Bitstamp: every match with its taker's side, five-level books rebuilt from live_orders (the capture in
     # producers/bitstamp_capture.py); 24 hours, no close; pairs like BTCUSD, ETHEUR, 1INCHUSD; no pair trades
     # above 10 million a unit, and the meme pairs' orders (SHIB, PEPE) run to billions of units; a book rebuilt

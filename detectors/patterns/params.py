@@ -195,10 +195,15 @@ class PatternParams:
 
     def for_bars(self, profile: FeedProfile) -> PatternParams:
         """These parameters on a venue's 1-minute bars: bar chunks (:data:`tapewatch.detectors.bar_chunks.BAR_FLOW`)
-        that carry no prints and no books."""
+        that carry no prints and no books, and time-of-day buckets as long as the bars' long window, so what a
+        window usually trades is read at its own minutes: a closing auction's minute is every day's, and a
+        half-hour bucket would spread it over thirty (most of each bucket must be seen to learn from it)."""
         from tapewatch.detectors.bar_chunks import BAR_FLOW  # the bar room reads the flow's, not the patterns'
 
-        return self.for_feed(BAR_FLOW, profile).carrying(())
+        minutes = BAR_FLOW.long_chunks * BAR_FLOW.chunk_ms // 60_000
+        seasonal = replace(self.materiality.seasonal, bucket_minutes=minutes, min_chunks=max(1, minutes - 1))
+        on_bars = replace(self, materiality=replace(self.materiality, seasonal=seasonal))
+        return on_bars.for_feed(BAR_FLOW, profile).carrying(())
 
     def carrying(self, carried: tuple[str, ...]) -> PatternParams:
         """These parameters on a feed that carries ``carried`` (:data:`~tapewatch.detectors.patterns.base.CARRIED`)."""

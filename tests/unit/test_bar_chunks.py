@@ -15,7 +15,8 @@ from tapewatch.detectors.bar_chunks import BAR_FEATURES, BarChunks
 from tapewatch.detectors.bars import MINUTE_MS, bars_from_quotes
 from tapewatch.detectors.flow import BOOK_COLUMNS, FLOW_FEATURE_NAMES, FlowConfig, compute_flow_frame
 
-CONFIG = FlowConfig(chunk_ms=MINUTE_MS, long_chunks=3, baseline_chunks=20, baseline_min_chunks=4)
+#: a baseline longer than the trades' gaps (30 minutes at most): within one session
+CONFIG = FlowConfig(chunk_ms=MINUTE_MS, long_chunks=3, baseline_chunks=40, baseline_min_chunks=4)
 
 #: one trade: minutes after the previous one (0: the same minute), ms into its minute, price, size
 _trade = st.tuples(
@@ -60,6 +61,18 @@ def test_bars_give_the_flows_values_over_one_minute_chunks(trades: list[tuple[in
             assert (got is None) == (expected is None), (name, got, expected)
             if got is not None:
                 assert got == pytest.approx(expected, rel=1e-9, abs=1e-9), name
+
+
+def test_a_session_starts_after_a_gap_longer_than_the_baseline_from_its_own_open() -> None:
+    """The night's gap is the opening auction's, not a move in the first minute; the baseline starts again."""
+    chunks = BarChunks(CONFIG)
+    for m in range(30):
+        chunks.on_bar(m * MINUTE_MS, 10.0, 10.1, 9.9, 10.0, 100.0 + m)
+    late = chunks.on_bar(60 * MINUTE_MS, 10.0, 10.1, 9.9, 10.0, 100.0)  # 31 minutes later: the same session
+    assert late["volume_z"] is not None
+    morning = chunks.on_bar(2_000 * MINUTE_MS, 11.0, 11.2, 10.9, 11.1, 300.0)
+    assert morning["ret_bps"] == pytest.approx(1e4 * math.log(11.1 / 11.0))  # not from last night's 10.0
+    assert morning["ret_bps_long"] == morning["ret_bps"] and morning["volume_z"] is None
 
 
 def test_no_feature_that_needs_prints_sides_or_books() -> None:
