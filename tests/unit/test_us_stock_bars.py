@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ def test_the_fetch_checks_the_pin_and_keeps_what_it_has(tmp_path: Path, monkeypa
         asked.append(url)
         return _Served(page if url.endswith("/thing/") else body)
 
-    monkeypatch.setattr(data_sdists.urllib.request, "urlopen", serve)
+    monkeypatch.setattr(urllib.request, "urlopen", serve)
     monkeypatch.delenv("PIP_INDEX_URL", raising=False)
     path = data_sdists.fetch(pinned, tmp_path)
     assert path.read_bytes() == body and asked == [
