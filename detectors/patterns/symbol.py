@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
-from tapewatch.detectors.alerting import AlertPolicy, Hit, PolicyParams
+from tapewatch.detectors.alerting import MEDIUM_AT_MOST, AlertPolicy, Hit, PolicyParams
 from tapewatch.detectors.evidence import Key, Rule, bound
 from tapewatch.detectors.flow import FLOW_FEATURE_SET_VERSION
 from tapewatch.detectors.kmeans import KMeansModel
@@ -56,23 +56,23 @@ class SymbolDetector:
 
     __slots__ = ("hit_model", "model", "patterns", "policy", "symbol", "venue")
 
-    #: the K-means alert's evidence (:mod:`tapewatch.detectors.evidence`): the model's top features by name, each with
-    #: its share of the squared distance; the bound is on the alert's score, not on a value of the evidence
+    #: the K-means alert's evidence (:mod:`tapewatch.detectors.evidence`): its quantile against the bar, the model's
+    #: top features by name, each with its share of the squared distance
     EVIDENCE: ClassVar[tuple[Rule, ...]] = (
         Rule(
             AlertKind.KMEANS_OUTLIER,
             "K-means outlier",
             None,
             {
+                "quantile": Key(
+                    "calibrated score: the share of training minutes nearer a normal cluster",
+                    "quantile",
+                    bound("≥", "kmeans.alert_score"),
+                ),
                 "distance": Key("distance to the nearest normal cluster (robust-scaled features)"),
                 "cluster": Key("the nearest cluster"),
             },
             others=Key("{key}: its share of the squared distance", "share"),
-            score=Key(
-                "calibrated score: the share of training minutes nearer a normal cluster",
-                "quantile",
-                bound("≥", "kmeans.alert_score"),
-            ),
         ),
     )
 
@@ -125,13 +125,16 @@ class SymbolDetector:
         )
         alerts: list[Alert] = []
         if scored.score >= self.params.kmeans.alert_score:
+            # a distance is all that speaks for it, and an earnings move or a fast market is as far from the
+            # clusters as a manipulation: it says "look here", medium at most, whatever its quantile
+            evidence = {"quantile": scored.score, "distance": scored.distance, "cluster": scored.cluster}
             hit = Hit(
                 AlertKind.KMEANS_OUTLIER,
                 ts,
                 ts - 60_000,
                 ts,
-                scored.score,
-                {"distance": scored.distance, "cluster": scored.cluster, **dict(scored.top_features)},
+                min(scored.score, MEDIUM_AT_MOST),
+                {**evidence, **dict(scored.top_features)},
                 self.model.version,
                 "bar features far from every normal K-means cluster",
             )

@@ -27,7 +27,7 @@ from tapewatch.detectors.patterns.explain import (
     explains,
     rule_of,
 )
-from tapewatch.records import Alert, AlertKind
+from tapewatch.records import Alert, AlertKind, Severity
 from tests.unit.test_patterns import (
     CROWD,
     FOLLOW,
@@ -224,7 +224,7 @@ def test_a_kmeans_alert_is_its_score_against_the_bar_and_its_features_shares() -
     alert = alerts[0]
     assert not _undeclared(rule_of(alert.kind, alert.evidence), alert.evidence)
     table = explain(alert.kind, alert.evidence, params, score=alert.score)
-    assert [line.key for line in table] == ["score", "distance", "cluster", "ret_1", "volume_z_30", "hits"]
+    assert [line.key for line in table] == ["quantile", "distance", "cluster", "ret_1", "volume_z_30", "hits"]
     assert (table[0].param, table[0].comparison, table[0].threshold, table[0].passed) == (
         "kmeans.alert_score",
         "≥",
@@ -233,11 +233,12 @@ def test_a_kmeans_alert_is_its_score_against_the_bar_and_its_features_shares() -
     )
     assert table[3].label == "ret_1: its share of the squared distance" and table[3].unit == "share"
     assert explains(alert.kind, alert.model_version)
-    # the bar is the code's: just above the score, no alert
-    stricter = params.with_values({"kmeans.alert_score": _just_failing("≥", alert.score)})
+    # a distance alone is never more than medium, however far
+    quantile = alert.evidence["quantile"]
+    assert isinstance(quantile, float) and alert.severity is Severity.MEDIUM and alert.score < quantile
+    # the bar is the code's: just above the quantile, no alert
+    stricter = params.with_values({"kmeans.alert_score": _just_failing("≥", quantile)})
     assert _kmeans_detector(stricter).on_bar(60_000, {"ret_1": 0.02, "volume_z_30": 20.0})[1] == []
-    # without the score (the caller did not pass it), the table is the evidence alone
-    assert explain(alert.kind, alert.evidence, params)[0].key == "distance"
 
 
 def test_every_flow_detector_declares_its_evidence_here() -> None:
