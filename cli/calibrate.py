@@ -42,7 +42,7 @@ class _History:
 
     rows: pd.DataFrame
     detect: Callable[[Mapping[str, Calibration] | None], DetectionOutput]
-    #: symbol → trades in the history (its liquidity tier's measure)
+    #: symbol → trades in the history (its liquidity tier's measure; bars without trade counts: their volume)
     trades: Mapping[str, float]
 
 
@@ -149,12 +149,12 @@ def _files(settings: Settings, inputs: Sequence[Path], venue: str) -> _History:
     def detect(calibrations: Mapping[str, Calibration] | None) -> DetectionOutput:
         return detect_frames(data, None, flow_config=flow, grace_ms=grace, feeds=feeds, calibrations=calibrations)
 
-    import pandas as pd
-
     frame = data.frame
-    counted = frame["price"].notna() if "price" in frame else frame.get("trades", pd.Series(0.0, index=frame.index))
+    # bars that do not count their trades are tiered by their volume: one measure for every symbol of the venue
+    counted = frame["price"].notna() if "price" in frame else frame.get("trades", frame["volume"])
     trades = counted.astype("float64").groupby(frame["symbol"].astype(str)).sum()
-    return _History(frame[["symbol", "ts"]], detect, {str(k): float(n) for k, n in trades.items()})
+    rows = frame[["symbol", "ts"]] if data.kind == "ticks" else frame[["symbol"]].assign(ts=frame["start"])
+    return _History(rows, detect, {str(k): float(n) for k, n in trades.items()})
 
 
 def _stored(settings: Settings, venue: str, since: str | None, until: str | None) -> _History:

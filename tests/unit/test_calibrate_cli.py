@@ -216,3 +216,29 @@ def test_tiers_round_trip_and_pick_the_symbols_cut_offs(tmp_path: Path) -> None:
     assert calibration.policy(symbol="A").threshold(AlertKind.SPOOFING) == 0.9
     assert calibration.policy(symbol="B").threshold(AlertKind.SPOOFING) == 0.7  # a tier without its own line
     assert calibration.policy().threshold(AlertKind.SPOOFING) == 0.7
+
+
+def test_calibrate_learns_a_venues_1_minute_bars_and_detect_file_starts_from_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real bars (four US large caps): the baselines of their own 5-minute buckets, tiers by volume (bars that do not
+    count their trades), then the days after them scored from that calibration."""
+    from tapewatch.cli.app import cli
+    from tapewatch.producers.us_stock_bars import read_bars
+
+    monkeypatch.setenv("TAPEWATCH_MODEL_DIR", str(tmp_path / "models"))
+    bars = read_bars().bars.drop(columns=["venue"])
+    cut = int(bars["start"].min()) + 3 * 86_400_000  # 3, 4 and 5 January
+    bars[bars["start"] < cut].to_csv(tmp_path / "history.csv", index=False)
+    bars[(bars["start"] >= cut) & (bars["start"] < cut + 86_400_000)].to_csv(tmp_path / "day.csv", index=False)
+    runner = CliRunner()
+    result = runner.invoke(cli(), ["calibrate", str(tmp_path / "history.csv"), "--venue", "us-equities"])
+    assert result.exit_code == 0, result.output
+    calibration = Calibration.load(ArtifactStore(tmp_path / "models"), "us-equities")
+    assert calibration is not None and set(calibration.symbols) == {"AAPL", "IBM", "MSFT", "NVDA"}
+    detected = runner.invoke(
+        cli(), ["detect", "file", str(tmp_path / "day.csv"), "--venue", "us-equities", "--out", str(tmp_path / "a")]
+    )
+    assert detected.exit_code == 0, detected.output
+    assert "baselines start from nothing" not in detected.output
+    assert "ran: bursts, closing, pump_dump, pump_ramp" in " ".join(detected.output.split())
