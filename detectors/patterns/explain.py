@@ -70,6 +70,7 @@ from tapewatch.detectors.orders import firm_messages
 from tapewatch.detectors.patterns.base import PATTERNS_VERSION
 from tapewatch.detectors.patterns.bursts import Bursts
 from tapewatch.detectors.patterns.closing import MarkingTheClose
+from tapewatch.detectors.patterns.flow_patterns import COVERAGE_EVIDENCE
 from tapewatch.detectors.patterns.ignition import MomentumIgnition
 from tapewatch.detectors.patterns.materiality import EVIDENCE as MATERIALITY_EVIDENCE
 from tapewatch.detectors.patterns.params import PatternParams
@@ -116,6 +117,7 @@ RULES: Final[tuple[Rule, ...]] = (*(rule for detector in DETECTORS for rule in d
 #: the calibrated score's
 SHARED_EVIDENCE: Final[Mapping[str, Key]] = {
     **MATERIALITY_EVIDENCE,
+    **COVERAGE_EVIDENCE,
     **POLICY_EVIDENCE,
     **SCORE_EVIDENCE,
     **NEWS_EVIDENCE,

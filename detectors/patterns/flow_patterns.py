@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Protocol, Self, TypeVar
+from typing import Any, Final, Protocol, Self, TypeVar
 
 from tapewatch.detectors.alerting import MEDIUM_AT_MOST, Hit
+from tapewatch.detectors.evidence import Key
 from tapewatch.detectors.patterns.base import PatternDetector, Values
 from tapewatch.detectors.patterns.bursts import Bursts
 from tapewatch.detectors.patterns.closing import MarkingTheClose
@@ -73,6 +74,7 @@ class FlowPatterns:
         "detectors",
         "ignition",
         "materiality",
+        "not_run",
         "params",
         "pump_crowd",
         "pump_dump",
@@ -130,6 +132,8 @@ class FlowPatterns:
         carried = set(tape.carries)
         #: the detectors the feed can feed, in order (one that needs what it does not carry could never fire)
         self.running = tuple(detector for detector in self.detectors if carried >= detector.NEEDS)
+        #: what every hit says of the detectors that could not run on this feed (empty: every one ran)
+        self.not_run = ", ".join(sorted(name for name, needs in self.ran().items() if needs))
 
     def ran(self) -> dict[str, frozenset[str]]:
         """Each detector by its parameters' group (``pump_ramp``) → what it needs that the feed does not carry
@@ -149,13 +153,22 @@ class FlowPatterns:
             ctx.pump_hit = ctx.pump_hit or any(hit.kind is AlertKind.PUMP_AND_DUMP for hit in found)
             hits += found if detector is self.pump_dump else [_run_up(hit) for hit in found]
         # the detectors read each other's conclusions (a pump under way) whether or not its move was material yet
-        return self.materiality.on_hits(ctx, values, hits)
+        judged = self.materiality.on_hits(ctx, values, hits)
+        if self.not_run:
+            judged = [replace(hit, evidence={**hit.evidence, "not_run": self.not_run}) for hit in judged]
+        return judged
 
     def to_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {**self.tape.to_state(), **self.materiality.to_state()}
         for detector in self.detectors:
             state.update(detector.to_state())
         return state
+
+
+#: what a hit on a feed that could not feed every detector carries (:attr:`FlowPatterns.not_run`)
+COVERAGE_EVIDENCE: Final[Mapping[str, Key]] = {
+    "not_run": Key("the detectors this symbol's feed cannot feed (no prints or no books): silent, not clean"),
+}
 
 
 def _run_up(hit: Hit) -> Hit:

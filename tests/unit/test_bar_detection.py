@@ -76,6 +76,10 @@ def test_a_blatant_pump_in_minute_bars_is_found(quiet: dict[str, pd.DataFrame]) 
     _only_low_closes(a for a in out.alerts if a.symbol != "Q0")
     assert {a.severity for a in pumps} & {Severity.HIGH, Severity.CRITICAL}  # the dump escalates the run-up
     first = min(a.ts for a in pumps)
+    # every alert says what could not run on bars: its silence on those kinds is blindness, not a clean bill
+    assert {a.evidence["not_run"] for a in out.alerts} == {
+        "ignition, pump_crowd, pump_onset, pump_surge, spoofing, wash"
+    }
     assert OPEN + at * MINUTE < first <= OPEN + (at + 30) * MINUTE  # on the ramp, before the dump
 
 
