@@ -748,7 +748,7 @@ def _print_lookalikes(wide: Console, results: list[FeedResult]) -> None:
 def eval_real_tapes(
     tapes: Annotated[
         str, typer.Option(help="Comma-separated real tapes")
-    ] = "es-futures,bitstamp-btcusd,bitstamp-btcusd-2013",
+    ] = "es-futures,bitstamp-btcusd,bitstamp-btcusd-2013,us-stocks-1m",
     calibrate_days: Annotated[
         int, typer.Option(help="Calibrate on each tape's first N days and score the days after them", min=0)
     ] = 0,
@@ -791,7 +791,7 @@ def eval_real_tapes(
 def eval_venue_wash(
     tapes: Annotated[
         str, typer.Option(help="Comma-separated real tapes ('' for none)")
-    ] = "es-futures,bitstamp-btcusd,bitstamp-btcusd-2013",
+    ] = "es-futures,bitstamp-btcusd,bitstamp-btcusd-2013,us-stocks-1m",
     seeds: Annotated[str, typer.Option(help="Generator seeds (e.g. 11,12), '' for none")] = "11",
     inject: Annotated[
         str, typer.Option(help="A real tape to add fabricated trades to ('' for none)")

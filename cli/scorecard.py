@@ -41,7 +41,7 @@ def eval_scorecard(
     minutes: Annotated[float, typer.Option(help="Session minutes (ends at 13:30 Taipei)")] = 210.0,
     tapes: Annotated[
         str, typer.Option(help="Real tapes, comma-separated (empty: none)")
-    ] = "es-futures,bitstamp-btcusd,bitstamp-btcusd-2013",
+    ] = "es-futures,bitstamp-btcusd,bitstamp-btcusd-2013,us-stocks-1m",
     jobs: Annotated[int, typer.Option(help="Cells simulated and detected in parallel")] = 1,
 ) -> None:
     """Both labelled generators × feed shapes × kinds (P, R, F1, delay), look-alikes alerted, false alerts per clean
