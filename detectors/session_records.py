@@ -92,6 +92,12 @@ class SessionRecords:
             known.append(self._today[index])
         return RecordHigh(max(known) if known else None, len(self._past))  # type: ignore[type-var]
 
+    def counted(self, ts: int, index: int, size: float) -> RecordHigh:
+        """The record a hit of ``size`` at ``ts`` must beat (series ``index``'s, before it), the hit then counted."""
+        record = self.record(index)
+        self.observe(ts, tuple(size if i == index else None for i in range(len(self.names))))
+        return record
+
     def to_state(self) -> dict[str, Any]:
         return {"names": list(self.names), "day": self._day, "today": self._today, "past": list(self._past)}
 

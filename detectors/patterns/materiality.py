@@ -59,7 +59,7 @@ from tapewatch.detectors.alerting import MEDIUM_AT_MOST, Hit
 from tapewatch.detectors.evidence import Key, derived, number
 from tapewatch.detectors.patterns.base import ChunkContext, Values, get
 from tapewatch.detectors.seasonal import Baseline, SeasonalParams, TimeOfDayProfile
-from tapewatch.detectors.session_records import RecordParams, SessionRecords
+from tapewatch.detectors.session_records import RecordHigh, RecordParams, SessionRecords
 from tapewatch.records import AlertKind
 
 if TYPE_CHECKING:  # annotations only: params.py composes the gate's record with the tape's
@@ -235,17 +235,11 @@ class Materiality:
             return hit
         index = RECORD_SERIES.index(str(hit.kind))
         size = number(hit.evidence, OUTLIERS[hit.kind])
-        record = self.records.record(index)
-        if size is not None:
-            self.records.observe(hit.ts, tuple(abs(size) if i == index else None for i in range(len(RECORD_SERIES))))
+        record = self.records.record(index) if size is None else self.records.counted(hit.ts, index, abs(size))
         if not self.must_be_rare(hit, v):
             return hit
-        if size is None or (record.value is not None and abs(size) < record.value):
-            return None
-        if hit.kind in BURSTS and record.sessions < self.params.records.min_sessions:
-            return None
-        evidence = {"outlier_value": abs(size), "session_record": record.value, "record_sessions": record.sessions}
-        return replace(hit, score=min(hit.score, MEDIUM_AT_MOST), evidence={**hit.evidence, **evidence})
+        min_sessions = self.params.records.min_sessions if hit.kind in BURSTS else 0
+        return None if size is None else rare(hit, abs(size), record, min_sessions)
 
     @staticmethod
     def _directed(kind: AlertKind, drifts: tuple[float, float, float]) -> tuple[float, ...]:
@@ -311,6 +305,16 @@ class Materiality:
         gate.calibrated = bool(state["calibrated"])
         gate.pending = {AlertKind(kind): _hit_of(kind, raw) for kind, raw in state["immaterial"].items()}
         return gate
+
+
+def rare(hit: Hit, size: float, record: RecordHigh, min_sessions: int) -> Hit | None:
+    """A generic outlier's hit if it is rare: at least the largest of its kind in the symbol's remembered sessions and
+    today before it (``record``), which must span ``min_sessions`` past sessions. It then carries its record as
+    evidence and is medium at most; ``None`` where it is not rare."""
+    if (record.value is not None and size < record.value) or record.sessions < min_sessions:
+        return None
+    evidence = {"outlier_value": size, "session_record": record.value, "record_sessions": record.sessions}
+    return replace(hit, score=min(hit.score, MEDIUM_AT_MOST), evidence={**hit.evidence, **evidence})
 
 
 def _hit_state(hit: Hit) -> list[Any]:

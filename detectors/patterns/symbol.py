@@ -10,14 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
-from tapewatch.detectors.alerting import MEDIUM_AT_MOST, AlertPolicy, Hit, PolicyParams
+from tapewatch.detectors.alerting import AlertPolicy, Hit, PolicyParams
 from tapewatch.detectors.evidence import Key, Rule, bound
 from tapewatch.detectors.flow import FLOW_FEATURE_SET_VERSION
 from tapewatch.detectors.kmeans import KMeansModel
 from tapewatch.detectors.patterns.base import Values
 from tapewatch.detectors.patterns.flow_patterns import FlowPatterns
+from tapewatch.detectors.patterns.materiality import rare
 from tapewatch.detectors.patterns.params import PatternParams
 from tapewatch.detectors.patterns.versions import DETECTOR_STATE
+from tapewatch.detectors.session_records import SessionRecords
 from tapewatch.records import Alert, AlertKind, Score
 
 if TYPE_CHECKING:  # the hit model reads the rules' evidence declarations, which include this module's
@@ -25,6 +27,8 @@ if TYPE_CHECKING:  # the hit model reads the rules' evidence declarations, which
 
 #: the state's version (an older one is brought up to it first: :mod:`~tapewatch.detectors.patterns.versions`)
 STATE_VERSION: Final = DETECTOR_STATE.current
+#: the series of the K-means records: the distance of the bars that reached the alert bar
+KMEANS_RECORDS: Final = ("kmeans_distance",)
 
 
 class SymbolDetector:
@@ -54,7 +58,7 @@ class SymbolDetector:
     []
     """
 
-    __slots__ = ("hit_model", "model", "patterns", "policy", "symbol", "venue")
+    __slots__ = ("hit_model", "kmeans_records", "model", "patterns", "policy", "symbol", "venue")
 
     #: the K-means alert's evidence (:mod:`tapewatch.detectors.evidence`): its quantile against the bar, the model's
     #: top features by name, each with its share of the squared distance
@@ -93,6 +97,15 @@ class SymbolDetector:
         self.hit_model = hit_model
         self.patterns = FlowPatterns(params)
         self.policy = AlertPolicy(symbol, venue, policy)
+        #: the largest K-means distance that reached the alert bar, per session (its own: bars are another cadence
+        #: than the chunks whose records the materiality gate keeps)
+        self.kmeans_records = self._kmeans_records()
+
+    def _kmeans_records(self, state: Mapping[str, Any] | None = None) -> SessionRecords:
+        p = self.params
+        if state is None:
+            return SessionRecords(KMEANS_RECORDS, p.materiality.records, p.tape.utc_offset_min)
+        return SessionRecords.from_state(state, KMEANS_RECORDS, p.materiality.records, p.tape.utc_offset_min)
 
     @property
     def params(self) -> PatternParams:
@@ -124,21 +137,26 @@ class SymbolDetector:
             top_features=scored.top_features,
         )
         alerts: list[Alert] = []
-        if scored.score >= self.params.kmeans.alert_score:
-            # a distance is all that speaks for it, and an earnings move or a fast market is as far from the
-            # clusters as a manipulation: it says "look here", medium at most, whatever its quantile
-            evidence = {"quantile": scored.score, "distance": scored.distance, "cluster": scored.cluster}
-            hit = Hit(
-                AlertKind.KMEANS_OUTLIER,
-                ts,
-                ts - 60_000,
-                ts,
-                min(scored.score, MEDIUM_AT_MOST),
-                {**evidence, **dict(scored.top_features)},
-                self.model.version,
-                "bar features far from every normal K-means cluster",
-            )
-            alerts = self.policy.on_hit(hit)
+        self.kmeans_records.observe(ts, (None,))  # a session the symbol traded (its first bar starts it)
+        if scored.score < self.params.kmeans.alert_score:
+            return score, alerts
+        evidence = {"quantile": scored.score, "distance": scored.distance, "cluster": scored.cluster}
+        hit = Hit(
+            AlertKind.KMEANS_OUTLIER,
+            ts,
+            ts - 60_000,
+            ts,
+            scored.score,
+            {**evidence, **dict(scored.top_features)},
+            self.model.version,
+            "bar features far from every normal K-means cluster",
+        )
+        # a distance is all that speaks for it, and an earnings move or a fast market is as far from the clusters
+        # as a manipulation: the symbol's farthest minute of its last sessions at least, medium at most
+        record = self.kmeans_records.counted(ts, 0, scored.distance)
+        rare_hit = rare(hit, scored.distance, record, self.params.materiality.records.min_sessions)
+        if rare_hit is not None:
+            alerts = self.policy.on_hit(rare_hit)
         return score, alerts
 
     def to_state(self) -> dict[str, Any]:
@@ -147,6 +165,7 @@ class SymbolDetector:
             "flow_version": FLOW_FEATURE_SET_VERSION,
             "patterns": self.patterns.to_state(),
             "policy": self.policy.to_state(),
+            "kmeans_records": self.kmeans_records.to_state(),
         }
 
     @classmethod
@@ -163,4 +182,5 @@ class SymbolDetector:
         detector = cls(restored.symbol, restored.venue, model, params, policy, hit_model)
         detector.policy = restored
         detector.patterns = FlowPatterns.from_state(state["patterns"], params)
+        detector.kmeans_records = detector._kmeans_records(state["kmeans_records"])
         return detector

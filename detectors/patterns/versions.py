@@ -87,6 +87,12 @@ def _v7(state: Mapping[str, Any]) -> dict[str, Any]:
     return _patterns({**state, "patterns": patterns}, **six, **seven)
 
 
+def _v8(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Version 8: the K-means records (``kmeans_records``, beside ``patterns`` and ``policy``), empty; and the session
+    records (``records``) empty where a version-7 state written before them holds none."""
+    return {"kmeans_records": {}, **_patterns(state, records={})}
+
+
 #: the symbol detector's state versions: ``DETECTOR_STATE.current`` is
 #: :data:`~tapewatch.detectors.patterns.STATE_VERSION`
-DETECTOR_STATE: Final = StateVersions("detector state", (_v2, _v3, _v4, _v5, _v6, _v7))
+DETECTOR_STATE: Final = StateVersions("detector state", (_v2, _v3, _v4, _v5, _v6, _v7, _v8))

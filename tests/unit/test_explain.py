@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pytest
@@ -217,14 +217,44 @@ def _kmeans_detector(params: PatternParams) -> SymbolDetector:
     return SymbolDetector("S", "sim", model, params)
 
 
+FAR: Final = {"ret_1": 0.02, "volume_z_30": 20.0}
+DAY: Final = 86_400_000
+
+
+def _kmeans_alerts(params: PatternParams) -> list[Alert]:
+    """A quiet minute on the first day, the far one on the next: a K-means alert needs a past session to call its
+    distance rare."""
+    detector = _kmeans_detector(params)
+    assert detector.on_bar(60_000, {"ret_1": 0.0, "volume_z_30": 0.0})[1] == []
+    score, alerts = detector.on_bar(DAY + 60_000, FAR)
+    assert score is not None
+    return alerts
+
+
+def test_a_kmeans_alert_is_the_symbols_farthest_minute_of_its_last_sessions() -> None:
+    """A distance alone is rare only against the symbol's own: never on its first session, and not when a farther
+    minute came before it within its last sessions (the product's records: one past session at least)."""
+    params = PatternParams()
+    first_day = _kmeans_detector(params)
+    assert first_day.on_bar(60_000, FAR)[1] == []  # no past session to compare with
+    detector = _kmeans_detector(params)
+    detector.on_bar(60_000, {"ret_1": 0.0, "volume_z_30": 0.0})
+    [alert] = detector.on_bar(DAY + 60_000, {"ret_1": 0.03, "volume_z_30": 30.0})[1]
+    assert alert.evidence["session_record"] is None and alert.evidence["record_sessions"] == 1
+    assert detector.on_bar(2 * DAY + 60_000, FAR)[1] == []  # nearer than yesterday's
+    restored = SymbolDetector.from_state(detector.to_state(), detector.model, params)
+    assert restored.kmeans_records.to_state() == detector.kmeans_records.to_state()
+
+
 def test_a_kmeans_alert_is_its_score_against_the_bar_and_its_features_shares() -> None:
     params = rules()
-    score, alerts = _kmeans_detector(params).on_bar(60_000, {"ret_1": 0.02, "volume_z_30": 20.0})
-    assert score is not None and len(alerts) == 1
+    alerts = _kmeans_alerts(params)
+    assert len(alerts) == 1
     alert = alerts[0]
     assert not _undeclared(rule_of(alert.kind, alert.evidence), alert.evidence)
     table = explain(alert.kind, alert.evidence, params, score=alert.score)
-    assert [line.key for line in table] == ["quantile", "distance", "cluster", "ret_1", "volume_z_30", "hits"]
+    keys = ["quantile", "distance", "cluster", "outlier_value", "session_record", "record_sessions"]
+    assert [line.key for line in table] == [*keys[:3], "ret_1", "volume_z_30", *keys[3:], "hits"]
     assert (table[0].param, table[0].comparison, table[0].threshold, table[0].passed) == (
         "kmeans.alert_score",
         "≥",
@@ -238,7 +268,7 @@ def test_a_kmeans_alert_is_its_score_against_the_bar_and_its_features_shares() -
     assert isinstance(quantile, float) and alert.severity is Severity.MEDIUM and alert.score < quantile
     # the bar is the code's: just above the quantile, no alert
     stricter = params.with_values({"kmeans.alert_score": _just_failing("≥", quantile)})
-    assert _kmeans_detector(stricter).on_bar(60_000, {"ret_1": 0.02, "volume_z_30": 20.0})[1] == []
+    assert _kmeans_alerts(stricter) == []
 
 
 def test_every_flow_detector_declares_its_evidence_here() -> None:

@@ -47,8 +47,9 @@ STATES: Final = {
     "symbol-v6-first": ("eaac847", "symbol"),
     "symbol-v6-middle": ("fab0dd7^", "symbol"),
     "symbol-v6": ("3ac677d^", "symbol"),
-    # version 7 before the session records (the current version: it loads as it is)
+    # version 7 before the session records, and its last writer
     "symbol-v7-first": ("6ff109a^", "symbol"),
+    "symbol-v7": ("f3b6b3a", "symbol"),
     # format 1 before it kept the forecasters' bar rows
     "detect-format-1-first": ("77d973b^", "detect"),
     "detect-format-1": ("3a16d3e^", "detect"),
