@@ -4,6 +4,8 @@ machines, no Kafka, no database.
 * :mod:`tapewatch.detectors.bars` — one-minute OHLCV bars on event time (watermark, grace);
 * :mod:`tapewatch.detectors.features` — bar features (returns, volume surprise, indicators), incremental and batch;
 * :mod:`tapewatch.detectors.flow` — fast order-flow features over short event-time chunks, from quotes and books;
+* :mod:`tapewatch.detectors.bar_chunks` — 1-minute bars as the flow's 1-minute chunks (the features a bar can give),
+  for input that has bars alone;
 * :mod:`tapewatch.detectors.aggressor`, :mod:`tapewatch.detectors.layers`, :mod:`tapewatch.detectors.feed_learning` —
   what the flow features infer: trade sides, large book layers that vanish, whether a feed prints trades or snapshots;
 * :mod:`tapewatch.detectors.patterns` — the manipulation pattern detectors on the flow features;

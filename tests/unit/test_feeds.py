@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import time
 
 import pytest
@@ -59,8 +60,10 @@ def test_plausibility_per_venue() -> None:
 
 def test_detector_windows_follow_the_flow_chunking() -> None:
     ts = 1_700_000_000_000
+    with_books = replace(UNKNOWN, books=True)  # spoofing reads the book: a venue without one does not run it
+    assert FlowPatterns(PatternParams().for_feed(FlowConfig(), UNKNOWN)).ran()["spoofing"] == {"books"}
     for chunk_ms, long_chunks in ((5_000, 5), (2_000, 3), (10_000, 6)):
-        params = PatternParams().for_feed(FlowConfig(chunk_ms=chunk_ms, long_chunks=long_chunks), UNKNOWN)
+        params = PatternParams().for_feed(FlowConfig(chunk_ms=chunk_ms, long_chunks=long_chunks), with_books)
         patterns = FlowPatterns(params)
         assert not patterns.on_chunk(ts, SPOOF)
         (hit,) = [h for h in patterns.on_chunk(ts + chunk_ms, SPOOF) if h.kind is AlertKind.SPOOFING]
