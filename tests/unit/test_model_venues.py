@@ -17,6 +17,7 @@ from tapewatch.detectors.kmeans import KMeansModel, KMeansParams, train
 from tapewatch.detectors.model_venues import FeedShape, TrainedOn, VenueGate, refusal
 from tapewatch.evaluation.lookback import Input, detect_frames
 from tapewatch.feeds import BUILT_IN, FeedProfile, FeedProfiles
+from tapewatch.records import AlertKind
 from tapewatch.settings import LocalSettings, Settings, VenueSettings, parse_extra_venues
 
 NAMES = ("a", "b", "c")
@@ -157,13 +158,15 @@ def _bars(symbol: str, venue: str, n: int = 90, spike: bool = True) -> pd.DataFr
     rng = np.random.default_rng(sum(map(ord, symbol)))
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.001, n)))
     volume = rng.integers(1_000, 5_000, n).astype(float)
+    start = np.arange(n) * 60_000
     if spike:
-        volume[70] = 1e9  # an absurd minute: a K-means outlier wherever it is scored
+        volume[70] = 1e9  # an absurd minute: a K-means outlier wherever it is scored …
+        start[n // 2 :] += 86_400_000  # … on the symbol's second session (a distance is rare against a past one)
     return pd.DataFrame(
         {
             "symbol": symbol,
             "venue": venue,
-            "start": np.arange(n) * 60_000,
+            "start": start,
             "open": close,
             "high": close * 1.001,
             "low": close * 0.999,
@@ -191,7 +194,8 @@ def test_detect_frames_scores_only_the_models_venues_and_says_so_once(
     with caplog.at_level(logging.WARNING, logger="tapewatch.evaluation.lookback"):
         out = detect_frames(Input("bars", frame.reset_index(drop=True)), bar_model, extra_venues={})
     assert {s.symbol for s in out.scores} == {"OWN"}
-    assert {a.symbol for a in out.alerts} == {"OWN"}, "the absurd minute alerts on the own venue only"
+    kmeans = {a.symbol for a in out.alerts if a.kind is AlertKind.KMEANS_OUTLIER}
+    assert kmeans == {"OWN"}, "the absurd minute is a K-means alert on the own venue only (the patterns run on all)"
     assert set(out.kmeans_refused) == {"binance"}
     refused = [r.getMessage() for r in caplog.records if "K-means not applied" in r.getMessage()]
     assert len(refused) == 1 and "venue binance" in refused[0] and "trained on twse" in refused[0]
