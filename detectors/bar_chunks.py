@@ -37,9 +37,8 @@ from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 
 from tapewatch.detectors.bars import MINUTE_MS
-from tapewatch.detectors.features import _ExactSums
 from tapewatch.detectors.flow import FLOW_FEATURE_NAMES, FlowConfig
-from tapewatch.detectors.flow.baseline import _exact_sums, _IntSums, _mean_var
+from tapewatch.detectors.flow.baseline import _exact_sums, _IntSums, _mean_var, sum_z
 
 Values = dict[str, float | None]
 
@@ -149,17 +148,11 @@ class BarChunks:
         """z-scores and the volatility unit against the baseline (the flow's ``sum_z_scores`` and
         ``own_scale_values``: a minute without a bar is a zero)."""
         big_l = self.config.long_chunks
-        series: list[tuple[str, _ExactSums | _IntSums, float, float | None]] = [
-            ("volume", self.volume_sums, bar.volume, v["volume_long"])
-        ]
+        volume_long = v["volume_long"]
+        assert volume_long is not None  # every bar has a volume
+        sum_z(v, "volume", self.volume_sums, span, big_l, bar.volume, volume_long)
         if bar.trades is not None and v["trades_long"] is not None:
-            series.append(("trades", self.trade_sums, bar.trades, v["trades_long"]))
-        for name, sums, x, x_long in series:
-            mean, var = _mean_var(sums, span)
-            if var > 0 and x_long is not None:
-                std = math.sqrt(var)
-                v[f"{name}_z"] = (x - mean) / std
-                v[f"{name}_z_long"] = (x_long - big_l * mean) / (math.sqrt(big_l) * std)
+            sum_z(v, "trades", self.trade_sums, span, big_l, bar.trades, v["trades_long"])
         _, var = _mean_var(self.ret_sums, span)
         if var > 0:
             v["ret_sigma_bps"] = math.sqrt(var)

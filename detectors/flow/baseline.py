@@ -74,6 +74,17 @@ def _mean_var(sums: _ExactSums | _IntSums, span: int) -> tuple[float, float]:
     return sums.s1 / den, (span * sums.s2 - sums.s1 * sums.s1) / (den * den)
 
 
+def sum_z(v: dict[str, float | None], name: str, sums: _ExactSums | _IntSums, span: int, big_l: int, x: float,
+          x_long: float) -> None:  # fmt: skip
+    """``{name}_z`` and ``{name}_z_long``: a chunk's ``x`` and its long chunk's ``x_long`` (``big_l`` chunks) against
+    the ``span`` baseline chunks in ``sums`` (empty chunks are zeros); none where the baseline does not vary."""
+    mean, var = _mean_var(sums, span)
+    if var > 0:
+        std = math.sqrt(var)
+        v[f"{name}_z"] = (x - mean) / std
+        v[f"{name}_z_long"] = (x_long - big_l * mean) / (math.sqrt(big_l) * std)
+
+
 def _exact_sums(values: Iterable[float]) -> _ExactSums:
     sums = _ExactSums()
     for x in values:
@@ -196,17 +207,9 @@ class Baseline:
         """z-scores of the chunk's and the long chunk's (``(chunk, long)`` pairs) trades, volume and rush orders
         against the baseline (empty chunks are zeros)."""
         big_l = self.config.long_chunks
-        root_l = math.sqrt(big_l)
-        for name, sums, (x, x_long) in (
-            ("trades", self.trades_sums, trades),
-            ("volume", self.volume_sums, volume),
-            ("rush", self.rush_sums, rush),
-        ):
-            mean, var = _mean_var(sums, span)
-            if var > 0:
-                std = math.sqrt(var)
-                v[f"{name}_z"] = (x - mean) / std
-                v[f"{name}_z_long"] = (x_long - big_l * mean) / (root_l * std)
+        sum_z(v, "trades", self.trades_sums, span, big_l, *trades)
+        sum_z(v, "volume", self.volume_sums, span, big_l, *volume)
+        sum_z(v, "rush", self.rush_sums, span, big_l, *rush)
 
     def order_z_scores(self, v: dict[str, float | None], span: int, buy_orders_l: int, mirror_l: float) -> None:
         """The long chunk's buy orders and mirror volume against the baseline, and its mirror share above the
