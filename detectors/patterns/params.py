@@ -45,6 +45,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import time
 from typing import Any, ClassVar
 
+from tapewatch.detectors.bar_chunks import BAR_FLOW
 from tapewatch.detectors.flow import FlowConfig
 from tapewatch.detectors.patterns.base import CARRIED
 from tapewatch.detectors.patterns.bursts import BurstsParams
@@ -198,8 +199,6 @@ class PatternParams:
         that carry no prints and no books, and time-of-day buckets as long as the bars' long window, so what a
         window usually trades is read at its own minutes: a closing auction's minute is every day's, and a
         half-hour bucket would spread it over thirty (most of each bucket must be seen to learn from it)."""
-        from tapewatch.detectors.bar_chunks import BAR_FLOW  # the bar room reads the flow's, not the patterns'
-
         minutes = BAR_FLOW.long_chunks * BAR_FLOW.chunk_ms // 60_000
         seasonal = replace(self.materiality.seasonal, bucket_minutes=minutes, min_chunks=max(1, minutes - 1))
         on_bars = replace(self, materiality=replace(self.materiality, seasonal=seasonal))
