@@ -7,6 +7,8 @@
 * :mod:`tapewatch.signals.cnn` — the Inception CNN over images of technical indicators;
 * :mod:`tapewatch.signals.forecast` — the contract every forecaster serves (requests, forecasts, rejections), the
   stream's feature history, windows, the band rule and forecast scores.
+* :mod:`tapewatch.signals.fixed_shape` — forward passes of one fixed shape: served outputs that depend on their own
+  inputs alone, at batch speed;
 * :mod:`tapewatch.signals.manifest` — the one check of a served model's manifest (kind, feature set, feature list,
   weights), for all three.
 

@@ -46,6 +46,7 @@ from tapewatch.signals.cnn.config import CnnConfig
 from tapewatch.signals.cnn.images import ClassThresholds, ImageArray, series_images
 from tapewatch.signals.cnn.model import InceptionCnn, folded_for_inference
 from tapewatch.signals.dqn.data import AssetSeries, Normaliser
+from tapewatch.signals.fixed_shape import fixed_shape_forward
 from tapewatch.signals.forecast.contract import CLASS_NAMES, SeriesForecast
 from tapewatch.signals.forecast.metrics import class_scores
 from tapewatch.signals.forecast.rules import band_targets
@@ -94,6 +95,15 @@ class CnnModel:
                 logits = self._serving(torch.from_numpy(images[start : start + chunk]))
                 parts.append(torch.softmax(logits, dim=1).numpy().astype(np.float64))
         return np.concatenate(parts)
+
+    def softmax_pass(self, images: torch.Tensor) -> torch.Tensor:
+        """One forward pass to class probabilities (the softmax inside the pass, so of the pass's shape too)."""
+        return torch.softmax(self._serving(images), dim=1)
+
+    def serving_probabilities(self, images: ImageArray, rows: int) -> FloatArray:
+        """Class probabilities ``(k, 3)`` in passes of ``rows`` rows each: each image's probabilities are its own,
+        whatever else is served with it (:mod:`tapewatch.signals.fixed_shape`)."""
+        return fixed_shape_forward(self.softmax_pass, torch.from_numpy(images), rows).numpy().astype(np.float64)
 
     def predict(self, series: AssetSeries) -> SeriesForecast:
         """``P(up) - P(down)`` and the most probable class at every bar with a full window (NaN / -1 elsewhere)."""

@@ -53,9 +53,9 @@ from tapewatch.signals.cnn.images import ClassThresholds, window_images
 from tapewatch.signals.cnn.model import network_from_weights
 from tapewatch.signals.dqn.agent import Weights
 from tapewatch.signals.dqn.data import Normaliser
+from tapewatch.signals.fixed_shape import serving_rows
 from tapewatch.signals.forecast.contract import (
     CLASS_NAMES,
-    SERVING_ROWS,
     ForecastRequest,
     ForecastResult,
     ModelError,
@@ -127,7 +127,8 @@ def _model_from_artifact(artifact: Artifact) -> CnnModel:
 
 
 class CnnForecaster:
-    """A loaded CNN: forecasts without gradients, one image per forward pass (:data:`SERVING_ROWS`)."""
+    """A loaded CNN: forecasts without gradients, in forward passes of one fixed shape
+    (:meth:`CnnModel.serving_probabilities`)."""
 
     model: Final = MODEL_NAME
 
@@ -139,6 +140,8 @@ class CnnForecaster:
         self.window = self.fitted.config.window
         self.horizon = self.fitted.config.horizon
         self.feature_names = self.fitted.config.features
+        image = (1, len(self.feature_names), self.window)
+        self.serving_rows = serving_rows(self.fitted.softmax_pass, image, f"cnn {self.version}")
 
     @classmethod
     def load(cls, models_path: Path, version: str = LATEST) -> CnnForecaster:
@@ -161,7 +164,7 @@ class CnnForecaster:
             out[i] = rejected
         if stack.index:
             images = window_images(self.fitted.normaliser.transform(stack.windows))
-            probabilities = self.fitted.probabilities(images, SERVING_ROWS)
+            probabilities = self.fitted.serving_probabilities(images, self.serving_rows)
             for j, i in enumerate(stack.index):
                 out[i] = self._forecast(requests[i].symbol, probabilities[j].tolist())
         return [item for item in out if item is not None]

@@ -38,7 +38,8 @@ from tapewatch.signals.dqn.costs import CostModel
 from tapewatch.signals.dqn.data import Normaliser
 from tapewatch.signals.dqn.decisions import MODEL_NAME, Decision, DecisionRequest, PositionState
 from tapewatch.signals.dqn.env import ACTION_NAMES, executed, next_position, observation_width, observations
-from tapewatch.signals.forecast.contract import SERVING_ROWS, ModelError, Rejected
+from tapewatch.signals.fixed_shape import fixed_shape_forward, serving_rows
+from tapewatch.signals.forecast.contract import ModelError, Rejected
 from tapewatch.signals.manifest import (
     check_feature_list,
     check_features,
@@ -210,6 +211,7 @@ class DqnPolicy:
         )
         with fitting_weights(MODEL_NAME, self.version):
             self.network: QNetwork | EnsembleQNetwork = network_from_weights(obs_dim, self.config, artifact.weights)
+        self.serving_rows = serving_rows(self.network, (obs_dim,), f"dqn {self.version}")
 
     @classmethod
     def load(cls, models_path: Path, version: str = LATEST) -> DqnPolicy:
@@ -253,12 +255,9 @@ class DqnPolicy:
             return None
 
     def _q_values(self, obs: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """Q-values of each observation row, :data:`SERVING_ROWS` rows per forward pass: a row's values do not
-        depend on the other rows of the batch."""
-        x = torch.from_numpy(obs)
-        with torch.no_grad():
-            parts = [self.network(x[i : i + SERVING_ROWS]) for i in range(0, len(x), SERVING_ROWS)]
-        return torch.cat(parts).numpy()
+        """Q-values of each observation row, in passes of one fixed shape: a row's values do not depend on the
+        other rows of the batch (:mod:`tapewatch.signals.fixed_shape`)."""
+        return fixed_shape_forward(self.network, torch.from_numpy(obs), self.serving_rows).numpy()
 
     def decide(self, requests: Sequence[DecisionRequest]) -> list[Decision | Rejected]:
         """One decision (or rejection) per request, in order; each from its own forward pass (:meth:`_q_values`).

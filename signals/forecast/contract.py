@@ -35,12 +35,6 @@ from tapewatch.signals.dqn.data import AssetSeries
 FloatArray = npt.NDArray[np.float64]
 Target = Literal["return", "class"]
 
-#: windows per forward pass when a model serves the stream: one. A batched pass sums each row's products in an
-#: order chosen for the whole batch's shape (BLAS blocking, vector width, where the vectorised body ends and
-#: the scalar tail begins), so a window's output would change in the last bits with what else shared its batch;
-#: a batch of one always takes the same path, so a forecast or an action depends on its own inputs alone
-SERVING_ROWS: Final = 1
-
 #: what a classifier's classes mean, in order: the move over the horizon is down, flat or up
 CLASS_NAMES: Final[tuple[str, ...]] = ("down", "flat", "up")
 

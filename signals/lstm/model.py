@@ -29,7 +29,9 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-__all__ = ["LstmNet", "dropout_keep", "network_from_weights", "network_weights", "predict_windows"]
+from tapewatch.signals.fixed_shape import fixed_shape_forward
+
+__all__ = ["LstmNet", "dropout_keep", "network_from_weights", "network_weights", "predict_windows", "serve_windows"]
 
 Weights = dict[str, npt.NDArray[Any]]
 #: windows per forward pass when predicting: the LSTM's per-step matrices stay in cache (faster than one pass)
@@ -82,3 +84,10 @@ def predict_windows(network: LstmNet, windows: npt.ArrayLike, chunk: int = PREDI
         for first in range(0, len(x), chunk):
             out[first : first + chunk] = network(x[first : first + chunk]).numpy()
     return out
+
+
+def serve_windows(network: LstmNet, windows: npt.ArrayLike, rows: int) -> npt.NDArray[np.float64]:
+    """The network's outputs for ``(k, window, features)`` windows in passes of ``rows`` rows each: each window's
+    output is its own, whatever else is served with it (:mod:`tapewatch.signals.fixed_shape`)."""
+    x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
+    return fixed_shape_forward(network, x, rows).numpy().astype(np.float64)

@@ -65,8 +65,8 @@ from tapewatch.artifacts import LATEST, Artifact, ArtifactStore
 from tapewatch.detectors.features import FEATURE_SET_VERSION
 from tapewatch.signals.dqn.costs import CostModel
 from tapewatch.signals.dqn.data import Normaliser
+from tapewatch.signals.fixed_shape import serving_rows
 from tapewatch.signals.forecast.contract import (
-    SERVING_ROWS,
     ForecastRequest,
     ForecastResult,
     ModelError,
@@ -74,7 +74,7 @@ from tapewatch.signals.forecast.contract import (
     stack_requests,
 )
 from tapewatch.signals.lstm.config import LstmConfig
-from tapewatch.signals.lstm.model import LstmNet, Weights, network_from_weights, predict_windows
+from tapewatch.signals.lstm.model import LstmNet, Weights, network_from_weights, serve_windows
 from tapewatch.signals.lstm.training import LstmResult
 from tapewatch.signals.manifest import (
     check_feature_list,
@@ -160,7 +160,7 @@ def publish(
 
 
 class LstmForecaster:
-    """A loaded LSTM: CPU forecasts without gradients, one window per forward pass (:data:`SERVING_ROWS`)."""
+    """A loaded LSTM: CPU forecasts without gradients, in forward passes of one fixed shape (:func:`serve_windows`)."""
 
     def __init__(self, artifact: Artifact, store: ArtifactStore) -> None:
         m = artifact.manifest
@@ -178,6 +178,8 @@ class LstmForecaster:
         self._check_layout()
         with fitting_weights(MODEL_NAME, self.version):
             self.network: LstmNet = network_from_weights(len(self.feature_names), self.config.units, artifact.weights)
+        window = (self.window, len(self.feature_names))
+        self.serving_rows = serving_rows(self.network, window, f"lstm {self.version}")
 
     def _check_layout(self) -> None:
         check_feature_list(
@@ -212,7 +214,7 @@ class LstmForecaster:
             out[i] = rejected
         if stack.index:
             windows = self.normaliser.transform(stack.windows)
-            prediction = predict_windows(self.network, windows, SERVING_ROWS) * self.target_scale
+            prediction = serve_windows(self.network, windows, self.serving_rows) * self.target_scale
             spread = math.sqrt(2.0) * self.residual_rmse
             for i, p in zip(stack.index, prediction.tolist(), strict=True):
                 confidence = math.erf(abs(p) / spread)  # per value: no vector kernel's tail in the path

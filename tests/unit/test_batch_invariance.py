@@ -3,8 +3,10 @@ whatever else is in the batch (other symbols, how many, where it sits).
 
 The stream decides every symbol whose bar closed in one batch, and which symbols share a batch depends on
 batching, a restart, or how partitions are spread over workers; a batched forward pass rounds each row
-according to the batch's shape, so without this the published Q-values and forecasts changed in the last bits
-with the batch. Untrained networks of the published sizes: the arithmetic is under test, not what was learnt.
+according to the batch's shape, so without passes of one fixed shape (:mod:`tapewatch.signals.fixed_shape`) the
+published Q-values and forecasts changed in the last bits with the batch. Nor may the thread count change them:
+workers run on machines with other core counts. Untrained networks of the published sizes: the arithmetic is
+under test, not what was learnt.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tapewatch.signals.dqn.costs import cost_preset
 from tapewatch.signals.dqn.data import DEFAULT_FEATURES, Normaliser
 from tapewatch.signals.dqn.env import observation_width
 from tapewatch.signals.dqn.inference import DecisionRequest, DqnPolicy, save_model
+from tapewatch.signals.fixed_shape import SERVING_ROWS, fixed_shape_forward, serving_rows
 from tapewatch.signals.forecast.contract import ForecastRequest
 from tapewatch.signals.lstm.config import LstmConfig
 from tapewatch.signals.lstm.model import LstmNet
@@ -60,7 +63,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[DqnPolicy, LstmFor
 @st.composite
 def batches(draw: st.DrawFn) -> tuple[int, int, int, int]:
     """(seed of the target's values, seed of the others', where the target sits among how many others)."""
-    others = draw(st.integers(0, 48))
+    others = draw(st.integers(0, 80))  # up to three serving passes
     return draw(st.integers(0, 2**32 - 1)), draw(st.integers(0, 2**32 - 1)), draw(st.integers(0, others)), others
 
 
@@ -100,3 +103,37 @@ def test_a_forecast_depends_on_its_own_window_alone(
     batch = [ForecastRequest(f"S{n}", rows, names) for n, rows in enumerate(_rows(others_seed, others, names, window))]
     batch.insert(at, target)
     assert model.forecast(batch)[at] == model.forecast([target])[0]
+
+
+@settings(max_examples=10, deadline=None)
+@given(case=batches(), which=st.sampled_from([1, 2]))
+def test_a_forecast_does_not_depend_on_the_thread_count(
+    models: tuple[DqnPolicy, LstmForecaster, CnnForecaster], case: tuple[int, int, int, int], which: int
+) -> None:
+    model = models[which]
+    assert isinstance(model, LstmForecaster | CnnForecaster)
+    _, others_seed, _, others = case
+    names, window = model.feature_names, model.window
+    batch = [ForecastRequest(f"S{n}", rows, names) for n, rows in enumerate(_rows(others_seed, others, names, window))]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = model.forecast(batch)
+        torch.set_num_threads(2)
+        assert model.forecast(batch) == one
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_a_network_whose_rows_depend_on_their_place_is_served_one_window_per_pass(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def by_place(x: torch.Tensor) -> torch.Tensor:  # what an edge tile's other rounding would look like
+        return x.sum(dim=1) + torch.arange(len(x)) * 1e-7
+
+    assert serving_rows(lambda x: x.sum(dim=1), (4,), "row-wise") == SERVING_ROWS > 1
+    assert not caplog.records
+    assert serving_rows(by_place, (4,), "by place") == 1
+    assert "by place: a row's output depends on its place in a pass here" in caplog.text
+    x = torch.arange(12.0).reshape(3, 4)
+    assert torch.equal(fixed_shape_forward(by_place, x, 1), x.sum(dim=1))
