@@ -206,7 +206,7 @@ class ElasticsearchSettings(Group):
     index_prefix: str = "tapewatch"
     index_replicas: int = Field(0, ge=0, description="Replicas of the tapewatch indices (0 on a single node)")
     refresh_interval: str = Field(
-        "500ms", description="Refresh interval of the tapewatch indices: how soon a written alert is searchable"
+        "200ms", description="Refresh interval of the tapewatch indices: how soon a written alert is searchable"
     )
 
     def host_port(self) -> tuple[str, int]:
