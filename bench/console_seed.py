@@ -1,6 +1,6 @@
 """The case load of `tapewatch bench console`: a million alerts and their cases, seeded set-based in PostgreSQL.
 
-The alerts go in by ``INSERT … SELECT … generate_series`` through the ``alerts_to_cases`` trigger, so their
+The alerts go in by ``INSERT … SELECT … generate_series`` through the ``alerts_to_cases_*`` triggers, so their
 cases, severity history and notifications are made as the PostgreSQL sink's rows make them; a share of them is
 then re-emitted escalated (``ON CONFLICT DO UPDATE``, the sink's own path: the trigger's update branch). The
 analysts' work is laid over them: most cases closed with a disposition by an assignee, a few thousand open

@@ -1,5 +1,5 @@
 """New and escalated alerts, pushed to open queues: one thread LISTENs on PostgreSQL's ``tapewatch_alerts``
-channel (notified by the ``alerts_to_cases`` trigger in the sink's transaction, so a notification means the
+channel (notified by the ``alerts_to_cases_*`` triggers in the sink's transaction, so a notification means the
 case is stored) and wakes the asyncio queues of that tenant's subscribers only. The payload is the schema and
 the tenant: what changed is read by each page with its own user's filters under its own tenant's scope."""
 
