@@ -92,8 +92,23 @@ MAX_PARTITION_FETCH_BYTES: Final = 64 * 1024
 #: The worker's producer lingers less than a source's (5 ms, not 20): every checkpoint waits for its flush, and
 #: a write still unacknowledged after a minute fails the checkpoint (nothing is committed) instead of stalling it.
 WORKER_PRODUCER_CONFIG: Final = {"linger.ms": 5, "delivery.timeout.ms": 60_000}
+#: the share of a worker's time its checkpoints may take. A checkpoint writes every touched symbol's whole state
+#: (tens of kilobytes each), so at a fixed interval its cost grows with the number of active symbols until the worker
+#: does nothing else; the next checkpoint is spaced so that this one's duration stays within this share. A crash
+#: replays since the last checkpoint: at most max(interval, duration / share) of input, the same outputs again.
+CHECKPOINT_SHARE: Final = 0.1
 
 log = logging.getLogger(__name__)
+
+
+def checkpoint_due_s(interval_s: float, took_s: float) -> float:
+    """Seconds from a checkpoint's start to the next: the configured interval, or longer when the checkpoint took
+    more than :data:`CHECKPOINT_SHARE` of it; an interval of 0 (a checkpoint after every batch) is kept as asked.
+
+    >>> checkpoint_due_s(1.0, 0.05), checkpoint_due_s(1.0, 0.5), checkpoint_due_s(0.0, 0.5)
+    (1.0, 5.0, 0.0)
+    """
+    return max(interval_s, took_s / CHECKPOINT_SHARE) if interval_s > 0 else 0.0
 
 
 def app_id(settings: Settings) -> str:
@@ -178,6 +193,7 @@ class StreamApp:
         self._paused: set[tuple[str, int]] = set()
         self.checkpoint_interval_s = settings.stream.checkpoint_interval_ms / 1000.0
         self._last_checkpoint = time.monotonic()
+        self._checkpoint_due_s = self.checkpoint_interval_s  # from the last checkpoint's start
         #: (topic, partition) → next offset to read (applied, outputs and state not yet known durable)
         self._applied: dict[tuple[str, int], int] = {}
         #: (topic, partition) → next offset to commit (applied and durable, not yet committed)
@@ -301,7 +317,7 @@ class StreamApp:
                 self.account_reader.refresh()
                 if messages:
                     self._process(messages)
-                if time.monotonic() - self._last_checkpoint >= self.checkpoint_interval_s:
+                if time.monotonic() - self._last_checkpoint >= self._checkpoint_due_s:
                     self._checkpoint(force_commit=False)
                 self._timers(timers)
             self._checkpoint(force_commit=True)
@@ -353,7 +369,7 @@ class StreamApp:
     def _checkpoint(self, *, force_commit: bool) -> None:
         """Make what was applied since the last checkpoint durable, in the order that makes a crash replay:
         every output acknowledged, then the state that says they were produced, then the offsets."""
-        self._last_checkpoint = time.monotonic()
+        self._last_checkpoint = started = time.monotonic()
         if not self._applied:
             self._commit(force=force_commit)
             return
@@ -364,6 +380,7 @@ class StreamApp:
         self._uncommitted.update(self._applied)
         self._applied.clear()
         self._commit(force=force_commit)
+        self._checkpoint_due_s = checkpoint_due_s(self.checkpoint_interval_s, time.monotonic() - started)
 
     def _commit(self, *, force: bool) -> None:
         if not self._uncommitted:
