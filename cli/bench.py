@@ -136,6 +136,31 @@ def _bench_order_stream(cfg: Settings, symbols: int, minutes: float, out: Path) 
     _write(out, "stream-mbo.json", result.to_json())
 
 
+@bench_app.command("peers")
+def bench_peers(
+    symbols: Annotated[int, typer.Option(help="Simulated symbols in the backlog")] = 40,
+    minutes: Annotated[float, typer.Option(help="Session minutes in the backlog")] = 60.0,
+    framework: Annotated[
+        list[str] | None, typer.Option(help="tapewatch, quix, faust (repeat the option; default: all three)")
+    ] = None,
+    out: BenchOut = Path("reports/bench"),
+) -> None:
+    """Bars only, one backlog of quotes through tapewatch, Quix Streams and faust-streaming (on their own venv, built
+    on first use): records/s of each beside raw confluent-kafka consume of the same topic, the ratios, and the bars
+    each produced against the count the input closes."""
+    from tapewatch.bench.peers import FRAMEWORKS, print_peers_bench, run_peers_bench
+
+    chosen = framework or list(FRAMEWORKS)
+    unknown = sorted(set(chosen) - set(FRAMEWORKS))
+    if unknown:
+        raise typer.BadParameter(f"{', '.join(unknown)}: not one of {', '.join(FRAMEWORKS)}", param_hint="--framework")
+    cfg = _services()
+    with console.status("benchmarking tapewatch, Quix Streams and faust on one backlog (bars only)…"):
+        result = run_peers_bench(cfg, symbols=symbols, minutes=minutes, workdir=out.resolve(), frameworks=chosen)
+    print_peers_bench(console, result)
+    _write(out, "peers.json", result.to_json())
+
+
 @bench_app.command("news")
 def bench_news(
     out: BenchOut = Path("bench-results"),
