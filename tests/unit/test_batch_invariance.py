@@ -90,6 +90,13 @@ def test_an_action_depends_on_its_own_features_alone(
     assert policy.decide(batch)[at] == policy.decide([target])[0]
 
 
+def _forecast_requests(
+    model: LstmForecaster | CnnForecaster, seed: int, count: int, prefix: str = "S"
+) -> list[ForecastRequest]:
+    names, window = model.feature_names, model.window
+    return [ForecastRequest(f"{prefix}{n}", rows, names) for n, rows in enumerate(_rows(seed, count, names, window))]
+
+
 @settings(max_examples=30, deadline=None)
 @given(case=batches(), which=st.sampled_from([1, 2]))
 def test_a_forecast_depends_on_its_own_window_alone(
@@ -98,9 +105,8 @@ def test_a_forecast_depends_on_its_own_window_alone(
     model = models[which]
     assert isinstance(model, LstmForecaster | CnnForecaster)
     target_seed, others_seed, at, others = case
-    names, window = model.feature_names, model.window
-    target = ForecastRequest("T", _rows(target_seed, 1, names, window)[0], names)
-    batch = [ForecastRequest(f"S{n}", rows, names) for n, rows in enumerate(_rows(others_seed, others, names, window))]
+    target = _forecast_requests(model, target_seed, 1, "T")[0]
+    batch = _forecast_requests(model, others_seed, others)
     batch.insert(at, target)
     assert model.forecast(batch)[at] == model.forecast([target])[0]
 
@@ -112,9 +118,7 @@ def test_a_forecast_does_not_depend_on_the_thread_count(
 ) -> None:
     model = models[which]
     assert isinstance(model, LstmForecaster | CnnForecaster)
-    _, others_seed, _, others = case
-    names, window = model.feature_names, model.window
-    batch = [ForecastRequest(f"S{n}", rows, names) for n, rows in enumerate(_rows(others_seed, others, names, window))]
+    batch = _forecast_requests(model, case[1], case[3])
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
