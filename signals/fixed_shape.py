@@ -11,8 +11,6 @@ runs on (:func:`serving_rows`) and serves one window per pass where it fails. A 
 backlog at batch speed; a crash, a restart or another spread of partitions over workers still changes no output.
 
 >>> import torch
-
-log = logging.getLogger(__name__)
 >>> double = lambda x: x * 2.0
 >>> fixed_shape_forward(double, torch.ones(3, 2), rows=2).tolist()
 [[2.0, 2.0], [2.0, 2.0], [2.0, 2.0]]

@@ -260,7 +260,7 @@ class DqnPolicy:
         return fixed_shape_forward(self.network, torch.from_numpy(obs), self.serving_rows).numpy()
 
     def decide(self, requests: Sequence[DecisionRequest]) -> list[Decision | Rejected]:
-        """One decision (or rejection) per request, in order; each from its own forward pass (:meth:`_q_values`).
+        """One decision (or rejection) per request, in order; each as if decided alone (:meth:`_q_values`).
 
         The common case (every row complete) is validated vectorised; rows that fail get the per-row check,
         which names the culprit for the dead letter.
