@@ -173,8 +173,8 @@ class SinkRunner:
     One batch is written (in a worker thread) while the next is consumed and decoded: at most two batches
     are in memory, and the store's round trips overlap with decoding. Batches are settled and committed in
     consumption order. A consume waits at most ``poll_timeout_s`` for a full batch: over a backlog batches fill at
-    once, and on a live feed a record waits at most 20 ms before its write (at 100 ms that wait was a third of the
-    alert → searchable median, ``tapewatch bench sinks``).
+    once, and on a live feed a record waits at most 20 ms before its write, a wait the alert → searchable latency
+    includes (``tapewatch bench sinks``).
     """
 
     def __init__(
