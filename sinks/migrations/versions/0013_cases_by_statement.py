@@ -6,8 +6,8 @@ Create Date: 2026-11-29
 
 The ``alerts_to_cases`` row trigger ran a PL/pgSQL loop per stored alert (find the covering tenants, lock, insert or
 update the case, audit a reopen, notify, record the severity): about as much of PostgreSQL's time as storing the
-alert itself, so the sink stored ~14,000 alert rows/s with it against ~26,000 without. The same rules now run once
-per statement over the statement's changed alerts (transition tables), set-based:
+alert itself (measured on docs/2026-11-29-fast-on-purpose.md). The same rules now run once per statement over the
+statement's changed alerts (transition tables), set-based:
 
 - one case per tenant whose venues cover a public alert, or for its own tenant only (an alert from a tenant's
   confidential data);
