@@ -37,12 +37,13 @@ from typing import TYPE_CHECKING, Any, Final
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
+from tapewatch.detectors.bars import MultiBarBuilder
+from tapewatch.records import Quote
 from tapewatch.settings import Settings
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-MINUTE_MS: Final = 60_000
 #: the frameworks, in the order they run and print
 FRAMEWORKS: Final = ("tapewatch", "quix", "faust")
 #: how each is started: a module of the main venv (tapewatch) or of the peers' venv run from ``bench/``
@@ -66,33 +67,13 @@ BAR_FIELDS: Final = (
 )
 
 
-def expected_bars(records: Iterable[tuple[str, int, bool]], grace_ms: int) -> tuple[int, int]:
-    """(bars closed, minutes left open) by ``records`` — (symbol, ts, is a trade) in arrival order — under the
-    per-symbol watermark: a minute with a trade closes once its symbol's newest ``ts`` reaches its end plus
-    ``grace_ms``; a record of a closed minute is late and opens nothing.
-
-    >>> expected_bars([("A", 1_000, True), ("A", 61_000, True), ("A", 62_000, False), ("B", 5_000, True)], 2_000)
-    (1, 2)
-    >>> expected_bars([("A", 1_000, True), ("A", 70_000, False), ("A", 30_000, True)], 2_000)  # the last is late
-    (1, 0)
-    """
-    clocks: dict[str, int] = {}
-    open_minutes: dict[str, set[int]] = {}
-    closed = 0
-    for symbol, ts, trade in records:
-        minute = ts - ts % MINUTE_MS
-        clock = clocks.get(symbol)
-        if clock is not None and minute + MINUTE_MS + grace_ms <= clock:
-            continue
-        minutes = open_minutes.setdefault(symbol, set())
-        if trade:
-            minutes.add(minute)
-        if clock is None or ts > clock:
-            clocks[symbol] = ts
-            done = {m for m in minutes if m + MINUTE_MS + grace_ms <= ts}
-            closed += len(done)
-            minutes -= done
-    return closed, sum(len(m) for m in open_minutes.values())
+def expected_bars(quotes: Iterable[Quote], grace_ms: int) -> tuple[int, int]:
+    """(bars closed, minutes left open) by ``quotes`` in arrival order: tapewatch's own bar builder's count, the
+    closing rule every framework must follow (a minute with a trade closes once its symbol's newest ``ts`` reaches
+    its end plus ``grace_ms``)."""
+    builder = MultiBarBuilder(grace_ms)
+    closed = sum(len(builder.on_quote(quote)) for quote in quotes)
+    return closed, len(builder.flush())
 
 
 @dataclass
@@ -215,22 +196,21 @@ def peer_topics(settings: Settings) -> Iterator[PeerTopics]:
                     future.result()
 
 
-def produce_backlog(settings: Settings, topic: str, symbols: int, minutes: float) -> list[tuple[str, int, bool]]:
-    """`bench stream`'s session's quotes (seed 3) into ``topic``, keyed by symbol; (symbol, ts, trade) of each."""
+def produce_backlog(settings: Settings, topic: str, symbols: int, minutes: float) -> list[Quote]:
+    """`bench stream`'s session's quotes (seed 3) into ``topic``, keyed by symbol; each as its ``Quote``."""
     from tapewatch.generators.simulator import QUOTE_EVENT, SimulationConfig, generate
     from tapewatch.kafka_producer import KafkaProducer
     from tapewatch.topics import DLQ_PRODUCERS
 
     simulation = generate(SimulationConfig(symbols=symbols, minutes=minutes, seed=3))
-    sent: list[tuple[str, int, bool]] = []
+    sent: list[Quote] = []
     with KafkaProducer(settings, DLQ_PRODUCERS) as producer:
         for kind, _, fields in simulation.rows():
             if kind != QUOTE_EVENT:
                 continue
-            symbol, ts = str(fields["symbol"]), fields["ts"]
-            assert isinstance(ts, int)
-            producer.produce(topic, symbol.encode(), orjson.dumps(fields))
-            sent.append((symbol, ts, fields["price"] is not None))
+            quote = Quote.from_dict(fields)
+            producer.produce(topic, quote.symbol.encode(), orjson.dumps(fields))
+            sent.append(quote)
     return sent
 
 
@@ -387,7 +367,7 @@ def run_peers_bench(
             symbols=symbols,
             minutes=minutes,
             records=len(sent),
-            trades=sum(1 for _, _, trade in sent if trade),
+            trades=sum(1 for quote in sent if quote.price is not None),
             grace_ms=grace,
             expected_bars=closed,
             open_at_end=still_open,

@@ -47,14 +47,10 @@ def _quotes(seed: int, n: int = 3_000) -> list[Quote]:
     return quotes
 
 
-def _rows(quotes: list[Quote]) -> list[tuple[str, int, bool]]:
-    return [(q.symbol, q.ts, q.price is not None) for q in quotes]
-
-
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_the_expected_count_is_the_bar_builders(seed: int) -> None:
     quotes = _quotes(seed)
-    closed, still_open = expected_bars(_rows(quotes), GRACE)
+    closed, still_open = expected_bars(quotes, GRACE)
     frame = quotes_to_frame(quotes)
     assert closed == len(bars_from_quotes(frame, grace_ms=GRACE)) > 0
     assert closed + still_open == len(bars_from_quotes(frame, include_open=True, grace_ms=GRACE))
@@ -62,8 +58,12 @@ def test_the_expected_count_is_the_bar_builders(seed: int) -> None:
 
 def test_the_expected_count_leaves_each_symbols_last_minutes_open() -> None:
     rows = [("A", 0, True), ("A", 61_000, True), ("A", 62_000, False), ("B", 1_000, True), ("B", 119_999, False)]
+    quotes = [
+        Quote(symbol=s, venue="v", ts=ts, price=10.0 if trade else None, size=1.0 if trade else 0.0)
+        for s, ts, trade in rows
+    ]
     # A's minute 0 and B's minute 0 close; A's minute 1 stays open; B's minute 1 has no trade: no bar
-    assert expected_bars(rows, GRACE) == (2, 1)
+    assert expected_bars(quotes, GRACE) == (2, 1)
     assert expected_bars([], GRACE) == (0, 0)
 
 
