@@ -52,7 +52,12 @@ $(DEPS_STAMP): pyproject.toml
 	@rm -f $(VENV)/.deps-*
 	@touch $@
 
+# The market-by-order path's hot modules compiled with mypyc into build/mypyc/ (tapewatch/mypyc_build.py): about a
+# minute when a file they are built from changed (the sources they import, pyproject.toml, the Python, mypy), a
+# fraction of a second otherwise. tapewatch serves them only while every one of those files is as it was built from
+# (tapewatch/compiled.py), else runs pure Python and warns; TAPEWATCH_PURE=1 runs pure Python.
 deps: $(DEPS_STAMP)
+	@TAPEWATCH_PURE=1 $(BIN)/python -m tapewatch.mypyc_build
 
 # The console's browser tests drive Debian's Chromium through its chromedriver (never a downloaded browser).
 browser:

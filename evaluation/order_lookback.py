@@ -26,7 +26,8 @@ import pandas as pd
 
 from tapewatch.detectors.orders.firm_desk import NO_REFERENCE, FirmDesk, ReferenceOf
 from tapewatch.detectors.orders.firm_detector import FirmDetectorParams
-from tapewatch.detectors.orders.level2 import Level2Feed, Level2Params
+from tapewatch.detectors.orders.level2 import Level2Feed
+from tapewatch.detectors.orders.params import Level2Params
 from tapewatch.detectors.orders.symbol_orders import PublicWatch, apply_record
 from tapewatch.evaluation.lookback import Input, tick_input
 from tapewatch.feeds import FeedProfile

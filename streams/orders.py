@@ -43,7 +43,8 @@ from tapewatch.detectors.orders.firm_desk import NO_REFERENCE, FirmDesk, Referen
 from tapewatch.detectors.orders.firm_detector import FirmDetectorParams
 from tapewatch.detectors.orders.firm_messages import fresh_state as fresh_messages
 from tapewatch.detectors.orders.firm_ring import fresh_state as fresh_ring
-from tapewatch.detectors.orders.level2 import Derived, Level2Feed, Level2Params
+from tapewatch.detectors.orders.level2 import Derived, Level2Feed
+from tapewatch.detectors.orders.params import Level2Params
 from tapewatch.detectors.orders.public_tape import PublicTape
 from tapewatch.detectors.orders.public_wash import fresh_state as fresh_wash
 from tapewatch.detectors.orders.symbol_orders import PublicWatch, apply_record

@@ -9,7 +9,13 @@
 * :mod:`tapewatch.ticks`, :mod:`tapewatch.artifacts` — the tick-file contract and versioned model artifacts;
 * :mod:`tapewatch.cli.app` with :mod:`tapewatch.cli` — the ``tapewatch`` command.
 
-The package re-exports nothing (importing it stays cheap): import the module you need.
+The package re-exports nothing (importing it stays cheap): import the module you need. Importing it serves the
+market-by-order path's compiled modules when ``make deps`` built them from the sources as they are
+(:mod:`tapewatch.compiled`).
 """
 
+from tapewatch.compiled import install
+
 __all__: list[str] = []
+
+install()

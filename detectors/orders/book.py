@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, Final, Literal
 
+from mypy_extensions import mypyc_attr
+
 from tapewatch.feeds import ORDER_SEQUENCES, OrderSequence
 from tapewatch.records import ADD, BUY_SIDE, CANCEL, CLEAR, FILL, TRADE, OrderBookEvent, OrderSide
 
@@ -120,6 +122,9 @@ class PriceLevel:
     orders: dict[str, RestingOrder] = field(default_factory=dict)
 
 
+#: compiled by mypyc (``make deps``), a class Python code subclasses must say so: the reference book
+#: (``tests/order_book_reference.py``) subclasses the side and the book
+@mypyc_attr(allow_interpreted_subclasses=True)
 class BookSide:
     """One side's levels: prices sorted ascending in a plain list (best last for bids, first for asks), found by
     bisection. A side holds tens of prices, so inserting or dropping one is a short memmove, cheaper than a balanced
@@ -188,6 +193,7 @@ class BookSide:
         return ahead
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class OrderBook:
     """One symbol's book from its market-by-order events (verb ``on_order``); ``depth`` is how many levels a
     derived book shows, which decides when the top changed."""

@@ -25,23 +25,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from tapewatch.detectors.orders.book import BID, OrderBook, Step
+from tapewatch.detectors.orders.params import Level2Params
 from tapewatch.feeds import OrderSequence
 from tapewatch.records import MAX_SIZE, Book, OrderBookEvent, Quote, Side
 
 #: the aggressor's sides as module constants (a member read off its enum class is slow: see ``tapewatch.records.ADD``)
 BUYER: Final = Side.BUY
 SELLER: Final = Side.SELL
-
-
-class Level2Params(BaseModel):
-    """How a market-by-order feed becomes a level-2 one."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    book_ms: int = Field(100, ge=1, le=60_000, description="At most one derived book per this many ms")
-    depth: int = Field(5, ge=1, le=5, description="Levels per side in a derived book")
 
 
 @dataclass(slots=True)

@@ -56,61 +56,16 @@ from collections.abc import Mapping
 from dataclasses import astuple, dataclass
 from typing import Any, ClassVar, Final
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from tapewatch.detectors.alerting import MEDIUM_AT_MOST, Hit
 from tapewatch.detectors.evidence import Key, Rule
 from tapewatch.detectors.orders.book import BID, OrderBook, RestingOrder, Step
+from tapewatch.detectors.orders.params import PublicSpoofingParams
 from tapewatch.detectors.orders.usual_size import UsualSize
 from tapewatch.records import ADD, BUY_SIDE, CANCEL, FILL, TRADE, AlertKind, OrderBookEvent
 
 MODEL_VERSION: Final = "public-orders-v4"
 #: the levels of a side its visible depth is read over
 VISIBLE_LEVELS: Final = 5
-
-
-class PublicSpoofingParams(BaseModel):
-    """What a spoofing cycle on the public feed is, and how many make a hit."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    size_multiple: float = Field(8.0, gt=1, le=1_000, description="A large order: this × the symbol's usual order")
-    rare_quantile: float = Field(
-        0.995, ge=0.5, lt=1, description="… and at least this quantile of the symbol's own one-sided order sizes"
-    )
-    depth_share: float = Field(
-        0.3, gt=0, lt=1, description="… and at least this share of its side's visible depth once it rests"
-    )
-    near_levels: int = Field(3, ge=1, le=20, description="… placed within this many prices of its side's best")
-    max_life_ms: int = Field(120_000, gt=0, le=3_600_000, description="Pulled within this of its placement")
-    pulled_share: float = Field(
-        0.8, gt=0, le=1, description="… by cancels within pair_ms taking at least this share of its placed size"
-    )
-    max_filled: float = Field(0.2, ge=0, lt=1, description="… with at most this share of it filled")
-    pair_ms: int = Field(
-        100, ge=0, le=10_000, description="An opposite large order pulled within this of it: a two-sided quote"
-    )
-    pair_ratio: float = Field(
-        0.5, gt=0, le=1, description="… large: at least this × the order's size (also for a same-side replacement)"
-    )
-    min_cycles: int = Field(2, ge=1, le=100, description="Cycles on one side within the window for a hit")
-    window_ms: int = Field(600_000, gt=0, le=7_200_000, description="The window the cycles are counted over")
-    baseline_ms: int = Field(
-        5_400_000, gt=0, le=86_400_000, description="The symbol's own rate of cycles is counted over this"
-    )
-    surprise: float = Field(
-        0.002, gt=0, lt=1, description="The window's cycles must be at most this likely at the symbol's own rate"
-    )
-    warmup_orders: int = Field(200, ge=0, description="The symbol's orders seen before a usual size is trusted")
-    warmup_ms: int = Field(0, ge=0, description="Feed time seen before any hit (the prior below covers the open)")
-    prior_cycles: float = Field(
-        2.0, gt=0, le=100, description="The rate's prior: this many cycles of any size taken as seen …"
-    )
-    prior_tail: float = Field(
-        1.0, ge=0, le=5, description="… fewer as large: (size_multiple / m) ** this of them at least m × usual"
-    )
-    prior_ms: int = Field(
-        1_800_000, gt=0, le=86_400_000, description="… over this much feed time before the symbol's own"
-    )
 
 
 EVIDENCE: Final[Mapping[str, Key]] = {

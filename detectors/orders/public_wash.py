@@ -48,47 +48,16 @@ from collections.abc import Mapping
 from dataclasses import astuple, dataclass, field
 from typing import Any, ClassVar, Final
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from tapewatch.detectors.alerting import MEDIUM_AT_MOST, Hit
 from tapewatch.detectors.evidence import Key, Rule
 from tapewatch.detectors.orders.book import BID, OrderBook, Step
+from tapewatch.detectors.orders.params import MINUTE_MS, PublicWashParams
 from tapewatch.detectors.orders.public_spoofing import NO_ORDER, Before
 from tapewatch.records import FILL, TRADE, AlertKind, OrderBookEvent
 
 MODEL_VERSION: Final = "public-wash-v1"
 #: size bins per octave (a size and 1.19 × it share a bin)
 BINS_PER_OCTAVE: Final = 4
-MINUTE_MS: Final = 60_000
-
-
-class PublicWashParams(BaseModel):
-    """What an unexposed print is, and how many of one clip make a hit."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    fleeting_ms: int = Field(
-        500, ge=0, le=60_000, description="A displayed order taken whole within this of its placement was not exposed"
-    )
-    band_bins: int = Field(3, ge=1, le=8, description="A clip: sizes within this many adjacent quarter-octave bins")
-    window_ms: int = Field(300_000, ge=MINUTE_MS, le=3_600_000, description="The window the prints are counted over")
-    min_prints: int = Field(6, ge=2, le=1_000, description="Unexposed prints of one band in the window for a hit")
-    min_volume_share: float = Field(
-        0.2, ge=0, le=1, description="… making up at least this share of what the symbol traded in the window"
-    )
-    min_side_share: float = Field(
-        0.35, ge=0, le=0.5, description="… each side aggressing at least this share of them (where sides are known)"
-    )
-    surprise: float = Field(
-        1e-7, gt=0, lt=1, description="The band's unexposed share must be at most this likely at the symbol's own"
-    )
-    half_life_prints: int = Field(
-        5_000, ge=100, le=10_000_000, description="The symbol's own share weighs prints this long ago half"
-    )
-    prior_share: float = Field(
-        0.1, gt=0, lt=1, description="The share's prior: this share of a band's prints taken as unexposed …"
-    )
-    prior_prints: float = Field(10.0, gt=0, le=1e6, description="… over this many prints")
-    warmup_prints: int = Field(200, ge=0, description="Prints the symbol traded before any hit")
 
 
 EVIDENCE: Final[Mapping[str, Key]] = {
@@ -358,7 +327,9 @@ def _decayed(counts: dict[int, float], decay: float, added: Mapping[int, int]) -
     return kept
 
 
-def _pairs(counts: Mapping[int, float]) -> list[list[float]]:
+def _pairs(counts: Mapping[int, object]) -> list[list[object]]:
+    """``counts`` as [bin, count] pairs, each count as it is: a minute's are ints, the baseline's floats (typed
+    ``float``, a compiled module would make a float of an int count, and the state would read ``7.0`` for ``7``)."""
     return [[b, n] for b, n in counts.items()]
 
 

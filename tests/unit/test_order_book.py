@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tapewatch.detectors.orders.book import ASK, BID, Anomaly, OrderBook
-from tapewatch.detectors.orders.level2 import Level2Feed, Level2Params
+from tapewatch.detectors.orders.level2 import Level2Feed
+from tapewatch.detectors.orders.params import Level2Params
 from tapewatch.records import Book, OrderBookEvent, Quote
 
 

@@ -10,7 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from tapewatch.detectors.alerting import Hit, severity_of
-from tapewatch.detectors.orders.public_spoofing import PublicSpoofing, PublicSpoofingParams, poisson_tail
+from tapewatch.detectors.orders.params import PublicSpoofingParams
+from tapewatch.detectors.orders.public_spoofing import PublicSpoofing, poisson_tail
 from tapewatch.records import BookAction, OrderBookEvent, OrderSide, Severity
 from tests.order_feed import Feed
 

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tapewatch.detectors.orders.level2 import Level2Feed
-from tapewatch.detectors.orders.public_spoofing import PublicSpoofing, PublicSpoofingParams
+from tapewatch.detectors.orders.params import PublicSpoofingParams
+from tapewatch.detectors.orders.public_spoofing import PublicSpoofing
 from tapewatch.records import OrderBookEvent
 
 #: every cycle counts at once: hits come from a handful of events

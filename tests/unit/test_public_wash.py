@@ -10,7 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from tapewatch.detectors.alerting import Hit, severity_of
-from tapewatch.detectors.orders.public_wash import PublicWash, PublicWashParams
+from tapewatch.detectors.orders.params import PublicWashParams
+from tapewatch.detectors.orders.public_wash import PublicWash
 from tapewatch.detectors.orders.symbol_orders import PUBLIC_SCOPE, PublicWatch
 from tapewatch.records import AlertKind, BookAction, OrderBookEvent, OrderSide, Severity, alert_id
 from tests.order_feed import Feed
