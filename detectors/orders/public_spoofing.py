@@ -56,6 +56,8 @@ from collections.abc import Mapping
 from dataclasses import astuple, dataclass
 from typing import Any, ClassVar, Final
 
+from mypy_extensions import mypyc_attr
+
 from tapewatch.detectors.alerting import MEDIUM_AT_MOST, Hit
 from tapewatch.detectors.evidence import Key, Rule
 from tapewatch.detectors.orders.book import BID, OrderBook, RestingOrder, Step
@@ -122,6 +124,9 @@ class Cycle:
     opposite: float
 
 
+#: compiled by mypyc (``make deps``), a class Python code subclasses must say so: the order-level evaluation's
+#: diagnosis (``evaluation/order_diagnosis.py``) records each cycle through a subclass
+@mypyc_attr(allow_interpreted_subclasses=True)
 class PublicSpoofing:
     """One symbol's spoofing cycles from its market-by-order feed (stage: ``on_order``)."""
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+from types import ClassMethodDescriptorType
 from typing import Any, Protocol
 
 import pytest
@@ -193,7 +194,8 @@ def _components() -> dict[str, type[Any]]:
 
 
 def _is_classmethod(cls: type[Any], name: str) -> bool:
-    return any(isinstance(vars(klass).get(name), classmethod) for klass in cls.__mro__)
+    """A class method, written in Python or compiled by mypyc (:mod:`tapewatch.compiled`)."""
+    return any(isinstance(vars(klass).get(name), classmethod | ClassMethodDescriptorType) for klass in cls.__mro__)
 
 
 def test_every_component_is_of_a_kind() -> None:
