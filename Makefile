@@ -33,7 +33,7 @@ INTEGRATION_TESTS = $(BIN)/pytest -m "integration and not disruptive" -n 2 --dis
 # The demo stops by itself and prints its summary; `make demo DEMO_ARGS=` runs until Ctrl-C.
 DEMO_ARGS ?= --duration 120
 
-.PHONY: deps browser infra lint docs format check test unit integration demo bench status down clean
+.PHONY: deps compiled browser infra lint docs format check test unit integration demo bench status down clean
 
 # uv installs the same resolution as pip (same index, same newest versions) in about a quarter of the time, since it
 # installs in parallel; pip installs uv itself, so nothing is needed beforehand. It reads the platform's certificates
@@ -52,11 +52,14 @@ $(DEPS_STAMP): pyproject.toml
 	@rm -f $(VENV)/.deps-*
 	@touch $@
 
-# The market-by-order path's hot modules compiled with mypyc into build/mypyc/ (tapewatch/mypyc_build.py): about a
-# minute when a file they are built from changed (the sources they import, pyproject.toml, the Python, mypy), a
-# fraction of a second otherwise. tapewatch serves them only while every one of those files is as it was built from
-# (tapewatch/compiled.py), else runs pure Python and warns; TAPEWATCH_PURE=1 runs pure Python.
 deps: $(DEPS_STAMP)
+
+# The hot per-record modules (the order-flow core, the market-by-order book and its public detectors:
+# tapewatch/compiled.py's MODULES) compiled with mypyc into build/mypyc/ (tapewatch/mypyc_build.py): about a minute
+# when a file they are built from changed (the sources they import, pyproject.toml, the Python, mypy), a fraction of a
+# second otherwise. tapewatch serves them only while every one of those files is as it was built from, else runs
+# pure Python and warns; TAPEWATCH_PURE=1 runs pure Python. Both forms send the same bytes (tests/unit/test_compiled*).
+compiled: deps
 	@TAPEWATCH_PURE=1 $(BIN)/python -m tapewatch.mypyc_build
 
 # The console's browser tests drive Debian's Chromium through its chromedriver (never a downloaded browser).
@@ -85,15 +88,15 @@ format: deps
 	$(BIN)/ruff check --fix .
 
 # The edit loop: lint and the unit tests (no server), the tests spread over the cores.
-check: lint
+check: lint compiled
 	$(BIN)/pytest -m "not integration" -n auto $(PYTEST_ARGS)
 
 # The whole suite: the integration tests in order in one process (they share the real services; those that restart a
 # service go last) and, beside them in a second process, the unit tests (no server), whose report follows the
 # integration tests' report; the slowest 25 of each are printed. The set-up steps run side by side (the services start
-# while mypy checks), each one's output kept together.
+# while mypy checks and mypyc compiles), each one's output kept together.
 test: deps
-	$(MAKE) --no-print-directory -j4 -O lint docs infra browser
+	$(MAKE) --no-print-directory -j4 -O lint docs infra browser compiled
 	@mkdir -p var
 	@$(BIN)/pytest -m "not integration" --durations=25 -p no:cacheprovider $(PYTEST_ARGS) > var/unit-tests.log 2>&1 & \
 	unit=$$!; integration=0; unit_status=0; \
@@ -101,16 +104,16 @@ test: deps
 	wait $$unit || unit_status=$$?; cat var/unit-tests.log; \
 	exit $$(( integration != 0 ? integration : unit_status ))
 
-unit: deps
+unit: compiled
 	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
-integration: infra browser
+integration: infra browser compiled
 	$(INTEGRATION_TESTS)
 
-demo: infra
+demo: infra compiled
 	$(BIN)/tapewatch run $(DEMO_ARGS)
 
-bench: infra
+bench: infra compiled
 	$(BIN)/tapewatch bench all
 
 status: deps

@@ -10,7 +10,7 @@
 * :mod:`tapewatch.cli.app` with :mod:`tapewatch.cli` — the ``tapewatch`` command.
 
 The package re-exports nothing (importing it stays cheap): import the module you need. Importing it serves the
-market-by-order path's compiled modules when ``make deps`` built them from the sources as they are
+hot per-record modules compiled when ``make compiled`` built them from the sources as they are
 (:mod:`tapewatch.compiled`).
 """
 

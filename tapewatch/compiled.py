@@ -1,15 +1,18 @@
-"""The market-by-order path's hot modules compiled with mypyc, and the guard that never runs a stale build.
+"""The hot per-record modules compiled with mypyc (the order-flow core and the market-by-order path), and the guard
+that never runs a stale build.
 
-``make deps`` (so every make target) runs ``python -m tapewatch.mypyc_build``, which compiles :data:`MODULES` into
+``make compiled`` (which every make target that runs tapewatch's code runs first) runs ``python -m
+tapewatch.mypyc_build``, which compiles :data:`MODULES` into
 ``build/mypyc/`` of the checkout (git-ignored) when a file the build reads changed, and does nothing otherwise.
 Nothing compiled sits beside the sources (where the import system would prefer it to an edited ``.py``): importing
 ``tapewatch`` (:func:`install`) puts a finder in front of the import system that serves the compiled form of
 :data:`MODULES` only while every file the build read — the modules, the first-party modules they import at any depth
 (mypyc reads their types and constants), ``pyproject.toml`` (the type checker's settings) — is byte for byte what it
 was, and only on the Python it was built for. A file changed since the build makes all of them pure Python again
-(they call each other natively: never a mix), with a warning to run ``make deps``; ``TAPEWATCH_PURE=1`` runs pure
-Python without one. Both forms send the same bytes: ``tests/unit/test_compiled.py`` runs the orders benchmark under
-each and compares their digests.
+(they call each other natively: never a mix), with a warning to run ``make compiled``; ``TAPEWATCH_PURE=1`` runs
+pure Python without one. The pure-Python source is the reference, and both forms send the same bytes:
+``tests/unit/test_compiled_flow.py`` runs random tapes through the flow core in both and compares every chunk and
+state byte for byte, and ``tests/unit/test_compiled.py`` runs the orders benchmark under each and compares digests.
 
 A wheel (``pip install .``) carries no build, and runs pure Python.
 """
@@ -27,8 +30,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Final
 
-#: compiled together (one group: they call each other natively): the book, its level-2 feed, the public feed's
-#: detectors and what applies a record to a symbol's parts
+#: compiled together (one group: they call each other natively): the market-by-order book, its level-2 feed, the
+#: public feed's detectors and what applies a record to a symbol's parts; the order-flow core (a symbol's quote and
+#: book state, its chunks, windows and baseline, the aggressor inference, the layers, the prints learner)
 MODULES: Final = (
     "tapewatch.detectors.orders.book",
     "tapewatch.detectors.orders.level2",
@@ -36,9 +40,16 @@ MODULES: Final = (
     "tapewatch.detectors.orders.public_spoofing",
     "tapewatch.detectors.orders.public_wash",
     "tapewatch.detectors.orders.symbol_orders",
+    "tapewatch.detectors.aggressor",
+    "tapewatch.detectors.layers",
+    "tapewatch.detectors.feed_learning",
+    "tapewatch.detectors.flow.chunk",
+    "tapewatch.detectors.flow.values",
+    "tapewatch.detectors.flow.baseline",
+    "tapewatch.detectors.flow.state",
 )
 #: the group's shared library, which each compiled module's own extension loads
-GROUP: Final = "tapewatch._orders"
+GROUP: Final = "tapewatch._hot"
 PURE_ENV: Final = "TAPEWATCH_PURE"
 #: the checkout (an editable install's; a wheel's site-packages has no ``build/mypyc``)
 ROOT: Final = Path(__file__).resolve().parent.parent
@@ -82,8 +93,8 @@ def install(build: Path = BUILD) -> tuple[str, ...]:
     changed = stale(manifest)
     if changed:
         warnings.warn(
-            f"tapewatch: {changed} changed since the market-by-order path was compiled: running it as pure Python "
-            f"(`make deps` compiles it again; {PURE_ENV}=1 runs pure Python without this warning)",
+            f"tapewatch: {changed} changed since the hot modules were compiled: running them as pure Python "
+            f"(`make compiled` compiles them again; {PURE_ENV}=1 runs pure Python without this warning)",
             RuntimeWarning,
             stacklevel=2,
         )

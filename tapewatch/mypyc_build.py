@@ -1,4 +1,4 @@
-"""``make deps``'s build of the market-by-order path's hot modules with mypyc (:mod:`tapewatch.compiled` serves
+"""``make compiled``'s build of the hot per-record modules with mypyc (:mod:`tapewatch.compiled` serves
 them): ``python -m tapewatch.mypyc_build`` compiles :data:`~tapewatch.compiled.MODULES` into ``build/mypyc/`` when a
 file the build reads changed since the last one (its key: those files' bytes, this Python, mypy's version), and
 does nothing otherwise, in a fraction of a second. It needs the dev extra (mypy, which ships mypyc), setuptools and a C

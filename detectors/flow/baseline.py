@@ -71,7 +71,9 @@ def _mean_var(sums: _ExactSums | _IntSums, span: int) -> tuple[float, float]:
     """Mean and population variance of ``span`` values whose non-zero ones are in ``sums`` (zeros implied),
     correctly rounded from the exact sums."""
     den = span << sums.shift
-    return sums.s1 / den, (span * sums.s2 - sums.s1 * sums.s1) / (den * den)
+    # CPython divides two ints correctly rounded; mypyc's compiled `/` makes each a float first, rounding twice
+    # once they pass 2**53 (tapewatch.compiled): operator.truediv keeps CPython's division in both forms
+    return operator.truediv(sums.s1, den), operator.truediv(span * sums.s2 - sums.s1 * sums.s1, den * den)
 
 
 def sum_z(v: dict[str, float | None], name: str, sums: _ExactSums | _IntSums, span: int, big_l: int, x: float,

@@ -21,62 +21,66 @@ LevelMap = dict[float, tuple[float, int]]
 _DICT_SLOTS: Final = frozenset({"sizes", "ms", "traded", "gone_l1", "gone_l25"})
 
 
+#: the chunk's fields, in its stored order (:meth:`_Chunk.to_list`)
+CHUNK_FIELDS: Final = (
+    "added_l1",
+    "added_l25",
+    "books",
+    "buy",
+    "buy_orders",
+    "cancel_l1",
+    "cancel_l25",
+    "first_price",
+    "first_ts",
+    "gone_l1",
+    "gone_l25",
+    "high",
+    "imb1_n",
+    "imb1_sum",
+    "imb5_n",
+    "imb5_sum",
+    "index",
+    "inferred",
+    "last_mid",
+    "last_price",
+    "last_ts",
+    "layer_side",
+    "layer_size",
+    "layers_gone",
+    "level_max",
+    "level_n",
+    "level_sum",
+    "low",
+    "mirror_trades",
+    "mirror_volume",
+    "ms",
+    "pairs",
+    "prev_mid",
+    "prev_price",
+    "qspread_n",
+    "qspread_sum",
+    "quotes",
+    "removed_l1",
+    "removed_l25",
+    "rush_max",
+    "rush_orders",
+    "rush_trades",
+    "sell",
+    "sell_orders",
+    "sizes",
+    "spread_n",
+    "spread_sum",
+    "switches",
+    "traded",
+    "trades",
+)
+
+
 class _Chunk:
     """Everything one base chunk accumulates. Quote fields are fed by quotes only, book fields by books only;
     the derived fields are set when the chunk closes (and its per-price/per-ms dicts are then dropped)."""
 
-    __slots__ = (
-        "added_l1",
-        "added_l25",
-        "books",
-        "buy",
-        "buy_orders",
-        "cancel_l1",
-        "cancel_l25",
-        "first_price",
-        "first_ts",
-        "gone_l1",
-        "gone_l25",
-        "high",
-        "imb1_n",
-        "imb1_sum",
-        "imb5_n",
-        "imb5_sum",
-        "index",
-        "inferred",
-        "last_mid",
-        "last_price",
-        "last_ts",
-        "layer_side",
-        "layer_size",
-        "layers_gone",
-        "level_max",
-        "level_n",
-        "level_sum",
-        "low",
-        "mirror_trades",
-        "mirror_volume",
-        "ms",
-        "pairs",
-        "prev_mid",
-        "prev_price",
-        "qspread_n",
-        "qspread_sum",
-        "quotes",
-        "removed_l1",
-        "removed_l25",
-        "rush_max",
-        "rush_orders",
-        "rush_trades",
-        "sell",
-        "sell_orders",
-        "sizes",
-        "spread_n",
-        "spread_sum",
-        "switches",
-        "traded",
-        "trades",
-    )
+    __slots__ = CHUNK_FIELDS
 
     def __init__(self, index: int) -> None:
         self.index = index
@@ -135,7 +139,7 @@ class _Chunk:
 
     def to_list(self) -> list[Any]:
         out: list[Any] = []
-        for name in self.__slots__:
+        for name in CHUNK_FIELDS:
             value = getattr(self, name)
             out.append([list(value), list(value.values())] if name in _DICT_SLOTS else value)
         return out
@@ -144,7 +148,7 @@ class _Chunk:
     def from_list(cls, data: Sequence[Any]) -> _Chunk:
         """Restore :meth:`to_list`."""
         chunk = cls(0)
-        for name, value in zip(cls.__slots__, data, strict=True):
+        for name, value in zip(CHUNK_FIELDS, data, strict=True):
             if name in _DICT_SLOTS:
                 keys, vals = value
                 if name == "ms":

@@ -12,7 +12,7 @@ the steps of :mod:`~tapewatch.detectors.flow.versions`):
   the side inference (two entries), the last mid of the closed chunks and the layer tracker;
 * ``book`` — the previous book (ts, bids, asks), null before the first;
 * ``open``, ``recent`` — the open chunks and the closed ones the long window holds, each a list of its fields in
-  ``_Chunk.__slots__`` order;
+  ``CHUNK_FIELDS`` order;
 * ``base`` — the baseline, columnar (:func:`_baseline_columns`);
 * ``prints`` — what the symbol's records said of the feed's prints, null where its profile says.
 """

@@ -1,4 +1,4 @@
-"""The market-by-order path's compiled modules (:mod:`tapewatch.compiled`): both forms send the same bytes, and a
+"""The compiled hot modules (:mod:`tapewatch.compiled`): both forms send the same bytes, and a
 build is never served once a file it was built from changed."""
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def _bench(pure: bool) -> tuple[int, tuple[str, ...]]:
 def test_the_compiled_modules_send_the_bytes_pure_python_sends() -> None:
     manifest = compiled.read_manifest(compiled.BUILD)
     if manifest is None or compiled.stale(manifest) is not None:
-        pytest.skip("the market-by-order path is not compiled from these sources here (`make deps` compiles it)")
+        pytest.skip("the hot modules are not compiled from these sources here (`make compiled` compiles them)")
     served, from_compiled = _bench(pure=False)
     assert served == len(compiled.MODULES)
     assert _bench(pure=True) == (0, from_compiled)
@@ -85,7 +85,7 @@ def test_a_stale_build_is_not_served_and_says_so(tmp_path: Path, monkeypatch: py
     monkeypatch.delenv(compiled.PURE_ENV, raising=False)
     finders = list(sys.meta_path)
     monkeypatch.setattr(sys, "meta_path", [f for f in finders if not isinstance(f, compiled.CompiledFinder)])
-    with pytest.warns(RuntimeWarning, match="make deps"):
+    with pytest.warns(RuntimeWarning, match="make compiled"):
         assert compiled.install(tmp_path) == ()
     assert not any(isinstance(finder, compiled.CompiledFinder) for finder in sys.meta_path)
     monkeypatch.setenv(compiled.PURE_ENV, "1")

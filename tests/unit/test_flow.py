@@ -345,10 +345,10 @@ def test_state_refuses_another_chunking_or_version() -> None:
 
 def _as_version_1(state: dict[str, Any]) -> dict[str, Any]:
     """What a flow-v1 worker wrote for the same moment: no flow-v2/v3 fields, a 5-column baseline."""
-    from tapewatch.detectors.flow.chunk import _Chunk
+    from tapewatch.detectors.flow.chunk import CHUNK_FIELDS
     from tapewatch.detectors.flow.versions import _V2_CHUNK_FIELDS, _V3_CHUNK_FIELDS
 
-    keep = [i for i, name in enumerate(_Chunk.__slots__) if name not in _V2_CHUNK_FIELDS | _V3_CHUNK_FIELDS]
+    keep = [i for i, name in enumerate(CHUNK_FIELDS) if name not in _V2_CHUNK_FIELDS | _V3_CHUNK_FIELDS]
 
     def chunk(data: list[object]) -> list[object]:
         return [data[i] for i in keep]
@@ -363,10 +363,10 @@ def _as_version_1(state: dict[str, Any]) -> dict[str, Any]:
 def _as_version_2(state: dict[str, Any]) -> dict[str, Any]:
     """What a flow-v2 worker wrote for the same moment: no inferred-side counts, no side inference state, an
     8-column baseline."""
-    from tapewatch.detectors.flow.chunk import _Chunk
+    from tapewatch.detectors.flow.chunk import CHUNK_FIELDS
     from tapewatch.detectors.flow.versions import _V3_CHUNK_FIELDS
 
-    keep = [i for i, name in enumerate(_Chunk.__slots__) if name not in _V3_CHUNK_FIELDS]
+    keep = [i for i, name in enumerate(CHUNK_FIELDS) if name not in _V3_CHUNK_FIELDS]
     old: dict[str, Any] = json.loads(json.dumps(state))
     old.update(v=2, features="flow-v2", last=old["last"][:6], base=old["base"][:8])
     old["open"] = [[c[i] for i in keep] for c in old["open"]]
@@ -829,9 +829,9 @@ def test_one_snapshot_is_a_layer_only_on_coarse_books(gap_ms: int, reported: boo
 def _as_version_3(state: dict[str, Any]) -> dict[str, Any]:
     """What a flow-v3 worker wrote for the same moment: layers without their first mid, vanished layers
     without their move."""
-    from tapewatch.detectors.flow.chunk import _Chunk
+    from tapewatch.detectors.flow.chunk import CHUNK_FIELDS
 
-    gone = _Chunk.__slots__.index("layers_gone")
+    gone = CHUNK_FIELDS.index("layers_gone")
     old: dict[str, Any] = json.loads(json.dumps(state))
     old.update(v=3, features="flow-v3")
     tracker = old["last"][9]

@@ -27,7 +27,7 @@ from tapewatch.detectors.flow import (
     FlowConfig,
     FlowState,
 )
-from tapewatch.detectors.flow.chunk import _Chunk
+from tapewatch.detectors.flow.chunk import CHUNK_FIELDS
 from tapewatch.detectors.flow.versions import _V2_CHUNK_FIELDS, _V3_CHUNK, FLOW_STATE, upgraded
 from tapewatch.detectors.patterns import STATE_VERSION, SymbolDetector
 from tapewatch.detectors.patterns.versions import DETECTOR_STATE
@@ -69,7 +69,7 @@ def test_every_older_version_has_a_stored_state() -> None:
 def test_the_current_versions_are_the_last_steps() -> None:
     assert FLOW_STATE.current == FLOW_STATE_VERSION and f"flow-v{FLOW_STATE_VERSION}" == FLOW_FEATURE_SET_VERSION
     assert DETECTOR_STATE.current == STATE_VERSION and detect_state("").current == STATE_FORMAT
-    assert _Chunk.__slots__ == _V3_CHUNK  # a chunk with other fields needs a step of its own
+    assert CHUNK_FIELDS == _V3_CHUNK  # a chunk with other fields needs a step of its own
 
 
 @pytest.mark.parametrize(
