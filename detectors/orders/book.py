@@ -122,7 +122,7 @@ class PriceLevel:
     orders: dict[str, RestingOrder] = field(default_factory=dict)
 
 
-#: compiled by mypyc (``make deps``), a class Python code subclasses must say so: the reference book
+#: compiled by mypyc (``make compiled``), a class Python code subclasses must say so: the reference book
 #: (``tests/order_book_reference.py``) subclasses the side and the book
 @mypyc_attr(allow_interpreted_subclasses=True)
 class BookSide:

@@ -1,7 +1,7 @@
 """The parameters of the public market-by-order path's parts: how a market-by-order feed becomes a level-2 one
 (:mod:`~tapewatch.detectors.orders.level2`), and the public feed's spoofing and wash detectors
 (:mod:`~tapewatch.detectors.orders.public_spoofing`, :mod:`~tapewatch.detectors.orders.public_wash`), each of which
-names its own here again. Pydantic models, kept out of the modules ``make deps`` compiles with mypyc (a model's
+names its own here again. Pydantic models, kept out of the modules ``make compiled`` compiles with mypyc (a model's
 fields are class attributes a compiled class would check as their declared types)."""
 
 from __future__ import annotations

@@ -124,7 +124,7 @@ class Cycle:
     opposite: float
 
 
-#: compiled by mypyc (``make deps``), a class Python code subclasses must say so: the order-level evaluation's
+#: compiled by mypyc (``make compiled``), a class Python code subclasses must say so: the order-level evaluation's
 #: diagnosis (``evaluation/order_diagnosis.py``) records each cycle through a subclass
 @mypyc_attr(allow_interpreted_subclasses=True)
 class PublicSpoofing:
